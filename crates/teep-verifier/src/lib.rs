@@ -1,0 +1,1 @@
+//! The RATS Verifier as an HTTP service.
