@@ -1,4 +1,7 @@
-//! teep-suit
+//! teep-suit: SUIT manifests for TEEP (draft-ietf-suit-manifest, -trust-domains,
+//! -firmware-encryption, -report): the envelope/manifest model and codec, envelope
+//! authentication, the manifest processor behind `Storage`/`Fetcher`/`Decryptor` traits,
+//! SUIT reports, and a builder for the manifests our tools make.
 #![no_std]
 #![cfg_attr(
     not(test),
@@ -13,3 +16,18 @@
 extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
+
+mod cbor;
+pub mod command;
+pub mod error;
+pub mod model;
+pub mod verify;
+
+pub use command::{
+    Command, Condition, Directive, IndexArg, Parameters, Step, VendorId, parse_sequence,
+};
+pub use error::SuitError;
+pub use model::{
+    Authentication, Common, ComponentId, Dependency, Digest, Envelope, Manifest, Member, Section,
+    SeveredElement,
+};

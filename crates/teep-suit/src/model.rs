@@ -1,0 +1,568 @@
+//! The SUIT envelope and manifest as borrowed views over the received bytes, with their
+//! decoders. Views keep the exact encoded slices (digests are computed over received
+//! bytes, never over re-encodings).
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use crate::cbor::{Reader, int_key};
+use crate::error::{SuitError, malformed};
+
+/// COSE algorithm id of SHA-256, the only digest SUIT makes mandatory.
+pub const SHA256: i64 = -16;
+/// CBOR tag of a tagged SUIT_Envelope.
+pub const ENVELOPE_TAG: u64 = 107;
+
+/// `SUIT_Component_Identifier`: a path of byte strings.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ComponentId(pub Vec<Vec<u8>>);
+
+impl ComponentId {
+    /// Builds an identifier from text segments (convenience for tests and tools).
+    pub fn from_strs(segments: &[&str]) -> Self {
+        Self(segments.iter().map(|s| s.as_bytes().to_vec()).collect())
+    }
+
+    pub(crate) fn decode(r: &mut Reader<'_>) -> Result<Self, SuitError> {
+        let n = r.array("component identifier")?;
+        let mut segments = Vec::new();
+        for _ in 0..n {
+            segments.push(r.bytes("component identifier segment")?.to_vec());
+        }
+        Ok(Self(segments))
+    }
+
+    pub(crate) fn encode(&self, e: &mut minicbor::Encoder<&mut Vec<u8>>) {
+        let _ = e.array(self.0.len() as u64);
+        for s in &self.0 {
+            let _ = e.bytes(s);
+        }
+    }
+
+    /// The CBOR encoding of this identifier.
+    pub fn to_cbor(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode(&mut minicbor::Encoder::new(&mut out));
+        out
+    }
+
+    /// Decodes a CBOR-encoded identifier (exactly one item).
+    pub fn from_cbor(bytes: &[u8]) -> Result<Self, SuitError> {
+        let mut r = Reader::new(bytes);
+        let id = Self::decode(&mut r)?;
+        r.finish("trailing bytes after component identifier")?;
+        Ok(id)
+    }
+}
+
+/// Shown as `/`-joined segments: printable text as is, other segments as `h'..'`.
+impl fmt::Display for ComponentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[")?;
+        for (i, s) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            match core::str::from_utf8(s) {
+                Ok(t) if t.chars().all(|c| !c.is_control()) && !t.is_empty() => write!(f, "'{t}'")?,
+                _ => write!(f, "h'{}'", hex::encode(s))?,
+            }
+        }
+        f.write_str("]")
+    }
+}
+
+/// `SUIT_Digest`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Digest {
+    pub algorithm: i64,
+    pub bytes: Vec<u8>,
+}
+
+impl Digest {
+    pub fn sha256(bytes: [u8; 32]) -> Self {
+        Self {
+            algorithm: SHA256,
+            bytes: bytes.to_vec(),
+        }
+    }
+
+    pub(crate) fn decode(r: &mut Reader<'_>) -> Result<Self, SuitError> {
+        let n = r.array("SUIT_Digest")?;
+        if n < 2 {
+            return Err(malformed(
+                "SUIT_Digest needs algorithm and bytes",
+                r.position(),
+            ));
+        }
+        let algorithm = r.i64("digest algorithm")?;
+        let bytes = r.bytes("digest bytes")?.to_vec();
+        for _ in 2..n {
+            r.skip("digest extension")?;
+        }
+        Ok(Self { algorithm, bytes })
+    }
+
+    /// Decodes a complete encoded SUIT_Digest (e.g. the contents of `bstr .cbor SUIT_Digest`).
+    pub fn from_cbor(bytes: &[u8]) -> Result<Self, SuitError> {
+        let mut r = Reader::new(bytes);
+        let d = Self::decode(&mut r)?;
+        r.finish("trailing bytes after SUIT_Digest")?;
+        Ok(d)
+    }
+
+    pub fn to_cbor(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut e = minicbor::Encoder::new(&mut out);
+        let _ = e.array(2);
+        let _ = e.i64(self.algorithm);
+        let _ = e.bytes(&self.bytes);
+        out
+    }
+
+    /// True when this is a SHA-256 digest equal to `sha256`.
+    pub fn matches_sha256(&self, sha256: &[u8; 32]) -> Result<bool, SuitError> {
+        if self.algorithm != SHA256 {
+            return Err(SuitError::UnsupportedDigestAlgorithm(self.algorithm));
+        }
+        Ok(self.bytes.as_slice() == sha256.as_slice())
+    }
+}
+
+/// A manifest member that may be severed: present as a bstr-wrapped structure, or replaced
+/// by the digest of the element that now travels in the envelope.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Member<'a> {
+    /// Contents of the bstr (the encoded command sequence or text map).
+    Present(&'a [u8]),
+    Severed(Digest),
+}
+
+/// The command sequences of a manifest, by their manifest key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Section {
+    /// `suit-shared-sequence` inside common (reported with its common key, 4).
+    Shared,
+    Validate,
+    Load,
+    Invoke,
+    DependencyResolution,
+    PayloadFetch,
+    CandidateVerification,
+    Install,
+    Uninstall,
+}
+
+impl Section {
+    /// The key in SUIT_Manifest (for Shared: its key in SUIT_Common).
+    pub const fn key(self) -> u64 {
+        match self {
+            Self::Shared => 4,
+            Self::Validate => 7,
+            Self::Load => 8,
+            Self::Invoke => 9,
+            Self::DependencyResolution => 15,
+            Self::PayloadFetch => 16,
+            Self::CandidateVerification => 18,
+            Self::Install => 20,
+            Self::Uninstall => 24,
+        }
+    }
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Shared => "shared",
+            Self::Validate => "validate",
+            Self::Load => "load",
+            Self::Invoke => "invoke",
+            Self::DependencyResolution => "dependency-resolution",
+            Self::PayloadFetch => "payload-fetch",
+            Self::CandidateVerification => "candidate-verification",
+            Self::Install => "install",
+            Self::Uninstall => "uninstall",
+        }
+    }
+
+    /// Whether the element may be severed into the envelope.
+    pub const fn severable(self) -> bool {
+        matches!(
+            self,
+            Self::DependencyResolution
+                | Self::PayloadFetch
+                | Self::CandidateVerification
+                | Self::Install
+        )
+    }
+
+    /// The sequences of the Update procedure, in execution order.
+    pub const UPDATE: [Self; 5] = [
+        Self::DependencyResolution,
+        Self::PayloadFetch,
+        Self::CandidateVerification,
+        Self::Install,
+        Self::Validate,
+    ];
+    /// The sequences of the Invocation procedure, in execution order.
+    pub const INVOCATION: [Self; 3] = [Self::Validate, Self::Load, Self::Invoke];
+}
+
+/// A dependency declared in `suit-dependencies`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dependency {
+    /// Component index of the dependency (may lie beyond the components list).
+    pub index: u64,
+    pub prefix: Option<ComponentId>,
+}
+
+/// `SUIT_Common`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Common<'a> {
+    pub components: Vec<ComponentId>,
+    pub dependencies: Vec<Dependency>,
+    /// Contents of the bstr-wrapped shared sequence.
+    pub shared_sequence: Option<&'a [u8]>,
+}
+
+impl<'a> Common<'a> {
+    fn decode(bytes: &'a [u8]) -> Result<Self, SuitError> {
+        let mut r = Reader::new(bytes);
+        let n = r.map("SUIT_Common")?;
+        let mut seen = Vec::new();
+        let mut common = Self::default();
+        for _ in 0..n {
+            match int_key(&mut r, &mut seen, "SUIT_Common key")? {
+                1 => {
+                    let m = r.map("suit-dependencies")?;
+                    for _ in 0..m {
+                        let index = r.u64("dependency index")?;
+                        let fields = r.map("SUIT_Dependency_Metadata")?;
+                        let mut prefix = None;
+                        for _ in 0..fields {
+                            match r.i64("dependency metadata key")? {
+                                1 => prefix = Some(ComponentId::decode(&mut r)?),
+                                key => {
+                                    return Err(SuitError::UnsupportedMember {
+                                        container: "dependency metadata",
+                                        key,
+                                    });
+                                }
+                            }
+                        }
+                        if common.dependencies.iter().any(|d| d.index == index) {
+                            return Err(malformed("duplicate dependency index", r.position()));
+                        }
+                        common.dependencies.push(Dependency { index, prefix });
+                    }
+                }
+                2 => {
+                    let m = r.array("suit-components")?;
+                    for _ in 0..m {
+                        common.components.push(ComponentId::decode(&mut r)?);
+                    }
+                }
+                4 => common.shared_sequence = Some(r.bytes("suit-shared-sequence")?),
+                key => {
+                    return Err(SuitError::UnsupportedMember {
+                        container: "common",
+                        key,
+                    });
+                }
+            }
+        }
+        r.finish("trailing bytes after SUIT_Common")?;
+        Ok(common)
+    }
+
+    /// Size of the component index space: the components list, extended to cover
+    /// dependency indices beyond it (every published dependency example does this).
+    pub fn index_space(&self) -> usize {
+        let deps = self
+            .dependencies
+            .iter()
+            .map(|d| {
+                usize::try_from(d.index)
+                    .unwrap_or(usize::MAX)
+                    .saturating_add(1)
+            })
+            .max()
+            .unwrap_or(0);
+        self.components.len().max(deps)
+    }
+
+    pub fn dependency(&self, index: u64) -> Option<&Dependency> {
+        self.dependencies.iter().find(|d| d.index == index)
+    }
+
+    /// Identifier of the component at `index`: a listed component, or the dependency's
+    /// prefix when the index lies beyond the list.
+    pub fn component_id(&self, index: u64) -> Option<ComponentId> {
+        if let Some(dep) = self.dependency(index) {
+            if let Some(prefix) = &dep.prefix {
+                return Some(prefix.clone());
+            }
+        }
+        let i = usize::try_from(index).ok()?;
+        self.components.get(i).cloned()
+    }
+}
+
+/// `SUIT_Manifest`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Manifest<'a> {
+    pub version: u64,
+    pub sequence_number: u64,
+    pub common: Common<'a>,
+    pub reference_uri: Option<&'a str>,
+    pub manifest_component_id: Option<ComponentId>,
+    pub validate: Option<&'a [u8]>,
+    pub load: Option<&'a [u8]>,
+    pub invoke: Option<&'a [u8]>,
+    pub uninstall: Option<&'a [u8]>,
+    pub dependency_resolution: Option<Member<'a>>,
+    pub payload_fetch: Option<Member<'a>>,
+    pub candidate_verification: Option<Member<'a>>,
+    pub install: Option<Member<'a>>,
+    pub text: Option<Member<'a>>,
+}
+
+impl<'a> Manifest<'a> {
+    /// Decodes the contents of the manifest bstr. Version is checked first: a manifest of
+    /// another version is rejected before anything else is interpreted.
+    pub fn decode(bytes: &'a [u8]) -> Result<Self, SuitError> {
+        let mut r = Reader::new(bytes);
+        let n = r.map("SUIT_Manifest")?;
+        let mut seen = Vec::new();
+        let mut version = None;
+        let mut sequence_number = None;
+        let mut common = None;
+        let mut m = Self {
+            version: 0,
+            sequence_number: 0,
+            common: Common::default(),
+            reference_uri: None,
+            manifest_component_id: None,
+            validate: None,
+            load: None,
+            invoke: None,
+            uninstall: None,
+            dependency_resolution: None,
+            payload_fetch: None,
+            candidate_verification: None,
+            install: None,
+            text: None,
+        };
+        for _ in 0..n {
+            match int_key(&mut r, &mut seen, "SUIT_Manifest key")? {
+                1 => {
+                    let v = r.u64("manifest version")?;
+                    if v != 1 {
+                        return Err(SuitError::UnsupportedVersion(v));
+                    }
+                    version = Some(v);
+                }
+                2 => sequence_number = Some(r.u64("manifest sequence number")?),
+                3 => common = Some(Common::decode(r.bytes("suit-common")?)?),
+                4 => m.reference_uri = Some(r.str("suit-reference-uri")?),
+                5 => m.manifest_component_id = Some(ComponentId::decode(&mut r)?),
+                7 => m.validate = Some(r.bytes("suit-validate")?),
+                8 => m.load = Some(r.bytes("suit-load")?),
+                9 => m.invoke = Some(r.bytes("suit-invoke")?),
+                24 => m.uninstall = Some(r.bytes("suit-uninstall")?),
+                15 => m.dependency_resolution = Some(decode_member(&mut r)?),
+                16 => m.payload_fetch = Some(decode_member(&mut r)?),
+                18 => m.candidate_verification = Some(decode_member(&mut r)?),
+                20 => m.install = Some(decode_member(&mut r)?),
+                23 => m.text = Some(decode_member(&mut r)?),
+                key => {
+                    return Err(SuitError::UnsupportedMember {
+                        container: "manifest",
+                        key,
+                    });
+                }
+            }
+        }
+        r.finish("trailing bytes after SUIT_Manifest")?;
+        m.version = version.ok_or_else(|| malformed("manifest version missing", 0))?;
+        m.sequence_number =
+            sequence_number.ok_or_else(|| malformed("manifest sequence number missing", 0))?;
+        m.common = common.ok_or_else(|| malformed("suit-common missing", 0))?;
+        Ok(m)
+    }
+
+    /// The sequence stored under `section` (shared comes from common).
+    pub fn member(&self, section: Section) -> Option<Member<'a>> {
+        match section {
+            Section::Shared => self.common.shared_sequence.map(Member::Present),
+            Section::Validate => self.validate.map(Member::Present),
+            Section::Load => self.load.map(Member::Present),
+            Section::Invoke => self.invoke.map(Member::Present),
+            Section::Uninstall => self.uninstall.map(Member::Present),
+            Section::DependencyResolution => self.dependency_resolution.clone(),
+            Section::PayloadFetch => self.payload_fetch.clone(),
+            Section::CandidateVerification => self.candidate_verification.clone(),
+            Section::Install => self.install.clone(),
+        }
+    }
+
+    /// Names of the sections this manifest carries (present or severed).
+    pub fn sections(&self) -> Vec<Section> {
+        [
+            Section::Shared,
+            Section::DependencyResolution,
+            Section::PayloadFetch,
+            Section::CandidateVerification,
+            Section::Install,
+            Section::Validate,
+            Section::Load,
+            Section::Invoke,
+            Section::Uninstall,
+        ]
+        .into_iter()
+        .filter(|s| self.member(*s).is_some())
+        .collect()
+    }
+}
+
+/// A present sequence is a bstr; a severed one is a bare SUIT_Digest array.
+fn decode_member<'a>(r: &mut Reader<'a>) -> Result<Member<'a>, SuitError> {
+    if r.datatype()? == minicbor::data::Type::Array {
+        Ok(Member::Severed(Digest::decode(r)?))
+    } else {
+        Ok(Member::Present(r.bytes("severable member")?))
+    }
+}
+
+/// The authentication wrapper.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Authentication<'a> {
+    pub digest: Digest,
+    /// The encoded SUIT_Digest (contents of the first bstr): the detached COSE payload.
+    pub digest_cbor: &'a [u8],
+    /// Contents of each authentication-block bstr (tagged COSE structures).
+    pub blocks: Vec<&'a [u8]>,
+}
+
+impl<'a> Authentication<'a> {
+    fn decode(bytes: &'a [u8]) -> Result<Self, SuitError> {
+        let mut r = Reader::new(bytes);
+        let n = r.array("SUIT_Authentication")?;
+        if n == 0 {
+            return Err(malformed("SUIT_Authentication without digest", 0));
+        }
+        let digest_cbor = r.bytes("authentication digest")?;
+        let digest = Digest::from_cbor(digest_cbor)?;
+        let mut blocks = Vec::new();
+        for _ in 1..n {
+            blocks.push(r.bytes("authentication block")?);
+        }
+        r.finish("trailing bytes after SUIT_Authentication")?;
+        Ok(Self {
+            digest,
+            digest_cbor,
+            blocks,
+        })
+    }
+}
+
+/// An element severed from the manifest and carried in the envelope.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeveredElement<'a> {
+    pub key: u64,
+    /// Encoded bstr including its header (what the manifest's digest covers).
+    pub encoded: &'a [u8],
+    pub contents: &'a [u8],
+}
+
+/// `SUIT_Envelope` (tagged or not).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Envelope<'a> {
+    pub tagged: bool,
+    pub authentication: Authentication<'a>,
+    /// Key 3's value including its bstr header: what the authenticated digest covers.
+    pub manifest_bstr: &'a [u8],
+    /// Contents of the manifest bstr.
+    pub manifest_bytes: &'a [u8],
+    pub severed: Vec<SeveredElement<'a>>,
+    /// Integrated payloads and integrated dependencies, by their tstr key.
+    pub integrated: Vec<(&'a str, &'a [u8])>,
+}
+
+impl<'a> Envelope<'a> {
+    /// Decodes an envelope (optionally tag 107). Nothing inside the manifest is
+    /// interpreted here: that waits until the envelope is authenticated.
+    pub fn decode(bytes: &'a [u8]) -> Result<Self, SuitError> {
+        let mut r = Reader::new(bytes);
+        let tagged = r.datatype()? == minicbor::data::Type::Tag;
+        if tagged {
+            let tag = r.tag("envelope tag")?;
+            if tag != ENVELOPE_TAG {
+                return Err(malformed("not a SUIT_Envelope tag", 0));
+            }
+        }
+        let n = r.map("SUIT_Envelope")?;
+        let mut seen_int = Vec::new();
+        let mut authentication = None;
+        let mut manifest = None;
+        let mut severed = Vec::new();
+        let mut integrated: Vec<(&str, &[u8])> = Vec::new();
+        for _ in 0..n {
+            if r.is_int() {
+                match int_key(&mut r, &mut seen_int, "SUIT_Envelope key")? {
+                    2 => authentication = Some(Authentication::decode(r.bytes("auth wrapper")?)?),
+                    3 => manifest = Some(r.bytes_with_header("suit-manifest")?),
+                    // Severable elements: dependency-resolution, payload-fetch,
+                    // candidate-verification, install, text.
+                    key @ (15 | 16 | 18 | 20 | 23) => {
+                        let (encoded, contents) = r.bytes_with_header("severed element")?;
+                        severed.push(SeveredElement {
+                            key: key.unsigned_abs(),
+                            encoded,
+                            contents,
+                        });
+                    }
+                    // Severed CoSWID (update-management): carried, never used.
+                    14 => {
+                        r.skip("severed CoSWID")?;
+                    }
+                    key => {
+                        return Err(SuitError::UnsupportedMember {
+                            container: "envelope",
+                            key,
+                        });
+                    }
+                }
+            } else {
+                let at = r.position();
+                let key = r.str("envelope key")?;
+                if integrated.iter().any(|(k, _)| *k == key) {
+                    return Err(malformed("duplicate integrated payload key", at));
+                }
+                integrated.push((key, r.bytes("integrated payload")?));
+            }
+        }
+        r.finish("trailing bytes after SUIT_Envelope")?;
+        let authentication =
+            authentication.ok_or_else(|| malformed("authentication wrapper missing", 0))?;
+        let (manifest_bstr, manifest_bytes) =
+            manifest.ok_or_else(|| malformed("manifest missing", 0))?;
+        Ok(Self {
+            tagged,
+            authentication,
+            manifest_bstr,
+            manifest_bytes,
+            severed,
+            integrated,
+        })
+    }
+
+    pub fn severed_element(&self, key: u64) -> Option<&SeveredElement<'a>> {
+        self.severed.iter().find(|s| s.key == key)
+    }
+
+    pub fn integrated(&self, key: &str) -> Option<&'a [u8]> {
+        self.integrated
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
+    }
+}
