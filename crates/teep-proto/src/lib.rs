@@ -1,4 +1,23 @@
-//! teep-proto
+//! teep-proto: the five TEEP messages (draft-ietf-teep-protocol) as types, a strict codec
+//! for both wire numberings, COSE signing/verification of whole messages, and a JSON view.
+//!
+//! ```
+//! use teep_proto::{decode, Message, Numbering};
+//! let bytes = hex::decode("8204a11350a0a1a2a3a4a5a6a7a8a9aaabacadaeaf").unwrap();
+//! let msg = decode(&bytes, Numbering::Draft26).unwrap();
+//! assert!(matches!(msg, Message::Success(_)));
+//! assert_eq!(msg.encode(Numbering::Draft26).unwrap(), bytes);
+//! ```
+//!
+//! Choices where the draft is ambiguous (each pinned by a test):
+//! * option order on the wire: `token` first, then ascending labels ([`Message::encode`]);
+//! * empty `tc-list`, `ext-list`, `unneeded-manifest-list` are accepted and may be sent
+//!   (spec §16.4), all other `[+ ...]` lists must be non-empty;
+//! * unknown option labels are kept as raw CBOR ([`Extensions`]), unknown message types
+//!   and positional structure are rejected (spec §16.6);
+//! * indefinite lengths and non-preferred heads are accepted on input (the draft does not
+//!   require deterministic encoding); we emit preferred serialization only;
+//! * failures map onto err-codes in one place: [`ProtoError::err_code`].
 #![no_std]
 #![cfg_attr(
     not(test),
@@ -9,7 +28,32 @@
         clippy::indexing_slicing
     )
 )]
+#![warn(missing_docs)]
 
 extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
+
+mod cose;
+mod decode;
+mod encode;
+mod error;
+#[cfg(feature = "json")]
+pub mod json;
+mod numbering;
+mod parts;
+mod types;
+mod validate;
+
+pub use cose::{
+    CoseStructure, UnverifiedCose, UnverifiedSignature, decode_unverified_cose, sign_message,
+    sign_message_multi, verify_message,
+};
+pub use decode::decode;
+pub use error::{MalformedKind, ProtoError, Violation};
+pub use numbering::{Field, MessageType, Numbering};
+pub use types::{
+    CipherOperation, CipherSuite, ComponentId, DataItemRequested, ErrCode, ErrorMessage,
+    Extensions, FreshnessMechanism, Message, QueryRequest, QueryResponse, RawCbor, RequestedTcInfo,
+    Success, SuitCoseProfile, SystemPropertyClaims, Update,
+};

@@ -1,0 +1,642 @@
+//! Strict decoding: the teep-cbor pre-pass, then one typed walk with minicbor's `Decoder`.
+//!
+//! The pre-pass (`Profile::TEEP`) rejects what no reader may accept: ill-formed CBOR,
+//! duplicate map keys, trailing bytes, excessive depth or size. It accepts indefinite
+//! lengths and non-preferred heads because the draft does not require deterministic
+//! encoding, so the walk below reads both forms. The walk then checks the TEEP structure
+//! and the CDDL controls and reports each problem with its byte offset.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use minicbor::Decoder;
+use minicbor::data::Type;
+use teep_cbor::{CborErrorKind, Profile};
+
+use crate::error::{MalformedKind, ProtoError, Violation};
+use crate::numbering::{Field, MessageType, Numbering};
+use crate::types::{
+    CipherOperation, CipherSuite, ComponentId, DataItemRequested, ErrCode, ErrorMessage,
+    Extensions, FreshnessMechanism, Message, QueryRequest, QueryResponse, RawCbor, RequestedTcInfo,
+    Success, SuitCoseProfile, SystemPropertyClaims, Update,
+};
+use crate::validate;
+
+type Result<T> = core::result::Result<T, ProtoError>;
+
+/// Decodes one TEEP message (the bare CBOR array, e.g. a verified COSE payload).
+///
+/// Unknown option labels are kept in the message's `extensions`; unknown positional
+/// structure and unknown message types are rejected. Empty `tc-list`, `ext-list` and
+/// `unneeded-manifest-list` are accepted although the CDDL says `[+ ...]` (spec §16.4:
+/// an Agent with nothing to list must still send the list its TAM asked for).
+pub fn decode(bytes: &[u8], numbering: Numbering) -> Result<Message> {
+    check_cbor(bytes)?;
+    let mut r = Reader {
+        d: Decoder::new(bytes),
+        numbering,
+    };
+    let message = r.message()?;
+    let end = r.d.position();
+    if end != bytes.len() {
+        // The pre-pass already guarantees this; kept so the walk alone is never lenient.
+        return Err(ProtoError::malformed(
+            end,
+            MalformedKind::Cbor(CborErrorKind::TrailingBytes),
+        ));
+    }
+    Ok(message)
+}
+
+/// The strict CBOR pre-pass shared by the decoder and [`RawCbor::new`].
+pub(crate) fn check_cbor(bytes: &[u8]) -> Result<()> {
+    teep_cbor::check(bytes, &Profile::TEEP).map_err(ProtoError::from)
+}
+
+struct Reader<'b> {
+    d: Decoder<'b>,
+    numbering: Numbering,
+}
+
+fn malformed<T>(at: usize, kind: MalformedKind) -> Result<T> {
+    Err(ProtoError::malformed(at, kind))
+}
+
+fn violation<T>(at: usize, v: Violation) -> Result<T> {
+    malformed(at, MalformedKind::Violation(v))
+}
+
+/// Sets an option once; a second occurrence of a label is a duplicate.
+fn set_once<T>(slot: &mut Option<T>, value: T, at: usize) -> Result<()> {
+    if slot.replace(value).is_some() {
+        return malformed(at, MalformedKind::DuplicateLabel);
+    }
+    Ok(())
+}
+
+impl<'b> Reader<'b> {
+    fn pos(&self) -> usize {
+        self.d.position()
+    }
+
+    /// Maps a minicbor failure while reading `field` at `at` onto our kinds.
+    fn lift<T>(
+        r: core::result::Result<T, minicbor::decode::Error>,
+        at: usize,
+        field: Field,
+    ) -> Result<T> {
+        r.or_else(|e| {
+            let kind = if e.is_end_of_input() {
+                MalformedKind::Truncated
+            } else if e.is_type_mismatch() {
+                MalformedKind::UnexpectedType { field }
+            } else {
+                MalformedKind::OutOfRange { field }
+            };
+            malformed(at, kind)
+        })
+    }
+
+    fn datatype(&self, field: Field) -> Result<Type> {
+        let at = self.pos();
+        Self::lift(self.d.datatype(), at, field)
+    }
+
+    fn uint(&mut self, field: Field) -> Result<u64> {
+        let at = self.pos();
+        Self::lift(self.d.u64(), at, field)
+    }
+
+    /// A `uint .size 4` (version, ext-info).
+    fn u32(&mut self, field: Field) -> Result<u32> {
+        let at = self.pos();
+        let n = self.uint(field)?;
+        u32::try_from(n).or_else(|_| malformed(at, MalformedKind::OutOfRange { field }))
+    }
+
+    fn int(&mut self, field: Field) -> Result<i64> {
+        let at = self.pos();
+        match self.datatype(field)? {
+            Type::U8
+            | Type::U16
+            | Type::U32
+            | Type::U64
+            | Type::I8
+            | Type::I16
+            | Type::I32
+            | Type::I64
+            | Type::Int => Self::lift(self.d.i64(), at, field),
+            _ => malformed(at, MalformedKind::UnexpectedType { field }),
+        }
+    }
+
+    fn bool(&mut self, field: Field) -> Result<bool> {
+        let at = self.pos();
+        Self::lift(self.d.bool(), at, field)
+    }
+
+    /// A byte string, definite or indefinite (chunks concatenated).
+    fn bytes(&mut self, field: Field) -> Result<Vec<u8>> {
+        let at = self.pos();
+        match self.datatype(field)? {
+            Type::Bytes => Self::lift(self.d.bytes(), at, field).map(<[u8]>::to_vec),
+            Type::BytesIndef => {
+                let mut out = Vec::new();
+                for chunk in Self::lift(self.d.bytes_iter(), at, field)? {
+                    out.extend_from_slice(Self::lift(chunk, at, field)?);
+                }
+                Ok(out)
+            }
+            _ => malformed(at, MalformedKind::UnexpectedType { field }),
+        }
+    }
+
+    /// A text string, definite or indefinite (chunks concatenated).
+    fn text(&mut self, field: Field) -> Result<String> {
+        let at = self.pos();
+        match self.datatype(field)? {
+            Type::String => Self::lift(self.d.str(), at, field).map(String::from),
+            Type::StringIndef => {
+                let mut out = String::new();
+                for chunk in Self::lift(self.d.str_iter(), at, field)? {
+                    out.push_str(Self::lift(chunk, at, field)?);
+                }
+                Ok(out)
+            }
+            _ => malformed(at, MalformedKind::UnexpectedType { field }),
+        }
+    }
+
+    fn sized_bytes(&mut self, field: Field) -> Result<Vec<u8>> {
+        let at = self.pos();
+        let v = self.bytes(field)?;
+        validate::size(field, v.len()).or_else(|e| violation(at, e))?;
+        Ok(v)
+    }
+
+    fn sized_text(&mut self, field: Field) -> Result<String> {
+        let at = self.pos();
+        let v = self.text(field)?;
+        validate::size(field, v.len()).or_else(|e| violation(at, e))?;
+        Ok(v)
+    }
+
+    /// Any one item, kept as its encoded bytes.
+    fn raw(&mut self, field: Field) -> Result<RawCbor> {
+        let at = self.pos();
+        Self::lift(self.d.skip(), at, field)?;
+        match self.d.input().get(at..self.pos()) {
+            Some(item) => Ok(RawCbor::from_checked(item.to_vec())),
+            None => malformed(at, MalformedKind::Truncated),
+        }
+    }
+
+    fn array(&mut self, field: Field) -> Result<Option<u64>> {
+        let at = self.pos();
+        Self::lift(self.d.array(), at, field)
+    }
+
+    fn map(&mut self, field: Field) -> Result<Option<u64>> {
+        let at = self.pos();
+        Self::lift(self.d.map(), at, field)
+    }
+
+    /// Whether another element of an array or map follows; `remaining` is the header's
+    /// count (`None` = indefinite, ended by a break, which this consumes).
+    fn more(&mut self, remaining: &mut Option<u64>) -> Result<bool> {
+        match remaining {
+            Some(0) => Ok(false),
+            Some(n) => {
+                *n -= 1;
+                Ok(true)
+            }
+            None => {
+                if self.datatype(Field::Message)? == Type::Break {
+                    self.d.set_position(self.pos().saturating_add(1));
+                    Ok(false)
+                } else {
+                    Ok(true)
+                }
+            }
+        }
+    }
+
+    /// Counts (and skips) the elements left in an array, for an ArrayLength error.
+    fn count_rest(&mut self, remaining: &mut Option<u64>, field: Field) -> Result<u64> {
+        if let Some(n) = *remaining {
+            return Ok(n);
+        }
+        let mut n = 0u64;
+        while self.more(remaining)? {
+            self.raw(field)?;
+            n = n.saturating_add(1);
+        }
+        Ok(n)
+    }
+
+    /// A capacity hint that an attacker's length cannot inflate past the input size.
+    fn capacity(&self, len: Option<u64>) -> usize {
+        let left = self.d.input().len().saturating_sub(self.pos());
+        len.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX).min(left))
+    }
+
+    /// An array whose elements are all read by `item`.
+    fn list<T>(
+        &mut self,
+        field: Field,
+        mut item: impl FnMut(&mut Self) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let at = self.pos();
+        let mut len = self.array(field)?;
+        let mut out = Vec::with_capacity(self.capacity(len));
+        while self.more(&mut len)? {
+            out.push(item(self)?);
+        }
+        validate::list_len(field, out.len()).or_else(|e| violation(at, e))?;
+        Ok(out)
+    }
+
+    /// An array of exactly `N` elements, each read by `item`.
+    fn fixed<T: Copy + Default, const N: usize>(
+        &mut self,
+        field: Field,
+        mut item: impl FnMut(&mut Self) -> Result<T>,
+    ) -> Result<[T; N]> {
+        let at = self.pos();
+        let expected = N as u64;
+        let mut len = self.array(field)?;
+        if let Some(found) = len
+            && found != expected
+        {
+            return malformed(
+                at,
+                MalformedKind::ArrayLength {
+                    field,
+                    expected,
+                    found,
+                },
+            );
+        }
+        let mut out = [T::default(); N];
+        for (found, slot) in (0u64..).zip(out.iter_mut()) {
+            if !self.more(&mut len)? {
+                return malformed(
+                    at,
+                    MalformedKind::ArrayLength {
+                        field,
+                        expected,
+                        found,
+                    },
+                );
+            }
+            *slot = item(self)?;
+        }
+        if self.more(&mut len)? {
+            let found = expected
+                .saturating_add(1)
+                .saturating_add(self.count_rest(&mut len, field)?);
+            return malformed(
+                at,
+                MalformedKind::ArrayLength {
+                    field,
+                    expected,
+                    found,
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    /// An options map; `on` handles each entry given its field (if the label is assigned
+    /// in this numbering), the label and the key's offset.
+    fn options(
+        &mut self,
+        mut on: impl FnMut(&mut Self, Option<Field>, u64, usize) -> Result<()>,
+    ) -> Result<()> {
+        let mut len = self.map(Field::Options)?;
+        while self.more(&mut len)? {
+            let at = self.pos();
+            let label = self.uint(Field::OptionLabel)?;
+            on(self, Field::from_label(label, self.numbering), label, at)?;
+        }
+        Ok(())
+    }
+
+    fn extension(&mut self, extensions: &mut Extensions, label: u64, at: usize) -> Result<()> {
+        let value = self.raw(Field::Extension)?;
+        if extensions.insert(label, value).is_some() {
+            return malformed(at, MalformedKind::DuplicateLabel);
+        }
+        Ok(())
+    }
+
+    /// Steps to the next positional element of the message array, which must exist.
+    fn positional(&mut self, len: &mut Option<u64>, field: Field) -> Result<()> {
+        let at = self.pos();
+        if self.more(len)? {
+            Ok(())
+        } else {
+            malformed(at, MalformedKind::MissingField { field })
+        }
+    }
+
+    fn message(&mut self) -> Result<Message> {
+        let at = self.pos();
+        let mut len = self.array(Field::Message)?;
+        self.positional(&mut len, Field::Type)?;
+        let type_at = self.pos();
+        let number = self.uint(Field::Type)?;
+        let Some(ty) = MessageType::from_number(number, self.numbering) else {
+            return malformed(type_at, MalformedKind::UnknownMessageType(number));
+        };
+        let expected = ty.array_len();
+        if let Some(rest) = len
+            && rest >= expected
+        {
+            let found = rest.saturating_add(1);
+            return malformed(
+                at,
+                MalformedKind::ArrayLength {
+                    field: Field::Message,
+                    expected,
+                    found,
+                },
+            );
+        }
+        self.positional(&mut len, Field::Options)?;
+        let message = match ty {
+            MessageType::QueryRequest => Message::QueryRequest(self.query_request(&mut len)?),
+            MessageType::QueryResponse => Message::QueryResponse(self.query_response()?),
+            MessageType::Update => Message::Update(self.update()?),
+            MessageType::Success => Message::Success(self.success()?),
+            MessageType::Error => Message::Error(self.error(&mut len)?),
+        };
+        if self.more(&mut len)? {
+            let found = expected
+                .saturating_add(1)
+                .saturating_add(self.count_rest(&mut len, Field::Message)?);
+            return malformed(
+                at,
+                MalformedKind::ArrayLength {
+                    field: Field::Message,
+                    expected,
+                    found,
+                },
+            );
+        }
+        Ok(message)
+    }
+
+    fn query_request(&mut self, len: &mut Option<u64>) -> Result<QueryRequest> {
+        let mut m = QueryRequest::default();
+        self.options(|r, field, label, at| match field {
+            Some(Field::Token) => set_once(&mut m.token, r.sized_bytes(Field::Token)?, at),
+            Some(f @ Field::SupportedFreshnessMechanisms) => {
+                set_once(&mut m.supported_freshness_mechanisms, r.freshness(f)?, at)
+            }
+            Some(Field::Challenge) => {
+                set_once(&mut m.challenge, r.sized_bytes(Field::Challenge)?, at)
+            }
+            Some(Field::Versions) => set_once(&mut m.versions, r.versions(Field::Versions)?, at),
+            Some(f @ Field::AttestationPayloadFormat) => {
+                set_once(&mut m.attestation_payload_format, r.text(f)?, at)
+            }
+            Some(f @ Field::AttestationPayload) => {
+                set_once(&mut m.attestation_payload, r.bytes(f)?, at)
+            }
+            Some(f @ Field::SuitReports) => set_once(&mut m.suit_reports, r.bstr_list(f)?, at),
+            _ => r.extension(&mut m.extensions, label, at),
+        })?;
+        self.positional(len, Field::SupportedTeepCipherSuites)?;
+        m.supported_teep_cipher_suites = self.cipher_suites()?;
+        self.positional(len, Field::SupportedSuitCoseProfiles)?;
+        m.supported_suit_cose_profiles = self.suit_cose_profiles()?;
+        self.positional(len, Field::DataItemRequested)?;
+        m.data_item_requested = DataItemRequested(self.uint(Field::DataItemRequested)?);
+        Ok(m)
+    }
+
+    fn query_response(&mut self) -> Result<QueryResponse> {
+        let mut m = QueryResponse::default();
+        self.options(|r, field, label, at| match field {
+            Some(Field::Token) => set_once(&mut m.token, r.sized_bytes(Field::Token)?, at),
+            Some(f @ Field::SelectedVersion) => set_once(&mut m.selected_version, r.u32(f)?, at),
+            Some(f @ Field::AttestationPayloadFormat) => {
+                set_once(&mut m.attestation_payload_format, r.text(f)?, at)
+            }
+            Some(f @ Field::AttestationPayload) => {
+                set_once(&mut m.attestation_payload, r.bytes(f)?, at)
+            }
+            Some(f @ Field::SuitReports) => set_once(&mut m.suit_reports, r.bstr_list(f)?, at),
+            Some(Field::TcList) => {
+                let v = r.list(Field::TcList, Self::system_property_claims)?;
+                set_once(&mut m.tc_list, v, at)
+            }
+            Some(Field::RequestedTcList) => {
+                let v = r.list(Field::RequestedTcList, Self::requested_tc_info)?;
+                set_once(&mut m.requested_tc_list, v, at)
+            }
+            Some(f @ Field::UnneededManifestList) => {
+                set_once(&mut m.unneeded_manifest_list, r.component_ids(f)?, at)
+            }
+            Some(f @ Field::ExtList) => set_once(&mut m.ext_list, r.versions(f)?, at),
+            _ => r.extension(&mut m.extensions, label, at),
+        })?;
+        Ok(m)
+    }
+
+    fn update(&mut self) -> Result<Update> {
+        let mut m = Update::default();
+        self.options(|r, field, label, at| match field {
+            Some(Field::Token) => set_once(&mut m.token, r.sized_bytes(Field::Token)?, at),
+            Some(f @ Field::UnneededManifestList) => {
+                set_once(&mut m.unneeded_manifest_list, r.component_ids(f)?, at)
+            }
+            Some(f @ Field::ManifestList) => set_once(&mut m.manifest_list, r.bstr_list(f)?, at),
+            Some(f @ Field::AttestationPayloadFormat) => {
+                set_once(&mut m.attestation_payload_format, r.text(f)?, at)
+            }
+            Some(f @ Field::AttestationPayload) => {
+                set_once(&mut m.attestation_payload, r.bytes(f)?, at)
+            }
+            Some(Field::ErrCode) => set_once(&mut m.err_code, r.err_code()?, at),
+            Some(f @ Field::ErrMsg) => set_once(&mut m.err_msg, r.sized_text(f)?, at),
+            Some(f @ Field::ErrLang) => set_once(&mut m.err_lang, r.sized_text(f)?, at),
+            _ => r.extension(&mut m.extensions, label, at),
+        })?;
+        Ok(m)
+    }
+
+    fn success(&mut self) -> Result<Success> {
+        let mut m = Success::default();
+        self.options(|r, field, label, at| match field {
+            Some(Field::Token) => set_once(&mut m.token, r.sized_bytes(Field::Token)?, at),
+            Some(f @ Field::Msg) => set_once(&mut m.msg, r.sized_text(f)?, at),
+            Some(f @ Field::SuitReports) => set_once(&mut m.suit_reports, r.bstr_list(f)?, at),
+            _ => r.extension(&mut m.extensions, label, at),
+        })?;
+        Ok(m)
+    }
+
+    fn error(&mut self, len: &mut Option<u64>) -> Result<ErrorMessage> {
+        let mut m = ErrorMessage::new(ErrCode::PermanentError);
+        self.options(|r, field, label, at| match field {
+            Some(Field::Token) => set_once(&mut m.token, r.sized_bytes(Field::Token)?, at),
+            Some(f @ Field::ErrMsg) => set_once(&mut m.err_msg, r.sized_text(f)?, at),
+            Some(f @ Field::ErrLang) => set_once(&mut m.err_lang, r.sized_text(f)?, at),
+            Some(Field::SupportedTeepCipherSuites) => {
+                set_once(&mut m.supported_teep_cipher_suites, r.cipher_suites()?, at)
+            }
+            Some(f @ Field::SupportedFreshnessMechanisms) => {
+                set_once(&mut m.supported_freshness_mechanisms, r.freshness(f)?, at)
+            }
+            Some(Field::SupportedSuitCoseProfiles) => set_once(
+                &mut m.supported_suit_cose_profiles,
+                r.suit_cose_profiles()?,
+                at,
+            ),
+            Some(Field::Challenge) => {
+                set_once(&mut m.challenge, r.sized_bytes(Field::Challenge)?, at)
+            }
+            Some(Field::Versions) => set_once(&mut m.versions, r.versions(Field::Versions)?, at),
+            Some(f @ Field::SuitReports) => set_once(&mut m.suit_reports, r.bstr_list(f)?, at),
+            _ => r.extension(&mut m.extensions, label, at),
+        })?;
+        self.positional(len, Field::ErrCode)?;
+        m.err_code = self.err_code()?;
+        Ok(m)
+    }
+
+    fn err_code(&mut self) -> Result<ErrCode> {
+        let at = self.pos();
+        let n = self.uint(Field::ErrCode)?;
+        match ErrCode::from_number(n, self.numbering) {
+            Some(code) => Ok(code),
+            None => violation(at, Violation::ReservedErrCode),
+        }
+    }
+
+    fn freshness(&mut self, field: Field) -> Result<Vec<FreshnessMechanism>> {
+        self.list(field, |r| {
+            r.uint(Field::FreshnessMechanism).map(FreshnessMechanism)
+        })
+    }
+
+    fn versions(&mut self, field: Field) -> Result<Vec<u32>> {
+        self.list(field, |r| r.u32(Field::Version))
+    }
+
+    fn bstr_list(&mut self, field: Field) -> Result<Vec<Vec<u8>>> {
+        self.list(field, |r| r.bytes(Field::ListItem))
+    }
+
+    fn cipher_suites(&mut self) -> Result<Vec<CipherSuite>> {
+        self.list(Field::SupportedTeepCipherSuites, |r| {
+            let ops = r.list(Field::CipherSuite, |r| {
+                let [cose_type, alg] =
+                    r.fixed(Field::CipherOperation, |r| r.int(Field::CipherOperation))?;
+                let at = r.pos();
+                let cose_type = u64::try_from(cose_type).or_else(|_| {
+                    malformed(
+                        at,
+                        MalformedKind::OutOfRange {
+                            field: Field::CipherOperation,
+                        },
+                    )
+                })?;
+                Ok(CipherOperation { cose_type, alg })
+            })?;
+            Ok(CipherSuite(ops))
+        })
+    }
+
+    fn suit_cose_profiles(&mut self) -> Result<Vec<SuitCoseProfile>> {
+        self.list(Field::SupportedSuitCoseProfiles, |r| {
+            r.fixed(Field::SuitCoseProfile, |r| r.int(Field::SuitCoseProfile))
+                .map(SuitCoseProfile)
+        })
+    }
+
+    fn component_id(&mut self, field: Field) -> Result<ComponentId> {
+        self.list(field, |r| r.bytes(Field::ComponentIdPart))
+            .map(ComponentId)
+    }
+
+    fn component_ids(&mut self, field: Field) -> Result<Vec<ComponentId>> {
+        self.list(field, |r| r.component_id(Field::ComponentId))
+    }
+
+    fn system_property_claims(&mut self) -> Result<SystemPropertyClaims> {
+        let at = self.pos();
+        let mut len = self.map(Field::SystemPropertyClaims)?;
+        let mut component_id = None;
+        let mut parameters = alloc::collections::BTreeMap::new();
+        while self.more(&mut len)? {
+            let key_at = self.pos();
+            match self.int(Field::SystemPropertyClaims)? {
+                0 => {
+                    let id = self.component_id(Field::SystemComponentId)?;
+                    set_once(&mut component_id, id, key_at)?;
+                }
+                key => {
+                    let value = self.raw(Field::SuitParameter)?;
+                    if parameters.insert(key, value).is_some() {
+                        return malformed(key_at, MalformedKind::DuplicateLabel);
+                    }
+                }
+            }
+        }
+        match component_id {
+            Some(component_id) => Ok(SystemPropertyClaims {
+                component_id,
+                parameters,
+            }),
+            None => malformed(
+                at,
+                MalformedKind::MissingField {
+                    field: Field::SystemComponentId,
+                },
+            ),
+        }
+    }
+
+    fn requested_tc_info(&mut self) -> Result<RequestedTcInfo> {
+        let at = self.pos();
+        let mut len = self.map(Field::RequestedTcInfo)?;
+        let mut component_id = None;
+        let mut tc_manifest_sequence_number = None;
+        let mut have_binary = None;
+        while self.more(&mut len)? {
+            let key_at = self.pos();
+            let label = self.uint(Field::RequestedTcInfo)?;
+            match Field::from_label(label, self.numbering) {
+                Some(f @ Field::ComponentId) => {
+                    set_once(&mut component_id, self.component_id(f)?, key_at)?;
+                }
+                Some(f @ Field::TcManifestSequenceNumber) => {
+                    set_once(&mut tc_manifest_sequence_number, self.uint(f)?, key_at)?;
+                }
+                Some(f @ Field::HaveBinary) => set_once(&mut have_binary, self.bool(f)?, key_at)?,
+                _ => {
+                    let field = Field::RequestedTcInfo;
+                    return malformed(key_at, MalformedKind::UnknownKey { field, label });
+                }
+            }
+        }
+        let Some(component_id) = component_id else {
+            return malformed(
+                at,
+                MalformedKind::MissingField {
+                    field: Field::ComponentId,
+                },
+            );
+        };
+        let info = RequestedTcInfo {
+            component_id,
+            tc_manifest_sequence_number,
+            have_binary,
+        };
+        validate::requested_tc_info(&info).or_else(|e| violation(at, e))?;
+        Ok(info)
+    }
+}

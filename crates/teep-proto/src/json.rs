@@ -1,0 +1,157 @@
+//! A JSON view of TEEP messages for people (`teep inspect`), not a wire format.
+//!
+//! Keys are the CDDL names: `"type"` is the message's rule name (`"query-request"`, ...),
+//! every other key the field name (`"token"`, `"tc-list"`, ...). Byte strings are
+//! lowercase hex; err-code shows number and name; data-item-requested shows its value
+//! and the names of its bits; values TEEP keeps raw (SUIT parameters, extensions) are the
+//! hex of their CBOR encoding. Numbers that differ between numberings (err-code, the
+//! labels of extensions) are shown in the numbering given.
+
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use serde_json::{Map, Value as Json, json};
+
+use crate::cose::UnverifiedCose;
+use crate::error::ProtoError;
+use crate::numbering::{Field, Numbering};
+use crate::parts::Value;
+use crate::types::{ComponentId, Extensions, Message, SystemPropertyClaims};
+
+/// The JSON view of `message`, with numbers as in `numbering`.
+pub fn to_json(message: &Message, numbering: Numbering) -> Json {
+    let parts = message.parts();
+    let mut obj = Map::new();
+    obj.insert("type".into(), message.message_type().name().into());
+    for (field, value) in parts.options.iter().chain(&parts.positional) {
+        obj.insert(field.name().into(), value_json(*value, numbering));
+    }
+    if !parts.extensions.is_empty() {
+        obj.insert("extensions".into(), raw_map(parts.extensions));
+    }
+    Json::Object(obj)
+}
+
+/// The JSON view of a COSE-wrapped message read by [`crate::decode_unverified_cose`]:
+/// `{"cose": "COSE_Sign1", "tagged": true, "protected": {"alg": -9}, "kid": "..",
+/// "payload": {...}}`; a COSE_Sign lists `"signatures"` (each with `protected` and
+/// `kid`) instead. `"verified": false` says that no signature was checked.
+pub fn cose_to_json(cose: &UnverifiedCose, numbering: Numbering) -> Result<Json, ProtoError> {
+    let message = cose.message(numbering)?;
+    let signature = |s: &crate::cose::UnverifiedSignature| {
+        let mut o = Map::new();
+        o.insert("protected".into(), json!({ "alg": s.alg }));
+        if let Some(kid) = &s.kid {
+            o.insert("kid".into(), hex::encode(kid).into());
+        }
+        o
+    };
+    let mut obj = Map::new();
+    obj.insert("cose".into(), cose.structure.name().into());
+    obj.insert("tagged".into(), cose.tagged.into());
+    obj.insert("verified".into(), false.into());
+    match cose.structure {
+        crate::cose::CoseStructure::Sign1 => {
+            for s in &cose.signatures {
+                obj.extend(signature(s));
+            }
+        }
+        crate::cose::CoseStructure::Sign => {
+            let sigs: Vec<Json> = cose
+                .signatures
+                .iter()
+                .map(|s| signature(s).into())
+                .collect();
+            obj.insert("signatures".into(), sigs.into());
+        }
+    }
+    obj.insert("payload".into(), to_json(&message, numbering));
+    Ok(Json::Object(obj))
+}
+
+fn hex_list(items: &[Vec<u8>]) -> Json {
+    items
+        .iter()
+        .map(hex::encode)
+        .collect::<Vec<String>>()
+        .into()
+}
+
+fn component_id(id: &ComponentId) -> Json {
+    hex_list(&id.0)
+}
+
+fn raw_map(ext: &Extensions) -> Json {
+    ext.iter()
+        .map(|(label, raw)| (label.to_string(), Json::from(hex::encode(raw.as_bytes()))))
+        .collect::<Map<String, Json>>()
+        .into()
+}
+
+fn claims(c: &SystemPropertyClaims) -> Json {
+    let mut o = Map::new();
+    o.insert(
+        Field::SystemComponentId.name().into(),
+        component_id(&c.component_id),
+    );
+    for (key, raw) in &c.parameters {
+        o.insert(key.to_string(), hex::encode(raw.as_bytes()).into());
+    }
+    o.into()
+}
+
+fn value_json(value: Value<'_>, numbering: Numbering) -> Json {
+    match value {
+        Value::Bytes(b) => hex::encode(b).into(),
+        Value::Text(s) => s.into(),
+        Value::Uint(n) => n.into(),
+        Value::Freshness(list) => list
+            .iter()
+            .map(|f| json!({ "value": f.0, "name": f.name() }))
+            .collect(),
+        Value::Versions(list) => list.iter().copied().collect(),
+        Value::BstrList(list) => hex_list(list),
+        Value::CipherSuites(list) => list
+            .iter()
+            .map(|suite| {
+                suite
+                    .0
+                    .iter()
+                    .map(|op| json!([op.cose_type, op.alg]))
+                    .collect::<Json>()
+            })
+            .collect(),
+        Value::Profiles(list) => list
+            .iter()
+            .map(|p| json!({ "value": p.0, "name": p.name() }))
+            .collect(),
+        Value::DataItems(d) => {
+            let names: Vec<&str> = crate::types::DataItemRequested::NAMED
+                .iter()
+                .filter(|(bit, _)| d.contains(*bit))
+                .map(|(_, name)| *name)
+                .collect();
+            json!({ "value": d.0, "names": names })
+        }
+        Value::TcList(list) => list.iter().map(claims).collect(),
+        Value::RequestedTcList(list) => list
+            .iter()
+            .map(|info| {
+                let mut o = Map::new();
+                o.insert(
+                    Field::ComponentId.name().into(),
+                    component_id(&info.component_id),
+                );
+                if let Some(n) = info.tc_manifest_sequence_number {
+                    o.insert(Field::TcManifestSequenceNumber.name().into(), n.into());
+                }
+                if let Some(b) = info.have_binary {
+                    o.insert(Field::HaveBinary.name().into(), b.into());
+                }
+                Json::Object(o)
+            })
+            .collect(),
+        Value::ComponentIds(list) => list.iter().map(component_id).collect(),
+        Value::ErrCode(code) => json!({ "value": code.number(numbering), "name": code.name() }),
+    }
+}
