@@ -221,17 +221,20 @@ impl<'b> Reader<'b> {
         }
     }
 
-    /// Counts (and skips) the elements left in an array, for an ArrayLength error.
-    fn count_rest(&mut self, remaining: &mut Option<u64>, field: Field) -> Result<u64> {
+    /// After `more` announced an element too many: counts (and skips) it and the rest of
+    /// the array, for an ArrayLength error.
+    fn count_extra(&mut self, remaining: &mut Option<u64>, field: Field) -> Result<u64> {
         if let Some(n) = *remaining {
-            return Ok(n);
+            return Ok(n.saturating_add(1));
         }
         let mut n = 0u64;
-        while self.more(remaining)? {
+        loop {
             self.raw(field)?;
             n = n.saturating_add(1);
+            if !self.more(remaining)? {
+                return Ok(n);
+            }
         }
-        Ok(n)
     }
 
     /// A capacity hint that an attacker's length cannot inflate past the input size.
@@ -292,9 +295,7 @@ impl<'b> Reader<'b> {
             *slot = item(self)?;
         }
         if self.more(&mut len)? {
-            let found = expected
-                .saturating_add(1)
-                .saturating_add(self.count_rest(&mut len, field)?);
+            let found = expected.saturating_add(self.count_extra(&mut len, field)?);
             return malformed(
                 at,
                 MalformedKind::ArrayLength {
@@ -372,9 +373,7 @@ impl<'b> Reader<'b> {
             MessageType::Error => Message::Error(self.error(&mut len)?),
         };
         if self.more(&mut len)? {
-            let found = expected
-                .saturating_add(1)
-                .saturating_add(self.count_rest(&mut len, Field::Message)?);
+            let found = expected.saturating_add(self.count_extra(&mut len, Field::Message)?);
             return malformed(
                 at,
                 MalformedKind::ArrayLength {
@@ -533,9 +532,9 @@ impl<'b> Reader<'b> {
     fn cipher_suites(&mut self) -> Result<Vec<CipherSuite>> {
         self.list(Field::SupportedTeepCipherSuites, |r| {
             let ops = r.list(Field::CipherSuite, |r| {
+                let at = r.pos();
                 let [cose_type, alg] =
                     r.fixed(Field::CipherOperation, |r| r.int(Field::CipherOperation))?;
-                let at = r.pos();
                 let cose_type = u64::try_from(cose_type).or_else(|_| {
                     malformed(
                         at,

@@ -475,3 +475,31 @@ impl ErrorMessage {
         }
     }
 }
+
+impl QueryRequest {
+    /// The TEEP version to answer with: the first of `supported` that the TAM offers
+    /// (`versions` absent means `[0]`). Failing gives ERR_UNSUPPORTED_MSG_VERSION.
+    pub fn select_version(&self, supported: &[u32]) -> Result<u32, crate::ProtoError> {
+        let offered = self.versions.as_deref().unwrap_or(&[0]);
+        supported
+            .iter()
+            .copied()
+            .find(|v| offered.contains(v))
+            .ok_or_else(|| crate::ProtoError::UnsupportedVersion {
+                offered: offered.to_vec(),
+            })
+    }
+
+    /// The cipher suite to answer with: the first suite the TAM offers that is in
+    /// `supported` (the TAM's preference wins). Failing gives
+    /// ERR_UNSUPPORTED_CIPHER_SUITES.
+    pub fn select_cipher_suite(
+        &self,
+        supported: &[CipherSuite],
+    ) -> Result<&CipherSuite, crate::ProtoError> {
+        self.supported_teep_cipher_suites
+            .iter()
+            .find(|s| supported.contains(s))
+            .ok_or(crate::ProtoError::UnsupportedCipherSuites)
+    }
+}

@@ -1,0 +1,649 @@
+//! Malformed and forged inputs: a table of bytes, each rejected with its own typed error
+//! (variant, fields and byte offset compared exactly, never a string).
+
+use teep_cbor::CborErrorKind as Cbor;
+use teep_proto::{
+    ErrCode, Field, MalformedKind as K, Message, Numbering, ProtoError, RawCbor, Violation, decode,
+};
+
+/// Hex with spaces allowed, for readable rows.
+fn h(s: &str) -> Vec<u8> {
+    hex::decode(s.replace(' ', "")).unwrap()
+}
+
+const TOKEN16: &str = "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf";
+/// Positional tail of a valid QueryRequest: suites [[[18,-9]]], profiles
+/// [[-16,-9,-29,-65534]], data-item-requested 3.
+const QR_SUITES: &str = "81 81 82 12 28";
+const QR_PROFILES: &str = "81 84 2f 28 38 1c 39 ff fd";
+
+fn err(offset: usize, kind: K) -> ProtoError {
+    ProtoError::Malformed { offset, kind }
+}
+
+fn v(offset: usize, violation: Violation) -> ProtoError {
+    err(offset, K::Violation(violation))
+}
+
+fn size(offset: usize, field: Field, len: usize) -> ProtoError {
+    v(offset, Violation::Size { field, len })
+}
+
+fn ty(offset: usize, field: Field) -> ProtoError {
+    err(offset, K::UnexpectedType { field })
+}
+
+fn missing(offset: usize, field: Field) -> ProtoError {
+    err(offset, K::MissingField { field })
+}
+
+#[test]
+fn malformed_table() {
+    let success = h(&format!("82 04 a1 13 50 {TOKEN16}"));
+    let long_msg = format!("78 81 {}", "61".repeat(129));
+    let long_lang = format!("78 24 {}", "61".repeat(36));
+    let deep = format!("82 04 a1 00 {} 00", "81".repeat(33));
+    let big_token = format!("82 04 a1 13 58 41 {}", "00".repeat(65));
+    let rows: Vec<(&str, Numbering, Vec<u8>, ProtoError)> = vec![
+        (
+            "empty input",
+            Numbering::Draft26,
+            vec![],
+            err(0, K::Cbor(Cbor::Truncated)),
+        ),
+        (
+            "truncated token",
+            Numbering::Draft26,
+            success[..success.len() - 1].to_vec(),
+            err(4, K::Cbor(Cbor::Truncated)),
+        ),
+        (
+            "trailing byte",
+            Numbering::Draft26,
+            [&success[..], &[0x00]].concat(),
+            err(21, K::Cbor(Cbor::TrailingBytes)),
+        ),
+        (
+            "duplicate token label",
+            Numbering::Draft26,
+            h("82 04 a2 13 48 0001020304050607 13 48 0001020304050607"),
+            err(13, K::Cbor(Cbor::DuplicateMapKey)),
+        ),
+        (
+            "reserved additional info",
+            Numbering::Draft26,
+            h("82 04 bc"),
+            err(2, K::Cbor(Cbor::ReservedAdditionalInfo)),
+        ),
+        (
+            "stray break",
+            Numbering::Draft26,
+            h("82 04 ff"),
+            err(2, K::Cbor(Cbor::UnexpectedBreak)),
+        ),
+        (
+            "invalid UTF-8 in err-msg",
+            Numbering::Draft26,
+            h("83 05 a1 0b 62 c3 28 01"),
+            err(5, K::Cbor(Cbor::InvalidUtf8)),
+        ),
+        (
+            "nesting too deep",
+            Numbering::Draft26,
+            h(&deep),
+            err(34, K::Cbor(Cbor::TooDeep)),
+        ),
+        (
+            "message is a map",
+            Numbering::Draft26,
+            h("a0"),
+            ty(0, Field::Message),
+        ),
+        (
+            "empty message array",
+            Numbering::Draft26,
+            h("80"),
+            missing(1, Field::Type),
+        ),
+        (
+            "type is text",
+            Numbering::Draft26,
+            h("82 61 31 a0"),
+            ty(1, Field::Type),
+        ),
+        (
+            "unknown message type 7",
+            Numbering::Draft26,
+            h("82 07 a0"),
+            err(1, K::UnknownMessageType(7)),
+        ),
+        (
+            "reserved message type 0",
+            Numbering::Draft26,
+            h("82 00 a0"),
+            err(1, K::UnknownMessageType(0)),
+        ),
+        (
+            "-26 success type under pre-26",
+            Numbering::Pre26,
+            h("82 04 a0"),
+            err(1, K::UnknownMessageType(4)),
+        ),
+        (
+            "Error without err-code",
+            Numbering::Draft26,
+            h("82 05 a0"),
+            missing(3, Field::ErrCode),
+        ),
+        (
+            "options missing",
+            Numbering::Draft26,
+            h("81 04"),
+            missing(2, Field::Options),
+        ),
+        (
+            "options not a map",
+            Numbering::Draft26,
+            h("82 04 80"),
+            ty(2, Field::Options),
+        ),
+        (
+            "negative option label",
+            Numbering::Draft26,
+            h("82 04 a1 20 00"),
+            ty(3, Field::OptionLabel),
+        ),
+        (
+            "Success with a third element",
+            Numbering::Draft26,
+            h("83 04 a0 00"),
+            err(
+                0,
+                K::ArrayLength {
+                    field: Field::Message,
+                    expected: 2,
+                    found: 3,
+                },
+            ),
+        ),
+        (
+            "indefinite Success with a third element",
+            Numbering::Draft26,
+            h("9f 04 a0 00 ff"),
+            err(
+                0,
+                K::ArrayLength {
+                    field: Field::Message,
+                    expected: 2,
+                    found: 3,
+                },
+            ),
+        ),
+        (
+            "token of 7 bytes",
+            Numbering::Draft26,
+            h("82 04 a1 13 47 00010203040506"),
+            size(4, Field::Token, 7),
+        ),
+        (
+            "token of 65 bytes",
+            Numbering::Draft26,
+            h(&big_token),
+            size(4, Field::Token, 65),
+        ),
+        (
+            "token is text",
+            Numbering::Draft26,
+            h("82 04 a1 13 62 61 61"),
+            ty(4, Field::Token),
+        ),
+        (
+            "token is tagged",
+            Numbering::Draft26,
+            h("82 04 a1 13 d8 40 48 0001020304050607"),
+            ty(4, Field::Token),
+        ),
+        (
+            "err-msg of 129 bytes",
+            Numbering::Draft26,
+            h(&format!("83 05 a1 0b {long_msg} 01")),
+            size(4, Field::ErrMsg, 129),
+        ),
+        (
+            "err-lang of 36 bytes",
+            Numbering::Draft26,
+            h(&format!("83 05 a1 15 {long_lang} 01")),
+            size(4, Field::ErrLang, 36),
+        ),
+        (
+            "empty msg",
+            Numbering::Draft26,
+            h("82 04 a1 0a 60"),
+            size(4, Field::Msg, 0),
+        ),
+        (
+            "empty challenge",
+            Numbering::Draft26,
+            h("83 05 a1 02 40 01"),
+            size(4, Field::Challenge, 0),
+        ),
+        (
+            "Error err-code 0",
+            Numbering::Draft26,
+            h("83 05 a0 00"),
+            v(3, Violation::ReservedErrCode),
+        ),
+        (
+            "Error err-code 0 (pre-26)",
+            Numbering::Pre26,
+            h("83 06 a0 00"),
+            v(3, Violation::ReservedErrCode),
+        ),
+        (
+            "Update err-code 0",
+            Numbering::Draft26,
+            h("82 03 a1 16 00"),
+            v(4, Violation::ReservedErrCode),
+        ),
+        (
+            "err-code is text",
+            Numbering::Draft26,
+            h("83 05 a0 61 31"),
+            ty(3, Field::ErrCode),
+        ),
+        (
+            "QueryRequest without data-item-requested",
+            Numbering::Draft26,
+            h(&format!("84 01 a0 {QR_SUITES} {QR_PROFILES}")),
+            missing(17, Field::DataItemRequested),
+        ),
+        (
+            "empty supported-teep-cipher-suites",
+            Numbering::Draft26,
+            h(&format!("85 01 a0 80 {QR_PROFILES} 03")),
+            v(
+                3,
+                Violation::EmptyList {
+                    field: Field::SupportedTeepCipherSuites,
+                },
+            ),
+        ),
+        (
+            "cipher-suite operation of 3 elements",
+            Numbering::Draft26,
+            h(&format!("85 01 a0 81 81 83 12 28 00 {QR_PROFILES} 03")),
+            err(
+                5,
+                K::ArrayLength {
+                    field: Field::CipherOperation,
+                    expected: 2,
+                    found: 3,
+                },
+            ),
+        ),
+        (
+            "negative cose-type",
+            Numbering::Draft26,
+            h(&format!("85 01 a0 81 81 82 20 28 {QR_PROFILES} 03")),
+            err(
+                5,
+                K::OutOfRange {
+                    field: Field::CipherOperation,
+                },
+            ),
+        ),
+        (
+            "SUIT COSE profile of 3 elements",
+            Numbering::Draft26,
+            h(&format!("85 01 a0 {QR_SUITES} 81 83 2f 28 38 1c 03")),
+            err(
+                9,
+                K::ArrayLength {
+                    field: Field::SuitCoseProfile,
+                    expected: 4,
+                    found: 3,
+                },
+            ),
+        ),
+        (
+            "version over 4 bytes",
+            Numbering::Draft26,
+            h(&format!(
+                "85 01 a1 03 81 1b 0000000100000000 {QR_SUITES} {QR_PROFILES} 03"
+            )),
+            err(
+                5,
+                K::OutOfRange {
+                    field: Field::Version,
+                },
+            ),
+        ),
+        (
+            "empty versions",
+            Numbering::Draft26,
+            h(&format!("85 01 a1 03 80 {QR_SUITES} {QR_PROFILES} 03")),
+            v(
+                4,
+                Violation::EmptyList {
+                    field: Field::Versions,
+                },
+            ),
+        ),
+        (
+            "negative data-item-requested",
+            Numbering::Draft26,
+            h(&format!("85 01 a0 {QR_SUITES} {QR_PROFILES} 20")),
+            ty(17, Field::DataItemRequested),
+        ),
+        (
+            "selected-version over 4 bytes",
+            Numbering::Draft26,
+            h("82 02 a1 05 1b 0000000100000000"),
+            err(
+                4,
+                K::OutOfRange {
+                    field: Field::SelectedVersion,
+                },
+            ),
+        ),
+        (
+            "tc-list entry without component id",
+            Numbering::Draft26,
+            h("82 02 a1 07 81 a1 03 40"),
+            missing(5, Field::SystemComponentId),
+        ),
+        (
+            "requested-tc-info with unknown key",
+            Numbering::Draft26,
+            h("82 02 a1 0d 81 a2 0f 80 00 00"),
+            err(
+                8,
+                K::UnknownKey {
+                    field: Field::RequestedTcInfo,
+                    label: 0,
+                },
+            ),
+        ),
+        (
+            "requested-tc-info without component-id",
+            Numbering::Draft26,
+            h("82 02 a1 0d 81 a1 10 01"),
+            missing(5, Field::ComponentId),
+        ),
+        (
+            "have-binary not a bool",
+            Numbering::Draft26,
+            h("82 02 a1 0d 81 a2 0f 80 11 01"),
+            ty(9, Field::HaveBinary),
+        ),
+        (
+            "have-binary without sequence number",
+            Numbering::Draft26,
+            h("82 02 a1 0d 81 a2 0f 80 11 f5"),
+            v(5, Violation::HaveBinaryWithoutSequenceNumber),
+        ),
+        (
+            "empty requested-tc-list",
+            Numbering::Draft26,
+            h("82 02 a1 0d 80"),
+            v(
+                4,
+                Violation::EmptyList {
+                    field: Field::RequestedTcList,
+                },
+            ),
+        ),
+        (
+            "empty manifest-list",
+            Numbering::Draft26,
+            h("82 03 a1 09 80"),
+            v(
+                4,
+                Violation::EmptyList {
+                    field: Field::ManifestList,
+                },
+            ),
+        ),
+        (
+            "manifest not a bstr",
+            Numbering::Draft26,
+            h("82 03 a1 09 81 01"),
+            ty(5, Field::ListItem),
+        ),
+        (
+            "empty suit-reports",
+            Numbering::Draft26,
+            h("82 04 a1 12 80"),
+            v(
+                4,
+                Violation::EmptyList {
+                    field: Field::SuitReports,
+                },
+            ),
+        ),
+    ];
+    assert!(rows.len() >= 30);
+    for (name, numbering, bytes, expected) in rows {
+        assert_eq!(decode(&bytes, numbering), Err(expected), "{name}");
+    }
+}
+
+/// The draft does not require deterministic encoding, so a peer may send indefinite
+/// lengths and non-preferred heads: they are ACCEPTED and decode to the same message as
+/// the preferred encoding.
+#[test]
+fn indefinite_lengths_and_long_heads_are_accepted() {
+    let preferred = h(&format!("82 04 a2 13 50 {TOKEN16} 0a 62 6f 6b"));
+    let expected = decode(&preferred, Numbering::Draft26).unwrap();
+    // Indefinite array, map, text (two chunks) and bytes (two chunks).
+    let indefinite = h(&format!(
+        "9f 04 bf 0a 7f 61 6f 61 6b ff 13 5f 48 {} 48 {} ff ff ff",
+        &TOKEN16[..16],
+        &TOKEN16[16..]
+    ));
+    assert_eq!(decode(&indefinite, Numbering::Draft26).unwrap(), expected);
+    // Non-preferred heads: type 4 as 0x18 0x04, label 10 as 0x19 0x000a.
+    let long_heads = h(&format!("82 18 04 a2 19 000a 62 6f 6b 13 50 {TOKEN16}"));
+    assert_eq!(decode(&long_heads, Numbering::Draft26).unwrap(), expected);
+    // We re-emit the preferred form.
+    assert_eq!(expected.encode(Numbering::Draft26).unwrap(), preferred);
+}
+
+/// Spec §16.4: tc-list, ext-list and unneeded-manifest-list are `[+ ...]` in the CDDL but
+/// must be sent when their data-item bit is set even if there is nothing to list. We
+/// accept (and emit) them empty; every other `[+ ...]` list must be non-empty.
+#[test]
+fn empty_lists_of_spec_16_4_are_accepted() {
+    // QueryResponse { tc-list: [], ext-list: [], unneeded-manifest-list: [] }
+    let bytes = h("82 02 a3 07 80 08 80 0e 80");
+    let Message::QueryResponse(m) = decode(&bytes, Numbering::Draft26).unwrap() else {
+        panic!("not a QueryResponse")
+    };
+    assert_eq!(m.tc_list, Some(vec![]));
+    assert_eq!(m.ext_list, Some(vec![]));
+    assert_eq!(m.unneeded_manifest_list, Some(vec![]));
+    let re = Message::QueryResponse(m)
+        .encode(Numbering::Draft26)
+        .unwrap();
+    assert_eq!(re, bytes);
+    // Update { unneeded-manifest-list: [] }
+    assert!(decode(&h("82 03 a1 0e 80"), Numbering::Draft26).is_ok());
+}
+
+/// Unknown labels are tolerated and kept; a label defined for another message type is
+/// unknown in this one.
+#[test]
+fn unknown_labels_are_kept() {
+    // Success { 0: h'01', 1 (cipher suites, not a Success option): [], 99: "x", token }
+    let bytes = h(&format!(
+        "82 04 a4 13 50 {TOKEN16} 00 41 01 01 80 18 63 61 78"
+    ));
+    let Message::Success(m) = decode(&bytes, Numbering::Draft26).unwrap() else {
+        panic!("not a Success")
+    };
+    let labels: Vec<u64> = m.extensions.keys().copied().collect();
+    assert_eq!(labels, vec![0, 1, 99]);
+    assert_eq!(m.extensions[&99].as_bytes(), &[0x61, 0x78]);
+    assert_eq!(
+        Message::Success(m).encode(Numbering::Draft26).unwrap(),
+        bytes
+    );
+}
+
+/// The encoder refuses what the decoder rejects, with the same violation.
+#[test]
+fn encoder_refuses_invalid_messages() {
+    let refuse = |m: Message, n: Numbering, violation: Violation| {
+        assert_eq!(m.encode(n), Err(ProtoError::Invalid(violation)), "{m:?}");
+    };
+    let success = |token: Vec<u8>| {
+        Message::Success(teep_proto::Success {
+            token: Some(token),
+            ..Default::default()
+        })
+    };
+    refuse(
+        success(vec![0; 7]),
+        Numbering::Draft26,
+        Violation::Size {
+            field: Field::Token,
+            len: 7,
+        },
+    );
+    refuse(
+        success(vec![0; 65]),
+        Numbering::Draft26,
+        Violation::Size {
+            field: Field::Token,
+            len: 65,
+        },
+    );
+    refuse(
+        Message::Success(teep_proto::Success {
+            msg: Some("x".repeat(129)),
+            ..Default::default()
+        }),
+        Numbering::Draft26,
+        Violation::Size {
+            field: Field::Msg,
+            len: 129,
+        },
+    );
+    refuse(
+        Message::QueryRequest(teep_proto::QueryRequest::default()),
+        Numbering::Draft26,
+        Violation::EmptyList {
+            field: Field::SupportedTeepCipherSuites,
+        },
+    );
+    refuse(
+        Message::Error(teep_proto::ErrorMessage::new(ErrCode::Unknown(0))),
+        Numbering::Draft26,
+        Violation::ReservedErrCode,
+    );
+    refuse(
+        Message::Error(teep_proto::ErrorMessage::new(ErrCode::Unknown(11))),
+        Numbering::Draft26,
+        Violation::KnownCodeAsUnknown(11),
+    );
+    refuse(
+        Message::Error(teep_proto::ErrorMessage::new(ErrCode::Unknown(17))),
+        Numbering::Pre26,
+        Violation::KnownCodeAsUnknown(17),
+    );
+    let mut with_ext = teep_proto::Success::default();
+    with_ext
+        .extensions
+        .insert(19, RawCbor::new(vec![0x00]).unwrap());
+    refuse(
+        Message::Success(with_ext.clone()),
+        Numbering::Draft26,
+        Violation::ExtensionLabelTaken(19),
+    );
+    // Label 19 is suit-reports before -26, an option Success also defines.
+    refuse(
+        Message::Success(with_ext),
+        Numbering::Pre26,
+        Violation::ExtensionLabelTaken(19),
+    );
+    let claims = teep_proto::SystemPropertyClaims {
+        component_id: teep_proto::ComponentId(vec![vec![1]]),
+        parameters: [(0, RawCbor::new(vec![0x00]).unwrap())].into(),
+    };
+    refuse(
+        Message::QueryResponse(teep_proto::QueryResponse {
+            tc_list: Some(vec![claims]),
+            ..Default::default()
+        }),
+        Numbering::Draft26,
+        Violation::ParameterKeyZero,
+    );
+    refuse(
+        Message::QueryResponse(teep_proto::QueryResponse {
+            requested_tc_list: Some(vec![teep_proto::RequestedTcInfo {
+                component_id: teep_proto::ComponentId(vec![vec![1]]),
+                tc_manifest_sequence_number: None,
+                have_binary: Some(true),
+            }]),
+            ..Default::default()
+        }),
+        Numbering::Draft26,
+        Violation::HaveBinaryWithoutSequenceNumber,
+    );
+}
+
+#[test]
+fn raw_cbor_must_be_one_item() {
+    assert!(RawCbor::new(vec![0x01]).is_ok());
+    assert_eq!(
+        RawCbor::new(vec![0x01, 0x02]),
+        Err(ProtoError::Malformed {
+            offset: 1,
+            kind: K::Cbor(Cbor::TrailingBytes)
+        })
+    );
+    assert_eq!(
+        RawCbor::new(vec![]),
+        Err(ProtoError::Malformed {
+            offset: 0,
+            kind: K::Cbor(Cbor::Truncated)
+        })
+    );
+}
+
+/// Every decode failure maps onto ERR_PERMANENT_ERROR; negotiation failures onto their
+/// own codes.
+#[test]
+fn err_code_mapping_of_codec_and_negotiation_errors() {
+    assert_eq!(
+        decode(&h("82 07 a0"), Numbering::Draft26)
+            .unwrap_err()
+            .err_code(),
+        ErrCode::PermanentError
+    );
+    let qr = teep_proto::QueryRequest {
+        versions: Some(vec![1, 2]),
+        supported_teep_cipher_suites: vec![teep_proto::CipherSuite::sign1_esp256()],
+        ..Default::default()
+    };
+    let e = qr.select_version(&[0]).unwrap_err();
+    assert_eq!(
+        e,
+        ProtoError::UnsupportedVersion {
+            offered: vec![1, 2]
+        }
+    );
+    assert_eq!(e.err_code(), ErrCode::UnsupportedMsgVersion);
+    assert_eq!(qr.select_version(&[0, 2]), Ok(2));
+    let e = qr
+        .select_cipher_suite(&[teep_proto::CipherSuite::sign1_ed25519()])
+        .unwrap_err();
+    assert_eq!(e, ProtoError::UnsupportedCipherSuites);
+    assert_eq!(e.err_code(), ErrCode::UnsupportedCipherSuites);
+    let absent = teep_proto::QueryRequest::default();
+    assert_eq!(
+        absent.select_version(&[0]),
+        Ok(0),
+        "absent versions mean [0]"
+    );
+}
