@@ -53,6 +53,15 @@ pub(crate) fn check_cbor(bytes: &[u8]) -> Result<()> {
     teep_cbor::check(bytes, &Profile::TEEP).map_err(ProtoError::from)
 }
 
+/// Progress through an array of fixed length (definite or indefinite).
+struct Fixed {
+    at: usize,
+    field: Field,
+    expected: u64,
+    len: Option<u64>,
+    seen: u64,
+}
+
 struct Reader<'b> {
     d: Decoder<'b>,
     numbering: Numbering,
@@ -259,15 +268,10 @@ impl<'b> Reader<'b> {
         Ok(out)
     }
 
-    /// An array of exactly `N` elements, each read by `item`.
-    fn fixed<T: Copy + Default, const N: usize>(
-        &mut self,
-        field: Field,
-        mut item: impl FnMut(&mut Self) -> Result<T>,
-    ) -> Result<[T; N]> {
+    /// Starts an array of exactly `expected` elements (a definite length is checked here).
+    fn fixed_array(&mut self, field: Field, expected: u64) -> Result<Fixed> {
         let at = self.pos();
-        let expected = N as u64;
-        let mut len = self.array(field)?;
+        let len = self.array(field)?;
         if let Some(found) = len
             && found != expected
         {
@@ -280,32 +284,43 @@ impl<'b> Reader<'b> {
                 },
             );
         }
-        let mut out = [T::default(); N];
-        for (found, slot) in (0u64..).zip(out.iter_mut()) {
-            if !self.more(&mut len)? {
-                return malformed(
-                    at,
-                    MalformedKind::ArrayLength {
-                        field,
-                        expected,
-                        found,
-                    },
-                );
-            }
-            *slot = item(self)?;
+        Ok(Fixed {
+            at,
+            field,
+            expected,
+            len,
+            seen: 0,
+        })
+    }
+
+    /// Steps to the next element of a fixed array, which must exist.
+    fn element(&mut self, f: &mut Fixed) -> Result<()> {
+        if !self.more(&mut f.len)? {
+            let kind = MalformedKind::ArrayLength {
+                field: f.field,
+                expected: f.expected,
+                found: f.seen,
+            };
+            return malformed(f.at, kind);
         }
-        if self.more(&mut len)? {
-            let found = expected.saturating_add(self.count_extra(&mut len, field)?);
-            return malformed(
-                at,
-                MalformedKind::ArrayLength {
-                    field,
-                    expected,
-                    found,
-                },
-            );
+        f.seen = f.seen.saturating_add(1);
+        Ok(())
+    }
+
+    /// Ends a fixed array, which must have no further element.
+    fn end(&mut self, mut f: Fixed) -> Result<()> {
+        if self.more(&mut f.len)? {
+            let found = f
+                .expected
+                .saturating_add(self.count_extra(&mut f.len, f.field)?);
+            let kind = MalformedKind::ArrayLength {
+                field: f.field,
+                expected: f.expected,
+                found,
+            };
+            return malformed(f.at, kind);
         }
-        Ok(out)
+        Ok(())
     }
 
     /// An options map; `on` handles each entry given its field (if the label is assigned
@@ -532,17 +547,12 @@ impl<'b> Reader<'b> {
     fn cipher_suites(&mut self) -> Result<Vec<CipherSuite>> {
         self.list(Field::SupportedTeepCipherSuites, |r| {
             let ops = r.list(Field::CipherSuite, |r| {
-                let at = r.pos();
-                let [cose_type, alg] =
-                    r.fixed(Field::CipherOperation, |r| r.int(Field::CipherOperation))?;
-                let cose_type = u64::try_from(cose_type).or_else(|_| {
-                    malformed(
-                        at,
-                        MalformedKind::OutOfRange {
-                            field: Field::CipherOperation,
-                        },
-                    )
-                })?;
+                let mut f = r.fixed_array(Field::CipherOperation, 2)?;
+                r.element(&mut f)?;
+                let cose_type = r.uint(Field::CipherOperation)?;
+                r.element(&mut f)?;
+                let alg = r.int(Field::CipherOperation)?;
+                r.end(f)?;
                 Ok(CipherOperation { cose_type, alg })
             })?;
             Ok(CipherSuite(ops))
@@ -551,8 +561,14 @@ impl<'b> Reader<'b> {
 
     fn suit_cose_profiles(&mut self) -> Result<Vec<SuitCoseProfile>> {
         self.list(Field::SupportedSuitCoseProfiles, |r| {
-            r.fixed(Field::SuitCoseProfile, |r| r.int(Field::SuitCoseProfile))
-                .map(SuitCoseProfile)
+            let mut f = r.fixed_array(Field::SuitCoseProfile, 4)?;
+            let mut algs = [0i64; 4];
+            for alg in &mut algs {
+                r.element(&mut f)?;
+                *alg = r.int(Field::SuitCoseProfile)?;
+            }
+            r.end(f)?;
+            Ok(SuitCoseProfile(algs))
         })
     }
 

@@ -285,12 +285,7 @@ fn malformed_table() {
             "negative cose-type",
             Numbering::Draft26,
             h(&format!("85 01 a0 81 81 82 20 28 {QR_PROFILES} 03")),
-            err(
-                5,
-                K::OutOfRange {
-                    field: Field::CipherOperation,
-                },
-            ),
+            ty(6, Field::CipherOperation),
         ),
         (
             "SUIT COSE profile of 3 elements",
