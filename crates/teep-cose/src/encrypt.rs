@@ -1,2 +1,494 @@
 //! COSE_Encrypt / COSE_Encrypt0 content decryption and encryption for SUIT payloads
 //! (draft-ietf-suit-firmware-encryption) and, later, encrypted EATs and SUIT reports.
+//!
+//! Recipients: A128KW (pre-shared KEK) and ECDH-ES+A128KW (P-256, HKDF-SHA-256, the
+//! COSE_KDF_Context of firmware-encryption with a caller-given `other`). Content: A128GCM
+//! (AAD = Enc_structure over the outer protected header) and A128CTR (no AAD, no tag;
+//! integrity comes from a signed digest elsewhere, so the outer protected header must be
+//! empty). The structures are walked as generic CBOR rather than through coset because
+//! A128CTR (-65534) sits in neither the IANA table coset knows nor its private range.
+use alloc::vec;
+use alloc::vec::Vec;
+
+use ciborium::Value;
+use zeroize::Zeroizing;
+
+use crate::alg::Curve;
+use crate::error::CoseError;
+use crate::key::{PrivateKey, PublicKey};
+use crate::provider::CryptoProvider;
+
+/// `other` of the KDF context for SUIT payloads.
+pub const SUIT_PAYLOAD_ENCRYPTION: &[u8] = b"SUIT Payload Encryption";
+/// `other` of the KDF context for SUIT reports sent by a TEEP Agent.
+pub const SUIT_REPORT_ENCRYPTION: &[u8] = b"SUIT Report Encryption";
+/// `other` of the KDF context for encrypted EATs.
+pub const EAT_ENCRYPTION: &[u8] = b"EAT Encryption";
+
+const TAG_ENCRYPT: u64 = 96;
+const TAG_ENCRYPT0: u64 = 16;
+const ALG_A128KW: i64 = -3;
+const ALG_ECDH_ES_A128KW: i64 = -29;
+const HDR_ALG: i64 = 1;
+const HDR_KID: i64 = 4;
+const HDR_IV: i64 = 5;
+const HDR_EPHEMERAL_KEY: i64 = -1;
+const HDR_SALT: i64 = -20;
+
+/// Content encryption algorithms.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContentAlgorithm {
+    /// AES-128-GCM (1), 12-byte IV, 16-byte tag appended to the ciphertext.
+    A128Gcm,
+    /// AES-128-CTR (-65534), 16-byte initial counter block, no integrity.
+    A128Ctr,
+}
+
+impl ContentAlgorithm {
+    pub const fn cose_id(self) -> i64 {
+        match self {
+            Self::A128Gcm => 1,
+            Self::A128Ctr => -65534,
+        }
+    }
+
+    pub fn from_cose_id(id: i64) -> Option<Self> {
+        match id {
+            1 => Some(Self::A128Gcm),
+            -65534 => Some(Self::A128Ctr),
+            _ => None,
+        }
+    }
+
+    const fn iv_len(self) -> usize {
+        match self {
+            Self::A128Gcm => 12,
+            Self::A128Ctr => 16,
+        }
+    }
+}
+
+/// A key the recipient holds.
+pub enum DecryptionKey {
+    /// Static P-256 key for ECDH-ES+A128KW recipients.
+    EcdhEs(PrivateKey),
+    /// Pre-shared 16-byte KEK for A128KW recipients, with an optional kid to select it.
+    A128Kw {
+        kek: Zeroizing<Vec<u8>>,
+        kid: Option<Vec<u8>>,
+    },
+}
+
+fn malformed(what: &str) -> CoseError {
+    CoseError::Malformed(what.into())
+}
+
+fn parse(bytes: &[u8]) -> Result<Value, CoseError> {
+    ciborium::de::from_reader(bytes).map_err(|_| malformed("not CBOR"))
+}
+
+fn encode(v: &Value) -> Result<Vec<u8>, CoseError> {
+    let mut out = Vec::new();
+    ciborium::ser::into_writer(v, &mut out).map_err(|_| CoseError::Crypto("CBOR encoding"))?;
+    Ok(out)
+}
+
+/// A header map as (label, value) pairs.
+struct Headers(Vec<(Value, Value)>);
+
+impl Headers {
+    fn from_value(v: Value) -> Result<Self, CoseError> {
+        match v {
+            Value::Map(m) => Ok(Self(m)),
+            _ => Err(malformed("header is not a map")),
+        }
+    }
+
+    /// Decodes a protected header bstr (empty bstr = empty map).
+    fn from_protected(bytes: &[u8]) -> Result<Self, CoseError> {
+        if bytes.is_empty() {
+            return Ok(Self(Vec::new()));
+        }
+        Self::from_value(parse(bytes)?)
+    }
+
+    fn get(&self, label: i64) -> Option<&Value> {
+        self.0
+            .iter()
+            .find(|(k, _)| k.as_integer().and_then(|i| i64::try_from(i).ok()) == Some(label))
+            .map(|(_, v)| v)
+    }
+
+    fn int(&self, label: i64) -> Result<Option<i64>, CoseError> {
+        self.get(label)
+            .map(|v| {
+                v.as_integer()
+                    .and_then(|i| i64::try_from(i).ok())
+                    .ok_or_else(|| malformed("header value is not an integer"))
+            })
+            .transpose()
+    }
+
+    fn bytes(&self, label: i64) -> Result<Option<&[u8]>, CoseError> {
+        self.get(label)
+            .map(|v| {
+                v.as_bytes()
+                    .map(Vec::as_slice)
+                    .ok_or_else(|| malformed("header value is not a byte string"))
+            })
+            .transpose()
+    }
+}
+
+/// The alg of a layer: protected wins; present in both is malformed.
+fn layer_alg(protected: &Headers, unprotected: &Headers) -> Result<i64, CoseError> {
+    match (protected.int(HDR_ALG)?, unprotected.int(HDR_ALG)?) {
+        (Some(_), Some(_)) => Err(malformed("alg in both protected and unprotected headers")),
+        (Some(a), None) | (None, Some(a)) => Ok(a),
+        (None, None) => Err(CoseError::MissingAlgorithm),
+    }
+}
+
+/// Strips an optional expected tag and returns the array items.
+fn untag_array(v: Value, tag: u64, len: usize) -> Result<Vec<Value>, CoseError> {
+    match v {
+        Value::Tag(t, inner) if t == tag => array(*inner, len),
+        Value::Tag(..) => Err(malformed("unexpected COSE tag")),
+        other => array(other, len),
+    }
+}
+
+fn array(v: Value, len: usize) -> Result<Vec<Value>, CoseError> {
+    match v {
+        Value::Array(items) if items.len() == len => Ok(items),
+        _ => Err(malformed("COSE structure has the wrong shape")),
+    }
+}
+
+fn take_bytes(v: Value, what: &str) -> Result<Vec<u8>, CoseError> {
+    match v {
+        Value::Bytes(b) => Ok(b),
+        _ => Err(malformed(what)),
+    }
+}
+
+/// The COSE_KDF_Context of firmware-encryption: AlgorithmID is the key-wrap algorithm,
+/// PartyU/V are all nil, SuppPubInfo carries the recipient's protected bstr as received.
+fn kdf_context(recipient_protected: &[u8], other: &[u8]) -> Result<Vec<u8>, CoseError> {
+    let nil3 = || Value::Array(vec![Value::Null, Value::Null, Value::Null]);
+    encode(&Value::Array(vec![
+        Value::from(ALG_A128KW),
+        nil3(),
+        nil3(),
+        Value::Array(vec![
+            Value::from(128),
+            Value::Bytes(recipient_protected.to_vec()),
+            Value::Bytes(other.to_vec()),
+        ]),
+    ]))
+}
+
+fn derive_kek(
+    provider: &dyn CryptoProvider,
+    private: &PrivateKey,
+    ephemeral: &PublicKey,
+    salt: &[u8],
+    recipient_protected: &[u8],
+    other: &[u8],
+) -> Result<Zeroizing<[u8; 16]>, CoseError> {
+    let z = provider.ecdh_p256(private, ephemeral)?;
+    let info = kdf_context(recipient_protected, other)?;
+    let mut kek = Zeroizing::new([0u8; 16]);
+    provider.hkdf_sha256(z.as_slice(), salt, &info, kek.as_mut_slice())?;
+    Ok(kek)
+}
+
+/// Tries to recover the CEK from one recipient with any of the keys.
+fn unwrap_cek(
+    provider: &dyn CryptoProvider,
+    recipient: Value,
+    keys: &[DecryptionKey],
+    other: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, CoseError> {
+    let mut items = array(recipient, 3)?.into_iter();
+    let (Some(p), Some(u), Some(c)) = (items.next(), items.next(), items.next()) else {
+        return Err(malformed("COSE_recipient has the wrong shape"));
+    };
+    let protected_bytes = take_bytes(p, "recipient protected header is not a bstr")?;
+    let protected = Headers::from_protected(&protected_bytes)?;
+    let unprotected = Headers::from_value(u)?;
+    let wrapped = take_bytes(c, "recipient ciphertext is not a bstr")?;
+    let kid = unprotected.bytes(HDR_KID)?;
+    match layer_alg(&protected, &unprotected)? {
+        ALG_A128KW => {
+            if !protected.0.is_empty() {
+                return Err(malformed(
+                    "A128KW recipient must have an empty protected header",
+                ));
+            }
+            let mut last = CoseError::Crypto("no A128KW key");
+            for key in keys {
+                if let DecryptionKey::A128Kw { kek, kid: key_kid } = key {
+                    if let (Some(a), Some(b)) = (kid, key_kid.as_deref()) {
+                        if a != b {
+                            continue;
+                        }
+                    }
+                    match provider.aes_kw_unwrap(kek, &wrapped) {
+                        Ok(cek) => return Ok(cek),
+                        Err(e) => last = e,
+                    }
+                }
+            }
+            Err(last)
+        }
+        ALG_ECDH_ES_A128KW => {
+            let eph = unprotected
+                .get(HDR_EPHEMERAL_KEY)
+                .ok_or_else(|| malformed("ECDH-ES recipient without ephemeral key"))?;
+            let ephemeral = PublicKey::from_cose_key_bytes(&encode(eph)?)?;
+            let salt = protected
+                .bytes(HDR_SALT)?
+                .or(unprotected.bytes(HDR_SALT)?)
+                .unwrap_or(&[]);
+            let mut last = CoseError::Crypto("no ECDH-ES key");
+            for key in keys {
+                if let DecryptionKey::EcdhEs(private) = key {
+                    let kek =
+                        derive_kek(provider, private, &ephemeral, salt, &protected_bytes, other)?;
+                    match provider.aes_kw_unwrap(kek.as_slice(), &wrapped) {
+                        Ok(cek) => return Ok(cek),
+                        Err(e) => last = e,
+                    }
+                }
+            }
+            Err(last)
+        }
+        other => Err(CoseError::UnsupportedAlgorithm(other)),
+    }
+}
+
+/// Applies the content algorithm with `cek`.
+fn open_content(
+    provider: &dyn CryptoProvider,
+    alg: ContentAlgorithm,
+    cek: &[u8],
+    iv: &[u8],
+    protected_bytes: &[u8],
+    context: &str,
+    ciphertext: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, CoseError> {
+    if iv.len() != alg.iv_len() {
+        return Err(malformed("IV length does not fit the content algorithm"));
+    }
+    match alg {
+        ContentAlgorithm::A128Gcm => {
+            let aad = enc_structure(context, protected_bytes)?;
+            Ok(Zeroizing::new(
+                provider.aes_gcm_open(cek, iv, &aad, ciphertext)?,
+            ))
+        }
+        ContentAlgorithm::A128Ctr => {
+            if !protected_bytes.is_empty() {
+                return Err(malformed("A128CTR requires an empty protected header"));
+            }
+            let mut data = Zeroizing::new(ciphertext.to_vec());
+            provider.aes_ctr_apply(cek, iv, data.as_mut_slice())?;
+            Ok(data)
+        }
+    }
+}
+
+fn enc_structure(context: &str, protected_bytes: &[u8]) -> Result<Vec<u8>, CoseError> {
+    encode(&Value::Array(vec![
+        Value::Text(context.into()),
+        Value::Bytes(protected_bytes.to_vec()),
+        Value::Bytes(Vec::new()),
+    ]))
+}
+
+/// Outer layer of a COSE_Encrypt/Encrypt0: headers, content algorithm, IV, ciphertext.
+struct Outer {
+    protected_bytes: Vec<u8>,
+    alg: ContentAlgorithm,
+    iv: Vec<u8>,
+    ciphertext: Option<Vec<u8>>,
+}
+
+fn outer(items: &mut impl Iterator<Item = Value>) -> Result<Outer, CoseError> {
+    let (Some(p), Some(u), Some(c)) = (items.next(), items.next(), items.next()) else {
+        return Err(malformed("COSE_Encrypt has the wrong shape"));
+    };
+    let protected_bytes = take_bytes(p, "protected header is not a bstr")?;
+    let protected = Headers::from_protected(&protected_bytes)?;
+    let unprotected = Headers::from_value(u)?;
+    let id = layer_alg(&protected, &unprotected)?;
+    let alg = ContentAlgorithm::from_cose_id(id).ok_or(CoseError::UnsupportedAlgorithm(id))?;
+    let iv = protected
+        .bytes(HDR_IV)?
+        .or(unprotected.bytes(HDR_IV)?)
+        .ok_or_else(|| malformed("IV missing"))?
+        .to_vec();
+    let ciphertext = match c {
+        Value::Null => None,
+        Value::Bytes(b) => Some(b),
+        _ => return Err(malformed("ciphertext is neither bstr nor nil")),
+    };
+    Ok(Outer {
+        protected_bytes,
+        alg,
+        iv,
+        ciphertext,
+    })
+}
+
+/// Decrypts a COSE_Encrypt (tag 96 or untagged). `detached` is the ciphertext when the
+/// structure carries `nil` (SUIT_Encryption_Info); `other` is the KDF context's `other`
+/// (e.g. [`SUIT_PAYLOAD_ENCRYPTION`]). Recipients are tried in order with every key.
+pub fn decrypt(
+    provider: &dyn CryptoProvider,
+    cose_encrypt: &[u8],
+    detached: Option<&[u8]>,
+    keys: &[DecryptionKey],
+    other: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, CoseError> {
+    let mut items = untag_array(parse(cose_encrypt)?, TAG_ENCRYPT, 4)?.into_iter();
+    let outer = outer(&mut items)?;
+    let Some(Value::Array(recipients)) = items.next() else {
+        return Err(malformed("recipients are not an array"));
+    };
+    let ciphertext = match (&outer.ciphertext, detached) {
+        (Some(c), None) => c.as_slice(),
+        (None, Some(c)) => c,
+        _ => return Err(malformed("ciphertext must be either embedded or detached")),
+    };
+    let mut last = malformed("no recipients");
+    for recipient in recipients {
+        match unwrap_cek(provider, recipient, keys, other) {
+            Ok(cek) => {
+                return open_content(
+                    provider,
+                    outer.alg,
+                    &cek,
+                    &outer.iv,
+                    &outer.protected_bytes,
+                    "Encrypt",
+                    ciphertext,
+                );
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// Decrypts a COSE_Encrypt0 (tag 16 or untagged) with a known content key.
+pub fn decrypt0(
+    provider: &dyn CryptoProvider,
+    cose_encrypt0: &[u8],
+    detached: Option<&[u8]>,
+    cek: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, CoseError> {
+    let mut items = untag_array(parse(cose_encrypt0)?, TAG_ENCRYPT0, 3)?.into_iter();
+    let outer = outer(&mut items)?;
+    let ciphertext = match (&outer.ciphertext, detached) {
+        (Some(c), None) => c.as_slice(),
+        (None, Some(c)) => c,
+        _ => return Err(malformed("ciphertext must be either embedded or detached")),
+    };
+    open_content(
+        provider,
+        outer.alg,
+        cek,
+        &outer.iv,
+        &outer.protected_bytes,
+        "Encrypt0",
+        ciphertext,
+    )
+}
+
+/// Result of [`encrypt_detached_esdh`].
+pub struct Encrypted {
+    /// The tagged COSE_Encrypt with `nil` ciphertext (a SUIT_Encryption_Info).
+    pub cose_encrypt: Vec<u8>,
+    pub ciphertext: Vec<u8>,
+}
+
+/// Encrypts `plaintext` to a P-256 recipient with ECDH-ES+A128KW (fresh ephemeral key and
+/// CEK), detached ciphertext, as a SUIT_Encryption_Info.
+pub fn encrypt_detached_esdh(
+    provider: &dyn CryptoProvider,
+    recipient: &PublicKey,
+    alg: ContentAlgorithm,
+    plaintext: &[u8],
+    other: &[u8],
+) -> Result<Encrypted, CoseError> {
+    if recipient.curve() != Curve::P256 {
+        return Err(CoseError::InvalidKey(
+            "ECDH-ES+A128KW needs a P-256 key".into(),
+        ));
+    }
+    let ephemeral = PrivateKey::generate(Curve::P256)?;
+    let mut cek = Zeroizing::new([0u8; 16]);
+    provider.fill_random(cek.as_mut_slice())?;
+    let mut iv = vec![0u8; alg.iv_len()];
+    provider.fill_random(&mut iv)?;
+
+    let recipient_protected = encode(&Value::Map(vec![(
+        Value::from(HDR_ALG),
+        Value::from(ALG_ECDH_ES_A128KW),
+    )]))?;
+    let z = provider.ecdh_p256(&ephemeral, recipient)?;
+    let info = kdf_context(&recipient_protected, other)?;
+    let mut kek = Zeroizing::new([0u8; 16]);
+    provider.hkdf_sha256(z.as_slice(), &[], &info, kek.as_mut_slice())?;
+    let wrapped = provider.aes_kw_wrap(kek.as_slice(), cek.as_slice())?;
+    let eph_key: Value = parse(&ephemeral.public_key().to_cose_key_bytes())?;
+
+    let (protected_bytes, unprotected) = match alg {
+        ContentAlgorithm::A128Gcm => (
+            encode(&Value::Map(vec![(
+                Value::from(HDR_ALG),
+                Value::from(alg.cose_id()),
+            )]))?,
+            vec![(Value::from(HDR_IV), Value::Bytes(iv.clone()))],
+        ),
+        ContentAlgorithm::A128Ctr => (
+            Vec::new(),
+            vec![
+                (Value::from(HDR_ALG), Value::from(alg.cose_id())),
+                (Value::from(HDR_IV), Value::Bytes(iv.clone())),
+            ],
+        ),
+    };
+    let ciphertext = match alg {
+        ContentAlgorithm::A128Gcm => {
+            let aad = enc_structure("Encrypt", &protected_bytes)?;
+            provider.aes_gcm_seal(cek.as_slice(), &iv, &aad, plaintext)?
+        }
+        ContentAlgorithm::A128Ctr => {
+            let mut data = plaintext.to_vec();
+            provider.aes_ctr_apply(cek.as_slice(), &iv, &mut data)?;
+            data
+        }
+    };
+    let recipient_value = Value::Array(vec![
+        Value::Bytes(recipient_protected),
+        Value::Map(vec![(Value::from(HDR_EPHEMERAL_KEY), eph_key)]),
+        Value::Bytes(wrapped),
+    ]);
+    let cose_encrypt = encode(&Value::Tag(
+        TAG_ENCRYPT,
+        alloc::boxed::Box::new(Value::Array(vec![
+            Value::Bytes(protected_bytes),
+            Value::Map(unprotected),
+            Value::Null,
+            Value::Array(vec![recipient_value]),
+        ])),
+    ))?;
+    Ok(Encrypted {
+        cose_encrypt,
+        ciphertext,
+    })
+}

@@ -161,6 +161,65 @@ impl Parameters {
             encryption_info, uri, source_component, invoke_args, device_id, fetch_arguments);
     }
 
+    /// Number of parameters that are set.
+    pub fn count(&self) -> usize {
+        let mut n = 0;
+        self.encode_fields_with(&mut |_| n += 1, None);
+        n
+    }
+
+    /// Encodes the set parameters as a SUIT_Parameters map.
+    pub fn encode(&self, e: &mut minicbor::Encoder<&mut Vec<u8>>) {
+        let _ = e.map(self.count() as u64);
+        self.encode_fields(e);
+    }
+
+    /// Encodes the set parameters as map entries (key, value), ascending keys.
+    pub fn encode_fields(&self, e: &mut minicbor::Encoder<&mut Vec<u8>>) {
+        self.encode_fields_with(&mut |_| {}, Some(e));
+    }
+
+    /// One walk over the set fields in key order, shared by `count` and the encoders.
+    fn encode_fields_with(
+        &self,
+        seen: &mut dyn FnMut(u8),
+        mut e: Option<&mut minicbor::Encoder<&mut Vec<u8>>>,
+    ) {
+        use minicbor::data::Tag;
+        macro_rules! field {
+            ($key:expr, $opt:expr, |$e:ident, $v:ident| $body:expr) => {
+                if let Some($v) = &$opt {
+                    seen($key);
+                    if let Some($e) = e.as_deref_mut() {
+                        let _ = $e.u8($key);
+                        let _ = $body;
+                    }
+                }
+            };
+        }
+        field!(param::VENDOR_ID, self.vendor_id, |e, v| match v {
+            VendorId::Uuid(b) => e.bytes(b),
+            VendorId::Pen(b) => e.tag(Tag::new(112)).and_then(|e| e.bytes(b)),
+        });
+        field!(param::CLASS_ID, self.class_id, |e, v| e.bytes(v));
+        field!(param::IMAGE_DIGEST, self.image_digest, |e, v| e
+            .bytes(&v.to_cbor()));
+        field!(param::COMPONENT_SLOT, self.component_slot, |e, v| e.u64(*v));
+        field!(param::STRICT_ORDER, self.strict_order, |e, v| e.bool(*v));
+        field!(param::SOFT_FAILURE, self.soft_failure, |e, v| e.bool(*v));
+        field!(param::IMAGE_SIZE, self.image_size, |e, v| e.u64(*v));
+        field!(param::CONTENT, self.content, |e, v| e.bytes(v));
+        field!(param::ENCRYPTION_INFO, self.encryption_info, |e, v| e
+            .bytes(v));
+        field!(param::URI, self.uri, |e, v| e.str(v));
+        field!(param::SOURCE_COMPONENT, self.source_component, |e, v| e
+            .u64(*v));
+        field!(param::INVOKE_ARGS, self.invoke_args, |e, v| e.bytes(v));
+        field!(param::DEVICE_ID, self.device_id, |e, v| e.bytes(v));
+        field!(param::FETCH_ARGUMENTS, self.fetch_arguments, |e, v| e
+            .bytes(v));
+    }
+
     fn decode(r: &mut Reader<'_>) -> Result<Self, SuitError> {
         let n = r.map("SUIT_Parameters")?;
         let mut p = Self::default();

@@ -17,10 +17,14 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod builder;
 mod cbor;
 pub mod command;
 pub mod error;
 pub mod model;
+pub mod processor;
+pub mod report;
+pub mod storage;
 pub mod verify;
 
 pub use command::{

@@ -477,6 +477,8 @@ pub struct SeveredElement<'a> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Envelope<'a> {
     pub tagged: bool,
+    /// Key 2's value including its bstr header.
+    pub authentication_bstr: &'a [u8],
     pub authentication: Authentication<'a>,
     /// Key 3's value including its bstr header: what the authenticated digest covers.
     pub manifest_bstr: &'a [u8],
@@ -508,7 +510,10 @@ impl<'a> Envelope<'a> {
         for _ in 0..n {
             if r.is_int() {
                 match int_key(&mut r, &mut seen_int, "SUIT_Envelope key")? {
-                    2 => authentication = Some(Authentication::decode(r.bytes("auth wrapper")?)?),
+                    2 => {
+                        let (encoded, contents) = r.bytes_with_header("auth wrapper")?;
+                        authentication = Some((encoded, Authentication::decode(contents)?));
+                    }
                     3 => manifest = Some(r.bytes_with_header("suit-manifest")?),
                     // Severable elements: dependency-resolution, payload-fetch,
                     // candidate-verification, install, text.
@@ -541,18 +546,35 @@ impl<'a> Envelope<'a> {
             }
         }
         r.finish("trailing bytes after SUIT_Envelope")?;
-        let authentication =
+        let (authentication_bstr, authentication) =
             authentication.ok_or_else(|| malformed("authentication wrapper missing", 0))?;
         let (manifest_bstr, manifest_bytes) =
             manifest.ok_or_else(|| malformed("manifest missing", 0))?;
         Ok(Self {
             tagged,
+            authentication_bstr,
             authentication,
             manifest_bstr,
             manifest_bytes,
             severed,
             integrated,
         })
+    }
+
+    /// The envelope with only its authentication wrapper and manifest: what a device keeps
+    /// of an installed manifest (payloads are installed, severable sequences already ran).
+    /// Built from the received slices, so the digest and signatures still verify.
+    pub fn stripped(&self) -> Vec<u8> {
+        let mut out =
+            Vec::with_capacity(self.authentication_bstr.len() + self.manifest_bstr.len() + 8);
+        if self.tagged {
+            out.extend_from_slice(&[0xd8, ENVELOPE_TAG as u8]);
+        }
+        out.extend_from_slice(&[0xa2, 0x02]);
+        out.extend_from_slice(self.authentication_bstr);
+        out.push(0x03);
+        out.extend_from_slice(self.manifest_bstr);
+        out
     }
 
     pub fn severed_element(&self, key: u64) -> Option<&SeveredElement<'a>> {

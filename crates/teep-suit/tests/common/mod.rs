@@ -54,3 +54,63 @@ pub fn vector_trust() -> TrustStore {
 pub fn mac_keys() -> Vec<Vec<u8>> {
     vec![symmetric_key("keys/fwenc-mac-hmac256.cose-key.hex")]
 }
+
+use std::collections::HashMap;
+use teep_suit::processor::{DeviceIdentity, Fetcher};
+use teep_suit::{ComponentId, VendorId};
+
+/// Serves fixed bytes per URI.
+#[derive(Default)]
+pub struct MapFetcher(pub HashMap<String, Vec<u8>>);
+
+impl Fetcher for MapFetcher {
+    fn fetch(&self, uri: &str) -> Result<Vec<u8>, String> {
+        self.0.get(uri).cloned().ok_or_else(|| format!("404 {uri}"))
+    }
+}
+
+pub const TEEP_VENDOR: &str = "c0ddd5f15243566087db4f5b0aa26c2f";
+pub const TEEP_CLASS: &str = "db42f7093d8c55baa8c5265fc5820f4e";
+pub const TC_URI: &str = "https://example.org/8d82573a-926d-4754-9353-32dc29997f74.ta";
+pub const TC_MANIFEST_URI: &str = "https://example.org/8d82573a-926d-4754-9353-32dc29997f74.suit";
+
+pub fn teep_device() -> DeviceIdentity {
+    DeviceIdentity {
+        vendor_ids: vec![VendorId::Uuid(hex::decode(TEEP_VENDOR).unwrap())],
+        class_ids: vec![hex::decode(TEEP_CLASS).unwrap()],
+        ..DeviceIdentity::default()
+    }
+}
+
+pub fn tc_uuid() -> Vec<u8> {
+    hex::decode("8d82573a926d4754935332dc29997f74").unwrap()
+}
+
+/// The TEEP examples' TC binary component and TC manifest IDs.
+pub fn tc_component() -> ComponentId {
+    ComponentId(vec![
+        b"TEEP-Device".to_vec(),
+        b"SecureFS".to_vec(),
+        tc_uuid(),
+        b"ta".to_vec(),
+    ])
+}
+
+pub fn tc_manifest_id() -> ComponentId {
+    ComponentId(vec![
+        b"TEEP-Device".to_vec(),
+        b"SecureFS".to_vec(),
+        tc_uuid(),
+        b"suit".to_vec(),
+    ])
+}
+
+pub fn teep_fetcher() -> MapFetcher {
+    let mut m = HashMap::new();
+    m.insert(TC_URI.to_string(), hex_file("suit/teep/teep-tc-binary.hex"));
+    m.insert(
+        TC_MANIFEST_URI.to_string(),
+        hex_file("suit/teep/teep-tc-uri.hex"),
+    );
+    MapFetcher(m)
+}

@@ -1,0 +1,414 @@
+//! Builds the manifests our tools make (one Trusted Component, optionally encrypted,
+//! optionally depending on other manifests) and signs envelopes.
+//!
+//! Layout of a built manifest (component 0 = the TC; 1 = staging for an encrypted payload;
+//! dependencies after the components, identified by their manifest component IDs):
+//! shared: set 0, override {vendor, class, digest, size}, check vendor, check class;
+//! dependency-resolution: per dependency set k, override {digest, uri}, fetch,
+//! dependency-integrity, process-dependency; install: per dependency set k,
+//! process-dependency; set 0, override {uri}, fetch (into 1 and copy with decryption into 0
+//! when encrypted), image-match; validate: per dependency process-dependency, set 0,
+//! image-match; invoke: set 0, invoke; uninstall: per dependency process-dependency, unlink
+//! the components.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use minicbor::Encoder;
+use teep_cose::encrypt::{ContentAlgorithm, SUIT_PAYLOAD_ENCRYPTION, encrypt_detached_esdh};
+use teep_cose::{CryptoProvider, PublicKey, SignOptions, Signer};
+
+use crate::command::{Parameters, VendorId};
+use crate::error::SuitError;
+use crate::model::{ComponentId, Digest, ENVELOPE_TAG, Envelope};
+use crate::verify::{Anchors, authenticate};
+
+/// Where the device gets the payload.
+#[derive(Clone, Debug)]
+pub enum PayloadLocation {
+    /// In the envelope under this key (a fragment-only URI such as `#tc`).
+    Integrated(String),
+    /// Fetched from this URI.
+    Uri(String),
+}
+
+/// A dependency on another (signed) manifest.
+#[derive(Clone, Debug)]
+pub struct DependencySpec {
+    /// The dependency envelope, integrated into the dependent.
+    pub envelope: Vec<u8>,
+}
+
+/// What to build.
+#[derive(Clone, Debug)]
+pub struct ManifestSpec {
+    pub component_id: ComponentId,
+    /// Where the manifest is stored on the device; default: the component ID with its
+    /// last segment replaced by `suit` (the TEEP examples' convention).
+    pub manifest_component_id: Option<ComponentId>,
+    pub sequence_number: u64,
+    pub payload: Vec<u8>,
+    pub location: PayloadLocation,
+    pub vendor_id: Option<[u8; 16]>,
+    pub class_id: Option<[u8; 16]>,
+    pub reference_uri: Option<String>,
+    /// Encrypt the payload to this P-256 key (ECDH-ES+A128KW, A128GCM).
+    pub encrypt_to: Option<PublicKey>,
+    pub dependencies: Vec<DependencySpec>,
+}
+
+/// The built, unsigned envelope and, for an encrypted payload fetched by URI, the
+/// ciphertext to publish there.
+#[derive(Clone, Debug)]
+pub struct Built {
+    pub envelope: Vec<u8>,
+    pub published_payload: Option<Vec<u8>>,
+}
+
+#[derive(Clone, Debug)]
+enum Cmd {
+    SetIndex(u64),
+    /// A condition or directive with reporting policy 15 (all records).
+    Rep(i64),
+    Override(Parameters),
+}
+
+const REPORT_ALL: u64 = 15;
+const FETCH: i64 = 21;
+const IMAGE_MATCH: i64 = 3;
+const PROCESS_DEPENDENCY: i64 = 11;
+const DEPENDENCY_INTEGRITY: i64 = 7;
+const COPY: i64 = 22;
+const INVOKE: i64 = 23;
+const UNLINK: i64 = 33;
+
+fn encode_seq(cmds: &[Cmd]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut e = Encoder::new(&mut out);
+    let _ = e.array(2 * cmds.len() as u64);
+    for c in cmds {
+        match c {
+            Cmd::SetIndex(i) => {
+                let _ = e.u8(12).and_then(|e| e.u64(*i));
+            }
+            Cmd::Rep(n) => {
+                let _ = e.i64(*n).and_then(|e| e.u64(REPORT_ALL));
+            }
+            Cmd::Override(p) => {
+                let _ = e.u8(20);
+                p.encode(&mut e);
+            }
+        }
+    }
+    out
+}
+
+fn default_manifest_id(component: &ComponentId) -> ComponentId {
+    let mut id = component.clone();
+    if id.0.len() > 1 {
+        id.0.pop();
+    }
+    id.0.push(b"suit".to_vec());
+    id
+}
+
+/// A dependency's manifest digest and storage ID, read from its envelope.
+fn dependency_facts(
+    envelope: &[u8],
+    provider: &dyn CryptoProvider,
+) -> Result<(Digest, ComponentId), SuitError> {
+    let env = Envelope::decode(envelope)?;
+    let digest = provider.sha256(env.manifest_bstr);
+    if !env.authentication.digest.matches_sha256(&digest)? {
+        return Err(SuitError::ManifestDigestMismatch);
+    }
+    let manifest = crate::model::Manifest::decode(env.manifest_bytes)?;
+    let id = match manifest.manifest_component_id {
+        Some(id) => id,
+        None => {
+            let first = manifest
+                .common
+                .components
+                .first()
+                .ok_or(SuitError::NoManifestComponentId)?;
+            default_manifest_id(first)
+        }
+    };
+    Ok((Digest::sha256(digest), id))
+}
+
+/// Builds an unsigned envelope (authentication wrapper with the digest only).
+pub fn build(spec: &ManifestSpec, provider: &dyn CryptoProvider) -> Result<Built, SuitError> {
+    let plain_digest = Digest::sha256(provider.sha256(&spec.payload));
+    let encrypted = match &spec.encrypt_to {
+        Some(key) => Some(
+            encrypt_detached_esdh(
+                provider,
+                key,
+                ContentAlgorithm::A128Gcm,
+                &spec.payload,
+                SUIT_PAYLOAD_ENCRYPTION,
+            )
+            .map_err(SuitError::Decryption)?,
+        ),
+        None => None,
+    };
+    let mut components = vec![spec.component_id.clone()];
+    if encrypted.is_some() {
+        let mut staging = spec.component_id.clone();
+        staging.0.push(b"encrypted".to_vec());
+        components.push(staging);
+    }
+    let payload_index = if encrypted.is_some() { 1 } else { 0 };
+    let mut deps = Vec::new();
+    for (k, d) in spec.dependencies.iter().enumerate() {
+        let (digest, id) = dependency_facts(&d.envelope, provider)?;
+        deps.push((
+            components.len() as u64 + k as u64,
+            digest,
+            id,
+            format!("#dependency-{k}"),
+        ));
+    }
+
+    // Shared: compatibility checks and the TC's expected digest and size.
+    let mut shared = vec![
+        Cmd::SetIndex(0),
+        Cmd::Override(Parameters {
+            vendor_id: spec.vendor_id.map(|v| VendorId::Uuid(v.to_vec())),
+            class_id: spec.class_id.map(|v| v.to_vec()),
+            image_digest: Some(plain_digest.clone()),
+            image_size: Some(spec.payload.len() as u64),
+            ..Parameters::default()
+        }),
+    ];
+    if spec.vendor_id.is_some() {
+        shared.push(Cmd::Rep(1));
+    }
+    if spec.class_id.is_some() {
+        shared.push(Cmd::Rep(2));
+    }
+
+    let mut resolution = Vec::new();
+    let mut install = Vec::new();
+    let mut validate = Vec::new();
+    let mut uninstall = Vec::new();
+    for (k, digest, _, key) in &deps {
+        resolution.extend([
+            Cmd::SetIndex(*k),
+            Cmd::Override(Parameters {
+                image_digest: Some(digest.clone()),
+                uri: Some(key.clone()),
+                ..Parameters::default()
+            }),
+            Cmd::Rep(FETCH),
+            Cmd::Rep(DEPENDENCY_INTEGRITY),
+            Cmd::Rep(PROCESS_DEPENDENCY),
+        ]);
+        for seq in [&mut install, &mut validate, &mut uninstall] {
+            seq.extend([Cmd::SetIndex(*k), Cmd::Rep(PROCESS_DEPENDENCY)]);
+        }
+    }
+    let uri = match &spec.location {
+        PayloadLocation::Integrated(key) | PayloadLocation::Uri(key) => key.clone(),
+    };
+    install.extend([
+        Cmd::SetIndex(payload_index),
+        Cmd::Override(Parameters {
+            uri: Some(uri),
+            ..Parameters::default()
+        }),
+        Cmd::Rep(FETCH),
+    ]);
+    if let Some(enc) = &encrypted {
+        install.extend([
+            Cmd::SetIndex(0),
+            Cmd::Override(Parameters {
+                encryption_info: Some(enc.cose_encrypt.clone()),
+                source_component: Some(1),
+                ..Parameters::default()
+            }),
+            Cmd::Rep(COPY),
+        ]);
+    }
+    install.push(Cmd::Rep(IMAGE_MATCH));
+    validate.extend([Cmd::SetIndex(0), Cmd::Rep(IMAGE_MATCH)]);
+    let invoke = [Cmd::SetIndex(0), Cmd::Rep(INVOKE)];
+    for i in 0..components.len() as u64 {
+        uninstall.extend([Cmd::SetIndex(i), Cmd::Rep(UNLINK)]);
+    }
+
+    // SUIT_Common
+    let mut common = Vec::new();
+    {
+        let mut e = Encoder::new(&mut common);
+        let _ = e.map(if deps.is_empty() { 2 } else { 3 });
+        if !deps.is_empty() {
+            let _ = e.u8(1).and_then(|e| e.map(deps.len() as u64));
+            for (k, _, id, _) in &deps {
+                let _ = e.u64(*k).and_then(|e| e.map(1)).and_then(|e| e.u8(1));
+                id.encode(&mut e);
+            }
+        }
+        let _ = e.u8(2).and_then(|e| e.array(components.len() as u64));
+        for c in &components {
+            c.encode(&mut e);
+        }
+        let _ = e.u8(4).and_then(|e| e.bytes(&encode_seq(&shared)));
+    }
+
+    // SUIT_Manifest, keys ascending.
+    let manifest_id = spec
+        .manifest_component_id
+        .clone()
+        .unwrap_or_else(|| default_manifest_id(&spec.component_id));
+    let mut manifest = Vec::new();
+    {
+        let mut e = Encoder::new(&mut manifest);
+        let fields = 8 + u64::from(spec.reference_uri.is_some()) + u64::from(!deps.is_empty());
+        let _ = e.map(fields);
+        let _ = e.u8(1).and_then(|e| e.u8(1));
+        let _ = e.u8(2).and_then(|e| e.u64(spec.sequence_number));
+        let _ = e.u8(3).and_then(|e| e.bytes(&common));
+        if let Some(uri) = &spec.reference_uri {
+            let _ = e.u8(4).and_then(|e| e.str(uri));
+        }
+        let _ = e.u8(5);
+        manifest_id.encode(&mut e);
+        let _ = e.u8(7).and_then(|e| e.bytes(&encode_seq(&validate)));
+        let _ = e.u8(9).and_then(|e| e.bytes(&encode_seq(&invoke)));
+        if !deps.is_empty() {
+            let _ = e.u8(15).and_then(|e| e.bytes(&encode_seq(&resolution)));
+        }
+        let _ = e.u8(20).and_then(|e| e.bytes(&encode_seq(&install)));
+        let _ = e.u8(24).and_then(|e| e.bytes(&encode_seq(&uninstall)));
+    }
+
+    // Integrated payloads and dependencies, keyed by tstr.
+    let mut integrated: Vec<(String, Vec<u8>)> = Vec::new();
+    let delivered = match &encrypted {
+        Some(enc) => enc.ciphertext.clone(),
+        None => spec.payload.clone(),
+    };
+    let published_payload = match &spec.location {
+        PayloadLocation::Integrated(key) => {
+            integrated.push((key.clone(), delivered));
+            None
+        }
+        PayloadLocation::Uri(_) => encrypted.as_ref().map(|_| delivered),
+    };
+    for (d, (_, _, _, key)) in spec.dependencies.iter().zip(&deps) {
+        integrated.push((key.clone(), d.envelope.clone()));
+    }
+
+    let mut manifest_bstr = Vec::new();
+    let _ = Encoder::new(&mut manifest_bstr).bytes(&manifest);
+    let digest = Digest::sha256(provider.sha256(&manifest_bstr));
+    let mut auth = Vec::new();
+    {
+        let mut e = Encoder::new(&mut auth);
+        let _ = e.array(1).and_then(|e| e.bytes(&digest.to_cbor()));
+    }
+    Ok(Built {
+        envelope: encode_envelope(false, &auth, &manifest_bstr, &[], &integrated),
+        published_payload,
+    })
+}
+
+/// Encodes an envelope from its parts in deterministic key order: 2, 3, severed elements
+/// (already bstr-encoded), then tstr keys in bytewise order of their encodings.
+fn encode_envelope(
+    tagged: bool,
+    auth_contents: &[u8],
+    manifest_bstr: &[u8],
+    severed: &[(u64, &[u8])],
+    integrated: &[(String, Vec<u8>)],
+) -> Vec<u8> {
+    let mut keyed: Vec<(Vec<u8>, &[u8])> = integrated
+        .iter()
+        .map(|(k, v)| {
+            let mut key = Vec::new();
+            let _ = Encoder::new(&mut key).str(k);
+            (key, v.as_slice())
+        })
+        .collect();
+    keyed.sort();
+    let mut out = Vec::new();
+    let mut e = Encoder::new(&mut out);
+    if tagged {
+        let _ = e.tag(minicbor::data::Tag::new(ENVELOPE_TAG));
+    }
+    let _ = e.map(2 + severed.len() as u64 + keyed.len() as u64);
+    let _ = e.u8(2).and_then(|e| e.bytes(auth_contents));
+    let _ = e.u8(3);
+    out.extend_from_slice(manifest_bstr);
+    let mut e = Encoder::new(&mut out);
+    for (key, encoded) in severed {
+        let _ = e.u64(*key);
+        e.writer_mut().extend_from_slice(encoded);
+    }
+    for (key, value) in keyed {
+        e.writer_mut().extend_from_slice(&key);
+        let _ = e.bytes(value);
+    }
+    out
+}
+
+/// Adds a COSE_Sign1 authentication block (detached, over the encoded SUIT_Digest) after
+/// checking that the wrapper's digest matches the manifest (never sign a digest that does
+/// not describe the manifest at hand). Existing blocks are kept.
+pub fn sign(
+    envelope: &[u8],
+    signer: &dyn Signer,
+    provider: &dyn CryptoProvider,
+) -> Result<Vec<u8>, SuitError> {
+    let env = Envelope::decode(envelope)?;
+    let auth = &env.authentication;
+    if !auth
+        .digest
+        .matches_sha256(&provider.sha256(env.manifest_bstr))?
+    {
+        return Err(SuitError::ManifestDigestMismatch);
+    }
+    let opts = SignOptions {
+        detached: true,
+        ..SignOptions::default()
+    };
+    let block =
+        teep_cose::sign1(signer, auth.digest_cbor, &opts).map_err(SuitError::Authentication)?;
+    let mut wrapper = Vec::new();
+    {
+        let mut e = Encoder::new(&mut wrapper);
+        let _ = e.array(2 + auth.blocks.len() as u64);
+        let _ = e.bytes(auth.digest_cbor);
+        for b in &auth.blocks {
+            let _ = e.bytes(b);
+        }
+        let _ = e.bytes(&block);
+    }
+    let severed: Vec<(u64, &[u8])> = env.severed.iter().map(|s| (s.key, s.encoded)).collect();
+    let integrated: Vec<(String, Vec<u8>)> = env
+        .integrated
+        .iter()
+        .map(|(k, v)| (String::from(*k), v.to_vec()))
+        .collect();
+    let signed = encode_envelope(
+        env.tagged,
+        &wrapper,
+        env.manifest_bstr,
+        &severed,
+        &integrated,
+    );
+    // The result must verify with the signer's own key.
+    let mut trust = teep_cose::TrustStore::new();
+    trust.add_key(signer.public_key().clone());
+    let anchors = Anchors {
+        signers: &trust,
+        mac_keys: &[],
+        now: None,
+    };
+    authenticate(&signed, provider, &anchors)?;
+    Ok(signed)
+}

@@ -1,0 +1,104 @@
+//! Persistent device state behind the processor: component contents (images and stored
+//! manifests), the links that keep them alive (reference counts), and per-manifest
+//! sequence numbers. A procedure collects all its effects in one [`Changes`] and commits
+//! them at once, so a failed or interrupted procedure changes nothing.
+
+use alloc::borrow::Cow;
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec::Vec;
+
+use crate::error::SuitError;
+use crate::model::ComponentId;
+
+/// Everything one procedure changes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// New contents of components; `None` deletes the component.
+    pub data: BTreeMap<ComponentId, Option<Vec<u8>>>,
+    /// New link sets (the manifests that reference a component); empty removes them.
+    pub owners: BTreeMap<ComponentId, BTreeSet<ComponentId>>,
+    /// New high-water sequence numbers per manifest component ID.
+    pub sequence_numbers: BTreeMap<ComponentId, u64>,
+}
+
+/// The device's SUIT state.
+pub trait Storage {
+    /// Contents of a component (an image, or a stored manifest envelope).
+    fn read(&self, id: &ComponentId) -> Result<Option<Cow<'_, [u8]>>, SuitError>;
+    /// The manifests holding a link on `id`; its reference count is the set's size.
+    fn owners(&self, id: &ComponentId) -> Result<BTreeSet<ComponentId>, SuitError>;
+    /// Highest sequence number ever installed for a manifest component ID (kept after
+    /// the manifest is deleted, so a deleted TC cannot come back at an older version).
+    fn sequence_number(&self, manifest: &ComponentId) -> Result<Option<u64>, SuitError>;
+    /// Applies all changes, atomically: afterwards either all or none are visible.
+    fn commit(&mut self, changes: Changes) -> Result<(), SuitError>;
+}
+
+/// State held in memory (tests, fuzzing, benchmarks, TEEs with their own persistence).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemoryStorage {
+    pub data: BTreeMap<ComponentId, Vec<u8>>,
+    pub owners: BTreeMap<ComponentId, BTreeSet<ComponentId>>,
+    pub sequence_numbers: BTreeMap<ComponentId, u64>,
+}
+
+impl MemoryStorage {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// Applies `changes` to three maps (shared by the in-memory and directory stores).
+pub(crate) fn apply<T>(
+    changes: Changes,
+    data: &mut BTreeMap<ComponentId, T>,
+    owners: &mut BTreeMap<ComponentId, BTreeSet<ComponentId>>,
+    seqs: &mut BTreeMap<ComponentId, u64>,
+    mut store: impl FnMut(Vec<u8>) -> T,
+) {
+    for (id, value) in changes.data {
+        match value {
+            Some(bytes) => {
+                data.insert(id, store(bytes));
+            }
+            None => {
+                data.remove(&id);
+            }
+        }
+    }
+    for (id, set) in changes.owners {
+        if set.is_empty() {
+            owners.remove(&id);
+        } else {
+            owners.insert(id, set);
+        }
+    }
+    for (id, seq) in changes.sequence_numbers {
+        seqs.insert(id, seq);
+    }
+}
+
+impl Storage for MemoryStorage {
+    fn read(&self, id: &ComponentId) -> Result<Option<Cow<'_, [u8]>>, SuitError> {
+        Ok(self.data.get(id).map(|v| Cow::Borrowed(v.as_slice())))
+    }
+
+    fn owners(&self, id: &ComponentId) -> Result<BTreeSet<ComponentId>, SuitError> {
+        Ok(self.owners.get(id).cloned().unwrap_or_default())
+    }
+
+    fn sequence_number(&self, manifest: &ComponentId) -> Result<Option<u64>, SuitError> {
+        Ok(self.sequence_numbers.get(manifest).copied())
+    }
+
+    fn commit(&mut self, changes: Changes) -> Result<(), SuitError> {
+        apply(
+            changes,
+            &mut self.data,
+            &mut self.owners,
+            &mut self.sequence_numbers,
+            |b| b,
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,461 @@
+//! The processor on the published vectors: installs, dependencies, decryption, uninstall
+//! with shared dependencies, and the negative vectors' failures with nothing changed.
+
+mod common;
+
+use common::*;
+use teep_cose::encrypt::DecryptionKey;
+use teep_suit::processor::{KeyDecryptor, Processor};
+use teep_suit::storage::{MemoryStorage, Storage};
+use teep_suit::{ComponentId, Condition, Section, SuitError, parse_sequence};
+
+fn decryptor() -> KeyDecryptor<'static> {
+    KeyDecryptor {
+        provider: &PROVIDER,
+        keys: vec![
+            DecryptionKey::EcdhEs(private_key(
+                "keys/fwenc-receiver-esdh-p256.cose-key-private.hex",
+            )),
+            DecryptionKey::A128Kw {
+                kek: zeroize::Zeroizing::new(symmetric_key("keys/fwenc-kek-a128kw.cose-key.hex")),
+                kid: None,
+            },
+        ],
+    }
+}
+
+fn read(s: &MemoryStorage, id: &ComponentId) -> Option<Vec<u8>> {
+    s.read(id).unwrap().map(|c| c.into_owned())
+}
+
+#[test]
+fn teep_tc_uri_installs_from_the_fetcher_and_reports_the_nonce() {
+    let trust = vector_trust();
+    let device = teep_device();
+    let fetcher = teep_fetcher();
+    let mut p = Processor::new(&PROVIDER, &trust, &device);
+    p.fetcher = &fetcher;
+    let mut store = MemoryStorage::new();
+    let env = hex_file("suit/teep/teep-tc-uri.hex");
+    let out = p.install(&mut store, &env, Some(b"token-1"));
+    let done = out.result.unwrap();
+    assert_eq!(done.manifest_id, tc_manifest_id());
+    assert_eq!(done.sequence_number, 3);
+    assert_eq!(
+        read(&store, &tc_component()),
+        Some(hex_file("suit/teep/teep-tc-binary.hex"))
+    );
+    assert_eq!(store.sequence_numbers[&tc_manifest_id()], 3);
+    assert_eq!(out.report.nonce.as_deref(), Some(&b"token-1"[..]));
+    assert!(out.report.result.is_ok());
+    assert_eq!(
+        hex::encode(&out.report.manifest_digest.bytes),
+        "b39b52b0b747ea79588c190f567bfc2c8437ba8a73f7ea983182e79f0148d59b"
+    );
+}
+
+#[test]
+fn teep_tc_integrated_installs_without_network() {
+    let trust = vector_trust();
+    let device = teep_device();
+    let p = Processor::new(&PROVIDER, &trust, &device);
+    let mut store = MemoryStorage::new();
+    let out = p.install(&mut store, &hex_file("teep/suit_integrated.hex"), None);
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    assert_eq!(
+        read(&store, &tc_component()).unwrap(),
+        b"Hello, Secure World!"
+    );
+}
+
+#[test]
+fn tampered_integrated_payload_fails_image_match_at_its_offset_and_changes_nothing() {
+    let trust = vector_trust();
+    let device = teep_device();
+    let p = Processor::new(&PROVIDER, &trust, &device);
+    let mut store = MemoryStorage::new();
+    let env = hex_file("suit/negative/teep-tc-integrated.payload-tampered.hex");
+    let out = p.install(&mut store, &env, None);
+    let failure = out.result.unwrap_err();
+    assert_eq!(failure.error, SuitError::ConditionFailed { condition: 3 });
+    assert_eq!(failure.error.report_reason(), 10);
+    assert_eq!(failure.record.section, Section::Install.key());
+    // The offset is the image-match command's position in the install sequence.
+    let a = teep_suit::verify::authenticate(
+        &env,
+        &PROVIDER,
+        &teep_suit::verify::Anchors {
+            signers: &trust,
+            mac_keys: &[],
+            now: None,
+        },
+    )
+    .unwrap();
+    let install = teep_suit::verify::section_bytes(&a, Section::Install, &PROVIDER)
+        .unwrap()
+        .unwrap();
+    let steps = parse_sequence(install, 0).unwrap();
+    let im = steps
+        .iter()
+        .find(|s| {
+            matches!(
+                s.command,
+                teep_suit::Command::Condition(Condition::ImageMatch, _)
+            )
+        })
+        .unwrap();
+    assert_eq!(failure.record.offset, im.offset as u64);
+    // The measured digest of the tampered payload is in the record.
+    assert_eq!(
+        hex::encode(
+            &failure
+                .record
+                .properties
+                .image_digest
+                .as_ref()
+                .unwrap()
+                .bytes
+        )[..8],
+        *"0e164300"
+    );
+    assert_eq!(store, MemoryStorage::new());
+}
+
+#[test]
+fn tampered_manifest_is_rejected_before_anything_runs() {
+    // One anchor: a signature that fails with it is a bad signature (with several anchors
+    // and no kid, teep-cose reports an untrusted signer instead).
+    let mut trust = teep_cose::TrustStore::new();
+    trust.add_key(example_signer());
+    let device = teep_device();
+    let fetcher = teep_fetcher();
+    let mut p = Processor::new(&PROVIDER, &trust, &device);
+    p.fetcher = &fetcher;
+    let mut store = MemoryStorage::new();
+    for (f, want) in [
+        (
+            "suit/negative/teep-tc-uri.seq-tampered.hex",
+            SuitError::ManifestDigestMismatch,
+        ),
+        (
+            "suit/negative/teep-tc-uri.seq-tampered-redigested.hex",
+            SuitError::Authentication(teep_cose::CoseError::BadSignature),
+        ),
+    ] {
+        let out = p.install(&mut store, &hex_file(f), None);
+        assert_eq!(out.result.unwrap_err().error, want, "{f}");
+        assert_eq!(out.report.result.unwrap_err().error.report_reason(), 4);
+    }
+    assert_eq!(store, MemoryStorage::new());
+}
+
+#[test]
+fn rollback_to_an_equal_sequence_number_is_refused_with_nothing_changed() {
+    let trust = vector_trust();
+    let device = teep_device();
+    let fetcher = teep_fetcher();
+    let mut p = Processor::new(&PROVIDER, &trust, &device);
+    p.fetcher = &fetcher;
+    let mut store = MemoryStorage::new();
+    assert!(
+        p.install(&mut store, &hex_file("suit/teep/teep-tc-uri.hex"), None)
+            .result
+            .is_ok()
+    );
+    let before = store.clone();
+    // Same manifest component ID, same sequence number 3.
+    let out = p.install(
+        &mut store,
+        &hex_file("suit/teep/teep-tc-integrated.hex"),
+        None,
+    );
+    assert_eq!(
+        out.result.unwrap_err().error,
+        SuitError::Rollback {
+            installed: 3,
+            offered: 3
+        }
+    );
+    assert_eq!(store, before);
+}
+
+#[test]
+fn wrong_vendor_id_fails_the_shared_sequence() {
+    let trust = vector_trust();
+    let mut device = teep_device();
+    device.vendor_ids = vec![teep_suit::VendorId::Uuid(vec![0; 16])];
+    let p = Processor::new(&PROVIDER, &trust, &device);
+    let mut store = MemoryStorage::new();
+    let out = p.install(
+        &mut store,
+        &hex_file("suit/teep/teep-tc-integrated.hex"),
+        None,
+    );
+    let f = out.result.unwrap_err();
+    assert_eq!(f.error, SuitError::ConditionFailed { condition: 1 });
+    assert_eq!(f.record.section, Section::Shared.key());
+    assert_eq!(store, MemoryStorage::new());
+}
+
+#[test]
+fn personalization_decrypts_its_config_and_processes_the_tc_dependency() {
+    let trust = vector_trust();
+    let device = teep_device();
+    let fetcher = teep_fetcher();
+    let dec = decryptor();
+    let mut p = Processor::new(&PROVIDER, &trust, &device);
+    p.fetcher = &fetcher;
+    p.decryptor = Some(&dec);
+    let mut store = MemoryStorage::new();
+    let out = p.install(
+        &mut store,
+        &hex_file("suit/teep/teep-personalization.hex"),
+        Some(b"t"),
+    );
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    let config = ComponentId::from_strs(&["TEEP-Device", "SecureFS", "config.json"]);
+    let config_suit = ComponentId::from_strs(&["TEEP-Device", "SecureFS", "config.suit"]);
+    assert_eq!(
+        read(&store, &config),
+        Some(hex_file("suit/teep/teep-personalization.plaintext.hex"))
+    );
+    // The dependency was processed: its TC is installed and linked by the dependent only.
+    assert_eq!(
+        read(&store, &tc_component()),
+        Some(hex_file("suit/teep/teep-tc-binary.hex"))
+    );
+    assert_eq!(
+        store
+            .owners(&tc_manifest_id())
+            .unwrap()
+            .into_iter()
+            .collect::<Vec<_>>(),
+        vec![config_suit.clone()]
+    );
+    assert_eq!(store.sequence_numbers[&tc_manifest_id()], 3);
+
+    // Uninstalling the personalization releases the TC dependency: everything goes.
+    let out = p.uninstall(&mut store, &config_suit, None);
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    assert!(
+        store.data.is_empty(),
+        "{:?}",
+        store.data.keys().collect::<Vec<_>>()
+    );
+    assert!(store.owners.is_empty());
+    // Rollback protection survives deletion.
+    assert_eq!(store.sequence_numbers[&config_suit], 3);
+}
+
+#[test]
+fn a_shared_dependency_stays_until_every_user_unlinked_it() {
+    let trust = vector_trust();
+    let device = teep_device();
+    let fetcher = teep_fetcher();
+    let dec = decryptor();
+    let mut p = Processor::new(&PROVIDER, &trust, &device);
+    p.fetcher = &fetcher;
+    p.decryptor = Some(&dec);
+    let mut store = MemoryStorage::new();
+    // The TC installed on its own, then the personalization depending on it.
+    assert!(
+        p.install(&mut store, &hex_file("suit/teep/teep-tc-uri.hex"), None)
+            .result
+            .is_ok()
+    );
+    let out = p.install(
+        &mut store,
+        &hex_file("suit/teep/teep-personalization.hex"),
+        None,
+    );
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    assert_eq!(store.owners(&tc_manifest_id()).unwrap().len(), 2);
+
+    // The TAM no longer needs the TC: it stays, the personalization still uses it.
+    let out = p.uninstall(&mut store, &tc_manifest_id(), None);
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    assert!(read(&store, &tc_component()).is_some());
+    assert_eq!(store.owners(&tc_manifest_id()).unwrap().len(), 1);
+    // Unlinking the root twice is refused, not a second decrement.
+    let out = p.uninstall(&mut store, &tc_manifest_id(), None);
+    assert_eq!(
+        out.result.unwrap_err().error,
+        SuitError::NotInstalled(tc_manifest_id())
+    );
+
+    // The last user goes: the TC goes too.
+    let config_suit = ComponentId::from_strs(&["TEEP-Device", "SecureFS", "config.suit"]);
+    assert!(p.uninstall(&mut store, &config_suit, None).result.is_ok());
+    assert!(store.data.is_empty());
+}
+
+#[test]
+fn trust_domains_dependency_fetched_and_integrated() {
+    let trust = vector_trust();
+    let device = teep_device();
+    let mut fetcher = MapFetcher::default();
+    fetcher.0.insert(
+        "http://example.com/dependent.suit".into(),
+        hex_file("suit/trust-domains/td-ex0-dependency.hex"),
+    );
+    let mut p = Processor::new(&PROVIDER, &trust, &device);
+    p.fetcher = &fetcher;
+    for f in [
+        "suit/trust-domains/td-ex1-process-dependency.hex",
+        "suit/trust-domains/td-ex2-integrated-dependency.hex",
+    ] {
+        let mut store = MemoryStorage::new();
+        let out = p.install(&mut store, &hex_file(f), None);
+        assert!(out.result.is_ok(), "{f}: {:?}", out.result);
+        assert_eq!(
+            read(&store, &ComponentId::from_strs(&["00"])).unwrap(),
+            b"hello world"
+        );
+        assert_eq!(
+            read(&store, &ComponentId::from_strs(&["10"])).unwrap(),
+            b" in multiple trust domains"
+        );
+    }
+}
+
+#[test]
+fn tampered_integrated_dependency_fails_its_digest_check() {
+    let trust = vector_trust();
+    let device = teep_device();
+    let p = Processor::new(&PROVIDER, &trust, &device);
+    let mut store = MemoryStorage::new();
+    let out = p.install(
+        &mut store,
+        &hex_file("suit/negative/td-ex2.integrated-dependency-tampered.hex"),
+        None,
+    );
+    let f = out.result.unwrap_err();
+    assert_eq!(f.error, SuitError::ConditionFailed { condition: 3 });
+    assert_eq!(f.record.section, Section::DependencyResolution.key());
+    assert_eq!(
+        hex::encode(&f.record.properties.image_digest.as_ref().unwrap().bytes)[..8],
+        *"9856e3e7"
+    );
+    assert_eq!(store, MemoryStorage::new());
+}
+
+#[test]
+fn firmware_encryption_manifests_decrypt_to_the_plaintext() {
+    let trust = vector_trust();
+    let macs = mac_keys();
+    let device = teep_device();
+    let dec = decryptor();
+    let mut fetcher = MapFetcher::default();
+    fetcher.0.insert(
+        "coaps://example.com/encrypted-firmware".into(),
+        hex_file("suit/firmware-encryption/fwenc-ciphertext-aeskw-a128gcm.hex"),
+    );
+    let mut p = Processor::new(&PROVIDER, &trust, &device);
+    p.mac_keys = &macs;
+    p.decryptor = Some(&dec);
+    p.fetcher = &fetcher;
+    let plaintext = hex_file("suit/firmware-encryption/fwenc-plaintext.hex");
+    for (f, component) in [
+        ("fwenc-manifest-aeskw-write.hex", "plaintext-firmware"),
+        ("fwenc-manifest-aeskw-fetch-copy.hex", "plaintext-firmware"),
+        ("fwenc-manifest-esdh-write.hex", "decrypted-firmware"),
+        ("fwenc-manifest-esdh-dependency.hex", "decrypted-firmware"),
+    ] {
+        let mut store = MemoryStorage::new();
+        let out = p.install(
+            &mut store,
+            &hex_file(&format!("suit/firmware-encryption/{f}")),
+            None,
+        );
+        assert!(out.result.is_ok(), "{f}: {:?}", out.result);
+        assert_eq!(
+            read(&store, &ComponentId::from_strs(&[component])).unwrap(),
+            plaintext,
+            "{f}"
+        );
+    }
+    let mut store = MemoryStorage::new();
+    let out = p.install(
+        &mut store,
+        &hex_file("suit/firmware-encryption/fwenc-manifest-aeskw-slot.hex"),
+        None,
+    );
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    assert_eq!(
+        read(&store, &ComponentId(vec![vec![0]])).unwrap(),
+        plaintext
+    );
+}
+
+#[test]
+fn encrypted_content_without_a_key_fails_with_nothing_changed() {
+    let trust = vector_trust();
+    let device = teep_device();
+    let fetcher = teep_fetcher();
+    let mut p = Processor::new(&PROVIDER, &trust, &device);
+    p.fetcher = &fetcher;
+    let mut store = MemoryStorage::new();
+    let out = p.install(
+        &mut store,
+        &hex_file("suit/teep/teep-personalization.hex"),
+        None,
+    );
+    assert_eq!(out.result.unwrap_err().error, SuitError::NoDecryptor);
+    assert_eq!(store, MemoryStorage::new());
+}
+
+#[test]
+fn severed_install_must_be_present_and_intact() {
+    let trust = vector_trust();
+    let device = DeviceIdentity::default();
+    let p = Processor::new(&PROVIDER, &trust, &device);
+    let mut store = MemoryStorage::new();
+    let out = p.install(
+        &mut store,
+        &hex_file("suit/manifest/manifest-ex2-severable-text.severed.hex"),
+        None,
+    );
+    let f = out.result.unwrap_err();
+    assert_eq!(f.error, SuitError::SeveredElementMissing(20));
+    assert_eq!(f.error.report_reason(), 9);
+    let out = p.install(
+        &mut store,
+        &hex_file("suit/negative/manifest-ex2.install-element-tampered.hex"),
+        None,
+    );
+    assert_eq!(
+        out.result.unwrap_err().error,
+        SuitError::SeveredElementDigestMismatch(20)
+    );
+    assert_eq!(store, MemoryStorage::new());
+}
+
+use teep_suit::processor::DeviceIdentity;
+
+#[test]
+fn core_example_with_placeholder_digest_fails_image_match_in_install() {
+    let trust = vector_trust();
+    let device = DeviceIdentity {
+        vendor_ids: vec![teep_suit::VendorId::Uuid(
+            hex::decode("fa6b4a53d5ad5fdfbe9de663e4d41ffe").unwrap(),
+        )],
+        class_ids: vec![hex::decode("1492af1425695e48bf429b2d51f2ab45").unwrap()],
+        ..DeviceIdentity::default()
+    };
+    let mut fetcher = MapFetcher::default();
+    fetcher
+        .0
+        .insert("http://example.com/file.bin".into(), vec![0; 34768]);
+    let mut p = Processor::new(&PROVIDER, &trust, &device);
+    p.fetcher = &fetcher;
+    let mut store = MemoryStorage::new();
+    let out = p.install(
+        &mut store,
+        &hex_file("suit/manifest/manifest-ex1-download-install.hex"),
+        None,
+    );
+    let f = out.result.unwrap_err();
+    assert_eq!(f.error, SuitError::ConditionFailed { condition: 3 });
+    assert_eq!(f.record.section, 20);
+    assert_eq!(store, MemoryStorage::new());
+}
