@@ -1,4 +1,6 @@
-//! teep-cose
+//! teep-cose: COSE_Sign1 / COSE_Sign over `coset`, keys (COSE_Key, PEM), RFC 9679
+//! thumbprints, X.509 chains, and the `CryptoProvider` seam with a RustCrypto (no_std) and an
+//! aws-lc (host) backend.
 #![no_std]
 #![cfg_attr(
     not(test),
@@ -14,4 +16,33 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub use coset;
+
+mod alg;
+#[cfg(feature = "aws-lc")]
+mod awslc;
+mod cbor;
 pub mod encrypt;
+mod error;
+mod key;
+#[cfg(feature = "std")]
+mod pem;
+mod provider;
+mod rustcrypto;
+mod sign;
+mod trust;
+#[cfg(feature = "x509")]
+mod x509;
+
+pub use alg::{Algorithm, Curve};
+#[cfg(feature = "aws-lc")]
+pub use awslc::AwsLcProvider;
+pub use error::{CertificateError, CoseError};
+pub use key::{PrivateKey, PublicKey};
+pub use provider::{CryptoProvider, Signer, default_provider};
+pub use rustcrypto::RustCryptoProvider;
+pub use sign::{
+    SignOptions, Verified, sign, sign1, verify_sign, verify_sign1, verify_sign1_detached,
+    verify_signed,
+};
+pub use trust::{TrustStore, VerifyContext};

@@ -1,0 +1,84 @@
+//! Typed errors: each variant maps onto exactly one TEEP `err-code` in teep-proto, so callers
+//! match on variants and never on message text.
+use alloc::string::String;
+
+/// Why a COSE structure, key or signature was rejected.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CoseError {
+    /// Not a well-formed COSE structure (or COSE_Key); the string says what was wrong.
+    #[error("malformed COSE: {0}")]
+    Malformed(String),
+    /// The `alg` is not one this library implements.
+    #[error("unsupported COSE algorithm {0}")]
+    UnsupportedAlgorithm(i64),
+    /// No `alg` in the protected header.
+    #[error("COSE algorithm missing from the protected header")]
+    MissingAlgorithm,
+    /// The `alg` does not fit the key (e.g. ESP256 with an Ed25519 key).
+    #[error("COSE algorithm {alg} does not fit the key")]
+    AlgorithmKeyMismatch {
+        /// The COSE algorithm identifier that was asked for.
+        alg: i64,
+    },
+    /// A `crit` label that this library does not understand.
+    #[error("unknown critical COSE header {0}")]
+    UnknownCriticalHeader(String),
+    /// The signature does not verify with the selected key.
+    #[error("COSE signature does not verify")]
+    BadSignature,
+    /// No trust anchor matches the kid, key or certificate chain.
+    #[error("COSE signer is not trusted")]
+    UntrustedSigner,
+    /// A key that cannot be used (wrong length, not on the curve, wrong type, ...).
+    #[error("invalid key: {0}")]
+    InvalidKey(String),
+    /// The `x5chain` certificate chain was rejected.
+    #[error("certificate: {0}")]
+    Certificate(#[from] CertificateError),
+    /// A crypto backend failure that is not the input's fault (RNG, wrong key length, ...).
+    #[error("crypto failure: {0}")]
+    Crypto(&'static str),
+}
+
+/// Why an X.509 certificate chain was rejected.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CertificateError {
+    /// Not a parsable certificate (or CRL).
+    #[error("malformed certificate: {0}")]
+    Malformed(String),
+    /// A certificate of the chain expired before `now`.
+    #[error("certificate expired")]
+    Expired,
+    /// A certificate of the chain is not valid yet at `now`.
+    #[error("certificate not yet valid")]
+    NotYetValid,
+    /// The chain does not end at a configured CA anchor.
+    #[error("certificate issuer unknown")]
+    UnknownIssuer,
+    /// A configured CRL revokes a certificate of the chain.
+    #[error("certificate revoked")]
+    Revoked,
+    /// A certificate's signature does not verify with its issuer's key.
+    #[error("certificate signature does not verify")]
+    BadSignature,
+    /// Something the verifier does not support (algorithm, extension, key type, ...).
+    #[error("unsupported certificate: {0}")]
+    Unsupported(String),
+    /// The caller gave no time (`VerifyContext::now` is `None`), so validity cannot be checked.
+    #[error("no clock to check certificate validity")]
+    NoClock,
+}
+
+impl CoseError {
+    /// Shorthand for [`CoseError::Malformed`] from a static description.
+    pub(crate) fn malformed(what: &str) -> Self {
+        Self::Malformed(what.into())
+    }
+
+    /// Shorthand for [`CoseError::InvalidKey`] from a static description.
+    pub(crate) fn invalid_key(what: &str) -> Self {
+        Self::InvalidKey(what.into())
+    }
+}

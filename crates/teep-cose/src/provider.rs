@@ -1,0 +1,90 @@
+//! The crypto backend seam: core crates take `&dyn CryptoProvider` and never name a crypto
+//! library, so device builds use RustCrypto and hosts use aws-lc without code changes.
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+
+use zeroize::Zeroizing;
+
+use crate::alg::Algorithm;
+use crate::error::CoseError;
+use crate::key::{PrivateKey, PublicKey};
+
+/// One crypto backend.
+pub trait CryptoProvider: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// Prepares a signing key once (parsing/validation is not repeated per signature).
+    fn signer(&self, key: &PrivateKey, alg: Algorithm) -> Result<Box<dyn Signer>, CoseError>;
+    /// Verifies a raw COSE signature (r||s for ECDSA) over `tbs`.
+    fn verify(
+        &self,
+        key: &PublicKey,
+        alg: Algorithm,
+        tbs: &[u8],
+        sig: &[u8],
+    ) -> Result<(), CoseError>;
+    fn sha256(&self, data: &[u8]) -> [u8; 32];
+    fn fill_random(&self, out: &mut [u8]) -> Result<(), CoseError>;
+    fn hmac_sha256(&self, key: &[u8], data: &[u8]) -> [u8; 32];
+    /// ECDH on P-256 with a static private key; returns the shared x coordinate.
+    fn ecdh_p256(
+        &self,
+        private: &PrivateKey,
+        peer: &PublicKey,
+    ) -> Result<Zeroizing<[u8; 32]>, CoseError>;
+    fn hkdf_sha256(
+        &self,
+        ikm: &[u8],
+        salt: &[u8],
+        info: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), CoseError>;
+    /// AES key wrap (RFC 3394) with a 16- or 32-byte KEK.
+    fn aes_kw_wrap(&self, kek: &[u8], key: &[u8]) -> Result<Vec<u8>, CoseError>;
+    fn aes_kw_unwrap(&self, kek: &[u8], wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, CoseError>;
+    /// AES-CTR (128-bit counter, big-endian) in place; key 16 or 32 bytes, iv 16 bytes.
+    fn aes_ctr_apply(&self, key: &[u8], iv: &[u8], data: &mut [u8]) -> Result<(), CoseError>;
+    /// AES-GCM (key 16 or 32 bytes, nonce 12 bytes); returns ciphertext || 16-byte tag.
+    fn aes_gcm_seal(
+        &self,
+        key: &[u8],
+        nonce: &[u8],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CoseError>;
+    fn aes_gcm_open(
+        &self,
+        key: &[u8],
+        nonce: &[u8],
+        aad: &[u8],
+        ciphertext_and_tag: &[u8],
+    ) -> Result<Vec<u8>, CoseError>;
+}
+
+/// A signing key prepared by a provider for one algorithm.
+pub trait Signer: Send + Sync {
+    fn algorithm(&self) -> Algorithm;
+    fn public_key(&self) -> &PublicKey;
+    /// Raw COSE signature (r||s for ECDSA) over `tbs`.
+    fn sign(&self, tbs: &[u8]) -> Result<Vec<u8>, CoseError>;
+}
+
+/// Checks what every provider's `signer` must check first.
+pub(crate) fn check_signer_key(key: &PrivateKey, alg: Algorithm) -> Result<(), CoseError> {
+    if key.public_key().accepts(alg) {
+        Ok(())
+    } else {
+        Err(CoseError::AlgorithmKeyMismatch { alg: alg.cose_id() })
+    }
+}
+
+/// aws-lc when the feature is on, RustCrypto otherwise.
+pub fn default_provider() -> &'static dyn CryptoProvider {
+    #[cfg(feature = "aws-lc")]
+    {
+        &crate::awslc::AwsLcProvider
+    }
+    #[cfg(not(feature = "aws-lc"))]
+    {
+        &crate::rustcrypto::RustCryptoProvider
+    }
+}

@@ -1,0 +1,684 @@
+//! COSE_Sign1 and COSE_Sign (RFC 9052 §4) production and verification.
+//!
+//! Producing is done by hand-written deterministic CBOR (one exact-size allocation for the
+//! Sig_structure and one for the output); parsing is done by `coset`, which keeps the
+//! original protected-header bytes the signature covers. On top of coset this module
+//! enforces: `alg` protected and fitting the key, `crit` understood, no header label in both
+//! buckets, tagged or untagged input, no trailing bytes, and trust-anchor key selection.
+use alloc::string::ToString;
+use alloc::vec::Vec;
+use core::ops::Range;
+
+use coset::cbor::value::Value;
+use coset::{
+    CborSerializable, CoseSign, CoseSign1, Header, Label, RegisteredLabelWithPrivate,
+    TaggedCborSerializable,
+};
+
+use crate::alg::Algorithm;
+use crate::cbor;
+use crate::error::CoseError;
+use crate::key::PublicKey;
+use crate::provider::Signer;
+use crate::trust::VerifyContext;
+
+/// CBOR tag of COSE_Sign1.
+const TAG_SIGN1: u64 = 18;
+/// CBOR tag of COSE_Sign.
+const TAG_SIGN: u64 = 98;
+const LABEL_ALG: i64 = 1;
+const LABEL_KID: i64 = 4;
+/// RFC 9360 `x5chain`.
+const LABEL_X5CHAIN: i64 = 33;
+const KID_LEN: usize = 32;
+
+/// Header labels this library understands, hence may appear in `crit`: alg, crit, content
+/// type, kid, x5chain.
+const UNDERSTOOD: [i64; 5] = [1, 2, 3, 4, LABEL_X5CHAIN];
+
+/// Options for producing COSE_Sign1 / COSE_Sign.
+#[derive(Clone, Debug)]
+pub struct SignOptions {
+    /// Emit the CBOR tag (18 / 98). Default true.
+    pub tagged: bool,
+    /// Payload nil on the wire (carried elsewhere). Default false.
+    pub detached: bool,
+    /// Unprotected kid = RFC 9679 thumbprint of the signer's key. Default true.
+    pub kid: bool,
+    /// DER certificates, leaf first; put in the PROTECTED header (label 33) so the chain
+    /// cannot be swapped. Empty (default) omits the header. In a COSE_Sign it goes to the
+    /// first signer only, whose key must be the leaf's.
+    pub x5chain: Vec<Vec<u8>>,
+    /// Externally supplied data covered by the signature. Default empty.
+    pub external_aad: Vec<u8>,
+}
+
+impl Default for SignOptions {
+    fn default() -> Self {
+        Self {
+            tagged: true,
+            detached: false,
+            kid: true,
+            x5chain: Vec::new(),
+            external_aad: Vec::new(),
+        }
+    }
+}
+
+/// What the verifier checked and found.
+#[derive(Clone, Debug)]
+pub struct Verified {
+    pub payload: Vec<u8>,
+    /// The key the signature verified with (a trusted raw key or a certified leaf key).
+    pub signer: PublicKey,
+    pub alg: Algorithm,
+    pub kid: Option<Vec<u8>>,
+}
+
+/// A protected header bucket, either as received or to be written.
+enum Protected<'a> {
+    Received(&'a [u8]),
+    Fresh {
+        alg: Algorithm,
+        x5chain: &'a [Vec<u8>],
+    },
+}
+
+impl Protected<'_> {
+    /// Length of the serialized header map (the content of the protected bstr).
+    fn len(&self) -> usize {
+        match self {
+            Self::Received(bytes) => bytes.len(),
+            Self::Fresh { alg, x5chain } => {
+                let alg_len = 1 + cbor::int_len(alg.cose_id());
+                match x5chain_len(x5chain) {
+                    0 => 1 + alg_len,
+                    chain => 1 + alg_len + cbor::int_len(LABEL_X5CHAIN) + chain,
+                }
+            }
+        }
+    }
+
+    /// Writes the protected bstr (head and content).
+    fn write(&self, out: &mut Vec<u8>) {
+        cbor::push_head(out, cbor::MAJOR_BSTR, self.len() as u64);
+        match self {
+            Self::Received(bytes) => out.extend_from_slice(bytes),
+            Self::Fresh { alg, x5chain } => {
+                let with_chain = !x5chain.is_empty();
+                cbor::push_head(out, cbor::MAJOR_MAP, 1 + u64::from(with_chain));
+                cbor::push_int(out, LABEL_ALG);
+                cbor::push_int(out, alg.cose_id());
+                if with_chain {
+                    cbor::push_int(out, LABEL_X5CHAIN);
+                    write_x5chain(out, x5chain);
+                }
+            }
+        }
+    }
+}
+
+/// RFC 9360: a single certificate is a bstr, several are an array of bstr.
+fn x5chain_len(chain: &[Vec<u8>]) -> usize {
+    match chain {
+        [] => 0,
+        [one] => cbor::bstr_len(one.len()),
+        many => {
+            cbor::head_len(many.len() as u64)
+                + many.iter().map(|c| cbor::bstr_len(c.len())).sum::<usize>()
+        }
+    }
+}
+
+fn write_x5chain(out: &mut Vec<u8>, chain: &[Vec<u8>]) {
+    match chain {
+        [] => {}
+        [one] => cbor::push_bstr(out, one),
+        many => {
+            cbor::push_head(out, cbor::MAJOR_ARRAY, many.len() as u64);
+            for cert in many {
+                cbor::push_bstr(out, cert);
+            }
+        }
+    }
+}
+
+/// Builds the Sig_structure in one exact-size allocation; returns it with the byte range of
+/// the signer's protected bstr inside it (so the producer can copy it to the output).
+///
+/// `body_protected` is `Some` for COSE_Sign ("Signature"), `None` for COSE_Sign1.
+fn sig_structure(
+    body_protected: Option<&[u8]>,
+    sign_protected: &Protected<'_>,
+    external_aad: &[u8],
+    payload: &[u8],
+) -> (Vec<u8>, Range<usize>) {
+    let context: &str = if body_protected.is_some() {
+        "Signature"
+    } else {
+        "Signature1"
+    };
+    let len = 1
+        + 1
+        + context.len()
+        + body_protected.map_or(0, |b| cbor::bstr_len(b.len()))
+        + cbor::bstr_len(sign_protected.len())
+        + cbor::bstr_len(external_aad.len())
+        + cbor::bstr_len(payload.len());
+    let mut out = Vec::with_capacity(len);
+    cbor::push_head(
+        &mut out,
+        cbor::MAJOR_ARRAY,
+        4 + u64::from(body_protected.is_some()),
+    );
+    cbor::push_head(&mut out, cbor::MAJOR_TSTR, context.len() as u64);
+    out.extend_from_slice(context.as_bytes());
+    if let Some(body) = body_protected {
+        cbor::push_bstr(&mut out, body);
+    }
+    let start = out.len();
+    sign_protected.write(&mut out);
+    let range = start..out.len();
+    cbor::push_bstr(&mut out, external_aad);
+    cbor::push_bstr(&mut out, payload);
+    (out, range)
+}
+
+/// Unprotected bucket of a produced signature: `{4: kid}` or `{}`.
+fn unprotected_len(kid: bool) -> usize {
+    if kid {
+        1 + 1 + cbor::bstr_len(KID_LEN)
+    } else {
+        1
+    }
+}
+
+fn write_unprotected(out: &mut Vec<u8>, kid: Option<&[u8; KID_LEN]>) {
+    match kid {
+        Some(kid) => {
+            cbor::push_head(out, cbor::MAJOR_MAP, 1);
+            cbor::push_int(out, LABEL_KID);
+            cbor::push_bstr(out, kid);
+        }
+        None => cbor::push_head(out, cbor::MAJOR_MAP, 0),
+    }
+}
+
+fn payload_len(payload: &[u8], detached: bool) -> usize {
+    if detached {
+        1
+    } else {
+        cbor::bstr_len(payload.len())
+    }
+}
+
+fn write_payload(out: &mut Vec<u8>, payload: &[u8], detached: bool) {
+    if detached {
+        out.push(cbor::NULL);
+    } else {
+        cbor::push_bstr(out, payload);
+    }
+}
+
+/// Produces a COSE_Sign1 with `alg` protected and (by default) the signer's thumbprint as
+/// unprotected kid.
+pub fn sign1(
+    signer: &dyn Signer,
+    payload: &[u8],
+    opts: &SignOptions,
+) -> Result<Vec<u8>, CoseError> {
+    let protected = Protected::Fresh {
+        alg: signer.algorithm(),
+        x5chain: &opts.x5chain,
+    };
+    let (tbs, protected_range) = sig_structure(None, &protected, &opts.external_aad, payload);
+    let signature = signer.sign(&tbs)?;
+    let protected_bytes = tbs
+        .get(protected_range)
+        .ok_or(CoseError::Crypto("Sig_structure layout"))?;
+    let kid = opts.kid.then(|| signer.public_key().thumbprint());
+    let len = usize::from(opts.tagged)
+        + 1
+        + protected_bytes.len()
+        + unprotected_len(opts.kid)
+        + payload_len(payload, opts.detached)
+        + cbor::bstr_len(signature.len());
+    let mut out = Vec::with_capacity(len);
+    if opts.tagged {
+        cbor::push_head(&mut out, cbor::MAJOR_TAG, TAG_SIGN1);
+    }
+    cbor::push_head(&mut out, cbor::MAJOR_ARRAY, 4);
+    out.extend_from_slice(protected_bytes);
+    write_unprotected(&mut out, kid.as_ref());
+    write_payload(&mut out, payload, opts.detached);
+    cbor::push_bstr(&mut out, &signature);
+    Ok(out)
+}
+
+/// Produces a COSE_Sign with one COSE_Signature per signer (empty body headers).
+pub fn sign(
+    signers: &[&dyn Signer],
+    payload: &[u8],
+    opts: &SignOptions,
+) -> Result<Vec<u8>, CoseError> {
+    if signers.is_empty() {
+        return Err(CoseError::malformed("COSE_Sign needs at least one signer"));
+    }
+    let mut signatures = Vec::with_capacity(signers.len());
+    for (i, signer) in signers.iter().enumerate() {
+        let protected = Protected::Fresh {
+            alg: signer.algorithm(),
+            x5chain: if i == 0 { &opts.x5chain } else { &[] },
+        };
+        let (tbs, range) = sig_structure(Some(&[]), &protected, &opts.external_aad, payload);
+        let signature = signer.sign(&tbs)?;
+        let kid = opts.kid.then(|| signer.public_key().thumbprint());
+        let mut entry = Vec::with_capacity(
+            1 + range.len() + unprotected_len(opts.kid) + cbor::bstr_len(signature.len()),
+        );
+        cbor::push_head(&mut entry, cbor::MAJOR_ARRAY, 3);
+        entry.extend_from_slice(
+            tbs.get(range)
+                .ok_or(CoseError::Crypto("Sig_structure layout"))?,
+        );
+        write_unprotected(&mut entry, kid.as_ref());
+        cbor::push_bstr(&mut entry, &signature);
+        signatures.push(entry);
+    }
+    let mut out = Vec::with_capacity(
+        3 + 1
+            + 2
+            + payload_len(payload, opts.detached)
+            + cbor::head_len(signers.len() as u64)
+            + signatures.iter().map(Vec::len).sum::<usize>(),
+    );
+    if opts.tagged {
+        cbor::push_head(&mut out, cbor::MAJOR_TAG, TAG_SIGN);
+    }
+    cbor::push_head(&mut out, cbor::MAJOR_ARRAY, 4);
+    cbor::push_bstr(&mut out, &[]);
+    cbor::push_head(&mut out, cbor::MAJOR_MAP, 0);
+    write_payload(&mut out, payload, opts.detached);
+    cbor::push_head(&mut out, cbor::MAJOR_ARRAY, signers.len() as u64);
+    for entry in &signatures {
+        out.extend_from_slice(entry);
+    }
+    Ok(out)
+}
+
+/// The verified facts of one signer's header buckets.
+struct SignerHeaders<'a> {
+    alg: Algorithm,
+    kid: Option<&'a [u8]>,
+    x5chain: Option<Vec<&'a [u8]>>,
+}
+
+/// Label of a header entry, for `crit` and duplicate checks.
+fn header_labels(header: &Header) -> Vec<Label> {
+    let mut labels = Vec::new();
+    if header.alg.is_some() {
+        labels.push(Label::Int(LABEL_ALG));
+    }
+    if !header.crit.is_empty() {
+        labels.push(Label::Int(2));
+    }
+    if header.content_type.is_some() {
+        labels.push(Label::Int(3));
+    }
+    if !header.key_id.is_empty() {
+        labels.push(Label::Int(LABEL_KID));
+    }
+    if !header.iv.is_empty() {
+        labels.push(Label::Int(5));
+    }
+    if !header.partial_iv.is_empty() {
+        labels.push(Label::Int(6));
+    }
+    if !header.counter_signatures.is_empty() {
+        labels.push(Label::Int(7));
+    }
+    labels.extend(header.rest.iter().map(|(l, _)| l.clone()));
+    labels
+}
+
+/// Checks rules common to every bucket pair: no label in both buckets, `crit` only in the
+/// protected bucket and naming only labels we understand.
+fn check_buckets(protected: &Header, unprotected: &Header) -> Result<(), CoseError> {
+    if !unprotected.crit.is_empty() {
+        return Err(CoseError::malformed("crit in the unprotected header"));
+    }
+    let in_protected = header_labels(protected);
+    if header_labels(unprotected)
+        .iter()
+        .any(|l| in_protected.contains(l))
+    {
+        return Err(CoseError::malformed(
+            "header label in both protected and unprotected buckets",
+        ));
+    }
+    for label in &protected.crit {
+        let understood = match label {
+            RegisteredLabelWithPrivate::Assigned(p) => UNDERSTOOD.contains(&(*p as i64)),
+            RegisteredLabelWithPrivate::PrivateUse(_) | RegisteredLabelWithPrivate::Text(_) => {
+                false
+            }
+        };
+        if !understood {
+            let name = match label {
+                RegisteredLabelWithPrivate::Assigned(p) => (*p as i64).to_string(),
+                RegisteredLabelWithPrivate::PrivateUse(i) => i.to_string(),
+                RegisteredLabelWithPrivate::Text(t) => t.clone(),
+            };
+            return Err(CoseError::UnknownCriticalHeader(name));
+        }
+    }
+    Ok(())
+}
+
+fn signer_headers<'a>(
+    protected: &'a Header,
+    unprotected: &'a Header,
+) -> Result<SignerHeaders<'a>, CoseError> {
+    check_buckets(protected, unprotected)?;
+    let alg = match &protected.alg {
+        None => return Err(CoseError::MissingAlgorithm),
+        Some(RegisteredLabelWithPrivate::Assigned(a)) => {
+            let id = *a as i64;
+            Algorithm::from_cose_id(id).ok_or(CoseError::UnsupportedAlgorithm(id))?
+        }
+        Some(RegisteredLabelWithPrivate::PrivateUse(id)) => {
+            return Err(CoseError::UnsupportedAlgorithm(*id));
+        }
+        // Pinned: text algorithm names are not COSE-registered; treated as malformed.
+        Some(RegisteredLabelWithPrivate::Text(_)) => {
+            return Err(CoseError::malformed("text alg label"));
+        }
+    };
+    let kid = [&protected.key_id, &unprotected.key_id]
+        .into_iter()
+        .find(|k| !k.is_empty())
+        .map(Vec::as_slice);
+    let x5chain = protected
+        .rest
+        .iter()
+        .chain(&unprotected.rest)
+        .find(|(l, _)| *l == Label::Int(LABEL_X5CHAIN))
+        .map(|(_, v)| parse_x5chain(v))
+        .transpose()?;
+    Ok(SignerHeaders { alg, kid, x5chain })
+}
+
+fn parse_x5chain(value: &Value) -> Result<Vec<&[u8]>, CoseError> {
+    match value {
+        Value::Bytes(cert) => Ok(alloc::vec![cert.as_slice()]),
+        Value::Array(certs) if !certs.is_empty() => certs
+            .iter()
+            .map(|c| {
+                c.as_bytes()
+                    .map(Vec::as_slice)
+                    .ok_or_else(|| CoseError::malformed("x5chain entry is not a bstr"))
+            })
+            .collect(),
+        _ => Err(CoseError::malformed(
+            "x5chain is not a bstr or array of bstr",
+        )),
+    }
+}
+
+/// Picks the key per the trust rules and verifies `signature` over `tbs` with it.
+fn verify_with_trusted_key(
+    headers: &SignerHeaders<'_>,
+    tbs: &[u8],
+    signature: &[u8],
+    cx: &VerifyContext<'_>,
+) -> Result<PublicKey, CoseError> {
+    let alg = headers.alg;
+    if let Some(chain) = &headers.x5chain {
+        let leaf = certified_key(chain, cx)?;
+        cx.provider.verify(&leaf, alg, tbs, signature)?;
+        return Ok(leaf);
+    }
+    if let Some(kid) = headers.kid {
+        let key = cx.trust.key_by_kid(kid).ok_or(CoseError::UntrustedSigner)?;
+        cx.provider.verify(key, alg, tbs, signature)?;
+        return Ok(key.clone());
+    }
+    // Without a kid a signature that verifies with no anchor is indistinguishable from one
+    // by an unknown key, so that is what it is called.
+    cx.trust
+        .keys()
+        .iter()
+        .filter(|k| k.accepts(alg))
+        .find(|k| cx.provider.verify(k, alg, tbs, signature).is_ok())
+        .cloned()
+        .ok_or(CoseError::UntrustedSigner)
+}
+
+#[cfg(feature = "x509")]
+fn certified_key(chain: &[&[u8]], cx: &VerifyContext<'_>) -> Result<PublicKey, CoseError> {
+    crate::x509::verify_chain(chain, cx)
+}
+
+/// Without X.509 support a certificate chain can never be trusted.
+#[cfg(not(feature = "x509"))]
+fn certified_key(_chain: &[&[u8]], _cx: &VerifyContext<'_>) -> Result<PublicKey, CoseError> {
+    Err(crate::error::CertificateError::Unsupported("built without the x509 feature".into()).into())
+}
+
+/// Which COSE structure a byte string holds, judged from its tag.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Structure {
+    Sign1,
+    Sign,
+    Untagged,
+}
+
+/// Reads the leading tag (if any); other tags are rejected.
+fn structure_of(cose: &[u8]) -> Result<Structure, CoseError> {
+    match cose {
+        [0xd2, ..] => Ok(Structure::Sign1),
+        [0xd8, 0x62, ..] => Ok(Structure::Sign),
+        [first, ..] if first >> 5 == cbor::MAJOR_TAG => Err(CoseError::malformed(
+            "unexpected CBOR tag on a COSE signed structure",
+        )),
+        [_, ..] => Ok(Structure::Untagged),
+        [] => Err(CoseError::malformed("empty input")),
+    }
+}
+
+/// Maps a coset parse failure; an unregistered `alg` becomes `UnsupportedAlgorithm`.
+fn parse_error(e: coset::CoseError, cose: &[u8]) -> CoseError {
+    if matches!(e, coset::CoseError::UnregisteredIanaNonPrivateValue)
+        && let Some(id) = unregistered_alg(cose)
+    {
+        return CoseError::UnsupportedAlgorithm(id);
+    }
+    CoseError::Malformed(alloc::format!("{e}"))
+}
+
+/// Finds an integer `alg` that coset refused (not registered, not private use) in any
+/// protected bucket; cold path, used only to type the error.
+fn unregistered_alg(cose: &[u8]) -> Option<i64> {
+    let value: Value = coset::cbor::de::from_reader(cose).ok()?;
+    let value = match value {
+        Value::Tag(_, inner) => *inner,
+        v => v,
+    };
+    let items = value.into_array().ok()?;
+    let mut buckets: Vec<Value> = items.first().cloned().into_iter().collect();
+    if let Some(Value::Array(signatures)) = items.get(3) {
+        buckets.extend(
+            signatures
+                .iter()
+                .filter_map(|s| s.as_array()?.first().cloned()),
+        );
+    }
+    buckets.into_iter().find_map(|bucket| {
+        let bytes = bucket.into_bytes().ok()?;
+        let map: Value = coset::cbor::de::from_reader(bytes.as_slice()).ok()?;
+        let id = map
+            .as_map()?
+            .iter()
+            .find_map(|(k, v)| (k.as_integer()? == LABEL_ALG.into()).then(|| v.as_integer())?)?;
+        let id = i64::try_from(id).ok()?;
+        Algorithm::from_cose_id(id).is_none().then_some(id)
+    })
+}
+
+fn parse_sign1(cose: &[u8]) -> Result<CoseSign1, CoseError> {
+    match structure_of(cose)? {
+        Structure::Sign1 => CoseSign1::from_tagged_slice(cose),
+        Structure::Untagged => CoseSign1::from_slice(cose),
+        Structure::Sign => return Err(CoseError::malformed("COSE_Sign where COSE_Sign1 expected")),
+    }
+    .map_err(|e| parse_error(e, cose))
+}
+
+fn parse_sign(cose: &[u8]) -> Result<CoseSign, CoseError> {
+    match structure_of(cose)? {
+        Structure::Sign => CoseSign::from_tagged_slice(cose),
+        Structure::Untagged => CoseSign::from_slice(cose),
+        Structure::Sign1 => {
+            return Err(CoseError::malformed("COSE_Sign1 where COSE_Sign expected"));
+        }
+    }
+    .map_err(|e| parse_error(e, cose))
+}
+
+fn protected_bytes(protected: &coset::ProtectedHeader) -> &[u8] {
+    protected.original_data.as_deref().unwrap_or(&[])
+}
+
+fn verify_parsed_sign1(
+    sign1: CoseSign1,
+    payload: &[u8],
+    cx: &VerifyContext<'_>,
+) -> Result<Verified, CoseError> {
+    let headers = signer_headers(&sign1.protected.header, &sign1.unprotected)?;
+    let protected = Protected::Received(protected_bytes(&sign1.protected));
+    let (tbs, _) = sig_structure(None, &protected, cx.external_aad, payload);
+    let signer = verify_with_trusted_key(&headers, &tbs, &sign1.signature, cx)?;
+    Ok(Verified {
+        payload: Vec::new(),
+        signer,
+        alg: headers.alg,
+        kid: headers.kid.map(<[u8]>::to_vec),
+    })
+}
+
+/// Verifies a COSE_Sign1 (tagged or not) carrying its payload.
+pub fn verify_sign1(cose: &[u8], cx: &VerifyContext<'_>) -> Result<Verified, CoseError> {
+    verify_attached_sign1(parse_sign1(cose)?, cx)
+}
+
+fn verify_attached_sign1(
+    mut sign1: CoseSign1,
+    cx: &VerifyContext<'_>,
+) -> Result<Verified, CoseError> {
+    let payload = sign1
+        .payload
+        .take()
+        .ok_or_else(|| CoseError::malformed("detached payload; use verify_sign1_detached"))?;
+    let verified = verify_parsed_sign1(sign1, &payload, cx)?;
+    Ok(Verified {
+        payload,
+        ..verified
+    })
+}
+
+/// Verifies a COSE_Sign1 whose payload is nil on the wire and given here.
+pub fn verify_sign1_detached(
+    cose: &[u8],
+    payload: &[u8],
+    cx: &VerifyContext<'_>,
+) -> Result<Verified, CoseError> {
+    let sign1 = parse_sign1(cose)?;
+    if sign1.payload.is_some() {
+        return Err(CoseError::malformed(
+            "payload present where detached expected",
+        ));
+    }
+    let verified = verify_parsed_sign1(sign1, payload, cx)?;
+    Ok(Verified {
+        payload: payload.to_vec(),
+        ..verified
+    })
+}
+
+/// Verifies a COSE_Sign: accepts when at least one signature by a trusted key (or certified
+/// key) verifies. Signatures we cannot use (unsupported alg, untrusted key, unknown crit) are
+/// skipped; if none verifies, the error of the most telling failure is returned.
+pub fn verify_sign(cose: &[u8], cx: &VerifyContext<'_>) -> Result<Verified, CoseError> {
+    verify_parsed_sign(parse_sign(cose)?, cx)
+}
+
+fn verify_parsed_sign(sign: CoseSign, cx: &VerifyContext<'_>) -> Result<Verified, CoseError> {
+    let body = &sign.protected.header;
+    check_buckets(body, &sign.unprotected)?;
+    if body.alg.is_some() || sign.unprotected.alg.is_some() {
+        return Err(CoseError::malformed("alg in the COSE_Sign body headers"));
+    }
+    let payload = sign
+        .payload
+        .ok_or_else(|| CoseError::malformed("COSE_Sign without payload"))?;
+    let body_protected = protected_bytes(&sign.protected);
+    let mut best: Option<CoseError> = None;
+    for signature in &sign.signatures {
+        let attempt = signer_headers(&signature.protected.header, &signature.unprotected).and_then(
+            |headers| {
+                let protected = Protected::Received(protected_bytes(&signature.protected));
+                let (tbs, _) =
+                    sig_structure(Some(body_protected), &protected, cx.external_aad, &payload);
+                let signer = verify_with_trusted_key(&headers, &tbs, &signature.signature, cx)?;
+                Ok((signer, headers.alg, headers.kid.map(<[u8]>::to_vec)))
+            },
+        );
+        match attempt {
+            Ok((signer, alg, kid)) => {
+                return Ok(Verified {
+                    payload,
+                    signer,
+                    alg,
+                    kid,
+                });
+            }
+            Err(e) => {
+                if best.as_ref().is_none_or(|b| severity(&e) > severity(b)) {
+                    best = Some(e);
+                }
+            }
+        }
+    }
+    Err(best.unwrap_or(CoseError::UntrustedSigner))
+}
+
+/// Ranks why a COSE_Sign signature failed: a signature that was checked and failed says more
+/// than one we could not use at all.
+fn severity(e: &CoseError) -> u8 {
+    match e {
+        CoseError::BadSignature => 5,
+        CoseError::Certificate(_) => 4,
+        CoseError::AlgorithmKeyMismatch { .. } => 3,
+        CoseError::UntrustedSigner => 2,
+        CoseError::UnknownCriticalHeader(_) => 1,
+        _ => 0,
+    }
+}
+
+/// Verifies either structure (detects COSE_Sign1 vs COSE_Sign, tagged or not).
+pub fn verify_signed(cose: &[u8], cx: &VerifyContext<'_>) -> Result<Verified, CoseError> {
+    match structure_of(cose)? {
+        Structure::Sign1 => verify_sign1(cose, cx),
+        Structure::Sign => verify_sign(cose, cx),
+        Structure::Untagged => {
+            // A COSE_Sign1 ends in a bstr, a COSE_Sign in an array: try the common one first.
+            match parse_sign1(cose) {
+                Ok(sign1) => verify_attached_sign1(sign1, cx),
+                Err(sign1_err) => match parse_sign(cose) {
+                    Ok(sign) => verify_parsed_sign(sign, cx),
+                    Err(_) => Err(sign1_err),
+                },
+            }
+        }
+    }
+}

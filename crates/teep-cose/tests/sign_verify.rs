@@ -1,0 +1,422 @@
+//! COSE_Sign1 / COSE_Sign rules, run against every compiled provider, plus cross-provider
+//! checks (sign with one, verify with the other).
+mod common;
+
+use common::*;
+use teep_cose::coset::{
+    self, CborSerializable, HeaderBuilder, ProtectedHeader, TaggedCborSerializable, iana,
+};
+use teep_cose::*;
+
+const PAYLOAD: &[u8] = b"a TEEP message body of modest size";
+
+/// Each test calls a body once per provider, so a failure names the provider.
+fn for_each_provider(body: impl Fn(&dyn CryptoProvider)) {
+    for p in providers() {
+        eprintln!("provider {}", p.name());
+        body(p);
+    }
+}
+
+#[test]
+fn sign1_round_trips_for_every_algorithm() {
+    for_each_provider(|p| {
+        for alg in ALL_ALGS {
+            let (key, signer) = key_and_signer(p, alg);
+            let cose = sign1(signer.as_ref(), PAYLOAD, &SignOptions::default()).unwrap();
+            assert_eq!(cose.first(), Some(&0xd2), "tagged by default");
+            let trust = trusting(&[key.public_key()]);
+            let v = verify_sign1(&cose, &VerifyContext::new(p, &trust)).unwrap();
+            assert_eq!(v.payload, PAYLOAD);
+            assert_eq!(v.alg, alg);
+            assert_eq!(&v.signer, key.public_key());
+            assert_eq!(v.kid.as_deref(), Some(&key.public_key().thumbprint()[..]));
+            // coset reads what we wrote: alg protected, kid unprotected.
+            let parsed = parse(&cose);
+            assert_eq!(parsed.unprotected.key_id, key.public_key().thumbprint());
+            assert!(parsed.protected.header.key_id.is_empty());
+            assert!(parsed.unprotected.alg.is_none());
+            assert_eq!(parsed.signature.len(), alg.signature_len());
+        }
+    });
+}
+
+#[test]
+fn untagged_and_kidless_messages_verify() {
+    for_each_provider(|p| {
+        let (key, signer) = key_and_signer(p, Algorithm::Esp256);
+        let (other, _) = key_and_signer(p, Algorithm::Esp256);
+        let opts = SignOptions {
+            tagged: false,
+            kid: false,
+            ..SignOptions::default()
+        };
+        let cose = sign1(signer.as_ref(), PAYLOAD, &opts).unwrap();
+        assert_eq!(cose.first(), Some(&0x84));
+        // Without a kid every trusted key fitting the alg is tried.
+        let trust = trusting(&[other.public_key(), key.public_key()]);
+        let v = verify_signed(&cose, &VerifyContext::new(p, &trust)).unwrap();
+        assert_eq!(v.kid, None);
+        assert_eq!(&v.signer, key.public_key());
+        let only_other = trusting(&[other.public_key()]);
+        assert_eq!(
+            verify_sign1(&cose, &VerifyContext::new(p, &only_other)).unwrap_err(),
+            CoseError::UntrustedSigner
+        );
+    });
+}
+
+#[test]
+fn detached_payload_and_external_aad() {
+    for_each_provider(|p| {
+        let (key, signer) = key_and_signer(p, Algorithm::Ed25519);
+        let trust = trusting(&[key.public_key()]);
+        let opts = SignOptions {
+            detached: true,
+            external_aad: b"context".to_vec(),
+            ..SignOptions::default()
+        };
+        let cose = sign1(signer.as_ref(), PAYLOAD, &opts).unwrap();
+        let mut cx = VerifyContext::new(p, &trust);
+        assert!(matches!(
+            verify_sign1(&cose, &cx),
+            Err(CoseError::Malformed(_))
+        ));
+        assert_eq!(
+            verify_sign1_detached(&cose, PAYLOAD, &cx).unwrap_err(),
+            CoseError::BadSignature,
+            "external AAD missing"
+        );
+        cx.external_aad = b"context";
+        assert_eq!(
+            verify_sign1_detached(&cose, PAYLOAD, &cx).unwrap().payload,
+            PAYLOAD
+        );
+        assert_eq!(
+            verify_sign1_detached(&cose, b"other payload", &cx).unwrap_err(),
+            CoseError::BadSignature
+        );
+        let attached = sign1(signer.as_ref(), PAYLOAD, &SignOptions::default()).unwrap();
+        assert!(matches!(
+            verify_sign1_detached(&attached, PAYLOAD, &cx),
+            Err(CoseError::Malformed(_))
+        ));
+    });
+}
+
+#[test]
+fn tampering_and_unknown_signers_are_rejected() {
+    for_each_provider(|p| {
+        let (key, signer) = key_and_signer(p, Algorithm::Esp256);
+        let trust = trusting(&[key.public_key()]);
+        let cx = VerifyContext::new(p, &trust);
+        let cose = sign1(signer.as_ref(), PAYLOAD, &SignOptions::default()).unwrap();
+
+        let mut msg = parse(&cose);
+        msg.payload = Some(b"forged".to_vec());
+        assert_eq!(
+            verify_sign1(&msg.to_vec().unwrap(), &cx).unwrap_err(),
+            CoseError::BadSignature
+        );
+
+        let mut msg = parse(&cose);
+        msg.signature[5] ^= 1;
+        assert_eq!(
+            verify_sign1(&msg.to_vec().unwrap(), &cx).unwrap_err(),
+            CoseError::BadSignature
+        );
+
+        let mut msg = parse(&cose);
+        msg.signature.truncate(10);
+        assert_eq!(
+            verify_sign1(&msg.to_vec().unwrap(), &cx).unwrap_err(),
+            CoseError::BadSignature
+        );
+
+        let empty = TrustStore::new();
+        assert_eq!(
+            verify_sign1(&cose, &VerifyContext::new(p, &empty)).unwrap_err(),
+            CoseError::UntrustedSigner,
+            "a kid matching no anchor"
+        );
+    });
+}
+
+#[test]
+fn alg_must_be_protected_supported_and_fit_the_key() {
+    for_each_provider(|p| {
+        let (key, signer) = key_and_signer(p, Algorithm::Esp256);
+        let trust = trusting(&[key.public_key()]);
+        let cx = VerifyContext::new(p, &trust);
+        let kid = key.public_key().thumbprint().to_vec();
+
+        // alg only in the unprotected bucket.
+        let cose = custom_sign1(
+            signer.as_ref(),
+            ProtectedHeader::default(),
+            alg_header(Algorithm::Esp256).key_id(kid.clone()).build(),
+            PAYLOAD,
+        );
+        assert_eq!(
+            verify_sign1(&cose, &cx).unwrap_err(),
+            CoseError::MissingAlgorithm
+        );
+
+        // A registered alg we do not implement (ES512), an unregistered one, a private one.
+        let es512 = HeaderBuilder::new()
+            .algorithm(iana::Algorithm::ES512)
+            .build();
+        let cose = custom_sign1(
+            signer.as_ref(),
+            ProtectedHeader {
+                original_data: None,
+                header: es512,
+            },
+            HeaderBuilder::new().key_id(kid.clone()).build(),
+            PAYLOAD,
+        );
+        assert_eq!(
+            verify_sign1(&cose, &cx).unwrap_err(),
+            CoseError::UnsupportedAlgorithm(-36)
+        );
+        // {1: -100}
+        let cose = raw_protected_sign1(signer.as_ref(), &[0xa1, 0x01, 0x38, 0x63], PAYLOAD);
+        assert_eq!(
+            verify_sign1(&cose, &cx).unwrap_err(),
+            CoseError::UnsupportedAlgorithm(-100)
+        );
+        // {1: -70000}
+        let cose = raw_protected_sign1(
+            signer.as_ref(),
+            &[0xa1, 0x01, 0x3a, 0, 1, 0x11, 0x6f],
+            PAYLOAD,
+        );
+        assert_eq!(
+            verify_sign1(&cose, &cx).unwrap_err(),
+            CoseError::UnsupportedAlgorithm(-70000)
+        );
+
+        // EdDSA claimed with a kid naming a P-256 key.
+        let cose = custom_sign1(
+            signer.as_ref(),
+            ProtectedHeader {
+                original_data: None,
+                header: alg_header(Algorithm::Ed25519).build(),
+            },
+            HeaderBuilder::new().key_id(kid.clone()).build(),
+            PAYLOAD,
+        );
+        assert_eq!(
+            verify_sign1(&cose, &cx).unwrap_err(),
+            CoseError::AlgorithmKeyMismatch { alg: -19 }
+        );
+        // And a provider refuses to make such a signer.
+        assert!(matches!(
+            p.signer(&key, Algorithm::Ed25519),
+            Err(CoseError::AlgorithmKeyMismatch { alg: -19 })
+        ));
+    });
+}
+
+#[test]
+fn crit_and_duplicate_labels() {
+    for_each_provider(|p| {
+        let (key, signer) = key_and_signer(p, Algorithm::Ed25519);
+        let trust = trusting(&[key.public_key()]);
+        let cx = VerifyContext::new(p, &trust);
+        let kid = key.public_key().thumbprint().to_vec();
+        let protected = |h: coset::Header| ProtectedHeader {
+            original_data: None,
+            header: h,
+        };
+
+        let unknown = alg_header(Algorithm::Ed25519)
+            .add_critical_label(coset::RegisteredLabelWithPrivate::PrivateUse(-70001))
+            .value(-70001, coset::cbor::value::Value::Bool(true))
+            .build();
+        let cose = custom_sign1(
+            signer.as_ref(),
+            protected(unknown),
+            HeaderBuilder::new().key_id(kid.clone()).build(),
+            PAYLOAD,
+        );
+        assert_eq!(
+            verify_sign1(&cose, &cx).unwrap_err(),
+            CoseError::UnknownCriticalHeader("-70001".into())
+        );
+
+        // crit naming a header we understand (content type) is fine.
+        let known = alg_header(Algorithm::Ed25519)
+            .add_critical(iana::HeaderParameter::ContentType)
+            .content_format(iana::CoapContentFormat::Cbor)
+            .build();
+        let cose = custom_sign1(
+            signer.as_ref(),
+            protected(known),
+            HeaderBuilder::new().key_id(kid.clone()).build(),
+            PAYLOAD,
+        );
+        assert_eq!(verify_sign1(&cose, &cx).unwrap().payload, PAYLOAD);
+
+        // crit must be protected.
+        let cose = custom_sign1(
+            signer.as_ref(),
+            protected(alg_header(Algorithm::Ed25519).build()),
+            HeaderBuilder::new()
+                .key_id(kid.clone())
+                .add_critical(iana::HeaderParameter::Kid)
+                .build(),
+            PAYLOAD,
+        );
+        assert!(matches!(
+            verify_sign1(&cose, &cx),
+            Err(CoseError::Malformed(_))
+        ));
+
+        // kid in both buckets.
+        let cose = custom_sign1(
+            signer.as_ref(),
+            protected(alg_header(Algorithm::Ed25519).key_id(kid.clone()).build()),
+            HeaderBuilder::new().key_id(kid.clone()).build(),
+            PAYLOAD,
+        );
+        assert!(matches!(
+            verify_sign1(&cose, &cx),
+            Err(CoseError::Malformed(_))
+        ));
+
+        // kid in the protected bucket only is accepted.
+        let cose = custom_sign1(
+            signer.as_ref(),
+            protected(alg_header(Algorithm::Ed25519).key_id(kid.clone()).build()),
+            HeaderBuilder::new().build(),
+            PAYLOAD,
+        );
+        assert_eq!(verify_sign1(&cose, &cx).unwrap().kid, Some(kid.clone()));
+    });
+}
+
+#[test]
+fn framing_errors_are_malformed() {
+    let p = default_provider();
+    let (key, signer) = key_and_signer(p, Algorithm::Esp256);
+    let trust = trusting(&[key.public_key()]);
+    let cx = VerifyContext::new(p, &trust);
+    let cose = sign1(signer.as_ref(), PAYLOAD, &SignOptions::default()).unwrap();
+
+    let mut trailing = cose.clone();
+    trailing.push(0x00);
+    assert!(matches!(
+        verify_sign1(&trailing, &cx),
+        Err(CoseError::Malformed(_))
+    ));
+    assert!(matches!(
+        verify_signed(&trailing, &cx),
+        Err(CoseError::Malformed(_))
+    ));
+
+    // Tag 17 (COSE_Mac0) and tag 98 around a COSE_Sign1 body.
+    let mut mac0 = cose.clone();
+    mac0[0] = 0xd1;
+    assert!(matches!(
+        verify_signed(&mac0, &cx),
+        Err(CoseError::Malformed(_))
+    ));
+    let mut as_sign = vec![0xd8, 0x62];
+    as_sign.extend_from_slice(&cose[1..]);
+    assert!(matches!(
+        verify_signed(&as_sign, &cx),
+        Err(CoseError::Malformed(_))
+    ));
+
+    for truncated in 0..cose.len() {
+        assert!(matches!(
+            verify_signed(&cose[..truncated], &cx),
+            Err(CoseError::Malformed(_))
+        ));
+    }
+}
+
+#[test]
+fn cose_sign_with_several_signers() {
+    for_each_provider(|p| {
+        let (p256, s1) = key_and_signer(p, Algorithm::Esp256);
+        let (ed, s2) = key_and_signer(p, Algorithm::Ed25519);
+        let signers: [&dyn Signer; 2] = [s1.as_ref(), s2.as_ref()];
+        let cose = sign(&signers, PAYLOAD, &SignOptions::default()).unwrap();
+        assert_eq!(&cose[..2], &[0xd8, 0x62]);
+        let parsed = coset::CoseSign::from_tagged_slice(&cose).unwrap();
+        assert_eq!(parsed.signatures.len(), 2);
+
+        for (trusted, alg) in [(&p256, Algorithm::Esp256), (&ed, Algorithm::Ed25519)] {
+            let trust = trusting(&[trusted.public_key()]);
+            let cx = VerifyContext::new(p, &trust);
+            let v = verify_sign(&cose, &cx).unwrap();
+            assert_eq!((v.alg, &v.signer), (alg, trusted.public_key()));
+            assert_eq!(verify_signed(&cose, &cx).unwrap().alg, alg);
+        }
+        let nobody = TrustStore::new();
+        assert_eq!(
+            verify_sign(&cose, &VerifyContext::new(p, &nobody)).unwrap_err(),
+            CoseError::UntrustedSigner
+        );
+        // Break the Ed25519 signature; trusting only that key reports the bad signature,
+        // trusting the P-256 key still verifies through the other signature.
+        let mut broken = parsed.clone();
+        broken.signatures[1].signature[0] ^= 1;
+        let broken = broken.to_vec().unwrap();
+        let trust = trusting(&[ed.public_key()]);
+        assert_eq!(
+            verify_signed(&broken, &VerifyContext::new(p, &trust)).unwrap_err(),
+            CoseError::BadSignature
+        );
+        let trust = trusting(&[p256.public_key()]);
+        assert_eq!(
+            verify_signed(&broken, &VerifyContext::new(p, &trust))
+                .unwrap()
+                .alg,
+            Algorithm::Esp256
+        );
+        // A COSE_Sign is not a COSE_Sign1.
+        assert!(matches!(
+            verify_sign1(&cose, &VerifyContext::new(p, &trust)),
+            Err(CoseError::Malformed(_))
+        ));
+        assert!(matches!(
+            sign(&[], PAYLOAD, &SignOptions::default()),
+            Err(CoseError::Malformed(_))
+        ));
+    });
+}
+
+#[test]
+fn signatures_cross_providers() {
+    let all = providers();
+    for signer_p in &all {
+        for verifier_p in &all {
+            for alg in ALL_ALGS {
+                let (key, signer) = key_and_signer(*signer_p, alg);
+                let trust = trusting(&[key.public_key()]);
+                let cx = VerifyContext::new(*verifier_p, &trust);
+                let cose = sign1(signer.as_ref(), PAYLOAD, &SignOptions::default()).unwrap();
+                assert_eq!(
+                    verify_sign1(&cose, &cx).unwrap().payload,
+                    PAYLOAD,
+                    "{} -> {} {alg:?}",
+                    signer_p.name(),
+                    verifier_p.name()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn default_provider_is_the_fastest_compiled_in() {
+    let expected = if cfg!(feature = "aws-lc") {
+        "aws-lc"
+    } else {
+        "rustcrypto"
+    };
+    assert_eq!(default_provider().name(), expected);
+}
