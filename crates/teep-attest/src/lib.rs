@@ -1,4 +1,8 @@
-//! teep-attest
+//! RATS for TEEP: EAT Evidence with the TEEP profile (build, parse, verify), the Verifier
+//! (appraisal against endorsements, reference values and freshness) and EAR attestation
+//! results (draft-ietf-rats-ear), signed as COSE_Sign1 through `teep-cose`.
+//!
+//! Nothing here knows about transport: the HTTP Verifier lives in `teep-verifier`.
 #![no_std]
 #![cfg_attr(
     not(test),
@@ -13,3 +17,28 @@
 extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
+
+mod cbor;
+pub mod claims;
+
+pub use claims::{
+    ClaimsError, Cnf, DebugStatus, EatClaims, Manifest, ManifestBody, Oemid, SuitDigest,
+    SuitReference, Version,
+};
+pub mod ear;
+
+pub use ear::{Ear, EarAppraisal, EarDecodeError, Status, TrustVector, VerifierId};
+pub mod evidence;
+pub mod freshness;
+pub mod policy;
+pub mod result;
+pub mod verifier;
+
+pub use evidence::{
+    ATTESTATION_RESULT_FORMAT, EVIDENCE_FORMAT, EvidenceError, PayloadKind, payload_kind,
+    sign_evidence, verify_evidence,
+};
+pub use freshness::{ChallengeError, Challenges, FreshnessError, SeenEvidence};
+pub use policy::{Endorsement, EndorsementScope, Policy, PolicyError, ReferenceValues};
+pub use result::{ResultCheck, ResultError, sign_ear, verify_ear};
+pub use verifier::{Claim, Context, Finding, Freshness, Outcome, TrustClaim, Verifier};

@@ -1,0 +1,475 @@
+//! EAR attestation results (draft-ietf-rats-ear) with the AR4SI trustworthiness vector.
+//!
+//! Written here rather than with the `ear` crate: that crate needs `std` (this one is
+//! `no_std` so that an Agent inside a TEE can check a TAM's result), serializes CBOR maps
+//! with indefinite lengths (the EAT profile forbids them, so every EAR would need
+//! re-encoding), and has no place for `cnf`, which TEEP needs to bind a result to the key of
+//! the peer that presents it (protocol draft §7.4). Keys and values follow the same drafts
+//! the `ear` crate implements, so the wire form is the one Veraison reads.
+
+use alloc::{collections::BTreeMap, string::String, vec::Vec};
+
+use minicbor::{Decoder, data::Type};
+
+use crate::{
+    cbor::{EncodeResult, VecEncoder, definite, encode_with, int_key, raw_item},
+    claims::{Cnf, key},
+};
+
+/// `eat_profile` of an EAR.
+pub const EAR_PROFILE: &str = "tag:github.com,2023:veraison/ear";
+
+/// The submodule name under which this Verifier reports its appraisal of a TEE.
+pub const TEE_SUBMOD: &str = "tee";
+
+/// EAR claim keys (draft-ietf-rats-ear, CBOR serialization).
+pub mod ear_key {
+    /// `ear.status`.
+    pub const STATUS: i64 = 1000;
+    /// `ear.trustworthiness-vector`.
+    pub const TRUST_VECTOR: i64 = 1001;
+    /// `ear.appraisal-policy-id`.
+    pub const POLICY_ID: i64 = 1003;
+    /// `ear.verifier-id`.
+    pub const VERIFIER_ID: i64 = 1004;
+    /// `submods` (EAT).
+    pub const SUBMODS: i64 = 266;
+}
+
+/// AR4SI trustworthiness claim values (draft-ietf-rats-ar4si §2.3), the ones this Verifier
+/// emits.
+pub mod trust {
+    /// No claim is made.
+    pub const NO_CLAIM: i8 = 0;
+    /// The Evidence has elements the Verifier cannot parse.
+    pub const UNEXPECTED_EVIDENCE: i8 = 1;
+    /// Cryptographic validation of the Evidence failed.
+    pub const CRYPTO_FAILED: i8 = 99;
+    /// instance-identity: recognised and not known to be compromised.
+    pub const TRUSTWORTHY_INSTANCE: i8 = 2;
+    /// instance-identity: recognised, but not trustworthy (here: not bound to this exchange).
+    pub const UNTRUSTWORTHY_INSTANCE: i8 = 96;
+    /// instance-identity: not recognised.
+    pub const UNRECOGNIZED_INSTANCE: i8 = 97;
+    /// configuration: approved.
+    pub const APPROVED_CONFIG: i8 = 2;
+    /// configuration: elements relevant to security are unavailable.
+    pub const UNAVAILABLE_CONFIG: i8 = 36;
+    /// configuration: unacceptable.
+    pub const UNSUPPORTABLE_CONFIG: i8 = 96;
+    /// executables: approved boot- and run-time.
+    pub const APPROVED_RUNTIME: i8 = 2;
+    /// executables: unrecognised run-time.
+    pub const UNRECOGNIZED_RUNTIME: i8 = 33;
+    /// hardware: genuine.
+    pub const GENUINE_HARDWARE: i8 = 2;
+    /// hardware: genuine but with known vulnerabilities.
+    pub const UNSAFE_HARDWARE: i8 = 32;
+    /// hardware: not recognised.
+    pub const UNRECOGNIZED_HARDWARE: i8 = 97;
+}
+
+/// `ear.status`: the trust tier of an appraisal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Status {
+    /// No claim.
+    None = 0,
+    /// Affirming.
+    Affirming = 2,
+    /// Warning.
+    Warning = 32,
+    /// Contraindicated.
+    Contraindicated = 96,
+}
+
+impl Status {
+    /// The tier a trustworthiness claim value falls in (AR4SI §2.3.1).
+    pub const fn of_claim(value: i8) -> Self {
+        match value {
+            -1..=1 => Self::None,
+            -32..=31 => Self::Affirming,
+            -96..=95 => Self::Warning,
+            _ => Self::Contraindicated,
+        }
+    }
+
+    /// The value on the wire.
+    pub const fn code(self) -> i64 {
+        self as i64
+    }
+
+    /// From the wire value.
+    pub const fn from_code(code: i64) -> Option<Self> {
+        Some(match code {
+            0 => Self::None,
+            2 => Self::Affirming,
+            32 => Self::Warning,
+            96 => Self::Contraindicated,
+            _ => return None,
+        })
+    }
+
+    /// The JSON name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Affirming => "affirming",
+            Self::Warning => "warning",
+            Self::Contraindicated => "contraindicated",
+        }
+    }
+}
+
+/// The eight AR4SI trustworthiness claims, in key order; 0 means "no claim" and is not sent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TrustVector {
+    /// 0: instance-identity.
+    pub instance_identity: i8,
+    /// 1: configuration.
+    pub configuration: i8,
+    /// 2: executables.
+    pub executables: i8,
+    /// 3: file-system.
+    pub file_system: i8,
+    /// 4: hardware.
+    pub hardware: i8,
+    /// 5: runtime-opaque.
+    pub runtime_opaque: i8,
+    /// 6: storage-opaque.
+    pub storage_opaque: i8,
+    /// 7: sourced-data.
+    pub sourced_data: i8,
+}
+
+/// JSON names of the trustworthiness claims, by key.
+pub const TRUST_CLAIM_NAMES: [&str; 8] = [
+    "instance-identity",
+    "configuration",
+    "executables",
+    "file-system",
+    "hardware",
+    "runtime-opaque",
+    "storage-opaque",
+    "sourced-data",
+];
+
+impl TrustVector {
+    /// The claims by key, 0..=7.
+    pub const fn values(&self) -> [i8; 8] {
+        [
+            self.instance_identity,
+            self.configuration,
+            self.executables,
+            self.file_system,
+            self.hardware,
+            self.runtime_opaque,
+            self.storage_opaque,
+            self.sourced_data,
+        ]
+    }
+
+    fn slot(&mut self, key: u64) -> Option<&mut i8> {
+        Some(match key {
+            0 => &mut self.instance_identity,
+            1 => &mut self.configuration,
+            2 => &mut self.executables,
+            3 => &mut self.file_system,
+            4 => &mut self.hardware,
+            5 => &mut self.runtime_opaque,
+            6 => &mut self.storage_opaque,
+            7 => &mut self.sourced_data,
+            _ => return None,
+        })
+    }
+
+    /// The worst tier among the claims that are set.
+    pub fn worst_tier(&self) -> Status {
+        self.values()
+            .into_iter()
+            .map(Status::of_claim)
+            .max()
+            .unwrap_or(Status::None)
+    }
+}
+
+/// `ear.verifier-id`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct VerifierId {
+    /// Who made the Verifier.
+    pub developer: String,
+    /// Which build.
+    pub build: String,
+}
+
+/// The appraisal of one submodule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EarAppraisal {
+    /// `ear.status`.
+    pub status: Status,
+    /// `ear.trustworthiness-vector`.
+    pub trust_vector: TrustVector,
+    /// `ear.appraisal-policy-id`.
+    pub policy_id: Option<String>,
+}
+
+/// An EAR claims-set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ear {
+    /// `eat_profile`: [`EAR_PROFILE`].
+    pub profile: String,
+    /// `iat`: when the Verifier appraised.
+    pub iat: i64,
+    /// `ear.verifier-id`.
+    pub verifier_id: VerifierId,
+    /// `eat_nonce`, carried from the Evidence.
+    pub nonce: Option<Vec<u8>>,
+    /// `cnf`, carried from the Evidence: the key the result is bound to.
+    pub cnf: Option<Cnf>,
+    /// `submods`: appraisals by submodule name.
+    pub submods: BTreeMap<String, EarAppraisal>,
+}
+
+/// Why an EAR claims-set could not be decoded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EarDecodeError {
+    /// Not well-formed, or not in the EAT profile's encoding.
+    #[error("the EAR breaks the EAT encoding rules: {0}")]
+    Encoding(teep_cbor::CborError),
+    /// A claim is missing or has the wrong type.
+    #[error("the EAR claim {0} is missing or invalid")]
+    InvalidClaim(i64),
+    /// `eat_profile` is not [`EAR_PROFILE`].
+    #[error("the EAR has another eat_profile")]
+    WrongProfile,
+}
+
+impl Ear {
+    /// The overall status: the worst of the submodules' (none when there are none).
+    pub fn status(&self) -> Status {
+        self.submods
+            .values()
+            .map(|a| a.status)
+            .max()
+            .unwrap_or(Status::None)
+    }
+
+    /// Deterministic CBOR (sorted keys, definite lengths, no tags).
+    pub fn to_cbor(&self) -> Vec<u8> {
+        encode_with(|e| self.encode(e))
+    }
+
+    fn encode(&self, e: &mut VecEncoder<'_>) -> EncodeResult {
+        let n = 4 + u64::from(self.nonce.is_some()) + u64::from(self.cnf.is_some());
+        e.map(n)?;
+        e.i64(key::IAT)?.i64(self.iat)?;
+        if let Some(cnf) = &self.cnf {
+            e.i64(key::CNF)?.map(1)?;
+            match cnf {
+                Cnf::CoseKey(k) => {
+                    e.u8(1)?;
+                    e.writer_mut().extend_from_slice(k);
+                }
+                Cnf::Kid(kid) => {
+                    e.u8(3)?.bytes(kid)?;
+                }
+            }
+        }
+        if let Some(n) = &self.nonce {
+            e.i64(key::NONCE)?.bytes(n)?;
+        }
+        e.i64(key::PROFILE)?.str(&self.profile)?;
+        e.i64(ear_key::SUBMODS)?.map(self.submods.len() as u64)?;
+        // Deterministic order of text keys is by encoded length first, then bytewise.
+        let mut names: Vec<&String> = self.submods.keys().collect();
+        names.sort_by(|a, b| (a.len(), a.as_bytes()).cmp(&(b.len(), b.as_bytes())));
+        for name in names {
+            e.str(name)?;
+            if let Some(a) = self.submods.get(name) {
+                encode_appraisal(e, a)?;
+            }
+        }
+        e.i64(ear_key::VERIFIER_ID)?
+            .map(2)?
+            .u8(0)?
+            .str(&self.verifier_id.developer)?
+            .u8(1)?
+            .str(&self.verifier_id.build)?;
+        Ok(())
+    }
+
+    /// Decodes an EAR claims-set in the EAT profile's encoding.
+    pub fn from_cbor(bytes: &[u8]) -> Result<Self, EarDecodeError> {
+        teep_cbor::check(bytes, &teep_cbor::Profile::EAT).map_err(EarDecodeError::Encoding)?;
+        let mut d = Decoder::new(bytes);
+        let len = d
+            .map()
+            .ok()
+            .flatten()
+            .ok_or(EarDecodeError::InvalidClaim(0))?;
+        let (mut profile, mut iat, mut vid, mut nonce, mut cnf, mut submods) =
+            (None, None, None, None, None, None);
+        for _ in 0..len {
+            let bad = |k: i64| EarDecodeError::InvalidClaim(k);
+            let k = int_key(&mut d).map_err(|_| bad(-1))?;
+            match k {
+                Some(k @ key::PROFILE) => profile = Some(d.str().map_err(|_| bad(k))?),
+                Some(k @ key::IAT) => iat = Some(d.i64().map_err(|_| bad(k))?),
+                Some(k @ key::NONCE) => nonce = Some(d.bytes().map_err(|_| bad(k))?.to_vec()),
+                Some(k @ key::CNF) => cnf = Some(decode_cnf(&mut d).ok_or_else(|| bad(k))?),
+                Some(k @ ear_key::VERIFIER_ID) => {
+                    vid = Some(decode_verifier_id(&mut d).ok_or_else(|| bad(k))?);
+                }
+                Some(k @ ear_key::SUBMODS) => {
+                    submods = Some(decode_submods(&mut d).ok_or_else(|| bad(k))?)
+                }
+                _ => d.skip().map_err(|_| bad(-1))?,
+            }
+        }
+        let profile = profile.ok_or(EarDecodeError::InvalidClaim(key::PROFILE))?;
+        if profile != EAR_PROFILE {
+            return Err(EarDecodeError::WrongProfile);
+        }
+        Ok(Self {
+            profile: profile.into(),
+            iat: iat.ok_or(EarDecodeError::InvalidClaim(key::IAT))?,
+            verifier_id: vid.ok_or(EarDecodeError::InvalidClaim(ear_key::VERIFIER_ID))?,
+            nonce,
+            cnf,
+            submods: submods.ok_or(EarDecodeError::InvalidClaim(ear_key::SUBMODS))?,
+        })
+    }
+}
+
+fn encode_appraisal(e: &mut VecEncoder<'_>, a: &EarAppraisal) -> EncodeResult {
+    let set: Vec<(usize, i8)> = a
+        .trust_vector
+        .values()
+        .into_iter()
+        .enumerate()
+        .filter(|(_, v)| *v != trust::NO_CLAIM)
+        .collect();
+    e.map(2 + u64::from(a.policy_id.is_some()))?;
+    e.i64(ear_key::STATUS)?.i64(a.status.code())?;
+    e.i64(ear_key::TRUST_VECTOR)?.map(set.len() as u64)?;
+    for (k, v) in set {
+        e.u64(k as u64)?.i8(v)?;
+    }
+    if let Some(p) = &a.policy_id {
+        e.i64(ear_key::POLICY_ID)?.str(p)?;
+    }
+    Ok(())
+}
+
+fn decode_cnf(d: &mut Decoder<'_>) -> Option<Cnf> {
+    if definite(d.map().ok()?).ok()? != 1 {
+        return None;
+    }
+    match d.u8().ok()? {
+        1 if matches!(d.datatype(), Ok(Type::Map)) => {
+            Some(Cnf::CoseKey(raw_item(d).ok()?.to_vec()))
+        }
+        3 => Some(Cnf::Kid(d.bytes().ok()?.to_vec())),
+        _ => None,
+    }
+}
+
+fn decode_verifier_id(d: &mut Decoder<'_>) -> Option<VerifierId> {
+    let (mut developer, mut build) = (None, None);
+    for _ in 0..definite(d.map().ok()?).ok()? {
+        match d.u8().ok()? {
+            0 => developer = Some(d.str().ok()?.into()),
+            1 => build = Some(d.str().ok()?.into()),
+            _ => return None,
+        }
+    }
+    Some(VerifierId {
+        developer: developer?,
+        build: build?,
+    })
+}
+
+fn decode_submods(d: &mut Decoder<'_>) -> Option<BTreeMap<String, EarAppraisal>> {
+    let mut out = BTreeMap::new();
+    for _ in 0..definite(d.map().ok()?).ok()? {
+        let name: String = d.str().ok()?.into();
+        let (mut status, mut tv, mut policy_id) = (None, TrustVector::default(), None);
+        for _ in 0..definite(d.map().ok()?).ok()? {
+            match d.i64().ok()? {
+                ear_key::STATUS => status = Status::from_code(d.i64().ok()?),
+                ear_key::TRUST_VECTOR => {
+                    for _ in 0..definite(d.map().ok()?).ok()? {
+                        let slot = tv.slot(d.u64().ok()?)?;
+                        *slot = d.i8().ok()?;
+                    }
+                }
+                ear_key::POLICY_ID => policy_id = Some(d.str().ok()?.into()),
+                _ => d.skip().ok()?,
+            }
+        }
+        let appraisal = EarAppraisal {
+            status: status?,
+            trust_vector: tv,
+            policy_id,
+        };
+        out.insert(name, appraisal);
+    }
+    Some(out)
+}
+
+#[cfg(feature = "json")]
+mod json {
+    use alloc::string::String;
+
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    use serde_json::{Map, Value, json};
+
+    use super::{Ear, TRUST_CLAIM_NAMES};
+    use crate::claims::Cnf;
+
+    fn b64(bytes: &[u8]) -> Value {
+        Value::String(URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    impl Ear {
+        /// The JSON serialization's claims (draft-ietf-rats-ear §3.1): names instead of
+        /// keys, byte strings as base64url. `cnf` uses RFC 8747's JSON names.
+        pub fn to_json(&self) -> Value {
+            let mut top = Map::new();
+            top.insert("eat_profile".into(), Value::String(self.profile.clone()));
+            top.insert("iat".into(), json!(self.iat));
+            top.insert(
+                "ear.verifier-id".into(),
+                json!({"developer": self.verifier_id.developer, "build": self.verifier_id.build}),
+            );
+            if let Some(n) = &self.nonce {
+                top.insert("eat_nonce".into(), b64(n));
+            }
+            if let Some(cnf) = &self.cnf {
+                let v = match cnf {
+                    Cnf::Kid(kid) => json!({ "kid": b64(kid) }),
+                    Cnf::CoseKey(k) => json!({ "cose_key": b64(k) }),
+                };
+                top.insert("cnf".into(), v);
+            }
+            let mut submods = Map::new();
+            for (name, a) in &self.submods {
+                let mut tv = Map::new();
+                for (name, v) in TRUST_CLAIM_NAMES.iter().zip(a.trust_vector.values()) {
+                    if v != 0 {
+                        tv.insert(String::from(*name), json!(v));
+                    }
+                }
+                let mut sub = Map::new();
+                sub.insert("ear.status".into(), Value::String(a.status.name().into()));
+                sub.insert("ear.trustworthiness-vector".into(), Value::Object(tv));
+                if let Some(p) = &a.policy_id {
+                    sub.insert("ear.appraisal-policy-id".into(), Value::String(p.clone()));
+                }
+                submods.insert(name.clone(), Value::Object(sub));
+            }
+            top.insert("submods".into(), Value::Object(submods));
+            Value::Object(top)
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! Freshness state: challenges a Verifier issued, and Evidence it has already accepted.
+//!
+//! Sans-IO like the rest of the crate: the caller passes the time (Unix seconds) and the
+//! crypto provider that supplies randomness.
+
+use alloc::{collections::BTreeMap, vec::Vec};
+
+use teep_cose::{CoseError, CryptoProvider};
+
+/// Length of the challenges this Verifier issues (eat_nonce allows 8..=64 bytes).
+pub const CHALLENGE_LEN: usize = 32;
+
+/// At most this many challenges (or remembered Evidence digests) are held at once, so that a
+/// client asking for challenges in a loop cannot grow the Verifier's memory without bound.
+pub const MAX_TRACKED: usize = 65_536;
+
+/// Why the Evidence is not fresh.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FreshnessError {
+    /// `eat_nonce` is not the challenge the relying party issued.
+    #[error("eat_nonce does not match the challenge")]
+    NonceMismatch,
+    /// `eat_nonce` is no challenge this Verifier issued (or it expired and was forgotten).
+    #[error("eat_nonce is not a challenge this Verifier issued")]
+    UnknownChallenge,
+    /// The challenge was already used by an earlier Evidence, or this exact Evidence was
+    /// already accepted.
+    #[error("replayed Evidence")]
+    Replayed,
+    /// The challenge expired, or `iat` is outside the freshness window.
+    #[error("stale Evidence (issued at {issued}, now {now})")]
+    Stale {
+        /// When the challenge or the Evidence was issued.
+        issued: i64,
+        /// The Verifier's time.
+        now: u64,
+    },
+    /// Too many challenges outstanding.
+    #[error("too many outstanding challenges")]
+    Busy,
+}
+
+/// Challenges issued by this Verifier (background-check model over its challenge/verify API).
+#[derive(Clone, Debug)]
+pub struct Challenges {
+    /// Challenge -> Unix time it was issued.
+    outstanding: BTreeMap<Vec<u8>, u64>,
+    /// Redeemed challenge -> Unix time it was issued (kept until it would have expired).
+    spent: BTreeMap<Vec<u8>, u64>,
+    lifetime: u64,
+}
+
+impl Challenges {
+    /// An empty set whose challenges stay valid `lifetime` seconds.
+    pub fn new(lifetime: u64) -> Self {
+        Self {
+            outstanding: BTreeMap::new(),
+            spent: BTreeMap::new(),
+            lifetime,
+        }
+    }
+
+    fn prune(&mut self, now: u64) {
+        let lifetime = self.lifetime;
+        let live = |issued: &u64| issued.saturating_add(lifetime) >= now;
+        self.outstanding.retain(|_, issued| live(issued));
+        self.spent.retain(|_, issued| live(issued));
+    }
+
+    /// Issues a fresh random challenge.
+    pub fn issue(
+        &mut self,
+        provider: &dyn CryptoProvider,
+        now: u64,
+    ) -> Result<Vec<u8>, ChallengeError> {
+        if self.outstanding.len() + self.spent.len() >= MAX_TRACKED {
+            self.prune(now);
+            if self.outstanding.len() + self.spent.len() >= MAX_TRACKED {
+                return Err(ChallengeError::Busy);
+            }
+        }
+        let mut nonce = alloc::vec![0u8; CHALLENGE_LEN];
+        provider
+            .fill_random(&mut nonce)
+            .map_err(ChallengeError::Random)?;
+        self.outstanding.insert(nonce.clone(), now);
+        Ok(nonce)
+    }
+
+    /// Redeems a challenge found in Evidence: it must be outstanding and unexpired; it can be
+    /// redeemed once.
+    pub fn redeem(&mut self, nonce: &[u8], now: u64) -> Result<(), FreshnessError> {
+        if self.spent.contains_key(nonce) {
+            return Err(FreshnessError::Replayed);
+        }
+        let issued = self
+            .outstanding
+            .remove(nonce)
+            .ok_or(FreshnessError::UnknownChallenge)?;
+        if issued.saturating_add(self.lifetime) < now {
+            return Err(FreshnessError::Stale {
+                issued: i64::try_from(issued).unwrap_or(i64::MAX),
+                now,
+            });
+        }
+        self.spent.insert(nonce.to_vec(), issued);
+        Ok(())
+    }
+}
+
+/// Why a challenge could not be issued.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChallengeError {
+    /// Too many challenges outstanding.
+    #[error("too many outstanding challenges")]
+    Busy,
+    /// The random source failed.
+    #[error("random source failed: {0}")]
+    Random(CoseError),
+}
+
+/// Digests of Evidence accepted under the timestamp mechanism, so the same Evidence cannot be
+/// presented twice within the window.
+#[derive(Clone, Debug, Default)]
+pub struct SeenEvidence {
+    /// SHA-256 of the Evidence -> its `iat`.
+    seen: BTreeMap<[u8; 32], i64>,
+}
+
+impl SeenEvidence {
+    /// Nothing seen yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Checks `iat` against the window and records the Evidence; a second call with the same
+    /// digest inside the window is a replay.
+    pub fn accept(
+        &mut self,
+        digest: [u8; 32],
+        iat: i64,
+        now: u64,
+        window: u64,
+    ) -> Result<(), FreshnessError> {
+        let now_i = i64::try_from(now).unwrap_or(i64::MAX);
+        let window_i = i64::try_from(window).unwrap_or(i64::MAX);
+        if iat.abs_diff(now_i) > window {
+            return Err(FreshnessError::Stale { issued: iat, now });
+        }
+        if self.seen.contains_key(&digest) {
+            return Err(FreshnessError::Replayed);
+        }
+        if self.seen.len() >= MAX_TRACKED {
+            self.seen
+                .retain(|_, seen_iat| seen_iat.saturating_add(window_i) >= now_i);
+            if self.seen.len() >= MAX_TRACKED {
+                return Err(FreshnessError::Busy);
+            }
+        }
+        self.seen.insert(digest, iat);
+        Ok(())
+    }
+}
