@@ -303,18 +303,27 @@ pub fn build(spec: &ManifestSpec, provider: &dyn CryptoProvider) -> Result<Built
         integrated.push((key.clone(), d.envelope.clone()));
     }
 
-    let mut manifest_bstr = Vec::new();
-    let _ = Encoder::new(&mut manifest_bstr).bytes(&manifest);
-    let digest = Digest::sha256(provider.sha256(&manifest_bstr));
-    let mut auth = Vec::new();
-    {
-        let mut e = Encoder::new(&mut auth);
-        let _ = e.array(1).and_then(|e| e.bytes(&digest.to_cbor()));
-    }
     Ok(Built {
-        envelope: encode_envelope(false, &auth, &manifest_bstr, &[], &integrated),
+        envelope: unsigned_envelope(&manifest, &integrated, provider),
         published_payload,
     })
+}
+
+/// An untagged envelope around an encoded SUIT_Manifest, with integrated payloads and an
+/// authentication wrapper holding only the manifest digest (sign it with [`sign`]).
+pub fn unsigned_envelope(
+    manifest: &[u8],
+    integrated: &[(String, Vec<u8>)],
+    provider: &dyn CryptoProvider,
+) -> Vec<u8> {
+    let mut manifest_bstr = Vec::new();
+    let _ = Encoder::new(&mut manifest_bstr).bytes(manifest);
+    let digest = Digest::sha256(provider.sha256(&manifest_bstr));
+    let mut auth = Vec::new();
+    let _ = Encoder::new(&mut auth)
+        .array(1)
+        .and_then(|e| e.bytes(&digest.to_cbor()));
+    encode_envelope(false, &auth, &manifest_bstr, &[], integrated)
 }
 
 /// Encodes an envelope from its parts in deterministic key order: 2, 3, severed elements

@@ -104,6 +104,12 @@ pub enum SuitError {
     /// Encrypted content but the processor has no decryption key.
     #[error("encrypted content but no decryption key")]
     NoDecryptor,
+    /// An Update procedure on a manifest with none of the Update sections (dependency-
+    /// resolution, payload-fetch, candidate-verification, install, validate): it would
+    /// "succeed" without installing anything (the TEEP D.4 example keeps its install under
+    /// key 9, which is suit-invoke in the current numbering).
+    #[error("the manifest has no section of the Update procedure")]
+    NothingToUpdate,
     /// The storage backend failed; nothing was committed.
     #[error("storage: {0}")]
     Storage(String),
@@ -174,6 +180,7 @@ impl SuitError {
             Self::Decryption(_) => 30,
             Self::NoDecryptor => 31,
             Self::Storage(_) => 32,
+            Self::NothingToUpdate => 33,
         }
     }
 }

@@ -20,6 +20,8 @@ extern crate std;
 pub mod builder;
 mod cbor;
 pub mod command;
+#[cfg(feature = "std")]
+pub mod dir;
 pub mod error;
 pub mod model;
 pub mod processor;

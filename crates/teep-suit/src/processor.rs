@@ -464,6 +464,12 @@ impl Run<'_, '_> {
     fn install_root(&mut self, auth: Authenticated<'_>) -> RunResult {
         let owner = storage_id(&auth).map_err(early)?;
         self.check_policy(&auth).map_err(early)?;
+        if Section::UPDATE
+            .iter()
+            .all(|s| auth.manifest.member(*s).is_none())
+        {
+            return Err(early(SuitError::NothingToUpdate));
+        }
         let seq = auth.manifest.sequence_number;
         if let Some(installed) = self.sequence_number(&owner).map_err(early)? {
             if seq <= installed {
