@@ -181,7 +181,9 @@ fn err_code(g: Gen) -> BoxedStrategy<ErrCode> {
 }
 
 fn query_request(g: Gen) -> impl Strategy<Value = QueryRequest> {
-    let data_items = if g.cddl { 0u64..16 } else { 0u64..u64::MAX };
+    // cddl 0.10.7 wrongly rejects the `.bits` value 0 (no bit set, which RFC 8610 allows);
+    // the round-trip property covers 0.
+    let data_items = if g.cddl { 1u64..16 } else { 0u64..u64::MAX };
     (
         (
             opt(token()),
