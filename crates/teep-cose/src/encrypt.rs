@@ -230,10 +230,10 @@ fn unwrap_cek(
             let mut last = CoseError::Crypto("no A128KW key");
             for key in keys {
                 if let DecryptionKey::A128Kw { kek, kid: key_kid } = key {
-                    if let (Some(a), Some(b)) = (kid, key_kid.as_deref()) {
-                        if a != b {
-                            continue;
-                        }
+                    if let (Some(a), Some(b)) = (kid, key_kid.as_deref())
+                        && a != b
+                    {
+                        continue;
                     }
                     match provider.aes_kw_unwrap(kek, &wrapped) {
                         Ok(cek) => return Ok(cek),

@@ -11,6 +11,7 @@
 //! image-match; invoke: set 0, invoke; uninstall: per dependency process-dependency, unlink
 //! the components.
 
+use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
@@ -72,7 +73,7 @@ enum Cmd {
     SetIndex(u64),
     /// A condition or directive with reporting policy 15 (all records).
     Rep(i64),
-    Override(Parameters),
+    Override(Box<Parameters>),
 }
 
 const REPORT_ALL: u64 = 15;
@@ -176,13 +177,13 @@ pub fn build(spec: &ManifestSpec, provider: &dyn CryptoProvider) -> Result<Built
     // Shared: compatibility checks and the TC's expected digest and size.
     let mut shared = vec![
         Cmd::SetIndex(0),
-        Cmd::Override(Parameters {
+        Cmd::Override(Box::new(Parameters {
             vendor_id: spec.vendor_id.map(|v| VendorId::Uuid(v.to_vec())),
             class_id: spec.class_id.map(|v| v.to_vec()),
             image_digest: Some(plain_digest.clone()),
             image_size: Some(spec.payload.len() as u64),
             ..Parameters::default()
-        }),
+        })),
     ];
     if spec.vendor_id.is_some() {
         shared.push(Cmd::Rep(1));
@@ -198,11 +199,11 @@ pub fn build(spec: &ManifestSpec, provider: &dyn CryptoProvider) -> Result<Built
     for (k, digest, _, key) in &deps {
         resolution.extend([
             Cmd::SetIndex(*k),
-            Cmd::Override(Parameters {
+            Cmd::Override(Box::new(Parameters {
                 image_digest: Some(digest.clone()),
                 uri: Some(key.clone()),
                 ..Parameters::default()
-            }),
+            })),
             Cmd::Rep(FETCH),
             Cmd::Rep(DEPENDENCY_INTEGRITY),
             Cmd::Rep(PROCESS_DEPENDENCY),
@@ -216,20 +217,20 @@ pub fn build(spec: &ManifestSpec, provider: &dyn CryptoProvider) -> Result<Built
     };
     install.extend([
         Cmd::SetIndex(payload_index),
-        Cmd::Override(Parameters {
+        Cmd::Override(Box::new(Parameters {
             uri: Some(uri),
             ..Parameters::default()
-        }),
+        })),
         Cmd::Rep(FETCH),
     ]);
     if let Some(enc) = &encrypted {
         install.extend([
             Cmd::SetIndex(0),
-            Cmd::Override(Parameters {
+            Cmd::Override(Box::new(Parameters {
                 encryption_info: Some(enc.cose_encrypt.clone()),
                 source_component: Some(1),
                 ..Parameters::default()
-            }),
+            })),
             Cmd::Rep(COPY),
         ]);
     }

@@ -296,10 +296,8 @@ impl<'a> Common<'a> {
     /// Identifier of the component at `index`: a listed component, or the dependency's
     /// prefix when the index lies beyond the list.
     pub fn component_id(&self, index: u64) -> Option<ComponentId> {
-        if let Some(dep) = self.dependency(index) {
-            if let Some(prefix) = &dep.prefix {
-                return Some(prefix.clone());
-            }
+        if let Some(prefix) = self.dependency(index).and_then(|d| d.prefix.as_ref()) {
+            return Some(prefix.clone());
         }
         let i = usize::try_from(index).ok()?;
         self.components.get(i).cloned()

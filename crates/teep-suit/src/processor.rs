@@ -31,6 +31,7 @@
 //!   runs before each section that is present.
 
 use alloc::borrow::Cow;
+use alloc::boxed::Box;
 use alloc::collections::BTreeSet;
 use alloc::string::String;
 use alloc::vec;
@@ -183,7 +184,7 @@ enum Procedure {
 enum Stop {
     /// A condition failed with soft-failure on: the sequence ends quietly.
     Soft,
-    Hard(Failure),
+    Hard(Box<Failure>),
 }
 
 type Flow = Result<(), Stop>;
@@ -225,11 +226,11 @@ fn record(ctx: &Ctx<'_>, section: Section, offset: usize, index: u64) -> Record 
     }
 }
 
-fn early(error: SuitError) -> Failure {
-    Failure {
+fn early(error: SuitError) -> Box<Failure> {
+    Box::new(Failure {
         error,
         record: Record::default(),
-    }
+    })
 }
 
 /// `suit-reference` of a report: the root's reference URI and manifest digest.
@@ -259,7 +260,7 @@ fn storage_id(auth: &Authenticated<'_>) -> Result<ComponentId, SuitError> {
 }
 
 /// Output of a run that the caller commits.
-type RunResult = Result<(Done, Changes), Failure>;
+type RunResult = Result<(Done, Changes), Box<Failure>>;
 
 impl<'a> Processor<'a> {
     /// A processor with no fetcher, no decryption key, no clock and default policy.
@@ -363,8 +364,9 @@ fn finish(
     records: Vec<Entry>,
     result: RunResult,
 ) -> Outcome {
-    let result =
-        result.and_then(|(done, changes)| storage.commit(changes).map(|()| done).map_err(early));
+    let result = result
+        .and_then(|(done, changes)| storage.commit(changes).map(|()| done).map_err(early))
+        .map_err(|f| *f);
     let report = Report {
         reference_uri: reference.0,
         manifest_digest: reference.1,
@@ -376,10 +378,10 @@ fn finish(
 }
 
 fn hard(error: SuitError, rec: Record) -> Stop {
-    Stop::Hard(Failure { error, record: rec })
+    Stop::Hard(Box::new(Failure { error, record: rec }))
 }
 
-fn to_failure(stop: Stop) -> Failure {
+fn to_failure(stop: Stop) -> Box<Failure> {
     match stop {
         Stop::Hard(f) => f,
         // Top-level sequences never run soft; a soft stop there cannot escape.
@@ -471,13 +473,13 @@ impl Run<'_, '_> {
             return Err(early(SuitError::NothingToUpdate));
         }
         let seq = auth.manifest.sequence_number;
-        if let Some(installed) = self.sequence_number(&owner).map_err(early)? {
-            if seq <= installed {
-                return Err(early(SuitError::Rollback {
-                    installed,
-                    offered: seq,
-                }));
-            }
+        if let Some(installed) = self.sequence_number(&owner).map_err(early)?
+            && seq <= installed
+        {
+            return Err(early(SuitError::Rollback {
+                installed,
+                offered: seq,
+            }));
         }
         // Replacing a manifest that other manifests depend on would break their digests.
         if self
@@ -840,13 +842,14 @@ impl Run<'_, '_> {
         measured: Parameters,
     ) {
         let (record_bit, sysinfo_bit) = if success { (1, 4) } else { (2, 8) };
-        if policy & sysinfo_bit != 0 && measured != Parameters::default() {
-            if let Ok(component) = Self::component_id(ctx, index) {
-                self.records.push(Entry::System(SystemProperties {
-                    component,
-                    properties: measured.clone(),
-                }));
-            }
+        if policy & sysinfo_bit != 0
+            && measured != Parameters::default()
+            && let Ok(component) = Self::component_id(ctx, index)
+        {
+            self.records.push(Entry::System(SystemProperties {
+                component,
+                properties: measured.clone(),
+            }));
         }
         if policy & record_bit != 0 {
             rec.properties = measured;
@@ -1089,13 +1092,9 @@ impl Run<'_, '_> {
                 Ok(())
             }
             Directive::ProcessDependency => {
-                let dep = ctx
-                    .auth
-                    .manifest
-                    .common
-                    .dependency(index)
-                    .ok_or_else(|| plain(SuitError::NotADependency(index)))?;
-                let _ = dep;
+                if !Self::is_dependency(ctx, index) {
+                    return Err(plain(SuitError::NotADependency(index)));
+                }
                 let mut path = ctx.path.clone();
                 path.push(index);
                 if self.procedure == Procedure::Uninstall {
@@ -1166,13 +1165,16 @@ impl Run<'_, '_> {
             }
         }
         // A new envelope may not replace one that other manifests still link.
-        if let Some(stored) = self.store.read(id).map_err(fail)? {
-            if *stored != *bytes {
-                let others = self.store.owners(id).map_err(fail)?;
-                if others.iter().any(|o| o != &ctx.owner) {
-                    return Err(fail(SuitError::ComponentReferenced(id.clone())));
-                }
-            }
+        if let Some(stored) = self.store.read(id).map_err(fail)?
+            && *stored != *bytes
+            && self
+                .store
+                .owners(id)
+                .map_err(fail)?
+                .iter()
+                .any(|o| o != &ctx.owner)
+        {
+            return Err(fail(SuitError::ComponentReferenced(id.clone())));
         }
         self.enter(&at)?;
         let child = Ctx {
