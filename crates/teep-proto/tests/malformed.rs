@@ -642,3 +642,271 @@ fn err_code_mapping_of_codec_and_negotiation_errors() {
         "absent versions mean [0]"
     );
 }
+
+mod forged {
+    //! Forged or unacceptable COSE envelopes around valid TEEP payloads: each rejected by
+    //! `verify_message` with its own typed error and mapped onto its err-code.
+
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, date_time_ymd,
+    };
+    use teep_cose::coset::{
+        CborSerializable, CoseSign1Builder, HeaderBuilder, RegisteredLabelWithPrivate,
+        TaggedCborSerializable,
+    };
+    use teep_cose::{
+        CertificateError, CoseError, CryptoProvider, Curve, PrivateKey, RustCryptoProvider,
+        SignOptions, Signer, TrustStore, VerifyContext,
+    };
+    use teep_proto::{
+        ErrCode, MalformedKind, Message, Numbering, ProtoError, Success, verify_message,
+    };
+
+    /// 2025-06-01T00:00:00Z.
+    const NOW: u64 = 1_748_736_000;
+
+    fn payload() -> Vec<u8> {
+        Message::Success(Success {
+            token: Some(vec![7; 16]),
+            ..Default::default()
+        })
+        .encode(Numbering::Draft26)
+        .unwrap()
+    }
+
+    fn signer(key: &PrivateKey) -> Box<dyn Signer> {
+        RustCryptoProvider
+            .signer(key, key.default_algorithm())
+            .unwrap()
+    }
+
+    /// A COSE_Sign1_Tagged built by hand: protected `alg` label, unprotected kid, any
+    /// extra protected parameters, signed by `key` over whatever the headers say.
+    fn hand_made(
+        key: &PrivateKey,
+        alg: i64,
+        kid: Option<Vec<u8>>,
+        crit: Option<i64>,
+        payload: Vec<u8>,
+    ) -> Vec<u8> {
+        let mut protected =
+            HeaderBuilder::new().algorithm_label(RegisteredLabelWithPrivate::PrivateUse(alg));
+        if let Some(label) = crit {
+            protected = protected
+                .add_critical_label(RegisteredLabelWithPrivate::PrivateUse(label))
+                .value(label, 1.into());
+        }
+        let mut unprotected = HeaderBuilder::new();
+        if let Some(kid) = kid {
+            unprotected = unprotected.key_id(kid);
+        }
+        let s = signer(key);
+        CoseSign1Builder::new()
+            .protected(protected.build())
+            .unprotected(unprotected.build())
+            .payload(payload)
+            .create_signature(b"", |tbs| s.sign(tbs).unwrap())
+            .build()
+            .to_tagged_vec()
+            .unwrap()
+    }
+
+    struct Ca {
+        issuer: Issuer<'static, KeyPair>,
+        der: Vec<u8>,
+    }
+
+    fn ca(name: &str) -> Ca {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.not_before = date_time_ymd(2024, 1, 1);
+        params.not_after = date_time_ymd(2030, 1, 1);
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        Ca {
+            der: cert.der().to_vec(),
+            issuer: Issuer::new(params, key),
+        }
+    }
+
+    fn leaf(key: &PrivateKey, ca: &Ca, from: i32, until: i32) -> Vec<u8> {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, "TAM");
+        params.not_before = date_time_ymd(from, 1, 1);
+        params.not_after = date_time_ymd(until, 1, 1);
+        let public = KeyPair::from_pem(&key.to_pkcs8_pem()).unwrap();
+        params
+            .signed_by(&public, &ca.issuer)
+            .unwrap()
+            .der()
+            .to_vec()
+    }
+
+    fn with_chain(key: &PrivateKey, chain: Vec<Vec<u8>>) -> Vec<u8> {
+        let opts = SignOptions {
+            x5chain: chain,
+            kid: false,
+            ..SignOptions::default()
+        };
+        teep_proto::sign_message(
+            &teep_proto::decode(&payload(), Numbering::Draft26).unwrap(),
+            Numbering::Draft26,
+            signer(key).as_ref(),
+            &opts,
+        )
+        .unwrap()
+    }
+
+    type Check = fn(&ProtoError) -> bool;
+
+    #[test]
+    fn forged_cose_table() {
+        let tam = PrivateKey::generate(Curve::Ed25519).unwrap();
+        let other = PrivateKey::generate(Curve::Ed25519).unwrap();
+        let p256 = PrivateKey::generate(Curve::P256).unwrap();
+        let tam_kid = tam.public_key().thumbprint().to_vec();
+        let mut keys = TrustStore::new();
+        keys.add_key(tam.public_key().clone());
+        keys.add_key(p256.public_key().clone());
+        let root = ca("root");
+        let stranger = ca("stranger");
+        let mut cas = TrustStore::new();
+        cas.add_ca_der(root.der.clone()).unwrap();
+
+        let good = teep_proto::sign_message(
+            &teep_proto::decode(&payload(), Numbering::Draft26).unwrap(),
+            Numbering::Draft26,
+            signer(&tam).as_ref(),
+            &SignOptions::default(),
+        )
+        .unwrap();
+        let mut flipped = good.clone();
+        *flipped.last_mut().unwrap() ^= 1;
+
+        let rows: Vec<(&str, Vec<u8>, &TrustStore, Check, ErrCode)> = vec![
+            (
+                "signature byte flipped",
+                flipped,
+                &keys,
+                |e| *e == ProtoError::Cose(CoseError::BadSignature),
+                ErrCode::PermanentError,
+            ),
+            (
+                "signed by another key, kid of the trusted key",
+                hand_made(&other, -19, Some(tam_kid.clone()), None, payload()),
+                &keys,
+                |e| *e == ProtoError::Cose(CoseError::BadSignature),
+                ErrCode::PermanentError,
+            ),
+            (
+                "signed by an unknown key with its own kid",
+                hand_made(
+                    &other,
+                    -19,
+                    Some(other.public_key().thumbprint().to_vec()),
+                    None,
+                    payload(),
+                ),
+                &keys,
+                |e| *e == ProtoError::Cose(CoseError::UntrustedSigner),
+                ErrCode::BadCertificate,
+            ),
+            (
+                "alg ES256 on an Ed25519 key",
+                hand_made(&tam, -7, Some(tam_kid.clone()), None, payload()),
+                &keys,
+                |e| *e == ProtoError::Cose(CoseError::AlgorithmKeyMismatch { alg: -7 }),
+                ErrCode::PermanentError,
+            ),
+            (
+                "unknown algorithm",
+                hand_made(&tam, -65000, Some(tam_kid.clone()), None, payload()),
+                &keys,
+                |e| *e == ProtoError::Cose(CoseError::UnsupportedAlgorithm(-65000)),
+                ErrCode::UnsupportedCipherSuites,
+            ),
+            (
+                "unknown critical header",
+                hand_made(&tam, -19, Some(tam_kid.clone()), Some(-70000), payload()),
+                &keys,
+                |e| matches!(e, ProtoError::Cose(CoseError::UnknownCriticalHeader(_))),
+                ErrCode::PermanentError,
+            ),
+            (
+                "bare TEEP message, no COSE",
+                payload(),
+                &keys,
+                |e| matches!(e, ProtoError::Cose(CoseError::Malformed(_))),
+                ErrCode::PermanentError,
+            ),
+            (
+                "validly signed malformed payload",
+                hand_made(
+                    &tam,
+                    -19,
+                    Some(tam_kid.clone()),
+                    None,
+                    vec![0x82, 0x07, 0xa0],
+                ),
+                &keys,
+                |e| {
+                    *e == ProtoError::Malformed {
+                        offset: 1,
+                        kind: MalformedKind::UnknownMessageType(7),
+                    }
+                },
+                ErrCode::PermanentError,
+            ),
+            (
+                "expired certificate",
+                with_chain(&tam, vec![leaf(&tam, &root, 2020, 2024)]),
+                &cas,
+                |e| *e == ProtoError::Cose(CoseError::Certificate(CertificateError::Expired)),
+                ErrCode::CertificateExpired,
+            ),
+            (
+                "certificate not yet valid",
+                with_chain(&tam, vec![leaf(&tam, &root, 2026, 2028)]),
+                &cas,
+                |e| *e == ProtoError::Cose(CoseError::Certificate(CertificateError::NotYetValid)),
+                ErrCode::CertificateExpired,
+            ),
+            (
+                "chain to an unknown CA",
+                with_chain(&tam, vec![leaf(&tam, &stranger, 2024, 2027)]),
+                &cas,
+                |e| *e == ProtoError::Cose(CoseError::Certificate(CertificateError::UnknownIssuer)),
+                ErrCode::BadCertificate,
+            ),
+        ];
+        for (name, bytes, trust, check, code) in rows {
+            let cx = VerifyContext {
+                now: Some(NOW),
+                ..VerifyContext::new(&RustCryptoProvider, trust)
+            };
+            let err = verify_message(&bytes, Numbering::Draft26, &cx).unwrap_err();
+            assert!(check(&err), "{name}: {err:?}");
+            assert_eq!(err.err_code(), code, "{name}");
+        }
+        // The untouched message and a good chain verify, so the rows fail for their reason.
+        let cx = VerifyContext {
+            now: Some(NOW),
+            ..VerifyContext::new(&RustCryptoProvider, &keys)
+        };
+        assert!(verify_message(&good, Numbering::Draft26, &cx).is_ok());
+        let chained = with_chain(&tam, vec![leaf(&tam, &root, 2024, 2027)]);
+        let cx = VerifyContext {
+            now: Some(NOW),
+            ..VerifyContext::new(&RustCryptoProvider, &cas)
+        };
+        assert!(verify_message(&chained, Numbering::Draft26, &cx).is_ok());
+        // Untagged COSE_Sign1 is accepted too.
+        let untagged = teep_cose::coset::CoseSign1::from_tagged_slice(&good)
+            .unwrap()
+            .to_vec()
+            .unwrap();
+        let cx = VerifyContext::new(&RustCryptoProvider, &keys);
+        assert!(verify_message(&untagged, Numbering::Draft26, &cx).is_ok());
+    }
+}
