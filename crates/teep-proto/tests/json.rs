@@ -1,0 +1,99 @@
+//! The JSON view (what `teep inspect` prints): CDDL names as keys, hex byte strings,
+//! err-code by number and name in the numbering given.
+#![cfg(feature = "json")]
+
+mod common;
+
+use serde_json::json;
+use teep_proto::json::{cose_to_json, to_json};
+use teep_proto::{Numbering, decode, decode_unverified_cose};
+
+const TOKEN: &str = "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf";
+
+fn view(numbering: Numbering, rel: &str) -> serde_json::Value {
+    to_json(&decode(&common::vector(rel), numbering).unwrap(), numbering)
+}
+
+#[test]
+fn query_request() {
+    assert_eq!(
+        view(Numbering::Draft26, "query_request.hex"),
+        json!({
+            "type": "query-request",
+            "token": TOKEN,
+            "versions": [0],
+            "supported-teep-cipher-suites": [[[18, -9]], [[18, -19]]],
+            "supported-suit-cose-profiles": [
+                {"value": [-16, -9, -29, -65534], "name": "suit-sha256-esp256-ecdh-a128ctr"},
+                {"value": [-16, -19, -29, -65534], "name": "suit-sha256-ed25519-ecdh-a128ctr"},
+                {"value": [-16, -9, -29, 1], "name": "suit-sha256-esp256-ecdh-a128gcm"},
+                {"value": [-16, -19, -29, 24], "name": "suit-sha256-ed25519-ecdh-chacha-poly"},
+            ],
+            "data-item-requested": {"value": 3, "names": ["attestation", "trusted-components"]},
+        })
+    );
+}
+
+#[test]
+fn query_response_tc_list() {
+    let v = view(Numbering::Pre26, "pre-26-numbering/query_response.hex");
+    assert_eq!(v["type"], "query-response");
+    assert_eq!(v["selected-version"], 0);
+    assert_eq!(v["attestation-payload"], "");
+    assert_eq!(
+        v["tc-list"],
+        json!([{
+            "system-component-id": ["0102030405060708090a0b0c0d0e0f"],
+            "3": "5824822f5820a7fd6593eac32eb4be578278e6540c5c09cfd7d4d234973054833b2b93030609",
+        }])
+    );
+}
+
+#[test]
+fn error_code_by_number_and_name_in_each_numbering() {
+    let e26 = view(Numbering::Draft26, "error.hex");
+    assert_eq!(e26["type"], "error");
+    assert_eq!(e26["err-msg"], "disk-full");
+    assert_eq!(
+        e26["err-code"],
+        json!({"value": 11, "name": "ERR_MANIFEST_PROCESSING_FAILED"})
+    );
+    let pre = view(Numbering::Pre26, "pre-26-numbering/error.hex");
+    assert_eq!(
+        pre["err-code"],
+        json!({"value": 17, "name": "ERR_MANIFEST_PROCESSING_FAILED"})
+    );
+    let success = view(Numbering::Draft26, "success.hex");
+    assert_eq!(success, json!({"type": "success", "token": TOKEN}));
+    let update = view(Numbering::Draft26, "update.hex");
+    assert_eq!(update["type"], "update");
+    assert_eq!(update["manifest-list"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn extensions_and_unknown_codes_are_shown() {
+    // Error { 99: "x" } with err-code 200 (unknown).
+    let bytes = hex::decode("8305a11863617818c8").unwrap();
+    let v = to_json(
+        &decode(&bytes, Numbering::Draft26).unwrap(),
+        Numbering::Draft26,
+    );
+    assert_eq!(v["extensions"], json!({"99": "6178"}));
+    assert_eq!(v["err-code"], json!({"value": 200, "name": null}));
+}
+
+#[test]
+fn cose_wrapped() {
+    let path = format!(
+        "{}/../../tests/vectors/signed/success.ed25519.cose.hex",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let cose = hex::decode(std::fs::read_to_string(path).unwrap().trim()).unwrap();
+    let v = cose_to_json(&decode_unverified_cose(&cose).unwrap(), Numbering::Draft26).unwrap();
+    assert_eq!(v["cose"], "COSE_Sign1");
+    assert_eq!(v["tagged"], true);
+    assert_eq!(v["verified"], false);
+    assert_eq!(v["protected"], json!({"alg": -19}));
+    assert_eq!(v["kid"].as_str().unwrap().len(), 64);
+    assert_eq!(v["payload"], json!({"type": "success", "token": TOKEN}));
+}
