@@ -39,6 +39,8 @@ pub use alg::{Algorithm, Curve};
 pub use awslc::AwsLcProvider;
 pub use error::{CertificateError, CoseError};
 pub use key::{PrivateKey, PublicKey};
+#[cfg(feature = "std")]
+pub use pem::certificates_from_pem;
 pub use provider::{CryptoProvider, Signer, default_provider};
 pub use rustcrypto::RustCryptoProvider;
 pub use sign::{

@@ -43,18 +43,20 @@ fn curve_of(alg: &spki::AlgorithmIdentifierRef<'_>) -> Result<Curve, CoseError> 
 }
 
 /// Splits text into its PEM blocks (a file may hold e.g. "EC PARAMETERS" before the key, or
-/// a certificate chain).
-pub(crate) fn pem_blocks(text: &str) -> impl Iterator<Item = (String, Vec<u8>)> + '_ {
-    text.match_indices("-----BEGIN ")
-        .filter_map(move |(start, _)| {
-            let rest = text.get(start..)?;
-            let end_marker = rest.find("-----END ")?;
-            let after = rest.get(end_marker + 9..)?;
-            let close = after.find("-----")?;
-            let block = rest.get(..end_marker + 9 + close + 5)?;
-            let (label, der) = der::pem::decode_vec(block.as_bytes()).ok()?;
-            Some((String::from(label), der))
-        })
+/// a certificate chain). A block that does not decode is an error, not skipped.
+fn pem_blocks(text: &str) -> impl Iterator<Item = Result<(String, Vec<u8>), CoseError>> + '_ {
+    text.match_indices("-----BEGIN ").map(move |(start, _)| {
+        let unterminated = || CoseError::invalid_key("PEM block without END line");
+        let rest = text.get(start..).ok_or_else(unterminated)?;
+        let end_marker = rest.find("-----END ").ok_or_else(unterminated)?;
+        let after = rest.get(end_marker + 9..).ok_or_else(unterminated)?;
+        let close = after.find("-----").ok_or_else(unterminated)?;
+        let block = rest
+            .get(..end_marker + 9 + close + 5)
+            .ok_or_else(unterminated)?;
+        let (label, der) = der::pem::decode_vec(block.as_bytes()).map_err(pem_error)?;
+        Ok((String::from(label), der))
+    })
 }
 
 fn public_from_spki_der(der: &[u8]) -> Result<PublicKey, CoseError> {
@@ -127,7 +129,8 @@ enum PemKey {
 /// First key-bearing block of a PEM file.
 fn read_pem(text: &str, want: Want) -> Result<PemKey, CoseError> {
     let mut found_block = false;
-    for (label, der) in pem_blocks(text) {
+    for block in pem_blocks(text) {
+        let (label, der) = block?;
         found_block = true;
         let key = match (label.as_str(), &want) {
             ("PUBLIC KEY", Want::Public) => PemKey::Public(public_from_spki_der(&der)?),
@@ -161,6 +164,24 @@ fn cbor_of(bytes: &[u8]) -> Result<Vec<u8>, CoseError> {
     } else {
         Ok(bytes.to_vec())
     }
+}
+
+/// The DER certificates of a PEM text, in file order (leaf first for a chain file): what
+/// `SignOptions::x5chain` takes.
+pub fn certificates_from_pem(pem: &str) -> Result<Vec<Vec<u8>>, CoseError> {
+    let mut certs = Vec::new();
+    for block in pem_blocks(pem) {
+        let (label, der) = block?;
+        if label == "CERTIFICATE" {
+            certs.push(der);
+        }
+    }
+    if certs.is_empty() {
+        return Err(
+            crate::error::CertificateError::Malformed("no CERTIFICATE in PEM".into()).into(),
+        );
+    }
+    Ok(certs)
 }
 
 fn pem_text(bytes: &[u8]) -> Option<&str> {

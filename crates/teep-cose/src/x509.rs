@@ -35,18 +35,10 @@ impl TrustStore {
 
     /// Trusts every CERTIFICATE block of a PEM text.
     pub fn add_ca_pem(&mut self, pem: &str) -> Result<(), CoseError> {
-        let mut added = false;
-        for (label, der) in crate::pem::pem_blocks(pem) {
-            if label == "CERTIFICATE" {
-                self.add_ca_der(der)?;
-                added = true;
-            }
+        for der in crate::pem::certificates_from_pem(pem)? {
+            self.add_ca_der(der)?;
         }
-        if added {
-            Ok(())
-        } else {
-            Err(CertificateError::Malformed("no CERTIFICATE in PEM".into()).into())
-        }
+        Ok(())
     }
 
     /// Adds a CRL (DER); once any CRL is configured, chains are checked against them.

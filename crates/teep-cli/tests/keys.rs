@@ -1,0 +1,145 @@
+//! `teep keys` end to end: the built binary in temporary directories.
+use std::path::Path;
+use std::process::Command;
+
+use teep_cose::{
+    PrivateKey, PublicKey, SignOptions, TrustStore, VerifyContext, certificates_from_pem,
+    default_provider, sign1, verify_sign1,
+};
+
+const APPENDIX_E_THUMBPRINT: &str =
+    "ca9e35f23b2b525fb4fc83f512b0dcac4ac29e457e873a5d6a7313f71690b33c";
+
+/// Runs `teep keys ARGS`, asserts success and returns stdout.
+fn teep_keys(args: &[&dyn AsRef<std::ffi::OsStr>]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_teep"))
+        .arg("keys")
+        .args(args.iter().map(|a| a.as_ref()))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "teep keys failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn vector(path: &str) -> String {
+    format!("{}/../../tests/vectors/{path}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn generate_prints_the_thumbprint_of_both_files() {
+    let dir = tempfile::tempdir().unwrap();
+    for alg in ["esp256", "ed25519", "es384"] {
+        let key = dir.path().join(format!("{alg}.cose_key"));
+        let printed = teep_keys(&[&"generate", &"--alg", &alg, &"--out", &key]);
+        let printed = printed.trim();
+        assert_eq!(printed.len(), 64, "{alg}: {printed}");
+        assert_eq!(teep_keys(&[&"thumbprint", &key]).trim(), printed);
+        let public = dir.path().join(format!("{alg}.cose_key.pub"));
+        assert_eq!(teep_keys(&[&"thumbprint", &public]).trim(), printed);
+        // The files are COSE_Keys: private with d, public without.
+        let private = PrivateKey::from_cose_key_bytes(&std::fs::read(&key).unwrap()).unwrap();
+        let public = PublicKey::from_cose_key_bytes(&std::fs::read(&public).unwrap()).unwrap();
+        assert_eq!(private.public_key(), &public);
+        assert!(PrivateKey::from_cose_key_bytes(&public.to_cose_key_bytes()).is_err());
+    }
+}
+
+#[test]
+fn import_pem_of_the_appendix_e_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("signer.cose_key");
+    let pem = vector("teep/keys/suit_signer_p256.priv.pem");
+    let printed = teep_keys(&[&"import-pem", &pem, &"--out", &out]);
+    assert_eq!(printed.trim(), APPENDIX_E_THUMBPRINT);
+    assert_eq!(
+        teep_keys(&[&"thumbprint", &out]).trim(),
+        APPENDIX_E_THUMBPRINT
+    );
+    assert!(dir.path().join("signer.cose_key.pub").exists());
+    // Public PEM, PEM read directly, and the hex COSE_Key of the same key.
+    let pub_out = dir.path().join("public.cose_key");
+    let pub_pem = vector("teep/keys/suit_signer_p256.pub.pem");
+    assert_eq!(
+        teep_keys(&[&"import-pem", &pub_pem, &"--out", &pub_out]).trim(),
+        APPENDIX_E_THUMBPRINT
+    );
+    assert!(!dir.path().join("public.cose_key.pub").exists());
+    for file in [
+        pem,
+        pub_pem,
+        vector("suit/keys/suit-example-signer-p256.cose-key-public.hex"),
+    ] {
+        assert_eq!(
+            teep_keys(&[&"thumbprint", &file]).trim(),
+            APPENDIX_E_THUMBPRINT
+        );
+    }
+}
+
+#[test]
+fn a_certified_key_verifies_with_the_ca_as_anchor() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_dir = dir.path().join("ca");
+    teep_keys(&[
+        &"ca", &"--out", &ca_dir, &"--name", &"test CA", &"--days", &"30",
+    ]);
+    for alg in ["esp256", "ed25519"] {
+        let key = dir.path().join(format!("{alg}.cose_key"));
+        teep_keys(&[&"generate", &"--alg", &alg, &"--out", &key]);
+        let cert = dir.path().join(format!("{alg}.pem"));
+        let public = dir.path().join(format!("{alg}.cose_key.pub"));
+        teep_keys(&[
+            &"certify", &"--ca", &ca_dir, &public, &"--out", &cert, &"--days", &"10",
+        ]);
+        // The certificate names the key.
+        assert_eq!(
+            teep_keys(&[&"thumbprint", &cert]),
+            teep_keys(&[&"thumbprint", &key])
+        );
+        let private = PrivateKey::from_any(&std::fs::read(&key).unwrap()).unwrap();
+        let signer = default_provider()
+            .signer(&private, private.default_algorithm())
+            .unwrap();
+        let opts = SignOptions {
+            x5chain: certificates_from_pem(&read_text(&cert)).unwrap(),
+            ..SignOptions::default()
+        };
+        let cose = sign1(signer.as_ref(), b"payload", &opts).unwrap();
+        let mut trust = TrustStore::new();
+        trust
+            .add_ca_pem(&read_text(&ca_dir.join("ca.pem")))
+            .unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let cx = VerifyContext {
+            now: Some(now),
+            ..VerifyContext::new(default_provider(), &trust)
+        };
+        let verified = verify_sign1(&cose, &cx).unwrap();
+        assert_eq!(&verified.signer, private.public_key());
+    }
+}
+
+#[test]
+fn unreadable_keys_fail_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk");
+    std::fs::write(&junk, b"not a key at all").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_teep"))
+        .args(["keys", "thumbprint"])
+        .arg(&junk)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("junk"));
+}
+
+fn read_text(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap()
+}
