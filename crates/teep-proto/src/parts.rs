@@ -93,25 +93,6 @@ const ERROR: &[Field] = &[
     Field::SuitReports,
 ];
 
-fn bytes(v: &Vec<u8>) -> Value<'_> {
-    Value::Bytes(v)
-}
-fn text(v: &alloc::string::String) -> Value<'_> {
-    Value::Text(v)
-}
-fn bstrs(v: &Vec<Vec<u8>>) -> Value<'_> {
-    Value::BstrList(v)
-}
-fn versions(v: &Vec<u32>) -> Value<'_> {
-    Value::Versions(v)
-}
-fn freshness(v: &Vec<FreshnessMechanism>) -> Value<'_> {
-    Value::Freshness(v)
-}
-fn component_ids(v: &Vec<ComponentId>) -> Value<'_> {
-    Value::ComponentIds(v)
-}
-
 impl Message {
     pub(crate) fn parts(&self) -> Parts<'_> {
         match self {
@@ -126,25 +107,29 @@ impl Message {
 
 fn query_request(m: &QueryRequest) -> Parts<'_> {
     let mut b = Builder(Vec::with_capacity(QUERY_REQUEST.len()));
-    b.opt(Field::Token, m.token.as_ref(), bytes);
+    b.opt(Field::Token, m.token.as_deref(), Value::Bytes);
     b.opt(
         Field::SupportedFreshnessMechanisms,
-        m.supported_freshness_mechanisms.as_ref(),
-        freshness,
+        m.supported_freshness_mechanisms.as_deref(),
+        Value::Freshness,
     );
-    b.opt(Field::Challenge, m.challenge.as_ref(), bytes);
-    b.opt(Field::Versions, m.versions.as_ref(), versions);
+    b.opt(Field::Challenge, m.challenge.as_deref(), Value::Bytes);
+    b.opt(Field::Versions, m.versions.as_deref(), Value::Versions);
     b.opt(
         Field::AttestationPayloadFormat,
-        m.attestation_payload_format.as_ref(),
-        text,
+        m.attestation_payload_format.as_deref(),
+        Value::Text,
     );
     b.opt(
         Field::AttestationPayload,
-        m.attestation_payload.as_ref(),
-        bytes,
+        m.attestation_payload.as_deref(),
+        Value::Bytes,
     );
-    b.opt(Field::SuitReports, m.suit_reports.as_ref(), bstrs);
+    b.opt(
+        Field::SuitReports,
+        m.suit_reports.as_deref(),
+        Value::BstrList,
+    );
     Parts {
         options: b.0,
         extensions: &m.extensions,
@@ -168,31 +153,37 @@ fn query_request(m: &QueryRequest) -> Parts<'_> {
 
 fn query_response(m: &QueryResponse) -> Parts<'_> {
     let mut b = Builder(Vec::with_capacity(QUERY_RESPONSE.len()));
-    b.opt(Field::Token, m.token.as_ref(), bytes);
+    b.opt(Field::Token, m.token.as_deref(), Value::Bytes);
     if let Some(v) = m.selected_version {
         b.0.push((Field::SelectedVersion, Value::Uint(u64::from(v))));
     }
     b.opt(
         Field::AttestationPayloadFormat,
-        m.attestation_payload_format.as_ref(),
-        text,
+        m.attestation_payload_format.as_deref(),
+        Value::Text,
     );
     b.opt(
         Field::AttestationPayload,
-        m.attestation_payload.as_ref(),
-        bytes,
+        m.attestation_payload.as_deref(),
+        Value::Bytes,
     );
-    b.opt(Field::SuitReports, m.suit_reports.as_ref(), bstrs);
-    b.opt(Field::TcList, m.tc_list.as_ref(), |v| Value::TcList(v));
-    b.opt(Field::RequestedTcList, m.requested_tc_list.as_ref(), |v| {
-        Value::RequestedTcList(v)
-    });
+    b.opt(
+        Field::SuitReports,
+        m.suit_reports.as_deref(),
+        Value::BstrList,
+    );
+    b.opt(Field::TcList, m.tc_list.as_deref(), Value::TcList);
+    b.opt(
+        Field::RequestedTcList,
+        m.requested_tc_list.as_deref(),
+        Value::RequestedTcList,
+    );
     b.opt(
         Field::UnneededManifestList,
-        m.unneeded_manifest_list.as_ref(),
-        component_ids,
+        m.unneeded_manifest_list.as_deref(),
+        Value::ComponentIds,
     );
-    b.opt(Field::ExtList, m.ext_list.as_ref(), versions);
+    b.opt(Field::ExtList, m.ext_list.as_deref(), Value::Versions);
     Parts {
         options: b.0,
         extensions: &m.extensions,
@@ -203,28 +194,32 @@ fn query_response(m: &QueryResponse) -> Parts<'_> {
 
 fn update(m: &Update) -> Parts<'_> {
     let mut b = Builder(Vec::with_capacity(UPDATE.len()));
-    b.opt(Field::Token, m.token.as_ref(), bytes);
+    b.opt(Field::Token, m.token.as_deref(), Value::Bytes);
     b.opt(
         Field::UnneededManifestList,
-        m.unneeded_manifest_list.as_ref(),
-        component_ids,
+        m.unneeded_manifest_list.as_deref(),
+        Value::ComponentIds,
     );
-    b.opt(Field::ManifestList, m.manifest_list.as_ref(), bstrs);
+    b.opt(
+        Field::ManifestList,
+        m.manifest_list.as_deref(),
+        Value::BstrList,
+    );
     b.opt(
         Field::AttestationPayloadFormat,
-        m.attestation_payload_format.as_ref(),
-        text,
+        m.attestation_payload_format.as_deref(),
+        Value::Text,
     );
     b.opt(
         Field::AttestationPayload,
-        m.attestation_payload.as_ref(),
-        bytes,
+        m.attestation_payload.as_deref(),
+        Value::Bytes,
     );
     if let Some(code) = m.err_code {
         b.0.push((Field::ErrCode, Value::ErrCode(code)));
     }
-    b.opt(Field::ErrMsg, m.err_msg.as_ref(), text);
-    b.opt(Field::ErrLang, m.err_lang.as_ref(), text);
+    b.opt(Field::ErrMsg, m.err_msg.as_deref(), Value::Text);
+    b.opt(Field::ErrLang, m.err_lang.as_deref(), Value::Text);
     Parts {
         options: b.0,
         extensions: &m.extensions,
@@ -235,9 +230,13 @@ fn update(m: &Update) -> Parts<'_> {
 
 fn success(m: &Success) -> Parts<'_> {
     let mut b = Builder(Vec::with_capacity(SUCCESS.len()));
-    b.opt(Field::Token, m.token.as_ref(), bytes);
-    b.opt(Field::Msg, m.msg.as_ref(), text);
-    b.opt(Field::SuitReports, m.suit_reports.as_ref(), bstrs);
+    b.opt(Field::Token, m.token.as_deref(), Value::Bytes);
+    b.opt(Field::Msg, m.msg.as_deref(), Value::Text);
+    b.opt(
+        Field::SuitReports,
+        m.suit_reports.as_deref(),
+        Value::BstrList,
+    );
     Parts {
         options: b.0,
         extensions: &m.extensions,
@@ -248,27 +247,31 @@ fn success(m: &Success) -> Parts<'_> {
 
 fn error(m: &ErrorMessage) -> Parts<'_> {
     let mut b = Builder(Vec::with_capacity(ERROR.len()));
-    b.opt(Field::Token, m.token.as_ref(), bytes);
-    b.opt(Field::ErrMsg, m.err_msg.as_ref(), text);
-    b.opt(Field::ErrLang, m.err_lang.as_ref(), text);
+    b.opt(Field::Token, m.token.as_deref(), Value::Bytes);
+    b.opt(Field::ErrMsg, m.err_msg.as_deref(), Value::Text);
+    b.opt(Field::ErrLang, m.err_lang.as_deref(), Value::Text);
     b.opt(
         Field::SupportedTeepCipherSuites,
-        m.supported_teep_cipher_suites.as_ref(),
-        |v| Value::CipherSuites(v),
+        m.supported_teep_cipher_suites.as_deref(),
+        Value::CipherSuites,
     );
     b.opt(
         Field::SupportedFreshnessMechanisms,
-        m.supported_freshness_mechanisms.as_ref(),
-        freshness,
+        m.supported_freshness_mechanisms.as_deref(),
+        Value::Freshness,
     );
     b.opt(
         Field::SupportedSuitCoseProfiles,
-        m.supported_suit_cose_profiles.as_ref(),
-        |v| Value::Profiles(v),
+        m.supported_suit_cose_profiles.as_deref(),
+        Value::Profiles,
     );
-    b.opt(Field::Challenge, m.challenge.as_ref(), bytes);
-    b.opt(Field::Versions, m.versions.as_ref(), versions);
-    b.opt(Field::SuitReports, m.suit_reports.as_ref(), bstrs);
+    b.opt(Field::Challenge, m.challenge.as_deref(), Value::Bytes);
+    b.opt(Field::Versions, m.versions.as_deref(), Value::Versions);
+    b.opt(
+        Field::SuitReports,
+        m.suit_reports.as_deref(),
+        Value::BstrList,
+    );
     Parts {
         options: b.0,
         extensions: &m.extensions,

@@ -69,7 +69,7 @@ fn every_sign1_vector_verifies_and_fails_with_other_keys() {
             let pem = read(&format!("keys/{slug}.pub.pem"));
             assert_eq!(PublicKey::from_pem(&pem).unwrap(), key);
             for p in providers() {
-                let good = trust(&[key.clone()]);
+                let good = trust(std::slice::from_ref(&key));
                 let (m, v) =
                     verify_message(&cose, Numbering::Draft26, &VerifyContext::new(p, &good))
                         .unwrap_or_else(|e| panic!("{message}.{slug} {}: {e}", p.name()));
