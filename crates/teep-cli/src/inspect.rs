@@ -1,9 +1,458 @@
-//! `teep inspect` (owned by the proto/inspect work).
+//! `teep inspect`: shows what a CBOR item holds (a TEEP message, bare or COSE-signed, a
+//! COSE_Key, a SUIT envelope, or anything else) as JSON or CBOR diagnostic notation.
+//!
+//! Input is binary CBOR or hex text. Every input first passes the strict pre-pass
+//! (`teep_cbor::Profile::TEEP`), so that a bad input is reported once, with its byte offset,
+//! before any decoder sees it. Nothing here verifies a signature: the JSON says
+//! `"verified": false` for COSE-wrapped messages.
+
+use std::io::Read;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(clap::Args)]
-pub(crate) struct Args {}
+use anyhow::{Context, anyhow};
+use cbor_diag::{DataItem, Simple};
+use serde_json::{Map, Value as Json, json};
+use teep_cbor::{Profile, check};
+use teep_proto::{Numbering, UnverifiedCose};
 
-pub(crate) fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not built yet")
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// Numbers of TEEP message types, labels and error codes.
+    #[arg(long, value_enum, default_value = "26")]
+    numbering: NumberingArg,
+    /// Print JSON (the default).
+    #[arg(long, conflicts_with = "diag")]
+    json: bool,
+    /// Print CBOR diagnostic notation instead of JSON.
+    #[arg(long)]
+    diag: bool,
+    /// Binary CBOR or hex text (whitespace ignored); `-` or nothing reads standard input.
+    file: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum NumberingArg {
+    /// draft-ietf-teep-protocol-26 and the IANA registry.
+    #[value(name = "26")]
+    Draft26,
+    /// Drafts before -26 (older peers).
+    #[value(name = "pre-26")]
+    Pre26,
+}
+
+impl From<NumberingArg> for Numbering {
+    fn from(arg: NumberingArg) -> Self {
+        match arg {
+            NumberingArg::Draft26 => Self::Draft26,
+            NumberingArg::Pre26 => Self::Pre26,
+        }
+    }
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let input = read_input(args.file.as_ref())?;
+    let bytes = hex_or_binary(input);
+    check(&bytes, &Profile::TEEP).map_err(|e| anyhow!("input is not valid CBOR: {e}"))?;
+    // cbor-diag's own errors carry no offset; the pre-pass above already rejected what it
+    // would, so a failure here is reported as is.
+    let item = cbor_diag::parse_bytes(&bytes).map_err(|e| anyhow!("cannot parse CBOR: {e}"))?;
+    if args.diag {
+        println!("{}", item.to_diag_pretty());
+    } else {
+        let view = describe(&bytes, &item, args.numbering.into())?;
+        println!("{}", serde_json::to_string_pretty(&view)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_input(file: Option<&PathBuf>) -> anyhow::Result<Vec<u8>> {
+    let mut input = Vec::new();
+    match file {
+        Some(path) if path.as_os_str() != "-" => {
+            input =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        }
+        _ => {
+            std::io::stdin()
+                .read_to_end(&mut input)
+                .context("cannot read standard input")?;
+        }
+    }
+    Ok(input)
+}
+
+/// Hex text when every byte is a hex digit or whitespace and the digits pair up; binary
+/// CBOR otherwise (a binary item made only of such bytes is rare, and is still read as
+/// binary when its hex reading fails).
+fn hex_or_binary(input: Vec<u8>) -> Vec<u8> {
+    let looks_hex = input.iter().any(u8::is_ascii_hexdigit)
+        && input
+            .iter()
+            .all(|b| b.is_ascii_hexdigit() || b.is_ascii_whitespace());
+    if looks_hex {
+        let digits: Vec<u8> = input
+            .iter()
+            .copied()
+            .filter(u8::is_ascii_hexdigit)
+            .collect();
+        if let Ok(bytes) = hex::decode(digits) {
+            return bytes;
+        }
+    }
+    input
+}
+
+/// Nested CBOR (a payload, a bstr-wrapped manifest) as a generic item, if it passes the same
+/// pre-pass as the outer input; `None` shows it as hex instead.
+fn parse_checked(bytes: &[u8]) -> Option<DataItem> {
+    check(bytes, &Profile::TEEP).ok()?;
+    cbor_diag::parse_bytes(bytes).ok()
+}
+
+/// COSE tags that wrap TEEP messages (RFC 9052): COSE_Sign1 and COSE_Sign.
+const TAG_COSE_SIGN1: u64 = 18;
+const TAG_COSE_SIGN: u64 = 98;
+/// SUIT_Envelope_Tagged (draft-ietf-suit-manifest).
+const TAG_SUIT_ENVELOPE: u64 = 107;
+/// SUIT_Envelope keys of the authentication wrapper and the manifest.
+const SUIT_AUTHENTICATION: u64 = 2;
+const SUIT_MANIFEST: u64 = 3;
+
+/// What an item looks like from its outer structure.
+enum Shape {
+    Cose,
+    Teep,
+    SuitEnvelope,
+    CoseKey,
+    Other,
+}
+
+fn shape(item: &DataItem) -> Shape {
+    match item {
+        DataItem::Tag { tag, .. } if matches!(tag.0, TAG_COSE_SIGN1 | TAG_COSE_SIGN) => Shape::Cose,
+        DataItem::Tag { tag, .. } if tag.0 == TAG_SUIT_ENVELOPE => Shape::SuitEnvelope,
+        DataItem::Array { data, .. } => match data.as_slice() {
+            // [protected bstr, unprotected map, payload bstr / nil, signature(s)]
+            [
+                DataItem::ByteString(_),
+                DataItem::Map { .. },
+                DataItem::ByteString(_) | DataItem::Simple(Simple::NULL),
+                DataItem::ByteString(_) | DataItem::Array { .. },
+            ] => Shape::Cose,
+            // [type, options, ...]: the TEEP message framework.
+            [DataItem::Integer { .. }, DataItem::Map { .. }, ..] => Shape::Teep,
+            _ => Shape::Other,
+        },
+        DataItem::Map { data, .. } => {
+            let has_bstr = |key| {
+                data.iter()
+                    .any(|(k, v)| uint(k) == Some(key) && matches!(v, DataItem::ByteString(_)))
+            };
+            if has_bstr(SUIT_AUTHENTICATION) && has_bstr(SUIT_MANIFEST) {
+                Shape::SuitEnvelope
+            } else if is_cose_key(data) {
+                Shape::CoseKey
+            } else {
+                Shape::Other
+            }
+        }
+        _ => Shape::Other,
+    }
+}
+
+/// A COSE_Key has an integer `kty` (label 1) and no positive labels beyond the common
+/// parameters 1..=5; this keeps CWT/EAT claim sets (where 1 is the text `iss`) out.
+fn is_cose_key(entries: &[(DataItem, DataItem)]) -> bool {
+    let kty_is_int = entries
+        .iter()
+        .any(|(k, v)| uint(k) == Some(1) && uint(v).is_some());
+    let labels_ok = entries.iter().all(|(k, _)| match k {
+        DataItem::Integer { value, .. } => (1..=5).contains(value),
+        DataItem::Negative { .. } => true,
+        _ => false,
+    });
+    kty_is_int && labels_ok
+}
+
+fn uint(item: &DataItem) -> Option<u64> {
+    match item {
+        DataItem::Integer { value, .. } => Some(*value),
+        _ => None,
+    }
+}
+
+fn describe(bytes: &[u8], item: &DataItem, numbering: Numbering) -> anyhow::Result<Json> {
+    match shape(item) {
+        Shape::Teep => {
+            let message = teep_proto::decode(bytes, numbering).context("TEEP message")?;
+            Ok(teep_proto::json::to_json(&message, numbering))
+        }
+        Shape::Cose => cose(bytes, numbering),
+        Shape::SuitEnvelope => suit_envelope(bytes),
+        Shape::CoseKey => cose_key(bytes, item),
+        Shape::Other => Ok(json!({ "type": "cbor", "value": generic(item) })),
+    }
+}
+
+/// A COSE_Sign1 / COSE_Sign: a TEEP payload gets teep-proto's view; any other payload
+/// (an EAT, for instance) is shown as generic CBOR beside the same headers.
+fn cose(bytes: &[u8], numbering: Numbering) -> anyhow::Result<Json> {
+    let cose = teep_proto::decode_unverified_cose(bytes).context("COSE structure")?;
+    let payload = cose.payload.as_deref().map(parse_checked);
+    match payload {
+        Some(Some(item)) if matches!(shape(&item), Shape::Teep) => {
+            teep_proto::json::cose_to_json(&cose, numbering)
+                .context("TEEP message in the COSE payload")
+        }
+        Some(Some(item)) => Ok(cose_view(&cose, generic(&item))),
+        Some(None) => Ok(cose_view(
+            &cose,
+            hex::encode(cose.payload.as_deref().unwrap_or_default()).into(),
+        )),
+        None => Ok(cose_view(&cose, Json::Null)),
+    }
+}
+
+/// The header view of teep-proto's `cose_to_json` around a payload that is not TEEP.
+fn cose_view(cose: &UnverifiedCose, payload: Json) -> Json {
+    let mut view = Map::new();
+    view.insert("cose".into(), cose.structure.name().into());
+    view.insert("tagged".into(), cose.tagged.into());
+    view.insert("verified".into(), false.into());
+    let signatures: Vec<Json> = cose
+        .signatures
+        .iter()
+        .map(|s| signature_view(s.alg, s.kid.as_deref()))
+        .collect();
+    match signatures.as_slice() {
+        [Json::Object(only)] if cose.structure == teep_proto::CoseStructure::Sign1 => {
+            view.extend(only.clone());
+        }
+        _ => {
+            view.insert("signatures".into(), signatures.into());
+        }
+    }
+    view.insert("payload".into(), payload);
+    view.into()
+}
+
+fn signature_view(alg: Option<i64>, kid: Option<&[u8]>) -> Json {
+    let mut view = Map::new();
+    view.insert("protected".into(), json!({ "alg": alg }));
+    if let Some(kid) = kid {
+        view.insert("kid".into(), hex::encode(kid).into());
+    }
+    view.into()
+}
+
+/// A SUIT envelope: the digest and signatures of the authentication wrapper, and the
+/// manifest as generic CBOR (teep-suit has no JSON view of manifests).
+fn suit_envelope(bytes: &[u8]) -> anyhow::Result<Json> {
+    let envelope = teep_suit::Envelope::decode(bytes).map_err(|e| anyhow!("SUIT envelope: {e}"))?;
+    let auth = &envelope.authentication;
+    let blocks: Vec<Json> = auth.blocks.iter().map(|block| cose_block(block)).collect();
+    let manifest = parse_checked(envelope.manifest_bytes).map_or_else(
+        || hex::encode(envelope.manifest_bytes).into(),
+        |item| generic(&item),
+    );
+    let mut view = Map::new();
+    view.insert("type".into(), "SUIT_Envelope".into());
+    view.insert("tagged".into(), envelope.tagged.into());
+    view.insert(
+        "digest".into(),
+        json!({
+            "algorithm-id": auth.digest.algorithm,
+            "digest-bytes": hex::encode(&auth.digest.bytes),
+        }),
+    );
+    view.insert("authentication".into(), blocks.into());
+    view.insert("manifest".into(), manifest);
+    if !envelope.severed.is_empty() {
+        let severed: Map<String, Json> = envelope
+            .severed
+            .iter()
+            .map(|s| {
+                let value = parse_checked(s.contents)
+                    .map_or_else(|| hex::encode(s.contents).into(), |item| generic(&item));
+                (s.key.to_string(), value)
+            })
+            .collect();
+        view.insert("severed".into(), severed.into());
+    }
+    if !envelope.integrated.is_empty() {
+        let integrated: Map<String, Json> = envelope
+            .integrated
+            .iter()
+            .map(|(name, payload)| ((*name).to_owned(), hex::encode(payload).into()))
+            .collect();
+        view.insert("integrated".into(), integrated.into());
+    }
+    Ok(view.into())
+}
+
+/// One authentication block: a COSE_Sign1 (read by teep-proto's unverified reader) or a
+/// COSE_Mac0, whose `alg` and `kid` are read with coset; anything else as hex.
+fn cose_block(block: &[u8]) -> Json {
+    use teep_cose::coset::{
+        CborSerializable, CoseMac0, RegisteredLabelWithPrivate, TaggedCborSerializable,
+    };
+    if let Ok(cose) = teep_proto::decode_unverified_cose(block) {
+        return cose_view(&cose, Json::Null);
+    }
+    let mac0 = CoseMac0::from_tagged_slice(block).or_else(|_| CoseMac0::from_slice(block));
+    let Ok(mac0) = mac0 else {
+        return json!({ "cose": "unknown", "bytes": hex::encode(block) });
+    };
+    let alg = match mac0.protected.header.alg {
+        Some(RegisteredLabelWithPrivate::Assigned(a)) => Some(a as i64),
+        Some(RegisteredLabelWithPrivate::PrivateUse(n)) => Some(n),
+        _ => None,
+    };
+    let kid = [&mac0.protected.header.key_id, &mac0.unprotected.key_id]
+        .into_iter()
+        .find(|k| !k.is_empty());
+    let mut view = json!({ "cose": "COSE_Mac0", "verified": false });
+    if let (Json::Object(view), Json::Object(sig)) =
+        (&mut view, signature_view(alg, kid.map(Vec::as_slice)))
+    {
+        view.extend(sig);
+    }
+    view
+}
+
+/// COSE_Key labels (RFC 9052 §7, RFC 9053 §7): names per key type; secrets are not shown.
+fn cose_key(bytes: &[u8], item: &DataItem) -> anyhow::Result<Json> {
+    let DataItem::Map { data, .. } = item else {
+        return Err(anyhow!("COSE_Key is not a map"));
+    };
+    let kty = data
+        .iter()
+        .find(|(k, _)| uint(k) == Some(1))
+        .and_then(|(_, v)| uint(v));
+    let mut view = Map::new();
+    view.insert("type".into(), "COSE_Key".into());
+    for (label, value) in data {
+        let name = key_label(label, kty);
+        let shown = match (name.as_str(), value) {
+            ("d" | "k", DataItem::ByteString(secret)) => {
+                format!("<secret, {} bytes, not shown>", secret.data.len()).into()
+            }
+            ("kty", DataItem::Integer { value, .. }) => key_type_name(*value),
+            ("crv", DataItem::Integer { value, .. }) => curve_name(*value),
+            _ => generic(value),
+        };
+        view.insert(name, shown);
+    }
+    let thumbprint = teep_cose::PublicKey::from_cose_key_bytes(bytes)
+        .map(|k| k.thumbprint())
+        .or_else(|_| {
+            teep_cose::PrivateKey::from_cose_key_bytes(bytes).map(|k| k.public_key().thumbprint())
+        });
+    if let Ok(thumbprint) = thumbprint {
+        // RFC 9679 COSE Key Thumbprint with SHA-256, the `kid` TEEP peers use.
+        view.insert("thumbprint-sha256".into(), hex::encode(thumbprint).into());
+    }
+    Ok(view.into())
+}
+
+fn key_label(label: &DataItem, kty: Option<u64>) -> String {
+    const OKP: u64 = 1;
+    const EC2: u64 = 2;
+    const SYMMETRIC: u64 = 4;
+    let name = match (label, kty) {
+        (DataItem::Integer { value: 1, .. }, _) => "kty",
+        (DataItem::Integer { value: 2, .. }, _) => "kid",
+        (DataItem::Integer { value: 3, .. }, _) => "alg",
+        (DataItem::Integer { value: 4, .. }, _) => "key_ops",
+        (DataItem::Integer { value: 5, .. }, _) => "Base IV",
+        (DataItem::Negative { value: 0, .. }, Some(OKP | EC2)) => "crv",
+        (DataItem::Negative { value: 0, .. }, Some(SYMMETRIC)) => "k",
+        (DataItem::Negative { value: 1, .. }, Some(OKP | EC2)) => "x",
+        (DataItem::Negative { value: 2, .. }, Some(EC2)) => "y",
+        (DataItem::Negative { value: 3, .. }, Some(OKP | EC2)) => "d",
+        _ => return map_key(label),
+    };
+    name.to_owned()
+}
+
+fn key_type_name(kty: u64) -> Json {
+    match kty {
+        1 => "OKP".into(),
+        2 => "EC2".into(),
+        3 => "RSA".into(),
+        4 => "Symmetric".into(),
+        other => other.into(),
+    }
+}
+
+fn curve_name(crv: u64) -> Json {
+    match crv {
+        1 => "P-256".into(),
+        2 => "P-384".into(),
+        3 => "P-521".into(),
+        4 => "X25519".into(),
+        5 => "X448".into(),
+        6 => "Ed25519".into(),
+        7 => "Ed448".into(),
+        other => other.into(),
+    }
+}
+
+/// Any CBOR item as JSON: byte strings as lowercase hex, tags as `{"tag": n, "value": ..}`,
+/// map keys as their number or text (other keys in diagnostic notation). A map whose keys
+/// would collide as JSON names (`1` and `"1"`) becomes a list of `[key, value]` pairs.
+fn generic(item: &DataItem) -> Json {
+    match item {
+        DataItem::Integer { value, .. } => (*value).into(),
+        DataItem::Negative { value, .. } => match i64::try_from(*value) {
+            Ok(v) => (-1 - v).into(),
+            Err(_) => (-1 - i128::from(*value)).to_string().into(),
+        },
+        DataItem::ByteString(b) => hex::encode(&b.data).into(),
+        DataItem::IndefiniteByteString(chunks) => hex::encode(
+            chunks
+                .iter()
+                .flat_map(|c| c.data.iter().copied())
+                .collect::<Vec<u8>>(),
+        )
+        .into(),
+        DataItem::TextString(t) => t.data.clone().into(),
+        DataItem::IndefiniteTextString(chunks) => chunks
+            .iter()
+            .map(|c| c.data.as_str())
+            .collect::<String>()
+            .into(),
+        DataItem::Array { data, .. } => data.iter().map(generic).collect(),
+        DataItem::Map { data, .. } => {
+            let object: Map<String, Json> =
+                data.iter().map(|(k, v)| (map_key(k), generic(v))).collect();
+            if object.len() == data.len() {
+                object.into()
+            } else {
+                data.iter()
+                    .map(|(k, v)| json!([generic(k), generic(v)]))
+                    .collect()
+            }
+        }
+        DataItem::Tag { tag, value, .. } => json!({ "tag": tag.0, "value": generic(value) }),
+        DataItem::Float { value, .. } => serde_json::Number::from_f64(*value)
+            .map_or_else(|| value.to_string().into(), Json::Number),
+        DataItem::Simple(simple) => match *simple {
+            Simple::FALSE => false.into(),
+            Simple::TRUE => true.into(),
+            Simple::NULL => Json::Null,
+            Simple::UNDEFINED => "undefined".into(),
+            Simple(other) => json!({ "simple": other }),
+        },
+    }
+}
+
+fn map_key(key: &DataItem) -> String {
+    match key {
+        DataItem::Integer { value, .. } => value.to_string(),
+        DataItem::Negative { value, .. } => (-1 - i128::from(*value)).to_string(),
+        DataItem::TextString(t) => t.data.clone(),
+        other => other.to_diag(),
+    }
 }

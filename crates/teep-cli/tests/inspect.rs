@@ -1,0 +1,324 @@
+//! `teep inspect` over the draft's vectors: message types and fields in both numberings,
+//! COSE-wrapped messages, COSE_Keys, SUIT envelopes, hex vs binary input, `--diag`, and
+//! bad input (exit 2, one line on stderr).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value as Json;
+use teep_cose::{Curve, PrivateKey, SignOptions, default_provider};
+
+fn vector(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/vectors")
+        .join(path)
+}
+
+fn vector_bytes(path: &str) -> Vec<u8> {
+    let text = std::fs::read_to_string(vector(path)).unwrap();
+    hex::decode(text.trim()).unwrap()
+}
+
+fn teep(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_teep"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn inspect_json(args: &[&str], stdin: &[u8]) -> Json {
+    let out = teep(args, stdin);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn inspect_file(args: &[&str], path: &Path) -> Json {
+    let mut all = vec!["inspect"];
+    all.extend_from_slice(args);
+    all.push(path.to_str().unwrap());
+    inspect_json(&all, b"")
+}
+
+const TOKEN: &str = "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf";
+
+#[test]
+fn every_teep_vector_in_both_numberings_shows_its_type_and_fields() {
+    for (dir, numbering) in [("teep", "26"), ("teep/pre-26-numbering", "pre-26")] {
+        let json = |name: &str| {
+            inspect_file(
+                &["--numbering", numbering],
+                &vector(&format!("{dir}/{name}.hex")),
+            )
+        };
+
+        let qr = json("query_request");
+        assert_eq!(qr["type"], "query-request", "{dir}");
+        assert_eq!(qr["token"], TOKEN);
+        assert_eq!(qr["versions"], serde_json::json!([0]));
+        assert!(qr["supported-teep-cipher-suites"].is_array());
+        assert!(qr["supported-suit-cose-profiles"].is_array());
+        assert!(qr.get("data-item-requested").is_some());
+
+        let resp = json("query_response");
+        assert_eq!(resp["type"], "query-response", "{dir}");
+        assert_eq!(resp["token"], TOKEN);
+        assert_eq!(resp["selected-version"], 0);
+        assert_eq!(resp["tc-list"].as_array().unwrap().len(), 1);
+
+        let update = json("update");
+        assert_eq!(update["type"], "update", "{dir}");
+        assert_eq!(update["token"], TOKEN);
+        let manifests = update["manifest-list"].as_array().unwrap();
+        assert_eq!(manifests.len(), 1);
+        // The manifest is the bstr-wrapped SUIT_Envelope, shown as hex.
+        assert!(manifests[0].as_str().unwrap().starts_with("a2025873"));
+
+        let success = json("success");
+        assert_eq!(success["type"], "success", "{dir}");
+        assert_eq!(success["token"], TOKEN);
+
+        let error = json("error");
+        assert_eq!(error["type"], "error", "{dir}");
+        assert_eq!(error["token"], TOKEN);
+        assert_eq!(error["err-msg"], "disk-full");
+        // ERR_MANIFEST_PROCESSING_FAILED: 11 in -26, 17 before.
+        let code = if numbering == "26" { "11" } else { "17" };
+        assert!(
+            error["err-code"].to_string().contains(code),
+            "{}",
+            error["err-code"]
+        );
+    }
+}
+
+#[test]
+fn the_wrong_numbering_is_an_error_not_a_misreading() {
+    // Before -26, type 5 was Error; read as -26 it is an Error without an err-code.
+    let out = teep(
+        &[
+            "inspect",
+            vector("teep/pre-26-numbering/success.hex")
+                .to_str()
+                .unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn hex_binary_and_stdin_give_the_same_output() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["query_request", "update", "suit_uri"] {
+        let hex_path = vector(&format!("teep/{name}.hex"));
+        let bin_path = dir.path().join(format!("{name}.cbor"));
+        std::fs::write(&bin_path, vector_bytes(&format!("teep/{name}.hex"))).unwrap();
+        let from_hex = teep(&["inspect", hex_path.to_str().unwrap()], b"");
+        let from_bin = teep(&["inspect", bin_path.to_str().unwrap()], b"");
+        let from_stdin = teep(&["inspect", "-"], &std::fs::read(&bin_path).unwrap());
+        // Hex with spaces and line breaks, as people paste it.
+        let spaced: String = hex::encode(vector_bytes(&format!("teep/{name}.hex")))
+            .as_bytes()
+            .chunks(8)
+            .map(|c| format!("{}\n ", std::str::from_utf8(c).unwrap()))
+            .collect();
+        let from_spaced = teep(&["inspect"], spaced.as_bytes());
+        assert!(from_hex.status.success());
+        assert_eq!(from_hex.stdout, from_bin.stdout, "{name}");
+        assert_eq!(from_hex.stdout, from_stdin.stdout, "{name}");
+        assert_eq!(from_hex.stdout, from_spaced.stdout, "{name}");
+    }
+}
+
+#[test]
+fn cose_sign1_wrapped_message_shows_headers_beside_the_payload() {
+    let key = PrivateKey::generate(Curve::P256).unwrap();
+    let signer = default_provider()
+        .signer(&key, key.default_algorithm())
+        .unwrap();
+    let payload = vector_bytes("teep/query_request.hex");
+    for tagged in [true, false] {
+        let opts = SignOptions {
+            tagged,
+            ..SignOptions::default()
+        };
+        let signed = teep_cose::sign1(signer.as_ref(), &payload, &opts).unwrap();
+        let json = inspect_json(&["inspect"], &signed);
+        assert_eq!(json["cose"], "COSE_Sign1");
+        assert_eq!(json["tagged"], tagged);
+        assert_eq!(json["verified"], false);
+        assert_eq!(json["protected"]["alg"], -9);
+        assert_eq!(
+            json["kid"],
+            hex::encode(key.public_key().thumbprint()),
+            "kid is the RFC 9679 thumbprint"
+        );
+        assert_eq!(json["payload"]["type"], "query-request");
+        assert_eq!(json["payload"]["token"], TOKEN);
+    }
+}
+
+#[test]
+fn cose_sign_lists_every_signature() {
+    let p256 = PrivateKey::generate(Curve::P256).unwrap();
+    let ed = PrivateKey::generate(Curve::Ed25519).unwrap();
+    let provider = default_provider();
+    let s1 = provider.signer(&p256, p256.default_algorithm()).unwrap();
+    let s2 = provider.signer(&ed, ed.default_algorithm()).unwrap();
+    let payload = vector_bytes("teep/success.hex");
+    let signed = teep_cose::sign(
+        &[s1.as_ref(), s2.as_ref()],
+        &payload,
+        &SignOptions::default(),
+    )
+    .unwrap();
+    let json = inspect_json(&["inspect"], &signed);
+    assert_eq!(json["cose"], "COSE_Sign");
+    let algs: Vec<&Json> = json["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["protected"]["alg"])
+        .collect();
+    assert_eq!(algs, [-9, -19]);
+    assert_eq!(json["payload"]["type"], "success");
+}
+
+#[test]
+fn cose_sign1_with_a_non_teep_payload_shows_it_as_cbor() {
+    let key = PrivateKey::generate(Curve::P256).unwrap();
+    let signer = default_provider()
+        .signer(&key, key.default_algorithm())
+        .unwrap();
+    // A claims set {10: h'0102'} (eat_nonce), as an EAT would carry.
+    let signed = teep_cose::sign1(
+        signer.as_ref(),
+        &[0xa1, 0x0a, 0x42, 1, 2],
+        &SignOptions::default(),
+    )
+    .unwrap();
+    let json = inspect_json(&["inspect"], &signed);
+    assert_eq!(json["cose"], "COSE_Sign1");
+    assert_eq!(json["payload"], serde_json::json!({ "10": "0102" }));
+}
+
+#[test]
+fn cose_keys_show_named_parameters_and_thumbprint_without_secrets() {
+    let public = inspect_file(
+        &[],
+        &vector("suit/keys/suit-example-signer-p256.cose-key-public.hex"),
+    );
+    assert_eq!(public["type"], "COSE_Key");
+    assert_eq!(public["kty"], "EC2");
+    assert_eq!(public["crv"], "P-256");
+    assert_eq!(public["x"].as_str().unwrap().len(), 64);
+    assert_eq!(public["y"].as_str().unwrap().len(), 64);
+    let thumbprint = public["thumbprint-sha256"].as_str().unwrap();
+    assert_eq!(thumbprint.len(), 64);
+
+    let private = inspect_file(
+        &[],
+        &vector("suit/keys/suit-example-signer-p256.cose-key-private.hex"),
+    );
+    assert_eq!(private["type"], "COSE_Key");
+    assert!(private["d"].as_str().unwrap().contains("not shown"));
+    assert_eq!(
+        private["thumbprint-sha256"], thumbprint,
+        "same key pair, same thumbprint"
+    );
+}
+
+#[test]
+fn suit_envelopes_show_digest_signatures_and_manifest() {
+    for name in ["suit_uri", "suit_integrated", "suit_personalization"] {
+        let json = inspect_file(&[], &vector(&format!("teep/{name}.hex")));
+        assert_eq!(json["type"], "SUIT_Envelope", "{name}");
+        assert_eq!(json["digest"]["algorithm-id"], -16, "{name}: SHA-256");
+        assert_eq!(json["digest"]["digest-bytes"].as_str().unwrap().len(), 64);
+        let auth = json["authentication"].as_array().unwrap();
+        assert_eq!(auth[0]["cose"], "COSE_Sign1", "{name}");
+        assert_eq!(auth[0]["protected"]["alg"], -9, "{name}: ESP256");
+        // suit-manifest-version 1 under key 1.
+        assert_eq!(json["manifest"]["1"], 1, "{name}");
+    }
+    let integrated = inspect_file(&[], &vector("teep/suit_integrated.hex"));
+    let tc = hex::decode(integrated["integrated"]["#tc"].as_str().unwrap()).unwrap();
+    assert_eq!(tc, b"Hello, Secure World!");
+}
+
+#[test]
+fn other_cbor_is_shown_generically() {
+    // {"a": 1, -2: [h'ff', 1.5, null, 24(h'01')]}
+    let json = inspect_json(&["inspect"], b"a2 6161 01 21 84 41ff f93e00 f6 d81841 01");
+    assert_eq!(
+        json,
+        serde_json::json!({
+            "type": "cbor",
+            "value": { "a": 1, "-2": ["ff", 1.5, null, { "tag": 24, "value": "01" }] }
+        })
+    );
+}
+
+#[test]
+fn diag_prints_diagnostic_notation() {
+    let out = teep(
+        &[
+            "inspect",
+            "--diag",
+            vector("teep/error.hex").to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.trim_start().starts_with('['), "{text}");
+    assert!(text.contains("\"disk-full\""), "{text}");
+    assert!(
+        text.contains("h'a0a1a2a3a4a5a6a7a8a9aaabacadaeaf'"),
+        "{text}"
+    );
+    // Anything CBOR, not only TEEP.
+    let out = teep(&["inspect", "--diag"], b"a1 01 82 01 02");
+    assert_eq!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .split_whitespace()
+            .collect::<String>(),
+        "{1:[1,2]}"
+    );
+}
+
+#[test]
+fn bad_input_exits_2_with_one_line_naming_what_and_where() {
+    let cases: [(&[u8], &str); 5] = [
+        (b"82 01", "at byte 2"),          // truncated array
+        (b"a2 01 00 01 00", "at byte 3"), // duplicate map key
+        (b"hello world", "at byte 9"),    // a text string "ello wor", then more bytes
+        (b"", "at byte 0"),               // nothing at all
+        (b"8a 01", "at byte 2"),          // array of 10 with one element
+    ];
+    for (input, where_) in cases {
+        let out = teep(&["inspect"], input);
+        assert_eq!(out.status.code(), Some(2), "{input:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(where_), "{input:?}: {stderr}");
+        assert!(out.stdout.is_empty());
+    }
+    // A TEEP-shaped message that breaks a TEEP rule names the rule and the offset.
+    let out = teep(&["inspect"], b"82 04 a1 13 01"); // success whose token is an integer
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("at byte"), "{stderr}");
+}
