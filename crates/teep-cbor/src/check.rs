@@ -5,7 +5,6 @@
 //! map keys are remembered as byte ranges, compared pairwise in small maps and sorted only in
 //! maps of more than [`SMALL_MAP`] entries.
 
-use alloc::borrow::Cow;
 use alloc::vec::Vec;
 use core::cmp::Ordering;
 
@@ -69,8 +68,9 @@ enum Frame {
 struct MapFrame {
     /// Entries still to come, or `None` for an indefinite-length map.
     remaining: Option<u64>,
-    /// Where this map's keys start in [`Walker::keys`].
+    /// Where this map's keys start in [`Walker::keys`] and [`Walker::rewritten`].
     keys_base: usize,
+    rewritten_base: usize,
     /// Whether the next item is a value (otherwise a key).
     in_value: bool,
     /// Offset of the key being read.
@@ -85,9 +85,10 @@ struct MapFrame {
 struct Key {
     start: usize,
     end: usize,
-    /// The bytes are the key's preferred, definite-length encoding, so byte equality is value
+    /// Index into [`Walker::rewritten`] when the key's bytes are not its canonical encoding
+    /// (preferred, definite lengths); `None` when they are, so that byte equality is value
     /// equality.
-    canonical: bool,
+    rewritten: Option<usize>,
 }
 
 /// Whether an item ended or opened a container whose contents come next.
@@ -105,6 +106,9 @@ struct Walker<'a> {
     non_canonical: usize,
     frames: SmallVec<[Frame; 16]>,
     keys: SmallVec<[Key; 32]>,
+    /// Canonical re-encodings of the keys of open maps that were not sent canonically,
+    /// made once per key so that comparisons stay cheap.
+    rewritten: Vec<Vec<u8>>,
 }
 
 impl<'a> Walker<'a> {
@@ -116,6 +120,7 @@ impl<'a> Walker<'a> {
             non_canonical: 0,
             frames: SmallVec::new(),
             keys: SmallVec::new(),
+            rewritten: Vec::new(),
         }
     }
 
@@ -256,6 +261,7 @@ impl<'a> Walker<'a> {
             Frame::Map(MapFrame {
                 remaining,
                 keys_base: self.keys.len(),
+                rewritten_base: self.rewritten.len(),
                 in_value: false,
                 key_start: 0,
                 key_non_canonical: 0,
@@ -301,8 +307,8 @@ impl<'a> Walker<'a> {
         match self.frames.last() {
             Some(Frame::Array { remaining: None }) => {}
             Some(Frame::Map(map)) if map.remaining.is_none() && !map.in_value => {
-                let keys_base = map.keys_base;
-                self.finish_map(keys_base)?;
+                let map = *map;
+                self.finish_map(&map)?;
             }
             _ => return Err(CborError::new(start, CborErrorKind::UnexpectedBreak)),
         }
@@ -328,13 +334,8 @@ impl<'a> Walker<'a> {
                 }
                 Frame::Map(map) if !map.in_value => {
                     map.in_value = true;
-                    let key = Key {
-                        start: map.key_start,
-                        end: self.pos,
-                        canonical: map.key_non_canonical == self.non_canonical,
-                    };
-                    let keys_base = map.keys_base;
-                    self.add_key(keys_base, key)?;
+                    let map = *map;
+                    self.add_key(&map)?;
                     return Ok(false);
                 }
                 Frame::Map(map) => {
@@ -346,87 +347,88 @@ impl<'a> Walker<'a> {
                     if *n > 0 {
                         return Ok(false);
                     }
-                    let keys_base = map.keys_base;
-                    self.finish_map(keys_base)?;
+                    let map = *map;
+                    self.finish_map(&map)?;
                 }
             }
             self.frames.pop();
         }
     }
 
-    fn add_key(&mut self, keys_base: usize, key: Key) -> Result<(), CborError> {
-        let earlier = self.keys.get(keys_base..).unwrap_or_default();
-        if self.profile.require_sorted_keys {
-            if let Some(prev) = earlier.last() {
-                match compare_keys(self.bytes, prev, &key)? {
-                    Ordering::Less => {}
-                    Ordering::Equal => {
-                        return Err(CborError::new(key.start, CborErrorKind::DuplicateMapKey));
-                    }
-                    Ordering::Greater => {
-                        return Err(CborError::new(key.start, CborErrorKind::UnsortedMapKeys));
-                    }
-                }
-            }
+    /// Records the key that just ended (from `map.key_start` to here) and checks it against
+    /// the map's earlier keys.
+    fn add_key(&mut self, map: &MapFrame) -> Result<(), CborError> {
+        let rewritten = if map.key_non_canonical == self.non_canonical {
+            None
+        } else {
+            let raw = self.bytes.get(map.key_start..self.pos).unwrap_or_default();
+            let mut canonical = Vec::new();
+            write_canonical(raw, &mut canonical)?;
+            self.rewritten.push(canonical);
+            Some(self.rewritten.len() - 1)
+        };
+        let key = Key {
+            start: map.key_start,
+            end: self.pos,
+            rewritten,
+        };
+        let new = self.key_bytes(&key);
+        let earlier = self.keys.get(map.keys_base..).unwrap_or_default();
+        let kind = if self.profile.require_sorted_keys {
+            earlier
+                .last()
+                .and_then(|prev| match self.key_bytes(prev).cmp(new) {
+                    Ordering::Less => None,
+                    Ordering::Equal => Some(CborErrorKind::DuplicateMapKey),
+                    Ordering::Greater => Some(CborErrorKind::UnsortedMapKeys),
+                })
         } else if earlier.len() < SMALL_MAP {
-            for prev in earlier {
-                if compare_keys(self.bytes, prev, &key)? == Ordering::Equal {
-                    return Err(CborError::new(key.start, CborErrorKind::DuplicateMapKey));
-                }
-            }
+            earlier
+                .iter()
+                .any(|prev| self.key_bytes(prev) == new)
+                .then_some(CborErrorKind::DuplicateMapKey)
+        } else {
+            None
+        };
+        if let Some(kind) = kind {
+            return Err(CborError::new(key.start, kind));
         }
         self.keys.push(key);
         Ok(())
     }
 
     /// Ends a map: large unsorted maps get their full duplicate check here.
-    fn finish_map(&mut self, keys_base: usize) -> Result<(), CborError> {
-        let keys = self.keys.get(keys_base..).unwrap_or_default();
+    fn finish_map(&mut self, map: &MapFrame) -> Result<(), CborError> {
+        let keys = self.keys.get(map.keys_base..).unwrap_or_default();
         if !self.profile.require_sorted_keys && keys.len() > SMALL_MAP {
-            find_duplicate(self.bytes, keys)?;
+            let mut sorted: Vec<(&[u8], usize)> = keys
+                .iter()
+                .map(|key| (self.key_bytes(key), key.start))
+                .collect();
+            sorted.sort_unstable();
+            // With equal keys ordered by offset, the second of each equal pair is a repeat;
+            // report the earliest repeat in the input.
+            let first_repeat = sorted
+                .windows(2)
+                .filter_map(|pair| match pair {
+                    [(a, _), (b, b_start)] if a == b => Some(*b_start),
+                    _ => None,
+                })
+                .min();
+            if let Some(start) = first_repeat {
+                return Err(CborError::new(start, CborErrorKind::DuplicateMapKey));
+            }
         }
-        self.keys.truncate(keys_base);
+        self.keys.truncate(map.keys_base);
+        self.rewritten.truncate(map.rewritten_base);
         Ok(())
     }
-}
 
-fn key_bytes<'b>(bytes: &'b [u8], key: &Key) -> &'b [u8] {
-    bytes.get(key.start..key.end).unwrap_or_default()
-}
-
-/// The key's canonical encoding: its own bytes when they already are.
-fn canonical_key<'b>(bytes: &'b [u8], key: &Key) -> Result<Cow<'b, [u8]>, CborError> {
-    let raw = key_bytes(bytes, key);
-    if key.canonical {
-        return Ok(Cow::Borrowed(raw));
-    }
-    let mut out = Vec::new();
-    write_canonical(raw, &mut out)?;
-    Ok(Cow::Owned(out))
-}
-
-/// Orders two keys by their canonical encodings, so that keys written with different but
-/// equivalent encodings compare equal.
-fn compare_keys(bytes: &[u8], a: &Key, b: &Key) -> Result<Ordering, CborError> {
-    if a.canonical && b.canonical {
-        return Ok(key_bytes(bytes, a).cmp(key_bytes(bytes, b)));
-    }
-    Ok(canonical_key(bytes, a)?.cmp(&canonical_key(bytes, b)?))
-}
-
-/// Sorts the keys of a large map and reports the earliest key that repeats another.
-fn find_duplicate(bytes: &[u8], keys: &[Key]) -> Result<(), CborError> {
-    let mut sorted = keys
-        .iter()
-        .map(|key| Ok((canonical_key(bytes, key)?, key.start)))
-        .collect::<Result<Vec<_>, CborError>>()?;
-    sorted.sort_unstable();
-    let later_of_pair = sorted.windows(2).filter_map(|pair| match pair {
-        [(a, _), (b, b_start)] if a == b => Some(*b_start),
-        _ => None,
-    });
-    match later_of_pair.min() {
-        Some(start) => Err(CborError::new(start, CborErrorKind::DuplicateMapKey)),
-        None => Ok(()),
+    /// The canonical encoding of a key: its own bytes, or its re-encoding.
+    fn key_bytes(&self, key: &Key) -> &[u8] {
+        match key.rewritten {
+            Some(i) => self.rewritten.get(i).map_or(&[], Vec::as_slice),
+            None => self.bytes.get(key.start..key.end).unwrap_or_default(),
+        }
     }
 }

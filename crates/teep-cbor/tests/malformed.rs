@@ -360,3 +360,30 @@ fn display_names_what_and_where() {
     let err = check(&bytes("a2 01 00 01 00"), &Profile::TEEP).unwrap_err();
     assert_eq!(err.to_string(), "duplicate map key at byte 3");
 }
+
+#[test]
+fn custom_profile_sorts_keys_by_their_canonical_encoding() {
+    // Sorted keys but any encoding: order and equality follow the canonical form of each key.
+    let sorted_any_encoding = Profile {
+        require_sorted_keys: true,
+        ..Profile::TEEP
+    };
+    assert_eq!(
+        check(&bytes("a2 01 00 19 00 02 00"), &sorted_any_encoding),
+        Ok(())
+    );
+    assert_eq!(
+        check(&bytes("a2 18 02 00 01 00"), &sorted_any_encoding),
+        Err(CborError {
+            offset: 4,
+            kind: K::UnsortedMapKeys
+        })
+    );
+    assert_eq!(
+        check(&bytes("a2 5f 41 01 ff 00 41 01 00"), &sorted_any_encoding),
+        Err(CborError {
+            offset: 6,
+            kind: K::DuplicateMapKey
+        })
+    );
+}
