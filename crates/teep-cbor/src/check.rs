@@ -73,7 +73,7 @@ struct MapFrame {
     rewritten_base: usize,
     /// Whether the next item is a value (otherwise a key).
     in_value: bool,
-    /// Offset of the key being read.
+    /// Offset of the key being read (or of the next key, while a value is read).
     key_start: usize,
     /// [`Walker::non_canonical`] when the key started, to tell whether the key's bytes are its
     /// canonical encoding.
@@ -128,12 +128,6 @@ impl<'a> Walker<'a> {
     fn run(&mut self) -> Result<usize, CborError> {
         loop {
             let start = self.pos;
-            if let Some(Frame::Map(map)) = self.frames.last_mut()
-                && !map.in_value
-            {
-                map.key_start = start;
-                map.key_non_canonical = self.non_canonical;
-            }
             let initial = *self
                 .bytes
                 .get(start)
@@ -263,8 +257,8 @@ impl<'a> Walker<'a> {
                 keys_base: self.keys.len(),
                 rewritten_base: self.rewritten.len(),
                 in_value: false,
-                key_start: 0,
-                key_non_canonical: 0,
+                key_start: self.pos,
+                key_non_canonical: self.non_canonical,
             })
         };
         self.push(start, frame)?;
@@ -340,6 +334,9 @@ impl<'a> Walker<'a> {
                 }
                 Frame::Map(map) => {
                     map.in_value = false;
+                    // The next key (if any) starts here.
+                    map.key_start = self.pos;
+                    map.key_non_canonical = self.non_canonical;
                     let Some(n) = map.remaining.as_mut() else {
                         return Ok(false);
                     };
