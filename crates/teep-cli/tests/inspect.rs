@@ -251,6 +251,13 @@ fn suit_envelopes_show_digest_signatures_and_manifest() {
         // suit-manifest-version 1 under key 1.
         assert_eq!(json["manifest"]["1"], 1, "{name}");
     }
+    // SUIT_Envelope_Tagged (tag 107) is recognised too.
+    let mut tagged = vec![0xd8, 107];
+    tagged.extend(vector_bytes("teep/suit_uri.hex"));
+    let json = inspect_json(&["inspect"], &tagged);
+    assert_eq!(json["type"], "SUIT_Envelope");
+    assert_eq!(json["tagged"], true);
+
     let integrated = inspect_file(&[], &vector("teep/suit_integrated.hex"));
     let tc = hex::decode(integrated["integrated"]["#tc"].as_str().unwrap()).unwrap();
     assert_eq!(tc, b"Hello, Secure World!");
