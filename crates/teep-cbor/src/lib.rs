@@ -5,6 +5,17 @@
 //! raw bytes that rejects whatever a [`Profile`] forbids, with a typed [`CborError`] naming
 //! what is wrong and at which byte, before any typed decoding happens. The [`encode`] module
 //! writes what we emit in deterministic form.
+//!
+//! Choices the RFCs and drafts leave open, each pinned by a test:
+//! * Map keys are compared as data items, not as bytes: `1` and its non-preferred encoding
+//!   `0x18 0x01` are the same key, so a lenient profile cannot be used to smuggle a repeat.
+//! * Each chunk of an indefinite-length text string must be valid UTF-8 on its own
+//!   (RFC 8949 §3.2.3: a character may not be split between chunks).
+//! * Tags count towards the nesting depth, like arrays and maps; empty containers count too.
+//! * [`Profile::TEEP`] accepts any key order: the draft's own QueryRequest example lists
+//!   `token` (19) before `versions` (3), so it fails [`Profile::DETERMINISTIC`].
+//! * Error precedence: the first violation in one left-to-right walk; only repeats in maps of
+//!   more than 16 entries are found when the map ends.
 #![no_std]
 #![cfg_attr(
     not(test),
