@@ -1,9 +1,345 @@
-//! `teep suit` sub-commands.
+//! `teep suit` sub-commands: create, sign, verify, inspect and process SUIT manifests.
+//!
+//! Exit codes: 0 success; 1 the envelope was rejected (verify) or processing failed
+//! (process; the state directory is unchanged); 2 usage or I/O errors.
+//! Component IDs are written as `/`-separated segments; a segment `hex:..` is raw bytes,
+//! anything else its UTF-8 text (`TEEP-Device/SecureFS/hex:8d82573a.../ta`).
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-#[derive(clap::Subcommand)]
-pub(crate) enum Command {}
+use anyhow::{Context, Result, bail};
+use teep_cose::encrypt::DecryptionKey;
+use teep_cose::{CryptoProvider, PrivateKey, PublicKey, TrustStore, default_provider};
+use teep_suit::builder::{self, DependencySpec, ManifestSpec, PayloadLocation};
+use teep_suit::dir::DirStorage;
+use teep_suit::processor::{DeviceIdentity, Fetcher, KeyDecryptor, Processor};
+use teep_suit::verify::{Anchors, authenticate, resolve_member};
+use teep_suit::{ComponentId, VendorId};
 
-pub(crate) fn run(cmd: Command) -> anyhow::Result<ExitCode> {
-    match cmd {}
+#[derive(clap::Subcommand)]
+pub(crate) enum Command {
+    /// Make an unsigned manifest for one Trusted Component (install, validate, invoke and
+    /// uninstall sections).
+    Create(CreateArgs),
+    /// Add a COSE_Sign1 signature to an envelope.
+    Sign(SignArgs),
+    /// Check an envelope's signature, manifest digest and severed elements.
+    Verify(VerifyArgs),
+    /// Show an envelope as JSON (signature not checked).
+    Inspect(InspectArgs),
+    /// Run the Update procedure (or Uninstall with --uninstall) against a state directory
+    /// and print the SUIT report as JSON.
+    Process(ProcessArgs),
+}
+
+#[derive(clap::Args)]
+pub(crate) struct CreateArgs {
+    /// Component ID segments of the TC (repeat: one per segment; `hex:..` for bytes).
+    #[arg(long = "component-id", required = true, num_args = 1..)]
+    component_id: Vec<String>,
+    /// Manifest sequence number.
+    #[arg(long)]
+    seq: u64,
+    /// The TC binary (integrated into the envelope unless --uri is given).
+    #[arg(long)]
+    payload: PathBuf,
+    /// Fetch the payload from this URI instead; --payload then only gives digest and size.
+    #[arg(long)]
+    uri: Option<String>,
+    #[arg(long = "vendor-id")]
+    vendor_id: Option<String>,
+    #[arg(long = "class-id")]
+    class_id: Option<String>,
+    /// Reference URI echoed in SUIT reports.
+    #[arg(long = "reference-uri")]
+    reference_uri: Option<String>,
+    /// Encrypt the payload to this TEE public key (ECDH-ES+A128KW, A128GCM). With --uri the
+    /// ciphertext to publish is written to OUT.payload.
+    #[arg(long = "encrypt-to")]
+    encrypt_to: Option<PathBuf>,
+    /// A signed envelope this manifest depends on (integrated; repeatable).
+    #[arg(long = "depends-on")]
+    depends_on: Vec<PathBuf>,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct SignArgs {
+    /// Private key (COSE_Key binary or hex, or PEM).
+    #[arg(long)]
+    key: PathBuf,
+    input: PathBuf,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct VerifyArgs {
+    /// TC signer public key (COSE_Key binary or hex, or PEM); repeatable.
+    #[arg(long, required = true)]
+    key: Vec<PathBuf>,
+    envelope: PathBuf,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct InspectArgs {
+    envelope: PathBuf,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct ProcessArgs {
+    /// Device state directory (created if missing).
+    #[arg(long = "state-dir")]
+    state_dir: PathBuf,
+    /// Trusted TC signer public key; repeatable.
+    #[arg(long, required = true)]
+    trust: Vec<PathBuf>,
+    /// The TEE's private key for encrypted payloads.
+    #[arg(long = "decrypt-key")]
+    decrypt_key: Option<PathBuf>,
+    /// Serve fetched URIs from this directory, by the URI's last path segment.
+    #[arg(long = "fetch-dir")]
+    fetch_dir: Option<PathBuf>,
+    /// Vendor IDs (UUID) the device asserts; repeatable.
+    #[arg(long = "vendor-id")]
+    vendor_id: Vec<String>,
+    /// Class IDs (UUID) the device asserts; repeatable.
+    #[arg(long = "class-id")]
+    class_id: Vec<String>,
+    /// Report nonce (hex), e.g. the TEEP token.
+    #[arg(long)]
+    nonce: Option<String>,
+    /// Uninstall the manifest stored at this manifest component ID instead.
+    #[arg(long, conflicts_with = "envelope")]
+    uninstall: Option<String>,
+    #[arg(required_unless_present = "uninstall")]
+    envelope: Option<PathBuf>,
+}
+
+pub(crate) fn run(cmd: Command) -> Result<ExitCode> {
+    match cmd {
+        Command::Create(a) => create(a),
+        Command::Sign(a) => sign(a),
+        Command::Verify(a) => verify(a),
+        Command::Inspect(a) => inspect(a),
+        Command::Process(a) => process(a),
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Envelope files may be binary CBOR or hex text.
+fn read_cbor(path: &Path) -> Result<Vec<u8>> {
+    let bytes = read(path)?;
+    let text: String = String::from_utf8_lossy(&bytes).split_whitespace().collect();
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if let Ok(decoded) = hex::decode(&text) {
+            return Ok(decoded);
+        }
+    }
+    Ok(bytes)
+}
+
+fn public_key(path: &Path) -> Result<PublicKey> {
+    PublicKey::from_any(&read(path)?).with_context(|| format!("public key {}", path.display()))
+}
+
+fn private_key(path: &Path) -> Result<PrivateKey> {
+    PrivateKey::from_any(&read(path)?).with_context(|| format!("private key {}", path.display()))
+}
+
+fn segment(s: &str) -> Result<Vec<u8>> {
+    match s.strip_prefix("hex:") {
+        Some(h) => hex::decode(h).with_context(|| format!("bad hex segment {s}")),
+        None => Ok(s.as_bytes().to_vec()),
+    }
+}
+
+fn component_id(segments: &[String]) -> Result<ComponentId> {
+    Ok(ComponentId(
+        segments.iter().map(|s| segment(s)).collect::<Result<_>>()?,
+    ))
+}
+
+fn uuid(s: &str) -> Result<[u8; 16]> {
+    let h: String = s.chars().filter(|c| *c != '-').collect();
+    hex::decode(&h)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .with_context(|| format!("{s} is not a UUID"))
+}
+
+fn create(a: CreateArgs) -> Result<ExitCode> {
+    let provider = default_provider();
+    let payload = read(&a.payload)?;
+    let location = match &a.uri {
+        Some(uri) => PayloadLocation::Uri(uri.clone()),
+        None => PayloadLocation::Integrated("#tc".into()),
+    };
+    let dependencies = a
+        .depends_on
+        .iter()
+        .map(|p| read_cbor(p).map(|envelope| DependencySpec { envelope }))
+        .collect::<Result<_>>()?;
+    let spec = ManifestSpec {
+        component_id: component_id(&a.component_id)?,
+        manifest_component_id: None,
+        sequence_number: a.seq,
+        payload,
+        location,
+        vendor_id: a.vendor_id.as_deref().map(uuid).transpose()?,
+        class_id: a.class_id.as_deref().map(uuid).transpose()?,
+        reference_uri: a.reference_uri,
+        encrypt_to: a.encrypt_to.as_deref().map(public_key).transpose()?,
+        dependencies,
+    };
+    let built = builder::build(&spec, provider)?;
+    write(&a.out, &built.envelope)?;
+    if let Some(ciphertext) = built.published_payload {
+        let mut path = a.out.clone().into_os_string();
+        path.push(".payload");
+        write(Path::new(&path), &ciphertext)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sign(a: SignArgs) -> Result<ExitCode> {
+    let provider = default_provider();
+    let key = private_key(&a.key)?;
+    let signer = provider.signer(&key, key.default_algorithm())?;
+    let signed = builder::sign(&read_cbor(&a.input)?, signer.as_ref(), provider)?;
+    write(&a.out, &signed)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(a: VerifyArgs) -> Result<ExitCode> {
+    let provider = default_provider();
+    let mut trust = TrustStore::new();
+    for k in &a.key {
+        trust.add_key(public_key(k)?);
+    }
+    let bytes = read_cbor(&a.envelope)?;
+    let anchors = Anchors {
+        signers: &trust,
+        mac_keys: &[],
+        now: None,
+    };
+    let checked = authenticate(&bytes, provider, &anchors).and_then(|auth| {
+        // Severed elements that travel with the envelope must match their digests.
+        for s in auth.manifest.sections() {
+            if s.severable()
+                && let Some(member) = auth.manifest.member(s)
+                && auth.envelope.severed_element(s.key()).is_some()
+            {
+                resolve_member(&auth.envelope, member, s.key(), provider)?;
+            }
+        }
+        Ok(auth)
+    });
+    match checked {
+        Ok(auth) => {
+            let signer = auth
+                .signer
+                .as_ref()
+                .map(|k| hex::encode(k.thumbprint()))
+                .unwrap_or_default();
+            println!(
+                "valid: manifest digest {}, sequence number {}, signer {}",
+                hex::encode(auth.digest),
+                auth.manifest.sequence_number,
+                signer
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("invalid: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn inspect(a: InspectArgs) -> Result<ExitCode> {
+    let json = teep_suit::json::envelope(&read_cbor(&a.envelope)?, default_provider())?;
+    println!("{}", serde_json::to_string_pretty(&json)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Serves URIs from a directory by their last path segment.
+struct DirFetcher(PathBuf);
+
+impl Fetcher for DirFetcher {
+    fn fetch(&self, uri: &str) -> Result<Vec<u8>, String> {
+        let name = uri.rsplit('/').next().unwrap_or(uri);
+        if name.is_empty() || name == ".." {
+            return Err(format!("no file name in {uri}"));
+        }
+        std::fs::read(self.0.join(name)).map_err(|e| format!("{name}: {e}"))
+    }
+}
+
+fn process(a: ProcessArgs) -> Result<ExitCode> {
+    let provider: &dyn CryptoProvider = default_provider();
+    let mut trust = TrustStore::new();
+    for k in &a.trust {
+        trust.add_key(public_key(k)?);
+    }
+    let device = DeviceIdentity {
+        vendor_ids: a
+            .vendor_id
+            .iter()
+            .map(|v| uuid(v).map(|u| VendorId::Uuid(u.to_vec())))
+            .collect::<Result<_>>()?,
+        class_ids: a
+            .class_id
+            .iter()
+            .map(|v| uuid(v).map(|u| u.to_vec()))
+            .collect::<Result<_>>()?,
+        ..DeviceIdentity::default()
+    };
+    let decryptor = match &a.decrypt_key {
+        Some(path) => Some(KeyDecryptor {
+            provider,
+            keys: vec![DecryptionKey::EcdhEs(private_key(path)?)],
+        }),
+        None => None,
+    };
+    let fetcher = a.fetch_dir.clone().map(DirFetcher);
+    let mut processor = Processor::new(provider, &trust, &device);
+    if let Some(d) = &decryptor {
+        processor.decryptor = Some(d);
+    }
+    if let Some(f) = &fetcher {
+        processor.fetcher = f;
+    }
+    let nonce = a
+        .nonce
+        .as_deref()
+        .map(hex::decode)
+        .transpose()
+        .context("nonce must be hex")?;
+    let mut storage = DirStorage::open(&a.state_dir)?;
+    let outcome = match (&a.uninstall, &a.envelope) {
+        (Some(id), _) => {
+            let segments: Vec<String> = id.split('/').map(String::from).collect();
+            processor.uninstall(&mut storage, &component_id(&segments)?, nonce.as_deref())
+        }
+        (None, Some(path)) => processor.install(&mut storage, &read_cbor(path)?, nonce.as_deref()),
+        (None, None) => bail!("an envelope or --uninstall is required"),
+    };
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&teep_suit::json::report(&outcome.report))?
+    );
+    Ok(if outcome.result.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -23,6 +23,8 @@ pub mod command;
 #[cfg(feature = "std")]
 pub mod dir;
 pub mod error;
+#[cfg(feature = "json")]
+pub mod json;
 pub mod model;
 pub mod processor;
 pub mod report;

@@ -1,0 +1,314 @@
+//! `teep suit` end to end: the built binary creates, signs, verifies, inspects and
+//! processes manifests, and rejects bad ones with exit 1 and the reason.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/vectors");
+const VENDOR: &str = "c0ddd5f1-5243-5660-87db-4f5b0aa26c2f";
+const CLASS: &str = "db42f709-3d8c-55ba-a8c5-265fc5820f4e";
+
+fn teep(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_teep"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn vector(rel: &str) -> String {
+    format!("{VECTORS}/{rel}")
+}
+
+fn signer_priv() -> String {
+    vector("suit/keys/suit-example-signer-p256.private.pem")
+}
+
+fn signer_pub() -> String {
+    vector("suit/keys/suit-example-signer-p256.public.pem")
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// Creates and signs a TC manifest in `dir`; returns the signed envelope's path.
+fn make(dir: &Path, name: &str, seq: u64, payload: &[u8], extra: &[&str]) -> PathBuf {
+    let payload_path = dir.join(format!("{name}.bin"));
+    std::fs::write(&payload_path, payload).unwrap();
+    let unsigned = dir.join(format!("{name}.unsigned.suit"));
+    let signed = dir.join(format!("{name}.suit"));
+    let seq = seq.to_string();
+    let mut args = vec![
+        "suit",
+        "create",
+        "--component-id",
+        "TEEP-Device",
+        "--component-id",
+        "SecureFS",
+        "--component-id",
+        name,
+        "--component-id",
+        "ta",
+        "--seq",
+        &seq,
+        "--payload",
+        p(&payload_path),
+        "--vendor-id",
+        VENDOR,
+        "--class-id",
+        CLASS,
+        "--out",
+        p(&unsigned),
+    ];
+    args.extend_from_slice(extra);
+    ok(&teep(&args));
+    ok(&teep(&[
+        "suit",
+        "sign",
+        "--key",
+        &signer_priv(),
+        p(&unsigned),
+        "--out",
+        p(&signed),
+    ]));
+    signed
+}
+
+fn process(state: &Path, extra: &[&str]) -> (Output, serde_json::Value) {
+    let key = signer_pub();
+    let mut args = vec![
+        "suit",
+        "process",
+        "--state-dir",
+        p(state),
+        "--trust",
+        &key,
+        "--vendor-id",
+        VENDOR,
+        "--class-id",
+        CLASS,
+        "--nonce",
+        "a0a1a2a3",
+    ];
+    args.extend_from_slice(extra);
+    let out = teep(&args);
+    let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (out, json)
+}
+
+/// Everything in a directory tree, for "nothing changed" checks.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            v.extend(snapshot(&e.path()));
+        } else {
+            v.push((e.path(), std::fs::read(e.path()).unwrap()));
+        }
+    }
+    v.sort();
+    v
+}
+
+#[test]
+fn create_sign_verify_process_uninstall_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = make(dir.path(), "app", 1, b"trusted app v1", &[]);
+    let line = ok(&teep(&["suit", "verify", "--key", &signer_pub(), p(&env)]));
+    assert_eq!(line.lines().count(), 1);
+    assert!(line.starts_with("valid: manifest digest "), "{line}");
+
+    let inspect: serde_json::Value =
+        serde_json::from_str(&ok(&teep(&["suit", "inspect", p(&env)]))).unwrap();
+    assert_eq!(inspect["type"], "SUIT_Envelope");
+    assert_eq!(inspect["manifest"]["manifest-sequence-number"], 1);
+    assert_eq!(inspect["authentication-wrapper"]["digest-matches"], true);
+    assert_eq!(inspect["authentication-wrapper"]["blocks"][0]["alg"], -9);
+    let sections = inspect["manifest"]["sequences"].as_object().unwrap();
+    for s in ["install", "validate", "invoke", "uninstall", "shared"] {
+        assert!(sections.contains_key(s), "{s}");
+    }
+
+    let state = dir.path().join("state");
+    let (out, report) = process(&state, &[p(&env)]);
+    ok(&out);
+    assert_eq!(report["suit-report-result"], true);
+    assert_eq!(report["suit-report-nonce"], "a0a1a2a3");
+
+    // Update, then a rollback attempt that leaves the state as it was.
+    let v2 = make(dir.path(), "app", 2, b"trusted app v2", &[]);
+    ok(&process(&state, &[p(&v2)]).0);
+    let before = snapshot(&state);
+    let (out, report) = process(&state, &[p(&env)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        report["suit-report-result"]["result-reason"],
+        "condition-failed"
+    );
+    assert_eq!(snapshot(&state), before);
+
+    let (out, report) = process(&state, &["--uninstall", "TEEP-Device/SecureFS/app/suit"]);
+    ok(&out);
+    assert_eq!(report["suit-report-result"], true);
+}
+
+#[test]
+fn verify_rejects_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = make(dir.path(), "app", 1, b"payload", &[]);
+    let reject = |key: &str, file: &str, want: &str| {
+        let out = teep(&["suit", "verify", "--key", key, file]);
+        assert_eq!(out.status.code(), Some(1), "{file}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{file}: {err}");
+    };
+    // Wrong key: our manifests carry a kid, so an unknown signer is named as such.
+    reject(
+        &vector("suit/keys/fwenc-dependent-signer-p256.cose-key-public.hex"),
+        p(&env),
+        "not trusted",
+    );
+    // Bad signature: flip one byte of the signature (found through inspect).
+    let inspect: serde_json::Value =
+        serde_json::from_str(&ok(&teep(&["suit", "inspect", p(&env)]))).unwrap();
+    let sig = hex::decode(
+        inspect["authentication-wrapper"]["blocks"][0]["signature"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let mut bytes = std::fs::read(&env).unwrap();
+    let at = bytes
+        .windows(sig.len())
+        .position(|w| w == sig.as_slice())
+        .unwrap();
+    bytes[at + 10] ^= 1;
+    let bad_sig = dir.path().join("bad-sig.suit");
+    std::fs::write(&bad_sig, &bytes).unwrap();
+    reject(&signer_pub(), p(&bad_sig), "signature does not verify");
+    // Digest mismatch (the vector's signature covers the old digest).
+    reject(
+        &signer_pub(),
+        &vector("suit/negative/teep-tc-uri.seq-tampered.hex"),
+        "does not match the authenticated digest",
+    );
+    // Severed element tampered.
+    reject(
+        &signer_pub(),
+        &vector("suit/negative/manifest-ex2.install-element-tampered.hex"),
+        "does not match its digest",
+    );
+    // Malformed.
+    let garbage = dir.path().join("garbage");
+    std::fs::write(&garbage, b"\xa1\x02").unwrap();
+    reject(&signer_pub(), p(&garbage), "malformed");
+    // The published vectors verify (hex input, COSE_Key or PEM keys).
+    for f in [
+        "teep/suit_uri.hex",
+        "teep/suit_integrated.hex",
+        "teep/suit_personalization.hex",
+        "suit/manifest/manifest-ex2-severable-text.hex",
+    ] {
+        ok(&teep(&[
+            "suit",
+            "verify",
+            "--key",
+            &signer_pub(),
+            &vector(f),
+        ]));
+    }
+}
+
+#[test]
+fn process_fetches_from_a_directory_and_fails_without_changing_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let fetch = dir.path().join("www");
+    std::fs::create_dir(&fetch).unwrap();
+    let tc = hex::decode(
+        std::fs::read_to_string(vector("suit/teep/teep-tc-binary.hex"))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
+    std::fs::write(fetch.join("8d82573a-926d-4754-9353-32dc29997f74.ta"), tc).unwrap();
+    let state = dir.path().join("state");
+    // Another TC is installed first, so the state is not empty.
+    ok(&process(&state, &[p(&make(dir.path(), "other", 1, b"other", &[]))]).0);
+    let before = snapshot(&state);
+    // The tampered integrated payload fails image-match; nothing changes.
+    let (out, report) = process(
+        &state,
+        &[&vector(
+            "suit/negative/teep-tc-integrated.payload-tampered.hex",
+        )],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        report["suit-report-result"]["result-record"]["section-name"],
+        "install"
+    );
+    assert_eq!(
+        report["suit-report-result"]["result-reason"],
+        "condition-failed"
+    );
+    assert_eq!(snapshot(&state), before);
+    let (out, _) = process(
+        &state,
+        &["--fetch-dir", p(&fetch), &vector("teep/suit_uri.hex")],
+    );
+    ok(&out);
+    let (out, _) = process(
+        &state,
+        &[
+            "--uninstall",
+            "TEEP-Device/SecureFS/hex:8d82573a926d4754935332dc29997f74/suit",
+        ],
+    );
+    ok(&out);
+}
+
+#[test]
+fn encrypted_and_dependent_manifests_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let tee_pub = vector("suit/keys/fwenc-receiver-esdh-p256.cose-key-public.hex");
+    let tee_priv = vector("suit/keys/fwenc-receiver-esdh-p256.cose-key-private.hex");
+    let enc = make(
+        dir.path(),
+        "secret",
+        1,
+        b"secret payload",
+        &["--encrypt-to", &tee_pub],
+    );
+    let state = dir.path().join("state");
+    let (out, _) = process(&state, &[p(&enc)]);
+    assert_eq!(out.status.code(), Some(1), "no decryption key");
+    let (out, report) = process(&state, &["--decrypt-key", &tee_priv, p(&enc)]);
+    ok(&out);
+    assert_eq!(report["suit-report-result"], true);
+
+    let lib = make(dir.path(), "lib", 1, b"library", &[]);
+    let app = make(
+        dir.path(),
+        "user",
+        1,
+        b"user app",
+        &["--depends-on", p(&lib)],
+    );
+    ok(&teep(&["suit", "verify", "--key", &signer_pub(), p(&app)]));
+    let (out, _) = process(&state, &[p(&app)]);
+    ok(&out);
+    let (out, _) = process(&state, &["--uninstall", "TEEP-Device/SecureFS/user/suit"]);
+    ok(&out);
+}
