@@ -139,10 +139,11 @@ fn write(path: &Path, bytes: &[u8]) -> Result<()> {
 fn read_cbor(path: &Path) -> Result<Vec<u8>> {
     let bytes = read(path)?;
     let text: String = String::from_utf8_lossy(&bytes).split_whitespace().collect();
-    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        if let Ok(decoded) = hex::decode(&text) {
-            return Ok(decoded);
-        }
+    if !text.is_empty()
+        && text.bytes().all(|b| b.is_ascii_hexdigit())
+        && let Ok(decoded) = hex::decode(&text)
+    {
+        return Ok(decoded);
     }
     Ok(bytes)
 }
