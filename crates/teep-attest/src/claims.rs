@@ -593,3 +593,162 @@ fn decode_digest(d: &mut Decoder<'_>) -> Option<SuitDigest> {
         bytes: d.bytes().ok()?.to_vec(),
     })
 }
+
+#[cfg(feature = "json")]
+mod json {
+    use alloc::{string::String, vec::Vec};
+
+    use serde::Deserialize;
+
+    use super::{Cnf, DebugStatus, EatClaims, Manifest, Oemid, Version};
+
+    /// The JSON form in which tools describe the claims of Evidence to build (the
+    /// `--claims` file of `teep attest evidence`). Byte strings are hex.
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct ClaimsFile {
+        #[serde(default)]
+        profile: Option<String>,
+        nonce: Option<String>,
+        ueid: Option<String>,
+        oemid: Option<OemidFile>,
+        hwmodel: Option<String>,
+        hwversion: Option<VersionFile>,
+        #[serde(default)]
+        manifests: Option<Vec<ManifestFile>>,
+        cnf: Option<CnfFile>,
+        iat: Option<i64>,
+        dbgstat: Option<String>,
+        secboot: Option<bool>,
+        swname: Option<String>,
+        swversion: Option<VersionFile>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OemidFile {
+        Pen(u64),
+        Hex(String),
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum VersionFile {
+        Plain(String),
+        WithScheme(String, i64),
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct ManifestFile {
+        uri: String,
+        sha256: String,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "snake_case")]
+    enum CnfFile {
+        Kid(String),
+        CoseKey(String),
+    }
+
+    /// Why a claims description was rejected.
+    #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+    #[non_exhaustive]
+    pub enum ClaimsJsonError {
+        /// Not JSON of the documented shape.
+        #[error("claims file is not valid JSON of the documented shape: {0}")]
+        Json(String),
+        /// A hex field is not hex, has the wrong length, or (cnf.cose_key) is no COSE_Key.
+        #[error("claims field {0} is not hex of the right length")]
+        Hex(&'static str),
+        /// Unknown dbgstat name.
+        #[error("unknown dbgstat name {0:?}")]
+        Dbgstat(String),
+    }
+
+    fn unhex(field: &'static str, s: &str) -> Result<Vec<u8>, ClaimsJsonError> {
+        hex::decode(s).map_err(|_| ClaimsJsonError::Hex(field))
+    }
+
+    fn version(v: VersionFile) -> Version {
+        match v {
+            VersionFile::Plain(version) => Version {
+                version,
+                scheme: None,
+            },
+            VersionFile::WithScheme(version, scheme) => Version {
+                version,
+                scheme: Some(scheme),
+            },
+        }
+    }
+
+    impl EatClaims {
+        /// Reads a claims description (see `docs/verifier-policy.md`, "Claims files").
+        pub fn from_json(text: &str) -> Result<Self, ClaimsJsonError> {
+            let f: ClaimsFile = serde_json::from_str(text)
+                .map_err(|e| ClaimsJsonError::Json(alloc::format!("{e}")))?;
+            let opt_hex = |field, v: Option<String>| v.map(|h| unhex(field, &h)).transpose();
+            let oemid = match f.oemid {
+                None => None,
+                Some(OemidFile::Pen(p)) => Some(Oemid::Pen(p)),
+                Some(OemidFile::Hex(h)) => {
+                    let b = unhex("oemid", &h)?;
+                    Some(if let Ok(ieee) = <[u8; 3]>::try_from(b.as_slice()) {
+                        Oemid::Ieee(ieee)
+                    } else {
+                        Oemid::Random(
+                            <[u8; 16]>::try_from(b.as_slice())
+                                .map_err(|_| ClaimsJsonError::Hex("oemid"))?,
+                        )
+                    })
+                }
+            };
+            let manifests = f
+                .manifests
+                .map(|list| {
+                    list.into_iter()
+                        .map(|m| {
+                            let digest = <[u8; 32]>::try_from(unhex("sha256", &m.sha256)?)
+                                .map_err(|_| ClaimsJsonError::Hex("sha256"))?;
+                            Ok(Manifest::suit_reference(m.uri, digest))
+                        })
+                        .collect::<Result<Vec<_>, ClaimsJsonError>>()
+                })
+                .transpose()?;
+            let cnf = match f.cnf {
+                None => None,
+                Some(CnfFile::Kid(h)) => Some(Cnf::Kid(unhex("cnf.kid", &h)?)),
+                // Re-encoded so that what goes on the wire is a valid, deterministic COSE_Key.
+                Some(CnfFile::CoseKey(h)) => Some(Cnf::CoseKey(
+                    teep_cose::PublicKey::from_cose_key_bytes(&unhex("cnf.cose_key", &h)?)
+                        .map_err(|_| ClaimsJsonError::Hex("cnf.cose_key"))?
+                        .to_cose_key_bytes(),
+                )),
+            };
+            Ok(Self {
+                profile: f.profile,
+                nonce: opt_hex("nonce", f.nonce)?,
+                ueid: opt_hex("ueid", f.ueid)?,
+                oemid,
+                hwmodel: opt_hex("hwmodel", f.hwmodel)?,
+                hwversion: f.hwversion.map(version),
+                manifests,
+                measurements: None,
+                cnf,
+                iat: f.iat,
+                dbgstat: f
+                    .dbgstat
+                    .map(|n| DebugStatus::from_name(&n).ok_or(ClaimsJsonError::Dbgstat(n)))
+                    .transpose()?,
+                secboot: f.secboot,
+                swname: f.swname,
+                swversion: f.swversion.map(version),
+            })
+        }
+    }
+}
+
+#[cfg(feature = "json")]
+pub use json::ClaimsJsonError;

@@ -21,6 +21,8 @@ extern crate std;
 mod cbor;
 pub mod claims;
 
+#[cfg(feature = "json")]
+pub use claims::ClaimsJsonError;
 pub use claims::{
     ClaimsError, Cnf, DebugStatus, EatClaims, Manifest, ManifestBody, Oemid, SuitDigest,
     SuitReference, Version,

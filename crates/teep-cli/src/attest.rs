@@ -1,16 +1,187 @@
-//! `teep attest` and `teep verifier` sub-commands.
+//! `teep attest` (make and appraise EAT Evidence) and `teep verifier` (the HTTP Verifier).
+//! Formats of the policy and claims files: docs/verifier-policy.md.
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context as _, Result};
+use teep_attest::{
+    Cnf, Context, EatClaims, Freshness, Policy, SeenEvidence, Status, Verifier, VerifierId,
+    claims::TEEP_EAT_PROFILE, sign_evidence,
+};
+use teep_cose::{PrivateKey, PublicKey, default_provider};
 
 #[derive(clap::Subcommand)]
-pub(crate) enum Command {}
-
-#[derive(clap::Subcommand)]
-pub(crate) enum VerifierCommand {}
-
-pub(crate) fn run(cmd: Command) -> anyhow::Result<ExitCode> {
-    match cmd {}
+pub(crate) enum Command {
+    /// Build TEEP EAT Evidence from a JSON claims file and sign it with the attestation key
+    /// (untagged COSE_Sign1, kid = key thumbprint).
+    Evidence {
+        /// Attestation private key (COSE_Key or PEM).
+        #[arg(long)]
+        key: PathBuf,
+        /// The challenge, in hex: becomes eat_nonce.
+        #[arg(long)]
+        nonce: String,
+        /// Claims file (JSON).
+        #[arg(long)]
+        claims: PathBuf,
+        /// Bind the Evidence to this TEEP Agent public key: cnf = its thumbprint.
+        #[arg(long)]
+        cnf_key: Option<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Appraise Evidence against a policy; print the EAR as JSON (the findings go to stderr).
+    /// Exit status 0 when affirming, 1 otherwise.
+    Verify {
+        /// Policy file (JSON).
+        #[arg(long)]
+        policy: PathBuf,
+        /// The challenge the Evidence must carry (hex). Without it, freshness is by iat
+        /// within the policy's window.
+        #[arg(long)]
+        nonce: Option<String>,
+        /// The TEEP Agent key that signed the message carrying the Evidence: cnf must name it.
+        #[arg(long)]
+        teep_key: Option<PathBuf>,
+        evidence: PathBuf,
+    },
 }
 
-pub(crate) fn run_verifier(cmd: VerifierCommand) -> anyhow::Result<ExitCode> {
-    match cmd {}
+#[derive(clap::Subcommand)]
+pub(crate) enum VerifierCommand {
+    /// Serve the challenge/verify API (POST /challenge, POST /verify); prints the address.
+    Serve {
+        /// Policy file (JSON).
+        #[arg(long)]
+        policy: PathBuf,
+        /// The Verifier's signing key for EARs (COSE_Key or PEM).
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8400")]
+        listen: String,
+    },
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn load_policy(path: &Path) -> Result<Policy> {
+    let text = String::from_utf8(read(path)?).context("policy is not UTF-8")?;
+    Policy::from_json(&text).with_context(|| format!("policy {}", path.display()))
+}
+
+fn public_key(path: &Path) -> Result<PublicKey> {
+    PublicKey::from_any(&read(path)?).with_context(|| format!("public key {}", path.display()))
+}
+
+fn private_key(path: &Path) -> Result<PrivateKey> {
+    PrivateKey::from_any(&read(path)?).with_context(|| format!("private key {}", path.display()))
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn verifier_id() -> VerifierId {
+    VerifierId {
+        developer: "teep".into(),
+        build: concat!("teep ", env!("CARGO_PKG_VERSION")).into(),
+    }
+}
+
+pub(crate) fn run(cmd: Command) -> Result<ExitCode> {
+    match cmd {
+        Command::Evidence {
+            key,
+            nonce,
+            claims,
+            cnf_key,
+            out,
+        } => {
+            let text = String::from_utf8(read(&claims)?).context("claims file is not UTF-8")?;
+            let mut c = EatClaims::from_json(&text)
+                .with_context(|| format!("claims {}", claims.display()))?;
+            c.nonce = Some(hex::decode(nonce.trim()).context("--nonce is not hex")?);
+            c.profile.get_or_insert_with(|| TEEP_EAT_PROFILE.into());
+            c.iat.get_or_insert(i64::try_from(now())?);
+            if let Some(path) = cnf_key {
+                c.cnf = Some(Cnf::Kid(public_key(&path)?.thumbprint().to_vec()));
+            }
+            let key = private_key(&key)?;
+            let signer = default_provider().signer(&key, key.default_algorithm())?;
+            let evidence = sign_evidence(&c, signer.as_ref())?;
+            fs::write(&out, evidence).with_context(|| format!("writing {}", out.display()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify {
+            policy,
+            nonce,
+            teep_key,
+            evidence,
+        } => {
+            let verifier = Verifier::new(load_policy(&policy)?, verifier_id());
+            let evidence = read(&evidence)?;
+            let nonce = nonce
+                .map(|n| hex::decode(n.trim()))
+                .transpose()
+                .context("--nonce is not hex")?;
+            let teep_key = teep_key.map(|p| public_key(&p)).transpose()?;
+            let mut seen = SeenEvidence::new();
+            let freshness = match &nonce {
+                Some(n) => Freshness::Nonce(n.as_slice()),
+                None => Freshness::Timestamp(&mut seen),
+            };
+            let mut cx = Context {
+                now: now(),
+                freshness,
+                teep_key: teep_key.as_ref(),
+            };
+            let outcome = verifier.appraise(default_provider(), &evidence, &mut cx);
+            for finding in &outcome.findings {
+                eprintln!("finding: {finding}");
+            }
+            let mut stdout = std::io::stdout().lock();
+            serde_json::to_writer_pretty(&mut stdout, &outcome.ear.to_json())?;
+            writeln!(stdout)?;
+            Ok(if outcome.status() == Status::Affirming {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
+}
+
+pub(crate) fn run_verifier(cmd: VerifierCommand) -> Result<ExitCode> {
+    match cmd {
+        VerifierCommand::Serve {
+            policy,
+            key,
+            listen,
+        } => {
+            let verifier = Verifier::new(load_policy(&policy)?, verifier_id());
+            let key = private_key(&key)?;
+            let provider = default_provider();
+            let signer = provider.signer(&key, key.default_algorithm())?;
+            let service = Arc::new(teep_verifier::Service::new(verifier, signer, provider));
+            tokio::runtime::Runtime::new()?.block_on(async {
+                let listener = tokio::net::TcpListener::bind(&listen)
+                    .await
+                    .with_context(|| format!("listening on {listen}"))?;
+                let mut stdout = std::io::stdout().lock();
+                writeln!(stdout, "listening on http://{}", listener.local_addr()?)?;
+                stdout.flush()?;
+                drop(stdout);
+                teep_verifier::serve(listener, service).await?;
+                Ok(ExitCode::SUCCESS)
+            })
+        }
+    }
 }

@@ -1,0 +1,190 @@
+//! `teep attest evidence`, `teep attest verify` and `teep verifier serve`, run as a user would.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use teep_attest::{ResultCheck, Status, verify_ear};
+use teep_cose::{Curve, PrivateKey, TrustStore, default_provider};
+
+const NONCE: &str = "948f8860d13a463e8e0102030405060708";
+
+struct Setup {
+    dir: tempfile::TempDir,
+    teep: PrivateKey,
+    verifier: PrivateKey,
+}
+
+impl Setup {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let attestation = PrivateKey::generate(Curve::P256).unwrap();
+        let teep = PrivateKey::generate(Curve::P256).unwrap();
+        let verifier = PrivateKey::generate(Curve::P256).unwrap();
+        std::fs::write(dir.path().join("attest.pem"), attestation.to_pkcs8_pem()).unwrap();
+        // The Agent's public key as a binary COSE_Key: both key forms get exercised.
+        std::fs::write(
+            dir.path().join("teep.pub"),
+            teep.public_key().to_cose_key_bytes(),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("verifier.pem"), verifier.to_pkcs8_pem()).unwrap();
+        let policy = serde_json::json!({
+            "policy_id": "policy:cli-test",
+            "endorsements": [{"key": attestation.public_key().to_pem(), "ueid": "0198f50a4ff6c05861c8860d13a638ea"}],
+            "reference_values": {
+                "oemids": ["894823"],
+                "hwmodels": ["549dcecc8b987c737b44e40f7c635ce8"],
+                "hwversions": ["1.3.4"],
+                "dbgstat": "disabled",
+                "tc_digests": ["a7fd6593eac32eb4be578278e6540c5c09cfd7d4d234973054833b2b93030609"]
+            },
+            "freshness_window_seconds": 300
+        });
+        std::fs::write(dir.path().join("policy.json"), policy.to_string()).unwrap();
+        let claims = serde_json::json!({
+            "ueid": "0198f50a4ff6c05861c8860d13a638ea",
+            "oemid": "894823",
+            "hwmodel": "549dcecc8b987c737b44e40f7c635ce8",
+            "hwversion": ["1.3.4", 1],
+            "dbgstat": "disabled-permanently",
+            "manifests": [{"uri": "https://example.com/manifest.cbor",
+                           "sha256": "a7fd6593eac32eb4be578278e6540c5c09cfd7d4d234973054833b2b93030609"}]
+        });
+        std::fs::write(dir.path().join("claims.json"), claims.to_string()).unwrap();
+        Self {
+            dir,
+            teep,
+            verifier,
+        }
+    }
+
+    fn evidence(&self, nonce: &str) -> PathBuf {
+        let out = self.path(&format!("evidence-{nonce}.cbor"));
+        let status = teep()
+            .args(["attest", "evidence", "--nonce", nonce])
+            .arg("--key")
+            .arg(self.path("attest.pem"))
+            .arg("--claims")
+            .arg(self.path("claims.json"))
+            .arg("--cnf-key")
+            .arg(self.path("teep.pub"))
+            .arg("--out")
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        out
+    }
+
+    fn verify(&self, evidence: &Path, nonce: &str) -> Output {
+        teep()
+            .args(["attest", "verify", "--nonce", nonce])
+            .arg("--policy")
+            .arg(self.path("policy.json"))
+            .arg("--teep-key")
+            .arg(self.path("teep.pub"))
+            .arg(evidence)
+            .output()
+            .unwrap()
+    }
+}
+
+fn teep() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_teep"))
+}
+
+#[test]
+fn evidence_then_verify_affirms() {
+    let s = Setup::new();
+    let out = s.verify(&s.evidence(NONCE), NONCE);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ear: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(ear["submods"]["tee"]["ear.status"], "affirming");
+    assert_eq!(
+        ear["submods"]["tee"]["ear.appraisal-policy-id"],
+        "policy:cli-test"
+    );
+}
+
+#[test]
+fn verify_with_another_nonce_exits_1_and_says_why() {
+    let s = Setup::new();
+    let out = s.verify(&s.evidence(NONCE), "00112233445566778899");
+    assert_eq!(out.status.code(), Some(1));
+    let ear: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(ear["submods"]["tee"]["ear.status"], "contraindicated");
+    assert_eq!(
+        ear["submods"]["tee"]["ear.trustworthiness-vector"]["instance-identity"],
+        96
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("eat_nonce does not match"));
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn verifier_serve_runs_the_background_check_flow() {
+    let s = Setup::new();
+    let mut child = teep()
+        .args(["verifier", "serve", "--listen", "127.0.0.1:0"])
+        .arg("--policy")
+        .arg(s.path("policy.json"))
+        .arg("--key")
+        .arg(s.path("verifier.pem"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _server = Server(child);
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{line}");
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = teep_verifier::Client::new(base);
+    let nonce = rt.block_on(client.challenge()).unwrap();
+    let evidence = std::fs::read(s.evidence(&hex::encode(&nonce))).unwrap();
+    let signed_ear = rt.block_on(client.verify(&evidence)).unwrap();
+
+    let mut trust = TrustStore::new();
+    trust.add_key(s.verifier.public_key().clone());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let check = ResultCheck {
+        provider: default_provider(),
+        verifiers: &trust,
+        nonce: Some(&nonce),
+        now,
+        max_age: 60,
+        teep_key: s.teep.public_key(),
+    };
+    assert_eq!(
+        verify_ear(&signed_ear, &check).unwrap().status(),
+        Status::Affirming
+    );
+}
