@@ -144,3 +144,34 @@ fn write_half(bits: u16, out: &mut Vec<u8>) {
     out.push(0xf9);
     out.extend_from_slice(&bits.to_be_bytes());
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn canonical(hex_text: &str) -> std::string::String {
+        let mut out = Vec::new();
+        write_canonical(&hex::decode(hex_text.replace(' ', "")).unwrap(), &mut out).unwrap();
+        hex::encode(out)
+    }
+
+    #[test]
+    fn every_kind_of_variation_is_undone() {
+        let cases = [
+            ("18 01", "01"),                              // wide integer
+            ("39 00 00", "20"),                           // wide negative integer
+            ("5f 41 01 42 02 03 ff", "43010203"),         // chunked bytes
+            ("7f 61 61 60 ff", "6161"),                   // chunked text with an empty chunk
+            ("9f 18 01 9f ff ff", "820180"),              // indefinite arrays
+            ("bf 01 bf ff ff", "a101a0"),                 // indefinite maps, count in pairs
+            ("d9 00 01 1a 00 00 00 02", "c102"),          // wide tag and content
+            ("fb 3f f0 00 00 00 00 00 00", "f93c00"),     // 1.0 as f64 -> f16
+            ("fb 40 f8 6a 00 00 00 00 00", "fa47c35000"), // 100000.0: f64 -> f32, too big for f16
+            ("fa 7f c0 00 00", "f97e00"),                 // NaN
+            ("f8 20", "f820"),                            // simple(32) stays
+        ];
+        for (input, want) in cases {
+            assert_eq!(canonical(input), want, "{input}");
+        }
+    }
+}
