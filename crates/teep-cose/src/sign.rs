@@ -5,6 +5,24 @@
 //! original protected-header bytes the signature covers. On top of coset this module
 //! enforces: `alg` protected and fitting the key, `crit` understood, no header label in both
 //! buckets, tagged or untagged input, no trailing bytes, and trust-anchor key selection.
+//!
+//! Choices pinned here (TEEP leaves tagging and key identification open, digest §16 item 14;
+//! each has a test in `tests/sign_verify.rs` or `tests/x509.rs`):
+//! - Output is tagged (18 / 98) by default; input may be tagged or untagged; any other tag
+//!   is `Malformed`.
+//! - kid = RFC 9679 thumbprint, written in the UNPROTECTED bucket; read from either.
+//! - `x5chain` is written in the PROTECTED bucket (read from either) and, when present, wins
+//!   over kid: the leaf must chain to a CA anchor, a trusted raw key does not stand in.
+//! - A kid matching no anchor is `UntrustedSigner`; with no kid every trusted key fitting the
+//!   alg is tried and none verifying is also `UntrustedSigner` (a forged signature and an
+//!   unknown signer cannot be told apart without a kid).
+//! - `crit` may name alg, crit, content type, kid and x5chain; anything else is
+//!   `UnknownCriticalHeader`; `crit` in the unprotected bucket is `Malformed`.
+//! - An alg coset cannot even represent (unregistered, non-private) is still reported as
+//!   `UnsupportedAlgorithm(id)`; a text alg is `Malformed`.
+//! - COSE_Sign body headers must not carry `alg`; a COSE_Sign verifies when any signature by
+//!   a trusted key verifies, else the most telling failure is returned (bad signature >
+//!   certificate > alg/key mismatch > untrusted > unknown crit > other).
 use alloc::string::ToString;
 use alloc::vec::Vec;
 use core::ops::Range;
