@@ -199,19 +199,18 @@ fn describe(bytes: &[u8], item: &DataItem, numbering: Numbering) -> anyhow::Resu
 /// (an EAT, for instance) is shown as generic CBOR beside the same headers.
 fn cose(bytes: &[u8], numbering: Numbering) -> anyhow::Result<Json> {
     let cose = teep_proto::decode_unverified_cose(bytes).context("COSE structure")?;
-    let payload = cose.payload.as_deref().map(parse_checked);
-    match payload {
-        Some(Some(item)) if matches!(shape(&item), Shape::Teep) => {
-            teep_proto::json::cose_to_json(&cose, numbering)
-                .context("TEEP message in the COSE payload")
-        }
-        Some(Some(item)) => Ok(cose_view(&cose, generic(&item))),
-        Some(None) => Ok(cose_view(
-            &cose,
-            hex::encode(cose.payload.as_deref().unwrap_or_default()).into(),
-        )),
-        None => Ok(cose_view(&cose, Json::Null)),
-    }
+    let payload = match cose.payload.as_deref() {
+        None => Json::Null, // detached
+        Some(bytes) => match parse_checked(bytes) {
+            Some(item) if matches!(shape(&item), Shape::Teep) => {
+                return teep_proto::json::cose_to_json(&cose, numbering)
+                    .context("TEEP message in the COSE payload");
+            }
+            Some(item) => generic(&item),
+            None => hex::encode(bytes).into(),
+        },
+    };
+    Ok(cose_view(&cose, payload))
 }
 
 /// The header view of teep-proto's `cose_to_json` around a payload that is not TEEP.

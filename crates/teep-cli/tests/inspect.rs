@@ -210,6 +210,22 @@ fn cose_sign1_with_a_non_teep_payload_shows_it_as_cbor() {
     let json = inspect_json(&["inspect"], &signed);
     assert_eq!(json["cose"], "COSE_Sign1");
     assert_eq!(json["payload"], serde_json::json!({ "10": "0102" }));
+
+    // A payload that is not one CBOR item is shown as hex; a detached one as null.
+    let raw = teep_cose::sign1(signer.as_ref(), b"hello", &SignOptions::default()).unwrap();
+    assert_eq!(
+        inspect_json(&["inspect"], &raw)["payload"],
+        hex::encode(b"hello")
+    );
+    let detached = SignOptions {
+        detached: true,
+        ..SignOptions::default()
+    };
+    let no_payload = teep_cose::sign1(signer.as_ref(), b"hello", &detached).unwrap();
+    assert_eq!(
+        inspect_json(&["inspect"], &no_payload)["payload"],
+        Json::Null
+    );
 }
 
 #[test]
