@@ -125,18 +125,12 @@ impl<'b> Reader<'b> {
 
     fn int(&mut self, field: Field) -> Result<i64> {
         let at = self.pos();
-        match self.datatype(field)? {
-            Type::U8
-            | Type::U16
-            | Type::U32
-            | Type::U64
-            | Type::I8
-            | Type::I16
-            | Type::I32
-            | Type::I64
-            | Type::Int => Self::lift(self.d.i64(), at, field),
-            _ => malformed(at, MalformedKind::UnexpectedType { field }),
-        }
+        Self::lift(self.d.i64(), at, field)
+    }
+
+    /// The initial byte of the next item, to tell indefinite strings apart cheaply.
+    fn peek(&self) -> Option<u8> {
+        self.d.input().get(self.pos()).copied()
     }
 
     fn bool(&mut self, field: Field) -> Result<bool> {
@@ -147,33 +141,27 @@ impl<'b> Reader<'b> {
     /// A byte string, definite or indefinite (chunks concatenated).
     fn bytes(&mut self, field: Field) -> Result<Vec<u8>> {
         let at = self.pos();
-        match self.datatype(field)? {
-            Type::Bytes => Self::lift(self.d.bytes(), at, field).map(<[u8]>::to_vec),
-            Type::BytesIndef => {
-                let mut out = Vec::new();
-                for chunk in Self::lift(self.d.bytes_iter(), at, field)? {
-                    out.extend_from_slice(Self::lift(chunk, at, field)?);
-                }
-                Ok(out)
-            }
-            _ => malformed(at, MalformedKind::UnexpectedType { field }),
+        if self.peek() != Some(0x5f) {
+            return Self::lift(self.d.bytes(), at, field).map(<[u8]>::to_vec);
         }
+        let mut out = Vec::new();
+        for chunk in Self::lift(self.d.bytes_iter(), at, field)? {
+            out.extend_from_slice(Self::lift(chunk, at, field)?);
+        }
+        Ok(out)
     }
 
     /// A text string, definite or indefinite (chunks concatenated).
     fn text(&mut self, field: Field) -> Result<String> {
         let at = self.pos();
-        match self.datatype(field)? {
-            Type::String => Self::lift(self.d.str(), at, field).map(String::from),
-            Type::StringIndef => {
-                let mut out = String::new();
-                for chunk in Self::lift(self.d.str_iter(), at, field)? {
-                    out.push_str(Self::lift(chunk, at, field)?);
-                }
-                Ok(out)
-            }
-            _ => malformed(at, MalformedKind::UnexpectedType { field }),
+        if self.peek() != Some(0x7f) {
+            return Self::lift(self.d.str(), at, field).map(String::from);
         }
+        let mut out = String::new();
+        for chunk in Self::lift(self.d.str_iter(), at, field)? {
+            out.push_str(Self::lift(chunk, at, field)?);
+        }
+        Ok(out)
     }
 
     fn sized_bytes(&mut self, field: Field) -> Result<Vec<u8>> {
@@ -545,18 +533,45 @@ impl<'b> Reader<'b> {
     }
 
     fn cipher_suites(&mut self) -> Result<Vec<CipherSuite>> {
-        self.list(Field::SupportedTeepCipherSuites, |r| {
-            let ops = r.list(Field::CipherSuite, |r| {
-                let mut f = r.fixed_array(Field::CipherOperation, 2)?;
-                r.element(&mut f)?;
-                let cose_type = r.uint(Field::CipherOperation)?;
-                r.element(&mut f)?;
-                let alg = r.int(Field::CipherOperation)?;
-                r.end(f)?;
-                Ok(CipherOperation { cose_type, alg })
-            })?;
-            Ok(CipherSuite(ops))
-        })
+        self.list(Field::SupportedTeepCipherSuites, Self::cipher_suite)
+    }
+
+    /// One suite; the usual single operation is read without allocating.
+    fn cipher_suite(&mut self) -> Result<CipherSuite> {
+        let at = self.pos();
+        let mut len = self.array(Field::CipherSuite)?;
+        let mut first = None;
+        let mut rest = Vec::new();
+        while self.more(&mut len)? {
+            let op = self.cipher_operation()?;
+            match first {
+                None => first = Some(op),
+                Some(_) => rest.push(op),
+            }
+        }
+        match first {
+            None => violation(
+                at,
+                Violation::EmptyList {
+                    field: Field::CipherSuite,
+                },
+            ),
+            Some(op) if rest.is_empty() => Ok(CipherSuite::single(op)),
+            Some(op) => {
+                rest.insert(0, op);
+                Ok(CipherSuite::new(rest))
+            }
+        }
+    }
+
+    fn cipher_operation(&mut self) -> Result<CipherOperation> {
+        let mut f = self.fixed_array(Field::CipherOperation, 2)?;
+        self.element(&mut f)?;
+        let cose_type = self.uint(Field::CipherOperation)?;
+        self.element(&mut f)?;
+        let alg = self.int(Field::CipherOperation)?;
+        self.end(f)?;
+        Ok(CipherOperation { cose_type, alg })
     }
 
     fn suit_cose_profiles(&mut self) -> Result<Vec<SuitCoseProfile>> {

@@ -195,8 +195,8 @@ impl Writer {
     }
 
     fn cipher_suite(&mut self, suite: &CipherSuite) -> Result<()> {
-        self.list(Field::CipherSuite, suite.0.len())?;
-        for op in &suite.0 {
+        self.list(Field::CipherSuite, suite.operations().len())?;
+        for op in suite.operations() {
             self.len_head(Major::Array, 2);
             self.head(Major::Unsigned, op.cose_type);
             self.int(op.alg);

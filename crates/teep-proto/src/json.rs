@@ -115,7 +115,7 @@ fn value_json(value: Value<'_>, numbering: Numbering) -> Json {
             .iter()
             .map(|suite| {
                 suite
-                    .0
+                    .operations()
                     .iter()
                     .map(|op| json!([op.cose_type, op.alg]))
                     .collect::<Json>()

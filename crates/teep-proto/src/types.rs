@@ -7,7 +7,6 @@
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
-use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::numbering::{MessageType, Numbering};
@@ -92,8 +91,18 @@ pub struct CipherOperation {
 }
 
 /// A TEEP cipher suite: an array of operations (not an integer; see spec §16.12).
+///
+/// Every defined suite has one operation, so that case is stored inline: decoding the
+/// suites of a QueryRequest allocates nothing per suite, and the MTI suites are consts.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct CipherSuite(pub Vec<CipherOperation>);
+pub struct CipherSuite(Ops);
+
+/// `One` whenever there is exactly one operation, so equal suites compare equal.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Ops {
+    One(CipherOperation),
+    Many(Vec<CipherOperation>),
+}
 
 impl CipherSuite {
     /// `cose-sign1` (18).
@@ -102,28 +111,46 @@ impl CipherSuite {
     pub const ALG_ESP256: i64 = -9;
     /// `cose-alg-ed25519` (-19).
     pub const ALG_ED25519: i64 = -19;
+    /// `teep-cipher-suite-sign1-esp256` = `[[18, -9]]` (mandatory for the TAM).
+    pub const SIGN1_ESP256: Self = Self::sign1(Self::ALG_ESP256);
+    /// `teep-cipher-suite-sign1-ed25519` = `[[18, -19]]` (mandatory for the TAM).
+    pub const SIGN1_ED25519: Self = Self::sign1(Self::ALG_ED25519);
+
+    /// A suite of the given operations (an empty suite is refused by the encoder).
+    pub fn new(mut operations: Vec<CipherOperation>) -> Self {
+        match operations.as_slice() {
+            [op] => Self(Ops::One(*op)),
+            _ => {
+                operations.shrink_to_fit();
+                Self(Ops::Many(operations))
+            }
+        }
+    }
+
+    /// A suite of one operation (every suite defined so far).
+    pub const fn single(operation: CipherOperation) -> Self {
+        Self(Ops::One(operation))
+    }
 
     /// A suite with one COSE_Sign1 operation using `alg`.
-    pub fn sign1(alg: i64) -> Self {
-        Self(vec![CipherOperation {
+    pub const fn sign1(alg: i64) -> Self {
+        Self::single(CipherOperation {
             cose_type: Self::COSE_SIGN1,
             alg,
-        }])
+        })
     }
 
-    /// `teep-cipher-suite-sign1-esp256` = `[[18, -9]]` (mandatory for the TAM).
-    pub fn sign1_esp256() -> Self {
-        Self::sign1(Self::ALG_ESP256)
-    }
-
-    /// `teep-cipher-suite-sign1-ed25519` = `[[18, -19]]` (mandatory for the TAM).
-    pub fn sign1_ed25519() -> Self {
-        Self::sign1(Self::ALG_ED25519)
+    /// The operations, in order.
+    pub fn operations(&self) -> &[CipherOperation] {
+        match &self.0 {
+            Ops::One(op) => core::slice::from_ref(op),
+            Ops::Many(ops) => ops,
+        }
     }
 
     /// The algorithm if this suite is a single COSE_Sign1 operation.
     pub fn sign1_alg(&self) -> Option<i64> {
-        match self.0.as_slice() {
+        match self.operations() {
             [op] if op.cose_type == Self::COSE_SIGN1 => Some(op.alg),
             _ => None,
         }

@@ -618,7 +618,7 @@ fn err_code_mapping_of_codec_and_negotiation_errors() {
     );
     let qr = teep_proto::QueryRequest {
         versions: Some(vec![1, 2]),
-        supported_teep_cipher_suites: vec![teep_proto::CipherSuite::sign1_esp256()],
+        supported_teep_cipher_suites: vec![teep_proto::CipherSuite::SIGN1_ESP256],
         ..Default::default()
     };
     let e = qr.select_version(&[0]).unwrap_err();
@@ -631,7 +631,7 @@ fn err_code_mapping_of_codec_and_negotiation_errors() {
     assert_eq!(e.err_code(), ErrCode::UnsupportedMsgVersion);
     assert_eq!(qr.select_version(&[0, 2]), Ok(2));
     let e = qr
-        .select_cipher_suite(&[teep_proto::CipherSuite::sign1_ed25519()])
+        .select_cipher_suite(&[teep_proto::CipherSuite::SIGN1_ED25519])
         .unwrap_err();
     assert_eq!(e, ProtoError::UnsupportedCipherSuites);
     assert_eq!(e.err_code(), ErrCode::UnsupportedCipherSuites);

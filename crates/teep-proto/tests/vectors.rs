@@ -47,7 +47,7 @@ fn query_request() {
         assert_eq!(m.versions, Some(vec![0]));
         assert_eq!(
             m.supported_teep_cipher_suites,
-            vec![CipherSuite::sign1_esp256(), CipherSuite::sign1_ed25519()]
+            vec![CipherSuite::SIGN1_ESP256, CipherSuite::SIGN1_ED25519]
         );
         assert_eq!(
             m.supported_suit_cose_profiles,

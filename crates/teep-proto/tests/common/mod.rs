@@ -92,8 +92,8 @@ fn bstr_list(g: Gen) -> impl Strategy<Value = Vec<Vec<u8>>> {
 fn cipher_suite(g: Gen) -> BoxedStrategy<CipherSuite> {
     if g.cddl {
         prop_oneof![
-            Just(CipherSuite::sign1_esp256()),
-            Just(CipherSuite::sign1_ed25519())
+            Just(CipherSuite::SIGN1_ESP256),
+            Just(CipherSuite::SIGN1_ED25519)
         ]
         .boxed()
     } else {
@@ -102,7 +102,7 @@ fn cipher_suite(g: Gen) -> BoxedStrategy<CipherSuite> {
                 .prop_map(|(cose_type, alg)| CipherOperation { cose_type, alg }),
             1..3,
         )
-        .prop_map(CipherSuite)
+        .prop_map(CipherSuite::new)
         .boxed()
     }
 }
