@@ -195,8 +195,9 @@ fn describe(bytes: &[u8], item: &DataItem, numbering: Numbering) -> anyhow::Resu
     }
 }
 
-/// A COSE_Sign1 / COSE_Sign: a TEEP payload gets teep-proto's view; any other payload
-/// (an EAT, for instance) is shown as generic CBOR beside the same headers.
+/// A COSE_Sign1 / COSE_Sign: a TEEP payload gets teep-proto's view and an EAR teep-attest's;
+/// any other payload (EAT Evidence, for instance) is shown as generic CBOR beside the same
+/// headers.
 fn cose(bytes: &[u8], numbering: Numbering) -> anyhow::Result<Json> {
     let cose = teep_proto::decode_unverified_cose(bytes).context("COSE structure")?;
     let payload = match cose.payload.as_deref() {
@@ -206,7 +207,9 @@ fn cose(bytes: &[u8], numbering: Numbering) -> anyhow::Result<Json> {
                 return teep_proto::json::cose_to_json(&cose, numbering)
                     .context("TEEP message in the COSE payload");
             }
-            Some(item) => generic(&item),
+            // An EAR (Attestation Result) gets teep-attest's JSON view.
+            Some(item) => teep_attest::Ear::from_cbor(bytes)
+                .map_or_else(|_| generic(&item), |ear| ear.to_json()),
             None => hex::encode(bytes).into(),
         },
     };

@@ -229,6 +229,39 @@ fn cose_sign1_with_a_non_teep_payload_shows_it_as_cbor() {
 }
 
 #[test]
+fn signed_attestation_results_use_the_ear_view() {
+    use teep_attest::{Ear, EarAppraisal, Status, TrustVector, VerifierId};
+    let key = PrivateKey::generate(Curve::P256).unwrap();
+    let signer = default_provider()
+        .signer(&key, key.default_algorithm())
+        .unwrap();
+    let appraisal = EarAppraisal {
+        status: Status::Affirming,
+        trust_vector: TrustVector::default(),
+        policy_id: None,
+    };
+    let ear = Ear {
+        profile: teep_attest::ear::EAR_PROFILE.into(),
+        iat: 1_700_000_000,
+        verifier_id: VerifierId {
+            developer: "example".into(),
+            build: "1".into(),
+        },
+        nonce: Some(vec![1, 2, 3, 4, 5, 6, 7, 8]),
+        cnf: None,
+        submods: [("tee".to_owned(), appraisal)].into(),
+    };
+    let signed = teep_attest::sign_ear(&ear, signer.as_ref()).unwrap();
+    let json = inspect_json(&["inspect"], &signed);
+    assert_eq!(json["cose"], "COSE_Sign1");
+    assert_eq!(json["payload"], ear.to_json());
+    assert_eq!(
+        json["payload"]["eat_profile"],
+        teep_attest::ear::EAR_PROFILE
+    );
+}
+
+#[test]
 fn cose_keys_show_named_parameters_and_thumbprint_without_secrets() {
     let public = inspect_file(
         &[],
