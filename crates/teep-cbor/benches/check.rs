@@ -1,4 +1,5 @@
 //! How long the strict pre-pass takes on the draft's messages (it runs before every decode).
+//! A fixed sample size keeps a slow first sample from setting one iteration per sample.
 
 use teep_cbor::{Profile, check};
 
@@ -15,7 +16,7 @@ fn vector(name: &str) -> Vec<u8> {
     hex::decode(text.trim()).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-#[divan::bench(args = ["query_request.hex", "update.hex"])]
+#[divan::bench(args = ["query_request.hex", "update.hex"], sample_size = 500)]
 fn teep_profile(bencher: divan::Bencher<'_, '_>, name: &str) {
     let bytes = vector(name);
     bencher
@@ -23,7 +24,7 @@ fn teep_profile(bencher: divan::Bencher<'_, '_>, name: &str) {
         .bench(|| check(divan::black_box(&bytes), &Profile::TEEP));
 }
 
-#[divan::bench(args = ["query_request.hex", "update.hex"])]
+#[divan::bench(args = ["query_request.hex", "update.hex"], sample_size = 500)]
 fn eat_profile(bencher: divan::Bencher<'_, '_>, name: &str) {
     let bytes = vector(name);
     bencher
