@@ -51,6 +51,13 @@ struct Writer {
     numbering: Numbering,
 }
 
+/// The label of a field the encoder writes as a map key. Only labelled fields reach here
+/// (the option lists of `parts` and requested-tc-info); the fallback, a label no table
+/// assigns, exists only so that no panic path is needed.
+fn label(field: Field, numbering: Numbering) -> u64 {
+    field.label(numbering).unwrap_or(u64::MAX)
+}
+
 fn invalid<T>(v: Violation) -> Result<T> {
     Err(ProtoError::Invalid(v))
 }
@@ -109,8 +116,7 @@ impl Writer {
         let mut entries: Vec<(bool, u64, Entry<'_>)> =
             Vec::with_capacity(parts.options.len() + parts.extensions.len());
         for (field, value) in &parts.options {
-            // Every field in `options` is a labelled one; the table guarantees a label.
-            let label = field.label(n).unwrap_or(u64::MAX);
+            let label = label(*field, n);
             entries.push((Some(label) != token, label, Entry::Known(*field, *value)));
         }
         for (label, raw) in parts.extensions {
@@ -236,23 +242,14 @@ impl Writer {
             + usize::from(info.have_binary.is_some());
         self.len_head(Major::Map, count);
         // Labels ascend in this order in both numberings.
-        self.head(
-            Major::Unsigned,
-            Field::ComponentId.label(n).unwrap_or(u64::MAX),
-        );
+        self.head(Major::Unsigned, label(Field::ComponentId, n));
         self.component_id(Field::ComponentId, &info.component_id)?;
         if let Some(seq) = info.tc_manifest_sequence_number {
-            self.head(
-                Major::Unsigned,
-                Field::TcManifestSequenceNumber.label(n).unwrap_or(u64::MAX),
-            );
+            self.head(Major::Unsigned, label(Field::TcManifestSequenceNumber, n));
             self.head(Major::Unsigned, seq);
         }
         if let Some(have) = info.have_binary {
-            self.head(
-                Major::Unsigned,
-                Field::HaveBinary.label(n).unwrap_or(u64::MAX),
-            );
+            self.head(Major::Unsigned, label(Field::HaveBinary, n));
             self.out.push(if have { 0xf5 } else { 0xf4 });
         }
         Ok(())

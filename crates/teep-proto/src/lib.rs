@@ -17,6 +17,11 @@
 //!   and positional structure are rejected (spec §16.6);
 //! * indefinite lengths and non-preferred heads are accepted on input (the draft does not
 //!   require deterministic encoding); we emit preferred serialization only;
+//! * the codec does not tie `token` to the attestation bit (spec §16.2: the draft's own
+//!   QueryRequest example has both); that rule belongs to the TAM/Agent state machines;
+//! * a have-binary `true` without tc-manifest-sequence-number is rejected (a MUST);
+//! * COSE: we emit COSE_Sign1_Tagged with `alg` protected and kid = RFC 9679 thumbprint,
+//!   and accept COSE_Sign1 or COSE_Sign, tagged or not (spec §3, §16.14);
 //! * failures map onto err-codes in one place: [`ProtoError::err_code`].
 #![no_std]
 #![cfg_attr(
