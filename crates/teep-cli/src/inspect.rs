@@ -189,7 +189,9 @@ fn describe(bytes: &[u8], item: &DataItem, numbering: Numbering) -> anyhow::Resu
             Ok(teep_proto::json::to_json(&message, numbering))
         }
         Shape::Cose => cose(bytes, numbering),
-        Shape::SuitEnvelope => suit_envelope(bytes),
+        // teep-suit's view; the signature is not checked, the digest is.
+        Shape::SuitEnvelope => teep_suit::json::envelope(bytes, teep_cose::default_provider())
+            .map_err(|e| anyhow!("SUIT envelope: {e}")),
         Shape::CoseKey => cose_key(bytes, item),
         Shape::Other => Ok(json!({ "type": "cbor", "value": generic(item) })),
     }
@@ -246,81 +248,6 @@ fn signature_view(alg: Option<i64>, kid: Option<&[u8]>) -> Json {
         view.insert("kid".into(), hex::encode(kid).into());
     }
     view.into()
-}
-
-/// A SUIT envelope: the digest and signatures of the authentication wrapper, and the
-/// manifest as generic CBOR (teep-suit has no JSON view of manifests).
-fn suit_envelope(bytes: &[u8]) -> anyhow::Result<Json> {
-    let envelope = teep_suit::Envelope::decode(bytes).map_err(|e| anyhow!("SUIT envelope: {e}"))?;
-    let auth = &envelope.authentication;
-    let blocks: Vec<Json> = auth.blocks.iter().map(|block| cose_block(block)).collect();
-    let manifest = parse_checked(envelope.manifest_bytes).map_or_else(
-        || hex::encode(envelope.manifest_bytes).into(),
-        |item| generic(&item),
-    );
-    let mut view = Map::new();
-    view.insert("type".into(), "SUIT_Envelope".into());
-    view.insert("tagged".into(), envelope.tagged.into());
-    view.insert(
-        "digest".into(),
-        json!({
-            "algorithm-id": auth.digest.algorithm,
-            "digest-bytes": hex::encode(&auth.digest.bytes),
-        }),
-    );
-    view.insert("authentication".into(), blocks.into());
-    view.insert("manifest".into(), manifest);
-    if !envelope.severed.is_empty() {
-        let severed: Map<String, Json> = envelope
-            .severed
-            .iter()
-            .map(|s| {
-                let value = parse_checked(s.contents)
-                    .map_or_else(|| hex::encode(s.contents).into(), |item| generic(&item));
-                (s.key.to_string(), value)
-            })
-            .collect();
-        view.insert("severed".into(), severed.into());
-    }
-    if !envelope.integrated.is_empty() {
-        let integrated: Map<String, Json> = envelope
-            .integrated
-            .iter()
-            .map(|(name, payload)| ((*name).to_owned(), hex::encode(payload).into()))
-            .collect();
-        view.insert("integrated".into(), integrated.into());
-    }
-    Ok(view.into())
-}
-
-/// One authentication block: a COSE_Sign1 (read by teep-proto's unverified reader) or a
-/// COSE_Mac0, whose `alg` and `kid` are read with coset; anything else as hex.
-fn cose_block(block: &[u8]) -> Json {
-    use teep_cose::coset::{
-        CborSerializable, CoseMac0, RegisteredLabelWithPrivate, TaggedCborSerializable,
-    };
-    if let Ok(cose) = teep_proto::decode_unverified_cose(block) {
-        return cose_view(&cose, Json::Null);
-    }
-    let mac0 = CoseMac0::from_tagged_slice(block).or_else(|_| CoseMac0::from_slice(block));
-    let Ok(mac0) = mac0 else {
-        return json!({ "cose": "unknown", "bytes": hex::encode(block) });
-    };
-    let alg = match mac0.protected.header.alg {
-        Some(RegisteredLabelWithPrivate::Assigned(a)) => Some(a as i64),
-        Some(RegisteredLabelWithPrivate::PrivateUse(n)) => Some(n),
-        _ => None,
-    };
-    let kid = [&mac0.protected.header.key_id, &mac0.unprotected.key_id]
-        .into_iter()
-        .find(|k| !k.is_empty());
-    let mut view = json!({ "cose": "COSE_Mac0", "verified": false });
-    if let (Json::Object(view), Json::Object(sig)) =
-        (&mut view, signature_view(alg, kid.map(Vec::as_slice)))
-    {
-        view.extend(sig);
-    }
-    view
 }
 
 /// COSE_Key labels (RFC 9052 §7, RFC 9053 §7): names per key type; secrets are not shown.
