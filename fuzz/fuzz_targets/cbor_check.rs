@@ -11,12 +11,18 @@ fuzz_target!(|data: &[u8]| {
     let teep = check(data, &Profile::TEEP);
     for strict in [Profile::EAT, Profile::DETERMINISTIC] {
         if check(data, &strict).is_ok() {
-            assert!(teep.is_ok(), "stricter profile accepted what TEEP rejects: {teep:?}");
+            assert!(
+                teep.is_ok(),
+                "stricter profile accepted what TEEP rejects: {teep:?}"
+            );
         }
     }
     if teep.is_ok() {
         let parsed = cbor_diag::parse_bytes(data);
-        assert!(parsed.is_ok(), "TEEP accepted what cbor-diag rejects: {parsed:?}");
+        assert!(
+            parsed.is_ok(),
+            "TEEP accepted what cbor-diag rejects: {parsed:?}"
+        );
     }
     match check_prefix(data, &Profile::TEEP) {
         Ok(end) => {
