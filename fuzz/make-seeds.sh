@@ -22,6 +22,7 @@ seed() {
 
 shopt -s globstar
 seed cbor_check "$vectors"/**/*.hex
+seed proto_decode "$vectors"/teep/*.hex "$vectors"/teep/pre-26-numbering/*.hex "$vectors"/signed/*.cose.hex
 seed suit_envelope "$vectors"/suit/*/*.hex "$vectors"/teep/suit_*.hex
 # suit_process takes bare manifests: its seeds are the manifests of the suit_envelope seeds
 # (fuzz/seeds/suit_process/, extracted once and committed).
