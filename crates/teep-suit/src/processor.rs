@@ -213,6 +213,10 @@ struct Run<'p, 's> {
     invocations: Vec<Invocation>,
     /// dependency-integrity results, valid until the component is written again.
     integrity: BTreeSet<ComponentId>,
+    /// SHA-256 of components' current contents, valid until the component is written
+    /// again (validate re-checks what install just wrote: hashing it twice buys nothing,
+    /// the bytes are in memory we control).
+    digests: alloc::collections::BTreeMap<ComponentId, [u8; 32]>,
     depth: usize,
 }
 
@@ -299,6 +303,7 @@ impl<'a> Processor<'a> {
             records: Vec::new(),
             invocations: Vec::new(),
             integrity: BTreeSet::new(),
+            digests: Default::default(),
             depth: 0,
         }
     }
@@ -435,6 +440,7 @@ impl Run<'_, '_> {
             }
         }
         self.integrity.remove(id);
+        self.digests.remove(id);
         self.changes.data.insert(id.clone(), Some(bytes));
         self.link(id, owner)
     }
@@ -929,8 +935,13 @@ impl Run<'_, '_> {
                 let Some(data) = self.data(&id)? else {
                     return fail(SuitError::ComponentEmpty(id));
                 };
-                let digest = self.p.provider.sha256(&data);
                 let size = data.len() as u64;
+                let digest = match self.digests.get(&id) {
+                    Some(d) => *d,
+                    None => self.p.provider.sha256(&data),
+                };
+                drop(data);
+                self.digests.insert(id.clone(), digest);
                 let measured = Parameters {
                     image_digest: Some(Digest::sha256(digest)),
                     image_size: Some(size),
@@ -1047,6 +1058,7 @@ impl Run<'_, '_> {
                 if Self::is_dependency(ctx, index) {
                     // Checked (authenticity, digest, links) when processed.
                     self.integrity.remove(&id);
+                    self.digests.remove(&id);
                     self.changes.data.insert(id, Some(bytes));
                     Ok(())
                 } else {
