@@ -875,6 +875,19 @@ impl Run<'_, '_> {
             .ok_or(SuitError::MissingParameter(number))
     }
 
+    /// A dependency's position among the manifest's dependencies (ascending index): the
+    /// step it adds to a report record's `manifest-id` path (`[1, 0]` = the first
+    /// dependency of the root's second dependency).
+    fn dependency_ordinal(ctx: &Ctx<'_>, index: u64) -> u64 {
+        ctx.auth
+            .manifest
+            .common
+            .dependencies
+            .iter()
+            .filter(|d| d.index < index)
+            .count() as u64
+    }
+
     fn is_dependency(ctx: &Ctx<'_>, index: u64) -> bool {
         ctx.auth.manifest.common.dependency(index).is_some()
     }
@@ -1108,7 +1121,7 @@ impl Run<'_, '_> {
                     return Err(plain(SuitError::NotADependency(index)));
                 }
                 let mut path = ctx.path.clone();
-                path.push(index);
+                path.push(Self::dependency_ordinal(ctx, index));
                 if self.procedure == Procedure::Uninstall {
                     self.release(&id, &ctx.owner, &path)
                 } else {
@@ -1117,7 +1130,7 @@ impl Run<'_, '_> {
             }
             Directive::Unlink => {
                 let mut path = ctx.path.clone();
-                path.push(index);
+                path.push(Self::dependency_ordinal(ctx, index));
                 if Self::is_dependency(ctx, index) {
                     self.release(&id, &ctx.owner, &path)
                 } else {
@@ -1160,6 +1173,7 @@ impl Run<'_, '_> {
         let fail = |e: SuitError| hard(e, at.clone());
         let bytes = self.verify_dependency(id).map_err(fail)?;
         let auth = authenticate(&bytes, self.p.provider, &self.p.anchors()).map_err(fail)?;
+        self.check_policy(&auth).map_err(fail)?;
         let seq = auth.manifest.sequence_number;
         if let Some(installed) = self.store.sequence_number(id).map_err(fail)? {
             let same = || -> Result<bool, SuitError> {

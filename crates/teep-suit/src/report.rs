@@ -75,6 +75,14 @@ fn encode_record(e: &mut Encoder<&mut Vec<u8>>, r: &Record) {
 }
 
 impl Report {
+    /// The report as `SUIT_Report_Protected`: a tagged COSE_Sign1 carrying the report, with
+    /// the signer's kid. TEEP wants a report key other than the one signing the TEEP
+    /// message; choosing it is the caller's business.
+    pub fn sign(&self, signer: &dyn teep_cose::Signer) -> Result<Vec<u8>, SuitError> {
+        teep_cose::sign1(signer, &self.to_cbor(), &teep_cose::SignOptions::default())
+            .map_err(SuitError::Authentication)
+    }
+
     /// The report as `SUIT_Report` CBOR (deterministic: keys in ascending order).
     pub fn to_cbor(&self) -> Vec<u8> {
         let mut out = Vec::new();

@@ -458,3 +458,58 @@ fn core_example_with_placeholder_digest_fails_image_match_in_install() {
     assert_eq!(f.record.section, 20);
     assert_eq!(store, MemoryStorage::new());
 }
+
+#[test]
+fn a_failure_inside_a_dependency_is_located_in_it() {
+    let trust = vector_trust();
+    let device = teep_device();
+    // The TC binary is missing: the dependency's own fetch fails.
+    let mut fetcher = MapFetcher::default();
+    fetcher.0.insert(
+        TC_MANIFEST_URI.to_string(),
+        hex_file("suit/teep/teep-tc-uri.hex"),
+    );
+    let dec = decryptor();
+    let mut p = Processor::new(&PROVIDER, &trust, &device);
+    p.fetcher = &fetcher;
+    p.decryptor = Some(&dec);
+    let mut store = MemoryStorage::new();
+    let out = p.install(
+        &mut store,
+        &hex_file("suit/teep/teep-personalization.hex"),
+        Some(b"tok"),
+    );
+    let f = out.result.unwrap_err();
+    assert!(matches!(f.error, SuitError::Fetch { .. }), "{:?}", f.error);
+    // First (only) dependency of the root, in its install section.
+    assert_eq!(f.record.manifest_id, vec![0]);
+    assert_eq!(f.record.section, Section::Install.key());
+    assert_eq!(store, MemoryStorage::new());
+}
+
+#[test]
+fn signed_report_verifies_and_carries_the_report() {
+    let trust = vector_trust();
+    let device = teep_device();
+    let p = Processor::new(&PROVIDER, &trust, &device);
+    let mut store = MemoryStorage::new();
+    let out = p.install(
+        &mut store,
+        &hex_file("suit/teep/teep-tc-integrated.hex"),
+        Some(b"token"),
+    );
+    let key = teep_cose::PrivateKey::generate(teep_cose::Curve::P256).unwrap();
+    let signer =
+        teep_cose::CryptoProvider::signer(&PROVIDER, &key, teep_cose::Algorithm::Esp256).unwrap();
+    let signed = out.report.sign(signer.as_ref()).unwrap();
+    let mut anchors = teep_cose::TrustStore::new();
+    anchors.add_key(key.public_key().clone());
+    let cx = teep_cose::VerifyContext {
+        provider: &PROVIDER,
+        trust: &anchors,
+        now: None,
+        external_aad: &[],
+    };
+    let verified = teep_cose::verify_sign1(&signed, &cx).unwrap();
+    assert_eq!(verified.payload, out.report.to_cbor());
+}
