@@ -130,7 +130,7 @@ impl Default for Policy {
         Self {
             require_compatibility_check: false,
             max_components: 64,
-            max_depth: 8,
+            max_depth: 16,
         }
     }
 }

@@ -513,3 +513,22 @@ fn signed_report_verifies_and_carries_the_report() {
     let verified = teep_cose::verify_sign1(&signed, &cx).unwrap();
     assert_eq!(verified.payload, out.report.to_cbor());
 }
+
+#[test]
+fn a_dependency_by_an_untrusted_signer_is_refused() {
+    // The outer manifest's signer is trusted, the dependency's (the example signer) not.
+    let mut trust = teep_cose::TrustStore::new();
+    trust.add_key(dependent_signer());
+    let device = teep_device();
+    let dec = decryptor();
+    let mut p = Processor::new(&PROVIDER, &trust, &device);
+    p.decryptor = Some(&dec);
+    let mut store = MemoryStorage::new();
+    let env = hex_file("suit/firmware-encryption/fwenc-manifest-esdh-dependency.hex");
+    let out = p.install(&mut store, &env, None);
+    assert_eq!(
+        out.result.unwrap_err().error,
+        SuitError::Authentication(teep_cose::CoseError::UntrustedSigner)
+    );
+    assert_eq!(store, MemoryStorage::new());
+}
