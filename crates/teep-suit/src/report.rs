@@ -2,10 +2,11 @@
 //! caller's nonce (TEEP puts its token there).
 //!
 //! Wire format: the -18 labels (`suit-reference` 99, nonce 2, records 3, result 4, result
-//! code/record/reason 5/6/7). The later repository CDDL (checked for -20) makes the manifest
-//! URI inside `SUIT_Reference` optional and turns the extension sockets into `*` groups;
-//! we therefore omit the URI when the manifest has no `suit-reference-uri` (under -18 that
-//! field was a mandatory tstr).
+//! code/record/reason 5/6/7). The newest suit-wg/suit-report CDDL we could read (repository
+//! commit 1823a772; we could not confirm it is exactly -20) keeps every label and makes
+//! two changes: the manifest URI inside `SUIT_Reference` becomes optional, and the
+//! extension sockets become `*` groups. We follow it: the URI is omitted when the manifest
+//! has no `suit-reference-uri` (under -18 it was a mandatory tstr).
 
 use alloc::string::String;
 use alloc::vec::Vec;
