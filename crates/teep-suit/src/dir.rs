@@ -207,6 +207,10 @@ impl Storage for DirStorage {
         Ok(self.index.owners.get(id).cloned().unwrap_or_default())
     }
 
+    fn linked_by(&self, owner: &ComponentId) -> Result<Vec<ComponentId>, SuitError> {
+        Ok(crate::storage::linked_by(&self.index.owners, owner))
+    }
+
     fn sequence_number(&self, manifest: &ComponentId) -> Result<Option<u64>, SuitError> {
         Ok(self.index.sequence_numbers.get(manifest).copied())
     }

@@ -606,9 +606,47 @@ impl Run<'_, '_> {
             owner: id.clone(),
         };
         let r = self.run_section(&ctx, Section::Uninstall);
+        let r = r.and_then(|()| self.drop_links(id, path));
         self.depth -= 1;
         r?;
         self.changes.data.insert(id.clone(), None);
+        Ok(())
+    }
+
+    /// After a manifest's uninstall sequence: links it still holds (its sequence did not
+    /// unlink everything it wrote or depended on) are dropped too, so deleting a manifest
+    /// never leaves orphans. A linked manifest is released (its own uninstall may run).
+    fn drop_links(&mut self, id: &ComponentId, path: &[u64]) -> Flow {
+        let at = Record {
+            manifest_id: path.to_vec(),
+            ..Record::default()
+        };
+        let fail = |e: SuitError| hard(e, at.clone());
+        let mut linked: BTreeSet<ComponentId> = self
+            .store
+            .linked_by(id)
+            .map_err(fail)?
+            .into_iter()
+            .filter(|c| !self.changes.owners.contains_key(c))
+            .collect();
+        for (c, set) in &self.changes.owners {
+            if set.contains(id) {
+                linked.insert(c.clone());
+            }
+        }
+        linked.remove(id);
+        for c in linked {
+            if self.sequence_number(&c).map_err(fail)?.is_some() {
+                self.release(&c, id, path)?;
+            } else {
+                let mut owners = self.owners(&c).map_err(fail)?;
+                owners.remove(id);
+                if owners.is_empty() {
+                    self.changes.data.insert(c.clone(), None);
+                }
+                self.changes.owners.insert(c, owners);
+            }
+        }
         Ok(())
     }
 

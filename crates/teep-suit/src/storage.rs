@@ -27,6 +27,8 @@ pub trait Storage {
     fn read(&self, id: &ComponentId) -> Result<Option<Cow<'_, [u8]>>, SuitError>;
     /// The manifests holding a link on `id`; its reference count is the set's size.
     fn owners(&self, id: &ComponentId) -> Result<BTreeSet<ComponentId>, SuitError>;
+    /// The components on which `owner` holds a link.
+    fn linked_by(&self, owner: &ComponentId) -> Result<Vec<ComponentId>, SuitError>;
     /// Highest sequence number ever installed for a manifest component ID (kept after
     /// the manifest is deleted, so a deleted TC cannot come back at an older version).
     fn sequence_number(&self, manifest: &ComponentId) -> Result<Option<u64>, SuitError>;
@@ -78,6 +80,18 @@ pub(crate) fn apply<T>(
     }
 }
 
+/// Components whose link set contains `owner` (shared by the in-memory and directory stores).
+pub(crate) fn linked_by(
+    owners: &BTreeMap<ComponentId, BTreeSet<ComponentId>>,
+    owner: &ComponentId,
+) -> Vec<ComponentId> {
+    owners
+        .iter()
+        .filter(|(_, set)| set.contains(owner))
+        .map(|(id, _)| id.clone())
+        .collect()
+}
+
 impl Storage for MemoryStorage {
     fn read(&self, id: &ComponentId) -> Result<Option<Cow<'_, [u8]>>, SuitError> {
         Ok(self.data.get(id).map(|v| Cow::Borrowed(v.as_slice())))
@@ -85,6 +99,10 @@ impl Storage for MemoryStorage {
 
     fn owners(&self, id: &ComponentId) -> Result<BTreeSet<ComponentId>, SuitError> {
         Ok(self.owners.get(id).cloned().unwrap_or_default())
+    }
+
+    fn linked_by(&self, owner: &ComponentId) -> Result<Vec<ComponentId>, SuitError> {
+        Ok(linked_by(&self.owners, owner))
     }
 
     fn sequence_number(&self, manifest: &ComponentId) -> Result<Option<u64>, SuitError> {

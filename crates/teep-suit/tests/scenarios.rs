@@ -517,6 +517,9 @@ impl Storage for PowerLoss {
     ) -> Result<std::collections::BTreeSet<ComponentId>, SuitError> {
         self.0.owners(id)
     }
+    fn linked_by(&self, owner: &ComponentId) -> Result<Vec<ComponentId>, SuitError> {
+        self.0.linked_by(owner)
+    }
     fn sequence_number(&self, id: &ComponentId) -> Result<Option<u64>, SuitError> {
         self.0.sequence_number(id)
     }
@@ -620,4 +623,32 @@ fn report_cbor_carries_nonce_result_and_failing_record() {
     d.skip().unwrap();
     assert_eq!(d.u8().unwrap(), 7);
     assert_eq!(d.u8().unwrap(), 10);
+}
+
+#[test]
+fn deleting_a_manifest_without_an_uninstall_sequence_leaves_no_orphans() {
+    let trust = vector_trust();
+    let device = DeviceIdentity::default();
+    let p = Processor::new(&PROVIDER, &trust, &device);
+    let mut store = MemoryStorage::new();
+    let out = p.install(
+        &mut store,
+        &custom(
+            &["x", "y"],
+            Seq::new()
+                .cmd(12, |e| {
+                    e.bool(true).unwrap();
+                })
+                .set_content(b"data")
+                .rep(18)
+                .bytes(),
+        ),
+        None,
+    );
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    assert_eq!(store.data.len(), 3); // x, y and the manifest
+    let out = p.uninstall(&mut store, &ComponentId::from_strs(&["custom.suit"]), None);
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    assert!(store.data.is_empty());
+    assert!(store.owners.is_empty());
 }
