@@ -23,8 +23,9 @@
 //!   install links its manifest to itself; a dependent links each dependency it processes;
 //!   a manifest links what it writes. Unlink (or process-dependency inside uninstall)
 //!   drops one link; when the last goes, a manifest's uninstall sequence runs and it is
-//!   deleted (with any links its sequence left behind), and an image is deleted. Writing different bytes into a component another
-//!   manifest links fails (`ComponentReferenced`).
+//!   deleted (with any links its sequence left behind), and an image is deleted.
+//!   Writing different bytes into a component another manifest links fails
+//!   (`ComponentReferenced`).
 //! * A root manifest without `suit-manifest-component-id` is stored at its first
 //!   component's ID plus the segment `suit`.
 //! * Shared sequence and each section start at component index 0; the shared sequence
