@@ -1,4 +1,5 @@
 //! The JSON policy format of docs/verifier-policy.md.
+#![cfg(feature = "json")]
 
 use teep_attest::{DebugStatus, EndorsementScope, Oemid, Policy, PolicyError};
 use teep_cose::{Curve, PrivateKey};

@@ -49,6 +49,7 @@ fn ear_cbor_is_deterministic_and_round_trips() {
     assert_eq!(Ear::from_cbor(&bytes).unwrap(), ear);
 }
 
+#[cfg(feature = "json")]
 #[test]
 fn ear_json_view_uses_ear_names() {
     let keys = Keys::new();
