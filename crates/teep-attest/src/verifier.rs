@@ -235,6 +235,19 @@ fn lower(slot: &mut i8, value: i8) {
     }
 }
 
+/// The trustworthiness vector and the findings while an appraisal runs.
+#[derive(Default)]
+struct Report {
+    tv: TrustVector,
+    findings: Vec<Finding>,
+}
+
+impl Report {
+    fn find(&mut self, finding: Finding) {
+        self.findings.push(finding);
+    }
+}
+
 impl Verifier {
     /// A Verifier for `policy`, reporting itself as `id`.
     pub fn new(policy: Policy, id: VerifierId) -> Self {
@@ -262,7 +275,7 @@ impl Verifier {
         evidence: &[u8],
         cx: &mut Context<'_>,
     ) -> Outcome {
-        let mut findings = Vec::new();
+        let mut report = Report::default();
         let verify_cx = VerifyContext {
             provider,
             trust: &self.trust,
@@ -272,34 +285,26 @@ impl Verifier {
         let checked = match verify_evidence(evidence, &verify_cx) {
             Ok((claims, verified)) => Some((claims, verified.signer)),
             Err(EvidenceError::Cose(CoseError::BadSignature)) => {
-                findings.push(Finding::BadSignature);
+                report.find(Finding::BadSignature);
                 None
             }
             Err(EvidenceError::Cose(CoseError::UntrustedSigner)) => {
-                findings.push(Finding::UnknownAttestationKey);
+                report.find(Finding::UnknownAttestationKey);
                 None
             }
             Err(e) => {
-                findings.push(Finding::Malformed(e));
+                report.find(Finding::Malformed(e));
                 None
             }
         };
-        let mut tv = TrustVector::default();
         let (nonce, cnf, claims) = match checked {
             Some((claims, signer)) => {
-                self.check(
-                    provider,
-                    evidence,
-                    &claims,
-                    &signer,
-                    cx,
-                    &mut tv,
-                    &mut findings,
-                );
+                self.check(provider, evidence, &claims, &signer, cx, &mut report);
                 (claims.nonce.clone(), claims.cnf.clone(), Some(claims))
             }
             None => (None, None, None),
         };
+        let Report { mut tv, findings } = report;
         for f in &findings {
             let (claim, value) = f.effect();
             let slot = match claim {
@@ -336,7 +341,6 @@ impl Verifier {
 
     /// The checks on Evidence whose signature verified with an endorsed key. Sets the
     /// "good" value of each claim it checks; findings lower them afterwards.
-    #[allow(clippy::too_many_arguments)]
     fn check(
         &self,
         provider: &dyn CryptoProvider,
@@ -344,44 +348,38 @@ impl Verifier {
         claims: &EatClaims,
         signer: &PublicKey,
         cx: &mut Context<'_>,
-        tv: &mut TrustVector,
-        findings: &mut Vec<Finding>,
+        report: &mut Report,
     ) {
-        tv.instance_identity = trust::TRUSTWORTHY_INSTANCE;
+        report.tv.instance_identity = trust::TRUSTWORTHY_INSTANCE;
         if claims
             .profile
             .as_deref()
             .is_some_and(|p| p != TEEP_EAT_PROFILE)
         {
-            findings.push(Finding::WrongProfile);
+            report.find(Finding::WrongProfile);
         }
-        self.check_endorsement(claims, signer, findings);
+        self.check_endorsement(claims, signer, report);
         check_freshness(
             provider,
             evidence,
             claims,
             cx,
             self.policy.freshness_window,
-            findings,
+            report,
         );
         match (&claims.cnf, cx.teep_key) {
-            (None, _) => findings.push(Finding::MissingClaim(Claim::Cnf)),
-            (Some(cnf), Some(key)) if !cnf_matches(cnf, key) => findings.push(Finding::CnfMismatch),
+            (None, _) => report.find(Finding::MissingClaim(Claim::Cnf)),
+            (Some(cnf), Some(key)) if !cnf_matches(cnf, key) => report.find(Finding::CnfMismatch),
             _ => {}
         }
-        self.check_hardware(claims, tv, findings);
-        self.check_configuration(claims, tv, findings);
-        self.check_executables(claims, tv, findings);
+        self.check_hardware(claims, report);
+        self.check_configuration(claims, report);
+        self.check_executables(claims, report);
     }
 
-    fn check_endorsement(
-        &self,
-        claims: &EatClaims,
-        signer: &PublicKey,
-        findings: &mut Vec<Finding>,
-    ) {
+    fn check_endorsement(&self, claims: &EatClaims, signer: &PublicKey, report: &mut Report) {
         let Some(ueid) = &claims.ueid else {
-            findings.push(Finding::MissingClaim(Claim::Ueid));
+            report.find(Finding::MissingClaim(Claim::Ueid));
             return;
         };
         let endorsed = self
@@ -396,79 +394,64 @@ impl Verifier {
                 }
             });
         if !endorsed {
-            findings.push(Finding::KeyNotEndorsedForDevice);
+            report.find(Finding::KeyNotEndorsedForDevice);
         }
     }
 
-    fn check_hardware(
-        &self,
-        claims: &EatClaims,
-        tv: &mut TrustVector,
-        findings: &mut Vec<Finding>,
-    ) {
+    fn check_hardware(&self, claims: &EatClaims, report: &mut Report) {
         let r = &self.policy.reference;
-        tv.hardware = trust::GENUINE_HARDWARE;
+        report.tv.hardware = trust::GENUINE_HARDWARE;
         match &claims.oemid {
-            None => findings.push(Finding::MissingClaim(Claim::Oemid)),
-            Some(o) if !r.oemids.contains(o) => findings.push(Finding::OemidNotAccepted),
+            None => report.find(Finding::MissingClaim(Claim::Oemid)),
+            Some(o) if !r.oemids.contains(o) => report.find(Finding::OemidNotAccepted),
             Some(_) => {}
         }
         match &claims.hwmodel {
-            None => findings.push(Finding::MissingClaim(Claim::HwModel)),
-            Some(m) if !r.hwmodels.contains(m) => findings.push(Finding::HwModelNotAccepted),
+            None => report.find(Finding::MissingClaim(Claim::HwModel)),
+            Some(m) if !r.hwmodels.contains(m) => report.find(Finding::HwModelNotAccepted),
             Some(_) => {}
         }
         match &claims.hwversion {
-            None => findings.push(Finding::MissingClaim(Claim::HwVersion)),
+            None => report.find(Finding::MissingClaim(Claim::HwVersion)),
             Some(v) if !r.hwversions.is_empty() && !r.hwversions.contains(&v.version) => {
-                findings.push(Finding::HwVersionNotAccepted);
+                report.find(Finding::HwVersionNotAccepted);
             }
             Some(_) => {}
         }
     }
 
-    fn check_configuration(
-        &self,
-        claims: &EatClaims,
-        tv: &mut TrustVector,
-        findings: &mut Vec<Finding>,
-    ) {
+    fn check_configuration(&self, claims: &EatClaims, report: &mut Report) {
         let r = &self.policy.reference;
         if r.min_dbgstat.is_none() && !r.require_secboot {
             return;
         }
-        tv.configuration = trust::APPROVED_CONFIG;
+        report.tv.configuration = trust::APPROVED_CONFIG;
         if let Some(min) = r.min_dbgstat {
             match claims.dbgstat {
-                None => findings.push(Finding::MissingClaim(Claim::DbgStat)),
-                Some(found) if found < min => findings.push(Finding::DebugNotLocked(found)),
+                None => report.find(Finding::MissingClaim(Claim::DbgStat)),
+                Some(found) if found < min => report.find(Finding::DebugNotLocked(found)),
                 Some(_) => {}
             }
         }
         if r.require_secboot {
             match claims.secboot {
-                None => findings.push(Finding::MissingClaim(Claim::SecBoot)),
-                Some(false) => findings.push(Finding::SecureBootOff),
+                None => report.find(Finding::MissingClaim(Claim::SecBoot)),
+                Some(false) => report.find(Finding::SecureBootOff),
                 Some(true) => {}
             }
         }
     }
 
-    fn check_executables(
-        &self,
-        claims: &EatClaims,
-        tv: &mut TrustVector,
-        findings: &mut Vec<Finding>,
-    ) {
-        tv.executables = trust::APPROVED_RUNTIME;
+    fn check_executables(&self, claims: &EatClaims, report: &mut Report) {
+        report.tv.executables = trust::APPROVED_RUNTIME;
         let Some(manifests) = &claims.manifests else {
-            findings.push(Finding::MissingClaim(Claim::Manifests));
+            report.find(Finding::MissingClaim(Claim::Manifests));
             return;
         };
         for m in manifests {
             let digest = m.digest().map(|d| &d.bytes);
             if !digest.is_some_and(|d| self.policy.reference.tc_digests.contains(d)) {
-                findings.push(Finding::UnknownComponent(
+                report.find(Finding::UnknownComponent(
                     digest.cloned().unwrap_or_default(),
                 ));
             }
@@ -482,25 +465,25 @@ fn check_freshness(
     claims: &EatClaims,
     cx: &mut Context<'_>,
     window: u64,
-    findings: &mut Vec<Finding>,
+    report: &mut Report,
 ) {
     let result = match &mut cx.freshness {
         Freshness::Nonce(expected) => match &claims.nonce {
-            None => return findings.push(Finding::MissingClaim(Claim::Nonce)),
+            None => return report.find(Finding::MissingClaim(Claim::Nonce)),
             Some(n) if n != expected => Err(FreshnessError::NonceMismatch),
             Some(_) => Ok(()),
         },
         Freshness::Issued(challenges) => match &claims.nonce {
-            None => return findings.push(Finding::MissingClaim(Claim::Nonce)),
+            None => return report.find(Finding::MissingClaim(Claim::Nonce)),
             Some(n) => challenges.redeem(n, cx.now),
         },
         Freshness::Timestamp(seen) => match claims.iat {
-            None => return findings.push(Finding::MissingClaim(Claim::Iat)),
+            None => return report.find(Finding::MissingClaim(Claim::Iat)),
             Some(iat) => seen.accept(provider.sha256(evidence), iat, cx.now, window),
         },
     };
     if let Err(e) = result {
-        findings.push(Finding::Freshness(e));
+        report.find(Finding::Freshness(e));
     }
 }
 
