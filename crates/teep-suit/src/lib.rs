@@ -2,6 +2,17 @@
 //! -firmware-encryption, -report): the envelope/manifest model and codec, envelope
 //! authentication, the manifest processor behind `Storage`/`Fetcher`/`Decryptor` traits,
 //! SUIT reports, and a builder for the manifests our tools make.
+//!
+//! * [`model`]: `Envelope::decode` (tag 107 optional), `Manifest::decode`, borrowed views
+//!   that keep the received bytes (digests are never computed over re-encodings).
+//! * [`verify`]: `authenticate` (COSE_Sign1 through teep-cose, COSE_Mac0 HMAC-256, digest
+//!   over the bstr-wrapped manifest) and `section_bytes` (severed elements checked).
+//! * [`command`]: `parse_sequence` with byte offsets; unknown commands and parameters fail.
+//! * [`processor`]: `Processor::{install, uninstall, invoke}` return an `Outcome` (report
+//!   plus result); state changes are committed at once through [`storage::Storage`]
+//!   ([`storage::MemoryStorage`], `dir::DirStorage` with atomic commits).
+//! * [`report`]: `Report::to_cbor` / `sign`; `json` (feature `json`): JSON views.
+//! * [`builder`]: `build` and `sign` for `teep suit create` / `sign`.
 #![no_std]
 #![cfg_attr(
     not(test),

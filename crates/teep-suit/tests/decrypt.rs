@@ -108,3 +108,41 @@ fn esdh_encryption_round_trips_with_both_content_algorithms() {
         assert_eq!(&*plain, b"trusted component");
     }
 }
+
+#[test]
+fn encrypt0_with_a_known_key_decrypts() {
+    use minicbor::Encoder;
+    let cek = [0x42u8; 16];
+    let iv = [7u8; 12];
+    let protected = [0xa1, 0x01, 0x01]; // {1: 1 (A128GCM)}
+    let mut aad = Vec::new();
+    Encoder::new(&mut aad)
+        .array(3)
+        .unwrap()
+        .str("Encrypt0")
+        .unwrap()
+        .bytes(&protected)
+        .unwrap()
+        .bytes(&[])
+        .unwrap();
+    let ct = PROVIDER.aes_gcm_seal(&cek, &iv, &aad, b"report").unwrap();
+    let mut cose = Vec::new();
+    Encoder::new(&mut cose)
+        .tag(minicbor::data::Tag::new(16))
+        .unwrap()
+        .array(3)
+        .unwrap()
+        .bytes(&protected)
+        .unwrap()
+        .map(1)
+        .unwrap()
+        .u8(5)
+        .unwrap()
+        .bytes(&iv)
+        .unwrap()
+        .bytes(&ct)
+        .unwrap();
+    let plain = teep_cose::encrypt::decrypt0(&PROVIDER, &cose, None, &cek).unwrap();
+    assert_eq!(&*plain, b"report");
+    assert!(teep_cose::encrypt::decrypt0(&PROVIDER, &cose, None, &[0u8; 16]).is_err());
+}
