@@ -11,15 +11,23 @@ use teep_suit::{Envelope, Manifest, Section, parse_sequence};
 fuzz_target!(|data: &[u8]| {
     let provider = RustCryptoProvider;
     let trust = TrustStore::new();
-    let anchors = Anchors { signers: &trust, mac_keys: &[], now: None };
+    let anchors = Anchors {
+        signers: &trust,
+        mac_keys: &[],
+        now: None,
+    };
     assert!(authenticate(data, &provider, &anchors).is_err());
     let _ = teep_suit::json::envelope(data, &provider);
-    let Ok(env) = Envelope::decode(data) else { return };
+    let Ok(env) = Envelope::decode(data) else {
+        return;
+    };
     let stripped = env.stripped();
     let again = Envelope::decode(&stripped).expect("stripped envelope decodes");
     assert_eq!(again.manifest_bstr, env.manifest_bstr);
     assert_eq!(again.authentication, env.authentication);
-    let Ok(manifest) = Manifest::decode(env.manifest_bytes) else { return };
+    let Ok(manifest) = Manifest::decode(env.manifest_bytes) else {
+        return;
+    };
     for s in manifest.sections() {
         if let Some(teep_suit::Member::Present(bytes)) = manifest.member(s) {
             let _ = parse_sequence(bytes, 0);

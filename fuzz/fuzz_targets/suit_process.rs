@@ -7,7 +7,9 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use teep_cose::{Algorithm, CryptoProvider, Curve, PrivateKey, RustCryptoProvider, Signer, TrustStore};
+use teep_cose::{
+    Algorithm, CryptoProvider, Curve, PrivateKey, RustCryptoProvider, Signer, TrustStore,
+};
 use teep_suit::builder;
 use teep_suit::processor::{DeviceIdentity, Processor};
 use teep_suit::storage::MemoryStorage;
@@ -16,7 +18,9 @@ fn signer() -> &'static (Box<dyn Signer>, TrustStore) {
     static SIGNER: OnceLock<(Box<dyn Signer>, TrustStore)> = OnceLock::new();
     SIGNER.get_or_init(|| {
         let key = PrivateKey::from_bytes(Curve::Ed25519, &[7; 32]).expect("fixed key");
-        let signer = RustCryptoProvider.signer(&key, Algorithm::Ed25519).expect("signer");
+        let signer = RustCryptoProvider
+            .signer(&key, Algorithm::Ed25519)
+            .expect("signer");
         let mut trust = TrustStore::new();
         trust.add_key(key.public_key().clone());
         (signer, trust)
@@ -26,8 +30,11 @@ fn signer() -> &'static (Box<dyn Signer>, TrustStore) {
 fuzz_target!(|data: &[u8]| {
     let provider = RustCryptoProvider;
     let (signer, trust) = signer();
-    let unsigned = builder::unsigned_envelope(data, &[("#tc".into(), b"payload".to_vec())], &provider);
-    let Ok(envelope) = builder::sign(&unsigned, signer.as_ref(), &provider) else { return };
+    let unsigned =
+        builder::unsigned_envelope(data, &[("#tc".into(), b"payload".to_vec())], &provider);
+    let Ok(envelope) = builder::sign(&unsigned, signer.as_ref(), &provider) else {
+        return;
+    };
     let device = DeviceIdentity::default();
     let processor = Processor::new(&provider, trust, &device);
     let mut storage = MemoryStorage::new();
