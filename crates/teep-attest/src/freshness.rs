@@ -41,6 +41,15 @@ pub enum FreshnessError {
     Busy,
 }
 
+/// Where issued challenges are redeemed. [`Challenges`] is the store; a service that shares
+/// one between threads implements this on a handle that locks only for the redemption, so
+/// appraisals (signature checks) run in parallel.
+pub trait Redeem {
+    /// Redeems a challenge found in Evidence: it must be outstanding and unexpired, and can be
+    /// redeemed once.
+    fn redeem(&mut self, nonce: &[u8], now: u64) -> Result<(), FreshnessError>;
+}
+
 /// Challenges issued by this Verifier (background-check model over its challenge/verify API).
 #[derive(Clone, Debug)]
 pub struct Challenges {
@@ -87,10 +96,10 @@ impl Challenges {
         self.outstanding.insert(nonce.clone(), now);
         Ok(nonce)
     }
+}
 
-    /// Redeems a challenge found in Evidence: it must be outstanding and unexpired; it can be
-    /// redeemed once.
-    pub fn redeem(&mut self, nonce: &[u8], now: u64) -> Result<(), FreshnessError> {
+impl Redeem for Challenges {
+    fn redeem(&mut self, nonce: &[u8], now: u64) -> Result<(), FreshnessError> {
         if self.spent.contains_key(nonce) {
             return Err(FreshnessError::Replayed);
         }

@@ -40,7 +40,7 @@ pub use evidence::{
     ATTESTATION_RESULT_FORMAT, EVIDENCE_FORMAT, EvidenceError, PayloadKind, payload_kind,
     sign_evidence, verify_evidence,
 };
-pub use freshness::{ChallengeError, Challenges, FreshnessError, SeenEvidence};
+pub use freshness::{ChallengeError, Challenges, FreshnessError, Redeem, SeenEvidence};
 pub use policy::{Endorsement, EndorsementScope, Policy, PolicyError, ReferenceValues};
 pub use result::{ResultCheck, ResultError, sign_ear, verify_ear};
 pub use verifier::{Claim, Context, Finding, Freshness, Outcome, TrustClaim, Verifier};

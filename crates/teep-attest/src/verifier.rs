@@ -27,7 +27,7 @@ use crate::{
     claims::{Cnf, DebugStatus, EatClaims, TEEP_EAT_PROFILE, key},
     ear::{EAR_PROFILE, Ear, EarAppraisal, Status, TEE_SUBMOD, TrustVector, VerifierId, trust},
     evidence::{EvidenceError, verify_evidence},
-    freshness::{Challenges, FreshnessError, SeenEvidence},
+    freshness::{FreshnessError, Redeem, SeenEvidence},
     policy::{EndorsementScope, Policy},
 };
 
@@ -179,7 +179,7 @@ pub enum Freshness<'a> {
     /// `challenge`, or its `token` in the passport model). The relying party retires it.
     Nonce(&'a [u8]),
     /// `eat_nonce` must be a challenge this Verifier issued; it is redeemed once.
-    Issued(&'a mut Challenges),
+    Issued(&'a mut dyn Redeem),
     /// `iat` within the policy's window, and this Evidence not seen before.
     Timestamp(&'a mut SeenEvidence),
 }

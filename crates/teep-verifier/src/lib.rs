@@ -25,7 +25,7 @@
 )]
 
 use std::{
-    sync::{Arc, Mutex, PoisonError},
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
     time::{SystemTime, UNIX_EPOCH},
 };
 
@@ -38,7 +38,8 @@ use axum::{
     routing::post,
 };
 use teep_attest::{
-    ChallengeError, Challenges, Context, EVIDENCE_FORMAT, Freshness, Outcome, Verifier, sign_ear,
+    ChallengeError, Challenges, Context, EVIDENCE_FORMAT, Freshness, FreshnessError, Outcome,
+    Redeem, Verifier, sign_ear,
 };
 use teep_cose::{CryptoProvider, Signer};
 
@@ -91,31 +92,35 @@ impl Service {
     /// Appraises Evidence whose nonce must be one of this service's challenges, and signs the
     /// EAR. Also what `POST /verify` does.
     pub fn appraise(&self, evidence: &[u8]) -> (Outcome, Result<Vec<u8>, teep_cose::CoseError>) {
-        let outcome = {
-            // A panic elsewhere cannot leave the challenge map half-updated (each operation
-            // is one insert or remove), so a poisoned lock is safe to keep using.
-            let mut challenges = self
-                .challenges
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            let mut cx = Context {
-                now: now(),
-                freshness: Freshness::Issued(&mut challenges),
-                teep_key: None,
-            };
-            self.verifier.appraise(self.provider, evidence, &mut cx)
+        let mut challenges = SharedChallenges(&self.challenges);
+        let mut cx = Context {
+            now: now(),
+            freshness: Freshness::Issued(&mut challenges),
+            teep_key: None,
         };
+        let outcome = self.verifier.appraise(self.provider, evidence, &mut cx);
         let signed = sign_ear(&outcome.ear, self.signer.as_ref());
         (outcome, signed)
     }
 }
 
+/// The service's challenge store, locked only while one challenge is redeemed.
+struct SharedChallenges<'a>(&'a Mutex<Challenges>);
+
+impl Redeem for SharedChallenges<'_> {
+    fn redeem(&mut self, nonce: &[u8], now: u64) -> Result<(), FreshnessError> {
+        lock(self.0).redeem(nonce, now)
+    }
+}
+
+/// A panic elsewhere cannot leave the challenge map half-updated (each operation is one
+/// insert or remove), so a poisoned lock is safe to keep using.
+fn lock(m: &Mutex<Challenges>) -> MutexGuard<'_, Challenges> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 async fn challenge(State(service): State<Arc<Service>>) -> Response {
-    let issued = service
-        .challenges
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .issue(service.provider, now());
+    let issued = lock(&service.challenges).issue(service.provider, now());
     match issued {
         Ok(nonce) => Json(serde_json::json!({
             "nonce": hex::encode(nonce),
