@@ -117,6 +117,11 @@ impl Seq {
 
 /// Signs a manifest with the given components and install sequence.
 fn custom(components: &[&str], install: Vec<u8>) -> Vec<u8> {
+    custom_at(components, 20, install)
+}
+
+/// Signs a manifest with the given components and one sequence under manifest key `key`.
+fn custom_at(components: &[&str], key: u8, sequence: Vec<u8>) -> Vec<u8> {
     let mut common = Vec::new();
     let mut e = Encoder::new(&mut common);
     e.map(1)
@@ -140,7 +145,7 @@ fn custom(components: &[&str], install: Vec<u8>) -> Vec<u8> {
         .unwrap()
         .bytes(b"custom.suit")
         .unwrap();
-    e.u8(20).unwrap().bytes(&install).unwrap();
+    e.u8(key).unwrap().bytes(&sequence).unwrap();
     let env = builder::unsigned_envelope(&m, &[], &PROVIDER);
     builder::sign(&env, signer().as_ref(), &PROVIDER).unwrap()
 }
@@ -651,4 +656,44 @@ fn deleting_a_manifest_without_an_uninstall_sequence_leaves_no_orphans() {
     assert!(out.result.is_ok(), "{:?}", out.result);
     assert!(store.data.is_empty());
     assert!(store.owners.is_empty());
+}
+
+#[test]
+fn candidate_verification_at_key_18_runs_in_the_update_procedure() {
+    // trust-domains lists key 18 among the manifest members but its CDDL adds no choice
+    // for it; we accept it like the other severable sequences (spec digest §21.4).
+    let trust = vector_trust();
+    let device = DeviceIdentity::default();
+    let p = Processor::new(&PROVIDER, &trust, &device);
+    let mut store = MemoryStorage::new();
+    let env = custom_at(
+        &["x"],
+        18,
+        Seq::new().set_content(b"checked").rep(18).bytes(),
+    );
+    let out = p.install(&mut store, &env, None);
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    assert_eq!(
+        data(&store, &ComponentId::from_strs(&["x"])).unwrap(),
+        b"checked"
+    );
+}
+
+#[test]
+fn an_unsupported_digest_algorithm_fails() {
+    // image-digest with SHA-384 (-43): we implement SHA-256 only.
+    let digest = [0x82, 0x38, 0x2a, 0x41, 0x00]; // [-43, h'00']
+    let install = Seq::new()
+        .set_content(b"A")
+        .rep(18)
+        .cmd(20, |e| {
+            e.map(1).unwrap().u8(3).unwrap().bytes(&digest).unwrap();
+        })
+        .rep(3);
+    let (store, out) = run_custom(&["x"], install.bytes());
+    assert_eq!(
+        out.result.unwrap_err().error,
+        SuitError::UnsupportedDigestAlgorithm(-43)
+    );
+    assert_eq!(store, MemoryStorage::new());
 }
