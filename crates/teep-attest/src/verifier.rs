@@ -288,7 +288,9 @@ impl Verifier {
                 report.find(Finding::BadSignature);
                 None
             }
-            Err(EvidenceError::Cose(CoseError::UntrustedSigner)) => {
+            // Endorsements are raw keys, and no clock is passed for certificate expiry: a
+            // signer named by a certificate chain is not an endorsed key.
+            Err(EvidenceError::Cose(CoseError::UntrustedSigner | CoseError::Certificate(_))) => {
                 report.find(Finding::UnknownAttestationKey);
                 None
             }

@@ -434,3 +434,25 @@ fn forged_evidence_does_not_burn_a_challenge() {
     };
     assert_eq!(v.appraise(provider(), &genuine, &mut cx).findings, vec![]);
 }
+
+/// Endorsements are raw keys: Evidence whose signer comes with a certificate chain is not
+/// signed by an endorsed key, even when the certified key is the endorsed one.
+#[test]
+fn certificate_chained_evidence_is_not_endorsed() {
+    let keys = Keys::new();
+    let pair = rcgen::KeyPair::from_pem(&keys.attestation.to_pkcs8_pem()).unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["attester".into()])
+        .unwrap()
+        .self_signed(&pair)
+        .unwrap();
+    let opts = teep_cose::SignOptions {
+        tagged: false,
+        x5chain: vec![cert.der().to_vec()],
+        ..Default::default()
+    };
+    let signer = Keys::signer(&keys.attestation);
+    let evidence = teep_cose::sign1(signer.as_ref(), &good_claims(&keys).to_cbor(), &opts).unwrap();
+    let o = appraise_with_nonce(&verifier(&keys), &evidence, &keys);
+    assert_eq!(o.findings, vec![Finding::UnknownAttestationKey]);
+    assert_eq!(o.status(), Status::Contraindicated);
+}
