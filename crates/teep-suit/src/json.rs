@@ -320,8 +320,17 @@ pub fn report(r: &Report) -> Value {
             "error": f.error.to_string(),
         }),
     };
+    let capabilities = r.capabilities.then(|| {
+        json!({
+            "component-capabilities": [[true]],
+            "command-capabilities": crate::report::COMMANDS,
+            "parameters-capabilities": crate::report::PARAMETERS,
+            "crypt-algo-capabilities": crate::report::ALGORITHMS,
+        })
+    });
     json!({
         "type": "SUIT_Report",
+        "suit-report-capability-report": capabilities,
         "suit-reference": {
             "manifest-uri": r.reference_uri,
             "manifest-digest": digest(&r.manifest_digest),

@@ -378,6 +378,9 @@ fn finish(
         manifest_digest: reference.1,
         nonce: nonce.map(<[u8]>::to_vec),
         records,
+        capabilities: result
+            .as_ref()
+            .is_err_and(|f| matches!(f.error.report_reason(), 2 | 3 | 5 | 8)),
         result: result.as_ref().map(|_| ()).map_err(Clone::clone),
     };
     Outcome { report, result }

@@ -55,12 +55,32 @@ pub struct Failure {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Report {
     pub reference_uri: Option<String>,
-    /// Digest of the root manifest (its authenticated digest); empty when the envelope
-    /// could not even be decoded.
+    /// Digest of the root manifest (its authenticated digest); all zeros when the
+    /// envelope was not authenticated.
     pub manifest_digest: Digest,
     pub nonce: Option<Vec<u8>>,
     pub records: Vec<Entry>,
     pub result: Result<(), Failure>,
+    /// Carry `suit-report-capability-report` (set when a manifest used a command,
+    /// parameter, algorithm or COSE structure we lack, so its author can see what we do).
+    pub capabilities: bool,
+}
+
+/// Commands this processor implements (capability report).
+pub const COMMANDS: &[i64] = &[
+    1, 2, 3, 5, 6, 7, 8, 11, 12, 14, 15, 18, 19, 20, 21, 22, 23, 24, 31, 32, 33,
+];
+/// Parameters this processor implements (capability report).
+pub const PARAMETERS: &[i64] = &[1, 2, 3, 5, 12, 13, 14, 18, 19, 21, 22, 23, 24, 25];
+/// COSE algorithms: SHA-256; ES256, ESP256, EdDSA, Ed25519, ES384; HMAC 256/256; A128KW,
+/// ECDH-ES+A128KW; A128GCM, A128CTR.
+pub const ALGORITHMS: &[i64] = &[-16, -7, -9, -8, -19, -35, 5, -3, -29, 1, -65534];
+
+fn encode_ints(e: &mut Encoder<&mut Vec<u8>>, v: &[i64]) {
+    let _ = e.array(v.len() as u64);
+    for i in v {
+        let _ = e.i64(*i);
+    }
 }
 
 fn encode_record(e: &mut Encoder<&mut Vec<u8>>, r: &Record) {
@@ -88,7 +108,7 @@ impl Report {
     pub fn to_cbor(&self) -> Vec<u8> {
         let mut out = Vec::new();
         let mut e = Encoder::new(&mut out);
-        let fields = 3 + u64::from(self.nonce.is_some());
+        let fields = 3 + u64::from(self.nonce.is_some()) + u64::from(self.capabilities);
         let _ = e.map(fields);
         if let Some(nonce) = &self.nonce {
             let _ = e.u8(2).and_then(|e| e.bytes(nonce));
@@ -119,6 +139,20 @@ impl Report {
                 encode_record(&mut e, &f.record);
                 let _ = e.u8(7).and_then(|e| e.u8(f.error.report_reason()));
             }
+        }
+        if self.capabilities {
+            // Any component ([true] = every path), then commands, parameters, algorithms.
+            let _ = e.u8(8).and_then(|e| e.map(4)).and_then(|e| e.u8(1));
+            let _ = e
+                .array(1)
+                .and_then(|e| e.array(1))
+                .and_then(|e| e.bool(true));
+            let _ = e.u8(2);
+            encode_ints(&mut e, COMMANDS);
+            let _ = e.u8(3);
+            encode_ints(&mut e, PARAMETERS);
+            let _ = e.u8(4);
+            encode_ints(&mut e, ALGORITHMS);
         }
         let _ = e.u8(99);
         let _ = e.array(1 + u64::from(self.reference_uri.is_some()));

@@ -98,3 +98,35 @@ fn published_teep_vectors_validate_and_garbage_does_not() {
     );
     validate(&ok).unwrap();
 }
+
+#[test]
+fn reports_validate_against_the_report_cddl() {
+    use teep_suit::processor::Processor;
+    use teep_suit::storage::MemoryStorage;
+    const REPORT_CDDL: &str = include_str!("report.cddl");
+    let trust = vector_trust();
+    let device = teep_device();
+    let p = Processor::new(&PROVIDER, &trust, &device);
+    let cases = [
+        ("suit/teep/teep-tc-integrated.hex", true),
+        (
+            "suit/negative/teep-tc-integrated.payload-tampered.hex",
+            false,
+        ),
+        ("suit/negative/teep-tc-uri.seq-tampered.hex", false),
+    ];
+    for (f, ok) in cases {
+        let out = p.install(&mut MemoryStorage::new(), &hex_file(f), Some(b"token"));
+        assert_eq!(out.result.is_ok(), ok, "{f}");
+        cddl::validate_cbor_from_slice(REPORT_CDDL, &out.report.to_cbor(), None)
+            .unwrap_or_else(|e| panic!("{f}: {e}"));
+    }
+    // A report with a capability report (unknown command) and no nonce.
+    let mut report = p
+        .install(&mut MemoryStorage::new(), &hex_file(cases[1].0), None)
+        .report;
+    report.capabilities = true;
+    cddl::validate_cbor_from_slice(REPORT_CDDL, &report.to_cbor(), None).unwrap();
+    // The CDDL does reject: an empty map lacks records, result and reference.
+    assert!(cddl::validate_cbor_from_slice(REPORT_CDDL, &[0xa0], None).is_err());
+}

@@ -288,6 +288,13 @@ fn unknown_commands_and_parameters_fail_with_their_reasons() {
     let f = out.result.unwrap_err();
     assert_eq!(f.error, SuitError::UnsupportedCommand(99));
     assert_eq!(f.error.report_reason(), 5);
+    // The report then tells the author what we support.
+    assert!(out.report.capabilities);
+    let json = teep_suit::json::report(&out.report);
+    assert_eq!(
+        json["suit-report-capability-report"]["command-capabilities"][0],
+        1
+    );
     // Parsed before anything runs: the write before it did not happen either.
     assert_eq!(store, MemoryStorage::new());
     let install = Seq::new().cmd(20, |e| {
