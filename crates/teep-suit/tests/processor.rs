@@ -532,3 +532,54 @@ fn a_dependency_by_an_untrusted_signer_is_refused() {
     );
     assert_eq!(store, MemoryStorage::new());
 }
+
+/// Serves a fixed image for every URI and remembers what was asked.
+struct Recording(std::cell::RefCell<Vec<String>>);
+
+impl teep_suit::processor::Fetcher for Recording {
+    fn fetch(&self, uri: &str) -> Result<Vec<u8>, String> {
+        self.0.borrow_mut().push(uri.to_string());
+        Ok(vec![0; 16])
+    }
+}
+
+#[test]
+fn ab_images_pick_the_alternative_for_the_device_slot() {
+    let trust = vector_trust();
+    let env = hex_file("suit/manifest/manifest-ex3-ab-images.hex");
+    for (slot, uri) in [
+        (0, "http://example.com/file1.bin"),
+        (1, "http://example.com/file2.bin"),
+    ] {
+        let device = DeviceIdentity {
+            vendor_ids: vec![teep_suit::VendorId::Uuid(
+                hex::decode("fa6b4a53d5ad5fdfbe9de663e4d41ffe").unwrap(),
+            )],
+            class_ids: vec![hex::decode("1492af1425695e48bf429b2d51f2ab45").unwrap()],
+            slots: vec![(ComponentId(vec![vec![0]]), slot)],
+            ..DeviceIdentity::default()
+        };
+        let fetcher = Recording(Default::default());
+        let mut p = Processor::new(&PROVIDER, &trust, &device);
+        p.fetcher = &fetcher;
+        let mut store = MemoryStorage::new();
+        let out = p.install(&mut store, &env, None);
+        assert_eq!(*fetcher.0.borrow(), vec![uri.to_string()]);
+        // The images are not published (placeholder digests): image-match fails after.
+        assert_eq!(
+            out.result.unwrap_err().error,
+            SuitError::ConditionFailed { condition: 3 }
+        );
+        // Install records: the passing component-slot check (policy 5: record on success)
+        // and the failing image-match (policy 15); the failing slot check of the other
+        // alternative asks for no record, neither does the fetch (policy 2, it succeeded).
+        let install_records = out
+            .report
+            .records
+            .iter()
+            .filter(|e| matches!(e, teep_suit::report::Entry::Record(r) if r.section == Section::Install.key()))
+            .count();
+        assert_eq!(install_records, 2);
+        assert_eq!(store, MemoryStorage::new());
+    }
+}
