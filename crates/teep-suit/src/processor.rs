@@ -422,6 +422,18 @@ impl Run<'_, '_> {
         }
     }
 
+    /// Whether two envelopes carry the same manifest (same digest). A root manifest is
+    /// stored stripped of integrated payloads, so the same manifest arriving again
+    /// integrated in a dependent has other bytes; it may then replace the stored copy.
+    fn same_manifest(&self, a: &[u8], b: &[u8]) -> bool {
+        match (Envelope::decode(a), Envelope::decode(b)) {
+            (Ok(a), Ok(b)) => {
+                self.p.provider.sha256(a.manifest_bstr) == self.p.provider.sha256(b.manifest_bstr)
+            }
+            _ => false,
+        }
+    }
+
     fn link(&mut self, id: &ComponentId, owner: &ComponentId) -> Result<(), SuitError> {
         let mut set = self.owners(id)?;
         set.insert(owner.clone());
@@ -438,7 +450,10 @@ impl Run<'_, '_> {
     ) -> Result<(), SuitError> {
         let owners = self.owners(id)?;
         if owners.iter().any(|o| o != owner) {
-            let same = self.data(id)?.is_some_and(|d| *d == *bytes);
+            let same = match self.data(id)? {
+                Some(d) => *d == *bytes || self.same_manifest(&d, &bytes),
+                None => false,
+            };
             if !same {
                 return Err(SuitError::ComponentReferenced(id.clone()));
             }
@@ -1234,7 +1249,7 @@ impl Run<'_, '_> {
         }
         // A new envelope may not replace one that other manifests still link.
         if let Some(stored) = self.store.read(id).map_err(fail)?
-            && *stored != *bytes
+            && !self.same_manifest(&stored, &bytes)
             && self
                 .store
                 .owners(id)

@@ -393,6 +393,32 @@ fn two_manifests_share_a_dependency_until_both_are_unlinked() {
     assert!(store.owners.is_empty());
 }
 
+/// TEEP Appendix E Example 3: personalization data depends on a TC that is already
+/// installed as a manifest of its own. The dependency is the same manifest (same digest),
+/// so it is linked, not refused as "referenced by another manifest".
+#[test]
+fn an_installed_manifest_can_become_a_dependency() {
+    let trust = vector_trust();
+    let device = teep_device();
+    let p = Processor::new(&PROVIDER, &trust, &device);
+    let lib = signed(&spec("lib", 1, b"library"));
+    let mut store = MemoryStorage::new();
+    assert!(p.install(&mut store, &lib, None).result.is_ok());
+
+    let mut a = spec("a", 1, b"app a");
+    a.dependencies = vec![DependencySpec { envelope: lib }];
+    let out = p.install(&mut store, &signed(&a), None);
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    assert_eq!(store.owners(&app_manifest("lib")).unwrap().len(), 2);
+
+    assert!(
+        p.uninstall(&mut store, &app_manifest("a"), None)
+            .result
+            .is_ok()
+    );
+    assert_eq!(data(&store, &app("lib")).unwrap(), b"library");
+}
+
 #[test]
 fn encrypted_payload_round_trip_and_invocation() {
     let trust = vector_trust();
