@@ -12,7 +12,9 @@ use teep_attest::{
     Cnf, Context, EatClaims, Freshness, Policy, SeenEvidence, Status, Verifier, VerifierId,
     claims::TEEP_EAT_PROFILE, sign_evidence,
 };
-use teep_cose::{PrivateKey, PublicKey, default_provider};
+use teep_cose::default_provider;
+
+use crate::input::{private_key, public_key, read};
 
 #[derive(clap::Subcommand)]
 pub(crate) enum Command {
@@ -66,21 +68,9 @@ pub(crate) enum VerifierCommand {
     },
 }
 
-fn read(path: &Path) -> Result<Vec<u8>> {
-    fs::read(path).with_context(|| format!("reading {}", path.display()))
-}
-
 fn load_policy(path: &Path) -> Result<Policy> {
     let text = String::from_utf8(read(path)?).context("policy is not UTF-8")?;
     Policy::from_json(&text).with_context(|| format!("policy {}", path.display()))
-}
-
-fn public_key(path: &Path) -> Result<PublicKey> {
-    PublicKey::from_any(&read(path)?).with_context(|| format!("public key {}", path.display()))
-}
-
-fn private_key(path: &Path) -> Result<PrivateKey> {
-    PrivateKey::from_any(&read(path)?).with_context(|| format!("private key {}", path.display()))
 }
 
 fn now() -> u64 {

@@ -6,7 +6,6 @@
 //! before any decoder sees it. Nothing here verifies a signature: the JSON says
 //! `"verified": false` for COSE-wrapped messages.
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -15,6 +14,8 @@ use cbor_diag::{DataItem, Simple};
 use serde_json::{Map, Value as Json, json};
 use teep_cbor::{Profile, check};
 use teep_proto::{Numbering, UnverifiedCose};
+
+use crate::input;
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
@@ -51,8 +52,7 @@ impl From<NumberingArg> for Numbering {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let input = read_input(args.file.as_ref())?;
-    let bytes = hex_or_binary(input);
+    let bytes = input::hex_or_binary(input::read_or_stdin(args.file.as_deref())?);
     check(&bytes, &Profile::TEEP).map_err(|e| anyhow!("input is not valid CBOR: {e}"))?;
     // cbor-diag's own errors carry no offset; the pre-pass above already rejected what it
     // would, so a failure here is reported as is.
@@ -64,43 +64,6 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&view)?);
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn read_input(file: Option<&PathBuf>) -> anyhow::Result<Vec<u8>> {
-    let mut input = Vec::new();
-    match file {
-        Some(path) if path.as_os_str() != "-" => {
-            input =
-                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        }
-        _ => {
-            std::io::stdin()
-                .read_to_end(&mut input)
-                .context("cannot read standard input")?;
-        }
-    }
-    Ok(input)
-}
-
-/// Hex text when every byte is a hex digit or whitespace and the digits pair up; binary
-/// CBOR otherwise (a binary item made only of such bytes is rare, and is still read as
-/// binary when its hex reading fails).
-fn hex_or_binary(input: Vec<u8>) -> Vec<u8> {
-    let looks_hex = input.iter().any(u8::is_ascii_hexdigit)
-        && input
-            .iter()
-            .all(|b| b.is_ascii_hexdigit() || b.is_ascii_whitespace());
-    if looks_hex {
-        let digits: Vec<u8> = input
-            .iter()
-            .copied()
-            .filter(u8::is_ascii_hexdigit)
-            .collect();
-        if let Ok(bytes) = hex::decode(digits) {
-            return bytes;
-        }
-    }
-    input
 }
 
 /// Nested CBOR (a payload, a bstr-wrapped manifest) as a generic item, if it passes the same

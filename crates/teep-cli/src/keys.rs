@@ -14,6 +14,8 @@ use rcgen::{
 use teep_cose::{Curve, PrivateKey, PublicKey};
 use time::{Duration, OffsetDateTime};
 
+use crate::input::read;
+
 #[derive(clap::Subcommand)]
 pub(crate) enum Command {
     /// Generate a key pair: private COSE_Key to FILE, public COSE_Key to FILE.pub; prints the
@@ -120,10 +122,6 @@ pub(crate) fn run(cmd: Command) -> Result<ExitCode> {
         } => certify(&ca, &key, &out, &name, days)?,
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn read(path: &Path) -> Result<Vec<u8>> {
-    fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 
 /// Writes a file; secrets are created owner-only (on Unix) so they never exist world-readable.

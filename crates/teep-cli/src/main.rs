@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod attest;
+mod input;
 mod inspect;
 mod keys;
 mod suit;

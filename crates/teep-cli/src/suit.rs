@@ -9,12 +9,14 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use teep_cose::encrypt::DecryptionKey;
-use teep_cose::{CryptoProvider, PrivateKey, PublicKey, TrustStore, default_provider};
+use teep_cose::{CryptoProvider, TrustStore, default_provider};
 use teep_suit::builder::{self, DependencySpec, ManifestSpec, PayloadLocation};
 use teep_suit::dir::DirStorage;
 use teep_suit::processor::{DeviceIdentity, Fetcher, KeyDecryptor, Processor};
 use teep_suit::verify::{Anchors, authenticate, resolve_member};
 use teep_suit::{ComponentId, VendorId};
+
+use crate::input::{private_key, public_key, read, read_cbor};
 
 #[derive(clap::Subcommand)]
 pub(crate) enum Command {
@@ -127,33 +129,8 @@ pub(crate) fn run(cmd: Command) -> Result<ExitCode> {
     }
 }
 
-fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
-}
-
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
-}
-
-/// Envelope files may be binary CBOR or hex text.
-fn read_cbor(path: &Path) -> Result<Vec<u8>> {
-    let bytes = read(path)?;
-    let text: String = String::from_utf8_lossy(&bytes).split_whitespace().collect();
-    if !text.is_empty()
-        && text.bytes().all(|b| b.is_ascii_hexdigit())
-        && let Ok(decoded) = hex::decode(&text)
-    {
-        return Ok(decoded);
-    }
-    Ok(bytes)
-}
-
-fn public_key(path: &Path) -> Result<PublicKey> {
-    PublicKey::from_any(&read(path)?).with_context(|| format!("public key {}", path.display()))
-}
-
-fn private_key(path: &Path) -> Result<PrivateKey> {
-    PrivateKey::from_any(&read(path)?).with_context(|| format!("private key {}", path.display()))
 }
 
 fn segment(s: &str) -> Result<Vec<u8>> {

@@ -381,3 +381,24 @@ fn bad_input_exits_2_with_one_line_naming_what_and_where() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("at byte"), "{stderr}");
 }
+
+#[test]
+fn json_views_print_type_first() {
+    // serde_json's preserve_order keeps insertion order, and every view inserts "type" first.
+    for path in [
+        "teep/query_request.hex",
+        "teep/suit_integrated.hex",
+        "suit/keys/suit-example-signer-p256.cose-key-public.hex",
+    ] {
+        let out = teep(&["inspect", vector(path).to_str().unwrap()], b"");
+        assert!(out.status.success(), "{path}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.starts_with("{\n  \"type\": "), "{path}: {text}");
+    }
+    let out = teep(&["inspect"], b"a1 6161 01");
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .starts_with("{\n  \"type\": \"cbor\"")
+    );
+}
