@@ -13,7 +13,7 @@ use anyhow::{Context, anyhow};
 use cbor_diag::{DataItem, Simple};
 use serde_json::{Map, Value as Json, json};
 use teep_cbor::{Profile, check};
-use teep_proto::{Numbering, UnverifiedCose};
+use teep_proto::Numbering;
 
 use crate::input;
 
@@ -178,39 +178,7 @@ fn cose(bytes: &[u8], numbering: Numbering) -> anyhow::Result<Json> {
             None => hex::encode(bytes).into(),
         },
     };
-    Ok(cose_view(&cose, payload))
-}
-
-/// The header view of teep-proto's `cose_to_json` around a payload that is not TEEP.
-fn cose_view(cose: &UnverifiedCose, payload: Json) -> Json {
-    let mut view = Map::new();
-    view.insert("cose".into(), cose.structure.name().into());
-    view.insert("tagged".into(), cose.tagged.into());
-    view.insert("verified".into(), false.into());
-    let signatures: Vec<Json> = cose
-        .signatures
-        .iter()
-        .map(|s| signature_view(s.alg, s.kid.as_deref()))
-        .collect();
-    match signatures.as_slice() {
-        [Json::Object(only)] if cose.structure == teep_proto::CoseStructure::Sign1 => {
-            view.extend(only.clone());
-        }
-        _ => {
-            view.insert("signatures".into(), signatures.into());
-        }
-    }
-    view.insert("payload".into(), payload);
-    view.into()
-}
-
-fn signature_view(alg: Option<i64>, kid: Option<&[u8]>) -> Json {
-    let mut view = Map::new();
-    view.insert("protected".into(), json!({ "alg": alg }));
-    if let Some(kid) = kid {
-        view.insert("kid".into(), hex::encode(kid).into());
-    }
-    view.into()
+    Ok(teep_proto::json::cose_view(&cose, payload))
 }
 
 /// COSE_Key labels (RFC 9052 §7, RFC 9053 §7): names per key type; secrets are not shown.

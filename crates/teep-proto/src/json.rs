@@ -38,6 +38,12 @@ pub fn to_json(message: &Message, numbering: Numbering) -> Json {
 /// `kid`) instead. `"verified": false` says that no signature was checked.
 pub fn cose_to_json(cose: &UnverifiedCose, numbering: Numbering) -> Result<Json, ProtoError> {
     let message = cose.message(numbering)?;
+    Ok(cose_view(cose, to_json(&message, numbering)))
+}
+
+/// The header view of [`cose_to_json`] around any `payload` view, for COSE payloads that are
+/// not TEEP messages (`teep inspect` shows EARs and generic CBOR this way).
+pub fn cose_view(cose: &UnverifiedCose, payload: Json) -> Json {
     let signature = |s: &crate::cose::UnverifiedSignature| {
         let mut o = Map::new();
         o.insert("protected".into(), json!({ "alg": s.alg }));
@@ -65,8 +71,8 @@ pub fn cose_to_json(cose: &UnverifiedCose, numbering: Numbering) -> Result<Json,
             obj.insert("signatures".into(), sigs.into());
         }
     }
-    obj.insert("payload".into(), to_json(&message, numbering));
-    Ok(Json::Object(obj))
+    obj.insert("payload".into(), payload);
+    Json::Object(obj)
 }
 
 fn hex_list(items: &[Vec<u8>]) -> Json {
