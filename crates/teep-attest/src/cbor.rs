@@ -7,6 +7,7 @@ use alloc::vec::Vec;
 use core::convert::Infallible;
 
 use minicbor::{Decoder, Encoder};
+use teep_cbor::read::is_int;
 
 /// An encoder over a growable buffer: its only error is a custom message, which we never use.
 pub(crate) type VecEncoder<'a> = Encoder<&'a mut Vec<u8>>;
@@ -21,35 +22,12 @@ pub(crate) fn encode_with(f: impl FnOnce(&mut VecEncoder<'_>) -> EncodeResult) -
     out
 }
 
-/// Returns the raw encoded bytes of the next item and advances past it.
-pub(crate) fn raw_item<'b>(d: &mut Decoder<'b>) -> Result<&'b [u8], minicbor::decode::Error> {
-    let start = d.position();
-    d.skip()?;
-    let end = d.position();
-    d.input()
-        .get(start..end)
-        .ok_or_else(|| minicbor::decode::Error::message("item out of range"))
-}
-
-/// Reads a definite-length map or array header: the EAT profile forbids indefinite lengths.
-pub(crate) fn definite(len: Option<u64>) -> Result<u64, minicbor::decode::Error> {
-    len.ok_or_else(|| minicbor::decode::Error::message("indefinite length"))
-}
-
 /// Reads a map key: `Some` for an integer key that fits an i64, `None` (key consumed) for
 /// any other key, which no claim this crate knows uses.
 pub(crate) fn int_key(d: &mut Decoder<'_>) -> Result<Option<i64>, minicbor::decode::Error> {
-    use minicbor::data::Type;
-    match d.datatype()? {
-        Type::U8
-        | Type::U16
-        | Type::U32
-        | Type::U64
-        | Type::I8
-        | Type::I16
-        | Type::I32
-        | Type::I64
-        | Type::Int => Ok(i64::try_from(d.int()?).ok()),
-        _ => d.skip().map(|()| None),
+    if is_int(d.datatype()?) {
+        Ok(i64::try_from(d.int()?).ok())
+    } else {
+        d.skip().map(|()| None)
     }
 }

@@ -10,7 +10,8 @@ use alloc::{string::String, vec::Vec};
 
 use minicbor::{Decoder, data::Type};
 
-use crate::cbor::{EncodeResult, VecEncoder, definite, encode_with, int_key, raw_item};
+use crate::cbor::{EncodeResult, VecEncoder, encode_with, int_key};
+use teep_cbor::read::{definite, raw_item};
 
 /// CWT / EAT claim keys (IANA CWT Claims registry, RFC 8392 / RFC 8747 / RFC 9711).
 pub mod key {

@@ -10,9 +10,10 @@
 use alloc::{collections::BTreeMap, string::String, vec::Vec};
 
 use minicbor::{Decoder, data::Type};
+use teep_cbor::read::{definite, raw_item};
 
 use crate::{
-    cbor::{EncodeResult, VecEncoder, definite, encode_with, int_key, raw_item},
+    cbor::{EncodeResult, VecEncoder, encode_with, int_key},
     claims::{Cnf, key},
 };
 

@@ -37,6 +37,8 @@ pub mod encode;
 mod error;
 mod head;
 mod profile;
+#[cfg(feature = "minicbor")]
+pub mod read;
 
 pub use check::{check, check_prefix};
 pub use encode::{DuplicateKey, Major, MapBuilder, write_head};

@@ -181,11 +181,8 @@ impl<'b> Reader<'b> {
     /// Any one item, kept as its encoded bytes.
     fn raw(&mut self, field: Field) -> Result<RawCbor> {
         let at = self.pos();
-        Self::lift(self.d.skip(), at, field)?;
-        match self.d.input().get(at..self.pos()) {
-            Some(item) => Ok(RawCbor::from_checked(item.to_vec())),
-            None => malformed(at, MalformedKind::Truncated),
-        }
+        let item = Self::lift(teep_cbor::read::raw_item(&mut self.d), at, field)?;
+        Ok(RawCbor::from_checked(item.to_vec()))
     }
 
     fn array(&mut self, field: Field) -> Result<Option<u64>> {

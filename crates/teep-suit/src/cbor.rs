@@ -4,6 +4,7 @@
 
 use minicbor::Decoder;
 use minicbor::data::Type;
+use teep_cbor::read;
 
 use crate::error::{SuitError, malformed};
 
@@ -33,34 +34,23 @@ impl<'b> Reader<'b> {
     }
 
     pub(crate) fn is_int(&self) -> bool {
-        matches!(
-            self.d.datatype(),
-            Ok(Type::U8
-                | Type::U16
-                | Type::U32
-                | Type::U64
-                | Type::I8
-                | Type::I16
-                | Type::I32
-                | Type::I64
-                | Type::Int)
-        )
+        self.d.datatype().is_ok_and(read::is_int)
     }
 
     pub(crate) fn map(&mut self, what: &'static str) -> Result<u64, SuitError> {
         let at = self.position();
-        match self.d.map() {
-            Ok(Some(n)) => Ok(n),
-            _ => Err(malformed(what, at)),
-        }
+        self.d
+            .map()
+            .and_then(read::definite)
+            .map_err(|_| malformed(what, at))
     }
 
     pub(crate) fn array(&mut self, what: &'static str) -> Result<u64, SuitError> {
         let at = self.position();
-        match self.d.array() {
-            Ok(Some(n)) => Ok(n),
-            _ => Err(malformed(what, at)),
-        }
+        self.d
+            .array()
+            .and_then(read::definite)
+            .map_err(|_| malformed(what, at))
     }
 
     pub(crate) fn u64(&mut self, what: &'static str) -> Result<u64, SuitError> {
@@ -137,10 +127,7 @@ impl<'b> Reader<'b> {
         ) {
             return Err(malformed("indefinite length", start));
         }
-        self.d.skip().map_err(|_| malformed(what, start))?;
-        self.input()
-            .get(start..self.position())
-            .ok_or_else(|| malformed(what, start))
+        read::raw_item(&mut self.d).map_err(|_| malformed(what, start))
     }
 
     /// Fails unless every input byte was consumed.
