@@ -54,6 +54,35 @@ pub fn write_head(major: Major, arg: u64, out: &mut Vec<u8>) {
     }
 }
 
+/// Length in bytes of the head [`write_head`] writes for `arg`, so that callers can size a
+/// buffer exactly before writing into it.
+#[must_use]
+pub const fn head_len(arg: u64) -> usize {
+    match arg {
+        0..=23 => 1,
+        24..=0xff => 2,
+        0x100..=0xffff => 3,
+        0x1_0000..=0xffff_ffff => 5,
+        _ => 9,
+    }
+}
+
+/// Length in bytes of the integer [`write_int`] writes.
+#[must_use]
+pub const fn int_len(value: i64) -> usize {
+    if value >= 0 {
+        head_len(value.unsigned_abs())
+    } else {
+        head_len(!value as u64)
+    }
+}
+
+/// Length in bytes of the byte string [`write_bytes`] writes for `len` bytes of content.
+#[must_use]
+pub const fn bytes_len(len: usize) -> usize {
+    head_len(len as u64) + len
+}
+
 /// Appends an integer in its shortest encoding.
 pub fn write_int(value: i64, out: &mut Vec<u8>) {
     match u64::try_from(value) {
@@ -190,6 +219,33 @@ mod tests {
             write_head(Major::Unsigned, arg, &mut out);
             assert_eq!(out, want, "arg {arg}");
         }
+    }
+
+    #[test]
+    fn lengths_match_what_is_written() {
+        for arg in [
+            0,
+            23,
+            24,
+            0xff,
+            0x100,
+            0xffff,
+            0x1_0000,
+            0xffff_ffff,
+            0x1_0000_0000,
+        ] {
+            let mut out = Vec::new();
+            write_head(Major::Bytes, arg, &mut out);
+            assert_eq!(head_len(arg), out.len(), "arg {arg}");
+        }
+        for value in [0, 23, 24, -1, -24, -25, -9, -35, 33, i64::MIN, i64::MAX] {
+            let mut out = Vec::new();
+            write_int(value, &mut out);
+            assert_eq!(int_len(value), out.len(), "value {value}");
+        }
+        let mut out = Vec::new();
+        write_bytes(&[7; 300], &mut out);
+        assert_eq!(bytes_len(300), out.len());
     }
 
     #[test]

@@ -2,12 +2,13 @@
 use alloc::vec::Vec;
 use core::fmt;
 
+use teep_cbor::encode::{self, Major};
+
 use coset::{CborSerializable, CoseKey, KeyType, Label, iana};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::alg::{Algorithm, Curve};
-use crate::cbor;
 use crate::error::CoseError;
 
 const KTY_OKP: i64 = 1;
@@ -381,30 +382,30 @@ fn cose_key_from_parts(public: &PublicKey, d: Option<&[u8]>) -> CoseKey {
 fn encode_cose_key(public: &PublicKey, d: Option<&[u8]>) -> Vec<u8> {
     let coords = public.ec_coordinates();
     let entries = 3 + usize::from(coords.is_some()) + usize::from(d.is_some());
-    let mut out = Vec::with_capacity(8 + 3 * cbor::bstr_len(public.curve.field_len()));
-    cbor::push_head(&mut out, cbor::MAJOR_MAP, entries as u64);
-    cbor::push_int(&mut out, LABEL_KTY);
+    let mut out = Vec::with_capacity(8 + 3 * encode::bytes_len(public.curve.field_len()));
+    encode::write_head(Major::Map, entries as u64, &mut out);
+    encode::write_int(LABEL_KTY, &mut out);
     match coords {
         Some((x, y)) => {
-            cbor::push_int(&mut out, KTY_EC2);
-            cbor::push_int(&mut out, LABEL_CRV);
-            cbor::push_int(&mut out, public.curve.cose_crv());
-            cbor::push_int(&mut out, LABEL_X);
-            cbor::push_bstr(&mut out, x);
-            cbor::push_int(&mut out, LABEL_Y);
-            cbor::push_bstr(&mut out, y);
+            encode::write_int(KTY_EC2, &mut out);
+            encode::write_int(LABEL_CRV, &mut out);
+            encode::write_int(public.curve.cose_crv(), &mut out);
+            encode::write_int(LABEL_X, &mut out);
+            encode::write_bytes(x, &mut out);
+            encode::write_int(LABEL_Y, &mut out);
+            encode::write_bytes(y, &mut out);
         }
         None => {
-            cbor::push_int(&mut out, KTY_OKP);
-            cbor::push_int(&mut out, LABEL_CRV);
-            cbor::push_int(&mut out, public.curve.cose_crv());
-            cbor::push_int(&mut out, LABEL_X);
-            cbor::push_bstr(&mut out, &public.bytes);
+            encode::write_int(KTY_OKP, &mut out);
+            encode::write_int(LABEL_CRV, &mut out);
+            encode::write_int(public.curve.cose_crv(), &mut out);
+            encode::write_int(LABEL_X, &mut out);
+            encode::write_bytes(&public.bytes, &mut out);
         }
     }
     if let Some(d) = d {
-        cbor::push_int(&mut out, LABEL_D);
-        cbor::push_bstr(&mut out, d);
+        encode::write_int(LABEL_D, &mut out);
+        encode::write_bytes(d, &mut out);
     }
     out
 }

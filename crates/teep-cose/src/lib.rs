@@ -21,7 +21,6 @@ pub use coset;
 mod alg;
 #[cfg(feature = "aws-lc")]
 mod awslc;
-mod cbor;
 pub mod encrypt;
 mod error;
 mod key;

@@ -34,11 +34,11 @@ use coset::{
 };
 
 use crate::alg::Algorithm;
-use crate::cbor;
 use crate::error::CoseError;
 use crate::key::PublicKey;
 use crate::provider::Signer;
 use crate::trust::VerifyContext;
+use teep_cbor::encode::{self, Major};
 
 /// CBOR tag of COSE_Sign1.
 const TAG_SIGN1: u64 = 18;
@@ -49,6 +49,8 @@ const LABEL_KID: i64 = 4;
 /// RFC 9360 `x5chain`.
 const LABEL_X5CHAIN: i64 = 33;
 const KID_LEN: usize = 32;
+/// The simple value `null` (payload of a detached COSE_Sign1).
+const NULL: u8 = 0xf6;
 
 /// Header labels this library understands, hence may appear in `crit`: alg, crit, content
 /// type, kid, x5chain.
@@ -108,10 +110,10 @@ impl Protected<'_> {
         match self {
             Self::Received(bytes) => bytes.len(),
             Self::Fresh { alg, x5chain } => {
-                let alg_len = 1 + cbor::int_len(alg.cose_id());
+                let alg_len = 1 + encode::int_len(alg.cose_id());
                 match x5chain_len(x5chain) {
                     0 => 1 + alg_len,
-                    chain => 1 + alg_len + cbor::int_len(LABEL_X5CHAIN) + chain,
+                    chain => 1 + alg_len + encode::int_len(LABEL_X5CHAIN) + chain,
                 }
             }
         }
@@ -119,16 +121,16 @@ impl Protected<'_> {
 
     /// Writes the protected bstr (head and content).
     fn write(&self, out: &mut Vec<u8>) {
-        cbor::push_head(out, cbor::MAJOR_BSTR, self.len() as u64);
+        encode::write_head(Major::Bytes, self.len() as u64, out);
         match self {
             Self::Received(bytes) => out.extend_from_slice(bytes),
             Self::Fresh { alg, x5chain } => {
                 let with_chain = !x5chain.is_empty();
-                cbor::push_head(out, cbor::MAJOR_MAP, 1 + u64::from(with_chain));
-                cbor::push_int(out, LABEL_ALG);
-                cbor::push_int(out, alg.cose_id());
+                encode::write_head(Major::Map, 1 + u64::from(with_chain), out);
+                encode::write_int(LABEL_ALG, out);
+                encode::write_int(alg.cose_id(), out);
                 if with_chain {
-                    cbor::push_int(out, LABEL_X5CHAIN);
+                    encode::write_int(LABEL_X5CHAIN, out);
                     write_x5chain(out, x5chain);
                 }
             }
@@ -140,10 +142,13 @@ impl Protected<'_> {
 fn x5chain_len(chain: &[Vec<u8>]) -> usize {
     match chain {
         [] => 0,
-        [one] => cbor::bstr_len(one.len()),
+        [one] => encode::bytes_len(one.len()),
         many => {
-            cbor::head_len(many.len() as u64)
-                + many.iter().map(|c| cbor::bstr_len(c.len())).sum::<usize>()
+            encode::head_len(many.len() as u64)
+                + many
+                    .iter()
+                    .map(|c| encode::bytes_len(c.len()))
+                    .sum::<usize>()
         }
     }
 }
@@ -151,11 +156,11 @@ fn x5chain_len(chain: &[Vec<u8>]) -> usize {
 fn write_x5chain(out: &mut Vec<u8>, chain: &[Vec<u8>]) {
     match chain {
         [] => {}
-        [one] => cbor::push_bstr(out, one),
+        [one] => encode::write_bytes(one, out),
         many => {
-            cbor::push_head(out, cbor::MAJOR_ARRAY, many.len() as u64);
+            encode::write_head(Major::Array, many.len() as u64, out);
             for cert in many {
-                cbor::push_bstr(out, cert);
+                encode::write_bytes(cert, out);
             }
         }
     }
@@ -179,33 +184,32 @@ fn sig_structure(
     let len = 1
         + 1
         + context.len()
-        + body_protected.map_or(0, |b| cbor::bstr_len(b.len()))
-        + cbor::bstr_len(sign_protected.len())
-        + cbor::bstr_len(external_aad.len())
-        + cbor::bstr_len(payload.len());
+        + body_protected.map_or(0, |b| encode::bytes_len(b.len()))
+        + encode::bytes_len(sign_protected.len())
+        + encode::bytes_len(external_aad.len())
+        + encode::bytes_len(payload.len());
     let mut out = Vec::with_capacity(len);
-    cbor::push_head(
-        &mut out,
-        cbor::MAJOR_ARRAY,
+    encode::write_head(
+        Major::Array,
         4 + u64::from(body_protected.is_some()),
+        &mut out,
     );
-    cbor::push_head(&mut out, cbor::MAJOR_TSTR, context.len() as u64);
-    out.extend_from_slice(context.as_bytes());
+    encode::write_text(context, &mut out);
     if let Some(body) = body_protected {
-        cbor::push_bstr(&mut out, body);
+        encode::write_bytes(body, &mut out);
     }
     let start = out.len();
     sign_protected.write(&mut out);
     let range = start..out.len();
-    cbor::push_bstr(&mut out, external_aad);
-    cbor::push_bstr(&mut out, payload);
+    encode::write_bytes(external_aad, &mut out);
+    encode::write_bytes(payload, &mut out);
     (out, range)
 }
 
 /// Unprotected bucket of a produced signature: `{4: kid}` or `{}`.
 fn unprotected_len(kid: bool) -> usize {
     if kid {
-        1 + 1 + cbor::bstr_len(KID_LEN)
+        1 + 1 + encode::bytes_len(KID_LEN)
     } else {
         1
     }
@@ -214,11 +218,11 @@ fn unprotected_len(kid: bool) -> usize {
 fn write_unprotected(out: &mut Vec<u8>, kid: Option<&[u8; KID_LEN]>) {
     match kid {
         Some(kid) => {
-            cbor::push_head(out, cbor::MAJOR_MAP, 1);
-            cbor::push_int(out, LABEL_KID);
-            cbor::push_bstr(out, kid);
+            encode::write_head(Major::Map, 1, out);
+            encode::write_int(LABEL_KID, out);
+            encode::write_bytes(kid, out);
         }
-        None => cbor::push_head(out, cbor::MAJOR_MAP, 0),
+        None => encode::write_head(Major::Map, 0, out),
     }
 }
 
@@ -226,15 +230,15 @@ fn payload_len(payload: &[u8], detached: bool) -> usize {
     if detached {
         1
     } else {
-        cbor::bstr_len(payload.len())
+        encode::bytes_len(payload.len())
     }
 }
 
 fn write_payload(out: &mut Vec<u8>, payload: &[u8], detached: bool) {
     if detached {
-        out.push(cbor::NULL);
+        out.push(NULL);
     } else {
-        cbor::push_bstr(out, payload);
+        encode::write_bytes(payload, out);
     }
 }
 
@@ -260,16 +264,16 @@ pub fn sign1(
         + protected_bytes.len()
         + unprotected_len(opts.kid)
         + payload_len(payload, opts.detached)
-        + cbor::bstr_len(signature.len());
+        + encode::bytes_len(signature.len());
     let mut out = Vec::with_capacity(len);
     if opts.tagged {
-        cbor::push_head(&mut out, cbor::MAJOR_TAG, TAG_SIGN1);
+        encode::write_head(Major::Tag, TAG_SIGN1, &mut out);
     }
-    cbor::push_head(&mut out, cbor::MAJOR_ARRAY, 4);
+    encode::write_head(Major::Array, 4, &mut out);
     out.extend_from_slice(protected_bytes);
     write_unprotected(&mut out, kid.as_ref());
     write_payload(&mut out, payload, opts.detached);
-    cbor::push_bstr(&mut out, &signature);
+    encode::write_bytes(&signature, &mut out);
     Ok(out)
 }
 
@@ -292,32 +296,32 @@ pub fn sign(
         let signature = signer.sign(&tbs)?;
         let kid = opts.kid.then(|| signer.public_key().thumbprint());
         let mut entry = Vec::with_capacity(
-            1 + range.len() + unprotected_len(opts.kid) + cbor::bstr_len(signature.len()),
+            1 + range.len() + unprotected_len(opts.kid) + encode::bytes_len(signature.len()),
         );
-        cbor::push_head(&mut entry, cbor::MAJOR_ARRAY, 3);
+        encode::write_head(Major::Array, 3, &mut entry);
         entry.extend_from_slice(
             tbs.get(range)
                 .ok_or(CoseError::Crypto("Sig_structure layout"))?,
         );
         write_unprotected(&mut entry, kid.as_ref());
-        cbor::push_bstr(&mut entry, &signature);
+        encode::write_bytes(&signature, &mut entry);
         signatures.push(entry);
     }
     let mut out = Vec::with_capacity(
         3 + 1
             + 2
             + payload_len(payload, opts.detached)
-            + cbor::head_len(signers.len() as u64)
+            + encode::head_len(signers.len() as u64)
             + signatures.iter().map(Vec::len).sum::<usize>(),
     );
     if opts.tagged {
-        cbor::push_head(&mut out, cbor::MAJOR_TAG, TAG_SIGN);
+        encode::write_head(Major::Tag, TAG_SIGN, &mut out);
     }
-    cbor::push_head(&mut out, cbor::MAJOR_ARRAY, 4);
-    cbor::push_bstr(&mut out, &[]);
-    cbor::push_head(&mut out, cbor::MAJOR_MAP, 0);
+    encode::write_head(Major::Array, 4, &mut out);
+    encode::write_bytes(&[], &mut out);
+    encode::write_head(Major::Map, 0, &mut out);
     write_payload(&mut out, payload, opts.detached);
-    cbor::push_head(&mut out, cbor::MAJOR_ARRAY, signers.len() as u64);
+    encode::write_head(Major::Array, signers.len() as u64, &mut out);
     for entry in &signatures {
         out.extend_from_slice(entry);
     }
@@ -496,7 +500,7 @@ fn structure_of(cose: &[u8]) -> Result<Structure, CoseError> {
     match cose {
         [0xd2, ..] => Ok(Structure::Sign1),
         [0xd8, 0x62, ..] => Ok(Structure::Sign),
-        [first, ..] if first >> 5 == cbor::MAJOR_TAG => Err(CoseError::malformed(
+        [first, ..] if first >> 5 == Major::Tag as u8 => Err(CoseError::malformed(
             "unexpected CBOR tag on a COSE signed structure",
         )),
         [_, ..] => Ok(Structure::Untagged),
