@@ -248,6 +248,30 @@ mod tests {
         assert_eq!(bytes_len(300), out.len());
     }
 
+    /// Moved from teep-cose's former head writer, whose callers now use this module.
+    #[test]
+    fn heads_are_preferred_and_sized_right() {
+        for (value, expect) in [
+            (0u64, &[0x40u8][..]),
+            (23, &[0x57]),
+            (24, &[0x58, 24]),
+            (256, &[0x59, 1, 0]),
+            (65536, &[0x5a, 0, 1, 0, 0]),
+            (1 << 32, &[0x5b, 0, 0, 0, 1, 0, 0, 0, 0]),
+        ] {
+            let mut out = Vec::new();
+            write_head(Major::Bytes, value, &mut out);
+            assert_eq!(out, expect);
+            assert_eq!(head_len(value), expect.len());
+        }
+        let mut out = Vec::new();
+        write_int(-9, &mut out);
+        write_int(-35, &mut out);
+        write_int(33, &mut out);
+        assert_eq!(out, [0x28, 0x38, 0x22, 0x18, 0x21]);
+        assert_eq!(int_len(-35) + int_len(-9) + int_len(33), 5);
+    }
+
     #[test]
     fn integers_strings_and_tags() {
         let mut out = Vec::new();
