@@ -319,15 +319,14 @@ impl<'a> Processor<'a> {
         envelope: &[u8],
         nonce: Option<&[u8]>,
     ) -> Outcome {
-        let (reference, result, records) = {
-            let mut run = self.start(&*storage, Procedure::Update);
-            let (reference, result) = match authenticate(envelope, self.provider, &self.anchors()) {
-                Err(e) => ((None, Digest::sha256([0; 32])), Err(early(e))),
-                Ok(auth) => (reference(&auth), run.install_root(auth)),
-            };
-            (reference, result, run.records)
-        };
-        finish(storage, reference, nonce, records, result)
+        self.run(storage, Procedure::Update, nonce, |run| match authenticate(
+            envelope,
+            self.provider,
+            &self.anchors(),
+        ) {
+            Err(e) => ((None, Digest::sha256([0; 32])), Err(early(e))),
+            Ok(auth) => (reference(&auth), run.install_root(auth)),
+        })
     }
 
     /// The Uninstall procedure for a root manifest (TEEP `unneeded-manifest-list`): drops
@@ -338,12 +337,9 @@ impl<'a> Processor<'a> {
         manifest_id: &ComponentId,
         nonce: Option<&[u8]>,
     ) -> Outcome {
-        let (reference, result, records) = {
-            let mut run = self.start(&*storage, Procedure::Uninstall);
-            let (reference, result) = run.uninstall_root(manifest_id);
-            (reference, result, run.records)
-        };
-        finish(storage, reference, nonce, records, result)
+        self.run(storage, Procedure::Uninstall, nonce, |run| {
+            run.uninstall_root(manifest_id)
+        })
     }
 
     /// The Invocation procedure (validate, load, invoke) of an installed manifest; the
@@ -354,9 +350,23 @@ impl<'a> Processor<'a> {
         manifest_id: &ComponentId,
         nonce: Option<&[u8]>,
     ) -> Outcome {
+        self.run(storage, Procedure::Invocation, nonce, |run| {
+            run.invoke_root(manifest_id)
+        })
+    }
+
+    /// Runs one procedure against a read-only view of `storage`, then commits what it
+    /// changed (nothing on failure) and builds its report.
+    fn run(
+        &'a self,
+        storage: &mut dyn Storage,
+        procedure: Procedure,
+        nonce: Option<&[u8]>,
+        body: impl FnOnce(&mut Run<'a, '_>) -> (Reference, RunResult),
+    ) -> Outcome {
         let (reference, result, records) = {
-            let mut run = self.start(&*storage, Procedure::Invocation);
-            let (reference, result) = run.invoke_root(manifest_id);
+            let mut run = self.start(&*storage, procedure);
+            let (reference, result) = body(&mut run);
             (reference, result, run.records)
         };
         finish(storage, reference, nonce, records, result)
