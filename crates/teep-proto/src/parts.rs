@@ -40,12 +40,32 @@ pub(crate) struct Parts<'a> {
     pub(crate) positional: Vec<(Field, Value<'a>)>,
 }
 
-struct Builder<'a>(Vec<(Field, Value<'a>)>);
+/// Collects the present options of one message type.
+struct Builder<'a> {
+    options: Vec<(Field, Value<'a>)>,
+    defined: &'static [Field],
+}
 
 impl<'a> Builder<'a> {
+    fn new(defined: &'static [Field]) -> Self {
+        Self {
+            options: Vec::with_capacity(defined.len()),
+            defined,
+        }
+    }
+
+    fn finish(self, extensions: &'a Extensions, positional: Vec<(Field, Value<'a>)>) -> Parts<'a> {
+        Parts {
+            options: self.options,
+            extensions,
+            defined: self.defined,
+            positional,
+        }
+    }
+
     fn opt<T: ?Sized>(&mut self, field: Field, v: Option<&'a T>, f: fn(&'a T) -> Value<'a>) {
         if let Some(v) = v {
-            self.0.push((field, f(v)));
+            self.options.push((field, f(v)));
         }
     }
 }
@@ -106,7 +126,7 @@ impl Message {
 }
 
 fn query_request(m: &QueryRequest) -> Parts<'_> {
-    let mut b = Builder(Vec::with_capacity(QUERY_REQUEST.len()));
+    let mut b = Builder::new(QUERY_REQUEST);
     b.opt(Field::Token, m.token.as_deref(), Value::Bytes);
     b.opt(
         Field::SupportedFreshnessMechanisms,
@@ -130,11 +150,9 @@ fn query_request(m: &QueryRequest) -> Parts<'_> {
         m.suit_reports.as_deref(),
         Value::BstrList,
     );
-    Parts {
-        options: b.0,
-        extensions: &m.extensions,
-        defined: QUERY_REQUEST,
-        positional: alloc::vec![
+    b.finish(
+        &m.extensions,
+        alloc::vec![
             (
                 Field::SupportedTeepCipherSuites,
                 Value::CipherSuites(&m.supported_teep_cipher_suites)
@@ -148,14 +166,15 @@ fn query_request(m: &QueryRequest) -> Parts<'_> {
                 Value::DataItems(m.data_item_requested)
             ),
         ],
-    }
+    )
 }
 
 fn query_response(m: &QueryResponse) -> Parts<'_> {
-    let mut b = Builder(Vec::with_capacity(QUERY_RESPONSE.len()));
+    let mut b = Builder::new(QUERY_RESPONSE);
     b.opt(Field::Token, m.token.as_deref(), Value::Bytes);
     if let Some(v) = m.selected_version {
-        b.0.push((Field::SelectedVersion, Value::Uint(u64::from(v))));
+        b.options
+            .push((Field::SelectedVersion, Value::Uint(u64::from(v))));
     }
     b.opt(
         Field::AttestationPayloadFormat,
@@ -184,16 +203,11 @@ fn query_response(m: &QueryResponse) -> Parts<'_> {
         Value::ComponentIds,
     );
     b.opt(Field::ExtList, m.ext_list.as_deref(), Value::Versions);
-    Parts {
-        options: b.0,
-        extensions: &m.extensions,
-        defined: QUERY_RESPONSE,
-        positional: Vec::new(),
-    }
+    b.finish(&m.extensions, Vec::new())
 }
 
 fn update(m: &Update) -> Parts<'_> {
-    let mut b = Builder(Vec::with_capacity(UPDATE.len()));
+    let mut b = Builder::new(UPDATE);
     b.opt(Field::Token, m.token.as_deref(), Value::Bytes);
     b.opt(
         Field::UnneededManifestList,
@@ -216,20 +230,15 @@ fn update(m: &Update) -> Parts<'_> {
         Value::Bytes,
     );
     if let Some(code) = m.err_code {
-        b.0.push((Field::ErrCode, Value::ErrCode(code)));
+        b.options.push((Field::ErrCode, Value::ErrCode(code)));
     }
     b.opt(Field::ErrMsg, m.err_msg.as_deref(), Value::Text);
     b.opt(Field::ErrLang, m.err_lang.as_deref(), Value::Text);
-    Parts {
-        options: b.0,
-        extensions: &m.extensions,
-        defined: UPDATE,
-        positional: Vec::new(),
-    }
+    b.finish(&m.extensions, Vec::new())
 }
 
 fn success(m: &Success) -> Parts<'_> {
-    let mut b = Builder(Vec::with_capacity(SUCCESS.len()));
+    let mut b = Builder::new(SUCCESS);
     b.opt(Field::Token, m.token.as_deref(), Value::Bytes);
     b.opt(Field::Msg, m.msg.as_deref(), Value::Text);
     b.opt(
@@ -237,16 +246,11 @@ fn success(m: &Success) -> Parts<'_> {
         m.suit_reports.as_deref(),
         Value::BstrList,
     );
-    Parts {
-        options: b.0,
-        extensions: &m.extensions,
-        defined: SUCCESS,
-        positional: Vec::new(),
-    }
+    b.finish(&m.extensions, Vec::new())
 }
 
 fn error(m: &ErrorMessage) -> Parts<'_> {
-    let mut b = Builder(Vec::with_capacity(ERROR.len()));
+    let mut b = Builder::new(ERROR);
     b.opt(Field::Token, m.token.as_deref(), Value::Bytes);
     b.opt(Field::ErrMsg, m.err_msg.as_deref(), Value::Text);
     b.opt(Field::ErrLang, m.err_lang.as_deref(), Value::Text);
@@ -272,10 +276,8 @@ fn error(m: &ErrorMessage) -> Parts<'_> {
         m.suit_reports.as_deref(),
         Value::BstrList,
     );
-    Parts {
-        options: b.0,
-        extensions: &m.extensions,
-        defined: ERROR,
-        positional: alloc::vec![(Field::ErrCode, Value::ErrCode(m.err_code))],
-    }
+    b.finish(
+        &m.extensions,
+        alloc::vec![(Field::ErrCode, Value::ErrCode(m.err_code))],
+    )
 }
