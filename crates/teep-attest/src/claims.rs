@@ -295,16 +295,8 @@ impl EatClaims {
             e.i64(key::IAT)?.i64(iat)?;
         }
         if let Some(cnf) = &self.cnf {
-            e.i64(key::CNF)?.map(1)?;
-            match cnf {
-                Cnf::CoseKey(k) => {
-                    e.u8(1)?;
-                    e.writer_mut().extend_from_slice(k);
-                }
-                Cnf::Kid(kid) => {
-                    e.u8(3)?.bytes(kid)?;
-                }
-            }
+            e.i64(key::CNF)?;
+            encode_cnf(e, cnf)?;
         }
         if let Some(n) = &self.nonce {
             e.i64(key::NONCE)?.bytes(n)?;
@@ -478,9 +470,26 @@ fn decode_version(d: &mut Decoder<'_>) -> Result<Version, minicbor::decode::Erro
     Ok(Version { version, scheme })
 }
 
+/// `cnf = { 1: COSE_Key } / { 3: kid }` (Evidence and EAR both carry it).
+pub(crate) fn encode_cnf(e: &mut VecEncoder<'_>, cnf: &Cnf) -> EncodeResult {
+    e.map(1)?;
+    match cnf {
+        Cnf::CoseKey(k) => {
+            e.u8(1)?;
+            e.writer_mut().extend_from_slice(k);
+        }
+        Cnf::Kid(kid) => {
+            e.u8(3)?.bytes(kid)?;
+        }
+    }
+    Ok(())
+}
+
 /// `cnf = { 1: COSE_Key } / { 3: kid }`. The outer result is CBOR well-formedness, the
 /// inner one the claim's meaning (an encrypted key, label 2, is not supported).
-fn decode_cnf(d: &mut Decoder<'_>) -> Result<Result<Cnf, ClaimsError>, minicbor::decode::Error> {
+pub(crate) fn decode_cnf(
+    d: &mut Decoder<'_>,
+) -> Result<Result<Cnf, ClaimsError>, minicbor::decode::Error> {
     let invalid = |reason| {
         Ok(Err(ClaimsError::InvalidClaim {
             key: key::CNF,

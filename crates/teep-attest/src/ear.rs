@@ -9,12 +9,12 @@
 
 use alloc::{collections::BTreeMap, string::String, vec::Vec};
 
-use minicbor::{Decoder, data::Type};
-use teep_cbor::read::{definite, raw_item};
+use minicbor::Decoder;
+use teep_cbor::read::definite;
 
 use crate::{
     cbor::{EncodeResult, VecEncoder, encode_with, int_key},
-    claims::{Cnf, key},
+    claims::{Cnf, decode_cnf, encode_cnf, key},
 };
 
 /// `eat_profile` of an EAR.
@@ -265,16 +265,8 @@ impl Ear {
         e.map(n)?;
         e.i64(key::IAT)?.i64(self.iat)?;
         if let Some(cnf) = &self.cnf {
-            e.i64(key::CNF)?.map(1)?;
-            match cnf {
-                Cnf::CoseKey(k) => {
-                    e.u8(1)?;
-                    e.writer_mut().extend_from_slice(k);
-                }
-                Cnf::Kid(kid) => {
-                    e.u8(3)?.bytes(kid)?;
-                }
-            }
+            e.i64(key::CNF)?;
+            encode_cnf(e, cnf)?;
         }
         if let Some(n) = &self.nonce {
             e.i64(key::NONCE)?.bytes(n)?;
@@ -317,7 +309,14 @@ impl Ear {
                 Some(k @ key::PROFILE) => profile = Some(d.str().map_err(|_| bad(k))?),
                 Some(k @ key::IAT) => iat = Some(d.i64().map_err(|_| bad(k))?),
                 Some(k @ key::NONCE) => nonce = Some(d.bytes().map_err(|_| bad(k))?.to_vec()),
-                Some(k @ key::CNF) => cnf = Some(decode_cnf(&mut d).ok_or_else(|| bad(k))?),
+                Some(k @ key::CNF) => {
+                    cnf = Some(
+                        decode_cnf(&mut d)
+                            .ok()
+                            .and_then(Result::ok)
+                            .ok_or_else(|| bad(k))?,
+                    )
+                }
                 Some(k @ ear_key::VERIFIER_ID) => {
                     vid = Some(decode_verifier_id(&mut d).ok_or_else(|| bad(k))?);
                 }
@@ -360,19 +359,6 @@ fn encode_appraisal(e: &mut VecEncoder<'_>, a: &EarAppraisal) -> EncodeResult {
         e.i64(ear_key::POLICY_ID)?.str(p)?;
     }
     Ok(())
-}
-
-fn decode_cnf(d: &mut Decoder<'_>) -> Option<Cnf> {
-    if definite(d.map().ok()?).ok()? != 1 {
-        return None;
-    }
-    match d.u8().ok()? {
-        1 if matches!(d.datatype(), Ok(Type::Map)) => {
-            Some(Cnf::CoseKey(raw_item(d).ok()?.to_vec()))
-        }
-        3 => Some(Cnf::Kid(d.bytes().ok()?.to_vec())),
-        _ => None,
-    }
 }
 
 fn decode_verifier_id(d: &mut Decoder<'_>) -> Option<VerifierId> {
