@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 use crate::alg::{Algorithm, Curve};
 use crate::error::CoseError;
 use crate::key::{PrivateKey, PublicKey};
-use crate::provider::{CryptoProvider, Signer, check_signer_key};
+use crate::provider::{CryptoProvider, Signer, check_ecdh_p256, check_key_alg};
 
 /// aws-lc backend (needs std and a C compiler).
 #[derive(Clone, Copy, Debug, Default)]
@@ -104,7 +104,7 @@ impl CryptoProvider for AwsLcProvider {
     }
 
     fn signer(&self, key: &PrivateKey, alg: Algorithm) -> Result<Box<dyn Signer>, CoseError> {
-        check_signer_key(key, alg)?;
+        check_key_alg(key.public_key(), alg)?;
         let d = key.secret_bytes();
         let public = key.public_key();
         let pair = match key.curve() {
@@ -151,9 +151,7 @@ impl CryptoProvider for AwsLcProvider {
         tbs: &[u8],
         sig: &[u8],
     ) -> Result<(), CoseError> {
-        if !key.accepts(alg) {
-            return Err(CoseError::AlgorithmKeyMismatch { alg: alg.cose_id() });
-        }
+        check_key_alg(key, alg)?;
         signature::UnparsedPublicKey::new(verification_alg(key.curve()), key.as_bytes())
             .verify(tbs, sig)
             .map_err(|_| CoseError::BadSignature)
@@ -181,9 +179,7 @@ impl CryptoProvider for AwsLcProvider {
         private: &PrivateKey,
         peer: &PublicKey,
     ) -> Result<Zeroizing<[u8; 32]>, CoseError> {
-        if private.curve() != Curve::P256 || peer.curve() != Curve::P256 {
-            return Err(CoseError::invalid_key("ECDH needs two P-256 keys"));
-        }
+        check_ecdh_p256(private, peer)?;
         let mine =
             agreement::PrivateKey::from_private_key(&agreement::ECDH_P256, private.secret_bytes())
                 .map_err(bad_key)?;

@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 
 use zeroize::Zeroizing;
 
-use crate::alg::Algorithm;
+use crate::alg::{Algorithm, Curve};
 use crate::error::CoseError;
 use crate::key::{PrivateKey, PublicKey};
 
@@ -68,12 +68,22 @@ pub trait Signer: Send + Sync {
     fn sign(&self, tbs: &[u8]) -> Result<Vec<u8>, CoseError>;
 }
 
-/// Checks what every provider's `signer` must check first.
-pub(crate) fn check_signer_key(key: &PrivateKey, alg: Algorithm) -> Result<(), CoseError> {
-    if key.public_key().accepts(alg) {
+/// Checks what every provider's `signer` and `verify` must check first: the key's curve
+/// fits the algorithm.
+pub(crate) fn check_key_alg(key: &PublicKey, alg: Algorithm) -> Result<(), CoseError> {
+    if key.accepts(alg) {
         Ok(())
     } else {
         Err(CoseError::AlgorithmKeyMismatch { alg: alg.cose_id() })
+    }
+}
+
+/// Checks what every provider's `ecdh_p256` must check first: both keys are on P-256.
+pub(crate) fn check_ecdh_p256(private: &PrivateKey, peer: &PublicKey) -> Result<(), CoseError> {
+    if private.curve() == Curve::P256 && peer.curve() == Curve::P256 {
+        Ok(())
+    } else {
+        Err(CoseError::invalid_key("ECDH needs two P-256 keys"))
     }
 }
 

@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 use crate::alg::{Algorithm, Curve};
 use crate::error::CoseError;
 use crate::key::{PrivateKey, PublicKey};
-use crate::provider::{CryptoProvider, Signer, check_signer_key};
+use crate::provider::{CryptoProvider, Signer, check_ecdh_p256, check_key_alg};
 
 /// RustCrypto backend; always available, no_std.
 #[derive(Clone, Copy, Debug, Default)]
@@ -69,7 +69,7 @@ impl CryptoProvider for RustCryptoProvider {
     }
 
     fn signer(&self, key: &PrivateKey, alg: Algorithm) -> Result<Box<dyn Signer>, CoseError> {
-        check_signer_key(key, alg)?;
+        check_key_alg(key.public_key(), alg)?;
         let d = key.secret_bytes();
         let signing = match key.curve() {
             Curve::P256 => {
@@ -98,9 +98,7 @@ impl CryptoProvider for RustCryptoProvider {
         sig: &[u8],
     ) -> Result<(), CoseError> {
         use ed25519_dalek::ed25519::signature::Verifier as _;
-        if !key.accepts(alg) {
-            return Err(CoseError::AlgorithmKeyMismatch { alg: alg.cose_id() });
-        }
+        check_key_alg(key, alg)?;
         let bad = |_| CoseError::BadSignature;
         match key.curve() {
             Curve::P256 => {
@@ -148,9 +146,7 @@ impl CryptoProvider for RustCryptoProvider {
         private: &PrivateKey,
         peer: &PublicKey,
     ) -> Result<Zeroizing<[u8; 32]>, CoseError> {
-        if private.curve() != Curve::P256 || peer.curve() != Curve::P256 {
-            return Err(CoseError::invalid_key("ECDH needs two P-256 keys"));
-        }
+        check_ecdh_p256(private, peer)?;
         let secret = p256::SecretKey::from_slice(private.secret_bytes()).map_err(bad_key)?;
         let peer = p256::PublicKey::from_sec1_bytes(peer.as_bytes()).map_err(bad_key)?;
         let shared = p256::ecdh::diffie_hellman(secret.to_nonzero_scalar(), peer.as_affine());
