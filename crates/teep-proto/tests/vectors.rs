@@ -1,6 +1,9 @@
 //! The draft's example messages (tests/vectors/teep, both numberings): each decodes with
 //! its numbering to the expected field values and re-encodes byte for byte.
 
+mod common;
+
+use common::numbered_vector;
 use teep_proto::{
     CipherSuite, ComponentId, DataItemRequested, ErrCode, Message, Numbering, SuitCoseProfile,
     decode,
@@ -10,22 +13,9 @@ const TOKEN: [u8; 16] = [
     0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8, 0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf,
 ];
 
-fn vector(numbering: Numbering, name: &str) -> Vec<u8> {
-    let dir = match numbering {
-        Numbering::Draft26 => "",
-        Numbering::Pre26 => "pre-26-numbering/",
-    };
-    let path = format!(
-        "{}/../../tests/vectors/teep/{dir}{name}.hex",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    hex::decode(text.trim()).unwrap()
-}
-
 /// Decodes, checks the round trip, and returns the message.
 fn round_trip(numbering: Numbering, name: &str) -> Message {
-    let bytes = vector(numbering, name);
+    let bytes = numbered_vector(numbering, name);
     let message = decode(&bytes, numbering).unwrap();
     assert_eq!(
         message.encode(numbering).unwrap(),
@@ -133,14 +123,14 @@ fn error() {
 /// other type numbers, and the other messages' labels land elsewhere.
 #[test]
 fn wrong_numbering_is_detected() {
-    let success26 = vector(Numbering::Draft26, "success");
+    let success26 = numbered_vector(Numbering::Draft26, "success");
     // Type 4 is not assigned before -26.
     assert!(decode(&success26, Numbering::Pre26).is_err());
     // -26's token label 19 is suit-reports before -26: a bstr is not an array there.
-    let qr26 = vector(Numbering::Draft26, "query_request");
+    let qr26 = numbered_vector(Numbering::Draft26, "query_request");
     assert!(decode(&qr26, Numbering::Pre26).is_err());
     // Pre-26 Error (type 6) is unknown in -26.
-    let error_pre = vector(Numbering::Pre26, "error");
+    let error_pre = numbered_vector(Numbering::Pre26, "error");
     assert!(decode(&error_pre, Numbering::Draft26).is_err());
 }
 

@@ -373,6 +373,14 @@ pub fn vector(rel: &str) -> Vec<u8> {
     hex::decode(text.trim()).unwrap()
 }
 
+/// The vector `name` (without `.hex`) in `numbering`'s directory.
+pub fn numbered_vector(numbering: Numbering, name: &str) -> Vec<u8> {
+    match numbering {
+        Numbering::Draft26 => vector(&format!("{name}.hex")),
+        Numbering::Pre26 => vector(&format!("pre-26-numbering/{name}.hex")),
+    }
+}
+
 /// Every TEEP message vector with its numbering.
 pub fn all_vectors() -> Vec<(Numbering, &'static str, Vec<u8>)> {
     let names = [
@@ -384,12 +392,9 @@ pub fn all_vectors() -> Vec<(Numbering, &'static str, Vec<u8>)> {
     ];
     let mut out = Vec::new();
     for name in names {
-        out.push((Numbering::Draft26, name, vector(&format!("{name}.hex"))));
-        out.push((
-            Numbering::Pre26,
-            name,
-            vector(&format!("pre-26-numbering/{name}.hex")),
-        ));
+        for numbering in [Numbering::Draft26, Numbering::Pre26] {
+            out.push((numbering, name, numbered_vector(numbering, name)));
+        }
     }
     out
 }
