@@ -2,7 +2,10 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
+
+mod common;
+use common::teep;
 
 use teep_attest::{ResultCheck, Status, verify_ear};
 use teep_cose::{Curve, PrivateKey, TrustStore, default_provider};
@@ -92,10 +95,6 @@ impl Setup {
             .output()
             .unwrap()
     }
-}
-
-fn teep() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_teep"))
 }
 
 #[test]

@@ -4,15 +4,15 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
+
+mod common;
 
 use serde_json::Value as Json;
 use teep_cose::{Curve, PrivateKey, SignOptions, default_provider};
 
 fn vector(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/vectors")
-        .join(path)
+    common::vector(path).into()
 }
 
 fn vector_bytes(path: &str) -> Vec<u8> {
@@ -21,7 +21,7 @@ fn vector_bytes(path: &str) -> Vec<u8> {
 }
 
 fn teep(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_teep"))
+    let mut child = common::teep()
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -1,6 +1,8 @@
 //! `teep keys` end to end: the built binary in temporary directories.
 use std::path::Path;
-use std::process::Command;
+
+mod common;
+use common::{teep, vector};
 
 use teep_cose::{
     PrivateKey, PublicKey, SignOptions, TrustStore, VerifyContext, certificates_from_pem,
@@ -12,7 +14,7 @@ const APPENDIX_E_THUMBPRINT: &str =
 
 /// Runs `teep keys ARGS`, asserts success and returns stdout.
 fn teep_keys(args: &[&dyn AsRef<std::ffi::OsStr>]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_teep"))
+    let output = teep()
         .arg("keys")
         .args(args.iter().map(|a| a.as_ref()))
         .output()
@@ -23,10 +25,6 @@ fn teep_keys(args: &[&dyn AsRef<std::ffi::OsStr>]) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap()
-}
-
-fn vector(path: &str) -> String {
-    format!("{}/../../tests/vectors/{path}", env!("CARGO_MANIFEST_DIR"))
 }
 
 #[test]
@@ -131,7 +129,7 @@ fn unreadable_keys_fail_with_a_message() {
     let dir = tempfile::tempdir().unwrap();
     let junk = dir.path().join("junk");
     std::fs::write(&junk, b"not a key at all").unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_teep"))
+    let output = teep()
         .args(["keys", "thumbprint"])
         .arg(&junk)
         .output()

@@ -2,21 +2,16 @@
 //! processes manifests, and rejects bad ones with exit 1 and the reason.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/vectors");
+mod common;
+use common::vector;
+
 const VENDOR: &str = "c0ddd5f1-5243-5660-87db-4f5b0aa26c2f";
 const CLASS: &str = "db42f709-3d8c-55ba-a8c5-265fc5820f4e";
 
 fn teep(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_teep"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn vector(rel: &str) -> String {
-    format!("{VECTORS}/{rel}")
+    common::teep().args(args).output().unwrap()
 }
 
 fn signer_priv() -> String {

@@ -1,0 +1,14 @@
+//! What every `teep` end-to-end test needs: the built binary and the repository's vectors.
+#![allow(dead_code)] // each test binary uses a subset
+
+use std::process::Command;
+
+/// The built `teep` binary, ready for arguments.
+pub fn teep() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_teep"))
+}
+
+/// Path of a file under tests/vectors.
+pub fn vector(rel: &str) -> String {
+    format!("{}/../../tests/vectors/{rel}", env!("CARGO_MANIFEST_DIR"))
+}
