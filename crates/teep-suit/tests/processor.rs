@@ -30,11 +30,8 @@ fn read(s: &MemoryStorage, id: &ComponentId) -> Option<Vec<u8>> {
 
 #[test]
 fn teep_tc_uri_installs_from_the_fetcher_and_reports_the_nonce() {
-    let trust = vector_trust();
-    let device = teep_device();
-    let fetcher = teep_fetcher();
-    let mut p = Processor::new(&PROVIDER, &trust, &device);
-    p.fetcher = &fetcher;
+    let teep = TeepSetup::new();
+    let p = teep.processor();
     let mut store = MemoryStorage::new();
     let env = hex_file("suit/teep/teep-tc-uri.hex");
     let out = p.install(&mut store, &env, Some(b"token-1"));
@@ -123,11 +120,8 @@ fn tampered_integrated_payload_fails_image_match_at_its_offset_and_changes_nothi
 
 #[test]
 fn tampered_manifest_is_rejected_before_anything_runs() {
-    let trust = vector_trust();
-    let device = teep_device();
-    let fetcher = teep_fetcher();
-    let mut p = Processor::new(&PROVIDER, &trust, &device);
-    p.fetcher = &fetcher;
+    let teep = TeepSetup::new();
+    let p = teep.processor();
     let mut store = MemoryStorage::new();
     for (f, want) in [
         (
@@ -150,11 +144,8 @@ fn tampered_manifest_is_rejected_before_anything_runs() {
 
 #[test]
 fn rollback_to_an_equal_sequence_number_is_refused_with_nothing_changed() {
-    let trust = vector_trust();
-    let device = teep_device();
-    let fetcher = teep_fetcher();
-    let mut p = Processor::new(&PROVIDER, &trust, &device);
-    p.fetcher = &fetcher;
+    let teep = TeepSetup::new();
+    let p = teep.processor();
     let mut store = MemoryStorage::new();
     assert!(
         p.install(&mut store, &hex_file("suit/teep/teep-tc-uri.hex"), None)
@@ -388,11 +379,8 @@ fn firmware_encryption_manifests_decrypt_to_the_plaintext() {
 
 #[test]
 fn encrypted_content_without_a_key_fails_with_nothing_changed() {
-    let trust = vector_trust();
-    let device = teep_device();
-    let fetcher = teep_fetcher();
-    let mut p = Processor::new(&PROVIDER, &trust, &device);
-    p.fetcher = &fetcher;
+    let teep = TeepSetup::new();
+    let p = teep.processor();
     let mut store = MemoryStorage::new();
     let out = p.install(
         &mut store,

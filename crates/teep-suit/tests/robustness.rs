@@ -6,7 +6,6 @@ mod common;
 
 use common::*;
 use proptest::prelude::*;
-use teep_suit::processor::Processor;
 use teep_suit::storage::MemoryStorage;
 use teep_suit::{Envelope, Manifest, parse_sequence};
 
@@ -34,11 +33,8 @@ proptest! {
         let mut env = hex_file(files[which]);
         let i = at.index(env.len());
         env[i] ^= xor;
-        let trust = vector_trust();
-        let device = teep_device();
-        let fetcher = teep_fetcher();
-        let mut p = Processor::new(&PROVIDER, &trust, &device);
-        p.fetcher = &fetcher;
+        let teep = TeepSetup::new();
+        let p = teep.processor();
         let mut store = MemoryStorage::new();
         let out = p.install(&mut store, &env, None);
         let _ = out.report.to_cbor();

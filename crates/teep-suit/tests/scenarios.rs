@@ -516,17 +516,14 @@ fn d4_manifest() -> Vec<u8> {
 
 #[test]
 fn teep_d4_manifest_authenticates_but_its_key_9_is_invoke_so_update_refuses_it() {
-    let trust = vector_trust();
-    let device = teep_device();
-    let fetcher = teep_fetcher();
-    let mut p = Processor::new(&PROVIDER, &trust, &device);
-    p.fetcher = &fetcher;
+    let teep = TeepSetup::new();
+    let p = teep.processor();
     let env = d4_manifest();
     let a = teep_suit::verify::authenticate(
         &env,
         &PROVIDER,
         &teep_suit::verify::Anchors {
-            signers: &trust,
+            signers: &teep.trust,
             mac_keys: &[],
             now: None,
         },

@@ -56,7 +56,7 @@ pub fn mac_keys() -> Vec<Vec<u8>> {
 }
 
 use std::collections::HashMap;
-use teep_suit::processor::{DeviceIdentity, Fetcher};
+use teep_suit::processor::{DeviceIdentity, Fetcher, Processor};
 use teep_suit::{ComponentId, VendorId};
 
 /// Serves fixed bytes per URI.
@@ -113,4 +113,29 @@ pub fn teep_fetcher() -> MapFetcher {
         hex_file("suit/teep/teep-tc-uri.hex"),
     );
     MapFetcher(m)
+}
+
+/// What a TEEP device test processes with: the vector anchors, the TEEP device identity and
+/// a fetcher serving the TC and its manifest.
+pub struct TeepSetup {
+    pub trust: TrustStore,
+    pub device: DeviceIdentity,
+    pub fetcher: MapFetcher,
+}
+
+impl TeepSetup {
+    pub fn new() -> Self {
+        Self {
+            trust: vector_trust(),
+            device: teep_device(),
+            fetcher: teep_fetcher(),
+        }
+    }
+
+    /// A RustCrypto processor over this setup, with its fetcher.
+    pub fn processor(&self) -> Processor<'_> {
+        let mut p = Processor::new(&PROVIDER, &self.trust, &self.device);
+        p.fetcher = &self.fetcher;
+        p
+    }
 }
