@@ -4,7 +4,8 @@
 //! and repeated map keys without telling the caller. [`check`] is a fast pre-pass over the
 //! raw bytes that rejects whatever a [`Profile`] forbids, with a typed [`CborError`] naming
 //! what is wrong and at which byte, before any typed decoding happens. The [`encode`] module
-//! writes what we emit in deterministic form.
+//! writes what we emit in deterministic form; with the `minicbor` feature, `read` holds the
+//! small reading helpers the minicbor-based decoders (TEEP, SUIT, EAT) share.
 //!
 //! Choices the RFCs and drafts leave open, each pinned by a test:
 //! * Map keys are compared as data items, not as bytes: `1` and its non-preferred encoding
