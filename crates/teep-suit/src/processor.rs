@@ -241,6 +241,11 @@ fn early(error: SuitError) -> Box<Failure> {
 /// `suit-reference` of a report: the root's reference URI and manifest digest.
 type Reference = (Option<String>, Digest);
 
+/// The report reference of a run that failed before it had an authenticated manifest.
+fn unknown_reference() -> Reference {
+    (None, Digest::sha256([0; 32]))
+}
+
 fn reference(auth: &Authenticated<'_>) -> Reference {
     (
         auth.manifest.reference_uri.map(String::from),
@@ -324,7 +329,7 @@ impl<'a> Processor<'a> {
             self.provider,
             &self.anchors(),
         ) {
-            Err(e) => ((None, Digest::sha256([0; 32])), Err(early(e))),
+            Err(e) => (unknown_reference(), Err(early(e))),
             Ok(auth) => (reference(&auth), run.install_root(auth)),
         })
     }
@@ -338,7 +343,9 @@ impl<'a> Processor<'a> {
         nonce: Option<&[u8]>,
     ) -> Outcome {
         self.run(storage, Procedure::Uninstall, nonce, |run| {
-            run.uninstall_root(manifest_id)
+            run.with_stored_root(manifest_id, |run, auth| {
+                run.uninstall_root(manifest_id, auth)
+            })
         })
     }
 
@@ -351,7 +358,7 @@ impl<'a> Processor<'a> {
         nonce: Option<&[u8]>,
     ) -> Outcome {
         self.run(storage, Procedure::Invocation, nonce, |run| {
-            run.invoke_root(manifest_id)
+            run.with_stored_root(manifest_id, |run, auth| run.invoke_root(manifest_id, auth))
         })
     }
 
@@ -545,23 +552,35 @@ impl Run<'_, '_> {
         Ok((done, core::mem::take(&mut self.changes)))
     }
 
-    /// Loads and re-authenticates a stored manifest (storage is outside our control).
+    /// Loads a stored manifest; callers re-authenticate it (storage is outside our control).
     fn stored(&self, id: &ComponentId) -> Result<Vec<u8>, SuitError> {
         self.data(id)?
             .map(Cow::into_owned)
             .ok_or_else(|| SuitError::NotInstalled(id.clone()))
     }
 
-    fn uninstall_root(&mut self, id: &ComponentId) -> (Reference, RunResult) {
-        let unknown = (None, Digest::sha256([0; 32]));
+    /// Loads a stored root manifest, re-authenticates it and hands it to `then`; a failure
+    /// before that has no manifest to reference.
+    fn with_stored_root(
+        &mut self,
+        id: &ComponentId,
+        then: impl FnOnce(&mut Self, Authenticated<'_>) -> (Reference, RunResult),
+    ) -> (Reference, RunResult) {
         let bytes = match self.stored(id) {
             Ok(b) => b,
-            Err(e) => return (unknown, Err(early(e))),
+            Err(e) => return (unknown_reference(), Err(early(e))),
         };
-        let auth = match authenticate(&bytes, self.p.provider, &self.p.anchors()) {
-            Ok(a) => a,
-            Err(e) => return (unknown, Err(early(e))),
-        };
+        match authenticate(&bytes, self.p.provider, &self.p.anchors()) {
+            Ok(auth) => then(self, auth),
+            Err(e) => (unknown_reference(), Err(early(e))),
+        }
+    }
+
+    fn uninstall_root(
+        &mut self,
+        id: &ComponentId,
+        auth: Authenticated<'_>,
+    ) -> (Reference, RunResult) {
         let reference = reference(&auth);
         let seq = auth.manifest.sequence_number;
         match self.owners(id) {
@@ -580,16 +599,7 @@ impl Run<'_, '_> {
         (reference, result)
     }
 
-    fn invoke_root(&mut self, id: &ComponentId) -> (Reference, RunResult) {
-        let unknown = (None, Digest::sha256([0; 32]));
-        let bytes = match self.stored(id) {
-            Ok(b) => b,
-            Err(e) => return (unknown, Err(early(e))),
-        };
-        let auth = match authenticate(&bytes, self.p.provider, &self.p.anchors()) {
-            Ok(a) => a,
-            Err(e) => return (unknown, Err(early(e))),
-        };
+    fn invoke_root(&mut self, id: &ComponentId, auth: Authenticated<'_>) -> (Reference, RunResult) {
         let reference = reference(&auth);
         let seq = auth.manifest.sequence_number;
         let ctx = Ctx {
