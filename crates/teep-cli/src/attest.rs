@@ -5,7 +5,6 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result};
 use teep_attest::{
@@ -73,12 +72,6 @@ fn load_policy(path: &Path) -> Result<Policy> {
     Policy::from_json(&text).with_context(|| format!("policy {}", path.display()))
 }
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 fn verifier_id() -> VerifierId {
     VerifierId {
         developer: "teep".into(),
@@ -100,7 +93,7 @@ pub(crate) fn run(cmd: Command) -> Result<ExitCode> {
                 .with_context(|| format!("claims {}", claims.display()))?;
             c.nonce = Some(hex::decode(nonce.trim()).context("--nonce is not hex")?);
             c.profile.get_or_insert_with(|| TEEP_EAT_PROFILE.into());
-            c.iat.get_or_insert(i64::try_from(now())?);
+            c.iat.get_or_insert(i64::try_from(teep_verifier::now())?);
             if let Some(path) = cnf_key {
                 c.cnf = Some(Cnf::Kid(public_key(&path)?.thumbprint().to_vec()));
             }
@@ -129,7 +122,7 @@ pub(crate) fn run(cmd: Command) -> Result<ExitCode> {
                 None => Freshness::Timestamp(&mut seen),
             };
             let mut cx = Context {
-                now: now(),
+                now: teep_verifier::now(),
                 freshness,
                 teep_key: teep_key.as_ref(),
             };

@@ -58,7 +58,9 @@ pub struct Service {
     challenges: Mutex<Challenges>,
 }
 
-fn now() -> u64 {
+/// The host clock in seconds since the Unix epoch (0 before it): the appraisal time of
+/// the Service, and of `teep attest verify`.
+pub fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
