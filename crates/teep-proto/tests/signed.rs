@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::MESSAGES;
 use teep_cose::{
     AwsLcProvider, CoseError, CryptoProvider, PublicKey, RustCryptoProvider, TrustStore,
     VerifyContext,
@@ -18,13 +19,6 @@ const ALGS: [(&str, i64); 5] = [
     ("es256", -7),
     ("eddsa", -8),
     ("es384", -35),
-];
-const MESSAGES: [&str; 5] = [
-    "query_request",
-    "query_response",
-    "update",
-    "success",
-    "error",
 ];
 
 fn read(rel: &str) -> String {

@@ -381,17 +381,19 @@ pub fn numbered_vector(numbering: Numbering, name: &str) -> Vec<u8> {
     }
 }
 
+/// The names of the draft's message vectors, one per message type.
+pub const MESSAGES: [&str; 5] = [
+    "query_request",
+    "query_response",
+    "update",
+    "success",
+    "error",
+];
+
 /// Every TEEP message vector with its numbering.
 pub fn all_vectors() -> Vec<(Numbering, &'static str, Vec<u8>)> {
-    let names = [
-        "query_request",
-        "query_response",
-        "update",
-        "success",
-        "error",
-    ];
     let mut out = Vec::new();
-    for name in names {
+    for name in MESSAGES {
         for numbering in [Numbering::Draft26, Numbering::Pre26] {
             out.push((numbering, name, numbered_vector(numbering, name)));
         }
