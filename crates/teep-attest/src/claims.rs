@@ -66,6 +66,18 @@ pub enum Oemid {
     Pen(u64),
 }
 
+impl Oemid {
+    /// The byte-string forms, told apart by length: 3 bytes are an IEEE OUI, 16 a random
+    /// ID; any other length is no oemid.
+    pub(crate) fn from_bytes(b: &[u8]) -> Option<Self> {
+        if let Ok(ieee) = <[u8; 3]>::try_from(b) {
+            Some(Self::Ieee(ieee))
+        } else {
+            <[u8; 16]>::try_from(b).ok().map(Self::Random)
+        }
+    }
+}
+
 /// `hwversion` / `swversion`: a version string and its optional scheme (CoSWID version-scheme).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Version {
@@ -390,16 +402,8 @@ impl EatClaims {
             }
             key::OEMID => {
                 let o = match d.datatype().map_err(cbor)? {
-                    Type::Bytes => {
-                        let b = d.bytes().map_err(cbor)?;
-                        if let Ok(ieee) = <[u8; 3]>::try_from(b) {
-                            Oemid::Ieee(ieee)
-                        } else if let Ok(random) = <[u8; 16]>::try_from(b) {
-                            Oemid::Random(random)
-                        } else {
-                            return Err(invalid("oemid must be 3 or 16 bytes, or a PEN"));
-                        }
-                    }
+                    Type::Bytes => Oemid::from_bytes(d.bytes().map_err(cbor)?)
+                        .ok_or_else(|| invalid("oemid must be 3 or 16 bytes, or a PEN"))?,
                     _ => Oemid::Pen(d.u64().map_err(cbor)?),
                 };
                 set(&mut self.oemid, key, o)
@@ -605,7 +609,7 @@ fn decode_digest(d: &mut Decoder<'_>) -> Option<SuitDigest> {
 }
 
 #[cfg(feature = "json")]
-mod json {
+pub(crate) mod json {
     use alloc::{string::String, vec::Vec};
 
     use serde::Deserialize;
@@ -634,9 +638,10 @@ mod json {
         swversion: Option<VersionFile>,
     }
 
+    /// An oemid in a JSON file: a PEN, or the hex of its byte form (claims and policy files).
     #[derive(Deserialize)]
     #[serde(untagged)]
-    enum OemidFile {
+    pub(crate) enum OemidFile {
         Pen(u64),
         Hex(String),
     }
@@ -703,17 +708,9 @@ mod json {
             let oemid = match f.oemid {
                 None => None,
                 Some(OemidFile::Pen(p)) => Some(Oemid::Pen(p)),
-                Some(OemidFile::Hex(h)) => {
-                    let b = unhex("oemid", &h)?;
-                    Some(if let Ok(ieee) = <[u8; 3]>::try_from(b.as_slice()) {
-                        Oemid::Ieee(ieee)
-                    } else {
-                        Oemid::Random(
-                            <[u8; 16]>::try_from(b.as_slice())
-                                .map_err(|_| ClaimsJsonError::Hex("oemid"))?,
-                        )
-                    })
-                }
+                Some(OemidFile::Hex(h)) => Some(
+                    Oemid::from_bytes(&unhex("oemid", &h)?).ok_or(ClaimsJsonError::Hex("oemid"))?,
+                ),
             };
             let manifests = f
                 .manifests

@@ -107,6 +107,7 @@ mod json {
         DEFAULT_FRESHNESS_WINDOW, Endorsement, EndorsementScope, Policy, PolicyError,
         ReferenceValues,
     };
+    use crate::claims::json::OemidFile;
     use crate::claims::{DebugStatus, Oemid};
 
     #[derive(Deserialize)]
@@ -134,13 +135,6 @@ mod json {
         hwmodel: String,
     }
 
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OemidFile {
-        Pen(u64),
-        Hex(String),
-    }
-
     #[derive(Deserialize, Default)]
     #[serde(deny_unknown_fields)]
     struct ReferenceFile {
@@ -164,16 +158,7 @@ mod json {
     fn oemid(o: &OemidFile) -> Result<Oemid, PolicyError> {
         match o {
             OemidFile::Pen(p) => Ok(Oemid::Pen(*p)),
-            OemidFile::Hex(h) => {
-                let b = unhex("oemid", h)?;
-                if let Ok(ieee) = <[u8; 3]>::try_from(b.as_slice()) {
-                    Ok(Oemid::Ieee(ieee))
-                } else {
-                    <[u8; 16]>::try_from(b.as_slice())
-                        .map(Oemid::Random)
-                        .map_err(|_| PolicyError::Oemid)
-                }
-            }
+            OemidFile::Hex(h) => Oemid::from_bytes(&unhex("oemid", h)?).ok_or(PolicyError::Oemid),
         }
     }
 
