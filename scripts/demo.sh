@@ -106,8 +106,11 @@ echo "replaying that Evidence:"
 curl -s -X POST -H 'content-type: application/eat+cwt' --data-binary @evidence-http.cbor "$url/verify" -o ear-replay.cbor
 "$teep" inspect ear-replay.cbor | jq -c '{status: .payload.submods.tee["ear.status"]}'
 
-step "9. The TC is deleted (unlink; its dependent data goes with the last link)"
-"$teep" suit process --state-dir device --trust tc-signer.key.pub --uninstall "TEEP-Device/SecureFS/config.json/suit" | jq -c '{result: .["suit-report-result"]}' || true
+step "9. Delete: unlink the personalization data, then the TC (sequence numbers stay, so no downgrade later)"
+process --uninstall "TEEP-Device/SecureFS/config.suit" | jq -c '{result: .["suit-report-result"]}'
+process --uninstall "TEEP-Device/SecureFS/demo-app/suit" | jq -c '{result: .["suit-report-result"]}'
+if process app-v1.suit > reinstall-v1.json; then echo "downgrade after delete was accepted: demo failed" >&2; exit 1; fi
+echo "reinstalling version 1 after the delete: $(jq -r '.["suit-report-result"].error' reinstall-v1.json)"
 
 echo
 echo "demo finished; files are in $work"

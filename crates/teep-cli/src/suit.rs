@@ -39,6 +39,11 @@ pub(crate) struct CreateArgs {
     /// Component ID segments of the TC (repeat: one per segment; `hex:..` for bytes).
     #[arg(long = "component-id", required = true, num_args = 1..)]
     component_id: Vec<String>,
+    /// Manifest component ID segments: where the device stores the manifest (repeat, like
+    /// --component-id). Default: the last component segment renamed, `ta` -> `suit`,
+    /// `config.json` -> `config.suit`.
+    #[arg(long = "manifest-id", num_args = 1..)]
+    manifest_id: Vec<String>,
     /// Manifest sequence number.
     #[arg(long)]
     seq: u64,
@@ -168,7 +173,9 @@ fn create(a: CreateArgs) -> Result<ExitCode> {
         .collect::<Result<_>>()?;
     let spec = ManifestSpec {
         component_id: component_id(&a.component_id)?,
-        manifest_component_id: None,
+        manifest_component_id: (!a.manifest_id.is_empty())
+            .then(|| component_id(&a.manifest_id))
+            .transpose()?,
         sequence_number: a.seq,
         payload,
         location,

@@ -160,6 +160,38 @@ fn create_sign_verify_process_uninstall_round_trip() {
 }
 
 #[test]
+fn manifest_id_option_names_where_the_manifest_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = [
+        "--manifest-id",
+        "TEEP-Device",
+        "--manifest-id",
+        "SecureFS",
+        "--manifest-id",
+        "custom.suit",
+    ];
+    let env = make(dir.path(), "app", 1, b"payload", &extra);
+    let inspect: serde_json::Value =
+        serde_json::from_str(&ok(&teep(&["suit", "inspect", p(&env)]))).unwrap();
+    assert_eq!(
+        inspect["manifest"]["manifest-component-id"],
+        serde_json::json!([
+            "544545502d446576696365",
+            "5365637572654653",
+            "637573746f6d2e73756974"
+        ])
+    );
+    let state = dir.path().join("state");
+    ok(&process(&state, &[p(&env)]).0);
+    // Stored under the given ID, not the default one.
+    let (out, _) = process(&state, &["--uninstall", "TEEP-Device/SecureFS/app/suit"]);
+    assert_eq!(out.status.code(), Some(1));
+    let (out, report) = process(&state, &["--uninstall", "TEEP-Device/SecureFS/custom.suit"]);
+    ok(&out);
+    assert_eq!(report["suit-report-result"], true);
+}
+
+#[test]
 fn verify_rejects_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let env = make(dir.path(), "app", 1, b"payload", &[]);

@@ -47,7 +47,8 @@ pub struct DependencySpec {
 pub struct ManifestSpec {
     pub component_id: ComponentId,
     /// Where the manifest is stored on the device; default: the component ID with its
-    /// last segment replaced by `suit` (the TEEP examples' convention).
+    /// last segment named for the manifest, as in the TEEP examples: `ta` -> `suit`
+    /// (Appendix E Examples 1 and 2), `config.json` -> `config.suit` (Example 3).
     pub manifest_component_id: Option<ComponentId>,
     pub sequence_number: u64,
     pub payload: Vec<u8>,
@@ -113,6 +114,29 @@ fn default_manifest_id(component: &ComponentId) -> ComponentId {
     }
     id.0.push(b"suit".to_vec());
     id
+}
+
+/// The manifest component ID the builder gives a TC's manifest when the caller names
+/// none. A last segment with an extension keeps its stem, so that two data files beside
+/// each other (`a.json`, `b.json`) get manifests of their own (`a.suit`, `b.suit`).
+fn manifest_id_for(component: &ComponentId) -> ComponentId {
+    let stem = component
+        .0
+        .last()
+        .filter(|_| component.0.len() > 1)
+        .and_then(|last| last.get(..last.iter().rposition(|b| *b == b'.')?))
+        .filter(|stem| !stem.is_empty());
+    match stem {
+        Some(stem) => {
+            let mut name = stem.to_vec();
+            name.extend_from_slice(b".suit");
+            let mut id = component.clone();
+            id.0.pop();
+            id.0.push(name);
+            id
+        }
+        None => default_manifest_id(component),
+    }
 }
 
 /// A dependency's manifest digest and storage ID, read from its envelope.
@@ -264,7 +288,7 @@ pub fn build(spec: &ManifestSpec, provider: &dyn CryptoProvider) -> Result<Built
     let manifest_id = spec
         .manifest_component_id
         .clone()
-        .unwrap_or_else(|| default_manifest_id(&spec.component_id));
+        .unwrap_or_else(|| manifest_id_for(&spec.component_id));
     let mut manifest = Vec::new();
     {
         let mut e = Encoder::new(&mut manifest);

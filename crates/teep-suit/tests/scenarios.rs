@@ -419,6 +419,35 @@ fn an_installed_manifest_can_become_a_dependency() {
     assert_eq!(data(&store, &app("lib")).unwrap(), b"library");
 }
 
+/// Two data files beside each other (TEEP Example 3's `config.json` convention) get
+/// manifests of their own, `a.suit` and `b.suit`, instead of one shared ID.
+#[test]
+fn data_files_side_by_side_get_manifests_of_their_own() {
+    let trust = vector_trust();
+    let device = teep_device();
+    let p = Processor::new(&PROVIDER, &trust, &device);
+    let file = |name: &str| {
+        ComponentId(vec![
+            b"TEEP-Device".to_vec(),
+            b"SecureFS".to_vec(),
+            name.as_bytes().to_vec(),
+        ])
+    };
+    let mut store = MemoryStorage::new();
+    for (name, body) in [("a", b"{\"a\":1}"), ("b", b"{\"b\":2}")] {
+        let mut s = spec(name, 1, body);
+        s.component_id = file(&format!("{name}.json"));
+        let out = p.install(&mut store, &signed(&s), None);
+        assert!(out.result.is_ok(), "{:?}", out.result);
+        assert_eq!(
+            out.result.unwrap().manifest_id,
+            file(&format!("{name}.suit"))
+        );
+    }
+    assert_eq!(data(&store, &file("a.json")).unwrap(), b"{\"a\":1}");
+    assert_eq!(data(&store, &file("b.json")).unwrap(), b"{\"b\":2}");
+}
+
 #[test]
 fn encrypted_payload_round_trip_and_invocation() {
     let trust = vector_trust();
