@@ -9,7 +9,9 @@ use teep_proto::{Numbering, decode, decode_unverified_cose};
 fuzz_target!(|data: &[u8]| {
     for numbering in [Numbering::Draft26, Numbering::Pre26] {
         if let Ok(message) = decode(data, numbering) {
-            let bytes = message.encode(numbering).expect("a decoded message encodes");
+            let bytes = message
+                .encode(numbering)
+                .expect("a decoded message encodes");
             let again = decode(&bytes, numbering).expect("our encoding decodes");
             assert_eq!(again, message);
             assert_eq!(again.encode(numbering).expect("encodes"), bytes);

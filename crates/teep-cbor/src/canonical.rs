@@ -149,7 +149,7 @@ fn write_half(bits: u16, out: &mut Vec<u8>) {
 mod tests {
     use super::*;
 
-    fn canonical(hex_text: &str) -> std::string::String {
+    fn canonical(hex_text: &str) -> alloc::string::String {
         let mut out = Vec::new();
         write_canonical(&hex::decode(hex_text.replace(' ', "")).unwrap(), &mut out).unwrap();
         hex::encode(out)

@@ -15,6 +15,7 @@ proptest! {
         let _ = Envelope::decode(&bytes);
         let _ = Manifest::decode(&bytes);
         let _ = parse_sequence(&bytes, 0);
+        #[cfg(feature = "json")]
         let _ = teep_suit::json::envelope(&bytes, &PROVIDER);
     }
 
