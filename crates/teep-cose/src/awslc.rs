@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::alg::{Algorithm, Curve};
 use crate::error::CoseError;
-use crate::key::{PrivateKey, PublicKey};
+use crate::key::{PrivateKey, PublicKey, is_strict_ed25519_point};
 use crate::provider::{CryptoProvider, Signer, check_ecdh_p256, check_key_alg};
 
 /// aws-lc backend (needs std and a C compiler).
@@ -152,6 +152,14 @@ impl CryptoProvider for AwsLcProvider {
         sig: &[u8],
     ) -> Result<(), CoseError> {
         check_key_alg(key, alg)?;
+        // aws-lc checks S < L and the cofactorless equation, as ed25519-dalek does, but not
+        // whether R is of small order; rejecting that here makes it match `verify_strict` in
+        // the RustCrypto provider (the key itself was checked at import).
+        if key.curve() == Curve::Ed25519
+            && !sig.first_chunk::<32>().is_some_and(is_strict_ed25519_point)
+        {
+            return Err(CoseError::BadSignature);
+        }
         signature::UnparsedPublicKey::new(verification_alg(key.curve()), key.as_bytes())
             .verify(tbs, sig)
             .map_err(|_| CoseError::BadSignature)

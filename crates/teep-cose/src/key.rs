@@ -21,7 +21,8 @@ const LABEL_D: i64 = -4;
 
 /// Public key: SEC1 uncompressed point for EC, 32 raw bytes for Ed25519.
 ///
-/// Always validated on construction (point on the curve / decodable), and its RFC 9679
+/// Always validated on construction (point on the curve; for Ed25519 also canonically
+/// encoded and not of small order, see `is_strict_ed25519_point`), and its RFC 9679
 /// thumbprint is computed once then, because the kid of every signature is that thumbprint.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct PublicKey {
@@ -37,6 +38,18 @@ impl fmt::Debug for PublicKey {
             .field("thumbprint", &HexBytes(&self.thumbprint))
             .finish()
     }
+}
+
+/// Is `raw` an Ed25519 point by the strict rules: a point, encoded canonically (y < p, no sign
+/// bit on x = 0), and not of small order (RFC 8032 leaves those open; with a small-order
+/// public key one signature verifies for many messages).
+///
+/// Every Ed25519 public key passes this at import, so both providers see only such keys;
+/// the aws-lc provider also applies it to a signature's R, which is what ed25519-dalek's
+/// `verify_strict` rejects beyond the cofactorless equation both libraries check.
+pub(crate) fn is_strict_ed25519_point(raw: &[u8; 32]) -> bool {
+    ed25519_dalek::VerifyingKey::from_bytes(raw)
+        .is_ok_and(|point| point.to_edwards().compress().to_bytes() == *raw && !point.is_weak())
 }
 
 /// Lowercase hex in `Debug` output without pulling a hex crate into no_std builds.
@@ -72,8 +85,11 @@ impl PublicKey {
                 let raw: &[u8; 32] = bytes
                     .try_into()
                     .map_err(|_| CoseError::invalid_key("Ed25519 key must be 32 bytes"))?;
-                ed25519_dalek::VerifyingKey::from_bytes(raw)
-                    .map_err(|_| CoseError::invalid_key("not an Ed25519 point"))?;
+                if !is_strict_ed25519_point(raw) {
+                    return Err(CoseError::invalid_key(
+                        "not a canonically encoded Ed25519 point of large order",
+                    ));
+                }
                 raw.to_vec()
             }
         };

@@ -15,6 +15,10 @@ pub trait CryptoProvider: Send + Sync {
     /// Prepares a signing key once (parsing/validation is not repeated per signature).
     fn signer(&self, key: &PrivateKey, alg: Algorithm) -> Result<Box<dyn Signer>, CoseError>;
     /// Verifies a raw COSE signature (r||s for ECDSA) over `tbs`.
+    ///
+    /// Ed25519 is verified strictly and alike in every provider: S must be below the group
+    /// order L and R neither small-order nor non-canonical (ed25519-dalek `verify_strict`);
+    /// small-order or non-canonical keys never get here, `PublicKey` refuses them.
     fn verify(
         &self,
         key: &PublicKey,

@@ -117,7 +117,9 @@ impl CryptoProvider for RustCryptoProvider {
                 let raw: &[u8; 32] = key.as_bytes().try_into().map_err(bad_key)?;
                 let vk = ed25519_dalek::VerifyingKey::from_bytes(raw).map_err(bad_key)?;
                 let sig = ed25519_dalek::Signature::from_slice(sig).map_err(bad)?;
-                vk.verify(tbs, &sig).map_err(bad)
+                // Strict: S < L, and neither R nor the key of small order, so a signature
+                // cannot be altered into another valid one and both providers agree.
+                vk.verify_strict(tbs, &sig).map_err(bad)
             }
         }
     }
