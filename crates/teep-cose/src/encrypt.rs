@@ -1,5 +1,7 @@
 //! COSE_Encrypt / COSE_Encrypt0 content decryption and encryption for SUIT payloads
-//! (draft-ietf-suit-firmware-encryption) and, later, encrypted EATs and SUIT reports.
+//! (draft-ietf-suit-firmware-encryption, detached content) and for the EATs and SUIT reports
+//! a TEEP Agent encrypts to its TAM (draft-ietf-teep-protocol §12, attached content: the
+//! same ES-DH construction with another KDF `other`, so the purpose is bound to the key).
 //!
 //! Recipients: A128KW (pre-shared KEK) and ECDH-ES+A128KW (P-256, HKDF-SHA-256, the
 //! COSE_KDF_Context of firmware-encryption with a caller-given `other`). Content: A128GCM
@@ -35,11 +37,13 @@ const HDR_IV: i64 = 5;
 const HDR_EPHEMERAL_KEY: i64 = -1;
 const HDR_SALT: i64 = -20;
 
-/// Content encryption algorithms.
+/// Content encryption algorithms. The default is A128GCM: the only one that authenticates
+/// the content itself, which EATs and SUIT reports need (nothing else signs the ciphertext).
 #[non_exhaustive]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ContentAlgorithm {
     /// AES-128-GCM (1), 12-byte IV, 16-byte tag appended to the ciphertext.
+    #[default]
     A128Gcm,
     /// AES-128-CTR (-65534), 16-byte initial counter block, no integrity.
     A128Ctr,
@@ -67,6 +71,10 @@ impl ContentAlgorithm {
             Self::A128Ctr => 16,
         }
     }
+
+    /// Both are AES-128: a CEK of any other length is refused rather than silently
+    /// switching the backend to AES-256.
+    const KEY_LEN: usize = 16;
 }
 
 /// A key the recipient holds.
@@ -227,7 +235,6 @@ fn unwrap_cek(
                     "A128KW recipient must have an empty protected header",
                 ));
             }
-            let mut last = CoseError::Crypto("no A128KW key");
             for key in keys {
                 if let DecryptionKey::A128Kw { kek, kid: key_kid } = key {
                     if let (Some(a), Some(b)) = (kid, key_kid.as_deref())
@@ -235,13 +242,12 @@ fn unwrap_cek(
                     {
                         continue;
                     }
-                    match provider.aes_kw_unwrap(kek, &wrapped) {
-                        Ok(cek) => return Ok(cek),
-                        Err(e) => last = e,
+                    if let Ok(cek) = provider.aes_kw_unwrap(kek, &wrapped) {
+                        return Ok(cek);
                     }
                 }
             }
-            Err(last)
+            Err(CoseError::DecryptionFailed)
         }
         ALG_ECDH_ES_A128KW => {
             let eph = unprotected
@@ -252,18 +258,16 @@ fn unwrap_cek(
                 .bytes(HDR_SALT)?
                 .or(unprotected.bytes(HDR_SALT)?)
                 .unwrap_or(&[]);
-            let mut last = CoseError::Crypto("no ECDH-ES key");
             for key in keys {
                 if let DecryptionKey::EcdhEs(private) = key {
                     let kek =
                         derive_kek(provider, private, &ephemeral, salt, &protected_bytes, other)?;
-                    match provider.aes_kw_unwrap(kek.as_slice(), &wrapped) {
-                        Ok(cek) => return Ok(cek),
-                        Err(e) => last = e,
+                    if let Ok(cek) = provider.aes_kw_unwrap(kek.as_slice(), &wrapped) {
+                        return Ok(cek);
                     }
                 }
             }
-            Err(last)
+            Err(CoseError::DecryptionFailed)
         }
         other => Err(CoseError::UnsupportedAlgorithm(other)),
     }
@@ -282,12 +286,18 @@ fn open_content(
     if iv.len() != alg.iv_len() {
         return Err(malformed("IV length does not fit the content algorithm"));
     }
+    if cek.len() != ContentAlgorithm::KEY_LEN {
+        return Err(malformed(
+            "content key length does not fit the content algorithm",
+        ));
+    }
     match alg {
         ContentAlgorithm::A128Gcm => {
             let aad = enc_structure(context, protected_bytes)?;
-            Ok(Zeroizing::new(
-                provider.aes_gcm_open(cek, iv, &aad, ciphertext)?,
-            ))
+            provider
+                .aes_gcm_open(cek, iv, &aad, ciphertext)
+                .map(Zeroizing::new)
+                .map_err(|_| CoseError::DecryptionFailed)
         }
         ContentAlgorithm::A128Ctr => {
             if !protected_bytes.is_empty() {
@@ -424,13 +434,70 @@ pub fn encrypt_detached_esdh(
     plaintext: &[u8],
     other: &[u8],
 ) -> Result<Encrypted, CoseError> {
+    let (layers, ciphertext) = seal_esdh(provider, recipient, alg, plaintext, other)?;
+    Ok(Encrypted {
+        cose_encrypt: layers.encode()?,
+        ciphertext,
+    })
+}
+
+/// Encrypts `plaintext` to a P-256 recipient with ECDH-ES+A128KW (fresh ephemeral key and
+/// CEK) and returns a tagged COSE_Encrypt that carries the ciphertext (TEEP §12: EATs and
+/// SUIT reports MUST NOT be detached). `other` binds the purpose, e.g.
+/// [`SUIT_REPORT_ENCRYPTION`] or [`EAT_ENCRYPTION`]. The tag (96) stays on because an
+/// untagged COSE_Encrypt and an untagged COSE_Sign1 are both 4-element arrays, and a
+/// receiver must tell an encrypted EAT from a signed one.
+pub fn encrypt_esdh(
+    provider: &dyn CryptoProvider,
+    recipient: &PublicKey,
+    alg: ContentAlgorithm,
+    plaintext: &[u8],
+    other: &[u8],
+) -> Result<Vec<u8>, CoseError> {
+    let (mut layers, ciphertext) = seal_esdh(provider, recipient, alg, plaintext, other)?;
+    layers.content = Value::Bytes(ciphertext);
+    layers.encode()
+}
+
+/// A COSE_Encrypt being built; `content` is the ciphertext slot (bstr or nil).
+struct Layers {
+    protected: Vec<u8>,
+    unprotected: Vec<(Value, Value)>,
+    content: Value,
+    recipient: Value,
+}
+
+impl Layers {
+    fn encode(self) -> Result<Vec<u8>, CoseError> {
+        encode(&Value::Tag(
+            TAG_ENCRYPT,
+            alloc::boxed::Box::new(Value::Array(vec![
+                Value::Bytes(self.protected),
+                Value::Map(self.unprotected),
+                self.content,
+                Value::Array(vec![self.recipient]),
+            ])),
+        ))
+    }
+}
+
+/// The two ES-DH layers shared by the detached and attached forms: CEK wrapped under an
+/// ECDH+HKDF KEK (layer 1) and the content encrypted under the CEK (layer 0). Returns the
+/// layers with a `nil` content slot (the detached form), and the ciphertext.
+fn seal_esdh(
+    provider: &dyn CryptoProvider,
+    recipient: &PublicKey,
+    alg: ContentAlgorithm,
+    plaintext: &[u8],
+    other: &[u8],
+) -> Result<(Layers, Vec<u8>), CoseError> {
     if recipient.curve() != Curve::P256 {
         return Err(CoseError::InvalidKey(
             "ECDH-ES+A128KW needs a P-256 key".into(),
         ));
     }
     let ephemeral = PrivateKey::generate(Curve::P256)?;
-    let mut cek = Zeroizing::new([0u8; 16]);
+    let mut cek = Zeroizing::new([0u8; ContentAlgorithm::KEY_LEN]);
     provider.fill_random(cek.as_mut_slice())?;
     let mut iv = vec![0u8; alg.iv_len()];
     provider.fill_random(&mut iv)?;
@@ -446,7 +513,7 @@ pub fn encrypt_detached_esdh(
     let wrapped = provider.aes_kw_wrap(kek.as_slice(), cek.as_slice())?;
     let eph_key: Value = parse(&ephemeral.public_key().to_cose_key_bytes())?;
 
-    let (protected_bytes, unprotected) = match alg {
+    let (protected, unprotected) = match alg {
         ContentAlgorithm::A128Gcm => (
             encode(&Value::Map(vec![(
                 Value::from(HDR_ALG),
@@ -464,7 +531,7 @@ pub fn encrypt_detached_esdh(
     };
     let ciphertext = match alg {
         ContentAlgorithm::A128Gcm => {
-            let aad = enc_structure("Encrypt", &protected_bytes)?;
+            let aad = enc_structure("Encrypt", &protected)?;
             provider.aes_gcm_seal(cek.as_slice(), &iv, &aad, plaintext)?
         }
         ContentAlgorithm::A128Ctr => {
@@ -473,22 +540,16 @@ pub fn encrypt_detached_esdh(
             data
         }
     };
-    let recipient_value = Value::Array(vec![
+    let recipient = Value::Array(vec![
         Value::Bytes(recipient_protected),
         Value::Map(vec![(Value::from(HDR_EPHEMERAL_KEY), eph_key)]),
         Value::Bytes(wrapped),
     ]);
-    let cose_encrypt = encode(&Value::Tag(
-        TAG_ENCRYPT,
-        alloc::boxed::Box::new(Value::Array(vec![
-            Value::Bytes(protected_bytes),
-            Value::Map(unprotected),
-            Value::Null,
-            Value::Array(vec![recipient_value]),
-        ])),
-    ))?;
-    Ok(Encrypted {
-        cose_encrypt,
-        ciphertext,
-    })
+    let layers = Layers {
+        protected,
+        unprotected,
+        content: Value::Null,
+        recipient,
+    };
+    Ok((layers, ciphertext))
 }

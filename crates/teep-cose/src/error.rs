@@ -36,6 +36,11 @@ pub enum CoseError {
     /// The `x5chain` certificate chain was rejected.
     #[error("certificate: {0}")]
     Certificate(#[from] CertificateError),
+    /// An encrypted structure did not open with the keys given: no recipient's key wrap
+    /// unwrapped (wrong key, or a KDF context for another purpose) or the content failed
+    /// authentication (tampered). One variant for all so a sender learns nothing of which.
+    #[error("COSE decryption failed")]
+    DecryptionFailed,
     /// A crypto backend failure that is not the input's fault (RNG, wrong key length, ...).
     #[error("crypto failure: {0}")]
     Crypto(&'static str),
