@@ -11,7 +11,8 @@
 //! * [`processor`]: `Processor::{install, uninstall, invoke}` return an `Outcome` (report
 //!   plus result); state changes are committed at once through [`storage::Storage`]
 //!   ([`storage::MemoryStorage`], `dir::DirStorage` with atomic commits).
-//! * [`report`]: `Report::to_cbor` / `sign`; `json` (feature `json`): JSON views.
+//! * [`report`]: `Report::to_cbor` / `sign` / `encrypt` (to the TAM), `decrypt_report`;
+//!   `json` (feature `json`): JSON views.
 //! * [`builder`]: `build` and `sign` for `teep suit create` / `sign`.
 #![no_std]
 #![cfg_attr(

@@ -12,9 +12,12 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use minicbor::Encoder;
+use teep_cose::encrypt::{ContentAlgorithm, DecryptionKey, SUIT_REPORT_ENCRYPTION};
+use teep_cose::{CoseError, CryptoProvider, PrivateKey, PublicKey};
 
+use crate::cbor::{Reader, int_key};
 use crate::command::Parameters;
-use crate::error::SuitError;
+use crate::error::{SuitError, malformed};
 use crate::model::{ComponentId, Digest};
 
 /// Where a command sat: manifest path from the root, section key, byte offset in the
@@ -104,6 +107,29 @@ impl Report {
             .map_err(SuitError::Authentication)
     }
 
+    /// The report encrypted to the TAM (draft-ietf-teep-protocol §12): a tagged, attached
+    /// COSE_Encrypt of the `SUIT_Report` CBOR under ECDH-ES+A128KW and A128GCM, KDF `other`
+    /// = "SUIT Report Encryption". It goes as one bstr of TEEP `suit-reports`; the TEEP
+    /// message signature authenticates the sender, GCM the content. A report that must
+    /// carry its own signature is signed first ([`Report::sign`]) and the COSE_Sign1 is
+    /// then encrypted with `teep_cose::encrypt::encrypt_esdh` directly.
+    ///
+    /// # Errors
+    /// The TAM key is not P-256, or the provider failed (RNG).
+    pub fn encrypt(
+        &self,
+        provider: &dyn CryptoProvider,
+        tam_key: &PublicKey,
+    ) -> Result<Vec<u8>, CoseError> {
+        teep_cose::encrypt::encrypt_esdh(
+            provider,
+            tam_key,
+            ContentAlgorithm::default(),
+            &self.to_cbor(),
+            SUIT_REPORT_ENCRYPTION,
+        )
+    }
+
     /// The report as `SUIT_Report` CBOR (deterministic: keys in ascending order).
     pub fn to_cbor(&self) -> Vec<u8> {
         let mut out = Vec::new();
@@ -163,5 +189,50 @@ impl Report {
         let _ = e.i64(self.manifest_digest.algorithm);
         let _ = e.bytes(&self.manifest_digest.bytes);
         out
+    }
+}
+
+/// TAM side of [`Report::encrypt`]: decrypts a `suit-reports` entry with the TAM's P-256 key
+/// and returns the `SUIT_Report` CBOR, checked to be one definite-length map with integer
+/// keys, no repeats, holding the mandatory `suit-reference` (99), `suit-report-records` (3)
+/// and `suit-report-result` (4). It is not decoded into a [`Report`]: that type carries the
+/// processor's own [`SuitError`], which a peer's result code cannot be turned back into.
+///
+/// # Errors
+/// [`SuitError::Decryption`] when the COSE_Encrypt is malformed or does not open with
+/// `tam_key` under the "SUIT Report Encryption" context (wrong key, an EAT, tampering);
+/// [`SuitError::Malformed`] when the plaintext is no SUIT_Report.
+pub fn decrypt_report(
+    provider: &dyn CryptoProvider,
+    encrypted: &[u8],
+    tam_key: &PrivateKey,
+) -> Result<Vec<u8>, SuitError> {
+    let keys = [DecryptionKey::EcdhEs(tam_key.clone())];
+    let mut plain =
+        teep_cose::encrypt::decrypt(provider, encrypted, None, &keys, SUIT_REPORT_ENCRYPTION)
+            .map_err(SuitError::Decryption)?;
+    let report = core::mem::take(&mut *plain);
+    check_report_shape(&report)?;
+    Ok(report)
+}
+
+/// The structural check of [`decrypt_report`].
+fn check_report_shape(bytes: &[u8]) -> Result<(), SuitError> {
+    const REQUIRED: [i64; 3] = [99, 3, 4];
+    let mut r = Reader::new(bytes);
+    let entries = r.map("SUIT_Report")?;
+    let mut seen = Vec::new();
+    for _ in 0..entries {
+        int_key(&mut r, &mut seen, "SUIT_Report key")?;
+        r.skip("SUIT_Report value")?;
+    }
+    r.finish("bytes after the SUIT_Report")?;
+    if REQUIRED.iter().all(|k| seen.contains(k)) {
+        Ok(())
+    } else {
+        Err(malformed(
+            "SUIT_Report lacks reference, records or result",
+            0,
+        ))
     }
 }
