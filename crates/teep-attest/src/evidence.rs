@@ -3,7 +3,10 @@
 
 use alloc::vec::Vec;
 
-use teep_cose::{CoseError, SignOptions, Signer, Verified, VerifyContext};
+use teep_cose::encrypt::{ContentAlgorithm, DecryptionKey, EAT_ENCRYPTION};
+use teep_cose::{
+    CoseError, CryptoProvider, PrivateKey, PublicKey, SignOptions, Signer, Verified, VerifyContext,
+};
 
 use crate::claims::{ClaimsError, EatClaims};
 
@@ -57,6 +60,10 @@ pub enum EvidenceError {
     /// The payload is no valid TEEP EAT claims-set.
     #[error("Evidence claims rejected: {0}")]
     Claims(ClaimsError),
+    /// Encrypted Evidence did not decrypt: malformed COSE_Encrypt, not for this key, not
+    /// under the "EAT Encryption" context, or tampered.
+    #[error("encrypted Evidence rejected: {0}")]
+    Decryption(CoseError),
 }
 
 /// Signs Evidence with the attestation key: COSE_Sign1 **untagged** (the TEEP EAT profile
@@ -77,4 +84,43 @@ pub fn verify_evidence(
     let verified = teep_cose::verify_sign1(evidence, cx).map_err(EvidenceError::Cose)?;
     let claims = EatClaims::from_cbor(&verified.payload).map_err(EvidenceError::Claims)?;
     Ok((claims, verified))
+}
+
+/// Encrypts signed Evidence to the TAM (draft-ietf-teep-protocol §12): the COSE_Sign1 of
+/// [`sign_evidence`] becomes the content of a tagged, attached COSE_Encrypt under
+/// ECDH-ES+A128KW and A128GCM with KDF `other` = "EAT Encryption". Sign-then-encrypt keeps
+/// the attestation signature verifiable by whoever decrypts (the TAM or its Verifier).
+///
+/// # Errors
+/// The TAM key is not P-256, or the provider failed (RNG).
+pub fn encrypt_evidence(
+    provider: &dyn CryptoProvider,
+    signed_evidence: &[u8],
+    tam_key: &PublicKey,
+) -> Result<Vec<u8>, CoseError> {
+    teep_cose::encrypt::encrypt_esdh(
+        provider,
+        tam_key,
+        ContentAlgorithm::default(),
+        signed_evidence,
+        EAT_ENCRYPTION,
+    )
+}
+
+/// TAM side of [`encrypt_evidence`]: returns the signed Evidence (the COSE_Sign1 bytes),
+/// still to be checked with [`verify_evidence`]; decryption proves nothing about who
+/// attested.
+///
+/// # Errors
+/// [`EvidenceError::Decryption`] for a malformed COSE_Encrypt, another key, another
+/// purpose (e.g. an encrypted SUIT report) or tampering.
+pub fn decrypt_evidence(
+    provider: &dyn CryptoProvider,
+    encrypted: &[u8],
+    tam_key: &PrivateKey,
+) -> Result<Vec<u8>, EvidenceError> {
+    let keys = [DecryptionKey::EcdhEs(tam_key.clone())];
+    let mut plain = teep_cose::encrypt::decrypt(provider, encrypted, None, &keys, EAT_ENCRYPTION)
+        .map_err(EvidenceError::Decryption)?;
+    Ok(core::mem::take(&mut *plain))
 }

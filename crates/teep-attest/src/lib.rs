@@ -37,8 +37,8 @@ pub mod result;
 pub mod verifier;
 
 pub use evidence::{
-    ATTESTATION_RESULT_FORMAT, EVIDENCE_FORMAT, EvidenceError, PayloadKind, payload_kind,
-    sign_evidence, verify_evidence,
+    ATTESTATION_RESULT_FORMAT, EVIDENCE_FORMAT, EvidenceError, PayloadKind, decrypt_evidence,
+    encrypt_evidence, payload_kind, sign_evidence, verify_evidence,
 };
 pub use freshness::{ChallengeError, Challenges, FreshnessError, Redeem, SeenEvidence};
 pub use policy::{Endorsement, EndorsementScope, Policy, PolicyError, ReferenceValues};
