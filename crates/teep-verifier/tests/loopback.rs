@@ -46,6 +46,7 @@ fn policy(attestation: &PrivateKey) -> Policy {
             tc_digests: vec![vec![0xa7; 32]],
         },
         freshness_window: 60,
+        clock_skew: 60,
     }
 }
 
