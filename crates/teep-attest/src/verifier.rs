@@ -17,6 +17,9 @@
 //! | dbgstat, secure boot | configuration 2 | too open / off -> configuration 96; missing -> 36 |
 //! | manifests: SHA-256 digests of installed TCs | executables 2 | unknown digest, other algorithm or missing -> executables 33 |
 //!
+//! Freshness state (challenges, the replay cache) moves only when every identity check
+//! before it passed, so a rejected input leaves it unchanged.
+//!
 //! `ear.status` is the worst tier in the vector, and contraindicated whenever
 //! instance-identity is not affirming: without a trustworthy instance nothing else counts.
 
@@ -375,10 +378,11 @@ impl Verifier {
             report.find(Finding::WrongProfile);
         }
         self.check_endorsement(claims, &verified.signer, report);
-        // Expired or not-yet-valid Evidence is rejected before any freshness state is
-        // touched: it neither redeems a challenge nor enters the replay cache.
+        // Freshness state (a challenge redeemed, the replay cache) moves only for Evidence
+        // that is this device's and within exp/nbf: a rejected input leaves it as it was.
         match check_validity(claims.exp, claims.nbf, cx.now, self.policy.clock_skew) {
             Err(e) => report.find(Finding::Freshness(e)),
+            Ok(()) if !report.findings.is_empty() => {}
             Ok(()) => check_freshness(
                 provider,
                 &verified.payload,

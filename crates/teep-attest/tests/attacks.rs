@@ -610,3 +610,39 @@ fn manifest_bodies_are_written_wrapped_and_read_both_ways() {
         assert_eq!(decoded.manifests, Some(vec![manifest.clone()]));
     }
 }
+
+/// Evidence signed by an endorsed key but rejected on identity (another device's ueid, a
+/// foreign profile) redeems no challenge and enters no replay cache.
+#[test]
+fn identity_rejections_leave_freshness_state_alone() {
+    let keys = Keys::new();
+    let v = verifier(&keys);
+    let mutations: [(fn(&mut EatClaims), Finding); 2] = [
+        (
+            |c| c.ueid = Some(vec![2; 17]),
+            Finding::KeyNotEndorsedForDevice,
+        ),
+        (
+            |c| c.profile = Some("urn:example:other".into()),
+            Finding::WrongProfile,
+        ),
+    ];
+    for (mutate, finding) in mutations {
+        let mut challenges = Challenges::new(300);
+        let mut claims = good_claims(&keys);
+        claims.nonce = Some(challenges.issue(provider(), NOW).unwrap());
+        let genuine = sign(&claims, &keys.attestation);
+        mutate(&mut claims);
+        let rejected = sign(&claims, &keys.attestation);
+        let before = challenges.clone();
+        let o = appraise(&v, &rejected, Freshness::Issued(&mut challenges), NOW);
+        assert_eq!(o.findings, vec![finding.clone()]);
+        assert_eq!(challenges, before, "{finding:?} redeemed the challenge");
+        let mut seen = SeenEvidence::new();
+        assert_eq!(timestamp(&v, &rejected, &mut seen, NOW), vec![finding]);
+        assert_eq!(seen, SeenEvidence::new());
+        // The device's own answer to the challenge still counts.
+        let o = appraise(&v, &genuine, Freshness::Issued(&mut challenges), NOW);
+        assert_eq!(o.findings, vec![]);
+    }
+}
