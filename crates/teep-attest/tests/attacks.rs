@@ -617,7 +617,8 @@ fn manifest_bodies_are_written_wrapped_and_read_both_ways() {
 fn identity_rejections_leave_freshness_state_alone() {
     let keys = Keys::new();
     let v = verifier(&keys);
-    let mutations: [(fn(&mut EatClaims), Finding); 2] = [
+    type Mutation = fn(&mut EatClaims);
+    let mutations: [(Mutation, Finding); 2] = [
         (
             |c| c.ueid = Some(vec![2; 17]),
             Finding::KeyNotEndorsedForDevice,
