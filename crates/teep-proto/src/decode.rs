@@ -613,18 +613,20 @@ impl<'b> Reader<'b> {
                 }
             }
         }
-        match component_id {
-            Some(component_id) => Ok(SystemPropertyClaims {
-                component_id,
-                parameters,
-            }),
-            None => malformed(
+        let Some(component_id) = component_id else {
+            return malformed(
                 at,
                 MalformedKind::MissingField {
                     field: Field::SystemComponentId,
                 },
-            ),
-        }
+            );
+        };
+        let claims = SystemPropertyClaims {
+            component_id,
+            parameters,
+        };
+        validate::claims(&claims).or_else(|e| violation(at, e))?;
+        Ok(claims)
     }
 
     fn requested_tc_info(&mut self) -> Result<RequestedTcInfo> {

@@ -14,7 +14,7 @@ SUIT_Envelope = any
 SUIT_Component_Identifier = [* bstr]
 SUIT_Report_Protected = any
 SUIT_Report_Unprotected = any
-system-property-claims = { 0 => SUIT_Component_Identifier, * int => any }
+system-property-claims = { 0 => SUIT_Component_Identifier, + int => any }
 suit-sha256-esp256-ecdh-a128ctr = [-16, -9, -29, -65534]
 suit-sha256-ed25519-ecdh-a128ctr = [-16, -19, -29, -65534]
 suit-sha256-esp256-ecdh-a128gcm = [-16, -9, -29, 1]

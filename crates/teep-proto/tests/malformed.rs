@@ -348,6 +348,19 @@ fn malformed_table() {
             missing(5, Field::SystemComponentId),
         ),
         (
+            // system-property-claims = { 0 => id, + $$SUIT_Parameters }: one is required.
+            "tc-list entry with a component id and no SUIT parameter",
+            Numbering::Draft26,
+            h("82 02 a1 07 81 a1 00 81 41 01"),
+            v(5, Violation::NoSuitParameter),
+        ),
+        (
+            "tc-list entry without SUIT parameter, indefinite map, second entry",
+            Numbering::Draft26,
+            h("82 02 a1 07 82 a2 00 80 0e 01 bf 00 80 ff"),
+            v(10, Violation::NoSuitParameter),
+        ),
+        (
             "requested-tc-info with unknown key",
             Numbering::Draft26,
             h("82 02 a1 0d 81 a2 0f 80 00 00"),
@@ -419,6 +432,8 @@ fn malformed_table() {
     ];
     assert!(rows.len() >= 30);
     for (name, numbering, bytes, expected) in rows {
+        // Every malformed message is answered with ERR_PERMANENT_ERROR.
+        assert_eq!(expected.err_code(), ErrCode::PermanentError, "{name}");
         assert_eq!(decode(&bytes, numbering), Err(expected), "{name}");
     }
 }
@@ -572,6 +587,18 @@ fn encoder_refuses_invalid_messages() {
         }),
         Numbering::Draft26,
         Violation::ParameterKeyZero,
+    );
+    let bare = teep_proto::SystemPropertyClaims {
+        component_id: teep_proto::ComponentId(vec![vec![1]]),
+        parameters: Default::default(),
+    };
+    refuse(
+        Message::QueryResponse(teep_proto::QueryResponse {
+            tc_list: Some(vec![bare]),
+            ..Default::default()
+        }),
+        Numbering::Draft26,
+        Violation::NoSuitParameter,
     );
     refuse(
         Message::QueryResponse(teep_proto::QueryResponse {

@@ -130,7 +130,7 @@ fn claims() -> impl Strategy<Value = SystemPropertyClaims> {
         btree_map(
             any::<i64>().prop_filter("key 0 is the component id", |k| *k != 0),
             raw(),
-            0..4,
+            1..4,
         ),
     )
         .prop_map(|(component_id, parameters)| SystemPropertyClaims {
