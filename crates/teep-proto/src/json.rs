@@ -13,7 +13,6 @@ use alloc::vec::Vec;
 use serde_json::{Map, Value as Json, json};
 
 use crate::cose::UnverifiedCose;
-use crate::error::ProtoError;
 use crate::numbering::{Field, Numbering};
 use crate::parts::Value;
 use crate::types::{ComponentId, Extensions, Message, SystemPropertyClaims};
@@ -32,18 +31,33 @@ pub fn to_json(message: &Message, numbering: Numbering) -> Json {
     Json::Object(obj)
 }
 
-/// The JSON view of a COSE-wrapped message read by [`crate::decode_unverified_cose`]:
-/// `{"cose": "COSE_Sign1", "tagged": true, "protected": {"alg": -9}, "kid": "..",
-/// "payload": {...}}`; a COSE_Sign lists `"signatures"` (each with `protected` and
-/// `kid`) instead. `"verified": false` says that no signature was checked.
-pub fn cose_to_json(cose: &UnverifiedCose, numbering: Numbering) -> Result<Json, ProtoError> {
-    let message = cose.message(numbering)?;
-    Ok(cose_view(cose, to_json(&message, numbering)))
+/// Whether a COSE signature was checked, and how it went: the `"verified"` entry of
+/// [`cose_view`]. `true` only when a signature verified under a key the caller trusts.
+#[derive(Clone, Copy, Debug)]
+pub enum SignatureCheck<'a> {
+    /// No trust key was given: `"verified": null`.
+    NotChecked,
+    /// `"verified": true, "verified-with": {"key": .., "thumbprint-sha256": .., "alg": ..}`:
+    /// `key` is the caller's name for the key (a file path), `signer` the key itself, `alg`
+    /// the algorithm of the signature that verified.
+    Verified {
+        /// The caller's name for the key, if it has one.
+        key: Option<&'a str>,
+        /// The key the signature verified with.
+        signer: &'a teep_cose::PublicKey,
+        /// COSE algorithm of the signature that verified.
+        alg: i64,
+    },
+    /// `"verified": false, "reason": ..`.
+    Failed(&'a str),
 }
 
-/// The header view of [`cose_to_json`] around any `payload` view, for COSE payloads that are
-/// not TEEP messages (`teep inspect` shows EARs and generic CBOR this way).
-pub fn cose_view(cose: &UnverifiedCose, payload: Json) -> Json {
+/// The view of a COSE_Sign1 / COSE_Sign around any `payload` view (a TEEP message's
+/// [`to_json`], an EAR, generic CBOR): `{"cose": "COSE_Sign1", "tagged": true,
+/// "verified": .., "protected": {"alg": -9}, "kid": "..", "payload": {...}}`; a COSE_Sign
+/// lists `"signatures"` (each with `protected` and `kid`) instead. `"verified"` is as
+/// `check` says ([`SignatureCheck`]).
+pub fn cose_view(cose: &UnverifiedCose, check: &SignatureCheck<'_>, payload: Json) -> Json {
     let signature = |s: &crate::cose::UnverifiedSignature| {
         let mut o = Map::new();
         o.insert("protected".into(), json!({ "alg": s.alg }));
@@ -55,7 +69,26 @@ pub fn cose_view(cose: &UnverifiedCose, payload: Json) -> Json {
     let mut obj = Map::new();
     obj.insert("cose".into(), cose.structure.name().into());
     obj.insert("tagged".into(), cose.tagged.into());
-    obj.insert("verified".into(), false.into());
+    match check {
+        SignatureCheck::NotChecked => {
+            obj.insert("verified".into(), Json::Null);
+        }
+        SignatureCheck::Verified { key, signer, alg } => {
+            obj.insert("verified".into(), true.into());
+            obj.insert(
+                "verified-with".into(),
+                json!({
+                    "key": key,
+                    "thumbprint-sha256": hex::encode(signer.thumbprint()),
+                    "alg": alg,
+                }),
+            );
+        }
+        SignatureCheck::Failed(reason) => {
+            obj.insert("verified".into(), false.into());
+            obj.insert("reason".into(), (*reason).into());
+        }
+    }
     match cose.structure {
         crate::cose::CoseStructure::Sign1 => {
             for s in &cose.signatures {

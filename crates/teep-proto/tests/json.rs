@@ -5,13 +5,16 @@
 mod common;
 
 use serde_json::json;
-use teep_proto::json::{cose_to_json, to_json};
-use teep_proto::{Numbering, decode, decode_unverified_cose};
+use teep_proto::json::{SignatureCheck, cose_view, to_json};
+use teep_proto::{Numbering, Unverified, decode_unsigned};
 
 const TOKEN: &str = "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf";
 
 fn view(numbering: Numbering, rel: &str) -> serde_json::Value {
-    to_json(&decode(&common::vector(rel), numbering).unwrap(), numbering)
+    to_json(
+        &decode_unsigned(&common::vector(rel), numbering).unwrap(),
+        numbering,
+    )
 }
 
 #[test]
@@ -75,7 +78,7 @@ fn extensions_and_unknown_codes_are_shown() {
     // Error { 99: "x" } with err-code 200 (unknown).
     let bytes = hex::decode("8305a11863617818c8").unwrap();
     let v = to_json(
-        &decode(&bytes, Numbering::Draft26).unwrap(),
+        &decode_unsigned(&bytes, Numbering::Draft26).unwrap(),
         Numbering::Draft26,
     );
     assert_eq!(v["extensions"], json!({"99": "6178"}));
@@ -89,10 +92,12 @@ fn cose_wrapped() {
         env!("CARGO_MANIFEST_DIR")
     );
     let cose = hex::decode(std::fs::read_to_string(path).unwrap().trim()).unwrap();
-    let v = cose_to_json(&decode_unverified_cose(&cose).unwrap(), Numbering::Draft26).unwrap();
+    let m = Unverified::parse(&cose, Numbering::Draft26).unwrap();
+    let payload = to_json(m.message(), Numbering::Draft26);
+    let v = cose_view(m.cose(), &SignatureCheck::NotChecked, payload);
     assert_eq!(v["cose"], "COSE_Sign1");
     assert_eq!(v["tagged"], true);
-    assert_eq!(v["verified"], false);
+    assert_eq!(v["verified"], serde_json::Value::Null);
     assert_eq!(v["protected"], json!({"alg": -19}));
     assert_eq!(v["kid"].as_str().unwrap().len(), 64);
     assert_eq!(v["payload"], json!({"type": "success", "token": TOKEN}));
