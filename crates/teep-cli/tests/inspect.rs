@@ -74,6 +74,11 @@ fn every_teep_vector_in_both_numberings_shows_its_type_and_fields() {
         assert_eq!(resp["token"], TOKEN);
         assert_eq!(resp["selected-version"], 0);
         assert_eq!(resp["tc-list"].as_array().unwrap().len(), 1);
+        // The SUIT image digest decoded, not the hex of its bstr-wrapped CBOR.
+        assert_eq!(
+            resp["tc-list"][0]["image-digest"]["algorithm-id"], -16,
+            "{dir}"
+        );
 
         let update = json("update");
         assert_eq!(update["type"], "update", "{dir}");

@@ -47,7 +47,10 @@ fn query_response_tc_list() {
         v["tc-list"],
         json!([{
             "system-component-id": ["0102030405060708090a0b0c0d0e0f"],
-            "3": "5824822f5820a7fd6593eac32eb4be578278e6540c5c09cfd7d4d234973054833b2b93030609",
+            "image-digest": {
+                "algorithm-id": -16,
+                "digest-bytes": "a7fd6593eac32eb4be578278e6540c5c09cfd7d4d234973054833b2b93030609",
+            },
         }])
     );
 }
@@ -101,4 +104,54 @@ fn cose_wrapped() {
     assert_eq!(v["protected"], json!({"alg": -19}));
     assert_eq!(v["kid"].as_str().unwrap().len(), 64);
     assert_eq!(v["payload"], json!({"type": "success", "token": TOKEN}));
+}
+
+/// SUIT parameters in a tc-list entry are shown decoded, not as the hex of their CBOR;
+/// values that do not have their parameter's type, and unknown keys, stay hex.
+#[test]
+fn tc_list_suit_parameters_are_decoded() {
+    let uuid = "fa6b4a53d5ad5fdfbe9de663e4d41ffe";
+    let claims = [
+        "a9",
+        "00 81 41 01",                          // system-component-id [h'01']
+        &format!("01 50 {uuid}"),               // vendor-identifier, 16 bytes
+        "02 4f 000102030405060708090a0b0c0d0e", // class-identifier, 15 bytes: hex
+        "03 46 82 2f 43 aabbcc",                // image-digest, bstr-wrapped [-16, h'aabbcc']
+        "0e 14",                                // image-size 20
+        "0d f5",                                // soft-failure true
+        "15 63 61 2f 62",                       // uri "a/b"
+        "18 18 61 61",                          // device-identifier as text: wrong type
+        "39 0100 01",                           // -257 (custom): unknown
+    ]
+    .concat()
+    .replace(' ', "");
+    let bytes = hex::decode(format!("8202a107 81 {claims}").replace(' ', "")).unwrap();
+    let v = to_json(
+        &decode_unsigned(&bytes, Numbering::Draft26).unwrap(),
+        Numbering::Draft26,
+    );
+    assert_eq!(
+        v["tc-list"][0],
+        json!({
+            "system-component-id": ["01"],
+            "vendor-identifier": "fa6b4a53-d5ad-5fdf-be9d-e663e4d41ffe",
+            "class-identifier": "000102030405060708090a0b0c0d0e",
+            "image-digest": {"algorithm-id": -16, "digest-bytes": "aabbcc"},
+            "image-size": 20,
+            "soft-failure": true,
+            "uri": "a/b",
+            "device-identifier": "6161",
+            "-257": "01",
+        })
+    );
+    // A CBOR PEN vendor id: #6.112(h'0102').
+    let pen = hex::decode("8202a10781a20081410101d8704201 02".replace(' ', "")).unwrap();
+    let v = to_json(
+        &decode_unsigned(&pen, Numbering::Draft26).unwrap(),
+        Numbering::Draft26,
+    );
+    assert_eq!(
+        v["tc-list"][0]["vendor-identifier"],
+        json!({"cbor-pen": "0102"})
+    );
 }
