@@ -525,27 +525,15 @@ fn trust_keys_on_cose_sign_eat_payloads_and_unsigned_input() {
 /// panic message, exit 0), for `inspect` and for `suit inspect` alike.
 #[test]
 fn closed_stdout_pipe_exits_quietly() {
+    let (qr, update, suit) = (
+        common::vector("teep/query_request.hex"),
+        common::vector("teep/update.hex"),
+        common::vector("teep/suit_integrated.hex"),
+    );
     let cases: [&[&str]; 3] = [
-        &[
-            "inspect",
-            &vector("teep/query_request.hex")
-                .to_str()
-                .unwrap()
-                .to_owned(),
-        ],
-        &[
-            "inspect",
-            "--diag",
-            &vector("teep/update.hex").to_str().unwrap().to_owned(),
-        ],
-        &[
-            "suit",
-            "inspect",
-            &vector("teep/suit_integrated.hex")
-                .to_str()
-                .unwrap()
-                .to_owned(),
-        ],
+        &["inspect", &qr],
+        &["inspect", "--diag", &update],
+        &["suit", "inspect", &suit],
     ];
     for args in cases {
         let (reader, writer) = std::io::pipe().unwrap();

@@ -20,7 +20,7 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300), n in common::numbering()) {
         let _ = decode_unsigned(&bytes, n);
-        let _ = teep_proto::decode_unverified_cose(&bytes);
+        let _ = teep_proto::Unverified::parse(&bytes, n);
     }
 
     /// Flip, insert or delete bytes of the draft's vectors: never a panic, and whatever
