@@ -1,6 +1,8 @@
 //! Malformed and forged inputs: a table of bytes, each rejected with its own typed error
 //! (variant, fields and byte offset compared exactly, never a string).
 
+mod common;
+
 use teep_cbor::CborErrorKind as Cbor;
 use teep_proto::{
     ErrCode, Field, MalformedKind as K, Message, Numbering, ProtoError, RawCbor, Violation,
@@ -692,18 +694,9 @@ mod forged {
         CertificateError, CoseError, CryptoProvider, Curve, PrivateKey, RustCryptoProvider,
         SignOptions, Signer, TrustStore, VerifyContext,
     };
-    use teep_proto::{
-        ErrCode, MalformedKind, Message, Numbering, ProtoError, Success, Unverified,
-        VerifiedMessage,
-    };
+    use teep_proto::{ErrCode, MalformedKind, Message, Numbering, ProtoError, Success};
 
-    fn verify_message(
-        bytes: &[u8],
-        numbering: Numbering,
-        cx: &VerifyContext<'_>,
-    ) -> Result<VerifiedMessage, ProtoError> {
-        Unverified::parse(bytes, numbering)?.verify(cx)
-    }
+    use crate::common::verify as verify_message;
 
     /// 2025-06-01T00:00:00Z.
     const NOW: u64 = 1_748_736_000;

@@ -4,14 +4,12 @@
 
 mod common;
 
-use common::MESSAGES;
+use common::{MESSAGES, verify};
 use teep_cose::{
     AwsLcProvider, CoseError, CryptoProvider, PublicKey, RustCryptoProvider, TrustStore,
     VerifyContext,
 };
-use teep_proto::{
-    CoseStructure, Numbering, ProtoError, Unverified, VerifiedMessage, decode_unsigned,
-};
+use teep_proto::{CoseStructure, Numbering, ProtoError, Unverified, decode_unsigned};
 
 const ALGS: [(&str, i64); 5] = [
     ("esp256", -9),
@@ -39,15 +37,6 @@ fn public_key(slug: &str) -> PublicKey {
 
 fn providers() -> [&'static dyn CryptoProvider; 2] {
     [&RustCryptoProvider, &AwsLcProvider]
-}
-
-/// Parse, then verify: the one way in.
-fn verify(
-    cose: &[u8],
-    numbering: Numbering,
-    cx: &VerifyContext<'_>,
-) -> Result<VerifiedMessage, ProtoError> {
-    Unverified::parse(cose, numbering)?.verify(cx)
 }
 
 fn trust(keys: &[PublicKey]) -> TrustStore {

@@ -400,3 +400,12 @@ pub fn all_vectors() -> Vec<(Numbering, &'static str, Vec<u8>)> {
     }
     out
 }
+
+/// Parse, then verify: the one way from signed bytes to a message.
+pub fn verify(
+    cose: &[u8],
+    numbering: Numbering,
+    cx: &teep_cose::VerifyContext<'_>,
+) -> Result<teep_proto::VerifiedMessage, teep_proto::ProtoError> {
+    teep_proto::Unverified::parse(cose, numbering)?.verify(cx)
+}
