@@ -3,8 +3,9 @@
 //!
 //! Input is binary CBOR or hex text. Every input first passes the strict pre-pass
 //! (`teep_cbor::Profile::TEEP`), so that a bad input is reported once, with its byte offset,
-//! before any decoder sees it. Nothing here verifies a signature: the JSON says
-//! `"verified": false` for COSE-wrapped messages.
+//! before any decoder sees it. A COSE-signed item says `"verified": null` unless trust keys
+//! are given (`--trust`); then `true` with the key and algorithm that verified, or `false`
+//! with the reason. Only a signature that verified under a given key is `true`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,7 +14,9 @@ use anyhow::{Context, anyhow};
 use cbor_diag::{DataItem, Simple};
 use serde_json::{Map, Value as Json, json};
 use teep_cbor::{Profile, check};
-use teep_proto::Numbering;
+use teep_cose::{PublicKey, TrustStore, VerifyContext};
+use teep_proto::json::SignatureCheck;
+use teep_proto::{Numbering, Unverified, UnverifiedCose};
 
 use crate::input;
 
@@ -28,6 +31,10 @@ pub(crate) struct Args {
     /// Print CBOR diagnostic notation instead of JSON.
     #[arg(long)]
     diag: bool,
+    /// A trusted public key (COSE_Key, binary or hex, or PEM); repeatable. COSE signatures
+    /// are then checked and `verified` says whether one verified, with which key.
+    #[arg(long, value_name = "KEY", conflicts_with = "diag")]
+    trust: Vec<PathBuf>,
     /// Binary CBOR or hex text (whitespace ignored); `-` or nothing reads standard input.
     file: Option<PathBuf>,
 }
@@ -51,17 +58,55 @@ impl From<NumberingArg> for Numbering {
     }
 }
 
+/// The keys given with `--trust`, by the path they were given as.
+struct Trust {
+    keys: Vec<(String, PublicKey)>,
+    store: TrustStore,
+}
+
+impl Trust {
+    fn load(paths: &[PathBuf]) -> anyhow::Result<Self> {
+        let mut store = TrustStore::new();
+        let mut keys = Vec::with_capacity(paths.len());
+        for path in paths {
+            let key = input::public_key(path)?;
+            store.add_key(key.clone());
+            keys.push((path.display().to_string(), key));
+        }
+        Ok(Self { keys, store })
+    }
+
+    fn given(&self) -> bool {
+        !self.keys.is_empty()
+    }
+
+    fn cx(&self) -> VerifyContext<'_> {
+        VerifyContext::new(teep_cose::default_provider(), &self.store)
+    }
+
+    fn name_of(&self, signer: &PublicKey) -> Option<&str> {
+        self.keys
+            .iter()
+            .find(|(_, key)| key == signer)
+            .map(|(name, _)| name.as_str())
+    }
+}
+
+/// What checking a signature gave: the key and COSE algorithm that verified, or why not.
+type Outcome = Result<(PublicKey, i64), String>;
+
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let trust = Trust::load(&args.trust)?;
     let bytes = input::hex_or_binary(input::read_or_stdin(args.file.as_deref())?);
     check(&bytes, &Profile::TEEP).map_err(|e| anyhow!("input is not valid CBOR: {e}"))?;
     // cbor-diag's own errors carry no offset; the pre-pass above already rejected what it
     // would, so a failure here is reported as is.
     let item = cbor_diag::parse_bytes(&bytes).map_err(|e| anyhow!("cannot parse CBOR: {e}"))?;
     if args.diag {
-        println!("{}", item.to_diag_pretty());
+        crate::print_line(&item.to_diag_pretty())?;
     } else {
-        let view = describe(&bytes, &item, args.numbering.into())?;
-        println!("{}", serde_json::to_string_pretty(&view)?);
+        let view = describe(&bytes, &item, args.numbering.into(), &trust)?;
+        crate::print_line(&serde_json::to_string_pretty(&view)?)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -145,40 +190,96 @@ fn uint(item: &DataItem) -> Option<u64> {
     }
 }
 
-fn describe(bytes: &[u8], item: &DataItem, numbering: Numbering) -> anyhow::Result<Json> {
-    match shape(item) {
+fn describe(
+    bytes: &[u8],
+    item: &DataItem,
+    numbering: Numbering,
+    trust: &Trust,
+) -> anyhow::Result<Json> {
+    let (mut view, unsigned) = match shape(item) {
+        Shape::Cose => return cose(bytes, numbering, trust),
         Shape::Teep => {
-            let message = teep_proto::decode(bytes, numbering).context("TEEP message")?;
-            Ok(teep_proto::json::to_json(&message, numbering))
+            let message = teep_proto::decode_unsigned(bytes, numbering).context("TEEP message")?;
+            let view = teep_proto::json::to_json(&message, numbering);
+            (view, "a bare TEEP message is not signed")
         }
-        Shape::Cose => cose(bytes, numbering),
         // teep-suit's view; the signature is not checked, the digest is.
-        Shape::SuitEnvelope => teep_suit::json::envelope(bytes, teep_cose::default_provider())
-            .map_err(|e| anyhow!("SUIT envelope: {e}")),
-        Shape::CoseKey => cose_key(bytes, item),
-        Shape::Other => Ok(json!({ "type": "cbor", "value": generic(item) })),
+        Shape::SuitEnvelope => {
+            let view = teep_suit::json::envelope(bytes, teep_cose::default_provider())
+                .map_err(|e| anyhow!("SUIT envelope: {e}"))?;
+            (
+                view,
+                "a SUIT envelope: its signature is checked by `teep suit verify`",
+            )
+        }
+        Shape::CoseKey => (cose_key(bytes, item)?, "a COSE_Key is not signed"),
+        Shape::Other => (
+            json!({ "type": "cbor", "value": generic(item) }),
+            "not a COSE_Sign1 or COSE_Sign",
+        ),
+    };
+    // With trust keys, every view answers "verified": nothing outside COSE is signed here.
+    if trust.given()
+        && let Json::Object(obj) = &mut view
+    {
+        obj.insert("verified".into(), false.into());
+        obj.insert("reason".into(), unsigned.into());
     }
+    Ok(view)
 }
 
 /// A COSE_Sign1 / COSE_Sign: a TEEP payload gets teep-proto's view and an EAR teep-attest's;
 /// any other payload (EAT Evidence, for instance) is shown as generic CBOR beside the same
 /// headers.
-fn cose(bytes: &[u8], numbering: Numbering) -> anyhow::Result<Json> {
+fn cose(bytes: &[u8], numbering: Numbering, trust: &Trust) -> anyhow::Result<Json> {
     let cose = teep_proto::decode_unverified_cose(bytes).context("COSE structure")?;
     let payload = match cose.payload.as_deref() {
         None => Json::Null, // detached
-        Some(bytes) => match parse_checked(bytes) {
+        Some(payload) => match parse_checked(payload) {
             Some(item) if matches!(shape(&item), Shape::Teep) => {
-                return teep_proto::json::cose_to_json(&cose, numbering)
-                    .context("TEEP message in the COSE payload");
+                // A TEEP message goes the way every receiver takes: parse, then verify.
+                let message = Unverified::parse(bytes, numbering)
+                    .context("TEEP message in the COSE payload")?;
+                let view = teep_proto::json::to_json(message.message(), numbering);
+                let outcome = trust.given().then(|| {
+                    message
+                        .verify(&trust.cx())
+                        .map(|v| (v.signer().clone(), v.alg().cose_id()))
+                        .map_err(|e| e.to_string())
+                });
+                return Ok(cose_view(&cose, trust, outcome.as_ref(), view));
             }
             // An EAR (Attestation Result) gets teep-attest's JSON view.
-            Some(item) => teep_attest::Ear::from_cbor(bytes)
+            Some(item) => teep_attest::Ear::from_cbor(payload)
                 .map_or_else(|_| generic(&item), |ear| ear.to_json()),
-            None => hex::encode(bytes).into(),
+            None => hex::encode(payload).into(),
         },
     };
-    Ok(teep_proto::json::cose_view(&cose, payload))
+    let outcome = trust.given().then(|| {
+        teep_cose::verify_signed(bytes, &trust.cx())
+            .map(|v| (v.signer, v.alg.cose_id()))
+            .map_err(|e| e.to_string())
+    });
+    Ok(cose_view(&cose, trust, outcome.as_ref(), payload))
+}
+
+/// teep-proto's COSE view with the outcome of the check (`None`: no key was given).
+fn cose_view(
+    cose: &UnverifiedCose,
+    trust: &Trust,
+    outcome: Option<&Outcome>,
+    payload: Json,
+) -> Json {
+    let check = match outcome {
+        None => SignatureCheck::NotChecked,
+        Some(Ok((signer, alg))) => SignatureCheck::Verified {
+            key: trust.name_of(signer),
+            signer,
+            alg: *alg,
+        },
+        Some(Err(reason)) => SignatureCheck::Failed(reason),
+    };
+    teep_proto::json::cose_view(cose, &check, payload)
 }
 
 /// COSE_Key labels (RFC 9052 §7, RFC 9053 §7): names per key type; secrets are not shown.
@@ -204,7 +305,7 @@ fn cose_key(bytes: &[u8], item: &DataItem) -> anyhow::Result<Json> {
         };
         view.insert(name, shown);
     }
-    let thumbprint = teep_cose::PublicKey::from_cose_key_bytes(bytes)
+    let thumbprint = PublicKey::from_cose_key_bytes(bytes)
         .map(|k| k.thumbprint())
         .or_else(|_| {
             teep_cose::PrivateKey::from_cose_key_bytes(bytes).map(|k| k.public_key().thumbprint())

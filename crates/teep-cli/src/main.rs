@@ -3,6 +3,7 @@
 //! Each sub-command lives in its own module and is a thin layer over the library crates;
 //! protocol rules never live here.
 
+use std::io::{ErrorKind, Write as _};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -40,6 +41,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    exit_quietly_on_broken_pipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect(args) => inspect::run(args),
@@ -50,9 +52,46 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("teep: {err:#}");
             ExitCode::from(2)
         }
     }
+}
+
+/// Writes `text` and a newline to standard output. A reader that went away (`teep ... |
+/// head`) makes this fail with `BrokenPipe`, which `main` turns into a quiet exit.
+pub(crate) fn print_line(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}")?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Whether an error comes from writing to a closed pipe (directly or through serde_json).
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        let kind = cause
+            .downcast_ref::<std::io::Error>()
+            .map(std::io::Error::kind)
+            .or_else(|| cause.downcast_ref::<serde_json::Error>()?.io_error_kind());
+        kind == Some(ErrorKind::BrokenPipe)
+    })
+}
+
+/// Rust ignores SIGPIPE, so `println!` into a closed pipe panics ("failed printing to
+/// stdout: Broken pipe"). Like any filter, `teep` then stops quietly (exit 0) instead; other
+/// panics keep the default report.
+fn exit_quietly_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info.payload_as_str().unwrap_or_default();
+        if message.starts_with("failed printing to stdout")
+            && message.to_ascii_lowercase().contains("broken pipe")
+        {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
 }

@@ -74,6 +74,11 @@ fn every_teep_vector_in_both_numberings_shows_its_type_and_fields() {
         assert_eq!(resp["token"], TOKEN);
         assert_eq!(resp["selected-version"], 0);
         assert_eq!(resp["tc-list"].as_array().unwrap().len(), 1);
+        // The SUIT image digest decoded, not the hex of its bstr-wrapped CBOR.
+        assert_eq!(
+            resp["tc-list"][0]["image-digest"]["algorithm-id"], -16,
+            "{dir}"
+        );
 
         let update = json("update");
         assert_eq!(update["type"], "update", "{dir}");
@@ -156,7 +161,7 @@ fn cose_sign1_wrapped_message_shows_headers_beside_the_payload() {
         let json = inspect_json(&["inspect"], &signed);
         assert_eq!(json["cose"], "COSE_Sign1");
         assert_eq!(json["tagged"], tagged);
-        assert_eq!(json["verified"], false);
+        assert_eq!(json["verified"], Json::Null, "no key given: not checked");
         assert_eq!(json["protected"]["alg"], -9);
         assert_eq!(
             json["kid"],
@@ -401,4 +406,147 @@ fn json_views_print_type_first() {
             .unwrap()
             .starts_with("{\n  \"type\": \"cbor\"")
     );
+}
+
+/// Writes `key` as a COSE_Key (hex) or PEM file in `dir`.
+fn key_file(dir: &Path, name: &str, key: &teep_cose::PublicKey, pem: bool) -> String {
+    let path = dir.join(name);
+    if pem {
+        std::fs::write(&path, key.to_pem()).unwrap();
+    } else {
+        std::fs::write(&path, hex::encode(key.to_cose_key_bytes())).unwrap();
+    }
+    path.to_str().unwrap().to_owned()
+}
+
+fn sign1(key: &PrivateKey, payload: &[u8]) -> Vec<u8> {
+    let signer = default_provider()
+        .signer(key, key.default_algorithm())
+        .unwrap();
+    teep_cose::sign1(signer.as_ref(), payload, &SignOptions::default()).unwrap()
+}
+
+#[test]
+fn trust_keys_check_the_signature_and_say_which_key_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let tam = PrivateKey::generate(Curve::P256).unwrap();
+    let other = PrivateKey::generate(Curve::Ed25519).unwrap();
+    let tam_pem = key_file(dir.path(), "tam.pem", tam.public_key(), true);
+    let tam_cose = key_file(dir.path(), "tam.cose_key", tam.public_key(), false);
+    let other_key = key_file(dir.path(), "other.cose_key", other.public_key(), false);
+    let signed = sign1(&tam, &vector_bytes("teep/query_request.hex"));
+    let thumbprint = hex::encode(tam.public_key().thumbprint());
+
+    // The right key, as PEM or COSE_Key, alone or after another: true, naming it.
+    for keys in [vec![&tam_pem], vec![&tam_cose], vec![&other_key, &tam_pem]] {
+        let mut args = vec!["inspect"];
+        for k in &keys {
+            args.extend(["--trust", k.as_str()]);
+        }
+        let json = inspect_json(&args, &signed);
+        assert_eq!(json["verified"], true, "{keys:?}");
+        let with = &json["verified-with"];
+        assert_eq!(with["key"], keys.last().unwrap().as_str());
+        assert_eq!(with["thumbprint-sha256"], thumbprint);
+        assert_eq!(with["alg"], -9);
+        assert!(json.get("reason").is_none());
+        assert_eq!(json["payload"]["type"], "query-request");
+    }
+
+    // Only another key: false, with the reason; the payload is still shown.
+    let json = inspect_json(&["inspect", "--trust", &other_key], &signed);
+    assert_eq!(json["verified"], false);
+    assert!(json.get("verified-with").is_none());
+    assert!(
+        json["reason"].as_str().unwrap().contains("not trusted"),
+        "{}",
+        json["reason"]
+    );
+    assert_eq!(json["payload"]["type"], "query-request");
+
+    // The right key but a tampered signature: false, bad signature.
+    let mut tampered = signed.clone();
+    *tampered.last_mut().unwrap() ^= 1;
+    let json = inspect_json(&["inspect", "--trust", &tam_pem], &tampered);
+    assert_eq!(json["verified"], false);
+    assert!(
+        json["reason"].as_str().unwrap().contains("signature"),
+        "{}",
+        json["reason"]
+    );
+
+    // A key file that is no key is an error, not a silent "not checked".
+    let junk = dir.path().join("junk");
+    std::fs::write(&junk, b"not a key").unwrap();
+    let out = teep(&["inspect", "--trust", junk.to_str().unwrap()], &signed);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn trust_keys_on_cose_sign_eat_payloads_and_unsigned_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let p256 = PrivateKey::generate(Curve::P256).unwrap();
+    let ed = PrivateKey::generate(Curve::Ed25519).unwrap();
+    let ed_key = key_file(dir.path(), "ed.pem", ed.public_key(), true);
+    let provider = default_provider();
+    let s1 = provider.signer(&p256, p256.default_algorithm()).unwrap();
+    let s2 = provider.signer(&ed, ed.default_algorithm()).unwrap();
+    let multi = teep_cose::sign(
+        &[s1.as_ref(), s2.as_ref()],
+        &vector_bytes("teep/query_request.hex"),
+        &SignOptions::default(),
+    )
+    .unwrap();
+    // COSE_Sign: the Ed25519 signature is the one that verified.
+    let json = inspect_json(&["inspect", "--trust", &ed_key], &multi);
+    assert_eq!(json["cose"], "COSE_Sign");
+    assert_eq!(json["verified"], true);
+    assert_eq!(json["verified-with"]["alg"], -19);
+    assert_eq!(json["verified-with"]["key"], ed_key.as_str());
+
+    // A non-TEEP payload (an EAT claims set) is checked the same way.
+    let eat = sign1(&ed, &[0xa1, 0x0a, 0x42, 1, 2]);
+    let json = inspect_json(&["inspect", "--trust", &ed_key], &eat);
+    assert_eq!(json["verified"], true);
+    assert_eq!(json["verified-with"]["alg"], -19);
+    assert_eq!(json["payload"], serde_json::json!({ "10": "0102" }));
+
+    // Nothing signed: with keys, false and why; without, no "verified" at all.
+    let bare = vector("teep/success.hex");
+    let json = inspect_file(&["--trust", &ed_key], &bare);
+    assert_eq!(json["verified"], false);
+    assert!(json["reason"].as_str().unwrap().contains("not signed"));
+    assert!(inspect_file(&[], &bare).get("verified").is_none());
+    let json = inspect_json(&["inspect", "--trust", &ed_key], b"a1 6161 01");
+    assert_eq!(json["verified"], false);
+}
+
+/// `teep ... | head`: a reader that closes the pipe early ends the command quietly (no
+/// panic message, exit 0), for `inspect` and for `suit inspect` alike.
+#[test]
+fn closed_stdout_pipe_exits_quietly() {
+    let (qr, update, suit) = (
+        common::vector("teep/query_request.hex"),
+        common::vector("teep/update.hex"),
+        common::vector("teep/suit_integrated.hex"),
+    );
+    let cases: [&[&str]; 3] = [
+        &["inspect", &qr],
+        &["inspect", "--diag", &update],
+        &["suit", "inspect", &suit],
+    ];
+    for args in cases {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader); // every write to stdout now fails with EPIPE
+        let out = common::teep()
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+    }
 }

@@ -9,7 +9,7 @@ use teep_cose::{
     Algorithm, AwsLcProvider, CryptoProvider, PrivateKey, RustCryptoProvider, SignOptions,
     TrustStore, VerifyContext,
 };
-use teep_proto::{Numbering, decode, sign_message, verify_message};
+use teep_proto::{Numbering, Unverified, decode_unsigned, sign_message};
 
 fn main() {
     divan::main();
@@ -56,19 +56,19 @@ fn key(alg: &str) -> (PrivateKey, Algorithm) {
 #[divan::bench(args = MESSAGES)]
 fn decode_message(bencher: Bencher<'_, '_>, name: &str) {
     let bytes = vector(name);
-    bencher.bench(|| decode(black_box(&bytes), Numbering::Draft26).unwrap());
+    bencher.bench(|| decode_unsigned(black_box(&bytes), Numbering::Draft26).unwrap());
 }
 
 #[divan::bench(args = MESSAGES)]
 fn encode_message(bencher: Bencher<'_, '_>, name: &str) {
-    let message = decode(&vector(name), Numbering::Draft26).unwrap();
+    let message = decode_unsigned(&vector(name), Numbering::Draft26).unwrap();
     bencher.bench(|| black_box(&message).encode(Numbering::Draft26).unwrap());
 }
 
 fn sign_case(bencher: Bencher<'_, '_>, provider_name: &str, alg_name: &str, name: &str) {
     let (key, alg) = key(alg_name);
     let signer = provider(provider_name).signer(&key, alg).unwrap();
-    let message = decode(&vector(name), Numbering::Draft26).unwrap();
+    let message = decode_unsigned(&vector(name), Numbering::Draft26).unwrap();
     let opts = SignOptions::default();
     bencher.bench(|| {
         sign_message(
@@ -85,13 +85,17 @@ fn verify_case(bencher: Bencher<'_, '_>, provider_name: &str, alg_name: &str, na
     let (key, alg) = key(alg_name);
     let p = provider(provider_name);
     let signer = p.signer(&key, alg).unwrap();
-    let message = decode(&vector(name), Numbering::Draft26).unwrap();
+    let message = decode_unsigned(&vector(name), Numbering::Draft26).unwrap();
     let opts = SignOptions::default();
     let cose = sign_message(&message, Numbering::Draft26, signer.as_ref(), &opts).unwrap();
     let mut trust = TrustStore::new();
     trust.add_key(key.public_key().clone());
     let cx = VerifyContext::new(p, &trust);
-    bencher.bench(|| verify_message(black_box(&cose), Numbering::Draft26, &cx).unwrap());
+    bencher.bench(|| {
+        Unverified::parse(black_box(&cose), Numbering::Draft26)
+            .and_then(|m| m.verify(&cx))
+            .unwrap()
+    });
 }
 
 /// One sign and one verify benchmark per (provider, algorithm), each over every message.

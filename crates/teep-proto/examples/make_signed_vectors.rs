@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use teep_cose::{
     Algorithm, CryptoProvider, Curve, PrivateKey, RustCryptoProvider, SignOptions, Signer,
 };
-use teep_proto::{Numbering, decode, sign_message, sign_message_multi};
+use teep_proto::{Numbering, decode_unsigned, sign_message, sign_message_multi};
 
 /// File-name slug, algorithm and curve of every signing key.
 pub const ALGORITHMS: [(&str, Algorithm, Curve); 5] = [
@@ -73,7 +73,7 @@ fn main() {
     let opts = SignOptions::default(); // tagged, kid = thumbprint, alg protected
     for name in MESSAGES {
         let hex_text = fs::read_to_string(root().join(format!("teep/{name}.hex"))).expect("vector");
-        let message = decode(
+        let message = decode_unsigned(
             &hex::decode(hex_text.trim()).expect("hex"),
             Numbering::Draft26,
         )

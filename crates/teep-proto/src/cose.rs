@@ -1,4 +1,12 @@
-//! COSE wrapping of TEEP messages: sign, verify, and an explicitly unverified look inside.
+//! COSE wrapping of TEEP messages: signing, and verification as a type.
+//!
+//! A received signed message passes through two types, the way rustls separates what it
+//! parsed from what it trusts. [`Unverified::parse`] reads the envelope and decodes the
+//! payload strictly, so that the receiver can look before it trusts: the token to find its
+//! session, the Evidence in a QueryResponse, the `kid` and `alg` of each signature.
+//! [`Unverified::verify`] (trust anchors) or [`Unverified::verify_with_key`] (one key)
+//! consume it and give a [`VerifiedMessage`]. No other public function returns a message
+//! from signed bytes.
 //!
 //! We emit COSE_Sign1_Tagged (tag 18) by default, with `alg` protected and the RFC 9679
 //! thumbprint as unprotected `kid` (as AttesTAM does); we accept COSE_Sign1 and COSE_Sign,
@@ -10,12 +18,14 @@ use teep_cose::coset::{
     self, CborSerializable, CoseSign, CoseSign1, Header, RegisteredLabelWithPrivate,
     TaggedCborSerializable,
 };
-use teep_cose::{CoseError, SignOptions, Signer, Verified, VerifyContext};
+use teep_cose::{
+    Algorithm, CoseError, CryptoProvider, PublicKey, SignOptions, Signer, TrustStore, VerifyContext,
+};
 
-use crate::decode::{check_cbor, decode};
+use crate::decode::{check_cbor, decode_unsigned};
 use crate::error::ProtoError;
 use crate::numbering::Numbering;
-use crate::types::Message;
+use crate::types::{CipherSuite, Message};
 
 /// Encodes `message` and signs it as one COSE_Sign1 (the normal case after the first
 /// exchange, when the peer's cipher suite is known).
@@ -40,19 +50,6 @@ pub fn sign_message_multi(
 ) -> Result<Vec<u8>, ProtoError> {
     let payload = message.encode(numbering)?;
     Ok(teep_cose::sign(signers, &payload, opts)?)
-}
-
-/// Verifies a COSE_Sign1 or COSE_Sign (tagged or not) against `cx`'s trust anchors, then
-/// decodes the payload strictly. Nothing is returned unless both steps pass. Offsets in a
-/// [`ProtoError::Malformed`] are relative to the payload.
-pub fn verify_message(
-    bytes: &[u8],
-    numbering: Numbering,
-    cx: &VerifyContext<'_>,
-) -> Result<(Message, Verified), ProtoError> {
-    let verified = teep_cose::verify_signed(bytes, cx)?;
-    let message = decode(&verified.payload, numbering)?;
-    Ok((message, verified))
 }
 
 /// Which COSE structure wraps a message.
@@ -83,8 +80,9 @@ pub struct UnverifiedSignature {
     pub kid: Option<Vec<u8>>,
 }
 
-/// The content of a COSE-wrapped message, read WITHOUT verifying any signature: for
-/// display (`teep inspect`) and diagnostics only. Never act on it.
+/// The envelope of a COSE_Sign1 / COSE_Sign, read WITHOUT verifying any signature: for
+/// display (`teep inspect` shows any payload this way, EATs included) and diagnostics
+/// only. A TEEP message is read with [`Unverified::parse`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UnverifiedCose {
     /// COSE_Sign1 or COSE_Sign.
@@ -95,16 +93,6 @@ pub struct UnverifiedCose {
     pub signatures: Vec<UnverifiedSignature>,
     /// The payload (the encoded TEEP message); `None` when detached.
     pub payload: Option<Vec<u8>>,
-}
-
-impl UnverifiedCose {
-    /// Decodes the payload as a TEEP message (still unverified).
-    pub fn message(&self, numbering: Numbering) -> Result<Message, ProtoError> {
-        match &self.payload {
-            Some(p) => decode(p, numbering),
-            None => Err(CoseError::Malformed("detached payload".into()).into()),
-        }
-    }
 }
 
 fn alg_of(h: &Header) -> Option<i64> {
@@ -122,13 +110,22 @@ fn kid_of(protected: &Header, unprotected: &Header) -> Option<Vec<u8>> {
         .cloned()
 }
 
-fn cose_err(e: coset::CoseError) -> ProtoError {
-    CoseError::Malformed(alloc::format!("{e}")).into()
+/// The typed error for an envelope coset refused: teep-cose's own, so that reading an
+/// envelope and verifying it fail alike (an unregistered `alg` is `UnsupportedAlgorithm`,
+/// ERR_UNSUPPORTED_CIPHER_SUITES, not "malformed"). teep-cose parses with the same coset
+/// and fails before any crypto, so the empty trust store is never consulted.
+fn cose_err(bytes: &[u8], e: &coset::CoseError) -> ProtoError {
+    let trust = TrustStore::new();
+    let cx = VerifyContext::new(&teep_cose::RustCryptoProvider, &trust);
+    match teep_cose::verify_signed(bytes, &cx) {
+        Err(typed) => typed.into(),
+        Ok(_) => CoseError::Malformed(alloc::format!("{e}")).into(),
+    }
 }
 
 /// Reads a COSE_Sign1 or COSE_Sign (tagged or not) WITHOUT verifying it: payload, `alg`
-/// and `kid` as the sender claims them. For inspection only; use [`verify_message`] to
-/// accept a message.
+/// and `kid` as the sender claims them. For inspection only; a TEEP message is read with
+/// [`Unverified::parse`] and accepted only once verified.
 pub fn decode_unverified_cose(bytes: &[u8]) -> Result<UnverifiedCose, ProtoError> {
     check_cbor(bytes)?;
     let sign1 = |s: CoseSign1, tagged| UnverifiedCose {
@@ -157,15 +154,135 @@ pub fn decode_unverified_cose(bytes: &[u8]) -> Result<UnverifiedCose, ProtoError
         // 0xd2 = tag 18, 0xd8 0x62 = tag 98.
         Some(0xd2) => CoseSign1::from_tagged_slice(bytes)
             .map(|s| sign1(s, true))
-            .map_err(cose_err),
+            .map_err(|e| cose_err(bytes, &e)),
         Some(0xd8) => CoseSign::from_tagged_slice(bytes)
             .map(|s| sign(s, true))
-            .map_err(cose_err),
+            .map_err(|e| cose_err(bytes, &e)),
         _ => match CoseSign1::from_slice(bytes) {
             Ok(s) => Ok(sign1(s, false)),
             Err(_) => CoseSign::from_slice(bytes)
                 .map(|s| sign(s, false))
-                .map_err(cose_err),
+                .map_err(|e| cose_err(bytes, &e)),
         },
+    }
+}
+
+/// A signed TEEP message, parsed and decoded but NOT verified: look at it (which session
+/// its token names, which key its `kid` names, what Evidence it carries), then verify it,
+/// which consumes it. Acting on its content before [`Self::verify`] succeeds is a bug.
+#[derive(Debug)]
+pub struct Unverified<'a> {
+    bytes: &'a [u8],
+    cose: UnverifiedCose,
+    message: Message,
+}
+
+impl<'a> Unverified<'a> {
+    /// Reads a COSE_Sign1 or COSE_Sign (tagged or not) and decodes its payload strictly as
+    /// a TEEP message in `numbering`. Fails on a malformed envelope, a detached payload or
+    /// a malformed message ([`ProtoError::Malformed`] offsets are into the payload); no
+    /// signature is checked yet.
+    pub fn parse(bytes: &'a [u8], numbering: Numbering) -> Result<Self, ProtoError> {
+        let cose = decode_unverified_cose(bytes)?;
+        let Some(payload) = cose.payload.as_deref() else {
+            return Err(CoseError::Malformed("detached payload".into()).into());
+        };
+        let message = decode_unsigned(payload, numbering)?;
+        Ok(Self {
+            bytes,
+            cose,
+            message,
+        })
+    }
+
+    /// The message as the sender claims it (not authenticated).
+    pub const fn message(&self) -> &Message {
+        &self.message
+    }
+
+    /// The envelope: structure, tagging and each signature's claimed `alg` and `kid`.
+    pub const fn cose(&self) -> &UnverifiedCose {
+        &self.cose
+    }
+
+    /// Verifies the signature (for a COSE_Sign: at least one) against `cx`'s trust
+    /// anchors and gives the verified message, with the signer, `alg` and `kid` of the
+    /// signature that verified.
+    pub fn verify(self, cx: &VerifyContext<'_>) -> Result<VerifiedMessage, ProtoError> {
+        let verified = teep_cose::verify_signed(self.bytes, cx)?;
+        // teep-cose parsed the same bytes; this ties the message we hand out to the payload
+        // that verified even if the two parsers ever disagreed.
+        if self.cose.payload.as_deref() != Some(verified.payload.as_slice()) {
+            return Err(CoseError::Malformed("verified payload differs".into()).into());
+        }
+        Ok(VerifiedMessage {
+            message: self.message,
+            structure: self.cose.structure,
+            signer: verified.signer,
+            alg: verified.alg,
+            kid: verified.kid,
+        })
+    }
+
+    /// [`Self::verify`] with `key` as the only trust anchor (the key a session or
+    /// configuration names). A `kid`, if present, must be that key's RFC 9679 thumbprint.
+    pub fn verify_with_key(
+        self,
+        provider: &dyn CryptoProvider,
+        key: &PublicKey,
+    ) -> Result<VerifiedMessage, ProtoError> {
+        let mut trust = TrustStore::new();
+        trust.add_key(key.clone());
+        self.verify(&VerifyContext::new(provider, &trust))
+    }
+}
+
+/// A TEEP message whose COSE signature verified: the only way to get a [`Message`] out of
+/// signed bytes.
+#[derive(Clone, Debug)]
+pub struct VerifiedMessage {
+    message: Message,
+    structure: CoseStructure,
+    signer: PublicKey,
+    alg: Algorithm,
+    kid: Option<Vec<u8>>,
+}
+
+impl VerifiedMessage {
+    /// The verified message.
+    pub const fn message(&self) -> &Message {
+        &self.message
+    }
+
+    /// The verified message, by value.
+    pub fn into_message(self) -> Message {
+        self.message
+    }
+
+    /// The key the signature verified with (a trusted raw key or a certified leaf key).
+    pub const fn signer(&self) -> &PublicKey {
+        &self.signer
+    }
+
+    /// The algorithm of the signature that verified (for a COSE_Sign: the one of the
+    /// several that verified).
+    pub const fn alg(&self) -> Algorithm {
+        self.alg
+    }
+
+    /// The `kid` of the signature that verified, if it had one.
+    pub fn kid(&self) -> Option<&[u8]> {
+        self.kid.as_deref()
+    }
+
+    /// COSE_Sign1 or COSE_Sign.
+    pub const fn structure(&self) -> CoseStructure {
+        self.structure
+    }
+
+    /// The TEEP cipher suite of the signature that verified, `[[18, alg]]`: an Agent
+    /// answers a TAM's multi-signed first QueryRequest in this suite.
+    pub fn cipher_suite(&self) -> CipherSuite {
+        CipherSuite::sign1(self.alg.cose_id())
     }
 }

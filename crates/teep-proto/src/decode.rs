@@ -24,13 +24,15 @@ use crate::validate;
 
 type Result<T> = core::result::Result<T, ProtoError>;
 
-/// Decodes one TEEP message (the bare CBOR array, e.g. a verified COSE payload).
+/// Decodes one bare, UNSIGNED TEEP message (the CBOR array itself): the draft's example
+/// vectors, tests, the JSON view. Nothing about it is authenticated; a message from a peer
+/// is signed and read with [`crate::Unverified::parse`], then verified.
 ///
 /// Unknown option labels are kept in the message's `extensions`; unknown positional
 /// structure and unknown message types are rejected. Empty `tc-list`, `ext-list` and
 /// `unneeded-manifest-list` are accepted although the CDDL says `[+ ...]` (spec §16.4:
 /// an Agent with nothing to list must still send the list its TAM asked for).
-pub fn decode(bytes: &[u8], numbering: Numbering) -> Result<Message> {
+pub fn decode_unsigned(bytes: &[u8], numbering: Numbering) -> Result<Message> {
     check_cbor(bytes)?;
     let mut r = Reader {
         d: Decoder::new(bytes),
@@ -613,18 +615,20 @@ impl<'b> Reader<'b> {
                 }
             }
         }
-        match component_id {
-            Some(component_id) => Ok(SystemPropertyClaims {
-                component_id,
-                parameters,
-            }),
-            None => malformed(
+        let Some(component_id) = component_id else {
+            return malformed(
                 at,
                 MalformedKind::MissingField {
                     field: Field::SystemComponentId,
                 },
-            ),
-        }
+            );
+        };
+        let claims = SystemPropertyClaims {
+            component_id,
+            parameters,
+        };
+        validate::claims(&claims).or_else(|e| violation(at, e))?;
+        Ok(claims)
     }
 
     fn requested_tc_info(&mut self) -> Result<RequestedTcInfo> {

@@ -218,9 +218,7 @@ impl Writer {
 
     /// system-property-claims: component id (key 0) and parameters in ascending key order.
     fn claims(&mut self, claims: &SystemPropertyClaims) -> Result<()> {
-        if claims.parameters.contains_key(&0) {
-            return invalid(Violation::ParameterKeyZero);
-        }
+        validate::claims(claims).map_err(ProtoError::Invalid)?;
         self.len_head(Major::Map, claims.parameters.len() + 1);
         for (key, value) in claims.parameters.range(..0) {
             self.int(*key);

@@ -139,6 +139,10 @@ pub enum Violation {
     /// A SUIT parameter keyed 0, which is system-component-id (encode only).
     #[error("SUIT parameter key 0 is the system-component-id")]
     ParameterKeyZero,
+    /// A tc-list entry carries no SUIT parameter besides its system-component-id
+    /// (`system-property-claims` has `+ $$SUIT_Parameters`: at least one).
+    #[error("system-property-claims without any SUIT parameter")]
+    NoSuitParameter,
 }
 
 impl ProtoError {

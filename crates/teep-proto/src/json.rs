@@ -3,20 +3,22 @@
 //! Keys are the CDDL names: `"type"` is the message's rule name (`"query-request"`, ...),
 //! every other key the field name (`"token"`, `"tc-list"`, ...). Byte strings are
 //! lowercase hex; err-code shows number and name; data-item-requested shows its value
-//! and the names of its bits; values TEEP keeps raw (SUIT parameters, extensions) are the
-//! hex of their CBOR encoding. Numbers that differ between numberings (err-code, the
-//! labels of extensions) are shown in the numbering given.
+//! and the names of its bits; SUIT parameters in tc-list are decoded by name (UUIDs as UUID
+//! strings, digests, sizes); values TEEP keeps raw and cannot name (extensions, unknown
+//! parameters) are the hex of their CBOR encoding. Numbers that differ between numberings
+//! (err-code, the labels of extensions) are shown in the numbering given.
 
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
+use minicbor::Decoder;
+use minicbor::data::{Tag, Type};
 use serde_json::{Map, Value as Json, json};
 
 use crate::cose::UnverifiedCose;
-use crate::error::ProtoError;
 use crate::numbering::{Field, Numbering};
 use crate::parts::Value;
-use crate::types::{ComponentId, Extensions, Message, SystemPropertyClaims};
+use crate::types::{ComponentId, Extensions, Message, RawCbor, SystemPropertyClaims};
 
 /// The JSON view of `message`, with numbers as in `numbering`.
 pub fn to_json(message: &Message, numbering: Numbering) -> Json {
@@ -32,18 +34,33 @@ pub fn to_json(message: &Message, numbering: Numbering) -> Json {
     Json::Object(obj)
 }
 
-/// The JSON view of a COSE-wrapped message read by [`crate::decode_unverified_cose`]:
-/// `{"cose": "COSE_Sign1", "tagged": true, "protected": {"alg": -9}, "kid": "..",
-/// "payload": {...}}`; a COSE_Sign lists `"signatures"` (each with `protected` and
-/// `kid`) instead. `"verified": false` says that no signature was checked.
-pub fn cose_to_json(cose: &UnverifiedCose, numbering: Numbering) -> Result<Json, ProtoError> {
-    let message = cose.message(numbering)?;
-    Ok(cose_view(cose, to_json(&message, numbering)))
+/// Whether a COSE signature was checked, and how it went: the `"verified"` entry of
+/// [`cose_view`]. `true` only when a signature verified under a key the caller trusts.
+#[derive(Clone, Copy, Debug)]
+pub enum SignatureCheck<'a> {
+    /// No trust key was given: `"verified": null`.
+    NotChecked,
+    /// `"verified": true, "verified-with": {"key": .., "thumbprint-sha256": .., "alg": ..}`:
+    /// `key` is the caller's name for the key (a file path), `signer` the key itself, `alg`
+    /// the algorithm of the signature that verified.
+    Verified {
+        /// The caller's name for the key, if it has one.
+        key: Option<&'a str>,
+        /// The key the signature verified with.
+        signer: &'a teep_cose::PublicKey,
+        /// COSE algorithm of the signature that verified.
+        alg: i64,
+    },
+    /// `"verified": false, "reason": ..`.
+    Failed(&'a str),
 }
 
-/// The header view of [`cose_to_json`] around any `payload` view, for COSE payloads that are
-/// not TEEP messages (`teep inspect` shows EARs and generic CBOR this way).
-pub fn cose_view(cose: &UnverifiedCose, payload: Json) -> Json {
+/// The view of a COSE_Sign1 / COSE_Sign around any `payload` view (a TEEP message's
+/// [`to_json`], an EAR, generic CBOR): `{"cose": "COSE_Sign1", "tagged": true,
+/// "verified": .., "protected": {"alg": -9}, "kid": "..", "payload": {...}}`; a COSE_Sign
+/// lists `"signatures"` (each with `protected` and `kid`) instead. `"verified"` is as
+/// `check` says ([`SignatureCheck`]).
+pub fn cose_view(cose: &UnverifiedCose, check: &SignatureCheck<'_>, payload: Json) -> Json {
     let signature = |s: &crate::cose::UnverifiedSignature| {
         let mut o = Map::new();
         o.insert("protected".into(), json!({ "alg": s.alg }));
@@ -55,7 +72,26 @@ pub fn cose_view(cose: &UnverifiedCose, payload: Json) -> Json {
     let mut obj = Map::new();
     obj.insert("cose".into(), cose.structure.name().into());
     obj.insert("tagged".into(), cose.tagged.into());
-    obj.insert("verified".into(), false.into());
+    match check {
+        SignatureCheck::NotChecked => {
+            obj.insert("verified".into(), Json::Null);
+        }
+        SignatureCheck::Verified { key, signer, alg } => {
+            obj.insert("verified".into(), true.into());
+            obj.insert(
+                "verified-with".into(),
+                json!({
+                    "key": key,
+                    "thumbprint-sha256": hex::encode(signer.thumbprint()),
+                    "alg": alg,
+                }),
+            );
+        }
+        SignatureCheck::Failed(reason) => {
+            obj.insert("verified".into(), false.into());
+            obj.insert("reason".into(), (*reason).into());
+        }
+    }
     match cose.structure {
         crate::cose::CoseStructure::Sign1 => {
             for s in &cose.signatures {
@@ -101,9 +137,94 @@ fn claims(c: &SystemPropertyClaims) -> Json {
         component_id(&c.component_id),
     );
     for (key, raw) in &c.parameters {
-        o.insert(key.to_string(), hex::encode(raw.as_bytes()).into());
+        let (name, value) = suit_parameter(*key, raw);
+        o.insert(name, value);
     }
     o.into()
+}
+
+/// A SUIT parameter of a tc-list entry (draft-ietf-suit-manifest §8.4.8): known keys by
+/// name with their value decoded (UUIDs as UUID strings, the digest as the SUIT view shows
+/// it, sizes as numbers); unknown keys by number, and any value that does not have its
+/// parameter's type, as the hex of its CBOR.
+fn suit_parameter(key: i64, raw: &RawCbor) -> (String, Json) {
+    let bytes = raw.as_bytes();
+    let (name, value) = match key {
+        1 => ("vendor-identifier", vendor_id(bytes)),
+        2 => ("class-identifier", read_bstr(bytes).map(uuid)),
+        3 => ("image-digest", digest(bytes)),
+        5 => ("component-slot", read_uint(bytes)),
+        12 => ("strict-order", read_bool(bytes)),
+        13 => ("soft-failure", read_bool(bytes)),
+        14 => ("image-size", read_uint(bytes)),
+        18 => ("content", read_bstr(bytes).map(|b| hex::encode(b).into())),
+        21 => ("uri", Decoder::new(bytes).str().ok().map(Json::from)),
+        22 => ("source-component", read_uint(bytes)),
+        23 => (
+            "invoke-args",
+            read_bstr(bytes).map(|b| hex::encode(b).into()),
+        ),
+        24 => ("device-identifier", read_bstr(bytes).map(uuid)),
+        25 => (
+            "fetch-arguments",
+            read_bstr(bytes).map(|b| hex::encode(b).into()),
+        ),
+        _ => return (key.to_string(), hex::encode(bytes).into()),
+    };
+    let value = value.unwrap_or_else(|| hex::encode(bytes).into());
+    (name.into(), value)
+}
+
+fn read_bstr(bytes: &[u8]) -> Option<&[u8]> {
+    Decoder::new(bytes).bytes().ok()
+}
+
+fn read_uint(bytes: &[u8]) -> Option<Json> {
+    Decoder::new(bytes).u64().ok().map(Json::from)
+}
+
+fn read_bool(bytes: &[u8]) -> Option<Json> {
+    Decoder::new(bytes).bool().ok().map(Json::from)
+}
+
+/// `RFC4122_UUID = bstr .size 16` as `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`; an id of
+/// another length as plain hex.
+fn uuid(b: &[u8]) -> Json {
+    let h = hex::encode(b);
+    if b.len() != 16 {
+        return h.into();
+    }
+    let part = |r: core::ops::Range<usize>| h.get(r).unwrap_or_default();
+    let text = alloc::format!(
+        "{}-{}-{}-{}-{}",
+        part(0..8),
+        part(8..12),
+        part(12..16),
+        part(16..20),
+        part(20..32)
+    );
+    text.into()
+}
+
+/// A UUID, or a CBOR PEN (`#6.112(bstr)`).
+fn vendor_id(bytes: &[u8]) -> Option<Json> {
+    let mut d = Decoder::new(bytes);
+    if d.datatype().ok()? == Type::Tag {
+        (d.tag().ok()? == Tag::new(112)).then_some(())?;
+        return Some(json!({ "cbor-pen": hex::encode(d.bytes().ok()?) }));
+    }
+    d.bytes().ok().map(uuid)
+}
+
+/// `bstr .cbor SUIT_Digest` (also accepted unwrapped): `[algorithm-id, digest-bytes]`.
+fn digest(bytes: &[u8]) -> Option<Json> {
+    let inner = read_bstr(bytes).unwrap_or(bytes);
+    let mut d = Decoder::new(inner);
+    (d.array().ok()? == Some(2)).then_some(())?;
+    let alg = d.i64().ok()?;
+    let value = d.bytes().ok()?;
+    (d.position() == inner.len()).then_some(())?;
+    Some(json!({ "algorithm-id": alg, "digest-bytes": hex::encode(value) }))
 }
 
 fn value_json(value: Value<'_>, numbering: Numbering) -> Json {

@@ -2,12 +2,17 @@
 //! for both wire numberings, COSE signing/verification of whole messages, and a JSON view.
 //!
 //! ```
-//! use teep_proto::{decode, Message, Numbering};
+//! use teep_proto::{decode_unsigned, Message, Numbering};
 //! let bytes = hex::decode("8204a11350a0a1a2a3a4a5a6a7a8a9aaabacadaeaf").unwrap();
-//! let msg = decode(&bytes, Numbering::Draft26).unwrap();
+//! let msg = decode_unsigned(&bytes, Numbering::Draft26).unwrap();
 //! assert!(matches!(msg, Message::Success(_)));
 //! assert_eq!(msg.encode(Numbering::Draft26).unwrap(), bytes);
 //! ```
+//!
+//! Messages from a peer are signed: [`Unverified::parse`] reads one for looking at,
+//! [`Unverified::verify`] turns it into a [`VerifiedMessage`]; nothing else gives a
+//! message from signed bytes ([`decode_unsigned`] is for bare messages: vectors, tests,
+//! the JSON view).
 //!
 //! Choices where the draft is ambiguous (each pinned by a test):
 //! * option order on the wire: `token` first, then ascending labels ([`Message::encode`]);
@@ -51,10 +56,10 @@ mod types;
 mod validate;
 
 pub use cose::{
-    CoseStructure, UnverifiedCose, UnverifiedSignature, decode_unverified_cose, sign_message,
-    sign_message_multi, verify_message,
+    CoseStructure, Unverified, UnverifiedCose, UnverifiedSignature, VerifiedMessage,
+    decode_unverified_cose, sign_message, sign_message_multi,
 };
-pub use decode::decode;
+pub use decode::decode_unsigned;
 pub use error::{MalformedKind, ProtoError, Violation};
 pub use numbering::{Field, MessageType, Numbering};
 pub use types::{

@@ -253,7 +253,8 @@ pub struct SystemPropertyClaims {
     /// `system-component-id` (key 0).
     pub component_id: ComponentId,
     /// The other SUIT parameters (image digest 3, image size 14, ...) by integer key,
-    /// as raw CBOR: TEEP does not interpret them. Key 0 is not allowed here.
+    /// as raw CBOR: TEEP does not interpret them. Key 0 is not allowed here, and there
+    /// must be at least one (the codec checks both).
     pub parameters: BTreeMap<i64, RawCbor>,
 }
 

@@ -3,7 +3,7 @@
 
 use crate::error::Violation;
 use crate::numbering::{Field, Numbering};
-use crate::types::{ErrCode, RequestedTcInfo};
+use crate::types::{ErrCode, RequestedTcInfo, SystemPropertyClaims};
 
 /// `.size` ranges ([`Field::size_limits`]); fields without one always pass.
 pub(crate) fn size(field: Field, len: usize) -> Result<(), Violation> {
@@ -36,6 +36,18 @@ pub(crate) fn list_len(field: Field, len: usize) -> Result<(), Violation> {
 pub(crate) fn requested_tc_info(info: &RequestedTcInfo) -> Result<(), Violation> {
     if info.have_binary == Some(true) && info.tc_manifest_sequence_number.is_none() {
         return Err(Violation::HaveBinaryWithoutSequenceNumber);
+    }
+    Ok(())
+}
+
+/// A tc-list entry needs at least one SUIT parameter (`+ $$SUIT_Parameters` in
+/// draft-ietf-suit-report), and key 0 is its system-component-id, never a parameter.
+pub(crate) fn claims(claims: &SystemPropertyClaims) -> Result<(), Violation> {
+    if claims.parameters.contains_key(&0) {
+        return Err(Violation::ParameterKeyZero);
+    }
+    if claims.parameters.is_empty() {
+        return Err(Violation::NoSuitParameter);
     }
     Ok(())
 }

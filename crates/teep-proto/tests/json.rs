@@ -5,13 +5,16 @@
 mod common;
 
 use serde_json::json;
-use teep_proto::json::{cose_to_json, to_json};
-use teep_proto::{Numbering, decode, decode_unverified_cose};
+use teep_proto::json::{SignatureCheck, cose_view, to_json};
+use teep_proto::{Numbering, Unverified, decode_unsigned};
 
 const TOKEN: &str = "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf";
 
 fn view(numbering: Numbering, rel: &str) -> serde_json::Value {
-    to_json(&decode(&common::vector(rel), numbering).unwrap(), numbering)
+    to_json(
+        &decode_unsigned(&common::vector(rel), numbering).unwrap(),
+        numbering,
+    )
 }
 
 #[test]
@@ -44,7 +47,10 @@ fn query_response_tc_list() {
         v["tc-list"],
         json!([{
             "system-component-id": ["0102030405060708090a0b0c0d0e0f"],
-            "3": "5824822f5820a7fd6593eac32eb4be578278e6540c5c09cfd7d4d234973054833b2b93030609",
+            "image-digest": {
+                "algorithm-id": -16,
+                "digest-bytes": "a7fd6593eac32eb4be578278e6540c5c09cfd7d4d234973054833b2b93030609",
+            },
         }])
     );
 }
@@ -75,7 +81,7 @@ fn extensions_and_unknown_codes_are_shown() {
     // Error { 99: "x" } with err-code 200 (unknown).
     let bytes = hex::decode("8305a11863617818c8").unwrap();
     let v = to_json(
-        &decode(&bytes, Numbering::Draft26).unwrap(),
+        &decode_unsigned(&bytes, Numbering::Draft26).unwrap(),
         Numbering::Draft26,
     );
     assert_eq!(v["extensions"], json!({"99": "6178"}));
@@ -89,11 +95,63 @@ fn cose_wrapped() {
         env!("CARGO_MANIFEST_DIR")
     );
     let cose = hex::decode(std::fs::read_to_string(path).unwrap().trim()).unwrap();
-    let v = cose_to_json(&decode_unverified_cose(&cose).unwrap(), Numbering::Draft26).unwrap();
+    let m = Unverified::parse(&cose, Numbering::Draft26).unwrap();
+    let payload = to_json(m.message(), Numbering::Draft26);
+    let v = cose_view(m.cose(), &SignatureCheck::NotChecked, payload);
     assert_eq!(v["cose"], "COSE_Sign1");
     assert_eq!(v["tagged"], true);
-    assert_eq!(v["verified"], false);
+    assert_eq!(v["verified"], serde_json::Value::Null);
     assert_eq!(v["protected"], json!({"alg": -19}));
     assert_eq!(v["kid"].as_str().unwrap().len(), 64);
     assert_eq!(v["payload"], json!({"type": "success", "token": TOKEN}));
+}
+
+/// SUIT parameters in a tc-list entry are shown decoded, not as the hex of their CBOR;
+/// values that do not have their parameter's type, and unknown keys, stay hex.
+#[test]
+fn tc_list_suit_parameters_are_decoded() {
+    let uuid = "fa6b4a53d5ad5fdfbe9de663e4d41ffe";
+    let claims = [
+        "a9",
+        "00 81 41 01",                          // system-component-id [h'01']
+        &format!("01 50 {uuid}"),               // vendor-identifier, 16 bytes
+        "02 4f 000102030405060708090a0b0c0d0e", // class-identifier, 15 bytes: hex
+        "03 46 82 2f 43 aabbcc",                // image-digest, bstr-wrapped [-16, h'aabbcc']
+        "0e 14",                                // image-size 20
+        "0d f5",                                // soft-failure true
+        "15 63 61 2f 62",                       // uri "a/b"
+        "18 18 61 61",                          // device-identifier as text: wrong type
+        "39 0100 01",                           // -257 (custom): unknown
+    ]
+    .concat()
+    .replace(' ', "");
+    let bytes = hex::decode(format!("8202a107 81 {claims}").replace(' ', "")).unwrap();
+    let v = to_json(
+        &decode_unsigned(&bytes, Numbering::Draft26).unwrap(),
+        Numbering::Draft26,
+    );
+    assert_eq!(
+        v["tc-list"][0],
+        json!({
+            "system-component-id": ["01"],
+            "vendor-identifier": "fa6b4a53-d5ad-5fdf-be9d-e663e4d41ffe",
+            "class-identifier": "000102030405060708090a0b0c0d0e",
+            "image-digest": {"algorithm-id": -16, "digest-bytes": "aabbcc"},
+            "image-size": 20,
+            "soft-failure": true,
+            "uri": "a/b",
+            "device-identifier": "6161",
+            "-257": "01",
+        })
+    );
+    // A CBOR PEN vendor id: #6.112(h'0102').
+    let pen = hex::decode("8202a10781a20081410101d8704201 02".replace(' ', "")).unwrap();
+    let v = to_json(
+        &decode_unsigned(&pen, Numbering::Draft26).unwrap(),
+        Numbering::Draft26,
+    );
+    assert_eq!(
+        v["tc-list"][0]["vendor-identifier"],
+        json!({"cbor-pen": "0102"})
+    );
 }

@@ -1,9 +1,12 @@
 //! Malformed and forged inputs: a table of bytes, each rejected with its own typed error
 //! (variant, fields and byte offset compared exactly, never a string).
 
+mod common;
+
 use teep_cbor::CborErrorKind as Cbor;
 use teep_proto::{
-    ErrCode, Field, MalformedKind as K, Message, Numbering, ProtoError, RawCbor, Violation, decode,
+    ErrCode, Field, MalformedKind as K, Message, Numbering, ProtoError, RawCbor, Violation,
+    decode_unsigned,
 };
 
 /// Hex with spaces allowed, for readable rows.
@@ -348,6 +351,19 @@ fn malformed_table() {
             missing(5, Field::SystemComponentId),
         ),
         (
+            // system-property-claims = { 0 => id, + $$SUIT_Parameters }: one is required.
+            "tc-list entry with a component id and no SUIT parameter",
+            Numbering::Draft26,
+            h("82 02 a1 07 81 a1 00 81 41 01"),
+            v(5, Violation::NoSuitParameter),
+        ),
+        (
+            "tc-list entry without SUIT parameter, indefinite map, second entry",
+            Numbering::Draft26,
+            h("82 02 a1 07 82 a2 00 80 0e 01 bf 00 80 ff"),
+            v(10, Violation::NoSuitParameter),
+        ),
+        (
             "requested-tc-info with unknown key",
             Numbering::Draft26,
             h("82 02 a1 0d 81 a2 0f 80 00 00"),
@@ -419,7 +435,9 @@ fn malformed_table() {
     ];
     assert!(rows.len() >= 30);
     for (name, numbering, bytes, expected) in rows {
-        assert_eq!(decode(&bytes, numbering), Err(expected), "{name}");
+        // Every malformed message is answered with ERR_PERMANENT_ERROR.
+        assert_eq!(expected.err_code(), ErrCode::PermanentError, "{name}");
+        assert_eq!(decode_unsigned(&bytes, numbering), Err(expected), "{name}");
     }
 }
 
@@ -429,17 +447,23 @@ fn malformed_table() {
 #[test]
 fn indefinite_lengths_and_long_heads_are_accepted() {
     let preferred = h(&format!("82 04 a2 13 50 {TOKEN16} 0a 62 6f 6b"));
-    let expected = decode(&preferred, Numbering::Draft26).unwrap();
+    let expected = decode_unsigned(&preferred, Numbering::Draft26).unwrap();
     // Indefinite array, map, text (two chunks) and bytes (two chunks).
     let indefinite = h(&format!(
         "9f 04 bf 0a 7f 61 6f 61 6b ff 13 5f 48 {} 48 {} ff ff ff",
         &TOKEN16[..16],
         &TOKEN16[16..]
     ));
-    assert_eq!(decode(&indefinite, Numbering::Draft26).unwrap(), expected);
+    assert_eq!(
+        decode_unsigned(&indefinite, Numbering::Draft26).unwrap(),
+        expected
+    );
     // Non-preferred heads: type 4 as 0x18 0x04, label 10 as 0x19 0x000a.
     let long_heads = h(&format!("82 18 04 a2 19 000a 62 6f 6b 13 50 {TOKEN16}"));
-    assert_eq!(decode(&long_heads, Numbering::Draft26).unwrap(), expected);
+    assert_eq!(
+        decode_unsigned(&long_heads, Numbering::Draft26).unwrap(),
+        expected
+    );
     // We re-emit the preferred form.
     assert_eq!(expected.encode(Numbering::Draft26).unwrap(), preferred);
 }
@@ -451,7 +475,7 @@ fn indefinite_lengths_and_long_heads_are_accepted() {
 fn empty_lists_of_spec_16_4_are_accepted() {
     // QueryResponse { tc-list: [], ext-list: [], unneeded-manifest-list: [] }
     let bytes = h("82 02 a3 07 80 08 80 0e 80");
-    let Message::QueryResponse(m) = decode(&bytes, Numbering::Draft26).unwrap() else {
+    let Message::QueryResponse(m) = decode_unsigned(&bytes, Numbering::Draft26).unwrap() else {
         panic!("not a QueryResponse")
     };
     assert_eq!(m.tc_list, Some(vec![]));
@@ -462,7 +486,7 @@ fn empty_lists_of_spec_16_4_are_accepted() {
         .unwrap();
     assert_eq!(re, bytes);
     // Update { unneeded-manifest-list: [] }
-    assert!(decode(&h("82 03 a1 0e 80"), Numbering::Draft26).is_ok());
+    assert!(decode_unsigned(&h("82 03 a1 0e 80"), Numbering::Draft26).is_ok());
 }
 
 /// Unknown labels are tolerated and kept; a label defined for another message type is
@@ -473,7 +497,7 @@ fn unknown_labels_are_kept() {
     let bytes = h(&format!(
         "82 04 a4 13 50 {TOKEN16} 00 41 01 01 80 18 63 61 78"
     ));
-    let Message::Success(m) = decode(&bytes, Numbering::Draft26).unwrap() else {
+    let Message::Success(m) = decode_unsigned(&bytes, Numbering::Draft26).unwrap() else {
         panic!("not a Success")
     };
     let labels: Vec<u64> = m.extensions.keys().copied().collect();
@@ -573,6 +597,18 @@ fn encoder_refuses_invalid_messages() {
         Numbering::Draft26,
         Violation::ParameterKeyZero,
     );
+    let bare = teep_proto::SystemPropertyClaims {
+        component_id: teep_proto::ComponentId(vec![vec![1]]),
+        parameters: Default::default(),
+    };
+    refuse(
+        Message::QueryResponse(teep_proto::QueryResponse {
+            tc_list: Some(vec![bare]),
+            ..Default::default()
+        }),
+        Numbering::Draft26,
+        Violation::NoSuitParameter,
+    );
     refuse(
         Message::QueryResponse(teep_proto::QueryResponse {
             requested_tc_list: Some(vec![teep_proto::RequestedTcInfo {
@@ -611,7 +647,7 @@ fn raw_cbor_must_be_one_item() {
 #[test]
 fn err_code_mapping_of_codec_and_negotiation_errors() {
     assert_eq!(
-        decode(&h("82 07 a0"), Numbering::Draft26)
+        decode_unsigned(&h("82 07 a0"), Numbering::Draft26)
             .unwrap_err()
             .err_code(),
         ErrCode::PermanentError
@@ -645,7 +681,7 @@ fn err_code_mapping_of_codec_and_negotiation_errors() {
 
 mod forged {
     //! Forged or unacceptable COSE envelopes around valid TEEP payloads: each rejected by
-    //! `verify_message` with its own typed error and mapped onto its err-code.
+    //! `Unverified::parse` + `verify` with its own typed error and mapped onto its err-code.
 
     use rcgen::{
         BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, date_time_ymd,
@@ -658,9 +694,9 @@ mod forged {
         CertificateError, CoseError, CryptoProvider, Curve, PrivateKey, RustCryptoProvider,
         SignOptions, Signer, TrustStore, VerifyContext,
     };
-    use teep_proto::{
-        ErrCode, MalformedKind, Message, Numbering, ProtoError, Success, verify_message,
-    };
+    use teep_proto::{ErrCode, MalformedKind, Message, Numbering, ProtoError, Success};
+
+    use crate::common::verify as verify_message;
 
     /// 2025-06-01T00:00:00Z.
     const NOW: u64 = 1_748_736_000;
@@ -750,7 +786,7 @@ mod forged {
             ..SignOptions::default()
         };
         teep_proto::sign_message(
-            &teep_proto::decode(&payload(), Numbering::Draft26).unwrap(),
+            &teep_proto::decode_unsigned(&payload(), Numbering::Draft26).unwrap(),
             Numbering::Draft26,
             signer(key).as_ref(),
             &opts,
@@ -775,7 +811,7 @@ mod forged {
         cas.add_ca_der(root.der.clone()).unwrap();
 
         let good = teep_proto::sign_message(
-            &teep_proto::decode(&payload(), Numbering::Draft26).unwrap(),
+            &teep_proto::decode_unsigned(&payload(), Numbering::Draft26).unwrap(),
             Numbering::Draft26,
             signer(&tam).as_ref(),
             &SignOptions::default(),

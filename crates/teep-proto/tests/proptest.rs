@@ -1,10 +1,10 @@
-//! Properties: decode(encode(m)) == m for arbitrary valid messages in both numberings;
+//! Properties: decode_unsigned(encode(m)) == m for arbitrary valid messages in both numberings;
 //! encoding is deterministic; decoding arbitrary or mutated bytes never panics.
 
 mod common;
 
 use proptest::prelude::*;
-use teep_proto::decode;
+use teep_proto::decode_unsigned;
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
@@ -12,15 +12,15 @@ proptest! {
     #[test]
     fn round_trip((numbering, m) in common::numbered_message(false)) {
         let bytes = m.encode(numbering).unwrap();
-        prop_assert_eq!(decode(&bytes, numbering).unwrap(), m.clone());
+        prop_assert_eq!(decode_unsigned(&bytes, numbering).unwrap(), m.clone());
         // Deterministic: the decoded message re-encodes to the same bytes.
-        prop_assert_eq!(decode(&bytes, numbering).unwrap().encode(numbering).unwrap(), bytes);
+        prop_assert_eq!(decode_unsigned(&bytes, numbering).unwrap().encode(numbering).unwrap(), bytes);
     }
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300), n in common::numbering()) {
-        let _ = decode(&bytes, n);
-        let _ = teep_proto::decode_unverified_cose(&bytes);
+        let _ = decode_unsigned(&bytes, n);
+        let _ = teep_proto::Unverified::parse(&bytes, n);
     }
 
     /// Flip, insert or delete bytes of the draft's vectors: never a panic, and whatever
@@ -40,9 +40,9 @@ proptest! {
                 _ => {}
             }
         }
-        if let Ok(m) = decode(&bytes, numbering) {
+        if let Ok(m) = decode_unsigned(&bytes, numbering) {
             let re = m.encode(numbering).unwrap();
-            prop_assert_eq!(decode(&re, numbering).unwrap(), m);
+            prop_assert_eq!(decode_unsigned(&re, numbering).unwrap(), m);
         }
     }
 }

@@ -6,7 +6,7 @@ mod common;
 use common::numbered_vector;
 use teep_proto::{
     CipherSuite, ComponentId, DataItemRequested, ErrCode, Message, Numbering, SuitCoseProfile,
-    decode,
+    decode_unsigned,
 };
 
 const TOKEN: [u8; 16] = [
@@ -16,7 +16,7 @@ const TOKEN: [u8; 16] = [
 /// Decodes, checks the round trip, and returns the message.
 fn round_trip(numbering: Numbering, name: &str) -> Message {
     let bytes = numbered_vector(numbering, name);
-    let message = decode(&bytes, numbering).unwrap();
+    let message = decode_unsigned(&bytes, numbering).unwrap();
     assert_eq!(
         message.encode(numbering).unwrap(),
         bytes,
@@ -125,13 +125,13 @@ fn error() {
 fn wrong_numbering_is_detected() {
     let success26 = numbered_vector(Numbering::Draft26, "success");
     // Type 4 is not assigned before -26.
-    assert!(decode(&success26, Numbering::Pre26).is_err());
+    assert!(decode_unsigned(&success26, Numbering::Pre26).is_err());
     // -26's token label 19 is suit-reports before -26: a bstr is not an array there.
     let qr26 = numbered_vector(Numbering::Draft26, "query_request");
-    assert!(decode(&qr26, Numbering::Pre26).is_err());
+    assert!(decode_unsigned(&qr26, Numbering::Pre26).is_err());
     // Pre-26 Error (type 6) is unknown in -26.
     let error_pre = numbered_vector(Numbering::Pre26, "error");
-    assert!(decode(&error_pre, Numbering::Draft26).is_err());
+    assert!(decode_unsigned(&error_pre, Numbering::Draft26).is_err());
 }
 
 #[test]

@@ -130,7 +130,7 @@ fn claims() -> impl Strategy<Value = SystemPropertyClaims> {
         btree_map(
             any::<i64>().prop_filter("key 0 is the component id", |k| *k != 0),
             raw(),
-            0..4,
+            1..4,
         ),
     )
         .prop_map(|(component_id, parameters)| SystemPropertyClaims {
@@ -399,4 +399,13 @@ pub fn all_vectors() -> Vec<(Numbering, &'static str, Vec<u8>)> {
         }
     }
     out
+}
+
+/// Parse, then verify: the one way from signed bytes to a message.
+pub fn verify(
+    cose: &[u8],
+    numbering: Numbering,
+    cx: &teep_cose::VerifyContext<'_>,
+) -> Result<teep_proto::VerifiedMessage, teep_proto::ProtoError> {
+    teep_proto::Unverified::parse(cose, numbering)?.verify(cx)
 }
