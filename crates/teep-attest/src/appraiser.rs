@@ -181,18 +181,18 @@ mod in_process {
         Sign(CoseError),
     }
 
-    /// Redeems in a store shared between threads, locking only for the redemption.
-    struct Shared<'a>(&'a Mutex<Challenges>);
-
-    impl Redeem for Shared<'_> {
+    /// A store shared between threads, locked only while one challenge is redeemed, so
+    /// appraisals (signature checks) run in parallel. A redemption is one remove and one
+    /// insert, so a panic elsewhere cannot leave the store half-updated and a poisoned lock
+    /// is safe to keep using.
+    impl<R: Redeem> Redeem for &Mutex<R> {
         fn redeem(&mut self, nonce: &[u8], now: u64) -> Result<(), FreshnessError> {
-            lock(self.0).redeem(nonce, now)
+            lock(self).redeem(nonce, now)
         }
     }
 
-    /// Each store operation is one insert or remove, so a panic elsewhere cannot leave it
-    /// half-updated and a poisoned lock is safe to keep using.
-    fn lock(m: &Mutex<Challenges>) -> MutexGuard<'_, Challenges> {
+    /// See the `Redeem` impl above for why a poisoned lock is kept.
+    fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
         m.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -220,8 +220,7 @@ mod in_process {
         /// Appraises Evidence carrying one of this appraiser's challenges, synchronously;
         /// the outcome says why, for logs.
         pub fn appraise_now(&self, evidence: &[u8], now: u64) -> Appraised {
-            self.verifier
-                .appraise(evidence, now, &mut Shared(&self.challenges))
+            self.verifier.appraise(evidence, now, &mut &self.challenges)
         }
     }
 

@@ -17,7 +17,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::post,
 };
-use teep_attest::{EVIDENCE_FORMAT, FreshnessError, Redeem, SigningVerifier};
+use teep_attest::{EVIDENCE_FORMAT, SigningVerifier};
 
 pub use auth::{RelyingParties, TokensError, new_tokens_file};
 pub use store::RateLimit;
@@ -89,16 +89,6 @@ pub struct Service {
 /// cannot leave it half-changed and a poisoned lock is safe to keep using.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// A party's challenge store, locked only while one challenge is redeemed, so appraisals
-/// (signature checks) run in parallel.
-struct Shared<'a>(&'a Mutex<Outstanding>);
-
-impl Redeem for Shared<'_> {
-    fn redeem(&mut self, nonce: &[u8], now: u64) -> Result<(), FreshnessError> {
-        lock(self.0).redeem(nonce, now)
-    }
 }
 
 impl Service {
@@ -233,7 +223,7 @@ async fn verify(
     };
     let appraised = service
         .verifier
-        .appraise(&body, now(), &mut Shared(&party.challenges));
+        .appraise(&body, now(), &mut &party.challenges);
     tracing::info!(
         relying_party = service.relying_parties.name(caller.index),
         status = appraised.outcome.status().name(),
