@@ -42,6 +42,8 @@ fn setup() -> Setup {
         )]),
         cnf: Some(Cnf::Kid(teep.public_key().thumbprint().to_vec())),
         iat: Some(1_780_000_000),
+        exp: None,
+        nbf: None,
         dbgstat: Some(DebugStatus::DisabledPermanently),
         secboot: Some(true),
         ..EatClaims::default()
@@ -65,6 +67,7 @@ fn setup() -> Setup {
             tc_digests: vec![vec![0xa7; 32]],
         },
         freshness_window: 300,
+        clock_skew: 60,
     };
     let id = VerifierId {
         developer: "bench".into(),

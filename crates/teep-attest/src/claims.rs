@@ -12,9 +12,14 @@ use minicbor::{Decoder, data::Type};
 
 use crate::cbor::{EncodeResult, VecEncoder, encode_with, int_key};
 use teep_cbor::read::{definite, raw_item};
+use teep_cose::{CoseError, PublicKey};
 
 /// CWT / EAT claim keys (IANA CWT Claims registry, RFC 8392 / RFC 8747 / RFC 9711).
 pub mod key {
+    /// `exp`, RFC 8392.
+    pub const EXP: i64 = 4;
+    /// `nbf`, RFC 8392.
+    pub const NBF: i64 = 5;
     /// `iat`, RFC 8392.
     pub const IAT: i64 = 6;
     /// `cnf`, RFC 8747.
@@ -51,6 +56,12 @@ pub const TEEP_EAT_PROFILE: &str = "urn:ietf:rfc:rfcXXXX";
 /// CoAP content format of a manifest body. The TEEP draft uses 60 (application/cbor) for a
 /// SUIT_Reference "until one is allocated".
 pub const CONTENT_FORMAT_CBOR: u64 = 60;
+
+/// Shortest `eat_nonce` RFC 9711 §4.1 allows.
+pub const EAT_NONCE_MIN: usize = 8;
+/// Longest `eat_nonce` RFC 9711 §4.1 allows. A TEEP `challenge` may be up to 512 bytes, but
+/// only one of at most this length can come back in Evidence (see `docs/wire-format.md`).
+pub const EAT_NONCE_MAX: usize = 64;
 
 /// COSE algorithm id of SHA-256, the digest of SUIT_Digest in the TEEP profile.
 pub const SHA256_ALG: i64 = -16;
@@ -154,6 +165,42 @@ pub enum Cnf {
     Kid(Vec<u8>),
 }
 
+impl Cnf {
+    /// The confirmation key itself, for verifying the TEEP message that carried the Evidence
+    /// (first contact, when the TAM does not know the Agent's key yet).
+    ///
+    /// # Errors
+    /// [`CnfKeyError::KidOnly`] when `cnf` holds only a kid: the key must already be known
+    /// (compare it with [`crate::verifier::cnf_matches`]); [`CnfKeyError::InvalidKey`] for a
+    /// COSE_Key that is no usable public key (decoded claims never hold one).
+    pub fn public_key(&self) -> Result<PublicKey, CnfKeyError> {
+        match self {
+            Self::CoseKey(bytes) => {
+                PublicKey::from_cose_key_bytes(bytes).map_err(CnfKeyError::InvalidKey)
+            }
+            Self::Kid(kid) => Err(CnfKeyError::KidOnly(kid.clone())),
+        }
+    }
+}
+
+/// Why `cnf` gives no key to verify with.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CnfKeyError {
+    /// The Evidence has no `cnf`.
+    #[error("the Evidence has no cnf claim")]
+    Missing,
+    /// The Evidence did not verify, so nothing in it is a key to trust.
+    #[error("the Evidence did not verify")]
+    Unverified,
+    /// `cnf` names the key only by this kid (RFC 9679 thumbprint).
+    #[error("cnf holds only a kid; the key must already be known")]
+    KidOnly(Vec<u8>),
+    /// The COSE_Key is no public key teep-cose can use.
+    #[error("cnf COSE_Key is not a usable public key: {0}")]
+    InvalidKey(CoseError),
+}
+
 /// `SUIT_Digest = [alg, bytes]`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SuitDigest {
@@ -175,7 +222,8 @@ pub struct SuitReference {
 /// The body of one `manifests` entry.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ManifestBody {
-    /// A SUIT_Reference, inline or bstr-wrapped on the wire.
+    /// A SUIT_Reference: read inline (the TEEP D.2 example) or bstr-wrapped (RFC 9711),
+    /// always written wrapped.
     SuitReference(SuitReference),
     /// Any other body, kept as its encoded CBOR item.
     Other(Vec<u8>),
@@ -238,6 +286,10 @@ pub struct EatClaims {
     pub cnf: Option<Cnf>,
     /// `iat`, seconds since the Unix epoch.
     pub iat: Option<i64>,
+    /// `exp`: the Evidence must not be accepted at or after this time (Unix seconds).
+    pub exp: Option<i64>,
+    /// `nbf`: the Evidence must not be accepted before this time (Unix seconds).
+    pub nbf: Option<i64>,
     /// `dbgstat`.
     pub dbgstat: Option<DebugStatus>,
     /// `oemboot`: true when secure boot verified everything that ran.
@@ -281,6 +333,8 @@ impl EatClaims {
 
     fn count(&self) -> u64 {
         [
+            self.exp.is_some(),
+            self.nbf.is_some(),
             self.iat.is_some(),
             self.cnf.is_some(),
             self.nonce.is_some(),
@@ -303,6 +357,12 @@ impl EatClaims {
 
     fn encode(&self, e: &mut VecEncoder<'_>) -> EncodeResult {
         e.map(self.count())?;
+        if let Some(exp) = self.exp {
+            e.i64(key::EXP)?.i64(exp)?;
+        }
+        if let Some(nbf) = self.nbf {
+            e.i64(key::NBF)?.i64(nbf)?;
+        }
         if let Some(iat) = self.iat {
             e.i64(key::IAT)?.i64(iat)?;
         }
@@ -358,6 +418,14 @@ impl EatClaims {
         Ok(())
     }
 
+    /// The key `cnf` confirms; see [`Cnf::public_key`].
+    ///
+    /// # Errors
+    /// [`CnfKeyError::Missing`] without `cnf`, else as [`Cnf::public_key`].
+    pub fn cnf_key(&self) -> Result<PublicKey, CnfKeyError> {
+        self.cnf.as_ref().ok_or(CnfKeyError::Missing)?.public_key()
+    }
+
     /// Decodes a claims-set. Enforces the TEEP EAT profile's encoding rules first (no tags,
     /// definite lengths, preferred serialization, no duplicate keys), then the type and size
     /// of every claim this crate knows; unknown claims are ignored as RFC 9711 asks.
@@ -384,11 +452,13 @@ impl EatClaims {
         let invalid = |reason| ClaimsError::InvalidClaim { key, reason };
         let cbor = |_| invalid("wrong type");
         match key {
+            key::EXP => set(&mut self.exp, key, d.i64().map_err(cbor)?),
+            key::NBF => set(&mut self.nbf, key, d.i64().map_err(cbor)?),
             key::IAT => set(&mut self.iat, key, d.i64().map_err(cbor)?),
             key::CNF => set(&mut self.cnf, key, decode_cnf(d).map_err(cbor)??),
             key::NONCE => {
                 let n = d.bytes().map_err(cbor)?;
-                if !(8..=64).contains(&n.len()) {
+                if !(EAT_NONCE_MIN..=EAT_NONCE_MAX).contains(&n.len()) {
                     return Err(invalid("eat_nonce must be 8 to 64 bytes"));
                 }
                 set(&mut self.nonce, key, n.to_vec())
@@ -432,12 +502,19 @@ impl EatClaims {
             }
             key::SWNAME => set(&mut self.swname, key, d.str().map_err(cbor)?.into()),
             key::SWVERSION => set(&mut self.swversion, key, decode_version(d).map_err(cbor)?),
-            key::MANIFESTS => set(&mut self.manifests, key, decode_manifests(d).map_err(cbor)?),
-            key::MEASUREMENTS => set(
-                &mut self.measurements,
-                key,
-                decode_manifests(d).map_err(cbor)?,
-            ),
+            key::MANIFESTS | key::MEASUREMENTS => {
+                let list = decode_manifests(d).map_err(cbor)?;
+                // RFC 9711: `[+ ...]`; an empty list says nothing and is malformed.
+                if list.is_empty() {
+                    return Err(invalid("must hold one or more entries"));
+                }
+                let slot = if key == key::MANIFESTS {
+                    &mut self.manifests
+                } else {
+                    &mut self.measurements
+                };
+                set(slot, key, list)
+            }
             _ => d.skip().map_err(cbor),
         }
     }
@@ -508,7 +585,12 @@ pub(crate) fn decode_cnf(
             if d.datatype()? != Type::Map {
                 return invalid("cnf COSE_Key must be a map");
             }
-            Ok(Ok(Cnf::CoseKey(raw_item(d)?.to_vec())))
+            let raw = raw_item(d)?;
+            // Checked here so that a decoded cnf key is always one the relying party can use.
+            if PublicKey::from_cose_key_bytes(raw).is_err() {
+                return invalid("cnf COSE_Key is not a usable public key");
+            }
+            Ok(Ok(Cnf::CoseKey(raw.to_vec())))
         }
         3 => Ok(Ok(Cnf::Kid(d.bytes()?.to_vec()))),
         _ => invalid("cnf method must be a COSE_Key (1) or a kid (3)"),
@@ -520,12 +602,17 @@ fn encode_manifests(e: &mut VecEncoder<'_>, list: &[Manifest]) -> EncodeResult {
     for m in list {
         e.array(2)?.u64(m.content_type)?;
         match &m.body {
+            // RFC 9711 carries a CBOR manifest body as `bytes .cbor`: wrapped, not inline.
             ManifestBody::SuitReference(r) => {
-                e.array(2)?
-                    .str(&r.uri)?
-                    .array(2)?
-                    .i64(r.digest.alg)?
-                    .bytes(&r.digest.bytes)?;
+                let inner = encode_with(|e| {
+                    e.array(2)?
+                        .str(&r.uri)?
+                        .array(2)?
+                        .i64(r.digest.alg)?
+                        .bytes(&r.digest.bytes)?;
+                    Ok(())
+                });
+                e.bytes(&inner)?;
             }
             ManifestBody::Other(raw) => e.writer_mut().extend_from_slice(raw),
         }
@@ -632,6 +719,8 @@ pub(crate) mod json {
         manifests: Option<Vec<ManifestFile>>,
         cnf: Option<CnfFile>,
         iat: Option<i64>,
+        exp: Option<i64>,
+        nbf: Option<i64>,
         dbgstat: Option<String>,
         secboot: Option<bool>,
         swname: Option<String>,
@@ -745,6 +834,8 @@ pub(crate) mod json {
                 measurements: None,
                 cnf,
                 iat: f.iat,
+                exp: f.exp,
+                nbf: f.nbf,
                 dbgstat: f
                     .dbgstat
                     .map(|n| DebugStatus::from_name(&n).ok_or(ClaimsJsonError::Dbgstat(n)))

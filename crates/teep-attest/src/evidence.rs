@@ -68,12 +68,20 @@ pub enum EvidenceError {
 
 /// Signs Evidence with the attestation key: COSE_Sign1 **untagged** (the TEEP EAT profile
 /// allows no CBOR tags), `alg` protected, `kid` = RFC 9679 thumbprint of the key.
-pub fn sign_evidence(claims: &EatClaims, signer: &dyn Signer) -> Result<Vec<u8>, CoseError> {
+///
+/// # Errors
+/// [`EvidenceError::Claims`] for claims no Verifier may accept (an `eat_nonce` outside
+/// 8..=64 bytes, e.g. a TEEP challenge too long to return, or an empty `manifests`): the
+/// encoding is decoded again before signing, so we never attest to what we would reject.
+/// [`EvidenceError::Cose`] when signing fails.
+pub fn sign_evidence(claims: &EatClaims, signer: &dyn Signer) -> Result<Vec<u8>, EvidenceError> {
     let opts = SignOptions {
         tagged: false,
         ..SignOptions::default()
     };
-    teep_cose::sign1(signer, &claims.to_cbor(), &opts)
+    let payload = claims.to_cbor();
+    EatClaims::from_cbor(&payload).map_err(EvidenceError::Claims)?;
+    teep_cose::sign1(signer, &payload, &opts).map_err(EvidenceError::Cose)
 }
 
 /// Verifies Evidence against the trust anchors in `cx` and decodes its claims.

@@ -7,8 +7,26 @@ use alloc::{collections::BTreeMap, vec::Vec};
 
 use teep_cose::{CoseError, CryptoProvider};
 
-/// Length of the challenges this Verifier issues (eat_nonce allows 8..=64 bytes).
+use crate::claims::{EAT_NONCE_MAX, EAT_NONCE_MIN};
+
+/// Length of the challenges our Verifier and TAM issue. A TEEP `challenge` may be 8..=512
+/// bytes, but the Agent must return it as `eat_nonce`, which holds 8..=64: 32 random bytes
+/// fit, and are far beyond guessing.
 pub const CHALLENGE_LEN: usize = 32;
+
+const _: () = assert!(CHALLENGE_LEN >= EAT_NONCE_MIN && CHALLENGE_LEN <= EAT_NONCE_MAX);
+
+/// A fresh random challenge of [`CHALLENGE_LEN`] bytes: what a TAM puts in a QueryRequest's
+/// `challenge` and what the Verifier's [`Challenges::issue`] hands out, so that every
+/// challenge we issue fits back into `eat_nonce`.
+///
+/// # Errors
+/// The provider's random source failed.
+pub fn new_challenge(provider: &dyn CryptoProvider) -> Result<Vec<u8>, CoseError> {
+    let mut nonce = alloc::vec![0u8; CHALLENGE_LEN];
+    provider.fill_random(&mut nonce)?;
+    Ok(nonce)
+}
 
 /// At most this many challenges (or remembered Evidence digests) are held at once, so that a
 /// client asking for challenges in a loop cannot grow the Verifier's memory without bound.
@@ -39,6 +57,45 @@ pub enum FreshnessError {
     /// Too many challenges outstanding.
     #[error("too many outstanding challenges")]
     Busy,
+    /// `exp` has passed (by more than the allowed clock skew).
+    #[error("expired Evidence (exp {exp}, now {now})")]
+    Expired {
+        /// The Evidence's `exp`.
+        exp: i64,
+        /// The Verifier's time.
+        now: u64,
+    },
+    /// `nbf` is still ahead (by more than the allowed clock skew).
+    #[error("Evidence not yet valid (nbf {nbf}, now {now})")]
+    NotYetValid {
+        /// The Evidence's `nbf`.
+        nbf: i64,
+        /// The Verifier's time.
+        now: u64,
+    },
+}
+
+/// Checks `exp` and `nbf` against the Verifier's clock (RFC 8392 §3.1.4-3.1.5: valid from
+/// `nbf` inclusive until `exp` exclusive), each widened by `skew` seconds.
+pub fn check_validity(
+    exp: Option<i64>,
+    nbf: Option<i64>,
+    now: u64,
+    skew: u64,
+) -> Result<(), FreshnessError> {
+    // i128 holds every i64 + u64 sum, so no bound can wrap around.
+    let (now_w, skew_w) = (i128::from(now), i128::from(skew));
+    if let Some(exp) = exp
+        && now_w >= i128::from(exp) + skew_w
+    {
+        return Err(FreshnessError::Expired { exp, now });
+    }
+    if let Some(nbf) = nbf
+        && now_w + skew_w < i128::from(nbf)
+    {
+        return Err(FreshnessError::NotYetValid { nbf, now });
+    }
+    Ok(())
 }
 
 /// Where issued challenges are redeemed. [`Challenges`] is the store; a service that shares
@@ -51,7 +108,7 @@ pub trait Redeem {
 }
 
 /// Challenges issued by this Verifier (background-check model over its challenge/verify API).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Challenges {
     /// Challenge -> Unix time it was issued.
     outstanding: BTreeMap<Vec<u8>, u64>,
@@ -89,10 +146,7 @@ impl Challenges {
                 return Err(ChallengeError::Busy);
             }
         }
-        let mut nonce = alloc::vec![0u8; CHALLENGE_LEN];
-        provider
-            .fill_random(&mut nonce)
-            .map_err(ChallengeError::Random)?;
+        let nonce = new_challenge(provider).map_err(ChallengeError::Random)?;
         self.outstanding.insert(nonce.clone(), now);
         Ok(nonce)
     }
@@ -131,10 +185,12 @@ pub enum ChallengeError {
 }
 
 /// Digests of Evidence accepted under the timestamp mechanism, so the same Evidence cannot be
-/// presented twice within the window.
-#[derive(Clone, Debug, Default)]
+/// presented twice within the window. The digest is over the signed claims-set, not the wire
+/// bytes: a copy re-tagged, with other unprotected headers or another valid signature over
+/// the same claims (ECDSA's high-S twin) says the same thing and is the same Evidence.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SeenEvidence {
-    /// SHA-256 of the Evidence -> its `iat`.
+    /// SHA-256 of the Evidence's signed payload -> its `iat`.
     seen: BTreeMap<[u8; 32], i64>,
 }
 

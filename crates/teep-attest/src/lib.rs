@@ -28,8 +28,8 @@ pub mod claims;
 #[cfg(feature = "json")]
 pub use claims::ClaimsJsonError;
 pub use claims::{
-    ClaimsError, Cnf, DebugStatus, EatClaims, Manifest, ManifestBody, Oemid, SuitDigest,
-    SuitReference, Version,
+    ClaimsError, Cnf, CnfKeyError, DebugStatus, EatClaims, Manifest, ManifestBody, Oemid,
+    SuitDigest, SuitReference, Version,
 };
 pub mod ear;
 
@@ -44,7 +44,10 @@ pub use evidence::{
     ATTESTATION_RESULT_FORMAT, EVIDENCE_FORMAT, EvidenceError, PayloadKind, decrypt_evidence,
     encrypt_evidence, payload_kind, sign_evidence, verify_evidence,
 };
-pub use freshness::{ChallengeError, Challenges, FreshnessError, Redeem, SeenEvidence};
+pub use freshness::{
+    CHALLENGE_LEN, ChallengeError, Challenges, FreshnessError, Redeem, SeenEvidence,
+    check_validity, new_challenge,
+};
 pub use policy::{Endorsement, EndorsementScope, Policy, PolicyError, ReferenceValues};
 pub use result::{ResultCheck, ResultError, sign_ear, verify_ear};
 pub use verifier::{Claim, Context, Finding, Freshness, Outcome, TrustClaim, Verifier};

@@ -61,11 +61,18 @@ pub struct Policy {
     /// Seconds a challenge stays valid, and how far `iat` may be from now when timestamps
     /// are the freshness mechanism.
     pub freshness_window: u64,
+    /// How far the Attester's clock may be from the Verifier's when `exp` and `nbf` are
+    /// checked (RFC 8392 §3.1.4-3.1.5 leave the leeway to the application), seconds.
+    pub clock_skew: u64,
 }
 
 /// Default freshness window: long enough for a QueryRequest/QueryResponse round trip over a
 /// slow Broker, short enough that a captured Evidence soon stops working.
 pub const DEFAULT_FRESHNESS_WINDOW: u64 = 300;
+
+/// Default clock skew allowed on `exp` / `nbf`: devices without a network time source drift,
+/// but a minute keeps an expired Evidence from living on.
+pub const DEFAULT_CLOCK_SKEW: u64 = 60;
 
 /// Why a policy file was rejected.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -104,8 +111,8 @@ mod json {
     use teep_cose::PublicKey;
 
     use super::{
-        DEFAULT_FRESHNESS_WINDOW, Endorsement, EndorsementScope, Policy, PolicyError,
-        ReferenceValues,
+        DEFAULT_CLOCK_SKEW, DEFAULT_FRESHNESS_WINDOW, Endorsement, EndorsementScope, Policy,
+        PolicyError, ReferenceValues,
     };
     use crate::claims::json::OemidFile;
     use crate::claims::{DebugStatus, Oemid};
@@ -118,6 +125,7 @@ mod json {
         #[serde(default)]
         reference_values: ReferenceFile,
         freshness_window_seconds: Option<u64>,
+        clock_skew_seconds: Option<u64>,
     }
 
     #[derive(Deserialize)]
@@ -211,6 +219,7 @@ mod json {
                 freshness_window: file
                     .freshness_window_seconds
                     .unwrap_or(DEFAULT_FRESHNESS_WINDOW),
+                clock_skew: file.clock_skew_seconds.unwrap_or(DEFAULT_CLOCK_SKEW),
             })
         }
     }

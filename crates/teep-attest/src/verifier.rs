@@ -9,25 +9,29 @@
 //! | signature by an endorsed key | instance-identity 2 | `BadSignature` -> 99, `UnknownAttestationKey` -> 97 |
 //! | key endorsed for this device (class or ueid) | | `KeyNotEndorsedForDevice`, missing ueid -> instance-identity 96 / 97 |
 //! | eat_profile is the TEEP profile (when present) | | `WrongProfile` -> instance-identity 1 |
+//! | validity: exp / nbf against the clock (with the policy's skew) | | `Freshness(Expired / NotYetValid)` -> instance-identity 96 |
 //! | freshness: nonce / challenge / iat | | `Freshness(..)`, missing nonce or iat -> instance-identity 96 |
 //! | cnf matches the TEEP key | | `CnfMismatch`, missing cnf -> instance-identity 96 |
 //! | oemid, hwmodel | hardware 2 | not accepted or missing -> hardware 97 |
 //! | hwversion | | not accepted -> hardware 32; missing -> 97 |
 //! | dbgstat, secure boot | configuration 2 | too open / off -> configuration 96; missing -> 36 |
-//! | manifests: digests of installed TCs | executables 2 | unknown digest or missing -> executables 33 |
+//! | manifests: SHA-256 digests of installed TCs | executables 2 | unknown digest, other algorithm or missing -> executables 33 |
+//!
+//! Freshness state (challenges, the replay cache) moves only when every identity check
+//! before it passed, so a rejected input leaves it unchanged.
 //!
 //! `ear.status` is the worst tier in the vector, and contraindicated whenever
 //! instance-identity is not affirming: without a trustworthy instance nothing else counts.
 
 use alloc::{collections::BTreeMap, string::String, vec::Vec};
 
-use teep_cose::{CoseError, CryptoProvider, PublicKey, TrustStore, VerifyContext};
+use teep_cose::{CoseError, CryptoProvider, PublicKey, TrustStore, Verified, VerifyContext};
 
 use crate::{
-    claims::{Cnf, DebugStatus, EatClaims, TEEP_EAT_PROFILE, key},
+    claims::{Cnf, CnfKeyError, DebugStatus, EatClaims, SHA256_ALG, TEEP_EAT_PROFILE, key},
     ear::{EAR_PROFILE, Ear, EarAppraisal, Status, TEE_SUBMOD, TrustVector, VerifierId, trust},
     evidence::{EvidenceError, verify_evidence},
-    freshness::{FreshnessError, Redeem, SeenEvidence},
+    freshness::{FreshnessError, Redeem, SeenEvidence, check_validity},
     policy::{EndorsementScope, Policy},
 };
 
@@ -211,6 +215,20 @@ impl Outcome {
     pub fn status(&self) -> Status {
         self.ear.status()
     }
+
+    /// The key `cnf` confirms, for verifying the TEEP message (QueryResponse) that carried
+    /// the Evidence. Only Evidence signed by an endorsed key yields one; the caller still
+    /// checks [`Self::status`] before trusting the device.
+    ///
+    /// # Errors
+    /// [`CnfKeyError::Unverified`] when the Evidence did not verify, otherwise as
+    /// [`EatClaims::cnf_key`].
+    pub fn cnf_key(&self) -> Result<PublicKey, CnfKeyError> {
+        self.claims
+            .as_ref()
+            .ok_or(CnfKeyError::Unverified)?
+            .cnf_key()
+    }
 }
 
 /// An appraiser with a fixed policy.
@@ -283,7 +301,7 @@ impl Verifier {
             external_aad: &[],
         };
         let checked = match verify_evidence(evidence, &verify_cx) {
-            Ok((claims, verified)) => Some((claims, verified.signer)),
+            Ok((claims, verified)) => Some((claims, verified)),
             Err(EvidenceError::Cose(CoseError::BadSignature)) => {
                 report.find(Finding::BadSignature);
                 None
@@ -300,8 +318,8 @@ impl Verifier {
             }
         };
         let (nonce, cnf, claims) = match checked {
-            Some((claims, signer)) => {
-                self.check(provider, evidence, &claims, &signer, cx, &mut report);
+            Some((claims, verified)) => {
+                self.check(provider, &claims, &verified, cx, &mut report);
                 (claims.nonce.clone(), claims.cnf.clone(), Some(claims))
             }
             None => (None, None, None),
@@ -346,9 +364,8 @@ impl Verifier {
     fn check(
         &self,
         provider: &dyn CryptoProvider,
-        evidence: &[u8],
         claims: &EatClaims,
-        signer: &PublicKey,
+        verified: &Verified,
         cx: &mut Context<'_>,
         report: &mut Report,
     ) {
@@ -360,15 +377,21 @@ impl Verifier {
         {
             report.find(Finding::WrongProfile);
         }
-        self.check_endorsement(claims, signer, report);
-        check_freshness(
-            provider,
-            evidence,
-            claims,
-            cx,
-            self.policy.freshness_window,
-            report,
-        );
+        self.check_endorsement(claims, &verified.signer, report);
+        // Freshness state (a challenge redeemed, the replay cache) moves only for Evidence
+        // that is this device's and within exp/nbf: a rejected input leaves it as it was.
+        match check_validity(claims.exp, claims.nbf, cx.now, self.policy.clock_skew) {
+            Err(e) => report.find(Finding::Freshness(e)),
+            Ok(()) if !report.findings.is_empty() => {}
+            Ok(()) => check_freshness(
+                provider,
+                &verified.payload,
+                claims,
+                cx,
+                self.policy.freshness_window,
+                report,
+            ),
+        }
         match (&claims.cnf, cx.teep_key) {
             (None, _) => report.find(Finding::MissingClaim(Claim::Cnf)),
             (Some(cnf), Some(key)) if !cnf_matches(cnf, key) => report.find(Finding::CnfMismatch),
@@ -451,19 +474,26 @@ impl Verifier {
             return;
         };
         for m in manifests {
-            let digest = m.digest().map(|d| &d.bytes);
-            if !digest.is_some_and(|d| self.policy.reference.tc_digests.contains(d)) {
+            let digest = m.digest();
+            // Reference digests are SHA-256: the same bytes under another algorithm are a
+            // different statement and match nothing.
+            let known = digest.is_some_and(|d| {
+                d.alg == SHA256_ALG && self.policy.reference.tc_digests.contains(&d.bytes)
+            });
+            if !known {
                 report.find(Finding::UnknownComponent(
-                    digest.cloned().unwrap_or_default(),
+                    digest.map(|d| d.bytes.clone()).unwrap_or_default(),
                 ));
             }
         }
     }
 }
 
+/// `payload` is the signed claims-set: replays are recognised by what the Evidence says,
+/// whatever COSE envelope (tag, unprotected headers, signature encoding) it came in.
 fn check_freshness(
     provider: &dyn CryptoProvider,
-    evidence: &[u8],
+    payload: &[u8],
     claims: &EatClaims,
     cx: &mut Context<'_>,
     window: u64,
@@ -481,7 +511,7 @@ fn check_freshness(
         },
         Freshness::Timestamp(seen) => match claims.iat {
             None => return report.find(Finding::MissingClaim(Claim::Iat)),
-            Some(iat) => seen.accept(provider.sha256(evidence), iat, cx.now, window),
+            Some(iat) => seen.accept(provider.sha256(payload), iat, cx.now, window),
         },
     };
     if let Err(e) = result {

@@ -16,7 +16,9 @@ fn reads_a_claims_file() {
         "secboot": false,
         "manifests": [{"uri": "u", "sha256": "a7".repeat(32)}],
         "cnf": {"cose_key": hex::encode(key.public_key().to_cose_key_bytes())},
-        "swversion": ["1.0", 1]
+        "swversion": ["1.0", 1],
+        "exp": 1_780_000_600,
+        "nbf": 1_780_000_000
     })
     .to_string();
     let c = EatClaims::from_json(&text).unwrap();
@@ -32,6 +34,7 @@ fn reads_a_claims_file() {
         c.cnf,
         Some(Cnf::CoseKey(key.public_key().to_cose_key_bytes()))
     );
+    assert_eq!((c.exp, c.nbf), (Some(1_780_000_600), Some(1_780_000_000)));
     assert_eq!((c.nonce, c.iat), (None, None));
 }
 

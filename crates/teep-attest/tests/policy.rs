@@ -92,3 +92,18 @@ fn rejects_bad_policies() {
         Err(PolicyError::Json(_))
     ));
 }
+
+/// `clock_skew_seconds` is the leeway on `exp` / `nbf`; absent, a minute.
+#[test]
+fn clock_skew_is_read_with_a_default() {
+    let key = PrivateKey::generate(Curve::P256)
+        .unwrap()
+        .public_key()
+        .to_pem();
+    let p = Policy::from_json(&policy_json(&key)).unwrap();
+    assert_eq!(p.clock_skew, teep_attest::policy::DEFAULT_CLOCK_SKEW);
+    assert_eq!(teep_attest::policy::DEFAULT_CLOCK_SKEW, 60);
+    let mut v: serde_json::Value = serde_json::from_str(&policy_json(&key)).unwrap();
+    v["clock_skew_seconds"] = 5.into();
+    assert_eq!(Policy::from_json(&v.to_string()).unwrap().clock_skew, 5);
+}

@@ -46,9 +46,10 @@ fn claims() -> impl Strategy<Value = EatClaims> {
         option::of(version()),
     );
     let rest = (
-        option::of(vec(manifest(), 0..4)),
+        option::of(vec(manifest(), 1..4)),
         option::of(vec(any::<u8>(), 32).prop_map(Cnf::Kid)),
         option::of(any::<i64>()),
+        (option::of(any::<i64>()), option::of(any::<i64>())),
         option::of((0u64..5).prop_map(|c| DebugStatus::from_code(c).unwrap())),
         option::of(any::<bool>()),
         option::of("[a-z]{0,10}"),
@@ -57,7 +58,7 @@ fn claims() -> impl Strategy<Value = EatClaims> {
     (ids, rest).prop_map(
         |(
             (nonce, ueid, oemid, hwmodel, hwversion),
-            (manifests, cnf, iat, dbgstat, secboot, swname, swversion),
+            (manifests, cnf, iat, (exp, nbf), dbgstat, secboot, swname, swversion),
         )| {
             EatClaims {
                 profile: Some(teep_attest::claims::TEEP_EAT_PROFILE.into()),
@@ -70,6 +71,8 @@ fn claims() -> impl Strategy<Value = EatClaims> {
                 measurements: None,
                 cnf,
                 iat,
+                exp,
+                nbf,
                 dbgstat,
                 secboot,
                 swname,

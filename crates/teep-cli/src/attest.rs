@@ -19,7 +19,7 @@ use crate::input::{private_key, public_key, read};
 #[derive(clap::Subcommand)]
 pub(crate) enum Command {
     /// Build TEEP EAT Evidence from a JSON claims file and sign it with the attestation key
-    /// (untagged COSE_Sign1, kid = key thumbprint).
+    /// (untagged COSE_Sign1, kid = key thumbprint; manifest bodies bstr-wrapped, RFC 9711).
     Evidence {
         /// Attestation private key (COSE_Key or PEM).
         #[arg(long)]
@@ -30,9 +30,13 @@ pub(crate) enum Command {
         /// Claims file (JSON).
         #[arg(long)]
         claims: PathBuf,
-        /// Bind the Evidence to this TEEP Agent public key: cnf = its thumbprint.
+        /// Bind the Evidence to this TEEP Agent public key (see --cnf-form).
         #[arg(long)]
         cnf_key: Option<PathBuf>,
+        /// How cnf names the --cnf-key: its thumbprint (the TAM already knows the key) or
+        /// the whole COSE_Key (first contact: the TAM verifies the QueryResponse with it).
+        #[arg(long, value_enum, default_value = "kid")]
+        cnf_form: CnfForm,
         #[arg(long)]
         out: PathBuf,
     },
@@ -51,6 +55,15 @@ pub(crate) enum Command {
         teep_key: Option<PathBuf>,
         evidence: PathBuf,
     },
+}
+
+/// The two forms of `cnf` (RFC 8747) the TEEP EAT profile uses.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum CnfForm {
+    /// `{3: kid}`, the RFC 9679 thumbprint.
+    Kid,
+    /// `{1: COSE_Key}`.
+    CoseKey,
 }
 
 #[derive(clap::Subcommand)]
@@ -101,6 +114,7 @@ pub(crate) fn run(cmd: Command) -> Result<ExitCode> {
             nonce,
             claims,
             cnf_key,
+            cnf_form,
             out,
         } => {
             let text = String::from_utf8(read(&claims)?).context("claims file is not UTF-8")?;
@@ -110,7 +124,11 @@ pub(crate) fn run(cmd: Command) -> Result<ExitCode> {
             c.profile.get_or_insert_with(|| TEEP_EAT_PROFILE.into());
             c.iat.get_or_insert(i64::try_from(teep_verifier::now())?);
             if let Some(path) = cnf_key {
-                c.cnf = Some(Cnf::Kid(public_key(&path)?.thumbprint().to_vec()));
+                let agent = public_key(&path)?;
+                c.cnf = Some(match cnf_form {
+                    CnfForm::Kid => Cnf::Kid(agent.thumbprint().to_vec()),
+                    CnfForm::CoseKey => Cnf::CoseKey(agent.to_cose_key_bytes()),
+                });
             }
             let key = private_key(&key)?;
             let signer = default_provider().signer(&key, key.default_algorithm())?;

@@ -14,6 +14,7 @@ const NONCE: &str = "948f8860d13a463e8e0102030405060708";
 
 struct Setup {
     dir: tempfile::TempDir,
+    attestation: PrivateKey,
     teep: PrivateKey,
     verifier: PrivateKey,
 }
@@ -61,15 +62,21 @@ impl Setup {
         std::fs::write(dir.path().join("claims.json"), claims.to_string()).unwrap();
         Self {
             dir,
+            attestation,
             teep,
             verifier,
         }
     }
 
     fn evidence(&self, nonce: &str) -> PathBuf {
+        self.evidence_with(nonce, &[])
+    }
+
+    fn evidence_with(&self, nonce: &str, args: &[&str]) -> PathBuf {
         let out = self.path(&format!("evidence-{nonce}.cbor"));
         let status = teep()
             .args(["attest", "evidence", "--nonce", nonce])
+            .args(args)
             .arg("--key")
             .arg(self.path("attest.pem"))
             .arg("--claims")
@@ -315,5 +322,89 @@ fn verifier_serve_reads_tokens_and_refuses_bad_files() {
     assert!(
         !stderr.contains(short) && !stderr.contains(token),
         "{stderr}"
+    );
+}
+
+/// `manifests` entry head in our Evidence: key 272, a one-entry list, `[60, ...]`.
+const MANIFESTS_ENTRY: [u8; 7] = [0x19, 0x01, 0x10, 0x81, 0x82, 0x18, 0x3c];
+
+fn payload(evidence: &[u8], key: &PrivateKey) -> Vec<u8> {
+    let mut trust = TrustStore::new();
+    trust.add_key(key.public_key().clone());
+    teep_cose::verify_sign1(
+        evidence,
+        &teep_cose::VerifyContext::new(default_provider(), &trust),
+    )
+    .unwrap()
+    .payload
+}
+
+/// RFC 9711 carries a CBOR manifest body as `bytes .cbor`: the CLI writes the SUIT_Reference
+/// wrapped (a bstr head, 0x58 len, before its array), and `verify` still reads the inline
+/// form of the TEEP draft's D.2 example.
+#[test]
+fn evidence_wraps_manifest_bodies_and_verify_reads_both_forms() {
+    let s = Setup::new();
+    let path = s.evidence(NONCE);
+    let claims = payload(&std::fs::read(&path).unwrap(), &s.attestation);
+    let at = claims
+        .windows(MANIFESTS_ENTRY.len())
+        .position(|w| w == MANIFESTS_ENTRY)
+        .expect("manifests entry")
+        + MANIFESTS_ENTRY.len();
+    // 0x58 0x48: a 72-byte bstr holding [uri, [-16, digest]] (0x82 ...).
+    assert_eq!(
+        claims[at..at + 3],
+        [0x58, 0x48, 0x82],
+        "body not bstr-wrapped"
+    );
+    assert_eq!(s.verify(&path, NONCE).status.code(), Some(0));
+
+    // The same claims with the body inline, signed by the attestation key.
+    let mut inline = claims.clone();
+    inline.drain(at..at + 2);
+    let signer = default_provider()
+        .signer(&s.attestation, s.attestation.default_algorithm())
+        .unwrap();
+    let opts = teep_cose::SignOptions {
+        tagged: false,
+        ..Default::default()
+    };
+    let evidence = teep_cose::sign1(signer.as_ref(), &inline, &opts).unwrap();
+    let inline_path = s.path("inline.cbor");
+    std::fs::write(&inline_path, evidence).unwrap();
+    let out = s.verify(&inline_path, NONCE);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `--cnf-form cose-key` puts the Agent's whole key in cnf, so a TAM on first contact can
+/// take the key from the Evidence; the default is the thumbprint.
+#[test]
+fn cnf_form_selects_key_or_kid() {
+    let s = Setup::new();
+    let cose_key = s.teep.public_key().to_cose_key_bytes();
+    let with_key = s.evidence_with(NONCE, &["--cnf-form", "cose-key"]);
+    let claims = payload(&std::fs::read(&with_key).unwrap(), &s.attestation);
+    let parsed = teep_attest::EatClaims::from_cbor(&claims).unwrap();
+    assert_eq!(parsed.cnf_key().as_ref(), Ok(s.teep.public_key()));
+    assert!(claims.windows(cose_key.len()).any(|w| w == cose_key));
+    assert_eq!(s.verify(&with_key, NONCE).status.code(), Some(0));
+
+    let with_kid = s.evidence(NONCE);
+    let parsed = teep_attest::EatClaims::from_cbor(&payload(
+        &std::fs::read(&with_kid).unwrap(),
+        &s.attestation,
+    ))
+    .unwrap();
+    assert_eq!(
+        parsed.cnf_key(),
+        Err(teep_attest::CnfKeyError::KidOnly(
+            s.teep.public_key().thumbprint().to_vec()
+        ))
     );
 }

@@ -63,6 +63,7 @@ impl Keys {
                 tc_digests: vec![vec![0xa7; 32]],
             },
             freshness_window: 60,
+            clock_skew: 60,
         }
     }
 

@@ -58,6 +58,8 @@ pub fn good_claims(keys: &Keys) -> EatClaims {
         measurements: None,
         cnf: Some(Cnf::Kid(keys.teep.public_key().thumbprint().to_vec())),
         iat: Some(NOW as i64),
+        exp: None,
+        nbf: None,
         dbgstat: Some(DebugStatus::DisabledPermanently),
         secboot: Some(true),
         swname: None,
@@ -81,6 +83,7 @@ pub fn policy(keys: &Keys) -> Policy {
             tc_digests: vec![TC_DIGEST.to_vec()],
         },
         freshness_window: 300,
+        clock_skew: 60,
     }
 }
 
