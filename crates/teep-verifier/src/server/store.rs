@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use teep_attest::{FreshnessError, Redeem, freshness::CHALLENGE_LEN};
+use teep_attest::{FreshnessError, Redeem, new_challenge};
 use teep_cose::{CoseError, CryptoProvider};
 
 /// Challenges issued to one relying party, in the order issued.
@@ -19,8 +19,8 @@ use teep_cose::{CoseError, CryptoProvider};
 pub(crate) struct Outstanding {
     lifetime: u64,
     bound: NonZeroUsize,
-    issued: VecDeque<([u8; CHALLENGE_LEN], u64)>,
-    spent: VecDeque<[u8; CHALLENGE_LEN]>,
+    issued: VecDeque<(Vec<u8>, u64)>,
+    spent: VecDeque<Vec<u8>>,
 }
 
 impl Outstanding {
@@ -38,16 +38,15 @@ impl Outstanding {
         &mut self,
         provider: &dyn CryptoProvider,
         now: u64,
-    ) -> Result<[u8; CHALLENGE_LEN], CoseError> {
-        let mut nonce = [0u8; CHALLENGE_LEN];
-        provider.fill_random(&mut nonce)?;
+    ) -> Result<Vec<u8>, CoseError> {
+        let nonce = new_challenge(provider)?;
         let lifetime = self.lifetime;
         self.issued
             .retain(|(_, issued)| issued.saturating_add(lifetime) >= now);
         if self.issued.len() >= self.bound.get() {
             self.issued.pop_front();
         }
-        self.issued.push_back((nonce, now));
+        self.issued.push_back((nonce.clone(), now));
         Ok(nonce)
     }
 
@@ -59,13 +58,13 @@ impl Outstanding {
 
 impl Redeem for Outstanding {
     fn redeem(&mut self, nonce: &[u8], now: u64) -> Result<(), FreshnessError> {
-        if self.spent.iter().any(|s| s.as_slice() == nonce) {
+        if self.spent.iter().any(|s| s == nonce) {
             return Err(FreshnessError::Replayed);
         }
         let at = self
             .issued
             .iter()
-            .position(|(n, _)| n.as_slice() == nonce)
+            .position(|(n, _)| n == nonce)
             .ok_or(FreshnessError::UnknownChallenge)?;
         let (nonce, issued) = self
             .issued
