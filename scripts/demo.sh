@@ -98,12 +98,15 @@ trap 'kill $verifier_pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 50); do grep -q 'listening on' verifier.log && break; sleep 0.1; done
 url=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' verifier.log | head -n 1)
 echo "Verifier at $url"
-nonce=$(curl -sf -X POST "$url/challenge" | jq -r .nonce)
+grep 'bearer token' verifier.log || true  # first start: where the relying-party token is
+auth="authorization: Bearer $(awk '$1 == "default" { print $2 }' verifier.key.tokens)"
+echo "a challenge without the relying-party token: HTTP $(curl -s -o /dev/null -w '%{http_code}' -X POST "$url/challenge")"
+nonce=$(curl -sf -H "$auth" -X POST "$url/challenge" | jq -r .nonce)
 "$teep" attest evidence --key attester.key --nonce "$nonce" --claims claims.json --cnf-key agent.key.pub --out evidence-http.cbor
-curl -sf -X POST -H 'content-type: application/eat+cwt' --data-binary @evidence-http.cbor "$url/verify" -o ear.cbor
+curl -sf -H "$auth" -X POST -H 'content-type: application/eat+cwt' --data-binary @evidence-http.cbor "$url/verify" -o ear.cbor
 "$teep" inspect ear.cbor | jq -c '{cose, status: .payload.submods.tee["ear.status"]}'
 echo "replaying that Evidence:"
-curl -s -X POST -H 'content-type: application/eat+cwt' --data-binary @evidence-http.cbor "$url/verify" -o ear-replay.cbor
+curl -s -H "$auth" -X POST -H 'content-type: application/eat+cwt' --data-binary @evidence-http.cbor "$url/verify" -o ear-replay.cbor
 "$teep" inspect ear-replay.cbor | jq -c '{status: .payload.submods.tee["ear.status"]}'
 
 step "9. Delete: unlink the personalization data, then the TC (sequence numbers stay, so no downgrade later)"

@@ -18,6 +18,10 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod appraiser;
+pub use appraiser::{
+    AppraisalRequest, AppraisalResponse, Appraised, Appraiser, Challenge, SigningVerifier,
+};
 mod cbor;
 pub mod claims;
 

@@ -2,6 +2,7 @@
 //! Formats of the policy and claims files: docs/verifier-policy.md.
 use std::fs;
 use std::io::Write as _;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -67,7 +68,8 @@ pub(crate) enum CnfForm {
 
 #[derive(clap::Subcommand)]
 pub(crate) enum VerifierCommand {
-    /// Serve the challenge/verify API (POST /challenge, POST /verify); prints the address.
+    /// Serve the challenge/verify API (POST /challenge, POST /verify) to the relying parties
+    /// of the tokens file; prints the address.
     Serve {
         /// Policy file (JSON).
         #[arg(long)]
@@ -77,6 +79,19 @@ pub(crate) enum VerifierCommand {
         key: PathBuf,
         #[arg(long, default_value = "127.0.0.1:8400")]
         listen: String,
+        /// Relying parties and their bearer tokens, `NAME TOKEN` per line. Default: KEY.tokens
+        /// beside the key, created with one generated token on first start.
+        #[arg(long)]
+        tokens: Option<PathBuf>,
+        /// Challenges one relying party may have outstanding; more evict its oldest.
+        #[arg(long, default_value_t = teep_verifier::DEFAULT_MAX_CHALLENGES)]
+        max_challenges: NonZeroUsize,
+        /// Requests per second allowed to one relying party, on average.
+        #[arg(long, default_value_t = teep_verifier::DEFAULT_RATE)]
+        rate: NonZeroU32,
+        /// Requests one relying party may send back to back.
+        #[arg(long, default_value_t = teep_verifier::DEFAULT_BURST)]
+        burst: NonZeroU32,
     },
 }
 
@@ -166,12 +181,25 @@ pub(crate) fn run_verifier(cmd: VerifierCommand) -> Result<ExitCode> {
             policy,
             key,
             listen,
+            tokens,
+            max_challenges,
+            rate,
+            burst,
         } => {
             let verifier = Verifier::new(load_policy(&policy)?, verifier_id());
-            let key = private_key(&key)?;
             let provider = default_provider();
+            let relying_parties = relying_parties(tokens, &key, provider)?;
+            let key = private_key(&key)?;
             let signer = provider.signer(&key, key.default_algorithm())?;
-            let service = Arc::new(teep_verifier::Service::new(verifier, signer, provider));
+            let config = teep_verifier::Config {
+                max_challenges,
+                rate: teep_verifier::RateLimit::per_second(rate, burst),
+                ..teep_verifier::Config::new(relying_parties)
+            };
+            let service = Arc::new(teep_verifier::Service::new(
+                teep_attest::SigningVerifier::new(verifier, signer, provider),
+                config,
+            ));
             tokio::runtime::Runtime::new()?.block_on(async {
                 let listener = tokio::net::TcpListener::bind(&listen)
                     .await
@@ -185,4 +213,47 @@ pub(crate) fn run_verifier(cmd: VerifierCommand) -> Result<ExitCode> {
             })
         }
     }
+}
+
+/// The relying parties from `--tokens`, or from `KEY.tokens`, which is created on first
+/// start with one generated token (readable by the owner only). The token is never printed:
+/// where it is, is.
+fn relying_parties(
+    tokens: Option<PathBuf>,
+    key: &Path,
+    provider: &'static dyn teep_cose::CryptoProvider,
+) -> Result<teep_verifier::RelyingParties> {
+    let path = match tokens {
+        Some(path) => path,
+        None => {
+            let mut path = key.as_os_str().to_owned();
+            path.push(".tokens");
+            let path = PathBuf::from(path);
+            if !path.exists() {
+                write_secret(&path, teep_verifier::new_tokens_file(provider)?.as_bytes())?;
+                eprintln!(
+                    "generated a bearer token for relying party \"default\" in {}",
+                    path.display()
+                );
+            }
+            path
+        }
+    };
+    let text = String::from_utf8(read(&path)?).context("tokens file is not UTF-8")?;
+    teep_verifier::RelyingParties::parse(&text)
+        .with_context(|| format!("tokens file {}", path.display()))
+}
+
+/// Creates `path` (never overwriting) with owner-only permissions where the OS has them.
+fn write_secret(path: &Path, contents: &[u8]) -> Result<()> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(contents)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("writing {}", path.display()))
 }

@@ -1,6 +1,6 @@
 //! `teep attest evidence`, `teep attest verify` and `teep verifier serve`, run as a user would.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
 
@@ -138,6 +138,21 @@ fn verify_with_another_nonce_exits_1_and_says_why() {
 
 struct Server(Child);
 
+impl Server {
+    /// Stops the server; what it wrote to stderr.
+    fn stop(mut self) -> String {
+        let _ = self.0.kill();
+        let mut stderr = String::new();
+        self.0
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        stderr
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -145,42 +160,56 @@ impl Drop for Server {
     }
 }
 
-#[test]
-fn verifier_serve_runs_the_background_check_flow() {
-    let s = Setup::new();
+/// Starts `teep verifier serve` with `args`; its base URL once it listens.
+fn serve(s: &Setup, args: &[&str]) -> (Server, String) {
     let mut child = teep()
         .args(["verifier", "serve", "--listen", "127.0.0.1:0"])
         .arg("--policy")
         .arg(s.path("policy.json"))
         .arg("--key")
         .arg(s.path("verifier.pem"))
+        .args(args)
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let _server = Server(child);
+    let server = Server(child);
     let base = line
         .trim()
         .strip_prefix("listening on ")
-        .unwrap()
+        .unwrap_or_else(|| panic!("{line:?}"))
         .to_owned();
     assert!(base.starts_with("http://127.0.0.1:"), "{line}");
+    (server, base)
+}
 
+fn client(base: &str, token: &str) -> teep_verifier::Client {
+    let http = teep_verifier::reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .unwrap();
+    teep_verifier::Client::new(base, token, http).unwrap()
+}
+
+/// The background-check flow against `base` with `token`: affirming.
+fn background_check(s: &Setup, base: &str, token: &str) {
+    use teep_verifier::Appraiser as _;
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let client = teep_verifier::Client::new(base);
-    let nonce = rt.block_on(client.challenge()).unwrap();
-    let evidence = std::fs::read(s.evidence(&hex::encode(&nonce))).unwrap();
-    let signed_ear = rt.block_on(client.verify(&evidence)).unwrap();
-
-    let mut trust = TrustStore::new();
-    trust.add_key(s.verifier.public_key().clone());
+    let client = client(base, token);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
+    let nonce = rt.block_on(client.challenge(now)).unwrap().nonce;
+    let evidence = std::fs::read(s.evidence(&hex::encode(&nonce))).unwrap();
+    let signed_ear = rt.block_on(client.appraise(&evidence, now)).unwrap();
+
+    let mut trust = TrustStore::new();
+    trust.add_key(s.verifier.public_key().clone());
     let check = ResultCheck {
         provider: default_provider(),
         verifiers: &trust,
@@ -192,6 +221,107 @@ fn verifier_serve_runs_the_background_check_flow() {
     assert_eq!(
         verify_ear(&signed_ear, &check).unwrap().status(),
         Status::Affirming
+    );
+}
+
+/// The generated token of a `KEY.tokens` file.
+fn default_token(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    let token = text.lines().find_map(|l| l.strip_prefix("default "));
+    token.unwrap().to_owned()
+}
+
+/// First start without `--tokens`: a token is generated into `KEY.tokens` (owner-only), its
+/// place, not the token, is printed; the flow works with it and not without it. A restart
+/// keeps the file.
+#[test]
+fn verifier_serve_runs_the_background_check_flow() {
+    let s = Setup::new();
+    let tokens = s.path("verifier.pem.tokens");
+    let (server, base) = serve(&s, &[]);
+    let token = default_token(&tokens);
+    background_check(&s, &base, &token);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let refused = rt
+        .block_on(
+            teep_verifier::reqwest::Client::new()
+                .post(format!("{base}/challenge"))
+                .send(),
+        )
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 401);
+    let stderr = server.stop();
+    assert!(!stderr.contains(&token));
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            "generated a bearer token for relying party \"default\" in {}",
+            tokens.display()
+        )
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&tokens).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    let before = std::fs::read(&tokens).unwrap();
+    let (server, base) = serve(&s, &[]);
+    background_check(&s, &base, &token);
+    assert_eq!(server.stop(), "");
+    assert_eq!(std::fs::read(&tokens).unwrap(), before);
+}
+
+/// An explicit `--tokens` file names the relying parties; a missing or malformed one stops
+/// start-up (exit 2) with a message naming the file and line, never the token.
+#[test]
+fn verifier_serve_reads_tokens_and_refuses_bad_files() {
+    let s = Setup::new();
+    let token = "tam-0123456789abcdef0123456789abcdef";
+    std::fs::write(s.path("rp.tokens"), format!("# ours\ntam-1 {token}\n")).unwrap();
+    let rp = s.path("rp.tokens");
+    let (_server, base) = serve(&s, &["--tokens", rp.to_str().unwrap(), "--rate", "5"]);
+    background_check(&s, &base, token);
+    assert!(!s.path("verifier.pem.tokens").exists());
+
+    let start = |tokens: &Path| {
+        teep()
+            .args(["verifier", "serve", "--listen", "127.0.0.1:0"])
+            .arg("--policy")
+            .arg(s.path("policy.json"))
+            .arg("--key")
+            .arg(s.path("verifier.pem"))
+            .arg("--tokens")
+            .arg(tokens)
+            .output()
+            .unwrap()
+    };
+    let missing = s.path("missing.tokens");
+    let out = start(&missing);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.tokens"));
+    assert!(
+        !missing.exists(),
+        "an explicit tokens file is never generated"
+    );
+
+    let short = "tam-0123456789";
+    std::fs::write(
+        s.path("bad.tokens"),
+        format!("tam-1 {token}\ntam-2 {short}\n"),
+    )
+    .unwrap();
+    let out = start(&s.path("bad.tokens"));
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bad.tokens") && stderr.contains("line 2"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains(short) && !stderr.contains(token),
+        "{stderr}"
     );
 }
 
