@@ -41,6 +41,13 @@ pub enum CoseError {
     /// authentication (tampered). One variant for all so a sender learns nothing of which.
     #[error("COSE decryption failed")]
     DecryptionFailed,
+    /// An embedded ciphertext under a content algorithm that does not authenticate it
+    /// (A128CTR): only an AEAD may protect an attached EAT or SUIT report.
+    #[error("COSE content algorithm {alg} is not an AEAD, as an attached ciphertext needs")]
+    UnauthenticatedContent {
+        /// The COSE content algorithm identifier that was given.
+        alg: i64,
+    },
     /// A crypto backend failure that is not the input's fault (RNG, wrong key length, ...).
     #[error("crypto failure: {0}")]
     Crypto(&'static str),
