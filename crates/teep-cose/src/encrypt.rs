@@ -125,7 +125,8 @@ impl ContentAlgorithm {
 
 /// A key the recipient holds.
 pub enum DecryptionKey {
-    /// Static P-256 key for ECDH-ES+A128KW recipients.
+    /// Static P-256 key for ECDH-ES+A128KW recipients; used only if its own `alg`/`key_ops`
+    /// allow that agreement (absent, or ECDH-ES+A128KW and `derive key`/`derive bits`).
     EcdhEs(PrivateKey),
     /// Pre-shared 16-byte KEK for A128KW recipients, with an optional kid to select it.
     A128Kw {
@@ -313,7 +314,14 @@ fn unwrap_cek(
                 .or(unprotected.bytes(HDR_SALT)?)
                 .unwrap_or(&[]);
             for key in keys {
-                if let DecryptionKey::EcdhEs(private) = key {
+                // A static key whose own alg/key_ops rule out this agreement is skipped,
+                // like a key of the wrong kind.
+                if let DecryptionKey::EcdhEs(private) = key
+                    && private
+                        .key_use()
+                        .check_agreement(ALG_ECDH_ES_A128KW)
+                        .is_ok()
+                {
                     let kek =
                         derive_kek(provider, private, &ephemeral, salt, &protected_bytes, other)?;
                     if let Ok(cek) = provider.aes_kw_unwrap(kek.as_slice(), &wrapped) {
@@ -524,6 +532,8 @@ pub fn encrypt_detached_esdh(
 /// # Errors
 /// [`CoseError::UnauthenticatedContent`] for a non-AEAD `alg` (A128CTR): an attached
 /// ciphertext must authenticate itself, and [`decrypt`] would refuse it.
+/// `AlgorithmKeyMismatch` / `KeyOpNotPermitted` when the recipient key's own `alg` or
+/// `key_ops` rule out ECDH-ES+A128KW (e.g. a signature key); `InvalidKey` if not P-256.
 pub fn encrypt_esdh(
     provider: &dyn CryptoProvider,
     recipient: &PublicKey,
@@ -574,6 +584,7 @@ fn seal_esdh(
             "ECDH-ES+A128KW needs a P-256 key".into(),
         ));
     }
+    recipient.key_use().check_agreement(ALG_ECDH_ES_A128KW)?;
     let ephemeral = PrivateKey::generate(Curve::P256)?;
     let mut cek = Zeroizing::new(vec![0u8; alg.key_len()]);
     provider.fill_random(cek.as_mut_slice())?;

@@ -30,6 +30,7 @@ mod provider;
 mod rustcrypto;
 mod sign;
 mod trust;
+mod usage;
 #[cfg(feature = "x509")]
 mod x509;
 
@@ -47,3 +48,4 @@ pub use sign::{
     verify_signed,
 };
 pub use trust::{TrustStore, VerifyContext};
+pub use usage::{KeyOp, KeyUse};
