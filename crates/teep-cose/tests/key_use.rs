@@ -10,6 +10,9 @@ use teep_cose::*;
 
 const PAYLOAD: &[u8] = b"attested";
 
+/// Extra COSE_Key entries (label, value).
+type Extra = Vec<(i64, Value)>;
+
 fn int(i: i64) -> Value {
     Value::Integer(i.into())
 }
@@ -76,7 +79,7 @@ fn an_anchor_marked_for_something_else_does_not_verify() {
     for p in providers() {
         let cose = signed(p, &key, Algorithm::Esp256, true);
         let no_kid = signed(p, &key, Algorithm::Esp256, false);
-        let refused: [(&str, Vec<(i64, Value)>, CoseError); 6] = [
+        let refused: [(&str, Extra, CoseError); 6] = [
             (
                 "alg ECDH-ES+A128KW",
                 vec![alg(-29)],
