@@ -40,7 +40,7 @@ pub use awslc::AwsLcProvider;
 pub use error::{CertificateError, CoseError};
 pub use key::{PrivateKey, PublicKey};
 #[cfg(feature = "std")]
-pub use pem::certificates_from_pem;
+pub use pem::{ImportNotice, certificates_from_pem};
 pub use provider::{CryptoProvider, Signer, default_provider};
 pub use rustcrypto::RustCryptoProvider;
 pub use sign::{
