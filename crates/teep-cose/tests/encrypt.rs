@@ -216,6 +216,18 @@ fn ctr_forgery(enc: &[u8]) -> (Vec<Value>, Vec<u8>) {
     (it, ct)
 }
 
+/// The TAM opening attached `items` as a SUIT report.
+fn open_report(p: &dyn CryptoProvider, items: Vec<Value>) -> Result<Vec<u8>, CoseError> {
+    decrypt(
+        p,
+        &assemble(items),
+        None,
+        &keys(tam()),
+        SUIT_REPORT_ENCRYPTION,
+    )
+    .map(|z| z.to_vec())
+}
+
 fn failure_report(p: &dyn CryptoProvider, alg: ContentAlgorithm) -> Vec<u8> {
     encrypt_esdh(
         p,
@@ -235,14 +247,7 @@ fn a_ctr_rewrite_of_a_gcm_report_is_refused_and_forges_nothing() {
         let enc = failure_report(p, ContentAlgorithm::A128Gcm);
         let (forged, ct) = ctr_forgery(&enc);
         assert_eq!(
-            decrypt(
-                p,
-                &assemble(forged.clone()),
-                None,
-                &keys(tam()),
-                SUIT_REPORT_ENCRYPTION
-            )
-            .unwrap_err(),
+            open_report(p, forged.clone()).unwrap_err(),
             CoseError::UnauthenticatedContent { alg: -65534 },
             "{}",
             p.name()
@@ -347,32 +352,14 @@ fn every_way_of_moving_or_dropping_the_content_protection_is_refused() {
             bad[1] = unprotected;
             bad[2] = Value::Bytes(ciphertext);
             assert_eq!(
-                decrypt(
-                    p,
-                    &assemble(bad),
-                    None,
-                    &keys(tam()),
-                    SUIT_REPORT_ENCRYPTION
-                )
-                .unwrap_err(),
+                open_report(p, bad).unwrap_err(),
                 expected,
                 "{what} ({})",
                 p.name()
             );
         }
         // The untouched structure still opens, so each refusal is the edit's doing.
-        assert_eq!(
-            decrypt(
-                p,
-                &assemble(original),
-                None,
-                &keys(tam()),
-                SUIT_REPORT_ENCRYPTION
-            )
-            .unwrap()
-            .as_slice(),
-            FAILURE_REPORT
-        );
+        assert_eq!(open_report(p, original).unwrap().as_slice(), FAILURE_REPORT);
     }
 }
 
@@ -469,14 +456,7 @@ fn a256gcm_uses_a_32_byte_cek_and_authenticates() {
         ct[RESULT_AT] ^= 0x01;
         bad[2] = Value::Bytes(ct);
         assert_eq!(
-            decrypt(
-                p,
-                &assemble(bad),
-                None,
-                &keys(tam()),
-                SUIT_REPORT_ENCRYPTION
-            )
-            .unwrap_err(),
+            open_report(p, bad).unwrap_err(),
             CoseError::DecryptionFailed
         );
         // An A256GCM header over a 16-byte CEK (an A128GCM structure relabelled) is refused
@@ -485,13 +465,7 @@ fn a256gcm_uses_a_32_byte_cek_and_authenticates() {
         let mut relabelled = small.clone();
         relabelled[0] = Value::Bytes(vec![0xa1, 0x01, 0x03]);
         assert!(matches!(
-            decrypt(
-                p,
-                &assemble(relabelled),
-                None,
-                &keys(tam()),
-                SUIT_REPORT_ENCRYPTION
-            ),
+            open_report(p, relabelled),
             Err(CoseError::Malformed(_))
         ));
     }
