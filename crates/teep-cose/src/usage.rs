@@ -182,6 +182,9 @@ mod tests {
         let public = private.public_half();
         assert!(public.permits(KeyOp::Verify));
         assert!(!public.permits(KeyOp::DeriveBits));
+        let listed: alloc::vec::Vec<KeyOp> = public.ops().unwrap().collect();
+        assert_eq!(listed, [KeyOp::Sign, KeyOp::Verify]);
+        assert!(KeyUse::UNRESTRICTED.ops().is_none());
         assert_eq!(KeyUse::UNRESTRICTED.public_half(), KeyUse::UNRESTRICTED);
     }
 
