@@ -45,6 +45,16 @@ impl Algorithm {
         }
     }
 
+    /// The fully specified id of the same operation: ES256 is ESP256 and EdDSA is Ed25519
+    /// here (see the type doc), so a key restricted to one may be used under the other.
+    pub(crate) const fn fully_specified(self) -> Self {
+        match self {
+            Self::Es256 => Self::Esp256,
+            Self::EdDsa => Self::Ed25519,
+            other => other,
+        }
+    }
+
     /// The only curve a key for this algorithm may be on.
     pub const fn curve(self) -> Curve {
         match self {

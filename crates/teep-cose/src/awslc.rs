@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 use crate::alg::{Algorithm, Curve};
 use crate::error::CoseError;
 use crate::key::{PrivateKey, PublicKey, is_strict_ed25519_point};
-use crate::provider::{CryptoProvider, Signer, check_ecdh_p256, check_key_alg};
+use crate::provider::{CryptoProvider, Signer, check_ecdh_p256, check_key_alg, check_signer};
 
 /// aws-lc backend (needs std and a C compiler).
 #[derive(Clone, Copy, Debug, Default)]
@@ -104,7 +104,7 @@ impl CryptoProvider for AwsLcProvider {
     }
 
     fn signer(&self, key: &PrivateKey, alg: Algorithm) -> Result<Box<dyn Signer>, CoseError> {
-        check_key_alg(key.public_key(), alg)?;
+        check_signer(key, alg)?;
         let d = key.secret_bytes();
         let public = key.public_key();
         let pair = match key.curve() {

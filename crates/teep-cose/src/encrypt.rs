@@ -5,10 +5,25 @@
 //!
 //! Recipients: A128KW (pre-shared KEK) and ECDH-ES+A128KW (P-256, HKDF-SHA-256, the
 //! COSE_KDF_Context of firmware-encryption with a caller-given `other`). Content: A128GCM
-//! (AAD = Enc_structure over the outer protected header) and A128CTR (no AAD, no tag;
-//! integrity comes from a signed digest elsewhere, so the outer protected header must be
-//! empty). The structures are walked as generic CBOR rather than through coset because
-//! A128CTR (-65534) sits in neither the IANA table coset knows nor its private range.
+//! and A256GCM (AAD = Enc_structure over the outer protected header) and A128CTR (no AAD,
+//! no tag; integrity comes from a signed digest elsewhere, so the outer protected header
+//! must be empty). ChaCha20-Poly1305 (24) is not implemented by the providers and is
+//! `UnsupportedAlgorithm(24)`. The structures are walked as generic CBOR rather than through
+//! coset because A128CTR (-65534) sits in neither the IANA table coset knows nor its private
+//! range.
+//!
+//! **An attached ciphertext must authenticate itself.** Where the ciphertext is carried in
+//! the structure (TEEP §12 EATs and SUIT reports, COSE_Encrypt0), nothing else signs it, so
+//! the content algorithm must be an AEAD named in the *protected* header (which the AEAD
+//! then authenticates as AAD). Otherwise an attacker on the path rewrites a GCM report as
+//! A128CTR in the unprotected header with IV' = IV || 0x00000002 and the tag dropped: the
+//! CEK is unchanged and GCM's keystream is exactly that CTR keystream, so each flipped
+//! ciphertext bit flips the same plaintext bit (a failed report becomes a success). Such
+//! input is [`CoseError::UnauthenticatedContent`] (non-AEAD) or
+//! [`CoseError::MissingAlgorithm`] (AEAD named only in the unprotected header). A128CTR is
+//! accepted only for a detached ciphertext (SUIT_Encryption_Info, draft-ietf-suit-firmware-
+//! encryption), where the manifest signature covers the SUIT_Encryption_Info and the image
+//! digest authenticates the result; [`encrypt_esdh`] refuses to produce it.
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -37,15 +52,19 @@ const HDR_IV: i64 = 5;
 const HDR_EPHEMERAL_KEY: i64 = -1;
 const HDR_SALT: i64 = -20;
 
-/// Content encryption algorithms. The default is A128GCM: the only one that authenticates
-/// the content itself, which EATs and SUIT reports need (nothing else signs the ciphertext).
+/// Content encryption algorithms. The default is A128GCM (the SUIT/TEEP profile's AEAD):
+/// EATs and SUIT reports need one that authenticates the content itself, since nothing else
+/// signs the ciphertext.
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ContentAlgorithm {
     /// AES-128-GCM (1), 12-byte IV, 16-byte tag appended to the ciphertext.
     #[default]
     A128Gcm,
-    /// AES-128-CTR (-65534), 16-byte initial counter block, no integrity.
+    /// AES-256-GCM (3), 12-byte IV, 16-byte tag appended to the ciphertext.
+    A256Gcm,
+    /// AES-128-CTR (-65534), 16-byte initial counter block, no integrity: detached SUIT
+    /// payloads only.
     A128Ctr,
 }
 
@@ -53,6 +72,7 @@ impl ContentAlgorithm {
     pub const fn cose_id(self) -> i64 {
         match self {
             Self::A128Gcm => 1,
+            Self::A256Gcm => 3,
             Self::A128Ctr => -65534,
         }
     }
@@ -60,26 +80,53 @@ impl ContentAlgorithm {
     pub fn from_cose_id(id: i64) -> Option<Self> {
         match id {
             1 => Some(Self::A128Gcm),
+            3 => Some(Self::A256Gcm),
             -65534 => Some(Self::A128Ctr),
             _ => None,
         }
     }
 
+    /// Does the algorithm authenticate the ciphertext (AEAD)? Only those may carry an
+    /// attached ciphertext.
+    pub const fn is_aead(self) -> bool {
+        match self {
+            Self::A128Gcm | Self::A256Gcm => true,
+            Self::A128Ctr => false,
+        }
+    }
+
     const fn iv_len(self) -> usize {
         match self {
-            Self::A128Gcm => 12,
+            Self::A128Gcm | Self::A256Gcm => 12,
             Self::A128Ctr => 16,
         }
     }
 
-    /// Both are AES-128: a CEK of any other length is refused rather than silently
-    /// switching the backend to AES-256.
-    const KEY_LEN: usize = 16;
+    /// The CEK length the algorithm names: a CEK of another length is refused rather than
+    /// letting the backend silently switch between AES-128 and AES-256.
+    const fn key_len(self) -> usize {
+        match self {
+            Self::A128Gcm | Self::A128Ctr => 16,
+            Self::A256Gcm => 32,
+        }
+    }
+
+    /// Refuses a non-AEAD where the ciphertext must authenticate itself.
+    fn require_aead(self) -> Result<(), CoseError> {
+        if self.is_aead() {
+            Ok(())
+        } else {
+            Err(CoseError::UnauthenticatedContent {
+                alg: self.cose_id(),
+            })
+        }
+    }
 }
 
 /// A key the recipient holds.
 pub enum DecryptionKey {
-    /// Static P-256 key for ECDH-ES+A128KW recipients.
+    /// Static P-256 key for ECDH-ES+A128KW recipients; used only if its own `alg`/`key_ops`
+    /// allow that agreement (absent, or ECDH-ES+A128KW and `derive key`/`derive bits`).
     EcdhEs(PrivateKey),
     /// Pre-shared 16-byte KEK for A128KW recipients, with an optional kid to select it.
     A128Kw {
@@ -149,11 +196,19 @@ impl Headers {
     }
 }
 
-/// The alg of a layer: protected wins; present in both is malformed.
-fn layer_alg(protected: &Headers, unprotected: &Headers) -> Result<i64, CoseError> {
+/// Which header bucket a layer's alg came from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Bucket {
+    Protected,
+    Unprotected,
+}
+
+/// The alg of a layer and where it sits; present in both is malformed.
+fn layer_alg(protected: &Headers, unprotected: &Headers) -> Result<(i64, Bucket), CoseError> {
     match (protected.int(HDR_ALG)?, unprotected.int(HDR_ALG)?) {
         (Some(_), Some(_)) => Err(malformed("alg in both protected and unprotected headers")),
-        (Some(a), None) | (None, Some(a)) => Ok(a),
+        (Some(a), None) => Ok((a, Bucket::Protected)),
+        (None, Some(a)) => Ok((a, Bucket::Unprotected)),
         (None, None) => Err(CoseError::MissingAlgorithm),
     }
 }
@@ -228,7 +283,7 @@ fn unwrap_cek(
     let unprotected = Headers::from_value(u)?;
     let wrapped = take_bytes(c, "recipient ciphertext is not a bstr")?;
     let kid = unprotected.bytes(HDR_KID)?;
-    match layer_alg(&protected, &unprotected)? {
+    match layer_alg(&protected, &unprotected)?.0 {
         ALG_A128KW => {
             if !protected.0.is_empty() {
                 return Err(malformed(
@@ -259,7 +314,14 @@ fn unwrap_cek(
                 .or(unprotected.bytes(HDR_SALT)?)
                 .unwrap_or(&[]);
             for key in keys {
-                if let DecryptionKey::EcdhEs(private) = key {
+                // A static key whose own alg/key_ops rule out this agreement is skipped,
+                // like a key of the wrong kind.
+                if let DecryptionKey::EcdhEs(private) = key
+                    && private
+                        .key_use()
+                        .check_agreement(ALG_ECDH_ES_A128KW)
+                        .is_ok()
+                {
                     let kek =
                         derive_kek(provider, private, &ephemeral, salt, &protected_bytes, other)?;
                     if let Ok(cek) = provider.aes_kw_unwrap(kek.as_slice(), &wrapped) {
@@ -286,13 +348,13 @@ fn open_content(
     if iv.len() != alg.iv_len() {
         return Err(malformed("IV length does not fit the content algorithm"));
     }
-    if cek.len() != ContentAlgorithm::KEY_LEN {
+    if cek.len() != alg.key_len() {
         return Err(malformed(
             "content key length does not fit the content algorithm",
         ));
     }
     match alg {
-        ContentAlgorithm::A128Gcm => {
+        ContentAlgorithm::A128Gcm | ContentAlgorithm::A256Gcm => {
             let aad = enc_structure(context, protected_bytes)?;
             provider
                 .aes_gcm_open(cek, iv, &aad, ciphertext)
@@ -322,8 +384,28 @@ fn enc_structure(context: &str, protected_bytes: &[u8]) -> Result<Vec<u8>, CoseE
 struct Outer {
     protected_bytes: Vec<u8>,
     alg: ContentAlgorithm,
+    alg_bucket: Bucket,
     iv: Vec<u8>,
     ciphertext: Option<Vec<u8>>,
+}
+
+impl Outer {
+    /// The ciphertext to open: the embedded one, or `detached` for a nil slot. An embedded
+    /// ciphertext has nothing but the content algorithm to authenticate it, so that must be
+    /// an AEAD named in the protected header (see the module doc).
+    fn ciphertext<'a>(&'a self, detached: Option<&'a [u8]>) -> Result<&'a [u8], CoseError> {
+        match (&self.ciphertext, detached) {
+            (Some(c), None) => {
+                self.alg.require_aead()?;
+                if self.alg_bucket != Bucket::Protected {
+                    return Err(CoseError::MissingAlgorithm);
+                }
+                Ok(c)
+            }
+            (None, Some(c)) => Ok(c),
+            _ => Err(malformed("ciphertext must be either embedded or detached")),
+        }
+    }
 }
 
 fn outer(items: &mut impl Iterator<Item = Value>) -> Result<Outer, CoseError> {
@@ -333,7 +415,7 @@ fn outer(items: &mut impl Iterator<Item = Value>) -> Result<Outer, CoseError> {
     let protected_bytes = take_bytes(p, "protected header is not a bstr")?;
     let protected = Headers::from_protected(&protected_bytes)?;
     let unprotected = Headers::from_value(u)?;
-    let id = layer_alg(&protected, &unprotected)?;
+    let (id, alg_bucket) = layer_alg(&protected, &unprotected)?;
     let alg = ContentAlgorithm::from_cose_id(id).ok_or(CoseError::UnsupportedAlgorithm(id))?;
     let iv = protected
         .bytes(HDR_IV)?
@@ -348,6 +430,7 @@ fn outer(items: &mut impl Iterator<Item = Value>) -> Result<Outer, CoseError> {
     Ok(Outer {
         protected_bytes,
         alg,
+        alg_bucket,
         iv,
         ciphertext,
     })
@@ -356,6 +439,11 @@ fn outer(items: &mut impl Iterator<Item = Value>) -> Result<Outer, CoseError> {
 /// Decrypts a COSE_Encrypt (tag 96 or untagged). `detached` is the ciphertext when the
 /// structure carries `nil` (SUIT_Encryption_Info); `other` is the KDF context's `other`
 /// (e.g. [`SUIT_PAYLOAD_ENCRYPTION`]). Recipients are tried in order with every key.
+///
+/// With an embedded ciphertext (`detached` = `None`, the counterpart of [`encrypt_esdh`])
+/// the content algorithm must be an AEAD in the protected header:
+/// [`CoseError::UnauthenticatedContent`] for A128CTR, [`CoseError::MissingAlgorithm`] for an
+/// AEAD named only in the unprotected header; these are checked before any key is used.
 pub fn decrypt(
     provider: &dyn CryptoProvider,
     cose_encrypt: &[u8],
@@ -368,11 +456,7 @@ pub fn decrypt(
     let Some(Value::Array(recipients)) = items.next() else {
         return Err(malformed("recipients are not an array"));
     };
-    let ciphertext = match (&outer.ciphertext, detached) {
-        (Some(c), None) => c.as_slice(),
-        (None, Some(c)) => c,
-        _ => return Err(malformed("ciphertext must be either embedded or detached")),
-    };
+    let ciphertext = outer.ciphertext(detached)?;
     let mut last = malformed("no recipients");
     for recipient in recipients {
         match unwrap_cek(provider, recipient, keys, other) {
@@ -393,7 +477,8 @@ pub fn decrypt(
     Err(last)
 }
 
-/// Decrypts a COSE_Encrypt0 (tag 16 or untagged) with a known content key.
+/// Decrypts a COSE_Encrypt0 (tag 16 or untagged) with a known content key; an embedded
+/// ciphertext needs a protected AEAD, as in [`decrypt`].
 pub fn decrypt0(
     provider: &dyn CryptoProvider,
     cose_encrypt0: &[u8],
@@ -402,11 +487,7 @@ pub fn decrypt0(
 ) -> Result<Zeroizing<Vec<u8>>, CoseError> {
     let mut items = untag_array(parse(cose_encrypt0)?, TAG_ENCRYPT0, 3)?.into_iter();
     let outer = outer(&mut items)?;
-    let ciphertext = match (&outer.ciphertext, detached) {
-        (Some(c), None) => c.as_slice(),
-        (None, Some(c)) => c,
-        _ => return Err(malformed("ciphertext must be either embedded or detached")),
-    };
+    let ciphertext = outer.ciphertext(detached)?;
     open_content(
         provider,
         outer.alg,
@@ -447,6 +528,12 @@ pub fn encrypt_detached_esdh(
 /// [`SUIT_REPORT_ENCRYPTION`] or [`EAT_ENCRYPTION`]. The tag (96) stays on because an
 /// untagged COSE_Encrypt and an untagged COSE_Sign1 are both 4-element arrays, and a
 /// receiver must tell an encrypted EAT from a signed one.
+///
+/// # Errors
+/// [`CoseError::UnauthenticatedContent`] for a non-AEAD `alg` (A128CTR): an attached
+/// ciphertext must authenticate itself, and [`decrypt`] would refuse it.
+/// `AlgorithmKeyMismatch` / `KeyOpNotPermitted` when the recipient key's own `alg` or
+/// `key_ops` rule out ECDH-ES+A128KW (e.g. a signature key); `InvalidKey` if not P-256.
 pub fn encrypt_esdh(
     provider: &dyn CryptoProvider,
     recipient: &PublicKey,
@@ -454,6 +541,7 @@ pub fn encrypt_esdh(
     plaintext: &[u8],
     other: &[u8],
 ) -> Result<Vec<u8>, CoseError> {
+    alg.require_aead()?;
     let (mut layers, ciphertext) = seal_esdh(provider, recipient, alg, plaintext, other)?;
     layers.content = Value::Bytes(ciphertext);
     layers.encode()
@@ -496,8 +584,9 @@ fn seal_esdh(
             "ECDH-ES+A128KW needs a P-256 key".into(),
         ));
     }
+    recipient.key_use().check_agreement(ALG_ECDH_ES_A128KW)?;
     let ephemeral = PrivateKey::generate(Curve::P256)?;
-    let mut cek = Zeroizing::new([0u8; ContentAlgorithm::KEY_LEN]);
+    let mut cek = Zeroizing::new(vec![0u8; alg.key_len()]);
     provider.fill_random(cek.as_mut_slice())?;
     let mut iv = vec![0u8; alg.iv_len()];
     provider.fill_random(&mut iv)?;
@@ -514,7 +603,7 @@ fn seal_esdh(
     let eph_key: Value = parse(&ephemeral.public_key().to_cose_key_bytes())?;
 
     let (protected, unprotected) = match alg {
-        ContentAlgorithm::A128Gcm => (
+        ContentAlgorithm::A128Gcm | ContentAlgorithm::A256Gcm => (
             encode(&Value::Map(vec![(
                 Value::from(HDR_ALG),
                 Value::from(alg.cose_id()),
@@ -530,7 +619,7 @@ fn seal_esdh(
         ),
     };
     let ciphertext = match alg {
-        ContentAlgorithm::A128Gcm => {
+        ContentAlgorithm::A128Gcm | ContentAlgorithm::A256Gcm => {
             let aad = enc_structure("Encrypt", &protected)?;
             provider.aes_gcm_seal(cek.as_slice(), &iv, &aad, plaintext)?
         }

@@ -15,12 +15,17 @@ pub enum CoseError {
     /// No `alg` in the protected header.
     #[error("COSE algorithm missing from the protected header")]
     MissingAlgorithm,
-    /// The `alg` does not fit the key (e.g. ESP256 with an Ed25519 key).
+    /// The `alg` does not fit the key: another curve (e.g. ESP256 with an Ed25519 key), or
+    /// the key's own COSE_Key `alg` names another algorithm.
     #[error("COSE algorithm {alg} does not fit the key")]
     AlgorithmKeyMismatch {
         /// The COSE algorithm identifier that was asked for.
         alg: i64,
     },
+    /// The key's own `key_ops` (RFC 9052 §7.1) do not allow this operation, e.g. a
+    /// key-agreement trust anchor asked to verify a signature.
+    #[error("the key's key_ops do not permit {0:?}")]
+    KeyOpNotPermitted(crate::usage::KeyOp),
     /// A `crit` label that this library does not understand.
     #[error("unknown critical COSE header {0}")]
     UnknownCriticalHeader(String),
@@ -41,6 +46,13 @@ pub enum CoseError {
     /// authentication (tampered). One variant for all so a sender learns nothing of which.
     #[error("COSE decryption failed")]
     DecryptionFailed,
+    /// An embedded ciphertext under a content algorithm that does not authenticate it
+    /// (A128CTR): only an AEAD may protect an attached EAT or SUIT report.
+    #[error("COSE content algorithm {alg} is not an AEAD, as an attached ciphertext needs")]
+    UnauthenticatedContent {
+        /// The COSE content algorithm identifier that was given.
+        alg: i64,
+    },
     /// A crypto backend failure that is not the input's fault (RNG, wrong key length, ...).
     #[error("crypto failure: {0}")]
     Crypto(&'static str),

@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::alg::{Algorithm, Curve};
 use crate::error::CoseError;
+use crate::usage::{KeyOp, KeyUse};
 
 const KTY_OKP: i64 = 1;
 const KTY_EC2: i64 = 2;
@@ -24,11 +25,32 @@ const LABEL_D: i64 = -4;
 /// Always validated on construction (point on the curve; for Ed25519 also canonically
 /// encoded and not of small order, see `is_strict_ed25519_point`), and its RFC 9679
 /// thumbprint is computed once then, because the kid of every signature is that thumbprint.
-#[derive(Clone, PartialEq, Eq, Hash)]
+///
+/// It carries its [`KeyUse`] (a COSE_Key's `alg` and `key_ops`), which every use of the key
+/// enforces. Equality and hashing are the key's identity (curve and point, as the
+/// thumbprint), not its restrictions: the same key read from a PEM and from a COSE_Key
+/// marked ESP256 is the same key.
+#[derive(Clone)]
 pub struct PublicKey {
     curve: Curve,
     bytes: Vec<u8>,
     thumbprint: [u8; 32],
+    key_use: KeyUse,
+}
+
+impl PartialEq for PublicKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.curve == other.curve && self.bytes == other.bytes
+    }
+}
+
+impl Eq for PublicKey {}
+
+impl core::hash::Hash for PublicKey {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.curve.hash(state);
+        self.bytes.hash(state);
+    }
 }
 
 impl fmt::Debug for PublicKey {
@@ -36,6 +58,7 @@ impl fmt::Debug for PublicKey {
         f.debug_struct("PublicKey")
             .field("curve", &self.curve)
             .field("thumbprint", &HexBytes(&self.thumbprint))
+            .field("key_use", &self.key_use)
             .finish()
     }
 }
@@ -97,6 +120,7 @@ impl PublicKey {
             curve,
             bytes,
             thumbprint: [0; 32],
+            key_use: KeyUse::UNRESTRICTED,
         };
         key.thumbprint = Sha256::digest(key.to_cose_key_bytes()).into();
         Ok(key)
@@ -111,16 +135,32 @@ impl PublicKey {
         &self.bytes
     }
 
-    /// Imports the public part of a COSE_Key (EC2 P-256/P-384 or OKP Ed25519).
+    /// Imports the public part of a COSE_Key (EC2 P-256/P-384 or OKP Ed25519), keeping its
+    /// `alg` and `key_ops` as the key's [`KeyUse`] (a key-agreement key imports fine and
+    /// then verifies nothing).
     ///
-    /// A private `d` is ignored, so a private COSE_Key file also names its public key.
-    /// The key's own `alg`/`key_ops` are not checked: the protected `alg` of each signature
-    /// is checked against the curve instead (a key-agreement key imports fine).
+    /// A private `d` is ignored, so a private COSE_Key file also names its public key; its
+    /// `key_ops` then apply as the public half's (`sign` allows `verify`).
     pub fn from_cose_key(key: &CoseKey) -> Result<Self, CoseError> {
-        Ok(CoseKeyParts::read(key)?.public)
+        let parts = CoseKeyParts::read(key)?;
+        let key_use = match parts.d {
+            Some(_) => parts.key_use.public_half(),
+            None => parts.key_use,
+        };
+        Ok(parts.public.with_key_use(key_use))
     }
 
-    /// COSE_Key with kty, crv, x (and y); no d, no kid.
+    /// What this key may be used for (its COSE_Key `alg` and `key_ops`).
+    pub fn key_use(&self) -> KeyUse {
+        self.key_use
+    }
+
+    /// The same key restricted to `key_use` (replacing any restriction it had).
+    pub fn with_key_use(self, key_use: KeyUse) -> Self {
+        Self { key_use, ..self }
+    }
+
+    /// COSE_Key with kty, crv, x (and y); no d, no kid, no alg or key_ops.
     pub fn to_cose_key(&self) -> CoseKey {
         cose_key_from_parts(self, None)
     }
@@ -140,9 +180,16 @@ impl PublicKey {
         self.thumbprint
     }
 
-    /// Does `alg` fit this key (same curve)?
+    /// May this key verify a signature under `alg`: same curve, and its own `alg` and
+    /// `key_ops` allow it (`AlgorithmKeyMismatch` or `KeyOpNotPermitted` otherwise)?
+    pub fn check_verify(&self, alg: Algorithm) -> Result<(), CoseError> {
+        check_curve(self.curve, alg)?;
+        self.key_use.check_signature(alg, KeyOp::Verify)
+    }
+
+    /// Does `alg` fit this key ([`PublicKey::check_verify`] succeeds)?
     pub fn accepts(&self, alg: Algorithm) -> bool {
-        alg.curve() == self.curve
+        self.check_verify(alg).is_ok()
     }
 
     /// (x, y) coordinates of an EC key; `None` for Ed25519.
@@ -157,11 +204,22 @@ impl PublicKey {
     }
 }
 
-/// Private key (zeroized on drop) with its public half.
+/// The curve check every use of a key makes first.
+fn check_curve(curve: Curve, alg: Algorithm) -> Result<(), CoseError> {
+    if alg.curve() == curve {
+        Ok(())
+    } else {
+        Err(CoseError::AlgorithmKeyMismatch { alg: alg.cose_id() })
+    }
+}
+
+/// Private key (zeroized on drop) with its public half, and its own [`KeyUse`] (the public
+/// half carries the public counterpart, see `KeyUse`).
 #[derive(Clone)]
 pub struct PrivateKey {
     public: PublicKey,
     d: Zeroizing<Vec<u8>>,
+    key_use: KeyUse,
 }
 
 impl fmt::Debug for PrivateKey {
@@ -202,6 +260,7 @@ impl PrivateKey {
         Ok(Self {
             public,
             d: Zeroizing::new(d.to_vec()),
+            key_use: KeyUse::UNRESTRICTED,
         })
     }
 
@@ -235,7 +294,7 @@ impl PrivateKey {
         &self.d
     }
 
-    /// Imports a private COSE_Key; `d` must match `x`/`y` when they are present.
+    /// Imports a private COSE_Key, keeping its `alg` and `key_ops`; `d` must match `x`/`y`.
     pub fn from_cose_key(key: &CoseKey) -> Result<Self, CoseError> {
         let parts = CoseKeyParts::read(key)?;
         let d = parts
@@ -247,10 +306,30 @@ impl PrivateKey {
                 "COSE_Key private part does not match its public part",
             ));
         }
-        Ok(private)
+        Ok(private.with_key_use(parts.key_use))
     }
 
-    /// COSE_Key including d.
+    /// What this key may be used for (its COSE_Key `alg` and `key_ops`).
+    pub fn key_use(&self) -> KeyUse {
+        self.key_use
+    }
+
+    /// The same key restricted to `key_use`; its public half gets the public counterpart.
+    pub fn with_key_use(self, key_use: KeyUse) -> Self {
+        Self {
+            public: self.public.with_key_use(key_use.public_half()),
+            key_use,
+            ..self
+        }
+    }
+
+    /// May this key sign under `alg`: same curve, and its own `alg` and `key_ops` allow it?
+    pub fn check_sign(&self, alg: Algorithm) -> Result<(), CoseError> {
+        check_curve(self.curve(), alg)?;
+        self.key_use.check_signature(alg, KeyOp::Sign)
+    }
+
+    /// COSE_Key including d (no alg or key_ops).
     pub fn to_cose_key(&self) -> CoseKey {
         cose_key_from_parts(&self.public, Some(&self.d))
     }
@@ -283,6 +362,32 @@ fn decode_cose_key(cbor: &[u8]) -> Result<CoseKey, CoseError> {
 struct CoseKeyParts<'a> {
     public: PublicKey,
     d: Option<&'a [u8]>,
+    key_use: KeyUse,
+}
+
+/// The `alg` and `key_ops` of a COSE_Key. A text `alg` names nothing this library could
+/// match, so the key is refused rather than imported unrestricted; text `key_ops` allow
+/// nothing here.
+fn key_use_of(key: &CoseKey) -> Result<KeyUse, CoseError> {
+    use coset::RegisteredLabel;
+    use coset::RegisteredLabelWithPrivate as Alg;
+    let alg = match &key.alg {
+        None => None,
+        Some(Alg::Assigned(a)) => Some(*a as i64),
+        Some(Alg::PrivateUse(a)) => Some(*a),
+        Some(Alg::Text(_)) => return Err(CoseError::invalid_key("COSE_Key alg is text")),
+    };
+    // coset refuses an empty key_ops array, so empty means absent.
+    let ops: Option<Vec<KeyOp>> = (!key.key_ops.is_empty()).then(|| {
+        key.key_ops
+            .iter()
+            .filter_map(|op| match op {
+                RegisteredLabel::Assigned(op) => KeyOp::from_cose_id(*op as i64),
+                RegisteredLabel::Text(_) => None,
+            })
+            .collect()
+    });
+    Ok(KeyUse::new(alg, ops.as_deref()))
 }
 
 impl<'a> CoseKeyParts<'a> {
@@ -313,6 +418,7 @@ impl<'a> CoseKeyParts<'a> {
         };
         let x = bstr(x, "x")?.ok_or_else(|| CoseError::invalid_key("COSE_Key x missing"))?;
         let d = bstr(d, "d")?;
+        let key_use = key_use_of(key)?;
         let curve = match (&key.kty, crv) {
             (KeyType::Assigned(iana::KeyType::EC2), 1) => Curve::P256,
             (KeyType::Assigned(iana::KeyType::EC2), 2) => Curve::P384,
@@ -350,7 +456,7 @@ impl<'a> CoseKeyParts<'a> {
                 PublicKey::from_bytes(curve, &sec1)?
             }
         };
-        Ok(Self { public, d })
+        Ok(Self { public, d, key_use })
     }
 }
 

@@ -1,6 +1,15 @@
 //! teep-cose: COSE_Sign1 / COSE_Sign over `coset`, keys (COSE_Key, PEM), RFC 9679
 //! thumbprints, X.509 chains, and the `CryptoProvider` seam with a RustCrypto (no_std) and an
 //! aws-lc (host) backend.
+//!
+//! Key use follows the key (RFC 9052 §7.1, module `usage`, [`KeyUse`]): a COSE_Key's own `alg`
+//! and `key_ops` are kept on import and checked wherever the key is used, so a trust anchor
+//! marked for key agreement (or lacking `verify`, or naming another `alg`) verifies nothing.
+//! The one documented alias: a key marked ES256 (-7) verifies and signs ESP256 (-9) and the
+//! reverse, and EdDSA (-8) / Ed25519 (-19) likewise, as each pair is one operation here.
+//!
+//! Encryption ([`encrypt`]): an attached ciphertext (TEEP §12 EATs and SUIT reports) must be
+//! an AEAD named in the protected header; A128CTR is for detached SUIT payloads only.
 #![no_std]
 #![cfg_attr(
     not(test),
@@ -30,6 +39,7 @@ mod provider;
 mod rustcrypto;
 mod sign;
 mod trust;
+mod usage;
 #[cfg(feature = "x509")]
 mod x509;
 
@@ -39,7 +49,7 @@ pub use awslc::AwsLcProvider;
 pub use error::{CertificateError, CoseError};
 pub use key::{PrivateKey, PublicKey};
 #[cfg(feature = "std")]
-pub use pem::certificates_from_pem;
+pub use pem::{ImportNotice, certificates_from_pem};
 pub use provider::{CryptoProvider, Signer, default_provider};
 pub use rustcrypto::RustCryptoProvider;
 pub use sign::{
@@ -47,3 +57,4 @@ pub use sign::{
     verify_signed,
 };
 pub use trust::{TrustStore, VerifyContext};
+pub use usage::{KeyOp, KeyUse};

@@ -114,6 +114,39 @@ fn private_from_sec1_der(der: &[u8]) -> Result<PrivateKey, CoseError> {
     ))
 }
 
+/// Something a key file did that was accepted although it is not what its format says.
+/// This crate does not log: the caller (the CLI) shows it as a warning.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImportNotice {
+    /// A PKCS#8 `PrivateKeyInfo` under the SEC1 label "EC PRIVATE KEY" (some tools write
+    /// that). It was read as PKCS#8: its algorithm identifier names the key type, so the
+    /// wrong label changes nothing about which key it is.
+    Pkcs8UnderEcPrivateKeyLabel,
+}
+
+impl core::fmt::Display for ImportNotice {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Pkcs8UnderEcPrivateKeyLabel => f.write_str(
+                "PEM block labelled EC PRIVATE KEY holds a PKCS#8 key; read as PKCS#8 \
+                 (relabel it PRIVATE KEY)",
+            ),
+        }
+    }
+}
+
+/// SEC1 is what the "EC PRIVATE KEY" label promises; a PKCS#8 key under it is taken with a
+/// notice. If neither parses, the SEC1 error is the one reported.
+fn private_from_ec_label(der: &[u8]) -> Result<(PrivateKey, Option<ImportNotice>), CoseError> {
+    match private_from_sec1_der(der) {
+        Ok(key) => Ok((key, None)),
+        Err(sec1_err) => private_from_pkcs8_der(der)
+            .map(|key| (key, Some(ImportNotice::Pkcs8UnderEcPrivateKeyLabel)))
+            .map_err(|_| sec1_err),
+    }
+}
+
 /// Which of a file's forms to read.
 enum Want {
     Public,
@@ -126,17 +159,20 @@ enum PemKey {
     Private(PrivateKey),
 }
 
-/// First key-bearing block of a PEM file.
-fn read_pem(text: &str, want: Want) -> Result<PemKey, CoseError> {
+/// First key-bearing block of a PEM file, with a notice if it was read leniently.
+fn read_pem(text: &str, want: Want) -> Result<(PemKey, Option<ImportNotice>), CoseError> {
     let mut found_block = false;
     for block in pem_blocks(text) {
         let (label, der) = block?;
         found_block = true;
         let key = match (label.as_str(), &want) {
-            ("PUBLIC KEY", Want::Public) => PemKey::Public(public_from_spki_der(&der)?),
-            ("CERTIFICATE", Want::Public) => PemKey::Public(public_from_cert_der(&der)?),
-            ("PRIVATE KEY", _) => PemKey::Private(private_from_pkcs8_der(&der)?),
-            ("EC PRIVATE KEY", _) => PemKey::Private(private_from_sec1_der(&der)?),
+            ("PUBLIC KEY", Want::Public) => (PemKey::Public(public_from_spki_der(&der)?), None),
+            ("CERTIFICATE", Want::Public) => (PemKey::Public(public_from_cert_der(&der)?), None),
+            ("PRIVATE KEY", _) => (PemKey::Private(private_from_pkcs8_der(&der)?), None),
+            ("EC PRIVATE KEY", _) => {
+                let (key, notice) = private_from_ec_label(&der)?;
+                (PemKey::Private(key), notice)
+            }
             _ => continue,
         };
         return Ok(key);
@@ -192,7 +228,7 @@ fn pem_text(bytes: &[u8]) -> Option<&str> {
 impl PublicKey {
     /// SPKI "PUBLIC KEY" or "CERTIFICATE" PEM.
     pub fn from_pem(pem: &str) -> Result<Self, CoseError> {
-        match read_pem(pem, Want::Public)? {
+        match read_pem(pem, Want::Public)?.0 {
             PemKey::Public(key) => Ok(key),
             PemKey::Private(_) => Err(CoseError::invalid_key(
                 "PEM holds a private key where a public key was expected",
@@ -225,24 +261,38 @@ impl PublicKey {
     }
 
     /// Reads a file's contents in any accepted form: COSE_Key (binary CBOR or hex; private
-    /// keys give their public half) or PEM (SPKI, certificate, PKCS#8, SEC1).
+    /// keys give their public half; `alg` and `key_ops` are kept) or PEM (SPKI,
+    /// certificate, PKCS#8, SEC1; unrestricted).
     pub fn from_any(bytes: &[u8]) -> Result<Self, CoseError> {
+        Self::from_any_noting(bytes).map(|(key, _)| key)
+    }
+
+    /// [`PublicKey::from_any`], also returning what was accepted leniently (to show).
+    pub fn from_any_noting(bytes: &[u8]) -> Result<(Self, Option<ImportNotice>), CoseError> {
         if let Some(text) = pem_text(bytes) {
-            return match read_pem(text, Want::Public)? {
-                PemKey::Public(key) => Ok(key),
-                PemKey::Private(key) => Ok(key.public_key().clone()),
+            let (key, notice) = read_pem(text, Want::Public)?;
+            let key = match key {
+                PemKey::Public(key) => key,
+                PemKey::Private(key) => key.public_key().clone(),
             };
+            return Ok((key, notice));
         }
-        Self::from_cose_key_bytes(&cbor_of(bytes)?)
+        Ok((Self::from_cose_key_bytes(&cbor_of(bytes)?)?, None))
     }
 }
 
 impl PrivateKey {
-    /// PKCS#8 "PRIVATE KEY" or SEC1 "EC PRIVATE KEY" PEM.
+    /// PKCS#8 "PRIVATE KEY" or SEC1 "EC PRIVATE KEY" PEM (a PKCS#8 key under the SEC1
+    /// label is accepted too, see [`ImportNotice`]).
     pub fn from_pem(pem: &str) -> Result<Self, CoseError> {
+        Self::from_pem_noting(pem).map(|(key, _)| key)
+    }
+
+    /// [`PrivateKey::from_pem`], also returning what was accepted leniently (to show).
+    pub fn from_pem_noting(pem: &str) -> Result<(Self, Option<ImportNotice>), CoseError> {
         match read_pem(pem, Want::Private)? {
-            PemKey::Private(key) => Ok(key),
-            PemKey::Public(_) => Err(CoseError::invalid_key("PEM holds no private key")),
+            (PemKey::Private(key), notice) => Ok((key, notice)),
+            (PemKey::Public(_), _) => Err(CoseError::invalid_key("PEM holds no private key")),
         }
     }
 
@@ -266,12 +316,17 @@ impl PrivateKey {
             .unwrap_or_default()
     }
 
-    /// Reads a file's contents in any accepted form: COSE_Key (binary CBOR or hex) or PEM
-    /// (PKCS#8, SEC1).
+    /// Reads a file's contents in any accepted form: COSE_Key (binary CBOR or hex; `alg`
+    /// and `key_ops` are kept) or PEM (PKCS#8, SEC1; unrestricted).
     pub fn from_any(bytes: &[u8]) -> Result<Self, CoseError> {
+        Self::from_any_noting(bytes).map(|(key, _)| key)
+    }
+
+    /// [`PrivateKey::from_any`], also returning what was accepted leniently (to show).
+    pub fn from_any_noting(bytes: &[u8]) -> Result<(Self, Option<ImportNotice>), CoseError> {
         match pem_text(bytes) {
-            Some(text) => Self::from_pem(text),
-            None => Self::from_cose_key_bytes(&cbor_of(bytes)?),
+            Some(text) => Self::from_pem_noting(text),
+            None => Ok((Self::from_cose_key_bytes(&cbor_of(bytes)?)?, None)),
         }
     }
 }
@@ -349,6 +404,68 @@ mod tests {
         );
         let again = PrivateKey::from_any(text.as_bytes()).unwrap();
         assert_eq!(again.public_key(), key.public_key());
+    }
+
+    /// A PKCS#8 PEM with its label replaced by `label`.
+    fn relabelled_pkcs8(key: &PrivateKey, label: &str) -> String {
+        key.to_pkcs8_pem().replace("PRIVATE KEY", label)
+    }
+
+    #[test]
+    fn pkcs8_under_the_ec_label_is_accepted_with_a_notice() {
+        for curve in [Curve::P256, Curve::P384, Curve::Ed25519] {
+            let key = PrivateKey::generate(curve).unwrap();
+            // The right label: no notice.
+            let (again, notice) = PrivateKey::from_pem_noting(&key.to_pkcs8_pem()).unwrap();
+            assert_eq!(again.secret_bytes(), key.secret_bytes());
+            assert_eq!(notice, None);
+            // PKCS#8 under "EC PRIVATE KEY": the same key, and the notice.
+            let mislabelled = relabelled_pkcs8(&key, "EC PRIVATE KEY");
+            assert!(mislabelled.starts_with("-----BEGIN EC PRIVATE KEY-----"));
+            let (again, notice) = PrivateKey::from_any_noting(mislabelled.as_bytes()).unwrap();
+            assert_eq!(again.secret_bytes(), key.secret_bytes(), "{curve:?}");
+            assert_eq!(notice, Some(ImportNotice::Pkcs8UnderEcPrivateKeyLabel));
+            let (public, notice) = PublicKey::from_any_noting(mislabelled.as_bytes()).unwrap();
+            assert_eq!(&public, key.public_key());
+            assert_eq!(notice, Some(ImportNotice::Pkcs8UnderEcPrivateKeyLabel));
+            assert_eq!(
+                PrivateKey::from_pem(&mislabelled).unwrap().secret_bytes(),
+                key.secret_bytes()
+            );
+        }
+        // A real SEC1 key under its own label: no notice.
+        let key = PrivateKey::generate(Curve::P256).unwrap();
+        let sec1 = p256::SecretKey::from_slice(key.secret_bytes())
+            .unwrap()
+            .to_sec1_pem(LineEnding::LF)
+            .unwrap();
+        let (again, notice) = PrivateKey::from_pem_noting(sec1.as_str()).unwrap();
+        assert_eq!(again.public_key(), key.public_key());
+        assert_eq!(notice, None);
+    }
+
+    #[test]
+    fn garbage_under_the_ec_label_is_the_sec1_error() {
+        // Neither SEC1 nor PKCS#8 (an SPKI): the error speaks of SEC1, what the label says.
+        let key = PrivateKey::generate(Curve::P256).unwrap();
+        let spki = key
+            .public_key()
+            .to_pem()
+            .replace("PUBLIC KEY", "EC PRIVATE KEY");
+        assert_eq!(
+            PrivateKey::from_pem_noting(&spki).unwrap_err(),
+            CoseError::InvalidKey("not a P-256 or P-384 SEC1 private key".into())
+        );
+        // A SEC1 key under the PKCS#8 label stays refused: the lenience is one way only.
+        let sec1 = p256::SecretKey::from_slice(key.secret_bytes())
+            .unwrap()
+            .to_sec1_pem(LineEnding::LF)
+            .unwrap()
+            .replace("EC PRIVATE KEY", "PRIVATE KEY");
+        assert!(matches!(
+            PrivateKey::from_pem(&sec1),
+            Err(CoseError::InvalidKey(_))
+        ));
     }
 
     #[test]

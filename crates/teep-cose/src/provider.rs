@@ -72,14 +72,16 @@ pub trait Signer: Send + Sync {
     fn sign(&self, tbs: &[u8]) -> Result<Vec<u8>, CoseError>;
 }
 
-/// Checks what every provider's `signer` and `verify` must check first: the key's curve
-/// fits the algorithm.
+/// Checks what every provider's `verify` must check first: the key's curve fits the
+/// algorithm, and the key's own `alg`/`key_ops` allow verifying with it.
 pub(crate) fn check_key_alg(key: &PublicKey, alg: Algorithm) -> Result<(), CoseError> {
-    if key.accepts(alg) {
-        Ok(())
-    } else {
-        Err(CoseError::AlgorithmKeyMismatch { alg: alg.cose_id() })
-    }
+    key.check_verify(alg)
+}
+
+/// Checks what every provider's `signer` must check first: as [`check_key_alg`], for
+/// signing with the private key's own restrictions.
+pub(crate) fn check_signer(key: &PrivateKey, alg: Algorithm) -> Result<(), CoseError> {
+    key.check_sign(alg)
 }
 
 /// Checks what every provider's `ecdh_p256` must check first: both keys are on P-256.

@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 use crate::alg::{Algorithm, Curve};
 use crate::error::CoseError;
 use crate::key::{PrivateKey, PublicKey};
-use crate::provider::{CryptoProvider, Signer, check_ecdh_p256, check_key_alg};
+use crate::provider::{CryptoProvider, Signer, check_ecdh_p256, check_key_alg, check_signer};
 
 /// RustCrypto backend; always available, no_std.
 #[derive(Clone, Copy, Debug, Default)]
@@ -69,7 +69,7 @@ impl CryptoProvider for RustCryptoProvider {
     }
 
     fn signer(&self, key: &PrivateKey, alg: Algorithm) -> Result<Box<dyn Signer>, CoseError> {
-        check_key_alg(key.public_key(), alg)?;
+        check_signer(key, alg)?;
         let d = key.secret_bytes();
         let signing = match key.curve() {
             Curve::P256 => {

@@ -22,7 +22,10 @@
 //!   `UnsupportedAlgorithm(id)`; a text alg is `Malformed`.
 //! - COSE_Sign body headers must not carry `alg`; a COSE_Sign verifies when any signature by
 //!   a trusted key verifies, else the most telling failure is returned (bad signature >
-//!   certificate > alg/key mismatch > untrusted > unknown crit > other).
+//!   certificate > alg/key mismatch or key_ops refusal > untrusted > unknown crit > other).
+//! - A trust anchor's own COSE_Key `alg` and `key_ops` restrict what it verifies (see
+//!   `KeyUse`): selected by kid it fails with `AlgorithmKeyMismatch` / `KeyOpNotPermitted`;
+//!   without a kid it is not tried.
 use alloc::string::ToString;
 use alloc::vec::Vec;
 use core::ops::Range;
@@ -680,7 +683,7 @@ fn severity(e: &CoseError) -> u8 {
     match e {
         CoseError::BadSignature => 5,
         CoseError::Certificate(_) => 4,
-        CoseError::AlgorithmKeyMismatch { .. } => 3,
+        CoseError::AlgorithmKeyMismatch { .. } | CoseError::KeyOpNotPermitted(_) => 3,
         CoseError::UntrustedSigner => 2,
         CoseError::UnknownCriticalHeader(_) => 1,
         _ => 0,

@@ -18,7 +18,8 @@ impl TrustStore {
     }
 
     /// Trusts a raw public key; a signature whose kid is its thumbprint (or with no kid)
-    /// may verify with it.
+    /// may verify with it, as far as the key's own [`crate::KeyUse`] allows. The same key
+    /// added again (equal point, whatever its restrictions) keeps the first entry.
     pub fn add_key(&mut self, key: PublicKey) {
         if !self.keys.contains(&key) {
             self.keys.push(key);

@@ -2,6 +2,8 @@
 //! binding of the KDF context, typed errors for a wrong key, tampering and garbage.
 use proptest::prelude::*;
 use std::sync::OnceLock;
+use teep_cose::coset::cbor::value::Value;
+use teep_cose::coset::cbor::{de, ser};
 use teep_cose::encrypt::{ContentAlgorithm, EAT_ENCRYPTION, encrypt_esdh};
 use teep_cose::{CoseError, CryptoProvider, Curve, PrivateKey, default_provider};
 use teep_suit::SuitError;
@@ -54,6 +56,47 @@ fn encrypted_reports_decrypt_to_their_cbor() {
             r.to_cbor()
         );
     }
+}
+
+/// Issue 7's attack on a real encrypted report: an attacker on the path rewrites the
+/// A128GCM COSE_Encrypt of a failed report as A128CTR (alg unprotected, IV || 00000002 =
+/// GCM's keystream, tag dropped) and XORs the known failure into a success. The CEK is
+/// unchanged, so without the AEAD rule `decrypt_report` returned the forged success.
+#[test]
+fn a_failed_report_cannot_be_rewritten_as_a_ctr_success() {
+    let (failed_cbor, success) = (failed().to_cbor(), report(Ok(())).to_cbor());
+    let enc = failed().encrypt(provider(), tam().public_key()).unwrap();
+    let Value::Tag(96, inner) = de::from_reader::<Value, _>(enc.as_slice()).unwrap() else {
+        panic!("not a tagged COSE_Encrypt")
+    };
+    let mut items = inner.into_array().unwrap();
+    let iv = items[1].as_map().unwrap()[0].1.as_bytes().unwrap().clone();
+    // CTR may be cut short, so the shorter success fits: ct' = ct ^ failed ^ success.
+    assert!(success.len() < failed_cbor.len());
+    let forged: Vec<u8> = (success.iter().zip(&failed_cbor))
+        .zip(items[2].as_bytes().unwrap())
+        .map(|((s, f), c)| s ^ f ^ c)
+        .collect();
+    let int = |i: i64| Value::Integer(i.into());
+    items[0] = Value::Bytes(vec![]);
+    items[1] = Value::Map(vec![
+        (int(1), int(-65534)),
+        (
+            int(5),
+            Value::Bytes([iv.as_slice(), &[0, 0, 0, 2]].concat()),
+        ),
+    ]);
+    items[2] = Value::Bytes(forged);
+    let mut attack = Vec::new();
+    ser::into_writer(&Value::Tag(96, Box::new(Value::Array(items))), &mut attack).unwrap();
+    assert_eq!(
+        decrypt_report(provider(), &attack, tam()).unwrap_err(),
+        SuitError::Decryption(CoseError::UnauthenticatedContent { alg: -65534 })
+    );
+    assert_eq!(
+        decrypt_report(provider(), &enc, tam()).unwrap(),
+        failed_cbor
+    );
 }
 
 #[test]
