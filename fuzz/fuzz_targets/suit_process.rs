@@ -36,7 +36,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let device = DeviceIdentity::default();
-    let processor = Processor::new(&provider, trust, &device);
+    let anchors = teep_suit::trust::TrustAnchors::unscoped(trust.clone());
+    let processor = Processor::new(&provider, &anchors, &device);
     let mut storage = MemoryStorage::new();
     let out = processor.install(&mut storage, &envelope, Some(b"nonce"));
     let _ = out.report.to_cbor();

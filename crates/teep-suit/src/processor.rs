@@ -38,17 +38,18 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
+use teep_cose::CryptoProvider;
 use teep_cose::encrypt::{DecryptionKey, SUIT_PAYLOAD_ENCRYPTION};
-use teep_cose::{CryptoProvider, TrustStore};
 
 use crate::cbor::ct_eq;
 use crate::command::{
     Command, Condition, Directive, IndexArg, Parameters, VendorId, param, parse_sequence,
 };
 use crate::error::SuitError;
-use crate::model::{ComponentId, Digest, Envelope, Section};
+use crate::model::{ComponentId, Digest, Envelope, Manifest, Section};
 use crate::report::{Entry, Failure, Record, Report, SystemProperties};
 use crate::storage::{Changes, Storage};
+use crate::trust::{SignerId, TrustAnchors, covers};
 use crate::verify::{Anchors, Authenticated, authenticate, section_bytes};
 
 /// Resolves a URI to bytes (integrated payloads never reach it).
@@ -162,8 +163,8 @@ pub struct Outcome {
 /// The SUIT manifest processor.
 pub struct Processor<'a> {
     pub provider: &'a dyn CryptoProvider,
-    /// TC signer trust anchors.
-    pub trust: &'a TrustStore,
+    /// TC signer trust anchors and their scopes.
+    pub trust: &'a TrustAnchors,
     /// HMAC keys for COSE_Mac0-authenticated manifests.
     pub mac_keys: &'a [Vec<u8>],
     pub fetcher: &'a dyn Fetcher,
@@ -196,6 +197,14 @@ struct Ctx<'a> {
     path: Vec<u64>,
     /// Where this manifest is stored; the owner of what it writes.
     owner: ComponentId,
+    /// The anchor that authenticated it.
+    signer: SignerId,
+}
+
+/// Who authenticated a manifest and where its anchor lets it write.
+struct Signer {
+    id: SignerId,
+    scope: Vec<ComponentId>,
 }
 
 /// Result of a condition.
@@ -218,6 +227,13 @@ struct Run<'p, 's> {
     /// again (validate re-checks what install just wrote: hashing it twice buys nothing,
     /// the bytes are in memory we control).
     digests: alloc::collections::BTreeMap<ComponentId, [u8; 32]>,
+    /// Dependency components filled in this run and not processed since, with the record
+    /// of the command that filled them: none may be committed.
+    unprocessed: alloc::collections::BTreeMap<ComponentId, Record>,
+    /// Manifest digests of the dependencies processed in this run.
+    processed: alloc::collections::BTreeMap<ComponentId, [u8; 32]>,
+    /// (dependent, dependency, section key) for each process-dependency that ran.
+    ran: BTreeSet<(ComponentId, ComponentId, u64)>,
     depth: usize,
 }
 
@@ -276,7 +292,7 @@ impl<'a> Processor<'a> {
     /// A processor with no fetcher, no decryption key, no clock and default policy.
     pub fn new(
         provider: &'a dyn CryptoProvider,
-        trust: &'a TrustStore,
+        trust: &'a TrustAnchors,
         device: &'a DeviceIdentity,
     ) -> Self {
         Self {
@@ -293,7 +309,7 @@ impl<'a> Processor<'a> {
 
     fn anchors(&self) -> Anchors<'_> {
         Anchors {
-            signers: self.trust,
+            signers: self.trust.store(),
             mac_keys: self.mac_keys,
             now: self.clock.now(),
         }
@@ -310,6 +326,9 @@ impl<'a> Processor<'a> {
             invocations: Vec::new(),
             integrity: BTreeSet::new(),
             digests: Default::default(),
+            unprocessed: Default::default(),
+            processed: Default::default(),
+            ran: BTreeSet::new(),
             depth: 0,
         }
     }
@@ -343,9 +362,7 @@ impl<'a> Processor<'a> {
         nonce: Option<&[u8]>,
     ) -> Outcome {
         self.run(storage, Procedure::Uninstall, nonce, |run| {
-            run.with_stored_root(manifest_id, |run, auth| {
-                run.uninstall_root(manifest_id, auth)
-            })
+            run.uninstall_root(manifest_id)
         })
     }
 
@@ -358,7 +375,9 @@ impl<'a> Processor<'a> {
         nonce: Option<&[u8]>,
     ) -> Outcome {
         self.run(storage, Procedure::Invocation, nonce, |run| {
-            run.with_stored_root(manifest_id, |run, auth| run.invoke_root(manifest_id, auth))
+            run.with_stored_root(manifest_id, |run, auth, signer| {
+                run.invoke_root(manifest_id, auth, signer)
+            })
         })
     }
 
@@ -458,30 +477,111 @@ impl Run<'_, '_> {
         Ok(())
     }
 
-    /// Stores bytes into an image component on behalf of `owner`.
-    fn write(
+    fn signer_of(&self, id: &ComponentId) -> Result<Option<SignerId>, SuitError> {
+        match self.changes.signers.get(id) {
+            Some(s) => Ok(Some(s.clone())),
+            None => self.store.signer(id),
+        }
+    }
+
+    /// The one path by which a directive changes a component's contents (fetch, write,
+    /// copy, swap, decryption into place; the root's and its dependencies' alike).
+    /// * A component another manifest links keeps its contents: other bytes (for a
+    ///   dependency: another manifest) fail with `ComponentReferenced`.
+    /// * An image is never written where a manifest is (or was) stored: sequence numbers
+    ///   are what tells manifests from images when links are dropped.
+    /// * An image is linked by the writer; a dependency component is not linked but marked
+    ///   unprocessed: process-dependency must authenticate it before anything commits.
+    fn put(
         &mut self,
-        owner: &ComponentId,
-        id: &ComponentId,
+        ctx: &Ctx<'_>,
+        index: u64,
         bytes: Vec<u8>,
+        at: &Record,
     ) -> Result<(), SuitError> {
-        let owners = self.owners(id)?;
-        if owners.iter().any(|o| o != owner) {
-            let same = match self.data(id)? {
-                Some(d) => *d == *bytes || self.same_manifest(&d, &bytes),
+        let id = Self::component_id(ctx, index)?;
+        let dependency = Self::is_dependency(ctx, index);
+        if self.owners(&id)?.iter().any(|o| *o != ctx.owner) {
+            let same = match self.data(&id)? {
+                Some(d) if dependency => self.same_manifest(&d, &bytes),
+                Some(d) => *d == *bytes,
                 None => false,
             };
             if !same {
-                return Err(SuitError::ComponentReferenced(id.clone()));
+                return Err(SuitError::ComponentReferenced(id));
             }
         }
-        self.integrity.remove(id);
-        self.digests.remove(id);
+        if !dependency && self.sequence_number(&id)?.is_some() {
+            return Err(SuitError::ComponentReferenced(id));
+        }
+        self.integrity.remove(&id);
+        self.digests.remove(&id);
         self.changes.data.insert(id.clone(), Some(bytes));
-        self.link(id, owner)
+        if dependency {
+            self.processed.remove(&id);
+            self.unprocessed.insert(id, at.clone());
+            Ok(())
+        } else {
+            self.link(&id, &ctx.owner)
+        }
+    }
+
+    /// The contents of a copy or swap source. A component linked by a manifest of another
+    /// signer is not readable: one signer may not copy another's (decrypted) data.
+    fn source(&self, ctx: &Ctx<'_>, id: &ComponentId) -> Result<Vec<u8>, SuitError> {
+        for owner in self.owners(id)? {
+            if owner != ctx.owner && self.signer_of(&owner)?.is_some_and(|s| s != ctx.signer) {
+                return Err(SuitError::ForeignComponent(id.clone()));
+            }
+        }
+        self.data(id)?
+            .map(Cow::into_owned)
+            .ok_or_else(|| SuitError::ComponentEmpty(id.clone()))
     }
 
     // ---- procedures ----
+
+    /// The anchor whose key verified the manifest (a MAC: the device's own keys).
+    fn identify(&self, auth: &Authenticated<'_>) -> Signer {
+        match &auth.signer {
+            Some(key) => {
+                let (id, scope) = self.p.trust.identify(key);
+                Signer {
+                    id,
+                    scope: scope.to_vec(),
+                }
+            }
+            None => Signer {
+                id: SignerId::Mac,
+                scope: vec![ComponentId::default()],
+            },
+        }
+    }
+
+    /// Admits an authenticated manifest to be stored (or found) at `location`: policy
+    /// limits, its signer's scope over `location` and every component it lists (other
+    /// than its dependencies, which are their own signers' locations), and the signer
+    /// that installed `location` before.
+    fn admit(&self, auth: &Authenticated<'_>, location: &ComponentId) -> Result<Signer, SuitError> {
+        self.check_policy(auth)?;
+        let signer = self.identify(auth);
+        if !covers(&signer.scope, location) {
+            return Err(SuitError::OutOfScope(location.clone()));
+        }
+        let common = &auth.manifest.common;
+        for (i, c) in common.components.iter().enumerate() {
+            if common.dependency(i as u64).is_none() && !covers(&signer.scope, c) {
+                return Err(SuitError::OutOfScope(c.clone()));
+            }
+        }
+        if self
+            .signer_of(location)?
+            .is_some_and(|installed| installed != signer.id)
+        {
+            return Err(SuitError::SignerMismatch(location.clone()));
+        }
+        Ok(signer)
+    }
 
     fn check_policy(&self, auth: &Authenticated<'_>) -> Result<(), SuitError> {
         let space = auth.manifest.common.index_space();
@@ -507,7 +607,7 @@ impl Run<'_, '_> {
 
     fn install_root(&mut self, auth: Authenticated<'_>) -> RunResult {
         let owner = storage_id(&auth).map_err(early)?;
-        self.check_policy(&auth).map_err(early)?;
+        let signer = self.admit(&auth, &owner).map_err(early)?;
         if Section::UPDATE
             .iter()
             .all(|s| auth.manifest.member(*s).is_none())
@@ -518,6 +618,9 @@ impl Run<'_, '_> {
         if let Some(installed) = self.sequence_number(&owner).map_err(early)?
             && seq <= installed
         {
+            if seq == installed && self.is_stored(&owner, &auth).map_err(early)? {
+                return self.redelivered(owner, seq);
+            }
             return Err(early(SuitError::Rollback {
                 installed,
                 offered: seq,
@@ -537,17 +640,49 @@ impl Run<'_, '_> {
             auth,
             path: Vec::new(),
             owner: owner.clone(),
+            signer: signer.id.clone(),
         };
         for section in Section::UPDATE {
             self.run_section(&ctx, section).map_err(to_failure)?;
         }
+        if let Some((id, at)) = self.unprocessed.first_key_value() {
+            return Err(Box::new(Failure {
+                error: SuitError::DependencyNotProcessed(id.clone()),
+                record: at.clone(),
+            }));
+        }
         self.changes.data.insert(owner.clone(), Some(stripped));
         self.link(&owner, &owner).map_err(early)?;
         self.changes.sequence_numbers.insert(owner.clone(), seq);
+        self.changes.signers.insert(owner.clone(), signer.id);
         let done = Done {
             manifest_id: owner,
             sequence_number: seq,
             invocations: core::mem::take(&mut self.invocations),
+        };
+        Ok((done, core::mem::take(&mut self.changes)))
+    }
+
+    /// Whether the manifest stored at `id` is `auth`'s (same manifest digest).
+    fn is_stored(&self, id: &ComponentId, auth: &Authenticated<'_>) -> Result<bool, SuitError> {
+        Ok(match self.data(id)? {
+            Some(stored) => Envelope::decode(&stored)
+                .is_ok_and(|e| self.p.provider.sha256(e.manifest_bstr) == auth.digest),
+            None => false,
+        })
+    }
+
+    /// The very manifest installed at `id` arrives again (the TAM re-sends an Update after
+    /// a crash between commit and Success): success, nothing runs; only a missing root
+    /// link (the manifest was stored as a dependency) is added.
+    fn redelivered(&mut self, id: ComponentId, seq: u64) -> RunResult {
+        if !self.owners(&id).map_err(early)?.contains(&id) {
+            self.link(&id, &id).map_err(early)?;
+        }
+        let done = Done {
+            manifest_id: id,
+            sequence_number: seq,
+            invocations: Vec::new(),
         };
         Ok((done, core::mem::take(&mut self.changes)))
     }
@@ -564,25 +699,51 @@ impl Run<'_, '_> {
     fn with_stored_root(
         &mut self,
         id: &ComponentId,
-        then: impl FnOnce(&mut Self, Authenticated<'_>) -> (Reference, RunResult),
+        then: impl FnOnce(&mut Self, Authenticated<'_>, Signer) -> (Reference, RunResult),
     ) -> (Reference, RunResult) {
         let bytes = match self.stored(id) {
             Ok(b) => b,
             Err(e) => return (unknown_reference(), Err(early(e))),
         };
-        match authenticate(&bytes, self.p.provider, &self.p.anchors()) {
-            Ok(auth) => then(self, auth),
+        match self.admit_stored(&bytes, id) {
+            Ok((auth, signer)) => then(self, auth, signer),
             Err(e) => (unknown_reference(), Err(early(e))),
         }
     }
 
-    fn uninstall_root(
-        &mut self,
+    /// Re-authenticates the manifest stored at `id` and admits it as it would be admitted
+    /// today (current anchors and scopes); it must be the manifest for that location.
+    fn admit_stored<'b>(
+        &self,
+        bytes: &'b [u8],
         id: &ComponentId,
-        auth: Authenticated<'_>,
-    ) -> (Reference, RunResult) {
-        let reference = reference(&auth);
-        let seq = auth.manifest.sequence_number;
+    ) -> Result<(Authenticated<'b>, Signer), SuitError> {
+        let auth = authenticate(bytes, self.p.provider, &self.p.anchors())?;
+        if storage_id(&auth)? != *id {
+            return Err(SuitError::StoredManifestMismatch(id.clone()));
+        }
+        let signer = self.admit(&auth, id)?;
+        Ok((auth, signer))
+    }
+
+    /// Uninstall needs no trust in the stored manifest: see [`Run::release`].
+    fn uninstall_root(&mut self, id: &ComponentId) -> (Reference, RunResult) {
+        let bytes = match self.stored(id) {
+            Ok(b) => b,
+            Err(e) => return (unknown_reference(), Err(early(e))),
+        };
+        let reference = match authenticate(&bytes, self.p.provider, &self.p.anchors()) {
+            Ok(auth) => reference(&auth),
+            Err(_) => Envelope::decode(&bytes).map_or_else(
+                |_| unknown_reference(),
+                |e| {
+                    (
+                        None,
+                        Digest::sha256(self.p.provider.sha256(e.manifest_bstr)),
+                    )
+                },
+            ),
+        };
         match self.owners(id) {
             Ok(set) if set.contains(id) => {}
             Ok(_) => return (reference, Err(early(SuitError::NotInstalled(id.clone())))),
@@ -591,7 +752,7 @@ impl Run<'_, '_> {
         let result = self.release(id, id, &[]).map_err(to_failure).map(|()| {
             let done = Done {
                 manifest_id: id.clone(),
-                sequence_number: seq,
+                sequence_number: self.store.sequence_number(id).ok().flatten().unwrap_or(0),
                 invocations: Vec::new(),
             };
             (done, core::mem::take(&mut self.changes))
@@ -599,13 +760,19 @@ impl Run<'_, '_> {
         (reference, result)
     }
 
-    fn invoke_root(&mut self, id: &ComponentId, auth: Authenticated<'_>) -> (Reference, RunResult) {
+    fn invoke_root(
+        &mut self,
+        id: &ComponentId,
+        auth: Authenticated<'_>,
+        signer: Signer,
+    ) -> (Reference, RunResult) {
         let reference = reference(&auth);
         let seq = auth.manifest.sequence_number;
         let ctx = Ctx {
             auth,
             path: Vec::new(),
             owner: id.clone(),
+            signer: signer.id,
         };
         for section in Section::INVOCATION {
             if let Err(stop) = self.run_section(&ctx, section) {
@@ -636,15 +803,21 @@ impl Run<'_, '_> {
             return Ok(());
         }
         let bytes = self.stored(id).map_err(|e| hard(e, at.clone()))?;
-        let auth = authenticate(&bytes, self.p.provider, &self.p.anchors())
-            .map_err(|e| hard(e, at.clone()))?;
         self.enter(&at)?;
-        let ctx = Ctx {
-            auth,
-            path: path.to_vec(),
-            owner: id.clone(),
+        // Only a manifest we would admit today runs its uninstall sequence; one whose
+        // anchor was removed or narrowed is removed plainly (see the module notes).
+        let r = match self.admit_stored(&bytes, id) {
+            Ok((auth, signer)) => {
+                let ctx = Ctx {
+                    auth,
+                    path: path.to_vec(),
+                    owner: id.clone(),
+                    signer: signer.id,
+                };
+                self.run_section(&ctx, Section::Uninstall)
+            }
+            Err(_) => Ok(()),
         };
-        let r = self.run_section(&ctx, Section::Uninstall);
         let r = r.and_then(|()| self.drop_links(id, path));
         self.depth -= 1;
         r?;
@@ -709,7 +882,12 @@ impl Run<'_, '_> {
         if let Some(shared) = ctx.auth.manifest.common.shared_sequence {
             self.run_sequence(ctx, Section::Shared, section, shared, 0, 0, false, false)?;
         }
-        self.run_sequence(ctx, section, section, bytes, 0, 0, false, false)
+        self.run_sequence(ctx, section, section, bytes, 0, 0, false, false)?;
+        if self.procedure == Procedure::Update {
+            self.check_lockstep(ctx, section)
+                .map_err(|e| hard(e, record(ctx, section, bytes.len(), 0)))?;
+        }
+        Ok(())
     }
 
     fn index_space(ctx: &Ctx<'_>) -> u64 {
@@ -886,7 +1064,7 @@ impl Run<'_, '_> {
             }
             Command::Directive(d, policy) => {
                 for i in Self::targets(ctx, index) {
-                    let r = self.directive(ctx, *d, i, procedure_section);
+                    let r = self.directive(ctx, *d, i, procedure_section, &at(i));
                     match r {
                         Ok(()) => self.report(ctx, *policy, true, at(i), i, Parameters::default()),
                         Err(Stop::Hard(mut f)) => {
@@ -1130,6 +1308,7 @@ impl Run<'_, '_> {
         d: Directive,
         index: u64,
         procedure_section: Section,
+        at: &Record,
     ) -> Flow {
         let plain = |e: SuitError| hard(e, Record::default());
         let id = Self::component_id(ctx, index).map_err(plain)?;
@@ -1145,44 +1324,28 @@ impl Run<'_, '_> {
                         })
                     })?,
                 };
-                if Self::is_dependency(ctx, index) {
-                    // Checked (authenticity, digest, links) when processed.
-                    self.integrity.remove(&id);
-                    self.digests.remove(&id);
-                    self.changes.data.insert(id, Some(bytes));
-                    Ok(())
-                } else {
-                    self.write(&ctx.owner, &id, bytes).map_err(plain)
-                }
+                self.put(ctx, index, bytes, at).map_err(plain)
             }
             Directive::Write => {
                 let content = self
                     .param(&id, param::CONTENT, |p| &p.content)
                     .map_err(plain)?;
                 let bytes = self.maybe_decrypt(&id, content).map_err(plain)?;
-                self.write(&ctx.owner, &id, bytes).map_err(plain)
+                self.put(ctx, index, bytes, at).map_err(plain)
             }
             Directive::Copy | Directive::Swap => {
                 let source = self
                     .param(&id, param::SOURCE_COMPONENT, |p| &p.source_component)
                     .map_err(plain)?;
                 let source_id = Self::component_id(ctx, source).map_err(plain)?;
-                let data = self
-                    .data(&source_id)
-                    .map_err(plain)?
-                    .map(Cow::into_owned)
-                    .ok_or_else(|| plain(SuitError::ComponentEmpty(source_id.clone())))?;
+                let data = self.source(ctx, &source_id).map_err(plain)?;
                 if d == Directive::Copy {
                     let bytes = self.maybe_decrypt(&id, data).map_err(plain)?;
-                    self.write(&ctx.owner, &id, bytes).map_err(plain)
+                    self.put(ctx, index, bytes, at).map_err(plain)
                 } else {
-                    let current = self
-                        .data(&id)
-                        .map_err(plain)?
-                        .map(Cow::into_owned)
-                        .ok_or_else(|| plain(SuitError::ComponentEmpty(id.clone())))?;
-                    self.write(&ctx.owner, &id, data).map_err(plain)?;
-                    self.write(&ctx.owner, &source_id, current).map_err(plain)
+                    let current = self.source(ctx, &id).map_err(plain)?;
+                    self.put(ctx, index, data, at).map_err(plain)?;
+                    self.put(ctx, source, current, at).map_err(plain)
                 }
             }
             Directive::Invoke => {
@@ -1250,40 +1413,26 @@ impl Run<'_, '_> {
         let fail = |e: SuitError| hard(e, at.clone());
         let bytes = self.verify_dependency(id).map_err(fail)?;
         let auth = authenticate(&bytes, self.p.provider, &self.p.anchors()).map_err(fail)?;
-        self.check_policy(&auth).map_err(fail)?;
+        // The dependency's own signed identity, not the location its dependent chose,
+        // keys rollback, ownership and scope.
+        let manifest_id = storage_id(&auth).map_err(fail)?;
+        if manifest_id != *id {
+            return Err(fail(SuitError::DependencyLocation {
+                prefix: id.clone(),
+                manifest_id,
+            }));
+        }
+        let signer = self.admit(&auth, id).map_err(fail)?;
         let seq = auth.manifest.sequence_number;
-        if let Some(installed) = self.store.sequence_number(id).map_err(fail)? {
-            let same = || -> Result<bool, SuitError> {
-                let Some(stored) = self.store.read(id)? else {
-                    return Ok(false);
-                };
-                let env = Envelope::decode(&stored)?;
-                Ok(self.p.provider.sha256(env.manifest_bstr) == auth.digest)
-            };
-            if seq < installed || (seq == installed && !same().map_err(fail)?) {
-                return Err(fail(SuitError::Rollback {
-                    installed,
-                    offered: seq,
-                }));
-            }
-        }
-        // A new envelope may not replace one that other manifests still link.
-        if let Some(stored) = self.store.read(id).map_err(fail)?
-            && !self.same_manifest(&stored, &bytes)
-            && self
-                .store
-                .owners(id)
-                .map_err(fail)?
-                .iter()
-                .any(|o| o != &ctx.owner)
-        {
-            return Err(fail(SuitError::ComponentReferenced(id.clone())));
-        }
+        self.check_dependency_rollback(id, seq, &auth.digest)
+            .map_err(fail)?;
         self.enter(&at)?;
+        let digest = auth.digest;
         let child = Ctx {
             auth,
             path,
             owner: id.clone(),
+            signer: signer.id.clone(),
         };
         let r = self.run_section(&child, section);
         self.depth -= 1;
@@ -1294,7 +1443,74 @@ impl Run<'_, '_> {
             .unwrap_or(0)
             .max(seq);
         self.changes.sequence_numbers.insert(id.clone(), high);
+        self.changes.signers.insert(id.clone(), signer.id);
         self.changes.data.entry(id.clone()).or_insert(Some(bytes));
+        self.unprocessed.remove(id);
+        self.processed.insert(id.clone(), digest);
+        self.ran
+            .insert((ctx.owner.clone(), id.clone(), section.key()));
         self.link(id, &ctx.owner).map_err(fail)
+    }
+
+    /// A dependency's sequence number must not be below the highest stored or processed
+    /// in this run for its manifest component ID; equal only for the very manifest stored
+    /// or processed before (same digest), which re-processing leaves as it was.
+    fn check_dependency_rollback(
+        &self,
+        id: &ComponentId,
+        seq: u64,
+        digest: &[u8; 32],
+    ) -> Result<(), SuitError> {
+        let stored = self.store.sequence_number(id)?;
+        let Some(installed) = stored.max(self.changes.sequence_numbers.get(id).copied()) else {
+            return Ok(());
+        };
+        if seq > installed {
+            return Ok(());
+        }
+        let same = self.processed.get(id) == Some(digest)
+            || (stored == Some(installed)
+                && match self.store.read(id)? {
+                    Some(b) => Envelope::decode(&b)
+                        .is_ok_and(|e| self.p.provider.sha256(e.manifest_bstr) == *digest),
+                    None => false,
+                });
+        if seq == installed && same {
+            Ok(())
+        } else {
+            Err(SuitError::Rollback {
+                installed,
+                offered: seq,
+            })
+        }
+    }
+
+    /// Trust-domains lockstep: at the end of a dependent's Update section, every
+    /// dependency present whose manifest has that section must have had it run through
+    /// process-dependency. Its manifest is read without authentication: only to decide
+    /// whether to refuse; whatever fills a dependency must be processed before commit.
+    fn check_lockstep(&self, ctx: &Ctx<'_>, section: Section) -> Result<(), SuitError> {
+        for dep in &ctx.auth.manifest.common.dependencies {
+            let id = Self::component_id(ctx, dep.index)?;
+            if self
+                .ran
+                .contains(&(ctx.owner.clone(), id.clone(), section.key()))
+            {
+                continue;
+            }
+            let Some(bytes) = self.data(&id)? else {
+                continue;
+            };
+            let has = Envelope::decode(&bytes)
+                .and_then(|e| Manifest::decode(e.manifest_bytes))
+                .is_ok_and(|m| m.member(section).is_some());
+            if has {
+                return Err(SuitError::DependencySectionSkipped {
+                    dependency: id,
+                    section: section.key(),
+                });
+            }
+        }
+        Ok(())
     }
 }

@@ -552,7 +552,7 @@ fn teep_d4_manifest_authenticates_but_its_key_9_is_invoke_so_update_refuses_it()
         &env,
         &PROVIDER,
         &teep_suit::verify::Anchors {
-            signers: &teep.trust,
+            signers: teep.trust.store(),
             mac_keys: &[],
             now: None,
         },
@@ -586,6 +586,9 @@ impl Storage for PowerLoss {
     }
     fn sequence_number(&self, id: &ComponentId) -> Result<Option<u64>, SuitError> {
         self.0.sequence_number(id)
+    }
+    fn signer(&self, id: &ComponentId) -> Result<Option<teep_suit::trust::SignerId>, SuitError> {
+        self.0.signer(id)
     }
     fn commit(&mut self, changes: Changes) -> Result<(), SuitError> {
         let staged = self.0.stage(changes)?;

@@ -3,6 +3,7 @@
 
 use teep_cose::coset::{CborSerializable, CoseKey, Label};
 use teep_cose::{PrivateKey, PublicKey, RustCryptoProvider, TrustStore};
+use teep_suit::trust::TrustAnchors;
 
 pub const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/vectors");
 
@@ -43,12 +44,12 @@ pub fn dependent_signer() -> PublicKey {
     public_key("keys/fwenc-dependent-signer-p256.cose-key-public.hex")
 }
 
-/// Trust store with both signer keys of the vectors.
-pub fn vector_trust() -> TrustStore {
+/// Both signer keys of the vectors, unscoped.
+pub fn vector_trust() -> TrustAnchors {
     let mut t = TrustStore::new();
     t.add_key(example_signer());
     t.add_key(dependent_signer());
-    t
+    TrustAnchors::unscoped(t)
 }
 
 pub fn mac_keys() -> Vec<Vec<u8>> {
@@ -118,7 +119,7 @@ pub fn teep_fetcher() -> MapFetcher {
 /// What a TEEP device test processes with: the vector anchors, the TEEP device identity and
 /// a fetcher serving the TC and its manifest.
 pub struct TeepSetup {
-    pub trust: TrustStore,
+    pub trust: TrustAnchors,
     pub device: DeviceIdentity,
     pub fetcher: MapFetcher,
 }
