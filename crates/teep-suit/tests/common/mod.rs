@@ -140,3 +140,73 @@ impl TeepSetup {
         p
     }
 }
+
+use minicbor::Encoder;
+
+/// A minimal encoder for command sequences in tests.
+#[derive(Default)]
+pub struct Seq(pub Vec<u8>, pub u64);
+
+impl Seq {
+    pub fn new() -> Self {
+        Self(Vec::new(), 0)
+    }
+    pub fn cmd(mut self, n: i64, arg: impl FnOnce(&mut Encoder<&mut Vec<u8>>)) -> Self {
+        let mut e = Encoder::new(&mut self.0);
+        e.i64(n).unwrap();
+        arg(&mut e);
+        self.1 += 2;
+        self
+    }
+    pub fn rep(self, n: i64) -> Self {
+        self.cmd(n, |e| {
+            e.u8(15).unwrap();
+        })
+    }
+    pub fn set_content(self, content: &[u8]) -> Self {
+        self.cmd(20, |e| {
+            e.map(1).unwrap().u8(18).unwrap().bytes(content).unwrap();
+        })
+    }
+    pub fn bytes(self) -> Vec<u8> {
+        let mut out = Vec::new();
+        Encoder::new(&mut out).array(self.1).unwrap();
+        out.extend_from_slice(&self.0);
+        out
+    }
+}
+
+/// A nested sequence as a command argument (try-each branch, run-sequence).
+pub fn nested(seq: Seq) -> impl FnOnce(&mut Encoder<&mut Vec<u8>>) {
+    move |e| {
+        e.bytes(&seq.bytes()).unwrap();
+    }
+}
+
+use teep_suit::builder::{ManifestSpec, PayloadLocation};
+
+/// A TC's image component.
+pub fn app(name: &str) -> ComponentId {
+    ComponentId::from_strs(&["TEEP-Device", "SecureFS", name, "ta"])
+}
+
+/// A TC's manifest component ID.
+pub fn app_manifest(name: &str) -> ComponentId {
+    ComponentId::from_strs(&["TEEP-Device", "SecureFS", name, "suit"])
+}
+
+/// A TEEP-style TC manifest with an integrated payload (for the builder).
+pub fn spec(name: &str, seq: u64, payload: &[u8]) -> ManifestSpec {
+    ManifestSpec {
+        component_id: app(name),
+        manifest_component_id: None,
+        sequence_number: seq,
+        payload: payload.to_vec(),
+        location: PayloadLocation::Integrated("#tc".into()),
+        vendor_id: Some(hex::decode(TEEP_VENDOR).unwrap().try_into().unwrap()),
+        class_id: Some(hex::decode(TEEP_CLASS).unwrap().try_into().unwrap()),
+        reference_uri: Some(format!("https://tam.example/{name}.suit")),
+        encrypt_to: None,
+        dependencies: vec![],
+    }
+}
