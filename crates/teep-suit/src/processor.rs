@@ -1,6 +1,6 @@
 //! The manifest processor: the SUIT abstract machine (draft-ietf-suit-manifest §6 with
 //! trust-domains and firmware-encryption) behind `Storage`, `Fetcher`, `Decryptor` and
-//! `Clock`, with TC-signer trust anchors.
+//! `Clock`, with scoped TC-signer trust anchors ([`TrustAnchors`]).
 //!
 //! Pinned choices (each has a test):
 //! * Parameters are keyed by component *identifier* and shared by a root manifest and its
@@ -10,22 +10,49 @@
 //! * A dependency's index may lie beyond the components list; its identifier is then its
 //!   `dependency-prefix`, which is also where the dependency envelope is stored. Prefixes
 //!   are not prepended to the dependency's own component IDs (TEEP IDs are full paths).
+//! * A dependency is identified by its own signed manifest-component-id, which must equal
+//!   the location its dependent chose (`DependencyLocation`): rollback, ownership, signer
+//!   and scope key on what the dependency's signer signed, never on the dependent's choice.
 //! * process-dependency always authenticates the dependency and checks its manifest digest
 //!   against `image-digest`, whether or not dependency-integrity ran (td-ex2 and TEEP
 //!   personalization omit it).
 //! * The image size is not enforced on dependency envelopes (their size changes with tag,
 //!   severing, re-signing); the manifest digest binds them.
+//! * Ownership: every directive that changes contents (fetch, write, copy, swap, decryption
+//!   into place; the root's and its dependencies') goes through one check, `Run::put`.
+//!   Other bytes in a component another manifest links fail (`ComponentReferenced`); an
+//!   image is never written where a manifest is or was stored. A dependency component
+//!   filled in a run must be authenticated by process-dependency after its last fill, or
+//!   nothing commits (`DependencyNotProcessed`). Copy and swap never read a component a
+//!   manifest of another signer links (`ForeignComponent`).
+//! * Lockstep (trust-domains): at the end of each Update section a dependent runs, every
+//!   dependency present whose manifest has that section must have had it run by
+//!   process-dependency (`DependencySectionSkipped`). Not applied to Invocation (td-ex1
+//!   invokes its dependency's component itself) nor to Uninstall (a shared dependency's
+//!   uninstall runs only with its last link; links left over are dropped anyway).
+//! * Trust anchors carry scopes: a manifest's storage location and every component it
+//!   lists (its dependencies are their own signers' locations) must lie under its anchor's
+//!   prefixes (`OutOfScope`). Storage records the anchor that installed each manifest; an
+//!   installed manifest is updated only through that anchor (`SignerMismatch`), which may
+//!   hold several keys (rotation). Records, like sequence numbers, survive deletion.
 //! * Rollback: a root manifest must carry a sequence number *above* the stored one for its
-//!   manifest component ID; equal is refused too (TEEP re-installs are no-ops the TAM
-//!   should not send). A dependency may be re-processed at an equal number only if it is
-//!   the very manifest stored (same digest). Numbers survive deletion.
+//!   manifest component ID. The same number with the manifest stored there (same digest)
+//!   is a re-delivery (the TAM re-sends an Update after a crash between commit and
+//!   Success): success, nothing runs, only a missing root link is added. Equal with another
+//!   digest, or lower, is refused. A dependency may be re-processed at an equal number only
+//!   if it is the manifest stored or processed before in the run. Numbers survive deletion.
 //! * Links: a component's reference count is the set of manifests linking it. A root
 //!   install links its manifest to itself; a dependent links each dependency it processes;
 //!   a manifest links what it writes. Unlink (or process-dependency inside uninstall)
 //!   drops one link; when the last goes, a manifest's uninstall sequence runs and it is
 //!   deleted (with any links its sequence left behind), and an image is deleted.
-//!   Writing different bytes into a component another manifest links fails
-//!   (`ComponentReferenced`).
+//! * Deletion needs no trust in the stored manifest: when the last link goes, its uninstall
+//!   sequence runs only if it still passes today's anchors, scopes and signer record (we do
+//!   not execute what we would not install); otherwise it is removed plainly, dropping the
+//!   links storage records it holding. So a compromised signer's TCs can be deleted once
+//!   its anchor is gone, and a tampered stored copy cannot stop its own deletion.
+//! * Stored manifests are re-authenticated and must be the manifest for their location
+//!   (`StoredManifestMismatch`) before they run (invocation, uninstall sequence).
 //! * A root manifest without `suit-manifest-component-id` is stored at its first
 //!   component's ID plus the segment `suit`.
 //! * Shared sequence and each section start at component index 0; the shared sequence
@@ -406,8 +433,14 @@ fn finish(
     records: Vec<Entry>,
     result: RunResult,
 ) -> Outcome {
+    // A procedure that changed nothing (a re-delivery) does not touch storage at all.
     let result = result
-        .and_then(|(done, changes)| storage.commit(changes).map(|()| done).map_err(early))
+        .and_then(|(done, changes)| {
+            if changes == Changes::default() {
+                return Ok(done);
+            }
+            storage.commit(changes).map(|()| done).map_err(early)
+        })
         .map_err(|f| *f);
     let report = Report {
         reference_uri: reference.0,
