@@ -420,6 +420,14 @@ impl<'a> Processor<'a> {
         let (reference, result, records) = {
             let mut run = self.start(&*storage, procedure);
             let (reference, result) = body(&mut run);
+            // Whatever filled a dependency component must have been processed since.
+            let result = result.and_then(|ok| match run.unprocessed.pop_first() {
+                Some((id, at)) => Err(Box::new(Failure {
+                    error: SuitError::DependencyNotProcessed(id),
+                    record: at,
+                })),
+                None => Ok(ok),
+            });
             (reference, result, run.records)
         };
         finish(storage, reference, nonce, records, result)
@@ -677,12 +685,6 @@ impl Run<'_, '_> {
         };
         for section in Section::UPDATE {
             self.run_section(&ctx, section).map_err(to_failure)?;
-        }
-        if let Some((id, at)) = self.unprocessed.first_key_value() {
-            return Err(Box::new(Failure {
-                error: SuitError::DependencyNotProcessed(id.clone()),
-                record: at.clone(),
-            }));
         }
         self.changes.data.insert(owner.clone(), Some(stripped));
         self.link(&owner, &owner).map_err(early)?;
@@ -1443,22 +1445,25 @@ impl Run<'_, '_> {
             manifest_id: path.clone(),
             ..Record::default()
         };
-        let fail = |e: SuitError| hard(e, at.clone());
-        let bytes = self.verify_dependency(id).map_err(fail)?;
-        let auth = authenticate(&bytes, self.p.provider, &self.p.anchors()).map_err(fail)?;
+        // Refusing the dependency is a failure of the dependent's process-dependency command
+        // (the caller puts its location in the record); failures inside it keep theirs.
+        let refuse = |e: SuitError| hard(e, Record::default());
+        let bytes = self.verify_dependency(id).map_err(refuse)?;
+        let auth = authenticate(&bytes, self.p.provider, &self.p.anchors()).map_err(refuse)?;
         // The dependency's own signed identity, not the location its dependent chose,
         // keys rollback, ownership and scope.
-        let manifest_id = storage_id(&auth).map_err(fail)?;
+        let manifest_id = storage_id(&auth).map_err(refuse)?;
         if manifest_id != *id {
-            return Err(fail(SuitError::DependencyLocation {
+            return Err(refuse(SuitError::DependencyLocation {
                 prefix: id.clone(),
                 manifest_id,
             }));
         }
-        let signer = self.admit(&auth, id).map_err(fail)?;
+        let signer = self.admit(&auth, id).map_err(refuse)?;
         let seq = auth.manifest.sequence_number;
         self.check_dependency_rollback(id, seq, &auth.digest)
-            .map_err(fail)?;
+            .map_err(refuse)?;
+        let fail = |e: SuitError| hard(e, at.clone());
         self.enter(&at)?;
         let digest = auth.digest;
         let child = Ctx {
@@ -1524,7 +1529,9 @@ impl Run<'_, '_> {
     /// whether to refuse; whatever fills a dependency must be processed before commit.
     fn check_lockstep(&self, ctx: &Ctx<'_>, section: Section) -> Result<(), SuitError> {
         for dep in &ctx.auth.manifest.common.dependencies {
-            let id = Self::component_id(ctx, dep.index)?;
+            let Ok(id) = Self::component_id(ctx, dep.index) else {
+                continue; // not addressable, so never filled
+            };
             if self
                 .ran
                 .contains(&(ctx.owner.clone(), id.clone(), section.key()))

@@ -508,7 +508,19 @@ fn a_dependency_outside_its_signers_scope_fails_inside_an_in_scope_dependent() {
         .result
         .unwrap_err();
     assert_eq!(f.error, SuitError::OutOfScope(app_manifest("lib")));
-    assert_eq!(f.record.manifest_id, vec![0]);
+    // The report names the dependent's process-dependency (the last command of its
+    // dependency-resolution).
+    let resolution = &d.sections[0].1;
+    let process = parse_sequence(resolution, 0)
+        .unwrap()
+        .last()
+        .unwrap()
+        .offset;
+    assert_eq!(f.record.manifest_id, Vec::<u64>::new());
+    assert_eq!(
+        (f.record.section, f.record.offset),
+        (Section::DependencyResolution.key(), process as u64)
+    );
     assert_eq!(store, MemoryStorage::new());
     // Within the developer's scope the same dependency is accepted.
     let lib = tc("a", 1, b"app", &dev);
@@ -765,4 +777,41 @@ fn directory_storage_keeps_signers_across_reopen_and_reads_format_1() {
     assert_eq!(data(&store, &id("legacy")).unwrap(), b"legacy");
     assert_eq!(store.sequence_number(&id("legacy.suit")).unwrap(), Some(7));
     assert_eq!(store.signer(&id("legacy.suit")).unwrap(), None);
+}
+
+#[test]
+fn a_dependency_filled_during_invocation_is_not_committed_either() {
+    let a = key();
+    let trust = unscoped(&[&a]);
+    let device = DeviceIdentity::default();
+    // The stored manifest has lost its integrated payloads: the bytes come from the network.
+    let mut fetcher = MapFetcher::default();
+    fetcher
+        .0
+        .insert("https://x/evil".into(), b"not a manifest".to_vec());
+    let mut p = Processor::new(&PROVIDER, &trust, &device);
+    p.fetcher = &fetcher;
+    let m = Hand {
+        components: vec![id("x")],
+        dependencies: vec![(1, id("fresh.suit"))],
+        manifest_id: Some(id("m.suit")),
+        sections: vec![
+            (
+                9,
+                uri(index(Seq::new(), 1), "https://x/evil").rep(21).bytes(),
+            ),
+            (20, Seq::new().set_content(b"x").rep(18).bytes()),
+        ],
+        ..Hand::default()
+    };
+    let mut store = MemoryStorage::new();
+    install(&p, &mut store, &m.signed(&a)).unwrap();
+    let before = store.clone();
+    let f = p
+        .invoke(&mut store, &id("m.suit"), None)
+        .result
+        .unwrap_err();
+    assert_eq!(f.error, SuitError::DependencyNotProcessed(id("fresh.suit")));
+    assert_eq!(f.record.section, Section::Invoke.key());
+    assert_eq!(store, before);
 }
