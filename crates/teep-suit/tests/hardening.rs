@@ -107,6 +107,25 @@ fn unscoped(keys: &[&PrivateKey]) -> TrustAnchors {
     TrustAnchors::unscoped(store)
 }
 
+/// One generated signer key, trusted unscoped, and a device identity.
+struct Single {
+    key: PrivateKey,
+    trust: TrustAnchors,
+    device: DeviceIdentity,
+}
+
+impl Single {
+    fn new(device: DeviceIdentity) -> Self {
+        let key = key();
+        let trust = unscoped(&[&key]);
+        Self { key, trust, device }
+    }
+
+    fn processor(&self) -> Processor<'_> {
+        Processor::new(&PROVIDER, &self.trust, &self.device)
+    }
+}
+
 fn data(s: &impl Storage, id: &ComponentId) -> Option<Vec<u8>> {
     s.read(id).unwrap().map(|c| c.into_owned())
 }
@@ -176,6 +195,23 @@ fn dependent(dependency: &[u8], prefix: &ComponentId, process_in: &[u8]) -> Hand
     }
 }
 
+/// A manifest (component `x`, stored at `attack.suit`) whose install fetches `bytes` into a
+/// dependency at `prefix` and never processes it; with the fetch command's offset.
+fn fetch_into_dependency(prefix: ComponentId, bytes: &[u8]) -> (Hand, u64) {
+    let install = uri(index(Seq::new(), 1), "#evil").rep(21).bytes();
+    let fetch = parse_sequence(&install, 0).unwrap()[2].offset as u64;
+    let m = Hand {
+        seq: 1,
+        components: vec![id("x")],
+        dependencies: vec![(1, prefix)],
+        manifest_id: Some(id("attack.suit")),
+        sections: vec![(20, install)],
+        integrated: vec![("#evil".into(), bytes.to_vec())],
+        ..Hand::default()
+    };
+    (m, fetch)
+}
+
 fn install(p: &Processor<'_>, store: &mut dyn Storage, env: &[u8]) -> Result<(), SuitError> {
     p.install(store, env, None)
         .result
@@ -187,68 +223,45 @@ fn install(p: &Processor<'_>, store: &mut dyn Storage, env: &[u8]) -> Result<(),
 
 #[test]
 fn a_fetch_into_a_dependency_slot_cannot_replace_another_manifests_ta() {
-    let a = key();
-    let trust = unscoped(&[&a]);
-    let device = teep_device();
-    let p = Processor::new(&PROVIDER, &trust, &device);
+    let s = Single::new(teep_device());
+    let a = &s.key;
+    let p = s.processor();
     let mut store = MemoryStorage::new();
     install(&p, &mut store, &tc("lib", 1, b"library", &a)).unwrap();
     let before = store.clone();
     // The dependency "slot" is the lib's TA; the fetched bytes are no manifest at all, and
     // nothing processes them.
-    let install_seq = uri(index(Seq::new(), 1), "#evil").rep(21).bytes();
-    let attack = Hand {
-        seq: 1,
-        components: vec![id("x")],
-        dependencies: vec![(1, app("lib"))],
-        manifest_id: Some(id("attack.suit")),
-        sections: vec![(20, install_seq.clone())],
-        integrated: vec![("#evil".into(), b"unsigned TA".to_vec())],
-        ..Hand::default()
-    };
+    let (attack, fetch) = fetch_into_dependency(app("lib"), b"unsigned TA");
     let out = p.install(&mut store, &attack.signed(&a), None);
     let f = out.result.unwrap_err();
     assert_eq!(f.error, SuitError::ComponentReferenced(app("lib")));
     // The report names the fetch.
-    let fetch = parse_sequence(&install_seq, 0).unwrap()[2].offset;
-    assert_eq!((f.record.section, f.record.offset), (20, fetch as u64));
+    assert_eq!((f.record.section, f.record.offset), (20, fetch));
     assert_eq!(store, before);
     assert_eq!(data(&store, &app("lib")).unwrap(), b"library");
 }
 
 #[test]
 fn a_dependency_slot_filled_but_never_processed_is_not_committed() {
-    let a = key();
-    let trust = unscoped(&[&a]);
-    let device = DeviceIdentity::default();
-    let p = Processor::new(&PROVIDER, &trust, &device);
+    let s = Single::new(DeviceIdentity::default());
+    let a = &s.key;
+    let p = s.processor();
     let mut store = MemoryStorage::new();
-    let install_seq = uri(index(Seq::new(), 1), "#evil").rep(21).bytes();
-    let attack = Hand {
-        seq: 1,
-        components: vec![id("x")],
-        dependencies: vec![(1, id("fresh.suit"))],
-        manifest_id: Some(id("attack.suit")),
-        sections: vec![(20, install_seq.clone())],
-        integrated: vec![("#evil".into(), b"not a manifest".to_vec())],
-        ..Hand::default()
-    };
+    let (attack, fetch) = fetch_into_dependency(id("fresh.suit"), b"not a manifest");
     let f = p
         .install(&mut store, &attack.signed(&a), None)
         .result
         .unwrap_err();
     assert_eq!(f.error, SuitError::DependencyNotProcessed(id("fresh.suit")));
-    let fetch = parse_sequence(&install_seq, 0).unwrap()[2].offset;
-    assert_eq!((f.record.section, f.record.offset), (20, fetch as u64));
+    assert_eq!((f.record.section, f.record.offset), (20, fetch));
     assert_eq!(store, MemoryStorage::new());
 }
 
 #[test]
 fn a_write_or_copy_into_another_manifests_component_is_referenced() {
-    let a = key();
-    let trust = unscoped(&[&a]);
-    let device = teep_device();
-    let p = Processor::new(&PROVIDER, &trust, &device);
+    let s = Single::new(teep_device());
+    let a = &s.key;
+    let p = s.processor();
     let mut store = MemoryStorage::new();
     install(&p, &mut store, &tc("lib", 1, b"library", &a)).unwrap();
     let before = store.clone();
@@ -277,10 +290,9 @@ fn a_write_or_copy_into_another_manifests_component_is_referenced() {
 
 #[test]
 fn a_dependency_whose_install_is_skipped_fails_the_lockstep_rule() {
-    let a = key();
-    let trust = unscoped(&[&a]);
-    let device = teep_device();
-    let p = Processor::new(&PROVIDER, &trust, &device);
+    let s = Single::new(teep_device());
+    let a = &s.key;
+    let p = s.processor();
     let lib = tc("lib", 1, b"library", &a);
     // Processed in dependency-resolution only: the lib's install never runs.
     let skip = dependent(&lib, &app_manifest("lib"), &[15]);
@@ -306,10 +318,9 @@ fn a_dependency_whose_install_is_skipped_fails_the_lockstep_rule() {
 
 #[test]
 fn dependency_commands_on_a_plain_component_are_not_a_dependency() {
-    let a = key();
-    let trust = unscoped(&[&a]);
-    let device = DeviceIdentity::default();
-    let p = Processor::new(&PROVIDER, &trust, &device);
+    let s = Single::new(DeviceIdentity::default());
+    let a = &s.key;
+    let p = s.processor();
     for command in [7, 11] {
         let m = Hand {
             components: vec![id("x")],
@@ -329,10 +340,9 @@ fn dependency_commands_on_a_plain_component_are_not_a_dependency() {
 
 #[test]
 fn nesting_beyond_the_policy_depth_is_too_deep() {
-    let a = key();
-    let trust = unscoped(&[&a]);
-    let device = DeviceIdentity::default();
-    let mut p = Processor::new(&PROVIDER, &trust, &device);
+    let s = Single::new(DeviceIdentity::default());
+    let a = &s.key;
+    let mut p = s.processor();
     p.policy = Policy {
         max_depth: 4,
         ..Policy::default()
@@ -361,10 +371,9 @@ fn nesting_beyond_the_policy_depth_is_too_deep() {
 
 #[test]
 fn more_components_than_the_policy_allows_are_refused() {
-    let a = key();
-    let trust = unscoped(&[&a]);
-    let device = DeviceIdentity::default();
-    let mut p = Processor::new(&PROVIDER, &trust, &device);
+    let s = Single::new(DeviceIdentity::default());
+    let a = &s.key;
+    let mut p = s.processor();
     p.policy = Policy {
         max_components: 2,
         ..Policy::default()
@@ -387,10 +396,9 @@ fn more_components_than_the_policy_allows_are_refused() {
 
 #[test]
 fn a_write_in_the_shared_sequence_is_not_allowed() {
-    let a = key();
-    let trust = unscoped(&[&a]);
-    let device = DeviceIdentity::default();
-    let p = Processor::new(&PROVIDER, &trust, &device);
+    let s = Single::new(DeviceIdentity::default());
+    let a = &s.key;
+    let p = s.processor();
     let m = Hand {
         components: vec![id("x")],
         manifest_id: Some(id("m.suit")),
@@ -412,10 +420,9 @@ fn a_write_in_the_shared_sequence_is_not_allowed() {
 
 #[test]
 fn a_deleted_tc_cannot_come_back_at_an_old_version_under_a_fresh_prefix() {
-    let a = key();
-    let trust = unscoped(&[&a]);
-    let device = teep_device();
-    let p = Processor::new(&PROVIDER, &trust, &device);
+    let s = Single::new(teep_device());
+    let a = &s.key;
+    let p = s.processor();
     let mut store = MemoryStorage::new();
     let v1 = tc("lib", 1, b"v1", &a);
     install(&p, &mut store, &v1).unwrap();
@@ -652,10 +659,9 @@ fn a_tc_of_a_removed_signer_is_removed_plainly() {
 
 #[test]
 fn the_same_envelope_again_is_success_with_nothing_changed() {
-    let a = key();
-    let trust = unscoped(&[&a]);
-    let device = teep_device();
-    let p = Processor::new(&PROVIDER, &trust, &device);
+    let s = Single::new(teep_device());
+    let a = &s.key;
+    let p = s.processor();
     let mut store = MemoryStorage::new();
     let v2 = tc("a", 2, b"two", &a);
     install(&p, &mut store, &v2).unwrap();
@@ -683,10 +689,9 @@ fn the_same_envelope_again_is_success_with_nothing_changed() {
 
 #[test]
 fn a_manifest_stored_as_a_dependency_delivered_as_root_gains_its_root_link() {
-    let a = key();
-    let trust = unscoped(&[&a]);
-    let device = teep_device();
-    let p = Processor::new(&PROVIDER, &trust, &device);
+    let s = Single::new(teep_device());
+    let a = &s.key;
+    let p = s.processor();
     let lib = tc("lib", 1, b"library", &a);
     let mut dep = spec("x", 1, b"x");
     dep.dependencies = vec![DependencySpec {
@@ -721,10 +726,9 @@ fn an_empty_component_index_list_is_refused_at_decode() {
         parse_sequence(&bytes, 0).unwrap_err(),
         SuitError::EmptyComponentIndexList
     );
-    let a = key();
-    let trust = unscoped(&[&a]);
-    let device = DeviceIdentity::default();
-    let p = Processor::new(&PROVIDER, &trust, &device);
+    let s = Single::new(DeviceIdentity::default());
+    let a = &s.key;
+    let p = s.processor();
     let m = Hand {
         components: vec![id("x")],
         manifest_id: Some(id("m.suit")),
@@ -781,15 +785,14 @@ fn directory_storage_keeps_signers_across_reopen_and_reads_format_1() {
 
 #[test]
 fn a_dependency_filled_during_invocation_is_not_committed_either() {
-    let a = key();
-    let trust = unscoped(&[&a]);
-    let device = DeviceIdentity::default();
+    let s = Single::new(DeviceIdentity::default());
+    let a = &s.key;
     // The stored manifest has lost its integrated payloads: the bytes come from the network.
     let mut fetcher = MapFetcher::default();
     fetcher
         .0
         .insert("https://x/evil".into(), b"not a manifest".to_vec());
-    let mut p = Processor::new(&PROVIDER, &trust, &device);
+    let mut p = s.processor();
     p.fetcher = &fetcher;
     let m = Hand {
         components: vec![id("x")],
