@@ -227,12 +227,12 @@ fn a_fetch_into_a_dependency_slot_cannot_replace_another_manifests_ta() {
     let a = &s.key;
     let p = s.processor();
     let mut store = MemoryStorage::new();
-    install(&p, &mut store, &tc("lib", 1, b"library", &a)).unwrap();
+    install(&p, &mut store, &tc("lib", 1, b"library", a)).unwrap();
     let before = store.clone();
     // The dependency "slot" is the lib's TA; the fetched bytes are no manifest at all, and
     // nothing processes them.
     let (attack, fetch) = fetch_into_dependency(app("lib"), b"unsigned TA");
-    let out = p.install(&mut store, &attack.signed(&a), None);
+    let out = p.install(&mut store, &attack.signed(a), None);
     let f = out.result.unwrap_err();
     assert_eq!(f.error, SuitError::ComponentReferenced(app("lib")));
     // The report names the fetch.
@@ -249,7 +249,7 @@ fn a_dependency_slot_filled_but_never_processed_is_not_committed() {
     let mut store = MemoryStorage::new();
     let (attack, fetch) = fetch_into_dependency(id("fresh.suit"), b"not a manifest");
     let f = p
-        .install(&mut store, &attack.signed(&a), None)
+        .install(&mut store, &attack.signed(a), None)
         .result
         .unwrap_err();
     assert_eq!(f.error, SuitError::DependencyNotProcessed(id("fresh.suit")));
@@ -263,7 +263,7 @@ fn a_write_or_copy_into_another_manifests_component_is_referenced() {
     let a = &s.key;
     let p = s.processor();
     let mut store = MemoryStorage::new();
-    install(&p, &mut store, &tc("lib", 1, b"library", &a)).unwrap();
+    install(&p, &mut store, &tc("lib", 1, b"library", a)).unwrap();
     let before = store.clone();
     let write = Hand {
         seq: 1,
@@ -273,7 +273,7 @@ fn a_write_or_copy_into_another_manifests_component_is_referenced() {
         ..Hand::default()
     };
     assert_eq!(
-        install(&p, &mut store, &write.signed(&a)),
+        install(&p, &mut store, &write.signed(a)),
         Err(SuitError::ComponentReferenced(app("lib")))
     );
     // An image written over a stored manifest.
@@ -282,7 +282,7 @@ fn a_write_or_copy_into_another_manifests_component_is_referenced() {
         ..write
     };
     assert_eq!(
-        install(&p, &mut store, &over_manifest.signed(&a)),
+        install(&p, &mut store, &over_manifest.signed(a)),
         Err(SuitError::ComponentReferenced(app_manifest("lib")))
     );
     assert_eq!(store, before);
@@ -293,12 +293,12 @@ fn a_dependency_whose_install_is_skipped_fails_the_lockstep_rule() {
     let s = Single::new(teep_device());
     let a = &s.key;
     let p = s.processor();
-    let lib = tc("lib", 1, b"library", &a);
+    let lib = tc("lib", 1, b"library", a);
     // Processed in dependency-resolution only: the lib's install never runs.
     let skip = dependent(&lib, &app_manifest("lib"), &[15]);
     let mut store = MemoryStorage::new();
     let f = p
-        .install(&mut store, &skip.signed(&a), None)
+        .install(&mut store, &skip.signed(a), None)
         .result
         .unwrap_err();
     assert_eq!(
@@ -312,7 +312,7 @@ fn a_dependency_whose_install_is_skipped_fails_the_lockstep_rule() {
     assert_eq!(store, MemoryStorage::new());
     // Processed in install too: the lib is installed with it.
     let both = dependent(&lib, &app_manifest("lib"), &[15, 20]);
-    install(&p, &mut store, &both.signed(&a)).unwrap();
+    install(&p, &mut store, &both.signed(a)).unwrap();
     assert_eq!(data(&store, &app("lib")).unwrap(), b"library");
 }
 
@@ -330,7 +330,7 @@ fn dependency_commands_on_a_plain_component_are_not_a_dependency() {
         };
         let mut store = MemoryStorage::new();
         assert_eq!(
-            install(&p, &mut store, &m.signed(&a)),
+            install(&p, &mut store, &m.signed(a)),
             Err(SuitError::NotADependency(0)),
             "command {command}"
         );
@@ -360,13 +360,13 @@ fn nesting_beyond_the_policy_depth_is_too_deep() {
     };
     let mut store = MemoryStorage::new();
     assert_eq!(
-        install(&p, &mut store, &m.signed(&a)),
+        install(&p, &mut store, &m.signed(a)),
         Err(SuitError::TooDeep)
     );
     assert_eq!(store, MemoryStorage::new());
     // One level less fits.
     p.policy.max_depth = 5;
-    install(&p, &mut store, &m.signed(&a)).unwrap();
+    install(&p, &mut store, &m.signed(a)).unwrap();
 }
 
 #[test]
@@ -388,7 +388,7 @@ fn more_components_than_the_policy_allows_are_refused() {
     };
     let mut store = MemoryStorage::new();
     assert_eq!(
-        install(&p, &mut store, &m.signed(&a)),
+        install(&p, &mut store, &m.signed(a)),
         Err(SuitError::TooManyComponents(10))
     );
     assert_eq!(store, MemoryStorage::new());
@@ -408,7 +408,7 @@ fn a_write_in_the_shared_sequence_is_not_allowed() {
     };
     let mut store = MemoryStorage::new();
     let f = p
-        .install(&mut store, &m.signed(&a), None)
+        .install(&mut store, &m.signed(a), None)
         .result
         .unwrap_err();
     assert_eq!(f.error, SuitError::NotAllowedInShared(18));
@@ -424,9 +424,9 @@ fn a_deleted_tc_cannot_come_back_at_an_old_version_under_a_fresh_prefix() {
     let a = &s.key;
     let p = s.processor();
     let mut store = MemoryStorage::new();
-    let v1 = tc("lib", 1, b"v1", &a);
+    let v1 = tc("lib", 1, b"v1", a);
     install(&p, &mut store, &v1).unwrap();
-    install(&p, &mut store, &tc("lib", 2, b"v2", &a)).unwrap();
+    install(&p, &mut store, &tc("lib", 2, b"v2", a)).unwrap();
     assert!(
         p.uninstall(&mut store, &app_manifest("lib"), None)
             .result
@@ -436,7 +436,7 @@ fn a_deleted_tc_cannot_come_back_at_an_old_version_under_a_fresh_prefix() {
     let fresh = ComponentId::from_strs(&["elsewhere", "lib.suit"]);
     let attack = dependent(&v1, &fresh, &[15, 20]);
     assert_eq!(
-        install(&p, &mut store, &attack.signed(&a)),
+        install(&p, &mut store, &attack.signed(a)),
         Err(SuitError::DependencyLocation {
             prefix: fresh,
             manifest_id: app_manifest("lib"),
@@ -445,7 +445,7 @@ fn a_deleted_tc_cannot_come_back_at_an_old_version_under_a_fresh_prefix() {
     // At its own location the stored high-water mark refuses it.
     let attack = dependent(&v1, &app_manifest("lib"), &[15, 20]);
     assert_eq!(
-        install(&p, &mut store, &attack.signed(&a)),
+        install(&p, &mut store, &attack.signed(a)),
         Err(SuitError::Rollback {
             installed: 2,
             offered: 1
@@ -663,7 +663,7 @@ fn the_same_envelope_again_is_success_with_nothing_changed() {
     let a = &s.key;
     let p = s.processor();
     let mut store = MemoryStorage::new();
-    let v2 = tc("a", 2, b"two", &a);
+    let v2 = tc("a", 2, b"two", a);
     install(&p, &mut store, &v2).unwrap();
     let before = store.clone();
     let out = p.install(&mut store, &v2, Some(b"again"));
@@ -677,7 +677,7 @@ fn the_same_envelope_again_is_success_with_nothing_changed() {
     // Another manifest at the same number, or a lower one, stays a rollback.
     for (seq, body) in [(2, &b"other"[..]), (1, b"one")] {
         assert_eq!(
-            install(&p, &mut store, &tc("a", seq, body, &a)),
+            install(&p, &mut store, &tc("a", seq, body, a)),
             Err(SuitError::Rollback {
                 installed: 2,
                 offered: seq
@@ -692,14 +692,14 @@ fn a_manifest_stored_as_a_dependency_delivered_as_root_gains_its_root_link() {
     let s = Single::new(teep_device());
     let a = &s.key;
     let p = s.processor();
-    let lib = tc("lib", 1, b"library", &a);
+    let lib = tc("lib", 1, b"library", a);
     let mut dep = spec("x", 1, b"x");
     dep.dependencies = vec![DependencySpec {
         envelope: lib.clone(),
     }];
     let built = builder::build(&dep, &PROVIDER).unwrap();
     let mut store = MemoryStorage::new();
-    install(&p, &mut store, &sign_with(&built.envelope, &a)).unwrap();
+    install(&p, &mut store, &sign_with(&built.envelope, a)).unwrap();
     assert!(!store.owners[&app_manifest("lib")].contains(&app_manifest("lib")));
     install(&p, &mut store, &lib).unwrap();
     assert!(store.owners[&app_manifest("lib")].contains(&app_manifest("lib")));
@@ -737,7 +737,7 @@ fn an_empty_component_index_list_is_refused_at_decode() {
     };
     let mut store = MemoryStorage::new();
     assert_eq!(
-        install(&p, &mut store, &m.signed(&a)),
+        install(&p, &mut store, &m.signed(a)),
         Err(SuitError::EmptyComponentIndexList)
     );
     assert_eq!(store, MemoryStorage::new());
@@ -808,7 +808,7 @@ fn a_dependency_filled_during_invocation_is_not_committed_either() {
         ..Hand::default()
     };
     let mut store = MemoryStorage::new();
-    install(&p, &mut store, &m.signed(&a)).unwrap();
+    install(&p, &mut store, &m.signed(a)).unwrap();
     let before = store.clone();
     let f = p
         .invoke(&mut store, &id("m.suit"), None)
