@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use minicbor::Encoder;
 
 use crate::cbor::Reader;
-use crate::error::SuitError;
+use crate::error::{SuitError, malformed};
 use crate::model::ComponentId;
 use crate::storage::{Changes, Maps, Storage, apply};
 use crate::trust::SignerId;
@@ -95,17 +95,12 @@ impl Index {
     fn decode(bytes: &[u8]) -> Result<Self, SuitError> {
         let mut r = Reader::new(bytes);
         let mut index = Self::default();
+        // Format 1 has four members and no version; format 2 six, led by its version.
         let version = match r.array("index")? {
             4 => 1,
-            6 => r.u64("index version")?,
-            _ => 0,
+            6 if r.u64("index version")? == INDEX_VERSION => INDEX_VERSION,
+            _ => return Err(malformed("unknown index format", 0)),
         };
-        if version != 1 && version != INDEX_VERSION {
-            return Err(SuitError::Malformed {
-                what: "unknown index format",
-                offset: 0,
-            });
-        }
         index.generation = r.u64("generation")?;
         for _ in 0..r.array("index data")? {
             r.array("index entry")?;

@@ -781,6 +781,23 @@ fn directory_storage_keeps_signers_across_reopen_and_reads_format_1() {
     assert_eq!(data(&store, &id("legacy")).unwrap(), b"legacy");
     assert_eq!(store.sequence_number(&id("legacy.suit")).unwrap(), Some(7));
     assert_eq!(store.signer(&id("legacy.suit")).unwrap(), None);
+    drop(store);
+
+    // A format this code does not know is refused, not guessed at.
+    let mut future = Vec::new();
+    let mut e = Encoder::new(&mut future);
+    e.array(6).unwrap().u64(3).unwrap().u64(1).unwrap();
+    for _ in 0..4 {
+        e.array(0).unwrap();
+    }
+    std::fs::write(old.path().join("index"), &future).unwrap();
+    assert!(matches!(
+        DirStorage::open(old.path()).unwrap_err(),
+        SuitError::Malformed {
+            what: "unknown index format",
+            ..
+        }
+    ));
 }
 
 #[test]
