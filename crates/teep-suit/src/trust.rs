@@ -129,3 +129,22 @@ impl TrustAnchors {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_match_whole_segments() {
+        let scope = [ComponentId::from_strs(&["TEEP-Device", "SecureFS", "app"])];
+        let under = |s: &[&str]| covers(&scope, &ComponentId::from_strs(s));
+        assert!(under(&["TEEP-Device", "SecureFS", "app"]));
+        assert!(under(&["TEEP-Device", "SecureFS", "app", "ta"]));
+        // A longer segment is another component, not one under the prefix.
+        assert!(!under(&["TEEP-Device", "SecureFS", "apple", "ta"]));
+        assert!(!under(&["TEEP-Device", "SecureFS"]));
+        assert!(!covers(&[], &ComponentId::from_strs(&["x"])));
+        // The empty identifier is the scope of everything.
+        assert!(covers(&[ComponentId::default()], &ComponentId::from_strs(&["x"])));
+    }
+}
