@@ -503,12 +503,15 @@ impl Run<'_, '_> {
     /// stored stripped of integrated payloads, so the same manifest arriving again
     /// integrated in a dependent has other bytes; it may then replace the stored copy.
     fn same_manifest(&self, a: &[u8], b: &[u8]) -> bool {
-        match (Envelope::decode(a), Envelope::decode(b)) {
-            (Ok(a), Ok(b)) => {
-                self.p.provider.sha256(a.manifest_bstr) == self.p.provider.sha256(b.manifest_bstr)
-            }
-            _ => false,
-        }
+        self.manifest_digest(a)
+            .is_some_and(|d| self.manifest_digest(b) == Some(d))
+    }
+
+    /// SHA-256 of an envelope's bstr-wrapped manifest (`None`: not an envelope).
+    fn manifest_digest(&self, envelope: &[u8]) -> Option<[u8; 32]> {
+        Envelope::decode(envelope)
+            .ok()
+            .map(|e| self.p.provider.sha256(e.manifest_bstr))
     }
 
     fn link(&mut self, id: &ComponentId, owner: &ComponentId) -> Result<(), SuitError> {
@@ -700,11 +703,9 @@ impl Run<'_, '_> {
 
     /// Whether the manifest stored at `id` is `auth`'s (same manifest digest).
     fn is_stored(&self, id: &ComponentId, auth: &Authenticated<'_>) -> Result<bool, SuitError> {
-        Ok(match self.data(id)? {
-            Some(stored) => Envelope::decode(&stored)
-                .is_ok_and(|e| self.p.provider.sha256(e.manifest_bstr) == auth.digest),
-            None => false,
-        })
+        Ok(self
+            .data(id)?
+            .is_some_and(|stored| self.manifest_digest(&stored) == Some(auth.digest)))
     }
 
     /// The very manifest installed at `id` arrives again (the TAM re-sends an Update after
@@ -1508,11 +1509,10 @@ impl Run<'_, '_> {
         }
         let same = self.processed.get(id) == Some(digest)
             || (stored == Some(installed)
-                && match self.store.read(id)? {
-                    Some(b) => Envelope::decode(&b)
-                        .is_ok_and(|e| self.p.provider.sha256(e.manifest_bstr) == *digest),
-                    None => false,
-                });
+                && self
+                    .store
+                    .read(id)?
+                    .is_some_and(|b| self.manifest_digest(&b) == Some(*digest)));
         if seq == installed && same {
             Ok(())
         } else {

@@ -145,6 +145,9 @@ mod tests {
         assert!(!under(&["TEEP-Device", "SecureFS"]));
         assert!(!covers(&[], &ComponentId::from_strs(&["x"])));
         // The empty identifier is the scope of everything.
-        assert!(covers(&[ComponentId::default()], &ComponentId::from_strs(&["x"])));
+        assert!(covers(
+            &[ComponentId::default()],
+            &ComponentId::from_strs(&["x"])
+        ));
     }
 }
