@@ -7,22 +7,21 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use teep_cose::{
-    Algorithm, CryptoProvider, Curve, PrivateKey, RustCryptoProvider, Signer, TrustStore,
-};
+use teep_cose::{Algorithm, CryptoProvider, Curve, PrivateKey, RustCryptoProvider, Signer};
 use teep_suit::builder;
 use teep_suit::processor::{DeviceIdentity, Processor};
 use teep_suit::storage::MemoryStorage;
+use teep_suit::trust::{TrustAnchor, TrustAnchors};
 
-fn signer() -> &'static (Box<dyn Signer>, TrustStore) {
-    static SIGNER: OnceLock<(Box<dyn Signer>, TrustStore)> = OnceLock::new();
+fn signer() -> &'static (Box<dyn Signer>, TrustAnchors) {
+    static SIGNER: OnceLock<(Box<dyn Signer>, TrustAnchors)> = OnceLock::new();
     SIGNER.get_or_init(|| {
         let key = PrivateKey::from_bytes(Curve::Ed25519, &[7; 32]).expect("fixed key");
         let signer = RustCryptoProvider
             .signer(&key, Algorithm::Ed25519)
             .expect("signer");
-        let mut trust = TrustStore::new();
-        trust.add_key(key.public_key().clone());
+        let mut trust = TrustAnchors::new();
+        trust.add(TrustAnchor::unscoped(key.public_key().clone()));
         (signer, trust)
     })
 }

@@ -13,6 +13,7 @@ use teep_cose::{CryptoProvider, TrustStore, default_provider};
 use teep_suit::builder::{self, DependencySpec, ManifestSpec, PayloadLocation};
 use teep_suit::dir::DirStorage;
 use teep_suit::processor::{DeviceIdentity, Fetcher, KeyDecryptor, Processor};
+use teep_suit::trust::{TrustAnchor, TrustAnchors};
 use teep_suit::verify::{Anchors, authenticate, resolve_member};
 use teep_suit::{ComponentId, VendorId};
 
@@ -99,9 +100,12 @@ pub(crate) struct ProcessArgs {
     /// Device state directory (created if missing).
     #[arg(long = "state-dir")]
     state_dir: PathBuf,
-    /// Trusted TC signer public key; repeatable.
+    /// Trusted TC signer public key, optionally scoped: `KEY=PREFIX` lets the key's
+    /// manifests install, update and delete only components under the `/`-separated
+    /// component-ID PREFIX (repeat with the same KEY for several prefixes). A bare KEY is
+    /// trusted for every component. Repeatable.
     #[arg(long, required = true)]
-    trust: Vec<PathBuf>,
+    trust: Vec<String>,
     /// The TEE's private key for encrypted payloads.
     #[arg(long = "decrypt-key")]
     decrypt_key: Option<PathBuf>,
@@ -149,6 +153,34 @@ fn component_id(segments: &[String]) -> Result<ComponentId> {
     Ok(ComponentId(
         segments.iter().map(|s| segment(s)).collect::<Result<_>>()?,
     ))
+}
+
+/// `--trust KEY[=PREFIX]` values as scoped anchors, one per key (named by thumbprint).
+fn trust_anchors(args: &[String]) -> Result<TrustAnchors> {
+    let mut anchors: Vec<TrustAnchor> = Vec::new();
+    for arg in args {
+        let (path, prefix) = match arg.rsplit_once('=') {
+            Some((path, prefix)) if !Path::new(arg).exists() => (path, Some(prefix)),
+            _ => (arg.as_str(), None),
+        };
+        let key = public_key(Path::new(path))?;
+        let scope = match prefix {
+            Some("") => {
+                bail!("--trust {arg}: empty prefix (leave out `=` to trust every component)")
+            }
+            Some(p) => component_id(&p.split('/').map(String::from).collect::<Vec<_>>())?,
+            None => ComponentId::default(),
+        };
+        match anchors.iter_mut().find(|a| a.keys.contains(&key)) {
+            Some(a) => a.scope.push(scope),
+            None => anchors.push(TrustAnchor::scoped(key, vec![scope])),
+        }
+    }
+    let mut trust = TrustAnchors::new();
+    for a in anchors {
+        trust.add(a);
+    }
+    Ok(trust)
 }
 
 fn uuid(s: &str) -> Result<[u8; 16]> {
@@ -271,10 +303,7 @@ impl Fetcher for DirFetcher {
 
 fn process(a: ProcessArgs) -> Result<ExitCode> {
     let provider: &dyn CryptoProvider = default_provider();
-    let mut trust = TrustStore::new();
-    for k in &a.trust {
-        trust.add_key(public_key(k)?);
-    }
+    let trust = trust_anchors(&a.trust)?;
     let device = DeviceIdentity {
         vendor_ids: a
             .vendor_id

@@ -81,21 +81,23 @@ fn make(dir: &Path, name: &str, seq: u64, payload: &[u8], extra: &[&str]) -> Pat
 }
 
 fn process(state: &Path, extra: &[&str]) -> (Output, serde_json::Value) {
-    let key = signer_pub();
-    let mut args = vec![
-        "suit",
-        "process",
-        "--state-dir",
-        p(state),
-        "--trust",
-        &key,
+    process_trusting(state, &[&signer_pub()], extra)
+}
+
+/// `teep suit process` with the given `--trust` values.
+fn process_trusting(state: &Path, trust: &[&str], extra: &[&str]) -> (Output, serde_json::Value) {
+    let mut args = vec!["suit", "process", "--state-dir", p(state)];
+    for t in trust {
+        args.extend(["--trust", t]);
+    }
+    args.extend([
         "--vendor-id",
         VENDOR,
         "--class-id",
         CLASS,
         "--nonce",
         "a0a1a2a3",
-    ];
+    ]);
     args.extend_from_slice(extra);
     let out = teep(&args);
     let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
@@ -142,11 +144,14 @@ fn create_sign_verify_process_uninstall_round_trip() {
     assert_eq!(report["suit-report-result"], true);
     assert_eq!(report["suit-report-nonce"], "a0a1a2a3");
 
-    // Update, then a rollback attempt that leaves the state as it was.
+    // Update, then a rollback attempt that leaves the state as it was (`make` reuses the
+    // file name: keep v1 aside).
+    let v1 = dir.path().join("app-v1.suit");
+    std::fs::copy(&env, &v1).unwrap();
     let v2 = make(dir.path(), "app", 2, b"trusted app v2", &[]);
     ok(&process(&state, &[p(&v2)]).0);
     let before = snapshot(&state);
-    let (out, report) = process(&state, &[p(&env)]);
+    let (out, report) = process(&state, &[p(&v1)]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         report["suit-report-result"]["result-reason"],
@@ -338,4 +343,53 @@ fn encrypted_and_dependent_manifests_round_trip() {
     ok(&out);
     let (out, _) = process(&state, &["--uninstall", "TEEP-Device/SecureFS/user/suit"]);
     ok(&out);
+}
+
+#[test]
+fn a_scoped_trust_anchor_installs_only_under_its_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = make(dir.path(), "app", 1, b"app", &[]);
+    let other = make(dir.path(), "other", 1, b"other", &[]);
+    let state = dir.path().join("state");
+    let scoped = format!("{}=TEEP-Device/SecureFS/app", signer_pub());
+    ok(&process_trusting(&state, &[&scoped], &[p(&app)]).0);
+    let before = snapshot(&state);
+    let (out, report) = process_trusting(&state, &[&scoped], &[p(&other)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        report["suit-report-result"]["result-reason"],
+        "component-unauthorised"
+    );
+    assert_eq!(snapshot(&state), before);
+    // The very envelope again (a TAM re-delivery) succeeds and changes nothing.
+    let (out, report) = process_trusting(&state, &[&scoped], &[p(&app)]);
+    ok(&out);
+    assert_eq!(report["suit-report-result"], true);
+    assert_eq!(snapshot(&state), before);
+    // A second prefix for the same key widens its scope.
+    let wider = format!("{}=TEEP-Device/SecureFS/other", signer_pub());
+    ok(&process_trusting(&state, &[&scoped, &wider], &[p(&other)]).0);
+    // An empty prefix is a usage error, not "everything".
+    let empty = format!("{}=", signer_pub());
+    let (out, _) = process_trusting(&state, &[&empty], &[p(&other)]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_tc_whose_signer_is_no_longer_trusted_can_still_be_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = make(dir.path(), "app", 1, b"app", &[]);
+    let state = dir.path().join("state");
+    ok(&process(&state, &[p(&app)]).0);
+    // The TC signer's anchor is gone; another key is trusted instead.
+    let other = vector("suit/keys/fwenc-dependent-signer-p256.cose-key-public.hex");
+    let (out, report) = process_trusting(
+        &state,
+        &[&other],
+        &["--uninstall", "TEEP-Device/SecureFS/app/suit"],
+    );
+    ok(&out);
+    assert_eq!(report["suit-report-result"], true);
+    let objects = std::fs::read_dir(state.join("objects")).unwrap().count();
+    assert_eq!(objects, 0);
 }

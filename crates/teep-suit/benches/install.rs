@@ -23,7 +23,7 @@ struct Fixture {
     envelope: Vec<u8>,
     payload: Vec<u8>,
     key: PublicKey,
-    trust: TrustStore,
+    trust: teep_suit::trust::TrustAnchors,
     device: DeviceIdentity,
     /// A signature and the bytes it covers, for the bound.
     tbs: Vec<u8>,
@@ -62,7 +62,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
         envelope,
         payload,
         key: key.public_key().clone(),
-        trust,
+        trust: teep_suit::trust::TrustAnchors::unscoped(trust),
         device: DeviceIdentity {
             vendor_ids: vec![VendorId::Uuid(VENDOR.to_vec())],
             class_ids: vec![CLASS.to_vec()],

@@ -355,6 +355,9 @@ fn index_arg(r: &mut Reader<'_>) -> Result<IndexArg, SuitError> {
         }
         minicbor::data::Type::Array => {
             let n = r.array("component index list")?;
+            if n == 0 {
+                return Err(SuitError::EmptyComponentIndexList);
+            }
             let mut v = Vec::new();
             for _ in 0..n {
                 v.push(r.u64("component index")?);

@@ -3,7 +3,10 @@
 //! commit point), then unreferenced objects are removed. A crash before the rename leaves
 //! the old index, hence the old state; leftovers are collected on the next open.
 //!
-//! Layout: `index` (CBOR: contents, links, sequence numbers) and `objects/<gen>-<n>`.
+//! Layout: `index` (CBOR: contents, links, sequence numbers, signers) and
+//! `objects/<gen>-<n>`. Index format 2 is `[2, generation, data, links, sequence numbers,
+//! signers]`; format 1 (`[generation, data, links, sequence numbers]`, no signers) is still
+//! read, and the next commit writes format 2.
 
 use alloc::borrow::Cow;
 use alloc::collections::{BTreeMap, BTreeSet};
@@ -17,9 +20,13 @@ use std::path::{Path, PathBuf};
 use minicbor::Encoder;
 
 use crate::cbor::Reader;
-use crate::error::SuitError;
+use crate::error::{SuitError, malformed};
 use crate::model::ComponentId;
-use crate::storage::{Changes, Storage, apply};
+use crate::storage::{Changes, Maps, Storage, apply};
+use crate::trust::SignerId;
+
+/// The index format this code writes.
+const INDEX_VERSION: u64 = 2;
 
 fn io(e: std::io::Error) -> SuitError {
     SuitError::Storage(e.to_string())
@@ -32,13 +39,26 @@ struct Index {
     data: BTreeMap<ComponentId, String>,
     owners: BTreeMap<ComponentId, BTreeSet<ComponentId>>,
     sequence_numbers: BTreeMap<ComponentId, u64>,
+    signers: BTreeMap<ComponentId, SignerId>,
 }
 
 impl Index {
+    fn maps(&mut self) -> Maps<'_, String> {
+        Maps {
+            data: &mut self.data,
+            owners: &mut self.owners,
+            seqs: &mut self.sequence_numbers,
+            signers: &mut self.signers,
+        }
+    }
+
     fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
         let mut e = Encoder::new(&mut out);
-        let _ = e.array(4).and_then(|e| e.u64(self.generation));
+        let _ = e
+            .array(6)
+            .and_then(|e| e.u64(INDEX_VERSION))
+            .and_then(|e| e.u64(self.generation));
         let _ = e.array(self.data.len() as u64);
         for (id, name) in &self.data {
             let _ = e.array(2);
@@ -60,13 +80,27 @@ impl Index {
             id.encode(&mut e);
             let _ = e.u64(*seq);
         }
+        let _ = e.array(self.signers.len() as u64);
+        for (id, signer) in &self.signers {
+            let _ = e.array(2);
+            id.encode(&mut e);
+            let _ = match signer {
+                SignerId::Anchor(name) => e.str(name),
+                SignerId::Mac => e.null(),
+            };
+        }
         out
     }
 
     fn decode(bytes: &[u8]) -> Result<Self, SuitError> {
         let mut r = Reader::new(bytes);
         let mut index = Self::default();
-        r.array("index")?;
+        // Format 1 has four members and no version; format 2 six, led by its version.
+        let version = match r.array("index")? {
+            4 => 1,
+            6 if r.u64("index version")? == INDEX_VERSION => INDEX_VERSION,
+            _ => return Err(malformed("unknown index format", 0)),
+        };
         index.generation = r.u64("generation")?;
         for _ in 0..r.array("index data")? {
             r.array("index entry")?;
@@ -86,6 +120,19 @@ impl Index {
             r.array("index entry")?;
             let id = ComponentId::decode(&mut r)?;
             index.sequence_numbers.insert(id, r.u64("sequence number")?);
+        }
+        if version == INDEX_VERSION {
+            for _ in 0..r.array("index signers")? {
+                r.array("index entry")?;
+                let id = ComponentId::decode(&mut r)?;
+                let signer = if r.datatype()? == minicbor::data::Type::Null {
+                    r.null("signer")?;
+                    SignerId::Mac
+                } else {
+                    SignerId::Anchor(String::from(r.str("signer")?))
+                };
+                index.signers.insert(id, signer);
+            }
         }
         r.finish("trailing bytes in index")?;
         Ok(index)
@@ -156,20 +203,14 @@ impl DirStorage {
         let generation = index.generation;
         let mut n = 0u64;
         let mut failed = None;
-        apply(
-            changes,
-            &mut index.data,
-            &mut index.owners,
-            &mut index.sequence_numbers,
-            |bytes| {
-                n += 1;
-                let name = format!("{generation}-{n}");
-                if failed.is_none() {
-                    failed = write_synced(&self.object(&name), &bytes).err();
-                }
-                name
-            },
-        );
+        apply(changes, index.maps(), |bytes| {
+            n += 1;
+            let name = format!("{generation}-{n}");
+            if failed.is_none() {
+                failed = write_synced(&self.object(&name), &bytes).err();
+            }
+            name
+        });
         if let Some(e) = failed {
             return Err(e);
         }
@@ -213,6 +254,10 @@ impl Storage for DirStorage {
 
     fn sequence_number(&self, manifest: &ComponentId) -> Result<Option<u64>, SuitError> {
         Ok(self.index.sequence_numbers.get(manifest).copied())
+    }
+
+    fn signer(&self, manifest: &ComponentId) -> Result<Option<SignerId>, SuitError> {
+        Ok(self.index.signers.get(manifest).cloned())
     }
 
     fn commit(&mut self, changes: Changes) -> Result<(), SuitError> {

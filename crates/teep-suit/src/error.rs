@@ -110,6 +110,40 @@ pub enum SuitError {
     /// key 9, which is suit-invoke in the current numbering).
     #[error("the manifest has no section of the Update procedure")]
     NothingToUpdate,
+    /// A component-index list with no entries: CDDL `[+ uint]` forbids it, and a condition
+    /// over it would pass having checked nothing.
+    #[error("empty component index list")]
+    EmptyComponentIndexList,
+    /// A dependency component was filled (fetched, written, copied) but process-dependency
+    /// never authenticated it: it is not committed.
+    #[error("dependency {0} was filled but never processed")]
+    DependencyNotProcessed(ComponentId),
+    /// A dependent section ended without running the same-named section its dependency
+    /// has (trust-domains: lockstep processing).
+    #[error("section {section} of dependency {dependency} did not run")]
+    DependencySectionSkipped {
+        dependency: ComponentId,
+        section: u64,
+    },
+    /// A dependency's own signed manifest-component-id differs from the location the
+    /// dependent chose for it (its prefix): the signed ID keys rollback and ownership.
+    #[error("dependency at {prefix} is signed for {manifest_id}")]
+    DependencyLocation {
+        prefix: ComponentId,
+        manifest_id: ComponentId,
+    },
+    /// A manifest names a component outside its signer's trust-anchor scope.
+    #[error("component {0} is outside the signer's scope")]
+    OutOfScope(ComponentId),
+    /// An installed manifest may be updated only through the anchor that installed it.
+    #[error("{0} was installed by another signer")]
+    SignerMismatch(ComponentId),
+    /// Copying from a component that a manifest of another signer links.
+    #[error("component {0} belongs to another signer's manifest")]
+    ForeignComponent(ComponentId),
+    /// The manifest stored at a location names another manifest-component-id.
+    #[error("the manifest stored at {0} is not that manifest")]
+    StoredManifestMismatch(ComponentId),
     /// The storage backend failed; nothing was committed.
     #[error("storage: {0}")]
     Storage(String),
@@ -133,7 +167,12 @@ impl SuitError {
             | Self::NotADependency(_)
             | Self::NotInstalled(_)
             | Self::NoManifestComponentId => 6,
-            Self::ComponentReferenced(_) => 7,
+            Self::SignerMismatch(_) => 4,
+            Self::ComponentReferenced(_)
+            | Self::OutOfScope(_)
+            | Self::ForeignComponent(_)
+            | Self::DependencyLocation { .. } => 7,
+            Self::EmptyComponentIndexList => 1,
             Self::UnsupportedParameter(_) | Self::UnsupportedMember { .. } => 8,
             Self::SeveredElementMissing(_) | Self::SeveredElementDigestMismatch(_) => 9,
             Self::ConditionFailed { .. }
@@ -181,6 +220,14 @@ impl SuitError {
             Self::NoDecryptor => 31,
             Self::Storage(_) => 32,
             Self::NothingToUpdate => 33,
+            Self::EmptyComponentIndexList => 34,
+            Self::DependencyNotProcessed(_) => 35,
+            Self::DependencySectionSkipped { .. } => 36,
+            Self::DependencyLocation { .. } => 37,
+            Self::OutOfScope(_) => 38,
+            Self::SignerMismatch(_) => 39,
+            Self::ForeignComponent(_) => 40,
+            Self::StoredManifestMismatch(_) => 41,
         }
     }
 }

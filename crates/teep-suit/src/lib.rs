@@ -13,6 +13,7 @@
 //!   ([`storage::MemoryStorage`], `dir::DirStorage` with atomic commits).
 //! * [`report`]: `Report::to_cbor` / `sign` / `encrypt` (to the TAM), `decrypt_report`;
 //!   `json` (feature `json`): JSON views.
+//! * [`trust`]: `TrustAnchors` of scoped TC-signer anchors (`TrustAnchor`), `SignerId`.
 //! * [`builder`]: `build` and `sign` for `teep suit create` / `sign`.
 #![no_std]
 #![cfg_attr(
@@ -41,6 +42,7 @@ pub mod model;
 pub mod processor;
 pub mod report;
 pub mod storage;
+pub mod trust;
 pub mod verify;
 
 pub use command::{

@@ -1,6 +1,6 @@
 //! The manifest processor: the SUIT abstract machine (draft-ietf-suit-manifest §6 with
 //! trust-domains and firmware-encryption) behind `Storage`, `Fetcher`, `Decryptor` and
-//! `Clock`, with TC-signer trust anchors.
+//! `Clock`, with scoped TC-signer trust anchors ([`TrustAnchors`]).
 //!
 //! Pinned choices (each has a test):
 //! * Parameters are keyed by component *identifier* and shared by a root manifest and its
@@ -10,22 +10,49 @@
 //! * A dependency's index may lie beyond the components list; its identifier is then its
 //!   `dependency-prefix`, which is also where the dependency envelope is stored. Prefixes
 //!   are not prepended to the dependency's own component IDs (TEEP IDs are full paths).
+//! * A dependency is identified by its own signed manifest-component-id, which must equal
+//!   the location its dependent chose (`DependencyLocation`): rollback, ownership, signer
+//!   and scope key on what the dependency's signer signed, never on the dependent's choice.
 //! * process-dependency always authenticates the dependency and checks its manifest digest
 //!   against `image-digest`, whether or not dependency-integrity ran (td-ex2 and TEEP
 //!   personalization omit it).
 //! * The image size is not enforced on dependency envelopes (their size changes with tag,
 //!   severing, re-signing); the manifest digest binds them.
+//! * Ownership: every directive that changes contents (fetch, write, copy, swap, decryption
+//!   into place; the root's and its dependencies') goes through one check, `Run::put`.
+//!   Other bytes in a component another manifest links fail (`ComponentReferenced`); an
+//!   image is never written where a manifest is or was stored. A dependency component
+//!   filled in a run must be authenticated by process-dependency after its last fill, or
+//!   nothing commits (`DependencyNotProcessed`). Copy and swap never read a component a
+//!   manifest of another signer links (`ForeignComponent`).
+//! * Lockstep (trust-domains): at the end of each Update section a dependent runs, every
+//!   dependency present whose manifest has that section must have had it run by
+//!   process-dependency (`DependencySectionSkipped`). Not applied to Invocation (td-ex1
+//!   invokes its dependency's component itself) nor to Uninstall (a shared dependency's
+//!   uninstall runs only with its last link; links left over are dropped anyway).
+//! * Trust anchors carry scopes: a manifest's storage location and every component it
+//!   lists (its dependencies are their own signers' locations) must lie under its anchor's
+//!   prefixes (`OutOfScope`). Storage records the anchor that installed each manifest; an
+//!   installed manifest is updated only through that anchor (`SignerMismatch`), which may
+//!   hold several keys (rotation). Records, like sequence numbers, survive deletion.
 //! * Rollback: a root manifest must carry a sequence number *above* the stored one for its
-//!   manifest component ID; equal is refused too (TEEP re-installs are no-ops the TAM
-//!   should not send). A dependency may be re-processed at an equal number only if it is
-//!   the very manifest stored (same digest). Numbers survive deletion.
+//!   manifest component ID. The same number with the manifest stored there (same digest)
+//!   is a re-delivery (the TAM re-sends an Update after a crash between commit and
+//!   Success): success, nothing runs, only a missing root link is added. Equal with another
+//!   digest, or lower, is refused. A dependency may be re-processed at an equal number only
+//!   if it is the manifest stored or processed before in the run. Numbers survive deletion.
 //! * Links: a component's reference count is the set of manifests linking it. A root
 //!   install links its manifest to itself; a dependent links each dependency it processes;
 //!   a manifest links what it writes. Unlink (or process-dependency inside uninstall)
 //!   drops one link; when the last goes, a manifest's uninstall sequence runs and it is
 //!   deleted (with any links its sequence left behind), and an image is deleted.
-//!   Writing different bytes into a component another manifest links fails
-//!   (`ComponentReferenced`).
+//! * Deletion needs no trust in the stored manifest: when the last link goes, its uninstall
+//!   sequence runs only if it still passes today's anchors, scopes and signer record (we do
+//!   not execute what we would not install); otherwise it is removed plainly, dropping the
+//!   links storage records it holding. So a compromised signer's TCs can be deleted once
+//!   its anchor is gone, and a tampered stored copy cannot stop its own deletion.
+//! * Stored manifests are re-authenticated and must be the manifest for their location
+//!   (`StoredManifestMismatch`) before they run (invocation, uninstall sequence).
 //! * A root manifest without `suit-manifest-component-id` is stored at its first
 //!   component's ID plus the segment `suit`.
 //! * Shared sequence and each section start at component index 0; the shared sequence
@@ -38,17 +65,18 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
+use teep_cose::CryptoProvider;
 use teep_cose::encrypt::{DecryptionKey, SUIT_PAYLOAD_ENCRYPTION};
-use teep_cose::{CryptoProvider, TrustStore};
 
 use crate::cbor::ct_eq;
 use crate::command::{
     Command, Condition, Directive, IndexArg, Parameters, VendorId, param, parse_sequence,
 };
 use crate::error::SuitError;
-use crate::model::{ComponentId, Digest, Envelope, Section};
+use crate::model::{ComponentId, Digest, Envelope, Manifest, Section};
 use crate::report::{Entry, Failure, Record, Report, SystemProperties};
 use crate::storage::{Changes, Storage};
+use crate::trust::{SignerId, TrustAnchors, covers};
 use crate::verify::{Anchors, Authenticated, authenticate, section_bytes};
 
 /// Resolves a URI to bytes (integrated payloads never reach it).
@@ -162,8 +190,8 @@ pub struct Outcome {
 /// The SUIT manifest processor.
 pub struct Processor<'a> {
     pub provider: &'a dyn CryptoProvider,
-    /// TC signer trust anchors.
-    pub trust: &'a TrustStore,
+    /// TC signer trust anchors and their scopes.
+    pub trust: &'a TrustAnchors,
     /// HMAC keys for COSE_Mac0-authenticated manifests.
     pub mac_keys: &'a [Vec<u8>],
     pub fetcher: &'a dyn Fetcher,
@@ -196,6 +224,14 @@ struct Ctx<'a> {
     path: Vec<u64>,
     /// Where this manifest is stored; the owner of what it writes.
     owner: ComponentId,
+    /// The anchor that authenticated it.
+    signer: SignerId,
+}
+
+/// Who authenticated a manifest and where its anchor lets it write.
+struct Signer {
+    id: SignerId,
+    scope: Vec<ComponentId>,
 }
 
 /// Result of a condition.
@@ -218,6 +254,13 @@ struct Run<'p, 's> {
     /// again (validate re-checks what install just wrote: hashing it twice buys nothing,
     /// the bytes are in memory we control).
     digests: alloc::collections::BTreeMap<ComponentId, [u8; 32]>,
+    /// Dependency components filled in this run and not processed since, with the record
+    /// of the command that filled them: none may be committed.
+    unprocessed: alloc::collections::BTreeMap<ComponentId, Record>,
+    /// Manifest digests of the dependencies processed in this run.
+    processed: alloc::collections::BTreeMap<ComponentId, [u8; 32]>,
+    /// (dependent, dependency, section key) for each process-dependency that ran.
+    ran: BTreeSet<(ComponentId, ComponentId, u64)>,
     depth: usize,
 }
 
@@ -276,7 +319,7 @@ impl<'a> Processor<'a> {
     /// A processor with no fetcher, no decryption key, no clock and default policy.
     pub fn new(
         provider: &'a dyn CryptoProvider,
-        trust: &'a TrustStore,
+        trust: &'a TrustAnchors,
         device: &'a DeviceIdentity,
     ) -> Self {
         Self {
@@ -293,7 +336,7 @@ impl<'a> Processor<'a> {
 
     fn anchors(&self) -> Anchors<'_> {
         Anchors {
-            signers: self.trust,
+            signers: self.trust.store(),
             mac_keys: self.mac_keys,
             now: self.clock.now(),
         }
@@ -310,6 +353,9 @@ impl<'a> Processor<'a> {
             invocations: Vec::new(),
             integrity: BTreeSet::new(),
             digests: Default::default(),
+            unprocessed: Default::default(),
+            processed: Default::default(),
+            ran: BTreeSet::new(),
             depth: 0,
         }
     }
@@ -343,9 +389,7 @@ impl<'a> Processor<'a> {
         nonce: Option<&[u8]>,
     ) -> Outcome {
         self.run(storage, Procedure::Uninstall, nonce, |run| {
-            run.with_stored_root(manifest_id, |run, auth| {
-                run.uninstall_root(manifest_id, auth)
-            })
+            run.uninstall_root(manifest_id)
         })
     }
 
@@ -358,7 +402,9 @@ impl<'a> Processor<'a> {
         nonce: Option<&[u8]>,
     ) -> Outcome {
         self.run(storage, Procedure::Invocation, nonce, |run| {
-            run.with_stored_root(manifest_id, |run, auth| run.invoke_root(manifest_id, auth))
+            run.with_stored_root(manifest_id, |run, auth, signer| {
+                run.invoke_root(manifest_id, auth, signer)
+            })
         })
     }
 
@@ -374,6 +420,14 @@ impl<'a> Processor<'a> {
         let (reference, result, records) = {
             let mut run = self.start(&*storage, procedure);
             let (reference, result) = body(&mut run);
+            // Whatever filled a dependency component must have been processed since.
+            let result = result.and_then(|ok| match run.unprocessed.pop_first() {
+                Some((id, at)) => Err(Box::new(Failure {
+                    error: SuitError::DependencyNotProcessed(id),
+                    record: at,
+                })),
+                None => Ok(ok),
+            });
             (reference, result, run.records)
         };
         finish(storage, reference, nonce, records, result)
@@ -387,8 +441,14 @@ fn finish(
     records: Vec<Entry>,
     result: RunResult,
 ) -> Outcome {
+    // A procedure that changed nothing (a re-delivery) does not touch storage at all.
     let result = result
-        .and_then(|(done, changes)| storage.commit(changes).map(|()| done).map_err(early))
+        .and_then(|(done, changes)| {
+            if changes == Changes::default() {
+                return Ok(done);
+            }
+            storage.commit(changes).map(|()| done).map_err(early)
+        })
         .map_err(|f| *f);
     let report = Report {
         reference_uri: reference.0,
@@ -443,12 +503,15 @@ impl Run<'_, '_> {
     /// stored stripped of integrated payloads, so the same manifest arriving again
     /// integrated in a dependent has other bytes; it may then replace the stored copy.
     fn same_manifest(&self, a: &[u8], b: &[u8]) -> bool {
-        match (Envelope::decode(a), Envelope::decode(b)) {
-            (Ok(a), Ok(b)) => {
-                self.p.provider.sha256(a.manifest_bstr) == self.p.provider.sha256(b.manifest_bstr)
-            }
-            _ => false,
-        }
+        self.manifest_digest(a)
+            .is_some_and(|d| self.manifest_digest(b) == Some(d))
+    }
+
+    /// SHA-256 of an envelope's bstr-wrapped manifest (`None`: not an envelope).
+    fn manifest_digest(&self, envelope: &[u8]) -> Option<[u8; 32]> {
+        Envelope::decode(envelope)
+            .ok()
+            .map(|e| self.p.provider.sha256(e.manifest_bstr))
     }
 
     fn link(&mut self, id: &ComponentId, owner: &ComponentId) -> Result<(), SuitError> {
@@ -458,30 +521,111 @@ impl Run<'_, '_> {
         Ok(())
     }
 
-    /// Stores bytes into an image component on behalf of `owner`.
-    fn write(
+    fn signer_of(&self, id: &ComponentId) -> Result<Option<SignerId>, SuitError> {
+        match self.changes.signers.get(id) {
+            Some(s) => Ok(Some(s.clone())),
+            None => self.store.signer(id),
+        }
+    }
+
+    /// The one path by which a directive changes a component's contents (fetch, write,
+    /// copy, swap, decryption into place; the root's and its dependencies' alike).
+    /// * A component another manifest links keeps its contents: other bytes (for a
+    ///   dependency: another manifest) fail with `ComponentReferenced`.
+    /// * An image is never written where a manifest is (or was) stored: sequence numbers
+    ///   are what tells manifests from images when links are dropped.
+    /// * An image is linked by the writer; a dependency component is not linked but marked
+    ///   unprocessed: process-dependency must authenticate it before anything commits.
+    fn put(
         &mut self,
-        owner: &ComponentId,
-        id: &ComponentId,
+        ctx: &Ctx<'_>,
+        index: u64,
         bytes: Vec<u8>,
+        at: &Record,
     ) -> Result<(), SuitError> {
-        let owners = self.owners(id)?;
-        if owners.iter().any(|o| o != owner) {
-            let same = match self.data(id)? {
-                Some(d) => *d == *bytes || self.same_manifest(&d, &bytes),
+        let id = Self::component_id(ctx, index)?;
+        let dependency = Self::is_dependency(ctx, index);
+        if self.owners(&id)?.iter().any(|o| *o != ctx.owner) {
+            let same = match self.data(&id)? {
+                Some(d) if dependency => self.same_manifest(&d, &bytes),
+                Some(d) => *d == *bytes,
                 None => false,
             };
             if !same {
-                return Err(SuitError::ComponentReferenced(id.clone()));
+                return Err(SuitError::ComponentReferenced(id));
             }
         }
-        self.integrity.remove(id);
-        self.digests.remove(id);
+        if !dependency && self.sequence_number(&id)?.is_some() {
+            return Err(SuitError::ComponentReferenced(id));
+        }
+        self.integrity.remove(&id);
+        self.digests.remove(&id);
         self.changes.data.insert(id.clone(), Some(bytes));
-        self.link(id, owner)
+        if dependency {
+            self.processed.remove(&id);
+            self.unprocessed.insert(id, at.clone());
+            Ok(())
+        } else {
+            self.link(&id, &ctx.owner)
+        }
+    }
+
+    /// The contents of a copy or swap source. A component linked by a manifest of another
+    /// signer is not readable: one signer may not copy another's (decrypted) data.
+    fn source(&self, ctx: &Ctx<'_>, id: &ComponentId) -> Result<Vec<u8>, SuitError> {
+        for owner in self.owners(id)? {
+            if owner != ctx.owner && self.signer_of(&owner)?.is_some_and(|s| s != ctx.signer) {
+                return Err(SuitError::ForeignComponent(id.clone()));
+            }
+        }
+        self.data(id)?
+            .map(Cow::into_owned)
+            .ok_or_else(|| SuitError::ComponentEmpty(id.clone()))
     }
 
     // ---- procedures ----
+
+    /// The anchor whose key verified the manifest (a MAC: the device's own keys).
+    fn identify(&self, auth: &Authenticated<'_>) -> Signer {
+        match &auth.signer {
+            Some(key) => {
+                let (id, scope) = self.p.trust.identify(key);
+                Signer {
+                    id,
+                    scope: scope.to_vec(),
+                }
+            }
+            None => Signer {
+                id: SignerId::Mac,
+                scope: vec![ComponentId::default()],
+            },
+        }
+    }
+
+    /// Admits an authenticated manifest to be stored (or found) at `location`: policy
+    /// limits, its signer's scope over `location` and every component it lists (other
+    /// than its dependencies, which are their own signers' locations), and the signer
+    /// that installed `location` before.
+    fn admit(&self, auth: &Authenticated<'_>, location: &ComponentId) -> Result<Signer, SuitError> {
+        self.check_policy(auth)?;
+        let signer = self.identify(auth);
+        if !covers(&signer.scope, location) {
+            return Err(SuitError::OutOfScope(location.clone()));
+        }
+        let common = &auth.manifest.common;
+        for (i, c) in common.components.iter().enumerate() {
+            if common.dependency(i as u64).is_none() && !covers(&signer.scope, c) {
+                return Err(SuitError::OutOfScope(c.clone()));
+            }
+        }
+        if self
+            .signer_of(location)?
+            .is_some_and(|installed| installed != signer.id)
+        {
+            return Err(SuitError::SignerMismatch(location.clone()));
+        }
+        Ok(signer)
+    }
 
     fn check_policy(&self, auth: &Authenticated<'_>) -> Result<(), SuitError> {
         let space = auth.manifest.common.index_space();
@@ -507,7 +651,7 @@ impl Run<'_, '_> {
 
     fn install_root(&mut self, auth: Authenticated<'_>) -> RunResult {
         let owner = storage_id(&auth).map_err(early)?;
-        self.check_policy(&auth).map_err(early)?;
+        let signer = self.admit(&auth, &owner).map_err(early)?;
         if Section::UPDATE
             .iter()
             .all(|s| auth.manifest.member(*s).is_none())
@@ -518,6 +662,9 @@ impl Run<'_, '_> {
         if let Some(installed) = self.sequence_number(&owner).map_err(early)?
             && seq <= installed
         {
+            if seq == installed && self.is_stored(&owner, &auth).map_err(early)? {
+                return self.redelivered(owner, seq);
+            }
             return Err(early(SuitError::Rollback {
                 installed,
                 offered: seq,
@@ -537,6 +684,7 @@ impl Run<'_, '_> {
             auth,
             path: Vec::new(),
             owner: owner.clone(),
+            signer: signer.id.clone(),
         };
         for section in Section::UPDATE {
             self.run_section(&ctx, section).map_err(to_failure)?;
@@ -544,10 +692,33 @@ impl Run<'_, '_> {
         self.changes.data.insert(owner.clone(), Some(stripped));
         self.link(&owner, &owner).map_err(early)?;
         self.changes.sequence_numbers.insert(owner.clone(), seq);
+        self.changes.signers.insert(owner.clone(), signer.id);
         let done = Done {
             manifest_id: owner,
             sequence_number: seq,
             invocations: core::mem::take(&mut self.invocations),
+        };
+        Ok((done, core::mem::take(&mut self.changes)))
+    }
+
+    /// Whether the manifest stored at `id` is `auth`'s (same manifest digest).
+    fn is_stored(&self, id: &ComponentId, auth: &Authenticated<'_>) -> Result<bool, SuitError> {
+        Ok(self
+            .data(id)?
+            .is_some_and(|stored| self.manifest_digest(&stored) == Some(auth.digest)))
+    }
+
+    /// The very manifest installed at `id` arrives again (the TAM re-sends an Update after
+    /// a crash between commit and Success): success, nothing runs; only a missing root
+    /// link (the manifest was stored as a dependency) is added.
+    fn redelivered(&mut self, id: ComponentId, seq: u64) -> RunResult {
+        if !self.owners(&id).map_err(early)?.contains(&id) {
+            self.link(&id, &id).map_err(early)?;
+        }
+        let done = Done {
+            manifest_id: id,
+            sequence_number: seq,
+            invocations: Vec::new(),
         };
         Ok((done, core::mem::take(&mut self.changes)))
     }
@@ -564,25 +735,51 @@ impl Run<'_, '_> {
     fn with_stored_root(
         &mut self,
         id: &ComponentId,
-        then: impl FnOnce(&mut Self, Authenticated<'_>) -> (Reference, RunResult),
+        then: impl FnOnce(&mut Self, Authenticated<'_>, Signer) -> (Reference, RunResult),
     ) -> (Reference, RunResult) {
         let bytes = match self.stored(id) {
             Ok(b) => b,
             Err(e) => return (unknown_reference(), Err(early(e))),
         };
-        match authenticate(&bytes, self.p.provider, &self.p.anchors()) {
-            Ok(auth) => then(self, auth),
+        match self.admit_stored(&bytes, id) {
+            Ok((auth, signer)) => then(self, auth, signer),
             Err(e) => (unknown_reference(), Err(early(e))),
         }
     }
 
-    fn uninstall_root(
-        &mut self,
+    /// Re-authenticates the manifest stored at `id` and admits it as it would be admitted
+    /// today (current anchors and scopes); it must be the manifest for that location.
+    fn admit_stored<'b>(
+        &self,
+        bytes: &'b [u8],
         id: &ComponentId,
-        auth: Authenticated<'_>,
-    ) -> (Reference, RunResult) {
-        let reference = reference(&auth);
-        let seq = auth.manifest.sequence_number;
+    ) -> Result<(Authenticated<'b>, Signer), SuitError> {
+        let auth = authenticate(bytes, self.p.provider, &self.p.anchors())?;
+        if storage_id(&auth)? != *id {
+            return Err(SuitError::StoredManifestMismatch(id.clone()));
+        }
+        let signer = self.admit(&auth, id)?;
+        Ok((auth, signer))
+    }
+
+    /// Uninstall needs no trust in the stored manifest: see [`Run::release`].
+    fn uninstall_root(&mut self, id: &ComponentId) -> (Reference, RunResult) {
+        let bytes = match self.stored(id) {
+            Ok(b) => b,
+            Err(e) => return (unknown_reference(), Err(early(e))),
+        };
+        let reference = match authenticate(&bytes, self.p.provider, &self.p.anchors()) {
+            Ok(auth) => reference(&auth),
+            Err(_) => Envelope::decode(&bytes).map_or_else(
+                |_| unknown_reference(),
+                |e| {
+                    (
+                        None,
+                        Digest::sha256(self.p.provider.sha256(e.manifest_bstr)),
+                    )
+                },
+            ),
+        };
         match self.owners(id) {
             Ok(set) if set.contains(id) => {}
             Ok(_) => return (reference, Err(early(SuitError::NotInstalled(id.clone())))),
@@ -591,7 +788,7 @@ impl Run<'_, '_> {
         let result = self.release(id, id, &[]).map_err(to_failure).map(|()| {
             let done = Done {
                 manifest_id: id.clone(),
-                sequence_number: seq,
+                sequence_number: self.store.sequence_number(id).ok().flatten().unwrap_or(0),
                 invocations: Vec::new(),
             };
             (done, core::mem::take(&mut self.changes))
@@ -599,13 +796,19 @@ impl Run<'_, '_> {
         (reference, result)
     }
 
-    fn invoke_root(&mut self, id: &ComponentId, auth: Authenticated<'_>) -> (Reference, RunResult) {
+    fn invoke_root(
+        &mut self,
+        id: &ComponentId,
+        auth: Authenticated<'_>,
+        signer: Signer,
+    ) -> (Reference, RunResult) {
         let reference = reference(&auth);
         let seq = auth.manifest.sequence_number;
         let ctx = Ctx {
             auth,
             path: Vec::new(),
             owner: id.clone(),
+            signer: signer.id,
         };
         for section in Section::INVOCATION {
             if let Err(stop) = self.run_section(&ctx, section) {
@@ -636,15 +839,21 @@ impl Run<'_, '_> {
             return Ok(());
         }
         let bytes = self.stored(id).map_err(|e| hard(e, at.clone()))?;
-        let auth = authenticate(&bytes, self.p.provider, &self.p.anchors())
-            .map_err(|e| hard(e, at.clone()))?;
         self.enter(&at)?;
-        let ctx = Ctx {
-            auth,
-            path: path.to_vec(),
-            owner: id.clone(),
+        // Only a manifest we would admit today runs its uninstall sequence; one whose
+        // anchor was removed or narrowed is removed plainly (see the module notes).
+        let r = match self.admit_stored(&bytes, id) {
+            Ok((auth, signer)) => {
+                let ctx = Ctx {
+                    auth,
+                    path: path.to_vec(),
+                    owner: id.clone(),
+                    signer: signer.id,
+                };
+                self.run_section(&ctx, Section::Uninstall)
+            }
+            Err(_) => Ok(()),
         };
-        let r = self.run_section(&ctx, Section::Uninstall);
         let r = r.and_then(|()| self.drop_links(id, path));
         self.depth -= 1;
         r?;
@@ -709,7 +918,12 @@ impl Run<'_, '_> {
         if let Some(shared) = ctx.auth.manifest.common.shared_sequence {
             self.run_sequence(ctx, Section::Shared, section, shared, 0, 0, false, false)?;
         }
-        self.run_sequence(ctx, section, section, bytes, 0, 0, false, false)
+        self.run_sequence(ctx, section, section, bytes, 0, 0, false, false)?;
+        if self.procedure == Procedure::Update {
+            self.check_lockstep(ctx, section)
+                .map_err(|e| hard(e, record(ctx, section, bytes.len(), 0)))?;
+        }
+        Ok(())
     }
 
     fn index_space(ctx: &Ctx<'_>) -> u64 {
@@ -886,7 +1100,7 @@ impl Run<'_, '_> {
             }
             Command::Directive(d, policy) => {
                 for i in Self::targets(ctx, index) {
-                    let r = self.directive(ctx, *d, i, procedure_section);
+                    let r = self.directive(ctx, *d, i, procedure_section, &at(i));
                     match r {
                         Ok(()) => self.report(ctx, *policy, true, at(i), i, Parameters::default()),
                         Err(Stop::Hard(mut f)) => {
@@ -1130,6 +1344,7 @@ impl Run<'_, '_> {
         d: Directive,
         index: u64,
         procedure_section: Section,
+        at: &Record,
     ) -> Flow {
         let plain = |e: SuitError| hard(e, Record::default());
         let id = Self::component_id(ctx, index).map_err(plain)?;
@@ -1145,44 +1360,28 @@ impl Run<'_, '_> {
                         })
                     })?,
                 };
-                if Self::is_dependency(ctx, index) {
-                    // Checked (authenticity, digest, links) when processed.
-                    self.integrity.remove(&id);
-                    self.digests.remove(&id);
-                    self.changes.data.insert(id, Some(bytes));
-                    Ok(())
-                } else {
-                    self.write(&ctx.owner, &id, bytes).map_err(plain)
-                }
+                self.put(ctx, index, bytes, at).map_err(plain)
             }
             Directive::Write => {
                 let content = self
                     .param(&id, param::CONTENT, |p| &p.content)
                     .map_err(plain)?;
                 let bytes = self.maybe_decrypt(&id, content).map_err(plain)?;
-                self.write(&ctx.owner, &id, bytes).map_err(plain)
+                self.put(ctx, index, bytes, at).map_err(plain)
             }
             Directive::Copy | Directive::Swap => {
                 let source = self
                     .param(&id, param::SOURCE_COMPONENT, |p| &p.source_component)
                     .map_err(plain)?;
                 let source_id = Self::component_id(ctx, source).map_err(plain)?;
-                let data = self
-                    .data(&source_id)
-                    .map_err(plain)?
-                    .map(Cow::into_owned)
-                    .ok_or_else(|| plain(SuitError::ComponentEmpty(source_id.clone())))?;
+                let data = self.source(ctx, &source_id).map_err(plain)?;
                 if d == Directive::Copy {
                     let bytes = self.maybe_decrypt(&id, data).map_err(plain)?;
-                    self.write(&ctx.owner, &id, bytes).map_err(plain)
+                    self.put(ctx, index, bytes, at).map_err(plain)
                 } else {
-                    let current = self
-                        .data(&id)
-                        .map_err(plain)?
-                        .map(Cow::into_owned)
-                        .ok_or_else(|| plain(SuitError::ComponentEmpty(id.clone())))?;
-                    self.write(&ctx.owner, &id, data).map_err(plain)?;
-                    self.write(&ctx.owner, &source_id, current).map_err(plain)
+                    let current = self.source(ctx, &id).map_err(plain)?;
+                    self.put(ctx, index, data, at).map_err(plain)?;
+                    self.put(ctx, source, current, at).map_err(plain)
                 }
             }
             Directive::Invoke => {
@@ -1247,43 +1446,32 @@ impl Run<'_, '_> {
             manifest_id: path.clone(),
             ..Record::default()
         };
-        let fail = |e: SuitError| hard(e, at.clone());
-        let bytes = self.verify_dependency(id).map_err(fail)?;
-        let auth = authenticate(&bytes, self.p.provider, &self.p.anchors()).map_err(fail)?;
-        self.check_policy(&auth).map_err(fail)?;
+        // Refusing the dependency is a failure of the dependent's process-dependency command
+        // (the caller puts its location in the record); failures inside it keep theirs.
+        let refuse = |e: SuitError| hard(e, Record::default());
+        let bytes = self.verify_dependency(id).map_err(refuse)?;
+        let auth = authenticate(&bytes, self.p.provider, &self.p.anchors()).map_err(refuse)?;
+        // The dependency's own signed identity, not the location its dependent chose,
+        // keys rollback, ownership and scope.
+        let manifest_id = storage_id(&auth).map_err(refuse)?;
+        if manifest_id != *id {
+            return Err(refuse(SuitError::DependencyLocation {
+                prefix: id.clone(),
+                manifest_id,
+            }));
+        }
+        let signer = self.admit(&auth, id).map_err(refuse)?;
         let seq = auth.manifest.sequence_number;
-        if let Some(installed) = self.store.sequence_number(id).map_err(fail)? {
-            let same = || -> Result<bool, SuitError> {
-                let Some(stored) = self.store.read(id)? else {
-                    return Ok(false);
-                };
-                let env = Envelope::decode(&stored)?;
-                Ok(self.p.provider.sha256(env.manifest_bstr) == auth.digest)
-            };
-            if seq < installed || (seq == installed && !same().map_err(fail)?) {
-                return Err(fail(SuitError::Rollback {
-                    installed,
-                    offered: seq,
-                }));
-            }
-        }
-        // A new envelope may not replace one that other manifests still link.
-        if let Some(stored) = self.store.read(id).map_err(fail)?
-            && !self.same_manifest(&stored, &bytes)
-            && self
-                .store
-                .owners(id)
-                .map_err(fail)?
-                .iter()
-                .any(|o| o != &ctx.owner)
-        {
-            return Err(fail(SuitError::ComponentReferenced(id.clone())));
-        }
+        self.check_dependency_rollback(id, seq, &auth.digest)
+            .map_err(refuse)?;
+        let fail = |e: SuitError| hard(e, at.clone());
         self.enter(&at)?;
+        let digest = auth.digest;
         let child = Ctx {
             auth,
             path,
             owner: id.clone(),
+            signer: signer.id.clone(),
         };
         let r = self.run_section(&child, section);
         self.depth -= 1;
@@ -1294,7 +1482,75 @@ impl Run<'_, '_> {
             .unwrap_or(0)
             .max(seq);
         self.changes.sequence_numbers.insert(id.clone(), high);
+        self.changes.signers.insert(id.clone(), signer.id);
         self.changes.data.entry(id.clone()).or_insert(Some(bytes));
+        self.unprocessed.remove(id);
+        self.processed.insert(id.clone(), digest);
+        self.ran
+            .insert((ctx.owner.clone(), id.clone(), section.key()));
         self.link(id, &ctx.owner).map_err(fail)
+    }
+
+    /// A dependency's sequence number must not be below the highest stored or processed
+    /// in this run for its manifest component ID; equal only for the very manifest stored
+    /// or processed before (same digest), which re-processing leaves as it was.
+    fn check_dependency_rollback(
+        &self,
+        id: &ComponentId,
+        seq: u64,
+        digest: &[u8; 32],
+    ) -> Result<(), SuitError> {
+        let stored = self.store.sequence_number(id)?;
+        let Some(installed) = stored.max(self.changes.sequence_numbers.get(id).copied()) else {
+            return Ok(());
+        };
+        if seq > installed {
+            return Ok(());
+        }
+        let same = self.processed.get(id) == Some(digest)
+            || (stored == Some(installed)
+                && self
+                    .store
+                    .read(id)?
+                    .is_some_and(|b| self.manifest_digest(&b) == Some(*digest)));
+        if seq == installed && same {
+            Ok(())
+        } else {
+            Err(SuitError::Rollback {
+                installed,
+                offered: seq,
+            })
+        }
+    }
+
+    /// Trust-domains lockstep: at the end of a dependent's Update section, every
+    /// dependency present whose manifest has that section must have had it run through
+    /// process-dependency. Its manifest is read without authentication: only to decide
+    /// whether to refuse; whatever fills a dependency must be processed before commit.
+    fn check_lockstep(&self, ctx: &Ctx<'_>, section: Section) -> Result<(), SuitError> {
+        for dep in &ctx.auth.manifest.common.dependencies {
+            let Ok(id) = Self::component_id(ctx, dep.index) else {
+                continue; // not addressable, so never filled
+            };
+            if self
+                .ran
+                .contains(&(ctx.owner.clone(), id.clone(), section.key()))
+            {
+                continue;
+            }
+            let Some(bytes) = self.data(&id)? else {
+                continue;
+            };
+            let has = Envelope::decode(&bytes)
+                .and_then(|e| Manifest::decode(e.manifest_bytes))
+                .is_ok_and(|m| m.member(section).is_some());
+            if has {
+                return Err(SuitError::DependencySectionSkipped {
+                    dependency: id,
+                    section: section.key(),
+                });
+            }
+        }
+        Ok(())
     }
 }

@@ -1,6 +1,6 @@
 //! Persistent device state behind the processor: component contents (images and stored
 //! manifests), the links that keep them alive (reference counts), and per-manifest
-//! sequence numbers. A procedure collects all its effects in one [`Changes`] and commits
+//! sequence numbers and signers. A procedure collects all its effects in one [`Changes`] and commits
 //! them at once, so a failed or interrupted procedure changes nothing.
 
 use alloc::borrow::Cow;
@@ -9,6 +9,7 @@ use alloc::vec::Vec;
 
 use crate::error::SuitError;
 use crate::model::ComponentId;
+use crate::trust::SignerId;
 
 /// Everything one procedure changes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -19,6 +20,8 @@ pub struct Changes {
     pub owners: BTreeMap<ComponentId, BTreeSet<ComponentId>>,
     /// New high-water sequence numbers per manifest component ID.
     pub sequence_numbers: BTreeMap<ComponentId, u64>,
+    /// The anchor that installed each manifest component ID (kept like sequence numbers).
+    pub signers: BTreeMap<ComponentId, SignerId>,
 }
 
 /// The device's SUIT state.
@@ -32,6 +35,10 @@ pub trait Storage {
     /// Highest sequence number ever installed for a manifest component ID (kept after
     /// the manifest is deleted, so a deleted TC cannot come back at an older version).
     fn sequence_number(&self, manifest: &ComponentId) -> Result<Option<u64>, SuitError>;
+    /// The trust anchor that last installed a manifest component ID (kept after deletion
+    /// with the sequence number: the high-water mark belongs to that signer). `None` for
+    /// state written before signers were recorded.
+    fn signer(&self, manifest: &ComponentId) -> Result<Option<SignerId>, SuitError>;
     /// Applies all changes, atomically: afterwards either all or none are visible.
     fn commit(&mut self, changes: Changes) -> Result<(), SuitError>;
 }
@@ -42,6 +49,7 @@ pub struct MemoryStorage {
     pub data: BTreeMap<ComponentId, Vec<u8>>,
     pub owners: BTreeMap<ComponentId, BTreeSet<ComponentId>>,
     pub sequence_numbers: BTreeMap<ComponentId, u64>,
+    pub signers: BTreeMap<ComponentId, SignerId>,
 }
 
 impl MemoryStorage {
@@ -50,14 +58,22 @@ impl MemoryStorage {
     }
 }
 
-/// Applies `changes` to three maps (shared by the in-memory and directory stores).
-pub(crate) fn apply<T>(
-    changes: Changes,
-    data: &mut BTreeMap<ComponentId, T>,
-    owners: &mut BTreeMap<ComponentId, BTreeSet<ComponentId>>,
-    seqs: &mut BTreeMap<ComponentId, u64>,
-    mut store: impl FnMut(Vec<u8>) -> T,
-) {
+/// The maps a store keeps, with contents of type `T` (bytes, or object file names).
+pub(crate) struct Maps<'a, T> {
+    pub data: &'a mut BTreeMap<ComponentId, T>,
+    pub owners: &'a mut BTreeMap<ComponentId, BTreeSet<ComponentId>>,
+    pub seqs: &'a mut BTreeMap<ComponentId, u64>,
+    pub signers: &'a mut BTreeMap<ComponentId, SignerId>,
+}
+
+/// Applies `changes` to a store's maps (shared by the in-memory and directory stores).
+pub(crate) fn apply<T>(changes: Changes, maps: Maps<'_, T>, mut store: impl FnMut(Vec<u8>) -> T) {
+    let Maps {
+        data,
+        owners,
+        seqs,
+        signers,
+    } = maps;
     for (id, value) in changes.data {
         match value {
             Some(bytes) => {
@@ -75,9 +91,8 @@ pub(crate) fn apply<T>(
             owners.insert(id, set);
         }
     }
-    for (id, seq) in changes.sequence_numbers {
-        seqs.insert(id, seq);
-    }
+    seqs.extend(changes.sequence_numbers);
+    signers.extend(changes.signers);
 }
 
 /// Components whose link set contains `owner` (shared by the in-memory and directory stores).
@@ -109,14 +124,18 @@ impl Storage for MemoryStorage {
         Ok(self.sequence_numbers.get(manifest).copied())
     }
 
+    fn signer(&self, manifest: &ComponentId) -> Result<Option<SignerId>, SuitError> {
+        Ok(self.signers.get(manifest).cloned())
+    }
+
     fn commit(&mut self, changes: Changes) -> Result<(), SuitError> {
-        apply(
-            changes,
-            &mut self.data,
-            &mut self.owners,
-            &mut self.sequence_numbers,
-            |b| b,
-        );
+        let maps = Maps {
+            data: &mut self.data,
+            owners: &mut self.owners,
+            seqs: &mut self.sequence_numbers,
+            signers: &mut self.signers,
+        };
+        apply(changes, maps, |b| b);
         Ok(())
     }
 }

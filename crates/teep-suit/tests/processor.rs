@@ -82,7 +82,7 @@ fn tampered_integrated_payload_fails_image_match_at_its_offset_and_changes_nothi
         &env,
         &PROVIDER,
         &teep_suit::verify::Anchors {
-            signers: &trust,
+            signers: trust.store(),
             mac_keys: &[],
             now: None,
         },
@@ -505,8 +505,9 @@ fn signed_report_verifies_and_carries_the_report() {
 #[test]
 fn a_dependency_by_an_untrusted_signer_is_refused() {
     // The outer manifest's signer is trusted, the dependency's (the example signer) not.
-    let mut trust = teep_cose::TrustStore::new();
-    trust.add_key(dependent_signer());
+    let mut store = teep_cose::TrustStore::new();
+    store.add_key(dependent_signer());
+    let trust = teep_suit::trust::TrustAnchors::unscoped(store);
     let device = teep_device();
     let dec = decryptor();
     let mut p = Processor::new(&PROVIDER, &trust, &device);

@@ -9,7 +9,7 @@ use common::*;
 use minicbor::Encoder;
 use teep_cose::encrypt::DecryptionKey;
 use teep_cose::{Algorithm, CryptoProvider, Curve, PrivateKey, Signer};
-use teep_suit::builder::{self, DependencySpec, ManifestSpec, PayloadLocation};
+use teep_suit::builder::{self, DependencySpec, ManifestSpec};
 use teep_suit::dir::DirStorage;
 use teep_suit::processor::{DeviceIdentity, KeyDecryptor, Policy, Processor};
 use teep_suit::storage::{Changes, MemoryStorage, Storage};
@@ -18,29 +18,6 @@ use teep_suit::{ComponentId, Section, SuitError};
 fn signer() -> Box<dyn Signer> {
     let key = private_key("keys/suit-example-signer-p256.cose-key-private.hex");
     PROVIDER.signer(&key, Algorithm::Esp256).unwrap()
-}
-
-fn app(name: &str) -> ComponentId {
-    ComponentId::from_strs(&["TEEP-Device", "SecureFS", name, "ta"])
-}
-
-fn app_manifest(name: &str) -> ComponentId {
-    ComponentId::from_strs(&["TEEP-Device", "SecureFS", name, "suit"])
-}
-
-fn spec(name: &str, seq: u64, payload: &[u8]) -> ManifestSpec {
-    ManifestSpec {
-        component_id: app(name),
-        manifest_component_id: None,
-        sequence_number: seq,
-        payload: payload.to_vec(),
-        location: PayloadLocation::Integrated("#tc".into()),
-        vendor_id: Some(hex::decode(TEEP_VENDOR).unwrap().try_into().unwrap()),
-        class_id: Some(hex::decode(TEEP_CLASS).unwrap().try_into().unwrap()),
-        reference_uri: Some(format!("https://tam.example/{name}.suit")),
-        encrypt_to: None,
-        dependencies: vec![],
-    }
 }
 
 fn signed(spec: &ManifestSpec) -> Vec<u8> {
@@ -82,38 +59,6 @@ fn update_to_a_higher_sequence_number_then_rollback_refused_with_nothing_changed
 }
 
 // ---- hand-made sequences ----
-
-/// A minimal encoder for command sequences in tests.
-struct Seq(Vec<u8>, u64);
-
-impl Seq {
-    fn new() -> Self {
-        Self(Vec::new(), 0)
-    }
-    fn cmd(mut self, n: i64, arg: impl FnOnce(&mut Encoder<&mut Vec<u8>>)) -> Self {
-        let mut e = Encoder::new(&mut self.0);
-        e.i64(n).unwrap();
-        arg(&mut e);
-        self.1 += 2;
-        self
-    }
-    fn rep(self, n: i64) -> Self {
-        self.cmd(n, |e| {
-            e.u8(15).unwrap();
-        })
-    }
-    fn set_content(self, content: &[u8]) -> Self {
-        self.cmd(20, |e| {
-            e.map(1).unwrap().u8(18).unwrap().bytes(content).unwrap();
-        })
-    }
-    fn bytes(self) -> Vec<u8> {
-        let mut out = Vec::new();
-        Encoder::new(&mut out).array(self.1).unwrap();
-        out.extend_from_slice(&self.0);
-        out
-    }
-}
 
 /// Signs a manifest with the given components and install sequence.
 fn custom(components: &[&str], install: Vec<u8>) -> Vec<u8> {
@@ -160,12 +105,6 @@ fn run_custom(
     let mut store = MemoryStorage::new();
     let out = p.install(&mut store, &custom(components, install), Some(b"n"));
     (store, out)
-}
-
-fn nested(seq: Seq) -> impl FnOnce(&mut Encoder<&mut Vec<u8>>) {
-    move |e| {
-        e.bytes(&seq.bytes()).unwrap();
-    }
 }
 
 #[test]
@@ -552,7 +491,7 @@ fn teep_d4_manifest_authenticates_but_its_key_9_is_invoke_so_update_refuses_it()
         &env,
         &PROVIDER,
         &teep_suit::verify::Anchors {
-            signers: &teep.trust,
+            signers: teep.trust.store(),
             mac_keys: &[],
             now: None,
         },
@@ -586,6 +525,9 @@ impl Storage for PowerLoss {
     }
     fn sequence_number(&self, id: &ComponentId) -> Result<Option<u64>, SuitError> {
         self.0.sequence_number(id)
+    }
+    fn signer(&self, id: &ComponentId) -> Result<Option<teep_suit::trust::SignerId>, SuitError> {
+        self.0.signer(id)
     }
     fn commit(&mut self, changes: Changes) -> Result<(), SuitError> {
         let staged = self.0.stage(changes)?;

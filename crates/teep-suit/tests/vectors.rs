@@ -196,7 +196,7 @@ fn every_envelope_matches_expected_json() {
 fn teep_suit_hex_files_verify_and_equal_the_suit_folder_copies() {
     let trust = vector_trust();
     let anchors = Anchors {
-        signers: &trust,
+        signers: trust.store(),
         mac_keys: &[],
         now: None,
     };
@@ -265,7 +265,7 @@ fn negative_seq_tampered_fails_the_digest_check() {
     let trust = vector_trust();
     let bytes = hex_file("suit/negative/teep-tc-uri.seq-tampered.hex");
     assert_eq!(
-        authenticate(&bytes, &PROVIDER, &anchors_all(&trust, &[])).unwrap_err(),
+        authenticate(&bytes, &PROVIDER, &anchors_all(trust.store(), &[])).unwrap_err(),
         SuitError::ManifestDigestMismatch
     );
 }
@@ -277,7 +277,7 @@ fn negative_seq_tampered_redigested_fails_the_signature() {
     // Without a kid, a signature that no anchor verifies is reported as an untrusted
     // signer (teep-cose's rule); the digest itself matched.
     assert_eq!(
-        authenticate(&bytes, &PROVIDER, &anchors_all(&trust, &[])).unwrap_err(),
+        authenticate(&bytes, &PROVIDER, &anchors_all(trust.store(), &[])).unwrap_err(),
         SuitError::Authentication(CoseError::UntrustedSigner)
     );
 }
@@ -286,7 +286,7 @@ fn negative_seq_tampered_redigested_fails_the_signature() {
 fn negative_install_element_tampered_is_refused_when_used() {
     let trust = vector_trust();
     let bytes = hex_file("suit/negative/manifest-ex2.install-element-tampered.hex");
-    let a = authenticate(&bytes, &PROVIDER, &anchors_all(&trust, &[])).unwrap();
+    let a = authenticate(&bytes, &PROVIDER, &anchors_all(trust.store(), &[])).unwrap();
     assert_eq!(
         section_bytes(&a, Section::Install, &PROVIDER),
         Err(SuitError::SeveredElementDigestMismatch(20))
@@ -306,7 +306,7 @@ fn negative_payload_and_dependency_tampering_keep_the_envelope_valid() {
     ] {
         let bytes = hex_file(f);
         assert!(
-            authenticate(&bytes, &PROVIDER, &anchors_all(&trust, &[])).is_ok(),
+            authenticate(&bytes, &PROVIDER, &anchors_all(trust.store(), &[])).is_ok(),
             "{f}"
         );
     }
@@ -315,7 +315,7 @@ fn negative_payload_and_dependency_tampering_keep_the_envelope_valid() {
     let env = Envelope::decode(&bytes).unwrap();
     let inner = env.integrated("#dependent.suit").unwrap();
     assert_eq!(
-        authenticate(inner, &PROVIDER, &anchors_all(&trust, &[])).unwrap_err(),
+        authenticate(inner, &PROVIDER, &anchors_all(trust.store(), &[])).unwrap_err(),
         SuitError::ManifestDigestMismatch
     );
 }

@@ -3,6 +3,7 @@
 
 use teep_cose::coset::{CborSerializable, CoseKey, Label};
 use teep_cose::{PrivateKey, PublicKey, RustCryptoProvider, TrustStore};
+use teep_suit::trust::TrustAnchors;
 
 pub const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/vectors");
 
@@ -43,12 +44,12 @@ pub fn dependent_signer() -> PublicKey {
     public_key("keys/fwenc-dependent-signer-p256.cose-key-public.hex")
 }
 
-/// Trust store with both signer keys of the vectors.
-pub fn vector_trust() -> TrustStore {
+/// Both signer keys of the vectors, unscoped.
+pub fn vector_trust() -> TrustAnchors {
     let mut t = TrustStore::new();
     t.add_key(example_signer());
     t.add_key(dependent_signer());
-    t
+    TrustAnchors::unscoped(t)
 }
 
 pub fn mac_keys() -> Vec<Vec<u8>> {
@@ -118,7 +119,7 @@ pub fn teep_fetcher() -> MapFetcher {
 /// What a TEEP device test processes with: the vector anchors, the TEEP device identity and
 /// a fetcher serving the TC and its manifest.
 pub struct TeepSetup {
-    pub trust: TrustStore,
+    pub trust: TrustAnchors,
     pub device: DeviceIdentity,
     pub fetcher: MapFetcher,
 }
@@ -137,5 +138,75 @@ impl TeepSetup {
         let mut p = Processor::new(&PROVIDER, &self.trust, &self.device);
         p.fetcher = &self.fetcher;
         p
+    }
+}
+
+use minicbor::Encoder;
+
+/// A minimal encoder for command sequences in tests.
+#[derive(Default)]
+pub struct Seq(pub Vec<u8>, pub u64);
+
+impl Seq {
+    pub fn new() -> Self {
+        Self(Vec::new(), 0)
+    }
+    pub fn cmd(mut self, n: i64, arg: impl FnOnce(&mut Encoder<&mut Vec<u8>>)) -> Self {
+        let mut e = Encoder::new(&mut self.0);
+        e.i64(n).unwrap();
+        arg(&mut e);
+        self.1 += 2;
+        self
+    }
+    pub fn rep(self, n: i64) -> Self {
+        self.cmd(n, |e| {
+            e.u8(15).unwrap();
+        })
+    }
+    pub fn set_content(self, content: &[u8]) -> Self {
+        self.cmd(20, |e| {
+            e.map(1).unwrap().u8(18).unwrap().bytes(content).unwrap();
+        })
+    }
+    pub fn bytes(self) -> Vec<u8> {
+        let mut out = Vec::new();
+        Encoder::new(&mut out).array(self.1).unwrap();
+        out.extend_from_slice(&self.0);
+        out
+    }
+}
+
+/// A nested sequence as a command argument (try-each branch, run-sequence).
+pub fn nested(seq: Seq) -> impl FnOnce(&mut Encoder<&mut Vec<u8>>) {
+    move |e| {
+        e.bytes(&seq.bytes()).unwrap();
+    }
+}
+
+use teep_suit::builder::{ManifestSpec, PayloadLocation};
+
+/// A TC's image component.
+pub fn app(name: &str) -> ComponentId {
+    ComponentId::from_strs(&["TEEP-Device", "SecureFS", name, "ta"])
+}
+
+/// A TC's manifest component ID.
+pub fn app_manifest(name: &str) -> ComponentId {
+    ComponentId::from_strs(&["TEEP-Device", "SecureFS", name, "suit"])
+}
+
+/// A TEEP-style TC manifest with an integrated payload (for the builder).
+pub fn spec(name: &str, seq: u64, payload: &[u8]) -> ManifestSpec {
+    ManifestSpec {
+        component_id: app(name),
+        manifest_component_id: None,
+        sequence_number: seq,
+        payload: payload.to_vec(),
+        location: PayloadLocation::Integrated("#tc".into()),
+        vendor_id: Some(hex::decode(TEEP_VENDOR).unwrap().try_into().unwrap()),
+        class_id: Some(hex::decode(TEEP_CLASS).unwrap().try_into().unwrap()),
+        reference_uri: Some(format!("https://tam.example/{name}.suit")),
+        encrypt_to: None,
+        dependencies: vec![],
     }
 }

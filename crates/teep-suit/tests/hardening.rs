@@ -1,0 +1,837 @@
+//! Attacks on the processor's ownership, rollback, scope and deletion rules (issue 7),
+//! with manifests written by hand (raw minicbor) where the builder would refuse them.
+//! Every refusal is checked for its typed error and for state left as it was.
+
+mod common;
+
+use common::*;
+use minicbor::Encoder;
+use teep_cose::{Algorithm, CryptoProvider, Curve, PrivateKey, TrustStore};
+use teep_suit::builder::{self, DependencySpec};
+use teep_suit::dir::DirStorage;
+use teep_suit::processor::{DeviceIdentity, Policy, Processor};
+use teep_suit::storage::{MemoryStorage, Storage};
+use teep_suit::trust::{SignerId, TrustAnchor, TrustAnchors};
+use teep_suit::{ComponentId, Section, SuitError, parse_sequence};
+
+/// A hand-written manifest: anything the CDDL shape allows, checks or not.
+#[derive(Default)]
+struct Hand {
+    seq: u64,
+    components: Vec<ComponentId>,
+    /// (index, prefix)
+    dependencies: Vec<(u64, ComponentId)>,
+    manifest_id: Option<ComponentId>,
+    shared: Option<Vec<u8>>,
+    /// (manifest key, sequence), ascending keys.
+    sections: Vec<(u8, Vec<u8>)>,
+    integrated: Vec<(String, Vec<u8>)>,
+}
+
+fn encode_id(e: &mut Encoder<&mut Vec<u8>>, id: &ComponentId) {
+    e.array(id.0.len() as u64).unwrap();
+    for s in &id.0 {
+        e.bytes(s).unwrap();
+    }
+}
+
+impl Hand {
+    fn manifest(&self) -> Vec<u8> {
+        let mut common = Vec::new();
+        let mut e = Encoder::new(&mut common);
+        let n = 1 + u64::from(!self.dependencies.is_empty()) + u64::from(self.shared.is_some());
+        e.map(n).unwrap();
+        if !self.dependencies.is_empty() {
+            e.u8(1)
+                .unwrap()
+                .map(self.dependencies.len() as u64)
+                .unwrap();
+            for (i, prefix) in &self.dependencies {
+                e.u64(*i).unwrap().map(1).unwrap().u8(1).unwrap();
+                encode_id(&mut e, prefix);
+            }
+        }
+        e.u8(2)
+            .unwrap()
+            .array(self.components.len() as u64)
+            .unwrap();
+        for c in &self.components {
+            encode_id(&mut e, c);
+        }
+        if let Some(shared) = &self.shared {
+            e.u8(4).unwrap().bytes(shared).unwrap();
+        }
+        let mut m = Vec::new();
+        let mut e = Encoder::new(&mut m);
+        e.map(3 + u64::from(self.manifest_id.is_some()) + self.sections.len() as u64)
+            .unwrap();
+        e.u8(1).unwrap().u8(1).unwrap();
+        e.u8(2).unwrap().u64(self.seq).unwrap();
+        e.u8(3).unwrap().bytes(&common).unwrap();
+        if let Some(id) = &self.manifest_id {
+            e.u8(5).unwrap();
+            encode_id(&mut e, id);
+        }
+        for (key, seq) in &self.sections {
+            e.u8(*key).unwrap().bytes(seq).unwrap();
+        }
+        m
+    }
+
+    fn signed(&self, key: &PrivateKey) -> Vec<u8> {
+        let env = builder::unsigned_envelope(&self.manifest(), &self.integrated, &PROVIDER);
+        sign_with(&env, key)
+    }
+}
+
+fn sign_with(envelope: &[u8], key: &PrivateKey) -> Vec<u8> {
+    let signer = PROVIDER.signer(key, Algorithm::Esp256).unwrap();
+    builder::sign(envelope, signer.as_ref(), &PROVIDER).unwrap()
+}
+
+/// A builder-made TC manifest (a legitimate one) signed by `key`.
+fn tc(name: &str, seq: u64, payload: &[u8], key: &PrivateKey) -> Vec<u8> {
+    let built = builder::build(&spec(name, seq, payload), &PROVIDER).unwrap();
+    sign_with(&built.envelope, key)
+}
+
+fn key() -> PrivateKey {
+    PrivateKey::generate(Curve::P256).unwrap()
+}
+
+fn unscoped(keys: &[&PrivateKey]) -> TrustAnchors {
+    let mut store = TrustStore::new();
+    for k in keys {
+        store.add_key(k.public_key().clone());
+    }
+    TrustAnchors::unscoped(store)
+}
+
+/// One generated signer key, trusted unscoped, and a device identity.
+struct Single {
+    key: PrivateKey,
+    trust: TrustAnchors,
+    device: DeviceIdentity,
+}
+
+impl Single {
+    fn new(device: DeviceIdentity) -> Self {
+        let key = key();
+        let trust = unscoped(&[&key]);
+        Self { key, trust, device }
+    }
+
+    fn processor(&self) -> Processor<'_> {
+        Processor::new(&PROVIDER, &self.trust, &self.device)
+    }
+}
+
+fn data(s: &impl Storage, id: &ComponentId) -> Option<Vec<u8>> {
+    s.read(id).unwrap().map(|c| c.into_owned())
+}
+
+fn id(s: &str) -> ComponentId {
+    ComponentId::from_strs(&[s])
+}
+
+/// `set-component-index i`
+fn index(seq: Seq, i: u64) -> Seq {
+    seq.cmd(12, |e| {
+        e.u64(i).unwrap();
+    })
+}
+
+/// `override-parameters {uri}`
+fn uri(seq: Seq, uri: &str) -> Seq {
+    seq.cmd(20, |e| {
+        e.map(1).unwrap().u8(21).unwrap().str(uri).unwrap();
+    })
+}
+
+/// `override-parameters {image-digest}`
+fn digest(seq: Seq, manifest_digest: [u8; 32]) -> Seq {
+    let mut d = Vec::new();
+    Encoder::new(&mut d)
+        .array(2)
+        .unwrap()
+        .i8(-16)
+        .unwrap()
+        .bytes(&manifest_digest)
+        .unwrap();
+    seq.cmd(20, |e| {
+        e.map(1).unwrap().u8(3).unwrap().bytes(&d).unwrap();
+    })
+}
+
+/// SHA-256 of an envelope's bstr-wrapped manifest (what a dependent's image-digest names).
+fn manifest_digest(envelope: &[u8]) -> [u8; 32] {
+    let env = teep_suit::Envelope::decode(envelope).unwrap();
+    PROVIDER.sha256(env.manifest_bstr)
+}
+
+/// A dependent at `depending.suit` (component `own`) that integrates `dependency` at
+/// index 1 with `prefix`: fetch and process it in `process_in` sections, then write its
+/// own component in install.
+fn dependent(dependency: &[u8], prefix: &ComponentId, process_in: &[u8]) -> Hand {
+    let fetch = uri(index(Seq::new(), 1), "#dep").rep(21);
+    let fetch = digest(fetch, manifest_digest(dependency));
+    let mut resolution = fetch;
+    if process_in.contains(&15) {
+        resolution = resolution.rep(11);
+    }
+    let mut install = Seq::new();
+    if process_in.contains(&20) {
+        install = index(install, 1).rep(11);
+    }
+    let install = index(install, 0).set_content(b"own").rep(18);
+    Hand {
+        seq: 1,
+        components: vec![id("own")],
+        dependencies: vec![(1, prefix.clone())],
+        manifest_id: Some(id("depending.suit")),
+        sections: vec![(15, resolution.bytes()), (20, install.bytes())],
+        integrated: vec![("#dep".into(), dependency.to_vec())],
+        ..Hand::default()
+    }
+}
+
+/// A manifest (component `x`, stored at `attack.suit`) whose install fetches `bytes` into a
+/// dependency at `prefix` and never processes it; with the fetch command's offset.
+fn fetch_into_dependency(prefix: ComponentId, bytes: &[u8]) -> (Hand, u64) {
+    let install = uri(index(Seq::new(), 1), "#evil").rep(21).bytes();
+    let fetch = parse_sequence(&install, 0).unwrap()[2].offset as u64;
+    let m = Hand {
+        seq: 1,
+        components: vec![id("x")],
+        dependencies: vec![(1, prefix)],
+        manifest_id: Some(id("attack.suit")),
+        sections: vec![(20, install)],
+        integrated: vec![("#evil".into(), bytes.to_vec())],
+        ..Hand::default()
+    };
+    (m, fetch)
+}
+
+fn install(p: &Processor<'_>, store: &mut dyn Storage, env: &[u8]) -> Result<(), SuitError> {
+    p.install(store, env, None)
+        .result
+        .map(|_| ())
+        .map_err(|f| f.error)
+}
+
+// ---- 1. one ownership check for every write ----
+
+#[test]
+fn a_fetch_into_a_dependency_slot_cannot_replace_another_manifests_ta() {
+    let s = Single::new(teep_device());
+    let a = &s.key;
+    let p = s.processor();
+    let mut store = MemoryStorage::new();
+    install(&p, &mut store, &tc("lib", 1, b"library", a)).unwrap();
+    let before = store.clone();
+    // The dependency "slot" is the lib's TA; the fetched bytes are no manifest at all, and
+    // nothing processes them.
+    let (attack, fetch) = fetch_into_dependency(app("lib"), b"unsigned TA");
+    let out = p.install(&mut store, &attack.signed(a), None);
+    let f = out.result.unwrap_err();
+    assert_eq!(f.error, SuitError::ComponentReferenced(app("lib")));
+    // The report names the fetch.
+    assert_eq!((f.record.section, f.record.offset), (20, fetch));
+    assert_eq!(store, before);
+    assert_eq!(data(&store, &app("lib")).unwrap(), b"library");
+}
+
+#[test]
+fn a_dependency_slot_filled_but_never_processed_is_not_committed() {
+    let s = Single::new(DeviceIdentity::default());
+    let a = &s.key;
+    let p = s.processor();
+    let mut store = MemoryStorage::new();
+    let (attack, fetch) = fetch_into_dependency(id("fresh.suit"), b"not a manifest");
+    let f = p
+        .install(&mut store, &attack.signed(a), None)
+        .result
+        .unwrap_err();
+    assert_eq!(f.error, SuitError::DependencyNotProcessed(id("fresh.suit")));
+    assert_eq!((f.record.section, f.record.offset), (20, fetch));
+    assert_eq!(store, MemoryStorage::new());
+}
+
+#[test]
+fn a_write_or_copy_into_another_manifests_component_is_referenced() {
+    let s = Single::new(teep_device());
+    let a = &s.key;
+    let p = s.processor();
+    let mut store = MemoryStorage::new();
+    install(&p, &mut store, &tc("lib", 1, b"library", a)).unwrap();
+    let before = store.clone();
+    let write = Hand {
+        seq: 1,
+        components: vec![app("lib")],
+        manifest_id: Some(id("attack.suit")),
+        sections: vec![(20, Seq::new().set_content(b"evil").rep(18).bytes())],
+        ..Hand::default()
+    };
+    assert_eq!(
+        install(&p, &mut store, &write.signed(a)),
+        Err(SuitError::ComponentReferenced(app("lib")))
+    );
+    // An image written over a stored manifest.
+    let over_manifest = Hand {
+        components: vec![app_manifest("lib")],
+        ..write
+    };
+    assert_eq!(
+        install(&p, &mut store, &over_manifest.signed(a)),
+        Err(SuitError::ComponentReferenced(app_manifest("lib")))
+    );
+    assert_eq!(store, before);
+}
+
+#[test]
+fn a_dependency_whose_install_is_skipped_fails_the_lockstep_rule() {
+    let s = Single::new(teep_device());
+    let a = &s.key;
+    let p = s.processor();
+    let lib = tc("lib", 1, b"library", a);
+    // Processed in dependency-resolution only: the lib's install never runs.
+    let skip = dependent(&lib, &app_manifest("lib"), &[15]);
+    let mut store = MemoryStorage::new();
+    let f = p
+        .install(&mut store, &skip.signed(a), None)
+        .result
+        .unwrap_err();
+    assert_eq!(
+        f.error,
+        SuitError::DependencySectionSkipped {
+            dependency: app_manifest("lib"),
+            section: Section::Install.key(),
+        }
+    );
+    assert_eq!(f.record.section, Section::Install.key());
+    assert_eq!(store, MemoryStorage::new());
+    // Processed in install too: the lib is installed with it.
+    let both = dependent(&lib, &app_manifest("lib"), &[15, 20]);
+    install(&p, &mut store, &both.signed(a)).unwrap();
+    assert_eq!(data(&store, &app("lib")).unwrap(), b"library");
+}
+
+#[test]
+fn dependency_commands_on_a_plain_component_are_not_a_dependency() {
+    let s = Single::new(DeviceIdentity::default());
+    let a = &s.key;
+    let p = s.processor();
+    for command in [7, 11] {
+        let m = Hand {
+            components: vec![id("x")],
+            manifest_id: Some(id("m.suit")),
+            sections: vec![(20, Seq::new().rep(command).bytes())],
+            ..Hand::default()
+        };
+        let mut store = MemoryStorage::new();
+        assert_eq!(
+            install(&p, &mut store, &m.signed(a)),
+            Err(SuitError::NotADependency(0)),
+            "command {command}"
+        );
+        assert_eq!(store, MemoryStorage::new());
+    }
+}
+
+#[test]
+fn nesting_beyond_the_policy_depth_is_too_deep() {
+    let s = Single::new(DeviceIdentity::default());
+    let a = &s.key;
+    let mut p = s.processor();
+    p.policy = Policy {
+        max_depth: 4,
+        ..Policy::default()
+    };
+    // install > run-sequence > run-sequence > ... (5 levels of sequences)
+    let mut inner = Seq::new().set_content(b"deep").rep(18);
+    for _ in 0..4 {
+        inner = Seq::new().cmd(32, nested(inner));
+    }
+    let m = Hand {
+        components: vec![id("x")],
+        manifest_id: Some(id("m.suit")),
+        sections: vec![(20, inner.bytes())],
+        ..Hand::default()
+    };
+    let mut store = MemoryStorage::new();
+    assert_eq!(
+        install(&p, &mut store, &m.signed(a)),
+        Err(SuitError::TooDeep)
+    );
+    assert_eq!(store, MemoryStorage::new());
+    // One level less fits.
+    p.policy.max_depth = 5;
+    install(&p, &mut store, &m.signed(a)).unwrap();
+}
+
+#[test]
+fn more_components_than_the_policy_allows_are_refused() {
+    let s = Single::new(DeviceIdentity::default());
+    let a = &s.key;
+    let mut p = s.processor();
+    p.policy = Policy {
+        max_components: 2,
+        ..Policy::default()
+    };
+    // Two listed components, but a dependency index of 9 makes the index space 10.
+    let m = Hand {
+        components: vec![id("x"), id("y")],
+        dependencies: vec![(9, id("d.suit"))],
+        manifest_id: Some(id("m.suit")),
+        sections: vec![(20, Seq::new().set_content(b"x").rep(18).bytes())],
+        ..Hand::default()
+    };
+    let mut store = MemoryStorage::new();
+    assert_eq!(
+        install(&p, &mut store, &m.signed(a)),
+        Err(SuitError::TooManyComponents(10))
+    );
+    assert_eq!(store, MemoryStorage::new());
+}
+
+#[test]
+fn a_write_in_the_shared_sequence_is_not_allowed() {
+    let s = Single::new(DeviceIdentity::default());
+    let a = &s.key;
+    let p = s.processor();
+    let m = Hand {
+        components: vec![id("x")],
+        manifest_id: Some(id("m.suit")),
+        shared: Some(Seq::new().set_content(b"x").rep(18).bytes()),
+        sections: vec![(20, Seq::new().rep(6).bytes())],
+        ..Hand::default()
+    };
+    let mut store = MemoryStorage::new();
+    let f = p
+        .install(&mut store, &m.signed(a), None)
+        .result
+        .unwrap_err();
+    assert_eq!(f.error, SuitError::NotAllowedInShared(18));
+    assert_eq!(f.record.section, Section::Shared.key());
+    assert_eq!(store, MemoryStorage::new());
+}
+
+// ---- 2. rollback keys on the dependency's signed manifest-component-id ----
+
+#[test]
+fn a_deleted_tc_cannot_come_back_at_an_old_version_under_a_fresh_prefix() {
+    let s = Single::new(teep_device());
+    let a = &s.key;
+    let p = s.processor();
+    let mut store = MemoryStorage::new();
+    let v1 = tc("lib", 1, b"v1", a);
+    install(&p, &mut store, &v1).unwrap();
+    install(&p, &mut store, &tc("lib", 2, b"v2", a)).unwrap();
+    assert!(
+        p.uninstall(&mut store, &app_manifest("lib"), None)
+            .result
+            .is_ok()
+    );
+    let before = store.clone();
+    let fresh = ComponentId::from_strs(&["elsewhere", "lib.suit"]);
+    let attack = dependent(&v1, &fresh, &[15, 20]);
+    assert_eq!(
+        install(&p, &mut store, &attack.signed(a)),
+        Err(SuitError::DependencyLocation {
+            prefix: fresh,
+            manifest_id: app_manifest("lib"),
+        })
+    );
+    // At its own location the stored high-water mark refuses it.
+    let attack = dependent(&v1, &app_manifest("lib"), &[15, 20]);
+    assert_eq!(
+        install(&p, &mut store, &attack.signed(a)),
+        Err(SuitError::Rollback {
+            installed: 2,
+            offered: 1
+        })
+    );
+    assert_eq!(store, before);
+}
+
+// ---- 3. scoped TC-signer anchors ----
+
+fn scoped(key: &PrivateKey, prefix: &[&str]) -> TrustAnchor {
+    TrustAnchor::scoped(
+        key.public_key().clone(),
+        vec![ComponentId::from_strs(prefix)],
+    )
+}
+
+#[test]
+fn a_signer_cannot_install_outside_its_scope() {
+    let a = key();
+    let mut trust = TrustAnchors::new();
+    trust.add(scoped(&a, &["TEEP-Device", "SecureFS", "a"]));
+    let device = teep_device();
+    let p = Processor::new(&PROVIDER, &trust, &device);
+    let mut store = MemoryStorage::new();
+    install(&p, &mut store, &tc("a", 1, b"mine", &a)).unwrap();
+    let before = store.clone();
+    assert_eq!(
+        install(&p, &mut store, &tc("b", 1, b"not mine", &a)),
+        Err(SuitError::OutOfScope(app_manifest("b")))
+    );
+    // A manifest stored inside the scope that lists a component outside it.
+    let reach = Hand {
+        components: vec![app("b")],
+        manifest_id: Some(ComponentId::from_strs(&[
+            "TEEP-Device",
+            "SecureFS",
+            "a",
+            "x",
+        ])),
+        sections: vec![(20, Seq::new().set_content(b"x").rep(18).bytes())],
+        ..Hand::default()
+    };
+    assert_eq!(
+        install(&p, &mut store, &reach.signed(&a)),
+        Err(SuitError::OutOfScope(app("b")))
+    );
+    assert_eq!(store, before);
+}
+
+#[test]
+fn a_dependency_outside_its_signers_scope_fails_inside_an_in_scope_dependent() {
+    let (tam, dev) = (key(), key());
+    let mut trust = TrustAnchors::new();
+    trust.add(TrustAnchor::scoped(
+        tam.public_key().clone(),
+        vec![id("depending.suit"), id("own")],
+    ));
+    trust.add(scoped(&dev, &["TEEP-Device", "SecureFS", "a"]));
+    let device = teep_device();
+    let p = Processor::new(&PROVIDER, &trust, &device);
+    let mut store = MemoryStorage::new();
+    let lib = tc("lib", 1, b"library", &dev);
+    let d = dependent(&lib, &app_manifest("lib"), &[15, 20]);
+    let f = p
+        .install(&mut store, &d.signed(&tam), None)
+        .result
+        .unwrap_err();
+    assert_eq!(f.error, SuitError::OutOfScope(app_manifest("lib")));
+    // The report names the dependent's process-dependency (the last command of its
+    // dependency-resolution).
+    let resolution = &d.sections[0].1;
+    let process = parse_sequence(resolution, 0)
+        .unwrap()
+        .last()
+        .unwrap()
+        .offset;
+    assert_eq!(f.record.manifest_id, Vec::<u64>::new());
+    assert_eq!(
+        (f.record.section, f.record.offset),
+        (Section::DependencyResolution.key(), process as u64)
+    );
+    assert_eq!(store, MemoryStorage::new());
+    // Within the developer's scope the same dependency is accepted.
+    let lib = tc("a", 1, b"app", &dev);
+    let d = dependent(&lib, &app_manifest("a"), &[15, 20]);
+    install(&p, &mut store, &d.signed(&tam)).unwrap();
+    assert_eq!(
+        store.signers[&app_manifest("a")],
+        SignerId::Anchor(hex::encode(dev.public_key().thumbprint()))
+    );
+}
+
+#[test]
+fn another_trusted_signer_cannot_take_over_a_manifest_component_id() {
+    let (a, b) = (key(), key());
+    let trust = unscoped(&[&a, &b]);
+    let device = teep_device();
+    let p = Processor::new(&PROVIDER, &trust, &device);
+    let mut store = MemoryStorage::new();
+    install(&p, &mut store, &tc("a", 1, b"one", &a)).unwrap();
+    let before = store.clone();
+    assert_eq!(
+        install(&p, &mut store, &tc("a", u64::MAX, b"hijack", &b)),
+        Err(SuitError::SignerMismatch(app_manifest("a")))
+    );
+    assert_eq!(store, before);
+    // The rightful signer's next update still goes through.
+    install(&p, &mut store, &tc("a", 2, b"two", &a)).unwrap();
+    assert_eq!(data(&store, &app("a")).unwrap(), b"two");
+}
+
+#[test]
+fn an_anchor_holding_both_keys_may_update_with_either() {
+    let (old, new) = (key(), key());
+    let mut trust = TrustAnchors::new();
+    trust.add(TrustAnchor {
+        name: "vendor".into(),
+        keys: vec![old.public_key().clone(), new.public_key().clone()],
+        scope: vec![ComponentId::from_strs(&["TEEP-Device"])],
+    });
+    let device = teep_device();
+    let p = Processor::new(&PROVIDER, &trust, &device);
+    let mut store = MemoryStorage::new();
+    install(&p, &mut store, &tc("a", 1, b"one", &old)).unwrap();
+    install(&p, &mut store, &tc("a", 2, b"two", &new)).unwrap();
+    assert_eq!(data(&store, &app("a")).unwrap(), b"two");
+    assert_eq!(
+        store.signers[&app_manifest("a")],
+        SignerId::Anchor("vendor".into())
+    );
+}
+
+#[test]
+fn a_signer_cannot_copy_another_signers_data() {
+    let (a, b) = (key(), key());
+    let trust = unscoped(&[&a, &b]);
+    let device = teep_device();
+    let p = Processor::new(&PROVIDER, &trust, &device);
+    let mut store = MemoryStorage::new();
+    install(&p, &mut store, &tc("a", 1, b"personal data", &a)).unwrap();
+    let before = store.clone();
+    let copy = index(Seq::new(), 1)
+        .cmd(20, |e| {
+            e.map(1).unwrap().u8(22).unwrap().u8(0).unwrap();
+        })
+        .rep(22)
+        .bytes();
+    let steal = Hand {
+        components: vec![app("a"), id("loot")],
+        manifest_id: Some(id("steal.suit")),
+        sections: vec![(20, copy)],
+        ..Hand::default()
+    };
+    assert_eq!(
+        install(&p, &mut store, &steal.signed(&b)),
+        Err(SuitError::ForeignComponent(app("a")))
+    );
+    assert_eq!(store, before);
+    // The owner's own signer may copy it.
+    let mine = Hand {
+        manifest_id: Some(ComponentId::from_strs(&["mine.suit"])),
+        ..steal
+    };
+    install(&p, &mut store, &mine.signed(&a)).unwrap();
+    assert_eq!(data(&store, &id("loot")).unwrap(), b"personal data");
+}
+
+// ---- 4. deleting a TC whose signer is no longer trusted ----
+
+#[test]
+fn a_tc_of_a_removed_signer_is_removed_plainly() {
+    let (tam, dev) = (key(), key());
+    let device = teep_device();
+    let mut store = MemoryStorage::new();
+    {
+        let trust = unscoped(&[&tam, &dev]);
+        let p = Processor::new(&PROVIDER, &trust, &device);
+        install(&p, &mut store, &tc("a", 1, b"app", &dev)).unwrap();
+        let lib = tc("lib", 1, b"library", &dev);
+        let d = dependent(&lib, &app_manifest("lib"), &[15, 20]);
+        install(&p, &mut store, &d.signed(&tam)).unwrap();
+    }
+    // The developer's key is compromised: its anchor goes.
+    let trust = unscoped(&[&tam]);
+    let p = Processor::new(&PROVIDER, &trust, &device);
+    // Its manifests can no longer be invoked...
+    assert!(matches!(
+        p.invoke(&mut store, &app_manifest("a"), None)
+            .result
+            .unwrap_err()
+            .error,
+        SuitError::Authentication(_)
+    ));
+    // ...but they can be deleted, with everything they linked.
+    let out = p.uninstall(&mut store, &app_manifest("a"), None);
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    assert!(data(&store, &app("a")).is_none());
+    assert!(data(&store, &app_manifest("a")).is_none());
+    // A dependency of a trusted dependent goes with it, its sequence not run either.
+    let out = p.uninstall(&mut store, &id("depending.suit"), None);
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    assert!(store.data.is_empty(), "{:?}", store.data.keys());
+    assert!(store.owners.is_empty());
+    // Rollback protection and signer records survive.
+    assert_eq!(store.sequence_numbers[&app_manifest("lib")], 1);
+    assert!(store.signers.contains_key(&app_manifest("a")));
+}
+
+// ---- 5. idempotent re-delivery ----
+
+#[test]
+fn the_same_envelope_again_is_success_with_nothing_changed() {
+    let s = Single::new(teep_device());
+    let a = &s.key;
+    let p = s.processor();
+    let mut store = MemoryStorage::new();
+    let v2 = tc("a", 2, b"two", a);
+    install(&p, &mut store, &v2).unwrap();
+    let before = store.clone();
+    let out = p.install(&mut store, &v2, Some(b"again"));
+    let done = out.result.unwrap();
+    assert_eq!(
+        (done.manifest_id, done.sequence_number),
+        (app_manifest("a"), 2)
+    );
+    assert!(out.report.result.is_ok());
+    assert_eq!(store, before);
+    // Another manifest at the same number, or a lower one, stays a rollback.
+    for (seq, body) in [(2, &b"other"[..]), (1, b"one")] {
+        assert_eq!(
+            install(&p, &mut store, &tc("a", seq, body, a)),
+            Err(SuitError::Rollback {
+                installed: 2,
+                offered: seq
+            })
+        );
+    }
+    assert_eq!(store, before);
+}
+
+#[test]
+fn a_manifest_stored_as_a_dependency_delivered_as_root_gains_its_root_link() {
+    let s = Single::new(teep_device());
+    let a = &s.key;
+    let p = s.processor();
+    let lib = tc("lib", 1, b"library", a);
+    let mut dep = spec("x", 1, b"x");
+    dep.dependencies = vec![DependencySpec {
+        envelope: lib.clone(),
+    }];
+    let built = builder::build(&dep, &PROVIDER).unwrap();
+    let mut store = MemoryStorage::new();
+    install(&p, &mut store, &sign_with(&built.envelope, a)).unwrap();
+    assert!(!store.owners[&app_manifest("lib")].contains(&app_manifest("lib")));
+    install(&p, &mut store, &lib).unwrap();
+    assert!(store.owners[&app_manifest("lib")].contains(&app_manifest("lib")));
+    // Now the x manifest goes and the lib stays, installed in its own right.
+    assert!(
+        p.uninstall(&mut store, &app_manifest("x"), None)
+            .result
+            .is_ok()
+    );
+    assert_eq!(data(&store, &app("lib")).unwrap(), b"library");
+}
+
+// ---- 10a. what the CDDL forbids ----
+
+#[test]
+fn an_empty_component_index_list_is_refused_at_decode() {
+    let bytes = Seq::new()
+        .cmd(12, |e| {
+            e.array(0).unwrap();
+        })
+        .rep(3)
+        .bytes();
+    assert_eq!(
+        parse_sequence(&bytes, 0).unwrap_err(),
+        SuitError::EmptyComponentIndexList
+    );
+    let s = Single::new(DeviceIdentity::default());
+    let a = &s.key;
+    let p = s.processor();
+    let m = Hand {
+        components: vec![id("x")],
+        manifest_id: Some(id("m.suit")),
+        sections: vec![(20, bytes)],
+        ..Hand::default()
+    };
+    let mut store = MemoryStorage::new();
+    assert_eq!(
+        install(&p, &mut store, &m.signed(a)),
+        Err(SuitError::EmptyComponentIndexList)
+    );
+    assert_eq!(store, MemoryStorage::new());
+}
+
+// ---- storage: signers persist, old indexes still open ----
+
+#[test]
+fn directory_storage_keeps_signers_across_reopen_and_reads_format_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (key(), key());
+    let trust = unscoped(&[&a, &b]);
+    let device = teep_device();
+    let p = Processor::new(&PROVIDER, &trust, &device);
+    let mut store = DirStorage::open(dir.path()).unwrap();
+    install(&p, &mut store, &tc("a", 1, b"one", &a)).unwrap();
+    drop(store);
+    let mut store = DirStorage::open(dir.path()).unwrap();
+    let out = p.install(&mut store, &tc("a", 9, b"hijack", &b), None);
+    assert_eq!(
+        out.result.unwrap_err().error,
+        SuitError::SignerMismatch(app_manifest("a"))
+    );
+
+    // A format-1 index (no signers) written by the previous release.
+    let old = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(old.path().join("objects")).unwrap();
+    std::fs::write(old.path().join("objects/1-1"), b"legacy").unwrap();
+    let mut index = Vec::new();
+    let mut e = Encoder::new(&mut index);
+    e.array(4).unwrap().u64(1).unwrap();
+    e.array(1).unwrap().array(2).unwrap();
+    encode_id(&mut e, &id("legacy"));
+    e.str("1-1").unwrap();
+    e.array(0).unwrap();
+    e.array(1).unwrap().array(2).unwrap();
+    encode_id(&mut e, &id("legacy.suit"));
+    e.u64(7).unwrap();
+    std::fs::write(old.path().join("index"), &index).unwrap();
+    let store = DirStorage::open(old.path()).unwrap();
+    assert_eq!(data(&store, &id("legacy")).unwrap(), b"legacy");
+    assert_eq!(store.sequence_number(&id("legacy.suit")).unwrap(), Some(7));
+    assert_eq!(store.signer(&id("legacy.suit")).unwrap(), None);
+    drop(store);
+
+    // A format this code does not know is refused, not guessed at.
+    let mut future = Vec::new();
+    let mut e = Encoder::new(&mut future);
+    e.array(6).unwrap().u64(3).unwrap().u64(1).unwrap();
+    for _ in 0..4 {
+        e.array(0).unwrap();
+    }
+    std::fs::write(old.path().join("index"), &future).unwrap();
+    assert!(matches!(
+        DirStorage::open(old.path()).unwrap_err(),
+        SuitError::Malformed {
+            what: "unknown index format",
+            ..
+        }
+    ));
+}
+
+#[test]
+fn a_dependency_filled_during_invocation_is_not_committed_either() {
+    let s = Single::new(DeviceIdentity::default());
+    let a = &s.key;
+    // The stored manifest has lost its integrated payloads: the bytes come from the network.
+    let mut fetcher = MapFetcher::default();
+    fetcher
+        .0
+        .insert("https://x/evil".into(), b"not a manifest".to_vec());
+    let mut p = s.processor();
+    p.fetcher = &fetcher;
+    let m = Hand {
+        components: vec![id("x")],
+        dependencies: vec![(1, id("fresh.suit"))],
+        manifest_id: Some(id("m.suit")),
+        sections: vec![
+            (
+                9,
+                uri(index(Seq::new(), 1), "https://x/evil").rep(21).bytes(),
+            ),
+            (20, Seq::new().set_content(b"x").rep(18).bytes()),
+        ],
+        ..Hand::default()
+    };
+    let mut store = MemoryStorage::new();
+    install(&p, &mut store, &m.signed(a)).unwrap();
+    let before = store.clone();
+    let f = p
+        .invoke(&mut store, &id("m.suit"), None)
+        .result
+        .unwrap_err();
+    assert_eq!(f.error, SuitError::DependencyNotProcessed(id("fresh.suit")));
+    assert_eq!(f.record.section, Section::Invoke.key());
+    assert_eq!(store, before);
+}
