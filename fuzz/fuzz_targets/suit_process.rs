@@ -400,7 +400,7 @@ impl Auth {
 #[derive(Arbitrary, Debug, Clone, Copy)]
 enum Sever {
     Keep,
-    Sever,
+    Severed,
     /// Severed, then one byte of the element changed.
     Tampered,
     /// Severed, element left out of the envelope.
@@ -419,40 +419,17 @@ enum Edit {
     ManifestId(Option<Vec<Segment>>),
     Dependencies(Vec<(u8, Option<Vec<Segment>>)>),
     ReferenceUri(Option<String>),
-    Section(SectionKey, SeqOp),
+    /// An index into `SECTION_KEYS`, and what to do to that sequence.
+    Section(u8, SeqOp),
     /// An integrated payload replaced (or added) under a known key.
     Integrated(u8, Vec<u8>),
 }
 
-#[derive(Arbitrary, Debug, Clone, Copy)]
-enum SectionKey {
-    Shared,
-    Validate,
-    Load,
-    Invoke,
-    DependencyResolution,
-    PayloadFetch,
-    CandidateVerification,
-    Install,
-    Uninstall,
-}
-
-impl SectionKey {
-    /// The manifest key (0 for the shared sequence, which lives in common).
-    fn key(self) -> u64 {
-        match self {
-            Self::Shared => 0,
-            Self::Validate => 7,
-            Self::Load => 8,
-            Self::Invoke => 9,
-            Self::DependencyResolution => 15,
-            Self::PayloadFetch => 16,
-            Self::CandidateVerification => 18,
-            Self::Install => 20,
-            Self::Uninstall => 24,
-        }
-    }
-}
+/// The sequences an edit may target, by manifest key (0: the shared sequence in common).
+const SECTION_KEYS: [u64; 9] = [0, 7, 8, 9, 15, 16, 18, 20, 24];
+/// Condition and directive numbers (the processor's `Condition` and `Directive`).
+const CONDITIONS: [i64; 9] = [1, 2, 3, 5, 6, 7, 8, 14, 24];
+const DIRECTIVES: [i64; 7] = [11, 18, 21, 22, 23, 31, 33];
 
 #[derive(Arbitrary, Debug)]
 enum SeqOp {
@@ -465,38 +442,16 @@ enum SeqOp {
 
 #[derive(Arbitrary, Debug)]
 enum Cmd {
-    Condition(Cond, u8),
-    Directive(Dir, u8),
+    /// An index into `CONDITIONS`, and the reporting policy.
+    Condition(u8, u8),
+    /// An index into `DIRECTIVES`, and the reporting policy.
+    Directive(u8, u8),
     SetIndex(Index),
     Override(Vec<Param>),
     Set(Vec<Param>),
     TryEach(Vec<Vec<Cmd>>, bool),
     RunSequence(Vec<Cmd>),
     Unknown(i16, u8),
-}
-
-#[derive(Arbitrary, Debug, Clone, Copy)]
-enum Cond {
-    Vendor = 1,
-    Class = 2,
-    ImageMatch = 3,
-    Slot = 5,
-    CheckContent = 6,
-    DependencyIntegrity = 7,
-    IsDependency = 8,
-    Abort = 14,
-    Device = 24,
-}
-
-#[derive(Arbitrary, Debug, Clone, Copy)]
-enum Dir {
-    ProcessDependency = 11,
-    Write = 18,
-    Fetch = 21,
-    Copy = 22,
-    Invoke = 23,
-    Swap = 31,
-    Unlink = 33,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -604,11 +559,11 @@ fn parameters(f: &Fixture, params: &[Param]) -> Parameters {
 fn encode_commands(f: &Fixture, cmds: &[Cmd], e: &mut Encoder<&mut Vec<u8>>) {
     for cmd in cmds {
         match cmd {
-            Cmd::Condition(c, policy) => {
-                let _ = e.i64(*c as i64).and_then(|e| e.u8(*policy));
+            Cmd::Condition(i, policy) => {
+                let _ = e.i64(pick(&CONDITIONS, *i)).and_then(|e| e.u8(*policy));
             }
-            Cmd::Directive(d, policy) => {
-                let _ = e.i64(*d as i64).and_then(|e| e.u8(*policy));
+            Cmd::Directive(i, policy) => {
+                let _ = e.i64(pick(&DIRECTIVES, *i)).and_then(|e| e.u8(*policy));
             }
             Cmd::SetIndex(index) => {
                 let _ = e.u8(12);
@@ -732,18 +687,14 @@ fn apply(f: &Fixture, parts: &mut Parts, edit: &Edit) {
                 .collect();
         }
         Edit::ReferenceUri(uri) => parts.reference_uri = uri.clone(),
-        Edit::Section(SectionKey::Shared, op) => {
-            parts.shared = edit_sequence(f, parts.shared.take(), op);
-        }
-        Edit::Section(key, op) => {
-            let key = key.key();
-            match edit_sequence(f, parts.sections.remove(&key), op) {
-                Some(seq) => {
+        Edit::Section(i, op) => match pick(&SECTION_KEYS, *i) {
+            0 => parts.shared = edit_sequence(f, parts.shared.take(), op),
+            key => {
+                if let Some(seq) = edit_sequence(f, parts.sections.remove(&key), op) {
                     parts.sections.insert(key, seq);
                 }
-                None => {}
             }
-        }
+        },
         Edit::Integrated(i, bytes) => {
             let key = pick(&["#tc", "#dependency-0", "#other"], *i);
             parts.integrated.retain(|(k, _)| k != key);
@@ -824,7 +775,7 @@ fn encode_manifest(
         let element = bstr(seq);
         match mode {
             Sever::Keep => e.writer_mut().extend_from_slice(&element),
-            Sever::Sever | Sever::Tampered | Sever::Missing => {
+            Sever::Severed | Sever::Tampered | Sever::Missing => {
                 e.writer_mut()
                     .extend_from_slice(&digest_of(&element).to_cbor());
                 let mut element = element;
