@@ -44,7 +44,7 @@ fn check<'a>(trust: &'a TrustStore, keys: &'a Keys, nonce: &'a [u8]) -> ResultCh
 fn ear_cbor_is_deterministic_and_round_trips() {
     let keys = Keys::new();
     let ear = affirming_ear(&keys, &NONCE);
-    let bytes = ear.to_cbor();
+    let bytes = ear.to_cbor().unwrap();
     teep_cbor::check(&bytes, &teep_cbor::Profile::DETERMINISTIC).unwrap();
     assert_eq!(Ear::from_cbor(&bytes).unwrap(), ear);
 }

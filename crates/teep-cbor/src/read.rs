@@ -97,6 +97,9 @@ pub enum ReadErrorKind {
     /// A map key equal to an earlier one.
     #[error("duplicate key")]
     Duplicate,
+    /// A map lacks an entry the field requires.
+    #[error("required entry missing")]
+    Missing,
     /// An integer (or code) outside what the field allows.
     #[error("value out of range")]
     OutOfRange,
