@@ -158,3 +158,20 @@ fn passport_flow() {
         Status::Affirming
     );
 }
+
+/// An EAR whose `cnf` COSE_Key is not one CBOR item (the struct is public, so a caller can
+/// build one) is never signed: it would be a malformed result under the Verifier's key.
+#[test]
+fn an_ear_that_does_not_encode_is_not_signed() {
+    let keys = Keys::new();
+    let mut ear = affirming_ear(&keys, &NONCE);
+    ear.cnf = Some(teep_attest::Cnf::CoseKey(vec![0xa1, 0x01]));
+    assert!(matches!(
+        ear.to_cbor(),
+        Err(teep_cbor::write::EncodeError::Raw(_))
+    ));
+    assert!(matches!(
+        sign_ear(&ear, Keys::signer(&keys.verifier).as_ref()),
+        Err(teep_cose::CoseError::Malformed(_))
+    ));
+}
