@@ -22,10 +22,11 @@
 
 use alloc::vec::Vec;
 use core::convert::Infallible;
+use core::marker::PhantomData;
 
 use minicbor::{Encode, Encoder};
 
-use crate::{CborError, Profile, check_prefix};
+use crate::{CborError, Major, Profile, check_prefix, write_head};
 
 /// An encoder over a growable buffer, the only kind our codecs write with.
 pub type VecEncoder<'a> = Encoder<&'a mut Vec<u8>>;
@@ -85,25 +86,107 @@ pub fn raw(e: &mut VecEncoder<'_>, item: &[u8]) -> Result<(), EncodeError> {
     Ok(())
 }
 
-/// Entries written so far, and how many.
-#[derive(Debug, Default, Clone)]
-struct Counted {
-    buf: Vec<u8>,
-    len: u64,
+/// Which container a [`Counted`] writes: [`MapKind`] or [`ArrayKind`] (sealed, so that
+/// no other major type can be given a count).
+pub trait ContainerKind: sealed::Sealed {
+    /// The header's major type.
+    const MAJOR: Major;
+    /// Items per entry: a key and a value, or one element.
+    const ITEMS: usize;
 }
 
-impl Counted {
-    /// Runs `f` to write one entry of `items` items; on any failure the buffer is cut back,
-    /// so the entry is either wholly in or not at all.
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::MapKind {}
+    impl Sealed for super::ArrayKind {}
+}
+
+/// Marks a [`Counted`] map.
+#[derive(Debug, Clone, Copy)]
+pub struct MapKind;
+
+/// Marks a [`Counted`] array.
+#[derive(Debug, Clone, Copy)]
+pub struct ArrayKind;
+
+impl ContainerKind for MapKind {
+    const MAJOR: Major = Major::Map;
+    const ITEMS: usize = 2;
+}
+
+impl ContainerKind for ArrayKind {
+    const MAJOR: Major = Major::Array;
+    const ITEMS: usize = 1;
+}
+
+/// A definite-length map ([`MapEncoder`]) or array ([`ArrayEncoder`]) whose header holds
+/// the number of entries written.
+///
+/// Map entries are written in the order given: a deterministic map inserts them in key
+/// order (or uses [`crate::MapBuilder`], which sorts).
+#[derive(Debug, Clone)]
+pub struct Counted<K> {
+    /// The entries written so far, back to back.
+    buf: Vec<u8>,
+    len: u64,
+    kind: PhantomData<K>,
+}
+
+/// A map that counts its entries.
+pub type MapEncoder = Counted<MapKind>;
+/// An array that counts its elements.
+pub type ArrayEncoder = Counted<ArrayKind>;
+
+impl<K: ContainerKind> Default for Counted<K> {
+    fn default() -> Self {
+        Self {
+            buf: Vec::new(),
+            len: 0,
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<K: ContainerKind> Counted<K> {
+    /// An empty container.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of entries so far.
+    #[must_use]
+    pub const fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether no entry was added.
+    #[must_use]
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Writes the container: the header with the number of entries, then the entries.
+    ///
+    /// # Errors
+    /// None today (the output is a `Vec`); a `Result` so that callers propagate with `?`.
+    pub fn finish(self, e: &mut VecEncoder<'_>) -> Result<(), EncodeError> {
+        let out = e.writer_mut();
+        write_head(K::MAJOR, self.len, out);
+        out.extend_from_slice(&self.buf);
+        Ok(())
+    }
+
+    /// Runs `f` to write one entry; on any failure the buffer is cut back, so the entry is
+    /// either wholly in or not at all.
     fn push(
         &mut self,
-        items: usize,
         f: impl FnOnce(&mut VecEncoder<'_>) -> Result<(), EncodeError>,
-    ) -> Result<(), EncodeError> {
+    ) -> Result<&mut Self, EncodeError> {
         let start = self.buf.len();
         let written = f(&mut Encoder::new(&mut self.buf)).and_then(|()| {
             let entry = self.buf.get(start..).unwrap_or_default();
-            if count_items(entry) == Some(items) {
+            if count_items(entry) == Some(K::ITEMS) {
                 Ok(())
             } else {
                 Err(EncodeError::Entry { index: self.len })
@@ -112,23 +195,13 @@ impl Counted {
         match written {
             Ok(()) => {
                 self.len = self.len.saturating_add(1);
-                Ok(())
+                Ok(self)
             }
             Err(e) => {
                 self.buf.truncate(start);
                 Err(e)
             }
         }
-    }
-
-    fn finish(
-        self,
-        e: &mut VecEncoder<'_>,
-        head: impl FnOnce(&mut VecEncoder<'_>, u64) -> Result<(), EncodeError>,
-    ) -> Result<(), EncodeError> {
-        head(e, self.len)?;
-        e.writer_mut().extend_from_slice(&self.buf);
-        Ok(())
     }
 }
 
@@ -143,24 +216,11 @@ fn count_items(mut bytes: &[u8]) -> Option<usize> {
     Some(n)
 }
 
-/// A definite-length map whose length is the number of entries written.
-///
-/// Entries are written in the order given: a deterministic map inserts them in key order
-/// (or uses [`crate::MapBuilder`], which sorts).
-#[derive(Debug, Default, Clone)]
-pub struct MapEncoder(Counted);
-
-impl MapEncoder {
-    /// An empty map.
-    #[must_use]
-    pub fn new() -> Self {
-        Self::default()
-    }
-
+impl Counted<MapKind> {
     /// Adds `key: value`.
     ///
     /// # Errors
-    /// As [`MapEncoder::entry_with`].
+    /// As [`Counted::entry_with`].
     pub fn entry<K: Encode<()>, V: Encode<()>>(
         &mut self,
         key: K,
@@ -179,49 +239,18 @@ impl MapEncoder {
         key: K,
         value: impl FnOnce(&mut VecEncoder<'_>) -> Result<(), EncodeError>,
     ) -> Result<&mut Self, EncodeError> {
-        self.0.push(2, |e| {
+        self.push(|e| {
             e.encode(key)?;
             value(e)
-        })?;
-        Ok(self)
-    }
-
-    /// Number of entries so far.
-    #[must_use]
-    pub const fn len(&self) -> u64 {
-        self.0.len
-    }
-
-    /// Whether no entry was added.
-    #[must_use]
-    pub const fn is_empty(&self) -> bool {
-        self.0.len == 0
-    }
-
-    /// Writes the map: the header with the number of entries, then the entries.
-    ///
-    /// # Errors
-    /// [`EncodeError::Encoder`] only if minicbor fails, which it does not on a `Vec`.
-    pub fn finish(self, e: &mut VecEncoder<'_>) -> Result<(), EncodeError> {
-        self.0.finish(e, |e, n| Ok(e.map(n).map(drop)?))
+        })
     }
 }
 
-/// A definite-length array whose length is the number of elements written.
-#[derive(Debug, Default, Clone)]
-pub struct ArrayEncoder(Counted);
-
-impl ArrayEncoder {
-    /// An empty array.
-    #[must_use]
-    pub fn new() -> Self {
-        Self::default()
-    }
-
+impl Counted<ArrayKind> {
     /// Adds one element.
     ///
     /// # Errors
-    /// As [`ArrayEncoder::item_with`].
+    /// As [`Counted::item_with`].
     pub fn item<V: Encode<()>>(&mut self, value: V) -> Result<&mut Self, EncodeError> {
         self.item_with(|e| Ok(e.encode(value).map(drop)?))
     }
@@ -234,28 +263,7 @@ impl ArrayEncoder {
         &mut self,
         value: impl FnOnce(&mut VecEncoder<'_>) -> Result<(), EncodeError>,
     ) -> Result<&mut Self, EncodeError> {
-        self.0.push(1, value)?;
-        Ok(self)
-    }
-
-    /// Number of elements so far.
-    #[must_use]
-    pub const fn len(&self) -> u64 {
-        self.0.len
-    }
-
-    /// Whether no element was added.
-    #[must_use]
-    pub const fn is_empty(&self) -> bool {
-        self.0.len == 0
-    }
-
-    /// Writes the array: the header with the number of elements, then the elements.
-    ///
-    /// # Errors
-    /// [`EncodeError::Encoder`] only if minicbor fails, which it does not on a `Vec`.
-    pub fn finish(self, e: &mut VecEncoder<'_>) -> Result<(), EncodeError> {
-        self.0.finish(e, |e, n| Ok(e.array(n).map(drop)?))
+        self.push(value)
     }
 }
 
