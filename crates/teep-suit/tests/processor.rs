@@ -523,11 +523,11 @@ fn a_dependency_by_an_untrusted_signer_is_refused() {
 }
 
 /// Serves a fixed image for every URI and remembers what was asked.
-struct Recording(std::cell::RefCell<Vec<String>>);
+struct Recording(std::sync::Mutex<Vec<String>>);
 
 impl teep_suit::processor::Fetcher for Recording {
     fn fetch(&self, uri: &str) -> Result<Vec<u8>, String> {
-        self.0.borrow_mut().push(uri.to_string());
+        self.0.lock().unwrap().push(uri.to_string());
         Ok(vec![0; 16])
     }
 }
@@ -553,7 +553,7 @@ fn ab_images_pick_the_alternative_for_the_device_slot() {
         p.fetcher = &fetcher;
         let mut store = MemoryStorage::new();
         let out = p.install(&mut store, &env, None);
-        assert_eq!(*fetcher.0.borrow(), vec![uri.to_string()]);
+        assert_eq!(*fetcher.0.lock().unwrap(), vec![uri.to_string()]);
         // The images are not published (placeholder digests): image-match fails after.
         assert_eq!(
             out.result.unwrap_err().error,
