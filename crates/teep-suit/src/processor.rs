@@ -65,12 +65,13 @@
 //!
 //! Layout: [`environment`] (what the processor is given), `outcome` (results, failure
 //! plumbing), `run` (pending changes over storage, the ownership check), `admission`
-//! (signer, scope, policy), `procedures` (install, invoke, uninstall, release),
+//! (signer, scope, policy), `ctx` (the manifest being executed), `procedures` (install, invoke, uninstall, release),
 //! `sequence` (sections, sequences, frames and depth), `conditions`, `directives`,
 //! `dependencies`.
 
 mod admission;
 mod conditions;
+mod ctx;
 mod dependencies;
 mod directives;
 pub mod environment;

@@ -864,8 +864,7 @@ fn the_command_capability_list_is_the_command_enum_and_what_decoding_accepts() {
             .unwrap()
             .u8(0)
             .unwrap();
-        let unsupported =
-            teep_suit::parse_sequence(&seq, 0) == Err(SuitError::UnsupportedCommand(n));
+        let unsupported = parse_sequence(&seq, 0) == Err(SuitError::UnsupportedCommand(n));
         assert_eq!(unsupported, !COMMANDS.contains(&n), "command {n}");
     }
 }

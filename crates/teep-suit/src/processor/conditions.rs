@@ -5,8 +5,8 @@ use crate::command::{Condition, Parameters, param};
 use crate::error::SuitError;
 use crate::model::{ComponentId, Digest, Envelope};
 
+use super::ctx::Ctx;
 use super::run::Run;
-use super::sequence::Ctx;
 
 /// Result of a condition, with the measured values a report may carry.
 pub(super) enum Check {

@@ -11,9 +11,10 @@ use crate::report::Record;
 use crate::verify::Authenticated;
 
 use super::admission::storage_id;
+use super::ctx::Ctx;
 use super::outcome::{Flow, hard};
 use super::run::Run;
-use super::sequence::{Ctx, Frame};
+use super::sequence::Frame;
 
 impl Run<'_, '_> {
     /// Authenticates the dependency stored (or fetched) at `id` and checks its manifest

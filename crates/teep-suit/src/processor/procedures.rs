@@ -10,12 +10,13 @@ use crate::report::Record;
 use crate::verify::Authenticated;
 
 use super::admission::{Signer, storage_id};
+use super::ctx::Ctx;
 use super::outcome::{
     Done, Flow, Reference, RunResult, claimed_reference, early, hard, reference, to_failure,
     unknown_reference,
 };
 use super::run::Run;
-use super::sequence::{Ctx, Depth};
+use super::sequence::Depth;
 
 impl Run<'_, '_> {
     /// The Update procedure on one envelope as received.

@@ -13,8 +13,8 @@ use crate::storage::{Changes, Storage};
 use crate::trust::SignerId;
 
 use super::Processor;
+use super::ctx::Ctx;
 use super::outcome::Invocation;
-use super::sequence::Ctx;
 
 /// Which procedure a run belongs to (process-dependency and unlink depend on it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,84 +1,16 @@
 //! The sequence runner: sections, command sequences and their steps, with the frame each
 //! sequence runs in (its manifest, section and depth) and the reporting policy.
 
-use alloc::vec;
-use alloc::vec::Vec;
-
 use crate::command::{Command, IndexArg, Nested, Parameters, Step, parse_sequence};
 use crate::error::SuitError;
-use crate::model::{ComponentId, Section};
+use crate::model::Section;
 use crate::report::{Entry, Record, SystemProperties};
-use crate::trust::SignerId;
-use crate::verify::{Authenticated, section_bytes};
+use crate::verify::section_bytes;
 
 use super::conditions::Check;
+use super::ctx::Ctx;
 use super::outcome::{Flow, Stop, hard};
 use super::run::{Procedure, Run};
-
-/// One manifest being executed (the root or a dependency).
-pub(super) struct Ctx<'a> {
-    pub auth: Authenticated<'a>,
-    /// Position from the root, as report records name it (`[]` = the root).
-    pub path: Vec<u64>,
-    /// Where this manifest is stored; the owner of what it writes.
-    pub owner: ComponentId,
-    /// The anchor that authenticated it.
-    pub signer: SignerId,
-}
-
-impl Ctx<'_> {
-    pub(super) fn index_space(&self) -> u64 {
-        self.auth.manifest.common.index_space() as u64
-    }
-
-    pub(super) fn component_id(&self, index: u64) -> Result<ComponentId, SuitError> {
-        self.auth
-            .manifest
-            .common
-            .component_id(index)
-            .ok_or(SuitError::ComponentIndexOutOfRange(index))
-    }
-
-    pub(super) fn is_dependency(&self, index: u64) -> bool {
-        self.auth.manifest.common.dependency(index).is_some()
-    }
-
-    /// A dependency's position among the manifest's dependencies (ascending index): the
-    /// step it adds to a report record's `manifest-id` path (`[1, 0]` = the first
-    /// dependency of the root's second dependency).
-    pub(super) fn dependency_path(&self, index: u64) -> Vec<u64> {
-        let ordinal = self
-            .auth
-            .manifest
-            .common
-            .dependencies
-            .iter()
-            .filter(|d| d.index < index)
-            .count() as u64;
-        let mut path = self.path.clone();
-        path.push(ordinal);
-        path
-    }
-
-    /// A report record for a command of this manifest.
-    pub(super) fn record(&self, section: Section, offset: usize, index: u64) -> Record {
-        Record {
-            manifest_id: self.path.clone(),
-            section: section.key(),
-            offset: offset as u64,
-            component_index: index,
-            properties: Parameters::default(),
-        }
-    }
-
-    fn targets(&self, index: &IndexArg) -> Vec<u64> {
-        match index {
-            IndexArg::One(i) => vec![*i],
-            IndexArg::All => (0..self.index_space()).collect(),
-            IndexArg::List(v) => v.clone(),
-        }
-    }
-}
 
 /// Nesting depth over sequences and manifests. It is a value each frame carries, one
 /// level below its parent's: leaving a level (on any path) needs no bookkeeping.
