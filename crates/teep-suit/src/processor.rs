@@ -63,9 +63,10 @@
 //!   committed and every manifest's report says so: the failing one with its error, the
 //!   others with `OtherManifestFailed`.
 //!
-//! Layout: [`environment`] (what the processor is given), `outcome` (results, failure
-//! plumbing), `run` (pending changes over storage, the ownership check), `admission`
-//! (signer, scope, policy), `ctx` (the manifest being executed), `procedures` (install, invoke, uninstall, release),
+//! Layout (private modules; their public types are re-exported here): `environment`
+//! (what the processor is given), `outcome` (results, failure plumbing), `run` (pending
+//! changes over storage, the ownership check), `admission` (signer, scope, policy), `ctx`
+//! (the manifest being executed), `procedures` (install, invoke, uninstall, release),
 //! `sequence` (sections, sequences, frames and depth), `conditions`, `directives`,
 //! `dependencies`.
 
@@ -74,7 +75,7 @@ mod conditions;
 mod ctx;
 mod dependencies;
 mod directives;
-pub mod environment;
+mod environment;
 mod outcome;
 mod procedures;
 mod run;
