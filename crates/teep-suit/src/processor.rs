@@ -39,8 +39,10 @@
 //!   manifest component ID. The same number with the manifest stored there (same digest)
 //!   is a re-delivery (the TAM re-sends an Update after a crash between commit and
 //!   Success): success, nothing runs, only a missing root link is added. Equal with another
-//!   digest, or lower, is refused. A dependency may be re-processed at an equal number only
-//!   if it is the manifest stored or processed before in the run. Numbers survive deletion.
+//!   digest, or lower, is refused. A dependency may be processed at an equal number only
+//!   if it is the manifest holding that number: the one stored, or the one this Update
+//!   installed or processed at it (two dependencies sharing one, a dependency on a manifest
+//!   listed earlier in the Update). Numbers survive deletion.
 //! * Links: a component's reference count is the set of manifests linking it. A root
 //!   install links its manifest to itself; a dependent links each dependency it processes;
 //!   a manifest links what it writes. Unlink (or process-dependency inside uninstall)
