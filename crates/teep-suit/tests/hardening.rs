@@ -1103,33 +1103,25 @@ fn early_returns_from_nested_sequences_do_not_accumulate_depth() {
     let a = &s.key;
     let mut p = s.processor();
     p.policy.max_depth = 2;
-    let failing = Seq::new().rep(14); // abort
-    let passing = Seq::new().set_content(b"x").rep(18);
-    let mut install = Seq::new();
+    let mut section = Seq::new();
     for _ in 0..8 {
-        let (f, ok) = (
-            Seq(failing.0.clone(), failing.1),
-            Seq(passing.0.clone(), passing.1),
-        );
-        install = install.cmd(15, |e| {
+        let abort = Seq::new().rep(14);
+        let write = Seq::new().set_content(b"x").rep(18);
+        section = section.cmd(15, |e| {
             e.array(2).unwrap();
-            e.bytes(&f.bytes()).unwrap();
-            e.bytes(&ok.bytes()).unwrap();
+            e.bytes(&abort.bytes()).unwrap();
+            e.bytes(&write.bytes()).unwrap();
         });
     }
     let m = Hand {
         components: vec![id("x")],
         manifest_id: Some(id("m.suit")),
-        sections: vec![(20, install.bytes())],
+        sections: vec![(20, section.bytes())],
         ..Hand::default()
     };
     let mut store = MemoryStorage::new();
-    install_ok(&p, &mut store, &m.signed(a));
+    install(&p, &mut store, &m.signed(a)).unwrap();
     assert_eq!(data(&store, &id("x")).unwrap(), b"x");
-}
-
-fn install_ok(p: &Processor<'_>, store: &mut dyn Storage, env: &[u8]) {
-    install(p, store, env).unwrap();
 }
 
 /// A processor and its parts go to another thread (as into `spawn_blocking`).
