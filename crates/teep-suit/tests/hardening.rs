@@ -1140,3 +1140,37 @@ fn a_processor_runs_on_another_thread() {
     });
     assert_eq!(data(&store, &app("t")).unwrap(), b"threaded");
 }
+
+/// Within one Update, a later manifest is checked against what the earlier ones did, as if
+/// they were committed: it cannot roll back, take over or fill unprocessed what they left.
+#[test]
+fn a_later_manifest_of_an_update_meets_the_earlier_ones_state() {
+    let (a, b) = (key(), key());
+    let mut both = TrustAnchors::new();
+    both.add(TrustAnchor::unscoped(a.public_key().clone()));
+    both.add(TrustAnchor::unscoped(b.public_key().clone()));
+    let device = teep_device();
+    let p = Processor::new(&PROVIDER, &both, &device);
+    let attempts = [
+        // Back to the number before, in the same list.
+        (
+            [tc("x", 2, b"new", &a), tc("x", 1, b"old", &a)],
+            SuitError::Rollback {
+                installed: 2,
+                offered: 1,
+            },
+        ),
+        // Another anchor taking over what the first manifest installed.
+        (
+            [tc("x", 1, b"mine", &a), tc("x", 2, b"yours", &b)],
+            SuitError::SignerMismatch(app_manifest("x")),
+        ),
+    ];
+    for (list, error) in attempts {
+        let mut store = MemoryStorage::new();
+        let out = p.install_all(&mut store, &list, None);
+        let failure = out.result.unwrap_err();
+        assert_eq!((failure.manifest, failure.failure.error), (Some(1), error));
+        assert_eq!(store, MemoryStorage::new());
+    }
+}
