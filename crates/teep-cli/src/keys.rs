@@ -15,6 +15,7 @@ use teep_cose::{Curve, PrivateKey, PublicKey};
 use time::{Duration, OffsetDateTime};
 
 use crate::input::read;
+use crate::print_line;
 
 #[derive(clap::Subcommand)]
 pub(crate) enum Command {
@@ -84,12 +85,12 @@ pub(crate) fn run(cmd: Command) -> Result<ExitCode> {
         Command::Generate { alg, out } => {
             let key = PrivateKey::generate(alg.curve())?;
             write_key_pair(&key, &out)?;
-            println!("{}", hex::encode(key.public_key().thumbprint()));
+            print_line(&hex::encode(key.public_key().thumbprint()))?;
         }
         Command::Thumbprint { file } => {
             let key = PublicKey::from_any(&read(&file)?)
                 .with_context(|| format!("reading a key from {}", file.display()))?;
-            println!("{}", hex::encode(key.thumbprint()));
+            print_line(&hex::encode(key.thumbprint()))?;
         }
         Command::ImportPem { pem, out } => {
             let text =
@@ -110,7 +111,7 @@ pub(crate) fn run(cmd: Command) -> Result<ExitCode> {
                     Err(public_err) => bail!("{}: {public_err}", pem.display()),
                 },
             };
-            println!("{}", hex::encode(public.thumbprint()));
+            print_line(&hex::encode(public.thumbprint()))?;
         }
         Command::Ca { out, name, days } => make_ca(&out, &name, days)?,
         Command::Certify {
@@ -170,8 +171,7 @@ fn make_ca(dir: &Path, name: &str, days: u32) -> Result<()> {
     let cert = params.self_signed(&key)?;
     write_file(&dir.join("ca.key"), key.serialize_pem().as_bytes(), true)?;
     write_file(&dir.join("ca.pem"), cert.pem().as_bytes(), false)?;
-    println!("{}", dir.join("ca.pem").display());
-    Ok(())
+    print_line(&dir.join("ca.pem").display().to_string())
 }
 
 /// A public key rcgen can put in a certificate without holding its private half.

@@ -18,6 +18,7 @@ use teep_suit::verify::{Anchors, authenticate, resolve_member};
 use teep_suit::{ComponentId, VendorId};
 
 use crate::input::{private_key, public_key, read, read_cbor};
+use crate::print_line;
 
 #[derive(clap::Subcommand)]
 pub(crate) enum Command {
@@ -267,12 +268,12 @@ fn verify(a: VerifyArgs) -> Result<ExitCode> {
                 .as_ref()
                 .map(|k| hex::encode(k.thumbprint()))
                 .unwrap_or_default();
-            println!(
+            print_line(&format!(
                 "valid: manifest digest {}, sequence number {}, signer {}",
                 hex::encode(auth.digest),
                 auth.manifest.sequence_number,
                 signer
-            );
+            ))?;
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
@@ -284,7 +285,7 @@ fn verify(a: VerifyArgs) -> Result<ExitCode> {
 
 fn inspect(a: InspectArgs) -> Result<ExitCode> {
     let json = teep_suit::json::envelope(&read_cbor(&a.envelope)?, default_provider())?;
-    println!("{}", serde_json::to_string_pretty(&json)?);
+    print_line(&serde_json::to_string_pretty(&json)?)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -347,10 +348,9 @@ fn process(a: ProcessArgs) -> Result<ExitCode> {
         (None, Some(path)) => processor.install(&mut storage, &read_cbor(path)?, nonce.as_deref()),
         (None, None) => bail!("an envelope or --uninstall is required"),
     };
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&teep_suit::json::report(&outcome.report))?
-    );
+    print_line(&serde_json::to_string_pretty(&teep_suit::json::report(
+        &outcome.report,
+    ))?)?;
     Ok(if outcome.result.is_ok() {
         ExitCode::SUCCESS
     } else {
