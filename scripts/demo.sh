@@ -64,6 +64,9 @@ printf '{"name":"demo","secret":"0123456789abcdef"}' > config.json
   --seq 1 --payload config.json --encrypt-to tee-kek.key.pub --depends-on app-v2.suit \
   --vendor-id $vendor --class-id $class --out config.unsigned.suit
 "$teep" suit sign --key tc-signer.key config.unsigned.suit --out config.suit
+echo "components (the ciphertext is staged beside config.json, not under it):"
+"$teep" suit inspect config.suit | jq -r '.manifest.common.components[] | map(@text) | join("/")' \
+  | while read -r id; do printf '  '; for seg in ${id//\// }; do printf '%s/' "$(echo "$seg" | xxd -r -p)"; done; echo; done
 process --decrypt-key tee-kek.key config.suit | jq -c '{result: .["suit-report-result"]}'
 
 step "7. Remote attestation: Evidence from the TEE, appraised by the Verifier"

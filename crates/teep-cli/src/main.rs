@@ -82,7 +82,9 @@ fn default_log_filter(command: &Command) -> &'static str {
 /// `--log-level`, else `RUST_LOG`, else the command's default.
 fn init_logging(flag: Option<&str>, command: &Command) -> anyhow::Result<()> {
     use std::io::IsTerminal as _;
-    let env = std::env::var("RUST_LOG").ok().filter(|v| !v.trim().is_empty());
+    let env = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
     let (source, filter) = match (flag, env.as_deref()) {
         (Some(flag), _) => ("--log-level", flag),
         (None, Some(env)) => ("RUST_LOG", env),

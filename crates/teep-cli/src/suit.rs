@@ -42,8 +42,9 @@ pub(crate) struct CreateArgs {
     #[arg(long = "component-id", required = true, num_args = 1..)]
     component_id: Vec<String>,
     /// Manifest component ID segments: where the device stores the manifest (repeat, like
-    /// --component-id). Default: the last component segment renamed, `ta` -> `suit`,
-    /// `config.json` -> `config.suit`.
+    /// --component-id); never the component's path nor one above or under it. Default: the
+    /// last component segment renamed, `ta` -> `suit`, `config.json` -> `config.suit`, a
+    /// lone `app` -> `app.suit`.
     #[arg(long = "manifest-id", num_args = 1..)]
     manifest_id: Vec<String>,
     /// Manifest sequence number.
@@ -62,8 +63,10 @@ pub(crate) struct CreateArgs {
     /// Reference URI echoed in SUIT reports.
     #[arg(long = "reference-uri")]
     reference_uri: Option<String>,
-    /// Encrypt the payload to this TEE public key (ECDH-ES+A128KW, A128GCM). With --uri the
-    /// ciphertext to publish is written to OUT.payload.
+    /// Encrypt the payload to this TEE public key (ECDH-ES+A128KW, A128GCM). The device
+    /// fetches the ciphertext into a sibling component, the last segment with
+    /// `.encrypted` appended (`config.json` -> `config.json.encrypted`), and decrypts it
+    /// into the TC. With --uri the ciphertext to publish is written to OUT.payload.
     #[arg(long = "encrypt-to")]
     encrypt_to: Option<PathBuf>,
     /// A signed envelope this manifest depends on (integrated; repeatable).
@@ -218,6 +221,7 @@ fn create(a: CreateArgs) -> Result<ExitCode> {
         encrypt_to: a.encrypt_to.as_deref().map(public_key).transpose()?,
         dependencies,
     };
+    check_manifest_id(&spec)?;
     let built = builder::build(&spec, provider)?;
     write(&a.out, &built.envelope)?;
     if let Some(ciphertext) = built.published_payload {
@@ -226,6 +230,25 @@ fn create(a: CreateArgs) -> Result<ExitCode> {
         write(Path::new(&path), &ciphertext)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A `--manifest-id` must not be a component's ID nor a path above or under one: a device
+/// mapping component IDs to files could not store both.
+fn check_manifest_id(spec: &ManifestSpec) -> Result<()> {
+    let Some(manifest) = &spec.manifest_component_id else {
+        return Ok(());
+    };
+    let mut stored = vec![spec.component_id.clone()];
+    if spec.encrypt_to.is_some() {
+        stored.push(builder::staging_id(&spec.component_id));
+    }
+    match stored
+        .iter()
+        .find(|c| c.0.starts_with(&manifest.0) || manifest.0.starts_with(&c.0))
+    {
+        Some(c) => bail!("--manifest-id {manifest} overlaps component {c}: give it a sibling path"),
+        None => Ok(()),
+    }
 }
 
 fn sign(a: SignArgs) -> Result<ExitCode> {

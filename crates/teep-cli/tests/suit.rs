@@ -197,6 +197,54 @@ fn manifest_id_option_names_where_the_manifest_is_stored() {
 }
 
 #[test]
+fn a_manifest_id_over_or_under_a_component_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.bin"), b"payload").unwrap();
+    let payload = dir.path().join("p.bin");
+    let out_path = dir.path().join("out.suit");
+    let tee_pub = vector("suit/keys/fwenc-receiver-esdh-p256.cose-key-public.hex");
+    let create = |manifest_id: &[&str], extra: &[&str]| {
+        let mut args = vec![
+            "suit",
+            "create",
+            "--component-id",
+            "D",
+            "--component-id",
+            "app",
+            "--seq",
+            "1",
+            "--payload",
+            p(&payload),
+            "--out",
+            p(&out_path),
+        ];
+        for m in manifest_id {
+            args.extend(["--manifest-id", m]);
+        }
+        args.extend_from_slice(extra);
+        teep(&args)
+    };
+    for (manifest_id, extra) in [
+        (&["D", "app", "suit"][..], &[][..]),
+        (&["D"][..], &[][..]),
+        (&["D", "app"][..], &[][..]),
+        (
+            &["D", "app.encrypted", "m"][..],
+            &["--encrypt-to", tee_pub.as_str()][..],
+        ),
+    ] {
+        let out = create(manifest_id, extra);
+        assert_eq!(out.status.code(), Some(2), "{manifest_id:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("overlaps component"),
+            "{manifest_id:?}"
+        );
+        assert!(!out_path.exists(), "{manifest_id:?}");
+    }
+    ok(&create(&["D", "app.suit"], &["--encrypt-to", &tee_pub]));
+}
+
+#[test]
 fn verify_rejects_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let env = make(dir.path(), "app", 1, b"payload", &[]);
@@ -329,6 +377,23 @@ fn encrypted_and_dependent_manifests_round_trip() {
     let (out, report) = process(&state, &["--decrypt-key", &tee_priv, p(&enc)]);
     ok(&out);
     assert_eq!(report["suit-report-result"], true);
+    // The ciphertext is staged beside the TC, not under it.
+    let inspect: serde_json::Value =
+        serde_json::from_str(&ok(&teep(&["suit", "inspect", p(&enc)]))).unwrap();
+    let hex_ids = |ids: &[&[&str]]| {
+        serde_json::json!(
+            ids.iter()
+                .map(|id| id.iter().map(hex::encode).collect::<Vec<_>>())
+                .collect::<Vec<_>>()
+        )
+    };
+    assert_eq!(
+        inspect["manifest"]["common"]["components"],
+        hex_ids(&[
+            &["TEEP-Device", "SecureFS", "secret", "ta"],
+            &["TEEP-Device", "SecureFS", "secret", "ta.encrypted"],
+        ])
+    );
 
     let lib = make(dir.path(), "lib", 1, b"library", &[]);
     let app = make(
