@@ -1,10 +1,10 @@
 //! Reading the files the sub-commands take: raw bytes, CBOR as binary or hex text, keys.
 
-use std::io::Read as _;
+use std::io::{Read as _, Write as _};
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
-use teep_cose::{PrivateKey, PublicKey};
+use teep_cose::{ImportNotice, PrivateKey, PublicKey};
 
 /// A file's bytes, with its path in the error.
 pub(crate) fn read(path: &Path) -> Result<Vec<u8>> {
@@ -53,10 +53,29 @@ pub(crate) fn hex_or_binary(input: Vec<u8>) -> Vec<u8> {
 
 /// A public key file: COSE_Key (binary or hex) or PEM.
 pub(crate) fn public_key(path: &Path) -> Result<PublicKey> {
-    PublicKey::from_any(&read(path)?).with_context(|| format!("public key {}", path.display()))
+    let (key, notice) = PublicKey::from_any_noting(&read(path)?)
+        .with_context(|| format!("public key {}", path.display()))?;
+    warn_import(path, notice);
+    Ok(key)
 }
 
 /// A private key file: COSE_Key (binary or hex) or PEM.
 pub(crate) fn private_key(path: &Path) -> Result<PrivateKey> {
-    PrivateKey::from_any(&read(path)?).with_context(|| format!("private key {}", path.display()))
+    let (key, notice) = PrivateKey::from_any_noting(&read(path)?)
+        .with_context(|| format!("private key {}", path.display()))?;
+    warn_import(path, notice);
+    Ok(key)
+}
+
+/// Says on standard error what a key file did that its format does not allow but was
+/// accepted anyway (a mislabelled PEM block), so that the file gets fixed.
+pub(crate) fn warn_import(path: &Path, notice: Option<ImportNotice>) {
+    if let Some(notice) = notice {
+        // A closed stderr must not stop the command: the warning is advice.
+        let _ = writeln!(
+            std::io::stderr(),
+            "teep: warning: {}: {notice}",
+            path.display()
+        );
+    }
 }

@@ -14,7 +14,7 @@ use rcgen::{
 use teep_cose::{Curve, PrivateKey, PublicKey};
 use time::{Duration, OffsetDateTime};
 
-use crate::input::read;
+use crate::input::{public_key, warn_import};
 use crate::print_line;
 
 #[derive(clap::Subcommand)]
@@ -88,15 +88,15 @@ pub(crate) fn run(cmd: Command) -> Result<ExitCode> {
             print_line(&hex::encode(key.public_key().thumbprint()))?;
         }
         Command::Thumbprint { file } => {
-            let key = PublicKey::from_any(&read(&file)?)
-                .with_context(|| format!("reading a key from {}", file.display()))?;
+            let key = public_key(&file)?;
             print_line(&hex::encode(key.thumbprint()))?;
         }
         Command::ImportPem { pem, out } => {
             let text =
                 fs::read_to_string(&pem).with_context(|| format!("reading {}", pem.display()))?;
-            let public = match PrivateKey::from_pem(&text) {
-                Ok(key) => {
+            let public = match PrivateKey::from_pem_noting(&text) {
+                Ok((key, notice)) => {
+                    warn_import(&pem, notice);
                     write_key_pair(&key, &out)?;
                     key.public_key().clone()
                 }
@@ -203,8 +203,7 @@ fn certify(ca_dir: &Path, key_file: &Path, out: &Path, name: &str, days: u32) ->
     let ca_cert = fs::read_to_string(&ca_cert_path)
         .with_context(|| format!("reading {}", ca_cert_path.display()))?;
     let issuer = Issuer::from_ca_cert_pem(&ca_cert, ca_key)?;
-    let key = PublicKey::from_any(&read(key_file)?)
-        .with_context(|| format!("reading a key from {}", key_file.display()))?;
+    let key = public_key(key_file)?;
     let mut params = CertificateParams::new(Vec::<String>::new())?;
     params.distinguished_name.push(DnType::CommonName, name);
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];

@@ -141,3 +141,82 @@ fn unreadable_keys_fail_with_a_message() {
 fn read_text(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap()
 }
+
+/// A PKCS#8 key under the SEC1 label `EC PRIVATE KEY` (what libcsuit ships) is read, and
+/// every command that takes it says so on stderr; a correctly labelled key says nothing.
+#[test]
+fn a_mislabelled_pem_key_is_used_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let pem = read_text(Path::new(&vector(
+        "suit/keys/suit-example-signer-p256.private.pem",
+    )));
+    assert!(pem.contains("-----BEGIN PRIVATE KEY-----"));
+    let mislabelled = dir.path().join("mislabelled.pem");
+    std::fs::write(&mislabelled, pem.replace("PRIVATE KEY", "EC PRIVATE KEY")).unwrap();
+    let out_key = dir.path().join("k.cose_key");
+    let unsigned = dir.path().join("u.suit");
+    std::fs::write(dir.path().join("p.bin"), b"payload").unwrap();
+    let create = teep()
+        .args([
+            "suit",
+            "create",
+            "--component-id",
+            "D",
+            "--component-id",
+            "x.bin",
+            "--seq",
+            "1",
+        ])
+        .arg("--payload")
+        .arg(dir.path().join("p.bin"))
+        .arg("--out")
+        .arg(&unsigned)
+        .output()
+        .unwrap();
+    assert!(create.status.success());
+    let signed = dir.path().join("s.suit");
+    let commands: [Vec<&dyn AsRef<std::ffi::OsStr>>; 3] = [
+        vec![&"keys", &"import-pem", &mislabelled, &"--out", &out_key],
+        vec![&"keys", &"thumbprint", &mislabelled],
+        vec![
+            &"suit",
+            &"sign",
+            &"--key",
+            &mislabelled,
+            &unsigned,
+            &"--out",
+            &signed,
+        ],
+    ];
+    for args in &commands {
+        let out = teep()
+            .args(args.iter().map(|a| a.as_ref()))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("warning")
+                && stderr.contains("mislabelled.pem")
+                && stderr.contains("PKCS#8"),
+            "{stderr}"
+        );
+        if args[1].as_ref() != "sign" {
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout).trim(),
+                APPENDIX_E_THUMBPRINT
+            );
+        }
+    }
+    let good = teep()
+        .args(["keys", "thumbprint"])
+        .arg(vector("suit/keys/suit-example-signer-p256.private.pem"))
+        .output()
+        .unwrap();
+    assert!(good.status.success());
+    assert_eq!(String::from_utf8_lossy(&good.stderr), "");
+}
