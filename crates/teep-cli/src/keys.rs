@@ -14,13 +14,15 @@ use rcgen::{
 use teep_cose::{Curve, PrivateKey, PublicKey};
 use time::{Duration, OffsetDateTime};
 
-use crate::input::{public_key, warn_import};
+use crate::input::{Symmetric, public_key, warn_import};
 use crate::print_line;
 
 #[derive(clap::Subcommand)]
 pub(crate) enum Command {
     /// Generate a key pair: private COSE_Key to FILE, public COSE_Key to FILE.pub; prints the
-    /// RFC 9679 thumbprint (the kid of every signature by this key).
+    /// RFC 9679 thumbprint (the kid of every signature by this key). A symmetric key
+    /// (hmac256, a128kw) is one COSE_Key `{kty: Symmetric, alg, k}` to FILE (owner-only),
+    /// and nothing is printed.
     Generate {
         #[arg(long, value_enum, default_value_t = KeyAlg::Esp256)]
         alg: KeyAlg,
@@ -62,31 +64,48 @@ pub(crate) enum Command {
     },
 }
 
-/// Signature algorithms a generated key is meant for.
+/// Algorithms a generated key is meant for.
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub(crate) enum KeyAlg {
     Esp256,
     Ed25519,
     Es384,
+    /// HMAC 256/256 (COSE_Mac0 authentication of SUIT envelopes).
+    Hmac256,
+    /// AES-128 key wrap (KEK of A128KW-encrypted SUIT payloads).
+    A128kw,
+}
+
+/// What a generated key is: a signing key pair on a curve, or a shared secret.
+enum KeyKind {
+    Pair(Curve),
+    Secret(Symmetric),
 }
 
 impl KeyAlg {
-    fn curve(self) -> Curve {
+    fn kind(self) -> KeyKind {
         match self {
-            Self::Esp256 => Curve::P256,
-            Self::Ed25519 => Curve::Ed25519,
-            Self::Es384 => Curve::P384,
+            Self::Esp256 => KeyKind::Pair(Curve::P256),
+            Self::Ed25519 => KeyKind::Pair(Curve::Ed25519),
+            Self::Es384 => KeyKind::Pair(Curve::P384),
+            Self::Hmac256 => KeyKind::Secret(Symmetric::Hmac256),
+            Self::A128kw => KeyKind::Secret(Symmetric::A128Kw),
         }
     }
 }
 
 pub(crate) fn run(cmd: Command) -> Result<ExitCode> {
     match cmd {
-        Command::Generate { alg, out } => {
-            let key = PrivateKey::generate(alg.curve())?;
-            write_key_pair(&key, &out)?;
-            print_line(&hex::encode(key.public_key().thumbprint()))?;
-        }
+        Command::Generate { alg, out } => match alg.kind() {
+            KeyKind::Pair(curve) => {
+                let key = PrivateKey::generate(curve)?;
+                write_key_pair(&key, &out)?;
+                print_line(&hex::encode(key.public_key().thumbprint()))?;
+            }
+            KeyKind::Secret(use_) => {
+                write_file(&out, &use_.generate(teep_cose::default_provider())?, true)?;
+            }
+        },
         Command::Thumbprint { file } => {
             let key = public_key(&file)?;
             print_line(&hex::encode(key.thumbprint()))?;

@@ -16,8 +16,9 @@ use teep_suit::processor::{DeviceIdentity, Fetcher, KeyDecryptor, Processor};
 use teep_suit::trust::{TrustAnchor, TrustAnchors};
 use teep_suit::verify::{Anchors, authenticate, resolve_member};
 use teep_suit::{ComponentId, VendorId};
+use zeroize::Zeroizing;
 
-use crate::input::{private_key, public_key, read, read_cbor};
+use crate::input::{Symmetric, private_key, public_key, read, read_cbor, symmetric_key};
 use crate::print_line;
 
 #[derive(clap::Subcommand)]
@@ -89,9 +90,31 @@ pub(crate) struct SignArgs {
 #[derive(clap::Args)]
 pub(crate) struct VerifyArgs {
     /// TC signer public key (COSE_Key binary or hex, or PEM); repeatable.
-    #[arg(long, required = true)]
+    #[arg(long, required_unless_present = "mac_key")]
     key: Vec<PathBuf>,
+    #[command(flatten)]
+    mac: MacKeys,
     envelope: PathBuf,
+}
+
+/// Shared keys for envelopes authenticated with COSE_Mac0 instead of a signature.
+#[derive(clap::Args)]
+pub(crate) struct MacKeys {
+    /// HMAC 256/256 key for COSE_Mac0 authentication blocks: a COSE_Key (binary or hex)
+    /// with kty Symmetric (4), `k` of 32 bytes and, if any, alg 5 (see `teep keys generate
+    /// --alg hmac256`); repeatable.
+    #[arg(long = "mac-key")]
+    mac_key: Vec<PathBuf>,
+}
+
+impl MacKeys {
+    fn load(&self) -> Result<Zeroizing<Vec<Vec<u8>>>> {
+        let mut keys = Zeroizing::new(Vec::with_capacity(self.mac_key.len()));
+        for path in &self.mac_key {
+            keys.push(symmetric_key(path, Symmetric::Hmac256)?.to_vec());
+        }
+        Ok(keys)
+    }
 }
 
 #[derive(clap::Args)]
@@ -108,11 +131,18 @@ pub(crate) struct ProcessArgs {
     /// manifests install, update and delete only components under the `/`-separated
     /// component-ID PREFIX (repeat with the same KEY for several prefixes). A bare KEY is
     /// trusted for every component. Repeatable.
-    #[arg(long, required = true)]
+    #[arg(long, required_unless_present = "mac_key")]
     trust: Vec<String>,
-    /// The TEE's private key for encrypted payloads.
+    #[command(flatten)]
+    mac: MacKeys,
+    /// The TEE's private key for encrypted payloads (ECDH-ES+A128KW recipients).
     #[arg(long = "decrypt-key")]
     decrypt_key: Option<PathBuf>,
+    /// A pre-shared KEK for encrypted payloads (A128KW recipients): a COSE_Key (binary or
+    /// hex) with kty Symmetric (4), `k` of 16 bytes and, if any, alg -3 (see `teep keys
+    /// generate --alg a128kw`); tried on every A128KW recipient. Repeatable.
+    #[arg(long)]
+    kek: Vec<PathBuf>,
     /// Serve fetched URIs from this directory, by the URI's last path segment.
     #[arg(long = "fetch-dir")]
     fetch_dir: Option<PathBuf>,
@@ -267,9 +297,10 @@ fn verify(a: VerifyArgs) -> Result<ExitCode> {
         trust.add_key(public_key(k)?);
     }
     let bytes = read_cbor(&a.envelope)?;
+    let mac_keys = a.mac.load()?;
     let anchors = Anchors {
         signers: &trust,
-        mac_keys: &[],
+        mac_keys: &mac_keys,
         now: None,
     };
     let checked = authenticate(&bytes, provider, &anchors).and_then(|auth| {
@@ -286,11 +317,10 @@ fn verify(a: VerifyArgs) -> Result<ExitCode> {
     });
     match checked {
         Ok(auth) => {
-            let signer = auth
-                .signer
-                .as_ref()
-                .map(|k| hex::encode(k.thumbprint()))
-                .unwrap_or_default();
+            let signer = auth.signer.as_ref().map_or_else(
+                || "none (authenticated by a MAC key)".to_owned(),
+                |k| hex::encode(k.thumbprint()),
+            );
             print_line(&format!(
                 "valid: manifest digest {}, sequence number {}, signer {}",
                 hex::encode(auth.digest),
@@ -341,15 +371,21 @@ fn process(a: ProcessArgs) -> Result<ExitCode> {
             .collect::<Result<_>>()?,
         ..DeviceIdentity::default()
     };
-    let decryptor = match &a.decrypt_key {
-        Some(path) => Some(KeyDecryptor {
-            provider,
-            keys: vec![DecryptionKey::EcdhEs(private_key(path)?)],
-        }),
-        None => None,
-    };
+    let mut keys = Vec::new();
+    if let Some(path) = &a.decrypt_key {
+        keys.push(DecryptionKey::EcdhEs(private_key(path)?));
+    }
+    for path in &a.kek {
+        keys.push(DecryptionKey::A128Kw {
+            kek: symmetric_key(path, Symmetric::A128Kw)?,
+            kid: None,
+        });
+    }
+    let decryptor = (!keys.is_empty()).then_some(KeyDecryptor { provider, keys });
+    let mac_keys = a.mac.load()?;
     let fetcher = a.fetch_dir.clone().map(DirFetcher);
     let mut processor = Processor::new(provider, &trust, &device);
+    processor.mac_keys = &mac_keys;
     if let Some(d) = &decryptor {
         processor.decryptor = Some(d);
     }

@@ -46,6 +46,49 @@ fn generate_prints_the_thumbprint_of_both_files() {
     }
 }
 
+/// Symmetric keys: one owner-only COSE_Key {kty 4, alg, k} of the algorithm's size, no
+/// `.pub`, nothing printed; two keys differ.
+#[test]
+fn generate_symmetric_keys() {
+    use teep_cose::coset::{CborSerializable as _, CoseKey, KeyType, Label, iana};
+    let dir = tempfile::tempdir().unwrap();
+    for (alg, cose_alg, len) in [
+        ("hmac256", iana::Algorithm::HMAC_256_256, 32),
+        ("a128kw", iana::Algorithm::A128KW, 16),
+    ] {
+        let mut ks = Vec::new();
+        for n in 0..2 {
+            let path = dir.path().join(format!("{alg}-{n}"));
+            assert_eq!(
+                teep_keys(&[&"generate", &"--alg", &alg, &"--out", &path]),
+                ""
+            );
+            assert!(!dir.path().join(format!("{alg}-{n}.pub")).exists());
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+                assert_eq!(mode & 0o777, 0o600, "{alg}");
+            }
+            let key = CoseKey::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            assert_eq!(key.kty, KeyType::Assigned(iana::KeyType::Symmetric));
+            assert_eq!(
+                key.alg,
+                Some(teep_cose::coset::Algorithm::Assigned(cose_alg))
+            );
+            let k = key
+                .params
+                .iter()
+                .find(|(l, _)| *l == Label::Int(-1))
+                .and_then(|(_, v)| v.as_bytes().cloned())
+                .unwrap();
+            assert_eq!(k.len(), len, "{alg}");
+            ks.push(k);
+        }
+        assert_ne!(ks[0], ks[1], "{alg}");
+    }
+}
+
 #[test]
 fn import_pem_of_the_appendix_e_key() {
     let dir = tempfile::tempdir().unwrap();

@@ -458,3 +458,168 @@ fn a_tc_whose_signer_is_no_longer_trusted_can_still_be_deleted() {
     let objects = std::fs::read_dir(state.join("objects")).unwrap().count();
     assert_eq!(objects, 0);
 }
+
+fn fwenc(name: &str) -> String {
+    vector(&format!("suit/firmware-encryption/{name}"))
+}
+
+/// Writes `hex` (a hand-made COSE_Key) to `dir/name`; its path.
+fn key_file(dir: &Path, name: &str, hex: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, hex).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+/// The COSE_Mac0 (HMAC 256/256) and A128KW vectors of draft-ietf-suit-firmware-encryption
+/// verify and install from the command line with symmetric COSE_Keys; keys of the wrong
+/// type, algorithm, size or operations are refused before anything runs.
+#[test]
+fn mac_and_a128kw_envelopes_verify_and_process_with_symmetric_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let mac = vector("suit/keys/fwenc-mac-hmac256.cose-key.hex");
+    let write = fwenc("fwenc-manifest-aeskw-write.hex");
+    let line = ok(&teep(&["suit", "verify", "--mac-key", &mac, &write]));
+    assert!(line.contains("authenticated by a MAC key"), "{line}");
+    // Without the MAC key, or with another one, the envelope does not verify.
+    let out = teep(&["suit", "verify", "--key", &signer_pub(), &write]);
+    assert_eq!(out.status.code(), Some(1));
+    let other_mac = dir.path().join("other.mac");
+    ok(&teep(&[
+        "keys",
+        "generate",
+        "--alg",
+        "hmac256",
+        "--out",
+        p(&other_mac),
+    ]));
+    let out = teep(&["suit", "verify", "--mac-key", p(&other_mac), &write]);
+    assert_eq!(out.status.code(), Some(1));
+
+    // The vector's KEK says alg -4 (A192KW) around a 16-byte k: refused; the same k as an
+    // A128KW COSE_Key decrypts.
+    let kek = key_file(
+        dir.path(),
+        "kek",
+        &format!("a30104032220 50{}", "61".repeat(16)),
+    );
+    let state = dir.path().join("state");
+    let mac_trust = ["--mac-key", mac.as_str()];
+    let run = |state: &Path, extra: &[&str]| {
+        let mut args = vec!["suit", "process", "--state-dir", p(state)];
+        args.extend_from_slice(&mac_trust);
+        args.extend_from_slice(extra);
+        let out = teep(&args);
+        let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+        (out, json)
+    };
+    let (out, _) = run(
+        &state,
+        &[
+            "--kek",
+            &vector("suit/keys/fwenc-kek-a128kw.cose-key.hex"),
+            &write,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("alg -4"));
+    assert!(!state.exists(), "nothing ran");
+    // A wrong KEK fails the install and changes nothing.
+    let (out, report) = run(&state, &["--kek", p(&other_mac), &write]);
+    assert_eq!(out.status.code(), Some(2), "an HMAC key is no KEK");
+    assert_eq!(report, serde_json::Value::Null);
+    let wrong = key_file(
+        dir.path(),
+        "wrong",
+        &format!("a30104032220 50{}", "62".repeat(16)),
+    );
+    ok(&process_trusting(
+        &state,
+        &[&signer_pub()],
+        &[p(&make(dir.path(), "a", 1, b"a", &[]))],
+    )
+    .0);
+    let before = snapshot(&state);
+    let (out, report) = run(&state, &["--kek", &wrong, &write]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        report["suit-report-result"]["error"],
+        "decryption failed: COSE decryption failed"
+    );
+    assert_eq!(snapshot(&state), before);
+
+    let plaintext = hex::decode(
+        std::fs::read_to_string(fwenc("fwenc-plaintext.hex"))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
+    let (out, report) = run(&state, &["--kek", &kek, &write]);
+    ok(&out);
+    assert_eq!(report["suit-report-result"], true);
+    assert!(snapshot(&state).iter().any(|(_, data)| *data == plaintext));
+
+    // Fetch into a staging component, then copy with decryption.
+    let www = dir.path().join("www");
+    std::fs::create_dir(&www).unwrap();
+    let ciphertext = hex::decode(
+        std::fs::read_to_string(fwenc("fwenc-ciphertext-aeskw-a128gcm.hex"))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
+    std::fs::write(www.join("encrypted-firmware"), ciphertext).unwrap();
+    let fresh = dir.path().join("fresh");
+    let (out, report) = run(
+        &fresh,
+        &[
+            "--kek",
+            &kek,
+            "--fetch-dir",
+            p(&www),
+            &fwenc("fwenc-manifest-aeskw-fetch-copy.hex"),
+        ],
+    );
+    ok(&out);
+    assert_eq!(report["suit-report-result"], true);
+    assert!(snapshot(&fresh).iter().any(|(_, data)| *data == plaintext));
+
+    // Keys that are not what the option needs, each refused with the reason (exit 2).
+    let k32 = "61".repeat(32);
+    for (option, key, reason) in [
+        ("--mac-key", signer_pub(), "not a COSE_Key"),
+        (
+            "--mac-key",
+            vector("suit/keys/fwenc-receiver-esdh-p256.cose-key-public.hex"),
+            "not a symmetric COSE_Key",
+        ),
+        ("--mac-key", kek.clone(), "alg -3"),
+        // kty 4 without alg, k of 16 bytes: too short for HMAC 256/256.
+        (
+            "--mac-key",
+            key_file(
+                dir.path(),
+                "short",
+                &format!("a2010420 50{}", "61".repeat(16)),
+            ),
+            "16 bytes",
+        ),
+        // key_ops [MAC create] only: not for verifying.
+        (
+            "--mac-key",
+            key_file(dir.path(), "ops", &format!("a40104030504810920 5820{k32}")),
+            "key_ops",
+        ),
+        // No k at all.
+        ("--kek", key_file(dir.path(), "nok", "a201040322"), "no k"),
+        ("--kek", mac.clone(), "alg 5"),
+    ] {
+        // A MAC key is checked by verify; a KEK only by process.
+        let out = match option {
+            "--kek" => run(&fresh, &[option, &key, &write]).0,
+            _ => teep(&["suit", "verify", option, &key, &write]),
+        };
+        assert_eq!(out.status.code(), Some(2), "{key}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(reason), "{key}: {stderr}");
+    }
+}
