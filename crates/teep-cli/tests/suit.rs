@@ -623,3 +623,86 @@ fn mac_and_a128kw_envelopes_verify_and_process_with_symmetric_keys() {
         assert!(stderr.contains(reason), "{key}: {stderr}");
     }
 }
+
+/// A CBOR byte string header and contents (hand-made envelopes).
+fn bstr(bytes: &[u8]) -> Vec<u8> {
+    let mut out = match u16::try_from(bytes.len()).unwrap() {
+        n @ 0..=23 => vec![0x40 | n as u8],
+        n @ 24..=255 => vec![0x58, n as u8],
+        n => vec![0x59, (n >> 8) as u8, n as u8],
+    };
+    out.extend_from_slice(bytes);
+    out
+}
+
+/// `teep suit inspect` and `teep inspect` show members they do not know (an extension a
+/// newer or other implementation wrote) as `unknown-KEY`; verify and process still refuse
+/// them, with the state unchanged.
+#[test]
+fn unknown_members_are_shown_by_inspect_and_refused_by_processing() {
+    use teep_cose::CryptoProvider as _;
+    let provider = teep_cose::default_provider();
+    // {1: 1, 2: 7, 3: << {2: [[h'00']]} >>, 99: [1, "abc"]}
+    let value = "820163616263";
+    let manifest =
+        hex::decode(format!("a401010207 03 46a10281814100 1863{value}").replace(' ', "")).unwrap();
+    let unsigned = teep_suit::builder::unsigned_envelope(&manifest, &[], provider);
+    let env = teep_suit::Envelope::decode(&unsigned).unwrap();
+    let key = teep_cose::PrivateKey::from_any(&std::fs::read(signer_priv()).unwrap()).unwrap();
+    let signer = provider.signer(&key, key.default_algorithm()).unwrap();
+    let opts = teep_cose::SignOptions {
+        detached: true,
+        ..teep_cose::SignOptions::default()
+    };
+    let block = teep_cose::sign1(signer.as_ref(), env.authentication.digest_cbor, &opts).unwrap();
+    let auth = [
+        vec![0x82],
+        bstr(env.authentication.digest_cbor),
+        bstr(&block),
+    ]
+    .concat();
+    let with_extra = |extra: &str| {
+        let head = if extra.is_empty() { 0xa2 } else { 0xa3 };
+        let mut out = vec![head, 0x02];
+        out.extend(bstr(&auth));
+        out.push(0x03);
+        out.extend_from_slice(env.manifest_bstr);
+        out.extend(hex::decode(extra).unwrap());
+        out
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let in_manifest = dir.path().join("m99.suit");
+    std::fs::write(&in_manifest, with_extra("")).unwrap();
+    let in_both = dir.path().join("e99.suit");
+    std::fs::write(&in_both, with_extra(&format!("1863{value}"))).unwrap();
+
+    for args in [&["suit", "inspect"][..], &["inspect"][..]] {
+        let mut args = args.to_vec();
+        args.push(p(&in_both));
+        let view: serde_json::Value = serde_json::from_str(&ok(&teep(&args))).unwrap();
+        assert_eq!(view["type"], "SUIT_Envelope", "{args:?}");
+        assert_eq!(view["unknown-99"], value, "{args:?}");
+        assert_eq!(view["manifest"]["unknown-99"], value, "{args:?}");
+        assert_eq!(view["manifest"]["manifest-sequence-number"], 7, "{args:?}");
+    }
+
+    for (file, container) in [(&in_manifest, "manifest"), (&in_both, "envelope")] {
+        let out = teep(&["suit", "verify", "--key", &signer_pub(), p(file)]);
+        assert_eq!(out.status.code(), Some(1));
+        let want = format!("unsupported {container} member 99");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(&want),
+            "{want}"
+        );
+    }
+    let state = dir.path().join("state");
+    ok(&process(&state, &[p(&make(dir.path(), "a", 1, b"a", &[]))]).0);
+    let before = snapshot(&state);
+    let (out, report) = process(&state, &[p(&in_manifest)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        report["suit-report-result"]["error"],
+        "unsupported manifest member 99"
+    );
+    assert_eq!(snapshot(&state), before);
+}

@@ -51,5 +51,5 @@ pub use command::{
 pub use error::SuitError;
 pub use model::{
     Authentication, Common, ComponentId, Dependency, Digest, Envelope, Manifest, Member, Section,
-    SeveredElement,
+    SeveredElement, UnknownMember,
 };
