@@ -640,7 +640,6 @@ fn bstr(bytes: &[u8]) -> Vec<u8> {
 /// them, with the state unchanged.
 #[test]
 fn unknown_members_are_shown_by_inspect_and_refused_by_processing() {
-    use teep_cose::CryptoProvider as _;
     let provider = teep_cose::default_provider();
     // {1: 1, 2: 7, 3: << {2: [[h'00']]} >>, 99: [1, "abc"]}
     let value = "820163616263";

@@ -218,6 +218,19 @@ pub fn envelope(bytes: &[u8], provider: &dyn CryptoProvider) -> Result<Value, Su
         .iter()
         .map(|d| json!({ "index": d.index, "dependency-prefix": d.prefix.as_ref().map(component_id) }))
         .collect();
+    let mut manifest_view = json!({
+        "manifest-version": manifest.version,
+        "manifest-sequence-number": manifest.sequence_number,
+        "reference-uri": manifest.reference_uri,
+        "manifest-component-id": manifest.manifest_component_id.as_ref().map(component_id),
+        "common": {
+            "components": manifest.common.components.iter().map(component_id).collect::<Vec<_>>(),
+            "dependencies": deps,
+        },
+        "sequences": sections,
+        "text": text,
+    });
+    add_unknown(&mut manifest_view, &manifest.unknown);
     let mut view = json!({
         "type": "SUIT_Envelope",
         "tagged": env.tagged,
@@ -226,21 +239,9 @@ pub fn envelope(bytes: &[u8], provider: &dyn CryptoProvider) -> Result<Value, Su
             "digest-matches": auth.digest.matches_sha256(&computed).unwrap_or(false),
             "blocks": auth.blocks.iter().map(|b| block(b)).collect::<Vec<_>>(),
         },
-        "manifest": {
-            "manifest-version": manifest.version,
-            "manifest-sequence-number": manifest.sequence_number,
-            "reference-uri": manifest.reference_uri,
-            "manifest-component-id": manifest.manifest_component_id.as_ref().map(component_id),
-            "common": {
-                "components": manifest.common.components.iter().map(component_id).collect::<Vec<_>>(),
-                "dependencies": deps,
-            },
-            "sequences": sections,
-            "text": text,
-        },
+        "manifest": manifest_view,
         "integrated": integrated,
     });
-    add_unknown(&mut view["manifest"], &manifest.unknown);
     add_unknown(&mut view, &env.unknown);
     Ok(view)
 }
