@@ -22,6 +22,11 @@ fn signer_pub() -> String {
     vector("suit/keys/suit-example-signer-p256.public.pem")
 }
 
+/// A one-line hex vector file's bytes.
+fn hex_vector(path: &str) -> Vec<u8> {
+    hex::decode(std::fs::read_to_string(path).unwrap().trim()).unwrap()
+}
+
 fn p(path: &Path) -> &str {
     path.to_str().unwrap()
 }
@@ -316,12 +321,7 @@ fn process_fetches_from_a_directory_and_fails_without_changing_state() {
     let dir = tempfile::tempdir().unwrap();
     let fetch = dir.path().join("www");
     std::fs::create_dir(&fetch).unwrap();
-    let tc = hex::decode(
-        std::fs::read_to_string(vector("suit/teep/teep-tc-binary.hex"))
-            .unwrap()
-            .trim(),
-    )
-    .unwrap();
+    let tc = hex_vector(&vector("suit/teep/teep-tc-binary.hex"));
     std::fs::write(fetch.join("8d82573a-926d-4754-9353-32dc29997f74.ta"), tc).unwrap();
     let state = dir.path().join("state");
     // Another TC is installed first, so the state is not empty.
@@ -547,12 +547,7 @@ fn mac_and_a128kw_envelopes_verify_and_process_with_symmetric_keys() {
     );
     assert_eq!(snapshot(&state), before);
 
-    let plaintext = hex::decode(
-        std::fs::read_to_string(fwenc("fwenc-plaintext.hex"))
-            .unwrap()
-            .trim(),
-    )
-    .unwrap();
+    let plaintext = hex_vector(&fwenc("fwenc-plaintext.hex"));
     let (out, report) = run(&state, &["--kek", &kek, &write]);
     ok(&out);
     assert_eq!(report["suit-report-result"], true);
@@ -561,12 +556,7 @@ fn mac_and_a128kw_envelopes_verify_and_process_with_symmetric_keys() {
     // Fetch into a staging component, then copy with decryption.
     let www = dir.path().join("www");
     std::fs::create_dir(&www).unwrap();
-    let ciphertext = hex::decode(
-        std::fs::read_to_string(fwenc("fwenc-ciphertext-aeskw-a128gcm.hex"))
-            .unwrap()
-            .trim(),
-    )
-    .unwrap();
+    let ciphertext = hex_vector(&fwenc("fwenc-ciphertext-aeskw-a128gcm.hex"));
     std::fs::write(www.join("encrypted-firmware"), ciphertext).unwrap();
     let fresh = dir.path().join("fresh");
     let (out, report) = run(
