@@ -53,5 +53,5 @@ pub use command::{
 pub use error::{ReportReason, SuitError, TeepErrCode};
 pub use model::{
     Authentication, Common, ComponentId, Dependency, Digest, Envelope, Manifest, Member, Section,
-    SeveredElement,
+    SeveredElement, UnknownMember,
 };
