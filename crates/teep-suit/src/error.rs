@@ -147,6 +147,17 @@ pub enum SuitError {
     /// The storage backend failed; nothing was committed.
     #[error("storage: {0}")]
     Storage(String),
+    /// A blob of the device state fails its seal (tampered, swapped with another blob,
+    /// sealed under another key) or is missing; none of it is returned.
+    #[error("state blob {0} is damaged or was tampered with")]
+    StateTampered(String),
+    /// The state's generation is below the one the caller expects (a TEE's monotonic
+    /// counter): an older copy of the state was put back.
+    #[error("state generation {found} is older than the expected {expected}")]
+    StateRolledBack { found: u64, expected: u64 },
+    /// A report that must carry the device's signature does not.
+    #[error("the report is not signed by the device")]
+    UnsignedReport,
 }
 
 impl SuitError {
@@ -228,6 +239,9 @@ impl SuitError {
             Self::SignerMismatch(_) => 39,
             Self::ForeignComponent(_) => 40,
             Self::StoredManifestMismatch(_) => 41,
+            Self::StateTampered(_) => 42,
+            Self::StateRolledBack { .. } => 43,
+            Self::UnsignedReport => 44,
         }
     }
 }

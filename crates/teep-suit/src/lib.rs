@@ -10,7 +10,8 @@
 //! * [`command`]: `parse_sequence` with byte offsets; unknown commands and parameters fail.
 //! * [`processor`]: `Processor::{install, uninstall, invoke}` return an `Outcome` (report
 //!   plus result); state changes are committed at once through [`storage::Storage`]
-//!   ([`storage::MemoryStorage`], `dir::DirStorage` with atomic commits).
+//!   ([`storage::MemoryStorage`]; [`store::IndexedStore`], an index over a blob backend
+//!   and a seal, with atomic commits: `dir::DirStorage`, `dir::SealedDirStorage`).
 //! * [`report`]: `Report::to_cbor` / `sign` / `encrypt` (to the TAM), `decrypt_report`;
 //!   `json` (feature `json`): JSON views.
 //! * [`trust`]: `TrustAnchors` of scoped TC-signer anchors (`TrustAnchor`), `SignerId`.
@@ -42,6 +43,7 @@ pub mod model;
 pub mod processor;
 pub mod report;
 pub mod storage;
+pub mod store;
 pub mod trust;
 pub mod verify;
 
