@@ -88,7 +88,13 @@ impl BlobBackend for DirBackend {
     fn objects(&self) -> Result<Vec<String>, SuitError> {
         let mut names = Vec::new();
         for entry in fs::read_dir(self.objects_dir()).map_err(io)? {
-            names.push(entry.map_err(io)?.file_name().to_string_lossy().into_owned());
+            names.push(
+                entry
+                    .map_err(io)?
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned(),
+            );
         }
         Ok(names)
     }

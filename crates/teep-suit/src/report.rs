@@ -304,7 +304,8 @@ impl ReceivedReport {
         };
         let (payload, signer) = if signed {
             let cx = VerifyContext::new(keys.provider, keys.device);
-            let verified = teep_cose::verify_sign1(bytes, &cx).map_err(SuitError::Authentication)?;
+            let verified =
+                teep_cose::verify_sign1(bytes, &cx).map_err(SuitError::Authentication)?;
             (Cow::Owned(verified.payload), Some(verified.signer))
         } else {
             (Cow::Borrowed(bytes), None)
@@ -390,7 +391,12 @@ fn decode_reference(r: &mut Reader<'_>) -> Result<(Option<String>, Digest), Suit
     let uri = match r.array("SUIT_Reference")? {
         1 => None,
         2 => Some(String::from(r.str("suit-report-manifest-uri")?)),
-        _ => return Err(malformed("SUIT_Reference needs [? uri, digest]", r.position())),
+        _ => {
+            return Err(malformed(
+                "SUIT_Reference needs [? uri, digest]",
+                r.position(),
+            ));
+        }
     };
     Ok((uri, Digest::decode(r)?))
 }

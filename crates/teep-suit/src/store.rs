@@ -169,9 +169,7 @@ impl Seal for AesGcmSeal<'_> {
 
     fn open(&self, blob: Blob<'_>, sealed: Vec<u8>) -> Result<Vec<u8>, SuitError> {
         let tampered = || SuitError::StateTampered(blob_name(blob));
-        let (nonce, body) = sealed
-            .split_at_checked(NONCE_LEN)
-            .ok_or_else(tampered)?;
+        let (nonce, body) = sealed.split_at_checked(NONCE_LEN).ok_or_else(tampered)?;
         self.provider
             .aes_gcm_open(&*self.key, nonce, &Self::aad(blob), body)
             .map_err(|_| tampered())

@@ -127,7 +127,11 @@ fn sealed_state_holds_no_plaintext_of_images_manifests_or_ids() {
     assert_eq!(on_disk.len(), 3, "index and two objects");
     for (path, bytes) in &on_disk {
         for needle in needles {
-            assert!(!contains(bytes, needle), "{} holds plaintext", path.display());
+            assert!(
+                !contains(bytes, needle),
+                "{} holds plaintext",
+                path.display()
+            );
         }
     }
 }
@@ -154,7 +158,11 @@ fn every_flipped_bit_of_a_sealed_file_is_detected() {
             copy_dir(dir.path(), copy.path());
             let mut bad = bytes.clone();
             bad[i] ^= 0x01 << (i % 8);
-            std::fs::write(copy.path().join(path.strip_prefix(dir.path()).unwrap()), bad).unwrap();
+            std::fs::write(
+                copy.path().join(path.strip_prefix(dir.path()).unwrap()),
+                bad,
+            )
+            .unwrap();
             tried += 1;
             if is_index {
                 assert_eq!(
@@ -304,7 +312,8 @@ fn staged_changes_publish_only_onto_the_state_they_were_staged_from() {
     let mut store = DirStorage::open(dir.path()).unwrap();
     let change = |byte: u8| {
         let mut c = Changes::default();
-        c.data.insert(ComponentId::from_strs(&["x"]), Some(vec![byte]));
+        c.data
+            .insert(ComponentId::from_strs(&["x"]), Some(vec![byte]));
         c
     };
     let first = store.stage(change(1)).unwrap();
@@ -378,7 +387,11 @@ impl BlobBackend for Crash {
         }
     }
     fn sync(&mut self) -> Result<(), SuitError> {
-        if self.step() { self.inner.sync() } else { Err(lost()) }
+        if self.step() {
+            self.inner.sync()
+        } else {
+            Err(lost())
+        }
     }
     fn replace_index(&mut self) -> Result<(), SuitError> {
         if self.step() {
@@ -468,8 +481,8 @@ fn every_step_of_install_update_and_delete<S: Seal>(make_seal: &dyn Fn() -> S) {
     let v2 = tam.tc("a", 2, b"two");
     let empty = tempfile::tempdir().unwrap();
     let installed = tempfile::tempdir().unwrap();
-    let mut store = IndexedStore::open_with(DirBackend::new(installed.path()).unwrap(), make_seal())
-        .unwrap();
+    let mut store =
+        IndexedStore::open_with(DirBackend::new(installed.path()).unwrap(), make_seal()).unwrap();
     tam.install(&mut store, &v1).unwrap();
     drop(store);
 
@@ -536,5 +549,8 @@ fn stores_list_their_installed_manifests() {
         assert_eq!(store.sequence_number(&app_manifest("a")).unwrap(), Some(3));
     }
     drop(sealed_store);
-    assert_eq!(sealed(dir.path()).unwrap().manifests().unwrap(), expected[1..]);
+    assert_eq!(
+        sealed(dir.path()).unwrap().manifests().unwrap(),
+        expected[1..]
+    );
 }
