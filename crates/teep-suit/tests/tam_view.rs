@@ -701,6 +701,6 @@ proptest! {
         let keys = keys();
         let bytes = failed().to_cbor();
         let cut = cut.min(bytes.len() - 1);
-        prop_assert!(decode(&bytes[..cut], &keys).is_err());
+        prop_assert!(decode(&bytes[..cut], keys).is_err());
     }
 }
