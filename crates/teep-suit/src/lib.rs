@@ -12,7 +12,8 @@
 //!   plus result); state changes are committed at once through [`storage::Storage`]
 //!   ([`storage::MemoryStorage`]; [`store::IndexedStore`], an index over a blob backend
 //!   and a seal, with atomic commits: `dir::DirStorage`, `dir::SealedDirStorage`).
-//! * [`report`]: `Report::to_cbor` / `sign` / `encrypt` (to the TAM), `decrypt_report`;
+//! * [`report`]: `Report::to_cbor` / `sign` / `encrypt` (to the TAM), `decrypt_report`,
+//!   and the TAM's `ReceivedReport::decode` (plain, signed or encrypted device reports);
 //!   `json` (feature `json`): JSON views.
 //! * [`trust`]: `TrustAnchors` of scoped TC-signer anchors (`TrustAnchor`), `SignerId`.
 //! * [`builder`]: `build` and `sign` for `teep suit create` / `sign`.
