@@ -106,3 +106,15 @@ impl DirStorage {
         Self::open_with(DirBackend::new(root)?, NoSeal)
     }
 }
+
+impl<'a> SealedDirStorage<'a> {
+    /// Opens (creating if needed) a sealed state directory, refusing a state older than
+    /// `generation` (the TEE's monotonic counter; 0 without one).
+    pub fn open(
+        root: impl Into<PathBuf>,
+        seal: AesGcmSeal<'a>,
+        generation: u64,
+    ) -> Result<Self, SuitError> {
+        Self::open_expecting(DirBackend::new(root)?, seal, generation)
+    }
+}

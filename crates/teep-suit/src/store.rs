@@ -27,7 +27,7 @@
 //! in place of the real commit of that generation.
 
 use alloc::borrow::Cow;
-use alloc::collections::BTreeSet;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -368,7 +368,7 @@ impl<B: BlobBackend, S: Seal> IndexedStore<B, S> {
     /// move them to another store.
     pub fn snapshot(&self) -> Result<State<Vec<u8>>, SuitError> {
         let s = &self.index.state;
-        let mut data = alloc::collections::BTreeMap::new();
+        let mut data = BTreeMap::new();
         for (id, name) in &s.data {
             data.insert(id.clone(), self.object(name)?);
         }
@@ -390,8 +390,8 @@ impl<B: BlobBackend, S: Seal> IndexedStore<B, S> {
     }
 
     /// First half of a commit: seals every new content into an object of its own and
-    /// writes it durably. Nothing is visible until [`IndexedStore::publish`]; dropping the
-    /// result (or crashing) leaves the state as it was.
+    /// writes it durably. Nothing is visible until [`IndexedStore::publish`]; a failure,
+    /// dropping the result or a crash leaves the state as it was.
     pub fn stage(&mut self, changes: Changes) -> Result<Staged, SuitError> {
         let mut index = self.index.clone();
         index.generation = index
@@ -400,21 +400,35 @@ impl<B: BlobBackend, S: Seal> IndexedStore<B, S> {
             .ok_or_else(|| SuitError::Storage(String::from("generation exhausted")))?;
         let generation = index.generation;
         let (backend, seal) = (&mut self.backend, &self.seal);
-        let mut n = 0u64;
-        index.state.apply(changes, |_, bytes| {
-            n += 1;
-            let name = seal.object_name(generation, n)?;
+        let mut written = Vec::new();
+        let applied = index.state.apply(changes, |_, bytes| {
+            let name = seal.object_name(generation, written.len() as u64 + 1)?;
+            written.push(name.clone());
             let blob = Blob::Object(&name);
             backend.write(blob, &seal.seal(blob, &bytes)?)?;
             Ok::<_, SuitError>(name)
-        })?;
-        self.backend.sync()?;
-        Ok(Staged { index })
+        });
+        match applied.and_then(|()| self.backend.sync()) {
+            Ok(()) => Ok(Staged { index }),
+            Err(e) => {
+                self.discard(written);
+                Err(e)
+            }
+        }
+    }
+
+    /// Best-effort removal of objects of a commit that failed (whatever is left is
+    /// collected on the next open).
+    fn discard(&mut self, objects: Vec<String>) {
+        for name in objects {
+            let _ = self.backend.remove(&name);
+        }
     }
 
     /// Second half: writes the next index and makes it the index (the commit point), then
     /// drops dead objects. Removal failures after the commit point are not errors (the
-    /// commit happened); the next open collects what is left.
+    /// commit happened); the next open collects what is left. On failure before it, the
+    /// staged objects are dropped.
     ///
     /// # Errors
     /// `staged` was not staged from the current state, or the backend failed before the
@@ -425,22 +439,32 @@ impl<B: BlobBackend, S: Seal> IndexedStore<B, S> {
                 "staged changes are not based on the current state",
             )));
         }
-        let sealed = self.seal.seal(Blob::Index, &staged.index.encode())?;
-        self.backend.write(Blob::NextIndex, &sealed)?;
-        self.backend.replace_index()?;
-        let dead: Vec<String> = self
-            .index
-            .state
-            .data
-            .values()
-            .filter(|name| !staged.index.state.data.values().any(|n| n == *name))
-            .cloned()
-            .collect();
-        self.index = staged.index;
-        for name in dead {
-            let _ = self.backend.remove(&name);
+        let committed = self
+            .seal
+            .seal(Blob::Index, &staged.index.encode())
+            .and_then(|sealed| self.backend.write(Blob::NextIndex, &sealed))
+            .and_then(|()| self.backend.replace_index());
+        let (old, new) = (&self.index.state.data, &staged.index.state.data);
+        let only_in = |a: &BTreeMap<ComponentId, String>, b: &BTreeMap<ComponentId, String>| {
+            let keep: BTreeSet<&String> = b.values().collect();
+            a.values()
+                .filter(|n| !keep.contains(n))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        match committed {
+            Ok(()) => {
+                let dead = only_in(old, new);
+                self.index = staged.index;
+                self.discard(dead);
+                Ok(())
+            }
+            Err(e) => {
+                let unused = only_in(new, old);
+                self.discard(unused);
+                Err(e)
+            }
         }
-        Ok(())
     }
 }
 

@@ -28,7 +28,7 @@ fn seal() -> AesGcmSeal<'static> {
 }
 
 fn sealed(dir: &Path) -> Result<SealedDirStorage<'static>, SuitError> {
-    IndexedStore::open_with(DirBackend::new(dir).unwrap(), seal())
+    SealedDirStorage::open(dir, seal(), 0)
 }
 
 struct Tam {
@@ -267,8 +267,7 @@ fn restoring_an_older_copy_of_the_state_is_refused_by_generation() {
     copy_dir(old.path(), dir.path());
     let before = files(dir.path());
     assert_eq!(
-        IndexedStore::open_expecting(DirBackend::new(dir.path()).unwrap(), seal(), counter)
-            .unwrap_err(),
+        SealedDirStorage::open(dir.path(), seal(), counter).unwrap_err(),
         SuitError::StateRolledBack {
             found: 1,
             expected: 2
@@ -352,17 +351,33 @@ fn an_index_naming_a_path_outside_the_objects_is_refused() {
 }
 
 /// A backend that fails from its `n`th mutating step on, as if power were lost there: a
-/// failed write leaves half its bytes behind, later steps never reach the disk.
+/// failed write leaves half its bytes behind, later steps never reach the disk. With
+/// `recover`, only that step fails (a full disk, then space again).
 struct Crash {
     inner: DirBackend,
     left: usize,
     steps: Rc<Cell<usize>>,
+    recover: bool,
 }
 
 impl Crash {
+    fn new(dir: &Path, left: usize, recover: bool) -> (Self, Rc<Cell<usize>>) {
+        let steps = Rc::new(Cell::new(0));
+        let crash = Self {
+            inner: DirBackend::new(dir).unwrap(),
+            left,
+            steps: steps.clone(),
+            recover,
+        };
+        (crash, steps)
+    }
+
     fn step(&mut self) -> bool {
         self.steps.set(self.steps.get() + 1);
         if self.left == 0 {
+            if self.recover {
+                self.left = usize::MAX;
+            }
             return false;
         }
         self.left -= 1;
@@ -433,12 +448,7 @@ fn run_crashing<S: Seal>(
 ) -> (Result<(), SuitError>, (MemoryStorage, u64), usize) {
     let dir = tempfile::tempdir().unwrap();
     copy_dir(start, dir.path());
-    let steps = Rc::new(Cell::new(0));
-    let backend = Crash {
-        inner: DirBackend::new(dir.path()).unwrap(),
-        left: n,
-        steps: steps.clone(),
-    };
+    let (backend, steps) = Crash::new(dir.path(), n, false);
     let mut store = IndexedStore::open_with(backend, seal).unwrap();
     let result = op(&mut store);
     drop(store);
@@ -508,6 +518,33 @@ fn a_crash_at_any_step_leaves_the_old_or_the_new_plaintext_state() {
 #[test]
 fn a_crash_at_any_step_leaves_the_old_or_the_new_sealed_state() {
     every_step_of_install_update_and_delete(&seal);
+}
+
+#[test]
+fn a_failed_commit_leaves_the_open_store_as_it_was_and_no_objects_behind() {
+    let tam = Tam::new();
+    let v2 = tam.tc("a", 2, b"two");
+    let start = tempfile::tempdir().unwrap();
+    let mut store = sealed(start.path()).unwrap();
+    tam.install(&mut store, &tam.tc("a", 1, b"one")).unwrap();
+    let before = (store.snapshot().unwrap(), store.generation());
+    drop(store);
+    // Steps before the commit point of the update: two objects, sync, next index, rename.
+    for n in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(start.path(), dir.path());
+        let (backend, _) = Crash::new(dir.path(), n, true);
+        let mut store = IndexedStore::open_with(backend, seal()).unwrap();
+        assert_eq!(tam.install(&mut store, &v2), Err(lost()), "step {n}");
+        // Without reopening: the old state, and only its objects on disk.
+        assert_eq!((store.snapshot().unwrap(), store.generation()), before);
+        assert_eq!(object_names(dir.path()).len(), 2, "step {n}");
+        // The same store then commits the update.
+        tam.install(&mut store, &v2).unwrap();
+        assert_eq!(*store.read(&app("a")).unwrap().unwrap(), *b"two");
+        drop(store);
+        assert_eq!(state_of(dir.path(), seal()).1, before.1 + 1);
+    }
 }
 
 #[test]
