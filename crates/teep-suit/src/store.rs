@@ -81,9 +81,10 @@ pub trait Seal {
     /// Checks and removes the protection; anything that was not sealed as this `blob`
     /// with this key fails with [`SuitError::StateTampered`].
     fn open(&self, blob: Blob<'_>, sealed: Vec<u8>) -> Result<Vec<u8>, SuitError>;
-    /// The name of the `n`th object a commit of `generation` writes. Names never repeat
-    /// within one generation; [`AesGcmSeal`] adds randomness so that they never repeat at
-    /// all (an object of an abandoned commit cannot stand in for a later one).
+    /// The name of an object a commit of `generation` writes, `n` counting the objects
+    /// the open store has named. Names never repeat within one generation; [`AesGcmSeal`]
+    /// adds randomness so that they never repeat at all (an object of an abandoned commit
+    /// cannot stand in for a later one).
     fn object_name(&self, generation: u64, n: u64) -> Result<String, SuitError> {
         Ok(format!("{generation}-{n}"))
     }
@@ -298,6 +299,8 @@ pub struct IndexedStore<B, S> {
     backend: B,
     seal: S,
     index: Index,
+    /// Objects named since opening: names stay unique across stages not yet published.
+    named: u64,
 }
 
 /// Changes written to the backend but not yet visible (see [`IndexedStore::stage`]).
@@ -351,6 +354,7 @@ impl<B: BlobBackend, S: Seal> IndexedStore<B, S> {
             backend,
             seal,
             index,
+            named: 0,
         })
     }
 
@@ -399,10 +403,11 @@ impl<B: BlobBackend, S: Seal> IndexedStore<B, S> {
             .checked_add(1)
             .ok_or_else(|| SuitError::Storage(String::from("generation exhausted")))?;
         let generation = index.generation;
-        let (backend, seal) = (&mut self.backend, &self.seal);
+        let (backend, seal, named) = (&mut self.backend, &self.seal, &mut self.named);
         let mut written = Vec::new();
         let applied = index.state.apply(changes, |_, bytes| {
-            let name = seal.object_name(generation, written.len() as u64 + 1)?;
+            *named += 1;
+            let name = seal.object_name(generation, *named)?;
             written.push(name.clone());
             let blob = Blob::Object(&name);
             backend.write(blob, &seal.seal(blob, &bytes)?)?;
@@ -434,16 +439,16 @@ impl<B: BlobBackend, S: Seal> IndexedStore<B, S> {
     /// `staged` was not staged from the current state, or the backend failed before the
     /// commit point (the state is unchanged).
     pub fn publish(&mut self, staged: Staged) -> Result<(), SuitError> {
-        if Some(staged.index.generation) != self.index.generation.checked_add(1) {
-            return Err(SuitError::Storage(String::from(
+        let committed = if Some(staged.index.generation) == self.index.generation.checked_add(1) {
+            self.seal
+                .seal(Blob::Index, &staged.index.encode())
+                .and_then(|sealed| self.backend.write(Blob::NextIndex, &sealed))
+                .and_then(|()| self.backend.replace_index())
+        } else {
+            Err(SuitError::Storage(String::from(
                 "staged changes are not based on the current state",
-            )));
-        }
-        let committed = self
-            .seal
-            .seal(Blob::Index, &staged.index.encode())
-            .and_then(|sealed| self.backend.write(Blob::NextIndex, &sealed))
-            .and_then(|()| self.backend.replace_index());
+            )))
+        };
         let (old, new) = (&self.index.state.data, &staged.index.state.data);
         let only_in = |a: &BTreeMap<ComponentId, String>, b: &BTreeMap<ComponentId, String>| {
             let keep: BTreeSet<&String> = b.values().collect();

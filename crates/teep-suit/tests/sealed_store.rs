@@ -318,13 +318,20 @@ fn staged_changes_publish_only_onto_the_state_they_were_staged_from() {
     let first = store.stage(change(1)).unwrap();
     let second = store.stage(change(2)).unwrap();
     assert_eq!((first.generation(), second.generation()), (1, 1));
-    store.publish(second).unwrap();
+    // Publishing the first: its own contents, not the second's written meanwhile.
+    store.publish(first).unwrap();
+    let x = ComponentId::from_strs(&["x"]);
+    assert_eq!(*store.read(&x).unwrap().unwrap(), [1]);
     let before = store.snapshot().unwrap();
     assert!(matches!(
-        store.publish(first).unwrap_err(),
+        store.publish(second).unwrap_err(),
         SuitError::Storage(_)
     ));
     assert_eq!(store.snapshot().unwrap(), before);
+    drop(store);
+    let store = DirStorage::open(dir.path()).unwrap();
+    assert_eq!(store.snapshot().unwrap(), before);
+    assert_eq!(object_names(dir.path()).len(), 1);
     assert_eq!(store.generation(), 1);
 }
 
