@@ -598,3 +598,29 @@ fn stores_list_their_installed_manifests() {
         expected[1..]
     );
 }
+
+mod garbage {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// Any bytes as a plaintext index open or fail typed, never panic; as a sealed
+        /// index they never open.
+        #[test]
+        fn garbage_indexes_never_panic(index in proptest::collection::vec(any::<u8>(), 0..120)) {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::create_dir_all(dir.path().join("objects")).unwrap();
+            std::fs::write(dir.path().join("index"), &index).unwrap();
+            if let Ok(store) = DirStorage::open(dir.path()) {
+                // Whatever opened names only objects that do not exist.
+                prop_assert!(store.components().all(|id| store.read(id).is_err()));
+            }
+            prop_assert_eq!(
+                sealed(dir.path()).unwrap_err(),
+                SuitError::StateTampered("index".into())
+            );
+        }
+    }
+}
