@@ -332,9 +332,9 @@ fn cose_tag(bytes: &[u8]) -> Result<Option<u64>, SuitError> {
     }
 }
 
-/// Decodes `SUIT_Report` CBOR: one definite map with integer keys, no repeats, holding
-/// `suit-reference` (99), `suit-report-records` (3) and `suit-report-result` (4); unknown
-/// keys are extensions and are skipped.
+/// Decodes `SUIT_Report` CBOR: one definite map with integer keys, no repeats (at any
+/// depth), holding `suit-reference` (99), `suit-report-records` (3) and
+/// `suit-report-result` (4); unknown keys are extensions and are skipped.
 fn decode_report(bytes: &[u8]) -> Result<ReceivedReport, SuitError> {
     let mut r = Reader::new(bytes);
     let entries = r.map("SUIT_Report")?;
@@ -364,6 +364,10 @@ fn decode_report(bytes: &[u8]) -> Result<ReceivedReport, SuitError> {
         }
     }
     r.finish("bytes after the SUIT_Report")?;
+    // What was skipped (capability report, extensions) is held to the TEEP profile too:
+    // no repeated key anywhere, so no two readers see two different reports.
+    teep_cbor::check(bytes, &teep_cbor::Profile::TEEP)
+        .map_err(|e| malformed("SUIT_Report is not well-formed CBOR", e.offset))?;
     let (Some((manifest_uri, manifest_digest)), Some(records), Some(result)) =
         (reference, records, result)
     else {

@@ -397,7 +397,7 @@ fn malformed_reports_are_refused_with_their_reason() {
     };
     let mut duplicate = ok();
     duplicate.push((3, records(&[])));
-    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+    let mut cases: Vec<(&str, Vec<u8>, &str)> = vec![
         (
             "a record of four members",
             with(3, records(&[record(4, 20, EMPTY_MAP)])),
@@ -499,6 +499,18 @@ fn malformed_reports_are_refused_with_their_reason() {
             "SUIT_Report",
         ),
     ];
+    // Values the decoder skips (capability report, extensions) may not repeat keys either.
+    let repeated = vec![0xa2, 0x01, 0x00, 0x01, 0x00];
+    cases.push((
+        "a capability report with a repeated key",
+        with(8, repeated.clone()),
+        "SUIT_Report is not well-formed CBOR",
+    ));
+    cases.push((
+        "an extension with a repeated key",
+        with(100, repeated),
+        "SUIT_Report is not well-formed CBOR",
+    ));
     for (name, bytes, what) in cases {
         match decode(&bytes, &keys) {
             Err(SuitError::Malformed { what: got, .. }) => assert_eq!(got, what, "{name}"),
