@@ -906,6 +906,9 @@ impl Storage for Counting {
     fn signer(&self, manifest: &ComponentId) -> Result<Option<SignerId>, SuitError> {
         self.inner.signer(manifest)
     }
+    fn manifest_ids(&self) -> Result<Vec<ComponentId>, SuitError> {
+        self.inner.manifest_ids()
+    }
     fn commit(&mut self, changes: teep_suit::storage::Changes) -> Result<(), SuitError> {
         if self.fail_commit {
             return Err(SuitError::Storage("disk full".into()));
