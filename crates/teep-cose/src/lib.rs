@@ -56,5 +56,5 @@ pub use sign::{
     SignOptions, Verified, sign, sign1, verify_sign, verify_sign1, verify_sign1_detached,
     verify_signed,
 };
-pub use trust::{TrustStore, VerifyContext};
+pub use trust::{CaCertificate, TrustStore, VerifyContext};
 pub use usage::{KeyOp, KeyUse};

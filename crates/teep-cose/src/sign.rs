@@ -40,7 +40,7 @@ use crate::alg::Algorithm;
 use crate::error::CoseError;
 use crate::key::PublicKey;
 use crate::provider::Signer;
-use crate::trust::VerifyContext;
+use crate::trust::{CaCertificate, VerifyContext};
 use teep_cbor::encode::{self, Major};
 
 /// CBOR tag of COSE_Sign1.
@@ -94,6 +94,8 @@ pub struct Verified {
     pub payload: Vec<u8>,
     /// The key the signature verified with (a trusted raw key or a certified leaf key).
     pub signer: PublicKey,
+    /// The CA anchor the `x5chain` verified to; `None` when a raw key verified.
+    pub ca: Option<CaCertificate>,
     pub alg: Algorithm,
     pub kid: Option<Vec<u8>>,
 }
@@ -450,23 +452,24 @@ fn parse_x5chain(value: &Value) -> Result<Vec<&[u8]>, CoseError> {
     }
 }
 
-/// Picks the key per the trust rules and verifies `signature` over `tbs` with it.
+/// Picks the key per the trust rules and verifies `signature` over `tbs` with it; returns
+/// the key and, for a certificate chain, the CA anchor it verified to.
 fn verify_with_trusted_key(
     headers: &SignerHeaders<'_>,
     tbs: &[u8],
     signature: &[u8],
     cx: &VerifyContext<'_>,
-) -> Result<PublicKey, CoseError> {
+) -> Result<(PublicKey, Option<CaCertificate>), CoseError> {
     let alg = headers.alg;
     if let Some(chain) = &headers.x5chain {
-        let leaf = certified_key(chain, cx)?;
+        let (leaf, ca) = certified_key(chain, cx)?;
         cx.provider.verify(&leaf, alg, tbs, signature)?;
-        return Ok(leaf);
+        return Ok((leaf, Some(ca)));
     }
     if let Some(kid) = headers.kid {
         let key = cx.trust.key_by_kid(kid).ok_or(CoseError::UntrustedSigner)?;
         cx.provider.verify(key, alg, tbs, signature)?;
-        return Ok(key.clone());
+        return Ok((key.clone(), None));
     }
     // Without a kid a signature that verifies with no anchor is indistinguishable from one
     // by an unknown key, so that is what it is called.
@@ -475,18 +478,24 @@ fn verify_with_trusted_key(
         .iter()
         .filter(|k| k.accepts(alg))
         .find(|k| cx.provider.verify(k, alg, tbs, signature).is_ok())
-        .cloned()
+        .map(|k| (k.clone(), None))
         .ok_or(CoseError::UntrustedSigner)
 }
 
 #[cfg(feature = "x509")]
-fn certified_key(chain: &[&[u8]], cx: &VerifyContext<'_>) -> Result<PublicKey, CoseError> {
+fn certified_key(
+    chain: &[&[u8]],
+    cx: &VerifyContext<'_>,
+) -> Result<(PublicKey, CaCertificate), CoseError> {
     crate::x509::verify_chain(chain, cx)
 }
 
 /// Without X.509 support a certificate chain can never be trusted.
 #[cfg(not(feature = "x509"))]
-fn certified_key(_chain: &[&[u8]], _cx: &VerifyContext<'_>) -> Result<PublicKey, CoseError> {
+fn certified_key(
+    _chain: &[&[u8]],
+    _cx: &VerifyContext<'_>,
+) -> Result<(PublicKey, CaCertificate), CoseError> {
     Err(crate::error::CertificateError::Unsupported("built without the x509 feature".into()).into())
 }
 
@@ -582,10 +591,11 @@ fn verify_parsed_sign1(
     let headers = signer_headers(&sign1.protected.header, &sign1.unprotected)?;
     let protected = Protected::Received(protected_bytes(&sign1.protected));
     let (tbs, _) = sig_structure(None, &protected, cx.external_aad, payload);
-    let signer = verify_with_trusted_key(&headers, &tbs, &sign1.signature, cx)?;
+    let (signer, ca) = verify_with_trusted_key(&headers, &tbs, &sign1.signature, cx)?;
     Ok(Verified {
         payload: Vec::new(),
         signer,
+        ca,
         alg: headers.alg,
         kid: headers.kid.map(<[u8]>::to_vec),
     })
@@ -654,15 +664,17 @@ fn verify_parsed_sign(sign: CoseSign, cx: &VerifyContext<'_>) -> Result<Verified
                 let protected = Protected::Received(protected_bytes(&signature.protected));
                 let (tbs, _) =
                     sig_structure(Some(body_protected), &protected, cx.external_aad, &payload);
-                let signer = verify_with_trusted_key(&headers, &tbs, &signature.signature, cx)?;
-                Ok((signer, headers.alg, headers.kid.map(<[u8]>::to_vec)))
+                let (signer, ca) =
+                    verify_with_trusted_key(&headers, &tbs, &signature.signature, cx)?;
+                Ok((signer, ca, headers.alg, headers.kid.map(<[u8]>::to_vec)))
             },
         );
         match attempt {
-            Ok((signer, alg, kid)) => {
+            Ok((signer, ca, alg, kid)) => {
                 return Ok(Verified {
                     payload,
                     signer,
+                    ca,
                     alg,
                     kid,
                 });

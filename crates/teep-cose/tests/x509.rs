@@ -142,6 +142,41 @@ fn chains_to_a_ca_anchor_verify() {
 }
 
 #[test]
+fn the_ca_a_chain_verified_to_is_reported() {
+    let (first, second) = (make_ca("first", None), make_ca("second", None));
+    let intermediate = make_ca("intermediate", Some(&second));
+    let mut trust = ca_trust(&first);
+    trust.add_ca_der(second.der.clone()).unwrap();
+    // The same CA again is one anchor.
+    trust.add_ca_der(second.der.clone()).unwrap();
+    assert_eq!(trust.cas().len(), 2);
+    let key = PrivateKey::generate(Curve::P256).unwrap();
+    trust.add_key(key.public_key().clone());
+    let p = default_provider();
+    let ca_of = |cose: &[u8]| verify_signed(cose, &at(p, &trust)).unwrap().ca;
+    let second_ca = CaCertificate::from_der(second.der.clone()).unwrap();
+    let direct = make_leaf(&key, &second, 1, 2024, 2027);
+    assert_eq!(
+        ca_of(&signed_with_chain(p, &key, vec![direct])),
+        Some(second_ca.clone())
+    );
+    let via = make_leaf(&key, &intermediate, 2, 2024, 2027);
+    let chain = vec![via, intermediate.der.clone()];
+    assert_eq!(ca_of(&signed_with_chain(p, &key, chain)), Some(second_ca));
+    let first_leaf = make_leaf(&key, &first, 3, 2024, 2027);
+    assert_eq!(
+        ca_of(&signed_with_chain(p, &key, vec![first_leaf])),
+        Some(CaCertificate::from_der(first.der.clone()).unwrap())
+    );
+    // The same key as a raw anchor, without a chain: no CA.
+    assert_eq!(ca_of(&signed_with_chain(p, &key, vec![])), None);
+    assert!(matches!(
+        CaCertificate::from_der(b"not a certificate".to_vec()),
+        Err(CoseError::Certificate(CertificateError::Malformed(_)))
+    ));
+}
+
+#[test]
 fn certificate_failures_are_typed() {
     let ca = make_ca("ca", None);
     let other_ca = make_ca("other", None);
