@@ -46,7 +46,7 @@ mod x509;
 pub use alg::{Algorithm, Curve};
 #[cfg(feature = "aws-lc")]
 pub use awslc::AwsLcProvider;
-pub use error::{CertificateError, CoseError};
+pub use error::{CertificateError, CoseError, TeepClass};
 pub use key::{PrivateKey, PublicKey};
 #[cfg(feature = "std")]
 pub use pem::{ImportNotice, certificates_from_pem};
