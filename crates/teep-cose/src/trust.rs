@@ -8,11 +8,22 @@ use crate::provider::CryptoProvider;
 /// A CA certificate accepted as a trust anchor: its DER, checked on construction to be
 /// usable as one. It names the anchor an `x5chain` verified to ([`crate::Verified::ca`]),
 /// so a caller can scope certificate-chain signers per CA.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct CaCertificate {
     der: Vec<u8>,
     #[cfg(feature = "x509")]
     pub(crate) anchor: rustls_pki_types::TrustAnchor<'static>,
+}
+
+/// Shown by fingerprint: the DER would drown any error message.
+impl core::fmt::Debug for CaCertificate {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("CaCertificate(sha256:")?;
+        for b in self.fingerprint() {
+            write!(f, "{b:02x}")?;
+        }
+        f.write_str(")")
+    }
 }
 
 /// Two CA certificates are the same anchor when their DER is equal.
