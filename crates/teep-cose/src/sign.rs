@@ -829,7 +829,13 @@ fn severity(e: &CoseError) -> u8 {
         CoseError::AlgorithmKeyMismatch { .. } | CoseError::KeyOpNotPermitted(_) => 3,
         CoseError::UntrustedSigner => 2,
         CoseError::UnknownCriticalHeader(_) => 1,
-        _ => 0,
+        CoseError::Malformed(_)
+        | CoseError::UnsupportedAlgorithm(_)
+        | CoseError::MissingAlgorithm
+        | CoseError::InvalidKey(_)
+        | CoseError::DecryptionFailed
+        | CoseError::UnauthenticatedContent { .. }
+        | CoseError::Crypto(_) => 0,
     }
 }
 
