@@ -8,9 +8,36 @@ use crate::cbor::Reader;
 use crate::error::{SuitError, malformed};
 use crate::model::Digest;
 
-/// Conditions: side-effect free checks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Condition {
+/// Declares [`CommandNumber`] and [`COMMANDS`] from one list, so the numbers are stated
+/// once: decoding matches on the enum, the capability report lists the same numbers.
+macro_rules! commands {
+    ($($(#[$doc:meta])* $name:ident = $number:literal,)*) => {
+        /// Every SUIT command this processor implements, by its wire number.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum CommandNumber {
+            $($(#[$doc])* $name = $number,)*
+        }
+
+        impl CommandNumber {
+            /// Every variant, in ascending number order.
+            pub const ALL: &'static [Self] = &[$(Self::$name,)*];
+
+            /// The command with this wire number, if we implement it.
+            pub const fn from_number(number: i64) -> Option<Self> {
+                match number {
+                    $($number => Some(Self::$name),)*
+                    _ => None,
+                }
+            }
+        }
+
+        /// `suit-command-capabilities`: the commands this processor implements, ascending
+        /// (what a TEEP Agent advertises and a capability report lists).
+        pub const COMMANDS: &[i64] = &[$($number,)*];
+    };
+}
+
+commands! {
     VendorIdentifier = 1,
     ClassIdentifier = 2,
     ImageMatch = 3,
@@ -18,20 +45,60 @@ pub enum Condition {
     CheckContent = 6,
     DependencyIntegrity = 7,
     IsDependency = 8,
+    ProcessDependency = 11,
+    SetComponentIndex = 12,
     Abort = 14,
+    TryEach = 15,
+    Write = 18,
+    SetParameters = 19,
+    OverrideParameters = 20,
+    Fetch = 21,
+    Copy = 22,
+    Invoke = 23,
     DeviceIdentifier = 24,
+    Swap = 31,
+    RunSequence = 32,
+    Unlink = 33,
+}
+
+impl CommandNumber {
+    /// The number on the wire.
+    pub const fn number(self) -> i64 {
+        self as i64
+    }
+}
+
+/// Conditions: side-effect free checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Condition {
+    VendorIdentifier = CommandNumber::VendorIdentifier as isize,
+    ClassIdentifier = CommandNumber::ClassIdentifier as isize,
+    ImageMatch = CommandNumber::ImageMatch as isize,
+    ComponentSlot = CommandNumber::ComponentSlot as isize,
+    CheckContent = CommandNumber::CheckContent as isize,
+    DependencyIntegrity = CommandNumber::DependencyIntegrity as isize,
+    IsDependency = CommandNumber::IsDependency as isize,
+    Abort = CommandNumber::Abort as isize,
+    DeviceIdentifier = CommandNumber::DeviceIdentifier as isize,
+}
+
+impl Condition {
+    /// The command number (all conditions are below 256), as errors name it.
+    pub const fn number(self) -> u8 {
+        self as u8
+    }
 }
 
 /// Directives that take a reporting policy as argument.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Directive {
-    ProcessDependency = 11,
-    Write = 18,
-    Fetch = 21,
-    Copy = 22,
-    Invoke = 23,
-    Swap = 31,
-    Unlink = 33,
+    ProcessDependency = CommandNumber::ProcessDependency as isize,
+    Write = CommandNumber::Write as isize,
+    Fetch = CommandNumber::Fetch as isize,
+    Copy = CommandNumber::Copy as isize,
+    Invoke = CommandNumber::Invoke as isize,
+    Swap = CommandNumber::Swap as isize,
+    Unlink = CommandNumber::Unlink as isize,
 }
 
 /// Argument of set-component-index.
@@ -67,11 +134,11 @@ impl Command<'_> {
         match self {
             Self::Condition(c, _) => *c as i64,
             Self::Directive(d, _) => *d as i64,
-            Self::SetComponentIndex(_) => 12,
-            Self::TryEach(..) => 15,
-            Self::RunSequence(_) => 32,
-            Self::OverrideParameters(_) => 20,
-            Self::SetParameters(_) => 19,
+            Self::SetComponentIndex(_) => CommandNumber::SetComponentIndex.number(),
+            Self::TryEach(..) => CommandNumber::TryEach.number(),
+            Self::RunSequence(_) => CommandNumber::RunSequence.number(),
+            Self::OverrideParameters(_) => CommandNumber::OverrideParameters.number(),
+            Self::SetParameters(_) => CommandNumber::SetParameters.number(),
         }
     }
 
@@ -283,60 +350,70 @@ pub fn parse_sequence(bytes: &[u8], base: usize) -> Result<Vec<Step<'_>>, SuitEr
     for _ in 0..n / 2 {
         let offset = base + r.position();
         let number = r.i64("command number")?;
-        let command = match number {
-            1 => Command::Condition(Condition::VendorIdentifier, rep(&mut r)?),
-            2 => Command::Condition(Condition::ClassIdentifier, rep(&mut r)?),
-            3 => Command::Condition(Condition::ImageMatch, rep(&mut r)?),
-            5 => Command::Condition(Condition::ComponentSlot, rep(&mut r)?),
-            6 => Command::Condition(Condition::CheckContent, rep(&mut r)?),
-            7 => Command::Condition(Condition::DependencyIntegrity, rep(&mut r)?),
-            8 => Command::Condition(Condition::IsDependency, rep(&mut r)?),
-            14 => Command::Condition(Condition::Abort, rep(&mut r)?),
-            24 => Command::Condition(Condition::DeviceIdentifier, rep(&mut r)?),
-            11 => Command::Directive(Directive::ProcessDependency, rep(&mut r)?),
-            18 => Command::Directive(Directive::Write, rep(&mut r)?),
-            21 => Command::Directive(Directive::Fetch, rep(&mut r)?),
-            22 => Command::Directive(Directive::Copy, rep(&mut r)?),
-            23 => Command::Directive(Directive::Invoke, rep(&mut r)?),
-            31 => Command::Directive(Directive::Swap, rep(&mut r)?),
-            33 => Command::Directive(Directive::Unlink, rep(&mut r)?),
-            12 => Command::SetComponentIndex(index_arg(&mut r)?),
-            15 => {
-                let m = r.array("try-each argument")?;
-                if m < 2 {
-                    return Err(malformed("try-each needs two or more sequences", offset));
-                }
-                let mut branches = Vec::new();
-                let mut empty_ok = false;
-                for i in 0..m {
-                    if r.datatype()? == minicbor::data::Type::Null && i == m - 1 {
-                        r.null("try-each nil")?;
-                        empty_ok = true;
-                    } else {
-                        let b = r.bytes("try-each alternative")?;
-                        branches.push(Nested {
-                            bytes: b,
-                            offset: base + r.offset_of(b),
-                        });
-                    }
-                }
-                Command::TryEach(branches, empty_ok)
+        let code =
+            CommandNumber::from_number(number).ok_or(SuitError::UnsupportedCommand(number))?;
+        let condition = |c, r: &mut Reader<'_>| Ok::<_, SuitError>(Command::Condition(c, rep(r)?));
+        let directive = |d, r: &mut Reader<'_>| Ok::<_, SuitError>(Command::Directive(d, rep(r)?));
+        let command = match code {
+            CommandNumber::VendorIdentifier => condition(Condition::VendorIdentifier, &mut r)?,
+            CommandNumber::ClassIdentifier => condition(Condition::ClassIdentifier, &mut r)?,
+            CommandNumber::ImageMatch => condition(Condition::ImageMatch, &mut r)?,
+            CommandNumber::ComponentSlot => condition(Condition::ComponentSlot, &mut r)?,
+            CommandNumber::CheckContent => condition(Condition::CheckContent, &mut r)?,
+            CommandNumber::DependencyIntegrity => {
+                condition(Condition::DependencyIntegrity, &mut r)?
             }
-            32 => {
+            CommandNumber::IsDependency => condition(Condition::IsDependency, &mut r)?,
+            CommandNumber::Abort => condition(Condition::Abort, &mut r)?,
+            CommandNumber::DeviceIdentifier => condition(Condition::DeviceIdentifier, &mut r)?,
+            CommandNumber::ProcessDependency => directive(Directive::ProcessDependency, &mut r)?,
+            CommandNumber::Write => directive(Directive::Write, &mut r)?,
+            CommandNumber::Fetch => directive(Directive::Fetch, &mut r)?,
+            CommandNumber::Copy => directive(Directive::Copy, &mut r)?,
+            CommandNumber::Invoke => directive(Directive::Invoke, &mut r)?,
+            CommandNumber::Swap => directive(Directive::Swap, &mut r)?,
+            CommandNumber::Unlink => directive(Directive::Unlink, &mut r)?,
+            CommandNumber::SetComponentIndex => Command::SetComponentIndex(index_arg(&mut r)?),
+            CommandNumber::TryEach => try_each(&mut r, base, offset)?,
+            CommandNumber::RunSequence => {
                 let b = r.bytes("run-sequence argument")?;
                 Command::RunSequence(Nested {
                     bytes: b,
                     offset: base + r.offset_of(b),
                 })
             }
-            20 => Command::OverrideParameters(Parameters::decode(&mut r)?),
-            19 => Command::SetParameters(Parameters::decode(&mut r)?),
-            other => return Err(SuitError::UnsupportedCommand(other)),
+            CommandNumber::OverrideParameters => {
+                Command::OverrideParameters(Parameters::decode(&mut r)?)
+            }
+            CommandNumber::SetParameters => Command::SetParameters(Parameters::decode(&mut r)?),
         };
         steps.push(Step { offset, command });
     }
     r.finish("trailing bytes after command sequence")?;
     Ok(steps)
+}
+
+/// try-each's argument: two or more sequences, the last possibly `nil`.
+fn try_each<'a>(r: &mut Reader<'a>, base: usize, offset: usize) -> Result<Command<'a>, SuitError> {
+    let m = r.array("try-each argument")?;
+    if m < 2 {
+        return Err(malformed("try-each needs two or more sequences", offset));
+    }
+    let mut branches = Vec::new();
+    let mut empty_ok = false;
+    for i in 0..m {
+        if r.datatype()? == minicbor::data::Type::Null && i == m - 1 {
+            r.null("try-each nil")?;
+            empty_ok = true;
+        } else {
+            let b = r.bytes("try-each alternative")?;
+            branches.push(Nested {
+                bytes: b,
+                offset: base + r.offset_of(b),
+            });
+        }
+    }
+    Ok(Command::TryEach(branches, empty_ok))
 }
 
 fn rep(r: &mut Reader<'_>) -> Result<u64, SuitError> {

@@ -147,40 +147,214 @@ pub enum SuitError {
     /// The storage backend failed; nothing was committed.
     #[error("storage: {0}")]
     Storage(String),
+    /// This manifest of a multi-manifest Update did not fail (or did not run), but the
+    /// manifest at this position in the list did: nothing of the Update was committed.
+    #[error("manifest {0} of the same update failed; nothing was committed")]
+    OtherManifestFailed(usize),
+}
+
+/// `SUIT_Report_Reasons` (draft-ietf-suit-report): the numbers are stated here only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ReportReason {
+    Ok = 0,
+    CborParse = 1,
+    CoseUnsupported = 2,
+    AlgUnsupported = 3,
+    Unauthorised = 4,
+    CommandUnsupported = 5,
+    ComponentUnsupported = 6,
+    ComponentUnauthorised = 7,
+    ParameterUnsupported = 8,
+    SeveringUnsupported = 9,
+    ConditionFailed = 10,
+    OperationFailed = 11,
+    InvokePending = 12,
+}
+
+impl ReportReason {
+    /// Every reason, ascending.
+    pub const ALL: [Self; 13] = [
+        Self::Ok,
+        Self::CborParse,
+        Self::CoseUnsupported,
+        Self::AlgUnsupported,
+        Self::Unauthorised,
+        Self::CommandUnsupported,
+        Self::ComponentUnsupported,
+        Self::ComponentUnauthorised,
+        Self::ParameterUnsupported,
+        Self::SeveringUnsupported,
+        Self::ConditionFailed,
+        Self::OperationFailed,
+        Self::InvokePending,
+    ];
+
+    /// `suit-report-result-reason` on the wire.
+    pub const fn number(self) -> u8 {
+        self as u8
+    }
+
+    /// The CDDL name without its `suit-report-reason-` prefix.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::CborParse => "cbor-parse",
+            Self::CoseUnsupported => "cose-unsupported",
+            Self::AlgUnsupported => "alg-unsupported",
+            Self::Unauthorised => "unauthorised",
+            Self::CommandUnsupported => "command-unsupported",
+            Self::ComponentUnsupported => "component-unsupported",
+            Self::ComponentUnauthorised => "component-unauthorised",
+            Self::ParameterUnsupported => "parameter-unsupported",
+            Self::SeveringUnsupported => "severing-unsupported",
+            Self::ConditionFailed => "condition-failed",
+            Self::OperationFailed => "operation-failed",
+            Self::InvokePending => "invoke-pending",
+        }
+    }
+
+    /// Whether a report failing for this reason carries a capability report: the manifest
+    /// used a COSE structure, algorithm, command or parameter we lack, and its author
+    /// can see what we do.
+    pub const fn wants_capabilities(self) -> bool {
+        matches!(
+            self,
+            Self::CoseUnsupported
+                | Self::AlgUnsupported
+                | Self::CommandUnsupported
+                | Self::ParameterUnsupported
+        )
+    }
+}
+
+/// The TEEP `err-code` (draft-ietf-teep-protocol-26 §6.9, -26 numbering) an Agent sends
+/// in its Error message when a manifest fails. teep-suit does not depend on teep-proto:
+/// the numbers are stated here and the Agent maps them onto its own codes.
+///
+/// The draft's `ERR_UNSUPPORTED_*` codes are about the TEEP message (extensions,
+/// freshness mechanisms, message version, cipher suites, SUIT report profiles); a
+/// manifest using a SUIT command, parameter or algorithm we lack is a manifest
+/// processing failure, detailed by its SUIT report (reason and capability report).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TeepErrCode {
+    /// `ERR_TEMPORARY_ERROR` (10): the device failed, not the manifest (storage, or the
+    /// network the fetcher uses); the TAM may retry the same Update later.
+    TemporaryError = 10,
+    /// `ERR_MANIFEST_PROCESSING_FAILED` (11; 17 before -26): one or more manifests
+    /// failed; the SUIT reports carry the details.
+    ManifestProcessingFailed = 11,
+}
+
+impl TeepErrCode {
+    /// The -26 number on the wire.
+    pub const fn number(self) -> u64 {
+        self as u64
+    }
 }
 
 impl SuitError {
     /// The `suit-report-reason` (draft-ietf-suit-report) for this error.
-    pub fn report_reason(&self) -> u8 {
+    pub fn reason(&self) -> ReportReason {
+        use ReportReason as R;
         match self {
-            Self::Malformed { .. } => 1,
-            Self::UnsupportedAuthenticationBlock(_) => 2,
-            Self::UnsupportedDigestAlgorithm(_) => 3,
-            Self::Authentication(CoseError::UnsupportedAlgorithm(_)) => 3,
+            Self::Malformed { .. } | Self::EmptyComponentIndexList => R::CborParse,
+            Self::UnsupportedAuthenticationBlock(_) => R::CoseUnsupported,
+            Self::UnsupportedDigestAlgorithm(_)
+            | Self::Authentication(CoseError::UnsupportedAlgorithm(_)) => R::AlgUnsupported,
             Self::NoAuthenticationBlock
             | Self::Authentication(_)
             | Self::ManifestDigestMismatch
-            | Self::DependencyDigestMismatch => 4,
-            Self::UnsupportedCommand(_) | Self::NotAllowedInShared(_) => 5,
+            | Self::DependencyDigestMismatch
+            | Self::SignerMismatch(_) => R::Unauthorised,
+            Self::UnsupportedCommand(_) | Self::NotAllowedInShared(_) => R::CommandUnsupported,
             Self::ComponentIndexOutOfRange(_)
             | Self::TooManyComponents(_)
             | Self::NotADependency(_)
             | Self::NotInstalled(_)
-            | Self::NoManifestComponentId => 6,
-            Self::SignerMismatch(_) => 4,
+            | Self::NoManifestComponentId => R::ComponentUnsupported,
             Self::ComponentReferenced(_)
             | Self::OutOfScope(_)
             | Self::ForeignComponent(_)
-            | Self::DependencyLocation { .. } => 7,
-            Self::EmptyComponentIndexList => 1,
-            Self::UnsupportedParameter(_) | Self::UnsupportedMember { .. } => 8,
-            Self::SeveredElementMissing(_) | Self::SeveredElementDigestMismatch(_) => 9,
+            | Self::DependencyLocation { .. } => R::ComponentUnauthorised,
+            Self::UnsupportedParameter(_) | Self::UnsupportedMember { .. } => {
+                R::ParameterUnsupported
+            }
+            Self::SeveredElementMissing(_) | Self::SeveredElementDigestMismatch(_) => {
+                R::SeveringUnsupported
+            }
             Self::ConditionFailed { .. }
             | Self::TryEachExhausted
             | Self::Rollback { .. }
             | Self::MissingCompatibilityCheck
-            | Self::UnsupportedVersion(_) => 10,
-            _ => 11,
+            | Self::UnsupportedVersion(_) => R::ConditionFailed,
+            Self::TooDeep
+            | Self::MissingParameter(_)
+            | Self::SoftFailureNotAllowed
+            | Self::ComponentEmpty(_)
+            | Self::Fetch { .. }
+            | Self::Decryption(_)
+            | Self::NoDecryptor
+            | Self::Storage(_)
+            | Self::NothingToUpdate
+            | Self::DependencyNotProcessed(_)
+            | Self::DependencySectionSkipped { .. }
+            | Self::StoredManifestMismatch(_)
+            | Self::OtherManifestFailed(_) => R::OperationFailed,
+        }
+    }
+
+    /// [`Self::reason`] as its wire number.
+    pub fn report_reason(&self) -> u8 {
+        self.reason().number()
+    }
+
+    /// The TEEP `err-code` for an Update this error made fail: a failure of the device
+    /// (storage, fetching) is temporary, anything about the manifest is a processing
+    /// failure.
+    pub fn teep_err_code(&self) -> TeepErrCode {
+        use TeepErrCode as T;
+        match self {
+            Self::Storage(_) | Self::Fetch { .. } => T::TemporaryError,
+            Self::Malformed { .. }
+            | Self::UnsupportedMember { .. }
+            | Self::UnsupportedVersion(_)
+            | Self::UnsupportedDigestAlgorithm(_)
+            | Self::NoAuthenticationBlock
+            | Self::UnsupportedAuthenticationBlock(_)
+            | Self::Authentication(_)
+            | Self::ManifestDigestMismatch
+            | Self::SeveredElementMissing(_)
+            | Self::SeveredElementDigestMismatch(_)
+            | Self::Rollback { .. }
+            | Self::UnsupportedCommand(_)
+            | Self::UnsupportedParameter(_)
+            | Self::ComponentIndexOutOfRange(_)
+            | Self::TooManyComponents(_)
+            | Self::TooDeep
+            | Self::MissingParameter(_)
+            | Self::ConditionFailed { .. }
+            | Self::TryEachExhausted
+            | Self::SoftFailureNotAllowed
+            | Self::NotAllowedInShared(_)
+            | Self::MissingCompatibilityCheck
+            | Self::NotADependency(_)
+            | Self::DependencyDigestMismatch
+            | Self::ComponentReferenced(_)
+            | Self::NotInstalled(_)
+            | Self::NoManifestComponentId
+            | Self::ComponentEmpty(_)
+            | Self::Decryption(_)
+            | Self::NoDecryptor
+            | Self::NothingToUpdate
+            | Self::EmptyComponentIndexList
+            | Self::DependencyNotProcessed(_)
+            | Self::DependencySectionSkipped { .. }
+            | Self::DependencyLocation { .. }
+            | Self::OutOfScope(_)
+            | Self::SignerMismatch(_)
+            | Self::ForeignComponent(_)
+            | Self::StoredManifestMismatch(_)
+            | Self::OtherManifestFailed(_) => T::ManifestProcessingFailed,
         }
     }
 
@@ -228,6 +402,7 @@ impl SuitError {
             Self::SignerMismatch(_) => 39,
             Self::ForeignComponent(_) => 40,
             Self::StoredManifestMismatch(_) => 41,
+            Self::OtherManifestFailed(_) => 42,
         }
     }
 }

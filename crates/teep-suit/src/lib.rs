@@ -7,9 +7,11 @@
 //!   that keep the received bytes (digests are never computed over re-encodings).
 //! * [`verify`]: `authenticate` (COSE_Sign1 through teep-cose, COSE_Mac0 HMAC-256, digest
 //!   over the bstr-wrapped manifest) and `section_bytes` (severed elements checked).
-//! * [`command`]: `parse_sequence` with byte offsets; unknown commands and parameters fail.
+//! * [`command`]: `parse_sequence` with byte offsets; unknown commands and parameters fail;
+//!   `CommandNumber` / `COMMANDS`, the one table of supported command numbers.
 //! * [`processor`]: `Processor::{install, uninstall, invoke}` return an `Outcome` (report
-//!   plus result); state changes are committed at once through [`storage::Storage`]
+//!   plus result), `install_all` an `UpdateOutcome` for a TEEP `manifest-list` (all or
+//!   nothing); state changes are committed at once through [`storage::Storage`]
 //!   ([`storage::MemoryStorage`], `dir::DirStorage` with atomic commits).
 //! * [`report`]: `Report::to_cbor` / `sign` / `encrypt` (to the TAM), `decrypt_report`;
 //!   `json` (feature `json`): JSON views.
@@ -48,8 +50,8 @@ pub mod verify;
 pub use command::{
     Command, Condition, Directive, IndexArg, Parameters, Step, VendorId, parse_sequence,
 };
-pub use error::SuitError;
+pub use error::{ReportReason, SuitError, TeepErrCode};
 pub use model::{
     Authentication, Common, ComponentId, Dependency, Digest, Envelope, Manifest, Member, Section,
-    SeveredElement,
+    SeveredElement, UnknownMember,
 };

@@ -138,6 +138,44 @@ pub enum Member<'a> {
     Severed(Digest),
 }
 
+/// A map member the decoder does not know: its key and encoded value, kept only when
+/// decoding for inspection ([`Unknown::Keep`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownMember<'a> {
+    pub key: i64,
+    /// The value's complete CBOR encoding, as received.
+    pub value: &'a [u8],
+}
+
+/// What a decoder does with members it does not know. Processing rejects them (SUIT says
+/// nothing about skipping an unknown member safely, so it could change the meaning of
+/// what is executed); a viewer keeps them to show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Unknown {
+    Reject,
+    Keep,
+}
+
+impl Unknown {
+    /// An unknown member at `key` of `container`: kept, or the error.
+    fn member<'a>(
+        self,
+        r: &mut Reader<'a>,
+        container: &'static str,
+        key: i64,
+        kept: &mut Vec<UnknownMember<'a>>,
+    ) -> Result<(), SuitError> {
+        match self {
+            Self::Reject => Err(SuitError::UnsupportedMember { container, key }),
+            Self::Keep => {
+                let value = r.skip("unknown member")?;
+                kept.push(UnknownMember { key, value });
+                Ok(())
+            }
+        }
+    }
+}
+
 /// The command sequences of a manifest, by their manifest key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Section {
@@ -321,12 +359,24 @@ pub struct Manifest<'a> {
     pub candidate_verification: Option<Member<'a>>,
     pub install: Option<Member<'a>>,
     pub text: Option<Member<'a>>,
+    /// Members this decoder does not know (only from [`Manifest::decode_keeping_unknown`]).
+    pub unknown: Vec<UnknownMember<'a>>,
 }
 
 impl<'a> Manifest<'a> {
     /// Decodes the contents of the manifest bstr. Version is checked first: a manifest of
     /// another version is rejected before anything else is interpreted.
     pub fn decode(bytes: &'a [u8]) -> Result<Self, SuitError> {
+        Self::decode_with(bytes, Unknown::Reject)
+    }
+
+    /// [`Manifest::decode`] that keeps unknown members in `unknown` instead of failing:
+    /// for showing a manifest, never for processing it.
+    pub fn decode_keeping_unknown(bytes: &'a [u8]) -> Result<Self, SuitError> {
+        Self::decode_with(bytes, Unknown::Keep)
+    }
+
+    fn decode_with(bytes: &'a [u8], unknown: Unknown) -> Result<Self, SuitError> {
         let mut r = Reader::new(bytes);
         let n = r.map("SUIT_Manifest")?;
         let mut seen = Vec::new();
@@ -348,6 +398,7 @@ impl<'a> Manifest<'a> {
             candidate_verification: None,
             install: None,
             text: None,
+            unknown: Vec::new(),
         };
         for _ in 0..n {
             match int_key(&mut r, &mut seen, "SUIT_Manifest key")? {
@@ -371,12 +422,7 @@ impl<'a> Manifest<'a> {
                 18 => m.candidate_verification = Some(decode_member(&mut r)?),
                 20 => m.install = Some(decode_member(&mut r)?),
                 23 => m.text = Some(decode_member(&mut r)?),
-                key => {
-                    return Err(SuitError::UnsupportedMember {
-                        container: "manifest",
-                        key,
-                    });
-                }
+                key => unknown.member(&mut r, "manifest", key, &mut m.unknown)?,
             }
         }
         r.finish("trailing bytes after SUIT_Manifest")?;
@@ -485,12 +531,24 @@ pub struct Envelope<'a> {
     pub severed: Vec<SeveredElement<'a>>,
     /// Integrated payloads and integrated dependencies, by their tstr key.
     pub integrated: Vec<(&'a str, &'a [u8])>,
+    /// Members this decoder does not know (only from [`Envelope::decode_keeping_unknown`]).
+    pub unknown: Vec<UnknownMember<'a>>,
 }
 
 impl<'a> Envelope<'a> {
     /// Decodes an envelope (optionally tag 107). Nothing inside the manifest is
     /// interpreted here: that waits until the envelope is authenticated.
     pub fn decode(bytes: &'a [u8]) -> Result<Self, SuitError> {
+        Self::decode_with(bytes, Unknown::Reject)
+    }
+
+    /// [`Envelope::decode`] that keeps unknown integer-keyed members in `unknown` instead
+    /// of failing: for showing an envelope, never for processing it.
+    pub fn decode_keeping_unknown(bytes: &'a [u8]) -> Result<Self, SuitError> {
+        Self::decode_with(bytes, Unknown::Keep)
+    }
+
+    fn decode_with(bytes: &'a [u8], unknown: Unknown) -> Result<Self, SuitError> {
         let mut r = Reader::new(bytes);
         let tagged = r.datatype()? == minicbor::data::Type::Tag;
         if tagged {
@@ -505,6 +563,7 @@ impl<'a> Envelope<'a> {
         let mut manifest = None;
         let mut severed = Vec::new();
         let mut integrated: Vec<(&str, &[u8])> = Vec::new();
+        let mut kept = Vec::new();
         for _ in 0..n {
             if r.is_int() {
                 match int_key(&mut r, &mut seen_int, "SUIT_Envelope key")? {
@@ -527,12 +586,7 @@ impl<'a> Envelope<'a> {
                     14 => {
                         r.skip("severed CoSWID")?;
                     }
-                    key => {
-                        return Err(SuitError::UnsupportedMember {
-                            container: "envelope",
-                            key,
-                        });
-                    }
+                    key => unknown.member(&mut r, "envelope", key, &mut kept)?,
                 }
             } else {
                 let at = r.position();
@@ -556,6 +610,7 @@ impl<'a> Envelope<'a> {
             manifest_bytes,
             severed,
             integrated,
+            unknown: kept,
         })
     }
 

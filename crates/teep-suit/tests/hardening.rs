@@ -836,3 +836,342 @@ fn a_dependency_filled_during_invocation_is_not_committed_either() {
     assert_eq!(f.record.section, Section::Invoke.key());
     assert_eq!(store, before);
 }
+
+// ---- issue 8: an Update of several manifests is atomic as a whole ----
+
+/// A builder-made TC manifest that integrates and processes `dependencies`.
+fn tc_depending(name: &str, payload: &[u8], dependencies: &[&[u8]], key: &PrivateKey) -> Vec<u8> {
+    let mut m = spec(name, 1, payload);
+    m.dependencies = dependencies
+        .iter()
+        .map(|d| DependencySpec {
+            envelope: d.to_vec(),
+        })
+        .collect();
+    sign_with(&builder::build(&m, &PROVIDER).unwrap().envelope, key)
+}
+
+/// Every file under `root` with its bytes.
+fn tree(root: &std::path::Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                out.insert(path.clone(), std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// Memory storage that counts commits and can be told to fail reads or commits.
+#[derive(Default)]
+struct Counting {
+    inner: MemoryStorage,
+    commits: usize,
+    fail_lookups: bool,
+    fail_commit: bool,
+}
+
+impl Counting {
+    fn lookup(&self) -> Result<(), SuitError> {
+        if self.fail_lookups {
+            return Err(SuitError::Storage("read failed".into()));
+        }
+        Ok(())
+    }
+}
+
+impl Storage for Counting {
+    fn read(&self, id: &ComponentId) -> Result<Option<std::borrow::Cow<'_, [u8]>>, SuitError> {
+        self.lookup()?;
+        self.inner.read(id)
+    }
+    fn owners(
+        &self,
+        id: &ComponentId,
+    ) -> Result<std::collections::BTreeSet<ComponentId>, SuitError> {
+        self.inner.owners(id)
+    }
+    fn linked_by(&self, owner: &ComponentId) -> Result<Vec<ComponentId>, SuitError> {
+        self.inner.linked_by(owner)
+    }
+    fn sequence_number(&self, manifest: &ComponentId) -> Result<Option<u64>, SuitError> {
+        self.lookup()?;
+        self.inner.sequence_number(manifest)
+    }
+    fn signer(&self, manifest: &ComponentId) -> Result<Option<SignerId>, SuitError> {
+        self.inner.signer(manifest)
+    }
+    fn commit(&mut self, changes: teep_suit::storage::Changes) -> Result<(), SuitError> {
+        if self.fail_commit {
+            return Err(SuitError::Storage("disk full".into()));
+        }
+        self.commits += 1;
+        self.inner.commit(changes)
+    }
+}
+
+#[test]
+fn an_update_whose_second_manifest_fails_leaves_storage_byte_identical() {
+    let s = Single::new(teep_device());
+    let a = &s.key;
+    let p = s.processor();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = DirStorage::open(dir.path()).unwrap();
+    install(&p, &mut store, &tc("old", 1, b"installed before", a)).unwrap();
+    let before = tree(dir.path());
+    // The second manifest is an update of "old" at the same number with other contents.
+    let list = [
+        tc("one", 1, b"first", a),
+        tc("old", 1, b"not a re-delivery", a),
+        tc("three", 1, b"third", a),
+    ];
+    let out = p.install_all(&mut store, &list, Some(b"token"));
+    let failure = out.result.clone().unwrap_err();
+    assert_eq!(failure.manifest, Some(1));
+    assert_eq!(
+        failure.failure.error,
+        SuitError::Rollback {
+            installed: 1,
+            offered: 1
+        }
+    );
+    assert_eq!(
+        out.teep_err_code(),
+        Some(teep_suit::TeepErrCode::ManifestProcessingFailed)
+    );
+    let errors: Vec<SuitError> = out
+        .outcomes
+        .iter()
+        .map(|o| o.result.clone().unwrap_err().error)
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            SuitError::OtherManifestFailed(1),
+            failure.failure.error.clone(),
+            SuitError::OtherManifestFailed(1),
+        ]
+    );
+    // Every report names its own manifest, carries the nonce and a failure.
+    for (o, envelope) in out.outcomes.iter().zip(&list) {
+        assert_eq!(o.report.manifest_digest.bytes, manifest_digest(envelope));
+        assert_eq!(o.report.nonce.as_deref(), Some(&b"token"[..]));
+        assert!(o.report.result.is_err());
+    }
+    // Nothing was committed: the directory is byte for byte as before, and reopens so.
+    assert_eq!(tree(dir.path()), before);
+    drop(store);
+    let store = DirStorage::open(dir.path()).unwrap();
+    assert!(data(&store, &app("one")).is_none());
+    assert_eq!(data(&store, &app("old")).unwrap(), b"installed before");
+}
+
+#[test]
+fn an_update_whose_manifests_all_succeed_commits_once_with_later_ones_seeing_earlier_ones() {
+    let s = Single::new(teep_device());
+    let a = &s.key;
+    let p = s.processor();
+    let lib = tc("lib", 1, b"library", a);
+    // The second and third depend on the first: they find it installed by this Update.
+    let list = [
+        lib.clone(),
+        tc_depending("app", b"application", &[&lib], a),
+        tc_depending("tool", b"tool", &[&lib], a),
+    ];
+    let mut store = Counting::default();
+    let out = p.install_all(&mut store, &list, None);
+    assert_eq!(out.result, Ok(()));
+    assert_eq!(store.commits, 1);
+    let ids: Vec<ComponentId> = out
+        .outcomes
+        .iter()
+        .map(|o| o.result.clone().unwrap().manifest_id)
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            app_manifest("lib"),
+            app_manifest("app"),
+            app_manifest("tool")
+        ]
+    );
+    assert!(out.outcomes.iter().all(|o| o.report.result.is_ok()));
+    assert_eq!(out.teep_err_code(), None);
+    // The same state as installing them one by one.
+    let mut one_by_one = MemoryStorage::new();
+    for envelope in &list {
+        install(&p, &mut one_by_one, envelope).unwrap();
+    }
+    assert_eq!(store.inner, one_by_one);
+    assert_eq!(store.inner.owners(&app_manifest("lib")).unwrap().len(), 3);
+}
+
+#[test]
+fn an_update_failing_on_storage_is_a_temporary_error_and_a_failed_commit_commits_nothing() {
+    let s = Single::new(teep_device());
+    let a = &s.key;
+    let p = s.processor();
+    let list = [tc("one", 1, b"first", a), tc("two", 1, b"second", a)];
+    let mut store = Counting {
+        fail_lookups: true,
+        ..Counting::default()
+    };
+    let out = p.install_all(&mut store, &list, None);
+    assert_eq!(out.result.clone().unwrap_err().manifest, Some(0));
+    assert_eq!(
+        out.teep_err_code(),
+        Some(teep_suit::TeepErrCode::TemporaryError)
+    );
+    assert_eq!(store.inner, MemoryStorage::new());
+
+    // Every manifest succeeds, the commit fails: no manifest is to blame, every report
+    // carries the storage error.
+    let mut store = Counting {
+        fail_commit: true,
+        ..Counting::default()
+    };
+    let out = p.install_all(&mut store, &list, None);
+    let failure = out.result.clone().unwrap_err();
+    assert_eq!(failure.manifest, None);
+    assert_eq!(
+        failure.failure.error,
+        SuitError::Storage("disk full".into())
+    );
+    assert!(
+        out.outcomes
+            .iter()
+            .all(|o| o.result.as_ref().unwrap_err().error == failure.failure.error)
+    );
+    assert_eq!(
+        out.teep_err_code(),
+        Some(teep_suit::TeepErrCode::TemporaryError)
+    );
+    assert_eq!((store.commits, store.inner), (0, MemoryStorage::new()));
+}
+
+#[test]
+fn an_empty_update_commits_nothing_and_succeeds() {
+    let s = Single::new(teep_device());
+    let mut store = Counting::default();
+    let out = s.processor().install_all::<&[u8]>(&mut store, &[], None);
+    assert_eq!((out.outcomes.len(), out.result), (0, Ok(())));
+    assert_eq!(store.commits, 0);
+}
+
+/// Two dependencies of one manifest share a dependency: the second fetches and processes
+/// the very manifest the first processed at the same sequence number, which is no rollback.
+#[test]
+fn two_dependencies_sharing_a_dependency_install_in_one_procedure() {
+    let s = Single::new(teep_device());
+    let a = &s.key;
+    let p = s.processor();
+    let base = tc("base", 1, b"base", a);
+    let left = tc_depending("left", b"left", &[&base], a);
+    let right = tc_depending("right", b"right", &[&base], a);
+    let top = tc_depending("top", b"top", &[&left, &right], a);
+    let mut store = MemoryStorage::new();
+    install(&p, &mut store, &top).unwrap();
+    assert_eq!(data(&store, &app("base")).unwrap(), b"base");
+    assert_eq!(
+        store.owners(&app_manifest("base")).unwrap(),
+        [app_manifest("left"), app_manifest("right")].into()
+    );
+    // A different manifest at that number is still refused.
+    let other = tc("base", 1, b"other base", a);
+    let left = tc_depending("left", b"left", &[&base], a);
+    let right = tc_depending("right", b"right", &[&other], a);
+    let top = tc_depending("top2", b"top", &[&left, &right], a);
+    let mut fresh = MemoryStorage::new();
+    let f = p.install(&mut fresh, &top, None).result.unwrap_err();
+    assert_eq!(
+        f.error,
+        SuitError::ComponentReferenced(app_manifest("base"))
+    );
+    assert_eq!(fresh, MemoryStorage::new());
+}
+
+/// The depth a frame carries is left behind with it: a try-each whose first alternative
+/// fails (an early return) any number of times at one level never adds up to TooDeep.
+#[test]
+fn early_returns_from_nested_sequences_do_not_accumulate_depth() {
+    let s = Single::new(DeviceIdentity::default());
+    let a = &s.key;
+    let mut p = s.processor();
+    p.policy.max_depth = 2;
+    let mut section = Seq::new();
+    for _ in 0..8 {
+        let abort = Seq::new().rep(14);
+        let write = Seq::new().set_content(b"x").rep(18);
+        section = section.cmd(15, |e| {
+            e.array(2).unwrap();
+            e.bytes(&abort.bytes()).unwrap();
+            e.bytes(&write.bytes()).unwrap();
+        });
+    }
+    let m = Hand {
+        components: vec![id("x")],
+        manifest_id: Some(id("m.suit")),
+        sections: vec![(20, section.bytes())],
+        ..Hand::default()
+    };
+    let mut store = MemoryStorage::new();
+    install(&p, &mut store, &m.signed(a)).unwrap();
+    assert_eq!(data(&store, &id("x")).unwrap(), b"x");
+}
+
+/// A processor and its parts go to another thread (as into `spawn_blocking`).
+#[test]
+fn a_processor_runs_on_another_thread() {
+    let s = Single::new(teep_device());
+    let envelope = tc("t", 1, b"threaded", &s.key);
+    let p = s.processor();
+    let mut store = MemoryStorage::new();
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| install(&p, &mut store, &envelope))
+            .join()
+            .unwrap()
+            .unwrap();
+    });
+    assert_eq!(data(&store, &app("t")).unwrap(), b"threaded");
+}
+
+/// Within one Update, a later manifest is checked against what the earlier ones did, as if
+/// they were committed: it cannot roll back, take over or fill unprocessed what they left.
+#[test]
+fn a_later_manifest_of_an_update_meets_the_earlier_ones_state() {
+    let (a, b) = (key(), key());
+    let mut both = TrustAnchors::new();
+    both.add(TrustAnchor::unscoped(a.public_key().clone()));
+    both.add(TrustAnchor::unscoped(b.public_key().clone()));
+    let device = teep_device();
+    let p = Processor::new(&PROVIDER, &both, &device);
+    let attempts = [
+        // Back to the number before, in the same list.
+        (
+            [tc("x", 2, b"new", &a), tc("x", 1, b"old", &a)],
+            SuitError::Rollback {
+                installed: 2,
+                offered: 1,
+            },
+        ),
+        // Another anchor taking over what the first manifest installed.
+        (
+            [tc("x", 1, b"mine", &a), tc("x", 2, b"yours", &b)],
+            SuitError::SignerMismatch(app_manifest("x")),
+        ),
+    ];
+    for (list, error) in attempts {
+        let mut store = MemoryStorage::new();
+        let out = p.install_all(&mut store, &list, None);
+        let failure = out.result.unwrap_err();
+        assert_eq!((failure.manifest, failure.failure.error), (Some(1), error));
+        assert_eq!(store, MemoryStorage::new());
+    }
+}

@@ -523,11 +523,11 @@ fn a_dependency_by_an_untrusted_signer_is_refused() {
 }
 
 /// Serves a fixed image for every URI and remembers what was asked.
-struct Recording(std::cell::RefCell<Vec<String>>);
+struct Recording(std::sync::Mutex<Vec<String>>);
 
 impl teep_suit::processor::Fetcher for Recording {
     fn fetch(&self, uri: &str) -> Result<Vec<u8>, String> {
-        self.0.borrow_mut().push(uri.to_string());
+        self.0.lock().unwrap().push(uri.to_string());
         Ok(vec![0; 16])
     }
 }
@@ -553,7 +553,7 @@ fn ab_images_pick_the_alternative_for_the_device_slot() {
         p.fetcher = &fetcher;
         let mut store = MemoryStorage::new();
         let out = p.install(&mut store, &env, None);
-        assert_eq!(*fetcher.0.borrow(), vec![uri.to_string()]);
+        assert_eq!(*fetcher.0.lock().unwrap(), vec![uri.to_string()]);
         // The images are not published (placeholder digests): image-match fails after.
         assert_eq!(
             out.result.unwrap_err().error,
@@ -570,5 +570,301 @@ fn ab_images_pick_the_alternative_for_the_device_slot() {
             .count();
         assert_eq!(install_records, 2);
         assert_eq!(store, MemoryStorage::new());
+    }
+}
+
+// ---- issue 8: reasons, err-codes and command numbers stated once ----
+
+/// Every `SuitError` variant (one value each; `code()` is unique per variant, so the codes
+/// 1..=42 prove the table complete) with its report reason and TEEP err-code.
+#[test]
+fn every_error_maps_onto_its_report_reason_and_teep_err_code() {
+    use teep_cose::CoseError;
+    use teep_suit::{ReportReason as R, TeepErrCode as T};
+    let c = || ComponentId::from_strs(&["c"]);
+    let table: Vec<(SuitError, R, T)> = vec![
+        (
+            SuitError::Malformed {
+                what: "x",
+                offset: 0,
+            },
+            R::CborParse,
+            T::ManifestProcessingFailed,
+        ),
+        (
+            SuitError::UnsupportedMember {
+                container: "x",
+                key: 9,
+            },
+            R::ParameterUnsupported,
+            T::ManifestProcessingFailed,
+        ),
+        (
+            SuitError::UnsupportedVersion(2),
+            R::ConditionFailed,
+            T::ManifestProcessingFailed,
+        ),
+        (
+            SuitError::UnsupportedDigestAlgorithm(-44),
+            R::AlgUnsupported,
+            T::ManifestProcessingFailed,
+        ),
+        (
+            SuitError::NoAuthenticationBlock,
+            R::Unauthorised,
+            T::ManifestProcessingFailed,
+        ),
+        (
+            SuitError::UnsupportedAuthenticationBlock(98),
+            R::CoseUnsupported,
+            T::ManifestProcessingFailed,
+        ),
+        (
+            SuitError::Authentication(CoseError::UntrustedSigner),
+            R::Unauthorised,
+            T::ManifestProcessingFailed,
+        ),
+        (
+            SuitError::ManifestDigestMismatch,
+            R::Unauthorised,
+            T::ManifestProcessingFailed,
+        ),
+        (
+            SuitError::SeveredElementMissing(17),
+            R::SeveringUnsupported,
+            T::ManifestProcessingFailed,
+        ),
+        (
+            SuitError::SeveredElementDigestMismatch(17),
+            R::SeveringUnsupported,
+            T::ManifestProcessingFailed,
+        ),
+        (
+            SuitError::Rollback {
+                installed: 2,
+                offered: 1,
+            },
+            R::ConditionFailed,
+            T::ManifestProcessingFailed,
+        ),
+        (
+            SuitError::UnsupportedCommand(99),
+            R::CommandUnsupported,
+            T::ManifestProcessingFailed,
+        ),
+        (
+            SuitError::UnsupportedParameter(99),
+            R::ParameterUnsupported,
+            T::ManifestProcessingFailed,
+        ),
+        (
+            SuitError::ComponentIndexOutOfRange(5),
+            R::ComponentUnsupported,
+            T::ManifestProcessingFailed,
+        ),
+        (
+            SuitError::TooManyComponents(99),
+            R::ComponentUnsupported,
+            T::ManifestProcessingFailed,
+        ),
+        (
+            SuitError::TooDeep,
+            R::OperationFailed,
+            T::ManifestProcessingFailed,
+        ),
+        (
+            SuitError::MissingParameter(3),
+            R::OperationFailed,
+            T::ManifestProcessingFailed,
+        ),
+        (
+            SuitError::ConditionFailed { condition: 3 },
+            R::ConditionFailed,
+            T::ManifestProcessingFailed,
+        ),
+        (
+            SuitError::TryEachExhausted,
+            R::ConditionFailed,
+            T::ManifestProcessingFailed,
+        ),
+        (
+            SuitError::SoftFailureNotAllowed,
+            R::OperationFailed,
+            T::ManifestProcessingFailed,
+        ),
+        (
+            SuitError::NotAllowedInShared(18),
+            R::CommandUnsupported,
+            T::ManifestProcessingFailed,
+        ),
+        (
+            SuitError::MissingCompatibilityCheck,
+            R::ConditionFailed,
+            T::ManifestProcessingFailed,
+        ),
+        (
+            SuitError::NotADependency(0),
+            R::ComponentUnsupported,
+            T::ManifestProcessingFailed,
+        ),
+        (
+            SuitError::DependencyDigestMismatch,
+            R::Unauthorised,
+            T::ManifestProcessingFailed,
+        ),
+        (
+            SuitError::ComponentReferenced(c()),
+            R::ComponentUnauthorised,
+            T::ManifestProcessingFailed,
+        ),
+        (
+            SuitError::NotInstalled(c()),
+            R::ComponentUnsupported,
+            T::ManifestProcessingFailed,
+        ),
+        (
+            SuitError::NoManifestComponentId,
+            R::ComponentUnsupported,
+            T::ManifestProcessingFailed,
+        ),
+        (
+            SuitError::ComponentEmpty(c()),
+            R::OperationFailed,
+            T::ManifestProcessingFailed,
+        ),
+        (
+            SuitError::Fetch {
+                uri: "u".into(),
+                reason: "timeout".into(),
+            },
+            R::OperationFailed,
+            T::TemporaryError,
+        ),
+        (
+            SuitError::Decryption(CoseError::BadSignature),
+            R::OperationFailed,
+            T::ManifestProcessingFailed,
+        ),
+        (
+            SuitError::NoDecryptor,
+            R::OperationFailed,
+            T::ManifestProcessingFailed,
+        ),
+        (
+            SuitError::Storage("io".into()),
+            R::OperationFailed,
+            T::TemporaryError,
+        ),
+        (
+            SuitError::NothingToUpdate,
+            R::OperationFailed,
+            T::ManifestProcessingFailed,
+        ),
+        (
+            SuitError::EmptyComponentIndexList,
+            R::CborParse,
+            T::ManifestProcessingFailed,
+        ),
+        (
+            SuitError::DependencyNotProcessed(c()),
+            R::OperationFailed,
+            T::ManifestProcessingFailed,
+        ),
+        (
+            SuitError::DependencySectionSkipped {
+                dependency: c(),
+                section: 20,
+            },
+            R::OperationFailed,
+            T::ManifestProcessingFailed,
+        ),
+        (
+            SuitError::DependencyLocation {
+                prefix: c(),
+                manifest_id: c(),
+            },
+            R::ComponentUnauthorised,
+            T::ManifestProcessingFailed,
+        ),
+        (
+            SuitError::OutOfScope(c()),
+            R::ComponentUnauthorised,
+            T::ManifestProcessingFailed,
+        ),
+        (
+            SuitError::SignerMismatch(c()),
+            R::Unauthorised,
+            T::ManifestProcessingFailed,
+        ),
+        (
+            SuitError::ForeignComponent(c()),
+            R::ComponentUnauthorised,
+            T::ManifestProcessingFailed,
+        ),
+        (
+            SuitError::StoredManifestMismatch(c()),
+            R::OperationFailed,
+            T::ManifestProcessingFailed,
+        ),
+        (
+            SuitError::OtherManifestFailed(1),
+            R::OperationFailed,
+            T::ManifestProcessingFailed,
+        ),
+    ];
+    let mut codes: Vec<i64> = table.iter().map(|(e, ..)| e.code()).collect();
+    codes.sort_unstable();
+    assert_eq!(codes, (1..=42).collect::<Vec<_>>(), "one row per variant");
+    for (error, reason, err_code) in &table {
+        assert_eq!(
+            (error.reason(), error.teep_err_code()),
+            (*reason, *err_code),
+            "{error:?}"
+        );
+        assert_eq!(error.report_reason(), reason.number());
+    }
+    // The one refinement inside a variant: an algorithm the COSE layer lacks.
+    assert_eq!(
+        SuitError::Authentication(CoseError::UnsupportedAlgorithm(-47)).reason(),
+        R::AlgUnsupported
+    );
+    // The draft's numbers (draft-ietf-teep-protocol-26 §6.9, draft-ietf-suit-report).
+    assert_eq!(
+        (
+            T::TemporaryError.number(),
+            T::ManifestProcessingFailed.number()
+        ),
+        (10, 11)
+    );
+    let numbers: Vec<u8> = R::ALL.iter().map(|r| r.number()).collect();
+    assert_eq!(numbers, (0..=12).collect::<Vec<_>>());
+    assert_eq!(R::OperationFailed.name(), "operation-failed");
+}
+
+/// The capability list is the command enum, and decoding accepts exactly those numbers.
+#[test]
+fn the_command_capability_list_is_the_command_enum_and_what_decoding_accepts() {
+    use teep_suit::command::{COMMANDS, CommandNumber};
+    let from_enum: Vec<i64> = CommandNumber::ALL.iter().map(|c| c.number()).collect();
+    assert_eq!(COMMANDS, from_enum.as_slice());
+    assert!(COMMANDS.windows(2).all(|w| w[0] < w[1]), "ascending");
+    // The capability report advertises the same list.
+    assert_eq!(teep_suit::report::COMMANDS, COMMANDS);
+    for n in -40..=80i64 {
+        assert_eq!(
+            CommandNumber::from_number(n).map(CommandNumber::number),
+            COMMANDS.contains(&n).then_some(n)
+        );
+        // [n, 0]: an unsupported number fails as such; a supported one gets past it.
+        let mut seq = Vec::new();
+        minicbor::Encoder::new(&mut seq)
+            .array(2)
+            .unwrap()
+            .i64(n)
+            .unwrap()
+            .u8(0)
+            .unwrap();
+        let unsupported = parse_sequence(&seq, 0) == Err(SuitError::UnsupportedCommand(n));
+        assert_eq!(unsupported, !COMMANDS.contains(&n), "command {n}");
     }
 }

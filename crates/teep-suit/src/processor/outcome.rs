@@ -1,0 +1,146 @@
+//! What a procedure returns (a report always, state changes only on success) and the
+//! failure plumbing of a run: hard failures with their record, soft stops, references.
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use teep_cose::CryptoProvider;
+
+use crate::error::{SuitError, TeepErrCode};
+use crate::model::{ComponentId, Digest, Envelope};
+use crate::report::{Entry, Failure, Record, Report};
+use crate::verify::Authenticated;
+
+/// An invoke directive the caller should carry out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invocation {
+    pub component: ComponentId,
+    pub args: Option<Vec<u8>>,
+}
+
+/// What a successful procedure did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Done {
+    /// The root manifest's storage location (manifest component ID).
+    pub manifest_id: ComponentId,
+    pub sequence_number: u64,
+    pub invocations: Vec<Invocation>,
+}
+
+/// Result of a procedure: always a report; state committed only on success.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub report: Report,
+    pub result: Result<Done, Failure>,
+}
+
+/// Result of an Update of several manifests ([`crate::processor::Processor::install_all`]):
+/// all of them committed at once, or none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpdateOutcome {
+    /// One per envelope, in order. When the Update failed, every manifest but the failing
+    /// one carries [`SuitError::OtherManifestFailed`] (the records of those that ran are
+    /// kept: they show what ran before the failure).
+    pub outcomes: Vec<Outcome>,
+    /// `Ok` when every manifest succeeded and their changes were committed.
+    pub result: Result<(), UpdateFailure>,
+}
+
+/// Why an Update of several manifests committed nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpdateFailure {
+    /// Position of the manifest that failed in the list; `None` when every manifest
+    /// succeeded but the commit failed.
+    pub manifest: Option<usize>,
+    pub failure: Failure,
+}
+
+impl UpdateOutcome {
+    /// The TEEP `err-code` for the Error message answering this Update (`None`: Success).
+    pub fn teep_err_code(&self) -> Option<TeepErrCode> {
+        self.result
+            .as_ref()
+            .err()
+            .map(|f| f.failure.error.teep_err_code())
+    }
+}
+
+/// Why a sequence stopped.
+pub(super) enum Stop {
+    /// A condition failed with soft-failure on: the sequence ends quietly.
+    Soft,
+    Hard(Box<Failure>),
+}
+
+pub(super) type Flow = Result<(), Stop>;
+
+/// Output of a run: what it did, or where it failed.
+pub(super) type RunResult = Result<Done, Box<Failure>>;
+
+pub(super) fn hard(error: SuitError, record: Record) -> Stop {
+    Stop::Hard(Box::new(Failure { error, record }))
+}
+
+/// A failure outside any command (envelope, authentication, rollback, policy, commit).
+pub(super) fn early(error: SuitError) -> Box<Failure> {
+    Box::new(Failure {
+        error,
+        record: Record::default(),
+    })
+}
+
+pub(super) fn to_failure(stop: Stop) -> Box<Failure> {
+    match stop {
+        Stop::Hard(f) => f,
+        // Top-level sequences never run soft; a soft stop there cannot escape.
+        Stop::Soft => early(SuitError::SoftFailureNotAllowed),
+    }
+}
+
+/// `suit-reference` of a report: the root's reference URI and manifest digest.
+pub(super) type Reference = (Option<String>, Digest);
+
+/// The report reference of a run that failed before it had an authenticated manifest.
+pub(super) fn unknown_reference() -> Reference {
+    (None, Digest::sha256([0; 32]))
+}
+
+pub(super) fn reference(auth: &Authenticated<'_>) -> Reference {
+    (
+        auth.manifest.reference_uri.map(String::from),
+        Digest::sha256(auth.digest),
+    )
+}
+
+/// The reference of an envelope that was not (or could not be) authenticated: the digest
+/// of the manifest it carries, which is how its sender knows it.
+pub(super) fn claimed_reference(provider: &dyn CryptoProvider, envelope: &[u8]) -> Reference {
+    Envelope::decode(envelope).map_or_else(
+        |_| unknown_reference(),
+        |e| (None, Digest::sha256(provider.sha256(e.manifest_bstr))),
+    )
+}
+
+/// What a procedure's report says besides its result.
+pub(super) struct Pending {
+    pub reference: Reference,
+    pub records: Vec<Entry>,
+}
+
+impl Pending {
+    /// The outcome once `result` is known (the run's own, or why nothing was committed).
+    pub(super) fn outcome(self, nonce: Option<&[u8]>, result: Result<Done, Failure>) -> Outcome {
+        let report = Report {
+            reference_uri: self.reference.0,
+            manifest_digest: self.reference.1,
+            nonce: nonce.map(<[u8]>::to_vec),
+            records: self.records,
+            capabilities: result
+                .as_ref()
+                .is_err_and(|f| f.error.reason().wants_capabilities()),
+            result: result.as_ref().map(|_| ()).map_err(Clone::clone),
+        };
+        Outcome { report, result }
+    }
+}
