@@ -565,6 +565,7 @@ fn an_anchor_holding_both_keys_may_update_with_either() {
     trust.add(TrustAnchor {
         name: "vendor".into(),
         keys: vec![old.public_key().clone(), new.public_key().clone()],
+        cas: Vec::new(),
         scope: vec![ComponentId::from_strs(&["TEEP-Device"])],
     });
     let device = teep_device();
