@@ -271,7 +271,8 @@ impl Runtime {
         }
         match module.get_export(abi::INVOKE) {
             None => return Err(RuntimeError::MissingExport(abi::INVOKE)),
-            Some(ExternType::Func(ty)) if ty.params().is_empty() && ty.results() == [ValType::I32] => {}
+            Some(ExternType::Func(ty))
+                if ty.params().is_empty() && ty.results() == [ValType::I32] => {}
             Some(_) => return Err(RuntimeError::ExportSignature(abi::INVOKE)),
         }
         match module.get_export(abi::MEMORY) {
@@ -376,7 +377,8 @@ impl ValidatedTa {
     }
 
     fn run(&self, wasm_store: &mut Store<Host<'_>>) -> Result<i32, Error> {
-        let instance = linker(wasm_store.engine()).instantiate_and_start(&mut *wasm_store, &self.module)?;
+        let instance =
+            linker(wasm_store.engine()).instantiate_and_start(&mut *wasm_store, &self.module)?;
         let invoke = instance.get_typed_func::<(), i32>(&*wasm_store, abi::INVOKE)?;
         invoke.call(wasm_store, ())
     }
@@ -429,7 +431,9 @@ fn classify(error: &Error) -> RuntimeError {
         wasmi::errors::ErrorKind::Memory(_) | wasmi::errors::ErrorKind::Table(_) => {
             RuntimeError::MemoryLimit
         }
-        wasmi::errors::ErrorKind::Instantiation(_) => RuntimeError::Instantiation(error.to_string()),
+        wasmi::errors::ErrorKind::Instantiation(_) => {
+            RuntimeError::Instantiation(error.to_string())
+        }
         _ => RuntimeError::Trap(error.to_string()),
     }
 }
@@ -481,90 +485,83 @@ fn len_code(len: usize) -> i32 {
     i32::try_from(len).unwrap_or(abi::E_TOO_LARGE)
 }
 
-/// Charges a host call's fuel: [`HOST_CALL_FUEL`] plus one per byte. Traps `OutOfFuel`
-/// when the budget cannot cover it.
-fn charge(caller: &mut Caller<'_, Host<'_>>, bytes: usize) -> Result<(), Error> {
-    let cost = HOST_CALL_FUEL.saturating_add(u64::try_from(bytes).unwrap_or(u64::MAX));
-    let left = caller.get_fuel()?;
-    match left.checked_sub(cost) {
-        Some(rest) => caller.set_fuel(rest),
-        None => {
-            caller.set_fuel(0)?;
-            Err(Error::from(TrapCode::OutOfFuel))
-        }
-    }
-}
+/// What a host function's body yields: the ABI return value and the bytes it moved (the
+/// fuel it costs), or an error code (no bytes moved).
+type Outcome = Result<(i32, usize), i32>;
 
-/// Runs `f` on the TA's memory and the host state. Validation guarantees the `memory`
-/// export exists; should it not, the call traps.
-fn with_memory<'h, R>(
+/// Runs one host function body on the TA's memory and the host state, then charges
+/// [`HOST_CALL_FUEL`] plus one unit per byte moved. Charging after the body means only
+/// bytes actually copied are paid for (a hostile length is refused, not billed); a
+/// budget that cannot cover it traps `OutOfFuel`, which discards whatever the call did.
+/// A store failure the body recorded traps too. Validation guarantees the `memory`
+/// export; should it be absent the call traps.
+fn host_call<'h>(
     caller: &mut Caller<'_, Host<'h>>,
-    f: impl FnOnce(&mut [u8], &mut Host<'h>) -> R,
-) -> Result<R, Error> {
+    body: impl FnOnce(&mut [u8], &mut Host<'h>) -> Outcome,
+) -> Result<i32, Error> {
     let Some(Extern::Memory(memory)) = caller.get_export(abi::MEMORY) else {
         return Err(Error::from(TrapCode::UnreachableCodeReached));
     };
-    let (bytes, host) = memory.data_and_store_mut(&mut *caller);
-    Ok(f(bytes, host))
-}
-
-/// Reads the guest range `(ptr, len)` into a new vector.
-fn read_guest(mem: &[u8], ptr: i32, len: i32) -> Result<Vec<u8>, i32> {
-    let range = guest_range(ptr, len, mem.len())?;
-    mem.get(range).map(<[u8]>::to_vec).ok_or(abi::E_BOUNDS)
-}
-
-/// The "copy out" rule shared by `input_read`, `kv_get` and `perso_read`: checks that the
-/// guest buffer `(ptr, cap)` is in memory, copies `data` into it if it fits, and returns
-/// `data`'s full length either way (so a result above `cap` means "nothing copied").
-fn copy_out(mem: &mut [u8], ptr: i32, cap: i32, data: &[u8]) -> i32 {
-    let range = match guest_range(ptr, cap, mem.len()) {
-        Ok(range) => range,
-        Err(code) => return code,
-    };
-    let n = len_code(data.len());
-    if n < 0 {
-        return n;
+    let (mem, host) = memory.data_and_store_mut(&mut *caller);
+    let (code, moved) = body(mem, host).unwrap_or_else(|code| (code, 0));
+    if caller.data().failure.is_some() {
+        return Err(Error::new("TA store failed"));
     }
-    if data.len() <= range.len() {
-        let start = range.start;
-        if let Some(dst) = start
-            .checked_add(data.len())
-            .and_then(|end| mem.get_mut(start..end))
-        {
-            dst.copy_from_slice(data);
+    let cost = HOST_CALL_FUEL.saturating_add(u64::try_from(moved).unwrap_or(u64::MAX));
+    match caller.get_fuel()?.checked_sub(cost) {
+        Some(rest) => caller.set_fuel(rest)?,
+        None => {
+            caller.set_fuel(0)?;
+            return Err(Error::from(TrapCode::OutOfFuel));
         }
     }
-    n
+    Ok(code)
+}
+
+/// The guest bytes `(ptr, len)`.
+fn guest(mem: &[u8], ptr: i32, len: i32) -> Result<&[u8], i32> {
+    let range = guest_range(ptr, len, mem.len())?;
+    mem.get(range).ok_or(abi::E_BOUNDS)
+}
+
+/// The "copy out" rule shared by `input_read`, `kv_get` and `perso_read`: the guest buffer
+/// `(ptr, cap)` must be in memory; `data` is copied into it if it fits; the result is
+/// `data`'s full length either way (so a result above `cap` means "nothing copied").
+fn copy_out(mem: &mut [u8], ptr: i32, cap: i32, data: &[u8]) -> Outcome {
+    let range = guest_range(ptr, cap, mem.len())?;
+    let n = len_code(data.len());
+    if n < 0 || data.len() > range.len() {
+        return Ok((n, 0));
+    }
+    let start = range.start;
+    let dst = start
+        .checked_add(data.len())
+        .and_then(|end| mem.get_mut(start..end))
+        .ok_or(abi::E_BOUNDS)?;
+    dst.copy_from_slice(data);
+    Ok((n, data.len()))
 }
 
 /// `input_len() -> i32`: the input's length.
 fn input_len(mut caller: Caller<'_, Host<'_>>) -> Result<i32, Error> {
-    charge(&mut caller, 0)?;
-    Ok(len_code(caller.data().input.len()))
+    host_call(&mut caller, |_, host| Ok((len_code(host.input.len()), 0)))
 }
 
 /// `input_read(ptr, cap) -> i32`: copies the input to `ptr` if it fits in `cap`.
 fn input_read(mut caller: Caller<'_, Host<'_>>, ptr: i32, cap: i32) -> Result<i32, Error> {
-    let len = caller.data().input.len();
-    charge(&mut caller, len)?;
-    with_memory(&mut caller, |mem, host| copy_out(mem, ptr, cap, host.input))
+    host_call(&mut caller, |mem, host| copy_out(mem, ptr, cap, host.input))
 }
 
 /// `output_write(ptr, len) -> i32`: appends `len` bytes at `ptr` to the output; 0, or
 /// `E_TOO_LARGE` (nothing appended) past [`Limits::max_output`].
 fn output_write(mut caller: Caller<'_, Host<'_>>, ptr: i32, len: i32) -> Result<i32, Error> {
-    charge(&mut caller, usize::try_from(len).unwrap_or(0))?;
-    with_memory(&mut caller, |mem, host| {
-        let bytes = match guest_range(ptr, len, mem.len()).map(|r| mem.get(r)) {
-            Ok(Some(bytes)) => bytes,
-            Ok(None) | Err(_) => return abi::E_BOUNDS,
-        };
+    host_call(&mut caller, |mem, host| {
+        let bytes = guest(mem, ptr, len)?;
         if host.output.len().saturating_add(bytes.len()) > host.limits.max_output {
-            return abi::E_TOO_LARGE;
+            return Err(abi::E_TOO_LARGE);
         }
         host.output.extend_from_slice(bytes);
-        0
+        Ok((0, bytes.len()))
     })
 }
 
@@ -577,33 +574,25 @@ fn kv_get(
     val_ptr: i32,
     val_cap: i32,
 ) -> Result<i32, Error> {
-    charge(&mut caller, usize::try_from(key_len).unwrap_or(0))?;
-    let found = with_memory(&mut caller, |mem, host| {
-        let key = read_guest(mem, key_ptr, key_len)?;
+    host_call(&mut caller, |mem, host| {
+        let key = guest(mem, key_ptr, key_len)?;
         if key.len() > host.limits.max_key {
             return Err(abi::E_TOO_LARGE);
         }
-        if let Some(value) = host.writes.get(&key) {
-            return Ok(Some(value.clone()));
-        }
-        match host.store.get(host.component, &key) {
-            Ok(value) => Ok(value),
-            Err(e) => {
-                host.failure = Some(e);
-                Ok(None)
-            }
-        }
-    })?;
-    if caller.data().failure.is_some() {
-        return Err(Error::new("TA store failed"));
-    }
-    let value = match found {
-        Ok(Some(value)) => value,
-        Ok(None) => return Ok(abi::E_NOT_FOUND),
-        Err(code) => return Ok(code),
-    };
-    charge(&mut caller, value.len())?;
-    with_memory(&mut caller, |mem, _| copy_out(mem, val_ptr, val_cap, &value))
+        let value = match host.writes.get(key) {
+            Some(value) => value.clone(),
+            None => match host.store.get(host.component, key) {
+                Ok(Some(value)) => value,
+                Ok(None) => return Err(abi::E_NOT_FOUND),
+                Err(e) => {
+                    host.failure = Some(e);
+                    return Err(abi::E_NOT_FOUND);
+                }
+            },
+        };
+        let key_len = key.len();
+        copy_out(mem, val_ptr, val_cap, &value).map(|(n, moved)| (n, moved + key_len))
+    })
 }
 
 /// `kv_put(key_ptr, key_len, val_ptr, val_len) -> i32`: records the value under the key
@@ -615,36 +604,31 @@ fn kv_put(
     val_ptr: i32,
     val_len: i32,
 ) -> Result<i32, Error> {
-    let bytes = usize::try_from(key_len)
-        .unwrap_or(0)
-        .saturating_add(usize::try_from(val_len).unwrap_or(0));
-    charge(&mut caller, bytes)?;
-    with_memory(&mut caller, |mem, host| {
-        let key = match read_guest(mem, key_ptr, key_len) {
-            Ok(key) => key,
-            Err(code) => return code,
-        };
-        let value = match read_guest(mem, val_ptr, val_len) {
-            Ok(value) => value,
-            Err(code) => return code,
-        };
+    host_call(&mut caller, |mem, host| {
+        let key = guest(mem, key_ptr, key_len)?;
+        let value = guest(mem, val_ptr, val_len)?;
         if key.len() > host.limits.max_key || value.len() > host.limits.max_value {
-            return abi::E_TOO_LARGE;
+            return Err(abi::E_TOO_LARGE);
         }
-        let total = host.write_bytes.saturating_add(key.len() + value.len());
+        let moved = key.len() + value.len();
+        let total = host.write_bytes.saturating_add(moved);
         if total > host.limits.max_write_bytes {
-            return abi::E_QUOTA;
+            return Err(abi::E_QUOTA);
         }
         host.write_bytes = total;
-        host.writes.insert(key, value);
-        0
+        host.writes.insert(key.to_vec(), value.to_vec());
+        Ok((0, moved))
     })
 }
 
-/// Finds the personalization data named by the guest range `(name_ptr, name_len)`.
-fn find_perso<'a>(mem: &[u8], host: &Host<'a>, name_ptr: i32, name_len: i32) -> Result<&'a [u8], i32> {
-    let range = guest_range(name_ptr, name_len, mem.len())?;
-    let name = mem.get(range).ok_or(abi::E_BOUNDS)?;
+/// The personalization data named by the guest bytes `(name_ptr, name_len)`.
+fn find_perso<'a>(
+    mem: &[u8],
+    host: &Host<'a>,
+    name_ptr: i32,
+    name_len: i32,
+) -> Result<&'a [u8], i32> {
+    let name = guest(mem, name_ptr, name_len)?;
     host.perso
         .iter()
         .find(|p| p.name == name)
@@ -654,9 +638,9 @@ fn find_perso<'a>(mem: &[u8], host: &Host<'a>, name_ptr: i32, name_len: i32) -> 
 
 /// `perso_len(name_ptr, name_len) -> i32`: the named personalization data's length.
 fn perso_len(mut caller: Caller<'_, Host<'_>>, name_ptr: i32, name_len: i32) -> Result<i32, Error> {
-    charge(&mut caller, usize::try_from(name_len).unwrap_or(0))?;
-    with_memory(&mut caller, |mem, host| {
-        find_perso(mem, host, name_ptr, name_len).map_or_else(|code| code, |data| len_code(data.len()))
+    host_call(&mut caller, |mem, host| {
+        let data = find_perso(mem, host, name_ptr, name_len)?;
+        Ok((len_code(data.len()), 0))
     })
 }
 
@@ -669,12 +653,8 @@ fn perso_read(
     buf_ptr: i32,
     buf_cap: i32,
 ) -> Result<i32, Error> {
-    charge(&mut caller, usize::try_from(name_len).unwrap_or(0))?;
-    let data = with_memory(&mut caller, |mem, host| find_perso(mem, host, name_ptr, name_len))?;
-    let data = match data {
-        Ok(data) => data,
-        Err(code) => return Ok(code),
-    };
-    charge(&mut caller, data.len())?;
-    with_memory(&mut caller, |mem, _| copy_out(mem, buf_ptr, buf_cap, data))
+    host_call(&mut caller, |mem, host| {
+        let data = find_perso(mem, host, name_ptr, name_len)?;
+        copy_out(mem, buf_ptr, buf_cap, data)
+    })
 }

@@ -25,8 +25,11 @@ pub trait TaStore {
 
     /// Stores every `(key, value)` of one successful invocation for `component`: all of
     /// them or, on error, none.
-    fn put_all(&mut self, component: &[u8], writes: &[(Vec<u8>, Vec<u8>)])
-    -> Result<(), StoreError>;
+    fn put_all(
+        &mut self,
+        component: &[u8],
+        writes: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<(), StoreError>;
 }
 
 /// An in-memory [`TaStore`] (tests, benchmarks).
@@ -44,7 +47,10 @@ impl MemoryTaStore {
 
 impl TaStore for MemoryTaStore {
     fn get(&self, component: &[u8], key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.entries.get(&(component.to_vec(), key.to_vec())).cloned())
+        Ok(self
+            .entries
+            .get(&(component.to_vec(), key.to_vec()))
+            .cloned())
     }
 
     fn put_all(
