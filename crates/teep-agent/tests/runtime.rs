@@ -12,6 +12,13 @@ const GREETING: Perso<'static> = Perso {
     data: b"Hello from perso",
 };
 
+/// The default limits with one change.
+fn limits(change: impl FnOnce(&mut Limits)) -> Limits {
+    let mut limits = Limits::default();
+    change(&mut limits);
+    limits
+}
+
 fn tas_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tas")
 }
@@ -142,7 +149,7 @@ const SPIN: &str = r#"(module
 
 #[test]
 fn infinite_loop_runs_out_of_fuel_and_changes_nothing() {
-    let rt = Runtime::new(Limits::default().with_fuel(100_000));
+    let rt = Runtime::new(limits(|l| l.fuel = 100_000));
     let ta = install(&rt, SPIN);
     let mut store = MemoryTaStore::new();
     assert_eq!(
@@ -153,28 +160,8 @@ fn infinite_loop_runs_out_of_fuel_and_changes_nothing() {
 }
 
 #[test]
-fn host_calls_cost_fuel() {
-    // A loop of host calls and nothing else still stops.
-    let rt = Runtime::new(Limits::default().with_fuel(100_000));
-    let ta = install(
-        &rt,
-        r#"(module
-          (import "teep" "input_len" (func $len (result i32)))
-          (memory (export "memory") 1)
-          (func (export "invoke") (result i32)
-            (loop $l (drop (call $len)) (br $l))
-            (i32.const 0)))"#,
-    );
-    let mut store = MemoryTaStore::new();
-    assert_eq!(
-        ta.invoke(&mut store, TA_A, &[], b""),
-        Err(RuntimeError::OutOfFuel)
-    );
-}
-
-#[test]
 fn growing_memory_past_the_limit_is_a_typed_error() {
-    let rt = Runtime::new(Limits::default().with_memory_pages(4));
+    let rt = Runtime::new(limits(|l| l.memory_pages = 4));
     let grow = |pages: u32| {
         format!(
             r#"(module
@@ -203,7 +190,7 @@ fn growing_memory_past_the_limit_is_a_typed_error() {
 
 #[test]
 fn initial_memory_over_the_limit_fails_validation() {
-    let rt = Runtime::new(Limits::default().with_memory_pages(4));
+    let rt = Runtime::new(limits(|l| l.memory_pages = 4));
     let module = wasm(
         r#"(module (memory (export "memory") 5)
            (func (export "invoke") (result i32) (i32.const 0)))"#,
@@ -462,6 +449,12 @@ impl Probe {
     /// Calls `func(args)` with `payload` at [`PAYLOAD`]; the result code and what the call
     /// wrote to the output before it.
     fn call(&mut self, func: i32, args: [i32; 4], payload: &[u8]) -> (i32, Vec<u8>) {
+        let (code, out, _) = self.call_metered(func, args, payload);
+        (code, out)
+    }
+
+    /// [`Self::call`], also giving the fuel the invocation used.
+    fn call_metered(&mut self, func: i32, args: [i32; 4], payload: &[u8]) -> (i32, Vec<u8>, u64) {
         let mut input: Vec<u8> = [func, args[0], args[1], args[2], args[3]]
             .iter()
             .flat_map(|v| v.to_le_bytes())
@@ -471,13 +464,17 @@ impl Probe {
             name: b"p",
             data: b"perso!",
         }];
-        let mut out = self
+        let run = self
             .ta
             .invoke(&mut self.store, TA_A, &perso, &input)
-            .unwrap()
-            .output;
+            .unwrap();
+        let mut out = run.output;
         let code = out.split_off(out.len() - 4);
-        (i32::from_le_bytes(code.try_into().unwrap()), out)
+        (
+            i32::from_le_bytes(code.try_into().unwrap()),
+            out,
+            run.fuel_used,
+        )
     }
 
     fn code(&mut self, func: i32, args: [i32; 4], payload: &[u8]) -> i32 {
@@ -587,7 +584,7 @@ fn reads_return_the_full_length_and_copy_only_what_fits() {
 
 #[test]
 fn output_over_the_limit_is_refused() {
-    let mut p = Probe::new(Limits::default().with_max_output(16));
+    let mut p = Probe::new(limits(|l| l.max_output = 16));
     assert_eq!(
         p.call(OUTPUT_WRITE, [0, 17, 0, 0], b""),
         (abi::E_TOO_LARGE, vec![])
@@ -656,6 +653,19 @@ fn one_invocations_writes_are_capped() {
     // 64 KiB of budget holds 15 entries of 4 + 4096 bytes.
     assert!(store.get(TA_A, &14u32.to_le_bytes()).unwrap().is_some());
     assert!(store.get(TA_A, &15u32.to_le_bytes()).unwrap().is_none());
+}
+
+#[test]
+fn host_calls_cost_fuel_per_byte_moved_not_per_byte_claimed() {
+    let mut p = Probe::new(Limits::default());
+    let (_, _, none) = p.call_metered(OUTPUT_WRITE, [0, 0, 0, 0], b"");
+    let (_, out, many) = p.call_metered(OUTPUT_WRITE, [0, 40_000, 0, 0], b"");
+    assert_eq!(out.len(), 40_000);
+    assert!(many >= none + 40_000, "{many} vs {none}");
+    // A refused hostile length is not billed as if it had been copied.
+    let (code, _, refused) = p.call_metered(OUTPUT_WRITE, [0, i32::MAX, 0, 0], b"");
+    assert_eq!(code, abi::E_BOUNDS);
+    assert!(refused < none + 1_000, "{refused} vs {none}");
 }
 
 #[test]

@@ -55,7 +55,8 @@ const PAGE: u64 = 65_536;
 /// cannot run for free.
 const HOST_CALL_FUEL: u64 = 100;
 
-/// What one TA may use. [`Limits::default`] suits the sample TAs and small services.
+/// What one TA may use. [`Limits::default`] suits the sample TAs and small services;
+/// change a field of it for other needs (`#[non_exhaustive]`: fields may be added).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {
@@ -96,28 +97,6 @@ impl Default for Limits {
 }
 
 impl Limits {
-    /// `self` with another fuel budget (the other fields are not `pub`-constructible
-    /// outside the crate because the struct is `#[non_exhaustive]`).
-    #[must_use]
-    pub fn with_fuel(mut self, fuel: u64) -> Self {
-        self.fuel = fuel;
-        self
-    }
-
-    /// `self` with another memory cap, in 64 KiB pages.
-    #[must_use]
-    pub fn with_memory_pages(mut self, pages: u32) -> Self {
-        self.memory_pages = pages;
-        self
-    }
-
-    /// `self` with another output limit.
-    #[must_use]
-    pub fn with_max_output(mut self, bytes: usize) -> Self {
-        self.max_output = bytes;
-        self
-    }
-
     fn memory_bytes(&self) -> usize {
         usize::try_from(u64::from(self.memory_pages).saturating_mul(PAGE)).unwrap_or(usize::MAX)
     }
