@@ -259,6 +259,13 @@ fn imports_outside_the_abi_fail_validation() {
         )),
         forbidden("teep", "unknown")
     );
+    // An ABI name and signature, but from another module.
+    assert_eq!(
+        rejected(&format!(
+            r#"(module (import "env" "kv_get" (func (param i32 i32 i32 i32) (result i32))) {body})"#
+        )),
+        forbidden("env", "kv_get")
+    );
     // An ABI name imported as something other than a function.
     assert_eq!(
         rejected(&format!(
@@ -670,9 +677,30 @@ fn host_calls_cost_fuel_per_byte_moved_not_per_byte_claimed() {
 
 #[test]
 fn a_ta_reads_its_own_uncommitted_writes() {
-    let mut p = Probe::new(Limits::default());
-    assert_eq!(p.code(KV_PUT, [PAYLOAD, 1, PAYLOAD + 1, 3], b"kabc"), 0);
-    assert_eq!(p.code(KV_GET, [PAYLOAD, 1, 1000, 3], b"k"), 3);
+    // Puts k = "abc", reads k back in the same invocation (before anything is committed)
+    // and outputs the value read.
+    let ta = install(
+        &Runtime::default(),
+        r#"(module
+          (import "teep" "kv_put" (func $put (param i32 i32 i32 i32) (result i32)))
+          (import "teep" "kv_get" (func $get (param i32 i32 i32 i32) (result i32)))
+          (import "teep" "output_write" (func $out (param i32 i32) (result i32)))
+          (memory (export "memory") 1)
+          (data (i32.const 0) "kabc")
+          (func (export "invoke") (result i32)
+            (if (call $put (i32.const 0) (i32.const 1) (i32.const 1) (i32.const 3))
+              (then (return (i32.const 1))))
+            (if (i32.ne (call $get (i32.const 0) (i32.const 1) (i32.const 100) (i32.const 3))
+                        (i32.const 3))
+              (then (return (i32.const 2))))
+            (call $out (i32.const 100) (i32.const 3))))"#,
+    );
+    let mut store = MemoryTaStore::new();
+    assert_eq!(
+        ta.invoke(&mut store, TA_A, &[], b"").unwrap().output,
+        b"abc"
+    );
+    assert_eq!(store.get(TA_A, b"k").unwrap(), Some(b"abc".to_vec()));
 }
 
 // ---- all-or-nothing writes ----
