@@ -505,48 +505,25 @@ const BAD_RANGES: [(i32, i32); 6] = [
 fn hostile_pointers_get_e_bounds_and_change_nothing() {
     let mut p = Probe::new(Limits::default());
     for (ptr, len) in BAD_RANGES {
-        let case = format!("ptr {ptr} len {len}");
-        assert_eq!(
-            p.code(INPUT_READ, [ptr, len, 0, 0], b""),
-            abi::E_BOUNDS,
-            "{case}"
-        );
-        assert_eq!(
-            p.call(OUTPUT_WRITE, [ptr, len, 0, 0], b""),
-            (abi::E_BOUNDS, vec![]),
-            "{case}"
-        );
-        // Bad key, then a good key with a bad value buffer.
-        assert_eq!(
-            p.code(KV_GET, [ptr, len, 0, 4], b""),
-            abi::E_BOUNDS,
-            "{case}"
-        );
-        assert_eq!(
-            p.code(KV_PUT, [ptr, len, 0, 1], b""),
-            abi::E_BOUNDS,
-            "{case}"
-        );
-        assert_eq!(
-            p.code(KV_PUT, [PAYLOAD, 1, ptr, len], b"k"),
-            abi::E_BOUNDS,
-            "{case}"
-        );
-        assert_eq!(
-            p.code(PERSO_LEN, [ptr, len, 0, 0], b""),
-            abi::E_BOUNDS,
-            "{case}"
-        );
-        assert_eq!(
-            p.code(PERSO_READ, [ptr, len, 0, 8], b""),
-            abi::E_BOUNDS,
-            "{case}"
-        );
-        assert_eq!(
-            p.code(PERSO_READ, [PAYLOAD, 1, ptr, len], b"p"),
-            abi::E_BOUNDS,
-            "{case}"
-        );
+        // Each function with the bad range in each pointer position (for kv_put and
+        // perso_read the other range is valid).
+        let calls: [(i32, [i32; 4], &[u8]); 8] = [
+            (INPUT_READ, [ptr, len, 0, 0], b""),
+            (OUTPUT_WRITE, [ptr, len, 0, 0], b""),
+            (KV_GET, [ptr, len, 0, 4], b""),
+            (KV_PUT, [ptr, len, 0, 1], b""),
+            (KV_PUT, [PAYLOAD, 1, ptr, len], b"k"),
+            (PERSO_LEN, [ptr, len, 0, 0], b""),
+            (PERSO_READ, [ptr, len, 0, 8], b""),
+            (PERSO_READ, [PAYLOAD, 1, ptr, len], b"p"),
+        ];
+        for (func, args, payload) in calls {
+            assert_eq!(
+                p.call(func, args, payload),
+                (abi::E_BOUNDS, vec![]),
+                "fn {func} args {args:?}"
+            );
+        }
     }
     assert_eq!(
         p.store,
