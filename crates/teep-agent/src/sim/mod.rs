@@ -8,6 +8,22 @@
 //! * [`store`]: [`TaStore`], the per-TA key-value store the ABI exposes, scoped by the TA's
 //!   component id; [`MemoryTaStore`] for tests.
 //!
+//! Installing and invoking the sample TA (`tas/counter-v1.wat`):
+//!
+//! ```
+//! use teep_agent::sim::{MemoryTaStore, Perso, Runtime};
+//!
+//! let runtime = Runtime::default();
+//! let ta = runtime.validate(include_bytes!("../../tas/counter-v1.wasm"))?;
+//! let mut store = MemoryTaStore::new();
+//! let perso = [Perso { name: b"greeting", data: b"Hello from perso" }];
+//! for n in 1..=2 {
+//!     let out = ta.invoke(&mut store, b"component id", &perso, b"hello")?;
+//!     assert_eq!(out.output, format!("Hello from perso, call #{n}").as_bytes());
+//! }
+//! # Ok::<(), teep_agent::sim::RuntimeError>(())
+//! ```
+//!
 //! The runtime uses only `core` and `alloc` (wasmi is `no_std`), so it can run where the
 //! Agent engine runs.
 
