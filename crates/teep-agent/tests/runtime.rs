@@ -398,9 +398,10 @@ fn oversized_module_fails_validation() {
 
 /// Calls one ABI function with arguments taken from its input and outputs the result.
 /// Input: `[fn, a, b, c, d]` as little-endian i32 (fn: 0 input_read, 1 output_write,
-/// 2 kv_get, 3 kv_put, 4 perso_len, 5 perso_read), then a payload at offset 20 that the
+/// 2 kv_get, 3 kv_put, 4 perso_len, 5 perso_read, 6 input_len), then a payload at offset 20 that the
 /// arguments may point into. Output: whatever the call wrote, then the 4-byte result.
 const PROBE: &str = r#"(module
+  (import "teep" "input_len" (func $input_len (result i32)))
   (import "teep" "input_read" (func $input_read (param i32 i32) (result i32)))
   (import "teep" "output_write" (func $output_write (param i32 i32) (result i32)))
   (import "teep" "kv_get" (func $kv_get (param i32 i32 i32 i32) (result i32)))
@@ -417,14 +418,15 @@ const PROBE: &str = r#"(module
     (local.set $c (i32.load (i32.const 12)))
     (local.set $d (i32.load (i32.const 16)))
     (block $done
-      (block $f5 (block $f4 (block $f3 (block $f2 (block $f1 (block $f0
-        (br_table $f0 $f1 $f2 $f3 $f4 $f5 $done (i32.load (i32.const 0))))
+      (block $f6 (block $f5 (block $f4 (block $f3 (block $f2 (block $f1 (block $f0
+        (br_table $f0 $f1 $f2 $f3 $f4 $f5 $f6 $done (i32.load (i32.const 0))))
         (local.set $r (call $input_read (local.get $a) (local.get $b))) (br $done))
         (local.set $r (call $output_write (local.get $a) (local.get $b))) (br $done))
         (local.set $r (call $kv_get (local.get $a) (local.get $b) (local.get $c) (local.get $d))) (br $done))
         (local.set $r (call $kv_put (local.get $a) (local.get $b) (local.get $c) (local.get $d))) (br $done))
         (local.set $r (call $perso_len (local.get $a) (local.get $b))) (br $done))
-        (local.set $r (call $perso_read (local.get $a) (local.get $b) (local.get $c) (local.get $d))))
+        (local.set $r (call $perso_read (local.get $a) (local.get $b) (local.get $c) (local.get $d))) (br $done))
+        (local.set $r (call $input_len)))
     (i32.store (i32.const 16384) (local.get $r))
     (drop (call $output_write (i32.const 16384) (i32.const 4)))
     (i32.const 0)))"#;
@@ -435,6 +437,7 @@ const KV_GET: i32 = 2;
 const KV_PUT: i32 = 3;
 const PERSO_LEN: i32 = 4;
 const PERSO_READ: i32 = 5;
+const INPUT_LEN: i32 = 6;
 /// Where the probe's payload starts in its memory.
 const PAYLOAD: i32 = 20;
 /// The probe's memory size.
@@ -564,6 +567,7 @@ fn reads_return_the_full_length_and_copy_only_what_fits() {
     );
     // The input is 20 + payload bytes.
     assert_eq!(p.code(INPUT_READ, [1000, 4, 0, 0], b"abc"), 23);
+    assert_eq!(p.code(INPUT_LEN, [0; 4], b"abcd"), 24);
 }
 
 #[test]
@@ -678,6 +682,41 @@ fn a_ta_reads_its_own_uncommitted_writes() {
         b"abc"
     );
     assert_eq!(store.get(TA_A, b"k").unwrap(), Some(b"abc".to_vec()));
+}
+
+/// Any arguments to any ABI function give a result code or a typed refusal: the host
+/// never panics and the invocation completes.
+#[test]
+fn arbitrary_arguments_never_break_the_host() {
+    use proptest::prelude::*;
+    let p = std::cell::RefCell::new(Probe::new(Limits::default()));
+    let near_end = prop_oneof![any::<i32>(), (MEM - 64)..=(MEM + 64), -64..=64i32];
+    let args = proptest::array::uniform4(near_end);
+    proptest!(ProptestConfig::with_cases(512), |(func in 0..=INPUT_LEN, args in args)| {
+        let (code, _) = p.borrow_mut().call(func, args, b"kvalue");
+        prop_assert!(code >= abi::E_QUOTA, "fn {func} {args:?} gave {code}");
+    });
+}
+
+/// Each invocation gets a fresh instance: nothing survives in memory or globals.
+#[test]
+fn no_state_survives_between_invocations_outside_the_store() {
+    let ta = install(
+        &Runtime::default(),
+        r#"(module
+          (import "teep" "output_write" (func $out (param i32 i32) (result i32)))
+          (memory (export "memory") 1)
+          (global $g (mut i32) (i32.const 0))
+          (func (export "invoke") (result i32)
+            (global.set $g (i32.add (global.get $g) (i32.const 1)))
+            (i32.store (i32.const 0) (i32.add (i32.load (i32.const 0)) (global.get $g)))
+            (call $out (i32.const 0) (i32.const 4))))"#,
+    );
+    let mut store = MemoryTaStore::new();
+    for _ in 0..2 {
+        let out = ta.invoke(&mut store, TA_A, &[], b"").unwrap().output;
+        assert_eq!(out, 1i32.to_le_bytes());
+    }
 }
 
 // ---- all-or-nothing writes ----
