@@ -151,6 +151,10 @@ pub enum SuitError {
     /// manifest at this position in the list did: nothing of the Update was committed.
     #[error("manifest {0} of the same update failed; nothing was committed")]
     OtherManifestFailed(usize),
+    /// This item of an Update did not fail (or did not run), but unlinking the manifest at
+    /// this position of its `unneeded-manifest-list` did: nothing was committed.
+    #[error("unneeded manifest {0} of the same update failed; nothing was committed")]
+    UnneededManifestFailed(usize),
 }
 
 /// `SUIT_Report_Reasons` (draft-ietf-suit-report): the numbers are stated here only.
@@ -299,7 +303,8 @@ impl SuitError {
             | Self::DependencyNotProcessed(_)
             | Self::DependencySectionSkipped { .. }
             | Self::StoredManifestMismatch(_)
-            | Self::OtherManifestFailed(_) => R::OperationFailed,
+            | Self::OtherManifestFailed(_)
+            | Self::UnneededManifestFailed(_) => R::OperationFailed,
         }
     }
 
@@ -354,7 +359,8 @@ impl SuitError {
             | Self::SignerMismatch(_)
             | Self::ForeignComponent(_)
             | Self::StoredManifestMismatch(_)
-            | Self::OtherManifestFailed(_) => T::ManifestProcessingFailed,
+            | Self::OtherManifestFailed(_)
+            | Self::UnneededManifestFailed(_) => T::ManifestProcessingFailed,
         }
     }
 
@@ -403,6 +409,7 @@ impl SuitError {
             Self::ForeignComponent(_) => 40,
             Self::StoredManifestMismatch(_) => 41,
             Self::OtherManifestFailed(_) => 42,
+            Self::UnneededManifestFailed(_) => 43,
         }
     }
 }

@@ -91,7 +91,7 @@ use teep_cose::CryptoProvider;
 pub use environment::{
     Clock, Decryptor, DeviceIdentity, Fetcher, KeyDecryptor, NoClock, NoFetcher, Policy,
 };
-pub use outcome::{Done, Invocation, Outcome, UpdateFailure, UpdateOutcome};
+pub use outcome::{Done, Invocation, Outcome, UpdateFailure, UpdateItem, UpdateOutcome};
 
 use crate::error::SuitError;
 use crate::model::ComponentId;
@@ -99,7 +99,7 @@ use crate::report::{Failure, Record};
 use crate::storage::{Changes, Storage};
 use crate::trust::TrustAnchors;
 use crate::verify::Anchors;
-use outcome::{Pending, Reference, RunResult, claimed_reference, early};
+use outcome::{Pending, Reference, RunResult, claimed_reference, early, unknown_reference};
 use run::{Carried, Procedure, Run};
 
 /// The SUIT manifest processor. It only borrows its parts, all `Send + Sync`, so it is
@@ -159,25 +159,59 @@ impl<'a> Processor<'a> {
         })
     }
 
-    /// The Update procedure for every envelope of a TEEP `manifest-list`, in order, as one
-    /// transaction: each manifest sees what the earlier ones did (a personalization
-    /// manifest may depend on the TC manifest before it), and storage is committed once,
-    /// only if every manifest succeeded. When one fails, later ones are not run, nothing
-    /// is committed, and [`UpdateOutcome::result`] names it; every other manifest's report
-    /// carries [`SuitError::OtherManifestFailed`]. Each report carries `nonce`.
+    /// The Update procedure for every envelope of a TEEP `manifest-list`: [`Self::update`]
+    /// with nothing to unlink.
     pub fn install_all<E: AsRef<[u8]>>(
         &'a self,
         storage: &mut dyn Storage,
         envelopes: &[E],
         nonce: Option<&[u8]>,
     ) -> UpdateOutcome {
+        self.update(storage, &[], envelopes, nonce)
+    }
+
+    /// A TEEP Update as one transaction: first each manifest of `unneeded` is unlinked (as
+    /// [`Self::uninstall`]), then the Update procedure runs on every envelope, in order.
+    /// Each item sees what the earlier ones did (a personalization manifest may depend on
+    /// the TC manifest before it; a manifest unlinked first may be installed again), and
+    /// storage is committed once, only if every item succeeded. When one fails, later ones
+    /// are not run, nothing is committed, and [`UpdateOutcome::result`] names it; every
+    /// other item's report carries [`SuitError::UnneededManifestFailed`] or
+    /// [`SuitError::OtherManifestFailed`]. An unneeded ID with no installed root manifest
+    /// fails the Update with `NotInstalled` (the draft: Error if unlinking failed; a TAM
+    /// that believes it removed a TC must learn that it did not). Each report carries
+    /// `nonce`.
+    pub fn update<E: AsRef<[u8]>>(
+        &'a self,
+        storage: &mut dyn Storage,
+        unneeded: &[ComponentId],
+        envelopes: &[E],
+        nonce: Option<&[u8]>,
+    ) -> UpdateOutcome {
+        let items: Vec<Item<'_>> = unneeded
+            .iter()
+            .map(Item::Unneeded)
+            .chain(envelopes.iter().map(|e| Item::Manifest(e.as_ref())))
+            .collect();
+        let position = |k: usize| match k.checked_sub(unneeded.len()) {
+            None => UpdateItem::Unneeded(k),
+            Some(m) => UpdateItem::Manifest(m),
+        };
         let mut carried = Carried::default();
         let mut ran = Vec::new();
-        for envelope in envelopes {
-            let (pending, result, next) =
-                self.execute(&*storage, Procedure::Update, carried, |run| {
-                    run.install(envelope.as_ref())
-                });
+        for item in &items {
+            let (pending, result, next) = match item {
+                Item::Unneeded(id) => {
+                    self.execute(&*storage, Procedure::Uninstall, carried, |run| {
+                        run.uninstall_root(id)
+                    })
+                }
+                Item::Manifest(envelope) => {
+                    self.execute(&*storage, Procedure::Update, carried, |run| {
+                        run.install(envelope)
+                    })
+                }
+            };
             carried = next;
             let failed = result.is_err();
             ran.push((pending, result));
@@ -190,55 +224,56 @@ impl<'a> Processor<'a> {
                 .get(k)
                 .and_then(|(_, r)| r.as_ref().err())
                 .map(|f| UpdateFailure {
-                    manifest: Some(k),
+                    item: Some(position(k)),
                     failure: (**f).clone(),
                 }),
             None => commit(storage, carried.changes)
                 .err()
                 .map(|f| UpdateFailure {
-                    manifest: None,
+                    item: None,
                     failure: *f,
                 }),
         };
-        let Some(cause) = cause else {
-            let outcomes = ran
+        let mut outcomes: Vec<Outcome> = match &cause {
+            None => ran
                 .into_iter()
                 .map(|(pending, result)| pending.outcome(nonce, result.map_err(|f| *f)))
-                .collect();
-            return UpdateOutcome {
-                outcomes,
-                result: Ok(()),
-            };
+                .collect(),
+            Some(cause) => {
+                // What every item but the failing one reports: the commit's failure, or
+                // that another item failed.
+                let others = match cause.item {
+                    Some(item) => Failure {
+                        error: item.others_error(),
+                        record: Record::default(),
+                    },
+                    None => cause.failure.clone(),
+                };
+                let failing = cause.item;
+                let mut ran = ran.into_iter();
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(k, item)| match ran.next() {
+                        Some((pending, Err(f))) if failing == Some(position(k)) => {
+                            pending.outcome(nonce, Err(*f))
+                        }
+                        Some((pending, _)) => pending.outcome(nonce, Err(others.clone())),
+                        // Items after the failing one did not run.
+                        None => Pending {
+                            reference: item.reference(self.provider),
+                            records: Vec::new(),
+                        }
+                        .outcome(nonce, Err(others.clone())),
+                    })
+                    .collect()
+            }
         };
-        // What every manifest but the failing one reports: the commit's failure, or that
-        // another manifest failed.
-        let others = match cause.manifest {
-            Some(k) => Failure {
-                error: SuitError::OtherManifestFailed(k),
-                record: Record::default(),
-            },
-            None => cause.failure.clone(),
-        };
-        let mut ran = ran.into_iter();
-        let outcomes = envelopes
-            .iter()
-            .enumerate()
-            .map(|(i, envelope)| match ran.next() {
-                Some((pending, Err(f))) if cause.manifest == Some(i) => {
-                    pending.outcome(nonce, Err(*f))
-                }
-                Some((pending, _)) => pending.outcome(nonce, Err(others.clone())),
-                // Manifests after the failing one did not run.
-                None => Pending {
-                    reference: claimed_reference(self.provider, envelope.as_ref()),
-                    records: Vec::new(),
-                }
-                .outcome(nonce, Err(others.clone())),
-            })
-            .collect();
+        let outcomes_of_manifests = outcomes.split_off(unneeded.len().min(outcomes.len()));
         UpdateOutcome {
-            outcomes,
-            result: Err(cause),
+            unlinked: outcomes,
+            outcomes: outcomes_of_manifests,
+            result: cause.map_or(Ok(()), Err),
         }
     }
 
@@ -311,6 +346,22 @@ impl<'a> Processor<'a> {
             records: core::mem::take(&mut run.records),
         };
         (pending, result, run.carried())
+    }
+}
+
+/// An item of a TEEP Update, in the order it is processed.
+enum Item<'e> {
+    Unneeded(&'e ComponentId),
+    Manifest(&'e [u8]),
+}
+
+impl Item<'_> {
+    /// The report reference of an item that did not run.
+    fn reference(&self, provider: &dyn CryptoProvider) -> Reference {
+        match self {
+            Self::Unneeded(_) => unknown_reference(),
+            Self::Manifest(envelope) => claimed_reference(provider, envelope),
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use minicbor::Encoder;
 use teep_cose::{Algorithm, CryptoProvider, Curve, PrivateKey, TrustStore};
 use teep_suit::builder::{self, DependencySpec};
 use teep_suit::dir::DirStorage;
-use teep_suit::processor::{DeviceIdentity, Policy, Processor};
+use teep_suit::processor::{DeviceIdentity, Policy, Processor, UpdateItem};
 use teep_suit::storage::{MemoryStorage, Storage};
 use teep_suit::trust::{SignerId, TrustAnchor, TrustAnchors};
 use teep_suit::{ComponentId, Section, SuitError, parse_sequence};
@@ -932,7 +932,7 @@ fn an_update_whose_second_manifest_fails_leaves_storage_byte_identical() {
     ];
     let out = p.install_all(&mut store, &list, Some(b"token"));
     let failure = out.result.clone().unwrap_err();
-    assert_eq!(failure.manifest, Some(1));
+    assert_eq!(failure.item, Some(UpdateItem::Manifest(1)));
     assert_eq!(
         failure.failure.error,
         SuitError::Rollback {
@@ -1022,7 +1022,10 @@ fn an_update_failing_on_storage_is_a_temporary_error_and_a_failed_commit_commits
         ..Counting::default()
     };
     let out = p.install_all(&mut store, &list, None);
-    assert_eq!(out.result.clone().unwrap_err().manifest, Some(0));
+    assert_eq!(
+        out.result.clone().unwrap_err().item,
+        Some(UpdateItem::Manifest(0))
+    );
     assert_eq!(
         out.teep_err_code(),
         Some(teep_suit::TeepErrCode::TemporaryError)
@@ -1037,7 +1040,7 @@ fn an_update_failing_on_storage_is_a_temporary_error_and_a_failed_commit_commits
     };
     let out = p.install_all(&mut store, &list, None);
     let failure = out.result.clone().unwrap_err();
-    assert_eq!(failure.manifest, None);
+    assert_eq!(failure.item, None);
     assert_eq!(
         failure.failure.error,
         SuitError::Storage("disk full".into())
@@ -1170,7 +1173,10 @@ fn a_later_manifest_of_an_update_meets_the_earlier_ones_state() {
         let mut store = MemoryStorage::new();
         let out = p.install_all(&mut store, &list, None);
         let failure = out.result.unwrap_err();
-        assert_eq!((failure.manifest, failure.failure.error), (Some(1), error));
+        assert_eq!(
+            (failure.item, failure.failure.error),
+            (Some(UpdateItem::Manifest(1)), error)
+        );
         assert_eq!(store, MemoryStorage::new());
     }
 }

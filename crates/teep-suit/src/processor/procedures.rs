@@ -48,15 +48,8 @@ impl Run<'_, '_> {
                 offered: seq,
             }));
         }
-        // Replacing a manifest that other manifests depend on would break their digests.
-        if self
-            .owners(&owner)
-            .map_err(early)?
-            .iter()
-            .any(|o| *o != owner)
-        {
-            return Err(early(SuitError::ComponentReferenced(owner)));
-        }
+        // Links other manifests hold on `owner` stay: they reference the manifest there,
+        // they do not own it (see the module notes on updating a dependency).
         let stripped = auth.envelope.stripped();
         let digest = auth.digest;
         let ctx = Ctx {
