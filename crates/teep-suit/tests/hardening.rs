@@ -1180,3 +1180,125 @@ fn a_later_manifest_of_an_update_meets_the_earlier_ones_state() {
         assert_eq!(store, MemoryStorage::new());
     }
 }
+
+// ---- a TEEP Update: unneeded-manifest-list and manifest-list in one transaction ----
+
+/// The errors of an Update's reports, unlinks first.
+fn errors(out: &teep_suit::processor::UpdateOutcome) -> Vec<Option<SuitError>> {
+    out.unlinked
+        .iter()
+        .chain(&out.outcomes)
+        .map(|o| o.result.as_ref().err().map(|f| f.error.clone()))
+        .collect()
+}
+
+#[test]
+fn an_update_unlinks_and_installs_in_one_commit() {
+    let s = Single::new(teep_device());
+    let a = &s.key;
+    let p = s.processor();
+    let mut store = Counting::default();
+    install(&p, &mut store, &tc("old", 1, b"old", a)).unwrap();
+    // "old" is unlinked first, then installed again at a higher number, beside "new".
+    let list = [tc("new", 1, b"new", a), tc("old", 2, b"old again", a)];
+    let out = p.update(&mut store, &[app_manifest("old")], &list, Some(b"t"));
+    assert_eq!(out.result, Ok(()));
+    assert_eq!(errors(&out), [None, None, None]);
+    assert_eq!(store.commits, 2);
+    assert!(
+        out.unlinked
+            .iter()
+            .chain(&out.outcomes)
+            .all(|o| o.report.nonce.as_deref() == Some(&b"t"[..]))
+    );
+    assert_eq!(data(&store, &app("new")).unwrap(), b"new");
+    assert_eq!(data(&store, &app("old")).unwrap(), b"old again");
+    // Only the unlink: one commit, "old" gone.
+    let out = p.update::<&[u8]>(&mut store, &[app_manifest("old")], &[], None);
+    assert_eq!((out.result, store.commits), (Ok(()), 3));
+    assert_eq!(data(&store, &app("old")), None);
+}
+
+#[test]
+fn a_failing_install_leaves_the_unlinks_of_its_update_uncommitted() {
+    let s = Single::new(teep_device());
+    let a = &s.key;
+    let p = s.processor();
+    let mut store = Counting::default();
+    install(&p, &mut store, &tc("old", 1, b"old", a)).unwrap();
+    install(&p, &mut store, &tc("keep", 1, b"keep", a)).unwrap();
+    let before = store.inner.clone();
+    // The second envelope rolls "keep" back to its own number with other contents.
+    let list = [tc("new", 1, b"new", a), tc("keep", 1, b"other", a)];
+    let out = p.update(&mut store, &[app_manifest("old")], &list, None);
+    let failure = out.result.clone().unwrap_err();
+    assert_eq!(failure.item, Some(UpdateItem::Manifest(1)));
+    let rollback = SuitError::Rollback {
+        installed: 1,
+        offered: 1,
+    };
+    assert_eq!(failure.failure.error, rollback);
+    assert_eq!(
+        errors(&out),
+        [
+            Some(SuitError::OtherManifestFailed(1)),
+            Some(SuitError::OtherManifestFailed(1)),
+            Some(rollback),
+        ]
+    );
+    assert_eq!(store.commits, 2);
+    assert!(store.inner == before);
+}
+
+/// The draft: the Agent answers with an Error if unlinking failed. An ID with no root
+/// manifest installed there (never installed, or only some manifest's dependency) is
+/// such a failure: nothing commits and no manifest of the list runs.
+#[test]
+fn an_unneeded_id_without_an_installed_root_manifest_fails_the_whole_update() {
+    let s = Single::new(teep_device());
+    let a = &s.key;
+    let p = s.processor();
+    let mut store = Counting::default();
+    install(&p, &mut store, &tc("old", 1, b"old", a)).unwrap();
+    let lib = tc("lib", 1, b"library", a);
+    install(&p, &mut store, &tc_depending("app", b"app", &[&lib], a)).unwrap();
+    let before = store.inner.clone();
+    let list = [tc("new", 1, b"new", a)];
+    for unknown in [id("nowhere.suit"), app_manifest("lib")] {
+        let unneeded = [app_manifest("old"), unknown.clone()];
+        let out = p.update(&mut store, &unneeded, &list, None);
+        let failure = out.result.clone().unwrap_err();
+        assert_eq!(failure.item, Some(UpdateItem::Unneeded(1)));
+        let not_installed = SuitError::NotInstalled(unknown);
+        assert_eq!(failure.failure.error, not_installed);
+        assert_eq!(
+            errors(&out),
+            [
+                Some(SuitError::UnneededManifestFailed(1)),
+                Some(not_installed),
+                Some(SuitError::UnneededManifestFailed(1)),
+            ]
+        );
+        // The manifest that did not run is named by the digest it claims.
+        assert_eq!(
+            out.outcomes[0].report.manifest_digest.bytes,
+            manifest_digest(&list[0])
+        );
+        assert_eq!(store.commits, 2);
+        assert!(store.inner == before);
+    }
+}
+
+/// Invocation of a dependent checks its dependency and commits nothing at all.
+#[test]
+fn invoking_a_dependent_commits_nothing() {
+    let s = Single::new(teep_device());
+    let a = &s.key;
+    let p = s.processor();
+    let mut store = Counting::default();
+    let lib = tc("lib", 1, b"library", a);
+    install(&p, &mut store, &tc_depending("app", b"app", &[&lib], a)).unwrap();
+    let out = p.invoke(&mut store, &app_manifest("app"), None);
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    assert_eq!(store.commits, 1);
+}

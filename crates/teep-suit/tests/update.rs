@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use teep_cose::{Algorithm, CryptoProvider, PrivateKey};
 use teep_suit::builder::{self, DependencySpec, ManifestSpec};
-use teep_suit::processor::{Invocation, Processor, UpdateItem};
+use teep_suit::processor::{Invocation, Processor};
 use teep_suit::storage::{MemoryStorage, Storage};
 use teep_suit::{ComponentId, SuitError};
 
