@@ -24,7 +24,19 @@
 //!   image is never written where a manifest is or was stored. A dependency component
 //!   filled in a run must be authenticated by process-dependency after its last fill, or
 //!   nothing commits (`DependencyNotProcessed`). Copy and swap never read a component a
-//!   manifest of another signer links (`ForeignComponent`).
+//!   manifest of another signer links (`ForeignComponent`). This holds for a manifest's own
+//!   update too: an image another manifest links (it wrote the same bytes there) keeps its
+//!   contents, as a co-linker cannot be told from the image's first writer.
+//! * Updating a dependency: a root manifest's authenticated update (its signer, a higher
+//!   sequence number) replaces the manifest stored at its ID even when other manifests
+//!   link it: links are references, not ownership. The dependents stay installed with
+//!   their links; one that pinned the old manifest's digest (`image-digest`) fails its
+//!   dependency check (`DependencyDigestMismatch`) when it is next processed (Invocation,
+//!   an Update), until an updated dependent arrives; its uninstall needs no digest.
+//! * Invocation runs validate, load and invoke of what is installed: process-dependency
+//!   there authenticates and runs the dependency but installs and links nothing (so a
+//!   dependency's `image-digest` must be set outside dependency-resolution, e.g. in the
+//!   shared sequence, as the builder does).
 //! * Lockstep (trust-domains): at the end of each Update section a dependent runs, every
 //!   dependency present whose manifest has that section must have had it run by
 //!   process-dependency (`DependencySectionSkipped`). Not applied to Invocation (td-ex1
@@ -59,11 +71,13 @@
 //!   component's ID plus the segment `suit`.
 //! * Shared sequence and each section start at component index 0; the shared sequence
 //!   runs before each section that is present.
-//! * An Update of several manifests ([`Processor::install_all`], TEEP `manifest-list`) is
-//!   atomic as a whole: manifests run in order, each seeing the effects of those before
-//!   it, and everything is committed at once only if all succeed. Otherwise nothing is
-//!   committed and every manifest's report says so: the failing one with its error, the
-//!   others with `OtherManifestFailed`.
+//! * A TEEP Update ([`Processor::update`]: `unneeded-manifest-list` unlinked first, then
+//!   `manifest-list` installed) is atomic as a whole: items run in order, each seeing the
+//!   effects of those before it, and everything is committed at once only if all succeed.
+//!   Otherwise nothing is committed and every item's report says so: the failing one with
+//!   its error, the others with `UnneededManifestFailed` or `OtherManifestFailed`. An
+//!   unneeded ID without a root manifest installed there is `NotInstalled`, which fails the
+//!   Update (the draft: Error if unlinking failed).
 //!
 //! Layout (private modules; their public types are re-exported here): `environment`
 //! (what the processor is given), `outcome` (results, failure plumbing), `run` (pending

@@ -1302,3 +1302,28 @@ fn invoking_a_dependent_commits_nothing() {
     assert!(out.result.is_ok(), "{:?}", out.result);
     assert_eq!(store.commits, 1);
 }
+
+/// A manifest's own update keeps off an image that another manifest links too: the other
+/// one (which wrote the same bytes there) cannot be told from the image's first writer.
+#[test]
+fn an_update_cannot_change_an_image_another_manifest_also_links() {
+    let s = Single::new(DeviceIdentity::default());
+    let a = &s.key;
+    let p = s.processor();
+    let writer = |manifest: &str, seq: u64, content: &[u8]| Hand {
+        seq,
+        components: vec![id("shared")],
+        manifest_id: Some(id(manifest)),
+        sections: vec![(20, Seq::new().set_content(content).rep(18).bytes())],
+        ..Hand::default()
+    };
+    let mut store = MemoryStorage::new();
+    install(&p, &mut store, &writer("x.suit", 1, b"same").signed(a)).unwrap();
+    install(&p, &mut store, &writer("y.suit", 1, b"same").signed(a)).unwrap();
+    let before = store.clone();
+    assert_eq!(
+        install(&p, &mut store, &writer("x.suit", 2, b"other").signed(a)),
+        Err(SuitError::ComponentReferenced(id("shared")))
+    );
+    assert!(store == before);
+}
