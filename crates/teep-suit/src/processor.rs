@@ -29,10 +29,12 @@
 //!   contents, as a co-linker cannot be told from the image's first writer.
 //! * Updating a dependency: a root manifest's authenticated update (its signer, a higher
 //!   sequence number) replaces the manifest stored at its ID even when other manifests
-//!   link it: links are references, not ownership. The dependents stay installed with
-//!   their links; one that pinned the old manifest's digest (`image-digest`) fails its
-//!   dependency check (`DependencyDigestMismatch`) when it is next processed (Invocation,
-//!   an Update), until an updated dependent arrives; its uninstall needs no digest.
+//!   link it: links are references, not ownership. (A location without a sequence number
+//!   holds no manifest: an image others link there is never stored over,
+//!   `ComponentReferenced`.) The dependents stay installed with their links; one that
+//!   pinned the old manifest's digest (`image-digest`) fails its dependency check
+//!   (`DependencyDigestMismatch`) when it is next processed (Invocation, an Update), until
+//!   an updated dependent arrives; its uninstall needs no digest.
 //! * Invocation runs validate, load and invoke of what is installed: process-dependency
 //!   there authenticates and runs the dependency but installs and links nothing (so a
 //!   dependency's `image-digest` must be set outside dependency-resolution, e.g. in the

@@ -1327,3 +1327,25 @@ fn an_update_cannot_change_an_image_another_manifest_also_links() {
     );
     assert!(store == before);
 }
+
+/// A manifest whose manifest-component-id is another manifest's image location: storing
+/// it there would overwrite that TA. Links on a manifest are references an update may
+/// leave; an image linked by another manifest is that manifest's.
+#[test]
+fn a_manifest_cannot_be_stored_over_another_manifests_image() {
+    let s = Single::new(teep_device());
+    let a = &s.key;
+    let p = s.processor();
+    let mut store = MemoryStorage::new();
+    install(&p, &mut store, &tc("lib", 1, b"library", a)).unwrap();
+    let before = store.clone();
+    let mut over = spec("evil", 1, b"evil");
+    over.manifest_component_id = Some(app("lib"));
+    let built = builder::build(&over, &PROVIDER).unwrap();
+    assert_eq!(
+        install(&p, &mut store, &sign_with(&built.envelope, a)),
+        Err(SuitError::ComponentReferenced(app("lib")))
+    );
+    assert!(store == before);
+    assert_eq!(data(&store, &app("lib")).unwrap(), b"library");
+}

@@ -48,8 +48,18 @@ impl Run<'_, '_> {
                 offered: seq,
             }));
         }
-        // Links other manifests hold on `owner` stay: they reference the manifest there,
-        // they do not own it (see the module notes on updating a dependency).
+        // Links other manifests hold on a manifest stay: they reference it, they do not own
+        // it (see the module notes on updating a dependency). Where no manifest is (or
+        // was) stored, a component others link is their image: never stored over.
+        if self.sequence_number(&owner).map_err(early)?.is_none()
+            && self
+                .owners(&owner)
+                .map_err(early)?
+                .iter()
+                .any(|o| *o != owner)
+        {
+            return Err(early(SuitError::ComponentReferenced(owner)));
+        }
         let stripped = auth.envelope.stripped();
         let digest = auth.digest;
         let ctx = Ctx {
