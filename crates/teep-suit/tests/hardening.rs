@@ -1251,8 +1251,8 @@ fn a_failing_install_leaves_the_unlinks_of_its_update_uncommitted() {
 }
 
 /// The draft: the Agent answers with an Error if unlinking failed. An ID with no root
-/// manifest installed there (never installed, or only some manifest's dependency) is
-/// such a failure: nothing commits and no manifest of the list runs.
+/// manifest installed there is such a failure: nothing commits and no manifest of the
+/// list runs (so a TAM cannot delete a dependency from under its dependent either).
 #[test]
 fn an_unneeded_id_without_an_installed_root_manifest_fails_the_whole_update() {
     let s = Single::new(teep_device());
@@ -1264,7 +1264,8 @@ fn an_unneeded_id_without_an_installed_root_manifest_fails_the_whole_update() {
     install(&p, &mut store, &tc_depending("app", b"app", &[&lib], a)).unwrap();
     let before = store.inner.clone();
     let list = [tc("new", 1, b"new", a)];
-    for unknown in [id("nowhere.suit"), app_manifest("lib")] {
+    // Never installed; only a dependency of "app"; an image, not a manifest.
+    for unknown in [id("nowhere.suit"), app_manifest("lib"), app("old")] {
         let unneeded = [app_manifest("old"), unknown.clone()];
         let out = p.update(&mut store, &unneeded, &list, None);
         let failure = out.result.clone().unwrap_err();
