@@ -64,6 +64,12 @@ printf '{"name":"demo","secret":"0123456789abcdef"}' > config.json
   --seq 1 --payload config.json --encrypt-to tee-kek.key.pub --depends-on app-v2.suit \
   --vendor-id $vendor --class-id $class --out config.unsigned.suit
 "$teep" suit sign --key tc-signer.key config.unsigned.suit --out config.suit
+echo "components (the ciphertext is staged beside config.json, not under it):"
+"$teep" suit inspect config.suit | jq -r '.manifest.common.components[] | join(" ")' \
+  | while read -r -a segments; do
+      names=(); for seg in "${segments[@]}"; do names+=("$(echo "$seg" | xxd -r -p)"); done
+      (IFS=/; echo "  ${names[*]}")
+    done
 process --decrypt-key tee-kek.key config.suit | jq -c '{result: .["suit-report-result"]}'
 
 step "7. Remote attestation: Evidence from the TEE, appraised by the Verifier"
@@ -108,6 +114,8 @@ curl -sf -H "$auth" -X POST -H 'content-type: application/eat+cwt' --data-binary
 echo "replaying that Evidence:"
 curl -s -H "$auth" -X POST -H 'content-type: application/eat+cwt' --data-binary @evidence-http.cbor "$url/verify" -o ear-replay.cbor
 "$teep" inspect ear-replay.cbor | jq -c '{status: .payload.submods.tee["ear.status"]}'
+echo "the Verifier's log (stderr): the refused request and the two appraisals"
+grep -E 'refused|appraised' verifier.log | sed 's/^/  /'
 
 step "9. Delete: unlink the personalization data, then the TC (sequence numbers stay, so no downgrade later)"
 process --uninstall "TEEP-Device/SecureFS/config.suit" | jq -c '{result: .["suit-report-result"]}'

@@ -14,12 +14,15 @@ use rcgen::{
 use teep_cose::{Curve, PrivateKey, PublicKey};
 use time::{Duration, OffsetDateTime};
 
-use crate::input::read;
+use crate::input::{Symmetric, public_key, warn_import};
+use crate::print_line;
 
 #[derive(clap::Subcommand)]
 pub(crate) enum Command {
     /// Generate a key pair: private COSE_Key to FILE, public COSE_Key to FILE.pub; prints the
-    /// RFC 9679 thumbprint (the kid of every signature by this key).
+    /// RFC 9679 thumbprint (the kid of every signature by this key). A symmetric key
+    /// (hmac256, a128kw) is one COSE_Key `{kty: Symmetric, alg, k}` to FILE (owner-only),
+    /// and nothing is printed.
     Generate {
         #[arg(long, value_enum, default_value_t = KeyAlg::Esp256)]
         alg: KeyAlg,
@@ -61,41 +64,58 @@ pub(crate) enum Command {
     },
 }
 
-/// Signature algorithms a generated key is meant for.
+/// Algorithms a generated key is meant for.
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub(crate) enum KeyAlg {
     Esp256,
     Ed25519,
     Es384,
+    /// HMAC 256/256 (COSE_Mac0 authentication of SUIT envelopes).
+    Hmac256,
+    /// AES-128 key wrap (KEK of A128KW-encrypted SUIT payloads).
+    A128kw,
+}
+
+/// What a generated key is: a signing key pair on a curve, or a shared secret.
+enum KeyKind {
+    Pair(Curve),
+    Secret(Symmetric),
 }
 
 impl KeyAlg {
-    fn curve(self) -> Curve {
+    fn kind(self) -> KeyKind {
         match self {
-            Self::Esp256 => Curve::P256,
-            Self::Ed25519 => Curve::Ed25519,
-            Self::Es384 => Curve::P384,
+            Self::Esp256 => KeyKind::Pair(Curve::P256),
+            Self::Ed25519 => KeyKind::Pair(Curve::Ed25519),
+            Self::Es384 => KeyKind::Pair(Curve::P384),
+            Self::Hmac256 => KeyKind::Secret(Symmetric::Hmac256),
+            Self::A128kw => KeyKind::Secret(Symmetric::A128Kw),
         }
     }
 }
 
 pub(crate) fn run(cmd: Command) -> Result<ExitCode> {
     match cmd {
-        Command::Generate { alg, out } => {
-            let key = PrivateKey::generate(alg.curve())?;
-            write_key_pair(&key, &out)?;
-            println!("{}", hex::encode(key.public_key().thumbprint()));
-        }
+        Command::Generate { alg, out } => match alg.kind() {
+            KeyKind::Pair(curve) => {
+                let key = PrivateKey::generate(curve)?;
+                write_key_pair(&key, &out)?;
+                print_line(&hex::encode(key.public_key().thumbprint()))?;
+            }
+            KeyKind::Secret(use_) => {
+                write_file(&out, &use_.generate(teep_cose::default_provider())?, true)?;
+            }
+        },
         Command::Thumbprint { file } => {
-            let key = PublicKey::from_any(&read(&file)?)
-                .with_context(|| format!("reading a key from {}", file.display()))?;
-            println!("{}", hex::encode(key.thumbprint()));
+            let key = public_key(&file)?;
+            print_line(&hex::encode(key.thumbprint()))?;
         }
         Command::ImportPem { pem, out } => {
             let text =
                 fs::read_to_string(&pem).with_context(|| format!("reading {}", pem.display()))?;
-            let public = match PrivateKey::from_pem(&text) {
-                Ok(key) => {
+            let public = match PrivateKey::from_pem_noting(&text) {
+                Ok((key, notice)) => {
+                    warn_import(&pem, notice);
                     write_key_pair(&key, &out)?;
                     key.public_key().clone()
                 }
@@ -110,7 +130,7 @@ pub(crate) fn run(cmd: Command) -> Result<ExitCode> {
                     Err(public_err) => bail!("{}: {public_err}", pem.display()),
                 },
             };
-            println!("{}", hex::encode(public.thumbprint()));
+            print_line(&hex::encode(public.thumbprint()))?;
         }
         Command::Ca { out, name, days } => make_ca(&out, &name, days)?,
         Command::Certify {
@@ -170,8 +190,7 @@ fn make_ca(dir: &Path, name: &str, days: u32) -> Result<()> {
     let cert = params.self_signed(&key)?;
     write_file(&dir.join("ca.key"), key.serialize_pem().as_bytes(), true)?;
     write_file(&dir.join("ca.pem"), cert.pem().as_bytes(), false)?;
-    println!("{}", dir.join("ca.pem").display());
-    Ok(())
+    print_line(&dir.join("ca.pem").display().to_string())
 }
 
 /// A public key rcgen can put in a certificate without holding its private half.
@@ -203,8 +222,7 @@ fn certify(ca_dir: &Path, key_file: &Path, out: &Path, name: &str, days: u32) ->
     let ca_cert = fs::read_to_string(&ca_cert_path)
         .with_context(|| format!("reading {}", ca_cert_path.display()))?;
     let issuer = Issuer::from_ca_cert_pem(&ca_cert, ca_key)?;
-    let key = PublicKey::from_any(&read(key_file)?)
-        .with_context(|| format!("reading a key from {}", key_file.display()))?;
+    let key = public_key(key_file)?;
     let mut params = CertificateParams::new(Vec::<String>::new())?;
     params.distinguished_name.push(DnType::CommonName, name);
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];

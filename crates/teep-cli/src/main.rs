@@ -18,6 +18,11 @@ mod suit;
 #[derive(Parser)]
 #[command(name = "teep", version, about)]
 struct Cli {
+    /// What to log on standard error, in `RUST_LOG` syntax (`debug`, `teep_verifier=debug`,
+    /// ...); takes precedence over RUST_LOG. Default: `info` for servers (their refusals
+    /// too), `warn` for one-shot commands.
+    #[arg(long, global = true, value_name = "FILTER")]
+    log_level: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -41,8 +46,11 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    exit_quietly_on_broken_pipe();
     let cli = Cli::parse();
+    if let Err(err) = init_logging(cli.log_level.as_deref(), &cli.command) {
+        eprintln!("teep: {err:#}");
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
         Command::Inspect(args) => inspect::run(args),
         Command::Keys(cmd) => keys::run(cmd),
@@ -60,7 +68,40 @@ fn main() -> ExitCode {
     }
 }
 
-/// Writes `text` and a newline to standard output. A reader that went away (`teep ... |
+/// The default log filter of a command: a server says what it did with each request (the
+/// Verifier logs its refusals at debug level, so that target is opened one step further);
+/// a one-shot command says only what went wrong.
+fn default_log_filter(command: &Command) -> &'static str {
+    match command {
+        Command::Verifier(_) => "info,teep_verifier=debug",
+        _ => "warn",
+    }
+}
+
+/// Logs go to standard error (standard output is the command's result), filtered by
+/// `--log-level`, else `RUST_LOG`, else the command's default.
+fn init_logging(flag: Option<&str>, command: &Command) -> anyhow::Result<()> {
+    use std::io::IsTerminal as _;
+    let env = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let (source, filter) = match (flag, env.as_deref()) {
+        (Some(flag), _) => ("--log-level", flag),
+        (None, Some(env)) => ("RUST_LOG", env),
+        (None, None) => ("default", default_log_filter(command)),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .map_err(|e| anyhow::anyhow!("{source} {filter:?}: {e}"))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    Ok(())
+}
+
+/// Writes `text` and a newline to standard output: the only way the CLI prints there
+/// (never `println!`, which panics on a closed pipe). A reader that went away (`teep ... |
 /// head`) makes this fail with `BrokenPipe`, which `main` turns into a quiet exit.
 pub(crate) fn print_line(text: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
@@ -78,20 +119,4 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
             .or_else(|| cause.downcast_ref::<serde_json::Error>()?.io_error_kind());
         kind == Some(ErrorKind::BrokenPipe)
     })
-}
-
-/// Rust ignores SIGPIPE, so `println!` into a closed pipe panics ("failed printing to
-/// stdout: Broken pipe"). Like any filter, `teep` then stops quietly (exit 0) instead; other
-/// panics keep the default report.
-fn exit_quietly_on_broken_pipe() {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let message = info.payload_as_str().unwrap_or_default();
-        if message.starts_with("failed printing to stdout")
-            && message.to_ascii_lowercase().contains("broken pipe")
-        {
-            std::process::exit(0);
-        }
-        default(info);
-    }));
 }

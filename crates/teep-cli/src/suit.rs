@@ -16,8 +16,10 @@ use teep_suit::processor::{DeviceIdentity, Fetcher, KeyDecryptor, Processor};
 use teep_suit::trust::{TrustAnchor, TrustAnchors};
 use teep_suit::verify::{Anchors, authenticate, resolve_member};
 use teep_suit::{ComponentId, VendorId};
+use zeroize::Zeroizing;
 
-use crate::input::{private_key, public_key, read, read_cbor};
+use crate::input::{Symmetric, private_key, public_key, read, read_cbor, symmetric_key};
+use crate::print_line;
 
 #[derive(clap::Subcommand)]
 pub(crate) enum Command {
@@ -41,8 +43,9 @@ pub(crate) struct CreateArgs {
     #[arg(long = "component-id", required = true, num_args = 1..)]
     component_id: Vec<String>,
     /// Manifest component ID segments: where the device stores the manifest (repeat, like
-    /// --component-id). Default: the last component segment renamed, `ta` -> `suit`,
-    /// `config.json` -> `config.suit`.
+    /// --component-id); never the component's path nor one above or under it. Default: the
+    /// last component segment renamed, `ta` -> `suit`, `config.json` -> `config.suit`, a
+    /// lone `app` -> `app.suit`.
     #[arg(long = "manifest-id", num_args = 1..)]
     manifest_id: Vec<String>,
     /// Manifest sequence number.
@@ -61,8 +64,10 @@ pub(crate) struct CreateArgs {
     /// Reference URI echoed in SUIT reports.
     #[arg(long = "reference-uri")]
     reference_uri: Option<String>,
-    /// Encrypt the payload to this TEE public key (ECDH-ES+A128KW, A128GCM). With --uri the
-    /// ciphertext to publish is written to OUT.payload.
+    /// Encrypt the payload to this TEE public key (ECDH-ES+A128KW, A128GCM). The device
+    /// fetches the ciphertext into a sibling component, the last segment with
+    /// `.encrypted` appended (`config.json` -> `config.json.encrypted`), and decrypts it
+    /// into the TC. With --uri the ciphertext to publish is written to OUT.payload.
     #[arg(long = "encrypt-to")]
     encrypt_to: Option<PathBuf>,
     /// A signed envelope this manifest depends on (integrated; repeatable).
@@ -85,9 +90,31 @@ pub(crate) struct SignArgs {
 #[derive(clap::Args)]
 pub(crate) struct VerifyArgs {
     /// TC signer public key (COSE_Key binary or hex, or PEM); repeatable.
-    #[arg(long, required = true)]
+    #[arg(long, required_unless_present = "mac_key")]
     key: Vec<PathBuf>,
+    #[command(flatten)]
+    mac: MacKeys,
     envelope: PathBuf,
+}
+
+/// Shared keys for envelopes authenticated with COSE_Mac0 instead of a signature.
+#[derive(clap::Args)]
+pub(crate) struct MacKeys {
+    /// HMAC 256/256 key for COSE_Mac0 authentication blocks: a COSE_Key (binary or hex)
+    /// with kty Symmetric (4), `k` of 32 bytes and, if any, alg 5 (see `teep keys generate
+    /// --alg hmac256`); repeatable.
+    #[arg(long = "mac-key")]
+    mac_key: Vec<PathBuf>,
+}
+
+impl MacKeys {
+    fn load(&self) -> Result<Zeroizing<Vec<Vec<u8>>>> {
+        let mut keys = Zeroizing::new(Vec::with_capacity(self.mac_key.len()));
+        for path in &self.mac_key {
+            keys.push(symmetric_key(path, Symmetric::Hmac256)?.to_vec());
+        }
+        Ok(keys)
+    }
 }
 
 #[derive(clap::Args)]
@@ -104,11 +131,18 @@ pub(crate) struct ProcessArgs {
     /// manifests install, update and delete only components under the `/`-separated
     /// component-ID PREFIX (repeat with the same KEY for several prefixes). A bare KEY is
     /// trusted for every component. Repeatable.
-    #[arg(long, required = true)]
+    #[arg(long, required_unless_present = "mac_key")]
     trust: Vec<String>,
-    /// The TEE's private key for encrypted payloads.
+    #[command(flatten)]
+    mac: MacKeys,
+    /// The TEE's private key for encrypted payloads (ECDH-ES+A128KW recipients).
     #[arg(long = "decrypt-key")]
     decrypt_key: Option<PathBuf>,
+    /// A pre-shared KEK for encrypted payloads (A128KW recipients): a COSE_Key (binary or
+    /// hex) with kty Symmetric (4), `k` of 16 bytes and, if any, alg -3 (see `teep keys
+    /// generate --alg a128kw`); tried on every A128KW recipient. Repeatable.
+    #[arg(long)]
+    kek: Vec<PathBuf>,
     /// Serve fetched URIs from this directory, by the URI's last path segment.
     #[arg(long = "fetch-dir")]
     fetch_dir: Option<PathBuf>,
@@ -217,6 +251,7 @@ fn create(a: CreateArgs) -> Result<ExitCode> {
         encrypt_to: a.encrypt_to.as_deref().map(public_key).transpose()?,
         dependencies,
     };
+    check_manifest_id(&spec)?;
     let built = builder::build(&spec, provider)?;
     write(&a.out, &built.envelope)?;
     if let Some(ciphertext) = built.published_payload {
@@ -225,6 +260,25 @@ fn create(a: CreateArgs) -> Result<ExitCode> {
         write(Path::new(&path), &ciphertext)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A `--manifest-id` must not be a component's ID nor a path above or under one: a device
+/// mapping component IDs to files could not store both.
+fn check_manifest_id(spec: &ManifestSpec) -> Result<()> {
+    let Some(manifest) = &spec.manifest_component_id else {
+        return Ok(());
+    };
+    let mut stored = vec![spec.component_id.clone()];
+    if spec.encrypt_to.is_some() {
+        stored.push(builder::staging_id(&spec.component_id));
+    }
+    match stored
+        .iter()
+        .find(|c| c.0.starts_with(&manifest.0) || manifest.0.starts_with(&c.0))
+    {
+        Some(c) => bail!("--manifest-id {manifest} overlaps component {c}: give it a sibling path"),
+        None => Ok(()),
+    }
 }
 
 fn sign(a: SignArgs) -> Result<ExitCode> {
@@ -243,9 +297,10 @@ fn verify(a: VerifyArgs) -> Result<ExitCode> {
         trust.add_key(public_key(k)?);
     }
     let bytes = read_cbor(&a.envelope)?;
+    let mac_keys = a.mac.load()?;
     let anchors = Anchors {
         signers: &trust,
-        mac_keys: &[],
+        mac_keys: &mac_keys,
         now: None,
     };
     let checked = authenticate(&bytes, provider, &anchors).and_then(|auth| {
@@ -262,17 +317,16 @@ fn verify(a: VerifyArgs) -> Result<ExitCode> {
     });
     match checked {
         Ok(auth) => {
-            let signer = auth
-                .signer
-                .as_ref()
-                .map(|k| hex::encode(k.thumbprint()))
-                .unwrap_or_default();
-            println!(
+            let signer = auth.signer.as_ref().map_or_else(
+                || "none (authenticated by a MAC key)".to_owned(),
+                |k| hex::encode(k.thumbprint()),
+            );
+            print_line(&format!(
                 "valid: manifest digest {}, sequence number {}, signer {}",
                 hex::encode(auth.digest),
                 auth.manifest.sequence_number,
                 signer
-            );
+            ))?;
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
@@ -284,7 +338,7 @@ fn verify(a: VerifyArgs) -> Result<ExitCode> {
 
 fn inspect(a: InspectArgs) -> Result<ExitCode> {
     let json = teep_suit::json::envelope(&read_cbor(&a.envelope)?, default_provider())?;
-    println!("{}", serde_json::to_string_pretty(&json)?);
+    print_line(&serde_json::to_string_pretty(&json)?)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -317,15 +371,21 @@ fn process(a: ProcessArgs) -> Result<ExitCode> {
             .collect::<Result<_>>()?,
         ..DeviceIdentity::default()
     };
-    let decryptor = match &a.decrypt_key {
-        Some(path) => Some(KeyDecryptor {
-            provider,
-            keys: vec![DecryptionKey::EcdhEs(private_key(path)?)],
-        }),
-        None => None,
-    };
+    let mut keys = Vec::new();
+    if let Some(path) = &a.decrypt_key {
+        keys.push(DecryptionKey::EcdhEs(private_key(path)?));
+    }
+    for path in &a.kek {
+        keys.push(DecryptionKey::A128Kw {
+            kek: symmetric_key(path, Symmetric::A128Kw)?,
+            kid: None,
+        });
+    }
+    let decryptor = (!keys.is_empty()).then_some(KeyDecryptor { provider, keys });
+    let mac_keys = a.mac.load()?;
     let fetcher = a.fetch_dir.clone().map(DirFetcher);
     let mut processor = Processor::new(provider, &trust, &device);
+    processor.mac_keys = &mac_keys;
     if let Some(d) = &decryptor {
         processor.decryptor = Some(d);
     }
@@ -347,10 +407,9 @@ fn process(a: ProcessArgs) -> Result<ExitCode> {
         (None, Some(path)) => processor.install(&mut storage, &read_cbor(path)?, nonce.as_deref()),
         (None, None) => bail!("an envelope or --uninstall is required"),
     };
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&teep_suit::json::report(&outcome.report))?
-    );
+    print_line(&serde_json::to_string_pretty(&teep_suit::json::report(
+        &outcome.report,
+    ))?)?;
     Ok(if outcome.result.is_ok() {
         ExitCode::SUCCESS
     } else {

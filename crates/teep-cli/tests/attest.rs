@@ -251,13 +251,29 @@ fn verifier_serve_runs_the_background_check_flow() {
         .unwrap();
     assert_eq!(refused.status().as_u16(), 401);
     let stderr = server.stop();
-    assert!(!stderr.contains(&token));
+    assert!(!stderr.contains(&token), "{stderr}");
+    // The place of the token first, then the log: the appraisal and the refusal.
     assert_eq!(
-        stderr.trim(),
-        format!(
-            "generated a bearer token for relying party \"default\" in {}",
-            tokens.display()
+        stderr.lines().next(),
+        Some(
+            format!(
+                "generated a bearer token for relying party \"default\" in {}",
+                tokens.display()
+            )
+            .as_str()
         )
+    );
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("appraised Evidence") && l.contains("affirming")),
+        "{stderr}"
+    );
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("refused a request without a known token")),
+        "{stderr}"
     );
     #[cfg(unix)]
     {
@@ -267,10 +283,33 @@ fn verifier_serve_runs_the_background_check_flow() {
     }
 
     let before = std::fs::read(&tokens).unwrap();
-    let (server, base) = serve(&s, &[]);
+    // `--log-level warn` leaves only warnings: an affirming appraisal is not one.
+    let (server, base) = serve(&s, &["--log-level", "warn"]);
     background_check(&s, &base, &token);
     assert_eq!(server.stop(), "");
     assert_eq!(std::fs::read(&tokens).unwrap(), before);
+}
+
+/// A bad log filter is a usage error naming where it came from.
+#[test]
+fn a_bad_log_filter_is_a_usage_error() {
+    let out = teep()
+        .args(["--log-level", "teep=notalevel", "keys", "thumbprint", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--log-level") && stderr.contains("notalevel"),
+        "{stderr}"
+    );
+    let out = teep()
+        .env("RUST_LOG", "teep=notalevel")
+        .args(["keys", "thumbprint", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("RUST_LOG"));
 }
 
 /// An explicit `--tokens` file names the relying parties; a missing or malformed one stops

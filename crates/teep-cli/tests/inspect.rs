@@ -522,18 +522,21 @@ fn trust_keys_on_cose_sign_eat_payloads_and_unsigned_input() {
 }
 
 /// `teep ... | head`: a reader that closes the pipe early ends the command quietly (no
-/// panic message, exit 0), for `inspect` and for `suit inspect` alike.
+/// panic message, exit 0), for every command that prints.
 #[test]
 fn closed_stdout_pipe_exits_quietly() {
-    let (qr, update, suit) = (
+    let (qr, update, suit, signer) = (
         common::vector("teep/query_request.hex"),
         common::vector("teep/update.hex"),
         common::vector("teep/suit_integrated.hex"),
+        common::vector("suit/keys/suit-example-signer-p256.public.pem"),
     );
-    let cases: [&[&str]; 3] = [
+    let cases: [&[&str]; 5] = [
         &["inspect", &qr],
         &["inspect", "--diag", &update],
         &["suit", "inspect", &suit],
+        &["suit", "verify", "--key", &signer, &suit],
+        &["keys", "thumbprint", &signer],
     ];
     for args in cases {
         let (reader, writer) = std::io::pipe().unwrap();

@@ -46,6 +46,49 @@ fn generate_prints_the_thumbprint_of_both_files() {
     }
 }
 
+/// Symmetric keys: one owner-only COSE_Key {kty 4, alg, k} of the algorithm's size, no
+/// `.pub`, nothing printed; two keys differ.
+#[test]
+fn generate_symmetric_keys() {
+    use teep_cose::coset::{CborSerializable as _, CoseKey, KeyType, Label, iana};
+    let dir = tempfile::tempdir().unwrap();
+    for (alg, cose_alg, len) in [
+        ("hmac256", iana::Algorithm::HMAC_256_256, 32),
+        ("a128kw", iana::Algorithm::A128KW, 16),
+    ] {
+        let mut ks = Vec::new();
+        for n in 0..2 {
+            let path = dir.path().join(format!("{alg}-{n}"));
+            assert_eq!(
+                teep_keys(&[&"generate", &"--alg", &alg, &"--out", &path]),
+                ""
+            );
+            assert!(!dir.path().join(format!("{alg}-{n}.pub")).exists());
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+                assert_eq!(mode & 0o777, 0o600, "{alg}");
+            }
+            let key = CoseKey::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            assert_eq!(key.kty, KeyType::Assigned(iana::KeyType::Symmetric));
+            assert_eq!(
+                key.alg,
+                Some(teep_cose::coset::Algorithm::Assigned(cose_alg))
+            );
+            let k = key
+                .params
+                .iter()
+                .find(|(l, _)| *l == Label::Int(-1))
+                .and_then(|(_, v)| v.as_bytes().cloned())
+                .unwrap();
+            assert_eq!(k.len(), len, "{alg}");
+            ks.push(k);
+        }
+        assert_ne!(ks[0], ks[1], "{alg}");
+    }
+}
+
 #[test]
 fn import_pem_of_the_appendix_e_key() {
     let dir = tempfile::tempdir().unwrap();
@@ -140,4 +183,83 @@ fn unreadable_keys_fail_with_a_message() {
 
 fn read_text(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap()
+}
+
+/// A PKCS#8 key under the SEC1 label `EC PRIVATE KEY` (what libcsuit ships) is read, and
+/// every command that takes it says so on stderr; a correctly labelled key says nothing.
+#[test]
+fn a_mislabelled_pem_key_is_used_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let pem = read_text(Path::new(&vector(
+        "suit/keys/suit-example-signer-p256.private.pem",
+    )));
+    assert!(pem.contains("-----BEGIN PRIVATE KEY-----"));
+    let mislabelled = dir.path().join("mislabelled.pem");
+    std::fs::write(&mislabelled, pem.replace("PRIVATE KEY", "EC PRIVATE KEY")).unwrap();
+    let out_key = dir.path().join("k.cose_key");
+    let unsigned = dir.path().join("u.suit");
+    std::fs::write(dir.path().join("p.bin"), b"payload").unwrap();
+    let create = teep()
+        .args([
+            "suit",
+            "create",
+            "--component-id",
+            "D",
+            "--component-id",
+            "x.bin",
+            "--seq",
+            "1",
+        ])
+        .arg("--payload")
+        .arg(dir.path().join("p.bin"))
+        .arg("--out")
+        .arg(&unsigned)
+        .output()
+        .unwrap();
+    assert!(create.status.success());
+    let signed = dir.path().join("s.suit");
+    let commands: [Vec<&dyn AsRef<std::ffi::OsStr>>; 3] = [
+        vec![&"keys", &"import-pem", &mislabelled, &"--out", &out_key],
+        vec![&"keys", &"thumbprint", &mislabelled],
+        vec![
+            &"suit",
+            &"sign",
+            &"--key",
+            &mislabelled,
+            &unsigned,
+            &"--out",
+            &signed,
+        ],
+    ];
+    for args in &commands {
+        let out = teep()
+            .args(args.iter().map(|a| a.as_ref()))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("warning")
+                && stderr.contains("mislabelled.pem")
+                && stderr.contains("PKCS#8"),
+            "{stderr}"
+        );
+        if args[1].as_ref() != "sign" {
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout).trim(),
+                APPENDIX_E_THUMBPRINT
+            );
+        }
+    }
+    let good = teep()
+        .args(["keys", "thumbprint"])
+        .arg(vector("suit/keys/suit-example-signer-p256.private.pem"))
+        .output()
+        .unwrap();
+    assert!(good.status.success());
+    assert_eq!(String::from_utf8_lossy(&good.stderr), "");
 }

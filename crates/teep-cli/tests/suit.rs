@@ -22,6 +22,11 @@ fn signer_pub() -> String {
     vector("suit/keys/suit-example-signer-p256.public.pem")
 }
 
+/// A one-line hex vector file's bytes.
+fn hex_vector(path: &str) -> Vec<u8> {
+    hex::decode(std::fs::read_to_string(path).unwrap().trim()).unwrap()
+}
+
 fn p(path: &Path) -> &str {
     path.to_str().unwrap()
 }
@@ -197,6 +202,54 @@ fn manifest_id_option_names_where_the_manifest_is_stored() {
 }
 
 #[test]
+fn a_manifest_id_over_or_under_a_component_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.bin"), b"payload").unwrap();
+    let payload = dir.path().join("p.bin");
+    let out_path = dir.path().join("out.suit");
+    let tee_pub = vector("suit/keys/fwenc-receiver-esdh-p256.cose-key-public.hex");
+    let create = |manifest_id: &[&str], extra: &[&str]| {
+        let mut args = vec![
+            "suit",
+            "create",
+            "--component-id",
+            "D",
+            "--component-id",
+            "app",
+            "--seq",
+            "1",
+            "--payload",
+            p(&payload),
+            "--out",
+            p(&out_path),
+        ];
+        for m in manifest_id {
+            args.extend(["--manifest-id", m]);
+        }
+        args.extend_from_slice(extra);
+        teep(&args)
+    };
+    for (manifest_id, extra) in [
+        (&["D", "app", "suit"][..], &[][..]),
+        (&["D"][..], &[][..]),
+        (&["D", "app"][..], &[][..]),
+        (
+            &["D", "app.encrypted", "m"][..],
+            &["--encrypt-to", tee_pub.as_str()][..],
+        ),
+    ] {
+        let out = create(manifest_id, extra);
+        assert_eq!(out.status.code(), Some(2), "{manifest_id:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("overlaps component"),
+            "{manifest_id:?}"
+        );
+        assert!(!out_path.exists(), "{manifest_id:?}");
+    }
+    ok(&create(&["D", "app.suit"], &["--encrypt-to", &tee_pub]));
+}
+
+#[test]
 fn verify_rejects_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let env = make(dir.path(), "app", 1, b"payload", &[]);
@@ -268,12 +321,7 @@ fn process_fetches_from_a_directory_and_fails_without_changing_state() {
     let dir = tempfile::tempdir().unwrap();
     let fetch = dir.path().join("www");
     std::fs::create_dir(&fetch).unwrap();
-    let tc = hex::decode(
-        std::fs::read_to_string(vector("suit/teep/teep-tc-binary.hex"))
-            .unwrap()
-            .trim(),
-    )
-    .unwrap();
+    let tc = hex_vector(&vector("suit/teep/teep-tc-binary.hex"));
     std::fs::write(fetch.join("8d82573a-926d-4754-9353-32dc29997f74.ta"), tc).unwrap();
     let state = dir.path().join("state");
     // Another TC is installed first, so the state is not empty.
@@ -329,6 +377,23 @@ fn encrypted_and_dependent_manifests_round_trip() {
     let (out, report) = process(&state, &["--decrypt-key", &tee_priv, p(&enc)]);
     ok(&out);
     assert_eq!(report["suit-report-result"], true);
+    // The ciphertext is staged beside the TC, not under it.
+    let inspect: serde_json::Value =
+        serde_json::from_str(&ok(&teep(&["suit", "inspect", p(&enc)]))).unwrap();
+    let hex_ids = |ids: &[&[&str]]| {
+        serde_json::json!(
+            ids.iter()
+                .map(|id| id.iter().map(hex::encode).collect::<Vec<_>>())
+                .collect::<Vec<_>>()
+        )
+    };
+    assert_eq!(
+        inspect["manifest"]["common"]["components"],
+        hex_ids(&[
+            &["TEEP-Device", "SecureFS", "secret", "ta"],
+            &["TEEP-Device", "SecureFS", "secret", "ta.encrypted"],
+        ])
+    );
 
     let lib = make(dir.path(), "lib", 1, b"library", &[]);
     let app = make(
@@ -392,4 +457,241 @@ fn a_tc_whose_signer_is_no_longer_trusted_can_still_be_deleted() {
     assert_eq!(report["suit-report-result"], true);
     let objects = std::fs::read_dir(state.join("objects")).unwrap().count();
     assert_eq!(objects, 0);
+}
+
+fn fwenc(name: &str) -> String {
+    vector(&format!("suit/firmware-encryption/{name}"))
+}
+
+/// Writes `hex` (a hand-made COSE_Key) to `dir/name`; its path.
+fn key_file(dir: &Path, name: &str, hex: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, hex).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+/// The COSE_Mac0 (HMAC 256/256) and A128KW vectors of draft-ietf-suit-firmware-encryption
+/// verify and install from the command line with symmetric COSE_Keys; keys of the wrong
+/// type, algorithm, size or operations are refused before anything runs.
+#[test]
+fn mac_and_a128kw_envelopes_verify_and_process_with_symmetric_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let mac = vector("suit/keys/fwenc-mac-hmac256.cose-key.hex");
+    let write = fwenc("fwenc-manifest-aeskw-write.hex");
+    let line = ok(&teep(&["suit", "verify", "--mac-key", &mac, &write]));
+    assert!(line.contains("authenticated by a MAC key"), "{line}");
+    // Without the MAC key, or with another one, the envelope does not verify.
+    let out = teep(&["suit", "verify", "--key", &signer_pub(), &write]);
+    assert_eq!(out.status.code(), Some(1));
+    let other_mac = dir.path().join("other.mac");
+    ok(&teep(&[
+        "keys",
+        "generate",
+        "--alg",
+        "hmac256",
+        "--out",
+        p(&other_mac),
+    ]));
+    let out = teep(&["suit", "verify", "--mac-key", p(&other_mac), &write]);
+    assert_eq!(out.status.code(), Some(1));
+
+    // The vector's KEK says alg -4 (A192KW) around a 16-byte k: refused; the same k as an
+    // A128KW COSE_Key decrypts.
+    let kek = key_file(
+        dir.path(),
+        "kek",
+        &format!("a30104032220 50{}", "61".repeat(16)),
+    );
+    let state = dir.path().join("state");
+    let mac_trust = ["--mac-key", mac.as_str()];
+    let run = |state: &Path, extra: &[&str]| {
+        let mut args = vec!["suit", "process", "--state-dir", p(state)];
+        args.extend_from_slice(&mac_trust);
+        args.extend_from_slice(extra);
+        let out = teep(&args);
+        let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+        (out, json)
+    };
+    let (out, _) = run(
+        &state,
+        &[
+            "--kek",
+            &vector("suit/keys/fwenc-kek-a128kw.cose-key.hex"),
+            &write,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("alg -4"));
+    assert!(!state.exists(), "nothing ran");
+    // A wrong KEK fails the install and changes nothing.
+    let (out, report) = run(&state, &["--kek", p(&other_mac), &write]);
+    assert_eq!(out.status.code(), Some(2), "an HMAC key is no KEK");
+    assert_eq!(report, serde_json::Value::Null);
+    let wrong = key_file(
+        dir.path(),
+        "wrong",
+        &format!("a30104032220 50{}", "62".repeat(16)),
+    );
+    ok(&process_trusting(
+        &state,
+        &[&signer_pub()],
+        &[p(&make(dir.path(), "a", 1, b"a", &[]))],
+    )
+    .0);
+    let before = snapshot(&state);
+    let (out, report) = run(&state, &["--kek", &wrong, &write]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        report["suit-report-result"]["error"],
+        "decryption failed: COSE decryption failed"
+    );
+    assert_eq!(snapshot(&state), before);
+
+    let plaintext = hex_vector(&fwenc("fwenc-plaintext.hex"));
+    let (out, report) = run(&state, &["--kek", &kek, &write]);
+    ok(&out);
+    assert_eq!(report["suit-report-result"], true);
+    assert!(snapshot(&state).iter().any(|(_, data)| *data == plaintext));
+
+    // Fetch into a staging component, then copy with decryption.
+    let www = dir.path().join("www");
+    std::fs::create_dir(&www).unwrap();
+    let ciphertext = hex_vector(&fwenc("fwenc-ciphertext-aeskw-a128gcm.hex"));
+    std::fs::write(www.join("encrypted-firmware"), ciphertext).unwrap();
+    let fresh = dir.path().join("fresh");
+    let (out, report) = run(
+        &fresh,
+        &[
+            "--kek",
+            &kek,
+            "--fetch-dir",
+            p(&www),
+            &fwenc("fwenc-manifest-aeskw-fetch-copy.hex"),
+        ],
+    );
+    ok(&out);
+    assert_eq!(report["suit-report-result"], true);
+    assert!(snapshot(&fresh).iter().any(|(_, data)| *data == plaintext));
+
+    // Keys that are not what the option needs, each refused with the reason (exit 2).
+    let k32 = "61".repeat(32);
+    for (option, key, reason) in [
+        ("--mac-key", signer_pub(), "not a COSE_Key"),
+        (
+            "--mac-key",
+            vector("suit/keys/fwenc-receiver-esdh-p256.cose-key-public.hex"),
+            "not a symmetric COSE_Key",
+        ),
+        ("--mac-key", kek.clone(), "alg -3"),
+        // kty 4 without alg, k of 16 bytes: too short for HMAC 256/256.
+        (
+            "--mac-key",
+            key_file(
+                dir.path(),
+                "short",
+                &format!("a2010420 50{}", "61".repeat(16)),
+            ),
+            "16 bytes",
+        ),
+        // key_ops [MAC create] only: not for verifying.
+        (
+            "--mac-key",
+            key_file(dir.path(), "ops", &format!("a40104030504810920 5820{k32}")),
+            "key_ops",
+        ),
+        // No k at all.
+        ("--kek", key_file(dir.path(), "nok", "a201040322"), "no k"),
+        ("--kek", mac.clone(), "alg 5"),
+    ] {
+        // A MAC key is checked by verify; a KEK only by process.
+        let out = match option {
+            "--kek" => run(&fresh, &[option, &key, &write]).0,
+            _ => teep(&["suit", "verify", option, &key, &write]),
+        };
+        assert_eq!(out.status.code(), Some(2), "{key}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(reason), "{key}: {stderr}");
+    }
+}
+
+/// A CBOR byte string header and contents (hand-made envelopes).
+fn bstr(bytes: &[u8]) -> Vec<u8> {
+    let mut out = match u16::try_from(bytes.len()).unwrap() {
+        n @ 0..=23 => vec![0x40 | n as u8],
+        n @ 24..=255 => vec![0x58, n as u8],
+        n => vec![0x59, (n >> 8) as u8, n as u8],
+    };
+    out.extend_from_slice(bytes);
+    out
+}
+
+/// `teep suit inspect` and `teep inspect` show members they do not know (an extension a
+/// newer or other implementation wrote) as `unknown-KEY`; verify and process still refuse
+/// them, with the state unchanged.
+#[test]
+fn unknown_members_are_shown_by_inspect_and_refused_by_processing() {
+    let provider = teep_cose::default_provider();
+    // {1: 1, 2: 7, 3: << {2: [[h'00']]} >>, 99: [1, "abc"]}
+    let value = "820163616263";
+    let manifest =
+        hex::decode(format!("a401010207 03 46a10281814100 1863{value}").replace(' ', "")).unwrap();
+    let unsigned = teep_suit::builder::unsigned_envelope(&manifest, &[], provider);
+    let env = teep_suit::Envelope::decode(&unsigned).unwrap();
+    let key = teep_cose::PrivateKey::from_any(&std::fs::read(signer_priv()).unwrap()).unwrap();
+    let signer = provider.signer(&key, key.default_algorithm()).unwrap();
+    let opts = teep_cose::SignOptions {
+        detached: true,
+        ..teep_cose::SignOptions::default()
+    };
+    let block = teep_cose::sign1(signer.as_ref(), env.authentication.digest_cbor, &opts).unwrap();
+    let auth = [
+        vec![0x82],
+        bstr(env.authentication.digest_cbor),
+        bstr(&block),
+    ]
+    .concat();
+    let with_extra = |extra: &str| {
+        let head = if extra.is_empty() { 0xa2 } else { 0xa3 };
+        let mut out = vec![head, 0x02];
+        out.extend(bstr(&auth));
+        out.push(0x03);
+        out.extend_from_slice(env.manifest_bstr);
+        out.extend(hex::decode(extra).unwrap());
+        out
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let in_manifest = dir.path().join("m99.suit");
+    std::fs::write(&in_manifest, with_extra("")).unwrap();
+    let in_both = dir.path().join("e99.suit");
+    std::fs::write(&in_both, with_extra(&format!("1863{value}"))).unwrap();
+
+    for args in [&["suit", "inspect"][..], &["inspect"][..]] {
+        let mut args = args.to_vec();
+        args.push(p(&in_both));
+        let view: serde_json::Value = serde_json::from_str(&ok(&teep(&args))).unwrap();
+        assert_eq!(view["type"], "SUIT_Envelope", "{args:?}");
+        assert_eq!(view["unknown-99"], value, "{args:?}");
+        assert_eq!(view["manifest"]["unknown-99"], value, "{args:?}");
+        assert_eq!(view["manifest"]["manifest-sequence-number"], 7, "{args:?}");
+    }
+
+    for (file, container) in [(&in_manifest, "manifest"), (&in_both, "envelope")] {
+        let out = teep(&["suit", "verify", "--key", &signer_pub(), p(file)]);
+        assert_eq!(out.status.code(), Some(1));
+        let want = format!("unsupported {container} member 99");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(&want),
+            "{want}"
+        );
+    }
+    let state = dir.path().join("state");
+    ok(&process(&state, &[p(&make(dir.path(), "a", 1, b"a", &[]))]).0);
+    let before = snapshot(&state);
+    let (out, report) = process(&state, &[p(&in_manifest)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        report["suit-report-result"]["error"],
+        "unsupported manifest member 99"
+    );
+    assert_eq!(snapshot(&state), before);
 }

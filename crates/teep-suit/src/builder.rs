@@ -1,7 +1,8 @@
 //! Builds the manifests our tools make (one Trusted Component, optionally encrypted,
 //! optionally depending on other manifests) and signs envelopes.
 //!
-//! Layout of a built manifest (component 0 = the TC; 1 = staging for an encrypted payload;
+//! Layout of a built manifest (component 0 = the TC; 1 = staging for an encrypted payload,
+//! the TC's sibling [`staging_id`];
 //! dependencies after the components, identified by their manifest component IDs):
 //! shared: set 0, override {vendor, class, digest, size}, check vendor, check class, per
 //! dependency set k, override {digest}; dependency-resolution: per dependency set k,
@@ -46,9 +47,8 @@ pub struct DependencySpec {
 #[derive(Clone, Debug)]
 pub struct ManifestSpec {
     pub component_id: ComponentId,
-    /// Where the manifest is stored on the device; default: the component ID with its
-    /// last segment named for the manifest, as in the TEEP examples: `ta` -> `suit`
-    /// (Appendix E Examples 1 and 2), `config.json` -> `config.suit` (Example 3).
+    /// Where the manifest is stored on the device; default: [`manifest_id_for`] the
+    /// component ID.
     pub manifest_component_id: Option<ComponentId>,
     pub sequence_number: u64,
     pub payload: Vec<u8>,
@@ -107,36 +107,48 @@ fn encode_seq(cmds: &[Cmd]) -> Vec<u8> {
     out
 }
 
-fn default_manifest_id(component: &ComponentId) -> ComponentId {
+/// The manifest component ID the builder gives a TC's manifest when the caller names
+/// none: a sibling of the TC, never a path under it (a device mapping IDs to files could
+/// not store both). The last segment is renamed: `ta` -> `suit` (Appendix E Examples 1
+/// and 2), `config.json` -> `config.suit` (Example 3, and two data files beside each other
+/// get manifests of their own), a lone segment `app` -> `app.suit`; a name that would not
+/// change (`x.suit`) gets `.suit` appended.
+pub fn manifest_id_for(component: &ComponentId) -> ComponentId {
     let mut id = component.clone();
-    if id.0.len() > 1 {
-        id.0.pop();
+    let Some(last) = id.0.pop() else {
+        return ComponentId(vec![b"suit".to_vec()]);
+    };
+    let stem = last
+        .iter()
+        .rposition(|b| *b == b'.')
+        .filter(|dot| *dot > 0)
+        .and_then(|dot| last.get(..dot));
+    let mut name = match stem {
+        Some(stem) => [stem, b".suit"].concat(),
+        None if !id.0.is_empty() => b"suit".to_vec(),
+        None => [last.as_slice(), b".suit"].concat(),
+    };
+    if name == last {
+        name.extend_from_slice(b".suit");
     }
-    id.0.push(b"suit".to_vec());
+    id.0.push(name);
     id
 }
 
-/// The manifest component ID the builder gives a TC's manifest when the caller names
-/// none. A last segment with an extension keeps its stem, so that two data files beside
-/// each other (`a.json`, `b.json`) get manifests of their own (`a.suit`, `b.suit`).
-fn manifest_id_for(component: &ComponentId) -> ComponentId {
-    let stem = component
-        .0
-        .last()
-        .filter(|_| component.0.len() > 1)
-        .and_then(|last| last.get(..last.iter().rposition(|b| *b == b'.')?))
-        .filter(|stem| !stem.is_empty());
-    match stem {
-        Some(stem) => {
-            let mut name = stem.to_vec();
-            name.extend_from_slice(b".suit");
-            let mut id = component.clone();
-            id.0.pop();
-            id.0.push(name);
-            id
-        }
-        None => default_manifest_id(component),
+/// Suffix of the last segment that names where an encrypted payload is fetched to.
+pub const STAGING_SUFFIX: &[u8] = b".encrypted";
+
+/// The component an encrypted payload is fetched into before it is decrypted: a sibling
+/// of the TC, its last segment with [`STAGING_SUFFIX`] (`.../config.json` ->
+/// `.../config.json.encrypted`). Never a child path: a device that maps component IDs to
+/// files cannot have `config.json` be both a file and a directory.
+pub fn staging_id(component: &ComponentId) -> ComponentId {
+    let mut id = component.clone();
+    match id.0.last_mut() {
+        Some(last) => last.extend_from_slice(STAGING_SUFFIX),
+        None => id.0.push(STAGING_SUFFIX.to_vec()),
     }
+    id
 }
 
 /// A dependency's manifest digest and storage ID, read from its envelope.
@@ -152,13 +164,16 @@ fn dependency_facts(
     let manifest = crate::model::Manifest::decode(env.manifest_bytes)?;
     let id = match manifest.manifest_component_id {
         Some(id) => id,
+        // Where the processor keeps a manifest without an ID: under its first component.
         None => {
-            let first = manifest
+            let mut id = manifest
                 .common
                 .components
                 .first()
+                .cloned()
                 .ok_or(SuitError::NoManifestComponentId)?;
-            default_manifest_id(first)
+            id.0.push(b"suit".to_vec());
+            id
         }
     };
     Ok((Digest::sha256(digest), id))
@@ -182,9 +197,7 @@ pub fn build(spec: &ManifestSpec, provider: &dyn CryptoProvider) -> Result<Built
     };
     let mut components = vec![spec.component_id.clone()];
     if encrypted.is_some() {
-        let mut staging = spec.component_id.clone();
-        staging.0.push(b"encrypted".to_vec());
-        components.push(staging);
+        components.push(staging_id(&spec.component_id));
     }
     let payload_index = if encrypted.is_some() { 1 } else { 0 };
     let mut deps = Vec::new();

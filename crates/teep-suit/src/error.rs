@@ -151,6 +151,17 @@ pub enum SuitError {
     /// manifest at this position in the list did: nothing of the Update was committed.
     #[error("manifest {0} of the same update failed; nothing was committed")]
     OtherManifestFailed(usize),
+    /// A blob of the device state fails its seal (tampered, swapped with another blob,
+    /// sealed under another key) or is missing; none of it is returned.
+    #[error("state blob {0} is damaged or was tampered with")]
+    StateTampered(String),
+    /// The state's generation is below the one the caller expects (a TEE's monotonic
+    /// counter): an older copy of the state was put back.
+    #[error("state generation {found} is older than the expected {expected}")]
+    StateRolledBack { found: u64, expected: u64 },
+    /// A report that must carry the device's signature does not.
+    #[error("the report is not signed by the device")]
+    UnsignedReport,
     /// This item of an Update did not fail (or did not run), but unlinking the manifest at
     /// this position of its `unneeded-manifest-list` did: nothing was committed.
     #[error("unneeded manifest {0} of the same update failed; nothing was committed")]
@@ -269,7 +280,8 @@ impl SuitError {
             | Self::Authentication(_)
             | Self::ManifestDigestMismatch
             | Self::DependencyDigestMismatch
-            | Self::SignerMismatch(_) => R::Unauthorised,
+            | Self::SignerMismatch(_)
+            | Self::UnsignedReport => R::Unauthorised,
             Self::UnsupportedCommand(_) | Self::NotAllowedInShared(_) => R::CommandUnsupported,
             Self::ComponentIndexOutOfRange(_)
             | Self::TooManyComponents(_)
@@ -304,6 +316,8 @@ impl SuitError {
             | Self::DependencySectionSkipped { .. }
             | Self::StoredManifestMismatch(_)
             | Self::OtherManifestFailed(_)
+            | Self::StateTampered(_)
+            | Self::StateRolledBack { .. }
             | Self::UnneededManifestFailed(_) => R::OperationFailed,
         }
     }
@@ -319,7 +333,10 @@ impl SuitError {
     pub fn teep_err_code(&self) -> TeepErrCode {
         use TeepErrCode as T;
         match self {
-            Self::Storage(_) | Self::Fetch { .. } => T::TemporaryError,
+            Self::Storage(_)
+            | Self::Fetch { .. }
+            | Self::StateTampered(_)
+            | Self::StateRolledBack { .. } => T::TemporaryError,
             Self::Malformed { .. }
             | Self::UnsupportedMember { .. }
             | Self::UnsupportedVersion(_)
@@ -360,6 +377,7 @@ impl SuitError {
             | Self::ForeignComponent(_)
             | Self::StoredManifestMismatch(_)
             | Self::OtherManifestFailed(_)
+            | Self::UnsignedReport
             | Self::UnneededManifestFailed(_) => T::ManifestProcessingFailed,
         }
     }
@@ -409,7 +427,10 @@ impl SuitError {
             Self::ForeignComponent(_) => 40,
             Self::StoredManifestMismatch(_) => 41,
             Self::OtherManifestFailed(_) => 42,
-            Self::UnneededManifestFailed(_) => 43,
+            Self::StateTampered(_) => 43,
+            Self::StateRolledBack { .. } => 44,
+            Self::UnsignedReport => 45,
+            Self::UnneededManifestFailed(_) => 46,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! keys are the CDDL names, byte strings lowercase hex, commands listed with their
 //! section offsets so a report's record can be matched to its command.
 
+use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
@@ -11,7 +12,7 @@ use teep_cose::coset::{self, TaggedCborSerializable, iana::EnumI64};
 
 use crate::command::{Command, IndexArg, Parameters, VendorId, parse_sequence};
 use crate::error::SuitError;
-use crate::model::{ComponentId, Digest, Envelope, Manifest, Member, Section};
+use crate::model::{ComponentId, Digest, Envelope, Manifest, Member, Section, UnknownMember};
 use crate::report::{Entry, Record, Report};
 
 fn hex(b: &[u8]) -> Value {
@@ -179,9 +180,12 @@ fn alg_id(a: &coset::Algorithm) -> Value {
 
 /// An envelope as JSON, without verifying its signature (`digest-matches` says whether
 /// the manifest matches the digest in the authentication wrapper).
+///
+/// Members this crate does not know are shown, not refused, as `"unknown-KEY"`: the hex of
+/// their encoded value (processing still refuses them).
 pub fn envelope(bytes: &[u8], provider: &dyn CryptoProvider) -> Result<Value, SuitError> {
-    let env = Envelope::decode(bytes)?;
-    let manifest = Manifest::decode(env.manifest_bytes)?;
+    let env = Envelope::decode_keeping_unknown(bytes)?;
+    let manifest = Manifest::decode_keeping_unknown(env.manifest_bytes)?;
     let computed = provider.sha256(env.manifest_bstr);
     let auth = &env.authentication;
     let mut sections = Map::new();
@@ -214,7 +218,20 @@ pub fn envelope(bytes: &[u8], provider: &dyn CryptoProvider) -> Result<Value, Su
         .iter()
         .map(|d| json!({ "index": d.index, "dependency-prefix": d.prefix.as_ref().map(component_id) }))
         .collect();
-    Ok(json!({
+    let mut manifest_view = json!({
+        "manifest-version": manifest.version,
+        "manifest-sequence-number": manifest.sequence_number,
+        "reference-uri": manifest.reference_uri,
+        "manifest-component-id": manifest.manifest_component_id.as_ref().map(component_id),
+        "common": {
+            "components": manifest.common.components.iter().map(component_id).collect::<Vec<_>>(),
+            "dependencies": deps,
+        },
+        "sequences": sections,
+        "text": text,
+    });
+    add_unknown(&mut manifest_view, &manifest.unknown);
+    let mut view = json!({
         "type": "SUIT_Envelope",
         "tagged": env.tagged,
         "authentication-wrapper": {
@@ -222,20 +239,20 @@ pub fn envelope(bytes: &[u8], provider: &dyn CryptoProvider) -> Result<Value, Su
             "digest-matches": auth.digest.matches_sha256(&computed).unwrap_or(false),
             "blocks": auth.blocks.iter().map(|b| block(b)).collect::<Vec<_>>(),
         },
-        "manifest": {
-            "manifest-version": manifest.version,
-            "manifest-sequence-number": manifest.sequence_number,
-            "reference-uri": manifest.reference_uri,
-            "manifest-component-id": manifest.manifest_component_id.as_ref().map(component_id),
-            "common": {
-                "components": manifest.common.components.iter().map(component_id).collect::<Vec<_>>(),
-                "dependencies": deps,
-            },
-            "sequences": sections,
-            "text": text,
-        },
+        "manifest": manifest_view,
         "integrated": integrated,
-    }))
+    });
+    add_unknown(&mut view, &env.unknown);
+    Ok(view)
+}
+
+/// Unknown members as `"unknown-KEY": "<hex of the encoded value>"`.
+fn add_unknown(view: &mut Value, members: &[UnknownMember<'_>]) {
+    if let Value::Object(object) = view {
+        for m in members {
+            object.insert(format!("unknown-{}", m.key), hex(m.value));
+        }
+    }
 }
 
 fn member_json(

@@ -13,8 +13,10 @@
 //!   plus result), `update` an `UpdateOutcome` for a TEEP Update (`unneeded-manifest-list`
 //!   unlinked, then `manifest-list` installed: all or nothing; `install_all` without
 //!   unlinks); state changes are committed at once through [`storage::Storage`]
-//!   ([`storage::MemoryStorage`], `dir::DirStorage` with atomic commits).
-//! * [`report`]: `Report::to_cbor` / `sign` / `encrypt` (to the TAM), `decrypt_report`;
+//!   ([`storage::MemoryStorage`]; [`store::IndexedStore`], an index over a blob backend
+//!   and a seal, with atomic commits: `dir::DirStorage`, `dir::SealedDirStorage`).
+//! * [`report`]: `Report::to_cbor` / `sign` / `encrypt` (to the TAM), `decrypt_report`,
+//!   and the TAM's `ReceivedReport::decode` (plain, signed or encrypted device reports);
 //!   `json` (feature `json`): JSON views.
 //! * [`trust`]: `TrustAnchors` of scoped TC-signer anchors (`TrustAnchor`), `SignerId`.
 //! * [`builder`]: `build` and `sign` for `teep suit create` / `sign`.
@@ -45,6 +47,7 @@ pub mod model;
 pub mod processor;
 pub mod report;
 pub mod storage;
+pub mod store;
 pub mod trust;
 pub mod verify;
 
@@ -54,5 +57,5 @@ pub use command::{
 pub use error::{ReportReason, SuitError, TeepErrCode};
 pub use model::{
     Authentication, Common, ComponentId, Dependency, Digest, Envelope, Manifest, Member, Section,
-    SeveredElement,
+    SeveredElement, UnknownMember,
 };

@@ -2,6 +2,7 @@
 //! decoders. Views keep the exact encoded slices (digests are computed over received
 //! bytes, never over re-encodings).
 
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -136,6 +137,44 @@ pub enum Member<'a> {
     /// Contents of the bstr (the encoded command sequence or text map).
     Present(&'a [u8]),
     Severed(Digest),
+}
+
+/// A map member the decoder does not know: its key and encoded value, kept only when
+/// decoding for inspection ([`Unknown::Keep`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownMember<'a> {
+    pub key: i64,
+    /// The value's complete CBOR encoding, as received.
+    pub value: &'a [u8],
+}
+
+/// What a decoder does with members it does not know. Processing rejects them (SUIT says
+/// nothing about skipping an unknown member safely, so it could change the meaning of
+/// what is executed); a viewer keeps them to show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Unknown {
+    Reject,
+    Keep,
+}
+
+impl Unknown {
+    /// An unknown member at `key` of `container`: kept, or the error.
+    fn member<'a>(
+        self,
+        r: &mut Reader<'a>,
+        container: &'static str,
+        key: i64,
+        kept: &mut Vec<UnknownMember<'a>>,
+    ) -> Result<(), SuitError> {
+        match self {
+            Self::Reject => Err(SuitError::UnsupportedMember { container, key }),
+            Self::Keep => {
+                let value = r.skip("unknown member")?;
+                kept.push(UnknownMember { key, value });
+                Ok(())
+            }
+        }
+    }
 }
 
 /// The command sequences of a manifest, by their manifest key.
@@ -321,12 +360,24 @@ pub struct Manifest<'a> {
     pub candidate_verification: Option<Member<'a>>,
     pub install: Option<Member<'a>>,
     pub text: Option<Member<'a>>,
+    /// Members this decoder does not know (only from [`Manifest::decode_keeping_unknown`]).
+    pub unknown: Vec<UnknownMember<'a>>,
 }
 
 impl<'a> Manifest<'a> {
     /// Decodes the contents of the manifest bstr. Version is checked first: a manifest of
     /// another version is rejected before anything else is interpreted.
     pub fn decode(bytes: &'a [u8]) -> Result<Self, SuitError> {
+        Self::decode_with(bytes, Unknown::Reject)
+    }
+
+    /// [`Manifest::decode`] that keeps unknown members in `unknown` instead of failing:
+    /// for showing a manifest, never for processing it.
+    pub fn decode_keeping_unknown(bytes: &'a [u8]) -> Result<Self, SuitError> {
+        Self::decode_with(bytes, Unknown::Keep)
+    }
+
+    fn decode_with(bytes: &'a [u8], unknown: Unknown) -> Result<Self, SuitError> {
         let mut r = Reader::new(bytes);
         let n = r.map("SUIT_Manifest")?;
         let mut seen = Vec::new();
@@ -348,6 +399,7 @@ impl<'a> Manifest<'a> {
             candidate_verification: None,
             install: None,
             text: None,
+            unknown: Vec::new(),
         };
         for _ in 0..n {
             match int_key(&mut r, &mut seen, "SUIT_Manifest key")? {
@@ -371,12 +423,7 @@ impl<'a> Manifest<'a> {
                 18 => m.candidate_verification = Some(decode_member(&mut r)?),
                 20 => m.install = Some(decode_member(&mut r)?),
                 23 => m.text = Some(decode_member(&mut r)?),
-                key => {
-                    return Err(SuitError::UnsupportedMember {
-                        container: "manifest",
-                        key,
-                    });
-                }
+                key => unknown.member(&mut r, "manifest", key, &mut m.unknown)?,
             }
         }
         r.finish("trailing bytes after SUIT_Manifest")?;
@@ -471,6 +518,52 @@ pub struct SeveredElement<'a> {
     pub contents: &'a [u8],
 }
 
+/// Where a manifest says its TC comes from (see [`Envelope::summary`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ManifestUri {
+    /// The manifest's `suit-reference-uri` (also what reports carry).
+    Reference(String),
+    /// No reference URI: the first `uri` parameter of the install sequence (the payload's).
+    Install(String),
+}
+
+/// An envelope as a TAM lists it ([`Envelope::summary`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Summary {
+    /// `suit-manifest-component-id`, when the manifest has one.
+    pub manifest_component_id: Option<ComponentId>,
+    pub sequence_number: u64,
+    /// The digest in the authentication wrapper (what the signatures cover).
+    pub digest: Digest,
+    pub uri: Option<ManifestUri>,
+}
+
+/// Nesting the URI search follows (try-each / run-sequence bodies).
+const URI_SEARCH_DEPTH: usize = 8;
+
+fn first_uri(sequence: &[u8], depth: usize) -> Result<Option<String>, SuitError> {
+    use crate::command::{Command, parse_sequence};
+    for step in parse_sequence(sequence, 0)? {
+        let nested: Vec<&[u8]> = match step.command {
+            Command::OverrideParameters(p) | Command::SetParameters(p) => match p.uri {
+                Some(uri) => return Ok(Some(uri)),
+                None => continue,
+            },
+            Command::TryEach(branches, _) => branches.iter().map(|b| b.bytes).collect(),
+            Command::RunSequence(body) => alloc::vec![body.bytes],
+            _ => continue,
+        };
+        if depth < URI_SEARCH_DEPTH {
+            for body in nested {
+                if let Some(uri) = first_uri(body, depth + 1)? {
+                    return Ok(Some(uri));
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
 /// `SUIT_Envelope` (tagged or not).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Envelope<'a> {
@@ -485,12 +578,24 @@ pub struct Envelope<'a> {
     pub severed: Vec<SeveredElement<'a>>,
     /// Integrated payloads and integrated dependencies, by their tstr key.
     pub integrated: Vec<(&'a str, &'a [u8])>,
+    /// Members this decoder does not know (only from [`Envelope::decode_keeping_unknown`]).
+    pub unknown: Vec<UnknownMember<'a>>,
 }
 
 impl<'a> Envelope<'a> {
     /// Decodes an envelope (optionally tag 107). Nothing inside the manifest is
     /// interpreted here: that waits until the envelope is authenticated.
     pub fn decode(bytes: &'a [u8]) -> Result<Self, SuitError> {
+        Self::decode_with(bytes, Unknown::Reject)
+    }
+
+    /// [`Envelope::decode`] that keeps unknown integer-keyed members in `unknown` instead
+    /// of failing: for showing an envelope, never for processing it.
+    pub fn decode_keeping_unknown(bytes: &'a [u8]) -> Result<Self, SuitError> {
+        Self::decode_with(bytes, Unknown::Keep)
+    }
+
+    fn decode_with(bytes: &'a [u8], unknown: Unknown) -> Result<Self, SuitError> {
         let mut r = Reader::new(bytes);
         let tagged = r.datatype()? == minicbor::data::Type::Tag;
         if tagged {
@@ -505,6 +610,7 @@ impl<'a> Envelope<'a> {
         let mut manifest = None;
         let mut severed = Vec::new();
         let mut integrated: Vec<(&str, &[u8])> = Vec::new();
+        let mut kept = Vec::new();
         for _ in 0..n {
             if r.is_int() {
                 match int_key(&mut r, &mut seen_int, "SUIT_Envelope key")? {
@@ -527,12 +633,7 @@ impl<'a> Envelope<'a> {
                     14 => {
                         r.skip("severed CoSWID")?;
                     }
-                    key => {
-                        return Err(SuitError::UnsupportedMember {
-                            container: "envelope",
-                            key,
-                        });
-                    }
+                    key => unknown.member(&mut r, "envelope", key, &mut kept)?,
                 }
             } else {
                 let at = r.position();
@@ -556,6 +657,7 @@ impl<'a> Envelope<'a> {
             manifest_bytes,
             severed,
             integrated,
+            unknown: kept,
         })
     }
 
@@ -573,6 +675,45 @@ impl<'a> Envelope<'a> {
         out.push(0x03);
         out.extend_from_slice(self.manifest_bstr);
         out
+    }
+
+    /// What a TAM keeps about a TC's manifest: its manifest component ID, sequence
+    /// number, digest and URI, read without any trust anchor.
+    ///
+    /// Nothing here is authenticated: the digest is the authentication wrapper's claim
+    /// and is not recomputed, the manifest is decoded without checking a signature, a
+    /// severed install sequence is used without checking its digest. A TAM calls this
+    /// only on envelopes it has verified itself (`verify::authenticate` on upload), never
+    /// to decide about an envelope it has not.
+    ///
+    /// # Errors
+    /// The manifest does not decode ([`SuitError::Malformed`] and the like).
+    pub fn summary(&self) -> Result<Summary, SuitError> {
+        let manifest = Manifest::decode(self.manifest_bytes)?;
+        let uri = match manifest.reference_uri {
+            Some(uri) => Some(ManifestUri::Reference(String::from(uri))),
+            None => self.install_uri(&manifest)?.map(ManifestUri::Install),
+        };
+        Ok(Summary {
+            manifest_component_id: manifest.manifest_component_id,
+            sequence_number: manifest.sequence_number,
+            digest: self.authentication.digest.clone(),
+            uri,
+        })
+    }
+
+    /// The first `uri` parameter the install sequence sets, in command order (nested
+    /// try-each and run-sequence bodies included, to a bounded depth).
+    fn install_uri(&self, manifest: &Manifest<'_>) -> Result<Option<String>, SuitError> {
+        let bytes = match &manifest.install {
+            None => return Ok(None),
+            Some(Member::Present(bytes)) => *bytes,
+            Some(Member::Severed(_)) => match self.severed_element(Section::Install.key()) {
+                Some(element) => element.contents,
+                None => return Ok(None),
+            },
+        };
+        first_uri(bytes, 0)
     }
 
     pub fn severed_element(&self, key: u64) -> Option<&SeveredElement<'a>> {

@@ -3,9 +3,12 @@
 
 use std::process::Command;
 
-/// The built `teep` binary, ready for arguments.
+/// The built `teep` binary, ready for arguments (with the default log filter: a RUST_LOG
+/// of the test run does not leak in).
 pub fn teep() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_teep"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_teep"));
+    command.env_remove("RUST_LOG");
+    command
 }
 
 /// Path of a file under tests/vectors.

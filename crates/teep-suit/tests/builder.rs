@@ -1,0 +1,136 @@
+//! What the builder generates: component IDs a device can map to files (none is a path
+//! under another), encrypted payloads staged beside their component, and default
+//! manifest IDs beside the TC.
+
+mod common;
+use common::{PROVIDER, spec};
+
+use teep_cose::{Curve, PrivateKey};
+use teep_suit::builder::{self, DependencySpec, ManifestSpec, PayloadLocation};
+use teep_suit::{ComponentId, Envelope, Manifest};
+
+/// `a` names `b` or a path under it (whole segments).
+fn is_prefix(a: &ComponentId, b: &ComponentId) -> bool {
+    b.0.starts_with(&a.0)
+}
+
+/// Every component ID a built envelope makes the device store: the components, the
+/// dependencies' locations and the manifest's own.
+fn stored_ids(envelope: &[u8]) -> Vec<ComponentId> {
+    let env = Envelope::decode(envelope).unwrap();
+    let manifest = Manifest::decode(env.manifest_bytes).unwrap();
+    let mut ids = manifest.common.components.clone();
+    ids.extend(
+        manifest
+            .common
+            .dependencies
+            .iter()
+            .filter_map(|d| d.prefix.clone()),
+    );
+    ids.extend(manifest.manifest_component_id.clone());
+    ids
+}
+
+fn assert_no_prefix(what: &str, ids: &[ComponentId]) {
+    for (i, a) in ids.iter().enumerate() {
+        for (j, b) in ids.iter().enumerate() {
+            assert!(
+                i == j || !is_prefix(a, b),
+                "{what}: {a} is {} {b}",
+                if a == b { "the same as" } else { "a prefix of" }
+            );
+        }
+    }
+}
+
+fn with_component(segments: &[&str]) -> ManifestSpec {
+    ManifestSpec {
+        component_id: ComponentId::from_strs(segments),
+        ..spec("x", 1, b"payload")
+    }
+}
+
+#[test]
+fn no_generated_component_id_is_a_prefix_of_another() {
+    let tee = PrivateKey::generate(Curve::P256).unwrap();
+    let dependency = builder::build(&spec("lib", 1, b"library"), &PROVIDER)
+        .unwrap()
+        .envelope;
+    let shapes: [&[&str]; 7] = [
+        &["TEEP-Device", "SecureFS", "app", "ta"],
+        &["TEEP-Device", "SecureFS", "config.json"],
+        &["TEEP-Device", "SecureFS", "x.suit"],
+        &["TEEP-Device", "suit"],
+        &["app"],
+        &["config.json"],
+        &[".hidden"],
+    ];
+    for segments in shapes {
+        for encrypted in [false, true] {
+            for depends in [false, true] {
+                let mut s = with_component(segments);
+                if encrypted {
+                    s.encrypt_to = Some(tee.public_key().clone());
+                    s.location = PayloadLocation::Uri("https://tam.example/x".into());
+                }
+                if depends {
+                    s.dependencies = vec![DependencySpec {
+                        envelope: dependency.clone(),
+                    }];
+                }
+                let built = builder::build(&s, &PROVIDER).unwrap();
+                let ids = stored_ids(&built.envelope);
+                assert_eq!(
+                    ids.len(),
+                    2 + usize::from(encrypted) + usize::from(depends),
+                    "{segments:?}"
+                );
+                assert_no_prefix(&format!("{segments:?} enc={encrypted}"), &ids);
+            }
+        }
+    }
+}
+
+#[test]
+fn an_encrypted_payload_is_staged_beside_its_component() {
+    let tee = PrivateKey::generate(Curve::P256).unwrap();
+    let mut s = with_component(&["TEEP-Device", "SecureFS", "config.json"]);
+    s.encrypt_to = Some(tee.public_key().clone());
+    let built = builder::build(&s, &PROVIDER).unwrap();
+    let env = Envelope::decode(&built.envelope).unwrap();
+    let manifest = Manifest::decode(env.manifest_bytes).unwrap();
+    assert_eq!(
+        manifest.common.components,
+        [
+            ComponentId::from_strs(&["TEEP-Device", "SecureFS", "config.json"]),
+            ComponentId::from_strs(&["TEEP-Device", "SecureFS", "config.json.encrypted"]),
+        ]
+    );
+    assert_eq!(
+        manifest.manifest_component_id,
+        Some(ComponentId::from_strs(&[
+            "TEEP-Device",
+            "SecureFS",
+            "config.suit"
+        ]))
+    );
+}
+
+#[test]
+fn default_manifest_ids_sit_beside_the_component() {
+    let cases: [(&[&str], &[&str]); 6] = [
+        (&["D", "S", "app", "ta"], &["D", "S", "app", "suit"]),
+        (&["D", "S", "config.json"], &["D", "S", "config.suit"]),
+        (&["D", "S", "x.suit"], &["D", "S", "x.suit.suit"]),
+        (&["D", "suit"], &["D", "suit.suit"]),
+        (&["app"], &["app.suit"]),
+        (&[".hidden"], &[".hidden.suit"]),
+    ];
+    for (component, manifest) in cases {
+        assert_eq!(
+            builder::manifest_id_for(&ComponentId::from_strs(component)),
+            ComponentId::from_strs(manifest),
+            "{component:?}"
+        );
+    }
+}
