@@ -229,8 +229,8 @@ pub fn build(spec: &ManifestSpec, provider: &dyn CryptoProvider) -> Result<Built
         shared.push(Cmd::Rep(2));
     }
     // Each dependency's manifest digest, in the shared sequence (the trust-domains
-    // dependency template): validate and uninstall process the dependency too, and
-    // Invocation and Uninstall do not run dependency-resolution.
+    // dependency template): validate processes the dependency in Invocation too, which
+    // does not run dependency-resolution.
     for (k, digest, _, _) in &deps {
         shared.extend([
             Cmd::SetIndex(*k),
