@@ -157,24 +157,28 @@ impl<'b> Reader<'b> {
     }
 
     /// Byte offset of the next item.
+    #[inline]
     #[must_use]
     pub fn position(&self) -> usize {
         self.d.position()
     }
 
     /// The whole input.
+    #[inline]
     #[must_use]
     pub fn input(&self) -> &'b [u8] {
         self.d.input()
     }
 
     /// The type of the next item, `None` at the end of the input or for a reserved head.
+    #[inline]
     #[must_use]
     pub fn datatype(&self) -> Option<Type> {
         self.d.datatype().ok()
     }
 
     /// Whether the next item is an integer (see [`is_int`]).
+    #[inline]
     #[must_use]
     pub fn is_int(&self) -> bool {
         self.datatype().is_some_and(is_int)
@@ -211,8 +215,9 @@ impl<'b> Reader<'b> {
         }
     }
 
-    /// Checks that the next item is `want` (one of `accept`), then runs `read`; on any
-    /// failure the position is restored and the minicbor error mapped onto a kind.
+    /// Runs `read`, which accepts exactly the types `accept` does (minicbor's own type
+    /// check); on any failure the position is restored and the failure classified against
+    /// `want`. The type is looked at only on that path, so a good read costs one decode.
     fn typed<F, T>(
         &mut self,
         field: F,
@@ -221,18 +226,18 @@ impl<'b> Reader<'b> {
         read: impl FnOnce(&mut Decoder<'b>) -> Result<T, Error>,
     ) -> Result<T, ReadError<F>> {
         let at = self.position();
+        let e = match read(&mut self.d) {
+            Ok(value) => return Ok(value),
+            Err(e) => e,
+        };
+        self.d.set_position(at);
         let kind = match self.d.datatype() {
-            Ok(ty) if accept(ty) => match read(&mut self.d) {
-                Ok(value) => return Ok(value),
-                Err(e) => lift(&e, want),
-            },
-            // The indefinite form of the type wanted; another type's is just another type.
+            Ok(ty) if accept(ty) => lift(&e, want),
             Ok(ty) if indefinite_of(ty, want) => ReadErrorKind::Indefinite,
             Ok(Type::Unknown(_)) => ReadErrorKind::Malformed,
             Ok(_) => ReadErrorKind::Expected(want),
             Err(e) => lift(&e, want),
         };
-        self.d.set_position(at);
         Err(Self::error_at(at, field, kind))
     }
 
@@ -479,6 +484,7 @@ impl<'b> Reader<'b> {
     }
 
     /// The initial byte of the next item, to tell indefinite strings apart cheaply.
+    #[inline]
     fn next_byte(&self) -> Option<u8> {
         self.input().get(self.position()).copied()
     }

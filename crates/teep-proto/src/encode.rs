@@ -6,18 +6,27 @@
 //! numberings, so the encoder reproduces each vector byte for byte, and the same message
 //! always gives the same bytes. Raw values (SUIT parameters, extensions) are copied as
 //! they were received or built.
+//!
+//! Two passes: [`check`] refuses, in output order, whatever breaks a CDDL rule the decoder
+//! enforces; only then is anything written, with teep-cbor's counting containers
+//! (`MapEncoder`, `ArrayEncoder`), so no length is counted by hand.
 
 use alloc::vec::Vec;
+
+use minicbor::Encoder;
+use teep_cbor::write::{ArrayEncoder, EncodeError, MapEncoder, VecEncoder, raw};
 
 use crate::error::{ProtoError, Violation};
 use crate::numbering::{Field, Numbering};
 use crate::parts::{Parts, Value};
-use crate::types::{CipherSuite, ComponentId, Message, RawCbor, SystemPropertyClaims};
+use crate::types::{
+    CipherSuite, ComponentId, Message, RawCbor, RequestedTcInfo, SuitCoseProfile,
+    SystemPropertyClaims,
+};
 use crate::validate;
 
 type Result<T> = core::result::Result<T, ProtoError>;
-
-use teep_cbor::encode::{Major, write_bytes, write_head, write_int, write_text};
+type Written = core::result::Result<(), EncodeError>;
 
 impl Message {
     /// Encodes the bare TEEP message (the COSE payload) in `numbering`.
@@ -25,12 +34,13 @@ impl Message {
     /// Refuses (with [`ProtoError::Invalid`]) a message that breaks a CDDL rule the
     /// decoder enforces, so that `decode(encode(m)) == m` for every `m` it accepts.
     pub fn encode(&self, numbering: Numbering) -> Result<Vec<u8>> {
-        let mut w = Writer {
-            out: Vec::with_capacity(self.size_hint()),
-            numbering,
-        };
-        w.message(self)?;
-        Ok(w.out)
+        let parts = self.parts();
+        let options = options(&parts, numbering)?;
+        check(&options, &parts.positional, numbering).map_err(ProtoError::Invalid)?;
+        let w = Writer { numbering };
+        let mut out = Vec::with_capacity(self.size_hint());
+        w.message(&mut Encoder::new(&mut out), self, &options, &parts)?;
+        Ok(out)
     }
 
     /// Rough output size, so that the output vector is allocated once in common cases.
@@ -46,9 +56,10 @@ impl Message {
     }
 }
 
-struct Writer {
-    out: Vec<u8>,
-    numbering: Numbering,
+/// One entry of the options map: a field this message defines, or a kept extension.
+enum Entry<'a> {
+    Known(Field, Value<'a>),
+    Raw(&'a RawCbor),
 }
 
 /// The label of a field the encoder writes as a map key. Only labelled fields reach here
@@ -58,203 +69,203 @@ fn label(field: Field, numbering: Numbering) -> u64 {
     field.label(numbering).unwrap_or(u64::MAX)
 }
 
-fn invalid<T>(v: Violation) -> Result<T> {
-    Err(ProtoError::Invalid(v))
+/// The options map's entries in output order (`token` first, then ascending labels),
+/// after refusing an extension that reuses a label this message type defines.
+fn options<'a>(parts: &Parts<'a>, n: Numbering) -> Result<Vec<(u64, Entry<'a>)>> {
+    for label in parts.extensions.keys() {
+        if parts.defined.iter().any(|f| f.label(n) == Some(*label)) {
+            return Err(ProtoError::Invalid(Violation::ExtensionLabelTaken(*label)));
+        }
+    }
+    let token = Field::Token.label(n);
+    let mut entries: Vec<(u64, Entry<'_>)> =
+        Vec::with_capacity(parts.options.len() + parts.extensions.len());
+    for (field, value) in &parts.options {
+        entries.push((label(*field, n), Entry::Known(*field, *value)));
+    }
+    for (label, raw) in parts.extensions {
+        entries.push((*label, Entry::Raw(raw)));
+    }
+    entries.sort_unstable_by_key(|(label, _)| (Some(*label) != token, *label));
+    Ok(entries)
+}
+
+/// Every CDDL control of the message, in the order the values are written, so the first
+/// one broken is reported.
+fn check(
+    options: &[(u64, Entry<'_>)],
+    positional: &[(Field, Value<'_>)],
+    n: Numbering,
+) -> core::result::Result<(), Violation> {
+    for (_, entry) in options {
+        if let Entry::Known(field, value) = entry {
+            check_value(*field, *value, n)?;
+        }
+    }
+    positional
+        .iter()
+        .try_for_each(|(field, value)| check_value(*field, *value, n))
+}
+
+fn check_value(
+    field: Field,
+    value: Value<'_>,
+    n: Numbering,
+) -> core::result::Result<(), Violation> {
+    let list = |len| validate::list_len(field, len);
+    match value {
+        Value::Bytes(b) => validate::size(field, b.len()),
+        Value::Text(s) => validate::size(field, s.len()),
+        Value::Uint(_) | Value::DataItems(_) => Ok(()),
+        Value::Freshness(l) => list(l.len()),
+        Value::Versions(l) => list(l.len()),
+        Value::BstrList(l) => list(l.len()),
+        Value::Profiles(l) => list(l.len()),
+        Value::CipherSuites(l) => {
+            list(l.len())?;
+            l.iter()
+                .try_for_each(|s| validate::list_len(Field::CipherSuite, s.operations().len()))
+        }
+        Value::TcList(l) => {
+            list(l.len())?;
+            l.iter().try_for_each(|c| {
+                validate::claims(c)?;
+                component_id_len(Field::SystemComponentId, &c.component_id)
+            })
+        }
+        Value::RequestedTcList(l) => {
+            list(l.len())?;
+            l.iter().try_for_each(|info| {
+                validate::requested_tc_info(info)?;
+                component_id_len(Field::ComponentId, &info.component_id)
+            })
+        }
+        Value::ComponentIds(l) => {
+            list(l.len())?;
+            l.iter()
+                .try_for_each(|id| component_id_len(Field::ComponentId, id))
+        }
+        Value::ErrCode(code) => validate::err_code(code, n).map(drop),
+    }
+}
+
+fn component_id_len(field: Field, id: &ComponentId) -> core::result::Result<(), Violation> {
+    validate::list_len(field, id.0.len())
+}
+
+/// An array with one element per item of `items`, each written by `f`.
+fn array<T>(
+    e: &mut VecEncoder<'_>,
+    items: impl IntoIterator<Item = T>,
+    mut f: impl FnMut(&mut VecEncoder<'_>, T) -> Written,
+) -> Written {
+    ArrayEncoder::write_to(e, |a| {
+        items
+            .into_iter()
+            .try_for_each(|item| a.item_with(|e| f(e, item)).map(drop))
+    })
+}
+
+/// Writes a message [`check`] has accepted.
+struct Writer {
+    numbering: Numbering,
 }
 
 impl Writer {
-    fn head(&mut self, major: Major, n: u64) {
-        write_head(major, n, &mut self.out);
-    }
-
-    fn len_head(&mut self, major: Major, len: usize) {
-        write_head(major, len as u64, &mut self.out);
-    }
-
-    fn int(&mut self, n: i64) {
-        write_int(n, &mut self.out);
-    }
-
-    fn bytes(&mut self, b: &[u8]) {
-        write_bytes(b, &mut self.out);
-    }
-
-    fn text(&mut self, s: &str) {
-        write_text(s, &mut self.out);
-    }
-
-    fn raw(&mut self, r: &RawCbor) {
-        self.out.extend_from_slice(r.as_bytes());
-    }
-
-    /// Array header of a list after checking its non-empty rule.
-    fn list(&mut self, field: Field, len: usize) -> Result<()> {
-        validate::list_len(field, len).map_err(ProtoError::Invalid)?;
-        self.len_head(Major::Array, len);
-        Ok(())
-    }
-
-    fn message(&mut self, m: &Message) -> Result<()> {
-        let parts = m.parts();
-        self.len_head(Major::Array, 2 + parts.positional.len());
-        self.head(Major::Unsigned, m.message_type().number(self.numbering));
-        self.options(&parts)?;
-        for (field, value) in &parts.positional {
-            self.value(*field, *value)?;
-        }
-        Ok(())
-    }
-
-    fn options(&mut self, parts: &Parts<'_>) -> Result<()> {
-        let n = self.numbering;
-        let token = Field::Token.label(n);
-        for label in parts.extensions.keys() {
-            if parts.defined.iter().any(|f| f.label(n) == Some(*label)) {
-                return invalid(Violation::ExtensionLabelTaken(*label));
+    fn message(
+        &self,
+        e: &mut VecEncoder<'_>,
+        m: &Message,
+        options: &[(u64, Entry<'_>)],
+        parts: &Parts<'_>,
+    ) -> Written {
+        ArrayEncoder::write_to(e, |a| {
+            a.item(m.message_type().number(self.numbering))?;
+            a.item_with(|e| self.options(e, options))?;
+            for (_, value) in &parts.positional {
+                a.item_with(|e| self.value(e, *value))?;
             }
-        }
-        let mut entries: Vec<(bool, u64, Entry<'_>)> =
-            Vec::with_capacity(parts.options.len() + parts.extensions.len());
-        for (field, value) in &parts.options {
-            let label = label(*field, n);
-            entries.push((Some(label) != token, label, Entry::Known(*field, *value)));
-        }
-        for (label, raw) in parts.extensions {
-            entries.push((true, *label, Entry::Raw(raw)));
-        }
-        entries.sort_unstable_by_key(|(not_token, label, _)| (*not_token, *label));
-        self.len_head(Major::Map, entries.len());
-        for (_, label, entry) in entries {
-            self.head(Major::Unsigned, label);
-            match entry {
-                Entry::Known(field, value) => self.value(field, value)?,
-                Entry::Raw(raw) => self.raw(raw),
-            }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
-    fn value(&mut self, field: Field, value: Value<'_>) -> Result<()> {
+    fn options(&self, e: &mut VecEncoder<'_>, options: &[(u64, Entry<'_>)]) -> Written {
+        MapEncoder::write_to(e, |map| {
+            for (label, entry) in options {
+                match entry {
+                    Entry::Known(_, value) => map.entry_with(*label, |e| self.value(e, *value))?,
+                    Entry::Raw(item) => map.entry_with(*label, |e| raw(e, item.as_bytes()))?,
+                };
+            }
+            Ok(())
+        })
+    }
+
+    fn value(&self, e: &mut VecEncoder<'_>, value: Value<'_>) -> Written {
         match value {
-            Value::Bytes(b) => {
-                validate::size(field, b.len()).map_err(ProtoError::Invalid)?;
-                self.bytes(b);
+            Value::Bytes(b) => bytes(e, b),
+            Value::Text(s) => Ok(e.str(s).map(drop)?),
+            Value::Uint(u) | Value::DataItems(crate::types::DataItemRequested(u)) => {
+                Ok(e.u64(u).map(drop)?)
             }
-            Value::Text(s) => {
-                validate::size(field, s.len()).map_err(ProtoError::Invalid)?;
-                self.text(s);
-            }
-            Value::Uint(u) => self.head(Major::Unsigned, u),
-            Value::Freshness(list) => {
-                self.list(field, list.len())?;
-                list.iter().for_each(|f| self.head(Major::Unsigned, f.0));
-            }
-            Value::Versions(list) => {
-                self.list(field, list.len())?;
-                list.iter()
-                    .for_each(|v| self.head(Major::Unsigned, u64::from(*v)));
-            }
-            Value::BstrList(list) => {
-                self.list(field, list.len())?;
-                list.iter().for_each(|b| self.bytes(b));
-            }
-            Value::CipherSuites(list) => {
-                self.list(field, list.len())?;
-                for suite in list {
-                    self.cipher_suite(suite)?;
-                }
-            }
-            Value::Profiles(list) => {
-                self.list(field, list.len())?;
-                for profile in list {
-                    self.len_head(Major::Array, profile.0.len());
-                    profile.0.iter().for_each(|a| self.int(*a));
-                }
-            }
-            Value::DataItems(d) => self.head(Major::Unsigned, d.0),
-            Value::TcList(list) => {
-                self.list(field, list.len())?;
-                for claims in list {
-                    self.claims(claims)?;
-                }
-            }
-            Value::RequestedTcList(list) => {
-                self.list(field, list.len())?;
-                for info in list {
-                    validate::requested_tc_info(info).map_err(ProtoError::Invalid)?;
-                    self.requested_tc_info(info)?;
-                }
-            }
-            Value::ComponentIds(list) => {
-                self.list(field, list.len())?;
-                for id in list {
-                    self.component_id(Field::ComponentId, id)?;
-                }
-            }
-            Value::ErrCode(code) => {
-                let number =
-                    validate::err_code(code, self.numbering).map_err(ProtoError::Invalid)?;
-                self.head(Major::Unsigned, number);
-            }
+            Value::Freshness(l) => array(e, l, |e, f| Ok(e.u64(f.0).map(drop)?)),
+            Value::Versions(l) => array(e, l, |e, v| Ok(e.u32(*v).map(drop)?)),
+            Value::BstrList(l) => array(e, l, |e, b| bytes(e, b)),
+            Value::CipherSuites(l) => array(e, l, cipher_suite),
+            Value::Profiles(l) => array(e, l, profile),
+            Value::TcList(l) => array(e, l, claims),
+            Value::RequestedTcList(l) => array(e, l, |e, info| self.requested_tc_info(e, info)),
+            Value::ComponentIds(l) => array(e, l, component_id),
+            Value::ErrCode(code) => Ok(e.u64(code.number(self.numbering)).map(drop)?),
         }
-        Ok(())
     }
 
-    fn cipher_suite(&mut self, suite: &CipherSuite) -> Result<()> {
-        self.list(Field::CipherSuite, suite.operations().len())?;
-        for op in suite.operations() {
-            self.len_head(Major::Array, 2);
-            self.head(Major::Unsigned, op.cose_type);
-            self.int(op.alg);
-        }
-        Ok(())
-    }
-
-    fn component_id(&mut self, field: Field, id: &ComponentId) -> Result<()> {
-        self.list(field, id.0.len())?;
-        id.0.iter().for_each(|part| self.bytes(part));
-        Ok(())
-    }
-
-    /// system-property-claims: component id (key 0) and parameters in ascending key order.
-    fn claims(&mut self, claims: &SystemPropertyClaims) -> Result<()> {
-        validate::claims(claims).map_err(ProtoError::Invalid)?;
-        self.len_head(Major::Map, claims.parameters.len() + 1);
-        for (key, value) in claims.parameters.range(..0) {
-            self.int(*key);
-            self.raw(value);
-        }
-        self.head(Major::Unsigned, 0);
-        self.component_id(Field::SystemComponentId, &claims.component_id)?;
-        for (key, value) in claims.parameters.range(1..) {
-            self.int(*key);
-            self.raw(value);
-        }
-        Ok(())
-    }
-
-    fn requested_tc_info(&mut self, info: &crate::types::RequestedTcInfo) -> Result<()> {
+    /// requested-tc-info; its labels ascend in this order in both numberings.
+    fn requested_tc_info(&self, e: &mut VecEncoder<'_>, info: &RequestedTcInfo) -> Written {
         let n = self.numbering;
-        let count = 1
-            + usize::from(info.tc_manifest_sequence_number.is_some())
-            + usize::from(info.have_binary.is_some());
-        self.len_head(Major::Map, count);
-        // Labels ascend in this order in both numberings.
-        self.head(Major::Unsigned, label(Field::ComponentId, n));
-        self.component_id(Field::ComponentId, &info.component_id)?;
-        if let Some(seq) = info.tc_manifest_sequence_number {
-            self.head(Major::Unsigned, label(Field::TcManifestSequenceNumber, n));
-            self.head(Major::Unsigned, seq);
-        }
-        if let Some(have) = info.have_binary {
-            self.head(Major::Unsigned, label(Field::HaveBinary, n));
-            self.out.push(if have { 0xf5 } else { 0xf4 });
-        }
-        Ok(())
+        MapEncoder::write_to(e, |map| {
+            map.entry_with(label(Field::ComponentId, n), |e| {
+                component_id(e, &info.component_id)
+            })?;
+            if let Some(seq) = info.tc_manifest_sequence_number {
+                map.entry(label(Field::TcManifestSequenceNumber, n), seq)?;
+            }
+            if let Some(have) = info.have_binary {
+                map.entry(label(Field::HaveBinary, n), have)?;
+            }
+            Ok(())
+        })
     }
 }
 
-enum Entry<'a> {
-    Known(Field, Value<'a>),
-    Raw(&'a RawCbor),
+fn bytes(e: &mut VecEncoder<'_>, b: &[u8]) -> Written {
+    Ok(e.bytes(b).map(drop)?)
+}
+
+fn cipher_suite(e: &mut VecEncoder<'_>, suite: &CipherSuite) -> Written {
+    array(e, suite.operations(), |e, op| {
+        ArrayEncoder::write_to(e, |a| a.item(op.cose_type)?.item(op.alg).map(drop))
+    })
+}
+
+fn profile(e: &mut VecEncoder<'_>, profile: &SuitCoseProfile) -> Written {
+    array(e, &profile.0, |e, alg| Ok(e.i64(*alg).map(drop)?))
+}
+
+fn component_id(e: &mut VecEncoder<'_>, id: &ComponentId) -> Written {
+    array(e, &id.0, |e, part| bytes(e, part))
+}
+
+/// system-property-claims: component id (key 0) and parameters in ascending key order.
+fn claims(e: &mut VecEncoder<'_>, claims: &SystemPropertyClaims) -> Written {
+    MapEncoder::write_to(e, |map| {
+        for (key, value) in claims.parameters.range(..0) {
+            map.entry_with(*key, |e| raw(e, value.as_bytes()))?;
+        }
+        map.entry_with(0, |e| component_id(e, &claims.component_id))?;
+        for (key, value) in claims.parameters.range(1..) {
+            map.entry_with(*key, |e| raw(e, value.as_bytes()))?;
+        }
+        Ok(())
+    })
 }
