@@ -217,28 +217,41 @@ impl<'b> Reader<'b> {
 
     /// Runs `read`, which accepts exactly the types `accept` does (minicbor's own type
     /// check); on any failure the position is restored and the failure classified against
-    /// `want`. The type is looked at only on that path, so a good read costs one decode.
+    /// `want`. The type is looked at only on that path, which is kept out of line so that
+    /// a good read costs one decode and no call of its own.
+    #[inline]
     fn typed<F, T>(
         &mut self,
         field: F,
         want: CborType,
-        accept: impl Fn(Type) -> bool,
+        accept: fn(Type) -> bool,
         read: impl FnOnce(&mut Decoder<'b>) -> Result<T, Error>,
     ) -> Result<T, ReadError<F>> {
         let at = self.position();
-        let e = match read(&mut self.d) {
-            Ok(value) => return Ok(value),
-            Err(e) => e,
-        };
+        match read(&mut self.d) {
+            Ok(value) => Ok(value),
+            Err(e) => Err(Self::error_at(at, field, self.failed(at, want, accept, &e))),
+        }
+    }
+
+    /// What went wrong with a read of `want` at `at`; rewinds there.
+    #[cold]
+    #[inline(never)]
+    fn failed(
+        &mut self,
+        at: usize,
+        want: CborType,
+        accept: fn(Type) -> bool,
+        e: &Error,
+    ) -> ReadErrorKind {
         self.d.set_position(at);
-        let kind = match self.d.datatype() {
-            Ok(ty) if accept(ty) => lift(&e, want),
+        match self.d.datatype() {
+            Ok(ty) if accept(ty) => lift(e, want),
             Ok(ty) if indefinite_of(ty, want) => ReadErrorKind::Indefinite,
             Ok(Type::Unknown(_)) => ReadErrorKind::Malformed,
             Ok(_) => ReadErrorKind::Expected(want),
             Err(e) => lift(&e, want),
-        };
-        Err(Self::error_at(at, field, kind))
+        }
     }
 
     /// An unsigned integer.

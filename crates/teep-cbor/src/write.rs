@@ -192,6 +192,8 @@ impl<K: ContainerKind> Counted<K> {
     ) -> Result<(), EncodeError> {
         let out: &mut Vec<u8> = e.writer_mut();
         let start = out.len();
+        // One byte is kept for the header, which is all it takes below 24 entries.
+        out.push(0);
         // The output is borrowed by value for the duration (moving a Vec copies no bytes).
         let mut container = Self {
             buf: core::mem::take(out),
@@ -201,11 +203,13 @@ impl<K: ContainerKind> Counted<K> {
         let written = entries(&mut container);
         let Self { mut buf, len, .. } = container;
         if written.is_ok() {
-            let end = buf.len();
-            write_head(K::MAJOR, len, &mut buf);
-            let head = buf.len().saturating_sub(end);
-            if let Some(container) = buf.get_mut(start..) {
-                container.rotate_right(head);
+            match (u8::try_from(len), buf.get_mut(start)) {
+                (Ok(small @ 0..24), Some(slot)) => *slot = ((K::MAJOR as u8) << 5) | small,
+                _ => {
+                    let mut head = Vec::new();
+                    write_head(K::MAJOR, len, &mut head);
+                    buf.splice(start..=start, head);
+                }
             }
         } else {
             buf.truncate(start);
