@@ -509,8 +509,8 @@ impl<'b> Reader<'b> {
     /// Truncated, Malformed.
     pub fn raw<F>(&mut self, field: F) -> Result<&'b [u8], ReadError<F>> {
         let at = self.position();
-        // minicbor skips a lone break as if it were an item.
-        if matches!(self.d.datatype(), Ok(Type::Break | Type::Unknown(_))) {
+        // minicbor skips a lone break as if it were an item (reserved heads it refuses).
+        if self.next_byte() == Some(0xff) {
             return Err(Self::error_at(at, field, ReadErrorKind::Malformed));
         }
         raw_item(&mut self.d).map_err(|e| {
