@@ -290,6 +290,38 @@ fn skip_definite(bytes: &[u8], mut pos: usize) -> Option<usize> {
 }
 
 impl Counted<MapKind> {
+    /// Adds `key` and a nested array or map as its value (see [`Counted::item_nested`]);
+    /// only the key is read back.
+    ///
+    /// # Errors
+    /// What `entries` returns, or [`EncodeError::Entry`] when `key` is not one item; the
+    /// map is unchanged then.
+    pub fn entry_nested<N: ContainerKind, K: Encode<()>>(
+        &mut self,
+        key: K,
+        entries: impl FnOnce(&mut Counted<N>) -> Result<(), EncodeError>,
+    ) -> Result<&mut Self, EncodeError> {
+        let start = self.buf.len();
+        let index = self.len;
+        let written = || {
+            Encoder::new(&mut self.buf).encode(key)?;
+            if count_items(self.buf.get(start..).unwrap_or_default()) != Some(1) {
+                return Err(EncodeError::Entry { index });
+            }
+            Counted::<N>::write_to(&mut Encoder::new(&mut self.buf), entries)
+        };
+        match written() {
+            Ok(()) => {
+                self.len = self.len.saturating_add(1);
+                Ok(self)
+            }
+            Err(e) => {
+                self.buf.truncate(start);
+                Err(e)
+            }
+        }
+    }
+
     /// Adds `key: value`.
     ///
     /// # Errors
@@ -320,6 +352,21 @@ impl Counted<MapKind> {
 }
 
 impl Counted<ArrayKind> {
+    /// Adds a nested array or map, written in place by `entries` as with
+    /// [`Counted::write_to`]. Its entries were checked as they were added, so it is known
+    /// to be one item without reading it again (nesting costs no extra pass).
+    ///
+    /// # Errors
+    /// What `entries` returns; the array is unchanged then.
+    pub fn item_nested<N: ContainerKind>(
+        &mut self,
+        entries: impl FnOnce(&mut Counted<N>) -> Result<(), EncodeError>,
+    ) -> Result<&mut Self, EncodeError> {
+        Counted::<N>::write_to(&mut Encoder::new(&mut self.buf), entries)?;
+        self.len = self.len.saturating_add(1);
+        Ok(self)
+    }
+
     /// Adds one element.
     ///
     /// # Errors
@@ -453,6 +500,45 @@ mod tests {
         ] {
             assert_eq!(count_items(bad), None, "{bad:02x?}");
         }
+    }
+
+    /// An `Encode` impl that writes two items where one belongs.
+    struct TwoItems;
+
+    impl<C> Encode<C> for TwoItems {
+        fn encode<W: minicbor::encode::Write>(
+            &self,
+            e: &mut Encoder<W>,
+            _: &mut C,
+        ) -> Result<(), minicbor::encode::Error<W::Error>> {
+            e.u8(6)?.u8(7)?;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn nested_containers_are_one_entry_each() {
+        let out = encode_vec(|e| {
+            MapEncoder::write_to(e, |m| {
+                m.entry_nested::<ArrayKind, _>(1, |a| {
+                    a.item(2)?
+                        .item_nested::<MapKind>(|inner| inner.entry(3, 4).map(drop))?;
+                    Ok(())
+                })?;
+                // A failing nested value leaves no trace, key included.
+                let failed =
+                    m.entry_nested::<ArrayKind, _>(5, |a| a.item_with(|_| Ok(())).map(drop));
+                assert_eq!(failed.unwrap_err(), EncodeError::Entry { index: 0 });
+                // A key that is two items is refused.
+                let two = m.entry_nested::<ArrayKind, _>(TwoItems, |_| Ok(()));
+                assert_eq!(two.unwrap_err(), EncodeError::Entry { index: 1 });
+                assert_eq!(m.len(), 1);
+                Ok(())
+            })
+        })
+        .unwrap();
+        // {1: [2, {3: 4}]}
+        assert_eq!(out, [0xa1, 0x01, 0x82, 0x02, 0xa1, 0x03, 0x04]);
     }
 
     #[test]

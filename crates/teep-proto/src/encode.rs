@@ -14,15 +14,14 @@
 use alloc::vec::Vec;
 
 use minicbor::Encoder;
-use teep_cbor::write::{ArrayEncoder, EncodeError, MapEncoder, VecEncoder, raw};
+use teep_cbor::write::{
+    ArrayEncoder, ArrayKind, ContainerKind, Counted, EncodeError, MapEncoder, VecEncoder, raw,
+};
 
 use crate::error::{ProtoError, Violation};
 use crate::numbering::{Field, Numbering};
 use crate::parts::{Parts, Value};
-use crate::types::{
-    CipherSuite, ComponentId, Message, RawCbor, RequestedTcInfo, SuitCoseProfile,
-    SystemPropertyClaims,
-};
+use crate::types::{ComponentId, Message, RawCbor, RequestedTcInfo, SystemPropertyClaims};
 use crate::validate;
 
 type Result<T> = core::result::Result<T, ProtoError>;
@@ -153,17 +152,44 @@ fn component_id_len(field: Field, id: &ComponentId) -> core::result::Result<(), 
     validate::list_len(field, id.0.len())
 }
 
-/// An array with one element per item of `items`, each written by `f`.
+/// Where one value goes: the next element of an array, or the value of a map entry. A
+/// nested array or map is added with `item_nested` / `entry_nested`, so no container is
+/// read back after it is written.
+trait Slot {
+    fn scalar(self, write: impl FnOnce(&mut VecEncoder<'_>) -> Written) -> Written;
+    fn nested<N: ContainerKind>(self, entries: impl FnOnce(&mut Counted<N>) -> Written) -> Written;
+}
+
+impl Slot for &mut ArrayEncoder {
+    fn scalar(self, write: impl FnOnce(&mut VecEncoder<'_>) -> Written) -> Written {
+        self.item_with(write).map(drop)
+    }
+
+    fn nested<N: ContainerKind>(self, entries: impl FnOnce(&mut Counted<N>) -> Written) -> Written {
+        self.item_nested(entries).map(drop)
+    }
+}
+
+/// The value of the entry `1` of map `0`.
+struct Keyed<'m>(&'m mut MapEncoder, u64);
+
+impl Slot for Keyed<'_> {
+    fn scalar(self, write: impl FnOnce(&mut VecEncoder<'_>) -> Written) -> Written {
+        self.0.entry_with(self.1, write).map(drop)
+    }
+
+    fn nested<N: ContainerKind>(self, entries: impl FnOnce(&mut Counted<N>) -> Written) -> Written {
+        self.0.entry_nested(self.1, entries).map(drop)
+    }
+}
+
+/// An array with one element per item of `items`, each added by `f`.
 fn array<T>(
-    e: &mut VecEncoder<'_>,
+    slot: impl Slot,
     items: impl IntoIterator<Item = T>,
-    mut f: impl FnMut(&mut VecEncoder<'_>, T) -> Written,
+    mut f: impl FnMut(&mut ArrayEncoder, T) -> Written,
 ) -> Written {
-    ArrayEncoder::write_to(e, |a| {
-        items
-            .into_iter()
-            .try_for_each(|item| a.item_with(|e| f(e, item)).map(drop))
-    })
+    slot.nested(|a: &mut ArrayEncoder| items.into_iter().try_for_each(|item| f(a, item)))
 }
 
 /// Writes a message [`check`] has accepted.
@@ -181,60 +207,72 @@ impl Writer {
     ) -> Written {
         ArrayEncoder::write_to(e, |a| {
             a.item(m.message_type().number(self.numbering))?;
-            a.item_with(|e| self.options(e, options))?;
+            a.item_nested(|map| self.options(map, options))?;
             for (_, value) in &parts.positional {
-                a.item_with(|e| self.value(e, *value))?;
+                self.value(&mut *a, *value)?;
             }
             Ok(())
         })
     }
 
-    fn options(&self, e: &mut VecEncoder<'_>, options: &[(u64, Entry<'_>)]) -> Written {
-        MapEncoder::write_to(e, |map| {
-            for (label, entry) in options {
-                match entry {
-                    Entry::Known(_, value) => map.entry_with(*label, |e| self.value(e, *value))?,
-                    Entry::Raw(item) => map.entry_with(*label, |e| raw(e, item.as_bytes()))?,
-                };
+    fn options(&self, map: &mut MapEncoder, options: &[(u64, Entry<'_>)]) -> Written {
+        for (label, entry) in options {
+            match entry {
+                Entry::Known(_, value) => self.value(Keyed(map, *label), *value)?,
+                Entry::Raw(item) => {
+                    map.entry_with(*label, |e| raw(e, item.as_bytes()))?;
+                }
             }
-            Ok(())
-        })
+        }
+        Ok(())
     }
 
-    fn value(&self, e: &mut VecEncoder<'_>, value: Value<'_>) -> Written {
+    fn value(&self, slot: impl Slot, value: Value<'_>) -> Written {
         match value {
-            Value::Bytes(b) => bytes(e, b),
-            Value::Text(s) => Ok(e.str(s).map(drop)?),
+            Value::Bytes(b) => slot.scalar(|e| bytes(e, b)),
+            Value::Text(s) => slot.scalar(|e| Ok(e.str(s).map(drop)?)),
             Value::Uint(u) | Value::DataItems(crate::types::DataItemRequested(u)) => {
-                Ok(e.u64(u).map(drop)?)
+                slot.scalar(|e| Ok(e.u64(u).map(drop)?))
             }
-            Value::Freshness(l) => array(e, l, |e, f| Ok(e.u64(f.0).map(drop)?)),
-            Value::Versions(l) => array(e, l, |e, v| Ok(e.u32(*v).map(drop)?)),
-            Value::BstrList(l) => array(e, l, |e, b| bytes(e, b)),
-            Value::CipherSuites(l) => array(e, l, cipher_suite),
-            Value::Profiles(l) => array(e, l, profile),
-            Value::TcList(l) => array(e, l, claims),
-            Value::RequestedTcList(l) => array(e, l, |e, info| self.requested_tc_info(e, info)),
-            Value::ComponentIds(l) => array(e, l, component_id),
-            Value::ErrCode(code) => Ok(e.u64(code.number(self.numbering)).map(drop)?),
+            Value::Freshness(l) => array(slot, l, |a, f| a.item(f.0).map(drop)),
+            Value::Versions(l) => array(slot, l, |a, v| a.item(*v).map(drop)),
+            Value::BstrList(l) => array(slot, l, |a, b| a.item_with(|e| bytes(e, b)).map(drop)),
+            Value::CipherSuites(l) => array(slot, l, |a, suite| {
+                array(a, suite.operations(), |ops, op| {
+                    ops.item_nested::<ArrayKind>(|pair| {
+                        pair.item(op.cose_type)?.item(op.alg).map(drop)
+                    })
+                    .map(drop)
+                })
+            }),
+            Value::Profiles(l) => array(slot, l, |a, profile| {
+                array(a, &profile.0, |algs, alg| algs.item(*alg).map(drop))
+            }),
+            Value::TcList(l) => array(slot, l, |a, c| a.item_nested(|m| claims(m, c)).map(drop)),
+            Value::RequestedTcList(l) => array(slot, l, |a, info| {
+                a.item_nested(|m| self.requested_tc_info(m, info)).map(drop)
+            }),
+            Value::ComponentIds(l) => array(slot, l, |a, id| component_id(a, id)),
+            Value::ErrCode(code) => {
+                slot.scalar(|e| Ok(e.u64(code.number(self.numbering)).map(drop)?))
+            }
         }
     }
 
     /// requested-tc-info; its labels ascend in this order in both numberings.
-    fn requested_tc_info(&self, e: &mut VecEncoder<'_>, info: &RequestedTcInfo) -> Written {
+    fn requested_tc_info(&self, map: &mut MapEncoder, info: &RequestedTcInfo) -> Written {
         let n = self.numbering;
-        MapEncoder::write_to(e, |map| {
-            map.entry_with(label(Field::ComponentId, n), |e| {
-                component_id(e, &info.component_id)
-            })?;
-            if let Some(seq) = info.tc_manifest_sequence_number {
-                map.entry(label(Field::TcManifestSequenceNumber, n), seq)?;
-            }
-            if let Some(have) = info.have_binary {
-                map.entry(label(Field::HaveBinary, n), have)?;
-            }
-            Ok(())
-        })
+        component_id(
+            Keyed(&mut *map, label(Field::ComponentId, n)),
+            &info.component_id,
+        )?;
+        if let Some(seq) = info.tc_manifest_sequence_number {
+            map.entry(label(Field::TcManifestSequenceNumber, n), seq)?;
+        }
+        if let Some(have) = info.have_binary {
+            map.entry(label(Field::HaveBinary, n), have)?;
+        }
+        Ok(())
     }
 }
 
@@ -242,30 +280,20 @@ fn bytes(e: &mut VecEncoder<'_>, b: &[u8]) -> Written {
     Ok(e.bytes(b).map(drop)?)
 }
 
-fn cipher_suite(e: &mut VecEncoder<'_>, suite: &CipherSuite) -> Written {
-    array(e, suite.operations(), |e, op| {
-        ArrayEncoder::write_to(e, |a| a.item(op.cose_type)?.item(op.alg).map(drop))
+fn component_id(slot: impl Slot, id: &ComponentId) -> Written {
+    array(slot, &id.0, |a, part| {
+        a.item_with(|e| bytes(e, part)).map(drop)
     })
-}
-
-fn profile(e: &mut VecEncoder<'_>, profile: &SuitCoseProfile) -> Written {
-    array(e, &profile.0, |e, alg| Ok(e.i64(*alg).map(drop)?))
-}
-
-fn component_id(e: &mut VecEncoder<'_>, id: &ComponentId) -> Written {
-    array(e, &id.0, |e, part| bytes(e, part))
 }
 
 /// system-property-claims: component id (key 0) and parameters in ascending key order.
-fn claims(e: &mut VecEncoder<'_>, claims: &SystemPropertyClaims) -> Written {
-    MapEncoder::write_to(e, |map| {
-        for (key, value) in claims.parameters.range(..0) {
-            map.entry_with(*key, |e| raw(e, value.as_bytes()))?;
-        }
-        map.entry_with(0, |e| component_id(e, &claims.component_id))?;
-        for (key, value) in claims.parameters.range(1..) {
-            map.entry_with(*key, |e| raw(e, value.as_bytes()))?;
-        }
-        Ok(())
-    })
+fn claims(map: &mut MapEncoder, claims: &SystemPropertyClaims) -> Written {
+    for (key, value) in claims.parameters.range(..0) {
+        map.entry_with(*key, |e| raw(e, value.as_bytes()))?;
+    }
+    component_id(Keyed(&mut *map, 0), &claims.component_id)?;
+    for (key, value) in claims.parameters.range(1..) {
+        map.entry_with(*key, |e| raw(e, value.as_bytes()))?;
+    }
+    Ok(())
 }
