@@ -233,6 +233,15 @@ impl<K: ContainerKind> Counted<K> {
                 Err(EncodeError::Entry { index: self.len })
             }
         });
+        self.settle(start, written)
+    }
+
+    /// Counts the entry begun at `start` if it was `written`, else cuts it off again.
+    fn settle(
+        &mut self,
+        start: usize,
+        written: Result<(), EncodeError>,
+    ) -> Result<&mut Self, EncodeError> {
         match written {
             Ok(()) => {
                 self.len = self.len.saturating_add(1);
@@ -303,23 +312,14 @@ impl Counted<MapKind> {
     ) -> Result<&mut Self, EncodeError> {
         let start = self.buf.len();
         let index = self.len;
-        let written = || {
+        let written = (|| {
             Encoder::new(&mut self.buf).encode(key)?;
             if count_items(self.buf.get(start..).unwrap_or_default()) != Some(1) {
                 return Err(EncodeError::Entry { index });
             }
             Counted::<N>::write_to(&mut Encoder::new(&mut self.buf), entries)
-        };
-        match written() {
-            Ok(()) => {
-                self.len = self.len.saturating_add(1);
-                Ok(self)
-            }
-            Err(e) => {
-                self.buf.truncate(start);
-                Err(e)
-            }
-        }
+        })();
+        self.settle(start, written)
     }
 
     /// Adds `key: value`.
