@@ -42,6 +42,10 @@ pub enum ProtoError {
     /// None of the TEEP cipher suites the peer offered is supported.
     #[error("none of the offered TEEP cipher suites is supported")]
     UnsupportedCipherSuites,
+    /// The CBOR encoder refused its own output (a container entry of the wrong shape): a
+    /// bug of the encoder, never the message's content, which [`ProtoError::Invalid`] covers.
+    #[error("TEEP encoder: {0}")]
+    Encode(#[from] teep_cbor::write::EncodeError),
 }
 
 /// What is wrong with a received TEEP message.
@@ -170,6 +174,7 @@ impl ProtoError {
             Self::UnsupportedVersion { .. } => ErrCode::UnsupportedMsgVersion,
             Self::UnsupportedCipherSuites => ErrCode::UnsupportedCipherSuites,
             Self::Cose(e) => cose_err_code(e),
+            Self::Encode(_) => ErrCode::PermanentError,
         }
     }
 }

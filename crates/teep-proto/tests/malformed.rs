@@ -285,6 +285,32 @@ fn malformed_table() {
             ),
         ),
         (
+            "indefinite cipher-suite operation of 1 element",
+            Numbering::Draft26,
+            h(&format!("85 01 a0 81 81 9f 12 ff {QR_PROFILES} 03")),
+            err(
+                5,
+                K::ArrayLength {
+                    field: Field::CipherOperation,
+                    expected: 2,
+                    found: 1,
+                },
+            ),
+        ),
+        (
+            "indefinite cipher-suite operation of 3 elements",
+            Numbering::Draft26,
+            h(&format!("85 01 a0 81 81 9f 12 28 00 ff {QR_PROFILES} 03")),
+            err(
+                5,
+                K::ArrayLength {
+                    field: Field::CipherOperation,
+                    expected: 2,
+                    found: 3,
+                },
+            ),
+        ),
+        (
             "negative cose-type",
             Numbering::Draft26,
             h(&format!("85 01 a0 81 81 82 20 28 {QR_PROFILES} 03")),
