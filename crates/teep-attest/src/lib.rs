@@ -4,15 +4,6 @@
 //!
 //! Nothing here knows about transport: the HTTP Verifier lives in `teep-verifier`.
 #![no_std]
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )
-)]
 
 extern crate alloc;
 #[cfg(feature = "std")]

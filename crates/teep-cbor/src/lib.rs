@@ -19,15 +19,6 @@
 //! * Error precedence: the first violation in one left-to-right walk; only repeats in maps of
 //!   more than 16 entries are found when the map ends.
 #![no_std]
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )
-)]
 
 extern crate alloc;
 #[cfg(feature = "std")]
