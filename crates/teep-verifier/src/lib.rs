@@ -54,3 +54,23 @@ pub fn now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
+
+/// The service is shared by every connection task (`Arc<Service>` on a multi-threaded
+/// runtime) and the client is held by the TAM across `.await`: they and their errors must
+/// stay `Send + Sync`, so losing it fails the build here rather than in the caller's code.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync + ?Sized>() {}
+    #[cfg(feature = "server")]
+    {
+        send_sync::<Service>();
+        send_sync::<Config>();
+        send_sync::<RelyingParties>();
+        send_sync::<RateLimit>();
+        send_sync::<TokensError>();
+    }
+    #[cfg(feature = "client")]
+    {
+        send_sync::<Client>();
+        send_sync::<ClientError>();
+    }
+};
