@@ -9,6 +9,12 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+/// The serde_json of the JSON views: [`Ear::to_json`] returns its `Value`. A deliberate
+/// public dependency (serde_json 1 is the common currency for JSON in Rust); name it through
+/// this re-export to stay on the same version.
+#[cfg(feature = "json")]
+pub use serde_json;
+
 pub mod appraiser;
 pub use appraiser::{
     AppraisalRequest, AppraisalResponse, Appraised, Appraiser, Challenge, SigningVerifier,

@@ -30,6 +30,9 @@ mod server;
 
 #[cfg(feature = "client")]
 pub use client::{Client, ClientError};
+/// The HTTP client [`Client::new`] takes and [`ClientError::Http`] carries: the caller builds
+/// it (timeouts, TLS roots and features), so reqwest is a deliberate public dependency. Name
+/// it through this re-export to build the client with the same version.
 #[cfg(feature = "client")]
 pub use reqwest;
 #[cfg(feature = "server")]
@@ -38,6 +41,11 @@ pub use server::{
     Service, TokensError, new_tokens_file, serve,
 };
 pub use teep_attest::appraiser::{Appraiser, Challenge};
+/// The web framework of [`Service::router`] (to mount the API in a larger `axum` app) and
+/// the runtime of [`serve`] (its `tokio::net::TcpListener`): deliberate public dependencies,
+/// re-exported so that callers use the same versions.
+#[cfg(feature = "server")]
+pub use {axum, tokio};
 
 /// Media type of the signed EAR (RFC 9782 with the EAR profile).
 pub const EAR_MEDIA_TYPE: &str =
