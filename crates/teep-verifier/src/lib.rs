@@ -66,6 +66,7 @@ pub fn now() -> u64 {
 /// The service is shared by every connection task (`Arc<Service>` on a multi-threaded
 /// runtime) and the client is held by the TAM across `.await`: they and their errors must
 /// stay `Send + Sync`, so losing it fails the build here rather than in the caller's code.
+#[cfg(any(feature = "server", feature = "client"))]
 const _: fn() = || {
     fn send_sync<T: Send + Sync + ?Sized>() {}
     #[cfg(feature = "server")]
