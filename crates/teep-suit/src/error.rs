@@ -151,6 +151,17 @@ pub enum SuitError {
     /// manifest at this position in the list did: nothing of the Update was committed.
     #[error("manifest {0} of the same update failed; nothing was committed")]
     OtherManifestFailed(usize),
+    /// A blob of the device state fails its seal (tampered, swapped with another blob,
+    /// sealed under another key) or is missing; none of it is returned.
+    #[error("state blob {0} is damaged or was tampered with")]
+    StateTampered(String),
+    /// The state's generation is below the one the caller expects (a TEE's monotonic
+    /// counter): an older copy of the state was put back.
+    #[error("state generation {found} is older than the expected {expected}")]
+    StateRolledBack { found: u64, expected: u64 },
+    /// A report that must carry the device's signature does not.
+    #[error("the report is not signed by the device")]
+    UnsignedReport,
 }
 
 /// `SUIT_Report_Reasons` (draft-ietf-suit-report): the numbers are stated here only.
@@ -265,7 +276,8 @@ impl SuitError {
             | Self::Authentication(_)
             | Self::ManifestDigestMismatch
             | Self::DependencyDigestMismatch
-            | Self::SignerMismatch(_) => R::Unauthorised,
+            | Self::SignerMismatch(_)
+            | Self::UnsignedReport => R::Unauthorised,
             Self::UnsupportedCommand(_) | Self::NotAllowedInShared(_) => R::CommandUnsupported,
             Self::ComponentIndexOutOfRange(_)
             | Self::TooManyComponents(_)
@@ -299,7 +311,9 @@ impl SuitError {
             | Self::DependencyNotProcessed(_)
             | Self::DependencySectionSkipped { .. }
             | Self::StoredManifestMismatch(_)
-            | Self::OtherManifestFailed(_) => R::OperationFailed,
+            | Self::OtherManifestFailed(_)
+            | Self::StateTampered(_)
+            | Self::StateRolledBack { .. } => R::OperationFailed,
         }
     }
 
@@ -314,7 +328,10 @@ impl SuitError {
     pub fn teep_err_code(&self) -> TeepErrCode {
         use TeepErrCode as T;
         match self {
-            Self::Storage(_) | Self::Fetch { .. } => T::TemporaryError,
+            Self::Storage(_)
+            | Self::Fetch { .. }
+            | Self::StateTampered(_)
+            | Self::StateRolledBack { .. } => T::TemporaryError,
             Self::Malformed { .. }
             | Self::UnsupportedMember { .. }
             | Self::UnsupportedVersion(_)
@@ -354,7 +371,8 @@ impl SuitError {
             | Self::SignerMismatch(_)
             | Self::ForeignComponent(_)
             | Self::StoredManifestMismatch(_)
-            | Self::OtherManifestFailed(_) => T::ManifestProcessingFailed,
+            | Self::OtherManifestFailed(_)
+            | Self::UnsignedReport => T::ManifestProcessingFailed,
         }
     }
 
@@ -403,6 +421,9 @@ impl SuitError {
             Self::ForeignComponent(_) => 40,
             Self::StoredManifestMismatch(_) => 41,
             Self::OtherManifestFailed(_) => 42,
+            Self::StateTampered(_) => 43,
+            Self::StateRolledBack { .. } => 44,
+            Self::UnsignedReport => 45,
         }
     }
 }

@@ -12,8 +12,10 @@
 //! * [`processor`]: `Processor::{install, uninstall, invoke}` return an `Outcome` (report
 //!   plus result), `install_all` an `UpdateOutcome` for a TEEP `manifest-list` (all or
 //!   nothing); state changes are committed at once through [`storage::Storage`]
-//!   ([`storage::MemoryStorage`], `dir::DirStorage` with atomic commits).
-//! * [`report`]: `Report::to_cbor` / `sign` / `encrypt` (to the TAM), `decrypt_report`;
+//!   ([`storage::MemoryStorage`]; [`store::IndexedStore`], an index over a blob backend
+//!   and a seal, with atomic commits: `dir::DirStorage`, `dir::SealedDirStorage`).
+//! * [`report`]: `Report::to_cbor` / `sign` / `encrypt` (to the TAM), `decrypt_report`,
+//!   and the TAM's `ReceivedReport::decode` (plain, signed or encrypted device reports);
 //!   `json` (feature `json`): JSON views.
 //! * [`trust`]: `TrustAnchors` of scoped TC-signer anchors (`TrustAnchor`), `SignerId`.
 //! * [`builder`]: `build` and `sign` for `teep suit create` / `sign`.
@@ -48,6 +50,7 @@ pub mod model;
 pub mod processor;
 pub mod report;
 pub mod storage;
+pub mod store;
 pub mod trust;
 pub mod verify;
 

@@ -2,6 +2,7 @@
 //! decoders. Views keep the exact encoded slices (digests are computed over received
 //! bytes, never over re-encodings).
 
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -517,6 +518,52 @@ pub struct SeveredElement<'a> {
     pub contents: &'a [u8],
 }
 
+/// Where a manifest says its TC comes from (see [`Envelope::summary`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ManifestUri {
+    /// The manifest's `suit-reference-uri` (also what reports carry).
+    Reference(String),
+    /// No reference URI: the first `uri` parameter of the install sequence (the payload's).
+    Install(String),
+}
+
+/// An envelope as a TAM lists it ([`Envelope::summary`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Summary {
+    /// `suit-manifest-component-id`, when the manifest has one.
+    pub manifest_component_id: Option<ComponentId>,
+    pub sequence_number: u64,
+    /// The digest in the authentication wrapper (what the signatures cover).
+    pub digest: Digest,
+    pub uri: Option<ManifestUri>,
+}
+
+/// Nesting the URI search follows (try-each / run-sequence bodies).
+const URI_SEARCH_DEPTH: usize = 8;
+
+fn first_uri(sequence: &[u8], depth: usize) -> Result<Option<String>, SuitError> {
+    use crate::command::{Command, parse_sequence};
+    for step in parse_sequence(sequence, 0)? {
+        let nested: Vec<&[u8]> = match step.command {
+            Command::OverrideParameters(p) | Command::SetParameters(p) => match p.uri {
+                Some(uri) => return Ok(Some(uri)),
+                None => continue,
+            },
+            Command::TryEach(branches, _) => branches.iter().map(|b| b.bytes).collect(),
+            Command::RunSequence(body) => alloc::vec![body.bytes],
+            _ => continue,
+        };
+        if depth < URI_SEARCH_DEPTH {
+            for body in nested {
+                if let Some(uri) = first_uri(body, depth + 1)? {
+                    return Ok(Some(uri));
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
 /// `SUIT_Envelope` (tagged or not).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Envelope<'a> {
@@ -628,6 +675,45 @@ impl<'a> Envelope<'a> {
         out.push(0x03);
         out.extend_from_slice(self.manifest_bstr);
         out
+    }
+
+    /// What a TAM keeps about a TC's manifest: its manifest component ID, sequence
+    /// number, digest and URI, read without any trust anchor.
+    ///
+    /// Nothing here is authenticated: the digest is the authentication wrapper's claim
+    /// and is not recomputed, the manifest is decoded without checking a signature, a
+    /// severed install sequence is used without checking its digest. A TAM calls this
+    /// only on envelopes it has verified itself (`verify::authenticate` on upload), never
+    /// to decide about an envelope it has not.
+    ///
+    /// # Errors
+    /// The manifest does not decode ([`SuitError::Malformed`] and the like).
+    pub fn summary(&self) -> Result<Summary, SuitError> {
+        let manifest = Manifest::decode(self.manifest_bytes)?;
+        let uri = match manifest.reference_uri {
+            Some(uri) => Some(ManifestUri::Reference(String::from(uri))),
+            None => self.install_uri(&manifest)?.map(ManifestUri::Install),
+        };
+        Ok(Summary {
+            manifest_component_id: manifest.manifest_component_id,
+            sequence_number: manifest.sequence_number,
+            digest: self.authentication.digest.clone(),
+            uri,
+        })
+    }
+
+    /// The first `uri` parameter the install sequence sets, in command order (nested
+    /// try-each and run-sequence bodies included, to a bounded depth).
+    fn install_uri(&self, manifest: &Manifest<'_>) -> Result<Option<String>, SuitError> {
+        let bytes = match &manifest.install {
+            None => return Ok(None),
+            Some(Member::Present(bytes)) => *bytes,
+            Some(Member::Severed(_)) => match self.severed_element(Section::Install.key()) {
+                Some(element) => element.contents,
+                None => return Ok(None),
+            },
+        };
+        first_uri(bytes, 0)
     }
 
     pub fn severed_element(&self, key: u64) -> Option<&SeveredElement<'a>> {

@@ -1,5 +1,7 @@
 //! SUIT reports (draft-ietf-suit-report): what the processor did, where it failed, and the
-//! caller's nonce (TEEP puts its token there).
+//! caller's nonce (TEEP puts its token there). The device makes a [`Report`] (plain,
+//! signed or encrypted to the TAM); the TAM reads what it receives with
+//! [`ReceivedReport::decode`].
 //!
 //! Wire format: the -18 labels (`suit-reference` 99, nonce 2, records 3, result 4, result
 //! code/record/reason 5/6/7). The newest suit-wg/suit-report CDDL we could read (repository
@@ -8,15 +10,17 @@
 //! extension sockets become `*` groups. We follow it: the URI is omitted when the manifest
 //! has no `suit-reference-uri` (under -18 it was a mandatory tstr).
 
+use alloc::borrow::Cow;
 use alloc::string::String;
 use alloc::vec::Vec;
 
 use minicbor::Encoder;
+use minicbor::data::Type;
 use teep_cose::encrypt::{ContentAlgorithm, DecryptionKey, SUIT_REPORT_ENCRYPTION};
-use teep_cose::{CoseError, CryptoProvider, PrivateKey, PublicKey};
+use teep_cose::{CoseError, CryptoProvider, PrivateKey, PublicKey, TrustStore, VerifyContext};
 
 use crate::cbor::{Reader, int_key};
-use crate::command::Parameters;
+use crate::command::{Command, Parameters, Step, parse_sequence};
 use crate::error::{SuitError, malformed};
 use crate::model::{ComponentId, Digest};
 
@@ -193,10 +197,9 @@ impl Report {
 }
 
 /// TAM side of [`Report::encrypt`]: decrypts a `suit-reports` entry with the TAM's P-256 key
-/// and returns the `SUIT_Report` CBOR, checked to be one definite-length map with integer
-/// keys, no repeats, holding the mandatory `suit-reference` (99), `suit-report-records` (3)
-/// and `suit-report-result` (4). It is not decoded into a [`Report`]: that type carries the
-/// processor's own [`SuitError`], which a peer's result code cannot be turned back into.
+/// and returns the `SUIT_Report` CBOR, checked to decode as a SUIT_Report (as
+/// [`ReceivedReport::decode`] reads it). [`ReceivedReport::decode`] also gives the decoded
+/// report, and takes signed reports too.
 ///
 /// # Errors
 /// [`SuitError::Decryption`] when the COSE_Encrypt is malformed or does not open with
@@ -207,32 +210,294 @@ pub fn decrypt_report(
     encrypted: &[u8],
     tam_key: &PrivateKey,
 ) -> Result<Vec<u8>, SuitError> {
+    let report = decrypt_to_tam(provider, encrypted, tam_key)?;
+    decode_report(&report)?;
+    Ok(report)
+}
+
+/// Opens a COSE_Encrypt made by [`Report::encrypt`] (or over a signed report).
+fn decrypt_to_tam(
+    provider: &dyn CryptoProvider,
+    encrypted: &[u8],
+    tam_key: &PrivateKey,
+) -> Result<Vec<u8>, SuitError> {
     let keys = [DecryptionKey::EcdhEs(tam_key.clone())];
     let mut plain =
         teep_cose::encrypt::decrypt(provider, encrypted, None, &keys, SUIT_REPORT_ENCRYPTION)
             .map_err(SuitError::Decryption)?;
-    let report = core::mem::take(&mut *plain);
-    check_report_shape(&report)?;
-    Ok(report)
+    Ok(core::mem::take(&mut *plain))
 }
 
-/// The structural check of [`decrypt_report`].
-fn check_report_shape(bytes: &[u8]) -> Result<(), SuitError> {
-    const REQUIRED: [i64; 3] = [99, 3, 4];
+/// What a TAM knows to check a device's reports with.
+#[derive(Clone, Copy)]
+pub struct ReportKeys<'a> {
+    pub provider: &'a dyn CryptoProvider,
+    /// The device's report-signing keys: a COSE_Sign1 report must verify with one.
+    pub device: &'a TrustStore,
+    /// The TAM's P-256 key for reports encrypted to it (`None`: encrypted reports fail).
+    pub tam: Option<&'a PrivateKey>,
+    /// Refuse a report without the device's signature (plain, or encrypted only). A plain
+    /// report inside a signed TEEP message is authenticated by that message's signature.
+    pub require_signature: bool,
+}
+
+/// How a received report was protected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Protection {
+    /// The device key whose COSE_Sign1 verified (`None`: not signed).
+    pub signer: Option<PublicKey>,
+    /// Whether it came encrypted to the TAM.
+    pub encrypted: bool,
+}
+
+/// `suit-report-result` of a failed procedure, as the device sent it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceivedFailure {
+    /// `suit-report-result-code` (implementation specific; ours is [`SuitError::code`]).
+    pub code: i64,
+    /// `suit-report-result-reason` (draft-ietf-suit-report's table).
+    pub reason: u64,
+    /// Where it failed.
+    pub record: Record,
+}
+
+/// A SUIT report received from a device (TEEP `suit-reports`), decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceivedReport {
+    /// `suit-report-nonce`: checking that it is the token the TAM sent is the caller's
+    /// business.
+    pub nonce: Option<Vec<u8>>,
+    /// The manifest's reference URI, when the device sent one.
+    pub manifest_uri: Option<String>,
+    /// The root manifest's digest (all zeros when the device could not authenticate it).
+    pub manifest_digest: Digest,
+    pub records: Vec<Entry>,
+    pub result: Result<(), ReceivedFailure>,
+    /// The encoded `suit-report-capability-report`, when present.
+    pub capabilities: Option<Vec<u8>>,
+    pub protection: Protection,
+}
+
+impl ReceivedReport {
+    /// Decodes a report that is plain `SUIT_Report` CBOR, a COSE_Sign1 over it with a key
+    /// of `keys.device` (tagged or not), or a COSE_Encrypt to `keys.tam` of either.
+    ///
+    /// # Errors
+    /// [`SuitError::Authentication`] (signature does not verify with a device key),
+    /// [`SuitError::Decryption`], [`SuitError::NoDecryptor`] (encrypted, no TAM key),
+    /// [`SuitError::UnsignedReport`] (`require_signature`), [`SuitError::Malformed`] (no
+    /// SUIT_Report, or a COSE structure other than these).
+    pub fn decode(bytes: &[u8], keys: &ReportKeys<'_>) -> Result<Self, SuitError> {
+        let mut encrypted = false;
+        let decrypted;
+        let mut bytes = bytes;
+        if cose_tag(bytes)? == Some(TAG_ENCRYPT) {
+            let tam = keys.tam.ok_or(SuitError::NoDecryptor)?;
+            decrypted = decrypt_to_tam(keys.provider, bytes, tam)?;
+            bytes = &decrypted;
+            encrypted = true;
+        }
+        let signed = match cose_tag(bytes)? {
+            Some(TAG_SIGN1) => true,
+            None => Reader::new(bytes).datatype()? == Type::Array,
+            Some(tag) => return Err(SuitError::UnsupportedAuthenticationBlock(tag)),
+        };
+        let (payload, signer) = if signed {
+            let cx = VerifyContext::new(keys.provider, keys.device);
+            let verified =
+                teep_cose::verify_sign1(bytes, &cx).map_err(SuitError::Authentication)?;
+            (Cow::Owned(verified.payload), Some(verified.signer))
+        } else {
+            (Cow::Borrowed(bytes), None)
+        };
+        if keys.require_signature && signer.is_none() {
+            return Err(SuitError::UnsignedReport);
+        }
+        let mut report = decode_report(&payload)?;
+        report.protection = Protection { signer, encrypted };
+        Ok(report)
+    }
+}
+
+const TAG_SIGN1: u64 = 18;
+const TAG_ENCRYPT: u64 = 96;
+
+/// The CBOR tag an item starts with, if any.
+fn cose_tag(bytes: &[u8]) -> Result<Option<u64>, SuitError> {
+    let mut r = Reader::new(bytes);
+    if r.datatype()? == Type::Tag {
+        r.tag("COSE tag").map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// Decodes `SUIT_Report` CBOR: one definite map with integer keys, no repeats (at any
+/// depth), holding `suit-reference` (99), `suit-report-records` (3) and
+/// `suit-report-result` (4); unknown keys are extensions and are skipped.
+fn decode_report(bytes: &[u8]) -> Result<ReceivedReport, SuitError> {
     let mut r = Reader::new(bytes);
     let entries = r.map("SUIT_Report")?;
     let mut seen = Vec::new();
+    let (mut reference, mut records, mut result) = (None, None, None);
+    let (mut nonce, mut capabilities) = (None, None);
     for _ in 0..entries {
-        int_key(&mut r, &mut seen, "SUIT_Report key")?;
-        r.skip("SUIT_Report value")?;
+        match int_key(&mut r, &mut seen, "SUIT_Report key")? {
+            99 => reference = Some(decode_reference(&mut r)?),
+            2 => nonce = Some(r.bytes("suit-report-nonce")?.to_vec()),
+            3 => {
+                let mut list = Vec::new();
+                for _ in 0..r.array("suit-report-records")? {
+                    list.push(if r.datatype()? == Type::Map {
+                        Entry::System(decode_system_properties(&mut r)?)
+                    } else {
+                        Entry::Record(decode_record(&mut r)?)
+                    });
+                }
+                records = Some(list);
+            }
+            4 => result = Some(decode_result(&mut r)?),
+            8 => capabilities = Some(r.skip("suit-report-capability-report")?.to_vec()),
+            _ => {
+                r.skip("SUIT_Report extension")?;
+            }
+        }
     }
     r.finish("bytes after the SUIT_Report")?;
-    if REQUIRED.iter().all(|k| seen.contains(k)) {
-        Ok(())
-    } else {
-        Err(malformed(
+    // What was skipped (capability report, extensions) is held to the TEEP profile too:
+    // no repeated key anywhere, so no two readers see two different reports.
+    teep_cbor::check(bytes, &teep_cbor::Profile::TEEP)
+        .map_err(|e| malformed("SUIT_Report is not well-formed CBOR", e.offset))?;
+    let (Some((manifest_uri, manifest_digest)), Some(records), Some(result)) =
+        (reference, records, result)
+    else {
+        return Err(malformed(
             "SUIT_Report lacks reference, records or result",
             0,
-        ))
+        ));
+    };
+    Ok(ReceivedReport {
+        nonce,
+        manifest_uri,
+        manifest_digest,
+        records,
+        result,
+        capabilities,
+        protection: Protection {
+            signer: None,
+            encrypted: false,
+        },
+    })
+}
+
+/// `SUIT_Reference`: `[? uri, digest]` (the URI is optional in the newest CDDL).
+fn decode_reference(r: &mut Reader<'_>) -> Result<(Option<String>, Digest), SuitError> {
+    let uri = match r.array("SUIT_Reference")? {
+        1 => None,
+        2 => Some(String::from(r.str("suit-report-manifest-uri")?)),
+        _ => {
+            return Err(malformed(
+                "SUIT_Reference needs [? uri, digest]",
+                r.position(),
+            ));
+        }
+    };
+    Ok((uri, Digest::decode(r)?))
+}
+
+fn decode_record(r: &mut Reader<'_>) -> Result<Record, SuitError> {
+    let at = r.position();
+    let n = r.array("SUIT_Record")?;
+    if n < 5 {
+        return Err(malformed("SUIT_Record needs five members", at));
+    }
+    let mut manifest_id = Vec::new();
+    for _ in 0..r.array("suit-record-manifest-id")? {
+        manifest_id.push(r.u64("suit-record-manifest-id")?);
+    }
+    let record = Record {
+        manifest_id,
+        section: r.u64("suit-record-manifest-section")?,
+        offset: r.u64("suit-record-section-offset")?,
+        component_index: r.u64("suit-record-component-index")?,
+        properties: parameters(r.skip("suit-record-properties")?)?,
+    };
+    for _ in 5..n {
+        r.skip("SUIT_Record extension")?;
+    }
+    Ok(record)
+}
+
+/// `system-property-claims`: the component ID under key 0, parameters under the rest.
+fn decode_system_properties(r: &mut Reader<'_>) -> Result<SystemProperties, SuitError> {
+    let at = r.position();
+    let n = r.map("system-property-claims")?;
+    let mut seen = Vec::new();
+    let mut component = None;
+    let mut rest = Vec::new();
+    let mut e = Encoder::new(&mut rest);
+    for _ in 0..n {
+        match int_key(r, &mut seen, "system-property-claims key")? {
+            0 => component = Some(ComponentId::decode(r)?),
+            key => {
+                let _ = e.i64(key);
+                let value = r.skip("system property")?;
+                e.writer_mut().extend_from_slice(value);
+            }
+        }
+    }
+    let component = component.ok_or_else(|| malformed("system-component-id missing", at))?;
+    let mut map = Vec::new();
+    let _ = Encoder::new(&mut map).map(n - 1);
+    map.extend_from_slice(&rest);
+    Ok(SystemProperties {
+        component,
+        properties: parameters(&map)?,
+    })
+}
+
+/// `SUIT_Parameters` of a report, decoded as the argument of override-parameters (the
+/// one decoder of that map, so a report's parameters read as a manifest's do).
+fn parameters(map: &[u8]) -> Result<Parameters, SuitError> {
+    let sequence = [&[0x82, 0x14][..], map].concat();
+    match parse_sequence(&sequence, 0)?.pop() {
+        Some(Step {
+            command: Command::OverrideParameters(p),
+            ..
+        }) => Ok(p),
+        _ => Err(malformed("record properties", 0)),
+    }
+}
+
+fn decode_result(r: &mut Reader<'_>) -> Result<Result<(), ReceivedFailure>, SuitError> {
+    let at = r.position();
+    if r.datatype()? == Type::Bool {
+        return if r.bool("suit-report-result")? {
+            Ok(Ok(()))
+        } else {
+            Err(malformed("suit-report-result is true or a map", at))
+        };
+    }
+    let n = r.map("suit-report-result")?;
+    let mut seen = Vec::new();
+    let (mut code, mut record, mut reason) = (None, None, None);
+    for _ in 0..n {
+        match int_key(r, &mut seen, "suit-report-result key")? {
+            5 => code = Some(r.i64("suit-report-result-code")?),
+            6 => record = Some(decode_record(r)?),
+            7 => reason = Some(r.u64("suit-report-result-reason")?),
+            _ => return Err(malformed("unknown suit-report-result member", at)),
+        }
+    }
+    match (code, record, reason) {
+        (Some(code), Some(record), Some(reason)) => Ok(Err(ReceivedFailure {
+            code,
+            reason,
+            record,
+        })),
+        _ => Err(malformed(
+            "suit-report-result lacks code, record or reason",
+            at,
+        )),
     }
 }

@@ -2,13 +2,19 @@
 //! manifests), the links that keep them alive (reference counts), and per-manifest
 //! sequence numbers and signers. A procedure collects all its effects in one [`Changes`] and commits
 //! them at once, so a failed or interrupted procedure changes nothing.
+//!
+//! [`State`] holds the semantics every store shares (what a commit does to contents,
+//! links, sequence numbers and signers; which components a manifest links; which
+//! manifests are installed), over any content type: bytes in [`MemoryStorage`], blob names
+//! in [`crate::store::IndexedStore`]. A store of its own keeps a `State` and implements
+//! only how contents are kept.
 
 use alloc::borrow::Cow;
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 
 use crate::error::SuitError;
-use crate::model::ComponentId;
+use crate::model::{ComponentId, Digest, Envelope};
 use crate::trust::SignerId;
 
 /// Everything one procedure changes.
@@ -22,6 +28,19 @@ pub struct Changes {
     pub sequence_numbers: BTreeMap<ComponentId, u64>,
     /// The anchor that installed each manifest component ID (kept like sequence numbers).
     pub signers: BTreeMap<ComponentId, SignerId>,
+}
+
+/// One installed manifest, as a TEEP Agent lists it (QueryResponse `tc-list`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstalledManifest {
+    /// Where the manifest is stored: its manifest component ID.
+    pub component_id: ComponentId,
+    /// The installed manifest's sequence number.
+    pub sequence_number: u64,
+    /// Its authenticated digest (of the bstr-wrapped manifest).
+    pub digest: Digest,
+    /// The anchor that installed it (`None` for state written before signers were kept).
+    pub signer: Option<SignerId>,
 }
 
 /// The device's SUIT state.
@@ -39,72 +58,118 @@ pub trait Storage {
     /// with the sequence number: the high-water mark belongs to that signer). `None` for
     /// state written before signers were recorded.
     fn signer(&self, manifest: &ComponentId) -> Result<Option<SignerId>, SuitError>;
+    /// Manifest component IDs of the installed manifests (see [`State::installed`]).
+    fn manifest_ids(&self) -> Result<Vec<ComponentId>, SuitError>;
     /// Applies all changes, atomically: afterwards either all or none are visible.
     fn commit(&mut self, changes: Changes) -> Result<(), SuitError>;
+
+    /// The installed manifests with their sequence numbers, digests and signers, read
+    /// from the stored envelopes (which were authenticated when they were installed).
+    ///
+    /// # Errors
+    /// The store fails, or a stored manifest no longer decodes (damaged state).
+    fn manifests(&self) -> Result<Vec<InstalledManifest>, SuitError> {
+        let mut out = Vec::new();
+        for id in self.manifest_ids()? {
+            let bytes = self
+                .read(&id)?
+                .ok_or_else(|| SuitError::NotInstalled(id.clone()))?;
+            let summary = Envelope::decode(&bytes)?.summary()?;
+            out.push(InstalledManifest {
+                sequence_number: summary.sequence_number,
+                digest: summary.digest,
+                signer: self.signer(&id)?,
+                component_id: id,
+            });
+        }
+        Ok(out)
+    }
 }
 
-/// State held in memory (tests, fuzzing, benchmarks, TEEs with their own persistence).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct MemoryStorage {
-    pub data: BTreeMap<ComponentId, Vec<u8>>,
+/// SUIT state with contents of type `T`: bytes held in memory ([`MemoryStorage`]), or
+/// the names of blobs that hold them ([`crate::store::IndexedStore`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct State<T> {
+    pub data: BTreeMap<ComponentId, T>,
     pub owners: BTreeMap<ComponentId, BTreeSet<ComponentId>>,
     pub sequence_numbers: BTreeMap<ComponentId, u64>,
     pub signers: BTreeMap<ComponentId, SignerId>,
 }
 
-impl MemoryStorage {
+/// State held in memory (tests, fuzzing, benchmarks, TEEs with their own persistence).
+pub type MemoryStorage = State<Vec<u8>>;
+
+impl<T> Default for State<T> {
+    fn default() -> Self {
+        Self {
+            data: BTreeMap::new(),
+            owners: BTreeMap::new(),
+            sequence_numbers: BTreeMap::new(),
+            signers: BTreeMap::new(),
+        }
+    }
+}
+
+impl<T> State<T> {
     pub fn new() -> Self {
         Self::default()
     }
-}
 
-/// The maps a store keeps, with contents of type `T` (bytes, or object file names).
-pub(crate) struct Maps<'a, T> {
-    pub data: &'a mut BTreeMap<ComponentId, T>,
-    pub owners: &'a mut BTreeMap<ComponentId, BTreeSet<ComponentId>>,
-    pub seqs: &'a mut BTreeMap<ComponentId, u64>,
-    pub signers: &'a mut BTreeMap<ComponentId, SignerId>,
-}
-
-/// Applies `changes` to a store's maps (shared by the in-memory and directory stores).
-pub(crate) fn apply<T>(changes: Changes, maps: Maps<'_, T>, mut store: impl FnMut(Vec<u8>) -> T) {
-    let Maps {
-        data,
-        owners,
-        seqs,
-        signers,
-    } = maps;
-    for (id, value) in changes.data {
-        match value {
-            Some(bytes) => {
-                data.insert(id, store(bytes));
-            }
-            None => {
-                data.remove(&id);
+    /// Applies `changes`, keeping each new content through `keep` (which may store it
+    /// elsewhere and return its handle). An empty link set removes the entry; sequence
+    /// numbers and signers are only ever added or raised, never removed. On an error from
+    /// `keep` the state is partly changed: apply to a copy when that matters.
+    pub fn apply<E>(
+        &mut self,
+        changes: Changes,
+        mut keep: impl FnMut(&ComponentId, Vec<u8>) -> Result<T, E>,
+    ) -> Result<(), E> {
+        for (id, value) in changes.data {
+            match value {
+                Some(bytes) => {
+                    let kept = keep(&id, bytes)?;
+                    self.data.insert(id, kept);
+                }
+                None => {
+                    self.data.remove(&id);
+                }
             }
         }
-    }
-    for (id, set) in changes.owners {
-        if set.is_empty() {
-            owners.remove(&id);
-        } else {
-            owners.insert(id, set);
+        for (id, set) in changes.owners {
+            if set.is_empty() {
+                self.owners.remove(&id);
+            } else {
+                self.owners.insert(id, set);
+            }
         }
+        self.sequence_numbers.extend(changes.sequence_numbers);
+        self.signers.extend(changes.signers);
+        Ok(())
     }
-    seqs.extend(changes.sequence_numbers);
-    signers.extend(changes.signers);
-}
 
-/// Components whose link set contains `owner` (shared by the in-memory and directory stores).
-pub(crate) fn linked_by(
-    owners: &BTreeMap<ComponentId, BTreeSet<ComponentId>>,
-    owner: &ComponentId,
-) -> Vec<ComponentId> {
-    owners
-        .iter()
-        .filter(|(_, set)| set.contains(owner))
-        .map(|(id, _)| id.clone())
-        .collect()
+    /// The link set on `id` (empty when nothing links it).
+    pub fn owners_of(&self, id: &ComponentId) -> BTreeSet<ComponentId> {
+        self.owners.get(id).cloned().unwrap_or_default()
+    }
+
+    /// Components whose link set contains `owner`.
+    pub fn links_held_by(&self, owner: &ComponentId) -> Vec<ComponentId> {
+        self.owners
+            .iter()
+            .filter(|(_, set)| set.contains(owner))
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Installed manifests: IDs with a sequence-number record (only manifests get one)
+    /// that still have stored contents (the record outlives a deleted manifest).
+    pub fn installed(&self) -> Vec<ComponentId> {
+        self.sequence_numbers
+            .keys()
+            .filter(|id| self.data.contains_key(*id))
+            .cloned()
+            .collect()
+    }
 }
 
 impl Storage for MemoryStorage {
@@ -113,11 +178,11 @@ impl Storage for MemoryStorage {
     }
 
     fn owners(&self, id: &ComponentId) -> Result<BTreeSet<ComponentId>, SuitError> {
-        Ok(self.owners.get(id).cloned().unwrap_or_default())
+        Ok(self.owners_of(id))
     }
 
     fn linked_by(&self, owner: &ComponentId) -> Result<Vec<ComponentId>, SuitError> {
-        Ok(linked_by(&self.owners, owner))
+        Ok(self.links_held_by(owner))
     }
 
     fn sequence_number(&self, manifest: &ComponentId) -> Result<Option<u64>, SuitError> {
@@ -128,14 +193,11 @@ impl Storage for MemoryStorage {
         Ok(self.signers.get(manifest).cloned())
     }
 
+    fn manifest_ids(&self) -> Result<Vec<ComponentId>, SuitError> {
+        Ok(self.installed())
+    }
+
     fn commit(&mut self, changes: Changes) -> Result<(), SuitError> {
-        let maps = Maps {
-            data: &mut self.data,
-            owners: &mut self.owners,
-            seqs: &mut self.sequence_numbers,
-            signers: &mut self.signers,
-        };
-        apply(changes, maps, |b| b);
-        Ok(())
+        self.apply(changes, |_, bytes| Ok::<_, SuitError>(bytes))
     }
 }

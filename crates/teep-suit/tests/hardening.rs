@@ -572,6 +572,7 @@ fn an_anchor_holding_both_keys_may_update_with_either() {
     trust.add(TrustAnchor {
         name: "vendor".into(),
         keys: vec![old.public_key().clone(), new.public_key().clone()],
+        cas: Vec::new(),
         scope: vec![ComponentId::from_strs(&["TEEP-Device"])],
     });
     let device = teep_device();
@@ -912,6 +913,9 @@ impl Storage for Counting {
     }
     fn signer(&self, manifest: &ComponentId) -> Result<Option<SignerId>, SuitError> {
         self.inner.signer(manifest)
+    }
+    fn manifest_ids(&self) -> Result<Vec<ComponentId>, SuitError> {
+        self.inner.manifest_ids()
     }
     fn commit(&mut self, changes: teep_suit::storage::Changes) -> Result<(), SuitError> {
         if self.fail_commit {

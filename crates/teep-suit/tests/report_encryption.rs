@@ -189,6 +189,15 @@ fn plaintext_that_is_no_suit_report_is_malformed() {
         b"\xa3\x03\x80\x04\xf5\x03\x80", // duplicate key 3
         b"\xbf\x03\x80\xff",             // indefinite map
         b"\xa0\x00",                     // trailing byte
+        // The fuzzer's encrypted_decrypt/report-nested-duplicate-key: a repeated key in a
+        // nested map ({3: [{1: 0, 1: 0}], 4: true, 99: [[-16, h'00' * 32]]}), and the same
+        // in the capability report, which the decoder does not interpret.
+        &[
+            b"\xa3\x03\x81\xa2\x01\x00\x01\x00\x04\xf5\x18\x63\x81\x82\x2f\x58\x20",
+            &[0; 32][..],
+        ]
+        .concat(),
+        b"\xa4\x03\x80\x04\xf5\x08\xa2\x01\x00\x01\x00\x18\x63\x81\x82\x2f\x41\x00",
     ] {
         assert!(
             matches!(

@@ -536,6 +536,9 @@ impl Storage for PowerLoss {
     fn signer(&self, id: &ComponentId) -> Result<Option<teep_suit::trust::SignerId>, SuitError> {
         self.0.signer(id)
     }
+    fn manifest_ids(&self) -> Result<Vec<ComponentId>, SuitError> {
+        self.0.manifest_ids()
+    }
     fn commit(&mut self, changes: Changes) -> Result<(), SuitError> {
         let staged = self.0.stage(changes)?;
         drop(staged);

@@ -1,0 +1,508 @@
+//! A [`Storage`] kept as an index plus content blobs, over any blob backend and sealing
+//! layer: [`IndexedStore<B, S>`]. The index, the commit protocol and garbage collection
+//! are written once here; a backend only stores named blobs ([`BlobBackend`]:
+//! `dir::DirBackend` is files in a directory), a seal only protects them ([`Seal`]:
+//! [`NoSeal`] keeps plaintext, [`AesGcmSeal`] encrypts and authenticates every blob).
+//! The directory store is `IndexedStore<DirBackend, NoSeal>`; a software TEE's sealed
+//! storage is `IndexedStore<DirBackend, AesGcmSeal>`.
+//!
+//! Commit: new contents go to fresh objects (sealed, written, synced), then the next
+//! index is written and replaces the index in one atomic step (the commit point), then
+//! objects no index refers to are removed. A crash before the commit point leaves the old
+//! index, hence the old state; leftovers are collected on the next open.
+//!
+//! Index: CBOR format 2, `[2, generation, data, links, sequence numbers, signers]` (data
+//! maps each component to its object's name); format 1 (`[generation, data, links,
+//! sequence numbers]`, no signers) is still read, and the next commit writes format 2.
+//! The generation goes up by one with every commit and is sealed with the index.
+//!
+//! Rollback: sealing stops a hostile host from reading or changing the state, but not from
+//! putting back an older copy of all of it (with older sequence numbers). A TEE with a
+//! monotonic counter stores [`IndexedStore::generation`] in it after every commit and
+//! opens with [`IndexedStore::open_expecting`], which refuses an older index
+//! ([`SuitError::StateRolledBack`]). A newer index than the counter is accepted (a crash
+//! between the commit and the counter update); the caller then raises the counter. Not
+//! covered: a commit whose next index was written but that failed before the commit point
+//! leaves a sealed index of the same generation that the host could keep and later put
+//! in place of the real commit of that generation.
+
+use alloc::borrow::Cow;
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
+
+use minicbor::Encoder;
+use teep_cose::CryptoProvider;
+use zeroize::Zeroizing;
+
+use crate::cbor::Reader;
+use crate::error::{SuitError, malformed};
+use crate::model::ComponentId;
+use crate::storage::{Changes, State, Storage};
+use crate::trust::SignerId;
+
+/// The index format this code writes.
+const INDEX_VERSION: u64 = 2;
+
+/// Which blob of a store: the committed index, the next index being committed, or a
+/// content object (by the name the index gives it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Blob<'a> {
+    Index,
+    NextIndex,
+    Object(&'a str),
+}
+
+/// Where an [`IndexedStore`] keeps its blobs. Every method is one step of the commit
+/// protocol; a crash between any two must leave what was written before it intact.
+pub trait BlobBackend {
+    /// Contents of a blob, `None` when it does not exist.
+    fn read(&self, blob: Blob<'_>) -> Result<Option<Vec<u8>>, SuitError>;
+    /// Creates (or truncates) the blob and writes `bytes` durably before returning.
+    fn write(&mut self, blob: Blob<'_>, bytes: &[u8]) -> Result<(), SuitError>;
+    /// Makes the objects written so far durable as a set (their names included).
+    fn sync(&mut self) -> Result<(), SuitError>;
+    /// Replaces the index by the next index atomically and durably: the commit point.
+    /// After it, even across a crash, the index is either the old or the new one.
+    fn replace_index(&mut self) -> Result<(), SuitError>;
+    /// Deletes an object (garbage collection).
+    fn remove(&mut self, object: &str) -> Result<(), SuitError>;
+    /// Names of all objects present.
+    fn objects(&self) -> Result<Vec<String>, SuitError>;
+}
+
+/// How an [`IndexedStore`] protects its blobs at rest.
+pub trait Seal {
+    /// Protects `plain`, to be stored as `blob` (the next index is sealed as the index it
+    /// becomes).
+    fn seal(&self, blob: Blob<'_>, plain: &[u8]) -> Result<Vec<u8>, SuitError>;
+    /// Checks and removes the protection; anything that was not sealed as this `blob`
+    /// with this key fails with [`SuitError::StateTampered`].
+    fn open(&self, blob: Blob<'_>, sealed: Vec<u8>) -> Result<Vec<u8>, SuitError>;
+    /// The name of an object a commit of `generation` writes, `n` counting the objects
+    /// the open store has named. Names never repeat within one generation; [`AesGcmSeal`]
+    /// adds randomness so that they never repeat at all (an object of an abandoned commit
+    /// cannot stand in for a later one).
+    fn object_name(&self, generation: u64, n: u64) -> Result<String, SuitError> {
+        Ok(format!("{generation}-{n}"))
+    }
+}
+
+/// Plaintext blobs: the directory store as it always was (its on-disk format unchanged).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoSeal;
+
+impl Seal for NoSeal {
+    fn seal(&self, _: Blob<'_>, plain: &[u8]) -> Result<Vec<u8>, SuitError> {
+        Ok(plain.to_vec())
+    }
+
+    fn open(&self, _: Blob<'_>, sealed: Vec<u8>) -> Result<Vec<u8>, SuitError> {
+        Ok(sealed)
+    }
+}
+
+/// AES-256-GCM sealing with a device key: each blob is `nonce (12 random bytes) ||
+/// ciphertext || tag`, its associated data binds what it is (index or object) and the
+/// object's name, whose first part is the generation that wrote it. A blob moved under
+/// another name, swapped with another or changed in any byte fails to open; the index
+/// (with the generation inside) is authenticated like the contents.
+pub struct AesGcmSeal<'a> {
+    provider: &'a dyn CryptoProvider,
+    key: Zeroizing<[u8; 32]>,
+}
+
+/// Domain of the associated data, so that sealed state is never taken for another use
+/// of the same key.
+const SEAL_CONTEXT: &[u8] = b"teep-suit sealed state v1\0";
+const NONCE_LEN: usize = 12;
+
+impl<'a> AesGcmSeal<'a> {
+    /// Seals with `key` (a 256-bit device storage key); nonces come from `provider`'s RNG.
+    pub fn new(provider: &'a dyn CryptoProvider, key: [u8; 32]) -> Self {
+        Self {
+            provider,
+            key: Zeroizing::new(key),
+        }
+    }
+
+    fn aad(blob: Blob<'_>) -> Vec<u8> {
+        let (kind, name): (u8, &str) = match blob {
+            Blob::Index | Blob::NextIndex => (0, ""),
+            Blob::Object(name) => (1, name),
+        };
+        [SEAL_CONTEXT, &[kind], name.as_bytes()].concat()
+    }
+
+    fn random<const N: usize>(&self) -> Result<[u8; N], SuitError> {
+        let mut out = [0u8; N];
+        self.provider
+            .fill_random(&mut out)
+            .map_err(|e| SuitError::Storage(e.to_string()))?;
+        Ok(out)
+    }
+}
+
+impl fmt::Debug for AesGcmSeal<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AesGcmSeal { .. }")
+    }
+}
+
+fn blob_name(blob: Blob<'_>) -> String {
+    match blob {
+        Blob::Index | Blob::NextIndex => String::from("index"),
+        Blob::Object(name) => String::from(name),
+    }
+}
+
+impl Seal for AesGcmSeal<'_> {
+    fn seal(&self, blob: Blob<'_>, plain: &[u8]) -> Result<Vec<u8>, SuitError> {
+        let nonce: [u8; NONCE_LEN] = self.random()?;
+        let sealed = self
+            .provider
+            .aes_gcm_seal(&*self.key, &nonce, &Self::aad(blob), plain)
+            .map_err(|e| SuitError::Storage(e.to_string()))?;
+        Ok([&nonce[..], &sealed].concat())
+    }
+
+    fn open(&self, blob: Blob<'_>, sealed: Vec<u8>) -> Result<Vec<u8>, SuitError> {
+        let tampered = || SuitError::StateTampered(blob_name(blob));
+        let (nonce, body) = sealed.split_at_checked(NONCE_LEN).ok_or_else(tampered)?;
+        self.provider
+            .aes_gcm_open(&*self.key, nonce, &Self::aad(blob), body)
+            .map_err(|_| tampered())
+    }
+
+    fn object_name(&self, generation: u64, n: u64) -> Result<String, SuitError> {
+        let salt: [u8; 8] = self.random()?;
+        Ok(format!("{generation}-{n}-{}", hex::encode(salt)))
+    }
+}
+
+/// Object names are short `[0-9a-z-]` words: an index naming anything else (`../x`) is
+/// refused before a backend turns the name into a path.
+fn valid_object_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase() || b == b'-')
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Index {
+    generation: u64,
+    /// Contents are object names.
+    state: State<String>,
+}
+
+impl Index {
+    fn encode(&self) -> Vec<u8> {
+        let s = &self.state;
+        let mut out = Vec::new();
+        let mut e = Encoder::new(&mut out);
+        let _ = e
+            .array(6)
+            .and_then(|e| e.u64(INDEX_VERSION))
+            .and_then(|e| e.u64(self.generation));
+        let _ = e.array(s.data.len() as u64);
+        for (id, name) in &s.data {
+            let _ = e.array(2);
+            id.encode(&mut e);
+            let _ = e.str(name);
+        }
+        let _ = e.array(s.owners.len() as u64);
+        for (id, set) in &s.owners {
+            let _ = e.array(2);
+            id.encode(&mut e);
+            let _ = e.array(set.len() as u64);
+            for o in set {
+                o.encode(&mut e);
+            }
+        }
+        let _ = e.array(s.sequence_numbers.len() as u64);
+        for (id, seq) in &s.sequence_numbers {
+            let _ = e.array(2);
+            id.encode(&mut e);
+            let _ = e.u64(*seq);
+        }
+        let _ = e.array(s.signers.len() as u64);
+        for (id, signer) in &s.signers {
+            let _ = e.array(2);
+            id.encode(&mut e);
+            let _ = match signer {
+                SignerId::Anchor(name) => e.str(name),
+                SignerId::Mac => e.null(),
+            };
+        }
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, SuitError> {
+        let mut r = Reader::new(bytes);
+        let mut index = Self::default();
+        // Format 1 has four members and no version; format 2 six, led by its version.
+        let version = match r.array("index")? {
+            4 => 1,
+            6 if r.u64("index version")? == INDEX_VERSION => INDEX_VERSION,
+            _ => return Err(malformed("unknown index format", 0)),
+        };
+        index.generation = r.u64("generation")?;
+        let s = &mut index.state;
+        for _ in 0..r.array("index data")? {
+            r.array("index entry")?;
+            let id = ComponentId::decode(&mut r)?;
+            let at = r.position();
+            let name = r.str("object name")?;
+            if !valid_object_name(name) {
+                return Err(malformed("invalid object name", at));
+            }
+            s.data.insert(id, String::from(name));
+        }
+        for _ in 0..r.array("index links")? {
+            r.array("index entry")?;
+            let id = ComponentId::decode(&mut r)?;
+            let mut set = BTreeSet::new();
+            for _ in 0..r.array("owners")? {
+                set.insert(ComponentId::decode(&mut r)?);
+            }
+            s.owners.insert(id, set);
+        }
+        for _ in 0..r.array("index sequence numbers")? {
+            r.array("index entry")?;
+            let id = ComponentId::decode(&mut r)?;
+            s.sequence_numbers.insert(id, r.u64("sequence number")?);
+        }
+        if version == INDEX_VERSION {
+            for _ in 0..r.array("index signers")? {
+                r.array("index entry")?;
+                let id = ComponentId::decode(&mut r)?;
+                let signer = if r.datatype()? == minicbor::data::Type::Null {
+                    r.null("signer")?;
+                    SignerId::Mac
+                } else {
+                    SignerId::Anchor(String::from(r.str("signer")?))
+                };
+                s.signers.insert(id, signer);
+            }
+        }
+        r.finish("trailing bytes in index")?;
+        Ok(index)
+    }
+}
+
+/// SUIT state as an index and content objects in a [`BlobBackend`], sealed by `S`.
+#[derive(Debug)]
+pub struct IndexedStore<B, S> {
+    backend: B,
+    seal: S,
+    index: Index,
+    /// Objects named since opening: names stay unique across stages not yet published.
+    named: u64,
+}
+
+/// Changes written to the backend but not yet visible (see [`IndexedStore::stage`]).
+#[derive(Debug)]
+pub struct Staged {
+    index: Index,
+}
+
+impl Staged {
+    /// The generation the store will have once this is published.
+    pub fn generation(&self) -> u64 {
+        self.index.generation
+    }
+}
+
+impl<B: BlobBackend, S: Seal> IndexedStore<B, S> {
+    /// Opens the state in `backend` (empty when it holds no index) and removes objects
+    /// that no index refers to (left by an interrupted commit).
+    ///
+    /// # Errors
+    /// The index does not open with `seal` ([`SuitError::StateTampered`]) or is no index
+    /// ([`SuitError::Malformed`]), or the backend fails.
+    pub fn open_with(backend: B, seal: S) -> Result<Self, SuitError> {
+        Self::open_expecting(backend, seal, 0)
+    }
+
+    /// As [`IndexedStore::open_with`], refusing (before anything is removed) an index
+    /// whose generation is below `generation`, e.g. a TEE's monotonic counter: a missing
+    /// index counts as generation 0.
+    ///
+    /// # Errors
+    /// [`SuitError::StateRolledBack`], and those of `open_with`.
+    pub fn open_expecting(mut backend: B, seal: S, generation: u64) -> Result<Self, SuitError> {
+        let index = match backend.read(Blob::Index)? {
+            Some(sealed) => Index::decode(&seal.open(Blob::Index, sealed)?)?,
+            None => Index::default(),
+        };
+        if index.generation < generation {
+            return Err(SuitError::StateRolledBack {
+                found: index.generation,
+                expected: generation,
+            });
+        }
+        let live: BTreeSet<&String> = index.state.data.values().collect();
+        for name in backend.objects()? {
+            if !live.contains(&name) {
+                backend.remove(&name)?;
+            }
+        }
+        Ok(Self {
+            backend,
+            seal,
+            index,
+            named: 0,
+        })
+    }
+
+    /// The number of commits this state has seen (sealed with the index).
+    pub fn generation(&self) -> u64 {
+        self.index.generation
+    }
+
+    /// Component IDs with stored contents.
+    pub fn components(&self) -> impl Iterator<Item = &ComponentId> {
+        self.index.state.data.keys()
+    }
+
+    /// The whole state read into memory (every object opened): to compare states, or to
+    /// move them to another store.
+    pub fn snapshot(&self) -> Result<State<Vec<u8>>, SuitError> {
+        let s = &self.index.state;
+        let mut data = BTreeMap::new();
+        for (id, name) in &s.data {
+            data.insert(id.clone(), self.object(name)?);
+        }
+        Ok(State {
+            data,
+            owners: s.owners.clone(),
+            sequence_numbers: s.sequence_numbers.clone(),
+            signers: s.signers.clone(),
+        })
+    }
+
+    fn object(&self, name: &str) -> Result<Vec<u8>, SuitError> {
+        let blob = Blob::Object(name);
+        let sealed = self
+            .backend
+            .read(blob)?
+            .ok_or_else(|| SuitError::StateTampered(String::from(name)))?;
+        self.seal.open(blob, sealed)
+    }
+
+    /// First half of a commit: seals every new content into an object of its own and
+    /// writes it durably. Nothing is visible until [`IndexedStore::publish`]; a failure,
+    /// dropping the result or a crash leaves the state as it was.
+    pub fn stage(&mut self, changes: Changes) -> Result<Staged, SuitError> {
+        let mut index = self.index.clone();
+        index.generation = index
+            .generation
+            .checked_add(1)
+            .ok_or_else(|| SuitError::Storage(String::from("generation exhausted")))?;
+        let generation = index.generation;
+        let (backend, seal, named) = (&mut self.backend, &self.seal, &mut self.named);
+        let mut written = Vec::new();
+        let applied = index.state.apply(changes, |_, bytes| {
+            *named += 1;
+            let name = seal.object_name(generation, *named)?;
+            written.push(name.clone());
+            let blob = Blob::Object(&name);
+            backend.write(blob, &seal.seal(blob, &bytes)?)?;
+            Ok::<_, SuitError>(name)
+        });
+        match applied.and_then(|()| self.backend.sync()) {
+            Ok(()) => Ok(Staged { index }),
+            Err(e) => {
+                self.discard(written);
+                Err(e)
+            }
+        }
+    }
+
+    /// Best-effort removal of objects of a commit that failed (whatever is left is
+    /// collected on the next open).
+    fn discard(&mut self, objects: Vec<String>) {
+        for name in objects {
+            let _ = self.backend.remove(&name);
+        }
+    }
+
+    /// Second half: writes the next index and makes it the index (the commit point), then
+    /// drops dead objects. Removal failures after the commit point are not errors (the
+    /// commit happened); the next open collects what is left. On failure before it, the
+    /// staged objects are dropped.
+    ///
+    /// # Errors
+    /// `staged` was not staged from the current state, or the backend failed before the
+    /// commit point (the state is unchanged).
+    pub fn publish(&mut self, staged: Staged) -> Result<(), SuitError> {
+        let committed = if Some(staged.index.generation) == self.index.generation.checked_add(1) {
+            self.seal
+                .seal(Blob::Index, &staged.index.encode())
+                .and_then(|sealed| self.backend.write(Blob::NextIndex, &sealed))
+                .and_then(|()| self.backend.replace_index())
+        } else {
+            Err(SuitError::Storage(String::from(
+                "staged changes are not based on the current state",
+            )))
+        };
+        let (old, new) = (&self.index.state.data, &staged.index.state.data);
+        let only_in = |a: &BTreeMap<ComponentId, String>, b: &BTreeMap<ComponentId, String>| {
+            let keep: BTreeSet<&String> = b.values().collect();
+            a.values()
+                .filter(|n| !keep.contains(n))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        match committed {
+            Ok(()) => {
+                let dead = only_in(old, new);
+                self.index = staged.index;
+                self.discard(dead);
+                Ok(())
+            }
+            Err(e) => {
+                let unused = only_in(new, old);
+                self.discard(unused);
+                Err(e)
+            }
+        }
+    }
+}
+
+impl<B: BlobBackend, S: Seal> Storage for IndexedStore<B, S> {
+    fn read(&self, id: &ComponentId) -> Result<Option<Cow<'_, [u8]>>, SuitError> {
+        match self.index.state.data.get(id) {
+            None => Ok(None),
+            Some(name) => self.object(name).map(|b| Some(Cow::Owned(b))),
+        }
+    }
+
+    fn owners(&self, id: &ComponentId) -> Result<BTreeSet<ComponentId>, SuitError> {
+        Ok(self.index.state.owners_of(id))
+    }
+
+    fn linked_by(&self, owner: &ComponentId) -> Result<Vec<ComponentId>, SuitError> {
+        Ok(self.index.state.links_held_by(owner))
+    }
+
+    fn sequence_number(&self, manifest: &ComponentId) -> Result<Option<u64>, SuitError> {
+        Ok(self.index.state.sequence_numbers.get(manifest).copied())
+    }
+
+    fn signer(&self, manifest: &ComponentId) -> Result<Option<SignerId>, SuitError> {
+        Ok(self.index.state.signers.get(manifest).cloned())
+    }
+
+    fn manifest_ids(&self) -> Result<Vec<ComponentId>, SuitError> {
+        Ok(self.index.state.installed())
+    }
+
+    fn commit(&mut self, changes: Changes) -> Result<(), SuitError> {
+        let staged = self.stage(changes)?;
+        self.publish(staged)
+    }
+}
