@@ -11,6 +11,10 @@
 //! Encryption ([`encrypt`]): an attached ciphertext (TEEP §12 EATs and SUIT reports) must be
 //! an AEAD named in the protected header; A128CTR is for detached SUIT payloads only.
 #![no_std]
+#![allow(
+    missing_docs,
+    reason = "not yet documented: the second pass documents the items and drops this"
+)]
 #![cfg_attr(
     not(test),
     deny(

@@ -1,6 +1,13 @@
 //! A key's own COSE_Key `alg` and `key_ops` restrict what it does (RFC 9052 §7.1): trust
 //! anchors built as raw CBOR maps, the way a key file or an attacker would write them, on
 //! every provider.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 mod common;
 
 use common::providers;

@@ -1,5 +1,12 @@
 //! COSE_Sign1 / COSE_Sign rules, run against every compiled provider, plus cross-provider
 //! checks (sign with one, verify with the other).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 mod common;
 
 use common::*;

@@ -1,5 +1,12 @@
 //! `x5chain` signing and verification against CA anchors, with certificates made by rcgen:
 //! good chains (with and without intermediate), expired, not-yet-valid, unknown CA, revoked.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 #![cfg(feature = "x509")]
 
 mod common;

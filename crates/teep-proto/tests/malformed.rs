@@ -1,5 +1,12 @@
 //! Malformed and forged inputs: a table of bytes, each rejected with its own typed error
 //! (variant, fields and byte offset compared exactly, never a string).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 
 mod common;
 

@@ -1,6 +1,13 @@
 //! tests/vectors/signed: every signed vector verifies with its committed public key under
 //! both crypto providers, carries the draft example as payload, names the right alg and
 //! kid, and fails against any other key.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 
 mod common;
 

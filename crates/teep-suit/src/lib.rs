@@ -21,6 +21,10 @@
 //! * [`trust`]: `TrustAnchors` of scoped TC-signer anchors (`TrustAnchor`), `SignerId`.
 //! * [`builder`]: `build` and `sign` for `teep suit create` / `sign`.
 #![no_std]
+#![allow(
+    missing_docs,
+    reason = "not yet documented: the second pass documents the items and drops this"
+)]
 #![cfg_attr(
     not(test),
     deny(

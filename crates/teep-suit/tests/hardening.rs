@@ -1,6 +1,13 @@
 //! Attacks on the processor's ownership, rollback, scope and deletion rules (issue 7),
 //! with manifests written by hand (raw minicbor) where the builder would refuse them.
 //! Every refusal is checked for its typed error and for state left as it was.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 
 mod common;
 

@@ -1,5 +1,12 @@
 //! The processor on the published vectors: installs, dependencies, decryption, uninstall
 //! with shared dependencies, and the negative vectors' failures with nothing changed.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 
 mod common;
 

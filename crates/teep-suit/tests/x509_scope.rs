@@ -2,6 +2,13 @@
 //! verified to, so a leaf of one CA can neither write under another CA's prefixes nor
 //! update a TC that another CA's leaf installed. Certificates are made by rcgen; the
 //! envelopes are assembled by hand around a COSE_Sign1 carrying the x5chain.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 
 mod common;
 
