@@ -1,5 +1,12 @@
 //! One invocation of the sample TA (counter-v1: perso read, store get and put, output),
 //! against validation of the same module (the install-time cost).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 
 use teep_agent::sim::{MemoryTaStore, Perso, Runtime};
 

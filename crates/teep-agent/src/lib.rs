@@ -9,15 +9,6 @@
 //! TEE (the sealed state directory on teep-suit's sealed indexed store, which will
 //! implement [`sim::TaStore`]).
 #![no_std]
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )
-)]
 
 extern crate alloc;
 #[cfg(feature = "std")]

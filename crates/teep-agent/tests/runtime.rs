@@ -1,5 +1,12 @@
 //! The TA runtime against the sample TAs and hostile modules: limits, validation,
 //! isolation, the ABI's bounds checks, and all-or-nothing store writes.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 
 use teep_agent::sim::{
     Limits, MemoryTaStore, Perso, Runtime, RuntimeError, StoreError, TaStore, ValidatedTa, abi,

@@ -1,6 +1,13 @@
 //! The TEEP lifecycle on builder-made manifests: a TC and personalization data depending
 //! on it are installed, invoked, updated and deleted; an Update of unneeded and new
 //! manifests is one transaction; a tampered storage location is not run as another manifest.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 
 mod common;
 
