@@ -199,7 +199,7 @@ impl Tam {
             };
             return match device_hint {
                 Some(id) => Step::Load(
-                    LoadRequest::Device(id),
+                    self.load_device(id),
                     Pending {
                         meta,
                         body: Vec::new(),
@@ -277,6 +277,13 @@ impl Tam {
                 stage: Stage::ConnectChallenge { device },
             },
         )
+    }
+
+    fn load_device(&self, id: DeviceId) -> LoadRequest {
+        LoadRequest::Device {
+            id,
+            class: self.cfg.default_class.clone(),
+        }
     }
 
     fn attestation_fresh(&self, d: &Device, now: u64) -> bool {
@@ -525,7 +532,7 @@ impl Tam {
             return done(meta, Err(Dropped::UnknownAgent));
         };
         Step::Load(
-            LoadRequest::Device(id),
+            self.load_device(id),
             Pending {
                 meta,
                 body,

@@ -218,8 +218,14 @@ pub struct AuditEntry {
 pub enum LoadRequest {
     /// The session a token names.
     Session(Token),
-    /// A device, its policy and the TC releases that policy names.
-    Device(DeviceId),
+    /// A device, its policy and the TC releases that policy names. `class` is the class
+    /// to take the policy of when the device has no record (or no class) yet.
+    Device {
+        /// The device.
+        id: DeviceId,
+        /// The class for a device not yet classified.
+        class: Option<String>,
+    },
 }
 
 /// A device as the engine sees it: the record (if any), the policy in force for it (its
@@ -326,14 +332,14 @@ impl MemoryState {
             .max_by_key(|r| r.sequence)
     }
 
-    fn device_view(&self, id: &DeviceId) -> DeviceView {
+    fn device_view(&self, id: &DeviceId, default_class: Option<&String>) -> DeviceView {
         let device = self.devices.get(id).cloned();
         let policy = self
             .device_policy
             .get(id)
             .or_else(|| {
-                let class = device.as_ref()?.class.as_ref()?;
-                self.class_policy.get(class)
+                let class = device.as_ref().and_then(|d| d.class.as_ref());
+                self.class_policy.get(class.or(default_class)?)
             })
             .cloned()
             .unwrap_or_default();
@@ -426,7 +432,9 @@ impl Store for MemoryStore {
     ) -> impl Future<Output = Result<Loaded, StoreError>> + Send {
         let loaded = self.with(|s| match request {
             LoadRequest::Session(token) => Loaded::Session(s.sessions.get(token).cloned()),
-            LoadRequest::Device(id) => Loaded::Device(Box::new(s.device_view(id))),
+            LoadRequest::Device { id, class } => {
+                Loaded::Device(Box::new(s.device_view(id, class.as_ref())))
+            }
         });
         core::future::ready(Ok(loaded))
     }
