@@ -448,10 +448,10 @@ impl Tam {
         &self,
         mut meta: MessageMeta,
         body: Vec<u8>,
-        record: Option<SessionRecord>,
+        record: Option<Box<SessionRecord>>,
         cx: &mut Context<'_>,
     ) -> Step {
-        let Some(session) = record else {
+        let Some(session) = record.map(|b| *b) else {
             return done(meta, Err(Dropped::UnknownToken));
         };
         meta.device = session.device;
@@ -554,15 +554,12 @@ impl Tam {
         let SessionState::ExpectQueryResponse(state) = &session.state else {
             return done(meta, Err(Dropped::ShellMismatch));
         };
-        // The key is read from the EAR before its signature is checked, only to try it on
-        // the QueryResponse; `verify_ear` below then checks the signature and that `cnf`
-        // names exactly the key that verified.
+        // The key is read from the EAR before its signature is checked; `verify_ear` below
+        // checks the signature and that `cnf` names exactly this key, and `on_device` then
+        // verifies the QueryResponse with it, so nothing rests on the unchecked read.
         let Some(key) = ear_cnf_key(&ear) else {
             return done(meta, Err(Dropped::NoCnfKey));
         };
-        if let Err(e) = verify_with(&body, self.cfg.numbering, self.cfg.provider, &key) {
-            return done(meta, Err(Dropped::BadSignature(e)));
-        }
         let passport = Unverified::parse(&body, self.cfg.numbering).ok().is_some_and(|p| {
             matches!(p.message(), Message::QueryResponse(qr)
                 if payload_kind(qr.attestation_payload_format.as_deref()) == PayloadKind::AttestationResult)

@@ -247,7 +247,7 @@ pub struct DeviceView {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Loaded {
     /// The session record, if the token is known.
-    Session(Option<SessionRecord>),
+    Session(Option<Box<SessionRecord>>),
     /// The device view.
     Device(Box<DeviceView>),
 }
@@ -431,7 +431,9 @@ impl Store for MemoryStore {
         request: &LoadRequest,
     ) -> impl Future<Output = Result<Loaded, StoreError>> + Send {
         let loaded = self.with(|s| match request {
-            LoadRequest::Session(token) => Loaded::Session(s.sessions.get(token).cloned()),
+            LoadRequest::Session(token) => {
+                Loaded::Session(s.sessions.get(token).cloned().map(Box::new))
+            }
             LoadRequest::Device { id, class } => {
                 Loaded::Device(Box::new(s.device_view(id, class.as_ref())))
             }

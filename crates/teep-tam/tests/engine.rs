@@ -503,6 +503,10 @@ fn success_from_another_device_is_dropped() {
     let other = w.agent(Curve::P256);
     let (_, msg) = w.first_contact(&agent);
     let token = update(msg).token.unwrap();
+    // The other device is known too (attested in its own session): its valid signature
+    // still does not answer an Update sent to `agent`.
+    w.first_contact(&other);
+    assert!(w.device(&other).is_some());
     assert!(matches!(
         w.post_dropped(&other.success(&token, None)),
         Dropped::WrongDevice(_)
