@@ -141,6 +141,25 @@ enum Stage {
     },
 }
 
+/// A QueryRequest about to be sent: its session, the device (if known, for the suite and
+/// the bound on outstanding tokens), the state it opens and the token it answers (a
+/// renegotiation consumes the previous one).
+struct NewQuery<'a> {
+    session: SessionId,
+    device: Option<&'a Device>,
+    state: ExpectQueryResponse,
+    outstanding: &'a [Token],
+    consume: Option<Token>,
+}
+
+/// A verified QueryResponse and the session state it answers.
+struct Answering<'a> {
+    session: &'a SessionRecord,
+    state: &'a ExpectQueryResponse,
+    qr: &'a QueryResponse,
+    verified: &'a VerifiedMessage,
+}
+
 /// An attestation that checked out: the Agent key `cnf` bound and the EAR.
 #[derive(Debug)]
 struct Attested {
@@ -318,28 +337,29 @@ impl Tam {
             .as_deref()
             .map(|v| v.outstanding.as_slice())
             .unwrap_or_default();
-        self.send_query_request(
-            meta,
-            SessionId(session),
-            known,
+        let query = NewQuery {
+            session: SessionId(session),
+            device: known,
             state,
             outstanding,
-            None,
-            cx,
-        )
+            consume: None,
+        };
+        self.send_query_request(meta, query, cx)
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn send_query_request(
         &self,
         mut meta: MessageMeta,
-        session: SessionId,
-        device: Option<&Device>,
-        state: ExpectQueryResponse,
-        outstanding: &[Token],
-        consume: Option<Token>,
+        query: NewQuery<'_>,
         cx: &mut Context<'_>,
     ) -> Step {
+        let NewQuery {
+            session,
+            device,
+            state,
+            outstanding,
+            consume,
+        } = query;
         let token = match new_token(cx) {
             Ok(t) => t,
             Err(e) => return done(meta, Err(e)),
@@ -617,7 +637,13 @@ impl Tam {
         }
         let result = match (&session.state, verified.message()) {
             (SessionState::ExpectQueryResponse(state), Message::QueryResponse(qr)) => {
-                self.answer_query(&session, state, qr, &verified, attested, view, cx)
+                let answering = Answering {
+                    session: &session,
+                    state,
+                    qr,
+                    verified: &verified,
+                };
+                self.answer_query(answering, attested, view, cx)
             }
             (SessionState::ExpectQueryResponse(_), Message::Error(err)) => {
                 Ok(agent_error(&session, err, cx.now))
@@ -634,17 +660,19 @@ impl Tam {
     }
 
     /// A verified QueryResponse from a known or attested device: the Update.
-    #[allow(clippy::too_many_arguments)]
     fn answer_query(
         &self,
-        session: &SessionRecord,
-        state: &ExpectQueryResponse,
-        qr: &QueryResponse,
-        verified: &VerifiedMessage,
+        answering: Answering<'_>,
         attested: Option<Attested>,
         view: DeviceView,
         cx: &mut Context<'_>,
     ) -> Result<Handled, Dropped> {
+        let Answering {
+            session,
+            state,
+            qr,
+            verified,
+        } = answering;
         let id = DeviceId(verified.signer().thumbprint());
         let mut device = view.device.clone().unwrap_or_else(|| Device {
             id,
@@ -782,15 +810,14 @@ impl Tam {
             offer,
             ..state.clone()
         };
-        self.send_query_request(
-            meta,
-            session.session,
-            None,
+        let query = NewQuery {
+            session: session.session,
+            device: None,
             state,
-            &[],
-            Some(session.token),
-            cx,
-        )
+            outstanding: &[],
+            consume: Some(session.token),
+        };
+        self.send_query_request(meta, query, cx)
     }
 
     /// Success or Error answering an Update, verified with the device's key.
