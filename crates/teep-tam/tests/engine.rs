@@ -627,3 +627,87 @@ fn two_replicas_on_one_store_send_exactly_one_update() {
         .collect();
     assert_eq!(waiting, vec![update(agent.read(&sent)).token.unwrap()]);
 }
+
+/// Hand-written payloads an attacker would sign with its own key: the codec's limits
+/// stop them before any session is looked up.
+#[test]
+fn hand_written_malformed_messages_are_dropped() {
+    let mut w = World::new();
+    let agent = w.agent(Curve::P256);
+    let qr = agent.read_query(&w.connect());
+    let token = qr.token.unwrap();
+    let signed = |payload: &[u8]| {
+        teep_cose::sign1(
+            agent.signer.as_ref(),
+            payload,
+            &teep_cose::SignOptions::default(),
+        )
+        .unwrap()
+    };
+    // [2, {19: h'0102'}]: a token shorter than 8 bytes.
+    let short = signed(&[0x82, 0x02, 0xa1, 0x13, 0x42, 0x01, 0x02]);
+    assert!(matches!(w.post_dropped(&short), Dropped::Malformed(_)));
+    // [2, {19: token, 19: token}]: the token twice.
+    let mut dup = vec![0x82, 0x02, 0xa2, 0x13, 0x50];
+    dup.extend(&token);
+    dup.extend([0x13, 0x50]);
+    dup.extend(&token);
+    assert!(matches!(
+        w.post_dropped(&signed(&dup)),
+        Dropped::Malformed(_)
+    ));
+    // [2, {19: token}] followed by a stray byte.
+    let mut trailing = vec![0x82, 0x02, 0xa1, 0x13, 0x50];
+    trailing.extend(&token);
+    trailing.push(0x00);
+    assert!(matches!(
+        w.post_dropped(&signed(&trailing)),
+        Dropped::Malformed(_)
+    ));
+    // The same message without the stray byte is well-formed: it reaches the session
+    // (and is dropped there, since this Agent is unknown and did not attest).
+    trailing.pop();
+    assert!(matches!(
+        w.post_dropped(&signed(&trailing)),
+        Dropped::UnknownAgent
+    ));
+}
+
+#[test]
+fn expired_sessions_are_purged_when_a_new_one_opens() {
+    let mut w = World::new();
+    let agent = w.agent(Curve::P256);
+    let old = agent.read_query(&w.connect()).token.unwrap();
+    w.now += 4 * 3600 + 1;
+    let new = agent.read_query(&w.connect()).token.unwrap();
+    let held = w.snapshot().sessions;
+    assert!(!held.contains_key(&old));
+    assert!(held.contains_key(&new));
+}
+
+#[test]
+fn error_from_a_known_device_retires_the_token() {
+    let (mut w, agent) = installed_world();
+    let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
+    let err = ErrorMessage {
+        token: qr.token.clone(),
+        ..ErrorMessage::new(ErrCode::TemporaryError)
+    };
+    let done = w.post(&agent.error(err)).unwrap();
+    assert_eq!(
+        done.event,
+        Event::AgentError {
+            code: ErrCode::TemporaryError
+        }
+    );
+    assert_eq!(done.reply, None);
+    assert!(w.session(qr.token.as_ref().unwrap()).consumed);
+    // Another key cannot do the same for this device's session.
+    let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
+    let thief = w.agent(Curve::P256);
+    let forged = thief.error(ErrorMessage {
+        token: qr.token.clone(),
+        ..ErrorMessage::new(ErrCode::TemporaryError)
+    });
+    assert!(matches!(w.post_dropped(&forged), Dropped::WrongDevice(_)));
+}
