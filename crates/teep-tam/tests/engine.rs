@@ -9,17 +9,10 @@ use teep_attest::{ATTESTATION_RESULT_FORMAT, ResultError, SigningVerifier, Verif
 use teep_cose::{Curve, PrivateKey};
 use teep_proto::{
     CipherSuite, CoseStructure, DataItemRequested, ErrCode, ErrorMessage, FreshnessMechanism,
-    Message, QueryResponse, RequestedTcInfo, SuitCoseProfile, Update, decode_unverified_cose,
+    Message, QueryResponse, RequestedTcInfo, SuitCoseProfile, decode_unverified_cose,
 };
 use teep_tam::store::{Device, SessionState};
 use teep_tam::{Dropped, Event, TOKEN_LEN, driver};
-
-fn update(msg: Message) -> Update {
-    match msg {
-        Message::Update(u) => u,
-        other => panic!("expected Update, got {other:?}"),
-    }
-}
 
 #[test]
 fn empty_post_opens_session_with_cose_sign_offering_everything() {
@@ -89,8 +82,7 @@ fn first_contact_attests_records_key_and_sends_policy_dependencies_first() {
     let app = w.release("app", 2, &["lib"]);
     w.class_policy(&["app"], &[]);
     let agent = w.agent(Curve::P256);
-    let (_, msg) = w.first_contact(&agent);
-    let u = update(msg);
+    let u = w.first_contact(&agent);
     assert_eq!(
         u.manifest_list,
         Some(vec![lib.envelope.clone(), app.envelope.clone()])
@@ -158,8 +150,7 @@ fn installed_world() -> (World, Agent) {
     w.release("app", 1, &[]);
     w.class_policy(&["app"], &["extra"]);
     let agent = w.agent(Curve::P256);
-    let (_, msg) = w.first_contact(&agent);
-    let token = update(msg).token.unwrap();
+    let token = w.first_update_token(&agent);
     w.post(&agent.success(&token, None)).unwrap();
     (w, agent)
 }
@@ -501,8 +492,7 @@ fn success_from_another_device_is_dropped() {
     w.class_policy(&["app"], &[]);
     let agent = w.agent(Curve::P256);
     let other = w.agent(Curve::P256);
-    let (_, msg) = w.first_contact(&agent);
-    let token = update(msg).token.unwrap();
+    let token = w.first_update_token(&agent);
     // The other device is known too (attested in its own session): its valid signature
     // still does not answer an Update sent to `agent`.
     w.first_contact(&other);
@@ -520,8 +510,7 @@ fn suit_report_for_a_manifest_never_sent_is_dropped() {
     let unsent = w.release("other", 1, &[]);
     w.class_policy(&["app"], &[]);
     let agent = w.agent(Curve::P256);
-    let (_, msg) = w.first_contact(&agent);
-    let token = update(msg).token.unwrap();
+    let token = w.first_update_token(&agent);
     let bad = agent.success(&token, Some(vec![report(unsent.digest, &token, true)]));
     assert!(matches!(
         w.post_dropped(&bad),
@@ -535,8 +524,7 @@ fn suit_report_with_another_nonce_is_dropped() {
     let app = w.release("app", 1, &[]);
     w.class_policy(&["app"], &[]);
     let agent = w.agent(Curve::P256);
-    let (_, msg) = w.first_contact(&agent);
-    let token = update(msg).token.unwrap();
+    let token = w.first_update_token(&agent);
     let bad = agent.success(&token, Some(vec![report(app.digest, &[0xee; 16], true)]));
     assert!(matches!(w.post_dropped(&bad), Dropped::ReportNonce));
 }
@@ -548,8 +536,7 @@ fn manifest_processing_error_records_only_what_succeeded() {
     let app = w.release("app", 1, &["lib"]);
     w.class_policy(&["app"], &[]);
     let agent = w.agent(Curve::P256);
-    let (_, msg) = w.first_contact(&agent);
-    let token = update(msg).token.unwrap();
+    let token = w.first_update_token(&agent);
     let err = ErrorMessage {
         token: Some(token.clone()),
         suit_reports: Some(vec![

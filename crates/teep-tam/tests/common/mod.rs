@@ -15,7 +15,7 @@ use teep_attest::{
 use teep_cose::{CryptoProvider, Curve, PrivateKey, PublicKey, Signer, TrustStore, VerifyContext};
 use teep_proto::{
     ComponentId, ErrorMessage, Message, Numbering, QueryRequest, QueryResponse, Success,
-    SystemPropertyClaims, Unverified, sign_message,
+    SystemPropertyClaims, Unverified, Update, sign_message,
 };
 use teep_suit::builder::{self, ManifestSpec, PayloadLocation};
 use teep_suit::report::Report;
@@ -289,11 +289,23 @@ impl World {
     }
 
     /// A complete first contact: connect, attest, and return the Update (not yet answered).
-    pub fn first_contact(&mut self, agent: &Agent) -> (QueryRequest, Message) {
+    pub fn first_contact(&mut self, agent: &Agent) -> Update {
         let qr = agent.read_query(&self.connect());
         let resp = agent.attested_response(&qr, qr.challenge.as_deref().unwrap());
-        let update = self.post(&resp).unwrap().reply.unwrap();
-        (qr, agent.read(&update))
+        let reply = self.post(&resp).unwrap().reply.unwrap();
+        update(agent.read(&reply))
+    }
+
+    /// The token of the first contact's Update.
+    pub fn first_update_token(&mut self, agent: &Agent) -> Vec<u8> {
+        self.first_contact(agent).token.unwrap()
+    }
+}
+
+pub fn update(msg: Message) -> Update {
+    match msg {
+        Message::Update(u) => u,
+        other => panic!("expected Update, got {other:?}"),
     }
 }
 
