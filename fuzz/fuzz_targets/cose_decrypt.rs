@@ -1,6 +1,8 @@
 //! COSE_Encrypt / COSE_Encrypt0 decryption on arbitrary bytes, with the firmware-encryption
 //! vectors' keys (the ECDH-ES P-256 receiver key and the A128KW KEK, so the seeds decrypt):
-//! `decrypt` and `decrypt0`, each with the ciphertext embedded and detached. No panic.
+//! `decrypt` and `decrypt0`, each with the ciphertext embedded and detached, through the
+//! aws-lc provider (what the CLI runs) and the RustCrypto one (what a TEE build runs). No
+//! panic, and both providers give the same result.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -8,7 +10,7 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use teep_cose::coset::{CborSerializable, CoseKey, Label};
 use teep_cose::encrypt::{DecryptionKey, SUIT_PAYLOAD_ENCRYPTION, decrypt, decrypt0};
-use teep_cose::{PrivateKey, RustCryptoProvider};
+use teep_cose::{AwsLcProvider, PrivateKey, RustCryptoProvider};
 use zeroize::Zeroizing;
 
 /// Detached ciphertext: the vectors' A128GCM ciphertext, so a seed that mutates its
@@ -60,16 +62,24 @@ fn keys() -> &'static Keys {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let provider = RustCryptoProvider;
     let keys = keys();
     for detached in [None, Some(keys.detached.as_slice())] {
-        let _ = decrypt(
-            &provider,
-            data,
-            detached,
-            &keys.recipients,
-            SUIT_PAYLOAD_ENCRYPTION,
-        );
-        let _ = decrypt0(&provider, data, detached, &keys.cek);
+        let [aws, rust] = [
+            &AwsLcProvider as &dyn teep_cose::CryptoProvider,
+            &RustCryptoProvider,
+        ]
+        .map(|provider| {
+            (
+                decrypt(
+                    provider,
+                    data,
+                    detached,
+                    &keys.recipients,
+                    SUIT_PAYLOAD_ENCRYPTION,
+                ),
+                decrypt0(provider, data, detached, &keys.cek),
+            )
+        });
+        assert_eq!(aws, rust, "aws-lc and RustCrypto disagree");
     }
 });

@@ -4,12 +4,12 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use teep_cose::{RustCryptoProvider, TrustStore};
+use teep_cose::{AwsLcProvider, TrustStore};
 use teep_suit::verify::{Anchors, authenticate};
 use teep_suit::{Envelope, Manifest, Section, parse_sequence};
 
 fuzz_target!(|data: &[u8]| {
-    let provider = RustCryptoProvider;
+    let provider = AwsLcProvider;
     let trust = TrustStore::new();
     let anchors = Anchors {
         signers: &trust,

@@ -8,11 +8,12 @@
 
 use alloc::{string::String, vec::Vec};
 
-use minicbor::{Decoder, data::Type};
-
-use crate::cbor::{EncodeResult, VecEncoder, encode_with, int_key};
-use teep_cbor::read::{definite, raw_item};
+use minicbor::data::Type;
+use teep_cbor::read::{ReadError, ReadErrorKind, Reader};
+use teep_cbor::write::{ArrayEncoder, EncodeError, MapEncoder, VecEncoder, encode_vec, raw};
 use teep_cose::{CoseError, PublicKey};
+
+use crate::cbor::{bstr, int_key};
 
 /// CWT / EAT claim keys (IANA CWT Claims registry, RFC 8392 / RFC 8747 / RFC 9711).
 pub mod key {
@@ -320,102 +321,100 @@ pub enum ClaimsError {
         /// The claim key.
         key: i64,
         /// What is wrong with it.
-        reason: &'static str,
+        reason: ClaimReason,
     },
+}
+
+/// What is wrong with a known claim.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClaimReason {
+    /// Its CBOR is not of the claim's type, size or range (e.g. `Size` for an
+    /// `eat_nonce` outside 8..=64 bytes or an empty `manifests`, `OutOfRange` for an
+    /// undefined `dbgstat` or an `oemid` of another length).
+    #[error("{0}")]
+    Read(ReadErrorKind),
+    /// The `cnf` COSE_Key is no public key teep-cose can use.
+    #[error("cnf COSE_Key is not a usable public key")]
+    UnusableCnfKey,
+}
+
+/// The claims decoder names each field by its claim key.
+impl From<ReadError<i64>> for ClaimsError {
+    fn from(e: ReadError<i64>) -> Self {
+        Self::InvalidClaim {
+            key: e.field,
+            reason: ClaimReason::Read(e.kind),
+        }
+    }
 }
 
 impl EatClaims {
     /// Encodes the claims-set deterministically: definite lengths, preferred serialization,
     /// keys in ascending order, no tags (the TEEP EAT profile).
-    pub fn to_cbor(&self) -> Vec<u8> {
-        encode_with(|e| self.encode(e))
+    ///
+    /// # Errors
+    /// [`EncodeError::Raw`] when a pre-encoded part (a [`Cnf::CoseKey`] or a
+    /// [`ManifestBody::Other`]) is not exactly one well-formed CBOR item.
+    pub fn to_cbor(&self) -> Result<Vec<u8>, EncodeError> {
+        encode_vec(|e| self.encode(e))
     }
 
-    fn count(&self) -> u64 {
-        [
-            self.exp.is_some(),
-            self.nbf.is_some(),
-            self.iat.is_some(),
-            self.cnf.is_some(),
-            self.nonce.is_some(),
-            self.ueid.is_some(),
-            self.oemid.is_some(),
-            self.hwmodel.is_some(),
-            self.hwversion.is_some(),
-            self.secboot.is_some(),
-            self.dbgstat.is_some(),
-            self.profile.is_some(),
-            self.swname.is_some(),
-            self.swversion.is_some(),
-            self.manifests.is_some(),
-            self.measurements.is_some(),
-        ]
-        .into_iter()
-        .map(u64::from)
-        .sum()
-    }
-
-    fn encode(&self, e: &mut VecEncoder<'_>) -> EncodeResult {
-        e.map(self.count())?;
+    fn encode(&self, e: &mut VecEncoder<'_>) -> Result<(), EncodeError> {
+        let mut m = MapEncoder::new();
         if let Some(exp) = self.exp {
-            e.i64(key::EXP)?.i64(exp)?;
+            m.entry(key::EXP, exp)?;
         }
         if let Some(nbf) = self.nbf {
-            e.i64(key::NBF)?.i64(nbf)?;
+            m.entry(key::NBF, nbf)?;
         }
         if let Some(iat) = self.iat {
-            e.i64(key::IAT)?.i64(iat)?;
+            m.entry(key::IAT, iat)?;
         }
         if let Some(cnf) = &self.cnf {
-            e.i64(key::CNF)?;
-            encode_cnf(e, cnf)?;
+            m.entry_with(key::CNF, |e| encode_cnf(e, cnf))?;
         }
         if let Some(n) = &self.nonce {
-            e.i64(key::NONCE)?.bytes(n)?;
+            m.entry(key::NONCE, bstr(n))?;
         }
         if let Some(u) = &self.ueid {
-            e.i64(key::UEID)?.bytes(u)?;
+            m.entry(key::UEID, bstr(u))?;
         }
         if let Some(o) = &self.oemid {
-            e.i64(key::OEMID)?;
             match o {
-                Oemid::Ieee(b) => e.bytes(b)?,
-                Oemid::Random(b) => e.bytes(b)?,
-                Oemid::Pen(p) => e.u64(*p)?,
+                Oemid::Ieee(b) => m.entry(key::OEMID, bstr(b))?,
+                Oemid::Random(b) => m.entry(key::OEMID, bstr(b))?,
+                Oemid::Pen(p) => m.entry(key::OEMID, *p)?,
             };
         }
-        if let Some(m) = &self.hwmodel {
-            e.i64(key::HWMODEL)?.bytes(m)?;
+        if let Some(h) = &self.hwmodel {
+            m.entry(key::HWMODEL, bstr(h))?;
         }
         if let Some(v) = &self.hwversion {
-            e.i64(key::HWVERSION)?;
-            encode_version(e, v)?;
+            m.entry_with(key::HWVERSION, |e| encode_version(e, v))?;
         }
         if let Some(b) = self.secboot {
-            e.i64(key::SECBOOT)?.bool(b)?;
+            m.entry(key::SECBOOT, b)?;
         }
         if let Some(d) = self.dbgstat {
-            e.i64(key::DBGSTAT)?.u64(d.code())?;
+            m.entry(key::DBGSTAT, d.code())?;
         }
         if let Some(p) = &self.profile {
-            e.i64(key::PROFILE)?.str(p)?;
+            m.entry(key::PROFILE, p.as_str())?;
         }
         if let Some(n) = &self.swname {
-            e.i64(key::SWNAME)?.str(n)?;
+            m.entry(key::SWNAME, n.as_str())?;
         }
         if let Some(v) = &self.swversion {
-            e.i64(key::SWVERSION)?;
-            encode_version(e, v)?;
+            m.entry_with(key::SWVERSION, |e| encode_version(e, v))?;
         }
-        if let Some(m) = &self.manifests {
-            e.i64(key::MANIFESTS)?;
-            encode_manifests(e, m)?;
+        if let Some(list) = &self.manifests {
+            m.entry_with(key::MANIFESTS, |e| encode_manifests(e, list))?;
         }
-        if let Some(m) = &self.measurements {
-            e.i64(key::MEASUREMENTS)?;
-            encode_manifests(e, m)?;
+        if let Some(list) = &self.measurements {
+            m.entry_with(key::MEASUREMENTS, |e| encode_manifests(e, list))?;
         }
-        Ok(())
+        m.finish(e)
     }
 
     /// The key `cnf` confirms; see [`Cnf::public_key`].
@@ -433,89 +432,54 @@ impl EatClaims {
         teep_cbor::check(bytes, &teep_cbor::Profile::EAT).map_err(ClaimsError::Encoding)?;
         // From here the input is one well-formed, definite-length, tag-free item, so the
         // structural errors below can only be type mismatches.
-        let mut d = Decoder::new(bytes);
-        if !matches!(d.datatype(), Ok(Type::Map)) {
-            return Err(ClaimsError::NotAMap);
-        }
-        let len = d.map().ok().flatten().ok_or(ClaimsError::NotAMap)?;
+        let mut r = Reader::new(bytes);
+        let len = r.map(()).map_err(|_| ClaimsError::NotAMap)?;
         let mut claims = Self::default();
         for _ in 0..len {
-            match int_key(&mut d).map_err(|_| ClaimsError::NotAMap)? {
-                Some(key) => claims.decode_claim(key, &mut d)?,
-                None => d.skip().map_err(|_| ClaimsError::NotAMap)?,
+            match int_key(&mut r, ()).map_err(|_| ClaimsError::NotAMap)? {
+                Some(key) => claims.decode_claim(key, &mut r)?,
+                None => r.skip(()).map_err(|_| ClaimsError::NotAMap)?,
             }
         }
         Ok(claims)
     }
 
-    fn decode_claim(&mut self, key: i64, d: &mut Decoder<'_>) -> Result<(), ClaimsError> {
-        let invalid = |reason| ClaimsError::InvalidClaim { key, reason };
-        let cbor = |_| invalid("wrong type");
+    fn decode_claim(&mut self, key: i64, r: &mut Reader<'_>) -> Result<(), ClaimsError> {
+        let out_of_range = |at| Reader::error_at(at, key, ReadErrorKind::OutOfRange);
         match key {
-            key::EXP => set(&mut self.exp, key, d.i64().map_err(cbor)?),
-            key::NBF => set(&mut self.nbf, key, d.i64().map_err(cbor)?),
-            key::IAT => set(&mut self.iat, key, d.i64().map_err(cbor)?),
-            key::CNF => set(&mut self.cnf, key, decode_cnf(d).map_err(cbor)??),
+            key::EXP => set(&mut self.exp, key, r.i64(key)?),
+            key::NBF => set(&mut self.nbf, key, r.i64(key)?),
+            key::IAT => set(&mut self.iat, key, r.i64(key)?),
+            key::CNF => set(&mut self.cnf, key, decode_cnf(r)?),
             key::NONCE => {
-                let n = d.bytes().map_err(cbor)?;
-                if !(EAT_NONCE_MIN..=EAT_NONCE_MAX).contains(&n.len()) {
-                    return Err(invalid("eat_nonce must be 8 to 64 bytes"));
-                }
+                let n = r.bytes_sized(key, EAT_NONCE_MIN..=EAT_NONCE_MAX)?;
                 set(&mut self.nonce, key, n.to_vec())
             }
-            key::UEID => {
-                let u = d.bytes().map_err(cbor)?;
-                if !(7..=33).contains(&u.len()) {
-                    return Err(invalid("ueid must be 7 to 33 bytes"));
-                }
-                set(&mut self.ueid, key, u.to_vec())
-            }
+            key::UEID => set(&mut self.ueid, key, r.bytes_sized(key, 7..=33)?.to_vec()),
             key::OEMID => {
-                let o = match d.datatype().map_err(cbor)? {
-                    Type::Bytes => Oemid::from_bytes(d.bytes().map_err(cbor)?)
-                        .ok_or_else(|| invalid("oemid must be 3 or 16 bytes, or a PEN"))?,
-                    _ => Oemid::Pen(d.u64().map_err(cbor)?),
+                let at = r.position();
+                let o = if r.datatype() == Some(Type::Bytes) {
+                    Oemid::from_bytes(r.bytes(key)?).ok_or_else(|| out_of_range(at))?
+                } else {
+                    Oemid::Pen(r.u64(key)?)
                 };
                 set(&mut self.oemid, key, o)
             }
-            key::HWMODEL => {
-                let m = d.bytes().map_err(cbor)?;
-                if !(1..=32).contains(&m.len()) {
-                    return Err(invalid("hwmodel must be 1 to 32 bytes"));
-                }
-                set(&mut self.hwmodel, key, m.to_vec())
-            }
-            key::HWVERSION => set(&mut self.hwversion, key, decode_version(d).map_err(cbor)?),
-            key::SECBOOT => set(&mut self.secboot, key, d.bool().map_err(cbor)?),
+            key::HWMODEL => set(&mut self.hwmodel, key, r.bytes_sized(key, 1..=32)?.to_vec()),
+            key::HWVERSION => set(&mut self.hwversion, key, decode_version(r, key)?),
+            key::SECBOOT => set(&mut self.secboot, key, r.bool(key)?),
             key::DBGSTAT => {
-                let code = d.u64().map_err(cbor)?;
-                let s =
-                    DebugStatus::from_code(code).ok_or_else(|| invalid("unknown dbgstat value"))?;
+                let at = r.position();
+                let s = DebugStatus::from_code(r.u64(key)?).ok_or_else(|| out_of_range(at))?;
                 set(&mut self.dbgstat, key, s)
             }
-            key::PROFILE => {
-                // general-oid profiles (a bstr) are not used by TEEP.
-                let p = d
-                    .str()
-                    .map_err(|_| invalid("eat_profile must be a URI text"))?;
-                set(&mut self.profile, key, p.into())
-            }
-            key::SWNAME => set(&mut self.swname, key, d.str().map_err(cbor)?.into()),
-            key::SWVERSION => set(&mut self.swversion, key, decode_version(d).map_err(cbor)?),
-            key::MANIFESTS | key::MEASUREMENTS => {
-                let list = decode_manifests(d).map_err(cbor)?;
-                // RFC 9711: `[+ ...]`; an empty list says nothing and is malformed.
-                if list.is_empty() {
-                    return Err(invalid("must hold one or more entries"));
-                }
-                let slot = if key == key::MANIFESTS {
-                    &mut self.manifests
-                } else {
-                    &mut self.measurements
-                };
-                set(slot, key, list)
-            }
-            _ => d.skip().map_err(cbor),
+            // general-oid profiles (a bstr) are not used by TEEP.
+            key::PROFILE => set(&mut self.profile, key, r.str(key)?.into()),
+            key::SWNAME => set(&mut self.swname, key, r.str(key)?.into()),
+            key::SWVERSION => set(&mut self.swversion, key, decode_version(r, key)?),
+            key::MANIFESTS => set(&mut self.manifests, key, decode_manifests(r, key)?),
+            key::MEASUREMENTS => set(&mut self.measurements, key, decode_manifests(r, key)?),
+            _ => Ok(r.skip(key)?),
         }
     }
 }
@@ -528,109 +492,96 @@ fn set<T>(slot: &mut Option<T>, key: i64, value: T) -> Result<(), ClaimsError> {
     Ok(())
 }
 
-fn encode_version(e: &mut VecEncoder<'_>, v: &Version) -> EncodeResult {
-    match v.scheme {
-        Some(s) => e.array(2)?.str(&v.version)?.i64(s)?,
-        None => e.array(1)?.str(&v.version)?,
-    };
-    Ok(())
+fn encode_version(e: &mut VecEncoder<'_>, v: &Version) -> Result<(), EncodeError> {
+    let mut a = ArrayEncoder::new();
+    a.item(v.version.as_str())?;
+    if let Some(scheme) = v.scheme {
+        a.item(scheme)?;
+    }
+    a.finish(e)
 }
 
-fn decode_version(d: &mut Decoder<'_>) -> Result<Version, minicbor::decode::Error> {
-    let len = definite(d.array()?)?;
-    let version = d.str()?.into();
-    let scheme = match len {
-        1 => None,
-        2 => Some(d.i64()?),
-        _ => {
-            return Err(minicbor::decode::Error::message(
-                "version has 1 or 2 elements",
-            ));
-        }
-    };
+/// `[version, ? version-scheme]`.
+fn decode_version(r: &mut Reader<'_>, key: i64) -> Result<Version, ReadError<i64>> {
+    let len = r.array_of(key, 1..=2)?;
+    let version = r.str(key)?.into();
+    let scheme = if len == 2 { Some(r.i64(key)?) } else { None };
     Ok(Version { version, scheme })
 }
 
 /// `cnf = { 1: COSE_Key } / { 3: kid }` (Evidence and EAR both carry it).
-pub(crate) fn encode_cnf(e: &mut VecEncoder<'_>, cnf: &Cnf) -> EncodeResult {
-    e.map(1)?;
+pub(crate) fn encode_cnf(e: &mut VecEncoder<'_>, cnf: &Cnf) -> Result<(), EncodeError> {
+    let mut m = MapEncoder::new();
     match cnf {
-        Cnf::CoseKey(k) => {
-            e.u8(1)?;
-            e.writer_mut().extend_from_slice(k);
-        }
-        Cnf::Kid(kid) => {
-            e.u8(3)?.bytes(kid)?;
-        }
-    }
-    Ok(())
-}
-
-/// `cnf = { 1: COSE_Key } / { 3: kid }`. The outer result is CBOR well-formedness, the
-/// inner one the claim's meaning (an encrypted key, label 2, is not supported).
-pub(crate) fn decode_cnf(
-    d: &mut Decoder<'_>,
-) -> Result<Result<Cnf, ClaimsError>, minicbor::decode::Error> {
-    let invalid = |reason| {
-        Ok(Err(ClaimsError::InvalidClaim {
-            key: key::CNF,
-            reason,
-        }))
+        Cnf::CoseKey(k) => m.entry_with(1, |e| raw(e, k))?,
+        Cnf::Kid(kid) => m.entry(3, bstr(kid))?,
     };
-    if definite(d.map()?)? != 1 {
-        return invalid("cnf must hold exactly one confirmation method");
-    }
-    match d.i64()? {
+    m.finish(e)
+}
+
+/// `cnf = { 1: COSE_Key } / { 3: kid }`; an encrypted key (label 2) is not supported.
+pub(crate) fn decode_cnf(r: &mut Reader<'_>) -> Result<Cnf, ClaimsError> {
+    const CNF: i64 = key::CNF;
+    r.map_of(CNF, 1..=1)?;
+    let at = r.position();
+    match r.i64(CNF)? {
         1 => {
-            if d.datatype()? != Type::Map {
-                return invalid("cnf COSE_Key must be a map");
-            }
-            let raw = raw_item(d)?;
+            // The type is checked on a copy so that the key is then taken whole.
+            r.clone().map(CNF)?;
+            let key = r.raw(CNF)?;
             // Checked here so that a decoded cnf key is always one the relying party can use.
-            if PublicKey::from_cose_key_bytes(raw).is_err() {
-                return invalid("cnf COSE_Key is not a usable public key");
-            }
-            Ok(Ok(Cnf::CoseKey(raw.to_vec())))
-        }
-        3 => Ok(Ok(Cnf::Kid(d.bytes()?.to_vec()))),
-        _ => invalid("cnf method must be a COSE_Key (1) or a kid (3)"),
-    }
-}
-
-fn encode_manifests(e: &mut VecEncoder<'_>, list: &[Manifest]) -> EncodeResult {
-    e.array(list.len() as u64)?;
-    for m in list {
-        e.array(2)?.u64(m.content_type)?;
-        match &m.body {
-            // RFC 9711 carries a CBOR manifest body as `bytes .cbor`: wrapped, not inline.
-            ManifestBody::SuitReference(r) => {
-                let inner = encode_with(|e| {
-                    e.array(2)?
-                        .str(&r.uri)?
-                        .array(2)?
-                        .i64(r.digest.alg)?
-                        .bytes(&r.digest.bytes)?;
-                    Ok(())
+            if PublicKey::from_cose_key_bytes(key).is_err() {
+                return Err(ClaimsError::InvalidClaim {
+                    key: CNF,
+                    reason: ClaimReason::UnusableCnfKey,
                 });
-                e.bytes(&inner)?;
             }
-            ManifestBody::Other(raw) => e.writer_mut().extend_from_slice(raw),
+            Ok(Cnf::CoseKey(key.to_vec()))
         }
+        3 => Ok(Cnf::Kid(r.bytes(CNF)?.to_vec())),
+        _ => Err(Reader::error_at(at, CNF, ReadErrorKind::OutOfRange).into()),
     }
-    Ok(())
 }
 
-fn decode_manifests(d: &mut Decoder<'_>) -> Result<Vec<Manifest>, minicbor::decode::Error> {
-    let len = definite(d.array()?)?;
+fn encode_manifests(e: &mut VecEncoder<'_>, list: &[Manifest]) -> Result<(), EncodeError> {
+    let mut a = ArrayEncoder::new();
+    for m in list {
+        a.item_with(|e| {
+            let mut entry = ArrayEncoder::new();
+            entry.item(m.content_type)?;
+            match &m.body {
+                // RFC 9711 carries a CBOR manifest body as `bytes .cbor`: wrapped, not inline.
+                ManifestBody::SuitReference(r) => {
+                    let inner = encode_vec(|e| encode_suit_reference(e, r))?;
+                    entry.item(bstr(&inner))?
+                }
+                ManifestBody::Other(body) => entry.item_with(|e| raw(e, body))?,
+            };
+            entry.finish(e)
+        })?;
+    }
+    a.finish(e)
+}
+
+/// `SUIT_Reference = [uri, [alg, digest]]`.
+fn encode_suit_reference(e: &mut VecEncoder<'_>, r: &SuitReference) -> Result<(), EncodeError> {
+    let mut reference = ArrayEncoder::new();
+    reference.item(r.uri.as_str())?.item_with(|e| {
+        let mut digest = ArrayEncoder::new();
+        digest.item(r.digest.alg)?.item(bstr(&r.digest.bytes))?;
+        digest.finish(e)
+    })?;
+    reference.finish(e)
+}
+
+/// `[+ [content-type, content-format]]`: RFC 9711 allows no empty list, which says nothing.
+fn decode_manifests(r: &mut Reader<'_>, key: i64) -> Result<Vec<Manifest>, ReadError<i64>> {
+    let len = r.array_of(key, 1..=u64::MAX)?;
     let mut out = Vec::new();
     for _ in 0..len {
-        if definite(d.array()?)? != 2 {
-            return Err(minicbor::decode::Error::message(
-                "manifest entry has 2 elements",
-            ));
-        }
-        let content_type = d.u64()?;
-        let raw = raw_item(d)?;
+        r.array_of(key, 2..=2)?;
+        let content_type = r.u64(key)?;
+        let raw = r.raw(key)?;
         let body = match parse_suit_reference(raw) {
             Some(r) => ManifestBody::SuitReference(r),
             None => ManifestBody::Other(raw.to_vec()),
@@ -644,34 +595,30 @@ fn decode_manifests(d: &mut Decoder<'_>) -> Result<Vec<Manifest>, minicbor::deco
 /// (`bytes .cbor`). Also the layout of the TEEP draft's D.2 example, `{1: uri, 0: digest}`,
 /// which predates draft-ietf-suit-report's array form; it is read, never written.
 fn parse_suit_reference(raw: &[u8]) -> Option<SuitReference> {
-    let mut d = Decoder::new(raw);
-    match d.datatype().ok()? {
+    let mut r = Reader::new(raw);
+    match r.datatype()? {
         // One level of wrapping only: deeper nesting is no SUIT_Reference.
-        Type::Bytes => parse_unwrapped_suit_reference(d.bytes().ok()?),
+        Type::Bytes => parse_unwrapped_suit_reference(r.bytes(()).ok()?),
         _ => parse_unwrapped_suit_reference(raw),
     }
 }
 
 fn parse_unwrapped_suit_reference(raw: &[u8]) -> Option<SuitReference> {
-    let mut d = Decoder::new(raw);
-    let parsed = match d.datatype().ok()? {
+    let mut r = Reader::new(raw);
+    let parsed = match r.datatype()? {
         Type::Array => {
-            if definite(d.array().ok()?).ok()? != 2 {
-                return None;
-            }
-            let uri = d.str().ok()?.into();
-            let digest = decode_digest(&mut d)?;
+            r.array_of((), 2..=2).ok()?;
+            let uri = r.str(()).ok()?.into();
+            let digest = decode_digest(&mut r)?;
             SuitReference { uri, digest }
         }
         Type::Map => {
-            if definite(d.map().ok()?).ok()? != 2 {
-                return None;
-            }
+            r.map_of((), 2..=2).ok()?;
             let (mut uri, mut digest) = (None, None);
             for _ in 0..2 {
-                match d.u64().ok()? {
-                    1 => uri = Some(d.str().ok()?.into()),
-                    0 => digest = Some(decode_digest(&mut d)?),
+                match r.u64(()).ok()? {
+                    1 => uri = Some(r.str(()).ok()?.into()),
+                    0 => digest = Some(decode_digest(&mut r)?),
                     _ => return None,
                 }
             }
@@ -682,16 +629,15 @@ fn parse_unwrapped_suit_reference(raw: &[u8]) -> Option<SuitReference> {
         }
         _ => return None,
     };
-    (d.position() == raw.len()).then_some(parsed)
+    r.expect_empty(()).ok()?;
+    Some(parsed)
 }
 
-fn decode_digest(d: &mut Decoder<'_>) -> Option<SuitDigest> {
-    if definite(d.array().ok()?).ok()? != 2 {
-        return None;
-    }
+fn decode_digest(r: &mut Reader<'_>) -> Option<SuitDigest> {
+    r.array_of((), 2..=2).ok()?;
     Some(SuitDigest {
-        alg: d.i64().ok()?,
-        bytes: d.bytes().ok()?.to_vec(),
+        alg: r.i64(()).ok()?,
+        bytes: r.bytes(()).ok()?.to_vec(),
     })
 }
 

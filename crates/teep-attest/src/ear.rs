@@ -9,11 +9,11 @@
 
 use alloc::{collections::BTreeMap, string::String, vec::Vec};
 
-use minicbor::Decoder;
-use teep_cbor::read::definite;
+use teep_cbor::read::{ReadError, ReadErrorKind, Reader};
+use teep_cbor::write::{EncodeError, MapEncoder, VecEncoder, encode_vec};
 
 use crate::{
-    cbor::{EncodeResult, VecEncoder, encode_with, int_key},
+    cbor::{bstr, int_key},
     claims::{Cnf, decode_cnf, encode_cnf, key},
 };
 
@@ -245,6 +245,17 @@ pub enum EarDecodeError {
     WrongProfile,
 }
 
+/// The EAR decoder names each field by its claim key (-1 for a map key itself).
+impl From<ReadError<i64>> for EarDecodeError {
+    fn from(e: ReadError<i64>) -> Self {
+        Self::InvalidClaim(e.field)
+    }
+}
+
+/// The field of a claim key that could not be read (only a truncated or malformed
+/// input, which the EAT pre-pass rules out, gets there).
+const ANY_KEY: i64 = -1;
+
 impl Ear {
     /// The overall status: the worst of the submodules' (none when there are none).
     pub fn status(&self) -> Status {
@@ -256,74 +267,60 @@ impl Ear {
     }
 
     /// Deterministic CBOR (sorted keys, definite lengths, no tags).
-    pub fn to_cbor(&self) -> Vec<u8> {
-        encode_with(|e| self.encode(e))
+    ///
+    /// # Errors
+    /// [`EncodeError::Raw`] when `cnf` holds a COSE_Key that is not one well-formed item.
+    pub fn to_cbor(&self) -> Result<Vec<u8>, EncodeError> {
+        encode_vec(|e| self.encode(e))
     }
 
-    fn encode(&self, e: &mut VecEncoder<'_>) -> EncodeResult {
-        let n = 4 + u64::from(self.nonce.is_some()) + u64::from(self.cnf.is_some());
-        e.map(n)?;
-        e.i64(key::IAT)?.i64(self.iat)?;
+    fn encode(&self, e: &mut VecEncoder<'_>) -> Result<(), EncodeError> {
+        let mut m = MapEncoder::new();
+        m.entry(key::IAT, self.iat)?;
         if let Some(cnf) = &self.cnf {
-            e.i64(key::CNF)?;
-            encode_cnf(e, cnf)?;
+            m.entry_with(key::CNF, |e| encode_cnf(e, cnf))?;
         }
         if let Some(n) = &self.nonce {
-            e.i64(key::NONCE)?.bytes(n)?;
+            m.entry(key::NONCE, bstr(n))?;
         }
-        e.i64(key::PROFILE)?.str(&self.profile)?;
-        e.i64(ear_key::SUBMODS)?.map(self.submods.len() as u64)?;
-        // Deterministic order of text keys is by encoded length first, then bytewise.
-        let mut names: Vec<&String> = self.submods.keys().collect();
-        names.sort_by(|a, b| (a.len(), a.as_bytes()).cmp(&(b.len(), b.as_bytes())));
-        for name in names {
-            e.str(name)?;
-            if let Some(a) = self.submods.get(name) {
-                encode_appraisal(e, a)?;
+        m.entry(key::PROFILE, self.profile.as_str())?;
+        m.entry_with(ear_key::SUBMODS, |e| {
+            // Deterministic order of text keys is by encoded length first, then bytewise.
+            let mut names: Vec<(&String, &EarAppraisal)> = self.submods.iter().collect();
+            names.sort_by(|(a, _), (b, _)| (a.len(), a.as_bytes()).cmp(&(b.len(), b.as_bytes())));
+            let mut submods = MapEncoder::new();
+            for (name, a) in names {
+                submods.entry_with(name.as_str(), |e| encode_appraisal(e, a))?;
             }
-        }
-        e.i64(ear_key::VERIFIER_ID)?
-            .map(2)?
-            .u8(0)?
-            .str(&self.verifier_id.developer)?
-            .u8(1)?
-            .str(&self.verifier_id.build)?;
-        Ok(())
+            submods.finish(e)
+        })?;
+        m.entry_with(ear_key::VERIFIER_ID, |e| {
+            let mut id = MapEncoder::new();
+            id.entry(0, self.verifier_id.developer.as_str())?
+                .entry(1, self.verifier_id.build.as_str())?;
+            id.finish(e)
+        })?;
+        m.finish(e)
     }
 
     /// Decodes an EAR claims-set in the EAT profile's encoding.
     pub fn from_cbor(bytes: &[u8]) -> Result<Self, EarDecodeError> {
         teep_cbor::check(bytes, &teep_cbor::Profile::EAT).map_err(EarDecodeError::Encoding)?;
-        let mut d = Decoder::new(bytes);
-        let len = d
-            .map()
-            .ok()
-            .flatten()
-            .ok_or(EarDecodeError::InvalidClaim(0))?;
+        let mut r = Reader::new(bytes);
+        let len = r.map(0)?;
         let (mut profile, mut iat, mut vid, mut nonce, mut cnf, mut submods) =
             (None, None, None, None, None, None);
         for _ in 0..len {
-            let bad = |k: i64| EarDecodeError::InvalidClaim(k);
-            let k = int_key(&mut d).map_err(|_| bad(-1))?;
-            match k {
-                Some(k @ key::PROFILE) => profile = Some(d.str().map_err(|_| bad(k))?),
-                Some(k @ key::IAT) => iat = Some(d.i64().map_err(|_| bad(k))?),
-                Some(k @ key::NONCE) => nonce = Some(d.bytes().map_err(|_| bad(k))?.to_vec()),
+            match int_key(&mut r, ANY_KEY)? {
+                Some(k @ key::PROFILE) => profile = Some(r.str(k)?),
+                Some(k @ key::IAT) => iat = Some(r.i64(k)?),
+                Some(k @ key::NONCE) => nonce = Some(r.bytes(k)?.to_vec()),
                 Some(k @ key::CNF) => {
-                    cnf = Some(
-                        decode_cnf(&mut d)
-                            .ok()
-                            .and_then(Result::ok)
-                            .ok_or_else(|| bad(k))?,
-                    )
+                    cnf = Some(decode_cnf(&mut r).map_err(|_| EarDecodeError::InvalidClaim(k))?);
                 }
-                Some(k @ ear_key::VERIFIER_ID) => {
-                    vid = Some(decode_verifier_id(&mut d).ok_or_else(|| bad(k))?);
-                }
-                Some(k @ ear_key::SUBMODS) => {
-                    submods = Some(decode_submods(&mut d).ok_or_else(|| bad(k))?)
-                }
-                _ => d.skip().map_err(|_| bad(-1))?,
+                Some(k @ ear_key::VERIFIER_ID) => vid = Some(decode_verifier_id(&mut r, k)?),
+                Some(k @ ear_key::SUBMODS) => submods = Some(decode_submods(&mut r, k)?),
+                _ => r.skip(ANY_KEY)?,
             }
         }
         let profile = profile.ok_or(EarDecodeError::InvalidClaim(key::PROFILE))?;
@@ -341,67 +338,75 @@ impl Ear {
     }
 }
 
-fn encode_appraisal(e: &mut VecEncoder<'_>, a: &EarAppraisal) -> EncodeResult {
-    let set: Vec<(usize, i8)> = a
-        .trust_vector
-        .values()
-        .into_iter()
-        .enumerate()
-        .filter(|(_, v)| *v != trust::NO_CLAIM)
-        .collect();
-    e.map(2 + u64::from(a.policy_id.is_some()))?;
-    e.i64(ear_key::STATUS)?.i64(a.status.code())?;
-    e.i64(ear_key::TRUST_VECTOR)?.map(set.len() as u64)?;
-    for (k, v) in set {
-        e.u64(k as u64)?.i8(v)?;
-    }
+fn encode_appraisal(e: &mut VecEncoder<'_>, a: &EarAppraisal) -> Result<(), EncodeError> {
+    let mut m = MapEncoder::new();
+    m.entry(ear_key::STATUS, a.status.code())?;
+    m.entry_with(ear_key::TRUST_VECTOR, |e| {
+        let mut tv = MapEncoder::new();
+        let set = (0u64..).zip(a.trust_vector.values());
+        for (k, v) in set.filter(|(_, v)| *v != trust::NO_CLAIM) {
+            tv.entry(k, v)?;
+        }
+        tv.finish(e)
+    })?;
     if let Some(p) = &a.policy_id {
-        e.i64(ear_key::POLICY_ID)?.str(p)?;
+        m.entry(ear_key::POLICY_ID, p.as_str())?;
     }
-    Ok(())
+    m.finish(e)
 }
 
-fn decode_verifier_id(d: &mut Decoder<'_>) -> Option<VerifierId> {
+fn decode_verifier_id(r: &mut Reader<'_>, k: i64) -> Result<VerifierId, ReadError<i64>> {
     let (mut developer, mut build) = (None, None);
-    for _ in 0..definite(d.map().ok()?).ok()? {
-        match d.u8().ok()? {
-            0 => developer = Some(d.str().ok()?.into()),
-            1 => build = Some(d.str().ok()?.into()),
-            _ => return None,
+    for _ in 0..r.map(k)? {
+        let at = r.position();
+        match r.u64(k)? {
+            0 => developer = Some(r.str(k)?.into()),
+            1 => build = Some(r.str(k)?.into()),
+            _ => return Err(Reader::error_at(at, k, ReadErrorKind::OutOfRange)),
         }
     }
-    Some(VerifierId {
-        developer: developer?,
-        build: build?,
+    let missing = || r.error(k, ReadErrorKind::Missing);
+    Ok(VerifierId {
+        developer: developer.ok_or_else(missing)?,
+        build: build.ok_or_else(missing)?,
     })
 }
 
-fn decode_submods(d: &mut Decoder<'_>) -> Option<BTreeMap<String, EarAppraisal>> {
+fn decode_submods(
+    r: &mut Reader<'_>,
+    k: i64,
+) -> Result<BTreeMap<String, EarAppraisal>, ReadError<i64>> {
+    let out_of_range = |at| Reader::error_at(at, k, ReadErrorKind::OutOfRange);
     let mut out = BTreeMap::new();
-    for _ in 0..definite(d.map().ok()?).ok()? {
-        let name: String = d.str().ok()?.into();
+    for _ in 0..r.map(k)? {
+        let name: String = r.str(k)?.into();
         let (mut status, mut tv, mut policy_id) = (None, TrustVector::default(), None);
-        for _ in 0..definite(d.map().ok()?).ok()? {
-            match d.i64().ok()? {
-                ear_key::STATUS => status = Status::from_code(d.i64().ok()?),
+        for _ in 0..r.map(k)? {
+            match r.i64(k)? {
+                ear_key::STATUS => {
+                    let at = r.position();
+                    let code = Status::from_code(r.i64(k)?).ok_or_else(|| out_of_range(at))?;
+                    status = Some(code);
+                }
                 ear_key::TRUST_VECTOR => {
-                    for _ in 0..definite(d.map().ok()?).ok()? {
-                        let slot = tv.slot(d.u64().ok()?)?;
-                        *slot = d.i8().ok()?;
+                    for _ in 0..r.map(k)? {
+                        let at = r.position();
+                        let slot = tv.slot(r.u64(k)?).ok_or_else(|| out_of_range(at))?;
+                        *slot = r.int(k)?;
                     }
                 }
-                ear_key::POLICY_ID => policy_id = Some(d.str().ok()?.into()),
-                _ => d.skip().ok()?,
+                ear_key::POLICY_ID => policy_id = Some(r.str(k)?.into()),
+                _ => r.skip(k)?,
             }
         }
         let appraisal = EarAppraisal {
-            status: status?,
+            status: status.ok_or_else(|| r.error(k, ReadErrorKind::Missing))?,
             trust_vector: tv,
             policy_id,
         };
         out.insert(name, appraisal);
     }
-    Some(out)
+    Ok(out)
 }
 
 #[cfg(feature = "json")]

@@ -3,6 +3,7 @@
 
 use alloc::vec::Vec;
 
+use teep_cbor::write::EncodeError;
 use teep_cose::encrypt::{ContentAlgorithm, DecryptionKey, EAT_ENCRYPTION};
 use teep_cose::{
     CoseError, CryptoProvider, PrivateKey, PublicKey, SignOptions, Signer, Verified, VerifyContext,
@@ -60,6 +61,10 @@ pub enum EvidenceError {
     /// The payload is no valid TEEP EAT claims-set.
     #[error("Evidence claims rejected: {0}")]
     Claims(ClaimsError),
+    /// The claims do not encode: a pre-encoded part (a `cnf` COSE_Key, a kept manifest
+    /// body) is not one well-formed CBOR item.
+    #[error("Evidence claims do not encode: {0}")]
+    Encoding(EncodeError),
     /// Encrypted Evidence did not decrypt: malformed COSE_Encrypt, not for this key, not
     /// under the "EAT Encryption" context, or tampered.
     #[error("encrypted Evidence rejected: {0}")]
@@ -73,13 +78,14 @@ pub enum EvidenceError {
 /// [`EvidenceError::Claims`] for claims no Verifier may accept (an `eat_nonce` outside
 /// 8..=64 bytes, e.g. a TEEP challenge too long to return, or an empty `manifests`): the
 /// encoding is decoded again before signing, so we never attest to what we would reject.
-/// [`EvidenceError::Cose`] when signing fails.
+/// [`EvidenceError::Encoding`] for claims that do not encode; [`EvidenceError::Cose`] when
+/// signing fails.
 pub fn sign_evidence(claims: &EatClaims, signer: &dyn Signer) -> Result<Vec<u8>, EvidenceError> {
     let opts = SignOptions {
         tagged: false,
         ..SignOptions::default()
     };
-    let payload = claims.to_cbor();
+    let payload = claims.to_cbor().map_err(EvidenceError::Encoding)?;
     EatClaims::from_cbor(&payload).map_err(EvidenceError::Claims)?;
     teep_cose::sign1(signer, &payload, &opts).map_err(EvidenceError::Cose)
 }

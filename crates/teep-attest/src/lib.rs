@@ -28,8 +28,8 @@ pub mod claims;
 #[cfg(feature = "json")]
 pub use claims::ClaimsJsonError;
 pub use claims::{
-    ClaimsError, Cnf, CnfKeyError, DebugStatus, EatClaims, Manifest, ManifestBody, Oemid,
-    SuitDigest, SuitReference, Version,
+    ClaimReason, ClaimsError, Cnf, CnfKeyError, DebugStatus, EatClaims, Manifest, ManifestBody,
+    Oemid, SuitDigest, SuitReference, Version,
 };
 pub mod ear;
 

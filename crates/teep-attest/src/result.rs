@@ -15,8 +15,16 @@ use crate::{
 
 /// Signs an EAR with the Verifier key: COSE_Sign1 (tagged, `kid` = thumbprint), payload the
 /// deterministic CBOR claims-set.
+///
+/// # Errors
+/// [`CoseError::Malformed`] when the EAR does not encode (a `cnf` COSE_Key that is not one
+/// CBOR item: never one decoded from Evidence), so nothing malformed is signed; else as
+/// signing fails.
 pub fn sign_ear(ear: &Ear, signer: &dyn Signer) -> Result<Vec<u8>, CoseError> {
-    teep_cose::sign1(signer, &ear.to_cbor(), &SignOptions::default())
+    let payload = ear
+        .to_cbor()
+        .map_err(|e| CoseError::Malformed(alloc::format!("EAR payload: {e}")))?;
+    teep_cose::sign1(signer, &payload, &SignOptions::default())
 }
 
 /// What the relying party expects of a result.

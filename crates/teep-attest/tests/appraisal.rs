@@ -451,7 +451,12 @@ fn certificate_chained_evidence_is_not_endorsed() {
         ..Default::default()
     };
     let signer = Keys::signer(&keys.attestation);
-    let evidence = teep_cose::sign1(signer.as_ref(), &good_claims(&keys).to_cbor(), &opts).unwrap();
+    let evidence = teep_cose::sign1(
+        signer.as_ref(),
+        &good_claims(&keys).to_cbor().unwrap(),
+        &opts,
+    )
+    .unwrap();
     let o = appraise_with_nonce(&verifier(&keys), &evidence, &keys);
     assert_eq!(o.findings, vec![Finding::UnknownAttestationKey]);
     assert_eq!(o.status(), Status::Contraindicated);

@@ -7,12 +7,13 @@ mod common;
 use common::*;
 use minicbor::{Decoder, Encoder};
 use teep_attest::{
-    CHALLENGE_LEN, Challenges, ClaimsError, Cnf, CnfKeyError, Context, EatClaims, EvidenceError,
-    Finding, Freshness, FreshnessError, Manifest, Outcome, SeenEvidence, Status, SuitDigest,
-    Verifier,
+    CHALLENGE_LEN, Challenges, ClaimReason, ClaimsError, Cnf, CnfKeyError, Context, EatClaims,
+    EvidenceError, Finding, Freshness, FreshnessError, Manifest, Outcome, SeenEvidence, Status,
+    SuitDigest, Verifier,
     claims::{EAT_NONCE_MAX, EAT_NONCE_MIN, key},
     new_challenge, sign_evidence,
 };
+use teep_cbor::read::{CborType, ReadErrorKind};
 use teep_cose::{CoseError, Curve, PrivateKey, SignOptions, TrustStore, VerifyContext};
 
 /// One CBOR item, written with a raw encoder.
@@ -35,7 +36,7 @@ fn claims_with(keys: &Keys, drop: &[i64], extra: &[(i64, Vec<u8>)]) -> Vec<u8> {
             other => panic!("fixture cannot drop claim {other}"),
         }
     }
-    let base = claims.to_cbor();
+    let base = claims.to_cbor().unwrap();
     let entries = base[0] - 0xa0 + extra.len() as u8;
     assert!(entries < 24, "fixture keeps a one-byte map head");
     let mut out = vec![0xa0 + entries];
@@ -204,7 +205,7 @@ fn float_exp_is_malformed() {
         vec![Finding::Malformed(EvidenceError::Claims(
             ClaimsError::InvalidClaim {
                 key: key::EXP,
-                reason: "wrong type"
+                reason: ClaimReason::Read(ReadErrorKind::Expected(CborType::Int))
             }
         ))]
     );
@@ -230,7 +231,11 @@ fn empty_manifests_are_malformed_and_never_signed() {
             vec![Finding::Malformed(EvidenceError::Claims(
                 ClaimsError::InvalidClaim {
                     key: claim,
-                    reason: "must hold one or more entries"
+                    reason: ClaimReason::Read(ReadErrorKind::Size {
+                        min: 1,
+                        max: u64::MAX,
+                        found: 0
+                    })
                 }
             ))],
             "{claim}"
@@ -244,7 +249,11 @@ fn empty_manifests_are_malformed_and_never_signed() {
         sign_evidence(&claims, Keys::signer(&keys.attestation).as_ref()),
         Err(EvidenceError::Claims(ClaimsError::InvalidClaim {
             key: key::MANIFESTS,
-            reason: "must hold one or more entries"
+            reason: ClaimReason::Read(ReadErrorKind::Size {
+                min: 1,
+                max: u64::MAX,
+                found: 0
+            })
         }))
     );
 }
@@ -448,7 +457,11 @@ fn a_challenge_longer_than_eat_nonce_cannot_be_answered() {
     claims.nonce = Some(long.clone());
     let too_long = EvidenceError::Claims(ClaimsError::InvalidClaim {
         key: key::NONCE,
-        reason: "eat_nonce must be 8 to 64 bytes",
+        reason: ClaimReason::Read(ReadErrorKind::Size {
+            min: 8,
+            max: 64,
+            found: 65,
+        }),
     });
     assert_eq!(
         sign_evidence(&claims, Keys::signer(&keys.attestation).as_ref()),
@@ -563,7 +576,7 @@ fn unusable_cnf_cose_key_is_malformed() {
         vec![Finding::Malformed(EvidenceError::Claims(
             ClaimsError::InvalidClaim {
                 key: key::CNF,
-                reason: "cnf COSE_Key is not a usable public key"
+                reason: ClaimReason::UnusableCnfKey
             }
         ))]
     );
@@ -599,7 +612,7 @@ fn manifest_bodies_are_written_wrapped_and_read_both_ways() {
     let inline = entry(&reference);
     let mut claims = good_claims(&keys);
     claims.manifests = Some(vec![manifest.clone()]);
-    let encoded = claims.to_cbor();
+    let encoded = claims.to_cbor().unwrap();
     assert!(
         encoded.windows(wrapped.len()).any(|w| w == wrapped),
         "manifests not written bstr-wrapped"

@@ -41,9 +41,12 @@ fn evidence_is_untagged_cose_sign1() {
 #[test]
 fn claims_encode_deterministically() {
     let keys = Keys::new();
-    let bytes = good_claims(&keys).to_cbor();
+    let bytes = good_claims(&keys).to_cbor().unwrap();
     teep_cbor::check(&bytes, &teep_cbor::Profile::DETERMINISTIC).unwrap();
-    assert_eq!(EatClaims::from_cbor(&bytes).unwrap().to_cbor(), bytes);
+    assert_eq!(
+        EatClaims::from_cbor(&bytes).unwrap().to_cbor().unwrap(),
+        bytes
+    );
 }
 
 #[test]
@@ -229,4 +232,80 @@ fn payload_format_strings_are_pinned() {
         payload_kind(Some("application/vnd.example-evidence")),
         PayloadKind::Evidence
     );
+}
+
+/// Each rejected claim says what is wrong with it as a typed reason, not as text.
+#[test]
+fn claim_rejections_name_their_typed_reason() {
+    use teep_attest::ClaimReason::{Read, UnusableCnfKey};
+    use teep_cbor::read::{CborType, ReadErrorKind::*};
+    let reason = |hex_str: &str| match EatClaims::from_cbor(&hex::decode(hex_str).unwrap()) {
+        Err(ClaimsError::InvalidClaim { key, reason }) => (key, reason),
+        other => panic!("expected InvalidClaim, got {other:?}"),
+    };
+    let size = |min, max, found| Read(Size { min, max, found });
+    assert_eq!(reason("a10a4401020304"), (key::NONCE, size(8, 64, 4)));
+    assert_eq!(reason("a119010043010203"), (key::UEID, size(7, 33, 3)));
+    assert_eq!(reason("a119010242aabb"), (key::OEMID, Read(OutOfRange)));
+    assert_eq!(reason("a1190107186f"), (key::DBGSTAT, Read(OutOfRange)));
+    assert_eq!(
+        reason("a10a6161"),
+        (key::NONCE, Read(Expected(CborType::Bytes)))
+    );
+    // cnf {2: h'aa'} (encrypted COSE_Key), cnf {1: 1} (COSE_Key not a map), cnf {1: {}}.
+    assert_eq!(reason("a108a10241aa"), (key::CNF, Read(OutOfRange)));
+    assert_eq!(
+        reason("a108a10101"),
+        (key::CNF, Read(Expected(CborType::Map)))
+    );
+    assert_eq!(reason("a108a101a0"), (key::CNF, UnusableCnfKey));
+    // cnf with two methods; hwversion ["1", 1, 2]; eat_profile as a byte string.
+    assert_eq!(reason("a108a201410303410a"), (key::CNF, size(1, 1, 2)));
+    assert_eq!(
+        reason("a11901048361310102"),
+        (key::HWVERSION, size(1, 2, 3))
+    );
+    assert_eq!(
+        reason("a11901094161"),
+        (key::PROFILE, Read(Expected(CborType::Text)))
+    );
+    // a manifests entry of three elements.
+    assert_eq!(
+        reason("a11901108183010203"),
+        (key::MANIFESTS, size(2, 2, 3))
+    );
+}
+
+/// A pre-encoded part that is not one CBOR item (here a truncated array, which would
+/// swallow the claims written after it and leave the map length wrong) is refused when
+/// encoding, before anything is signed.
+#[test]
+fn claims_with_a_broken_pre_encoded_part_do_not_encode() {
+    use teep_attest::{Manifest, sign_evidence};
+    use teep_cbor::{CborErrorKind, write::EncodeError};
+    let keys = Keys::new();
+    for body in [vec![0x82, 0x01], vec![0x01, 0x02], vec![]] {
+        let mut claims = good_claims(&keys);
+        claims.manifests = Some(vec![Manifest {
+            content_type: 60,
+            body: ManifestBody::Other(body.clone()),
+        }]);
+        let kind = match claims.to_cbor() {
+            Err(EncodeError::Raw(e)) => e.kind,
+            other => panic!("{body:02x?} encoded: {other:?}"),
+        };
+        let want = if body.len() == 2 && body[0] == 0x01 {
+            CborErrorKind::TrailingBytes
+        } else {
+            CborErrorKind::Truncated
+        };
+        assert_eq!(kind, want, "{body:02x?}");
+        assert!(matches!(
+            sign_evidence(&claims, Keys::signer(&keys.attestation).as_ref()),
+            Err(EvidenceError::Encoding(EncodeError::Raw(_)))
+        ));
+    }
+    let mut claims = good_claims(&keys);
+    claims.cnf = Some(Cnf::CoseKey(vec![0xa1, 0x01]));
+    assert!(matches!(claims.to_cbor(), Err(EncodeError::Raw(_))));
 }

@@ -44,7 +44,7 @@ fn check<'a>(trust: &'a TrustStore, keys: &'a Keys, nonce: &'a [u8]) -> ResultCh
 fn ear_cbor_is_deterministic_and_round_trips() {
     let keys = Keys::new();
     let ear = affirming_ear(&keys, &NONCE);
-    let bytes = ear.to_cbor();
+    let bytes = ear.to_cbor().unwrap();
     teep_cbor::check(&bytes, &teep_cbor::Profile::DETERMINISTIC).unwrap();
     assert_eq!(Ear::from_cbor(&bytes).unwrap(), ear);
 }
@@ -157,4 +157,21 @@ fn passport_flow() {
         verify_ear(&passport, &tam_check).unwrap().status(),
         Status::Affirming
     );
+}
+
+/// An EAR whose `cnf` COSE_Key is not one CBOR item (the struct is public, so a caller can
+/// build one) is never signed: it would be a malformed result under the Verifier's key.
+#[test]
+fn an_ear_that_does_not_encode_is_not_signed() {
+    let keys = Keys::new();
+    let mut ear = affirming_ear(&keys, &NONCE);
+    ear.cnf = Some(teep_attest::Cnf::CoseKey(vec![0xa1, 0x01]));
+    assert!(matches!(
+        ear.to_cbor(),
+        Err(teep_cbor::write::EncodeError::Raw(_))
+    ));
+    assert!(matches!(
+        sign_ear(&ear, Keys::signer(&keys.verifier).as_ref()),
+        Err(teep_cose::CoseError::Malformed(_))
+    ));
 }

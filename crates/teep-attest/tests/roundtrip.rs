@@ -85,7 +85,7 @@ fn claims() -> impl Strategy<Value = EatClaims> {
 proptest! {
     #[test]
     fn claims_round_trip(c in claims()) {
-        let bytes = c.to_cbor();
+        let bytes = c.to_cbor().unwrap();
         teep_cbor::check(&bytes, &teep_cbor::Profile::DETERMINISTIC).unwrap();
         prop_assert_eq!(EatClaims::from_cbor(&bytes).unwrap(), c);
     }

@@ -5,7 +5,8 @@
 //! raw bytes that rejects whatever a [`Profile`] forbids, with a typed [`CborError`] naming
 //! what is wrong and at which byte, before any typed decoding happens. The [`encode`] module
 //! writes what we emit in deterministic form; with the `minicbor` feature, `read` holds the
-//! small reading helpers the minicbor-based decoders (TEEP, SUIT, EAT) share.
+//! reader (`read::Reader`) and the counting container encoders (`write::MapEncoder`,
+//! `write::ArrayEncoder`) that the minicbor-based codecs (TEEP, SUIT, EAT) share.
 //!
 //! Choices the RFCs and drafts leave open, each pinned by a test:
 //! * Map keys are compared as data items, not as bytes: `1` and its non-preferred encoding
@@ -40,6 +41,8 @@ mod head;
 mod profile;
 #[cfg(feature = "minicbor")]
 pub mod read;
+#[cfg(feature = "minicbor")]
+pub mod write;
 
 pub use check::{check, check_prefix};
 pub use encode::{DuplicateKey, Major, MapBuilder, write_head};

@@ -319,3 +319,62 @@ fn mutated_vectors_never_panic() {
     // Most flips land in byte-string content and stay well-formed; some must break it.
     assert!(rejected > 0);
 }
+
+/// What one entry handed to a `MapEncoder` writes as its value: one item (right), or a
+/// shape that must be refused.
+#[cfg(feature = "minicbor")]
+#[derive(Debug, Clone, Copy)]
+enum Shape {
+    One,
+    Nothing,
+    Two,
+    Truncated,
+}
+
+#[cfg(feature = "minicbor")]
+proptest! {
+    /// Whatever mix of right and wrong entries is written, the map header says exactly how
+    /// many entries were accepted, the body is those entries in order, and every wrong one
+    /// was refused with its index.
+    #[test]
+    fn map_encoder_length_always_matches_the_entries(
+        entries in prop::collection::vec(
+            (arb_value(), prop::sample::select(vec![Shape::One, Shape::One, Shape::Nothing, Shape::Two, Shape::Truncated])),
+            0..30,
+        ),
+    ) {
+        use teep_cbor::write::{EncodeError, MapEncoder, encode_vec, raw};
+        let mut map = MapEncoder::new();
+        let mut body = Vec::new();
+        let mut accepted = 0u64;
+        for (key, (value, shape)) in (0u64..).zip(&entries) {
+            let mut item = Vec::new();
+            Encoder::deterministic().value(value, &mut item);
+            let result = map.entry_with(key, |e| match shape {
+                Shape::One => raw(e, &item),
+                Shape::Nothing => Ok(()),
+                Shape::Two => raw(e, &item).and_then(|()| raw(e, &item)),
+                // The head and all but the last byte, written past `raw`'s check.
+                Shape::Truncated => {
+                    e.writer_mut().extend_from_slice(&item[..item.len() - 1]);
+                    Ok(())
+                }
+            });
+            if matches!(shape, Shape::One) {
+                prop_assert!(result.is_ok());
+                write_head(Major::Unsigned, key, &mut body);
+                body.extend_from_slice(&item);
+                accepted += 1;
+            } else {
+                prop_assert_eq!(result.unwrap_err(), EncodeError::Entry { index: accepted });
+            }
+            prop_assert_eq!(map.len(), accepted);
+        }
+        let out = encode_vec(|e| map.finish(e)).unwrap();
+        let mut want = Vec::new();
+        write_head(Major::Map, accepted, &mut want);
+        want.extend_from_slice(&body);
+        prop_assert_eq!(&out, &want);
+        prop_assert!(check(&out, &Profile::TEEP).is_ok());
+    }
+}

@@ -1,0 +1,132 @@
+//! Encrypted SUIT reports and Evidence (draft-ietf-teep-protocol §12) as the TAM opens them,
+//! with the TAM's key, so the inner parsers are reached. The first byte picks the mode:
+//! 0: the rest is a SUIT_Report plaintext, encrypted here under "SUIT Report Encryption",
+//! then `teep_suit::report::decrypt_report`; 1: the rest is an EAT claims-set, signed by the
+//! device key and encrypted here under "EAT Encryption", then `decrypt_evidence` and
+//! `verify_evidence`; 2: the rest is the COSE_Encrypt itself (an attacker's outer layers)
+//! for both decryptors. Bit 7 picks A128CTR instead of A128GCM for modes 0 and 1.
+//!
+//! Asserts: no panic; what decrypts is exactly what was encrypted; under A128GCM the TAM's
+//! own key always opens it; a report never opens as Evidence nor Evidence as a report; a
+//! report `decrypt_report` accepts is well-formed CBOR; Evidence that decrypts verifies to
+//! exactly the claims `EatClaims::from_cbor` decodes.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use teep_attest::{EatClaims, EvidenceError, decrypt_evidence, verify_evidence};
+use teep_cose::encrypt::{ContentAlgorithm, EAT_ENCRYPTION, SUIT_REPORT_ENCRYPTION, encrypt_esdh};
+use teep_cose::{
+    Algorithm, AwsLcProvider, CryptoProvider, Curve, PrivateKey, SignOptions, Signer, TrustStore,
+    VerifyContext,
+};
+use teep_suit::report::decrypt_report;
+
+static PROVIDER: AwsLcProvider = AwsLcProvider;
+
+struct Fixture {
+    tam: PrivateKey,
+    device: Box<dyn Signer>,
+    trust: TrustStore,
+}
+
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let tam = PrivateKey::from_bytes(Curve::P256, &[0x5a; 32]).expect("TAM key");
+        let device_key = PrivateKey::from_bytes(Curve::P256, &[0x44; 32]).expect("device key");
+        let device = PROVIDER
+            .signer(&device_key, Algorithm::Esp256)
+            .expect("device signer");
+        let mut trust = TrustStore::new();
+        trust.add_key(device_key.public_key().clone());
+        Fixture { tam, device, trust }
+    })
+}
+
+fn encrypt(f: &Fixture, alg: ContentAlgorithm, plaintext: &[u8], context: &[u8]) -> Vec<u8> {
+    encrypt_esdh(&PROVIDER, f.tam.public_key(), alg, plaintext, context).expect("encrypts")
+}
+
+/// A report that `decrypt_report` returns must be what was sealed and well-formed CBOR.
+fn check_report(f: &Fixture, encrypted: &[u8], sealed: Option<&[u8]>) {
+    if let Ok(report) = decrypt_report(&PROVIDER, encrypted, &f.tam) {
+        if let Some(sealed) = sealed {
+            assert_eq!(report, sealed, "decrypted report differs");
+        }
+        assert_eq!(
+            teep_cbor::check(&report, &teep_cbor::Profile::TEEP),
+            Ok(()),
+            "accepted report is not well-formed"
+        );
+    }
+}
+
+/// Evidence that decrypts verifies to the claims the claims parser decodes.
+fn check_evidence(f: &Fixture, encrypted: &[u8]) -> Result<Vec<u8>, EvidenceError> {
+    let signed = decrypt_evidence(&PROVIDER, encrypted, &f.tam)?;
+    let cx = VerifyContext::new(&PROVIDER, &f.trust);
+    if let Ok((claims, verified)) = verify_evidence(&signed, &cx) {
+        assert_eq!(
+            Ok(&claims),
+            EatClaims::from_cbor(&verified.payload).as_ref(),
+            "verified claims differ from the decoded payload"
+        );
+    }
+    Ok(signed)
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let f = fixture();
+    let alg = if mode & 0x80 != 0 {
+        ContentAlgorithm::A128Ctr
+    } else {
+        ContentAlgorithm::A128Gcm
+    };
+    let aead = alg == ContentAlgorithm::A128Gcm;
+    match mode & 0x7f {
+        0 => {
+            let encrypted = encrypt(f, alg, rest, SUIT_REPORT_ENCRYPTION);
+            check_report(f, &encrypted, Some(rest));
+            let opened = teep_cose::encrypt::decrypt(
+                &PROVIDER,
+                &encrypted,
+                None,
+                &[teep_cose::encrypt::DecryptionKey::EcdhEs(f.tam.clone())],
+                SUIT_REPORT_ENCRYPTION,
+            );
+            if aead {
+                assert_eq!(opened.as_deref().map(Vec::as_slice), Ok(rest));
+            }
+            assert!(
+                decrypt_evidence(&PROVIDER, &encrypted, &f.tam).is_err(),
+                "a report opened as Evidence"
+            );
+        }
+        1 => {
+            let opts = SignOptions {
+                tagged: false,
+                ..SignOptions::default()
+            };
+            let signed = teep_cose::sign1(f.device.as_ref(), rest, &opts).expect("signs");
+            let encrypted = encrypt(f, alg, &signed, EAT_ENCRYPTION);
+            match check_evidence(f, &encrypted) {
+                Ok(opened) => assert_eq!(opened, signed, "decrypted Evidence differs"),
+                Err(e) => assert!(!aead, "own A128GCM Evidence did not open: {e:?}"),
+            }
+            assert!(
+                decrypt_report(&PROVIDER, &encrypted, &f.tam).is_err(),
+                "Evidence opened as a report"
+            );
+        }
+        2 => {
+            check_report(f, rest, None);
+            let _ = check_evidence(f, rest);
+        }
+        _ => {}
+    }
+});
