@@ -112,15 +112,16 @@ fn visit<'a>(
     let Some(rel) = release(view, id) else {
         return current.is_some();
     };
+    // Every dependency is visited, also when `id` itself is up to date: that keeps them
+    // (not unlinked) and sends their own updates.
+    visiting.push(id);
+    let deps_ok = rel.depends_on.iter().fold(true, |ok, dep| {
+        visit(view, have, dep, send, visiting, kept) && ok
+    });
+    visiting.pop();
     if current.is_some_and(|i| i.sequence >= rel.sequence) {
         return true;
     }
-    visiting.push(id);
-    let deps_ok = rel
-        .depends_on
-        .iter()
-        .all(|dep| visit(view, have, dep, send, visiting, kept));
-    visiting.pop();
     if deps_ok {
         send.push(rel);
     }
@@ -196,6 +197,17 @@ mod tests {
         let p = plan(&v, &QueryResponse::default());
         assert_eq!(names(&p), vec![(id("lib"), 1), (id("app"), 2)]);
         assert_eq!(p.unlink, vec![id("gone")]);
+    }
+
+    #[test]
+    fn up_to_date_dependent_keeps_its_dependency() {
+        let v = view(
+            &["app"],
+            vec![rel("app", 2, &["lib"]), rel("lib", 1, &[])],
+            &[("app", 2), ("lib", 1)],
+        );
+        let p = plan(&v, &QueryResponse::default());
+        assert!(p.is_empty(), "{p:?}");
     }
 
     #[test]
