@@ -115,9 +115,10 @@ fn visit<'a>(
     // Every dependency is visited, also when `id` itself is up to date: that keeps them
     // (not unlinked) and sends their own updates.
     visiting.push(id);
-    let deps_ok = rel.depends_on.iter().fold(true, |ok, dep| {
-        visit(view, have, dep, send, visiting, kept) && ok
-    });
+    let mut deps_ok = true;
+    for dep in &rel.depends_on {
+        deps_ok &= visit(view, have, dep, send, visiting, kept);
+    }
     visiting.pop();
     if current.is_some_and(|i| i.sequence >= rel.sequence) {
         return true;
