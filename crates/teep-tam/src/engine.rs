@@ -624,7 +624,13 @@ impl Tam {
             },
             (None, None) => return done(meta, Err(Dropped::UnknownAgent)),
         };
-        meta.device = Some(DeviceId(key.thumbprint()));
+        let id = DeviceId(key.thumbprint());
+        meta.device = Some(id);
+        // A session opened for a known device is answered by that device only, also when
+        // another one attests in it.
+        if session.device.is_some_and(|expected| expected != id) {
+            return done(meta, Err(Dropped::NotSessionDevice));
+        }
         let verified = match verify_with(&body, self.cfg.numbering, self.cfg.provider, &key) {
             Ok(v) => v,
             Err(e) if session.device.is_some() => {

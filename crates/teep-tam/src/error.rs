@@ -89,6 +89,9 @@ pub enum Dropped {
     /// The message answers an Update sent to another device.
     #[error("not signed by the device the Update went to: {0}")]
     WrongDevice(ProtoError),
+    /// Another device attested in a session opened for a known device.
+    #[error("attested device is not the one the session was opened for")]
+    NotSessionDevice,
     /// The attestation result has no usable `cnf` key.
     #[error("attestation result binds no key")]
     NoCnfKey,

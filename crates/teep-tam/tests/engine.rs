@@ -698,3 +698,13 @@ fn error_from_a_known_device_retires_the_token() {
     });
     assert!(matches!(w.post_dropped(&forged), Dropped::WrongDevice(_)));
 }
+
+#[test]
+fn another_device_attesting_in_a_known_devices_session_is_dropped() {
+    let (mut w, agent) = installed_world();
+    w.now += 3601; // stale: the session asks for attestation
+    let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
+    let other = w.agent(Curve::P256);
+    let resp = other.attested_response(&qr, qr.challenge.as_deref().unwrap());
+    assert!(matches!(w.post_dropped(&resp), Dropped::NotSessionDevice));
+}
