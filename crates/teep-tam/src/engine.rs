@@ -368,10 +368,7 @@ impl Tam {
         let qr = QueryRequest {
             token: Some(token.clone()),
             supported_freshness_mechanisms: attest.then(|| state.offer.freshness.clone()),
-            challenge: state
-                .challenge
-                .clone()
-                .filter(|_| state.offer.freshness.contains(&FreshnessMechanism::NONCE)),
+            challenge: state.challenge.clone(),
             versions: Some(state.offer.versions.clone()),
             supported_teep_cipher_suites: state.offer.suites.clone(),
             supported_suit_cose_profiles: state.offer.profiles.clone(),
@@ -812,9 +809,12 @@ impl Tam {
         {
             return done(meta, Err(Dropped::NegotiationFailed));
         }
+        // Without the nonce mechanism the challenge is neither sent nor expected back.
+        let nonce = offer.freshness.contains(&FreshnessMechanism::NONCE);
         let state = ExpectQueryResponse {
+            challenge: state.challenge.clone().filter(|_| nonce),
             offer,
-            ..state.clone()
+            requested: state.requested,
         };
         let query = NewQuery {
             session: session.session,

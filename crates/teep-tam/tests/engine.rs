@@ -708,3 +708,27 @@ fn another_device_attesting_in_a_known_devices_session_is_dropped() {
     let resp = other.attested_response(&qr, qr.challenge.as_deref().unwrap());
     assert!(matches!(w.post_dropped(&resp), Dropped::NotSessionDevice));
 }
+
+#[test]
+fn timestamp_only_agent_gets_a_query_request_without_challenge() {
+    let mut w = World::new();
+    let agent = w.agent(Curve::P256);
+    let qr = agent.read_query(&w.connect());
+    let err = ErrorMessage {
+        token: qr.token.clone(),
+        supported_freshness_mechanisms: Some(vec![FreshnessMechanism::TIMESTAMP]),
+        ..ErrorMessage::new(ErrCode::UnsupportedFreshnessMechanisms)
+    };
+    let retry = agent.read_query(&w.post(&agent.error(err)).unwrap().reply.unwrap());
+    assert_eq!(retry.challenge, None);
+    assert_eq!(
+        retry.supported_freshness_mechanisms,
+        Some(vec![FreshnessMechanism::TIMESTAMP])
+    );
+    // Nor does the session expect one: an EAR is then checked for age, not nonce.
+    let SessionState::ExpectQueryResponse(state) = w.session(retry.token.as_ref().unwrap()).state
+    else {
+        panic!()
+    };
+    assert_eq!(state.challenge, None);
+}
