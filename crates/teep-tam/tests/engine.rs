@@ -732,3 +732,22 @@ fn timestamp_only_agent_gets_a_query_request_without_challenge() {
     };
     assert_eq!(state.challenge, None);
 }
+
+#[test]
+fn a_session_hops_between_replicas() {
+    let mut w = World::new();
+    let app = w.release("app", 1, &[]);
+    w.class_policy(&["app"], &[]);
+    let agent = w.agent(Curve::P256);
+    let (one, two, three) = (w.replica(), w.replica(), w.replica());
+    let qr = agent.read_query(&w.post_via(&one, &[]).unwrap().reply.unwrap());
+    let resp = agent.attested_response(&qr, qr.challenge.as_deref().unwrap());
+    let u = update(agent.read(&w.post_via(&two, &resp).unwrap().reply.unwrap()));
+    let token = u.token.unwrap();
+    let reports = vec![report(app.digest, &token, true)];
+    let done = w
+        .post_via(&three, &agent.success(&token, Some(reports)))
+        .unwrap();
+    assert!(matches!(done.event, Event::Installed { manifests: 1, .. }));
+    assert_eq!(w.device(&agent).unwrap().installed[0].digest, app.digest);
+}

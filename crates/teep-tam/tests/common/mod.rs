@@ -189,6 +189,12 @@ impl World {
         ))
     }
 
+    /// Posts through `tam` (another replica) and commits.
+    pub fn post_via(&mut self, tam: &Tam, body: &[u8]) -> Result<Handled, Dropped> {
+        let decision = self.decide_with(tam, body, None);
+        block_on(driver::commit(&self.store, decision))
+    }
+
     pub fn post_hint(&mut self, body: &[u8], hint: Option<DeviceId>) -> Result<Handled, Dropped> {
         let mut cx = Context {
             now: self.now,
