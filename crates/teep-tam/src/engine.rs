@@ -56,6 +56,9 @@ pub struct TamConfig {
     pub token_lifetime: u64,
     /// Outstanding tokens per device; issuing one more retires the oldest.
     pub max_sessions_per_device: usize,
+    /// Outstanding tokens of sessions with devices not known yet (empty POSTs), all
+    /// together; issuing one more retires the oldest (spec §5: bounded token state).
+    pub max_anonymous_sessions: usize,
     /// How old an EAR may be when presented, and how long a device's attestation counts
     /// before it must attest again.
     pub attestation_max_age: u64,
@@ -129,7 +132,7 @@ enum Stage {
     /// Connect with a device hint: waiting for that device.
     ConnectDevice,
     /// Connect: waiting for the Verifier's challenge.
-    ConnectChallenge { device: Option<Box<DeviceView>> },
+    ConnectChallenge { device: Box<DeviceView> },
     /// Waiting for the session the token names.
     Session,
     /// Waiting for the EAR about the Evidence.
@@ -225,7 +228,14 @@ impl Tam {
                         stage: Stage::ConnectDevice,
                     },
                 ),
-                None => self.connect(meta, None, cx),
+                None => Step::Load(
+                    LoadRequest::AnonymousSessions,
+                    Pending {
+                        meta,
+                        body: Vec::new(),
+                        stage: Stage::ConnectDevice,
+                    },
+                ),
             };
         }
         let mut meta = MessageMeta {
@@ -256,12 +266,19 @@ impl Tam {
         let Pending { meta, body, stage } = pending;
         match (stage, answer) {
             (Stage::ConnectDevice, Resume::Loaded(Loaded::Device(view))) => {
-                self.connect(meta, Some(view), cx)
+                self.connect(meta, *view, cx)
+            }
+            (Stage::ConnectDevice, Resume::Loaded(Loaded::Anonymous(outstanding))) => {
+                let view = DeviceView {
+                    outstanding,
+                    ..DeviceView::default()
+                };
+                self.connect(meta, view, cx)
             }
             (
                 Stage::ConnectChallenge { device },
                 Resume::Appraised(AppraisalResponse::Challenge(c)),
-            ) => self.query_request(meta, device, Some(c.nonce), cx),
+            ) => self.query_request(meta, *device, Some(c.nonce), cx),
             (Stage::Session, Resume::Loaded(Loaded::Session(record))) => {
                 self.on_session(meta, body, record, cx)
             }
@@ -275,15 +292,12 @@ impl Tam {
         }
     }
 
-    fn connect(
-        &self,
-        meta: MessageMeta,
-        device: Option<Box<DeviceView>>,
-        cx: &mut Context<'_>,
-    ) -> Step {
+    /// Opens a session for `device` (a view without record: a device not known yet, whose
+    /// outstanding tokens are the anonymous ones).
+    fn connect(&self, meta: MessageMeta, device: DeviceView, cx: &mut Context<'_>) -> Step {
         let fresh = device
+            .device
             .as_ref()
-            .and_then(|v| v.device.as_ref())
             .is_some_and(|d| !d.revoked && self.attestation_fresh(d, cx.now));
         if fresh {
             return self.query_request(meta, device, None, cx);
@@ -293,7 +307,9 @@ impl Tam {
             Pending {
                 meta,
                 body: Vec::new(),
-                stage: Stage::ConnectChallenge { device },
+                stage: Stage::ConnectChallenge {
+                    device: Box::new(device),
+                },
             },
         )
     }
@@ -314,7 +330,7 @@ impl Tam {
     fn query_request(
         &self,
         meta: MessageMeta,
-        view: Option<Box<DeviceView>>,
+        view: DeviceView,
         challenge: Option<Vec<u8>>,
         cx: &mut Context<'_>,
     ) -> Step {
@@ -322,7 +338,7 @@ impl Tam {
         if let Err(e) = cx.rng.fill(&mut session) {
             return done(meta, Err(Dropped::Random(e)));
         }
-        let known = view.as_deref().and_then(|v| v.device.as_ref());
+        let known = view.device.as_ref();
         let requested = if challenge.is_some() || known.is_none() {
             DataItemRequested::ATTESTATION.with(DataItemRequested::TRUSTED_COMPONENTS)
         } else {
@@ -333,10 +349,7 @@ impl Tam {
             requested,
             offer: self.full_offer(),
         };
-        let outstanding = view
-            .as_deref()
-            .map(|v| v.outstanding.as_slice())
-            .unwrap_or_default();
+        let outstanding = &view.outstanding;
         let query = NewQuery {
             session: SessionId(session),
             device: known,
@@ -418,7 +431,7 @@ impl Tam {
                 consumed: false,
                 state: SessionState::ExpectQueryResponse(state),
             }],
-            retire: self.over_bound(outstanding),
+            retire: self.over_bound(outstanding, device.is_some()),
             purge_expired_before: Some(cx.now),
             audit: vec![AuditEntry {
                 at: cx.now,
@@ -437,9 +450,15 @@ impl Tam {
         )
     }
 
-    /// The oldest outstanding tokens to retire so that one more stays within the bound.
-    fn over_bound(&self, outstanding: &[Token]) -> Vec<Token> {
-        let keep = self.cfg.max_sessions_per_device.saturating_sub(1);
+    /// The oldest outstanding tokens to retire so that one more stays within the bound (a
+    /// device's, or the one on sessions of devices not known yet).
+    fn over_bound(&self, outstanding: &[Token], known: bool) -> Vec<Token> {
+        let bound = if known {
+            self.cfg.max_sessions_per_device
+        } else {
+            self.cfg.max_anonymous_sessions
+        };
+        let keep = bound.saturating_sub(1);
         let excess = outstanding.len().saturating_sub(keep);
         outstanding.iter().take(excess).cloned().collect()
     }
@@ -690,7 +709,7 @@ impl Tam {
         device.suite = Some(suite.clone());
         let mut changes = Changes {
             consume: Some(session.token.clone()),
-            retire: self.over_bound(&view.outstanding_except(&session.token)),
+            retire: self.over_bound(&view.outstanding_except(&session.token), true),
             ..Changes::default()
         };
         if let Some(a) = attested {

@@ -18,7 +18,8 @@
 //!   own example does; spec §16.2): the token finds the session, and the challenge rides in
 //!   the session record, consumed with it;
 //! * tokens are 16 random bytes; a device has at most `max_sessions_per_device`
-//!   outstanding, the oldest retired first; expired records are purged on each new session;
+//!   outstanding, devices not known yet `max_anonymous_sessions` together, the oldest
+//!   retired first; expired records are purged on each new session;
 //! * a QueryResponse without a token, or with a token the store does not hold unconsumed
 //!   and unexpired, is dropped before anything else is read;
 //! * the Agent's key is the `cnf` key of an EAR (background check, nonce = the session's

@@ -218,6 +218,8 @@ pub struct AuditEntry {
 pub enum LoadRequest {
     /// The session a token names.
     Session(Token),
+    /// Tokens of the outstanding sessions that belong to no known device, oldest first.
+    AnonymousSessions,
     /// A device, its policy and the TC releases that policy names. `class` is the class
     /// to take the policy of when the device has no record (or no class) yet.
     Device {
@@ -250,6 +252,8 @@ pub enum Loaded {
     Session(Option<Box<SessionRecord>>),
     /// The device view.
     Device(Box<DeviceView>),
+    /// Answer to [`LoadRequest::AnonymousSessions`].
+    Anonymous(Vec<Token>),
 }
 
 /// Everything one message changes, committed in one transaction.
@@ -359,18 +363,23 @@ impl MemoryState {
                 releases.push(r.clone());
             }
         }
-        let mut outstanding: Vec<&SessionRecord> = self
-            .sessions
-            .values()
-            .filter(|s| s.device == Some(*id) && !s.consumed)
-            .collect();
-        outstanding.sort_by_key(|s| s.issued_at);
         DeviceView {
             device,
             policy,
             releases,
-            outstanding: outstanding.into_iter().map(|s| s.token.clone()).collect(),
+            outstanding: self.outstanding(Some(*id)),
         }
+    }
+
+    /// Unconsumed tokens of `device`'s sessions, oldest first.
+    fn outstanding(&self, device: Option<DeviceId>) -> Vec<Token> {
+        let mut outstanding: Vec<&SessionRecord> = self
+            .sessions
+            .values()
+            .filter(|s| s.device == device && !s.consumed)
+            .collect();
+        outstanding.sort_by_key(|s| s.issued_at);
+        outstanding.into_iter().map(|s| s.token.clone()).collect()
     }
 
     fn apply(&mut self, c: &Changes) -> Result<(), StoreError> {
@@ -434,6 +443,7 @@ impl Store for MemoryStore {
             LoadRequest::Session(token) => {
                 Loaded::Session(s.sessions.get(token).cloned().map(Box::new))
             }
+            LoadRequest::AnonymousSessions => Loaded::Anonymous(s.outstanding(None)),
             LoadRequest::Device { id, class } => {
                 Loaded::Device(Box::new(s.device_view(id, class.as_ref())))
             }

@@ -751,3 +751,18 @@ fn a_session_hops_between_replicas() {
     assert!(matches!(done.event, Event::Installed { manifests: 1, .. }));
     assert_eq!(w.device(&agent).unwrap().installed[0].digest, app.digest);
 }
+
+#[test]
+fn sessions_of_unknown_devices_are_bounded_too() {
+    let mut w = World::new();
+    let agent = w.agent(Curve::P256);
+    let tokens: Vec<_> = (0..9)
+        .map(|_| agent.read_query(&w.connect()).token.unwrap())
+        .collect();
+    let held = w.snapshot().sessions;
+    assert_eq!(held.len(), 8);
+    assert!(
+        !held.contains_key(&tokens[0]),
+        "the oldest token should be retired"
+    );
+}

@@ -127,6 +127,7 @@ pub fn tam_config(esp: &PrivateKey, ed: &PrivateKey, verifier: &PublicKey) -> Ta
         numbering: Numbering::Draft26,
         token_lifetime: 4 * 3600,
         max_sessions_per_device: 3,
+        max_anonymous_sessions: 8,
         attestation_max_age: 3600,
         default_class: Some(CLASS.into()),
     }
