@@ -16,7 +16,7 @@ pub async fn decide<S: Store, A: Appraiser + Sync>(
     device_hint: Option<DeviceId>,
     cx: &mut Context<'_>,
 ) -> Decision {
-    let mut step = tam.start(body, device_hint, cx);
+    let mut step = tam.start(body, device_hint);
     loop {
         step = match step {
             Step::Done(decision) => return decision,

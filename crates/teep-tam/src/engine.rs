@@ -212,7 +212,7 @@ impl Tam {
 
     /// Starts handling one HTTP body. An empty body opens a session (`device_hint` names the
     /// device when the transport identified it); otherwise it is a TEEP message.
-    pub fn start(&self, body: &[u8], device_hint: Option<DeviceId>, cx: &mut Context<'_>) -> Step {
+    pub fn start(&self, body: &[u8], device_hint: Option<DeviceId>) -> Step {
         if body.is_empty() {
             let meta = MessageMeta {
                 kind: "connect",
