@@ -4,6 +4,9 @@
 //! The engine holds no state between calls. Everything a step needs next travels in the
 //! opaque [`Pending`] value the shell hands back with its answer; everything a later
 //! message needs is in the `Changes` (sessions with their typed states).
+//!
+//! By concern: `open` (QueryRequests and renegotiation), `route` (the token's state, the
+//! attestation checks, the signature), `answer` (the Update), `result` (Success and Error).
 
 use teep_attest::{
     AppraisalRequest, AppraisalResponse, Ear, PayloadKind, ResultCheck, payload_kind, verify_ear,
