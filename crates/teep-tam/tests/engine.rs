@@ -766,3 +766,46 @@ fn sessions_of_unknown_devices_are_bounded_too() {
         "the oldest token should be retired"
     );
 }
+
+#[test]
+fn query_response_with_a_report_for_another_nonce_gets_update_with_err_code() {
+    let (mut w, agent) = installed_world();
+    let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
+    let resp = QueryResponse {
+        suit_reports: Some(vec![report([1; 32], &[0xee; 16], true)]),
+        ..agent.response_with(&qr, None)
+    };
+    let u = update(
+        agent.read(
+            &w.post(&agent.sign(Message::QueryResponse(resp)))
+                .unwrap()
+                .reply
+                .unwrap(),
+        ),
+    );
+    assert_eq!(u.err_code, Some(ErrCode::PermanentError));
+    assert_eq!(u.manifest_list, None);
+    // The same report with the token as nonce is fine.
+    let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
+    let resp = QueryResponse {
+        suit_reports: Some(vec![report([1; 32], qr.token.as_ref().unwrap(), true)]),
+        ..agent.response_with(&qr, None)
+    };
+    assert_eq!(
+        w.post(&agent.sign(Message::QueryResponse(resp)))
+            .unwrap()
+            .event,
+        Event::UpToDate
+    );
+}
+
+#[test]
+fn stale_device_without_evidence_gets_attestation_required() {
+    let (mut w, agent) = installed_world();
+    w.now += 3601;
+    let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
+    let done = w.post(&agent.plain_response(&qr)).unwrap();
+    let u = update(agent.read(&done.reply.unwrap()));
+    assert_eq!(u.err_code, Some(ErrCode::AttestationRequired));
+    assert_eq!(u.manifest_list, None);
+}
