@@ -1,0 +1,165 @@
+//! Answering a verified QueryResponse: the Update computed from policy, or one carrying
+//! err-code when the QueryResponse lacks what was asked for.
+
+use super::*;
+
+impl Tam {
+    /// A verified QueryResponse from a known or attested device: the Update.
+    pub(super) fn answer_query(
+        &self,
+        answering: Answering<'_>,
+        attested: Option<Attested>,
+        view: DeviceView,
+        cx: &mut Context<'_>,
+    ) -> Result<Handled, Dropped> {
+        let Answering {
+            session,
+            state,
+            qr,
+            verified,
+        } = answering;
+        let id = DeviceId(verified.signer().thumbprint());
+        let mut device = view.device.clone().unwrap_or_else(|| Device {
+            id,
+            key: verified.signer().to_cose_key_bytes(),
+            class: self.cfg.default_class.clone(),
+            revoked: false,
+            suite: None,
+            attested_at: None,
+            installed: Vec::new(),
+        });
+        let suite = verified.cipher_suite();
+        device.suite = Some(suite.clone());
+        let mut changes = Changes {
+            consume: Some(session.token.clone()),
+            retire: self.over_bound(&view.outstanding_except(&session.token), true),
+            ..Changes::default()
+        };
+        if let Some(a) = attested {
+            device.attested_at = Some(cx.now);
+            changes.attestation = Some(AttestationRecord {
+                device: id,
+                at: cx.now,
+                ear: a.ear,
+            });
+        }
+        let fresh = self.attestation_fresh(&device, cx.now);
+        let problem = missing_item(state.requested, qr, fresh)
+            .or_else(|| bad_report_nonce(qr, &session.token));
+        let (update, sent, unneeded, event) = match problem {
+            Some((code, msg)) => {
+                let update = Update {
+                    err_code: Some(code),
+                    err_msg: Some(msg.into()),
+                    ..Update::default()
+                };
+                (
+                    update,
+                    Vec::new(),
+                    Vec::new(),
+                    Event::UpdateSent {
+                        manifests: 0,
+                        unlinked: 0,
+                        err_code: Some(code),
+                    },
+                )
+            }
+            None => {
+                // The view's device record is the TAM's memory of what is installed.
+                let view = DeviceView {
+                    device: Some(device.clone()),
+                    ..view
+                };
+                let p = plan(&view, qr);
+                if !p.refused.is_empty() {
+                    tracing::info!(device = %id, refused = p.refused.len(), "requested TCs not permitted by policy");
+                }
+                if p.is_empty() {
+                    changes.device = Some(device);
+                    changes.audit.push(audit(cx.now, id, "up to date"));
+                    return Ok(Handled {
+                        reply: None,
+                        changes,
+                        event: Event::UpToDate,
+                    });
+                }
+                let sent: Vec<SentManifest> = p
+                    .send
+                    .iter()
+                    .map(|r| SentManifest {
+                        manifest_id: r.manifest_id.clone(),
+                        sequence: r.sequence,
+                        digest: r.digest,
+                    })
+                    .collect();
+                let update = Update {
+                    manifest_list: (!p.send.is_empty())
+                        .then(|| p.send.iter().map(|r| r.envelope.clone()).collect()),
+                    unneeded_manifest_list: (!p.unlink.is_empty()).then(|| p.unlink.clone()),
+                    ..Update::default()
+                };
+                let event = Event::UpdateSent {
+                    manifests: sent.len(),
+                    unlinked: p.unlink.len(),
+                    err_code: None,
+                };
+                (update, sent, p.unlink, event)
+            }
+        };
+        let token = new_token(cx)?;
+        let update = Message::Update(Update {
+            token: Some(token.clone()),
+            ..update
+        });
+        let reply = self.sign1(&update, &suite)?;
+        changes.new_sessions.push(SessionRecord {
+            token,
+            session: session.session,
+            device: Some(id),
+            issued_at: cx.now,
+            expires_at: cx.now.saturating_add(self.cfg.token_lifetime),
+            consumed: false,
+            state: SessionState::ExpectSuccess(ExpectSuccess {
+                sent_manifests: sent,
+                unneeded,
+            }),
+        });
+        changes.device = Some(device);
+        changes.audit.push(audit(cx.now, id, "update sent"));
+        Ok(Handled {
+            reply: Some(reply),
+            changes,
+            event,
+        })
+    }
+}
+
+/// An item the QueryRequest asked for that the QueryResponse lacks (spec §10: answered by
+/// an Update with err-code). Attestation counts as missing only when the device's last
+/// attestation is not fresh.
+fn missing_item(
+    requested: DataItemRequested,
+    qr: &QueryResponse,
+    attested: bool,
+) -> Option<(ErrCode, &'static str)> {
+    if requested.contains(DataItemRequested::ATTESTATION) && !attested {
+        return Some((ErrCode::AttestationRequired, "attestation-payload missing"));
+    }
+    if requested.contains(DataItemRequested::TRUSTED_COMPONENTS) && qr.tc_list.is_none() {
+        return Some((ErrCode::PermanentError, "tc-list missing"));
+    }
+    None
+}
+
+/// A SUIT report in the QueryResponse whose nonce is not the token.
+fn bad_report_nonce(qr: &QueryResponse, token: &[u8]) -> Option<(ErrCode, &'static str)> {
+    let bad = qr
+        .suit_reports
+        .iter()
+        .flatten()
+        .any(|r| read_report(r).map_or(true, |f| f.nonce.as_deref() != Some(token)));
+    bad.then_some((
+        ErrCode::PermanentError,
+        "suit-report nonce is not the token",
+    ))
+}

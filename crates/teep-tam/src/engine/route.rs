@@ -1,0 +1,216 @@
+//! Routing a message by the state its token names, and the attestation checks that give
+//! the key it must verify with.
+
+use super::open::narrowed;
+use super::result::agent_error;
+use super::*;
+
+impl Tam {
+    /// The token's session is loaded: check it, then route by state and message type.
+    pub(super) fn on_session(
+        &self,
+        mut meta: MessageMeta,
+        body: Vec<u8>,
+        record: Option<Box<SessionRecord>>,
+        cx: &mut Context<'_>,
+    ) -> Step {
+        let Some(session) = record.map(|b| *b) else {
+            return done(meta, Err(Dropped::UnknownToken));
+        };
+        meta.device = session.device;
+        if session.consumed {
+            return done(meta, Err(Dropped::TokenReused));
+        }
+        if session.expires_at < cx.now {
+            return done(meta, Err(Dropped::TokenExpired));
+        }
+        let message = match Unverified::parse(&body, self.cfg.numbering) {
+            Ok(p) => p.message().clone(),
+            Err(e) => return done(meta, Err(Dropped::Malformed(e))),
+        };
+        let wrong = |s: &SessionRecord, got: MessageType| Dropped::WrongState {
+            expected: s.state.name(),
+            got: got.name(),
+        };
+        match (&session.state, &message) {
+            (SessionState::ExpectQueryResponse(_), Message::QueryResponse(qr)) => {
+                match (
+                    &qr.attestation_payload,
+                    payload_kind(qr.attestation_payload_format.as_deref()),
+                ) {
+                    (Some(evidence), PayloadKind::Evidence) => Step::Appraise(
+                        AppraisalRequest::Appraise(evidence.clone()),
+                        Pending {
+                            meta,
+                            body,
+                            stage: Stage::Appraisal { session },
+                        },
+                    ),
+                    (Some(ear), PayloadKind::AttestationResult) => {
+                        let ear = ear.clone();
+                        self.on_ear(meta, body, session, ear, cx)
+                    }
+                    (None, _) => self.load_signer(meta, body, session, None),
+                }
+            }
+            (SessionState::ExpectQueryResponse(state), Message::Error(err)) => {
+                match narrowed(&state.offer, err) {
+                    Some(offer) if session.device.is_none() => {
+                        self.renegotiate(meta, session.clone(), state, offer, cx)
+                    }
+                    _ => self.load_signer(meta, body, session, None),
+                }
+            }
+            (SessionState::ExpectSuccess(_), Message::Success(_) | Message::Error(_)) => {
+                self.load_signer(meta, body, session, None)
+            }
+            (_, m) => done(meta, Err(wrong(&session, m.message_type()))),
+        }
+    }
+
+    /// Needs the device record to verify the message: the session's device, else the one
+    /// the COSE `kid` names (RFC 9679 thumbprint = device id).
+    pub(super) fn load_signer(
+        &self,
+        meta: MessageMeta,
+        body: Vec<u8>,
+        session: SessionRecord,
+        attested: Option<Attested>,
+    ) -> Step {
+        let id = match (&attested, session.device) {
+            (Some(a), _) => Some(DeviceId(a.key.thumbprint())),
+            (None, Some(id)) => Some(id),
+            (None, None) => Unverified::parse(&body, self.cfg.numbering)
+                .ok()
+                .and_then(|p| {
+                    p.cose()
+                        .signatures
+                        .first()
+                        .and_then(|s| s.kid.as_deref())
+                        .and_then(|k| <[u8; 32]>::try_from(k).ok())
+                })
+                .map(DeviceId),
+        };
+        let Some(id) = id else {
+            return done(meta, Err(Dropped::UnknownAgent));
+        };
+        Step::Load(
+            self.load_device(id),
+            Pending {
+                meta,
+                body,
+                stage: Stage::Device { session, attested },
+            },
+        )
+    }
+
+    /// The EAR is in (from the Verifier, or a passport): its `cnf` key must verify the
+    /// QueryResponse, and the EAR must check out for that key and this session's nonce.
+    pub(super) fn on_ear(
+        &self,
+        meta: MessageMeta,
+        body: Vec<u8>,
+        session: SessionRecord,
+        ear: Vec<u8>,
+        cx: &mut Context<'_>,
+    ) -> Step {
+        let SessionState::ExpectQueryResponse(state) = &session.state else {
+            return done(meta, Err(Dropped::ShellMismatch));
+        };
+        // The key is read from the EAR before its signature is checked; `verify_ear` below
+        // checks the signature and that `cnf` names exactly this key, and `on_device` then
+        // verifies the QueryResponse with it, so nothing rests on the unchecked read.
+        let Some(key) = ear_cnf_key(&ear) else {
+            return done(meta, Err(Dropped::NoCnfKey));
+        };
+        let passport = Unverified::parse(&body, self.cfg.numbering).ok().is_some_and(|p| {
+            matches!(p.message(), Message::QueryResponse(qr)
+                if payload_kind(qr.attestation_payload_format.as_deref()) == PayloadKind::AttestationResult)
+        });
+        // Passport: the Agent's Verifier saw our token as nonce; background check: the
+        // challenge our Verifier issued for this session.
+        let nonce = if passport {
+            Some(session.token.as_slice())
+        } else {
+            state.challenge.as_deref()
+        };
+        let check = ResultCheck {
+            provider: self.cfg.provider,
+            verifiers: &self.cfg.verifiers,
+            nonce,
+            now: cx.now,
+            max_age: self.cfg.attestation_max_age,
+            teep_key: &key,
+        };
+        if let Err(e) = verify_ear(&ear, &check) {
+            return done(meta, Err(Dropped::Attestation(e)));
+        }
+        self.load_signer(meta, body, session, Some(Attested { key, ear }))
+    }
+
+    /// The device is loaded: verify the message with its key (or the attested key), then
+    /// decide.
+    pub(super) fn on_device(
+        &self,
+        mut meta: MessageMeta,
+        body: Vec<u8>,
+        session: SessionRecord,
+        attested: Option<Attested>,
+        view: DeviceView,
+        cx: &mut Context<'_>,
+    ) -> Step {
+        let key = match (&attested, &view.device) {
+            (Some(a), _) => a.key.clone(),
+            (None, Some(d)) => match PublicKey::from_cose_key_bytes(&d.key) {
+                Ok(k) => k,
+                Err(_) => return done(meta, Err(Dropped::UnknownAgent)),
+            },
+            (None, None) => return done(meta, Err(Dropped::UnknownAgent)),
+        };
+        let id = DeviceId(key.thumbprint());
+        meta.device = Some(id);
+        // A session opened for a known device is answered by that device only, also when
+        // another one attests in it.
+        if session.device.is_some_and(|expected| expected != id) {
+            return done(meta, Err(Dropped::NotSessionDevice));
+        }
+        let verified = match verify_with(&body, self.cfg.numbering, self.cfg.provider, &key) {
+            Ok(v) => v,
+            Err(e) if session.device.is_some() => {
+                return done(meta, Err(Dropped::WrongDevice(e)));
+            }
+            Err(e) => return done(meta, Err(Dropped::BadSignature(e))),
+        };
+        if view.device.as_ref().is_some_and(|d| d.revoked) {
+            return done(meta, Err(Dropped::Revoked));
+        }
+        let result = match (&session.state, verified.message()) {
+            (SessionState::ExpectQueryResponse(state), Message::QueryResponse(qr)) => {
+                let answering = Answering {
+                    session: &session,
+                    state,
+                    qr,
+                    verified: &verified,
+                };
+                self.answer_query(answering, attested, view, cx)
+            }
+            (SessionState::ExpectQueryResponse(_), Message::Error(err)) => {
+                Ok(agent_error(&session, err, cx.now))
+            }
+            (SessionState::ExpectSuccess(state), msg) => {
+                self.on_result(&session, state, msg, view, cx.now)
+            }
+            (s, m) => Err(Dropped::WrongState {
+                expected: s.name(),
+                got: m.message_type().name(),
+            }),
+        };
+        done(meta, result)
+    }
+}
+
+/// The `cnf` key of an EAR, read without checking the EAR (see [`Tam::on_ear`]).
+fn ear_cnf_key(ear: &[u8]) -> Option<PublicKey> {
+    let payload = teep_proto::decode_unverified_cose(ear).ok()?.payload?;
+    Ear::from_cbor(&payload).ok()?.cnf?.public_key().ok()
+}

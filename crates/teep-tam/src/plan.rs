@@ -1,0 +1,265 @@
+//! What an Update should carry, computed from policy in pure code.
+//!
+//! Inputs: the device's policy and the latest releases it names, what the TAM recorded as
+//! installed (from the device's Successes), and the Agent's own wishes from the
+//! QueryResponse (`requested-tc-list`, `unneeded-manifest-list`). Rules:
+//! * a TC is sent when policy wants it (or the Agent asked for it and policy lets it ask)
+//!   and the release's sequence number is higher than the installed one (never lower or
+//!   equal: SUIT rollback protection, and nothing for what is up to date);
+//! * dependencies are sent before their dependents; a TC whose dependency has no release
+//!   is not sent;
+//! * a manifest is unlinked when it is installed and policy no longer names it, or when
+//!   the Agent calls it unneeded and policy does not require it.
+
+use teep_proto::{ComponentId, QueryResponse};
+
+use crate::store::{DeviceView, Installed, TcRelease};
+
+/// The content of an Update.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan<'a> {
+    /// Releases to send, dependencies first.
+    pub send: Vec<&'a TcRelease>,
+    /// Manifest IDs to unlink.
+    pub unlink: Vec<ComponentId>,
+    /// Requested TCs the policy does not let this device ask for (logged).
+    pub refused: Vec<ComponentId>,
+}
+
+impl Plan<'_> {
+    /// Nothing to send and nothing to unlink.
+    pub fn is_empty(&self) -> bool {
+        self.send.is_empty() && self.unlink.is_empty()
+    }
+}
+
+fn installed<'a>(list: &'a [Installed], id: &ComponentId) -> Option<&'a Installed> {
+    list.iter().find(|i| &i.manifest_id == id)
+}
+
+/// Computes the plan for `view` and the Agent's `response`.
+pub fn plan<'a>(view: &'a DeviceView, response: &QueryResponse) -> Plan<'a> {
+    let none = Vec::new();
+    let have = view.device.as_ref().map_or(&none, |d| &d.installed);
+    let mut wanted: Vec<&ComponentId> = view.policy.install.iter().collect();
+    let mut refused = Vec::new();
+    for req in response.requested_tc_list.iter().flatten() {
+        let id = &req.component_id;
+        let permitted = view.policy.requestable.contains(id) || view.policy.install.contains(id);
+        let new_enough = |r: &TcRelease| {
+            req.tc_manifest_sequence_number
+                .is_none_or(|min| r.sequence >= min)
+        };
+        match release(view, id) {
+            Some(r) if permitted && new_enough(r) => {
+                if !wanted.contains(&&r.manifest_id) {
+                    wanted.push(&r.manifest_id);
+                }
+            }
+            _ => refused.push(id.clone()),
+        }
+    }
+    let mut send = Vec::new();
+    let mut visiting = Vec::new();
+    let mut kept: Vec<&ComponentId> = Vec::new();
+    for id in &wanted {
+        visit(view, have, id, &mut send, &mut visiting, &mut kept);
+    }
+    let unneeded = response.unneeded_manifest_list.iter().flatten();
+    let mut unlink: Vec<ComponentId> = have
+        .iter()
+        .map(|i| &i.manifest_id)
+        .filter(|id| !kept.contains(id) && !view.policy.requestable.contains(id))
+        .cloned()
+        .collect();
+    for id in unneeded {
+        if !kept.contains(&id) && !unlink.contains(id) && installed(have, id).is_some() {
+            unlink.push(id.clone());
+        }
+    }
+    Plan {
+        send,
+        unlink,
+        refused,
+    }
+}
+
+fn release<'a>(view: &'a DeviceView, id: &ComponentId) -> Option<&'a TcRelease> {
+    view.releases.iter().find(|r| &r.manifest_id == id)
+}
+
+/// Depth-first, dependencies first. Returns whether `id` is (or will be) on the device;
+/// `kept` collects every manifest the plan keeps (wanted or depended on).
+fn visit<'a>(
+    view: &'a DeviceView,
+    have: &[Installed],
+    id: &'a ComponentId,
+    send: &mut Vec<&'a TcRelease>,
+    visiting: &mut Vec<&'a ComponentId>,
+    kept: &mut Vec<&'a ComponentId>,
+) -> bool {
+    if send.iter().any(|r| &r.manifest_id == id) {
+        return true;
+    }
+    // A dependency cycle cannot be installed in any order: refuse it.
+    if visiting.contains(&id) {
+        return false;
+    }
+    if !kept.contains(&id) {
+        kept.push(id);
+    }
+    let current = installed(have, id);
+    let Some(rel) = release(view, id) else {
+        return current.is_some();
+    };
+    // Every dependency is visited, also when `id` itself is up to date: that keeps them
+    // (not unlinked) and sends their own updates.
+    visiting.push(id);
+    let mut deps_ok = true;
+    for dep in &rel.depends_on {
+        deps_ok &= visit(view, have, dep, send, visiting, kept);
+    }
+    visiting.pop();
+    if current.is_some_and(|i| i.sequence >= rel.sequence) {
+        return true;
+    }
+    if deps_ok {
+        send.push(rel);
+    }
+    deps_ok || current.is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Device, DeviceId, TcPolicy};
+    use teep_proto::RequestedTcInfo;
+
+    fn id(name: &str) -> ComponentId {
+        ComponentId(vec![name.as_bytes().to_vec()])
+    }
+
+    fn rel(name: &str, sequence: u64, deps: &[&str]) -> TcRelease {
+        TcRelease {
+            manifest_id: id(name),
+            sequence,
+            digest: [sequence as u8; 32],
+            signer: None,
+            envelope: Vec::new(),
+            depends_on: deps.iter().map(|d| id(d)).collect(),
+        }
+    }
+
+    fn view(install: &[&str], releases: Vec<TcRelease>, have: &[(&str, u64)]) -> DeviceView {
+        DeviceView {
+            device: Some(Device {
+                id: DeviceId([1; 32]),
+                key: Vec::new(),
+                class: None,
+                revoked: false,
+                suite: None,
+                attested_at: None,
+                installed: have
+                    .iter()
+                    .map(|(n, s)| Installed {
+                        manifest_id: id(n),
+                        sequence: *s,
+                        digest: [0; 32],
+                    })
+                    .collect(),
+            }),
+            policy: TcPolicy {
+                install: install.iter().map(|n| id(n)).collect(),
+                requestable: vec![id("opt")],
+            },
+            releases,
+            outstanding: Vec::new(),
+        }
+    }
+
+    fn names(p: &Plan<'_>) -> Vec<(ComponentId, u64)> {
+        p.send
+            .iter()
+            .map(|r| (r.manifest_id.clone(), r.sequence))
+            .collect()
+    }
+
+    #[test]
+    fn dependencies_first_and_only_newer() {
+        let v = view(
+            &["app", "old"],
+            vec![
+                rel("app", 2, &["lib"]),
+                rel("lib", 1, &[]),
+                rel("old", 3, &[]),
+            ],
+            &[("old", 3), ("gone", 1)],
+        );
+        let p = plan(&v, &QueryResponse::default());
+        assert_eq!(names(&p), vec![(id("lib"), 1), (id("app"), 2)]);
+        assert_eq!(p.unlink, vec![id("gone")]);
+    }
+
+    #[test]
+    fn up_to_date_dependent_keeps_its_dependency() {
+        let v = view(
+            &["app"],
+            vec![rel("app", 2, &["lib"]), rel("lib", 1, &[])],
+            &[("app", 2), ("lib", 1)],
+        );
+        let p = plan(&v, &QueryResponse::default());
+        assert!(p.is_empty(), "{p:?}");
+    }
+
+    #[test]
+    fn cycle_and_missing_dependency_are_not_sent() {
+        let v = view(
+            &["a", "c"],
+            vec![
+                rel("a", 1, &["b"]),
+                rel("b", 1, &["a"]),
+                rel("c", 1, &["nowhere"]),
+            ],
+            &[],
+        );
+        assert!(plan(&v, &QueryResponse::default()).send.is_empty());
+    }
+
+    #[test]
+    fn requested_only_when_permitted_and_new_enough() {
+        let v = view(&[], vec![rel("opt", 4, &[]), rel("secret", 1, &[])], &[]);
+        let ask = |name: &str, min| RequestedTcInfo {
+            component_id: id(name),
+            tc_manifest_sequence_number: min,
+            have_binary: None,
+        };
+        let qr = QueryResponse {
+            requested_tc_list: Some(vec![ask("opt", Some(4)), ask("secret", None)]),
+            ..QueryResponse::default()
+        };
+        let p = plan(&v, &qr);
+        assert_eq!(names(&p), vec![(id("opt"), 4)]);
+        assert_eq!(p.refused, vec![id("secret")]);
+        let too_new = QueryResponse {
+            requested_tc_list: Some(vec![ask("opt", Some(5))]),
+            ..QueryResponse::default()
+        };
+        assert!(plan(&v, &too_new).send.is_empty());
+    }
+
+    #[test]
+    fn unneeded_unlinked_unless_policy_requires_it() {
+        let v = view(
+            &["app"],
+            vec![rel("app", 1, &[])],
+            &[("app", 1), ("opt", 1)],
+        );
+        let qr = QueryResponse {
+            unneeded_manifest_list: Some(vec![id("app"), id("opt")]),
+            ..QueryResponse::default()
+        };
+        let p = plan(&v, &qr);
+        assert!(p.send.is_empty());
+        assert_eq!(p.unlink, vec![id("opt")]);
+    }
+}

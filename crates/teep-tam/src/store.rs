@@ -1,0 +1,457 @@
+//! The `Store` seam: what the TAM keeps, as plain data the shell loads and commits.
+//!
+//! The engine never holds state between messages: sessions (with their typed states),
+//! devices, TCs, policy, attestation results, SUIT reports and the audit log live here, so
+//! that any replica can continue any session. A message is handled as *load* (the shell
+//! answers [`LoadRequest`]s with [`Loaded`] values), *decide* (pure engine code) and
+//! *commit* ([`Store::commit`] applies one [`Changes`] in one transaction). The commit is
+//! a compare-and-set on the token it consumes: if another replica consumed it meanwhile,
+//! nothing is written and [`StoreError::Conflict`] comes back, so one QueryResponse
+//! delivered to two replicas yields exactly one Update.
+//!
+//! Records are plain (bytes, integers, strings) so that SQL implementations map them onto
+//! columns; keys are stored as encoded COSE_Keys.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
+
+use teep_proto::{
+    CipherSuite, ComponentId, DataItemRequested, FreshnessMechanism, SuitCoseProfile,
+};
+
+/// A device: the RFC 9679 thumbprint (SHA-256) of its TEEP Agent key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DeviceId(pub [u8; 32]);
+
+impl core::fmt::Display for DeviceId {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // Eight bytes name a device in logs; the full id is in the store.
+        f.write_str(&hex::encode(self.0.get(..8).unwrap_or_default()))
+    }
+}
+
+/// A session token (8..64 random bytes, single use).
+pub type Token = Vec<u8>;
+
+/// Identifies one TEEP session (the QueryRequest that opened it and the tokens after it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SessionId(pub [u8; 16]);
+
+/// A manifest the TAM knows it installed on a device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Installed {
+    /// The manifest component ID.
+    pub manifest_id: ComponentId,
+    /// Its `suit-manifest-sequence-number`.
+    pub sequence: u64,
+    /// SHA-256 of the bstr-wrapped manifest.
+    pub digest: [u8; 32],
+}
+
+/// A device the TAM knows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Device {
+    /// Thumbprint of `key`.
+    pub id: DeviceId,
+    /// The Agent's TEEP key, an encoded COSE_Key.
+    pub key: Vec<u8>,
+    /// The device class the policy names (set by the operator).
+    pub class: Option<String>,
+    /// Set by the operator: the device gets nothing, whatever its Evidence says.
+    pub revoked: bool,
+    /// The cipher suite the Agent signs with (its choice in its first QueryResponse).
+    pub suite: Option<CipherSuite>,
+    /// When the device last attested successfully (Unix seconds).
+    pub attested_at: Option<u64>,
+    /// Manifests installed, as the TAM last learnt from a Success.
+    pub installed: Vec<Installed>,
+}
+
+/// One version of a Trusted Component, as the TC signer made it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TcRelease {
+    /// The manifest component ID (what `unneeded-manifest-list` names).
+    pub manifest_id: ComponentId,
+    /// `suit-manifest-sequence-number`.
+    pub sequence: u64,
+    /// SHA-256 of the bstr-wrapped manifest.
+    pub digest: [u8; 32],
+    /// Thumbprint of the TC signer key that authenticated the envelope.
+    pub signer: Option<[u8; 32]>,
+    /// The SUIT envelope.
+    pub envelope: Vec<u8>,
+    /// Manifest IDs this TC depends on (installed first).
+    pub depends_on: Vec<ComponentId>,
+}
+
+/// Which TCs a device (or every device of a class) should hold.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TcPolicy {
+    /// Manifest IDs to install and keep up to date.
+    pub install: Vec<ComponentId>,
+    /// Manifest IDs the device may ask for in `requested-tc-list`.
+    pub requestable: Vec<ComponentId>,
+}
+
+/// What the TAM is waiting for in a session: the typed state a token belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionState {
+    /// A QueryRequest was sent with this token.
+    ExpectQueryResponse(ExpectQueryResponse),
+    /// An Update was sent with this token.
+    ExpectSuccess(ExpectSuccess),
+}
+
+impl SessionState {
+    /// The state's name, for logs and errors.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::ExpectQueryResponse(_) => "ExpectQueryResponse",
+            Self::ExpectSuccess(_) => "ExpectSuccess",
+        }
+    }
+}
+
+/// What the TAM offered in a QueryRequest (narrowed by the Agent's negotiation Errors).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Offer {
+    /// TEEP versions.
+    pub versions: Vec<u32>,
+    /// TEEP cipher suites.
+    pub suites: Vec<CipherSuite>,
+    /// SUIT COSE profiles.
+    pub profiles: Vec<SuitCoseProfile>,
+    /// Freshness mechanisms.
+    pub freshness: Vec<FreshnessMechanism>,
+}
+
+/// Waiting for a QueryResponse.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpectQueryResponse {
+    /// The Verifier's challenge the Evidence must carry (`None`: no attestation asked, or
+    /// timestamp freshness).
+    pub challenge: Option<Vec<u8>>,
+    /// The data items the QueryRequest asked for.
+    pub requested: DataItemRequested,
+    /// What the QueryRequest offered.
+    pub offer: Offer,
+}
+
+/// One manifest sent in an Update.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SentManifest {
+    /// The manifest component ID.
+    pub manifest_id: ComponentId,
+    /// Its sequence number.
+    pub sequence: u64,
+    /// SHA-256 of the bstr-wrapped manifest (what a SUIT report names).
+    pub digest: [u8; 32],
+}
+
+/// Waiting for the Success or Error that answers an Update.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpectSuccess {
+    /// The manifests the Update carried.
+    pub sent_manifests: Vec<SentManifest>,
+    /// The manifests the Update asked to unlink.
+    pub unneeded: Vec<ComponentId>,
+}
+
+/// One outstanding (or consumed, until purged) token and the state it belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// The token (the lookup key).
+    pub token: Token,
+    /// The session the token belongs to.
+    pub session: SessionId,
+    /// The device, once known (always for ExpectSuccess).
+    pub device: Option<DeviceId>,
+    /// When the token was issued.
+    pub issued_at: u64,
+    /// After this instant the token is ignored.
+    pub expires_at: u64,
+    /// Set when the first valid answer was committed; later ones are ignored.
+    pub consumed: bool,
+    /// What the TAM waits for.
+    pub state: SessionState,
+}
+
+/// An attestation result the TAM accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttestationRecord {
+    /// The device it is about.
+    pub device: DeviceId,
+    /// When it was accepted.
+    pub at: u64,
+    /// The signed EAR.
+    pub ear: Vec<u8>,
+}
+
+/// A SUIT report the TAM accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReportRecord {
+    /// The device that sent it.
+    pub device: DeviceId,
+    /// When it was accepted.
+    pub at: u64,
+    /// The manifest it is about (a manifest the TAM sent).
+    pub manifest_digest: [u8; 32],
+    /// Whether the report says the procedure succeeded.
+    pub success: bool,
+    /// The report as received (one `suit-reports` entry).
+    pub report: Vec<u8>,
+}
+
+/// One line of the audit log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// When.
+    pub at: u64,
+    /// Which device, if known.
+    pub device: Option<DeviceId>,
+    /// What happened.
+    pub event: String,
+}
+
+/// What the engine asks the shell to load.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LoadRequest {
+    /// The session a token names.
+    Session(Token),
+    /// Tokens of the outstanding sessions that belong to no known device, oldest first.
+    AnonymousSessions,
+    /// A device, its policy and the TC releases that policy names. `class` is the class
+    /// to take the policy of when the device has no record (or no class) yet.
+    Device {
+        /// The device.
+        id: DeviceId,
+        /// The class for a device not yet classified.
+        class: Option<String>,
+    },
+}
+
+/// A device as the engine sees it: the record (if any), the policy in force for it (its
+/// own entry, else its class's) and the latest release of every TC that policy names (and
+/// of their dependencies).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeviceView {
+    /// The record; `None` for a device seen for the first time.
+    pub device: Option<Device>,
+    /// Its policy.
+    pub policy: TcPolicy,
+    /// Latest release of each TC named by the policy, and of their dependencies.
+    pub releases: Vec<TcRelease>,
+    /// Tokens of the device's outstanding sessions, oldest first.
+    pub outstanding: Vec<Token>,
+}
+
+/// The shell's answer to a [`LoadRequest`] of the same name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Loaded {
+    /// The session record, if the token is known.
+    Session(Option<Box<SessionRecord>>),
+    /// The device view.
+    Device(Box<DeviceView>),
+    /// Answer to [`LoadRequest::AnonymousSessions`].
+    Anonymous(Vec<Token>),
+}
+
+/// Everything one message changes, committed in one transaction.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// The token this message answers: the commit fails unless it is still unconsumed.
+    pub consume: Option<Token>,
+    /// Tokens issued by the reply.
+    pub new_sessions: Vec<SessionRecord>,
+    /// Outstanding tokens retired to keep a device under its bound.
+    pub retire: Vec<Token>,
+    /// Delete session records that expired before this instant.
+    pub purge_expired_before: Option<u64>,
+    /// The device record, created or changed.
+    pub device: Option<Device>,
+    /// An attestation result accepted.
+    pub attestation: Option<AttestationRecord>,
+    /// SUIT reports accepted.
+    pub reports: Vec<ReportRecord>,
+    /// Audit log lines.
+    pub audit: Vec<AuditEntry>,
+}
+
+/// Why the store did not answer or commit.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The token to consume was consumed (or retired) by another commit: nothing written.
+    #[error("the token was consumed meanwhile")]
+    Conflict,
+    /// The backend failed.
+    #[error("store backend: {0}")]
+    Backend(String),
+}
+
+/// The TAM's persistent state. Implementations: [`MemoryStore`] (tests, single process);
+/// SQLite and PostgreSQL (sqlx) later. Both calls are async so that a database shell can
+/// implement them; the in-memory store answers at once.
+pub trait Store: Send + Sync {
+    /// Answers one load request.
+    fn load(
+        &self,
+        request: &LoadRequest,
+    ) -> impl Future<Output = Result<Loaded, StoreError>> + Send;
+
+    /// Applies `changes` in one transaction: if `changes.consume` names a token that is
+    /// unknown or already consumed, nothing is applied and [`StoreError::Conflict`] is
+    /// returned.
+    fn commit(&self, changes: &Changes) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The whole state of a [`MemoryStore`]: tests compare two of these to prove that a
+/// rejected message changed nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemoryState {
+    /// Devices by id.
+    pub devices: BTreeMap<DeviceId, Device>,
+    /// Every TC release.
+    pub releases: Vec<TcRelease>,
+    /// Policy per device class.
+    pub class_policy: BTreeMap<String, TcPolicy>,
+    /// Policy per device (wins over its class's).
+    pub device_policy: BTreeMap<DeviceId, TcPolicy>,
+    /// Sessions by token.
+    pub sessions: BTreeMap<Token, SessionRecord>,
+    /// Accepted attestation results.
+    pub attestations: Vec<AttestationRecord>,
+    /// Accepted SUIT reports.
+    pub reports: Vec<ReportRecord>,
+    /// The audit log.
+    pub audit: Vec<AuditEntry>,
+}
+
+impl MemoryState {
+    /// The latest release of `id`.
+    fn latest(&self, id: &ComponentId) -> Option<&TcRelease> {
+        self.releases
+            .iter()
+            .filter(|r| &r.manifest_id == id)
+            .max_by_key(|r| r.sequence)
+    }
+
+    fn device_view(&self, id: &DeviceId, default_class: Option<&String>) -> DeviceView {
+        let device = self.devices.get(id).cloned();
+        let policy = self
+            .device_policy
+            .get(id)
+            .or_else(|| {
+                let class = device.as_ref().and_then(|d| d.class.as_ref());
+                self.class_policy.get(class.or(default_class)?)
+            })
+            .cloned()
+            .unwrap_or_default();
+        let mut releases: Vec<TcRelease> = Vec::new();
+        let mut todo: Vec<ComponentId> = policy
+            .install
+            .iter()
+            .chain(&policy.requestable)
+            .cloned()
+            .collect();
+        while let Some(next) = todo.pop() {
+            if releases.iter().any(|r| r.manifest_id == next) {
+                continue;
+            }
+            if let Some(r) = self.latest(&next) {
+                todo.extend(r.depends_on.iter().cloned());
+                releases.push(r.clone());
+            }
+        }
+        DeviceView {
+            device,
+            policy,
+            releases,
+            outstanding: self.outstanding(Some(*id)),
+        }
+    }
+
+    /// Unconsumed tokens of `device`'s sessions, oldest first.
+    fn outstanding(&self, device: Option<DeviceId>) -> Vec<Token> {
+        let mut outstanding: Vec<&SessionRecord> = self
+            .sessions
+            .values()
+            .filter(|s| s.device == device && !s.consumed)
+            .collect();
+        outstanding.sort_by_key(|s| s.issued_at);
+        outstanding.into_iter().map(|s| s.token.clone()).collect()
+    }
+
+    fn apply(&mut self, c: &Changes) -> Result<(), StoreError> {
+        if let Some(token) = &c.consume {
+            match self.sessions.get_mut(token) {
+                Some(s) if !s.consumed => s.consumed = true,
+                _ => return Err(StoreError::Conflict),
+            }
+        }
+        for t in &c.retire {
+            self.sessions.remove(t);
+        }
+        if let Some(before) = c.purge_expired_before {
+            self.sessions.retain(|_, s| s.expires_at >= before);
+        }
+        for s in &c.new_sessions {
+            self.sessions.insert(s.token.clone(), s.clone());
+        }
+        if let Some(d) = &c.device {
+            self.devices.insert(d.id, d.clone());
+        }
+        self.attestations.extend(c.attestation.iter().cloned());
+        self.reports.extend(c.reports.iter().cloned());
+        self.audit.extend(c.audit.iter().cloned());
+        Ok(())
+    }
+}
+
+/// A [`Store`] in memory, behind one lock (a commit is atomic because it runs under it).
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<MemoryState>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Runs `f` on the state under the lock: for tests and an admin shell to set up
+    /// devices, releases and policy.
+    pub fn with<T>(&self, f: impl FnOnce(&mut MemoryState) -> T) -> T {
+        // A commit applies all or nothing (`apply` checks before it writes), so a poisoned
+        // lock never guards a half-applied change.
+        f(&mut self.state.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// A copy of the whole state.
+    pub fn snapshot(&self) -> MemoryState {
+        self.with(|s| s.clone())
+    }
+}
+
+impl Store for MemoryStore {
+    fn load(
+        &self,
+        request: &LoadRequest,
+    ) -> impl Future<Output = Result<Loaded, StoreError>> + Send {
+        let loaded = self.with(|s| match request {
+            LoadRequest::Session(token) => {
+                Loaded::Session(s.sessions.get(token).cloned().map(Box::new))
+            }
+            LoadRequest::AnonymousSessions => Loaded::Anonymous(s.outstanding(None)),
+            LoadRequest::Device { id, class } => {
+                Loaded::Device(Box::new(s.device_view(id, class.as_ref())))
+            }
+        });
+        core::future::ready(Ok(loaded))
+    }
+
+    fn commit(&self, changes: &Changes) -> impl Future<Output = Result<(), StoreError>> + Send {
+        core::future::ready(self.with(|s| s.apply(changes)))
+    }
+}

@@ -1,0 +1,42 @@
+//! Registering a TC release from a signed SUIT envelope.
+//!
+//! [`release_from_envelope`] is the one place that reads a manifest's component ID,
+//! sequence number and digest; it uses the teep-suit model directly and is to be swapped
+//! for `Envelope::summary()` once that lands.
+
+use teep_cose::CryptoProvider;
+use teep_proto::ComponentId;
+use teep_suit::SuitError;
+use teep_suit::verify::{Anchors, authenticate};
+
+use crate::store::TcRelease;
+
+/// Authenticates `envelope` against the TC signer anchors and describes it as a release.
+/// Only TCs from authorised TC signers are relayed (spec §10), so an envelope no anchor
+/// verifies is refused here, before it can reach any device.
+///
+/// # Errors
+/// The envelope does not authenticate, or names no manifest component ID.
+pub fn release_from_envelope(
+    envelope: Vec<u8>,
+    provider: &dyn CryptoProvider,
+    anchors: &Anchors<'_>,
+    depends_on: Vec<ComponentId>,
+) -> Result<TcRelease, SuitError> {
+    let auth = authenticate(&envelope, provider, anchors)?;
+    let manifest_id = auth
+        .manifest
+        .manifest_component_id
+        .clone()
+        .ok_or(SuitError::NoManifestComponentId)?;
+    let (sequence, digest) = (auth.manifest.sequence_number, auth.digest);
+    let signer = auth.signer.as_ref().map(teep_cose::PublicKey::thumbprint);
+    Ok(TcRelease {
+        manifest_id: ComponentId(manifest_id.0),
+        sequence,
+        digest,
+        signer,
+        envelope,
+        depends_on,
+    })
+}

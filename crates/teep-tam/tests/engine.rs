@@ -1,0 +1,809 @@
+//! The TAM engine driven by test Agents over the in-memory store on a simulated clock: one
+//! test per rule, and the attacks, each asserting the typed outcome and (for drops) that
+//! the store did not change.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
+
+mod common;
+
+use common::*;
+use teep_attest::{ATTESTATION_RESULT_FORMAT, ResultError, SigningVerifier, Verifier, sign_ear};
+use teep_cose::{Curve, PrivateKey};
+use teep_proto::{
+    CipherSuite, CoseStructure, DataItemRequested, ErrCode, ErrorMessage, FreshnessMechanism,
+    Message, QueryResponse, RequestedTcInfo, SuitCoseProfile, decode_unverified_cose,
+};
+use teep_tam::store::{Device, SessionState, TcRelease};
+use teep_tam::{Dropped, Event, TOKEN_LEN, driver};
+
+/// A world whose policy installs `app` v1, and a P-256 Agent.
+fn app_world() -> (World, Agent, TcRelease) {
+    let w = World::new();
+    let app = w.release("app", 1, &[]);
+    w.class_policy(&["app"], &[]);
+    let agent = w.agent(Curve::P256);
+    (w, agent, app)
+}
+
+#[test]
+fn empty_post_opens_session_with_cose_sign_offering_everything() {
+    let mut w = World::new();
+    let before = w.snapshot();
+    let bytes = w.connect();
+    let cose = decode_unverified_cose(&bytes).unwrap();
+    assert_eq!(cose.structure, CoseStructure::Sign);
+    let algs: Vec<_> = cose.signatures.iter().map(|s| s.alg).collect();
+    assert_eq!(algs, vec![Some(-9), Some(-19)]);
+    // Each Agent verifies its own suite's signature.
+    let p256_only = World::new().agent(Curve::P256);
+    let qr = Agent {
+        tam_keys: vec![w.tam_esp256.clone()],
+        ..p256_only
+    }
+    .read_query(&bytes);
+    let ed_agent = w.agent(Curve::Ed25519);
+    assert_eq!(
+        Agent {
+            tam_keys: vec![w.tam_ed25519.clone()],
+            ..ed_agent
+        }
+        .read_query(&bytes),
+        qr
+    );
+    assert_eq!(qr.versions, Some(vec![0]));
+    assert_eq!(
+        qr.supported_teep_cipher_suites,
+        vec![CipherSuite::SIGN1_ESP256, CipherSuite::SIGN1_ED25519]
+    );
+    assert_eq!(
+        qr.supported_suit_cose_profiles,
+        SuitCoseProfile::ALL_MTI.to_vec()
+    );
+    assert_eq!(
+        qr.supported_freshness_mechanisms,
+        Some(vec![
+            FreshnessMechanism::NONCE,
+            FreshnessMechanism::TIMESTAMP
+        ])
+    );
+    assert!(
+        qr.data_item_requested
+            .contains(DataItemRequested::ATTESTATION)
+    );
+    assert!(
+        qr.data_item_requested
+            .contains(DataItemRequested::TRUSTED_COMPONENTS)
+    );
+    let token = qr.token.unwrap();
+    assert_eq!(token.len(), TOKEN_LEN);
+    // The session is persisted with the challenge the Verifier issued.
+    let record = w.session(&token);
+    let SessionState::ExpectQueryResponse(state) = &record.state else {
+        panic!("wrong state {:?}", record.state);
+    };
+    assert_eq!(state.challenge, qr.challenge);
+    assert_eq!(record.expires_at, NOW + 4 * 3600);
+    assert_eq!(w.snapshot().sessions.len(), before.sessions.len() + 1);
+}
+
+#[test]
+fn first_contact_attests_records_key_and_sends_policy_dependencies_first() {
+    let mut w = World::new();
+    let lib = w.release("lib", 1, &[]);
+    let app = w.release("app", 2, &["lib"]);
+    w.class_policy(&["app"], &[]);
+    let agent = w.agent(Curve::P256);
+    let u = w.first_contact(&agent);
+    assert_eq!(
+        u.manifest_list,
+        Some(vec![lib.envelope.clone(), app.envelope.clone()])
+    );
+    let device = w.device(&agent).unwrap();
+    assert_eq!(device.key, agent.key.public_key().to_cose_key_bytes());
+    assert_eq!(device.attested_at, Some(NOW));
+    assert_eq!(device.class.as_deref(), Some(CLASS));
+    assert_eq!(w.snapshot().attestations.len(), 1);
+    let token = u.token.unwrap();
+    let SessionState::ExpectSuccess(state) = w.session(&token).state else {
+        panic!("not ExpectSuccess");
+    };
+    let digests: Vec<_> = state.sent_manifests.iter().map(|m| m.digest).collect();
+    assert_eq!(digests, vec![lib.digest, app.digest]);
+
+    // Success with both reports: the device's recorded state follows.
+    let reports = vec![
+        report(lib.digest, &token, true),
+        report(app.digest, &token, true),
+    ];
+    let done = w.post(&agent.success(&token, Some(reports))).unwrap();
+    assert_eq!(
+        done.event,
+        Event::Installed {
+            manifests: 2,
+            unlinked: 0
+        }
+    );
+    let installed: Vec<_> = w
+        .device(&agent)
+        .unwrap()
+        .installed
+        .into_iter()
+        .map(|i| i.sequence)
+        .collect();
+    assert_eq!(installed, vec![1, 2]);
+    assert_eq!(w.snapshot().reports.len(), 2);
+}
+
+#[test]
+fn update_is_signed_in_the_suite_the_agent_chose() {
+    let mut w = World::new();
+    w.release("app", 1, &[]);
+    w.class_policy(&["app"], &[]);
+    let agent = w.agent(Curve::Ed25519);
+    let qr = agent.read_query(&w.connect());
+    let reply = w
+        .post(&agent.attested_response(&qr, qr.challenge.as_deref().unwrap()))
+        .unwrap()
+        .reply
+        .unwrap();
+    let cose = decode_unverified_cose(&reply).unwrap();
+    assert_eq!(cose.structure, CoseStructure::Sign1);
+    assert_eq!(cose.signatures[0].alg, Some(-19));
+    assert_eq!(
+        w.device(&agent).unwrap().suite,
+        Some(CipherSuite::SIGN1_ED25519)
+    );
+}
+
+/// Installs `app` v1 through a full exchange and returns the agent.
+fn installed_world() -> (World, Agent) {
+    let mut w = World::new();
+    w.release("app", 1, &[]);
+    w.class_policy(&["app"], &["extra"]);
+    let agent = w.agent(Curve::P256);
+    let token = w.first_update_token(&agent);
+    w.post(&agent.success(&token, None)).unwrap();
+    (w, agent)
+}
+
+#[test]
+fn known_device_gets_sign1_without_attestation_and_nothing_when_up_to_date() {
+    let (mut w, agent) = installed_world();
+    w.now += 60;
+    let bytes = w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap();
+    assert_eq!(
+        decode_unverified_cose(&bytes).unwrap().structure,
+        CoseStructure::Sign1
+    );
+    let qr = agent.read_query(&bytes);
+    assert!(
+        !qr.data_item_requested
+            .contains(DataItemRequested::ATTESTATION)
+    );
+    assert_eq!(qr.challenge, None);
+    assert_eq!(qr.supported_freshness_mechanisms, None);
+    let done = w.post(&agent.plain_response(&qr)).unwrap();
+    assert_eq!(done.event, Event::UpToDate);
+    assert_eq!(done.reply, None);
+}
+
+#[test]
+fn stale_attestation_asks_again() {
+    let (mut w, agent) = installed_world();
+    w.now += 3601;
+    let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
+    assert!(
+        qr.data_item_requested
+            .contains(DataItemRequested::ATTESTATION)
+    );
+    assert!(qr.challenge.is_some());
+}
+
+#[test]
+fn only_higher_sequence_numbers_and_unneeded_for_removals() {
+    let (mut w, agent) = installed_world();
+    w.release("app", 2, &[]);
+    w.release("app", 1, &[]); // an older re-upload never wins
+    w.now += 60;
+    let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
+    let u = update(agent.read(&w.post(&agent.plain_response(&qr)).unwrap().reply.unwrap()));
+    let SessionState::ExpectSuccess(state) = w.session(u.token.as_ref().unwrap()).state else {
+        panic!()
+    };
+    assert_eq!(state.sent_manifests[0].sequence, 2);
+    assert_eq!(u.manifest_list.unwrap().len(), 1);
+    w.post(&agent.success(u.token.as_ref().unwrap(), None))
+        .unwrap();
+
+    // Policy drops app: the next Update unlinks it.
+    w.class_policy(&[], &[]);
+    let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
+    let u = update(agent.read(&w.post(&agent.plain_response(&qr)).unwrap().reply.unwrap()));
+    assert_eq!(u.manifest_list, None);
+    assert_eq!(u.unneeded_manifest_list, Some(vec![manifest_id("app")]));
+    w.post(&agent.success(u.token.as_ref().unwrap(), None))
+        .unwrap();
+    assert!(w.device(&agent).unwrap().installed.is_empty());
+}
+
+#[test]
+fn requested_tc_list_honoured_when_policy_permits() {
+    let (mut w, agent) = installed_world();
+    let extra = w.release("extra", 1, &[]);
+    w.release("secret", 1, &[]);
+    let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
+    let ask = |name| RequestedTcInfo {
+        component_id: manifest_id(name),
+        tc_manifest_sequence_number: None,
+        have_binary: None,
+    };
+    let resp = QueryResponse {
+        requested_tc_list: Some(vec![ask("extra"), ask("secret")]),
+        ..agent.response_with(&qr, None)
+    };
+    let u = update(
+        agent.read(
+            &w.post(&agent.sign(Message::QueryResponse(resp)))
+                .unwrap()
+                .reply
+                .unwrap(),
+        ),
+    );
+    assert_eq!(u.manifest_list, Some(vec![extra.envelope]));
+}
+
+#[test]
+fn query_response_missing_tc_list_gets_update_with_err_code() {
+    let (mut w, agent) = installed_world();
+    let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
+    let resp = QueryResponse {
+        tc_list: None,
+        ..agent.response_with(&qr, None)
+    };
+    let done = w.post(&agent.sign(Message::QueryResponse(resp))).unwrap();
+    let u = update(agent.read(&done.reply.unwrap()));
+    assert_eq!(u.err_code, Some(ErrCode::PermanentError));
+    assert_eq!(u.err_msg.as_deref(), Some("tc-list missing"));
+    assert_eq!(u.manifest_list, None);
+}
+
+#[test]
+fn unsupported_cipher_suites_retries_with_what_the_agent_listed() {
+    let mut w = World::new();
+    let agent = w.agent(Curve::Ed25519);
+    let qr = agent.read_query(&w.connect());
+    let err = ErrorMessage {
+        token: qr.token.clone(),
+        supported_teep_cipher_suites: Some(vec![CipherSuite::SIGN1_ED25519]),
+        ..ErrorMessage::new(ErrCode::UnsupportedCipherSuites)
+    };
+    let done = w.post(&agent.error(err)).unwrap();
+    assert_eq!(done.event, Event::QueryRequestSent);
+    let bytes = done.reply.unwrap();
+    let cose = decode_unverified_cose(&bytes).unwrap();
+    assert_eq!(cose.signatures.len(), 1);
+    assert_eq!(cose.signatures[0].alg, Some(-19));
+    let retry = agent.read_query(&bytes);
+    assert_eq!(
+        retry.supported_teep_cipher_suites,
+        vec![CipherSuite::SIGN1_ED25519]
+    );
+    assert_eq!(retry.challenge, qr.challenge);
+    assert!(w.session(qr.token.as_ref().unwrap()).consumed);
+}
+
+#[test]
+fn negotiation_with_nothing_in_common_is_dropped() {
+    let mut w = World::new();
+    let agent = w.agent(Curve::P256);
+    let qr = agent.read_query(&w.connect());
+    let err = ErrorMessage {
+        token: qr.token.clone(),
+        versions: Some(vec![7]),
+        ..ErrorMessage::new(ErrCode::UnsupportedMsgVersion)
+    };
+    assert!(matches!(
+        w.post_dropped(&agent.error(err)),
+        Dropped::NegotiationFailed
+    ));
+}
+
+#[test]
+fn passport_ear_accepted_when_it_verifies() {
+    let (mut w, agent, _) = app_world();
+    let qr = agent.read_query(&w.connect());
+    let token = qr.token.clone().unwrap();
+    let ear = passport_ear(&w, &agent, &token);
+    let resp = agent.response_with(&qr, Some((ATTESTATION_RESULT_FORMAT, ear)));
+    let done = w.post(&agent.sign(Message::QueryResponse(resp))).unwrap();
+    assert!(matches!(done.event, Event::UpdateSent { manifests: 1, .. }));
+    assert_eq!(w.device(&agent).unwrap().attested_at, Some(NOW));
+}
+
+/// An EAR from the TAM's trusted Verifier for Evidence whose nonce is `nonce`.
+fn passport_ear(w: &World, agent: &Agent, nonce: &[u8]) -> Vec<u8> {
+    let sv = SigningVerifier::new(
+        Verifier::new(verifier_policy(w.attestation.public_key()), verifier_id()),
+        signer(&PrivateKey::generate(Curve::P256).unwrap()),
+        provider(),
+    );
+    let outcome = sv
+        .appraise(&agent.evidence(nonce), NOW, &mut Expect(nonce.to_vec()))
+        .outcome;
+    sign_ear(&outcome.ear, w.verifier_signer.as_ref()).unwrap()
+}
+
+// ---- attacks: each is dropped and leaves the store as it was ----
+
+#[test]
+fn expired_token_is_dropped() {
+    let mut w = World::new();
+    let agent = w.agent(Curve::P256);
+    let qr = agent.read_query(&w.connect());
+    let resp = agent.attested_response(&qr, qr.challenge.as_deref().unwrap());
+    w.now += 4 * 3600 + 1;
+    assert!(matches!(w.post_dropped(&resp), Dropped::TokenExpired));
+}
+
+#[test]
+fn reused_token_is_dropped() {
+    let mut w = World::new();
+    let agent = w.agent(Curve::P256);
+    let qr = agent.read_query(&w.connect());
+    let resp = agent.attested_response(&qr, qr.challenge.as_deref().unwrap());
+    w.post(&resp).unwrap();
+    assert!(matches!(w.post_dropped(&resp), Dropped::TokenReused));
+}
+
+#[test]
+fn token_from_another_session_is_dropped() {
+    let mut w = World::new();
+    let agent = w.agent(Curve::P256);
+    let a = agent.read_query(&w.connect());
+    let b = agent.read_query(&w.connect());
+    // A's token with Evidence for B's challenge: the token carries A's challenge.
+    let mixed = agent.attested_response(&a, b.challenge.as_deref().unwrap());
+    assert!(matches!(
+        w.post_dropped(&mixed),
+        Dropped::Attestation(ResultError::NonceMismatch)
+    ));
+    // A QueryRequest's token in a Success: the token's state takes only a QueryResponse.
+    assert!(matches!(
+        w.post_dropped(&agent.success(a.token.as_ref().unwrap(), None)),
+        Dropped::WrongState {
+            expected: "ExpectQueryResponse",
+            got: "success"
+        }
+    ));
+}
+
+#[test]
+fn unknown_token_and_no_token_are_dropped() {
+    let mut w = World::new();
+    let agent = w.agent(Curve::P256);
+    assert!(matches!(
+        w.post_dropped(&agent.success(&[9; 16], None)),
+        Dropped::UnknownToken
+    ));
+    let no_token = agent.sign(Message::QueryResponse(QueryResponse::default()));
+    assert!(matches!(w.post_dropped(&no_token), Dropped::NoToken));
+    assert!(matches!(w.post_dropped(b"\xa0"), Dropped::Malformed(_)));
+}
+
+#[test]
+fn unknown_agent_without_attestation_is_dropped() {
+    let mut w = World::new();
+    let agent = w.agent(Curve::P256);
+    let qr = agent.read_query(&w.connect());
+    assert!(matches!(
+        w.post_dropped(&agent.plain_response(&qr)),
+        Dropped::UnknownAgent
+    ));
+}
+
+#[test]
+fn evidence_with_a_wrong_nonce_is_dropped() {
+    let mut w = World::new();
+    let agent = w.agent(Curve::P256);
+    let qr = agent.read_query(&w.connect());
+    let resp = agent.attested_response(&qr, &[0x55; 32]);
+    assert!(matches!(
+        w.post_dropped(&resp),
+        Dropped::Attestation(ResultError::NonceMismatch)
+    ));
+}
+
+#[test]
+fn replayed_ear_is_dropped() {
+    let mut w = World::new();
+    w.class_policy(&[], &[]);
+    let agent = w.agent(Curve::P256);
+    let first = agent.read_query(&w.connect());
+    let ear = passport_ear(&w, &agent, first.token.as_ref().unwrap());
+    let resp = agent.response_with(&first, Some((ATTESTATION_RESULT_FORMAT, ear.clone())));
+    w.post(&agent.sign(Message::QueryResponse(resp))).unwrap();
+    // The same EAR in a later session: its nonce is the old token.
+    let second = agent.read_query(&w.connect());
+    let replay = agent.response_with(&second, Some((ATTESTATION_RESULT_FORMAT, ear)));
+    assert!(matches!(
+        w.post_dropped(&agent.sign(Message::QueryResponse(replay))),
+        Dropped::Attestation(ResultError::NonceMismatch)
+    ));
+}
+
+#[test]
+fn query_response_signed_by_another_key_than_cnf_is_dropped() {
+    let mut w = World::new();
+    let agent = w.agent(Curve::P256);
+    let thief = w.agent(Curve::P256);
+    let qr = agent.read_query(&w.connect());
+    // Good Evidence binding `agent`'s key, in a QueryResponse the thief signed.
+    let resp = agent.response_with(
+        &qr,
+        Some((
+            teep_attest::EVIDENCE_FORMAT,
+            agent.evidence(qr.challenge.as_deref().unwrap()),
+        )),
+    );
+    let forged = thief.sign(Message::QueryResponse(resp));
+    assert!(matches!(w.post_dropped(&forged), Dropped::BadSignature(_)));
+}
+
+#[test]
+fn ear_from_an_untrusted_verifier_is_dropped() {
+    let mut w = World::new();
+    let agent = w.agent(Curve::P256);
+    let qr = agent.read_query(&w.connect());
+    let token = qr.token.clone().unwrap();
+    let real = passport_ear(&w, &agent, &token);
+    // Same claims, signed by a key the TAM does not trust.
+    let payload = decode_unverified_cose(&real).unwrap().payload.unwrap();
+    let ear = teep_attest::Ear::from_cbor(&payload).unwrap();
+    let rogue = signer(&PrivateKey::generate(Curve::P256).unwrap());
+    let forged = sign_ear(&ear, rogue.as_ref()).unwrap();
+    let resp = agent.response_with(&qr, Some((ATTESTATION_RESULT_FORMAT, forged)));
+    assert!(matches!(
+        w.post_dropped(&agent.sign(Message::QueryResponse(resp))),
+        Dropped::Attestation(ResultError::UntrustedVerifier)
+    ));
+}
+
+#[test]
+fn revoked_device_stays_out_with_good_evidence() {
+    let (mut w, agent, _) = app_world();
+    w.store.with(|s| {
+        s.devices.insert(
+            agent.id(),
+            Device {
+                id: agent.id(),
+                key: agent.key.public_key().to_cose_key_bytes(),
+                class: Some(CLASS.into()),
+                revoked: true,
+                suite: None,
+                attested_at: None,
+                installed: Vec::new(),
+            },
+        )
+    });
+    let qr = agent.read_query(&w.connect());
+    let resp = agent.attested_response(&qr, qr.challenge.as_deref().unwrap());
+    assert!(matches!(w.post_dropped(&resp), Dropped::Revoked));
+}
+
+#[test]
+fn success_from_another_device_is_dropped() {
+    let (mut w, agent, _) = app_world();
+    let other = w.agent(Curve::P256);
+    let token = w.first_update_token(&agent);
+    // The other device is known too (attested in its own session): its valid signature
+    // still does not answer an Update sent to `agent`.
+    w.first_contact(&other);
+    assert!(w.device(&other).is_some());
+    assert!(matches!(
+        w.post_dropped(&other.success(&token, None)),
+        Dropped::WrongDevice(_)
+    ));
+}
+
+#[test]
+fn suit_report_for_a_manifest_never_sent_is_dropped() {
+    let (mut w, agent, _) = app_world();
+    let unsent = w.release("other", 1, &[]);
+    let token = w.first_update_token(&agent);
+    let bad = agent.success(&token, Some(vec![report(unsent.digest, &token, true)]));
+    assert!(matches!(
+        w.post_dropped(&bad),
+        Dropped::ReportForUnsentManifest
+    ));
+}
+
+#[test]
+fn suit_report_with_another_nonce_is_dropped() {
+    let (mut w, agent, app) = app_world();
+    let token = w.first_update_token(&agent);
+    let bad = agent.success(&token, Some(vec![report(app.digest, &[0xee; 16], true)]));
+    assert!(matches!(w.post_dropped(&bad), Dropped::ReportNonce));
+}
+
+#[test]
+fn manifest_processing_error_records_only_what_succeeded() {
+    let mut w = World::new();
+    let lib = w.release("lib", 1, &[]);
+    let app = w.release("app", 1, &["lib"]);
+    w.class_policy(&["app"], &[]);
+    let agent = w.agent(Curve::P256);
+    let token = w.first_update_token(&agent);
+    let err = ErrorMessage {
+        token: Some(token.clone()),
+        suit_reports: Some(vec![
+            report(lib.digest, &token, true),
+            report(app.digest, &token, false),
+        ]),
+        ..ErrorMessage::new(ErrCode::ManifestProcessingFailed)
+    };
+    let done = w.post(&agent.error(err)).unwrap();
+    assert_eq!(
+        done.event,
+        Event::AgentError {
+            code: ErrCode::ManifestProcessingFailed
+        }
+    );
+    let installed: Vec<_> = w
+        .device(&agent)
+        .unwrap()
+        .installed
+        .into_iter()
+        .map(|i| i.manifest_id)
+        .collect();
+    assert_eq!(installed, vec![manifest_id("lib")]);
+}
+
+#[test]
+fn outstanding_tokens_are_bounded_per_device() {
+    let (mut w, agent) = installed_world();
+    let tokens: Vec<_> = (0..4)
+        .map(|_| {
+            agent
+                .read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap())
+                .token
+                .unwrap()
+        })
+        .collect();
+    let held = w.snapshot().sessions;
+    assert!(
+        !held.contains_key(&tokens[0]),
+        "the oldest token should be retired"
+    );
+    assert!(tokens[1..].iter().all(|t| held.contains_key(t)));
+    assert!(matches!(
+        w.post_dropped(&agent.plain_response(&teep_proto::QueryRequest {
+            token: Some(tokens[0].clone()),
+            ..Default::default()
+        })),
+        Dropped::UnknownToken
+    ));
+}
+
+#[test]
+fn two_replicas_on_one_store_send_exactly_one_update() {
+    // A known device (the in-process Verifier would itself refuse a second appraisal of
+    // the same Evidence, so this exercises the store's compare-and-set alone).
+    let (mut w, agent) = installed_world();
+    w.release("app", 2, &[]);
+    let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
+    let resp = agent.plain_response(&qr);
+    // Two replicas (same keys, same store) load and decide before either commits.
+    let (one, two) = (w.replica(), w.replica());
+    let a = w.decide_with(&one, &resp, None);
+    let b = w.decide_with(&two, &resp, None);
+    assert!(a.result.is_ok() && b.result.is_ok());
+    let a = block_on(driver::commit(&w.store, a));
+    let b = block_on(driver::commit(&w.store, b));
+    let sent = a.unwrap().reply.unwrap();
+    assert!(matches!(b, Err(Dropped::Conflict)));
+    let waiting: Vec<_> = w
+        .snapshot()
+        .sessions
+        .into_values()
+        .filter(|s| !s.consumed && matches!(s.state, SessionState::ExpectSuccess(_)))
+        .map(|s| s.token)
+        .collect();
+    assert_eq!(waiting, vec![update(agent.read(&sent)).token.unwrap()]);
+}
+
+/// Hand-written payloads an attacker would sign with its own key: the codec's limits
+/// stop them before any session is looked up.
+#[test]
+fn hand_written_malformed_messages_are_dropped() {
+    let mut w = World::new();
+    let agent = w.agent(Curve::P256);
+    let qr = agent.read_query(&w.connect());
+    let token = qr.token.unwrap();
+    let signed = |payload: &[u8]| {
+        teep_cose::sign1(
+            agent.signer.as_ref(),
+            payload,
+            &teep_cose::SignOptions::default(),
+        )
+        .unwrap()
+    };
+    // [2, {19: h'0102'}]: a token shorter than 8 bytes.
+    let short = signed(&[0x82, 0x02, 0xa1, 0x13, 0x42, 0x01, 0x02]);
+    assert!(matches!(w.post_dropped(&short), Dropped::Malformed(_)));
+    // [2, {19: token, 19: token}]: the token twice.
+    let mut dup = vec![0x82, 0x02, 0xa2, 0x13, 0x50];
+    dup.extend(&token);
+    dup.extend([0x13, 0x50]);
+    dup.extend(&token);
+    assert!(matches!(
+        w.post_dropped(&signed(&dup)),
+        Dropped::Malformed(_)
+    ));
+    // [2, {19: token}] followed by a stray byte.
+    let mut trailing = vec![0x82, 0x02, 0xa1, 0x13, 0x50];
+    trailing.extend(&token);
+    trailing.push(0x00);
+    assert!(matches!(
+        w.post_dropped(&signed(&trailing)),
+        Dropped::Malformed(_)
+    ));
+    // The same message without the stray byte is well-formed: it reaches the session
+    // (and is dropped there, since this Agent is unknown and did not attest).
+    trailing.pop();
+    assert!(matches!(
+        w.post_dropped(&signed(&trailing)),
+        Dropped::UnknownAgent
+    ));
+}
+
+#[test]
+fn expired_sessions_are_purged_when_a_new_one_opens() {
+    let mut w = World::new();
+    let agent = w.agent(Curve::P256);
+    let old = agent.read_query(&w.connect()).token.unwrap();
+    w.now += 4 * 3600 + 1;
+    let new = agent.read_query(&w.connect()).token.unwrap();
+    let held = w.snapshot().sessions;
+    assert!(!held.contains_key(&old));
+    assert!(held.contains_key(&new));
+}
+
+#[test]
+fn error_from_a_known_device_retires_the_token() {
+    let (mut w, agent) = installed_world();
+    let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
+    let err = ErrorMessage {
+        token: qr.token.clone(),
+        ..ErrorMessage::new(ErrCode::TemporaryError)
+    };
+    let done = w.post(&agent.error(err)).unwrap();
+    assert_eq!(
+        done.event,
+        Event::AgentError {
+            code: ErrCode::TemporaryError
+        }
+    );
+    assert_eq!(done.reply, None);
+    assert!(w.session(qr.token.as_ref().unwrap()).consumed);
+    // Another key cannot do the same for this device's session.
+    let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
+    let thief = w.agent(Curve::P256);
+    let forged = thief.error(ErrorMessage {
+        token: qr.token.clone(),
+        ..ErrorMessage::new(ErrCode::TemporaryError)
+    });
+    assert!(matches!(w.post_dropped(&forged), Dropped::WrongDevice(_)));
+}
+
+#[test]
+fn another_device_attesting_in_a_known_devices_session_is_dropped() {
+    let (mut w, agent) = installed_world();
+    w.now += 3601; // stale: the session asks for attestation
+    let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
+    let other = w.agent(Curve::P256);
+    let resp = other.attested_response(&qr, qr.challenge.as_deref().unwrap());
+    assert!(matches!(w.post_dropped(&resp), Dropped::NotSessionDevice));
+}
+
+#[test]
+fn timestamp_only_agent_gets_a_query_request_without_challenge() {
+    let mut w = World::new();
+    let agent = w.agent(Curve::P256);
+    let qr = agent.read_query(&w.connect());
+    let err = ErrorMessage {
+        token: qr.token.clone(),
+        supported_freshness_mechanisms: Some(vec![FreshnessMechanism::TIMESTAMP]),
+        ..ErrorMessage::new(ErrCode::UnsupportedFreshnessMechanisms)
+    };
+    let retry = agent.read_query(&w.post(&agent.error(err)).unwrap().reply.unwrap());
+    assert_eq!(retry.challenge, None);
+    assert_eq!(
+        retry.supported_freshness_mechanisms,
+        Some(vec![FreshnessMechanism::TIMESTAMP])
+    );
+    // Nor does the session expect one: an EAR is then checked for age, not nonce.
+    let SessionState::ExpectQueryResponse(state) = w.session(retry.token.as_ref().unwrap()).state
+    else {
+        panic!()
+    };
+    assert_eq!(state.challenge, None);
+}
+
+#[test]
+fn a_session_hops_between_replicas() {
+    let (mut w, agent, app) = app_world();
+    let (one, two, three) = (w.replica(), w.replica(), w.replica());
+    let qr = agent.read_query(&w.post_via(&one, &[]).unwrap().reply.unwrap());
+    let resp = agent.attested_response(&qr, qr.challenge.as_deref().unwrap());
+    let u = update(agent.read(&w.post_via(&two, &resp).unwrap().reply.unwrap()));
+    let token = u.token.unwrap();
+    let reports = vec![report(app.digest, &token, true)];
+    let done = w
+        .post_via(&three, &agent.success(&token, Some(reports)))
+        .unwrap();
+    assert!(matches!(done.event, Event::Installed { manifests: 1, .. }));
+    assert_eq!(w.device(&agent).unwrap().installed[0].digest, app.digest);
+}
+
+#[test]
+fn sessions_of_unknown_devices_are_bounded_too() {
+    let mut w = World::new();
+    let agent = w.agent(Curve::P256);
+    let tokens: Vec<_> = (0..9)
+        .map(|_| agent.read_query(&w.connect()).token.unwrap())
+        .collect();
+    let held = w.snapshot().sessions;
+    assert_eq!(held.len(), 8);
+    assert!(
+        !held.contains_key(&tokens[0]),
+        "the oldest token should be retired"
+    );
+}
+
+#[test]
+fn query_response_with_a_report_for_another_nonce_gets_update_with_err_code() {
+    let (mut w, agent) = installed_world();
+    let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
+    let resp = QueryResponse {
+        suit_reports: Some(vec![report([1; 32], &[0xee; 16], true)]),
+        ..agent.response_with(&qr, None)
+    };
+    let u = update(
+        agent.read(
+            &w.post(&agent.sign(Message::QueryResponse(resp)))
+                .unwrap()
+                .reply
+                .unwrap(),
+        ),
+    );
+    assert_eq!(u.err_code, Some(ErrCode::PermanentError));
+    assert_eq!(u.manifest_list, None);
+    // The same report with the token as nonce is fine.
+    let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
+    let resp = QueryResponse {
+        suit_reports: Some(vec![report([1; 32], qr.token.as_ref().unwrap(), true)]),
+        ..agent.response_with(&qr, None)
+    };
+    assert_eq!(
+        w.post(&agent.sign(Message::QueryResponse(resp)))
+            .unwrap()
+            .event,
+        Event::UpToDate
+    );
+}
+
+#[test]
+fn stale_device_without_evidence_gets_attestation_required() {
+    let (mut w, agent) = installed_world();
+    w.now += 3601;
+    let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
+    let done = w.post(&agent.plain_response(&qr)).unwrap();
+    let u = update(agent.read(&done.reply.unwrap()));
+    assert_eq!(u.err_code, Some(ErrCode::AttestationRequired));
+    assert_eq!(u.manifest_list, None);
+}
