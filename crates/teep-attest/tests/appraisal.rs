@@ -1,5 +1,12 @@
 //! The appraisal matrix: each wrong or missing claim, and each rejection, with the finding,
 //! trustworthiness claim and status it must give.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 
 mod common;
 

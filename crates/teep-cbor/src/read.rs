@@ -1,13 +1,17 @@
 //! One reader for every minicbor-based codec (TEEP, SUIT, EAT): [`Reader`] wraps
 //! `minicbor::Decoder` so that each read names the field it is for and fails with a typed
 //! [`ReadError`] (where, which field, what is wrong) instead of a message string, refuses
-//! indefinite lengths, checks sizes, and leaves the position unchanged when it fails.
+//! indefinite lengths (the `_any` reads take both forms, for codecs whose profile allows
+//! any well-formed encoding), checks sizes, and leaves the position unchanged when it fails.
 //! "Nothing left over" is one call, [`Reader::expect_empty`].
 //!
 //! The field is whatever the caller uses to name what it reads: a claim key, a protocol
 //! field enum, or a `&'static str`. Each codec turns a `ReadError<ItsField>` into its own
 //! error with one `From` impl.
 
+use alloc::borrow::Cow;
+use alloc::string::String;
+use alloc::vec::Vec;
 use core::ops::RangeInclusive;
 
 use minicbor::Decoder;
@@ -153,24 +157,28 @@ impl<'b> Reader<'b> {
     }
 
     /// Byte offset of the next item.
+    #[inline]
     #[must_use]
     pub fn position(&self) -> usize {
         self.d.position()
     }
 
     /// The whole input.
+    #[inline]
     #[must_use]
     pub fn input(&self) -> &'b [u8] {
         self.d.input()
     }
 
     /// The type of the next item, `None` at the end of the input or for a reserved head.
+    #[inline]
     #[must_use]
     pub fn datatype(&self) -> Option<Type> {
         self.d.datatype().ok()
     }
 
     /// Whether the next item is an integer (see [`is_int`]).
+    #[inline]
     #[must_use]
     pub fn is_int(&self) -> bool {
         self.datatype().is_some_and(is_int)
@@ -207,35 +215,43 @@ impl<'b> Reader<'b> {
         }
     }
 
-    /// Checks that the next item is `want` (one of `accept`), then runs `read`; on any
-    /// failure the position is restored and the minicbor error mapped onto a kind.
+    /// Runs `read`, which accepts exactly the types `accept` does (minicbor's own type
+    /// check); on any failure the position is restored and the failure classified against
+    /// `want`. The type is looked at only on that path, which is kept out of line so that
+    /// a good read costs one decode and no call of its own.
+    #[inline]
     fn typed<F, T>(
         &mut self,
         field: F,
         want: CborType,
-        accept: impl Fn(Type) -> bool,
+        accept: fn(Type) -> bool,
         read: impl FnOnce(&mut Decoder<'b>) -> Result<T, Error>,
     ) -> Result<T, ReadError<F>> {
         let at = self.position();
-        let kind = match self.d.datatype() {
-            Ok(ty) if accept(ty) => match read(&mut self.d) {
-                Ok(value) => return Ok(value),
-                Err(e) => lift(&e, want),
-            },
-            Ok(Type::BytesIndef | Type::StringIndef | Type::ArrayIndef | Type::MapIndef)
-                if matches!(
-                    want,
-                    CborType::Bytes | CborType::Text | CborType::Array | CborType::Map
-                ) =>
-            {
-                ReadErrorKind::Indefinite
-            }
+        match read(&mut self.d) {
+            Ok(value) => Ok(value),
+            Err(e) => Err(Self::error_at(at, field, self.failed(at, want, accept, &e))),
+        }
+    }
+
+    /// What went wrong with a read of `want` at `at`; rewinds there.
+    #[cold]
+    #[inline(never)]
+    fn failed(
+        &mut self,
+        at: usize,
+        want: CborType,
+        accept: fn(Type) -> bool,
+        e: &Error,
+    ) -> ReadErrorKind {
+        self.d.set_position(at);
+        match self.d.datatype() {
+            Ok(ty) if accept(ty) => lift(e, want),
+            Ok(ty) if indefinite_of(ty, want) => ReadErrorKind::Indefinite,
             Ok(Type::Unknown(_)) => ReadErrorKind::Malformed,
             Ok(_) => ReadErrorKind::Expected(want),
             Err(e) => lift(&e, want),
-        };
-        self.d.set_position(at);
-        Err(Self::error_at(at, field, kind))
+        }
     }
 
     /// An unsigned integer.
@@ -400,6 +416,92 @@ impl<'b> Reader<'b> {
         self.within(at, field, n, n, len)
     }
 
+    /// An array's element count, `None` for an indefinite length (ended by a break that
+    /// [`Reader::more`] consumes), for codecs whose profile allows any well-formed encoding.
+    ///
+    /// # Errors
+    /// Expected(Array).
+    pub fn array_any<F>(&mut self, field: F) -> Result<Option<u64>, ReadError<F>> {
+        let array = |ty| matches!(ty, Type::Array | Type::ArrayIndef);
+        self.typed(field, CborType::Array, array, Decoder::array)
+    }
+
+    /// A map's entry count, `None` for an indefinite length (see [`Reader::array_any`]).
+    ///
+    /// # Errors
+    /// Expected(Map).
+    pub fn map_any<F>(&mut self, field: F) -> Result<Option<u64>, ReadError<F>> {
+        let map = |ty| matches!(ty, Type::Map | Type::MapIndef);
+        self.typed(field, CborType::Map, map, Decoder::map)
+    }
+
+    /// Whether another element (or map entry) of a container follows. `remaining` is what
+    /// [`Reader::array_any`] or [`Reader::map_any`] returned and is counted down; for an
+    /// indefinite length the closing break is consumed when it is reached.
+    ///
+    /// # Errors
+    /// Truncated when the input ends inside an indefinite container.
+    pub fn more<F>(&mut self, field: F, remaining: &mut Option<u64>) -> Result<bool, ReadError<F>> {
+        match remaining {
+            Some(0) => Ok(false),
+            Some(n) => {
+                *n -= 1;
+                Ok(true)
+            }
+            None => match self.d.datatype() {
+                Ok(Type::Break) => {
+                    self.d.set_position(self.position().saturating_add(1));
+                    Ok(false)
+                }
+                Ok(_) => Ok(true),
+                Err(e) => Err(self.error(field, lift(&e, CborType::Array))),
+            },
+        }
+    }
+
+    /// A byte string of either length form: borrowed when definite, the chunks joined when
+    /// indefinite.
+    ///
+    /// # Errors
+    /// Expected(Bytes), Truncated.
+    pub fn bytes_any<F>(&mut self, field: F) -> Result<Cow<'b, [u8]>, ReadError<F>> {
+        if self.next_byte() != Some(0x5f) {
+            return self.bytes(field).map(Cow::Borrowed);
+        }
+        let indefinite = |ty| ty == Type::BytesIndef;
+        self.typed(field, CborType::Bytes, indefinite, |d| {
+            let mut out = Vec::new();
+            for chunk in d.bytes_iter()? {
+                out.extend_from_slice(chunk?);
+            }
+            Ok(Cow::Owned(out))
+        })
+    }
+
+    /// A text string of either length form (see [`Reader::bytes_any`]).
+    ///
+    /// # Errors
+    /// Expected(Text), InvalidUtf8, Truncated.
+    pub fn str_any<F>(&mut self, field: F) -> Result<Cow<'b, str>, ReadError<F>> {
+        if self.next_byte() != Some(0x7f) {
+            return self.str(field).map(Cow::Borrowed);
+        }
+        let indefinite = |ty| ty == Type::StringIndef;
+        self.typed(field, CborType::Text, indefinite, |d| {
+            let mut out = String::new();
+            for chunk in d.str_iter()? {
+                out.push_str(chunk?);
+            }
+            Ok(Cow::Owned(out))
+        })
+    }
+
+    /// The initial byte of the next item, to tell indefinite strings apart cheaply.
+    #[inline]
+    fn next_byte(&self) -> Option<u8> {
+        self.input().get(self.position()).copied()
+    }
+
     /// Any one item, returned as its encoded bytes (head included); indefinite lengths
     /// inside it are not refused (the codec's pre-pass decides about those).
     ///
@@ -407,8 +509,8 @@ impl<'b> Reader<'b> {
     /// Truncated, Malformed.
     pub fn raw<F>(&mut self, field: F) -> Result<&'b [u8], ReadError<F>> {
         let at = self.position();
-        // minicbor skips a lone break as if it were an item.
-        if matches!(self.d.datatype(), Ok(Type::Break | Type::Unknown(_))) {
+        // minicbor skips a lone break as if it were an item (reserved heads it refuses).
+        if self.next_byte() == Some(0xff) {
             return Err(Self::error_at(at, field, ReadErrorKind::Malformed));
         }
         raw_item(&mut self.d).map_err(|e| {
@@ -450,6 +552,17 @@ impl<'b> Reader<'b> {
             ReadErrorKind::Size { min, max, found },
         ))
     }
+}
+
+/// Whether `ty` is the indefinite-length form of `want`.
+const fn indefinite_of(ty: Type, want: CborType) -> bool {
+    matches!(
+        (ty, want),
+        (Type::BytesIndef, CborType::Bytes)
+            | (Type::StringIndef, CborType::Text)
+            | (Type::ArrayIndef, CborType::Array)
+            | (Type::MapIndef, CborType::Map)
+    )
 }
 
 /// A `usize` range as `u64` (lossless on every target Rust supports).
@@ -596,8 +709,86 @@ mod tests {
             err(&[0xbf, 0xff], |r| r.map("f")),
             at0(ReadErrorKind::Indefinite)
         );
+        // Another type's indefinite form is just another type.
+        assert_eq!(
+            err(&[0xbf, 0xff], |r| r.array("f")),
+            at0(ReadErrorKind::Expected(CborType::Array))
+        );
         // raw keeps them: the codec's pre-pass decides.
         assert_eq!(Reader::new(&[0x9f, 0xff]).raw("f"), Ok(&[0x9f, 0xff][..]));
+    }
+
+    #[test]
+    fn any_length_reads_take_both_forms_and_walk_to_the_break() {
+        // [1, {2: 3}] definite, then the same with every container indefinite.
+        for input in [
+            &[0x82, 0x01, 0xa1, 0x02, 0x03][..],
+            &[0x9f, 0x01, 0xbf, 0x02, 0x03, 0xff, 0xff],
+        ] {
+            let mut r = Reader::new(input);
+            let mut outer = r.array_any("a").unwrap();
+            let mut items = 0;
+            while r.more("a", &mut outer).unwrap() {
+                if r.is_int() {
+                    assert_eq!(r.u64("i"), Ok(1));
+                } else {
+                    let mut inner = r.map_any("m").unwrap();
+                    while r.more("m", &mut inner).unwrap() {
+                        assert_eq!((r.u64("k"), r.u64("v")), (Ok(2), Ok(3)));
+                    }
+                }
+                items += 1;
+            }
+            assert_eq!(items, 2, "{input:02x?}");
+            assert_eq!(r.expect_empty("end"), Ok(()), "{input:02x?}");
+        }
+        assert_eq!(Reader::new(&[0x83]).array_any("f"), Ok(Some(3)));
+        assert_eq!(Reader::new(&[0x9f]).array_any("f"), Ok(None));
+        assert_eq!(Reader::new(&[0xbf]).map_any("f"), Ok(None));
+        // A map is no array and the other way round; the reader does not move.
+        use CborType::*;
+        use ReadErrorKind::Expected;
+        assert_eq!(
+            err(&[0xbf, 0xff], |r| r.array_any("f")),
+            at0(Expected(Array))
+        );
+        assert_eq!(err(&[0x9f, 0xff], |r| r.map_any("f")), at0(Expected(Map)));
+        // An indefinite container cut before its break.
+        let mut r = Reader::new(&[0x9f, 0x01]);
+        let mut len = r.array_any("f").unwrap();
+        assert_eq!(r.more("f", &mut len), Ok(true));
+        r.u64("f").unwrap();
+        let cut = r.more("f", &mut len).unwrap_err();
+        assert_eq!((cut.offset, cut.kind), (2, ReadErrorKind::Truncated));
+    }
+
+    #[test]
+    fn any_length_strings_join_their_chunks() {
+        let mut r = Reader::new(&[0x42, 0x01, 0x02]);
+        assert_eq!(r.bytes_any("f"), Ok(Cow::Borrowed(&[1u8, 2][..])));
+        // (_ h'01', h'02') and (_ "a", "b").
+        let mut r = Reader::new(&[0x5f, 0x41, 0x01, 0x41, 0x02, 0xff]);
+        assert_eq!(r.bytes_any("f").unwrap().as_ref(), [1, 2]);
+        assert_eq!(r.expect_empty("end"), Ok(()));
+        let mut r = Reader::new(&[0x7f, 0x61, b'a', 0x61, b'b', 0xff, 0x61, b'c']);
+        assert_eq!(r.str_any("f").unwrap(), "ab");
+        assert_eq!(r.str_any("f"), Ok(Cow::Borrowed("c")));
+        use CborType::*;
+        use ReadErrorKind::Expected;
+        assert_eq!(
+            err(&[0x7f, 0xff], |r| r.bytes_any("f")),
+            at0(Expected(Bytes))
+        );
+        assert_eq!(err(&[0x5f, 0xff], |r| r.str_any("f")), at0(Expected(Text)));
+        // A chunk of the wrong type, and a cut before the break: the reader stays put.
+        assert_eq!(
+            err(&[0x5f, 0x61, b'a', 0xff], |r| r.bytes_any("f")),
+            at0(Expected(Bytes))
+        );
+        assert_eq!(
+            err(&[0x7f, 0x61, b'a'], |r| r.str_any("f")),
+            at0(ReadErrorKind::Truncated)
+        );
     }
 
     #[test]

@@ -1,4 +1,11 @@
 //! One row per error kind: the input, the profile, and the kind and byte offset expected.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 
 use teep_cbor::{CborError, CborErrorKind as K, Profile, check, check_prefix};
 

@@ -1,5 +1,12 @@
 //! Property tests: no input panics; deterministic encodings pass DETERMINISTIC; a single
 //! non-preferred variation of one fails it at exactly that head but passes TEEP.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 
 use proptest::prelude::*;
 use teep_cbor::encode::{write_bytes, write_text};

@@ -1,4 +1,11 @@
 //! The draft's TEEP and SUIT examples are accepted as peers send them.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 
 use std::path::Path;
 

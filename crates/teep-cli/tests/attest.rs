@@ -1,4 +1,11 @@
 //! `teep attest evidence`, `teep attest verify` and `teep verifier serve`, run as a user would.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 
 use std::io::{BufRead, BufReader, Read as _};
 use std::path::{Path, PathBuf};

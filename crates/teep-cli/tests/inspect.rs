@@ -1,6 +1,13 @@
 //! `teep inspect` over the draft's vectors: message types and fields in both numberings,
 //! COSE-wrapped messages, COSE_Keys, SUIT envelopes, hex vs binary input, `--diag`, and
 //! bad input (exit 2, one line on stderr).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

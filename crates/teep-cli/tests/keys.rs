@@ -1,4 +1,11 @@
 //! `teep keys` end to end: the built binary in temporary directories.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 use std::path::Path;
 
 mod common;

@@ -1,5 +1,12 @@
 //! `teep suit` end to end: the built binary creates, signs, verifies, inspects and
 //! processes manifests, and rejects bad ones with exit 1 and the reason.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

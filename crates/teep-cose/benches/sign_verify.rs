@@ -1,5 +1,12 @@
 //! COSE_Sign1 against the bare provider signature it wraps, for each provider and for ESP256
 //! and Ed25519. Target: the COSE operation within 10% of the bare one.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "benchmark set-up on fixed inputs: a failure aborts the benchmark"
+)]
 use std::fmt;
 
 use divan::{Bencher, black_box};

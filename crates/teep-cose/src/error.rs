@@ -88,7 +88,62 @@ pub enum CertificateError {
     NoClock,
 }
 
+/// The class of TEEP `err-code` a failure calls for (draft-ietf-teep-protocol §9): the
+/// mapping lives here, next to the enums, so that it is an exhaustive match and a new
+/// variant cannot fall into a catch-all. Deliberately not `#[non_exhaustive]`: a new class
+/// must break teep-proto's translation onto err-codes until it is mapped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TeepClass {
+    /// Wrong or inconsistent fields: ERR_PERMANENT_ERROR.
+    Permanent,
+    /// An algorithm we do not support: ERR_UNSUPPORTED_CIPHER_SUITES.
+    UnsupportedAlgorithm,
+    /// A certificate, signer or key we cannot use: ERR_BAD_CERTIFICATE.
+    BadCertificate,
+    /// A certificate outside its validity: ERR_CERTIFICATE_EXPIRED.
+    CertificateExpired,
+    /// A local failure, not the input's fault: ERR_TEMPORARY_ERROR.
+    Temporary,
+}
+
+impl CertificateError {
+    /// Which TEEP err-code class this certificate failure belongs to.
+    pub fn teep_class(&self) -> TeepClass {
+        match self {
+            Self::Expired | Self::NotYetValid => TeepClass::CertificateExpired,
+            Self::Malformed(_)
+            | Self::UnknownIssuer
+            | Self::Revoked
+            | Self::BadSignature
+            | Self::Unsupported(_)
+            | Self::NoClock => TeepClass::BadCertificate,
+        }
+    }
+}
+
 impl CoseError {
+    /// Which TEEP err-code class this failure belongs to (see docs/wire-format.md).
+    pub fn teep_class(&self) -> TeepClass {
+        match self {
+            Self::Malformed(_)
+            | Self::MissingAlgorithm
+            | Self::AlgorithmKeyMismatch { .. }
+            | Self::UnknownCriticalHeader(_)
+            | Self::BadSignature
+            | Self::DecryptionFailed => TeepClass::Permanent,
+            // An attached ciphertext under a non-AEAD is an algorithm we do not accept there.
+            Self::UnsupportedAlgorithm(_) | Self::UnauthenticatedContent { .. } => {
+                TeepClass::UnsupportedAlgorithm
+            }
+            // A key whose own key_ops forbid the use is an unusable key.
+            Self::UntrustedSigner | Self::InvalidKey(_) | Self::KeyOpNotPermitted(_) => {
+                TeepClass::BadCertificate
+            }
+            Self::Certificate(e) => e.teep_class(),
+            Self::Crypto(_) => TeepClass::Temporary,
+        }
+    }
+
     /// Shorthand for [`CoseError::Malformed`] from a static description.
     pub(crate) fn malformed(what: &str) -> Self {
         Self::Malformed(what.into())

@@ -15,6 +15,8 @@ use crate::usage::{KeyOp, KeyUse};
 const KTY_OKP: i64 = 1;
 const KTY_EC2: i64 = 2;
 const LABEL_KTY: i64 = 1;
+const LABEL_ALG: i64 = 3;
+const LABEL_KEY_OPS: i64 = 4;
 const LABEL_CRV: i64 = -1;
 const LABEL_X: i64 = -2;
 const LABEL_Y: i64 = -3;
@@ -122,7 +124,7 @@ impl PublicKey {
             thumbprint: [0; 32],
             key_use: KeyUse::UNRESTRICTED,
         };
-        key.thumbprint = Sha256::digest(key.to_cose_key_bytes()).into();
+        key.thumbprint = Sha256::digest(encode_cose_key(&key, None, KeyUse::UNRESTRICTED)).into();
         Ok(key)
     }
 
@@ -160,19 +162,21 @@ impl PublicKey {
         Self { key_use, ..self }
     }
 
-    /// COSE_Key with kty, crv, x (and y); no d, no kid, no alg or key_ops.
+    /// COSE_Key with kty, crv, x (and y) and the key's own `alg` and `key_ops` (so an
+    /// exported anchor keeps its restrictions); no d, no kid.
     pub fn to_cose_key(&self) -> CoseKey {
-        cose_key_from_parts(self, None)
+        cose_key_from_parts(self, None, self.key_use)
     }
 
     pub fn from_cose_key_bytes(cbor: &[u8]) -> Result<Self, CoseError> {
         Self::from_cose_key(&decode_cose_key(cbor)?)
     }
 
-    /// Deterministic encoding (RFC 8949 §4.2.1) of exactly the required parameters: this is
-    /// the RFC 9679 thumbprint input.
+    /// Deterministic encoding (RFC 8949 §4.2.1) of [`Self::to_cose_key`]. The RFC 9679
+    /// thumbprint covers only the required parameters (kty, crv, x, y), so restricting a
+    /// key does not change its kid.
     pub fn to_cose_key_bytes(&self) -> Vec<u8> {
-        encode_cose_key(self, None)
+        encode_cose_key(self, None, self.key_use)
     }
 
     /// RFC 9679 COSE Key Thumbprint with SHA-256.
@@ -329,18 +333,18 @@ impl PrivateKey {
         self.key_use.check_signature(alg, KeyOp::Sign)
     }
 
-    /// COSE_Key including d (no alg or key_ops).
+    /// COSE_Key including d and the key's own `alg` and `key_ops`.
     pub fn to_cose_key(&self) -> CoseKey {
-        cose_key_from_parts(&self.public, Some(&self.d))
+        cose_key_from_parts(&self.public, Some(&self.d), self.key_use)
     }
 
     pub fn from_cose_key_bytes(cbor: &[u8]) -> Result<Self, CoseError> {
         Self::from_cose_key(&decode_cose_key(cbor)?)
     }
 
-    /// Deterministic encoding including d.
+    /// Deterministic encoding of [`Self::to_cose_key`].
     pub fn to_cose_key_bytes(&self) -> Vec<u8> {
-        encode_cose_key(&self.public, Some(&self.d))
+        encode_cose_key(&self.public, Some(&self.d), self.key_use)
     }
 
     /// The algorithm TEEP prefers for this key: P-256 -> ESP256, P-384 -> ES384,
@@ -460,7 +464,15 @@ impl<'a> CoseKeyParts<'a> {
     }
 }
 
-fn cose_key_from_parts(public: &PublicKey, d: Option<&[u8]>) -> CoseKey {
+/// The `key_ops` entry written for a key whose `key_ops` allow no operation this library
+/// knows (it was imported with text operations only): COSE has no empty `key_ops`, and
+/// leaving the member out would make the exported key unrestricted. An unknown text
+/// operation allows nothing here, nor to any other reader.
+const NO_KNOWN_OP: &str = "teep-no-known-op";
+
+fn cose_key_from_parts(public: &PublicKey, d: Option<&[u8]>, key_use: KeyUse) -> CoseKey {
+    use coset::iana::EnumI64;
+    use coset::{RegisteredLabel, RegisteredLabelWithPrivate};
     let crv = Label::Int(LABEL_CRV);
     let mut params = Vec::with_capacity(4);
     params.push((
@@ -493,23 +505,66 @@ fn cose_key_from_parts(public: &PublicKey, d: Option<&[u8]>) -> CoseKey {
             coset::cbor::value::Value::Bytes(d.to_vec()),
         ));
     }
+    let alg = key_use.alg().map(|id| match iana::Algorithm::from_i64(id) {
+        Some(a) => RegisteredLabelWithPrivate::Assigned(a),
+        // coset writes PrivateUse(id) as the plain integer, which is all it is.
+        None => RegisteredLabelWithPrivate::PrivateUse(id),
+    });
+    let key_ops = key_use
+        .ops()
+        .map(|ops| {
+            let known: alloc::collections::BTreeSet<_> = ops
+                .filter_map(|op| iana::KeyOperation::from_i64(op.cose_id()))
+                .map(RegisteredLabel::Assigned)
+                .collect();
+            if known.is_empty() {
+                [RegisteredLabel::Text(NO_KNOWN_OP.into())].into()
+            } else {
+                known
+            }
+        })
+        .unwrap_or_default();
     CoseKey {
         kty: KeyType::Assigned(kty),
+        alg,
+        key_ops,
         params,
         ..CoseKey::default()
     }
 }
 
-/// Deterministic COSE_Key: labels in bytewise order of their encodings (1, -1, -2, -3, -4).
-fn encode_cose_key(public: &PublicKey, d: Option<&[u8]>) -> Vec<u8> {
+/// Deterministic COSE_Key: labels in bytewise order of their encodings (1, 3, 4, -1, -2,
+/// -3, -4); with [`KeyUse::UNRESTRICTED`] exactly the RFC 9679 thumbprint input.
+fn encode_cose_key(public: &PublicKey, d: Option<&[u8]>, key_use: KeyUse) -> Vec<u8> {
     let coords = public.ec_coordinates();
-    let entries = 3 + usize::from(coords.is_some()) + usize::from(d.is_some());
+    let ops: Option<Vec<KeyOp>> = key_use.ops().map(Iterator::collect);
+    let entries = 3
+        + usize::from(coords.is_some())
+        + usize::from(d.is_some())
+        + usize::from(key_use.alg().is_some())
+        + usize::from(ops.is_some());
     let mut out = Vec::with_capacity(8 + 3 * encode::bytes_len(public.curve.field_len()));
     encode::write_head(Major::Map, entries as u64, &mut out);
     encode::write_int(LABEL_KTY, &mut out);
+    encode::write_int(if coords.is_some() { KTY_EC2 } else { KTY_OKP }, &mut out);
+    if let Some(alg) = key_use.alg() {
+        encode::write_int(LABEL_ALG, &mut out);
+        encode::write_int(alg, &mut out);
+    }
+    if let Some(ops) = &ops {
+        encode::write_int(LABEL_KEY_OPS, &mut out);
+        if ops.is_empty() {
+            encode::write_head(Major::Array, 1, &mut out);
+            encode::write_text(NO_KNOWN_OP, &mut out);
+        } else {
+            encode::write_head(Major::Array, ops.len() as u64, &mut out);
+            for op in ops {
+                encode::write_int(op.cose_id(), &mut out);
+            }
+        }
+    }
     match coords {
         Some((x, y)) => {
-            encode::write_int(KTY_EC2, &mut out);
             encode::write_int(LABEL_CRV, &mut out);
             encode::write_int(public.curve.cose_crv(), &mut out);
             encode::write_int(LABEL_X, &mut out);
@@ -518,7 +573,6 @@ fn encode_cose_key(public: &PublicKey, d: Option<&[u8]>) -> Vec<u8> {
             encode::write_bytes(y, &mut out);
         }
         None => {
-            encode::write_int(KTY_OKP, &mut out);
             encode::write_int(LABEL_CRV, &mut out);
             encode::write_int(public.curve.cose_crv(), &mut out);
             encode::write_int(LABEL_X, &mut out);

@@ -12,6 +12,7 @@ use spki::EncodePublicKey;
 use crate::alg::Curve;
 use crate::error::CoseError;
 use crate::key::{PrivateKey, PublicKey};
+use crate::usage::{KeyOp, KeyUse};
 
 const ID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 const SECP256R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
@@ -69,16 +70,50 @@ fn public_from_spki_der(der: &[u8]) -> Result<PublicKey, CoseError> {
     PublicKey::from_bytes(curve, bits)
 }
 
-/// The subject public key of a DER certificate.
+/// The subject public key of a DER certificate, restricted by the certificate's keyUsage
+/// (RFC 5280 §4.2.1.3) when it has one, so that e.g. a key-agreement-only certificate never
+/// verifies a signature (`KeyOpNotPermitted`). Without keyUsage the key is unrestricted.
 pub(crate) fn public_from_cert_der(der: &[u8]) -> Result<PublicKey, CoseError> {
-    let cert = x509_cert::Certificate::from_der(der)
-        .map_err(|e| crate::error::CertificateError::Malformed(alloc::format!("{e}")))?;
-    let spki = cert
-        .tbs_certificate()
-        .subject_public_key_info()
-        .to_der()
-        .map_err(pem_error)?;
-    public_from_spki_der(&spki)
+    let malformed = |e: der::Error| {
+        CoseError::from(crate::error::CertificateError::Malformed(alloc::format!(
+            "{e}"
+        )))
+    };
+    let cert = x509_cert::Certificate::from_der(der).map_err(malformed)?;
+    let tbs = cert.tbs_certificate();
+    let spki = tbs.subject_public_key_info().to_der().map_err(pem_error)?;
+    let key = public_from_spki_der(&spki)?;
+    Ok(
+        match tbs
+            .get_extension::<x509_cert::ext::pkix::KeyUsage>()
+            .map_err(malformed)?
+        {
+            Some((_critical, usage)) => key.with_key_use(key_use_of_cert(usage)),
+            None => key,
+        },
+    )
+}
+
+/// The COSE `key_ops` of a certificate's public key from its keyUsage bits: only
+/// digitalSignature verifies COSE signatures (nonRepudiation alone, keyCertSign and
+/// cRLSign are for other signatures); keyAgreement derives, keyEncipherment wraps,
+/// dataEncipherment encrypts.
+fn key_use_of_cert(usage: x509_cert::ext::pkix::KeyUsage) -> KeyUse {
+    let ops = [
+        (usage.digital_signature(), &[KeyOp::Verify][..]),
+        (
+            usage.key_agreement(),
+            &[KeyOp::DeriveKey, KeyOp::DeriveBits][..],
+        ),
+        (usage.key_encipherment(), &[KeyOp::WrapKey][..]),
+        (usage.data_encipherment(), &[KeyOp::Encrypt][..]),
+    ];
+    let ops: Vec<KeyOp> = ops
+        .into_iter()
+        .filter(|(set, _)| *set)
+        .flat_map(|(_, ops)| ops.iter().copied())
+        .collect();
+    KeyUse::new(None, Some(&ops))
 }
 
 fn private_from_pkcs8_der(der: &[u8]) -> Result<PrivateKey, CoseError> {
@@ -261,8 +296,8 @@ impl PublicKey {
     }
 
     /// Reads a file's contents in any accepted form: COSE_Key (binary CBOR or hex; private
-    /// keys give their public half; `alg` and `key_ops` are kept) or PEM (SPKI,
-    /// certificate, PKCS#8, SEC1; unrestricted).
+    /// keys give their public half; `alg` and `key_ops` are kept) or PEM (SPKI, PKCS#8,
+    /// SEC1: unrestricted; a certificate: restricted by its keyUsage, if any).
     pub fn from_any(bytes: &[u8]) -> Result<Self, CoseError> {
         Self::from_any_noting(bytes).map(|(key, _)| key)
     }

@@ -19,7 +19,8 @@
 //! - `crit` may name alg, crit, content type, kid and x5chain; anything else is
 //!   `UnknownCriticalHeader`; `crit` in the unprotected bucket is `Malformed`.
 //! - An alg coset cannot even represent (unregistered, non-private) is still reported as
-//!   `UnsupportedAlgorithm(id)`; a text alg is `Malformed`.
+//!   `UnsupportedAlgorithm(id)`, and in a COSE_Sign only its signature is skipped (the
+//!   message parses, see [`parse_signed`]); a text alg is `Malformed`.
 //! - COSE_Sign body headers must not carry `alg`; a COSE_Sign verifies when any signature by
 //!   a trusted key verifies, else the most telling failure is returned (bad signature >
 //!   certificate > alg/key mismatch or key_ops refusal > untrusted > unknown crit > other).
@@ -31,16 +32,13 @@ use alloc::vec::Vec;
 use core::ops::Range;
 
 use coset::cbor::value::Value;
-use coset::{
-    CborSerializable, CoseSign, CoseSign1, Header, Label, RegisteredLabelWithPrivate,
-    TaggedCborSerializable,
-};
+use coset::{CoseSign, CoseSign1, Header, Label, RegisteredLabelWithPrivate};
 
 use crate::alg::Algorithm;
 use crate::error::CoseError;
 use crate::key::PublicKey;
 use crate::provider::Signer;
-use crate::trust::VerifyContext;
+use crate::trust::{CaCertificate, VerifyContext};
 use teep_cbor::encode::{self, Major};
 
 /// CBOR tag of COSE_Sign1.
@@ -94,6 +92,8 @@ pub struct Verified {
     pub payload: Vec<u8>,
     /// The key the signature verified with (a trusted raw key or a certified leaf key).
     pub signer: PublicKey,
+    /// The CA anchor the `x5chain` verified to; `None` when a raw key verified.
+    pub ca: Option<CaCertificate>,
     pub alg: Algorithm,
     pub kid: Option<Vec<u8>>,
 }
@@ -450,23 +450,24 @@ fn parse_x5chain(value: &Value) -> Result<Vec<&[u8]>, CoseError> {
     }
 }
 
-/// Picks the key per the trust rules and verifies `signature` over `tbs` with it.
+/// Picks the key per the trust rules and verifies `signature` over `tbs` with it; returns
+/// the key and, for a certificate chain, the CA anchor it verified to.
 fn verify_with_trusted_key(
     headers: &SignerHeaders<'_>,
     tbs: &[u8],
     signature: &[u8],
     cx: &VerifyContext<'_>,
-) -> Result<PublicKey, CoseError> {
+) -> Result<(PublicKey, Option<CaCertificate>), CoseError> {
     let alg = headers.alg;
     if let Some(chain) = &headers.x5chain {
-        let leaf = certified_key(chain, cx)?;
+        let (leaf, ca) = certified_key(chain, cx)?;
         cx.provider.verify(&leaf, alg, tbs, signature)?;
-        return Ok(leaf);
+        return Ok((leaf, Some(ca)));
     }
     if let Some(kid) = headers.kid {
         let key = cx.trust.key_by_kid(kid).ok_or(CoseError::UntrustedSigner)?;
         cx.provider.verify(key, alg, tbs, signature)?;
-        return Ok(key.clone());
+        return Ok((key.clone(), None));
     }
     // Without a kid a signature that verifies with no anchor is indistinguishable from one
     // by an unknown key, so that is what it is called.
@@ -475,18 +476,24 @@ fn verify_with_trusted_key(
         .iter()
         .filter(|k| k.accepts(alg))
         .find(|k| cx.provider.verify(k, alg, tbs, signature).is_ok())
-        .cloned()
+        .map(|k| (k.clone(), None))
         .ok_or(CoseError::UntrustedSigner)
 }
 
 #[cfg(feature = "x509")]
-fn certified_key(chain: &[&[u8]], cx: &VerifyContext<'_>) -> Result<PublicKey, CoseError> {
+fn certified_key(
+    chain: &[&[u8]],
+    cx: &VerifyContext<'_>,
+) -> Result<(PublicKey, CaCertificate), CoseError> {
     crate::x509::verify_chain(chain, cx)
 }
 
 /// Without X.509 support a certificate chain can never be trusted.
 #[cfg(not(feature = "x509"))]
-fn certified_key(_chain: &[&[u8]], _cx: &VerifyContext<'_>) -> Result<PublicKey, CoseError> {
+fn certified_key(
+    _chain: &[&[u8]],
+    _cx: &VerifyContext<'_>,
+) -> Result<(PublicKey, CaCertificate), CoseError> {
     Err(crate::error::CertificateError::Unsupported("built without the x509 feature".into()).into())
 }
 
@@ -511,63 +518,196 @@ fn structure_of(cose: &[u8]) -> Result<Structure, CoseError> {
     }
 }
 
-/// Maps a coset parse failure; an unregistered `alg` becomes `UnsupportedAlgorithm`.
-fn parse_error(e: coset::CoseError, cose: &[u8]) -> CoseError {
-    if matches!(e, coset::CoseError::UnregisteredIanaNonPrivateValue)
-        && let Some(id) = unregistered_alg(cose)
-    {
-        return CoseError::UnsupportedAlgorithm(id);
-    }
-    CoseError::Malformed(alloc::format!("{e}"))
+/// A protected bucket whose `alg` coset could not represent, taken out before coset parsed
+/// the structure and put back afterwards.
+struct TakenAlg {
+    id: i64,
+    original: Vec<u8>,
 }
 
-/// Finds an integer `alg` that coset refused (not registered, not private use) in any
-/// protected bucket; cold path, used only to type the error.
-fn unregistered_alg(cose: &[u8]) -> Option<i64> {
-    let value: Value = coset::cbor::de::from_reader(cose).ok()?;
-    let value = match value {
-        Value::Tag(_, inner) => *inner,
-        v => v,
+/// Decodes exactly one CBOR item (no trailing bytes).
+fn decode_item(bytes: &[u8]) -> Option<Value> {
+    let mut rest = bytes;
+    let value = coset::cbor::de::from_reader(&mut rest).ok()?;
+    rest.is_empty().then_some(value)
+}
+
+/// If the protected bucket `bucket` (a bstr) holds exactly one `alg`, an integer coset has
+/// no name for (neither registered nor private use), replaces the bucket by one without it
+/// and returns the id and the original bytes. Anything else is left for coset to judge.
+fn take_unregistered_alg(bucket: &mut Value) -> Option<TakenAlg> {
+    use coset::iana::{EnumI64, WithPrivateRange};
+    let Value::Bytes(original) = bucket else {
+        return None;
     };
-    let items = value.into_array().ok()?;
-    let mut buckets: Vec<Value> = items.first().cloned().into_iter().collect();
-    if let Some(Value::Array(signatures)) = items.get(3) {
-        buckets.extend(
-            signatures
-                .iter()
-                .filter_map(|s| s.as_array()?.first().cloned()),
-        );
+    let Some(Value::Map(entries)) = decode_item(original) else {
+        return None;
+    };
+    let is_alg = |k: &Value| k.as_integer() == Some(LABEL_ALG.into());
+    let mut algs = entries.iter().filter(|(k, _)| is_alg(k));
+    let (Some((_, alg)), None) = (algs.next(), algs.next()) else {
+        return None;
+    };
+    let id = i64::try_from(alg.as_integer()?).ok()?;
+    if coset::iana::Algorithm::from_i64(id).is_some() || coset::iana::Algorithm::is_private(id) {
+        return None;
     }
-    buckets.into_iter().find_map(|bucket| {
-        let bytes = bucket.into_bytes().ok()?;
-        let map: Value = coset::cbor::de::from_reader(bytes.as_slice()).ok()?;
-        let id = map
-            .as_map()?
-            .iter()
-            .find_map(|(k, v)| (k.as_integer()? == LABEL_ALG.into()).then(|| v.as_integer())?)?;
-        let id = i64::try_from(id).ok()?;
-        Algorithm::from_cose_id(id).is_none().then_some(id)
-    })
+    let rest = entries.into_iter().filter(|(k, _)| !is_alg(k)).collect();
+    let mut stripped = Vec::new();
+    coset::cbor::ser::into_writer(&Value::Map(rest), &mut stripped).ok()?;
+    let original = core::mem::replace(original, stripped);
+    Some(TakenAlg { id, original })
+}
+
+/// Puts a taken bucket back: the original bytes (which the signature covers) and the `alg`
+/// as `PrivateUse(id)`, coset's only variant for a number it does not know, so that
+/// `signer_headers` reports it as `UnsupportedAlgorithm(id)`.
+fn restore(protected: &mut coset::ProtectedHeader, taken: TakenAlg) {
+    protected.original_data = Some(taken.original);
+    protected.header.alg = Some(RegisteredLabelWithPrivate::PrivateUse(taken.id));
+}
+
+/// Parses a COSE structure with coset. coset refuses a whole structure when one `alg` is
+/// an unregistered number (`UnregisteredIanaNonPrivateValue`, or inside a COSE_Sign just
+/// "not a signature"), which would make a COSE_Sign unreadable because one signature
+/// uses a suite added after this build (TEEP: the Agent verifies the signature whose
+/// algorithm it supports). So on that refusal the parse is redone with such `alg`s taken
+/// out of the signer buckets `buckets` selects, and put back with [`restore`]. Any other
+/// refusal (including an unregistered `crit` label) stays `Malformed`.
+fn parse_structure<T: coset::AsCborValue>(
+    cose: &[u8],
+    tagged: bool,
+    buckets: fn(&mut [Value]) -> Vec<(usize, &mut Value)>,
+    protected_of: fn(&mut T, usize) -> Option<&mut coset::ProtectedHeader>,
+) -> Result<T, CoseError> {
+    let malformed = |e: coset::CoseError| CoseError::Malformed(alloc::format!("{e}"));
+    // coset reports an unregistered `alg` inside a COSE_Signature as a generic "not a
+    // signature", so any refusal looks for one (cold path: decode again rather than keep a
+    // copy of every message).
+    let e = match T::from_cbor_value(structure_value(cose, tagged)?) {
+        Ok(parsed) => return Ok(parsed),
+        Err(e) => e,
+    };
+    let mut value = structure_value(cose, tagged)?;
+    let Value::Array(items) = &mut value else {
+        return Err(malformed(e));
+    };
+    let taken: Vec<(usize, TakenAlg)> = buckets(items)
+        .into_iter()
+        .filter_map(|(i, bucket)| Some((i, take_unregistered_alg(bucket)?)))
+        .collect();
+    if taken.is_empty() {
+        return Err(malformed(e));
+    }
+    let mut parsed = T::from_cbor_value(value).map_err(malformed)?;
+    for (i, alg) in taken {
+        let protected =
+            protected_of(&mut parsed, i).ok_or(CoseError::Crypto("COSE bucket layout"))?;
+        restore(protected, alg);
+    }
+    Ok(parsed)
+}
+
+/// The CBOR item of a COSE structure, its tag (already checked by `structure_of`) removed.
+fn structure_value(cose: &[u8], tagged: bool) -> Result<Value, CoseError> {
+    match (tagged, decode_item(cose)) {
+        (true, Some(Value::Tag(_, inner))) => Ok(*inner),
+        (false, Some(value)) => Ok(value),
+        (true, Some(_)) => Err(CoseError::malformed("missing COSE tag")),
+        (_, None) => Err(CoseError::malformed("not one well-formed CBOR item")),
+    }
+}
+
+/// The protected bucket of a COSE_Sign1 (index 0 of its array).
+fn sign1_bucket(items: &mut [Value]) -> Vec<(usize, &mut Value)> {
+    items.first_mut().map(|b| (0, b)).into_iter().collect()
+}
+
+/// The protected bucket of each COSE_Signature of a COSE_Sign (never the body's, where
+/// `alg` has no place).
+fn signature_buckets(items: &mut [Value]) -> Vec<(usize, &mut Value)> {
+    match items.get_mut(3) {
+        Some(Value::Array(signatures)) => signatures
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, s)| match s {
+                Value::Array(parts) => Some((i, parts.first_mut()?)),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 fn parse_sign1(cose: &[u8]) -> Result<CoseSign1, CoseError> {
-    match structure_of(cose)? {
-        Structure::Sign1 => CoseSign1::from_tagged_slice(cose),
-        Structure::Untagged => CoseSign1::from_slice(cose),
+    let tagged = match structure_of(cose)? {
+        Structure::Sign1 => true,
+        Structure::Untagged => false,
         Structure::Sign => return Err(CoseError::malformed("COSE_Sign where COSE_Sign1 expected")),
-    }
-    .map_err(|e| parse_error(e, cose))
+    };
+    parse_structure(cose, tagged, sign1_bucket, |s: &mut CoseSign1, _| {
+        Some(&mut s.protected)
+    })
 }
 
 fn parse_sign(cose: &[u8]) -> Result<CoseSign, CoseError> {
-    match structure_of(cose)? {
-        Structure::Sign => CoseSign::from_tagged_slice(cose),
-        Structure::Untagged => CoseSign::from_slice(cose),
+    let tagged = match structure_of(cose)? {
+        Structure::Sign => true,
+        Structure::Untagged => false,
         Structure::Sign1 => {
             return Err(CoseError::malformed("COSE_Sign1 where COSE_Sign expected"));
         }
+    };
+    parse_structure(cose, tagged, signature_buckets, |s: &mut CoseSign, i| {
+        s.signatures.get_mut(i).map(|sig| &mut sig.protected)
+    })
+}
+
+/// A COSE_Sign1 or COSE_Sign as read, before any signature is checked.
+#[derive(Clone, Debug)]
+pub enum ParsedSigned {
+    Sign1 {
+        message: CoseSign1,
+        /// Whether the CBOR tag (18) was present.
+        tagged: bool,
+    },
+    Sign {
+        message: CoseSign,
+        /// Whether the CBOR tag (98) was present.
+        tagged: bool,
+    },
+}
+
+/// Reads a COSE_Sign1 or COSE_Sign (tagged or not; any other tag, trailing bytes or a
+/// structure coset refuses is `Malformed`) WITHOUT checking any signature or header rule:
+/// the typed parse every verification starts with, for callers that look before they
+/// trust. An integer `alg` coset has no name for is carried as
+/// `RegisteredLabelWithPrivate::PrivateUse(id)`; verification reports such a signature as
+/// `UnsupportedAlgorithm(id)` and, in a COSE_Sign, skips it for the others.
+pub fn parse_signed(cose: &[u8]) -> Result<ParsedSigned, CoseError> {
+    match structure_of(cose)? {
+        Structure::Sign1 => Ok(ParsedSigned::Sign1 {
+            message: parse_sign1(cose)?,
+            tagged: true,
+        }),
+        Structure::Sign => Ok(ParsedSigned::Sign {
+            message: parse_sign(cose)?,
+            tagged: true,
+        }),
+        // A COSE_Sign1 ends in a bstr, a COSE_Sign in an array: try the common one first.
+        Structure::Untagged => match parse_sign1(cose) {
+            Ok(message) => Ok(ParsedSigned::Sign1 {
+                message,
+                tagged: false,
+            }),
+            Err(sign1_err) => parse_sign(cose)
+                .map(|message| ParsedSigned::Sign {
+                    message,
+                    tagged: false,
+                })
+                .map_err(|_| sign1_err),
+        },
     }
-    .map_err(|e| parse_error(e, cose))
 }
 
 fn protected_bytes(protected: &coset::ProtectedHeader) -> &[u8] {
@@ -582,10 +722,11 @@ fn verify_parsed_sign1(
     let headers = signer_headers(&sign1.protected.header, &sign1.unprotected)?;
     let protected = Protected::Received(protected_bytes(&sign1.protected));
     let (tbs, _) = sig_structure(None, &protected, cx.external_aad, payload);
-    let signer = verify_with_trusted_key(&headers, &tbs, &sign1.signature, cx)?;
+    let (signer, ca) = verify_with_trusted_key(&headers, &tbs, &sign1.signature, cx)?;
     Ok(Verified {
         payload: Vec::new(),
         signer,
+        ca,
         alg: headers.alg,
         kid: headers.kid.map(<[u8]>::to_vec),
     })
@@ -654,15 +795,17 @@ fn verify_parsed_sign(sign: CoseSign, cx: &VerifyContext<'_>) -> Result<Verified
                 let protected = Protected::Received(protected_bytes(&signature.protected));
                 let (tbs, _) =
                     sig_structure(Some(body_protected), &protected, cx.external_aad, &payload);
-                let signer = verify_with_trusted_key(&headers, &tbs, &signature.signature, cx)?;
-                Ok((signer, headers.alg, headers.kid.map(<[u8]>::to_vec)))
+                let (signer, ca) =
+                    verify_with_trusted_key(&headers, &tbs, &signature.signature, cx)?;
+                Ok((signer, ca, headers.alg, headers.kid.map(<[u8]>::to_vec)))
             },
         );
         match attempt {
-            Ok((signer, alg, kid)) => {
+            Ok((signer, ca, alg, kid)) => {
                 return Ok(Verified {
                     payload,
                     signer,
+                    ca,
                     alg,
                     kid,
                 });
@@ -686,24 +829,20 @@ fn severity(e: &CoseError) -> u8 {
         CoseError::AlgorithmKeyMismatch { .. } | CoseError::KeyOpNotPermitted(_) => 3,
         CoseError::UntrustedSigner => 2,
         CoseError::UnknownCriticalHeader(_) => 1,
-        _ => 0,
+        CoseError::Malformed(_)
+        | CoseError::UnsupportedAlgorithm(_)
+        | CoseError::MissingAlgorithm
+        | CoseError::InvalidKey(_)
+        | CoseError::DecryptionFailed
+        | CoseError::UnauthenticatedContent { .. }
+        | CoseError::Crypto(_) => 0,
     }
 }
 
 /// Verifies either structure (detects COSE_Sign1 vs COSE_Sign, tagged or not).
 pub fn verify_signed(cose: &[u8], cx: &VerifyContext<'_>) -> Result<Verified, CoseError> {
-    match structure_of(cose)? {
-        Structure::Sign1 => verify_sign1(cose, cx),
-        Structure::Sign => verify_sign(cose, cx),
-        Structure::Untagged => {
-            // A COSE_Sign1 ends in a bstr, a COSE_Sign in an array: try the common one first.
-            match parse_sign1(cose) {
-                Ok(sign1) => verify_attached_sign1(sign1, cx),
-                Err(sign1_err) => match parse_sign(cose) {
-                    Ok(sign) => verify_parsed_sign(sign, cx),
-                    Err(_) => Err(sign1_err),
-                },
-            }
-        }
+    match parse_signed(cose)? {
+        ParsedSigned::Sign1 { message, .. } => verify_attached_sign1(message, cx),
+        ParsedSigned::Sign { message, .. } => verify_parsed_sign(message, cx),
     }
 }

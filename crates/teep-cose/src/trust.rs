@@ -1,13 +1,74 @@
 //! Trust anchors and the context of one verification.
 use alloc::vec::Vec;
 
+use crate::error::CoseError;
 use crate::key::PublicKey;
 use crate::provider::CryptoProvider;
+
+/// A CA certificate accepted as a trust anchor: its DER, checked on construction to be
+/// usable as one. It names the anchor an `x5chain` verified to ([`crate::Verified::ca`]),
+/// so a caller can scope certificate-chain signers per CA.
+#[derive(Clone)]
+pub struct CaCertificate {
+    der: Vec<u8>,
+    #[cfg(feature = "x509")]
+    pub(crate) anchor: rustls_pki_types::TrustAnchor<'static>,
+}
+
+/// Shown by fingerprint: the DER would drown any error message.
+impl core::fmt::Debug for CaCertificate {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("CaCertificate(sha256:")?;
+        for b in self.fingerprint() {
+            write!(f, "{b:02x}")?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// Two CA certificates are the same anchor when their DER is equal.
+impl PartialEq for CaCertificate {
+    fn eq(&self, other: &Self) -> bool {
+        self.der == other.der
+    }
+}
+
+impl Eq for CaCertificate {}
+
+impl CaCertificate {
+    /// Parses a CA certificate (DER) as a trust anchor.
+    #[cfg(feature = "x509")]
+    pub fn from_der(der: Vec<u8>) -> Result<Self, CoseError> {
+        let anchor = crate::x509::anchor_of(&der)?;
+        Ok(Self { der, anchor })
+    }
+
+    /// Without X.509 support no certificate can be an anchor.
+    #[cfg(not(feature = "x509"))]
+    pub fn from_der(_der: Vec<u8>) -> Result<Self, CoseError> {
+        Err(
+            crate::error::CertificateError::Unsupported("built without the x509 feature".into())
+                .into(),
+        )
+    }
+
+    /// The certificate as given.
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// SHA-256 of the certificate DER: a stable name for the anchor.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        use sha2::Digest;
+        sha2::Sha256::digest(&self.der).into()
+    }
+}
 
 /// Trust anchors: raw public keys and (feature x509) CA certificates + CRLs.
 #[derive(Clone, Debug, Default)]
 pub struct TrustStore {
     keys: Vec<PublicKey>,
+    pub(crate) cas: Vec<CaCertificate>,
     #[cfg(feature = "x509")]
     pub(crate) x509: crate::x509::X509Anchors,
 }
@@ -28,6 +89,20 @@ impl TrustStore {
 
     pub fn keys(&self) -> &[PublicKey] {
         &self.keys
+    }
+
+    /// Trusts a CA certificate: x5chain leaves that chain to it are trusted signers. The
+    /// same certificate added again keeps the first entry.
+    pub fn add_ca(&mut self, ca: CaCertificate) {
+        if !self.cas.contains(&ca) {
+            self.cas.push(ca);
+        }
+    }
+
+    /// The CA anchors, in the order added (a chain that verifies to two anchors, e.g. two
+    /// certificates of one CA key, is reported against the first).
+    pub fn cas(&self) -> &[CaCertificate] {
+        &self.cas
     }
 
     /// The trusted raw key whose RFC 9679 thumbprint is `kid`.

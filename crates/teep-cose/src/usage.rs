@@ -20,7 +20,8 @@
 //!
 //! The public half of a private COSE_Key may do the public counterpart of each private
 //! operation: `sign` lets it `verify`, `decrypt` lets it `encrypt`, `unwrap key` lets it
-//! `wrap key`. Without `alg` and `key_ops` a key is unrestricted (PEM, certificates).
+//! `wrap key`. Without `alg` and `key_ops` a key is unrestricted (PEM, and certificates
+//! without keyUsage; a certificate's keyUsage becomes its `key_ops`).
 use crate::alg::Algorithm;
 use crate::error::CoseError;
 

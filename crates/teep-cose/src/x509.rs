@@ -8,13 +8,12 @@ use webpki::{EndEntityCert, KeyPurposeIdIter, RevocationOptionsBuilder};
 
 use crate::error::{CertificateError, CoseError};
 use crate::key::PublicKey;
-use crate::trust::{TrustStore, VerifyContext};
+use crate::trust::{CaCertificate, TrustStore, VerifyContext};
 
-/// CA anchors and CRLs (kept as validated DER, parsed per use because webpki's CRL type
-/// is not `Clone`).
+/// CRLs (kept as validated DER, parsed per use because webpki's CRL type is not `Clone`);
+/// the CA anchors themselves are [`TrustStore::cas`].
 #[derive(Clone, Debug, Default)]
 pub(crate) struct X509Anchors {
-    anchors: Vec<TrustAnchor<'static>>,
     crls: Vec<Vec<u8>>,
 }
 
@@ -22,14 +21,18 @@ fn malformed(e: impl core::fmt::Debug) -> CoseError {
     CertificateError::Malformed(alloc::format!("{e:?}")).into()
 }
 
+/// The webpki trust anchor of a CA certificate (DER).
+pub(crate) fn anchor_of(der: &[u8]) -> Result<TrustAnchor<'static>, CoseError> {
+    let cert = CertificateDer::from(der);
+    Ok(webpki::anchor_from_trusted_cert(&cert)
+        .map_err(malformed)?
+        .to_owned())
+}
+
 impl TrustStore {
     /// Trusts a CA certificate (DER): x5chain leaves that chain to it are trusted signers.
     pub fn add_ca_der(&mut self, der: Vec<u8>) -> Result<(), CoseError> {
-        let cert = CertificateDer::from(der);
-        let anchor = webpki::anchor_from_trusted_cert(&cert)
-            .map_err(malformed)?
-            .to_owned();
-        self.x509.anchors.push(anchor);
+        self.add_ca(CaCertificate::from_der(der)?);
         Ok(())
     }
 
@@ -75,19 +78,22 @@ fn map_webpki(e: webpki::Error) -> CoseError {
     cert.into()
 }
 
-/// Verifies `chain` (leaf first) to a CA anchor at `cx.now` and returns the leaf's key.
+/// Verifies `chain` (leaf first) to a CA anchor at `cx.now` and returns the leaf's key and
+/// the anchor it verified to.
 pub(crate) fn verify_chain(
     chain: &[&[u8]],
     cx: &VerifyContext<'_>,
-) -> Result<PublicKey, CoseError> {
+) -> Result<(PublicKey, CaCertificate), CoseError> {
     let now = cx.now.ok_or(CertificateError::NoClock)?;
     let (leaf, intermediates) = chain
         .split_first()
         .ok_or_else(|| CoseError::malformed("empty x5chain"))?;
     let store = &cx.trust.x509;
-    if store.anchors.is_empty() {
+    let cas = cx.trust.cas();
+    if cas.is_empty() {
         return Err(CertificateError::UnknownIssuer.into());
     }
+    let anchors: Vec<TrustAnchor<'_>> = cas.iter().map(|ca| ca.anchor.clone()).collect();
     let leaf_der = CertificateDer::from(*leaf);
     let end_entity = EndEntityCert::try_from(&leaf_der).map_err(map_webpki)?;
     let intermediates: Vec<CertificateDer<'_>> = intermediates
@@ -112,10 +118,10 @@ pub(crate) fn verify_chain(
         ),
         Err(_no_crls) => None,
     };
-    end_entity
+    let path = end_entity
         .verify_for_usage(
             webpki::ALL_VERIFICATION_ALGS,
-            &store.anchors,
+            &anchors,
             &intermediates,
             UnixTime::since_unix_epoch(Duration::from_secs(now)),
             AnyEku,
@@ -123,5 +129,13 @@ pub(crate) fn verify_chain(
             None,
         )
         .map_err(map_webpki)?;
-    crate::pem::public_from_cert_der(leaf)
+    // webpki hands back a reference into `anchors`, which is index-aligned with `cas`.
+    let ca = anchors
+        .iter()
+        .position(|a| core::ptr::eq(a, path.anchor()))
+        .and_then(|i| cas.get(i))
+        .ok_or(CoseError::Crypto(
+            "verified anchor not among the configured ones",
+        ))?;
+    Ok((crate::pem::public_from_cert_der(leaf)?, ca.clone()))
 }

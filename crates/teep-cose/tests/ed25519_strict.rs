@@ -1,5 +1,12 @@
 //! Strict Ed25519 in every provider: malleable signatures and small-order or non-canonical
 //! keys are refused, and the providers agree on every edge case here.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 mod common;
 
 use common::{key_and_signer, parse, providers, trusting};

@@ -1,6 +1,13 @@
 //! Attached COSE_Encrypt with ES-DH (TEEP §12: encrypted EATs and SUIT reports): round trips
 //! on every provider, the KDF `other` binding the purpose, and typed errors for a wrong key,
 //! tampering and garbage.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 mod common;
 
 use common::providers;

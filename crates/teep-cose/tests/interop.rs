@@ -1,6 +1,13 @@
 //! Signatures made by other implementations: the COSE_Sign1 authentication blocks of the
 //! SUIT manifest examples (draft-ietf-suit-manifest App. B; ES256, detached payload = the
 //! encoded SUIT_Digest), verified with the published example key by every provider.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 // The example key is read from its PEM file, which needs the `std` feature.
 #![cfg(feature = "std")]
 

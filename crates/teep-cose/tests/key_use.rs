@@ -1,6 +1,13 @@
 //! A key's own COSE_Key `alg` and `key_ops` restrict what it does (RFC 9052 §7.1): trust
 //! anchors built as raw CBOR maps, the way a key file or an attacker would write them, on
 //! every provider.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 mod common;
 
 use common::providers;
@@ -305,4 +312,56 @@ fn a_text_alg_is_refused_at_import_and_identity_ignores_restrictions() {
     assert_eq!(&marked, key.public_key());
     assert_eq!(marked.thumbprint(), key.public_key().thumbprint());
     assert_eq!(key.public_key().key_use(), KeyUse::UNRESTRICTED);
+}
+
+/// Export keeps `alg` and `key_ops`: a restricted anchor written out and read back is as
+/// restricted as before, the hand encoding equals coset's, and the kid (thumbprint, over
+/// the required members only) does not change.
+#[test]
+fn export_keeps_restrictions_and_the_thumbprint() {
+    use teep_cose::coset::CborSerializable;
+    let text_op = (4, Value::Array(vec![Value::Text("x-private".into())]));
+    let restrictions: [(Extra, bool); 5] = [
+        (vec![(3, int(-9)), (4, Value::Array(vec![int(2)]))], false),
+        (vec![(4, Value::Array(vec![int(7), int(8)]))], false),
+        (vec![(3, int(-19))], false),
+        (vec![(3, int(-9)), (4, Value::Array(vec![int(1)]))], true),
+        (vec![text_op], false),
+    ];
+    for curve in [Curve::P256, Curve::Ed25519] {
+        let key = PrivateKey::generate(curve).unwrap();
+        let bare = key.public_key().thumbprint();
+        for (extra, private) in &restrictions {
+            let bytes = cose_key(&key, *private, extra);
+            let (use_in, thumb_in, export, coset_export) = if *private {
+                let k = PrivateKey::from_cose_key_bytes(&bytes).unwrap();
+                let export = k.to_cose_key_bytes();
+                let again = PrivateKey::from_cose_key_bytes(&export).unwrap();
+                assert_eq!(again.key_use(), k.key_use(), "{curve:?} {extra:?}");
+                assert_eq!(again.public_key().key_use(), k.public_key().key_use());
+                let coset_export = k.to_cose_key().to_vec().unwrap();
+                (
+                    k.key_use(),
+                    k.public_key().thumbprint(),
+                    export,
+                    coset_export,
+                )
+            } else {
+                let k = PublicKey::from_cose_key_bytes(&bytes).unwrap();
+                let export = k.to_cose_key_bytes();
+                let again = PublicKey::from_cose_key_bytes(&export).unwrap();
+                assert_eq!(again.key_use(), k.key_use(), "{curve:?} {extra:?}");
+                assert_eq!(again.thumbprint(), k.thumbprint());
+                (
+                    k.key_use(),
+                    k.thumbprint(),
+                    export,
+                    k.to_cose_key().to_vec().unwrap(),
+                )
+            };
+            assert_ne!(use_in, KeyUse::UNRESTRICTED, "{extra:?}");
+            assert_eq!(thumb_in, bare, "restrictions are not part of the kid");
+            assert_eq!(export, coset_export, "hand encoding matches coset");
+        }
+    }
 }

@@ -1,5 +1,12 @@
 //! Untrusted input never panics: arbitrary bytes and mutations of valid messages and keys
 //! give typed errors (or, for harmless mutations, a verification result).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 mod common;
 
 use common::*;

@@ -1,5 +1,12 @@
 //! Provider primitives against published test vectors, run for every compiled provider,
 //! and agreement between providers on random inputs.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 mod common;
 
 use common::providers;

@@ -1,10 +1,18 @@
 //! COSE_Sign1 / COSE_Sign rules, run against every compiled provider, plus cross-provider
 //! checks (sign with one, verify with the other).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 mod common;
 
 use common::*;
 use teep_cose::coset::{
-    self, CborSerializable, HeaderBuilder, ProtectedHeader, TaggedCborSerializable, iana,
+    self, CborSerializable, HeaderBuilder, ProtectedHeader, TaggedCborSerializable,
+    cbor::value::Value, iana,
 };
 use teep_cose::*;
 
@@ -232,7 +240,7 @@ fn crit_and_duplicate_labels() {
 
         let unknown = alg_header(Algorithm::Ed25519)
             .add_critical_label(coset::RegisteredLabelWithPrivate::PrivateUse(-70001))
-            .value(-70001, coset::cbor::value::Value::Bool(true))
+            .value(-70001, Value::Bool(true))
             .build();
         let cose = custom_sign1(
             signer.as_ref(),
@@ -419,4 +427,125 @@ fn default_provider_is_the_fastest_compiled_in() {
         "rustcrypto"
     };
     assert_eq!(default_provider().name(), expected);
+}
+
+/// A tagged COSE_Sign built by hand: body protected bucket `body`, and per signature its
+/// protected bucket bytes and the signer that signs the real Sig_structure and is named by
+/// an unprotected kid (`None`: 64 junk bytes, as for a suite we cannot check anyway).
+fn raw_sign(body: &[u8], signatures: &[(&[u8], Option<&dyn Signer>)]) -> Vec<u8> {
+    let signatures = signatures
+        .iter()
+        .map(|(protected, signer)| {
+            let tbs = Value::Array(vec![
+                Value::Text("Signature".into()),
+                Value::Bytes(body.to_vec()),
+                Value::Bytes(protected.to_vec()),
+                Value::Bytes(vec![]),
+                Value::Bytes(PAYLOAD.to_vec()),
+            ]);
+            let mut tbs_bytes = Vec::new();
+            coset::cbor::ser::into_writer(&tbs, &mut tbs_bytes).unwrap();
+            let signature = signer.map_or(vec![0x55; 64], |s| s.sign(&tbs_bytes).unwrap());
+            let kid = signer.map(|s| {
+                (
+                    Value::Integer(4.into()),
+                    Value::Bytes(s.public_key().thumbprint().to_vec()),
+                )
+            });
+            Value::Array(vec![
+                Value::Bytes(protected.to_vec()),
+                Value::Map(kid.into_iter().collect()),
+                Value::Bytes(signature),
+            ])
+        })
+        .collect();
+    let value = Value::Tag(
+        98,
+        Box::new(Value::Array(vec![
+            Value::Bytes(body.to_vec()),
+            Value::Map(vec![]),
+            Value::Bytes(PAYLOAD.to_vec()),
+            Value::Array(signatures),
+        ])),
+    );
+    let mut out = Vec::new();
+    coset::cbor::ser::into_writer(&value, &mut out).unwrap();
+    out
+}
+
+#[test]
+fn a_cose_sign_verifies_through_the_signature_whose_alg_it_supports() {
+    // {1: -9} (ESP256)
+    const ESP256: &[u8] = &[0xa1, 0x01, 0x28];
+    // {1: -100}: unregistered, coset has no name for it; {1: -65537}: private use.
+    let unknown: [(&[u8], i64); 2] = [
+        (&[0xa1, 0x01, 0x38, 0x63], -100),
+        (&[0xa1, 0x01, 0x3a, 0x00, 0x01, 0x00, 0x00], -65537),
+    ];
+    for_each_provider(|p| {
+        let (key, signer) = key_and_signer(p, Algorithm::Esp256);
+        let trust = trusting(&[key.public_key()]);
+        let cx = VerifyContext::new(p, &trust);
+        for (bucket, id) in unknown {
+            for order in [[0, 1], [1, 0]] {
+                let entries = [(bucket, None), (ESP256, Some(signer.as_ref()))];
+                let cose = raw_sign(&[], &order.map(|i| entries[i]));
+                let v = verify_signed(&cose, &cx).unwrap();
+                assert_eq!((v.alg, &v.signer), (Algorithm::Esp256, key.public_key()));
+                assert_eq!(v.payload, PAYLOAD);
+                // Parsing keeps the unknown signature, its alg readable, its bytes intact.
+                let ParsedSigned::Sign { message, tagged } = parse_signed(&cose).unwrap() else {
+                    panic!("not a COSE_Sign");
+                };
+                assert!(tagged);
+                let unknown_at = order.iter().position(|&i| i == 0).unwrap();
+                let sig = &message.signatures[unknown_at];
+                assert_eq!(sig.protected.original_data.as_deref(), Some(bucket));
+                assert_eq!(
+                    sig.protected.header.alg,
+                    Some(coset::RegisteredLabelWithPrivate::PrivateUse(id))
+                );
+            }
+            // Alone, the unknown signature is an unsupported algorithm.
+            let cose = raw_sign(&[], &[(bucket, None)]);
+            assert_eq!(
+                verify_signed(&cose, &cx).unwrap_err(),
+                CoseError::UnsupportedAlgorithm(id)
+            );
+            // A broken ESP256 signature next to it is still a bad signature.
+            let mut broken = raw_sign(&[], &[(bucket, None), (ESP256, Some(signer.as_ref()))]);
+            let last = broken.len() - 1;
+            broken[last] ^= 1;
+            assert_eq!(
+                verify_signed(&broken, &cx).unwrap_err(),
+                CoseError::BadSignature
+            );
+            // An unknown critical header in the body still refuses the whole message:
+            // {2: [-70001]} (a private label nobody understands).
+            let crit_body = [0xa1, 0x02, 0x81, 0x3a, 0x00, 0x01, 0x11, 0x70];
+            let cose = raw_sign(
+                &crit_body,
+                &[(bucket, None), (ESP256, Some(signer.as_ref()))],
+            );
+            assert_eq!(
+                verify_signed(&cose, &cx).unwrap_err(),
+                CoseError::UnknownCriticalHeader("-70001".into())
+            );
+            // An unknown critical header in the supported signature's own bucket:
+            // {1: -9, 2: [-70001]}.
+            let crit_sig = [0xa2, 0x01, 0x28, 0x02, 0x81, 0x3a, 0x00, 0x01, 0x11, 0x70];
+            let cose = raw_sign(&[], &[(bucket, None), (&crit_sig, Some(signer.as_ref()))]);
+            assert_eq!(
+                verify_signed(&cose, &cx).unwrap_err(),
+                CoseError::UnknownCriticalHeader("-70001".into())
+            );
+        }
+        // Two alg entries are not "one unknown alg": coset's refusal stands.
+        let twice = [0xa2, 0x01, 0x38, 0x63, 0x01, 0x38, 0x64];
+        let cose = raw_sign(&[], &[(&twice, None), (ESP256, Some(signer.as_ref()))]);
+        assert!(matches!(
+            verify_signed(&cose, &cx),
+            Err(CoseError::Malformed(_))
+        ));
+    });
 }

@@ -1,5 +1,12 @@
 //! `x5chain` signing and verification against CA anchors, with certificates made by rcgen:
 //! good chains (with and without intermediate), expired, not-yet-valid, unknown CA, revoked.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 #![cfg(feature = "x509")]
 
 mod common;
@@ -53,7 +60,20 @@ fn make_leaf_cert(
     from: i32,
     until: i32,
 ) -> rcgen::Certificate {
+    make_leaf_with_usage(key, ca, serial, from, until, Vec::new())
+}
+
+/// A leaf with the given keyUsage bits (none: no keyUsage extension).
+fn make_leaf_with_usage(
+    key: &PrivateKey,
+    ca: &Ca,
+    serial: u64,
+    from: i32,
+    until: i32,
+    usages: Vec<KeyUsagePurpose>,
+) -> rcgen::Certificate {
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.key_usages = usages;
     params
         .distinguished_name
         .push(DnType::CommonName, "TAM signer");
@@ -139,6 +159,77 @@ fn chains_to_a_ca_anchor_verify() {
             );
         }
     }
+}
+
+#[test]
+fn the_ca_a_chain_verified_to_is_reported() {
+    let (first, second) = (make_ca("first", None), make_ca("second", None));
+    let intermediate = make_ca("intermediate", Some(&second));
+    let mut trust = ca_trust(&first);
+    trust.add_ca_der(second.der.clone()).unwrap();
+    // The same CA again is one anchor.
+    trust.add_ca_der(second.der.clone()).unwrap();
+    assert_eq!(trust.cas().len(), 2);
+    let key = PrivateKey::generate(Curve::P256).unwrap();
+    trust.add_key(key.public_key().clone());
+    let p = default_provider();
+    let ca_of = |cose: &[u8]| verify_signed(cose, &at(p, &trust)).unwrap().ca;
+    let second_ca = CaCertificate::from_der(second.der.clone()).unwrap();
+    let direct = make_leaf(&key, &second, 1, 2024, 2027);
+    assert_eq!(
+        ca_of(&signed_with_chain(p, &key, vec![direct])),
+        Some(second_ca.clone())
+    );
+    let via = make_leaf(&key, &intermediate, 2, 2024, 2027);
+    let chain = vec![via, intermediate.der.clone()];
+    assert_eq!(ca_of(&signed_with_chain(p, &key, chain)), Some(second_ca));
+    let first_leaf = make_leaf(&key, &first, 3, 2024, 2027);
+    assert_eq!(
+        ca_of(&signed_with_chain(p, &key, vec![first_leaf])),
+        Some(CaCertificate::from_der(first.der.clone()).unwrap())
+    );
+    // The same key as a raw anchor, without a chain: no CA.
+    assert_eq!(ca_of(&signed_with_chain(p, &key, vec![])), None);
+    assert!(matches!(
+        CaCertificate::from_der(b"not a certificate".to_vec()),
+        Err(CoseError::Certificate(CertificateError::Malformed(_)))
+    ));
+}
+
+#[test]
+fn a_leaf_without_digital_signature_key_usage_verifies_nothing() {
+    use KeyUsagePurpose::*;
+    let ca = make_ca("ca", None);
+    let trust = ca_trust(&ca);
+    let p = default_provider();
+    let key = PrivateKey::generate(Curve::P256).unwrap();
+    let with = |usages: Vec<KeyUsagePurpose>| {
+        let leaf = make_leaf_with_usage(&key, &ca, 5, 2024, 2027, usages);
+        verify_sign1(
+            &signed_with_chain(p, &key, vec![leaf.der().to_vec()]),
+            &at(p, &trust),
+        )
+    };
+    for refused in [
+        vec![KeyAgreement],
+        vec![KeyEncipherment, DataEncipherment],
+        vec![ContentCommitment],
+        vec![KeyCertSign, CrlSign],
+    ] {
+        assert_eq!(
+            with(refused.clone()).unwrap_err(),
+            CoseError::KeyOpNotPermitted(KeyOp::Verify),
+            "{refused:?}"
+        );
+    }
+    for accepted in [vec![DigitalSignature], vec![DigitalSignature, KeyAgreement]] {
+        assert_eq!(&with(accepted).unwrap().signer, key.public_key());
+    }
+    // The same restriction holds for a certificate imported as a key.
+    let pem = make_leaf_with_usage(&key, &ca, 6, 2024, 2027, vec![KeyAgreement]).pem();
+    let imported = PublicKey::from_any(pem.as_bytes()).unwrap();
+    assert!(!imported.key_use().permits(KeyOp::Verify));
+    assert!(imported.key_use().permits(KeyOp::DeriveBits));
 }
 
 #[test]

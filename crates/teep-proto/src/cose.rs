@@ -14,12 +14,10 @@
 
 use alloc::vec::Vec;
 
-use teep_cose::coset::{
-    self, CborSerializable, CoseSign, CoseSign1, Header, RegisteredLabelWithPrivate,
-    TaggedCborSerializable,
-};
+use teep_cose::coset::{CoseSign, CoseSign1, Header, RegisteredLabelWithPrivate};
 use teep_cose::{
-    Algorithm, CoseError, CryptoProvider, PublicKey, SignOptions, Signer, TrustStore, VerifyContext,
+    Algorithm, CoseError, CryptoProvider, ParsedSigned, PublicKey, SignOptions, Signer, TrustStore,
+    VerifyContext,
 };
 
 use crate::decode::{check_cbor, decode_unsigned};
@@ -110,19 +108,6 @@ fn kid_of(protected: &Header, unprotected: &Header) -> Option<Vec<u8>> {
         .cloned()
 }
 
-/// The typed error for an envelope coset refused: teep-cose's own, so that reading an
-/// envelope and verifying it fail alike (an unregistered `alg` is `UnsupportedAlgorithm`,
-/// ERR_UNSUPPORTED_CIPHER_SUITES, not "malformed"). teep-cose parses with the same coset
-/// and fails before any crypto, so the empty trust store is never consulted.
-fn cose_err(bytes: &[u8], e: &coset::CoseError) -> ProtoError {
-    let trust = TrustStore::new();
-    let cx = VerifyContext::new(&teep_cose::RustCryptoProvider, &trust);
-    match teep_cose::verify_signed(bytes, &cx) {
-        Err(typed) => typed.into(),
-        Ok(_) => CoseError::Malformed(alloc::format!("{e}")).into(),
-    }
-}
-
 /// Reads a COSE_Sign1 or COSE_Sign (tagged or not) WITHOUT verifying it: payload, `alg`
 /// and `kid` as the sender claims them. For inspection only; a TEEP message is read with
 /// [`Unverified::parse`] and accepted only once verified.
@@ -150,21 +135,13 @@ pub fn decode_unverified_cose(bytes: &[u8]) -> Result<UnverifiedCose, ProtoError
             .collect(),
         payload: s.payload,
     };
-    match bytes.first() {
-        // 0xd2 = tag 18, 0xd8 0x62 = tag 98.
-        Some(0xd2) => CoseSign1::from_tagged_slice(bytes)
-            .map(|s| sign1(s, true))
-            .map_err(|e| cose_err(bytes, &e)),
-        Some(0xd8) => CoseSign::from_tagged_slice(bytes)
-            .map(|s| sign(s, true))
-            .map_err(|e| cose_err(bytes, &e)),
-        _ => match CoseSign1::from_slice(bytes) {
-            Ok(s) => Ok(sign1(s, false)),
-            Err(_) => CoseSign::from_slice(bytes)
-                .map(|s| sign(s, false))
-                .map_err(|e| cose_err(bytes, &e)),
-        },
-    }
+    // teep-cose's own parse, so that reading an envelope and verifying it fail alike (an
+    // unregistered `alg` is `UnsupportedAlgorithm`, and a COSE_Sign with one such
+    // signature still reads).
+    Ok(match teep_cose::parse_signed(bytes)? {
+        ParsedSigned::Sign1 { message, tagged } => sign1(message, tagged),
+        ParsedSigned::Sign { message, tagged } => sign(message, tagged),
+    })
 }
 
 /// A signed TEEP message, parsed and decoded but NOT verified: look at it (which session

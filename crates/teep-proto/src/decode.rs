@@ -1,16 +1,17 @@
-//! Strict decoding: the teep-cbor pre-pass, then one typed walk with minicbor's `Decoder`.
+//! Strict decoding: the teep-cbor pre-pass, then one typed walk with teep-cbor's `Reader`.
 //!
 //! The pre-pass (`Profile::TEEP`) rejects what no reader may accept: ill-formed CBOR,
 //! duplicate map keys, trailing bytes, excessive depth or size. It accepts indefinite
 //! lengths and non-preferred heads because the draft does not require deterministic
-//! encoding, so the walk below reads both forms. The walk then checks the TEEP structure
-//! and the CDDL controls and reports each problem with its byte offset.
+//! encoding, so the walk below reads both forms (the `_any` reads). The walk then checks
+//! the TEEP structure and the CDDL controls and reports each problem with its byte offset;
+//! every read names its [`Field`], and one `From<ReadError<Field>>` turns a failed read
+//! into a [`MalformedKind`].
 
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use minicbor::Decoder;
-use minicbor::data::Type;
+use teep_cbor::read::{ReadError, ReadErrorKind, Reader};
 use teep_cbor::{CborErrorKind, Profile};
 
 use crate::error::{MalformedKind, ProtoError, Violation};
@@ -34,25 +35,43 @@ type Result<T> = core::result::Result<T, ProtoError>;
 /// an Agent with nothing to list must still send the list its TAM asked for).
 pub fn decode_unsigned(bytes: &[u8], numbering: Numbering) -> Result<Message> {
     check_cbor(bytes)?;
-    let mut r = Reader {
-        d: Decoder::new(bytes),
+    let mut w = Walk {
+        r: Reader::new(bytes),
         numbering,
     };
-    let message = r.message()?;
-    let end = r.d.position();
-    if end != bytes.len() {
-        // The pre-pass already guarantees this; kept so the walk alone is never lenient.
-        return Err(ProtoError::malformed(
-            end,
-            MalformedKind::Cbor(CborErrorKind::TrailingBytes),
-        ));
-    }
+    let message = w.message()?;
+    // The pre-pass already guarantees this; kept so the walk alone is never lenient.
+    w.r.expect_empty(Field::Message)?;
     Ok(message)
 }
 
 /// The strict CBOR pre-pass shared by the decoder and [`RawCbor::new`].
 pub(crate) fn check_cbor(bytes: &[u8]) -> Result<()> {
     teep_cbor::check(bytes, &Profile::TEEP).map_err(ProtoError::from)
+}
+
+/// A failed read of `field`. Kinds the pre-pass rules out (malformed heads, invalid UTF-8,
+/// trailing bytes) still map onto the pre-pass's own kinds, so the walk is never lenient.
+impl From<ReadError<Field>> for ProtoError {
+    fn from(e: ReadError<Field>) -> Self {
+        let field = e.field;
+        let kind = match e.kind {
+            ReadErrorKind::Truncated => MalformedKind::Truncated,
+            ReadErrorKind::OutOfRange => MalformedKind::OutOfRange { field },
+            ReadErrorKind::Missing => MalformedKind::MissingField { field },
+            ReadErrorKind::Duplicate => MalformedKind::DuplicateLabel,
+            ReadErrorKind::Trailing => MalformedKind::Cbor(CborErrorKind::TrailingBytes),
+            ReadErrorKind::InvalidUtf8 => MalformedKind::Cbor(CborErrorKind::InvalidUtf8),
+            ReadErrorKind::Indefinite => MalformedKind::Cbor(CborErrorKind::IndefiniteLength),
+            ReadErrorKind::Size { found, .. } => MalformedKind::Violation(Violation::Size {
+                field,
+                len: usize::try_from(found).unwrap_or(usize::MAX),
+            }),
+            // Expected(_), Malformed (a reserved head or stray break where an item belongs).
+            _ => MalformedKind::UnexpectedType { field },
+        };
+        Self::malformed(e.offset, kind)
+    }
 }
 
 /// Progress through an array of fixed length (definite or indefinite).
@@ -64,8 +83,9 @@ struct Fixed {
     seen: u64,
 }
 
-struct Reader<'b> {
-    d: Decoder<'b>,
+/// The walk over one message: the reader and the numbering its labels are in.
+struct Walk<'b> {
+    r: Reader<'b>,
     numbering: Numbering,
 }
 
@@ -85,40 +105,17 @@ fn set_once<T>(slot: &mut Option<T>, value: T, at: usize) -> Result<()> {
     Ok(())
 }
 
-impl<'b> Reader<'b> {
+impl Walk<'_> {
     fn pos(&self) -> usize {
-        self.d.position()
-    }
-
-    /// Maps a minicbor failure while reading `field` at `at` onto our kinds.
-    fn lift<T>(
-        r: core::result::Result<T, minicbor::decode::Error>,
-        at: usize,
-        field: Field,
-    ) -> Result<T> {
-        r.or_else(|e| {
-            let kind = if e.is_end_of_input() {
-                MalformedKind::Truncated
-            } else if e.is_type_mismatch() {
-                MalformedKind::UnexpectedType { field }
-            } else {
-                MalformedKind::OutOfRange { field }
-            };
-            malformed(at, kind)
-        })
-    }
-
-    fn datatype(&self, field: Field) -> Result<Type> {
-        let at = self.pos();
-        Self::lift(self.d.datatype(), at, field)
+        self.r.position()
     }
 
     fn uint(&mut self, field: Field) -> Result<u64> {
-        let at = self.pos();
-        Self::lift(self.d.u64(), at, field)
+        Ok(self.r.u64(field)?)
     }
 
-    /// A `uint .size 4` (version, ext-info).
+    /// A `uint .size 4` (version, ext-info): a negative number is of the wrong type, a
+    /// larger one out of range.
     fn u32(&mut self, field: Field) -> Result<u32> {
         let at = self.pos();
         let n = self.uint(field)?;
@@ -126,44 +123,21 @@ impl<'b> Reader<'b> {
     }
 
     fn int(&mut self, field: Field) -> Result<i64> {
-        let at = self.pos();
-        Self::lift(self.d.i64(), at, field)
-    }
-
-    /// The initial byte of the next item, to tell indefinite strings apart cheaply.
-    fn peek(&self) -> Option<u8> {
-        self.d.input().get(self.pos()).copied()
+        Ok(self.r.i64(field)?)
     }
 
     fn bool(&mut self, field: Field) -> Result<bool> {
-        let at = self.pos();
-        Self::lift(self.d.bool(), at, field)
+        Ok(self.r.bool(field)?)
     }
 
     /// A byte string, definite or indefinite (chunks concatenated).
     fn bytes(&mut self, field: Field) -> Result<Vec<u8>> {
-        let at = self.pos();
-        if self.peek() != Some(0x5f) {
-            return Self::lift(self.d.bytes(), at, field).map(<[u8]>::to_vec);
-        }
-        let mut out = Vec::new();
-        for chunk in Self::lift(self.d.bytes_iter(), at, field)? {
-            out.extend_from_slice(Self::lift(chunk, at, field)?);
-        }
-        Ok(out)
+        Ok(self.r.bytes_any(field)?.into_owned())
     }
 
     /// A text string, definite or indefinite (chunks concatenated).
     fn text(&mut self, field: Field) -> Result<String> {
-        let at = self.pos();
-        if self.peek() != Some(0x7f) {
-            return Self::lift(self.d.str(), at, field).map(String::from);
-        }
-        let mut out = String::new();
-        for chunk in Self::lift(self.d.str_iter(), at, field)? {
-            out.push_str(Self::lift(chunk, at, field)?);
-        }
-        Ok(out)
+        Ok(self.r.str_any(field)?.into_owned())
     }
 
     fn sized_bytes(&mut self, field: Field) -> Result<Vec<u8>> {
@@ -182,39 +156,20 @@ impl<'b> Reader<'b> {
 
     /// Any one item, kept as its encoded bytes.
     fn raw(&mut self, field: Field) -> Result<RawCbor> {
-        let at = self.pos();
-        let item = Self::lift(teep_cbor::read::raw_item(&mut self.d), at, field)?;
-        Ok(RawCbor::from_checked(item.to_vec()))
+        Ok(RawCbor::from_checked(self.r.raw(field)?.to_vec()))
     }
 
     fn array(&mut self, field: Field) -> Result<Option<u64>> {
-        let at = self.pos();
-        Self::lift(self.d.array(), at, field)
+        Ok(self.r.array_any(field)?)
     }
 
     fn map(&mut self, field: Field) -> Result<Option<u64>> {
-        let at = self.pos();
-        Self::lift(self.d.map(), at, field)
+        Ok(self.r.map_any(field)?)
     }
 
-    /// Whether another element of an array or map follows; `remaining` is the header's
-    /// count (`None` = indefinite, ended by a break, which this consumes).
-    fn more(&mut self, remaining: &mut Option<u64>) -> Result<bool> {
-        match remaining {
-            Some(0) => Ok(false),
-            Some(n) => {
-                *n -= 1;
-                Ok(true)
-            }
-            None => {
-                if self.datatype(Field::Message)? == Type::Break {
-                    self.d.set_position(self.pos().saturating_add(1));
-                    Ok(false)
-                } else {
-                    Ok(true)
-                }
-            }
-        }
+    /// Whether another element of the array or map `field` follows ([`Reader::more`]).
+    fn more(&mut self, field: Field, remaining: &mut Option<u64>) -> Result<bool> {
+        Ok(self.r.more(field, remaining)?)
     }
 
     /// After `more` announced an element too many: counts (and skips) it and the rest of
@@ -225,9 +180,9 @@ impl<'b> Reader<'b> {
         }
         let mut n = 0u64;
         loop {
-            self.raw(field)?;
+            self.r.skip(field)?;
             n = n.saturating_add(1);
-            if !self.more(remaining)? {
+            if !self.more(field, remaining)? {
                 return Ok(n);
             }
         }
@@ -235,7 +190,7 @@ impl<'b> Reader<'b> {
 
     /// A capacity hint that an attacker's length cannot inflate past the input size.
     fn capacity(&self, len: Option<u64>) -> usize {
-        let left = self.d.input().len().saturating_sub(self.pos());
+        let left = self.r.input().len().saturating_sub(self.pos());
         len.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX).min(left))
     }
 
@@ -248,7 +203,7 @@ impl<'b> Reader<'b> {
         let at = self.pos();
         let mut len = self.array(field)?;
         let mut out = Vec::with_capacity(self.capacity(len));
-        while self.more(&mut len)? {
+        while self.more(field, &mut len)? {
             out.push(item(self)?);
         }
         validate::list_len(field, out.len()).or_else(|e| violation(at, e))?;
@@ -282,7 +237,7 @@ impl<'b> Reader<'b> {
 
     /// Steps to the next element of a fixed array, which must exist.
     fn element(&mut self, f: &mut Fixed) -> Result<()> {
-        if !self.more(&mut f.len)? {
+        if !self.more(f.field, &mut f.len)? {
             let kind = MalformedKind::ArrayLength {
                 field: f.field,
                 expected: f.expected,
@@ -296,7 +251,7 @@ impl<'b> Reader<'b> {
 
     /// Ends a fixed array, which must have no further element.
     fn end(&mut self, mut f: Fixed) -> Result<()> {
-        if self.more(&mut f.len)? {
+        if self.more(f.field, &mut f.len)? {
             let found = f
                 .expected
                 .saturating_add(self.count_extra(&mut f.len, f.field)?);
@@ -317,7 +272,7 @@ impl<'b> Reader<'b> {
         mut on: impl FnMut(&mut Self, Option<Field>, u64, usize) -> Result<()>,
     ) -> Result<()> {
         let mut len = self.map(Field::Options)?;
-        while self.more(&mut len)? {
+        while self.more(Field::Options, &mut len)? {
             let at = self.pos();
             let label = self.uint(Field::OptionLabel)?;
             on(self, Field::from_label(label, self.numbering), label, at)?;
@@ -336,7 +291,7 @@ impl<'b> Reader<'b> {
     /// Steps to the next positional element of the message array, which must exist.
     fn positional(&mut self, len: &mut Option<u64>, field: Field) -> Result<()> {
         let at = self.pos();
-        if self.more(len)? {
+        if self.more(Field::Message, len)? {
             Ok(())
         } else {
             malformed(at, MalformedKind::MissingField { field })
@@ -374,7 +329,7 @@ impl<'b> Reader<'b> {
             MessageType::Success => Message::Success(self.success()?),
             MessageType::Error => Message::Error(self.error(&mut len)?),
         };
-        if self.more(&mut len)? {
+        if self.more(Field::Message, &mut len)? {
             let found = expected.saturating_add(self.count_extra(&mut len, Field::Message)?);
             return malformed(
                 at,
@@ -541,7 +496,7 @@ impl<'b> Reader<'b> {
         let mut len = self.array(Field::CipherSuite)?;
         let mut first = None;
         let mut rest = Vec::new();
-        while self.more(&mut len)? {
+        while self.more(Field::CipherSuite, &mut len)? {
             let op = self.cipher_operation()?;
             match first {
                 None => first = Some(op),
@@ -600,7 +555,7 @@ impl<'b> Reader<'b> {
         let mut len = self.map(Field::SystemPropertyClaims)?;
         let mut component_id = None;
         let mut parameters = alloc::collections::BTreeMap::new();
-        while self.more(&mut len)? {
+        while self.more(Field::SystemPropertyClaims, &mut len)? {
             let key_at = self.pos();
             match self.int(Field::SystemPropertyClaims)? {
                 0 => {
@@ -637,7 +592,7 @@ impl<'b> Reader<'b> {
         let mut component_id = None;
         let mut tc_manifest_sequence_number = None;
         let mut have_binary = None;
-        while self.more(&mut len)? {
+        while self.more(Field::RequestedTcInfo, &mut len)? {
             let key_at = self.pos();
             let label = self.uint(Field::RequestedTcInfo)?;
             match Field::from_label(label, self.numbering) {

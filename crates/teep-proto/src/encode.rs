@@ -6,18 +6,26 @@
 //! numberings, so the encoder reproduces each vector byte for byte, and the same message
 //! always gives the same bytes. Raw values (SUIT parameters, extensions) are copied as
 //! they were received or built.
+//!
+//! Two passes: [`check`] refuses, in output order, whatever breaks a CDDL rule the decoder
+//! enforces; only then is anything written, with teep-cbor's counting containers
+//! (`MapEncoder`, `ArrayEncoder`), so no length is counted by hand.
 
 use alloc::vec::Vec;
+
+use minicbor::Encoder;
+use teep_cbor::write::{
+    ArrayEncoder, ArrayKind, ContainerKind, Counted, EncodeError, MapEncoder, VecEncoder, raw,
+};
 
 use crate::error::{ProtoError, Violation};
 use crate::numbering::{Field, Numbering};
 use crate::parts::{Parts, Value};
-use crate::types::{CipherSuite, ComponentId, Message, RawCbor, SystemPropertyClaims};
+use crate::types::{ComponentId, Message, RawCbor, RequestedTcInfo, SystemPropertyClaims};
 use crate::validate;
 
 type Result<T> = core::result::Result<T, ProtoError>;
-
-use teep_cbor::encode::{Major, write_bytes, write_head, write_int, write_text};
+type Written = core::result::Result<(), EncodeError>;
 
 impl Message {
     /// Encodes the bare TEEP message (the COSE payload) in `numbering`.
@@ -25,12 +33,13 @@ impl Message {
     /// Refuses (with [`ProtoError::Invalid`]) a message that breaks a CDDL rule the
     /// decoder enforces, so that `decode(encode(m)) == m` for every `m` it accepts.
     pub fn encode(&self, numbering: Numbering) -> Result<Vec<u8>> {
-        let mut w = Writer {
-            out: Vec::with_capacity(self.size_hint()),
-            numbering,
-        };
-        w.message(self)?;
-        Ok(w.out)
+        let parts = self.parts();
+        let options = options(&parts, numbering)?;
+        check(&options, &parts.positional, numbering).map_err(ProtoError::Invalid)?;
+        let w = Writer { numbering };
+        let mut out = Vec::with_capacity(self.size_hint());
+        w.message(&mut Encoder::new(&mut out), self, &options, &parts)?;
+        Ok(out)
     }
 
     /// Rough output size, so that the output vector is allocated once in common cases.
@@ -46,9 +55,10 @@ impl Message {
     }
 }
 
-struct Writer {
-    out: Vec<u8>,
-    numbering: Numbering,
+/// One entry of the options map: a field this message defines, or a kept extension.
+enum Entry<'a> {
+    Known(Field, Value<'a>),
+    Raw(&'a RawCbor),
 }
 
 /// The label of a field the encoder writes as a map key. Only labelled fields reach here
@@ -58,203 +68,232 @@ fn label(field: Field, numbering: Numbering) -> u64 {
     field.label(numbering).unwrap_or(u64::MAX)
 }
 
-fn invalid<T>(v: Violation) -> Result<T> {
-    Err(ProtoError::Invalid(v))
+/// The options map's entries in output order (`token` first, then ascending labels),
+/// after refusing an extension that reuses a label this message type defines.
+fn options<'a>(parts: &Parts<'a>, n: Numbering) -> Result<Vec<(u64, Entry<'a>)>> {
+    for label in parts.extensions.keys() {
+        if parts.defined.iter().any(|f| f.label(n) == Some(*label)) {
+            return Err(ProtoError::Invalid(Violation::ExtensionLabelTaken(*label)));
+        }
+    }
+    let token = Field::Token.label(n);
+    let mut entries: Vec<(u64, Entry<'_>)> =
+        Vec::with_capacity(parts.options.len() + parts.extensions.len());
+    for (field, value) in &parts.options {
+        entries.push((label(*field, n), Entry::Known(*field, *value)));
+    }
+    for (label, raw) in parts.extensions {
+        entries.push((*label, Entry::Raw(raw)));
+    }
+    entries.sort_unstable_by_key(|(label, _)| (Some(*label) != token, *label));
+    Ok(entries)
+}
+
+/// Every CDDL control of the message, in the order the values are written, so the first
+/// one broken is reported.
+fn check(
+    options: &[(u64, Entry<'_>)],
+    positional: &[(Field, Value<'_>)],
+    n: Numbering,
+) -> core::result::Result<(), Violation> {
+    for (_, entry) in options {
+        if let Entry::Known(field, value) = entry {
+            check_value(*field, *value, n)?;
+        }
+    }
+    positional
+        .iter()
+        .try_for_each(|(field, value)| check_value(*field, *value, n))
+}
+
+fn check_value(
+    field: Field,
+    value: Value<'_>,
+    n: Numbering,
+) -> core::result::Result<(), Violation> {
+    let list = |len| validate::list_len(field, len);
+    match value {
+        Value::Bytes(b) => validate::size(field, b.len()),
+        Value::Text(s) => validate::size(field, s.len()),
+        Value::Uint(_) | Value::DataItems(_) => Ok(()),
+        Value::Freshness(l) => list(l.len()),
+        Value::Versions(l) => list(l.len()),
+        Value::BstrList(l) => list(l.len()),
+        Value::Profiles(l) => list(l.len()),
+        Value::CipherSuites(l) => {
+            list(l.len())?;
+            l.iter()
+                .try_for_each(|s| validate::list_len(Field::CipherSuite, s.operations().len()))
+        }
+        Value::TcList(l) => {
+            list(l.len())?;
+            l.iter().try_for_each(|c| {
+                validate::claims(c)?;
+                component_id_len(Field::SystemComponentId, &c.component_id)
+            })
+        }
+        Value::RequestedTcList(l) => {
+            list(l.len())?;
+            l.iter().try_for_each(|info| {
+                validate::requested_tc_info(info)?;
+                component_id_len(Field::ComponentId, &info.component_id)
+            })
+        }
+        Value::ComponentIds(l) => {
+            list(l.len())?;
+            l.iter()
+                .try_for_each(|id| component_id_len(Field::ComponentId, id))
+        }
+        Value::ErrCode(code) => validate::err_code(code, n).map(drop),
+    }
+}
+
+fn component_id_len(field: Field, id: &ComponentId) -> core::result::Result<(), Violation> {
+    validate::list_len(field, id.0.len())
+}
+
+/// Where one value goes: the next element of an array, or the value of a map entry. A
+/// nested array or map is added with `item_nested` / `entry_nested`, so no container is
+/// read back after it is written.
+trait Slot {
+    fn scalar(self, write: impl FnOnce(&mut VecEncoder<'_>) -> Written) -> Written;
+    fn nested<N: ContainerKind>(self, entries: impl FnOnce(&mut Counted<N>) -> Written) -> Written;
+}
+
+impl Slot for &mut ArrayEncoder {
+    fn scalar(self, write: impl FnOnce(&mut VecEncoder<'_>) -> Written) -> Written {
+        self.item_with(write).map(drop)
+    }
+
+    fn nested<N: ContainerKind>(self, entries: impl FnOnce(&mut Counted<N>) -> Written) -> Written {
+        self.item_nested(entries).map(drop)
+    }
+}
+
+/// The value of the entry `1` of map `0`.
+struct Keyed<'m>(&'m mut MapEncoder, u64);
+
+impl Slot for Keyed<'_> {
+    fn scalar(self, write: impl FnOnce(&mut VecEncoder<'_>) -> Written) -> Written {
+        self.0.entry_with(self.1, write).map(drop)
+    }
+
+    fn nested<N: ContainerKind>(self, entries: impl FnOnce(&mut Counted<N>) -> Written) -> Written {
+        self.0.entry_nested(self.1, entries).map(drop)
+    }
+}
+
+/// An array with one element per item of `items`, each added by `f`.
+fn array<T>(
+    slot: impl Slot,
+    items: impl IntoIterator<Item = T>,
+    mut f: impl FnMut(&mut ArrayEncoder, T) -> Written,
+) -> Written {
+    slot.nested(|a: &mut ArrayEncoder| items.into_iter().try_for_each(|item| f(a, item)))
+}
+
+/// Writes a message [`check`] has accepted.
+struct Writer {
+    numbering: Numbering,
 }
 
 impl Writer {
-    fn head(&mut self, major: Major, n: u64) {
-        write_head(major, n, &mut self.out);
-    }
-
-    fn len_head(&mut self, major: Major, len: usize) {
-        write_head(major, len as u64, &mut self.out);
-    }
-
-    fn int(&mut self, n: i64) {
-        write_int(n, &mut self.out);
-    }
-
-    fn bytes(&mut self, b: &[u8]) {
-        write_bytes(b, &mut self.out);
-    }
-
-    fn text(&mut self, s: &str) {
-        write_text(s, &mut self.out);
-    }
-
-    fn raw(&mut self, r: &RawCbor) {
-        self.out.extend_from_slice(r.as_bytes());
-    }
-
-    /// Array header of a list after checking its non-empty rule.
-    fn list(&mut self, field: Field, len: usize) -> Result<()> {
-        validate::list_len(field, len).map_err(ProtoError::Invalid)?;
-        self.len_head(Major::Array, len);
-        Ok(())
-    }
-
-    fn message(&mut self, m: &Message) -> Result<()> {
-        let parts = m.parts();
-        self.len_head(Major::Array, 2 + parts.positional.len());
-        self.head(Major::Unsigned, m.message_type().number(self.numbering));
-        self.options(&parts)?;
-        for (field, value) in &parts.positional {
-            self.value(*field, *value)?;
-        }
-        Ok(())
-    }
-
-    fn options(&mut self, parts: &Parts<'_>) -> Result<()> {
-        let n = self.numbering;
-        let token = Field::Token.label(n);
-        for label in parts.extensions.keys() {
-            if parts.defined.iter().any(|f| f.label(n) == Some(*label)) {
-                return invalid(Violation::ExtensionLabelTaken(*label));
+    fn message(
+        &self,
+        e: &mut VecEncoder<'_>,
+        m: &Message,
+        options: &[(u64, Entry<'_>)],
+        parts: &Parts<'_>,
+    ) -> Written {
+        ArrayEncoder::write_to(e, |a| {
+            a.item(m.message_type().number(self.numbering))?;
+            a.item_nested(|map| self.options(map, options))?;
+            for (_, value) in &parts.positional {
+                self.value(&mut *a, *value)?;
             }
-        }
-        let mut entries: Vec<(bool, u64, Entry<'_>)> =
-            Vec::with_capacity(parts.options.len() + parts.extensions.len());
-        for (field, value) in &parts.options {
-            let label = label(*field, n);
-            entries.push((Some(label) != token, label, Entry::Known(*field, *value)));
-        }
-        for (label, raw) in parts.extensions {
-            entries.push((true, *label, Entry::Raw(raw)));
-        }
-        entries.sort_unstable_by_key(|(not_token, label, _)| (*not_token, *label));
-        self.len_head(Major::Map, entries.len());
-        for (_, label, entry) in entries {
-            self.head(Major::Unsigned, label);
+            Ok(())
+        })
+    }
+
+    fn options(&self, map: &mut MapEncoder, options: &[(u64, Entry<'_>)]) -> Written {
+        for (label, entry) in options {
             match entry {
-                Entry::Known(field, value) => self.value(field, value)?,
-                Entry::Raw(raw) => self.raw(raw),
+                Entry::Known(_, value) => self.value(Keyed(map, *label), *value)?,
+                Entry::Raw(item) => {
+                    map.entry_with(*label, |e| raw(e, item.as_bytes()))?;
+                }
             }
         }
         Ok(())
     }
 
-    fn value(&mut self, field: Field, value: Value<'_>) -> Result<()> {
+    fn value(&self, slot: impl Slot, value: Value<'_>) -> Written {
         match value {
-            Value::Bytes(b) => {
-                validate::size(field, b.len()).map_err(ProtoError::Invalid)?;
-                self.bytes(b);
+            Value::Bytes(b) => slot.scalar(|e| bytes(e, b)),
+            Value::Text(s) => slot.scalar(|e| Ok(e.str(s).map(drop)?)),
+            Value::Uint(u) | Value::DataItems(crate::types::DataItemRequested(u)) => {
+                slot.scalar(|e| Ok(e.u64(u).map(drop)?))
             }
-            Value::Text(s) => {
-                validate::size(field, s.len()).map_err(ProtoError::Invalid)?;
-                self.text(s);
-            }
-            Value::Uint(u) => self.head(Major::Unsigned, u),
-            Value::Freshness(list) => {
-                self.list(field, list.len())?;
-                list.iter().for_each(|f| self.head(Major::Unsigned, f.0));
-            }
-            Value::Versions(list) => {
-                self.list(field, list.len())?;
-                list.iter()
-                    .for_each(|v| self.head(Major::Unsigned, u64::from(*v)));
-            }
-            Value::BstrList(list) => {
-                self.list(field, list.len())?;
-                list.iter().for_each(|b| self.bytes(b));
-            }
-            Value::CipherSuites(list) => {
-                self.list(field, list.len())?;
-                for suite in list {
-                    self.cipher_suite(suite)?;
-                }
-            }
-            Value::Profiles(list) => {
-                self.list(field, list.len())?;
-                for profile in list {
-                    self.len_head(Major::Array, profile.0.len());
-                    profile.0.iter().for_each(|a| self.int(*a));
-                }
-            }
-            Value::DataItems(d) => self.head(Major::Unsigned, d.0),
-            Value::TcList(list) => {
-                self.list(field, list.len())?;
-                for claims in list {
-                    self.claims(claims)?;
-                }
-            }
-            Value::RequestedTcList(list) => {
-                self.list(field, list.len())?;
-                for info in list {
-                    validate::requested_tc_info(info).map_err(ProtoError::Invalid)?;
-                    self.requested_tc_info(info)?;
-                }
-            }
-            Value::ComponentIds(list) => {
-                self.list(field, list.len())?;
-                for id in list {
-                    self.component_id(Field::ComponentId, id)?;
-                }
-            }
+            Value::Freshness(l) => array(slot, l, |a, f| a.item(f.0).map(drop)),
+            Value::Versions(l) => array(slot, l, |a, v| a.item(*v).map(drop)),
+            Value::BstrList(l) => array(slot, l, |a, b| a.item_with(|e| bytes(e, b)).map(drop)),
+            Value::CipherSuites(l) => array(slot, l, |a, suite| {
+                array(a, suite.operations(), |ops, op| {
+                    ops.item_nested::<ArrayKind>(|pair| {
+                        pair.item(op.cose_type)?.item(op.alg).map(drop)
+                    })
+                    .map(drop)
+                })
+            }),
+            Value::Profiles(l) => array(slot, l, |a, profile| {
+                array(a, &profile.0, |algs, alg| algs.item(*alg).map(drop))
+            }),
+            Value::TcList(l) => array(slot, l, |a, c| a.item_nested(|m| claims(m, c)).map(drop)),
+            Value::RequestedTcList(l) => array(slot, l, |a, info| {
+                a.item_nested(|m| self.requested_tc_info(m, info)).map(drop)
+            }),
+            Value::ComponentIds(l) => array(slot, l, |a, id| component_id(a, id)),
             Value::ErrCode(code) => {
-                let number =
-                    validate::err_code(code, self.numbering).map_err(ProtoError::Invalid)?;
-                self.head(Major::Unsigned, number);
+                slot.scalar(|e| Ok(e.u64(code.number(self.numbering)).map(drop)?))
             }
         }
-        Ok(())
     }
 
-    fn cipher_suite(&mut self, suite: &CipherSuite) -> Result<()> {
-        self.list(Field::CipherSuite, suite.operations().len())?;
-        for op in suite.operations() {
-            self.len_head(Major::Array, 2);
-            self.head(Major::Unsigned, op.cose_type);
-            self.int(op.alg);
-        }
-        Ok(())
-    }
-
-    fn component_id(&mut self, field: Field, id: &ComponentId) -> Result<()> {
-        self.list(field, id.0.len())?;
-        id.0.iter().for_each(|part| self.bytes(part));
-        Ok(())
-    }
-
-    /// system-property-claims: component id (key 0) and parameters in ascending key order.
-    fn claims(&mut self, claims: &SystemPropertyClaims) -> Result<()> {
-        validate::claims(claims).map_err(ProtoError::Invalid)?;
-        self.len_head(Major::Map, claims.parameters.len() + 1);
-        for (key, value) in claims.parameters.range(..0) {
-            self.int(*key);
-            self.raw(value);
-        }
-        self.head(Major::Unsigned, 0);
-        self.component_id(Field::SystemComponentId, &claims.component_id)?;
-        for (key, value) in claims.parameters.range(1..) {
-            self.int(*key);
-            self.raw(value);
-        }
-        Ok(())
-    }
-
-    fn requested_tc_info(&mut self, info: &crate::types::RequestedTcInfo) -> Result<()> {
+    /// requested-tc-info; its labels ascend in this order in both numberings.
+    fn requested_tc_info(&self, map: &mut MapEncoder, info: &RequestedTcInfo) -> Written {
         let n = self.numbering;
-        let count = 1
-            + usize::from(info.tc_manifest_sequence_number.is_some())
-            + usize::from(info.have_binary.is_some());
-        self.len_head(Major::Map, count);
-        // Labels ascend in this order in both numberings.
-        self.head(Major::Unsigned, label(Field::ComponentId, n));
-        self.component_id(Field::ComponentId, &info.component_id)?;
+        component_id(
+            Keyed(&mut *map, label(Field::ComponentId, n)),
+            &info.component_id,
+        )?;
         if let Some(seq) = info.tc_manifest_sequence_number {
-            self.head(Major::Unsigned, label(Field::TcManifestSequenceNumber, n));
-            self.head(Major::Unsigned, seq);
+            map.entry(label(Field::TcManifestSequenceNumber, n), seq)?;
         }
         if let Some(have) = info.have_binary {
-            self.head(Major::Unsigned, label(Field::HaveBinary, n));
-            self.out.push(if have { 0xf5 } else { 0xf4 });
+            map.entry(label(Field::HaveBinary, n), have)?;
         }
         Ok(())
     }
 }
 
-enum Entry<'a> {
-    Known(Field, Value<'a>),
-    Raw(&'a RawCbor),
+fn bytes(e: &mut VecEncoder<'_>, b: &[u8]) -> Written {
+    Ok(e.bytes(b).map(drop)?)
+}
+
+fn component_id(slot: impl Slot, id: &ComponentId) -> Written {
+    array(slot, &id.0, |a, part| {
+        a.item_with(|e| bytes(e, part)).map(drop)
+    })
+}
+
+/// system-property-claims: component id (key 0) and parameters in ascending key order.
+fn claims(map: &mut MapEncoder, claims: &SystemPropertyClaims) -> Written {
+    for (key, value) in claims.parameters.range(..0) {
+        map.entry_with(*key, |e| raw(e, value.as_bytes()))?;
+    }
+    component_id(Keyed(&mut *map, 0), &claims.component_id)?;
+    for (key, value) in claims.parameters.range(1..) {
+        map.entry_with(*key, |e| raw(e, value.as_bytes()))?;
+    }
+    Ok(())
 }

@@ -9,7 +9,7 @@
 use alloc::vec::Vec;
 
 use teep_cbor::CborErrorKind;
-use teep_cose::{CertificateError, CoseError};
+use teep_cose::{CoseError, TeepClass};
 
 use crate::numbering::Field;
 use crate::types::ErrCode;
@@ -42,6 +42,10 @@ pub enum ProtoError {
     /// None of the TEEP cipher suites the peer offered is supported.
     #[error("none of the offered TEEP cipher suites is supported")]
     UnsupportedCipherSuites,
+    /// The CBOR encoder refused its own output (a container entry of the wrong shape): a
+    /// bug of the encoder, never the message's content, which [`ProtoError::Invalid`] covers.
+    #[error("TEEP encoder: {0}")]
+    Encode(#[from] teep_cbor::write::EncodeError),
 }
 
 /// What is wrong with a received TEEP message.
@@ -153,12 +157,15 @@ impl ProtoError {
     /// The TEEP `err-code` an Agent answers this failure with (spec §9):
     ///
     /// * anything malformed, a bad signature, a missing/mismatched `alg`, an unknown
-    ///   critical header: ERR_PERMANENT_ERROR ("wrong or inconsistent fields");
-    /// * an unsupported algorithm or no common cipher suite: ERR_UNSUPPORTED_CIPHER_SUITES;
+    ///   critical header, a failed decryption: ERR_PERMANENT_ERROR ("wrong or inconsistent
+    ///   fields");
+    /// * an unsupported algorithm (also a non-AEAD for an attached ciphertext) or no
+    ///   common cipher suite: ERR_UNSUPPORTED_CIPHER_SUITES;
     /// * an expired or not-yet-valid certificate: ERR_CERTIFICATE_EXPIRED;
-    /// * any other certificate failure, an invalid key, and an untrusted signer (a key no
-    ///   trust anchor vouches for; the peer's remedy is the same as for a rejected
-    ///   certificate: try another one): ERR_BAD_CERTIFICATE;
+    /// * any other certificate failure, an invalid key, a key whose own `key_ops` forbid
+    ///   the use, and an untrusted signer (a key no trust anchor vouches for; the peer's
+    ///   remedy is the same as for a rejected certificate: try another one):
+    ///   ERR_BAD_CERTIFICATE;
     /// * an unsupported version: ERR_UNSUPPORTED_MSG_VERSION;
     /// * a local crypto-backend failure (RNG, ...): ERR_TEMPORARY_ERROR.
     pub fn err_code(&self) -> ErrCode {
@@ -167,26 +174,91 @@ impl ProtoError {
             Self::UnsupportedVersion { .. } => ErrCode::UnsupportedMsgVersion,
             Self::UnsupportedCipherSuites => ErrCode::UnsupportedCipherSuites,
             Self::Cose(e) => cose_err_code(e),
+            Self::Encode(_) => ErrCode::PermanentError,
         }
     }
 }
 
+/// Translates teep-cose's exhaustive classification (`CoseError::teep_class`) onto err-codes.
 fn cose_err_code(e: &CoseError) -> ErrCode {
-    match e {
-        CoseError::UnsupportedAlgorithm(_) => ErrCode::UnsupportedCipherSuites,
-        CoseError::Certificate(CertificateError::Expired | CertificateError::NotYetValid) => {
-            ErrCode::CertificateExpired
-        }
-        CoseError::Certificate(_) | CoseError::UntrustedSigner | CoseError::InvalidKey(_) => {
-            ErrCode::BadCertificate
-        }
-        CoseError::Crypto(_) => ErrCode::TemporaryError,
-        _ => ErrCode::PermanentError,
+    match e.teep_class() {
+        TeepClass::Permanent => ErrCode::PermanentError,
+        TeepClass::UnsupportedAlgorithm => ErrCode::UnsupportedCipherSuites,
+        TeepClass::BadCertificate => ErrCode::BadCertificate,
+        TeepClass::CertificateExpired => ErrCode::CertificateExpired,
+        TeepClass::Temporary => ErrCode::TemporaryError,
     }
 }
 
 impl From<teep_cbor::CborError> for ProtoError {
     fn from(e: teep_cbor::CborError) -> Self {
         Self::malformed(e.offset, MalformedKind::Cbor(e.kind))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use teep_cose::{CertificateError as C, KeyOp};
+
+    /// Every variant of ProtoError, CoseError and CertificateError with the err-code of
+    /// docs/wire-format.md's failures table.
+    #[test]
+    fn every_failure_has_its_err_code() {
+        use ErrCode::*;
+        let cose = [
+            (CoseError::Malformed("x".into()), PermanentError),
+            (
+                CoseError::UnsupportedAlgorithm(-65537),
+                UnsupportedCipherSuites,
+            ),
+            (CoseError::MissingAlgorithm, PermanentError),
+            (CoseError::AlgorithmKeyMismatch { alg: -9 }, PermanentError),
+            (CoseError::KeyOpNotPermitted(KeyOp::Verify), BadCertificate),
+            (
+                CoseError::UnknownCriticalHeader("99".into()),
+                PermanentError,
+            ),
+            (CoseError::BadSignature, PermanentError),
+            (CoseError::UntrustedSigner, BadCertificate),
+            (CoseError::InvalidKey("x".into()), BadCertificate),
+            (CoseError::DecryptionFailed, PermanentError),
+            (
+                CoseError::UnauthenticatedContent { alg: -65534 },
+                UnsupportedCipherSuites,
+            ),
+            (CoseError::Crypto("rng"), TemporaryError),
+            (C::Malformed("x".into()).into(), BadCertificate),
+            (C::Expired.into(), CertificateExpired),
+            (C::NotYetValid.into(), CertificateExpired),
+            (C::UnknownIssuer.into(), BadCertificate),
+            (C::Revoked.into(), BadCertificate),
+            (C::BadSignature.into(), BadCertificate),
+            (C::Unsupported("x".into()).into(), BadCertificate),
+            (C::NoClock.into(), BadCertificate),
+        ];
+        for (e, code) in cose {
+            assert_eq!(ProtoError::Cose(e.clone()).err_code(), code, "{e:?}");
+        }
+        let proto = [
+            (
+                ProtoError::malformed(0, MalformedKind::Truncated),
+                PermanentError,
+            ),
+            (
+                ProtoError::Invalid(Violation::ReservedErrCode),
+                PermanentError,
+            ),
+            (
+                ProtoError::UnsupportedVersion {
+                    offered: alloc::vec![7],
+                },
+                UnsupportedMsgVersion,
+            ),
+            (ProtoError::UnsupportedCipherSuites, UnsupportedCipherSuites),
+        ];
+        for (e, code) in proto {
+            assert_eq!(e.err_code(), code, "{e:?}");
+        }
     }
 }

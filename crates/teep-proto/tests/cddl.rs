@@ -1,6 +1,13 @@
 //! Every message our encoder emits validates against the draft's CDDL
 //! (tests/vectors/teep/teep-protocol.cddl, and the pre-26 file for the old numbering),
 //! checked with the `cddl` crate against each message type's own rule.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 
 mod common;
 

@@ -1,5 +1,12 @@
 //! The JSON view (what `teep inspect` prints): CDDL names as keys, hex byte strings,
 //! err-code by number and name in the numbering given.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 #![cfg(feature = "json")]
 
 mod common;

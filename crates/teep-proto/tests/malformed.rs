@@ -1,5 +1,12 @@
 //! Malformed and forged inputs: a table of bytes, each rejected with its own typed error
 //! (variant, fields and byte offset compared exactly, never a string).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 
 mod common;
 
@@ -275,6 +282,32 @@ fn malformed_table() {
             "cipher-suite operation of 3 elements",
             Numbering::Draft26,
             h(&format!("85 01 a0 81 81 83 12 28 00 {QR_PROFILES} 03")),
+            err(
+                5,
+                K::ArrayLength {
+                    field: Field::CipherOperation,
+                    expected: 2,
+                    found: 3,
+                },
+            ),
+        ),
+        (
+            "indefinite cipher-suite operation of 1 element",
+            Numbering::Draft26,
+            h(&format!("85 01 a0 81 81 9f 12 ff {QR_PROFILES} 03")),
+            err(
+                5,
+                K::ArrayLength {
+                    field: Field::CipherOperation,
+                    expected: 2,
+                    found: 1,
+                },
+            ),
+        ),
+        (
+            "indefinite cipher-suite operation of 3 elements",
+            Numbering::Draft26,
+            h(&format!("85 01 a0 81 81 9f 12 28 00 ff {QR_PROFILES} 03")),
             err(
                 5,
                 K::ArrayLength {

@@ -1,6 +1,13 @@
 //! tests/vectors/signed: every signed vector verifies with its committed public key under
 //! both crypto providers, carries the draft example as payload, names the right alg and
 //! kid, and fails against any other key.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 
 mod common;
 
@@ -237,6 +244,43 @@ fn cose_sign_reports_the_signature_that_verified() {
         &VerifyContext::new(&RustCryptoProvider, &both),
     );
     assert_eq!(v.unwrap().alg().cose_id(), -19);
+}
+
+/// A TAM that adds a suite later signs with it too: an Agent reads the COSE_Sign and verifies
+/// the signature whose algorithm it supports, though coset has no name for the other's.
+#[test]
+fn a_cose_sign_with_an_unregistered_alg_reads_and_verifies_through_the_other() {
+    use teep_cose::coset::cbor::value::Value;
+    let cose = signed("query_request.multi.cose.hex");
+    let mut value: Value = teep_cose::coset::cbor::de::from_reader(cose.as_slice()).unwrap();
+    let Value::Tag(98, inner) = &mut value else {
+        panic!("not a tagged COSE_Sign");
+    };
+    let Value::Array(signatures) = &mut inner.as_array_mut().unwrap()[3] else {
+        panic!("no signatures");
+    };
+    // The ESP256 signature becomes one under alg -100 ({1: -100}), unregistered.
+    signatures[0].as_array_mut().unwrap()[0] = Value::Bytes(vec![0xa1, 0x01, 0x38, 0x63]);
+    let mut newer = Vec::new();
+    teep_cose::coset::cbor::ser::into_writer(&value, &mut newer).unwrap();
+    let parsed = Unverified::parse(&newer, Numbering::Draft26).unwrap();
+    let algs: Vec<_> = parsed.cose().signatures.iter().map(|s| s.alg).collect();
+    assert_eq!(algs, [Some(-100), Some(-19)]);
+    let both = trust(&[public_key("esp256"), public_key("ed25519")]);
+    let v = parsed
+        .verify(&VerifyContext::new(&RustCryptoProvider, &both))
+        .unwrap();
+    assert_eq!(v.signer(), &public_key("ed25519"));
+    // Trusting only the P-256 key: its signature is now of an unknown suite and the other
+    // is by an untrusted key, the more telling failure.
+    let only_p256 = trust(&[public_key("esp256")]);
+    let e = verify(
+        &newer,
+        Numbering::Draft26,
+        &VerifyContext::new(&RustCryptoProvider, &only_p256),
+    )
+    .unwrap_err();
+    assert_eq!(e, ProtoError::Cose(CoseError::UntrustedSigner));
 }
 
 /// A TEEP message is never detached: parsing refuses a nil payload before any key is used.

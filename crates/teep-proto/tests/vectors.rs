@@ -1,5 +1,12 @@
 //! The draft's example messages (tests/vectors/teep, both numberings): each decodes with
 //! its numbering to the expected field values and re-encodes byte for byte.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 
 mod common;
 

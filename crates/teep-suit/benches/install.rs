@@ -4,6 +4,13 @@
 //!
 //! Besides divan's table, `main` prints a ratio from its own interleaved timing (median of
 //! alternating runs, so both sides see the same machine load).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "benchmark set-up on fixed inputs: a failure aborts the benchmark"
+)]
 
 use std::hint::black_box;
 use std::sync::LazyLock;

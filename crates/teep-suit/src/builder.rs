@@ -4,11 +4,11 @@
 //! Layout of a built manifest (component 0 = the TC; 1 = staging for an encrypted payload,
 //! the TC's sibling [`staging_id`];
 //! dependencies after the components, identified by their manifest component IDs):
-//! shared: set 0, override {vendor, class, digest, size}, check vendor, check class;
-//! dependency-resolution: per dependency set k, override {digest, uri}, fetch,
-//! dependency-integrity, process-dependency; install: per dependency set k,
-//! process-dependency; set 0, override {uri}, fetch (into 1 and copy with decryption into 0
-//! when encrypted), image-match; validate: per dependency process-dependency, set 0,
+//! shared: set 0, override {vendor, class, digest, size}, check vendor, check class, per
+//! dependency set k, override {digest}; dependency-resolution: per dependency set k,
+//! override {uri}, fetch, dependency-integrity, process-dependency; install: per dependency
+//! set k, process-dependency; set 0, override {uri}, fetch (into 1 and copy with decryption
+//! into 0 when encrypted), image-match; validate: per dependency process-dependency, set 0,
 //! image-match; invoke: set 0, invoke; uninstall: per dependency process-dependency, unlink
 //! the components.
 
@@ -228,16 +228,27 @@ pub fn build(spec: &ManifestSpec, provider: &dyn CryptoProvider) -> Result<Built
     if spec.class_id.is_some() {
         shared.push(Cmd::Rep(2));
     }
+    // Each dependency's manifest digest, in the shared sequence (the trust-domains
+    // dependency template): validate processes the dependency in Invocation too, which
+    // does not run dependency-resolution.
+    for (k, digest, _, _) in &deps {
+        shared.extend([
+            Cmd::SetIndex(*k),
+            Cmd::Override(Box::new(Parameters {
+                image_digest: Some(digest.clone()),
+                ..Parameters::default()
+            })),
+        ]);
+    }
 
     let mut resolution = Vec::new();
     let mut install = Vec::new();
     let mut validate = Vec::new();
     let mut uninstall = Vec::new();
-    for (k, digest, _, key) in &deps {
+    for (k, _, _, key) in &deps {
         resolution.extend([
             Cmd::SetIndex(*k),
             Cmd::Override(Box::new(Parameters {
-                image_digest: Some(digest.clone()),
                 uri: Some(key.clone()),
                 ..Parameters::default()
             })),

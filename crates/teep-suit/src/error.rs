@@ -162,6 +162,10 @@ pub enum SuitError {
     /// A report that must carry the device's signature does not.
     #[error("the report is not signed by the device")]
     UnsignedReport,
+    /// This item of an Update did not fail (or did not run), but unlinking the manifest at
+    /// this position of its `unneeded-manifest-list` did: nothing was committed.
+    #[error("unneeded manifest {0} of the same update failed; nothing was committed")]
+    UnneededManifestFailed(usize),
 }
 
 /// `SUIT_Report_Reasons` (draft-ietf-suit-report): the numbers are stated here only.
@@ -313,7 +317,8 @@ impl SuitError {
             | Self::StoredManifestMismatch(_)
             | Self::OtherManifestFailed(_)
             | Self::StateTampered(_)
-            | Self::StateRolledBack { .. } => R::OperationFailed,
+            | Self::StateRolledBack { .. }
+            | Self::UnneededManifestFailed(_) => R::OperationFailed,
         }
     }
 
@@ -372,7 +377,8 @@ impl SuitError {
             | Self::ForeignComponent(_)
             | Self::StoredManifestMismatch(_)
             | Self::OtherManifestFailed(_)
-            | Self::UnsignedReport => T::ManifestProcessingFailed,
+            | Self::UnsignedReport
+            | Self::UnneededManifestFailed(_) => T::ManifestProcessingFailed,
         }
     }
 
@@ -424,6 +430,7 @@ impl SuitError {
             Self::StateTampered(_) => 43,
             Self::StateRolledBack { .. } => 44,
             Self::UnsignedReport => 45,
+            Self::UnneededManifestFailed(_) => 46,
         }
     }
 }

@@ -24,7 +24,21 @@
 //!   image is never written where a manifest is or was stored. A dependency component
 //!   filled in a run must be authenticated by process-dependency after its last fill, or
 //!   nothing commits (`DependencyNotProcessed`). Copy and swap never read a component a
-//!   manifest of another signer links (`ForeignComponent`).
+//!   manifest of another signer links (`ForeignComponent`). This holds for a manifest's own
+//!   update too: an image another manifest links (it wrote the same bytes there) keeps its
+//!   contents, as a co-linker cannot be told from the image's first writer.
+//! * Updating a dependency: a root manifest's authenticated update (its signer, a higher
+//!   sequence number) replaces the manifest stored at its ID even when other manifests
+//!   link it: links are references, not ownership. (A location without a sequence number
+//!   holds no manifest: an image others link there is never stored over,
+//!   `ComponentReferenced`.) The dependents stay installed with their links; one that
+//!   pinned the old manifest's digest (`image-digest`) fails its dependency check
+//!   (`DependencyDigestMismatch`) when it is next processed (Invocation, an Update), until
+//!   an updated dependent arrives; its uninstall needs no digest.
+//! * Invocation runs validate, load and invoke of what is installed: process-dependency
+//!   there authenticates and runs the dependency but installs and links nothing (so a
+//!   dependency's `image-digest` must be set outside dependency-resolution, e.g. in the
+//!   shared sequence, as the builder does).
 //! * Lockstep (trust-domains): at the end of each Update section a dependent runs, every
 //!   dependency present whose manifest has that section must have had it run by
 //!   process-dependency (`DependencySectionSkipped`). Not applied to Invocation (td-ex1
@@ -59,11 +73,13 @@
 //!   component's ID plus the segment `suit`.
 //! * Shared sequence and each section start at component index 0; the shared sequence
 //!   runs before each section that is present.
-//! * An Update of several manifests ([`Processor::install_all`], TEEP `manifest-list`) is
-//!   atomic as a whole: manifests run in order, each seeing the effects of those before
-//!   it, and everything is committed at once only if all succeed. Otherwise nothing is
-//!   committed and every manifest's report says so: the failing one with its error, the
-//!   others with `OtherManifestFailed`.
+//! * A TEEP Update ([`Processor::update`]: `unneeded-manifest-list` unlinked first, then
+//!   `manifest-list` installed) is atomic as a whole: items run in order, each seeing the
+//!   effects of those before it, and everything is committed at once only if all succeed.
+//!   Otherwise nothing is committed and every item's report says so: the failing one with
+//!   its error, the others with `UnneededManifestFailed` or `OtherManifestFailed`. An
+//!   unneeded ID without a root manifest installed there is `NotInstalled`, which fails the
+//!   Update (the draft: Error if unlinking failed).
 //!
 //! Layout (private modules; their public types are re-exported here): `environment`
 //! (what the processor is given), `outcome` (results, failure plumbing), `run` (pending
@@ -91,7 +107,7 @@ use teep_cose::CryptoProvider;
 pub use environment::{
     Clock, Decryptor, DeviceIdentity, Fetcher, KeyDecryptor, NoClock, NoFetcher, Policy,
 };
-pub use outcome::{Done, Invocation, Outcome, UpdateFailure, UpdateOutcome};
+pub use outcome::{Done, Invocation, Outcome, UpdateFailure, UpdateItem, UpdateOutcome};
 
 use crate::error::SuitError;
 use crate::model::ComponentId;
@@ -99,7 +115,7 @@ use crate::report::{Failure, Record};
 use crate::storage::{Changes, Storage};
 use crate::trust::TrustAnchors;
 use crate::verify::Anchors;
-use outcome::{Pending, Reference, RunResult, claimed_reference, early};
+use outcome::{Pending, Reference, RunResult, claimed_reference, early, unknown_reference};
 use run::{Carried, Procedure, Run};
 
 /// The SUIT manifest processor. It only borrows its parts, all `Send + Sync`, so it is
@@ -159,25 +175,59 @@ impl<'a> Processor<'a> {
         })
     }
 
-    /// The Update procedure for every envelope of a TEEP `manifest-list`, in order, as one
-    /// transaction: each manifest sees what the earlier ones did (a personalization
-    /// manifest may depend on the TC manifest before it), and storage is committed once,
-    /// only if every manifest succeeded. When one fails, later ones are not run, nothing
-    /// is committed, and [`UpdateOutcome::result`] names it; every other manifest's report
-    /// carries [`SuitError::OtherManifestFailed`]. Each report carries `nonce`.
+    /// The Update procedure for every envelope of a TEEP `manifest-list`: [`Self::update`]
+    /// with nothing to unlink.
     pub fn install_all<E: AsRef<[u8]>>(
         &'a self,
         storage: &mut dyn Storage,
         envelopes: &[E],
         nonce: Option<&[u8]>,
     ) -> UpdateOutcome {
+        self.update(storage, &[], envelopes, nonce)
+    }
+
+    /// A TEEP Update as one transaction: first each manifest of `unneeded` is unlinked (as
+    /// [`Self::uninstall`]), then the Update procedure runs on every envelope, in order.
+    /// Each item sees what the earlier ones did (a personalization manifest may depend on
+    /// the TC manifest before it; a manifest unlinked first may be installed again), and
+    /// storage is committed once, only if every item succeeded. When one fails, later ones
+    /// are not run, nothing is committed, and [`UpdateOutcome::result`] names it; every
+    /// other item's report carries [`SuitError::UnneededManifestFailed`] or
+    /// [`SuitError::OtherManifestFailed`]. An unneeded ID with no installed root manifest
+    /// fails the Update with `NotInstalled` (the draft: Error if unlinking failed; a TAM
+    /// that believes it removed a TC must learn that it did not). Each report carries
+    /// `nonce`.
+    pub fn update<E: AsRef<[u8]>>(
+        &'a self,
+        storage: &mut dyn Storage,
+        unneeded: &[ComponentId],
+        envelopes: &[E],
+        nonce: Option<&[u8]>,
+    ) -> UpdateOutcome {
+        let items: Vec<Item<'_>> = unneeded
+            .iter()
+            .map(Item::Unneeded)
+            .chain(envelopes.iter().map(|e| Item::Manifest(e.as_ref())))
+            .collect();
+        let position = |k: usize| match k.checked_sub(unneeded.len()) {
+            None => UpdateItem::Unneeded(k),
+            Some(m) => UpdateItem::Manifest(m),
+        };
         let mut carried = Carried::default();
         let mut ran = Vec::new();
-        for envelope in envelopes {
-            let (pending, result, next) =
-                self.execute(&*storage, Procedure::Update, carried, |run| {
-                    run.install(envelope.as_ref())
-                });
+        for item in &items {
+            let (pending, result, next) = match item {
+                Item::Unneeded(id) => {
+                    self.execute(&*storage, Procedure::Uninstall, carried, |run| {
+                        run.uninstall_root(id)
+                    })
+                }
+                Item::Manifest(envelope) => {
+                    self.execute(&*storage, Procedure::Update, carried, |run| {
+                        run.install(envelope)
+                    })
+                }
+            };
             carried = next;
             let failed = result.is_err();
             ran.push((pending, result));
@@ -190,55 +240,56 @@ impl<'a> Processor<'a> {
                 .get(k)
                 .and_then(|(_, r)| r.as_ref().err())
                 .map(|f| UpdateFailure {
-                    manifest: Some(k),
+                    item: Some(position(k)),
                     failure: (**f).clone(),
                 }),
             None => commit(storage, carried.changes)
                 .err()
                 .map(|f| UpdateFailure {
-                    manifest: None,
+                    item: None,
                     failure: *f,
                 }),
         };
-        let Some(cause) = cause else {
-            let outcomes = ran
+        let mut outcomes: Vec<Outcome> = match &cause {
+            None => ran
                 .into_iter()
                 .map(|(pending, result)| pending.outcome(nonce, result.map_err(|f| *f)))
-                .collect();
-            return UpdateOutcome {
-                outcomes,
-                result: Ok(()),
-            };
+                .collect(),
+            Some(cause) => {
+                // What every item but the failing one reports: the commit's failure, or
+                // that another item failed.
+                let others = match cause.item {
+                    Some(item) => Failure {
+                        error: item.others_error(),
+                        record: Record::default(),
+                    },
+                    None => cause.failure.clone(),
+                };
+                let failing = cause.item;
+                let mut ran = ran.into_iter();
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(k, item)| match ran.next() {
+                        Some((pending, Err(f))) if failing == Some(position(k)) => {
+                            pending.outcome(nonce, Err(*f))
+                        }
+                        Some((pending, _)) => pending.outcome(nonce, Err(others.clone())),
+                        // Items after the failing one did not run.
+                        None => Pending {
+                            reference: item.reference(self.provider),
+                            records: Vec::new(),
+                        }
+                        .outcome(nonce, Err(others.clone())),
+                    })
+                    .collect()
+            }
         };
-        // What every manifest but the failing one reports: the commit's failure, or that
-        // another manifest failed.
-        let others = match cause.manifest {
-            Some(k) => Failure {
-                error: SuitError::OtherManifestFailed(k),
-                record: Record::default(),
-            },
-            None => cause.failure.clone(),
-        };
-        let mut ran = ran.into_iter();
-        let outcomes = envelopes
-            .iter()
-            .enumerate()
-            .map(|(i, envelope)| match ran.next() {
-                Some((pending, Err(f))) if cause.manifest == Some(i) => {
-                    pending.outcome(nonce, Err(*f))
-                }
-                Some((pending, _)) => pending.outcome(nonce, Err(others.clone())),
-                // Manifests after the failing one did not run.
-                None => Pending {
-                    reference: claimed_reference(self.provider, envelope.as_ref()),
-                    records: Vec::new(),
-                }
-                .outcome(nonce, Err(others.clone())),
-            })
-            .collect();
+        let outcomes_of_manifests = outcomes.split_off(unneeded.len().min(outcomes.len()));
         UpdateOutcome {
-            outcomes,
-            result: Err(cause),
+            unlinked: outcomes,
+            outcomes: outcomes_of_manifests,
+            result: cause.map_or(Ok(()), Err),
         }
     }
 
@@ -311,6 +362,22 @@ impl<'a> Processor<'a> {
             records: core::mem::take(&mut run.records),
         };
         (pending, result, run.carried())
+    }
+}
+
+/// An item of a TEEP Update, in the order it is processed.
+enum Item<'e> {
+    Unneeded(&'e ComponentId),
+    Manifest(&'e [u8]),
+}
+
+impl Item<'_> {
+    /// The report reference of an item that did not run.
+    fn reference(&self, provider: &dyn CryptoProvider) -> Reference {
+        match self {
+            Self::Unneeded(_) => unknown_reference(),
+            Self::Manifest(envelope) => claimed_reference(provider, envelope),
+        }
     }
 }
 

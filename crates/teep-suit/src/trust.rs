@@ -11,21 +11,19 @@
 //!   the scope of everything: the empty prefix, which every component ID starts with.
 //! * COSE_Mac0 manifests are authenticated by device-provisioned symmetric keys; they form
 //!   one identity ([`SignerId::Mac`]) with the scope of everything.
-//! * Certificate-chain signers (CA anchors of a [`TrustStore`] given to
-//!   [`TrustAnchors::unscoped`]) form one unscoped identity, [`X509_ANCHOR`]: teep-cose
-//!   reports the verified leaf key, not the CA that certified it, so CA anchors cannot be
-//!   scoped yet.
+//! * An anchor may also hold CA certificates ([`TrustAnchor::ca`]): every `x5chain` leaf
+//!   that verifies to one of them signs as that anchor, with its scope. The identity is the
+//!   CA anchor teep-cose reports the chain verified to ([`teep_cose::Verified::ca`]), never
+//!   the leaf key, so leaves of different CAs are different signers and a leaf of one CA
+//!   cannot write under another CA's prefixes nor update its TCs.
 
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use teep_cose::{PublicKey, TrustStore};
+use teep_cose::{CaCertificate, PublicKey, TrustStore};
 
 use crate::model::ComponentId;
-
-/// Name of the identity shared by all certificate-chain signers of an unscoped store.
-pub const X509_ANCHOR: &str = "x509";
 
 /// Who authenticated a manifest: what storage keeps to decide who may update it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -36,12 +34,16 @@ pub enum SignerId {
     Mac,
 }
 
-/// One TC-signer trust anchor: its keys and the component-ID prefixes they may write.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One TC-signer trust anchor: its keys and CAs, and the component-ID prefixes their
+/// signers may write.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TrustAnchor {
-    /// The identity stored with every manifest this anchor's keys install.
+    /// The identity stored with every manifest this anchor's signers install.
     pub name: String,
+    /// Raw keys that sign as this anchor.
     pub keys: Vec<PublicKey>,
+    /// CA certificates: a certificate-chain signer that verifies to one signs as this anchor.
+    pub cas: Vec<CaCertificate>,
     /// Component-ID prefixes (segment-wise) the signer may install, update and delete;
     /// empty means nothing, the empty identifier means everything.
     pub scope: Vec<ComponentId>,
@@ -58,6 +60,18 @@ impl TrustAnchor {
         Self {
             name: hex::encode(key.thumbprint()),
             keys: vec![key],
+            cas: Vec::new(),
+            scope,
+        }
+    }
+
+    /// One CA, named by its certificate's SHA-256 (hex): the leaves it certifies may write
+    /// the components under `scope`.
+    pub fn ca(ca: CaCertificate, scope: Vec<ComponentId>) -> Self {
+        Self {
+            name: hex::encode(ca.fingerprint()),
+            keys: Vec::new(),
+            cas: vec![ca],
             scope,
         }
     }
@@ -78,8 +92,6 @@ pub(crate) fn covers(scope: &[ComponentId], id: &ComponentId) -> bool {
 pub struct TrustAnchors {
     store: TrustStore,
     anchors: Vec<TrustAnchor>,
-    /// Scope of certificate-chain signers (only the unscoped construction has CAs).
-    certified: Vec<ComponentId>,
 }
 
 impl TrustAnchors {
@@ -88,28 +100,27 @@ impl TrustAnchors {
         Self::default()
     }
 
-    /// Adds an anchor; a key already held by an earlier anchor keeps that identity.
+    /// Adds an anchor; a key or CA already held by an earlier anchor keeps that identity.
     pub fn add(&mut self, anchor: TrustAnchor) {
         for k in &anchor.keys {
             self.store.add_key(k.clone());
         }
+        for ca in &anchor.cas {
+            self.store.add_ca(ca.clone());
+        }
         self.anchors.push(anchor);
     }
 
-    /// Every raw key of `store` as its own unscoped anchor, and its CA anchors as one
-    /// unscoped identity ([`X509_ANCHOR`]): the construction before scopes existed.
+    /// Every raw key and every CA of `store` as its own unscoped anchor: the construction
+    /// before scopes existed.
     pub fn unscoped(store: TrustStore) -> Self {
-        let anchors = store
-            .keys()
+        let keys = store.keys().iter().cloned().map(TrustAnchor::unscoped);
+        let cas = store
+            .cas()
             .iter()
-            .cloned()
-            .map(TrustAnchor::unscoped)
-            .collect();
-        Self {
-            store,
-            anchors,
-            certified: vec![ComponentId::default()],
-        }
+            .map(|ca| TrustAnchor::ca(ca.clone(), vec![ComponentId::default()]));
+        let anchors = keys.chain(cas).collect();
+        Self { store, anchors }
     }
 
     /// The keys (and CAs) signatures are verified against.
@@ -121,11 +132,23 @@ impl TrustAnchors {
         &self.anchors
     }
 
-    /// The identity and scope of a key that verified a signature.
-    pub(crate) fn identify(&self, key: &PublicKey) -> (SignerId, &[ComponentId]) {
-        match self.anchors.iter().find(|a| a.keys.contains(key)) {
+    /// The identity and scope of the signer that verified a signature: the anchor holding
+    /// the CA its chain verified to, else the anchor holding the raw key. The leaf key of a
+    /// chain is never looked up among raw keys (a CA may certify any key it likes). A signer
+    /// of no anchor (not reachable: the store holds only anchors' keys and CAs) gets the
+    /// empty scope, so it writes nothing.
+    pub(crate) fn identify(
+        &self,
+        key: &PublicKey,
+        ca: Option<&CaCertificate>,
+    ) -> (SignerId, &[ComponentId]) {
+        let anchor = match ca {
+            Some(ca) => self.anchors.iter().find(|a| a.cas.contains(ca)),
+            None => self.anchors.iter().find(|a| a.keys.contains(key)),
+        };
+        match anchor {
             Some(a) => (SignerId::Anchor(a.name.clone()), &a.scope),
-            None => (SignerId::Anchor(X509_ANCHOR.into()), &self.certified),
+            None => (SignerId::Anchor(String::new()), &[]),
         }
     }
 }

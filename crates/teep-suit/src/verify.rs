@@ -5,7 +5,7 @@
 use alloc::vec::Vec;
 
 use teep_cose::coset::{self, TaggedCborSerializable, iana::EnumI64};
-use teep_cose::{CoseError, CryptoProvider, PublicKey, TrustStore, VerifyContext};
+use teep_cose::{CaCertificate, CoseError, CryptoProvider, PublicKey, TrustStore, VerifyContext};
 
 use crate::cbor::{Reader, ct_eq};
 use crate::error::SuitError;
@@ -36,6 +36,8 @@ pub struct Authenticated<'a> {
     pub digest: [u8; 32],
     /// Which key signed (None when a MAC authenticated the manifest).
     pub signer: Option<PublicKey>,
+    /// The CA anchor the signer's certificate chain verified to (None for a raw key or MAC).
+    pub ca: Option<CaCertificate>,
 }
 
 /// Decodes and authenticates an envelope. The manifest is decoded only after a block
@@ -55,8 +57,8 @@ pub fn authenticate<'a>(
     let mut verified = false;
     for block in &auth.blocks {
         match verify_block(block, auth.digest_cbor, provider, anchors) {
-            Ok(key) => {
-                signer = key;
+            Ok(by) => {
+                signer = by;
                 verified = true;
                 break;
             }
@@ -73,21 +75,24 @@ pub fn authenticate<'a>(
         return Err(SuitError::ManifestDigestMismatch);
     }
     let manifest = Manifest::decode(envelope.manifest_bytes)?;
+    let (signer, ca) = signer.unzip();
     Ok(Authenticated {
         envelope,
         manifest,
         digest,
         signer,
+        ca: ca.flatten(),
     })
 }
 
-/// Verifies one authentication block over the detached encoded SUIT_Digest.
+/// Verifies one authentication block over the detached encoded SUIT_Digest; gives the
+/// signer's key and CA anchor (None for a MAC).
 fn verify_block(
     block: &[u8],
     digest_cbor: &[u8],
     provider: &dyn CryptoProvider,
     anchors: &Anchors<'_>,
-) -> Result<Option<PublicKey>, SuitError> {
+) -> Result<Option<(PublicKey, Option<CaCertificate>)>, SuitError> {
     let mut r = Reader::new(block);
     if r.datatype()? != minicbor::data::Type::Tag {
         return Err(SuitError::UnsupportedAuthenticationBlock(0));
@@ -102,7 +107,7 @@ fn verify_block(
             };
             let verified = teep_cose::verify_sign1_detached(block, digest_cbor, &cx)
                 .map_err(SuitError::Authentication)?;
-            Ok(Some(verified.signer))
+            Ok(Some((verified.signer, verified.ca)))
         }
         TAG_MAC0 => verify_mac0(block, digest_cbor, provider, anchors.mac_keys).map(|()| None),
         other => Err(SuitError::UnsupportedAuthenticationBlock(other)),

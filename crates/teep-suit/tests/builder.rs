@@ -1,6 +1,13 @@
 //! What the builder generates: component IDs a device can map to files (none is a path
 //! under another), encrypted payloads staged beside their component, and default
 //! manifest IDs beside the TC.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 
 mod common;
 use common::{PROVIDER, spec};

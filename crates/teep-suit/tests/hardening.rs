@@ -1,6 +1,13 @@
 //! Attacks on the processor's ownership, rollback, scope and deletion rules (issue 7),
 //! with manifests written by hand (raw minicbor) where the builder would refuse them.
 //! Every refusal is checked for its typed error and for state left as it was.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 
 mod common;
 
@@ -9,7 +16,7 @@ use minicbor::Encoder;
 use teep_cose::{Algorithm, CryptoProvider, Curve, PrivateKey, TrustStore};
 use teep_suit::builder::{self, DependencySpec};
 use teep_suit::dir::DirStorage;
-use teep_suit::processor::{DeviceIdentity, Policy, Processor};
+use teep_suit::processor::{DeviceIdentity, Policy, Processor, UpdateItem};
 use teep_suit::storage::{MemoryStorage, Storage};
 use teep_suit::trust::{SignerId, TrustAnchor, TrustAnchors};
 use teep_suit::{ComponentId, Section, SuitError, parse_sequence};
@@ -565,6 +572,7 @@ fn an_anchor_holding_both_keys_may_update_with_either() {
     trust.add(TrustAnchor {
         name: "vendor".into(),
         keys: vec![old.public_key().clone(), new.public_key().clone()],
+        cas: Vec::new(),
         scope: vec![ComponentId::from_strs(&["TEEP-Device"])],
     });
     let device = teep_device();
@@ -935,7 +943,7 @@ fn an_update_whose_second_manifest_fails_leaves_storage_byte_identical() {
     ];
     let out = p.install_all(&mut store, &list, Some(b"token"));
     let failure = out.result.clone().unwrap_err();
-    assert_eq!(failure.manifest, Some(1));
+    assert_eq!(failure.item, Some(UpdateItem::Manifest(1)));
     assert_eq!(
         failure.failure.error,
         SuitError::Rollback {
@@ -1025,7 +1033,10 @@ fn an_update_failing_on_storage_is_a_temporary_error_and_a_failed_commit_commits
         ..Counting::default()
     };
     let out = p.install_all(&mut store, &list, None);
-    assert_eq!(out.result.clone().unwrap_err().manifest, Some(0));
+    assert_eq!(
+        out.result.clone().unwrap_err().item,
+        Some(UpdateItem::Manifest(0))
+    );
     assert_eq!(
         out.teep_err_code(),
         Some(teep_suit::TeepErrCode::TemporaryError)
@@ -1040,7 +1051,7 @@ fn an_update_failing_on_storage_is_a_temporary_error_and_a_failed_commit_commits
     };
     let out = p.install_all(&mut store, &list, None);
     let failure = out.result.clone().unwrap_err();
-    assert_eq!(failure.manifest, None);
+    assert_eq!(failure.item, None);
     assert_eq!(
         failure.failure.error,
         SuitError::Storage("disk full".into())
@@ -1173,7 +1184,180 @@ fn a_later_manifest_of_an_update_meets_the_earlier_ones_state() {
         let mut store = MemoryStorage::new();
         let out = p.install_all(&mut store, &list, None);
         let failure = out.result.unwrap_err();
-        assert_eq!((failure.manifest, failure.failure.error), (Some(1), error));
+        assert_eq!(
+            (failure.item, failure.failure.error),
+            (Some(UpdateItem::Manifest(1)), error)
+        );
         assert_eq!(store, MemoryStorage::new());
     }
+}
+
+// ---- a TEEP Update: unneeded-manifest-list and manifest-list in one transaction ----
+
+/// The errors of an Update's reports, unlinks first.
+fn errors(out: &teep_suit::processor::UpdateOutcome) -> Vec<Option<SuitError>> {
+    out.unlinked
+        .iter()
+        .chain(&out.outcomes)
+        .map(|o| o.result.as_ref().err().map(|f| f.error.clone()))
+        .collect()
+}
+
+#[test]
+fn an_update_unlinks_and_installs_in_one_commit() {
+    let s = Single::new(teep_device());
+    let a = &s.key;
+    let p = s.processor();
+    let mut store = Counting::default();
+    install(&p, &mut store, &tc("old", 1, b"old", a)).unwrap();
+    // "old" is unlinked first, then installed again at a higher number, beside "new".
+    let list = [tc("new", 1, b"new", a), tc("old", 2, b"old again", a)];
+    let out = p.update(&mut store, &[app_manifest("old")], &list, Some(b"t"));
+    assert_eq!(out.result, Ok(()));
+    assert_eq!(errors(&out), [None, None, None]);
+    assert_eq!(store.commits, 2);
+    assert!(
+        out.unlinked
+            .iter()
+            .chain(&out.outcomes)
+            .all(|o| o.report.nonce.as_deref() == Some(&b"t"[..]))
+    );
+    assert_eq!(data(&store, &app("new")).unwrap(), b"new");
+    assert_eq!(data(&store, &app("old")).unwrap(), b"old again");
+    // Only the unlink: one commit, "old" gone.
+    let out = p.update::<&[u8]>(&mut store, &[app_manifest("old")], &[], None);
+    assert_eq!((out.result, store.commits), (Ok(()), 3));
+    assert_eq!(data(&store, &app("old")), None);
+}
+
+#[test]
+fn a_failing_install_leaves_the_unlinks_of_its_update_uncommitted() {
+    let s = Single::new(teep_device());
+    let a = &s.key;
+    let p = s.processor();
+    let mut store = Counting::default();
+    install(&p, &mut store, &tc("old", 1, b"old", a)).unwrap();
+    install(&p, &mut store, &tc("keep", 1, b"keep", a)).unwrap();
+    let before = store.inner.clone();
+    // The second envelope rolls "keep" back to its own number with other contents.
+    let list = [tc("new", 1, b"new", a), tc("keep", 1, b"other", a)];
+    let out = p.update(&mut store, &[app_manifest("old")], &list, None);
+    let failure = out.result.clone().unwrap_err();
+    assert_eq!(failure.item, Some(UpdateItem::Manifest(1)));
+    let rollback = SuitError::Rollback {
+        installed: 1,
+        offered: 1,
+    };
+    assert_eq!(failure.failure.error, rollback);
+    assert_eq!(
+        errors(&out),
+        [
+            Some(SuitError::OtherManifestFailed(1)),
+            Some(SuitError::OtherManifestFailed(1)),
+            Some(rollback),
+        ]
+    );
+    assert_eq!(store.commits, 2);
+    assert!(store.inner == before);
+}
+
+/// The draft: the Agent answers with an Error if unlinking failed. An ID with no root
+/// manifest installed there is such a failure: nothing commits and no manifest of the
+/// list runs (so a TAM cannot delete a dependency from under its dependent either).
+#[test]
+fn an_unneeded_id_without_an_installed_root_manifest_fails_the_whole_update() {
+    let s = Single::new(teep_device());
+    let a = &s.key;
+    let p = s.processor();
+    let mut store = Counting::default();
+    install(&p, &mut store, &tc("old", 1, b"old", a)).unwrap();
+    let lib = tc("lib", 1, b"library", a);
+    install(&p, &mut store, &tc_depending("app", b"app", &[&lib], a)).unwrap();
+    let before = store.inner.clone();
+    let list = [tc("new", 1, b"new", a)];
+    // Never installed; only a dependency of "app"; an image, not a manifest.
+    for unknown in [id("nowhere.suit"), app_manifest("lib"), app("old")] {
+        let unneeded = [app_manifest("old"), unknown.clone()];
+        let out = p.update(&mut store, &unneeded, &list, None);
+        let failure = out.result.clone().unwrap_err();
+        assert_eq!(failure.item, Some(UpdateItem::Unneeded(1)));
+        let not_installed = SuitError::NotInstalled(unknown);
+        assert_eq!(failure.failure.error, not_installed);
+        assert_eq!(
+            errors(&out),
+            [
+                Some(SuitError::UnneededManifestFailed(1)),
+                Some(not_installed),
+                Some(SuitError::UnneededManifestFailed(1)),
+            ]
+        );
+        // The manifest that did not run is named by the digest it claims.
+        assert_eq!(
+            out.outcomes[0].report.manifest_digest.bytes,
+            manifest_digest(&list[0])
+        );
+        assert_eq!(store.commits, 2);
+        assert!(store.inner == before);
+    }
+}
+
+/// Invocation of a dependent checks its dependency and commits nothing at all.
+#[test]
+fn invoking_a_dependent_commits_nothing() {
+    let s = Single::new(teep_device());
+    let a = &s.key;
+    let p = s.processor();
+    let mut store = Counting::default();
+    let lib = tc("lib", 1, b"library", a);
+    install(&p, &mut store, &tc_depending("app", b"app", &[&lib], a)).unwrap();
+    let out = p.invoke(&mut store, &app_manifest("app"), None);
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    assert_eq!(store.commits, 1);
+}
+
+/// A manifest's own update keeps off an image that another manifest links too: the other
+/// one (which wrote the same bytes there) cannot be told from the image's first writer.
+#[test]
+fn an_update_cannot_change_an_image_another_manifest_also_links() {
+    let s = Single::new(DeviceIdentity::default());
+    let a = &s.key;
+    let p = s.processor();
+    let writer = |manifest: &str, seq: u64, content: &[u8]| Hand {
+        seq,
+        components: vec![id("shared")],
+        manifest_id: Some(id(manifest)),
+        sections: vec![(20, Seq::new().set_content(content).rep(18).bytes())],
+        ..Hand::default()
+    };
+    let mut store = MemoryStorage::new();
+    install(&p, &mut store, &writer("x.suit", 1, b"same").signed(a)).unwrap();
+    install(&p, &mut store, &writer("y.suit", 1, b"same").signed(a)).unwrap();
+    let before = store.clone();
+    assert_eq!(
+        install(&p, &mut store, &writer("x.suit", 2, b"other").signed(a)),
+        Err(SuitError::ComponentReferenced(id("shared")))
+    );
+    assert!(store == before);
+}
+
+/// A manifest whose manifest-component-id is another manifest's image location: storing
+/// it there would overwrite that TA. Links on a manifest are references an update may
+/// leave; an image linked by another manifest is that manifest's.
+#[test]
+fn a_manifest_cannot_be_stored_over_another_manifests_image() {
+    let s = Single::new(teep_device());
+    let a = &s.key;
+    let p = s.processor();
+    let mut store = MemoryStorage::new();
+    install(&p, &mut store, &tc("lib", 1, b"library", a)).unwrap();
+    let before = store.clone();
+    let mut over = spec("evil", 1, b"evil");
+    over.manifest_component_id = Some(app("lib"));
+    let built = builder::build(&over, &PROVIDER).unwrap();
+    assert_eq!(
+        install(&p, &mut store, &sign_with(&built.envelope, a)),
+        Err(SuitError::ComponentReferenced(app("lib")))
+    );
+    assert!(store == before);
+    assert_eq!(data(&store, &app("lib")).unwrap(), b"library");
 }

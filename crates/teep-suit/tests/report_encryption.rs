@@ -1,5 +1,12 @@
 //! SUIT reports encrypted to the TAM (draft-ietf-teep-protocol §12): round trip, purpose
 //! binding of the KDF context, typed errors for a wrong key, tampering and garbage.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 use proptest::prelude::*;
 use std::sync::OnceLock;
 use teep_cose::coset::cbor::value::Value;

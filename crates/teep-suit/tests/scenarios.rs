@@ -2,6 +2,13 @@
 //! update and rollback, try-each, soft failure, unknown commands, component index lists,
 //! dependencies shared by two manifests, encrypted payloads, invocation, atomic directory
 //! storage, reports, and the TEEP D.4 manifest's older layout.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 
 mod common;
 

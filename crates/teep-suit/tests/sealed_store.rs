@@ -1,6 +1,13 @@
 //! The indexed store over a directory: AES-GCM sealing (no plaintext at rest, tampering,
 //! swapping and rollback detected), crash consistency of every commit step for both the
 //! plaintext and the sealed store, and the installed-manifest listing.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 
 mod common;
 

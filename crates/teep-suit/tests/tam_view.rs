@@ -1,6 +1,13 @@
 //! What a TAM reads from SUIT: `Envelope::summary` of the envelopes it holds, and
 //! `ReceivedReport::decode` of the reports devices send (plain, signed, encrypted), with
 //! hand-written CBOR for what a device or an attacker on the path could send instead.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 
 mod common;
 

@@ -1,6 +1,13 @@
 //! Members this crate does not know: shown by the JSON view (as `unknown-KEY`), refused by
 //! decoding for processing, authentication and the processor. The envelopes are made by
 //! hand: the builder never writes such members and `builder::sign` refuses them.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 #![cfg(feature = "json")]
 
 mod common;

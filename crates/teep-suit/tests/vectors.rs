@@ -1,6 +1,13 @@
 //! Every envelope in tests/vectors/suit and the TEEP suit_*.hex files: decoding,
 //! authentication, digests and severed elements exactly as expected.json says, and every
 //! negative vector rejected with its typed reason.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 
 mod common;
 

@@ -20,15 +20,6 @@
 //! issued to the same relying party, unexpired and not used before; each relying party
 //! holds at most a bounded number of outstanding challenges, the oldest evicted first, so
 //! no caller can exhaust another's.
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )
-)]
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -39,6 +30,9 @@ mod server;
 
 #[cfg(feature = "client")]
 pub use client::{Client, ClientError};
+/// The HTTP client [`Client::new`] takes and [`ClientError::Http`] carries: the caller builds
+/// it (timeouts, TLS roots and features), so reqwest is a deliberate public dependency. Name
+/// it through this re-export to build the client with the same version.
 #[cfg(feature = "client")]
 pub use reqwest;
 #[cfg(feature = "server")]
@@ -47,6 +41,11 @@ pub use server::{
     Service, TokensError, new_tokens_file, serve,
 };
 pub use teep_attest::appraiser::{Appraiser, Challenge};
+/// The web framework of [`Service::router`] (to mount the API in a larger `axum` app) and
+/// the runtime of [`serve`] (its `tokio::net::TcpListener`): deliberate public dependencies,
+/// re-exported so that callers use the same versions.
+#[cfg(feature = "server")]
+pub use {axum, tokio};
 
 /// Media type of the signed EAR (RFC 9782 with the EAR profile).
 pub const EAR_MEDIA_TYPE: &str =
@@ -63,3 +62,24 @@ pub fn now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
+
+/// The service is shared by every connection task (`Arc<Service>` on a multi-threaded
+/// runtime) and the client is held by the TAM across `.await`: they and their errors must
+/// stay `Send + Sync`, so losing it fails the build here rather than in the caller's code.
+#[cfg(any(feature = "server", feature = "client"))]
+const _: fn() = || {
+    fn send_sync<T: Send + Sync + ?Sized>() {}
+    #[cfg(feature = "server")]
+    {
+        send_sync::<Service>();
+        send_sync::<Config>();
+        send_sync::<RelyingParties>();
+        send_sync::<RateLimit>();
+        send_sync::<TokensError>();
+    }
+    #[cfg(feature = "client")]
+    {
+        send_sync::<Client>();
+        send_sync::<ClientError>();
+    }
+};

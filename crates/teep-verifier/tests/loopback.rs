@@ -4,6 +4,13 @@
 //! the service: no token, a wrong token, one relying party flooding, another's challenge,
 //! and the rate limit. The same flow also runs against the in-process Verifier, through the
 //! one `Appraiser` trait.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 
 use std::{
     num::{NonZeroU32, NonZeroUsize},

@@ -1,5 +1,12 @@
 //! Fixtures shared by the teep-attest integration tests: keys, a policy that accepts the
 //! "good" device, and that device's claims.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers: a failure here is a failed test"
+)]
 #![allow(dead_code)]
 
 use teep_attest::{

@@ -1,4 +1,11 @@
 //! Shared helpers for the provider-generic integration tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers: a failure here is a failed test"
+)]
 #![allow(dead_code)]
 
 use teep_cose::coset::cbor::value::Value;

@@ -1,4 +1,11 @@
 //! proptest strategies for arbitrary valid TEEP messages, shared by proptest.rs and cddl.rs.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers: a failure here is a failed test"
+)]
 #![allow(dead_code)] // each test binary uses a subset
 
 use proptest::collection::{btree_map, vec};

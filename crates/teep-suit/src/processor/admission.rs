@@ -46,7 +46,7 @@ impl Run<'_, '_> {
     fn identify(&self, auth: &Authenticated<'_>) -> Signer {
         match &auth.signer {
             Some(key) => {
-                let (id, scope) = self.p.trust.identify(key);
+                let (id, scope) = self.p.trust.identify(key, auth.ca.as_ref());
                 Signer {
                     id,
                     scope: scope.to_vec(),

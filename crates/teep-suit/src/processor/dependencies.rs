@@ -13,7 +13,7 @@ use crate::verify::Authenticated;
 use super::admission::storage_id;
 use super::ctx::Ctx;
 use super::outcome::{Flow, hard};
-use super::run::Run;
+use super::run::{Procedure, Run};
 use super::sequence::Frame;
 
 impl Run<'_, '_> {
@@ -88,6 +88,11 @@ impl Run<'_, '_> {
             signer: signer.id.clone(),
         };
         self.run_section(&child, frame.procedure, depth)?;
+        // Invocation checks and runs what is installed; it installs nothing, links nothing
+        // (and whatever it filled stays unprocessed, so nothing commits).
+        if self.procedure == Procedure::Invocation {
+            return Ok(());
+        }
         let fail = |e: SuitError| hard(e, at.clone());
         let high = self
             .sequence_number(id)

@@ -35,24 +35,46 @@ pub struct Outcome {
     pub result: Result<Done, Failure>,
 }
 
-/// Result of an Update of several manifests ([`crate::processor::Processor::install_all`]):
-/// all of them committed at once, or none.
+/// Result of a TEEP Update ([`crate::processor::Processor::update`]): its unlinks and
+/// installs committed at once, or none of them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UpdateOutcome {
-    /// One per envelope, in order. When the Update failed, every manifest but the failing
-    /// one carries [`SuitError::OtherManifestFailed`] (the records of those that ran are
-    /// kept: they show what ran before the failure).
+    /// One per `unneeded-manifest-list` entry, in order.
+    pub unlinked: Vec<Outcome>,
+    /// One per `manifest-list` envelope, in order.
+    ///
+    /// When the Update failed, every item but the failing one carries
+    /// [`SuitError::UnneededManifestFailed`] or [`SuitError::OtherManifestFailed`] (the
+    /// records of those that ran are kept: they show what ran before the failure).
     pub outcomes: Vec<Outcome>,
-    /// `Ok` when every manifest succeeded and their changes were committed.
+    /// `Ok` when every item succeeded and their changes were committed.
     pub result: Result<(), UpdateFailure>,
 }
 
-/// Why an Update of several manifests committed nothing.
+/// An item of an Update, by its position in its list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpdateItem {
+    /// An entry of `unneeded-manifest-list`.
+    Unneeded(usize),
+    /// An envelope of `manifest-list`.
+    Manifest(usize),
+}
+
+impl UpdateItem {
+    /// What every other item of the Update reports when this one failed.
+    pub(super) fn others_error(self) -> SuitError {
+        match self {
+            Self::Unneeded(k) => SuitError::UnneededManifestFailed(k),
+            Self::Manifest(k) => SuitError::OtherManifestFailed(k),
+        }
+    }
+}
+
+/// Why an Update committed nothing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UpdateFailure {
-    /// Position of the manifest that failed in the list; `None` when every manifest
-    /// succeeded but the commit failed.
-    pub manifest: Option<usize>,
+    /// The item that failed; `None` when every item succeeded but the commit failed.
+    pub item: Option<UpdateItem>,
     pub failure: Failure,
 }
 

@@ -48,12 +48,15 @@ impl Run<'_, '_> {
                 offered: seq,
             }));
         }
-        // Replacing a manifest that other manifests depend on would break their digests.
-        if self
-            .owners(&owner)
-            .map_err(early)?
-            .iter()
-            .any(|o| *o != owner)
+        // Links other manifests hold on a manifest stay: they reference it, they do not own
+        // it (see the module notes on updating a dependency). Where no manifest is (or
+        // was) stored, a component others link is their image: never stored over.
+        if self.sequence_number(&owner).map_err(early)?.is_none()
+            && self
+                .owners(&owner)
+                .map_err(early)?
+                .iter()
+                .any(|o| *o != owner)
         {
             return Err(early(SuitError::ComponentReferenced(owner)));
         }
