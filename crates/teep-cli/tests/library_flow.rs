@@ -13,7 +13,16 @@
 //! one signed SUIT report per manifest, whose nonce the TAM checks against the Update token.
 //!
 //! Round 2: the TAM now knows the Agent's key and suite (COSE_Sign1 both ways), learns what
-//! is installed from the tc-list, and updates the second TC to a higher sequence number.
+//! is installed from the tc-list, and updates the first TC and its personalization to a
+//! higher sequence number (the second TC is current and is left alone); the first TC's v1
+//! sent again is refused as a rollback, with an Error and a report saying so.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -589,8 +598,12 @@ impl Agent {
             panic!("not an Update");
         };
         let manifests = u.manifest_list.unwrap_or_default();
+        // teep-proto's and teep-suit's component IDs are two types of the same shape.
+        let unneeded: Vec<ComponentId> = (u.unneeded_manifest_list.into_iter().flatten())
+            .map(|id| ComponentId(id.0))
+            .collect();
         let processor = Processor::new(&PROVIDER, &self.tc_trust, &self.device);
-        let outcome = processor.install_all(&mut self.store, &manifests, u.token.as_deref());
+        let outcome = processor.update(&mut self.store, &unneeded, &manifests, u.token.as_deref());
         let signer = self.teep_signer(alg);
         let reports = outcome
             .outcomes
@@ -758,14 +771,19 @@ fn check_success(agent_key: &PublicKey, token: &[u8], sent: &[Vec<u8>], bytes: &
 fn tam_and_agent_run_the_whole_flow_in_memory() {
     let tc_signer_key = key(Curve::P256);
     let tc_signer = signer(&tc_signer_key);
+    // Personalization data for the app, depending on the app's TC manifest `app`.
+    let personalization = |app: &[u8], n| {
+        let mut config = spec(app_config(), n, br#"{"greeting":"hello"}"#);
+        config.dependencies = vec![DependencySpec {
+            envelope: app.to_vec(),
+        }];
+        envelope(&config, tc_signer.as_ref())
+    };
     let app_v1 = envelope(&spec(app_tc(), 1, b"app binary v1"), tc_signer.as_ref());
-    let mut config = spec(app_config(), 1, br#"{"greeting":"hello"}"#);
-    config.dependencies = vec![DependencySpec {
-        envelope: app_v1.clone(),
-    }];
-    let config_v1 = envelope(&config, tc_signer.as_ref());
+    let config_v1 = personalization(&app_v1, 1);
     let tool_v1 = envelope(&spec(tool_tc(), 1, b"tool binary v1"), tc_signer.as_ref());
-    let tool_v2 = envelope(&spec(tool_tc(), 2, b"tool binary v2"), tc_signer.as_ref());
+    let app_v2 = envelope(&spec(app_tc(), 2, b"app binary v2"), tc_signer.as_ref());
+    let config_v2 = personalization(&app_v2, 2);
     let digest = |e: &[u8]| summary(e).digest.bytes;
 
     let agent_attestation = key(Curve::P256);
@@ -776,7 +794,8 @@ fn tam_and_agent_run_the_whole_flow_in_memory() {
             digest(&app_v1),
             digest(&config_v1),
             digest(&tool_v1),
-            digest(&tool_v2),
+            digest(&app_v2),
+            digest(&config_v2),
         ],
     );
     tam.catalogue = vec![app_v1.clone(), config_v1.clone(), tool_v1.clone()];
@@ -853,10 +872,19 @@ fn tam_and_agent_run_the_whole_flow_in_memory() {
     let success = agent.process(&update);
     check_success(&appraisal.agent_key, &token, &manifests, &success);
     let app_id = manifest_id(&app_v1);
+    assert_eq!(app_id, manifest_id(&app_v2));
     let config_id = manifest_id(&config_v1);
-    let tool_id = manifest_id(&tool_v2);
-    let mut expected = vec![(app_id, 1), (config_id, 1), (tool_id.clone(), 1)];
-    expected.sort();
+    let tool_id = manifest_id(&tool_v1);
+    let installed = |app, config, tool| {
+        let mut list = vec![
+            (app_id.clone(), app),
+            (config_id.clone(), config),
+            (tool_id.clone(), tool),
+        ];
+        list.sort();
+        list
+    };
+    let expected = installed(1, 1, 1);
     assert_eq!(agent.installed(), expected);
     // At rest the state is sealed: no blob holds a payload in the clear.
     let at_rest: Vec<Vec<u8>> = {
@@ -880,12 +908,9 @@ fn tam_and_agent_run_the_whole_flow_in_memory() {
     .unwrap();
     assert_eq!(agent.installed(), expected);
 
-    // ---- Round 2: the tool's TC v2 (a TC nothing depends on).
-    //
-    // NOTE: this round should update the app's TC (on which its personalization depends)
-    // instead; teep-suit refuses that today, see `a_tc_with_a_personalization_is_updated_
-    // with_it` (ignored until the fix lands).
-    tam.catalogue.push(tool_v2.clone());
+    // ---- Round 2: v2 of the app's TC, on which its personalization depends, and a new
+    // personalization for it; the tool is up to date and is not sent again.
+    tam.catalogue.extend([app_v2.clone(), config_v2.clone()]);
     let (session, query) = tam.query();
     let unverified = Unverified::parse(&query, NUMBERING).unwrap();
     assert_eq!(unverified.cose().structure, CoseStructure::Sign1);
@@ -923,18 +948,15 @@ fn tam_and_agent_run_the_whole_flow_in_memory() {
     assert_eq!(response.tc_list.as_ref().map(Vec::len), Some(3));
 
     let manifests = tam.pick(&response);
-    assert_eq!(listed(&manifests), listed(&[&tool_v2]));
+    assert_eq!(listed(&manifests), listed(&[&app_v2, &config_v2]));
     let (token, update) = tam.update(manifests.clone());
     let success = agent.process(&update);
     check_success(&cnf_key, &token, &manifests, &success);
-    let expected: Vec<_> = expected
-        .into_iter()
-        .map(|(id, n)| if id == tool_id { (id, 2) } else { (id, n) })
-        .collect();
+    let expected = installed(2, 2, 1);
     assert_eq!(agent.installed(), expected);
 
-    // The old tool manifest again is a rollback: refused, nothing changes.
-    let (token, update) = tam.update(vec![tool_v1]);
+    // The app's v1 again is a rollback: refused, nothing changes.
+    let (token, update) = tam.update(vec![app_v1]);
     let refused = agent.process(&update);
     let (message, reports) = answer_to_update(&cnf_key, &token, &refused);
     let Message::Error(error) = message else {
@@ -992,38 +1014,3 @@ const _: fn() = || {
     assert_send::<AesGcmSeal<'static>>();
     assert_sync::<AesGcmSeal<'static>>();
 };
-
-/// A TC update that carries its personalization's update with it: what round 2 of the
-/// flow should also show. Today the processor refuses it before any sequence runs
-/// (`ComponentReferenced(<app manifest ID>)` at manifest 0, section 0), in either order
-/// and also for the TC's v2 alone, because the installed personalization links the TC's
-/// manifest. A fix is under way in teep-suit; drop the `ignore` with it.
-#[test]
-#[ignore = "teep-suit refuses updating a TC a personalization depends on (ComponentReferenced)"]
-fn a_tc_with_a_personalization_is_updated_with_it() {
-    let tc_signer_key = key(Curve::P256);
-    let tc_signer = signer(&tc_signer_key);
-    let personalization = |app: &[u8], n| {
-        let mut config = spec(app_config(), n, br#"{"greeting":"hello"}"#);
-        config.dependencies = vec![DependencySpec {
-            envelope: app.to_vec(),
-        }];
-        envelope(&config, tc_signer.as_ref())
-    };
-    let app_v1 = envelope(&spec(app_tc(), 1, b"app binary v1"), tc_signer.as_ref());
-    let app_v2 = envelope(&spec(app_tc(), 2, b"app binary v2"), tc_signer.as_ref());
-    let (config_v1, config_v2) = (personalization(&app_v1, 1), personalization(&app_v2, 2));
-    let mut agent = Agent::new(
-        key(Curve::Ed25519).public_key(),
-        tc_signer_key.public_key(),
-        key(Curve::P256),
-    );
-    let processor = Processor::new(&PROVIDER, &agent.tc_trust, &agent.device);
-    let first = processor.install_all(&mut agent.store, &[&app_v1, &config_v1], None);
-    assert_eq!(first.result, Ok(()));
-    let second = processor.install_all(&mut agent.store, &[&app_v2, &config_v2], None);
-    assert_eq!(second.result, Ok(()));
-    let mut expected = vec![(manifest_id(&app_v2), 2), (manifest_id(&config_v2), 2)];
-    expected.sort();
-    assert_eq!(agent.installed(), expected);
-}
