@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
+use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use reqwest::{Client, StatusCode, Url, redirect};
 use tracing::{info, warn};
 
@@ -266,8 +266,9 @@ impl TeepHttp {
             Some(body) => request
                 .header(CONTENT_TYPE, HeaderValue::from_static(TEEP_MEDIA_TYPE))
                 .body(body.to_vec()),
-            // An explicit empty body, so that hyper sends `Content-Length: 0`.
-            None => request.body(Vec::new()),
+            // hyper omits the length of an empty body; RFC 9110 §8.6 wants it on a POST,
+            // and the draft's sample shows it.
+            None => request.header(CONTENT_LENGTH, HeaderValue::from_static("0")),
         };
         let result = self.send(request).await;
         match &result {
