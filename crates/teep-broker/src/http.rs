@@ -153,19 +153,12 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
-/// The client could not be built (TLS set-up, a bad extra root).
+/// The client could not be built.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
-    /// An entry of [`HttpConfig::extra_roots_der`] is not a DER certificate.
-    #[error("extra root {index} is not a DER certificate: {source}")]
-    Root {
-        /// Position in `extra_roots_der`.
-        index: usize,
-        /// What reqwest said.
-        source: reqwest::Error,
-    },
-    /// reqwest (TLS back end) refused the configuration.
+    /// reqwest (TLS back end) refused the configuration, e.g. an entry of
+    /// [`HttpConfig::extra_roots_der`] that is not a DER certificate.
     #[error("cannot build the HTTP client: {0}")]
     Client(#[source] reqwest::Error),
 }
@@ -180,15 +173,13 @@ pub(crate) struct TeepHttp {
 
 impl TeepHttp {
     pub(crate) fn new(cfg: HttpConfig) -> Result<Self, BuildError> {
+        // With rustls a bad certificate is only noticed by `build`, which fails then.
         let roots = cfg
             .extra_roots_der
             .iter()
-            .enumerate()
-            .map(|(index, der)| {
-                reqwest::Certificate::from_der(der)
-                    .map_err(|source| BuildError::Root { index, source })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|der| reqwest::Certificate::from_der(der))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(BuildError::Client)?;
         let client = Client::builder()
             .redirect(redirect::Policy::none())
             .referer(false)
