@@ -18,8 +18,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use teep_broker::{
-    AgentAnswer, AgentCall, AgentError, Broker, BrokerConfig, ComponentId, HttpConfig, PlainHttp,
-    ScriptedAgent, TaRequest, TransportError,
+    AgentAnswer, AgentCall, AgentError, Broker, BrokerConfig, BrokerError, ComponentId, HttpConfig,
+    Outcome, PlainHttp, ScriptedAgent, TaRequest, TransportError,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -270,4 +270,15 @@ pub fn process_error(uri: &str, error: TransportError) -> AgentCall {
         tam_uri: uri.to_owned(),
         error,
     }
+}
+
+/// A trigger failed because no connection could be made (refused, TLS handshake).
+pub fn assert_not_connected(result: &Result<Outcome, BrokerError>) {
+    assert!(
+        matches!(
+            result,
+            Err(BrokerError::Transport(TransportError::Connect(_)))
+        ),
+        "{result:?}"
+    );
 }
