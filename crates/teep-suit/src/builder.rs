@@ -100,7 +100,7 @@ fn encode_seq(cmds: &[Cmd]) -> Vec<u8> {
             }
             Cmd::Override(p) => {
                 let _ = e.u8(20);
-                p.encode(&mut e);
+                let _ = p.encode(&mut e);
             }
         }
     }

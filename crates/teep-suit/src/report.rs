@@ -99,7 +99,7 @@ fn encode_record(e: &mut Encoder<&mut Vec<u8>>, r: &Record) {
     let _ = e.u64(r.section);
     let _ = e.u64(r.offset);
     let _ = e.u64(r.component_index);
-    r.properties.encode(e);
+    let _ = r.properties.encode(e);
 }
 
 impl Report {
@@ -151,7 +151,7 @@ impl Report {
                     let n = s.properties.count() as u64 + 1;
                     let _ = e.map(n).and_then(|e| e.u8(0));
                     s.component.encode(&mut e);
-                    s.properties.encode_fields(&mut e);
+                    let _ = s.properties.encode_fields(&mut e);
                 }
             }
         }
