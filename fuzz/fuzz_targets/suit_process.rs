@@ -583,7 +583,7 @@ fn encode_commands(f: &Fixture, cmds: &[Cmd], e: &mut Encoder<&mut Vec<u8>>) {
                 } else {
                     19
                 });
-                parameters(f, params).encode(e);
+                let _ = parameters(f, params).encode(e);
             }
             Cmd::TryEach(alternatives, nil) => {
                 let _ = e
