@@ -320,12 +320,9 @@ impl Parameters {
         n
     }
 
-    /// Encodes the set parameters as a `SUIT_Parameters` map (tests and the fuzzer build
-    /// command sequences with it).
-    ///
-    /// # Errors
-    /// [`EncodeError`] if the encoder refuses (writing into a `Vec` does not).
-    pub fn encode(&self, e: &mut VecEncoder<'_>) -> Result<(), EncodeError> {
+    /// Encodes the set parameters as a `SUIT_Parameters` map (the builder's
+    /// override-parameters, report records; the fuzzer through [`crate::internal`]).
+    pub(crate) fn encode(&self, e: &mut VecEncoder<'_>) -> Result<(), EncodeError> {
         e.map(self.count() as u64)?;
         self.encode_fields(e)
     }

@@ -47,6 +47,24 @@ pub mod verify;
 #[cfg(feature = "json")]
 pub use serde_json;
 
+/// Not API: what the fuzz targets need beyond the public surface (rustls style). No
+/// stability promise; anything here may change or go in any release.
+#[doc(hidden)]
+pub mod internal {
+    use teep_cbor::write::{EncodeError, VecEncoder};
+
+    use crate::command::Parameters;
+
+    /// Encodes `p` as a `SUIT_Parameters` map: `suit_process` writes the command
+    /// sequences of its mutated manifests with it.
+    ///
+    /// # Errors
+    /// [`EncodeError`] if the encoder refuses (writing into a `Vec` does not).
+    pub fn encode_parameters(p: &Parameters, e: &mut VecEncoder<'_>) -> Result<(), EncodeError> {
+        p.encode(e)
+    }
+}
+
 pub use command::{
     Command, Condition, Directive, IndexArg, Parameters, Step, VendorId, parse_sequence,
 };
