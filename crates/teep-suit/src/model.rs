@@ -145,7 +145,8 @@ pub enum Member<'a> {
 }
 
 /// A map member the decoder does not know: its key and encoded value, kept only when
-/// decoding for inspection ([`Unknown::Keep`]).
+/// decoding for inspection ([`Manifest::decode_keeping_unknown`],
+/// [`Envelope::decode_keeping_unknown`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UnknownMember<'a> {
     /// The member's key.
