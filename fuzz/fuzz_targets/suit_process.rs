@@ -583,7 +583,7 @@ fn encode_commands(f: &Fixture, cmds: &[Cmd], e: &mut Encoder<&mut Vec<u8>>) {
                 } else {
                     19
                 });
-                parameters(f, params).encode(e);
+                let _ = teep_suit::internal::encode_parameters(&parameters(f, params), e);
             }
             Cmd::TryEach(alternatives, nil) => {
                 let _ = e

@@ -46,18 +46,26 @@ pub struct DependencySpec {
 /// What to build.
 #[derive(Clone, Debug)]
 pub struct ManifestSpec {
+    /// The TC's component: the one `suit-components` entry the manifest installs.
     pub component_id: ComponentId,
     /// Where the manifest is stored on the device; default: [`manifest_id_for`] the
     /// component ID.
     pub manifest_component_id: Option<ComponentId>,
+    /// `suit-manifest-sequence-number`: must exceed the installed manifest's.
     pub sequence_number: u64,
+    /// The TC binary (plaintext; encrypted here if `encrypt_to` is set).
     pub payload: Vec<u8>,
+    /// Integrated in the envelope or fetched by URI.
     pub location: PayloadLocation,
+    /// `suit-parameter-vendor-identifier` to check, if any (a UUID).
     pub vendor_id: Option<[u8; 16]>,
+    /// `suit-parameter-class-identifier` to check, if any (a UUID).
     pub class_id: Option<[u8; 16]>,
+    /// `suit-reference-uri` of the manifest.
     pub reference_uri: Option<String>,
     /// Encrypt the payload to this P-256 key (ECDH-ES+A128KW, A128GCM).
     pub encrypt_to: Option<PublicKey>,
+    /// Dependency envelopes, processed before the TC is installed.
     pub dependencies: Vec<DependencySpec>,
 }
 
@@ -65,7 +73,9 @@ pub struct ManifestSpec {
 /// ciphertext to publish there.
 #[derive(Clone, Debug)]
 pub struct Built {
+    /// The encoded `SUIT_Envelope`, tagged, without authentication blocks yet.
     pub envelope: Vec<u8>,
+    /// The ciphertext to publish at the payload URI (encrypted, fetched payloads only).
     pub published_payload: Option<Vec<u8>>,
 }
 
@@ -100,7 +110,7 @@ fn encode_seq(cmds: &[Cmd]) -> Vec<u8> {
             }
             Cmd::Override(p) => {
                 let _ = e.u8(20);
-                p.encode(&mut e);
+                let _ = p.encode(&mut e);
             }
         }
     }

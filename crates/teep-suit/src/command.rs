@@ -4,6 +4,8 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use teep_cbor::write::{EncodeError, VecEncoder};
+
 use crate::cbor::Reader;
 use crate::error::{SuitError, malformed};
 use crate::model::Digest;
@@ -38,26 +40,47 @@ macro_rules! commands {
 }
 
 commands! {
+    /// `suit-condition-vendor-identifier`.
     VendorIdentifier = 1,
+    /// `suit-condition-class-identifier`.
     ClassIdentifier = 2,
+    /// `suit-condition-image-match`.
     ImageMatch = 3,
+    /// `suit-condition-component-slot`.
     ComponentSlot = 5,
+    /// `suit-condition-check-content`.
     CheckContent = 6,
+    /// `suit-condition-dependency-integrity` (trust domains).
     DependencyIntegrity = 7,
+    /// `suit-condition-is-dependency` (trust domains).
     IsDependency = 8,
+    /// `suit-directive-process-dependency` (trust domains).
     ProcessDependency = 11,
+    /// `suit-directive-set-component-index`.
     SetComponentIndex = 12,
+    /// `suit-condition-abort`.
     Abort = 14,
+    /// `suit-directive-try-each`.
     TryEach = 15,
+    /// `suit-directive-write`.
     Write = 18,
+    /// `suit-directive-set-parameters` (trust domains).
     SetParameters = 19,
+    /// `suit-directive-override-parameters`.
     OverrideParameters = 20,
+    /// `suit-directive-fetch`.
     Fetch = 21,
+    /// `suit-directive-copy`.
     Copy = 22,
+    /// `suit-directive-invoke`.
     Invoke = 23,
+    /// `suit-condition-device-identifier`.
     DeviceIdentifier = 24,
+    /// `suit-directive-swap`.
     Swap = 31,
+    /// `suit-directive-run-sequence`.
     RunSequence = 32,
+    /// `suit-directive-unlink` (trust domains).
     Unlink = 33,
 }
 
@@ -71,14 +94,24 @@ impl CommandNumber {
 /// Conditions: side-effect free checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Condition {
+    /// `suit-condition-vendor-identifier`: the component's `vendor-id` matches the device's.
     VendorIdentifier = CommandNumber::VendorIdentifier as isize,
+    /// `suit-condition-class-identifier`: the component's `class-id` matches the device's.
     ClassIdentifier = CommandNumber::ClassIdentifier as isize,
+    /// `suit-condition-image-match`: the component's digest equals `image-digest`.
     ImageMatch = CommandNumber::ImageMatch as isize,
+    /// `suit-condition-component-slot`: the current slot equals `component-slot`.
     ComponentSlot = CommandNumber::ComponentSlot as isize,
+    /// `suit-condition-check-content`: the component equals `content` (constant time).
     CheckContent = CommandNumber::CheckContent as isize,
+    /// `suit-condition-dependency-integrity`: the dependency envelope authenticates and
+    /// matches `image-digest`.
     DependencyIntegrity = CommandNumber::DependencyIntegrity as isize,
+    /// `suit-condition-is-dependency`: the current index names a dependency.
     IsDependency = CommandNumber::IsDependency as isize,
+    /// `suit-condition-abort`: always fails (the last try-each branch).
     Abort = CommandNumber::Abort as isize,
+    /// `suit-condition-device-identifier`: `device-id` matches the device.
     DeviceIdentifier = CommandNumber::DeviceIdentifier as isize,
 }
 
@@ -92,39 +125,58 @@ impl Condition {
 /// Directives that take a reporting policy as argument.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Directive {
+    /// `suit-directive-process-dependency`: runs the dependency's matching sequence.
     ProcessDependency = CommandNumber::ProcessDependency as isize,
+    /// `suit-directive-write`: stores `content` (decrypted if `encryption-info` is set).
     Write = CommandNumber::Write as isize,
+    /// `suit-directive-fetch`: retrieves `uri` into the current component.
     Fetch = CommandNumber::Fetch as isize,
+    /// `suit-directive-copy`: copies `source-component` into the current component.
     Copy = CommandNumber::Copy as isize,
+    /// `suit-directive-invoke`: hands execution to the component, with `invoke-args`.
     Invoke = CommandNumber::Invoke as isize,
+    /// `suit-directive-swap`: exchanges the current component and `source-component`.
     Swap = CommandNumber::Swap as isize,
+    /// `suit-directive-unlink`: drops this manifest's reference to the component.
     Unlink = CommandNumber::Unlink as isize,
 }
 
 /// Argument of set-component-index.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IndexArg {
+    /// One component index.
     One(u64),
+    /// `true`: every component.
     All,
+    /// These component indices (never empty).
     List(Vec<u64>),
 }
 
 /// A nested sequence with the offset of its contents inside the section.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Nested<'a> {
+    /// The encoded `SUIT_Command_Sequence` (the bstr's contents).
     pub bytes: &'a [u8],
+    /// Offset of `bytes` inside the section, for the report.
     pub offset: usize,
 }
 
+/// One decoded SUIT command with its argument.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command<'a> {
+    /// A condition and its reporting policy.
     Condition(Condition, u64),
+    /// A directive and its reporting policy.
     Directive(Directive, u64),
+    /// `suit-directive-set-component-index`.
     SetComponentIndex(IndexArg),
     /// Alternatives, and whether a trailing `nil` makes "all failed" acceptable.
     TryEach(Vec<Nested<'a>>, bool),
+    /// `suit-directive-run-sequence`: the sub-sequence to run.
     RunSequence(Nested<'a>),
+    /// `suit-directive-override-parameters`: set or replace each parameter.
     OverrideParameters(Parameters),
+    /// `suit-directive-set-parameters`: set each parameter only where unset.
     SetParameters(Parameters),
 }
 
@@ -158,14 +210,18 @@ impl Command<'_> {
 /// One command and its byte offset within the section.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Step<'a> {
+    /// Offset of the command number inside the section.
     pub offset: usize,
+    /// The decoded command.
     pub command: Command<'a>,
 }
 
 /// `suit-parameter-vendor-identifier`: a UUID or a CBOR PEN (tag 112).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum VendorId {
+    /// A 16-byte RFC 4122 UUID.
     Uuid(Vec<u8>),
+    /// The contents of a CBOR PEN (`#6.112(bstr)`), a relative OID under 1.3.6.1.4.1.
     Pen(Vec<u8>),
 }
 
@@ -173,38 +229,66 @@ pub enum VendorId {
 /// they appear in an override/set map).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Parameters {
+    /// `suit-parameter-vendor-identifier` (1): who made the component.
     pub vendor_id: Option<VendorId>,
+    /// `suit-parameter-class-identifier` (2): a 16-byte UUID naming the device class.
     pub class_id: Option<Vec<u8>>,
+    /// `suit-parameter-image-digest` (3): the digest the component must have.
     pub image_digest: Option<Digest>,
+    /// `suit-parameter-component-slot` (5): which slot the component goes in.
     pub component_slot: Option<u64>,
+    /// `suit-parameter-strict-order` (12): processor-wide; `false` allows reordering.
     pub strict_order: Option<bool>,
+    /// `suit-parameter-soft-failure` (13): processor-wide; only legal inside try-each or
+    /// run-sequence.
     pub soft_failure: Option<bool>,
+    /// `suit-parameter-image-size` (14): the component's size in bytes.
     pub image_size: Option<u64>,
+    /// `suit-parameter-content` (18): small inline data for write and check-content.
     pub content: Option<Vec<u8>>,
     /// Contents of the bstr: the encoded `SUIT_Encryption_Info` (COSE_Encrypt).
     pub encryption_info: Option<Vec<u8>>,
+    /// `suit-parameter-uri` (21): where fetch gets the payload (`#name` for an integrated one).
     pub uri: Option<String>,
+    /// `suit-parameter-source-component` (22): component index for copy and swap.
     pub source_component: Option<u64>,
+    /// `suit-parameter-invoke-args` (23): passed to the component by invoke.
     pub invoke_args: Option<Vec<u8>>,
+    /// `suit-parameter-device-identifier` (24): a 16-byte UUID naming this device.
     pub device_id: Option<Vec<u8>>,
+    /// `suit-parameter-fetch-arguments` (25): passed to the fetcher with the uri.
     pub fetch_arguments: Option<Vec<u8>>,
 }
 
 /// Parameter numbers, as used in errors and reports.
 pub mod param {
+    /// `suit-parameter-vendor-identifier`.
     pub const VENDOR_ID: u8 = 1;
+    /// `suit-parameter-class-identifier`.
     pub const CLASS_ID: u8 = 2;
+    /// `suit-parameter-image-digest`.
     pub const IMAGE_DIGEST: u8 = 3;
+    /// `suit-parameter-component-slot`.
     pub const COMPONENT_SLOT: u8 = 5;
+    /// `suit-parameter-strict-order`.
     pub const STRICT_ORDER: u8 = 12;
+    /// `suit-parameter-soft-failure`.
     pub const SOFT_FAILURE: u8 = 13;
+    /// `suit-parameter-image-size`.
     pub const IMAGE_SIZE: u8 = 14;
+    /// `suit-parameter-content`.
     pub const CONTENT: u8 = 18;
+    /// `suit-parameter-encryption-info` (firmware encryption).
     pub const ENCRYPTION_INFO: u8 = 19;
+    /// `suit-parameter-uri`.
     pub const URI: u8 = 21;
+    /// `suit-parameter-source-component`.
     pub const SOURCE_COMPONENT: u8 = 22;
+    /// `suit-parameter-invoke-args`.
     pub const INVOKE_ARGS: u8 = 23;
+    /// `suit-parameter-device-identifier`.
     pub const DEVICE_ID: u8 = 24;
+    /// `suit-parameter-fetch-arguments`.
     pub const FETCH_ARGUMENTS: u8 = 25;
 }
 
@@ -231,35 +315,37 @@ impl Parameters {
     /// Number of parameters that are set.
     pub fn count(&self) -> usize {
         let mut n = 0;
-        self.encode_fields_with(&mut |_| n += 1, None);
+        // Without an encoder the walk cannot fail.
+        let _ = self.encode_fields_with(&mut |_| n += 1, None);
         n
     }
 
-    /// Encodes the set parameters as a SUIT_Parameters map.
-    pub fn encode(&self, e: &mut minicbor::Encoder<&mut Vec<u8>>) {
-        let _ = e.map(self.count() as u64);
-        self.encode_fields(e);
+    /// Encodes the set parameters as a `SUIT_Parameters` map (the builder's
+    /// override-parameters, report records; the fuzzer through [`crate::internal`]).
+    pub(crate) fn encode(&self, e: &mut VecEncoder<'_>) -> Result<(), EncodeError> {
+        e.map(self.count() as u64)?;
+        self.encode_fields(e)
     }
 
     /// Encodes the set parameters as map entries (key, value), ascending keys.
-    pub fn encode_fields(&self, e: &mut minicbor::Encoder<&mut Vec<u8>>) {
-        self.encode_fields_with(&mut |_| {}, Some(e));
+    pub(crate) fn encode_fields(&self, e: &mut VecEncoder<'_>) -> Result<(), EncodeError> {
+        self.encode_fields_with(&mut |_| {}, Some(e))
     }
 
     /// One walk over the set fields in key order, shared by `count` and the encoders.
     fn encode_fields_with(
         &self,
         seen: &mut dyn FnMut(u8),
-        mut e: Option<&mut minicbor::Encoder<&mut Vec<u8>>>,
-    ) {
+        mut e: Option<&mut VecEncoder<'_>>,
+    ) -> Result<(), EncodeError> {
         use minicbor::data::Tag;
         macro_rules! field {
             ($key:expr, $opt:expr, |$e:ident, $v:ident| $body:expr) => {
                 if let Some($v) = &$opt {
                     seen($key);
                     if let Some($e) = e.as_deref_mut() {
-                        let _ = $e.u8($key);
-                        let _ = $body;
+                        $e.u8($key)?;
+                        $body?;
                     }
                 }
             };
@@ -285,6 +371,7 @@ impl Parameters {
         field!(param::DEVICE_ID, self.device_id, |e, v| e.bytes(v));
         field!(param::FETCH_ARGUMENTS, self.fetch_arguments, |e, v| e
             .bytes(v));
+        Ok(())
     }
 
     fn decode(r: &mut Reader<'_>) -> Result<Self, SuitError> {

@@ -13,10 +13,20 @@ use crate::model::ComponentId;
 pub enum SuitError {
     /// The bytes are not the CBOR structure the SUIT CDDL requires.
     #[error("malformed SUIT structure at byte {offset}: {what}")]
-    Malformed { what: &'static str, offset: usize },
+    Malformed {
+        /// What was expected there.
+        what: &'static str,
+        /// Byte offset of the offending item in the input.
+        offset: usize,
+    },
     /// An envelope or manifest key that SUIT (or we) do not support; unknown things fail.
     #[error("unsupported {container} member {key}")]
-    UnsupportedMember { container: &'static str, key: i64 },
+    UnsupportedMember {
+        /// The map the key is in (envelope, manifest, common...).
+        container: &'static str,
+        /// The unsupported key.
+        key: i64,
+    },
     /// `suit-manifest-version` is not 1.
     #[error("unsupported manifest version {0}")]
     UnsupportedVersion(u64),
@@ -43,7 +53,12 @@ pub enum SuitError {
     SeveredElementDigestMismatch(u64),
     /// The manifest's sequence number does not exceed the stored one.
     #[error("rollback: sequence number {offered} is not above the installed {installed}")]
-    Rollback { installed: u64, offered: u64 },
+    Rollback {
+        /// `suit-manifest-sequence-number` of the installed manifest.
+        installed: u64,
+        /// `suit-manifest-sequence-number` of the offered one.
+        offered: u64,
+    },
     /// A command number we do not implement (custom or other drafts' commands).
     #[error("unsupported command {0}")]
     UnsupportedCommand(i64),
@@ -64,7 +79,10 @@ pub enum SuitError {
     MissingParameter(u8),
     /// A condition failed outside a soft-failure scope.
     #[error("condition {condition} failed")]
-    ConditionFailed { condition: u8 },
+    ConditionFailed {
+        /// The condition's command number.
+        condition: u8,
+    },
     /// Every try-each alternative failed and there was no empty fallback.
     #[error("every try-each alternative failed")]
     TryEachExhausted,
@@ -97,7 +115,12 @@ pub enum SuitError {
     ComponentEmpty(ComponentId),
     /// Fetching a URI failed.
     #[error("fetching {uri} failed: {reason}")]
-    Fetch { uri: String, reason: String },
+    Fetch {
+        /// The `suit-parameter-uri` that was fetched.
+        uri: String,
+        /// The fetcher's own explanation.
+        reason: String,
+    },
     /// Encrypted content with no decryptor, or a decryption failure.
     #[error("decryption failed: {0}")]
     Decryption(CoseError),
@@ -122,14 +145,18 @@ pub enum SuitError {
     /// has (trust-domains: lockstep processing).
     #[error("section {section} of dependency {dependency} did not run")]
     DependencySectionSkipped {
+        /// The dependency's manifest component ID.
         dependency: ComponentId,
+        /// The manifest key of the section that did not run.
         section: u64,
     },
     /// A dependency's own signed manifest-component-id differs from the location the
     /// dependent chose for it (its prefix): the signed ID keys rollback and ownership.
     #[error("dependency at {prefix} is signed for {manifest_id}")]
     DependencyLocation {
+        /// The location the dependent chose (`suit-dependency-prefix`).
         prefix: ComponentId,
+        /// The dependency's own `suit-manifest-component-id`.
         manifest_id: ComponentId,
     },
     /// A manifest names a component outside its signer's trust-anchor scope.
@@ -158,7 +185,12 @@ pub enum SuitError {
     /// The state's generation is below the one the caller expects (a TEE's monotonic
     /// counter): an older copy of the state was put back.
     #[error("state generation {found} is older than the expected {expected}")]
-    StateRolledBack { found: u64, expected: u64 },
+    StateRolledBack {
+        /// The generation the stored state has.
+        found: u64,
+        /// The generation the caller expects at least.
+        expected: u64,
+    },
     /// A report that must carry the device's signature does not.
     #[error("the report is not signed by the device")]
     UnsignedReport,
@@ -171,18 +203,31 @@ pub enum SuitError {
 /// `SUIT_Report_Reasons` (draft-ietf-suit-report): the numbers are stated here only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ReportReason {
+    /// `suit-report-reason-ok`: the procedure succeeded.
     Ok = 0,
+    /// `suit-report-reason-cbor-parse`: the envelope or manifest is not valid CBOR/CDDL.
     CborParse = 1,
+    /// `suit-report-reason-cose-unsupported`: a COSE structure we cannot process.
     CoseUnsupported = 2,
+    /// `suit-report-reason-alg-unsupported`: a digest or COSE algorithm we lack.
     AlgUnsupported = 3,
+    /// `suit-report-reason-unauthorised`: authentication or signer scope failed.
     Unauthorised = 4,
+    /// `suit-report-reason-command-unsupported`: a command we do not implement.
     CommandUnsupported = 5,
+    /// `suit-report-reason-component-unsupported`: a component we cannot hold.
     ComponentUnsupported = 6,
+    /// `suit-report-reason-component-unauthorised`: a component the signer may not touch.
     ComponentUnauthorised = 7,
+    /// `suit-report-reason-parameter-unsupported`: a parameter we do not implement.
     ParameterUnsupported = 8,
+    /// `suit-report-reason-severing-unsupported`: a severed element we cannot process.
     SeveringUnsupported = 9,
+    /// `suit-report-reason-condition-failed`: a condition failed.
     ConditionFailed = 10,
+    /// `suit-report-reason-operation-failed`: a directive failed.
     OperationFailed = 11,
+    /// `suit-report-reason-invoke-pending`: invocation is still to happen.
     InvokePending = 12,
 }
 

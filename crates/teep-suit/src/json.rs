@@ -19,14 +19,17 @@ fn hex(b: &[u8]) -> Value {
     Value::String(hex::encode(b))
 }
 
+/// A component identifier as an array of hex strings.
 pub fn component_id(id: &ComponentId) -> Value {
     Value::Array(id.0.iter().map(|s| hex(s)).collect())
 }
 
+/// A `SUIT_Digest` as `algorithm-id` and hex `digest-bytes`.
 pub fn digest(d: &Digest) -> Value {
     json!({ "algorithm-id": d.algorithm, "digest-bytes": hex::encode(&d.bytes) })
 }
 
+/// Parameters as a map of their `suit-parameter-*` names to values.
 pub fn parameters(p: &Parameters) -> Value {
     let mut m = Map::new();
     let mut put = |k: &str, v: Value| {

@@ -21,19 +21,6 @@
 //! * [`trust`]: `TrustAnchors` of scoped TC-signer anchors (`TrustAnchor`), `SignerId`.
 //! * [`builder`]: `build` and `sign` for `teep suit create` / `sign`.
 #![no_std]
-#![allow(
-    missing_docs,
-    reason = "not yet documented: the second pass documents the items and drops this"
-)]
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )
-)]
 
 extern crate alloc;
 #[cfg(feature = "std")]
@@ -54,6 +41,29 @@ pub mod storage;
 pub mod store;
 pub mod trust;
 pub mod verify;
+
+/// The serde_json whose `Value` the [`json`] views return: its version is part of our API,
+/// so callers name it through this re-export to stay on the same one.
+#[cfg(feature = "json")]
+pub use serde_json;
+
+/// Not API: what the fuzz targets need beyond the public surface (rustls style). No
+/// stability promise; anything here may change or go in any release.
+#[doc(hidden)]
+pub mod internal {
+    use teep_cbor::write::{EncodeError, VecEncoder};
+
+    use crate::command::Parameters;
+
+    /// Encodes `p` as a `SUIT_Parameters` map: `suit_process` writes the command
+    /// sequences of its mutated manifests with it.
+    ///
+    /// # Errors
+    /// [`EncodeError`] if the encoder refuses (writing into a `Vec` does not).
+    pub fn encode_parameters(p: &Parameters, e: &mut VecEncoder<'_>) -> Result<(), EncodeError> {
+        p.encode(e)
+    }
+}
 
 pub use command::{
     Command, Condition, Directive, IndexArg, Parameters, Step, VendorId, parse_sequence,

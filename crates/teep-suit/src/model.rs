@@ -76,11 +76,14 @@ impl fmt::Display for ComponentId {
 /// `SUIT_Digest`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Digest {
+    /// `suit-digest-algorithm-id`: a COSE algorithm number (only SHA-256, -16, is supported).
     pub algorithm: i64,
+    /// `suit-digest-bytes`: the digest value.
     pub bytes: Vec<u8>,
 }
 
 impl Digest {
+    /// A SHA-256 digest (the only algorithm our manifests use).
     pub fn sha256(bytes: [u8; 32]) -> Self {
         Self {
             algorithm: SHA256,
@@ -112,6 +115,7 @@ impl Digest {
         Ok(d)
     }
 
+    /// The encoded `SUIT_Digest` (what `suit-parameter-image-digest` wraps in a bstr).
     pub fn to_cbor(&self) -> Vec<u8> {
         let mut out = Vec::new();
         let mut e = minicbor::Encoder::new(&mut out);
@@ -136,13 +140,16 @@ impl Digest {
 pub enum Member<'a> {
     /// Contents of the bstr (the encoded command sequence or text map).
     Present(&'a [u8]),
+    /// Severed: the digest of the element that travels in the envelope instead.
     Severed(Digest),
 }
 
 /// A map member the decoder does not know: its key and encoded value, kept only when
-/// decoding for inspection ([`Unknown::Keep`]).
+/// decoding for inspection ([`Manifest::decode_keeping_unknown`],
+/// [`Envelope::decode_keeping_unknown`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UnknownMember<'a> {
+    /// The member's key.
     pub key: i64,
     /// The value's complete CBOR encoding, as received.
     pub value: &'a [u8],
@@ -182,13 +189,21 @@ impl Unknown {
 pub enum Section {
     /// `suit-shared-sequence` inside common (reported with its common key, 4).
     Shared,
+    /// `suit-validate` (7).
     Validate,
+    /// `suit-load` (8).
     Load,
+    /// `suit-invoke` (9).
     Invoke,
+    /// `suit-dependency-resolution` (15, severable).
     DependencyResolution,
+    /// `suit-payload-fetch` (16, severable).
     PayloadFetch,
+    /// `suit-candidate-verification` (18, severable; trust domains).
     CandidateVerification,
+    /// `suit-install` (20, severable).
     Install,
+    /// `suit-uninstall` (24; trust domains).
     Uninstall,
 }
 
@@ -208,6 +223,7 @@ impl Section {
         }
     }
 
+    /// The section's short name, as reports and the JSON views print it.
     pub const fn name(self) -> &'static str {
         match self {
             Self::Shared => "shared",
@@ -250,13 +266,16 @@ impl Section {
 pub struct Dependency {
     /// Component index of the dependency (may lie beyond the components list).
     pub index: u64,
+    /// `suit-dependency-prefix`: where the dependency's manifest is stored, if given.
     pub prefix: Option<ComponentId>,
 }
 
 /// `SUIT_Common`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Common<'a> {
+    /// `suit-components`: the component identifiers, by component index.
     pub components: Vec<ComponentId>,
+    /// `suit-dependencies` (trust domains): which indices are dependency manifests.
     pub dependencies: Vec<Dependency>,
     /// Contents of the bstr-wrapped shared sequence.
     pub shared_sequence: Option<&'a [u8]>,
@@ -328,6 +347,7 @@ impl<'a> Common<'a> {
         self.components.len().max(deps)
     }
 
+    /// The `suit-dependencies` entry for component `index`, if it is a dependency.
     pub fn dependency(&self, index: u64) -> Option<&Dependency> {
         self.dependencies.iter().find(|d| d.index == index)
     }
@@ -346,19 +366,33 @@ impl<'a> Common<'a> {
 /// `SUIT_Manifest`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Manifest<'a> {
+    /// `suit-manifest-version`: always 1 (others are rejected).
     pub version: u64,
+    /// `suit-manifest-sequence-number`: the anti-rollback counter.
     pub sequence_number: u64,
+    /// `suit-common`: components, dependencies and the shared sequence.
     pub common: Common<'a>,
+    /// `suit-reference-uri`: where the manifest can be fetched.
     pub reference_uri: Option<&'a str>,
+    /// `suit-manifest-component-id` (trust domains): where the manifest is stored.
     pub manifest_component_id: Option<ComponentId>,
+    /// `suit-validate`: contents of the bstr-wrapped command sequence.
     pub validate: Option<&'a [u8]>,
+    /// `suit-load`: contents of the bstr-wrapped command sequence.
     pub load: Option<&'a [u8]>,
+    /// `suit-invoke`: contents of the bstr-wrapped command sequence.
     pub invoke: Option<&'a [u8]>,
+    /// `suit-uninstall` (trust domains): contents of the bstr-wrapped command sequence.
     pub uninstall: Option<&'a [u8]>,
+    /// `suit-dependency-resolution` (severable).
     pub dependency_resolution: Option<Member<'a>>,
+    /// `suit-payload-fetch` (severable).
     pub payload_fetch: Option<Member<'a>>,
+    /// `suit-candidate-verification` (severable; trust domains).
     pub candidate_verification: Option<Member<'a>>,
+    /// `suit-install` (severable).
     pub install: Option<Member<'a>>,
+    /// `suit-text` (severable); kept, never interpreted.
     pub text: Option<Member<'a>>,
     /// Members this decoder does not know (only from [`Manifest::decode_keeping_unknown`]).
     pub unknown: Vec<UnknownMember<'a>>,
@@ -480,6 +514,7 @@ fn decode_member<'a>(r: &mut Reader<'a>) -> Result<Member<'a>, SuitError> {
 /// The authentication wrapper.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Authentication<'a> {
+    /// `suit-digest-bstr`, decoded: the digest of the bstr-wrapped manifest.
     pub digest: Digest,
     /// The encoded SUIT_Digest (contents of the first bstr): the detached COSE payload.
     pub digest_cbor: &'a [u8],
@@ -512,9 +547,11 @@ impl<'a> Authentication<'a> {
 /// An element severed from the manifest and carried in the envelope.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SeveredElement<'a> {
+    /// The manifest key of the element (a [`Section`] key or `suit-text`, 23).
     pub key: u64,
     /// Encoded bstr including its header (what the manifest's digest covers).
     pub encoded: &'a [u8],
+    /// Contents of the bstr (the element itself).
     pub contents: &'a [u8],
 }
 
@@ -532,9 +569,11 @@ pub enum ManifestUri {
 pub struct Summary {
     /// `suit-manifest-component-id`, when the manifest has one.
     pub manifest_component_id: Option<ComponentId>,
+    /// `suit-manifest-sequence-number`.
     pub sequence_number: u64,
     /// The digest in the authentication wrapper (what the signatures cover).
     pub digest: Digest,
+    /// Where the TC comes from, if the manifest says.
     pub uri: Option<ManifestUri>,
 }
 
@@ -567,14 +606,18 @@ fn first_uri(sequence: &[u8], depth: usize) -> Result<Option<String>, SuitError>
 /// `SUIT_Envelope` (tagged or not).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Envelope<'a> {
+    /// Whether the envelope carried CBOR tag 107.
     pub tagged: bool,
     /// Key 2's value including its bstr header.
     pub authentication_bstr: &'a [u8],
+    /// `suit-authentication-wrapper`, decoded.
     pub authentication: Authentication<'a>,
     /// Key 3's value including its bstr header: what the authenticated digest covers.
     pub manifest_bstr: &'a [u8],
     /// Contents of the manifest bstr.
     pub manifest_bytes: &'a [u8],
+    /// Severed elements carried in the envelope under their manifest keys (the manifest
+    /// holds their digests).
     pub severed: Vec<SeveredElement<'a>>,
     /// Integrated payloads and integrated dependencies, by their tstr key.
     pub integrated: Vec<(&'a str, &'a [u8])>,
@@ -716,10 +759,12 @@ impl<'a> Envelope<'a> {
         first_uri(bytes, 0)
     }
 
+    /// The severed element with manifest key `key`, if the envelope carries it.
     pub fn severed_element(&self, key: u64) -> Option<&SeveredElement<'a>> {
         self.severed.iter().find(|s| s.key == key)
     }
 
+    /// The integrated payload or dependency under tstr key `key` (`"#tc"`), if present.
     pub fn integrated(&self, key: &str) -> Option<&'a [u8]> {
         self.integrated
             .iter()

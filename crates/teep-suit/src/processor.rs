@@ -121,15 +121,21 @@ use run::{Carried, Procedure, Run};
 /// The SUIT manifest processor. It only borrows its parts, all `Send + Sync`, so it is
 /// too: a role may run it in a blocking task while holding them across `.await`.
 pub struct Processor<'a> {
+    /// Crypto for signature checks, digests and decryption.
     pub provider: &'a dyn CryptoProvider,
     /// TC signer trust anchors and their scopes.
     pub trust: &'a TrustAnchors,
     /// HMAC keys for COSE_Mac0-authenticated manifests.
     pub mac_keys: &'a [Vec<u8>],
+    /// Resolves `suit-parameter-uri` for fetch.
     pub fetcher: &'a dyn Fetcher,
+    /// Decrypts payloads with `suit-parameter-encryption-info`; `None` refuses them.
     pub decryptor: Option<&'a dyn Decryptor>,
+    /// Current time for certificate validity.
     pub clock: &'a dyn Clock,
+    /// The identifiers the device asserts for the identifier conditions.
     pub device: &'a DeviceIdentity,
+    /// Limits and policy switches.
     pub policy: Policy,
 }
 

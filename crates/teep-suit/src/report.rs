@@ -29,9 +29,13 @@ use crate::model::{ComponentId, Digest};
 /// (envelope, authentication, rollback, policy).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Record {
+    /// `suit-record-manifest-id`: indices from the root manifest down the dependencies.
     pub manifest_id: Vec<u64>,
+    /// `suit-record-manifest-section`: the manifest key of the section (0: none ran).
     pub section: u64,
+    /// `suit-record-section-offset`: byte offset of the command in the section.
     pub offset: u64,
+    /// `suit-record-component-index`: the component index in force.
     pub component_index: u64,
     /// The measured values that made the command fail (e.g. the actual digest).
     pub properties: Parameters,
@@ -40,33 +44,43 @@ pub struct Record {
 /// `system-property-claims`: measured properties of one component.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SystemProperties {
+    /// `system-component-id`: the component measured.
     pub component: ComponentId,
+    /// The measured values, as `SUIT_Parameters`.
     pub properties: Parameters,
 }
 
 /// One entry of `suit-report-records`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Entry {
+    /// A `SUIT_Record` of a command that ran.
     Record(Record),
+    /// `system-property-claims` of a component.
     System(SystemProperties),
 }
 
 /// `suit-report-result` when the procedure failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Failure {
+    /// The error; `suit-report-result-code` and `-reason` are derived from it.
     pub error: SuitError,
+    /// `suit-report-result-record`: where it failed.
     pub record: Record,
 }
 
 /// A SUIT_Report.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Report {
+    /// `suit-report-manifest-uri`: the root manifest's reference URI, if it has one.
     pub reference_uri: Option<String>,
     /// Digest of the root manifest (its authenticated digest); all zeros when the
     /// envelope was not authenticated.
     pub manifest_digest: Digest,
+    /// `suit-report-nonce`: the TEEP token the report answers, if any.
     pub nonce: Option<Vec<u8>>,
+    /// `suit-report-records`: what ran (and measured properties).
     pub records: Vec<Entry>,
+    /// `suit-report-result`: `Ok` for `true`, else the failure.
     pub result: Result<(), Failure>,
     /// Carry `suit-report-capability-report` (set when a manifest used a command,
     /// parameter, algorithm or COSE structure we lack, so its author can see what we do).
@@ -99,7 +113,7 @@ fn encode_record(e: &mut Encoder<&mut Vec<u8>>, r: &Record) {
     let _ = e.u64(r.section);
     let _ = e.u64(r.offset);
     let _ = e.u64(r.component_index);
-    r.properties.encode(e);
+    let _ = r.properties.encode(e);
 }
 
 impl Report {
@@ -151,7 +165,7 @@ impl Report {
                     let n = s.properties.count() as u64 + 1;
                     let _ = e.map(n).and_then(|e| e.u8(0));
                     s.component.encode(&mut e);
-                    s.properties.encode_fields(&mut e);
+                    let _ = s.properties.encode_fields(&mut e);
                 }
             }
         }
@@ -231,6 +245,7 @@ fn decrypt_to_tam(
 /// What a TAM knows to check a device's reports with.
 #[derive(Clone, Copy)]
 pub struct ReportKeys<'a> {
+    /// Crypto for the signature check and the report decryption.
     pub provider: &'a dyn CryptoProvider,
     /// The device's report-signing keys: a COSE_Sign1 report must verify with one.
     pub device: &'a TrustStore,
@@ -271,10 +286,13 @@ pub struct ReceivedReport {
     pub manifest_uri: Option<String>,
     /// The root manifest's digest (all zeros when the device could not authenticate it).
     pub manifest_digest: Digest,
+    /// `suit-report-records`, decoded.
     pub records: Vec<Entry>,
+    /// `suit-report-result`: `Ok` for `true`.
     pub result: Result<(), ReceivedFailure>,
     /// The encoded `suit-report-capability-report`, when present.
     pub capabilities: Option<Vec<u8>>,
+    /// How the report was protected (signed, encrypted).
     pub protection: Protection,
 }
 

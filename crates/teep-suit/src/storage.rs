@@ -90,9 +90,14 @@ pub trait Storage {
 /// the names of blobs that hold them ([`crate::store::IndexedStore`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct State<T> {
+    /// Component contents, by component ID (manifests under their manifest component ID).
     pub data: BTreeMap<ComponentId, T>,
+    /// For each component, the manifests that link it (trust domains: unlink drops a link;
+    /// the component goes with its last one).
     pub owners: BTreeMap<ComponentId, BTreeSet<ComponentId>>,
+    /// `suit-manifest-sequence-number` of each installed manifest, for rollback checks.
     pub sequence_numbers: BTreeMap<ComponentId, u64>,
+    /// The trust anchor that installed each manifest: only it may update the manifest.
     pub signers: BTreeMap<ComponentId, SignerId>,
 }
 
@@ -111,6 +116,7 @@ impl<T> Default for State<T> {
 }
 
 impl<T> State<T> {
+    /// Empty state.
     pub fn new() -> Self {
         Self::default()
     }

@@ -50,8 +50,11 @@ const INDEX_VERSION: u64 = 2;
 /// content object (by the name the index gives it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Blob<'a> {
+    /// The committed index.
     Index,
+    /// The index being written by a commit, before it replaces the committed one.
     NextIndex,
+    /// A content object, by the name the index gives it.
     Object(&'a str),
 }
 

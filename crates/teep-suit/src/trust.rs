@@ -128,6 +128,7 @@ impl TrustAnchors {
         &self.store
     }
 
+    /// The anchors with their scopes, in the order they were added.
     pub fn anchors(&self) -> &[TrustAnchor] {
         &self.anchors
     }

@@ -30,7 +30,9 @@ pub struct Anchors<'a> {
 /// An envelope whose manifest is authenticated (digest and one authentication block).
 #[derive(Clone, Debug)]
 pub struct Authenticated<'a> {
+    /// The decoded envelope.
     pub envelope: Envelope<'a>,
+    /// The manifest it authenticates, decoded from the envelope's manifest bstr.
     pub manifest: Manifest<'a>,
     /// SHA-256 of the bstr-wrapped manifest (= the authenticated digest).
     pub digest: [u8; 32],

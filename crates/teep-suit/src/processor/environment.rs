@@ -14,6 +14,7 @@ use crate::model::ComponentId;
 
 /// Resolves a URI to bytes (integrated payloads never reach it).
 pub trait Fetcher: Send + Sync {
+    /// The bytes at `uri`, or the reason it could not be fetched (for the report).
     fn fetch(&self, uri: &str) -> Result<Vec<u8>, String>;
 }
 
@@ -28,12 +29,15 @@ impl Fetcher for NoFetcher {
 
 /// Decrypts content protected by a `SUIT_Encryption_Info`.
 pub trait Decryptor: Send + Sync {
+    /// Plaintext of `ciphertext` under `encryption_info` (the encoded `SUIT_Encryption_Info`).
     fn decrypt(&self, encryption_info: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>, SuitError>;
 }
 
 /// Decryption with the device's keys through a crypto provider (ECDH-ES+A128KW, A128KW).
 pub struct KeyDecryptor<'a> {
+    /// Crypto for key unwrapping and content decryption.
     pub provider: &'a dyn CryptoProvider,
+    /// The device's decryption keys, tried in turn.
     pub keys: Vec<DecryptionKey>,
 }
 
@@ -69,8 +73,11 @@ impl Clock for NoClock {
 /// What the device asserts about itself for the identifier conditions.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DeviceIdentity {
+    /// Vendor identifiers that `suit-condition-vendor-identifier` accepts.
     pub vendor_ids: Vec<VendorId>,
+    /// Class UUIDs that `suit-condition-class-identifier` accepts.
     pub class_ids: Vec<Vec<u8>>,
+    /// Device UUIDs that `suit-condition-device-identifier` accepts.
     pub device_ids: Vec<Vec<u8>>,
     /// Slot of each component (A/B images), for condition-component-slot.
     pub slots: Vec<(ComponentId, u64)>,
@@ -82,6 +89,7 @@ pub struct Policy {
     /// Refuse manifests whose shared sequence lacks vendor- and class-identifier checks
     /// (the core spec's SHOULD; several published vectors have none, so it is a switch).
     pub require_compatibility_check: bool,
+    /// Most components (and dependencies) a manifest may declare.
     pub max_components: usize,
     /// Nesting limit over try-each, run-sequence and dependencies.
     pub max_depth: usize,

@@ -15,7 +15,9 @@ use crate::verify::Authenticated;
 /// An invoke directive the caller should carry out.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Invocation {
+    /// The component to invoke.
     pub component: ComponentId,
+    /// `suit-parameter-invoke-args` in force, if set.
     pub args: Option<Vec<u8>>,
 }
 
@@ -24,14 +26,18 @@ pub struct Invocation {
 pub struct Done {
     /// The root manifest's storage location (manifest component ID).
     pub manifest_id: ComponentId,
+    /// `suit-manifest-sequence-number` of the root manifest, now the installed one.
     pub sequence_number: u64,
+    /// The invokes to carry out, in order (invoke procedure only).
     pub invocations: Vec<Invocation>,
 }
 
 /// Result of a procedure: always a report; state committed only on success.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outcome {
+    /// The SUIT report of what ran, for the TAM (success or not).
     pub report: Report,
+    /// What was done, or why nothing was committed.
     pub result: Result<Done, Failure>,
 }
 
@@ -75,6 +81,7 @@ impl UpdateItem {
 pub struct UpdateFailure {
     /// The item that failed; `None` when every item succeeded but the commit failed.
     pub item: Option<UpdateItem>,
+    /// The error and where it happened.
     pub failure: Failure,
 }
 
