@@ -124,6 +124,11 @@ seed_bytes encrypted_decrypt 80-report "80$report"
 seed_mode encrypted_decrypt 01 "$claims"
 seed_mode encrypted_decrypt 81 "$claims"
 seed_mode encrypted_decrypt 02 "$vectors"/suit/firmware-encryption/fwenc-encinfo-*.hex
+# received_report: a SUIT_Report as it came (00), signed (01; 09 tagged), encrypted (02),
+# both (03), under require_signature (11, 13), by an unknown key (05), no TAM key (22).
+for mode in 00 01 09 02 03 11 13 05 22; do
+    seed_bytes received_report "$mode-report" "$mode$report"
+done
 # json_views: mode 0 TEEP messages, 1 SUIT envelopes, 2 EARs, 3 claims and policy files.
 seed_mode json_views 00 "$vectors"/teep/*.hex "$vectors"/signed/*.cose.hex
 seed_mode json_views 01 "$vectors"/suit/*/*.hex "$vectors"/teep/suit_*.hex
