@@ -129,6 +129,11 @@ seed_mode encrypted_decrypt 02 "$vectors"/suit/firmware-encryption/fwenc-encinfo
 for mode in 00 01 09 02 03 11 13 05 22; do
     seed_bytes received_report "$mode-report" "$mode$report"
 done
+# sealed_store: `arbitrary` operations (enum variants as u32 scaled to their count, so the
+# byte patterns below are commits, edits and reopens); the fuzzer finds the rest.
+seed_bytes sealed_store commits 000000000100000000000000000000000000000000ffffffff
+seed_bytes sealed_store commit_flip_reopen 00000000010000000000000000000005616263640000001c0102030000000000ffffffff
+seed_bytes sealed_store save_commit_restore 00000000aaaaaaaa0000000001000000000000000000ee000000c800ffffffff
 # json_views: mode 0 TEEP messages, 1 SUIT envelopes, 2 EARs, 3 claims and policy files.
 seed_mode json_views 00 "$vectors"/teep/*.hex "$vectors"/signed/*.cose.hex
 seed_mode json_views 01 "$vectors"/suit/*/*.hex "$vectors"/teep/suit_*.hex
