@@ -183,8 +183,15 @@ enum Change {
 enum Op {
     Commit(Vec<Change>),
     /// XOR one byte (position modulo the length) of a blob with a non-zero mask.
-    Flip { blob: u8, at: u16, mask: u8 },
-    Truncate { blob: u8, len: u16 },
+    Flip {
+        blob: u8,
+        at: u16,
+        mask: u8,
+    },
+    Truncate {
+        blob: u8,
+        len: u16,
+    },
     Delete(u8),
     Swap(u8, u8),
     /// The host keeps a copy of every blob (at most four copies).
@@ -192,7 +199,10 @@ enum Op {
     /// Puts a saved copy of everything back.
     RestoreAll(u8),
     /// Puts back one blob of a saved copy under its own name.
-    RestoreBlob { copy: u8, blob: u8 },
+    RestoreBlob {
+        copy: u8,
+        blob: u8,
+    },
     Reopen,
 }
 
@@ -260,7 +270,11 @@ impl Run {
 
     fn accept(&mut self, store: Store, snapshot: &MemoryStorage) {
         assert_eq!(*snapshot, self.expected, "reopen gave another state");
-        assert_eq!(store.generation(), self.counter, "reopen at another generation");
+        assert_eq!(
+            store.generation(),
+            self.counter,
+            "reopen at another generation"
+        );
         assert_eq!(
             store.manifest_ids().expect("ids"),
             self.expected.installed(),
@@ -278,10 +292,14 @@ impl Run {
             unreachable!("reopen leaves the store open");
         };
         let c = changes(list);
-        store.commit(c.clone()).expect("commit to an infallible backend");
+        store
+            .commit(c.clone())
+            .expect("commit to an infallible backend");
         self.counter += 1;
         assert_eq!(store.generation(), self.counter, "commit generation");
-        let Ok(()) = self.expected.apply(c, |_, bytes| Ok::<_, Infallible>(bytes));
+        let Ok(()) = self
+            .expected
+            .apply(c, |_, bytes| Ok::<_, Infallible>(bytes));
         self.good = self.blobs.0.borrow().clone();
     }
 

@@ -35,9 +35,7 @@ use libfuzzer_sys::fuzz_target;
 use minicbor::Encoder;
 use teep_cose::coset::{self, TaggedCborSerializable, iana};
 use teep_cose::encrypt::DecryptionKey;
-use teep_cose::{
-    Algorithm, AwsLcProvider, CryptoProvider, Curve, PrivateKey, SignOptions, Signer,
-};
+use teep_cose::{Algorithm, AwsLcProvider, CryptoProvider, Curve, PrivateKey, SignOptions, Signer};
 use teep_suit::builder::{self, DependencySpec, ManifestSpec, PayloadLocation};
 use teep_suit::processor::{
     Clock, DeviceIdentity, Fetcher, KeyDecryptor, Outcome, Policy, Processor,
@@ -236,7 +234,9 @@ fn fixture() -> &'static Fixture {
             .signer(&key_b, Algorithm::Esp256)
             .expect("signer B");
         let mut trust = TrustAnchors::new();
-        let scope_a = ["tc", "config.json", "config.suit", "enc", "app"].map(under).to_vec();
+        let scope_a = ["tc", "config.json", "config.suit", "enc", "app"]
+            .map(under)
+            .to_vec();
         trust.add(TrustAnchor::scoped(key_a.public_key().clone(), scope_a));
         let anchor_b = TrustAnchor::scoped(key_b.public_key().clone(), vec![under("lib")]);
         trust.add(anchor_b.clone());
@@ -917,14 +917,20 @@ fn check_install_all(
     let mut list = vec![(candidate.0.to_vec(), candidate.1)];
     for b in batch.iter().flatten() {
         let t = &f.templates[usize::from(b.template) % f.templates.len()];
-        let seq = t.sequence_number.wrapping_add_signed(i64::from(b.sequence_delta));
+        let seq = t
+            .sequence_number
+            .wrapping_add_signed(i64::from(b.sequence_delta));
         list.push((envelope(f, t, seq, &[Sever::Keep; 4], b.auth), b.auth));
     }
     let envelopes: Vec<&[u8]> = list.iter().map(|(e, _)| e.as_slice()).collect();
 
     let mut together = f.base.clone();
     let out = p.install_all(&mut together, &envelopes, Some(b"nonce"));
-    assert_eq!(out.outcomes.len(), envelopes.len(), "one outcome per manifest");
+    assert_eq!(
+        out.outcomes.len(),
+        envelopes.len(),
+        "one outcome per manifest"
+    );
     out.outcomes.iter().for_each(check_report);
     check_signers(f, &together);
 
@@ -934,7 +940,10 @@ fn check_install_all(
         .position(|(env, auth)| install(f, p, &mut one_by_one, env, *auth).is_none());
     match out.result {
         Ok(()) => {
-            assert!(list.iter().all(|(_, a)| a.valid()), "unauthenticated in a batch");
+            assert!(
+                list.iter().all(|(_, a)| a.valid()),
+                "unauthenticated in a batch"
+            );
             assert!(out.outcomes.iter().all(|o| o.result.is_ok()));
             assert_eq!(first_failure, None, "batch succeeded, one by one failed");
             assert_eq!(together, one_by_one, "batch and one-by-one states differ");
@@ -1012,7 +1021,10 @@ fn install(
             None
         }
         Ok(done) => {
-            assert!(auth.valid(), "installed without a valid authentication block");
+            assert!(
+                auth.valid(),
+                "installed without a valid authentication block"
+            );
             if auth == Auth::SignerB {
                 check_b_scope(f, store, envelope, &done.manifest_id);
             }
