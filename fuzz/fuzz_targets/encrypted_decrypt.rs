@@ -18,32 +18,17 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use teep_attest::{EatClaims, EvidenceError, decrypt_evidence, verify_evidence};
 use teep_cose::encrypt::{ContentAlgorithm, EAT_ENCRYPTION, SUIT_REPORT_ENCRYPTION, encrypt_esdh};
-use teep_cose::{
-    Algorithm, AwsLcProvider, CoseError, CryptoProvider, Curve, PrivateKey, SignOptions, Signer,
-    TrustStore, VerifyContext,
-};
+use teep_cose::{AwsLcProvider, CoseError, SignOptions, VerifyContext};
+use teep_fuzz::{TamAndDevice, tam_and_device};
 use teep_suit::report::decrypt_report;
 
 static PROVIDER: AwsLcProvider = AwsLcProvider;
 
-struct Fixture {
-    tam: PrivateKey,
-    device: Box<dyn Signer>,
-    trust: TrustStore,
-}
+type Fixture = TamAndDevice;
 
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
-    FIXTURE.get_or_init(|| {
-        let tam = PrivateKey::from_bytes(Curve::P256, &[0x5a; 32]).expect("TAM key");
-        let device_key = PrivateKey::from_bytes(Curve::P256, &[0x44; 32]).expect("device key");
-        let device = PROVIDER
-            .signer(&device_key, Algorithm::Esp256)
-            .expect("device signer");
-        let mut trust = TrustStore::new();
-        trust.add_key(device_key.public_key().clone());
-        Fixture { tam, device, trust }
-    })
+    FIXTURE.get_or_init(|| tam_and_device(&PROVIDER))
 }
 
 /// Encrypts to the TAM under A128GCM; with `ctr_first`, first checks that A128CTR (no

@@ -17,40 +17,27 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use teep_cose::encrypt::{ContentAlgorithm, SUIT_REPORT_ENCRYPTION, encrypt_esdh};
-use teep_cose::{
-    Algorithm, AwsLcProvider, CryptoProvider, Curve, PrivateKey, SignOptions, Signer, TrustStore,
-};
+use teep_cose::{Algorithm, AwsLcProvider, CryptoProvider, Curve, PrivateKey, SignOptions, Signer};
+use teep_fuzz::{TamAndDevice, tam_and_device};
 use teep_suit::SuitError;
 use teep_suit::report::{Protection, ReceivedReport, ReportKeys};
 
 static PROVIDER: AwsLcProvider = AwsLcProvider;
 
 struct Fixture {
-    tam: PrivateKey,
-    device: Box<dyn Signer>,
+    keys: TamAndDevice,
     stranger: Box<dyn Signer>,
-    trust: TrustStore,
 }
 
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let tam = PrivateKey::from_bytes(Curve::P256, &[0x5a; 32]).expect("TAM key");
-        let device_key = PrivateKey::from_bytes(Curve::P256, &[0x44; 32]).expect("device key");
-        let stranger_key = PrivateKey::from_bytes(Curve::Ed25519, &[0x99; 32]).expect("key");
-        let device = PROVIDER
-            .signer(&device_key, Algorithm::Esp256)
-            .expect("device signer");
-        let stranger = PROVIDER
-            .signer(&stranger_key, Algorithm::Ed25519)
-            .expect("stranger signer");
-        let mut trust = TrustStore::new();
-        trust.add_key(device_key.public_key().clone());
+        let stranger = PrivateKey::from_bytes(Curve::Ed25519, &[0x99; 32]).expect("key");
         Fixture {
-            tam,
-            device,
-            stranger,
-            trust,
+            keys: tam_and_device(&PROVIDER),
+            stranger: PROVIDER
+                .signer(&stranger, Algorithm::Ed25519)
+                .expect("stranger signer"),
         }
     })
 }
@@ -59,7 +46,10 @@ fuzz_target!(|data: &[u8]| {
     let Some((&mode, report)) = data.split_first() else {
         return;
     };
-    let f = fixture();
+    let Fixture {
+        keys: f,
+        stranger: other,
+    } = fixture();
     let (sign, encrypt) = (mode & 1 != 0, mode & 2 != 0);
     let stranger = mode & 4 != 0;
     let keys = ReportKeys {
@@ -71,7 +61,7 @@ fuzz_target!(|data: &[u8]| {
 
     let mut wire = report.to_vec();
     if sign {
-        let signer = if stranger { &f.stranger } else { &f.device };
+        let signer = if stranger { other } else { &f.device };
         let opts = SignOptions {
             tagged: mode & 8 != 0,
             ..SignOptions::default()
