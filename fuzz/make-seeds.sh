@@ -74,8 +74,10 @@ seed suit_envelope "$vectors"/suit/*/*.hex "$vectors"/teep/suit_*.hex
 # bytes each: keep, sever, tampered, missing), compatibility-check policy (bool), three
 # optional follow-up procedures (bool, then 4 bytes of variant: install again, install
 # template (+ u8), invoke (+ target), uninstall (+ target); a target is 4 bytes: candidate,
-# TC, personalization, other), then the edits (rest of the input, none here). The input
-# must reach the derived `size_hint` or libFuzzer's harness rejects it; zeros pad it.
+# TC, personalization, other), two optional templates installed with the candidate by
+# `install_all` (bool, then template u8, authentication, sequence-number delta i8), then
+# the edits (rest of the input, none here). The input must reach the derived `size_hint`
+# or libFuzzer's harness rejects it; zeros pad it (and leave the batch empty).
 rm -rf "$here/seeds/suit_process"
 zeros=$(printf '%064d' 0)
 keep=00000000
@@ -87,9 +89,9 @@ uninstall=01000000c0
 candidate=00000000
 tc=00000040
 perso=00000080
-# suit_seed NAME TEMPLATE AUTH DELTA SEVER4 THEN3
+# suit_seed NAME TEMPLATE AUTH DELTA SEVER4 THEN3 [BATCH]
 suit_seed() {
-    seed_bytes suit_process "$1" "$2$3$4${5}00$6$zeros"
+    seed_bytes suit_process "$1" "$2$3$4${5}00$6${7:-}$zeros"
 }
 for template in 00 01 02 03 04; do
     for auth in 00 20 40 60 80 a0 c0 e0; do
@@ -103,6 +105,11 @@ done
 # The TC update is refused while the personalization manifest links the TC: uninstall that
 # first, then the same update installs.
 suit_seed t00_after_uninstall 00 00000000 00 "$keep$keep$keep$keep" "$uninstall$perso$again$none"
+# install_all: the app with its dependency, then the encrypted TC and the TC update (all
+# by A: commits); the TC update, then the encrypted TC with a bad signature (nothing
+# commits).
+suit_seed t03_batch 03 00000000 00 "$keep$keep$keep$keep" "$none$none$none" 01020000000000010000000000
+suit_seed t00_batch_fails 00 00000000 00 "$keep$keep$keep$keep" "$none$none$none" 0102000000800500
 # COSE layer: signed messages and every key form for cose_verify (its `from_any` importers
 # take COSE_Key bytes, COSE_Key hex text or PEM, so key files go in both decoded and as they
 # are); the firmware-encryption infos (COSE_Encrypt) for cose_decrypt.
@@ -124,6 +131,16 @@ seed_bytes encrypted_decrypt 80-report "80$report"
 seed_mode encrypted_decrypt 01 "$claims"
 seed_mode encrypted_decrypt 81 "$claims"
 seed_mode encrypted_decrypt 02 "$vectors"/suit/firmware-encryption/fwenc-encinfo-*.hex
+# received_report: a SUIT_Report as it came (00), signed (01; 09 tagged), encrypted (02),
+# both (03), under require_signature (11, 13), by an unknown key (05), no TAM key (22).
+for mode in 00 01 09 02 03 11 13 05 22; do
+    seed_bytes received_report "$mode-report" "$mode$report"
+done
+# sealed_store: `arbitrary` operations (enum variants as u32 scaled to their count, so the
+# byte patterns below are commits, edits and reopens); the fuzzer finds the rest.
+seed_bytes sealed_store commits 000000000100000000000000000000000000000000ffffffff
+seed_bytes sealed_store commit_flip_reopen 00000000010000000000000000000005616263640000001c0102030000000000ffffffff
+seed_bytes sealed_store save_commit_restore 00000000aaaaaaaa0000000001000000000000000000ee000000c800ffffffff
 # json_views: mode 0 TEEP messages, 1 SUIT envelopes, 2 EARs, 3 claims and policy files.
 seed_mode json_views 00 "$vectors"/teep/*.hex "$vectors"/signed/*.cose.hex
 seed_mode json_views 01 "$vectors"/suit/*/*.hex "$vectors"/teep/suit_*.hex

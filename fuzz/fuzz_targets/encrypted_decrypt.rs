@@ -4,10 +4,11 @@
 //! then `teep_suit::report::decrypt_report`; 1: the rest is an EAT claims-set, signed by the
 //! device key and encrypted here under "EAT Encryption", then `decrypt_evidence` and
 //! `verify_evidence`; 2: the rest is the COSE_Encrypt itself (an attacker's outer layers)
-//! for both decryptors. Bit 7 picks A128CTR instead of A128GCM for modes 0 and 1.
+//! for both decryptors. Bit 7 first asks for A128CTR, which an attached ciphertext may no
+//! longer use (`encrypt_esdh` must refuse it), then encrypts under A128GCM as usual.
 //!
-//! Asserts: no panic; what decrypts is exactly what was encrypted; under A128GCM the TAM's
-//! own key always opens it; a report never opens as Evidence nor Evidence as a report; a
+//! Asserts: no panic; A128CTR is refused for attached ciphertexts; what decrypts is exactly
+//! what was encrypted; the TAM's own key always opens it; a report never opens as Evidence nor Evidence as a report; a
 //! report `decrypt_report` accepts is well-formed CBOR; Evidence that decrypts verifies to
 //! exactly the claims `EatClaims::from_cbor` decodes.
 #![no_main]
@@ -17,36 +18,33 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use teep_attest::{EatClaims, EvidenceError, decrypt_evidence, verify_evidence};
 use teep_cose::encrypt::{ContentAlgorithm, EAT_ENCRYPTION, SUIT_REPORT_ENCRYPTION, encrypt_esdh};
-use teep_cose::{
-    Algorithm, AwsLcProvider, CryptoProvider, Curve, PrivateKey, SignOptions, Signer, TrustStore,
-    VerifyContext,
-};
+use teep_cose::{AwsLcProvider, CoseError, SignOptions, VerifyContext};
+use teep_fuzz::{TamAndDevice, tam_and_device};
 use teep_suit::report::decrypt_report;
 
 static PROVIDER: AwsLcProvider = AwsLcProvider;
 
-struct Fixture {
-    tam: PrivateKey,
-    device: Box<dyn Signer>,
-    trust: TrustStore,
-}
+type Fixture = TamAndDevice;
 
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
-    FIXTURE.get_or_init(|| {
-        let tam = PrivateKey::from_bytes(Curve::P256, &[0x5a; 32]).expect("TAM key");
-        let device_key = PrivateKey::from_bytes(Curve::P256, &[0x44; 32]).expect("device key");
-        let device = PROVIDER
-            .signer(&device_key, Algorithm::Esp256)
-            .expect("device signer");
-        let mut trust = TrustStore::new();
-        trust.add_key(device_key.public_key().clone());
-        Fixture { tam, device, trust }
-    })
+    FIXTURE.get_or_init(|| tam_and_device(&PROVIDER))
 }
 
-fn encrypt(f: &Fixture, alg: ContentAlgorithm, plaintext: &[u8], context: &[u8]) -> Vec<u8> {
-    encrypt_esdh(&PROVIDER, f.tam.public_key(), alg, plaintext, context).expect("encrypts")
+/// Encrypts to the TAM under A128GCM; with `ctr_first`, first checks that A128CTR (no
+/// AEAD) is refused for this attached ciphertext.
+fn encrypt(f: &Fixture, ctr_first: bool, plaintext: &[u8], context: &[u8]) -> Vec<u8> {
+    let with = |alg| encrypt_esdh(&PROVIDER, f.tam.public_key(), alg, plaintext, context);
+    if ctr_first {
+        assert!(
+            matches!(
+                with(ContentAlgorithm::A128Ctr),
+                Err(CoseError::UnauthenticatedContent { .. })
+            ),
+            "A128CTR accepted for an attached ciphertext"
+        );
+    }
+    with(ContentAlgorithm::A128Gcm).expect("encrypts")
 }
 
 /// A report that `decrypt_report` returns must be what was sealed and well-formed CBOR.
@@ -82,15 +80,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let f = fixture();
-    let alg = if mode & 0x80 != 0 {
-        ContentAlgorithm::A128Ctr
-    } else {
-        ContentAlgorithm::A128Gcm
-    };
-    let aead = alg == ContentAlgorithm::A128Gcm;
+    let ctr_first = mode & 0x80 != 0;
     match mode & 0x7f {
         0 => {
-            let encrypted = encrypt(f, alg, rest, SUIT_REPORT_ENCRYPTION);
+            let encrypted = encrypt(f, ctr_first, rest, SUIT_REPORT_ENCRYPTION);
             check_report(f, &encrypted, Some(rest));
             let opened = teep_cose::encrypt::decrypt(
                 &PROVIDER,
@@ -99,9 +92,7 @@ fuzz_target!(|data: &[u8]| {
                 &[teep_cose::encrypt::DecryptionKey::EcdhEs(f.tam.clone())],
                 SUIT_REPORT_ENCRYPTION,
             );
-            if aead {
-                assert_eq!(opened.as_deref().map(Vec::as_slice), Ok(rest));
-            }
+            assert_eq!(opened.as_deref().map(Vec::as_slice), Ok(rest));
             assert!(
                 decrypt_evidence(&PROVIDER, &encrypted, &f.tam).is_err(),
                 "a report opened as Evidence"
@@ -113,10 +104,10 @@ fuzz_target!(|data: &[u8]| {
                 ..SignOptions::default()
             };
             let signed = teep_cose::sign1(f.device.as_ref(), rest, &opts).expect("signs");
-            let encrypted = encrypt(f, alg, &signed, EAT_ENCRYPTION);
+            let encrypted = encrypt(f, ctr_first, &signed, EAT_ENCRYPTION);
             match check_evidence(f, &encrypted) {
                 Ok(opened) => assert_eq!(opened, signed, "decrypted Evidence differs"),
-                Err(e) => assert!(!aead, "own A128GCM Evidence did not open: {e:?}"),
+                Err(e) => panic!("own Evidence did not open: {e:?}"),
             }
             assert!(
                 decrypt_report(&PROVIDER, &encrypted, &f.tam).is_err(),

@@ -11,7 +11,8 @@
 use libfuzzer_sys::fuzz_target;
 use teep_attest::{Ear, EatClaims, Policy};
 use teep_cose::AwsLcProvider;
-use teep_proto::{Numbering, decode, decode_unverified_cose};
+use teep_proto::json::SignatureCheck;
+use teep_proto::{Numbering, Unverified, decode_unsigned, decode_unverified_cose};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&view, rest)) = data.split_first() else {
@@ -20,17 +21,28 @@ fuzz_target!(|data: &[u8]| {
     match view {
         0 => {
             for numbering in [Numbering::Draft26, Numbering::Pre26] {
-                if let Ok(message) = decode(rest, numbering) {
+                if let Ok(message) = decode_unsigned(rest, numbering) {
                     let _ = teep_proto::json::to_json(&message, numbering).to_string();
                 }
             }
-            if let Ok(cose) = decode_unverified_cose(rest) {
-                for numbering in [Numbering::Draft26, Numbering::Pre26] {
-                    if let Ok(json) = teep_proto::json::cose_to_json(&cose, numbering) {
-                        let _ = json.to_string();
-                    }
+            for numbering in [Numbering::Draft26, Numbering::Pre26] {
+                if let Ok(message) = Unverified::parse(rest, numbering) {
+                    let view = teep_proto::json::to_json(message.message(), numbering);
+                    let _ = teep_proto::json::cose_view(
+                        message.cose(),
+                        &SignatureCheck::NotChecked,
+                        view,
+                    )
+                    .to_string();
                 }
-                let _ = teep_proto::json::cose_view(&cose, serde_json::Value::Null).to_string();
+            }
+            if let Ok(cose) = decode_unverified_cose(rest) {
+                let _ = teep_proto::json::cose_view(
+                    &cose,
+                    &SignatureCheck::Failed("fuzz"),
+                    serde_json::Value::Null,
+                )
+                .to_string();
             }
         }
         1 => {
@@ -49,8 +61,9 @@ fuzz_target!(|data: &[u8]| {
                 return;
             };
             if let Ok(claims) = EatClaims::from_json(text) {
+                let bytes = claims.to_cbor().expect("claims read from a file encode");
                 assert_eq!(
-                    EatClaims::from_cbor(&claims.to_cbor()).as_ref(),
+                    EatClaims::from_cbor(&bytes).as_ref(),
                     Ok(&claims),
                     "claims file does not round-trip through CBOR"
                 );

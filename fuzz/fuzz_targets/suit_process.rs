@@ -9,12 +9,22 @@
 //! B) is mutated structurally (sequence number, component IDs, dependencies, command
 //! sequences as typed commands or raw bytes, severed members), authenticated with the
 //! chosen signer, MAC or a bad block, and run through install and follow-up procedures
-//! (install again, invoke, uninstall) on a clone of the storage.
+//! (install again, invoke, uninstall) on a clone of the storage. The signers are scoped
+//! (`TrustAnchor::scope`): A to the templates' components, B to the `lib` prefix. The
+//! candidate and up to two more templates (each with its own signer and sequence number)
+//! are also installed together by `install_all`, on another clone, and compared with
+//! installing them one after the other.
 //!
 //! Asserts: no panic; a failed procedure leaves storage unchanged; nothing installs
 //! without a valid block from a trusted signer or MAC key; an install never keeps a
-//! sequence number at or below the stored one (rollback); an installed manifest is stored
-//! stripped with its sequence number; every report encodes to well-formed CBOR.
+//! sequence number below the stored one, nor the same one unless it re-delivers the stored
+//! manifest (which then stays as stored); an installed manifest is stored stripped with
+//! its sequence number; a manifest authenticated by B installs only inside
+//! B's scope (its location and the components it lists) and is recorded as B's; every
+//! manifest's recorded signer has a scope covering its location; `install_all` is all or
+//! nothing (on failure storage is unchanged and the failing manifest is the first one that
+//! fails when installed one by one; on success the storage is what installing them one by
+//! one gives); every report encodes to well-formed CBOR.
 #![no_main]
 
 use std::collections::BTreeMap;
@@ -25,15 +35,13 @@ use libfuzzer_sys::fuzz_target;
 use minicbor::Encoder;
 use teep_cose::coset::{self, TaggedCborSerializable, iana};
 use teep_cose::encrypt::DecryptionKey;
-use teep_cose::{
-    Algorithm, AwsLcProvider, CryptoProvider, Curve, PrivateKey, SignOptions, Signer,
-};
+use teep_cose::{Algorithm, AwsLcProvider, CryptoProvider, Curve, PrivateKey, SignOptions, Signer};
 use teep_suit::builder::{self, DependencySpec, ManifestSpec, PayloadLocation};
 use teep_suit::processor::{
     Clock, DeviceIdentity, Fetcher, KeyDecryptor, Outcome, Policy, Processor,
 };
 use teep_suit::storage::MemoryStorage;
-use teep_suit::trust::{TrustAnchor, TrustAnchors};
+use teep_suit::trust::{SignerId, TrustAnchor, TrustAnchors};
 use teep_suit::{ComponentId, Digest, Envelope, Manifest, Member, Parameters, VendorId};
 
 static PROVIDER: AwsLcProvider = AwsLcProvider;
@@ -151,9 +159,10 @@ impl Clock for FixedClock {
 struct Fixture {
     signer_a: Box<dyn Signer>,
     signer_b: Box<dyn Signer>,
-    /// Both TC signers. With scoped TC-signer anchors this becomes the processor's
-    /// anchor set (A scoped to the templates' components, B to `lib`).
+    /// Both TC signers: A scoped to the templates' components, B to `lib`.
     trust: TrustAnchors,
+    /// B's anchor (its name and scope), for the scope assertions.
+    anchor_b: TrustAnchor,
     mac_keys: Vec<Vec<u8>>,
     device: DeviceIdentity,
     fetcher: UriFetcher,
@@ -171,6 +180,11 @@ struct Fixture {
 
 fn app(name: &str) -> ComponentId {
     ComponentId::from_strs(&["TEEP-Device", "SecureFS", name, "ta"])
+}
+
+/// The directory of a SecureFS component: the prefix a scope names.
+fn under(name: &str) -> ComponentId {
+    ComponentId::from_strs(&["TEEP-Device", "SecureFS", name])
 }
 
 fn spec(
@@ -220,8 +234,12 @@ fn fixture() -> &'static Fixture {
             .signer(&key_b, Algorithm::Esp256)
             .expect("signer B");
         let mut trust = TrustAnchors::new();
-        trust.add(TrustAnchor::unscoped(key_a.public_key().clone()));
-        trust.add(TrustAnchor::unscoped(key_b.public_key().clone()));
+        let scope_a = ["tc", "config.json", "config.suit", "enc", "app"]
+            .map(under)
+            .to_vec();
+        trust.add(TrustAnchor::scoped(key_a.public_key().clone(), scope_a));
+        let anchor_b = TrustAnchor::scoped(key_b.public_key().clone(), vec![under("lib")]);
+        trust.add(anchor_b.clone());
         let device = DeviceIdentity {
             vendor_ids: vec![VendorId::Uuid(TEEP_VENDOR.to_vec())],
             class_ids: vec![TEEP_CLASS.to_vec()],
@@ -314,6 +332,7 @@ fn fixture() -> &'static Fixture {
             signer_a,
             signer_b,
             trust,
+            anchor_b,
             mac_keys: vec![vec![0x4d; 32]],
             device,
             fetcher,
@@ -371,7 +390,17 @@ struct Input {
     require_compatibility_check: bool,
     /// Procedures after the first install.
     then: [Option<Action>; 3],
+    /// Installed after the candidate by `install_all`, on a fresh copy of the base state.
+    batch: [Option<Batched>; 2],
     edits: Vec<Edit>,
+}
+
+/// An unmutated template, with its own authentication and sequence number.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+struct Batched {
+    template: u8,
+    auth: Auth,
+    sequence_delta: i8,
 }
 
 #[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
@@ -877,6 +906,56 @@ fn envelope(
 
 // ---- Checks ----
 
+/// `install_all` of the candidate and the batch on a fresh copy of the base state: all or
+/// nothing, and the same as installing them one by one.
+fn check_install_all(
+    f: &Fixture,
+    p: &Processor<'_>,
+    candidate: (&[u8], Auth),
+    batch: &[Option<Batched>; 2],
+) {
+    let mut list = vec![(candidate.0.to_vec(), candidate.1)];
+    for b in batch.iter().flatten() {
+        let t = &f.templates[usize::from(b.template) % f.templates.len()];
+        let seq = t
+            .sequence_number
+            .wrapping_add_signed(i64::from(b.sequence_delta));
+        list.push((envelope(f, t, seq, &[Sever::Keep; 4], b.auth), b.auth));
+    }
+    let envelopes: Vec<&[u8]> = list.iter().map(|(e, _)| e.as_slice()).collect();
+
+    let mut together = f.base.clone();
+    let out = p.install_all(&mut together, &envelopes, Some(b"nonce"));
+    assert_eq!(
+        out.outcomes.len(),
+        envelopes.len(),
+        "one outcome per manifest"
+    );
+    out.outcomes.iter().for_each(check_report);
+    check_signers(f, &together);
+
+    let mut one_by_one = f.base.clone();
+    let first_failure = list
+        .iter()
+        .position(|(env, auth)| install(f, p, &mut one_by_one, env, *auth).is_none());
+    match out.result {
+        Ok(()) => {
+            assert!(
+                list.iter().all(|(_, a)| a.valid()),
+                "unauthenticated in a batch"
+            );
+            assert!(out.outcomes.iter().all(|o| o.result.is_ok()));
+            assert_eq!(first_failure, None, "batch succeeded, one by one failed");
+            assert_eq!(together, one_by_one, "batch and one-by-one states differ");
+        }
+        Err(e) => {
+            assert_eq!(together, f.base, "a failed install_all changed storage");
+            assert!(out.outcomes.iter().all(|o| o.result.is_err()));
+            assert_eq!(e.manifest, first_failure, "failing manifest differs");
+        }
+    }
+}
+
 fn check_report(out: &Outcome) {
     let cbor = out.report.to_cbor();
     assert_eq!(
@@ -888,48 +967,104 @@ fn check_report(out: &Outcome) {
     let _ = teep_suit::json::report(&out.report).to_string();
 }
 
+/// Every manifest's recorded signer is an anchor whose scope covers its location (or the
+/// device's MAC keys, which may write anywhere).
+fn check_signers(f: &Fixture, store: &MemoryStorage) {
+    for (id, signer) in &store.signers {
+        if let SignerId::Anchor(name) = signer {
+            let anchor = f.trust.anchors().iter().find(|a| a.name == *name);
+            assert!(
+                anchor.is_some_and(|a| a.covers(id)),
+                "{id} recorded as installed by {name}, outside its scope"
+            );
+        }
+    }
+}
+
+/// A manifest authenticated by B lies inside B's scope: its location and the components
+/// it lists (other than dependencies, which are their own signers'), recorded as B's.
+fn check_b_scope(f: &Fixture, store: &MemoryStorage, envelope: &[u8], id: &ComponentId) {
+    let b = &f.anchor_b;
+    assert!(b.covers(id), "B installed {id}, outside its scope");
+    assert_eq!(
+        store.signers.get(id),
+        Some(&SignerId::Anchor(b.name.clone())),
+        "B's manifest not recorded as B's"
+    );
+    let env = Envelope::decode(envelope).expect("an installed envelope decodes");
+    let common = Manifest::decode(env.manifest_bytes)
+        .expect("an installed manifest decodes")
+        .common;
+    for (i, c) in common.components.iter().enumerate() {
+        assert!(
+            common.dependency(i as u64).is_some() || b.covers(c),
+            "B's manifest lists {c}, outside B's scope"
+        );
+    }
+}
+
 /// Install and its invariants; the manifest ID on success.
 fn install(
+    f: &Fixture,
     p: &Processor<'_>,
     store: &mut MemoryStorage,
     envelope: &[u8],
-    authentic: bool,
+    auth: Auth,
 ) -> Option<ComponentId> {
     let before = store.clone();
     let out = p.install(store, envelope, Some(b"nonce"));
     check_report(&out);
+    check_signers(f, store);
     match out.result {
         Err(_) => {
             assert_eq!(*store, before, "a failed install changed storage");
             None
         }
         Ok(done) => {
-            assert!(authentic, "installed without a valid authentication block");
+            assert!(
+                auth.valid(),
+                "installed without a valid authentication block"
+            );
+            if auth == Auth::SignerB {
+                check_b_scope(f, store, envelope, &done.manifest_id);
+            }
             let id = &done.manifest_id;
+            let candidate = Envelope::decode(envelope).expect("an installed envelope decodes");
+            // A re-delivery (same number, same manifest as stored) succeeds and keeps
+            // what is stored.
+            let stored_before = before.data.get(id);
+            let redelivery = before.sequence_numbers.get(id) == Some(&done.sequence_number)
+                && stored_before
+                    .and_then(|b| Envelope::decode(b).ok())
+                    .is_some_and(|e| e.manifest_bstr == candidate.manifest_bstr);
             if let Some(old) = before.sequence_numbers.get(id) {
                 assert!(
-                    *old < done.sequence_number,
+                    *old < done.sequence_number || redelivery,
                     "rollback: {id} from {old} to {}",
                     done.sequence_number
                 );
             }
             assert_eq!(store.sequence_numbers.get(id), Some(&done.sequence_number));
-            let stripped = Envelope::decode(envelope)
-                .expect("an installed envelope decodes")
-                .stripped();
-            assert_eq!(store.data.get(id), Some(&stripped), "stored manifest");
+            let stored = if redelivery {
+                stored_before.cloned()
+            } else {
+                Some(candidate.stripped())
+            };
+            assert_eq!(store.data.get(id), stored.as_ref(), "stored manifest");
             Some(done.manifest_id)
         }
     }
 }
 
 fn check_unchanged_on_failure(
+    f: &Fixture,
     store: &mut MemoryStorage,
     run: impl FnOnce(&mut MemoryStorage) -> Outcome,
 ) {
     let before = store.clone();
     let out = run(store);
     check_report(&out);
+    check_signers(f, store);
     if out.result.is_err() {
         assert_eq!(*store, before, "a failed procedure changed storage");
     }
@@ -948,8 +1083,9 @@ fuzz_target!(|input: Input| {
     let candidate = envelope(f, &parts, sequence_number, &input.sever, input.auth);
 
     let p = processor(f, input.require_compatibility_check);
+    check_install_all(f, &p, (&candidate, input.auth), &input.batch);
     let mut store = f.base.clone();
-    let installed = install(&p, &mut store, &candidate, input.auth.valid());
+    let installed = install(f, &p, &mut store, &candidate, input.auth);
     let candidate_id = installed.or_else(|| parts.manifest_id.clone());
 
     for action in input.then.iter().flatten() {
@@ -961,20 +1097,20 @@ fuzz_target!(|input: Input| {
         };
         match action {
             Action::InstallAgain => {
-                install(&p, &mut store, &candidate, input.auth.valid());
+                install(f, &p, &mut store, &candidate, input.auth);
             }
             Action::InstallTemplate(i) => {
                 let t = &f.templates[usize::from(*i) % f.templates.len()];
                 let env = envelope(f, t, t.sequence_number, &[Sever::Keep; 4], Auth::SignerA);
-                install(&p, &mut store, &env, true);
+                install(f, &p, &mut store, &env, Auth::SignerA);
             }
             Action::Invoke(t) => {
                 let id = target(t);
-                check_unchanged_on_failure(&mut store, |s| p.invoke(s, &id, None));
+                check_unchanged_on_failure(f, &mut store, |s| p.invoke(s, &id, None));
             }
             Action::Uninstall(t) => {
                 let id = target(t);
-                check_unchanged_on_failure(&mut store, |s| p.uninstall(s, &id, None));
+                check_unchanged_on_failure(f, &mut store, |s| p.uninstall(s, &id, None));
             }
         }
     }

@@ -4,7 +4,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
     SerialNumber, date_time_ymd,
 };
-use teep_cose::{Curve, PrivateKey};
+use teep_cose::{Algorithm, CryptoProvider, Curve, PrivateKey, Signer, TrustStore};
 
 /// A fixed clock (2026-01-01T00:00:00Z), inside the chain's validity (2024 to 2036).
 pub const NOW: u64 = 1_767_225_600;
@@ -64,4 +64,24 @@ pub fn chain() -> Chain {
         leaf,
         leaf_key,
     }
+}
+
+/// The keys of a TAM receiving reports and Evidence: its own P-256 key (what they are
+/// encrypted to) and a device's P-256 signing key (ESP256), which `trust` holds.
+pub struct TamAndDevice {
+    pub tam: PrivateKey,
+    pub device: Box<dyn Signer>,
+    pub trust: TrustStore,
+}
+
+/// The same keys on every call (`encrypted_decrypt`, `received_report`).
+pub fn tam_and_device(provider: &dyn CryptoProvider) -> TamAndDevice {
+    let tam = PrivateKey::from_bytes(Curve::P256, &[0x5a; 32]).expect("TAM key");
+    let device_key = PrivateKey::from_bytes(Curve::P256, &[0x44; 32]).expect("device key");
+    let device = provider
+        .signer(&device_key, Algorithm::Esp256)
+        .expect("device signer");
+    let mut trust = TrustStore::new();
+    trust.add_key(device_key.public_key().clone());
+    TamAndDevice { tam, device, trust }
 }
