@@ -11,9 +11,9 @@ use teep_proto::{
 };
 use teep_tam::sql::{PolicyScope, SqlStore};
 use teep_tam::store::{
-    AttestationRecord, AuditEntry, Changes, Device, DeviceId, ExpectQueryResponse,
-    ExpectSuccess, Installed, LoadRequest, Loaded, MemoryState, Offer, ReportRecord,
-    SentManifest, SessionId, SessionRecord, SessionState, TcPolicy, TcRelease,
+    AttestationRecord, AuditEntry, Changes, Device, DeviceId, ExpectQueryResponse, ExpectSuccess,
+    Installed, LoadRequest, Loaded, MemoryState, Offer, ReportRecord, SentManifest, SessionId,
+    SessionRecord, SessionState, TcPolicy, TcRelease,
 };
 use teep_tam::{MemoryStore, Store, StoreError};
 
@@ -172,7 +172,7 @@ fn release(name: &str, sequence: u64, deps: &[&str]) -> TcRelease {
         manifest_id: cid(name),
         sequence,
         digest: [u8::try_from(sequence % 256).unwrap(); 32],
-        signer: (sequence % 2 == 0).then_some([0x5a; 32]),
+        signer: sequence.is_multiple_of(2).then_some([0x5a; 32]),
         envelope: format!("{name} v{sequence}").into_bytes(),
         depends_on: deps.iter().map(|d| cid(d)).collect(),
     }
@@ -206,7 +206,7 @@ fn query_session(token: u8, device: Option<DeviceId>, issued_at: u64) -> Session
         expires_at: issued_at + 100,
         consumed: false,
         state: SessionState::ExpectQueryResponse(ExpectQueryResponse {
-            challenge: (token % 2 == 0).then(|| vec![token; 32]),
+            challenge: token.is_multiple_of(2).then(|| vec![token; 32]),
             requested: DataItemRequested::ATTESTATION.with(DataItemRequested::SUIT_REPORTS),
             offer: Offer {
                 versions: vec![0],
@@ -234,16 +234,18 @@ fn update_session(token: u8, device: DeviceId, issued_at: u64) -> SessionRecord 
 
 /// Releases (two versions, a dependency, a tie), policies and devices.
 fn seed() -> MemoryState {
-    let mut s = MemoryState::default();
-    s.releases = vec![
-        release("app", 1, &["lib"]),
-        release("app", u64::MAX, &["lib"]),
-        release("app", 2, &[]),
-        release("lib", 5, &[]),
-        release("lib", 5, &["extra"]),
-        release("extra", 9, &[]),
-        release("tool", 3, &[]),
-    ];
+    let mut s = MemoryState {
+        releases: vec![
+            release("app", 1, &["lib"]),
+            release("app", u64::MAX, &["lib"]),
+            release("app", 2, &[]),
+            release("lib", 5, &[]),
+            release("lib", 5, &["extra"]),
+            release("extra", 9, &[]),
+            release("tool", 3, &[]),
+        ],
+        ..MemoryState::default()
+    };
     let phone = TcPolicy {
         install: vec![cid("app")],
         requestable: vec![cid("tool"), cid("missing")],
@@ -300,7 +302,10 @@ fn changes() -> Vec<Changes> {
         // Answering session 1: a new device, attested, with an Update outstanding.
         Changes {
             consume: Some(vec![1; 16]),
-            new_sessions: vec![update_session(4, dev(4), 20), query_session(5, Some(dev(4)), 21)],
+            new_sessions: vec![
+                update_session(4, dev(4), 20),
+                query_session(5, Some(dev(4)), 21),
+            ],
             retire: vec![vec![3; 16]],
             device: Some(device(4, Some("phone"), &[])),
             attestation: Some(AttestationRecord {
@@ -351,7 +356,11 @@ async fn same_as(reference: &MemoryStore, store: &Under, name: &str, step: usize
         let got = store.load(&request).await.unwrap();
         assert_eq!(got, want, "{name} after commit {step}: {request:?}");
     }
-    assert_eq!(store.state().await, reference.snapshot(), "{name} after commit {step}");
+    assert_eq!(
+        store.state().await,
+        reference.snapshot(),
+        "{name} after commit {step}"
+    );
 }
 
 #[tokio::test]
@@ -396,7 +405,12 @@ async fn a_conflicting_commit_changes_nothing() {
                 "{}: token {token}",
                 fixture.name()
             );
-            assert_eq!(store.state().await, before, "{}: token {token}", fixture.name());
+            assert_eq!(
+                store.state().await,
+                before,
+                "{}: token {token}",
+                fixture.name()
+            );
         }
         store.close().await;
         fixture.finish().await;
@@ -439,7 +453,12 @@ async fn two_concurrent_commits_of_one_token_exactly_one_wins() {
             let (ra, rb) = (answer(a.clone(), 100), answer(b.clone(), 200));
             let results = [ra.await.unwrap(), rb.await.unwrap()];
             let won: Vec<_> = results.iter().filter(|r| r.is_ok()).collect();
-            assert_eq!(won.len(), 1, "{} round {round}: {results:?}", fixture.name());
+            assert_eq!(
+                won.len(),
+                1,
+                "{} round {round}: {results:?}",
+                fixture.name()
+            );
             assert!(
                 results.contains(&Err(StoreError::Conflict)),
                 "{} round {round}: {results:?}",
@@ -450,7 +469,12 @@ async fn two_concurrent_commits_of_one_token_exactly_one_wins() {
                 .iter()
                 .filter(|i| state.sessions.contains_key(&vec![**i, round]))
                 .count();
-            assert_eq!(issued, 1, "{} round {round}: both replies' sessions", fixture.name());
+            assert_eq!(
+                issued,
+                1,
+                "{} round {round}: both replies' sessions",
+                fixture.name()
+            );
         }
         let state = a.state().await;
         assert_eq!(state.audit.len(), 20, "{}", fixture.name());
@@ -536,15 +560,27 @@ async fn the_engine_runs_on_sqlite() {
     let resp = agent.attested_response(&qr, qr.challenge.as_deref().unwrap());
     let reply = post(&mut w, &sql, &resp).await.unwrap().reply.unwrap();
     let u = update(agent.read(&reply));
-    assert_eq!(u.manifest_list, Some(vec![lib.envelope.clone(), app.envelope.clone()]));
+    assert_eq!(
+        u.manifest_list,
+        Some(vec![lib.envelope.clone(), app.envelope.clone()])
+    );
     let token = u.token.unwrap();
 
     let before = sql.snapshot().await.unwrap();
     assert!(post(&mut w, &sql, &resp).await.is_err(), "replay accepted");
-    assert_eq!(sql.snapshot().await.unwrap(), before, "a replay changed the store");
+    assert_eq!(
+        sql.snapshot().await.unwrap(),
+        before,
+        "a replay changed the store"
+    );
 
-    let reports = vec![report(lib.digest, &token, true), report(app.digest, &token, true)];
-    let done = post(&mut w, &sql, &agent.success(&token, Some(reports))).await.unwrap();
+    let reports = vec![
+        report(lib.digest, &token, true),
+        report(app.digest, &token, true),
+    ];
+    let done = post(&mut w, &sql, &agent.success(&token, Some(reports)))
+        .await
+        .unwrap();
     assert_eq!(
         done.event,
         teep_tam::Event::Installed {
@@ -554,7 +590,12 @@ async fn the_engine_runs_on_sqlite() {
     );
     sql.close().await;
     // Everything is in the file: a new store on it sees the device and what it holds.
-    let state = SqlStore::open_data_dir(dir.path()).await.unwrap().snapshot().await.unwrap();
+    let state = SqlStore::open_data_dir(dir.path())
+        .await
+        .unwrap()
+        .snapshot()
+        .await
+        .unwrap();
     let device = state.devices.get(&agent.id()).unwrap();
     let installed: Vec<_> = device.installed.iter().map(|i| i.sequence).collect();
     assert_eq!(installed, vec![1, 2]);

@@ -22,7 +22,10 @@ fn encode(f: impl FnOnce(&mut Enc) -> EncResult) -> Result<Vec<u8>, StoreError> 
 }
 
 /// Decodes all of `bytes` with `f` (trailing bytes are an error too).
-fn decode<T>(bytes: &[u8], f: impl FnOnce(&mut Decoder<'_>) -> DecResult<T>) -> Result<T, StoreError> {
+fn decode<T>(
+    bytes: &[u8],
+    f: impl FnOnce(&mut Decoder<'_>) -> DecResult<T>,
+) -> Result<T, StoreError> {
     let mut d = Decoder::new(bytes);
     let corrupt = |what: String| StoreError::Backend(format!("corrupt column: {what}"));
     let value = f(&mut d).map_err(|err| corrupt(err.to_string()))?;
@@ -205,8 +208,14 @@ mod tests {
                 suites: vec![
                     CipherSuite::SIGN1_ESP256,
                     CipherSuite::new(vec![
-                        CipherOperation { cose_type: 18, alg: -7 },
-                        CipherOperation { cose_type: 98, alg: -8 },
+                        CipherOperation {
+                            cose_type: 18,
+                            alg: -7,
+                        },
+                        CipherOperation {
+                            cose_type: 98,
+                            alg: -8,
+                        },
                     ]),
                 ],
                 profiles: SuitCoseProfile::ALL_MTI.to_vec(),
@@ -214,7 +223,10 @@ mod tests {
             },
         };
         let bytes = expect_query_response(&q).unwrap();
-        assert_eq!(to_expect_query_response(&bytes, q.challenge.clone()).unwrap(), q);
+        assert_eq!(
+            to_expect_query_response(&bytes, q.challenge.clone()).unwrap(),
+            q
+        );
         let s = ExpectSuccess {
             sent_manifests: vec![SentManifest {
                 manifest_id: ComponentId(vec![b"tc".to_vec()]),
@@ -231,9 +243,15 @@ mod tests {
             &[bytes.as_slice(), &[0]].concat(),
             &[0x82, 0x81, 0x83, 0x80, 0x01, 0x58, 31][..],
         ] {
-            assert!(matches!(to_expect_success(bad), Err(StoreError::Backend(_))));
+            assert!(matches!(
+                to_expect_success(bad),
+                Err(StoreError::Backend(_))
+            ));
         }
         // An indefinite array is refused.
-        assert!(matches!(to_component_id(&[0x9f, 0xff]), Err(StoreError::Backend(_))));
+        assert!(matches!(
+            to_component_id(&[0x9f, 0xff]),
+            Err(StoreError::Backend(_))
+        ));
     }
 }

@@ -5,13 +5,13 @@
 use sqlx::Row;
 
 use super::{array, codec, db, int, seq_from_db, seq_to_db, uint};
+use crate::store::StoreError;
 use crate::store::{
-    AttestationRecord, AuditEntry, Changes, Device, DeviceId, DeviceView, Installed, Loaded,
-    LoadRequest, MemoryState, ReportRecord, SessionId, SessionRecord, SessionState, TcPolicy,
-    TcRelease, Token,
+    AttestationRecord, AuditEntry, Changes, Device, DeviceId, DeviceView, Installed, LoadRequest,
+    Loaded, MemoryState, ReportRecord, SessionId, SessionRecord, SessionState, TcPolicy, TcRelease,
+    Token,
 };
 use teep_proto::ComponentId;
-use crate::store::StoreError;
 
 /// A connection (or an open transaction, through `&mut *tx`).
 pub(super) type Conn = <Db as sqlx::Database>::Connection;
@@ -44,9 +44,9 @@ fn session_from_row(row: &DbRow) -> Result<SessionRecord, StoreError> {
     let challenge: Option<Vec<u8>> = col(row, 7)?;
     let state: Vec<u8> = col(row, 8)?;
     let state = match kind.as_str() {
-        "ExpectQueryResponse" => SessionState::ExpectQueryResponse(
-            codec::to_expect_query_response(&state, challenge)?,
-        ),
+        "ExpectQueryResponse" => {
+            SessionState::ExpectQueryResponse(codec::to_expect_query_response(&state, challenge)?)
+        }
         "ExpectSuccess" => SessionState::ExpectSuccess(codec::to_expect_success(&state)?),
         other => return Err(StoreError::Backend(format!("unknown session kind {other}"))),
     };
@@ -181,13 +181,17 @@ fn release_from_row(row: &DbRow) -> Result<TcRelease, StoreError> {
 /// (as `Iterator::max_by_key` picks in `MemoryState`). Sequence numbers are compared
 /// here, not in SQL, since the column holds them bit-cast.
 async fn latest(conn: &mut Conn, id: &ComponentId) -> Result<Option<TcRelease>, StoreError> {
-    let sql = format!("SELECT {RELEASE_COLUMNS} FROM tc_releases WHERE manifest_id = $1 ORDER BY id");
+    let sql =
+        format!("SELECT {RELEASE_COLUMNS} FROM tc_releases WHERE manifest_id = $1 ORDER BY id");
     let rows = sqlx::query(&sql)
         .bind(codec::component_id(id)?)
         .fetch_all(&mut *conn)
         .await
         .map_err(db)?;
-    let releases = rows.iter().map(release_from_row).collect::<Result<Vec<_>, _>>()?;
+    let releases = rows
+        .iter()
+        .map(release_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(releases.into_iter().max_by_key(|r| r.sequence))
 }
 
@@ -373,7 +377,8 @@ pub(super) async fn put_device(conn: &mut Conn, d: &Device) -> Result<(), StoreE
 
 /// Adds a TC release.
 pub(super) async fn put_release(conn: &mut Conn, r: &TcRelease) -> Result<(), StoreError> {
-    let sql = format!("INSERT INTO tc_releases ({RELEASE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)");
+    let sql =
+        format!("INSERT INTO tc_releases ({RELEASE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)");
     sqlx::query(&sql)
         .bind(codec::component_id(&r.manifest_id)?)
         .bind(seq_to_db(r.sequence))
@@ -437,7 +442,9 @@ pub(super) async fn snapshot(conn: &mut Conn) -> Result<MemoryState, StoreError>
     }
     let sql = "SELECT install, requestable, class FROM class_policies";
     for row in sqlx::query(sql).fetch_all(&mut *conn).await.map_err(db)? {
-        state.class_policy.insert(col(&row, 2)?, policy_from_row(&row)?);
+        state
+            .class_policy
+            .insert(col(&row, 2)?, policy_from_row(&row)?);
     }
     let sql = "SELECT install, requestable, device FROM device_policies";
     for row in sqlx::query(sql).fetch_all(&mut *conn).await.map_err(db)? {
