@@ -496,6 +496,10 @@ async fn migrations_run_twice_and_reopening_keeps_everything() {
             store.commit(c).await.unwrap();
         }
         let before = store.state().await;
+        if let Fixture::Sqlite(dir) = &fixture {
+            // WAL mode: the write-ahead log sits beside the open database.
+            assert!(dir.path().join("tam.sqlite3-wal").exists());
+        }
         let Under::Sql(sql) = &store else {
             unreachable!("SQL fixture")
         };
