@@ -37,6 +37,7 @@ mod engine;
 mod error;
 pub mod plan;
 pub mod report;
+pub mod sql;
 pub mod store;
 pub mod tc;
 

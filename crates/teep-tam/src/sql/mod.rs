@@ -1,0 +1,234 @@
+//! [`SqlStore`]: the [`Store`] on SQLite (a file in the data directory, the default) or
+//! PostgreSQL (`postgres://`, for several replicas), through sqlx.
+//!
+//! Every table maps one field of [`MemoryState`] (see `migrations/<dialect>/`), so a
+//! replica keeps nothing in memory between messages. The queries are runtime-checked
+//! (no database at build time) and written once for both dialects (`ops.rs`, compiled
+//! per dialect). A commit is one transaction that starts with the compare-and-set
+//! `UPDATE sessions SET consumed = TRUE WHERE token = $1 AND consumed = FALSE`: unless
+//! exactly one row changed, the transaction is rolled back and the commit fails with
+//! [`StoreError::Conflict`]. On PostgreSQL (READ COMMITTED) a second transaction on the
+//! same token waits on the row lock and then finds it consumed; on SQLite the
+//! transaction is `BEGIN IMMEDIATE`, so writers are serialised from their first statement.
+
+mod codec;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+use crate::store::{
+    Changes, Device, DeviceId, LoadRequest, Loaded, MemoryState, Store, StoreError, TcPolicy,
+    TcRelease,
+};
+
+mod sqlite {
+    //! The queries for SQLite.
+    type Db = sqlx::Sqlite;
+    include!("ops.rs");
+}
+
+mod postgres {
+    //! The queries for PostgreSQL.
+    type Db = sqlx::Postgres;
+    include!("ops.rs");
+}
+
+/// The SQLite file [`SqlStore::open_data_dir`] keeps in the data directory.
+pub const SQLITE_FILE: &str = "tam.sqlite3";
+
+/// How long an SQLite writer waits for another one before failing.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Whose policy [`SqlStore::put_policy`] sets.
+#[derive(Clone, Copy, Debug)]
+pub enum PolicyScope<'a> {
+    /// Every device of a class (without a policy of its own).
+    Class(&'a str),
+    /// One device (wins over its class's).
+    Device(DeviceId),
+}
+
+#[derive(Clone, Debug)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A [`Store`] in SQLite or PostgreSQL. Cloning shares the connection pool.
+#[derive(Clone, Debug)]
+pub struct SqlStore {
+    pool: Pool,
+}
+
+/// Runs `$body` with `$conn` bound to a fresh transaction of the store's dialect
+/// (`BEGIN IMMEDIATE` on SQLite), committing it if `$body` is `Ok`; on `Err` the
+/// transaction is dropped, which rolls it back. `$ops` names the dialect's query module.
+macro_rules! in_transaction {
+    ($store:expr, |$ops:ident, $conn:ident| $body:expr) => {
+        match &$store.pool {
+            Pool::Sqlite(pool) => {
+                use sqlite as $ops;
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+                let $conn: &mut $ops::Conn = &mut tx;
+                let value = $body?;
+                tx.commit().await.map_err(db)?;
+                Ok(value)
+            }
+            Pool::Postgres(pool) => {
+                use postgres as $ops;
+                let mut tx = pool.begin().await.map_err(db)?;
+                let $conn: &mut $ops::Conn = &mut tx;
+                let value = $body?;
+                tx.commit().await.map_err(db)?;
+                Ok(value)
+            }
+        }
+    };
+}
+
+impl SqlStore {
+    /// Connects by URL (`sqlite://PATH?mode=rwc`, `postgres://...`) and brings the schema
+    /// up to date. SQLite runs in WAL mode with foreign keys on and a busy timeout.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let store = if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url).map_err(db)?;
+            Self::sqlite(options).await?
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options = PgConnectOptions::from_str(url).map_err(db)?;
+            let pool = PgPoolOptions::new()
+                .connect_with(options)
+                .await
+                .map_err(db)?;
+            Self {
+                pool: Pool::Postgres(pool),
+            }
+        } else {
+            return Err(StoreError::Backend(
+                "store URL must start with sqlite: or postgres:".into(),
+            ));
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Opens (creating it if need be) the SQLite store [`SQLITE_FILE`] in `dir`.
+    pub async fn open_data_dir(dir: &Path) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(dir.join(SQLITE_FILE))
+            .create_if_missing(true);
+        let store = Self::sqlite(options).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn sqlite(options: SqliteConnectOptions) -> Result<Self, StoreError> {
+        let options = options
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true)
+            .busy_timeout(SQLITE_BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .connect_with(options)
+            .await
+            .map_err(db)?;
+        Ok(Self {
+            pool: Pool::Sqlite(pool),
+        })
+    }
+
+    /// Applies the migrations not applied yet (those applied are checked, not rerun).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let done = match &self.pool {
+            Pool::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await,
+            Pool::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await,
+        };
+        done.map_err(|e| StoreError::Backend(format!("migration: {e}")))
+    }
+
+    /// Adds a TC release (the admin side: the engine only reads them).
+    pub async fn put_release(&self, release: &TcRelease) -> Result<(), StoreError> {
+        in_transaction!(self, |ops, conn| ops::put_release(conn, release).await)
+    }
+
+    /// Sets a class's or a device's policy.
+    pub async fn put_policy(
+        &self,
+        scope: PolicyScope<'_>,
+        policy: &TcPolicy,
+    ) -> Result<(), StoreError> {
+        in_transaction!(self, |ops, conn| ops::put_policy(conn, scope, policy).await)
+    }
+
+    /// Creates or replaces a device record (e.g. to classify or revoke it).
+    pub async fn put_device(&self, device: &Device) -> Result<(), StoreError> {
+        in_transaction!(self, |ops, conn| ops::put_device(conn, device).await)
+    }
+
+    /// The whole state, read in one transaction.
+    pub async fn snapshot(&self) -> Result<MemoryState, StoreError> {
+        in_transaction!(self, |ops, conn| ops::snapshot(conn).await)
+    }
+
+    /// Closes the pool (waiting for connections in use to be returned).
+    pub async fn close(&self) {
+        match &self.pool {
+            Pool::Sqlite(pool) => pool.close().await,
+            Pool::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+impl Store for SqlStore {
+    async fn load(&self, request: &LoadRequest) -> Result<Loaded, StoreError> {
+        match &self.pool {
+            Pool::Sqlite(pool) => {
+                let mut conn = pool.acquire().await.map_err(db)?;
+                sqlite::load(&mut conn, request).await
+            }
+            Pool::Postgres(pool) => {
+                let mut conn = pool.acquire().await.map_err(db)?;
+                postgres::load(&mut conn, request).await
+            }
+        }
+    }
+
+    async fn commit(&self, changes: &Changes) -> Result<(), StoreError> {
+        in_transaction!(self, |ops, conn| ops::apply(conn, changes).await)
+    }
+}
+
+/// A database error as a store error.
+fn db(e: sqlx::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+/// An unsigned value (a time, a position) as a BIGINT column.
+fn int(v: impl TryInto<i64>) -> Result<i64, StoreError> {
+    v.try_into()
+        .map_err(|_| StoreError::Backend("integer out of the column's range".into()))
+}
+
+/// A BIGINT column holding an unsigned value.
+fn uint(v: i64) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Backend("negative integer column".into()))
+}
+
+/// A sequence number as a BIGINT column: bit-cast, since a manifest may use all 64 bits
+/// (they are compared after loading, never in SQL).
+fn seq_to_db(v: u64) -> i64 {
+    i64::from_ne_bytes(v.to_ne_bytes())
+}
+
+/// The inverse of [`seq_to_db`].
+fn seq_from_db(v: i64) -> u64 {
+    u64::from_ne_bytes(v.to_ne_bytes())
+}
+
+/// A fixed-size id or digest column.
+fn array<const N: usize>(v: Vec<u8>) -> Result<[u8; N], StoreError> {
+    v.try_into()
+        .map_err(|v: Vec<u8>| StoreError::Backend(format!("column of {} bytes, not {N}", v.len())))
+}

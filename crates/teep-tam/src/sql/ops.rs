@@ -1,0 +1,487 @@
+// The queries, written once and compiled for each dialect: `sql/mod.rs` includes this
+// file in a module that defines `Db` (sqlx::Sqlite or sqlx::Postgres). Both dialects
+// take `$n` placeholders and `ON CONFLICT ... DO UPDATE`, so the SQL text is shared too.
+
+use sqlx::Row;
+
+use super::{array, codec, db, int, seq_from_db, seq_to_db, uint};
+use crate::store::StoreError;
+use crate::store::{
+    AttestationRecord, AuditEntry, Changes, Device, DeviceId, DeviceView, Installed, LoadRequest,
+    Loaded, MemoryState, ReportRecord, SessionId, SessionRecord, SessionState, TcPolicy, TcRelease,
+    Token,
+};
+use teep_proto::ComponentId;
+
+/// A connection (or an open transaction, through `&mut *tx`).
+pub(super) type Conn = <Db as sqlx::Database>::Connection;
+type DbRow = <Db as sqlx::Database>::Row;
+
+/// Column `i` of `row` as `T`.
+fn col<'r, T>(row: &'r DbRow, i: usize) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, Db> + sqlx::Type<Db>,
+{
+    row.try_get(i).map_err(db)
+}
+
+/// Answers one load request.
+pub(super) async fn load(conn: &mut Conn, request: &LoadRequest) -> Result<Loaded, StoreError> {
+    Ok(match request {
+        LoadRequest::Session(token) => Loaded::Session(session(conn, token).await?.map(Box::new)),
+        LoadRequest::AnonymousSessions => Loaded::Anonymous(outstanding(conn, None).await?),
+        LoadRequest::Device { id, class } => {
+            Loaded::Device(Box::new(device_view(conn, id, class.as_deref()).await?))
+        }
+    })
+}
+
+const SESSION_COLUMNS: &str =
+    "token, session_id, device, issued_at, expires_at, consumed, kind, challenge, state";
+
+fn session_from_row(row: &DbRow) -> Result<SessionRecord, StoreError> {
+    let kind: String = col(row, 6)?;
+    let challenge: Option<Vec<u8>> = col(row, 7)?;
+    let state: Vec<u8> = col(row, 8)?;
+    let state = match kind.as_str() {
+        "ExpectQueryResponse" => {
+            SessionState::ExpectQueryResponse(codec::to_expect_query_response(&state, challenge)?)
+        }
+        "ExpectSuccess" => SessionState::ExpectSuccess(codec::to_expect_success(&state)?),
+        other => return Err(StoreError::Backend(format!("unknown session kind {other}"))),
+    };
+    let device: Option<Vec<u8>> = col(row, 2)?;
+    Ok(SessionRecord {
+        token: col(row, 0)?,
+        session: SessionId(array(col(row, 1)?)?),
+        device: device.map(|d| array(d).map(DeviceId)).transpose()?,
+        issued_at: uint(col(row, 3)?)?,
+        expires_at: uint(col(row, 4)?)?,
+        consumed: col(row, 5)?,
+        state,
+    })
+}
+
+async fn session(conn: &mut Conn, token: &[u8]) -> Result<Option<SessionRecord>, StoreError> {
+    let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE token = $1");
+    let row = sqlx::query(&sql)
+        .bind(token)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?;
+    row.as_ref().map(session_from_row).transpose()
+}
+
+/// Unconsumed tokens of `device`'s sessions (`None`: of no known device), oldest first,
+/// ties in token order (as `MemoryState` sorts its map).
+async fn outstanding(conn: &mut Conn, device: Option<&DeviceId>) -> Result<Vec<Token>, StoreError> {
+    let query = match device {
+        Some(id) => sqlx::query(
+            "SELECT token FROM sessions WHERE device = $1 AND consumed = FALSE \
+             ORDER BY issued_at, token",
+        )
+        .bind(id.0.as_slice()),
+        None => sqlx::query(
+            "SELECT token FROM sessions WHERE device IS NULL AND consumed = FALSE \
+             ORDER BY issued_at, token",
+        ),
+    };
+    let rows = query.fetch_all(&mut *conn).await.map_err(db)?;
+    rows.iter().map(|r| col(r, 0)).collect()
+}
+
+async fn device(conn: &mut Conn, id: &DeviceId) -> Result<Option<Device>, StoreError> {
+    let row = sqlx::query(
+        "SELECT cose_key, class, revoked, suite, attested_at FROM devices WHERE id = $1",
+    )
+    .bind(id.0.as_slice())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db)?;
+    let Some(row) = row else { return Ok(None) };
+    let suite: Option<Vec<u8>> = col(&row, 3)?;
+    let attested_at: Option<i64> = col(&row, 4)?;
+    let installed = sqlx::query(
+        "SELECT manifest_id, sequence, digest FROM installed WHERE device = $1 ORDER BY position",
+    )
+    .bind(id.0.as_slice())
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?
+    .iter()
+    .map(|r| {
+        Ok(Installed {
+            manifest_id: codec::to_component_id(&col::<Vec<u8>>(r, 0)?)?,
+            sequence: seq_from_db(col(r, 1)?),
+            digest: array(col(r, 2)?)?,
+        })
+    })
+    .collect::<Result<_, StoreError>>()?;
+    Ok(Some(Device {
+        id: *id,
+        key: col(&row, 0)?,
+        class: col(&row, 1)?,
+        revoked: col(&row, 2)?,
+        suite: suite.map(|s| codec::to_suite(&s)).transpose()?,
+        attested_at: attested_at.map(uint).transpose()?,
+        installed,
+    }))
+}
+
+fn policy_from_row(row: &DbRow) -> Result<TcPolicy, StoreError> {
+    Ok(TcPolicy {
+        install: codec::to_component_ids(&col::<Vec<u8>>(row, 0)?)?,
+        requestable: codec::to_component_ids(&col::<Vec<u8>>(row, 1)?)?,
+    })
+}
+
+/// The device's own policy, else its class's (the record's class, else `default_class`).
+async fn policy(
+    conn: &mut Conn,
+    id: &DeviceId,
+    class: Option<&str>,
+) -> Result<TcPolicy, StoreError> {
+    let own = sqlx::query("SELECT install, requestable FROM device_policies WHERE device = $1")
+        .bind(id.0.as_slice())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?;
+    let row = match (own, class) {
+        (Some(row), _) => Some(row),
+        (None, Some(class)) => {
+            sqlx::query("SELECT install, requestable FROM class_policies WHERE class = $1")
+                .bind(class)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db)?
+        }
+        (None, None) => None,
+    };
+    row.as_ref()
+        .map(policy_from_row)
+        .transpose()
+        .map(Option::unwrap_or_default)
+}
+
+const RELEASE_COLUMNS: &str = "manifest_id, sequence, digest, signer, envelope, depends_on";
+
+fn release_from_row(row: &DbRow) -> Result<TcRelease, StoreError> {
+    let signer: Option<Vec<u8>> = col(row, 3)?;
+    Ok(TcRelease {
+        manifest_id: codec::to_component_id(&col::<Vec<u8>>(row, 0)?)?,
+        sequence: seq_from_db(col(row, 1)?),
+        digest: array(col(row, 2)?)?,
+        signer: signer.map(array).transpose()?,
+        envelope: col(row, 4)?,
+        depends_on: codec::to_component_ids(&col::<Vec<u8>>(row, 5)?)?,
+    })
+}
+
+/// The latest release of `id`: the highest sequence number, the last added on a tie
+/// (as `Iterator::max_by_key` picks in `MemoryState`). Sequence numbers are compared
+/// here, not in SQL, since the column holds them bit-cast.
+async fn latest(conn: &mut Conn, id: &ComponentId) -> Result<Option<TcRelease>, StoreError> {
+    let sql =
+        format!("SELECT {RELEASE_COLUMNS} FROM tc_releases WHERE manifest_id = $1 ORDER BY id");
+    let rows = sqlx::query(&sql)
+        .bind(codec::component_id(id)?)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?;
+    let releases = rows
+        .iter()
+        .map(release_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(releases.into_iter().max_by_key(|r| r.sequence))
+}
+
+/// The view `MemoryState::device_view` gives, walked in the same order.
+async fn device_view(
+    conn: &mut Conn,
+    id: &DeviceId,
+    default_class: Option<&str>,
+) -> Result<DeviceView, StoreError> {
+    let device = device(conn, id).await?;
+    let class = device
+        .as_ref()
+        .and_then(|d| d.class.as_deref())
+        .or(default_class);
+    let policy = policy(conn, id, class).await?;
+    let mut releases: Vec<TcRelease> = Vec::new();
+    let mut todo: Vec<ComponentId> = policy
+        .install
+        .iter()
+        .chain(&policy.requestable)
+        .cloned()
+        .collect();
+    while let Some(next) = todo.pop() {
+        if releases.iter().any(|r| r.manifest_id == next) {
+            continue;
+        }
+        if let Some(r) = latest(conn, &next).await? {
+            todo.extend(r.depends_on.iter().cloned());
+            releases.push(r);
+        }
+    }
+    Ok(DeviceView {
+        device,
+        policy,
+        releases,
+        outstanding: outstanding(conn, Some(id)).await?,
+    })
+}
+
+/// Applies `c` inside the caller's transaction, in `MemoryState::apply`'s order: first
+/// the compare-and-set on the consumed token (the row is then locked for this
+/// transaction, so a concurrent commit of the same token finds it consumed).
+pub(super) async fn apply(conn: &mut Conn, c: &Changes) -> Result<(), StoreError> {
+    if let Some(token) = &c.consume {
+        let done = sqlx::query(
+            "UPDATE sessions SET consumed = TRUE WHERE token = $1 AND consumed = FALSE",
+        )
+        .bind(token.as_slice())
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Conflict);
+        }
+    }
+    for token in &c.retire {
+        sqlx::query("DELETE FROM sessions WHERE token = $1")
+            .bind(token.as_slice())
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+    }
+    if let Some(before) = c.purge_expired_before {
+        sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
+            .bind(int(before)?)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+    }
+    for s in &c.new_sessions {
+        put_session(conn, s).await?;
+    }
+    if let Some(d) = &c.device {
+        put_device(conn, d).await?;
+    }
+    if let Some(a) = &c.attestation {
+        sqlx::query("INSERT INTO attestations (device, at, ear) VALUES ($1, $2, $3)")
+            .bind(a.device.0.as_slice())
+            .bind(int(a.at)?)
+            .bind(a.ear.as_slice())
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+    }
+    for r in &c.reports {
+        sqlx::query(
+            "INSERT INTO suit_reports (device, at, manifest_digest, success, report) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(r.device.0.as_slice())
+        .bind(int(r.at)?)
+        .bind(r.manifest_digest.as_slice())
+        .bind(r.success)
+        .bind(r.report.as_slice())
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    }
+    for a in &c.audit {
+        sqlx::query("INSERT INTO audit_log (at, device, event) VALUES ($1, $2, $3)")
+            .bind(int(a.at)?)
+            .bind(a.device.as_ref().map(|d| d.0.as_slice()))
+            .bind(a.event.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+    }
+    Ok(())
+}
+
+/// Inserts or replaces a session record (the map insert of `MemoryState`).
+async fn put_session(conn: &mut Conn, s: &SessionRecord) -> Result<(), StoreError> {
+    let (challenge, state) = match &s.state {
+        SessionState::ExpectQueryResponse(q) => {
+            (q.challenge.as_deref(), codec::expect_query_response(q)?)
+        }
+        SessionState::ExpectSuccess(e) => (None, codec::expect_success(e)?),
+    };
+    sqlx::query(
+        "INSERT INTO sessions (token, session_id, device, issued_at, expires_at, consumed, \
+         kind, challenge, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         ON CONFLICT (token) DO UPDATE SET session_id = excluded.session_id, \
+         device = excluded.device, issued_at = excluded.issued_at, \
+         expires_at = excluded.expires_at, consumed = excluded.consumed, \
+         kind = excluded.kind, challenge = excluded.challenge, state = excluded.state",
+    )
+    .bind(s.token.as_slice())
+    .bind(s.session.0.as_slice())
+    .bind(s.device.as_ref().map(|d| d.0.as_slice()))
+    .bind(int(s.issued_at)?)
+    .bind(int(s.expires_at)?)
+    .bind(s.consumed)
+    .bind(s.state.name())
+    .bind(challenge)
+    .bind(state)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// Inserts or replaces a device record with its installed list. The device row is
+/// written first, so that on PostgreSQL its row lock orders concurrent writers of the
+/// same device before either touches `installed`.
+pub(super) async fn put_device(conn: &mut Conn, d: &Device) -> Result<(), StoreError> {
+    let id = d.id.0.as_slice();
+    sqlx::query(
+        "INSERT INTO devices (id, cose_key, class, revoked, suite, attested_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET \
+         cose_key = excluded.cose_key, class = excluded.class, revoked = excluded.revoked, \
+         suite = excluded.suite, attested_at = excluded.attested_at",
+    )
+    .bind(id)
+    .bind(d.key.as_slice())
+    .bind(d.class.as_deref())
+    .bind(d.revoked)
+    .bind(d.suite.as_ref().map(codec::suite).transpose()?)
+    .bind(d.attested_at.map(int).transpose()?)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    sqlx::query("DELETE FROM installed WHERE device = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    for (position, i) in d.installed.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO installed (device, position, manifest_id, sequence, digest) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(int(position)?)
+        .bind(codec::component_id(&i.manifest_id)?)
+        .bind(seq_to_db(i.sequence))
+        .bind(i.digest.as_slice())
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    }
+    Ok(())
+}
+
+/// Adds a TC release.
+pub(super) async fn put_release(conn: &mut Conn, r: &TcRelease) -> Result<(), StoreError> {
+    let sql =
+        format!("INSERT INTO tc_releases ({RELEASE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)");
+    sqlx::query(&sql)
+        .bind(codec::component_id(&r.manifest_id)?)
+        .bind(seq_to_db(r.sequence))
+        .bind(r.digest.as_slice())
+        .bind(r.signer.as_ref().map(<[u8; 32]>::as_slice))
+        .bind(r.envelope.as_slice())
+        .bind(codec::component_ids(&r.depends_on)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
+/// Sets the policy of a class or of one device.
+pub(super) async fn put_policy(
+    conn: &mut Conn,
+    scope: super::PolicyScope<'_>,
+    p: &TcPolicy,
+) -> Result<(), StoreError> {
+    let install = codec::component_ids(&p.install)?;
+    let requestable = codec::component_ids(&p.requestable)?;
+    let query = match &scope {
+        super::PolicyScope::Class(class) => sqlx::query(
+            "INSERT INTO class_policies (class, install, requestable) VALUES ($1, $2, $3) \
+             ON CONFLICT (class) DO UPDATE SET install = excluded.install, \
+             requestable = excluded.requestable",
+        )
+        .bind(*class),
+        super::PolicyScope::Device(id) => sqlx::query(
+            "INSERT INTO device_policies (device, install, requestable) VALUES ($1, $2, $3) \
+             ON CONFLICT (device) DO UPDATE SET install = excluded.install, \
+             requestable = excluded.requestable",
+        )
+        .bind(id.0.as_slice()),
+    };
+    query
+        .bind(install)
+        .bind(requestable)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
+/// The whole state, as a `MemoryState` (for tests and export).
+pub(super) async fn snapshot(conn: &mut Conn) -> Result<MemoryState, StoreError> {
+    let mut state = MemoryState::default();
+    let ids = sqlx::query("SELECT id FROM devices")
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?;
+    for row in &ids {
+        let id = DeviceId(array(col(row, 0)?)?);
+        if let Some(d) = device(conn, &id).await? {
+            state.devices.insert(id, d);
+        }
+    }
+    let sql = format!("SELECT {RELEASE_COLUMNS} FROM tc_releases ORDER BY id");
+    for row in sqlx::query(&sql).fetch_all(&mut *conn).await.map_err(db)? {
+        state.releases.push(release_from_row(&row)?);
+    }
+    let sql = "SELECT install, requestable, class FROM class_policies";
+    for row in sqlx::query(sql).fetch_all(&mut *conn).await.map_err(db)? {
+        state
+            .class_policy
+            .insert(col(&row, 2)?, policy_from_row(&row)?);
+    }
+    let sql = "SELECT install, requestable, device FROM device_policies";
+    for row in sqlx::query(sql).fetch_all(&mut *conn).await.map_err(db)? {
+        let id = DeviceId(array(col(&row, 2)?)?);
+        state.device_policy.insert(id, policy_from_row(&row)?);
+    }
+    let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions");
+    for row in sqlx::query(&sql).fetch_all(&mut *conn).await.map_err(db)? {
+        let s = session_from_row(&row)?;
+        state.sessions.insert(s.token.clone(), s);
+    }
+    let sql = "SELECT device, at, ear FROM attestations ORDER BY id";
+    for row in sqlx::query(sql).fetch_all(&mut *conn).await.map_err(db)? {
+        state.attestations.push(AttestationRecord {
+            device: DeviceId(array(col(&row, 0)?)?),
+            at: uint(col(&row, 1)?)?,
+            ear: col(&row, 2)?,
+        });
+    }
+    let sql = "SELECT device, at, manifest_digest, success, report FROM suit_reports ORDER BY id";
+    for row in sqlx::query(sql).fetch_all(&mut *conn).await.map_err(db)? {
+        state.reports.push(ReportRecord {
+            device: DeviceId(array(col(&row, 0)?)?),
+            at: uint(col(&row, 1)?)?,
+            manifest_digest: array(col(&row, 2)?)?,
+            success: col(&row, 3)?,
+            report: col(&row, 4)?,
+        });
+    }
+    let sql = "SELECT at, device, event FROM audit_log ORDER BY id";
+    for row in sqlx::query(sql).fetch_all(&mut *conn).await.map_err(db)? {
+        let device: Option<Vec<u8>> = col(&row, 1)?;
+        state.audit.push(AuditEntry {
+            at: uint(col(&row, 0)?)?,
+            device: device.map(|d| array(d).map(DeviceId)).transpose()?,
+            event: col(&row, 2)?,
+        });
+    }
+    Ok(state)
+}

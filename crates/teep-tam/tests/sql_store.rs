@@ -1,0 +1,616 @@
+//! The SQL store against the in-memory one: each test body runs on MemoryStore, SQLite (a
+//! temporary file) and PostgreSQL when `TEEP_TEST_DATABASE_URL` is set (each test in a
+//! fresh schema of its own, dropped at the end, so tests run in parallel).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sqlx::Connection;
+use teep_proto::{
+    CipherSuite, ComponentId, DataItemRequested, FreshnessMechanism, SuitCoseProfile,
+};
+use teep_tam::sql::{PolicyScope, SqlStore};
+use teep_tam::store::{
+    AttestationRecord, AuditEntry, Changes, Device, DeviceId, ExpectQueryResponse, ExpectSuccess,
+    Installed, LoadRequest, Loaded, MemoryState, Offer, ReportRecord, SentManifest, SessionId,
+    SessionRecord, SessionState, TcPolicy, TcRelease,
+};
+use teep_tam::{MemoryStore, Store, StoreError};
+
+/// One of the stores under test; clones share the state (the memory store) or the
+/// database (a new pool is opened by [`Fixture::open`]).
+#[derive(Clone)]
+enum Under {
+    Memory(Arc<MemoryStore>),
+    Sql(SqlStore),
+}
+
+impl Under {
+    async fn load(&self, request: &LoadRequest) -> Result<Loaded, StoreError> {
+        match self {
+            Self::Memory(m) => m.load(request).await,
+            Self::Sql(s) => s.load(request).await,
+        }
+    }
+
+    async fn commit(&self, changes: &Changes) -> Result<(), StoreError> {
+        match self {
+            Self::Memory(m) => m.commit(changes).await,
+            Self::Sql(s) => s.commit(changes).await,
+        }
+    }
+
+    async fn state(&self) -> MemoryState {
+        match self {
+            Self::Memory(m) => m.snapshot(),
+            Self::Sql(s) => s.snapshot().await.unwrap(),
+        }
+    }
+
+    /// Adds the admin data (releases, policies, devices) of `seed`.
+    async fn seed(&self, seed: &MemoryState) {
+        match self {
+            Self::Memory(m) => m.with(|s| {
+                s.releases.extend(seed.releases.iter().cloned());
+                s.class_policy.extend(seed.class_policy.clone());
+                s.device_policy.extend(seed.device_policy.clone());
+                s.devices.extend(seed.devices.clone());
+            }),
+            Self::Sql(s) => {
+                for r in &seed.releases {
+                    s.put_release(r).await.unwrap();
+                }
+                for (class, p) in &seed.class_policy {
+                    s.put_policy(PolicyScope::Class(class), p).await.unwrap();
+                }
+                for (id, p) in &seed.device_policy {
+                    s.put_policy(PolicyScope::Device(*id), p).await.unwrap();
+                }
+                for d in seed.devices.values() {
+                    s.put_device(d).await.unwrap();
+                }
+            }
+        }
+    }
+
+    async fn close(&self) {
+        if let Self::Sql(s) = self {
+            s.close().await;
+        }
+    }
+}
+
+/// Where a test's store lives.
+enum Fixture {
+    Memory(Arc<MemoryStore>),
+    Sqlite(tempfile::TempDir),
+    Postgres { base: String, schema: String },
+}
+
+static SCHEMAS: AtomicU64 = AtomicU64::new(0);
+
+impl Fixture {
+    /// MemoryStore, SQLite, and PostgreSQL if `TEEP_TEST_DATABASE_URL` is set.
+    async fn all() -> Vec<Self> {
+        let mut all = vec![
+            Self::Memory(Arc::default()),
+            Self::Sqlite(tempfile::tempdir().unwrap()),
+        ];
+        match std::env::var("TEEP_TEST_DATABASE_URL") {
+            Ok(base) => {
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .subsec_nanos();
+                let n = SCHEMAS.fetch_add(1, Ordering::Relaxed);
+                let schema = format!("t_{}_{nanos}_{n}", std::process::id());
+                let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
+                sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                    .execute(&mut admin)
+                    .await
+                    .unwrap();
+                all.push(Self::Postgres { base, schema });
+            }
+            Err(_) => println!("skipped: TEEP_TEST_DATABASE_URL not set"),
+        }
+        all
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Memory(_) => "memory",
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres { .. } => "postgres",
+        }
+    }
+
+    fn url(&self) -> Option<String> {
+        match self {
+            Self::Memory(_) => None,
+            Self::Sqlite(dir) => Some(format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("tam.sqlite3").display()
+            )),
+            Self::Postgres { base, schema } => {
+                let sep = if base.contains('?') { '&' } else { '?' };
+                Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
+            }
+        }
+    }
+
+    /// A handle on the store: for SQL, a new connection pool each call.
+    async fn open(&self) -> Under {
+        match (self, self.url()) {
+            (Self::Memory(m), _) => Under::Memory(m.clone()),
+            (_, Some(url)) => Under::Sql(SqlStore::connect(&url).await.unwrap()),
+            (_, None) => unreachable!("every SQL fixture has a URL"),
+        }
+    }
+
+    /// Drops the PostgreSQL schema (the temporary directory goes with `self`).
+    async fn finish(self) {
+        if let Self::Postgres { base, schema } = self {
+            let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
+            sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+                .execute(&mut admin)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+fn dev(n: u8) -> DeviceId {
+    DeviceId([n; 32])
+}
+
+fn cid(name: &str) -> ComponentId {
+    ComponentId(vec![b"TEEP-Device".to_vec(), name.as_bytes().to_vec()])
+}
+
+fn release(name: &str, sequence: u64, deps: &[&str]) -> TcRelease {
+    TcRelease {
+        manifest_id: cid(name),
+        sequence,
+        digest: [u8::try_from(sequence % 256).unwrap(); 32],
+        signer: sequence.is_multiple_of(2).then_some([0x5a; 32]),
+        envelope: format!("{name} v{sequence}").into_bytes(),
+        depends_on: deps.iter().map(|d| cid(d)).collect(),
+    }
+}
+
+fn device(n: u8, class: Option<&str>, installed: &[(&str, u64)]) -> Device {
+    Device {
+        id: dev(n),
+        key: vec![0xa4, n],
+        class: class.map(Into::into),
+        revoked: n % 2 == 1,
+        suite: Some(CipherSuite::SIGN1_ED25519),
+        attested_at: Some(1_000 + u64::from(n)),
+        installed: installed
+            .iter()
+            .map(|(name, sequence)| Installed {
+                manifest_id: cid(name),
+                sequence: *sequence,
+                digest: [7; 32],
+            })
+            .collect(),
+    }
+}
+
+fn query_session(token: u8, device: Option<DeviceId>, issued_at: u64) -> SessionRecord {
+    SessionRecord {
+        token: vec![token; 16],
+        session: SessionId([token; 16]),
+        device,
+        issued_at,
+        expires_at: issued_at + 100,
+        consumed: false,
+        state: SessionState::ExpectQueryResponse(ExpectQueryResponse {
+            challenge: token.is_multiple_of(2).then(|| vec![token; 32]),
+            requested: DataItemRequested::ATTESTATION.with(DataItemRequested::SUIT_REPORTS),
+            offer: Offer {
+                versions: vec![0],
+                suites: vec![CipherSuite::SIGN1_ESP256, CipherSuite::SIGN1_ED25519],
+                profiles: SuitCoseProfile::ALL_MTI.to_vec(),
+                freshness: vec![FreshnessMechanism::NONCE, FreshnessMechanism::TIMESTAMP],
+            },
+        }),
+    }
+}
+
+fn update_session(token: u8, device: DeviceId, issued_at: u64) -> SessionRecord {
+    SessionRecord {
+        state: SessionState::ExpectSuccess(ExpectSuccess {
+            sent_manifests: vec![SentManifest {
+                manifest_id: cid("app"),
+                sequence: u64::MAX,
+                digest: [token; 32],
+            }],
+            unneeded: vec![cid("old")],
+        }),
+        ..query_session(token, Some(device), issued_at)
+    }
+}
+
+/// Releases (two versions, a dependency, a tie), policies and devices.
+fn seed() -> MemoryState {
+    let mut s = MemoryState {
+        releases: vec![
+            release("app", 1, &["lib"]),
+            release("app", u64::MAX, &["lib"]),
+            release("app", 2, &[]),
+            release("lib", 5, &[]),
+            release("lib", 5, &["extra"]),
+            release("extra", 9, &[]),
+            release("tool", 3, &[]),
+        ],
+        ..MemoryState::default()
+    };
+    let phone = TcPolicy {
+        install: vec![cid("app")],
+        requestable: vec![cid("tool"), cid("missing")],
+    };
+    s.class_policy.insert("phone".into(), phone);
+    s.class_policy.insert("watch".into(), TcPolicy::default());
+    let own = TcPolicy {
+        install: vec![cid("tool")],
+        requestable: vec![],
+    };
+    s.device_policy.insert(dev(3), own);
+    for d in [
+        device(1, Some("phone"), &[("app", 1), ("lib", 5)]),
+        device(2, None, &[]),
+        device(3, Some("phone"), &[]),
+    ] {
+        s.devices.insert(d.id, d);
+    }
+    s
+}
+
+/// Every load request worth asking of `seed()` plus the sessions of `changes()`.
+fn requests() -> Vec<LoadRequest> {
+    let mut r: Vec<LoadRequest> = (1..=12)
+        .map(|t| LoadRequest::Session(vec![t; 16]))
+        .collect();
+    r.push(LoadRequest::AnonymousSessions);
+    for n in 1..=5 {
+        for class in [None, Some("phone".to_string()), Some("none".to_string())] {
+            r.push(LoadRequest::Device { id: dev(n), class });
+        }
+    }
+    r
+}
+
+/// A run of commits touching every kind of change.
+fn changes() -> Vec<Changes> {
+    let audit = |at, device: Option<DeviceId>, event: &str| AuditEntry {
+        at,
+        device,
+        event: event.into(),
+    };
+    vec![
+        // Anonymous sessions (one with the same issue time, to order by token).
+        Changes {
+            new_sessions: vec![
+                query_session(1, None, 10),
+                query_session(2, None, 10),
+                query_session(3, None, 5),
+            ],
+            audit: vec![audit(10, None, "open")],
+            ..Changes::default()
+        },
+        // Answering session 1: a new device, attested, with an Update outstanding.
+        Changes {
+            consume: Some(vec![1; 16]),
+            new_sessions: vec![
+                update_session(4, dev(4), 20),
+                query_session(5, Some(dev(4)), 21),
+            ],
+            retire: vec![vec![3; 16]],
+            device: Some(device(4, Some("phone"), &[])),
+            attestation: Some(AttestationRecord {
+                device: dev(4),
+                at: 20,
+                ear: b"ear".to_vec(),
+            }),
+            audit: vec![audit(20, Some(dev(4)), "update"), audit(20, None, "x")],
+            ..Changes::default()
+        },
+        // The Success: installed changes, reports, the session purge.
+        Changes {
+            consume: Some(vec![4; 16]),
+            new_sessions: vec![query_session(6, Some(dev(1)), 200)],
+            purge_expired_before: Some(115),
+            device: Some(device(4, Some("watch"), &[("app", u64::MAX)])),
+            reports: vec![
+                ReportRecord {
+                    device: dev(4),
+                    at: 30,
+                    manifest_digest: [4; 32],
+                    success: true,
+                    report: vec![0xa0],
+                },
+                ReportRecord {
+                    device: dev(4),
+                    at: 30,
+                    manifest_digest: [5; 32],
+                    success: false,
+                    report: vec![0xa1, 0, 0],
+                },
+            ],
+            ..Changes::default()
+        },
+        // A session record replaced under the same token, and a device changed in place.
+        Changes {
+            new_sessions: vec![query_session(6, Some(dev(2)), 300)],
+            device: Some(device(1, None, &[("tool", 3)])),
+            ..Changes::default()
+        },
+    ]
+}
+
+/// Asserts that `store` answers every request and holds the state the memory store does.
+async fn same_as(reference: &MemoryStore, store: &Under, name: &str, step: usize) {
+    for request in requests() {
+        let want = reference.load(&request).await.unwrap();
+        let got = store.load(&request).await.unwrap();
+        assert_eq!(got, want, "{name} after commit {step}: {request:?}");
+    }
+    assert_eq!(
+        store.state().await,
+        reference.snapshot(),
+        "{name} after commit {step}"
+    );
+}
+
+#[tokio::test]
+async fn every_change_round_trips_as_in_memory() {
+    for fixture in Fixture::all().await {
+        let store = fixture.open().await;
+        let reference = MemoryStore::new();
+        let seed = seed();
+        store.seed(&seed).await;
+        reference.with(|s| *s = seed.clone());
+        same_as(&reference, &store, fixture.name(), 0).await;
+        for (step, c) in changes().iter().enumerate() {
+            reference.commit(c).await.unwrap();
+            store.commit(c).await.unwrap();
+            same_as(&reference, &store, fixture.name(), step + 1).await;
+        }
+        store.close().await;
+        fixture.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn a_conflicting_commit_changes_nothing() {
+    for fixture in Fixture::all().await {
+        let store = fixture.open().await;
+        store.seed(&seed()).await;
+        let all = changes();
+        for c in &all[..2] {
+            store.commit(c).await.unwrap();
+        }
+        let before = store.state().await;
+        // Consumed (1), retired (3), never issued (9): every other change rides along and
+        // must not land.
+        for token in [1, 3, 9] {
+            let attempt = Changes {
+                consume: Some(vec![token; 16]),
+                ..all[2].clone()
+            };
+            assert_eq!(
+                store.commit(&attempt).await,
+                Err(StoreError::Conflict),
+                "{}: token {token}",
+                fixture.name()
+            );
+            assert_eq!(
+                store.state().await,
+                before,
+                "{}: token {token}",
+                fixture.name()
+            );
+        }
+        store.close().await;
+        fixture.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_concurrent_commits_of_one_token_exactly_one_wins() {
+    for fixture in Fixture::all().await {
+        // Two handles: for SQL, two pools (as two replicas would have).
+        let (a, b) = (fixture.open().await, fixture.open().await);
+        for round in 0..20u8 {
+            let token = vec![round; 16];
+            let mut open = query_session(round, None, 1);
+            open.token.clone_from(&token);
+            a.commit(&Changes {
+                new_sessions: vec![open],
+                ..Changes::default()
+            })
+            .await
+            .unwrap();
+            let answer = |store: Under, issued: u8| {
+                let token = token.clone();
+                tokio::spawn(async move {
+                    let mut next = query_session(issued, Some(dev(9)), 2);
+                    next.token = vec![issued, round];
+                    let c = Changes {
+                        consume: Some(token),
+                        new_sessions: vec![next],
+                        audit: vec![AuditEntry {
+                            at: 2,
+                            device: None,
+                            event: format!("by {issued}"),
+                        }],
+                        ..Changes::default()
+                    };
+                    store.commit(&c).await
+                })
+            };
+            let (ra, rb) = (answer(a.clone(), 100), answer(b.clone(), 200));
+            let results = [ra.await.unwrap(), rb.await.unwrap()];
+            let won: Vec<_> = results.iter().filter(|r| r.is_ok()).collect();
+            assert_eq!(
+                won.len(),
+                1,
+                "{} round {round}: {results:?}",
+                fixture.name()
+            );
+            assert!(
+                results.contains(&Err(StoreError::Conflict)),
+                "{} round {round}: {results:?}",
+                fixture.name()
+            );
+            let state = a.state().await;
+            let issued = [100u8, 200]
+                .iter()
+                .filter(|i| state.sessions.contains_key(&vec![**i, round]))
+                .count();
+            assert_eq!(
+                issued,
+                1,
+                "{} round {round}: both replies' sessions",
+                fixture.name()
+            );
+        }
+        let state = a.state().await;
+        assert_eq!(state.audit.len(), 20, "{}", fixture.name());
+        a.close().await;
+        b.close().await;
+        fixture.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn migrations_run_twice_and_reopening_keeps_everything() {
+    for fixture in Fixture::all().await {
+        if matches!(fixture, Fixture::Memory(_)) {
+            continue;
+        }
+        let store = fixture.open().await;
+        store.seed(&seed()).await;
+        for c in &changes() {
+            store.commit(c).await.unwrap();
+        }
+        let before = store.state().await;
+        if let Fixture::Sqlite(dir) = &fixture {
+            // WAL mode: the write-ahead log sits beside the open database.
+            assert!(dir.path().join("tam.sqlite3-wal").exists());
+        }
+        let Under::Sql(sql) = &store else {
+            unreachable!("SQL fixture")
+        };
+        sql.migrate().await.unwrap();
+        sql.migrate().await.unwrap();
+        assert_eq!(store.state().await, before, "{}", fixture.name());
+        store.close().await;
+        // A new pool (connect migrates again) sees everything.
+        let reopened = fixture.open().await;
+        assert_eq!(reopened.state().await, before, "{}", fixture.name());
+        reopened.close().await;
+        if let Fixture::Sqlite(dir) = &fixture {
+            let again = SqlStore::open_data_dir(dir.path()).await.unwrap();
+            assert_eq!(again.snapshot().await.unwrap(), before);
+            again.close().await;
+        }
+        fixture.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn unknown_url_schemes_are_refused() {
+    for url in ["mysql://localhost/x", "tam.sqlite3", ""] {
+        assert!(matches!(
+            SqlStore::connect(url).await,
+            Err(StoreError::Backend(_))
+        ));
+    }
+}
+
+mod common;
+
+/// One message through the engine of `w`, on `store` instead of the world's memory store.
+async fn post(
+    w: &mut common::World,
+    store: &SqlStore,
+    body: &[u8],
+) -> Result<teep_tam::Handled, teep_tam::Dropped> {
+    let mut cx = teep_tam::Context {
+        now: w.now,
+        rng: &mut w.rng,
+    };
+    teep_tam::driver::drive(&w.tam, store, &w.verifier, body, None, &mut cx).await
+}
+
+/// The engine's first-contact scenario (engine.rs) with the state in SQLite: connect,
+/// attest, install two TCs, and a replayed QueryResponse dropped with nothing changed.
+#[tokio::test]
+async fn the_engine_runs_on_sqlite() {
+    use common::{World, report, update};
+    let mut w = World::new();
+    let lib = w.release("lib", 1, &[]);
+    let app = w.release("app", 2, &["lib"]);
+    w.class_policy(&["app"], &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let sql = SqlStore::open_data_dir(dir.path()).await.unwrap();
+    Under::Sql(sql.clone()).seed(&w.snapshot()).await;
+    let agent = w.agent(teep_cose::Curve::P256);
+
+    let qr = post(&mut w, &sql, &[]).await.unwrap().reply.unwrap();
+    let qr = agent.read_query(&qr);
+    let resp = agent.attested_response(&qr, qr.challenge.as_deref().unwrap());
+    let reply = post(&mut w, &sql, &resp).await.unwrap().reply.unwrap();
+    let u = update(agent.read(&reply));
+    assert_eq!(
+        u.manifest_list,
+        Some(vec![lib.envelope.clone(), app.envelope.clone()])
+    );
+    let token = u.token.unwrap();
+
+    let before = sql.snapshot().await.unwrap();
+    assert!(post(&mut w, &sql, &resp).await.is_err(), "replay accepted");
+    assert_eq!(
+        sql.snapshot().await.unwrap(),
+        before,
+        "a replay changed the store"
+    );
+
+    let reports = vec![
+        report(lib.digest, &token, true),
+        report(app.digest, &token, true),
+    ];
+    let done = post(&mut w, &sql, &agent.success(&token, Some(reports)))
+        .await
+        .unwrap();
+    assert_eq!(
+        done.event,
+        teep_tam::Event::Installed {
+            manifests: 2,
+            unlinked: 0
+        }
+    );
+    sql.close().await;
+    // Everything is in the file: a new store on it sees the device and what it holds.
+    let state = SqlStore::open_data_dir(dir.path())
+        .await
+        .unwrap()
+        .snapshot()
+        .await
+        .unwrap();
+    let device = state.devices.get(&agent.id()).unwrap();
+    let installed: Vec<_> = device.installed.iter().map(|i| i.sequence).collect();
+    assert_eq!(installed, vec![1, 2]);
+    assert_eq!(device.key, agent.key.public_key().to_cose_key_bytes());
+    assert_eq!((state.attestations.len(), state.reports.len()), (1, 2));
+    assert!(w.snapshot().devices.is_empty(), "the memory store was used");
+}
