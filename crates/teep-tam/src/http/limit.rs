@@ -44,7 +44,12 @@ pub(super) struct Limiter {
 
 impl Limiter {
     /// Takes one token for `ip`, or says how long to wait for one.
-    pub(super) fn admit(&mut self, rate: &RateLimit, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+    pub(super) fn admit(
+        &mut self,
+        rate: &RateLimit,
+        ip: IpAddr,
+        now: Instant,
+    ) -> Result<(), Duration> {
         let per_second = rate.per_second.max(f64::MIN_POSITIVE);
         let burst = f64::from(rate.burst.max(1));
         let refill = |b: &Bucket| {
@@ -97,7 +102,11 @@ mod tests {
         assert_eq!(l.admit(&r, A, t), Ok(()));
         let wait = l.admit(&r, A, t).unwrap_err();
         assert_eq!(wait, Duration::from_secs(1));
-        assert_eq!(l.admit(&r, B, t), Ok(()), "another client has its own bucket");
+        assert_eq!(
+            l.admit(&r, B, t),
+            Ok(()),
+            "another client has its own bucket"
+        );
         assert_eq!(l.admit(&r, A, t + Duration::from_secs(1)), Ok(()));
     }
 
@@ -108,7 +117,11 @@ mod tests {
         assert!(l.admit(&r, B, t).is_err(), "table full of a busy client");
         assert_eq!(l.buckets.len(), 1);
         let later = t + Duration::from_secs(5);
-        assert_eq!(l.admit(&r, B, later), Ok(()), "A refilled and was forgotten");
+        assert_eq!(
+            l.admit(&r, B, later),
+            Ok(()),
+            "A refilled and was forgotten"
+        );
         assert_eq!(l.buckets.len(), 1);
     }
 }

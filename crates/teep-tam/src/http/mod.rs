@@ -155,11 +155,12 @@ where
                 () = &mut shutdown => break,
             };
             let router = router.clone();
-            let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
-                let mut request = request.map(Body::new);
-                request.extensions_mut().insert(Peer(peer));
-                router.clone().oneshot(request)
-            });
+            let service =
+                hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+                    let mut request = request.map(Body::new);
+                    request.extensions_mut().insert(Peer(peer));
+                    router.clone().oneshot(request)
+                });
             let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
             tokio::spawn(async move {
                 if let Err(e) = connection.await {
@@ -227,7 +228,10 @@ where
 /// `Send`, so its future cannot move between worker threads: it runs on a blocking thread
 /// that drives it with the runtime's handle (a database store's I/O still goes through the
 /// runtime).
-async fn handle<S, A>(server: Arc<Server<S, A>>, body: axum::body::Bytes) -> Option<Result<Handled, Dropped>>
+async fn handle<S, A>(
+    server: Arc<Server<S, A>>,
+    body: axum::body::Bytes,
+) -> Option<Result<Handled, Dropped>>
 where
     S: Store + 'static,
     A: Appraiser + Send + Sync + 'static,
@@ -304,12 +308,18 @@ fn tam_failed(dropped: &Dropped) -> bool {
 /// The headers otrp-over-http §5 asks of every response with content; sent on all of them.
 async fn security_headers(mut response: Response) -> Response {
     let h = response.headers_mut();
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("default-src 'none'"),
     );
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     response
 }
 
