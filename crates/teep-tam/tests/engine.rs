@@ -11,8 +11,17 @@ use teep_proto::{
     CipherSuite, CoseStructure, DataItemRequested, ErrCode, ErrorMessage, FreshnessMechanism,
     Message, QueryResponse, RequestedTcInfo, SuitCoseProfile, decode_unverified_cose,
 };
-use teep_tam::store::{Device, SessionState};
+use teep_tam::store::{Device, SessionState, TcRelease};
 use teep_tam::{Dropped, Event, TOKEN_LEN, driver};
+
+/// A world whose policy installs `app` v1, and a P-256 Agent.
+fn app_world() -> (World, Agent, TcRelease) {
+    let w = World::new();
+    let app = w.release("app", 1, &[]);
+    w.class_policy(&["app"], &[]);
+    let agent = w.agent(Curve::P256);
+    (w, agent, app)
+}
 
 #[test]
 fn empty_post_opens_session_with_cose_sign_offering_everything() {
@@ -299,10 +308,7 @@ fn negotiation_with_nothing_in_common_is_dropped() {
 
 #[test]
 fn passport_ear_accepted_when_it_verifies() {
-    let mut w = World::new();
-    w.release("app", 1, &[]);
-    w.class_policy(&["app"], &[]);
-    let agent = w.agent(Curve::P256);
+    let (mut w, agent, _) = app_world();
     let qr = agent.read_query(&w.connect());
     let token = qr.token.clone().unwrap();
     let ear = passport_ear(&w, &agent, &token);
@@ -462,10 +468,7 @@ fn ear_from_an_untrusted_verifier_is_dropped() {
 
 #[test]
 fn revoked_device_stays_out_with_good_evidence() {
-    let mut w = World::new();
-    w.release("app", 1, &[]);
-    w.class_policy(&["app"], &[]);
-    let agent = w.agent(Curve::P256);
+    let (mut w, agent, _) = app_world();
     w.store.with(|s| {
         s.devices.insert(
             agent.id(),
@@ -487,10 +490,7 @@ fn revoked_device_stays_out_with_good_evidence() {
 
 #[test]
 fn success_from_another_device_is_dropped() {
-    let mut w = World::new();
-    w.release("app", 1, &[]);
-    w.class_policy(&["app"], &[]);
-    let agent = w.agent(Curve::P256);
+    let (mut w, agent, _) = app_world();
     let other = w.agent(Curve::P256);
     let token = w.first_update_token(&agent);
     // The other device is known too (attested in its own session): its valid signature
@@ -505,11 +505,8 @@ fn success_from_another_device_is_dropped() {
 
 #[test]
 fn suit_report_for_a_manifest_never_sent_is_dropped() {
-    let mut w = World::new();
-    w.release("app", 1, &[]);
+    let (mut w, agent, _) = app_world();
     let unsent = w.release("other", 1, &[]);
-    w.class_policy(&["app"], &[]);
-    let agent = w.agent(Curve::P256);
     let token = w.first_update_token(&agent);
     let bad = agent.success(&token, Some(vec![report(unsent.digest, &token, true)]));
     assert!(matches!(
@@ -520,10 +517,7 @@ fn suit_report_for_a_manifest_never_sent_is_dropped() {
 
 #[test]
 fn suit_report_with_another_nonce_is_dropped() {
-    let mut w = World::new();
-    let app = w.release("app", 1, &[]);
-    w.class_policy(&["app"], &[]);
-    let agent = w.agent(Curve::P256);
+    let (mut w, agent, app) = app_world();
     let token = w.first_update_token(&agent);
     let bad = agent.success(&token, Some(vec![report(app.digest, &[0xee; 16], true)]));
     assert!(matches!(w.post_dropped(&bad), Dropped::ReportNonce));
@@ -735,10 +729,7 @@ fn timestamp_only_agent_gets_a_query_request_without_challenge() {
 
 #[test]
 fn a_session_hops_between_replicas() {
-    let mut w = World::new();
-    let app = w.release("app", 1, &[]);
-    w.class_policy(&["app"], &[]);
-    let agent = w.agent(Curve::P256);
+    let (mut w, agent, app) = app_world();
     let (one, two, three) = (w.replica(), w.replica(), w.replica());
     let qr = agent.read_query(&w.post_via(&one, &[]).unwrap().reply.unwrap());
     let resp = agent.attested_response(&qr, qr.challenge.as_deref().unwrap());
