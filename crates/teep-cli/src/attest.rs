@@ -95,12 +95,12 @@ pub(crate) enum VerifierCommand {
     },
 }
 
-fn load_policy(path: &Path) -> Result<Policy> {
+pub(crate) fn load_policy(path: &Path) -> Result<Policy> {
     let text = String::from_utf8(read(path)?).context("policy is not UTF-8")?;
     Policy::from_json(&text).with_context(|| format!("policy {}", path.display()))
 }
 
-fn verifier_id() -> VerifierId {
+pub(crate) fn verifier_id() -> VerifierId {
     VerifierId {
         developer: "teep".into(),
         build: concat!("teep ", env!("CARGO_PKG_VERSION")).into(),
@@ -245,7 +245,7 @@ fn relying_parties(
 }
 
 /// Creates `path` (never overwriting) with owner-only permissions where the OS has them.
-fn write_secret(path: &Path, contents: &[u8]) -> Result<()> {
+pub(crate) fn write_secret(path: &Path, contents: &[u8]) -> Result<()> {
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

@@ -13,6 +13,7 @@ mod input;
 mod inspect;
 mod keys;
 mod suit;
+mod tam;
 
 /// Trusted Execution Environment Provisioning (IETF TEEP): TAM, Broker, Agent, SUIT and RATS tools.
 #[derive(Parser)]
@@ -43,6 +44,9 @@ enum Command {
     /// Run the RATS Verifier.
     #[command(subcommand)]
     Verifier(attest::VerifierCommand),
+    /// Run the TAM (TEEP over HTTP).
+    #[command(subcommand)]
+    Tam(tam::Command),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
         Command::Suit(cmd) => suit::run(cmd),
         Command::Attest(cmd) => attest::run(cmd),
         Command::Verifier(cmd) => attest::run_verifier(cmd),
+        Command::Tam(cmd) => tam::run(cmd),
     };
     match result {
         Ok(code) => code,

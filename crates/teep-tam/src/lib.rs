@@ -35,6 +35,8 @@
 pub mod driver;
 mod engine;
 mod error;
+#[cfg(feature = "server")]
+pub mod http;
 pub mod plan;
 pub mod report;
 pub mod sql;
