@@ -29,16 +29,6 @@
 //!   and accept COSE_Sign1 or COSE_Sign, tagged or not (spec §3, §16.14);
 //! * failures map onto err-codes in one place: [`ProtoError::err_code`].
 #![no_std]
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )
-)]
-#![warn(missing_docs)]
 
 extern crate alloc;
 #[cfg(feature = "std")]
