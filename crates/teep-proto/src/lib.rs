@@ -45,6 +45,12 @@ mod parts;
 mod types;
 mod validate;
 
+/// Deliberate re-export (feature `json`): [`json::to_json`] and [`json::cose_view`] return
+/// [`serde_json::Value`], so callers name it through this path and get the version this
+/// crate was built with.
+#[cfg(feature = "json")]
+pub use serde_json;
+
 pub use cose::{
     CoseStructure, Unverified, UnverifiedCose, UnverifiedSignature, VerifiedMessage,
     decode_unverified_cose, sign_message, sign_message_multi,
