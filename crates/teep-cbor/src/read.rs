@@ -18,44 +18,55 @@ use minicbor::Decoder;
 use minicbor::data::Type;
 use minicbor::decode::Error;
 
-/// Whether `ty` is a CBOR integer (major type 0 or 1) of any width; minicbor reports
-/// negative integers below `i64::MIN` as `Type::Int`.
-#[must_use]
-pub const fn is_int(ty: Type) -> bool {
-    matches!(
-        ty,
-        Type::U8
-            | Type::U16
-            | Type::U32
-            | Type::U64
-            | Type::I8
-            | Type::I16
-            | Type::I32
-            | Type::I64
-            | Type::Int
-    )
-}
+use internal::{definite, is_int, raw_item};
 
-/// Skips the next item and returns its encoded bytes (head included).
-///
-/// # Errors
-/// Whatever `Decoder::skip` reports for a malformed or truncated item.
-pub fn raw_item<'b>(d: &mut Decoder<'b>) -> Result<&'b [u8], Error> {
-    let start = d.position();
-    d.skip()?;
-    let end = d.position();
-    d.input()
-        .get(start..end)
-        .ok_or_else(|| Error::message("item out of range"))
-}
+/// Helpers on bare `minicbor` types, for teep-suit's own decoder (`teep-suit/src/cbor.rs`)
+/// only; they go when that codec moves onto [`Reader`]. Not part of the supported API.
+#[doc(hidden)]
+pub mod internal {
+    use minicbor::Decoder;
+    use minicbor::data::Type;
+    use minicbor::decode::Error;
 
-/// The length of a map or array header, refusing indefinite lengths (`None` from
-/// `Decoder::map` / `Decoder::array`).
-///
-/// # Errors
-/// A message error when the length is indefinite.
-pub fn definite(len: Option<u64>) -> Result<u64, Error> {
-    len.ok_or_else(|| Error::message("indefinite length"))
+    /// Whether `ty` is a CBOR integer (major type 0 or 1) of any width; minicbor reports
+    /// negative integers below `i64::MIN` as `Type::Int`.
+    #[must_use]
+    pub const fn is_int(ty: Type) -> bool {
+        matches!(
+            ty,
+            Type::U8
+                | Type::U16
+                | Type::U32
+                | Type::U64
+                | Type::I8
+                | Type::I16
+                | Type::I32
+                | Type::I64
+                | Type::Int
+        )
+    }
+
+    /// Skips the next item and returns its encoded bytes (head included).
+    ///
+    /// # Errors
+    /// Whatever `Decoder::skip` reports for a malformed or truncated item.
+    pub fn raw_item<'b>(d: &mut Decoder<'b>) -> Result<&'b [u8], Error> {
+        let start = d.position();
+        d.skip()?;
+        let end = d.position();
+        d.input()
+            .get(start..end)
+            .ok_or_else(|| Error::message("item out of range"))
+    }
+
+    /// The length of a map or array header, refusing indefinite lengths (`None` from
+    /// `Decoder::map` / `Decoder::array`).
+    ///
+    /// # Errors
+    /// A message error when the length is indefinite.
+    pub fn definite(len: Option<u64>) -> Result<u64, Error> {
+        len.ok_or_else(|| Error::message("indefinite length"))
+    }
 }
 
 /// The kind of item a read expected.
@@ -171,13 +182,15 @@ impl<'b> Reader<'b> {
     }
 
     /// The type of the next item, `None` at the end of the input or for a reserved head.
+    /// It is minicbor's [`Type`]: minicbor is a public dependency of this module (see the
+    /// crate's `minicbor` re-export) and the codecs compare against its variants.
     #[inline]
     #[must_use]
     pub fn datatype(&self) -> Option<Type> {
         self.d.datatype().ok()
     }
 
-    /// Whether the next item is an integer (see [`is_int`]).
+    /// Whether the next item is an integer (major type 0 or 1) of any width.
     #[inline]
     #[must_use]
     pub fn is_int(&self) -> bool {

@@ -69,6 +69,8 @@ pub enum ContentAlgorithm {
 }
 
 impl ContentAlgorithm {
+    /// The COSE algorithm id (RFC 9053 Table 9 for AES-GCM; -65534 from the IANA COSE
+    /// registry for A128CTR).
     pub const fn cose_id(self) -> i64 {
         match self {
             Self::A128Gcm => 1,
@@ -77,6 +79,7 @@ impl ContentAlgorithm {
         }
     }
 
+    /// The content algorithm a protected `alg` names, `None` for any other id.
     pub fn from_cose_id(id: i64) -> Option<Self> {
         match id {
             1 => Some(Self::A128Gcm),
@@ -130,7 +133,10 @@ pub enum DecryptionKey {
     EcdhEs(PrivateKey),
     /// Pre-shared 16-byte KEK for A128KW recipients, with an optional kid to select it.
     A128Kw {
+        /// The key-encryption key (RFC 3394 AES key wrap), zeroized on drop.
         kek: Zeroizing<Vec<u8>>,
+        /// When set, a recipient naming another `kid` is not tried with this KEK (one with
+        /// no `kid` still is).
         kid: Option<Vec<u8>>,
     },
 }
@@ -503,6 +509,7 @@ pub fn decrypt0(
 pub struct Encrypted {
     /// The tagged COSE_Encrypt with `nil` ciphertext (a SUIT_Encryption_Info).
     pub cose_encrypt: Vec<u8>,
+    /// The detached ciphertext (the SUIT payload to ship alongside).
     pub ciphertext: Vec<u8>,
 }
 

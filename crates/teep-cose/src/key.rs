@@ -128,6 +128,7 @@ impl PublicKey {
         Ok(key)
     }
 
+    /// The key's curve (P-256, P-384 or Ed25519).
     pub fn curve(&self) -> Curve {
         self.curve
     }
@@ -168,6 +169,7 @@ impl PublicKey {
         cose_key_from_parts(self, None, self.key_use)
     }
 
+    /// Decodes an encoded COSE_Key and imports it like [`Self::from_cose_key`].
     pub fn from_cose_key_bytes(cbor: &[u8]) -> Result<Self, CoseError> {
         Self::from_cose_key(&decode_cose_key(cbor)?)
     }
@@ -285,10 +287,12 @@ impl PrivateKey {
         Err(CoseError::Crypto("random generator gave no valid scalar"))
     }
 
+    /// The public half (with the public counterparts of this key's `key_ops`).
     pub fn public_key(&self) -> &PublicKey {
         &self.public
     }
 
+    /// The key's curve (P-256, P-384 or Ed25519).
     pub fn curve(&self) -> Curve {
         self.public.curve
     }
@@ -338,6 +342,7 @@ impl PrivateKey {
         cose_key_from_parts(&self.public, Some(&self.d), self.key_use)
     }
 
+    /// Decodes an encoded COSE_Key (with `d`) and imports it like [`Self::from_cose_key`].
     pub fn from_cose_key_bytes(cbor: &[u8]) -> Result<Self, CoseError> {
         Self::from_cose_key(&decode_cose_key(cbor)?)
     }

@@ -11,25 +11,19 @@
 //! Encryption ([`encrypt`]): an attached ciphertext (TEEP §12 EATs and SUIT reports) must be
 //! an AEAD named in the protected header; A128CTR is for detached SUIT payloads only.
 #![no_std]
-#![allow(
-    missing_docs,
-    reason = "not yet documented: the second pass documents the items and drops this"
-)]
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )
-)]
 
 extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+/// Deliberate re-export: [`PublicKey::from_cose_key`] / [`PublicKey::to_cose_key`] (and
+/// the [`PrivateKey`] twins) and [`ParsedSigned`] expose `coset` types, so callers use this
+/// path and always get the version this crate was built with.
 pub use coset;
+/// Deliberate re-export: secrets cross the public API as [`zeroize::Zeroizing`] (wiped on
+/// drop), e.g. [`CryptoProvider::aes_kw_unwrap`], [`encrypt::decrypt`] and
+/// [`encrypt::DecryptionKey::A128Kw`]; callers build and take them through this path.
+pub use zeroize;
 
 mod alg;
 #[cfg(feature = "aws-lc")]

@@ -89,12 +89,15 @@ impl Default for SignOptions {
 /// What the verifier checked and found.
 #[derive(Clone, Debug)]
 pub struct Verified {
+    /// The payload the signature covers (for a detached COSE_Sign1, the one given).
     pub payload: Vec<u8>,
     /// The key the signature verified with (a trusted raw key or a certified leaf key).
     pub signer: PublicKey,
     /// The CA anchor the `x5chain` verified to; `None` when a raw key verified.
     pub ca: Option<CaCertificate>,
+    /// The protected `alg` of the signature that verified.
     pub alg: Algorithm,
+    /// The `kid` that signature carried, if any (from either header bucket).
     pub kid: Option<Vec<u8>>,
 }
 
@@ -666,12 +669,16 @@ fn parse_sign(cose: &[u8]) -> Result<CoseSign, CoseError> {
 /// A COSE_Sign1 or COSE_Sign as read, before any signature is checked.
 #[derive(Clone, Debug)]
 pub enum ParsedSigned {
+    /// A single-signer COSE_Sign1 (RFC 9052 §4.2).
     Sign1 {
+        /// The message as `coset` parsed it; nothing in it is verified yet.
         message: CoseSign1,
         /// Whether the CBOR tag (18) was present.
         tagged: bool,
     },
+    /// A multi-signer COSE_Sign (RFC 9052 §4.1).
     Sign {
+        /// The message as `coset` parsed it; nothing in it is verified yet.
         message: CoseSign,
         /// Whether the CBOR tag (98) was present.
         tagged: bool,

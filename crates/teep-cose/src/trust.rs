@@ -74,6 +74,7 @@ pub struct TrustStore {
 }
 
 impl TrustStore {
+    /// An empty store: trusts nothing until keys or CAs are added.
     pub fn new() -> Self {
         Self::default()
     }
@@ -87,6 +88,7 @@ impl TrustStore {
         }
     }
 
+    /// The trusted raw keys, in the order added.
     pub fn keys(&self) -> &[PublicKey] {
         &self.keys
     }
@@ -115,9 +117,14 @@ impl TrustStore {
 /// (unix seconds; needed for certificate expiry; `None` = certificates are rejected).
 #[derive(Clone, Copy)]
 pub struct VerifyContext<'a> {
+    /// The backend that checks signatures (and certificate chains).
     pub provider: &'a dyn CryptoProvider,
+    /// The anchors a signer must be, or chain to.
     pub trust: &'a TrustStore,
+    /// Current time in unix seconds for certificate validity; `None` refuses x5chain.
     pub now: Option<u64>,
+    /// Application data bound into the Sig_structure (RFC 9052 §4.3 external_aad); must
+    /// equal what the signer used.
     pub external_aad: &'a [u8],
 }
 

