@@ -79,6 +79,7 @@ fn main() -> ExitCode {
 fn default_log_filter(command: &Command) -> &'static str {
     match command {
         Command::Verifier(_) => "info,teep_verifier=debug",
+        Command::Tam(_) => "info",
         _ => "warn",
     }
 }

@@ -14,7 +14,8 @@ use teep_attest::{Policy, ReferenceValues, SigningVerifier, Verifier};
 use teep_cose::{Curve, PrivateKey, TrustStore, default_provider};
 use teep_proto::Numbering;
 use teep_tam::http::{Server, ServerConfig};
-use teep_tam::{MemoryStore, Tam, TamConfig};
+use teep_tam::sql::SqlStore;
+use teep_tam::{Tam, TamConfig};
 
 use crate::attest::{load_policy, verifier_id, write_secret};
 use crate::input::private_key;
@@ -36,6 +37,10 @@ pub(crate) struct ServeArgs {
     /// endorsed, so every device's Evidence is refused.
     #[arg(long)]
     verifier_policy: Option<PathBuf>,
+    /// The TAM's database: `sqlite:PATH` or `postgres://...` (several TAM processes may
+    /// share one PostgreSQL). Default: the SQLite file `tam.sqlite3` in the data directory.
+    #[arg(long, env = "TEEP_TAM_DATABASE")]
+    database: Option<String>,
     /// TLS certificate (PEM). Not supported yet: terminate TLS in a proxy in front.
     #[arg(long)]
     tls_cert: Option<PathBuf>,
@@ -62,13 +67,6 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
             cert.display()
         );
     }
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
     fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
     let [esp, ed, verifier_key] = KEYS.map(|(name, curve)| key(&args.data_dir.join(name), curve));
@@ -103,13 +101,18 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         signer(&verifier_key)?,
         provider,
     ));
-    let server = Arc::new(Server::new(
-        tam,
-        MemoryStore::new(),
-        appraiser,
-        ServerConfig::default(),
-    ));
     tokio::runtime::Runtime::new()?.block_on(async {
+        let store = match &args.database {
+            Some(url) => SqlStore::connect(url).await,
+            None => SqlStore::open_data_dir(&args.data_dir).await,
+        }
+        .context("opening the TAM database")?;
+        let server = Arc::new(Server::new(
+            tam,
+            store.clone(),
+            appraiser,
+            ServerConfig::default(),
+        ));
         let stop = shutdown_signal()?;
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
@@ -119,14 +122,19 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         for (name, _) in &KEYS {
             writeln!(out, "key: {}", args.data_dir.join(name).display())?;
         }
-        writeln!(
-            out,
-            "store: in memory (sessions, devices and policy are lost on restart)"
-        )?;
+        match &args.database {
+            Some(_) => writeln!(out, "store: the database given by --database")?,
+            None => writeln!(
+                out,
+                "store: {}",
+                args.data_dir.join(teep_tam::sql::SQLITE_FILE).display()
+            )?,
+        }
         writeln!(out, "listening on http://{}/tam", listener.local_addr()?)?;
         out.flush()?;
         drop(out);
         server.serve(listener, stop).await;
+        store.close().await;
         tracing::info!("stopped");
         Ok(ExitCode::SUCCESS)
     })

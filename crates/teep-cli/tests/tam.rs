@@ -41,7 +41,11 @@ fn serve_answers_an_empty_post_and_stops_on_sigint() {
             break url.to_owned();
         }
     };
-    assert!(printed.contains("in memory"), "{printed}");
+    assert!(printed.contains("tam.sqlite3"), "{printed}");
+    assert!(
+        data.join("tam.sqlite3").is_file(),
+        "the SQLite store is in the data directory"
+    );
     for key in ["tam-esp256.key", "tam-ed25519.key", "verifier.key"] {
         assert!(data.join(key).is_file(), "{key}");
         assert!(printed.contains(key), "{printed}");
