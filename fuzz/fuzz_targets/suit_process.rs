@@ -38,7 +38,7 @@ use teep_cose::encrypt::DecryptionKey;
 use teep_cose::{Algorithm, AwsLcProvider, CryptoProvider, Curve, PrivateKey, SignOptions, Signer};
 use teep_suit::builder::{self, DependencySpec, ManifestSpec, PayloadLocation};
 use teep_suit::processor::{
-    Clock, DeviceIdentity, Fetcher, KeyDecryptor, Outcome, Policy, Processor,
+    Clock, DeviceIdentity, Fetcher, KeyDecryptor, Outcome, Policy, Processor, UpdateItem,
 };
 use teep_suit::storage::MemoryStorage;
 use teep_suit::trust::{SignerId, TrustAnchor, TrustAnchors};
@@ -951,7 +951,11 @@ fn check_install_all(
         Err(e) => {
             assert_eq!(together, f.base, "a failed install_all changed storage");
             assert!(out.outcomes.iter().all(|o| o.result.is_err()));
-            assert_eq!(e.manifest, first_failure, "failing manifest differs");
+            assert_eq!(
+                e.item,
+                first_failure.map(UpdateItem::Manifest),
+                "failing manifest differs"
+            );
         }
     }
 }
