@@ -1,0 +1,228 @@
+//! QueryRequest -> QueryResponse (§11 QueryRequest handling), and the unsolicited
+//! QueryResponse of RequestTA.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+use teep_attest::claims::TEEP_EAT_PROFILE;
+use teep_attest::{
+    Cnf, EVIDENCE_FORMAT, EvidenceError, PayloadKind, ResultCheck, Status, encrypt_evidence,
+    payload_kind, sign_evidence, verify_ear,
+};
+use teep_cose::PublicKey;
+use teep_proto::{
+    ComponentId, DataItemRequested, FreshnessMechanism, Message, QueryRequest, QueryResponse,
+    RawCbor, RequestedTcInfo, SystemPropertyClaims,
+};
+use teep_suit::storage::InstalledManifest;
+
+use super::state::KnownTam;
+use super::{Agent, Context, Event, FRESHNESS, Handled, Refusal, Rejection, VERSIONS};
+use crate::tee::Tee;
+
+/// SUIT parameter `image-digest` (draft-ietf-suit-manifest): a tc-list entry names an
+/// installed manifest by its manifest component ID and this digest.
+const SUIT_PARAMETER_IMAGE_DIGEST: i64 = 3;
+
+/// A tc-list entry: the manifest component ID and the bstr-wrapped SUIT_Digest of the
+/// manifest.
+fn tc_entry(m: &InstalledManifest) -> Option<SystemPropertyClaims> {
+    let mut e = minicbor::Encoder::new(Vec::new());
+    e.bytes(&m.digest.to_cbor()).ok()?;
+    let digest = RawCbor::new(e.into_writer()).ok()?;
+    Some(SystemPropertyClaims {
+        component_id: ComponentId(m.component_id.0.clone()),
+        parameters: BTreeMap::from([(SUIT_PARAMETER_IMAGE_DIGEST, digest)]),
+    })
+}
+
+impl<T: Tee> Agent<T> {
+    pub(super) fn on_query(
+        &mut self,
+        tam_uri: &str,
+        tam_key: &PublicKey,
+        q: QueryRequest,
+        cx: Context,
+    ) -> Result<Handled, Rejection> {
+        let token = q.token.as_deref();
+        let reject = |refusal| Rejection::with_token(refusal, token);
+        if token.is_some_and(|t| self.state.tokens.iter().any(|seen| seen == t)) {
+            return Err(reject(Refusal::Replay));
+        }
+        let version = q
+            .select_version(&VERSIONS)
+            .map_err(|_| reject(Refusal::Version))?;
+        q.select_cipher_suite(&self.cipher_suites())
+            .map_err(|_| reject(Refusal::CipherSuite))?;
+        if !q
+            .supported_suit_cose_profiles
+            .iter()
+            .any(|p| self.cfg.suit_cose_profiles.contains(p))
+        {
+            return Err(reject(Refusal::SuitProfile));
+        }
+        self.check_tam_attestation(tam_uri, tam_key, &q, cx)?;
+        let asked = q.data_item_requested;
+        let evidence = if asked.contains(DataItemRequested::ATTESTATION) {
+            Some(self.evidence(&q, cx.now).map_err(reject)?)
+        } else {
+            None
+        };
+        let attested = evidence.is_some();
+        let mut response = self
+            .inventory(asked.contains(DataItemRequested::TRUSTED_COMPONENTS))
+            .map_err(reject)?;
+        response.token = q.token.clone();
+        response.selected_version = (version != 0).then_some(version);
+        if let Some(evidence) = evidence {
+            response.attestation_payload_format = Some(EVIDENCE_FORMAT.into());
+            response.attestation_payload = Some(evidence);
+        }
+        if asked.contains(DataItemRequested::EXTENSIONS) {
+            // No TEEP extension is defined: the list is empty (spec ambiguity §16.4).
+            response.ext_list = Some(Vec::new());
+        }
+        let tcs = response.tc_list.as_ref().map_or(0, Vec::len);
+        let reply = self
+            .sign(&Message::QueryResponse(response))
+            .map_err(|_| reject(Refusal::Tee))?;
+        let mut next = self.state.clone();
+        if let Some(t) = token {
+            next.remember_token(t, self.cfg.limits.remembered_tokens);
+        }
+        next.remember_tam(KnownTam {
+            uri: tam_uri.into(),
+            key: tam_key.thumbprint(),
+            plain_query: q.token.is_none() && q.challenge.is_none(),
+            error_since_response: false,
+        });
+        self.commit_state(next).map_err(|_| reject(Refusal::Tee))?;
+        self.challenges.retain(|(uri, _)| uri != tam_uri);
+        Ok(Handled {
+            reply: Some(reply),
+            event: Event::QueryAnswered { attested, tcs },
+        })
+    }
+
+    /// §11 step 1-2: with [`super::TamAttestation`] configured, a QueryRequest must carry
+    /// an Attestation Result about the TAM, fresh for the challenge we sent, from a trusted
+    /// Verifier, whose `cnf` names the key that signed the QueryRequest. Without it, a TAM's
+    /// own attestation payload is ignored (older TAMs send one; it asks nothing of us).
+    fn check_tam_attestation(
+        &self,
+        tam_uri: &str,
+        tam_key: &PublicKey,
+        q: &QueryRequest,
+        cx: Context,
+    ) -> Result<(), Rejection> {
+        let Some(policy) = &self.cfg.tam_attestation else {
+            return Ok(());
+        };
+        let token = q.token.as_deref();
+        let issued = self
+            .challenges
+            .iter()
+            .find(|(uri, _)| uri == tam_uri)
+            .map(|(_, c)| c.as_slice());
+        let (Some(payload), Some(challenge)) = (q.attestation_payload.as_deref(), issued) else {
+            return Err(Rejection {
+                token: token.map(<[u8]>::to_vec),
+                refusal: Refusal::AttestationRequired,
+                challenge: Some(cx.random.to_vec()),
+            });
+        };
+        // Evidence about the TAM would need a Verifier reachable from the TEE: refused.
+        if payload_kind(q.attestation_payload_format.as_deref()) != PayloadKind::AttestationResult
+        {
+            return Err(Rejection::with_token(Refusal::TamAttestation, token));
+        }
+        let check = ResultCheck {
+            provider: self.cfg.provider,
+            verifiers: &policy.verifiers,
+            nonce: Some(challenge),
+            now: cx.now,
+            max_age: policy.max_age,
+            teep_key: tam_key,
+        };
+        match verify_ear(payload, &check) {
+            Ok(ear) if ear.status() == Status::Affirming => Ok(()),
+            _ => Err(Rejection::with_token(Refusal::TamAttestation, token)),
+        }
+    }
+
+    /// Evidence for `q`: the device's claims with the TEEP profile, `cnf` our TEEP key,
+    /// `eat_nonce` the challenge (background check) or else the token (passport), signed
+    /// by the attestation key, encrypted to the TAM when its key is configured (§12).
+    fn evidence(&self, q: &QueryRequest, now: u64) -> Result<Vec<u8>, Refusal> {
+        let offered = q
+            .supported_freshness_mechanisms
+            .as_deref()
+            .unwrap_or(&[FreshnessMechanism::NONCE]);
+        if !offered.iter().any(|m| FRESHNESS.contains(m)) {
+            return Err(Refusal::Freshness);
+        }
+        let nonce = q
+            .challenge
+            .as_deref()
+            .or(q.token.as_deref())
+            .ok_or(Refusal::Nonce)?;
+        let teep_key = self.tee.teep_signer().public_key();
+        let claims = teep_attest::EatClaims {
+            profile: Some(TEEP_EAT_PROFILE.into()),
+            nonce: Some(nonce.to_vec()),
+            cnf: Some(Cnf::CoseKey(teep_key.to_cose_key_bytes())),
+            iat: i64::try_from(now).ok(),
+            ..self.tee.device_claims()
+        };
+        let signed =
+            sign_evidence(&claims, self.tee.attestation_signer()).map_err(|e| match e {
+                // The nonce (a challenge of 65..512 bytes) does not fit eat_nonce.
+                EvidenceError::Claims(_) => Refusal::Nonce,
+                _ => Refusal::Tee,
+            })?;
+        match &self.cfg.tam_encryption_key {
+            Some(key) => {
+                encrypt_evidence(self.cfg.provider, &signed, key).map_err(|_| Refusal::Tee)
+            }
+            None => Ok(signed),
+        }
+    }
+
+    /// A QueryResponse listing what is installed (when `tcs`) and what apps asked for.
+    pub(super) fn inventory(&self, tcs: bool) -> Result<QueryResponse, Refusal> {
+        let tc_list = if tcs {
+            let installed = self.tee.storage().manifests().map_err(|_| Refusal::Tee)?;
+            Some(
+                installed
+                    .iter()
+                    .map(tc_entry)
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or(Refusal::Tee)?,
+            )
+        } else {
+            None
+        };
+        let requested: Vec<RequestedTcInfo> = self
+            .state
+            .requested
+            .iter()
+            .map(|r| RequestedTcInfo {
+                component_id: ComponentId(r.component.0.clone()),
+                tc_manifest_sequence_number: None,
+                have_binary: None,
+            })
+            .collect();
+        let unneeded: Vec<ComponentId> = self
+            .state
+            .unneeded
+            .iter()
+            .map(|id| ComponentId(id.0.clone()))
+            .collect();
+        Ok(QueryResponse {
+            tc_list,
+            requested_tc_list: (!requested.is_empty()).then_some(requested),
+            unneeded_manifest_list: (!unneeded.is_empty()).then_some(unneeded),
+            ..QueryResponse::default()
+        })
+    }
+}

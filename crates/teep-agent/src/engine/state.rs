@@ -1,0 +1,242 @@
+//! The engine's own persistent state and its sealed encoding.
+//!
+//! What must survive a restart besides the SUIT storage: the TAs apps asked for and no
+//! longer need (they feed `requested-tc-list` / `unneeded-manifest-list` until a TAM acts
+//! on them), what the Agent knows of each TAM it answered (the key that verified, for the
+//! unsolicited-QueryResponse rule of §11), and the tokens already answered (replay). The
+//! TEE seals the bytes; the encoding is a small CBOR array, versioned:
+//!
+//! ```text
+//! [ 1, [* [component-id, tam-uri / null]], [* component-id],
+//!   [* [tam-uri, key-thumbprint, plain-query, error-since-response]], [* token] ]
+//! ```
+
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use minicbor::data::Type;
+use minicbor::{Decoder, Encoder};
+use teep_suit::ComponentId;
+
+/// Version of the encoding written by [`AgentState::encode`].
+const VERSION: u64 = 1;
+
+/// A TA an app asked for (RequestTA) that is not installed yet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Requested {
+    pub component: ComponentId,
+    pub tam_uri: Option<String>,
+}
+
+/// What the Agent remembers of a TAM it answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct KnownTam {
+    pub uri: String,
+    /// RFC 9679 thumbprint of the TAM key that verified its last QueryRequest.
+    pub key: [u8; 32],
+    /// That QueryRequest had neither token nor challenge (§11 condition 1).
+    pub plain_query: bool,
+    /// ProcessError was called for this TAM since our last QueryResponse (§11 condition 2).
+    pub error_since_response: bool,
+}
+
+/// Everything the engine persists.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct AgentState {
+    pub requested: Vec<Requested>,
+    pub unneeded: Vec<ComponentId>,
+    pub tams: Vec<KnownTam>,
+    /// Tokens already answered, oldest first (bounded by the engine).
+    pub tokens: VecDeque<Vec<u8>>,
+}
+
+/// The sealed state does not decode (damaged or from a newer version).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the Agent's persistent state does not decode")]
+pub struct StateDecodeError;
+
+type Enc = Encoder<Vec<u8>>;
+type EncResult = Result<(), minicbor::encode::Error<core::convert::Infallible>>;
+
+fn put_cid(e: &mut Enc, id: &ComponentId) -> EncResult {
+    e.array(id.0.len() as u64)?;
+    for s in &id.0 {
+        e.bytes(s)?;
+    }
+    Ok(())
+}
+
+fn get_cid(d: &mut Decoder<'_>) -> Result<ComponentId, minicbor::decode::Error> {
+    let n = definite(d.array()?)?;
+    let mut segments = Vec::new();
+    for _ in 0..n {
+        segments.push(d.bytes()?.to_vec());
+    }
+    Ok(ComponentId(segments))
+}
+
+fn definite(n: Option<u64>) -> Result<u64, minicbor::decode::Error> {
+    n.ok_or_else(|| minicbor::decode::Error::message("indefinite length"))
+}
+
+impl AgentState {
+    /// The sealed-state encoding.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut e = Encoder::new(Vec::new());
+        // Writing into a Vec cannot fail.
+        let _ = self.write(&mut e);
+        e.into_writer()
+    }
+
+    fn write(&self, e: &mut Enc) -> EncResult {
+        e.array(5)?.u64(VERSION)?;
+        e.array(self.requested.len() as u64)?;
+        for r in &self.requested {
+            e.array(2)?;
+            put_cid(e, &r.component)?;
+            match &r.tam_uri {
+                Some(uri) => e.str(uri)?,
+                None => e.null()?,
+            };
+        }
+        e.array(self.unneeded.len() as u64)?;
+        for id in &self.unneeded {
+            put_cid(e, id)?;
+        }
+        e.array(self.tams.len() as u64)?;
+        for t in &self.tams {
+            e.array(4)?
+                .str(&t.uri)?
+                .bytes(&t.key)?
+                .bool(t.plain_query)?
+                .bool(t.error_since_response)?;
+        }
+        e.array(self.tokens.len() as u64)?;
+        for t in &self.tokens {
+            e.bytes(t)?;
+        }
+        Ok(())
+    }
+
+    /// Reads what [`Self::encode`] wrote; anything else is [`StateDecodeError`].
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, StateDecodeError> {
+        let mut d = Decoder::new(bytes);
+        let state = Self::read(&mut d).map_err(|_| StateDecodeError)?;
+        if d.position() != bytes.len() {
+            return Err(StateDecodeError);
+        }
+        Ok(state)
+    }
+
+    fn read(d: &mut Decoder<'_>) -> Result<Self, minicbor::decode::Error> {
+        let bad = minicbor::decode::Error::message;
+        if definite(d.array()?)? != 5 || d.u64()? != VERSION {
+            return Err(bad("unknown state version"));
+        }
+        let mut state = Self::default();
+        for _ in 0..definite(d.array()?)? {
+            if definite(d.array()?)? != 2 {
+                return Err(bad("requested entry"));
+            }
+            let component = get_cid(d)?;
+            let tam_uri = if d.datatype()? == Type::Null {
+                d.skip()?;
+                None
+            } else {
+                Some(String::from(d.str()?))
+            };
+            state.requested.push(Requested { component, tam_uri });
+        }
+        for _ in 0..definite(d.array()?)? {
+            state.unneeded.push(get_cid(d)?);
+        }
+        for _ in 0..definite(d.array()?)? {
+            if definite(d.array()?)? != 4 {
+                return Err(bad("tam entry"));
+            }
+            let uri = String::from(d.str()?);
+            let key = <[u8; 32]>::try_from(d.bytes()?).map_err(|_| bad("thumbprint"))?;
+            state.tams.push(KnownTam {
+                uri,
+                key,
+                plain_query: d.bool()?,
+                error_since_response: d.bool()?,
+            });
+        }
+        for _ in 0..definite(d.array()?)? {
+            state.tokens.push_back(d.bytes()?.to_vec());
+        }
+        Ok(state)
+    }
+
+    /// The record of the TAM at `uri`, if the Agent ever answered it.
+    pub(crate) fn tam(&self, uri: &str) -> Option<&KnownTam> {
+        self.tams.iter().find(|t| t.uri == uri)
+    }
+
+    /// Inserts or replaces the record of `tam.uri`.
+    pub(crate) fn remember_tam(&mut self, tam: KnownTam) {
+        match self.tams.iter_mut().find(|t| t.uri == tam.uri) {
+            Some(t) => *t = tam,
+            None => self.tams.push(tam),
+        }
+    }
+
+    /// Records an answered token, forgetting the oldest beyond `limit`.
+    pub(crate) fn remember_token(&mut self, token: &[u8], limit: usize) {
+        self.tokens.push_back(token.to_vec());
+        while self.tokens.len() > limit {
+            self.tokens.pop_front();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> AgentState {
+        let mut s = AgentState::default();
+        s.requested.push(Requested {
+            component: ComponentId::from_strs(&["TEEP-Device", "a"]),
+            tam_uri: Some("https://tam.example/tam".into()),
+        });
+        s.requested.push(Requested {
+            component: ComponentId::from_strs(&["b"]),
+            tam_uri: None,
+        });
+        s.unneeded.push(ComponentId::from_strs(&["c", "suit"]));
+        s.remember_tam(KnownTam {
+            uri: "https://tam.example/tam".into(),
+            key: [7; 32],
+            plain_query: true,
+            error_since_response: false,
+        });
+        s.remember_token(&[1; 16], 2);
+        s.remember_token(&[2; 16], 2);
+        s.remember_token(&[3; 16], 2);
+        s
+    }
+
+    #[test]
+    fn state_round_trips_and_tokens_are_bounded() {
+        let s = sample();
+        assert_eq!(s.tokens, VecDeque::from([vec![2; 16], vec![3; 16]]));
+        assert_eq!(AgentState::decode(&s.encode()), Ok(s));
+    }
+
+    #[test]
+    fn damaged_state_is_an_error_not_a_panic() {
+        let bytes = sample().encode();
+        for cut in 0..bytes.len() {
+            assert_eq!(AgentState::decode(&bytes[..cut]), Err(StateDecodeError));
+        }
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert_eq!(AgentState::decode(&trailing), Err(StateDecodeError));
+        let mut other_version = bytes;
+        other_version[1] = 2;
+        assert_eq!(AgentState::decode(&other_version), Err(StateDecodeError));
+    }
+}

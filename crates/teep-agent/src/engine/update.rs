@@ -1,0 +1,186 @@
+//! Update -> Success / Error (§11 Update handling): unlink every manifest of
+//! `unneeded-manifest-list`, then run the SUIT Update Procedure on every envelope of
+//! `manifest-list`, as one transaction of the teep-suit processor; the reply is built only
+//! once the whole procedure is over.
+
+use alloc::vec::Vec;
+
+use teep_proto::{ErrCode, ErrorMessage, Message, Success, Update};
+use teep_suit::processor::{Processor, UpdateItem, UpdateOutcome};
+use teep_suit::report::Report;
+use teep_suit::{ComponentId, TeepErrCode};
+
+use super::{Agent, Event, Handled, Refusal, Rejection, err_msg};
+use crate::tee::Tee;
+
+/// teep-suit states its err-codes by their -26 meaning; these are ours.
+const fn err_code(code: TeepErrCode) -> ErrCode {
+    match code {
+        TeepErrCode::TemporaryError => ErrCode::TemporaryError,
+        TeepErrCode::ManifestProcessingFailed => ErrCode::ManifestProcessingFailed,
+    }
+}
+
+impl<T: Tee> Agent<T> {
+    pub(super) fn on_update(&mut self, u: Update) -> Result<Handled, Rejection> {
+        let token = u.token.as_deref();
+        let reject = |refusal| Rejection::with_token(refusal, token);
+        if token.is_some_and(|t| self.state.tokens.iter().any(|seen| seen == t)) {
+            return Err(reject(Refusal::Replay));
+        }
+        let envelopes = u.manifest_list.as_deref().unwrap_or_default();
+        let unneeded: Vec<ComponentId> = u
+            .unneeded_manifest_list
+            .iter()
+            .flatten()
+            .map(|id| ComponentId(id.0.clone()))
+            .collect();
+        let limits = &self.cfg.limits;
+        let total: usize = envelopes.iter().map(Vec::len).sum();
+        if envelopes.len() > limits.max_manifests
+            || total > limits.max_update_bytes
+            || unneeded.len() > limits.max_unneeded
+        {
+            return Err(reject(Refusal::OverLimits));
+        }
+        // A repeated install inside one Update is declined; an envelope already installed
+        // (same manifest, same number) goes to the processor, which treats it as the
+        // re-delivery of an Update whose Success was lost.
+        let repeated = |i: usize, e: &Vec<u8>| envelopes.get(..i).is_some_and(|b| b.contains(e));
+        if envelopes.iter().enumerate().any(|(i, e)| repeated(i, e))
+            || unneeded
+                .iter()
+                .enumerate()
+                .any(|(i, id)| unneeded.get(..i).is_some_and(|b| b.contains(id)))
+        {
+            return Err(reject(Refusal::Repeated));
+        }
+        if envelopes.is_empty() && unneeded.is_empty() {
+            return self.acknowledge(u);
+        }
+        let outcome = {
+            let parts = self.tee.update_parts();
+            let processor = Processor {
+                decryptor: parts.decryptor,
+                ..Processor::new(self.cfg.provider, &self.cfg.tc_trust, &self.cfg.device)
+            };
+            processor.update(parts.storage, &unneeded, envelopes, token)
+        };
+        self.answer_update(u.token, &unneeded, &outcome)
+    }
+
+    /// An Update with nothing to install or unlink: at most the TAM's err-code, or an
+    /// Attestation Result for us to keep (passport). Acknowledged with Success; nothing
+    /// changes but the token, remembered as answered.
+    fn acknowledge(&mut self, u: Update) -> Result<Handled, Rejection> {
+        let token = u.token.as_deref();
+        let reply = self
+            .sign(&Message::Success(Success {
+                token: u.token.clone(),
+                ..Success::default()
+            }))
+            .map_err(|_| Rejection::with_token(Refusal::Tee, token))?;
+        let mut next = self.state.clone();
+        if let Some(t) = token {
+            next.remember_token(t, self.cfg.limits.remembered_tokens);
+        }
+        self.commit_state(next)
+            .map_err(|_| Rejection::with_token(Refusal::Tee, token))?;
+        let event = match u.err_code {
+            Some(err_code) => Event::TamReported { err_code },
+            None => Event::UpdateApplied {
+                installed: 0,
+                unlinked: 0,
+            },
+        };
+        Ok(Handled {
+            reply: Some(reply),
+            event,
+        })
+    }
+
+    fn answer_update(
+        &mut self,
+        token: Option<Vec<u8>>,
+        unneeded: &[ComponentId],
+        outcome: &UpdateOutcome,
+    ) -> Result<Handled, Rejection> {
+        let reports = outcome
+            .unlinked
+            .iter()
+            .chain(&outcome.outcomes)
+            .map(|o| self.protect(&o.report))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| Rejection::with_token(Refusal::Tee, token.as_deref()))?;
+        let failed = outcome.result.as_ref().err();
+        let Some(failure) = failed else {
+            let reply = self
+                .sign(&Message::Success(Success {
+                    token: token.clone(),
+                    suit_reports: Some(reports),
+                    ..Success::default()
+                }))
+                .map_err(|_| Rejection::with_token(Refusal::Tee, token.as_deref()))?;
+            let event = self.after_commit(token.as_deref(), unneeded, outcome);
+            return Ok(Handled {
+                reply: Some(reply),
+                event,
+            });
+        };
+        let code = err_code(failure.failure.error.teep_err_code());
+        let error = ErrorMessage {
+            token: token.clone(),
+            err_msg: Some(err_msg(&alloc::format!("{}", failure.failure.error))),
+            suit_reports: Some(reports),
+            ..ErrorMessage::new(code)
+        };
+        let reply = self
+            .sign(&Message::Error(error))
+            .map_err(|_| Rejection::with_token(Refusal::Tee, token.as_deref()))?;
+        Ok(Handled {
+            reply: Some(reply),
+            event: Event::UpdateFailed {
+                err_code: code,
+                manifest: match failure.item {
+                    Some(UpdateItem::Manifest(k)) => Some(k),
+                    _ => None,
+                },
+            },
+        })
+    }
+
+    /// After a committed Update: the token is answered, installed TAs are no longer
+    /// requested and unlinked manifests no longer unneeded.
+    fn after_commit(
+        &mut self,
+        token: Option<&[u8]>,
+        unneeded: &[ComponentId],
+        outcome: &UpdateOutcome,
+    ) -> Event {
+        let mut next = self.state.clone();
+        if let Some(t) = token {
+            next.remember_token(t, self.cfg.limits.remembered_tokens);
+        }
+        next.unneeded.retain(|id| !unneeded.contains(id));
+        let installed = self.installed_components().unwrap_or_default();
+        next.requested.retain(|r| !installed.contains(&r.component));
+        let event = match self.commit_state(next) {
+            Ok(()) => Event::UpdateApplied {
+                installed: outcome.outcomes.len(),
+                unlinked: outcome.unlinked.len(),
+            },
+            Err(_) => Event::StateNotSaved,
+        };
+        event
+    }
+
+    /// A SUIT report as it goes into `suit-reports`: encrypted to the TAM when its key is
+    /// configured (§12), else plain CBOR inside the signed TEEP message (the report key
+    /// must differ from the TEEP key, and the TEEP signature authenticates it).
+    fn protect(&self, report: &Report) -> Result<Vec<u8>, teep_cose::CoseError> {
+        match &self.cfg.tam_encryption_key {
+            Some(key) => report.encrypt(self.cfg.provider, key),
+            None => Ok(report.to_cbor()),
+        }
+    }
+}
