@@ -97,9 +97,9 @@ impl<T: Tee> Agent<T> {
         if !tam.plain_query || tam.error_since_response || !cached {
             return Ok(None);
         }
-        let response = self.inventory(true).map_err(|_| {
-            AgentError::Storage(teep_suit::SuitError::Storage("tc-list".into()))
-        })?;
+        let response = self
+            .inventory(true)
+            .map_err(|_| AgentError::Storage(teep_suit::SuitError::Storage("tc-list".into())))?;
         self.sign(&Message::QueryResponse(response))
             .map(Some)
             .map_err(AgentError::Message)
@@ -124,7 +124,12 @@ impl<T: Tee> Agent<T> {
             return Ok(Answer::Nothing);
         }
         let tam_uri = self.choose_tam(tam_uri_hint)?;
-        if !self.state.requested.iter().any(|r| r.component == component) {
+        if !self
+            .state
+            .requested
+            .iter()
+            .any(|r| r.component == component)
+        {
             if self.state.requested.len() >= self.cfg.limits.max_requested {
                 return Err(AgentError::TooManyRequests);
             }
@@ -212,7 +217,11 @@ impl<T: Tee> Agent<T> {
     ///
     /// # Errors
     /// [`AgentError::UnknownTa`] when it is not installed; the TA's own failure.
-    pub fn invoke_ta(&mut self, component: &ComponentId, input: &[u8]) -> Result<Vec<u8>, AgentError> {
+    pub fn invoke_ta(
+        &mut self,
+        component: &ComponentId,
+        input: &[u8],
+    ) -> Result<Vec<u8>, AgentError> {
         if !self
             .list_tas()?
             .iter()

@@ -33,8 +33,8 @@ use teep_suit::trust::TrustAnchors;
 
 use crate::tee::{Tee, TeeError};
 pub use broker::{Answer, TaInfo};
-pub use state::StateDecodeError;
 use state::AgentState;
+pub use state::StateDecodeError;
 
 /// The TEEP versions this Agent speaks (version 0 = the draft).
 pub const VERSIONS: [u32; 1] = [0];

@@ -132,8 +132,7 @@ impl<T: Tee> Agent<T> {
             });
         };
         // Evidence about the TAM would need a Verifier reachable from the TEE: refused.
-        if payload_kind(q.attestation_payload_format.as_deref()) != PayloadKind::AttestationResult
-        {
+        if payload_kind(q.attestation_payload_format.as_deref()) != PayloadKind::AttestationResult {
             return Err(Rejection::with_token(Refusal::TamAttestation, token));
         }
         let check = ResultCheck {

@@ -1,0 +1,871 @@
+//! The Agent engine's rules (draft-ietf-teep-protocol §11), each with the input that tries
+//! to get past it. Every refused message must leave the TEE (SUIT storage and the sealed
+//! engine state) byte for byte as it was (`common::refused` compares snapshots).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
+
+mod common;
+
+use common::*;
+use teep_agent::engine::{Agent, Answer, Event, TamAttestation};
+use teep_agent::memory::MemoryTee;
+use teep_attest::{ATTESTATION_RESULT_FORMAT, EVIDENCE_FORMAT, decrypt_evidence, verify_evidence};
+use teep_cose::coset::{CoseSign, TaggedCborSerializable};
+use teep_cose::{Algorithm, Curve, PrivateKey, SignOptions, TrustStore, VerifyContext};
+use teep_proto::{
+    CipherOperation, CipherSuite, ComponentId, DataItemRequested, ErrCode, FreshnessMechanism,
+    Message, Numbering, QueryRequest, QueryResponse, Success, SuitCoseProfile, Update,
+    sign_message, sign_message_multi,
+};
+use teep_suit::SuitError;
+use teep_suit::report::{ReceivedReport, ReportKeys};
+use teep_suit::storage::Storage;
+
+const TOKEN: [u8; 16] = [0x11; 16];
+const CHALLENGE: [u8; 32] = [0xc4; 32];
+
+fn query(token: Option<&[u8]>, challenge: Option<&[u8]>, bits: DataItemRequested) -> QueryRequest {
+    QueryRequest {
+        token: token.map(<[u8]>::to_vec),
+        challenge: challenge.map(<[u8]>::to_vec),
+        supported_freshness_mechanisms: Some(vec![FreshnessMechanism::NONCE]),
+        supported_teep_cipher_suites: vec![CipherSuite::SIGN1_ESP256, CipherSuite::SIGN1_ED25519],
+        supported_suit_cose_profiles: SuitCoseProfile::ALL_MTI.to_vec(),
+        data_item_requested: bits,
+        ..QueryRequest::default()
+    }
+}
+
+fn full_query() -> Message {
+    Message::QueryRequest(query(
+        Some(&TOKEN),
+        Some(&CHALLENGE),
+        DataItemRequested::ATTESTATION.with(DataItemRequested::TRUSTED_COMPONENTS),
+    ))
+}
+
+fn sign1(w: &World, key: &PrivateKey, m: &Message) -> Vec<u8> {
+    sign_message(
+        m,
+        w.numbering,
+        signer(key).as_ref(),
+        &SignOptions::default(),
+    )
+    .unwrap()
+}
+
+/// A TAM's first message: COSE_Sign with its ESP256 and Ed25519 keys.
+fn sign_multi(w: &World, m: &Message) -> Vec<u8> {
+    let (a, b) = (signer(&w.tam_esp256), signer(&w.tam_ed25519));
+    sign_message_multi(
+        m,
+        w.numbering,
+        &[a.as_ref(), b.as_ref()],
+        &SignOptions::default(),
+    )
+    .unwrap()
+}
+
+fn update(token: &[u8], manifests: Vec<Vec<u8>>, unneeded: Vec<ComponentId>) -> Message {
+    Message::Update(Update {
+        token: Some(token.to_vec()),
+        manifest_list: (!manifests.is_empty()).then_some(manifests),
+        unneeded_manifest_list: (!unneeded.is_empty()).then_some(unneeded),
+        ..Update::default()
+    })
+}
+
+fn proto_id(id: &teep_suit::ComponentId) -> ComponentId {
+    ComponentId(id.0.clone())
+}
+
+/// Installs `name` v`sequence` through an Update signed by the TAM's Ed25519 key.
+fn install(w: &World, agent: &mut Agent<MemoryTee>, token: u8, name: &str, sequence: u64) {
+    let msg = update(&[token; 16], vec![w.envelope(name, sequence)], vec![]);
+    let handled = agent.handle(TAM_URI, &sign1(w, &w.tam_ed25519, &msg), cx());
+    assert!(
+        matches!(handled.event, Event::UpdateApplied { installed: 1, .. }),
+        "{:?}",
+        handled.event
+    );
+}
+
+fn installed(agent: &Agent<MemoryTee>) -> Vec<(teep_suit::ComponentId, u64)> {
+    agent
+        .tee()
+        .storage
+        .manifests()
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.component_id, m.sequence_number))
+        .collect()
+}
+
+// ------------------------------------------------------------------ QueryRequest
+
+#[test]
+fn first_query_request_is_answered_in_the_suite_that_verified_with_evidence() {
+    let w = World::new();
+    let mut agent = w.agent();
+    let handled = agent.handle(TAM_URI, &sign_multi(&w, &full_query()), cx());
+    assert_eq!(
+        handled.event,
+        Event::QueryAnswered {
+            attested: true,
+            tcs: 0
+        }
+    );
+    let reply = handled.reply.unwrap();
+    let verified = Unverified(&reply).check(&w);
+    assert_eq!(verified.1, Algorithm::Ed25519);
+    let Message::QueryResponse(r) = verified.0 else {
+        panic!("not a QueryResponse")
+    };
+    assert_eq!(r.token.as_deref(), Some(&TOKEN[..]));
+    assert_eq!(r.tc_list, Some(vec![]));
+    assert_eq!(
+        r.attestation_payload_format.as_deref(),
+        Some(EVIDENCE_FORMAT)
+    );
+    let mut trust = TrustStore::new();
+    trust.add_key(w.attestation.public_key().clone());
+    let (claims, _) = verify_evidence(
+        &r.attestation_payload.unwrap(),
+        &VerifyContext::new(provider(), &trust),
+    )
+    .unwrap();
+    assert_eq!(claims.nonce.as_deref(), Some(&CHALLENGE[..]));
+    assert_eq!(claims.cnf_key().unwrap(), *w.agent_pub());
+    assert_eq!(claims.iat, Some(NOW as i64));
+    assert_eq!(claims.ueid.as_deref(), Some(&UEID[..]));
+}
+
+/// Verifies an Agent reply and gives the message and the algorithm it was signed with.
+struct Unverified<'a>(&'a [u8]);
+
+impl Unverified<'_> {
+    fn check(&self, w: &World) -> (Message, Algorithm) {
+        let v = teep_proto::Unverified::parse(self.0, w.numbering)
+            .unwrap()
+            .verify_with_key(provider(), w.agent_pub())
+            .unwrap();
+        let alg = v.alg();
+        (v.into_message(), alg)
+    }
+}
+
+#[test]
+fn passport_query_puts_the_token_in_eat_nonce() {
+    let w = World::new();
+    let mut agent = w.agent();
+    let q = Message::QueryRequest(query(Some(&TOKEN), None, DataItemRequested::ATTESTATION));
+    let reply = agent
+        .handle(TAM_URI, &sign_multi(&w, &q), cx())
+        .reply
+        .unwrap();
+    let Message::QueryResponse(r) = w.read(&reply) else {
+        panic!()
+    };
+    let mut trust = TrustStore::new();
+    trust.add_key(w.attestation.public_key().clone());
+    let (claims, _) = verify_evidence(
+        &r.attestation_payload.unwrap(),
+        &VerifyContext::new(provider(), &trust),
+    )
+    .unwrap();
+    assert_eq!(claims.nonce.as_deref(), Some(&TOKEN[..]));
+    assert_eq!(r.tc_list, None, "tc-list was not asked for");
+}
+
+#[test]
+fn an_untrusted_tam_key_gets_an_error_and_changes_nothing() {
+    let w = World::new();
+    let mut agent = w.agent();
+    let stranger = key(Curve::Ed25519);
+    let e = refused(&w, &mut agent, &sign1(&w, &stranger, &full_query()));
+    assert_eq!(e.err_code, ErrCode::BadCertificate);
+    assert_eq!(
+        e.token, None,
+        "no token is echoed from an unverified message"
+    );
+}
+
+#[test]
+fn a_cose_sign_whose_only_signature_in_our_suite_is_bad_is_refused() {
+    let w = World::new();
+    let mut agent = w.agent();
+    // The TAM's real COSE_Sign, then the Ed25519 signature (ours) corrupted with coset:
+    // the ESP256 one, by a trusted key, still verifies, but it is not our suite.
+    let good = sign_multi(&w, &full_query());
+    let mut sign = CoseSign::from_tagged_slice(&good).unwrap();
+    for s in &mut sign.signatures {
+        if s.protected.header.alg
+            == Some(teep_cose::coset::RegisteredLabelWithPrivate::Assigned(
+                teep_cose::coset::iana::Algorithm::Ed25519,
+            ))
+            || s.protected.header.alg
+                == Some(teep_cose::coset::RegisteredLabelWithPrivate::PrivateUse(
+                    -19,
+                ))
+        {
+            s.signature[0] ^= 1;
+        }
+    }
+    let forged = sign.to_tagged_vec().unwrap();
+    assert_ne!(forged, good);
+    let e = refused(&w, &mut agent, &forged);
+    assert_eq!(e.err_code, ErrCode::PermanentError);
+
+    // The other way round (our signature good, the other corrupted) is accepted.
+    let mut sign = CoseSign::from_tagged_slice(&good).unwrap();
+    let esp = sign
+        .signatures
+        .iter_mut()
+        .find(|s| {
+            s.protected.header.alg
+                != Some(teep_cose::coset::RegisteredLabelWithPrivate::PrivateUse(
+                    -19,
+                ))
+                && s.protected.header.alg
+                    != Some(teep_cose::coset::RegisteredLabelWithPrivate::Assigned(
+                        teep_cose::coset::iana::Algorithm::Ed25519,
+                    ))
+        })
+        .unwrap();
+    esp.signature[0] ^= 1;
+    let handled = agent.handle(TAM_URI, &sign.to_tagged_vec().unwrap(), cx());
+    assert!(matches!(handled.event, Event::QueryAnswered { .. }));
+}
+
+#[test]
+fn a_sign1_in_another_suite_is_an_unsupported_cipher_suite_listing_ours() {
+    let w = World::new();
+    let mut agent = w.agent();
+    let e = refused(&w, &mut agent, &sign1(&w, &w.tam_esp256, &full_query()));
+    assert_eq!(e.err_code, ErrCode::UnsupportedCipherSuites);
+    assert_eq!(
+        e.supported_teep_cipher_suites,
+        Some(vec![CipherSuite::SIGN1_ED25519])
+    );
+}
+
+#[test]
+fn a_query_offering_none_of_our_suites_is_refused_with_our_list() {
+    let w = World::new();
+    let mut agent = w.agent();
+    let mut q = query(
+        Some(&TOKEN),
+        Some(&CHALLENGE),
+        DataItemRequested::ATTESTATION,
+    );
+    q.supported_teep_cipher_suites = vec![
+        CipherSuite::SIGN1_ESP256,
+        CipherSuite::new(vec![
+            CipherOperation {
+                cose_type: 18,
+                alg: -19,
+            },
+            CipherOperation {
+                cose_type: 18,
+                alg: -9,
+            },
+        ]),
+    ];
+    let e = refused(
+        &w,
+        &mut agent,
+        &sign1(&w, &w.tam_ed25519, &Message::QueryRequest(q)),
+    );
+    assert_eq!(e.err_code, ErrCode::UnsupportedCipherSuites);
+    assert_eq!(e.token.as_deref(), Some(&TOKEN[..]));
+    assert_eq!(
+        e.supported_teep_cipher_suites,
+        Some(vec![CipherSuite::SIGN1_ED25519])
+    );
+}
+
+#[test]
+fn an_unsupported_version_is_refused_with_our_versions() {
+    let w = World::new();
+    let mut agent = w.agent();
+    let mut q = query(
+        Some(&TOKEN),
+        Some(&CHALLENGE),
+        DataItemRequested::ATTESTATION,
+    );
+    q.versions = Some(vec![1, 7]);
+    let e = refused(&w, &mut agent, &sign_multi(&w, &Message::QueryRequest(q)));
+    assert_eq!(e.err_code, ErrCode::UnsupportedMsgVersion);
+    assert_eq!(e.versions, Some(vec![0]));
+}
+
+#[test]
+fn unsupported_freshness_and_suit_profiles_are_refused_with_our_lists() {
+    let w = World::new();
+    let mut agent = w.agent();
+    let mut q = query(
+        Some(&TOKEN),
+        Some(&CHALLENGE),
+        DataItemRequested::ATTESTATION,
+    );
+    q.supported_freshness_mechanisms = Some(vec![FreshnessMechanism::TIMESTAMP]);
+    let e = refused(&w, &mut agent, &sign_multi(&w, &Message::QueryRequest(q)));
+    assert_eq!(e.err_code, ErrCode::UnsupportedFreshnessMechanisms);
+    assert_eq!(
+        e.supported_freshness_mechanisms,
+        Some(vec![FreshnessMechanism::NONCE])
+    );
+
+    let mut cfg = w.config();
+    cfg.suit_cose_profiles = vec![SuitCoseProfile::SHA256_ED25519_ECDH_A128CTR];
+    let mut agent = w.agent_with(cfg);
+    let mut q = query(
+        Some(&TOKEN),
+        Some(&CHALLENGE),
+        DataItemRequested::ATTESTATION,
+    );
+    q.supported_suit_cose_profiles = vec![SuitCoseProfile::SHA256_ESP256_ECDH_A128GCM];
+    let e = refused(&w, &mut agent, &sign_multi(&w, &Message::QueryRequest(q)));
+    assert_eq!(e.err_code, ErrCode::UnsupportedSuitReport);
+    assert_eq!(
+        e.supported_suit_cose_profiles,
+        Some(vec![SuitCoseProfile::SHA256_ED25519_ECDH_A128CTR])
+    );
+}
+
+#[test]
+fn attestation_without_a_nonce_or_with_one_too_long_for_eat_is_refused() {
+    let w = World::new();
+    let mut agent = w.agent();
+    let q = query(None, None, DataItemRequested::ATTESTATION);
+    let e = refused(&w, &mut agent, &sign_multi(&w, &Message::QueryRequest(q)));
+    assert_eq!(e.err_code, ErrCode::PermanentError);
+    let q = query(Some(&TOKEN), Some(&[7; 65]), DataItemRequested::ATTESTATION);
+    let e = refused(&w, &mut agent, &sign_multi(&w, &Message::QueryRequest(q)));
+    assert_eq!(e.err_code, ErrCode::PermanentError);
+    assert_eq!(e.token.as_deref(), Some(&TOKEN[..]));
+}
+
+#[test]
+fn a_replayed_token_is_refused() {
+    let w = World::new();
+    let mut agent = w.agent();
+    let bytes = sign_multi(&w, &full_query());
+    assert!(matches!(
+        agent.handle(TAM_URI, &bytes, cx()).event,
+        Event::QueryAnswered { .. }
+    ));
+    let e = refused(&w, &mut agent, &bytes);
+    assert_eq!(e.err_code, ErrCode::PermanentError);
+    // The same token in a freshly signed Update is a replay too.
+    let u = update(&TOKEN, vec![w.envelope("one", 1)], vec![]);
+    let e = refused(&w, &mut agent, &sign1(&w, &w.tam_ed25519, &u));
+    assert_eq!(e.err_code, ErrCode::PermanentError);
+    assert!(installed(&agent).is_empty());
+}
+
+#[test]
+fn garbage_and_agent_messages_get_a_signed_permanent_error() {
+    let w = World::new();
+    let mut agent = w.agent();
+    // Not CBOR at all; a COSE_Sign1 by hand around a TEEP array that is no message type.
+    let e = refused(&w, &mut agent, &[0xff, 0x00]);
+    assert_eq!(e.err_code, ErrCode::PermanentError);
+    let forged_payload = [0x82, 0x18, 0x63, 0xa0]; // [99, {}]
+    let mut sign1_bytes = vec![0xd2, 0x84, 0x43, 0xa1, 0x01, 0x27, 0xa0, 0x44];
+    sign1_bytes.extend_from_slice(&forged_payload);
+    sign1_bytes.extend_from_slice(&[0x58, 0x40]);
+    sign1_bytes.extend_from_slice(&[0; 64]);
+    let e = refused(&w, &mut agent, &sign1_bytes);
+    assert_eq!(e.err_code, ErrCode::PermanentError);
+    // A Success (an Agent's message) signed by a trusted TAM key.
+    let s = Message::Success(Success {
+        token: Some(TOKEN.to_vec()),
+        ..Success::default()
+    });
+    let e = refused(&w, &mut agent, &sign1(&w, &w.tam_ed25519, &s));
+    assert_eq!(e.err_code, ErrCode::PermanentError);
+    assert_eq!(e.token.as_deref(), Some(&TOKEN[..]));
+}
+
+#[test]
+fn tam_attestation_required_then_checked() {
+    let w = World::new();
+    let verifier = key(Curve::P256);
+    let mut verifiers = TrustStore::new();
+    verifiers.add_key(verifier.public_key().clone());
+    let mut cfg = w.config();
+    cfg.tam_attestation = Some(TamAttestation {
+        verifiers,
+        max_age: 300,
+    });
+    let mut agent = w.agent_with(cfg);
+    let e = refused(&w, &mut agent, &sign_multi(&w, &full_query()));
+    assert_eq!(e.err_code, ErrCode::AttestationRequired);
+    assert_eq!(e.challenge.as_deref(), Some(&cx().random[..]));
+    assert_eq!(
+        e.supported_freshness_mechanisms,
+        Some(vec![FreshnessMechanism::NONCE])
+    );
+    // An "Attestation Result" that is not one signed by our Verifier is not accepted.
+    let mut q = query(
+        Some(&TOKEN),
+        Some(&CHALLENGE),
+        DataItemRequested::ATTESTATION,
+    );
+    q.attestation_payload_format = Some(ATTESTATION_RESULT_FORMAT.into());
+    q.attestation_payload = Some(vec![0xa0]);
+    let e = refused(
+        &w,
+        &mut agent,
+        &sign_multi(&w, &Message::QueryRequest(q.clone())),
+    );
+    assert_eq!(e.err_code, ErrCode::AttestationRequired);
+    // Evidence about the TAM (no Verifier in the TEE) is not accepted either.
+    q.attestation_payload_format = Some(EVIDENCE_FORMAT.into());
+    let e = refused(&w, &mut agent, &sign_multi(&w, &Message::QueryRequest(q)));
+    assert_eq!(e.err_code, ErrCode::AttestationRequired);
+}
+
+#[test]
+fn evidence_is_encrypted_to_the_tam_when_its_key_is_known() {
+    let w = World::new();
+    let tam_enc = key(Curve::P256);
+    let mut cfg = w.config();
+    cfg.tam_encryption_key = Some(tam_enc.public_key().clone());
+    let mut agent = w.agent_with(cfg);
+    let reply = agent
+        .handle(TAM_URI, &sign_multi(&w, &full_query()), cx())
+        .reply
+        .unwrap();
+    let Message::QueryResponse(r) = w.read(&reply) else {
+        panic!()
+    };
+    let encrypted = r.attestation_payload.unwrap();
+    let mut trust = TrustStore::new();
+    trust.add_key(w.attestation.public_key().clone());
+    assert!(verify_evidence(&encrypted, &VerifyContext::new(provider(), &trust)).is_err());
+    let signed = decrypt_evidence(provider(), &encrypted, &tam_enc).unwrap();
+    let (claims, _) = verify_evidence(&signed, &VerifyContext::new(provider(), &trust)).unwrap();
+    assert_eq!(claims.nonce.as_deref(), Some(&CHALLENGE[..]));
+}
+
+#[test]
+fn a_tee_that_cannot_save_state_answers_temporary_error_and_keeps_its_state() {
+    let w = World::new();
+    let mut t = tee(&w.agent_key, &w.attestation);
+    t.fail_saves = true;
+    let mut agent = Agent::new(w.config(), t).unwrap();
+    let e = refused(&w, &mut agent, &sign_multi(&w, &full_query()));
+    assert_eq!(e.err_code, ErrCode::TemporaryError);
+}
+
+// ------------------------------------------------------------------ Update
+
+#[test]
+fn update_installs_then_updates_then_deletes_with_reports() {
+    let w = World::new();
+    let mut agent = w.agent();
+    let env = w.envelope("one", 1);
+    let u = update(&[1; 16], vec![env], vec![]);
+    let reply = agent
+        .handle(TAM_URI, &sign1(&w, &w.tam_ed25519, &u), cx())
+        .reply
+        .unwrap();
+    let Message::Success(s) = w.read(&reply) else {
+        panic!("not a Success")
+    };
+    assert_eq!(s.token.as_deref(), Some(&[1; 16][..]));
+    let reports = s.suit_reports.unwrap();
+    assert_eq!(reports.len(), 1);
+    let keys = ReportKeys {
+        provider: provider(),
+        device: &TrustStore::new(),
+        tam: None,
+        require_signature: false,
+    };
+    let report = ReceivedReport::decode(&reports[0], &keys).unwrap();
+    assert_eq!(report.nonce.as_deref(), Some(&[1; 16][..]));
+    assert_eq!(report.result, Ok(()));
+    assert_eq!(installed(&agent), vec![(manifest_id("one"), 1)]);
+    assert_eq!(
+        agent.invoke_ta(&ta_id("one"), b"!").unwrap(),
+        [payload("one", 1), b"!".to_vec()].concat()
+    );
+
+    install(&w, &mut agent, 2, "one", 2);
+    assert_eq!(installed(&agent), vec![(manifest_id("one"), 2)]);
+    let tas = agent.list_tas().unwrap();
+    assert_eq!(tas.len(), 1);
+    assert_eq!(tas[0].component_id, ta_id("one"));
+    assert_eq!(tas[0].sequence_number, 2);
+
+    let u = update(&[3; 16], vec![], vec![proto_id(&manifest_id("one"))]);
+    let handled = agent.handle(TAM_URI, &sign1(&w, &w.tam_ed25519, &u), cx());
+    assert_eq!(
+        handled.event,
+        Event::UpdateApplied {
+            installed: 0,
+            unlinked: 1
+        }
+    );
+    assert!(installed(&agent).is_empty());
+    assert!(agent.invoke_ta(&ta_id("one"), b"!").is_err());
+}
+
+#[test]
+fn a_rollback_manifest_is_refused_and_changes_nothing() {
+    let w = World::new();
+    let mut agent = w.agent();
+    install(&w, &mut agent, 1, "one", 2);
+    let u = update(&[2; 16], vec![w.envelope("one", 1)], vec![]);
+    let e = refused(&w, &mut agent, &sign1(&w, &w.tam_ed25519, &u));
+    assert_eq!(e.err_code, ErrCode::ManifestProcessingFailed);
+    assert_eq!(installed(&agent), vec![(manifest_id("one"), 2)]);
+}
+
+#[test]
+fn an_unknown_tc_signer_is_refused_and_changes_nothing() {
+    let w = World::new();
+    let mut agent = w.agent();
+    let rogue = key(Curve::P256);
+    let u = update(&[1; 16], vec![w.envelope_by(&rogue, "one", 1)], vec![]);
+    let e = refused(&w, &mut agent, &sign1(&w, &w.tam_ed25519, &u));
+    assert_eq!(e.err_code, ErrCode::ManifestProcessingFailed);
+    assert!(installed(&agent).is_empty());
+}
+
+#[test]
+fn a_tampered_payload_fails_with_a_report_naming_the_failed_command() {
+    let w = World::new();
+    let mut agent = w.agent();
+    // Flip one byte of the integrated payload by hand: the manifest (and its signature)
+    // are intact, the image digest condition is what catches it.
+    let mut env = w.envelope("one", 1);
+    let image = payload("one", 1);
+    let at = env
+        .windows(image.len())
+        .position(|win| win == image.as_slice())
+        .unwrap();
+    env[at] ^= 0x20;
+    // Installed first: another manifest of the same Update, to show nothing commits.
+    let u = update(&[1; 16], vec![w.envelope("two", 1), env], vec![]);
+    let e = refused(&w, &mut agent, &sign1(&w, &w.tam_ed25519, &u));
+    assert_eq!(e.err_code, ErrCode::ManifestProcessingFailed);
+    assert_eq!(e.token.as_deref(), Some(&[1; 16][..]));
+    let reports = e.suit_reports.unwrap();
+    assert_eq!(reports.len(), 2);
+    let keys = ReportKeys {
+        provider: provider(),
+        device: &TrustStore::new(),
+        tam: None,
+        require_signature: false,
+    };
+    let failed = ReceivedReport::decode(&reports[1], &keys).unwrap();
+    let failure = failed.result.unwrap_err();
+    assert_eq!(
+        failure.code,
+        SuitError::ConditionFailed { condition: 3 }.code()
+    );
+    // The record names where: a section that ran (not 0 = "before any command") at the
+    // offset of the image-match condition.
+    assert_ne!(failure.record.section, 0);
+    assert_eq!(
+        failure.reason,
+        u64::from(SuitError::ConditionFailed { condition: 3 }.report_reason())
+    );
+    let other = ReceivedReport::decode(&reports[0], &keys).unwrap();
+    assert_eq!(
+        other.result.unwrap_err().code,
+        SuitError::OtherManifestFailed(1).code()
+    );
+    assert!(installed(&agent).is_empty());
+}
+
+#[test]
+fn updates_over_the_limits_or_repeating_a_manifest_are_refused() {
+    let w = World::new();
+    let mut cfg = w.config();
+    cfg.limits.max_manifests = 1;
+    let mut agent = w.agent_with(cfg);
+    let two = vec![w.envelope("one", 1), w.envelope("two", 1)];
+    let e = refused(
+        &w,
+        &mut agent,
+        &sign1(&w, &w.tam_ed25519, &update(&[1; 16], two, vec![])),
+    );
+    assert_eq!(e.err_code, ErrCode::ManifestProcessingFailed);
+
+    let mut cfg = w.config();
+    let one = w.envelope("one", 1);
+    cfg.limits.max_update_bytes = one.len() - 1;
+    let mut agent = w.agent_with(cfg);
+    let u = update(&[1; 16], vec![one.clone()], vec![]);
+    let e = refused(&w, &mut agent, &sign1(&w, &w.tam_ed25519, &u));
+    assert_eq!(e.err_code, ErrCode::ManifestProcessingFailed);
+
+    let mut agent = w.agent();
+    let u = update(&[1; 16], vec![one.clone(), one], vec![]);
+    let e = refused(&w, &mut agent, &sign1(&w, &w.tam_ed25519, &u));
+    assert_eq!(e.err_code, ErrCode::PermanentError);
+    assert!(installed(&agent).is_empty());
+}
+
+#[test]
+fn unlinking_what_is_not_installed_fails_the_whole_update() {
+    let w = World::new();
+    let mut agent = w.agent();
+    let u = update(
+        &[1; 16],
+        vec![w.envelope("one", 1)],
+        vec![proto_id(&manifest_id("ghost"))],
+    );
+    let e = refused(&w, &mut agent, &sign1(&w, &w.tam_ed25519, &u));
+    assert_eq!(e.err_code, ErrCode::ManifestProcessingFailed);
+}
+
+#[test]
+fn an_update_with_only_the_tams_err_code_is_acknowledged() {
+    let w = World::new();
+    let mut agent = w.agent();
+    let u = Message::Update(Update {
+        token: Some(vec![9; 16]),
+        err_code: Some(ErrCode::AttestationRequired),
+        ..Update::default()
+    });
+    let handled = agent.handle(TAM_URI, &sign1(&w, &w.tam_ed25519, &u), cx());
+    assert_eq!(
+        handled.event,
+        Event::TamReported {
+            err_code: ErrCode::AttestationRequired
+        }
+    );
+    assert!(matches!(
+        w.read(&handled.reply.unwrap()),
+        Message::Success(_)
+    ));
+}
+
+// ------------------------------------------------------------------ Broker calls
+
+#[test]
+fn request_ta_feeds_requested_tc_list_and_survives_a_restart() {
+    let w = World::new();
+    let mut agent = w.agent();
+    assert_eq!(
+        agent.request_ta(ta_id("one"), Some("https://evil.example/")),
+        Ok(Answer::Contact {
+            tam_uri: TAM_URI.into(),
+            message: None
+        }),
+        "an unconfigured hint is not followed, and no TAM is known yet"
+    );
+    // Restart: a new engine over the same TEE still has the request.
+    let mut agent = Agent::new(w.config(), agent.into_tee()).unwrap();
+    assert_eq!(
+        requested(&w, &mut agent, 0x21),
+        Some(vec![proto_id(&ta_id("one"))])
+    );
+
+    // Once installed, it is no longer requested and RequestTA says nothing.
+    install(&w, &mut agent, 5, "one", 1);
+    assert_eq!(agent.request_ta(ta_id("one"), None), Ok(Answer::Nothing));
+    assert_eq!(requested(&w, &mut agent, 0x22), None);
+}
+
+/// What the next QueryResponse (to a fresh token) requests.
+fn requested(w: &World, agent: &mut Agent<MemoryTee>, token: u8) -> Option<Vec<ComponentId>> {
+    let q = Message::QueryRequest(query(
+        Some(&[token; 16]),
+        None,
+        DataItemRequested::TRUSTED_COMPONENTS,
+    ));
+    let reply = agent
+        .handle(TAM_URI, &sign_multi(w, &q), cx())
+        .reply
+        .unwrap();
+    let Message::QueryResponse(r) = w.read(&reply) else {
+        panic!("not a QueryResponse")
+    };
+    r.requested_tc_list
+        .map(|l| l.into_iter().map(|r| r.component_id).collect())
+}
+
+#[test]
+fn unsolicited_query_response_only_under_the_three_conditions() {
+    let w = World::new();
+    let mut agent = w.agent();
+    // A plain QueryRequest (no token, no challenge) from a cached raw key.
+    let plain = Message::QueryRequest(query(None, None, DataItemRequested::TRUSTED_COMPONENTS));
+    agent.handle(TAM_URI, &sign_multi(&w, &plain), cx());
+    let Ok(Answer::Contact {
+        message: Some(first),
+        ..
+    }) = agent.request_ta(ta_id("one"), None)
+    else {
+        panic!("expected an unsolicited QueryResponse")
+    };
+    let Message::QueryResponse(r) = w.read(&first) else {
+        panic!()
+    };
+    assert_eq!(r.token, None);
+    assert_eq!(
+        r.requested_tc_list.unwrap()[0].component_id,
+        proto_id(&ta_id("one"))
+    );
+
+    // ProcessError since: no message.
+    assert_eq!(agent.process_error(TAM_URI), Ok(Answer::Nothing));
+    assert!(matches!(
+        agent.request_ta(ta_id("two"), None),
+        Ok(Answer::Contact { message: None, .. })
+    ));
+
+    // A QueryRequest with a token (condition 1 fails): no message.
+    let mut agent = w.agent();
+    let with_token = Message::QueryRequest(query(
+        Some(&TOKEN),
+        None,
+        DataItemRequested::TRUSTED_COMPONENTS,
+    ));
+    agent.handle(TAM_URI, &sign_multi(&w, &with_token), cx());
+    assert!(matches!(
+        agent.request_ta(ta_id("one"), None),
+        Ok(Answer::Contact { message: None, .. })
+    ));
+
+    // The TAM key no longer trusted (condition 3 fails): no message.
+    let mut agent = w.agent();
+    agent.handle(TAM_URI, &sign_multi(&w, &plain), cx());
+    let mut cfg = w.config();
+    cfg.tam_trust = TrustStore::new();
+    cfg.tam_trust.add_key(w.tam_esp256.public_key().clone());
+    let mut agent = Agent::new(cfg, agent.into_tee()).unwrap();
+    assert!(matches!(
+        agent.request_ta(ta_id("one"), None),
+        Ok(Answer::Contact { message: None, .. })
+    ));
+}
+
+#[test]
+fn unrequest_ta_feeds_unneeded_manifest_list() {
+    let w = World::new();
+    let mut agent = w.agent();
+    install(&w, &mut agent, 1, "one", 1);
+    assert!(matches!(
+        agent.unrequest_ta(&ta_id("one")),
+        Ok(Answer::Contact { .. })
+    ));
+    assert_eq!(agent.unrequest_ta(&ta_id("never")), Ok(Answer::Nothing));
+    let q = Message::QueryRequest(query(
+        Some(&TOKEN),
+        None,
+        DataItemRequested::TRUSTED_COMPONENTS,
+    ));
+    let reply = agent
+        .handle(TAM_URI, &sign_multi(&w, &q), cx())
+        .reply
+        .unwrap();
+    let Message::QueryResponse(r) = w.read(&reply) else {
+        panic!()
+    };
+    assert_eq!(
+        r.unneeded_manifest_list,
+        Some(vec![proto_id(&manifest_id("one"))])
+    );
+    assert_eq!(r.tc_list.unwrap().len(), 1);
+}
+
+#[test]
+fn policy_check_returns_each_tam_once_per_round() {
+    let w = World::new();
+    let mut cfg = w.config();
+    cfg.tam_uris.push("https://tam2.example/".into());
+    let mut agent = w.agent_with(cfg);
+    let uris: Vec<Answer> = (0..4).map(|_| agent.policy_check()).collect();
+    let contact = |u: &str| Answer::Contact {
+        tam_uri: u.into(),
+        message: None,
+    };
+    assert_eq!(
+        uris,
+        vec![
+            contact(TAM_URI),
+            contact("https://tam2.example/"),
+            Answer::Nothing,
+            contact(TAM_URI)
+        ]
+    );
+}
+
+// ------------------------------------------------------------------ older TAMs
+
+#[test]
+fn a_pre26_tam_with_es256_is_answered_and_its_own_attestation_payload_ignored() {
+    let mut w = World::with_agent_curve(Curve::P256);
+    w.numbering = Numbering::Pre26;
+    let teep = teep_cose::default_provider()
+        .signer(&w.agent_key, Algorithm::Es256)
+        .unwrap();
+    let t = MemoryTee::new(
+        teep,
+        signer(&w.attestation),
+        device_claims(),
+        Box::new(|i, o| Ok([i, o].concat())),
+    );
+    let mut agent = Agent::new(w.config(), t).unwrap();
+    let mut q = query(
+        Some(&TOKEN),
+        Some(&CHALLENGE),
+        DataItemRequested::ATTESTATION,
+    );
+    q.supported_teep_cipher_suites = vec![CipherSuite::sign1(-7)];
+    q.attestation_payload_format = Some(ATTESTATION_RESULT_FORMAT.into());
+    q.attestation_payload = Some(vec![0xa0]);
+    let tam_es256 = teep_cose::default_provider()
+        .signer(&w.tam_esp256, Algorithm::Es256)
+        .unwrap();
+    let bytes = sign_message(
+        &Message::QueryRequest(q),
+        Numbering::Pre26,
+        tam_es256.as_ref(),
+        &SignOptions::default(),
+    )
+    .unwrap();
+    let handled = agent.handle(TAM_URI, &bytes, cx());
+    assert!(matches!(
+        handled.event,
+        Event::QueryAnswered { attested: true, .. }
+    ));
+    let (msg, alg) = Unverified(&handled.reply.unwrap()).check(&w);
+    assert_eq!(alg, Algorithm::Es256);
+    assert!(matches!(msg, Message::QueryResponse(QueryResponse { .. })));
+
+    // A -26 Success to this Pre26 Agent (type 4 is no Pre26 type): an Error, in Pre26.
+    let s = Message::Success(Success::default());
+    let e = refused(
+        &w,
+        &mut agent,
+        &sign_message(
+            &s,
+            Numbering::Draft26,
+            tam_es256.as_ref(),
+            &SignOptions::default(),
+        )
+        .unwrap(),
+    );
+    assert_eq!(e.err_code, ErrCode::PermanentError);
+}
+
+#[test]
+fn damaged_sealed_state_is_an_error_at_start() {
+    let w = World::new();
+    let mut t = tee(&w.agent_key, &w.attestation);
+    t.state = Some(vec![0x85, 0x01]);
+    assert!(Agent::new(w.config(), t).is_err());
+}
