@@ -514,6 +514,13 @@ fn update_installs_then_updates_then_deletes_with_reports() {
             unlinked: 1
         }
     );
+    let Message::Success(s) = w.read(&handled.reply.unwrap()) else {
+        panic!("not a Success")
+    };
+    assert_eq!(
+        s.suit_reports, None,
+        "reports answer manifest-list items only"
+    );
     assert!(installed(&agent).is_empty());
     assert!(agent.invoke_ta(&ta_id("one"), b"!").is_err());
 }
@@ -627,6 +634,32 @@ fn unlinking_what_is_not_installed_fails_the_whole_update() {
     );
     let e = refused(&w, &mut agent, &sign1(&w, &w.tam_ed25519, &u));
     assert_eq!(e.err_code, ErrCode::ManifestProcessingFailed);
+    // The failed unlink's report first, then the envelope's (not run: another failed).
+    let keys = ReportKeys {
+        provider: provider(),
+        device: &TrustStore::new(),
+        tam: None,
+        require_signature: false,
+    };
+    let codes: Vec<i64> = e
+        .suit_reports
+        .unwrap()
+        .iter()
+        .map(|r| {
+            ReceivedReport::decode(r, &keys)
+                .unwrap()
+                .result
+                .unwrap_err()
+                .code
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        vec![
+            SuitError::NotInstalled(manifest_id("ghost")).code(),
+            SuitError::UnneededManifestFailed(0).code()
+        ]
+    );
 }
 
 #[test]

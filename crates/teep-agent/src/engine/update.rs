@@ -105,19 +105,26 @@ impl<T: Tee> Agent<T> {
         unneeded: &[ComponentId],
         outcome: &UpdateOutcome,
     ) -> Result<Handled, Rejection> {
-        let reports = outcome
-            .unlinked
-            .iter()
+        let failed = outcome.result.as_ref().err();
+        // One report per envelope of manifest-list, in order (what the TAM sent); an
+        // unlink's report only when that unlink is what failed (the TAM did not send that
+        // manifest, it named it). `suit-reports` is `[+ ...]`: absent when empty.
+        let failed_unlink = match failed.and_then(|f| f.item) {
+            Some(UpdateItem::Unneeded(k)) => outcome.unlinked.get(k),
+            _ => None,
+        };
+        let reports = failed_unlink
+            .into_iter()
             .chain(&outcome.outcomes)
             .map(|o| self.protect(&o.report))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| Rejection::with_token(Refusal::Tee, token.as_deref()))?;
-        let failed = outcome.result.as_ref().err();
+        let reports = (!reports.is_empty()).then_some(reports);
         let Some(failure) = failed else {
             let reply = self
                 .sign(&Message::Success(Success {
                     token: token.clone(),
-                    suit_reports: Some(reports),
+                    suit_reports: reports,
                     ..Success::default()
                 }))
                 .map_err(|_| Rejection::with_token(Refusal::Tee, token.as_deref()))?;
@@ -131,7 +138,7 @@ impl<T: Tee> Agent<T> {
         let error = ErrorMessage {
             token: token.clone(),
             err_msg: Some(err_msg(&alloc::format!("{}", failure.failure.error))),
-            suit_reports: Some(reports),
+            suit_reports: reports,
             ..ErrorMessage::new(code)
         };
         let reply = self
