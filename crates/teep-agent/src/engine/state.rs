@@ -195,6 +195,7 @@ impl AgentState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec;
 
     fn sample() -> AgentState {
         let mut s = AgentState::default();

@@ -171,14 +171,13 @@ impl<T: Tee> Agent<T> {
         next.unneeded.retain(|id| !unneeded.contains(id));
         let installed = self.installed_components().unwrap_or_default();
         next.requested.retain(|r| !installed.contains(&r.component));
-        let event = match self.commit_state(next) {
+        match self.commit_state(next) {
             Ok(()) => Event::UpdateApplied {
                 installed: outcome.outcomes.len(),
                 unlinked: outcome.unlinked.len(),
             },
             Err(_) => Event::StateNotSaved,
-        };
-        event
+        }
     }
 
     /// A SUIT report as it goes into `suit-reports`: encrypted to the TAM when its key is
