@@ -12,9 +12,13 @@
 mod common;
 
 use common::*;
-use teep_agent::engine::{Agent, Answer, Event, TamAttestation};
+use teep_agent::engine::{Agent, Answer, Event, Refusal, TamAttestation};
 use teep_agent::memory::MemoryTee;
-use teep_attest::{ATTESTATION_RESULT_FORMAT, EVIDENCE_FORMAT, decrypt_evidence, verify_evidence};
+use teep_attest::ear::EAR_PROFILE;
+use teep_attest::{
+    ATTESTATION_RESULT_FORMAT, Cnf, EVIDENCE_FORMAT, Ear, EarAppraisal, Status, TrustVector,
+    VerifierId, decrypt_evidence, sign_ear, verify_evidence,
+};
 use teep_cose::coset::{CoseSign, TaggedCborSerializable};
 use teep_cose::{Algorithm, Curve, PrivateKey, SignOptions, TrustStore, VerifyContext};
 use teep_proto::{
@@ -430,6 +434,70 @@ fn tam_attestation_required_then_checked() {
     q.attestation_payload_format = Some(EVIDENCE_FORMAT.into());
     let e = refused(&w, &mut agent, &sign_multi(&w, &Message::QueryRequest(q)));
     assert_eq!(e.err_code, ErrCode::AttestationRequired);
+}
+
+/// An affirming EAR about the TAM from `verifier`, bound to `cnf_key`, for `nonce`.
+fn tam_ear(verifier: &PrivateKey, cnf_key: &teep_cose::PublicKey, nonce: &[u8]) -> Vec<u8> {
+    let ear = Ear {
+        profile: EAR_PROFILE.into(),
+        iat: NOW as i64,
+        verifier_id: VerifierId {
+            developer: "teep project".into(),
+            build: "agent test".into(),
+        },
+        nonce: Some(nonce.to_vec()),
+        cnf: Some(Cnf::CoseKey(cnf_key.to_cose_key_bytes())),
+        submods: [(
+            "tam".to_owned(),
+            EarAppraisal {
+                status: Status::Affirming,
+                trust_vector: TrustVector::default(),
+                policy_id: None,
+            },
+        )]
+        .into(),
+    };
+    sign_ear(&ear, signer(verifier).as_ref()).unwrap()
+}
+
+#[test]
+fn a_tam_attestation_result_for_our_challenge_and_its_key_is_accepted() {
+    let w = World::new();
+    let verifier = key(Curve::P256);
+    let mut verifiers = TrustStore::new();
+    verifiers.add_key(verifier.public_key().clone());
+    let mut cfg = w.config();
+    cfg.tam_attestation = Some(TamAttestation {
+        verifiers,
+        max_age: 300,
+    });
+    let mut agent = w.agent_with(cfg);
+    let first = agent.handle(TAM_URI, &sign_multi(&w, &full_query()), cx());
+    assert_eq!(first.event, Event::Refused(Refusal::AttestationRequired));
+    let challenge = cx().random;
+    let with = |ear: Vec<u8>| {
+        let mut q = query(Some(&TOKEN), Some(&CHALLENGE), DataItemRequested::ATTESTATION);
+        q.attestation_payload_format = Some(ATTESTATION_RESULT_FORMAT.into());
+        q.attestation_payload = Some(ear);
+        Message::QueryRequest(q)
+    };
+    // Bound to the TAM's ESP256 key while the QueryRequest verified with its Ed25519 key
+    // (our suite): another key's result, refused.
+    let other_key = with(tam_ear(&verifier, w.tam_esp256.public_key(), &challenge));
+    let e = refused(&w, &mut agent, &sign_multi(&w, &other_key));
+    assert_eq!(e.err_code, ErrCode::AttestationRequired);
+    // For another nonce: refused.
+    let stale = with(tam_ear(&verifier, w.tam_ed25519.public_key(), &[1; 32]));
+    let e = refused(&w, &mut agent, &sign_multi(&w, &stale));
+    assert_eq!(e.err_code, ErrCode::AttestationRequired);
+    // Signed by a Verifier we do not trust: refused.
+    let rogue = with(tam_ear(&key(Curve::P256), w.tam_ed25519.public_key(), &challenge));
+    let e = refused(&w, &mut agent, &sign_multi(&w, &rogue));
+    assert_eq!(e.err_code, ErrCode::AttestationRequired);
+    // The right one.
+    let good = with(tam_ear(&verifier, w.tam_ed25519.public_key(), &challenge));
+    let handled = agent.handle(TAM_URI, &sign_multi(&w, &good), cx());
+    assert!(matches!(handled.event, Event::QueryAnswered { attested: true, .. }));
 }
 
 #[test]
