@@ -20,6 +20,7 @@ use teep_attest::{
     VerifierId, decrypt_evidence, sign_ear, verify_evidence,
 };
 use teep_cose::coset::{CoseSign, TaggedCborSerializable};
+use teep_cose::encrypt::DecryptionKey;
 use teep_cose::{Algorithm, Curve, PrivateKey, SignOptions, TrustStore, VerifyContext};
 use teep_proto::{
     CipherOperation, CipherSuite, ComponentId, DataItemRequested, ErrCode, FreshnessMechanism,
@@ -27,6 +28,7 @@ use teep_proto::{
     sign_message, sign_message_multi,
 };
 use teep_suit::SuitError;
+use teep_suit::processor::KeyDecryptor;
 use teep_suit::report::{ReceivedReport, ReportKeys};
 use teep_suit::storage::Storage;
 
@@ -476,7 +478,11 @@ fn a_tam_attestation_result_for_our_challenge_and_its_key_is_accepted() {
     assert_eq!(first.event, Event::Refused(Refusal::AttestationRequired));
     let challenge = cx().random;
     let with = |ear: Vec<u8>| {
-        let mut q = query(Some(&TOKEN), Some(&CHALLENGE), DataItemRequested::ATTESTATION);
+        let mut q = query(
+            Some(&TOKEN),
+            Some(&CHALLENGE),
+            DataItemRequested::ATTESTATION,
+        );
         q.attestation_payload_format = Some(ATTESTATION_RESULT_FORMAT.into());
         q.attestation_payload = Some(ear);
         Message::QueryRequest(q)
@@ -491,13 +497,20 @@ fn a_tam_attestation_result_for_our_challenge_and_its_key_is_accepted() {
     let e = refused(&w, &mut agent, &sign_multi(&w, &stale));
     assert_eq!(e.err_code, ErrCode::AttestationRequired);
     // Signed by a Verifier we do not trust: refused.
-    let rogue = with(tam_ear(&key(Curve::P256), w.tam_ed25519.public_key(), &challenge));
+    let rogue = with(tam_ear(
+        &key(Curve::P256),
+        w.tam_ed25519.public_key(),
+        &challenge,
+    ));
     let e = refused(&w, &mut agent, &sign_multi(&w, &rogue));
     assert_eq!(e.err_code, ErrCode::AttestationRequired);
     // The right one.
     let good = with(tam_ear(&verifier, w.tam_ed25519.public_key(), &challenge));
     let handled = agent.handle(TAM_URI, &sign_multi(&w, &good), cx());
-    assert!(matches!(handled.event, Event::QueryAnswered { attested: true, .. }));
+    assert!(matches!(
+        handled.event,
+        Event::QueryAnswered { attested: true, .. }
+    ));
 }
 
 #[test]
@@ -521,6 +534,69 @@ fn evidence_is_encrypted_to_the_tam_when_its_key_is_known() {
     let signed = decrypt_evidence(provider(), &encrypted, &tam_enc).unwrap();
     let (claims, _) = verify_evidence(&signed, &VerifyContext::new(provider(), &trust)).unwrap();
     assert_eq!(claims.nonce.as_deref(), Some(&CHALLENGE[..]));
+}
+
+#[test]
+fn suit_reports_are_encrypted_to_the_tam_when_its_key_is_known() {
+    let w = World::new();
+    let tam_enc = key(Curve::P256);
+    let mut cfg = w.config();
+    cfg.tam_encryption_key = Some(tam_enc.public_key().clone());
+    let mut agent = w.agent_with(cfg);
+    let u = update(&[1; 16], vec![w.envelope("one", 1)], vec![]);
+    let reply = agent
+        .handle(TAM_URI, &sign1(&w, &w.tam_ed25519, &u), cx())
+        .reply
+        .unwrap();
+    let Message::Success(s) = w.read(&reply) else {
+        panic!("not a Success")
+    };
+    let report = &s.suit_reports.unwrap()[0];
+    let mut keys = ReportKeys {
+        provider: provider(),
+        device: &TrustStore::new(),
+        tam: None,
+        require_signature: false,
+    };
+    assert!(ReceivedReport::decode(report, &keys).is_err());
+    keys.tam = Some(&tam_enc);
+    let received = ReceivedReport::decode(report, &keys).unwrap();
+    assert!(received.protection.encrypted);
+    assert_eq!(received.result, Ok(()));
+}
+
+#[test]
+fn an_encrypted_tc_needs_the_tees_decryption_key() {
+    let w = World::new();
+    let device_key = key(Curve::P256);
+    let mut spec = spec("secret", 1);
+    spec.encrypt_to = Some(device_key.public_key().clone());
+    let built = teep_suit::builder::build(&spec, provider())
+        .unwrap()
+        .envelope;
+    let env = teep_suit::builder::sign(&built, signer(&w.tc_signer).as_ref(), provider()).unwrap();
+    let u = update(&[1; 16], vec![env], vec![]);
+    let bytes = sign1(&w, &w.tam_ed25519, &u);
+
+    // Without a decryption key: refused, nothing installed.
+    let mut agent = w.agent();
+    let e = refused(&w, &mut agent, &bytes);
+    assert_eq!(e.err_code, ErrCode::ManifestProcessingFailed);
+
+    let t = tee(&w.agent_key, &w.attestation).with_decryptor(Box::new(KeyDecryptor {
+        provider: provider(),
+        keys: vec![DecryptionKey::EcdhEs(device_key)],
+    }));
+    let mut agent = Agent::new(w.config(), t).unwrap();
+    let handled = agent.handle(TAM_URI, &bytes, cx());
+    assert!(matches!(
+        handled.event,
+        Event::UpdateApplied { installed: 1, .. }
+    ));
+    assert_eq!(
+        agent.invoke_ta(&ta_id("secret"), b"").unwrap(),
+        payload("secret", 1)
+    );
 }
 
 #[test]
