@@ -47,6 +47,27 @@ fn query(token: Option<&[u8]>, challenge: Option<&[u8]>, bits: DataItemRequested
     }
 }
 
+/// A QueryRequest asking for Evidence (token and challenge).
+fn attest_query() -> QueryRequest {
+    query(
+        Some(&TOKEN),
+        Some(&CHALLENGE),
+        DataItemRequested::ATTESTATION,
+    )
+}
+
+/// What a TAM reads our reports with (`tam`: its key for encrypted ones).
+fn report_keys(tam: Option<&PrivateKey>) -> ReportKeys<'_> {
+    static NO_DEVICE_KEYS: std::sync::LazyLock<TrustStore> =
+        std::sync::LazyLock::new(TrustStore::new);
+    ReportKeys {
+        provider: provider(),
+        device: &NO_DEVICE_KEYS,
+        tam,
+        require_signature: false,
+    }
+}
+
 fn full_query() -> Message {
     Message::QueryRequest(query(
         Some(&TOKEN),
@@ -201,6 +222,24 @@ fn an_untrusted_tam_key_gets_an_error_and_changes_nothing() {
     );
 }
 
+/// `cose_sign` re-encoded with coset after flipping a bit of its Ed25519 signature
+/// (`ed25519`) or of its other one.
+fn corrupt(cose_sign: &[u8], ed25519: bool) -> Vec<u8> {
+    use teep_cose::coset::RegisteredLabelWithPrivate as Label;
+    let is_ed25519 = |alg: &Option<Label<teep_cose::coset::iana::Algorithm>>| {
+        *alg == Some(Label::Assigned(teep_cose::coset::iana::Algorithm::Ed25519))
+            || *alg == Some(Label::PrivateUse(-19))
+    };
+    let mut sign = CoseSign::from_tagged_slice(cose_sign).unwrap();
+    let target = sign
+        .signatures
+        .iter_mut()
+        .find(|s| is_ed25519(&s.protected.header.alg) == ed25519)
+        .unwrap();
+    target.signature[0] ^= 1;
+    sign.to_tagged_vec().unwrap()
+}
+
 #[test]
 fn a_cose_sign_whose_only_signature_in_our_suite_is_bad_is_refused() {
     let w = World::new();
@@ -208,43 +247,13 @@ fn a_cose_sign_whose_only_signature_in_our_suite_is_bad_is_refused() {
     // The TAM's real COSE_Sign, then the Ed25519 signature (ours) corrupted with coset:
     // the ESP256 one, by a trusted key, still verifies, but it is not our suite.
     let good = sign_multi(&w, &full_query());
-    let mut sign = CoseSign::from_tagged_slice(&good).unwrap();
-    for s in &mut sign.signatures {
-        if s.protected.header.alg
-            == Some(teep_cose::coset::RegisteredLabelWithPrivate::Assigned(
-                teep_cose::coset::iana::Algorithm::Ed25519,
-            ))
-            || s.protected.header.alg
-                == Some(teep_cose::coset::RegisteredLabelWithPrivate::PrivateUse(
-                    -19,
-                ))
-        {
-            s.signature[0] ^= 1;
-        }
-    }
-    let forged = sign.to_tagged_vec().unwrap();
+    let forged = corrupt(&good, true);
     assert_ne!(forged, good);
     let e = refused(&w, &mut agent, &forged);
     assert_eq!(e.err_code, ErrCode::PermanentError);
 
     // The other way round (our signature good, the other corrupted) is accepted.
-    let mut sign = CoseSign::from_tagged_slice(&good).unwrap();
-    let esp = sign
-        .signatures
-        .iter_mut()
-        .find(|s| {
-            s.protected.header.alg
-                != Some(teep_cose::coset::RegisteredLabelWithPrivate::PrivateUse(
-                    -19,
-                ))
-                && s.protected.header.alg
-                    != Some(teep_cose::coset::RegisteredLabelWithPrivate::Assigned(
-                        teep_cose::coset::iana::Algorithm::Ed25519,
-                    ))
-        })
-        .unwrap();
-    esp.signature[0] ^= 1;
-    let handled = agent.handle(TAM_URI, &sign.to_tagged_vec().unwrap(), cx());
+    let handled = agent.handle(TAM_URI, &corrupt(&good, false), cx());
     assert!(matches!(handled.event, Event::QueryAnswered { .. }));
 }
 
@@ -264,11 +273,7 @@ fn a_sign1_in_another_suite_is_an_unsupported_cipher_suite_listing_ours() {
 fn a_query_offering_none_of_our_suites_is_refused_with_our_list() {
     let w = World::new();
     let mut agent = w.agent();
-    let mut q = query(
-        Some(&TOKEN),
-        Some(&CHALLENGE),
-        DataItemRequested::ATTESTATION,
-    );
+    let mut q = attest_query();
     q.supported_teep_cipher_suites = vec![
         CipherSuite::SIGN1_ESP256,
         CipherSuite::new(vec![
@@ -299,11 +304,7 @@ fn a_query_offering_none_of_our_suites_is_refused_with_our_list() {
 fn an_unsupported_version_is_refused_with_our_versions() {
     let w = World::new();
     let mut agent = w.agent();
-    let mut q = query(
-        Some(&TOKEN),
-        Some(&CHALLENGE),
-        DataItemRequested::ATTESTATION,
-    );
+    let mut q = attest_query();
     q.versions = Some(vec![1, 7]);
     let e = refused(&w, &mut agent, &sign_multi(&w, &Message::QueryRequest(q)));
     assert_eq!(e.err_code, ErrCode::UnsupportedMsgVersion);
@@ -314,11 +315,7 @@ fn an_unsupported_version_is_refused_with_our_versions() {
 fn unsupported_freshness_and_suit_profiles_are_refused_with_our_lists() {
     let w = World::new();
     let mut agent = w.agent();
-    let mut q = query(
-        Some(&TOKEN),
-        Some(&CHALLENGE),
-        DataItemRequested::ATTESTATION,
-    );
+    let mut q = attest_query();
     q.supported_freshness_mechanisms = Some(vec![FreshnessMechanism::TIMESTAMP]);
     let e = refused(&w, &mut agent, &sign_multi(&w, &Message::QueryRequest(q)));
     assert_eq!(e.err_code, ErrCode::UnsupportedFreshnessMechanisms);
@@ -330,11 +327,7 @@ fn unsupported_freshness_and_suit_profiles_are_refused_with_our_lists() {
     let mut cfg = w.config();
     cfg.suit_cose_profiles = vec![SuitCoseProfile::SHA256_ED25519_ECDH_A128CTR];
     let mut agent = w.agent_with(cfg);
-    let mut q = query(
-        Some(&TOKEN),
-        Some(&CHALLENGE),
-        DataItemRequested::ATTESTATION,
-    );
+    let mut q = attest_query();
     q.supported_suit_cose_profiles = vec![SuitCoseProfile::SHA256_ESP256_ECDH_A128GCM];
     let e = refused(&w, &mut agent, &sign_multi(&w, &Message::QueryRequest(q)));
     assert_eq!(e.err_code, ErrCode::UnsupportedSuitReport);
@@ -419,11 +412,7 @@ fn tam_attestation_required_then_checked() {
         Some(vec![FreshnessMechanism::NONCE])
     );
     // An "Attestation Result" that is not one signed by our Verifier is not accepted.
-    let mut q = query(
-        Some(&TOKEN),
-        Some(&CHALLENGE),
-        DataItemRequested::ATTESTATION,
-    );
+    let mut q = attest_query();
     q.attestation_payload_format = Some(ATTESTATION_RESULT_FORMAT.into());
     q.attestation_payload = Some(vec![0xa0]);
     let e = refused(
@@ -478,11 +467,7 @@ fn a_tam_attestation_result_for_our_challenge_and_its_key_is_accepted() {
     assert_eq!(first.event, Event::Refused(Refusal::AttestationRequired));
     let challenge = cx().random;
     let with = |ear: Vec<u8>| {
-        let mut q = query(
-            Some(&TOKEN),
-            Some(&CHALLENGE),
-            DataItemRequested::ATTESTATION,
-        );
+        let mut q = attest_query();
         q.attestation_payload_format = Some(ATTESTATION_RESULT_FORMAT.into());
         q.attestation_payload = Some(ear);
         Message::QueryRequest(q)
@@ -552,14 +537,9 @@ fn suit_reports_are_encrypted_to_the_tam_when_its_key_is_known() {
         panic!("not a Success")
     };
     let report = &s.suit_reports.unwrap()[0];
-    let mut keys = ReportKeys {
-        provider: provider(),
-        device: &TrustStore::new(),
-        tam: None,
-        require_signature: false,
-    };
+    let keys = report_keys(None);
     assert!(ReceivedReport::decode(report, &keys).is_err());
-    keys.tam = Some(&tam_enc);
+    let keys = report_keys(Some(&tam_enc));
     let received = ReceivedReport::decode(report, &keys).unwrap();
     assert!(received.protection.encrypted);
     assert_eq!(received.result, Ok(()));
@@ -627,12 +607,7 @@ fn update_installs_then_updates_then_deletes_with_reports() {
     assert_eq!(s.token.as_deref(), Some(&[1; 16][..]));
     let reports = s.suit_reports.unwrap();
     assert_eq!(reports.len(), 1);
-    let keys = ReportKeys {
-        provider: provider(),
-        device: &TrustStore::new(),
-        tam: None,
-        require_signature: false,
-    };
+    let keys = report_keys(None);
     let report = ReceivedReport::decode(&reports[0], &keys).unwrap();
     assert_eq!(report.nonce.as_deref(), Some(&[1; 16][..]));
     assert_eq!(report.result, Ok(()));
@@ -711,12 +686,7 @@ fn a_tampered_payload_fails_with_a_report_naming_the_failed_command() {
     assert_eq!(e.token.as_deref(), Some(&[1; 16][..]));
     let reports = e.suit_reports.unwrap();
     assert_eq!(reports.len(), 2);
-    let keys = ReportKeys {
-        provider: provider(),
-        device: &TrustStore::new(),
-        tam: None,
-        require_signature: false,
-    };
+    let keys = report_keys(None);
     let failed = ReceivedReport::decode(&reports[1], &keys).unwrap();
     let failure = failed.result.unwrap_err();
     assert_eq!(
@@ -779,12 +749,7 @@ fn unlinking_what_is_not_installed_fails_the_whole_update() {
     let e = refused(&w, &mut agent, &sign1(&w, &w.tam_ed25519, &u));
     assert_eq!(e.err_code, ErrCode::ManifestProcessingFailed);
     // The failed unlink's report first, then the envelope's (not run: another failed).
-    let keys = ReportKeys {
-        provider: provider(),
-        device: &TrustStore::new(),
-        tam: None,
-        require_signature: false,
-    };
+    let keys = report_keys(None);
     let codes: Vec<i64> = e
         .suit_reports
         .unwrap()
@@ -996,11 +961,7 @@ fn a_pre26_tam_with_es256_is_answered_and_its_own_attestation_payload_ignored() 
         Box::new(|i, o| Ok([i, o].concat())),
     );
     let mut agent = Agent::new(w.config(), t).unwrap();
-    let mut q = query(
-        Some(&TOKEN),
-        Some(&CHALLENGE),
-        DataItemRequested::ATTESTATION,
-    );
+    let mut q = attest_query();
     q.supported_teep_cipher_suites = vec![CipherSuite::sign1(-7)];
     q.attestation_payload_format = Some(ATTESTATION_RESULT_FORMAT.into());
     q.attestation_payload = Some(vec![0xa0]);

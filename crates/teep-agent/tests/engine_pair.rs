@@ -187,6 +187,20 @@ impl Pair {
     }
 }
 
+fn answered(tcs: usize) -> Event {
+    Event::QueryAnswered {
+        attested: true,
+        tcs,
+    }
+}
+
+fn applied(installed: usize, unlinked: usize) -> Event {
+    Event::UpdateApplied {
+        installed,
+        unlinked,
+    }
+}
+
 #[test]
 fn the_tam_installs_updates_and_deletes_a_tc_on_our_agent() {
     let mut pair = Pair::new();
@@ -195,19 +209,7 @@ fn the_tam_installs_updates_and_deletes_a_tc_on_our_agent() {
 
     // Install: QueryRequest (COSE_Sign) -> QueryResponse with Evidence -> Update -> Success.
     let events = pair.exchange();
-    assert_eq!(
-        events,
-        vec![
-            Event::QueryAnswered {
-                attested: true,
-                tcs: 0
-            },
-            Event::UpdateApplied {
-                installed: 1,
-                unlinked: 0
-            },
-        ]
-    );
+    assert_eq!(events, vec![answered(0), applied(1, 0),]);
     assert_eq!(pair.installed(), vec![(manifest_id("app"), 1)]);
     assert_eq!(
         pair.agent.invoke_ta(&ta_id("app"), b"?").unwrap(),
@@ -217,19 +219,7 @@ fn the_tam_installs_updates_and_deletes_a_tc_on_our_agent() {
     // Update: the TC Signer publishes v2.
     pair.release("app", 2);
     let events = pair.exchange();
-    assert_eq!(
-        events,
-        vec![
-            Event::QueryAnswered {
-                attested: true,
-                tcs: 1
-            },
-            Event::UpdateApplied {
-                installed: 1,
-                unlinked: 0
-            },
-        ]
-    );
+    assert_eq!(events, vec![answered(1), applied(1, 0),]);
     assert_eq!(pair.installed(), vec![(manifest_id("app"), 2)]);
     assert_eq!(
         pair.agent.invoke_ta(&ta_id("app"), b"").unwrap(),
@@ -238,30 +228,12 @@ fn the_tam_installs_updates_and_deletes_a_tc_on_our_agent() {
 
     // Nothing new: the exchange ends after the QueryResponse.
     let events = pair.exchange();
-    assert_eq!(
-        events,
-        vec![Event::QueryAnswered {
-            attested: true,
-            tcs: 1
-        }]
-    );
+    assert_eq!(events, vec![answered(1)]);
 
     // Delete: policy no longer names the TC; the TAM unlinks it.
     pair.policy(&[]);
     let events = pair.exchange();
-    assert_eq!(
-        events,
-        vec![
-            Event::QueryAnswered {
-                attested: true,
-                tcs: 1
-            },
-            Event::UpdateApplied {
-                installed: 0,
-                unlinked: 1
-            },
-        ]
-    );
+    assert_eq!(events, vec![answered(1), applied(0, 1),]);
     assert!(pair.installed().is_empty());
     assert!(pair.agent.invoke_ta(&ta_id("app"), b"").is_err());
 }
