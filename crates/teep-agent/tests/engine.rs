@@ -392,41 +392,6 @@ fn garbage_and_agent_messages_get_a_signed_permanent_error() {
     assert_eq!(e.token.as_deref(), Some(&TOKEN[..]));
 }
 
-#[test]
-fn tam_attestation_required_then_checked() {
-    let w = World::new();
-    let verifier = key(Curve::P256);
-    let mut verifiers = TrustStore::new();
-    verifiers.add_key(verifier.public_key().clone());
-    let mut cfg = w.config();
-    cfg.tam_attestation = Some(TamAttestation {
-        verifiers,
-        max_age: 300,
-    });
-    let mut agent = w.agent_with(cfg);
-    let e = refused(&w, &mut agent, &sign_multi(&w, &full_query()));
-    assert_eq!(e.err_code, ErrCode::AttestationRequired);
-    assert_eq!(e.challenge.as_deref(), Some(&cx().random[..]));
-    assert_eq!(
-        e.supported_freshness_mechanisms,
-        Some(vec![FreshnessMechanism::NONCE])
-    );
-    // An "Attestation Result" that is not one signed by our Verifier is not accepted.
-    let mut q = attest_query();
-    q.attestation_payload_format = Some(ATTESTATION_RESULT_FORMAT.into());
-    q.attestation_payload = Some(vec![0xa0]);
-    let e = refused(
-        &w,
-        &mut agent,
-        &sign_multi(&w, &Message::QueryRequest(q.clone())),
-    );
-    assert_eq!(e.err_code, ErrCode::AttestationRequired);
-    // Evidence about the TAM (no Verifier in the TEE) is not accepted either.
-    q.attestation_payload_format = Some(EVIDENCE_FORMAT.into());
-    let e = refused(&w, &mut agent, &sign_multi(&w, &Message::QueryRequest(q)));
-    assert_eq!(e.err_code, ErrCode::AttestationRequired);
-}
-
 /// An affirming EAR about the TAM from `verifier`, bound to `cnf_key`, for `nonce`.
 fn tam_ear(verifier: &PrivateKey, cnf_key: &teep_cose::PublicKey, nonce: &[u8]) -> Vec<u8> {
     let ear = Ear {
@@ -465,7 +430,29 @@ fn a_tam_attestation_result_for_our_challenge_and_its_key_is_accepted() {
     let mut agent = w.agent_with(cfg);
     let first = agent.handle(TAM_URI, &sign_multi(&w, &full_query()), cx());
     assert_eq!(first.event, Event::Refused(Refusal::AttestationRequired));
+    let Message::Error(e) = w.read(&first.reply.unwrap()) else {
+        panic!("not an Error")
+    };
+    assert_eq!(e.err_code, ErrCode::AttestationRequired);
     let challenge = cx().random;
+    assert_eq!(e.challenge.as_deref(), Some(&challenge[..]));
+    assert_eq!(
+        e.supported_freshness_mechanisms,
+        Some(vec![FreshnessMechanism::NONCE])
+    );
+    // Not an EAR at all; then Evidence about the TAM (no Verifier in the TEE): refused.
+    let mut q = attest_query();
+    q.attestation_payload_format = Some(ATTESTATION_RESULT_FORMAT.into());
+    q.attestation_payload = Some(vec![0xa0]);
+    let e = refused(
+        &w,
+        &mut agent,
+        &sign_multi(&w, &Message::QueryRequest(q.clone())),
+    );
+    assert_eq!(e.err_code, ErrCode::AttestationRequired);
+    q.attestation_payload_format = Some(EVIDENCE_FORMAT.into());
+    let e = refused(&w, &mut agent, &sign_multi(&w, &Message::QueryRequest(q)));
+    assert_eq!(e.err_code, ErrCode::AttestationRequired);
     let with = |ear: Vec<u8>| {
         let mut q = attest_query();
         q.attestation_payload_format = Some(ATTESTATION_RESULT_FORMAT.into());
