@@ -826,6 +826,27 @@ fn requested(w: &World, agent: &mut Agent<MemoryTee>, token: u8) -> Option<Vec<C
 }
 
 #[test]
+fn a_tam_is_told_only_of_the_tas_requested_from_it() {
+    let w = World::new();
+    let other = "https://tam2.example/";
+    let mut cfg = w.config();
+    cfg.tam_uris.push(other.into());
+    let mut agent = w.agent_with(cfg);
+    assert_eq!(
+        agent.request_ta(ta_id("theirs"), Some(other)),
+        Ok(Answer::Contact {
+            tam_uri: other.into(),
+            message: None
+        })
+    );
+    agent.request_ta(ta_id("ours"), None).unwrap();
+    assert_eq!(
+        requested(&w, &mut agent, 0x31),
+        Some(vec![proto_id(&ta_id("ours"))])
+    );
+}
+
+#[test]
 fn unsolicited_query_response_only_under_the_three_conditions() {
     let w = World::new();
     let mut agent = w.agent();

@@ -5,7 +5,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use teep_proto::Message;
-use teep_suit::{ComponentId, Envelope, Manifest};
+use teep_suit::{ComponentId, Envelope, Manifest, SuitError};
 
 use super::{Agent, AgentError};
 use crate::tee::Tee;
@@ -49,7 +49,9 @@ impl<T: Tee> Agent<T> {
             let bytes = storage
                 .read(&m.component_id)
                 .map_err(AgentError::Storage)?
-                .ok_or(AgentError::UnknownTa)?;
+                .ok_or_else(|| {
+                    AgentError::Storage(SuitError::NotInstalled(m.component_id.clone()))
+                })?;
             let envelope = Envelope::decode(&bytes).map_err(AgentError::Storage)?;
             let manifest =
                 Manifest::decode(envelope.manifest_bytes).map_err(AgentError::Storage)?;
@@ -97,9 +99,7 @@ impl<T: Tee> Agent<T> {
         if !tam.plain_query || tam.error_since_response || !cached {
             return Ok(None);
         }
-        let response = self
-            .inventory(true)
-            .map_err(|_| AgentError::Storage(teep_suit::SuitError::Storage("tc-list".into())))?;
+        let response = self.inventory(tam_uri, true)?;
         self.sign(&Message::QueryResponse(response))
             .map(Some)
             .map_err(AgentError::Message)

@@ -11,13 +11,13 @@ use teep_attest::{
 };
 use teep_cose::PublicKey;
 use teep_proto::{
-    ComponentId, DataItemRequested, FreshnessMechanism, Message, QueryRequest, QueryResponse,
-    RawCbor, RequestedTcInfo, SystemPropertyClaims,
+    ComponentId, DataItemRequested, FreshnessMechanism, Message, ProtoError, QueryRequest,
+    QueryResponse, RawCbor, RequestedTcInfo, SystemPropertyClaims,
 };
 use teep_suit::storage::InstalledManifest;
 
 use super::state::KnownTam;
-use super::{Agent, Context, Event, FRESHNESS, Handled, Refusal, Rejection, VERSIONS};
+use super::{Agent, AgentError, Context, Event, FRESHNESS, Handled, Refusal, Rejection, VERSIONS};
 use crate::tee::Tee;
 
 /// SUIT parameter `image-digest` (draft-ietf-suit-manifest): a tc-list entry names an
@@ -26,11 +26,12 @@ const SUIT_PARAMETER_IMAGE_DIGEST: i64 = 3;
 
 /// A tc-list entry: the manifest component ID and the bstr-wrapped SUIT_Digest of the
 /// manifest.
-fn tc_entry(m: &InstalledManifest) -> Option<SystemPropertyClaims> {
+fn tc_entry(m: &InstalledManifest) -> Result<SystemPropertyClaims, ProtoError> {
     let mut e = minicbor::Encoder::new(Vec::new());
-    e.bytes(&m.digest.to_cbor()).ok()?;
-    let digest = RawCbor::new(e.into_writer()).ok()?;
-    Some(SystemPropertyClaims {
+    // Writing into a Vec cannot fail.
+    let _ = e.bytes(&m.digest.to_cbor());
+    let digest = RawCbor::new(e.into_writer())?;
+    Ok(SystemPropertyClaims {
         component_id: ComponentId(m.component_id.0.clone()),
         parameters: BTreeMap::from([(SUIT_PARAMETER_IMAGE_DIGEST, digest)]),
     })
@@ -70,8 +71,11 @@ impl<T: Tee> Agent<T> {
         };
         let attested = evidence.is_some();
         let mut response = self
-            .inventory(asked.contains(DataItemRequested::TRUSTED_COMPONENTS))
-            .map_err(reject)?;
+            .inventory(
+                tam_uri,
+                asked.contains(DataItemRequested::TRUSTED_COMPONENTS),
+            )
+            .map_err(|_| reject(Refusal::Tee))?;
         response.token = q.token.clone();
         response.selected_version = (version != 0).then_some(version);
         if let Some(evidence) = evidence {
@@ -187,16 +191,22 @@ impl<T: Tee> Agent<T> {
         }
     }
 
-    /// A QueryResponse listing what is installed (when `tcs`) and what apps asked for.
-    pub(super) fn inventory(&self, tcs: bool) -> Result<QueryResponse, Refusal> {
+    /// A QueryResponse for `tam_uri` listing what is installed (when `tcs`) and what apps
+    /// asked for: the TAs requested from this TAM (or from none in particular), so one TAM
+    /// does not learn what was asked of another.
+    pub(super) fn inventory(&self, tam_uri: &str, tcs: bool) -> Result<QueryResponse, AgentError> {
         let tc_list = if tcs {
-            let installed = self.tee.storage().manifests().map_err(|_| Refusal::Tee)?;
+            let installed = self
+                .tee
+                .storage()
+                .manifests()
+                .map_err(AgentError::Storage)?;
             Some(
                 installed
                     .iter()
                     .map(tc_entry)
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or(Refusal::Tee)?,
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(AgentError::Message)?,
             )
         } else {
             None
@@ -205,6 +215,7 @@ impl<T: Tee> Agent<T> {
             .state
             .requested
             .iter()
+            .filter(|r| r.tam_uri.as_deref().is_none_or(|u| u == tam_uri))
             .map(|r| RequestedTcInfo {
                 component_id: ComponentId(r.component.0.clone()),
                 tc_manifest_sequence_number: None,
