@@ -847,6 +847,23 @@ fn a_tam_is_told_only_of_the_tas_requested_from_it() {
 }
 
 #[test]
+fn made_up_tam_uris_from_the_broker_do_not_grow_the_sealed_state() {
+    let w = World::new();
+    let mut agent = w.agent();
+    let plain = sign_multi(
+        &w,
+        &Message::QueryRequest(query(None, None, DataItemRequested::TRUSTED_COMPONENTS)),
+    );
+    agent.handle(TAM_URI, &plain, cx());
+    let before = agent.tee().snapshot();
+    for n in 0..20 {
+        let handled = agent.handle(&format!("https://tam{n}.invalid/"), &plain, cx());
+        assert!(matches!(handled.event, Event::QueryAnswered { .. }));
+    }
+    assert_eq!(agent.tee().snapshot(), before);
+}
+
+#[test]
 fn unsolicited_query_response_only_under_the_three_conditions() {
     let w = World::new();
     let mut agent = w.agent();

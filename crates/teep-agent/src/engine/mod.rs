@@ -360,6 +360,7 @@ impl<T: Tee> Agent<T> {
             Err(rejection) => {
                 if rejection.refusal == Refusal::AttestationRequired
                     && let Some(challenge) = &rejection.challenge
+                    && self.is_configured(tam_uri)
                 {
                     self.challenges.retain(|(uri, _)| uri != tam_uri);
                     self.challenges.push((tam_uri.into(), challenge.clone()));
@@ -367,6 +368,12 @@ impl<T: Tee> Agent<T> {
                 self.error_reply(rejection)
             }
         }
+    }
+
+    /// Whether `tam_uri` is one of [`AgentConfig::tam_uris`] (the Broker names the TAM of
+    /// each exchange; only configured ones are remembered).
+    fn is_configured(&self, tam_uri: &str) -> bool {
+        self.cfg.tam_uris.iter().any(|u| u == tam_uri)
     }
 
     /// Parses and verifies a TAM message (§3): only against the TAM trust anchors, and

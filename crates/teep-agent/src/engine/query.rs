@@ -94,12 +94,16 @@ impl<T: Tee> Agent<T> {
         if let Some(t) = token {
             next.remember_token(t, self.cfg.limits.remembered_tokens);
         }
-        next.remember_tam(KnownTam {
-            uri: tam_uri.into(),
-            key: tam_key.thumbprint(),
-            plain_query: q.token.is_none() && q.challenge.is_none(),
-            error_since_response: false,
-        });
+        // The URI comes from the Broker (the REE): only configured TAMs get a record, so a
+        // replayed QueryRequest under made-up URIs cannot grow the sealed state.
+        if self.is_configured(tam_uri) {
+            next.remember_tam(KnownTam {
+                uri: tam_uri.into(),
+                key: tam_key.thumbprint(),
+                plain_query: q.token.is_none() && q.challenge.is_none(),
+                error_since_response: false,
+            });
+        }
         self.commit_state(next).map_err(|_| reject(Refusal::Tee))?;
         self.challenges.retain(|(uri, _)| uri != tam_uri);
         Ok(Handled {
