@@ -478,7 +478,7 @@ impl Verifier {
             // Reference digests are SHA-256: the same bytes under another algorithm are a
             // different statement and match nothing.
             let known = digest.is_some_and(|d| {
-                d.alg == SHA256_ALG && self.policy.reference.tc_digests.contains(&d.bytes)
+                d.algorithm == SHA256_ALG && self.policy.reference.tc_digests.contains(&d.bytes)
             });
             if !known {
                 report.find(Finding::UnknownComponent(
