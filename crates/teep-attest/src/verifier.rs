@@ -294,12 +294,7 @@ impl Verifier {
         cx: &mut Context<'_>,
     ) -> Outcome {
         let mut report = Report::default();
-        let verify_cx = VerifyContext {
-            provider,
-            trust: &self.trust,
-            now: None,
-            external_aad: &[],
-        };
+        let verify_cx = VerifyContext::new(provider, &self.trust);
         let checked = match verify_evidence(evidence, &verify_cx) {
             Ok((claims, verified)) => Some((claims, verified)),
             Err(EvidenceError::Cose(CoseError::BadSignature)) => {

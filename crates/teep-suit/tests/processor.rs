@@ -499,12 +499,7 @@ fn signed_report_verifies_and_carries_the_report() {
     let signed = out.report.sign(signer.as_ref()).unwrap();
     let mut anchors = teep_cose::TrustStore::new();
     anchors.add_key(key.public_key().clone());
-    let cx = teep_cose::VerifyContext {
-        provider: &PROVIDER,
-        trust: &anchors,
-        now: None,
-        external_aad: &[],
-    };
+    let cx = teep_cose::VerifyContext::new(&PROVIDER, &anchors);
     let verified = teep_cose::verify_sign1(&signed, &cx).unwrap();
     assert_eq!(verified.payload, out.report.to_cbor());
 }
