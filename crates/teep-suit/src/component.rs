@@ -259,9 +259,14 @@ mod tests {
             proptest::prop_assert_eq!(text.parse::<ComponentId>().map(|i| i.to_string()), Ok(text));
         }
 
-        /// Any string the parser accepts is printed back unchanged.
+        /// Any string the parser accepts is printed back unchanged (and any other string,
+        /// multi-byte characters included, is refused without a panic).
         #[test]
-        fn accepted_text_is_canonical(text in "(/[a-zA-Z0-9%._~-]{0,4}){0,4}") {
+        fn accepted_text_is_canonical(text in proptest::prop_oneof![
+            "(/[a-zA-Z0-9%._~-]{0,4}){0,4}",
+            "(/[%0-9a-fA-F.]{0,5}){0,3}",
+            "\\PC{0,12}",
+        ]) {
             if let Ok(id) = text.parse::<ComponentId>() {
                 proptest::prop_assert_eq!(id.to_string(), text);
             }
