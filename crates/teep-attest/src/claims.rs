@@ -65,7 +65,7 @@ pub const EAT_NONCE_MIN: usize = 8;
 pub const EAT_NONCE_MAX: usize = 64;
 
 /// COSE algorithm id of SHA-256, the digest of SUIT_Digest in the TEEP profile.
-pub const SHA256_ALG: i64 = -16;
+pub const SHA256_ALG: i64 = teep_suit::model::SHA256;
 
 /// Who made the device (RFC 9711 §4.2.3).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -202,14 +202,9 @@ pub enum CnfKeyError {
     InvalidKey(CoseError),
 }
 
-/// `SUIT_Digest = [alg, bytes]`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct SuitDigest {
-    /// COSE hash algorithm id (-16 = SHA-256).
-    pub alg: i64,
-    /// The digest.
-    pub bytes: Vec<u8>,
-}
+/// `SUIT_Digest = [alg, bytes]`: SUIT's type (`teep_suit::Digest`, fields `algorithm`
+/// and `bytes`), so a manifest digest from Evidence compares with one from an envelope.
+pub type SuitDigest = teep_suit::Digest;
 
 /// `SUIT_Reference = [uri, digest]` (draft-ietf-suit-report): which manifest is installed.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -246,10 +241,7 @@ impl Manifest {
             content_type: CONTENT_FORMAT_CBOR,
             body: ManifestBody::SuitReference(SuitReference {
                 uri: uri.into(),
-                digest: SuitDigest {
-                    alg: SHA256_ALG,
-                    bytes: sha256.to_vec(),
-                },
+                digest: SuitDigest::sha256(sha256),
             }),
         }
     }
@@ -568,7 +560,9 @@ fn encode_suit_reference(e: &mut VecEncoder<'_>, r: &SuitReference) -> Result<()
     let mut reference = ArrayEncoder::new();
     reference.item(r.uri.as_str())?.item_with(|e| {
         let mut digest = ArrayEncoder::new();
-        digest.item(r.digest.alg)?.item(bstr(&r.digest.bytes))?;
+        digest
+            .item(r.digest.algorithm)?
+            .item(bstr(&r.digest.bytes))?;
         digest.finish(e)
     })?;
     reference.finish(e)
@@ -636,7 +630,7 @@ fn parse_unwrapped_suit_reference(raw: &[u8]) -> Option<SuitReference> {
 fn decode_digest(r: &mut Reader<'_>) -> Option<SuitDigest> {
     r.array_of((), 2..=2).ok()?;
     Some(SuitDigest {
-        alg: r.i64(()).ok()?,
+        algorithm: r.i64(()).ok()?,
         bytes: r.bytes(()).ok()?.to_vec(),
     })
 }

@@ -19,6 +19,9 @@ pub mod appraiser;
 pub use appraiser::{
     AppraisalRequest, AppraisalResponse, Appraised, Appraiser, Challenge, SigningVerifier,
 };
+/// The in-process Verifier (the `Appraiser` a TAM uses without a Verifier service).
+#[cfg(feature = "std")]
+pub use appraiser::{InProcess, InProcessError};
 mod cbor;
 pub mod claims;
 
@@ -79,9 +82,9 @@ const _: fn() = || {
     send_sync::<ChallengeError>();
     send_sync::<EarDecodeError>();
     #[cfg(feature = "std")]
-    send_sync::<appraiser::InProcess>();
+    send_sync::<InProcess>();
     #[cfg(feature = "std")]
-    send_sync::<appraiser::InProcessError>();
+    send_sync::<InProcessError>();
     #[cfg(feature = "json")]
     send_sync::<ClaimsJsonError>();
 };

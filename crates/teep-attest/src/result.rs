@@ -82,12 +82,7 @@ pub enum ResultError {
 /// Checks a signed EAR and returns it when it is trusted, fresh, bound to the presenting key
 /// and affirming.
 pub fn verify_ear(signed: &[u8], check: &ResultCheck<'_>) -> Result<Ear, ResultError> {
-    let cx = VerifyContext {
-        provider: check.provider,
-        trust: check.verifiers,
-        now: None,
-        external_aad: &[],
-    };
+    let cx = VerifyContext::new(check.provider, check.verifiers);
     let verified = teep_cose::verify_sign1(signed, &cx).map_err(|e| match e {
         CoseError::UntrustedSigner => ResultError::UntrustedVerifier,
         CoseError::BadSignature => ResultError::BadSignature,

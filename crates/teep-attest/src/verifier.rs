@@ -294,12 +294,7 @@ impl Verifier {
         cx: &mut Context<'_>,
     ) -> Outcome {
         let mut report = Report::default();
-        let verify_cx = VerifyContext {
-            provider,
-            trust: &self.trust,
-            now: None,
-            external_aad: &[],
-        };
+        let verify_cx = VerifyContext::new(provider, &self.trust);
         let checked = match verify_evidence(evidence, &verify_cx) {
             Ok((claims, verified)) => Some((claims, verified)),
             Err(EvidenceError::Cose(CoseError::BadSignature)) => {
@@ -478,7 +473,7 @@ impl Verifier {
             // Reference digests are SHA-256: the same bytes under another algorithm are a
             // different statement and match nothing.
             let known = digest.is_some_and(|d| {
-                d.alg == SHA256_ALG && self.policy.reference.tc_digests.contains(&d.bytes)
+                d.algorithm == SHA256_ALG && self.policy.reference.tc_digests.contains(&d.bytes)
             });
             if !known {
                 report.find(Finding::UnknownComponent(

@@ -277,7 +277,7 @@ fn a_digest_matches_only_under_its_own_algorithm() {
             body: teep_attest::ManifestBody::SuitReference(teep_attest::SuitReference {
                 uri: "https://example.com/manifest.cbor".into(),
                 digest: SuitDigest {
-                    alg,
+                    algorithm: alg,
                     bytes: TC_DIGEST.to_vec(),
                 },
             }),

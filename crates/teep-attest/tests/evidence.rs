@@ -210,7 +210,7 @@ fn d2_example_273_is_measurements() {
         panic!("expected a SUIT_Reference body");
     };
     assert_eq!(r.uri, "https://example.com/manifest.cbor");
-    assert_eq!(r.digest.alg, SHA256_ALG);
+    assert_eq!(r.digest.algorithm, SHA256_ALG);
     assert_eq!(
         r.digest.bytes,
         hex::decode("a7fd6593eac32eb4be578278e6540c5c09cfd7d4d234973054833b2b93030609").unwrap()

@@ -26,7 +26,10 @@ fn manifest() -> impl Strategy<Value = Manifest> {
                 content_type: 60,
                 body: ManifestBody::SuitReference(SuitReference {
                     uri,
-                    digest: SuitDigest { alg, bytes },
+                    digest: SuitDigest {
+                        algorithm: alg,
+                        bytes,
+                    },
                 }),
             }
         }),

@@ -1,48 +1,16 @@
 //! The Broker→Agent API (RFC 9397 §6.2.1, TEEP/HTTP §1), plus the two calls apps make
 //! at run time (list and invoke TAs), which the Agent (the TEE) answers too.
 
-use core::fmt;
 use core::future::Future;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::http::TransportError;
 
-/// A SUIT component identifier (`[* bstr]`): the Broker only carries it between app and
-/// Agent, so it is kept as the raw byte strings. In JSON it is an array of hex strings.
-#[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
-pub struct ComponentId(pub Vec<Vec<u8>>);
-
-impl Serialize for ComponentId {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(hex::encode))
-    }
-}
-
-impl<'de> Deserialize<'de> for ComponentId {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let segments = Vec::<String>::deserialize(d)?;
-        segments
-            .iter()
-            .map(hex::decode)
-            .collect::<Result<_, _>>()
-            .map(Self)
-            .map_err(serde::de::Error::custom)
-    }
-}
-
-impl fmt::Display for ComponentId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[")?;
-        for (i, segment) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(",")?;
-            }
-            f.write_str(&hex::encode(segment))?;
-        }
-        f.write_str("]")
-    }
-}
+/// A SUIT component identifier (`[* bstr]`): teep-suit's type (the Broker only carries it
+/// between app and Agent). In JSON it is an array of hex strings (teep-suit's `serde`
+/// feature); `Display` is its canonical text form.
+pub use teep_suit::ComponentId;
 
 /// RequestTA's argument: what an app or installer says it needs.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]

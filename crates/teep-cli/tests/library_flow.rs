@@ -27,7 +27,8 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use teep_attest::appraiser::{Appraiser, InProcess, SigningVerifier};
+use teep_attest::InProcess;
+use teep_attest::appraiser::{Appraiser, SigningVerifier};
 use teep_attest::claims::TEEP_EAT_PROFILE;
 use teep_attest::{
     Cnf, DebugStatus, EVIDENCE_FORMAT, EatClaims, Endorsement, EndorsementScope, Manifest, Oemid,
@@ -40,7 +41,7 @@ use teep_cose::{
 };
 use teep_proto::{
     CipherSuite, CoseStructure, DataItemRequested, ErrCode, ErrorMessage, FreshnessMechanism,
-    Message, Numbering, ProtoError, QueryRequest, QueryResponse, RawCbor, RequestedTcInfo, Success,
+    Message, Numbering, ProtoError, QueryRequest, QueryResponse, RequestedTcInfo, Success,
     SuitCoseProfile, SystemPropertyClaims, Unverified, Update, VerifiedMessage, sign_message,
     sign_message_multi,
 };
@@ -64,9 +65,6 @@ const OEMID: [u8; 3] = [0x89, 0x48, 0x23];
 const HWMODEL: [u8; 16] = [0x54; 16];
 /// The Agent's own firmware, which its Evidence always lists (`manifests` is never empty).
 const FIRMWARE_DIGEST: [u8; 32] = [0xa7; 32];
-
-/// SUIT parameter `image-digest` (draft-ietf-suit-manifest), used in tc-list entries.
-const SUIT_PARAMETER_IMAGE_DIGEST: i64 = 3;
 
 fn key(curve: Curve) -> PrivateKey {
     PrivateKey::generate(curve).unwrap()
@@ -255,30 +253,18 @@ struct Session {
     challenge: Vec<u8>,
 }
 
-/// What the TAM reads from one stored envelope.
+/// What the TAM reads from one stored envelope: its summary (components written,
+/// dependencies' manifest IDs included).
 struct Entry<'a> {
     envelope: &'a [u8],
     summary: Summary,
-    /// The components the manifest installs.
-    components: Vec<ComponentId>,
-    /// The manifest component IDs of its dependencies.
-    dependencies: Vec<ComponentId>,
 }
 
 impl<'a> Entry<'a> {
     fn of(envelope: &'a [u8]) -> Self {
-        let decoded = Envelope::decode(envelope).unwrap();
-        let manifest = teep_suit::Manifest::decode(decoded.manifest_bytes).unwrap();
         Self {
             envelope,
-            summary: decoded.summary().unwrap(),
-            components: manifest.common.components.clone(),
-            dependencies: manifest
-                .common
-                .dependencies
-                .iter()
-                .filter_map(|d| d.prefix.clone())
-                .collect(),
+            summary: summary(envelope),
         }
     }
 
@@ -381,10 +367,10 @@ impl Tam {
         };
         let mut installed = BTreeMap::new();
         for tc in response.tc_list.iter().flatten() {
-            let digest = tc.parameters.get(&SUIT_PARAMETER_IMAGE_DIGEST);
+            let digest = tc.image_digest().unwrap();
             if let Some(e) = entries
                 .iter()
-                .find(|e| Some(&image_digest(&e.summary.digest)) == digest)
+                .find(|e| Some(&e.summary.digest) == digest.as_ref())
             {
                 installed.insert(e.id(), e.summary.sequence_number);
             }
@@ -392,10 +378,10 @@ impl Tam {
         let mut wanted: BTreeMap<ComponentId, u64> =
             installed.keys().map(|id| (id.clone(), 0)).collect();
         for r in response.requested_tc_list.iter().flatten() {
-            let tc = ComponentId(r.component_id.0.clone());
-            // A requested TC is named by its own component ID, which the summary does not
-            // carry: the manifest's common section lists it.
-            for e in entries.iter().filter(|e| e.components.contains(&tc)) {
+            let tc = &r.component_id;
+            // A requested TC is named by its own component ID: the summary lists the
+            // components each manifest writes.
+            for e in entries.iter().filter(|e| e.summary.components.contains(tc)) {
                 let min = wanted.entry(e.id()).or_default();
                 *min = (*min).max(r.tc_manifest_sequence_number.unwrap_or(0));
             }
@@ -403,7 +389,7 @@ impl Tam {
         let mut todo: Vec<ComponentId> = wanted.keys().cloned().collect();
         while let Some(id) = todo.pop() {
             for dep in newest(&id)
-                .map(|e| e.dependencies.clone())
+                .map(|e| e.summary.dependencies.clone())
                 .unwrap_or_default()
             {
                 if !wanted.contains_key(&dep) {
@@ -448,13 +434,6 @@ fn run_challenge(verifier: &InProcess) -> Vec<u8> {
     let challenge = block_on(verifier.challenge(NOW)).unwrap();
     assert_eq!(challenge.expires_in, 300);
     challenge.nonce
-}
-
-/// A tc-list `image-digest` value: the bstr-wrapped SUIT_Digest of the manifest.
-fn image_digest(digest: &teep_suit::Digest) -> RawCbor {
-    let mut out = Vec::new();
-    teep_cbor::encode::write_bytes(&digest.to_cbor(), &mut out);
-    RawCbor::new(out).unwrap()
 }
 
 // ---------------------------------------------------------------- the Agent
@@ -567,7 +546,7 @@ impl Agent {
             .manifests()
             .unwrap()
             .iter()
-            .map(tc_list_entry)
+            .map(SystemPropertyClaims::from)
             .collect();
         let response = Message::QueryResponse(QueryResponse {
             token: q.token.clone(),
@@ -598,10 +577,7 @@ impl Agent {
             panic!("not an Update");
         };
         let manifests = u.manifest_list.unwrap_or_default();
-        // teep-proto's and teep-suit's component IDs are two types of the same shape.
-        let unneeded: Vec<ComponentId> = (u.unneeded_manifest_list.into_iter().flatten())
-            .map(|id| ComponentId(id.0))
-            .collect();
+        let unneeded: Vec<ComponentId> = u.unneeded_manifest_list.unwrap_or_default();
         let processor = Processor::new(&PROVIDER, &self.tc_trust, &self.device);
         let outcome = processor.update(&mut self.store, &unneeded, &manifests, u.token.as_deref());
         let signer = self.teep_signer(alg);
@@ -616,11 +592,11 @@ impl Agent {
                 suit_reports: Some(reports),
                 ..Success::default()
             }),
-            // teep-suit's own err-code enum, bridged to teep-proto's by its -26 number.
+            // teep-suit's err-code enum, bridged to teep-proto's by meaning.
             Some(code) => Message::Error(ErrorMessage {
                 token: u.token,
                 suit_reports: Some(reports),
-                ..ErrorMessage::new(ErrCode::from_number(code.number(), NUMBERING).unwrap())
+                ..ErrorMessage::new(ErrCode::from(code))
             }),
         };
         sign_message(&answer, NUMBERING, signer.as_ref(), &SignOptions::default()).unwrap()
@@ -632,14 +608,6 @@ impl Agent {
         list.into_iter()
             .map(|m| (m.component_id, m.sequence_number))
             .collect()
-    }
-}
-
-/// A tc-list entry for an installed manifest: its manifest component ID and digest.
-fn tc_list_entry(m: &InstalledManifest) -> SystemPropertyClaims {
-    SystemPropertyClaims {
-        component_id: teep_proto::ComponentId(m.component_id.0.clone()),
-        parameters: BTreeMap::from([(SUIT_PARAMETER_IMAGE_DIGEST, image_digest(&m.digest))]),
     }
 }
 
@@ -819,12 +787,12 @@ fn tam_and_agent_run_the_whole_flow_in_memory() {
 
     let requested = vec![
         RequestedTcInfo {
-            component_id: teep_proto::ComponentId(app_config().0),
+            component_id: app_config(),
             tc_manifest_sequence_number: None,
             have_binary: None,
         },
         RequestedTcInfo {
-            component_id: teep_proto::ComponentId(tool_tc().0),
+            component_id: tool_tc(),
             tc_manifest_sequence_number: Some(1),
             have_binary: None,
         },

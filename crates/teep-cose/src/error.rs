@@ -12,6 +12,10 @@ pub enum CoseError {
     /// The `alg` is not one this library implements.
     #[error("unsupported COSE algorithm {0}")]
     UnsupportedAlgorithm(i64),
+    /// An implemented algorithm that this verification does not accept
+    /// ([`crate::VerifyContext::algorithms`]).
+    #[error("COSE algorithm {0:?} is not accepted here")]
+    DisallowedAlgorithm(crate::alg::Algorithm),
     /// No `alg` in the protected header.
     #[error("COSE algorithm missing from the protected header")]
     MissingAlgorithm,
@@ -132,9 +136,9 @@ impl CoseError {
             | Self::BadSignature
             | Self::DecryptionFailed => TeepClass::Permanent,
             // An attached ciphertext under a non-AEAD is an algorithm we do not accept there.
-            Self::UnsupportedAlgorithm(_) | Self::UnauthenticatedContent { .. } => {
-                TeepClass::UnsupportedAlgorithm
-            }
+            Self::UnsupportedAlgorithm(_)
+            | Self::DisallowedAlgorithm(_)
+            | Self::UnauthenticatedContent { .. } => TeepClass::UnsupportedAlgorithm,
             // A key whose own key_ops forbid the use is an unusable key.
             Self::UntrustedSigner | Self::InvalidKey(_) | Self::KeyOpNotPermitted(_) => {
                 TeepClass::BadCertificate

@@ -462,6 +462,7 @@ fn verify_with_trusted_key(
     cx: &VerifyContext<'_>,
 ) -> Result<(PublicKey, Option<CaCertificate>), CoseError> {
     let alg = headers.alg;
+    cx.allow(alg)?;
     if let Some(chain) = &headers.x5chain {
         let (leaf, ca) = certified_key(chain, cx)?;
         cx.provider.verify(&leaf, alg, tbs, signature)?;
@@ -838,6 +839,7 @@ fn severity(e: &CoseError) -> u8 {
         CoseError::UnknownCriticalHeader(_) => 1,
         CoseError::Malformed(_)
         | CoseError::UnsupportedAlgorithm(_)
+        | CoseError::DisallowedAlgorithm(_)
         | CoseError::MissingAlgorithm
         | CoseError::InvalidKey(_)
         | CoseError::DecryptionFailed

@@ -1,6 +1,7 @@
 //! Trust anchors and the context of one verification.
 use alloc::vec::Vec;
 
+use crate::alg::Algorithm;
 use crate::error::CoseError;
 use crate::key::PublicKey;
 use crate::provider::CryptoProvider;
@@ -126,6 +127,11 @@ pub struct VerifyContext<'a> {
     /// Application data bound into the Sig_structure (RFC 9052 §4.3 external_aad); must
     /// equal what the signer used.
     pub external_aad: &'a [u8],
+    /// The signature algorithms accepted here (`None`: every one the library implements).
+    /// A signature under another is refused before any key is tried
+    /// ([`CoseError::DisallowedAlgorithm`]), even by a trusted key: a deployment that
+    /// negotiated one cipher suite does not accept the others.
+    pub algorithms: Option<&'a [Algorithm]>,
 }
 
 impl<'a> VerifyContext<'a> {
@@ -136,6 +142,24 @@ impl<'a> VerifyContext<'a> {
             trust,
             now: None,
             external_aad: &[],
+            algorithms: None,
+        }
+    }
+
+    /// This context accepting only signatures under `algorithms`.
+    #[must_use]
+    pub fn with_algorithms(self, algorithms: &'a [Algorithm]) -> Self {
+        Self {
+            algorithms: Some(algorithms),
+            ..self
+        }
+    }
+
+    /// Refuses `alg` when an allow-list is set and does not name it.
+    pub(crate) fn allow(&self, alg: Algorithm) -> Result<(), CoseError> {
+        match self.algorithms {
+            Some(allowed) if !allowed.contains(&alg) => Err(CoseError::DisallowedAlgorithm(alg)),
+            _ => Ok(()),
         }
     }
 }

@@ -549,3 +549,61 @@ fn a_cose_sign_verifies_through_the_signature_whose_alg_it_supports() {
         ));
     });
 }
+
+/// Attack: a key the verifier trusts signs under an algorithm this deployment did not
+/// choose (a downgrade to another suite, or a key trusted for one suite used for another).
+/// The allow-list refuses it before any key is tried, in Sign1 (with and without kid) and
+/// in COSE_Sign, where another signature under an allowed algorithm still counts.
+#[test]
+fn a_valid_signature_by_a_trusted_key_under_a_disallowed_algorithm_is_refused() {
+    for_each_provider(|p| {
+        let (ed, ed_signer) = key_and_signer(p, Algorithm::Ed25519);
+        let (ec, ec_signer) = key_and_signer(p, Algorithm::Esp256);
+        let trust = trusting(&[ed.public_key(), ec.public_key()]);
+        let open = VerifyContext::new(p, &trust);
+        let only_esp256 = open.with_algorithms(&[Algorithm::Esp256]);
+        for kid in [true, false] {
+            let opts = SignOptions {
+                kid,
+                ..SignOptions::default()
+            };
+            let cose = sign1(ed_signer.as_ref(), PAYLOAD, &opts).unwrap();
+            // Valid and trusted: without the allow-list it verifies.
+            assert_eq!(verify_sign1(&cose, &open).unwrap().alg, Algorithm::Ed25519);
+            assert_eq!(
+                verify_sign1(&cose, &only_esp256).err(),
+                Some(CoseError::DisallowedAlgorithm(Algorithm::Ed25519))
+            );
+            assert_eq!(
+                verify_signed(&cose, &only_esp256).err(),
+                Some(CoseError::DisallowedAlgorithm(Algorithm::Ed25519))
+            );
+            let allowed = sign1(ec_signer.as_ref(), PAYLOAD, &opts).unwrap();
+            assert_eq!(
+                verify_sign1(&allowed, &only_esp256).unwrap().alg,
+                Algorithm::Esp256
+            );
+            // An empty list accepts nothing.
+            assert_eq!(
+                verify_sign1(&allowed, &open.with_algorithms(&[])).err(),
+                Some(CoseError::DisallowedAlgorithm(Algorithm::Esp256))
+            );
+        }
+        // COSE_Sign: the disallowed signature alone is refused; next to an allowed one,
+        // the allowed one is what verifies.
+        let alone = sign(&[ed_signer.as_ref()], PAYLOAD, &SignOptions::default()).unwrap();
+        assert!(verify_sign(&alone, &open).is_ok());
+        assert_eq!(
+            verify_sign(&alone, &only_esp256).err(),
+            Some(CoseError::DisallowedAlgorithm(Algorithm::Ed25519))
+        );
+        let both = sign(
+            &[ed_signer.as_ref(), ec_signer.as_ref()],
+            PAYLOAD,
+            &SignOptions::default(),
+        )
+        .unwrap();
+        let v = verify_sign(&both, &only_esp256).unwrap();
+        assert_eq!((v.alg, &v.signer), (Algorithm::Esp256, ec.public_key()));
+    });
+}

@@ -212,6 +212,10 @@ mod tests {
                 CoseError::UnsupportedAlgorithm(-65537),
                 UnsupportedCipherSuites,
             ),
+            (
+                CoseError::DisallowedAlgorithm(teep_cose::Algorithm::Ed25519),
+                UnsupportedCipherSuites,
+            ),
             (CoseError::MissingAlgorithm, PermanentError),
             (CoseError::AlgorithmKeyMismatch { alg: -9 }, PermanentError),
             (CoseError::KeyOpNotPermitted(KeyOp::Verify), BadCertificate),

@@ -27,7 +27,13 @@
 //! * a have-binary `true` without tc-manifest-sequence-number is rejected (a MUST);
 //! * COSE: we emit COSE_Sign1_Tagged with `alg` protected and kid = RFC 9679 thumbprint,
 //!   and accept COSE_Sign1 or COSE_Sign, tagged or not (spec §3, §16.14);
-//! * failures map onto err-codes in one place: [`ProtoError::err_code`].
+//! * failures map onto err-codes in one place: [`ProtoError::err_code`]; a failed SUIT
+//!   Update's code (`teep_suit::TeepErrCode`) converts by meaning (`ErrCode::from`), so
+//!   ERR_MANIFEST_PROCESSING_FAILED is 17 in the pre-26 numbering and 11 in -26.
+//!
+//! SUIT's vocabulary is teep-suit's: [`ComponentId`] is `teep_suit::ComponentId`, and
+//! [`SystemPropertyClaims::new`] / [`SystemPropertyClaims::image_digest`] make and read
+//! tc-list entries with `teep_suit::Digest`.
 #![no_std]
 
 extern crate alloc;
@@ -42,6 +48,7 @@ mod error;
 pub mod json;
 mod numbering;
 mod parts;
+mod suit;
 mod types;
 mod validate;
 
@@ -62,4 +69,20 @@ pub use types::{
     CipherOperation, CipherSuite, ComponentId, DataItemRequested, ErrCode, ErrorMessage,
     Extensions, FreshnessMechanism, Message, QueryRequest, QueryResponse, RawCbor, RequestedTcInfo,
     Success, SuitCoseProfile, SystemPropertyClaims, Update,
+};
+
+/// A TAM task holds a parsed message across the `.await` of its appraisal (between
+/// `Unverified::parse` and `verify`), and both roles send messages and errors between
+/// tasks: these must stay `Send + Sync`, so a field that is not fails the build here
+/// rather than in a role's async code.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync + ?Sized>() {}
+    send_sync::<Unverified<'static>>();
+    send_sync::<UnverifiedCose>();
+    send_sync::<UnverifiedSignature>();
+    send_sync::<VerifiedMessage>();
+    send_sync::<Message>();
+    send_sync::<SystemPropertyClaims>();
+    send_sync::<ComponentId>();
+    send_sync::<ProtoError>();
 };

@@ -243,9 +243,8 @@ impl DataItemRequested {
     }
 }
 
-/// A SUIT_Component_Identifier: `[* bstr]`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct ComponentId(pub Vec<Vec<u8>>);
+/// A SUIT_Component_Identifier (`[* bstr]`): SUIT's type, the same one teep-suit uses.
+pub use teep_suit::ComponentId;
 
 /// One tc-list entry: SUIT-report `system-property-claims`.
 #[derive(Clone, Debug, PartialEq, Eq)]

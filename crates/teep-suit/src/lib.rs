@@ -18,6 +18,8 @@
 //! * [`report`]: `Report::to_cbor` / `sign` / `encrypt` (to the TAM), `decrypt_report`,
 //!   and the TAM's `ReceivedReport::decode` (plain, signed or encrypted device reports);
 //!   `json` (feature `json`): JSON views.
+//! * [`component`]: the canonical text form of a [`ComponentId`] (`Display` / `FromStr`),
+//!   its human form, and (feature `serde`) its JSON form.
 //! * [`trust`]: `TrustAnchors` of scoped TC-signer anchors (`TrustAnchor`), `SignerId`.
 //! * [`builder`]: `build` and `sign` for `teep suit create` / `sign`.
 #![no_std]
@@ -29,6 +31,7 @@ extern crate std;
 pub mod builder;
 mod cbor;
 pub mod command;
+pub mod component;
 #[cfg(feature = "std")]
 pub mod dir;
 pub mod error;
@@ -68,6 +71,7 @@ pub mod internal {
 pub use command::{
     Command, Condition, Directive, IndexArg, Parameters, Step, VendorId, parse_sequence,
 };
+pub use component::ParseComponentIdError;
 pub use error::{ReportReason, SuitError, TeepErrCode};
 pub use model::{
     Authentication, Common, ComponentId, Dependency, Digest, Envelope, Manifest, Member, Section,

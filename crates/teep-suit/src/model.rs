@@ -4,7 +4,6 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::fmt;
 
 use crate::cbor::{Reader, int_key};
 use crate::error::{SuitError, malformed};
@@ -14,7 +13,9 @@ pub const SHA256: i64 = -16;
 /// CBOR tag of a tagged SUIT_Envelope.
 pub const ENVELOPE_TAG: u64 = 107;
 
-/// `SUIT_Component_Identifier`: a path of byte strings.
+/// `SUIT_Component_Identifier`: a path of byte strings. The one component identifier type
+/// of the workspace (teep-proto and the Broker re-export it). `Display`/`FromStr` give its
+/// canonical text form, [`ComponentId::human`] a diagnostic one (see [`crate::component`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ComponentId(pub Vec<Vec<u8>>);
 
@@ -56,25 +57,8 @@ impl ComponentId {
     }
 }
 
-/// Shown as `/`-joined segments: printable text as is, other segments as `h'..'`.
-impl fmt::Display for ComponentId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[")?;
-        for (i, s) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(", ")?;
-            }
-            match core::str::from_utf8(s) {
-                Ok(t) if t.chars().all(|c| !c.is_control()) && !t.is_empty() => write!(f, "'{t}'")?,
-                _ => write!(f, "h'{}'", hex::encode(s))?,
-            }
-        }
-        f.write_str("]")
-    }
-}
-
 /// `SUIT_Digest`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Digest {
     /// `suit-digest-algorithm-id`: a COSE algorithm number (only SHA-256, -16, is supported).
     pub algorithm: i64,
@@ -575,6 +559,13 @@ pub struct Summary {
     pub digest: Digest,
     /// Where the TC comes from, if the manifest says.
     pub uri: Option<ManifestUri>,
+    /// The components the manifest writes: `suit-components` without the indices that
+    /// `suit-dependencies` names (so what a device reports in its tc-list after install).
+    pub components: Vec<ComponentId>,
+    /// Its dependencies' manifest component IDs, by ascending index (each one's
+    /// `dependency-prefix`, or the listed component at its index; a dependency with
+    /// neither is not addressable and left out): what a TAM must deliver first.
+    pub dependencies: Vec<ComponentId>,
 }
 
 /// Nesting the URI search follows (try-each / run-sequence bodies).
@@ -721,7 +712,8 @@ impl<'a> Envelope<'a> {
     }
 
     /// What a TAM keeps about a TC's manifest: its manifest component ID, sequence
-    /// number, digest and URI, read without any trust anchor.
+    /// number, digest, URI, the components it writes and its dependencies, read without
+    /// any trust anchor.
     ///
     /// Nothing here is authenticated: the digest is the authentication wrapper's claim
     /// and is not recomputed, the manifest is decoded without checking a signature, a
@@ -737,11 +729,24 @@ impl<'a> Envelope<'a> {
             Some(uri) => Some(ManifestUri::Reference(String::from(uri))),
             None => self.install_uri(&manifest)?.map(ManifestUri::Install),
         };
+        let common = &manifest.common;
+        let components = (0u64..)
+            .zip(&common.components)
+            .filter(|(index, _)| common.dependency(*index).is_none())
+            .map(|(_, id)| id.clone())
+            .collect();
+        let dependencies = common
+            .dependencies
+            .iter()
+            .filter_map(|d| common.component_id(d.index))
+            .collect();
         Ok(Summary {
             manifest_component_id: manifest.manifest_component_id,
             sequence_number: manifest.sequence_number,
             digest: self.authentication.digest.clone(),
             uri,
+            components,
+            dependencies,
         })
     }
 

@@ -412,7 +412,12 @@ const _: fn() = || {
     send_sync::<Outcome>();
     send_sync::<UpdateOutcome>();
     send_sync::<SuitError>();
+    send_sync::<crate::model::Summary>();
+    send_sync::<crate::storage::InstalledManifest>();
+    send_sync::<crate::report::ReceivedReport>();
     send::<crate::storage::MemoryStorage>();
     #[cfg(feature = "std")]
     send::<crate::dir::DirStorage>();
+    #[cfg(feature = "std")]
+    send::<crate::dir::SealedDirStorage<'static>>();
 };

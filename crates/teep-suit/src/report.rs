@@ -87,10 +87,9 @@ pub struct Report {
     pub capabilities: bool,
 }
 
-/// Commands this processor implements (capability report).
-pub const COMMANDS: &[i64] = &[
-    1, 2, 3, 5, 6, 7, 8, 11, 12, 14, 15, 18, 19, 20, 21, 22, 23, 24, 31, 32, 33,
-];
+/// Commands this processor implements (capability report): the command enum's list,
+/// stated once in [`crate::command`].
+pub use crate::command::COMMANDS;
 /// Parameters this processor implements (capability report).
 pub const PARAMETERS: &[i64] = &[1, 2, 3, 5, 12, 13, 14, 18, 19, 21, 22, 23, 24, 25];
 /// COSE algorithms: SHA-256; ES256, ESP256, EdDSA, Ed25519, ES384; HMAC 256/256; A128KW,

@@ -366,6 +366,19 @@ impl<B: BlobBackend, S: Seal> IndexedStore<B, S> {
         self.index.generation
     }
 
+    /// The blob backend, for reading only (its free space, its raw sealed blobs in a
+    /// test): writing to it directly would go around the index and its commit protocol.
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    /// The backend and the seal back, closing the store: to reopen the same state with
+    /// another generation floor, or to hand the backend to its owner at shutdown.
+    /// Nothing is lost: every commit is already durable in the backend.
+    pub fn into_inner(self) -> (B, S) {
+        (self.backend, self.seal)
+    }
+
     /// Component IDs with stored contents.
     pub fn components(&self) -> impl Iterator<Item = &ComponentId> {
         self.index.state.data.keys()

@@ -102,10 +102,8 @@ fn verify_block(
     match r.tag("COSE tag")? {
         TAG_SIGN1 => {
             let cx = VerifyContext {
-                provider,
-                trust: anchors.signers,
                 now: anchors.now,
-                external_aad: &[],
+                ..VerifyContext::new(provider, anchors.signers)
             };
             let verified = teep_cose::verify_sign1_detached(block, digest_cbor, &cx)
                 .map_err(SuitError::Authentication)?;

@@ -143,6 +143,25 @@ fn sealed_state_holds_no_plaintext_of_images_manifests_or_ids() {
     }
 }
 
+#[test]
+fn the_backend_is_readable_and_comes_back_with_the_seal() {
+    let tam = Tam::new();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = sealed(dir.path()).unwrap();
+    tam.install(&mut store, &tam.tc("a", 1, IMAGE)).unwrap();
+    let before = store.snapshot().unwrap();
+    let generation = store.generation();
+    // The raw blobs, read through the store: the index is there, sealed.
+    let raw_index = store.backend().read(Blob::Index).unwrap().unwrap();
+    assert!(!contains(&raw_index, b"SecureFS"));
+    assert_eq!(store.backend().objects().unwrap().len(), 2);
+    // Backend and seal back: the same state reopens from them at its generation floor.
+    let (backend, seal) = store.into_inner();
+    let reopened = IndexedStore::open_expecting(backend, seal, generation).unwrap();
+    assert_eq!(reopened.snapshot().unwrap(), before);
+    assert_eq!(reopened.generation(), generation);
+}
+
 /// A sealed state directory with one TC installed, and its logical state.
 fn installed_sealed() -> (tempfile::TempDir, MemoryStorage) {
     let tam = Tam::new();

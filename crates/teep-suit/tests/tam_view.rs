@@ -581,6 +581,8 @@ fn the_summary_names_id_sequence_number_digest_and_where_the_uri_came_from() {
             sequence_number: 5,
             digest: decoded.authentication.digest.clone(),
             uri: Some(ManifestUri::Reference("https://tam.example/a.suit".into())),
+            components: vec![app("a")],
+            dependencies: vec![],
         }
     );
     // No reference URI: the payload URI the install sequence sets.
@@ -602,6 +604,61 @@ fn the_summary_names_id_sequence_number_digest_and_where_the_uri_came_from() {
     assert_eq!(
         Envelope::decode(&env).unwrap().summary().unwrap().uri,
         Some(ManifestUri::Install("#tc".into()))
+    );
+}
+
+#[test]
+fn the_summary_names_what_the_manifest_writes_and_its_dependencies() {
+    // From the builder: a dependent names its dependency by the dependency's manifest ID.
+    let dependency = builder::build(&spec("b", 1, b"lib"), &PROVIDER)
+        .unwrap()
+        .envelope;
+    let mut dependent = spec("a", 1, b"tc");
+    dependent.dependencies = vec![builder::DependencySpec {
+        envelope: dependency,
+    }];
+    let env = builder::build(&dependent, &PROVIDER).unwrap().envelope;
+    let summary = Envelope::decode(&env).unwrap().summary().unwrap();
+    assert_eq!(summary.components, vec![app("a")]);
+    assert_eq!(summary.dependencies, vec![app_manifest("b")]);
+
+    // By hand: a dependency inside the components list (no prefix: the listed ID), one
+    // beyond it with a prefix, one beyond it without (not addressable: left out).
+    let id = |segments: &[&[u8]]| ComponentId(segments.iter().map(|s| s.to_vec()).collect());
+    let common = cbor(|e| {
+        e.map(2).unwrap();
+        e.u8(1).unwrap().map(3).unwrap();
+        e.u8(1).unwrap().map(0).unwrap();
+        e.u8(5).unwrap().map(1).unwrap().u8(1).unwrap();
+        e.array(2)
+            .unwrap()
+            .bytes(b"dep")
+            .unwrap()
+            .bytes(b"b")
+            .unwrap();
+        e.u8(7).unwrap().map(0).unwrap();
+        e.u8(2).unwrap().array(3).unwrap();
+        e.array(1).unwrap().bytes(b"a").unwrap();
+        e.array(2)
+            .unwrap()
+            .bytes(b"dep")
+            .unwrap()
+            .bytes(b"a")
+            .unwrap();
+        e.array(1).unwrap().bytes(&[0xff]).unwrap();
+    });
+    let manifest = cbor(|e| {
+        e.map(3).unwrap();
+        e.u8(1).unwrap().u8(1).unwrap();
+        e.u8(2).unwrap().u8(3).unwrap();
+        e.u8(3).unwrap().bytes(&common).unwrap();
+    });
+    let env = builder::unsigned_envelope(&manifest, &[], &PROVIDER);
+    let summary = Envelope::decode(&env).unwrap().summary().unwrap();
+    assert_eq!(summary.components, vec![id(&[b"a"]), id(&[&[0xff]])]);
+    assert_eq!(
+        summary.dependencies,
+        vec![id(&[b"dep", b"a"]), id(&[b"dep", b"b"])]
     );
 }
 

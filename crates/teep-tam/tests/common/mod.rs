@@ -242,12 +242,12 @@ impl World {
     /// Builds, signs and registers a TC release.
     pub fn release(&self, name: &str, sequence: u64, deps: &[&str]) -> TcRelease {
         let spec = ManifestSpec {
-            component_id: teep_suit::ComponentId(vec![
+            component_id: ComponentId(vec![
                 b"TEEP-Device".to_vec(),
                 name.as_bytes().to_vec(),
                 b"ta".to_vec(),
             ]),
-            manifest_component_id: Some(teep_suit::ComponentId(manifest_id(name).0)),
+            manifest_component_id: Some(manifest_id(name)),
             sequence_number: sequence,
             payload: format!("{name} v{sequence}").into_bytes(),
             location: PayloadLocation::Integrated("#tc".into()),
