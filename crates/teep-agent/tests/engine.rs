@@ -107,10 +107,6 @@ fn update(token: &[u8], manifests: Vec<Vec<u8>>, unneeded: Vec<ComponentId>) -> 
     })
 }
 
-fn proto_id(id: &teep_suit::ComponentId) -> ComponentId {
-    ComponentId(id.0.clone())
-}
-
 /// Installs `name` v`sequence` through an Update signed by the TAM's Ed25519 key.
 fn install(w: &World, agent: &mut Agent<MemoryTee>, token: u8, name: &str, sequence: u64) {
     let msg = update(&[token; 16], vec![w.envelope(name, sequence)], vec![]);
@@ -122,7 +118,7 @@ fn install(w: &World, agent: &mut Agent<MemoryTee>, token: u8, name: &str, seque
     );
 }
 
-fn installed(agent: &Agent<MemoryTee>) -> Vec<(teep_suit::ComponentId, u64)> {
+fn installed(agent: &Agent<MemoryTee>) -> Vec<(ComponentId, u64)> {
     agent
         .tee()
         .storage
@@ -611,7 +607,7 @@ fn update_installs_then_updates_then_deletes_with_reports() {
     assert_eq!(tas[0].component_id, ta_id("one"));
     assert_eq!(tas[0].sequence_number, 2);
 
-    let u = update(&[3; 16], vec![], vec![proto_id(&manifest_id("one"))]);
+    let u = update(&[3; 16], vec![], vec![manifest_id("one")]);
     let handled = agent.handle(TAM_URI, &sign1(&w, &w.tam_ed25519, &u), cx());
     assert_eq!(
         handled.event,
@@ -731,7 +727,7 @@ fn unlinking_what_is_not_installed_fails_the_whole_update() {
     let u = update(
         &[1; 16],
         vec![w.envelope("one", 1)],
-        vec![proto_id(&manifest_id("ghost"))],
+        vec![manifest_id("ghost").clone()],
     );
     let e = refused(&w, &mut agent, &sign1(&w, &w.tam_ed25519, &u));
     assert_eq!(e.err_code, ErrCode::ManifestProcessingFailed);
@@ -798,7 +794,7 @@ fn request_ta_feeds_requested_tc_list_and_survives_a_restart() {
     let mut agent = Agent::new(w.config(), agent.into_tee()).unwrap();
     assert_eq!(
         requested(&w, &mut agent, 0x21),
-        Some(vec![proto_id(&ta_id("one"))])
+        Some(vec![ta_id("one").clone()])
     );
 
     // Once installed, it is no longer requested and RequestTA says nothing.
@@ -842,7 +838,7 @@ fn a_tam_is_told_only_of_the_tas_requested_from_it() {
     agent.request_ta(ta_id("ours"), None).unwrap();
     assert_eq!(
         requested(&w, &mut agent, 0x31),
-        Some(vec![proto_id(&ta_id("ours"))])
+        Some(vec![ta_id("ours").clone()])
     );
 }
 
@@ -883,7 +879,7 @@ fn unsolicited_query_response_only_under_the_three_conditions() {
     assert_eq!(r.token, None);
     assert_eq!(
         r.requested_tc_list.unwrap()[0].component_id,
-        proto_id(&ta_id("one"))
+        ta_id("one").clone()
     );
 
     // ProcessError since: no message.
@@ -943,7 +939,7 @@ fn unrequest_ta_feeds_unneeded_manifest_list() {
     };
     assert_eq!(
         r.unneeded_manifest_list,
-        Some(vec![proto_id(&manifest_id("one"))])
+        Some(vec![manifest_id("one").clone()])
     );
     assert_eq!(r.tc_list.unwrap().len(), 1);
 }

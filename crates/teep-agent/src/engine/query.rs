@@ -1,7 +1,6 @@
 //! QueryRequest -> QueryResponse (§11 QueryRequest handling), and the unsolicited
 //! QueryResponse of RequestTA.
 
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use teep_attest::claims::TEEP_EAT_PROFILE;
@@ -11,31 +10,13 @@ use teep_attest::{
 };
 use teep_cose::PublicKey;
 use teep_proto::{
-    ComponentId, DataItemRequested, FreshnessMechanism, Message, ProtoError, QueryRequest,
-    QueryResponse, RawCbor, RequestedTcInfo, SystemPropertyClaims,
+    ComponentId, DataItemRequested, FreshnessMechanism, Message, QueryRequest, QueryResponse,
+    RequestedTcInfo, SystemPropertyClaims,
 };
-use teep_suit::storage::InstalledManifest;
 
 use super::state::KnownTam;
 use super::{Agent, AgentError, Context, Event, FRESHNESS, Handled, Refusal, Rejection, VERSIONS};
 use crate::tee::Tee;
-
-/// SUIT parameter `image-digest` (draft-ietf-suit-manifest): a tc-list entry names an
-/// installed manifest by its manifest component ID and this digest.
-const SUIT_PARAMETER_IMAGE_DIGEST: i64 = 3;
-
-/// A tc-list entry: the manifest component ID and the bstr-wrapped SUIT_Digest of the
-/// manifest.
-fn tc_entry(m: &InstalledManifest) -> Result<SystemPropertyClaims, ProtoError> {
-    let mut e = minicbor::Encoder::new(Vec::new());
-    // Writing into a Vec cannot fail.
-    let _ = e.bytes(&m.digest.to_cbor());
-    let digest = RawCbor::new(e.into_writer())?;
-    Ok(SystemPropertyClaims {
-        component_id: ComponentId(m.component_id.0.clone()),
-        parameters: BTreeMap::from([(SUIT_PARAMETER_IMAGE_DIGEST, digest)]),
-    })
-}
 
 impl<T: Tee> Agent<T> {
     pub(super) fn on_query(
@@ -205,13 +186,7 @@ impl<T: Tee> Agent<T> {
                 .storage()
                 .manifests()
                 .map_err(AgentError::Storage)?;
-            Some(
-                installed
-                    .iter()
-                    .map(tc_entry)
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(AgentError::Message)?,
-            )
+            Some(installed.iter().map(SystemPropertyClaims::from).collect())
         } else {
             None
         };
@@ -221,17 +196,12 @@ impl<T: Tee> Agent<T> {
             .iter()
             .filter(|r| r.tam_uri.as_deref().is_none_or(|u| u == tam_uri))
             .map(|r| RequestedTcInfo {
-                component_id: ComponentId(r.component.0.clone()),
+                component_id: r.component.clone(),
                 tc_manifest_sequence_number: None,
                 have_binary: None,
             })
             .collect();
-        let unneeded: Vec<ComponentId> = self
-            .state
-            .unneeded
-            .iter()
-            .map(|id| ComponentId(id.0.clone()))
-            .collect();
+        let unneeded: Vec<ComponentId> = self.state.unneeded.to_vec();
         Ok(QueryResponse {
             tc_list,
             requested_tc_list: (!requested.is_empty()).then_some(requested),

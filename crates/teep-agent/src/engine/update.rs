@@ -6,21 +6,14 @@
 use alloc::vec::Vec;
 
 use teep_proto::{ErrCode, ErrorMessage, Message, Success, Update};
+use teep_suit::ComponentId;
 use teep_suit::processor::{Processor, UpdateItem, UpdateOutcome};
 use teep_suit::report::Report;
-use teep_suit::{ComponentId, TeepErrCode};
 
 use super::{Agent, Event, Handled, Refusal, Rejection, err_msg};
 use crate::tee::Tee;
 
 /// teep-suit states its err-codes by their -26 meaning; these are ours.
-const fn err_code(code: TeepErrCode) -> ErrCode {
-    match code {
-        TeepErrCode::TemporaryError => ErrCode::TemporaryError,
-        TeepErrCode::ManifestProcessingFailed => ErrCode::ManifestProcessingFailed,
-    }
-}
-
 impl<T: Tee> Agent<T> {
     pub(super) fn on_update(&mut self, u: Update) -> Result<Handled, Rejection> {
         let token = u.token.as_deref();
@@ -29,12 +22,8 @@ impl<T: Tee> Agent<T> {
             return Err(reject(Refusal::Replay));
         }
         let envelopes = u.manifest_list.as_deref().unwrap_or_default();
-        let unneeded: Vec<ComponentId> = u
-            .unneeded_manifest_list
-            .iter()
-            .flatten()
-            .map(|id| ComponentId(id.0.clone()))
-            .collect();
+        let unneeded: Vec<ComponentId> =
+            u.unneeded_manifest_list.iter().flatten().cloned().collect();
         let limits = &self.cfg.limits;
         let total: usize = envelopes.iter().map(Vec::len).sum();
         if envelopes.len() > limits.max_manifests
@@ -134,7 +123,7 @@ impl<T: Tee> Agent<T> {
                 event,
             });
         };
-        let code = err_code(failure.failure.error.teep_err_code());
+        let code = ErrCode::from(failure.failure.error.teep_err_code());
         let error = ErrorMessage {
             token: token.clone(),
             err_msg: Some(err_msg(&alloc::format!("{}", failure.failure.error))),
