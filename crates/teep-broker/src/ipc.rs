@@ -6,14 +6,15 @@
 //! those frames from any [`Agent`]. [`bind`] makes the socket file (owner-only, a stale one
 //! replaced, a live one left alone).
 //!
-//! A frame is a 4-byte big-endian length and that many bytes of CBOR (one [`Call`] or one
-//! [`Reply`], serde's externally tagged form); TEEP messages and TA data are byte strings.
+//! A frame is a 4-byte big-endian length and that many bytes of CBOR (one [`AgentCall`] or one
+//! reply, serde's externally tagged form); TEEP messages and TA data are byte strings.
 //! The wire format is in `docs/broker.md`.
 
 use std::io;
 use std::os::unix::fs::{DirBuilderExt as _, FileTypeExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -25,6 +26,7 @@ use tracing::{debug, info, warn};
 
 use crate::agent::{Agent, AgentAnswer, AgentError, ComponentId, TaInfo, TaRequest};
 use crate::http::{DEFAULT_MAX_RESPONSE, TransportError};
+use crate::scripted::AgentCall;
 
 /// Default largest frame: the largest TAM message the HTTP client accepts
 /// ([`DEFAULT_MAX_RESPONSE`], an Update with a 1 MiB TC and room to spare) plus room for
@@ -121,39 +123,29 @@ impl<'de> Deserialize<'de> for Bytes {
     }
 }
 
-/// A request frame: one Agent call.
-#[derive(Serialize, Deserialize, Debug)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-enum Call {
-    RequestTa(TaRequest),
-    UnrequestTa(ComponentId),
-    ProcessTeepMessage {
-        tam_uri: String,
-        message: Bytes,
-    },
-    RequestPolicyCheck,
-    ProcessError {
-        tam_uri: String,
-        error: TransportError,
-    },
-    ListTas,
-    InvokeTa {
-        component_id: ComponentId,
-        input: Bytes,
-    },
+/// Serde `with` for a `Vec<u8>` field of the request frame ([`AgentCall`]): a CBOR byte string.
+pub(crate) mod bstr {
+    use serde::{Deserialize as _, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        super::Bytes::deserialize(d).map(|b| b.0)
+    }
 }
 
-impl Call {
-    fn name(&self) -> &'static str {
-        match self {
-            Self::RequestTa(_) => "request_ta",
-            Self::UnrequestTa(_) => "unrequest_ta",
-            Self::ProcessTeepMessage { .. } => "process_teep_message",
-            Self::RequestPolicyCheck => "request_policy_check",
-            Self::ProcessError { .. } => "process_error",
-            Self::ListTas => "list_tas",
-            Self::InvokeTa { .. } => "invoke_ta",
-        }
+/// The call's name, for logs and errors.
+fn call_name(call: &AgentCall) -> &'static str {
+    match call {
+        AgentCall::RequestTa(_) => "request_ta",
+        AgentCall::UnrequestTa(_) => "unrequest_ta",
+        AgentCall::ProcessTeepMessage { .. } => "process_teep_message",
+        AgentCall::RequestPolicyCheck => "request_policy_check",
+        AgentCall::ProcessError { .. } => "process_error",
+        AgentCall::ListTas => "list_tas",
+        AgentCall::InvokeTa { .. } => "invoke_ta",
     }
 }
 
@@ -281,8 +273,8 @@ impl IpcAgent {
         &self.path
     }
 
-    async fn call(&self, call: Call) -> Result<Reply, AgentError> {
-        let name = call.name();
+    async fn call(&self, call: AgentCall) -> Result<Reply, AgentError> {
+        let name = call_name(&call);
         let body = encode(&call)?;
         let limit = self.cfg.max_frame;
         let exchange = async {
@@ -305,8 +297,8 @@ impl IpcAgent {
         }
     }
 
-    async fn answer(&self, call: Call) -> Result<AgentAnswer, AgentError> {
-        let name = call.name();
+    async fn answer(&self, call: AgentCall) -> Result<AgentAnswer, AgentError> {
+        let name = call_name(&call);
         match self.call(call).await? {
             Reply::Nothing => Ok(AgentAnswer::Nothing),
             Reply::Contact { tam_uri, message } => Ok(AgentAnswer::Contact {
@@ -320,11 +312,11 @@ impl IpcAgent {
 
 impl Agent for IpcAgent {
     async fn request_ta(&self, request: TaRequest) -> Result<AgentAnswer, AgentError> {
-        self.answer(Call::RequestTa(request)).await
+        self.answer(AgentCall::RequestTa(request)).await
     }
 
     async fn unrequest_ta(&self, component_id: ComponentId) -> Result<AgentAnswer, AgentError> {
-        self.answer(Call::UnrequestTa(component_id)).await
+        self.answer(AgentCall::UnrequestTa(component_id)).await
     }
 
     async fn process_teep_message(
@@ -332,9 +324,9 @@ impl Agent for IpcAgent {
         tam_uri: &str,
         message: Vec<u8>,
     ) -> Result<Option<Vec<u8>>, AgentError> {
-        let call = Call::ProcessTeepMessage {
+        let call = AgentCall::ProcessTeepMessage {
             tam_uri: tam_uri.to_owned(),
-            message: Bytes(message),
+            message,
         };
         match self.call(call).await? {
             Reply::Message(m) => Ok(m.map(|m| m.0)),
@@ -343,7 +335,7 @@ impl Agent for IpcAgent {
     }
 
     async fn request_policy_check(&self) -> Result<AgentAnswer, AgentError> {
-        self.answer(Call::RequestPolicyCheck).await
+        self.answer(AgentCall::RequestPolicyCheck).await
     }
 
     async fn process_error(
@@ -351,7 +343,7 @@ impl Agent for IpcAgent {
         tam_uri: &str,
         error: &TransportError,
     ) -> Result<AgentAnswer, AgentError> {
-        self.answer(Call::ProcessError {
+        self.answer(AgentCall::ProcessError {
             tam_uri: tam_uri.to_owned(),
             error: error.clone(),
         })
@@ -359,7 +351,7 @@ impl Agent for IpcAgent {
     }
 
     async fn list_tas(&self) -> Result<Vec<TaInfo>, AgentError> {
-        match self.call(Call::ListTas).await? {
+        match self.call(AgentCall::ListTas).await? {
             Reply::Tas(tas) => Ok(tas),
             _ => Err(IpcError::UnexpectedReply("list_tas").into()),
         }
@@ -370,9 +362,9 @@ impl Agent for IpcAgent {
         component_id: &ComponentId,
         input: Vec<u8>,
     ) -> Result<Vec<u8>, AgentError> {
-        let call = Call::InvokeTa {
+        let call = AgentCall::InvokeTa {
             component_id: component_id.clone(),
-            input: Bytes(input),
+            input,
         };
         match self.call(call).await? {
             Reply::Output(out) => Ok(out.0),
@@ -382,24 +374,24 @@ impl Agent for IpcAgent {
 }
 
 /// Runs one call on the Agent.
-async fn dispatch<A: Agent>(agent: &A, call: Call) -> Reply {
+async fn dispatch<A: Agent>(agent: &A, call: AgentCall) -> Reply {
     let result = match call {
-        Call::RequestTa(request) => agent.request_ta(request).await.map(Reply::from),
-        Call::UnrequestTa(id) => agent.unrequest_ta(id).await.map(Reply::from),
-        Call::ProcessTeepMessage { tam_uri, message } => agent
-            .process_teep_message(&tam_uri, message.0)
+        AgentCall::RequestTa(request) => agent.request_ta(request).await.map(Reply::from),
+        AgentCall::UnrequestTa(id) => agent.unrequest_ta(id).await.map(Reply::from),
+        AgentCall::ProcessTeepMessage { tam_uri, message } => agent
+            .process_teep_message(&tam_uri, message)
             .await
             .map(|m| Reply::Message(m.map(Bytes))),
-        Call::RequestPolicyCheck => agent.request_policy_check().await.map(Reply::from),
-        Call::ProcessError { tam_uri, error } => {
+        AgentCall::RequestPolicyCheck => agent.request_policy_check().await.map(Reply::from),
+        AgentCall::ProcessError { tam_uri, error } => {
             agent.process_error(&tam_uri, &error).await.map(Reply::from)
         }
-        Call::ListTas => agent.list_tas().await.map(Reply::Tas),
-        Call::InvokeTa {
+        AgentCall::ListTas => agent.list_tas().await.map(Reply::Tas),
+        AgentCall::InvokeTa {
             component_id,
             input,
         } => agent
-            .invoke_ta(&component_id, input.0)
+            .invoke_ta(&component_id, input)
             .await
             .map(|out| Reply::Output(Bytes(out))),
     };
@@ -432,9 +424,9 @@ async fn connection<A: Agent>(
                 return;
             }
         };
-        let reply = match decode::<Call>(&body) {
+        let reply = match decode::<AgentCall>(&body) {
             Ok(call) => {
-                let name = call.name();
+                let name = call_name(&call);
                 debug!(call = name, bytes = body.len(), "ipc call");
                 dispatch(agent, call).await
             }
@@ -444,7 +436,23 @@ async fn connection<A: Agent>(
                 Reply::Error(AgentError::Refused(format!("malformed request: {e}")))
             }
         };
-        let sent = match encode(&reply) {
+        // A reply over the limit (a huge TA output) is replaced by an error the client can read.
+        let frame = encode(&reply).and_then(|frame| {
+            if frame.len() <= cfg.max_frame {
+                return Ok(frame);
+            }
+            warn!(
+                bytes = frame.len(),
+                limit = cfg.max_frame,
+                "ipc: reply over the frame limit"
+            );
+            encode(&Reply::Error(AgentError::Internal(format!(
+                "reply of {} bytes is over the frame limit of {}",
+                frame.len(),
+                cfg.max_frame
+            ))))
+        });
+        let sent = match frame {
             Ok(frame) => tokio::time::timeout(
                 cfg.io_timeout,
                 write_frame(&mut stream, &frame, cfg.max_frame),
@@ -566,7 +574,13 @@ pub fn bind(path: &Path) -> io::Result<(UnixListener, SocketFile)> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let staging = parent.join(format!(".teep-bind-{}", std::process::id()));
+    // Unique per process and per call, so that two binds in one directory do not collide.
+    static BINDS: AtomicU64 = AtomicU64::new(0);
+    let staging = parent.join(format!(
+        ".teep-bind-{}-{}",
+        std::process::id(),
+        BINDS.fetch_add(1, Ordering::Relaxed)
+    ));
     if staging.exists() {
         std::fs::remove_dir_all(&staging)?;
     }
@@ -629,9 +643,12 @@ mod tests {
 
     #[test]
     fn trailing_bytes_and_integer_arrays_are_malformed() {
-        let mut body = encode(&Call::ListTas).unwrap();
+        let mut body = encode(&AgentCall::ListTas).unwrap();
         body.push(0);
-        assert!(matches!(decode::<Call>(&body), Err(IpcError::Malformed(_))));
+        assert!(matches!(
+            decode::<AgentCall>(&body),
+            Err(IpcError::Malformed(_))
+        ));
         // {"output": [1, 2]}: bytes as an array of integers are refused.
         let array = [0xa1, 0x66, b'o', b'u', b't', b'p', b'u', b't', 0x82, 1, 2];
         assert!(matches!(

@@ -304,6 +304,25 @@ async fn a_hanging_client_is_cut_off_and_others_are_served_meanwhile() {
     server.stop().await;
 }
 
+#[tokio::test]
+async fn a_reply_over_the_frame_limit_becomes_an_error_reply() {
+    let ta = TaInfo {
+        component_id: id("big"),
+        sequence_number: None,
+    };
+    let agent = Arc::new(ScriptedAgent::new().with_ta(ta, |_| vec![7; 4096]));
+    let cfg = IpcConfig {
+        max_frame: 1024,
+        ..IpcConfig::default()
+    };
+    let server = start(agent, cfg.clone());
+    let tee = IpcAgent::new(&server.path, cfg);
+    assert!(
+        matches!(tee.invoke_ta(&id("big"), vec![]).await, Err(AgentError::Internal(d)) if d.contains("over the frame limit")),
+    );
+    server.stop().await;
+}
+
 /// A fake TEE end: accepts, reads the request frame, then does what `then` says.
 async fn fake_tee(then: fn(UnixStream) -> Option<UnixStream>) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
