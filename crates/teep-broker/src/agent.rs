@@ -52,7 +52,9 @@ pub enum AgentAnswer {
 
 /// Why the Agent could not answer. The Broker passes it to its caller; it never reaches
 /// the TAM (the Agent reports protocol errors to the TAM in TEEP Error messages).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Serializable: the TEE process sends it back over the IPC socket.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum AgentError {
     /// The Agent (the TEE process) cannot be reached.

@@ -26,6 +26,9 @@ pub struct BrokerConfig {
     pub max_policy_rounds: usize,
     /// Time between two policy checks of [`Broker::run_policy_checks`].
     pub policy_check_interval: Duration,
+    /// The TAM URI hint given to the Agent in RequestTA when the app names none (the
+    /// device's configured TAM). Still only a hint: the Broker contacts the Agent's choice.
+    pub default_tam_uri: Option<String>,
 }
 
 impl Default for BrokerConfig {
@@ -36,6 +39,7 @@ impl Default for BrokerConfig {
             max_exchanges_per_trigger: 4,
             max_policy_rounds: 16,
             policy_check_interval: Duration::from_secs(3600),
+            default_tam_uri: None,
         }
     }
 }
@@ -138,7 +142,10 @@ impl<A: Agent> Broker<A> {
     ///
     /// # Errors
     /// See [`BrokerError`].
-    pub async fn request_ta(&self, request: TaRequest) -> Result<Outcome, BrokerError> {
+    pub async fn request_ta(&self, mut request: TaRequest) -> Result<Outcome, BrokerError> {
+        if request.tam_uri.is_none() {
+            request.tam_uri.clone_from(&self.cfg.default_tam_uri);
+        }
         let _one_at_a_time = self.exchange.lock().await;
         let answer = self.agent.request_ta(request).await?;
         self.drive(answer).await

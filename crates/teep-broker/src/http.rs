@@ -66,8 +66,9 @@ impl Default for HttpConfig {
 }
 
 /// Why a message could not be delivered or its answer not accepted; the Broker passes it
-/// to the Agent's ProcessError.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// to the Agent's ProcessError (serializable: it crosses the IPC socket to the TEE).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum TransportError {
     /// The TAM URI does not parse, has another scheme, or carries credentials.

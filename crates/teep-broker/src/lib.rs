@@ -11,6 +11,8 @@
 //!   no reply. Failures below TEEP go to ProcessError. Policy checks repeat
 //!   RequestPolicyCheck until the Agent answers nothing, on a timer.
 //! * [`local_api`] serves apps JSON over HTTP on loopback or a Unix socket.
+//! * [`ipc`] carries the Agent API over a Unix socket to the TEE process: [`ipc::IpcAgent`]
+//!   is the Broker's side, [`ipc::serve`] the TEE's.
 //!
 //! The Broker never decodes a TEEP message: it checks the media type and size of what the
 //! TAM sends and relays the bytes; authenticity is the Agent's end-to-end concern. Its
@@ -21,6 +23,7 @@
 mod agent;
 mod broker;
 mod http;
+pub mod ipc;
 pub mod local_api;
 mod scripted;
 

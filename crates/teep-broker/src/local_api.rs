@@ -41,6 +41,18 @@ pub async fn serve_loopback<A: Agent + 'static>(
     broker: Arc<Broker<A>>,
     listener: tokio::net::TcpListener,
 ) -> io::Result<()> {
+    serve_loopback_until(broker, listener, std::future::pending()).await
+}
+
+/// [`serve_loopback`] until `shutdown` completes; requests in flight are finished first.
+///
+/// # Errors
+/// As [`serve_loopback`].
+pub async fn serve_loopback_until<A: Agent + 'static>(
+    broker: Arc<Broker<A>>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
     let addr = listener.local_addr()?;
     if !addr.ip().is_loopback() {
         return Err(io::Error::new(
@@ -48,10 +60,13 @@ pub async fn serve_loopback<A: Agent + 'static>(
             format!("local API must listen on loopback, not {addr}"),
         ));
     }
-    axum::serve(listener, router(broker)).await
+    axum::serve(listener, router(broker))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
-/// Serves the local API on a Unix socket (access is whatever the socket file's permissions allow).
+/// Serves the local API on a Unix socket (access is whatever the socket file's permissions
+/// allow: bind it with [`crate::ipc::bind`] for an owner-only socket).
 ///
 /// # Errors
 /// The server's I/O errors.
@@ -59,7 +74,21 @@ pub async fn serve_unix<A: Agent + 'static>(
     broker: Arc<Broker<A>>,
     listener: tokio::net::UnixListener,
 ) -> io::Result<()> {
-    axum::serve(listener, router(broker)).await
+    serve_unix_until(broker, listener, std::future::pending()).await
+}
+
+/// [`serve_unix`] until `shutdown` completes; requests in flight are finished first.
+///
+/// # Errors
+/// The server's I/O errors.
+pub async fn serve_unix_until<A: Agent + 'static>(
+    broker: Arc<Broker<A>>,
+    listener: tokio::net::UnixListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    axum::serve(listener, router(broker))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// `POST /v1/tas/unrequest` body.

@@ -7,8 +7,10 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use crate::agent::{Agent, AgentAnswer, AgentError, ComponentId, TaInfo, TaRequest};
 use crate::http::TransportError;
 
-/// One call the Broker made, in order.
-#[derive(Clone, PartialEq, Eq, Debug)]
+/// One call the Broker made, in order. It is also what [`crate::ipc`] sends to the TEE
+/// process: one request frame is one `AgentCall` in CBOR.
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum AgentCall {
     /// RequestTA.
@@ -20,6 +22,7 @@ pub enum AgentCall {
         /// The session's TAM.
         tam_uri: String,
         /// The bytes relayed from the TAM.
+        #[serde(with = "crate::ipc::bstr")]
         message: Vec<u8>,
     },
     /// RequestPolicyCheck.
@@ -38,6 +41,7 @@ pub enum AgentCall {
         /// Which.
         component_id: ComponentId,
         /// Its input.
+        #[serde(with = "crate::ipc::bstr")]
         input: Vec<u8>,
     },
 }

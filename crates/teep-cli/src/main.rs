@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod attest;
+mod device;
 mod input;
 mod inspect;
 mod keys;
@@ -47,6 +48,9 @@ enum Command {
     /// Run the TAM (TEEP over HTTP).
     #[command(subcommand)]
     Tam(tam::Command),
+    /// Run the device's Broker and talk to it as an app (request, list, invoke TAs).
+    #[command(subcommand)]
+    Device(device::Command),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +66,7 @@ fn main() -> ExitCode {
         Command::Attest(cmd) => attest::run(cmd),
         Command::Verifier(cmd) => attest::run_verifier(cmd),
         Command::Tam(cmd) => tam::run(cmd),
+        Command::Device(cmd) => device::run(cmd),
     };
     match result {
         Ok(code) => code,
@@ -79,7 +84,7 @@ fn main() -> ExitCode {
 fn default_log_filter(command: &Command) -> &'static str {
     match command {
         Command::Verifier(_) => "info,teep_verifier=debug",
-        Command::Tam(_) => "info",
+        Command::Tam(_) | Command::Device(device::Command::Run(_)) => "info",
         _ => "warn",
     }
 }

@@ -152,7 +152,7 @@ fn key(path: &Path, curve: Curve) -> Result<PrivateKey> {
 
 /// Completes on Ctrl-C (SIGINT) or SIGTERM. The handlers are installed before the server
 /// starts, so a signal that comes early is not lost.
-fn shutdown_signal() -> Result<impl Future<Output = ()> + Send> {
+pub(crate) fn shutdown_signal() -> Result<impl Future<Output = ()> + Send> {
     #[cfg(unix)]
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;

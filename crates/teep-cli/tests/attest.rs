@@ -195,7 +195,7 @@ fn serve(s: &Setup, args: &[&str]) -> (Server, String) {
 }
 
 fn client(base: &str, token: &str) -> teep_verifier::Client {
-    let http = teep_verifier::reqwest::Client::builder()
+    let http = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(30))
         .build()
         .unwrap();
@@ -251,7 +251,7 @@ fn verifier_serve_runs_the_background_check_flow() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let refused = rt
         .block_on(
-            teep_verifier::reqwest::Client::new()
+            reqwest::Client::new()
                 .post(format!("{base}/challenge"))
                 .send(),
         )
