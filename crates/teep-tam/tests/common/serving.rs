@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use teep_attest::appraiser::InProcess;
+use teep_attest::appraiser::{Appraiser, InProcess};
 use teep_cose::{Curve, PrivateKey};
 use teep_tam::MemoryStore;
 use teep_tam::http::{Server, ServerConfig};
@@ -13,16 +13,16 @@ use tokio::sync::oneshot;
 
 use super::{World, provider};
 
-/// A TAM on loopback with the test world's engine, store and Verifier.
-pub struct Running {
+/// A TAM on loopback with the test world's engine and store, and a Verifier.
+pub struct Running<A = InProcess> {
     pub addr: SocketAddr,
-    pub server: Arc<Server<MemoryStore, InProcess>>,
+    pub server: Arc<Server<MemoryStore, A>>,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
     pub world: World,
 }
 
-impl Running {
+impl<A: Appraiser + Send + Sync + 'static> Running<A> {
     pub fn store(&self) -> &MemoryStore {
         self.server.store()
     }
@@ -37,13 +37,23 @@ impl Running {
     }
 }
 
+/// The test world's TAM, with its in-process Verifier.
 pub async fn start(config: ServerConfig) -> Running {
     let mut world = World::new();
+    let verifier = std::mem::replace(&mut world.verifier, spare_verifier());
+    start_with(config, world, verifier).await
+}
+
+/// `world`'s TAM and store (the world keeps a replica and an empty store) with `appraiser`.
+pub async fn start_with<A: Appraiser + Send + Sync + 'static>(
+    config: ServerConfig,
+    mut world: World,
+    appraiser: A,
+) -> Running<A> {
     let replica = world.replica();
     let tam = std::mem::replace(&mut world.tam, replica);
     let store = std::mem::take(&mut world.store);
-    let verifier = std::mem::replace(&mut world.verifier, spare_verifier());
-    let server = Arc::new(Server::new(tam, store, verifier, config));
+    let server = Arc::new(Server::new(tam, store, appraiser, config));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
