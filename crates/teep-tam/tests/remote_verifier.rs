@@ -26,8 +26,7 @@ use teep_cose::{Curve, PrivateKey, Signer};
 use teep_proto::Message;
 use teep_tam::http::ServerConfig;
 use teep_verifier::{Client, Config, RelyingParties, Service};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 const TOKEN: &str = "tam-0123456789abcdef0123456789abcdef";
 
@@ -70,21 +69,17 @@ async fn tam(trusted: bool) -> Running<Client> {
 
 /// A TEEP POST; the status and body.
 async fn post(addr: SocketAddr, body: &[u8]) -> (u16, Vec<u8>) {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let head = format!(
-        "POST /tam HTTP/1.1\r\nHost: t\r\nAccept: application/teep+cbor\r\nContent-Type: application/teep+cbor\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(body).await.unwrap();
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut raw))
+    let resp = reqwest::Client::new()
+        .post(format!("http://{addr}/tam"))
+        .header("accept", "application/teep+cbor")
+        .header("content-type", "application/teep+cbor")
+        .body(body.to_vec())
+        .timeout(Duration::from_secs(20))
+        .send()
         .await
-        .unwrap()
         .unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let status = std::str::from_utf8(&raw[9..12]).unwrap().parse().unwrap();
-    (status, raw[split + 4..].to_vec())
+    let status = resp.status().as_u16();
+    (status, resp.bytes().await.unwrap().to_vec())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
