@@ -15,6 +15,7 @@ mod inspect;
 mod keys;
 mod suit;
 mod tam;
+mod tam_config;
 
 /// Trusted Execution Environment Provisioning (IETF TEEP): TAM, Broker, Agent, SUIT and RATS tools.
 #[derive(Parser)]

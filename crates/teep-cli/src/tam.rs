@@ -1,58 +1,42 @@
-//! `teep tam serve`: the TAM engine behind TEEP over HTTP, with its keys in a data
-//! directory made on first start and an in-process Verifier.
+//! `teep tam serve`: the TAM engine behind TEEP over HTTP (or HTTPS), with its keys in a
+//! data directory made on first start, and an in-process or a remote Verifier. Options:
+//! [`crate::tam_config`].
 
 use std::fs;
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use teep_attest::appraiser::InProcess;
 use teep_attest::policy::{DEFAULT_CLOCK_SKEW, DEFAULT_FRESHNESS_WINDOW};
 use teep_attest::{Policy, ReferenceValues, SigningVerifier, Verifier};
 use teep_cose::{Curve, PrivateKey, TrustStore, default_provider};
 use teep_proto::Numbering;
-use teep_tam::http::{Server, ServerConfig};
+use teep_tam::http::{Server, ServerConfig, tls_config};
 use teep_tam::sql::SqlStore;
 use teep_tam::{Tam, TamConfig};
 
 use crate::attest::{load_policy, verifier_id, write_secret};
-use crate::input::private_key;
+use crate::input::{private_key, public_key};
+use crate::tam_config::{ServeArgs, Settings, VerifierSetting};
 
 #[derive(clap::Subcommand)]
 pub(crate) enum Command {
-    /// Serve TEEP over HTTP (POST /tam) until Ctrl-C or SIGTERM.
+    /// Serve TEEP over HTTP (POST /tam) until Ctrl-C or SIGTERM. Every option can also be
+    /// set by a TEEP_TAM_* variable or in the --config file (docs/operations.md).
     Serve(ServeArgs),
 }
 
-#[derive(clap::Args)]
-pub(crate) struct ServeArgs {
-    /// Where the TAM keeps its keys; created, with new keys, on first start.
-    #[arg(long, default_value = "teep-tam")]
-    data_dir: PathBuf,
-    #[arg(long, default_value = "127.0.0.1:8480")]
-    listen: String,
-    /// Appraisal policy (JSON) of the in-process Verifier. Without it no attestation key is
-    /// endorsed, so every device's Evidence is refused.
-    #[arg(long)]
-    verifier_policy: Option<PathBuf>,
-    /// The TAM's database: `sqlite:PATH` or `postgres://...` (several TAM processes may
-    /// share one PostgreSQL). Default: the SQLite file `tam.sqlite3` in the data directory.
-    #[arg(long, env = "TEEP_TAM_DATABASE")]
-    database: Option<String>,
-    /// TLS certificate (PEM). Not supported yet: terminate TLS in a proxy in front.
-    #[arg(long)]
-    tls_cert: Option<PathBuf>,
-}
-
 /// The TAM's keys: one per cipher suite it offers (the first QueryRequest to an unknown
-/// device is signed with both), and the in-process Verifier's EAR key.
-const KEYS: [(&str, Curve); 3] = [
+/// device is signed with both).
+const KEYS: [(&str, Curve); 2] = [
     ("tam-esp256.key", Curve::P256),
     ("tam-ed25519.key", Curve::Ed25519),
-    ("verifier.key", Curve::P256),
 ];
+/// The in-process Verifier's EAR key (not made when the Verifier is remote).
+const VERIFIER_KEY: &str = "verifier.key";
 
 pub(crate) fn run(cmd: Command) -> Result<ExitCode> {
     match cmd {
@@ -61,30 +45,57 @@ pub(crate) fn run(cmd: Command) -> Result<ExitCode> {
 }
 
 fn serve(args: ServeArgs) -> Result<ExitCode> {
-    if let Some(cert) = &args.tls_cert {
-        bail!(
-            "--tls-cert {}: TLS is not supported yet; serve plain HTTP behind a TLS-terminating proxy",
-            cert.display()
-        );
-    }
-    fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating {}", args.data_dir.display()))?;
-    let [esp, ed, verifier_key] = KEYS.map(|(name, curve)| key(&args.data_dir.join(name), curve));
-    let (esp, ed, verifier_key) = (esp?, ed?, verifier_key?);
+    let settings = args.resolve()?;
+    let data_dir = &settings.data_dir;
+    fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let [esp, ed] = KEYS.map(|(name, curve)| key(&data_dir.join(name), curve));
+    let (esp, ed) = (esp?, ed?);
     let provider = default_provider();
-    let policy = match &args.verifier_policy {
-        Some(path) => load_policy(path)?,
-        None => Policy {
-            id: Some("policy:teep/none".into()),
-            endorsements: Vec::new(),
-            reference: ReferenceValues::default(),
-            freshness_window: DEFAULT_FRESHNESS_WINDOW,
-            clock_skew: DEFAULT_CLOCK_SKEW,
-        },
-    };
-    let mut verifiers = TrustStore::new();
-    verifiers.add_key(verifier_key.public_key().clone());
     let signer = |k: &PrivateKey| provider.signer(k, k.default_algorithm());
+    let mut server_config = settings.server.clone();
+    if let Some((cert, key)) = &settings.tls {
+        server_config.tls = Some(tls_config(cert, key)?);
+    }
+    let mut verifiers = TrustStore::new();
+    let appraiser = match &settings.verifier {
+        VerifierSetting::InProcess { policy } => {
+            let verifier_key = key(&data_dir.join(VERIFIER_KEY), Curve::P256)?;
+            verifiers.add_key(verifier_key.public_key().clone());
+            let policy = match policy {
+                Some(path) => load_policy(path)?,
+                None => Policy {
+                    id: Some("policy:teep/none".into()),
+                    endorsements: Vec::new(),
+                    reference: ReferenceValues::default(),
+                    freshness_window: DEFAULT_FRESHNESS_WINDOW,
+                    clock_skew: DEFAULT_CLOCK_SKEW,
+                },
+            };
+            Appraisal::InProcess(Box::new(InProcess::new(SigningVerifier::new(
+                Verifier::new(policy, verifier_id()),
+                signer(&verifier_key)?,
+                provider,
+            ))))
+        }
+        VerifierSetting::Remote {
+            url,
+            token,
+            key,
+            timeout,
+        } => {
+            verifiers.add_key(public_key(key)?);
+            let http = teep_verifier::reqwest::Client::builder()
+                .timeout(*timeout)
+                .connect_timeout(*timeout)
+                .redirect(teep_verifier::reqwest::redirect::Policy::none())
+                .build()
+                .context("building the Verifier's HTTP client")?;
+            Appraisal::Remote(
+                teep_verifier::Client::new(url.as_str(), token, http)
+                    .context("the remote Verifier's client")?,
+            )
+        }
+    };
     let tam = Tam::new(TamConfig {
         provider,
         signers: vec![signer(&esp)?, signer(&ed)?],
@@ -96,48 +107,80 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         attestation_max_age: 24 * 3600,
         default_class: None,
     });
-    let appraiser = InProcess::new(SigningVerifier::new(
-        Verifier::new(policy, verifier_id()),
-        signer(&verifier_key)?,
-        provider,
-    ));
+    if let Some(admin) = &settings.admin_listen {
+        tracing::warn!(%admin, "admin-listen is set, but this build serves no admin API");
+    }
     tokio::runtime::Runtime::new()?.block_on(async {
-        let store = match &args.database {
-            Some(url) => SqlStore::connect(url).await,
-            None => SqlStore::open_data_dir(&args.data_dir).await,
+        match appraiser {
+            Appraisal::InProcess(a) => serve_with(&settings, tam, *a, server_config).await,
+            Appraisal::Remote(a) => serve_with(&settings, tam, a, server_config).await,
         }
-        .context("opening the TAM database")?;
-        let server = Arc::new(Server::new(
-            tam,
-            store.clone(),
-            appraiser,
-            ServerConfig::default(),
-        ));
-        let stop = shutdown_signal()?;
-        let listener = tokio::net::TcpListener::bind(&args.listen)
-            .await
-            .with_context(|| format!("listening on {}", args.listen))?;
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "data directory: {}", args.data_dir.display())?;
-        for (name, _) in &KEYS {
-            writeln!(out, "key: {}", args.data_dir.join(name).display())?;
-        }
-        match &args.database {
-            Some(_) => writeln!(out, "store: the database given by --database")?,
-            None => writeln!(
-                out,
-                "store: {}",
-                args.data_dir.join(teep_tam::sql::SQLITE_FILE).display()
-            )?,
-        }
-        writeln!(out, "listening on http://{}/tam", listener.local_addr()?)?;
-        out.flush()?;
-        drop(out);
-        server.serve(listener, stop).await;
-        store.close().await;
-        tracing::info!("stopped");
-        Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The two kinds of Verifier (the server is generic over its [`teep_attest::Appraiser`]).
+enum Appraisal {
+    InProcess(Box<InProcess>),
+    Remote(teep_verifier::Client),
+}
+
+/// Opens the store, listens, says where everything is, and serves until a signal.
+async fn serve_with<A>(
+    settings: &Settings,
+    tam: Tam,
+    appraiser: A,
+    server_config: ServerConfig,
+) -> Result<ExitCode>
+where
+    A: teep_attest::Appraiser + Send + Sync + 'static,
+{
+    let data_dir = &settings.data_dir;
+    let store = match &settings.database {
+        Some(url) => SqlStore::connect(url).await,
+        None => SqlStore::open_data_dir(data_dir).await,
+    }
+    .context("opening the TAM database")?;
+    let scheme = if server_config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let path = server_config.path.clone();
+    let server = Arc::new(Server::new(tam, store.clone(), appraiser, server_config));
+    let stop = shutdown_signal()?;
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("listening on {}", settings.listen))?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "data directory: {}", data_dir.display())?;
+    for name in KEYS.iter().map(|(name, _)| *name).chain(
+        matches!(settings.verifier, VerifierSetting::InProcess { .. }).then_some(VERIFIER_KEY),
+    ) {
+        writeln!(out, "key: {}", data_dir.join(name).display())?;
+    }
+    match &settings.database {
+        Some(_) => writeln!(out, "store: the database given by --database")?,
+        None => writeln!(
+            out,
+            "store: {}",
+            data_dir.join(teep_tam::sql::SQLITE_FILE).display()
+        )?,
+    }
+    match &settings.verifier {
+        VerifierSetting::InProcess { .. } => writeln!(out, "verifier: in-process")?,
+        VerifierSetting::Remote { url, .. } => writeln!(out, "verifier: {url}")?,
+    }
+    writeln!(
+        out,
+        "listening on {scheme}://{}{path}",
+        listener.local_addr()?
+    )?;
+    out.flush()?;
+    drop(out);
+    server.serve(listener, stop).await;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The key at `path`, made (owner-only) if there is none yet.

@@ -12,18 +12,15 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{World, provider};
-use teep_attest::appraiser::InProcess;
+use common::provider;
+use common::serving::start;
 use teep_cose::{Curve, PrivateKey};
 use teep_proto::{CoseStructure, Message, Numbering, QueryResponse, Unverified};
-use teep_tam::MemoryStore;
-use teep_tam::http::{RateLimit, Server, ServerConfig};
+use teep_tam::http::{RateLimit, ServerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
+use tokio::net::TcpStream;
 
 /// A response as it came off the wire.
 #[derive(Debug)]
@@ -114,66 +111,6 @@ async fn post(addr: SocketAddr, body: &[u8]) -> Reply {
         "POST /tam HTTP/1.1\r\nAccept: application/teep+cbor\r\nContent-Type: application/teep+cbor"
     };
     exchange(addr, head, body).await
-}
-
-/// A TAM on loopback with the test world's engine, store and Verifier.
-struct Running {
-    addr: SocketAddr,
-    server: Arc<Server<MemoryStore, InProcess>>,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-    world: World,
-}
-
-impl Running {
-    fn store(&self) -> &MemoryStore {
-        self.server.store()
-    }
-
-    /// Stops the server and waits until it has.
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        tokio::time::timeout(Duration::from_secs(10), self.task)
-            .await
-            .expect("server did not stop")
-            .unwrap();
-    }
-}
-
-async fn start(config: ServerConfig) -> Running {
-    let mut world = World::new();
-    let replica = world.replica();
-    let tam = std::mem::replace(&mut world.tam, replica);
-    let store = std::mem::take(&mut world.store);
-    let verifier = std::mem::replace(&mut world.verifier, spare_verifier());
-    let server = Arc::new(Server::new(tam, store, verifier, config));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(server.clone().serve(listener, async {
-        let _ = stopped.await;
-    }));
-    Running {
-        addr,
-        server,
-        stop: Some(stop),
-        task,
-        world,
-    }
-}
-
-/// A Verifier left in the world in place of the one the server took (never asked).
-fn spare_verifier() -> InProcess {
-    let key = PrivateKey::generate(Curve::P256).unwrap();
-    let attestation = PrivateKey::generate(Curve::P256).unwrap();
-    InProcess::new(teep_attest::SigningVerifier::new(
-        teep_attest::Verifier::new(
-            common::verifier_policy(attestation.public_key()),
-            common::verifier_id(),
-        ),
-        common::signer(&key),
-        provider(),
-    ))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -54,7 +54,15 @@ impl Tam {
                 }
             }
             (SessionState::ExpectQueryResponse(state), Message::Error(err)) => {
+                // An unknown Agent's negotiation Error cannot be verified (no key is known
+                // yet). It is accepted because it can only narrow the offer, and only
+                // strictly: one that removes nothing is dropped, so a forged Error can
+                // neither widen the offer nor keep a session renegotiating (at most one
+                // round per item offered).
                 match narrowed(&state.offer, err) {
+                    Some(offer) if session.device.is_none() && offer == state.offer => {
+                        done(meta, Err(Dropped::NegotiationFailed))
+                    }
                     Some(offer) if session.device.is_none() => {
                         self.renegotiate(meta, session.clone(), state, offer, cx)
                     }

@@ -18,11 +18,15 @@
 //! * limits before the engine sees a byte: a token bucket per client IP (429 with
 //!   `Retry-After`), a body limit (413), a timeout on the request head (the connection is
 //!   closed) and on the body (408);
-//! * plain HTTP only: TLS is left to a terminating proxy for now (the protocol's messages
-//!   are signed end to end; otrp-over-http §7 allows plain HTTP).
+//! * HTTPS when [`ServerConfig::tls`] is set ([`tls_config`]: rustls, PEM files), else plain
+//!   HTTP (otrp-over-http §7 allows it: the protocol's messages are signed end to end); the
+//!   TLS handshake has [`ServerConfig::header_timeout`] to finish, and the request head
+//!   then has the same time again; a client that does not speak TLS to a TLS port gets the
+//!   connection closed, never an HTTP answer.
 
 mod limit;
 mod media;
+mod tls;
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -36,13 +40,17 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use teep_attest::Appraiser;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls;
 use tower::ServiceExt as _;
 
 pub use limit::RateLimit;
 pub use media::TEEP_CBOR;
+pub use tls::{TlsError, tls_config};
 
 use crate::driver;
 use crate::engine::{Context, ProviderRandom, Tam};
@@ -69,6 +77,8 @@ pub struct ServerConfig {
     pub rate: RateLimit,
     /// On shutdown, how long requests in flight may take to finish.
     pub shutdown_grace: Duration,
+    /// HTTPS with this configuration (see [`tls_config`]); `None`: plain HTTP.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for ServerConfig {
@@ -80,6 +90,7 @@ impl Default for ServerConfig {
             body_timeout: Duration::from_secs(30),
             rate: RateLimit::default(),
             shutdown_grace: Duration::from_secs(30),
+            tls: None,
         }
     }
 }
@@ -135,6 +146,8 @@ where
         shutdown: impl Future<Output = ()> + Send,
     ) {
         let grace = self.config.shutdown_grace;
+        let handshake_timeout = self.config.header_timeout;
+        let tls = self.config.tls.clone().map(TlsAcceptor::from);
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
             .header_read_timeout(self.config.header_timeout);
@@ -154,17 +167,18 @@ where
                 },
                 () = &mut shutdown => break,
             };
-            let router = router.clone();
-            let service =
-                hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
-                    let mut request = request.map(Body::new);
-                    request.extensions_mut().insert(Peer(peer));
-                    router.clone().oneshot(request)
-                });
-            let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+            // Taken before the handshake, so that shutdown also waits for (at most
+            // `handshake_timeout` of) a handshake in progress.
+            let watcher = graceful.watcher();
+            let (http, router, tls) = (http.clone(), router.clone(), tls.clone());
             tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::debug!(%peer, error = %e, "connection ended");
+                let Some(acceptor) = tls else {
+                    return connection(http, watcher, stream, router, peer).await;
+                };
+                match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => connection(http, watcher, stream, router, peer).await,
+                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                 }
             });
         }
@@ -173,6 +187,30 @@ where
             () = graceful.shutdown() => {}
             () = tokio::time::sleep(grace) => tracing::warn!("requests still in flight at shutdown were cut off"),
         }
+    }
+}
+
+/// Serves HTTP/1.1 on one accepted connection (plain or TLS) until it ends or shutdown
+/// closes it.
+async fn connection<I>(
+    http: hyper::server::conn::http1::Builder,
+    watcher: Watcher,
+    io: I,
+    router: Router,
+    peer: SocketAddr,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+        let mut request = request.map(Body::new);
+        request.extensions_mut().insert(Peer(peer));
+        router.clone().oneshot(request)
+    });
+    if let Err(e) = watcher
+        .watch(http.serve_connection(TokioIo::new(io), service))
+        .await
+    {
+        tracing::debug!(%peer, error = %e, "connection ended");
     }
 }
 

@@ -10,6 +10,9 @@
 )]
 #![allow(dead_code)]
 
+#[cfg(feature = "server")]
+pub mod serving;
+
 use std::task::{Context as TaskContext, Poll, Waker};
 
 use teep_attest::appraiser::InProcess;

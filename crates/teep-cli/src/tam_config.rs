@@ -1,0 +1,352 @@
+//! The configuration of `teep tam serve`: flags, then `TEEP_TAM_*` environment variables
+//! (clap reads both, a flag winning), then a TOML file (`--config`), then the defaults.
+//! One struct is both the flags and the file, so that every option has the same name in
+//! all three places (the file's keys are the long flags without `--`); a key the struct
+//! does not have is refused, so that a misspelt option is never silently ignored.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use teep_tam::http::{DEFAULT_BODY_LIMIT, RateLimit, ServerConfig};
+
+use crate::input::read;
+
+/// Default of `--listen`.
+const DEFAULT_LISTEN: &str = "127.0.0.1:8480";
+/// Default of `--data-dir`.
+const DEFAULT_DATA_DIR: &str = "teep-tam";
+/// Default of `--verifier-timeout`, in seconds: a Verifier that has not answered by then
+/// is treated as unreachable (the session is answered 500, the Agent retries).
+const DEFAULT_VERIFIER_TIMEOUT: u64 = 10;
+
+/// Options of `teep tam serve`. Precedence: flag > `TEEP_TAM_*` variable > `--config`
+/// file (same names, e.g. `data-dir = "/var/lib/teep-tam"`) > default.
+#[derive(clap::Args, serde::Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct ServeArgs {
+    /// TOML configuration file; its keys are the long options below (unknown keys are an
+    /// error).
+    #[arg(long, env = "TEEP_TAM_CONFIG")]
+    #[serde(skip)]
+    pub(crate) config: Option<PathBuf>,
+    /// Where the TAM keeps its keys (and its SQLite database); created, with new keys, on
+    /// first start. [default: teep-tam]
+    #[arg(long, env = "TEEP_TAM_DATA_DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// Address of the TEEP-over-HTTP server. [default: 127.0.0.1:8480]
+    #[arg(long, env = "TEEP_TAM_LISTEN")]
+    pub(crate) listen: Option<String>,
+    /// Path of the TAM URI. [default: /tam]
+    #[arg(long, env = "TEEP_TAM_PATH")]
+    pub(crate) path: Option<String>,
+    /// Address of the admin API (see docs/tam.md); carried for it, unused without it.
+    #[arg(long, env = "TEEP_TAM_ADMIN_LISTEN")]
+    pub(crate) admin_listen: Option<String>,
+    /// The TAM's database: `sqlite:PATH` or `postgres://...` (several TAM processes may
+    /// share one PostgreSQL). [default: the SQLite file tam.sqlite3 in the data directory]
+    #[arg(long, env = "TEEP_TAM_DATABASE")]
+    pub(crate) database: Option<String>,
+    /// Appraisal policy (JSON) of the in-process Verifier. Without it (and without
+    /// --verifier) no attestation key is endorsed, so every device's Evidence is refused.
+    #[arg(long, env = "TEEP_TAM_VERIFIER_POLICY")]
+    pub(crate) verifier_policy: Option<PathBuf>,
+    /// A remote Verifier (`teep verifier serve`) instead of the in-process one, e.g.
+    /// `http://127.0.0.1:8400`; needs --verifier-token and --verifier-key.
+    #[arg(long, env = "TEEP_TAM_VERIFIER")]
+    pub(crate) verifier: Option<String>,
+    /// The TAM's bearer token at the remote Verifier (prefer the variable or the file to
+    /// the flag: a flag is visible to other users in the process list).
+    #[arg(long, env = "TEEP_TAM_VERIFIER_TOKEN", hide_env_values = true)]
+    pub(crate) verifier_token: Option<String>,
+    /// The remote Verifier's EAR signing public key (COSE_Key or PEM): EARs are trusted
+    /// only with a valid signature by it.
+    #[arg(long, env = "TEEP_TAM_VERIFIER_KEY")]
+    pub(crate) verifier_key: Option<PathBuf>,
+    /// Seconds a request to the remote Verifier may take. [default: 10]
+    #[arg(long, env = "TEEP_TAM_VERIFIER_TIMEOUT")]
+    pub(crate) verifier_timeout: Option<u64>,
+    /// TLS certificate chain (PEM, leaf first): serve HTTPS. Needs --tls-key.
+    #[arg(long, env = "TEEP_TAM_TLS_CERT")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM) of --tls-cert.
+    #[arg(long, env = "TEEP_TAM_TLS_KEY")]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// Largest request body in bytes (413 above). [default: 4194304]
+    #[arg(long, env = "TEEP_TAM_BODY_LIMIT")]
+    pub(crate) body_limit: Option<usize>,
+    /// Seconds a client has for the TLS handshake, and again for the request head.
+    /// [default: 10]
+    #[arg(long, env = "TEEP_TAM_HEADER_TIMEOUT")]
+    pub(crate) header_timeout: Option<u64>,
+    /// Seconds a client has to send the body (408 after). [default: 30]
+    #[arg(long, env = "TEEP_TAM_BODY_TIMEOUT")]
+    pub(crate) body_timeout: Option<u64>,
+    /// Requests a second one client IP may send on average. [default: 2]
+    #[arg(long, env = "TEEP_TAM_RATE")]
+    pub(crate) rate: Option<f64>,
+    /// Requests one client IP may send back to back. [default: 10]
+    #[arg(long, env = "TEEP_TAM_BURST")]
+    pub(crate) burst: Option<u32>,
+    /// Seconds requests in flight may take to finish on SIGINT/SIGTERM. [default: 30]
+    #[arg(long, env = "TEEP_TAM_SHUTDOWN_GRACE")]
+    pub(crate) shutdown_grace: Option<u64>,
+}
+
+/// Where appraisals come from.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum VerifierSetting {
+    /// The in-process Verifier with this policy (none: nothing is endorsed).
+    InProcess {
+        /// `--verifier-policy`.
+        policy: Option<PathBuf>,
+    },
+    /// `teep verifier serve` at `url`.
+    Remote {
+        /// Base URL.
+        url: String,
+        /// Bearer token.
+        token: String,
+        /// The Verifier's EAR key.
+        key: PathBuf,
+        /// Per-request timeout.
+        timeout: Duration,
+    },
+}
+
+/// The options after precedence and defaults, checked for consistency.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) data_dir: PathBuf,
+    pub(crate) listen: String,
+    pub(crate) admin_listen: Option<String>,
+    pub(crate) database: Option<String>,
+    pub(crate) verifier: VerifierSetting,
+    /// Certificate and key files.
+    pub(crate) tls: Option<(PathBuf, PathBuf)>,
+    /// Path and limits (its `tls` is filled in by the caller from [`Settings::tls`]).
+    pub(crate) server: ServerConfig,
+}
+
+impl ServeArgs {
+    /// Each option this struct leaves unset, taken from `file`.
+    fn or(self, file: Self) -> Self {
+        Self {
+            config: self.config,
+            data_dir: self.data_dir.or(file.data_dir),
+            listen: self.listen.or(file.listen),
+            path: self.path.or(file.path),
+            admin_listen: self.admin_listen.or(file.admin_listen),
+            database: self.database.or(file.database),
+            verifier_policy: self.verifier_policy.or(file.verifier_policy),
+            verifier: self.verifier.or(file.verifier),
+            verifier_token: self.verifier_token.or(file.verifier_token),
+            verifier_key: self.verifier_key.or(file.verifier_key),
+            verifier_timeout: self.verifier_timeout.or(file.verifier_timeout),
+            tls_cert: self.tls_cert.or(file.tls_cert),
+            tls_key: self.tls_key.or(file.tls_key),
+            body_limit: self.body_limit.or(file.body_limit),
+            header_timeout: self.header_timeout.or(file.header_timeout),
+            body_timeout: self.body_timeout.or(file.body_timeout),
+            rate: self.rate.or(file.rate),
+            burst: self.burst.or(file.burst),
+            shutdown_grace: self.shutdown_grace.or(file.shutdown_grace),
+        }
+    }
+
+    /// The settings: flags and environment (already in `self`), then the `--config` file,
+    /// then the defaults.
+    pub(crate) fn resolve(self) -> Result<Settings> {
+        let merged = match &self.config {
+            Some(path) => self.clone().or(parse_file(path)?),
+            None => self,
+        };
+        merged.settings()
+    }
+
+    fn settings(self) -> Result<Settings> {
+        let defaults = ServerConfig::default();
+        let path = self.path.unwrap_or(defaults.path);
+        if !path.starts_with('/') {
+            bail!("path {path:?} must start with '/'");
+        }
+        let rate = RateLimit {
+            per_second: self.rate.unwrap_or(defaults.rate.per_second),
+            burst: self.burst.unwrap_or(defaults.rate.burst),
+            ..defaults.rate
+        };
+        if !(rate.per_second.is_finite() && rate.per_second > 0.0) || rate.burst == 0 {
+            bail!("rate must be more than 0 and burst at least 1");
+        }
+        let secs = |v: Option<u64>, d: Duration| v.map_or(d, Duration::from_secs);
+        let server = ServerConfig {
+            path,
+            body_limit: self.body_limit.unwrap_or(DEFAULT_BODY_LIMIT),
+            header_timeout: secs(self.header_timeout, defaults.header_timeout),
+            body_timeout: secs(self.body_timeout, defaults.body_timeout),
+            rate,
+            shutdown_grace: secs(self.shutdown_grace, defaults.shutdown_grace),
+            tls: None,
+        };
+        let tls = match (self.tls_cert, self.tls_key) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            (Some(_), None) => bail!("tls-cert needs tls-key"),
+            (None, Some(_)) => bail!("tls-key needs tls-cert"),
+        };
+        let verifier = match (self.verifier, self.verifier_token, self.verifier_key) {
+            (None, None, None) => VerifierSetting::InProcess {
+                policy: self.verifier_policy,
+            },
+            (Some(url), Some(token), Some(key)) => {
+                if self.verifier_policy.is_some() {
+                    bail!(
+                        "verifier-policy is for the in-process Verifier; with verifier the remote Verifier's own policy applies"
+                    );
+                }
+                VerifierSetting::Remote {
+                    url,
+                    token,
+                    key,
+                    timeout: Duration::from_secs(
+                        self.verifier_timeout.unwrap_or(DEFAULT_VERIFIER_TIMEOUT),
+                    ),
+                }
+            }
+            _ => bail!("verifier, verifier-token and verifier-key go together"),
+        };
+        Ok(Settings {
+            data_dir: self
+                .data_dir
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            listen: self.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
+            admin_listen: self.admin_listen,
+            database: self.database,
+            verifier,
+            tls,
+            server,
+        })
+    }
+}
+
+/// The `--config` file; unknown keys and wrong types are errors that name the file, the
+/// key and the line.
+fn parse_file(path: &Path) -> Result<ServeArgs> {
+    let text = String::from_utf8(read(path)?)
+        .with_context(|| format!("config {} is not UTF-8", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("config {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tam.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn defaults_without_anything() {
+        let s = ServeArgs::default().resolve().unwrap();
+        assert_eq!(s.listen, DEFAULT_LISTEN);
+        assert_eq!(s.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert_eq!(s.server.path, "/tam");
+        assert_eq!(s.server.body_limit, DEFAULT_BODY_LIMIT);
+        assert_eq!(s.verifier, VerifierSetting::InProcess { policy: None });
+        assert!(s.tls.is_none() && s.database.is_none() && s.admin_listen.is_none());
+    }
+
+    #[test]
+    fn flags_win_over_the_file_which_wins_over_defaults() {
+        let (_dir, path) = file(
+            "listen = \"127.0.0.1:9000\"\npath = \"/from-file\"\nbody-limit = 1024\nheader-timeout = 3\nadmin-listen = \"127.0.0.1:9001\"\n",
+        );
+        let args = ServeArgs {
+            config: Some(path),
+            path: Some("/from-flag".into()),
+            ..ServeArgs::default()
+        };
+        let s = args.resolve().unwrap();
+        assert_eq!(s.server.path, "/from-flag");
+        assert_eq!(s.listen, "127.0.0.1:9000");
+        assert_eq!(s.server.body_limit, 1024);
+        assert_eq!(s.server.header_timeout, Duration::from_secs(3));
+        assert_eq!(s.server.body_timeout, ServerConfig::default().body_timeout);
+        assert_eq!(s.admin_listen.as_deref(), Some("127.0.0.1:9001"));
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_types_are_refused() {
+        for (text, needle) in [
+            ("lisen = \"127.0.0.1:1\"\n", "lisen"),
+            ("config = \"other.toml\"\n", "config"),
+            ("[tls]\ncert = \"a\"\n", "tls"),
+            ("body-limit = \"big\"\n", "body-limit"),
+        ] {
+            let (_dir, path) = file(text);
+            let err = ServeArgs {
+                config: Some(path),
+                ..ServeArgs::default()
+            }
+            .resolve()
+            .unwrap_err();
+            let msg = format!("{err:#}");
+            assert!(msg.contains(needle) && msg.contains("tam.toml"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn options_that_go_together_are_checked() {
+        let cases = [
+            ServeArgs {
+                tls_cert: Some("c.pem".into()),
+                ..ServeArgs::default()
+            },
+            ServeArgs {
+                tls_key: Some("k.pem".into()),
+                ..ServeArgs::default()
+            },
+            ServeArgs {
+                verifier: Some("http://127.0.0.1:8400".into()),
+                ..ServeArgs::default()
+            },
+            ServeArgs {
+                verifier: Some("http://127.0.0.1:8400".into()),
+                verifier_token: Some("t".into()),
+                verifier_key: Some("v.pem".into()),
+                verifier_policy: Some("p.json".into()),
+                ..ServeArgs::default()
+            },
+            ServeArgs {
+                path: Some("tam".into()),
+                ..ServeArgs::default()
+            },
+            ServeArgs {
+                rate: Some(0.0),
+                ..ServeArgs::default()
+            },
+            ServeArgs {
+                burst: Some(0),
+                ..ServeArgs::default()
+            },
+        ];
+        for args in cases {
+            assert!(args.clone().resolve().is_err(), "{args:?}");
+        }
+        let remote = ServeArgs {
+            verifier: Some("http://127.0.0.1:8400".into()),
+            verifier_token: Some("t".into()),
+            verifier_key: Some("v.pem".into()),
+            ..ServeArgs::default()
+        }
+        .resolve()
+        .unwrap();
+        assert!(matches!(
+            remote.verifier,
+            VerifierSetting::Remote { timeout, .. } if timeout == Duration::from_secs(DEFAULT_VERIFIER_TIMEOUT)
+        ));
+    }
+}
