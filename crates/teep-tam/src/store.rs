@@ -327,6 +327,20 @@ pub trait Store: Send + Sync {
     fn commit(&self, changes: &Changes) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// A shared store is a store: the TEEP server and the admin API hold one `Arc` each.
+impl<T: Store> Store for std::sync::Arc<T> {
+    fn load(
+        &self,
+        request: &LoadRequest,
+    ) -> impl Future<Output = Result<Loaded, StoreError>> + Send {
+        T::load(self, request)
+    }
+
+    fn commit(&self, changes: &Changes) -> impl Future<Output = Result<(), StoreError>> + Send {
+        T::commit(self, changes)
+    }
+}
+
 /// The whole state of a [`MemoryStore`]: tests compare two of these to prove that a
 /// rejected message changed nothing.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
