@@ -14,6 +14,7 @@ mod inspect;
 mod keys;
 mod suit;
 mod tam;
+mod tam_admin;
 
 /// Trusted Execution Environment Provisioning (IETF TEEP): TAM, Broker, Agent, SUIT and RATS tools.
 #[derive(Parser)]

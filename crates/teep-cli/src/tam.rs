@@ -24,6 +24,8 @@ use crate::input::private_key;
 pub(crate) enum Command {
     /// Serve TEEP over HTTP (POST /tam) until Ctrl-C or SIGTERM.
     Serve(ServeArgs),
+    #[command(flatten)]
+    Admin(crate::tam_admin::Command),
 }
 
 #[derive(clap::Args)]
@@ -33,6 +35,9 @@ pub(crate) struct ServeArgs {
     data_dir: PathBuf,
     #[arg(long, default_value = "127.0.0.1:8480")]
     listen: String,
+    /// The admin API (and /metrics); loopback unless told otherwise.
+    #[arg(long, default_value = teep_tam::admin::DEFAULT_ADMIN_LISTEN)]
+    admin_listen: String,
     /// Appraisal policy (JSON) of the in-process Verifier. Without it no attestation key is
     /// endorsed, so every device's Evidence is refused.
     #[arg(long)]
@@ -57,6 +62,7 @@ const KEYS: [(&str, Curve); 3] = [
 pub(crate) fn run(cmd: Command) -> Result<ExitCode> {
     match cmd {
         Command::Serve(args) => serve(args),
+        Command::Admin(cmd) => crate::tam_admin::run(cmd),
     }
 }
 
@@ -107,12 +113,11 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
             None => SqlStore::open_data_dir(&args.data_dir).await,
         }
         .context("opening the TAM database")?;
-        let server = Arc::new(Server::new(
-            tam,
-            store.clone(),
-            appraiser,
-            ServerConfig::default(),
-        ));
+        let metrics = Arc::new(teep_tam::metrics::Metrics::new());
+        let server = Arc::new(
+            Server::new(tam, store.clone(), appraiser, ServerConfig::default())
+                .with_metrics(metrics.clone()),
+        );
         let stop = shutdown_signal()?;
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
@@ -130,10 +135,20 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
                 args.data_dir.join(teep_tam::sql::SQLITE_FILE).display()
             )?,
         }
+        let admin = crate::tam_admin::start(
+            &args.data_dir,
+            &args.admin_listen,
+            Arc::new(store.clone()),
+            metrics,
+            provider,
+            &mut out,
+        )
+        .await?;
         writeln!(out, "listening on http://{}/tam", listener.local_addr()?)?;
         out.flush()?;
         drop(out);
         server.serve(listener, stop).await;
+        admin.stop().await;
         store.close().await;
         tracing::info!("stopped");
         Ok(ExitCode::SUCCESS)
