@@ -158,7 +158,7 @@ fn tc_signer_key() -> PrivateKey {
 }
 
 fn signed(key: &PrivateKey, name: &str, sequence: u64) -> Vec<u8> {
-    signed_envelope(common::signer(key).as_ref(), name, sequence)
+    signed_envelope(common::signer(key).as_ref(), name, sequence, &[])
 }
 
 /// `envelope` with one byte of its signed manifest flipped (found by decoding it, not by
@@ -198,7 +198,7 @@ async fn refused_uploads_leave_the_store_unchanged() {
     let cases: Vec<(&str, Vec<u8>, StatusCode, &str)> = vec![
         (
             "unsigned",
-            unsigned_envelope("app", 2),
+            unsigned_envelope("app", 2, &[]),
             StatusCode::UNPROCESSABLE_ENTITY,
             "envelope_rejected",
         ),
@@ -537,4 +537,42 @@ async fn a_revoked_device_stays_out_with_good_evidence() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tc_in_policy_pulls_its_declared_dependencies() {
+    let tam = start().await;
+    let key = tc_signer_key();
+    tam.add_signer("vendor", &key, &[""]).await;
+    let lib = signed(&key, "lib", 1);
+    let (status, _) = tam.upload(lib.clone()).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let app = signed_envelope(common::signer(&key).as_ref(), "app", 1, &[lib]);
+    let (status, body) = tam.upload(app).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let lib_id = component_id_text(&manifest_id("lib"));
+    assert_eq!(body["depends_on"], json!([lib_id]));
+    let (status, _) = tam
+        .send_json(
+            "PUT",
+            &format!("/admin/policy/class/{}", common::CLASS),
+            json!({"install": [component_id_text(&manifest_id("app"))]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let agent = tam.world.agent(Curve::P256);
+    let (status, reply) = tam.contact(&agent).await;
+    assert_eq!(status, StatusCode::OK);
+    let update = common::update(agent.read(&reply));
+    let sent: Vec<teep_proto::ComponentId> = update
+        .manifest_list
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let env = teep_suit::model::Envelope::decode(m).unwrap();
+            let manifest = teep_suit::model::Manifest::decode(env.manifest_bytes).unwrap();
+            teep_proto::ComponentId(manifest.manifest_component_id.unwrap().0)
+        })
+        .collect();
+    assert_eq!(sent, [manifest_id("lib"), manifest_id("app")]);
 }

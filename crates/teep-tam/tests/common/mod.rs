@@ -241,7 +241,7 @@ impl World {
 
     /// Builds, signs and registers a TC release.
     pub fn release(&self, name: &str, sequence: u64, deps: &[&str]) -> TcRelease {
-        let signed = signed_envelope(self.tc_signer.as_ref(), name, sequence);
+        let signed = signed_envelope(self.tc_signer.as_ref(), name, sequence, &[]);
         let mut trust = TrustStore::new();
         trust.add_key(self.tc_signer.public_key().clone());
         let anchors = Anchors {
@@ -450,8 +450,9 @@ pub fn report(digest: [u8; 32], nonce: &[u8], ok: bool) -> Vec<u8> {
 }
 
 /// The unsigned envelope of TC `name` version `sequence` (component
-/// `TEEP-Device/NAME/ta`, manifest ID [`manifest_id`]).
-pub fn unsigned_envelope(name: &str, sequence: u64) -> Vec<u8> {
+/// `TEEP-Device/NAME/ta`, manifest ID [`manifest_id`]), integrating the signed envelopes
+/// it depends on.
+pub fn unsigned_envelope(name: &str, sequence: u64, deps: &[Vec<u8>]) -> Vec<u8> {
     let spec = ManifestSpec {
         component_id: teep_suit::ComponentId(vec![
             b"TEEP-Device".to_vec(),
@@ -466,12 +467,22 @@ pub fn unsigned_envelope(name: &str, sequence: u64) -> Vec<u8> {
         class_id: None,
         reference_uri: None,
         encrypt_to: None,
-        dependencies: vec![],
+        dependencies: deps
+            .iter()
+            .map(|envelope| builder::DependencySpec {
+                envelope: envelope.clone(),
+            })
+            .collect(),
     };
     builder::build(&spec, provider()).unwrap().envelope
 }
 
 /// That envelope signed by `signer`.
-pub fn signed_envelope(signer: &dyn Signer, name: &str, sequence: u64) -> Vec<u8> {
-    builder::sign(&unsigned_envelope(name, sequence), signer, provider()).unwrap()
+pub fn signed_envelope(
+    signer: &dyn Signer,
+    name: &str,
+    sequence: u64,
+    deps: &[Vec<u8>],
+) -> Vec<u8> {
+    builder::sign(&unsigned_envelope(name, sequence, deps), signer, provider()).unwrap()
 }
