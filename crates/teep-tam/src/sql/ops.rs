@@ -549,8 +549,24 @@ pub(super) async fn revoked_tcs(conn: &mut Conn) -> Result<Vec<ComponentId>, Sto
         .collect()
 }
 
+/// Serialises the writers of the TC repository (uploads and TC revocations) for the rest
+/// of the transaction, so that the rules one upload checked still hold when it commits.
+/// SQLite's `BEGIN IMMEDIATE` serialises every writer already; PostgreSQL's READ COMMITTED
+/// locks no row that does not exist yet, so the table is locked against other writers
+/// (readers, such as the engine's loads, are not blocked).
+async fn lock_repository(conn: &mut Conn) -> Result<(), StoreError> {
+    if <Db as sqlx::Database>::NAME == "PostgreSQL" {
+        sqlx::query("LOCK TABLE tc_releases IN SHARE ROW EXCLUSIVE MODE")
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+    }
+    Ok(())
+}
+
 /// Adds a release if it keeps the repository rules (checked in this transaction).
 pub(super) async fn add_release(conn: &mut Conn, r: &TcRelease) -> Result<(), AdminError> {
+    lock_repository(conn).await?;
     let earlier = releases_of(conn, &r.manifest_id).await?;
     let revoked = revoked_tcs(conn).await?.contains(&r.manifest_id);
     check_release(&earlier, revoked, r)?;
@@ -559,6 +575,7 @@ pub(super) async fn add_release(conn: &mut Conn, r: &TcRelease) -> Result<(), Ad
 
 /// Revokes every version of a TC that has a release.
 pub(super) async fn revoke_tc(conn: &mut Conn, id: &ComponentId) -> Result<(), AdminError> {
+    lock_repository(conn).await?;
     if releases_of(conn, id).await?.is_empty() {
         return Err(AdminError::NotFound("TC"));
     }
