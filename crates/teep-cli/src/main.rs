@@ -16,6 +16,7 @@ mod keys;
 mod suit;
 mod tam;
 mod tam_config;
+mod tam_admin;
 
 /// Trusted Execution Environment Provisioning (IETF TEEP): TAM, Broker, Agent, SUIT and RATS tools.
 #[derive(Parser)]

@@ -27,6 +27,8 @@ pub(crate) enum Command {
     /// Serve TEEP over HTTP (POST /tam) until Ctrl-C or SIGTERM. Every option can also be
     /// set by a TEEP_TAM_* variable or in the --config file (docs/operations.md).
     Serve(ServeArgs),
+    #[command(flatten)]
+    Admin(crate::tam_admin::Command),
 }
 
 /// The TAM's keys: one per cipher suite it offers (the first QueryRequest to an unknown
@@ -41,6 +43,7 @@ const VERIFIER_KEY: &str = "verifier.key";
 pub(crate) fn run(cmd: Command) -> Result<ExitCode> {
     match cmd {
         Command::Serve(args) => serve(args),
+        Command::Admin(cmd) => crate::tam_admin::run(cmd),
     }
 }
 
@@ -107,9 +110,6 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         attestation_max_age: 24 * 3600,
         default_class: None,
     });
-    if let Some(admin) = &settings.admin_listen {
-        tracing::warn!(%admin, "admin-listen is set, but this build serves no admin API");
-    }
     tokio::runtime::Runtime::new()?.block_on(async {
         match appraiser {
             Appraisal::InProcess(a) => serve_with(&settings, tam, *a, server_config).await,
@@ -146,7 +146,10 @@ where
         "http"
     };
     let path = server_config.path.clone();
-    let server = Arc::new(Server::new(tam, store.clone(), appraiser, server_config));
+    let metrics = Arc::new(teep_tam::metrics::Metrics::new());
+    let server = Arc::new(
+        Server::new(tam, store.clone(), appraiser, server_config).with_metrics(metrics.clone()),
+    );
     let stop = shutdown_signal()?;
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
@@ -170,6 +173,19 @@ where
         VerifierSetting::InProcess { .. } => writeln!(out, "verifier: in-process")?,
         VerifierSetting::Remote { url, .. } => writeln!(out, "verifier: {url}")?,
     }
+    let admin_listen = settings
+        .admin_listen
+        .as_deref()
+        .unwrap_or(teep_tam::admin::DEFAULT_ADMIN_LISTEN);
+    let admin = crate::tam_admin::start(
+        data_dir,
+        admin_listen,
+        Arc::new(store.clone()),
+        metrics,
+        default_provider(),
+        &mut out,
+    )
+    .await?;
     writeln!(
         out,
         "listening on {scheme}://{}{path}",
@@ -178,6 +194,7 @@ where
     out.flush()?;
     drop(out);
     server.serve(listener, stop).await;
+    admin.stop().await;
     store.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)

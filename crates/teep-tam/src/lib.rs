@@ -32,11 +32,15 @@
 //! * installed state is what the device's Successes confirmed (tc-list names components,
 //!   not manifests, and is not mapped yet).
 
+#[cfg(feature = "server")]
+pub mod admin;
 pub mod driver;
 mod engine;
 mod error;
 #[cfg(feature = "server")]
 pub mod http;
+#[cfg(feature = "server")]
+pub mod metrics;
 pub mod plan;
 pub mod report;
 pub mod sql;

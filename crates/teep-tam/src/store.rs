@@ -13,6 +13,7 @@
 //! columns; keys are stored as encoded COSE_Keys.
 
 use std::collections::BTreeMap;
+use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
 
 use teep_proto::{
@@ -91,6 +92,27 @@ pub struct TcPolicy {
     pub install: Vec<ComponentId>,
     /// Manifest IDs the device may ask for in `requested-tc-list`.
     pub requestable: Vec<ComponentId>,
+}
+
+impl TcPolicy {
+    /// Drops the revoked TCs, so that the plan neither sends nor keeps them: a device that
+    /// holds one is told to unlink it at its next contact.
+    pub fn without_revoked(&mut self, revoked: &[ComponentId]) {
+        self.install.retain(|id| !revoked.contains(id));
+        self.requestable.retain(|id| !revoked.contains(id));
+    }
+}
+
+/// A TC-signer trust anchor the operator configured (one key; see
+/// `teep_suit::trust::TrustAnchor`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignerRecord {
+    /// The anchor's name (its identity in the admin API).
+    pub name: String,
+    /// The signer's public key, an encoded COSE_Key.
+    pub key: Vec<u8>,
+    /// Component-ID prefixes the signer may write (the empty ID: everything).
+    pub scope: Vec<ComponentId>,
 }
 
 /// What the TAM is waiting for in a session: the typed state a token belongs to.
@@ -305,6 +327,20 @@ pub trait Store: Send + Sync {
     fn commit(&self, changes: &Changes) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// A shared store is a store: the TEEP server and the admin API hold one `Arc` each.
+impl<T: Store> Store for std::sync::Arc<T> {
+    fn load(
+        &self,
+        request: &LoadRequest,
+    ) -> impl Future<Output = Result<Loaded, StoreError>> + Send {
+        T::load(self, request)
+    }
+
+    fn commit(&self, changes: &Changes) -> impl Future<Output = Result<(), StoreError>> + Send {
+        T::commit(self, changes)
+    }
+}
+
 /// The whole state of a [`MemoryStore`]: tests compare two of these to prove that a
 /// rejected message changed nothing.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -325,6 +361,10 @@ pub struct MemoryState {
     pub reports: Vec<ReportRecord>,
     /// The audit log.
     pub audit: Vec<AuditEntry>,
+    /// TC-signer trust anchors by name (admin API).
+    pub signers: BTreeMap<String, SignerRecord>,
+    /// Manifest IDs the operator revoked (every version), in the order revoked.
+    pub revoked_tcs: Vec<ComponentId>,
 }
 
 impl MemoryState {
@@ -338,7 +378,7 @@ impl MemoryState {
 
     fn device_view(&self, id: &DeviceId, default_class: Option<&String>) -> DeviceView {
         let device = self.devices.get(id).cloned();
-        let policy = self
+        let mut policy = self
             .device_policy
             .get(id)
             .or_else(|| {
@@ -347,6 +387,7 @@ impl MemoryState {
             })
             .cloned()
             .unwrap_or_default();
+        policy.without_revoked(&self.revoked_tcs);
         let mut releases: Vec<TcRelease> = Vec::new();
         let mut todo: Vec<ComponentId> = policy
             .install
@@ -453,5 +494,285 @@ impl Store for MemoryStore {
 
     fn commit(&self, changes: &Changes) -> impl Future<Output = Result<(), StoreError>> + Send {
         core::future::ready(self.with(|s| s.apply(changes)))
+    }
+}
+
+/// Whose policy [`AdminStore::set_policy`] sets.
+#[derive(Clone, Copy, Debug)]
+pub enum PolicyScope<'a> {
+    /// Every device of a class (without a policy of its own).
+    Class(&'a str),
+    /// One device (wins over its class's).
+    Device(DeviceId),
+}
+
+/// Why an admin operation was refused (nothing changed) or failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdminError {
+    /// A release's sequence number is not above every earlier one of its manifest ID
+    /// (SUIT rollback protection starts at the repository).
+    #[error("sequence number {offered} is not above the latest, {latest}")]
+    Rollback {
+        /// The highest sequence number held.
+        latest: u64,
+        /// The one offered.
+        offered: u64,
+    },
+    /// A later version is signed by another key than the earlier ones.
+    #[error("a later version must be signed by the signer of the earlier ones")]
+    SignerChanged,
+    /// The manifest ID was revoked: no version of it is taken again.
+    #[error("the TC is revoked")]
+    TcRevoked,
+    /// The thing named does not exist.
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    /// The backend failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Policies of every class and device.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Policies {
+    /// Per device class.
+    pub classes: BTreeMap<String, TcPolicy>,
+    /// Per device.
+    pub devices: BTreeMap<DeviceId, TcPolicy>,
+}
+
+/// How many SUIT reports [`AdminStore::devices`] returns per device, newest first.
+pub const LAST_REPORTS: usize = 8;
+
+/// A device as the operator sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceSummary {
+    /// The record (installed TCs included).
+    pub device: Device,
+    /// The latest attestation result accepted.
+    pub last_attestation: Option<AttestationRecord>,
+    /// The latest SUIT reports (at most [`LAST_REPORTS`]), newest first.
+    pub last_reports: Vec<ReportRecord>,
+    /// The latest audit-log instant naming the device (its last contact that changed
+    /// something).
+    pub last_contact: Option<u64>,
+}
+
+/// The future an [`AdminStore`] call returns (boxed, so the trait is object-safe and the
+/// admin API's handlers are not generic).
+pub type AdminFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, AdminError>> + Send + 'a>>;
+
+/// The operator's side of the store: the admin API's operations, with the same behaviour
+/// on every implementation (the repository rules are checked inside the write, so two
+/// concurrent uploads cannot both pass them).
+pub trait AdminStore: Send + Sync {
+    /// Adds a release after checking the repository rules ([`check_release`]).
+    fn add_release<'a>(&'a self, release: &'a TcRelease) -> AdminFuture<'a, ()>;
+    /// Every release, in the order added.
+    fn releases(&self) -> AdminFuture<'_, Vec<TcRelease>>;
+    /// Revoked manifest IDs, in the order revoked.
+    fn revoked_tcs(&self) -> AdminFuture<'_, Vec<ComponentId>>;
+    /// Revokes every version of a TC (NotFound when no release has that ID).
+    fn revoke_tc<'a>(&'a self, id: &'a ComponentId) -> AdminFuture<'a, ()>;
+    /// Sets a class's or a device's policy.
+    fn set_policy<'a>(
+        &'a self,
+        scope: PolicyScope<'a>,
+        policy: &'a TcPolicy,
+    ) -> AdminFuture<'a, ()>;
+    /// Every policy.
+    fn policies(&self) -> AdminFuture<'_, Policies>;
+    /// Every known device, in id order.
+    fn devices(&self) -> AdminFuture<'_, Vec<DeviceSummary>>;
+    /// Revokes a known device (NotFound otherwise).
+    fn revoke_device<'a>(&'a self, id: &'a DeviceId) -> AdminFuture<'a, ()>;
+    /// TC-signer anchors, in name order.
+    fn signers(&self) -> AdminFuture<'_, Vec<SignerRecord>>;
+    /// Adds or replaces a TC-signer anchor.
+    fn put_signer<'a>(&'a self, signer: &'a SignerRecord) -> AdminFuture<'a, ()>;
+    /// Removes a TC-signer anchor (NotFound when there is none of that name).
+    fn remove_signer<'a>(&'a self, name: &'a str) -> AdminFuture<'a, ()>;
+    /// Audit entries `offset..offset + limit`, oldest first.
+    fn audit(&self, offset: u64, limit: u64) -> AdminFuture<'_, Vec<AuditEntry>>;
+    /// Appends one audit entry.
+    fn append_audit<'a>(&'a self, entry: &'a AuditEntry) -> AdminFuture<'a, ()>;
+}
+
+/// The repository rules for a new release, given the earlier releases of its manifest ID
+/// and whether that ID is revoked: not revoked, a sequence number above every earlier
+/// one, and the signer of the earlier ones.
+///
+/// # Errors
+/// The rule broken.
+pub fn check_release<'a>(
+    earlier: impl IntoIterator<Item = &'a TcRelease>,
+    revoked: bool,
+    new: &TcRelease,
+) -> Result<(), AdminError> {
+    if revoked {
+        return Err(AdminError::TcRevoked);
+    }
+    let Some(latest) = earlier.into_iter().max_by_key(|r| r.sequence) else {
+        return Ok(());
+    };
+    if new.sequence <= latest.sequence {
+        return Err(AdminError::Rollback {
+            latest: latest.sequence,
+            offered: new.sequence,
+        });
+    }
+    if new.signer != latest.signer {
+        return Err(AdminError::SignerChanged);
+    }
+    Ok(())
+}
+
+impl MemoryState {
+    fn add_release(&mut self, release: &TcRelease) -> Result<(), AdminError> {
+        let earlier = self
+            .releases
+            .iter()
+            .filter(|r| r.manifest_id == release.manifest_id);
+        let revoked = self.revoked_tcs.contains(&release.manifest_id);
+        check_release(earlier, revoked, release)?;
+        self.releases.push(release.clone());
+        Ok(())
+    }
+
+    fn device_summary(&self, device: &Device) -> DeviceSummary {
+        let of = |d: &DeviceId| d == &device.id;
+        DeviceSummary {
+            device: device.clone(),
+            last_attestation: self
+                .attestations
+                .iter()
+                .rev()
+                .find(|a| of(&a.device))
+                .cloned(),
+            last_reports: self
+                .reports
+                .iter()
+                .rev()
+                .filter(|r| of(&r.device))
+                .take(LAST_REPORTS)
+                .cloned()
+                .collect(),
+            last_contact: self
+                .audit
+                .iter()
+                .filter(|a| a.device.as_ref().is_some_and(of))
+                .map(|a| a.at)
+                .max(),
+        }
+    }
+}
+
+impl MemoryStore {
+    /// Runs `f` under the lock as an admin future.
+    fn admin<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut MemoryState) -> Result<T, AdminError>,
+    ) -> AdminFuture<'_, T> {
+        Box::pin(core::future::ready(self.with(f)))
+    }
+}
+
+impl AdminStore for MemoryStore {
+    fn add_release<'a>(&'a self, release: &'a TcRelease) -> AdminFuture<'a, ()> {
+        self.admin(|s| s.add_release(release))
+    }
+
+    fn releases(&self) -> AdminFuture<'_, Vec<TcRelease>> {
+        self.admin(|s| Ok(s.releases.clone()))
+    }
+
+    fn revoked_tcs(&self) -> AdminFuture<'_, Vec<ComponentId>> {
+        self.admin(|s| Ok(s.revoked_tcs.clone()))
+    }
+
+    fn revoke_tc<'a>(&'a self, id: &'a ComponentId) -> AdminFuture<'a, ()> {
+        self.admin(|s| {
+            if !s.releases.iter().any(|r| &r.manifest_id == id) {
+                return Err(AdminError::NotFound("TC"));
+            }
+            if !s.revoked_tcs.contains(id) {
+                s.revoked_tcs.push(id.clone());
+            }
+            Ok(())
+        })
+    }
+
+    fn set_policy<'a>(
+        &'a self,
+        scope: PolicyScope<'a>,
+        policy: &'a TcPolicy,
+    ) -> AdminFuture<'a, ()> {
+        self.admin(|s| {
+            match scope {
+                PolicyScope::Class(c) => s.class_policy.insert(c.to_owned(), policy.clone()),
+                PolicyScope::Device(d) => s.device_policy.insert(d, policy.clone()),
+            };
+            Ok(())
+        })
+    }
+
+    fn policies(&self) -> AdminFuture<'_, Policies> {
+        self.admin(|s| {
+            Ok(Policies {
+                classes: s.class_policy.clone(),
+                devices: s.device_policy.clone(),
+            })
+        })
+    }
+
+    fn devices(&self) -> AdminFuture<'_, Vec<DeviceSummary>> {
+        self.admin(|s| Ok(s.devices.values().map(|d| s.device_summary(d)).collect()))
+    }
+
+    fn revoke_device<'a>(&'a self, id: &'a DeviceId) -> AdminFuture<'a, ()> {
+        self.admin(|s| {
+            let device = s
+                .devices
+                .get_mut(id)
+                .ok_or(AdminError::NotFound("device"))?;
+            device.revoked = true;
+            Ok(())
+        })
+    }
+
+    fn signers(&self) -> AdminFuture<'_, Vec<SignerRecord>> {
+        self.admin(|s| Ok(s.signers.values().cloned().collect()))
+    }
+
+    fn put_signer<'a>(&'a self, signer: &'a SignerRecord) -> AdminFuture<'a, ()> {
+        self.admin(|s| {
+            s.signers.insert(signer.name.clone(), signer.clone());
+            Ok(())
+        })
+    }
+
+    fn remove_signer<'a>(&'a self, name: &'a str) -> AdminFuture<'a, ()> {
+        self.admin(|s| {
+            s.signers
+                .remove(name)
+                .map(drop)
+                .ok_or(AdminError::NotFound("signer"))
+        })
+    }
+
+    fn audit(&self, offset: u64, limit: u64) -> AdminFuture<'_, Vec<AuditEntry>> {
+        self.admin(|s| {
+            let skip = usize::try_from(offset).unwrap_or(usize::MAX);
+            let take = usize::try_from(limit).unwrap_or(usize::MAX);
+            Ok(s.audit.iter().skip(skip).take(take).cloned().collect())
+        })
+    }
+
+    fn append_audit<'a>(&'a self, entry: &'a AuditEntry) -> AdminFuture<'a, ()> {
+        self.admin(|s| {
+            s.audit.push(entry.clone());
+            Ok(())
+        })
     }
 }

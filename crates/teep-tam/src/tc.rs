@@ -13,7 +13,9 @@ use crate::store::TcRelease;
 
 /// Authenticates `envelope` against the TC signer anchors and describes it as a release.
 /// Only TCs from authorised TC signers are relayed (spec §10), so an envelope no anchor
-/// verifies is refused here, before it can reach any device.
+/// verifies is refused here, before it can reach any device. `depends_on` is extended by
+/// the dependencies the manifest declares (`suit-dependency-prefix`, the dependency's
+/// manifest component ID).
 ///
 /// # Errors
 /// The envelope does not authenticate, or names no manifest component ID.
@@ -29,6 +31,19 @@ pub fn release_from_envelope(
         .manifest_component_id
         .clone()
         .ok_or(SuitError::NoManifestComponentId)?;
+    let mut depends_on = depends_on;
+    for prefix in auth
+        .manifest
+        .common
+        .dependencies
+        .iter()
+        .filter_map(|d| d.prefix.as_ref())
+    {
+        let id = ComponentId(prefix.0.clone());
+        if !depends_on.contains(&id) {
+            depends_on.push(id);
+        }
+    }
     let (sequence, digest) = (auth.manifest.sequence_number, auth.digest);
     let signer = auth.signer.as_ref().map(teep_cose::PublicKey::thumbprint);
     Ok(TcRelease {

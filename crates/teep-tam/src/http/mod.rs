@@ -55,6 +55,7 @@ pub use tls::{TlsError, tls_config};
 use crate::driver;
 use crate::engine::{Context, ProviderRandom, Tam};
 use crate::error::{Dropped, Handled};
+use crate::metrics::Metrics;
 use crate::store::Store;
 use limit::Limiter;
 
@@ -102,6 +103,7 @@ pub struct Server<S, A> {
     appraiser: A,
     config: ServerConfig,
     limiter: Mutex<Limiter>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 /// The client's address, from the accepted connection.
@@ -121,7 +123,15 @@ where
             appraiser,
             config,
             limiter: Mutex::new(Limiter::default()),
+            metrics: None,
         }
+    }
+
+    /// Records every request the engine handles into `metrics` (served by the admin API).
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The store (an admin shell or a test reads it).
@@ -259,7 +269,12 @@ where
     if !body.is_empty() && !typed {
         return StatusCode::UNSUPPORTED_MEDIA_TYPE.into_response();
     }
-    respond(handle(server, body).await)
+    let started = Instant::now();
+    let result = handle(server.clone(), body).await;
+    if let Some(metrics) = &server.metrics {
+        metrics.record(result.as_ref(), started.elapsed());
+    }
+    respond(result)
 }
 
 /// Runs the engine on `body`. The engine's [`Context`] borrows a `dyn Random` that is not

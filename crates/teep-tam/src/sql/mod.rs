@@ -20,9 +20,11 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
+use teep_proto::ComponentId;
+
 use crate::store::{
-    Changes, Device, DeviceId, LoadRequest, Loaded, MemoryState, Store, StoreError, TcPolicy,
-    TcRelease,
+    AdminFuture, AdminStore, AuditEntry, Changes, Device, DeviceId, DeviceSummary, LoadRequest,
+    Loaded, MemoryState, Policies, SignerRecord, Store, StoreError, TcPolicy, TcRelease,
 };
 
 mod sqlite {
@@ -43,14 +45,7 @@ pub const SQLITE_FILE: &str = "tam.sqlite3";
 /// How long an SQLite writer waits for another one before failing.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Whose policy [`SqlStore::put_policy`] sets.
-#[derive(Clone, Copy, Debug)]
-pub enum PolicyScope<'a> {
-    /// Every device of a class (without a policy of its own).
-    Class(&'a str),
-    /// One device (wins over its class's).
-    Device(DeviceId),
-}
+pub use crate::store::PolicyScope;
 
 #[derive(Clone, Debug)]
 enum Pool {
@@ -197,6 +192,78 @@ impl Store for SqlStore {
 
     async fn commit(&self, changes: &Changes) -> Result<(), StoreError> {
         in_transaction!(self, |ops, conn| ops::apply(conn, changes).await)
+    }
+}
+
+impl AdminStore for SqlStore {
+    fn add_release<'a>(&'a self, release: &'a TcRelease) -> AdminFuture<'a, ()> {
+        Box::pin(
+            async move { in_transaction!(self, |ops, conn| ops::add_release(conn, release).await) },
+        )
+    }
+
+    fn releases(&self) -> AdminFuture<'_, Vec<TcRelease>> {
+        Box::pin(async move { in_transaction!(self, |ops, conn| ops::releases(conn).await) })
+    }
+
+    fn revoked_tcs(&self) -> AdminFuture<'_, Vec<ComponentId>> {
+        Box::pin(async move { in_transaction!(self, |ops, conn| ops::revoked_tcs(conn).await) })
+    }
+
+    fn revoke_tc<'a>(&'a self, id: &'a ComponentId) -> AdminFuture<'a, ()> {
+        Box::pin(async move { in_transaction!(self, |ops, conn| ops::revoke_tc(conn, id).await) })
+    }
+
+    fn set_policy<'a>(
+        &'a self,
+        scope: PolicyScope<'a>,
+        policy: &'a TcPolicy,
+    ) -> AdminFuture<'a, ()> {
+        Box::pin(async move { Ok(self.put_policy(scope, policy).await?) })
+    }
+
+    fn policies(&self) -> AdminFuture<'_, Policies> {
+        Box::pin(async move { in_transaction!(self, |ops, conn| ops::policies(conn).await) })
+    }
+
+    fn devices(&self) -> AdminFuture<'_, Vec<DeviceSummary>> {
+        Box::pin(
+            async move { in_transaction!(self, |ops, conn| ops::device_summaries(conn).await) },
+        )
+    }
+
+    fn revoke_device<'a>(&'a self, id: &'a DeviceId) -> AdminFuture<'a, ()> {
+        Box::pin(
+            async move { in_transaction!(self, |ops, conn| ops::revoke_device(conn, id).await) },
+        )
+    }
+
+    fn signers(&self) -> AdminFuture<'_, Vec<SignerRecord>> {
+        Box::pin(async move { in_transaction!(self, |ops, conn| ops::signers(conn).await) })
+    }
+
+    fn put_signer<'a>(&'a self, signer: &'a SignerRecord) -> AdminFuture<'a, ()> {
+        Box::pin(
+            async move { in_transaction!(self, |ops, conn| ops::put_signer(conn, signer).await) },
+        )
+    }
+
+    fn remove_signer<'a>(&'a self, name: &'a str) -> AdminFuture<'a, ()> {
+        Box::pin(
+            async move { in_transaction!(self, |ops, conn| ops::remove_signer(conn, name).await) },
+        )
+    }
+
+    fn audit(&self, offset: u64, limit: u64) -> AdminFuture<'_, Vec<AuditEntry>> {
+        Box::pin(
+            async move { in_transaction!(self, |ops, conn| ops::audit(conn, offset, limit).await) },
+        )
+    }
+
+    fn append_audit<'a>(&'a self, entry: &'a AuditEntry) -> AdminFuture<'a, ()> {
+        Box::pin(
+            async move { in_transaction!(self, |ops, conn| ops::append_audit(conn, entry).await) },
+        )
     }
 }
 

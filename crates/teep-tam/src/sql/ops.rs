@@ -7,9 +7,10 @@ use sqlx::Row;
 use super::{array, codec, db, int, seq_from_db, seq_to_db, uint};
 use crate::store::StoreError;
 use crate::store::{
-    AttestationRecord, AuditEntry, Changes, Device, DeviceId, DeviceView, Installed, LoadRequest,
-    Loaded, MemoryState, ReportRecord, SessionId, SessionRecord, SessionState, TcPolicy, TcRelease,
-    Token,
+    AdminError, AttestationRecord, AuditEntry, Changes, Device, DeviceId, DeviceSummary,
+    DeviceView, Installed, LAST_REPORTS, LoadRequest, Loaded, MemoryState, Policies, PolicyScope,
+    ReportRecord, SessionId, SessionRecord, SessionState, SignerRecord, TcPolicy, TcRelease,
+    Token, check_release,
 };
 use teep_proto::ComponentId;
 
@@ -181,6 +182,14 @@ fn release_from_row(row: &DbRow) -> Result<TcRelease, StoreError> {
 /// (as `Iterator::max_by_key` picks in `MemoryState`). Sequence numbers are compared
 /// here, not in SQL, since the column holds them bit-cast.
 async fn latest(conn: &mut Conn, id: &ComponentId) -> Result<Option<TcRelease>, StoreError> {
+    Ok(releases_of(conn, id)
+        .await?
+        .into_iter()
+        .max_by_key(|r| r.sequence))
+}
+
+/// Every release of `id`, in the order added.
+async fn releases_of(conn: &mut Conn, id: &ComponentId) -> Result<Vec<TcRelease>, StoreError> {
     let sql =
         format!("SELECT {RELEASE_COLUMNS} FROM tc_releases WHERE manifest_id = $1 ORDER BY id");
     let rows = sqlx::query(&sql)
@@ -188,11 +197,7 @@ async fn latest(conn: &mut Conn, id: &ComponentId) -> Result<Option<TcRelease>, 
         .fetch_all(&mut *conn)
         .await
         .map_err(db)?;
-    let releases = rows
-        .iter()
-        .map(release_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(releases.into_iter().max_by_key(|r| r.sequence))
+    rows.iter().map(release_from_row).collect()
 }
 
 /// The view `MemoryState::device_view` gives, walked in the same order.
@@ -206,7 +211,8 @@ async fn device_view(
         .as_ref()
         .and_then(|d| d.class.as_deref())
         .or(default_class);
-    let policy = policy(conn, id, class).await?;
+    let mut policy = policy(conn, id, class).await?;
+    policy.without_revoked(&revoked_tcs(conn).await?);
     let mut releases: Vec<TcRelease> = Vec::new();
     let mut todo: Vec<ComponentId> = policy
         .install
@@ -291,14 +297,20 @@ pub(super) async fn apply(conn: &mut Conn, c: &Changes) -> Result<(), StoreError
         .map_err(db)?;
     }
     for a in &c.audit {
-        sqlx::query("INSERT INTO audit_log (at, device, event) VALUES ($1, $2, $3)")
-            .bind(int(a.at)?)
-            .bind(a.device.as_ref().map(|d| d.0.as_slice()))
-            .bind(a.event.as_str())
-            .execute(&mut *conn)
-            .await
-            .map_err(db)?;
+        append_audit(conn, a).await?;
     }
+    Ok(())
+}
+
+/// Appends one audit-log line.
+pub(super) async fn append_audit(conn: &mut Conn, a: &AuditEntry) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO audit_log (at, device, event) VALUES ($1, $2, $3)")
+        .bind(int(a.at)?)
+        .bind(a.device.as_ref().map(|d| d.0.as_slice()))
+        .bind(a.event.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
     Ok(())
 }
 
@@ -395,19 +407,19 @@ pub(super) async fn put_release(conn: &mut Conn, r: &TcRelease) -> Result<(), St
 /// Sets the policy of a class or of one device.
 pub(super) async fn put_policy(
     conn: &mut Conn,
-    scope: super::PolicyScope<'_>,
+    scope: PolicyScope<'_>,
     p: &TcPolicy,
 ) -> Result<(), StoreError> {
     let install = codec::component_ids(&p.install)?;
     let requestable = codec::component_ids(&p.requestable)?;
     let query = match &scope {
-        super::PolicyScope::Class(class) => sqlx::query(
+        PolicyScope::Class(class) => sqlx::query(
             "INSERT INTO class_policies (class, install, requestable) VALUES ($1, $2, $3) \
              ON CONFLICT (class) DO UPDATE SET install = excluded.install, \
              requestable = excluded.requestable",
         )
         .bind(*class),
-        super::PolicyScope::Device(id) => sqlx::query(
+        PolicyScope::Device(id) => sqlx::query(
             "INSERT INTO device_policies (device, install, requestable) VALUES ($1, $2, $3) \
              ON CONFLICT (device) DO UPDATE SET install = excluded.install, \
              requestable = excluded.requestable",
@@ -426,31 +438,13 @@ pub(super) async fn put_policy(
 /// The whole state, as a `MemoryState` (for tests and export).
 pub(super) async fn snapshot(conn: &mut Conn) -> Result<MemoryState, StoreError> {
     let mut state = MemoryState::default();
-    let ids = sqlx::query("SELECT id FROM devices")
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db)?;
-    for row in &ids {
-        let id = DeviceId(array(col(row, 0)?)?);
-        if let Some(d) = device(conn, &id).await? {
-            state.devices.insert(id, d);
-        }
+    for d in devices(conn).await? {
+        state.devices.insert(d.id, d);
     }
-    let sql = format!("SELECT {RELEASE_COLUMNS} FROM tc_releases ORDER BY id");
-    for row in sqlx::query(&sql).fetch_all(&mut *conn).await.map_err(db)? {
-        state.releases.push(release_from_row(&row)?);
-    }
-    let sql = "SELECT install, requestable, class FROM class_policies";
-    for row in sqlx::query(sql).fetch_all(&mut *conn).await.map_err(db)? {
-        state
-            .class_policy
-            .insert(col(&row, 2)?, policy_from_row(&row)?);
-    }
-    let sql = "SELECT install, requestable, device FROM device_policies";
-    for row in sqlx::query(sql).fetch_all(&mut *conn).await.map_err(db)? {
-        let id = DeviceId(array(col(&row, 2)?)?);
-        state.device_policy.insert(id, policy_from_row(&row)?);
-    }
+    state.releases = releases(conn).await?;
+    let Policies { classes, devices } = policies(conn).await?;
+    state.class_policy = classes;
+    state.device_policy = devices;
     let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions");
     for row in sqlx::query(&sql).fetch_all(&mut *conn).await.map_err(db)? {
         let s = session_from_row(&row)?;
@@ -474,14 +468,241 @@ pub(super) async fn snapshot(conn: &mut Conn) -> Result<MemoryState, StoreError>
             report: col(&row, 4)?,
         });
     }
-    let sql = "SELECT at, device, event FROM audit_log ORDER BY id";
+    state.audit = audit(conn, 0, u64::MAX).await?;
+    state.signers = signers(conn)
+        .await?
+        .into_iter()
+        .map(|s| (s.name.clone(), s))
+        .collect();
+    state.revoked_tcs = revoked_tcs(conn).await?;
+    Ok(state)
+}
+
+/// Every device record, in id order.
+async fn devices(conn: &mut Conn) -> Result<Vec<Device>, StoreError> {
+    let ids = sqlx::query("SELECT id FROM devices ORDER BY id")
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?;
+    let mut out = Vec::with_capacity(ids.len());
+    for row in &ids {
+        let id = DeviceId(array(col(row, 0)?)?);
+        out.extend(device(conn, &id).await?);
+    }
+    Ok(out)
+}
+
+/// Every release, in the order added.
+pub(super) async fn releases(conn: &mut Conn) -> Result<Vec<TcRelease>, StoreError> {
+    let sql = format!("SELECT {RELEASE_COLUMNS} FROM tc_releases ORDER BY id");
+    let rows = sqlx::query(&sql).fetch_all(&mut *conn).await.map_err(db)?;
+    rows.iter().map(release_from_row).collect()
+}
+
+/// Every class's and device's policy.
+pub(super) async fn policies(conn: &mut Conn) -> Result<Policies, StoreError> {
+    let mut out = Policies::default();
+    let sql = "SELECT install, requestable, class FROM class_policies";
     for row in sqlx::query(sql).fetch_all(&mut *conn).await.map_err(db)? {
-        let device: Option<Vec<u8>> = col(&row, 1)?;
-        state.audit.push(AuditEntry {
-            at: uint(col(&row, 0)?)?,
-            device: device.map(|d| array(d).map(DeviceId)).transpose()?,
-            event: col(&row, 2)?,
+        out.classes.insert(col(&row, 2)?, policy_from_row(&row)?);
+    }
+    let sql = "SELECT install, requestable, device FROM device_policies";
+    for row in sqlx::query(sql).fetch_all(&mut *conn).await.map_err(db)? {
+        let id = DeviceId(array(col(&row, 2)?)?);
+        out.devices.insert(id, policy_from_row(&row)?);
+    }
+    Ok(out)
+}
+
+/// Audit entries `offset..offset + limit`, oldest first.
+pub(super) async fn audit(
+    conn: &mut Conn,
+    offset: u64,
+    limit: u64,
+) -> Result<Vec<AuditEntry>, StoreError> {
+    let rows = sqlx::query("SELECT at, device, event FROM audit_log ORDER BY id LIMIT $1 OFFSET $2")
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?;
+    rows.iter()
+        .map(|row| {
+            let device: Option<Vec<u8>> = col(row, 1)?;
+            Ok(AuditEntry {
+                at: uint(col(row, 0)?)?,
+                device: device.map(|d| array(d).map(DeviceId)).transpose()?,
+                event: col(row, 2)?,
+            })
+        })
+        .collect()
+}
+
+/// Revoked manifest IDs, in the order revoked.
+pub(super) async fn revoked_tcs(conn: &mut Conn) -> Result<Vec<ComponentId>, StoreError> {
+    let rows = sqlx::query("SELECT manifest_id FROM revoked_tcs ORDER BY id")
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?;
+    rows.iter()
+        .map(|r| codec::to_component_id(&col::<Vec<u8>>(r, 0)?))
+        .collect()
+}
+
+/// Serialises the writers of the TC repository (uploads and TC revocations) for the rest
+/// of the transaction, so that the rules one upload checked still hold when it commits.
+/// SQLite's `BEGIN IMMEDIATE` serialises every writer already; PostgreSQL's READ COMMITTED
+/// locks no row that does not exist yet, so the table is locked against other writers
+/// (readers, such as the engine's loads, are not blocked).
+async fn lock_repository(conn: &mut Conn) -> Result<(), StoreError> {
+    if <Db as sqlx::Database>::NAME == "PostgreSQL" {
+        sqlx::query("LOCK TABLE tc_releases IN SHARE ROW EXCLUSIVE MODE")
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+    }
+    Ok(())
+}
+
+/// Adds a release if it keeps the repository rules (checked in this transaction).
+pub(super) async fn add_release(conn: &mut Conn, r: &TcRelease) -> Result<(), AdminError> {
+    lock_repository(conn).await?;
+    let earlier = releases_of(conn, &r.manifest_id).await?;
+    let revoked = revoked_tcs(conn).await?.contains(&r.manifest_id);
+    check_release(&earlier, revoked, r)?;
+    Ok(put_release(conn, r).await?)
+}
+
+/// Revokes every version of a TC that has a release.
+pub(super) async fn revoke_tc(conn: &mut Conn, id: &ComponentId) -> Result<(), AdminError> {
+    lock_repository(conn).await?;
+    if releases_of(conn, id).await?.is_empty() {
+        return Err(AdminError::NotFound("TC"));
+    }
+    sqlx::query("INSERT INTO revoked_tcs (manifest_id) VALUES ($1) ON CONFLICT DO NOTHING")
+        .bind(codec::component_id(id)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
+/// Every device with its latest attestation, reports and contact.
+pub(super) async fn device_summaries(conn: &mut Conn) -> Result<Vec<DeviceSummary>, StoreError> {
+    let mut out = Vec::new();
+    for device in devices(conn).await? {
+        let id = device.id.0.to_vec();
+        let attestation = sqlx::query(
+            "SELECT at, ear FROM attestations WHERE device = $1 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(id.as_slice())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?;
+        let last_attestation = attestation
+            .map(|row| -> Result<_, StoreError> {
+                Ok(AttestationRecord {
+                    device: device.id,
+                    at: uint(col(&row, 0)?)?,
+                    ear: col(&row, 1)?,
+                })
+            })
+            .transpose()?;
+        let reports = sqlx::query(
+            "SELECT at, manifest_digest, success, report FROM suit_reports WHERE device = $1 \
+             ORDER BY id DESC LIMIT $2",
+        )
+        .bind(id.as_slice())
+        .bind(int(LAST_REPORTS)?)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?;
+        let last_reports = reports
+            .iter()
+            .map(|row| {
+                Ok(ReportRecord {
+                    device: device.id,
+                    at: uint(col(row, 0)?)?,
+                    manifest_digest: array(col(row, 1)?)?,
+                    success: col(row, 2)?,
+                    report: col(row, 3)?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let contact = sqlx::query("SELECT MAX(at) FROM audit_log WHERE device = $1")
+            .bind(id.as_slice())
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db)?;
+        let last_contact: Option<i64> = col(&contact, 0)?;
+        out.push(DeviceSummary {
+            device,
+            last_attestation,
+            last_reports,
+            last_contact: last_contact.map(uint).transpose()?,
         });
     }
-    Ok(state)
+    Ok(out)
+}
+
+/// Revokes a known device.
+pub(super) async fn revoke_device(conn: &mut Conn, id: &DeviceId) -> Result<(), AdminError> {
+    let done = sqlx::query("UPDATE devices SET revoked = TRUE WHERE id = $1")
+        .bind(id.0.as_slice())
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    if done.rows_affected() == 0 {
+        return Err(AdminError::NotFound("device"));
+    }
+    Ok(())
+}
+
+/// TC-signer anchors in name order (sorted here: a PostgreSQL collation may not be
+/// byte order).
+pub(super) async fn signers(conn: &mut Conn) -> Result<Vec<SignerRecord>, StoreError> {
+    let rows = sqlx::query("SELECT name, cose_key, scope FROM tc_signers")
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?;
+    let mut out = rows
+        .iter()
+        .map(|r| {
+            Ok(SignerRecord {
+                name: col(r, 0)?,
+                key: col(r, 1)?,
+                scope: codec::to_component_ids(&col::<Vec<u8>>(r, 2)?)?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// Adds or replaces a TC-signer anchor.
+pub(super) async fn put_signer(conn: &mut Conn, s: &SignerRecord) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO tc_signers (name, cose_key, scope) VALUES ($1, $2, $3) \
+         ON CONFLICT (name) DO UPDATE SET cose_key = excluded.cose_key, scope = excluded.scope",
+    )
+    .bind(s.name.as_str())
+    .bind(s.key.as_slice())
+    .bind(codec::component_ids(&s.scope)?)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// Removes a TC-signer anchor.
+pub(super) async fn remove_signer(conn: &mut Conn, name: &str) -> Result<(), AdminError> {
+    let done = sqlx::query("DELETE FROM tc_signers WHERE name = $1")
+        .bind(name)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    if done.rows_affected() == 0 {
+        return Err(AdminError::NotFound("signer"));
+    }
+    Ok(())
 }

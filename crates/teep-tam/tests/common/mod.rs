@@ -244,24 +244,7 @@ impl World {
 
     /// Builds, signs and registers a TC release.
     pub fn release(&self, name: &str, sequence: u64, deps: &[&str]) -> TcRelease {
-        let spec = ManifestSpec {
-            component_id: ComponentId(vec![
-                b"TEEP-Device".to_vec(),
-                name.as_bytes().to_vec(),
-                b"ta".to_vec(),
-            ]),
-            manifest_component_id: Some(manifest_id(name)),
-            sequence_number: sequence,
-            payload: format!("{name} v{sequence}").into_bytes(),
-            location: PayloadLocation::Integrated("#tc".into()),
-            vendor_id: None,
-            class_id: None,
-            reference_uri: None,
-            encrypt_to: None,
-            dependencies: vec![],
-        };
-        let built = builder::build(&spec, provider()).unwrap().envelope;
-        let signed = builder::sign(&built, self.tc_signer.as_ref(), provider()).unwrap();
+        let signed = signed_envelope(self.tc_signer.as_ref(), name, sequence, &[]);
         let mut trust = TrustStore::new();
         trust.add_key(self.tc_signer.public_key().clone());
         let anchors = Anchors {
@@ -467,4 +450,42 @@ pub fn report(digest: [u8; 32], nonce: &[u8], ok: bool) -> Vec<u8> {
         capabilities: false,
     }
     .to_cbor()
+}
+
+/// The unsigned envelope of TC `name` version `sequence` (component
+/// `TEEP-Device/NAME/ta`, manifest ID [`manifest_id`]), integrating the signed envelopes
+/// it depends on.
+pub fn unsigned_envelope(name: &str, sequence: u64, deps: &[Vec<u8>]) -> Vec<u8> {
+    let spec = ManifestSpec {
+        component_id: ComponentId(vec![
+            b"TEEP-Device".to_vec(),
+            name.as_bytes().to_vec(),
+            b"ta".to_vec(),
+        ]),
+        manifest_component_id: Some(manifest_id(name)),
+        sequence_number: sequence,
+        payload: format!("{name} v{sequence}").into_bytes(),
+        location: PayloadLocation::Integrated("#tc".into()),
+        vendor_id: None,
+        class_id: None,
+        reference_uri: None,
+        encrypt_to: None,
+        dependencies: deps
+            .iter()
+            .map(|envelope| builder::DependencySpec {
+                envelope: envelope.clone(),
+            })
+            .collect(),
+    };
+    builder::build(&spec, provider()).unwrap().envelope
+}
+
+/// That envelope signed by `signer`.
+pub fn signed_envelope(
+    signer: &dyn Signer,
+    name: &str,
+    sequence: u64,
+    deps: &[Vec<u8>],
+) -> Vec<u8> {
+    builder::sign(&unsigned_envelope(name, sequence, deps), signer, provider()).unwrap()
 }

@@ -1,0 +1,502 @@
+//! The admin API's handlers and JSON bodies (each handler documents itself for the
+//! OpenAPI document).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+use teep_cose::{PublicKey, TrustStore};
+use teep_proto::ComponentId;
+use teep_suit::verify::Anchors;
+use utoipa::ToSchema;
+
+use super::{Admin, ApiError, TC_MEDIA_TYPES, component_id_text, parse_component_id, unix_now};
+use crate::store::{
+    AuditEntry, DeviceId, DeviceSummary, PolicyScope, ReportRecord, SignerRecord, TcPolicy,
+    TcRelease,
+};
+use crate::tc::release_from_envelope;
+
+/// One version of a TC.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TcVersion {
+    /// Manifest component ID (hex segments joined by `/`).
+    pub manifest_id: String,
+    /// `suit-manifest-sequence-number`.
+    pub sequence: u64,
+    /// SHA-256 of the bstr-wrapped manifest (hex).
+    pub digest: String,
+    /// Thumbprint of the signer key (hex).
+    pub signer: Option<String>,
+    /// Manifest IDs it depends on.
+    pub depends_on: Vec<String>,
+}
+
+impl From<&TcRelease> for TcVersion {
+    fn from(r: &TcRelease) -> Self {
+        Self {
+            manifest_id: component_id_text(&r.manifest_id),
+            sequence: r.sequence,
+            digest: hex::encode(r.digest),
+            signer: r.signer.map(hex::encode),
+            depends_on: r.depends_on.iter().map(component_id_text).collect(),
+        }
+    }
+}
+
+/// A TC with every version held.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TcInfo {
+    /// Manifest component ID.
+    pub manifest_id: String,
+    /// Revoked by the operator (devices unlink it at their next contact).
+    pub revoked: bool,
+    /// Versions, in the order uploaded.
+    pub versions: Vec<TcVersion>,
+}
+
+/// Names a TC.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct TcRef {
+    /// Manifest component ID.
+    pub manifest_id: String,
+}
+
+/// A policy: manifest IDs to install, and those the device may ask for.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PolicyBody {
+    /// TCs to install and keep up to date (their dependencies come with them).
+    #[serde(default)]
+    pub install: Vec<String>,
+    /// TCs the device may request.
+    #[serde(default)]
+    pub requestable: Vec<String>,
+}
+
+impl From<&TcPolicy> for PolicyBody {
+    fn from(p: &TcPolicy) -> Self {
+        Self {
+            install: p.install.iter().map(component_id_text).collect(),
+            requestable: p.requestable.iter().map(component_id_text).collect(),
+        }
+    }
+}
+
+/// Every policy.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PolicyList {
+    /// By device class.
+    pub classes: BTreeMap<String, PolicyBody>,
+    /// By device id (hex).
+    pub devices: BTreeMap<String, PolicyBody>,
+}
+
+/// A SUIT report received.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReportInfo {
+    /// When (Unix seconds).
+    pub at: u64,
+    /// The manifest it is about (hex digest).
+    pub manifest_digest: String,
+    /// Whether the procedure succeeded.
+    pub success: bool,
+}
+
+impl From<&ReportRecord> for ReportInfo {
+    fn from(r: &ReportRecord) -> Self {
+        Self {
+            at: r.at,
+            manifest_digest: hex::encode(r.manifest_digest),
+            success: r.success,
+        }
+    }
+}
+
+/// A device as the operator sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DeviceInfo {
+    /// Thumbprint of its TEEP Agent key (hex).
+    pub id: String,
+    /// Its class.
+    pub class: Option<String>,
+    /// Revoked by the operator.
+    pub revoked: bool,
+    /// When it last attested successfully.
+    pub attested_at: Option<u64>,
+    /// When the latest attestation result was accepted, and its size in bytes.
+    pub last_attestation: Option<(u64, usize)>,
+    /// Installed TCs (manifest ID and sequence number).
+    pub installed: Vec<(String, u64)>,
+    /// Latest SUIT reports, newest first.
+    pub last_reports: Vec<ReportInfo>,
+    /// Its last recorded contact.
+    pub last_contact: Option<u64>,
+}
+
+impl From<&DeviceSummary> for DeviceInfo {
+    fn from(s: &DeviceSummary) -> Self {
+        let d = &s.device;
+        Self {
+            id: hex::encode(d.id.0),
+            class: d.class.clone(),
+            revoked: d.revoked,
+            attested_at: d.attested_at,
+            last_attestation: s.last_attestation.as_ref().map(|a| (a.at, a.ear.len())),
+            installed: d
+                .installed
+                .iter()
+                .map(|i| (component_id_text(&i.manifest_id), i.sequence))
+                .collect(),
+            last_reports: s.last_reports.iter().map(ReportInfo::from).collect(),
+            last_contact: s.last_contact,
+        }
+    }
+}
+
+/// A TC-signer trust anchor.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SignerBody {
+    /// Its name.
+    pub name: String,
+    /// The public key, an encoded COSE_Key (hex).
+    pub key: String,
+    /// Component-ID prefixes it may write (`""`: everything).
+    pub scope: Vec<String>,
+}
+
+/// One audit-log line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AuditLine {
+    /// When (Unix seconds).
+    pub at: u64,
+    /// The device it is about (hex), if any.
+    pub device: Option<String>,
+    /// What happened.
+    pub event: String,
+}
+
+/// A page of the audit log.
+#[derive(Clone, Copy, Debug, Deserialize)]
+pub struct Page {
+    /// Entries to skip.
+    #[serde(default)]
+    offset: u64,
+    /// Entries to return (at most 1000; default 100).
+    limit: Option<u64>,
+}
+
+/// Longest signer name.
+const NAME_MAX: usize = 128;
+
+fn ids(texts: &[String]) -> Result<Vec<ComponentId>, ApiError> {
+    texts.iter().map(|t| parse_component_id(t)).collect()
+}
+
+fn device_id(text: &str) -> Result<DeviceId, ApiError> {
+    let mut id = [0; 32];
+    hex::decode_to_slice(text, &mut id)
+        .map_err(|e| ApiError::BadRequest(format!("device id {text:?}: {e}")))?;
+    Ok(DeviceId(id))
+}
+
+fn is_tc_media_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    TC_MEDIA_TYPES
+        .iter()
+        .any(|m| m.eq_ignore_ascii_case(essence))
+}
+
+/// Uploads a TC version (a signed SUIT envelope).
+#[utoipa::path(post, path = "/admin/tcs", tag = "tcs",
+    request_body(content = Vec<u8>, content_type = "application/cbor",
+        description = "SUIT envelope (also application/suit-envelope+cose)"),
+    responses((status = 201, body = TcVersion), (status = 409, description = "rollback, signer change or revoked TC"),
+        (status = 415), (status = 422, description = "does not verify, or out of the signer's scope")))]
+pub(super) async fn upload_tc(
+    State(admin): State<Arc<Admin>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<TcVersion>), ApiError> {
+    if !is_tc_media_type(&headers) {
+        return Err(ApiError::MediaType);
+    }
+    let signers = admin.store.signers().await?;
+    let mut trust = TrustStore::new();
+    let mut by_thumbprint = Vec::new();
+    for s in &signers {
+        // Keys were checked when added; one that no longer parses signs nothing.
+        if let Ok(key) = PublicKey::from_cose_key_bytes(&s.key) {
+            by_thumbprint.push((key.thumbprint(), s));
+            trust.add_key(key);
+        }
+    }
+    let anchors = Anchors {
+        signers: &trust,
+        mac_keys: &[],
+        now: Some(unix_now()),
+    };
+    let release = release_from_envelope(body.to_vec(), admin.provider, &anchors, Vec::new())
+        .map_err(|e| ApiError::Envelope(e.to_string()))?;
+    let signer = by_thumbprint
+        .iter()
+        .find(|(t, _)| Some(*t) == release.signer)
+        .map(|(_, s)| *s)
+        .ok_or_else(|| ApiError::Envelope("not signed by a TC-signer anchor".into()))?;
+    if !signer
+        .scope
+        .iter()
+        .any(|p| release.manifest_id.0.starts_with(&p.0))
+    {
+        return Err(ApiError::OutOfScope(signer.name.clone()));
+    }
+    admin.store.add_release(&release).await?;
+    tracing::info!(manifest = %component_id_text(&release.manifest_id),
+        sequence = release.sequence, signer = %signer.name, "TC uploaded");
+    Ok((StatusCode::CREATED, Json(TcVersion::from(&release))))
+}
+
+/// Lists every TC with its versions.
+#[utoipa::path(get, path = "/admin/tcs", tag = "tcs", responses((status = 200, body = Vec<TcInfo>)))]
+pub(super) async fn list_tcs(
+    State(admin): State<Arc<Admin>>,
+) -> Result<Json<Vec<TcInfo>>, ApiError> {
+    let releases = admin.store.releases().await?;
+    let revoked = admin.store.revoked_tcs().await?;
+    let mut out: Vec<(ComponentId, TcInfo)> = Vec::new();
+    for r in &releases {
+        let version = TcVersion::from(r);
+        match out.iter_mut().find(|(id, _)| id == &r.manifest_id) {
+            Some((_, tc)) => tc.versions.push(version),
+            None => out.push((
+                r.manifest_id.clone(),
+                TcInfo {
+                    manifest_id: version.manifest_id.clone(),
+                    revoked: revoked.contains(&r.manifest_id),
+                    versions: vec![version],
+                },
+            )),
+        }
+    }
+    Ok(Json(out.into_iter().map(|(_, tc)| tc).collect()))
+}
+
+/// Revokes every version of a TC: devices holding it unlink it at their next contact.
+#[utoipa::path(post, path = "/admin/tcs/revoke", tag = "tcs", request_body = TcRef,
+    responses((status = 204), (status = 404)))]
+pub(super) async fn revoke_tc(
+    State(admin): State<Arc<Admin>>,
+    Json(tc): Json<TcRef>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_component_id(&tc.manifest_id)?;
+    admin.store.revoke_tc(&id).await?;
+    tracing::info!(manifest = %tc.manifest_id, "TC revoked");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Shows every policy.
+#[utoipa::path(get, path = "/admin/policy", tag = "policy", responses((status = 200, body = PolicyList)))]
+pub(super) async fn show_policy(
+    State(admin): State<Arc<Admin>>,
+) -> Result<Json<PolicyList>, ApiError> {
+    let p = admin.store.policies().await?;
+    Ok(Json(PolicyList {
+        classes: p
+            .classes
+            .iter()
+            .map(|(c, p)| (c.clone(), p.into()))
+            .collect(),
+        devices: p
+            .devices
+            .iter()
+            .map(|(d, p)| (hex::encode(d.0), p.into()))
+            .collect(),
+    }))
+}
+
+/// Checks that every TC a policy names has a release (an operator's typo is refused).
+async fn policy(admin: &Admin, body: &PolicyBody) -> Result<TcPolicy, ApiError> {
+    let policy = TcPolicy {
+        install: ids(&body.install)?,
+        requestable: ids(&body.requestable)?,
+    };
+    let releases = admin.store.releases().await?;
+    for id in policy.install.iter().chain(&policy.requestable) {
+        if !releases.iter().any(|r| &r.manifest_id == id) {
+            return Err(ApiError::BadRequest(format!(
+                "no TC {} has been uploaded",
+                component_id_text(id)
+            )));
+        }
+    }
+    Ok(policy)
+}
+
+/// Sets the policy of a device class.
+#[utoipa::path(put, path = "/admin/policy/class/{class}", tag = "policy", request_body = PolicyBody,
+    params(("class" = String, Path, description = "device class")), responses((status = 204), (status = 400)))]
+pub(super) async fn set_class_policy(
+    State(admin): State<Arc<Admin>>,
+    Path(class): Path<String>,
+    Json(body): Json<PolicyBody>,
+) -> Result<StatusCode, ApiError> {
+    let p = policy(&admin, &body).await?;
+    admin
+        .store
+        .set_policy(PolicyScope::Class(&class), &p)
+        .await?;
+    tracing::info!(%class, "class policy set");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Sets the policy of one device (wins over its class's).
+#[utoipa::path(put, path = "/admin/policy/device/{id}", tag = "policy", request_body = PolicyBody,
+    params(("id" = String, Path, description = "device id (hex)")), responses((status = 204), (status = 400)))]
+pub(super) async fn set_device_policy(
+    State(admin): State<Arc<Admin>>,
+    Path(id): Path<String>,
+    Json(body): Json<PolicyBody>,
+) -> Result<StatusCode, ApiError> {
+    let device = device_id(&id)?;
+    let p = policy(&admin, &body).await?;
+    admin
+        .store
+        .set_policy(PolicyScope::Device(device), &p)
+        .await?;
+    tracing::info!(device = %device, "device policy set");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Lists every known device.
+#[utoipa::path(get, path = "/admin/devices", tag = "devices", responses((status = 200, body = Vec<DeviceInfo>)))]
+pub(super) async fn list_devices(
+    State(admin): State<Arc<Admin>>,
+) -> Result<Json<Vec<DeviceInfo>>, ApiError> {
+    let devices = admin.store.devices().await?;
+    Ok(Json(devices.iter().map(DeviceInfo::from).collect()))
+}
+
+/// Revokes a device: it gets nothing more, whatever its Evidence says.
+#[utoipa::path(post, path = "/admin/devices/{id}/revoke", tag = "devices",
+    params(("id" = String, Path, description = "device id (hex)")), responses((status = 204), (status = 404)))]
+pub(super) async fn revoke_device(
+    State(admin): State<Arc<Admin>>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let device = device_id(&id)?;
+    admin.store.revoke_device(&device).await?;
+    tracing::info!(device = %device, "device revoked");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Lists the TC-signer anchors.
+#[utoipa::path(get, path = "/admin/signers", tag = "signers", responses((status = 200, body = Vec<SignerBody>)))]
+pub(super) async fn list_signers(
+    State(admin): State<Arc<Admin>>,
+) -> Result<Json<Vec<SignerBody>>, ApiError> {
+    let signers = admin.store.signers().await?;
+    Ok(Json(
+        signers
+            .iter()
+            .map(|s| SignerBody {
+                name: s.name.clone(),
+                key: hex::encode(&s.key),
+                scope: s.scope.iter().map(component_id_text).collect(),
+            })
+            .collect(),
+    ))
+}
+
+/// Adds (or replaces) a TC-signer anchor.
+#[utoipa::path(post, path = "/admin/signers", tag = "signers", request_body = SignerBody,
+    responses((status = 201), (status = 400)))]
+pub(super) async fn add_signer(
+    State(admin): State<Arc<Admin>>,
+    Json(body): Json<SignerBody>,
+) -> Result<StatusCode, ApiError> {
+    if body.name.is_empty() || body.name.len() > NAME_MAX || body.name.chars().any(char::is_control)
+    {
+        return Err(ApiError::BadRequest(format!(
+            "a signer name is 1..={NAME_MAX} bytes without control characters"
+        )));
+    }
+    let key = hex::decode(&body.key)
+        .map_err(|e| ApiError::BadRequest(format!("key: {e}")))
+        .and_then(|k| {
+            PublicKey::from_cose_key_bytes(&k)
+                .map_err(|e| ApiError::BadRequest(format!("key is no usable COSE_Key: {e}")))
+        })?;
+    let record = SignerRecord {
+        name: body.name,
+        key: key.to_cose_key_bytes(),
+        scope: ids(&body.scope)?,
+    };
+    admin.store.put_signer(&record).await?;
+    tracing::info!(name = %record.name, "TC signer added");
+    Ok(StatusCode::CREATED)
+}
+
+/// Removes a TC-signer anchor (the TCs it signed stay).
+#[utoipa::path(delete, path = "/admin/signers/{name}", tag = "signers",
+    params(("name" = String, Path, description = "anchor name")), responses((status = 204), (status = 404)))]
+pub(super) async fn remove_signer(
+    State(admin): State<Arc<Admin>>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    admin.store.remove_signer(&name).await?;
+    tracing::info!(%name, "TC signer removed");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A page of the audit log, oldest first.
+#[utoipa::path(get, path = "/admin/audit", tag = "audit",
+    params(("offset" = Option<u64>, Query, description = "entries to skip"),
+        ("limit" = Option<u64>, Query, description = "entries to return (at most 1000; default 100)")),
+    responses((status = 200, body = Vec<AuditLine>)))]
+pub(super) async fn list_audit(
+    State(admin): State<Arc<Admin>>,
+    Query(page): Query<Page>,
+) -> Result<Json<Vec<AuditLine>>, ApiError> {
+    let limit = page.limit.unwrap_or(100).min(1000);
+    let entries = admin.store.audit(page.offset, limit).await?;
+    Ok(Json(
+        entries
+            .iter()
+            .map(|e: &AuditEntry| AuditLine {
+                at: e.at,
+                device: e.device.map(|d| hex::encode(d.0)),
+                event: e.event.clone(),
+            })
+            .collect(),
+    ))
+}
+
+/// Prometheus metrics of the TEEP server (OpenMetrics text).
+#[utoipa::path(get, path = "/metrics", tag = "metrics",
+    responses((status = 200, content_type = "application/openmetrics-text", body = String)))]
+pub(super) async fn metrics(State(admin): State<Arc<Admin>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        admin.metrics.encode(),
+    )
+        .into_response()
+}
+
+/// This document.
+#[utoipa::path(get, path = "/admin/openapi.json", tag = "meta", responses((status = 200, body = Object)))]
+pub(super) async fn openapi(Extension(doc): Extension<Arc<utoipa::openapi::OpenApi>>) -> Response {
+    Json(doc.as_ref().clone()).into_response()
+}

@@ -1,0 +1,303 @@
+//! The TAM's admin API: JSON over HTTP on its own listener (loopback by default), for the
+//! operator to upload and revoke TCs, set policy, revoke devices, manage the TC-signer
+//! anchors, read the audit log and scrape Prometheus metrics.
+//!
+//! Pinned choices:
+//! * every route, `/metrics` and `/admin/openapi.json` included, needs
+//!   `Authorization: Bearer TOKEN`; the token is compared in constant time (SHA-256 of both
+//!   sides, then a constant-time equality, so neither content nor length leaks);
+//! * every call, refused ones included, is one audit-log line (`admin METHOD PATH ->
+//!   STATUS`, with `(unauthenticated)` for a refused token), written after the handler;
+//! * errors are JSON `{"error": CODE, "message": TEXT}` ([`ApiError`]); a refused upload
+//!   or operation changes nothing;
+//! * component IDs are written as their byte-string segments in lower-case hex joined by
+//!   `/` ([`component_id_text`]); the empty string is the ID of no segments (the scope of
+//!   everything), so one empty segment cannot be written;
+//! * TC uploads are `application/cbor` or `application/suit-envelope+cose` bodies of at
+//!   most [`crate::http::DEFAULT_BODY_LIMIT`]; the envelope must verify against a stored
+//!   TC-signer anchor whose scope covers its manifest component ID, and the repository
+//!   rules of [`crate::store::check_release`] hold.
+//! * The OpenAPI document is generated from the handlers (`utoipa`); the router is built
+//!   only from the documented handlers, so the two cannot drift apart.
+
+mod handlers;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use subtle::ConstantTimeEq as _;
+use teep_cose::CryptoProvider;
+use teep_proto::ComponentId;
+use tokio::net::TcpListener;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::metrics::Metrics;
+use crate::store::{AdminError, AdminStore, AuditEntry};
+
+pub use handlers::{
+    AuditLine, DeviceInfo, PolicyBody, PolicyList, ReportInfo, SignerBody, TcInfo, TcVersion,
+};
+
+/// The admin listener's default address: loopback only.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:8481";
+
+/// Longest request path written to the audit log (a longer one is cut).
+const AUDIT_PATH_MAX: usize = 200;
+
+/// Media types a TC upload may carry.
+pub const TC_MEDIA_TYPES: [&str; 2] = ["application/cbor", "application/suit-envelope+cose"];
+
+/// What the admin handlers share: the store, the token, the metrics to expose and the
+/// crypto provider envelopes are verified with.
+pub struct Admin {
+    store: Arc<dyn AdminStore>,
+    token_digest: [u8; 32],
+    metrics: Arc<Metrics>,
+    provider: &'static dyn CryptoProvider,
+}
+
+impl Admin {
+    /// The admin state over `store`, accepting `token` as the bearer token.
+    pub fn new(
+        store: Arc<dyn AdminStore>,
+        token: &str,
+        metrics: Arc<Metrics>,
+        provider: &'static dyn CryptoProvider,
+    ) -> Self {
+        Self {
+            store,
+            token_digest: provider.sha256(token.as_bytes()),
+            metrics,
+            provider,
+        }
+    }
+
+    /// Whether `offered` is the token, in time independent of both.
+    fn token_ok(&self, offered: &[u8]) -> bool {
+        let digest = self.provider.sha256(offered);
+        bool::from(digest.ct_eq(&self.token_digest))
+    }
+}
+
+/// The OpenAPI document's frame (the paths come from the handlers).
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "teep TAM admin API", description = "Operator API of the TEEP TAM"),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+struct ApiDoc;
+
+/// Declares the bearer-token scheme.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The router and the OpenAPI document generated from the same handlers.
+fn documented() -> (Router<Arc<Admin>>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(handlers::upload_tc, handlers::list_tcs))
+        .routes(routes!(handlers::revoke_tc))
+        .routes(routes!(handlers::show_policy))
+        .routes(routes!(handlers::set_class_policy))
+        .routes(routes!(handlers::set_device_policy))
+        .routes(routes!(handlers::list_devices))
+        .routes(routes!(handlers::revoke_device))
+        .routes(routes!(handlers::list_signers, handlers::add_signer))
+        .routes(routes!(handlers::remove_signer))
+        .routes(routes!(handlers::list_audit))
+        .routes(routes!(handlers::metrics))
+        .routes(routes!(handlers::openapi))
+        .split_for_parts()
+}
+
+/// The OpenAPI document of the admin API (what `/admin/openapi.json` serves).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    documented().1
+}
+
+/// The admin router: authentication and audit around every route, JSON 404 elsewhere.
+pub fn router(admin: Arc<Admin>) -> Router {
+    let (routes, doc) = documented();
+    routes
+        .fallback(|| async { ApiError::NotFound("route").into_response() })
+        .layer(axum::Extension(Arc::new(doc)))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            crate::http::DEFAULT_BODY_LIMIT,
+        ))
+        .layer(axum::middleware::from_fn_with_state(admin.clone(), guard))
+        .with_state(admin)
+}
+
+/// Serves the admin API on `listener` until `shutdown` completes.
+///
+/// # Errors
+/// The listener failed.
+pub async fn serve(
+    admin: Arc<Admin>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(admin))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Authenticates the call, runs it if allowed, and writes its audit line.
+async fn guard(State(admin): State<Arc<Admin>>, request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path: String = request.uri().path().chars().take(AUDIT_PATH_MAX).collect();
+    let authorised = bearer(request.headers()).is_some_and(|t| admin.token_ok(t));
+    let response = if authorised {
+        next.run(request).await
+    } else {
+        ApiError::Unauthorized.into_response()
+    };
+    let status = response.status().as_u16();
+    let refused = if authorised { "" } else { " (unauthenticated)" };
+    let entry = AuditEntry {
+        at: unix_now(),
+        device: None,
+        event: format!("admin {method} {path} -> {status}{refused}"),
+    };
+    tracing::info!(%method, %path, status, authorised, "admin call");
+    if let Err(e) = admin.store.append_audit(&entry).await {
+        tracing::error!(error = %e, event = %entry.event, "audit log write failed");
+    }
+    response
+}
+
+/// The bearer token of an `Authorization` header.
+fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
+    let value = headers.get(header::AUTHORIZATION)?.as_bytes();
+    let (scheme, token) = value.split_at_checked(7)?;
+    scheme.eq_ignore_ascii_case(b"bearer ").then_some(token)
+}
+
+/// An admin API error, sent as `{"error": CODE, "message": TEXT}`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// No token, or not the token (401).
+    #[error("missing or wrong bearer token")]
+    Unauthorized,
+    /// The request is not understood (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// A TC upload with another media type (415).
+    #[error("a TC upload must be application/cbor or application/suit-envelope+cose")]
+    MediaType,
+    /// The envelope does not verify against the TC-signer anchors, or is malformed (422).
+    #[error("envelope refused: {0}")]
+    Envelope(String),
+    /// The signer's anchor does not cover the manifest component ID (422).
+    #[error("signer {0} may not write this manifest component ID")]
+    OutOfScope(String),
+    /// A repository rule or operation refused (409 / 404).
+    #[error(transparent)]
+    Store(#[from] AdminError),
+    /// Nothing of that name (404).
+    #[error("no such {0}")]
+    NotFound(&'static str),
+}
+
+impl ApiError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Self::MediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "media_type"),
+            Self::Envelope(_) => (StatusCode::UNPROCESSABLE_ENTITY, "envelope_rejected"),
+            Self::OutOfScope(_) => (StatusCode::UNPROCESSABLE_ENTITY, "out_of_scope"),
+            Self::NotFound(_) | Self::Store(AdminError::NotFound(_)) => {
+                (StatusCode::NOT_FOUND, "not_found")
+            }
+            Self::Store(AdminError::Rollback { .. }) => (StatusCode::CONFLICT, "rollback"),
+            Self::Store(AdminError::SignerChanged) => (StatusCode::CONFLICT, "signer_changed"),
+            Self::Store(AdminError::TcRevoked) => (StatusCode::CONFLICT, "tc_revoked"),
+            Self::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "store"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "admin call failed");
+        }
+        let body = serde_json::json!({ "error": code, "message": self.to_string() });
+        (status, axum::Json(body)).into_response()
+    }
+}
+
+/// A component ID in the admin API's text form: hex segments joined by `/`.
+pub fn component_id_text(id: &ComponentId) -> String {
+    id.0.iter().map(hex::encode).collect::<Vec<_>>().join("/")
+}
+
+/// Parses the text form of [`component_id_text`] (the empty string: no segments).
+///
+/// # Errors
+/// A segment is not hex.
+pub fn parse_component_id(text: &str) -> Result<ComponentId, ApiError> {
+    if text.is_empty() {
+        return Ok(ComponentId(Vec::new()));
+    }
+    text.split('/')
+        .map(hex::decode)
+        .collect::<Result<_, _>>()
+        .map(ComponentId)
+        .map_err(|e| ApiError::BadRequest(format!("component ID {text:?}: {e}")))
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn component_id_text_round_trips() {
+        let id = ComponentId(vec![b"TEEP".to_vec(), vec![], vec![0xff]]);
+        let text = component_id_text(&id);
+        assert_eq!(text, "54454550//ff");
+        assert_eq!(parse_component_id(&text).unwrap(), id);
+        assert_eq!(parse_component_id("").unwrap(), ComponentId(vec![]));
+        assert!(parse_component_id("zz").is_err());
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive_and_required() {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, "Bearer abc".parse().unwrap());
+        assert_eq!(bearer(&h), Some(&b"abc"[..]));
+        h.insert(header::AUTHORIZATION, "bearer abc".parse().unwrap());
+        assert_eq!(bearer(&h), Some(&b"abc"[..]));
+        h.insert(header::AUTHORIZATION, "Basic abc".parse().unwrap());
+        assert_eq!(bearer(&h), None);
+        h.insert(header::AUTHORIZATION, "Bear".parse().unwrap());
+        assert_eq!(bearer(&h), None);
+    }
+}

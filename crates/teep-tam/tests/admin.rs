@@ -1,0 +1,578 @@
+//! The admin API over real HTTP on loopback, next to the TEEP server on the same store:
+//! repository rules (each refused upload leaves the store as it was), authentication and
+//! audit of every call, the OpenAPI document, `/metrics`, and policy and revocation
+//! reaching devices at their next contact.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
+#![cfg(feature = "server")]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use common::{Agent, World, manifest_id, provider, signed_envelope, unsigned_envelope};
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use serde_json::{Value, json};
+use teep_cose::{Curve, PrivateKey};
+use teep_proto::Message;
+use teep_tam::MemoryStore;
+use teep_tam::admin::{Admin, TcInfo, component_id_text};
+use teep_tam::http::{Server, ServerConfig};
+use teep_tam::metrics::Metrics;
+use teep_tam::store::MemoryState;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+const TOKEN: &str = "test-admin-token";
+
+/// A TEEP server and the admin API on one in-memory store.
+struct Running {
+    world: World,
+    store: Arc<MemoryStore>,
+    teep: SocketAddr,
+    admin: SocketAddr,
+    http: reqwest::Client,
+    _stop: Vec<oneshot::Sender<()>>,
+}
+
+async fn start() -> Running {
+    let mut world = World::new();
+    let replica = world.replica();
+    let tam = std::mem::replace(&mut world.tam, replica);
+    let store = Arc::new(std::mem::take(&mut world.store));
+    let verifier = std::mem::replace(&mut world.verifier, World::new().verifier);
+    let metrics = Arc::new(Metrics::new());
+    let server = Arc::new(
+        Server::new(tam, store.clone(), verifier, ServerConfig::default())
+            .with_metrics(metrics.clone()),
+    );
+    let (teep_stop, teep_stopped) = oneshot::channel::<()>();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let teep = listener.local_addr().unwrap();
+    tokio::spawn(server.serve(listener, async {
+        let _ = teep_stopped.await;
+    }));
+    let admin = Arc::new(Admin::new(store.clone(), TOKEN, metrics, provider()));
+    let (admin_stop, admin_stopped) = oneshot::channel::<()>();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin_addr = listener.local_addr().unwrap();
+    tokio::spawn(teep_tam::admin::serve(admin, listener, async {
+        let _ = admin_stopped.await;
+    }));
+    Running {
+        world,
+        store,
+        teep,
+        admin: admin_addr,
+        http: reqwest::Client::new(),
+        _stop: vec![teep_stop, admin_stop],
+    }
+}
+
+/// State without the audit log (which every admin call appends to).
+fn state(store: &MemoryStore) -> MemoryState {
+    let mut s = store.snapshot();
+    s.audit.clear();
+    s
+}
+
+impl Running {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin)
+    }
+
+    async fn call(&self, req: reqwest::RequestBuilder) -> (StatusCode, Value) {
+        let resp = req.bearer_auth(TOKEN).send().await.unwrap();
+        let status = resp.status();
+        let body = resp.bytes().await.unwrap();
+        let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        (status, value)
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(self.http.get(self.url(path))).await
+    }
+
+    async fn send_json(&self, method: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        self.call(self.http.request(method, self.url(path)).json(&body))
+            .await
+    }
+
+    async fn upload(&self, envelope: Vec<u8>) -> (StatusCode, Value) {
+        self.call(
+            self.http
+                .post(self.url("/admin/tcs"))
+                .header(CONTENT_TYPE, "application/suit-envelope+cose")
+                .body(envelope),
+        )
+        .await
+    }
+
+    async fn add_signer(&self, name: &str, key: &PrivateKey, scope: &[&str]) {
+        let body = json!({
+            "name": name,
+            "key": hex::encode(key.public_key().to_cose_key_bytes()),
+            "scope": scope,
+        });
+        let (status, _) = self.send_json("POST", "/admin/signers", body).await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+
+    /// A TEEP POST; returns the status and body.
+    async fn teep(&self, body: Vec<u8>) -> (StatusCode, Vec<u8>) {
+        let mut req = self
+            .http
+            .post(format!("http://{}/tam", self.teep))
+            .header(ACCEPT, "application/teep+cbor");
+        if !body.is_empty() {
+            req = req.header(CONTENT_TYPE, "application/teep+cbor");
+        }
+        let resp = req.body(body).send().await.unwrap();
+        (resp.status(), resp.bytes().await.unwrap().to_vec())
+    }
+
+    /// One attested contact: the reply to the QueryResponse (204: nothing to do).
+    async fn contact(&self, agent: &Agent) -> (StatusCode, Vec<u8>) {
+        let (status, qr) = self.teep(Vec::new()).await;
+        assert_eq!(status, StatusCode::OK);
+        let qr = agent.read_query(&qr);
+        let challenge = qr.challenge.clone().unwrap();
+        self.teep(agent.attested_response(&qr, &challenge)).await
+    }
+
+    fn audit_len(&self) -> usize {
+        self.store.snapshot().audit.len()
+    }
+}
+
+fn tc_signer_key() -> PrivateKey {
+    PrivateKey::generate(Curve::P256).unwrap()
+}
+
+fn signed(key: &PrivateKey, name: &str, sequence: u64) -> Vec<u8> {
+    signed_envelope(common::signer(key).as_ref(), name, sequence, &[])
+}
+
+/// `envelope` with one byte of its signed manifest flipped (found by decoding it, not by
+/// our builder, which would refuse to make it).
+fn tampered(envelope: &[u8]) -> Vec<u8> {
+    let manifest = teep_suit::model::Envelope::decode(envelope)
+        .unwrap()
+        .manifest_bytes
+        .to_vec();
+    let at = envelope
+        .windows(manifest.len())
+        .position(|w| w == manifest.as_slice())
+        .unwrap();
+    let mut out = envelope.to_vec();
+    out[at + manifest.len() - 1] ^= 0x01;
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_uploads_leave_the_store_unchanged() {
+    let tam = start().await;
+    let a = tc_signer_key();
+    tam.add_signer("vendor-a", &a, &[""]).await;
+    let (status, v1) = tam.upload(signed(&a, "app", 1)).await;
+    assert_eq!(status, StatusCode::CREATED, "{v1}");
+    assert_eq!(v1["sequence"], 1);
+    assert_eq!(v1["manifest_id"], component_id_text(&manifest_id("app")));
+
+    let b = tc_signer_key();
+    tam.add_signer("vendor-b", &b, &[""]).await;
+    let c = tc_signer_key();
+    let elsewhere = component_id_text(&manifest_id("other"));
+    tam.add_signer("vendor-c", &c, &[&elsewhere]).await;
+    let stranger = tc_signer_key();
+
+    let before = state(&tam.store);
+    let cases: Vec<(&str, Vec<u8>, StatusCode, &str)> = vec![
+        (
+            "unsigned",
+            unsigned_envelope("app", 2, &[]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "envelope_rejected",
+        ),
+        (
+            "untrusted key",
+            signed(&stranger, "app", 2),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "envelope_rejected",
+        ),
+        (
+            "tampered manifest",
+            tampered(&signed(&a, "app", 2)),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "envelope_rejected",
+        ),
+        (
+            "equal sequence",
+            signed(&a, "app", 1),
+            StatusCode::CONFLICT,
+            "rollback",
+        ),
+        (
+            "lower sequence",
+            signed(&a, "app", 0),
+            StatusCode::CONFLICT,
+            "rollback",
+        ),
+        (
+            "later version from another signer",
+            signed(&b, "app", 2),
+            StatusCode::CONFLICT,
+            "signer_changed",
+        ),
+        (
+            "outside the signer's scope",
+            signed(&c, "app", 2),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "out_of_scope",
+        ),
+        (
+            "not an envelope",
+            b"\xa0".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "envelope_rejected",
+        ),
+    ];
+    for (what, envelope, want, code) in cases {
+        let audit = tam.audit_len();
+        let (status, body) = tam.upload(envelope).await;
+        assert_eq!(status, want, "{what}: {body}");
+        assert_eq!(body["error"], code, "{what}: {body}");
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert_eq!(state(&tam.store), before, "{what} changed the store");
+        assert_eq!(tam.audit_len(), audit + 1, "{what} was not audited");
+    }
+    let (status, body) = tam
+        .call(
+            tam.http
+                .post(tam.url("/admin/tcs"))
+                .header(CONTENT_TYPE, "text/plain")
+                .body(signed(&a, "app", 2)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
+    assert_eq!(state(&tam.store), before);
+
+    // The same signer's next version is taken.
+    let (status, body) = tam.upload(signed(&a, "app", 2)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, list) = tam.get("/admin/tcs").await;
+    assert_eq!(status, StatusCode::OK);
+    let list: Vec<TcInfo> = serde_json::from_value(list).unwrap();
+    assert_eq!(list.len(), 1);
+    let sequences: Vec<u64> = list[0].versions.iter().map(|v| v.sequence).collect();
+    assert_eq!(sequences, [1, 2]);
+    assert!(!list[0].revoked);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_without_the_token_are_refused_and_audited() {
+    let tam = start().await;
+    let before = state(&tam.store);
+    let url = tam.url("/admin/signers");
+    let body = json!({"name": "x", "key": "00", "scope": [""]});
+    let attempts = [
+        tam.http.post(&url).json(&body),
+        tam.http.post(&url).json(&body).bearer_auth("wrong-token"),
+        tam.http
+            .post(&url)
+            .json(&body)
+            .bearer_auth(format!("{TOKEN}x")),
+        tam.http
+            .post(&url)
+            .json(&body)
+            .header(AUTHORIZATION, format!("Basic {TOKEN}")),
+        tam.http.get(tam.url("/metrics")),
+        tam.http.get(tam.url("/admin/openapi.json")),
+    ];
+    let n = attempts.len();
+    for req in attempts {
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"], "unauthorized");
+    }
+    assert_eq!(state(&tam.store), before);
+    let audit = tam.store.snapshot().audit;
+    assert_eq!(audit.len(), n);
+    assert!(
+        audit
+            .iter()
+            .all(|e| e.event.ends_with("-> 401 (unauthenticated)")),
+        "{audit:?}"
+    );
+    assert_eq!(
+        audit[0].event,
+        "admin POST /admin/signers -> 401 (unauthenticated)"
+    );
+
+    // With the token, the call is made and audited as such.
+    let (status, _) = tam.get("/admin/audit?offset=0&limit=2").await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, page) = tam.get(&format!("/admin/audit?offset={n}")).await;
+    let events: Vec<&str> = page
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["admin GET /admin/audit -> 200"]);
+}
+
+/// Every route the router serves, with its path parameters filled in.
+const ROUTES: [(&str, &str); 14] = [
+    ("post", "/admin/tcs"),
+    ("get", "/admin/tcs"),
+    ("post", "/admin/tcs/revoke"),
+    ("get", "/admin/policy"),
+    ("put", "/admin/policy/class/{class}"),
+    ("put", "/admin/policy/device/{id}"),
+    ("get", "/admin/devices"),
+    ("post", "/admin/devices/{id}/revoke"),
+    ("get", "/admin/signers"),
+    ("post", "/admin/signers"),
+    ("delete", "/admin/signers/{name}"),
+    ("get", "/admin/audit"),
+    ("get", "/metrics"),
+    ("get", "/admin/openapi.json"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_lists_every_route_and_every_listed_route_is_served() {
+    let tam = start().await;
+    let (status, doc) = tam.get("/admin/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    let mut listed: Vec<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .map(|m| (m.clone(), path.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    listed.sort();
+    let mut expected: Vec<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    expected.sort();
+    assert_eq!(listed, expected);
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    for (method, path) in &listed {
+        let concrete = path
+            .replace("{class}", "phone")
+            .replace("{id}", &"00".repeat(32))
+            .replace("{name}", "nobody");
+        let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let (status, body) = tam
+            .call(
+                tam.http
+                    .request(method.clone(), tam.url(&concrete))
+                    .json(&json!({})),
+            )
+            .await;
+        assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert_ne!(body["message"], "no such route", "{method} {path}");
+    }
+    let (status, body) = tam.get("/admin/nothing").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["message"], "no such route");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_a_teep_session() {
+    let tam = start().await;
+    let agent = tam.world.agent(Curve::P256);
+    let (status, _) = tam.contact(&agent).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = tam.teep(b"\x01\x02".to_vec()).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let resp = tam
+        .http
+        .get(tam.url("/metrics"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let text = resp.text().await.unwrap();
+    for line in [
+        "teep_tam_sessions_opened_total 1",
+        "teep_tam_messages_total{kind=\"query_request_sent\"} 1",
+        "teep_tam_messages_total{kind=\"up_to_date\"} 1",
+        "teep_tam_attestations_total{kind=\"accepted\"} 1",
+        "teep_tam_dropped_total{kind=\"malformed\"} 1",
+        "teep_tam_request_seconds_count 3",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+    }
+}
+
+/// The manifest IDs an Update unlinks.
+fn unneeded(agent: &Agent, reply: &[u8]) -> Vec<teep_proto::ComponentId> {
+    match agent.read(reply) {
+        Message::Update(u) => u.unneeded_manifest_list.unwrap_or_default(),
+        other => panic!("expected an Update, got {other:?}"),
+    }
+}
+
+/// Installs `app` on a new device through the admin API and TEEP over HTTP.
+async fn installed_device(tam: &Running) -> Agent {
+    let key = tc_signer_key();
+    tam.add_signer("vendor", &key, &[""]).await;
+    let (status, _) = tam.upload(signed(&key, "app", 1)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let app = component_id_text(&manifest_id("app"));
+    let (status, body) = tam
+        .send_json(
+            "PUT",
+            &format!("/admin/policy/class/{}", common::CLASS),
+            json!({"install": [app]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let agent = tam.world.agent(Curve::P256);
+    let (status, reply) = tam.contact(&agent).await;
+    assert_eq!(status, StatusCode::OK);
+    let update = common::update(agent.read(&reply));
+    assert_eq!(update.manifest_list.as_ref().map(Vec::len), Some(1));
+    let (status, _) = tam.teep(agent.success(&update.token.unwrap(), None)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, devices) = tam.get("/admin/devices").await;
+    assert_eq!(devices[0]["installed"], json!([[app, 1]]));
+    assert!(devices[0]["last_contact"].is_u64());
+    assert!(devices[0]["last_attestation"].is_array());
+    agent
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_a_tc_from_policy_unlinks_it_at_the_next_contact() {
+    let tam = start().await;
+    let agent = installed_device(&tam).await;
+    let (status, _) = tam
+        .send_json(
+            "PUT",
+            &format!("/admin/policy/class/{}", common::CLASS),
+            json!({"install": []}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, policy) = tam.get("/admin/policy").await;
+    assert_eq!(policy["classes"][common::CLASS]["install"], json!([]));
+    let (status, reply) = tam.contact(&agent).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(unneeded(&agent, &reply), [manifest_id("app")]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_a_tc_unlinks_it_and_refuses_new_versions() {
+    let tam = start().await;
+    let agent = installed_device(&tam).await;
+    let app = component_id_text(&manifest_id("app"));
+    let (status, body) = tam
+        .send_json("POST", "/admin/tcs/revoke", json!({"manifest_id": app}))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (_, list) = tam.get("/admin/tcs").await;
+    assert_eq!(list[0]["revoked"], true);
+    // Policy still names it; revocation wins.
+    let (status, reply) = tam.contact(&agent).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(unneeded(&agent, &reply), [manifest_id("app")]);
+    let (_, signers) = tam.get("/admin/signers").await;
+    assert_eq!(signers.as_array().unwrap().len(), 1);
+    let before = state(&tam.store);
+    let key = tc_signer_key();
+    let (status, body) = tam.upload(signed(&key, "app", 9)).await;
+    // An unknown key fails first; the revoked check is reached by the right signer only,
+    // which the store-level test covers.
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(state(&tam.store), before);
+    let (status, _) = tam
+        .send_json("POST", "/admin/tcs/revoke", json!({"manifest_id": "ff"}))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_device_stays_out_with_good_evidence() {
+    let tam = start().await;
+    let agent = installed_device(&tam).await;
+    let id = hex::encode(agent.id().0);
+    let (status, _) = tam
+        .send_json("POST", &format!("/admin/devices/{id}/revoke"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let before = state(&tam.store);
+    // A new TC version would be sent to a device in good standing.
+    let (status, reply) = tam.contact(&agent).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{reply:?}");
+    let after = state(&tam.store);
+    // Only the new session's token was recorded; the device got nothing.
+    assert_eq!(after.devices, before.devices);
+    assert_eq!(after.attestations, before.attestations);
+    let (_, devices) = tam.get("/admin/devices").await;
+    assert_eq!(devices[0]["revoked"], true);
+    let (status, _) = tam
+        .send_json(
+            "POST",
+            &format!("/admin/devices/{}/revoke", "11".repeat(32)),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tc_in_policy_pulls_its_declared_dependencies() {
+    let tam = start().await;
+    let key = tc_signer_key();
+    tam.add_signer("vendor", &key, &[""]).await;
+    let lib = signed(&key, "lib", 1);
+    let (status, _) = tam.upload(lib.clone()).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let app = signed_envelope(common::signer(&key).as_ref(), "app", 1, &[lib]);
+    let (status, body) = tam.upload(app).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let lib_id = component_id_text(&manifest_id("lib"));
+    assert_eq!(body["depends_on"], json!([lib_id]));
+    let (status, _) = tam
+        .send_json(
+            "PUT",
+            &format!("/admin/policy/class/{}", common::CLASS),
+            json!({"install": [component_id_text(&manifest_id("app"))]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let agent = tam.world.agent(Curve::P256);
+    let (status, reply) = tam.contact(&agent).await;
+    assert_eq!(status, StatusCode::OK);
+    let update = common::update(agent.read(&reply));
+    let sent: Vec<teep_proto::ComponentId> = update
+        .manifest_list
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let env = teep_suit::model::Envelope::decode(m).unwrap();
+            let manifest = teep_suit::model::Manifest::decode(env.manifest_bytes).unwrap();
+            teep_proto::ComponentId(manifest.manifest_component_id.unwrap().0)
+        })
+        .collect();
+    assert_eq!(sent, [manifest_id("lib"), manifest_id("app")]);
+}
