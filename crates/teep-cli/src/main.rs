@@ -15,8 +15,8 @@ mod inspect;
 mod keys;
 mod suit;
 mod tam;
-mod tam_config;
 mod tam_admin;
+mod tam_config;
 
 /// Trusted Execution Environment Provisioning (IETF TEEP): TAM, Broker, Agent, SUIT and RATS tools.
 #[derive(Parser)]

@@ -26,7 +26,7 @@ use crate::tam_config::{ServeArgs, Settings, VerifierSetting};
 pub(crate) enum Command {
     /// Serve TEEP over HTTP (POST /tam) until Ctrl-C or SIGTERM. Every option can also be
     /// set by a TEEP_TAM_* variable or in the --config file (docs/operations.md).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     #[command(flatten)]
     Admin(crate::tam_admin::Command),
 }
@@ -42,7 +42,7 @@ const VERIFIER_KEY: &str = "verifier.key";
 
 pub(crate) fn run(cmd: Command) -> Result<ExitCode> {
     match cmd {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Admin(cmd) => crate::tam_admin::run(cmd),
     }
 }
@@ -87,10 +87,10 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
             timeout,
         } => {
             verifiers.add_key(public_key(key)?);
-            let http = teep_verifier::reqwest::Client::builder()
+            let http = reqwest::Client::builder()
                 .timeout(*timeout)
                 .connect_timeout(*timeout)
-                .redirect(teep_verifier::reqwest::redirect::Policy::none())
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .context("building the Verifier's HTTP client")?;
             Appraisal::Remote(

@@ -19,7 +19,6 @@ use teep_cose::CryptoProvider;
 use teep_tam::admin::{Admin, DeviceInfo, PolicyList, SignerBody, TcInfo};
 use teep_tam::metrics::Metrics;
 use teep_tam::store::AdminStore;
-use teep_verifier::reqwest;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
