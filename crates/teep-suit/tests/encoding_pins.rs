@@ -26,7 +26,7 @@ fn sha(bytes: &[u8]) -> String {
 /// The builder outputs the pins cover, by name.
 fn built() -> Vec<(&'static str, Vec<u8>)> {
     let plain = spec("a", 1, b"payload");
-    let fetched = teep_suit::builder::ManifestSpec {
+    let fetched = builder::ManifestSpec {
         location: PayloadLocation::Uri("https://tam.example/b.ta".into()),
         vendor_id: None,
         class_id: None,
@@ -34,7 +34,7 @@ fn built() -> Vec<(&'static str, Vec<u8>)> {
         ..spec("b", 7, &[0x5a; 300])
     };
     let dep = builder::build(&plain, &PROVIDER).unwrap().envelope;
-    let dependent = teep_suit::builder::ManifestSpec {
+    let dependent = builder::ManifestSpec {
         dependencies: vec![
             DependencySpec {
                 envelope: dep.clone(),
@@ -151,7 +151,7 @@ fn reports_are_byte_exact() {
         ..report()
     };
     assert_eq!(
-        [sha(&full.to_cbor()), sha(&ok.to_cbor())],
+        [sha(&full.to_cbor().unwrap()), sha(&ok.to_cbor().unwrap())],
         [
             "3128b2138b1e288afb22fd7dcdad205bdd85a914933337a928ca984c5819dd1c".to_string(),
             "f06c03310e131e32349278f525df27babfb78e1af5cef267074a9c314422cdc3".to_string()
