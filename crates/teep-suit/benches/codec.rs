@@ -99,7 +99,7 @@ fn build_envelope_with_two_dependencies(bencher: divan::Bencher<'_, '_>) {
 #[divan::bench]
 fn encode_report(bencher: divan::Bencher<'_, '_>) {
     let r = report();
-    bencher.bench(|| black_box(&r).to_cbor());
+    bencher.bench(|| black_box(&r).to_cbor().unwrap());
 }
 
 fn main() {

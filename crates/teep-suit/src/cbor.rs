@@ -103,3 +103,65 @@ pub(crate) fn appended(
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ComponentId, Envelope};
+
+    #[test]
+    fn a_failed_read_is_malformed_at_its_field_and_offset() {
+        // [ "a" ]: a text segment where a byte string belongs, at byte 1.
+        assert_eq!(
+            ComponentId::from_cbor(&[0x81, 0x61, b'a']),
+            Err(malformed("component identifier segment", 1))
+        );
+        // A byte left over after the identifier.
+        assert_eq!(
+            ComponentId::from_cbor(&[0x80, 0x00]),
+            Err(malformed("trailing bytes after component identifier", 1))
+        );
+        // An indefinite-length envelope map, and one cut short: CborParse either way.
+        for bad in [&[0xbf, 0xff][..], &[0xa1]] {
+            let e = Envelope::decode(bad).unwrap_err();
+            assert!(
+                matches!(e, SuitError::Malformed { .. }),
+                "{bad:02x?}: {e:?}"
+            );
+            assert_eq!(e.reason(), crate::ReportReason::CborParse);
+        }
+    }
+
+    #[test]
+    fn an_item_with_an_indefinite_head_is_refused_and_the_reader_stays() {
+        for bad in [
+            &[0x9f, 0xff][..],
+            &[0xbf, 0xff],
+            &[0x5f, 0xff],
+            &[0x7f, 0xff],
+        ] {
+            let mut r = Reader::new(bad);
+            assert_eq!(r.item("x"), Err(malformed("indefinite length", 0)));
+            assert_eq!(r.position(), 0);
+        }
+        // A truncated item names the field; a whole one comes back with its head.
+        let mut r = Reader::new(&[0x82, 0x01]);
+        assert_eq!(r.item("x"), Err(malformed("x", 0)));
+        assert_eq!(r.position(), 0);
+        let mut r = Reader::new(&[0x82, 0x01, 0x02, 0x03]);
+        assert_eq!(r.item("x"), Ok(&[0x82, 0x01, 0x02][..]));
+        assert_eq!(r.next_type(), Ok(Type::U8));
+        r.u64("y").unwrap();
+        assert_eq!(r.next_type(), Err(malformed("unexpected end of input", 4)));
+    }
+
+    #[test]
+    fn bytes_with_header_and_offsets_point_into_the_input() {
+        let input = [0x00, 0x42, 0xaa, 0xbb];
+        let mut r = Reader::new(&input);
+        r.u64("x").unwrap();
+        let (encoded, contents) = r.bytes_with_header("b").unwrap();
+        assert_eq!((encoded, contents), (&input[1..], &input[2..]));
+        assert_eq!(r.offset_of(contents), 2);
+    }
+}

@@ -526,3 +526,58 @@ fn decode_result(r: &mut Reader<'_>) -> Result<Result<(), ReceivedFailure>, Suit
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A report with one `suit-report-records` entry, `record` (hand-built bytes).
+    fn with_record(record: &[u8]) -> Vec<u8> {
+        // {3: [record], 4: true, 99: [[-16, h'']]}
+        [
+            &[0xa3, 0x03, 0x81][..],
+            record,
+            &[0x04, 0xf5, 0x18, 0x63, 0x81, 0x82, 0x2f, 0x40],
+        ]
+        .concat()
+    }
+
+    #[test]
+    fn system_properties_are_re_encoded_as_the_map_they_came_in() {
+        // {0: [h'61'], 2: h'cc..', 21: "u"}: the parameters come back as sent.
+        let mut claims = alloc::vec![0xa3, 0x00, 0x81, 0x41, 0x61, 0x02, 0x50];
+        claims.extend_from_slice(&[0xcc; 16]);
+        claims.extend_from_slice(&[0x15, 0x61, b'u']);
+        let got = decode_report(&with_record(&claims)).unwrap();
+        let Some(Entry::System(s)) = got.records.first() else {
+            panic!("{:?}", got.records);
+        };
+        assert_eq!(s.component, ComponentId::from_strs(&["a"]));
+        assert_eq!(s.properties.class_id.as_deref(), Some(&[0xcc; 16][..]));
+        assert_eq!(s.properties.uri.as_deref(), Some("u"));
+        assert_eq!(s.properties.count(), 2);
+    }
+
+    #[test]
+    fn system_properties_that_would_re_encode_wrongly_are_malformed() {
+        for (claims, what) in [
+            // A repeated parameter key.
+            (
+                &[0xa3, 0x00, 0x80, 0x0e, 0x01, 0x0e, 0x02][..],
+                "duplicate map key",
+            ),
+            // No component ID: the remaining map would be counted n - 1 from nothing.
+            (&[0xa1, 0x0e, 0x01], "system-component-id missing"),
+            // A value with an indefinite head, and one holding an indefinite array.
+            (&[0xa2, 0x00, 0x80, 0x0e, 0x9f, 0xff], "indefinite length"),
+            (&[0xa2, 0x00, 0x80, 0x0e, 0x81, 0x9f, 0xff], "image size"),
+        ] {
+            match decode_report(&with_record(claims)) {
+                Err(SuitError::Malformed { what: got, .. }) => {
+                    assert_eq!(got, what, "{claims:02x?}");
+                }
+                other => panic!("{claims:02x?}: {other:?}"),
+            }
+        }
+    }
+}
