@@ -14,8 +14,10 @@ use std::sync::LazyLock;
 
 use teep_cose::default_provider;
 use teep_suit::builder::{self, DependencySpec, ManifestSpec, PayloadLocation};
-use teep_suit::report::{Entry, Failure, Record, Report};
-use teep_suit::{ComponentId, Digest, Envelope, Manifest, Member, Parameters, SuitError};
+#[path = "../tests/fixtures/report.rs"]
+mod fixture;
+use fixture::report;
+use teep_suit::{ComponentId, Envelope, Manifest, Member};
 
 fn spec(name: &str, dependencies: Vec<DependencySpec>) -> ManifestSpec {
     ManifestSpec {
@@ -59,31 +61,6 @@ fn decode_all(bytes: &[u8]) -> usize {
         .sum()
 }
 
-fn report() -> Report {
-    let record = Record {
-        manifest_id: vec![0, 1],
-        section: 20,
-        offset: 33,
-        component_index: 1,
-        properties: Parameters {
-            image_digest: Some(Digest::sha256([7; 32])),
-            image_size: Some(1234),
-            ..Parameters::default()
-        },
-    };
-    Report {
-        reference_uri: Some("https://tam.example/x.suit".into()),
-        manifest_digest: Digest::sha256([9; 32]),
-        nonce: Some(vec![1, 2, 3, 4]),
-        records: vec![Entry::Record(record.clone()); 8],
-        result: Err(Failure {
-            error: SuitError::UnsupportedCommand(99),
-            record,
-        }),
-        capabilities: true,
-    }
-}
-
 #[divan::bench]
 fn decode_envelope_manifest_sequences(bencher: divan::Bencher<'_, '_>) {
     let bytes = &*ENVELOPE;
@@ -98,7 +75,7 @@ fn build_envelope_with_two_dependencies(bencher: divan::Bencher<'_, '_>) {
 
 #[divan::bench]
 fn encode_report(bencher: divan::Bencher<'_, '_>) {
-    let r = report();
+    let r = report(4);
     bencher.bench(|| black_box(&r).to_cbor().unwrap());
 }
 

@@ -108,7 +108,9 @@ fn encode_seq(cmds: &[Cmd]) -> Result<Vec<u8>, EncodeError> {
                 match c {
                     Cmd::SetIndex(i) => a.item(12u8)?.item(*i)?,
                     Cmd::Rep(n) => a.item(*n)?.item(REPORT_ALL)?,
-                    Cmd::Override(p) => a.item(20u8)?.item_with(|e| p.encode(e))?,
+                    Cmd::Override(p) => a
+                        .item(20u8)?
+                        .item_nested::<MapKind>(|m| p.encode_entries(m))?,
                 };
             }
             Ok(())

@@ -17,9 +17,7 @@ use alloc::vec::Vec;
 use alloc::format;
 
 use minicbor::data::Type;
-use teep_cbor::write::{
-    ArrayEncoder, ArrayKind, EncodeError, MapEncoder, MapKind, VecEncoder, encode_vec,
-};
+use teep_cbor::write::{ArrayEncoder, ArrayKind, EncodeError, MapEncoder, MapKind, encode_vec};
 use teep_cose::encrypt::{ContentAlgorithm, DecryptionKey, SUIT_REPORT_ENCRYPTION};
 use teep_cose::{CoseError, CryptoProvider, PrivateKey, PublicKey, TrustStore, VerifyContext};
 
@@ -101,23 +99,23 @@ pub const PARAMETERS: &[i64] = &[1, 2, 3, 5, 12, 13, 14, 18, 19, 21, 22, 23, 24,
 /// ECDH-ES+A128KW; A128GCM, A128CTR.
 pub const ALGORITHMS: &[i64] = &[-16, -7, -9, -8, -19, -35, 5, -3, -29, 1, -65534];
 
-fn encode_ints(e: &mut VecEncoder<'_>, v: &[i64]) -> Result<(), EncodeError> {
-    ArrayEncoder::write_to(e, |a| v.iter().try_for_each(|i| a.item(*i).map(drop)))
+/// The elements of an integer list (written in place by `entry_nested`).
+fn ints(a: &mut ArrayEncoder, v: &[i64]) -> Result<(), EncodeError> {
+    v.iter().try_for_each(|i| a.item(*i).map(drop))
 }
 
-fn encode_record(e: &mut VecEncoder<'_>, r: &Record) -> Result<(), EncodeError> {
-    ArrayEncoder::write_to(e, |a| {
-        a.item_nested::<ArrayKind>(|ids| {
-            r.manifest_id
-                .iter()
-                .try_for_each(|i| ids.item(*i).map(drop))
-        })?
-        .item(r.section)?
-        .item(r.offset)?
-        .item(r.component_index)?
-        .item_nested::<MapKind>(|m| r.properties.encode_entries(m))?;
-        Ok(())
-    })
+/// The five members of a `SUIT_Record`.
+fn record_items(a: &mut ArrayEncoder, r: &Record) -> Result<(), EncodeError> {
+    a.item_nested::<ArrayKind>(|ids| {
+        r.manifest_id
+            .iter()
+            .try_for_each(|i| ids.item(*i).map(drop))
+    })?
+    .item(r.section)?
+    .item(r.offset)?
+    .item(r.component_index)?
+    .item_nested::<MapKind>(|m| r.properties.encode_entries(m))?;
+    Ok(())
 }
 
 impl Report {
@@ -174,7 +172,7 @@ impl Report {
         m.entry_nested::<ArrayKind, _>(3, |a| {
             for entry in &self.records {
                 match entry {
-                    Entry::Record(r) => a.item_with(|e| encode_record(e, r))?,
+                    Entry::Record(r) => a.item_nested::<ArrayKind>(|a| record_items(a, r))?,
                     Entry::System(s) => a.item_nested::<MapKind>(|m| {
                         m.entry_with(0, appended(|out| s.component.encode(out)))?;
                         s.properties.encode_entries(m)
@@ -187,7 +185,7 @@ impl Report {
             Ok(()) => m.entry(4, true)?,
             Err(f) => m.entry_nested::<MapKind, _>(4, |r| {
                 r.entry(5, f.error.code())?
-                    .entry_with(6, |e| encode_record(e, &f.record))?
+                    .entry_nested::<ArrayKind, _>(6, |a| record_items(a, &f.record))?
                     .entry(7, f.error.report_reason())?;
                 Ok(())
             })?,
@@ -199,9 +197,9 @@ impl Report {
                     a.item_nested::<ArrayKind>(|path| path.item(true).map(drop))
                         .map(drop)
                 })?
-                .entry_with(2, |e| encode_ints(e, COMMANDS))?
-                .entry_with(3, |e| encode_ints(e, PARAMETERS))?
-                .entry_with(4, |e| encode_ints(e, ALGORITHMS))?;
+                .entry_nested::<ArrayKind, _>(2, |a| ints(a, COMMANDS))?
+                .entry_nested::<ArrayKind, _>(3, |a| ints(a, PARAMETERS))?
+                .entry_nested::<ArrayKind, _>(4, |a| ints(a, ALGORITHMS))?;
                 Ok(())
             })?;
         }

@@ -16,8 +16,11 @@ use common::{PROVIDER, private_key, spec};
 
 use teep_cose::{Algorithm, CryptoProvider};
 use teep_suit::builder::{self, DependencySpec, PayloadLocation};
-use teep_suit::report::{Entry, Failure, Record, Report, SystemProperties};
-use teep_suit::{ComponentId, Digest, Parameters, SuitError, VendorId};
+#[path = "fixtures/report.rs"]
+mod fixture;
+use fixture::report;
+use teep_suit::report::Report;
+use teep_suit::{ComponentId, Digest, Parameters, VendorId};
 
 fn sha(bytes: &[u8]) -> String {
     hex::encode(PROVIDER.sha256(bytes))
@@ -102,53 +105,16 @@ fn signing_re_encodes_the_envelope_byte_exact() {
     );
 }
 
-fn report() -> Report {
-    let id = ComponentId::from_strs(&["TEEP-Device", "SecureFS", "x"]);
-    let record = Record {
-        manifest_id: vec![0, 1],
-        section: 20,
-        offset: 33,
-        component_index: 1,
-        properties: Parameters {
-            image_digest: Some(Digest::sha256([7; 32])),
-            image_size: Some(1234),
-            ..Parameters::default()
-        },
-    };
-    Report {
-        reference_uri: Some("https://tam.example/x.suit".into()),
-        manifest_digest: Digest::sha256([9; 32]),
-        nonce: Some(vec![1, 2, 3, 4]),
-        records: vec![
-            Entry::Record(record.clone()),
-            Entry::System(SystemProperties {
-                component: id,
-                properties: Parameters {
-                    vendor_id: Some(VendorId::Pen(vec![1, 2])),
-                    class_id: Some(vec![0xcc; 16]),
-                    uri: Some("https://x".into()),
-                    ..Parameters::default()
-                },
-            }),
-        ],
-        result: Err(Failure {
-            error: SuitError::UnsupportedCommand(99),
-            record,
-        }),
-        capabilities: true,
-    }
-}
-
 #[test]
 fn reports_are_byte_exact() {
-    let full = report();
+    let full = report(1);
     let ok = Report {
         reference_uri: None,
         nonce: None,
         records: vec![],
         result: Ok(()),
         capabilities: false,
-        ..report()
+        ..report(1)
     };
     assert_eq!(
         [sha(&full.to_cbor().unwrap()), sha(&ok.to_cbor().unwrap())],
