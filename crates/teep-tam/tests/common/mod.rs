@@ -464,4 +464,5 @@ pub fn report(digest: [u8; 32], nonce: &[u8], ok: bool) -> Vec<u8> {
         capabilities: false,
     }
     .to_cbor()
+    .unwrap()
 }
