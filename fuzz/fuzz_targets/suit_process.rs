@@ -961,7 +961,7 @@ fn check_install_all(
 }
 
 fn check_report(out: &Outcome) {
-    let cbor = out.report.to_cbor();
+    let cbor = out.report.to_cbor().unwrap();
     assert_eq!(
         teep_cbor::check(&cbor, &teep_cbor::Profile::TEEP),
         Ok(()),

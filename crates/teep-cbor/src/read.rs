@@ -18,55 +18,37 @@ use minicbor::Decoder;
 use minicbor::data::Type;
 use minicbor::decode::Error;
 
-use internal::{definite, is_int, raw_item};
+/// Whether `ty` is a CBOR integer (major type 0 or 1) of any width; minicbor reports
+/// negative integers below `i64::MIN` as `Type::Int`.
+const fn is_int(ty: Type) -> bool {
+    matches!(
+        ty,
+        Type::U8
+            | Type::U16
+            | Type::U32
+            | Type::U64
+            | Type::I8
+            | Type::I16
+            | Type::I32
+            | Type::I64
+            | Type::Int
+    )
+}
 
-/// Helpers on bare `minicbor` types, for teep-suit's own decoder (`teep-suit/src/cbor.rs`)
-/// only; they go when that codec moves onto [`Reader`]. Not part of the supported API.
-#[doc(hidden)]
-pub mod internal {
-    use minicbor::Decoder;
-    use minicbor::data::Type;
-    use minicbor::decode::Error;
+/// Skips the next item and returns its encoded bytes (head included).
+fn raw_item<'b>(d: &mut Decoder<'b>) -> Result<&'b [u8], Error> {
+    let start = d.position();
+    d.skip()?;
+    let end = d.position();
+    d.input()
+        .get(start..end)
+        .ok_or_else(|| Error::message("item out of range"))
+}
 
-    /// Whether `ty` is a CBOR integer (major type 0 or 1) of any width; minicbor reports
-    /// negative integers below `i64::MIN` as `Type::Int`.
-    #[must_use]
-    pub const fn is_int(ty: Type) -> bool {
-        matches!(
-            ty,
-            Type::U8
-                | Type::U16
-                | Type::U32
-                | Type::U64
-                | Type::I8
-                | Type::I16
-                | Type::I32
-                | Type::I64
-                | Type::Int
-        )
-    }
-
-    /// Skips the next item and returns its encoded bytes (head included).
-    ///
-    /// # Errors
-    /// Whatever `Decoder::skip` reports for a malformed or truncated item.
-    pub fn raw_item<'b>(d: &mut Decoder<'b>) -> Result<&'b [u8], Error> {
-        let start = d.position();
-        d.skip()?;
-        let end = d.position();
-        d.input()
-            .get(start..end)
-            .ok_or_else(|| Error::message("item out of range"))
-    }
-
-    /// The length of a map or array header, refusing indefinite lengths (`None` from
-    /// `Decoder::map` / `Decoder::array`).
-    ///
-    /// # Errors
-    /// A message error when the length is indefinite.
-    pub fn definite(len: Option<u64>) -> Result<u64, Error> {
-        len.ok_or_else(|| Error::message("indefinite length"))
-    }
+/// The length of a map or array header, refusing indefinite lengths (`None` from
+/// `Decoder::map` / `Decoder::array`).
+fn definite(len: Option<u64>) -> Result<u64, Error> {
+    len.ok_or_else(|| Error::message("indefinite length"))
 }
 
 /// The kind of item a read expected.

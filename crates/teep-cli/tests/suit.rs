@@ -642,7 +642,7 @@ fn unknown_members_are_shown_by_inspect_and_refused_by_processing() {
     let value = "820163616263";
     let manifest =
         hex::decode(format!("a401010207 03 46a10281814100 1863{value}").replace(' ', "")).unwrap();
-    let unsigned = teep_suit::builder::unsigned_envelope(&manifest, &[], provider);
+    let unsigned = teep_suit::builder::unsigned_envelope(&manifest, &[], provider).unwrap();
     let env = teep_suit::Envelope::decode(&unsigned).unwrap();
     let key = teep_cose::PrivateKey::from_any(&std::fs::read(signer_priv()).unwrap()).unwrap();
     let signer = provider.signer(&key, key.default_algorithm()).unwrap();

@@ -18,10 +18,15 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use minicbor::Encoder;
+use minicbor::data::Tag;
+use teep_cbor::encode::write_text;
+use teep_cbor::write::{
+    ArrayEncoder, ArrayKind, EncodeError, MapEncoder, MapKind, encode_vec, raw,
+};
 use teep_cose::encrypt::{ContentAlgorithm, SUIT_PAYLOAD_ENCRYPTION, encrypt_detached_esdh};
 use teep_cose::{CryptoProvider, PublicKey, SignOptions, Signer};
 
+use crate::cbor::{appended, bstr};
 use crate::command::{Parameters, VendorId};
 use crate::error::SuitError;
 use crate::model::{ComponentId, Digest, ENVELOPE_TAG, Envelope};
@@ -96,25 +101,21 @@ const COPY: i64 = 22;
 const INVOKE: i64 = 23;
 const UNLINK: i64 = 33;
 
-fn encode_seq(cmds: &[Cmd]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut e = Encoder::new(&mut out);
-    let _ = e.array(2 * cmds.len() as u64);
-    for c in cmds {
-        match c {
-            Cmd::SetIndex(i) => {
-                let _ = e.u8(12).and_then(|e| e.u64(*i));
+fn encode_seq(cmds: &[Cmd]) -> Result<Vec<u8>, EncodeError> {
+    encode_vec(|e| {
+        ArrayEncoder::write_to(e, |a| {
+            for c in cmds {
+                match c {
+                    Cmd::SetIndex(i) => a.item(12u8)?.item(*i)?,
+                    Cmd::Rep(n) => a.item(*n)?.item(REPORT_ALL)?,
+                    Cmd::Override(p) => a
+                        .item(20u8)?
+                        .item_nested::<MapKind>(|m| p.encode_entries(m))?,
+                };
             }
-            Cmd::Rep(n) => {
-                let _ = e.i64(*n).and_then(|e| e.u64(REPORT_ALL));
-            }
-            Cmd::Override(p) => {
-                let _ = e.u8(20);
-                let _ = p.encode(&mut e);
-            }
-        }
-    }
-    out
+            Ok(())
+        })
+    })
 }
 
 /// The manifest component ID the builder gives a TC's manifest when the caller names
@@ -300,50 +301,53 @@ pub fn build(spec: &ManifestSpec, provider: &dyn CryptoProvider) -> Result<Built
     }
 
     // SUIT_Common
-    let mut common = Vec::new();
-    {
-        let mut e = Encoder::new(&mut common);
-        let _ = e.map(if deps.is_empty() { 2 } else { 3 });
-        if !deps.is_empty() {
-            let _ = e.u8(1).and_then(|e| e.map(deps.len() as u64));
-            for (k, _, id, _) in &deps {
-                let _ = e.u64(*k).and_then(|e| e.map(1)).and_then(|e| e.u8(1));
-                id.encode(&mut e);
+    let common = encode_vec(|e| {
+        MapEncoder::write_to(e, |m| {
+            if !deps.is_empty() {
+                m.entry_nested::<MapKind, _>(1, |d| {
+                    for (k, _, id, _) in &deps {
+                        d.entry_nested::<MapKind, _>(*k, |meta| {
+                            meta.entry_with(1, appended(|out| id.encode(out))).map(drop)
+                        })?;
+                    }
+                    Ok(())
+                })?;
             }
-        }
-        let _ = e.u8(2).and_then(|e| e.array(components.len() as u64));
-        for c in &components {
-            c.encode(&mut e);
-        }
-        let _ = e.u8(4).and_then(|e| e.bytes(&encode_seq(&shared)));
-    }
+            m.entry_nested::<ArrayKind, _>(2, |a| {
+                for c in &components {
+                    a.item_with(appended(|out| c.encode(out)))?;
+                }
+                Ok(())
+            })?;
+            m.entry(4, bstr(&encode_seq(&shared)?))?;
+            Ok(())
+        })
+    })?;
 
     // SUIT_Manifest, keys ascending.
     let manifest_id = spec
         .manifest_component_id
         .clone()
         .unwrap_or_else(|| manifest_id_for(&spec.component_id));
-    let mut manifest = Vec::new();
-    {
-        let mut e = Encoder::new(&mut manifest);
-        let fields = 8 + u64::from(spec.reference_uri.is_some()) + u64::from(!deps.is_empty());
-        let _ = e.map(fields);
-        let _ = e.u8(1).and_then(|e| e.u8(1));
-        let _ = e.u8(2).and_then(|e| e.u64(spec.sequence_number));
-        let _ = e.u8(3).and_then(|e| e.bytes(&common));
-        if let Some(uri) = &spec.reference_uri {
-            let _ = e.u8(4).and_then(|e| e.str(uri));
-        }
-        let _ = e.u8(5);
-        manifest_id.encode(&mut e);
-        let _ = e.u8(7).and_then(|e| e.bytes(&encode_seq(&validate)));
-        let _ = e.u8(9).and_then(|e| e.bytes(&encode_seq(&invoke)));
-        if !deps.is_empty() {
-            let _ = e.u8(15).and_then(|e| e.bytes(&encode_seq(&resolution)));
-        }
-        let _ = e.u8(20).and_then(|e| e.bytes(&encode_seq(&install)));
-        let _ = e.u8(24).and_then(|e| e.bytes(&encode_seq(&uninstall)));
-    }
+    let manifest = encode_vec(|e| {
+        MapEncoder::write_to(e, |m| {
+            m.entry(1, 1u8)?
+                .entry(2, spec.sequence_number)?
+                .entry(3, bstr(&common))?;
+            if let Some(uri) = &spec.reference_uri {
+                m.entry(4, uri.as_str())?;
+            }
+            m.entry_with(5, appended(|out| manifest_id.encode(out)))?
+                .entry(7, bstr(&encode_seq(&validate)?))?
+                .entry(9, bstr(&encode_seq(&invoke)?))?;
+            if !deps.is_empty() {
+                m.entry(15, bstr(&encode_seq(&resolution)?))?;
+            }
+            m.entry(20, bstr(&encode_seq(&install)?))?
+                .entry(24, bstr(&encode_seq(&uninstall)?))?;
+            Ok(())
+        })
+    })?;
 
     // Integrated payloads and dependencies, keyed by tstr.
     let mut integrated: Vec<(String, Vec<u8>)> = Vec::new();
@@ -363,26 +367,33 @@ pub fn build(spec: &ManifestSpec, provider: &dyn CryptoProvider) -> Result<Built
     }
 
     Ok(Built {
-        envelope: unsigned_envelope(&manifest, &integrated, provider),
+        envelope: unsigned_envelope(&manifest, &integrated, provider)?,
         published_payload,
     })
 }
 
 /// An untagged envelope around an encoded SUIT_Manifest, with integrated payloads and an
 /// authentication wrapper holding only the manifest digest (sign it with [`sign`]).
+///
+/// # Errors
+/// [`SuitError::Encode`] only if the envelope encoder writes an entry of the wrong shape
+/// (a bug; every input encodes).
 pub fn unsigned_envelope(
     manifest: &[u8],
     integrated: &[(String, Vec<u8>)],
     provider: &dyn CryptoProvider,
-) -> Vec<u8> {
-    let mut manifest_bstr = Vec::new();
-    let _ = Encoder::new(&mut manifest_bstr).bytes(manifest);
+) -> Result<Vec<u8>, SuitError> {
+    let manifest_bstr = encode_vec(|e| Ok(e.bytes(manifest).map(drop)?))?;
     let digest = Digest::sha256(provider.sha256(&manifest_bstr));
-    let mut auth = Vec::new();
-    let _ = Encoder::new(&mut auth)
-        .array(1)
-        .and_then(|e| e.bytes(&digest.to_cbor()));
-    encode_envelope(false, &auth, &manifest_bstr, &[], integrated)
+    let auth =
+        encode_vec(|e| ArrayEncoder::write_to(e, |a| a.item(bstr(&digest.to_cbor())).map(drop)))?;
+    Ok(encode_envelope(
+        false,
+        &auth,
+        &manifest_bstr,
+        &[],
+        integrated,
+    )?)
 }
 
 /// Encodes an envelope from its parts in deterministic key order: 2, 3, severed elements
@@ -393,35 +404,32 @@ fn encode_envelope(
     manifest_bstr: &[u8],
     severed: &[(u64, &[u8])],
     integrated: &[(String, Vec<u8>)],
-) -> Vec<u8> {
-    let mut keyed: Vec<(Vec<u8>, &[u8])> = integrated
+) -> Result<Vec<u8>, EncodeError> {
+    let mut keyed: Vec<(Vec<u8>, &str, &[u8])> = integrated
         .iter()
         .map(|(k, v)| {
             let mut key = Vec::new();
-            let _ = Encoder::new(&mut key).str(k);
-            (key, v.as_slice())
+            write_text(k, &mut key);
+            (key, k.as_str(), v.as_slice())
         })
         .collect();
     keyed.sort();
-    let mut out = Vec::new();
-    let mut e = Encoder::new(&mut out);
-    if tagged {
-        let _ = e.tag(minicbor::data::Tag::new(ENVELOPE_TAG));
-    }
-    let _ = e.map(2 + severed.len() as u64 + keyed.len() as u64);
-    let _ = e.u8(2).and_then(|e| e.bytes(auth_contents));
-    let _ = e.u8(3);
-    out.extend_from_slice(manifest_bstr);
-    let mut e = Encoder::new(&mut out);
-    for (key, encoded) in severed {
-        let _ = e.u64(*key);
-        e.writer_mut().extend_from_slice(encoded);
-    }
-    for (key, value) in keyed {
-        e.writer_mut().extend_from_slice(&key);
-        let _ = e.bytes(value);
-    }
-    out
+    encode_vec(|e| {
+        if tagged {
+            e.tag(Tag::new(ENVELOPE_TAG))?;
+        }
+        MapEncoder::write_to(e, |m| {
+            m.entry(2, bstr(auth_contents))?
+                .entry_with(3, |e| raw(e, manifest_bstr))?;
+            for (key, encoded) in severed {
+                m.entry_with(*key, |e| raw(e, encoded))?;
+            }
+            for (_, key, value) in keyed {
+                m.entry(key, bstr(value))?;
+            }
+            Ok(())
+        })
+    })
 }
 
 /// Adds a COSE_Sign1 authentication block (detached, over the encoded SUIT_Digest) after
@@ -446,16 +454,15 @@ pub fn sign(
     };
     let block =
         teep_cose::sign1(signer, auth.digest_cbor, &opts).map_err(SuitError::Authentication)?;
-    let mut wrapper = Vec::new();
-    {
-        let mut e = Encoder::new(&mut wrapper);
-        let _ = e.array(2 + auth.blocks.len() as u64);
-        let _ = e.bytes(auth.digest_cbor);
-        for b in &auth.blocks {
-            let _ = e.bytes(b);
-        }
-        let _ = e.bytes(&block);
-    }
+    let wrapper = encode_vec(|e| {
+        ArrayEncoder::write_to(e, |a| {
+            a.item(bstr(auth.digest_cbor))?;
+            for b in &auth.blocks {
+                a.item(bstr(b))?;
+            }
+            a.item(bstr(&block)).map(drop)
+        })
+    })?;
     let severed: Vec<(u64, &[u8])> = env.severed.iter().map(|s| (s.key, s.encoded)).collect();
     let integrated: Vec<(String, Vec<u8>)> = env
         .integrated
@@ -468,7 +475,7 @@ pub fn sign(
         env.manifest_bstr,
         &severed,
         &integrated,
-    );
+    )?;
     // The result must verify with the signer's own key.
     let mut trust = teep_cose::TrustStore::new();
     trust.add_key(signer.public_key().clone());

@@ -1,142 +1,65 @@
-//! A thin reader over `minicbor::Decoder` that turns every decoding problem into a typed
-//! `SuitError::Malformed` with the byte offset, and refuses indefinite lengths (SUIT
-//! envelopes and manifests are deterministically encoded).
+//! teep-suit's side of the one CBOR reader (`teep_cbor::read::Reader`): its typed
+//! `ReadError` becomes `SuitError::Malformed` with the field read and the byte offset
+//! (report reason CborParse), and the few reads SUIT needs beyond it. Definite lengths
+//! only: SUIT envelopes and manifests are deterministically encoded.
 
-use minicbor::Decoder;
+use alloc::vec::Vec;
+
 use minicbor::data::Type;
-use teep_cbor::read::internal as read;
+use teep_cbor::read::ReadError;
+pub(crate) use teep_cbor::read::Reader;
+use teep_cbor::write::{EncodeError, VecEncoder};
 
 use crate::error::{SuitError, malformed};
 
-pub(crate) struct Reader<'b> {
-    d: Decoder<'b>,
+/// A failed read is a malformed SUIT structure: `what` is the field that was being read.
+impl From<ReadError> for SuitError {
+    fn from(e: ReadError) -> Self {
+        malformed(e.field, e.offset)
+    }
 }
 
-impl<'b> Reader<'b> {
-    pub(crate) fn new(bytes: &'b [u8]) -> Self {
-        Self {
-            d: Decoder::new(bytes),
-        }
-    }
-
-    pub(crate) fn position(&self) -> usize {
-        self.d.position()
-    }
-
-    pub(crate) fn input(&self) -> &'b [u8] {
-        self.d.input()
-    }
-
-    pub(crate) fn datatype(&self) -> Result<Type, SuitError> {
-        self.d
-            .datatype()
-            .map_err(|_| malformed("unexpected end of input", self.position()))
-    }
-
-    pub(crate) fn is_int(&self) -> bool {
-        self.d.datatype().is_ok_and(read::is_int)
-    }
-
-    pub(crate) fn map(&mut self, what: &'static str) -> Result<u64, SuitError> {
-        let at = self.position();
-        self.d
-            .map()
-            .and_then(read::definite)
-            .map_err(|_| malformed(what, at))
-    }
-
-    pub(crate) fn array(&mut self, what: &'static str) -> Result<u64, SuitError> {
-        let at = self.position();
-        self.d
-            .array()
-            .and_then(read::definite)
-            .map_err(|_| malformed(what, at))
-    }
-
-    pub(crate) fn u64(&mut self, what: &'static str) -> Result<u64, SuitError> {
-        let at = self.position();
-        self.d.u64().map_err(|_| malformed(what, at))
-    }
-
-    pub(crate) fn i64(&mut self, what: &'static str) -> Result<i64, SuitError> {
-        let at = self.position();
-        self.d.i64().map_err(|_| malformed(what, at))
-    }
-
-    pub(crate) fn bool(&mut self, what: &'static str) -> Result<bool, SuitError> {
-        let at = self.position();
-        self.d.bool().map_err(|_| malformed(what, at))
-    }
-
-    pub(crate) fn str(&mut self, what: &'static str) -> Result<&'b str, SuitError> {
-        let at = self.position();
-        if self.d.datatype().ok() != Some(Type::String) {
-            return Err(malformed(what, at));
-        }
-        self.d.str().map_err(|_| malformed(what, at))
-    }
-
-    /// A definite-length byte string's contents.
-    pub(crate) fn bytes(&mut self, what: &'static str) -> Result<&'b [u8], SuitError> {
-        let at = self.position();
-        if self.d.datatype().ok() != Some(Type::Bytes) {
-            return Err(malformed(what, at));
-        }
-        self.d.bytes().map_err(|_| malformed(what, at))
-    }
-
+/// What SUIT reads beyond the shared reader's typed reads.
+pub(crate) trait SuitRead<'b> {
+    /// The type of the next item; Malformed at the end of the input or a reserved head.
+    fn next_type(&self) -> Result<Type, SuitError>;
     /// A byte string as `(encoded item including its header, contents)`; digests of
     /// bstr-wrapped elements are computed over the first.
-    pub(crate) fn bytes_with_header(
-        &mut self,
-        what: &'static str,
-    ) -> Result<(&'b [u8], &'b [u8]), SuitError> {
+    fn bytes_with_header(&mut self, what: &'static str) -> Result<(&'b [u8], &'b [u8]), SuitError>;
+    /// Offset of `inner` (a slice returned by `bytes`) within this reader's input.
+    fn offset_of(&self, inner: &[u8]) -> usize;
+    /// One complete item (an indefinite length at its head refused), as its encoding.
+    fn item(&mut self, what: &'static str) -> Result<&'b [u8], SuitError>;
+}
+
+impl<'b> SuitRead<'b> for Reader<'b> {
+    fn next_type(&self) -> Result<Type, SuitError> {
+        self.datatype()
+            .ok_or_else(|| malformed("unexpected end of input", self.position()))
+    }
+
+    fn bytes_with_header(&mut self, what: &'static str) -> Result<(&'b [u8], &'b [u8]), SuitError> {
         let start = self.position();
         let contents = self.bytes(what)?;
-        let input = self.input();
-        let encoded = input
+        let encoded = self
+            .input()
             .get(start..self.position())
             .ok_or_else(|| malformed(what, start))?;
         Ok((encoded, contents))
     }
 
-    /// Offset of `inner` (a slice returned by `bytes`) within this reader's input.
-    pub(crate) fn offset_of(&self, inner: &[u8]) -> usize {
+    fn offset_of(&self, inner: &[u8]) -> usize {
         (inner.as_ptr() as usize).saturating_sub(self.input().as_ptr() as usize)
     }
 
-    pub(crate) fn tag(&mut self, what: &'static str) -> Result<u64, SuitError> {
-        let at = self.position();
-        self.d
-            .tag()
-            .map(|t| t.as_u64())
-            .map_err(|_| malformed(what, at))
-    }
-
-    pub(crate) fn null(&mut self, what: &'static str) -> Result<(), SuitError> {
-        let at = self.position();
-        self.d.null().map_err(|_| malformed(what, at))
-    }
-
-    /// Skips one complete item (rejecting indefinite lengths), returning its encoding.
-    pub(crate) fn skip(&mut self, what: &'static str) -> Result<&'b [u8], SuitError> {
-        let start = self.position();
+    fn item(&mut self, what: &'static str) -> Result<&'b [u8], SuitError> {
         if matches!(
-            self.d.datatype(),
-            Ok(Type::ArrayIndef | Type::MapIndef | Type::BytesIndef | Type::StringIndef)
+            self.datatype(),
+            Some(Type::ArrayIndef | Type::MapIndef | Type::BytesIndef | Type::StringIndef)
         ) {
-            return Err(malformed("indefinite length", start));
+            return Err(malformed("indefinite length", self.position()));
         }
-        read::raw_item(&mut self.d).map_err(|_| malformed(what, start))
-    }
-
-    /// Fails unless every input byte was consumed.
-    pub(crate) fn finish(&self, what: &'static str) -> Result<(), SuitError> {
-        if self.position() == self.input().len() {
-            Ok(())
-        } else {
-            Err(malformed(what, self.position()))
-        }
+        Ok(self.raw(what)?)
     }
 }
 
@@ -144,7 +67,7 @@ impl<'b> Reader<'b> {
 /// processors see two different manifests).
 pub(crate) fn int_key(
     r: &mut Reader<'_>,
-    seen: &mut alloc::vec::Vec<i64>,
+    seen: &mut Vec<i64>,
     what: &'static str,
 ) -> Result<i64, SuitError> {
     let at = r.position();
@@ -162,4 +85,83 @@ pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
         return false;
     }
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `bytes` as a CBOR byte string for the counting writers (minicbor writes a bare
+/// `&[u8]` as an array of integers).
+pub(crate) fn bstr(bytes: &[u8]) -> &minicbor::bytes::ByteSlice {
+    bytes.into()
+}
+
+/// A value closure for the counting writers that appends an item written infallibly
+/// (`ComponentId::encode`, `Digest::encode`).
+pub(crate) fn appended(
+    write: impl FnOnce(&mut Vec<u8>),
+) -> impl FnOnce(&mut VecEncoder<'_>) -> Result<(), EncodeError> {
+    move |e| {
+        write(e.writer_mut());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ComponentId, Envelope};
+
+    #[test]
+    fn a_failed_read_is_malformed_at_its_field_and_offset() {
+        // [ "a" ]: a text segment where a byte string belongs, at byte 1.
+        assert_eq!(
+            ComponentId::from_cbor(&[0x81, 0x61, b'a']),
+            Err(malformed("component identifier segment", 1))
+        );
+        // A byte left over after the identifier.
+        assert_eq!(
+            ComponentId::from_cbor(&[0x80, 0x00]),
+            Err(malformed("trailing bytes after component identifier", 1))
+        );
+        // An indefinite-length envelope map, and one cut short: CborParse either way.
+        for bad in [&[0xbf, 0xff][..], &[0xa1]] {
+            let e = Envelope::decode(bad).unwrap_err();
+            assert!(
+                matches!(e, SuitError::Malformed { .. }),
+                "{bad:02x?}: {e:?}"
+            );
+            assert_eq!(e.reason(), crate::ReportReason::CborParse);
+        }
+    }
+
+    #[test]
+    fn an_item_with_an_indefinite_head_is_refused_and_the_reader_stays() {
+        for bad in [
+            &[0x9f, 0xff][..],
+            &[0xbf, 0xff],
+            &[0x5f, 0xff],
+            &[0x7f, 0xff],
+        ] {
+            let mut r = Reader::new(bad);
+            assert_eq!(r.item("x"), Err(malformed("indefinite length", 0)));
+            assert_eq!(r.position(), 0);
+        }
+        // A truncated item names the field; a whole one comes back with its head.
+        let mut r = Reader::new(&[0x82, 0x01]);
+        assert_eq!(r.item("x"), Err(malformed("x", 0)));
+        assert_eq!(r.position(), 0);
+        let mut r = Reader::new(&[0x82, 0x01, 0x02, 0x03]);
+        assert_eq!(r.item("x"), Ok(&[0x82, 0x01, 0x02][..]));
+        assert_eq!(r.next_type(), Ok(Type::U8));
+        r.u64("y").unwrap();
+        assert_eq!(r.next_type(), Err(malformed("unexpected end of input", 4)));
+    }
+
+    #[test]
+    fn bytes_with_header_and_offsets_point_into_the_input() {
+        let input = [0x00, 0x42, 0xaa, 0xbb];
+        let mut r = Reader::new(&input);
+        r.u64("x").unwrap();
+        let (encoded, contents) = r.bytes_with_header("b").unwrap();
+        assert_eq!((encoded, contents), (&input[1..], &input[2..]));
+        assert_eq!(r.offset_of(contents), 2);
+    }
 }

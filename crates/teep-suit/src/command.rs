@@ -4,9 +4,10 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use teep_cbor::write::{EncodeError, VecEncoder};
+use minicbor::data::Tag;
+use teep_cbor::write::{EncodeError, MapEncoder, VecEncoder};
 
-use crate::cbor::Reader;
+use crate::cbor::{Reader, SuitRead};
 use crate::error::{SuitError, malformed};
 use crate::model::Digest;
 
@@ -314,64 +315,58 @@ impl Parameters {
 
     /// Number of parameters that are set.
     pub fn count(&self) -> usize {
-        let mut n = 0;
-        // Without an encoder the walk cannot fail.
-        let _ = self.encode_fields_with(&mut |_| n += 1, None);
-        n
+        self.fields().iter().filter(|(_, v)| v.is_some()).count()
     }
 
     /// Encodes the set parameters as a `SUIT_Parameters` map (the builder's
     /// override-parameters, report records; the fuzzer through [`crate::internal`]).
     pub(crate) fn encode(&self, e: &mut VecEncoder<'_>) -> Result<(), EncodeError> {
-        e.map(self.count() as u64)?;
-        self.encode_fields(e)
+        MapEncoder::write_to(e, |m| self.encode_entries(m))
     }
 
-    /// Encodes the set parameters as map entries (key, value), ascending keys.
-    pub(crate) fn encode_fields(&self, e: &mut VecEncoder<'_>) -> Result<(), EncodeError> {
-        self.encode_fields_with(&mut |_| {}, Some(e))
-    }
-
-    /// One walk over the set fields in key order, shared by `count` and the encoders.
-    fn encode_fields_with(
-        &self,
-        seen: &mut dyn FnMut(u8),
-        mut e: Option<&mut VecEncoder<'_>>,
-    ) -> Result<(), EncodeError> {
-        use minicbor::data::Tag;
-        macro_rules! field {
-            ($key:expr, $opt:expr, |$e:ident, $v:ident| $body:expr) => {
-                if let Some($v) = &$opt {
-                    seen($key);
-                    if let Some($e) = e.as_deref_mut() {
-                        $e.u8($key)?;
-                        $body?;
-                    }
-                }
-            };
+    /// Adds the set parameters to `map` as entries, ascending keys.
+    pub(crate) fn encode_entries(&self, map: &mut MapEncoder) -> Result<(), EncodeError> {
+        for (key, value) in self.fields() {
+            if let Some(value) = value {
+                map.entry_with(key, |e| value.encode(e))?;
+            }
         }
-        field!(param::VENDOR_ID, self.vendor_id, |e, v| match v {
-            VendorId::Uuid(b) => e.bytes(b),
-            VendorId::Pen(b) => e.tag(Tag::new(112)).and_then(|e| e.bytes(b)),
-        });
-        field!(param::CLASS_ID, self.class_id, |e, v| e.bytes(v));
-        field!(param::IMAGE_DIGEST, self.image_digest, |e, v| e
-            .bytes(&v.to_cbor()));
-        field!(param::COMPONENT_SLOT, self.component_slot, |e, v| e.u64(*v));
-        field!(param::STRICT_ORDER, self.strict_order, |e, v| e.bool(*v));
-        field!(param::SOFT_FAILURE, self.soft_failure, |e, v| e.bool(*v));
-        field!(param::IMAGE_SIZE, self.image_size, |e, v| e.u64(*v));
-        field!(param::CONTENT, self.content, |e, v| e.bytes(v));
-        field!(param::ENCRYPTION_INFO, self.encryption_info, |e, v| e
-            .bytes(v));
-        field!(param::URI, self.uri, |e, v| e.str(v));
-        field!(param::SOURCE_COMPONENT, self.source_component, |e, v| e
-            .u64(*v));
-        field!(param::INVOKE_ARGS, self.invoke_args, |e, v| e.bytes(v));
-        field!(param::DEVICE_ID, self.device_id, |e, v| e.bytes(v));
-        field!(param::FETCH_ARGUMENTS, self.fetch_arguments, |e, v| e
-            .bytes(v));
         Ok(())
+    }
+
+    /// Every parameter by key, ascending: the one list `count` and the encoder walk.
+    fn fields(&self) -> [(u8, Option<Value<'_>>); 14] {
+        fn bytes(v: &Option<Vec<u8>>) -> Option<Value<'_>> {
+            v.as_deref().map(Value::Bytes)
+        }
+        [
+            (
+                param::VENDOR_ID,
+                self.vendor_id.as_ref().map(|v| match v {
+                    VendorId::Uuid(b) => Value::Bytes(b),
+                    VendorId::Pen(b) => Value::Pen(b),
+                }),
+            ),
+            (param::CLASS_ID, bytes(&self.class_id)),
+            (
+                param::IMAGE_DIGEST,
+                self.image_digest.as_ref().map(Value::Digest),
+            ),
+            (param::COMPONENT_SLOT, self.component_slot.map(Value::Uint)),
+            (param::STRICT_ORDER, self.strict_order.map(Value::Bool)),
+            (param::SOFT_FAILURE, self.soft_failure.map(Value::Bool)),
+            (param::IMAGE_SIZE, self.image_size.map(Value::Uint)),
+            (param::CONTENT, bytes(&self.content)),
+            (param::ENCRYPTION_INFO, bytes(&self.encryption_info)),
+            (param::URI, self.uri.as_deref().map(Value::Text)),
+            (
+                param::SOURCE_COMPONENT,
+                self.source_component.map(Value::Uint),
+            ),
+            (param::INVOKE_ARGS, bytes(&self.invoke_args)),
+            (param::DEVICE_ID, bytes(&self.device_id)),
+            (param::FETCH_ARGUMENTS, bytes(&self.fetch_arguments)),
+        ]
     }
 
     fn decode(r: &mut Reader<'_>) -> Result<Self, SuitError> {
@@ -382,7 +377,7 @@ impl Parameters {
             let key = crate::cbor::int_key(r, &mut seen, "parameter key")?;
             match key {
                 1 => {
-                    p.vendor_id = Some(if r.datatype()? == minicbor::data::Type::Tag {
+                    p.vendor_id = Some(if r.next_type()? == minicbor::data::Type::Tag {
                         let at = r.position();
                         if r.tag("vendor id tag")? != 112 {
                             return Err(malformed("vendor id tag must be 112 (CBOR PEN)", at));
@@ -409,6 +404,34 @@ impl Parameters {
             }
         }
         Ok(p)
+    }
+}
+
+/// A set parameter's value, as [`Parameters::fields`] lists it for the encoder.
+#[derive(Clone, Copy)]
+enum Value<'a> {
+    Bytes(&'a [u8]),
+    /// A vendor ID as CBOR PEN: tag 112 over the bytes.
+    Pen(&'a [u8]),
+    /// `bstr .cbor SUIT_Digest`.
+    Digest(&'a Digest),
+    Uint(u64),
+    Bool(bool),
+    Text(&'a str),
+}
+
+impl Value<'_> {
+    /// Writes the value: one item.
+    fn encode(self, e: &mut VecEncoder<'_>) -> Result<(), EncodeError> {
+        match self {
+            Self::Bytes(b) => e.bytes(b)?,
+            Self::Pen(b) => e.tag(Tag::new(112))?.bytes(b)?,
+            Self::Digest(d) => e.bytes(&d.to_cbor())?,
+            Self::Uint(n) => e.u64(n)?,
+            Self::Bool(b) => e.bool(b)?,
+            Self::Text(t) => e.str(t)?,
+        };
+        Ok(())
     }
 }
 
@@ -476,7 +499,7 @@ pub fn parse_sequence(bytes: &[u8], base: usize) -> Result<Vec<Step<'_>>, SuitEr
         };
         steps.push(Step { offset, command });
     }
-    r.finish("trailing bytes after command sequence")?;
+    r.expect_empty("trailing bytes after command sequence")?;
     Ok(steps)
 }
 
@@ -489,7 +512,7 @@ fn try_each<'a>(r: &mut Reader<'a>, base: usize, offset: usize) -> Result<Comman
     let mut branches = Vec::new();
     let mut empty_ok = false;
     for i in 0..m {
-        if r.datatype()? == minicbor::data::Type::Null && i == m - 1 {
+        if r.next_type()? == minicbor::data::Type::Null && i == m - 1 {
             r.null("try-each nil")?;
             empty_ok = true;
         } else {
@@ -504,11 +527,11 @@ fn try_each<'a>(r: &mut Reader<'a>, base: usize, offset: usize) -> Result<Comman
 }
 
 fn rep(r: &mut Reader<'_>) -> Result<u64, SuitError> {
-    r.u64("reporting policy")
+    Ok(r.u64("reporting policy")?)
 }
 
 fn index_arg(r: &mut Reader<'_>) -> Result<IndexArg, SuitError> {
-    match r.datatype()? {
+    match r.next_type()? {
         minicbor::data::Type::Bool => {
             let at = r.position();
             if r.bool("component index")? {

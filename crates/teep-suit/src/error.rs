@@ -3,6 +3,7 @@
 
 use alloc::string::String;
 
+use teep_cbor::write::EncodeError;
 use teep_cose::CoseError;
 
 use crate::model::ComponentId;
@@ -198,6 +199,17 @@ pub enum SuitError {
     /// this position of its `unneeded-manifest-list` did: nothing was committed.
     #[error("unneeded manifest {0} of the same update failed; nothing was committed")]
     UnneededManifestFailed(usize),
+    /// teep-cbor's writer refused what an encoder of this crate wrote (an entry of the
+    /// wrong shape): a bug in that encoder, never something an input can cause. Returned
+    /// instead of emitting bytes whose map or array count is wrong.
+    #[error("encoding failed: {0}")]
+    Encode(EncodeError),
+}
+
+impl From<EncodeError> for SuitError {
+    fn from(e: EncodeError) -> Self {
+        Self::Encode(e)
+    }
 }
 
 /// `SUIT_Report_Reasons` (draft-ietf-suit-report): the numbers are stated here only.
@@ -363,7 +375,8 @@ impl SuitError {
             | Self::OtherManifestFailed(_)
             | Self::StateTampered(_)
             | Self::StateRolledBack { .. }
-            | Self::UnneededManifestFailed(_) => R::OperationFailed,
+            | Self::UnneededManifestFailed(_)
+            | Self::Encode(_) => R::OperationFailed,
         }
     }
 
@@ -381,7 +394,8 @@ impl SuitError {
             Self::Storage(_)
             | Self::Fetch { .. }
             | Self::StateTampered(_)
-            | Self::StateRolledBack { .. } => T::TemporaryError,
+            | Self::StateRolledBack { .. }
+            | Self::Encode(_) => T::TemporaryError,
             Self::Malformed { .. }
             | Self::UnsupportedMember { .. }
             | Self::UnsupportedVersion(_)
@@ -476,6 +490,7 @@ impl SuitError {
             Self::StateRolledBack { .. } => 44,
             Self::UnsignedReport => 45,
             Self::UnneededManifestFailed(_) => 46,
+            Self::Encode(_) => 47,
         }
     }
 }

@@ -5,7 +5,10 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::cbor::{Reader, int_key};
+use teep_cbor::Major;
+use teep_cbor::encode::{write_bytes, write_head, write_int};
+
+use crate::cbor::{Reader, SuitRead, int_key};
 use crate::error::{SuitError, malformed};
 
 /// COSE algorithm id of SHA-256, the only digest SUIT makes mandatory.
@@ -34,17 +37,20 @@ impl ComponentId {
         Ok(Self(segments))
     }
 
-    pub(crate) fn encode(&self, e: &mut minicbor::Encoder<&mut Vec<u8>>) {
-        let _ = e.array(self.0.len() as u64);
+    /// Appends the encoding (an array of byte strings) to `out`. Infallible: every
+    /// element is one byte string and the count is the slice's length, so it writes
+    /// with teep-cbor's head writer and callers need no error path.
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        write_head(Major::Array, self.0.len() as u64, out);
         for s in &self.0 {
-            let _ = e.bytes(s);
+            write_bytes(s, out);
         }
     }
 
     /// The CBOR encoding of this identifier.
     pub fn to_cbor(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        self.encode(&mut minicbor::Encoder::new(&mut out));
+        self.encode(&mut out);
         out
     }
 
@@ -52,7 +58,7 @@ impl ComponentId {
     pub fn from_cbor(bytes: &[u8]) -> Result<Self, SuitError> {
         let mut r = Reader::new(bytes);
         let id = Self::decode(&mut r)?;
-        r.finish("trailing bytes after component identifier")?;
+        r.expect_empty("trailing bytes after component identifier")?;
         Ok(id)
     }
 }
@@ -86,7 +92,7 @@ impl Digest {
         let algorithm = r.i64("digest algorithm")?;
         let bytes = r.bytes("digest bytes")?.to_vec();
         for _ in 2..n {
-            r.skip("digest extension")?;
+            r.item("digest extension")?;
         }
         Ok(Self { algorithm, bytes })
     }
@@ -95,17 +101,22 @@ impl Digest {
     pub fn from_cbor(bytes: &[u8]) -> Result<Self, SuitError> {
         let mut r = Reader::new(bytes);
         let d = Self::decode(&mut r)?;
-        r.finish("trailing bytes after SUIT_Digest")?;
+        r.expect_empty("trailing bytes after SUIT_Digest")?;
         Ok(d)
+    }
+
+    /// Appends the encoded `SUIT_Digest` (`[algorithm, bytes]`) to `out`; infallible
+    /// like [`ComponentId::to_cbor`].
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        write_head(Major::Array, 2, out);
+        write_int(self.algorithm, out);
+        write_bytes(&self.bytes, out);
     }
 
     /// The encoded `SUIT_Digest` (what `suit-parameter-image-digest` wraps in a bstr).
     pub fn to_cbor(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        let mut e = minicbor::Encoder::new(&mut out);
-        let _ = e.array(2);
-        let _ = e.i64(self.algorithm);
-        let _ = e.bytes(&self.bytes);
+        self.encode(&mut out);
         out
     }
 
@@ -160,7 +171,7 @@ impl Unknown {
         match self {
             Self::Reject => Err(SuitError::UnsupportedMember { container, key }),
             Self::Keep => {
-                let value = r.skip("unknown member")?;
+                let value = r.item("unknown member")?;
                 kept.push(UnknownMember { key, value });
                 Ok(())
             }
@@ -311,7 +322,7 @@ impl<'a> Common<'a> {
                 }
             }
         }
-        r.finish("trailing bytes after SUIT_Common")?;
+        r.expect_empty("trailing bytes after SUIT_Common")?;
         Ok(common)
     }
 
@@ -444,7 +455,7 @@ impl<'a> Manifest<'a> {
                 key => unknown.member(&mut r, "manifest", key, &mut m.unknown)?,
             }
         }
-        r.finish("trailing bytes after SUIT_Manifest")?;
+        r.expect_empty("trailing bytes after SUIT_Manifest")?;
         m.version = version.ok_or_else(|| malformed("manifest version missing", 0))?;
         m.sequence_number =
             sequence_number.ok_or_else(|| malformed("manifest sequence number missing", 0))?;
@@ -488,7 +499,7 @@ impl<'a> Manifest<'a> {
 
 /// A present sequence is a bstr; a severed one is a bare SUIT_Digest array.
 fn decode_member<'a>(r: &mut Reader<'a>) -> Result<Member<'a>, SuitError> {
-    if r.datatype()? == minicbor::data::Type::Array {
+    if r.next_type()? == minicbor::data::Type::Array {
         Ok(Member::Severed(Digest::decode(r)?))
     } else {
         Ok(Member::Present(r.bytes("severable member")?))
@@ -519,7 +530,7 @@ impl<'a> Authentication<'a> {
         for _ in 1..n {
             blocks.push(r.bytes("authentication block")?);
         }
-        r.finish("trailing bytes after SUIT_Authentication")?;
+        r.expect_empty("trailing bytes after SUIT_Authentication")?;
         Ok(Self {
             digest,
             digest_cbor,
@@ -631,7 +642,7 @@ impl<'a> Envelope<'a> {
 
     fn decode_with(bytes: &'a [u8], unknown: Unknown) -> Result<Self, SuitError> {
         let mut r = Reader::new(bytes);
-        let tagged = r.datatype()? == minicbor::data::Type::Tag;
+        let tagged = r.next_type()? == minicbor::data::Type::Tag;
         if tagged {
             let tag = r.tag("envelope tag")?;
             if tag != ENVELOPE_TAG {
@@ -665,7 +676,7 @@ impl<'a> Envelope<'a> {
                     }
                     // Severed CoSWID (update-management): carried, never used.
                     14 => {
-                        r.skip("severed CoSWID")?;
+                        r.item("severed CoSWID")?;
                     }
                     key => unknown.member(&mut r, "envelope", key, &mut kept)?,
                 }
@@ -678,7 +689,7 @@ impl<'a> Envelope<'a> {
                 integrated.push((key, r.bytes("integrated payload")?));
             }
         }
-        r.finish("trailing bytes after SUIT_Envelope")?;
+        r.expect_empty("trailing bytes after SUIT_Envelope")?;
         let (authentication_bstr, authentication) =
             authentication.ok_or_else(|| malformed("authentication wrapper missing", 0))?;
         let (manifest_bstr, manifest_bytes) =

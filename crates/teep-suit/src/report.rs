@@ -14,12 +14,14 @@ use alloc::borrow::Cow;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use minicbor::Encoder;
+use alloc::format;
+
 use minicbor::data::Type;
+use teep_cbor::write::{ArrayEncoder, ArrayKind, EncodeError, MapEncoder, MapKind, encode_vec};
 use teep_cose::encrypt::{ContentAlgorithm, DecryptionKey, SUIT_REPORT_ENCRYPTION};
 use teep_cose::{CoseError, CryptoProvider, PrivateKey, PublicKey, TrustStore, VerifyContext};
 
-use crate::cbor::{Reader, int_key};
+use crate::cbor::{Reader, SuitRead, appended, bstr, int_key};
 use crate::command::{Command, Parameters, Step, parse_sequence};
 use crate::error::{SuitError, malformed};
 use crate::model::{ComponentId, Digest};
@@ -96,23 +98,23 @@ pub const PARAMETERS: &[i64] = &[1, 2, 3, 5, 12, 13, 14, 18, 19, 21, 22, 23, 24,
 /// ECDH-ES+A128KW; A128GCM, A128CTR.
 pub const ALGORITHMS: &[i64] = &[-16, -7, -9, -8, -19, -35, 5, -3, -29, 1, -65534];
 
-fn encode_ints(e: &mut Encoder<&mut Vec<u8>>, v: &[i64]) {
-    let _ = e.array(v.len() as u64);
-    for i in v {
-        let _ = e.i64(*i);
-    }
+/// The elements of an integer list (written in place by `entry_nested`).
+fn ints(a: &mut ArrayEncoder, v: &[i64]) -> Result<(), EncodeError> {
+    v.iter().try_for_each(|i| a.item(*i).map(drop))
 }
 
-fn encode_record(e: &mut Encoder<&mut Vec<u8>>, r: &Record) {
-    let _ = e.array(5);
-    let _ = e.array(r.manifest_id.len() as u64);
-    for i in &r.manifest_id {
-        let _ = e.u64(*i);
-    }
-    let _ = e.u64(r.section);
-    let _ = e.u64(r.offset);
-    let _ = e.u64(r.component_index);
-    let _ = r.properties.encode(e);
+/// The five members of a `SUIT_Record`.
+fn record_items(a: &mut ArrayEncoder, r: &Record) -> Result<(), EncodeError> {
+    a.item_nested::<ArrayKind>(|ids| {
+        r.manifest_id
+            .iter()
+            .try_for_each(|i| ids.item(*i).map(drop))
+    })?
+    .item(r.section)?
+    .item(r.offset)?
+    .item(r.component_index)?
+    .item_nested::<MapKind>(|m| r.properties.encode_entries(m))?;
+    Ok(())
 }
 
 impl Report {
@@ -120,7 +122,7 @@ impl Report {
     /// the signer's kid. TEEP wants a report key other than the one signing the TEEP
     /// message; choosing it is the caller's business.
     pub fn sign(&self, signer: &dyn teep_cose::Signer) -> Result<Vec<u8>, SuitError> {
-        teep_cose::sign1(signer, &self.to_cbor(), &teep_cose::SignOptions::default())
+        teep_cose::sign1(signer, &self.to_cbor()?, &teep_cose::SignOptions::default())
             .map_err(SuitError::Authentication)
     }
 
@@ -132,7 +134,8 @@ impl Report {
     /// then encrypted with `teep_cose::encrypt::encrypt_esdh` directly.
     ///
     /// # Errors
-    /// The TAM key is not P-256, or the provider failed (RNG).
+    /// The TAM key is not P-256, or the provider failed (RNG); `CoseError::Malformed`
+    /// if the report does not encode ([`Report::to_cbor`], a bug).
     pub fn encrypt(
         &self,
         provider: &dyn CryptoProvider,
@@ -142,70 +145,71 @@ impl Report {
             provider,
             tam_key,
             ContentAlgorithm::default(),
-            &self.to_cbor(),
+            &self
+                .to_cbor()
+                .map_err(|e| CoseError::Malformed(format!("SUIT_Report: {e}")))?,
             SUIT_REPORT_ENCRYPTION,
         )
     }
 
     /// The report as `SUIT_Report` CBOR (deterministic: keys in ascending order).
-    pub fn to_cbor(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut e = Encoder::new(&mut out);
-        let fields = 3 + u64::from(self.nonce.is_some()) + u64::from(self.capabilities);
-        let _ = e.map(fields);
+    ///
+    /// # Errors
+    /// [`SuitError::Encode`] only if this encoder writes an entry of the wrong shape (a
+    /// bug): the report is made of typed values that always encode.
+    pub fn to_cbor(&self) -> Result<Vec<u8>, SuitError> {
+        Ok(encode_vec(|e| {
+            MapEncoder::write_to(e, |m| self.entries(m))
+        })?)
+    }
+
+    /// The report's map entries, keys ascending.
+    fn entries(&self, m: &mut MapEncoder) -> Result<(), EncodeError> {
         if let Some(nonce) = &self.nonce {
-            let _ = e.u8(2).and_then(|e| e.bytes(nonce));
+            m.entry(2, bstr(nonce))?;
         }
-        let _ = e.u8(3).and_then(|e| e.array(self.records.len() as u64));
-        for entry in &self.records {
-            match entry {
-                Entry::Record(r) => encode_record(&mut e, r),
-                Entry::System(s) => {
-                    let n = s.properties.count() as u64 + 1;
-                    let _ = e.map(n).and_then(|e| e.u8(0));
-                    s.component.encode(&mut e);
-                    let _ = s.properties.encode_fields(&mut e);
-                }
+        m.entry_nested::<ArrayKind, _>(3, |a| {
+            for entry in &self.records {
+                match entry {
+                    Entry::Record(r) => a.item_nested::<ArrayKind>(|a| record_items(a, r))?,
+                    Entry::System(s) => a.item_nested::<MapKind>(|m| {
+                        m.entry_with(0, appended(|out| s.component.encode(out)))?;
+                        s.properties.encode_entries(m)
+                    })?,
+                };
             }
-        }
-        let _ = e.u8(4);
+            Ok(())
+        })?;
         match &self.result {
-            Ok(()) => {
-                let _ = e.bool(true);
-            }
-            Err(f) => {
-                let _ = e
-                    .map(3)
-                    .and_then(|e| e.u8(5))
-                    .and_then(|e| e.i64(f.error.code()));
-                let _ = e.u8(6);
-                encode_record(&mut e, &f.record);
-                let _ = e.u8(7).and_then(|e| e.u8(f.error.report_reason()));
-            }
-        }
+            Ok(()) => m.entry(4, true)?,
+            Err(f) => m.entry_nested::<MapKind, _>(4, |r| {
+                r.entry(5, f.error.code())?
+                    .entry_nested::<ArrayKind, _>(6, |a| record_items(a, &f.record))?
+                    .entry(7, f.error.report_reason())?;
+                Ok(())
+            })?,
+        };
         if self.capabilities {
-            // Any component ([true] = every path), then commands, parameters, algorithms.
-            let _ = e.u8(8).and_then(|e| e.map(4)).and_then(|e| e.u8(1));
-            let _ = e
-                .array(1)
-                .and_then(|e| e.array(1))
-                .and_then(|e| e.bool(true));
-            let _ = e.u8(2);
-            encode_ints(&mut e, COMMANDS);
-            let _ = e.u8(3);
-            encode_ints(&mut e, PARAMETERS);
-            let _ = e.u8(4);
-            encode_ints(&mut e, ALGORITHMS);
+            m.entry_nested::<MapKind, _>(8, |c| {
+                // Any component ([true] = every path), then commands, parameters, algorithms.
+                c.entry_nested::<ArrayKind, _>(1, |a| {
+                    a.item_nested::<ArrayKind>(|path| path.item(true).map(drop))
+                        .map(drop)
+                })?
+                .entry_nested::<ArrayKind, _>(2, |a| ints(a, COMMANDS))?
+                .entry_nested::<ArrayKind, _>(3, |a| ints(a, PARAMETERS))?
+                .entry_nested::<ArrayKind, _>(4, |a| ints(a, ALGORITHMS))?;
+                Ok(())
+            })?;
         }
-        let _ = e.u8(99);
-        let _ = e.array(1 + u64::from(self.reference_uri.is_some()));
-        if let Some(uri) = &self.reference_uri {
-            let _ = e.str(uri);
-        }
-        let _ = e.array(2);
-        let _ = e.i64(self.manifest_digest.algorithm);
-        let _ = e.bytes(&self.manifest_digest.bytes);
-        out
+        m.entry_nested::<ArrayKind, _>(99, |a| {
+            if let Some(uri) = &self.reference_uri {
+                a.item(uri.as_str())?;
+            }
+            a.item_with(appended(|out| self.manifest_digest.encode(out)))
+                .map(drop)
+        })?;
+        Ok(())
     }
 }
 
@@ -316,7 +320,7 @@ impl ReceivedReport {
         }
         let signed = match cose_tag(bytes)? {
             Some(TAG_SIGN1) => true,
-            None => Reader::new(bytes).datatype()? == Type::Array,
+            None => Reader::new(bytes).next_type()? == Type::Array,
             Some(tag) => return Err(SuitError::UnsupportedAuthenticationBlock(tag)),
         };
         let (payload, signer) = if signed {
@@ -342,8 +346,8 @@ const TAG_ENCRYPT: u64 = 96;
 /// The CBOR tag an item starts with, if any.
 fn cose_tag(bytes: &[u8]) -> Result<Option<u64>, SuitError> {
     let mut r = Reader::new(bytes);
-    if r.datatype()? == Type::Tag {
-        r.tag("COSE tag").map(Some)
+    if r.next_type()? == Type::Tag {
+        Ok(Some(r.tag("COSE tag")?))
     } else {
         Ok(None)
     }
@@ -365,7 +369,7 @@ fn decode_report(bytes: &[u8]) -> Result<ReceivedReport, SuitError> {
             3 => {
                 let mut list = Vec::new();
                 for _ in 0..r.array("suit-report-records")? {
-                    list.push(if r.datatype()? == Type::Map {
+                    list.push(if r.next_type()? == Type::Map {
                         Entry::System(decode_system_properties(&mut r)?)
                     } else {
                         Entry::Record(decode_record(&mut r)?)
@@ -374,13 +378,13 @@ fn decode_report(bytes: &[u8]) -> Result<ReceivedReport, SuitError> {
                 records = Some(list);
             }
             4 => result = Some(decode_result(&mut r)?),
-            8 => capabilities = Some(r.skip("suit-report-capability-report")?.to_vec()),
+            8 => capabilities = Some(r.item("suit-report-capability-report")?.to_vec()),
             _ => {
-                r.skip("SUIT_Report extension")?;
+                r.item("SUIT_Report extension")?;
             }
         }
     }
-    r.finish("bytes after the SUIT_Report")?;
+    r.expect_empty("bytes after the SUIT_Report")?;
     // What was skipped (capability report, extensions) is held to the TEEP profile too:
     // no repeated key anywhere, so no two readers see two different reports.
     teep_cbor::check(bytes, &teep_cbor::Profile::TEEP)
@@ -437,10 +441,10 @@ fn decode_record(r: &mut Reader<'_>) -> Result<Record, SuitError> {
         section: r.u64("suit-record-manifest-section")?,
         offset: r.u64("suit-record-section-offset")?,
         component_index: r.u64("suit-record-component-index")?,
-        properties: parameters(r.skip("suit-record-properties")?)?,
+        properties: parameters(r.item("suit-record-properties")?)?,
     };
     for _ in 5..n {
-        r.skip("SUIT_Record extension")?;
+        r.item("SUIT_Record extension")?;
     }
     Ok(record)
 }
@@ -451,22 +455,23 @@ fn decode_system_properties(r: &mut Reader<'_>) -> Result<SystemProperties, Suit
     let n = r.map("system-property-claims")?;
     let mut seen = Vec::new();
     let mut component = None;
-    let mut rest = Vec::new();
-    let mut e = Encoder::new(&mut rest);
+    let mut rest = MapEncoder::new();
     for _ in 0..n {
         match int_key(r, &mut seen, "system-property-claims key")? {
             0 => component = Some(ComponentId::decode(r)?),
             key => {
-                let _ = e.i64(key);
-                let value = r.skip("system property")?;
-                e.writer_mut().extend_from_slice(value);
+                let value_at = r.position();
+                let value = r.item("system property")?;
+                rest.entry_with(key, |e| {
+                    e.writer_mut().extend_from_slice(value);
+                    Ok(())
+                })
+                .map_err(|_| malformed("system property", value_at))?;
             }
         }
     }
     let component = component.ok_or_else(|| malformed("system-component-id missing", at))?;
-    let mut map = Vec::new();
-    let _ = Encoder::new(&mut map).map(n - 1);
-    map.extend_from_slice(&rest);
+    let map = encode_vec(|e| rest.finish(e))?;
     Ok(SystemProperties {
         component,
         properties: parameters(&map)?,
@@ -488,7 +493,7 @@ fn parameters(map: &[u8]) -> Result<Parameters, SuitError> {
 
 fn decode_result(r: &mut Reader<'_>) -> Result<Result<(), ReceivedFailure>, SuitError> {
     let at = r.position();
-    if r.datatype()? == Type::Bool {
+    if r.next_type()? == Type::Bool {
         return if r.bool("suit-report-result")? {
             Ok(Ok(()))
         } else {
@@ -516,5 +521,60 @@ fn decode_result(r: &mut Reader<'_>) -> Result<Result<(), ReceivedFailure>, Suit
             "suit-report-result lacks code, record or reason",
             at,
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A report with one `suit-report-records` entry, `record` (hand-built bytes).
+    fn with_record(record: &[u8]) -> Vec<u8> {
+        // {3: [record], 4: true, 99: [[-16, h'']]}
+        [
+            &[0xa3, 0x03, 0x81][..],
+            record,
+            &[0x04, 0xf5, 0x18, 0x63, 0x81, 0x82, 0x2f, 0x40],
+        ]
+        .concat()
+    }
+
+    #[test]
+    fn system_properties_are_re_encoded_as_the_map_they_came_in() {
+        // {0: [h'61'], 2: h'cc..', 21: "u"}: the parameters come back as sent.
+        let mut claims = alloc::vec![0xa3, 0x00, 0x81, 0x41, 0x61, 0x02, 0x50];
+        claims.extend_from_slice(&[0xcc; 16]);
+        claims.extend_from_slice(&[0x15, 0x61, b'u']);
+        let got = decode_report(&with_record(&claims)).unwrap();
+        let Some(Entry::System(s)) = got.records.first() else {
+            panic!("{:?}", got.records);
+        };
+        assert_eq!(s.component, ComponentId::from_strs(&["a"]));
+        assert_eq!(s.properties.class_id.as_deref(), Some(&[0xcc; 16][..]));
+        assert_eq!(s.properties.uri.as_deref(), Some("u"));
+        assert_eq!(s.properties.count(), 2);
+    }
+
+    #[test]
+    fn system_properties_that_would_re_encode_wrongly_are_malformed() {
+        for (claims, what) in [
+            // A repeated parameter key.
+            (
+                &[0xa3, 0x00, 0x80, 0x0e, 0x01, 0x0e, 0x02][..],
+                "duplicate map key",
+            ),
+            // No component ID: the remaining map would be counted n - 1 from nothing.
+            (&[0xa1, 0x0e, 0x01], "system-component-id missing"),
+            // A value with an indefinite head, and one holding an indefinite array.
+            (&[0xa2, 0x00, 0x80, 0x0e, 0x9f, 0xff], "indefinite length"),
+            (&[0xa2, 0x00, 0x80, 0x0e, 0x81, 0x9f, 0xff], "image size"),
+        ] {
+            match decode_report(&with_record(claims)) {
+                Err(SuitError::Malformed { what: got, .. }) => {
+                    assert_eq!(got, what, "{claims:02x?}");
+                }
+                other => panic!("{claims:02x?}: {other:?}"),
+            }
+        }
     }
 }

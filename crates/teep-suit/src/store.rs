@@ -33,11 +33,11 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;
 
-use minicbor::Encoder;
+use teep_cbor::write::{ArrayEncoder, ArrayKind, EncodeError, VecEncoder, encode_vec};
 use teep_cose::CryptoProvider;
 use zeroize::Zeroizing;
 
-use crate::cbor::Reader;
+use crate::cbor::{Reader, SuitRead, appended};
 use crate::error::{SuitError, malformed};
 use crate::model::ComponentId;
 use crate::storage::{Changes, State, Storage};
@@ -202,45 +202,58 @@ struct Index {
 }
 
 impl Index {
-    fn encode(&self) -> Vec<u8> {
+    fn encode(&self) -> Result<Vec<u8>, SuitError> {
         let s = &self.state;
-        let mut out = Vec::new();
-        let mut e = Encoder::new(&mut out);
-        let _ = e
-            .array(6)
-            .and_then(|e| e.u64(INDEX_VERSION))
-            .and_then(|e| e.u64(self.generation));
-        let _ = e.array(s.data.len() as u64);
-        for (id, name) in &s.data {
-            let _ = e.array(2);
-            id.encode(&mut e);
-            let _ = e.str(name);
+        fn id(c: &ComponentId) -> impl FnOnce(&mut VecEncoder<'_>) -> Result<(), EncodeError> {
+            appended(move |out| c.encode(out))
         }
-        let _ = e.array(s.owners.len() as u64);
-        for (id, set) in &s.owners {
-            let _ = e.array(2);
-            id.encode(&mut e);
-            let _ = e.array(set.len() as u64);
-            for o in set {
-                o.encode(&mut e);
-            }
-        }
-        let _ = e.array(s.sequence_numbers.len() as u64);
-        for (id, seq) in &s.sequence_numbers {
-            let _ = e.array(2);
-            id.encode(&mut e);
-            let _ = e.u64(*seq);
-        }
-        let _ = e.array(s.signers.len() as u64);
-        for (id, signer) in &s.signers {
-            let _ = e.array(2);
-            id.encode(&mut e);
-            let _ = match signer {
-                SignerId::Anchor(name) => e.str(name),
-                SignerId::Mac => e.null(),
-            };
-        }
-        out
+        Ok(encode_vec(|e| {
+            ArrayEncoder::write_to(e, |index| {
+                index.item(INDEX_VERSION)?.item(self.generation)?;
+                index.item_nested::<ArrayKind>(|list| {
+                    for (c, name) in &s.data {
+                        list.item_nested::<ArrayKind>(|pair| {
+                            pair.item_with(id(c))?.item(name.as_str()).map(drop)
+                        })?;
+                    }
+                    Ok(())
+                })?;
+                index.item_nested::<ArrayKind>(|list| {
+                    for (c, set) in &s.owners {
+                        list.item_nested::<ArrayKind>(|pair| {
+                            pair.item_with(id(c))?.item_nested::<ArrayKind>(|owners| {
+                                set.iter()
+                                    .try_for_each(|o| owners.item_with(id(o)).map(drop))
+                            })?;
+                            Ok(())
+                        })?;
+                    }
+                    Ok(())
+                })?;
+                index.item_nested::<ArrayKind>(|list| {
+                    for (c, seq) in &s.sequence_numbers {
+                        list.item_nested::<ArrayKind>(|pair| {
+                            pair.item_with(id(c))?.item(*seq).map(drop)
+                        })?;
+                    }
+                    Ok(())
+                })?;
+                index.item_nested::<ArrayKind>(|list| {
+                    for (c, signer) in &s.signers {
+                        list.item_nested::<ArrayKind>(|pair| {
+                            pair.item_with(id(c))?;
+                            match signer {
+                                SignerId::Anchor(name) => pair.item(name.as_str())?,
+                                SignerId::Mac => pair.item(())?,
+                            };
+                            Ok(())
+                        })?;
+                    }
+                    Ok(())
+                })?;
+                Ok(())
+            })
+        })?)
     }
 
     fn decode(bytes: &[u8]) -> Result<Self, SuitError> {
@@ -282,7 +295,7 @@ impl Index {
             for _ in 0..r.array("index signers")? {
                 r.array("index entry")?;
                 let id = ComponentId::decode(&mut r)?;
-                let signer = if r.datatype()? == minicbor::data::Type::Null {
+                let signer = if r.next_type()? == minicbor::data::Type::Null {
                     r.null("signer")?;
                     SignerId::Mac
                 } else {
@@ -291,7 +304,7 @@ impl Index {
                 s.signers.insert(id, signer);
             }
         }
-        r.finish("trailing bytes in index")?;
+        r.expect_empty("trailing bytes in index")?;
         Ok(index)
     }
 }
@@ -457,7 +470,7 @@ impl<B: BlobBackend, S: Seal> IndexedStore<B, S> {
     pub fn publish(&mut self, staged: Staged) -> Result<(), SuitError> {
         let committed = if Some(staged.index.generation) == self.index.generation.checked_add(1) {
             self.seal
-                .seal(Blob::Index, &staged.index.encode())
+                .seal(Blob::Index, &staged.index.encode()?)
                 .and_then(|sealed| self.backend.write(Blob::NextIndex, &sealed))
                 .and_then(|()| self.backend.replace_index())
         } else {

@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 use teep_cose::coset::{self, TaggedCborSerializable, iana::EnumI64};
 use teep_cose::{CaCertificate, CoseError, CryptoProvider, PublicKey, TrustStore, VerifyContext};
 
-use crate::cbor::{Reader, ct_eq};
+use crate::cbor::{Reader, SuitRead, ct_eq};
 use crate::error::SuitError;
 use crate::model::{Envelope, Manifest, Member, SHA256, Section};
 
@@ -96,7 +96,7 @@ fn verify_block(
     anchors: &Anchors<'_>,
 ) -> Result<Option<(PublicKey, Option<CaCertificate>)>, SuitError> {
     let mut r = Reader::new(block);
-    if r.datatype()? != minicbor::data::Type::Tag {
+    if r.next_type()? != minicbor::data::Type::Tag {
         return Err(SuitError::UnsupportedAuthenticationBlock(0));
     }
     match r.tag("COSE tag")? {

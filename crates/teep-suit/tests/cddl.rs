@@ -88,14 +88,15 @@ fn published_teep_vectors_validate_and_garbage_does_not() {
         // {1: 2, 2: 1, 3: << {} >>}
         &[0xa3, 0x01, 0x02, 0x02, 0x01, 0x03, 0x41, 0xa0][..],
     ] {
-        let env = builder::unsigned_envelope(manifest, &[], &PROVIDER);
+        let env = builder::unsigned_envelope(manifest, &[], &PROVIDER).unwrap();
         assert!(validate(&env).is_err());
     }
     let ok = builder::unsigned_envelope(
         &[0xa3, 0x01, 0x01, 0x02, 0x01, 0x03, 0x41, 0xa0],
         &[],
         &PROVIDER,
-    );
+    )
+    .unwrap();
     validate(&ok).unwrap();
 }
 
@@ -118,7 +119,7 @@ fn reports_validate_against_the_report_cddl() {
     for (f, ok) in cases {
         let out = p.install(&mut MemoryStorage::new(), &hex_file(f), Some(b"token"));
         assert_eq!(out.result.is_ok(), ok, "{f}");
-        cddl::validate_cbor_from_slice(REPORT_CDDL, &out.report.to_cbor(), None)
+        cddl::validate_cbor_from_slice(REPORT_CDDL, &out.report.to_cbor().unwrap(), None)
             .unwrap_or_else(|e| panic!("{f}: {e}"));
     }
     // A report with a capability report (unknown command) and no nonce.
@@ -126,7 +127,7 @@ fn reports_validate_against_the_report_cddl() {
         .install(&mut MemoryStorage::new(), &hex_file(cases[1].0), None)
         .report;
     report.capabilities = true;
-    cddl::validate_cbor_from_slice(REPORT_CDDL, &report.to_cbor(), None).unwrap();
+    cddl::validate_cbor_from_slice(REPORT_CDDL, &report.to_cbor().unwrap(), None).unwrap();
     // The CDDL does reject: an empty map lacks records, result and reference.
     assert!(cddl::validate_cbor_from_slice(REPORT_CDDL, &[0xa0], None).is_err());
 }

@@ -86,7 +86,8 @@ impl Hand {
     }
 
     fn signed(&self, key: &PrivateKey) -> Vec<u8> {
-        let env = builder::unsigned_envelope(&self.manifest(), &self.integrated, &PROVIDER);
+        let env =
+            builder::unsigned_envelope(&self.manifest(), &self.integrated, &PROVIDER).unwrap();
         sign_with(&env, key)
     }
 }

@@ -38,7 +38,7 @@ proptest! {
         let p = teep.processor();
         let mut store = MemoryStorage::new();
         let out = p.install(&mut store, &env, None);
-        let _ = out.report.to_cbor();
+        out.report.to_cbor().unwrap();
         if out.result.is_err() {
             prop_assert_eq!(store, MemoryStorage::new());
         }

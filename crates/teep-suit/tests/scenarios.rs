@@ -98,7 +98,7 @@ fn custom_at(components: &[&str], key: u8, sequence: Vec<u8>) -> Vec<u8> {
         .bytes(b"custom.suit")
         .unwrap();
     e.u8(key).unwrap().bytes(&sequence).unwrap();
-    let env = builder::unsigned_envelope(&m, &[], &PROVIDER);
+    let env = builder::unsigned_envelope(&m, &[], &PROVIDER).unwrap();
     builder::sign(&env, signer().as_ref(), &PROVIDER).unwrap()
 }
 
@@ -592,7 +592,7 @@ fn directory_storage_is_atomic_across_an_interrupted_update() {
 #[test]
 fn report_cbor_carries_nonce_result_and_failing_record() {
     let (_, ok) = run_custom(&["x"], Seq::new().set_content(b"A").rep(18).bytes());
-    let cbor = ok.report.to_cbor();
+    let cbor = ok.report.to_cbor().unwrap();
     let mut d = minicbor::Decoder::new(&cbor);
     assert_eq!(d.map().unwrap(), Some(4));
     assert_eq!(d.u8().unwrap(), 2);
@@ -618,7 +618,7 @@ fn report_cbor_carries_nonce_result_and_failing_record() {
     // offset of `14, 15` in [20, {18: 'A'}, 18, 15, 6, 15, 14, 15]: the array head (1),
     // then 20 (1), a1 12 41 41 (4), 18 (1), 15 (1), 6 (1), 15 (1).
     assert_eq!(f.record.offset, 10);
-    let cbor = bad.report.to_cbor();
+    let cbor = bad.report.to_cbor().unwrap();
     let mut d = minicbor::Decoder::new(&cbor);
     d.map().unwrap();
     for _ in 0..2 {

@@ -164,7 +164,7 @@ fn plain_signed_and_encrypted_reports_decode_to_what_the_device_reported() {
         )
         .unwrap();
         for (bytes, protection) in [
-            (report.to_cbor(), plain()),
+            (report.to_cbor().unwrap(), plain()),
             (
                 signed,
                 Protection {
@@ -196,7 +196,7 @@ fn plain_signed_and_encrypted_reports_decode_to_what_the_device_reported() {
         }
     }
     // The nonce is exposed; whether it is the token the TAM sent is the caller's check.
-    let got = decode(&failed().to_cbor(), &keys).unwrap();
+    let got = decode(&failed().to_cbor().unwrap(), &keys).unwrap();
     assert_eq!(got.nonce.as_deref(), Some(&b"teep-token"[..]));
     assert_ne!(got.nonce.as_deref(), Some(&b"other-token"[..]));
 }
@@ -212,7 +212,7 @@ fn a_report_from_a_real_install_decodes() {
     );
     out.result.as_ref().unwrap();
     let keys = Keys::new();
-    let got = decode(&out.report.to_cbor(), &keys).unwrap();
+    let got = decode(&out.report.to_cbor().unwrap(), &keys).unwrap();
     assert_eq!(without_capabilities(got), expected(&out.report, plain()));
 }
 
@@ -265,7 +265,7 @@ fn a_report_without_the_device_signature_is_refused_when_one_is_required() {
         ..keys.report_keys()
     };
     let encrypted = failed().encrypt(&PROVIDER, keys.tam.public_key()).unwrap();
-    for unsigned in [failed().to_cbor(), encrypted] {
+    for unsigned in [failed().to_cbor().unwrap(), encrypted] {
         assert_eq!(
             ReceivedReport::decode(&unsigned, &strict).unwrap_err(),
             SuitError::UnsignedReport
@@ -684,7 +684,7 @@ fn hand_envelope(install: &[u8], severed: bool) -> Vec<u8> {
             e.bytes(install).unwrap();
         }
     });
-    let env = builder::unsigned_envelope(&manifest, &[], &PROVIDER);
+    let env = builder::unsigned_envelope(&manifest, &[], &PROVIDER).unwrap();
     if !severed {
         return env;
     }
@@ -775,7 +775,7 @@ proptest! {
     #[test]
     fn truncated_reports_are_refused(cut in 0usize..100) {
         let keys = keys();
-        let bytes = failed().to_cbor();
+        let bytes = failed().to_cbor().unwrap();
         let cut = cut.min(bytes.len() - 1);
         prop_assert!(decode(&bytes[..cut], keys).is_err());
     }

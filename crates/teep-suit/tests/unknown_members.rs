@@ -44,7 +44,7 @@ fn manifest_with_key_99() -> Vec<u8> {
 /// vectors' example signer over the manifest digest (what an attacker with a stolen
 /// signing key, or a careless signer, would ship).
 fn signed_envelope(manifest: &[u8], extra: &[(u8, &[u8])]) -> Vec<u8> {
-    let unsigned = teep_suit::builder::unsigned_envelope(manifest, &[], &PROVIDER);
+    let unsigned = teep_suit::builder::unsigned_envelope(manifest, &[], &PROVIDER).unwrap();
     let env = Envelope::decode(&unsigned).unwrap();
     let key = private_key("keys/suit-example-signer-p256.cose-key-private.hex");
     let signer = PROVIDER.signer(&key, key.default_algorithm()).unwrap();

@@ -121,7 +121,7 @@ mod tests {
 
     #[test]
     fn reads_what_teep_suit_writes() {
-        let facts = read_report(&report(Some(&[1; 16])).to_cbor()).unwrap();
+        let facts = read_report(&report(Some(&[1; 16])).to_cbor().unwrap()).unwrap();
         assert_eq!(
             facts,
             ReportFacts {
@@ -142,7 +142,7 @@ mod tests {
             read_report(&dup),
             Err(ReportError::Malformed("not a SUIT_Report"))
         );
-        let mut trailing = report(None).to_cbor();
+        let mut trailing = report(None).to_cbor().unwrap();
         trailing.push(0);
         assert_eq!(
             read_report(&trailing),

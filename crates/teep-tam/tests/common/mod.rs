@@ -450,6 +450,7 @@ pub fn report(digest: [u8; 32], nonce: &[u8], ok: bool) -> Vec<u8> {
         capabilities: false,
     }
     .to_cbor()
+    .unwrap()
 }
 
 /// The unsigned envelope of TC `name` version `sequence` (component
