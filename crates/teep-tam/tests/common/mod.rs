@@ -241,6 +241,18 @@ impl World {
 
     /// Builds, signs and registers a TC release.
     pub fn release(&self, name: &str, sequence: u64, deps: &[&str]) -> TcRelease {
+        let payload = format!("{name} v{sequence}").into_bytes();
+        self.release_with(name, sequence, deps, payload)
+    }
+
+    /// [`Self::release`] with a given TC payload (e.g. a large one, for benchmarks).
+    pub fn release_with(
+        &self,
+        name: &str,
+        sequence: u64,
+        deps: &[&str],
+        payload: Vec<u8>,
+    ) -> TcRelease {
         let spec = ManifestSpec {
             component_id: teep_suit::ComponentId(vec![
                 b"TEEP-Device".to_vec(),
@@ -249,7 +261,7 @@ impl World {
             ]),
             manifest_component_id: Some(teep_suit::ComponentId(manifest_id(name).0)),
             sequence_number: sequence,
-            payload: format!("{name} v{sequence}").into_bytes(),
+            payload,
             location: PayloadLocation::Integrated("#tc".into()),
             vendor_id: None,
             class_id: None,
