@@ -242,16 +242,42 @@ impl Running {
     }
 }
 
+/// Two replicas serving on loopback over one PostgreSQL database, and a pool of the test's
+/// own to read the store.
+struct Cluster {
+    db: Database,
+    r: Replicas,
+    store: SqlStore,
+    a: Running,
+    b: Running,
+}
+
+impl Cluster {
+    /// `None` (after printing "skipped") without a PostgreSQL server to use.
+    async fn start(test: &str, reusable: bool) -> Option<Self> {
+        let db = Database::create(test).await?;
+        let (r, tam_a, tam_b) = Replicas::new(reusable);
+        let store = db.store().await;
+        r.seed(&store).await;
+        let a = Running::start(tam_a, db.store().await, r.service.clone()).await;
+        let b = Running::start(tam_b, db.store().await, r.service.clone()).await;
+        Some(Self { db, r, store, a, b })
+    }
+
+    async fn stop(self) {
+        self.a.stop().await;
+        self.b.stop().await;
+        self.store.close().await;
+        self.db.drop_now().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_session_alternates_between_replicas_and_installs() {
-    let Some(db) = Database::create("postgres_session_alternates").await else {
+    let Some(c) = Cluster::start("postgres_session_alternates", false).await else {
         return;
     };
-    let (r, tam_a, tam_b) = Replicas::new(false);
-    let store = db.store().await;
-    r.seed(&store).await;
-    let a = Running::start(tam_a, db.store().await, r.service.clone()).await;
-    let b = Running::start(tam_b, db.store().await, r.service.clone()).await;
+    let (r, store, a, b) = (&c.r, &c.store, &c.a, &c.b);
 
     let (status, query_request) = a.post(&[]).await;
     assert_eq!(status, 200);
@@ -276,22 +302,15 @@ async fn postgres_session_alternates_between_replicas_and_installs() {
     assert!(expecting_success(&state).is_empty());
     assert!(state.sessions[&token].consumed);
 
-    a.stop().await;
-    b.stop().await;
-    store.close().await;
-    db.drop_now().await;
+    c.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_same_query_response_at_two_replicas_gives_one_update() {
-    let Some(db) = Database::create("postgres_same_query_response").await else {
+    let Some(c) = Cluster::start("postgres_same_query_response", true).await else {
         return;
     };
-    let (r, tam_a, tam_b) = Replicas::new(true);
-    let store = db.store().await;
-    r.seed(&store).await;
-    let a = Running::start(tam_a, db.store().await, r.service.clone()).await;
-    let b = Running::start(tam_b, db.store().await, r.service.clone()).await;
+    let (r, store, a, b) = (&c.r, &c.store, &c.a, &c.b);
 
     let (status, query_request) = a.post(&[]).await;
     assert_eq!(status, 200);
@@ -312,10 +331,7 @@ async fn postgres_same_query_response_at_two_replicas_gives_one_update() {
     let installed = &store.snapshot().await.unwrap().devices[&r.agent.id()].installed;
     assert_eq!(installed.len(), 1);
 
-    a.stop().await;
-    b.stop().await;
-    store.close().await;
-    db.drop_now().await;
+    c.stop().await;
 }
 
 /// Both replicas decide on the same QueryResponse (both appraisals affirm) before either
