@@ -65,9 +65,10 @@ fn main() {
     let fleet = Fleet::new();
     let ops = record_one_session(&fleet);
     let signatures = baseline(&ops);
+    let statement = sqlite_statement();
     let one = run(&fleet, 1, sessions);
     let two = run(&fleet, 2, sessions);
-    summary(sessions, &ops, signatures, &one, &two);
+    summary(sessions, &ops, signatures, statement, &one, &two);
     divan::main();
 }
 
@@ -365,6 +366,30 @@ fn baseline(ops: &[Op]) -> Duration {
     cpu.elapsed() / BASELINE_REPLAYS
 }
 
+/// Statements for [`sqlite_statement`]'s mean.
+const STATEMENTS: u32 = 5000;
+
+/// CPU time of one trivial statement (`SELECT 1`) through sqlx on a SQLite file: the fixed
+/// cost each of the store's statements pays (sqlx hands every statement to the
+/// connection's worker thread and waits for the answer), to set beside the session's.
+fn sqlite_statement() -> Duration {
+    runtime(1).block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(dir.path().join("statement.sqlite3"))
+            .create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        let cpu = ProcessTime::now();
+        for _ in 0..STATEMENTS {
+            let one: (i64,) = sqlx::query_as("SELECT 1").fetch_one(&pool).await.unwrap();
+            black_box(one);
+        }
+        let per = cpu.elapsed() / STATEMENTS;
+        pool.close().await;
+        per
+    })
+}
+
 // --- concurrent runs ------------------------------------------------------------------
 
 /// CPU and wall time of the TAM over a run's waves.
@@ -446,7 +471,14 @@ fn run(fleet: &Fleet, workers: usize, sessions: usize) -> Figures {
     })
 }
 
-fn summary(sessions: usize, ops: &[Op], signatures: Duration, one: &Figures, two: &Figures) {
+fn summary(
+    sessions: usize,
+    ops: &[Op],
+    signatures: Duration,
+    statement: Duration,
+    one: &Figures,
+    two: &Figures,
+) {
     let signs = ops.iter().filter(|o| matches!(o, Op::Sign(..))).count();
     let per = |f: &Figures| f.cpu.as_nanos() as f64 / sessions as f64;
     let rate = |f: &Figures| sessions as f64 / f.wall.as_secs_f64();
@@ -467,6 +499,10 @@ fn summary(sessions: usize, ops: &[Op], signatures: Duration, one: &Figures, two
     println!("| figure                                   | value            |");
     println!("|------------------------------------------|------------------|");
     println!("| signatures alone, CPU ns/session          | {sig_ns:>16.0} |");
+    println!(
+        "| one sqlx SQLite statement (SELECT 1), CPU ns | {:>13} |",
+        statement.as_nanos()
+    );
     for f in [one, two] {
         println!(
             "| TAM, {} worker(s), CPU ns/session          | {:>16.0} |",
