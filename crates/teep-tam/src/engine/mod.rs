@@ -30,8 +30,9 @@ use crate::store::{
 /// Bytes in every token the TAM issues (spec §16.3: always 16 random bytes).
 pub const TOKEN_LEN: usize = 16;
 
-/// The randomness the engine draws tokens and session ids from.
-pub trait Random {
+/// The randomness the engine draws tokens and session ids from. `Send`, so that a
+/// message's whole load-decide-commit future can move between a runtime's worker threads.
+pub trait Random: Send {
     /// Fills `out` from a cryptographically secure source.
     fn fill(&mut self, out: &mut [u8]) -> Result<(), teep_cose::CoseError>;
 }

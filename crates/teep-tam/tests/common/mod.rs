@@ -244,7 +244,19 @@ impl World {
 
     /// Builds, signs and registers a TC release.
     pub fn release(&self, name: &str, sequence: u64, deps: &[&str]) -> TcRelease {
-        let signed = signed_envelope(self.tc_signer.as_ref(), name, sequence, &[]);
+        self.release_with(name, sequence, deps, default_payload(name, sequence))
+    }
+
+    /// [`Self::release`] with a given TC payload (e.g. a large one, for benchmarks).
+    pub fn release_with(
+        &self,
+        name: &str,
+        sequence: u64,
+        deps: &[&str],
+        payload: Vec<u8>,
+    ) -> TcRelease {
+        let unsigned = unsigned_envelope_with(name, sequence, &[], payload);
+        let signed = builder::sign(&unsigned, self.tc_signer.as_ref(), provider()).unwrap();
         let mut trust = TrustStore::new();
         trust.add_key(self.tc_signer.public_key().clone());
         let anchors = Anchors {
@@ -457,6 +469,21 @@ pub fn report(digest: [u8; 32], nonce: &[u8], ok: bool) -> Vec<u8> {
 /// `TEEP-Device/NAME/ta`, manifest ID [`manifest_id`]), integrating the signed envelopes
 /// it depends on.
 pub fn unsigned_envelope(name: &str, sequence: u64, deps: &[Vec<u8>]) -> Vec<u8> {
+    unsigned_envelope_with(name, sequence, deps, default_payload(name, sequence))
+}
+
+/// The payload of a test TC unless a test gives one.
+fn default_payload(name: &str, sequence: u64) -> Vec<u8> {
+    format!("{name} v{sequence}").into_bytes()
+}
+
+/// [`unsigned_envelope`] with a given payload.
+pub fn unsigned_envelope_with(
+    name: &str,
+    sequence: u64,
+    deps: &[Vec<u8>],
+    payload: Vec<u8>,
+) -> Vec<u8> {
     let spec = ManifestSpec {
         component_id: ComponentId(vec![
             b"TEEP-Device".to_vec(),
@@ -465,7 +492,7 @@ pub fn unsigned_envelope(name: &str, sequence: u64, deps: &[Vec<u8>]) -> Vec<u8>
         ]),
         manifest_component_id: Some(manifest_id(name)),
         sequence_number: sequence,
-        payload: format!("{name} v{sequence}").into_bytes(),
+        payload,
         location: PayloadLocation::Integrated("#tc".into()),
         vendor_id: None,
         class_id: None,
