@@ -198,6 +198,16 @@ pub enum SuitError {
     /// this position of its `unneeded-manifest-list` did: nothing was committed.
     #[error("unneeded manifest {0} of the same update failed; nothing was committed")]
     UnneededManifestFailed(usize),
+    /// The device refused to store a component's contents as what its ID says it is
+    /// (e.g. a TA image that is no valid module for the TEE's runtime); nothing was
+    /// committed.
+    #[error("component {component} refused by the device: {reason}")]
+    ComponentRejected {
+        /// The component whose contents were refused.
+        component: ComponentId,
+        /// Why the device refused them.
+        reason: String,
+    },
 }
 
 /// `SUIT_Report_Reasons` (draft-ietf-suit-report): the numbers are stated here only.
@@ -332,7 +342,8 @@ impl SuitError {
             | Self::TooManyComponents(_)
             | Self::NotADependency(_)
             | Self::NotInstalled(_)
-            | Self::NoManifestComponentId => R::ComponentUnsupported,
+            | Self::NoManifestComponentId
+            | Self::ComponentRejected { .. } => R::ComponentUnsupported,
             Self::ComponentReferenced(_)
             | Self::OutOfScope(_)
             | Self::ForeignComponent(_)
@@ -423,7 +434,8 @@ impl SuitError {
             | Self::StoredManifestMismatch(_)
             | Self::OtherManifestFailed(_)
             | Self::UnsignedReport
-            | Self::UnneededManifestFailed(_) => T::ManifestProcessingFailed,
+            | Self::UnneededManifestFailed(_)
+            | Self::ComponentRejected { .. } => T::ManifestProcessingFailed,
         }
     }
 
@@ -476,6 +488,7 @@ impl SuitError {
             Self::StateRolledBack { .. } => 44,
             Self::UnsignedReport => 45,
             Self::UnneededManifestFailed(_) => 46,
+            Self::ComponentRejected { .. } => 47,
         }
     }
 }
