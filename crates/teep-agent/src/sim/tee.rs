@@ -33,6 +33,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use teep_cose::encrypt::DecryptionKey;
+use teep_cose::zeroize::Zeroizing;
 use teep_cose::{Algorithm, CoseError, CryptoProvider, Curve, PrivateKey, PublicKey, Signer};
 use teep_suit::dir::DirBackend;
 use teep_suit::processor::KeyDecryptor;
@@ -186,10 +187,19 @@ impl Counter {
         Ok(Self { path, value: 0 })
     }
 
-    /// Raises the counter to `generation` (never lowers it).
+    /// Raises the counter to `generation` (never lowers it): 8 bytes written in place and
+    /// synced, one sector write as a hardware counter increment is one operation (a
+    /// rename would cost two more syncs on every commit).
     fn raise(&mut self, generation: u64) -> Result<(), SimError> {
         if generation > self.value {
-            write_atomic(&self.path, &generation.to_be_bytes(), 0o600)?;
+            fs::OpenOptions::new()
+                .write(true)
+                .open(&self.path)
+                .and_then(|mut f| {
+                    f.write_all(&generation.to_be_bytes())
+                        .and_then(|()| f.sync_data())
+                })
+                .map_err(io_error(&self.path))?;
             self.value = generation;
         }
         Ok(())
@@ -250,12 +260,12 @@ impl CountedStore {
         counter: Counter,
         wrap: WrapBackend<'_>,
     ) -> Result<Self, SimError> {
-        let mut key = [0u8; 32];
+        let mut key = Zeroizing::new([0u8; 32]);
         let label = ["teep-sim store v1: ", name].concat();
-        provider.hkdf_sha256(root, b"", label.as_bytes(), &mut key)?;
+        provider.hkdf_sha256(root, b"", label.as_bytes(), &mut *key)?;
         let backend = Backend(wrap(DirBackend::new(config.state_dir.join(name))?));
         let store =
-            IndexedStore::open_expecting(backend, AesGcmSeal::new(provider, key), counter.value)?;
+            IndexedStore::open_expecting(backend, AesGcmSeal::new(provider, *key), counter.value)?;
         let mut opened = Self {
             name,
             store,
@@ -489,7 +499,7 @@ impl core::fmt::Debug for SimTee {
 /// The root key, created on first start. `None` from [`read_root_key`] means a fresh
 /// device: counters are reset first, then the key is written (a crash in between leaves
 /// no key, so the next start is a first start again).
-fn read_root_key(path: &Path) -> Result<Option<[u8; 32]>, SimError> {
+fn read_root_key(path: &Path) -> Result<Option<Zeroizing<[u8; 32]>>, SimError> {
     let meta = match fs::metadata(path) {
         Ok(meta) => meta,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -502,9 +512,9 @@ fn read_root_key(path: &Path) -> Result<Option<[u8; 32]>, SimError> {
             mode,
         });
     }
-    let bytes = fs::read(path).map_err(io_error(path))?;
+    let bytes = Zeroizing::new(fs::read(path).map_err(io_error(path))?);
     <[u8; 32]>::try_from(bytes.as_slice())
-        .map(Some)
+        .map(|k| Some(Zeroizing::new(k)))
         .map_err(|_| SimError::RootKeyInvalid(path.to_path_buf()))
 }
 
@@ -544,9 +554,9 @@ impl SimTee {
             Some(root) => (root, counters(|n| Counter::load(counter_path(n)))?),
             None => {
                 let counters = counters(|n| Counter::reset(counter_path(n)))?;
-                let mut root = [0u8; 32];
-                provider.fill_random(&mut root)?;
-                write_atomic(&config.root_key, &root, 0o600)?;
+                let mut root = Zeroizing::new([0u8; 32]);
+                provider.fill_random(&mut *root)?;
+                write_atomic(&config.root_key, &*root, 0o600)?;
                 tracing::info!(root_key = %config.root_key.display(), "created the root key");
                 (root, counters)
             }
