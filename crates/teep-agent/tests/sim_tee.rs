@@ -501,3 +501,9 @@ fn a_missing_counter_is_refused_while_the_root_key_exists() {
         ));
     }
 }
+
+#[test]
+fn the_simtee_can_move_to_a_blocking_task() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<SimTee>();
+}
