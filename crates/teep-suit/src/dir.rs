@@ -85,6 +85,13 @@ impl BlobBackend for DirBackend {
         fs::remove_file(self.path(Blob::Object(object))).map_err(io)
     }
 
+    fn discard_next_index(&mut self) -> Result<(), SuitError> {
+        match fs::remove_file(self.path(Blob::NextIndex)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(e)),
+            _ => Ok(()),
+        }
+    }
+
     fn objects(&self) -> Result<Vec<String>, SuitError> {
         let mut names = Vec::new();
         for entry in fs::read_dir(self.objects_dir()).map_err(io)? {

@@ -204,6 +204,16 @@ pub enum SuitError {
     /// instead of emitting bytes whose map or array count is wrong.
     #[error("encoding failed: {0}")]
     Encode(EncodeError),
+    /// The device refused to store a component's contents as what its ID says it is
+    /// (e.g. a TA image that is no valid module for the TEE's runtime); nothing was
+    /// committed.
+    #[error("component {component} refused by the device: {reason}")]
+    ComponentRejected {
+        /// The component whose contents were refused.
+        component: ComponentId,
+        /// Why the device refused them.
+        reason: String,
+    },
 }
 
 impl From<EncodeError> for SuitError {
@@ -344,7 +354,8 @@ impl SuitError {
             | Self::TooManyComponents(_)
             | Self::NotADependency(_)
             | Self::NotInstalled(_)
-            | Self::NoManifestComponentId => R::ComponentUnsupported,
+            | Self::NoManifestComponentId
+            | Self::ComponentRejected { .. } => R::ComponentUnsupported,
             Self::ComponentReferenced(_)
             | Self::OutOfScope(_)
             | Self::ForeignComponent(_)
@@ -437,7 +448,8 @@ impl SuitError {
             | Self::StoredManifestMismatch(_)
             | Self::OtherManifestFailed(_)
             | Self::UnsignedReport
-            | Self::UnneededManifestFailed(_) => T::ManifestProcessingFailed,
+            | Self::UnneededManifestFailed(_)
+            | Self::ComponentRejected { .. } => T::ManifestProcessingFailed,
         }
     }
 
@@ -491,6 +503,7 @@ impl SuitError {
             Self::UnsignedReport => 45,
             Self::UnneededManifestFailed(_) => 46,
             Self::Encode(_) => 47,
+            Self::ComponentRejected { .. } => 48,
         }
     }
 }

@@ -21,10 +21,11 @@
 //! monotonic counter stores [`IndexedStore::generation`] in it after every commit and
 //! opens with [`IndexedStore::open_expecting`], which refuses an older index
 //! ([`SuitError::StateRolledBack`]). A newer index than the counter is accepted (a crash
-//! between the commit and the counter update); the caller then raises the counter. Not
-//! covered: a commit whose next index was written but that failed before the commit point
-//! leaves a sealed index of the same generation that the host could keep and later put
-//! in place of the real commit of that generation.
+//! between the commit and the counter update); the caller then raises the counter. A
+//! commit that wrote its next index but failed before the commit point deletes it (and an
+//! open deletes one a crash left), so no sealed index of a commit that never happened
+//! stays behind; a host that copied it while it existed could still put it in place of
+//! the real commit of that generation (AES-GCM cannot tell them apart).
 
 use alloc::borrow::Cow;
 use alloc::collections::{BTreeMap, BTreeSet};
@@ -72,6 +73,13 @@ pub trait BlobBackend {
     fn replace_index(&mut self) -> Result<(), SuitError>;
     /// Deletes an object (garbage collection).
     fn remove(&mut self, object: &str) -> Result<(), SuitError>;
+    /// Deletes the next index if one is left (a commit failed, or crashed, before the
+    /// commit point): a sealed index of a commit that never happened must not linger for
+    /// a host to put in place later. A backend whose next index cannot outlive a failed
+    /// commit (nothing persistent) has nothing to do.
+    fn discard_next_index(&mut self) -> Result<(), SuitError> {
+        Ok(())
+    }
     /// Names of all objects present.
     fn objects(&self) -> Result<Vec<String>, SuitError>;
 }
@@ -360,6 +368,7 @@ impl<B: BlobBackend, S: Seal> IndexedStore<B, S> {
                 expected: generation,
             });
         }
+        backend.discard_next_index()?;
         let live: BTreeSet<&String> = index.state.data.values().collect();
         for name in backend.objects()? {
             if !live.contains(&name) {
@@ -496,6 +505,7 @@ impl<B: BlobBackend, S: Seal> IndexedStore<B, S> {
             Err(e) => {
                 let unused = only_in(new, old);
                 self.discard(unused);
+                let _ = self.backend.discard_next_index();
                 Err(e)
             }
         }

@@ -578,7 +578,7 @@ fn ab_images_pick_the_alternative_for_the_device_slot() {
 // ---- issue 8: reasons, err-codes and command numbers stated once ----
 
 /// Every `SuitError` variant (one value each; `code()` is unique per variant, so the codes
-/// 1..=47 prove the table complete) with its report reason and TEEP err-code.
+/// 1..=48 prove the table complete) with its report reason and TEEP err-code.
 #[test]
 fn every_error_maps_onto_its_report_reason_and_teep_err_code() {
     use teep_cose::CoseError;
@@ -843,10 +843,18 @@ fn every_error_maps_onto_its_report_reason_and_teep_err_code() {
             R::OperationFailed,
             T::TemporaryError,
         ),
+        (
+            SuitError::ComponentRejected {
+                component: c(),
+                reason: "not a module".into(),
+            },
+            R::ComponentUnsupported,
+            T::ManifestProcessingFailed,
+        ),
     ];
     let mut codes: Vec<i64> = table.iter().map(|(e, ..)| e.code()).collect();
     codes.sort_unstable();
-    assert_eq!(codes, (1..=47).collect::<Vec<_>>(), "one row per variant");
+    assert_eq!(codes, (1..=48).collect::<Vec<_>>(), "one row per variant");
     for (error, reason, err_code) in &table {
         assert_eq!(
             (error.reason(), error.teep_err_code()),

@@ -653,7 +653,7 @@ fn the_summary_names_what_the_manifest_writes_and_its_dependencies() {
         e.u8(2).unwrap().u8(3).unwrap();
         e.u8(3).unwrap().bytes(&common).unwrap();
     });
-    let env = builder::unsigned_envelope(&manifest, &[], &PROVIDER);
+    let env = builder::unsigned_envelope(&manifest, &[], &PROVIDER).unwrap();
     let summary = Envelope::decode(&env).unwrap().summary().unwrap();
     assert_eq!(summary.components, vec![id(&[b"a"]), id(&[&[0xff]])]);
     assert_eq!(

@@ -107,7 +107,7 @@ impl<T: Tee> Agent<T> {
             .chain(&outcome.outcomes)
             .map(|o| self.protect(&o.report))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| Rejection::with_token(Refusal::Tee, token.as_deref()))?;
+            .map_err(|refusal| Rejection::with_token(refusal, token.as_deref()))?;
         let reports = (!reports.is_empty()).then_some(reports);
         let Some(failure) = failed else {
             let reply = self
@@ -172,10 +172,13 @@ impl<T: Tee> Agent<T> {
     /// A SUIT report as it goes into `suit-reports`: encrypted to the TAM when its key is
     /// configured (§12), else plain CBOR inside the signed TEEP message (the report key
     /// must differ from the TEEP key, and the TEEP signature authenticates it).
-    fn protect(&self, report: &Report) -> Result<Vec<u8>, teep_cose::CoseError> {
+    /// Fails only if the TEE cannot encrypt or encode its own report: a TEE fault.
+    fn protect(&self, report: &Report) -> Result<Vec<u8>, Refusal> {
         match &self.cfg.tam_encryption_key {
-            Some(key) => report.encrypt(self.cfg.provider, key),
-            None => Ok(report.to_cbor()),
+            Some(key) => report
+                .encrypt(self.cfg.provider, key)
+                .map_err(|_| Refusal::Tee),
+            None => report.to_cbor().map_err(|_| Refusal::Tee),
         }
     }
 }

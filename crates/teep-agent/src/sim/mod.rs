@@ -1,4 +1,5 @@
-//! The software TEE. This round: the TA runtime.
+//! The software TEE: the TA runtime and, with feature `sim-tee` (host only), the device
+//! side around it.
 //!
 //! * [`runtime`]: [`Runtime::validate`] (the install-time check: parse, imports only from
 //!   the `teep` ABI module with their exact signatures, the `invoke` and `memory` exports,
@@ -7,6 +8,9 @@
 //!   call succeeds).
 //! * [`store`]: [`TaStore`], the per-TA key-value store the ABI exposes, scoped by the TA's
 //!   component id; [`MemoryTaStore`] for tests.
+//! * [`tee`] (`sim-tee`): [`SimTee`], the sealed state directory (SUIT storage, each TA's
+//!   store, the Agent's state), the device identity, invocation of installed TAs.
+//! * [`fault`] (`sim-tee`): fault injection for the crash-consistency tests.
 //!
 //! Installing and invoking the sample TA (`tas/counter-v1.wat`):
 //!
@@ -27,8 +31,14 @@
 //! The runtime uses only `core` and `alloc` (wasmi is `no_std`), so it can run where the
 //! Agent engine runs.
 
+#[cfg(feature = "sim-tee")]
+pub mod fault;
 pub mod runtime;
 pub mod store;
+#[cfg(feature = "sim-tee")]
+pub mod tee;
 
 pub use runtime::{Invocation, Limits, Perso, Runtime, RuntimeError, ValidatedTa, abi};
 pub use store::{MemoryTaStore, StoreError, TaStore};
+#[cfg(feature = "sim-tee")]
+pub use tee::{PublicIdentity, PublicKeyView, SimConfig, SimError, SimStorage, SimTee, is_ta};
