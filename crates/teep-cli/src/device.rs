@@ -2,9 +2,10 @@
 //! the TEE process over its Unix socket, serving apps the local API and running policy
 //! checks), and the app-side commands that talk to that local API.
 //!
-//! A component ID on the command line is its segments joined by `/`, each segment UTF-8
-//! text or `hex:` and hex digits (as in `teep suit`): `ta.wasm`, `hex:00/hello.wasm`; or the
-//! local API's JSON form, an array of hex strings: `["00", "68656c6c6f2e7761736d"]`.
+//! A component ID on the command line is its canonical text form, the same everywhere in
+//! teep (docs/wire-format.md): each segment `/`-prefixed and percent-encoded,
+//! `/TEEP-Device/app/ta`, `/%00/hello.wasm`; or the local API's JSON form, an array of hex
+//! strings: `["00", "68656c6c6f2e7761736d"]`.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -26,7 +27,6 @@ use tokio::sync::watch;
 use tracing::info;
 
 use crate::print_line;
-use crate::suit::segment;
 use crate::tam::shutdown_signal;
 
 /// The socket files in the state directory.
@@ -276,7 +276,9 @@ async fn run_broker(args: RunArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Parses a component ID in the CLI's textual form (module docs).
+/// Parses a component ID: its canonical text form (`/TEEP-Device/app/ta`, percent-encoded
+/// segments; docs/wire-format.md) or, as the local API prints it, a JSON array of hex
+/// strings.
 fn parse_component_id(text: &str) -> Result<ComponentId> {
     if text.trim_start().starts_with('[') {
         return serde_json::from_str(text)
@@ -285,28 +287,8 @@ fn parse_component_id(text: &str) -> Result<ComponentId> {
     if text.is_empty() {
         bail!("empty component ID");
     }
-    Ok(ComponentId(
-        text.split('/').map(segment).collect::<Result<_>>()?,
-    ))
-}
-
-/// Formats a component ID so that [`parse_component_id`] gives it back: a segment is text
-/// when that is unambiguous, else `hex:`.
-fn format_component_id(id: &ComponentId) -> String {
-    fn text(s: &[u8]) -> Option<&str> {
-        std::str::from_utf8(s).ok().filter(|t| {
-            !t.is_empty()
-                && !t.starts_with("hex:")
-                && !t.starts_with('[')
-                && t.chars()
-                    .all(|c| c != '/' && !c.is_whitespace() && !c.is_control())
-        })
-    }
-    let segments: Vec<String> =
-        id.0.iter()
-            .map(|s| text(s).map_or_else(|| format!("hex:{}", hex::encode(s)), str::to_owned))
-            .collect();
-    segments.join("/")
+    text.parse()
+        .with_context(|| format!("component ID {text:?}"))
 }
 
 impl Api {
@@ -385,10 +367,10 @@ fn print_outcome(what: &str, id: &ComponentId, answer: &Outcome) -> Result<ExitC
     let line = match answer.outcome.as_str() {
         "completed" => format!(
             "{what} {}: completed ({} TAM exchange(s))",
-            format_component_id(id),
+            id.to_string(),
             answer.exchanges
         ),
-        _ => format!("{what} {}: nothing to do", format_component_id(id)),
+        _ => format!("{what} {}: nothing to do", id.to_string()),
     };
     print_line(&line)?;
     Ok(ExitCode::SUCCESS)
@@ -420,7 +402,7 @@ async fn list(args: ListArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     for ta in &tas {
-        let id = format_component_id(&ta.component_id);
+        let id = ta.component_id.to_string();
         match ta.sequence_number {
             Some(n) => print_line(&format!("{id}\tsequence {n}"))?,
             None => print_line(&id)?,
@@ -458,22 +440,19 @@ mod tests {
     #[test]
     fn component_ids_round_trip_through_their_text() {
         for (text, segments) in [
-            ("ta.wasm", vec![b"ta.wasm".to_vec()]),
-            ("hex:00/hello.wasm", vec![vec![0], b"hello.wasm".to_vec()]),
-            ("a/hex:", vec![b"a".to_vec(), vec![]]),
-            (
-                "hex:2f/hex:6865783a78",
-                vec![b"/".to_vec(), b"hex:x".to_vec()],
-            ),
+            ("/ta.wasm", vec![b"ta.wasm".to_vec()]),
+            ("/%00/hello.wasm", vec![vec![0], b"hello.wasm".to_vec()]),
+            ("/a/", vec![b"a".to_vec(), vec![]]),
+            ("/%2F/hex%3Ax", vec![b"/".to_vec(), b"hex:x".to_vec()]),
         ] {
             let id = parse_component_id(text).unwrap();
             assert_eq!(id.0, segments, "{text}");
-            assert_eq!(format_component_id(&id), text);
+            assert_eq!(id.to_string(), text);
         }
         let json = parse_component_id(r#"["00", "7461"]"#).unwrap();
         assert_eq!(json.0, [vec![0], b"ta".to_vec()]);
-        assert_eq!(format_component_id(&json), "hex:00/ta");
-        for bad in ["", "hex:zz", "[\"zz\"]", "[1]"] {
+        assert_eq!(json.to_string(), "/%00/ta");
+        for bad in ["", "hex:zz", "ta.wasm", "/%ff", "[\"zz\"]", "[1]"] {
             assert!(parse_component_id(bad).is_err(), "{bad:?}");
         }
     }

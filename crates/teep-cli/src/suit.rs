@@ -176,7 +176,7 @@ fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
-pub(crate) fn segment(s: &str) -> Result<Vec<u8>> {
+fn segment(s: &str) -> Result<Vec<u8>> {
     match s.strip_prefix("hex:") {
         Some(h) => hex::decode(h).with_context(|| format!("bad hex segment {s}")),
         None => Ok(s.as_bytes().to_vec()),

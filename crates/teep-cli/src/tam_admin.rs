@@ -1,8 +1,8 @@
 //! `teep tam tc|policy|devices|device|signer`: clients of the TAM's admin API (JSON over
 //! HTTP, bearer token), and the admin listener `teep tam serve` starts.
 //!
-//! Component IDs are written as the admin API writes them: each byte-string segment in
-//! lower-case hex, joined by `/` (`54454550…/617070/73756974` for `TEEP-Device/app/suit`).
+//! Component IDs are written in their canonical text form, as the admin API writes them
+//! (docs/wire-format.md): `/TEEP-Device/app/suit`, each segment percent-encoded.
 //! The token comes from `--admin-token`, else `TEEP_TAM_ADMIN_TOKEN`, else the data
 //! directory's token file, which `teep tam serve` creates (owner-only) on first start.
 

@@ -218,14 +218,14 @@ async fn a_running_broker_serves_the_device_commands_and_stops_on_sigterm() {
     assert_eq!(mode, 0o600);
 
     let listed = stdout(&device(&["list"], &state).await);
-    assert_eq!(listed, "hex:00/hello.wasm\tsequence 2\n");
+    assert_eq!(listed, "/%00/hello.wasm\tsequence 2\n");
     let json: serde_json::Value =
         serde_json::from_str(&stdout(&device(&["list", "--json"], &state).await)).unwrap();
     assert_eq!(
         json,
         serde_json::json!([{"component_id": ["00", "68656c6c6f2e7761736d"], "sequence_number": 2}])
     );
-    let out = device(&["invoke", "hex:00/hello.wasm", "--input", "hello"], &state).await;
+    let out = device(&["invoke", "/%00/hello.wasm", "--input", "hello"], &state).await;
     assert_eq!(stdout(&out), "olleh\n");
     let out = device(
         &[
@@ -239,19 +239,19 @@ async fn a_running_broker_serves_the_device_commands_and_stops_on_sigterm() {
     )
     .await;
     assert_eq!(stdout(&out), "0201\n");
-    let out = device(&["invoke", "nope", "--input", "x"], &state).await;
+    let out = device(&["invoke", "/nope", "--input", "x"], &state).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown_ta"));
 
     // RequestTA carries the Broker's --tam as the hint; the exchange starts with the
     // Agent's message and ends with the TAM's 204.
-    let out = device(&["request", "ta.wasm"], &state).await;
+    let out = device(&["request", "/ta.wasm"], &state).await;
     assert_eq!(
         stdout(&out),
-        "requested ta.wasm: completed (1 TAM exchange(s))\n"
+        "requested /ta.wasm: completed (1 TAM exchange(s))\n"
     );
-    let out = device(&["unrequest", "ta.wasm"], &state).await;
-    assert_eq!(stdout(&out), "unrequested ta.wasm: nothing to do\n");
+    let out = device(&["unrequest", "/ta.wasm"], &state).await;
+    assert_eq!(stdout(&out), "unrequested /ta.wasm: nothing to do\n");
     assert_eq!(
         *tam.received.lock().unwrap(),
         [b"query-response".to_vec(), b"success".to_vec()]

@@ -74,6 +74,8 @@ fn serve_cmd() -> Command {
             cmd.env_remove(name);
         }
     }
+    // Tests run in parallel: the admin API on a port of its own, not the fixed default.
+    cmd.env("TEEP_TAM_ADMIN_LISTEN", "127.0.0.1:0");
     cmd
 }
 

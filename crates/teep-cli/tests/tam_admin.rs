@@ -137,9 +137,7 @@ fn admin_commands_drive_a_running_tam() {
         ],
         work,
     );
-    let app = [&b"TEEP-Device"[..], b"app", b"suit"]
-        .map(hex::encode)
-        .join("/");
+    let app = "/TEEP-Device/app/suit".to_owned();
 
     // Without a signer anchor the envelope is refused.
     let env1 = work.join("app1.suit");
@@ -198,7 +196,7 @@ fn admin_commands_drive_a_running_tam() {
     let err = failed(admin(
         &url,
         &data,
-        &["policy", "set", "--class", "phone", "--tc", "ff"],
+        &["policy", "set", "--class", "phone", "--tc", "/ff"],
     ));
     assert!(err.contains("400"), "{err}");
 

@@ -15,7 +15,7 @@ use teep_proto::ComponentId;
 use teep_suit::verify::Anchors;
 use utoipa::ToSchema;
 
-use super::{Admin, ApiError, TC_MEDIA_TYPES, component_id_text, parse_component_id, unix_now};
+use super::{Admin, ApiError, TC_MEDIA_TYPES, parse_component_id, unix_now};
 use crate::store::{
     AuditEntry, DeviceId, DeviceSummary, PolicyScope, ReportRecord, SignerRecord, TcPolicy,
     TcRelease,
@@ -40,11 +40,11 @@ pub struct TcVersion {
 impl From<&TcRelease> for TcVersion {
     fn from(r: &TcRelease) -> Self {
         Self {
-            manifest_id: component_id_text(&r.manifest_id),
+            manifest_id: r.manifest_id.to_string(),
             sequence: r.sequence,
             digest: hex::encode(r.digest),
             signer: r.signer.map(hex::encode),
-            depends_on: r.depends_on.iter().map(component_id_text).collect(),
+            depends_on: r.depends_on.iter().map(ToString::to_string).collect(),
         }
     }
 }
@@ -81,8 +81,8 @@ pub struct PolicyBody {
 impl From<&TcPolicy> for PolicyBody {
     fn from(p: &TcPolicy) -> Self {
         Self {
-            install: p.install.iter().map(component_id_text).collect(),
-            requestable: p.requestable.iter().map(component_id_text).collect(),
+            install: p.install.iter().map(ToString::to_string).collect(),
+            requestable: p.requestable.iter().map(ToString::to_string).collect(),
         }
     }
 }
@@ -150,7 +150,7 @@ impl From<&DeviceSummary> for DeviceInfo {
             installed: d
                 .installed
                 .iter()
-                .map(|i| (component_id_text(&i.manifest_id), i.sequence))
+                .map(|i| (i.manifest_id.to_string(), i.sequence))
                 .collect(),
             last_reports: s.last_reports.iter().map(ReportInfo::from).collect(),
             last_contact: s.last_contact,
@@ -261,7 +261,7 @@ pub(super) async fn upload_tc(
         return Err(ApiError::OutOfScope(signer.name.clone()));
     }
     admin.store.add_release(&release).await?;
-    tracing::info!(manifest = %component_id_text(&release.manifest_id),
+    tracing::info!(manifest = %release.manifest_id.to_string(),
         sequence = release.sequence, signer = %signer.name, "TC uploaded");
     Ok((StatusCode::CREATED, Json(TcVersion::from(&release))))
 }
@@ -335,7 +335,7 @@ async fn policy(admin: &Admin, body: &PolicyBody) -> Result<TcPolicy, ApiError> 
         if !releases.iter().any(|r| &r.manifest_id == id) {
             return Err(ApiError::BadRequest(format!(
                 "no TC {} has been uploaded",
-                component_id_text(id)
+                id.to_string()
             )));
         }
     }
@@ -411,7 +411,7 @@ pub(super) async fn list_signers(
             .map(|s| SignerBody {
                 name: s.name.clone(),
                 key: hex::encode(&s.key),
-                scope: s.scope.iter().map(component_id_text).collect(),
+                scope: s.scope.iter().map(ToString::to_string).collect(),
             })
             .collect(),
     ))

@@ -10,9 +10,9 @@
 //!   STATUS`, with `(unauthenticated)` for a refused token), written after the handler;
 //! * errors are JSON `{"error": CODE, "message": TEXT}` ([`ApiError`]); a refused upload
 //!   or operation changes nothing;
-//! * component IDs are written as their byte-string segments in lower-case hex joined by
-//!   `/` ([`component_id_text`]); the empty string is the ID of no segments (the scope of
-//!   everything), so one empty segment cannot be written;
+//! * component IDs are written in their one canonical text form (`ComponentId`'s
+//!   `Display`/`FromStr`: `/`-prefixed percent-encoded segments, docs/wire-format.md); the
+//!   empty string is the ID of no segments (the scope of everything);
 //! * TC uploads are `application/cbor` or `application/suit-envelope+cose` bodies of at
 //!   most [`crate::http::DEFAULT_BODY_LIMIT`]; the envelope must verify against a stored
 //!   TC-signer anchor whose scope covers its manifest component ID, and the repository
@@ -248,23 +248,13 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// A component ID in the admin API's text form: hex segments joined by `/`.
-pub fn component_id_text(id: &ComponentId) -> String {
-    id.0.iter().map(hex::encode).collect::<Vec<_>>().join("/")
-}
-
-/// Parses the text form of [`component_id_text`] (the empty string: no segments).
+/// Parses a component ID in its canonical text form (`ComponentId`'s `FromStr`,
+/// docs/wire-format.md; the empty string: no segments).
 ///
 /// # Errors
-/// A segment is not hex.
+/// The text is not the canonical form of any component ID.
 pub fn parse_component_id(text: &str) -> Result<ComponentId, ApiError> {
-    if text.is_empty() {
-        return Ok(ComponentId(Vec::new()));
-    }
-    text.split('/')
-        .map(hex::decode)
-        .collect::<Result<_, _>>()
-        .map(ComponentId)
+    text.parse()
         .map_err(|e| ApiError::BadRequest(format!("component ID {text:?}: {e}")))
 }
 
@@ -279,13 +269,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn component_id_text_round_trips() {
+    fn component_ids_take_the_canonical_text_form() {
         let id = ComponentId(vec![b"TEEP".to_vec(), vec![], vec![0xff]]);
-        let text = component_id_text(&id);
-        assert_eq!(text, "54454550//ff");
+        let text = id.to_string();
+        assert_eq!(text, "/TEEP//%FF");
         assert_eq!(parse_component_id(&text).unwrap(), id);
         assert_eq!(parse_component_id("").unwrap(), ComponentId(vec![]));
         assert!(parse_component_id("zz").is_err());
+        assert!(parse_component_id("/%ff").is_err(), "one spelling per ID");
     }
 
     #[test]
