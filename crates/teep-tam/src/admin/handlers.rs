@@ -334,8 +334,7 @@ async fn policy(admin: &Admin, body: &PolicyBody) -> Result<TcPolicy, ApiError> 
     for id in policy.install.iter().chain(&policy.requestable) {
         if !releases.iter().any(|r| &r.manifest_id == id) {
             return Err(ApiError::BadRequest(format!(
-                "no TC {} has been uploaded",
-                id.to_string()
+                "no TC {id} has been uploaded"
             )));
         }
     }
