@@ -366,11 +366,10 @@ struct Invoked {
 fn print_outcome(what: &str, id: &ComponentId, answer: &Outcome) -> Result<ExitCode> {
     let line = match answer.outcome.as_str() {
         "completed" => format!(
-            "{what} {}: completed ({} TAM exchange(s))",
-            id.to_string(),
+            "{what} {id}: completed ({} TAM exchange(s))",
             answer.exchanges
         ),
-        _ => format!("{what} {}: nothing to do", id.to_string()),
+        _ => format!("{what} {id}: nothing to do"),
     };
     print_line(&line)?;
     Ok(ExitCode::SUCCESS)
