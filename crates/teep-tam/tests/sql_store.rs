@@ -353,6 +353,23 @@ fn changes() -> Vec<Changes> {
             device: Some(device(1, None, &[("tool", 3)])),
             ..Changes::default()
         },
+        // Sessions for the next step to retire.
+        Changes {
+            new_sessions: vec![
+                query_session(7, Some(dev(2)), 400),
+                query_session(8, Some(dev(2)), 401),
+                query_session(9, Some(dev(2)), 402),
+            ],
+            ..Changes::default()
+        },
+        // Two tokens retired and a purge in one commit (one DELETE in SqlStore), and a
+        // device with several installed rows (one INSERT).
+        Changes {
+            retire: vec![vec![7; 16], vec![9; 16]],
+            purge_expired_before: Some(401),
+            device: Some(device(2, None, &[("app", 2), ("lib", 5), ("tool", 3)])),
+            ..Changes::default()
+        },
     ]
 }
 

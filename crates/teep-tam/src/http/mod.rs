@@ -277,10 +277,9 @@ where
     respond(result)
 }
 
-/// Runs the engine on `body`. The engine's [`Context`] borrows a `dyn Random` that is not
-/// `Send`, so its future cannot move between worker threads: it runs on a blocking thread
-/// that drives it with the runtime's handle (a database store's I/O still goes through the
-/// runtime).
+/// Runs the engine on `body` in a task of its own (the engine's future is `Send`: its
+/// [`Context`] borrows a `dyn Random`, which is `Send`), so that a failing engine task
+/// becomes a 500 rather than a dropped connection.
 async fn handle<S, A>(
     server: Arc<Server<S, A>>,
     body: axum::body::Bytes,
@@ -289,21 +288,21 @@ where
     S: Store + 'static,
     A: Appraiser + Send + Sync + 'static,
 {
-    let runtime = tokio::runtime::Handle::current();
-    let job = tokio::task::spawn_blocking(move || {
+    let job = tokio::spawn(async move {
         let mut rng = ProviderRandom(server.tam.config().provider);
         let mut cx = Context {
             now: unix_now(),
             rng: &mut rng,
         };
-        runtime.block_on(driver::drive(
+        driver::drive(
             &server.tam,
             &server.store,
             &server.appraiser,
             &body,
             None,
             &mut cx,
-        ))
+        )
+        .await
     });
     job.await.ok()
 }

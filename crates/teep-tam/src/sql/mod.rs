@@ -125,7 +125,11 @@ impl SqlStore {
             .journal_mode(SqliteJournalMode::Wal)
             .foreign_keys(true)
             .busy_timeout(SQLITE_BUSY_TIMEOUT);
+        // No ping before each acquire: an SQLite connection is a file handle in this
+        // process, and the ping is one more round trip to its worker thread per load and
+        // per commit (a broken connection fails the statement that follows anyway).
         let pool = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(db)?;

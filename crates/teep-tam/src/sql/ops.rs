@@ -91,38 +91,41 @@ async fn outstanding(conn: &mut Conn, device: Option<&DeviceId>) -> Result<Vec<T
     rows.iter().map(|r| col(r, 0)).collect()
 }
 
+/// One device record with its installed list: a single statement (the device row joined
+/// with its installed rows, one row per installed manifest, or one row of NULLs).
 async fn device(conn: &mut Conn, id: &DeviceId) -> Result<Option<Device>, StoreError> {
-    let row = sqlx::query(
-        "SELECT cose_key, class, revoked, suite, attested_at FROM devices WHERE id = $1",
-    )
-    .bind(id.0.as_slice())
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(db)?;
-    let Some(row) = row else { return Ok(None) };
-    let suite: Option<Vec<u8>> = col(&row, 3)?;
-    let attested_at: Option<i64> = col(&row, 4)?;
-    let installed = sqlx::query(
-        "SELECT manifest_id, sequence, digest FROM installed WHERE device = $1 ORDER BY position",
+    let rows = sqlx::query(
+        "SELECT d.cose_key, d.class, d.revoked, d.suite, d.attested_at, \
+         i.manifest_id, i.sequence, i.digest \
+         FROM devices d LEFT JOIN installed i ON i.device = d.id \
+         WHERE d.id = $1 ORDER BY i.position",
     )
     .bind(id.0.as_slice())
     .fetch_all(&mut *conn)
     .await
-    .map_err(db)?
-    .iter()
-    .map(|r| {
-        Ok(Installed {
-            manifest_id: codec::to_component_id(&col::<Vec<u8>>(r, 0)?)?,
-            sequence: seq_from_db(col(r, 1)?),
-            digest: array(col(r, 2)?)?,
-        })
-    })
-    .collect::<Result<_, StoreError>>()?;
+    .map_err(db)?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    let mut installed = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let manifest_id: Option<Vec<u8>> = col(r, 5)?;
+        let Some(manifest_id) = manifest_id else {
+            continue;
+        };
+        installed.push(Installed {
+            manifest_id: codec::to_component_id(&manifest_id)?,
+            sequence: seq_from_db(col(r, 6)?),
+            digest: array(col(r, 7)?)?,
+        });
+    }
+    let suite: Option<Vec<u8>> = col(row, 3)?;
+    let attested_at: Option<i64> = col(row, 4)?;
     Ok(Some(Device {
         id: *id,
-        key: col(&row, 0)?,
-        class: col(&row, 1)?,
-        revoked: col(&row, 2)?,
+        key: col(row, 0)?,
+        class: col(row, 1)?,
+        revoked: col(row, 2)?,
         suite: suite.map(|s| codec::to_suite(&s)).transpose()?,
         attested_at: attested_at.map(uint).transpose()?,
         installed,
@@ -136,28 +139,24 @@ fn policy_from_row(row: &DbRow) -> Result<TcPolicy, StoreError> {
     })
 }
 
-/// The device's own policy, else its class's (the record's class, else `default_class`).
+/// The device's own policy, else its class's (the record's class, else `default_class`):
+/// one statement, the device's row ranked before the class's.
 async fn policy(
     conn: &mut Conn,
     id: &DeviceId,
     class: Option<&str>,
 ) -> Result<TcPolicy, StoreError> {
-    let own = sqlx::query("SELECT install, requestable FROM device_policies WHERE device = $1")
-        .bind(id.0.as_slice())
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db)?;
-    let row = match (own, class) {
-        (Some(row), _) => Some(row),
-        (None, Some(class)) => {
-            sqlx::query("SELECT install, requestable FROM class_policies WHERE class = $1")
-                .bind(class)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(db)?
-        }
-        (None, None) => None,
-    };
+    let row = sqlx::query(
+        "SELECT install, requestable, 0 AS rank FROM device_policies WHERE device = $1 \
+         UNION ALL \
+         SELECT install, requestable, 1 AS rank FROM class_policies WHERE class = $2 \
+         ORDER BY rank LIMIT 1",
+    )
+    .bind(id.0.as_slice())
+    .bind(class)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db)?;
     row.as_ref()
         .map(policy_from_row)
         .transpose()
@@ -178,14 +177,37 @@ fn release_from_row(row: &DbRow) -> Result<TcRelease, StoreError> {
     })
 }
 
-/// The latest release of `id`: the highest sequence number, the last added on a tie
-/// (as `Iterator::max_by_key` picks in `MemoryState`). Sequence numbers are compared
-/// here, not in SQL, since the column holds them bit-cast.
-async fn latest(conn: &mut Conn, id: &ComponentId) -> Result<Option<TcRelease>, StoreError> {
-    Ok(releases_of(conn, id)
-        .await?
-        .into_iter()
-        .max_by_key(|r| r.sequence))
+/// The latest release of each of `ids` (`None`: it has none): the highest sequence number,
+/// the last added on a tie (as `Iterator::max_by_key` picks in `MemoryState`). Sequence
+/// numbers are compared here, not in SQL, since the column holds them bit-cast.
+async fn latest_of(
+    conn: &mut Conn,
+    ids: &[&ComponentId],
+) -> Result<Vec<(ComponentId, Option<TcRelease>)>, StoreError> {
+    let mut query = sqlx::QueryBuilder::<Db>::new(format!(
+        "SELECT {RELEASE_COLUMNS} FROM tc_releases WHERE manifest_id IN ("
+    ));
+    let mut list = query.separated(", ");
+    for id in ids {
+        list.push_bind(codec::component_id(id)?);
+    }
+    query.push(") ORDER BY id");
+    let rows = query.build().fetch_all(&mut *conn).await.map_err(db)?;
+    let all = rows
+        .iter()
+        .map(release_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ids
+        .iter()
+        .map(|&id| {
+            let latest = all
+                .iter()
+                .filter(|r| r.manifest_id == *id)
+                .max_by_key(|r| r.sequence)
+                .cloned();
+            (id.clone(), latest)
+        })
+        .collect())
 }
 
 /// Every release of `id`, in the order added.
@@ -220,11 +242,29 @@ async fn device_view(
         .chain(&policy.requestable)
         .cloned()
         .collect();
+    // The latest release of each ID (see `latest_of`), fetched for every ID still to walk
+    // in one statement whenever the walk meets one not fetched yet (once per dependency
+    // level), so the walk itself stays the one `MemoryState` makes.
+    let mut fetched: Vec<(ComponentId, Option<TcRelease>)> = Vec::new();
     while let Some(next) = todo.pop() {
         if releases.iter().any(|r| r.manifest_id == next) {
             continue;
         }
-        if let Some(r) = latest(conn, &next).await? {
+        if !fetched.iter().any(|(id, _)| *id == next) {
+            let mut wanted: Vec<&ComponentId> = vec![&next];
+            for id in &todo {
+                if !wanted.contains(&id) && !fetched.iter().any(|(f, _)| f == id) {
+                    wanted.push(id);
+                }
+            }
+            let found = latest_of(conn, &wanted).await?;
+            fetched.extend(found);
+        }
+        let latest = fetched
+            .iter()
+            .find(|(id, _)| *id == next)
+            .and_then(|(_, r)| r.clone());
+        if let Some(r) = latest {
             todo.extend(r.depends_on.iter().cloned());
             releases.push(r);
         }
@@ -253,19 +293,22 @@ pub(super) async fn apply(conn: &mut Conn, c: &Changes) -> Result<(), StoreError
             return Err(StoreError::Conflict);
         }
     }
-    for token in &c.retire {
-        sqlx::query("DELETE FROM sessions WHERE token = $1")
-            .bind(token.as_slice())
-            .execute(&mut *conn)
-            .await
-            .map_err(db)?;
-    }
-    if let Some(before) = c.purge_expired_before {
-        sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
-            .bind(int(before)?)
-            .execute(&mut *conn)
-            .await
-            .map_err(db)?;
+    if !c.retire.is_empty() || c.purge_expired_before.is_some() {
+        // The retired tokens and the expired sessions, in one statement.
+        let mut query = sqlx::QueryBuilder::<Db>::new("DELETE FROM sessions WHERE ");
+        match c.purge_expired_before {
+            Some(before) => query.push("expires_at < ").push_bind(int(before)?),
+            None => query.push("FALSE"),
+        };
+        if !c.retire.is_empty() {
+            query.push(" OR token IN (");
+            let mut list = query.separated(", ");
+            for token in &c.retire {
+                list.push_bind(token.as_slice());
+            }
+            query.push(")");
+        }
+        query.build().execute(&mut *conn).await.map_err(db)?;
     }
     for s in &c.new_sessions {
         put_session(conn, s).await?;
@@ -370,20 +413,25 @@ pub(super) async fn put_device(conn: &mut Conn, d: &Device) -> Result<(), StoreE
         .execute(&mut *conn)
         .await
         .map_err(db)?;
-    for (position, i) in d.installed.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO installed (device, position, manifest_id, sequence, digest) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(id)
-        .bind(int(position)?)
-        .bind(codec::component_id(&i.manifest_id)?)
-        .bind(seq_to_db(i.sequence))
-        .bind(i.digest.as_slice())
-        .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+    if d.installed.is_empty() {
+        return Ok(());
     }
+    // Every installed row in one statement.
+    let mut rows = Vec::with_capacity(d.installed.len());
+    for (position, i) in d.installed.iter().enumerate() {
+        rows.push((int(position)?, codec::component_id(&i.manifest_id)?, i));
+    }
+    let mut query = sqlx::QueryBuilder::<Db>::new(
+        "INSERT INTO installed (device, position, manifest_id, sequence, digest) ",
+    );
+    query.push_values(rows, |mut row, (position, manifest_id, i)| {
+        row.push_bind(id)
+            .push_bind(position)
+            .push_bind(manifest_id)
+            .push_bind(seq_to_db(i.sequence))
+            .push_bind(i.digest.as_slice());
+    });
+    query.build().execute(&mut *conn).await.map_err(db)?;
     Ok(())
 }
 
