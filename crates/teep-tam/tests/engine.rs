@@ -486,6 +486,7 @@ fn revoked_device_stays_out_with_good_evidence() {
                 revoked: true,
                 suite: None,
                 attested_at: None,
+                attestation_exempt: false,
                 installed: Vec::new(),
             },
         )

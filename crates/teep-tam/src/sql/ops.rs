@@ -93,7 +93,8 @@ async fn outstanding(conn: &mut Conn, device: Option<&DeviceId>) -> Result<Vec<T
 
 async fn device(conn: &mut Conn, id: &DeviceId) -> Result<Option<Device>, StoreError> {
     let row = sqlx::query(
-        "SELECT cose_key, class, revoked, suite, attested_at FROM devices WHERE id = $1",
+        "SELECT cose_key, class, revoked, suite, attested_at, attestation_exempt FROM devices \
+         WHERE id = $1",
     )
     .bind(id.0.as_slice())
     .fetch_optional(&mut *conn)
@@ -125,6 +126,7 @@ async fn device(conn: &mut Conn, id: &DeviceId) -> Result<Option<Device>, StoreE
         revoked: col(&row, 2)?,
         suite: suite.map(|s| codec::to_suite(&s)).transpose()?,
         attested_at: attested_at.map(uint).transpose()?,
+        attestation_exempt: col(&row, 5)?,
         installed,
     }))
 }
@@ -351,10 +353,11 @@ async fn put_session(conn: &mut Conn, s: &SessionRecord) -> Result<(), StoreErro
 pub(super) async fn put_device(conn: &mut Conn, d: &Device) -> Result<(), StoreError> {
     let id = d.id.0.as_slice();
     sqlx::query(
-        "INSERT INTO devices (id, cose_key, class, revoked, suite, attested_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET \
-         cose_key = excluded.cose_key, class = excluded.class, revoked = excluded.revoked, \
-         suite = excluded.suite, attested_at = excluded.attested_at",
+        "INSERT INTO devices (id, cose_key, class, revoked, suite, attested_at, \
+         attestation_exempt) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE \
+         SET cose_key = excluded.cose_key, class = excluded.class, \
+         revoked = excluded.revoked, suite = excluded.suite, \
+         attested_at = excluded.attested_at, attestation_exempt = excluded.attestation_exempt",
     )
     .bind(id)
     .bind(d.key.as_slice())
@@ -362,6 +365,7 @@ pub(super) async fn put_device(conn: &mut Conn, d: &Device) -> Result<(), StoreE
     .bind(d.revoked)
     .bind(d.suite.as_ref().map(codec::suite).transpose()?)
     .bind(d.attested_at.map(int).transpose()?)
+    .bind(d.attestation_exempt)
     .execute(&mut *conn)
     .await
     .map_err(db)?;
