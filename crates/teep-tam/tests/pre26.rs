@@ -228,3 +228,56 @@ fn each_generation_refuses_the_others_messages() {
     w.post_via(&pre26, &agent.response(&qr, Numbering::Pre26))
         .unwrap();
 }
+
+/// One HTTP server with both engines: each path takes its own generation's messages only,
+/// and a refusal (204) changes nothing.
+#[cfg(feature = "server")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_server_serves_both_generations_on_their_paths() {
+    use std::sync::Arc;
+    use teep_tam::http::{Server, ServerConfig, TEEP_CBOR};
+
+    let (mut w, pre26, agent) = world(Some(true));
+    let store = std::mem::take(&mut w.store);
+    let verifier = std::mem::replace(&mut w.verifier, World::new().verifier);
+    let current = std::mem::replace(&mut w.tam, World::new().tam);
+    let server = Arc::new(
+        Server::new(current, store, verifier, ServerConfig::default())
+            .with_pre26("/tam/pre26".into(), pre26),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server.clone().serve(listener, async {
+        let _ = stopped.await;
+    }));
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: Vec<u8>| {
+        http.post(format!("http://{addr}{path}"))
+            .header("accept", TEEP_CBOR)
+            .header("content-type", TEEP_CBOR)
+            .body(body)
+            .send()
+    };
+    let reply = post("/tam/pre26", Vec::new()).await.unwrap();
+    assert_eq!(reply.status(), 200);
+    let qr = query(&agent, &reply.bytes().await.unwrap());
+    let before = server.store().snapshot();
+    // The pre-26 QueryResponse on the -26 path, and a -26 one on the pre-26 path: 204.
+    for (path, numbering) in [
+        ("/tam", Numbering::Pre26),
+        ("/tam/pre26", Numbering::Draft26),
+    ] {
+        let reply = post(path, agent.response(&qr, numbering)).await.unwrap();
+        assert_eq!(reply.status(), 204, "{path}");
+        assert_eq!(server.store().snapshot(), before, "{path}");
+    }
+    let reply = post("/tam/pre26", agent.response(&qr, Numbering::Pre26))
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    let u = as_update(agent.read(&reply.bytes().await.unwrap()));
+    assert_eq!(u.manifest_list.map(|l| l.len()), Some(1));
+    let _ = stop.send(());
+    task.await.unwrap();
+}
