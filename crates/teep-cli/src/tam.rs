@@ -12,7 +12,7 @@ use anyhow::{Context as _, Result};
 use teep_attest::appraiser::InProcess;
 use teep_attest::policy::{DEFAULT_CLOCK_SKEW, DEFAULT_FRESHNESS_WINDOW};
 use teep_attest::{Policy, ReferenceValues, SigningVerifier, Verifier};
-use teep_cose::{Curve, PrivateKey, TrustStore, default_provider};
+use teep_cose::{Algorithm, Curve, PrivateKey, TrustStore, default_provider};
 use teep_proto::Numbering;
 use teep_tam::http::{Server, ServerConfig, tls_config};
 use teep_tam::sql::SqlStore;
@@ -99,23 +99,46 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
             )
         }
     };
-    let tam = Tam::new(TamConfig {
-        provider,
-        signers: vec![signer(&esp)?, signer(&ed)?],
-        verifiers,
-        numbering: Numbering::Draft26,
-        token_lifetime: 4 * 3600,
-        max_sessions_per_device: 4,
-        max_anonymous_sessions: 10_000,
-        attestation_max_age: 24 * 3600,
-        default_class: None,
-    });
+    let engine = |numbering, signers| {
+        Tam::new(TamConfig {
+            provider,
+            signers,
+            verifiers: verifiers.clone(),
+            numbering,
+            token_lifetime: 4 * 3600,
+            max_sessions_per_device: 4,
+            max_anonymous_sessions: 10_000,
+            attestation_max_age: 24 * 3600,
+            default_class: None,
+        })
+    };
+    let tams = Engines {
+        current: engine(Numbering::Draft26, vec![signer(&esp)?, signer(&ed)?]),
+        // Older Agents offer only COSE_Sign1 with ES256 (`[[18, -7]]`): the same P-256 key
+        // under the polymorphic id they know.
+        pre26: match &settings.pre26_path {
+            Some(path) => Some((
+                path.clone(),
+                engine(
+                    Numbering::Pre26,
+                    vec![provider.signer(&esp, Algorithm::Es256)?],
+                ),
+            )),
+            None => None,
+        },
+    };
     tokio::runtime::Runtime::new()?.block_on(async {
         match appraiser {
-            Appraisal::InProcess(a) => serve_with(&settings, tam, *a, server_config).await,
-            Appraisal::Remote(a) => serve_with(&settings, tam, a, server_config).await,
+            Appraisal::InProcess(a) => serve_with(&settings, tams, *a, server_config).await,
+            Appraisal::Remote(a) => serve_with(&settings, tams, a, server_config).await,
         }
     })
+}
+
+/// The engine for `-26` Agents, and the one for older Agents with its path.
+struct Engines {
+    current: Tam,
+    pre26: Option<(String, Tam)>,
 }
 
 /// The two kinds of Verifier (the server is generic over its [`teep_attest::Appraiser`]).
@@ -127,7 +150,7 @@ enum Appraisal {
 /// Opens the store, listens, says where everything is, and serves until a signal.
 async fn serve_with<A>(
     settings: &Settings,
-    tam: Tam,
+    tams: Engines,
     appraiser: A,
     server_config: ServerConfig,
 ) -> Result<ExitCode>
@@ -147,9 +170,13 @@ where
     };
     let path = server_config.path.clone();
     let metrics = Arc::new(teep_tam::metrics::Metrics::new());
-    let server = Arc::new(
-        Server::new(tam, store.clone(), appraiser, server_config).with_metrics(metrics.clone()),
-    );
+    let mut server = Server::new(tams.current, store.clone(), appraiser, server_config)
+        .with_metrics(metrics.clone());
+    let pre26 = tams.pre26.as_ref().map(|(path, _)| path.clone());
+    if let Some((path, tam)) = tams.pre26 {
+        server = server.with_pre26(path, tam);
+    }
+    let server = Arc::new(server);
     let stop = shutdown_signal()?;
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
@@ -191,6 +218,13 @@ where
         "listening on {scheme}://{}{path}",
         listener.local_addr()?
     )?;
+    if let Some(pre26) = pre26 {
+        writeln!(
+            out,
+            "older Agents (pre-26): {scheme}://{}{pre26}",
+            listener.local_addr()?
+        )?;
+    }
     out.flush()?;
     drop(out);
     server.serve(listener, stop).await;

@@ -40,6 +40,11 @@ pub(crate) struct ServeArgs {
     /// Path of the TAM URI. [default: /tam]
     #[arg(long, env = "TEEP_TAM_PATH")]
     pub(crate) path: Option<String>,
+    /// Also serve older Agents (pre-26 TEEP numbering, COSE_Sign1 with ES256) on this path,
+    /// e.g. `/tam/pre26`. Off unless set: older Agents cannot attest, so they are served
+    /// only when the operator registered the device's key with attestation-exempt.
+    #[arg(long, env = "TEEP_TAM_PRE26_PATH")]
+    pub(crate) pre26_path: Option<String>,
     /// Address of the admin API (see docs/tam.md); carried for it, unused without it.
     #[arg(long, env = "TEEP_TAM_ADMIN_LISTEN")]
     pub(crate) admin_listen: Option<String>,
@@ -124,6 +129,8 @@ pub(crate) struct Settings {
     pub(crate) verifier: VerifierSetting,
     /// Certificate and key files.
     pub(crate) tls: Option<(PathBuf, PathBuf)>,
+    /// `--pre26-path`: older Agents' resource, if served.
+    pub(crate) pre26_path: Option<String>,
     /// Path and limits (its `tls` is filled in by the caller from [`Settings::tls`]).
     pub(crate) server: ServerConfig,
 }
@@ -136,6 +143,7 @@ impl ServeArgs {
             data_dir: self.data_dir.or(file.data_dir),
             listen: self.listen.or(file.listen),
             path: self.path.or(file.path),
+            pre26_path: self.pre26_path.or(file.pre26_path),
             admin_listen: self.admin_listen.or(file.admin_listen),
             database: self.database.or(file.database),
             verifier_policy: self.verifier_policy.or(file.verifier_policy),
@@ -169,6 +177,11 @@ impl ServeArgs {
         let path = self.path.unwrap_or(defaults.path);
         if !path.starts_with('/') {
             bail!("path {path:?} must start with '/'");
+        }
+        if let Some(pre26) = &self.pre26_path
+            && (!pre26.starts_with('/') || *pre26 == path)
+        {
+            bail!("pre26-path {pre26:?} must start with '/' and differ from path");
         }
         let rate = RateLimit {
             per_second: self.rate.unwrap_or(defaults.rate.per_second),
@@ -224,6 +237,7 @@ impl ServeArgs {
             database: self.database,
             verifier,
             tls,
+            pre26_path: self.pre26_path,
             server,
         })
     }
@@ -257,12 +271,16 @@ mod tests {
         assert_eq!(s.server.body_limit, DEFAULT_BODY_LIMIT);
         assert_eq!(s.verifier, VerifierSetting::InProcess { policy: None });
         assert!(s.tls.is_none() && s.database.is_none() && s.admin_listen.is_none());
+        assert_eq!(
+            s.pre26_path, None,
+            "older Agents are served only when asked for"
+        );
     }
 
     #[test]
     fn flags_win_over_the_file_which_wins_over_defaults() {
         let (_dir, path) = file(
-            "listen = \"127.0.0.1:9000\"\npath = \"/from-file\"\nbody-limit = 1024\nheader-timeout = 3\nadmin-listen = \"127.0.0.1:9001\"\n",
+            "listen = \"127.0.0.1:9000\"\npath = \"/from-file\"\nbody-limit = 1024\nheader-timeout = 3\nadmin-listen = \"127.0.0.1:9001\"\npre26-path = \"/old\"\n",
         );
         let args = ServeArgs {
             config: Some(path),
@@ -271,6 +289,7 @@ mod tests {
         };
         let s = args.resolve().unwrap();
         assert_eq!(s.server.path, "/from-flag");
+        assert_eq!(s.pre26_path.as_deref(), Some("/old"));
         assert_eq!(s.listen, "127.0.0.1:9000");
         assert_eq!(s.server.body_limit, 1024);
         assert_eq!(s.server.header_timeout, Duration::from_secs(3));
@@ -322,6 +341,14 @@ mod tests {
             },
             ServeArgs {
                 path: Some("tam".into()),
+                ..ServeArgs::default()
+            },
+            ServeArgs {
+                pre26_path: Some("/tam".into()),
+                ..ServeArgs::default()
+            },
+            ServeArgs {
+                pre26_path: Some("pre26".into()),
                 ..ServeArgs::default()
             },
             ServeArgs {

@@ -159,6 +159,7 @@ mod tests {
                 revoked: false,
                 suite: None,
                 attested_at: None,
+                attestation_exempt: false,
                 installed: have
                     .iter()
                     .map(|(n, s)| Installed {

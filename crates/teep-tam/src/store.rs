@@ -64,6 +64,9 @@ pub struct Device {
     pub suite: Option<CipherSuite>,
     /// When the device last attested successfully (Unix seconds).
     pub attested_at: Option<u64>,
+    /// Set by the operator who registered `key` in advance: the device is served without
+    /// attestation (older Agents that cannot produce Evidence).
+    pub attestation_exempt: bool,
     /// Manifests installed, as the TAM last learnt from a Success.
     pub installed: Vec<Installed>,
 }

@@ -140,6 +140,7 @@ async fn script<S: AdminStore + Store>(store: &S) -> (Vec<String>, Loaded) {
                 revoked: false,
                 suite: None,
                 attested_at: Some(10),
+                attestation_exempt: false,
                 installed: vec![],
             }),
             audit: vec![AuditEntry {

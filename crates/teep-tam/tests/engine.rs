@@ -486,6 +486,7 @@ fn revoked_device_stays_out_with_good_evidence() {
                 revoked: true,
                 suite: None,
                 attested_at: None,
+                attestation_exempt: false,
                 installed: Vec::new(),
             },
         )
@@ -806,4 +807,68 @@ fn stale_device_without_evidence_gets_attestation_required() {
     let u = update(agent.read(&done.reply.unwrap()));
     assert_eq!(u.err_code, Some(ErrCode::AttestationRequired));
     assert_eq!(u.manifest_list, None);
+}
+
+/// `installed_world` whose policy then drops `app`: the Update unlinking it, and the digest
+/// of the installed `app`.
+fn unlinking_update() -> (World, Agent, Vec<u8>, [u8; 32]) {
+    let (mut w, agent) = installed_world();
+    let digest = w.device(&agent).unwrap().installed[0].digest;
+    w.class_policy(&[], &[]);
+    w.now += 60;
+    let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
+    let u = update(agent.read(&w.post(&agent.plain_response(&qr)).unwrap().reply.unwrap()));
+    assert_eq!(u.unneeded_manifest_list, Some(vec![manifest_id("app")]));
+    (w, agent, u.token.unwrap(), digest)
+}
+
+#[test]
+fn report_about_an_unlinked_manifest_is_recorded_and_removes_it() {
+    let (mut w, agent, token, digest) = unlinking_update();
+    let err = ErrorMessage {
+        token: Some(token.clone()),
+        suit_reports: Some(vec![report(digest, &token, true)]),
+        ..ErrorMessage::new(ErrCode::ManifestProcessingFailed)
+    };
+    w.post(&agent.error(err)).unwrap();
+    let s = w.snapshot();
+    assert_eq!(s.reports.last().unwrap().manifest_digest, digest);
+    // An Error: only what its reports say was done happened, and this one says unlinked.
+    assert!(w.device(&agent).unwrap().installed.is_empty());
+}
+
+#[test]
+fn failed_unlink_report_keeps_the_manifest_installed() {
+    let (mut w, agent, token, digest) = unlinking_update();
+    let err = ErrorMessage {
+        token: Some(token.clone()),
+        suit_reports: Some(vec![report(digest, &token, false)]),
+        ..ErrorMessage::new(ErrCode::ManifestProcessingFailed)
+    };
+    w.post(&agent.error(err)).unwrap();
+    assert!(!w.snapshot().reports.last().unwrap().success);
+    let installed = w.device(&agent).unwrap().installed;
+    assert_eq!(installed[0].manifest_id, manifest_id("app"));
+}
+
+#[test]
+fn success_with_unlink_report_is_accepted() {
+    let (mut w, agent, token, digest) = unlinking_update();
+    w.post(&agent.success(&token, Some(vec![report(digest, &token, true)])))
+        .unwrap();
+    assert!(w.device(&agent).unwrap().installed.is_empty());
+    assert_eq!(w.snapshot().reports.last().unwrap().manifest_digest, digest);
+}
+
+#[test]
+fn report_about_a_manifest_neither_sent_nor_unlinked_is_still_dropped() {
+    let (mut w, agent, token, digest) = unlinking_update();
+    let mut other = digest;
+    other[0] ^= 1;
+    // Hand-built report (our Report writer, raw digest): not the installed app's digest.
+    let bad = agent.success(&token, Some(vec![report(other, &token, true)]));
+    assert!(matches!(
+        w.post_dropped(&bad),
+        Dropped::ReportForUnsentManifest
+    ));
 }

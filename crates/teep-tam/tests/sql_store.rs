@@ -193,6 +193,7 @@ fn device(n: u8, class: Option<&str>, installed: &[(&str, u64)]) -> Device {
         revoked: n % 2 == 1,
         suite: Some(CipherSuite::SIGN1_ED25519),
         attested_at: Some(1_000 + u64::from(n)),
+        attestation_exempt: n.is_multiple_of(2),
         installed: installed
             .iter()
             .map(|(name, sequence)| Installed {

@@ -128,6 +128,8 @@ pub struct DeviceInfo {
     pub revoked: bool,
     /// When it last attested successfully.
     pub attested_at: Option<u64>,
+    /// Served without attestation (its key registered by the operator).
+    pub attestation_exempt: bool,
     /// When the latest attestation result was accepted, and its size in bytes.
     pub last_attestation: Option<(u64, usize)>,
     /// Installed TCs (manifest ID and sequence number).
@@ -146,6 +148,7 @@ impl From<&DeviceSummary> for DeviceInfo {
             class: d.class.clone(),
             revoked: d.revoked,
             attested_at: d.attested_at,
+            attestation_exempt: d.attestation_exempt,
             last_attestation: s.last_attestation.as_ref().map(|a| (a.at, a.ear.len())),
             installed: d
                 .installed

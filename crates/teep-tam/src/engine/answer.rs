@@ -26,6 +26,7 @@ impl Tam {
             revoked: false,
             suite: None,
             attested_at: None,
+            attestation_exempt: false,
             installed: Vec::new(),
         });
         let suite = verified.cipher_suite();

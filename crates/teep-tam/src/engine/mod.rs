@@ -308,9 +308,12 @@ impl Tam {
         }
     }
 
+    /// Whether `d` needs no attestation now: it attested recently, or the operator who
+    /// registered its key exempted it (an older Agent that cannot produce Evidence).
     fn attestation_fresh(&self, d: &Device, now: u64) -> bool {
-        d.attested_at
-            .is_some_and(|at| now.saturating_sub(at) <= self.cfg.attestation_max_age)
+        d.attestation_exempt
+            || d.attested_at
+                .is_some_and(|at| now.saturating_sub(at) <= self.cfg.attestation_max_age)
     }
 
     /// The oldest outstanding tokens to retire so that one more stays within the bound (a

@@ -1,5 +1,7 @@
 //! Success and Error: what the device did with an Update (or a QueryRequest).
 
+use teep_proto::ComponentId;
+
 use super::*;
 
 impl Tam {
@@ -34,11 +36,13 @@ impl Tam {
             if facts.nonce.as_deref() != Some(session.token.as_slice()) {
                 return Err(Dropped::ReportNonce);
             }
-            if !state
+            // A report is about a manifest this Update sent, or about one it unlinked (the
+            // installed manifest the TAM named in `unneeded-manifest-list`); no other.
+            let sent = state
                 .sent_manifests
                 .iter()
-                .any(|m| m.digest == facts.manifest_digest)
-            {
+                .any(|m| m.digest == facts.manifest_digest);
+            if !sent && unlinked_by(&device, state, facts.manifest_digest).is_none() {
                 return Err(Dropped::ReportForUnsentManifest);
             }
             records.push(ReportRecord {
@@ -49,6 +53,19 @@ impl Tam {
                 report: entry.clone(),
             });
         }
+        // Success: every unlinked manifest is gone. Error: those a report says were
+        // unlinked (reports of failed unlinks leave the manifest installed).
+        let unlinked: Vec<ComponentId> = state
+            .unneeded
+            .iter()
+            .filter(|id| {
+                code.is_none()
+                    || records.iter().any(|r| {
+                        r.success && unlinked_by(&device, state, r.manifest_digest) == Some(*id)
+                    })
+            })
+            .cloned()
+            .collect();
         // Success: all sent manifests are installed and the unlinked ones gone. Error: only
         // those a report says succeeded.
         let installed: Vec<&SentManifest> = state
@@ -69,15 +86,13 @@ impl Tam {
                 digest: m.digest,
             });
         }
-        if code.is_none() {
-            device
-                .installed
-                .retain(|i| !state.unneeded.contains(&i.manifest_id));
-        }
+        device
+            .installed
+            .retain(|i| !unlinked.contains(&i.manifest_id));
         let event = match code {
             None => Event::Installed {
                 manifests: installed.len(),
-                unlinked: state.unneeded.len(),
+                unlinked: unlinked.len(),
             },
             Some(code) => Event::AgentError { code },
         };
@@ -98,6 +113,21 @@ impl Tam {
             event,
         })
     }
+}
+
+/// The manifest of `state`'s `unneeded-manifest-list` whose installed version has
+/// `digest`, if any (what a report about an unlink names).
+fn unlinked_by<'a>(
+    device: &Device,
+    state: &'a ExpectSuccess,
+    digest: [u8; 32],
+) -> Option<&'a ComponentId> {
+    state.unneeded.iter().find(|id| {
+        device
+            .installed
+            .iter()
+            .any(|i| &i.manifest_id == *id && i.digest == digest)
+    })
 }
 
 /// An Error answering a QueryRequest, from a known device: logged and the token retired.

@@ -5,6 +5,9 @@
 //! Pinned choices:
 //! * only POST (405 with `Allow: POST`); the resource is [`ServerConfig::path`], any other
 //!   path is 404; redirects are never sent;
+//! * older Agents (pre-26 numbering) have a resource of their own, served by a second
+//!   engine ([`Server::with_pre26`]): each engine parses with its own numbering only, so a
+//!   message posted to the other generation's path is dropped (204) like any malformed one;
 //! * `Accept` must admit `application/teep+cbor` (missing or excluding: 406); a non-empty
 //!   body must come with that `Content-Type` (else 415), parameters allowed; an empty body
 //!   needs none;
@@ -99,6 +102,8 @@ impl Default for ServerConfig {
 /// The engine with its store and Verifier, and the HTTP limits.
 pub struct Server<S, A> {
     tam: Tam,
+    /// The engine for older Agents and its path.
+    pre26: Option<(String, Tam)>,
     store: S,
     appraiser: A,
     config: ServerConfig,
@@ -119,6 +124,7 @@ where
     pub fn new(tam: Tam, store: S, appraiser: A, config: ServerConfig) -> Self {
         Self {
             tam,
+            pre26: None,
             store,
             appraiser,
             config,
@@ -134,6 +140,23 @@ where
         self
     }
 
+    /// Also serves older Agents on `path` with `tam` (an engine with
+    /// [`teep_proto::Numbering::Pre26`] and the suites those Agents offer), sharing the
+    /// store, Verifier and limits.
+    #[must_use]
+    pub fn with_pre26(mut self, path: String, tam: Tam) -> Self {
+        self.pre26 = Some((path, tam));
+        self
+    }
+
+    /// The engine for `generation`'s path.
+    fn engine(&self, generation: Generation) -> &Tam {
+        match (generation, &self.pre26) {
+            (Generation::Pre26, Some((_, tam))) => tam,
+            _ => &self.tam,
+        }
+    }
+
     /// The store (an admin shell or a test reads it).
     pub fn store(&self) -> &S {
         &self.store
@@ -141,8 +164,11 @@ where
 
     fn router(self: Arc<Self>) -> Router {
         let path = self.config.path.clone();
-        Router::new()
-            .route(&path, axum::routing::any(teep::<S, A>))
+        let mut router = Router::new().route(&path, axum::routing::any(teep::<S, A>));
+        if let Some((pre26, _)) = &self.pre26 {
+            router = router.route(pre26, axum::routing::any(teep_pre26::<S, A>));
+        }
+        router
             .fallback(|| async { StatusCode::NOT_FOUND })
             .layer(axum::middleware::map_response(security_headers))
             .with_state(self)
@@ -224,8 +250,38 @@ async fn connection<I>(
     }
 }
 
-/// The one resource.
+/// Which engine a resource feeds.
+#[derive(Clone, Copy, Debug)]
+enum Generation {
+    /// The `-26` numbering ([`ServerConfig::path`]).
+    Current,
+    /// Older Agents ([`Server::with_pre26`]).
+    Pre26,
+}
+
+/// The TEEP resource.
 async fn teep<S, A>(State(server): State<Arc<Server<S, A>>>, request: Request) -> Response
+where
+    S: Store + 'static,
+    A: Appraiser + Send + Sync + 'static,
+{
+    resource(server, request, Generation::Current).await
+}
+
+/// The resource for older Agents.
+async fn teep_pre26<S, A>(State(server): State<Arc<Server<S, A>>>, request: Request) -> Response
+where
+    S: Store + 'static,
+    A: Appraiser + Send + Sync + 'static,
+{
+    resource(server, request, Generation::Pre26).await
+}
+
+async fn resource<S, A>(
+    server: Arc<Server<S, A>>,
+    request: Request,
+    generation: Generation,
+) -> Response
 where
     S: Store + 'static,
     A: Appraiser + Send + Sync + 'static,
@@ -270,7 +326,7 @@ where
         return StatusCode::UNSUPPORTED_MEDIA_TYPE.into_response();
     }
     let started = Instant::now();
-    let result = handle(server.clone(), body).await;
+    let result = handle(server.clone(), body, generation).await;
     if let Some(metrics) = &server.metrics {
         metrics.record(result.as_ref(), started.elapsed());
     }
@@ -283,19 +339,21 @@ where
 async fn handle<S, A>(
     server: Arc<Server<S, A>>,
     body: axum::body::Bytes,
+    generation: Generation,
 ) -> Option<Result<Handled, Dropped>>
 where
     S: Store + 'static,
     A: Appraiser + Send + Sync + 'static,
 {
     let job = tokio::spawn(async move {
-        let mut rng = ProviderRandom(server.tam.config().provider);
+        let tam = server.engine(generation);
+        let mut rng = ProviderRandom(tam.config().provider);
         let mut cx = Context {
             now: unix_now(),
             rng: &mut rng,
         };
         driver::drive(
-            &server.tam,
+            tam,
             &server.store,
             &server.appraiser,
             &body,

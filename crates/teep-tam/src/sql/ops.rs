@@ -96,7 +96,7 @@ async fn outstanding(conn: &mut Conn, device: Option<&DeviceId>) -> Result<Vec<T
 async fn device(conn: &mut Conn, id: &DeviceId) -> Result<Option<Device>, StoreError> {
     let rows = sqlx::query(
         "SELECT d.cose_key, d.class, d.revoked, d.suite, d.attested_at, \
-         i.manifest_id, i.sequence, i.digest \
+         i.manifest_id, i.sequence, i.digest, d.attestation_exempt \
          FROM devices d LEFT JOIN installed i ON i.device = d.id \
          WHERE d.id = $1 ORDER BY i.position",
     )
@@ -128,6 +128,7 @@ async fn device(conn: &mut Conn, id: &DeviceId) -> Result<Option<Device>, StoreE
         revoked: col(row, 2)?,
         suite: suite.map(|s| codec::to_suite(&s)).transpose()?,
         attested_at: attested_at.map(uint).transpose()?,
+        attestation_exempt: col(row, 8)?,
         installed,
     }))
 }
@@ -394,10 +395,11 @@ async fn put_session(conn: &mut Conn, s: &SessionRecord) -> Result<(), StoreErro
 pub(super) async fn put_device(conn: &mut Conn, d: &Device) -> Result<(), StoreError> {
     let id = d.id.0.as_slice();
     sqlx::query(
-        "INSERT INTO devices (id, cose_key, class, revoked, suite, attested_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET \
-         cose_key = excluded.cose_key, class = excluded.class, revoked = excluded.revoked, \
-         suite = excluded.suite, attested_at = excluded.attested_at",
+        "INSERT INTO devices (id, cose_key, class, revoked, suite, attested_at, \
+         attestation_exempt) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE \
+         SET cose_key = excluded.cose_key, class = excluded.class, \
+         revoked = excluded.revoked, suite = excluded.suite, \
+         attested_at = excluded.attested_at, attestation_exempt = excluded.attestation_exempt",
     )
     .bind(id)
     .bind(d.key.as_slice())
@@ -405,6 +407,7 @@ pub(super) async fn put_device(conn: &mut Conn, d: &Device) -> Result<(), StoreE
     .bind(d.revoked)
     .bind(d.suite.as_ref().map(codec::suite).transpose()?)
     .bind(d.attested_at.map(int).transpose()?)
+    .bind(d.attestation_exempt)
     .execute(&mut *conn)
     .await
     .map_err(db)?;
