@@ -513,7 +513,7 @@ fn crash_at_every_step<S: Seal>(
             saw_new += 1;
         }
     }
-    // New objects, their sync, the next index and the rename fail old; removals new.
+    // New objects, the next index, their sync and the rename fail old; removals new.
     assert_eq!((saw_old, saw_new), (total - removals, removals));
     assert!(saw_old >= 3);
 }
@@ -562,7 +562,7 @@ fn a_failed_commit_leaves_the_open_store_as_it_was_and_no_objects_behind() {
     tam.install(&mut store, &tam.tc("a", 1, b"one")).unwrap();
     let before = (store.snapshot().unwrap(), store.generation());
     drop(store);
-    // Steps before the commit point of the update: two objects, sync, next index, rename.
+    // Steps before the commit point of the update: two objects, next index, sync, rename.
     for n in 0..5 {
         let dir = tempfile::tempdir().unwrap();
         copy_dir(start.path(), dir.path());
