@@ -6,9 +6,9 @@
 //! The directory store is `IndexedStore<DirBackend, NoSeal>`; a software TEE's sealed
 //! storage is `IndexedStore<DirBackend, AesGcmSeal>`.
 //!
-//! Commit: new contents go to fresh objects (sealed, written, synced), then the next
-//! index is written and replaces the index in one atomic step (the commit point), then
-//! objects no index refers to are removed. A crash before the commit point leaves the old
+//! Commit: new contents go to fresh objects (sealed and written), then the next index is
+//! written, all of them are synced in one pass, and the next index replaces the index in
+//! one atomic step (the commit point), then objects no index refers to are removed. A crash before the commit point leaves the old
 //! index, hence the old state; leftovers are collected on the next open.
 //!
 //! Index: CBOR format 2, `[2, generation, data, links, sequence numbers, signers]` (data
@@ -64,9 +64,11 @@ pub enum Blob<'a> {
 pub trait BlobBackend {
     /// Contents of a blob, `None` when it does not exist.
     fn read(&self, blob: Blob<'_>) -> Result<Option<Vec<u8>>, SuitError>;
-    /// Creates (or truncates) the blob and writes `bytes` durably before returning.
+    /// Creates (or truncates) the blob and writes `bytes`, durably only once
+    /// [`BlobBackend::sync`] returns: a commit's writes are flushed together, not one by one.
     fn write(&mut self, blob: Blob<'_>, bytes: &[u8]) -> Result<(), SuitError>;
-    /// Makes the objects written so far durable as a set (their names included).
+    /// Makes every blob written since the last sync durable as a set (the objects' names
+    /// included): the barrier before the commit point.
     fn sync(&mut self) -> Result<(), SuitError>;
     /// Replaces the index by the next index atomically and durably: the commit point.
     /// After it, even across a crash, the index is either the old or the new one.
@@ -432,8 +434,9 @@ impl<B: BlobBackend, S: Seal> IndexedStore<B, S> {
     }
 
     /// First half of a commit: seals every new content into an object of its own and
-    /// writes it durably. Nothing is visible until [`IndexedStore::publish`]; a failure,
-    /// dropping the result or a crash leaves the state as it was.
+    /// writes it (made durable by [`IndexedStore::publish`], with the index, in one sync).
+    /// Nothing is visible until then; a failure, dropping the result or a crash leaves
+    /// the state as it was.
     pub fn stage(&mut self, changes: Changes) -> Result<Staged, SuitError> {
         let mut index = self.index.clone();
         index.generation = index
@@ -451,7 +454,7 @@ impl<B: BlobBackend, S: Seal> IndexedStore<B, S> {
             backend.write(blob, &seal.seal(blob, &bytes)?)?;
             Ok::<_, SuitError>(name)
         });
-        match applied.and_then(|()| self.backend.sync()) {
+        match applied {
             Ok(()) => Ok(Staged { index }),
             Err(e) => {
                 self.discard(written);
@@ -468,8 +471,8 @@ impl<B: BlobBackend, S: Seal> IndexedStore<B, S> {
         }
     }
 
-    /// Second half: writes the next index and makes it the index (the commit point), then
-    /// drops dead objects. Removal failures after the commit point are not errors (the
+    /// Second half: writes the next index, syncs it with the staged objects, and makes it
+    /// the index (the commit point), then drops dead objects. Removal failures after the commit point are not errors (the
     /// commit happened); the next open collects what is left. On failure before it, the
     /// staged objects are dropped.
     ///
@@ -481,6 +484,7 @@ impl<B: BlobBackend, S: Seal> IndexedStore<B, S> {
             self.seal
                 .seal(Blob::Index, &staged.index.encode()?)
                 .and_then(|sealed| self.backend.write(Blob::NextIndex, &sealed))
+                .and_then(|()| self.backend.sync())
                 .and_then(|()| self.backend.replace_index())
         } else {
             Err(SuitError::Storage(String::from(

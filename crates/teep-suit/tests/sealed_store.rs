@@ -513,7 +513,7 @@ fn crash_at_every_step<S: Seal>(
             saw_new += 1;
         }
     }
-    // New objects, their sync, the next index and the rename fail old; removals new.
+    // New objects, the next index, their sync and the rename fail old; removals new.
     assert_eq!((saw_old, saw_new), (total - removals, removals));
     assert!(saw_old >= 3);
 }
@@ -562,7 +562,7 @@ fn a_failed_commit_leaves_the_open_store_as_it_was_and_no_objects_behind() {
     tam.install(&mut store, &tam.tc("a", 1, b"one")).unwrap();
     let before = (store.snapshot().unwrap(), store.generation());
     drop(store);
-    // Steps before the commit point of the update: two objects, sync, next index, rename.
+    // Steps before the commit point of the update: two objects, next index, sync, rename.
     for n in 0..5 {
         let dir = tempfile::tempdir().unwrap();
         copy_dir(start.path(), dir.path());
@@ -649,4 +649,69 @@ mod garbage {
             );
         }
     }
+}
+
+/// The steps a commit asks of its backend, in order.
+struct Recorder {
+    inner: DirBackend,
+    log: Rc<std::cell::RefCell<Vec<String>>>,
+}
+
+impl BlobBackend for Recorder {
+    fn read(&self, blob: Blob<'_>) -> Result<Option<Vec<u8>>, SuitError> {
+        self.inner.read(blob)
+    }
+    fn write(&mut self, blob: Blob<'_>, bytes: &[u8]) -> Result<(), SuitError> {
+        let what = match blob {
+            Blob::Object(_) => "write object",
+            _ => "write index",
+        };
+        self.log.borrow_mut().push(what.into());
+        self.inner.write(blob, bytes)
+    }
+    fn sync(&mut self) -> Result<(), SuitError> {
+        self.log.borrow_mut().push("sync".into());
+        self.inner.sync()
+    }
+    fn replace_index(&mut self) -> Result<(), SuitError> {
+        self.log.borrow_mut().push("replace".into());
+        self.inner.replace_index()
+    }
+    fn remove(&mut self, object: &str) -> Result<(), SuitError> {
+        self.log.borrow_mut().push("remove".into());
+        self.inner.remove(object)
+    }
+    fn objects(&self) -> Result<Vec<String>, SuitError> {
+        self.inner.objects()
+    }
+}
+
+/// Writes are no longer durable one by one, so the one sync must come after every write
+/// of the commit and before the rename that makes them the state (a rename before it
+/// could, after power loss, name objects that never reached the disk).
+#[test]
+fn a_commit_syncs_all_its_writes_once_before_the_commit_point() {
+    let tam = Tam::new();
+    let dir = tempfile::tempdir().unwrap();
+    let log = Rc::new(std::cell::RefCell::new(Vec::new()));
+    let backend = Recorder {
+        inner: DirBackend::new(dir.path()).unwrap(),
+        log: log.clone(),
+    };
+    let mut store = IndexedStore::open_with(backend, seal()).unwrap();
+    tam.install(&mut store, &tam.tc("a", 1, b"one")).unwrap();
+    log.borrow_mut().clear();
+    tam.install(&mut store, &tam.tc("a", 2, b"two")).unwrap();
+    let expected = [
+        "write object",
+        "write object",
+        "write index",
+        "sync",
+        "replace",
+        "remove",
+        "remove",
+    ];
+    assert_eq!(*log.borrow(), expected.map(String::from));
+    drop(store);
+    assert_eq!(state_of(dir.path(), seal()).1, 2);
 }
