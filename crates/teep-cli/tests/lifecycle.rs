@@ -174,13 +174,13 @@ fn a_tam_installs_a_ta_on_a_device_across_processes() {
         "/../teep-agent/tas/counter-v1.wasm"
     );
     run(&["keys", "generate", "--out", "signer.key"], work);
-    let create = |segments: &[&str], extra: &[&str], payload: &str, out: &str| {
+    let create = |segments: &[&str], seq: &str, extra: &[&str], payload: &str, out: &str| {
         let mut args = vec!["suit", "create"];
         for s in segments {
             args.extend(["--component-id", s]);
         }
         args.extend(extra);
-        args.extend(["--seq", "1", "--payload", payload, "--out", "unsigned"]);
+        args.extend(["--seq", seq, "--payload", payload, "--out", "unsigned"]);
         run(&args, work);
         run(
             &[
@@ -195,10 +195,11 @@ fn a_tam_installs_a_ta_on_a_device_across_processes() {
             work,
         );
     };
-    create(&["TEEP-Device", "counter", "ta"], &[], wasm, "ta.suit");
+    create(&["TEEP-Device", "counter", "ta"], "1", &[], wasm, "ta.suit");
     std::fs::write(work.join("greeting.txt"), "Hello from the TAM").unwrap();
     create(
         &["TEEP-Device", "counter", "greeting"],
+        "1",
         &[
             "--manifest-id",
             "TEEP-Device",
@@ -312,6 +313,55 @@ fn a_tam_installs_a_ta_on_a_device_across_processes() {
         assert_eq!(out.trim(), format!("Hello from the TAM, call #{n}"));
     }
 
+    // The vendor releases counter-v2 (sequence 2): the next policy check updates it in
+    // place; the TA's store (the count) and its personalization data are kept.
+    let wasm_v2 = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../teep-agent/tas/counter-v2.wasm"
+    );
+    create(
+        &["TEEP-Device", "counter", "ta"],
+        "2",
+        &[],
+        wasm_v2,
+        "ta-v2.suit",
+    );
+    admin(&["tc", "add", "ta-v2.suit"]);
+    let once = run(
+        &[
+            "device",
+            "run",
+            "--once",
+            "--allow-plain-http",
+            "--tam",
+            &tam_uri,
+            "--state-dir",
+            &dev_dir,
+        ],
+        work,
+    );
+    assert!(once.contains("1 TAM exchange(s) completed"), "{once}");
+    let list: Value =
+        serde_json::from_str(&device.app(&["device", "list", "--json"], work)).unwrap();
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["component_id"] == ta_id && t["sequence_number"] == 2),
+        "{list}"
+    );
+    let out = device.app(
+        &[
+            "device",
+            "invoke",
+            "TEEP-Device/counter/ta",
+            "--input",
+            "hi",
+        ],
+        work,
+    );
+    assert_eq!(out.trim(), "v2: HELLO FROM THE TAM, call #4");
+
     let devices: Value = serde_json::from_str(&admin(&["devices", "--json"])).unwrap();
     let record = devices
         .as_array()
@@ -326,6 +376,13 @@ fn a_tam_installs_a_ta_on_a_device_across_processes() {
         .map(|m| m[0].as_str().unwrap())
         .collect();
     assert!(installed.contains(&ta_manifest.as_str()), "{record}");
+    let ta_record = record["installed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m[0] == ta_manifest.as_str())
+        .unwrap();
+    assert_eq!(ta_record[1], 2, "the TAM recorded the update: {record}");
     assert!(installed.contains(&perso_manifest.as_str()), "{record}");
 
     stop(broker);
