@@ -156,6 +156,8 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
     }
+    // Before the socket exists: a signal that comes as soon as clients can connect is not lost.
+    let stop = shutdown_signal()?;
     let (listener, _socket_file) =
         ipc::bind(&socket).with_context(|| format!("binding {}", socket.display()))?;
     print_line(&format!("state directory: {}", state_dir.display()))?;
@@ -167,7 +169,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
         tams = ?args.tam,
         "software TEE serving the Broker"
     );
-    ipc::serve(listener, agent, IpcConfig::default(), shutdown_signal()?).await;
+    ipc::serve(listener, agent, IpcConfig::default(), stop).await;
     info!("software TEE stopped");
     Ok(ExitCode::SUCCESS)
 }

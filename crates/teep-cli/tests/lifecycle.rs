@@ -13,37 +13,19 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 
-use common::teep;
+use common::{ok, teep};
 use serde_json::{Value, json};
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 fn run(args: &[&str], dir: &Path) -> String {
     ok(teep().args(args).current_dir(dir).output().unwrap())
 }
 
-/// A free loopback port (bound and released: the server binds it right after).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Spawns `teep ARGS` and reads its standard output until a line starts with `ready`.
-fn spawn_until(args: &[&str], dir: &Path, ready: &str) -> Child {
+/// Spawns `teep ARGS` and reads its standard output until a line starts with `ready`;
+/// returns the child and the lines read.
+fn spawn_until(args: &[&str], dir: &Path, ready: &str) -> (Child, Vec<String>) {
     let mut child = teep()
         .args(args)
         .current_dir(dir)
@@ -52,6 +34,7 @@ fn spawn_until(args: &[&str], dir: &Path, ready: &str) -> Child {
         .spawn()
         .unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut lines = Vec::new();
     loop {
         let mut line = String::new();
         assert_ne!(
@@ -59,13 +42,23 @@ fn spawn_until(args: &[&str], dir: &Path, ready: &str) -> Child {
             0,
             "{args:?} exited early"
         );
-        if line.starts_with(ready) {
+        let done = line.starts_with(ready);
+        lines.push(line.trim_end().to_owned());
+        if done {
             break;
         }
     }
     // Keep reading in the background so that the child never blocks on a full pipe.
     std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    child
+    (child, lines)
+}
+
+/// The rest of the line read that starts with `prefix`.
+fn after<'a>(lines: &'a [String], prefix: &str) -> &'a str {
+    lines
+        .iter()
+        .find_map(|l| l.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("no {prefix:?} in {lines:?}"))
 }
 
 /// SIGTERM, and the process must exit cleanly.
@@ -112,7 +105,7 @@ fn a_tam_installs_a_ta_on_a_device_across_processes() {
     let socket = socket.to_str().unwrap().to_owned();
 
     // First start of the TEE: it creates its identity; the REE side reads the public half.
-    let tee = spawn_until(
+    let (tee, _) = spawn_until(
         &["tee", "serve", "--state-dir", &tee_dir, "--socket", &socket],
         work,
         "tee socket: ",
@@ -142,17 +135,14 @@ fn a_tam_installs_a_ta_on_a_device_across_processes() {
     std::fs::write(work.join("policy.json"), policy.to_string()).unwrap();
     let tam_data = work.join("tam");
     let tam_data = tam_data.to_str().unwrap().to_owned();
-    let (port, admin_port) = (free_port(), free_port());
-    let tam_uri = format!("http://127.0.0.1:{port}/tam");
-    let admin_url = format!("http://127.0.0.1:{admin_port}");
-    let tam = spawn_until(
+    let (tam, lines) = spawn_until(
         &[
             "tam",
             "serve",
             "--listen",
-            &format!("127.0.0.1:{port}"),
+            "127.0.0.1:0",
             "--admin-listen",
-            &format!("127.0.0.1:{admin_port}"),
+            "127.0.0.1:0",
             "--data-dir",
             &tam_data,
             "--verifier-policy",
@@ -161,6 +151,8 @@ fn a_tam_installs_a_ta_on_a_device_across_processes() {
         work,
         "listening on http://",
     );
+    let tam_uri = format!("http://{}", after(&lines, "listening on http://"));
+    let admin_url = after(&lines, "admin API on ").to_owned();
     let admin = |args: &[&str]| {
         let mut all = vec!["tam"];
         all.extend(args);
@@ -239,7 +231,7 @@ fn a_tam_installs_a_ta_on_a_device_across_processes() {
 
     // The TEE again, now trusting the TAM's key and the TC signer.
     let tam_key = format!("{tam_data}/tam-esp256.key");
-    let tee = spawn_until(
+    let (tee, _) = spawn_until(
         &[
             "tee",
             "serve",
@@ -258,25 +250,29 @@ fn a_tam_installs_a_ta_on_a_device_across_processes() {
         "tee socket: ",
     );
     let dev_dir = device.dev_dir.to_str().unwrap().to_owned();
-    let once = run(
-        &[
-            "device",
-            "run",
-            "--once",
-            "--allow-plain-http",
-            "--tam",
-            &tam_uri,
-            "--state-dir",
-            &dev_dir,
-        ],
-        work,
-    );
-    assert!(
-        once.contains("1 TAM exchange(s) completed, 0 TAM(s) not reached"),
-        "{once}"
-    );
+    // One policy check by a Broker run with --once: one exchange with the TAM, reached.
+    let policy_check = || {
+        let once = run(
+            &[
+                "device",
+                "run",
+                "--once",
+                "--allow-plain-http",
+                "--tam",
+                &tam_uri,
+                "--state-dir",
+                &dev_dir,
+            ],
+            work,
+        );
+        assert!(
+            once.contains("1 TAM exchange(s) completed, 0 TAM(s) not reached"),
+            "{once}"
+        );
+    };
+    policy_check();
 
-    let broker = spawn_until(
+    let (broker, _) = spawn_until(
         &[
             "device",
             "run",
@@ -289,16 +285,20 @@ fn a_tam_installs_a_ta_on_a_device_across_processes() {
         work,
         "api socket: ",
     );
-    let list: Value =
-        serde_json::from_str(&device.app(&["device", "list", "--json"], work)).unwrap();
+    // The device lists the TA at `sequence` (`teep device list --json`).
     let ta_id = json!(["TEEP-Device", "counter", "ta"].map(|s| hex::encode(s.as_bytes())));
-    assert!(
-        list.as_array()
-            .unwrap()
-            .iter()
-            .any(|t| t["component_id"] == ta_id && t["sequence_number"] == 1),
-        "{list}"
-    );
+    let assert_listed = |sequence: u64| {
+        let list: Value =
+            serde_json::from_str(&device.app(&["device", "list", "--json"], work)).unwrap();
+        assert!(
+            list.as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t["component_id"] == ta_id && t["sequence_number"] == sequence),
+            "{list}"
+        );
+    };
+    assert_listed(1);
     for n in 1..=2 {
         let out = device.app(
             &[
@@ -327,29 +327,8 @@ fn a_tam_installs_a_ta_on_a_device_across_processes() {
         "ta-v2.suit",
     );
     admin(&["tc", "add", "ta-v2.suit"]);
-    let once = run(
-        &[
-            "device",
-            "run",
-            "--once",
-            "--allow-plain-http",
-            "--tam",
-            &tam_uri,
-            "--state-dir",
-            &dev_dir,
-        ],
-        work,
-    );
-    assert!(once.contains("1 TAM exchange(s) completed"), "{once}");
-    let list: Value =
-        serde_json::from_str(&device.app(&["device", "list", "--json"], work)).unwrap();
-    assert!(
-        list.as_array()
-            .unwrap()
-            .iter()
-            .any(|t| t["component_id"] == ta_id && t["sequence_number"] == 2),
-        "{list}"
-    );
+    policy_check();
+    assert_listed(2);
     let out = device.app(
         &[
             "device",
