@@ -30,7 +30,7 @@ use crate::print_line;
 use crate::tam::shutdown_signal;
 
 /// The socket files in the state directory.
-const TEE_SOCKET: &str = "tee.sock";
+pub(crate) const TEE_SOCKET: &str = "tee.sock";
 const API_SOCKET: &str = "broker.sock";
 
 #[derive(clap::Subcommand)]
@@ -45,6 +45,19 @@ pub(crate) enum Command {
     List(ListArgs),
     /// Run an installed TA on some input and print its output.
     Invoke(InvokeArgs),
+    /// Print the TEE's public identity (ueid, TEEP, attestation and decryption keys) and
+    /// claims, as `teep tee serve` wrote it: what the TAM operator and the Verifier need.
+    Identity(IdentityArgs),
+}
+
+#[derive(clap::Args)]
+pub(crate) struct IdentityArgs {
+    /// The TEE's state directory (as given to `teep tee serve`).
+    #[arg(long, env = "TEEP_TEE_DIR")]
+    tee_dir: Option<PathBuf>,
+    /// Print the JSON (else a summary, with the attestation key's PEM).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -57,21 +70,27 @@ struct StateDir {
 
 impl StateDir {
     fn resolve(&self) -> Result<PathBuf> {
-        if let Some(dir) = &self.state_dir {
-            return Ok(dir.clone());
+        match &self.state_dir {
+            Some(dir) => Ok(dir.clone()),
+            None => Ok(data_dir()?.join("device")),
         }
-        // XDG: a relative XDG_DATA_HOME is invalid and ignored.
-        let data = std::env::var_os("XDG_DATA_HOME")
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-            .or_else(|| {
-                std::env::var_os("HOME")
-                    .filter(|h| !h.is_empty())
-                    .map(|h| PathBuf::from(h).join(".local/share"))
-            })
-            .context("no data directory: give --state-dir, or set XDG_DATA_HOME or HOME")?;
-        Ok(data.join("teep").join("device"))
     }
+}
+
+/// Where the device's processes keep their state by default: `$XDG_DATA_HOME/teep`, else
+/// `~/.local/share/teep` (`device/` for the Broker, `tee/` for the software TEE).
+pub(crate) fn data_dir() -> Result<PathBuf> {
+    // XDG: a relative XDG_DATA_HOME is invalid and ignored.
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|h| PathBuf::from(h).join(".local/share"))
+        })
+        .context("no data directory: give --state-dir, or set XDG_DATA_HOME or HOME")?;
+    Ok(data.join("teep"))
 }
 
 #[derive(clap::Args)]
@@ -172,7 +191,37 @@ pub(crate) fn run(cmd: Command) -> Result<ExitCode> {
         Command::Unrequest(args) => runtime.block_on(unrequest(args)),
         Command::List(args) => runtime.block_on(list(args)),
         Command::Invoke(args) => runtime.block_on(invoke(args)),
+        Command::Identity(args) => identity(&args),
     }
+}
+
+fn identity(args: &IdentityArgs) -> Result<ExitCode> {
+    let path = crate::tee::tee_dir(args.tee_dir.as_deref())?.join(crate::tee::IDENTITY_FILE);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading {} (has `teep tee serve` run?)", path.display()))?;
+    let id: Value = serde_json::from_str(&text).with_context(|| format!("{}", path.display()))?;
+    if args.json {
+        print_line(&serde_json::to_string_pretty(&id)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let field = |pointer: &str| {
+        id.pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    print_line(&format!("ueid: {}", field("/ueid")))?;
+    for key in ["teep_key", "attestation_key", "decryption_key"] {
+        print_line(&format!(
+            "{key} thumbprint: {}",
+            field(&format!("/{key}/thumbprint"))
+        ))?;
+    }
+    print_line(&format!(
+        "attestation key:\n{}",
+        field("/attestation_key/pem").trim_end()
+    ))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Makes the state directory, owner-only when this creates it.

@@ -17,6 +17,7 @@ mod suit;
 mod tam;
 mod tam_admin;
 mod tam_config;
+mod tee;
 
 /// Trusted Execution Environment Provisioning (IETF TEEP): TAM, Broker, Agent, SUIT and RATS tools.
 #[derive(Parser)]
@@ -50,6 +51,9 @@ enum Command {
     /// Run the TAM (TEEP over HTTP).
     #[command(subcommand)]
     Tam(tam::Command),
+    /// Run the software TEE (the TEEP Agent) as a process.
+    #[command(subcommand)]
+    Tee(tee::Command),
     /// Run the device's Broker and talk to it as an app (request, list, invoke TAs).
     #[command(subcommand)]
     Device(device::Command),
@@ -68,6 +72,7 @@ fn main() -> ExitCode {
         Command::Attest(cmd) => attest::run(cmd),
         Command::Verifier(cmd) => attest::run_verifier(cmd),
         Command::Tam(cmd) => tam::run(cmd),
+        Command::Tee(cmd) => tee::run(cmd),
         Command::Device(cmd) => device::run(cmd),
     };
     match result {
@@ -86,7 +91,7 @@ fn main() -> ExitCode {
 fn default_log_filter(command: &Command) -> &'static str {
     match command {
         Command::Verifier(_) => "info,teep_verifier=debug",
-        Command::Tam(_) | Command::Device(device::Command::Run(_)) => "info",
+        Command::Tam(_) | Command::Tee(_) | Command::Device(device::Command::Run(_)) => "info",
         _ => "warn",
     }
 }

@@ -190,7 +190,7 @@ fn component_id(segments: &[String]) -> Result<ComponentId> {
 }
 
 /// `--trust KEY[=PREFIX]` values as scoped anchors, one per key (named by thumbprint).
-fn trust_anchors(args: &[String]) -> Result<TrustAnchors> {
+pub(crate) fn trust_anchors(args: &[String]) -> Result<TrustAnchors> {
     let mut anchors: Vec<TrustAnchor> = Vec::new();
     for arg in args {
         let (path, prefix) = match arg.rsplit_once('=') {

@@ -14,7 +14,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::teep;
+use common::{ok, teep};
 
 /// Runs `teep tam ARGS --admin-url URL --data-dir DATA` (token from the data directory).
 fn admin(url: &str, data: &Path, args: &[&str]) -> Output {
@@ -26,15 +26,6 @@ fn admin(url: &str, data: &Path, args: &[&str]) -> Output {
         .env_remove("TEEP_TAM_ADMIN_TOKEN")
         .output()
         .unwrap()
-}
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 fn failed(out: Output) -> String {

@@ -32,6 +32,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+use teep_attest::EatClaims;
 use teep_cose::encrypt::DecryptionKey;
 use teep_cose::zeroize::Zeroizing;
 use teep_cose::{Algorithm, CoseError, CryptoProvider, Curve, PrivateKey, PublicKey, Signer};
@@ -44,6 +45,7 @@ use teep_suit::{ComponentId, SuitError};
 
 use super::runtime::{Invocation, Limits, Perso, Runtime, RuntimeError};
 use super::store::{StoreError, TaStore};
+use crate::tee::{Tee, TeeError, UpdateParts};
 
 /// Why the software TEE could not open or do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +110,11 @@ pub struct SimConfig {
     pub counters: PathBuf,
     /// Limits TAs run under.
     pub limits: Limits,
+    /// What the device claims about itself in Evidence besides its `ueid` (which is always
+    /// the identity's): `oemid`, `hwmodel`, `hwversion`, `manifests`, ... A real TEE reads
+    /// these from its hardware; the software TEE is told them (the Verifier's reference
+    /// values must match).
+    pub claims: EatClaims,
 }
 
 impl SimConfig {
@@ -126,6 +133,7 @@ impl SimConfig {
             counters: beside(".counters"),
             state_dir,
             limits: Limits::default(),
+            claims: EatClaims::default(),
         }
     }
 }
@@ -486,6 +494,10 @@ pub struct SimTee {
     identity: Identity,
     teep_signer: Box<dyn Signer>,
     attestation_signer: Box<dyn Signer>,
+    /// [`SimConfig::claims`] with the identity's ueid.
+    claims: EatClaims,
+    /// The decryption key as the SUIT processor uses it (lent out by [`Tee::update_parts`]).
+    decryptor: KeyDecryptor<'static>,
 }
 
 impl core::fmt::Debug for SimTee {
@@ -516,6 +528,17 @@ fn read_root_key(path: &Path) -> Result<Option<Zeroizing<[u8; 32]>>, SimError> {
     <[u8; 32]>::try_from(bytes.as_slice())
         .map(|k| Some(Zeroizing::new(k)))
         .map_err(|_| SimError::RootKeyInvalid(path.to_path_buf()))
+}
+
+/// Decrypts TC payloads with the identity's decryption key (ECDH-ES+A128KW).
+fn key_decryptor(
+    provider: &'static dyn CryptoProvider,
+    identity: &Identity,
+) -> KeyDecryptor<'static> {
+    KeyDecryptor {
+        provider,
+        keys: vec![DecryptionKey::EcdhEs(identity.decryption.clone())],
+    }
 }
 
 const STORES: [&str; 2] = ["suit", "tee"];
@@ -593,6 +616,11 @@ impl SimTee {
             tee_generation = tee.0.store.generation(),
             "software TEE opened"
         );
+        let claims = EatClaims {
+            ueid: Some(identity.ueid.clone()),
+            ..config.claims.clone()
+        };
+        let decryptor = key_decryptor(provider, &identity);
         Ok(Self {
             provider,
             suit: SimStorage {
@@ -603,6 +631,8 @@ impl SimTee {
             identity,
             teep_signer,
             attestation_signer,
+            claims,
+            decryptor,
         })
     }
 
@@ -653,10 +683,7 @@ impl SimTee {
 
     /// Decrypts TC payloads with the device's decryption key (ECDH-ES+A128KW).
     pub fn decryptor(&self) -> KeyDecryptor<'static> {
-        KeyDecryptor {
-            provider: self.provider,
-            keys: vec![DecryptionKey::EcdhEs(self.identity.decryption.clone())],
-        }
+        key_decryptor(self.provider, &self.identity)
     }
 
     /// The identity's public half, for enrolment and endorsements.
@@ -754,5 +781,48 @@ impl SimTee {
             self.suit.inner.store.snapshot()?,
             self.tee.0.store.snapshot()?,
         ])
+    }
+}
+
+/// The Agent engine over the software TEE: each call maps onto the inherent method of the
+/// same purpose (the engine's state blob is the sealed `agent_state`).
+impl Tee for SimTee {
+    fn storage(&self) -> &dyn Storage {
+        &self.suit
+    }
+
+    fn update_parts(&mut self) -> UpdateParts<'_> {
+        UpdateParts {
+            storage: &mut self.suit,
+            decryptor: Some(&self.decryptor),
+        }
+    }
+
+    fn teep_signer(&self) -> &dyn Signer {
+        Self::teep_signer(self)
+    }
+
+    fn attestation_signer(&self) -> &dyn Signer {
+        Self::attestation_signer(self)
+    }
+
+    fn device_claims(&self) -> EatClaims {
+        self.claims.clone()
+    }
+
+    fn load_state(&self) -> Result<Option<Vec<u8>>, TeeError> {
+        self.agent_state()
+            .map_err(|e| TeeError::Storage(e.to_string()))
+    }
+
+    fn save_state(&mut self, state: &[u8]) -> Result<(), TeeError> {
+        self.set_agent_state(state)
+            .map_err(|e| TeeError::Storage(e.to_string()))
+    }
+
+    fn invoke(&mut self, component: &ComponentId, input: &[u8]) -> Result<Vec<u8>, TeeError> {
+        Self::invoke(self, component, input)
+            .map(|invocation| invocation.output)
+            .map_err(|e| TeeError::Runtime(e.to_string()))
     }
 }

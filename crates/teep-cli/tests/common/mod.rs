@@ -11,6 +11,17 @@ pub fn teep() -> Command {
     command
 }
 
+/// The standard output of a command that must have succeeded (else its standard error is
+/// the failure message).
+pub fn ok(out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// Path of a file under tests/vectors.
 pub fn vector(rel: &str) -> String {
     format!("{}/../../tests/vectors/{rel}", env!("CARGO_MANIFEST_DIR"))

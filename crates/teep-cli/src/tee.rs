@@ -1,0 +1,340 @@
+//! `teep tee serve`: the software TEE as a process. It opens (or, on first start, creates)
+//! the sealed state directory of [`SimTee`], runs the Agent engine over it and answers the
+//! Broker (`teep device run`) over a Unix socket until SIGINT/SIGTERM.
+//!
+//! [`SimAgent`] is the adapter between the two: `teep_broker::Agent` (async, shared) over
+//! one `Mutex<Agent<SimTee>>` (sync), each call on the blocking pool.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context as _, Result};
+use serde_json::{Value, json};
+use teep_agent::engine::{self, Agent, AgentConfig, Answer, Context, Event, Limits};
+use teep_agent::sim::{SimConfig, SimTee};
+use teep_attest::EatClaims;
+use teep_broker::ipc::{self, IpcConfig};
+use teep_broker::{AgentAnswer, AgentError, ComponentId, TaInfo, TaRequest, TransportError};
+use teep_cose::TrustStore;
+use teep_proto::{Numbering, SuitCoseProfile};
+use teep_suit::processor::DeviceIdentity;
+use tracing::{info, warn};
+
+use crate::device::data_dir;
+use crate::input::public_key;
+use crate::print_line;
+use crate::suit::trust_anchors;
+use crate::tam::shutdown_signal;
+
+/// The public identity file in the TEE's state directory, for the REE side.
+pub(crate) const IDENTITY_FILE: &str = "identity.json";
+
+/// What the software TEE claims about itself when no `--claims` file is given: the
+/// documentation PEN (RFC 5612) as OEM, the model name "teep sim-tee", the crate version,
+/// and as `manifests` the SHA-256 of this very executable (the software TEE's "firmware";
+/// the Verifier requires one). Debug is `enabled` and secure boot `false`: a software TEE
+/// protects nothing from its host.
+fn default_claims() -> Result<Value> {
+    let exe = std::env::current_exe().context("locating the teep executable")?;
+    let image = crate::input::read(&exe)?;
+    let digest = teep_cose::default_provider().sha256(&image);
+    let version = env!("CARGO_PKG_VERSION");
+    Ok(json!({
+        "oemid": 32473,
+        "hwmodel": hex::encode("teep sim-tee"),
+        "hwversion": [version, 1],
+        "dbgstat": "enabled",
+        "secboot": false,
+        "manifests": [ { "uri": format!("urn:teep:sim-tee:{version}"), "sha256": hex::encode(digest) } ],
+    }))
+}
+
+#[derive(clap::Subcommand)]
+pub(crate) enum Command {
+    /// Run the software TEE (the Agent) until Ctrl-C or SIGTERM, serving the Broker.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+pub(crate) struct ServeArgs {
+    /// The TEE's sealed state directory (its root key and counters go beside it). Default:
+    /// `$XDG_DATA_HOME/teep/tee`, else `~/.local/share/teep/tee`.
+    #[arg(long, env = "TEEP_TEE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// The socket the Broker reaches the TEE on. Default: `tee.sock` in the device's
+    /// directory (where `teep device run` looks).
+    #[arg(long)]
+    socket: Option<PathBuf>,
+    /// A TAM key (PEM or COSE_Key) whose messages the Agent accepts; repeatable.
+    #[arg(long = "trust-tam", value_name = "KEYFILE")]
+    trust_tam: Vec<PathBuf>,
+    /// A TC Signer key whose manifests the Agent installs, optionally only under a
+    /// component ID prefix (`key.pem=TEEP-Device/app`); repeatable.
+    #[arg(long = "trust-signer", value_name = "KEYFILE[=PREFIX]")]
+    trust_signer: Vec<String>,
+    /// The TAM the Agent contacts (the first is the default); repeatable.
+    #[arg(long)]
+    tam: Vec<String>,
+    /// The device's claims in Evidence (JSON, as `teep attest evidence --claims`; its
+    /// `ueid` is replaced by the TEE's). Default: the software TEE's own (see
+    /// `teep device identity`).
+    #[arg(long)]
+    claims: Option<PathBuf>,
+}
+
+pub(crate) fn run(cmd: Command) -> Result<ExitCode> {
+    match cmd {
+        Command::Serve(args) => tokio::runtime::Runtime::new()?.block_on(serve(args)),
+    }
+}
+
+/// The TEE's state directory: `--state-dir`, else `teep/tee` in the data directory.
+pub(crate) fn tee_dir(given: Option<&Path>) -> Result<PathBuf> {
+    match given {
+        Some(dir) => Ok(dir.to_path_buf()),
+        None => Ok(data_dir()?.join("tee")),
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<ExitCode> {
+    let state_dir = tee_dir(args.state_dir.as_deref())?;
+    let socket = match args.socket {
+        Some(s) => s,
+        None => data_dir()?.join("device").join(crate::device::TEE_SOCKET),
+    };
+    let claims_json: Value = match &args.claims {
+        Some(path) => serde_json::from_slice(&crate::input::read(path)?)
+            .with_context(|| format!("{} is not JSON", path.display()))?,
+        None => default_claims()?,
+    };
+    let claims = EatClaims::from_json(&claims_json.to_string()).context("claims")?;
+
+    let mut tam_trust = TrustStore::new();
+    for path in &args.trust_tam {
+        tam_trust.add_key(public_key(path)?);
+    }
+    let tc_trust = trust_anchors(&args.trust_signer)?;
+    if args.trust_tam.is_empty() {
+        warn!("no --trust-tam: every TAM message will be refused");
+    }
+    if args.tam.is_empty() {
+        warn!("no --tam: RequestTA has no TAM to ask");
+    }
+
+    let sim = {
+        let config = SimConfig {
+            claims,
+            ..SimConfig::new(&state_dir)
+        };
+        tokio::task::spawn_blocking(move || SimTee::open(&config))
+            .await?
+            .with_context(|| format!("opening the software TEE in {}", state_dir.display()))?
+    };
+    let identity = identity_json(&sim, &claims_json)?;
+    let identity_path = state_dir.join(IDENTITY_FILE);
+    std::fs::write(&identity_path, serde_json::to_vec_pretty(&identity)?)
+        .with_context(|| format!("writing {}", identity_path.display()))?;
+
+    let cfg = AgentConfig {
+        provider: teep_cose::default_provider(),
+        numbering: Numbering::Draft26,
+        tam_trust,
+        tam_uris: args.tam.clone(),
+        tc_trust,
+        device: DeviceIdentity::default(),
+        suit_cose_profiles: SuitCoseProfile::ALL_MTI.to_vec(),
+        tam_attestation: None,
+        tam_encryption_key: None,
+        limits: Limits::default(),
+    };
+    let agent = Arc::new(SimAgent::new(
+        Agent::new(cfg, sim).context("starting the Agent")?,
+    ));
+
+    if let Some(parent) = socket.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    // Before the socket exists: a signal that comes as soon as clients can connect is not lost.
+    let stop = shutdown_signal()?;
+    let (listener, _socket_file) =
+        ipc::bind(&socket).with_context(|| format!("binding {}", socket.display()))?;
+    print_line(&format!("state directory: {}", state_dir.display()))?;
+    print_line(&format!("identity: {}", identity_path.display()))?;
+    print_line(&format!("tee socket: {}", socket.display()))?;
+    info!(
+        state = %state_dir.display(),
+        socket = %socket.display(),
+        tams = ?args.tam,
+        "software TEE serving the Broker"
+    );
+    ipc::serve(listener, agent, IpcConfig::default(), stop).await;
+    info!("software TEE stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The public identity and the claims the device makes: everything the TAM operator and
+/// the Verifier's policy need (`teep device identity` prints it).
+fn identity_json(sim: &SimTee, claims: &Value) -> Result<Value> {
+    let mut identity = serde_json::to_value(sim.public_identity())?;
+    let mut claims = claims.clone();
+    if let Some(map) = claims.as_object_mut() {
+        map.insert("ueid".into(), json!(hex::encode(sim.ueid())));
+    }
+    if let Some(map) = identity.as_object_mut() {
+        map.insert("claims".into(), claims);
+    }
+    Ok(identity)
+}
+
+/// The Broker's view of the Agent engine over the software TEE.
+pub(crate) struct SimAgent {
+    engine: Arc<Mutex<Agent<SimTee>>>,
+}
+
+impl SimAgent {
+    /// Shares `engine` between the Broker's connections (one call at a time).
+    pub(crate) fn new(engine: Agent<SimTee>) -> Self {
+        Self {
+            engine: Arc::new(Mutex::new(engine)),
+        }
+    }
+
+    /// Runs `f` on the engine on the blocking pool (engine calls do crypto and file I/O).
+    async fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Agent<SimTee>) -> Result<R, AgentError> + Send + 'static,
+    ) -> Result<R, AgentError> {
+        let engine = Arc::clone(&self.engine);
+        tokio::task::spawn_blocking(move || {
+            let mut engine = engine
+                .lock()
+                .map_err(|_| AgentError::Internal("the Agent engine panicked earlier".into()))?;
+            f(&mut engine)
+        })
+        .await
+        .map_err(|e| AgentError::Internal(format!("the Agent engine task failed: {e}")))?
+    }
+}
+
+fn answer(a: Answer) -> AgentAnswer {
+    match a {
+        Answer::Nothing => AgentAnswer::Nothing,
+        Answer::Contact { tam_uri, message } => AgentAnswer::Contact { tam_uri, message },
+    }
+}
+
+/// The engine's errors as the Broker reports them to its caller.
+fn error(e: engine::AgentError, component: Option<&ComponentId>) -> AgentError {
+    match (e, component) {
+        (engine::AgentError::UnknownTa, Some(id)) => AgentError::UnknownTa(id.clone()),
+        (e @ (engine::AgentError::NoTam | engine::AgentError::TooManyRequests), _) => {
+            AgentError::Refused(e.to_string())
+        }
+        (e, _) => AgentError::Internal(e.to_string()),
+    }
+}
+
+/// The time and fresh randomness the engine asks for.
+fn context() -> Result<Context, AgentError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| AgentError::Internal(format!("clock: {e}")))?
+        .as_secs();
+    let mut random = [0u8; 32];
+    teep_cose::default_provider()
+        .fill_random(&mut random)
+        .map_err(|e| AgentError::Internal(format!("random: {e}")))?;
+    Ok(Context { now, random })
+}
+
+impl teep_broker::Agent for SimAgent {
+    async fn request_ta(&self, request: TaRequest) -> Result<AgentAnswer, AgentError> {
+        self.call(move |e| {
+            let id = request.component_id;
+            info!(ta = %id, "RequestTA");
+            e.request_ta(id.clone(), request.tam_uri.as_deref())
+                .map(answer)
+                .map_err(|err| error(err, Some(&id)))
+        })
+        .await
+    }
+
+    async fn unrequest_ta(&self, component_id: ComponentId) -> Result<AgentAnswer, AgentError> {
+        self.call(move |e| {
+            info!(ta = %component_id, "UnrequestTA");
+            e.unrequest_ta(&component_id)
+                .map(answer)
+                .map_err(|err| error(err, Some(&component_id)))
+        })
+        .await
+    }
+
+    async fn process_teep_message(
+        &self,
+        tam_uri: &str,
+        message: Vec<u8>,
+    ) -> Result<Option<Vec<u8>>, AgentError> {
+        let cx = context()?;
+        let tam_uri = tam_uri.to_owned();
+        self.call(move |e| {
+            let handled = e.handle(&tam_uri, &message, cx);
+            match &handled.event {
+                Event::Refused(refusal) => {
+                    warn!(tam = %tam_uri, %refusal, err_code = ?refusal.err_code(), "TAM message refused");
+                }
+                Event::StateNotSaved => warn!(tam = %tam_uri, "Agent state not saved"),
+                event => info!(tam = %tam_uri, ?event, "TAM message handled"),
+            }
+            Ok(handled.reply)
+        })
+        .await
+    }
+
+    async fn request_policy_check(&self) -> Result<AgentAnswer, AgentError> {
+        self.call(|e| Ok(answer(e.policy_check()))).await
+    }
+
+    async fn process_error(
+        &self,
+        tam_uri: &str,
+        error_: &TransportError,
+    ) -> Result<AgentAnswer, AgentError> {
+        warn!(tam = %tam_uri, error = %error_, "exchange with the TAM failed");
+        let tam_uri = tam_uri.to_owned();
+        self.call(move |e| {
+            e.process_error(&tam_uri)
+                .map(answer)
+                .map_err(|err| error(err, None))
+        })
+        .await
+    }
+
+    async fn list_tas(&self) -> Result<Vec<TaInfo>, AgentError> {
+        self.call(|e| {
+            let tas = e.list_tas().map_err(|err| error(err, None))?;
+            Ok(tas
+                .into_iter()
+                .map(|t| TaInfo {
+                    component_id: t.component_id,
+                    sequence_number: Some(t.sequence_number),
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn invoke_ta(
+        &self,
+        component_id: &ComponentId,
+        input: Vec<u8>,
+    ) -> Result<Vec<u8>, AgentError> {
+        let id = component_id.clone();
+        self.call(move |e| {
+            e.invoke_ta(&id, &input)
+                .map_err(|err| error(err, Some(&id)))
+        })
+        .await
+    }
+}
