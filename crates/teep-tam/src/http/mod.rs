@@ -352,15 +352,7 @@ where
             now: unix_now(),
             rng: &mut rng,
         };
-        driver::drive(
-            tam,
-            &server.store,
-            &server.appraiser,
-            &body,
-            None,
-            &mut cx,
-        )
-        .await
+        driver::drive(tam, &server.store, &server.appraiser, &body, None, &mut cx).await
     });
     job.await.ok()
 }
