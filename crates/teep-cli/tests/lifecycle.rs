@@ -71,12 +71,9 @@ fn stop(mut child: Child) {
     assert!(child.wait().unwrap().success());
 }
 
-fn hex_path(segments: &[&str]) -> String {
-    segments
-        .iter()
-        .map(|s| hex::encode(s.as_bytes()))
-        .collect::<Vec<_>>()
-        .join("/")
+/// A component ID in its canonical text form (what the admin API and `teep device` take).
+fn id_text(segments: &[&str]) -> String {
+    teep_suit::ComponentId::from_strs(segments).to_string()
 }
 
 struct Device {
@@ -215,8 +212,8 @@ fn a_tam_installs_a_ta_on_a_device_across_processes() {
     ]);
     admin(&["tc", "add", "ta.suit"]);
     admin(&["tc", "add", "greeting.suit"]);
-    let ta_manifest = hex_path(&["TEEP-Device", "counter", "suit"]);
-    let perso_manifest = hex_path(&["TEEP-Device", "counter", "greeting.suit"]);
+    let ta_manifest = id_text(&["TEEP-Device", "counter", "suit"]);
+    let perso_manifest = id_text(&["TEEP-Device", "counter", "greeting.suit"]);
     let device_id = identity["teep_key"]["thumbprint"].as_str().unwrap();
     admin(&[
         "policy",
@@ -305,7 +302,7 @@ fn a_tam_installs_a_ta_on_a_device_across_processes() {
             &[
                 "device",
                 "invoke",
-                "TEEP-Device/counter/ta",
+                "/TEEP-Device/counter/ta",
                 "--input",
                 "hi",
             ],
