@@ -39,7 +39,7 @@ pub fn release_from_envelope(
         .iter()
         .filter_map(|d| d.prefix.as_ref())
     {
-        let id = ComponentId(prefix.0.clone());
+        let id = prefix.clone();
         if !depends_on.contains(&id) {
             depends_on.push(id);
         }
@@ -47,7 +47,7 @@ pub fn release_from_envelope(
     let (sequence, digest) = (auth.manifest.sequence_number, auth.digest);
     let signer = auth.signer.as_ref().map(teep_cose::PublicKey::thumbprint);
     Ok(TcRelease {
-        manifest_id: ComponentId(manifest_id.0),
+        manifest_id,
         sequence,
         digest,
         signer,

@@ -88,13 +88,14 @@ fn get_suite(d: &mut Decoder<'_>) -> DecResult<CipherSuite> {
 }
 
 /// A component id as a column (also the key releases and policies are looked up by).
-pub(super) fn component_id(id: &ComponentId) -> Result<Vec<u8>, StoreError> {
-    encode(|e| put_id(e, id))
+pub(super) fn component_id(id: &ComponentId) -> Vec<u8> {
+    id.to_cbor()
 }
 
 /// A component-id column.
 pub(super) fn to_component_id(bytes: &[u8]) -> Result<ComponentId, StoreError> {
-    decode(bytes, get_id)
+    ComponentId::from_cbor(bytes)
+        .map_err(|err| StoreError::Backend(format!("corrupt column: {err}")))
 }
 
 /// A list of component ids as a column.

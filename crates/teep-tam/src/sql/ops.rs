@@ -190,7 +190,7 @@ async fn latest_of(
     ));
     let mut list = query.separated(", ");
     for id in ids {
-        list.push_bind(codec::component_id(id)?);
+        list.push_bind(codec::component_id(id));
     }
     query.push(") ORDER BY id");
     let rows = query.build().fetch_all(&mut *conn).await.map_err(db)?;
@@ -216,7 +216,7 @@ async fn releases_of(conn: &mut Conn, id: &ComponentId) -> Result<Vec<TcRelease>
     let sql =
         format!("SELECT {RELEASE_COLUMNS} FROM tc_releases WHERE manifest_id = $1 ORDER BY id");
     let rows = sqlx::query(&sql)
-        .bind(codec::component_id(id)?)
+        .bind(codec::component_id(id))
         .fetch_all(&mut *conn)
         .await
         .map_err(db)?;
@@ -422,7 +422,7 @@ pub(super) async fn put_device(conn: &mut Conn, d: &Device) -> Result<(), StoreE
     // Every installed row in one statement.
     let mut rows = Vec::with_capacity(d.installed.len());
     for (position, i) in d.installed.iter().enumerate() {
-        rows.push((int(position)?, codec::component_id(&i.manifest_id)?, i));
+        rows.push((int(position)?, codec::component_id(&i.manifest_id), i));
     }
     let mut query = sqlx::QueryBuilder::<Db>::new(
         "INSERT INTO installed (device, position, manifest_id, sequence, digest) ",
@@ -443,7 +443,7 @@ pub(super) async fn put_release(conn: &mut Conn, r: &TcRelease) -> Result<(), St
     let sql =
         format!("INSERT INTO tc_releases ({RELEASE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)");
     sqlx::query(&sql)
-        .bind(codec::component_id(&r.manifest_id)?)
+        .bind(codec::component_id(&r.manifest_id))
         .bind(seq_to_db(r.sequence))
         .bind(r.digest.as_slice())
         .bind(r.signer.as_ref().map(<[u8; 32]>::as_slice))
@@ -631,7 +631,7 @@ pub(super) async fn revoke_tc(conn: &mut Conn, id: &ComponentId) -> Result<(), A
         return Err(AdminError::NotFound("TC"));
     }
     sqlx::query("INSERT INTO revoked_tcs (manifest_id) VALUES ($1) ON CONFLICT DO NOTHING")
-        .bind(codec::component_id(id)?)
+        .bind(codec::component_id(id))
         .execute(&mut *conn)
         .await
         .map_err(db)?;
