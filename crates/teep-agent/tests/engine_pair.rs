@@ -15,7 +15,7 @@ mod common;
 use std::task::{Context as TaskContext, Poll, Waker};
 
 use common::*;
-use teep_agent::engine::{Agent, Event};
+use teep_agent::engine::{Agent, AgentConfig, Event};
 use teep_agent::memory::MemoryTee;
 use teep_attest::appraiser::InProcess;
 use teep_attest::{
@@ -23,6 +23,7 @@ use teep_attest::{
     Verifier, VerifierId,
 };
 use teep_cose::{Curve, PrivateKey, TrustStore};
+use teep_proto::Message;
 use teep_suit::storage::Storage;
 use teep_suit::verify::Anchors;
 use teep_tam::store::TcPolicy;
@@ -62,7 +63,14 @@ struct Pair {
 
 impl Pair {
     fn new() -> Self {
+        Self::with_encryption(false)
+    }
+
+    /// With `encrypted`, the TAM has an encryption key and the Agent encrypts Evidence and
+    /// SUIT reports to it (§12).
+    fn with_encryption(encrypted: bool) -> Self {
         let world = World::new();
+        let tam_encryption = encrypted.then(|| key(Curve::P256));
         let verifier_key = key(Curve::P256);
         let policy = Policy {
             id: Some("policy:teep-agent/pair".into()),
@@ -102,8 +110,12 @@ impl Pair {
             max_anonymous_sessions: 8,
             attestation_max_age: 3600,
             default_class: Some(CLASS.into()),
+            encryption_key: tam_encryption.clone(),
         });
-        let agent = world.agent();
+        let agent = world.agent_with(AgentConfig {
+            tam_encryption_key: tam_encryption.map(|k| k.public_key().clone()),
+            ..world.config()
+        });
         Self {
             world,
             tam,
@@ -236,4 +248,38 @@ fn the_tam_installs_updates_and_deletes_a_tc_on_our_agent() {
     assert_eq!(events, vec![answered(1), applied(0, 1),]);
     assert!(pair.installed().is_empty());
     assert!(pair.agent.invoke_ta(&ta_id("app"), b"").is_err());
+}
+
+#[test]
+fn evidence_and_reports_encrypted_to_the_tam_install_and_delete() {
+    let mut pair = Pair::with_encryption(true);
+    pair.release("app", 1);
+    pair.policy(&["app"]);
+    // The QueryResponse carries Evidence as a tagged COSE_Encrypt, which the TAM opens.
+    let query = pair.post(&[]).unwrap();
+    let handled = pair.agent.handle(TAM_URI, &query, cx());
+    let response = handled.reply.unwrap();
+    let Message::QueryResponse(qr) = pair.world.read(&response) else {
+        panic!("not a QueryResponse");
+    };
+    assert!(qr.attestation_payload.unwrap().starts_with(&[0xd8, 0x60]));
+    let update = pair.post(&response).unwrap();
+    let handled = pair.agent.handle(TAM_URI, &update, cx());
+    assert_eq!(handled.event, applied(1, 0));
+    // The Success's reports are encrypted too, and the TAM records the install.
+    let success = handled.reply.unwrap();
+    let Message::Success(s) = pair.world.read(&success) else {
+        panic!("not a Success");
+    };
+    assert!(s.suit_reports.unwrap()[0].starts_with(&[0xd8, 0x60]));
+    assert_eq!(pair.post(&success), None);
+    let recorded = pair
+        .store
+        .with(|s| s.devices.values().next().unwrap().installed.len());
+    assert_eq!(recorded, 1);
+    assert_eq!(pair.installed(), vec![(manifest_id("app"), 1)]);
+
+    pair.policy(&[]);
+    assert_eq!(pair.exchange(), vec![answered(1), applied(0, 1)]);
+    assert!(pair.installed().is_empty());
 }

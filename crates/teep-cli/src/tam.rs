@@ -37,6 +37,10 @@ const KEYS: [(&str, Curve); 2] = [
     ("tam-esp256.key", Curve::P256),
     ("tam-ed25519.key", Curve::Ed25519),
 ];
+/// The P-256 key Agents encrypt Evidence and SUIT reports to (§12), and its public half
+/// for the devices (`teep tee serve --tam-encryption-key`).
+const ENCRYPTION_KEY: &str = "tam-encryption.key";
+const ENCRYPTION_PUBLIC_KEY: &str = "tam-encryption.pub.pem";
 /// The in-process Verifier's EAR key (not made when the Verifier is remote).
 const VERIFIER_KEY: &str = "verifier.key";
 
@@ -53,6 +57,10 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
     fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     let [esp, ed] = KEYS.map(|(name, curve)| key(&data_dir.join(name), curve));
     let (esp, ed) = (esp?, ed?);
+    let encryption = key(&data_dir.join(ENCRYPTION_KEY), Curve::P256)?;
+    let public = data_dir.join(ENCRYPTION_PUBLIC_KEY);
+    fs::write(&public, encryption.public_key().to_pem())
+        .with_context(|| format!("writing {}", public.display()))?;
     let provider = default_provider();
     let signer = |k: &PrivateKey| provider.signer(k, k.default_algorithm());
     let mut server_config = settings.server.clone();
@@ -110,6 +118,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
             max_anonymous_sessions: 10_000,
             attestation_max_age: 24 * 3600,
             default_class: None,
+            encryption_key: Some(encryption.clone()),
         })
     };
     let tams = Engines {
@@ -188,6 +197,11 @@ where
     ) {
         writeln!(out, "key: {}", data_dir.join(name).display())?;
     }
+    writeln!(
+        out,
+        "encryption key for devices (--tam-encryption-key): {}",
+        data_dir.join(ENCRYPTION_PUBLIC_KEY).display()
+    )?;
     match &settings.database {
         Some(_) => writeln!(out, "store: the database given by --database")?,
         None => writeln!(

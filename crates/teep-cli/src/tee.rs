@@ -16,7 +16,7 @@ use teep_agent::sim::{SimConfig, SimTee};
 use teep_attest::EatClaims;
 use teep_broker::ipc::{self, IpcConfig};
 use teep_broker::{AgentAnswer, AgentError, ComponentId, TaInfo, TaRequest, TransportError};
-use teep_cose::TrustStore;
+use teep_cose::{Curve, TrustStore};
 use teep_proto::{Numbering, SuitCoseProfile};
 use teep_suit::processor::DeviceIdentity;
 use tracing::{info, warn};
@@ -69,6 +69,10 @@ pub(crate) struct ServeArgs {
     /// A TAM key (PEM or COSE_Key) whose messages the Agent accepts; repeatable.
     #[arg(long = "trust-tam", value_name = "KEYFILE")]
     trust_tam: Vec<PathBuf>,
+    /// The TAM's P-256 encryption key (its data directory's `tam-encryption.pub.pem`):
+    /// Evidence and SUIT reports are then encrypted to it (draft §12).
+    #[arg(long = "tam-encryption-key", value_name = "KEYFILE")]
+    tam_encryption_key: Option<PathBuf>,
     /// A TC Signer key whose manifests the Agent installs, optionally only under a
     /// component ID prefix (`key.pem=TEEP-Device/app`); repeatable.
     #[arg(long = "trust-signer", value_name = "KEYFILE[=PREFIX]")]
@@ -115,6 +119,18 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
         tam_trust.add_key(public_key(path)?);
     }
     let tc_trust = trust_anchors(&args.trust_signer)?;
+    let tam_encryption_key = match &args.tam_encryption_key {
+        Some(path) => {
+            let key = public_key(path)?;
+            anyhow::ensure!(
+                key.curve() == Curve::P256,
+                "{}: the TAM's encryption key must be P-256 (ECDH-ES+A128KW)",
+                path.display()
+            );
+            Some(key)
+        }
+        None => None,
+    };
     if args.trust_tam.is_empty() {
         warn!("no --trust-tam: every TAM message will be refused");
     }
@@ -145,7 +161,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
         device: DeviceIdentity::default(),
         suit_cose_profiles: SuitCoseProfile::ALL_MTI.to_vec(),
         tam_attestation: None,
-        tam_encryption_key: None,
+        tam_encryption_key,
         limits: Limits::default(),
     };
     let agent = Arc::new(SimAgent::new(

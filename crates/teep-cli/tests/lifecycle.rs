@@ -228,6 +228,8 @@ fn a_tam_installs_a_ta_on_a_device_across_processes() {
 
     // The TEE again, now trusting the TAM's key and the TC signer.
     let tam_key = format!("{tam_data}/tam-esp256.key");
+    // Evidence and SUIT reports go encrypted to the TAM (draft §12).
+    let tam_encryption = format!("{tam_data}/tam-encryption.pub.pem");
     let (tee, _) = spawn_until(
         &[
             "tee",
@@ -238,6 +240,8 @@ fn a_tam_installs_a_ta_on_a_device_across_processes() {
             &socket,
             "--trust-tam",
             &tam_key,
+            "--tam-encryption-key",
+            &tam_encryption,
             "--trust-signer",
             "signer.key.pub",
             "--tam",

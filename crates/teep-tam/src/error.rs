@@ -4,7 +4,7 @@
 //! The TAM never sends a TEEP Error (spec §1): a message it cannot accept is dropped with
 //! a logged reason, and problems in a valid QueryResponse go back inside an Update.
 
-use teep_attest::ResultError;
+use teep_attest::{EvidenceError, ResultError};
 use teep_cose::CoseError;
 use teep_proto::{ErrCode, ProtoError};
 
@@ -95,6 +95,12 @@ pub enum Dropped {
     /// The attestation result has no usable `cnf` key.
     #[error("attestation result binds no key")]
     NoCnfKey,
+    /// The Evidence came encrypted (§12) but the TAM has no encryption key.
+    #[error("encrypted Evidence and no TAM encryption key")]
+    NoEncryptionKey,
+    /// The encrypted Evidence does not open with the TAM's key.
+    #[error("encrypted Evidence: {0}")]
+    EvidenceDecryption(EvidenceError),
     /// The attestation result was rejected.
     #[error("attestation: {0}")]
     Attestation(ResultError),

@@ -191,6 +191,8 @@ fn reason(d: &Dropped) -> &'static str {
         Dropped::WrongDevice(_) => "wrong_device",
         Dropped::NotSessionDevice => "not_session_device",
         Dropped::NoCnfKey => "no_cnf_key",
+        Dropped::NoEncryptionKey => "no_encryption_key",
+        Dropped::EvidenceDecryption(_) => "evidence_decryption",
         Dropped::Attestation(_) => "attestation",
         Dropped::Revoked => "revoked",
         Dropped::Report(_) => "report",

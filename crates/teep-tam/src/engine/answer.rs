@@ -46,7 +46,7 @@ impl Tam {
         }
         let fresh = self.attestation_fresh(&device, cx.now);
         let problem = missing_item(state.requested, qr, fresh)
-            .or_else(|| bad_report_nonce(qr, &session.token));
+            .or_else(|| bad_report_nonce(&self.report_reader(), qr, &session.token));
         let (update, sent, unneeded, event) = match problem {
             Some((code, msg)) => {
                 let update = Update {
@@ -153,12 +153,16 @@ fn missing_item(
 }
 
 /// A SUIT report in the QueryResponse whose nonce is not the token.
-fn bad_report_nonce(qr: &QueryResponse, token: &[u8]) -> Option<(ErrCode, &'static str)> {
-    let bad = qr
-        .suit_reports
-        .iter()
-        .flatten()
-        .any(|r| read_report(r).map_or(true, |f| f.nonce.as_deref() != Some(token)));
+fn bad_report_nonce(
+    reader: &ReportReader<'_>,
+    qr: &QueryResponse,
+    token: &[u8],
+) -> Option<(ErrCode, &'static str)> {
+    let bad = qr.suit_reports.iter().flatten().any(|r| {
+        reader
+            .read(r)
+            .map_or(true, |f| f.nonce.as_deref() != Some(token))
+    });
     bad.then_some((
         ErrCode::PermanentError,
         "suit-report nonce is not the token",

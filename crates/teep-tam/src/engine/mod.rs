@@ -11,7 +11,7 @@
 use teep_attest::{
     AppraisalRequest, AppraisalResponse, Ear, PayloadKind, ResultCheck, payload_kind, verify_ear,
 };
-use teep_cose::{CryptoProvider, PublicKey, SignOptions, Signer, TrustStore};
+use teep_cose::{CryptoProvider, PrivateKey, PublicKey, SignOptions, Signer, TrustStore};
 use teep_proto::{
     CipherSuite, DataItemRequested, ErrCode, ErrorMessage, FreshnessMechanism, Message,
     MessageType, Numbering, ProtoError, QueryRequest, QueryResponse, SuitCoseProfile, Unverified,
@@ -20,7 +20,7 @@ use teep_proto::{
 
 use crate::error::{Dropped, Event, Handled};
 use crate::plan::plan;
-use crate::report::read_report;
+use crate::report::ReportReader;
 use crate::store::{
     AttestationRecord, AuditEntry, Changes, Device, DeviceId, DeviceView, ExpectQueryResponse,
     ExpectSuccess, Installed, LoadRequest, Loaded, Offer, ReportRecord, SentManifest, SessionId,
@@ -68,6 +68,9 @@ pub struct TamConfig {
     pub attestation_max_age: u64,
     /// The class a newly attested device is put in (the operator may change it).
     pub default_class: Option<String>,
+    /// The TAM's P-256 key that Agents encrypt Evidence and SUIT reports to (§12); `None`:
+    /// encrypted ones are refused.
+    pub encryption_key: Option<PrivateKey>,
 }
 
 /// The TAM engine.
@@ -327,6 +330,14 @@ impl Tam {
         let keep = bound.saturating_sub(1);
         let excess = outstanding.len().saturating_sub(keep);
         outstanding.iter().take(excess).cloned().collect()
+    }
+
+    /// Reads SUIT reports with the TAM's encryption key (§12).
+    fn report_reader(&self) -> ReportReader<'_> {
+        ReportReader {
+            provider: self.cfg.provider,
+            tam_key: self.cfg.encryption_key.as_ref(),
+        }
     }
 
     fn sign1(&self, message: &Message, suite: &CipherSuite) -> Result<Vec<u8>, Dropped> {

@@ -31,8 +31,9 @@ impl Tam {
             }
         };
         let mut records = Vec::new();
+        let reader = self.report_reader();
         for entry in reports {
-            let facts = read_report(entry).map_err(Dropped::Report)?;
+            let facts = reader.read(entry).map_err(Dropped::Report)?;
             if facts.nonce.as_deref() != Some(session.token.as_slice()) {
                 return Err(Dropped::ReportNonce);
             }

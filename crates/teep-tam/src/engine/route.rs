@@ -38,14 +38,17 @@ impl Tam {
                     &qr.attestation_payload,
                     payload_kind(qr.attestation_payload_format.as_deref()),
                 ) {
-                    (Some(evidence), PayloadKind::Evidence) => Step::Appraise(
-                        AppraisalRequest::Appraise(evidence.clone()),
-                        Pending {
-                            meta,
-                            body,
-                            stage: Stage::Appraisal { session },
-                        },
-                    ),
+                    (Some(evidence), PayloadKind::Evidence) => match self.open_evidence(evidence) {
+                        Ok(evidence) => Step::Appraise(
+                            AppraisalRequest::Appraise(evidence),
+                            Pending {
+                                meta,
+                                body,
+                                stage: Stage::Appraisal { session },
+                            },
+                        ),
+                        Err(e) => done(meta, Err(e)),
+                    },
                     (Some(ear), PayloadKind::AttestationResult) => {
                         let ear = ear.clone();
                         self.on_ear(meta, body, session, ear, cx)
@@ -74,6 +77,21 @@ impl Tam {
             }
             (_, m) => done(meta, Err(wrong(&session, m.message_type()))),
         }
+    }
+
+    /// Evidence as the Verifier takes it: signed EAT, decrypted first when the Agent
+    /// encrypted it to the TAM (§12: a tagged COSE_Encrypt).
+    fn open_evidence(&self, evidence: &[u8]) -> Result<Vec<u8>, Dropped> {
+        if !evidence.starts_with(&COSE_ENCRYPT_TAG) {
+            return Ok(evidence.to_vec());
+        }
+        let key = self
+            .cfg
+            .encryption_key
+            .as_ref()
+            .ok_or(Dropped::NoEncryptionKey)?;
+        teep_attest::decrypt_evidence(self.cfg.provider, evidence, key)
+            .map_err(Dropped::EvidenceDecryption)
     }
 
     /// Needs the device record to verify the message: the session's device, else the one
@@ -222,3 +240,6 @@ fn ear_cnf_key(ear: &[u8]) -> Option<PublicKey> {
     let payload = teep_proto::decode_unverified_cose(ear).ok()?.payload?;
     Ear::from_cbor(&payload).ok()?.cnf?.public_key().ok()
 }
+
+/// CBOR tag 96 (COSE_Encrypt), as our Agents and the draft's examples encode it.
+const COSE_ENCRYPT_TAG: [u8; 2] = [0xd8, 0x60];

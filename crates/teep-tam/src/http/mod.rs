@@ -397,6 +397,8 @@ fn tam_failed(dropped: &Dropped) -> bool {
         | Dropped::WrongDevice(_)
         | Dropped::NotSessionDevice
         | Dropped::NoCnfKey
+        | Dropped::NoEncryptionKey
+        | Dropped::EvidenceDecryption(_)
         | Dropped::Attestation(_)
         | Dropped::Revoked
         | Dropped::Report(_)

@@ -101,6 +101,8 @@ pub struct World {
     pub tam_esp256: PublicKey,
     pub tam_ed25519: PublicKey,
     pub tc_signer: Box<dyn Signer>,
+    /// The TAM's key for Evidence and reports encrypted to it (§12).
+    pub tam_encryption: PrivateKey,
     /// The TAM's private keys and the Verifier key, to start replicas.
     keys: (PrivateKey, PrivateKey, PublicKey),
     pub now: u64,
@@ -140,6 +142,7 @@ pub fn tam_config(esp: &PrivateKey, ed: &PrivateKey, verifier: &PublicKey) -> Ta
         max_anonymous_sessions: 8,
         attestation_max_age: 3600,
         default_class: Some(CLASS.into()),
+        encryption_key: None,
     }
 }
 
@@ -150,13 +153,17 @@ impl World {
         let verifier_key = PrivateKey::generate(Curve::P256).unwrap();
         let attestation = PrivateKey::generate(Curve::P256).unwrap();
         let tc_key = PrivateKey::generate(Curve::P256).unwrap();
+        let tam_encryption = PrivateKey::generate(Curve::P256).unwrap();
         let verifier = InProcess::new(SigningVerifier::new(
             Verifier::new(verifier_policy(attestation.public_key()), verifier_id()),
             signer(&verifier_key),
             provider(),
         ));
         Self {
-            tam: Tam::new(tam_config(&esp, &ed, verifier_key.public_key())),
+            tam: Tam::new(TamConfig {
+                encryption_key: Some(tam_encryption.clone()),
+                ..tam_config(&esp, &ed, verifier_key.public_key())
+            }),
             store: MemoryStore::new(),
             verifier,
             verifier_signer: signer(&verifier_key),
@@ -164,6 +171,7 @@ impl World {
             tam_esp256: esp.public_key().clone(),
             tam_ed25519: ed.public_key().clone(),
             tc_signer: signer(&tc_key),
+            tam_encryption,
             keys: (esp.clone(), ed.clone(), verifier_key.public_key().clone()),
             now: NOW,
             rng: CountingRng(0),
@@ -182,7 +190,15 @@ impl World {
 
     /// Another engine with the same keys: a replica sharing this store.
     pub fn replica(&self) -> Tam {
-        Tam::new(tam_config(&self.keys.0, &self.keys.1, &self.keys.2))
+        Tam::new(self.replica_config())
+    }
+
+    /// The configuration of [`World::tam`], to start a variant of it.
+    pub fn replica_config(&self) -> TamConfig {
+        TamConfig {
+            encryption_key: Some(self.tam_encryption.clone()),
+            ..tam_config(&self.keys.0, &self.keys.1, &self.keys.2)
+        }
     }
 
     pub fn decide_with(&mut self, tam: &Tam, body: &[u8], hint: Option<DeviceId>) -> Decision {
