@@ -187,6 +187,7 @@ impl Pair {
         let mut events = Vec::new();
         let mut from_tam = self.post(&[]);
         while let Some(message) = from_tam {
+            assert!(events.len() < 16, "the exchange loops: {events:?}");
             let handled = self.agent.handle(TAM_URI, &message, cx());
             events.push(handled.event);
             let Some(reply) = handled.reply else {
@@ -399,6 +400,25 @@ fn the_tam_attests_itself_when_the_agent_demands_it_and_the_install_follows() {
     };
     assert_eq!(events, vec![demanded(), unattested, applied(1, 0)]);
     assert_eq!(pair.installed(), vec![(manifest_id("app"), 2)]);
+}
+
+#[test]
+fn a_tam_configured_to_attest_up_front_is_answered_at_once() {
+    let world = World::new();
+    let tv = TamVerifier::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tam-ear.cbor");
+    std::fs::write(&path, tv.ear(world.tam_ed25519.public_key(), NOW)).unwrap();
+    let own = SelfAttestation {
+        up_front: true,
+        ..tv.file_source(&world, &path)
+    };
+    let mut pair = Pair::with(world, Some(own), Some(tv.demand()));
+    pair.release("app", 1);
+    pair.policy(&["app"]);
+    let (events, _, dropped) = pair.exchange_to_end();
+    assert!(dropped.is_none(), "{dropped:?}");
+    assert_eq!(events, vec![answered(0), applied(1, 0)]);
 }
 
 #[test]

@@ -115,6 +115,7 @@ pub(crate) fn tee_dir(given: Option<&Path>) -> Result<PathBuf> {
 }
 
 async fn serve(args: ServeArgs) -> Result<ExitCode> {
+    let tam_attestation = tam_attestation(&args)?;
     let state_dir = tee_dir(args.state_dir.as_deref())?;
     let socket = match args.socket {
         Some(s) => s,
@@ -161,7 +162,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
         tc_trust,
         device: DeviceIdentity::default(),
         suit_cose_profiles: SuitCoseProfile::ALL_MTI.to_vec(),
-        tam_attestation: tam_attestation(&args)?,
+        tam_attestation,
         tam_encryption_key: None,
         limits: Limits::default(),
     };
