@@ -536,7 +536,10 @@ fn a_tam_attestation_result_without_nonce_counts_only_under_the_timestamp_mechan
     };
     assert_eq!(
         e.supported_freshness_mechanisms,
-        Some(vec![FreshnessMechanism::NONCE, FreshnessMechanism::TIMESTAMP])
+        Some(vec![
+            FreshnessMechanism::NONCE,
+            FreshnessMechanism::TIMESTAMP
+        ])
     );
     for bad in [
         tam_ear_at(&verifier, tam, None, NOW as i64 - 301),

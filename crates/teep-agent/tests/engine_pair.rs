@@ -25,9 +25,9 @@ use teep_attest::{
 use teep_cose::{Curve, PrivateKey, TrustStore};
 use teep_suit::storage::Storage;
 use teep_suit::verify::Anchors;
+use teep_tam::own::{FileAttestation, OwnAttestation, OwnEar, SelfAttestation};
 use teep_tam::store::{DeviceId, TcPolicy};
 use teep_tam::tc::release_from_envelope;
-use teep_tam::own::{FileAttestation, OwnAttestation, OwnEar, SelfAttestation};
 use teep_tam::{Context, Dropped, Handled, MemoryStore, Random, Tam, TamConfig, driver};
 
 const CLASS: &str = "phone";
@@ -69,11 +69,7 @@ impl Pair {
     }
 
     /// A pair whose TAM attests itself with `own` and whose Agent demands it by `demand`.
-    fn with(
-        world: World,
-        own: Option<SelfAttestation>,
-        demand: Option<TamAttestation>,
-    ) -> Self {
+    fn with(world: World, own: Option<SelfAttestation>, demand: Option<TamAttestation>) -> Self {
         let verifier_key = key(Curve::P256);
         let policy = Policy {
             id: Some("policy:teep-agent/pair".into()),
@@ -430,7 +426,10 @@ fn a_tam_without_an_attestation_result_ends_the_session_without_a_loop() {
     let before = pair.store.snapshot();
     let (events, _, dropped) = pair.exchange_to_end();
     assert_eq!(events, vec![demanded()]);
-    assert!(matches!(dropped, Some(Dropped::NoTamAttestation)), "{dropped:?}");
+    assert!(
+        matches!(dropped, Some(Dropped::NoTamAttestation)),
+        "{dropped:?}"
+    );
     // Only the first QueryRequest's session was opened; nothing installed.
     assert_eq!(
         pair.store.snapshot().sessions.len(),
@@ -487,7 +486,10 @@ fn an_expired_result_is_not_sent_and_a_replaced_file_is_read_again() {
     pair.policy(&["app"]);
     let (events, _, dropped) = pair.exchange_to_end();
     assert_eq!(events, vec![demanded()]);
-    assert!(matches!(dropped, Some(Dropped::NoTamAttestation)), "{dropped:?}");
+    assert!(
+        matches!(dropped, Some(Dropped::NoTamAttestation)),
+        "{dropped:?}"
+    );
     // The operator replaces the file (another size, so the change is seen at once).
     std::fs::write(&path, [fresh.as_slice(), &[]].concat()).unwrap();
     let (events, _, dropped) = pair.exchange_to_end();
@@ -539,11 +541,9 @@ fn forged_attestation_required_errors_change_nothing() {
     // The genuine Error (by hand, the device's key) still gets the attested QueryRequest.
     let genuine = raw_attestation_required(&token, &pair.world.agent_key);
     let retry = pair.drive(&genuine).unwrap().reply.unwrap();
-    let Ok(teep_proto::Message::QueryRequest(q)) = teep_proto::Unverified::parse(
-        &retry,
-        pair.world.numbering,
-    )
-    .map(|p| p.message().clone()) else {
+    let Ok(teep_proto::Message::QueryRequest(q)) =
+        teep_proto::Unverified::parse(&retry, pair.world.numbering).map(|p| p.message().clone())
+    else {
         panic!("not a QueryRequest")
     };
     assert!(q.attestation_payload.is_some());

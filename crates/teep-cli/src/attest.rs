@@ -180,8 +180,7 @@ pub(crate) fn run(cmd: Command) -> Result<ExitCode> {
             let mut stdout = std::io::stdout().lock();
             serde_json::to_writer_pretty(&mut stdout, &outcome.ear.to_json())?;
             writeln!(stdout)?;
-            if let (Some(key), Some(out), Status::Affirming) =
-                (sign_key, ear_out, outcome.status())
+            if let (Some(key), Some(out), Status::Affirming) = (sign_key, ear_out, outcome.status())
             {
                 let key = private_key(&key)?;
                 let signer = default_provider().signer(&key, key.default_algorithm())?;

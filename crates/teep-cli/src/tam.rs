@@ -15,8 +15,8 @@ use teep_attest::{Policy, ReferenceValues, SigningVerifier, Verifier};
 use teep_cose::{Algorithm, Curve, PrivateKey, TrustStore, default_provider};
 use teep_proto::Numbering;
 use teep_tam::http::{Server, ServerConfig, tls_config};
-use teep_tam::sql::SqlStore;
 use teep_tam::own::{FileAttestation, SelfAttestation};
+use teep_tam::sql::SqlStore;
 use teep_tam::{Tam, TamConfig};
 
 use crate::attest::{load_policy, verifier_id, write_secret};

@@ -468,6 +468,9 @@ mod tests {
                 up_front: true,
             })
         );
-        assert_eq!(ServeArgs::default().resolve().unwrap().self_attestation, None);
+        assert_eq!(
+            ServeArgs::default().resolve().unwrap().self_attestation,
+            None
+        );
     }
 }

@@ -506,7 +506,15 @@ fn a_tee_that_demands_tam_attestation_gets_it_and_the_install_follows() {
         work,
     );
     run(
-        &["suit", "sign", "--key", "signer.key", "unsigned", "--out", "ta.suit"],
+        &[
+            "suit",
+            "sign",
+            "--key",
+            "signer.key",
+            "unsigned",
+            "--out",
+            "ta.suit",
+        ],
         work,
     );
     let admin = |args: &[&str]| {
@@ -515,7 +523,14 @@ fn a_tee_that_demands_tam_attestation_gets_it_and_the_install_follows() {
         all.extend(["--admin-url", &admin_url, "--data-dir", &tam_data]);
         run(&all, work)
     };
-    admin(&["signer", "add", "--name", "vendor", "--key", "signer.key.pub"]);
+    admin(&[
+        "signer",
+        "add",
+        "--name",
+        "vendor",
+        "--key",
+        "signer.key.pub",
+    ]);
     admin(&["tc", "add", "ta.suit"]);
     let device_id = identity["teep_key"]["thumbprint"].as_str().unwrap();
     let ta_manifest = id_text(&["TEEP-Device", "counter", "suit"]);

@@ -40,11 +40,11 @@ pub mod admin;
 pub mod driver;
 mod engine;
 mod error;
-pub mod own;
 #[cfg(feature = "server")]
 pub mod http;
 #[cfg(feature = "server")]
 pub mod metrics;
+pub mod own;
 pub mod plan;
 pub mod report;
 pub mod sql;

@@ -439,7 +439,11 @@ impl<T: Tee> Agent<T> {
                 error.supported_suit_cose_profiles = Some(self.cfg.suit_cose_profiles.clone());
             }
             ErrCode::AttestationRequired => {
-                let timestamp = self.cfg.tam_attestation.as_ref().is_some_and(|p| p.timestamp);
+                let timestamp = self
+                    .cfg
+                    .tam_attestation
+                    .as_ref()
+                    .is_some_and(|p| p.timestamp);
                 let mut mechanisms = FRESHNESS.to_vec();
                 if timestamp {
                     mechanisms.push(FreshnessMechanism::TIMESTAMP);

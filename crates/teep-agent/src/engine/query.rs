@@ -123,8 +123,8 @@ impl<T: Tee> Agent<T> {
             return Err(required());
         };
         // Evidence about the TAM would need a Verifier reachable from the TEE: refused.
-        let result = payload_kind(q.attestation_payload_format.as_deref())
-            == PayloadKind::AttestationResult;
+        let result =
+            payload_kind(q.attestation_payload_format.as_deref()) == PayloadKind::AttestationResult;
         // Signature, age, cnf and status first; then freshness: a result with a nonce
         // must carry the challenge we issued, one without counts only under the timestamp
         // mechanism (its `iat` within `max_age`, checked here already).

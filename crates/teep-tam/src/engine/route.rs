@@ -231,4 +231,3 @@ impl Tam {
         done(meta, result)
     }
 }
-

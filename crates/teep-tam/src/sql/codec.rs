@@ -159,7 +159,11 @@ pub(super) fn to_expect_query_response(
         let tam_attested = match len {
             Some(5) => false,
             Some(6) => d.bool()?,
-            _ => return Err(minicbor::decode::Error::message("session state is not 5 or 6 items")),
+            _ => {
+                return Err(minicbor::decode::Error::message(
+                    "session state is not 5 or 6 items",
+                ));
+            }
         };
         Ok(ExpectQueryResponse {
             tam_attested,
