@@ -390,14 +390,24 @@ fn garbage_and_agent_messages_get_a_signed_permanent_error() {
 
 /// An affirming EAR about the TAM from `verifier`, bound to `cnf_key`, for `nonce`.
 fn tam_ear(verifier: &PrivateKey, cnf_key: &teep_cose::PublicKey, nonce: &[u8]) -> Vec<u8> {
+    tam_ear_at(verifier, cnf_key, Some(nonce), NOW as i64)
+}
+
+/// As [`tam_ear`], with any nonce (or none) and `iat`.
+fn tam_ear_at(
+    verifier: &PrivateKey,
+    cnf_key: &teep_cose::PublicKey,
+    nonce: Option<&[u8]>,
+    iat: i64,
+) -> Vec<u8> {
     let ear = Ear {
         profile: EAR_PROFILE.into(),
-        iat: NOW as i64,
+        iat,
         verifier_id: VerifierId {
             developer: "teep project".into(),
             build: "agent test".into(),
         },
-        nonce: Some(nonce.to_vec()),
+        nonce: nonce.map(<[u8]>::to_vec),
         cnf: Some(Cnf::CoseKey(cnf_key.to_cose_key_bytes())),
         submods: [(
             "tam".to_owned(),
@@ -422,6 +432,7 @@ fn a_tam_attestation_result_for_our_challenge_and_its_key_is_accepted() {
     cfg.tam_attestation = Some(TamAttestation {
         verifiers,
         max_age: 300,
+        timestamp: false,
     });
     let mut agent = w.agent_with(cfg);
     let first = agent.handle(TAM_URI, &sign_multi(&w, &full_query()), cx());
@@ -475,6 +486,74 @@ fn a_tam_attestation_result_for_our_challenge_and_its_key_is_accepted() {
     // The right one.
     let good = with(tam_ear(&verifier, w.tam_ed25519.public_key(), &challenge));
     let handled = agent.handle(TAM_URI, &sign_multi(&w, &good), cx());
+    assert!(matches!(
+        handled.event,
+        Event::QueryAnswered { attested: true, .. }
+    ));
+}
+
+#[test]
+fn a_tam_attestation_result_without_nonce_counts_only_under_the_timestamp_mechanism() {
+    let w = World::new();
+    let verifier = key(Curve::P256);
+    let mut verifiers = TrustStore::new();
+    verifiers.add_key(verifier.public_key().clone());
+    let policy = |timestamp| TamAttestation {
+        verifiers: verifiers.clone(),
+        max_age: 300,
+        timestamp,
+    };
+    let with = |ear: Vec<u8>| {
+        let mut q = attest_query();
+        q.attestation_payload_format = Some(ATTESTATION_RESULT_FORMAT.into());
+        q.attestation_payload = Some(ear);
+        Message::QueryRequest(q)
+    };
+    let tam = w.tam_ed25519.public_key();
+    let no_nonce = with(tam_ear_at(&verifier, tam, None, NOW as i64));
+    // Nonce mechanism only: a nonce-less result is refused, also up front (then with a
+    // challenge to be fresh for), and the Error offers only the nonce mechanism.
+    let mut cfg = w.config();
+    cfg.tam_attestation = Some(policy(false));
+    let mut agent = w.agent_with(cfg);
+    let e = refused(&w, &mut agent, &sign_multi(&w, &no_nonce));
+    assert_eq!(e.err_code, ErrCode::AttestationRequired);
+    assert_eq!(e.challenge.as_deref(), Some(&cx().random[..]));
+    assert_eq!(
+        e.supported_freshness_mechanisms,
+        Some(vec![FreshnessMechanism::NONCE])
+    );
+    let e = refused(&w, &mut agent, &sign_multi(&w, &no_nonce));
+    assert_eq!(e.err_code, ErrCode::AttestationRequired);
+    // Timestamp allowed: the Error offers both mechanisms; a stale or future result and
+    // one for another nonce are refused; a fresh nonce-less one is accepted up front.
+    let mut cfg = w.config();
+    cfg.tam_attestation = Some(policy(true));
+    let mut agent = w.agent_with(cfg);
+    let first = agent.handle(TAM_URI, &sign_multi(&w, &full_query()), cx());
+    let Message::Error(e) = w.read(&first.reply.unwrap()) else {
+        panic!("not an Error")
+    };
+    assert_eq!(
+        e.supported_freshness_mechanisms,
+        Some(vec![
+            FreshnessMechanism::NONCE,
+            FreshnessMechanism::TIMESTAMP
+        ])
+    );
+    for bad in [
+        tam_ear_at(&verifier, tam, None, NOW as i64 - 301),
+        tam_ear_at(&verifier, tam, None, NOW as i64 + 301),
+        tam_ear_at(&verifier, tam, Some(&[1; 32]), NOW as i64),
+        tam_ear_at(&verifier, w.tam_esp256.public_key(), None, NOW as i64),
+    ] {
+        let e = refused(&w, &mut agent, &sign_multi(&w, &with(bad)));
+        assert_eq!(e.err_code, ErrCode::AttestationRequired);
+    }
+    let mut cfg = w.config();
+    cfg.tam_attestation = Some(policy(true));
+    let mut agent = w.agent_with(cfg);
+    let handled = agent.handle(TAM_URI, &sign_multi(&w, &no_nonce), cx());
     assert!(matches!(
         handled.event,
         Event::QueryAnswered { attested: true, .. }

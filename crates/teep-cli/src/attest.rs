@@ -24,9 +24,10 @@ pub(crate) enum Command {
         /// Attestation private key (COSE_Key or PEM).
         #[arg(long)]
         key: PathBuf,
-        /// The challenge, in hex: becomes eat_nonce.
+        /// The challenge, in hex: becomes eat_nonce. Without it the Evidence carries no
+        /// nonce and is fresh by its iat (the timestamp mechanism).
         #[arg(long)]
-        nonce: String,
+        nonce: Option<String>,
         /// Claims file (JSON).
         #[arg(long)]
         claims: PathBuf,
@@ -53,6 +54,14 @@ pub(crate) enum Command {
         /// The TEEP Agent key that signed the message carrying the Evidence: cnf must name it.
         #[arg(long)]
         teep_key: Option<PathBuf>,
+        /// Also sign the EAR with this Verifier key (COSE_Key or PEM) and write it (COSE_Sign1)
+        /// to --ear-out: e.g. the TAM's own Attestation Result for `teep tam serve
+        /// --attestation-result`. Written only when affirming.
+        #[arg(long, requires = "ear_out")]
+        sign_key: Option<PathBuf>,
+        /// Where --sign-key writes the signed EAR.
+        #[arg(long, requires = "sign_key")]
+        ear_out: Option<PathBuf>,
         evidence: PathBuf,
     },
 }
@@ -120,7 +129,10 @@ pub(crate) fn run(cmd: Command) -> Result<ExitCode> {
             let text = String::from_utf8(read(&claims)?).context("claims file is not UTF-8")?;
             let mut c = EatClaims::from_json(&text)
                 .with_context(|| format!("claims {}", claims.display()))?;
-            c.nonce = Some(hex::decode(nonce.trim()).context("--nonce is not hex")?);
+            c.nonce = nonce
+                .map(|n| hex::decode(n.trim()))
+                .transpose()
+                .context("--nonce is not hex")?;
             c.profile.get_or_insert_with(|| TEEP_EAT_PROFILE.into());
             c.iat.get_or_insert(i64::try_from(teep_verifier::now())?);
             if let Some(path) = cnf_key {
@@ -140,6 +152,8 @@ pub(crate) fn run(cmd: Command) -> Result<ExitCode> {
             policy,
             nonce,
             teep_key,
+            sign_key,
+            ear_out,
             evidence,
         } => {
             let verifier = Verifier::new(load_policy(&policy)?, verifier_id());
@@ -166,6 +180,13 @@ pub(crate) fn run(cmd: Command) -> Result<ExitCode> {
             let mut stdout = std::io::stdout().lock();
             serde_json::to_writer_pretty(&mut stdout, &outcome.ear.to_json())?;
             writeln!(stdout)?;
+            if let (Some(key), Some(out), Status::Affirming) = (sign_key, ear_out, outcome.status())
+            {
+                let key = private_key(&key)?;
+                let signer = default_provider().signer(&key, key.default_algorithm())?;
+                let signed = teep_attest::sign_ear(&outcome.ear, signer.as_ref())?;
+                fs::write(&out, signed).with_context(|| format!("writing {}", out.display()))?;
+            }
             Ok(if outcome.status() == Status::Affirming {
                 ExitCode::SUCCESS
             } else {

@@ -15,6 +15,7 @@ use teep_attest::{Policy, ReferenceValues, SigningVerifier, Verifier};
 use teep_cose::{Algorithm, Curve, PrivateKey, TrustStore, default_provider};
 use teep_proto::Numbering;
 use teep_tam::http::{Server, ServerConfig, tls_config};
+use teep_tam::own::{FileAttestation, SelfAttestation};
 use teep_tam::sql::SqlStore;
 use teep_tam::{Tam, TamConfig};
 
@@ -107,7 +108,28 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
             )
         }
     };
-    let engine = |numbering, signers| {
+    let tam_keys = vec![esp.public_key().clone(), ed.public_key().clone()];
+    let self_attestation = |tam_keys: Vec<teep_cose::PublicKey>| -> Result<_> {
+        let Some(a) = &settings.self_attestation else {
+            return Ok(None);
+        };
+        let mut trust = TrustStore::new();
+        trust.add_key(public_key(&a.verifier_key)?);
+        Ok(Some(SelfAttestation {
+            source: Box::new(FileAttestation::new(
+                a.result.clone(),
+                provider,
+                trust,
+                tam_keys,
+                a.max_age,
+            )),
+            up_front: a.up_front,
+        }))
+    };
+    if let Some(a) = &settings.self_attestation {
+        tracing::info!(result = %a.result.display(), up_front = a.up_front, "TAM attests itself with an Attestation Result from a file");
+    }
+    let engine = |numbering, signers, self_attestation| {
         Tam::new(TamConfig {
             provider,
             signers,
@@ -119,10 +141,15 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
             attestation_max_age: 24 * 3600,
             default_class: None,
             encryption_key: Some(encryption.clone()),
+            self_attestation,
         })
     };
     let tams = Engines {
-        current: engine(Numbering::Draft26, vec![signer(&esp)?, signer(&ed)?]),
+        current: engine(
+            Numbering::Draft26,
+            vec![signer(&esp)?, signer(&ed)?],
+            self_attestation(tam_keys.clone())?,
+        ),
         // Older Agents offer only COSE_Sign1 with ES256 (`[[18, -7]]`): the same P-256 key
         // under the polymorphic id they know.
         pre26: match &settings.pre26_path {
@@ -131,6 +158,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
                 engine(
                     Numbering::Pre26,
                     vec![provider.signer(&esp, Algorithm::Es256)?],
+                    self_attestation(tam_keys)?,
                 ),
             )),
             None => None,

@@ -96,6 +96,39 @@ pub(crate) struct ServeArgs {
     /// Seconds requests in flight may take to finish on SIGINT/SIGTERM. [default: 30]
     #[arg(long, env = "TEEP_TAM_SHUTDOWN_GRACE")]
     pub(crate) shutdown_grace: Option<u64>,
+    /// An Attestation Result about this TAM (signed EAR, `cnf` = one of its keys; made by
+    /// `teep attest verify --ear-out`), sent to Agents that demand the TAM's attestation.
+    /// Re-read when the file changes. Needs --attestation-verifier-key.
+    #[arg(long, env = "TEEP_TAM_ATTESTATION_RESULT")]
+    pub(crate) attestation_result: Option<PathBuf>,
+    /// The public key (COSE_Key or PEM) of the Verifier that signed --attestation-result:
+    /// a result not signed by it, or bound to another key, is never sent.
+    #[arg(long, env = "TEEP_TAM_ATTESTATION_VERIFIER_KEY")]
+    pub(crate) attestation_verifier_key: Option<PathBuf>,
+    /// Seconds after its `iat` the TAM stops sending --attestation-result (replace the
+    /// file before then). [default: 3600]
+    #[arg(long, env = "TEEP_TAM_ATTESTATION_MAX_AGE")]
+    pub(crate) attestation_max_age: Option<u64>,
+    /// Send --attestation-result in every first QueryRequest, not only after an Agent's
+    /// ERR_ATTESTATION_REQUIRED. [default: false]
+    #[arg(long, env = "TEEP_TAM_ATTESTATION_UP_FRONT", num_args = 0..=1, default_missing_value = "true")]
+    pub(crate) attestation_up_front: Option<bool>,
+}
+
+/// Default of `--attestation-max-age`, in seconds.
+const DEFAULT_ATTESTATION_MAX_AGE: u64 = 3600;
+
+/// The TAM's own Attestation Result, as configured.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SelfAttestationSetting {
+    /// `--attestation-result`.
+    pub(crate) result: PathBuf,
+    /// `--attestation-verifier-key`.
+    pub(crate) verifier_key: PathBuf,
+    /// `--attestation-max-age`, seconds.
+    pub(crate) max_age: u64,
+    /// `--attestation-up-front`.
+    pub(crate) up_front: bool,
 }
 
 /// Where appraisals come from.
@@ -133,6 +166,8 @@ pub(crate) struct Settings {
     pub(crate) pre26_path: Option<String>,
     /// Path and limits (its `tls` is filled in by the caller from [`Settings::tls`]).
     pub(crate) server: ServerConfig,
+    /// The TAM's own attestation, if configured.
+    pub(crate) self_attestation: Option<SelfAttestationSetting>,
 }
 
 impl ServeArgs {
@@ -159,6 +194,12 @@ impl ServeArgs {
             rate: self.rate.or(file.rate),
             burst: self.burst.or(file.burst),
             shutdown_grace: self.shutdown_grace.or(file.shutdown_grace),
+            attestation_result: self.attestation_result.or(file.attestation_result),
+            attestation_verifier_key: self
+                .attestation_verifier_key
+                .or(file.attestation_verifier_key),
+            attestation_max_age: self.attestation_max_age.or(file.attestation_max_age),
+            attestation_up_front: self.attestation_up_front.or(file.attestation_up_front),
         }
     }
 
@@ -228,6 +269,23 @@ impl ServeArgs {
             }
             _ => bail!("verifier, verifier-token and verifier-key go together"),
         };
+        let self_attestation = match (self.attestation_result, self.attestation_verifier_key) {
+            (Some(result), Some(verifier_key)) => Some(SelfAttestationSetting {
+                result,
+                verifier_key,
+                max_age: self
+                    .attestation_max_age
+                    .unwrap_or(DEFAULT_ATTESTATION_MAX_AGE),
+                up_front: self.attestation_up_front.unwrap_or(false),
+            }),
+            (None, None) => {
+                if self.attestation_max_age.is_some() || self.attestation_up_front.is_some() {
+                    bail!("attestation-max-age and attestation-up-front need attestation-result");
+                }
+                None
+            }
+            _ => bail!("attestation-result and attestation-verifier-key go together"),
+        };
         Ok(Settings {
             data_dir: self
                 .data_dir
@@ -239,6 +297,7 @@ impl ServeArgs {
             tls,
             pre26_path: self.pre26_path,
             server,
+            self_attestation,
         })
     }
 }
@@ -359,6 +418,18 @@ mod tests {
                 burst: Some(0),
                 ..ServeArgs::default()
             },
+            ServeArgs {
+                attestation_result: Some("ear.cbor".into()),
+                ..ServeArgs::default()
+            },
+            ServeArgs {
+                attestation_verifier_key: Some("v.pem".into()),
+                ..ServeArgs::default()
+            },
+            ServeArgs {
+                attestation_up_front: Some(true),
+                ..ServeArgs::default()
+            },
         ];
         for args in cases {
             assert!(args.clone().resolve().is_err(), "{args:?}");
@@ -375,5 +446,31 @@ mod tests {
             remote.verifier,
             VerifierSetting::Remote { timeout, .. } if timeout == Duration::from_secs(DEFAULT_VERIFIER_TIMEOUT)
         ));
+    }
+
+    #[test]
+    fn the_tams_own_attestation_from_the_file_with_defaults() {
+        let (_dir, path) = file(
+            "attestation-result = \"ear.cbor\"\nattestation-verifier-key = \"v.pem\"\nattestation-up-front = true\n",
+        );
+        let s = ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(
+            s.self_attestation,
+            Some(SelfAttestationSetting {
+                result: "ear.cbor".into(),
+                verifier_key: "v.pem".into(),
+                max_age: DEFAULT_ATTESTATION_MAX_AGE,
+                up_front: true,
+            })
+        );
+        assert_eq!(
+            ServeArgs::default().resolve().unwrap().self_attestation,
+            None
+        );
     }
 }

@@ -85,6 +85,23 @@ pub(crate) struct ServeArgs {
     /// `teep device identity`).
     #[arg(long)]
     claims: Option<PathBuf>,
+    /// Demand the TAM's attestation (§11): a QueryRequest without an Attestation Result
+    /// about the TAM from a `--tam-verifier-key` Verifier, `cnf` = the key that signed it,
+    /// is refused with ERR_ATTESTATION_REQUIRED.
+    #[arg(long, requires = "tam_verifier_key")]
+    require_tam_attestation: bool,
+    /// A Verifier key (PEM or COSE_Key) whose Attestation Results about the TAM the Agent
+    /// accepts; repeatable.
+    #[arg(long = "tam-verifier-key", value_name = "KEYFILE")]
+    tam_verifier_key: Vec<PathBuf>,
+    /// Oldest Attestation Result about the TAM accepted, by its `iat`, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    tam_attestation_max_age: u64,
+    /// Accept only results that carry this Agent's challenge (the nonce mechanism), not
+    /// ones fresh by `iat` alone (the timestamp mechanism, which a TAM serving a result
+    /// from a file uses).
+    #[arg(long)]
+    tam_attestation_nonce_only: bool,
 }
 
 pub(crate) fn run(cmd: Command) -> Result<ExitCode> {
@@ -102,6 +119,7 @@ pub(crate) fn tee_dir(given: Option<&Path>) -> Result<PathBuf> {
 }
 
 async fn serve(args: ServeArgs) -> Result<ExitCode> {
+    let tam_attestation = tam_attestation(&args)?;
     let state_dir = tee_dir(args.state_dir.as_deref())?;
     let socket = match args.socket {
         Some(s) => s,
@@ -160,7 +178,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
         tc_trust,
         device: DeviceIdentity::default(),
         suit_cose_profiles: SuitCoseProfile::ALL_MTI.to_vec(),
-        tam_attestation: None,
+        tam_attestation,
         tam_encryption_key,
         limits: Limits::default(),
     };
@@ -188,6 +206,28 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
     ipc::serve(listener, agent, IpcConfig::default(), stop).await;
     info!("software TEE stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The TAM attestation policy of `--require-tam-attestation`, if given.
+fn tam_attestation(args: &ServeArgs) -> Result<Option<engine::TamAttestation>> {
+    if !args.require_tam_attestation {
+        return Ok(None);
+    }
+    let mut verifiers = TrustStore::new();
+    for path in &args.tam_verifier_key {
+        verifiers.add_key(public_key(path)?);
+    }
+    info!(
+        verifiers = args.tam_verifier_key.len(),
+        max_age = args.tam_attestation_max_age,
+        nonce_only = args.tam_attestation_nonce_only,
+        "demanding TAM attestation"
+    );
+    Ok(Some(engine::TamAttestation {
+        verifiers,
+        max_age: args.tam_attestation_max_age,
+        timestamp: !args.tam_attestation_nonce_only,
+    }))
 }
 
 /// The public identity and the claims the device makes: everything the TAM operator and

@@ -137,6 +137,14 @@ pub enum Dropped {
     /// No TAM key for the Agent's cipher suite.
     #[error("no TAM key for the Agent's cipher suite")]
     NoSignerForSuite,
+    /// The Agent demands the TAM's attestation and the TAM has no usable Attestation
+    /// Result about itself (none configured, expired, or not verifying).
+    #[error("Agent demands TAM attestation and the TAM has no attestation result")]
+    NoTamAttestation,
+    /// The Agent demands the TAM's attestation again after a QueryRequest that carried it
+    /// (it refused the result): not answered, so no loop.
+    #[error("Agent refused the TAM's attestation result")]
+    TamAttestationRefused,
     /// The shell answered a step with the wrong kind of answer (a shell bug).
     #[error("the shell's answer does not fit the step")]
     ShellMismatch,

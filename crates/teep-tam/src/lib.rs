@@ -28,6 +28,9 @@
 //! * negotiation Errors (unsupported version, suites, freshness, SUIT report profile) from
 //!   an Agent not yet known are taken unverified, since all they can cause is a new
 //!   QueryRequest with a narrower offer (what an empty POST gives anyone);
+//! * an Agent's ERR_ATTESTATION_REQUIRED is answered once per session by the same
+//!   QueryRequest carrying the TAM's own Attestation Result ([`own`]), signed by the key its
+//!   `cnf` binds; without one, or a second time, the session ends;
 //! * the TAM never sends Error: a wanting QueryResponse gets an Update with err-code;
 //! * installed state is what the device's Successes confirmed (tc-list names components,
 //!   not manifests, and is not mapped yet).
@@ -41,6 +44,7 @@ mod error;
 pub mod http;
 #[cfg(feature = "server")]
 pub mod metrics;
+pub mod own;
 pub mod plan;
 pub mod report;
 pub mod sql;

@@ -199,6 +199,8 @@ fn reason(d: &Dropped) -> &'static str {
         Dropped::ReportNonce => "report_nonce",
         Dropped::ReportForUnsentManifest => "report_for_unsent_manifest",
         Dropped::NegotiationFailed => "negotiation_failed",
+        Dropped::NoTamAttestation => "no_tam_attestation",
+        Dropped::TamAttestationRefused => "tam_attestation_refused",
         Dropped::Conflict => "conflict",
         Dropped::Store(_) => "store",
         Dropped::Verifier(_) => "verifier",

@@ -160,6 +160,9 @@ pub struct ExpectQueryResponse {
     pub requested: DataItemRequested,
     /// What the QueryRequest offered.
     pub offer: Offer,
+    /// The QueryRequest carried the TAM's own Attestation Result: a later
+    /// ERR_ATTESTATION_REQUIRED in this session is not answered again (no loop).
+    pub tam_attested: bool,
 }
 
 /// One manifest sent in an Update.

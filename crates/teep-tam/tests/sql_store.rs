@@ -222,6 +222,8 @@ fn query_session(token: u8, device: Option<DeviceId>, issued_at: u64) -> Session
                 profiles: SuitCoseProfile::ALL_MTI.to_vec(),
                 freshness: vec![FreshnessMechanism::NONCE, FreshnessMechanism::TIMESTAMP],
             },
+            // Some rows carry the TAM-attested flag, so that it round-trips through SQL.
+            tam_attested: token.is_multiple_of(3),
         }),
     }
 }

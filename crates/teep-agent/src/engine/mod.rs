@@ -76,6 +76,10 @@ pub struct TamAttestation {
     pub verifiers: TrustStore,
     /// Oldest accepted Attestation Result, by its `iat`, in seconds.
     pub max_age: u64,
+    /// Also accept a result without `eat_nonce`, fresh by its `iat` alone (the timestamp
+    /// mechanism, §4: a TAM whose result comes from a file or a cache cannot carry our
+    /// challenge). A result that carries a nonce must still carry our challenge.
+    pub timestamp: bool,
 }
 
 /// How the Agent is set up: who it trusts, what it supports, its limits.
@@ -435,7 +439,16 @@ impl<T: Tee> Agent<T> {
                 error.supported_suit_cose_profiles = Some(self.cfg.suit_cose_profiles.clone());
             }
             ErrCode::AttestationRequired => {
-                error.supported_freshness_mechanisms = Some(FRESHNESS.to_vec());
+                let timestamp = self
+                    .cfg
+                    .tam_attestation
+                    .as_ref()
+                    .is_some_and(|p| p.timestamp);
+                let mut mechanisms = FRESHNESS.to_vec();
+                if timestamp {
+                    mechanisms.push(FreshnessMechanism::TIMESTAMP);
+                }
+                error.supported_freshness_mechanisms = Some(mechanisms);
                 error.challenge = rejection.challenge;
             }
             _ => {}

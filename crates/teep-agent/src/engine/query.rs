@@ -94,7 +94,8 @@ impl<T: Tee> Agent<T> {
     }
 
     /// §11 step 1-2: with [`super::TamAttestation`] configured, a QueryRequest must carry
-    /// an Attestation Result about the TAM, fresh for the challenge we sent, from a trusted
+    /// an Attestation Result about the TAM, fresh for the challenge we sent (or by its `iat`
+    /// when the timestamp mechanism is allowed), from a trusted
     /// Verifier, whose `cnf` names the key that signed the QueryRequest. Without it, a TAM's
     /// own attestation payload is ignored (older TAMs send one; it asks nothing of us).
     fn check_tam_attestation(
@@ -113,27 +114,37 @@ impl<T: Tee> Agent<T> {
             .iter()
             .find(|(uri, _)| uri == tam_uri)
             .map(|(_, c)| c.as_slice());
-        let (Some(payload), Some(challenge)) = (q.attestation_payload.as_deref(), issued) else {
-            return Err(Rejection {
-                token: token.map(<[u8]>::to_vec),
-                refusal: Refusal::AttestationRequired,
-                challenge: Some(cx.random.to_vec()),
-            });
+        let required = || Rejection {
+            token: token.map(<[u8]>::to_vec),
+            refusal: Refusal::AttestationRequired,
+            challenge: Some(cx.random.to_vec()),
+        };
+        let Some(payload) = q.attestation_payload.as_deref() else {
+            return Err(required());
         };
         // Evidence about the TAM would need a Verifier reachable from the TEE: refused.
-        if payload_kind(q.attestation_payload_format.as_deref()) != PayloadKind::AttestationResult {
-            return Err(Rejection::with_token(Refusal::TamAttestation, token));
-        }
+        let result =
+            payload_kind(q.attestation_payload_format.as_deref()) == PayloadKind::AttestationResult;
+        // Signature, age, cnf and status first; then freshness: a result with a nonce
+        // must carry the challenge we issued, one without counts only under the timestamp
+        // mechanism (its `iat` within `max_age`, checked here already).
         let check = ResultCheck {
             provider: self.cfg.provider,
             verifiers: &policy.verifiers,
-            nonce: Some(challenge),
+            nonce: None,
             now: cx.now,
             max_age: policy.max_age,
             teep_key: tam_key,
         };
-        match verify_ear(payload, &check) {
-            Ok(ear) if ear.status() == Status::Affirming => Ok(()),
+        let fresh = |ear: &teep_attest::Ear| match (&ear.nonce, issued) {
+            (Some(n), Some(c)) => n.as_slice() == c,
+            (Some(_), None) => false,
+            (None, _) => policy.timestamp,
+        };
+        match result.then(|| verify_ear(payload, &check)) {
+            Some(Ok(ear)) if ear.status() == Status::Affirming && fresh(&ear) => Ok(()),
+            // Nothing to be fresh for yet: ask again, with a challenge.
+            _ if issued.is_none() => Err(required()),
             _ => Err(Rejection::with_token(Refusal::TamAttestation, token)),
         }
     }

@@ -9,7 +9,7 @@
 //! attestation checks, the signature), `answer` (the Update), `result` (Success and Error).
 
 use teep_attest::{
-    AppraisalRequest, AppraisalResponse, Ear, PayloadKind, ResultCheck, payload_kind, verify_ear,
+    AppraisalRequest, AppraisalResponse, PayloadKind, ResultCheck, payload_kind, verify_ear,
 };
 use teep_cose::{CryptoProvider, PrivateKey, PublicKey, SignOptions, Signer, TrustStore};
 use teep_proto::{
@@ -19,6 +19,7 @@ use teep_proto::{
 };
 
 use crate::error::{Dropped, Event, Handled};
+use crate::own::{OwnEar, SelfAttestation};
 use crate::plan::plan;
 use crate::report::ReportReader;
 use crate::store::{
@@ -71,6 +72,9 @@ pub struct TamConfig {
     /// The TAM's P-256 key that Agents encrypt Evidence and SUIT reports to (§12); `None`:
     /// encrypted ones are refused.
     pub encryption_key: Option<PrivateKey>,
+    /// How the TAM attests itself to Agents that demand it (`None`: an Agent's
+    /// ERR_ATTESTATION_REQUIRED ends the session).
+    pub self_attestation: Option<SelfAttestation>,
 }
 
 /// The TAM engine.
@@ -152,14 +156,15 @@ enum Stage {
 }
 
 /// A QueryRequest about to be sent: its session, the device (if known, for the suite and
-/// the bound on outstanding tokens), the state it opens and the token it answers (a
-/// renegotiation consumes the previous one).
+/// the bound on outstanding tokens), the state it opens, the token it answers (a
+/// renegotiation consumes the previous one) and the TAM's own attestation it carries.
 struct NewQuery<'a> {
     session: SessionId,
     device: Option<&'a Device>,
     state: ExpectQueryResponse,
     outstanding: &'a [Token],
     consume: Option<Token>,
+    own: Option<OwnEar>,
 }
 
 /// A verified QueryResponse and the session state it answers.
@@ -192,6 +197,7 @@ fn prefix(token: &[u8]) -> String {
 }
 
 mod answer;
+mod attest_tam;
 mod open;
 mod result;
 mod route;

@@ -53,7 +53,14 @@ impl Tam {
             challenge,
             requested,
             offer: self.full_offer(),
+            tam_attested: false,
         };
+        let own = self
+            .cfg
+            .self_attestation
+            .as_ref()
+            .filter(|a| a.up_front)
+            .and_then(|a| a.source.current(cx.now));
         let outstanding = &view.outstanding;
         let query = NewQuery {
             session: SessionId(session),
@@ -61,6 +68,7 @@ impl Tam {
             state,
             outstanding,
             consume: None,
+            own,
         };
         self.send_query_request(meta, query, cx)
     }
@@ -74,10 +82,22 @@ impl Tam {
         let NewQuery {
             session,
             device,
-            state,
+            mut state,
             outstanding,
             consume,
+            own,
         } = query;
+        // The TAM's own attestation binds one of its keys: only that key signs, and the
+        // offer names only its suite, so the Agent checks the result against the key
+        // that verified.
+        let own_signer = match &own {
+            Some(o) => match self.own_signer(o, &mut state) {
+                Some(s) => Some(s),
+                None => return done(meta, Err(Dropped::NoSignerForSuite)),
+            },
+            None => None,
+        };
+        state.tam_attested = own.is_some();
         let token = match new_token(cx) {
             Ok(t) => t,
             Err(e) => return done(meta, Err(e)),
@@ -91,13 +111,22 @@ impl Tam {
             supported_teep_cipher_suites: state.offer.suites.clone(),
             supported_suit_cose_profiles: state.offer.profiles.clone(),
             data_item_requested: state.requested,
+            attestation_payload_format: own.as_ref().map(|o| o.format.clone()),
+            attestation_payload: own.map(|o| o.ear),
             ..QueryRequest::default()
         };
         let message = Message::QueryRequest(qr);
         let known_suite = device.and_then(|d| d.suite.as_ref());
-        let signed = match known_suite {
-            Some(suite) => self.sign1(&message, suite),
-            None => {
+        let signed = match (own_signer, known_suite) {
+            (Some(signer), _) => teep_proto::sign_message(
+                &message,
+                self.cfg.numbering,
+                signer,
+                &SignOptions::default(),
+            )
+            .map_err(Dropped::Sign),
+            (None, Some(suite)) => self.sign1(&message, suite),
+            (None, None) => {
                 let signers: Vec<&dyn Signer> = self
                     .cfg
                     .signers
@@ -175,10 +204,17 @@ impl Tam {
         }
         // Without the nonce mechanism the challenge is neither sent nor expected back.
         let nonce = offer.freshness.contains(&FreshnessMechanism::NONCE);
+        // A renegotiated QueryRequest carries the TAM's attestation again if the one it
+        // replaces did (the Agent demanded it), and then counts as the one retry.
+        let own = state
+            .tam_attested
+            .then(|| self.own_attestation(cx.now))
+            .flatten();
         let state = ExpectQueryResponse {
             challenge: state.challenge.clone().filter(|_| nonce),
             offer,
             requested: state.requested,
+            tam_attested: false,
         };
         let query = NewQuery {
             session: session.session,
@@ -186,6 +222,7 @@ impl Tam {
             state,
             outstanding: &[],
             consume: Some(session.token),
+            own,
         };
         self.send_query_request(meta, query, cx)
     }

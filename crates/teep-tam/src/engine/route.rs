@@ -4,6 +4,7 @@
 use super::open::narrowed;
 use super::result::agent_error;
 use super::*;
+use crate::own::ear_cnf_key;
 
 impl Tam {
     /// The token's session is loaded: check it, then route by state and message type.
@@ -62,12 +63,20 @@ impl Tam {
                 // strictly: one that removes nothing is dropped, so a forged Error can
                 // neither widen the offer nor keep a session renegotiating (at most one
                 // round per item offered).
+                // ERR_ATTESTATION_REQUIRED from an unknown Agent likewise: all it can cause is
+                // this session's QueryRequest again with the TAM's Attestation Result (which
+                // any Agent may have), once.
                 match narrowed(&state.offer, err) {
                     Some(offer) if session.device.is_none() && offer == state.offer => {
                         done(meta, Err(Dropped::NegotiationFailed))
                     }
                     Some(offer) if session.device.is_none() => {
                         self.renegotiate(meta, session.clone(), state, offer, cx)
+                    }
+                    None if session.device.is_none()
+                        && err.err_code == ErrCode::AttestationRequired =>
+                    {
+                        self.attest_tam(meta, &session, state, None, err, cx)
                     }
                     _ => self.load_signer(meta, body, session, None),
                 }
@@ -210,6 +219,12 @@ impl Tam {
         if view.device.as_ref().is_some_and(|d| d.revoked) {
             return done(meta, Err(Dropped::Revoked));
         }
+        if let (SessionState::ExpectQueryResponse(state), Message::Error(err)) =
+            (&session.state, verified.message())
+            && err.err_code == ErrCode::AttestationRequired
+        {
+            return self.attest_tam(meta, &session, state, Some(&view), err, cx);
+        }
         let result = match (&session.state, verified.message()) {
             (SessionState::ExpectQueryResponse(state), Message::QueryResponse(qr)) => {
                 let answering = Answering {
@@ -233,12 +248,6 @@ impl Tam {
         };
         done(meta, result)
     }
-}
-
-/// The `cnf` key of an EAR, read without checking the EAR (see [`Tam::on_ear`]).
-fn ear_cnf_key(ear: &[u8]) -> Option<PublicKey> {
-    let payload = teep_proto::decode_unverified_cose(ear).ok()?.payload?;
-    Ear::from_cbor(&payload).ok()?.cnf?.public_key().ok()
 }
 
 /// CBOR tag 96 (COSE_Encrypt), as our Agents and the draft's examples encode it.

@@ -405,6 +405,8 @@ fn tam_failed(dropped: &Dropped) -> bool {
         | Dropped::ReportNonce
         | Dropped::ReportForUnsentManifest
         | Dropped::NegotiationFailed
+        | Dropped::NoTamAttestation
+        | Dropped::TamAttestationRefused
         | Dropped::Conflict => false,
     }
 }

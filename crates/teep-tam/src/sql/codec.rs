@@ -119,17 +119,23 @@ pub(super) fn to_suite(bytes: &[u8]) -> Result<CipherSuite, StoreError> {
 }
 
 /// An ExpectQueryResponse without its challenge (which has a column of its own):
-/// `[requested, [* version], [* suite], [* profile], [* freshness]]`.
+/// `[requested, [* version], [* suite], [* profile], [* freshness], ? tam-attested]`
+/// (the flag only when set, so rows written before it existed still read).
 pub(super) fn expect_query_response(s: &ExpectQueryResponse) -> Result<Vec<u8>, StoreError> {
     let o = &s.offer;
     encode(|e| {
-        e.array(5)?.u64(s.requested.0)?;
+        e.array(if s.tam_attested { 6 } else { 5 })?
+            .u64(s.requested.0)?;
         list(e, &o.versions, |e, v| e.u32(*v).map(drop))?;
         list(e, &o.suites, put_suite)?;
         list(e, &o.profiles, |e, p| {
             list(e, &p.0, |e, alg| e.i64(*alg).map(drop))
         })?;
-        list(e, &o.freshness, |e, f| e.u64(f.0).map(drop))
+        list(e, &o.freshness, |e, f| e.u64(f.0).map(drop))?;
+        if s.tam_attested {
+            e.bool(true)?;
+        }
+        Ok(())
     })
 }
 
@@ -139,7 +145,7 @@ pub(super) fn to_expect_query_response(
     challenge: Option<Vec<u8>>,
 ) -> Result<ExpectQueryResponse, StoreError> {
     decode(bytes, |d| {
-        d.array()?;
+        let len = d.array()?;
         let requested = DataItemRequested(d.u64()?);
         let versions = items(d, Decoder::u32)?;
         let suites = items(d, get_suite)?;
@@ -150,7 +156,17 @@ pub(super) fn to_expect_query_response(
                 .map_err(|_| minicbor::decode::Error::message("profile is not 4 algorithms"))
         })?;
         let freshness = items(d, |d| d.u64().map(FreshnessMechanism))?;
+        let tam_attested = match len {
+            Some(5) => false,
+            Some(6) => d.bool()?,
+            _ => {
+                return Err(minicbor::decode::Error::message(
+                    "session state is not 5 or 6 items",
+                ));
+            }
+        };
         Ok(ExpectQueryResponse {
+            tam_attested,
             challenge,
             requested,
             offer: Offer {
@@ -222,12 +238,31 @@ mod tests {
                 profiles: SuitCoseProfile::ALL_MTI.to_vec(),
                 freshness: vec![FreshnessMechanism::NONCE],
             },
+            tam_attested: false,
         };
         let bytes = expect_query_response(&q).unwrap();
         assert_eq!(
             to_expect_query_response(&bytes, q.challenge.clone()).unwrap(),
             q
         );
+        // The flag round-trips; a seventh item is refused.
+        let flagged = ExpectQueryResponse {
+            tam_attested: true,
+            ..q.clone()
+        };
+        let bytes = expect_query_response(&flagged).unwrap();
+        assert_eq!(bytes.first(), Some(&0x86));
+        assert_eq!(
+            to_expect_query_response(&bytes, q.challenge.clone()).unwrap(),
+            flagged
+        );
+        let mut seven = bytes.clone();
+        seven[0] = 0x87;
+        seven.push(0xf5);
+        assert!(matches!(
+            to_expect_query_response(&seven, None),
+            Err(StoreError::Backend(_))
+        ));
         let s = ExpectSuccess {
             sent_manifests: vec![SentManifest {
                 manifest_id: ComponentId(vec![b"tc".to_vec()]),

@@ -143,6 +143,7 @@ pub fn tam_config(esp: &PrivateKey, ed: &PrivateKey, verifier: &PublicKey) -> Ta
         attestation_max_age: 3600,
         default_class: Some(CLASS.into()),
         encryption_key: None,
+        self_attestation: None,
     }
 }
 
