@@ -187,7 +187,10 @@ async fn guard(State(admin): State<Arc<Admin>>, request: Request, next: Next) ->
     let detail = response
         .extensions_mut()
         .remove::<AuditDetail>()
-        .map(|d| d.0.chars().take(AUDIT_DETAIL_MAX).collect::<String>());
+        .map(|d| d.0.chars().take(AUDIT_DETAIL_MAX).collect::<String>())
+        // A body axum's extractors refused (not JSON, a missing field) never reached a
+        // handler: its status is the reason.
+        .or_else(|| (status >= 400).then(|| format!("refused malformed request (HTTP {status})")));
     let entry = AuditEntry {
         at: unix_now(),
         device: None,
