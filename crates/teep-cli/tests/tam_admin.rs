@@ -228,6 +228,10 @@ fn admin_commands_drive_a_running_tam() {
 
 /// Spawns `teep ARGS`, reads its standard output up to a line starting with `until`, and
 /// returns the child with the lines read.
+#[allow(
+    clippy::zombie_processes,
+    reason = "the caller waits for the child it is handed; a panic here fails the test"
+)]
 fn spawn_until(args: &[&str], until: &str) -> (std::process::Child, Vec<String>) {
     let mut child = teep()
         .args(args)

@@ -242,7 +242,7 @@ pub enum ApiError {
         /// What the refused call was about.
         what: String,
         /// Why it was refused.
-        error: Box<ApiError>,
+        error: Box<Self>,
     },
 }
 
