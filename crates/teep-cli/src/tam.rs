@@ -45,6 +45,11 @@ const ENCRYPTION_PUBLIC_KEY: &str = "tam-encryption.pub.pem";
 /// The in-process Verifier's EAR key (not made when the Verifier is remote).
 const VERIFIER_KEY: &str = "verifier.key";
 
+/// The public half of each of [`KEYS`] as SubjectPublicKeyInfo PEM, beside it in the data
+/// directory: what an operator hands to devices (`teep tee serve --trust-tam FILE`, which
+/// takes PEM), so that the private key file never has to leave the TAM.
+const PUBLIC_KEYS: [&str; 2] = ["tam-esp256.pub.pem", "tam-ed25519.pub.pem"];
+
 pub(crate) fn run(cmd: Command) -> Result<ExitCode> {
     match cmd {
         Command::Serve(args) => serve(*args),
@@ -62,6 +67,9 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
     let public = data_dir.join(ENCRYPTION_PUBLIC_KEY);
     fs::write(&public, encryption.public_key().to_pem())
         .with_context(|| format!("writing {}", public.display()))?;
+    for (name, k) in PUBLIC_KEYS.iter().zip([&esp, &ed]) {
+        public_key_file(&data_dir.join(name), k)?;
+    }
     let provider = default_provider();
     let signer = |k: &PrivateKey| provider.signer(k, k.default_algorithm());
     let mut server_config = settings.server.clone();
@@ -139,7 +147,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
             max_sessions_per_device: 4,
             max_anonymous_sessions: 10_000,
             attestation_max_age: 24 * 3600,
-            default_class: None,
+            default_class: Some(settings.default_class.clone()),
             encryption_key: Some(encryption.clone()),
             self_attestation,
         })
@@ -230,6 +238,14 @@ where
         "encryption key for devices (--tam-encryption-key): {}",
         data_dir.join(ENCRYPTION_PUBLIC_KEY).display()
     )?;
+    for name in PUBLIC_KEYS {
+        writeln!(
+            out,
+            "public key (for teep tee serve --trust-tam): {}",
+            data_dir.join(name).display()
+        )?;
+    }
+    writeln!(out, "default class: {}", settings.default_class)?;
     match &settings.database {
         Some(_) => writeln!(out, "store: the database given by --database")?,
         None => writeln!(
@@ -274,6 +290,18 @@ where
     store.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `key`'s public half as PEM to `path` unless the file already holds exactly that
+/// (a file left from another key is replaced, so it never names a key the TAM lacks).
+fn public_key_file(path: &Path, key: &PrivateKey) -> Result<()> {
+    let pem = key.public_key().to_pem();
+    if fs::read(path).is_ok_and(|held| held == pem.as_bytes()) {
+        return Ok(());
+    }
+    fs::write(path, pem.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    tracing::info!(path = %path.display(), "TAM public key written");
+    Ok(())
 }
 
 /// The key at `path`, made (owner-only) if there is none yet.

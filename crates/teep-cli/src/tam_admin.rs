@@ -1,5 +1,5 @@
-//! `teep tam tc|policy|devices|device|signer`: clients of the TAM's admin API (JSON over
-//! HTTP, bearer token), and the admin listener `teep tam serve` starts.
+//! `teep tam tc|policy|devices|device|signer|audit`: clients of the TAM's admin API (JSON
+//! over HTTP, bearer token), and the admin listener `teep tam serve` starts.
 //!
 //! Component IDs are written in their canonical text form, as the admin API writes them
 //! (docs/wire-format.md): `/TEEP-Device/app/suit`, each segment percent-encoded.
@@ -16,7 +16,9 @@ use anyhow::{Context as _, Result, bail};
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 use teep_cose::CryptoProvider;
-use teep_tam::admin::{Admin, DeviceInfo, PolicyList, SignerBody, TcInfo};
+use teep_tam::admin::{
+    Admin, AuditLine, DeviceInfo, DeviceRef, DeviceRegistration, PolicyList, SignerBody, TcInfo,
+};
 use teep_tam::metrics::Metrics;
 use teep_tam::store::AdminStore;
 use tokio::sync::oneshot;
@@ -87,6 +89,21 @@ pub(crate) enum Command {
         #[command(subcommand)]
         cmd: SignerCommand,
     },
+    /// The audit log (every admin call and what it affected, every device contact),
+    /// oldest first.
+    Audit {
+        #[command(flatten)]
+        conn: Conn,
+        /// Entries to skip.
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+        /// Entries to show (the API gives at most 1000).
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+        /// Print the admin API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(clap::Subcommand)]
@@ -128,6 +145,27 @@ pub(crate) enum PolicyCommand {
 pub(crate) enum DeviceCommand {
     /// Revoke a device: it gets nothing more, whatever its Evidence says.
     Revoke { id: String },
+    /// Register a device before its first contact, by its TEEP key (a known device keeps
+    /// its key and revocation; only the class and exemption given change). Prints its id.
+    Add {
+        /// Its TEEP key: `teep device identity --json` output, a public key PEM, or a
+        /// COSE_Key (binary or hex).
+        #[arg(long)]
+        key: PathBuf,
+        /// Its device class (the class's policy applies to it).
+        #[arg(long)]
+        class: Option<String>,
+        /// Serve it without attestation (an older Agent that cannot produce Evidence).
+        #[arg(long)]
+        attestation_exempt: bool,
+    },
+    /// Set a known device's class.
+    Class {
+        /// The device id (hex, as `teep tam devices` lists it).
+        id: String,
+        /// The class.
+        class: String,
+    },
 }
 
 #[derive(clap::Subcommand)]
@@ -138,8 +176,12 @@ pub(crate) enum SignerCommand {
         #[arg(long)]
         name: String,
         /// Its public key (COSE_Key binary or hex, or PEM).
+        #[arg(long, required_unless_present = "ca", conflicts_with = "ca")]
+        key: Option<PathBuf>,
+        /// A CA certificate (PEM) instead: envelopes signed by a leaf whose x5chain
+        /// verifies to it are accepted, within the scope.
         #[arg(long)]
-        key: PathBuf,
+        ca: Option<PathBuf>,
         /// A manifest-ID prefix it may write; repeatable (default: everything).
         #[arg(long)]
         scope: Vec<String>,
@@ -156,15 +198,14 @@ pub(crate) fn run(cmd: Command) -> Result<ExitCode> {
             Command::Tc { conn, cmd } => tc(&Client::new(conn)?, cmd).await,
             Command::Policy { conn, cmd } => policy(&Client::new(conn)?, cmd).await,
             Command::Devices { conn, json } => devices(&Client::new(conn)?, json).await,
-            Command::Device {
-                conn,
-                cmd: DeviceCommand::Revoke { id },
-            } => {
-                let path = format!("/admin/devices/{id}/revoke");
-                Client::new(conn)?.send("POST", &path, json!({})).await?;
-                print_line(&format!("device {id} revoked"))
-            }
+            Command::Device { conn, cmd } => device(&Client::new(conn)?, cmd).await,
             Command::Signer { conn, cmd } => signer(&Client::new(conn)?, cmd).await,
+            Command::Audit {
+                conn,
+                offset,
+                limit,
+                json,
+            } => audit(&Client::new(conn)?, offset, limit, json).await,
         }?;
         Ok(ExitCode::SUCCESS)
     })
@@ -332,19 +373,108 @@ async fn devices(client: &Client, json: bool) -> Result<()> {
     Ok(())
 }
 
+async fn device(client: &Client, cmd: DeviceCommand) -> Result<()> {
+    match cmd {
+        DeviceCommand::Revoke { id } => {
+            let path = format!("/admin/devices/{id}/revoke");
+            client.send("POST", &path, json!({})).await?;
+            print_line(&format!("device {id} revoked"))
+        }
+        DeviceCommand::Add {
+            key,
+            class,
+            attestation_exempt,
+        } => {
+            let body = DeviceRegistration {
+                key: teep_key_pem(&key)?,
+                class,
+                // Only a flag given changes a known device's exemption.
+                attestation_exempt: attestation_exempt.then_some(true),
+            };
+            let value = client
+                .send("POST", "/admin/devices", serde_json::to_value(body)?)
+                .await?;
+            let added: DeviceRef = serde_json::from_value(value)?;
+            let how = if added.created {
+                "registered"
+            } else {
+                "known; updated"
+            };
+            print_line(&format!("device {} {how}", added.id))
+        }
+        DeviceCommand::Class { id, class } => {
+            let path = format!("/admin/devices/{id}/class");
+            client.send("PUT", &path, json!({ "class": class })).await?;
+            print_line(&format!("device {id} class {class}"))
+        }
+    }
+}
+
+/// The TEEP key of a `device add --key` file as PEM: the `teep_key` of `teep device
+/// identity --json` output, else any public key file `public_key` reads. The summary
+/// `teep device identity` prints is refused: the PEM in it is the attestation key, which
+/// would register the wrong device.
+fn teep_key_pem(path: &Path) -> Result<String> {
+    let bytes = read(path)?;
+    if let Ok(identity) = serde_json::from_slice::<Value>(&bytes) {
+        let pem = identity
+            .pointer("/teep_key/pem")
+            .and_then(Value::as_str)
+            .with_context(|| format!("{}: JSON without teep_key.pem", path.display()))?;
+        return Ok(pem.to_owned());
+    }
+    if std::str::from_utf8(&bytes).is_ok_and(|t| t.contains("teep_key thumbprint:")) {
+        bail!(
+            "{}: the summary of `teep device identity` names the TEEP key by thumbprint only              (its PEM is the attestation key); give `teep device identity --json` output",
+            path.display()
+        );
+    }
+    Ok(public_key(path)?.to_pem())
+}
+
+async fn audit(client: &Client, offset: u64, limit: u64, json: bool) -> Result<()> {
+    let value = client
+        .get(&format!("/admin/audit?offset={offset}&limit={limit}"))
+        .await?;
+    if json {
+        return print_json(&value);
+    }
+    let lines: Vec<AuditLine> = serde_json::from_value(value)?;
+    for l in lines {
+        let device = l.device.map(|d| format!(" device={d}")).unwrap_or_default();
+        let detail = l.detail.map(|d| format!(": {d}")).unwrap_or_default();
+        print_line(&format!("{} {}{device}{detail}", l.at, l.event))?;
+    }
+    Ok(())
+}
+
 async fn signer(client: &Client, cmd: SignerCommand) -> Result<()> {
     match cmd {
-        SignerCommand::Add { name, key, scope } => {
-            let key = public_key(&key)?;
+        SignerCommand::Add {
+            name,
+            key,
+            ca,
+            scope,
+        } => {
             let scope = if scope.is_empty() {
                 vec![String::new()]
             } else {
                 scope
             };
+            let (key, ca) = match (key, ca) {
+                (Some(key), None) => (hex::encode(public_key(&key)?.to_cose_key_bytes()), None),
+                (None, Some(ca)) => {
+                    let pem = String::from_utf8(read(&ca)?)
+                        .with_context(|| format!("{} is not PEM text", ca.display()))?;
+                    (String::new(), Some(pem))
+                }
+                _ => bail!("give --key or --ca"),
+            };
             let body = SignerBody {
                 name: name.clone(),
-                key: hex::encode(key.to_cose_key_bytes()),
+                key,
                 scope,
+                ca,
             };
             client
                 .send("POST", "/admin/signers", serde_json::to_value(body)?)
@@ -360,7 +490,8 @@ async fn signer(client: &Client, cmd: SignerCommand) -> Result<()> {
                     .iter()
                     .map(|p| if p.is_empty() { "*".into() } else { p.clone() })
                     .collect();
-                print_line(&format!("{} scope={}", s.name, scope.join(",")))?;
+                let kind = if s.ca.is_some() { "ca" } else { "key" };
+                print_line(&format!("{} {kind} scope={}", s.name, scope.join(",")))?;
             }
             Ok(())
         }

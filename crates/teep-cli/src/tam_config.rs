@@ -16,6 +16,8 @@ use crate::input::read;
 const DEFAULT_LISTEN: &str = "127.0.0.1:8480";
 /// Default of `--data-dir`.
 const DEFAULT_DATA_DIR: &str = "teep-tam";
+/// Default of `--default-class`.
+pub(crate) const DEFAULT_CLASS: &str = "default";
 /// Default of `--verifier-timeout`, in seconds: a Verifier that has not answered by then
 /// is treated as unreachable (the session is answered 500, the Agent retries).
 const DEFAULT_VERIFIER_TIMEOUT: u64 = 10;
@@ -48,6 +50,11 @@ pub(crate) struct ServeArgs {
     /// Address of the admin API (see docs/tam.md); carried for it, unused without it.
     #[arg(long, env = "TEEP_TAM_ADMIN_LISTEN")]
     pub(crate) admin_listen: Option<String>,
+    /// The class of a device first seen by attestation (so that class policies apply
+    /// without the operator classifying each device; `teep tam device class` changes
+    /// it). [default: default]
+    #[arg(long, env = "TEEP_TAM_DEFAULT_CLASS")]
+    pub(crate) default_class: Option<String>,
     /// The TAM's database: `sqlite:PATH` or `postgres://...` (several TAM processes may
     /// share one PostgreSQL). [default: the SQLite file tam.sqlite3 in the data directory]
     #[arg(long, env = "TEEP_TAM_DATABASE")]
@@ -158,6 +165,8 @@ pub(crate) struct Settings {
     pub(crate) data_dir: PathBuf,
     pub(crate) listen: String,
     pub(crate) admin_listen: Option<String>,
+    /// The class of a device first seen by attestation.
+    pub(crate) default_class: String,
     pub(crate) database: Option<String>,
     pub(crate) verifier: VerifierSetting,
     /// Certificate and key files.
@@ -180,6 +189,7 @@ impl ServeArgs {
             path: self.path.or(file.path),
             pre26_path: self.pre26_path.or(file.pre26_path),
             admin_listen: self.admin_listen.or(file.admin_listen),
+            default_class: self.default_class.or(file.default_class),
             database: self.database.or(file.database),
             verifier_policy: self.verifier_policy.or(file.verifier_policy),
             verifier: self.verifier.or(file.verifier),
@@ -242,6 +252,12 @@ impl ServeArgs {
             shutdown_grace: secs(self.shutdown_grace, defaults.shutdown_grace),
             tls: None,
         };
+        let default_class = self
+            .default_class
+            .unwrap_or_else(|| DEFAULT_CLASS.to_owned());
+        if default_class.is_empty() || default_class.chars().any(char::is_control) {
+            bail!("default-class {default_class:?} must be non-empty, without control characters");
+        }
         let tls = match (self.tls_cert, self.tls_key) {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
@@ -292,6 +308,7 @@ impl ServeArgs {
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             listen: self.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
             admin_listen: self.admin_listen,
+            default_class,
             database: self.database,
             verifier,
             tls,
@@ -330,6 +347,7 @@ mod tests {
         assert_eq!(s.server.body_limit, DEFAULT_BODY_LIMIT);
         assert_eq!(s.verifier, VerifierSetting::InProcess { policy: None });
         assert!(s.tls.is_none() && s.database.is_none() && s.admin_listen.is_none());
+        assert_eq!(s.default_class, DEFAULT_CLASS);
         assert_eq!(
             s.pre26_path, None,
             "older Agents are served only when asked for"
@@ -339,7 +357,7 @@ mod tests {
     #[test]
     fn flags_win_over_the_file_which_wins_over_defaults() {
         let (_dir, path) = file(
-            "listen = \"127.0.0.1:9000\"\npath = \"/from-file\"\nbody-limit = 1024\nheader-timeout = 3\nadmin-listen = \"127.0.0.1:9001\"\npre26-path = \"/old\"\n",
+            "listen = \"127.0.0.1:9000\"\npath = \"/from-file\"\nbody-limit = 1024\nheader-timeout = 3\nadmin-listen = \"127.0.0.1:9001\"\npre26-path = \"/old\"\ndefault-class = \"phones\"\n",
         );
         let args = ServeArgs {
             config: Some(path),
@@ -354,6 +372,7 @@ mod tests {
         assert_eq!(s.server.header_timeout, Duration::from_secs(3));
         assert_eq!(s.server.body_timeout, ServerConfig::default().body_timeout);
         assert_eq!(s.admin_listen.as_deref(), Some("127.0.0.1:9001"));
+        assert_eq!(s.default_class, "phones");
     }
 
     #[test]
@@ -428,6 +447,10 @@ mod tests {
             },
             ServeArgs {
                 attestation_up_front: Some(true),
+                ..ServeArgs::default()
+            },
+            ServeArgs {
+                default_class: Some(String::new()),
                 ..ServeArgs::default()
             },
         ];

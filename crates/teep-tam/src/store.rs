@@ -106,16 +106,20 @@ impl TcPolicy {
     }
 }
 
-/// A TC-signer trust anchor the operator configured (one key; see
-/// `teep_suit::trust::TrustAnchor`).
+/// A TC-signer trust anchor the operator configured: one raw key, or one CA certificate
+/// whose `x5chain` leaves sign (see `teep_suit::trust::TrustAnchor`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SignerRecord {
     /// The anchor's name (its identity in the admin API).
     pub name: String,
-    /// The signer's public key, an encoded COSE_Key.
+    /// The signer's public key, an encoded COSE_Key (empty for a CA anchor: the CA's own
+    /// key signs certificates, never envelopes).
     pub key: Vec<u8>,
     /// Component-ID prefixes the signer may write (the empty ID: everything).
     pub scope: Vec<ComponentId>,
+    /// A CA certificate (DER): envelopes signed by a leaf whose `x5chain` verifies to it
+    /// are this anchor's, with its scope.
+    pub ca: Option<Vec<u8>>,
 }
 
 /// What the TAM is waiting for in a session: the typed state a token belongs to.
@@ -239,6 +243,9 @@ pub struct AuditEntry {
     pub device: Option<DeviceId>,
     /// What happened.
     pub event: String,
+    /// What it affected (an admin call's TC, sequence number, signer, device...) or why it
+    /// was refused; never a secret or a body's raw bytes.
+    pub detail: Option<String>,
 }
 
 /// What the engine asks the shell to load.
@@ -593,6 +600,17 @@ pub trait AdminStore: Send + Sync {
     fn devices(&self) -> AdminFuture<'_, Vec<DeviceSummary>>;
     /// Revokes a known device (NotFound otherwise).
     fn revoke_device<'a>(&'a self, id: &'a DeviceId) -> AdminFuture<'a, ()>;
+    /// Registers a device's TEEP key in advance ([`Registration`]); `true` when the device
+    /// was not known. A known device keeps its key, revocation, attestation and installed
+    /// list: only the class (when given) and the exemption (when given) change, so that
+    /// registration never un-revokes a device.
+    fn register_device<'a>(&'a self, registration: &'a Registration) -> AdminFuture<'a, bool>;
+    /// Sets (or, with `None`, clears) a known device's class (NotFound otherwise).
+    fn set_device_class<'a>(
+        &'a self,
+        id: &'a DeviceId,
+        class: Option<&'a str>,
+    ) -> AdminFuture<'a, ()>;
     /// TC-signer anchors, in name order.
     fn signers(&self) -> AdminFuture<'_, Vec<SignerRecord>>;
     /// Adds or replaces a TC-signer anchor.
@@ -603,6 +621,47 @@ pub trait AdminStore: Send + Sync {
     fn audit(&self, offset: u64, limit: u64) -> AdminFuture<'_, Vec<AuditEntry>>;
     /// Appends one audit entry.
     fn append_audit<'a>(&'a self, entry: &'a AuditEntry) -> AdminFuture<'a, ()>;
+}
+
+/// A device the operator registers before its first contact ([`AdminStore::register_device`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Registration {
+    /// The thumbprint of `key` (as the engine names an attested device).
+    pub id: DeviceId,
+    /// The TEEP Agent key, an encoded COSE_Key.
+    pub key: Vec<u8>,
+    /// The class to set (`None`: a new device has none, a known one keeps its own).
+    pub class: Option<String>,
+    /// Serve it without attestation (`None`: a new device is not exempt, a known one
+    /// keeps its setting).
+    pub attestation_exempt: Option<bool>,
+}
+
+impl Registration {
+    /// The record of a device first known by this registration.
+    pub fn new_device(&self) -> Device {
+        Device {
+            id: self.id,
+            key: self.key.clone(),
+            class: self.class.clone(),
+            revoked: false,
+            suite: None,
+            attested_at: None,
+            attestation_exempt: self.attestation_exempt.unwrap_or(false),
+            installed: Vec::new(),
+        }
+    }
+
+    /// `device` as this registration changes it (key, revocation, attestation and
+    /// installed list kept).
+    pub fn update(&self, device: &mut Device) {
+        if let Some(class) = &self.class {
+            device.class = Some(class.clone());
+        }
+        if let Some(exempt) = self.attestation_exempt {
+            device.attestation_exempt = exempt;
+        }
+    }
 }
 
 /// The repository rules for a new release, given the earlier releases of its manifest ID
@@ -743,6 +802,34 @@ impl AdminStore for MemoryStore {
                 .get_mut(id)
                 .ok_or(AdminError::NotFound("device"))?;
             device.revoked = true;
+            Ok(())
+        })
+    }
+
+    fn register_device<'a>(&'a self, registration: &'a Registration) -> AdminFuture<'a, bool> {
+        self.admin(|s| match s.devices.get_mut(&registration.id) {
+            Some(device) => {
+                registration.update(device);
+                Ok(false)
+            }
+            None => {
+                s.devices.insert(registration.id, registration.new_device());
+                Ok(true)
+            }
+        })
+    }
+
+    fn set_device_class<'a>(
+        &'a self,
+        id: &'a DeviceId,
+        class: Option<&'a str>,
+    ) -> AdminFuture<'a, ()> {
+        self.admin(|s| {
+            let device = s
+                .devices
+                .get_mut(id)
+                .ok_or(AdminError::NotFound("device"))?;
+            device.class = class.map(str::to_owned);
             Ok(())
         })
     }

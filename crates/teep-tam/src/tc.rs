@@ -25,7 +25,23 @@ pub fn release_from_envelope(
     anchors: &Anchors<'_>,
     depends_on: Vec<ComponentId>,
 ) -> Result<TcRelease, SuitError> {
+    release_and_ca(envelope, provider, anchors, depends_on).map(|(release, _)| release)
+}
+
+/// [`release_from_envelope`], also naming the CA anchor (SHA-256 of its certificate) the
+/// signer's `x5chain` verified to (`None`: a raw key signed), so that the caller applies
+/// that anchor's scope and not a raw key's.
+///
+/// # Errors
+/// As [`release_from_envelope`].
+pub fn release_and_ca(
+    envelope: Vec<u8>,
+    provider: &dyn CryptoProvider,
+    anchors: &Anchors<'_>,
+    depends_on: Vec<ComponentId>,
+) -> Result<(TcRelease, Option<[u8; 32]>), SuitError> {
     let auth = authenticate(&envelope, provider, anchors)?;
+    let ca = auth.ca.as_ref().map(teep_cose::CaCertificate::fingerprint);
     let manifest_id = auth
         .manifest
         .manifest_component_id
@@ -46,12 +62,13 @@ pub fn release_from_envelope(
     }
     let (sequence, digest) = (auth.manifest.sequence_number, auth.digest);
     let signer = auth.signer.as_ref().map(teep_cose::PublicKey::thumbprint);
-    Ok(TcRelease {
+    let release = TcRelease {
         manifest_id,
         sequence,
         digest,
         signer,
         envelope,
         depends_on,
-    })
+    };
+    Ok((release, ca))
 }

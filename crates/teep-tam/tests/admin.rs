@@ -332,7 +332,7 @@ async fn calls_without_the_token_are_refused_and_audited() {
 }
 
 /// Every route the router serves, with its path parameters filled in.
-const ROUTES: [(&str, &str); 14] = [
+const ROUTES: [(&str, &str); 16] = [
     ("post", "/admin/tcs"),
     ("get", "/admin/tcs"),
     ("post", "/admin/tcs/revoke"),
@@ -341,6 +341,8 @@ const ROUTES: [(&str, &str); 14] = [
     ("put", "/admin/policy/device/{id}"),
     ("get", "/admin/devices"),
     ("post", "/admin/devices/{id}/revoke"),
+    ("post", "/admin/devices"),
+    ("put", "/admin/devices/{id}/class"),
     ("get", "/admin/signers"),
     ("post", "/admin/signers"),
     ("delete", "/admin/signers/{name}"),
@@ -575,4 +577,509 @@ async fn a_tc_in_policy_pulls_its_declared_dependencies() {
         })
         .collect();
     assert_eq!(sent, [manifest_id("lib"), manifest_id("app")]);
+}
+
+// ---- device registration -------------------------------------------------------------
+
+/// The audit detail of the last audit line.
+fn last_detail(tam: &Running) -> String {
+    tam.store
+        .snapshot()
+        .audit
+        .last()
+        .and_then(|e| e.detail.clone())
+        .unwrap_or_default()
+}
+
+/// Sets the class policy of `common::CLASS` to install `app` (uploaded first).
+async fn app_for_class(tam: &Running) {
+    let key = tc_signer_key();
+    tam.add_signer("vendor", &key, &[""]).await;
+    let (status, _) = tam.upload(signed(&key, "app", 1)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = tam
+        .send_json(
+            "PUT",
+            &format!("/admin/policy/class/{}", common::CLASS),
+            json!({"install": [manifest_id("app").to_string()]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registered_exempt_device_gets_its_class_policy_without_evidence() {
+    let tam = start().await;
+    app_for_class(&tam).await;
+    let agent = tam.world.agent(Curve::Ed25519);
+    let body = json!({
+        "key": agent.key.public_key().to_pem(),
+        "class": common::CLASS,
+        "attestation_exempt": true,
+    });
+    let (status, reply) = tam.send_json("POST", "/admin/devices", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    // The id is the one the engine derives from the key.
+    assert_eq!(reply["id"], hex::encode(agent.id().0));
+    assert_eq!(reply["created"], true);
+    assert!(last_detail(&tam).contains(&hex::encode(agent.id().0)));
+    let (_, devices) = tam.get("/admin/devices").await;
+    assert_eq!(devices[0]["class"], common::CLASS);
+    assert_eq!(devices[0]["attestation_exempt"], true);
+    // No Evidence: the registration stands in for it.
+    let (status, qr) = tam.teep(Vec::new()).await;
+    assert_eq!(status, StatusCode::OK);
+    let qr = agent.read_query(&qr);
+    let (status, reply) = tam.teep(agent.plain_response(&qr)).await;
+    assert_eq!(status, StatusCode::OK);
+    let update = common::update(agent.read(&reply));
+    assert_eq!(update.manifest_list.as_ref().map(Vec::len), Some(1));
+    // The same key as a hex COSE_Key names the same device (now known: 200).
+    let body = json!({"key": hex::encode(agent.key.public_key().to_cose_key_bytes())});
+    let (status, reply) = tam.send_json("POST", "/admin/devices", body).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(reply["id"], hex::encode(agent.id().0));
+    assert_eq!(reply["created"], false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_registrations_change_nothing() {
+    let tam = start().await;
+    let p256 = PrivateKey::generate(Curve::P256).unwrap();
+    let p384 = PrivateKey::generate(Curve::P384).unwrap();
+    // A COSE_Key with an unknown curve (crv 99), written by hand.
+    let mut odd_curve = Vec::new();
+    minicbor::Encoder::new(&mut odd_curve)
+        .map(4)
+        .unwrap()
+        .i8(1)
+        .unwrap()
+        .u8(2)
+        .unwrap()
+        .i8(-1)
+        .unwrap()
+        .u8(99)
+        .unwrap()
+        .i8(-2)
+        .unwrap()
+        .bytes(&[1; 32])
+        .unwrap()
+        .i8(-3)
+        .unwrap()
+        .bytes(&[2; 32])
+        .unwrap();
+    // A P-256 point that is not on the curve.
+    let mut off_curve = p256.public_key().to_cose_key_bytes();
+    let last = off_curve.len() - 1;
+    off_curve[last] ^= 0x01;
+    let good_pem = p256.public_key().to_pem();
+    let cases: Vec<(&str, Value)> = vec![
+        ("empty key", json!({"key": ""})),
+        ("not hex", json!({"key": "zz"})),
+        ("not a COSE_Key", json!({"key": "a0"})),
+        (
+            "broken PEM",
+            json!({"key": "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"}),
+        ),
+        ("P-384", json!({"key": p384.public_key().to_pem()})),
+        ("private PEM", json!({"key": p256.to_pkcs8_pem()})),
+        (
+            "private COSE_Key",
+            json!({"key": hex::encode(p256.to_cose_key_bytes())}),
+        ),
+        ("unknown curve", json!({"key": hex::encode(&odd_curve)})),
+        (
+            "point off the curve",
+            json!({"key": hex::encode(&off_curve)}),
+        ),
+        (
+            "control character class",
+            json!({"key": good_pem, "class": "a\nb"}),
+        ),
+        ("empty class", json!({"key": good_pem, "class": ""})),
+        (
+            "overlong class",
+            json!({"key": good_pem, "class": "c".repeat(129)}),
+        ),
+        ("no key", json!({"class": "x"})),
+    ];
+    let before = state(&tam.store);
+    for (what, body) in cases {
+        let audit = tam.audit_len();
+        let (status, reply) = tam.send_json("POST", "/admin/devices", body).await;
+        assert!(status.is_client_error(), "{what}: {status} {reply}");
+        assert_eq!(state(&tam.store), before, "{what} changed the store");
+        assert_eq!(tam.audit_len(), audit + 1, "{what} was not audited");
+        let detail = last_detail(&tam);
+        assert!(detail.starts_with("refused "), "{what}: {detail}");
+        assert!(
+            !detail.contains("PRIVATE"),
+            "{what}: a secret in the audit: {detail}"
+        );
+    }
+    // Without the token nothing is registered either.
+    let resp = tam
+        .http
+        .post(tam.url("/admin/devices"))
+        .json(&json!({"key": good_pem}))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(state(&tam.store), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registering_a_revoked_device_keeps_it_revoked() {
+    let tam = start().await;
+    let agent = installed_device(&tam).await;
+    let id = hex::encode(agent.id().0);
+    let (status, _) = tam
+        .send_json("POST", &format!("/admin/devices/{id}/revoke"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(last_detail(&tam), format!("device {id} revoked"));
+    let body = json!({
+        "key": agent.key.public_key().to_pem(),
+        "class": "other",
+        "attestation_exempt": true,
+    });
+    let (status, reply) = tam.send_json("POST", "/admin/devices", body).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    let d = &state(&tam.store).devices[&agent.id()];
+    assert!(d.revoked, "registration un-revoked the device");
+    assert_eq!(
+        d.installed.len(),
+        1,
+        "registration forgot what is installed"
+    );
+    assert!(d.attested_at.is_some());
+    assert_eq!(d.class.as_deref(), Some("other"));
+    // It still gets nothing.
+    let (status, _) = tam.contact(&agent).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_class_is_set_for_known_devices_only() {
+    let tam = start().await;
+    let agent = installed_device(&tam).await;
+    let id = hex::encode(agent.id().0);
+    let before = state(&tam.store);
+    for (path, body, want) in [
+        (
+            format!("/admin/devices/{}/class", "11".repeat(32)),
+            json!({"class": "x"}),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/admin/devices/zz/class".to_owned(),
+            json!({"class": "x"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!("/admin/devices/{id}/class"),
+            json!({"class": "bad\u{7}"}),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let (status, reply) = tam.send_json("PUT", &path, body).await;
+        assert_eq!(status, want, "{path}: {reply}");
+        assert_eq!(state(&tam.store), before, "{path} changed the store");
+        assert!(last_detail(&tam).starts_with("refused "));
+    }
+    let (status, _) = tam
+        .send_json(
+            "PUT",
+            &format!("/admin/devices/{id}/class"),
+            json!({"class": "tablet"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(last_detail(&tam), format!("device {id} class tablet"));
+    let (_, devices) = tam.get("/admin/devices").await;
+    assert_eq!(devices[0]["class"], "tablet");
+    // The class's policy (none for "tablet") now applies: app is unlinked.
+    let (status, reply) = tam.contact(&agent).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(unneeded(&agent, &reply), [manifest_id("app")]);
+}
+
+// ---- audit detail ----------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_lines_say_what_was_affected_and_why_refused() {
+    let tam = start().await;
+    let key = tc_signer_key();
+    tam.add_signer("vendor", &key, &[""]).await;
+    let thumbprint = hex::encode(key.public_key().thumbprint());
+    assert_eq!(
+        last_detail(&tam),
+        format!("signer vendor key {thumbprint} scope []")
+    );
+    let (_, v1) = tam.upload(signed(&key, "app", 1)).await;
+    let app = manifest_id("app").to_string();
+    assert_eq!(
+        last_detail(&tam),
+        format!(
+            "manifest {app} sequence 1 signer vendor key {thumbprint} release {}",
+            v1["digest"].as_str().unwrap()
+        )
+    );
+    let (status, _) = tam.upload(signed(&key, "app", 1)).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(
+        last_detail(&tam),
+        format!(
+            "refused rollback (manifest {app} sequence 1 signer vendor key {thumbprint}): \
+             sequence number 1 is not above the latest, 1"
+        )
+    );
+    tam.send_json(
+        "PUT",
+        "/admin/policy/class/phone",
+        json!({"install": [app], "requestable": [app]}),
+    )
+    .await;
+    assert_eq!(
+        last_detail(&tam),
+        format!("policy of class phone: install [{app}] requestable [{app}]")
+    );
+    tam.send_json(
+        "PUT",
+        "/admin/policy/class/phone",
+        json!({"install": ["/ff"]}),
+    )
+    .await;
+    assert_eq!(
+        last_detail(&tam),
+        "refused bad_request (class phone): no TC /ff has been uploaded"
+    );
+    tam.send_json("POST", "/admin/tcs/revoke", json!({"manifest_id": app}))
+        .await;
+    assert_eq!(last_detail(&tam), format!("manifest {app}"));
+    // Shown by GET /admin/audit, and never the token or an envelope's bytes.
+    let (_, page) = tam.get("/admin/audit?limit=1000").await;
+    let lines = page.as_array().unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["detail"] == format!("manifest {app}"))
+    );
+    let text = page.to_string();
+    assert!(!text.contains(TOKEN));
+    let envelope_hex = hex::encode(signed(&key, "app", 1));
+    assert!(!text.contains(&envelope_hex[..64]));
+    // A refused token is audited with its typed reason.
+    tam.http.get(tam.url("/admin/tcs")).send().await.unwrap();
+    assert_eq!(
+        last_detail(&tam),
+        "refused unauthorized: missing or wrong bearer token"
+    );
+}
+
+// ---- CA anchors ------------------------------------------------------------------------
+
+struct Ca {
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+    pem: String,
+}
+
+fn make_ca(name: &str, usages: Vec<rcgen::KeyUsagePurpose>) -> Ca {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, date_time_ymd};
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = usages;
+    params.not_before = date_time_ymd(2024, 1, 1);
+    params.not_after = date_time_ymd(2099, 1, 1);
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let pem = params.self_signed(&key).unwrap().pem();
+    Ca {
+        issuer: rcgen::Issuer::new(params, key),
+        pem,
+    }
+}
+
+struct Leaf {
+    key: PrivateKey,
+    der: Vec<u8>,
+    pem: String,
+}
+
+fn make_leaf(ca: &Ca) -> Leaf {
+    use rcgen::{CertificateParams, DnType, KeyPair, date_time_ymd};
+    let key = PrivateKey::generate(Curve::P256).unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "TC signer");
+    params.not_before = date_time_ymd(2024, 1, 1);
+    params.not_after = date_time_ymd(2099, 1, 1);
+    let public = KeyPair::from_pem(&key.to_pkcs8_pem()).unwrap();
+    let cert = params.signed_by(&public, &ca.issuer).unwrap();
+    Leaf {
+        key,
+        der: cert.der().to_vec(),
+        pem: cert.pem(),
+    }
+}
+
+/// The TC `name` signed by `leaf`, its certificate in the protected `x5chain` (the
+/// envelope assembled by hand around the COSE_Sign1).
+fn certified(leaf: &Leaf, name: &str, sequence: u64) -> Vec<u8> {
+    use minicbor::Encoder;
+    let unsigned = unsigned_envelope(name, sequence, &[]);
+    let env = teep_suit::model::Envelope::decode(&unsigned).unwrap();
+    let signer = common::signer(&leaf.key);
+    let opts = teep_cose::SignOptions {
+        detached: true,
+        kid: false,
+        x5chain: vec![leaf.der.clone()],
+        ..teep_cose::SignOptions::default()
+    };
+    let block = teep_cose::sign1(signer.as_ref(), env.authentication.digest_cbor, &opts).unwrap();
+    let mut auth = Vec::new();
+    Encoder::new(&mut auth)
+        .array(2)
+        .unwrap()
+        .bytes(env.authentication.digest_cbor)
+        .unwrap()
+        .bytes(&block)
+        .unwrap();
+    let mut out = Vec::new();
+    let mut e = Encoder::new(&mut out);
+    e.map(2 + env.integrated.len() as u64).unwrap();
+    e.u8(2).unwrap().bytes(&auth).unwrap();
+    e.u8(3).unwrap();
+    out.extend_from_slice(env.manifest_bstr);
+    let mut e = Encoder::new(&mut out);
+    for (k, v) in &env.integrated {
+        e.str(k).unwrap().bytes(v).unwrap();
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ca_anchor_admits_its_leaves_within_scope_and_pins_each_tc_to_its_leaf() {
+    use rcgen::KeyUsagePurpose::{DigitalSignature, KeyCertSign};
+    let tam = start().await;
+    let ca = make_ca("vendor CA", vec![KeyCertSign]);
+    let other_ca = make_ca("other CA", vec![KeyCertSign]);
+    let not_signing_ca = make_ca("no keyCertSign", vec![DigitalSignature]);
+    let leaf = make_leaf(&ca);
+    let second = make_leaf(&ca);
+    let stranger = make_leaf(&other_ca);
+    let scope = "/TEEP-Device/app";
+
+    // Anchors that are not one CA certificate are refused.
+    let before = state(&tam.store);
+    let key_hex = hex::encode(leaf.key.public_key().to_cose_key_bytes());
+    for (what, body) in [
+        (
+            "a leaf as CA",
+            json!({"name": "x", "ca": leaf.pem, "scope": [scope]}),
+        ),
+        (
+            "no keyCertSign",
+            json!({"name": "x", "ca": not_signing_ca.pem, "scope": [scope]}),
+        ),
+        (
+            "two certificates",
+            json!({"name": "x", "ca": format!("{}{}", ca.pem, other_ca.pem), "scope": [scope]}),
+        ),
+        (
+            "garbage",
+            json!({"name": "x", "ca": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "scope": [scope]}),
+        ),
+        (
+            "not DER",
+            json!({"name": "x", "ca": "3000", "scope": [scope]}),
+        ),
+        (
+            "key and CA",
+            json!({"name": "x", "key": key_hex, "ca": ca.pem, "scope": [scope]}),
+        ),
+        ("neither", json!({"name": "x", "scope": [scope]})),
+    ] {
+        let (status, reply) = tam.send_json("POST", "/admin/signers", body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {reply}");
+        assert_eq!(state(&tam.store), before, "{what} changed the store");
+    }
+
+    let body = json!({"name": "vendor-ca", "ca": ca.pem, "scope": [scope]});
+    let (status, reply) = tam.send_json("POST", "/admin/signers", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    assert!(last_detail(&tam).starts_with("signer vendor-ca CA sha256:"));
+    let (_, signers) = tam.get("/admin/signers").await;
+    assert!(
+        signers[0]["ca"]
+            .as_str()
+            .unwrap()
+            .contains("BEGIN CERTIFICATE")
+    );
+
+    let (status, reply) = tam.upload(certified(&leaf, "app", 1)).await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    assert_eq!(
+        reply["signer"],
+        hex::encode(leaf.key.public_key().thumbprint())
+    );
+    assert!(last_detail(&tam).contains("signer vendor-ca"));
+
+    let before = state(&tam.store);
+    for (what, envelope, want, code) in [
+        (
+            "a second leaf of the same CA overwriting the first's TC",
+            certified(&second, "app", 2),
+            StatusCode::CONFLICT,
+            "signer_changed",
+        ),
+        (
+            "a leaf of an unconfigured CA",
+            certified(&stranger, "app", 2),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "envelope_rejected",
+        ),
+        (
+            "a leaf writing outside the CA's scope",
+            certified(&leaf, "other", 1),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "out_of_scope",
+        ),
+        (
+            "the leaf's key without its certificate",
+            signed(&leaf.key, "app", 2),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "envelope_rejected",
+        ),
+    ] {
+        let (status, reply) = tam.upload(envelope).await;
+        assert_eq!(status, want, "{what}: {reply}");
+        assert_eq!(reply["error"], code, "{what}: {reply}");
+        assert_eq!(state(&tam.store), before, "{what} changed the store");
+    }
+    // The same leaf's next version is taken.
+    let (status, reply) = tam.upload(certified(&leaf, "app", 2)).await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ca_leaf_is_held_to_the_ca_scope_even_if_its_key_is_a_wider_raw_anchor() {
+    use rcgen::KeyUsagePurpose::KeyCertSign;
+    let tam = start().await;
+    let ca = make_ca("vendor CA", vec![KeyCertSign]);
+    let leaf = make_leaf(&ca);
+    let body = json!({"name": "vendor-ca", "ca": ca.pem, "scope": ["/TEEP-Device/app"]});
+    let (status, _) = tam.send_json("POST", "/admin/signers", body).await;
+    assert_eq!(status, StatusCode::CREATED);
+    // The same key as a raw anchor scoped elsewhere: the x5chain envelope is the CA's.
+    tam.add_signer("raw", &leaf.key, &["/TEEP-Device/lib"])
+        .await;
+    let before = state(&tam.store);
+    let (status, reply) = tam.upload(certified(&leaf, "lib", 1)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{reply}");
+    assert_eq!(reply["error"], "out_of_scope");
+    assert_eq!(state(&tam.store), before);
 }

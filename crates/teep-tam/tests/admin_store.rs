@@ -14,7 +14,7 @@ use teep_proto::ComponentId;
 use teep_tam::sql::SqlStore;
 use teep_tam::store::{
     AdminError, AdminStore, AuditEntry, Changes, Device, DeviceId, LoadRequest, Loaded,
-    MemoryState, PolicyScope, SignerRecord, TcPolicy, TcRelease,
+    MemoryState, PolicyScope, Registration, SignerRecord, TcPolicy, TcRelease,
 };
 use teep_tam::{MemoryStore, Store};
 
@@ -41,6 +41,7 @@ async fn script<S: AdminStore + Store>(store: &S) -> (Vec<String>, Loaded) {
         name: name.into(),
         key: vec![n; 4],
         scope: vec![ComponentId::default()],
+        ca: None,
     };
     note(
         "signer b",
@@ -70,6 +71,18 @@ async fn script<S: AdminStore + Store>(store: &S) -> (Vec<String>, Loaded) {
     note(
         "remove b again",
         store.remove_signer("b").await.map(|()| String::new()),
+    );
+    note(
+        "signer ca",
+        store
+            .put_signer(&SignerRecord {
+                name: "ca".into(),
+                key: vec![],
+                scope: vec![cid("vendor")],
+                ca: Some(vec![0x30, 1, 2]),
+            })
+            .await
+            .map(|()| String::new()),
     );
     note("signers", store.signers().await.map(|s| format!("{s:?}")));
     for (what, r) in [
@@ -147,6 +160,7 @@ async fn script<S: AdminStore + Store>(store: &S) -> (Vec<String>, Loaded) {
                 at: 42,
                 device: Some(dev),
                 event: "contact".into(),
+                detail: None,
             }],
             ..Changes::default()
         })
@@ -156,12 +170,57 @@ async fn script<S: AdminStore + Store>(store: &S) -> (Vec<String>, Loaded) {
         "revoke device",
         store.revoke_device(&dev).await.map(|()| String::new()),
     );
+    // Registering the revoked device again changes its class and exemption, never its
+    // revocation or key; an unknown one is created unrevoked.
+    let register = |id: DeviceId, class: Option<&str>, exempt: Option<bool>| Registration {
+        id,
+        key: vec![9, 9],
+        class: class.map(Into::into),
+        attestation_exempt: exempt,
+    };
+    for (what, r) in [
+        ("register revoked", register(dev, Some("phone"), Some(true))),
+        ("register revoked again", register(dev, None, None)),
+        ("register new", register(DeviceId([5; 32]), None, None)),
+        (
+            "register new again",
+            register(DeviceId([5; 32]), Some("phone"), Some(false)),
+        ),
+        (
+            "register exempt",
+            register(DeviceId([6; 32]), None, Some(true)),
+        ),
+    ] {
+        note(what, store.register_device(&r).await.map(|c| c.to_string()));
+    }
+    note(
+        "class of unknown",
+        store
+            .set_device_class(&DeviceId([4; 32]), Some("x"))
+            .await
+            .map(|()| String::new()),
+    );
+    note(
+        "class cleared",
+        store
+            .set_device_class(&DeviceId([6; 32]), None)
+            .await
+            .map(|()| String::new()),
+    );
+    note(
+        "class set",
+        store
+            .set_device_class(&DeviceId([6; 32]), Some("phone"))
+            .await
+            .map(|()| String::new()),
+    );
     note("devices", store.devices().await.map(|d| format!("{d:?}")));
     for at in 0..5 {
         let e = AuditEntry {
             at,
             device: None,
             event: format!("admin {at}"),
+            detail: (at % 2 == 0).then(|| format!("detail {at}")),
         };
         note(
             "append",
@@ -203,7 +262,24 @@ async fn admin_operations_agree_on_every_store() {
     assert!(answers.contains(&"revoke unknown device: Err(NotFound(\"device\"))"));
     assert_eq!(state.releases.len(), 4);
     assert_eq!(state.revoked_tcs, [cid("lib")]);
-    assert!(state.devices[&DeviceId([7; 32])].revoked);
+    let revoked = &state.devices[&DeviceId([7; 32])];
+    assert!(revoked.revoked, "registration un-revoked a device");
+    assert_eq!(revoked.key, [1, 2, 3], "registration replaced a known key");
+    assert_eq!(revoked.attested_at, Some(10));
+    assert_eq!(revoked.class.as_deref(), Some("phone"));
+    assert!(revoked.attestation_exempt);
+    assert!(answers.contains(&"register revoked: Ok(\"false\")"));
+    assert!(answers.contains(&"register new: Ok(\"true\")"));
+    assert!(answers.contains(&"class of unknown: Err(NotFound(\"device\"))"));
+    let new = &state.devices[&DeviceId([5; 32])];
+    assert!(!new.revoked && !new.attestation_exempt);
+    assert_eq!(new.class.as_deref(), Some("phone"));
+    assert_eq!(new.key, [9, 9]);
+    let exempt = &state.devices[&DeviceId([6; 32])];
+    assert!(exempt.attestation_exempt);
+    assert_eq!(exempt.class.as_deref(), Some("phone"));
+    assert_eq!(state.audit[1].detail.as_deref(), Some("detail 0"));
+    assert_eq!(state.signers["ca"].ca.as_deref(), Some(&[0x30, 1, 2][..]));
     // A revoked TC leaves the policy the engine sees (so it is unlinked), not the stored one.
     let Loaded::Device(v) = &view else {
         panic!("{view:?}")

@@ -16,7 +16,7 @@ use teep_proto::{
     CipherSuite, ErrCode, Message, Numbering, QueryRequest, QueryResponse, Success, Unverified,
     Update, sign_message,
 };
-use teep_tam::store::Device;
+use teep_tam::store::{AdminStore as _, Registration};
 use teep_tam::{Dropped, Tam, TamConfig};
 
 /// What older Agents in the field take at most.
@@ -55,17 +55,13 @@ impl OldAgent {
         }
     }
 
-    /// The Device record the operator registers for this Agent's key.
-    fn registration(&self, exempt: bool) -> Device {
-        Device {
+    /// What the operator registers for this Agent's key (`POST /admin/devices`).
+    fn registration(&self, exempt: bool) -> Registration {
+        Registration {
             id: teep_tam::store::DeviceId(self.key.public_key().thumbprint()),
             key: self.key.public_key().to_cose_key_bytes(),
             class: None,
-            revoked: false,
-            suite: None,
-            attested_at: None,
-            attestation_exempt: exempt,
-            installed: Vec::new(),
+            attestation_exempt: Some(exempt),
         }
     }
 
@@ -128,8 +124,9 @@ fn world(registered: Option<bool>) -> (World, Tam, OldAgent) {
     let tam_key = PrivateKey::generate(Curve::P256).unwrap();
     let agent = OldAgent::new(&tam_key);
     if let Some(exempt) = registered {
-        let d = agent.registration(exempt);
-        w.store.with(|s| s.devices.insert(d.id, d));
+        // Through the admin store operation the API calls.
+        let created = block_on(w.store.register_device(&agent.registration(exempt))).unwrap();
+        assert!(created);
     }
     (w, pre26_tam(&tam_key), agent)
 }

@@ -297,6 +297,7 @@ fn changes() -> Vec<Changes> {
         at,
         device,
         event: event.into(),
+        detail: None,
     };
     vec![
         // Anonymous sessions (one with the same issue time, to order by token).
@@ -471,6 +472,7 @@ async fn two_concurrent_commits_of_one_token_exactly_one_wins() {
                             at: 2,
                             device: None,
                             event: format!("by {issued}"),
+                            detail: None,
                         }],
                         ..Changes::default()
                     };

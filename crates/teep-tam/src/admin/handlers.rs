@@ -10,17 +10,17 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
-use teep_cose::{PublicKey, TrustStore};
+use teep_cose::{CaCertificate, Curve, PrivateKey, PublicKey, TrustStore};
 use teep_proto::ComponentId;
 use teep_suit::verify::Anchors;
 use utoipa::ToSchema;
 
-use super::{Admin, ApiError, TC_MEDIA_TYPES, parse_component_id, unix_now};
+use super::{Admin, ApiError, AuditDetail, TC_MEDIA_TYPES, parse_component_id, unix_now};
 use crate::store::{
-    AuditEntry, DeviceId, DeviceSummary, PolicyScope, ReportRecord, SignerRecord, TcPolicy,
-    TcRelease,
+    AuditEntry, DeviceId, DeviceSummary, PolicyScope, Registration, ReportRecord, SignerRecord,
+    TcPolicy, TcRelease,
 };
-use crate::tc::release_from_envelope;
+use crate::tc::release_and_ca;
 
 /// One version of a TC.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -161,15 +161,20 @@ impl From<&DeviceSummary> for DeviceInfo {
     }
 }
 
-/// A TC-signer trust anchor.
+/// A TC-signer trust anchor: a raw key, or a CA certificate whose `x5chain` leaves sign.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SignerBody {
     /// Its name.
     pub name: String,
-    /// The public key, an encoded COSE_Key (hex).
+    /// The public key, an encoded COSE_Key (hex); empty for a CA anchor.
+    #[serde(default)]
     pub key: String,
     /// Component-ID prefixes it may write (`""`: everything).
     pub scope: Vec<String>,
+    /// A CA certificate (PEM, or DER in hex) instead of `key`: envelopes signed by a leaf
+    /// whose `x5chain` verifies to it are this anchor's. Listed as PEM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
 }
 
 /// One audit-log line.
@@ -181,6 +186,41 @@ pub struct AuditLine {
     pub device: Option<String>,
     /// What happened.
     pub event: String,
+    /// What it affected, or why it was refused.
+    #[serde(default)]
+    pub detail: Option<String>,
+}
+
+/// A device registered in advance (before its first contact).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DeviceRegistration {
+    /// Its TEEP Agent key (P-256 or Ed25519, public): SubjectPublicKeyInfo PEM, or an
+    /// encoded COSE_Key in hex. The device id is its RFC 9679 thumbprint.
+    pub key: String,
+    /// Its class (policy of that class applies); a known device keeps its own if absent.
+    #[serde(default)]
+    pub class: Option<String>,
+    /// Serve it without attestation (older Agents that cannot produce Evidence); a known
+    /// device keeps its setting if absent.
+    #[serde(default)]
+    pub attestation_exempt: Option<bool>,
+}
+
+/// Names a device.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DeviceRef {
+    /// The device id (hex): the thumbprint of its TEEP key.
+    pub id: String,
+    /// Whether this call made the device known (`false`: it was known, and kept its key,
+    /// revocation, attestation and installed TCs).
+    pub created: bool,
+}
+
+/// A device's class.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ClassBody {
+    /// The class (`null`: none; its class's policy then no longer applies).
+    pub class: Option<String>,
 }
 
 /// A page of the audit log.
@@ -193,8 +233,90 @@ pub struct Page {
     limit: Option<u64>,
 }
 
-/// Longest signer name.
+/// Longest signer name or device class.
 const NAME_MAX: usize = 128;
+
+/// Refuses an empty, overlong or control-character name (`what`: which kind).
+fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
+    if name.is_empty() || name.len() > NAME_MAX || name.chars().any(char::is_control) {
+        return Err(ApiError::BadRequest(format!(
+            "a {what} is 1..={NAME_MAX} bytes without control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// A device's TEEP key as the admin API takes it: SubjectPublicKeyInfo PEM (or a
+/// certificate), or an encoded COSE_Key in hex. Only P-256 and Ed25519 (the TEEP cipher
+/// suites' curves) are taken, and never a private key (it must not leave the device).
+/// The key comes back without `alg`/`key_ops` restrictions, as the engine stores an
+/// attested key; its thumbprint is the device id.
+///
+/// # Errors
+/// Not such a key.
+pub fn parse_teep_key(text: &str) -> Result<PublicKey, ApiError> {
+    let bad = |e: String| ApiError::BadRequest(format!("key: {e}"));
+    let key = if text.contains("-----BEGIN ") {
+        PublicKey::from_pem(text).map_err(|e| bad(e.to_string()))?
+    } else {
+        let cbor =
+            hex::decode(text.trim()).map_err(|e| bad(format!("neither PEM nor hex: {e}")))?;
+        if PrivateKey::from_cose_key_bytes(&cbor).is_ok() {
+            return Err(bad("a private key; send its public half only".into()));
+        }
+        PublicKey::from_cose_key_bytes(&cbor).map_err(|e| bad(e.to_string()))?
+    };
+    match key.curve() {
+        Curve::P256 | Curve::Ed25519 => {
+            PublicKey::from_bytes(key.curve(), key.as_bytes()).map_err(|e| bad(e.to_string()))
+        }
+        other => Err(bad(format!(
+            "{other:?} is no TEEP Agent key curve (P-256 or Ed25519)"
+        ))),
+    }
+}
+
+/// A TC-signer CA anchor as the admin API takes it: one certificate, PEM or DER in hex,
+/// that is a CA (basicConstraints cA, and keyCertSign if it has a keyUsage) and that
+/// teep-cose takes as a trust anchor. A leaf is refused: pin its key instead.
+///
+/// # Errors
+/// Not one CA certificate.
+pub fn parse_ca_certificate(text: &str) -> Result<CaCertificate, ApiError> {
+    use x509_cert::der::Decode as _;
+    use x509_cert::ext::pkix::{BasicConstraints, KeyUsage};
+    let bad = |e: String| ApiError::BadRequest(format!("CA certificate: {e}"));
+    let der = if text.contains("-----BEGIN ") {
+        let mut certs = teep_cose::certificates_from_pem(text).map_err(|e| bad(e.to_string()))?;
+        if certs.len() != 1 {
+            return Err(bad(format!("{} certificates; give one", certs.len())));
+        }
+        certs.pop().unwrap_or_default()
+    } else {
+        hex::decode(text.trim()).map_err(|e| bad(format!("neither PEM nor hex: {e}")))?
+    };
+    let cert = x509_cert::Certificate::from_der(&der).map_err(|e| bad(e.to_string()))?;
+    let tbs = cert.tbs_certificate();
+    let is_ca = tbs
+        .get_extension::<BasicConstraints>()
+        .map_err(|e| bad(e.to_string()))?
+        .is_some_and(|(_, bc)| bc.ca);
+    if !is_ca {
+        return Err(bad("not a CA (no basicConstraints cA=TRUE)".into()));
+    }
+    let usage = tbs
+        .get_extension::<KeyUsage>()
+        .map_err(|e| bad(e.to_string()))?;
+    if usage.is_some_and(|(_, ku)| !ku.key_cert_sign()) {
+        return Err(bad("its keyUsage lacks keyCertSign".into()));
+    }
+    CaCertificate::from_der(der).map_err(|e| bad(e.to_string()))
+}
+
+/// A response with its audit detail.
+fn detailed<T: IntoResponse>(detail: String, value: T) -> Response {
+    (Extension(AuditDetail(detail)), value).into_response()
+}
 
 fn ids(texts: &[String]) -> Result<Vec<ComponentId>, ApiError> {
     texts.iter().map(|t| parse_component_id(t)).collect()
@@ -230,18 +352,29 @@ pub(super) async fn upload_tc(
     State(admin): State<Arc<Admin>>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<(StatusCode, Json<TcVersion>), ApiError> {
+) -> Result<Response, ApiError> {
     if !is_tc_media_type(&headers) {
         return Err(ApiError::MediaType);
     }
     let signers = admin.store.signers().await?;
     let mut trust = TrustStore::new();
     let mut by_thumbprint = Vec::new();
+    let mut by_ca = Vec::new();
     for s in &signers {
-        // Keys were checked when added; one that no longer parses signs nothing.
-        if let Ok(key) = PublicKey::from_cose_key_bytes(&s.key) {
-            by_thumbprint.push((key.thumbprint(), s));
-            trust.add_key(key);
+        // Anchors were checked when added; one that no longer parses signs nothing.
+        match &s.ca {
+            Some(der) => {
+                if let Ok(ca) = CaCertificate::from_der(der.clone()) {
+                    by_ca.push((ca.fingerprint(), s));
+                    trust.add_ca(ca);
+                }
+            }
+            None => {
+                if let Ok(key) = PublicKey::from_cose_key_bytes(&s.key) {
+                    by_thumbprint.push((key.thumbprint(), s));
+                    trust.add_key(key);
+                }
+            }
         }
     }
     let anchors = Anchors {
@@ -249,24 +382,44 @@ pub(super) async fn upload_tc(
         mac_keys: &[],
         now: Some(unix_now()),
     };
-    let release = release_from_envelope(body.to_vec(), admin.provider, &anchors, Vec::new())
+    let (release, ca) = release_and_ca(body.to_vec(), admin.provider, &anchors, Vec::new())
         .map_err(|e| ApiError::Envelope(e.to_string()))?;
-    let signer = by_thumbprint
-        .iter()
-        .find(|(t, _)| Some(*t) == release.signer)
-        .map(|(_, s)| *s)
-        .ok_or_else(|| ApiError::Envelope("not signed by a TC-signer anchor".into()))?;
+    // The anchor is the one the envelope verified through: the CA its x5chain verified
+    // to, else the raw key that signed; a leaf's key never stands for a raw-key anchor.
+    let signer = match ca {
+        Some(fingerprint) => by_ca.iter().find(|(f, _)| *f == fingerprint),
+        None => by_thumbprint
+            .iter()
+            .find(|(t, _)| Some(*t) == release.signer),
+    }
+    .map(|(_, s)| *s)
+    .ok_or_else(|| ApiError::Envelope("not signed by a TC-signer anchor".into()))?;
+    let what = format!(
+        "manifest {} sequence {} signer {} key {}",
+        release.manifest_id,
+        release.sequence,
+        signer.name,
+        release.signer.map(hex::encode).unwrap_or_default()
+    );
     if !signer
         .scope
         .iter()
         .any(|p| release.manifest_id.0.starts_with(&p.0))
     {
-        return Err(ApiError::OutOfScope(signer.name.clone()));
+        return Err(ApiError::OutOfScope(signer.name.clone()).about(what));
     }
-    admin.store.add_release(&release).await?;
+    admin
+        .store
+        .add_release(&release)
+        .await
+        .map_err(|e| ApiError::from(e).about(what.clone()))?;
+    let release_id = hex::encode(release.digest);
     tracing::info!(manifest = %release.manifest_id.to_string(),
         sequence = release.sequence, signer = %signer.name, "TC uploaded");
-    Ok((StatusCode::CREATED, Json(TcVersion::from(&release))))
+    Ok(detailed(
+        format!("{what} release {release_id}"),
+        (StatusCode::CREATED, Json(TcVersion::from(&release))),
+    ))
 }
 
 /// Lists every TC with its versions.
@@ -300,11 +453,16 @@ pub(super) async fn list_tcs(
 pub(super) async fn revoke_tc(
     State(admin): State<Arc<Admin>>,
     Json(tc): Json<TcRef>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let id = parse_component_id(&tc.manifest_id)?;
-    admin.store.revoke_tc(&id).await?;
+    let what = format!("manifest {id}");
+    admin
+        .store
+        .revoke_tc(&id)
+        .await
+        .map_err(|e| ApiError::from(e).about(what.clone()))?;
     tracing::info!(manifest = %tc.manifest_id, "TC revoked");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(detailed(what, StatusCode::NO_CONTENT))
 }
 
 /// Shows every policy.
@@ -351,14 +509,32 @@ pub(super) async fn set_class_policy(
     State(admin): State<Arc<Admin>>,
     Path(class): Path<String>,
     Json(body): Json<PolicyBody>,
-) -> Result<StatusCode, ApiError> {
-    let p = policy(&admin, &body).await?;
+) -> Result<Response, ApiError> {
+    let what = format!("class {class}");
+    let p = policy(&admin, &body)
+        .await
+        .map_err(|e| e.about(what.clone()))?;
     admin
         .store
         .set_policy(PolicyScope::Class(&class), &p)
         .await?;
     tracing::info!(%class, "class policy set");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(detailed(policy_detail(&what, &p), StatusCode::NO_CONTENT))
+}
+
+/// The audit detail of a policy set for `target`: the TCs it names.
+fn policy_detail(target: &str, p: &TcPolicy) -> String {
+    let list = |ids: &[ComponentId]| {
+        ids.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    format!(
+        "policy of {target}: install [{}] requestable [{}]",
+        list(&p.install),
+        list(&p.requestable)
+    )
 }
 
 /// Sets the policy of one device (wins over its class's).
@@ -368,15 +544,18 @@ pub(super) async fn set_device_policy(
     State(admin): State<Arc<Admin>>,
     Path(id): Path<String>,
     Json(body): Json<PolicyBody>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let device = device_id(&id)?;
-    let p = policy(&admin, &body).await?;
+    let what = format!("device {}", hex::encode(device.0));
+    let p = policy(&admin, &body)
+        .await
+        .map_err(|e| e.about(what.clone()))?;
     admin
         .store
         .set_policy(PolicyScope::Device(device), &p)
         .await?;
     tracing::info!(device = %device, "device policy set");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(detailed(policy_detail(&what, &p), StatusCode::NO_CONTENT))
 }
 
 /// Lists every known device.
@@ -394,11 +573,89 @@ pub(super) async fn list_devices(
 pub(super) async fn revoke_device(
     State(admin): State<Arc<Admin>>,
     Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let device = device_id(&id)?;
-    admin.store.revoke_device(&device).await?;
+    let what = format!("device {}", hex::encode(device.0));
+    admin
+        .store
+        .revoke_device(&device)
+        .await
+        .map_err(|e| ApiError::from(e).about(what.clone()))?;
     tracing::info!(device = %device, "device revoked");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(detailed(format!("{what} revoked"), StatusCode::NO_CONTENT))
+}
+
+/// Registers a device before its first contact: its TEEP key (the device id is the key's
+/// thumbprint, as for an attested device), optionally its class and an attestation
+/// exemption. A known device keeps its key, revocation (a revoked device stays revoked),
+/// attestation and installed TCs; only the class and exemption given change.
+#[utoipa::path(post, path = "/admin/devices", tag = "devices", request_body = DeviceRegistration,
+    responses((status = 201, body = DeviceRef, description = "registered"),
+        (status = 200, body = DeviceRef, description = "known: class or exemption updated"),
+        (status = 400, description = "not a P-256 or Ed25519 public key, or a bad class")))]
+pub(super) async fn register_device(
+    State(admin): State<Arc<Admin>>,
+    Json(body): Json<DeviceRegistration>,
+) -> Result<Response, ApiError> {
+    let key = parse_teep_key(&body.key)?;
+    if let Some(class) = &body.class {
+        check_name("device class", class)?;
+    }
+    let registration = Registration {
+        id: DeviceId(key.thumbprint()),
+        key: key.to_cose_key_bytes(),
+        class: body.class,
+        attestation_exempt: body.attestation_exempt,
+    };
+    let id = hex::encode(registration.id.0);
+    let what = format!("device {id}");
+    let created = admin
+        .store
+        .register_device(&registration)
+        .await
+        .map_err(|e| ApiError::from(e).about(what.clone()))?;
+    tracing::info!(device = %registration.id, created, class = ?registration.class,
+        attestation_exempt = ?registration.attestation_exempt, "device registered");
+    let detail = format!(
+        "{what} {} class {} attestation-exempt {}",
+        if created { "registered" } else { "updated" },
+        registration.class.as_deref().unwrap_or("(unchanged)"),
+        registration
+            .attestation_exempt
+            .map_or_else(|| "(unchanged)".to_owned(), |e| e.to_string()),
+    );
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(detailed(detail, (status, Json(DeviceRef { id, created }))))
+}
+
+/// Sets (or, with `null`, clears) a known device's class.
+#[utoipa::path(put, path = "/admin/devices/{id}/class", tag = "devices", request_body = ClassBody,
+    params(("id" = String, Path, description = "device id (hex)")),
+    responses((status = 204), (status = 400), (status = 404)))]
+pub(super) async fn set_device_class(
+    State(admin): State<Arc<Admin>>,
+    Path(id): Path<String>,
+    Json(body): Json<ClassBody>,
+) -> Result<Response, ApiError> {
+    let device = device_id(&id)?;
+    let what = format!("device {}", hex::encode(device.0));
+    if let Some(class) = &body.class {
+        check_name("device class", class).map_err(|e| e.about(what.clone()))?;
+    }
+    admin
+        .store
+        .set_device_class(&device, body.class.as_deref())
+        .await
+        .map_err(|e| ApiError::from(e).about(what.clone()))?;
+    tracing::info!(device = %device, class = ?body.class, "device class set");
+    Ok(detailed(
+        format!("{what} class {}", body.class.as_deref().unwrap_or("(none)")),
+        StatusCode::NO_CONTENT,
+    ))
 }
 
 /// Lists the TC-signer anchors.
@@ -414,6 +671,7 @@ pub(super) async fn list_signers(
                 name: s.name.clone(),
                 key: hex::encode(&s.key),
                 scope: s.scope.iter().map(ToString::to_string).collect(),
+                ca: s.ca.as_ref().map(|der| certificate_pem(der)),
             })
             .collect(),
     ))
@@ -425,27 +683,53 @@ pub(super) async fn list_signers(
 pub(super) async fn add_signer(
     State(admin): State<Arc<Admin>>,
     Json(body): Json<SignerBody>,
-) -> Result<StatusCode, ApiError> {
-    if body.name.is_empty() || body.name.len() > NAME_MAX || body.name.chars().any(char::is_control)
-    {
-        return Err(ApiError::BadRequest(format!(
-            "a signer name is 1..={NAME_MAX} bytes without control characters"
-        )));
-    }
-    let key = hex::decode(&body.key)
-        .map_err(|e| ApiError::BadRequest(format!("key: {e}")))
-        .and_then(|k| {
-            PublicKey::from_cose_key_bytes(&k)
-                .map_err(|e| ApiError::BadRequest(format!("key is no usable COSE_Key: {e}")))
-        })?;
+) -> Result<Response, ApiError> {
+    check_name("signer name", &body.name)?;
+    let what = format!("signer {}", body.name);
+    let scope = ids(&body.scope).map_err(|e| e.about(what.clone()))?;
+    let (key, ca, anchor) = match (&body.ca, body.key.is_empty()) {
+        (Some(ca), true) => {
+            let ca = parse_ca_certificate(ca).map_err(|e| e.about(what.clone()))?;
+            let anchor = format!("CA sha256:{}", hex::encode(ca.fingerprint()));
+            (Vec::new(), Some(ca.der().to_vec()), anchor)
+        }
+        (None, false) => {
+            let key = hex::decode(&body.key)
+                .map_err(|e| ApiError::BadRequest(format!("key: {e}")))
+                .and_then(|k| {
+                    PublicKey::from_cose_key_bytes(&k).map_err(|e| {
+                        ApiError::BadRequest(format!("key is no usable COSE_Key: {e}"))
+                    })
+                })
+                .map_err(|e| e.about(what.clone()))?;
+            let anchor = format!("key {}", hex::encode(key.thumbprint()));
+            (key.to_cose_key_bytes(), None, anchor)
+        }
+        _ => {
+            return Err(
+                ApiError::BadRequest("give a key or a CA certificate, not both".into()).about(what),
+            );
+        }
+    };
     let record = SignerRecord {
         name: body.name,
-        key: key.to_cose_key_bytes(),
-        scope: ids(&body.scope)?,
+        key,
+        scope,
+        ca,
     };
     admin.store.put_signer(&record).await?;
-    tracing::info!(name = %record.name, "TC signer added");
-    Ok(StatusCode::CREATED)
+    tracing::info!(name = %record.name, %anchor, "TC signer added");
+    let scope: Vec<String> = record.scope.iter().map(ToString::to_string).collect();
+    Ok(detailed(
+        format!("{what} {anchor} scope [{}]", scope.join(",")),
+        StatusCode::CREATED,
+    ))
+}
+
+/// A certificate's DER as PEM.
+fn certificate_pem(der: &[u8]) -> String {
+    use x509_cert::der::pem::{LineEnding, encode_string};
+    encode_string("CERTIFICATE", LineEnding::LF, der).unwrap_or_default()
 }
 
 /// Removes a TC-signer anchor (the TCs it signed stay).
@@ -454,10 +738,15 @@ pub(super) async fn add_signer(
 pub(super) async fn remove_signer(
     State(admin): State<Arc<Admin>>,
     Path(name): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    admin.store.remove_signer(&name).await?;
+) -> Result<Response, ApiError> {
+    let what = format!("signer {name}");
+    admin
+        .store
+        .remove_signer(&name)
+        .await
+        .map_err(|e| ApiError::from(e).about(what.clone()))?;
     tracing::info!(%name, "TC signer removed");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(detailed(format!("{what} removed"), StatusCode::NO_CONTENT))
 }
 
 /// A page of the audit log, oldest first.
@@ -478,6 +767,7 @@ pub(super) async fn list_audit(
                 at: e.at,
                 device: e.device.map(|d| hex::encode(d.0)),
                 event: e.event.clone(),
+                detail: e.detail.clone(),
             })
             .collect(),
     ))

@@ -7,7 +7,9 @@
 //!   `Authorization: Bearer TOKEN`; the token is compared in constant time (SHA-256 of both
 //!   sides, then a constant-time equality, so neither content nor length leaks);
 //! * every call, refused ones included, is one audit-log line (`admin METHOD PATH ->
-//!   STATUS`, with `(unauthenticated)` for a refused token), written after the handler;
+//!   STATUS`, with `(unauthenticated)` for a refused token), written after the handler,
+//!   with a detail saying what the call affected (the handler's [`AuditDetail`]) or why it
+//!   was refused (`refused CODE: MESSAGE`); never a token, a key's secret or a body's bytes;
 //! * errors are JSON `{"error": CODE, "message": TEXT}` ([`ApiError`]); a refused upload
 //!   or operation changes nothing;
 //! * component IDs are written in their one canonical text form (`ComponentId`'s
@@ -43,7 +45,8 @@ use crate::metrics::Metrics;
 use crate::store::{AdminError, AdminStore, AuditEntry};
 
 pub use handlers::{
-    AuditLine, DeviceInfo, PolicyBody, PolicyList, ReportInfo, SignerBody, TcInfo, TcVersion,
+    AuditLine, ClassBody, DeviceInfo, DeviceRef, DeviceRegistration, PolicyBody, PolicyList,
+    ReportInfo, SignerBody, TcInfo, TcVersion, parse_ca_certificate, parse_teep_key,
 };
 
 /// The admin listener's default address: loopback only.
@@ -51,6 +54,14 @@ pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:8481";
 
 /// Longest request path written to the audit log (a longer one is cut).
 const AUDIT_PATH_MAX: usize = 200;
+
+/// Longest audit detail (a longer one is cut).
+const AUDIT_DETAIL_MAX: usize = 500;
+
+/// What an admin call affected, as its audit line's detail: a handler puts it in its
+/// response's extensions, the guard writes it (and keeps it off the wire).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditDetail(pub String);
 
 /// Media types a TC upload may carry.
 pub const TC_MEDIA_TYPES: [&str; 2] = ["application/cbor", "application/suit-envelope+cose"];
@@ -118,8 +129,9 @@ fn documented() -> (Router<Arc<Admin>>, utoipa::openapi::OpenApi) {
         .routes(routes!(handlers::show_policy))
         .routes(routes!(handlers::set_class_policy))
         .routes(routes!(handlers::set_device_policy))
-        .routes(routes!(handlers::list_devices))
+        .routes(routes!(handlers::list_devices, handlers::register_device))
         .routes(routes!(handlers::revoke_device))
+        .routes(routes!(handlers::set_device_class))
         .routes(routes!(handlers::list_signers, handlers::add_signer))
         .routes(routes!(handlers::remove_signer))
         .routes(routes!(handlers::list_audit))
@@ -165,19 +177,27 @@ async fn guard(State(admin): State<Arc<Admin>>, request: Request, next: Next) ->
     let method = request.method().clone();
     let path: String = request.uri().path().chars().take(AUDIT_PATH_MAX).collect();
     let authorised = bearer(request.headers()).is_some_and(|t| admin.token_ok(t));
-    let response = if authorised {
+    let mut response = if authorised {
         next.run(request).await
     } else {
         ApiError::Unauthorized.into_response()
     };
     let status = response.status().as_u16();
     let refused = if authorised { "" } else { " (unauthenticated)" };
+    let detail = response
+        .extensions_mut()
+        .remove::<AuditDetail>()
+        .map(|d| d.0.chars().take(AUDIT_DETAIL_MAX).collect::<String>())
+        // A body axum's extractors refused (not JSON, a missing field) never reached a
+        // handler: its status is the reason.
+        .or_else(|| (status >= 400).then(|| format!("refused malformed request (HTTP {status})")));
     let entry = AuditEntry {
         at: unix_now(),
         device: None,
         event: format!("admin {method} {path} -> {status}{refused}"),
+        detail,
     };
-    tracing::info!(%method, %path, status, authorised, "admin call");
+    tracing::info!(%method, %path, status, authorised, detail = entry.detail.as_deref().unwrap_or(""), "admin call");
     if let Err(e) = admin.store.append_audit(&entry).await {
         tracing::error!(error = %e, event = %entry.event, "audit log write failed");
     }
@@ -216,11 +236,29 @@ pub enum ApiError {
     /// Nothing of that name (404).
     #[error("no such {0}")]
     NotFound(&'static str),
+    /// `error`, about `what` (for the audit detail: which TC, device or signer).
+    #[error("{error}")]
+    About {
+        /// What the refused call was about.
+        what: String,
+        /// Why it was refused.
+        error: Box<Self>,
+    },
 }
 
 impl ApiError {
+    /// This error, saying what the refused call was about.
+    #[must_use]
+    pub fn about(self, what: impl Into<String>) -> Self {
+        Self::About {
+            what: what.into(),
+            error: Box::new(self),
+        }
+    }
+
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
+            Self::About { error, .. } => error.status_and_code(),
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Self::MediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "media_type"),
@@ -243,8 +281,18 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!(error = %self, "admin call failed");
         }
-        let body = serde_json::json!({ "error": code, "message": self.to_string() });
-        (status, axum::Json(body)).into_response()
+        let message = self.to_string();
+        let detail = match &self {
+            Self::About { what, .. } => format!("refused {code} ({what}): {message}"),
+            _ => format!("refused {code}: {message}"),
+        };
+        let body = serde_json::json!({ "error": code, "message": message });
+        (
+            status,
+            axum::Extension(AuditDetail(detail)),
+            axum::Json(body),
+        )
+            .into_response()
     }
 }
 

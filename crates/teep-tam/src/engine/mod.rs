@@ -383,6 +383,7 @@ pub(super) fn audit(at: u64, device: DeviceId, event: &str) -> AuditEntry {
         at,
         device: Some(device),
         event: event.into(),
+        detail: None,
     }
 }
 

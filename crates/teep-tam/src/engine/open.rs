@@ -171,6 +171,7 @@ impl Tam {
                 at: cx.now,
                 device: device_id,
                 event: "query-request sent".into(),
+                detail: None,
             }],
             ..Changes::default()
         };

@@ -24,7 +24,8 @@ use teep_proto::ComponentId;
 
 use crate::store::{
     AdminFuture, AdminStore, AuditEntry, Changes, Device, DeviceId, DeviceSummary, LoadRequest,
-    Loaded, MemoryState, Policies, SignerRecord, Store, StoreError, TcPolicy, TcRelease,
+    Loaded, MemoryState, Policies, Registration, SignerRecord, Store, StoreError, TcPolicy,
+    TcRelease,
 };
 
 mod sqlite {
@@ -240,6 +241,24 @@ impl AdminStore for SqlStore {
         Box::pin(
             async move { in_transaction!(self, |ops, conn| ops::revoke_device(conn, id).await) },
         )
+    }
+
+    fn register_device<'a>(&'a self, registration: &'a Registration) -> AdminFuture<'a, bool> {
+        Box::pin(async move {
+            in_transaction!(self, |ops, conn| ops::register_device(conn, registration)
+                .await)
+        })
+    }
+
+    fn set_device_class<'a>(
+        &'a self,
+        id: &'a DeviceId,
+        class: Option<&'a str>,
+    ) -> AdminFuture<'a, ()> {
+        Box::pin(async move {
+            in_transaction!(self, |ops, conn| ops::set_device_class(conn, id, class)
+                .await)
+        })
     }
 
     fn signers(&self) -> AdminFuture<'_, Vec<SignerRecord>> {

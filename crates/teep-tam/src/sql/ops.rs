@@ -9,8 +9,8 @@ use crate::store::StoreError;
 use crate::store::{
     AdminError, AttestationRecord, AuditEntry, Changes, Device, DeviceId, DeviceSummary,
     DeviceView, Installed, LAST_REPORTS, LoadRequest, Loaded, MemoryState, Policies, PolicyScope,
-    ReportRecord, SessionId, SessionRecord, SessionState, SignerRecord, TcPolicy, TcRelease,
-    Token, check_release,
+    Registration, ReportRecord, SessionId, SessionRecord, SessionState, SignerRecord, TcPolicy,
+    TcRelease, Token, check_release,
 };
 use teep_proto::ComponentId;
 
@@ -348,10 +348,11 @@ pub(super) async fn apply(conn: &mut Conn, c: &Changes) -> Result<(), StoreError
 
 /// Appends one audit-log line.
 pub(super) async fn append_audit(conn: &mut Conn, a: &AuditEntry) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO audit_log (at, device, event) VALUES ($1, $2, $3)")
+    sqlx::query("INSERT INTO audit_log (at, device, event, detail) VALUES ($1, $2, $3, $4)")
         .bind(int(a.at)?)
         .bind(a.device.as_ref().map(|d| d.0.as_slice()))
         .bind(a.event.as_str())
+        .bind(a.detail.as_deref())
         .execute(&mut *conn)
         .await
         .map_err(db)?;
@@ -571,7 +572,9 @@ pub(super) async fn audit(
     offset: u64,
     limit: u64,
 ) -> Result<Vec<AuditEntry>, StoreError> {
-    let rows = sqlx::query("SELECT at, device, event FROM audit_log ORDER BY id LIMIT $1 OFFSET $2")
+    let rows = sqlx::query(
+        "SELECT at, device, event, detail FROM audit_log ORDER BY id LIMIT $1 OFFSET $2",
+    )
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .bind(i64::try_from(offset).unwrap_or(i64::MAX))
         .fetch_all(&mut *conn)
@@ -584,6 +587,7 @@ pub(super) async fn audit(
                 at: uint(col(row, 0)?)?,
                 device: device.map(|d| array(d).map(DeviceId)).transpose()?,
                 event: col(row, 2)?,
+                detail: col(row, 3)?,
             })
         })
         .collect()
@@ -712,7 +716,7 @@ pub(super) async fn revoke_device(conn: &mut Conn, id: &DeviceId) -> Result<(), 
 /// TC-signer anchors in name order (sorted here: a PostgreSQL collation may not be
 /// byte order).
 pub(super) async fn signers(conn: &mut Conn) -> Result<Vec<SignerRecord>, StoreError> {
-    let rows = sqlx::query("SELECT name, cose_key, scope FROM tc_signers")
+    let rows = sqlx::query("SELECT name, cose_key, scope, ca_cert FROM tc_signers")
         .fetch_all(&mut *conn)
         .await
         .map_err(db)?;
@@ -723,6 +727,7 @@ pub(super) async fn signers(conn: &mut Conn) -> Result<Vec<SignerRecord>, StoreE
                 name: col(r, 0)?,
                 key: col(r, 1)?,
                 scope: codec::to_component_ids(&col::<Vec<u8>>(r, 2)?)?,
+                ca: col(r, 3)?,
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
@@ -733,12 +738,14 @@ pub(super) async fn signers(conn: &mut Conn) -> Result<Vec<SignerRecord>, StoreE
 /// Adds or replaces a TC-signer anchor.
 pub(super) async fn put_signer(conn: &mut Conn, s: &SignerRecord) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO tc_signers (name, cose_key, scope) VALUES ($1, $2, $3) \
-         ON CONFLICT (name) DO UPDATE SET cose_key = excluded.cose_key, scope = excluded.scope",
+        "INSERT INTO tc_signers (name, cose_key, scope, ca_cert) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (name) DO UPDATE SET cose_key = excluded.cose_key, \
+         scope = excluded.scope, ca_cert = excluded.ca_cert",
     )
     .bind(s.name.as_str())
     .bind(s.key.as_slice())
     .bind(codec::component_ids(&s.scope)?)
+    .bind(s.ca.as_deref())
     .execute(&mut *conn)
     .await
     .map_err(db)?;
@@ -754,6 +761,54 @@ pub(super) async fn remove_signer(conn: &mut Conn, name: &str) -> Result<(), Adm
         .map_err(db)?;
     if done.rows_affected() == 0 {
         return Err(AdminError::NotFound("signer"));
+    }
+    Ok(())
+}
+
+/// Registers a device (see `AdminStore::register_device`): one upsert that, for a known
+/// device, changes only the class and the exemption it is given (never the key, the
+/// revocation, the attestation or the installed list); `true` when the row is new.
+pub(super) async fn register_device(
+    conn: &mut Conn,
+    r: &Registration,
+) -> Result<bool, AdminError> {
+    let known = sqlx::query("SELECT 1 FROM devices WHERE id = $1")
+        .bind(r.id.0.as_slice())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?
+        .is_some();
+    sqlx::query(
+        "INSERT INTO devices (id, cose_key, class, revoked, suite, attested_at, \
+         attestation_exempt) VALUES ($1, $2, $3, FALSE, NULL, NULL, $4) \
+         ON CONFLICT (id) DO UPDATE SET class = COALESCE($3, devices.class), \
+         attestation_exempt = COALESCE($5, devices.attestation_exempt)",
+    )
+    .bind(r.id.0.as_slice())
+    .bind(r.key.as_slice())
+    .bind(r.class.as_deref())
+    .bind(r.attestation_exempt.unwrap_or(false))
+    .bind(r.attestation_exempt)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(!known)
+}
+
+/// Sets or clears a known device's class.
+pub(super) async fn set_device_class(
+    conn: &mut Conn,
+    id: &DeviceId,
+    class: Option<&str>,
+) -> Result<(), AdminError> {
+    let done = sqlx::query("UPDATE devices SET class = $2 WHERE id = $1")
+        .bind(id.0.as_slice())
+        .bind(class)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    if done.rows_affected() == 0 {
+        return Err(AdminError::NotFound("device"));
     }
     Ok(())
 }
