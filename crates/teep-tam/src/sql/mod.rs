@@ -322,3 +322,79 @@ fn array<const N: usize>(v: Vec<u8>) -> Result<[u8; N], StoreError> {
     v.try_into()
         .map_err(|v: Vec<u8>| StoreError::Backend(format!("column of {} bytes, not {N}", v.len())))
 }
+
+/// A value bound to one statement of a batch (`ops.rs`'s `Batch`).
+enum Value<'a> {
+    /// A BLOB (bytes borrowed from the changes, or encoded for the statement).
+    Blob(Option<std::borrow::Cow<'a, [u8]>>),
+    /// A BIGINT.
+    Int(Option<i64>),
+    /// A BOOLEAN.
+    Bool(bool),
+    /// A TEXT.
+    Text(Option<&'a str>),
+}
+
+impl<'a> Value<'a> {
+    /// Borrowed bytes.
+    fn blob(b: &'a [u8]) -> Self {
+        Self::Blob(Some(std::borrow::Cow::Borrowed(b)))
+    }
+
+    /// Bytes encoded for this statement.
+    fn owned(b: Vec<u8>) -> Self {
+        Self::Blob(Some(std::borrow::Cow::Owned(b)))
+    }
+}
+
+/// Appends `sql` to `out` with every placeholder `$n` made `$(n + offset)`: the statements
+/// of one SQLite batch share one argument list, each keeping its own `$1..` in the source.
+/// Our SQL has no `$` outside placeholders (no string literals hold one).
+fn renumber(sql: &str, offset: usize, out: &mut String) {
+    let mut rest = sql;
+    while let Some((head, tail)) = rest.split_once('$') {
+        out.push_str(head);
+        let digits = tail.bytes().take_while(u8::is_ascii_digit).count();
+        let (number, after) = tail.split_at(digits);
+        match number.parse::<usize>() {
+            Ok(n) => {
+                out.push('$');
+                out.push_str(&(n + offset).to_string());
+            }
+            Err(_) => out.push('$'),
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+}
+
+/// `$first, $first+1, ..` for `n` values: the placeholders of an `IN (...)` list.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code")]
+
+    use super::{placeholders, renumber};
+
+    #[test]
+    fn renumbering_shifts_every_placeholder_and_nothing_else() {
+        let mut out = String::from("SELECT 1;\n");
+        renumber(
+            "UPDATE t SET a = $1 WHERE b = $12 AND c = $1 OR d = '$'",
+            3,
+            &mut out,
+        );
+        assert_eq!(
+            out,
+            "SELECT 1;\nUPDATE t SET a = $4 WHERE b = $15 AND c = $4 OR d = '$'"
+        );
+        assert_eq!(placeholders(2, 3), "$2, $3, $4");
+        assert_eq!(placeholders(1, 0), "");
+    }
+}

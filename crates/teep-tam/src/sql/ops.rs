@@ -2,9 +2,11 @@
 // file in a module that defines `Db` (sqlx::Sqlite or sqlx::Postgres). Both dialects
 // take `$n` placeholders and `ON CONFLICT ... DO UPDATE`, so the SQL text is shared too.
 
-use sqlx::Row;
+use std::borrow::Cow;
 
-use super::{array, codec, db, int, seq_from_db, seq_to_db, uint};
+use sqlx::{Either, Executor, Row};
+
+use super::{Value, array, codec, db, int, placeholders, renumber, seq_from_db, seq_to_db, uint};
 use crate::store::StoreError;
 use crate::store::{
     AdminError, AttestationRecord, AuditEntry, Changes, Device, DeviceId, DeviceSummary,
@@ -24,6 +26,107 @@ where
     T: sqlx::Decode<'r, Db> + sqlx::Type<Db>,
 {
     row.try_get(i).map_err(db)
+}
+
+/// Whether `Db` is SQLite (whose statements can travel together, see [`Batch`]).
+fn is_sqlite() -> bool {
+    <Db as sqlx::Database>::NAME == "SQLite"
+}
+
+/// What one statement of a [`Batch`] gave: the rows it returned.
+struct Output {
+    rows: Vec<DbRow>,
+}
+
+/// Statements run in order on one connection. On SQLite they travel as one
+/// multi-statement query: one hand-off to the connection's worker thread instead of one
+/// per statement (that fixed cost, not the statements, dominated a session: see
+/// docs/tam.md "Performance"); each statement keeps its own `$1..` in the source and they
+/// are renumbered into one argument list. PostgreSQL prepares one statement at a time, so
+/// there they run one by one.
+#[derive(Default)]
+struct Batch<'a> {
+    statements: Vec<(Cow<'static, str>, Vec<Value<'a>>)>,
+}
+
+impl<'a> Batch<'a> {
+    /// Adds a statement; its outputs come at the same index.
+    fn push(&mut self, sql: impl Into<Cow<'static, str>>, values: Vec<Value<'a>>) -> usize {
+        self.statements.push((sql.into(), values));
+        self.statements.len() - 1
+    }
+
+    /// Runs every statement, one output each. With `guard`, the first statement is a
+    /// commit's compare-and-set: unless it changed exactly one row the run stops with
+    /// [`StoreError::Conflict`] (the caller's transaction is then rolled back, so on SQLite,
+    /// where the later statements may have run already, they leave nothing either).
+    async fn run(&self, conn: &mut Conn, guard: bool) -> Result<Vec<Output>, StoreError> {
+        let mut outputs = Vec::with_capacity(self.statements.len());
+        if is_sqlite() && self.statements.len() > 1 {
+            let mut sql = String::new();
+            let mut values: Vec<&Value<'a>> = Vec::new();
+            for (text, v) in &self.statements {
+                if !sql.is_empty() {
+                    sql.push_str(";\n");
+                }
+                renumber(text, values.len(), &mut sql);
+                values.extend(v);
+            }
+            run_sql(conn, &sql, &values, guard, &mut outputs).await?;
+        } else {
+            for (i, (text, v)) in self.statements.iter().enumerate() {
+                let values: Vec<&Value<'a>> = v.iter().collect();
+                run_sql(conn, text, &values, guard && i == 0, &mut outputs).await?;
+            }
+        }
+        if outputs.len() != self.statements.len() {
+            return Err(StoreError::Backend(format!(
+                "{} results for a batch of {} statements",
+                outputs.len(),
+                self.statements.len()
+            )));
+        }
+        Ok(outputs)
+    }
+}
+
+/// Runs `sql` (one statement, or several on SQLite) with `values`, appending one output
+/// per statement; with `guard`, fails with [`StoreError::Conflict`] as soon as the first
+/// statement turns out to have changed other than exactly one row.
+async fn run_sql(
+    conn: &mut Conn,
+    sql: &str,
+    values: &[&Value<'_>],
+    guard: bool,
+    outputs: &mut Vec<Output>,
+) -> Result<(), StoreError> {
+    let mut query = sqlx::query(sql);
+    for v in values {
+        query = match v {
+            Value::Blob(b) => query.bind(b.as_deref()),
+            Value::Int(i) => query.bind(*i),
+            Value::Bool(b) => query.bind(*b),
+            Value::Text(t) => query.bind(*t),
+        };
+    }
+    let first = outputs.len();
+    let mut stream = (&mut *conn).fetch_many(query);
+    let mut rows = Vec::new();
+    while let Some(step) = std::future::poll_fn(|cx| stream.as_mut().poll_next(cx)).await {
+        match step.map_err(db)? {
+            Either::Right(row) => rows.push(row),
+            Either::Left(done) => {
+                let changed = done.rows_affected();
+                if guard && outputs.len() == first && changed != 1 {
+                    return Err(StoreError::Conflict);
+                }
+                outputs.push(Output {
+                    rows: std::mem::take(&mut rows),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Answers one load request.
@@ -73,15 +176,15 @@ async fn session(conn: &mut Conn, token: &[u8]) -> Result<Option<SessionRecord>,
     row.as_ref().map(session_from_row).transpose()
 }
 
+/// Unconsumed tokens of the device `$1`'s sessions, as [`outstanding`] orders them.
+const OUTSTANDING_SQL: &str = "SELECT token FROM sessions WHERE device = $1 AND consumed = FALSE \
+     ORDER BY issued_at, token";
+
 /// Unconsumed tokens of `device`'s sessions (`None`: of no known device), oldest first,
 /// ties in token order (as `MemoryState` sorts its map).
 async fn outstanding(conn: &mut Conn, device: Option<&DeviceId>) -> Result<Vec<Token>, StoreError> {
     let query = match device {
-        Some(id) => sqlx::query(
-            "SELECT token FROM sessions WHERE device = $1 AND consumed = FALSE \
-             ORDER BY issued_at, token",
-        )
-        .bind(id.0.as_slice()),
+        Some(id) => sqlx::query(OUTSTANDING_SQL).bind(id.0.as_slice()),
         None => sqlx::query(
             "SELECT token FROM sessions WHERE device IS NULL AND consumed = FALSE \
              ORDER BY issued_at, token",
@@ -91,24 +194,30 @@ async fn outstanding(conn: &mut Conn, device: Option<&DeviceId>) -> Result<Vec<T
     rows.iter().map(|r| col(r, 0)).collect()
 }
 
-/// One device record with its installed list: a single statement (the device row joined
-/// with its installed rows, one row per installed manifest, or one row of NULLs).
+/// The device row joined with its installed rows (one row per installed manifest, or one
+/// row of NULLs): a device record with its installed list in a single statement.
+const DEVICE_SQL: &str = "SELECT d.cose_key, d.class, d.revoked, d.suite, d.attested_at, \
+     i.manifest_id, i.sequence, i.digest, d.attestation_exempt \
+     FROM devices d LEFT JOIN installed i ON i.device = d.id \
+     WHERE d.id = $1 ORDER BY i.position";
+
+/// One device record with its installed list (see [`DEVICE_SQL`]).
 async fn device(conn: &mut Conn, id: &DeviceId) -> Result<Option<Device>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT d.cose_key, d.class, d.revoked, d.suite, d.attested_at, \
-         i.manifest_id, i.sequence, i.digest, d.attestation_exempt \
-         FROM devices d LEFT JOIN installed i ON i.device = d.id \
-         WHERE d.id = $1 ORDER BY i.position",
-    )
-    .bind(id.0.as_slice())
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db)?;
+    let rows = sqlx::query(DEVICE_SQL)
+        .bind(id.0.as_slice())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?;
+    device_from_rows(id, &rows)
+}
+
+/// The record [`DEVICE_SQL`]'s rows describe (`None`: no rows, no such device).
+fn device_from_rows(id: &DeviceId, rows: &[DbRow]) -> Result<Option<Device>, StoreError> {
     let Some(row) = rows.first() else {
         return Ok(None);
     };
     let mut installed = Vec::with_capacity(rows.len());
-    for r in &rows {
+    for r in rows {
         let manifest_id: Option<Vec<u8>> = col(r, 5)?;
         let Some(manifest_id) = manifest_id else {
             continue;
@@ -140,29 +249,14 @@ fn policy_from_row(row: &DbRow) -> Result<TcPolicy, StoreError> {
     })
 }
 
-/// The device's own policy, else its class's (the record's class, else `default_class`):
-/// one statement, the device's row ranked before the class's.
-async fn policy(
-    conn: &mut Conn,
-    id: &DeviceId,
-    class: Option<&str>,
-) -> Result<TcPolicy, StoreError> {
-    let row = sqlx::query(
-        "SELECT install, requestable, 0 AS rank FROM device_policies WHERE device = $1 \
-         UNION ALL \
-         SELECT install, requestable, 1 AS rank FROM class_policies WHERE class = $2 \
-         ORDER BY rank LIMIT 1",
-    )
-    .bind(id.0.as_slice())
-    .bind(class)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(db)?;
-    row.as_ref()
-        .map(policy_from_row)
-        .transpose()
-        .map(Option::unwrap_or_default)
-}
+/// The device's own policy, else its class's (the record's class, else `$2`, the default
+/// class): one statement, the device's row ranked before the class's, at most one row.
+const POLICY_SQL: &str = "SELECT install, requestable, 0 AS rank FROM device_policies \
+     WHERE device = $1 \
+     UNION ALL \
+     SELECT install, requestable, 1 AS rank FROM class_policies \
+     WHERE class = COALESCE((SELECT class FROM devices WHERE id = $1), $2) \
+     ORDER BY rank LIMIT 1";
 
 const RELEASE_COLUMNS: &str = "manifest_id, sequence, digest, signer, envelope, depends_on";
 
@@ -180,35 +274,33 @@ fn release_from_row(row: &DbRow) -> Result<TcRelease, StoreError> {
 
 /// The latest release of each of `ids` (`None`: it has none): the highest sequence number,
 /// the last added on a tie (as `Iterator::max_by_key` picks in `MemoryState`). Sequence
-/// numbers are compared here, not in SQL, since the column holds them bit-cast.
+/// numbers are compared here, not in SQL, since the column holds them bit-cast. Each row
+/// is moved into its slot, not copied (an envelope may be large).
 async fn latest_of(
     conn: &mut Conn,
     ids: &[&ComponentId],
 ) -> Result<Vec<(ComponentId, Option<TcRelease>)>, StoreError> {
-    let mut query = sqlx::QueryBuilder::<Db>::new(format!(
-        "SELECT {RELEASE_COLUMNS} FROM tc_releases WHERE manifest_id IN ("
-    ));
-    let mut list = query.separated(", ");
+    let sql = format!(
+        "SELECT {RELEASE_COLUMNS} FROM tc_releases WHERE manifest_id IN ({}) ORDER BY id",
+        placeholders(1, ids.len())
+    );
+    let mut query = sqlx::query(&sql);
     for id in ids {
-        list.push_bind(codec::component_id(id));
+        query = query.bind(codec::component_id(id));
     }
-    query.push(") ORDER BY id");
-    let rows = query.build().fetch_all(&mut *conn).await.map_err(db)?;
-    let all = rows
-        .iter()
-        .map(release_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ids
-        .iter()
-        .map(|&id| {
-            let latest = all
-                .iter()
-                .filter(|r| r.manifest_id == *id)
-                .max_by_key(|r| r.sequence)
-                .cloned();
-            (id.clone(), latest)
-        })
-        .collect())
+    let rows = query.fetch_all(&mut *conn).await.map_err(db)?;
+    let mut latest: Vec<(ComponentId, Option<TcRelease>)> =
+        ids.iter().map(|&id| (id.clone(), None)).collect();
+    for row in &rows {
+        let r = release_from_row(row)?;
+        let slot = latest.iter_mut().find(|(id, _)| *id == r.manifest_id);
+        if let Some((_, slot)) = slot
+            && slot.as_ref().is_none_or(|s| r.sequence >= s.sequence)
+        {
+            *slot = Some(r);
+        }
+    }
+    Ok(latest)
 }
 
 /// Every release of `id`, in the order added.
@@ -223,19 +315,35 @@ async fn releases_of(conn: &mut Conn, id: &ComponentId) -> Result<Vec<TcRelease>
     rows.iter().map(release_from_row).collect()
 }
 
-/// The view `MemoryState::device_view` gives, walked in the same order.
+/// The view `MemoryState::device_view` gives, walked in the same order. The record, the
+/// policy, the revoked TCs and the outstanding tokens come in one [`Batch`]; the releases
+/// then in one statement per dependency level.
 async fn device_view(
     conn: &mut Conn,
     id: &DeviceId,
     default_class: Option<&str>,
 ) -> Result<DeviceView, StoreError> {
-    let device = device(conn, id).await?;
-    let class = device
-        .as_ref()
-        .and_then(|d| d.class.as_deref())
-        .or(default_class);
-    let mut policy = policy(conn, id, class).await?;
-    policy.without_revoked(&revoked_tcs(conn).await?);
+    let mut batch = Batch::default();
+    let record = batch.push(DEVICE_SQL, vec![Value::blob(&id.0)]);
+    let policy = batch.push(
+        POLICY_SQL,
+        vec![Value::blob(&id.0), Value::Text(default_class)],
+    );
+    let revoked = batch.push(REVOKED_SQL, vec![]);
+    let outstanding = batch.push(OUTSTANDING_SQL, vec![Value::blob(&id.0)]);
+    let out = batch.run(conn, false).await?;
+    let rows = |i: usize| out.get(i).map_or(&[][..], |o| o.rows.as_slice());
+    let device = device_from_rows(id, rows(record))?;
+    let mut policy = rows(policy)
+        .first()
+        .map(policy_from_row)
+        .transpose()?
+        .unwrap_or_default();
+    policy.without_revoked(&revoked_from_rows(rows(revoked))?);
+    let outstanding = rows(outstanding)
+        .iter()
+        .map(|r| col(r, 0))
+        .collect::<Result<Vec<Token>, _>>()?;
     let mut releases: Vec<TcRelease> = Vec::new();
     let mut todo: Vec<ComponentId> = policy
         .install
@@ -245,7 +353,8 @@ async fn device_view(
         .collect();
     // The latest release of each ID (see `latest_of`), fetched for every ID still to walk
     // in one statement whenever the walk meets one not fetched yet (once per dependency
-    // level), so the walk itself stays the one `MemoryState` makes.
+    // level), so the walk itself stays the one `MemoryState` makes. A release taken from
+    // `fetched` is in `releases` from then on, so the walk never looks for it again.
     let mut fetched: Vec<(ComponentId, Option<TcRelease>)> = Vec::new();
     while let Some(next) = todo.pop() {
         if releases.iter().any(|r| r.manifest_id == next) {
@@ -262,9 +371,9 @@ async fn device_view(
             fetched.extend(found);
         }
         let latest = fetched
-            .iter()
+            .iter_mut()
             .find(|(id, _)| *id == next)
-            .and_then(|(_, r)| r.clone());
+            .and_then(|(_, r)| r.take());
         if let Some(r) = latest {
             todo.extend(r.depends_on.iter().cloned());
             releases.push(r);
@@ -274,168 +383,185 @@ async fn device_view(
         device,
         policy,
         releases,
-        outstanding: outstanding(conn, Some(id)).await?,
+        outstanding,
     })
 }
 
-/// Applies `c` inside the caller's transaction, in `MemoryState::apply`'s order: first
-/// the compare-and-set on the consumed token (the row is then locked for this
-/// transaction, so a concurrent commit of the same token finds it consumed).
+/// Applies `c` inside the caller's transaction, in `MemoryState::apply`'s order, as one
+/// [`Batch`]: first the compare-and-set on the consumed token (the row is then locked for
+/// this transaction, so a concurrent commit of the same token finds it consumed).
 pub(super) async fn apply(conn: &mut Conn, c: &Changes) -> Result<(), StoreError> {
+    let mut batch = Batch::default();
     if let Some(token) = &c.consume {
-        let done = sqlx::query(
+        batch.push(
             "UPDATE sessions SET consumed = TRUE WHERE token = $1 AND consumed = FALSE",
-        )
-        .bind(token.as_slice())
-        .execute(&mut *conn)
-        .await
-        .map_err(db)?;
-        if done.rows_affected() != 1 {
-            return Err(StoreError::Conflict);
-        }
+            vec![Value::blob(token)],
+        );
     }
     if !c.retire.is_empty() || c.purge_expired_before.is_some() {
         // The retired tokens and the expired sessions, in one statement.
-        let mut query = sqlx::QueryBuilder::<Db>::new("DELETE FROM sessions WHERE ");
+        let mut values = Vec::with_capacity(c.retire.len() + 1);
+        let mut sql = String::from("DELETE FROM sessions WHERE ");
         match c.purge_expired_before {
-            Some(before) => query.push("expires_at < ").push_bind(int(before)?),
-            None => query.push("FALSE"),
-        };
-        if !c.retire.is_empty() {
-            query.push(" OR token IN (");
-            let mut list = query.separated(", ");
-            for token in &c.retire {
-                list.push_bind(token.as_slice());
+            Some(before) => {
+                sql.push_str("expires_at < $1");
+                values.push(Value::Int(Some(int(before)?)));
             }
-            query.push(")");
+            None => sql.push_str("FALSE"),
         }
-        query.build().execute(&mut *conn).await.map_err(db)?;
+        if !c.retire.is_empty() {
+            sql.push_str(" OR token IN (");
+            sql.push_str(&placeholders(values.len() + 1, c.retire.len()));
+            sql.push(')');
+            values.extend(c.retire.iter().map(|t| Value::blob(t)));
+        }
+        batch.push(sql, values);
     }
     for s in &c.new_sessions {
-        put_session(conn, s).await?;
+        push_session(&mut batch, s)?;
     }
     if let Some(d) = &c.device {
-        put_device(conn, d).await?;
+        push_device(&mut batch, d)?;
     }
     if let Some(a) = &c.attestation {
-        sqlx::query("INSERT INTO attestations (device, at, ear) VALUES ($1, $2, $3)")
-            .bind(a.device.0.as_slice())
-            .bind(int(a.at)?)
-            .bind(a.ear.as_slice())
-            .execute(&mut *conn)
-            .await
-            .map_err(db)?;
+        batch.push(
+            "INSERT INTO attestations (device, at, ear) VALUES ($1, $2, $3)",
+            vec![
+                Value::blob(&a.device.0),
+                Value::Int(Some(int(a.at)?)),
+                Value::blob(&a.ear),
+            ],
+        );
     }
     for r in &c.reports {
-        sqlx::query(
+        batch.push(
             "INSERT INTO suit_reports (device, at, manifest_digest, success, report) \
              VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(r.device.0.as_slice())
-        .bind(int(r.at)?)
-        .bind(r.manifest_digest.as_slice())
-        .bind(r.success)
-        .bind(r.report.as_slice())
-        .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+            vec![
+                Value::blob(&r.device.0),
+                Value::Int(Some(int(r.at)?)),
+                Value::blob(&r.manifest_digest),
+                Value::Bool(r.success),
+                Value::blob(&r.report),
+            ],
+        );
     }
     for a in &c.audit {
-        append_audit(conn, a).await?;
+        push_audit(&mut batch, a)?;
     }
+    batch.run(conn, c.consume.is_some()).await?;
     Ok(())
 }
 
 /// Appends one audit-log line.
 pub(super) async fn append_audit(conn: &mut Conn, a: &AuditEntry) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO audit_log (at, device, event, detail) VALUES ($1, $2, $3, $4)")
-        .bind(int(a.at)?)
-        .bind(a.device.as_ref().map(|d| d.0.as_slice()))
-        .bind(a.event.as_str())
-        .bind(a.detail.as_deref())
-        .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+    let mut batch = Batch::default();
+    push_audit(&mut batch, a)?;
+    batch.run(conn, false).await?;
     Ok(())
 }
 
-/// Inserts or replaces a session record (the map insert of `MemoryState`).
-async fn put_session(conn: &mut Conn, s: &SessionRecord) -> Result<(), StoreError> {
+/// Adds the insert of one audit-log line to `batch`.
+fn push_audit<'a>(batch: &mut Batch<'a>, a: &'a AuditEntry) -> Result<(), StoreError> {
+    batch.push(
+        "INSERT INTO audit_log (at, device, event, detail) VALUES ($1, $2, $3, $4)",
+        vec![
+            Value::Int(Some(int(a.at)?)),
+            Value::Blob(a.device.as_ref().map(|d| Cow::Borrowed(d.0.as_slice()))),
+            Value::Text(Some(a.event.as_str())),
+            Value::Text(a.detail.as_deref()),
+        ],
+    );
+    Ok(())
+}
+
+/// Adds the insert-or-replace of a session record (the map insert of `MemoryState`) to
+/// `batch`.
+fn push_session<'a>(batch: &mut Batch<'a>, s: &'a SessionRecord) -> Result<(), StoreError> {
     let (challenge, state) = match &s.state {
         SessionState::ExpectQueryResponse(q) => {
             (q.challenge.as_deref(), codec::expect_query_response(q)?)
         }
         SessionState::ExpectSuccess(e) => (None, codec::expect_success(e)?),
     };
-    sqlx::query(
+    batch.push(
         "INSERT INTO sessions (token, session_id, device, issued_at, expires_at, consumed, \
          kind, challenge, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
          ON CONFLICT (token) DO UPDATE SET session_id = excluded.session_id, \
          device = excluded.device, issued_at = excluded.issued_at, \
          expires_at = excluded.expires_at, consumed = excluded.consumed, \
          kind = excluded.kind, challenge = excluded.challenge, state = excluded.state",
-    )
-    .bind(s.token.as_slice())
-    .bind(s.session.0.as_slice())
-    .bind(s.device.as_ref().map(|d| d.0.as_slice()))
-    .bind(int(s.issued_at)?)
-    .bind(int(s.expires_at)?)
-    .bind(s.consumed)
-    .bind(s.state.name())
-    .bind(challenge)
-    .bind(state)
-    .execute(&mut *conn)
-    .await
-    .map_err(db)?;
+        vec![
+            Value::blob(&s.token),
+            Value::blob(&s.session.0),
+            Value::Blob(s.device.as_ref().map(|d| Cow::Borrowed(d.0.as_slice()))),
+            Value::Int(Some(int(s.issued_at)?)),
+            Value::Int(Some(int(s.expires_at)?)),
+            Value::Bool(s.consumed),
+            Value::Text(Some(s.state.name())),
+            Value::Blob(challenge.map(Cow::Borrowed)),
+            Value::owned(state),
+        ],
+    );
     Ok(())
 }
 
-/// Inserts or replaces a device record with its installed list. The device row is
-/// written first, so that on PostgreSQL its row lock orders concurrent writers of the
-/// same device before either touches `installed`.
+/// Inserts or replaces a device record with its installed list.
 pub(super) async fn put_device(conn: &mut Conn, d: &Device) -> Result<(), StoreError> {
+    let mut batch = Batch::default();
+    push_device(&mut batch, d)?;
+    batch.run(conn, false).await?;
+    Ok(())
+}
+
+/// Adds the insert-or-replace of a device record with its installed list to `batch`. The
+/// device row is written first, so that on PostgreSQL its row lock orders concurrent
+/// writers of the same device before either touches `installed`.
+fn push_device<'a>(batch: &mut Batch<'a>, d: &'a Device) -> Result<(), StoreError> {
     let id = d.id.0.as_slice();
-    sqlx::query(
+    batch.push(
         "INSERT INTO devices (id, cose_key, class, revoked, suite, attested_at, \
          attestation_exempt) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE \
          SET cose_key = excluded.cose_key, class = excluded.class, \
          revoked = excluded.revoked, suite = excluded.suite, \
          attested_at = excluded.attested_at, attestation_exempt = excluded.attestation_exempt",
-    )
-    .bind(id)
-    .bind(d.key.as_slice())
-    .bind(d.class.as_deref())
-    .bind(d.revoked)
-    .bind(d.suite.as_ref().map(codec::suite).transpose()?)
-    .bind(d.attested_at.map(int).transpose()?)
-    .bind(d.attestation_exempt)
-    .execute(&mut *conn)
-    .await
-    .map_err(db)?;
-    sqlx::query("DELETE FROM installed WHERE device = $1")
-        .bind(id)
-        .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+        vec![
+            Value::blob(id),
+            Value::blob(&d.key),
+            Value::Text(d.class.as_deref()),
+            Value::Bool(d.revoked),
+            Value::Blob(d.suite.as_ref().map(codec::suite).transpose()?.map(Cow::Owned)),
+            Value::Int(d.attested_at.map(int).transpose()?),
+            Value::Bool(d.attestation_exempt),
+        ],
+    );
+    batch.push(
+        "DELETE FROM installed WHERE device = $1",
+        vec![Value::blob(id)],
+    );
     if d.installed.is_empty() {
         return Ok(());
     }
     // Every installed row in one statement.
-    let mut rows = Vec::with_capacity(d.installed.len());
+    let mut sql =
+        String::from("INSERT INTO installed (device, position, manifest_id, sequence, digest) VALUES ");
+    let mut values = Vec::with_capacity(d.installed.len() * 5);
     for (position, i) in d.installed.iter().enumerate() {
-        rows.push((int(position)?, codec::component_id(&i.manifest_id), i));
+        if position > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        sql.push_str(&placeholders(values.len() + 1, 5));
+        sql.push(')');
+        values.extend([
+            Value::blob(id),
+            Value::Int(Some(int(position)?)),
+            Value::owned(codec::component_id(&i.manifest_id)),
+            Value::Int(Some(seq_to_db(i.sequence))),
+            Value::blob(&i.digest),
+        ]);
     }
-    let mut query = sqlx::QueryBuilder::<Db>::new(
-        "INSERT INTO installed (device, position, manifest_id, sequence, digest) ",
-    );
-    query.push_values(rows, |mut row, (position, manifest_id, i)| {
-        row.push_bind(id)
-            .push_bind(position)
-            .push_bind(manifest_id)
-            .push_bind(seq_to_db(i.sequence))
-            .push_bind(i.digest.as_slice());
-    });
-    query.build().execute(&mut *conn).await.map_err(db)?;
+    batch.push(sql, values);
     Ok(())
 }
 
@@ -595,10 +721,18 @@ pub(super) async fn audit(
 
 /// Revoked manifest IDs, in the order revoked.
 pub(super) async fn revoked_tcs(conn: &mut Conn) -> Result<Vec<ComponentId>, StoreError> {
-    let rows = sqlx::query("SELECT manifest_id FROM revoked_tcs ORDER BY id")
+    let rows = sqlx::query(REVOKED_SQL)
         .fetch_all(&mut *conn)
         .await
         .map_err(db)?;
+    revoked_from_rows(&rows)
+}
+
+/// Revoked manifest IDs, in the order revoked.
+const REVOKED_SQL: &str = "SELECT manifest_id FROM revoked_tcs ORDER BY id";
+
+/// The IDs [`REVOKED_SQL`]'s rows name.
+fn revoked_from_rows(rows: &[DbRow]) -> Result<Vec<ComponentId>, StoreError> {
     rows.iter()
         .map(|r| codec::to_component_id(&col::<Vec<u8>>(r, 0)?))
         .collect()
