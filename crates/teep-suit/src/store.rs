@@ -71,7 +71,9 @@ pub trait BlobBackend {
     /// included): the barrier before the commit point.
     fn sync(&mut self) -> Result<(), SuitError>;
     /// Replaces the index by the next index atomically and durably: the commit point.
-    /// After it, even across a crash, the index is either the old or the new one.
+    /// After it, even across a crash, the index is either the old or the new one. On an
+    /// error the next index must still be there unless the index was replaced (then the
+    /// error is about durability only: [`IndexedStore::publish`] keeps the new state).
     fn replace_index(&mut self) -> Result<(), SuitError>;
     /// Deletes an object (garbage collection).
     fn remove(&mut self, object: &str) -> Result<(), SuitError>;
@@ -472,25 +474,38 @@ impl<B: BlobBackend, S: Seal> IndexedStore<B, S> {
     }
 
     /// Second half: writes the next index, syncs it with the staged objects, and makes it
-    /// the index (the commit point), then drops dead objects. Removal failures after the commit point are not errors (the
-    /// commit happened); the next open collects what is left. On failure before it, the
-    /// staged objects are dropped.
+    /// the index (the commit point), then drops dead objects. Removal failures after the
+    /// commit point are not errors (the commit happened); the next open collects what is
+    /// left. On failure before it, the staged objects are dropped.
+    ///
+    /// A [`BlobBackend::replace_index`] that fails after the index was replaced (its next
+    /// index is gone: the rename happened, the directory fsync after it failed) has passed
+    /// the commit point: the new index is authoritative and its objects are kept, and so
+    /// are the old index's (a crash could still bring the old index back); the store
+    /// moves to the new state and the error says that it may not be durable.
     ///
     /// # Errors
     /// `staged` was not staged from the current state, or the backend failed before the
-    /// commit point (the state is unchanged).
+    /// commit point (the state is unchanged); [`SuitError::Storage`] "not known to be
+    /// durable" when the commit point passed but its durability failed (the state is the
+    /// new one).
     pub fn publish(&mut self, staged: Staged) -> Result<(), SuitError> {
-        let committed = if Some(staged.index.generation) == self.index.generation.checked_add(1) {
+        let prepared = if Some(staged.index.generation) == self.index.generation.checked_add(1) {
             self.seal
                 .seal(Blob::Index, &staged.index.encode()?)
                 .and_then(|sealed| self.backend.write(Blob::NextIndex, &sealed))
                 .and_then(|()| self.backend.sync())
-                .and_then(|()| self.backend.replace_index())
         } else {
             Err(SuitError::Storage(String::from(
                 "staged changes are not based on the current state",
             )))
         };
+        let committed = prepared.and_then(|()| match self.backend.replace_index() {
+            Ok(()) => Ok(None),
+            // The next index was renamed into place: the commit point has passed.
+            Err(e) if matches!(self.backend.read(Blob::NextIndex), Ok(None)) => Ok(Some(e)),
+            Err(e) => Err(e),
+        });
         let (old, new) = (&self.index.state.data, &staged.index.state.data);
         let only_in = |a: &BTreeMap<ComponentId, String>, b: &BTreeMap<ComponentId, String>| {
             let keep: BTreeSet<&String> = b.values().collect();
@@ -500,11 +515,19 @@ impl<B: BlobBackend, S: Seal> IndexedStore<B, S> {
                 .collect::<Vec<_>>()
         };
         match committed {
-            Ok(()) => {
+            Ok(None) => {
                 let dead = only_in(old, new);
                 self.index = staged.index;
                 self.discard(dead);
                 Ok(())
+            }
+            Ok(Some(e)) => {
+                // Nothing is deleted: the new index names its objects, and the old index
+                // (if the rename is lost in a crash) names the old ones.
+                self.index = staged.index;
+                Err(SuitError::Storage(format!(
+                    "committed, but not known to be durable: {e}"
+                )))
             }
             Err(e) => {
                 let unused = only_in(new, old);

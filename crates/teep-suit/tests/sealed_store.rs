@@ -441,12 +441,14 @@ impl BlobBackend for Crash {
             Err(lost())
         }
     }
+    /// Two steps: the rename, then the directory fsync after it (power lost there: the
+    /// index is already replaced).
     fn replace_index(&mut self) -> Result<(), SuitError> {
-        if self.step() {
-            self.inner.replace_index()
-        } else {
-            Err(lost())
+        if !self.step() {
+            return Err(lost());
         }
+        self.inner.replace_index()?;
+        if self.step() { Ok(()) } else { Err(lost()) }
     }
     fn remove(&mut self, object: &str) -> Result<(), SuitError> {
         if self.step() {
@@ -489,8 +491,9 @@ fn run_crashing<S: Seal>(
 }
 
 /// Power lost at every step of `op` in turn leaves the state before or after it: never
-/// anything else, and a failure is reported only when the state is the old one. The new
-/// state survives exactly the crashes in the `removals` steps after the commit point.
+/// anything else, and the old state only with a failure reported. The new state survives
+/// exactly the crashes after the commit point: the directory fsync after the rename (a
+/// failure is reported: durability unknown) and the `removals` steps.
 fn crash_at_every_step<S: Seal>(
     start: &Path,
     make_seal: &dyn Fn() -> S,
@@ -513,8 +516,9 @@ fn crash_at_every_step<S: Seal>(
             saw_new += 1;
         }
     }
-    // New objects, the next index, their sync and the rename fail old; removals new.
-    assert_eq!((saw_old, saw_new), (total - removals, removals));
+    // New objects, the next index, their sync and the rename fail old; the directory
+    // fsync after the rename and the removals new.
+    assert_eq!((saw_old, saw_new), (total - removals - 1, removals + 1));
     assert!(saw_old >= 3);
 }
 
@@ -578,6 +582,40 @@ fn a_failed_commit_leaves_the_open_store_as_it_was_and_no_objects_behind() {
         drop(store);
         assert_eq!(state_of(dir.path(), seal()).1, before.1 + 1);
     }
+}
+
+/// The rename made the new index the state; if the directory fsync after it fails, the
+/// commit must not delete what that index names (it did: the next open then found its
+/// objects gone, StateTampered). The failure is reported, the state is the new one, in
+/// the process and after reopening.
+#[test]
+fn a_failed_directory_fsync_after_the_rename_keeps_the_new_state() {
+    let tam = Tam::new();
+    let start = tempfile::tempdir().unwrap();
+    let mut store = sealed(start.path()).unwrap();
+    tam.install(&mut store, &tam.tc("a", 1, b"one")).unwrap();
+    let generation = store.generation();
+    drop(store);
+    // Update steps: two objects, next index, sync, rename (0..=4), then the fsync (5).
+    let (backend, steps) = Crash::new(start.path(), 5, true);
+    let mut store = IndexedStore::open_with(backend, seal()).unwrap();
+    let err = tam
+        .install(&mut store, &tam.tc("a", 2, b"two"))
+        .unwrap_err();
+    assert_eq!(steps.get(), 6, "the failure is the fsync after the rename");
+    assert!(
+        matches!(&err, SuitError::Storage(m) if m.contains("not known to be durable")),
+        "{err:?}"
+    );
+    assert_eq!(*store.read(&app("a")).unwrap().unwrap(), *b"two");
+    assert_eq!(store.generation(), generation + 1);
+    drop(store);
+    let reopened = sealed(start.path()).unwrap();
+    assert_eq!(reopened.generation(), generation + 1);
+    assert_eq!(*reopened.read(&app("a")).unwrap().unwrap(), *b"two");
+    reopened.snapshot().unwrap();
+    // Only the new state's objects are left once the open has collected the old ones.
+    assert_eq!(object_names(start.path()).len(), 2);
 }
 
 #[test]
