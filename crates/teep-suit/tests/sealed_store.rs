@@ -753,3 +753,127 @@ fn a_commit_syncs_all_its_writes_once_before_the_commit_point() {
     drop(store);
     assert_eq!(state_of(dir.path(), seal()).1, 2);
 }
+
+fn put(id: &str, bytes: &[u8]) -> Changes {
+    let mut changes = Changes::default();
+    changes
+        .data
+        .insert(ComponentId::from_strs(&[id]), Some(bytes.to_vec()));
+    changes
+}
+
+fn value_of(store: &impl Storage, id: &str) -> Vec<u8> {
+    store
+        .read(&ComponentId::from_strs(&[id]))
+        .unwrap()
+        .unwrap()
+        .into_owned()
+}
+
+/// A sealed store at generation 1 holding `x = one`.
+fn at_generation_one() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = sealed(dir.path()).unwrap();
+    store.commit(put("x", b"one")).unwrap();
+    assert_eq!(store.generation(), 1);
+    dir
+}
+
+/// The counter moves at the same time as the rename: if the rename fails (or a crash
+/// loses it) once the counter has the new generation, the commit stands, and the next open
+/// rolls `index.tmp` forward; an open with the counter not moved finds the old state.
+#[test]
+fn a_counted_commit_whose_rename_fails_is_rolled_forward_by_the_counter() {
+    let start = at_generation_one();
+    for counter_moved in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(start.path(), dir.path());
+        // Steps: object, next index, sync (0..=2), then the rename fails.
+        let (backend, _) = Crash::new(dir.path(), 3, true);
+        let mut store = IndexedStore::open_with(backend, seal()).unwrap();
+        let staged = store.stage(put("x", b"two")).unwrap();
+        let counter = std::sync::atomic::AtomicU64::new(1);
+        let out = store.publish_recorded(staged, |g| {
+            if counter_moved {
+                counter.store(g, std::sync::atomic::Ordering::SeqCst);
+                Ok(())
+            } else {
+                Err("counter write failed")
+            }
+        });
+        if counter_moved {
+            assert_eq!(out, Ok(None));
+            assert_eq!(value_of(&store, "x"), b"two");
+        } else {
+            assert_eq!(out, Err(lost()));
+            assert_eq!(value_of(&store, "x"), b"one");
+        }
+        // Either way the outcome is the disk's now: no further commit in this process.
+        assert!(store.commit(put("y", b"y")).is_err());
+        assert!(
+            dir.path().join("index.tmp").exists(),
+            "kept for the roll-forward"
+        );
+        drop(store);
+        let counter = counter.into_inner();
+        let reopened = SealedDirStorage::open(dir.path(), seal(), counter).unwrap();
+        let expected: &[u8] = if counter_moved { b"two" } else { b"one" };
+        assert_eq!(value_of(&reopened, "x"), expected);
+        assert_eq!(reopened.generation(), counter);
+        drop(reopened);
+        assert!(!dir.path().join("index.tmp").exists());
+        assert_eq!(object_names(dir.path()).len(), 1);
+        // The rolled-forward state is the committed one from now on.
+        let again = SealedDirStorage::open(dir.path(), seal(), counter).unwrap();
+        assert_eq!(value_of(&again, "x"), expected);
+    }
+}
+
+/// The roll-forward takes only a sealed next index of exactly the counter's generation:
+/// an older state put back with anything else beside it as `index.tmp` (a copy of the
+/// old index, an index between, a damaged one, garbage) is still refused as rolled back.
+#[test]
+fn an_old_state_with_another_next_index_beside_it_is_still_rolled_back() {
+    let dir = at_generation_one();
+    let old_index = std::fs::read(dir.path().join("index")).unwrap();
+    let old_objects: Vec<_> = files(&dir.path().join("objects"));
+    let mut store = sealed(dir.path()).unwrap();
+    store.commit(put("x", b"two")).unwrap();
+    let index_2 = std::fs::read(dir.path().join("index")).unwrap();
+    store.commit(put("x", b"three")).unwrap();
+    let index_3 = std::fs::read(dir.path().join("index")).unwrap();
+    drop(store);
+    // The host puts back generation 1 (the counter has 3) with a next index beside it.
+    let put_back = |next: &[u8]| {
+        std::fs::write(dir.path().join("index"), &old_index).unwrap();
+        for (path, bytes) in &old_objects {
+            std::fs::write(path, bytes).unwrap();
+        }
+        std::fs::write(dir.path().join("index.tmp"), next).unwrap();
+    };
+    let mut flipped = index_3.clone();
+    *flipped.last_mut().unwrap() ^= 1;
+    for (what, next) in [
+        ("the old index again", old_index.clone()),
+        ("an index between", index_2),
+        ("a damaged index", flipped),
+        ("garbage", vec![0x5a; 64]),
+        ("nothing", vec![]),
+    ] {
+        put_back(&next);
+        assert_eq!(
+            SealedDirStorage::open(dir.path(), seal(), 3).unwrap_err(),
+            SuitError::StateRolledBack {
+                found: 1,
+                expected: 3
+            },
+            "{what}"
+        );
+        // Refused before anything was removed.
+        assert!(dir.path().join("index.tmp").exists(), "{what}");
+    }
+    // The counter's own generation as the next index is the newest state: rolled forward.
+    put_back(&index_3);
+    let store = SealedDirStorage::open(dir.path(), seal(), 3).unwrap();
+    assert_eq!(value_of(&store, "x"), b"three");
+}
