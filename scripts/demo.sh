@@ -118,7 +118,7 @@ echo "the Verifier's log (stderr): the refused request and the two appraisals"
 grep -E 'refused|appraised' verifier.log | sed 's/^/  /'
 
 step "9. Delete: unlink the personalization data, then the TC (sequence numbers stay, so no downgrade later)"
-process --uninstall "TEEP-Device/SecureFS/config.suit" | jq -c '{result: .["suit-report-result"]}'
+process --uninstall "TEEP-Device/SecureFS/config.json.suit" | jq -c '{result: .["suit-report-result"]}'
 process --uninstall "TEEP-Device/SecureFS/demo-app/suit" | jq -c '{result: .["suit-report-result"]}'
 if process app-v1.suit > reinstall-v1.json; then echo "downgrade after delete was accepted: demo failed" >&2; exit 1; fi
 echo "reinstalling version 1 after the delete: $(jq -r '.["suit-report-result"].error' reinstall-v1.json)"

@@ -234,7 +234,7 @@ fn fixture() -> &'static Fixture {
             .signer(&key_b, Algorithm::Esp256)
             .expect("signer B");
         let mut trust = TrustAnchors::new();
-        let scope_a = ["tc", "config.json", "config.suit", "enc", "app"]
+        let scope_a = ["tc", "config.json", "config.json.suit", "enc", "app"]
             .map(under)
             .to_vec();
         trust.add(TrustAnchor::scoped(key_a.public_key().clone(), scope_a));

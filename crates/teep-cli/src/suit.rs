@@ -44,8 +44,9 @@ pub(crate) struct CreateArgs {
     component_id: Vec<String>,
     /// Manifest component ID segments: where the device stores the manifest (repeat, like
     /// --component-id); never the component's path nor one above or under it. Default: the
-    /// last component segment renamed, `ta` -> `suit`, `config.json` -> `config.suit`, a
-    /// lone `app` -> `app.suit`.
+    /// last component segment with `.suit` appended (`config.json` -> `config.json.suit`,
+    /// `greeting` -> `greeting.suit`), except a TA's `ta` -> `suit`: one manifest ID per
+    /// component ID.
     #[arg(long = "manifest-id", num_args = 1..)]
     manifest_id: Vec<String>,
     /// Manifest sequence number.

@@ -120,28 +120,22 @@ fn encode_seq(cmds: &[Cmd]) -> Result<Vec<u8>, EncodeError> {
 
 /// The manifest component ID the builder gives a TC's manifest when the caller names
 /// none: a sibling of the TC, never a path under it (a device mapping IDs to files could
-/// not store both). The last segment is renamed: `ta` -> `suit` (Appendix E Examples 1
-/// and 2), `config.json` -> `config.suit` (Example 3, and two data files beside each other
-/// get manifests of their own), a lone segment `app` -> `app.suit`; a name that would not
-/// change (`x.suit`) gets `.suit` appended.
+/// not store both), and a different one for every component ID (two TCs that got the same
+/// manifest ID would replace each other's manifest). The last segment gets `.suit`
+/// appended (`config.json` -> `config.json.suit`, `greeting` -> `greeting.suit`, a lone
+/// `app` -> `app.suit`), except a TA's `ta` under a parent, which becomes `suit`
+/// (Appendix E Examples 1 and 2). The mapping is one-to-one: `suit` has no dot, every
+/// other result ends in `.suit`, and the segments before the last are kept.
 pub fn manifest_id_for(component: &ComponentId) -> ComponentId {
     let mut id = component.clone();
     let Some(last) = id.0.pop() else {
         return ComponentId(vec![b"suit".to_vec()]);
     };
-    let stem = last
-        .iter()
-        .rposition(|b| *b == b'.')
-        .filter(|dot| *dot > 0)
-        .and_then(|dot| last.get(..dot));
-    let mut name = match stem {
-        Some(stem) => [stem, b".suit"].concat(),
-        None if !id.0.is_empty() => b"suit".to_vec(),
-        None => [last.as_slice(), b".suit"].concat(),
+    let name = if last == b"ta" && !id.0.is_empty() {
+        b"suit".to_vec()
+    } else {
+        [last.as_slice(), b".suit"].concat()
     };
-    if name == last {
-        name.extend_from_slice(b".suit");
-    }
     id.0.push(name);
     id
 }

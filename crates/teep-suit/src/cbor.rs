@@ -6,11 +6,34 @@
 use alloc::vec::Vec;
 
 use minicbor::data::Type;
+use teep_cbor::Profile;
 use teep_cbor::read::ReadError;
 pub(crate) use teep_cbor::read::Reader;
 use teep_cbor::write::{EncodeError, VecEncoder};
 
 use crate::error::{SuitError, malformed};
+
+/// What SUIT accepts of every CBOR input it decodes, checked over the whole input after
+/// the typed walk (so members the walk skips, unknown or carried, are held to it too):
+/// well-formed, no repeated map key, valid UTF-8, definite lengths only, at most 32
+/// levels deep. Tags (107, COSE) and any key order or head length are accepted; size is
+/// bounded by whoever received the bytes (a TEEP message, a file).
+pub(crate) const PROFILE: Profile = Profile {
+    allow_indefinite: false,
+    ..Profile::TEEP
+}
+.with_max_size(usize::MAX);
+
+/// The whole-input pass with [`PROFILE`]: `what` names the structure that is refused
+/// (report reason CborParse), at the offending item's offset.
+pub(crate) fn strict(bytes: &[u8], what: &'static str) -> Result<(), SuitError> {
+    strict_at(bytes, 0, what)
+}
+
+/// [`strict`] for input that sits at `base` in what the caller reports offsets against.
+pub(crate) fn strict_at(bytes: &[u8], base: usize, what: &'static str) -> Result<(), SuitError> {
+    teep_cbor::check(bytes, &PROFILE).map_err(|e| malformed(what, base.saturating_add(e.offset)))
+}
 
 /// A failed read is a malformed SUIT structure: `what` is the field that was being read.
 impl From<ReadError> for SuitError {

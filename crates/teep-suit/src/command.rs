@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 use minicbor::data::Tag;
 use teep_cbor::write::{EncodeError, MapEncoder, VecEncoder};
 
-use crate::cbor::{Reader, SuitRead};
+use crate::cbor::{Reader, SuitRead, strict_at};
 use crate::error::{SuitError, malformed};
 use crate::model::Digest;
 
@@ -500,6 +500,7 @@ pub fn parse_sequence(bytes: &[u8], base: usize) -> Result<Vec<Step<'_>>, SuitEr
         steps.push(Step { offset, command });
     }
     r.expect_empty("trailing bytes after command sequence")?;
+    strict_at(bytes, base, "SUIT_Command_Sequence is not well-formed CBOR")?;
     Ok(steps)
 }
 

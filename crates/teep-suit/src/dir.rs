@@ -4,10 +4,10 @@
 //!
 //! Layout: `index` (the committed index), `index.tmp` (the next index while it is being
 //! committed) and `objects/<name>`. A commit writes its new files without syncing them,
-//! then makes them durable in one pass (every file `fdatasync`ed and the `objects`
-//! directory fsynced at the same time, so that the kernel can flush them in one journal
-//! commit instead of one each); only then is the index replaced by rename and the root
-//! directory fsynced.
+//! then makes them durable in one pass (every file `fdatasync`ed and both directories
+//! fsynced at the same time, so that the kernel can flush them in one journal commit
+//! instead of one each); only then is the index replaced by rename and the root
+//! directory fsynced (at the same time as a TEE's counter update, if it has one).
 
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -65,16 +65,22 @@ fn sync_dir(path: &Path) -> Result<(), SuitError> {
     fs::File::open(path).and_then(|d| d.sync_all()).map_err(io)
 }
 
-/// Syncs every file and the directory at the same time, one thread each: the flushes
+/// Syncs every file and the directories at the same time, one thread each: the flushes
 /// overlap (ext4 and xfs join concurrent fsyncs into one journal commit), so the pass
 /// costs about one flush instead of one per file. The order among them does not matter:
 /// nothing refers to these files until the rename that follows the whole pass.
-fn sync_all_at_once(files: &[fs::File], dir: &Path) -> Result<(), SuitError> {
+fn sync_all_at_once(files: &[fs::File], dirs: [&Path; 2]) -> Result<(), SuitError> {
     std::thread::scope(|s| {
         // `sync_data` (fdatasync) is enough for a file: it flushes the data and the
         // metadata needed to read it back (size, extents); its name is the directory's.
         let pending: Vec<_> = files.iter().map(|f| s.spawn(|| f.sync_data())).collect();
-        let synced_dir = sync_dir(dir);
+        let [first, second] = dirs;
+        let other = s.spawn(|| sync_dir(second));
+        let synced_dir = sync_dir(first).and_then(|()| {
+            other
+                .join()
+                .unwrap_or_else(|_| Err(SuitError::Storage("sync thread panicked".into())))
+        });
         let files = pending.into_iter().try_for_each(|t| {
             t.join()
                 .unwrap_or_else(|_| Err(std::io::Error::other("sync thread panicked")))
@@ -101,11 +107,12 @@ impl BlobBackend for DirBackend {
     }
 
     fn sync(&mut self) -> Result<(), SuitError> {
-        // The objects directory holds the new objects' names. The next index lives in
-        // the root directory, whose fsync after the rename makes its name durable (its
-        // name before the rename never needs to be).
+        // The objects directory holds the new objects' names, the root directory the
+        // next index's: a commit whose counter moves at the same time as the rename
+        // (`IndexedStore::publish_recorded`) may be rolled forward from `index.tmp`, so
+        // its name must be durable before either.
         let files = core::mem::take(&mut self.unsynced);
-        sync_all_at_once(&files, &self.objects_dir())
+        sync_all_at_once(&files, [&self.objects_dir(), &self.root])
     }
 
     fn replace_index(&mut self) -> Result<(), SuitError> {

@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use teep_cbor::Major;
 use teep_cbor::encode::{write_bytes, write_head, write_int};
 
-use crate::cbor::{Reader, SuitRead, int_key};
+use crate::cbor::{Reader, SuitRead, int_key, strict};
 use crate::error::{SuitError, malformed};
 
 /// COSE algorithm id of SHA-256, the only digest SUIT makes mandatory.
@@ -102,6 +102,7 @@ impl Digest {
         let mut r = Reader::new(bytes);
         let d = Self::decode(&mut r)?;
         r.expect_empty("trailing bytes after SUIT_Digest")?;
+        strict(bytes, "SUIT_Digest is not well-formed CBOR")?;
         Ok(d)
     }
 
@@ -323,6 +324,7 @@ impl<'a> Common<'a> {
             }
         }
         r.expect_empty("trailing bytes after SUIT_Common")?;
+        strict(bytes, "SUIT_Common is not well-formed CBOR")?;
         Ok(common)
     }
 
@@ -456,6 +458,7 @@ impl<'a> Manifest<'a> {
             }
         }
         r.expect_empty("trailing bytes after SUIT_Manifest")?;
+        strict(bytes, "SUIT_Manifest is not well-formed CBOR")?;
         m.version = version.ok_or_else(|| malformed("manifest version missing", 0))?;
         m.sequence_number =
             sequence_number.ok_or_else(|| malformed("manifest sequence number missing", 0))?;
@@ -531,6 +534,7 @@ impl<'a> Authentication<'a> {
             blocks.push(r.bytes("authentication block")?);
         }
         r.expect_empty("trailing bytes after SUIT_Authentication")?;
+        strict(bytes, "SUIT_Authentication is not well-formed CBOR")?;
         Ok(Self {
             digest,
             digest_cbor,
@@ -690,6 +694,9 @@ impl<'a> Envelope<'a> {
             }
         }
         r.expect_empty("trailing bytes after SUIT_Envelope")?;
+        // What the walk skipped (CoSWID, unknown members kept for showing) is held to the
+        // same rules: no indefinite length or repeated key anywhere in the envelope.
+        strict(bytes, "SUIT_Envelope is not well-formed CBOR")?;
         let (authentication_bstr, authentication) =
             authentication.ok_or_else(|| malformed("authentication wrapper missing", 0))?;
         let (manifest_bstr, manifest_bytes) =

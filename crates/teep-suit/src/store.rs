@@ -8,8 +8,12 @@
 //!
 //! Commit: new contents go to fresh objects (sealed and written), then the next index is
 //! written, all of them are synced in one pass, and the next index replaces the index in
-//! one atomic step (the commit point), then objects no index refers to are removed. A crash before the commit point leaves the old
-//! index, hence the old state; leftovers are collected on the next open.
+//! one atomic step (the commit point), then objects no index refers to are removed. A
+//! crash before the commit point leaves the old index, hence the old state; leftovers are
+//! collected on the next open. With a monotonic counter
+//! ([`IndexedStore::publish_recorded`]) the counter is raised at the same time as the
+//! replacement, and either one commits: an open that finds the counter one ahead of the
+//! index rolls the next index (of the counter's generation) forward.
 //!
 //! Index: CBOR format 2, `[2, generation, data, links, sequence numbers, signers]` (data
 //! maps each component to its object's name); format 1 (`[generation, data, links,
@@ -18,10 +22,12 @@
 //!
 //! Rollback: sealing stops a hostile host from reading or changing the state, but not from
 //! putting back an older copy of all of it (with older sequence numbers). A TEE with a
-//! monotonic counter stores [`IndexedStore::generation`] in it after every commit and
-//! opens with [`IndexedStore::open_expecting`], which refuses an older index
-//! ([`SuitError::StateRolledBack`]). A newer index than the counter is accepted (a crash
-//! between the commit and the counter update); the caller then raises the counter. A
+//! monotonic counter stores [`IndexedStore::generation`] in it with every commit
+//! ([`IndexedStore::publish_recorded`]) and opens with [`IndexedStore::open_expecting`],
+//! which refuses an older index ([`SuitError::StateRolledBack`]) unless the next index
+//! left beside it has exactly the counter's generation (the commit whose replacement a
+//! crash lost; it is rolled forward). A newer index than the counter is accepted (a crash
+//! before the counter update); the caller then raises the counter. A
 //! commit that wrote its next index but failed before the commit point deletes it (and an
 //! open deletes one a crash left), so no sealed index of a commit that never happened
 //! stays behind; a host that copied it while it existed could still put it in place of
@@ -71,7 +77,9 @@ pub trait BlobBackend {
     /// included): the barrier before the commit point.
     fn sync(&mut self) -> Result<(), SuitError>;
     /// Replaces the index by the next index atomically and durably: the commit point.
-    /// After it, even across a crash, the index is either the old or the new one.
+    /// After it, even across a crash, the index is either the old or the new one. On an
+    /// error the next index must still be there unless the index was replaced (then the
+    /// error is about durability only: [`IndexedStore::publish`] keeps the new state).
     fn replace_index(&mut self) -> Result<(), SuitError>;
     /// Deletes an object (garbage collection).
     fn remove(&mut self, object: &str) -> Result<(), SuitError>;
@@ -327,6 +335,9 @@ pub struct IndexedStore<B, S> {
     index: Index,
     /// Objects named since opening: names stay unique across stages not yet published.
     named: u64,
+    /// Why commits are refused until the store is reopened: a commit whose outcome only
+    /// the disk knows (see [`IndexedStore::publish_recorded`]).
+    closed: Option<String>,
 }
 
 /// Changes written to the backend but not yet visible (see [`IndexedStore::stage`]).
@@ -360,15 +371,28 @@ impl<B: BlobBackend, S: Seal> IndexedStore<B, S> {
     /// # Errors
     /// [`SuitError::StateRolledBack`], and those of `open_with`.
     pub fn open_expecting(mut backend: B, seal: S, generation: u64) -> Result<Self, SuitError> {
-        let index = match backend.read(Blob::Index)? {
+        let mut index = match backend.read(Blob::Index)? {
             Some(sealed) => Index::decode(&seal.open(Blob::Index, sealed)?)?,
             None => Index::default(),
         };
         if index.generation < generation {
-            return Err(SuitError::StateRolledBack {
-                found: index.generation,
-                expected: generation,
-            });
+            // A commit that raised the counter while its index replacement was lost (see
+            // `publish_recorded`): its next index, of exactly the counter's generation,
+            // was durable with its objects before the counter moved. Anything else is
+            // an older state put back.
+            let next = backend
+                .read(Blob::NextIndex)?
+                .and_then(|sealed| seal.open(Blob::Index, sealed).ok())
+                .and_then(|plain| Index::decode(&plain).ok())
+                .filter(|next| next.generation == generation);
+            let Some(next) = next else {
+                return Err(SuitError::StateRolledBack {
+                    found: index.generation,
+                    expected: generation,
+                });
+            };
+            backend.replace_index()?;
+            index = next;
         }
         backend.discard_next_index()?;
         let live: BTreeSet<&String> = index.state.data.values().collect();
@@ -382,6 +406,7 @@ impl<B: BlobBackend, S: Seal> IndexedStore<B, S> {
             seal,
             index,
             named: 0,
+            closed: None,
         })
     }
 
@@ -438,6 +463,7 @@ impl<B: BlobBackend, S: Seal> IndexedStore<B, S> {
     /// Nothing is visible until then; a failure, dropping the result or a crash leaves
     /// the state as it was.
     pub fn stage(&mut self, changes: Changes) -> Result<Staged, SuitError> {
+        self.open_to_commits()?;
         let mut index = self.index.clone();
         index.generation = index
             .generation
@@ -472,48 +498,170 @@ impl<B: BlobBackend, S: Seal> IndexedStore<B, S> {
     }
 
     /// Second half: writes the next index, syncs it with the staged objects, and makes it
-    /// the index (the commit point), then drops dead objects. Removal failures after the commit point are not errors (the
-    /// commit happened); the next open collects what is left. On failure before it, the
-    /// staged objects are dropped.
+    /// the index (the commit point), then drops dead objects. Removal failures after the
+    /// commit point are not errors (the commit happened); the next open collects what is
+    /// left. On failure before it, the staged objects are dropped.
+    ///
+    /// A [`BlobBackend::replace_index`] that fails after the index was replaced (its next
+    /// index is gone: the rename happened, the directory fsync after it failed) has passed
+    /// the commit point: the new index is authoritative and its objects are kept, and so
+    /// are the old index's (a crash could still bring the old index back); the store
+    /// moves to the new state, the error says that it may not be durable, and the store
+    /// takes no further commit until it is reopened (the open settles what the disk has).
     ///
     /// # Errors
     /// `staged` was not staged from the current state, or the backend failed before the
-    /// commit point (the state is unchanged).
+    /// commit point (the state is unchanged); [`SuitError::Storage`] "not known to be
+    /// durable" when the commit point passed but its durability failed (the state is the
+    /// new one).
     pub fn publish(&mut self, staged: Staged) -> Result<(), SuitError> {
-        let committed = if Some(staged.index.generation) == self.index.generation.checked_add(1) {
-            self.seal
-                .seal(Blob::Index, &staged.index.encode()?)
-                .and_then(|sealed| self.backend.write(Blob::NextIndex, &sealed))
-                .and_then(|()| self.backend.sync())
-                .and_then(|()| self.backend.replace_index())
+        self.prepare(&staged)?;
+        let replaced = self.backend.replace_index();
+        self.settle::<core::convert::Infallible>(staged, replaced, None)
+            .map(drop)
+    }
+
+    /// [`IndexedStore::publish`] for a store whose generation is also recorded outside it
+    /// (a TEE's monotonic counter, see [`IndexedStore::open_expecting`]): `record` runs
+    /// on its own thread at the same time as the index replacement, once the objects and
+    /// the next index are durable, so the commit waits for one flush after that sync
+    /// instead of two in a row. Either one is enough to commit: once the counter has the
+    /// new generation an open that finds the old index rolls the next index forward.
+    ///
+    /// Returns `record`'s error if it failed after the index was replaced (committed; the
+    /// caller raises the counter later, an open accepts an index newer than its counter).
+    /// A failure of either that leaves the outcome to the disk (replacement failed and
+    /// the counter may or may not have its value, or the other way round) keeps every
+    /// file a later open needs, moves the process to what is known, and closes the store
+    /// to commits until it is reopened.
+    ///
+    /// # Errors
+    /// As [`IndexedStore::publish`]; the replacement and `record` both failed: the state
+    /// is the old one in the process, the next open finds the old or the new one.
+    #[cfg(feature = "std")]
+    pub fn publish_recorded<E: Send>(
+        &mut self,
+        staged: Staged,
+        record: impl FnOnce(u64) -> Result<(), E> + Send,
+    ) -> Result<Option<E>, SuitError> {
+        self.prepare(&staged)?;
+        let generation = staged.index.generation;
+        let backend = &mut self.backend;
+        let (replaced, recorded) = std::thread::scope(|s| {
+            let counter = s.spawn(move || record(generation));
+            let replaced = backend.replace_index();
+            // A panicking `record` is a counter that may or may not have moved.
+            (replaced, counter.join().map_err(drop))
+        });
+        let recorded = match recorded {
+            Ok(Ok(())) => Recorded::Yes,
+            Ok(Err(e)) => Recorded::Failed(Some(e)),
+            Err(()) => Recorded::Failed(None),
+        };
+        self.settle(staged, replaced, Some(recorded))
+    }
+
+    /// Writes the next index and syncs it with the staged objects: after this, a crash
+    /// leaves files from which either state can be opened. On failure (the state is
+    /// unchanged) the staged objects and the next index are dropped.
+    fn prepare(&mut self, staged: &Staged) -> Result<(), SuitError> {
+        if let Err(e) = self.open_to_commits() {
+            // The next index on disk may be the one an open must roll forward: keep it.
+            let unused = only_in(&staged.index.state.data, &self.index.state.data);
+            self.discard(unused);
+            return Err(e);
+        }
+        let prepared = if Some(staged.index.generation) == self.index.generation.checked_add(1) {
+            staged.index.encode().and_then(|plain| {
+                self.seal
+                    .seal(Blob::Index, &plain)
+                    .and_then(|sealed| self.backend.write(Blob::NextIndex, &sealed))
+                    .and_then(|()| self.backend.sync())
+            })
         } else {
             Err(SuitError::Storage(String::from(
                 "staged changes are not based on the current state",
             )))
         };
-        let (old, new) = (&self.index.state.data, &staged.index.state.data);
-        let only_in = |a: &BTreeMap<ComponentId, String>, b: &BTreeMap<ComponentId, String>| {
-            let keep: BTreeSet<&String> = b.values().collect();
-            a.values()
-                .filter(|n| !keep.contains(n))
-                .cloned()
-                .collect::<Vec<_>>()
-        };
-        match committed {
-            Ok(()) => {
-                let dead = only_in(old, new);
+        prepared.inspect_err(|_| self.abandon(&staged.index))
+    }
+
+    /// Refuses commits while an earlier one's outcome is left to the disk.
+    fn open_to_commits(&self) -> Result<(), SuitError> {
+        match &self.closed {
+            None => Ok(()),
+            Some(reason) => Err(SuitError::Storage(format!(
+                "store closed to commits until reopened: {reason}"
+            ))),
+        }
+    }
+
+    /// Drops what a commit of `index` wrote: its objects and the next index.
+    fn abandon(&mut self, index: &Index) {
+        let unused = only_in(&index.state.data, &self.index.state.data);
+        self.discard(unused);
+        let _ = self.backend.discard_next_index();
+    }
+
+    /// After the replacement (and the record, if any): which state the process is in and
+    /// what to delete.
+    fn settle<E>(
+        &mut self,
+        staged: Staged,
+        replaced: Result<(), SuitError>,
+        recorded: Option<Recorded<E>>,
+    ) -> Result<Option<E>, SuitError> {
+        // The next index is gone once renamed into place: the commit point has passed.
+        let renamed = replaced.is_ok() || matches!(self.backend.read(Blob::NextIndex), Ok(None));
+        match (replaced, recorded) {
+            (Ok(()), recorded) => {
+                let dead = only_in(&self.index.state.data, &staged.index.state.data);
                 self.index = staged.index;
                 self.discard(dead);
-                Ok(())
+                Ok(match recorded {
+                    Some(Recorded::Failed(e)) => e,
+                    _ => None,
+                })
             }
-            Err(e) => {
-                let unused = only_in(new, old);
-                self.discard(unused);
-                let _ = self.backend.discard_next_index();
+            // Replaced or counted, but not known to be both: keep every object (the old
+            // index may come back, or the next one be rolled forward) and the next index.
+            (Err(e), Some(Recorded::Yes)) => {
+                self.index = staged.index;
+                self.closed = Some(e.to_string());
+                Ok(None)
+            }
+            (Err(e), None | Some(Recorded::Failed(_))) if renamed => {
+                self.index = staged.index;
+                self.closed = Some(e.to_string());
+                Err(SuitError::Storage(format!(
+                    "committed, but not known to be durable: {e}"
+                )))
+            }
+            (Err(e), None) => {
+                self.abandon(&staged.index);
+                Err(e)
+            }
+            (Err(e), Some(Recorded::Failed(_))) => {
+                // The counter may have the new generation: the next index must stay for
+                // the open to roll it forward; the process keeps the old state.
+                self.closed = Some(e.to_string());
                 Err(e)
             }
         }
     }
+}
+
+/// Whether a [`IndexedStore::publish_recorded`] record happened.
+enum Recorded<E> {
+    Yes,
+    /// It failed (with its error; `None` when it panicked): it may or may not have.
+    Failed(Option<E>),
+}
+
+/// Object names in `a` that `b` does not use.
+fn only_in(a: &BTreeMap<ComponentId, String>, b: &BTreeMap<ComponentId, String>) -> Vec<String> {
+    let keep: BTreeSet<&String> = b.values().collect();
+    a.values().filter(|n| !keep.contains(n)).cloned().collect()
 }
 
 impl<B: BlobBackend, S: Seal> Storage for IndexedStore<B, S> {

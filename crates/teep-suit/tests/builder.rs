@@ -118,16 +118,25 @@ fn an_encrypted_payload_is_staged_beside_its_component() {
         Some(ComponentId::from_strs(&[
             "TEEP-Device",
             "SecureFS",
-            "config.suit"
+            "config.json.suit"
         ]))
     );
 }
 
 #[test]
 fn default_manifest_ids_sit_beside_the_component() {
-    let cases: [(&[&str], &[&str]); 6] = [
+    let cases: [(&[&str], &[&str]); 10] = [
         (&["D", "S", "app", "ta"], &["D", "S", "app", "suit"]),
-        (&["D", "S", "config.json"], &["D", "S", "config.suit"]),
+        // A TA's personalization data without an extension: not the TA's `suit`.
+        (
+            &["D", "S", "app", "greeting"],
+            &["D", "S", "app", "greeting.suit"],
+        ),
+        (&["D", "S", "config.json"], &["D", "S", "config.json.suit"]),
+        // Two files that differ only in their extension: two manifests.
+        (&["D", "S", "config.bin"], &["D", "S", "config.bin.suit"]),
+        (&["D", "S", "config"], &["D", "S", "config.suit"]),
+        (&["ta"], &["ta.suit"]),
         (&["D", "S", "x.suit"], &["D", "S", "x.suit.suit"]),
         (&["D", "suit"], &["D", "suit.suit"]),
         (&["app"], &["app.suit"]),
@@ -139,5 +148,44 @@ fn default_manifest_ids_sit_beside_the_component() {
             ComponentId::from_strs(manifest),
             "{component:?}"
         );
+    }
+}
+
+#[test]
+fn default_manifest_ids_are_one_per_component() {
+    let names = [
+        "ta",
+        "suit",
+        "greeting",
+        "config",
+        "config.json",
+        "config.bin",
+        "config.suit",
+        "config.json.suit",
+        "x.suit",
+        "x.suit.suit",
+        "",
+        ".suit",
+        "ta.suit",
+        "a.b.c",
+    ];
+    let mut components: Vec<ComponentId> = names
+        .iter()
+        .flat_map(|n| {
+            [
+                ComponentId::from_strs(&[n]),
+                ComponentId::from_strs(&["D", "S", "app", n]),
+            ]
+        })
+        .collect();
+    components.push(ComponentId(vec![]));
+    let manifests: std::collections::BTreeSet<ComponentId> =
+        components.iter().map(builder::manifest_id_for).collect();
+    assert_eq!(manifests.len(), components.len(), "{manifests:?}");
+    for (c, m) in components
+        .iter()
+        .zip(components.iter().map(builder::manifest_id_for))
+    {
+        assert_ne!(*c, m, "a manifest ID is never its component's");
     }
 }

@@ -387,7 +387,7 @@ fn data_files_side_by_side_get_manifests_of_their_own() {
         assert!(out.result.is_ok(), "{:?}", out.result);
         assert_eq!(
             out.result.unwrap().manifest_id,
-            file(&format!("{name}.suit"))
+            file(&format!("{name}.json.suit"))
         );
     }
     assert_eq!(data(&store, &file("a.json")).unwrap(), b"{\"a\":1}");

@@ -441,12 +441,14 @@ impl BlobBackend for Crash {
             Err(lost())
         }
     }
+    /// Two steps: the rename, then the directory fsync after it (power lost there: the
+    /// index is already replaced).
     fn replace_index(&mut self) -> Result<(), SuitError> {
-        if self.step() {
-            self.inner.replace_index()
-        } else {
-            Err(lost())
+        if !self.step() {
+            return Err(lost());
         }
+        self.inner.replace_index()?;
+        if self.step() { Ok(()) } else { Err(lost()) }
     }
     fn remove(&mut self, object: &str) -> Result<(), SuitError> {
         if self.step() {
@@ -489,8 +491,9 @@ fn run_crashing<S: Seal>(
 }
 
 /// Power lost at every step of `op` in turn leaves the state before or after it: never
-/// anything else, and a failure is reported only when the state is the old one. The new
-/// state survives exactly the crashes in the `removals` steps after the commit point.
+/// anything else, and the old state only with a failure reported. The new state survives
+/// exactly the crashes after the commit point: the directory fsync after the rename (a
+/// failure is reported: durability unknown) and the `removals` steps.
 fn crash_at_every_step<S: Seal>(
     start: &Path,
     make_seal: &dyn Fn() -> S,
@@ -513,8 +516,9 @@ fn crash_at_every_step<S: Seal>(
             saw_new += 1;
         }
     }
-    // New objects, the next index, their sync and the rename fail old; removals new.
-    assert_eq!((saw_old, saw_new), (total - removals, removals));
+    // New objects, the next index, their sync and the rename fail old; the directory
+    // fsync after the rename and the removals new.
+    assert_eq!((saw_old, saw_new), (total - removals - 1, removals + 1));
     assert!(saw_old >= 3);
 }
 
@@ -578,6 +582,40 @@ fn a_failed_commit_leaves_the_open_store_as_it_was_and_no_objects_behind() {
         drop(store);
         assert_eq!(state_of(dir.path(), seal()).1, before.1 + 1);
     }
+}
+
+/// The rename made the new index the state; if the directory fsync after it fails, the
+/// commit must not delete what that index names (it did: the next open then found its
+/// objects gone, StateTampered). The failure is reported, the state is the new one, in
+/// the process and after reopening.
+#[test]
+fn a_failed_directory_fsync_after_the_rename_keeps_the_new_state() {
+    let tam = Tam::new();
+    let start = tempfile::tempdir().unwrap();
+    let mut store = sealed(start.path()).unwrap();
+    tam.install(&mut store, &tam.tc("a", 1, b"one")).unwrap();
+    let generation = store.generation();
+    drop(store);
+    // Update steps: two objects, next index, sync, rename (0..=4), then the fsync (5).
+    let (backend, steps) = Crash::new(start.path(), 5, true);
+    let mut store = IndexedStore::open_with(backend, seal()).unwrap();
+    let err = tam
+        .install(&mut store, &tam.tc("a", 2, b"two"))
+        .unwrap_err();
+    assert_eq!(steps.get(), 6, "the failure is the fsync after the rename");
+    assert!(
+        matches!(&err, SuitError::Storage(m) if m.contains("not known to be durable")),
+        "{err:?}"
+    );
+    assert_eq!(*store.read(&app("a")).unwrap().unwrap(), *b"two");
+    assert_eq!(store.generation(), generation + 1);
+    drop(store);
+    let reopened = sealed(start.path()).unwrap();
+    assert_eq!(reopened.generation(), generation + 1);
+    assert_eq!(*reopened.read(&app("a")).unwrap().unwrap(), *b"two");
+    reopened.snapshot().unwrap();
+    // Only the new state's objects are left once the open has collected the old ones.
+    assert_eq!(object_names(start.path()).len(), 2);
 }
 
 #[test]
@@ -714,4 +752,128 @@ fn a_commit_syncs_all_its_writes_once_before_the_commit_point() {
     assert_eq!(*log.borrow(), expected.map(String::from));
     drop(store);
     assert_eq!(state_of(dir.path(), seal()).1, 2);
+}
+
+fn put(id: &str, bytes: &[u8]) -> Changes {
+    let mut changes = Changes::default();
+    changes
+        .data
+        .insert(ComponentId::from_strs(&[id]), Some(bytes.to_vec()));
+    changes
+}
+
+fn value_of(store: &impl Storage, id: &str) -> Vec<u8> {
+    store
+        .read(&ComponentId::from_strs(&[id]))
+        .unwrap()
+        .unwrap()
+        .into_owned()
+}
+
+/// A sealed store at generation 1 holding `x = one`.
+fn at_generation_one() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = sealed(dir.path()).unwrap();
+    store.commit(put("x", b"one")).unwrap();
+    assert_eq!(store.generation(), 1);
+    dir
+}
+
+/// The counter moves at the same time as the rename: if the rename fails (or a crash
+/// loses it) once the counter has the new generation, the commit stands, and the next open
+/// rolls `index.tmp` forward; an open with the counter not moved finds the old state.
+#[test]
+fn a_counted_commit_whose_rename_fails_is_rolled_forward_by_the_counter() {
+    let start = at_generation_one();
+    for counter_moved in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(start.path(), dir.path());
+        // Steps: object, next index, sync (0..=2), then the rename fails.
+        let (backend, _) = Crash::new(dir.path(), 3, true);
+        let mut store = IndexedStore::open_with(backend, seal()).unwrap();
+        let staged = store.stage(put("x", b"two")).unwrap();
+        let counter = std::sync::atomic::AtomicU64::new(1);
+        let out = store.publish_recorded(staged, |g| {
+            if counter_moved {
+                counter.store(g, std::sync::atomic::Ordering::SeqCst);
+                Ok(())
+            } else {
+                Err("counter write failed")
+            }
+        });
+        if counter_moved {
+            assert_eq!(out, Ok(None));
+            assert_eq!(value_of(&store, "x"), b"two");
+        } else {
+            assert_eq!(out, Err(lost()));
+            assert_eq!(value_of(&store, "x"), b"one");
+        }
+        // Either way the outcome is the disk's now: no further commit in this process.
+        assert!(store.commit(put("y", b"y")).is_err());
+        assert!(
+            dir.path().join("index.tmp").exists(),
+            "kept for the roll-forward"
+        );
+        drop(store);
+        let counter = counter.into_inner();
+        let reopened = SealedDirStorage::open(dir.path(), seal(), counter).unwrap();
+        let expected: &[u8] = if counter_moved { b"two" } else { b"one" };
+        assert_eq!(value_of(&reopened, "x"), expected);
+        assert_eq!(reopened.generation(), counter);
+        drop(reopened);
+        assert!(!dir.path().join("index.tmp").exists());
+        assert_eq!(object_names(dir.path()).len(), 1);
+        // The rolled-forward state is the committed one from now on.
+        let again = SealedDirStorage::open(dir.path(), seal(), counter).unwrap();
+        assert_eq!(value_of(&again, "x"), expected);
+    }
+}
+
+/// The roll-forward takes only a sealed next index of exactly the counter's generation:
+/// an older state put back with anything else beside it as `index.tmp` (a copy of the
+/// old index, an index between, a damaged one, garbage) is still refused as rolled back.
+#[test]
+fn an_old_state_with_another_next_index_beside_it_is_still_rolled_back() {
+    let dir = at_generation_one();
+    let old_index = std::fs::read(dir.path().join("index")).unwrap();
+    let old_objects: Vec<_> = files(&dir.path().join("objects"));
+    let mut store = sealed(dir.path()).unwrap();
+    store.commit(put("x", b"two")).unwrap();
+    let index_2 = std::fs::read(dir.path().join("index")).unwrap();
+    store.commit(put("x", b"three")).unwrap();
+    let index_3 = std::fs::read(dir.path().join("index")).unwrap();
+    drop(store);
+    // The host puts back generation 1 (the counter has 3) with a next index beside it.
+    let put_back = |next: &[u8]| {
+        std::fs::write(dir.path().join("index"), &old_index).unwrap();
+        for (path, bytes) in &old_objects {
+            std::fs::write(path, bytes).unwrap();
+        }
+        std::fs::write(dir.path().join("index.tmp"), next).unwrap();
+    };
+    let mut flipped = index_3.clone();
+    *flipped.last_mut().unwrap() ^= 1;
+    for (what, next) in [
+        ("the old index again", old_index.clone()),
+        ("an index between", index_2),
+        ("a damaged index", flipped),
+        ("garbage", vec![0x5a; 64]),
+        ("nothing", vec![]),
+    ] {
+        put_back(&next);
+        assert_eq!(
+            SealedDirStorage::open(dir.path(), seal(), 3).unwrap_err(),
+            SuitError::StateRolledBack {
+                found: 1,
+                expected: 3
+            },
+            "{what}"
+        );
+        // Refused before anything was removed.
+        assert!(dir.path().join("index.tmp").exists(), "{what}");
+    }
+    // The counter's own generation as the next index is the newest state: rolled forward.
+    put_back(&index_3);
+    let store = SealedDirStorage::open(dir.path(), seal(), 3).unwrap();
+    assert_eq!(value_of(&store, "x"), b"three");
 }

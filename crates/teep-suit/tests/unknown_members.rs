@@ -134,3 +134,61 @@ fn processing_refuses_unknown_members() {
     );
     assert!(store.data.is_empty() && store.sequence_numbers.is_empty());
 }
+
+/// `[[_ 1]]`: a definite array holding an indefinite-length one, hand-encoded.
+const NESTED_INDEFINITE: &[u8] = &[0x81, 0x9f, 0x01, 0xff];
+/// `[[1]]`: the same value with definite lengths.
+const NESTED_DEFINITE: &[u8] = &[0x81, 0x81, 0x01];
+/// `[{1: 0, 1: 0}]`: a repeated key one level down.
+const NESTED_REPEATED_KEY: &[u8] = &[0x81, 0xa2, 0x01, 0x00, 0x01, 0x00];
+
+fn not_well_formed(what: &'static str) -> impl Fn(&SuitError) -> bool {
+    move |e| matches!(e, SuitError::Malformed { what: w, .. } if *w == what)
+}
+
+#[test]
+fn indefinite_lengths_inside_skipped_members_are_refused() {
+    let refused = not_well_formed("SUIT_Envelope is not well-formed CBOR");
+    // The severed CoSWID (14) is carried, never decoded: its nested items are still checked.
+    let ok = signed_envelope(&manifest_with_key_99(), &[(14, NESTED_DEFINITE)]);
+    assert!(Envelope::decode(&ok).is_ok(), "the definite twin decodes");
+    for bad in [NESTED_INDEFINITE, NESTED_REPEATED_KEY] {
+        let env = signed_envelope(&manifest_with_key_99(), &[(14, bad)]);
+        let e = Envelope::decode(&env).unwrap_err();
+        assert!(refused(&e), "{e:?}");
+        assert_eq!(e.reason(), teep_suit::ReportReason::CborParse);
+        // Unknown members kept for showing are held to the same rules.
+        let env = signed_envelope(&manifest_with_key_99(), &[(99, bad)]);
+        let e = Envelope::decode_keeping_unknown(&env).unwrap_err();
+        assert!(refused(&e), "{e:?}");
+        // The processor refuses it before anything is verified, and stores nothing.
+        let env = signed_envelope(&manifest_with_key_99(), &[(14, bad)]);
+        let trust = vector_trust();
+        let device = teep_device();
+        let p = Processor::new(&PROVIDER, &trust, &device);
+        let mut store = MemoryStorage::new();
+        let out = p.install(&mut store, &env, None);
+        assert!(refused(&out.result.unwrap_err().error));
+        assert_eq!(store, MemoryStorage::new());
+    }
+    let ok = signed_envelope(&manifest_with_key_99(), &[(99, NESTED_DEFINITE)]);
+    assert!(Envelope::decode_keeping_unknown(&ok).is_ok());
+}
+
+#[test]
+fn indefinite_lengths_inside_unknown_manifest_members_are_refused() {
+    let with_value = |value: &[u8]| {
+        let mut m = manifest_with_key_99();
+        m.truncate(m.len() - VALUE.len());
+        m.extend_from_slice(value);
+        m
+    };
+    assert!(Manifest::decode_keeping_unknown(&with_value(NESTED_DEFINITE)).is_ok());
+    for bad in [NESTED_INDEFINITE, NESTED_REPEATED_KEY] {
+        let e = Manifest::decode_keeping_unknown(&with_value(bad)).unwrap_err();
+        assert!(
+            not_well_formed("SUIT_Manifest is not well-formed CBOR")(&e),
+            "{e:?}"
+        );
+    }
+}

@@ -1,5 +1,5 @@
 //! Fault injection for the sealed state: a [`BlobBackend`] wrapper that fails at the Nth
-//! durable step (write, fsync, rename, remove), to show that a failure or a crash at any
+//! durable step (write, fsync, rename, the directory fsync after it, remove), to show that a failure or a crash at any
 //! point of an install, update or delete leaves the old state or the new one, never a mix.
 //!
 //! Every wrapper made from one [`Faults`] shares its step count, so "the Nth step" counts
@@ -133,8 +133,11 @@ impl BlobBackend for FaultyBackend {
         self.guarded(|b| b.sync())
     }
 
+    /// Two steps: the rename, then the directory fsync after it (a failure there leaves
+    /// the index replaced: the commit point has passed, durability is what failed).
     fn replace_index(&mut self) -> Result<(), SuitError> {
-        self.guarded(|b| b.replace_index())
+        self.guarded(|b| b.replace_index())?;
+        self.guarded(|_| Ok(()))
     }
 
     fn remove(&mut self, object: &str) -> Result<(), SuitError> {

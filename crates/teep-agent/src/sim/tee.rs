@@ -284,12 +284,22 @@ impl CountedStore {
         Ok(opened)
     }
 
+    /// Commits with the counter raised at the same time as the index replacement, once
+    /// the objects and the next index are durable: one flush after the sync pass
+    /// instead of two in a row (`IndexedStore::publish_recorded`).
     fn commit(&mut self, changes: Changes) -> Result<(), SuitError> {
-        self.store.commit(changes)?;
-        let generation = self.store.generation();
+        let staged = self.store.stage(changes)?;
+        let generation = staged.generation();
+        let counter = &mut self.counter;
+        let lagging = self
+            .store
+            .publish_recorded(staged, move |g| counter.raise(g))
+            .inspect_err(|e| {
+                tracing::warn!(store = self.name, generation, error = %e, "commit failed");
+            })?;
         // The commit happened: a counter that could not follow is caught up at the next
         // open (a newer store is accepted), so this is not the commit's failure.
-        if let Err(e) = self.counter.raise(generation) {
+        if let Some(e) = lagging {
             tracing::warn!(store = self.name, generation, error = %e, "counter not raised");
         }
         tracing::debug!(store = self.name, generation, "sealed state committed");

@@ -89,8 +89,9 @@ impl Fixture {
         data: &[u8],
         ta_envelope: &[u8],
     ) -> Vec<u8> {
+        // The builder's default manifest ID: `greeting` -> `greeting.suit`, never the TA's
+        // own `suit`.
         let mut s = spec(component, seq, data);
-        s.manifest_component_id = Some(perso_manifest_id(component));
         s.dependencies = vec![DependencySpec {
             envelope: ta_envelope.to_vec(),
         }];
@@ -140,14 +141,9 @@ pub fn greeting_id(app: &str) -> ComponentId {
     ComponentId::from_strs(&["TEEP-Device", "SecureFS", app, "greeting"])
 }
 
-/// Where a personalization manifest is stored: `<component>.suit` (the builder's default
-/// for an extensionless name is the sibling `suit`, which is the TA manifest's place).
+/// Where a personalization manifest is stored: the builder's default, `<component>.suit`.
 pub fn perso_manifest_id(component: &ComponentId) -> ComponentId {
-    let mut id = component.clone();
-    if let Some(last) = id.0.last_mut() {
-        last.extend_from_slice(b".suit");
-    }
-    id
+    builder::manifest_id_for(component)
 }
 
 pub fn copy_dir(from: &Path, to: &Path) {
