@@ -39,7 +39,7 @@ fn invoke(d: &Deployment) -> String {
 fn installed_v1() -> (Deployment, common::deployment::Spawned) {
     let d = Deployment::new();
     d.upload_counter(1);
-    d.upload_greeting();
+    d.upload_greeting(1, 1);
     let (ta_manifest, perso_manifest) = manifests();
     d.set_policy(&[&ta_manifest, &perso_manifest]);
     let tee = d.start_tee();

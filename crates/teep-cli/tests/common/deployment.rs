@@ -322,13 +322,16 @@ impl Deployment {
         self.admin(&["tc", "add", &file]);
     }
 
-    /// Makes and uploads the counter's personalization data (`greeting.suit`, sequence 1,
-    /// depending on the TA's manifest).
-    pub fn upload_greeting(&self) {
+    /// Makes and uploads the counter's personalization data (`greeting.suit`, manifest
+    /// `/TEEP-Device/counter/greeting.suit`) at `seq`, integrating the TA's envelope at
+    /// `ta_seq` as its dependency. (A device keeps a manifest's highest sequence number
+    /// after deleting it: a reinstall needs higher ones.)
+    pub fn upload_greeting(&self, seq: u64, ta_seq: u64) {
         std::fs::write(self.work().join("greeting.txt"), "Hello from the TAM").unwrap();
+        let file = format!("greeting-{seq}.suit");
         self.create(
             &["TEEP-Device", "counter", "greeting"],
-            1,
+            seq,
             &[
                 "--manifest-id",
                 "TEEP-Device",
@@ -337,12 +340,12 @@ impl Deployment {
                 "--manifest-id",
                 "greeting.suit",
                 "--depends-on",
-                "ta-1.suit",
+                &format!("ta-{ta_seq}.suit"),
             ],
             "greeting.txt",
-            "greeting.suit",
+            &file,
         );
-        self.admin(&["tc", "add", "greeting.suit"]);
+        self.admin(&["tc", "add", &file]);
     }
 
     /// `teep tam policy set` for this device: exactly `manifests`.

@@ -66,7 +66,11 @@ impl Tam {
                 )
             }
             None => {
-                // The view's device record is the TAM's memory of what is installed.
+                // The view's device record is the TAM's memory of what is installed,
+                // corrected by what the device attests it holds.
+                if let Some(tcs) = &qr.tc_list {
+                    device.installed = reconcile(&device.installed, tcs, &view.releases);
+                }
                 let view = DeviceView {
                     device: Some(device.clone()),
                     ..view
