@@ -11,8 +11,7 @@
 //! * a manifest is unlinked when it is installed and policy no longer names it, or when
 //!   the Agent calls it unneeded and policy does not require it.
 
-use teep_proto::{ComponentId, QueryResponse, SystemPropertyClaims};
-use teep_suit::Digest;
+use teep_proto::{ComponentId, QueryResponse};
 
 use crate::store::{DeviceView, Installed, TcRelease};
 
@@ -83,41 +82,6 @@ pub fn plan<'a>(view: &'a DeviceView, response: &QueryResponse) -> Plan<'a> {
         unlink,
         refused,
     }
-}
-
-/// What the device holds, by the TAM's record corrected with the Agent's attested
-/// `tc-list` (manifest IDs with their manifest digests): a manifest the device no longer
-/// reports is gone (an unlink whose Success was lost: a TEE that died after the commit);
-/// one it reports with a known release's digest is that release (an install whose Success
-/// was lost); one it reports with another digest keeps the TAM's record, and one the TAM
-/// never recorded nor released stays unknown. Without this, a lost Success would leave
-/// the record wrong for good: the plan would unlink what is gone or resend what is there.
-pub fn reconcile(
-    have: &[Installed],
-    tc_list: &[SystemPropertyClaims],
-    releases: &[TcRelease],
-) -> Vec<Installed> {
-    let mut out: Vec<Installed> = Vec::new();
-    for tc in tc_list {
-        let id = &tc.component_id;
-        if installed(&out, id).is_some() {
-            continue;
-        }
-        let digest = tc.image_digest().ok().flatten();
-        let release = releases
-            .iter()
-            .find(|r| &r.manifest_id == id && digest.as_ref() == Some(&Digest::sha256(r.digest)));
-        match (release, installed(have, id)) {
-            (Some(r), _) => out.push(Installed {
-                manifest_id: id.clone(),
-                sequence: r.sequence,
-                digest: r.digest,
-            }),
-            (None, Some(i)) => out.push(i.clone()),
-            (None, None) => {}
-        }
-    }
-    out
 }
 
 fn release<'a>(view: &'a DeviceView, id: &ComponentId) -> Option<&'a TcRelease> {
@@ -219,38 +183,6 @@ mod tests {
             .iter()
             .map(|r| (r.manifest_id.clone(), r.sequence))
             .collect()
-    }
-
-    fn reported(name: &str, digest: [u8; 32]) -> SystemPropertyClaims {
-        SystemPropertyClaims::new(id(name), &Digest::sha256(digest), None)
-    }
-
-    #[test]
-    fn the_record_follows_the_attested_tc_list() {
-        let releases = vec![rel("app", 2, &[]), rel("lib", 1, &[])];
-        let have = view(&[], Vec::new(), &[("app", 1), ("gone", 1), ("other", 5)])
-            .device
-            .unwrap()
-            .installed;
-        let list = [
-            // A lost Success of app's update: the device has release 2.
-            reported("app", [2; 32]),
-            // An unrecorded install of a known release.
-            reported("lib", [1; 32]),
-            // A digest the TAM does not know: its record stands.
-            reported("other", [9; 32]),
-            // Never recorded, never released: stays unknown.
-            reported("stranger", [7; 32]),
-            // A duplicate entry counts once.
-            reported("app", [2; 32]),
-        ];
-        let got: Vec<(ComponentId, u64)> = reconcile(&have, &list, &releases)
-            .into_iter()
-            .map(|i| (i.manifest_id, i.sequence))
-            .collect();
-        // "gone" (an unlink whose Success was lost) is no longer claimed.
-        assert_eq!(got, vec![(id("app"), 2), (id("lib"), 1), (id("other"), 5)]);
-        assert!(reconcile(&have, &[], &releases).is_empty());
     }
 
     #[test]

@@ -66,11 +66,7 @@ impl Tam {
                 )
             }
             None => {
-                // The view's device record is the TAM's memory of what is installed,
-                // corrected by what the device attests it holds.
-                if let Some(tcs) = &qr.tc_list {
-                    device.installed = reconcile(&device.installed, tcs, &view.releases);
-                }
+                // The view's device record is the TAM's memory of what is installed.
                 let view = DeviceView {
                     device: Some(device.clone()),
                     ..view

@@ -19,7 +19,7 @@ use teep_proto::{
 };
 
 use crate::error::{Dropped, Event, Handled};
-use crate::plan::{plan, reconcile};
+use crate::plan::plan;
 use crate::report::read_report;
 use crate::store::{
     AttestationRecord, AuditEntry, Changes, Device, DeviceId, DeviceView, ExpectQueryResponse,
