@@ -1,7 +1,9 @@
-//! The first install across real processes: `teep tam serve` (in-process Verifier endorsing
+//! The life of a TA across real processes: `teep tam serve` (in-process Verifier endorsing
 //! the device), `teep tee serve` (the software TEE, trusting the TAM and the TC signer),
 //! `teep device run` (the Broker); the TA and its personalization data made with `teep suit
-//! create` and uploaded with the admin commands; then the app side lists and invokes it.
+//! create` and uploaded with the admin commands; then the app side lists and invokes it, the
+//! vendor updates it, and the operator removes TAs (policy, revocation) while a rollback
+//! upload is refused.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -12,600 +14,149 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 
-use common::{ok, teep};
-use serde_json::{Value, json};
+use common::deployment::{COUNTER_V1, Deployment, id_text};
+use serde_json::Value;
 
-fn run(args: &[&str], dir: &Path) -> String {
-    ok(teep().args(args).current_dir(dir).output().unwrap())
+const TA: [&str; 3] = ["TEEP-Device", "counter", "ta"];
+
+/// The manifest IDs of the counter TA and of its personalization data.
+fn manifests() -> (String, String) {
+    (
+        id_text(&["TEEP-Device", "counter", "suit"]),
+        id_text(&["TEEP-Device", "counter", "greeting.suit"]),
+    )
 }
 
-/// Spawns `teep ARGS` and reads its standard output until a line starts with `ready`;
-/// returns the child and the lines read.
-fn spawn_until(args: &[&str], dir: &Path, ready: &str) -> (Child, Vec<String>) {
-    let mut child = teep()
-        .args(args)
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut lines = Vec::new();
-    loop {
-        let mut line = String::new();
-        assert_ne!(
-            stdout.read_line(&mut line).unwrap(),
-            0,
-            "{args:?} exited early"
-        );
-        let done = line.starts_with(ready);
-        lines.push(line.trim_end().to_owned());
-        if done {
-            break;
-        }
-    }
-    // Keep reading in the background so that the child never blocks on a full pipe.
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    (child, lines)
+/// What the TA answers the app (`teep device invoke`); must succeed.
+fn invoke(d: &Deployment) -> String {
+    common::ok(d.invoke_counter()).trim().to_owned()
 }
 
-/// The rest of the line read that starts with `prefix`.
-fn after<'a>(lines: &'a [String], prefix: &str) -> &'a str {
-    lines
-        .iter()
-        .find_map(|l| l.strip_prefix(prefix))
-        .unwrap_or_else(|| panic!("no {prefix:?} in {lines:?}"))
-}
-
-/// SIGTERM, and the process must exit cleanly.
-fn stop(mut child: Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert!(child.wait().unwrap().success());
-}
-
-/// A component ID in its canonical text form (what the admin API and `teep device` take).
-fn id_text(segments: &[&str]) -> String {
-    teep_suit::ComponentId::from_strs(segments).to_string()
-}
-
-struct Device {
-    tee_dir: PathBuf,
-    dev_dir: PathBuf,
-}
-
-impl Device {
-    fn app(&self, args: &[&str], work: &Path) -> String {
-        let mut all = args.to_vec();
-        all.extend(["--state-dir", self.dev_dir.to_str().unwrap()]);
-        run(&all, work)
-    }
+/// The deployment with counter-v1 and its greeting in the device's policy, the TEE running
+/// and one policy check done (v1 installed).
+fn installed_v1() -> (Deployment, common::deployment::Spawned) {
+    let d = Deployment::new();
+    d.upload_counter(1);
+    d.upload_greeting(1, 1);
+    let (ta_manifest, perso_manifest) = manifests();
+    d.set_policy(&[&ta_manifest, &perso_manifest]);
+    let tee = d.start_tee();
+    d.policy_check();
+    (d, tee)
 }
 
 #[test]
 fn a_tam_installs_a_ta_on_a_device_across_processes() {
-    let dir = tempfile::tempdir().unwrap();
-    let work = dir.path();
-    let device = Device {
-        tee_dir: work.join("tee"),
-        dev_dir: work.join("device"),
-    };
-    let tee_dir = device.tee_dir.to_str().unwrap().to_owned();
-    let socket = device.dev_dir.join("tee.sock");
-    let socket = socket.to_str().unwrap().to_owned();
-
-    // First start of the TEE: it creates its identity; the REE side reads the public half.
-    let (tee, _) = spawn_until(
-        &["tee", "serve", "--state-dir", &tee_dir, "--socket", &socket],
-        work,
-        "tee socket: ",
-    );
-    stop(tee);
-    assert!(!Path::new(&socket).exists(), "socket removed on shutdown");
-    let identity: Value = serde_json::from_str(&run(
-        &["device", "identity", "--json", "--tee-dir", &tee_dir],
-        work,
-    ))
-    .unwrap();
-    let claims = &identity["claims"];
-    assert_eq!(claims["ueid"], identity["ueid"]);
-
-    // The TAM's Verifier endorses exactly this device's attestation key.
-    let policy = json!({
-        "policy_id": "policy:lifecycle",
-        "endorsements": [ { "key": identity["attestation_key"]["pem"], "ueid": identity["ueid"] } ],
-        "reference_values": {
-            "oemids": [claims["oemid"]],
-            "hwmodels": [claims["hwmodel"]],
-            "hwversions": [claims["hwversion"][0]],
-            "tc_digests": claims["manifests"].as_array().unwrap().iter()
-                .map(|m| m["sha256"].clone()).collect::<Vec<_>>(),
-        },
-    });
-    std::fs::write(work.join("policy.json"), policy.to_string()).unwrap();
-    let tam_data = work.join("tam");
-    let tam_data = tam_data.to_str().unwrap().to_owned();
-    let (tam, lines) = spawn_until(
-        &[
-            "tam",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            &tam_data,
-            "--verifier-policy",
-            "policy.json",
-        ],
-        work,
-        "listening on http://",
-    );
-    let tam_uri = format!("http://{}", after(&lines, "listening on http://"));
-    let admin_url = after(&lines, "admin API on ").to_owned();
-    let admin = |args: &[&str]| {
-        let mut all = vec!["tam"];
-        all.extend(args);
-        all.extend(["--admin-url", &admin_url, "--data-dir", &tam_data]);
-        run(&all, work)
-    };
-
-    // The TA (counter-v1) and its personalization data, signed by the TC signer.
-    let wasm = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../teep-agent/tas/counter-v1.wasm"
-    );
-    run(&["keys", "generate", "--out", "signer.key"], work);
-    let create = |segments: &[&str], seq: &str, extra: &[&str], payload: &str, out: &str| {
-        let mut args = vec!["suit", "create"];
-        for s in segments {
-            args.extend(["--component-id", s]);
-        }
-        args.extend(extra);
-        args.extend(["--seq", seq, "--payload", payload, "--out", "unsigned"]);
-        run(&args, work);
-        run(
-            &[
-                "suit",
-                "sign",
-                "--key",
-                "signer.key",
-                "unsigned",
-                "--out",
-                out,
-            ],
-            work,
-        );
-    };
-    create(&["TEEP-Device", "counter", "ta"], "1", &[], wasm, "ta.suit");
-    std::fs::write(work.join("greeting.txt"), "Hello from the TAM").unwrap();
-    create(
-        &["TEEP-Device", "counter", "greeting"],
-        "1",
-        &[
-            "--manifest-id",
-            "TEEP-Device",
-            "--manifest-id",
-            "counter",
-            "--manifest-id",
-            "greeting.suit",
-            "--depends-on",
-            "ta.suit",
-        ],
-        "greeting.txt",
-        "greeting.suit",
-    );
-    admin(&[
-        "signer",
-        "add",
-        "--name",
-        "vendor",
-        "--key",
-        "signer.key.pub",
-    ]);
-    admin(&["tc", "add", "ta.suit"]);
-    admin(&["tc", "add", "greeting.suit"]);
-    let ta_manifest = id_text(&["TEEP-Device", "counter", "suit"]);
-    let perso_manifest = id_text(&["TEEP-Device", "counter", "greeting.suit"]);
-    let device_id = identity["teep_key"]["thumbprint"].as_str().unwrap();
-    admin(&[
-        "policy",
-        "set",
-        "--device",
-        device_id,
-        "--tc",
-        &ta_manifest,
-        "--tc",
-        &perso_manifest,
-    ]);
-
-    // The TEE again, now trusting the TAM's key and the TC signer.
-    let tam_key = format!("{tam_data}/tam-esp256.key");
-    // Evidence and SUIT reports go encrypted to the TAM (draft §12).
-    let tam_encryption = format!("{tam_data}/tam-encryption.pub.pem");
-    let (tee, _) = spawn_until(
-        &[
-            "tee",
-            "serve",
-            "--state-dir",
-            &tee_dir,
-            "--socket",
-            &socket,
-            "--trust-tam",
-            &tam_key,
-            "--tam-encryption-key",
-            &tam_encryption,
-            "--trust-signer",
-            "signer.key.pub",
-            "--tam",
-            &tam_uri,
-        ],
-        work,
-        "tee socket: ",
-    );
-    let dev_dir = device.dev_dir.to_str().unwrap().to_owned();
-    // One policy check by a Broker run with --once: one exchange with the TAM, reached.
-    let policy_check = || {
-        let once = run(
-            &[
-                "device",
-                "run",
-                "--once",
-                "--allow-plain-http",
-                "--tam",
-                &tam_uri,
-                "--state-dir",
-                &dev_dir,
-            ],
-            work,
-        );
-        assert!(
-            once.contains("1 TAM exchange(s) completed, 0 TAM(s) not reached"),
-            "{once}"
-        );
-    };
-    policy_check();
-
-    let (broker, _) = spawn_until(
-        &[
-            "device",
-            "run",
-            "--allow-plain-http",
-            "--tam",
-            &tam_uri,
-            "--state-dir",
-            &dev_dir,
-        ],
-        work,
-        "api socket: ",
-    );
-    // The device lists the TA at `sequence` (`teep device list --json`).
-    let ta_id = json!(["TEEP-Device", "counter", "ta"].map(|s| hex::encode(s.as_bytes())));
-    let assert_listed = |sequence: u64| {
-        let list: Value =
-            serde_json::from_str(&device.app(&["device", "list", "--json"], work)).unwrap();
-        assert!(
-            list.as_array()
-                .unwrap()
-                .iter()
-                .any(|t| t["component_id"] == ta_id && t["sequence_number"] == sequence),
-            "{list}"
-        );
-    };
-    assert_listed(1);
-    // What the TA answers the app (`teep device invoke`).
-    let invoke = || {
-        let out = device.app(
-            &[
-                "device",
-                "invoke",
-                "/TEEP-Device/counter/ta",
-                "--input",
-                "hi",
-            ],
-            work,
-        );
-        out.trim().to_owned()
-    };
+    let (d, tee) = installed_v1();
+    let broker = d.start_broker(300);
+    // The device lists the TA at sequence 1 (`teep device list --json`).
+    assert_eq!(d.listed_sequence(&TA), Some(1), "{:?}", d.listed());
     for n in 1..=2 {
-        let out = invoke();
-        assert_eq!(out, format!("Hello from the TAM, call #{n}"));
+        assert_eq!(invoke(&d), format!("Hello from the TAM, call #{n}"));
     }
 
     // The vendor releases counter-v2 (sequence 2): the next policy check updates it in
     // place; the TA's store (the count) and its personalization data are kept.
-    let wasm_v2 = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../teep-agent/tas/counter-v2.wasm"
-    );
-    create(
-        &["TEEP-Device", "counter", "ta"],
-        "2",
-        &[],
-        wasm_v2,
-        "ta-v2.suit",
-    );
-    admin(&["tc", "add", "ta-v2.suit"]);
-    policy_check();
-    assert_listed(2);
-    assert_eq!(invoke(), "v2: HELLO FROM THE TAM, call #4");
+    d.upload_counter(2);
+    d.policy_check();
+    assert_eq!(d.listed_sequence(&TA), Some(2), "{:?}", d.listed());
+    assert_eq!(invoke(&d), "v2: HELLO FROM THE TAM, call #4");
 
-    let devices: Value = serde_json::from_str(&admin(&["devices", "--json"])).unwrap();
-    let record = devices
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["id"] == device_id)
-        .unwrap_or_else(|| panic!("device {device_id} not in {devices}"));
-    let installed: Vec<&str> = record["installed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m[0].as_str().unwrap())
-        .collect();
-    assert!(installed.contains(&ta_manifest.as_str()), "{record}");
-    let ta_record = record["installed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m[0] == ta_manifest.as_str())
-        .unwrap();
-    assert_eq!(ta_record[1], 2, "the TAM recorded the update: {record}");
-    assert!(installed.contains(&perso_manifest.as_str()), "{record}");
+    let (ta_manifest, perso_manifest) = manifests();
+    let installed = d.tam_installed();
+    assert!(
+        installed.contains(&(ta_manifest, 2)),
+        "the TAM recorded the update: {installed:?}"
+    );
+    assert!(installed.contains(&(perso_manifest, 1)), "{installed:?}");
 
-    stop(broker);
-    stop(tee);
-    assert!(!Path::new(&socket).exists(), "socket removed on shutdown");
-    stop(tam);
+    broker.stop();
+    tee.stop();
+    assert!(!Path::new(&d.socket).exists(), "socket removed on shutdown");
 }
 
-/// Issue 9: the TEE demands the TAM's attestation (`--require-tam-attestation`). The TAM's
-/// Attestation Result is made with the CLI (`teep attest evidence` about the TAM's key,
-/// appraised and signed by `teep attest verify --sign-key`) into the file `teep tam serve
-/// --attestation-result` watches; the TAM answers the Agent's ERR_ATTESTATION_REQUIRED
-/// with it and the install follows.
+/// After the update to v2: an upload of a lower (or equal) sequence number is refused by the
+/// admin API and changes nothing on the device; a revoked TC is unlinked at the next policy
+/// check; a TA the policy no longer names is unlinked too, and the app gets a clean error.
 #[test]
-fn a_tee_that_demands_tam_attestation_gets_it_and_the_install_follows() {
-    let dir = tempfile::tempdir().unwrap();
-    let work = dir.path();
-    let tee_dir = work.join("tee").to_str().unwrap().to_owned();
-    let dev_dir = work.join("device").to_str().unwrap().to_owned();
-    let socket = format!("{dev_dir}/tee.sock");
-    let (tee, _) = spawn_until(
-        &["tee", "serve", "--state-dir", &tee_dir, "--socket", &socket],
-        work,
-        "tee socket: ",
-    );
-    stop(tee);
-    let identity: Value = serde_json::from_str(&run(
-        &["device", "identity", "--json", "--tee-dir", &tee_dir],
-        work,
-    ))
-    .unwrap();
-    let claims = &identity["claims"];
-    let device_policy = json!({
-        "policy_id": "policy:devices",
-        "endorsements": [ { "key": identity["attestation_key"]["pem"], "ueid": identity["ueid"] } ],
-        "reference_values": {
-            "oemids": [claims["oemid"]],
-            "hwmodels": [claims["hwmodel"]],
-            "tc_digests": claims["manifests"].as_array().unwrap().iter()
-                .map(|m| m["sha256"].clone()).collect::<Vec<_>>(),
-        },
-    });
-    std::fs::write(work.join("policy.json"), device_policy.to_string()).unwrap();
+fn rollback_is_refused_and_revocation_and_policy_remove_tas_across_processes() {
+    let (d, tee) = installed_v1();
+    let (ta_manifest, perso_manifest) = manifests();
+    // A second TA, to be revoked.
+    let other = ["TEEP-Device", "other", "ta"];
+    let other_manifest = id_text(&["TEEP-Device", "other", "suit"]);
+    d.create(&other, 1, &[], COUNTER_V1, "other.suit");
+    d.admin(&["tc", "add", "other.suit"]);
+    d.set_policy(&[&ta_manifest, &perso_manifest, &other_manifest]);
+    d.upload_counter(2);
+    d.policy_check();
+    let broker = d.start_broker(300);
+    assert_eq!(d.listed_sequence(&TA), Some(2), "{:?}", d.listed());
+    assert_eq!(d.listed_sequence(&other), Some(1), "{:?}", d.listed());
+    assert_eq!(invoke(&d), "v2: HELLO FROM THE TAM, call #2");
 
-    // The TAM starts watching a result file that is not there yet (its keys are made now).
-    let tam_data = work.join("tam").to_str().unwrap().to_owned();
-    run(&["keys", "generate", "--out", "tam-verifier.key"], work);
-    let (tam, lines) = spawn_until(
-        &[
-            "tam",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            &tam_data,
-            "--verifier-policy",
-            "policy.json",
-            "--attestation-result",
-            "tam-ear.cbor",
-            "--attestation-verifier-key",
-            "tam-verifier.key.pub",
-        ],
-        work,
-        "listening on http://",
-    );
-    let tam_uri = format!("http://{}", after(&lines, "listening on http://"));
-    let admin_url = after(&lines, "admin API on ").to_owned();
-    let tam_key = format!("{tam_data}/tam-esp256.key");
+    // Rollback: v1's module again at sequence 1 (signed by the same vendor), and an equal
+    // sequence number with other content; the admin API refuses both, nothing changes.
+    for (seq, wasm) in [(1, COUNTER_V1), (2, COUNTER_V1)] {
+        let file = format!("rollback-{seq}.suit");
+        d.create(&TA, seq, &[], wasm, &file);
+        let out = d.admin_output(&["tc", "add", &file]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "sequence {seq} accepted");
+        assert!(
+            err.contains(&format!("sequence number {seq} is not above the latest, 2")),
+            "{err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let tcs: Value = serde_json::from_str(&d.admin(&["tc", "list", "--json"])).unwrap();
+    let tcs = tcs.to_string();
+    assert!(!tcs.contains("rollback"), "{tcs}");
+    d.policy_check();
+    assert_eq!(d.listed_sequence(&TA), Some(2), "the device keeps v2");
+    assert_eq!(invoke(&d), "v2: HELLO FROM THE TAM, call #4");
+    assert!(d.tam_installed().contains(&(ta_manifest.clone(), 2)));
 
-    // The TAM's platform attests the TAM's TEEP key; the TAM's Verifier appraises it.
-    run(&["keys", "generate", "--out", "tam-attest.key"], work);
-    let tam_claims = json!({
-        "ueid": "01".repeat(17),
-        "oemid": 32473,
-        "hwmodel": hex::encode("teep tam host"),
-        "hwversion": ["1", 1],
-        "manifests": [ { "uri": "urn:teep:tam", "sha256": "ab".repeat(32) } ],
-    });
-    std::fs::write(work.join("tam-claims.json"), tam_claims.to_string()).unwrap();
-    let attest_pub = hex::encode(std::fs::read(work.join("tam-attest.key.pub")).unwrap());
-    let tam_policy = json!({
-        "policy_id": "policy:tam",
-        "endorsements": [ { "key": attest_pub, "ueid": "01".repeat(17) } ],
-        "reference_values": {
-            "oemids": [32473],
-            "hwmodels": [hex::encode("teep tam host")],
-            "tc_digests": ["ab".repeat(32)],
-        },
-    });
-    std::fs::write(work.join("tam-policy.json"), tam_policy.to_string()).unwrap();
-    run(
-        &[
-            "attest",
-            "evidence",
-            "--key",
-            "tam-attest.key",
-            "--claims",
-            "tam-claims.json",
-            "--cnf-key",
-            &tam_key,
-            "--cnf-form",
-            "cose-key",
-            "--out",
-            "tam-evidence.cbor",
-        ],
-        work,
-    );
-    run(
-        &[
-            "attest",
-            "verify",
-            "--policy",
-            "tam-policy.json",
-            "--teep-key",
-            &tam_key,
-            "--sign-key",
-            "tam-verifier.key",
-            "--ear-out",
-            "tam-ear.cbor",
-            "tam-evidence.cbor",
-        ],
-        work,
-    );
-
-    // One TA, for this device.
-    let wasm = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../teep-agent/tas/counter-v1.wasm"
-    );
-    run(&["keys", "generate", "--out", "signer.key"], work);
-    run(
-        &[
-            "suit",
-            "create",
-            "--component-id",
-            "TEEP-Device",
-            "--component-id",
-            "counter",
-            "--component-id",
-            "ta",
-            "--seq",
-            "1",
-            "--payload",
-            wasm,
-            "--out",
-            "unsigned",
-        ],
-        work,
-    );
-    run(
-        &[
-            "suit",
-            "sign",
-            "--key",
-            "signer.key",
-            "unsigned",
-            "--out",
-            "ta.suit",
-        ],
-        work,
-    );
-    let admin = |args: &[&str]| {
-        let mut all = vec!["tam"];
-        all.extend(args);
-        all.extend(["--admin-url", &admin_url, "--data-dir", &tam_data]);
-        run(&all, work)
-    };
-    admin(&[
-        "signer",
-        "add",
-        "--name",
-        "vendor",
-        "--key",
-        "signer.key.pub",
-    ]);
-    admin(&["tc", "add", "ta.suit"]);
-    let device_id = identity["teep_key"]["thumbprint"].as_str().unwrap();
-    let ta_manifest = id_text(&["TEEP-Device", "counter", "suit"]);
-    admin(&["policy", "set", "--device", device_id, "--tc", &ta_manifest]);
-
-    // The TEE demands the TAM's attestation from the TAM's Verifier.
-    let (tee, _) = spawn_until(
-        &[
-            "tee",
-            "serve",
-            "--state-dir",
-            &tee_dir,
-            "--socket",
-            &socket,
-            "--trust-tam",
-            &tam_key,
-            "--trust-signer",
-            "signer.key.pub",
-            "--tam",
-            &tam_uri,
-            "--require-tam-attestation",
-            "--tam-verifier-key",
-            "tam-verifier.key.pub",
-        ],
-        work,
-        "tee socket: ",
-    );
-    let once = run(
-        &[
-            "device",
-            "run",
-            "--once",
-            "--allow-plain-http",
-            "--tam",
-            &tam_uri,
-            "--state-dir",
-            &dev_dir,
-        ],
-        work,
+    // Revocation: the operator revokes the other TC; at the next policy check the device
+    // unlinks it (it is still named by the policy), the counter stays.
+    d.admin(&["tc", "revoke", &other_manifest]);
+    d.policy_check();
+    assert_eq!(d.listed_sequence(&other), None, "{:?}", d.listed());
+    assert_eq!(d.listed_sequence(&TA), Some(2));
+    let installed = d.tam_installed();
+    assert!(
+        !installed.iter().any(|(m, _)| *m == other_manifest),
+        "{installed:?}"
     );
     assert!(
-        once.contains("1 TAM exchange(s) completed, 0 TAM(s) not reached"),
-        "{once}"
+        installed.contains(&(ta_manifest.clone(), 2)),
+        "{installed:?}"
     );
-    let (broker, _) = spawn_until(
-        &[
-            "device",
-            "run",
-            "--allow-plain-http",
-            "--tam",
-            &tam_uri,
-            "--state-dir",
-            &dev_dir,
-        ],
-        work,
-        "api socket: ",
-    );
-    let ta_id = json!(["TEEP-Device", "counter", "ta"].map(|s| hex::encode(s.as_bytes())));
-    let list: Value = serde_json::from_str(&run(
-        &["device", "list", "--json", "--state-dir", &dev_dir],
-        work,
-    ))
-    .unwrap();
-    assert!(
-        list.as_array()
-            .unwrap()
-            .iter()
-            .any(|t| t["component_id"] == ta_id && t["sequence_number"] == 1),
-        "{list}"
-    );
-    stop(broker);
-    stop(tee);
-    stop(tam);
+    // A revoked TC is not taken again, whatever its sequence number.
+    d.create(&other, 2, &[], COUNTER_V1, "other-2.suit");
+    let out = d.admin_output(&["tc", "add", "other-2.suit"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("revoked"));
+
+    // Policy: the operator sets the device's policy without the counter and its data; the
+    // next policy check unlinks both.
+    d.set_policy(&[]);
+    d.policy_check();
+    let listed = d.listed();
+    assert!(listed.is_empty(), "{listed:?}");
+    let out = d.invoke_counter();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "invoking a removed TA succeeded");
+    assert!(err.contains("404") && err.contains("unknown_ta"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let installed = d.tam_installed();
+    assert!(installed.is_empty(), "the TAM still claims {installed:?}");
+    // Another policy check has nothing to do and the Broker and TEE are still well.
+    d.policy_check();
+    assert!(d.listed().is_empty());
+
+    broker.stop();
+    tee.stop();
 }

@@ -26,3 +26,5 @@ pub fn ok(out: std::process::Output) -> String {
 pub fn vector(rel: &str) -> String {
     format!("{}/../../tests/vectors/{rel}", env!("CARGO_MANIFEST_DIR"))
 }
+
+pub mod deployment;
