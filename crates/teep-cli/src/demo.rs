@@ -508,7 +508,10 @@ impl Demo {
         let devices: Value = serde_json::from_str(&text).context("`tam devices --json`")?;
         Ok(devices
             .as_array()
-            .and_then(|list| list.iter().find(|d| d["id"] == self.device_id.as_str()))
+            .and_then(|list| {
+                list.iter()
+                    .find(|d| d.get("id") == Some(&json!(self.device_id)))
+            })
             .cloned())
     }
 
@@ -518,8 +521,9 @@ impl Demo {
             .tam_record()
             .await?
             .ok_or_else(|| anyhow!("the TAM has no record of device {}", self.device_id))?;
-        let list = record["installed"]
-            .as_array()
+        let list = record
+            .get("installed")
+            .and_then(Value::as_array)
             .ok_or_else(|| anyhow!("no installed list in {record}"))?;
         list.iter()
             .map(|entry| {
@@ -541,8 +545,8 @@ impl Demo {
         let ta = json!(TA.map(|s| hex::encode(s.as_bytes())));
         Ok(list
             .as_array()
-            .and_then(|tas| tas.iter().find(|t| t["component_id"] == ta))
-            .and_then(|t| t["sequence_number"].as_u64()))
+            .and_then(|tas| tas.iter().find(|t| t.get("component_id") == Some(&ta)))
+            .and_then(|t| t.get("sequence_number")?.as_u64()))
     }
 
     /// Checks the device and the TAM agree that the TA is at `sequence` (`None`: absent),
@@ -721,7 +725,7 @@ impl Demo {
                 "oemids": [device.get("/claims/oemid")?],
                 "hwmodels": [device.get("/claims/hwmodel")?],
                 "hwversions": [device.get("/claims/hwversion/0")?],
-                "tc_digests": manifests.iter().map(|m| m["sha256"].clone()).collect::<Vec<_>>(),
+                "tc_digests": manifests.iter().map(|m| m.get("sha256").cloned()).collect::<Vec<_>>(),
             },
         });
         std::fs::write(
@@ -850,7 +854,7 @@ impl Demo {
         let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
         let attested = loop {
             if let Some(record) = self.tam_record().await?
-                && let Some(at) = record["attested_at"].as_u64()
+                && let Some(at) = record.get("attested_at").and_then(Value::as_u64)
             {
                 break at;
             }
