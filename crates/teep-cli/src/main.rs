@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod attest;
+mod demo;
 mod device;
 mod input;
 mod inspect;
@@ -57,6 +58,10 @@ enum Command {
     /// Run the device's Broker and talk to it as an app (request, list, invoke TAs).
     #[command(subcommand)]
     Device(device::Command),
+    /// Run the whole lifecycle across real processes on loopback (Verifier, TAM, TEE,
+    /// Broker): attest, install, invoke, update, a refused rollback, delete; each step
+    /// checked, and the message sequence drawn from the roles' logs.
+    Demo(demo::Args),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +79,7 @@ fn main() -> ExitCode {
         Command::Tam(cmd) => tam::run(cmd),
         Command::Tee(cmd) => tee::run(cmd),
         Command::Device(cmd) => device::run(cmd),
+        Command::Demo(args) => demo::run(args),
     };
     match result {
         Ok(code) => code,
