@@ -102,6 +102,7 @@ impl Pair {
             max_anonymous_sessions: 8,
             attestation_max_age: 3600,
             default_class: Some(CLASS.into()),
+            passport_by_age: false,
         });
         let agent = world.agent();
         Self {

@@ -122,6 +122,11 @@ pub(crate) struct RunArgs {
     /// is then visible and may be cut); by default only `https://`.
     #[arg(long)]
     allow_plain_http: bool,
+    /// The TAMs are older ones (pre-26 drafts): also accept their answers' media type
+    /// `application/teep+cose` (the TEE is configured with `teep tee serve --numbering
+    /// pre-26`). Off: only `application/teep+cbor`.
+    #[arg(long)]
+    pre26: bool,
 }
 
 /// Where the app-side commands find the Broker.
@@ -248,6 +253,7 @@ async fn run_broker(args: RunArgs) -> Result<ExitCode> {
             } else {
                 PlainHttp::Refuse
             },
+            accept_teep_cose: args.pre26,
             ..HttpConfig::default()
         },
         policy_check_interval: Duration::from_secs(args.interval.max(1)),

@@ -99,6 +99,8 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
             )
         }
     };
+    // The pre-26 engine takes passport EARs fresh by age (its Agents obtain them ahead of
+    // time); the -26 engine wants the session's token as their nonce.
     let engine = |numbering, signers| {
         Tam::new(TamConfig {
             provider,
@@ -110,6 +112,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
             max_anonymous_sessions: 10_000,
             attestation_max_age: 24 * 3600,
             default_class: None,
+            passport_by_age: numbering == Numbering::Pre26,
         })
     };
     let tams = Engines {

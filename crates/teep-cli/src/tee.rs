@@ -11,18 +11,21 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context as _, Result};
 use serde_json::{Value, json};
-use teep_agent::engine::{self, Agent, AgentConfig, Answer, Context, Event, Limits};
+use teep_agent::engine::{
+    self, Agent, AgentConfig, Answer, Attestation, Context, Event, Limits, Passport,
+};
 use teep_agent::sim::{SimConfig, SimTee};
 use teep_attest::EatClaims;
 use teep_broker::ipc::{self, IpcConfig};
 use teep_broker::{AgentAnswer, AgentError, ComponentId, TaInfo, TaRequest, TransportError};
-use teep_cose::TrustStore;
+use teep_cose::{Algorithm, TrustStore};
 use teep_proto::{Numbering, SuitCoseProfile};
 use teep_suit::processor::DeviceIdentity;
 use tracing::{info, warn};
 
 use crate::device::data_dir;
 use crate::input::public_key;
+use crate::inspect::NumberingArg;
 use crate::print_line;
 use crate::suit::trust_anchors;
 use crate::tam::shutdown_signal;
@@ -81,6 +84,45 @@ pub(crate) struct ServeArgs {
     /// `teep device identity`).
     #[arg(long)]
     claims: Option<PathBuf>,
+    /// The wire numbering of the TAMs this Agent talks to: `pre-26` for older TAMs (with
+    /// `--alg es256`, served by `teep tam serve --pre26-path`).
+    #[arg(long, value_enum, default_value = "26")]
+    numbering: NumberingArg,
+    /// The algorithm of the TEEP key's signatures (the one TEEP cipher suite offered):
+    /// ESP256, or ES256 for older TAMs that offer only `[[18, -7]]`. Same key either way.
+    #[arg(long, value_enum, default_value_t = TeepAlg::Esp256)]
+    alg: TeepAlg,
+    /// What the Agent presents when a TAM asks for attestation.
+    #[arg(long, value_enum, default_value_t = AttestationArg::Evidence)]
+    attestation: AttestationArg,
+    /// Passport model: a Verifier key (PEM or COSE_Key) whose Attestation Results about
+    /// this device the Agent keeps and presents instead of Evidence; repeatable. The
+    /// Broker fetches them (`teep device run --verifier`).
+    #[arg(long = "passport-verifier", value_name = "KEYFILE")]
+    passport_verifier: Vec<PathBuf>,
+    /// Passport model: the oldest Attestation Result (by `iat`, seconds) still presented.
+    #[arg(long, default_value_t = 3600)]
+    passport_max_age: u64,
+}
+
+/// `--attestation` of `teep tee serve`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum AttestationArg {
+    /// Evidence signed by the TEE's attestation key.
+    Evidence,
+    /// An Attestation Result from a Verifier (`--passport-verifier`), kept while fresh.
+    Passport,
+    /// Nothing, as older Agents: only TAMs that registered this device as exempt serve it.
+    None,
+}
+
+/// `--alg` of `teep tee serve`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum TeepAlg {
+    /// ESP256 (-9), the -26 suite.
+    Esp256,
+    /// ES256 (-7), what older Agents and TAMs use on P-256.
+    Es256,
 }
 
 pub(crate) fn run(cmd: Command) -> Result<ExitCode> {
@@ -125,6 +167,10 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
     let sim = {
         let config = SimConfig {
             claims,
+            teep_algorithm: match args.alg {
+                TeepAlg::Esp256 => Algorithm::Esp256,
+                TeepAlg::Es256 => Algorithm::Es256,
+            },
             ..SimConfig::new(&state_dir)
         };
         tokio::task::spawn_blocking(move || SimTee::open(&config))
@@ -136,9 +182,28 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
     std::fs::write(&identity_path, serde_json::to_vec_pretty(&identity)?)
         .with_context(|| format!("writing {}", identity_path.display()))?;
 
+    let attestation = match (args.attestation, args.passport_verifier.is_empty()) {
+        (AttestationArg::Evidence, true) => Attestation::Evidence,
+        (AttestationArg::None, true) => Attestation::None,
+        (AttestationArg::Passport, false) => {
+            let mut verifiers = TrustStore::new();
+            for path in &args.passport_verifier {
+                verifiers.add_key(public_key(path)?);
+            }
+            Attestation::Passport(Passport {
+                verifiers,
+                max_age: args.passport_max_age,
+            })
+        }
+        (AttestationArg::Passport, true) => {
+            anyhow::bail!("--attestation passport needs --passport-verifier")
+        }
+        (_, false) => anyhow::bail!("--passport-verifier goes with --attestation passport"),
+    };
+    let numbering = Numbering::from(args.numbering);
     let cfg = AgentConfig {
         provider: teep_cose::default_provider(),
-        numbering: Numbering::Draft26,
+        numbering,
         tam_trust,
         tam_uris: args.tam.clone(),
         tc_trust,
@@ -147,6 +212,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
         tam_attestation: None,
         tam_encryption_key: None,
         limits: Limits::default(),
+        attestation,
     };
     let agent = Arc::new(SimAgent::new(
         Agent::new(cfg, sim).context("starting the Agent")?,
@@ -167,6 +233,8 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
         state = %state_dir.display(),
         socket = %socket.display(),
         tams = ?args.tam,
+        ?numbering,
+        alg = ?args.alg,
         "software TEE serving the Broker"
     );
     ipc::serve(listener, agent, IpcConfig::default(), stop).await;

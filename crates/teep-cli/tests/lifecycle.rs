@@ -12,69 +12,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 
-use common::{ok, teep};
+use common::{after, id_text, run, spawn_until, stop};
 use serde_json::{Value, json};
-
-fn run(args: &[&str], dir: &Path) -> String {
-    ok(teep().args(args).current_dir(dir).output().unwrap())
-}
-
-/// Spawns `teep ARGS` and reads its standard output until a line starts with `ready`;
-/// returns the child and the lines read.
-fn spawn_until(args: &[&str], dir: &Path, ready: &str) -> (Child, Vec<String>) {
-    let mut child = teep()
-        .args(args)
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut lines = Vec::new();
-    loop {
-        let mut line = String::new();
-        assert_ne!(
-            stdout.read_line(&mut line).unwrap(),
-            0,
-            "{args:?} exited early"
-        );
-        let done = line.starts_with(ready);
-        lines.push(line.trim_end().to_owned());
-        if done {
-            break;
-        }
-    }
-    // Keep reading in the background so that the child never blocks on a full pipe.
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    (child, lines)
-}
-
-/// The rest of the line read that starts with `prefix`.
-fn after<'a>(lines: &'a [String], prefix: &str) -> &'a str {
-    lines
-        .iter()
-        .find_map(|l| l.strip_prefix(prefix))
-        .unwrap_or_else(|| panic!("no {prefix:?} in {lines:?}"))
-}
-
-/// SIGTERM, and the process must exit cleanly.
-fn stop(mut child: Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert!(child.wait().unwrap().success());
-}
-
-/// A component ID in its canonical text form (what the admin API and `teep device` take).
-fn id_text(segments: &[&str]) -> String {
-    teep_suit::ComponentId::from_strs(segments).to_string()
-}
 
 struct Device {
     tee_dir: PathBuf,
@@ -164,25 +105,7 @@ fn a_tam_installs_a_ta_on_a_device_across_processes() {
     );
     run(&["keys", "generate", "--out", "signer.key"], work);
     let create = |segments: &[&str], seq: &str, extra: &[&str], payload: &str, out: &str| {
-        let mut args = vec!["suit", "create"];
-        for s in segments {
-            args.extend(["--component-id", s]);
-        }
-        args.extend(extra);
-        args.extend(["--seq", seq, "--payload", payload, "--out", "unsigned"]);
-        run(&args, work);
-        run(
-            &[
-                "suit",
-                "sign",
-                "--key",
-                "signer.key",
-                "unsigned",
-                "--out",
-                out,
-            ],
-            work,
-        );
+        common::signed_tc(work, segments, seq, extra, payload, out);
     };
     create(&["TEEP-Device", "counter", "ta"], "1", &[], wasm, "ta.suit");
     std::fs::write(work.join("greeting.txt"), "Hello from the TAM").unwrap();

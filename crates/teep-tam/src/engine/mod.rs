@@ -68,6 +68,14 @@ pub struct TamConfig {
     pub attestation_max_age: u64,
     /// The class a newly attested device is put in (the operator may change it).
     pub default_class: Option<String>,
+    /// How a passport EAR (an Attestation Result the Agent presents) shows it is fresh:
+    /// `false`, its nonce is this session's token (draft §6, the -26 path); `true`, by its
+    /// `iat` alone (within `attestation_max_age`), for Agents that obtain their EAR from
+    /// their Verifier ahead of time, whose nonce is that Verifier's challenge (the pre-26
+    /// path: older Agents cannot answer a challenge). Either way it must be signed by a
+    /// trusted Verifier, affirming, and its `cnf` must verify this very QueryResponse,
+    /// whose token is single use, so only the attested key holder can present it.
+    pub passport_by_age: bool,
 }
 
 /// The TAM engine.

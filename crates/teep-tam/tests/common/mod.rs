@@ -140,6 +140,7 @@ pub fn tam_config(esp: &PrivateKey, ed: &PrivateKey, verifier: &PublicKey) -> Ta
         max_anonymous_sessions: 8,
         attestation_max_age: 3600,
         default_class: Some(CLASS.into()),
+        passport_by_age: false,
     }
 }
 
