@@ -389,16 +389,7 @@ fn pre26_hostile_passports_are_dropped() {
     let rogue = signer(&PrivateKey::generate(Curve::P256).unwrap());
     let now = w.now;
     let max_age = tam.config().attestation_max_age;
-    let cases: [(Vec<u8>, ResultError); 3] = [
-        (
-            passport_ear(
-                w.verifier_signer.as_ref(),
-                other.public_key(),
-                now,
-                &[1; 32],
-            ),
-            ResultError::CnfMismatch,
-        ),
+    let cases: [(Vec<u8>, ResultError); 2] = [
         (
             passport_ear(
                 w.verifier_signer.as_ref(),
@@ -428,6 +419,16 @@ fn pre26_hostile_passports_are_dropped() {
             "{err:?}, expected {expected:?}"
         );
     }
+    // An EAR about another key (`cnf` = `other`) in `agent`'s QueryResponse: the TAM
+    // verifies the QueryResponse with the EAR's key, which did not sign it.
+    let qr = query(&agent, &w.post_via(&tam, &[]).unwrap().reply.unwrap());
+    let ear = passport_ear(w.verifier_signer.as_ref(), other.public_key(), now, &[1; 32]);
+    let err = dropped_via(
+        &mut w,
+        &tam,
+        &agent.response_with(&qr, Numbering::Pre26, Some(ear)),
+    );
+    assert!(matches!(err, Dropped::BadSignature(_)), "{err:?}");
     // A good EAR about `agent`, presented in a QueryResponse the thief signed.
     let thief = OldAgent::new(&PrivateKey::generate(Curve::P256).unwrap());
     let qr = query(&agent, &w.post_via(&tam, &[]).unwrap().reply.unwrap());
