@@ -297,9 +297,14 @@ fn answer(a: Answer) -> AgentAnswer {
 fn error(e: engine::AgentError, component: Option<&ComponentId>) -> AgentError {
     match (e, component) {
         (engine::AgentError::UnknownTa, Some(id)) => AgentError::UnknownTa(id.clone()),
-        (e @ (engine::AgentError::NoTam | engine::AgentError::TooManyRequests), _) => {
-            AgentError::Refused(e.to_string())
-        }
+        (
+            e @ (engine::AgentError::NoTam
+            | engine::AgentError::TooManyRequests
+            | engine::AgentError::NoPassport
+            | engine::AgentError::Passport(_)
+            | engine::AgentError::Evidence(teep_attest::EvidenceError::Claims(_))),
+            _,
+        ) => AgentError::Refused(e.to_string()),
         (e, _) => AgentError::Internal(e.to_string()),
     }
 }
@@ -402,6 +407,31 @@ impl teep_broker::Agent for SimAgent {
         self.call(move |e| {
             e.invoke_ta(&id, &input)
                 .map_err(|err| error(err, Some(&id)))
+        })
+        .await
+    }
+
+    async fn passport_evidence(&self, nonce: Vec<u8>) -> Result<Vec<u8>, AgentError> {
+        let now = context()?.now;
+        self.call(move |e| {
+            info!("passport: Evidence for the Verifier");
+            e.passport_evidence(&nonce, now)
+                .map_err(|err| error(err, None))
+        })
+        .await
+    }
+
+    async fn store_passport(&self, ear: Vec<u8>) -> Result<(), AgentError> {
+        let now = context()?.now;
+        self.call(move |e| match e.store_passport(&ear, now) {
+            Ok(()) => {
+                info!("passport: Attestation Result kept");
+                Ok(())
+            }
+            Err(err) => {
+                warn!(%err, "passport: Attestation Result refused");
+                Err(error(err, None))
+            }
         })
         .await
     }

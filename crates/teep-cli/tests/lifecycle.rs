@@ -59,17 +59,7 @@ fn a_tam_installs_a_ta_on_a_device_across_processes() {
     assert_eq!(claims["ueid"], identity["ueid"]);
 
     // The TAM's Verifier endorses exactly this device's attestation key.
-    let policy = json!({
-        "policy_id": "policy:lifecycle",
-        "endorsements": [ { "key": identity["attestation_key"]["pem"], "ueid": identity["ueid"] } ],
-        "reference_values": {
-            "oemids": [claims["oemid"]],
-            "hwmodels": [claims["hwmodel"]],
-            "hwversions": [claims["hwversion"][0]],
-            "tc_digests": claims["manifests"].as_array().unwrap().iter()
-                .map(|m| m["sha256"].clone()).collect::<Vec<_>>(),
-        },
-    });
+    let policy = common::endorsing_policy(&identity);
     std::fs::write(work.join("policy.json"), policy.to_string()).unwrap();
     let tam_data = work.join("tam");
     let tam_data = tam_data.to_str().unwrap().to_owned();

@@ -51,6 +51,21 @@ fn register_exempt(tam_data: &Path, identity: &Value) {
 
 #[test]
 fn an_older_agent_registered_as_exempt_gets_its_ta_on_the_pre26_path() {
+    older_agent_flow(false);
+}
+
+/// Passport model across processes: `teep verifier serve` appraises the device; `teep
+/// device run --verifier` takes the TEE's Evidence there and the EAR back to the TEE
+/// (`--attestation passport`), which presents it to the pre-26 path. The TAM trusts that
+/// Verifier (`--verifier`), so the unregistered device is served on its passport.
+#[test]
+fn an_older_agent_with_a_passport_gets_its_ta_on_the_pre26_path() {
+    older_agent_flow(true);
+}
+
+/// The whole flow, with the device exempt (registered by the operator) or, when
+/// `passport`, attested by a passport EAR from a Verifier both sides trust.
+fn older_agent_flow(passport: bool) {
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path();
     let tee_dir = work.join("tee").to_str().unwrap().to_owned();
@@ -71,24 +86,71 @@ fn an_older_agent_registered_as_exempt_gets_its_ta_on_the_pre26_path() {
     .unwrap();
     let device_id = identity["teep_key"]["thumbprint"].as_str().unwrap();
 
+    // Passport: the Verifier endorsing this device, with one token for the TAM and one for
+    // the device (relying parties of their own).
+    let tam_token = "tam-token-0123456789abcdef0123456789abcdef";
+    let device_token = "device-token-0123456789abcdef0123456789abcd";
+    let verifier = passport.then(|| {
+        std::fs::write(
+            work.join("policy.json"),
+            common::endorsing_policy(&identity).to_string(),
+        )
+        .unwrap();
+        std::fs::write(
+            work.join("tokens"),
+            format!("tam {tam_token}\ndevice {device_token}\n"),
+        )
+        .unwrap();
+        run(&["keys", "generate", "--out", "verifier.key"], work);
+        let (child, lines) = spawn_until(
+            &[
+                "verifier",
+                "serve",
+                "--policy",
+                "policy.json",
+                "--key",
+                "verifier.key",
+                "--tokens",
+                "tokens",
+                "--listen",
+                "127.0.0.1:0",
+            ],
+            work,
+            "listening on http://",
+        );
+        let url = format!("http://{}", after(&lines, "listening on http://"));
+        (child, url)
+    });
+    let verifier_url = verifier
+        .as_ref()
+        .map(|(_, u)| u.clone())
+        .unwrap_or_default();
+
     let tam_data = work.join("tam");
     let tam_dir = tam_data.to_str().unwrap().to_owned();
-    let (tam, lines) = spawn_until(
-        &[
-            "tam",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            &tam_dir,
-            "--pre26-path",
-            "/tam-pre26",
-        ],
-        work,
-        "older Agents (pre-26): ",
-    );
+    let mut tam_args = vec![
+        "tam",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        &tam_dir,
+        "--pre26-path",
+        "/tam-pre26",
+    ];
+    if passport {
+        tam_args.extend([
+            "--verifier",
+            &verifier_url,
+            "--verifier-token",
+            tam_token,
+            "--verifier-key",
+            "verifier.key.pub",
+        ]);
+    }
+    let (tam, lines) = spawn_until(&tam_args, work, "older Agents (pre-26): ");
     let pre26_uri = after(&lines, "older Agents (pre-26): ").to_owned();
     assert!(pre26_uri.ends_with("/tam-pre26"), "{pre26_uri}");
     let admin_url = after(&lines, "admin API on ").to_owned();
@@ -157,45 +219,57 @@ fn an_older_agent_registered_as_exempt_gets_its_ta_on_the_pre26_path() {
 
     // The TEE as an older Agent: pre-26 numbering, ES256, no attestation.
     let tam_key = format!("{tam_dir}/tam-esp256.key");
-    let (tee, _) = spawn_until(
-        &[
-            "tee",
-            "serve",
-            "--state-dir",
-            &tee_dir,
-            "--socket",
-            &socket,
-            "--trust-tam",
-            &tam_key,
-            "--trust-signer",
-            "signer.key.pub",
-            "--tam",
-            &pre26_uri,
-            "--numbering",
-            "pre-26",
-            "--alg",
-            "es256",
+    let mut tee_args = vec![
+        "tee",
+        "serve",
+        "--state-dir",
+        &tee_dir,
+        "--socket",
+        &socket,
+        "--trust-tam",
+        &tam_key,
+        "--trust-signer",
+        "signer.key.pub",
+        "--tam",
+        &pre26_uri,
+        "--numbering",
+        "pre-26",
+        "--alg",
+        "es256",
+    ];
+    if passport {
+        tee_args.extend([
             "--attestation",
-            "none",
-        ],
-        work,
-        "tee socket: ",
-    );
+            "passport",
+            "--passport-verifier",
+            "verifier.key.pub",
+        ]);
+    } else {
+        tee_args.extend(["--attestation", "none"]);
+    }
+    let (tee, _) = spawn_until(&tee_args, work, "tee socket: ");
+    let mut device_args = vec![
+        "device",
+        "run",
+        "--pre26",
+        "--allow-plain-http",
+        "--tam",
+        &pre26_uri,
+        "--state-dir",
+        &dev_dir,
+    ];
+    if passport {
+        device_args.extend([
+            "--verifier",
+            &verifier_url,
+            "--verifier-token",
+            device_token,
+        ]);
+    }
     let policy_check = || {
-        let once = run(
-            &[
-                "device",
-                "run",
-                "--once",
-                "--pre26",
-                "--allow-plain-http",
-                "--tam",
-                &pre26_uri,
-                "--state-dir",
-                &dev_dir,
-            ],
-            work,
-        );
+        let mut args = device_args.clone();
+        args.push("--once");
+        let once = run(&args, work);
         assert!(
             once.contains("1 TAM exchange(s) completed, 0 TAM(s) not reached"),
             "{once}"
@@ -210,38 +284,26 @@ fn an_older_agent_registered_as_exempt_gets_its_ta_on_the_pre26_path() {
         .unwrap()
     };
 
-    // Not registered: the Agent answers without attestation, the TAM drops the answer
-    // (unknown key, no Evidence) and records nothing. The Broker reaches the TAM, but
-    // nothing is recorded.
+    if !passport {
+        // Not registered: the Agent answers without attestation, the TAM drops the answer
+        // (unknown key, no Evidence) and records nothing. The Broker reaches the TAM, but
+        // nothing is recorded.
+        policy_check();
+        let before = devices();
+        assert!(
+            before
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|d| d["id"] != device_id),
+            "an unregistered, unattested device was recorded: {before}"
+        );
+        // The operator registers the device's TEEP key as exempt; the next check installs.
+        register_exempt(&tam_data, &identity);
+    }
     policy_check();
-    let before = devices();
-    assert!(
-        before
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|d| d["id"] != device_id),
-        "an unregistered, unattested device was recorded: {before}"
-    );
 
-    // The operator registers the device's TEEP key as exempt; the next check installs.
-    register_exempt(&tam_data, &identity);
-    policy_check();
-
-    let (broker, _) = spawn_until(
-        &[
-            "device",
-            "run",
-            "--pre26",
-            "--allow-plain-http",
-            "--tam",
-            &pre26_uri,
-            "--state-dir",
-            &dev_dir,
-        ],
-        work,
-        "api socket: ",
-    );
+    let (broker, _) = spawn_until(&device_args, work, "api socket: ");
     let list = listed();
     let ta_id = serde_json::json!(["TEEP-Device", "counter", "ta"].map(|s| hex::encode(s)));
     assert!(
@@ -272,7 +334,7 @@ fn an_older_agent_registered_as_exempt_gets_its_ta_on_the_pre26_path() {
         .iter()
         .find(|d| d["id"] == device_id)
         .unwrap_or_else(|| panic!("device {device_id} not in {after_install}"));
-    assert_eq!(record["attestation_exempt"], true, "{record}");
+    assert_eq!(record["attestation_exempt"], !passport, "{record}");
     assert!(
         record["installed"]
             .as_array()
@@ -285,4 +347,8 @@ fn an_older_agent_registered_as_exempt_gets_its_ta_on_the_pre26_path() {
     stop(broker);
     stop(tee);
     stop(tam);
+    if let Some((mut child, _)) = verifier {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
 }

@@ -422,7 +422,12 @@ fn pre26_hostile_passports_are_dropped() {
     // An EAR about another key (`cnf` = `other`) in `agent`'s QueryResponse: the TAM
     // verifies the QueryResponse with the EAR's key, which did not sign it.
     let qr = query(&agent, &w.post_via(&tam, &[]).unwrap().reply.unwrap());
-    let ear = passport_ear(w.verifier_signer.as_ref(), other.public_key(), now, &[1; 32]);
+    let ear = passport_ear(
+        w.verifier_signer.as_ref(),
+        other.public_key(),
+        now,
+        &[1; 32],
+    );
     let err = dropped_via(
         &mut w,
         &tam,

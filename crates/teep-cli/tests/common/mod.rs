@@ -120,3 +120,20 @@ pub fn signed_tc(
         dir,
     );
 }
+
+/// A Verifier policy endorsing exactly the device of `identity` (`teep device identity
+/// --json`): its attestation key for its ueid, and its claims as reference values.
+pub fn endorsing_policy(identity: &serde_json::Value) -> serde_json::Value {
+    let claims = &identity["claims"];
+    serde_json::json!({
+        "policy_id": "policy:lifecycle",
+        "endorsements": [ { "key": identity["attestation_key"]["pem"], "ueid": identity["ueid"] } ],
+        "reference_values": {
+            "oemids": [claims["oemid"]],
+            "hwmodels": [claims["hwmodel"]],
+            "hwversions": [claims["hwversion"][0]],
+            "tc_digests": claims["manifests"].as_array().unwrap().iter()
+                .map(|m| m["sha256"].clone()).collect::<Vec<_>>(),
+        },
+    })
+}
