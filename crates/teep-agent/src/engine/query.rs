@@ -226,7 +226,7 @@ impl<T: Tee> Agent<T> {
             nonce: None,
             now,
             max_age: passport.max_age,
-            teep_key: &teep_key,
+            teep_key,
         };
         verify_ear(ear, &check).map_err(AgentError::Passport)?;
         let mut next = self.state.clone();
@@ -245,7 +245,7 @@ impl<T: Tee> Agent<T> {
             nonce: None,
             now,
             max_age: passport.max_age,
-            teep_key: &teep_key,
+            teep_key,
         };
         verify_ear(ear, &check).ok().map(|_| ear)
     }
