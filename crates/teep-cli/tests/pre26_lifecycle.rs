@@ -305,7 +305,7 @@ fn older_agent_flow(passport: bool) {
 
     let (broker, _) = spawn_until(&device_args, work, "api socket: ");
     let list = listed();
-    let ta_id = serde_json::json!(["TEEP-Device", "counter", "ta"].map(|s| hex::encode(s)));
+    let ta_id = serde_json::json!(["TEEP-Device", "counter", "ta"].map(hex::encode));
     assert!(
         list.as_array()
             .unwrap()
