@@ -12,7 +12,9 @@
 mod common;
 
 use common::*;
-use teep_agent::engine::{Agent, Answer, Event, Refusal, TamAttestation};
+use teep_agent::engine::{
+    Agent, AgentError, Answer, Attestation, Context, Event, Passport, Refusal, TamAttestation,
+};
 use teep_agent::memory::MemoryTee;
 use teep_attest::ear::EAR_PROFILE;
 use teep_attest::{
@@ -393,7 +395,16 @@ fn tam_ear(verifier: &PrivateKey, cnf_key: &teep_cose::PublicKey, nonce: &[u8]) 
     tam_ear_at(verifier, cnf_key, Some(nonce), NOW as i64)
 }
 
-/// As [`tam_ear`], with any nonce (or none) and `iat`.
+/// An affirming EAR from `verifier`, bound to `cnf_key`, for `nonce`, appraised at `iat`.
+fn ear_at(
+    verifier: &PrivateKey,
+    cnf_key: &teep_cose::PublicKey,
+    nonce: &[u8],
+    iat: u64,
+) -> Vec<u8> {
+    tam_ear_at(verifier, cnf_key, Some(nonce), iat as i64)
+}
+
 fn tam_ear_at(
     verifier: &PrivateKey,
     cnf_key: &teep_cose::PublicKey,
@@ -1106,4 +1117,231 @@ fn damaged_sealed_state_is_an_error_at_start() {
     let mut t = tee(&w.agent_key, &w.attestation);
     t.state = Some(vec![0x85, 0x01]);
     assert!(Agent::new(w.config(), t).is_err());
+}
+
+// ------------------------------------------------------------------ passport model
+
+/// An Agent in passport mode trusting `verifier`'s EARs up to an hour old.
+fn passport_agent(w: &World, verifier: &PrivateKey) -> Agent<MemoryTee> {
+    let mut verifiers = TrustStore::new();
+    verifiers.add_key(verifier.public_key().clone());
+    let mut cfg = w.config();
+    cfg.attestation = Attestation::Passport(Passport {
+        verifiers,
+        max_age: 3600,
+    });
+    w.agent_with(cfg)
+}
+
+/// The QueryResponse to a QueryRequest asking for attestation, at `now`.
+fn answer_at(
+    w: &World,
+    agent: &mut Agent<MemoryTee>,
+    token: u8,
+    now: u64,
+) -> (QueryResponse, Event) {
+    let q = Message::QueryRequest(query(
+        Some(&[token; 16]),
+        None,
+        DataItemRequested::ATTESTATION,
+    ));
+    let handled = agent.handle(TAM_URI, &sign_multi(w, &q), Context { now, ..cx() });
+    let Message::QueryResponse(r) = w.read(&handled.reply.unwrap()) else {
+        panic!("not a QueryResponse")
+    };
+    (r, handled.event)
+}
+
+#[test]
+fn passport_evidence_binds_our_key_and_the_verifiers_nonce() {
+    let w = World::new();
+    let verifier = key(Curve::P256);
+    assert_eq!(
+        w.agent().passport_evidence(&CHALLENGE, NOW),
+        Err(AgentError::NoPassport)
+    );
+    let agent = passport_agent(&w, &verifier);
+    let evidence = agent.passport_evidence(&CHALLENGE, NOW).unwrap();
+    let mut trust = TrustStore::new();
+    trust.add_key(w.attestation.public_key().clone());
+    let (claims, _) = verify_evidence(&evidence, &VerifyContext::new(provider(), &trust)).unwrap();
+    assert_eq!(claims.nonce.as_deref(), Some(&CHALLENGE[..]));
+    assert_eq!(claims.cnf_key().unwrap(), *w.agent_pub());
+    // A nonce that does not fit eat_nonce is refused, not truncated.
+    assert!(matches!(
+        agent.passport_evidence(&[1; 65], NOW),
+        Err(AgentError::Evidence(_))
+    ));
+}
+
+#[test]
+fn a_kept_passport_is_sent_while_fresh_then_nothing() {
+    let w = World::new();
+    let verifier = key(Curve::P256);
+    let mut agent = passport_agent(&w, &verifier);
+    // No EAR kept yet: attestation asked, nothing sent (no Evidence in passport mode).
+    let (r, event) = answer_at(&w, &mut agent, 1, NOW);
+    assert_eq!(r.attestation_payload, None);
+    assert!(matches!(
+        event,
+        Event::QueryAnswered {
+            attested: false,
+            ..
+        }
+    ));
+
+    let ear = ear_at(&verifier, w.agent_pub(), &CHALLENGE, NOW);
+    agent.store_passport(&ear, NOW).unwrap();
+    // Kept sealed: a restarted engine over the same TEE still has it.
+    let mut agent = {
+        let tee = agent.into_tee();
+        let mut verifiers = TrustStore::new();
+        verifiers.add_key(verifier.public_key().clone());
+        let mut cfg = w.config();
+        cfg.attestation = Attestation::Passport(Passport {
+            verifiers,
+            max_age: 3600,
+        });
+        Agent::new(cfg, tee).unwrap()
+    };
+    let (r, event) = answer_at(&w, &mut agent, 2, NOW + 60);
+    assert_eq!(r.attestation_payload.as_deref(), Some(&ear[..]));
+    assert_eq!(
+        r.attestation_payload_format.as_deref(),
+        Some(ATTESTATION_RESULT_FORMAT)
+    );
+    assert!(matches!(event, Event::QueryAnswered { attested: true, .. }));
+    // Stale (older than max_age): no longer sent.
+    let (r, _) = answer_at(&w, &mut agent, 3, NOW + 3601);
+    assert_eq!(r.attestation_payload, None);
+}
+
+/// Hostile EARs handed over by the (untrusted) Broker: another key's, an expired one, one
+/// from another Verifier, one not affirming, bytes that are no EAR. Each is refused and
+/// the sealed state is unchanged.
+#[test]
+fn hostile_passports_are_refused_and_change_nothing() {
+    let w = World::new();
+    let verifier = key(Curve::P256);
+    let mut agent = passport_agent(&w, &verifier);
+    let other = key(Curve::P256);
+    let contraindicated = {
+        let ear = Ear {
+            profile: EAR_PROFILE.into(),
+            iat: NOW as i64,
+            verifier_id: VerifierId {
+                developer: "teep project".into(),
+                build: "agent test".into(),
+            },
+            nonce: Some(CHALLENGE.to_vec()),
+            cnf: Some(Cnf::CoseKey(w.agent_pub().to_cose_key_bytes())),
+            submods: [(
+                "teep".to_owned(),
+                EarAppraisal {
+                    status: Status::Contraindicated,
+                    trust_vector: TrustVector::default(),
+                    policy_id: None,
+                },
+            )]
+            .into(),
+        };
+        sign_ear(&ear, signer(&verifier).as_ref()).unwrap()
+    };
+    let before = agent.tee().snapshot();
+    for ear in [
+        ear_at(&verifier, other.public_key(), &CHALLENGE, NOW),
+        ear_at(&verifier, w.agent_pub(), &CHALLENGE, NOW - 3601),
+        ear_at(&other, w.agent_pub(), &CHALLENGE, NOW),
+        contraindicated,
+        vec![0xa0],
+    ] {
+        assert!(matches!(
+            agent.store_passport(&ear, NOW),
+            Err(AgentError::Passport(_))
+        ));
+        assert_eq!(
+            agent.tee().snapshot(),
+            before,
+            "a refused EAR changed the TEE"
+        );
+    }
+    let (r, _) = answer_at(&w, &mut agent, 1, NOW);
+    assert_eq!(r.attestation_payload, None);
+    // Not in passport mode: nothing is kept.
+    assert_eq!(
+        w.agent()
+            .store_passport(&ear_at(&verifier, w.agent_pub(), &CHALLENGE, NOW), NOW),
+        Err(AgentError::NoPassport)
+    );
+}
+
+#[test]
+fn an_agent_without_attestation_answers_without_a_payload() {
+    let w = World::new();
+    let mut cfg = w.config();
+    cfg.attestation = Attestation::None;
+    let mut agent = w.agent_with(cfg);
+    let (r, event) = answer_at(&w, &mut agent, 1, NOW);
+    assert_eq!(r.attestation_payload, None);
+    assert_eq!(r.attestation_payload_format, None);
+    assert!(matches!(
+        event,
+        Event::QueryAnswered {
+            attested: false,
+            ..
+        }
+    ));
+}
+
+/// A pre-26 QueryRequest written by hand (minicbor): options {token (20)}, cipher suites
+/// `[[18, -7]]`, SUIT COSE profiles as older TAMs write them, data-item-requested 2.
+fn pre26_query_with_profiles(profiles: &[&[i64]]) -> Vec<u8> {
+    let mut e = minicbor::Encoder::new(Vec::new());
+    e.array(5).unwrap().u8(1).unwrap();
+    e.map(1).unwrap().u8(20).unwrap().bytes(&TOKEN).unwrap();
+    e.array(1).unwrap().array(1).unwrap().array(2).unwrap();
+    e.u8(18).unwrap().i64(-7).unwrap();
+    e.array(profiles.len() as u64).unwrap();
+    for p in profiles {
+        e.array(p.len() as u64).unwrap();
+        for alg in *p {
+            e.i64(*alg).unwrap();
+        }
+    }
+    e.u8(2).unwrap();
+    e.into_writer()
+}
+
+#[test]
+fn a_pre26_tams_two_element_profiles_are_understood_or_refused() {
+    let mut w = World::with_agent_curve(Curve::P256);
+    w.numbering = Numbering::Pre26;
+    let es256 = |k: &PrivateKey| provider().signer(k, Algorithm::Es256).unwrap();
+    let t = MemoryTee::new(
+        es256(&w.agent_key),
+        signer(&w.attestation),
+        device_claims(),
+        Box::new(|i, o| Ok([i, o].concat())),
+    );
+    let mut agent = Agent::new(w.config(), t).unwrap();
+    let tam = es256(&w.tam_esp256);
+    let signed =
+        |payload: &[u8]| teep_cose::sign1(tam.as_ref(), payload, &SignOptions::default()).unwrap();
+    // [-16, -7]: SHA-256 + ES256, our ESP256 profile's digest and signature.
+    let handled = agent.handle(
+        TAM_URI,
+        &signed(&pre26_query_with_profiles(&[&[-16, -7]])),
+        cx(),
+    );
+    assert!(
+        matches!(handled.event, Event::QueryAnswered { .. }),
+        "{:?}",
+        handled.event
+    );
+    // Unknown values ([-16, -35]: ES384; [-43, -7]: SHA-384) have no unambiguous meaning:
+    // refused as malformed, nothing changed; so is a three-element one.
+    for bad in [&[-16, -35][..], &[-43, -7], &[-16, -7, -29]] {
+        let e = refused(&w, &mut agent, &signed(&pre26_query_with_profiles(&[bad])));
+        assert_eq!(e.err_code, ErrCode::PermanentError, "{bad:?}");
+    }
 }

@@ -128,6 +128,7 @@ impl Pair {
             default_class: Some(CLASS.into()),
             encryption_key: tam_encryption.clone(),
             self_attestation: own,
+            passport_by_age: false,
         });
         let mut agent_cfg = world.config();
         agent_cfg.tam_attestation = demand;

@@ -120,4 +120,21 @@ pub trait Agent: Send + Sync {
         component_id: &ComponentId,
         input: Vec<u8>,
     ) -> impl Future<Output = Result<Vec<u8>, AgentError>> + Send;
+
+    /// Passport model, step 1: Evidence over a Verifier's challenge `nonce`, which the
+    /// Broker takes to the Verifier. An Agent not in passport mode refuses (the default).
+    fn passport_evidence(
+        &self,
+        nonce: Vec<u8>,
+    ) -> impl Future<Output = Result<Vec<u8>, AgentError>> + Send {
+        drop(nonce);
+        async { Err(AgentError::Refused("no passport attestation".into())) }
+    }
+
+    /// Passport model, step 2: the Verifier's Attestation Result for that Evidence, which
+    /// the Agent checks and keeps to present to TAMs. Refused by default.
+    fn store_passport(&self, ear: Vec<u8>) -> impl Future<Output = Result<(), AgentError>> + Send {
+        drop(ear);
+        async { Err(AgentError::Refused("no passport attestation".into())) }
+    }
 }

@@ -11,6 +11,14 @@ use tracing::{info, warn};
 /// The media type of TEEP messages.
 pub const TEEP_MEDIA_TYPE: &str = "application/teep+cbor";
 
+/// The media type older TAMs (pre-26 drafts) label their answers with; accepted only with
+/// [`HttpConfig::accept_teep_cose`]. What the body is does not depend on the label: it is
+/// a signed TEEP message either way, and the Agent verifies it.
+pub const OLD_TEEP_MEDIA_TYPE: &str = "application/teep+cose";
+
+/// The `Accept` header sent when [`HttpConfig::accept_teep_cose`] is set.
+const ACCEPT_BOTH: &str = "application/teep+cbor, application/teep+cose;q=0.9";
+
 /// Default response size limit: an Update carrying a 1 MiB TC, with room to spare.
 pub const DEFAULT_MAX_RESPONSE: usize = 8 * 1024 * 1024;
 
@@ -48,6 +56,10 @@ pub struct HttpConfig {
     pub plain_http: PlainHttp,
     /// Trust anchors (DER certificates) added to the platform's roots, e.g. a private TAM CA.
     pub extra_roots_der: Vec<Vec<u8>>,
+    /// Also accept answers labelled [`OLD_TEEP_MEDIA_TYPE`] (and ask for them in `Accept`):
+    /// set for an Agent configured for pre-26 TAMs only, so a -26 TAM's answers keep the
+    /// one media type the -26 HTTP binding defines.
+    pub accept_teep_cose: bool,
 }
 
 impl Default for HttpConfig {
@@ -61,6 +73,7 @@ impl Default for HttpConfig {
             backoff_max: Duration::from_secs(8),
             plain_http: PlainHttp::Refuse,
             extra_roots_der: Vec::new(),
+            accept_teep_cose: false,
         }
     }
 }
@@ -250,10 +263,14 @@ impl TeepHttp {
         message: Option<&[u8]>,
     ) -> Result<Option<Vec<u8>>, TransportError> {
         let sent = message.map_or(0, <[u8]>::len);
-        let mut request = self
-            .client
-            .post(url.clone())
-            .header(ACCEPT, HeaderValue::from_static(TEEP_MEDIA_TYPE));
+        let mut request = self.client.post(url.clone()).header(
+            ACCEPT,
+            HeaderValue::from_static(if self.cfg.accept_teep_cose {
+                ACCEPT_BOTH
+            } else {
+                TEEP_MEDIA_TYPE
+            }),
+        );
         request = match message {
             Some(body) => request
                 .header(CONTENT_TYPE, HeaderValue::from_static(TEEP_MEDIA_TYPE))
@@ -317,7 +334,11 @@ impl TeepHttp {
             return Ok((status, None));
         }
         let content_type = response.headers().get(CONTENT_TYPE);
-        if !content_type.is_some_and(is_teep_media_type) {
+        let accepted = |v: &HeaderValue| {
+            media_type_is(v, TEEP_MEDIA_TYPE)
+                || (self.cfg.accept_teep_cose && media_type_is(v, OLD_TEEP_MEDIA_TYPE))
+        };
+        if !content_type.is_some_and(accepted) {
             return Err(TransportError::MediaType(
                 content_type.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
             ));
@@ -326,13 +347,19 @@ impl TeepHttp {
     }
 }
 
-/// `application/teep+cbor`, any case, optionally followed by parameters (`; ...`).
-fn is_teep_media_type(value: &HeaderValue) -> bool {
+/// `expected`, any case, optionally followed by parameters (`; ...`).
+fn media_type_is(value: &HeaderValue, expected: &str) -> bool {
     let Ok(value) = value.to_str() else {
         return false;
     };
     let essence = value.split(';').next().unwrap_or_default().trim();
-    essence.eq_ignore_ascii_case(TEEP_MEDIA_TYPE)
+    essence.eq_ignore_ascii_case(expected)
+}
+
+/// `application/teep+cbor`, any case, optionally followed by parameters (`; ...`).
+#[cfg(test)]
+fn is_teep_media_type(value: &HeaderValue) -> bool {
+    media_type_is(value, TEEP_MEDIA_TYPE)
 }
 
 #[cfg(test)]

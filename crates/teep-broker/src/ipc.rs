@@ -146,6 +146,8 @@ fn call_name(call: &AgentCall) -> &'static str {
         AgentCall::ProcessError { .. } => "process_error",
         AgentCall::ListTas => "list_tas",
         AgentCall::InvokeTa { .. } => "invoke_ta",
+        AgentCall::PassportEvidence { .. } => "passport_evidence",
+        AgentCall::StorePassport { .. } => "store_passport",
     }
 }
 
@@ -371,6 +373,20 @@ impl Agent for IpcAgent {
             _ => Err(IpcError::UnexpectedReply("invoke_ta").into()),
         }
     }
+
+    async fn passport_evidence(&self, nonce: Vec<u8>) -> Result<Vec<u8>, AgentError> {
+        match self.call(AgentCall::PassportEvidence { nonce }).await? {
+            Reply::Output(evidence) => Ok(evidence.0),
+            _ => Err(IpcError::UnexpectedReply("passport_evidence").into()),
+        }
+    }
+
+    async fn store_passport(&self, ear: Vec<u8>) -> Result<(), AgentError> {
+        match self.call(AgentCall::StorePassport { ear }).await? {
+            Reply::Nothing => Ok(()),
+            _ => Err(IpcError::UnexpectedReply("store_passport").into()),
+        }
+    }
 }
 
 /// Runs one call on the Agent.
@@ -394,6 +410,13 @@ async fn dispatch<A: Agent>(agent: &A, call: AgentCall) -> Reply {
             .invoke_ta(&component_id, input)
             .await
             .map(|out| Reply::Output(Bytes(out))),
+        AgentCall::PassportEvidence { nonce } => agent
+            .passport_evidence(nonce)
+            .await
+            .map(|evidence| Reply::Output(Bytes(evidence))),
+        AgentCall::StorePassport { ear } => {
+            agent.store_passport(ear).await.map(|()| Reply::Nothing)
+        }
     };
     result.unwrap_or_else(Reply::Error)
 }

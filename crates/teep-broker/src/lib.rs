@@ -30,6 +30,7 @@ mod scripted;
 pub use agent::{Agent, AgentAnswer, AgentError, ComponentId, TaInfo, TaRequest};
 pub use broker::{Broker, BrokerConfig, BrokerError, Outcome, PolicyReport};
 pub use http::{
-    BuildError, DEFAULT_MAX_RESPONSE, HttpConfig, PlainHttp, TEEP_MEDIA_TYPE, TransportError,
+    BuildError, DEFAULT_MAX_RESPONSE, HttpConfig, OLD_TEEP_MEDIA_TYPE, PlainHttp, TEEP_MEDIA_TYPE,
+    TransportError,
 };
 pub use scripted::{AgentCall, ScriptedAgent};

@@ -44,6 +44,18 @@ pub enum AgentCall {
         #[serde(with = "crate::ipc::bstr")]
         input: Vec<u8>,
     },
+    /// Passport Evidence over a Verifier's challenge.
+    PassportEvidence {
+        /// The Verifier's challenge.
+        #[serde(with = "crate::ipc::bstr")]
+        nonce: Vec<u8>,
+    },
+    /// Keep a passport Attestation Result.
+    StorePassport {
+        /// The Verifier's EAR.
+        #[serde(with = "crate::ipc::bstr")]
+        ear: Vec<u8>,
+    },
 }
 
 type TaBehaviour = Box<dyn Fn(&[u8]) -> Vec<u8> + Send + Sync>;

@@ -643,3 +643,58 @@ async fn policy_timer_repeats_on_its_interval() {
         "{checks} checks in 300 ms at 20 ms"
     );
 }
+
+/// Older TAMs label their answers `application/teep+cose`: refused (and not relayed)
+/// unless the Broker is configured for them, then relayed like `teep+cbor`, with both
+/// types in `Accept`.
+#[tokio::test]
+async fn teep_cose_answers_only_in_pre26_mode() {
+    let old = Some("application/teep+cose");
+    let tam_ = tam(vec![Answer::Raw(old, b"query-request".to_vec())]).await;
+    let refusing = broker(ScriptedAgent::new().on_request_ta(contact(&tam_.uri())));
+    let error = TransportError::MediaType(old.map(str::to_owned));
+    assert_eq!(
+        refusing.request_ta(wants_ta(None)).await,
+        Err(BrokerError::Transport(error.clone()))
+    );
+    assert_eq!(
+        refusing.agent().calls(),
+        [
+            AgentCall::RequestTa(wants_ta(None)),
+            process_error(&tam_.uri(), error)
+        ]
+    );
+
+    let tam_ = tam(vec![
+        Answer::Raw(
+            Some("Application/TEEP+COSE; x=1"),
+            b"query-request".to_vec(),
+        ),
+        Answer::NoContent,
+    ])
+    .await;
+    let mut cfg = config();
+    cfg.http.accept_teep_cose = true;
+    let agent = ScriptedAgent::new()
+        .on_request_ta(contact(&tam_.uri()))
+        .reply(Ok(Some(b"query-response".to_vec())));
+    let accepting = Broker::new(agent, cfg).unwrap();
+    assert_eq!(
+        accepting.request_ta(wants_ta(None)).await,
+        Ok(Outcome::Completed { exchanges: 1 })
+    );
+    assert_eq!(
+        accepting.agent().calls(),
+        [
+            AgentCall::RequestTa(wants_ta(None)),
+            relayed(&tam_.uri(), b"query-request"),
+        ]
+    );
+    let seen = tam_.seen();
+    assert_eq!(
+        seen[0].accept.as_deref(),
+        Some("application/teep+cbor, application/teep+cose;q=0.9")
+    );
+    // What the Broker sends is still labelled teep+cbor.
+    assert_eq!(seen[1].content_type.as_deref(), Some(TEEP));
+}

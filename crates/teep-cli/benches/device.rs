@@ -116,6 +116,7 @@ fn open_engine(state: PathBuf) -> Agent<SimTee> {
         tam_attestation: None,
         tam_encryption_key: None,
         limits: Limits::default(),
+        attestation: teep_agent::engine::Attestation::Evidence,
     };
     Agent::new(cfg, sim).unwrap()
 }

@@ -21,10 +21,10 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use teep_broker::ipc::{self, IpcAgent, IpcConfig};
 use teep_broker::{
-    Broker, BrokerConfig, ComponentId, HttpConfig, PlainHttp, TaInfo, TaRequest, local_api,
+    Agent, Broker, BrokerConfig, ComponentId, HttpConfig, PlainHttp, TaInfo, TaRequest, local_api,
 };
 use tokio::sync::watch;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::print_line;
 use crate::tam::shutdown_signal;
@@ -122,6 +122,57 @@ pub(crate) struct RunArgs {
     /// is then visible and may be cut); by default only `https://`.
     #[arg(long)]
     allow_plain_http: bool,
+    /// The TAMs are older ones (pre-26 drafts): also accept their answers' media type
+    /// `application/teep+cose` (the TEE is configured with `teep tee serve --numbering
+    /// pre-26`). Off: only `application/teep+cbor`.
+    #[arg(long)]
+    pre26: bool,
+    /// Passport model: the Verifier (`teep verifier serve`, e.g. `http://127.0.0.1:8400`)
+    /// that appraises the TEE's Evidence; its Attestation Result goes to the TEE, which
+    /// presents it to TAMs (`teep tee serve --attestation passport`). Fetched before every
+    /// policy check.
+    #[arg(long, requires = "verifier_token")]
+    verifier: Option<String>,
+    /// The device's bearer token at that Verifier.
+    #[arg(long, env = "TEEP_DEVICE_VERIFIER_TOKEN", hide_env_values = true)]
+    verifier_token: Option<String>,
+}
+
+/// Passport model: a challenge from the Verifier, Evidence over it from the TEE, the
+/// Verifier's Attestation Result back to the TEE (which checks it before keeping it).
+async fn refresh_passport<A: Agent>(agent: &A, verifier: &teep_verifier::Client) -> Result<()> {
+    use teep_verifier::Appraiser as _;
+    let now = teep_verifier::now();
+    let challenge = verifier
+        .challenge(now)
+        .await
+        .context("the Verifier's challenge")?;
+    let evidence = agent
+        .passport_evidence(challenge.nonce)
+        .await
+        .context("passport Evidence from the TEE")?;
+    let ear = verifier
+        .appraise(&evidence, now)
+        .await
+        .context("the Verifier's appraisal")?;
+    agent
+        .store_passport(ear)
+        .await
+        .context("the TEE refused the Attestation Result")?;
+    info!("passport: the TEE keeps a fresh Attestation Result");
+    Ok(())
+}
+
+/// [`refresh_passport`], failures logged only: the policy check goes on without it.
+async fn try_refresh_passport<A: Agent>(agent: &A, verifier: Option<&teep_verifier::Client>) {
+    if let Some(verifier) = verifier
+        && let Err(e) = refresh_passport(agent, verifier).await
+    {
+        warn!(
+            error = format!("{e:#}"),
+            "passport: no fresh Attestation Result"
+        );
+    }
 }
 
 /// Where the app-side commands find the Broker.
@@ -248,6 +299,7 @@ async fn run_broker(args: RunArgs) -> Result<ExitCode> {
             } else {
                 PlainHttp::Refuse
             },
+            accept_teep_cose: args.pre26,
             ..HttpConfig::default()
         },
         policy_check_interval: Duration::from_secs(args.interval.max(1)),
@@ -256,9 +308,24 @@ async fn run_broker(args: RunArgs) -> Result<ExitCode> {
     };
     let agent = IpcAgent::new(&tee_socket, IpcConfig::default());
     let broker = Arc::new(Broker::new(agent, cfg).context("building the TEEP/HTTP client")?);
+    let verifier = match (&args.verifier, &args.verifier_token) {
+        (Some(url), Some(token)) => {
+            let http = reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .context("building the Verifier's HTTP client")?;
+            Some(
+                teep_verifier::Client::new(url.as_str(), token, http)
+                    .context("the Verifier's client")?,
+            )
+        }
+        _ => None,
+    };
     let stop = shutdown_signal()?;
-    info!(tee = %tee_socket.display(), tam = ?args.tam, "broker starts");
+    info!(tee = %tee_socket.display(), tam = ?args.tam, passport = verifier.is_some(), "broker starts");
     if args.once {
+        try_refresh_passport(broker.agent(), verifier.as_ref()).await;
         let report = tokio::select! {
             report = broker.policy_check() => report.context("policy check")?,
             () = stop => bail!("interrupted"),
@@ -317,7 +384,28 @@ async fn run_broker(args: RunArgs) -> Result<ExitCode> {
         stop.await;
         let _ = stopping.send(true);
     };
-    let ((), (), served) = tokio::join!(broker.run_policy_checks(wait()), signal, api);
+    // The passport is renewed on the policy checks' interval, the first time before the first.
+    try_refresh_passport(broker.agent(), verifier.as_ref()).await;
+    let passport = {
+        let broker = Arc::clone(&broker);
+        let interval = Duration::from_secs(args.interval.max(1));
+        let stopped = wait();
+        async move {
+            if verifier.is_none() {
+                return;
+            }
+            tokio::pin!(stopped);
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(interval) => {}
+                    () = &mut stopped => return,
+                }
+                try_refresh_passport(broker.agent(), verifier.as_ref()).await;
+            }
+        }
+    };
+    let ((), (), (), served) =
+        tokio::join!(broker.run_policy_checks(wait()), signal, passport, api);
     served
         .context("local API task")?
         .context("serving the local API")?;

@@ -39,8 +39,9 @@ pub(crate) struct Args {
     file: Option<PathBuf>,
 }
 
+/// `--numbering` (also of `teep tee serve`).
 #[derive(Clone, Copy, clap::ValueEnum)]
-enum NumberingArg {
+pub(crate) enum NumberingArg {
     /// draft-ietf-teep-protocol-26 and the IANA registry.
     #[value(name = "26")]
     Draft26,

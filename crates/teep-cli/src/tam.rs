@@ -137,6 +137,8 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
     if let Some(a) = &settings.self_attestation {
         tracing::info!(result = %a.result.display(), up_front = a.up_front, "TAM attests itself with an Attestation Result from a file");
     }
+    // The pre-26 engine takes passport EARs fresh by age (its Agents obtain them ahead of
+    // time); the -26 engine wants the session's token as their nonce.
     let engine = |numbering, signers, self_attestation| {
         Tam::new(TamConfig {
             provider,
@@ -150,6 +152,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
             default_class: Some(settings.default_class.clone()),
             encryption_key: Some(encryption.clone()),
             self_attestation,
+            passport_by_age: numbering == Numbering::Pre26,
         })
     };
     let tams = Engines {

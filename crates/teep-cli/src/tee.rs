@@ -11,18 +11,21 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context as _, Result};
 use serde_json::{Value, json};
-use teep_agent::engine::{self, Agent, AgentConfig, Answer, Context, Event, Limits};
+use teep_agent::engine::{
+    self, Agent, AgentConfig, Answer, Attestation, Context, Event, Limits, Passport,
+};
 use teep_agent::sim::{SimConfig, SimTee};
 use teep_attest::EatClaims;
 use teep_broker::ipc::{self, IpcConfig};
 use teep_broker::{AgentAnswer, AgentError, ComponentId, TaInfo, TaRequest, TransportError};
-use teep_cose::{Curve, TrustStore};
+use teep_cose::{Algorithm, Curve, TrustStore};
 use teep_proto::{Numbering, SuitCoseProfile};
 use teep_suit::processor::DeviceIdentity;
 use tracing::{info, warn};
 
 use crate::device::data_dir;
 use crate::input::public_key;
+use crate::inspect::NumberingArg;
 use crate::print_line;
 use crate::suit::trust_anchors;
 use crate::tam::shutdown_signal;
@@ -102,6 +105,45 @@ pub(crate) struct ServeArgs {
     /// from a file uses).
     #[arg(long)]
     tam_attestation_nonce_only: bool,
+    /// The wire numbering of the TAMs this Agent talks to: `pre-26` for older TAMs (with
+    /// `--alg es256`, served by `teep tam serve --pre26-path`).
+    #[arg(long, value_enum, default_value = "26")]
+    numbering: NumberingArg,
+    /// The algorithm of the TEEP key's signatures (the one TEEP cipher suite offered):
+    /// ESP256, or ES256 for older TAMs that offer only `[[18, -7]]`. Same key either way.
+    #[arg(long, value_enum, default_value_t = TeepAlg::Esp256)]
+    alg: TeepAlg,
+    /// What the Agent presents when a TAM asks for attestation.
+    #[arg(long, value_enum, default_value_t = AttestationArg::Evidence)]
+    attestation: AttestationArg,
+    /// Passport model: a Verifier key (PEM or COSE_Key) whose Attestation Results about
+    /// this device the Agent keeps and presents instead of Evidence; repeatable. The
+    /// Broker fetches them (`teep device run --verifier`).
+    #[arg(long = "passport-verifier", value_name = "KEYFILE")]
+    passport_verifier: Vec<PathBuf>,
+    /// Passport model: the oldest Attestation Result (by `iat`, seconds) still presented.
+    #[arg(long, default_value_t = 3600)]
+    passport_max_age: u64,
+}
+
+/// `--attestation` of `teep tee serve`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum AttestationArg {
+    /// Evidence signed by the TEE's attestation key.
+    Evidence,
+    /// An Attestation Result from a Verifier (`--passport-verifier`), kept while fresh.
+    Passport,
+    /// Nothing, as older Agents: only TAMs that registered this device as exempt serve it.
+    None,
+}
+
+/// `--alg` of `teep tee serve`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum TeepAlg {
+    /// ESP256 (-9), the -26 suite.
+    Esp256,
+    /// ES256 (-7), what older Agents and TAMs use on P-256.
+    Es256,
 }
 
 pub(crate) fn run(cmd: Command) -> Result<ExitCode> {
@@ -159,6 +201,10 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
     let sim = {
         let config = SimConfig {
             claims,
+            teep_algorithm: match args.alg {
+                TeepAlg::Esp256 => Algorithm::Esp256,
+                TeepAlg::Es256 => Algorithm::Es256,
+            },
             ..SimConfig::new(&state_dir)
         };
         tokio::task::spawn_blocking(move || SimTee::open(&config))
@@ -170,9 +216,28 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
     std::fs::write(&identity_path, serde_json::to_vec_pretty(&identity)?)
         .with_context(|| format!("writing {}", identity_path.display()))?;
 
+    let attestation = match (args.attestation, args.passport_verifier.is_empty()) {
+        (AttestationArg::Evidence, true) => Attestation::Evidence,
+        (AttestationArg::None, true) => Attestation::None,
+        (AttestationArg::Passport, false) => {
+            let mut verifiers = TrustStore::new();
+            for path in &args.passport_verifier {
+                verifiers.add_key(public_key(path)?);
+            }
+            Attestation::Passport(Passport {
+                verifiers,
+                max_age: args.passport_max_age,
+            })
+        }
+        (AttestationArg::Passport, true) => {
+            anyhow::bail!("--attestation passport needs --passport-verifier")
+        }
+        (_, false) => anyhow::bail!("--passport-verifier goes with --attestation passport"),
+    };
+    let numbering = Numbering::from(args.numbering);
     let cfg = AgentConfig {
         provider: teep_cose::default_provider(),
-        numbering: Numbering::Draft26,
+        numbering,
         tam_trust,
         tam_uris: args.tam.clone(),
         tc_trust,
@@ -181,6 +246,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
         tam_attestation,
         tam_encryption_key,
         limits: Limits::default(),
+        attestation,
     };
     let agent = Arc::new(SimAgent::new(
         Agent::new(cfg, sim).context("starting the Agent")?,
@@ -201,6 +267,8 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
         state = %state_dir.display(),
         socket = %socket.display(),
         tams = ?args.tam,
+        ?numbering,
+        alg = ?args.alg,
         "software TEE serving the Broker"
     );
     ipc::serve(listener, agent, IpcConfig::default(), stop).await;
@@ -285,9 +353,14 @@ fn answer(a: Answer) -> AgentAnswer {
 fn error(e: engine::AgentError, component: Option<&ComponentId>) -> AgentError {
     match (e, component) {
         (engine::AgentError::UnknownTa, Some(id)) => AgentError::UnknownTa(id.clone()),
-        (e @ (engine::AgentError::NoTam | engine::AgentError::TooManyRequests), _) => {
-            AgentError::Refused(e.to_string())
-        }
+        (
+            e @ (engine::AgentError::NoTam
+            | engine::AgentError::TooManyRequests
+            | engine::AgentError::NoPassport
+            | engine::AgentError::Passport(_)
+            | engine::AgentError::Evidence(teep_attest::EvidenceError::Claims(_))),
+            _,
+        ) => AgentError::Refused(e.to_string()),
         (e, _) => AgentError::Internal(e.to_string()),
     }
 }
@@ -390,6 +463,31 @@ impl teep_broker::Agent for SimAgent {
         self.call(move |e| {
             e.invoke_ta(&id, &input)
                 .map_err(|err| error(err, Some(&id)))
+        })
+        .await
+    }
+
+    async fn passport_evidence(&self, nonce: Vec<u8>) -> Result<Vec<u8>, AgentError> {
+        let now = context()?.now;
+        self.call(move |e| {
+            info!("passport: Evidence for the Verifier");
+            e.passport_evidence(&nonce, now)
+                .map_err(|err| error(err, None))
+        })
+        .await
+    }
+
+    async fn store_passport(&self, ear: Vec<u8>) -> Result<(), AgentError> {
+        let now = context()?.now;
+        self.call(move |e| match e.store_passport(&ear, now) {
+            Ok(()) => {
+                info!("passport: Attestation Result kept");
+                Ok(())
+            }
+            Err(err) => {
+                warn!(%err, "passport: Attestation Result refused");
+                Err(error(err, None))
+            }
         })
         .await
     }

@@ -530,14 +530,48 @@ impl Walk<'_> {
 
     fn suit_cose_profiles(&mut self) -> Result<Vec<SuitCoseProfile>> {
         self.list(Field::SupportedSuitCoseProfiles, |r| {
-            let mut f = r.fixed_array(Field::SuitCoseProfile, 4)?;
+            let at = r.pos();
+            let len = r.array(Field::SuitCoseProfile)?;
+            // Older TAMs write `[digest-alg, auth-alg]` (definite length only).
+            let expected = if r.numbering == Numbering::Pre26 && len == Some(2) {
+                2
+            } else {
+                4
+            };
+            if let Some(found) = len
+                && found != expected
+            {
+                let kind = MalformedKind::ArrayLength {
+                    field: Field::SuitCoseProfile,
+                    expected,
+                    found,
+                };
+                return malformed(at, kind);
+            }
+            let mut f = Fixed {
+                at,
+                field: Field::SuitCoseProfile,
+                expected,
+                len,
+                seen: 0,
+            };
             let mut algs = [0i64; 4];
-            for alg in &mut algs {
+            let count = if expected == 2 { 2 } else { 4 };
+            for alg in algs.iter_mut().take(count) {
                 r.element(&mut f)?;
                 *alg = r.int(Field::SuitCoseProfile)?;
             }
             r.end(f)?;
-            Ok(SuitCoseProfile(algs))
+            match expected {
+                4 => Ok(SuitCoseProfile(algs)),
+                _ => {
+                    let [digest, auth, ..] = algs;
+                    match SuitCoseProfile::from_pre26_pair(digest, auth) {
+                        Some(p) => Ok(p),
+                        None => violation(at, Violation::AmbiguousSuitCoseProfile { digest, auth }),
+                    }
+                }
+            }
         })
     }
 

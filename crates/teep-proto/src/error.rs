@@ -147,6 +147,15 @@ pub enum Violation {
     /// (`system-property-claims` has `+ $$SUIT_Parameters`: at least one).
     #[error("system-property-claims without any SUIT parameter")]
     NoSuitParameter,
+    /// A pre-26 two-element SUIT COSE profile `[digest-alg, auth-alg]` that maps onto no
+    /// profile of ours (see [`crate::SuitCoseProfile::from_pre26_pair`]).
+    #[error("SUIT COSE profile [{digest}, {auth}] has no unambiguous meaning")]
+    AmbiguousSuitCoseProfile {
+        /// Its digest algorithm.
+        digest: i64,
+        /// Its signature algorithm.
+        auth: i64,
+    },
 }
 
 impl ProtoError {

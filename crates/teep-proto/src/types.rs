@@ -178,6 +178,20 @@ impl SuitCoseProfile {
         Self::SHA256_ED25519_ECDH_CHACHA_POLY,
     ];
 
+    /// The profile an older TAM means by a two-element `[digest-alg, auth-alg]` (pre-26
+    /// drafts): SHA-256 (-16) with ES256 (-7) or ESP256 (-9) is
+    /// `suit-sha256-esp256-ecdh-a128ctr`, with EdDSA (-8) or Ed25519 (-19)
+    /// `suit-sha256-ed25519-ecdh-a128ctr`: the digest and the signature, which is all the
+    /// pair says, are the same, and our SUIT processor verifies ES256 and ESP256 alike
+    /// (one operation on P-256). Any other pair is `None`: refused, not guessed.
+    pub const fn from_pre26_pair(digest: i64, auth: i64) -> Option<Self> {
+        match (digest, auth) {
+            (-16, -7 | -9) => Some(Self::SHA256_ESP256_ECDH_A128CTR),
+            (-16, -8 | -19) => Some(Self::SHA256_ED25519_ECDH_A128CTR),
+            _ => None,
+        }
+    }
+
     /// The draft-ietf-suit-mti name, for the known profiles.
     pub fn name(&self) -> Option<&'static str> {
         Some(match *self {

@@ -979,3 +979,69 @@ mod forged {
         assert!(verify_message(&untagged, Numbering::Draft26, &cx).is_ok());
     }
 }
+
+/// Pre-26 TAMs write SUIT COSE profiles as `[digest-alg, auth-alg]`: read in the pre-26
+/// numbering where the pair has one meaning (SHA-256 with ES256/ESP256 or EdDSA/Ed25519),
+/// refused where it has none, and never in -26 (which wants four).
+#[test]
+fn two_element_suit_cose_profiles_only_in_pre26_and_only_when_unambiguous() {
+    use teep_proto::SuitCoseProfile;
+    // [1, {}, [[[18, -7]]], PROFILES, 2]
+    let query = |profiles: &str| h(&format!("85 01 a0 81 81 82 12 26 {profiles} 02"));
+    let profiles = |bytes: &[u8], numbering| match decode_unsigned(bytes, numbering) {
+        Ok(Message::QueryRequest(q)) => Ok(q.supported_suit_cose_profiles),
+        Ok(other) => panic!("{other:?}"),
+        Err(e) => Err(e),
+    };
+    // [[-16, -7], [-16, -8], [-16, -19], [-16, -9]]
+    let pairs = query("84 82 2f 26 82 2f 27 82 2f 32 82 2f 28");
+    assert_eq!(
+        profiles(&pairs, Numbering::Pre26),
+        Ok(vec![
+            SuitCoseProfile::SHA256_ESP256_ECDH_A128CTR,
+            SuitCoseProfile::SHA256_ED25519_ECDH_A128CTR,
+            SuitCoseProfile::SHA256_ED25519_ECDH_A128CTR,
+            SuitCoseProfile::SHA256_ESP256_ECDH_A128CTR,
+        ])
+    );
+    // The four-element form stays as it is in pre-26.
+    assert_eq!(
+        profiles(&query(QR_PROFILES), Numbering::Pre26),
+        Ok(vec![SuitCoseProfile::SHA256_ESP256_ECDH_A128CTR])
+    );
+    // The offset of the profile array: 1 + 1 + 1 + 5 (suites) + 1 (outer list) = 9.
+    assert_eq!(
+        profiles(&query("81 82 2f 26"), Numbering::Draft26),
+        Err(err(
+            9,
+            K::ArrayLength {
+                field: Field::SuitCoseProfile,
+                expected: 4,
+                found: 2,
+            }
+        ))
+    );
+    for (bytes, digest, auth) in [
+        ("81 82 2f 38 22", -16, -35), // ES384
+        ("81 82 38 2a 26", -43, -7),  // SHA-384
+        ("81 82 00 00", 0, 0),
+    ] {
+        assert_eq!(
+            profiles(&query(bytes), Numbering::Pre26),
+            Err(v(9, Violation::AmbiguousSuitCoseProfile { digest, auth })),
+            "{bytes}"
+        );
+    }
+    // Three elements are neither form.
+    assert_eq!(
+        profiles(&query("81 83 2f 26 38 1c"), Numbering::Pre26),
+        Err(err(
+            9,
+            K::ArrayLength {
+                field: Field::SuitCoseProfile,
+                expected: 4,
+                found: 3,
+            }
+        ))
+    );
+}

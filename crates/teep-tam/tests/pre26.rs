@@ -27,13 +27,15 @@ fn es256_suite() -> CipherSuite {
     CipherSuite::sign1(Algorithm::Es256.cose_id())
 }
 
-/// The TAM's engine for older Agents: pre-26 numbering and one ES256 signer.
-fn pre26_tam(key: &PrivateKey) -> Tam {
+/// The TAM's engine for older Agents: pre-26 numbering, one ES256 signer, passport EARs
+/// by `verifier` fresh by age (as `teep tam serve` sets it up).
+fn pre26_tam(key: &PrivateKey, verifier: &teep_cose::PublicKey) -> Tam {
     let unused = PrivateKey::generate(Curve::P256).unwrap();
-    let cfg = tam_config(key, &unused, unused.public_key());
+    let cfg = tam_config(key, &unused, verifier);
     Tam::new(TamConfig {
         numbering: Numbering::Pre26,
         signers: vec![provider().signer(key, Algorithm::Es256).unwrap()],
+        passport_by_age: true,
         ..cfg
     })
 }
@@ -87,9 +89,24 @@ impl OldAgent {
 
     /// QueryResponse without attestation, an empty tc-list.
     fn response(&self, qr: &QueryRequest, numbering: Numbering) -> Vec<u8> {
+        self.response_with(qr, numbering, None)
+    }
+
+    /// QueryResponse with an empty tc-list and `ear` as passport (format: Attestation
+    /// Result), written with the raw types, not with an Agent engine.
+    fn response_with(
+        &self,
+        qr: &QueryRequest,
+        numbering: Numbering,
+        ear: Option<Vec<u8>>,
+    ) -> Vec<u8> {
         let resp = QueryResponse {
             token: qr.token.clone(),
             tc_list: Some(Vec::new()),
+            attestation_payload_format: ear
+                .as_ref()
+                .map(|_| teep_attest::ATTESTATION_RESULT_FORMAT.into()),
+            attestation_payload: ear,
             ..QueryResponse::default()
         };
         self.sign(&Message::QueryResponse(resp), numbering)
@@ -128,7 +145,8 @@ fn world(registered: Option<bool>) -> (World, Tam, OldAgent) {
         let created = block_on(w.store.register_device(&agent.registration(exempt))).unwrap();
         assert!(created);
     }
-    (w, pre26_tam(&tam_key), agent)
+    let tam = pre26_tam(&tam_key, w.verifier_signer.public_key());
+    (w, tam, agent)
 }
 
 /// Posts to `tam` and asserts the message was dropped with the store unchanged.
@@ -277,4 +295,156 @@ async fn one_server_serves_both_generations_on_their_paths() {
     assert_eq!(u.manifest_list.map(|l| l.len()), Some(1));
     let _ = stop.send(());
     task.await.unwrap();
+}
+
+/// An affirming EAR about `cnf`, appraised at `iat`, with `nonce` (the Agent's Verifier's
+/// own challenge, not the TAM's token), signed by `verifier`.
+fn passport_ear(
+    verifier: &dyn Signer,
+    cnf: &teep_cose::PublicKey,
+    iat: u64,
+    nonce: &[u8],
+) -> Vec<u8> {
+    use teep_attest::ear::EAR_PROFILE;
+    use teep_attest::{Cnf, Ear, EarAppraisal, Status, TrustVector};
+    let ear = Ear {
+        profile: EAR_PROFILE.into(),
+        iat: i64::try_from(iat).unwrap(),
+        verifier_id: verifier_id(),
+        nonce: Some(nonce.to_vec()),
+        cnf: Some(Cnf::CoseKey(cnf.to_cose_key_bytes())),
+        submods: [(
+            "teep".to_owned(),
+            EarAppraisal {
+                status: Status::Affirming,
+                trust_vector: TrustVector {
+                    instance_identity: 2,
+                    ..TrustVector::default()
+                },
+                policy_id: None,
+            },
+        )]
+        .into(),
+    };
+    teep_attest::sign_ear(&ear, verifier).unwrap()
+}
+
+/// An older Agent that is not registered presents an EAR it got from the TAM's trusted
+/// Verifier ahead of time (its nonce is that Verifier's challenge): accepted by age, the
+/// device recorded as attested, its TC sent.
+#[test]
+fn pre26_passport_ear_fresh_by_age_is_accepted() {
+    let (mut w, tam, agent) = world(None);
+    let qr = query(&agent, &w.post_via(&tam, &[]).unwrap().reply.unwrap());
+    let ear = passport_ear(
+        w.verifier_signer.as_ref(),
+        agent.key.public_key(),
+        w.now - 600,
+        &[0x77; 32],
+    );
+    let done = w
+        .post_via(&tam, &agent.response_with(&qr, Numbering::Pre26, Some(ear)))
+        .unwrap();
+    let u = as_update(agent.read(&done.reply.unwrap()));
+    assert_eq!(u.err_code, None);
+    assert_eq!(u.manifest_list.as_ref().map(Vec::len), Some(1));
+    let d = w
+        .store
+        .with(|s| s.devices.values().next().cloned())
+        .unwrap();
+    assert_eq!(d.attested_at, Some(w.now));
+    assert!(!d.attestation_exempt);
+}
+
+/// The same EAR on the -26 engine: there a passport EAR must carry the session's token.
+#[test]
+fn the_26_engine_still_wants_the_token_as_passport_nonce() {
+    let mut w = World::new();
+    let agent = w.agent(Curve::P256);
+    let qr = agent.read_query(&w.connect());
+    let ear = passport_ear(
+        w.verifier_signer.as_ref(),
+        agent.key.public_key(),
+        w.now,
+        &[0x77; 32],
+    );
+    let resp = agent.response_with(&qr, Some((teep_attest::ATTESTATION_RESULT_FORMAT, ear)));
+    assert!(matches!(
+        w.post_dropped(&agent.sign(Message::QueryResponse(resp))),
+        Dropped::Attestation(teep_attest::ResultError::NonceMismatch)
+    ));
+}
+
+/// Hostile passports on the pre-26 path, each dropped with the store unchanged: an EAR
+/// about another key, an expired one, one from a Verifier the TAM does not trust, and a
+/// good one in a QueryResponse signed by a thief.
+#[test]
+fn pre26_hostile_passports_are_dropped() {
+    use teep_attest::ResultError;
+    let (mut w, tam, agent) = world(None);
+    let other = PrivateKey::generate(Curve::P256).unwrap();
+    let rogue = signer(&PrivateKey::generate(Curve::P256).unwrap());
+    let now = w.now;
+    let max_age = tam.config().attestation_max_age;
+    let cases: [(Vec<u8>, ResultError); 2] = [
+        (
+            passport_ear(
+                w.verifier_signer.as_ref(),
+                agent.key.public_key(),
+                now - max_age - 1,
+                &[1; 32],
+            ),
+            ResultError::Stale {
+                iat: i64::try_from(now - max_age - 1).unwrap(),
+                now,
+            },
+        ),
+        (
+            passport_ear(rogue.as_ref(), agent.key.public_key(), now, &[1; 32]),
+            ResultError::UntrustedVerifier,
+        ),
+    ];
+    for (ear, expected) in cases {
+        let qr = query(&agent, &w.post_via(&tam, &[]).unwrap().reply.unwrap());
+        let err = dropped_via(
+            &mut w,
+            &tam,
+            &agent.response_with(&qr, Numbering::Pre26, Some(ear)),
+        );
+        assert!(
+            matches!(&err, Dropped::Attestation(e) if *e == expected),
+            "{err:?}, expected {expected:?}"
+        );
+    }
+    // An EAR about another key (`cnf` = `other`) in `agent`'s QueryResponse: the TAM
+    // verifies the QueryResponse with the EAR's key, which did not sign it.
+    let qr = query(&agent, &w.post_via(&tam, &[]).unwrap().reply.unwrap());
+    let ear = passport_ear(
+        w.verifier_signer.as_ref(),
+        other.public_key(),
+        now,
+        &[1; 32],
+    );
+    let err = dropped_via(
+        &mut w,
+        &tam,
+        &agent.response_with(&qr, Numbering::Pre26, Some(ear)),
+    );
+    assert!(matches!(err, Dropped::BadSignature(_)), "{err:?}");
+    // A good EAR about `agent`, presented in a QueryResponse the thief signed.
+    let thief = OldAgent::new(&PrivateKey::generate(Curve::P256).unwrap());
+    let qr = query(&agent, &w.post_via(&tam, &[]).unwrap().reply.unwrap());
+    let ear = passport_ear(
+        w.verifier_signer.as_ref(),
+        agent.key.public_key(),
+        now,
+        &[1; 32],
+    );
+    let err = dropped_via(
+        &mut w,
+        &tam,
+        &thief.response_with(&qr, Numbering::Pre26, Some(ear)),
+    );
+    assert!(matches!(err, Dropped::BadSignature(_)), "{err:?}");
+    assert!(w.snapshot().devices.is_empty());
 }

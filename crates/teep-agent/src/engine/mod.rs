@@ -82,6 +82,20 @@ pub struct TamAttestation {
     pub timestamp: bool,
 }
 
+/// Passport-model attestation of the Agent (RFC 9334 §5.1), for TAMs that take only an
+/// Attestation Result (older TAMs): the device obtains an EAR for its Evidence from a
+/// Verifier ahead of time ([`Agent::passport_evidence`], [`Agent::store_passport`]), the
+/// engine keeps it in its sealed state and, when a QueryRequest asks for attestation,
+/// sends it (format [`teep_attest::ATTESTATION_RESULT_FORMAT`]) instead of Evidence while
+/// it is fresh; without a fresh one it sends no attestation payload (the TAM decides).
+#[derive(Clone, Debug)]
+pub struct Passport {
+    /// The Verifiers whose EARs the engine keeps: one by another key is refused on store.
+    pub verifiers: TrustStore,
+    /// Oldest EAR sent, by its `iat`, in seconds (the TAM applies its own limit too).
+    pub max_age: u64,
+}
+
 /// How the Agent is set up: who it trusts, what it supports, its limits.
 pub struct AgentConfig {
     /// Crypto for verification, digests and encryption.
@@ -105,6 +119,22 @@ pub struct AgentConfig {
     pub tam_encryption_key: Option<PublicKey>,
     /// Resource limits.
     pub limits: Limits,
+    /// What the Agent presents when a QueryRequest asks for attestation.
+    pub attestation: Attestation,
+}
+
+/// What the Agent presents when a QueryRequest asks for attestation.
+#[derive(Clone, Debug, Default)]
+pub enum Attestation {
+    /// Evidence signed by the TEE's attestation key (background check, or passport with the
+    /// token as nonce, as the QueryRequest says).
+    #[default]
+    Evidence,
+    /// An Attestation Result obtained ahead of time ([`Passport`]).
+    Passport(Passport),
+    /// Nothing (an older Agent that cannot attest): the TAM serves it only if its operator
+    /// registered the key as exempt from attestation.
+    None,
 }
 
 /// Per-call input: the time and fresh randomness (the engine has no clock or RNG).
@@ -256,6 +286,17 @@ pub enum AgentError {
     /// A TEEP message for the TAM could not be built or signed.
     #[error("message: {0}")]
     Message(ProtoError),
+    /// Evidence for a Verifier could not be made (the nonce does not fit `eat_nonce`, or
+    /// the TEE failed to sign).
+    #[error("Evidence: {0}")]
+    Evidence(teep_attest::EvidenceError),
+    /// Passport mode is not configured ([`AgentConfig::attestation`]).
+    #[error("passport attestation is not configured")]
+    NoPassport,
+    /// The Attestation Result given to keep does not verify for this Agent: not by a
+    /// configured Verifier, stale, not affirming, or its `cnf` is another key.
+    #[error("attestation result refused: {0}")]
+    Passport(teep_attest::ResultError),
 }
 
 /// A refusal and the token to echo (only from a verified message).

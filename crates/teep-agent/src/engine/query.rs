@@ -5,8 +5,8 @@ use alloc::vec::Vec;
 
 use teep_attest::claims::TEEP_EAT_PROFILE;
 use teep_attest::{
-    Cnf, EVIDENCE_FORMAT, EvidenceError, PayloadKind, ResultCheck, Status, encrypt_evidence,
-    payload_kind, sign_evidence, verify_ear,
+    ATTESTATION_RESULT_FORMAT, Cnf, EVIDENCE_FORMAT, EvidenceError, PayloadKind, ResultCheck,
+    Status, encrypt_evidence, payload_kind, sign_evidence, verify_ear,
 };
 use teep_cose::PublicKey;
 use teep_proto::{
@@ -15,7 +15,10 @@ use teep_proto::{
 };
 
 use super::state::KnownTam;
-use super::{Agent, AgentError, Context, Event, FRESHNESS, Handled, Refusal, Rejection, VERSIONS};
+use super::{
+    Agent, AgentError, Attestation, Context, Event, FRESHNESS, Handled, Passport, Refusal,
+    Rejection, VERSIONS,
+};
 use crate::tee::Tee;
 
 impl<T: Tee> Agent<T> {
@@ -45,12 +48,20 @@ impl<T: Tee> Agent<T> {
         }
         self.check_tam_attestation(tam_uri, tam_key, &q, cx)?;
         let asked = q.data_item_requested;
-        let evidence = if asked.contains(DataItemRequested::ATTESTATION) {
-            Some(self.evidence(&q, cx.now).map_err(reject)?)
-        } else {
-            None
+        let payload = match (
+            asked.contains(DataItemRequested::ATTESTATION),
+            &self.cfg.attestation,
+        ) {
+            (false, _) | (true, Attestation::None) => None,
+            // Passport: the kept Attestation Result while fresh, else nothing.
+            (true, Attestation::Passport(p)) => self
+                .fresh_passport(p, cx.now)
+                .map(|ear| (ATTESTATION_RESULT_FORMAT, ear.to_vec())),
+            (true, Attestation::Evidence) => {
+                Some((EVIDENCE_FORMAT, self.evidence(&q, cx.now).map_err(reject)?))
+            }
         };
-        let attested = evidence.is_some();
+        let attested = payload.is_some();
         let mut response = self
             .inventory(
                 tam_uri,
@@ -59,9 +70,9 @@ impl<T: Tee> Agent<T> {
             .map_err(|_| reject(Refusal::Tee))?;
         response.token = q.token.clone();
         response.selected_version = (version != 0).then_some(version);
-        if let Some(evidence) = evidence {
-            response.attestation_payload_format = Some(EVIDENCE_FORMAT.into());
-            response.attestation_payload = Some(evidence);
+        if let Some((format, payload)) = payload {
+            response.attestation_payload_format = Some(format.into());
+            response.attestation_payload = Some(payload);
         }
         if asked.contains(DataItemRequested::EXTENSIONS) {
             // No TEEP extension is defined: the list is empty (spec ambiguity §16.4).
@@ -165,6 +176,23 @@ impl<T: Tee> Agent<T> {
             .as_deref()
             .or(q.token.as_deref())
             .ok_or(Refusal::Nonce)?;
+        let signed = self.signed_evidence(nonce, now).map_err(|e| match e {
+            // The nonce (a challenge of 65..512 bytes) does not fit eat_nonce.
+            EvidenceError::Claims(_) => Refusal::Nonce,
+            _ => Refusal::Tee,
+        })?;
+        match &self.cfg.tam_encryption_key {
+            Some(key) => {
+                encrypt_evidence(self.cfg.provider, &signed, key).map_err(|_| Refusal::Tee)
+            }
+            None => Ok(signed),
+        }
+    }
+
+    /// The device's claims with the TEEP profile, `eat_nonce` = `nonce`, `cnf` our TEEP
+    /// key, `iat` = `now`, signed by the attestation key (plain: for a TAM, [`Self::evidence`]
+    /// encrypts it).
+    fn signed_evidence(&self, nonce: &[u8], now: u64) -> Result<Vec<u8>, EvidenceError> {
         let teep_key = self.tee.teep_signer().public_key();
         let claims = teep_attest::EatClaims {
             profile: Some(TEEP_EAT_PROFILE.into()),
@@ -173,18 +201,64 @@ impl<T: Tee> Agent<T> {
             iat: i64::try_from(now).ok(),
             ..self.tee.device_claims()
         };
-        let signed =
-            sign_evidence(&claims, self.tee.attestation_signer()).map_err(|e| match e {
-                // The nonce (a challenge of 65..512 bytes) does not fit eat_nonce.
-                EvidenceError::Claims(_) => Refusal::Nonce,
-                _ => Refusal::Tee,
-            })?;
-        match &self.cfg.tam_encryption_key {
-            Some(key) => {
-                encrypt_evidence(self.cfg.provider, &signed, key).map_err(|_| Refusal::Tee)
-            }
-            None => Ok(signed),
+        sign_evidence(&claims, self.tee.attestation_signer())
+    }
+
+    /// Passport step 1: Evidence for a Verifier, with the Verifier's challenge `nonce` as
+    /// `eat_nonce` (8..64 bytes) and `cnf` our TEEP key, so that the Verifier's EAR names
+    /// the key that signs our QueryResponses. Never encrypted (the Verifier reads it).
+    ///
+    /// # Errors
+    /// [`AgentError::NoPassport`] unless passport mode is configured;
+    /// [`AgentError::Evidence`] when the nonce does not fit or the TEE cannot sign.
+    pub fn passport_evidence(&self, nonce: &[u8], now: u64) -> Result<Vec<u8>, AgentError> {
+        if !matches!(self.cfg.attestation, Attestation::Passport(_)) {
+            return Err(AgentError::NoPassport);
         }
+        self.signed_evidence(nonce, now)
+            .map_err(AgentError::Evidence)
+    }
+
+    /// Passport step 2: keeps `ear` (the Verifier's answer to [`Self::passport_evidence`])
+    /// in the sealed state, replacing the one kept before. It must verify now: signed by a
+    /// configured Verifier, fresh, affirming, `cnf` = our TEEP key; anything else is
+    /// refused and the state is unchanged (the Broker that hands it over is not trusted).
+    ///
+    /// # Errors
+    /// [`AgentError::NoPassport`], [`AgentError::Passport`], or the TEE's failure to save.
+    pub fn store_passport(&mut self, ear: &[u8], now: u64) -> Result<(), AgentError> {
+        let Attestation::Passport(passport) = &self.cfg.attestation else {
+            return Err(AgentError::NoPassport);
+        };
+        let teep_key = self.tee.teep_signer().public_key();
+        let check = ResultCheck {
+            provider: self.cfg.provider,
+            verifiers: &passport.verifiers,
+            nonce: None,
+            now,
+            max_age: passport.max_age,
+            teep_key,
+        };
+        verify_ear(ear, &check).map_err(AgentError::Passport)?;
+        let mut next = self.state.clone();
+        next.passport = Some(ear.to_vec());
+        self.commit_state(next)?;
+        Ok(())
+    }
+
+    /// The kept Attestation Result if it still verifies at `now` (fresh by `iat`).
+    fn fresh_passport(&self, passport: &Passport, now: u64) -> Option<&[u8]> {
+        let ear = self.state.passport.as_deref()?;
+        let teep_key = self.tee.teep_signer().public_key();
+        let check = ResultCheck {
+            provider: self.cfg.provider,
+            verifiers: &passport.verifiers,
+            nonce: None,
+            now,
+            max_age: passport.max_age,
+            teep_key,
+        };
+        verify_ear(ear, &check).ok().map(|_| ear)
     }
 
     /// A QueryResponse for `tam_uri` listing what is installed (when `tcs`) and what apps

@@ -7,9 +7,13 @@
 //! TEE seals the bytes; the encoding is a small CBOR array, versioned:
 //!
 //! ```text
-//! [ 1, [* [component-id, tam-uri / null]], [* component-id],
-//!   [* [tam-uri, key-thumbprint, plain-query, error-since-response]], [* token] ]
+//! [ 2, [* [component-id, tam-uri / null]], [* component-id],
+//!   [* [tam-uri, key-thumbprint, plain-query, error-since-response]], [* token],
+//!   passport-ear / null ]
 //! ```
+//!
+//! Version 1 (the same without `passport-ear`) is still read, so a device keeps its state
+//! across the upgrade.
 
 use alloc::collections::VecDeque;
 use alloc::string::String;
@@ -20,7 +24,7 @@ use minicbor::{Decoder, Encoder};
 use teep_suit::ComponentId;
 
 /// Version of the encoding written by [`AgentState::encode`].
-const VERSION: u64 = 1;
+const VERSION: u64 = 2;
 
 /// A TA an app asked for (RequestTA) that is not installed yet.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,6 +53,8 @@ pub(crate) struct AgentState {
     pub tams: Vec<KnownTam>,
     /// Tokens already answered, oldest first (bounded by the engine).
     pub tokens: VecDeque<Vec<u8>>,
+    /// The Attestation Result the Agent presents in passport mode (COSE_Sign1 EAR).
+    pub passport: Option<Vec<u8>>,
 }
 
 /// The sealed state does not decode (damaged or from a newer version).
@@ -90,7 +96,7 @@ impl AgentState {
     }
 
     fn write(&self, e: &mut Enc) -> EncResult {
-        e.array(5)?.u64(VERSION)?;
+        e.array(6)?.u64(VERSION)?;
         e.array(self.requested.len() as u64)?;
         for r in &self.requested {
             e.array(2)?;
@@ -116,6 +122,10 @@ impl AgentState {
         for t in &self.tokens {
             e.bytes(t)?;
         }
+        match &self.passport {
+            Some(ear) => e.bytes(ear)?,
+            None => e.null()?,
+        };
         Ok(())
     }
 
@@ -131,9 +141,11 @@ impl AgentState {
 
     fn read(d: &mut Decoder<'_>) -> Result<Self, minicbor::decode::Error> {
         let bad = minicbor::decode::Error::message;
-        if definite(d.array()?)? != 5 || d.u64()? != VERSION {
-            return Err(bad("unknown state version"));
-        }
+        let version = match (definite(d.array()?)?, d.u64()?) {
+            (5, 1) => 1,
+            (6, VERSION) => VERSION,
+            _ => return Err(bad("unknown state version")),
+        };
         let mut state = Self::default();
         for _ in 0..definite(d.array()?)? {
             if definite(d.array()?)? != 2 {
@@ -166,6 +178,14 @@ impl AgentState {
         }
         for _ in 0..definite(d.array()?)? {
             state.tokens.push_back(d.bytes()?.to_vec());
+        }
+        if version == VERSION {
+            state.passport = if d.datatype()? == Type::Null {
+                d.skip()?;
+                None
+            } else {
+                Some(d.bytes()?.to_vec())
+            };
         }
         Ok(state)
     }
@@ -217,6 +237,7 @@ mod tests {
         s.remember_token(&[1; 16], 2);
         s.remember_token(&[2; 16], 2);
         s.remember_token(&[3; 16], 2);
+        s.passport = Some(vec![0xd2, 0x84]);
         s
     }
 
@@ -237,7 +258,19 @@ mod tests {
         trailing.push(0);
         assert_eq!(AgentState::decode(&trailing), Err(StateDecodeError));
         let mut other_version = bytes;
-        other_version[1] = 2;
+        other_version[1] = 3;
         assert_eq!(AgentState::decode(&other_version), Err(StateDecodeError));
+    }
+
+    #[test]
+    fn version_1_state_is_still_read() {
+        let mut s = sample();
+        s.passport = None;
+        let v2 = s.encode();
+        // v1: a 5-element array with version 1, no passport element (here: null at the end).
+        let mut v1 = vec![0x85, 0x01];
+        v1.extend_from_slice(&v2[2..v2.len() - 1]);
+        assert_eq!(v2.last(), Some(&0xf6));
+        assert_eq!(AgentState::decode(&v1), Ok(s));
     }
 }

@@ -115,6 +115,10 @@ pub struct SimConfig {
     /// these from its hardware; the software TEE is told them (the Verifier's reference
     /// values must match).
     pub claims: EatClaims,
+    /// The algorithm the TEEP key signs with: ESP256 (default), or ES256 (-7) for older
+    /// TAMs that offer only `[[18, -7]]` (the same P-256 key, so the identity and its
+    /// thumbprint do not change).
+    pub teep_algorithm: Algorithm,
 }
 
 impl SimConfig {
@@ -134,6 +138,7 @@ impl SimConfig {
             state_dir,
             limits: Limits::default(),
             claims: EatClaims::default(),
+            teep_algorithm: Algorithm::Esp256,
         }
     }
 }
@@ -617,7 +622,7 @@ impl SimTee {
                 identity
             }
         };
-        let teep_signer = provider.signer(&identity.teep, Algorithm::Esp256)?;
+        let teep_signer = provider.signer(&identity.teep, config.teep_algorithm)?;
         let attestation_signer = provider.signer(&identity.attestation, Algorithm::Esp256)?;
         tracing::info!(
             state = %config.state_dir.display(),
@@ -666,7 +671,7 @@ impl SimTee {
         &self.identity.ueid
     }
 
-    /// Signs TEEP messages (ESP256).
+    /// Signs TEEP messages ([`SimConfig::teep_algorithm`]).
     pub fn teep_signer(&self) -> &dyn Signer {
         &*self.teep_signer
     }

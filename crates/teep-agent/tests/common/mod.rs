@@ -9,7 +9,7 @@
 )]
 #![allow(dead_code, reason = "each test file uses its own part of the world")]
 
-use teep_agent::engine::{Agent, AgentConfig, Context, Handled, Limits};
+use teep_agent::engine::{Agent, AgentConfig, Attestation, Context, Handled, Limits};
 use teep_agent::memory::{MemoryTee, Snapshot};
 use teep_attest::{DebugStatus, EatClaims, Manifest, Oemid, Version};
 use teep_cose::{CryptoProvider, Curve, PrivateKey, PublicKey, Signer, TrustStore};
@@ -120,6 +120,7 @@ impl World {
             tam_attestation: None,
             tam_encryption_key: None,
             limits: Limits::default(),
+            attestation: Attestation::Evidence,
         }
     }
 

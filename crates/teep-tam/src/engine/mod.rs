@@ -75,6 +75,14 @@ pub struct TamConfig {
     /// How the TAM attests itself to Agents that demand it (`None`: an Agent's
     /// ERR_ATTESTATION_REQUIRED ends the session).
     pub self_attestation: Option<SelfAttestation>,
+    /// How a passport EAR (an Attestation Result the Agent presents) shows it is fresh:
+    /// `false`, its nonce is this session's token (draft §6, the -26 path); `true`, by its
+    /// `iat` alone (within `attestation_max_age`), for Agents that obtain their EAR from
+    /// their Verifier ahead of time, whose nonce is that Verifier's challenge (the pre-26
+    /// path: older Agents cannot answer a challenge). Either way it must be signed by a
+    /// trusted Verifier, affirming, and its `cnf` must verify this very QueryResponse,
+    /// whose token is single use, so only the attested key holder can present it.
+    pub passport_by_age: bool,
 }
 
 /// The TAM engine.

@@ -162,12 +162,13 @@ impl Tam {
             matches!(p.message(), Message::QueryResponse(qr)
                 if payload_kind(qr.attestation_payload_format.as_deref()) == PayloadKind::AttestationResult)
         });
-        // Passport: the Agent's Verifier saw our token as nonce; background check: the
+        // Passport: the Agent's Verifier saw our token as nonce (or, with
+        // `passport_by_age`, its own challenge: fresh by `iat` only); background check: the
         // challenge our Verifier issued for this session.
-        let nonce = if passport {
-            Some(session.token.as_slice())
-        } else {
-            state.challenge.as_deref()
+        let nonce = match (passport, self.cfg.passport_by_age) {
+            (true, false) => Some(session.token.as_slice()),
+            (true, true) => None,
+            (false, _) => state.challenge.as_deref(),
         };
         let check = ResultCheck {
             provider: self.cfg.provider,

@@ -144,6 +144,7 @@ pub fn tam_config(esp: &PrivateKey, ed: &PrivateKey, verifier: &PublicKey) -> Ta
         default_class: Some(CLASS.into()),
         encryption_key: None,
         self_attestation: None,
+        passport_by_age: false,
     }
 }
 
