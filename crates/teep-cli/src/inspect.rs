@@ -40,12 +40,12 @@ pub(crate) struct Args {
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
-enum NumberingArg {
+pub(crate) enum NumberingArg {
     /// draft-ietf-teep-protocol-26 and the IANA registry.
     #[value(name = "26")]
     Draft26,
     /// Drafts before -26 (older peers).
-    #[value(name = "pre-26")]
+    #[value(name = "pre-26", alias = "pre26")]
     Pre26,
 }
 

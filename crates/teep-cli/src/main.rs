@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod attest;
 mod device;
+mod encode;
 mod input;
 mod inspect;
 mod keys;
@@ -36,6 +37,8 @@ struct Cli {
 enum Command {
     /// Show any TEEP message, COSE object, COSE_Key or SUIT envelope as JSON or CBOR diagnostic notation.
     Inspect(inspect::Args),
+    /// Turn the JSON view of a TEEP message (`teep inspect` output) back into CBOR, optionally signed.
+    Encode(encode::Args),
     /// Make, convert and certify keys.
     #[command(subcommand)]
     Keys(keys::Command),
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Inspect(args) => inspect::run(args),
+        Command::Encode(args) => encode::run(args),
         Command::Keys(cmd) => keys::run(cmd),
         Command::Suit(cmd) => suit::run(cmd),
         Command::Attest(cmd) => attest::run(cmd),
