@@ -116,7 +116,10 @@ fn hostile_json_is_refused_with_its_path() {
     let cases = [
         ("not json", "not a JSON document"),
         (r#"{"type":"success","token":"00112233445566"}"#, "$.token"),
-        (r#"{"type":"success","token":"0011223344556677","extra":1}"#, "$.extra"),
+        (
+            r#"{"type":"success","token":"0011223344556677","extra":1}"#,
+            "$.extra",
+        ),
         (
             r#"{"type":"query-response","ext-list":[18446744073709551616]}"#,
             "$.ext-list[0]",
