@@ -19,6 +19,7 @@ mod tam;
 mod tam_admin;
 mod tam_config;
 mod tee;
+mod trace;
 
 /// Trusted Execution Environment Provisioning (IETF TEEP): TAM, Broker, Agent, SUIT and RATS tools.
 #[derive(Parser)]
@@ -39,6 +40,8 @@ enum Command {
     Inspect(inspect::Args),
     /// Turn the JSON view of a TEEP message (`teep inspect` output) back into CBOR, optionally signed.
     Encode(encode::Args),
+    /// Draw a TAM log (`teep tam serve` standard error) as the sequence diagram of its sessions.
+    Trace(trace::Args),
     /// Make, convert and certify keys.
     #[command(subcommand)]
     Keys(keys::Command),
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect(args) => inspect::run(args),
         Command::Encode(args) => encode::run(args),
+        Command::Trace(args) => trace::run(args),
         Command::Keys(cmd) => keys::run(cmd),
         Command::Suit(cmd) => suit::run(cmd),
         Command::Attest(cmd) => attest::run(cmd),

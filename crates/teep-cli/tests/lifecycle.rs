@@ -24,13 +24,15 @@ fn run(args: &[&str], dir: &Path) -> String {
 }
 
 /// Spawns `teep ARGS` and reads its standard output until a line starts with `ready`;
-/// returns the child and the lines read.
+/// returns the child and the lines read. Its log (standard error) goes to
+/// `DIR/ARG0-ARG1.log` (`tam-serve.log`, ...), which `teep trace` reads.
 fn spawn_until(args: &[&str], dir: &Path, ready: &str) -> (Child, Vec<String>) {
+    let log = std::fs::File::create(dir.join(format!("{}-{}.log", args[0], args[1]))).unwrap();
     let mut child = teep()
         .args(args)
         .current_dir(dir)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
@@ -360,4 +362,45 @@ fn a_tam_installs_a_ta_on_a_device_across_processes() {
     stop(tee);
     assert!(!Path::new(&socket).exists(), "socket removed on shutdown");
     stop(tam);
+
+    // `teep trace` draws the TAM's log: the first install is QueryRequest, QueryResponse,
+    // Update, Success, as the messages went; the Mermaid file has the same arrows.
+    let trace = run(
+        &[
+            "trace",
+            "tam-serve.log",
+            "--device",
+            &device_id,
+            "--mermaid",
+            "trace.mmd",
+        ],
+        work,
+    );
+    // `TIME SHAFT TYPE (details)`: the shaft is `--->` (Agent to TAM) or `<---` (TAM to Agent).
+    let arrows: Vec<&str> = trace
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace().skip(1);
+            let shaft = words.next()?;
+            shaft
+                .starts_with(['<', '-'])
+                .then(|| words.next())
+                .flatten()
+        })
+        .collect();
+    assert_eq!(
+        arrows.get(..4),
+        Some(&["QueryRequest", "QueryResponse", "Update", "Success"][..]),
+        "{trace}\n{}",
+        std::fs::read_to_string(work.join("tam-serve.log")).unwrap()
+    );
+    assert!(trace.contains("manifests 2"), "{trace}");
+    let mermaid = std::fs::read_to_string(work.join("trace.mmd")).unwrap();
+    assert!(mermaid.starts_with("sequenceDiagram"), "{mermaid}");
+    let mermaid_arrows: Vec<&str> = mermaid
+        .lines()
+        .filter_map(|l| l.split_once(": "))
+        .map(|(_, label)| label.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(mermaid_arrows, arrows, "{mermaid}");
 }
