@@ -370,7 +370,7 @@ fn a_tam_installs_a_ta_on_a_device_across_processes() {
             "trace",
             "tam-serve.log",
             "--device",
-            &device_id,
+            device_id,
             "--mermaid",
             "trace.mmd",
         ],
