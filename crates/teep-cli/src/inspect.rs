@@ -46,7 +46,7 @@ pub(crate) enum NumberingArg {
     #[value(name = "26")]
     Draft26,
     /// Drafts before -26 (older peers).
-    #[value(name = "pre-26")]
+    #[value(name = "pre-26", alias = "pre26")]
     Pre26,
 }
 

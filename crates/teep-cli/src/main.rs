@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 mod attest;
 mod demo;
 mod device;
+mod encode;
 mod input;
 mod inspect;
 mod keys;
@@ -19,6 +20,7 @@ mod tam;
 mod tam_admin;
 mod tam_config;
 mod tee;
+mod trace;
 
 /// Trusted Execution Environment Provisioning (IETF TEEP): TAM, Broker, Agent, SUIT and RATS tools.
 #[derive(Parser)]
@@ -37,6 +39,10 @@ struct Cli {
 enum Command {
     /// Show any TEEP message, COSE object, COSE_Key or SUIT envelope as JSON or CBOR diagnostic notation.
     Inspect(inspect::Args),
+    /// Turn the JSON view of a TEEP message (`teep inspect` output) back into CBOR, optionally signed.
+    Encode(encode::Args),
+    /// Draw a TAM log (`teep tam serve` standard error) as the sequence diagram of its sessions.
+    Trace(trace::Args),
     /// Make, convert and certify keys.
     #[command(subcommand)]
     Keys(keys::Command),
@@ -72,6 +78,8 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Inspect(args) => inspect::run(args),
+        Command::Encode(args) => encode::run(args),
+        Command::Trace(args) => trace::run(args),
         Command::Keys(cmd) => keys::run(cmd),
         Command::Suit(cmd) => suit::run(cmd),
         Command::Attest(cmd) => attest::run(cmd),

@@ -72,6 +72,45 @@ fn a_tam_installs_a_ta_on_a_device_across_processes() {
     );
     assert!(installed.contains(&(perso_manifest, 1)), "{installed:?}");
 
+    // `teep trace` draws the TAM's log: the first install is QueryRequest, QueryResponse,
+    // Update, Success, as the messages went; the Mermaid file has the same arrows.
+    let log = d.tam_log().to_str().unwrap().to_owned();
+    let trace = d.run(&[
+        "trace",
+        &log,
+        "--device",
+        &d.device_id,
+        "--mermaid",
+        "trace.mmd",
+    ]);
+    // `TIME SHAFT TYPE (details)`: the shaft is `--->` (Agent to TAM) or `<---` (TAM to Agent).
+    let arrows: Vec<&str> = trace
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace().skip(1);
+            let shaft = words.next()?;
+            shaft
+                .starts_with(['<', '-'])
+                .then(|| words.next())
+                .flatten()
+        })
+        .collect();
+    assert_eq!(
+        arrows.get(..4),
+        Some(&["QueryRequest", "QueryResponse", "Update", "Success"][..]),
+        "{trace}\n{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+    assert!(trace.contains("manifests 2"), "{trace}");
+    let mermaid = std::fs::read_to_string(d.work().join("trace.mmd")).unwrap();
+    assert!(mermaid.starts_with("sequenceDiagram"), "{mermaid}");
+    let mermaid_arrows: Vec<&str> = mermaid
+        .lines()
+        .filter_map(|l| l.split_once(": "))
+        .map(|(_, label)| label.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(mermaid_arrows, arrows, "{mermaid}");
+
     broker.stop();
     tee.stop();
     assert!(!Path::new(&d.socket).exists(), "socket removed on shutdown");

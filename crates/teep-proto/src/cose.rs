@@ -76,6 +76,8 @@ pub struct UnverifiedSignature {
     pub alg: Option<i64>,
     /// `kid` from the protected or unprotected header.
     pub kid: Option<Vec<u8>>,
+    /// The signature bytes (for the JSON view, which can then be encoded back).
+    pub signature: Vec<u8>,
 }
 
 /// The envelope of a COSE_Sign1 / COSE_Sign, read WITHOUT verifying any signature: for
@@ -91,6 +93,10 @@ pub struct UnverifiedCose {
     pub signatures: Vec<UnverifiedSignature>,
     /// The payload (the encoded TEEP message); `None` when detached.
     pub payload: Option<Vec<u8>>,
+    /// Some header holds more than a protected `alg` and an unprotected `kid` (an
+    /// x5chain, a content type, a COSE_Sign's own headers): the JSON view, which shows
+    /// only those two, then says so, and `teep encode` cannot rebuild the bytes from it.
+    pub other_headers: bool,
 }
 
 fn alg_of(h: &Header) -> Option<i64> {
@@ -99,6 +105,20 @@ fn alg_of(h: &Header) -> Option<i64> {
         RegisteredLabelWithPrivate::PrivateUse(n) => Some(*n),
         RegisteredLabelWithPrivate::Text(_) => None,
     }
+}
+
+/// Whether a signature's headers are exactly what the JSON view shows: `alg` protected,
+/// `kid` unprotected, nothing else.
+fn only_alg_and_kid(protected: &Header, unprotected: &Header) -> bool {
+    let alg = Header {
+        alg: protected.alg.clone(),
+        ..Header::default()
+    };
+    let kid = Header {
+        key_id: unprotected.key_id.clone(),
+        ..Header::default()
+    };
+    *protected == alg && *unprotected == kid
 }
 
 fn kid_of(protected: &Header, unprotected: &Header) -> Option<Vec<u8>> {
@@ -119,7 +139,9 @@ pub fn decode_unverified_cose(bytes: &[u8]) -> Result<UnverifiedCose, ProtoError
         signatures: alloc::vec![UnverifiedSignature {
             alg: alg_of(&s.protected.header),
             kid: kid_of(&s.protected.header, &s.unprotected),
+            signature: s.signature.clone(),
         }],
+        other_headers: !only_alg_and_kid(&s.protected.header, &s.unprotected),
         payload: s.payload,
     };
     let sign = |s: CoseSign, tagged| UnverifiedCose {
@@ -131,8 +153,14 @@ pub fn decode_unverified_cose(bytes: &[u8]) -> Result<UnverifiedCose, ProtoError
             .map(|sig| UnverifiedSignature {
                 alg: alg_of(&sig.protected.header),
                 kid: kid_of(&sig.protected.header, &sig.unprotected),
+                signature: sig.signature.clone(),
             })
             .collect(),
+        other_headers: !(s.protected.header.is_empty()
+            && s.unprotected.is_empty()
+            && s.signatures
+                .iter()
+                .all(|sig| only_alg_and_kid(&sig.protected.header, &sig.unprotected))),
         payload: s.payload,
     };
     // teep-cose's own parse, so that reading an envelope and verifying it fail alike (an

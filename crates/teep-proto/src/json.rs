@@ -7,6 +7,13 @@
 //! strings, digests, sizes); values TEEP keeps raw and cannot name (extensions, unknown
 //! parameters) are the hex of their CBOR encoding. Numbers that differ between numberings
 //! (err-code, the labels of extensions) are shown in the numbering given.
+//!
+//! The view is two-way: [`from_json`] / [`view_from_json`] read it back into the message
+//! (and [`CoseJson::to_cbor`] into the envelope), byte for byte for what our encoder
+//! writes. To keep it so, a SUIT parameter is shown decoded only when the decoded value
+//! encodes back to its exact bytes; otherwise (a wrong type, a non-preferred encoding, an
+//! unwrapped digest) it is `{"cbor": hex}`. A COSE view carries each signature's bytes
+//! and says `"other-headers": true` when the headers hold more than `alg` and `kid`.
 
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -14,6 +21,13 @@ use alloc::vec::Vec;
 use minicbor::Decoder;
 use minicbor::data::{Tag, Type};
 use serde_json::{Map, Value as Json, json};
+
+#[path = "json_decode.rs"]
+mod decode;
+
+pub use decode::{
+    CoseJson, JsonError, JsonErrorKind, SignatureJson, View, from_json, view_from_json,
+};
 
 use crate::cose::UnverifiedCose;
 use crate::numbering::{Field, Numbering};
@@ -67,11 +81,15 @@ pub fn cose_view(cose: &UnverifiedCose, check: &SignatureCheck<'_>, payload: Jso
         if let Some(kid) = &s.kid {
             o.insert("kid".into(), hex::encode(kid).into());
         }
+        o.insert("signature".into(), hex::encode(&s.signature).into());
         o
     };
     let mut obj = Map::new();
     obj.insert("cose".into(), cose.structure.name().into());
     obj.insert("tagged".into(), cose.tagged.into());
+    if cose.other_headers {
+        obj.insert("other-headers".into(), true.into());
+    }
     match check {
         SignatureCheck::NotChecked => {
             obj.insert("verified".into(), Json::Null);
@@ -145,9 +163,24 @@ fn claims(c: &SystemPropertyClaims) -> Json {
 
 /// A SUIT parameter of a tc-list entry (draft-ietf-suit-manifest §8.4.8): known keys by
 /// name with their value decoded (UUIDs as UUID strings, the digest as the SUIT view shows
-/// it, sizes as numbers); unknown keys by number, and any value that does not have its
-/// parameter's type, as the hex of its CBOR.
+/// it, sizes as numbers); unknown keys by number with the hex of their CBOR. A known key
+/// whose decoded value would not encode back to the same bytes (a wrong type, a
+/// non-preferred head, an unwrapped digest) is `{"cbor": hex}`, so the view stays two-way.
 fn suit_parameter(key: i64, raw: &RawCbor) -> (String, Json) {
+    let (name, value) = suit_parameter_decoded(key, raw);
+    if decode::suit_parameter_name(key).is_none() {
+        return (name, value);
+    }
+    let exact = decode::suit_parameter(key, &value, &decode::ROOT)
+        .is_ok_and(|back| back.as_bytes() == raw.as_bytes());
+    if exact {
+        (name, value)
+    } else {
+        (name, json!({ "cbor": hex::encode(raw.as_bytes()) }))
+    }
+}
+
+fn suit_parameter_decoded(key: i64, raw: &RawCbor) -> (String, Json) {
     let bytes = raw.as_bytes();
     let (name, value) = match key {
         1 => ("vendor-identifier", vendor_id(bytes)),

@@ -262,6 +262,11 @@ impl Deployment {
         self.dir.path()
     }
 
+    /// The TAM's log file (what `teep trace` reads).
+    pub fn tam_log(&self) -> &Path {
+        &self.tam.as_ref().unwrap().log
+    }
+
     /// A fresh log file name for a child called `what`.
     pub fn log(&self, what: &str) -> PathBuf {
         let n = self.logs.get() + 1;
