@@ -13,6 +13,7 @@ mod device;
 mod input;
 mod inspect;
 mod keys;
+mod loadgen;
 mod suit;
 mod tam;
 mod tam_admin;
@@ -57,6 +58,9 @@ enum Command {
     /// Run the device's Broker and talk to it as an app (request, list, invoke TAs).
     #[command(subcommand)]
     Device(device::Command),
+    /// Load a TAM with many simulated devices (real Agents and Brokers, in process) and
+    /// print sessions per second, p50/p99 latency and errors.
+    Loadgen(Box<loadgen::Args>),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +78,7 @@ fn main() -> ExitCode {
         Command::Tam(cmd) => tam::run(cmd),
         Command::Tee(cmd) => tee::run(cmd),
         Command::Device(cmd) => device::run(cmd),
+        Command::Loadgen(args) => loadgen::run(*args),
     };
     match result {
         Ok(code) => code,

@@ -12,63 +12,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 
-use common::{ok, teep};
+use common::{after, ok, spawn_until, stop, teep};
 use serde_json::{Value, json};
 
 fn run(args: &[&str], dir: &Path) -> String {
     ok(teep().args(args).current_dir(dir).output().unwrap())
-}
-
-/// Spawns `teep ARGS` and reads its standard output until a line starts with `ready`;
-/// returns the child and the lines read.
-fn spawn_until(args: &[&str], dir: &Path, ready: &str) -> (Child, Vec<String>) {
-    let mut child = teep()
-        .args(args)
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut lines = Vec::new();
-    loop {
-        let mut line = String::new();
-        assert_ne!(
-            stdout.read_line(&mut line).unwrap(),
-            0,
-            "{args:?} exited early"
-        );
-        let done = line.starts_with(ready);
-        lines.push(line.trim_end().to_owned());
-        if done {
-            break;
-        }
-    }
-    // Keep reading in the background so that the child never blocks on a full pipe.
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    (child, lines)
-}
-
-/// The rest of the line read that starts with `prefix`.
-fn after<'a>(lines: &'a [String], prefix: &str) -> &'a str {
-    lines
-        .iter()
-        .find_map(|l| l.strip_prefix(prefix))
-        .unwrap_or_else(|| panic!("no {prefix:?} in {lines:?}"))
-}
-
-/// SIGTERM, and the process must exit cleanly.
-fn stop(mut child: Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert!(child.wait().unwrap().success());
 }
 
 /// A component ID in its canonical text form (what the admin API and `teep device` take).
