@@ -15,6 +15,7 @@ mod encode;
 mod input;
 mod inspect;
 mod keys;
+mod loadgen;
 mod suit;
 mod tam;
 mod tam_admin;
@@ -68,6 +69,9 @@ enum Command {
     /// Broker): attest, install, invoke, update, a refused rollback, delete; each step
     /// checked, and the message sequence drawn from the roles' logs.
     Demo(demo::Args),
+    /// Load a TAM with many simulated devices (real Agents and Brokers, in process) and
+    /// print sessions per second, p50/p99 latency and errors.
+    Loadgen(Box<loadgen::Args>),
 }
 
 fn main() -> ExitCode {
@@ -88,6 +92,7 @@ fn main() -> ExitCode {
         Command::Tee(cmd) => tee::run(cmd),
         Command::Device(cmd) => device::run(cmd),
         Command::Demo(args) => demo::run(args),
+        Command::Loadgen(args) => loadgen::run(*args),
     };
     match result {
         Ok(code) => code,

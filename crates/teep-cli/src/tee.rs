@@ -15,6 +15,7 @@ use teep_agent::engine::{
     self, Agent, AgentConfig, Answer, Attestation, Context, Event, Limits, Passport,
 };
 use teep_agent::sim::{SimConfig, SimTee};
+use teep_agent::tee::Tee;
 use teep_attest::EatClaims;
 use teep_broker::ipc::{self, IpcConfig};
 use teep_broker::{AgentAnswer, AgentError, ComponentId, TaInfo, TaRequest, TransportError};
@@ -313,13 +314,13 @@ fn identity_json(sim: &SimTee, claims: &Value) -> Result<Value> {
 }
 
 /// The Broker's view of the Agent engine over the software TEE.
-pub(crate) struct SimAgent {
-    engine: Arc<Mutex<Agent<SimTee>>>,
+pub(crate) struct SimAgent<T: Tee = SimTee> {
+    engine: Arc<Mutex<Agent<T>>>,
 }
 
-impl SimAgent {
+impl<T: Tee + Send + 'static> SimAgent<T> {
     /// Shares `engine` between the Broker's connections (one call at a time).
-    pub(crate) fn new(engine: Agent<SimTee>) -> Self {
+    pub(crate) fn new(engine: Agent<T>) -> Self {
         Self {
             engine: Arc::new(Mutex::new(engine)),
         }
@@ -328,7 +329,7 @@ impl SimAgent {
     /// Runs `f` on the engine on the blocking pool (engine calls do crypto and file I/O).
     async fn call<R: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Agent<SimTee>) -> Result<R, AgentError> + Send + 'static,
+        f: impl FnOnce(&mut Agent<T>) -> Result<R, AgentError> + Send + 'static,
     ) -> Result<R, AgentError> {
         let engine = Arc::clone(&self.engine);
         tokio::task::spawn_blocking(move || {
@@ -378,7 +379,7 @@ fn context() -> Result<Context, AgentError> {
     Ok(Context { now, random })
 }
 
-impl teep_broker::Agent for SimAgent {
+impl<T: Tee + Send + 'static> teep_broker::Agent for SimAgent<T> {
     async fn request_ta(&self, request: TaRequest) -> Result<AgentAnswer, AgentError> {
         self.call(move |e| {
             let id = request.component_id;

@@ -1,0 +1,414 @@
+//! `teep loadgen`: many simulated devices running complete TEEP sessions against a TAM.
+//!
+//! Each device is a real TEEP Agent engine ([`teep_agent::engine::Agent`]) over an
+//! in-memory TEE ([`MemoryTee`]) with its own TEEP key and ueid, behind a real Broker
+//! ([`teep_broker::Broker`]): what goes over the wire is exactly what `teep device run`
+//! sends. The devices share one attestation key (a device-class endorsement, as in group
+//! attestation), kept in the fleet directory with the Verifier policy that endorses it:
+//! `teep loadgen --write-policy` makes both, and the TAM is started with
+//! `--verifier-policy FLEET/policy.json`. A session is one policy check: the empty POST,
+//! the QueryRequest, the QueryResponse (with Evidence on first contact), and the Update and
+//! Success when the TAM has something for the device. All devices post from one address, so
+//! the TAM under load needs its per-client rate limit raised (`--rate`, `--burst`).
+//!
+//! The TAM answers a message it drops with 204, as it answers a device that is up to date:
+//! a device cannot tell the two apart, so a session counts as completed when the exchange
+//! ran to its end. What the TAM made of them is in its records (`teep tam devices`).
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use serde_json::json;
+use teep_agent::engine::{Agent, AgentConfig, Attestation, Limits};
+use teep_agent::memory::MemoryTee;
+use teep_agent::tee::TeeError;
+use teep_attest::{EatClaims, Manifest, Oemid, Version};
+use teep_broker::{Broker, BrokerConfig, BrokerError, HttpConfig, PlainHttp};
+use teep_cose::{Curve, PrivateKey, TrustStore, default_provider};
+use teep_proto::{Numbering, SuitCoseProfile};
+use teep_suit::processor::DeviceIdentity;
+
+use crate::input::{private_key, public_key};
+use crate::suit::trust_anchors;
+use crate::tee::SimAgent;
+
+/// The fleet's shared attestation key and the Verifier policy endorsing it.
+const ATTESTATION_KEY: &str = "attestation.key";
+const POLICY: &str = "policy.json";
+/// A session whose exchange failed below TEEP (the Broker logs why: a refused connection,
+/// a timeout, an HTTP status such as the TAM's 429 when its per-client rate limit is not
+/// raised for a fleet posting from one address).
+const NOT_REACHED: &str = "tam_not_reached";
+/// The device class every simulated device claims.
+const OEMID: u64 = 32473;
+const HWMODEL: &[u8] = b"teep loadgen";
+const HWVERSION: &str = "1.0";
+/// The Agent image every simulated device reports (`manifests`), and its digest.
+const AGENT_URI: &str = "urn:teep:loadgen-agent";
+const AGENT_DIGEST: [u8; 32] = [0x4c; 32];
+
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// The TAM's TEEP URL (`http://127.0.0.1:8480/tam`).
+    #[arg(long, required_unless_present = "write_policy")]
+    tam: Option<String>,
+    /// A TAM key (PEM or COSE_Key) the devices trust; repeatable.
+    #[arg(long = "trust-tam", value_name = "KEYFILE")]
+    trust_tam: Vec<PathBuf>,
+    /// A TC Signer key whose manifests the devices install (`KEY[=PREFIX]`); repeatable.
+    #[arg(long = "trust-signer", value_name = "KEYFILE[=PREFIX]")]
+    trust_signer: Vec<String>,
+    /// The fleet directory: the shared attestation key and the Verifier policy.
+    #[arg(long, default_value = "teep-loadgen")]
+    fleet: PathBuf,
+    /// Make the fleet directory's attestation key and Verifier policy, print the policy's
+    /// path for `teep tam serve --verifier-policy`, and exit.
+    #[arg(long)]
+    write_policy: bool,
+    /// Simulated devices, each with its own TEEP key, ueid and TEE state.
+    #[arg(long, default_value_t = 100)]
+    devices: usize,
+    /// Sessions in flight at once.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Seconds to run.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Allow a plain `http://` TAM URL (else only https, or http to a loopback address).
+    #[arg(long)]
+    allow_plain_http: bool,
+}
+
+pub(crate) fn run(args: Args) -> Result<ExitCode> {
+    if args.write_policy {
+        let policy = write_fleet(&args.fleet)?;
+        println!("verifier policy: {}", policy.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.devices == 0 || args.concurrency == 0 {
+        bail!("--devices and --concurrency must be at least 1");
+    }
+    let tam = args.tam.clone().context("--tam is required")?;
+    let attestation = private_key(&args.fleet.join(ATTESTATION_KEY)).with_context(|| {
+        format!(
+            "no fleet in {}: run `teep loadgen --write-policy --fleet {}` first",
+            args.fleet.display(),
+            args.fleet.display()
+        )
+    })?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let figures = runtime.block_on(load(&args, &tam, &attestation))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&figures.to_json())?);
+    } else {
+        figures.print();
+    }
+    Ok(if figures.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Makes the fleet's attestation key (kept if present) and its Verifier policy.
+fn write_fleet(dir: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let key_path = dir.join(ATTESTATION_KEY);
+    let key = if key_path.exists() {
+        private_key(&key_path)?
+    } else {
+        let key = PrivateKey::generate(Curve::P256)?;
+        crate::attest::write_secret(&key_path, &key.to_cose_key_bytes())?;
+        key
+    };
+    let policy = json!({
+        "policy_id": "policy:teep-loadgen",
+        "endorsements": [ {
+            "key": key.public_key().to_pem(),
+            "device_class": { "oemid": OEMID, "hwmodel": hex::encode(HWMODEL) },
+        } ],
+        "reference_values": {
+            "oemids": [OEMID],
+            "hwmodels": [hex::encode(HWMODEL)],
+            "hwversions": [HWVERSION],
+            "tc_digests": [hex::encode(AGENT_DIGEST)],
+        },
+    });
+    let path = dir.join(POLICY);
+    std::fs::write(&path, serde_json::to_vec_pretty(&policy)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// One simulated device.
+type Device = Broker<SimAgent<MemoryTee>>;
+
+/// Builds `args.devices` devices, then runs sessions on them for `args.duration`.
+async fn load(args: &Args, tam: &str, attestation: &PrivateKey) -> Result<Figures> {
+    let provider = default_provider();
+    let mut tam_trust = TrustStore::new();
+    for path in &args.trust_tam {
+        tam_trust.add_key(public_key(path)?);
+    }
+    if args.trust_tam.is_empty() {
+        bail!("give the TAM's key with --trust-tam (its data directory's tam-esp256.key)");
+    }
+    let mut devices = Vec::with_capacity(args.devices);
+    for _ in 0..args.devices {
+        let teep = PrivateKey::generate(Curve::P256)?;
+        let mut ueid = vec![0x01; 17];
+        provider.fill_random(ueid.get_mut(1..).unwrap_or_default())?;
+        let tee = MemoryTee::new(
+            provider.signer(&teep, teep.default_algorithm())?,
+            provider.signer(attestation, attestation.default_algorithm())?,
+            claims(ueid),
+            Box::new(|image: &[u8], input: &[u8]| -> Result<Vec<u8>, TeeError> {
+                Ok([image, input].concat())
+            }),
+        );
+        let cfg = AgentConfig {
+            provider,
+            numbering: Numbering::Draft26,
+            tam_trust: tam_trust.clone(),
+            tam_uris: vec![tam.to_owned()],
+            tc_trust: trust_anchors(&args.trust_signer)?,
+            device: DeviceIdentity::default(),
+            suit_cose_profiles: SuitCoseProfile::ALL_MTI.to_vec(),
+            tam_attestation: None,
+            tam_encryption_key: None,
+            limits: Limits::default(),
+            attestation: Attestation::Evidence,
+        };
+        let agent = SimAgent::new(Agent::new(cfg, tee).context("starting an Agent")?);
+        let broker_cfg = BrokerConfig {
+            http: HttpConfig {
+                plain_http: if args.allow_plain_http {
+                    PlainHttp::Allow
+                } else {
+                    PlainHttp::Loopback
+                },
+                ..HttpConfig::default()
+            },
+            default_tam_uri: Some(tam.to_owned()),
+            ..BrokerConfig::default()
+        };
+        devices.push(Arc::new(
+            Broker::new(agent, broker_cfg).context("starting a Broker")?,
+        ));
+    }
+    let devices: Arc<[Arc<Device>]> = devices.into();
+    let deadline = Instant::now() + Duration::from_secs(args.duration);
+    let next = Arc::new(AtomicUsize::new(0));
+    let samples = Arc::new(Mutex::new(Samples::default()));
+    let done = Arc::new(AtomicBool::new(false));
+    let progress = tokio::spawn(progress(
+        Arc::clone(&samples),
+        Arc::clone(&done),
+        args.duration,
+    ));
+    let started = Instant::now();
+    let mut workers = Vec::with_capacity(args.concurrency);
+    for _ in 0..args.concurrency {
+        let (devices, next, samples) = (
+            Arc::clone(&devices),
+            Arc::clone(&next),
+            Arc::clone(&samples),
+        );
+        workers.push(tokio::spawn(async move {
+            while Instant::now() < deadline {
+                let i = next.fetch_add(1, Ordering::Relaxed) % devices.len();
+                let Some(device) = devices.get(i) else { break };
+                let t0 = Instant::now();
+                let outcome = device.policy_check().await;
+                let latency = t0.elapsed();
+                let mut s = samples.lock().unwrap_or_else(PoisonError::into_inner);
+                match outcome {
+                    Ok(report) if report.failed == 0 => s.latencies.push(latency),
+                    Ok(_) => *s.errors.entry(NOT_REACHED.into()).or_default() += 1,
+                    Err(e) => *s.errors.entry(error_label(&e)).or_default() += 1,
+                }
+            }
+        }));
+    }
+    for w in workers {
+        w.await?;
+    }
+    let elapsed = started.elapsed();
+    done.store(true, Ordering::Relaxed);
+    progress.await?;
+    let mut installed: BTreeMap<usize, usize> = BTreeMap::new();
+    for d in devices.iter() {
+        let tas = d.list_tas().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        *installed.entry(tas.len()).or_default() += 1;
+    }
+    let samples = std::mem::take(&mut *samples.lock().unwrap_or_else(PoisonError::into_inner));
+    Ok(Figures::new(
+        args.devices,
+        args.concurrency,
+        elapsed,
+        samples,
+        installed,
+    ))
+}
+
+/// The claims of a simulated device (the fleet policy's reference values).
+fn claims(ueid: Vec<u8>) -> EatClaims {
+    EatClaims {
+        ueid: Some(ueid),
+        oemid: Some(Oemid::Pen(OEMID)),
+        hwmodel: Some(HWMODEL.to_vec()),
+        hwversion: Some(Version {
+            version: HWVERSION.into(),
+            scheme: None,
+        }),
+        manifests: Some(vec![Manifest::suit_reference(AGENT_URI, AGENT_DIGEST)]),
+        ..EatClaims::default()
+    }
+}
+
+/// A failed session's label in the error table.
+fn error_label(e: &BrokerError) -> String {
+    match e {
+        BrokerError::Transport(t) => format!("transport: {t}"),
+        BrokerError::Agent(a) => format!("agent: {a}"),
+        other => other.to_string(),
+    }
+}
+
+/// What the workers measured.
+#[derive(Default)]
+struct Samples {
+    latencies: Vec<Duration>,
+    errors: BTreeMap<String, usize>,
+}
+
+/// Prints a progress line while the run lasts (in place on a terminal).
+async fn progress(samples: Arc<Mutex<Samples>>, done: Arc<AtomicBool>, total: u64) {
+    let tty = std::io::stderr().is_terminal();
+    let started = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    while !done.load(Ordering::Relaxed) {
+        tick.tick().await;
+        let (ok, errors) = {
+            let s = samples.lock().unwrap_or_else(PoisonError::into_inner);
+            (s.latencies.len(), s.errors.values().sum::<usize>())
+        };
+        let secs = started.elapsed().as_secs();
+        let filled =
+            usize::try_from((secs * 30).checked_div(total).unwrap_or(30).min(30)).unwrap_or(30);
+        let bar = format!("{}{}", "#".repeat(filled), ".".repeat(30 - filled));
+        let line = format!("[{bar}] {secs:>4}s/{total}s  {ok} sessions  {errors} errors");
+        let mut err = std::io::stderr().lock();
+        let _ = if tty {
+            write!(err, "\r{line}")
+        } else if secs % 5 == 0 {
+            writeln!(err, "{line}")
+        } else {
+            Ok(())
+        };
+    }
+    if tty {
+        let _ = writeln!(std::io::stderr());
+    }
+}
+
+/// The run's figures.
+struct Figures {
+    devices: usize,
+    concurrency: usize,
+    elapsed: Duration,
+    sessions: usize,
+    p50: Duration,
+    p99: Duration,
+    errors: BTreeMap<String, usize>,
+    /// Devices by how many TCs they hold at the end.
+    installed: BTreeMap<usize, usize>,
+}
+
+impl Figures {
+    fn new(
+        devices: usize,
+        concurrency: usize,
+        elapsed: Duration,
+        mut samples: Samples,
+        installed: BTreeMap<usize, usize>,
+    ) -> Self {
+        samples.latencies.sort_unstable();
+        let at = |q: f64| {
+            let n = samples.latencies.len();
+            // Nearest rank: the smallest latency with at least q of the samples at or below.
+            let rank = (q * n as f64).ceil() as usize;
+            samples
+                .latencies
+                .get(rank.saturating_sub(1).min(n.saturating_sub(1)))
+                .copied()
+                .unwrap_or_default()
+        };
+        Self {
+            devices,
+            concurrency,
+            elapsed,
+            sessions: samples.latencies.len(),
+            p50: at(0.50),
+            p99: at(0.99),
+            errors: samples.errors,
+            installed,
+        }
+    }
+
+    fn per_second(&self) -> f64 {
+        self.sessions as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
+    }
+
+    fn print(&self) {
+        println!(
+            "{} devices, concurrency {}, {:.1} s",
+            self.devices,
+            self.concurrency,
+            self.elapsed.as_secs_f64()
+        );
+        println!("sessions: {} ({:.1}/s)", self.sessions, self.per_second());
+        println!(
+            "latency: p50 {:.2} ms, p99 {:.2} ms",
+            ms(self.p50),
+            ms(self.p99)
+        );
+        if self.errors.is_empty() {
+            println!("errors: none");
+        }
+        for (label, n) in &self.errors {
+            println!("errors: {n} {label}");
+        }
+        for (tcs, n) in &self.installed {
+            println!("devices holding {tcs} TC(s): {n}");
+        }
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        json!({
+            "devices": self.devices,
+            "concurrency": self.concurrency,
+            "seconds": self.elapsed.as_secs_f64(),
+            "sessions": self.sessions,
+            "sessions_per_second": self.per_second(),
+            "p50_ms": ms(self.p50),
+            "p99_ms": ms(self.p99),
+            "errors": self.errors,
+            "devices_by_installed_tcs": self.installed.iter()
+                .map(|(k, v)| (k.to_string(), *v)).collect::<BTreeMap<_, _>>(),
+        })
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}

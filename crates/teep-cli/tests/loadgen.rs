@@ -1,0 +1,175 @@
+//! `teep loadgen` against a real `teep tam serve`: the fleet's policy made by
+//! `--write-policy` lets the TAM's Verifier attest every simulated device, every session
+//! completes, and the TAM then holds one attested record per device.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
+
+mod common;
+
+use common::{after, ok, spawn_until, stop, teep};
+use serde_json::Value;
+
+#[test]
+fn simulated_devices_attest_and_complete_their_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path();
+    let out = ok(teep()
+        .args(["loadgen", "--write-policy", "--fleet", "fleet"])
+        .current_dir(work)
+        .output()
+        .unwrap());
+    assert!(out.contains("fleet/policy.json"), "{out}");
+    let (tam, lines) = spawn_until(
+        &[
+            "tam",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            "tam",
+            "--verifier-policy",
+            "fleet/policy.json",
+            // Every simulated device posts from 127.0.0.1: lift the per-client limit.
+            "--rate",
+            "100000",
+            "--burst",
+            "100000",
+        ],
+        work,
+        "listening on http://",
+    );
+    let tam_uri = format!("http://{}", after(&lines, "listening on http://"));
+    let admin_url = after(&lines, "admin API on ").to_owned();
+
+    let out = teep()
+        .args([
+            "loadgen",
+            "--tam",
+            &tam_uri,
+            "--trust-tam",
+            "tam/tam-esp256.key",
+            "--fleet",
+            "fleet",
+            "--devices",
+            "6",
+            "--concurrency",
+            "3",
+            "--duration",
+            "3",
+            "--json",
+        ])
+        .current_dir(work)
+        .output()
+        .unwrap();
+    let figures: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}", String::from_utf8_lossy(&out.stderr));
+    });
+    assert!(out.status.success(), "{figures}");
+    assert_eq!(figures["errors"], serde_json::json!({}), "{figures}");
+    assert!(figures["sessions"].as_u64().unwrap() >= 6, "{figures}");
+    assert!(figures["p99_ms"].as_f64().unwrap() >= figures["p50_ms"].as_f64().unwrap());
+
+    // The TAM attested and recorded each of the six devices.
+    let devices: Value = serde_json::from_str(&ok(teep()
+        .args([
+            "tam",
+            "devices",
+            "--json",
+            "--admin-url",
+            &admin_url,
+            "--data-dir",
+            "tam",
+        ])
+        .current_dir(work)
+        .output()
+        .unwrap()))
+    .unwrap();
+    let devices = devices.as_array().unwrap();
+    assert_eq!(devices.len(), 6, "{devices:?}");
+    assert!(
+        devices.iter().all(|d| !d["attested_at"].is_null()),
+        "{devices:?}"
+    );
+    stop(tam);
+}
+
+#[test]
+fn the_tam_records_no_device_its_verifier_does_not_endorse() {
+    // Two fleets: the TAM's Verifier endorses the first; devices of the second attest with
+    // a key it does not know, so the TAM drops their QueryResponses (204) and records none.
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path();
+    for fleet in ["endorsed", "stranger"] {
+        ok(teep()
+            .args(["loadgen", "--write-policy", "--fleet", fleet])
+            .current_dir(work)
+            .output()
+            .unwrap());
+    }
+    let (tam, lines) = spawn_until(
+        &[
+            "tam",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            "tam",
+            "--verifier-policy",
+            "endorsed/policy.json",
+            "--rate",
+            "100000",
+            "--burst",
+            "100000",
+        ],
+        work,
+        "listening on http://",
+    );
+    let tam_uri = format!("http://{}", after(&lines, "listening on http://"));
+    let admin_url = after(&lines, "admin API on ").to_owned();
+    let out = teep()
+        .args([
+            "loadgen",
+            "--tam",
+            &tam_uri,
+            "--trust-tam",
+            "tam/tam-esp256.key",
+            "--fleet",
+            "stranger",
+            "--devices",
+            "2",
+            "--concurrency",
+            "1",
+            "--duration",
+            "1",
+            "--json",
+        ])
+        .current_dir(work)
+        .output()
+        .unwrap();
+    let figures: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let devices: Value = serde_json::from_str(&ok(teep()
+        .args([
+            "tam",
+            "devices",
+            "--json",
+            "--admin-url",
+            &admin_url,
+            "--data-dir",
+            "tam",
+        ])
+        .current_dir(work)
+        .output()
+        .unwrap()))
+    .unwrap();
+    assert_eq!(devices.as_array().unwrap().len(), 0, "{devices}; {figures}");
+    stop(tam);
+}
