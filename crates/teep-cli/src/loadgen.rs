@@ -310,7 +310,7 @@ async fn progress(samples: Arc<Mutex<Samples>>, done: Arc<AtomicBool>, total: u6
         let mut err = std::io::stderr().lock();
         let _ = if tty {
             write!(err, "\r{line}")
-        } else if secs % 5 == 0 {
+        } else if secs.is_multiple_of(5) {
             writeln!(err, "{line}")
         } else {
             Ok(())
