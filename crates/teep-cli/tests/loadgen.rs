@@ -1,6 +1,7 @@
 //! `teep loadgen` against a real `teep tam serve`: the fleet's policy made by
 //! `--write-policy` lets the TAM's Verifier attest every simulated device, every session
-//! completes, and the TAM then holds one attested record per device.
+//! completes, each device installs the TA the default class's policy names, and the TAM
+//! then holds one attested record per device.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -11,11 +12,11 @@
 
 mod common;
 
-use common::{after, ok, spawn_until, stop, teep};
+use common::{after, ok, run, signed_tc, spawn_until, stop, teep};
 use serde_json::Value;
 
 #[test]
-fn simulated_devices_attest_and_complete_their_sessions() {
+fn simulated_devices_attest_install_and_complete_their_sessions() {
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path();
     let out = ok(teep()
@@ -47,6 +48,34 @@ fn simulated_devices_attest_and_complete_their_sessions() {
     );
     let tam_uri = format!("http://{}", after(&lines, "listening on http://"));
     let admin_url = after(&lines, "admin API on ").to_owned();
+    let admin = |args: &[&str]| {
+        let mut all = vec!["tam"];
+        all.extend(args);
+        all.extend(["--admin-url", &admin_url, "--data-dir", "tam"]);
+        run(&all, work)
+    };
+    // One TA for the default class, which every newly attested device is put in.
+    run(&["keys", "generate", "--out", "signer.key"], work);
+    std::fs::write(work.join("ta.bin"), b"a TA image").unwrap();
+    signed_tc(
+        work,
+        &["TEEP-Device", "load", "ta"],
+        "1",
+        &[],
+        "ta.bin",
+        "ta.suit",
+    );
+    admin(&[
+        "signer",
+        "add",
+        "--name",
+        "vendor",
+        "--key",
+        "signer.key.pub",
+    ]);
+    admin(&["tc", "add", "ta.suit"]);
+    let manifest = teep_suit::ComponentId::from_strs(&["TEEP-Device", "load", "suit"]).to_string();
+    admin(&["policy", "set", "--class", "default", "--tc", &manifest]);
 
     let out = teep()
         .args([
@@ -54,7 +83,9 @@ fn simulated_devices_attest_and_complete_their_sessions() {
             "--tam",
             &tam_uri,
             "--trust-tam",
-            "tam/tam-esp256.key",
+            "tam/tam-esp256.pub.pem",
+            "--trust-signer",
+            "signer.key.pub",
             "--fleet",
             "fleet",
             "--devices",
@@ -75,6 +106,12 @@ fn simulated_devices_attest_and_complete_their_sessions() {
     assert_eq!(figures["errors"], serde_json::json!({}), "{figures}");
     assert!(figures["sessions"].as_u64().unwrap() >= 6, "{figures}");
     assert!(figures["p99_ms"].as_f64().unwrap() >= figures["p50_ms"].as_f64().unwrap());
+    // Every device installed the class's TA through its sessions.
+    assert_eq!(
+        figures["devices_by_installed_tcs"],
+        serde_json::json!({"1": 6}),
+        "{figures}"
+    );
 
     // The TAM attested and recorded each of the six devices.
     let devices: Value = serde_json::from_str(&ok(teep()
