@@ -222,6 +222,8 @@ pub(crate) fn run_verifier(cmd: VerifierCommand) -> Result<ExitCode> {
                 config,
             ));
             tokio::runtime::Runtime::new()?.block_on(async {
+                // Before the socket exists: a signal that comes early is not lost.
+                let stop = crate::tam::shutdown_signal()?;
                 let listener = tokio::net::TcpListener::bind(&listen)
                     .await
                     .with_context(|| format!("listening on {listen}"))?;
@@ -229,7 +231,8 @@ pub(crate) fn run_verifier(cmd: VerifierCommand) -> Result<ExitCode> {
                 writeln!(stdout, "listening on http://{}", listener.local_addr()?)?;
                 stdout.flush()?;
                 drop(stdout);
-                teep_verifier::serve(listener, service).await?;
+                teep_verifier::serve_until(listener, service, stop).await?;
+                tracing::info!("stopped");
                 Ok(ExitCode::SUCCESS)
             })
         }

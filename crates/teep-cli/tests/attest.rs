@@ -146,9 +146,16 @@ fn verify_with_another_nonce_exits_1_and_says_why() {
 struct Server(Child);
 
 impl Server {
-    /// Stops the server; what it wrote to stderr.
+    /// Stops the server with SIGTERM, which it must take as a clean shutdown (exit 0);
+    /// what it wrote to stderr.
     fn stop(mut self) -> String {
-        let _ = self.0.kill();
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let status = self.0.wait().unwrap();
+        assert!(status.success(), "verifier serve on SIGTERM: {status}");
         let mut stderr = String::new();
         self.0
             .stderr

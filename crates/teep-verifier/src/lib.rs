@@ -38,7 +38,7 @@ pub use reqwest;
 #[cfg(feature = "server")]
 pub use server::{
     Config, DEFAULT_BURST, DEFAULT_MAX_CHALLENGES, DEFAULT_RATE, RateLimit, RelyingParties,
-    Service, TokensError, new_tokens_file, serve,
+    Service, TokensError, new_tokens_file, serve, serve_until,
 };
 pub use teep_attest::appraiser::{Appraiser, Challenge};
 /// The web framework of [`Service::router`] (to mount the API in a larger `axum` app) and

@@ -244,5 +244,17 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     service: Arc<Service>,
 ) -> std::io::Result<()> {
-    axum::serve(listener, service.router()).await
+    serve_until(listener, service, core::future::pending()).await
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then lets the requests in
+/// flight finish (a process's SIGTERM: no appraisal is cut off half-way).
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    service: Arc<Service>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, service.router())
+        .with_graceful_shutdown(shutdown)
+        .await
 }
