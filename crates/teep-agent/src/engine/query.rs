@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use teep_attest::claims::TEEP_EAT_PROFILE;
 use teep_attest::{
     ATTESTATION_RESULT_FORMAT, Cnf, EVIDENCE_FORMAT, EvidenceError, PayloadKind, ResultCheck,
-    Status, encrypt_evidence, payload_kind, sign_evidence, verify_ear,
+    ResultError, Status, encrypt_evidence, payload_kind, sign_evidence, verify_ear,
 };
 use teep_cose::PublicKey;
 use teep_proto::{
@@ -230,16 +230,8 @@ impl<T: Tee> Agent<T> {
         let Attestation::Passport(passport) = &self.cfg.attestation else {
             return Err(AgentError::NoPassport);
         };
-        let teep_key = self.tee.teep_signer().public_key();
-        let check = ResultCheck {
-            provider: self.cfg.provider,
-            verifiers: &passport.verifiers,
-            nonce: None,
-            now,
-            max_age: passport.max_age,
-            teep_key,
-        };
-        verify_ear(ear, &check).map_err(AgentError::Passport)?;
+        self.check_passport(passport, ear, now)
+            .map_err(AgentError::Passport)?;
         let mut next = self.state.clone();
         next.passport = Some(ear.to_vec());
         self.commit_state(next)?;
@@ -249,16 +241,21 @@ impl<T: Tee> Agent<T> {
     /// The kept Attestation Result if it still verifies at `now` (fresh by `iat`).
     fn fresh_passport(&self, passport: &Passport, now: u64) -> Option<&[u8]> {
         let ear = self.state.passport.as_deref()?;
-        let teep_key = self.tee.teep_signer().public_key();
+        self.check_passport(passport, ear, now).ok().map(|()| ear)
+    }
+
+    /// An Attestation Result about this device from a passport Verifier, bound to our
+    /// TEEP key, fresh by `iat` at `now`.
+    fn check_passport(&self, passport: &Passport, ear: &[u8], now: u64) -> Result<(), ResultError> {
         let check = ResultCheck {
             provider: self.cfg.provider,
             verifiers: &passport.verifiers,
             nonce: None,
             now,
             max_age: passport.max_age,
-            teep_key,
+            teep_key: self.tee.teep_signer().public_key(),
         };
-        verify_ear(ear, &check).ok().map(|_| ear)
+        verify_ear(ear, &check).map(|_| ())
     }
 
     /// A QueryResponse for `tam_uri` listing what is installed (when `tcs`) and what apps
