@@ -13,18 +13,14 @@
 mod common;
 
 use common::{after, ok, run, signed_tc, spawn_until, stop, teep};
+use std::path::Path;
+use std::process::Child;
+
 use serde_json::Value;
 
-#[test]
-fn simulated_devices_attest_install_and_complete_their_sessions() {
-    let dir = tempfile::tempdir().unwrap();
-    let work = dir.path();
-    let out = ok(teep()
-        .args(["loadgen", "--write-policy", "--fleet", "fleet"])
-        .current_dir(work)
-        .output()
-        .unwrap());
-    assert!(out.contains("fleet/policy.json"), "{out}");
+/// Starts `teep tam serve` in `work` (data in `tam/`) with the Verifier `policy`; the
+/// child, its TEEP URL and its admin URL.
+fn start_tam(work: &Path, policy: &str) -> (Child, String, String) {
     let (tam, lines) = spawn_until(
         &[
             "tam",
@@ -36,7 +32,7 @@ fn simulated_devices_attest_install_and_complete_their_sessions() {
             "--data-dir",
             "tam",
             "--verifier-policy",
-            "fleet/policy.json",
+            policy,
             // Every simulated device posts from 127.0.0.1: lift the per-client limit.
             "--rate",
             "100000",
@@ -48,6 +44,34 @@ fn simulated_devices_attest_install_and_complete_their_sessions() {
     );
     let tam_uri = format!("http://{}", after(&lines, "listening on http://"));
     let admin_url = after(&lines, "admin API on ").to_owned();
+    (tam, tam_uri, admin_url)
+}
+
+/// The TAM's device records (`teep tam devices --json`).
+fn tam_devices(work: &Path, admin_url: &str) -> Value {
+    let args = [
+        "tam",
+        "devices",
+        "--json",
+        "--admin-url",
+        admin_url,
+        "--data-dir",
+        "tam",
+    ];
+    serde_json::from_str(&ok(teep().args(args).current_dir(work).output().unwrap())).unwrap()
+}
+
+#[test]
+fn simulated_devices_attest_install_and_complete_their_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path();
+    let out = ok(teep()
+        .args(["loadgen", "--write-policy", "--fleet", "fleet"])
+        .current_dir(work)
+        .output()
+        .unwrap());
+    assert!(out.contains("fleet/policy.json"), "{out}");
+    let (tam, tam_uri, admin_url) = start_tam(work, "fleet/policy.json");
     let admin = |args: &[&str]| {
         let mut all = vec!["tam"];
         all.extend(args);
@@ -114,20 +138,7 @@ fn simulated_devices_attest_install_and_complete_their_sessions() {
     );
 
     // The TAM attested and recorded each of the six devices.
-    let devices: Value = serde_json::from_str(&ok(teep()
-        .args([
-            "tam",
-            "devices",
-            "--json",
-            "--admin-url",
-            &admin_url,
-            "--data-dir",
-            "tam",
-        ])
-        .current_dir(work)
-        .output()
-        .unwrap()))
-    .unwrap();
+    let devices = tam_devices(work, &admin_url);
     let devices = devices.as_array().unwrap();
     assert_eq!(devices.len(), 6, "{devices:?}");
     assert!(
@@ -150,28 +161,7 @@ fn the_tam_records_no_device_its_verifier_does_not_endorse() {
             .output()
             .unwrap());
     }
-    let (tam, lines) = spawn_until(
-        &[
-            "tam",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            "tam",
-            "--verifier-policy",
-            "endorsed/policy.json",
-            "--rate",
-            "100000",
-            "--burst",
-            "100000",
-        ],
-        work,
-        "listening on http://",
-    );
-    let tam_uri = format!("http://{}", after(&lines, "listening on http://"));
-    let admin_url = after(&lines, "admin API on ").to_owned();
+    let (tam, tam_uri, admin_url) = start_tam(work, "endorsed/policy.json");
     let out = teep()
         .args([
             "loadgen",
@@ -193,20 +183,7 @@ fn the_tam_records_no_device_its_verifier_does_not_endorse() {
         .output()
         .unwrap();
     let figures: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let devices: Value = serde_json::from_str(&ok(teep()
-        .args([
-            "tam",
-            "devices",
-            "--json",
-            "--admin-url",
-            &admin_url,
-            "--data-dir",
-            "tam",
-        ])
-        .current_dir(work)
-        .output()
-        .unwrap()))
-    .unwrap();
+    let devices = tam_devices(work, &admin_url);
     assert_eq!(devices.as_array().unwrap().len(), 0, "{devices}; {figures}");
     stop(tam);
 }
