@@ -1,0 +1,1 @@
+//! Scenario 5. The ProcessError path (network and HTTP failures) and the Agent's retry policy.

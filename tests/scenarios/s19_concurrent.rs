@@ -1,0 +1,1 @@
+//! Scenario 19. Several concurrent requests per device (token tracking, expiry, caps).
