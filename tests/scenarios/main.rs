@@ -16,6 +16,7 @@
 mod common;
 
 mod s01_session;
+mod support_a;
 mod s02_unsolicited;
 mod s03_several_tams;
 mod s05_process_error;

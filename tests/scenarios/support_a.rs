@@ -1,0 +1,213 @@
+//! Helpers of scenarios 1, 2, 3, 5, 6, 7 and 8: a recording HTTP/1.1 proxy written in the
+//! test (std only), put between the Broker and one or more TAMs. Each request is answered
+//! by what a route decides for its number: forwarded to an upstream TAM (round-robin over
+//! replicas, for instance), answered with an HTTP status, or cut (the connection closed
+//! without an answer). Every request body and answer is recorded, so that a test can decode
+//! exactly what crossed the wire.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+
+/// What the proxy does with one request.
+#[derive(Clone, Copy, Debug)]
+pub enum Action {
+    /// Forward it to this TAM (same path) and relay its answer.
+    Forward(SocketAddr),
+    /// Answer this HTTP status with an empty body, without forwarding.
+    Status(u16),
+    /// Close the connection without an answer (after reading the request).
+    Cut,
+}
+
+/// One request and what the Broker got back.
+#[derive(Clone, Debug)]
+pub struct Exchange {
+    /// The request's body (empty for the session-opening POST).
+    pub request: Vec<u8>,
+    /// The request's `Content-Type`, if any.
+    pub content_type: Option<String>,
+    /// What the proxy did.
+    pub action: String,
+    /// The status relayed or answered (none when cut).
+    pub status: Option<u16>,
+    /// The answer's body.
+    pub response: Vec<u8>,
+}
+
+type Route = dyn Fn(usize) -> Action + Send + Sync;
+
+/// The running proxy (its thread lives as long as the test process).
+pub struct Proxy {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    log: Arc<Mutex<Vec<Exchange>>>,
+}
+
+impl Proxy {
+    /// Starts a proxy on a free loopback port; `route(n)` decides request number `n` (from 0).
+    pub fn start(route: impl Fn(usize) -> Action + Send + Sync + 'static) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let route: Arc<Route> = Arc::new(route);
+        let counter = Arc::new(Mutex::new(0_usize));
+        let shared = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (log, route, counter) =
+                    (Arc::clone(&shared), Arc::clone(&route), Arc::clone(&counter));
+                std::thread::spawn(move || serve(stream, &*route, &counter, &log));
+            }
+        });
+        Self { addr, log }
+    }
+
+    /// A proxy forwarding everything to `upstream` (a TAM URI `http://HOST:PORT/...`).
+    pub fn forward(upstream: &str) -> Self {
+        let to = host_port(upstream);
+        Self::start(move |_| Action::Forward(to))
+    }
+
+    /// The TAM URI through the proxy (path `/tam`).
+    pub fn uri(&self) -> String {
+        format!("http://{}/tam", self.addr)
+    }
+
+    /// Everything recorded so far, in order.
+    pub fn exchanges(&self) -> Vec<Exchange> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+/// `HOST:PORT` of an `http://HOST:PORT/...` URI.
+pub fn host_port(uri: &str) -> SocketAddr {
+    let rest = uri.strip_prefix("http://").unwrap();
+    rest.split('/').next().unwrap().parse().unwrap()
+}
+
+/// Reads one HTTP/1.1 message head and body (by `Content-Length`; the TAM never chunks):
+/// the start line, the headers (lower-case names) and the body. `None` at EOF.
+fn read_message(reader: &mut impl BufRead) -> Option<(String, Vec<(String, String)>, Vec<u8>)> {
+    let mut start = String::new();
+    if reader.read_line(&mut start).ok()? == 0 {
+        return None;
+    }
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).ok()?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        let (name, value) = line.split_once(':')?;
+        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+    }
+    assert!(
+        !headers.iter().any(|(n, _)| n == "transfer-encoding"),
+        "chunked bodies are not relayed: {headers:?}"
+    );
+    let length = header(&headers, "content-length").map_or(0, |v| v.parse().unwrap());
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some((start.trim_end().to_owned(), headers, body))
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find_map(|(n, v)| (n == name).then_some(v.as_str()))
+}
+
+/// Serves one client connection: one request, one answer, then the connection is closed.
+fn serve(stream: TcpStream, route: &Route, counter: &Mutex<usize>, log: &Mutex<Vec<Exchange>>) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let Some((start, headers, body)) = read_message(&mut reader) else {
+        return;
+    };
+    let n = {
+        let mut c = counter.lock().unwrap();
+        *c += 1;
+        *c - 1
+    };
+    let action = route(n);
+    let content_type = header(&headers, "content-type").map(str::to_owned);
+    let (status, answer_type, response) = match action {
+        Action::Cut => (None, None, Vec::new()),
+        Action::Status(code) => (Some(code), None, Vec::new()),
+        Action::Forward(to) => match forward(to, &start, &headers, &body) {
+            Some((code, ty, bytes)) => (Some(code), ty, bytes),
+            None => (None, None, Vec::new()),
+        },
+    };
+    log.lock().unwrap().push(Exchange {
+        request: body,
+        content_type,
+        action: format!("{action:?}"),
+        status,
+        response: response.clone(),
+    });
+    let mut stream = stream;
+    if let Some(code) = status {
+        let mut head = format!("HTTP/1.1 {code} X\r\nContent-Length: {}\r\n", response.len());
+        if let Some(ty) = answer_type {
+            head.push_str(&format!("Content-Type: {ty}\r\n"));
+        }
+        head.push_str("Connection: close\r\n\r\n");
+        let _ = stream.write_all(head.as_bytes());
+        let _ = stream.write_all(&response);
+    }
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+}
+
+/// Sends the request to `to` on a new connection; its status, `Content-Type` and body
+/// (`None` when the TAM is unreachable or cut the connection).
+fn forward(
+    to: SocketAddr,
+    start: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Option<(u16, Option<String>, Vec<u8>)> {
+    let mut upstream = TcpStream::connect(to).ok()?;
+    let mut head = format!("{start}\r\nHost: {to}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        if !matches!(name.as_str(), "host" | "connection") {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+    }
+    head.push_str("\r\n");
+    upstream.write_all(head.as_bytes()).ok()?;
+    upstream.write_all(body).ok()?;
+    let mut reader = BufReader::new(upstream);
+    let (status_line, headers, body) = read_message(&mut reader)?;
+    let code = status_line.split_whitespace().nth(1)?.parse().ok()?;
+    Some((code, header(&headers, "content-type").map(str::to_owned), body))
+}
+
+/// POSTs `body` (as `application/teep+cbor`, or an empty POST) to the TAM URI `uri`
+/// directly, as an attacker on the network would; the status and the answer's body.
+pub fn post(uri: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    let to = host_port(uri);
+    let path = &uri["http://".len() + to.to_string().len()..];
+    let mut headers = vec![("content-length".to_owned(), body.len().to_string())];
+    if !body.is_empty() {
+        headers.push(("content-type".to_owned(), "application/teep+cbor".to_owned()));
+    }
+    let (code, _, answer) = forward(to, &format!("POST {path} HTTP/1.1"), &headers, body)
+        .unwrap_or_else(|| panic!("no answer from {uri}"));
+    (code, answer)
+}
+
+/// `teep inspect --json` of a captured body (written to `name` in `dir`).
+pub fn inspect(dir: &std::path::Path, name: &str, body: &[u8]) -> serde_json::Value {
+    std::fs::write(dir.join(name), body).unwrap();
+    let out = crate::common::run(&["inspect", "--json", name], dir);
+    serde_json::from_str(&out).unwrap()
+}
+
+/// The TEEP message type (`query-request`, `update`, ...) of a captured COSE body.
+pub fn message_type(dir: &std::path::Path, body: &[u8]) -> String {
+    let v = inspect(dir, "message.cbor", body);
+    v["payload"]["type"].as_str().unwrap().to_owned()
+}
