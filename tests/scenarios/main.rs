@@ -16,7 +16,6 @@
 mod common;
 
 mod s01_session;
-mod support_a;
 mod s02_unsolicited;
 mod s03_several_tams;
 mod s05_process_error;
@@ -37,3 +36,4 @@ mod s19_concurrent;
 mod s20_invalid_messages;
 mod s21_trust_anchors;
 mod s22_multiple_tams;
+mod support_a;

@@ -18,6 +18,9 @@ pub enum Action {
     Status(u16),
     /// Close the connection without an answer (after reading the request).
     Cut,
+    /// Forward it to this TAM and relay its answer changed by the function (an attacker
+    /// on the path).
+    Rewrite(SocketAddr, fn(&[u8]) -> Vec<u8>),
 }
 
 /// One request and what the Broker got back.
@@ -55,8 +58,11 @@ impl Proxy {
         let shared = Arc::clone(&log);
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (log, route, counter) =
-                    (Arc::clone(&shared), Arc::clone(&route), Arc::clone(&counter));
+                let (log, route, counter) = (
+                    Arc::clone(&shared),
+                    Arc::clone(&route),
+                    Arc::clone(&counter),
+                );
                 std::thread::spawn(move || serve(stream, &*route, &counter, &log));
             }
         });
@@ -136,10 +142,17 @@ fn serve(stream: TcpStream, route: &Route, counter: &Mutex<usize>, log: &Mutex<V
     let (status, answer_type, response) = match action {
         Action::Cut => (None, None, Vec::new()),
         Action::Status(code) => (Some(code), None, Vec::new()),
-        Action::Forward(to) => match forward(to, &start, &headers, &body) {
-            Some((code, ty, bytes)) => (Some(code), ty, bytes),
-            None => (None, None, Vec::new()),
-        },
+        Action::Forward(to) | Action::Rewrite(to, _) => {
+            match forward(to, &start, &headers, &body) {
+                Some((code, ty, bytes)) => match action {
+                    Action::Rewrite(_, change) if !bytes.is_empty() => {
+                        (Some(code), ty, change(&bytes))
+                    }
+                    _ => (Some(code), ty, bytes),
+                },
+                None => (None, None, Vec::new()),
+            }
+        }
     };
     log.lock().unwrap().push(Exchange {
         request: body,
@@ -150,7 +163,10 @@ fn serve(stream: TcpStream, route: &Route, counter: &Mutex<usize>, log: &Mutex<V
     });
     let mut stream = stream;
     if let Some(code) = status {
-        let mut head = format!("HTTP/1.1 {code} X\r\nContent-Length: {}\r\n", response.len());
+        let mut head = format!(
+            "HTTP/1.1 {code} X\r\nContent-Length: {}\r\n",
+            response.len()
+        );
         if let Some(ty) = answer_type {
             head.push_str(&format!("Content-Type: {ty}\r\n"));
         }
@@ -182,7 +198,11 @@ fn forward(
     let mut reader = BufReader::new(upstream);
     let (status_line, headers, body) = read_message(&mut reader)?;
     let code = status_line.split_whitespace().nth(1)?.parse().ok()?;
-    Some((code, header(&headers, "content-type").map(str::to_owned), body))
+    Some((
+        code,
+        header(&headers, "content-type").map(str::to_owned),
+        body,
+    ))
 }
 
 /// POSTs `body` (as `application/teep+cbor`, or an empty POST) to the TAM URI `uri`
@@ -192,7 +212,10 @@ pub fn post(uri: &str, body: &[u8]) -> (u16, Vec<u8>) {
     let path = &uri["http://".len() + to.to_string().len()..];
     let mut headers = vec![("content-length".to_owned(), body.len().to_string())];
     if !body.is_empty() {
-        headers.push(("content-type".to_owned(), "application/teep+cbor".to_owned()));
+        headers.push((
+            "content-type".to_owned(),
+            "application/teep+cbor".to_owned(),
+        ));
     }
     let (code, _, answer) = forward(to, &format!("POST {path} HTTP/1.1"), &headers, body)
         .unwrap_or_else(|| panic!("no answer from {uri}"));
