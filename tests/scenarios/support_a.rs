@@ -8,6 +8,9 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crate::common::deployment::{Deployment, Spawned, spawn_until};
 
 /// What the proxy does with one request.
 #[derive(Clone, Copy, Debug)]
@@ -36,6 +39,11 @@ pub struct Exchange {
     pub status: Option<u16>,
     /// The answer's body.
     pub response: Vec<u8>,
+    /// When the request had been read, and when its answer was ready (recorded before it
+    /// is sent, so that a test never misses the last exchange).
+    pub started: Instant,
+    /// See `started`.
+    pub ended: Instant,
 }
 
 type Route = dyn Fn(usize) -> Action + Send + Sync;
@@ -132,6 +140,7 @@ fn serve(stream: TcpStream, route: &Route, counter: &Mutex<usize>, log: &Mutex<V
     let Some((start, headers, body)) = read_message(&mut reader) else {
         return;
     };
+    let started = Instant::now();
     let n = {
         let mut c = counter.lock().unwrap();
         *c += 1;
@@ -154,12 +163,15 @@ fn serve(stream: TcpStream, route: &Route, counter: &Mutex<usize>, log: &Mutex<V
             }
         }
     };
+    // Recorded before the answer is sent, so that a test never misses the last exchange.
     log.lock().unwrap().push(Exchange {
         request: body,
         content_type,
         action: format!("{action:?}"),
         status,
         response: response.clone(),
+        started,
+        ended: Instant::now(),
     });
     let mut stream = stream;
     if let Some(code) = status {
@@ -233,4 +245,129 @@ pub fn inspect(dir: &std::path::Path, name: &str, body: &[u8]) -> serde_json::Va
 pub fn message_type(dir: &std::path::Path, body: &[u8]) -> String {
     let v = inspect(dir, "message.cbor", body);
     v["payload"]["type"].as_str().unwrap().to_owned()
+}
+
+/// Another `teep tam serve` beside a [`Deployment`]'s: in the deployment's working directory,
+/// with its own data directory `name`, the same Verifier policy (`policy.json`, endorsing the
+/// device) unless `extra` says otherwise, and the deployment's TC signer registered.
+pub struct OtherTam {
+    /// Its TEEP/HTTP URI.
+    pub uri: String,
+    /// Its admin API.
+    pub admin_url: String,
+    /// Its data directory.
+    pub data: String,
+    /// The process.
+    pub process: Spawned,
+}
+
+impl OtherTam {
+    /// Starts it; `extra` options are added (`--database`, `--verifier` ...); with
+    /// `in_process_verifier` the deployment's `policy.json` is its Verifier's policy.
+    pub fn start(d: &Deployment, name: &str, in_process_verifier: bool, extra: &[&str]) -> Self {
+        let data = d.work().join(name).to_str().unwrap().to_owned();
+        let mut args = vec![
+            "tam",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            &data,
+            "--rate",
+            "1000",
+            "--burst",
+            "1000",
+        ];
+        if in_process_verifier {
+            args.extend(["--verifier-policy", "policy.json"]);
+        }
+        args.extend(extra);
+        let process = spawn_until(&args, d.work(), "listening on http://", &d.log(name));
+        let tam = Self {
+            uri: format!("http://{}", process.after("listening on http://")),
+            admin_url: process.after("admin API on ").to_owned(),
+            data,
+            process,
+        };
+        tam.admin(
+            d,
+            &[
+                "signer",
+                "add",
+                "--name",
+                "vendor",
+                "--key",
+                "signer.key.pub",
+            ],
+        );
+        tam
+    }
+
+    /// `teep tam ARGS` against its admin API; must succeed.
+    pub fn admin(&self, d: &Deployment, args: &[&str]) -> String {
+        let mut all = vec!["tam"];
+        all.extend(args);
+        all.extend(["--admin-url", &self.admin_url, "--data-dir", &self.data]);
+        d.run(&all)
+    }
+
+    /// Its record of the deployment's device: each installed manifest with its sequence.
+    pub fn installed(&self, d: &Deployment) -> Vec<(String, u64)> {
+        installed_of(&self.admin(d, &["devices", "--json"]), &d.device_id)
+    }
+}
+
+/// The installed manifests of `device` in a `teep tam devices --json` listing (empty when the
+/// TAM does not know the device).
+pub fn installed_of(devices_json: &str, device: &str) -> Vec<(String, u64)> {
+    let devices: serde_json::Value = serde_json::from_str(devices_json).unwrap();
+    devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == device)
+        .map(|r| {
+            r["installed"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| (m[0].as_str().unwrap().to_owned(), m[1].as_u64().unwrap()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Starts `teep tee serve` for the deployment's device, trusting the TAM keys of
+/// `tam_data_dirs` and the TC signer, contacting `tams` (the first is the default), with
+/// `extra` options.
+pub fn start_tee_with(
+    d: &Deployment,
+    tam_data_dirs: &[&str],
+    tams: &[&str],
+    extra: &[&str],
+) -> Spawned {
+    let keys: Vec<String> = tam_data_dirs
+        .iter()
+        .map(|dir| format!("{dir}/tam-esp256.pub.pem"))
+        .collect();
+    let mut args = vec![
+        "tee",
+        "serve",
+        "--state-dir",
+        &d.tee_dir,
+        "--socket",
+        &d.socket,
+        "--trust-signer",
+        "signer.key.pub",
+    ];
+    for key in &keys {
+        args.extend(["--trust-tam", key]);
+    }
+    for tam in tams {
+        args.extend(["--tam", tam]);
+    }
+    args.extend(extra);
+    spawn_until(&args, d.work(), "tee socket: ", &d.log("tee"))
 }
