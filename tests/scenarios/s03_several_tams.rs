@@ -33,7 +33,7 @@ fn s03_one_policy_check_visits_every_trusted_tam() {
     let d = Deployment::new();
     d.upload_counter(1);
     d.set_policy(&[&ta_manifest()]);
-    let b = OtherTam::start(&d, "tam-b", true, &[]);
+    let b = OtherTam::start(&d, "tam-b", true, &[]).with_signer(&d);
     d.create(&OTHER, 1, &[], COUNTER_V1, "other.suit");
     b.admin(&d, &["tc", "add", "other.suit"]);
     let other_manifest = id_text(&["TEEP-Device", "other", "suit"]);

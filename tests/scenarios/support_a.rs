@@ -13,7 +13,7 @@ use std::time::Instant;
 use crate::common::deployment::{Deployment, Spawned, spawn_until};
 
 /// What the proxy does with one request.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub enum Action {
     /// Forward it to this TAM (same path) and relay its answer.
     Forward(SocketAddr),
@@ -24,6 +24,8 @@ pub enum Action {
     /// Forward it to this TAM and relay its answer changed by the function (an attacker
     /// on the path).
     Rewrite(SocketAddr, fn(&[u8]) -> Vec<u8>),
+    /// Answer 200 with this TEEP message, without forwarding (a scripted TAM).
+    Reply(Vec<u8>),
 }
 
 /// One request and what the Broker got back.
@@ -94,6 +96,36 @@ impl Proxy {
     }
 }
 
+/// A route that tests change as they go: queued actions are taken first (one per request),
+/// then the default for every further request.
+#[derive(Clone)]
+pub struct Script(Arc<Mutex<(std::collections::VecDeque<Action>, Action)>>);
+
+impl Script {
+    /// Every request gets `default`.
+    pub fn new(default: Action) -> Self {
+        Self(Arc::new(Mutex::new((
+            std::collections::VecDeque::new(),
+            default,
+        ))))
+    }
+
+    /// From now on: `queued` for the next requests, then `default`.
+    pub fn set(&self, queued: Vec<Action>, default: Action) {
+        *self.0.lock().unwrap() = (queued.into(), default);
+    }
+
+    /// A proxy following this script.
+    pub fn proxy(&self) -> Proxy {
+        let script = self.clone();
+        Proxy::start(move |_| {
+            let mut s = script.0.lock().unwrap();
+            let default = s.1.clone();
+            s.0.pop_front().unwrap_or(default)
+        })
+    }
+}
+
 /// `HOST:PORT` of an `http://HOST:PORT/...` URI.
 pub fn host_port(uri: &str) -> SocketAddr {
     let rest = uri.strip_prefix("http://").unwrap();
@@ -147,10 +179,12 @@ fn serve(stream: TcpStream, route: &Route, counter: &Mutex<usize>, log: &Mutex<V
         *c - 1
     };
     let action = route(n);
+    let what = format!("{action:?}");
     let content_type = header(&headers, "content-type").map(str::to_owned);
     let (status, answer_type, response) = match action {
         Action::Cut => (None, None, Vec::new()),
         Action::Status(code) => (Some(code), None, Vec::new()),
+        Action::Reply(message) => (Some(200), Some("application/teep+cbor".to_owned()), message),
         Action::Forward(to) | Action::Rewrite(to, _) => {
             match forward(to, &start, &headers, &body) {
                 Some((code, ty, bytes)) => match action {
@@ -167,7 +201,7 @@ fn serve(stream: TcpStream, route: &Route, counter: &Mutex<usize>, log: &Mutex<V
     log.lock().unwrap().push(Exchange {
         request: body,
         content_type,
-        action: format!("{action:?}"),
+        action: what,
         status,
         response: response.clone(),
         started,
@@ -249,7 +283,7 @@ pub fn message_type(dir: &std::path::Path, body: &[u8]) -> String {
 
 /// Another `teep tam serve` beside a [`Deployment`]'s: in the deployment's working directory,
 /// with its own data directory `name`, the same Verifier policy (`policy.json`, endorsing the
-/// device) unless `extra` says otherwise, and the deployment's TC signer registered.
+/// device) when asked for.
 pub struct OtherTam {
     /// Its TEEP/HTTP URI.
     pub uri: String,
@@ -285,13 +319,17 @@ impl OtherTam {
         }
         args.extend(extra);
         let process = spawn_until(&args, d.work(), "listening on http://", &d.log(name));
-        let tam = Self {
+        Self {
             uri: format!("http://{}", process.after("listening on http://")),
             admin_url: process.after("admin API on ").to_owned(),
             data,
             process,
-        };
-        tam.admin(
+        }
+    }
+
+    /// Registers the deployment's TC signer (`signer.key.pub`) at this TAM.
+    pub fn with_signer(self, d: &Deployment) -> Self {
+        self.admin(
             d,
             &[
                 "signer",
@@ -302,7 +340,7 @@ impl OtherTam {
                 "signer.key.pub",
             ],
         );
-        tam
+        self
     }
 
     /// `teep tam ARGS` against its admin API; must succeed.
