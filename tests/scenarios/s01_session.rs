@@ -11,7 +11,7 @@
 //! TEEP answer and neither the TAM's record nor the device changes.
 
 use crate::common::deployment::{Deployment, id_text};
-use crate::support_a::{Proxy, message_type, post};
+use crate::support_a::{OtherTam, Proxy, installed_of, message_type, post, tls_files};
 
 pub const TA: [&str; 3] = ["TEEP-Device", "counter", "ta"];
 
@@ -81,4 +81,69 @@ fn s01_agent_initiated_session_over_http() {
     }
     assert_eq!(d.tam_installed(), vec![(ta_manifest(), 1)]);
     assert_eq!(d.listed_sequence(&TA), Some(1), "{:?}", d.listed());
+}
+
+/// One `teep device run --once` against an HTTPS TAM, trusting the CA file `ca`; the exit
+/// code and standard output.
+fn once_https(d: &Deployment, ca: &str) -> (Option<i32>, String) {
+    let out = d.output(&[
+        "device",
+        "run",
+        "--once",
+        "--tam",
+        &d.tam_uri,
+        "--state-dir",
+        &d.dev_dir,
+        "--tam-ca",
+        ca,
+    ]);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn s01_agent_initiated_session_over_https() {
+    let mut d = Deployment::new();
+    d.upload_counter(1);
+    d.set_policy(&[&ta_manifest()]);
+    tls_files(d.work(), "tam-tls");
+    tls_files(d.work(), "impostor");
+    // The same TAM (data directory) again, now serving HTTPS with a private CA's certificate.
+    d.stop_tam();
+    let tam = OtherTam::start(
+        &d,
+        "tam",
+        true,
+        &["--tls-cert", "tam-tls.crt", "--tls-key", "tam-tls.key"],
+    );
+    assert!(tam.uri.starts_with("https://127.0.0.1:"), "{}", tam.uri);
+    d.admin_url.clone_from(&tam.admin_url);
+    d.tam_uri.clone_from(&tam.uri);
+    let _tee = d.start_tee();
+
+    // Trusting another CA, the Broker does not authenticate the TAM: nothing is sent.
+    let (code, out) = once_https(&d, "impostor-ca.pem");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("0 TAM exchange(s) completed, 1 TAM(s) not reached"),
+        "{out}"
+    );
+    assert_eq!(
+        installed_of(&d.admin(&["devices", "--json"]), &d.device_id),
+        vec![]
+    );
+
+    // Trusting the TAM's CA: the whole session over TLS.
+    let (code, out) = once_https(&d, "tam-tls-ca.pem");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("1 TAM exchange(s) completed, 0 TAM(s) not reached"),
+        "{out}"
+    );
+    assert_eq!(d.tam_installed(), vec![(ta_manifest(), 1)]);
+    let broker = d.start_broker(300);
+    assert_eq!(d.listed_sequence(&TA), Some(1), "{:?}", d.listed());
+    broker.stop();
 }

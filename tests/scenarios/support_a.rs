@@ -318,9 +318,10 @@ impl OtherTam {
             args.extend(["--verifier-policy", "policy.json"]);
         }
         args.extend(extra);
-        let process = spawn_until(&args, d.work(), "listening on http://", &d.log(name));
+        // `listening on http://...` or, with --tls-cert, `https://...`.
+        let process = spawn_until(&args, d.work(), "listening on http", &d.log(name));
         Self {
-            uri: format!("http://{}", process.after("listening on http://")),
+            uri: process.after("listening on ").to_owned(),
             admin_url: process.after("admin API on ").to_owned(),
             data,
             process,
@@ -408,4 +409,25 @@ pub fn start_tee_with(
     }
     args.extend(extra);
     spawn_until(&args, d.work(), "tee socket: ", &d.log("tee"))
+}
+
+/// Writes a private CA (`NAME-ca.pem`) and a TLS certificate by it for `127.0.0.1`
+/// (`NAME.crt`, key `NAME.key`) in `dir`: what `teep tam serve --tls-cert --tls-key` and
+/// `teep device run --tam-ca` take.
+pub fn tls_files(dir: &std::path::Path, name: &str) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, format!("{name} CA"));
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    std::fs::write(dir.join(format!("{name}-ca.pem")), ca_cert.pem()).unwrap();
+    std::fs::write(dir.join(format!("{name}.crt")), leaf.pem()).unwrap();
+    std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).unwrap();
 }

@@ -122,6 +122,10 @@ pub(crate) struct RunArgs {
     /// is then visible and may be cut); by default only `https://`.
     #[arg(long)]
     allow_plain_http: bool,
+    /// Also trust these CA certificates (PEM, one or more) for the TAMs' HTTPS server
+    /// certificates, beside the platform's roots: for a TAM with a private CA; repeatable.
+    #[arg(long, value_name = "CERTFILE")]
+    tam_ca: Vec<PathBuf>,
     /// The TAMs are older ones (pre-26 drafts): also accept their answers' media type
     /// `application/teep+cose` (the TEE is configured with `teep tee serve --numbering
     /// pre-26`). Off: only `application/teep+cbor`.
@@ -275,6 +279,20 @@ fn identity(args: &IdentityArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The DER certificates of every `--tam-ca` file (each must hold at least one).
+fn tam_ca_roots(files: &[PathBuf]) -> Result<Vec<Vec<u8>>> {
+    let mut roots = Vec::new();
+    for file in files {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        roots.extend(
+            teep_cose::certificates_from_pem(&text)
+                .with_context(|| format!("--tam-ca {}", file.display()))?,
+        );
+    }
+    Ok(roots)
+}
+
 /// Makes the state directory, owner-only when this creates it.
 fn create_state_dir(dir: &Path) -> Result<()> {
     use std::os::unix::fs::DirBuilderExt as _;
@@ -300,6 +318,7 @@ async fn run_broker(args: RunArgs) -> Result<ExitCode> {
                 PlainHttp::Refuse
             },
             accept_teep_cose: args.pre26,
+            extra_roots_der: tam_ca_roots(&args.tam_ca)?,
             ..HttpConfig::default()
         },
         policy_check_interval: Duration::from_secs(args.interval.max(1)),
@@ -591,5 +610,24 @@ mod tests {
         for bad in ["", "hex:zz", "ta.wasm", "/%ff", "[\"zz\"]", "[1]"] {
             assert!(parse_component_id(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn tam_ca_files_give_their_certificates_and_refuse_files_without_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["tam.example".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, format!("{}{}", cert.pem(), cert.pem())).unwrap();
+        let roots = tam_ca_roots(std::slice::from_ref(&ca)).unwrap();
+        assert_eq!(roots, vec![cert.der().to_vec(); 2]);
+        // A key is not a certificate; a missing file is an error too.
+        let not_cert = dir.path().join("key.pem");
+        std::fs::write(&not_cert, key.serialize_pem()).unwrap();
+        assert!(tam_ca_roots(&[not_cert]).is_err());
+        assert!(tam_ca_roots(&[dir.path().join("missing.pem")]).is_err());
     }
 }
