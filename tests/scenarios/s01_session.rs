@@ -147,3 +147,75 @@ fn s01_agent_initiated_session_over_https() {
     assert_eq!(d.listed_sequence(&TA), Some(1), "{:?}", d.listed());
     broker.stop();
 }
+
+/// The PostgreSQL variant: two `teep tam serve` replicas on one database (and one data
+/// directory: the same TAM keys), both using one remote `teep verifier serve`, behind a
+/// round-robin proxy that sends each request to the other replica. One session is served by
+/// both alternately; both replicas then report the same record. The attacker replays the
+/// session's QueryResponse to the replica that did not consume its token: the token is spent
+/// in the shared database, so it is refused there too.
+#[test]
+fn s01_session_across_two_postgresql_replicas() {
+    let Some(db) = crate::support_a::PgDatabase::create("s01") else {
+        return;
+    };
+    let mut d = Deployment::new();
+    d.stop_tam();
+    let token = "tam-token-0123456789abcdef0123456789abcdef";
+    let (_verifier, verifier_url) = crate::support_a::start_verifier(&d, token);
+    let replica_args = [
+        "--database",
+        &db.url,
+        "--verifier",
+        &verifier_url,
+        "--verifier-token",
+        token,
+        "--verifier-key",
+        "verifier.key.pub",
+    ];
+    let one = OtherTam::start(&d, "tam-pg", false, &replica_args).with_signer(&d);
+    let two = OtherTam::start(&d, "tam-pg", false, &replica_args);
+    d.tam_data.clone_from(&one.data);
+    d.admin_url.clone_from(&one.admin_url);
+    d.upload_counter(1);
+    d.set_policy(&[&ta_manifest()]);
+
+    let replicas = [
+        crate::support_a::host_port(&one.uri),
+        crate::support_a::host_port(&two.uri),
+    ];
+    let proxy = Proxy::start(move |n| crate::support_a::Action::Forward(replicas[n % 2]));
+    d.tam_uri = proxy.uri();
+    let _tee = d.start_tee();
+    d.policy_check();
+
+    let exchanges = proxy.exchanges();
+    let served: Vec<(String, Option<u16>)> = exchanges
+        .iter()
+        .map(|e| (e.action.clone(), e.status))
+        .collect();
+    let by = |i: usize| format!("Forward({})", replicas[i]);
+    assert_eq!(
+        served,
+        [(by(0), Some(200)), (by(1), Some(200)), (by(0), Some(204))],
+        "QueryRequest by one, Update by two, Success at one"
+    );
+    assert_eq!(message_type(d.work(), &exchanges[1].response), "update");
+    // Both replicas report the same record of the device.
+    assert_eq!(one.installed(&d), vec![(ta_manifest(), 1)]);
+    assert_eq!(two.installed(&d), vec![(ta_manifest(), 1)]);
+
+    // The QueryResponse (its token consumed by replica two) replayed to replica one.
+    let (status, body) = post(&one.uri, &exchanges[1].request);
+    assert!(
+        body.is_empty() && status != 200,
+        "replay answered: {status}"
+    );
+    assert_eq!(two.installed(&d), vec![(ta_manifest(), 1)]);
+    let broker = d.start_broker(300);
+    assert_eq!(d.listed_sequence(&TA), Some(1), "{:?}", d.listed());
+    broker.stop();
+    // The replicas end before their database is dropped.
+    drop((one, two));
+    drop(db);
+}

@@ -431,3 +431,82 @@ pub fn tls_files(dir: &std::path::Path, name: &str) {
     std::fs::write(dir.join(format!("{name}.crt")), leaf.pem()).unwrap();
     std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).unwrap();
 }
+
+/// A PostgreSQL database of its own on the server of `TEEP_TEST_DATABASE_URL` (`None`, with a
+/// note printed, when it is not set); dropped (its connections ended) on drop.
+pub struct PgDatabase {
+    /// The server's URL (the database the variable names).
+    base: String,
+    /// This database's name.
+    name: String,
+    /// Its URL (what `teep tam serve --database` takes).
+    pub url: String,
+}
+
+impl PgDatabase {
+    /// Creates `teep_PREFIX_PID_NANOS`.
+    pub fn create(prefix: &str) -> Option<Self> {
+        let Ok(base) = std::env::var("TEEP_TEST_DATABASE_URL") else {
+            println!("skipped: TEEP_TEST_DATABASE_URL not set (PostgreSQL)");
+            return None;
+        };
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let name = format!("teep_{prefix}_{}_{nanos}", std::process::id());
+        pg_execute(&base, &format!("CREATE DATABASE {name}"));
+        let (server, _) = base.rsplit_once('/').unwrap();
+        let url = format!("{server}/{name}");
+        Some(Self { base, name, url })
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        pg_execute(
+            &self.base,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
+    }
+}
+
+/// Runs one statement on the database at `url`.
+fn pg_execute(url: &str, statement: &str) {
+    use sqlx::Connection as _;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::query(statement).execute(&mut conn).await.unwrap();
+        });
+}
+
+/// `teep verifier serve` with the deployment's `policy.json`, a new signing key
+/// (`verifier.key`, public half `verifier.key.pub`) and one relying party `tam` with `token`;
+/// the process and its URL.
+pub fn start_verifier(d: &Deployment, token: &str) -> (Spawned, String) {
+    d.run(&["keys", "generate", "--out", "verifier.key"]);
+    std::fs::write(d.work().join("verifier.tokens"), format!("tam {token}\n")).unwrap();
+    let verifier = spawn_until(
+        &[
+            "verifier",
+            "serve",
+            "--policy",
+            "policy.json",
+            "--key",
+            "verifier.key",
+            "--tokens",
+            "verifier.tokens",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        d.work(),
+        "listening on http://",
+        &d.log("verifier"),
+    );
+    let url = format!("http://{}", verifier.after("listening on http://"));
+    (verifier, url)
+}
