@@ -7,8 +7,8 @@
 //! session and decodes them with `teep inspect`. Asserted: the empty opening POST answered
 //! with a QueryRequest, the QueryResponse answered with an Update, the Success answered with
 //! 204 and no body; the device lists the TA and the TAM records it. The attacker then replays
-//! the session's QueryResponse and Success straight to the TAM: both are refused without a
-//! TEEP answer and neither the TAM's record nor the device changes.
+//! the session's QueryResponse and Success straight to the TAM: both are dropped (204, no TEEP
+//! answer; the TAM logs `token already used`) and neither the TAM's record nor the device changes.
 
 use crate::common::deployment::{Deployment, id_text};
 use crate::support_a::{OtherTam, Proxy, installed_of, message_type, post, tls_files};
@@ -76,11 +76,16 @@ fn s01_agent_initiated_session_over_http() {
     // spent, so each is dropped with no TEEP answer; nothing is recorded.
     for e in &exchanges[1..] {
         let (status, body) = post(&upstream, &e.request);
-        assert!(body.is_empty(), "a replay got a TEEP answer ({status})");
-        assert_ne!(status, 200, "a replay was answered");
+        assert_eq!((status, body), (204, vec![]), "a replay was answered");
     }
     assert_eq!(d.tam_installed(), vec![(ta_manifest(), 1)]);
     assert_eq!(d.listed_sequence(&TA), Some(1), "{:?}", d.listed());
+    let log = std::fs::read_to_string(d.tam_log()).unwrap();
+    assert_eq!(
+        log.matches("dropped=token already used").count(),
+        2,
+        "{log}"
+    );
 }
 
 /// One `teep device run --once` against an HTTPS TAM, trusting the CA file `ca`; the exit

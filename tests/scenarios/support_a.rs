@@ -256,7 +256,10 @@ fn forward(
 pub fn post(uri: &str, body: &[u8]) -> (u16, Vec<u8>) {
     let to = host_port(uri);
     let path = &uri["http://".len() + to.to_string().len()..];
-    let mut headers = vec![("content-length".to_owned(), body.len().to_string())];
+    let mut headers = vec![
+        ("content-length".to_owned(), body.len().to_string()),
+        ("accept".to_owned(), "application/teep+cbor".to_owned()),
+    ];
     if !body.is_empty() {
         headers.push((
             "content-type".to_owned(),
