@@ -390,6 +390,17 @@ pub fn start_tee_with(
     tams: &[&str],
     extra: &[&str],
 ) -> Spawned {
+    start_tee_at(d, (&d.tee_dir, &d.socket), tam_data_dirs, tams, extra)
+}
+
+/// [`start_tee_with`] for another TEE of the device: its state directory and socket.
+pub fn start_tee_at(
+    d: &Deployment,
+    (tee_dir, socket): (&str, &str),
+    tam_data_dirs: &[&str],
+    tams: &[&str],
+    extra: &[&str],
+) -> Spawned {
     let keys: Vec<String> = tam_data_dirs
         .iter()
         .map(|dir| format!("{dir}/tam-esp256.pub.pem"))
@@ -398,9 +409,9 @@ pub fn start_tee_with(
         "tee",
         "serve",
         "--state-dir",
-        &d.tee_dir,
+        tee_dir,
         "--socket",
-        &d.socket,
+        socket,
         "--trust-signer",
         "signer.key.pub",
     ];
