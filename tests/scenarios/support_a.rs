@@ -524,3 +524,15 @@ pub fn start_verifier(d: &Deployment, token: &str) -> (Spawned, String) {
     let url = format!("http://{}", verifier.after("listening on http://"));
     (verifier, url)
 }
+
+/// Waits (up to a minute: the machine may be loaded) until `done` holds.
+pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
