@@ -5,7 +5,7 @@
 //! without an answer). Every request body and answer is recorded, so that a test can decode
 //! exactly what crossed the wire.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -132,9 +132,12 @@ pub fn host_port(uri: &str) -> SocketAddr {
     rest.split('/').next().unwrap().parse().unwrap()
 }
 
+/// An HTTP/1.1 message: its start line, its headers (lower-case names) and its body.
+type Message = (String, Vec<(String, String)>, Vec<u8>);
+
 /// Reads one HTTP/1.1 message head and body (by `Content-Length`; the TAM never chunks):
 /// the start line, the headers (lower-case names) and the body. `None` at EOF.
-fn read_message(reader: &mut impl BufRead) -> Option<(String, Vec<(String, String)>, Vec<u8>)> {
+fn read_message(reader: &mut impl BufRead) -> Option<Message> {
     let mut start = String::new();
     if reader.read_line(&mut start).ok()? == 0 {
         return None;
