@@ -9,6 +9,21 @@
 //! 204 and no body; the device lists the TA and the TAM records it. The attacker then replays
 //! the session's QueryResponse and Success straight to the TAM: both are dropped (204, no TEEP
 //! answer; the TAM logs `token already used`) and neither the TAM's record nor the device changes.
+//!
+//! HTTPS: the same TAM (data directory) restarted with `--tls-cert`/`--tls-key`, a
+//! certificate for 127.0.0.1 by a private CA made in the test; the Broker trusts that CA
+//! with `teep device run --tam-ca` (added for this scenario). Trusting another CA instead,
+//! the Broker does not authenticate the TAM and sends nothing (the TAM has no record); with
+//! the right CA the session completes over TLS.
+//!
+//! PostgreSQL (only when `TEEP_TEST_DATABASE_URL` is set, in a database created for the run
+//! and dropped after; otherwise it prints that it was skipped): two `teep tam serve`
+//! replicas on one database and one data directory (the same TAM keys), both appraising with
+//! one remote `teep verifier serve`, behind a round-robin proxy written in the test that
+//! sends each request to the other replica. One session is served by both alternately
+//! (QueryRequest by one, Update by the other, Success at the first); both replicas report the
+//! same record; the QueryResponse replayed to the replica that did not consume its token is
+//! dropped there too.
 
 use crate::common::deployment::{Deployment, id_text};
 use crate::support_a::{OtherTam, Proxy, installed_of, message_type, post, tls_files};
@@ -153,12 +168,7 @@ fn s01_agent_initiated_session_over_https() {
     broker.stop();
 }
 
-/// The PostgreSQL variant: two `teep tam serve` replicas on one database (and one data
-/// directory: the same TAM keys), both using one remote `teep verifier serve`, behind a
-/// round-robin proxy that sends each request to the other replica. One session is served by
-/// both alternately; both replicas then report the same record. The attacker replays the
-/// session's QueryResponse to the replica that did not consume its token: the token is spent
-/// in the shared database, so it is refused there too.
+/// The PostgreSQL variant (see the module's doc).
 #[test]
 fn s01_session_across_two_postgresql_replicas() {
     let Some(db) = crate::support_a::PgDatabase::create("s01") else {

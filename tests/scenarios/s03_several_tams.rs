@@ -23,7 +23,7 @@ use crate::support_a::{Action, OtherTam, Proxy, host_port, start_tee_with};
 
 const OTHER: [&str; 3] = ["TEEP-Device", "other", "ta"];
 
-/// Whether each exchange of a whole session was recorded: an empty POST first, 204 last.
+/// How many sessions the exchanges hold (each opens with an empty POST).
 fn sessions(exchanges: &[crate::support_a::Exchange]) -> usize {
     exchanges.iter().filter(|e| e.request.is_empty()).count()
 }
