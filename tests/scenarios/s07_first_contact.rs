@@ -16,7 +16,7 @@
 //! tests only. Note also that over HTTP the session-opening empty POST carries no identity
 //! of the Agent, so the TAM cannot tell a known device from a new one before the
 //! QueryResponse: every session's QueryRequest is a COSE_Sign (not only the first contact's),
-//! which the second session's capture below shows too.
+//! which the test shows with a further session after the install.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -125,6 +125,14 @@ fn s07_first_contact_cose_sign_then_cose_sign1() {
         assert_eq!(message["protected"]["alg"], -9, "{name}");
         assert_eq!(message["payload"]["type"], ty);
     }
+    // The device is known now, yet the next session opens the same way: the empty POST
+    // does not say who is asking.
+    let before = proxy.exchanges().len();
+    d.policy_check();
+    let again = inspect(d.work(), "again", &proxy.exchanges()[before].response);
+    assert_eq!(again["payload"]["type"], "query-request");
+    assert_eq!(algs(&again), [-9, -19]);
+
     let broker = d.start_broker(300);
     assert_eq!(d.listed_sequence(&TA), Some(1), "{:?}", d.listed());
     assert_eq!(d.tam_installed(), vec![(ta_manifest(), 1)]);
