@@ -12,8 +12,10 @@
 //! is sent, and the TAM records nothing about the device.
 //!
 //! Not between processes: an Agent that selects Ed25519. The software TEE's TEEP key is
-//! always P-256 (ESP256), so the Ed25519 branch of the selection is covered by the engine's
-//! tests only. Note also that over HTTP the session-opening empty POST carries no identity
+//! always P-256 (ESP256), so the Ed25519 branch is covered by the engine tests only:
+//! `teep-tam`'s `engine::empty_post_opens_session_with_cose_sign_offering_everything` and
+//! `engine::update_is_signed_in_the_suite_the_agent_chose`, `teep-agent`'s
+//! `engine::first_query_request_is_answered_in_the_suite_that_verified_with_evidence`. Note also that over HTTP the session-opening empty POST carries no identity
 //! of the Agent, so the TAM cannot tell a known device from a new one before the
 //! QueryResponse: every session's QueryRequest is a COSE_Sign (not only the first contact's),
 //! which the test shows with a further session after the install.
