@@ -17,15 +17,17 @@
 //!    is cut. A POST that may have been delivered is never repeated (one attempt): the Agent
 //!    gets ProcessError and keeps version 1; the next check completes the update to 2.
 //!
+//! 5. A refused connection (nothing listens on the TAM's port; a TEE contacting it directly):
+//!    never delivered, so repeated for any POST, three times, then ProcessError; once a TAM
+//!    listens on that port (the same data directory), the next check completes.
+//!
 //! The Agent itself never repeats a failed exchange (its ProcessError only records the
 //! failure, which also blocks an unsolicited QueryResponse to that TAM, §11); the next
-//! policy check is its retry. A refused TCP connection (`Connect`), repeated for every POST,
-//! is not shown here: the proxy always accepts; `teep-broker`'s unit test
-//! `only_undelivered_or_opening_posts_are_retried` covers the classification.
+//! policy check is its retry.
 
 use crate::common::deployment::Deployment;
 use crate::s01_session::{TA, deployment_behind, ta_manifest};
-use crate::support_a::{Action, OtherTam, Script, host_port, installed_of};
+use crate::support_a::{Action, OtherTam, Script, host_port, installed_of, start_tee_with};
 
 /// One `teep device run --once`: its exit code, standard output and standard error.
 fn once(d: &Deployment) -> (Option<i32>, String, String) {
@@ -136,5 +138,35 @@ fn s05_failures_give_process_error_and_the_session_completes_once_the_tam_is_up(
     assert_eq!((code, out.contains(DONE)), (Some(0), true), "{out}");
     assert_eq!(d.listed_sequence(&TA), Some(2), "{:?}", d.listed());
     assert_eq!(d.tam_installed(), vec![(ta_manifest(), 2)]);
+    broker.stop();
+}
+
+#[test]
+fn s05_a_refused_connection_is_retried_then_the_tam_comes_up() {
+    let mut d = Deployment::new();
+    d.upload_counter(1);
+    d.set_policy(&[&ta_manifest()]);
+    d.stop_tam();
+    // A port nobody listens on (bound, then released).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    d.tam_uri = format!("http://{port}/tam");
+    let _tee = start_tee_with(&d, &[&d.tam_data], &[&d.tam_uri], &[]);
+
+    let (code, out, err) = once(&d);
+    assert_eq!((code, out.contains(NOT_REACHED)), (Some(1), true), "{out}");
+    assert_eq!(err.matches("teep/http retry").count(), 3, "{err}");
+    assert!(err.contains("cannot connect"), "{err}");
+    assert_eq!(process_errors(&d), 1);
+
+    let tam = OtherTam::start_on(&d, &port.to_string(), "tam", true, &[]);
+    d.admin_url.clone_from(&tam.admin_url);
+    let (code, out, err) = once(&d);
+    assert_eq!((code, out.contains(DONE)), (Some(0), true), "{out}{err}");
+    assert_eq!(d.tam_installed(), vec![(ta_manifest(), 1)]);
+    let broker = d.start_broker(300);
+    assert_eq!(d.listed_sequence(&TA), Some(1), "{:?}", d.listed());
     broker.stop();
 }

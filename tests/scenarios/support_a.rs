@@ -305,12 +305,23 @@ impl OtherTam {
     /// Starts it; `extra` options are added (`--database`, `--verifier` ...); with
     /// `in_process_verifier` the deployment's `policy.json` is its Verifier's policy.
     pub fn start(d: &Deployment, name: &str, in_process_verifier: bool, extra: &[&str]) -> Self {
+        Self::start_on(d, "127.0.0.1:0", name, in_process_verifier, extra)
+    }
+
+    /// [`OtherTam::start`] with its TEEP/HTTP server on `listen`.
+    pub fn start_on(
+        d: &Deployment,
+        listen: &str,
+        name: &str,
+        in_process_verifier: bool,
+        extra: &[&str],
+    ) -> Self {
         let data = d.work().join(name).to_str().unwrap().to_owned();
         let mut args = vec![
             "tam",
             "serve",
             "--listen",
-            "127.0.0.1:0",
+            listen,
             "--admin-listen",
             "127.0.0.1:0",
             "--data-dir",
