@@ -1428,3 +1428,31 @@ fn a_tam_cannot_unlink_or_replace_what_another_tam_installed() {
         vec![(manifest_id("one"), 3), (manifest_id("two"), 1)]
     );
 }
+
+/// An app's unneeded TA is offered for unlinking only to the TAM that installed it: another
+/// TAM is not told of it (its unlink would only be refused).
+#[test]
+fn unneeded_manifests_are_listed_only_to_the_tam_that_installed_them() {
+    let w = World::new();
+    let tam_b = key(Curve::Ed25519);
+    let mut agent = agent_trusting(&w, &tam_b);
+    install(&w, &mut agent, 1, "one", 1);
+    agent.unrequest_ta(&ta_id("one")).unwrap();
+    let unneeded_for = |agent: &mut Agent<MemoryTee>, tam: &PrivateKey, token: u8| {
+        let q = Message::QueryRequest(query(
+            Some(&[token; 16]),
+            None,
+            DataItemRequested::TRUSTED_COMPONENTS,
+        ));
+        let reply = agent.handle(TAM_URI, &sign1(&w, tam, &q), cx()).reply;
+        let Message::QueryResponse(r) = w.read(&reply.unwrap()) else {
+            panic!("not a QueryResponse")
+        };
+        r.unneeded_manifest_list
+    };
+    assert_eq!(unneeded_for(&mut agent, &tam_b, 2), None);
+    assert_eq!(
+        unneeded_for(&mut agent, &w.tam_ed25519, 3),
+        Some(vec![manifest_id("one")])
+    );
+}
