@@ -219,28 +219,7 @@ impl Deployment {
         });
         std::fs::write(work.join("policy.json"), policy.to_string()).unwrap();
         d.tam_data = work.join("tam").to_str().unwrap().to_owned();
-        let tam = spawn_until(
-            &[
-                "tam",
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--admin-listen",
-                "127.0.0.1:0",
-                "--data-dir",
-                &d.tam_data,
-                "--verifier-policy",
-                "policy.json",
-                // One client address runs every policy check of the test: no rate limit.
-                "--rate",
-                "1000",
-                "--burst",
-                "1000",
-            ],
-            &work,
-            "listening on http://",
-            &d.log("tam"),
-        );
+        let tam = d.spawn_tam(&d.tam_data, &[]);
         d.tam_uri = format!("http://{}", tam.after("listening on http://"));
         d.admin_url = tam.after("admin API on ").to_owned();
         d.tam = Some(tam);
@@ -255,6 +234,30 @@ impl Deployment {
             "signer.key.pub",
         ]);
         d
+    }
+
+    /// Starts a `teep tam serve` on `data_dir` (its keys are made there unless present),
+    /// its Verifier endorsing this device, with `extra` options; read until its ready line.
+    pub fn spawn_tam(&self, data_dir: &str, extra: &[&str]) -> Spawned {
+        let mut args = vec![
+            "tam",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data_dir,
+            "--verifier-policy",
+            "policy.json",
+            // One client address runs every policy check of the test: no rate limit.
+            "--rate",
+            "1000",
+            "--burst",
+            "1000",
+        ];
+        args.extend(extra);
+        spawn_until(&args, self.work(), "listening on http://", &self.log("tam"))
     }
 
     /// The working directory (relative file names are in it).
