@@ -15,14 +15,27 @@ use teep_proto::{Message, Numbering, Unverified};
 use crate::common::deployment::{Deployment, Spawned};
 
 /// What the proxy does with one POST of the Broker.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub enum Plan {
     /// Pass it to the TAM and its answer back.
     Forward,
     /// Answer these bytes (a TEEP message) without asking the TAM.
     Answer(Vec<u8>),
-    /// Send the TAM these bytes instead of the Broker's, and its answer back.
-    ToTam(Vec<u8>),
+    /// Send the TAM what this makes of the Broker's bytes, and its answer back.
+    Rewrite(Rewriter),
+}
+
+/// What [`Plan::Rewrite`] does to the Broker's bytes.
+pub type Rewriter = Arc<dyn Fn(&[u8]) -> Vec<u8> + Send + Sync>;
+
+impl std::fmt::Debug for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Forward => f.write_str("Forward"),
+            Self::Answer(b) => write!(f, "Answer({} bytes)", b.len()),
+            Self::Rewrite(_) => f.write_str("Rewrite"),
+        }
+    }
 }
 
 /// One POST as the proxy saw it: what the Broker sent, what went back.
@@ -77,7 +90,7 @@ async fn post(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> 
     let (status, response) = match plan {
         Plan::Forward => relay(&shared, &headers, body.to_vec()).await,
         Plan::Answer(bytes) => (200, bytes),
-        Plan::ToTam(bytes) => relay(&shared, &headers, bytes).await,
+        Plan::Rewrite(rewrite) => relay(&shared, &headers, rewrite(&body)).await,
     };
     shared.log.lock().unwrap().push(Exchange {
         request: body.to_vec(),
@@ -153,6 +166,21 @@ pub fn message(bytes: &[u8]) -> Option<Message> {
     Unverified::parse(bytes, Numbering::Draft26)
         .ok()
         .map(|u| u.message().clone())
+}
+
+/// `message` signed (COSE_Sign1, -26 numbering) with a fresh P-256 key nobody trusts.
+pub fn sign_by_stranger(message: &Message) -> Vec<u8> {
+    let key = teep_cose::PrivateKey::generate(teep_cose::Curve::P256).unwrap();
+    let signer = teep_cose::default_provider()
+        .signer(&key, key.default_algorithm())
+        .unwrap();
+    teep_proto::sign_message(
+        message,
+        Numbering::Draft26,
+        signer.as_ref(),
+        &teep_cose::SignOptions::default(),
+    )
+    .unwrap()
 }
 
 /// The bodies of the TAM's answers that are Updates, oldest first.
