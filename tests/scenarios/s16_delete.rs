@@ -15,7 +15,7 @@ use std::sync::Arc;
 use teep_proto::Message;
 
 use crate::common::deployment::{COUNTER_V1, Deployment, id_text};
-use crate::support_c::{Plan, Proxy, message, sign_by_stranger, wait_until};
+use crate::support_c::{Plan, Proxy, message, sign_with, stranger, wait_until};
 
 const TA: [&str; 3] = ["TEEP-Device", "counter", "ta"];
 const OTHER: [&str; 3] = ["TEEP-Device", "other", "ta"];
@@ -57,7 +57,7 @@ fn a_device_requested_delete_and_a_revocation_unlink_the_ta_and_a_forged_one_doe
         Some(Message::QueryResponse(mut r)) => {
             let id = teep_suit::ComponentId::from_strs(&["TEEP-Device", "counter", "suit"]);
             r.unneeded_manifest_list = Some(vec![id]);
-            sign_by_stranger(&Message::QueryResponse(r))
+            sign_with(&stranger(), &Message::QueryResponse(r))
         }
         _ => body.to_vec(),
     });

@@ -168,11 +168,24 @@ pub fn message(bytes: &[u8]) -> Option<Message> {
         .map(|u| u.message().clone())
 }
 
-/// `message` signed (COSE_Sign1, -26 numbering) with a fresh P-256 key nobody trusts.
-pub fn sign_by_stranger(message: &Message) -> Vec<u8> {
-    let key = teep_cose::PrivateKey::generate(teep_cose::Curve::P256).unwrap();
+/// A fresh P-256 key nobody trusts.
+pub fn stranger() -> teep_cose::PrivateKey {
+    teep_cose::PrivateKey::generate(teep_cose::Curve::P256).unwrap()
+}
+
+/// The ESP256 key of the TAM whose data directory is `data_dir` (what a compromised TAM,
+/// or its stolen key, signs with).
+pub fn tam_key(data_dir: &str) -> teep_cose::PrivateKey {
+    let bytes = std::fs::read(format!("{data_dir}/tam-esp256.key")).unwrap();
+    teep_cose::PrivateKey::from_cose_key_bytes(&bytes)
+        .or_else(|_| teep_cose::PrivateKey::from_pem(&String::from_utf8_lossy(&bytes)))
+        .unwrap()
+}
+
+/// `message` signed with `key` (COSE_Sign1, -26 numbering).
+pub fn sign_with(key: &teep_cose::PrivateKey, message: &Message) -> Vec<u8> {
     let signer = teep_cose::default_provider()
-        .signer(&key, key.default_algorithm())
+        .signer(key, key.default_algorithm())
         .unwrap();
     teep_proto::sign_message(
         message,

@@ -400,6 +400,15 @@ impl Deployment {
         spawn_until(&args, self.work(), "tee socket: ", &self.log("tee"))
     }
 
+    /// Starts `teep tee serve` as [`Self::start_tee`] does, with `extra` options (more TAMs
+    /// to trust and contact, ...).
+    pub fn start_tee_with(&self, extra: &[&str]) -> Spawned {
+        let mut args = self.tee_args();
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        spawn_until(&args, self.work(), "tee socket: ", &self.log("tee"))
+    }
+
     /// Starts `teep tee serve` without waiting (for a kill at any moment of its life).
     pub fn spawn_tee(&self) -> Child {
         teep()
