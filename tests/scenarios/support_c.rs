@@ -19,7 +19,8 @@ use crate::common::deployment::{Deployment, Spawned};
 pub enum Plan {
     /// Pass it to the TAM and its answer back.
     Forward,
-    /// Answer these bytes (a TEEP message) without asking the TAM.
+    /// Answer these bytes (a TEEP message; none: 204, the TAM has nothing more) without
+    /// asking the TAM.
     Answer(Vec<u8>),
     /// Send the TAM what this makes of the Broker's bytes, and its answer back.
     Rewrite(Rewriter),
@@ -67,9 +68,15 @@ pub struct Proxy {
 
 async fn relay(shared: &Shared, headers: &HeaderMap, body: Vec<u8>) -> (u16, Vec<u8>) {
     let upstream = shared.upstream.lock().unwrap().clone();
+    let body_is_empty = body.is_empty();
     let mut request = shared.client.post(upstream).body(body);
-    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
-        request = request.header(header::CONTENT_TYPE, ct.as_bytes());
+    match headers.get(header::CONTENT_TYPE) {
+        Some(ct) => request = request.header(header::CONTENT_TYPE, ct.as_bytes()),
+        // A rewritten empty POST (the Broker's first) now carries a message.
+        None if !body_is_empty => {
+            request = request.header(header::CONTENT_TYPE, "application/teep+cbor");
+        }
+        None => {}
     }
     match request.send().await {
         Ok(answer) => {
@@ -89,6 +96,7 @@ async fn post(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> 
         .unwrap_or(Plan::Forward);
     let (status, response) = match plan {
         Plan::Forward => relay(&shared, &headers, body.to_vec()).await,
+        Plan::Answer(bytes) if bytes.is_empty() => (204, bytes),
         Plan::Answer(bytes) => (200, bytes),
         Plan::Rewrite(rewrite) => relay(&shared, &headers, rewrite(&body)).await,
     };
@@ -158,6 +166,30 @@ impl Proxy {
     pub fn clear(&self) {
         self.shared.log.lock().unwrap().clear();
     }
+}
+
+/// One policy check whose Success the proxy keeps from the TAM (it answers 204 in the
+/// TAM's place): the Success, signed by the Agent, to deliver later.
+pub fn withheld_success(d: &Deployment, proxy: &Proxy) -> Vec<u8> {
+    proxy.clear();
+    proxy.plan([Plan::Forward, Plan::Forward, Plan::Answer(Vec::new())]);
+    let _ = d.output(&d.once_args());
+    let seen = proxy.exchanges();
+    let success = seen.get(2).map(|x| x.request.clone()).unwrap_or_default();
+    assert!(
+        matches!(message(&success), Some(Message::Success(_))),
+        "no Success to withhold: {seen:?}"
+    );
+    success
+}
+
+/// One policy check whose first POST carries `bytes` to the TAM (a late or replayed
+/// message); the exchange.
+pub fn deliver(d: &Deployment, proxy: &Proxy, bytes: Vec<u8>) -> Exchange {
+    proxy.clear();
+    proxy.plan([Plan::Rewrite(Arc::new(move |_: &[u8]| bytes.clone()))]);
+    let _ = d.output(&d.once_args());
+    proxy.exchanges().first().cloned().unwrap()
 }
 
 /// The TEEP message inside a signed TEEP/HTTP body, unverified (the test reads what went
