@@ -208,7 +208,29 @@ pub fn stranger() -> teep_cose::PrivateKey {
 /// The ESP256 key of the TAM whose data directory is `data_dir` (what a compromised TAM,
 /// or its stolen key, signs with).
 pub fn tam_key(data_dir: &str) -> teep_cose::PrivateKey {
-    let bytes = std::fs::read(format!("{data_dir}/tam-esp256.key")).unwrap();
+    private_key(&format!("{data_dir}/tam-esp256.key"))
+}
+
+/// The SUIT reports of a Success or Error, opened with the TAM's encryption key (in its
+/// data directory `data_dir`, as the TAM opens them).
+pub fn open_reports(data_dir: &str, reports: &[Vec<u8>]) -> Vec<teep_suit::report::ReceivedReport> {
+    let key = private_key(&format!("{data_dir}/tam-encryption.key"));
+    let no_device_keys = teep_cose::TrustStore::new();
+    let keys = teep_suit::report::ReportKeys {
+        provider: teep_cose::default_provider(),
+        device: &no_device_keys,
+        tam: Some(&key),
+        require_signature: false,
+    };
+    reports
+        .iter()
+        .map(|r| teep_suit::report::ReceivedReport::decode(r, &keys).unwrap())
+        .collect()
+}
+
+/// A private key file of a TAM's data directory (COSE_Key or PEM).
+fn private_key(path: &str) -> teep_cose::PrivateKey {
+    let bytes = std::fs::read(path).unwrap();
     teep_cose::PrivateKey::from_cose_key_bytes(&bytes)
         .or_else(|_| teep_cose::PrivateKey::from_pem(&String::from_utf8_lossy(&bytes)))
         .unwrap()
