@@ -373,24 +373,37 @@ impl Deployment {
     /// The TEE's arguments: trusting the TAM's public key (the file the TAM writes) and the
     /// TC signer, encrypting Evidence and SUIT reports to the TAM (§12), contacting the TAM.
     fn tee_args(&self) -> Vec<String> {
-        [
-            "tee",
-            "serve",
-            "--state-dir",
-            &self.tee_dir,
-            "--socket",
-            &self.socket,
-            "--trust-tam",
-            &format!("{}/tam-esp256.pub.pem", self.tam_data),
-            "--tam-encryption-key",
-            &format!("{}/tam-encryption.pub.pem", self.tam_data),
-            "--trust-signer",
-            "signer.key.pub",
-            "--tam",
-            &self.tam_uri,
-        ]
-        .map(str::to_owned)
-        .to_vec()
+        let tam_key = format!("{}/tam-esp256.pub.pem", self.tam_data);
+        self.tee_args_trusting(&[&tam_key], &["signer.key.pub"])
+    }
+
+    /// [`Self::tee_args`] with other TAM keys and TC signers to trust (the Device
+    /// Administrator's anchors).
+    fn tee_args_trusting(&self, tam_keys: &[&str], signers: &[&str]) -> Vec<String> {
+        let mut args: Vec<String> = ["tee", "serve", "--state-dir", &self.tee_dir]
+            .into_iter()
+            .chain(["--socket", &self.socket])
+            .map(str::to_owned)
+            .collect();
+        for key in tam_keys {
+            args.extend(["--trust-tam".to_owned(), (*key).to_owned()]);
+        }
+        args.extend([
+            "--tam-encryption-key".to_owned(),
+            format!("{}/tam-encryption.pub.pem", self.tam_data),
+        ]);
+        for signer in signers {
+            args.extend(["--trust-signer".to_owned(), (*signer).to_owned()]);
+        }
+        args.extend(["--tam".to_owned(), self.tam_uri.clone()]);
+        args
+    }
+
+    /// Starts `teep tee serve` trusting exactly `tam_keys` and `signers` (key files).
+    pub fn start_tee_trusting(&self, tam_keys: &[&str], signers: &[&str]) -> Spawned {
+        let args = self.tee_args_trusting(tam_keys, signers);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        spawn_until(&args, self.work(), "tee socket: ", &self.log("tee"))
     }
 
     /// Starts `teep tee serve` (trusting the TAM and the signer) and waits for its socket.
