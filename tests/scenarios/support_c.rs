@@ -323,12 +323,6 @@ pub fn device_record(devices_json: &str, device_id: &str) -> serde_json::Value {
         .clone()
 }
 
-/// The audit log's entries (`teep tam audit --json`) as one text, for `contains` checks.
-pub fn audit_text(tam_admin_output: &str) -> String {
-    let audit: serde_json::Value = serde_json::from_str(tam_admin_output).unwrap();
-    audit.to_string()
-}
-
 /// Waits (polling, up to 60 s on a loaded machine) until `done` holds.
 pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
