@@ -5,7 +5,9 @@
 //! are outstanding at once: opening the third retires the oldest token. The Successes are
 //! then delivered late: the first (its token retired) changes nothing at the TAM; the
 //! second and third are recorded (each Update carried the TAs not yet confirmed); the third
-//! again (a replayed Success, its token consumed) changes nothing. The device has all three. Expiry is scenario 18.
+//! again (a replayed Success, its token consumed) changes nothing. The device has all three. Expiry is scenario 18. (Found: the TAM ages sessions by their
+//! issue time in whole seconds, then by token, so among sessions opened in the same second
+//! the one retired is arbitrary, possibly the newest; the test spaces them a second apart.)
 
 use crate::common::deployment::{COUNTER_V1, Deployment, id_text};
 use crate::support_c::{Proxy, Tam, deliver, device_record, withheld_success};
@@ -35,6 +37,9 @@ fn outstanding_sessions_per_device_are_capped_and_each_token_counts_once() {
         let policy: Vec<&str> = manifests[..k].iter().map(String::as_str).collect();
         d.set_policy(&policy);
         successes.push(withheld_success(&d, &proxy));
+        // The TAM orders sessions by issue time in whole seconds (then by token): sessions
+        // of one second have no defined age order, so each starts in a second of its own.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
     }
     let recorded = |d: &Deployment| -> Vec<String> {
         let record = device_record(&d.admin(&["devices", "--json"]), &d.device_id);
