@@ -1456,3 +1456,50 @@ fn unneeded_manifests_are_listed_only_to_the_tam_that_installed_them() {
         Some(vec![manifest_id("one")])
     );
 }
+
+/// `name` at `sequence` integrating `dependency` (an envelope), signed by the TC signer.
+fn envelope_depending_on(w: &World, name: &str, sequence: u64, dependency: Vec<u8>) -> Vec<u8> {
+    let mut spec = spec(name, sequence);
+    spec.dependencies = vec![teep_suit::builder::DependencySpec {
+        envelope: dependency,
+    }];
+    let built = teep_suit::builder::build(&spec, provider())
+        .unwrap()
+        .envelope;
+    teep_suit::builder::sign(&built, signer(&w.tc_signer).as_ref(), provider()).unwrap()
+}
+
+/// TAM B cannot change TAM A's TC through a dependency integrated into B's own TC (the SUIT
+/// processor refuses to store a dependency over a root manifest, so the ownership check
+/// needs only the roots); B's TC may depend on A's as it is (the same envelope).
+#[test]
+fn a_tam_cannot_change_another_tams_tc_through_an_integrated_dependency() {
+    let w = World::new();
+    let tam_b = key(Curve::Ed25519);
+    let mut agent = agent_trusting(&w, &tam_b);
+    install(&w, &mut agent, 1, "one", 1);
+
+    let sneaky = envelope_depending_on(&w, "two", 1, w.envelope("one", 2));
+    let u = update(&[2; 16], vec![sneaky], vec![]);
+    let e = refused(&w, &mut agent, &sign1(&w, &tam_b, &u));
+    assert_eq!(e.err_code, ErrCode::ManifestProcessingFailed);
+    // The SUIT processor stops it: a root manifest is not replaced as a dependency.
+    assert_eq!(
+        e.err_msg.as_deref(),
+        Some("component /TEEP-Device/one/suit is referenced by another manifest")
+    );
+    assert_eq!(installed(&agent), vec![(manifest_id("one"), 1)]);
+
+    let honest = envelope_depending_on(&w, "two", 1, w.envelope("one", 1));
+    let u = update(&[3; 16], vec![honest], vec![]);
+    let handled = agent.handle(TAM_URI, &sign1(&w, &tam_b, &u), cx());
+    assert!(
+        matches!(handled.event, Event::UpdateApplied { installed: 1, .. }),
+        "{:?}",
+        handled.event
+    );
+    assert_eq!(
+        installed(&agent),
+        vec![(manifest_id("one"), 1), (manifest_id("two"), 1)]
+    );
+}
