@@ -10,7 +10,7 @@
 //! installed) it unlinks it through unneeded-manifest-list. The Agent records which TAM key
 //! installed each manifest (sealed state) and refuses both with
 //! ERR_MANIFEST_PROCESSING_FAILED: the device keeps A's version, B records nothing of it,
-//! and A still updates its own TC. Both TAMs share the TEE's one `--tam-encryption-key`
+//! and A still updates its own TC. When the app no longer needs A's TC, A unlinks it. Both TAMs share the TEE's one `--tam-encryption-key`
 //! (the software TEE encrypts SUIT reports and Evidence to one TAM key; B's data directory
 //! gets a copy of A's encryption key).
 
@@ -114,6 +114,28 @@ fn a_tam_cannot_replace_or_unlink_a_tc_another_tam_installed() {
     assert_eq!(d.listed_sequence(&TA), Some(3), "{:?}", d.listed());
     assert!(d.tam_installed().contains(&(counter.clone(), 3)));
     assert!(installed_at(&d, &b).contains(&other));
+
+    // The app no longer needs the counter: A, which installed it, unlinks it (its policy lets
+    // the device keep or drop it: requestable, not required); B, never told of it (the
+    // Agent lists an unneeded manifest only to its installer: teep-agent
+    // `engine::unneeded_manifests_are_listed_only_to_the_tam_that_installed_them`), tries
+    // nothing.
+    d.admin(&[
+        "policy",
+        "set",
+        "--device",
+        &d.device_id,
+        "--requestable",
+        &counter,
+    ]);
+    check_both(&d);
+    assert_eq!(d.listed_sequence(&TA), Some(3), "a requestable TC stays");
+    d.app(&["device", "unrequest", "/TEEP-Device/counter/ta"]);
+    check_both(&d);
+    assert_eq!(d.listed_sequence(&TA), None, "{:?}", d.listed());
+    assert_eq!(d.listed_sequence(&OTHER), Some(1));
+    assert!(!d.tam_installed().iter().any(|(m, _)| *m == counter));
+    assert_eq!(refusals(&tee), 2, "B was offered A's unneeded TC");
     broker.stop();
     tee.stop();
 }
