@@ -1345,3 +1345,161 @@ fn a_pre26_tams_two_element_profiles_are_understood_or_refused() {
         assert_eq!(e.err_code, ErrCode::PermanentError, "{bad:?}");
     }
 }
+
+// ------------------------------------------------------------------ several TAMs
+
+/// An Agent trusting a second TAM key (`tam_b`, in the Agent's suite) besides the World's.
+fn agent_trusting(w: &World, tam_b: &PrivateKey) -> Agent<MemoryTee> {
+    let mut cfg = w.config();
+    cfg.tam_trust.add_key(tam_b.public_key().clone());
+    w.agent_with(cfg)
+}
+
+/// A TAM manages only the TCs it installed (RFC 9397 §4.4): TAM B, trusted and signing
+/// validly, can neither unlink nor replace TAM A's manifest, not even hidden in an Update
+/// that also installs its own TC and not under A's URI; nothing changes, the answer is
+/// ERR_MANIFEST_PROCESSING_FAILED. Each TAM manages its own; once A unlinks its TC, the
+/// location is free for B.
+#[test]
+fn a_tam_cannot_unlink_or_replace_what_another_tam_installed() {
+    let w = World::new();
+    let tam_b = key(Curve::Ed25519);
+    let mut agent = agent_trusting(&w, &tam_b);
+    install(&w, &mut agent, 1, "one", 1);
+
+    let attacks = [
+        update(&[2; 16], vec![], vec![manifest_id("one")]),
+        update(&[3; 16], vec![w.envelope("one", 2)], vec![]),
+        update(
+            &[4; 16],
+            vec![w.envelope("two", 1)],
+            vec![manifest_id("one")],
+        ),
+    ];
+    for attack in &attacks {
+        let e = refused(&w, &mut agent, &sign1(&w, &tam_b, attack));
+        assert_eq!(e.err_code, ErrCode::ManifestProcessingFailed);
+        assert_eq!(
+            e.err_msg.as_deref(),
+            Some("manifest installed by another TAM")
+        );
+    }
+    assert_eq!(installed(&agent), vec![(manifest_id("one"), 1)]);
+
+    // B installs its own TC; A cannot unlink that one.
+    let u = update(&[5; 16], vec![w.envelope("two", 1)], vec![]);
+    let handled = agent.handle(TAM_URI, &sign1(&w, &tam_b, &u), cx());
+    assert!(matches!(
+        handled.event,
+        Event::UpdateApplied { installed: 1, .. }
+    ));
+    let u = update(&[6; 16], vec![], vec![manifest_id("two")]);
+    let e = refused(&w, &mut agent, &sign1(&w, &w.tam_ed25519, &u));
+    assert_eq!(e.err_code, ErrCode::ManifestProcessingFailed);
+
+    // The owners survive a restart of the engine (they are in the sealed state).
+    let mut agent = Agent::new(
+        {
+            let mut cfg = w.config();
+            cfg.tam_trust.add_key(tam_b.public_key().clone());
+            cfg
+        },
+        agent.into_tee(),
+    )
+    .unwrap();
+    refused(&w, &mut agent, &sign1(&w, &tam_b, &attacks[0]));
+
+    // A updates and then unlinks its own TC; afterwards B may install at that location.
+    install(&w, &mut agent, 7, "one", 2);
+    let u = update(&[8; 16], vec![], vec![manifest_id("one")]);
+    let handled = agent.handle(TAM_URI, &sign1(&w, &w.tam_ed25519, &u), cx());
+    assert!(matches!(
+        handled.event,
+        Event::UpdateApplied { unlinked: 1, .. }
+    ));
+    let u = update(&[9; 16], vec![w.envelope("one", 3)], vec![]);
+    let handled = agent.handle(TAM_URI, &sign1(&w, &tam_b, &u), cx());
+    assert!(matches!(
+        handled.event,
+        Event::UpdateApplied { installed: 1, .. }
+    ));
+    assert_eq!(
+        installed(&agent),
+        vec![(manifest_id("one"), 3), (manifest_id("two"), 1)]
+    );
+}
+
+/// An app's unneeded TA is offered for unlinking only to the TAM that installed it: another
+/// TAM is not told of it (its unlink would only be refused).
+#[test]
+fn unneeded_manifests_are_listed_only_to_the_tam_that_installed_them() {
+    let w = World::new();
+    let tam_b = key(Curve::Ed25519);
+    let mut agent = agent_trusting(&w, &tam_b);
+    install(&w, &mut agent, 1, "one", 1);
+    agent.unrequest_ta(&ta_id("one")).unwrap();
+    let unneeded_for = |agent: &mut Agent<MemoryTee>, tam: &PrivateKey, token: u8| {
+        let q = Message::QueryRequest(query(
+            Some(&[token; 16]),
+            None,
+            DataItemRequested::TRUSTED_COMPONENTS,
+        ));
+        let reply = agent.handle(TAM_URI, &sign1(&w, tam, &q), cx()).reply;
+        let Message::QueryResponse(r) = w.read(&reply.unwrap()) else {
+            panic!("not a QueryResponse")
+        };
+        r.unneeded_manifest_list
+    };
+    assert_eq!(unneeded_for(&mut agent, &tam_b, 2), None);
+    assert_eq!(
+        unneeded_for(&mut agent, &w.tam_ed25519, 3),
+        Some(vec![manifest_id("one")])
+    );
+}
+
+/// `name` at `sequence` integrating `dependency` (an envelope), signed by the TC signer.
+fn envelope_depending_on(w: &World, name: &str, sequence: u64, dependency: Vec<u8>) -> Vec<u8> {
+    let mut spec = spec(name, sequence);
+    spec.dependencies = vec![teep_suit::builder::DependencySpec {
+        envelope: dependency,
+    }];
+    let built = teep_suit::builder::build(&spec, provider())
+        .unwrap()
+        .envelope;
+    teep_suit::builder::sign(&built, signer(&w.tc_signer).as_ref(), provider()).unwrap()
+}
+
+/// TAM B cannot change TAM A's TC through a dependency integrated into B's own TC (the SUIT
+/// processor refuses to store a dependency over a root manifest, so the ownership check
+/// needs only the roots); B's TC may depend on A's as it is (the same envelope).
+#[test]
+fn a_tam_cannot_change_another_tams_tc_through_an_integrated_dependency() {
+    let w = World::new();
+    let tam_b = key(Curve::Ed25519);
+    let mut agent = agent_trusting(&w, &tam_b);
+    install(&w, &mut agent, 1, "one", 1);
+
+    let sneaky = envelope_depending_on(&w, "two", 1, w.envelope("one", 2));
+    let u = update(&[2; 16], vec![sneaky], vec![]);
+    let e = refused(&w, &mut agent, &sign1(&w, &tam_b, &u));
+    assert_eq!(e.err_code, ErrCode::ManifestProcessingFailed);
+    // The SUIT processor stops it: a root manifest is not replaced as a dependency.
+    assert_eq!(
+        e.err_msg.as_deref(),
+        Some("component /TEEP-Device/one/suit is referenced by another manifest")
+    );
+    assert_eq!(installed(&agent), vec![(manifest_id("one"), 1)]);
+
+    let honest = envelope_depending_on(&w, "two", 1, w.envelope("one", 1));
+    let u = update(&[3; 16], vec![honest], vec![]);
+    let handled = agent.handle(TAM_URI, &sign1(&w, &tam_b, &u), cx());
+    assert!(
+        matches!(handled.event, Event::UpdateApplied { installed: 1, .. }),
+        "{:?}",
+        handled.event
+    );
+    assert_eq!(
+        installed(&agent),
+        vec![(manifest_id("one"), 1), (manifest_id("two"), 1)]
+    );
+}

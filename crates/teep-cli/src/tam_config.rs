@@ -103,6 +103,14 @@ pub(crate) struct ServeArgs {
     /// Seconds requests in flight may take to finish on SIGINT/SIGTERM. [default: 30]
     #[arg(long, env = "TEEP_TAM_SHUTDOWN_GRACE")]
     pub(crate) shutdown_grace: Option<u64>,
+    /// Seconds a session's token stays valid (spec §5: hours, installs are slow); an answer
+    /// after that is refused. [default: 14400]
+    #[arg(long, env = "TEEP_TAM_TOKEN_LIFETIME")]
+    pub(crate) token_lifetime: Option<u64>,
+    /// Outstanding sessions (tokens) per device; opening one more retires the oldest.
+    /// [default: 4]
+    #[arg(long, env = "TEEP_TAM_MAX_SESSIONS_PER_DEVICE")]
+    pub(crate) max_sessions_per_device: Option<usize>,
     /// An Attestation Result about this TAM (signed EAR, `cnf` = one of its keys; made by
     /// `teep attest verify --ear-out`), sent to Agents that demand the TAM's attestation.
     /// Re-read when the file changes. Needs --attestation-verifier-key.
@@ -121,6 +129,11 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "TEEP_TAM_ATTESTATION_UP_FRONT", num_args = 0..=1, default_missing_value = "true")]
     pub(crate) attestation_up_front: Option<bool>,
 }
+
+/// Default of `--token-lifetime`, in seconds (4 hours).
+const DEFAULT_TOKEN_LIFETIME: u64 = 4 * 3600;
+/// Default of `--max-sessions-per-device`.
+const DEFAULT_MAX_SESSIONS_PER_DEVICE: usize = 4;
 
 /// Default of `--attestation-max-age`, in seconds.
 const DEFAULT_ATTESTATION_MAX_AGE: u64 = 3600;
@@ -177,6 +190,10 @@ pub(crate) struct Settings {
     pub(crate) server: ServerConfig,
     /// The TAM's own attestation, if configured.
     pub(crate) self_attestation: Option<SelfAttestationSetting>,
+    /// Seconds a token stays valid.
+    pub(crate) token_lifetime: u64,
+    /// Outstanding tokens per device.
+    pub(crate) max_sessions_per_device: usize,
 }
 
 impl ServeArgs {
@@ -204,6 +221,10 @@ impl ServeArgs {
             rate: self.rate.or(file.rate),
             burst: self.burst.or(file.burst),
             shutdown_grace: self.shutdown_grace.or(file.shutdown_grace),
+            token_lifetime: self.token_lifetime.or(file.token_lifetime),
+            max_sessions_per_device: self
+                .max_sessions_per_device
+                .or(file.max_sessions_per_device),
             attestation_result: self.attestation_result.or(file.attestation_result),
             attestation_verifier_key: self
                 .attestation_verifier_key
@@ -302,6 +323,13 @@ impl ServeArgs {
             }
             _ => bail!("attestation-result and attestation-verifier-key go together"),
         };
+        let token_lifetime = self.token_lifetime.unwrap_or(DEFAULT_TOKEN_LIFETIME);
+        let max_sessions_per_device = self
+            .max_sessions_per_device
+            .unwrap_or(DEFAULT_MAX_SESSIONS_PER_DEVICE);
+        if token_lifetime == 0 || max_sessions_per_device == 0 {
+            bail!("token-lifetime and max-sessions-per-device must be at least 1");
+        }
         Ok(Settings {
             data_dir: self
                 .data_dir
@@ -315,6 +343,8 @@ impl ServeArgs {
             pre26_path: self.pre26_path,
             server,
             self_attestation,
+            token_lifetime,
+            max_sessions_per_device,
         })
     }
 }
@@ -348,6 +378,8 @@ mod tests {
         assert_eq!(s.verifier, VerifierSetting::InProcess { policy: None });
         assert!(s.tls.is_none() && s.database.is_none() && s.admin_listen.is_none());
         assert_eq!(s.default_class, DEFAULT_CLASS);
+        assert_eq!(s.token_lifetime, 4 * 3600);
+        assert_eq!(s.max_sessions_per_device, 4);
         assert_eq!(
             s.pre26_path, None,
             "older Agents are served only when asked for"
@@ -357,11 +389,12 @@ mod tests {
     #[test]
     fn flags_win_over_the_file_which_wins_over_defaults() {
         let (_dir, path) = file(
-            "listen = \"127.0.0.1:9000\"\npath = \"/from-file\"\nbody-limit = 1024\nheader-timeout = 3\nadmin-listen = \"127.0.0.1:9001\"\npre26-path = \"/old\"\ndefault-class = \"phones\"\n",
+            "listen = \"127.0.0.1:9000\"\npath = \"/from-file\"\nbody-limit = 1024\nheader-timeout = 3\nadmin-listen = \"127.0.0.1:9001\"\npre26-path = \"/old\"\ndefault-class = \"phones\"\ntoken-lifetime = 60\n",
         );
         let args = ServeArgs {
             config: Some(path),
             path: Some("/from-flag".into()),
+            max_sessions_per_device: Some(2),
             ..ServeArgs::default()
         };
         let s = args.resolve().unwrap();
@@ -373,6 +406,25 @@ mod tests {
         assert_eq!(s.server.body_timeout, ServerConfig::default().body_timeout);
         assert_eq!(s.admin_listen.as_deref(), Some("127.0.0.1:9001"));
         assert_eq!(s.default_class, "phones");
+        assert_eq!(s.token_lifetime, 60);
+        assert_eq!(s.max_sessions_per_device, 2);
+    }
+
+    #[test]
+    fn token_lifetime_and_session_cap_of_zero_are_refused() {
+        for args in [
+            ServeArgs {
+                token_lifetime: Some(0),
+                ..ServeArgs::default()
+            },
+            ServeArgs {
+                max_sessions_per_device: Some(0),
+                ..ServeArgs::default()
+            },
+        ] {
+            let err = args.resolve().unwrap_err();
+            assert!(format!("{err}").contains("at least 1"), "{err}");
+        }
     }
 
     #[test]

@@ -99,7 +99,7 @@ impl<T: Tee> Agent<T> {
         if !tam.plain_query || tam.error_since_response || !cached {
             return Ok(None);
         }
-        let response = self.inventory(tam_uri, true)?;
+        let response = self.inventory(tam_uri, &tam.key, true)?;
         self.sign(&Message::QueryResponse(response))
             .map(Some)
             .map_err(AgentError::Message)

@@ -189,6 +189,10 @@ pub enum Refusal {
     /// The Update lists the same envelope twice (a repeated install).
     #[error("manifest listed twice")]
     Repeated,
+    /// The Update unlinks or replaces a manifest that another TAM installed: a TAM
+    /// manages only the TCs it installed (RFC 9397 §4.4; ACLs per TAM key, protocol §10).
+    #[error("manifest installed by another TAM")]
+    NotOwner,
     /// The TEE failed (signing Evidence, storage, saving state): retry later.
     #[error("TEE failure")]
     Tee,
@@ -207,7 +211,7 @@ impl Refusal {
             Self::Replay | Self::Nonce | Self::NotFromTam | Self::Repeated => {
                 ErrCode::PermanentError
             }
-            Self::OverLimits => ErrCode::ManifestProcessingFailed,
+            Self::OverLimits | Self::NotOwner => ErrCode::ManifestProcessingFailed,
             Self::Tee => ErrCode::TemporaryError,
         }
     }
@@ -396,7 +400,7 @@ impl<T: Tee> Agent<T> {
             let signer = verified.signer().clone();
             match verified.into_message() {
                 Message::QueryRequest(q) => self.on_query(tam_uri, &signer, q, cx),
-                Message::Update(u) => self.on_update(u),
+                Message::Update(u) => self.on_update(u, signer.thumbprint()),
                 _ => Err(Rejection::with_token(Refusal::NotFromTam, token.as_deref())),
             }
         });

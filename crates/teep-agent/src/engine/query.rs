@@ -65,6 +65,7 @@ impl<T: Tee> Agent<T> {
         let mut response = self
             .inventory(
                 tam_uri,
+                &tam_key.thumbprint(),
                 asked.contains(DataItemRequested::TRUSTED_COMPONENTS),
             )
             .map_err(|_| reject(Refusal::Tee))?;
@@ -260,8 +261,15 @@ impl<T: Tee> Agent<T> {
 
     /// A QueryResponse for `tam_uri` listing what is installed (when `tcs`) and what apps
     /// asked for: the TAs requested from this TAM (or from none in particular), so one TAM
-    /// does not learn what was asked of another.
-    pub(super) fn inventory(&self, tam_uri: &str, tcs: bool) -> Result<QueryResponse, AgentError> {
+    /// does not learn what was asked of another; and the unneeded manifests this TAM (by its
+    /// key thumbprint `tam_key`) may unlink: its own and those without a recorded owner (another
+    /// TAM's would only be refused, round after round).
+    pub(super) fn inventory(
+        &self,
+        tam_uri: &str,
+        tam_key: &[u8; 32],
+        tcs: bool,
+    ) -> Result<QueryResponse, AgentError> {
         let tc_list = if tcs {
             let installed = self
                 .tee
@@ -283,7 +291,13 @@ impl<T: Tee> Agent<T> {
                 have_binary: None,
             })
             .collect();
-        let unneeded: Vec<ComponentId> = self.state.unneeded.to_vec();
+        let unneeded: Vec<ComponentId> = self
+            .state
+            .unneeded
+            .iter()
+            .filter(|m| self.state.owner(m).is_none_or(|owner| owner == tam_key))
+            .cloned()
+            .collect();
         Ok(QueryResponse {
             tc_list,
             requested_tc_list: (!requested.is_empty()).then_some(requested),

@@ -3,17 +3,19 @@
 //! What must survive a restart besides the SUIT storage: the TAs apps asked for and no
 //! longer need (they feed `requested-tc-list` / `unneeded-manifest-list` until a TAM acts
 //! on them), what the Agent knows of each TAM it answered (the key that verified, for the
-//! unsolicited-QueryResponse rule of §11), and the tokens already answered (replay). The
-//! TEE seals the bytes; the encoding is a small CBOR array, versioned:
+//! unsolicited-QueryResponse rule of §11), the tokens already answered (replay), and which
+//! TAM installed each manifest (a TAM manages only the TCs it installed: RFC 9397 §4.4, "ACLs
+//! per TAM key"). The TEE seals the bytes; the encoding is a small CBOR array, versioned:
 //!
 //! ```text
-//! [ 2, [* [component-id, tam-uri / null]], [* component-id],
+//! [ 3, [* [component-id, tam-uri / null]], [* component-id],
 //!   [* [tam-uri, key-thumbprint, plain-query, error-since-response]], [* token],
-//!   passport-ear / null ]
+//!   passport-ear / null, [* [manifest-id, tam-key-thumbprint]] ]
 //! ```
 //!
-//! Version 1 (the same without `passport-ear`) is still read, so a device keeps its state
-//! across the upgrade.
+//! Versions 1 (without `passport-ear` and the owners) and 2 (without the owners) are still
+//! read, so a device keeps its state across the upgrade; their manifests have no recorded
+//! owner (any trusted TAM may manage them, and the next one that installs one owns it).
 
 use alloc::collections::VecDeque;
 use alloc::string::String;
@@ -24,7 +26,7 @@ use minicbor::{Decoder, Encoder};
 use teep_suit::ComponentId;
 
 /// Version of the encoding written by [`AgentState::encode`].
-const VERSION: u64 = 2;
+const VERSION: u64 = 3;
 
 /// A TA an app asked for (RequestTA) that is not installed yet.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,6 +57,9 @@ pub(crate) struct AgentState {
     pub tokens: VecDeque<Vec<u8>>,
     /// The Attestation Result the Agent presents in passport mode (COSE_Sign1 EAR).
     pub passport: Option<Vec<u8>>,
+    /// The TAM (RFC 9679 thumbprint of the key its Update verified with) that installed
+    /// each installed manifest, by manifest component ID; one entry per manifest.
+    pub owners: Vec<(ComponentId, [u8; 32])>,
 }
 
 /// The sealed state does not decode (damaged or from a newer version).
@@ -96,7 +101,7 @@ impl AgentState {
     }
 
     fn write(&self, e: &mut Enc) -> EncResult {
-        e.array(6)?.u64(VERSION)?;
+        e.array(7)?.u64(VERSION)?;
         e.array(self.requested.len() as u64)?;
         for r in &self.requested {
             e.array(2)?;
@@ -126,6 +131,12 @@ impl AgentState {
             Some(ear) => e.bytes(ear)?,
             None => e.null()?,
         };
+        e.array(self.owners.len() as u64)?;
+        for (manifest, tam) in &self.owners {
+            e.array(2)?;
+            put_cid(e, manifest)?;
+            e.bytes(tam)?;
+        }
         Ok(())
     }
 
@@ -143,7 +154,8 @@ impl AgentState {
         let bad = minicbor::decode::Error::message;
         let version = match (definite(d.array()?)?, d.u64()?) {
             (5, 1) => 1,
-            (6, VERSION) => VERSION,
+            (6, 2) => 2,
+            (7, VERSION) => VERSION,
             _ => return Err(bad("unknown state version")),
         };
         let mut state = Self::default();
@@ -179,13 +191,23 @@ impl AgentState {
         for _ in 0..definite(d.array()?)? {
             state.tokens.push_back(d.bytes()?.to_vec());
         }
-        if version == VERSION {
+        if version >= 2 {
             state.passport = if d.datatype()? == Type::Null {
                 d.skip()?;
                 None
             } else {
                 Some(d.bytes()?.to_vec())
             };
+        }
+        if version >= 3 {
+            for _ in 0..definite(d.array()?)? {
+                if definite(d.array()?)? != 2 {
+                    return Err(bad("owner entry"));
+                }
+                let manifest = get_cid(d)?;
+                let tam = <[u8; 32]>::try_from(d.bytes()?).map_err(|_| bad("thumbprint"))?;
+                state.owners.push((manifest, tam));
+            }
         }
         Ok(state)
     }
@@ -201,6 +223,19 @@ impl AgentState {
             Some(t) => *t = tam,
             None => self.tams.push(tam),
         }
+    }
+
+    /// The TAM that installed `manifest`, if one is recorded.
+    pub(crate) fn owner(&self, manifest: &ComponentId) -> Option<&[u8; 32]> {
+        self.owners
+            .iter()
+            .find_map(|(m, tam)| (m == manifest).then_some(tam))
+    }
+
+    /// Records `tam` as the installer of `manifest` (replacing any earlier record).
+    pub(crate) fn set_owner(&mut self, manifest: &ComponentId, tam: [u8; 32]) {
+        self.owners.retain(|(m, _)| m != manifest);
+        self.owners.push((manifest.clone(), tam));
     }
 
     /// Records an answered token, forgetting the oldest beyond `limit`.
@@ -238,6 +273,7 @@ mod tests {
         s.remember_token(&[2; 16], 2);
         s.remember_token(&[3; 16], 2);
         s.passport = Some(vec![0xd2, 0x84]);
+        s.set_owner(&ComponentId::from_strs(&["c", "suit"]), [9; 32]);
         s
     }
 
@@ -258,19 +294,36 @@ mod tests {
         trailing.push(0);
         assert_eq!(AgentState::decode(&trailing), Err(StateDecodeError));
         let mut other_version = bytes;
-        other_version[1] = 3;
+        other_version[1] = 4;
         assert_eq!(AgentState::decode(&other_version), Err(StateDecodeError));
     }
 
     #[test]
-    fn version_1_state_is_still_read() {
+    fn versions_1_and_2_are_still_read_without_owners() {
         let mut s = sample();
         s.passport = None;
-        let v2 = s.encode();
-        // v1: a 5-element array with version 1, no passport element (here: null at the end).
+        s.owners.clear();
+        let v3 = s.encode();
+        // v3 ends with the passport (null) and the empty owner list.
+        assert_eq!(&v3[v3.len() - 2..], &[0xf6, 0x80]);
+        // v2: a 6-element array with version 2, no owner list.
+        let mut v2 = vec![0x86, 0x02];
+        v2.extend_from_slice(&v3[2..v3.len() - 1]);
+        assert_eq!(AgentState::decode(&v2), Ok(s.clone()));
+        // v1: a 5-element array with version 1, no passport element either.
         let mut v1 = vec![0x85, 0x01];
-        v1.extend_from_slice(&v2[2..v2.len() - 1]);
-        assert_eq!(v2.last(), Some(&0xf6));
+        v1.extend_from_slice(&v3[2..v3.len() - 2]);
         assert_eq!(AgentState::decode(&v1), Ok(s));
+    }
+
+    #[test]
+    fn owners_are_one_per_manifest() {
+        let mut s = AgentState::default();
+        let m = ComponentId::from_strs(&["m", "suit"]);
+        assert_eq!(s.owner(&m), None);
+        s.set_owner(&m, [1; 32]);
+        s.set_owner(&m, [2; 32]);
+        assert_eq!(s.owner(&m), Some(&[2; 32]));
+        assert_eq!(s.owners.len(), 1);
     }
 }

@@ -6,16 +6,36 @@
 use alloc::vec::Vec;
 
 use teep_proto::{ErrCode, ErrorMessage, Message, Success, Update};
-use teep_suit::ComponentId;
 use teep_suit::processor::{Processor, UpdateItem, UpdateOutcome};
 use teep_suit::report::Report;
+use teep_suit::{ComponentId, Envelope, Manifest};
 
 use super::{Agent, Event, Handled, Refusal, Rejection, err_msg};
 use crate::tee::Tee;
 
+/// Where each envelope of a manifest-list would be stored (its manifest component ID, or
+/// its first component's with `suit` appended, as the processor stores it), for the
+/// ownership check before anything runs. An envelope that does not decode is left out: the
+/// processor refuses it anyway, and its manifest bytes are what the signature covers.
+fn envelope_locations(envelopes: &[Vec<u8>]) -> Vec<ComponentId> {
+    envelopes
+        .iter()
+        .filter_map(|e| {
+            let envelope = Envelope::decode(e).ok()?;
+            let manifest = Manifest::decode(envelope.manifest_bytes).ok()?;
+            manifest.manifest_component_id.or_else(|| {
+                let mut id = manifest.common.components.first()?.clone();
+                id.0.push(b"suit".to_vec());
+                Some(id)
+            })
+        })
+        .collect()
+}
+
 /// teep-suit states its err-codes by their -26 meaning; these are ours.
 impl<T: Tee> Agent<T> {
-    pub(super) fn on_update(&mut self, u: Update) -> Result<Handled, Rejection> {
+    /// `tam` is the thumbprint of the TAM key the Update verified with.
+    pub(super) fn on_update(&mut self, u: Update, tam: [u8; 32]) -> Result<Handled, Rejection> {
         let token = u.token.as_deref();
         let reject = |refusal| Rejection::with_token(refusal, token);
         if token.is_some_and(|t| self.state.tokens.iter().any(|seen| seen == t)) {
@@ -47,6 +67,13 @@ impl<T: Tee> Agent<T> {
         if envelopes.is_empty() && unneeded.is_empty() {
             return self.acknowledge(u);
         }
+        if unneeded
+            .iter()
+            .chain(&envelope_locations(envelopes))
+            .any(|m| self.state.owner(m).is_some_and(|owner| *owner != tam))
+        {
+            return Err(reject(Refusal::NotOwner));
+        }
         let outcome = {
             let parts = self.tee.update_parts();
             let processor = Processor {
@@ -55,7 +82,7 @@ impl<T: Tee> Agent<T> {
             };
             processor.update(parts.storage, &unneeded, envelopes, token)
         };
-        self.answer_update(u.token, &unneeded, &outcome)
+        self.answer_update(u.token, tam, &unneeded, &outcome)
     }
 
     /// An Update with nothing to install or unlink: at most the TAM's err-code, or an
@@ -91,6 +118,7 @@ impl<T: Tee> Agent<T> {
     fn answer_update(
         &mut self,
         token: Option<Vec<u8>>,
+        tam: [u8; 32],
         unneeded: &[ComponentId],
         outcome: &UpdateOutcome,
     ) -> Result<Handled, Rejection> {
@@ -117,7 +145,7 @@ impl<T: Tee> Agent<T> {
                     ..Success::default()
                 }))
                 .map_err(|_| Rejection::with_token(Refusal::Tee, token.as_deref()))?;
-            let event = self.after_commit(token.as_deref(), unneeded, outcome);
+            let event = self.after_commit(token.as_deref(), tam, unneeded, outcome);
             return Ok(Handled {
                 reply: Some(reply),
                 event,
@@ -146,14 +174,24 @@ impl<T: Tee> Agent<T> {
     }
 
     /// After a committed Update: the token is answered, installed TAs are no longer
-    /// requested and unlinked manifests no longer unneeded.
+    /// requested and unlinked manifests no longer unneeded; the installed manifests are
+    /// `tam`'s, the unlinked ones nobody's.
     fn after_commit(
         &mut self,
         token: Option<&[u8]>,
+        tam: [u8; 32],
         unneeded: &[ComponentId],
         outcome: &UpdateOutcome,
     ) -> Event {
         let mut next = self.state.clone();
+        next.owners.retain(|(m, _)| !unneeded.contains(m));
+        for done in outcome
+            .outcomes
+            .iter()
+            .filter_map(|o| o.result.as_ref().ok())
+        {
+            next.set_owner(&done.manifest_id, tam);
+        }
         if let Some(t) = token {
             next.remember_token(t, self.cfg.limits.remembered_tokens);
         }

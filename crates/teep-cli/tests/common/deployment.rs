@@ -219,28 +219,7 @@ impl Deployment {
         });
         std::fs::write(work.join("policy.json"), policy.to_string()).unwrap();
         d.tam_data = work.join("tam").to_str().unwrap().to_owned();
-        let tam = spawn_until(
-            &[
-                "tam",
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--admin-listen",
-                "127.0.0.1:0",
-                "--data-dir",
-                &d.tam_data,
-                "--verifier-policy",
-                "policy.json",
-                // One client address runs every policy check of the test: no rate limit.
-                "--rate",
-                "1000",
-                "--burst",
-                "1000",
-            ],
-            &work,
-            "listening on http://",
-            &d.log("tam"),
-        );
+        let tam = d.spawn_tam(&d.tam_data, &[]);
         d.tam_uri = format!("http://{}", tam.after("listening on http://"));
         d.admin_url = tam.after("admin API on ").to_owned();
         d.tam = Some(tam);
@@ -255,6 +234,30 @@ impl Deployment {
             "signer.key.pub",
         ]);
         d
+    }
+
+    /// Starts a `teep tam serve` on `data_dir` (its keys are made there unless present),
+    /// its Verifier endorsing this device, with `extra` options; read until its ready line.
+    pub fn spawn_tam(&self, data_dir: &str, extra: &[&str]) -> Spawned {
+        let mut args = vec![
+            "tam",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data_dir,
+            "--verifier-policy",
+            "policy.json",
+            // One client address runs every policy check of the test: no rate limit.
+            "--rate",
+            "1000",
+            "--burst",
+            "1000",
+        ];
+        args.extend(extra);
+        spawn_until(&args, self.work(), "listening on http://", &self.log("tam"))
     }
 
     /// The working directory (relative file names are in it).
@@ -370,29 +373,51 @@ impl Deployment {
     /// The TEE's arguments: trusting the TAM's public key (the file the TAM writes) and the
     /// TC signer, encrypting Evidence and SUIT reports to the TAM (§12), contacting the TAM.
     fn tee_args(&self) -> Vec<String> {
-        [
-            "tee",
-            "serve",
-            "--state-dir",
-            &self.tee_dir,
-            "--socket",
-            &self.socket,
-            "--trust-tam",
-            &format!("{}/tam-esp256.pub.pem", self.tam_data),
-            "--tam-encryption-key",
-            &format!("{}/tam-encryption.pub.pem", self.tam_data),
-            "--trust-signer",
-            "signer.key.pub",
-            "--tam",
-            &self.tam_uri,
-        ]
-        .map(str::to_owned)
-        .to_vec()
+        let tam_key = format!("{}/tam-esp256.pub.pem", self.tam_data);
+        self.tee_args_trusting(&[&tam_key], &["signer.key.pub"])
+    }
+
+    /// [`Self::tee_args`] with other TAM keys and TC signers to trust (the Device
+    /// Administrator's anchors).
+    fn tee_args_trusting(&self, tam_keys: &[&str], signers: &[&str]) -> Vec<String> {
+        let mut args: Vec<String> = ["tee", "serve", "--state-dir", &self.tee_dir]
+            .into_iter()
+            .chain(["--socket", &self.socket])
+            .map(str::to_owned)
+            .collect();
+        for key in tam_keys {
+            args.extend(["--trust-tam".to_owned(), (*key).to_owned()]);
+        }
+        args.extend([
+            "--tam-encryption-key".to_owned(),
+            format!("{}/tam-encryption.pub.pem", self.tam_data),
+        ]);
+        for signer in signers {
+            args.extend(["--trust-signer".to_owned(), (*signer).to_owned()]);
+        }
+        args.extend(["--tam".to_owned(), self.tam_uri.clone()]);
+        args
+    }
+
+    /// Starts `teep tee serve` trusting exactly `tam_keys` and `signers` (key files).
+    pub fn start_tee_trusting(&self, tam_keys: &[&str], signers: &[&str]) -> Spawned {
+        let args = self.tee_args_trusting(tam_keys, signers);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        spawn_until(&args, self.work(), "tee socket: ", &self.log("tee"))
     }
 
     /// Starts `teep tee serve` (trusting the TAM and the signer) and waits for its socket.
     pub fn start_tee(&self) -> Spawned {
         let args = self.tee_args();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        spawn_until(&args, self.work(), "tee socket: ", &self.log("tee"))
+    }
+
+    /// Starts `teep tee serve` as [`Self::start_tee`] does, with `extra` options (more TAMs
+    /// to trust and contact, ...).
+    pub fn start_tee_with(&self, extra: &[&str]) -> Spawned {
+        let mut args = self.tee_args();
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         spawn_until(&args, self.work(), "tee socket: ", &self.log("tee"))
     }
