@@ -36,3 +36,4 @@ mod s19_concurrent;
 mod s20_invalid_messages;
 mod s21_trust_anchors;
 mod s22_multiple_tams;
+mod support_b;

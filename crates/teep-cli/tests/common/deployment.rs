@@ -219,28 +219,7 @@ impl Deployment {
         });
         std::fs::write(work.join("policy.json"), policy.to_string()).unwrap();
         d.tam_data = work.join("tam").to_str().unwrap().to_owned();
-        let tam = spawn_until(
-            &[
-                "tam",
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--admin-listen",
-                "127.0.0.1:0",
-                "--data-dir",
-                &d.tam_data,
-                "--verifier-policy",
-                "policy.json",
-                // One client address runs every policy check of the test: no rate limit.
-                "--rate",
-                "1000",
-                "--burst",
-                "1000",
-            ],
-            &work,
-            "listening on http://",
-            &d.log("tam"),
-        );
+        let tam = d.spawn_tam(&["--verifier-policy", "policy.json"]);
         d.tam_uri = format!("http://{}", tam.after("listening on http://"));
         d.admin_url = tam.after("admin API on ").to_owned();
         d.tam = Some(tam);
@@ -255,6 +234,39 @@ impl Deployment {
             "signer.key.pub",
         ]);
         d
+    }
+
+    /// Starts `teep tam serve` on this deployment's data directory with `verifier` (the
+    /// options saying where appraisals come from) and waits until it listens.
+    fn spawn_tam(&self, verifier: &[&str]) -> Spawned {
+        let mut args = vec![
+            "tam",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            &self.tam_data,
+            // One client address runs every policy check of the test: no rate limit.
+            "--rate",
+            "1000",
+            "--burst",
+            "1000",
+        ];
+        args.extend(verifier);
+        spawn_until(&args, self.work(), "listening on http://", &self.log("tam"))
+    }
+
+    /// Stops the TAM and starts it again (same data directory, keys and records) with
+    /// `verifier` instead of the in-process Verifier's `--verifier-policy policy.json`;
+    /// the TAM's URI and admin URL change (start TEEs after this).
+    pub fn restart_tam(&mut self, verifier: &[&str]) {
+        self.stop_tam();
+        let tam = self.spawn_tam(verifier);
+        self.tam_uri = format!("http://{}", tam.after("listening on http://"));
+        self.admin_url = tam.after("admin API on ").to_owned();
+        self.tam = Some(tam);
     }
 
     /// The working directory (relative file names are in it).
@@ -392,7 +404,13 @@ impl Deployment {
 
     /// Starts `teep tee serve` (trusting the TAM and the signer) and waits for its socket.
     pub fn start_tee(&self) -> Spawned {
-        let args = self.tee_args();
+        self.start_tee_with(&[])
+    }
+
+    /// [`Self::start_tee`] with `extra` options (e.g. `--attestation passport`).
+    pub fn start_tee_with(&self, extra: &[&str]) -> Spawned {
+        let mut args = self.tee_args();
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         spawn_until(&args, self.work(), "tee socket: ", &self.log("tee"))
     }
