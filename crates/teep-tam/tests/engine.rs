@@ -872,3 +872,85 @@ fn report_about_a_manifest_neither_sent_nor_unlinked_is_still_dropped() {
         Dropped::ReportForUnsentManifest
     ));
 }
+
+/// Counts the Evidence a Verifier is asked to appraise.
+struct CountingAppraiser<'a> {
+    inner: &'a teep_attest::InProcess,
+    appraisals: std::sync::atomic::AtomicUsize,
+}
+
+impl teep_attest::Appraiser for CountingAppraiser<'_> {
+    type Error = <teep_attest::InProcess as teep_attest::Appraiser>::Error;
+
+    fn challenge(
+        &self,
+        now: u64,
+    ) -> impl Future<Output = Result<teep_attest::Challenge, Self::Error>> + Send {
+        self.inner.challenge(now)
+    }
+
+    fn appraise(
+        &self,
+        evidence: &[u8],
+        now: u64,
+    ) -> impl Future<Output = Result<Vec<u8>, Self::Error>> + Send {
+        self.appraisals
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.appraise(evidence, now)
+    }
+}
+
+/// The attacker holds a copy of a genuine QueryResponse (good Evidence) and posts it first
+/// with its signature spoiled: it is dropped before the Verifier sees the Evidence (no
+/// appraisal, no challenge spent, store unchanged), and the genuine one then succeeds.
+#[test]
+fn tampered_query_response_is_dropped_before_appraisal_and_the_genuine_one_succeeds() {
+    let (mut w, agent, _app) = app_world();
+    let qr = agent.read_query(&w.connect());
+    let genuine = agent.attested_response(&qr, qr.challenge.as_deref().unwrap());
+    let mut tampered = genuine.clone();
+    *tampered.last_mut().unwrap() ^= 0x01;
+    let tam = w.replica();
+    let before = w.snapshot();
+    let World {
+        store,
+        verifier,
+        rng,
+        now,
+        ..
+    } = &mut w;
+    let counting = CountingAppraiser {
+        inner: verifier,
+        appraisals: 0.into(),
+    };
+    let mut post = |body: &[u8]| {
+        let mut cx = teep_tam::Context { now: *now, rng };
+        block_on(driver::drive(&tam, store, &counting, body, None, &mut cx))
+    };
+    assert!(matches!(post(&tampered), Err(Dropped::BadSignature(_))));
+    assert_eq!(
+        store.snapshot(),
+        before,
+        "a dropped message changed the store"
+    );
+    assert_eq!(
+        counting
+            .appraisals
+            .load(std::sync::atomic::Ordering::SeqCst),
+        0
+    );
+    let handled = post(&genuine).unwrap();
+    assert_eq!(
+        counting
+            .appraisals
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    assert!(
+        update(agent.read(&handled.reply.unwrap()))
+            .manifest_list
+            .is_some()
+    );
+    assert_ne!(w.snapshot(), before);
+    assert!(w.device(&agent).unwrap().attested_at.is_some());
+}
