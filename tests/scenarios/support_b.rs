@@ -20,7 +20,7 @@ pub fn counter_manifest() -> String {
 /// TAM and the device.
 pub struct Verifier {
     /// The process (killed on drop).
-    pub process: Spawned,
+    _process: Spawned,
     /// Its base URL.
     pub url: String,
 }
@@ -52,7 +52,10 @@ impl Verifier {
             &d.log("verifier"),
         );
         let url = format!("http://{}", process.after("listening on http://"));
-        Self { process, url }
+        Self {
+            _process: process,
+            url,
+        }
     }
 
     /// The TAM's options for this Verifier, trusting EARs signed by `key` (the Verifier's
@@ -110,7 +113,10 @@ pub fn counter_policy(d: &Deployment) {
 /// the TAM recorded both installed, the device attested (asked through a Broker started for it).
 pub fn assert_counter_installed(d: &Deployment) {
     let _broker = d.start_broker(3600);
-    assert_eq!(d.listed_sequence(&["TEEP-Device", "counter", "ta"]), Some(1));
+    assert_eq!(
+        d.listed_sequence(&["TEEP-Device", "counter", "ta"]),
+        Some(1)
+    );
     let out = crate::common::ok(d.invoke_counter());
     assert!(out.contains("Hello from the TAM"), "{out}");
     let mut installed = d.tam_installed();

@@ -5,7 +5,7 @@ use super::open::narrowed;
 use super::result::agent_error;
 use super::*;
 use crate::own::ear_cnf_key;
-use teep_attest::EatClaims;
+use teep_attest::{EatClaims, ResultError};
 
 impl Tam {
     /// The token's session is loaded: check it, then route by state and message type.
@@ -209,10 +209,19 @@ impl Tam {
             max_age: self.cfg.attestation_max_age,
             teep_key: &key,
         };
-        if let Err(e) = verify_ear(&ear, &check) {
-            return done(meta, Err(Dropped::Attestation(e)));
-        }
-        self.load_signer(meta, body, session, Some(Attested { key, ear }))
+        // `NotAffirming` is verify_ear's last check: everything else about the EAR holds,
+        // so the QueryResponse is answered (with ERR_ATTESTATION_REQUIRED), not dropped.
+        let affirming = match verify_ear(&ear, &check) {
+            Ok(_) => true,
+            Err(ResultError::NotAffirming(_)) => false,
+            Err(e) => return done(meta, Err(Dropped::Attestation(e))),
+        };
+        let attested = Attested {
+            key,
+            ear,
+            affirming,
+        };
+        self.load_signer(meta, body, session, Some(attested))
     }
 
     /// The device is loaded: verify the message with its key (or the attested key), then
