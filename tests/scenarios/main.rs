@@ -37,4 +37,5 @@ mod s20_invalid_messages;
 mod s21_trust_anchors;
 mod s22_multiple_tams;
 mod support_a;
+mod support_b;
 mod support_c;

@@ -872,3 +872,166 @@ fn report_about_a_manifest_neither_sent_nor_unlinked_is_still_dropped() {
         Dropped::ReportForUnsentManifest
     ));
 }
+
+/// Counts the Evidence a Verifier is asked to appraise.
+struct CountingAppraiser<'a> {
+    inner: &'a teep_attest::InProcess,
+    appraisals: std::sync::atomic::AtomicUsize,
+}
+
+impl teep_attest::Appraiser for CountingAppraiser<'_> {
+    type Error = <teep_attest::InProcess as teep_attest::Appraiser>::Error;
+
+    fn challenge(
+        &self,
+        now: u64,
+    ) -> impl Future<Output = Result<teep_attest::Challenge, Self::Error>> + Send {
+        self.inner.challenge(now)
+    }
+
+    fn appraise(
+        &self,
+        evidence: &[u8],
+        now: u64,
+    ) -> impl Future<Output = Result<Vec<u8>, Self::Error>> + Send {
+        self.appraisals
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.appraise(evidence, now)
+    }
+}
+
+/// The attacker holds a copy of a genuine QueryResponse (good Evidence) and posts it first
+/// with its signature spoiled: it is dropped before the Verifier sees the Evidence (no
+/// appraisal, no challenge spent, store unchanged), and the genuine one then succeeds.
+#[test]
+fn tampered_query_response_is_dropped_before_appraisal_and_the_genuine_one_succeeds() {
+    let (mut w, agent, _app) = app_world();
+    let qr = agent.read_query(&w.connect());
+    let genuine = agent.attested_response(&qr, qr.challenge.as_deref().unwrap());
+    let mut tampered = genuine.clone();
+    *tampered.last_mut().unwrap() ^= 0x01;
+    let tam = w.replica();
+    let before = w.snapshot();
+    let World {
+        store,
+        verifier,
+        rng,
+        now,
+        ..
+    } = &mut w;
+    let counting = CountingAppraiser {
+        inner: verifier,
+        appraisals: 0.into(),
+    };
+    let mut post = |body: &[u8]| {
+        let mut cx = teep_tam::Context { now: *now, rng };
+        block_on(driver::drive(&tam, store, &counting, body, None, &mut cx))
+    };
+    assert!(matches!(post(&tampered), Err(Dropped::BadSignature(_))));
+    assert_eq!(
+        store.snapshot(),
+        before,
+        "a dropped message changed the store"
+    );
+    assert_eq!(
+        counting
+            .appraisals
+            .load(std::sync::atomic::Ordering::SeqCst),
+        0
+    );
+    let handled = post(&genuine).unwrap();
+    assert_eq!(
+        counting
+            .appraisals
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    assert!(
+        update(agent.read(&handled.reply.unwrap()))
+            .manifest_list
+            .is_some()
+    );
+    assert_ne!(w.snapshot(), before);
+    assert!(w.device(&agent).unwrap().attested_at.is_some());
+}
+
+/// Evidence the Verifier appraises as not affirming (a hardware model outside the
+/// policy's reference values), for `agent` and `nonce`.
+fn rejected_evidence(agent: &Agent, nonce: &[u8]) -> Vec<u8> {
+    let claims = teep_attest::EatClaims {
+        hwmodel: Some(b"not-a-reference-model".to_vec()),
+        ..agent.claims(nonce)
+    };
+    teep_attest::sign_evidence(&claims, agent.attestation.as_ref()).unwrap()
+}
+
+/// A QueryResponse to `qr` with [`rejected_evidence`] for its challenge.
+fn rejected_response(agent: &Agent, qr: &teep_proto::QueryRequest) -> Vec<u8> {
+    let evidence = rejected_evidence(agent, qr.challenge.as_deref().unwrap());
+    let resp = agent.response_with(qr, Some((teep_attest::EVIDENCE_FORMAT, evidence)));
+    agent.sign(Message::QueryResponse(resp))
+}
+
+fn attestation_failures(w: &World, agent: &Agent) -> usize {
+    w.snapshot()
+        .audit
+        .iter()
+        .filter(|a| a.device == Some(agent.id()) && a.event == "attestation not affirming")
+        .count()
+}
+
+/// Spec §10 (QueryResponse handling 3): a TAM that cannot remedy a failed attestation
+/// answers an Update with ERR_ATTESTATION_REQUIRED and installs nothing; an unknown device
+/// is not recorded, the audit log says it failed.
+#[test]
+fn not_affirming_evidence_gets_update_with_attestation_required() {
+    let (mut w, agent, _app) = app_world();
+    let qr = agent.read_query(&w.connect());
+    let done = w.post(&rejected_response(&agent, &qr)).unwrap();
+    assert_eq!(
+        done.event,
+        Event::UpdateSent {
+            manifests: 0,
+            unlinked: 0,
+            err_code: Some(ErrCode::AttestationRequired)
+        }
+    );
+    let u = update(agent.read(&done.reply.unwrap()));
+    assert_eq!(u.err_code, Some(ErrCode::AttestationRequired));
+    assert_eq!(u.manifest_list, None);
+    assert_eq!(w.device(&agent), None);
+    assert!(w.snapshot().attestations.is_empty());
+    assert_eq!(attestation_failures(&w, &agent), 1);
+}
+
+/// A known device whose re-attestation fails is recorded unattested (so it is asked again)
+/// with what it has installed unchanged, and gets the same Update.
+#[test]
+fn a_known_device_failing_re_attestation_is_recorded_unattested() {
+    let (mut w, agent) = installed_world();
+    let installed = w.device(&agent).unwrap().installed;
+    w.now += 3601;
+    let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
+    let done = w.post(&rejected_response(&agent, &qr)).unwrap();
+    let u = update(agent.read(&done.reply.unwrap()));
+    assert_eq!(u.err_code, Some(ErrCode::AttestationRequired));
+    assert_eq!(u.manifest_list, None);
+    let device = w.device(&agent).unwrap();
+    assert_eq!(device.attested_at, None);
+    assert_eq!(device.installed, installed);
+    assert_eq!(attestation_failures(&w, &agent), 1);
+}
+
+/// The attacker's copy of a not-affirming QueryResponse signed by another key than the
+/// Evidence's `cnf`: dropped, nothing recorded, no audit entry for the victim.
+#[test]
+fn not_affirming_evidence_in_a_response_signed_by_another_key_is_dropped() {
+    let (mut w, agent, _app) = app_world();
+    let thief = w.agent(Curve::P256);
+    let qr = agent.read_query(&w.connect());
+    let evidence = rejected_evidence(&agent, qr.challenge.as_deref().unwrap());
+    let resp = agent.response_with(&qr, Some((teep_attest::EVIDENCE_FORMAT, evidence)));
+    let forged = thief.sign(Message::QueryResponse(resp));
+    assert!(matches!(w.post_dropped(&forged), Dropped::BadSignature(_)));
+    assert_eq!(attestation_failures(&w, &agent), 0);
+}

@@ -236,8 +236,9 @@ impl Deployment {
         d
     }
 
-    /// Starts a `teep tam serve` on `data_dir` (its keys are made there unless present),
-    /// its Verifier endorsing this device, with `extra` options; read until its ready line.
+    /// Starts a `teep tam serve` on `data_dir` (its keys are made there unless present) with
+    /// `extra` options; read until its ready line. Unless `extra` says where appraisals come
+    /// from (a `--verifier...` option), its in-process Verifier endorses this device.
     pub fn spawn_tam(&self, data_dir: &str, extra: &[&str]) -> Spawned {
         let mut args = vec![
             "tam",
@@ -248,16 +249,28 @@ impl Deployment {
             "127.0.0.1:0",
             "--data-dir",
             data_dir,
-            "--verifier-policy",
-            "policy.json",
             // One client address runs every policy check of the test: no rate limit.
             "--rate",
             "1000",
             "--burst",
             "1000",
         ];
+        if !extra.iter().any(|a| a.starts_with("--verifier")) {
+            args.extend(["--verifier-policy", "policy.json"]);
+        }
         args.extend(extra);
         spawn_until(&args, self.work(), "listening on http://", &self.log("tam"))
+    }
+
+    /// Stops the TAM and starts it again (same data directory, keys and records) with
+    /// `verifier` instead of the in-process Verifier's `--verifier-policy policy.json`;
+    /// the TAM's URI and admin URL change (start TEEs after this).
+    pub fn restart_tam(&mut self, verifier: &[&str]) {
+        self.stop_tam();
+        let tam = self.spawn_tam(&self.tam_data, verifier);
+        self.tam_uri = format!("http://{}", tam.after("listening on http://"));
+        self.admin_url = tam.after("admin API on ").to_owned();
+        self.tam = Some(tam);
     }
 
     /// The working directory (relative file names are in it).
@@ -408,19 +421,18 @@ impl Deployment {
 
     /// Starts `teep tee serve` (trusting the TAM and the signer) and waits for its socket.
     pub fn start_tee(&self) -> Spawned {
-        let args = self.tee_args();
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        spawn_until(&args, self.work(), "tee socket: ", &self.log("tee"))
+        self.start_tee_with(&[])
     }
 
-    /// Starts `teep tee serve` as [`Self::start_tee`] does, with `extra` options (more TAMs
-    /// to trust and contact, ...).
+    /// [`Self::start_tee`] with `extra` options (more TAMs to trust and contact,
+    /// `--attestation passport`, ...).
     pub fn start_tee_with(&self, extra: &[&str]) -> Spawned {
         let mut args = self.tee_args();
         args.extend(extra.iter().map(|a| (*a).to_owned()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         spawn_until(&args, self.work(), "tee socket: ", &self.log("tee"))
     }
+
 
     /// Starts `teep tee serve` without waiting (for a kill at any moment of its life).
     pub fn spawn_tee(&self) -> Child {

@@ -36,16 +36,32 @@ impl Tam {
             retire: self.over_bound(&view.outstanding_except(&session.token), true),
             ..Changes::default()
         };
-        if let Some(a) = attested {
-            device.attested_at = Some(cx.now);
-            changes.attestation = Some(AttestationRecord {
-                device: id,
-                at: cx.now,
-                ear: a.ear,
-            });
+        let failed = attested.as_ref().is_some_and(|a| !a.affirming);
+        let known = view.device.is_some();
+        match attested {
+            Some(a) if a.affirming => {
+                device.attested_at = Some(cx.now);
+                changes.attestation = Some(AttestationRecord {
+                    device: id,
+                    at: cx.now,
+                    ear: a.ear,
+                });
+            }
+            // Attestation failed: the device is unattested until it attests again. This TAM
+            // cannot update the Agent or its firmware, so (spec §10, QueryResponse handling
+            // 3) it answers an Update with ERR_ATTESTATION_REQUIRED and installs nothing.
+            Some(_) => {
+                device.attested_at = None;
+                changes
+                    .audit
+                    .push(audit(cx.now, id, "attestation not affirming"));
+            }
+            None => {}
         }
         let fresh = self.attestation_fresh(&device, cx.now);
-        let problem = missing_item(state.requested, qr, fresh)
+        let problem = failed
+            .then_some((ErrCode::AttestationRequired, "attestation failed"))
+            .or_else(|| missing_item(state.requested, qr, fresh))
             .or_else(|| bad_report_nonce(&self.report_reader(), qr, &session.token));
         let (update, sent, unneeded, event) = match problem {
             Some((code, msg)) => {
@@ -125,7 +141,11 @@ impl Tam {
                 unneeded,
             }),
         });
-        changes.device = Some(device);
+        // A device first seen with a failed attestation is not recorded (anyone can make
+        // Evidence a Verifier rejects; the audit entry says it was here).
+        if known || !failed {
+            changes.device = Some(device);
+        }
         changes.audit.push(audit(cx.now, id, "update sent"));
         Ok(Handled {
             reply: Some(reply),

@@ -188,6 +188,9 @@ struct Answering<'a> {
 struct Attested {
     key: PublicKey,
     ear: Vec<u8>,
+    /// The EAR checked out (signature, nonce, age, `cnf`) but its status is not
+    /// affirming: answered with ERR_ATTESTATION_REQUIRED, nothing installed (spec §10).
+    affirming: bool,
 }
 
 impl Pending {

@@ -5,6 +5,7 @@ use super::open::narrowed;
 use super::result::agent_error;
 use super::*;
 use crate::own::ear_cnf_key;
+use teep_attest::{EatClaims, ResultError};
 
 impl Tam {
     /// The token's session is loaded: check it, then route by state and message type.
@@ -39,17 +40,22 @@ impl Tam {
                     &qr.attestation_payload,
                     payload_kind(qr.attestation_payload_format.as_deref()),
                 ) {
-                    (Some(evidence), PayloadKind::Evidence) => match self.open_evidence(evidence) {
-                        Ok(evidence) => Step::Appraise(
-                            AppraisalRequest::Appraise(evidence),
-                            Pending {
-                                meta,
-                                body,
-                                stage: Stage::Appraisal { session },
-                            },
-                        ),
-                        Err(e) => done(meta, Err(e)),
-                    },
+                    (Some(evidence), PayloadKind::Evidence) => {
+                        match self.open_evidence(evidence).and_then(|evidence| {
+                            self.signed_by_evidence_key(&body, &evidence, &session)?;
+                            Ok(evidence)
+                        }) {
+                            Ok(evidence) => Step::Appraise(
+                                AppraisalRequest::Appraise(evidence),
+                                Pending {
+                                    meta,
+                                    body,
+                                    stage: Stage::Appraisal { session },
+                                },
+                            ),
+                            Err(e) => done(meta, Err(e)),
+                        }
+                    }
                     (Some(ear), PayloadKind::AttestationResult) => {
                         let ear = ear.clone();
                         self.on_ear(meta, body, session, ear, cx)
@@ -101,6 +107,31 @@ impl Tam {
             .ok_or(Dropped::NoEncryptionKey)?;
         teep_attest::decrypt_evidence(self.cfg.provider, evidence, key)
             .map_err(Dropped::EvidenceDecryption)
+    }
+
+    /// Before the Verifier sees the Evidence (and its challenge is spent): the
+    /// QueryResponse must verify with the key the Evidence's `cnf` claims, read without
+    /// checking the Evidence. Else a tampered copy of a genuine QueryResponse would make
+    /// the TAM do Verifier work for it and spend the challenge the genuine one needs.
+    /// After the appraisal the EAR's `cnf` must name that key again ([`Self::on_ear`]) and
+    /// [`Self::on_device`] verifies with it, so nothing rests on this unchecked read.
+    fn signed_by_evidence_key(
+        &self,
+        body: &[u8],
+        evidence: &[u8],
+        session: &SessionRecord,
+    ) -> Result<(), Dropped> {
+        let key = teep_proto::decode_unverified_cose(evidence)
+            .ok()
+            .and_then(|cose| cose.payload)
+            .and_then(|claims| EatClaims::from_cbor(&claims).ok())
+            .and_then(|claims| claims.cnf_key().ok())
+            .ok_or(Dropped::NoCnfKey)?;
+        match verify_with(body, self.cfg.numbering, self.cfg.provider, &key) {
+            Ok(_) => Ok(()),
+            Err(e) if session.device.is_some() => Err(Dropped::WrongDevice(e)),
+            Err(e) => Err(Dropped::BadSignature(e)),
+        }
     }
 
     /// Needs the device record to verify the message: the session's device, else the one
@@ -178,10 +209,19 @@ impl Tam {
             max_age: self.cfg.attestation_max_age,
             teep_key: &key,
         };
-        if let Err(e) = verify_ear(&ear, &check) {
-            return done(meta, Err(Dropped::Attestation(e)));
-        }
-        self.load_signer(meta, body, session, Some(Attested { key, ear }))
+        // `NotAffirming` is verify_ear's last check: everything else about the EAR holds,
+        // so the QueryResponse is answered (with ERR_ATTESTATION_REQUIRED), not dropped.
+        let affirming = match verify_ear(&ear, &check) {
+            Ok(_) => true,
+            Err(ResultError::NotAffirming(_)) => false,
+            Err(e) => return done(meta, Err(Dropped::Attestation(e))),
+        };
+        let attested = Attested {
+            key,
+            ear,
+            affirming,
+        };
+        self.load_signer(meta, body, session, Some(attested))
     }
 
     /// The device is loaded: verify the message with its key (or the attested key), then

@@ -1,0 +1,139 @@
+//! Helpers of scenarios 9–14: a `teep verifier serve` beside a deployment, the counter TA
+//! installed on one policy check, and the TAM's record and audit of the device.
+
+use serde_json::Value;
+
+use crate::common::deployment::{Deployment, Spawned, id_text, spawn_until};
+
+/// The TAM's bearer token at the Verifier.
+pub const TAM_TOKEN: &str = "tam-token-0123456789abcdef0123456789abcdef";
+/// The device's (Broker's) bearer token at the Verifier.
+pub const DEVICE_TOKEN: &str = "device-token-0123456789abcdef0123456789abcd";
+
+/// The counter TA's manifest ID, as the admin API and the TAM's records name it.
+pub fn counter_manifest() -> String {
+    id_text(&["TEEP-Device", "counter", "suit"])
+}
+
+/// A running `teep verifier serve` with the deployment's `policy.json` (endorsing its TEE),
+/// its EAR key `verifier.key` (public half `verifier.key.pub`) and one token each for the
+/// TAM and the device.
+pub struct Verifier {
+    /// The process (killed on drop).
+    _process: Spawned,
+    /// Its base URL.
+    pub url: String,
+}
+
+impl Verifier {
+    /// Starts it in the deployment's directory.
+    pub fn start(d: &Deployment) -> Self {
+        std::fs::write(
+            d.work().join("tokens"),
+            format!("tam {TAM_TOKEN}\ndevice {DEVICE_TOKEN}\n"),
+        )
+        .unwrap();
+        d.run(&["keys", "generate", "--out", "verifier.key"]);
+        let process = spawn_until(
+            &[
+                "verifier",
+                "serve",
+                "--policy",
+                "policy.json",
+                "--key",
+                "verifier.key",
+                "--tokens",
+                "tokens",
+                "--listen",
+                "127.0.0.1:0",
+            ],
+            d.work(),
+            "listening on http://",
+            &d.log("verifier"),
+        );
+        let url = format!("http://{}", process.after("listening on http://"));
+        Self {
+            _process: process,
+            url,
+        }
+    }
+
+    /// The TAM's options for this Verifier, trusting EARs signed by `key` (the Verifier's
+    /// `verifier.key.pub`, or another key for the attacker's case).
+    pub fn tam_args<'a>(&'a self, key: &'a str) -> [&'a str; 6] {
+        [
+            "--verifier",
+            &self.url,
+            "--verifier-token",
+            TAM_TOKEN,
+            "--verifier-key",
+            key,
+        ]
+    }
+
+    /// One policy check by a Broker that first fetches the TEE's passport here.
+    pub fn passport_check(&self, d: &Deployment) -> String {
+        let mut args = d.once_args().to_vec();
+        args.extend(["--verifier", &self.url, "--verifier-token", DEVICE_TOKEN]);
+        d.run(&args)
+    }
+}
+
+/// The TAM's record of the deployment's device (`teep tam devices --json`), if it has one.
+pub fn tam_device(d: &Deployment) -> Option<Value> {
+    let devices: Value = serde_json::from_str(&d.admin(&["devices", "--json"])).unwrap();
+    devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == d.device_id.as_str())
+        .cloned()
+}
+
+/// The TAM's audit log (`teep tam audit --json`, up to 1000 entries).
+pub fn audit(d: &Deployment) -> Vec<Value> {
+    let log: Value =
+        serde_json::from_str(&d.admin(&["audit", "--json", "--limit", "1000"])).unwrap();
+    log.as_array().unwrap().clone()
+}
+
+/// The greeting's (the counter's personalization data's) manifest ID.
+pub fn greeting_manifest() -> String {
+    id_text(&["TEEP-Device", "counter", "greeting.suit"])
+}
+
+/// The counter TA (v1) and its greeting uploaded and set as the device's policy.
+pub fn counter_policy(d: &Deployment) {
+    d.upload_counter(1);
+    d.upload_greeting(1, 1);
+    d.set_policy(&[&counter_manifest(), &greeting_manifest()]);
+}
+
+/// The device runs the counter TA with its greeting (v1 answers the input `hi` with it) and
+/// the TAM recorded both installed, the device attested (asked through a Broker started for it).
+pub fn assert_counter_installed(d: &Deployment) {
+    let _broker = d.start_broker(3600);
+    assert_eq!(
+        d.listed_sequence(&["TEEP-Device", "counter", "ta"]),
+        Some(1)
+    );
+    let out = crate::common::ok(d.invoke_counter());
+    assert!(out.contains("Hello from the TAM"), "{out}");
+    let mut installed = d.tam_installed();
+    installed.sort();
+    let mut want = vec![(counter_manifest(), 1), (greeting_manifest(), 1)];
+    want.sort();
+    assert_eq!(installed, want);
+    let record = tam_device(d).unwrap();
+    assert!(record["attested_at"].is_u64(), "{record}");
+}
+
+/// Nothing on the device, and the TAM neither records a TC on it nor an attestation.
+pub fn assert_nothing_installed(d: &Deployment) {
+    let _broker = d.start_broker(3600);
+    assert_eq!(d.listed(), vec![]);
+    if let Some(record) = tam_device(d) {
+        assert_eq!(record["installed"], serde_json::json!([]), "{record}");
+        assert!(record["attested_at"].is_null(), "{record}");
+    }
+}
