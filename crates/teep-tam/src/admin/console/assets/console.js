@@ -61,10 +61,11 @@ async function api(method, path, body, contentType) {
   return type.includes('json') ? r.json() : r.text();
 }
 
+// The outcome of the operator's last action (kept until the next one).
 function status(text, isError) {
-  const s = document.getElementById('status');
+  const s = document.getElementById('notice');
   s.textContent = text;
-  s.className = isError ? 'status error' : 'status';
+  s.className = isError ? 'notice error' : 'notice';
 }
 
 // ---- sign-in ----------------------------------------------------------------------
@@ -390,9 +391,9 @@ async function refresh(force) {
       main.replaceChildren(...page.draw());
     }
     for (const a of document.querySelectorAll('nav a')) a.classList.toggle('active', a.id === `nav-${nav}`);
-    if (!document.getElementById('status').classList.contains('error')) status(`updated ${new Date().toLocaleTimeString()}`);
+    document.getElementById('status').textContent = `updated ${new Date().toLocaleTimeString()}`;
   } catch (e) {
-    if (e.status !== 401) status(`could not load: ${e.message}`, true);
+    if (e.status !== 401) document.getElementById('status').textContent = `could not load: ${e.message}`;
   } finally {
     refreshing = false;
   }
