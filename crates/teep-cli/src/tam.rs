@@ -218,8 +218,12 @@ where
     };
     let path = server_config.path.clone();
     let metrics = Arc::new(teep_tam::metrics::Metrics::new());
+    // The messages exchanged, for the console's sessions (this process's only).
+    let messages: Arc<dyn teep_tam::messages::MessageLog> =
+        Arc::new(teep_tam::messages::MemoryMessageLog::new());
     let mut server = Server::new(tams.current, store.clone(), appraiser, server_config)
-        .with_metrics(metrics.clone());
+        .with_metrics(metrics.clone())
+        .with_messages(messages.clone());
     let pre26 = tams.pre26.as_ref().map(|(path, _)| path.clone());
     if let Some((path, tam)) = tams.pre26 {
         server = server.with_pre26(path, tam);
@@ -270,6 +274,7 @@ where
         admin_listen,
         Arc::new(store.clone()),
         metrics,
+        messages,
         default_provider(),
         &mut out,
     )

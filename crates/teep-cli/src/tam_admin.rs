@@ -545,6 +545,7 @@ pub(crate) async fn start(
     listen: &str,
     store: Arc<dyn AdminStore>,
     metrics: Arc<Metrics>,
+    messages: Arc<dyn teep_tam::messages::MessageLog>,
     provider: &'static dyn CryptoProvider,
     out: &mut impl std::io::Write,
 ) -> Result<Running> {
@@ -565,7 +566,8 @@ pub(crate) async fn start(
         data_dir.join(TOKEN_FILE).display()
     )?;
     writeln!(out, "admin API on http://{addr}")?;
-    let admin = Arc::new(Admin::new(store, &token, metrics, provider));
+    writeln!(out, "console on http://{addr}/console")?;
+    let admin = Arc::new(Admin::new(store, &token, metrics, provider).with_messages(messages));
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(teep_tam::admin::serve(admin, listener, async {
         let _ = stopped.await;

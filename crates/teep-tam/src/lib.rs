@@ -43,6 +43,8 @@ mod error;
 #[cfg(feature = "server")]
 pub mod http;
 #[cfg(feature = "server")]
+pub mod messages;
+#[cfg(feature = "server")]
 pub mod metrics;
 pub mod own;
 pub mod plan;

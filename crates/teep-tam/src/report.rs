@@ -24,6 +24,9 @@ pub struct ReportFacts {
     pub manifest_digest: [u8; 32],
     /// `suit-report-result` is `true`.
     pub success: bool,
+    /// Where a failed procedure failed, as text for the operator: the manifest section
+    /// and the byte offset of the command in it, the component, the reason and code.
+    pub failure: Option<String>,
 }
 
 /// Why a report was not readable.
@@ -86,6 +89,13 @@ impl ReportReader<'_> {
             nonce: report.nonce,
             manifest_digest,
             success: report.result.is_ok(),
+            failure: report.result.err().map(|f| {
+                let r = &f.record;
+                format!(
+                    "section {} command at offset {} component {} (manifest {:?}): reason {} code {}",
+                    r.section, r.offset, r.component_index, r.manifest_id, f.reason, f.code
+                )
+            }),
         })
     }
 }

@@ -10,12 +10,14 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
-use teep_cose::{CaCertificate, Curve, PrivateKey, PublicKey, TrustStore};
+use teep_cose::{CaCertificate, CryptoProvider, Curve, PrivateKey, PublicKey, TrustStore};
 use teep_proto::ComponentId;
 use teep_suit::verify::Anchors;
 use utoipa::ToSchema;
 
 use super::{Admin, ApiError, AuditDetail, TC_MEDIA_TYPES, parse_component_id, unix_now};
+use crate::messages::SessionRecord;
+use crate::report::ReportReader;
 use crate::store::{
     AuditEntry, DeviceId, DeviceSummary, PolicyScope, Registration, ReportRecord, SignerRecord,
     TcPolicy, TcRelease,
@@ -33,6 +35,9 @@ pub struct TcVersion {
     pub digest: String,
     /// Thumbprint of the signer key (hex).
     pub signer: Option<String>,
+    /// The name of the TC-signer anchor whose raw key signed it, when one still does.
+    #[serde(default)]
+    pub signer_name: Option<String>,
     /// Manifest IDs it depends on.
     pub depends_on: Vec<String>,
 }
@@ -44,6 +49,7 @@ impl From<&TcRelease> for TcVersion {
             sequence: r.sequence,
             digest: hex::encode(r.digest),
             signer: r.signer.map(hex::encode),
+            signer_name: None,
             depends_on: r.depends_on.iter().map(ToString::to_string).collect(),
         }
     }
@@ -105,14 +111,23 @@ pub struct ReportInfo {
     pub manifest_digest: String,
     /// Whether the procedure succeeded.
     pub success: bool,
+    /// Where a failed procedure failed (the failed command), when the report is readable
+    /// without the TAM's key (device-supplied: shown as text).
+    #[serde(default)]
+    pub failure: Option<String>,
 }
 
-impl From<&ReportRecord> for ReportInfo {
-    fn from(r: &ReportRecord) -> Self {
+impl ReportInfo {
+    fn new(r: &ReportRecord, provider: &dyn CryptoProvider) -> Self {
+        let reader = ReportReader {
+            provider,
+            tam_key: None,
+        };
         Self {
             at: r.at,
             manifest_digest: hex::encode(r.manifest_digest),
             success: r.success,
+            failure: reader.read(&r.report).ok().and_then(|f| f.failure),
         }
     }
 }
@@ -140,8 +155,8 @@ pub struct DeviceInfo {
     pub last_contact: Option<u64>,
 }
 
-impl From<&DeviceSummary> for DeviceInfo {
-    fn from(s: &DeviceSummary) -> Self {
+impl DeviceInfo {
+    fn new(s: &DeviceSummary, provider: &dyn CryptoProvider) -> Self {
         let d = &s.device;
         Self {
             id: hex::encode(d.id.0),
@@ -155,7 +170,11 @@ impl From<&DeviceSummary> for DeviceInfo {
                 .iter()
                 .map(|i| (i.manifest_id.to_string(), i.sequence))
                 .collect(),
-            last_reports: s.last_reports.iter().map(ReportInfo::from).collect(),
+            last_reports: s
+                .last_reports
+                .iter()
+                .map(|r| ReportInfo::new(r, provider))
+                .collect(),
             last_contact: s.last_contact,
         }
     }
@@ -418,7 +437,13 @@ pub(super) async fn upload_tc(
         sequence = release.sequence, signer = %signer.name, "TC uploaded");
     Ok(detailed(
         format!("{what} release {release_id}"),
-        (StatusCode::CREATED, Json(TcVersion::from(&release))),
+        (
+            StatusCode::CREATED,
+            Json(TcVersion {
+                signer_name: Some(signer.name.clone()),
+                ..TcVersion::from(&release)
+            }),
+        ),
     ))
 }
 
@@ -429,9 +454,23 @@ pub(super) async fn list_tcs(
 ) -> Result<Json<Vec<TcInfo>>, ApiError> {
     let releases = admin.store.releases().await?;
     let revoked = admin.store.revoked_tcs().await?;
+    let signers = admin.store.signers().await?;
+    let named: Vec<([u8; 32], &str)> = signers
+        .iter()
+        .filter_map(|s| {
+            let key = PublicKey::from_cose_key_bytes(&s.key).ok()?;
+            Some((key.thumbprint(), s.name.as_str()))
+        })
+        .collect();
     let mut out: Vec<(ComponentId, TcInfo)> = Vec::new();
     for r in &releases {
-        let version = TcVersion::from(r);
+        let version = TcVersion {
+            signer_name: named
+                .iter()
+                .find(|(t, _)| Some(*t) == r.signer)
+                .map(|(_, n)| (*n).to_owned()),
+            ..TcVersion::from(r)
+        };
         match out.iter_mut().find(|(id, _)| id == &r.manifest_id) {
             Some((_, tc)) => tc.versions.push(version),
             None => out.push((
@@ -564,7 +603,12 @@ pub(super) async fn list_devices(
     State(admin): State<Arc<Admin>>,
 ) -> Result<Json<Vec<DeviceInfo>>, ApiError> {
     let devices = admin.store.devices().await?;
-    Ok(Json(devices.iter().map(DeviceInfo::from).collect()))
+    Ok(Json(
+        devices
+            .iter()
+            .map(|d| DeviceInfo::new(d, admin.provider))
+            .collect(),
+    ))
 }
 
 /// Revokes a device: it gets nothing more, whatever its Evidence says.
@@ -791,4 +835,43 @@ pub(super) async fn metrics(State(admin): State<Arc<Admin>>) -> Response {
 #[utoipa::path(get, path = "/admin/openapi.json", tag = "meta", responses((status = 200, body = Object)))]
 pub(super) async fn openapi(Extension(doc): Extension<Arc<utoipa::openapi::OpenApi>>) -> Response {
     Json(doc.as_ref().clone()).into_response()
+}
+
+/// How many sessions to list.
+#[derive(Clone, Copy, Debug, Deserialize)]
+pub struct SessionPage {
+    /// Sessions to return, newest first (at most 100; default 20).
+    limit: Option<usize>,
+}
+
+impl SessionPage {
+    fn limit(self) -> usize {
+        self.limit.unwrap_or(20).min(100)
+    }
+}
+
+/// The sessions of one device as exchanged, newest first: every TEEP message received and
+/// sent with its decoded JSON view (what this TAM process recorded; device-supplied).
+#[utoipa::path(get, path = "/admin/devices/{id}/sessions", tag = "devices",
+    params(("id" = String, Path, description = "device id (hex)"),
+        ("limit" = Option<usize>, Query, description = "sessions to return (at most 100; default 20)")),
+    responses((status = 200, body = Vec<SessionRecord>), (status = 400)))]
+pub(super) async fn device_sessions(
+    State(admin): State<Arc<Admin>>,
+    Path(id): Path<String>,
+    Query(page): Query<SessionPage>,
+) -> Result<Json<Vec<SessionRecord>>, ApiError> {
+    let device = device_id(&id)?;
+    Ok(Json(admin.messages.device_sessions(&device, page.limit())))
+}
+
+/// The newest sessions of any device (the console's live view), newest first.
+#[utoipa::path(get, path = "/admin/sessions/latest", tag = "devices",
+    params(("limit" = Option<usize>, Query, description = "sessions to return (at most 100; default 20)")),
+    responses((status = 200, body = Vec<SessionRecord>)))]
+pub(super) async fn latest_sessions(
+    State(admin): State<Arc<Admin>>,
+    Query(page): Query<SessionPage>,
+) -> Json<Vec<SessionRecord>> {
+    Json(admin.messages.latest_sessions(page.limit()))
 }

@@ -22,6 +22,7 @@
 //! * The OpenAPI document is generated from the handlers (`utoipa`); the router is built
 //!   only from the documented handlers, so the two cannot drift apart.
 
+pub mod console;
 mod handlers;
 
 use std::future::Future;
@@ -41,6 +42,7 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::messages::{MemoryMessageLog, MessageLog};
 use crate::metrics::Metrics;
 use crate::store::{AdminError, AdminStore, AuditEntry};
 
@@ -73,6 +75,7 @@ pub struct Admin {
     token_digest: [u8; 32],
     metrics: Arc<Metrics>,
     provider: &'static dyn CryptoProvider,
+    messages: Arc<dyn MessageLog>,
 }
 
 impl Admin {
@@ -88,7 +91,16 @@ impl Admin {
             token_digest: provider.sha256(token.as_bytes()),
             metrics,
             provider,
+            messages: Arc::new(MemoryMessageLog::new()),
         }
+    }
+
+    /// Shows the sessions `log` holds (the one the TEEP server records into; without it
+    /// the session endpoints list nothing).
+    #[must_use]
+    pub fn with_messages(mut self, log: Arc<dyn MessageLog>) -> Self {
+        self.messages = log;
+        self
     }
 
     /// Whether `offered` is the token, in time independent of both.
@@ -132,6 +144,8 @@ fn documented() -> (Router<Arc<Admin>>, utoipa::openapi::OpenApi) {
         .routes(routes!(handlers::list_devices, handlers::register_device))
         .routes(routes!(handlers::revoke_device))
         .routes(routes!(handlers::set_device_class))
+        .routes(routes!(handlers::device_sessions))
+        .routes(routes!(handlers::latest_sessions))
         .routes(routes!(handlers::list_signers, handlers::add_signer))
         .routes(routes!(handlers::remove_signer))
         .routes(routes!(handlers::list_audit))
@@ -146,16 +160,22 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// The admin router: authentication and audit around every route, JSON 404 elsewhere.
+///
+/// The console's assets ([`console`]) are served beside it without a token; every
+/// response carries the console's security headers.
 pub fn router(admin: Arc<Admin>) -> Router {
     let (routes, doc) = documented();
-    routes
+    let api = routes
         .fallback(|| async { ApiError::NotFound("route").into_response() })
         .layer(axum::Extension(Arc::new(doc)))
         .layer(axum::extract::DefaultBodyLimit::max(
             crate::http::DEFAULT_BODY_LIMIT,
         ))
         .layer(axum::middleware::from_fn_with_state(admin.clone(), guard))
-        .with_state(admin)
+        .with_state(admin);
+    console::router()
+        .merge(api)
+        .layer(axum::middleware::map_response(console::security_headers))
 }
 
 /// Serves the admin API on `listener` until `shutdown` completes.
@@ -177,7 +197,10 @@ async fn guard(State(admin): State<Arc<Admin>>, request: Request, next: Next) ->
     let method = request.method().clone();
     let path: String = request.uri().path().chars().take(AUDIT_PATH_MAX).collect();
     let authorised = bearer(request.headers()).is_some_and(|t| admin.token_ok(t));
-    let mut response = if authorised {
+    let cross_site = console::cross_site(&method, request.headers());
+    let mut response = if authorised && cross_site {
+        ApiError::CrossSite.into_response()
+    } else if authorised {
         next.run(request).await
     } else {
         ApiError::Unauthorized.into_response()
@@ -218,6 +241,10 @@ pub enum ApiError {
     /// No token, or not the token (401).
     #[error("missing or wrong bearer token")]
     Unauthorized,
+    /// A state-changing call from another site (a browser's `Sec-Fetch-Site` or `Origin`
+    /// says so; 403): nothing changed.
+    #[error("cross-site request refused")]
+    CrossSite,
     /// The request is not understood (400).
     #[error("{0}")]
     BadRequest(String),
@@ -260,6 +287,7 @@ impl ApiError {
         match self {
             Self::About { error, .. } => error.status_and_code(),
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::CrossSite => (StatusCode::FORBIDDEN, "cross_site"),
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Self::MediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "media_type"),
             Self::Envelope(_) => (StatusCode::UNPROCESSABLE_ENTITY, "envelope_rejected"),

@@ -58,6 +58,7 @@ pub use tls::{TlsError, tls_config};
 use crate::driver;
 use crate::engine::{Context, ProviderRandom, Tam};
 use crate::error::{Dropped, Handled};
+use crate::messages::{Exchange, MessageLog};
 use crate::metrics::Metrics;
 use crate::store::Store;
 use limit::Limiter;
@@ -109,6 +110,7 @@ pub struct Server<S, A> {
     config: ServerConfig,
     limiter: Mutex<Limiter>,
     metrics: Option<Arc<Metrics>>,
+    messages: Option<Arc<dyn MessageLog>>,
 }
 
 /// The client's address, from the accepted connection.
@@ -130,7 +132,15 @@ where
             config,
             limiter: Mutex::new(Limiter::default()),
             metrics: None,
+            messages: None,
         }
+    }
+
+    /// Records every message received and sent into `log` (the console's sessions).
+    #[must_use]
+    pub fn with_messages(mut self, log: Arc<dyn MessageLog>) -> Self {
+        self.messages = Some(log);
+        self
     }
 
     /// Records every request the engine handles into `metrics` (served by the admin API).
@@ -352,7 +362,21 @@ where
             now: unix_now(),
             rng: &mut rng,
         };
-        driver::drive(tam, &server.store, &server.appraiser, &body, None, &mut cx).await
+        let decision =
+            driver::decide(tam, &server.store, &server.appraiser, &body, None, &mut cx).await;
+        let device = decision.meta.device;
+        let result = driver::commit(&server.store, decision).await;
+        if let Some(log) = &server.messages {
+            log.record(&Exchange {
+                request: &body,
+                reply: result.as_ref().ok().and_then(|h| h.reply.as_deref()),
+                device,
+                dropped: result.as_ref().err().map(ToString::to_string),
+                at: cx.now,
+                numbering: tam.config().numbering,
+            });
+        }
+        result
     });
     job.await.ok()
 }

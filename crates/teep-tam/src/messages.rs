@@ -1,0 +1,258 @@
+//! The TEEP messages a TAM exchanged, kept for the operator's console: every body the
+//! TEEP resource received and every reply it sent, grouped into sessions, each with its
+//! decoded JSON view (teep-proto's, the one `teep inspect` and `teep trace` show).
+//!
+//! Pinned choices:
+//! * a session is the chain of tokens: the empty POST that opens it has no token, its
+//!   QueryRequest's token names the session, and every later message whose token is one
+//!   the session's replies carried belongs to it (a new Update token joins it too);
+//! * messages are recorded after the engine decided and the store committed, so a
+//!   dropped message is kept as well, with why it was dropped (the console shows it);
+//! * the view is made from the bytes without verifying them (the engine did or did not;
+//!   the record says which): everything in it came from the device, and is shown as text;
+//! * [`MemoryMessageLog`] keeps the newest [`MESSAGE_LOG_LIMIT`] messages of this process
+//!   (the console of a replica shows that replica's sessions).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, PoisonError};
+
+use serde::Serialize;
+use teep_proto::json::{SignatureCheck, cose_view, to_json};
+use teep_proto::serde_json::Value as Json;
+use teep_proto::{Numbering, Unverified};
+
+use crate::store::DeviceId;
+
+/// Messages a [`MemoryMessageLog`] keeps (older ones are forgotten first).
+pub const MESSAGE_LOG_LIMIT: usize = 10_000;
+
+/// Which way a message went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// From the Agent (through its Broker) to the TAM.
+    ToTam,
+    /// From the TAM to the Agent.
+    ToAgent,
+}
+
+/// One message as exchanged.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct MessageRecord {
+    /// The session it belongs to (hex of the token of the session's first QueryRequest).
+    pub session: String,
+    /// The device, once the TAM knew it (hex).
+    pub device: Option<String>,
+    /// Which way it went.
+    pub direction: Direction,
+    /// Its type (`query-request`, ...), `empty` for the POST that opens a session, or
+    /// `malformed` when it does not decode.
+    pub message_type: String,
+    /// The first four bytes of its token (hex), if it carries one.
+    pub token_prefix: Option<String>,
+    /// When (Unix seconds).
+    pub at: u64,
+    /// Its size in bytes.
+    pub size: usize,
+    /// Why the TAM dropped it, if it did (a message to the TAM only).
+    pub dropped: Option<String>,
+    /// The decoded message (COSE view around the TEEP message), not verified by this view.
+    #[schema(value_type = Object)]
+    pub json: Json,
+}
+
+/// A session: its messages in the order exchanged.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct SessionRecord {
+    /// The session id (see [`MessageRecord::session`]).
+    pub session: String,
+    /// The device, once known (hex).
+    pub device: Option<String>,
+    /// When its first message was exchanged.
+    pub started: u64,
+    /// Its messages.
+    pub messages: Vec<MessageRecord>,
+}
+
+/// What the TEEP resource records of one exchange.
+#[derive(Clone, Debug)]
+pub struct Exchange<'a> {
+    /// The body received (empty: a session is opened).
+    pub request: &'a [u8],
+    /// The reply sent, if any.
+    pub reply: Option<&'a [u8]>,
+    /// The device, once the engine knew it.
+    pub device: Option<DeviceId>,
+    /// Why the engine dropped the request, if it did.
+    pub dropped: Option<String>,
+    /// Unix seconds.
+    pub at: u64,
+    /// The numbering of the engine that handled it.
+    pub numbering: Numbering,
+}
+
+/// Where a TAM keeps the messages it exchanged.
+pub trait MessageLog: Send + Sync {
+    /// Records one exchange (its request and reply).
+    fn record(&self, exchange: &Exchange<'_>);
+    /// The sessions of `device`, newest first, at most `limit`.
+    fn device_sessions(&self, device: &DeviceId, limit: usize) -> Vec<SessionRecord>;
+    /// The newest sessions of any device, newest first, at most `limit`.
+    fn latest_sessions(&self, limit: usize) -> Vec<SessionRecord>;
+}
+
+/// The decoded view of a message: its type, token and JSON, or `malformed`.
+fn decode(bytes: &[u8], numbering: Numbering) -> (String, Option<Vec<u8>>, Json) {
+    if bytes.is_empty() {
+        return ("empty".into(), None, Json::Null);
+    }
+    match Unverified::parse(bytes, numbering) {
+        Ok(m) => {
+            let view = cose_view(
+                m.cose(),
+                &SignatureCheck::NotChecked,
+                to_json(m.message(), numbering),
+            );
+            (
+                m.message().message_type().name().into(),
+                m.message().token().map(<[u8]>::to_vec),
+                view,
+            )
+        }
+        Err(e) => ("malformed".into(), None, Json::String(e.to_string())),
+    }
+}
+
+/// A bounded in-memory [`MessageLog`].
+#[derive(Debug, Default)]
+pub struct MemoryMessageLog {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    messages: VecDeque<MessageRecord>,
+    /// Token (hex) → the session it belongs to.
+    sessions: HashMap<String, String>,
+    /// Session → its device, once known.
+    devices: HashMap<String, String>,
+}
+
+impl MemoryMessageLog {
+    /// An empty log.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn sessions_where(
+        &self,
+        limit: usize,
+        keep: impl Fn(Option<&String>) -> bool,
+    ) -> Vec<SessionRecord> {
+        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut order: Vec<String> = Vec::new();
+        let mut by_session: HashMap<&str, Vec<MessageRecord>> = HashMap::new();
+        for m in inner.messages.iter().rev() {
+            let device = inner.devices.get(&m.session);
+            if !keep(device) {
+                continue;
+            }
+            let list = by_session.entry(&m.session).or_default();
+            if list.is_empty() {
+                if order.len() == limit {
+                    continue;
+                }
+                order.push(m.session.clone());
+            }
+            let mut m = m.clone();
+            m.device = device.cloned();
+            list.push(m);
+        }
+        order
+            .into_iter()
+            .map(|s| {
+                let mut messages = by_session.remove(s.as_str()).unwrap_or_default();
+                messages.reverse();
+                SessionRecord {
+                    device: inner.devices.get(&s).cloned(),
+                    started: messages.first().map_or(0, |m| m.at),
+                    session: s,
+                    messages,
+                }
+            })
+            .collect()
+    }
+}
+
+impl MessageLog for MemoryMessageLog {
+    fn record(&self, exchange: &Exchange<'_>) {
+        let (in_type, in_token, in_json) = decode(exchange.request, exchange.numbering);
+        let reply = exchange.reply.map(|r| decode(r, exchange.numbering));
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let in_hex = in_token.as_deref().map(hex::encode);
+        let out_hex = reply
+            .as_ref()
+            .and_then(|(_, t, _)| t.as_deref().map(hex::encode));
+        // The session of the token answered, else of the token the reply opens, else a
+        // session of its own (a dropped message with an unknown token).
+        let session = in_hex
+            .as_ref()
+            .and_then(|t| inner.sessions.get(t).cloned())
+            .or_else(|| out_hex.clone())
+            .or_else(|| in_hex.clone())
+            .unwrap_or_else(|| format!("none-{}", exchange.at));
+        if let Some(t) = &out_hex {
+            inner.sessions.insert(t.clone(), session.clone());
+        }
+        let device = exchange.device.map(|d| hex::encode(d.0));
+        if let Some(d) = &device {
+            inner.devices.insert(session.clone(), d.clone());
+        }
+        let prefix = |t: &Option<Vec<u8>>| t.as_deref().map(|t| hex::encode(&t[..t.len().min(4)]));
+        let mut push = |m: MessageRecord| {
+            if inner.messages.len() == MESSAGE_LOG_LIMIT
+                && let Some(old) = inner.messages.pop_front()
+            {
+                // Forget the token mappings of sessions no message is left of.
+                if !inner.messages.iter().any(|m| m.session == old.session) {
+                    inner.sessions.retain(|_, s| *s != old.session);
+                    inner.devices.remove(&old.session);
+                }
+            }
+            inner.messages.push_back(m);
+        };
+        push(MessageRecord {
+            session: session.clone(),
+            device: device.clone(),
+            direction: Direction::ToTam,
+            message_type: in_type,
+            token_prefix: prefix(&in_token),
+            at: exchange.at,
+            size: exchange.request.len(),
+            dropped: exchange.dropped.clone(),
+            json: in_json,
+        });
+        if let (Some((out_type, out_token, out_json)), Some(bytes)) = (reply, exchange.reply) {
+            push(MessageRecord {
+                session,
+                device,
+                direction: Direction::ToAgent,
+                message_type: out_type,
+                token_prefix: prefix(&out_token),
+                at: exchange.at,
+                size: bytes.len(),
+                dropped: None,
+                json: out_json,
+            });
+        }
+    }
+
+    fn device_sessions(&self, device: &DeviceId, limit: usize) -> Vec<SessionRecord> {
+        let want = hex::encode(device.0);
+        self.sessions_where(limit, |d| d == Some(&want))
+    }
+
+    fn latest_sessions(&self, limit: usize) -> Vec<SessionRecord> {
+        self.sessions_where(limit, |_| true)
+    }
+}
