@@ -14,6 +14,13 @@
 //! The TAM answers a message it drops with 204, as it answers a device that is up to date:
 //! a device cannot tell the two apart, so a session counts as completed when the exchange
 //! ran to its end. What the TAM made of them is in its records (`teep tam devices`).
+//!
+//! `--numbering pre-26 --alg es256` makes the devices older Agents (no attestation) for a
+//! TAM's pre-26 path: they are registered in advance, exempt from attestation, written
+//! into the TAM's store (`--database`) before the run, as the TAM serves no older Agent it
+//! does not know. `--seed N --database URL` writes N devices' state (record, installed TC,
+//! attestation result) into a TAM's store in batches and exits, so that a run can be
+//! measured against a TAM that already holds a large fleet.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal as _, Write as _};
@@ -31,12 +38,15 @@ use teep_agent::tee::TeeError;
 use teep_attest::{EatClaims, Manifest, Oemid, Version};
 use teep_broker::{Broker, BrokerConfig, BrokerError, HttpConfig, PlainHttp};
 use teep_cose::{Curve, PrivateKey, TrustStore, default_provider};
-use teep_proto::{Numbering, SuitCoseProfile};
+use teep_proto::{ComponentId, Numbering, SuitCoseProfile};
 use teep_suit::processor::DeviceIdentity;
+use teep_tam::sql::SqlStore;
+use teep_tam::store::{AttestationRecord, Device as TamDevice, DeviceId, Installed};
 
 use crate::input::{private_key, public_key};
+use crate::inspect::NumberingArg;
 use crate::suit::trust_anchors;
-use crate::tee::SimAgent;
+use crate::tee::{SimAgent, TeepAlg};
 
 /// The fleet's shared attestation key and the Verifier policy endorsing it.
 const ATTESTATION_KEY: &str = "attestation.key";
@@ -52,11 +62,18 @@ const HWVERSION: &str = "1.0";
 /// The Agent image every simulated device reports (`manifests`), and its digest.
 const AGENT_URI: &str = "urn:teep:loadgen-agent";
 const AGENT_DIGEST: [u8; 32] = [0x4c; 32];
+/// Device records written per transaction by `--seed` and the pre-26 registration (a few
+/// statements each: SQLite bounds a statement's arguments).
+const SEED_BATCH: usize = 250;
+/// The TC every seeded device holds, and what its attestation result row carries: seeded
+/// rows are load, not appraisals (`teep tam devices` shows them as such).
+const SEEDED_TC: [&str; 3] = ["TEEP-Device", "loadgen", "seeded.suit"];
+const SEEDED_EAR: &[u8] = b"seeded by teep loadgen: not a signed EAR";
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
     /// The TAM's TEEP URL (`http://127.0.0.1:8480/tam`).
-    #[arg(long, required_unless_present = "write_policy")]
+    #[arg(long, required_unless_present_any = ["write_policy", "seed"])]
     tam: Option<String>,
     /// A TAM key (PEM or COSE_Key) the devices trust; repeatable.
     #[arg(long = "trust-tam", value_name = "KEYFILE")]
@@ -86,6 +103,36 @@ pub(crate) struct Args {
     /// Allow a plain `http://` TAM URL (else only https, or http to a loopback address).
     #[arg(long)]
     allow_plain_http: bool,
+    /// The devices' TEEP numbering: `pre-26` makes them older Agents (no attestation) for a
+    /// TAM's `--pre26-path`, registered exempt in `--database` before the run.
+    #[arg(long, value_enum, default_value = "26")]
+    numbering: NumberingArg,
+    /// The algorithm of the devices' TEEP signatures (`es256` for pre-26 TAMs).
+    #[arg(long, value_enum, default_value_t = TeepAlg::Esp256)]
+    alg: TeepAlg,
+    /// The TAM's store (`sqlite://DIR/tam.sqlite3`, `postgres://...`), written directly:
+    /// by `--seed`, and to register pre-26 devices.
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
+    /// Write N devices' state (record, one installed TC, an attestation row) into
+    /// `--database` in batches, print how long it took, and exit.
+    #[arg(long, value_name = "N", requires = "database")]
+    seed: Option<usize>,
+}
+
+impl Args {
+    fn pre26(&self) -> bool {
+        matches!(self.numbering, NumberingArg::Pre26)
+    }
+
+    /// The run's mode, as `--json` reports it.
+    fn mode(&self) -> serde_json::Value {
+        json!({
+            "numbering": if self.pre26() { "pre-26" } else { "26" },
+            "alg": match self.alg { TeepAlg::Esp256 => "esp256", TeepAlg::Es256 => "es256" },
+            "attestation": if self.pre26() { "exempt" } else { "evidence" },
+        })
+    }
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
@@ -93,6 +140,22 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         let policy = write_fleet(&args.fleet)?;
         println!("verifier policy: {}", policy.display());
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(n) = args.seed {
+        let url = args
+            .database
+            .as_deref()
+            .context("--seed needs --database")?;
+        let started = Instant::now();
+        tokio::runtime::Runtime::new()?.block_on(seed(url, n))?;
+        println!(
+            "seeded {n} devices in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.pre26() && args.database.is_none() {
+        bail!("--numbering pre-26 needs --database: older Agents are registered in advance");
     }
     if args.devices == 0 || args.concurrency == 0 {
         bail!("--devices and --concurrency must be at least 1");
@@ -108,7 +171,11 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
     let figures = runtime.block_on(load(&args, &tam, &attestation))?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&figures.to_json())?);
+        let mut out = figures.to_json();
+        if let Some(map) = out.as_object_mut() {
+            map.insert("mode".into(), args.mode());
+        }
+        println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         figures.print();
     }
@@ -149,6 +216,66 @@ fn write_fleet(dir: &Path) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// Writes `devices` and `attestations` into the store at `url`, [`SEED_BATCH`] at a time.
+async fn write_devices(
+    url: &str,
+    devices: &[TamDevice],
+    attestations: &[AttestationRecord],
+) -> Result<()> {
+    let store = SqlStore::connect(url)
+        .await
+        .with_context(|| format!("opening the TAM store {url}"))?;
+    for (i, chunk) in devices.chunks(SEED_BATCH).enumerate() {
+        let from = (i * SEED_BATCH).min(attestations.len());
+        let to = (from + chunk.len()).min(attestations.len());
+        store
+            .put_devices(chunk, attestations.get(from..to).unwrap_or_default())
+            .await
+            .context("writing device records")?;
+    }
+    store.close().await;
+    Ok(())
+}
+
+/// `--seed`: `n` attested devices of the default class, each holding one TC.
+async fn seed(url: &str, n: usize) -> Result<()> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let provider = default_provider();
+    let manifest_id = ComponentId::from_strs(&SEEDED_TC);
+    let mut devices = Vec::with_capacity(n);
+    let mut attestations = Vec::with_capacity(n);
+    for _ in 0..n {
+        // Random ids and keys, not key pairs: a seeded device never runs a session, and
+        // a P-256 key generation per device would dominate seeding 100 000 of them.
+        let mut id = [0u8; 32];
+        provider.fill_random(&mut id)?;
+        let mut digest = [0u8; 32];
+        provider.fill_random(&mut digest)?;
+        devices.push(TamDevice {
+            id: DeviceId(id),
+            key: id.to_vec(),
+            class: None,
+            revoked: false,
+            suite: None,
+            attested_at: Some(now),
+            attestation_exempt: false,
+            installed: vec![Installed {
+                manifest_id: manifest_id.clone(),
+                sequence: 1,
+                digest,
+            }],
+        });
+        attestations.push(AttestationRecord {
+            device: DeviceId(id),
+            at: now,
+            ear: SEEDED_EAR.to_vec(),
+        });
+    }
+    write_devices(url, &devices, &attestations).await
+}
+
 /// One simulated device.
 type Device = Broker<SimAgent<MemoryTee>>;
 
@@ -163,12 +290,27 @@ async fn load(args: &Args, tam: &str, attestation: &PrivateKey) -> Result<Figure
         bail!("give the TAM's key with --trust-tam (its data directory's tam-esp256.key)");
     }
     let mut devices = Vec::with_capacity(args.devices);
+    let mut registrations = Vec::new();
     for _ in 0..args.devices {
         let teep = PrivateKey::generate(Curve::P256)?;
+        if args.pre26() {
+            // The operator's registration of an older Agent: its key, exempt.
+            let public = teep.public_key();
+            registrations.push(TamDevice {
+                id: DeviceId(public.thumbprint()),
+                key: public.to_cose_key_bytes(),
+                class: None,
+                revoked: false,
+                suite: None,
+                attested_at: None,
+                attestation_exempt: true,
+                installed: Vec::new(),
+            });
+        }
         let mut ueid = vec![0x01; 17];
         provider.fill_random(ueid.get_mut(1..).unwrap_or_default())?;
         let tee = MemoryTee::new(
-            provider.signer(&teep, teep.default_algorithm())?,
+            provider.signer(&teep, args.alg.algorithm())?,
             provider.signer(attestation, attestation.default_algorithm())?,
             claims(ueid),
             Box::new(|image: &[u8], input: &[u8]| -> Result<Vec<u8>, TeeError> {
@@ -177,7 +319,7 @@ async fn load(args: &Args, tam: &str, attestation: &PrivateKey) -> Result<Figure
         );
         let cfg = AgentConfig {
             provider,
-            numbering: Numbering::Draft26,
+            numbering: Numbering::from(args.numbering),
             tam_trust: tam_trust.clone(),
             tam_uris: vec![tam.to_owned()],
             tc_trust: trust_anchors(&args.trust_signer)?,
@@ -186,7 +328,11 @@ async fn load(args: &Args, tam: &str, attestation: &PrivateKey) -> Result<Figure
             tam_attestation: None,
             tam_encryption_key: None,
             limits: Limits::default(),
-            attestation: Attestation::Evidence,
+            attestation: if args.pre26() {
+                Attestation::None
+            } else {
+                Attestation::Evidence
+            },
         };
         let agent = SimAgent::new(Agent::new(cfg, tee).context("starting an Agent")?);
         let broker_cfg = BrokerConfig {
@@ -196,6 +342,8 @@ async fn load(args: &Args, tam: &str, attestation: &PrivateKey) -> Result<Figure
                 } else {
                     PlainHttp::Loopback
                 },
+                // Older TAMs answer with `application/teep+cose`.
+                accept_teep_cose: args.pre26(),
                 ..HttpConfig::default()
             },
             default_tam_uri: Some(tam.to_owned()),
@@ -204,6 +352,9 @@ async fn load(args: &Args, tam: &str, attestation: &PrivateKey) -> Result<Figure
         devices.push(Arc::new(
             Broker::new(agent, broker_cfg).context("starting a Broker")?,
         ));
+    }
+    if let Some(url) = args.database.as_deref().filter(|_| args.pre26()) {
+        write_devices(url, &registrations, &[]).await?;
     }
     let devices: Arc<[Arc<Device>]> = devices.into();
     let deadline = Instant::now() + Duration::from_secs(args.duration);

@@ -138,13 +138,23 @@ enum AttestationArg {
     None,
 }
 
-/// `--alg` of `teep tee serve`.
+/// `--alg` of `teep tee serve` (and of `teep loadgen`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-enum TeepAlg {
+pub(crate) enum TeepAlg {
     /// ESP256 (-9), the -26 suite.
     Esp256,
     /// ES256 (-7), what older Agents and TAMs use on P-256.
     Es256,
+}
+
+impl TeepAlg {
+    /// The COSE algorithm the TEEP key signs with.
+    pub(crate) fn algorithm(self) -> Algorithm {
+        match self {
+            Self::Esp256 => Algorithm::Esp256,
+            Self::Es256 => Algorithm::Es256,
+        }
+    }
 }
 
 pub(crate) fn run(cmd: Command) -> Result<ExitCode> {
@@ -202,10 +212,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
     let sim = {
         let config = SimConfig {
             claims,
-            teep_algorithm: match args.alg {
-                TeepAlg::Esp256 => Algorithm::Esp256,
-                TeepAlg::Es256 => Algorithm::Es256,
-            },
+            teep_algorithm: args.alg.algorithm(),
             ..SimConfig::new(&state_dir)
         };
         tokio::task::spawn_blocking(move || SimTee::open(&config))

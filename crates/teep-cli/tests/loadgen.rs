@@ -21,30 +21,76 @@ use serde_json::Value;
 /// Starts `teep tam serve` in `work` (data in `tam/`) with the Verifier `policy`; the
 /// child, its TEEP URL and its admin URL.
 fn start_tam(work: &Path, policy: &str) -> (Child, String, String) {
-    let (tam, lines) = spawn_until(
-        &[
-            "tam",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            "tam",
-            "--verifier-policy",
-            policy,
-            // Every simulated device posts from 127.0.0.1: lift the per-client limit.
-            "--rate",
-            "100000",
-            "--burst",
-            "100000",
-        ],
-        work,
-        "listening on http://",
-    );
+    let (tam, lines) = start_tam_with(work, policy, &[], "listening on http://");
     let tam_uri = format!("http://{}", after(&lines, "listening on http://"));
     let admin_url = after(&lines, "admin API on ").to_owned();
     (tam, tam_uri, admin_url)
+}
+
+/// [`start_tam`] with `extra` arguments; the child and its start-up lines up to `ready`.
+fn start_tam_with(work: &Path, policy: &str, extra: &[&str], ready: &str) -> (Child, Vec<String>) {
+    let mut args = vec![
+        "tam",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        "tam",
+        "--verifier-policy",
+        policy,
+        // Every simulated device posts from 127.0.0.1: lift the per-client limit.
+        "--rate",
+        "100000",
+        "--burst",
+        "100000",
+    ];
+    args.extend(extra);
+    spawn_until(&args, work, ready)
+}
+
+/// Publishes one signed TA (`signer.key`, made here) for the TAM's default class, which
+/// every device the TAM has no class for is in.
+fn publish_default_ta(work: &Path, admin_url: &str) {
+    let admin = |args: &[&str]| {
+        let mut all = vec!["tam"];
+        all.extend(args);
+        all.extend(["--admin-url", admin_url, "--data-dir", "tam"]);
+        run(&all, work)
+    };
+    run(&["keys", "generate", "--out", "signer.key"], work);
+    std::fs::write(work.join("ta.bin"), b"a TA image").unwrap();
+    signed_tc(
+        work,
+        &["TEEP-Device", "load", "ta"],
+        "1",
+        &[],
+        "ta.bin",
+        "ta.suit",
+    );
+    admin(&[
+        "signer",
+        "add",
+        "--name",
+        "vendor",
+        "--key",
+        "signer.key.pub",
+    ]);
+    admin(&["tc", "add", "ta.suit"]);
+    let manifest = teep_suit::ComponentId::from_strs(&["TEEP-Device", "load", "suit"]).to_string();
+    admin(&["policy", "set", "--class", "default", "--tc", &manifest]);
+}
+
+/// Runs `teep loadgen --json` with `args` in `work`; its exit status and figures.
+fn loadgen(work: &Path, args: &[&str]) -> (bool, Value) {
+    let mut all = vec!["loadgen", "--json"];
+    all.extend(args);
+    let out = teep().args(&all).current_dir(work).output().unwrap();
+    let figures: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}", String::from_utf8_lossy(&out.stderr));
+    });
+    (out.status.success(), figures)
 }
 
 /// The TAM's device records (`teep tam devices --json`).
@@ -72,38 +118,12 @@ fn simulated_devices_attest_install_and_complete_their_sessions() {
         .unwrap());
     assert!(out.contains("fleet/policy.json"), "{out}");
     let (tam, tam_uri, admin_url) = start_tam(work, "fleet/policy.json");
-    let admin = |args: &[&str]| {
-        let mut all = vec!["tam"];
-        all.extend(args);
-        all.extend(["--admin-url", &admin_url, "--data-dir", "tam"]);
-        run(&all, work)
-    };
     // One TA for the default class, which every newly attested device is put in.
-    run(&["keys", "generate", "--out", "signer.key"], work);
-    std::fs::write(work.join("ta.bin"), b"a TA image").unwrap();
-    signed_tc(
-        work,
-        &["TEEP-Device", "load", "ta"],
-        "1",
-        &[],
-        "ta.bin",
-        "ta.suit",
-    );
-    admin(&[
-        "signer",
-        "add",
-        "--name",
-        "vendor",
-        "--key",
-        "signer.key.pub",
-    ]);
-    admin(&["tc", "add", "ta.suit"]);
-    let manifest = teep_suit::ComponentId::from_strs(&["TEEP-Device", "load", "suit"]).to_string();
-    admin(&["policy", "set", "--class", "default", "--tc", &manifest]);
+    publish_default_ta(work, &admin_url);
 
-    let out = teep()
-        .args([
-            "loadgen",
+    let (success, figures) = loadgen(
+        work,
+        &[
             "--tam",
             &tam_uri,
             "--trust-tam",
@@ -118,15 +138,17 @@ fn simulated_devices_attest_install_and_complete_their_sessions() {
             "3",
             "--duration",
             "3",
-            "--json",
-        ])
-        .current_dir(work)
-        .output()
-        .unwrap();
-    let figures: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("{e}: {}", String::from_utf8_lossy(&out.stderr));
-    });
-    assert!(out.status.success(), "{figures}");
+        ],
+    );
+    assert!(success, "{figures}");
+    assert_eq!(
+        figures["mode"],
+        serde_json::json!({"numbering": "26", "alg": "esp256", "attestation": "evidence"})
+    );
+    assert!(
+        figures["sessions_per_second"].as_f64().unwrap() > 0.0,
+        "{figures}"
+    );
     assert_eq!(figures["errors"], serde_json::json!({}), "{figures}");
     assert!(figures["sessions"].as_u64().unwrap() >= 6, "{figures}");
     assert!(figures["p99_ms"].as_f64().unwrap() >= figures["p50_ms"].as_f64().unwrap());
@@ -185,5 +207,174 @@ fn the_tam_records_no_device_its_verifier_does_not_endorse() {
     let figures: Value = serde_json::from_slice(&out.stdout).unwrap();
     let devices = tam_devices(work, &admin_url);
     assert_eq!(devices.as_array().unwrap().len(), 0, "{devices}; {figures}");
+    stop(tam);
+}
+
+/// Loadgen as older Agents: pre-26 numbering, ES256, no attestation, on the TAM's pre-26
+/// path. Registered exempt in the TAM's store first, every device gets the default class's
+/// TA; the same fleet registered in another store (the TAM does not know them) gets
+/// nothing and the TAM records none of them.
+#[test]
+fn older_agents_registered_exempt_are_served_on_the_pre26_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path();
+    ok(teep()
+        .args(["loadgen", "--write-policy", "--fleet", "fleet"])
+        .current_dir(work)
+        .output()
+        .unwrap());
+    let (tam, lines) = start_tam_with(
+        work,
+        "fleet/policy.json",
+        &["--pre26-path", "/tam-pre26"],
+        "older Agents (pre-26): ",
+    );
+    let pre26_uri = after(&lines, "older Agents (pre-26): ").to_owned();
+    let admin_url = after(&lines, "admin API on ").to_owned();
+    publish_default_ta(work, &admin_url);
+    let older = |database: &str| {
+        loadgen(
+            work,
+            &[
+                "--tam",
+                &pre26_uri,
+                "--trust-tam",
+                "tam/tam-esp256.key",
+                "--trust-signer",
+                "signer.key.pub",
+                "--fleet",
+                "fleet",
+                "--numbering",
+                "pre-26",
+                "--alg",
+                "es256",
+                "--database",
+                database,
+                "--devices",
+                "4",
+                "--concurrency",
+                "2",
+                "--duration",
+                "2",
+            ],
+        )
+    };
+
+    // Registered in a store that is not the TAM's: unknown, unattested, served nothing.
+    std::fs::create_dir(work.join("elsewhere")).unwrap();
+    let (_, figures) = older("sqlite://elsewhere/tam.sqlite3?mode=rwc");
+    assert_eq!(
+        figures["devices_by_installed_tcs"],
+        serde_json::json!({"0": 4}),
+        "{figures}"
+    );
+    assert_eq!(tam_devices(work, &admin_url), serde_json::json!([]));
+
+    let (success, figures) = older("sqlite://tam/tam.sqlite3");
+    assert!(success, "{figures}");
+    assert_eq!(
+        figures["mode"],
+        serde_json::json!({"numbering": "pre-26", "alg": "es256", "attestation": "exempt"})
+    );
+    assert_eq!(figures["errors"], serde_json::json!({}), "{figures}");
+    assert_eq!(
+        figures["devices_by_installed_tcs"],
+        serde_json::json!({"1": 4}),
+        "{figures}"
+    );
+    let devices = tam_devices(work, &admin_url);
+    let devices = devices.as_array().unwrap();
+    assert_eq!(devices.len(), 4, "{devices:?}");
+    assert!(
+        devices
+            .iter()
+            .all(|d| d["attestation_exempt"] == true
+                && d["installed"].as_array().unwrap().len() == 1),
+        "{devices:?}"
+    );
+
+    // Without a store to register them in, loadgen refuses to run older Agents.
+    let out = teep()
+        .args([
+            "loadgen",
+            "--tam",
+            &pre26_uri,
+            "--trust-tam",
+            "tam/tam-esp256.key",
+            "--fleet",
+            "fleet",
+            "--numbering",
+            "pre-26",
+        ])
+        .current_dir(work)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert_eq!(tam_devices(work, &admin_url).as_array().unwrap().len(), 4);
+    stop(tam);
+}
+
+/// `--seed` writes attested devices, each holding a TC, straight into the TAM's store;
+/// the running TAM lists them, and a load run on top still completes.
+#[test]
+fn seeded_devices_are_in_the_tams_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path();
+    ok(teep()
+        .args(["loadgen", "--write-policy", "--fleet", "fleet"])
+        .current_dir(work)
+        .output()
+        .unwrap());
+    let (tam, tam_uri, admin_url) = start_tam(work, "fleet/policy.json");
+    // Without a store, --seed is refused before anything is written.
+    let out = teep()
+        .args(["loadgen", "--seed", "5"])
+        .current_dir(work)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(tam_devices(work, &admin_url), serde_json::json!([]));
+
+    let out = run(
+        &[
+            "loadgen",
+            "--seed",
+            "600",
+            "--database",
+            "sqlite://tam/tam.sqlite3",
+        ],
+        work,
+    );
+    assert!(out.contains("seeded 600 devices"), "{out}");
+    let devices = tam_devices(work, &admin_url);
+    let devices = devices.as_array().unwrap();
+    assert_eq!(devices.len(), 600);
+    assert!(
+        devices
+            .iter()
+            .all(|d| !d["attested_at"].is_null() && d["installed"].as_array().unwrap().len() == 1),
+        "{:?}",
+        devices.first()
+    );
+
+    let (success, figures) = loadgen(
+        work,
+        &[
+            "--tam",
+            &tam_uri,
+            "--trust-tam",
+            "tam/tam-esp256.key",
+            "--fleet",
+            "fleet",
+            "--devices",
+            "2",
+            "--concurrency",
+            "1",
+            "--duration",
+            "1",
+        ],
+    );
+    assert!(success, "{figures}");
+    assert_eq!(tam_devices(work, &admin_url).as_array().unwrap().len(), 602);
     stop(tam);
 }

@@ -23,9 +23,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use teep_proto::ComponentId;
 
 use crate::store::{
-    AdminFuture, AdminStore, AuditEntry, Changes, Device, DeviceId, DeviceSummary, LoadRequest,
-    Loaded, MemoryState, Policies, Registration, SignerRecord, Store, StoreError, TcPolicy,
-    TcRelease,
+    AdminFuture, AdminStore, AttestationRecord, AuditEntry, Changes, Device, DeviceId,
+    DeviceSummary, LoadRequest, Loaded, MemoryState, Policies, Registration, SignerRecord, Store,
+    StoreError, TcPolicy, TcRelease,
 };
 
 mod sqlite {
@@ -165,6 +165,22 @@ impl SqlStore {
     /// Creates or replaces a device record (e.g. to classify or revoke it).
     pub async fn put_device(&self, device: &Device) -> Result<(), StoreError> {
         in_transaction!(self, |ops, conn| ops::put_device(conn, device).await)
+    }
+
+    /// Creates or replaces many device records with their attestation results, in one
+    /// transaction: for an operator's tool (or `teep loadgen --seed`) that writes a fleet's
+    /// state in bulk; keep a call to a few hundred devices (SQLite's bound on arguments).
+    pub async fn put_devices(
+        &self,
+        devices: &[Device],
+        attestations: &[AttestationRecord],
+    ) -> Result<(), StoreError> {
+        in_transaction!(self, |ops, conn| ops::put_devices(
+            conn,
+            devices,
+            attestations
+        )
+        .await)
     }
 
     /// The whole state, read in one transaction.

@@ -517,6 +517,31 @@ pub(super) async fn put_device(conn: &mut Conn, d: &Device) -> Result<(), StoreE
 /// Adds the insert-or-replace of a device record with its installed list to `batch`. The
 /// device row is written first, so that on PostgreSQL its row lock orders concurrent
 /// writers of the same device before either touches `installed`.
+/// Writes many device records and their attestation results in one batch (see
+/// `SqlStore::put_devices`): a fleet's state seeded in bulk, not one round trip each.
+pub(super) async fn put_devices(
+    conn: &mut Conn,
+    devices: &[Device],
+    attestations: &[AttestationRecord],
+) -> Result<(), StoreError> {
+    let mut batch = Batch::default();
+    for d in devices {
+        push_device(&mut batch, d)?;
+    }
+    for a in attestations {
+        batch.push(
+            "INSERT INTO attestations (device, at, ear) VALUES ($1, $2, $3)",
+            vec![
+                Value::blob(&a.device.0),
+                Value::Int(Some(int(a.at)?)),
+                Value::blob(&a.ear),
+            ],
+        );
+    }
+    batch.run(conn, false).await?;
+    Ok(())
+}
+
 fn push_device<'a>(batch: &mut Batch<'a>, d: &'a Device) -> Result<(), StoreError> {
     let id = d.id.0.as_slice();
     batch.push(
