@@ -12,10 +12,11 @@
 //! keeps only reports of its Updates), and reports signed by a device report key (the
 //! software TEE has none; reports are authenticated by the signed TEEP message).
 //!
-//! Found while writing this test (not fixed here): when a manifest fails authentication
-//! (e.g. a TC signer the TEE does not trust), the Agent's report carries an all-zero
-//! manifest digest, and the TAM then drops the whole Error ("SUIT report for a manifest
-//! that was not sent"): it records neither the failure nor the report.
+//! Found while writing this test (fixed since, tested in teep-suit
+//! `processor::an_untrusted_signers_manifest_is_reported_under_its_digest` and teep-tam
+//! `engine::failed_report_of_a_sent_manifest_is_kept_and_another_digest_dropped`): a
+//! manifest that failed authentication (e.g. a TC signer the TEE does not trust) was
+//! reported under an all-zero digest, and the TAM dropped the whole Error.
 
 use teep_proto::{ErrCode, Message};
 

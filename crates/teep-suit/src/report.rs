@@ -75,8 +75,9 @@ pub struct Failure {
 pub struct Report {
     /// `suit-report-manifest-uri`: the root manifest's reference URI, if it has one.
     pub reference_uri: Option<String>,
-    /// Digest of the root manifest (its authenticated digest); all zeros when the
-    /// envelope was not authenticated.
+    /// Digest of the root manifest (its authenticated digest; for a manifest that failed
+    /// authentication, the digest of the manifest the envelope carries); all zeros only
+    /// when there was no manifest to digest.
     pub manifest_digest: Digest,
     /// `suit-report-nonce`: the TEEP token the report answers, if any.
     pub nonce: Option<Vec<u8>>,
@@ -287,7 +288,7 @@ pub struct ReceivedReport {
     pub nonce: Option<Vec<u8>>,
     /// The manifest's reference URI, when the device sent one.
     pub manifest_uri: Option<String>,
-    /// The root manifest's digest (all zeros when the device could not authenticate it).
+    /// The root manifest's digest (all zeros when the device had no manifest to digest).
     pub manifest_digest: Digest,
     /// `suit-report-records`, decoded.
     pub records: Vec<Entry>,

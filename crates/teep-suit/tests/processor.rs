@@ -58,6 +58,30 @@ fn teep_tc_uri_installs_from_the_fetcher_and_reports_the_nonce() {
     );
 }
 
+/// A manifest by a signer the device does not trust is reported under its own digest
+/// (the one its sender computed), not an all-zero one: the TAM can then tell which of the
+/// manifests it sent failed, and why.
+#[test]
+fn an_untrusted_signers_manifest_is_reported_under_its_digest() {
+    let device = teep_device();
+    let trust = teep_suit::trust::TrustAnchors::unscoped(teep_cose::TrustStore::new());
+    let p = Processor::new(&PROVIDER, &trust, &device);
+    let mut store = MemoryStorage::new();
+    let env = hex_file("suit/teep/teep-tc-uri.hex");
+    let out = p.install(&mut store, &env, Some(b"token-1"));
+    assert_eq!(
+        out.result.unwrap_err().error,
+        SuitError::Authentication(teep_cose::CoseError::UntrustedSigner)
+    );
+    assert_eq!(
+        hex::encode(&out.report.manifest_digest.bytes),
+        "b39b52b0b747ea79588c190f567bfc2c8437ba8a73f7ea983182e79f0148d59b"
+    );
+    assert_eq!(out.report.nonce.as_deref(), Some(&b"token-1"[..]));
+    assert_eq!(out.report.result.unwrap_err().error.report_reason(), 4);
+    assert_eq!(store, MemoryStorage::new());
+}
+
 #[test]
 fn teep_tc_integrated_installs_without_network() {
     let trust = vector_trust();

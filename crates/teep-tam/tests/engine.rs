@@ -523,6 +523,31 @@ fn suit_report_for_a_manifest_never_sent_is_dropped() {
     ));
 }
 
+/// A manifest the device refused (e.g. its TC signer is not trusted there) is reported
+/// under the digest the TAM sent it with: the Error and its failed report are kept and
+/// nothing is installed. A report under any other digest (the all-zero one an Agent sent
+/// for an unauthenticated manifest) still claims nothing: the Error is dropped whole.
+#[test]
+fn failed_report_of_a_sent_manifest_is_kept_and_another_digest_dropped() {
+    let (mut w, agent, app) = app_world();
+    let token = w.first_update_token(&agent);
+    let error = |digest: [u8; 32]| ErrorMessage {
+        token: Some(token.clone()),
+        suit_reports: Some(vec![report(digest, &token, false)]),
+        ..ErrorMessage::new(ErrCode::ManifestProcessingFailed)
+    };
+    let before = w.snapshot();
+    assert!(matches!(
+        w.post_dropped(&agent.error(error([0; 32]))),
+        Dropped::ReportForUnsentManifest
+    ));
+    assert_eq!(w.snapshot(), before);
+    w.post(&agent.error(error(app.digest))).unwrap();
+    let kept = w.snapshot().reports.last().cloned().unwrap();
+    assert_eq!((kept.manifest_digest, kept.success), (app.digest, false));
+    assert!(w.device(&agent).unwrap().installed.is_empty());
+}
+
 #[test]
 fn suit_report_with_another_nonce_is_dropped() {
     let (mut w, agent, app) = app_world();

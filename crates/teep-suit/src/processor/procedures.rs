@@ -19,10 +19,13 @@ use super::run::Run;
 use super::sequence::Depth;
 
 impl Run<'_, '_> {
-    /// The Update procedure on one envelope as received.
+    /// The Update procedure on one envelope as received. A manifest that fails
+    /// authentication is still reported under the digest of the manifest the envelope
+    /// carries (suit-report: `suit-reference` names the root manifest's digest), so that
+    /// its sender can tell which manifest failed.
     pub(super) fn install(&mut self, envelope: &[u8]) -> (Reference, RunResult) {
         match self.authenticate(envelope) {
-            Err(e) => (unknown_reference(), Err(early(e))),
+            Err(e) => (claimed_reference(self.p.provider, envelope), Err(early(e))),
             Ok(auth) => (reference(&auth), self.install_root(auth)),
         }
     }
