@@ -24,7 +24,7 @@
 
 use crate::common::deployment::Deployment;
 use crate::support_b::{
-    Verifier, assert_counter_installed, assert_nothing_installed, counter_policy,
+    Verifier, assert_counter_installed, assert_nothing_installed_unattested, counter_policy,
 };
 
 /// Background check with the TAM's in-process Verifier.
@@ -50,7 +50,7 @@ fn background_check_by_a_verifier_service() {
     d.restart_tam(&verifier.tam_args("other.key.pub"));
     let tee = d.start_tee();
     d.policy_check();
-    assert_nothing_installed(&d);
+    assert_nothing_installed_unattested(&d);
     drop(tee);
 
     d.restart_tam(&verifier.tam_args("verifier.key.pub"));
@@ -76,5 +76,5 @@ fn a_passport_fetched_ahead_is_not_fresh_on_the_26_path() {
     ]);
     let out = verifier.passport_check(&d);
     assert!(out.contains("1 TAM exchange(s) completed"), "{out}");
-    assert_nothing_installed(&d);
+    assert_nothing_installed_unattested(&d);
 }

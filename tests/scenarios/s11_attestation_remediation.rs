@@ -14,7 +14,9 @@
 //! such TCs or permission; the spec leaves that policy out of scope).
 
 use crate::common::deployment::Deployment;
-use crate::support_b::{assert_counter_installed, assert_nothing_installed, audit, counter_policy};
+use crate::support_b::{
+    assert_counter_installed, assert_nothing_installed_unattested, audit, counter_policy,
+};
 
 #[test]
 fn a_rejected_device_gets_attestation_required_then_attests_after_the_remedy() {
@@ -29,7 +31,7 @@ fn a_rejected_device_gets_attestation_required_then_attests_after_the_remedy() {
     d.restart_tam(&["--verifier-policy", "reject.json"]);
     let tee = d.start_tee();
     d.policy_check();
-    assert_nothing_installed(&d);
+    assert_nothing_installed_unattested(&d);
     let failed: Vec<_> = audit(&d)
         .into_iter()
         .filter(|a| a["device"] == d.device_id.as_str())

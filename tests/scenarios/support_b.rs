@@ -128,12 +128,98 @@ pub fn assert_counter_installed(d: &Deployment) {
     assert!(record["attested_at"].is_u64(), "{record}");
 }
 
-/// Nothing on the device, and the TAM neither records a TC on it nor an attestation.
+/// Nothing on the device, and the TAM records no TC on it.
 pub fn assert_nothing_installed(d: &Deployment) {
     let _broker = d.start_broker(3600);
     assert_eq!(d.listed(), vec![]);
     if let Some(record) = tam_device(d) {
         assert_eq!(record["installed"], serde_json::json!([]), "{record}");
+    }
+}
+
+/// [`assert_nothing_installed`], and the TAM records no attestation of the device.
+pub fn assert_nothing_installed_unattested(d: &Deployment) {
+    assert_nothing_installed(d);
+    if let Some(record) = tam_device(d) {
         assert!(record["attested_at"].is_null(), "{record}");
     }
+}
+
+/// A plain HTTP server on loopback answering every GET with one payload (which the test
+/// may swap, as an attacker on the download path would), counting the requests.
+pub struct PayloadServer {
+    /// The URL of the payload.
+    pub url: String,
+    body: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    served: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl PayloadServer {
+    /// Serves `body` at `http://127.0.0.1:PORT/NAME` (a thread that lives as long as the
+    /// test process).
+    pub fn start(name: &str, body: Vec<u8>) -> Self {
+        use std::io::{BufRead as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/{name}", listener.local_addr().unwrap());
+        let shared = std::sync::Arc::new(std::sync::Mutex::new(body));
+        let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (body, count) = (shared.clone(), served.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                let payload = body.lock().unwrap().clone();
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    payload.len()
+                );
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(&payload);
+            }
+        });
+        Self {
+            url,
+            body: shared,
+            served,
+        }
+    }
+
+    /// Serves `body` from now on.
+    pub fn replace(&self, body: Vec<u8>) {
+        *self.body.lock().unwrap() = body;
+    }
+
+    /// How many requests were answered.
+    pub fn served(&self) -> usize {
+        self.served.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// The TAM's latest SUIT reports about the device: (manifest digest, success), newest first.
+pub fn tam_reports(d: &Deployment) -> Vec<(String, bool)> {
+    let record = tam_device(d).unwrap();
+    record["last_reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["manifest_digest"].as_str().unwrap().to_owned(),
+                r["success"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The TEE's TC decryption key (public half), written to `tee-decrypt.pub.pem` for
+/// `teep suit create --encrypt-to`.
+pub fn tee_decryption_key(d: &Deployment) -> &'static str {
+    let pem = d.identity["decryption_key"]["pem"].as_str().unwrap();
+    std::fs::write(d.work().join("tee-decrypt.pub.pem"), pem).unwrap();
+    "tee-decrypt.pub.pem"
 }

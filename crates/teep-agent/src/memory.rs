@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 use teep_attest::EatClaims;
 use teep_cose::Signer;
 use teep_suit::ComponentId;
-use teep_suit::processor::Decryptor;
+use teep_suit::processor::{Decryptor, NoFetcher};
 use teep_suit::storage::{MemoryStorage, Storage};
 
 use crate::tee::{Tee, TeeError, UpdateParts};
@@ -86,6 +86,7 @@ impl Tee for MemoryTee {
         UpdateParts {
             storage: &mut self.storage,
             decryptor: self.decryptor.as_deref(),
+            fetcher: &NoFetcher,
         }
     }
 

@@ -17,7 +17,7 @@ use alloc::vec::Vec;
 use teep_attest::EatClaims;
 use teep_cose::Signer;
 use teep_suit::ComponentId;
-use teep_suit::processor::Decryptor;
+use teep_suit::processor::{Decryptor, Fetcher};
 use teep_suit::storage::Storage;
 
 /// Why the TEE could not do what the engine asked.
@@ -40,6 +40,9 @@ pub struct UpdateParts<'a> {
     pub storage: &'a mut dyn Storage,
     /// The TC decryption key; `None`: this TEE refuses encrypted payloads.
     pub decryptor: Option<&'a dyn Decryptor>,
+    /// Resolves payload URIs (install by URI, scenario 12); a TEE without network access
+    /// lends `NoFetcher`. The manifest's digest is checked on what it returns.
+    pub fetcher: &'a dyn Fetcher,
 }
 
 /// A Trusted Execution Environment as the Agent engine sees it.

@@ -21,7 +21,7 @@ use teep_broker::ipc::{self, IpcConfig};
 use teep_broker::{AgentAnswer, AgentError, ComponentId, TaInfo, TaRequest, TransportError};
 use teep_cose::{Algorithm, Curve, TrustStore};
 use teep_proto::{Numbering, SuitCoseProfile};
-use teep_suit::processor::DeviceIdentity;
+use teep_suit::processor::{DeviceIdentity, Fetcher};
 use tracing::{info, warn};
 
 use crate::device::data_dir;
@@ -125,6 +125,72 @@ pub(crate) struct ServeArgs {
     /// Passport model: the oldest Attestation Result (by `iat`, seconds) still presented.
     #[arg(long, default_value_t = 3600)]
     passport_max_age: u64,
+    /// Install by URI: fetch payloads that manifests give by `http://` or `https://` URI
+    /// (the manifest's digest is still checked on what arrives). Off: such manifests fail.
+    #[arg(long)]
+    fetch: bool,
+    /// Largest payload --fetch takes, in bytes.
+    #[arg(long, default_value_t = DEFAULT_FETCH_LIMIT, requires = "fetch")]
+    fetch_limit: u64,
+}
+
+/// Default of `--fetch-limit`: 16 MiB.
+const DEFAULT_FETCH_LIMIT: u64 = 16 << 20;
+
+/// Seconds one `--fetch` download may take.
+const FETCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The `--fetch` fetcher: HTTP(S) GET on the runtime that serves the Broker. The SUIT
+/// processor calls it on the blocking pool (see [`SimAgent::call`]), where blocking on the
+/// runtime's handle is allowed.
+struct HttpFetcher {
+    http: reqwest::Client,
+    runtime: tokio::runtime::Handle,
+    limit: u64,
+}
+
+impl HttpFetcher {
+    fn new(limit: u64) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(FETCH_TIMEOUT)
+            // A redirect could lead anywhere, e.g. to a file:// or internal URL.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Self {
+            http,
+            runtime: tokio::runtime::Handle::current(),
+            limit,
+        })
+    }
+
+    async fn get(&self, uri: &str) -> std::result::Result<Vec<u8>, String> {
+        if !(uri.starts_with("http://") || uri.starts_with("https://")) {
+            return Err("only http:// and https:// URIs are fetched".into());
+        }
+        let mut response = self.http.get(uri).send().await.map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("HTTP {}", response.status()));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+            body.extend_from_slice(&chunk);
+            if u64::try_from(body.len()).unwrap_or(u64::MAX) > self.limit {
+                return Err(format!("larger than {} bytes", self.limit));
+            }
+        }
+        Ok(body)
+    }
+}
+
+impl Fetcher for HttpFetcher {
+    fn fetch(&self, uri: &str) -> std::result::Result<Vec<u8>, String> {
+        let body = self.runtime.block_on(self.get(uri));
+        match &body {
+            Ok(b) => info!(uri, bytes = b.len(), "payload fetched"),
+            Err(e) => warn!(uri, error = %e, "payload fetch failed"),
+        }
+        body
+    }
 }
 
 /// `--attestation` of `teep tee serve`.
@@ -209,7 +275,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
         warn!("no --tam: RequestTA has no TAM to ask");
     }
 
-    let sim = {
+    let mut sim = {
         let config = SimConfig {
             claims,
             teep_algorithm: args.alg.algorithm(),
@@ -219,6 +285,9 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
             .await?
             .with_context(|| format!("opening the software TEE in {}", state_dir.display()))?
     };
+    if args.fetch {
+        sim.set_fetcher(Box::new(HttpFetcher::new(args.fetch_limit)?));
+    }
     let identity = identity_json(&sim, &claims_json)?;
     let identity_path = state_dir.join(IDENTITY_FILE);
     std::fs::write(&identity_path, serde_json::to_vec_pretty(&identity)?)

@@ -78,6 +78,7 @@ impl<T: Tee> Agent<T> {
             let parts = self.tee.update_parts();
             let processor = Processor {
                 decryptor: parts.decryptor,
+                fetcher: parts.fetcher,
                 ..Processor::new(self.cfg.provider, &self.cfg.tc_trust, &self.cfg.device)
             };
             processor.update(parts.storage, &unneeded, envelopes, token)

@@ -37,7 +37,7 @@ use teep_cose::encrypt::DecryptionKey;
 use teep_cose::zeroize::Zeroizing;
 use teep_cose::{Algorithm, CoseError, CryptoProvider, Curve, PrivateKey, PublicKey, Signer};
 use teep_suit::dir::DirBackend;
-use teep_suit::processor::KeyDecryptor;
+use teep_suit::processor::{Fetcher, KeyDecryptor, NoFetcher};
 use teep_suit::storage::{Changes, Storage};
 use teep_suit::store::{AesGcmSeal, Blob, BlobBackend, IndexedStore};
 use teep_suit::trust::SignerId;
@@ -513,6 +513,8 @@ pub struct SimTee {
     claims: EatClaims,
     /// The decryption key as the SUIT processor uses it (lent out by [`Tee::update_parts`]).
     decryptor: KeyDecryptor<'static>,
+    /// What resolves payload URIs ([`SimTee::set_fetcher`]; none by default).
+    fetcher: Box<dyn Fetcher>,
 }
 
 impl core::fmt::Debug for SimTee {
@@ -648,7 +650,14 @@ impl SimTee {
             attestation_signer,
             claims,
             decryptor,
+            fetcher: Box::new(NoFetcher),
         })
+    }
+
+    /// Lets Updates fetch payloads given by URI with `fetcher` (off by default: a manifest
+    /// naming a URI then fails to install).
+    pub fn set_fetcher(&mut self, fetcher: Box<dyn Fetcher>) {
+        self.fetcher = fetcher;
     }
 
     /// The crypto provider the TEE uses.
@@ -810,6 +819,7 @@ impl Tee for SimTee {
         UpdateParts {
             storage: &mut self.suit,
             decryptor: Some(&self.decryptor),
+            fetcher: self.fetcher.as_ref(),
         }
     }
 

@@ -353,21 +353,30 @@ impl Deployment {
     /// `ta_seq` as its dependency. (A device keeps a manifest's highest sequence number
     /// after deleting it: a reinstall needs higher ones.)
     pub fn upload_greeting(&self, seq: u64, ta_seq: u64) {
+        self.upload_greeting_with(seq, ta_seq, &[]);
+    }
+
+    /// [`Self::upload_greeting`] with `extra` options of `teep suit create` (e.g.
+    /// `--encrypt-to`).
+    pub fn upload_greeting_with(&self, seq: u64, ta_seq: u64, extra: &[&str]) {
+        let ta = format!("ta-{ta_seq}.suit");
+        let mut args = vec![
+            "--manifest-id",
+            "TEEP-Device",
+            "--manifest-id",
+            "counter",
+            "--manifest-id",
+            "greeting.suit",
+            "--depends-on",
+            &ta,
+        ];
+        args.extend(extra);
         std::fs::write(self.work().join("greeting.txt"), "Hello from the TAM").unwrap();
         let file = format!("greeting-{seq}.suit");
         self.create(
             &["TEEP-Device", "counter", "greeting"],
             seq,
-            &[
-                "--manifest-id",
-                "TEEP-Device",
-                "--manifest-id",
-                "counter",
-                "--manifest-id",
-                "greeting.suit",
-                "--depends-on",
-                &format!("ta-{ta_seq}.suit"),
-            ],
+            &args,
             "greeting.txt",
             &file,
         );
