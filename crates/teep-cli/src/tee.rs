@@ -529,3 +529,50 @@ impl<T: Tee + Send + 'static> teep_broker::Agent for SimAgent<T> {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "a failure here is a failed test")]
+
+    use teep_cose::PrivateKey;
+
+    use super::*;
+
+    /// Writes the public half of a fresh `curve` key to `dir/name`; returns its path and key.
+    fn pub_file(dir: &Path, name: &str, curve: Curve) -> (String, PublicKey) {
+        let key = PrivateKey::generate(curve).unwrap().public_key().clone();
+        let path = dir.join(name);
+        std::fs::write(&path, key.to_pem()).unwrap();
+        (path.display().to_string(), key)
+    }
+
+    #[test]
+    fn encryption_keys_per_tam_and_one_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tam_a, a) = pub_file(dir.path(), "a.pem", Curve::P256);
+        let (tam_b, _) = pub_file(dir.path(), "b.pem", Curve::P256);
+        let (stranger, _) = pub_file(dir.path(), "s.pem", Curve::P256);
+        let (enc, enc_key) = pub_file(dir.path(), "enc.pem", Curve::P256);
+        let (ed, _) = pub_file(dir.path(), "ed.pem", Curve::Ed25519);
+        let mut trust = TrustStore::new();
+        trust.add_key(a.clone());
+        trust.add_key(public_key(Path::new(&tam_b)).unwrap());
+        let parse = |v: &[String]| tam_encryption_keys(v, &trust);
+
+        let (default, by_tam) = parse(&[format!("{tam_a}={enc}"), enc.clone()]).unwrap();
+        assert_eq!(default.map(|k| k.thumbprint()), Some(enc_key.thumbprint()));
+        assert_eq!(by_tam.len(), 1);
+        assert_eq!(by_tam[0].0, a.thumbprint());
+        assert_eq!(by_tam[0].1.thumbprint(), enc_key.thumbprint());
+        // Refused: a TAM not trusted, a TAM named twice, two defaults, a non-P-256 key.
+        for bad in [
+            vec![format!("{stranger}={enc}")],
+            vec![format!("{tam_a}={enc}"), format!("{tam_a}={enc}")],
+            vec![enc.clone(), enc.clone()],
+            vec![format!("{tam_b}={ed}")],
+            vec![ed.clone()],
+        ] {
+            assert!(parse(&bad).is_err(), "{bad:?}");
+        }
+    }
+}
