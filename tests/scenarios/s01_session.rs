@@ -105,7 +105,7 @@ fn s01_agent_initiated_session_over_http() {
 
 /// One `teep device run --once` against an HTTPS TAM, trusting the CA file `ca`; the exit
 /// code and standard output.
-fn once_https(d: &Deployment, ca: &str) -> (Option<i32>, String) {
+fn once_https(d: &Deployment, ca: &str) -> (Option<i32>, String, String) {
     let out = d.output(&[
         "device",
         "run",
@@ -120,6 +120,7 @@ fn once_https(d: &Deployment, ca: &str) -> (Option<i32>, String) {
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
 
@@ -143,9 +144,12 @@ fn s01_agent_initiated_session_over_https() {
     d.tam_uri.clone_from(&tam.uri);
     let _tee = d.start_tee();
 
-    // Trusting another CA, the Broker does not authenticate the TAM: nothing is sent.
-    let (code, out) = once_https(&d, "impostor-ca.pem");
+    // Trusting another CA, the Broker does not authenticate the TAM: nothing is sent, and
+    // the failure is not retried (no retry can make the certificate trusted).
+    let (code, out, err) = once_https(&d, "impostor-ca.pem");
     assert_eq!(code, Some(1), "{out}");
+    assert_eq!(err.matches("teep/http retry").count(), 0, "{err}");
+    assert!(err.contains("certificate was not trusted"), "{err}");
     assert!(
         out.contains("0 TAM exchange(s) completed, 1 TAM(s) not reached"),
         "{out}"
@@ -156,7 +160,7 @@ fn s01_agent_initiated_session_over_https() {
     );
 
     // Trusting the TAM's CA: the whole session over TLS.
-    let (code, out) = once_https(&d, "tam-tls-ca.pem");
+    let (code, out, _) = once_https(&d, "tam-tls-ca.pem");
     assert_eq!(code, Some(0), "{out}");
     assert!(
         out.contains("1 TAM exchange(s) completed, 0 TAM(s) not reached"),

@@ -14,7 +14,9 @@
 //! 2. the real TAM, which issued no QueryRequest this answers, drops it (204, nothing
 //!    recorded: the device is still unknown to it), as its token rules demand (§5: a TAM acts
 //!    only on a response bearing one of its outstanding tokens; without a token or attested
-//!    freshness a QueryResponse could be a replay, §6);
+//!    freshness a QueryResponse could be a replay, §6); the Broker then opens one ordinary
+//!    session (an empty POST) at once, so the request is not lost and the next one opens
+//!    empty (the TAM's QueryRequest had a token);
 //! 3. after a ProcessError for that TAM (an HTTP 503 from the proxy), the next RequestTA's
 //!    first POST is empty again (condition 2);
 //! 4. after a real session (the TAM's QueryRequest had a token), also empty (condition 1);
@@ -87,10 +89,17 @@ fn s02_unsolicited_query_response_only_under_the_three_conditions() {
     assert!(answer["payload"]["tc-list"].is_array(), "{answer}");
 
     // 1 and 2. RequestTA: the first POST is the unsolicited QueryResponse; the TAM drops it.
+    //    The Broker then opens one ordinary session (an empty POST), whose QueryRequest has
+    //    a token, so the Agent is not stuck answering unsolicited (the next RequestTA opens
+    //    empty, below).
     let before = proxy.exchanges().len();
     request_ta(&d);
     let sent = since(&proxy, before);
-    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(sent.len() >= 3, "{sent:?}");
+    assert!(sent[1].request.is_empty(), "no empty post after the drop");
+    let solicited = inspect(d.work(), "solicited", &sent[2].request);
+    assert_eq!(solicited["payload"]["type"], "query-response");
+    assert!(solicited["payload"].get("token").is_some(), "{solicited}");
     let first = inspect(d.work(), "unsolicited", &sent[0].request);
     assert_eq!(first["payload"]["type"], "query-response");
     assert!(first["payload"].get("token").is_none(), "{first}");
@@ -108,6 +117,13 @@ fn s02_unsolicited_query_response_only_under_the_three_conditions() {
             .count(),
         1,
         "{log}"
+    );
+    let before = proxy.exchanges().len();
+    request_ta(&d);
+    let sent = since(&proxy, before);
+    assert!(
+        sent[0].request.is_empty(),
+        "still unsolicited after the drop"
     );
 
     // 3. Plain QueryRequest again, then a ProcessError: the next RequestTA opens empty.

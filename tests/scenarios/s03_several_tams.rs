@@ -11,8 +11,10 @@
 //! one TAM not reached), B's TA is not installed and B records nothing; once B is back the
 //! next check installs it.
 //!
-//! Not covered: Evidence encryption (draft §12). `teep tee serve --tam-encryption-key` takes
-//! one TAM's key, so a TEE of several TAMs runs without it (Evidence in the clear, signed).
+//! Evidence encryption (draft §12): the TEE maps each TAM key to that TAM's encryption key
+//! (`--tam-encryption-key TAMKEY=KEYFILE`, twice), so each TAM gets Evidence it can decrypt
+//! (its Verifier admits the device and its TA installs); Evidence encrypted to the other
+//! TAM's key would not open (`teep-agent`'s engine test pins which key each TAM gets).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -60,11 +62,18 @@ fn s03_one_policy_check_visits_every_trusted_tam() {
             Action::Forward(to_b)
         }
     });
+    let enc = |dir: &str| format!("{dir}/tam-esp256.pub.pem={dir}/tam-encryption.pub.pem");
+    let (enc_a, enc_b) = (enc(&d.tam_data), enc(&b.data));
     let _tee = start_tee_with(
         &d,
         &[&d.tam_data, &b.data],
         &[&proxy_a.uri(), &proxy_b.uri()],
-        &[],
+        &[
+            "--tam-encryption-key",
+            &enc_a,
+            "--tam-encryption-key",
+            &enc_b,
+        ],
     );
     let once = |tam: &str| {
         d.output(&[

@@ -618,6 +618,79 @@ fn suit_reports_are_encrypted_to_the_tam_when_its_key_is_known() {
     assert_eq!(received.result, Ok(()));
 }
 
+/// Two trusted TAMs, each with its own encryption key, and a third with none of its own:
+/// each gets Evidence and SUIT reports encrypted to its key (the other TAM cannot decrypt
+/// them); the unmapped one gets the default key.
+#[test]
+fn evidence_and_reports_are_encrypted_to_the_key_of_the_tam_answered() {
+    let w = World::new();
+    let (second, third) = (key(Curve::Ed25519), key(Curve::Ed25519));
+    let (enc_first, enc_second, enc_default) =
+        (key(Curve::P256), key(Curve::P256), key(Curve::P256));
+    let mut cfg = w.config();
+    cfg.tam_trust.add_key(second.public_key().clone());
+    cfg.tam_trust.add_key(third.public_key().clone());
+    cfg.tam_encryption_key = Some(enc_default.public_key().clone());
+    cfg.tam_encryption_keys = vec![
+        (
+            w.tam_ed25519.public_key().thumbprint(),
+            enc_first.public_key().clone(),
+        ),
+        (
+            second.public_key().thumbprint(),
+            enc_second.public_key().clone(),
+        ),
+    ];
+    let mut agent = w.agent_with(cfg);
+    let mut trust = TrustStore::new();
+    trust.add_key(w.attestation.public_key().clone());
+    let cases = [
+        (&w.tam_ed25519, &enc_first, [&enc_second, &enc_default]),
+        (&second, &enc_second, [&enc_first, &enc_default]),
+        (&third, &enc_default, [&enc_first, &enc_second]),
+    ];
+    for (n, (tam, own, others)) in cases.into_iter().enumerate() {
+        let token = [u8::try_from(n).unwrap() + 10; 16];
+        let q = Message::QueryRequest(query(
+            Some(&token),
+            Some(&CHALLENGE),
+            DataItemRequested::ATTESTATION.with(DataItemRequested::TRUSTED_COMPONENTS),
+        ));
+        let reply = agent
+            .handle(TAM_URI, &sign1(&w, tam, &q), cx())
+            .reply
+            .unwrap();
+        let Message::QueryResponse(r) = w.read(&reply) else {
+            panic!("not a QueryResponse")
+        };
+        let encrypted = r.attestation_payload.unwrap();
+        for other in others {
+            assert!(
+                decrypt_evidence(provider(), &encrypted, other).is_err(),
+                "{n}"
+            );
+        }
+        let signed = decrypt_evidence(provider(), &encrypted, own).unwrap();
+        assert!(verify_evidence(&signed, &VerifyContext::new(provider(), &trust)).is_ok());
+    }
+
+    let u = update(&[1; 16], vec![w.envelope("one", 1)], vec![]);
+    let reply = agent
+        .handle(TAM_URI, &sign1(&w, &second, &u), cx())
+        .reply
+        .unwrap();
+    let Message::Success(s) = w.read(&reply) else {
+        panic!("not a Success")
+    };
+    let report = &s.suit_reports.unwrap()[0];
+    for other in [&enc_first, &enc_default] {
+        assert!(ReceivedReport::decode(report, &report_keys(Some(other))).is_err());
+    }
+    let received = ReceivedReport::decode(report, &report_keys(Some(&enc_second))).unwrap();
+    assert!(received.protection.encrypted);
+    assert_eq!(received.result, Ok(()));
+}
+
 #[test]
 fn an_encrypted_tc_needs_the_tees_decryption_key() {
     let w = World::new();

@@ -263,11 +263,23 @@ impl<A: Agent> Broker<A> {
         info!(tam = %url, "teep/http exchange starts");
         let limit = self.cfg.max_messages_per_exchange;
         let mut outgoing = first.filter(|m| !m.is_empty());
+        // The Agent's first message is only ever an unsolicited QueryResponse (draft §11).
+        let mut unsolicited = outgoing.is_some();
         for _ in 0..limit {
             let Some(incoming) = self.http.post(&url, outgoing.as_deref()).await? else {
+                if std::mem::take(&mut unsolicited) {
+                    // No content for an unsolicited QueryResponse: the TAM dropped it (it
+                    // issued no token it answers, §5) or had nothing to say. Either way
+                    // the app's request is unserved, so start one ordinary session: its
+                    // QueryRequest (with a token) also ends the Agent's §11 condition 1.
+                    info!(tam = %url, "teep/http unsolicited query-response got no content; new session with an empty post");
+                    outgoing = None;
+                    continue;
+                }
                 info!(tam = %url, "teep/http exchange ends: no content");
                 return Ok(());
             };
+            unsolicited = false;
             let reply = self
                 .agent
                 .process_teep_message(tam_uri, incoming)

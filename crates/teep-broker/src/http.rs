@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use reqwest::{Client, StatusCode, Url, redirect};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 /// The media type of TEEP messages.
 pub const TEEP_MEDIA_TYPE: &str = "application/teep+cbor";
@@ -90,10 +90,14 @@ pub enum TransportError {
     /// An `http://` URI that the configuration ([`PlainHttp`]) does not allow.
     #[error("plain http refused for this TAM URI")]
     PlainHttpRefused,
-    /// No connection (refused, unreachable, DNS, TLS handshake or server authentication):
-    /// the request was not delivered.
+    /// No connection (refused, unreachable, DNS): the request was not delivered.
     #[error("cannot connect: {0}")]
     Connect(String),
+    /// The TLS handshake failed, most often because the TAM's certificate is not trusted
+    /// (unknown issuer, wrong name, expired): the request was not delivered, and trying
+    /// again cannot help, so it is never retried.
+    #[error("TLS handshake failed (TAM certificate not trusted?): {0}")]
+    Tls(String),
     /// The POST did not complete within [`HttpConfig::request_timeout`].
     #[error("timed out")]
     Timeout,
@@ -145,7 +149,9 @@ impl TransportError {
 
     fn from_reqwest(e: &reqwest::Error) -> Self {
         // `Display` of a reqwest error names the URL and the cause, never the body.
-        if e.is_connect() {
+        if e.is_connect() && is_tls(e) {
+            Self::Tls(error_chain(e))
+        } else if e.is_connect() {
             Self::Connect(error_chain(e))
         } else if e.is_timeout() {
             Self::Timeout
@@ -153,6 +159,26 @@ impl TransportError {
             Self::Network(error_chain(e))
         }
     }
+}
+
+/// Whether a rustls error is among `e` and its sources. Each wrapping `io::Error` (tokio-rustls
+/// and the connector wrap it, maybe twice) is looked into with `get_ref`, since its
+/// `source()` skips the wrapped error.
+fn is_tls(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(cur) = next {
+        if cur.is::<rustls::Error>() {
+            return true;
+        }
+        next = match cur
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => cur.source(),
+        };
+    }
+    false
 }
 
 /// The error and its sources on one line (reqwest's top-level message alone says little).
@@ -251,6 +277,10 @@ impl TeepHttp {
                     warn!(tam = %url, attempt, retry_in_ms = backoff.as_millis() as u64, error = %e, "teep/http retry");
                     tokio::time::sleep(backoff).await;
                     backoff = backoff.saturating_mul(2).min(self.cfg.backoff_max);
+                }
+                Err(e @ TransportError::Tls(_)) => {
+                    error!(tam = %url, error = %e, "teep/http TLS handshake failed: the TAM's certificate was not trusted (or the TAM does not speak TLS); not retried");
+                    return Err(e);
                 }
                 other => return other,
             }
@@ -454,6 +484,7 @@ mod tests {
         assert!(!TransportError::Timeout.is_retryable(false));
         assert!(!TransportError::Network("reset".into()).is_retryable(false));
         for never in [
+            TransportError::Tls("unknown issuer".into()),
             TransportError::Redirect { status: 302 },
             TransportError::Status { status: 503 },
             TransportError::MediaType(None),

@@ -64,13 +64,23 @@ async fn whole_exchange_relays_every_message_until_no_content() {
     assert!(seen.iter().all(|s| !s.cookie), "cookie sent back: {seen:?}");
 }
 
+/// The Agent's first message (an unsolicited QueryResponse) is POSTed instead of an empty
+/// body; when the TAM answers it with no content (it dropped it), the Broker starts one
+/// ordinary session with an empty POST, so the app's request is still served.
 #[tokio::test]
 async fn agent_first_message_is_posted_instead_of_an_empty_body() {
-    let tam = tam(vec![Answer::NoContent]).await;
-    let agent = ScriptedAgent::new().on_request_ta(Ok(AgentAnswer::Contact {
-        tam_uri: tam.uri(),
-        message: Some(b"query-response".to_vec()),
-    }));
+    let tam = tam(vec![
+        Answer::NoContent,
+        Answer::Teep(b"query-request".to_vec()),
+        Answer::NoContent,
+    ])
+    .await;
+    let agent = ScriptedAgent::new()
+        .on_request_ta(Ok(AgentAnswer::Contact {
+            tam_uri: tam.uri(),
+            message: Some(b"query-response".to_vec()),
+        }))
+        .reply(Ok(Some(b"query-response-2".to_vec())));
     let broker = broker(agent);
 
     assert_eq!(
@@ -78,9 +88,37 @@ async fn agent_first_message_is_posted_instead_of_an_empty_body() {
         Ok(Outcome::Completed { exchanges: 1 })
     );
     let seen = tam.seen();
-    assert_eq!(seen.len(), 1);
-    assert_eq!(seen[0].body, b"query-response");
+    let bodies: Vec<&[u8]> = seen.iter().map(|s| s.body.as_slice()).collect();
+    assert_eq!(bodies, [&b"query-response"[..], b"", b"query-response-2"]);
     assert_eq!(seen[0].content_type.as_deref(), Some(TEEP));
+    assert_eq!(
+        broker.agent().calls(),
+        [
+            AgentCall::RequestTa(wants_ta(None)),
+            relayed(&tam.uri(), b"query-request"),
+        ]
+    );
+}
+
+/// The retry is one empty POST only: a TAM that answers a solicited message with no content
+/// later, or answers the unsolicited one with a message, is never sent an extra empty POST.
+#[tokio::test]
+async fn an_answered_unsolicited_query_response_is_not_followed_by_an_empty_post() {
+    let tam = tam(vec![Answer::Teep(b"update".to_vec()), Answer::NoContent]).await;
+    let agent = ScriptedAgent::new()
+        .on_request_ta(Ok(AgentAnswer::Contact {
+            tam_uri: tam.uri(),
+            message: Some(b"query-response".to_vec()),
+        }))
+        .reply(Ok(Some(b"success".to_vec())));
+    let broker = broker(agent);
+
+    assert_eq!(
+        broker.request_ta(wants_ta(None)).await,
+        Ok(Outcome::Completed { exchanges: 1 })
+    );
+    let bodies: Vec<Vec<u8>> = tam.seen().into_iter().map(|s| s.body).collect();
+    assert_eq!(bodies, [b"query-response".to_vec(), b"success".to_vec()]);
 }
 
 #[tokio::test]
@@ -517,7 +555,7 @@ async fn plain_http_is_refused_by_default() {
 }
 
 /// An `https://` URI is never downgraded: against a server that does not speak TLS the
-/// handshake fails and no request reaches it.
+/// handshake fails (a TLS failure, not retried) and no request reaches it.
 #[tokio::test]
 async fn https_uri_needs_a_tls_server() {
     let tam = tam(vec![Answer::NoContent]).await;
@@ -526,7 +564,10 @@ async fn https_uri_needs_a_tls_server() {
 
     let result = broker.request_ta(wants_ta(None)).await;
 
-    assert_not_connected(&result);
+    assert!(
+        matches!(result, Err(BrokerError::Transport(TransportError::Tls(_)))),
+        "{result:?}"
+    );
     assert!(tam.seen().is_empty());
 }
 

@@ -115,6 +115,7 @@ fn open_engine(state: PathBuf) -> Agent<SimTee> {
         suit_cose_profiles: SuitCoseProfile::ALL_MTI.to_vec(),
         tam_attestation: None,
         tam_encryption_key: None,
+        tam_encryption_keys: Vec::new(),
         limits: Limits::default(),
         attestation: teep_agent::engine::Attestation::Evidence,
     };

@@ -327,6 +327,7 @@ async fn load(args: &Args, tam: &str, attestation: &PrivateKey) -> Result<Figure
             suit_cose_profiles: SuitCoseProfile::ALL_MTI.to_vec(),
             tam_attestation: None,
             tam_encryption_key: None,
+            tam_encryption_keys: Vec::new(),
             limits: Limits::default(),
             attestation: if args.pre26() {
                 Attestation::None

@@ -19,7 +19,7 @@ use teep_agent::tee::Tee;
 use teep_attest::EatClaims;
 use teep_broker::ipc::{self, IpcConfig};
 use teep_broker::{AgentAnswer, AgentError, ComponentId, TaInfo, TaRequest, TransportError};
-use teep_cose::{Algorithm, Curve, TrustStore};
+use teep_cose::{Algorithm, Curve, PublicKey, TrustStore};
 use teep_proto::{Numbering, SuitCoseProfile};
 use teep_suit::processor::{DeviceIdentity, Fetcher};
 use tracing::{info, warn};
@@ -73,10 +73,12 @@ pub(crate) struct ServeArgs {
     /// A TAM key (PEM or COSE_Key) whose messages the Agent accepts; repeatable.
     #[arg(long = "trust-tam", value_name = "KEYFILE")]
     trust_tam: Vec<PathBuf>,
-    /// The TAM's P-256 encryption key (its data directory's `tam-encryption.pub.pem`):
-    /// Evidence and SUIT reports are then encrypted to it (draft §12).
-    #[arg(long = "tam-encryption-key", value_name = "KEYFILE")]
-    tam_encryption_key: Option<PathBuf>,
+    /// A TAM's P-256 encryption key (its data directory's `tam-encryption.pub.pem`):
+    /// Evidence and SUIT reports are then encrypted to it (draft §12). With several TAMs,
+    /// `TAMKEY=KEYFILE` (TAMKEY: that TAM's `--trust-tam` key file) gives each its own;
+    /// repeatable, at most one without `TAMKEY=` (for every TAM not named).
+    #[arg(long = "tam-encryption-key", value_name = "[TAMKEY=]KEYFILE")]
+    tam_encryption_key: Vec<String>,
     /// A TC Signer key whose manifests the Agent installs, optionally only under a
     /// component ID prefix (`key.pem=TEEP-Device/app`); repeatable.
     #[arg(long = "trust-signer", value_name = "KEYFILE[=PREFIX]")]
@@ -229,6 +231,49 @@ pub(crate) fn run(cmd: Command) -> Result<ExitCode> {
     }
 }
 
+/// The `--tam-encryption-key` values: the default key (a plain `KEYFILE`, at most one) and
+/// the per-TAM keys (`TAMKEY=KEYFILE`, by the thumbprint of that TAM's signing key, which
+/// must be a `--trust-tam` key: a key for a TAM never trusted is a mistake, not a no-op).
+/// A value that names an existing file is a plain `KEYFILE` even if it contains `=`.
+type EncryptionKeys = (Option<PublicKey>, Vec<([u8; 32], PublicKey)>);
+fn tam_encryption_keys(values: &[String], tam_trust: &TrustStore) -> Result<EncryptionKeys> {
+    let p256 = |path: &Path| -> Result<PublicKey> {
+        let key = public_key(path)?;
+        anyhow::ensure!(
+            key.curve() == Curve::P256,
+            "{}: the TAM's encryption key must be P-256 (ECDH-ES+A128KW)",
+            path.display()
+        );
+        Ok(key)
+    };
+    let mut default = None;
+    let mut by_tam: Vec<([u8; 32], PublicKey)> = Vec::new();
+    for value in values {
+        match value.split_once('=') {
+            Some((tam, enc)) if !Path::new(value).is_file() => {
+                let tam = public_key(Path::new(tam))?.thumbprint();
+                anyhow::ensure!(
+                    tam_trust.keys().iter().any(|k| k.thumbprint() == tam),
+                    "--tam-encryption-key {value}: the TAM key is not a --trust-tam key"
+                );
+                anyhow::ensure!(
+                    by_tam.iter().all(|(t, _)| *t != tam),
+                    "--tam-encryption-key {value}: that TAM already has an encryption key"
+                );
+                by_tam.push((tam, p256(Path::new(enc))?));
+            }
+            _ => {
+                anyhow::ensure!(
+                    default.is_none(),
+                    "--tam-encryption-key: at most one KEYFILE without TAMKEY="
+                );
+                default = Some(p256(Path::new(value))?);
+            }
+        }
+    }
+    Ok((default, by_tam))
+}
+
 /// The TEE's state directory: `--state-dir`, else `teep/tee` in the data directory.
 pub(crate) fn tee_dir(given: Option<&Path>) -> Result<PathBuf> {
     match given {
@@ -256,18 +301,8 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
         tam_trust.add_key(public_key(path)?);
     }
     let tc_trust = trust_anchors(&args.trust_signer)?;
-    let tam_encryption_key = match &args.tam_encryption_key {
-        Some(path) => {
-            let key = public_key(path)?;
-            anyhow::ensure!(
-                key.curve() == Curve::P256,
-                "{}: the TAM's encryption key must be P-256 (ECDH-ES+A128KW)",
-                path.display()
-            );
-            Some(key)
-        }
-        None => None,
-    };
+    let (tam_encryption_key, tam_encryption_keys) =
+        tam_encryption_keys(&args.tam_encryption_key, &tam_trust)?;
     if args.trust_tam.is_empty() {
         warn!("no --trust-tam: every TAM message will be refused");
     }
@@ -322,6 +357,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
         suit_cose_profiles: SuitCoseProfile::ALL_MTI.to_vec(),
         tam_attestation,
         tam_encryption_key,
+        tam_encryption_keys,
         limits: Limits::default(),
         attestation,
     };
@@ -567,5 +603,52 @@ impl<T: Tee + Send + 'static> teep_broker::Agent for SimAgent<T> {
             }
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "a failure here is a failed test")]
+
+    use teep_cose::PrivateKey;
+
+    use super::*;
+
+    /// Writes the public half of a fresh `curve` key to `dir/name`; returns its path and key.
+    fn pub_file(dir: &Path, name: &str, curve: Curve) -> (String, PublicKey) {
+        let key = PrivateKey::generate(curve).unwrap().public_key().clone();
+        let path = dir.join(name);
+        std::fs::write(&path, key.to_pem()).unwrap();
+        (path.display().to_string(), key)
+    }
+
+    #[test]
+    fn encryption_keys_per_tam_and_one_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tam_a, a) = pub_file(dir.path(), "a.pem", Curve::P256);
+        let (tam_b, _) = pub_file(dir.path(), "b.pem", Curve::P256);
+        let (stranger, _) = pub_file(dir.path(), "s.pem", Curve::P256);
+        let (enc, enc_key) = pub_file(dir.path(), "enc.pem", Curve::P256);
+        let (ed, _) = pub_file(dir.path(), "ed.pem", Curve::Ed25519);
+        let mut trust = TrustStore::new();
+        trust.add_key(a.clone());
+        trust.add_key(public_key(Path::new(&tam_b)).unwrap());
+        let parse = |v: &[String]| tam_encryption_keys(v, &trust);
+
+        let (default, by_tam) = parse(&[format!("{tam_a}={enc}"), enc.clone()]).unwrap();
+        assert_eq!(default.map(|k| k.thumbprint()), Some(enc_key.thumbprint()));
+        assert_eq!(by_tam.len(), 1);
+        assert_eq!(by_tam[0].0, a.thumbprint());
+        assert_eq!(by_tam[0].1.thumbprint(), enc_key.thumbprint());
+        // Refused: a TAM not trusted, a TAM named twice, two defaults, a non-P-256 key.
+        for bad in [
+            vec![format!("{stranger}={enc}")],
+            vec![format!("{tam_a}={enc}"), format!("{tam_a}={enc}")],
+            vec![enc.clone(), enc.clone()],
+            vec![format!("{tam_b}={ed}")],
+            vec![ed.clone()],
+        ] {
+            assert!(parse(&bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -117,6 +117,10 @@ pub struct AgentConfig {
     /// The TAM's encryption key (P-256, §12): when set, Evidence and SUIT reports are
     /// encrypted to it.
     pub tam_encryption_key: Option<PublicKey>,
+    /// Per-TAM encryption keys, by the thumbprint of the TAM key that verified its message:
+    /// with several TAMs, each gets Evidence and reports only it can decrypt. A TAM not
+    /// listed gets [`Self::tam_encryption_key`].
+    pub tam_encryption_keys: Vec<([u8; 32], PublicKey)>,
     /// Resource limits.
     pub limits: Limits,
     /// What the Agent presents when a QueryRequest asks for attestation.
@@ -384,6 +388,17 @@ impl<T: Tee> Agent<T> {
     /// Gives the TEE back (shutdown).
     pub fn into_tee(self) -> T {
         self.tee
+    }
+
+    /// The key to encrypt Evidence and SUIT reports to (§12) for the TAM whose key has
+    /// thumbprint `tam`: its own when mapped, else the default one, else none (plain).
+    pub(super) fn encryption_key(&self, tam: &[u8; 32]) -> Option<&PublicKey> {
+        self.cfg
+            .tam_encryption_keys
+            .iter()
+            .find(|(t, _)| t == tam)
+            .map(|(_, key)| key)
+            .or(self.cfg.tam_encryption_key.as_ref())
     }
 
     /// The one TEEP cipher suite this Agent signs with (its TEEP key's algorithm).

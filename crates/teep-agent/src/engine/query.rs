@@ -57,9 +57,10 @@ impl<T: Tee> Agent<T> {
             (true, Attestation::Passport(p)) => self
                 .fresh_passport(p, cx.now)
                 .map(|ear| (ATTESTATION_RESULT_FORMAT, ear.to_vec())),
-            (true, Attestation::Evidence) => {
-                Some((EVIDENCE_FORMAT, self.evidence(&q, cx.now).map_err(reject)?))
-            }
+            (true, Attestation::Evidence) => Some((
+                EVIDENCE_FORMAT,
+                self.evidence(&q, tam_key, cx.now).map_err(reject)?,
+            )),
         };
         let attested = payload.is_some();
         let mut response = self
@@ -163,8 +164,14 @@ impl<T: Tee> Agent<T> {
 
     /// Evidence for `q`: the device's claims with the TEEP profile, `cnf` our TEEP key,
     /// `eat_nonce` the challenge (background check) or else the token (passport), signed
-    /// by the attestation key, encrypted to the TAM when its key is configured (§12).
-    fn evidence(&self, q: &QueryRequest, now: u64) -> Result<Vec<u8>, Refusal> {
+    /// by the attestation key, encrypted to the encryption key configured for `tam_key` (the
+    /// TAM key `q` verified with; [`Agent::encryption_key`], §12) if any.
+    fn evidence(
+        &self,
+        q: &QueryRequest,
+        tam_key: &PublicKey,
+        now: u64,
+    ) -> Result<Vec<u8>, Refusal> {
         let offered = q
             .supported_freshness_mechanisms
             .as_deref()
@@ -182,7 +189,7 @@ impl<T: Tee> Agent<T> {
             EvidenceError::Claims(_) => Refusal::Nonce,
             _ => Refusal::Tee,
         })?;
-        match &self.cfg.tam_encryption_key {
+        match self.encryption_key(&tam_key.thumbprint()) {
             Some(key) => {
                 encrypt_evidence(self.cfg.provider, &signed, key).map_err(|_| Refusal::Tee)
             }

@@ -134,7 +134,7 @@ impl<T: Tee> Agent<T> {
         let reports = failed_unlink
             .into_iter()
             .chain(&outcome.outcomes)
-            .map(|o| self.protect(&o.report))
+            .map(|o| self.protect(&o.report, &tam))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|refusal| Rejection::with_token(refusal, token.as_deref()))?;
         let reports = (!reports.is_empty()).then_some(reports);
@@ -208,12 +208,12 @@ impl<T: Tee> Agent<T> {
         }
     }
 
-    /// A SUIT report as it goes into `suit-reports`: encrypted to the TAM when its key is
-    /// configured (§12), else plain CBOR inside the signed TEEP message (the report key
+    /// A SUIT report as it goes into `suit-reports`: encrypted to the TAM (`tam`, the
+    /// thumbprint of the key the Update verified with) when its key is configured (§12), else plain CBOR inside the signed TEEP message (the report key
     /// must differ from the TEEP key, and the TEEP signature authenticates it).
     /// Fails only if the TEE cannot encrypt or encode its own report: a TEE fault.
-    fn protect(&self, report: &Report) -> Result<Vec<u8>, Refusal> {
-        match &self.cfg.tam_encryption_key {
+    fn protect(&self, report: &Report, tam: &[u8; 32]) -> Result<Vec<u8>, Refusal> {
+        match self.encryption_key(tam) {
             Some(key) => report
                 .encrypt(self.cfg.provider, key)
                 .map_err(|_| Refusal::Tee),

@@ -119,6 +119,7 @@ impl World {
             suit_cose_profiles: SuitCoseProfile::ALL_MTI.to_vec(),
             tam_attestation: None,
             tam_encryption_key: None,
+            tam_encryption_keys: Vec::new(),
             limits: Limits::default(),
             attestation: Attestation::Evidence,
         }
