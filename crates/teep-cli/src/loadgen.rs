@@ -21,6 +21,11 @@
 //! does not know. `--seed N --database URL` writes N devices' state (record, installed TC,
 //! attestation result) into a TAM's store in batches and exits, so that a run can be
 //! measured against a TAM that already holds a large fleet.
+//!
+//! `--churn SECS` keeps the TAM's store growing while the run lasts: loadgen uploads a
+//! TC of its own (signed with `--churn-signer`, a signer the TAM knows) through the admin
+//! API, adds it to the class policy, and every SECS seconds uploads its next version, so
+//! that sessions carry Updates as well as policy checks.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal as _, Write as _};
@@ -39,7 +44,9 @@ use teep_attest::{EatClaims, Manifest, Oemid, Version};
 use teep_broker::{Broker, BrokerConfig, BrokerError, HttpConfig, PlainHttp};
 use teep_cose::{Curve, PrivateKey, TrustStore, default_provider};
 use teep_proto::{ComponentId, Numbering, SuitCoseProfile};
+use teep_suit::builder::{self, ManifestSpec, PayloadLocation};
 use teep_suit::processor::DeviceIdentity;
+use teep_tam::admin::PolicyList;
 use teep_tam::sql::SqlStore;
 use teep_tam::store::{AttestationRecord, Device as TamDevice, DeviceId, Installed};
 
@@ -69,6 +76,9 @@ const SEED_BATCH: usize = 250;
 /// rows are load, not appraisals (`teep tam devices` shows them as such).
 const SEEDED_TC: [&str; 3] = ["TEEP-Device", "loadgen", "seeded.suit"];
 const SEEDED_EAR: &[u8] = b"seeded by teep loadgen: not a signed EAR";
+/// The TC `--churn` uploads new versions of (component, and its manifest's ID).
+const CHURN_TC: [&str; 3] = ["TEEP-Device", "loadgen", "churn"];
+const CHURN_MANIFEST: [&str; 3] = ["TEEP-Device", "loadgen", "churn.suit"];
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
@@ -118,6 +128,23 @@ pub(crate) struct Args {
     /// `--database` in batches, print how long it took, and exit.
     #[arg(long, value_name = "N", requires = "database")]
     seed: Option<usize>,
+    /// Every SECS seconds, upload a new version of loadgen's churn TC through the admin
+    /// API (the first one before the run, added to `--churn-class`'s policy).
+    #[arg(long, value_name = "SECS", requires_all = ["admin_url", "churn_signer"])]
+    churn: Option<u64>,
+    /// The TAM's admin API, for `--churn`.
+    #[arg(long, value_name = "URL")]
+    admin_url: Option<String>,
+    /// The admin API's bearer token (default: `TEEP_TAM_ADMIN_TOKEN`).
+    #[arg(long, env = "TEEP_TAM_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// The TC Signer key `--churn` signs with (registered at the TAM; give the devices its
+    /// public half with `--trust-signer`).
+    #[arg(long, value_name = "KEYFILE")]
+    churn_signer: Option<PathBuf>,
+    /// The device class whose policy gets the churn TC.
+    #[arg(long, default_value = "default")]
+    churn_class: String,
 }
 
 impl Args {
@@ -131,6 +158,7 @@ impl Args {
             "numbering": if self.pre26() { "pre-26" } else { "26" },
             "alg": match self.alg { TeepAlg::Esp256 => "esp256", TeepAlg::Es256 => "es256" },
             "attestation": if self.pre26() { "exempt" } else { "evidence" },
+            "churn_secs": self.churn,
         })
     }
 }
@@ -214,6 +242,98 @@ fn write_fleet(dir: &Path) -> Result<PathBuf> {
     std::fs::write(&path, serde_json::to_vec_pretty(&policy)?)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
+}
+
+/// `--churn`: uploads versions of [`CHURN_TC`] through the TAM's admin API.
+struct Churn {
+    http: reqwest::Client,
+    url: String,
+    token: String,
+    key: PrivateKey,
+    class: String,
+}
+
+impl Churn {
+    fn new(args: &Args) -> Result<Option<Self>> {
+        let (Some(_), Some(url), Some(key)) = (args.churn, &args.admin_url, &args.churn_signer)
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Self {
+            http: reqwest::Client::new(),
+            url: url.trim_end_matches('/').to_owned(),
+            token: args
+                .admin_token
+                .clone()
+                .context("--churn needs --admin-token (or TEEP_TAM_ADMIN_TOKEN)")?,
+            key: private_key(key)?,
+            class: args.churn_class.clone(),
+        }))
+    }
+
+    /// Sends `request` with the token; an error unless the API accepted it.
+    async fn call(&self, request: reqwest::RequestBuilder) -> Result<serde_json::Value> {
+        let response = request.bearer_auth(&self.token).send().await?;
+        let status = response.status();
+        let body = response.bytes().await?;
+        if !status.is_success() {
+            bail!("admin API: {status}: {}", String::from_utf8_lossy(&body));
+        }
+        Ok(serde_json::from_slice(&body).unwrap_or_default())
+    }
+
+    /// Signs and uploads version `sequence` (its payload names the version).
+    async fn upload(&self, sequence: u64) -> Result<()> {
+        let provider = default_provider();
+        let spec = ManifestSpec {
+            component_id: ComponentId::from_strs(&CHURN_TC),
+            manifest_component_id: Some(ComponentId::from_strs(&CHURN_MANIFEST)),
+            sequence_number: sequence,
+            payload: format!("teep loadgen churn TC, version {sequence}").into_bytes(),
+            location: PayloadLocation::Integrated("#tc".into()),
+            vendor_id: None,
+            class_id: None,
+            reference_uri: None,
+            encrypt_to: None,
+            dependencies: Vec::new(),
+        };
+        let built = builder::build(&spec, provider)?;
+        let signer = provider.signer(&self.key, self.key.default_algorithm())?;
+        let envelope = builder::sign(&built.envelope, signer.as_ref(), provider)?;
+        let request = self
+            .http
+            .post(format!("{}/admin/tcs", self.url))
+            .header("content-type", "application/suit-envelope+cose")
+            .body(envelope);
+        self.call(request).await.map(drop)
+    }
+
+    /// Uploads the first version and adds it to the class's policy (keeping the rest).
+    async fn start(&self) -> Result<()> {
+        self.upload(1).await.context("uploading the churn TC")?;
+        let policies: PolicyList = serde_json::from_value(
+            self.call(self.http.get(format!("{}/admin/policy", self.url)))
+                .await?,
+        )?;
+        let mut policy = policies
+            .classes
+            .get(&self.class)
+            .cloned()
+            .unwrap_or_default();
+        let manifest = ComponentId::from_strs(&CHURN_MANIFEST).to_string();
+        if !policy.install.contains(&manifest) {
+            policy.install.push(manifest);
+        }
+        let request = self
+            .http
+            .put(format!("{}/admin/policy/class/{}", self.url, self.class))
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(&policy)?);
+        self.call(request)
+            .await
+            .context("adding the churn TC to the policy")?;
+        Ok(())
+    }
 }
 
 /// Writes `devices` and `attestations` into the store at `url`, [`SEED_BATCH`] at a time.
@@ -358,6 +478,10 @@ async fn load(args: &Args, tam: &str, attestation: &PrivateKey) -> Result<Figure
         write_devices(url, &registrations, &[]).await?;
     }
     let devices: Arc<[Arc<Device>]> = devices.into();
+    let churn = Churn::new(args)?;
+    if let Some(c) = &churn {
+        c.start().await?;
+    }
     let deadline = Instant::now() + Duration::from_secs(args.duration);
     let next = Arc::new(AtomicUsize::new(0));
     let samples = Arc::new(Mutex::new(Samples::default()));
@@ -368,6 +492,26 @@ async fn load(args: &Args, tam: &str, attestation: &PrivateKey) -> Result<Figure
         args.duration,
     ));
     let started = Instant::now();
+    let uploads = churn.map(|c| {
+        let (samples, every) = (Arc::clone(&samples), args.churn.unwrap_or(1).max(1));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(every));
+            tick.tick().await;
+            let mut sequence = 1;
+            loop {
+                tick.tick().await;
+                if Instant::now() >= deadline {
+                    break sequence;
+                }
+                let uploaded = c.upload(sequence + 1).await;
+                let mut s = samples.lock().unwrap_or_else(PoisonError::into_inner);
+                match uploaded {
+                    Ok(()) => sequence += 1,
+                    Err(e) => *s.errors.entry(format!("churn: {e}")).or_default() += 1,
+                }
+            }
+        })
+    });
     let mut workers = Vec::with_capacity(args.concurrency);
     for _ in 0..args.concurrency {
         let (devices, next, samples) = (
@@ -397,19 +541,19 @@ async fn load(args: &Args, tam: &str, attestation: &PrivateKey) -> Result<Figure
     let elapsed = started.elapsed();
     done.store(true, Ordering::Relaxed);
     progress.await?;
+    let versions = match uploads {
+        Some(task) => Some(task.await?),
+        None => None,
+    };
     let mut installed: BTreeMap<usize, usize> = BTreeMap::new();
     for d in devices.iter() {
         let tas = d.list_tas().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         *installed.entry(tas.len()).or_default() += 1;
     }
     let samples = std::mem::take(&mut *samples.lock().unwrap_or_else(PoisonError::into_inner));
-    Ok(Figures::new(
-        args.devices,
-        args.concurrency,
-        elapsed,
-        samples,
-        installed,
-    ))
+    let mut figures = Figures::new(args.devices, args.concurrency, elapsed, samples, installed);
+    figures.churn_versions = versions;
+    Ok(figures)
 }
 
 /// The claims of a simulated device (the fleet policy's reference values).
@@ -484,6 +628,8 @@ struct Figures {
     errors: BTreeMap<String, usize>,
     /// Devices by how many TCs they hold at the end.
     installed: BTreeMap<usize, usize>,
+    /// `--churn`: the churn TC's last version uploaded.
+    churn_versions: Option<u64>,
 }
 
 impl Figures {
@@ -514,6 +660,7 @@ impl Figures {
             p99: at(0.99),
             errors: samples.errors,
             installed,
+            churn_versions: None,
         }
     }
 
@@ -543,6 +690,9 @@ impl Figures {
         for (tcs, n) in &self.installed {
             println!("devices holding {tcs} TC(s): {n}");
         }
+        if let Some(v) = self.churn_versions {
+            println!("churn TC: {v} version(s) uploaded");
+        }
     }
 
     fn to_json(&self) -> serde_json::Value {
@@ -557,6 +707,7 @@ impl Figures {
             "errors": self.errors,
             "devices_by_installed_tcs": self.installed.iter()
                 .map(|(k, v)| (k.to_string(), *v)).collect::<BTreeMap<_, _>>(),
+            "churn_versions": self.churn_versions,
         })
     }
 }

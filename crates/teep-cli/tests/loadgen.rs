@@ -143,7 +143,7 @@ fn simulated_devices_attest_install_and_complete_their_sessions() {
     assert!(success, "{figures}");
     assert_eq!(
         figures["mode"],
-        serde_json::json!({"numbering": "26", "alg": "esp256", "attestation": "evidence"})
+        serde_json::json!({"numbering": "26", "alg": "esp256", "attestation": "evidence", "churn_secs": null})
     );
     assert!(
         figures["sessions_per_second"].as_f64().unwrap() > 0.0,
@@ -274,7 +274,7 @@ fn older_agents_registered_exempt_are_served_on_the_pre26_path() {
     assert!(success, "{figures}");
     assert_eq!(
         figures["mode"],
-        serde_json::json!({"numbering": "pre-26", "alg": "es256", "attestation": "exempt"})
+        serde_json::json!({"numbering": "pre-26", "alg": "es256", "attestation": "exempt", "churn_secs": null})
     );
     assert_eq!(figures["errors"], serde_json::json!({}), "{figures}");
     assert_eq!(
@@ -376,5 +376,127 @@ fn seeded_devices_are_in_the_tams_store() {
     );
     assert!(success, "{figures}");
     assert_eq!(tam_devices(work, &admin_url).as_array().unwrap().len(), 602);
+    stop(tam);
+}
+
+/// `--churn 1`: loadgen uploads its churn TC, adds it to the default class's policy, and
+/// uploads a new version every second; the devices install it and take its Updates, and
+/// the TAM records them holding a later version. A churn signer the TAM does not know is
+/// refused at the first upload: loadgen stops, and neither the TAM's TCs nor its policy
+/// changed.
+#[test]
+fn churn_uploads_new_versions_that_sessions_carry_as_updates() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path();
+    ok(teep()
+        .args(["loadgen", "--write-policy", "--fleet", "fleet"])
+        .current_dir(work)
+        .output()
+        .unwrap());
+    let (tam, tam_uri, admin_url) = start_tam(work, "fleet/policy.json");
+    publish_default_ta(work, &admin_url);
+    let token = std::fs::read_to_string(work.join("tam/admin.token")).unwrap();
+    let state = || {
+        let admin = |args: &[&str]| {
+            let mut all = vec!["tam"];
+            all.extend(args);
+            all.extend(["--admin-url", &admin_url, "--data-dir", "tam"]);
+            run(&all, work)
+        };
+        (admin(&["tc", "list", "--json"]), admin(&["policy", "show"]))
+    };
+    let churn = |signer: &str, duration: &str| {
+        loadgen(
+            work,
+            &[
+                "--tam",
+                &tam_uri,
+                "--trust-tam",
+                "tam/tam-esp256.key",
+                "--trust-signer",
+                "signer.key.pub",
+                "--fleet",
+                "fleet",
+                "--devices",
+                "3",
+                "--concurrency",
+                "2",
+                "--duration",
+                duration,
+                "--churn",
+                "1",
+                "--admin-url",
+                &admin_url,
+                "--admin-token",
+                token.trim(),
+                "--churn-signer",
+                signer,
+            ],
+        )
+    };
+
+    run(&["keys", "generate", "--out", "stranger.key"], work);
+    let before = state();
+    let out = teep()
+        .args([
+            "loadgen",
+            "--tam",
+            &tam_uri,
+            "--trust-tam",
+            "tam/tam-esp256.key",
+            "--fleet",
+            "fleet",
+            "--churn",
+            "1",
+            "--admin-url",
+            &admin_url,
+            "--admin-token",
+            token.trim(),
+            "--churn-signer",
+            "stranger.key",
+        ])
+        .current_dir(work)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("churn TC"),
+        "{out:?}"
+    );
+    assert_eq!(state(), before);
+
+    let (success, figures) = churn("signer.key", "5");
+    assert!(success, "{figures}");
+    assert_eq!(figures["mode"]["churn_secs"], 1, "{figures}");
+    let versions = figures["churn_versions"].as_u64().unwrap();
+    assert!(versions >= 3, "{figures}");
+    assert_eq!(
+        figures["devices_by_installed_tcs"],
+        serde_json::json!({"2": 3}),
+        "{figures}"
+    );
+    let manifest =
+        teep_suit::ComponentId::from_strs(&["TEEP-Device", "loadgen", "churn.suit"]).to_string();
+    let tcs: Value = serde_json::from_str(&state().0).unwrap();
+    let churned = tcs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["manifest_id"] == manifest.as_str())
+        .unwrap();
+    assert_eq!(
+        churned["versions"].as_array().unwrap().len() as u64,
+        versions
+    );
+    // Each device took at least one Update: the TAM records a later version than the first.
+    for d in tam_devices(work, &admin_url).as_array().unwrap() {
+        let held = d["installed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i[0] == manifest.as_str())
+            .unwrap_or_else(|| panic!("{d}"));
+        assert!(held[1].as_u64().unwrap() >= 2, "{d}");
+    }
     stop(tam);
 }
