@@ -22,7 +22,9 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 
 use common::*;
-use teep_agent::engine::{Agent as RealAgent, AgentConfig, Attestation, Context as AgentCx, Limits};
+use teep_agent::engine::{
+    Agent as RealAgent, AgentConfig, Attestation, Context as AgentCx, Limits,
+};
 use teep_agent::memory::MemoryTee;
 use teep_attest::{DebugStatus, EatClaims, Manifest, Oemid, Version};
 use teep_cose::{Curve, PrivateKey, TrustStore};
@@ -419,7 +421,10 @@ impl Sim {
                     None => self.session_end(p.device),
                 }
             }
-            Err(dropped) => self.event(format!("tam{}: dev{} dropped: {dropped}", p.replica, p.device)),
+            Err(dropped) => self.event(format!(
+                "tam{}: dev{} dropped: {dropped}",
+                p.replica, p.device
+            )),
         }
     }
 
@@ -464,11 +469,19 @@ impl Sim {
                     .flatten()
                     .map(|e| {
                         let s = teep_suit::Envelope::decode(e).unwrap().summary().unwrap();
-                        format!("{} v{}", name(&s.manifest_component_id.unwrap().0), s.sequence_number)
+                        format!(
+                            "{} v{}",
+                            name(&s.manifest_component_id.unwrap().0),
+                            s.sequence_number
+                        )
                     })
                     .collect();
-                let unlink: Vec<String> =
-                    u.unneeded_manifest_list.iter().flatten().map(|id| name(&id.0)).collect();
+                let unlink: Vec<String> = u
+                    .unneeded_manifest_list
+                    .iter()
+                    .flatten()
+                    .map(|id| name(&id.0))
+                    .collect();
                 format!("Update send {sent:?} unlink {unlink:?}")
             }
             other => format!("{:?}", other.message_type()),
@@ -522,7 +535,9 @@ impl Sim {
     fn crash_replica(&mut self, replica: usize) {
         self.pending.retain(|p| p.replica != replica);
         self.replicas[replica].tam = self.w.replica();
-        self.event(format!("crash: tam{replica} restarts, uncommitted work lost"));
+        self.event(format!(
+            "crash: tam{replica} restarts, uncommitted work lost"
+        ));
     }
 
     fn admin(&mut self) {

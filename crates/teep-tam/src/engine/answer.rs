@@ -66,7 +66,9 @@ impl Tam {
                 )
             }
             None => {
-                // The view's device record is the TAM's memory of what is installed.
+                // The record follows what the device says it holds (its verified
+                // tc-list), then the plan starts from it.
+                device.installed = reconcile(&view, &device.installed, qr.tc_list.as_deref());
                 let view = DeviceView {
                     device: Some(device.clone()),
                     ..view
