@@ -366,7 +366,7 @@ impl Sim {
     }
 
     /// A replica handles `body`; the decision waits for its commit (another step).
-    fn to_tam(&mut self, device: usize, body: Vec<u8>) {
+    fn deliver_to_tam(&mut self, device: usize, body: Vec<u8>) {
         let replica = self.rng.below(REPLICAS as u64) as usize;
         let now = self.tam_now(replica);
         let decision = {
@@ -433,7 +433,7 @@ impl Sim {
         }
     }
 
-    fn to_device(&mut self, device: usize, body: &[u8]) {
+    fn deliver_to_device(&mut self, device: usize, body: &[u8]) {
         let cx = AgentCx {
             now: self.w.now,
             random: self.rng.bytes32(),
@@ -581,8 +581,8 @@ impl Sim {
             let i = due[self.rng.below(due.len() as u64) as usize];
             let (_, packet) = self.net.remove(i);
             match packet {
-                Packet::ToTam { device, body } => self.to_tam(device, body),
-                Packet::ToDevice { device, body } => self.to_device(device, &body),
+                Packet::ToTam { device, body } => self.deliver_to_tam(device, body),
+                Packet::ToDevice { device, body } => self.deliver_to_device(device, &body),
             }
         } else if roll < 75 && !self.pending.is_empty() {
             let i = self.rng.below(self.pending.len() as u64) as usize;
@@ -648,8 +648,8 @@ impl Sim {
             } else {
                 let (_, packet) = self.net.remove(0);
                 match packet {
-                    Packet::ToTam { device, body } => self.to_tam(device, body),
-                    Packet::ToDevice { device, body } => self.to_device(device, &body),
+                    Packet::ToTam { device, body } => self.deliver_to_tam(device, body),
+                    Packet::ToDevice { device, body } => self.deliver_to_device(device, &body),
                 }
             }
             self.check();
