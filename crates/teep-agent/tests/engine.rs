@@ -359,10 +359,13 @@ fn a_replayed_token_is_refused() {
     ));
     let e = refused(&w, &mut agent, &bytes);
     assert_eq!(e.err_code, ErrCode::PermanentError);
+    // The Error does not echo the answered token (it is no answer to it).
+    assert_eq!(e.token, None);
     // The same token in a freshly signed Update is a replay too.
     let u = update(&TOKEN, vec![w.envelope("one", 1)], vec![]);
     let e = refused(&w, &mut agent, &sign1(&w, &w.tam_ed25519, &u));
     assert_eq!(e.err_code, ErrCode::PermanentError);
+    assert_eq!(e.token, None);
     assert!(installed(&agent).is_empty());
 }
 

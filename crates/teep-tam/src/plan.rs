@@ -11,7 +11,7 @@
 //! * a manifest is unlinked when it is installed and policy no longer names it, or when
 //!   the Agent calls it unneeded and policy does not require it.
 
-use teep_proto::{ComponentId, QueryResponse};
+use teep_proto::{ComponentId, QueryResponse, SystemPropertyClaims};
 
 use crate::store::{DeviceView, Installed, TcRelease};
 
@@ -82,6 +82,59 @@ pub fn plan<'a>(view: &'a DeviceView, response: &QueryResponse) -> Plan<'a> {
         unlink,
         refused,
     }
+}
+
+/// What the device holds, from the tc-list of its verified QueryResponse: the record the
+/// plan starts from. Successes alone cannot keep the record right (a Success lost on the
+/// way, or a stale one processed after a newer session, leaves it claiming what the device
+/// does not hold, or missing what it does), so every QueryResponse that lists the TCs
+/// replaces the record. An entry is matched by manifest ID and manifest digest with a
+/// release the view holds, else with the old record; a digest the TAM does not know
+/// (an older release, another TAM's) is recorded at sequence 0, so that policy updates or
+/// unlinks it. `None` (the TAM did not ask for the list) keeps the record.
+pub fn reconcile(
+    view: &DeviceView,
+    recorded: &[Installed],
+    tc_list: Option<&[SystemPropertyClaims]>,
+) -> Vec<Installed> {
+    let Some(tc_list) = tc_list else {
+        return recorded.to_vec();
+    };
+    let mut out: Vec<Installed> = Vec::with_capacity(tc_list.len());
+    for entry in tc_list {
+        let id = &entry.component_id;
+        // A malformed or non-SHA-256 digest matches nothing: recorded as unknown.
+        let digest: Option<[u8; 32]> = entry
+            .image_digest()
+            .ok()
+            .flatten()
+            .and_then(|d| d.bytes.try_into().ok());
+        let matches = |manifest_id: &ComponentId, d: &[u8; 32]| {
+            manifest_id == id && digest.as_ref() == Some(d)
+        };
+        let sequence = view
+            .releases
+            .iter()
+            .find(|r| matches(&r.manifest_id, &r.digest))
+            .map(|r| r.sequence)
+            .or_else(|| {
+                recorded
+                    .iter()
+                    .find(|i| matches(&i.manifest_id, &i.digest))
+                    .map(|i| i.sequence)
+            })
+            .unwrap_or(0);
+        let digest = digest.unwrap_or([0; 32]);
+        // One entry per manifest: a repeated entry does not duplicate the record.
+        if !out.iter().any(|i| &i.manifest_id == id) {
+            out.push(Installed {
+                manifest_id: id.clone(),
+                sequence,
+                digest,
+            });
+        }
+    }
+    out
 }
 
 fn release<'a>(view: &'a DeviceView, id: &ComponentId) -> Option<&'a TcRelease> {
@@ -262,5 +315,58 @@ mod tests {
         let p = plan(&v, &qr);
         assert!(p.send.is_empty());
         assert_eq!(p.unlink, vec![id("opt")]);
+    }
+
+    fn entry(name: &str, digest: [u8; 32]) -> SystemPropertyClaims {
+        SystemPropertyClaims::new(id(name), &teep_suit::Digest::sha256(digest), None)
+    }
+
+    fn record(list: &[Installed]) -> Vec<(ComponentId, u64, [u8; 32])> {
+        list.iter()
+            .map(|i| (i.manifest_id.clone(), i.sequence, i.digest))
+            .collect()
+    }
+
+    #[test]
+    fn reconcile_follows_the_tc_list_not_the_record() {
+        // Recorded: app v1 and gone (a lost Success for its unlink, a stale one for app).
+        let v = view(
+            &["app"],
+            vec![rel("app", 2, &[])],
+            &[("app", 1), ("gone", 3)],
+        );
+        let recorded = &v.device.as_ref().unwrap().installed;
+        // The device says it holds app v2 (digest of the release) and an unknown "old".
+        let list = [
+            entry("app", [2; 32]),
+            entry("old", [9; 32]),
+            entry("app", [2; 32]),
+        ];
+        let got = reconcile(&v, recorded, Some(&list));
+        assert_eq!(
+            record(&got),
+            vec![(id("app"), 2, [2; 32]), (id("old"), 0, [9; 32])]
+        );
+        // The old record's entry is matched by digest when the view lacks the release.
+        let got = reconcile(&v, recorded, Some(&[entry("gone", [0; 32])]));
+        assert_eq!(record(&got), vec![(id("gone"), 3, [0; 32])]);
+        // Without a tc-list the record stays; an empty one empties it.
+        assert_eq!(reconcile(&v, recorded, None), *recorded);
+        assert!(reconcile(&v, recorded, Some(&[])).is_empty());
+    }
+
+    #[test]
+    fn a_tc_list_entry_with_a_malformed_digest_is_recorded_as_unknown() {
+        let v = view(&["app"], vec![rel("app", 2, &[])], &[("app", 2)]);
+        let mut bad = entry("app", [2; 32]);
+        // The digest parameter is a uint, not a bstr-wrapped SUIT_Digest.
+        bad.parameters
+            .insert(3, teep_proto::RawCbor::new(vec![0x01]).unwrap());
+        let got = reconcile(&v, &v.device.as_ref().unwrap().installed, Some(&[bad]));
+        assert_eq!(record(&got), vec![(id("app"), 0, [0; 32])]);
+        // ... so the plan sends the release again (the device re-delivers it idempotently).
+        let mut v2 = v.clone();
+        v2.device.as_mut().unwrap().installed = got;
+        assert_eq!(plan(&v2, &QueryResponse::default()).send.len(), 1);
     }
 }

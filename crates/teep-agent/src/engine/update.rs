@@ -39,7 +39,10 @@ impl<T: Tee> Agent<T> {
         let token = u.token.as_deref();
         let reject = |refusal| Rejection::with_token(refusal, token);
         if token.is_some_and(|t| self.state.tokens.iter().any(|seen| seen == t)) {
-            return Err(reject(Refusal::Replay));
+            // No token in this Error: the token was answered already, and echoing it
+            // would let the Error pose as the answer (a TAM whose first answer was lost
+            // would take it, and record a failure for what the first copy did).
+            return Err(Rejection::with_token(Refusal::Replay, None));
         }
         let envelopes = u.manifest_list.as_deref().unwrap_or_default();
         let unneeded: Vec<ComponentId> =

@@ -33,7 +33,11 @@ impl Tam {
         device.suite = Some(suite.clone());
         let mut changes = Changes {
             consume: Some(session.token.clone()),
-            retire: self.over_bound(&view.outstanding_except(&session.token), true),
+            // Every other outstanding token of the device is retired: this QueryResponse
+            // is the device's latest word, and a Success to an older Update, processed
+            // after this session, would rewrite the record with stale news (found by the
+            // simulation). The spec lets a TAM discard outstanding requests (§5).
+            retire: view.outstanding_except(&session.token),
             ..Changes::default()
         };
         let failed = attested.as_ref().is_some_and(|a| !a.affirming);
@@ -82,7 +86,9 @@ impl Tam {
                 )
             }
             None => {
-                // The view's device record is the TAM's memory of what is installed.
+                // The record follows what the device says it holds (its verified
+                // tc-list), then the plan starts from it.
+                device.installed = reconcile(&view, &device.installed, qr.tc_list.as_deref());
                 let view = DeviceView {
                     device: Some(device.clone()),
                     ..view

@@ -20,7 +20,7 @@ use teep_proto::{
 
 use crate::error::{Dropped, Event, Handled};
 use crate::own::{OwnEar, SelfAttestation};
-use crate::plan::plan;
+use crate::plan::{plan, reconcile};
 use crate::report::ReportReader;
 use crate::store::{
     AttestationRecord, AuditEntry, Changes, Device, DeviceId, DeviceView, ExpectQueryResponse,

@@ -13,6 +13,7 @@
 #[cfg(feature = "server")]
 pub mod serving;
 
+use std::cell::RefCell;
 use std::task::{Context as TaskContext, Poll, Waker};
 
 use teep_attest::appraiser::InProcess;
@@ -187,6 +188,8 @@ impl World {
             key,
             attestation: signer(&self.attestation),
             tam_keys: vec![self.tam_esp256.clone(), self.tam_ed25519.clone()],
+            held: RefCell::default(),
+            updates: RefCell::default(),
         }
     }
 
@@ -352,6 +355,11 @@ pub struct Agent {
     pub signer: Box<dyn Signer>,
     pub attestation: Box<dyn Signer>,
     pub tam_keys: Vec<PublicKey>,
+    /// What it holds, as its tc-list says (the TAM's record follows the tc-list): what the
+    /// Updates it read and answered with [`Agent::success`] installed and unlinked.
+    pub held: RefCell<Vec<SystemPropertyClaims>>,
+    /// Updates read and not yet answered, by token.
+    pub updates: RefCell<Vec<Update>>,
 }
 
 impl Agent {
@@ -365,11 +373,15 @@ impl Agent {
         for k in &self.tam_keys {
             trust.add_key(k.clone());
         }
-        Unverified::parse(bytes, Numbering::Draft26)
+        let message = Unverified::parse(bytes, Numbering::Draft26)
             .unwrap()
             .verify(&VerifyContext::new(provider(), &trust))
             .unwrap()
-            .into_message()
+            .into_message();
+        if let Message::Update(u) = &message {
+            self.updates.borrow_mut().push(u.clone());
+        }
+        message
     }
 
     pub fn read_query(&self, bytes: &[u8]) -> QueryRequest {
@@ -431,7 +443,7 @@ impl Agent {
             token: qr.token.clone(),
             attestation_payload_format: format.map(str::to_owned),
             attestation_payload: payload,
-            tc_list: Some(Vec::<SystemPropertyClaims>::new()),
+            tc_list: Some(self.held.borrow().clone()),
             ..QueryResponse::default()
         }
     }
@@ -449,6 +461,27 @@ impl Agent {
 
     /// A signed Success for `token`, with `reports`.
     pub fn success(&self, token: &[u8], reports: Option<Vec<Vec<u8>>>) -> Vec<u8> {
+        let applied = self
+            .updates
+            .borrow()
+            .iter()
+            .find(|u| u.token.as_deref() == Some(token))
+            .cloned();
+        if let Some(u) = applied {
+            let mut held = self.held.borrow_mut();
+            for id in u.unneeded_manifest_list.iter().flatten() {
+                held.retain(|e| &e.component_id != id);
+            }
+            for envelope in u.manifest_list.iter().flatten() {
+                let summary = teep_suit::Envelope::decode(envelope)
+                    .unwrap()
+                    .summary()
+                    .unwrap();
+                let id = summary.manifest_component_id.unwrap();
+                held.retain(|e| e.component_id != id);
+                held.push(SystemPropertyClaims::new(id, &summary.digest, None));
+            }
+        }
         self.sign(Message::Success(Success {
             token: Some(token.to_vec()),
             suit_reports: reports,
