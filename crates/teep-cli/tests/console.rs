@@ -5,6 +5,13 @@
 //!
 //! With `TEEP_CONSOLE_SCREENSHOTS=DIR` the test also writes a screenshot of each page there
 //! (how `docs/console/*.png` are made).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 
 mod common;
 
@@ -62,7 +69,7 @@ async fn browser(driver: &Driver) -> Client {
     caps.insert(
         "goog:chromeOptions".into(),
         json!({ "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-            "--disable-dev-shm-usage", "--window-size=1280,1000"] }),
+            "--disable-dev-shm-usage", "--window-size=1280,1500"] }),
     );
     ClientBuilder::rustls()
         .unwrap()
