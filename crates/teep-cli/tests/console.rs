@@ -364,10 +364,15 @@ fn the_console_shows_and_drives_a_real_deployment() {
         .await;
         screenshot(&c, "policy").await;
         c.goto(&format!("{console}#/fleet")).await.unwrap();
-        assert_eq!(
-            text_of(&c, &format!("{row} [data-state]")).await,
-            "updating"
-        );
+        wait_for(
+            &c,
+            "the device shown updating",
+            &format!(
+                "const e = document.querySelector({}); return e && e.textContent === 'updating';",
+                json!(format!("{row} [data-state]"))
+            ),
+        )
+        .await;
         d.policy_check();
         wait_for(
             &c,
