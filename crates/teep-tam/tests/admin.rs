@@ -332,7 +332,9 @@ async fn calls_without_the_token_are_refused_and_audited() {
 }
 
 /// Every route the router serves, with its path parameters filled in.
-const ROUTES: [(&str, &str); 16] = [
+const ROUTES: [(&str, &str); 18] = [
+    ("get", "/admin/devices/{id}/sessions"),
+    ("get", "/admin/sessions/latest"),
     ("post", "/admin/tcs"),
     ("get", "/admin/tcs"),
     ("post", "/admin/tcs/revoke"),
