@@ -5,6 +5,13 @@
 //!
 //! With `TEEP_CONSOLE_SCREENSHOTS=DIR` the test also writes a screenshot of each page there
 //! (how `docs/console/*.png` are made).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] fns: a failure here is a failed test"
+)]
 
 mod common;
 
@@ -62,7 +69,7 @@ async fn browser(driver: &Driver) -> Client {
     caps.insert(
         "goog:chromeOptions".into(),
         json!({ "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-            "--disable-dev-shm-usage", "--window-size=1280,1000"] }),
+            "--disable-dev-shm-usage", "--window-size=1280,1500"] }),
     );
     ClientBuilder::rustls()
         .unwrap()
@@ -357,10 +364,15 @@ fn the_console_shows_and_drives_a_real_deployment() {
         .await;
         screenshot(&c, "policy").await;
         c.goto(&format!("{console}#/fleet")).await.unwrap();
-        assert_eq!(
-            text_of(&c, &format!("{row} [data-state]")).await,
-            "updating"
-        );
+        wait_for(
+            &c,
+            "the device shown updating",
+            &format!(
+                "const e = document.querySelector({}); return e && e.textContent === 'updating';",
+                json!(format!("{row} [data-state]"))
+            ),
+        )
+        .await;
         d.policy_check();
         wait_for(
             &c,

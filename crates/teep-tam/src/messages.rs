@@ -208,7 +208,8 @@ impl MessageLog for MemoryMessageLog {
         if let Some(d) = &device {
             inner.devices.insert(session.clone(), d.clone());
         }
-        let prefix = |t: &Option<Vec<u8>>| t.as_deref().map(|t| hex::encode(&t[..t.len().min(4)]));
+        let prefix =
+            |t: &Option<Vec<u8>>| t.as_deref().map(|t| hex::encode(t.get(..4).unwrap_or(t)));
         let mut push = |m: MessageRecord| {
             if inner.messages.len() == MESSAGE_LOG_LIMIT
                 && let Some(old) = inner.messages.pop_front()

@@ -333,6 +333,8 @@ async fn calls_without_the_token_are_refused_and_audited() {
 
 /// Every route the router serves, with its path parameters filled in.
 const ROUTES: [(&str, &str); 18] = [
+    ("get", "/admin/devices/{id}/sessions"),
+    ("get", "/admin/sessions/latest"),
     ("post", "/admin/tcs"),
     ("get", "/admin/tcs"),
     ("post", "/admin/tcs/revoke"),
@@ -340,8 +342,6 @@ const ROUTES: [(&str, &str); 18] = [
     ("put", "/admin/policy/class/{class}"),
     ("put", "/admin/policy/device/{id}"),
     ("get", "/admin/devices"),
-    ("get", "/admin/devices/{id}/sessions"),
-    ("get", "/admin/sessions/latest"),
     ("post", "/admin/devices/{id}/revoke"),
     ("post", "/admin/devices"),
     ("put", "/admin/devices/{id}/class"),
