@@ -368,6 +368,10 @@ pub struct MemoryState {
     pub device_policy: BTreeMap<DeviceId, TcPolicy>,
     /// Sessions by token.
     pub sessions: BTreeMap<Token, SessionRecord>,
+    /// Issue order of the sessions by token: one more than the highest held when the
+    /// session was first stored, so sessions issued in the same second still age in the
+    /// order they were opened (the SQL stores' `issue_order` column, same rule).
+    pub session_order: BTreeMap<Token, u64>,
     /// Accepted attestation results.
     pub attestations: Vec<AttestationRecord>,
     /// Accepted SUIT reports.
@@ -432,7 +436,7 @@ impl MemoryState {
             .values()
             .filter(|s| s.device == device && !s.consumed)
             .collect();
-        outstanding.sort_by_key(|s| s.issued_at);
+        outstanding.sort_by_key(|s| (s.issued_at, self.session_order.get(&s.token)));
         outstanding.into_iter().map(|s| s.token.clone()).collect()
     }
 
@@ -449,7 +453,11 @@ impl MemoryState {
         if let Some(before) = c.purge_expired_before {
             self.sessions.retain(|_, s| s.expires_at >= before);
         }
+        let sessions = &self.sessions;
+        self.session_order.retain(|t, _| sessions.contains_key(t));
         for s in &c.new_sessions {
+            let next = self.session_order.values().max().map_or(1, |m| m + 1);
+            self.session_order.entry(s.token.clone()).or_insert(next);
             self.sessions.insert(s.token.clone(), s.clone());
         }
         if let Some(d) = &c.device {

@@ -589,6 +589,26 @@ fn manifest_processing_error_records_only_what_succeeded() {
     assert_eq!(installed, vec![manifest_id("lib")]);
 }
 
+/// The simulated clock stands still: every session opens in the same second, and each
+/// one past the bound (3) retires exactly the oldest, whatever the random tokens' order.
+#[test]
+fn same_second_sessions_retire_oldest_first() {
+    let (mut w, agent) = installed_world();
+    let mut opened = Vec::new();
+    for _ in 0..12 {
+        let reply = w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap();
+        opened.push(agent.read_query(&reply).token.unwrap());
+        let held = w.snapshot().sessions;
+        let newest = &opened[opened.len().saturating_sub(3)..];
+        assert!(
+            newest.iter().all(|t| held.contains_key(t)),
+            "a new token retired"
+        );
+        let kept = opened.iter().filter(|t| held.contains_key(*t)).count();
+        assert_eq!(kept, newest.len(), "an old token kept");
+    }
+}
+
 #[test]
 fn outstanding_tokens_are_bounded_per_device() {
     let (mut w, agent) = installed_world();

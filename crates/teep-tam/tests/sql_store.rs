@@ -410,6 +410,51 @@ async fn every_change_round_trips_as_in_memory() {
     }
 }
 
+/// Sessions of one device issued in the same second age in the order they were opened,
+/// not in token order: tokens committed in descending order (one at a time and two in one
+/// commit) are listed oldest first, and after the oldest is retired and a newer one
+/// stored the list is still in opening order, on every store.
+#[tokio::test]
+async fn same_second_sessions_are_listed_in_the_order_opened() {
+    let view = LoadRequest::Device {
+        id: dev(1),
+        class: None,
+    };
+    for fixture in Fixture::all().await {
+        let store = fixture.open().await;
+        store.seed(&seed()).await;
+        let open = |tokens: &[u8]| Changes {
+            new_sessions: tokens
+                .iter()
+                .map(|t| query_session(*t, Some(dev(1)), 50))
+                .collect(),
+            ..Changes::default()
+        };
+        store.commit(&open(&[9])).await.unwrap();
+        store.commit(&open(&[7, 5])).await.unwrap();
+        store.commit(&open(&[3])).await.unwrap();
+        let outstanding = |loaded: Loaded| match loaded {
+            Loaded::Device(v) => v.outstanding,
+            other => panic!("{other:?}"),
+        };
+        let got = outstanding(store.load(&view).await.unwrap());
+        let want: Vec<_> = [9, 7, 5, 3].map(|t| vec![t; 16]).to_vec();
+        assert_eq!(got, want, "{}", fixture.name());
+        store
+            .commit(&Changes {
+                retire: vec![vec![9; 16]],
+                ..open(&[1])
+            })
+            .await
+            .unwrap();
+        let got = outstanding(store.load(&view).await.unwrap());
+        let want: Vec<_> = [7, 5, 3, 1].map(|t| vec![t; 16]).to_vec();
+        assert_eq!(got, want, "{}", fixture.name());
+        store.close().await;
+        fixture.finish().await;
+    }
+}
+
 #[tokio::test]
 async fn a_conflicting_commit_changes_nothing() {
     for fixture in Fixture::all().await {

@@ -178,16 +178,17 @@ async fn session(conn: &mut Conn, token: &[u8]) -> Result<Option<SessionRecord>,
 
 /// Unconsumed tokens of the device `$1`'s sessions, as [`outstanding`] orders them.
 const OUTSTANDING_SQL: &str = "SELECT token FROM sessions WHERE device = $1 AND consumed = FALSE \
-     ORDER BY issued_at, token";
+     ORDER BY issued_at, issue_order, token";
 
-/// Unconsumed tokens of `device`'s sessions (`None`: of no known device), oldest first,
-/// ties in token order (as `MemoryState` sorts its map).
+/// Unconsumed tokens of `device`'s sessions (`None`: of no known device), oldest first
+/// (issue time, then issue order, as `MemoryState` sorts them); ties, possible only
+/// between replicas committing at once, in token order.
 async fn outstanding(conn: &mut Conn, device: Option<&DeviceId>) -> Result<Vec<Token>, StoreError> {
     let query = match device {
         Some(id) => sqlx::query(OUTSTANDING_SQL).bind(id.0.as_slice()),
         None => sqlx::query(
             "SELECT token FROM sessions WHERE device IS NULL AND consumed = FALSE \
-             ORDER BY issued_at, token",
+             ORDER BY issued_at, issue_order, token",
         ),
     };
     let rows = query.fetch_all(&mut *conn).await.map_err(db)?;
@@ -476,7 +477,8 @@ fn push_audit<'a>(batch: &mut Batch<'a>, a: &'a AuditEntry) -> Result<(), StoreE
 }
 
 /// Adds the insert-or-replace of a session record (the map insert of `MemoryState`) to
-/// `batch`.
+/// `batch`. A new row's `issue_order` is one more than the highest held (a replaced row
+/// keeps its own), as `MemoryState::session_order` counts.
 fn push_session<'a>(batch: &mut Batch<'a>, s: &'a SessionRecord) -> Result<(), StoreError> {
     let (challenge, state) = match &s.state {
         SessionState::ExpectQueryResponse(q) => {
@@ -486,7 +488,8 @@ fn push_session<'a>(batch: &mut Batch<'a>, s: &'a SessionRecord) -> Result<(), S
     };
     batch.push(
         "INSERT INTO sessions (token, session_id, device, issued_at, expires_at, consumed, \
-         kind, challenge, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         kind, challenge, state, issue_order) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+         (SELECT COALESCE(MAX(issue_order), 0) + 1 FROM sessions)) \
          ON CONFLICT (token) DO UPDATE SET session_id = excluded.session_id, \
          device = excluded.device, issued_at = excluded.issued_at, \
          expires_at = excluded.expires_at, consumed = excluded.consumed, \
@@ -652,6 +655,12 @@ pub(super) async fn snapshot(conn: &mut Conn) -> Result<MemoryState, StoreError>
     for row in sqlx::query(&sql).fetch_all(&mut *conn).await.map_err(db)? {
         let s = session_from_row(&row)?;
         state.sessions.insert(s.token.clone(), s);
+    }
+    let sql = "SELECT token, issue_order FROM sessions";
+    for row in sqlx::query(sql).fetch_all(&mut *conn).await.map_err(db)? {
+        state
+            .session_order
+            .insert(col(&row, 0)?, uint(col(&row, 1)?)?);
     }
     let sql = "SELECT device, at, ear FROM attestations ORDER BY id";
     for row in sqlx::query(sql).fetch_all(&mut *conn).await.map_err(db)? {
