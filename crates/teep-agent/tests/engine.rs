@@ -359,13 +359,13 @@ fn a_replayed_token_is_refused() {
     ));
     let e = refused(&w, &mut agent, &bytes);
     assert_eq!(e.err_code, ErrCode::PermanentError);
-    // The Error does not echo the answered token (it is no answer to it).
-    assert_eq!(e.token, None);
+    // The Error echoes the token (a response's token MUST match the message answered).
+    assert_eq!(e.token.as_deref(), Some(&TOKEN[..]));
     // The same token in a freshly signed Update is a replay too.
     let u = update(&TOKEN, vec![w.envelope("one", 1)], vec![]);
     let e = refused(&w, &mut agent, &sign1(&w, &w.tam_ed25519, &u));
     assert_eq!(e.err_code, ErrCode::PermanentError);
-    assert_eq!(e.token, None);
+    assert_eq!(e.token.as_deref(), Some(&TOKEN[..]));
     assert!(installed(&agent).is_empty());
 }
 
@@ -1508,7 +1508,7 @@ fn a_tam_cannot_unlink_or_replace_what_another_tam_installed() {
 /// An app's unneeded TA is offered for unlinking only to the TAM that installed it: another
 /// TAM is not told of it (its unlink would only be refused).
 #[test]
-fn unneeded_manifests_are_listed_only_to_the_tam_that_installed_them() {
+fn installed_and_unneeded_manifests_are_listed_only_to_the_tam_that_installed_them() {
     let w = World::new();
     let tam_b = key(Curve::Ed25519);
     let mut agent = agent_trusting(&w, &tam_b);
@@ -1524,12 +1524,19 @@ fn unneeded_manifests_are_listed_only_to_the_tam_that_installed_them() {
         let Message::QueryResponse(r) = w.read(&reply.unwrap()) else {
             panic!("not a QueryResponse")
         };
-        r.unneeded_manifest_list
+        let listed: Vec<ComponentId> = r
+            .tc_list
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| c.component_id)
+            .collect();
+        (r.unneeded_manifest_list, listed)
     };
-    assert_eq!(unneeded_for(&mut agent, &tam_b, 2), None);
+    // TAM B sees neither A's TC installed nor A's TC unneeded.
+    assert_eq!(unneeded_for(&mut agent, &tam_b, 2), (None, vec![]));
     assert_eq!(
         unneeded_for(&mut agent, &w.tam_ed25519, 3),
-        Some(vec![manifest_id("one")])
+        (Some(vec![manifest_id("one")]), vec![manifest_id("one")])
     );
 }
 

@@ -32,10 +32,9 @@ impl<T: Tee> Agent<T> {
         let token = q.token.as_deref();
         let reject = |refusal| Rejection::with_token(refusal, token);
         if token.is_some_and(|t| self.state.tokens.iter().any(|seen| seen == t)) {
-            // No token in this Error: the token was answered already, and echoing it
-            // would let the Error pose as the answer (a TAM whose first answer was lost
-            // would take it, and record a failure for what the first copy did).
-            return Err(Rejection::with_token(Refusal::Replay, None));
+            // The Error echoes the token, as every response must (draft §4): the TAM
+            // tells a refused replay from a failed Update by its reports (it has none).
+            return Err(reject(Refusal::Replay));
         }
         let version = q
             .select_version(&VERSIONS)
@@ -269,11 +268,20 @@ impl<T: Tee> Agent<T> {
         verify_ear(ear, &check).map(|_| ())
     }
 
-    /// A QueryResponse for `tam_uri` listing what is installed (when `tcs`) and what apps
-    /// asked for: the TAs requested from this TAM (or from none in particular), so one TAM
-    /// does not learn what was asked of another; and the unneeded manifests this TAM (by its
-    /// key thumbprint `tam_key`) may unlink: its own and those without a recorded owner (another
-    /// TAM's would only be refused, round after round).
+    /// A QueryResponse for `tam_uri` listing what apps asked for: the TAs requested from this
+    /// TAM (or from none in particular), so one TAM does not learn what was asked of another;
+    /// and, of what is installed (`tc-list`, when `tcs`) and unneeded, the manifests this TAM
+    /// (by its key thumbprint `tam_key`) manages: its own and those without a recorded owner.
+    /// Another TAM's TCs are none of its business: it would plan to unlink them (a TC it
+    /// has no policy for), and that Update would only be refused, round after round.
+    /// Whether the TAM with key thumbprint `tam_key` manages `manifest` (it installed it, or
+    /// nobody is recorded as having done so).
+    fn may_manage(&self, manifest: &ComponentId, tam_key: &[u8; 32]) -> bool {
+        self.state
+            .owner(manifest)
+            .is_none_or(|owner| owner == tam_key)
+    }
+
     pub(super) fn inventory(
         &self,
         tam_uri: &str,
@@ -286,7 +294,13 @@ impl<T: Tee> Agent<T> {
                 .storage()
                 .manifests()
                 .map_err(AgentError::Storage)?;
-            Some(installed.iter().map(SystemPropertyClaims::from).collect())
+            Some(
+                installed
+                    .iter()
+                    .filter(|m| self.may_manage(&m.component_id, tam_key))
+                    .map(SystemPropertyClaims::from)
+                    .collect(),
+            )
         } else {
             None
         };
@@ -305,7 +319,7 @@ impl<T: Tee> Agent<T> {
             .state
             .unneeded
             .iter()
-            .filter(|m| self.state.owner(m).is_none_or(|owner| owner == tam_key))
+            .filter(|m| self.may_manage(m, tam_key))
             .cloned()
             .collect();
         Ok(QueryResponse {

@@ -39,10 +39,9 @@ impl<T: Tee> Agent<T> {
         let token = u.token.as_deref();
         let reject = |refusal| Rejection::with_token(refusal, token);
         if token.is_some_and(|t| self.state.tokens.iter().any(|seen| seen == t)) {
-            // No token in this Error: the token was answered already, and echoing it
-            // would let the Error pose as the answer (a TAM whose first answer was lost
-            // would take it, and record a failure for what the first copy did).
-            return Err(Rejection::with_token(Refusal::Replay, None));
+            // The Error echoes the token, as every response must (draft §4): the TAM
+            // tells a refused replay from a failed Update by its reports (it has none).
+            return Err(reject(Refusal::Replay));
         }
         let envelopes = u.manifest_list.as_deref().unwrap_or_default();
         let unneeded: Vec<ComponentId> =

@@ -54,15 +54,18 @@ impl Tam {
                 report: entry.clone(),
             });
         }
-        // Success: every unlinked manifest is gone. Error: those a report says were
-        // unlinked (reports of failed unlinks leave the manifest installed).
+        // Success: every unlinked manifest is gone. Error: all but those a report says
+        // failed to unlink. An Error with no report about an unlink (the Agent refusing a
+        // replayed copy of an Update whose first copy it applied, its Success lost) leaves
+        // the outcome unknown: the record then claims less, never what the device may no
+        // longer hold, and the next QueryResponse's tc-list puts back what is still there.
         let unlinked: Vec<ComponentId> = state
             .unneeded
             .iter()
             .filter(|id| {
                 code.is_none()
-                    || records.iter().any(|r| {
-                        r.success && unlinked_by(&device, state, r.manifest_digest) == Some(*id)
+                    || !records.iter().any(|r| {
+                        !r.success && unlinked_by(&device, state, r.manifest_digest) == Some(*id)
                     })
             })
             .cloned()
