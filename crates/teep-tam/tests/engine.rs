@@ -896,6 +896,21 @@ fn failed_unlink_report_keeps_the_manifest_installed() {
     assert_eq!(installed[0].manifest_id, manifest_id("app"));
 }
 
+/// An Error without any report (the Agent refusing a replayed copy of this Update, whose
+/// first copy it applied and whose Success was lost) leaves the unlink's outcome unknown:
+/// the record stops claiming the manifest, and the next tc-list restores it if still there.
+#[test]
+fn error_without_reports_drops_the_unlinked_manifest_from_the_record() {
+    let (mut w, agent, token, _) = unlinking_update();
+    let err = ErrorMessage {
+        token: Some(token.clone()),
+        ..ErrorMessage::new(ErrCode::PermanentError)
+    };
+    w.post(&agent.error(err)).unwrap();
+    assert!(w.device(&agent).unwrap().installed.is_empty());
+    assert!(w.session(&token).consumed);
+}
+
 #[test]
 fn success_with_unlink_report_is_accepted() {
     let (mut w, agent, token, digest) = unlinking_update();
