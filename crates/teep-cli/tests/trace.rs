@@ -99,3 +99,115 @@ fn mermaid_labels_cannot_break_out() {
     assert_eq!(m.lines().count(), 4, "{m}");
     assert!(!m.contains(';') && !m.contains('#'), "{m}");
 }
+
+/// `(type, token)` of each TEEP message arrow of a text diagram (`TIME SHAFT TYPE (token
+/// T.., ...)`); the capture's empty POSTs and session ends are not TEEP messages.
+fn messages(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace().skip(1);
+            let shaft = words.next()?;
+            let kind = words.next()?;
+            let teep = [
+                "QueryRequest",
+                "QueryResponse",
+                "Update",
+                "Success",
+                "Error",
+            ];
+            (shaft.starts_with(['<', '-']) && teep.contains(&kind)).then(|| {
+                let token = l
+                    .split_once("(token ")
+                    .and_then(|(_, t)| t.split_once(".."))
+                    .map_or("", |(t, _)| t);
+                (kind.to_owned(), token.to_owned())
+            })
+        })
+        .collect()
+}
+
+/// A real session (attestation, then an install of a TA and its personalization TC)
+/// captured by the Broker: `teep trace --capture` draws the same messages with the same
+/// tokens as the TAM's log, and names the manifests and the Evidence on its arrows.
+#[test]
+fn a_captured_session_draws_the_tam_logs_messages_with_their_contents() {
+    use common::deployment::{Deployment, id_text};
+    let d = Deployment::new();
+    d.upload_counter(1);
+    d.upload_greeting(1, 1);
+    let ta = id_text(&["TEEP-Device", "counter", "suit"]);
+    let perso = id_text(&["TEEP-Device", "counter", "greeting.suit"]);
+    d.set_policy(&[&ta, &perso]);
+    let tee = d.start_tee();
+    let mut once = d.once_args().to_vec();
+    once.extend(["--capture", "cap"]);
+    let out = d.run(&once);
+    assert!(out.contains("1 TAM exchange(s) completed"), "{out}");
+    let installed = d.tam_installed();
+    assert!(installed.contains(&(ta.clone(), 1)), "{installed:?}");
+
+    // The index: a POST and its answer, alternately, owner-only files.
+    let cap = d.work().join("cap");
+    let index = std::fs::read_to_string(cap.join("index.jsonl")).unwrap();
+    let entries: Vec<serde_json::Value> = index
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let directions: Vec<&str> = entries
+        .iter()
+        .map(|e| e["direction"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        directions,
+        [
+            "to-tam", "from-tam", "to-tam", "from-tam", "to-tam", "from-tam"
+        ],
+        "{index}"
+    );
+    assert_eq!(entries[0]["len"], 0, "the empty POST");
+    assert_eq!(entries[5]["status"], 204, "{index}");
+    assert_eq!(entries[1]["media_type"], "application/teep+cbor");
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&cap), 0o700);
+    let first = cap.join(entries[1]["file"].as_str().unwrap());
+    assert_eq!(mode(&first), 0o600);
+
+    let captured = d.run(&["trace", "--capture", "cap", "--mermaid", "cap.mmd"]);
+    let log = d.tam_log().to_str().unwrap().to_owned();
+    let logged = d.run(&["trace", &log, "--device", &d.device_id]);
+    let from_capture = messages(&captured);
+    assert_eq!(
+        from_capture
+            .iter()
+            .map(|(t, _)| t.as_str())
+            .collect::<Vec<_>>(),
+        ["QueryRequest", "QueryResponse", "Update", "Success"],
+        "{captured}"
+    );
+    assert_eq!(from_capture, messages(&logged), "{captured}\n{logged}");
+    assert!(from_capture.iter().all(|(_, t)| t.len() == 8), "{captured}");
+    assert!(captured.starts_with("decoded from a capture WITHOUT verifying"));
+    assert!(
+        captured.contains(&format!("manifest-list [{ta}@1 {perso}@1]")),
+        "{captured}"
+    );
+    assert!(captured.contains("attestation "), "{captured}");
+    assert!(captured.contains("empty POST") && captured.contains("HTTP 204, session ends"));
+    // The arrows are on the lane of the device the TAM knows.
+    assert!(captured.contains(&d.device_id[..16]), "{captured}");
+    let mermaid = std::fs::read_to_string(d.work().join("cap.mmd")).unwrap();
+    assert_eq!(
+        mermaid.lines().filter(|l| l.contains("->>")).count(),
+        6,
+        "{mermaid}"
+    );
+    // The device holds what the capture says was installed.
+    let broker = d.start_broker(300);
+    assert_eq!(
+        d.listed_sequence(&["TEEP-Device", "counter", "ta"]),
+        Some(1)
+    );
+    broker.stop();
+    tee.stop();
+}
