@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{ok, teep};
+use common::{ok, run, teep};
 
 const QR: &str = r#"2026-12-02T04:42:50.330004Z  INFO teep_tam::driver: teep message kind="connect" device= token=5226ee13 outcome=QueryRequestSent"#;
 const RESP: &str = r#"2026-12-02T04:42:50.541405Z  INFO teep_tam::driver: teep message kind="query-response" device=9078d0671787a0c7 token=5226ee13 outcome=UpdateSent { manifests: 2, unlinked: 0, err_code: None }"#;
@@ -210,4 +210,79 @@ fn a_captured_session_draws_the_tam_logs_messages_with_their_contents() {
     );
     broker.stop();
     tee.stop();
+}
+
+/// A hostile capture: an index line that is not an entry, a file name escaping the
+/// directory, a garbage body, a body over the size limit, and a signed message whose
+/// component ID and attestation format carry markup: each is skipped or drawn as
+/// undecodable, the markup reduced to safe characters, never a failure.
+#[test]
+fn a_hostile_capture_is_skipped_or_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let cap = dir.path().join("cap");
+    std::fs::create_dir(&cap).unwrap();
+    let work = dir.path();
+    run(&["keys", "generate", "--out", "k.key"], work);
+    let view = serde_json::json!({"cose": "COSE_Sign1", "tagged": true, "protected": {"alg": -9},
+        "payload": {"type": "query-response", "token": "0102030405060708",
+            "unneeded-manifest-list": [[hex::encode("<b>;#x"), hex::encode("\n`|")]],
+            "attestation-payload-format": "text/x;<b>#\n", "attestation-payload": "00"}});
+    std::fs::write(work.join("m.json"), view.to_string()).unwrap();
+    run(
+        &[
+            "encode",
+            "--key",
+            "k.key",
+            "m.json",
+            "--out",
+            "cap/markup.cbor",
+        ],
+        work,
+    );
+    std::fs::write(cap.join("garbage.cbor"), b"\xff\x00garbage").unwrap();
+    let huge = std::fs::File::create(cap.join("huge.cbor")).unwrap();
+    huge.set_len(9 * 1024 * 1024).unwrap();
+    std::fs::write(dir.path().join("secret"), b"outside").unwrap();
+    let entry = |file: &str| {
+        serde_json::json!({"n": 1, "direction": "to-tam", "tam": "http://t", "time_ms": 0,
+            "status": null, "media_type": null, "len": 1, "file": file, "error": null})
+        .to_string()
+    };
+    let index = [
+        "garbage".to_owned(),
+        "{\"n\": 1}".to_owned(),
+        entry("../secret"),
+        entry("garbage.cbor"),
+        entry("huge.cbor"),
+        entry("markup.cbor"),
+        entry("missing.cbor"),
+    ]
+    .join("\n");
+    std::fs::write(cap.join("index.jsonl"), index).unwrap();
+    let out = run(&["trace", "--capture", "cap", "--mermaid", "t.mmd"], work);
+    assert_eq!(
+        types(&out),
+        [
+            "unreadable",
+            "undecodable",
+            "unreadable",
+            "QueryResponse",
+            "unreadable"
+        ],
+        "{out}"
+    );
+    assert!(out.contains("not a plain file name"), "{out}");
+    assert!(out.contains("over the limit"), "{out}");
+    // The component ID's bytes are percent-encoded, the format string's reduced.
+    assert!(
+        out.contains("unneeded-manifest-list [/%3Cb%3E%3B%23x/%0A%60%7C]"),
+        "{out}"
+    );
+    assert!(out.contains("attestation text/x__b___ (1 bytes)"), "{out}");
+    let m = std::fs::read_to_string(work.join("t.mmd")).unwrap();
+    assert_eq!(m.lines().count(), 3 + 5, "{m}");
+    assert!(
+        !m.contains(';') && !m.contains('#') && !m.contains('<') && !m.contains('`'),
+        "{m}"
+    );
 }
