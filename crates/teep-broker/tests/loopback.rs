@@ -779,7 +779,7 @@ async fn a_capture_holds_every_body_in_order_and_never_a_refused_one() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let summary: Vec<(u64, &str, Option<u16>, usize, Option<&str>)> = entries
+    let summary: Vec<_> = entries
         .iter()
         .map(|e| {
             (
