@@ -50,6 +50,7 @@ jq -r .decryption_key.cose_key identity.json >device-decryption.key.pub
 
 start "listening on http://" tam tam serve --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
   --data-dir tam --verifier-policy policy.json
+tam_pid=${pids[-1]}
 tam="http://$(sed -n 's/^listening on http:\/\///p' tam.out)"
 admin=$(sed -n 's/^admin API on //p' tam.out)
 adm() { "$teep" tam "$@" --admin-url "$admin" --data-dir tam >/dev/null; }
@@ -82,8 +83,10 @@ start "tee socket: " tee "${tee_args[@]}"
 
 # One policy check, captured, drawn as FLOW.mmd.
 flow() {
+  local name=$1; shift
   "$teep" device run --once --allow-plain-http --tam "$tam" --state-dir device \
-    --capture "cap-$1" >/dev/null 2>"$1.log" || true
+    --capture "cap-$name" "$@" >/dev/null 2>"$name.log" || true
+  set -- "$name"
   "$teep" trace --capture "cap-$1" --mermaid "$out/$1.mmd" >"$out/$1.txt"
   echo "$out/$1.mmd"
 }
@@ -102,3 +105,27 @@ rm -rf tee2
 start "tee socket: " tee2 tee serve --state-dir tee2 --socket device/tee.sock \
   --trust-tam tam/tam-esp256.pub.pem --trust-signer signer.key.pub --tam "$tam" --alg es256
 flow negotiation-failure
+
+# Passport: the Broker takes the TEE's Evidence to `teep verifier serve` and its EAR to the
+# TEE, which presents it in its QueryResponse; on the -26 path the TAM takes a passport only
+# with this session's token as nonce, so one fetched ahead is refused (docs/attestation.md).
+kill "${pids[-1]}"; wait "${pids[-1]}" || true
+unset 'pids[-1]'
+vt=verifier-token-for-the-tam-0123456789
+dt=verifier-token-for-the-device-0123456789
+printf 'tam %s\ndevice %s\n' "$vt" "$dt" >tokens
+"$teep" keys generate --out verifier.key >/dev/null
+start "listening on http://" verifier verifier serve --policy policy.json --key verifier.key \
+  --tokens tokens --listen 127.0.0.1:0
+verifier="http://$(sed -n 's/^listening on http:\/\///p' verifier.out)"
+# The TAM again, appraising through that Verifier and trusting its EARs.
+kill "$tam_pid"; wait "$tam_pid" || true
+start "listening on http://" tam2 tam serve --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
+  --data-dir tam --verifier "$verifier" --verifier-token "$vt" --verifier-key verifier.key.pub
+tam="http://$(sed -n 's/^listening on http:\/\///p' tam2.out)"
+admin=$(sed -n 's/^admin API on //p' tam2.out)
+tee_args=(tee serve --state-dir tee --socket device/tee.sock --trust-tam tam/tam-esp256.pub.pem
+  --tam-encryption-key tam/tam-encryption.pub.pem --trust-signer signer.key.pub --tam "$tam")
+start "tee socket: " tee3 "${tee_args[@]}" --attestation passport --passport-verifier verifier.key.pub
+adm policy set --device "$device" --tc "$ta"
+flow passport --verifier "$verifier" --verifier-token "$dt"

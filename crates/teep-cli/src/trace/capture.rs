@@ -29,7 +29,7 @@ fn clean(s: &str) -> String {
         .chars()
         .take(MAX_TEXT)
         .map(|c| {
-            if c.is_ascii_alphanumeric() || " /.-_~+%=()[]@".contains(c) {
+            if c.is_ascii_alphanumeric() || " /.-_~+%=()[]@:".contains(c) {
                 c
             } else {
                 '_'
