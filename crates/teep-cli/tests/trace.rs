@@ -286,3 +286,22 @@ fn a_hostile_capture_is_skipped_or_escaped() {
         "{m}"
     );
 }
+
+/// A capture directory that cannot be made stops `teep device run` at start (with the
+/// option named), before any TAM is contacted.
+#[test]
+fn an_unwritable_capture_directory_is_an_error_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("file"), b"").unwrap();
+    let out = teep()
+        .args(["device", "run", "--once", "--allow-plain-http", "--tam"])
+        .arg("http://127.0.0.1:9/tam")
+        .args(["--state-dir", "dev", "--capture", "file/cap"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--capture file/cap"), "{err}");
+    assert!(!err.contains("exchange starts"), "{err}");
+}
