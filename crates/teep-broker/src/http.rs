@@ -60,6 +60,8 @@ pub struct HttpConfig {
     /// set for an Agent configured for pre-26 TAMs only, so a -26 TAM's answers keep the
     /// one media type the -26 HTTP binding defines.
     pub accept_teep_cose: bool,
+    /// Write every body sent and received to this capture (`teep device run --capture`).
+    pub capture: Option<crate::Capture>,
 }
 
 impl Default for HttpConfig {
@@ -74,6 +76,7 @@ impl Default for HttpConfig {
             plain_http: PlainHttp::Refuse,
             extra_roots_der: Vec::new(),
             accept_teep_cose: false,
+            capture: None,
         }
     }
 }
@@ -309,9 +312,34 @@ impl TeepHttp {
             // and the draft's sample shows it.
             None => request.header(CONTENT_LENGTH, HeaderValue::from_static("0")),
         };
+        let capture = self.cfg.capture.as_ref();
+        if let Some(c) = capture {
+            let mut e = crate::capture::entry("to-tam", url.as_str());
+            e.media_type = message.map(|_| TEEP_MEDIA_TYPE.to_owned());
+            c.record(e, message.unwrap_or_default());
+        }
         let result = self.send(request).await;
+        if let Some(c) = capture {
+            let mut e = crate::capture::entry("from-tam", url.as_str());
+            match &result {
+                Ok((status, body, media_type)) => {
+                    e.status = Some(status.as_u16());
+                    e.media_type.clone_from(media_type);
+                    c.record(e, body.as_deref().unwrap_or_default());
+                }
+                Err(err) => {
+                    if let TransportError::Redirect { status } | TransportError::Status { status } =
+                        err
+                    {
+                        e.status = Some(*status);
+                    }
+                    e.error = Some(err.to_string());
+                    c.record(e, &[]);
+                }
+            }
+        }
         match &result {
-            Ok((status, body)) => info!(
+            Ok((status, body, _)) => info!(
                 tam = %url,
                 sent,
                 status = status.as_u16(),
@@ -320,13 +348,13 @@ impl TeepHttp {
             ),
             Err(e) => warn!(tam = %url, sent, error = %e, "teep/http step failed"),
         }
-        result.map(|(_, body)| body)
+        result.map(|(_, body, _)| body)
     }
 
     async fn send(
         &self,
         request: reqwest::RequestBuilder,
-    ) -> Result<(StatusCode, Option<Vec<u8>>), TransportError> {
+    ) -> Result<(StatusCode, Option<Vec<u8>>, Option<String>), TransportError> {
         let mut response = request
             .send()
             .await
@@ -361,19 +389,18 @@ impl TeepHttp {
             body.extend_from_slice(&chunk);
         }
         if body.is_empty() {
-            return Ok((status, None));
+            return Ok((status, None, None));
         }
         let content_type = response.headers().get(CONTENT_TYPE);
         let accepted = |v: &HeaderValue| {
             media_type_is(v, TEEP_MEDIA_TYPE)
                 || (self.cfg.accept_teep_cose && media_type_is(v, OLD_TEEP_MEDIA_TYPE))
         };
+        let media_type = content_type.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
         if !content_type.is_some_and(accepted) {
-            return Err(TransportError::MediaType(
-                content_type.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
-            ));
+            return Err(TransportError::MediaType(media_type));
         }
-        Ok((status, Some(body)))
+        Ok((status, Some(body), media_type))
     }
 }
 

@@ -18,10 +18,12 @@
 //! TAM sends and relays the bytes; authenticity is the Agent's end-to-end concern. Its
 //! logs name the TAM, byte counts and HTTP status only. The HTTP rules (no redirects, no
 //! cookies, HTTPS with server authentication by default, timeouts, bounded retries and
-//! size) are in [`HttpConfig`] and `docs/broker.md`.
+//! size) are in [`HttpConfig`] and `docs/broker.md`. A [`Capture`] (`HttpConfig::capture`)
+//! writes every body to a directory, for `teep trace --capture`.
 
 mod agent;
 mod broker;
+mod capture;
 mod http;
 pub mod ipc;
 pub mod local_api;
@@ -29,6 +31,7 @@ mod scripted;
 
 pub use agent::{Agent, AgentAnswer, AgentError, ComponentId, TaInfo, TaRequest};
 pub use broker::{Broker, BrokerConfig, BrokerError, Outcome, PolicyReport};
+pub use capture::{Capture, CaptureEntry, INDEX_FILE};
 pub use http::{
     BuildError, DEFAULT_MAX_RESPONSE, HttpConfig, OLD_TEEP_MEDIA_TYPE, PlainHttp, TEEP_MEDIA_TYPE,
     TransportError,

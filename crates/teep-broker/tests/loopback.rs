@@ -739,3 +739,91 @@ async fn teep_cose_answers_only_in_pre26_mode() {
     // What the Broker sends is still labelled teep+cbor.
     assert_eq!(seen[1].content_type.as_deref(), Some(TEEP));
 }
+
+/// `HttpConfig::capture`: every POST and answer in order, bodies byte for byte in numbered
+/// files; an answer the Broker refuses (wrong media type, the TAM's `<html>`) is indexed with
+/// its error and never written; a second Broker on the same directory numbers after it.
+#[tokio::test]
+async fn a_capture_holds_every_body_in_order_and_never_a_refused_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = teep_broker::Capture::open(&dir.path().join("cap")).unwrap();
+    let mut cfg = config();
+    cfg.http.capture = Some(capture);
+    let tam = tam(vec![
+        Answer::Teep(b"query-request".to_vec()),
+        Answer::NoContent,
+        Answer::Raw(Some("text/html"), b"<html>".to_vec()),
+    ])
+    .await;
+    let agent = ScriptedAgent::new()
+        .on_request_ta(contact(&tam.uri()))
+        .reply(Ok(Some(b"query-response".to_vec())));
+    let broker = Broker::new(agent, cfg.clone()).unwrap();
+    broker.request_ta(wants_ta(None)).await.unwrap();
+    let again = Broker::new(
+        ScriptedAgent::new().on_request_ta(contact(&tam.uri())),
+        BrokerConfig {
+            http: teep_broker::HttpConfig {
+                capture: Some(teep_broker::Capture::open(&dir.path().join("cap")).unwrap()),
+                ..cfg.http.clone()
+            },
+            ..cfg
+        },
+    )
+    .unwrap();
+    assert!(again.request_ta(wants_ta(None)).await.is_err());
+
+    let cap = dir.path().join("cap");
+    let index = std::fs::read_to_string(cap.join(teep_broker::INDEX_FILE)).unwrap();
+    let entries: Vec<teep_broker::CaptureEntry> = index
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let summary: Vec<_> = entries
+        .iter()
+        .map(|e| {
+            (
+                e.n,
+                e.direction.as_str(),
+                e.status,
+                e.len,
+                e.file.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (1, "to-tam", None, 0, None),
+            (2, "from-tam", Some(200), 13, Some("000002-from-tam.cbor")),
+            (3, "to-tam", None, 14, Some("000003-to-tam.cbor")),
+            (4, "from-tam", Some(204), 0, None),
+            (5, "to-tam", None, 0, None),
+            (6, "from-tam", None, 0, None),
+        ]
+    );
+    assert!(entries.iter().all(|e| e.tam == tam.uri()));
+    assert_eq!(entries[1].media_type.as_deref(), Some(TEEP));
+    assert_eq!(
+        entries[5].error.as_deref(),
+        Some("wrong media type Some(\"text/html\")")
+    );
+    assert_eq!(
+        std::fs::read(cap.join("000002-from-tam.cbor")).unwrap(),
+        b"query-request"
+    );
+    assert_eq!(
+        std::fs::read(cap.join("000003-to-tam.cbor")).unwrap(),
+        b"query-response"
+    );
+    let mut files: Vec<String> = std::fs::read_dir(&cap)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        ["000002-from-tam.cbor", "000003-to-tam.cbor", "index.jsonl"],
+        "the refused <html> is not written"
+    );
+}

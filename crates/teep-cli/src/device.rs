@@ -21,7 +21,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use teep_broker::ipc::{self, IpcAgent, IpcConfig};
 use teep_broker::{
-    Agent, Broker, BrokerConfig, ComponentId, HttpConfig, PlainHttp, TaInfo, TaRequest, local_api,
+    Agent, Broker, BrokerConfig, Capture, ComponentId, HttpConfig, PlainHttp, TaInfo, TaRequest,
+    local_api,
 };
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -140,6 +141,11 @@ pub(crate) struct RunArgs {
     /// The device's bearer token at that Verifier.
     #[arg(long, env = "TEEP_DEVICE_VERIFIER_TOKEN", hide_env_values = true)]
     verifier_token: Option<String>,
+    /// Write every TEEP/HTTP body exchanged with the TAMs, in order, to DIR (numbered
+    /// files and `index.jsonl`; owner-only; continued if DIR holds a capture), for `teep
+    /// trace --capture DIR`. It holds no TEE secret, but it names the device.
+    #[arg(long, value_name = "DIR")]
+    capture: Option<PathBuf>,
 }
 
 /// Passport model: a challenge from the Verifier, Evidence over it from the TEE, the
@@ -319,6 +325,13 @@ async fn run_broker(args: RunArgs) -> Result<ExitCode> {
             },
             accept_teep_cose: args.pre26,
             extra_roots_der: tam_ca_roots(&args.tam_ca)?,
+            capture: args
+                .capture
+                .as_deref()
+                .map(|dir| {
+                    Capture::open(dir).with_context(|| format!("--capture {}", dir.display()))
+                })
+                .transpose()?,
             ..HttpConfig::default()
         },
         policy_check_interval: Duration::from_secs(args.interval.max(1)),

@@ -6,6 +6,11 @@
 //! token=.. outcome=..|dropped=..`, teep-tam's driver), which says what came in and what the
 //! TAM answered. Any other line, and a line cut short or garbled, is skipped and counted,
 //! never fatal: logs are input from outside.
+//!
+//! With `--capture DIR` it reads a Broker's capture instead (`teep device run --capture`,
+//! [`capture`]): every body decoded, so each arrow names the TCs and err-codes themselves.
+
+mod capture;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -23,6 +28,12 @@ pub(crate) struct Args {
     /// Also write the diagram as Mermaid (`sequenceDiagram`) to FILE.
     #[arg(long, value_name = "FILE")]
     mermaid: Option<PathBuf>,
+    /// Read this capture directory (`teep device run --capture DIR`) instead of a log.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["file", "device"])]
+    capture: Option<PathBuf>,
+    /// The numbering the captured messages are decoded in.
+    #[arg(long, value_enum, default_value = "26", requires = "capture")]
+    numbering: crate::inspect::NumberingArg,
     /// The TAM's log; `-` or nothing reads standard input.
     file: Option<PathBuf>,
 }
@@ -337,9 +348,14 @@ pub(crate) fn mermaid(trace: &Trace) -> String {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let bytes = input::read_or_stdin(args.file.as_deref())?;
-    let log = String::from_utf8_lossy(&bytes);
-    let trace = parse(&log, args.device.as_deref());
+    let trace = if let Some(dir) = &args.capture {
+        crate::print_line(capture::HEADER)?;
+        capture::parse(dir, args.numbering.into())?
+    } else {
+        let bytes = input::read_or_stdin(args.file.as_deref())?;
+        let log = String::from_utf8_lossy(&bytes);
+        parse(&log, args.device.as_deref())
+    };
     tracing::info!(
         arrows = trace.arrows.len(),
         skipped = trace.skipped,
