@@ -394,6 +394,7 @@ mod tests {
         assert_eq!(s.default_class, DEFAULT_CLASS);
         assert_eq!(s.token_lifetime, 4 * 3600);
         assert_eq!(s.max_sessions_per_device, 4);
+        assert_eq!(s.message_log_keep, 10_000);
         assert_eq!(
             s.pre26_path, None,
             "older Agents are served only when asked for"
@@ -433,6 +434,10 @@ mod tests {
             },
             ServeArgs {
                 max_sessions_per_device: Some(0),
+                ..ServeArgs::default()
+            },
+            ServeArgs {
+                message_log_keep: Some(0),
                 ..ServeArgs::default()
             },
         ] {
