@@ -218,9 +218,10 @@ where
     };
     let path = server_config.path.clone();
     let metrics = Arc::new(teep_tam::metrics::Metrics::new());
-    // The messages exchanged, for the console's sessions (this process's only).
+    // The messages exchanged, for the console's sessions: in the database, so that every
+    // replica's console shows every session and a restart keeps them.
     let messages: Arc<dyn teep_tam::messages::MessageLog> =
-        Arc::new(teep_tam::messages::MemoryMessageLog::new());
+        Arc::new(store.message_log(settings.message_log_keep));
     let mut server = Server::new(tams.current, store.clone(), appraiser, server_config)
         .with_metrics(metrics.clone())
         .with_messages(messages.clone());

@@ -128,6 +128,10 @@ pub(crate) struct ServeArgs {
     /// ERR_ATTESTATION_REQUIRED. [default: false]
     #[arg(long, env = "TEEP_TAM_ATTESTATION_UP_FRONT", num_args = 0..=1, default_missing_value = "true")]
     pub(crate) attestation_up_front: Option<bool>,
+    /// TEEP messages the console's message log keeps in the database (the newest; older
+    /// ones are deleted as new ones are recorded). [default: 10000]
+    #[arg(long, env = "TEEP_TAM_MESSAGE_LOG_KEEP")]
+    pub(crate) message_log_keep: Option<usize>,
 }
 
 /// Default of `--token-lifetime`, in seconds (4 hours).
@@ -194,6 +198,8 @@ pub(crate) struct Settings {
     pub(crate) token_lifetime: u64,
     /// Outstanding tokens per device.
     pub(crate) max_sessions_per_device: usize,
+    /// Messages the message log keeps.
+    pub(crate) message_log_keep: usize,
 }
 
 impl ServeArgs {
@@ -231,6 +237,7 @@ impl ServeArgs {
                 .or(file.attestation_verifier_key),
             attestation_max_age: self.attestation_max_age.or(file.attestation_max_age),
             attestation_up_front: self.attestation_up_front.or(file.attestation_up_front),
+            message_log_keep: self.message_log_keep.or(file.message_log_keep),
         }
     }
 
@@ -330,6 +337,12 @@ impl ServeArgs {
         if token_lifetime == 0 || max_sessions_per_device == 0 {
             bail!("token-lifetime and max-sessions-per-device must be at least 1");
         }
+        let message_log_keep = self
+            .message_log_keep
+            .unwrap_or(teep_tam::messages::MESSAGE_LOG_LIMIT);
+        if message_log_keep == 0 {
+            bail!("message-log-keep must be at least 1");
+        }
         Ok(Settings {
             data_dir: self
                 .data_dir
@@ -345,6 +358,7 @@ impl ServeArgs {
             self_attestation,
             token_lifetime,
             max_sessions_per_device,
+            message_log_keep,
         })
     }
 }
@@ -380,6 +394,7 @@ mod tests {
         assert_eq!(s.default_class, DEFAULT_CLASS);
         assert_eq!(s.token_lifetime, 4 * 3600);
         assert_eq!(s.max_sessions_per_device, 4);
+        assert_eq!(s.message_log_keep, 10_000);
         assert_eq!(
             s.pre26_path, None,
             "older Agents are served only when asked for"
@@ -419,6 +434,10 @@ mod tests {
             },
             ServeArgs {
                 max_sessions_per_device: Some(0),
+                ..ServeArgs::default()
+            },
+            ServeArgs {
+                message_log_keep: Some(0),
                 ..ServeArgs::default()
             },
         ] {

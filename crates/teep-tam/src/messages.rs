@@ -11,7 +11,9 @@
 //! * the view is made from the bytes without verifying them (the engine did or did not;
 //!   the record says which): everything in it came from the device, and is shown as text;
 //! * [`MemoryMessageLog`] keeps the newest [`MESSAGE_LOG_LIMIT`] messages of this process
-//!   (the console of a replica shows that replica's sessions).
+//!   (tests and embedders without a database); `teep tam serve` keeps them in its SQL store
+//!   (`crate::sql::SqlMessageLog`, same contract), so that every replica's console shows
+//!   every replica's sessions and a restart loses none.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
@@ -21,9 +23,9 @@ use teep_proto::json::{SignatureCheck, cose_view, to_json};
 use teep_proto::serde_json::Value as Json;
 use teep_proto::{Numbering, Unverified};
 
-use crate::store::DeviceId;
+use crate::store::{AdminFuture, DeviceId};
 
-/// Messages a [`MemoryMessageLog`] keeps (older ones are forgotten first).
+/// Messages a log keeps by default (older ones are forgotten first).
 pub const MESSAGE_LOG_LIMIT: usize = 10_000;
 
 /// Which way a message went.
@@ -91,14 +93,87 @@ pub struct Exchange<'a> {
     pub numbering: Numbering,
 }
 
-/// Where a TAM keeps the messages it exchanged.
+/// Where a TAM keeps the messages it exchanged. Calls are async (boxed futures, so the
+/// trait is object-safe) because a database keeps them.
 pub trait MessageLog: Send + Sync {
     /// Records one exchange (its request and reply).
-    fn record(&self, exchange: &Exchange<'_>);
+    fn record<'a>(&'a self, exchange: &'a Exchange<'a>) -> AdminFuture<'a, ()>;
     /// The sessions of `device`, newest first, at most `limit`.
-    fn device_sessions(&self, device: &DeviceId, limit: usize) -> Vec<SessionRecord>;
+    fn device_sessions<'a>(
+        &'a self,
+        device: &'a DeviceId,
+        limit: usize,
+    ) -> AdminFuture<'a, Vec<SessionRecord>>;
     /// The newest sessions of any device, newest first, at most `limit`.
-    fn latest_sessions(&self, limit: usize) -> Vec<SessionRecord>;
+    fn latest_sessions(&self, limit: usize) -> AdminFuture<'_, Vec<SessionRecord>>;
+}
+
+/// An exchange decoded, before a log names its session: what every log stores.
+#[derive(Clone, Debug)]
+pub struct Decoded {
+    /// The token of the request (hex), if it carries one.
+    pub request_token: Option<String>,
+    /// The token of the reply (hex), if it carries one: it joins the session.
+    pub reply_token: Option<String>,
+    /// The device (hex), once the engine knew it.
+    pub device: Option<String>,
+    /// The request and the reply (if any), with an empty `session`.
+    pub messages: Vec<MessageRecord>,
+}
+
+impl Decoded {
+    /// The session of the exchange, given `known`, the session the request's token was
+    /// seen in (if the log knows it): that one, else the one the reply's token opens, else
+    /// a session of its own (a dropped message with an unknown token).
+    pub fn session(&self, known: Option<String>, at: u64) -> String {
+        known
+            .or_else(|| self.reply_token.clone())
+            .or_else(|| self.request_token.clone())
+            .unwrap_or_else(|| format!("none-{at}"))
+    }
+}
+
+impl Exchange<'_> {
+    /// The records of this exchange (the view made from the bytes, see the module doc).
+    pub fn decode(&self) -> Decoded {
+        let (in_type, in_token, in_json) = decode(self.request, self.numbering);
+        let device = self.device.map(|d| hex::encode(d.0));
+        let prefix =
+            |t: &Option<Vec<u8>>| t.as_deref().map(|t| hex::encode(t.get(..4).unwrap_or(t)));
+        let mut messages = vec![MessageRecord {
+            session: String::new(),
+            device: device.clone(),
+            direction: Direction::ToTam,
+            message_type: in_type,
+            token_prefix: prefix(&in_token),
+            at: self.at,
+            size: self.request.len(),
+            dropped: self.dropped.clone(),
+            json: in_json,
+        }];
+        let mut reply_token = None;
+        if let Some(bytes) = self.reply {
+            let (out_type, out_token, out_json) = decode(bytes, self.numbering);
+            messages.push(MessageRecord {
+                session: String::new(),
+                device: device.clone(),
+                direction: Direction::ToAgent,
+                message_type: out_type,
+                token_prefix: prefix(&out_token),
+                at: self.at,
+                size: bytes.len(),
+                dropped: None,
+                json: out_json,
+            });
+            reply_token = out_token.as_deref().map(hex::encode);
+        }
+        Decoded {
+            request_token: in_token.as_deref().map(hex::encode),
+            reply_token,
+            device,
+            messages,
+        }
+    }
 }
 
 /// The decoded view of a message: its type, token and JSON, or `malformed`.
@@ -124,9 +199,17 @@ fn decode(bytes: &[u8], numbering: Numbering) -> (String, Option<Vec<u8>>, Json)
 }
 
 /// A bounded in-memory [`MessageLog`].
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryMessageLog {
     inner: Mutex<Inner>,
+    /// Messages kept.
+    keep: usize,
+}
+
+impl Default for MemoryMessageLog {
+    fn default() -> Self {
+        Self::keeping(MESSAGE_LOG_LIMIT)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -139,9 +222,17 @@ struct Inner {
 }
 
 impl MemoryMessageLog {
-    /// An empty log.
+    /// An empty log keeping [`MESSAGE_LOG_LIMIT`] messages.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty log keeping the newest `keep` messages (at least one).
+    pub fn keeping(keep: usize) -> Self {
+        Self {
+            inner: Mutex::default(),
+            keep: keep.max(1),
+        }
     }
 
     fn sessions_where(
@@ -184,34 +275,23 @@ impl MemoryMessageLog {
     }
 }
 
-impl MessageLog for MemoryMessageLog {
-    fn record(&self, exchange: &Exchange<'_>) {
-        let (in_type, in_token, in_json) = decode(exchange.request, exchange.numbering);
-        let reply = exchange.reply.map(|r| decode(r, exchange.numbering));
+impl MemoryMessageLog {
+    fn record_now(&self, exchange: &Exchange<'_>) {
+        let decoded = exchange.decode();
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        let in_hex = in_token.as_deref().map(hex::encode);
-        let out_hex = reply
+        let known = decoded
+            .request_token
             .as_ref()
-            .and_then(|(_, t, _)| t.as_deref().map(hex::encode));
-        // The session of the token answered, else of the token the reply opens, else a
-        // session of its own (a dropped message with an unknown token).
-        let session = in_hex
-            .as_ref()
-            .and_then(|t| inner.sessions.get(t).cloned())
-            .or_else(|| out_hex.clone())
-            .or_else(|| in_hex.clone())
-            .unwrap_or_else(|| format!("none-{}", exchange.at));
-        if let Some(t) = &out_hex {
+            .and_then(|t| inner.sessions.get(t).cloned());
+        let session = decoded.session(known, exchange.at);
+        if let Some(t) = &decoded.reply_token {
             inner.sessions.insert(t.clone(), session.clone());
         }
-        let device = exchange.device.map(|d| hex::encode(d.0));
-        if let Some(d) = &device {
+        if let Some(d) = &decoded.device {
             inner.devices.insert(session.clone(), d.clone());
         }
-        let prefix =
-            |t: &Option<Vec<u8>>| t.as_deref().map(|t| hex::encode(t.get(..4).unwrap_or(t)));
-        let mut push = |m: MessageRecord| {
-            if inner.messages.len() == MESSAGE_LOG_LIMIT
+        for mut m in decoded.messages {
+            if inner.messages.len() >= self.keep
                 && let Some(old) = inner.messages.pop_front()
             {
                 // Forget the token mappings of sessions no message is left of.
@@ -220,40 +300,30 @@ impl MessageLog for MemoryMessageLog {
                     inner.devices.remove(&old.session);
                 }
             }
+            m.session.clone_from(&session);
             inner.messages.push_back(m);
-        };
-        push(MessageRecord {
-            session: session.clone(),
-            device: device.clone(),
-            direction: Direction::ToTam,
-            message_type: in_type,
-            token_prefix: prefix(&in_token),
-            at: exchange.at,
-            size: exchange.request.len(),
-            dropped: exchange.dropped.clone(),
-            json: in_json,
-        });
-        if let (Some((out_type, out_token, out_json)), Some(bytes)) = (reply, exchange.reply) {
-            push(MessageRecord {
-                session,
-                device,
-                direction: Direction::ToAgent,
-                message_type: out_type,
-                token_prefix: prefix(&out_token),
-                at: exchange.at,
-                size: bytes.len(),
-                dropped: None,
-                json: out_json,
-            });
         }
     }
+}
 
-    fn device_sessions(&self, device: &DeviceId, limit: usize) -> Vec<SessionRecord> {
-        let want = hex::encode(device.0);
-        self.sessions_where(limit, |d| d == Some(&want))
+impl MessageLog for MemoryMessageLog {
+    fn record<'a>(&'a self, exchange: &'a Exchange<'a>) -> AdminFuture<'a, ()> {
+        self.record_now(exchange);
+        Box::pin(core::future::ready(Ok(())))
     }
 
-    fn latest_sessions(&self, limit: usize) -> Vec<SessionRecord> {
-        self.sessions_where(limit, |_| true)
+    fn device_sessions<'a>(
+        &'a self,
+        device: &'a DeviceId,
+        limit: usize,
+    ) -> AdminFuture<'a, Vec<SessionRecord>> {
+        let want = hex::encode(device.0);
+        let sessions = self.sessions_where(limit, |d| d == Some(&want));
+        Box::pin(core::future::ready(Ok(sessions)))
+    }
+
+    fn latest_sessions(&self, limit: usize) -> AdminFuture<'_, Vec<SessionRecord>> {
+        let sessions = self.sessions_where(limit, |_| true);
+        Box::pin(core::future::ready(Ok(sessions)))
     }
 }

@@ -16,6 +16,7 @@ use sqlx::Connection;
 use teep_proto::{
     CipherSuite, ComponentId, DataItemRequested, FreshnessMechanism, SuitCoseProfile,
 };
+use teep_tam::messages::{Exchange, MemoryMessageLog, MessageLog};
 use teep_tam::sql::{PolicyScope, SqlStore};
 use teep_tam::store::{
     AttestationRecord, AuditEntry, Changes, Device, DeviceId, ExpectQueryResponse, ExpectSuccess,
@@ -680,4 +681,271 @@ async fn the_engine_runs_on_sqlite() {
     assert_eq!(device.key, agent.key.public_key().to_cose_key_bytes());
     assert_eq!((state.attestations.len(), state.reports.len()), (1, 2));
     assert!(w.snapshot().devices.is_empty(), "the memory store was used");
+}
+
+/// One exchange as the TEEP resource records it: request, reply, device, why dropped.
+struct Recorded {
+    request: Vec<u8>,
+    reply: Option<Vec<u8>>,
+    device: Option<DeviceId>,
+    dropped: Option<String>,
+    at: u64,
+}
+
+/// The exchanges of one real session of a new agent, run by the engine on the world's
+/// memory store: open, attested QueryResponse and its Update, a Success carrying `msg`
+/// and `reports`, then the QueryResponse replayed (dropped). Recorded into a log afterwards, so every log
+/// under test gets the same bytes.
+fn session_exchanges(
+    w: &mut common::World,
+    msg: &str,
+    reports: Option<Vec<Vec<u8>>>,
+) -> (DeviceId, Vec<Recorded>) {
+    let agent = w.agent(teep_cose::Curve::P256);
+    let mut out = Vec::new();
+    let mut post = |w: &mut common::World, request: Vec<u8>, device: Option<DeviceId>| {
+        w.now += 1;
+        let (reply, dropped) = match w.post(&request) {
+            Ok(h) => (h.reply, None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        out.push(Recorded {
+            request,
+            reply: reply.clone(),
+            device,
+            dropped,
+            at: w.now,
+        });
+        reply
+    };
+    let qr = post(w, Vec::new(), None).unwrap();
+    let qr = agent.read_query(&qr);
+    let resp = agent.attested_response(&qr, qr.challenge.as_deref().unwrap());
+    let update = post(w, resp.clone(), Some(agent.id())).unwrap();
+    let token = common::update(agent.read(&update)).token.unwrap();
+    let success = agent.sign(teep_proto::Message::Success(teep_proto::Success {
+        token: Some(token),
+        msg: Some(msg.to_owned()),
+        suit_reports: reports,
+        ..teep_proto::Success::default()
+    }));
+    assert!(post(w, success, Some(agent.id())).is_none());
+    post(w, resp, None);
+    assert!(
+        out.last().unwrap().dropped.is_some(),
+        "the replay was taken"
+    );
+    (agent.id(), out)
+}
+
+/// A world whose class policy installs one TC (so a session has an Update).
+fn log_world() -> common::World {
+    let w = common::World::new();
+    w.release("app", 1, &[]);
+    w.class_policy(&["app"], &[]);
+    w
+}
+
+/// Records `exchanges` into `log`.
+async fn record_all(log: &dyn MessageLog, w: &common::World, exchanges: &[Recorded]) {
+    for e in exchanges {
+        log.record(&Exchange {
+            request: &e.request,
+            reply: e.reply.as_deref(),
+            device: e.device,
+            dropped: e.dropped.clone(),
+            at: e.at,
+            numbering: w.tam.config().numbering,
+        })
+        .await
+        .unwrap();
+    }
+}
+
+impl Under {
+    /// The message log of this store keeping `keep` messages: in its database for SQL, a
+    /// new in-memory one for the memory store.
+    fn message_log(&self, keep: usize) -> Arc<dyn MessageLog> {
+        match self {
+            Self::Memory(_) => Arc::new(MemoryMessageLog::keeping(keep)),
+            Self::Sql(s) => Arc::new(s.message_log(keep)),
+        }
+    }
+}
+
+/// The message-log contract, the same on memory, SQLite and PostgreSQL: sessions by the
+/// token chain (the dropped replay joins its session), the device known later set on
+/// every message, newest first, limits, and a device with no sessions.
+#[tokio::test]
+async fn the_message_log_keeps_sessions_alike_everywhere() {
+    let mut w = log_world();
+    let (a, first) = session_exchanges(&mut w, "installed", None);
+    let (b, second) = session_exchanges(&mut w, "installed too", None);
+    let mut reference = None;
+    for fixture in Fixture::all().await {
+        let store = fixture.open().await;
+        let log = store.message_log(1000);
+        record_all(&*log, &w, &first).await;
+        record_all(&*log, &w, &second).await;
+        let latest = log.latest_sessions(10).await.unwrap();
+        let name = fixture.name();
+        assert_eq!(latest.len(), 2, "{name}");
+        let b_hex = hex::encode(b.0);
+        assert_eq!(latest[0].device.as_deref(), Some(b_hex.as_str()), "{name}");
+        let of_a = log.device_sessions(&a, 10).await.unwrap();
+        assert_eq!(of_a, latest[1..].to_vec(), "{name}");
+        let types: Vec<_> = of_a[0]
+            .messages
+            .iter()
+            .map(|m| (m.direction, m.message_type.as_str(), m.dropped.is_some()))
+            .collect();
+        use teep_tam::messages::Direction::{ToAgent, ToTam};
+        assert_eq!(
+            types,
+            [
+                (ToTam, "empty", false),
+                (ToAgent, "query-request", false),
+                (ToTam, "query-response", false),
+                (ToAgent, "update", false),
+                (ToTam, "success", false),
+                (ToTam, "query-response", true),
+            ],
+            "{name}"
+        );
+        let a_hex = hex::encode(a.0);
+        assert!(
+            of_a[0]
+                .messages
+                .iter()
+                .all(|m| m.device.as_deref() == Some(a_hex.as_str())),
+            "{name}: the device is set on every message of its session"
+        );
+        assert_eq!(log.latest_sessions(1).await.unwrap(), latest[..1], "{name}");
+        assert!(log.device_sessions(&dev(9), 10).await.unwrap().is_empty());
+        match &reference {
+            None => reference = Some(latest),
+            Some(r) => assert_eq!(&latest, r, "{name} differs from memory"),
+        }
+        store.close().await;
+        fixture.finish().await;
+    }
+}
+
+/// Two handles on one database (two replicas): a session whose first half was recorded
+/// through one and its second half through the other is one session through either, and
+/// it is still there after both are closed and the database reopened (a restart).
+#[tokio::test]
+async fn replicas_share_the_message_log_and_it_survives_a_restart() {
+    let mut w = log_world();
+    let (a, exchanges) = session_exchanges(&mut w, "ok", None);
+    for fixture in Fixture::all().await {
+        if let Fixture::Memory(_) = &fixture {
+            continue;
+        };
+        let (one, two) = (fixture.open().await, fixture.open().await);
+        let (half, rest) = exchanges.split_at(2);
+        record_all(&*one.message_log(100), &w, half).await;
+        record_all(&*two.message_log(100), &w, rest).await;
+        let through_one = one.message_log(100).device_sessions(&a, 10).await.unwrap();
+        let through_two = two.message_log(100).latest_sessions(10).await.unwrap();
+        let name = fixture.name();
+        assert_eq!(through_one, through_two, "{name}");
+        assert_eq!(through_one.len(), 1, "{name}: one session, not two");
+        assert_eq!(through_one[0].messages.len(), 6, "{name}");
+        one.close().await;
+        two.close().await;
+        let again = fixture.open().await;
+        let after = again.message_log(100).latest_sessions(10).await.unwrap();
+        assert_eq!(after, through_one, "{name}: lost on restart");
+        again.close().await;
+        fixture.finish().await;
+    }
+}
+
+/// Retention: a log keeping 4 messages holds the newest 4 after two sessions (11
+/// messages), the older session is forgotten with its tokens (a later message on its
+/// token starts a session of its own), alike on every store.
+#[tokio::test]
+async fn the_message_log_keeps_only_the_newest() {
+    let mut w = log_world();
+    let (a, first) = session_exchanges(&mut w, "one", None);
+    let (b, second) = session_exchanges(&mut w, "two", None);
+    for fixture in Fixture::all().await {
+        let store = fixture.open().await;
+        let log = store.message_log(4);
+        record_all(&*log, &w, &first).await;
+        record_all(&*log, &w, &second).await;
+        let name = fixture.name();
+        let latest = log.latest_sessions(10).await.unwrap();
+        assert_eq!(latest.len(), 1, "{name}: the older session is gone");
+        let kept: Vec<_> = latest[0]
+            .messages
+            .iter()
+            .map(|m| m.message_type.as_str())
+            .collect();
+        assert_eq!(
+            kept,
+            ["query-response", "update", "success", "query-response"],
+            "{name}"
+        );
+        assert_eq!(latest[0].device.as_deref(), Some(hex::encode(b.0).as_str()));
+        assert!(
+            log.device_sessions(&a, 10).await.unwrap().is_empty(),
+            "{name}"
+        );
+        // The first session's Success again: its token's mapping went with it.
+        record_all(&*log, &w, &first[2..3]).await;
+        let latest = log.latest_sessions(10).await.unwrap();
+        assert_eq!(latest.len(), 2, "{name}");
+        assert_ne!(latest[0].session, latest[1].session, "{name}");
+        assert_eq!(latest[0].messages.len(), 1, "{name}");
+        let total: usize = latest.iter().map(|s| s.messages.len()).sum();
+        assert_eq!(total, 4, "{name}: more than kept");
+        store.close().await;
+        fixture.finish().await;
+    }
+}
+
+/// Hostile content: a Success whose `msg` is markup and quotes and whose SUIT reports are
+/// half a megabyte of markup bytes, and a body that does not decode (markup bytes), are
+/// stored and returned as data, the same JSON on every store.
+#[tokio::test]
+async fn hostile_message_views_are_stored_as_data() {
+    let mut w = log_world();
+    let markup = "<script>alert('x')</script>\"'); DROP TABLE session_messages; --\u{0}";
+    let huge = markup.repeat(8 * 1024).into_bytes();
+    let reports = vec![huge.clone(); 8];
+    let (a, mut exchanges) = session_exchanges(&mut w, markup, Some(reports));
+    exchanges.push(Recorded {
+        request: b"<img src=x onerror=alert(1)>".to_vec(),
+        reply: None,
+        device: None,
+        dropped: Some("<b>not CBOR</b>".into()),
+        at: w.now + 1,
+    });
+    let mut reference = None;
+    for fixture in Fixture::all().await {
+        let store = fixture.open().await;
+        let log = store.message_log(100);
+        record_all(&*log, &w, &exchanges).await;
+        let name = fixture.name();
+        let latest = log.latest_sessions(10).await.unwrap();
+        assert_eq!(latest.len(), 2, "{name}");
+        let junk = &latest[0].messages[0];
+        assert_eq!(junk.message_type, "malformed", "{name}");
+        assert_eq!(junk.dropped.as_deref(), Some("<b>not CBOR</b>"), "{name}");
+        let session = &log.device_sessions(&a, 1).await.unwrap()[0];
+        let success = &session.messages[4];
+        assert_eq!(success.message_type, "success", "{name}");
+        let text = serde_json::to_string(&success.json).unwrap();
+        let escaped = serde_json::to_string(markup).unwrap();
+        assert!(text.contains(&escaped), "{name}: the msg came back changed");
+        assert!(text.len() > 8 * huge.len(), "{name}: the reports were cut");
+        match &reference {
+            None => reference = Some(latest),
+            Some(r) => assert_eq!(&latest, r, "{name} differs from memory"),
+        }
+        store.close().await;
+        fixture.finish().await;
+    }
 }

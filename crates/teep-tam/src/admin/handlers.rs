@@ -862,7 +862,12 @@ pub(super) async fn device_sessions(
     Query(page): Query<SessionPage>,
 ) -> Result<Json<Vec<SessionRecord>>, ApiError> {
     let device = device_id(&id)?;
-    Ok(Json(admin.messages.device_sessions(&device, page.limit())))
+    Ok(Json(
+        admin
+            .messages
+            .device_sessions(&device, page.limit())
+            .await?,
+    ))
 }
 
 /// The newest sessions of any device (the console's live view), newest first.
@@ -872,6 +877,6 @@ pub(super) async fn device_sessions(
 pub(super) async fn latest_sessions(
     State(admin): State<Arc<Admin>>,
     Query(page): Query<SessionPage>,
-) -> Json<Vec<SessionRecord>> {
-    Json(admin.messages.latest_sessions(page.limit()))
+) -> Result<Json<Vec<SessionRecord>>, ApiError> {
+    Ok(Json(admin.messages.latest_sessions(page.limit()).await?))
 }

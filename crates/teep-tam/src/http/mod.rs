@@ -367,14 +367,19 @@ where
         let device = decision.meta.device;
         let result = driver::commit(&server.store, decision).await;
         if let Some(log) = &server.messages {
-            log.record(&Exchange {
+            let exchange = Exchange {
                 request: &body,
                 reply: result.as_ref().ok().and_then(|h| h.reply.as_deref()),
                 device,
                 dropped: result.as_ref().err().map(ToString::to_string),
                 at: cx.now,
                 numbering: tam.config().numbering,
-            });
+            };
+            // The console's record only: the exchange stands (it is committed) even if
+            // its record cannot be written.
+            if let Err(e) = log.record(&exchange).await {
+                tracing::warn!(error = %e, "the message log could not record an exchange");
+            }
         }
         result
     });

@@ -22,6 +22,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 use teep_proto::ComponentId;
 
+use crate::messages::{Exchange, MessageLog, SessionRecord as LogSession};
 use crate::store::{
     AdminFuture, AdminStore, AttestationRecord, AuditEntry, Changes, Device, DeviceId,
     DeviceSummary, LoadRequest, Loaded, MemoryState, Policies, Registration, SignerRecord, Store,
@@ -32,12 +33,14 @@ mod sqlite {
     //! The queries for SQLite.
     type Db = sqlx::Sqlite;
     include!("ops.rs");
+    include!("message_ops.rs");
 }
 
 mod postgres {
     //! The queries for PostgreSQL.
     type Db = sqlx::Postgres;
     include!("ops.rs");
+    include!("message_ops.rs");
 }
 
 /// The SQLite file [`SqlStore::open_data_dir`] keeps in the data directory.
@@ -194,6 +197,66 @@ impl SqlStore {
             Pool::Sqlite(pool) => pool.close().await,
             Pool::Postgres(pool) => pool.close().await,
         }
+    }
+}
+
+/// The [`MessageLog`] in a [`SqlStore`]'s database (tables `session_messages`,
+/// `message_sessions`, `message_tokens`): replicas sharing the database share the log, and
+/// it outlives a restart. Each record is one transaction that also trims the log to its
+/// newest `keep` messages (see `message_ops.rs`).
+#[derive(Clone, Debug)]
+pub struct SqlMessageLog {
+    store: SqlStore,
+    keep: usize,
+}
+
+impl SqlStore {
+    /// The message log in this store's database, keeping the newest `keep` messages (at
+    /// least one).
+    pub fn message_log(&self, keep: usize) -> SqlMessageLog {
+        SqlMessageLog {
+            store: self.clone(),
+            keep: keep.max(1),
+        }
+    }
+}
+
+impl MessageLog for SqlMessageLog {
+    fn record<'a>(&'a self, exchange: &'a Exchange<'a>) -> AdminFuture<'a, ()> {
+        Box::pin(async move {
+            let decoded = exchange.decode();
+            let keep = self.keep;
+            in_transaction!(self.store, |ops, conn| ops::record_messages(
+                conn,
+                &decoded,
+                exchange.at,
+                keep
+            )
+            .await)
+        })
+    }
+
+    fn device_sessions<'a>(
+        &'a self,
+        device: &'a DeviceId,
+        limit: usize,
+    ) -> AdminFuture<'a, Vec<LogSession>> {
+        Box::pin(async move {
+            let device = hex::encode(device.0);
+            in_transaction!(self.store, |ops, conn| ops::log_sessions(
+                conn,
+                Some(&device),
+                limit
+            )
+            .await)
+        })
+    }
+
+    fn latest_sessions(&self, limit: usize) -> AdminFuture<'_, Vec<LogSession>> {
+        Box::pin(async move {
+            in_transaction!(self.store, |ops, conn| ops::log_sessions(conn, None, limit)
+                .await)
+        })
     }
 }
 
