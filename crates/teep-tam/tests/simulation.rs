@@ -238,6 +238,7 @@ impl Sim {
             suit_cose_profiles: SuitCoseProfile::ALL_MTI.to_vec(),
             tam_attestation: None,
             tam_encryption_key: None,
+            tam_encryption_keys: Vec::new(),
             limits: Limits::default(),
             attestation: Attestation::Evidence,
         }
