@@ -662,6 +662,37 @@ fn two_replicas_on_one_store_send_exactly_one_update() {
     assert_eq!(waiting, vec![update(agent.read(&sent)).token.unwrap()]);
 }
 
+#[test]
+fn a_decision_on_a_record_changed_since_is_not_committed() {
+    // Two sessions opened by empty POSTs (the TAM cannot tell whose, so answering one does
+    // not retire the other). Replica one decides on the first QueryResponse (app v1 held)
+    // but is slow to commit; meanwhile the second session unlinks app.
+    let (mut w, agent) = installed_world();
+    w.class_policy(&[], &[]);
+    let first = agent.read_query(&w.connect());
+    let second = agent.read_query(&w.connect());
+    let slow = w.replica();
+    let stale = w.decide_with(&slow, &agent.plain_response(&first), None);
+    assert!(stale.result.is_ok());
+    let u = update(
+        agent.read(
+            &w.post(&agent.plain_response(&second))
+                .unwrap()
+                .reply
+                .unwrap(),
+        ),
+    );
+    assert_eq!(u.unneeded_manifest_list, Some(vec![manifest_id("app")]));
+    w.post(&agent.success(&u.token.unwrap(), None)).unwrap();
+    assert!(w.device(&agent).unwrap().installed.is_empty());
+    // The stale decision would record app v1 again: its commit fails, nothing changes.
+    let before = w.snapshot();
+    let late = block_on(driver::commit(&w.store, stale));
+    assert!(matches!(late, Err(Dropped::Conflict)), "{late:?}");
+    assert_eq!(w.snapshot(), before);
+    assert!(w.device(&agent).unwrap().installed.is_empty());
+}
+
 /// Hand-written payloads an attacker would sign with its own key: the codec's limits
 /// stop them before any session is looked up.
 #[test]

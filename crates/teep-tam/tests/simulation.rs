@@ -384,6 +384,17 @@ impl Sim {
                 &mut cx,
             ))
         };
+        if self.trace {
+            let answers = decision
+                .result
+                .as_ref()
+                .ok()
+                .and_then(|h| h.changes.consume.as_deref());
+            self.event(format!(
+                "tam{replica}: decides for dev{device} (answers {})",
+                answers.map_or_else(|| "-".into(), short)
+            ));
+        }
         self.pending.push(PendingCommit {
             replica,
             device,
@@ -399,17 +410,29 @@ impl Sim {
             .as_ref()
             .ok()
             .and_then(|h| h.changes.consume.clone());
+        let issued: Vec<String> = p
+            .decision
+            .result
+            .as_ref()
+            .map(|h| {
+                h.changes
+                    .new_sessions
+                    .iter()
+                    .map(|s| short(&s.token))
+                    .collect()
+            })
+            .unwrap_or_default();
         match block_on(driver::commit(&self.w.store, p.decision)) {
             Ok(handled) => {
-                if let Some(token) = consume {
+                if let Some(token) = &consume {
                     assert!(
                         self.consumed.insert(token.clone()),
                         "token {} accepted twice",
-                        hex::encode(&token)
+                        hex::encode(token)
                     );
                 }
                 self.event(format!(
-                    "tam{}: dev{} {:?} -> {}",
+                    "tam{}: dev{} {:?} -> {} (answers {}, issues {issued:?})",
                     p.replica,
                     p.device,
                     handled.event,
@@ -417,7 +440,8 @@ impl Sim {
                         "reply"
                     } else {
                         "204"
-                    }
+                    },
+                    consume.as_deref().map_or_else(|| "-".into(), short),
                 ));
                 match handled.reply {
                     Some(body) => self.send(Packet::ToDevice {
@@ -466,7 +490,9 @@ impl Sim {
         else {
             return "an unverifiable message".into();
         };
-        match message.into_message() {
+        let message = message.into_message();
+        let token = message.token().map_or_else(|| "-".into(), short);
+        let what = match message {
             teep_proto::Message::Update(u) => {
                 let name = |id: &[Vec<u8>]| String::from_utf8_lossy(&id[1]).into_owned();
                 let sent: Vec<String> = u
@@ -491,7 +517,8 @@ impl Sim {
                 format!("Update send {sent:?} unlink {unlink:?}")
             }
             other => format!("{:?}", other.message_type()),
-        }
+        };
+        format!("{what} (token {token})")
     }
 
     /// The TAM answered 204: if nothing else of this device is in flight, its session
@@ -706,4 +733,9 @@ fn seeded_simulation_keeps_invariants_and_converges() {
         "seeds {failed:?} failed; replay one with TEEP_SIM_SEED=N TEEP_SIM_TRACE=1 \
          cargo test -p teep-tam --test simulation"
     );
+}
+
+/// A token's first bytes, for the trace.
+fn short(token: &[u8]) -> String {
+    hex::encode(&token[..token.len().min(3)])
 }

@@ -442,7 +442,6 @@ impl Deployment {
         spawn_until(&args, self.work(), "tee socket: ", &self.log("tee"))
     }
 
-
     /// Starts `teep tee serve` without waiting (for a kill at any moment of its life).
     pub fn spawn_tee(&self) -> Child {
         teep()

@@ -38,6 +38,8 @@ impl Tam {
             // after this session, would rewrite the record with stale news (found by the
             // simulation). The spec lets a TAM discard outstanding requests (§5).
             retire: view.outstanding_except(&session.token),
+            // The record is rewritten from this view: only if no commit changed it since.
+            device_revision: Some(view.revision),
             ..Changes::default()
         };
         let failed = attested.as_ref().is_some_and(|a| !a.affirming);
