@@ -205,6 +205,31 @@ fn stale_attestation_asks_again() {
 }
 
 #[test]
+fn update_with_err_code_still_records_the_tc_list() {
+    // The record claims app v1; the device has since dropped it (a Success lost on the
+    // way) and its attestation is stale, so the Update carries err-code.
+    let (mut w, agent) = installed_world();
+    agent.held.borrow_mut().clear();
+    w.now += 3601;
+    let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
+    let done = w.post(&agent.plain_response(&qr)).unwrap();
+    let u = update(agent.read(&done.reply.unwrap()));
+    assert_eq!(u.err_code, Some(ErrCode::AttestationRequired));
+    assert!(w.device(&agent).unwrap().installed.is_empty());
+    // A failed attestation: the device's tc-list is not believed, the record stays.
+    let (mut w, agent) = installed_world();
+    agent.held.borrow_mut().clear();
+    w.now += 3601;
+    let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
+    let evidence = rejected_evidence(&agent, qr.challenge.as_deref().unwrap());
+    let resp = agent.response_with(&qr, Some((teep_attest::EVIDENCE_FORMAT, evidence)));
+    let done = w.post(&agent.sign(Message::QueryResponse(resp))).unwrap();
+    let u = update(agent.read(&done.reply.unwrap()));
+    assert_eq!(u.err_code, Some(ErrCode::AttestationRequired));
+    assert_eq!(w.device(&agent).unwrap().installed.len(), 1);
+}
+
+#[test]
 fn only_higher_sequence_numbers_and_unneeded_for_removals() {
     let (mut w, agent) = installed_world();
     w.release("app", 2, &[]);
