@@ -28,12 +28,12 @@ use teep_agent::engine::{
 use teep_agent::memory::MemoryTee;
 use teep_attest::{DebugStatus, EatClaims, Manifest, Oemid, Version};
 use teep_cose::{Curve, PrivateKey, TrustStore};
-use teep_proto::{Numbering, SuitCoseProfile};
+use teep_proto::{ErrCode, Numbering, SuitCoseProfile};
 use teep_suit::processor::DeviceIdentity;
 use teep_suit::storage::Storage;
 use teep_suit::trust::{TrustAnchor, TrustAnchors};
 use teep_tam::store::{AdminStore, PolicyScope, TcPolicy, Token};
-use teep_tam::{Context, Decision, Random, Tam, driver};
+use teep_tam::{Context, Decision, Event, Random, Tam, driver};
 
 /// Seeds run by default (`TEEP_SIM_SEEDS` overrides).
 const DEFAULT_SEEDS: u64 = 200;
@@ -438,7 +438,17 @@ impl Sim {
                 if let Some(token) = &consume {
                     let d = &mut self.devices[p.device];
                     d.unconfirmed.remove(token);
-                    if let Some(&sent) = self.answers.get(token) {
+                    // A QueryResponse answered normally replaced the record from its
+                    // tc-list; one answered for a failed attestation did not (the TAM
+                    // does not believe that device).
+                    let believed = !matches!(
+                        handled.event,
+                        Event::UpdateSent {
+                            err_code: Some(ErrCode::AttestationRequired),
+                            ..
+                        }
+                    );
+                    if let Some(&sent) = self.answers.get(token).filter(|_| believed) {
                         d.unconfirmed.retain(|_, at| *at >= sent);
                     }
                     assert!(
