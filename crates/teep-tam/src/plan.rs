@@ -228,6 +228,7 @@ mod tests {
             },
             releases,
             outstanding: Vec::new(),
+            revision: 1,
         }
     }
 

@@ -7,7 +7,9 @@
 //! *commit* ([`Store::commit`] applies one [`Changes`] in one transaction). The commit is
 //! a compare-and-set on the token it consumes: if another replica consumed it meanwhile,
 //! nothing is written and [`StoreError::Conflict`] comes back, so one QueryResponse
-//! delivered to two replicas yields exactly one Update.
+//! delivered to two replicas yields exactly one Update. It is one on the device record's
+//! revision too ([`Changes::device_revision`]), so a decision made on a view that another
+//! commit has since changed does not overwrite that commit's record.
 //!
 //! Records are plain (bytes, integers, strings) so that SQL implementations map them onto
 //! columns; keys are stored as encoded COSE_Keys.
@@ -278,6 +280,9 @@ pub struct DeviceView {
     pub releases: Vec<TcRelease>,
     /// Tokens of the device's outstanding sessions, oldest first.
     pub outstanding: Vec<Token>,
+    /// How many commits have written the device record (0: none yet). A decision that
+    /// rewrites the record names the revision it read in [`Changes::device_revision`].
+    pub revision: u64,
 }
 
 /// The shell's answer to a [`LoadRequest`] of the same name.
@@ -304,6 +309,12 @@ pub struct Changes {
     pub purge_expired_before: Option<u64>,
     /// The device record, created or changed.
     pub device: Option<Device>,
+    /// The record's revision the decision read ([`DeviceView::revision`]): the commit
+    /// fails unless the record is still at it, and bumps it. The record is rewritten
+    /// whole from that view, so without this check a decision made on an older view
+    /// (one replica slow to commit) would undo what another replica committed meanwhile,
+    /// e.g. record a TC the device has since unlinked (found by the simulation).
+    pub device_revision: Option<u64>,
     /// An attestation result accepted.
     pub attestation: Option<AttestationRecord>,
     /// SUIT reports accepted.
@@ -335,8 +346,8 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<Loaded, StoreError>> + Send;
 
     /// Applies `changes` in one transaction: if `changes.consume` names a token that is
-    /// unknown or already consumed, nothing is applied and [`StoreError::Conflict`] is
-    /// returned.
+    /// unknown or already consumed, or `changes.device_revision` is not the record's
+    /// revision any more, nothing is applied and [`StoreError::Conflict`] is returned.
     fn commit(&self, changes: &Changes) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
@@ -382,6 +393,8 @@ pub struct MemoryState {
     pub signers: BTreeMap<String, SignerRecord>,
     /// Manifest IDs the operator revoked (every version), in the order revoked.
     pub revoked_tcs: Vec<ComponentId>,
+    /// [`DeviceView::revision`] of every device a commit wrote (absent: 0).
+    pub device_revisions: BTreeMap<DeviceId, u64>,
 }
 
 impl MemoryState {
@@ -426,7 +439,12 @@ impl MemoryState {
             policy,
             releases,
             outstanding: self.outstanding(Some(*id)),
+            revision: self.revision(id),
         }
+    }
+
+    fn revision(&self, id: &DeviceId) -> u64 {
+        self.device_revisions.get(id).copied().unwrap_or(0)
     }
 
     /// Unconsumed tokens of `device`'s sessions, oldest first.
@@ -441,6 +459,14 @@ impl MemoryState {
     }
 
     fn apply(&mut self, c: &Changes) -> Result<(), StoreError> {
+        let stale = c
+            .device
+            .as_ref()
+            .zip(c.device_revision)
+            .is_some_and(|(d, read)| self.revision(&d.id) != read);
+        if stale {
+            return Err(StoreError::Conflict);
+        }
         if let Some(token) = &c.consume {
             match self.sessions.get_mut(token) {
                 Some(s) if !s.consumed => s.consumed = true,
@@ -462,6 +488,7 @@ impl MemoryState {
         }
         if let Some(d) = &c.device {
             self.devices.insert(d.id, d.clone());
+            *self.device_revisions.entry(d.id).or_insert(0) += 1;
         }
         self.attestations.extend(c.attestation.iter().cloned());
         self.reports.extend(c.reports.iter().cloned());

@@ -205,6 +205,31 @@ fn stale_attestation_asks_again() {
 }
 
 #[test]
+fn update_with_err_code_still_records_the_tc_list() {
+    // The record claims app v1; the device has since dropped it (a Success lost on the
+    // way) and its attestation is stale, so the Update carries err-code.
+    let (mut w, agent) = installed_world();
+    agent.held.borrow_mut().clear();
+    w.now += 3601;
+    let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
+    let done = w.post(&agent.plain_response(&qr)).unwrap();
+    let u = update(agent.read(&done.reply.unwrap()));
+    assert_eq!(u.err_code, Some(ErrCode::AttestationRequired));
+    assert!(w.device(&agent).unwrap().installed.is_empty());
+    // A failed attestation: the device's tc-list is not believed, the record stays.
+    let (mut w, agent) = installed_world();
+    agent.held.borrow_mut().clear();
+    w.now += 3601;
+    let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
+    let evidence = rejected_evidence(&agent, qr.challenge.as_deref().unwrap());
+    let resp = agent.response_with(&qr, Some((teep_attest::EVIDENCE_FORMAT, evidence)));
+    let done = w.post(&agent.sign(Message::QueryResponse(resp))).unwrap();
+    let u = update(agent.read(&done.reply.unwrap()));
+    assert_eq!(u.err_code, Some(ErrCode::AttestationRequired));
+    assert_eq!(w.device(&agent).unwrap().installed.len(), 1);
+}
+
+#[test]
 fn only_higher_sequence_numbers_and_unneeded_for_removals() {
     let (mut w, agent) = installed_world();
     w.release("app", 2, &[]);
@@ -660,6 +685,37 @@ fn two_replicas_on_one_store_send_exactly_one_update() {
         .map(|s| s.token)
         .collect();
     assert_eq!(waiting, vec![update(agent.read(&sent)).token.unwrap()]);
+}
+
+#[test]
+fn a_decision_on_a_record_changed_since_is_not_committed() {
+    // Two sessions opened by empty POSTs (the TAM cannot tell whose, so answering one does
+    // not retire the other). Replica one decides on the first QueryResponse (app v1 held)
+    // but is slow to commit; meanwhile the second session unlinks app.
+    let (mut w, agent) = installed_world();
+    w.class_policy(&[], &[]);
+    let first = agent.read_query(&w.connect());
+    let second = agent.read_query(&w.connect());
+    let slow = w.replica();
+    let stale = w.decide_with(&slow, &agent.plain_response(&first), None);
+    assert!(stale.result.is_ok());
+    let u = update(
+        agent.read(
+            &w.post(&agent.plain_response(&second))
+                .unwrap()
+                .reply
+                .unwrap(),
+        ),
+    );
+    assert_eq!(u.unneeded_manifest_list, Some(vec![manifest_id("app")]));
+    w.post(&agent.success(&u.token.unwrap(), None)).unwrap();
+    assert!(w.device(&agent).unwrap().installed.is_empty());
+    // The stale decision would record app v1 again: its commit fails, nothing changes.
+    let before = w.snapshot();
+    let late = block_on(driver::commit(&w.store, stale));
+    assert!(matches!(late, Err(Dropped::Conflict)), "{late:?}");
+    assert_eq!(w.snapshot(), before);
+    assert!(w.device(&agent).unwrap().installed.is_empty());
 }
 
 /// Hand-written payloads an attacker would sign with its own key: the codec's limits

@@ -320,6 +320,8 @@ fn changes() -> Vec<Changes> {
             ],
             retire: vec![vec![3; 16]],
             device: Some(device(4, Some("phone"), &[])),
+            // Read as absent: the new record's revision goes from 0 to 1.
+            device_revision: Some(0),
             attestation: Some(AttestationRecord {
                 device: dev(4),
                 at: 20,
@@ -334,6 +336,7 @@ fn changes() -> Vec<Changes> {
             new_sessions: vec![query_session(6, Some(dev(1)), 200)],
             purge_expired_before: Some(115),
             device: Some(device(4, Some("watch"), &[("app", u64::MAX)])),
+            device_revision: Some(1),
             reports: vec![
                 ReportRecord {
                     device: dev(4),
@@ -486,6 +489,20 @@ async fn a_conflicting_commit_changes_nothing() {
                 fixture.name()
             );
         }
+        // A live token, but the device record was written since the decision read it
+        // (revision 0; the commit above made it 1).
+        let stale = Changes {
+            device_revision: Some(0),
+            ..all[2].clone()
+        };
+        assert_eq!(
+            store.commit(&stale).await,
+            Err(StoreError::Conflict),
+            "{}: stale revision",
+            fixture.name()
+        );
+        assert_eq!(store.state().await, before, "{}", fixture.name());
+        store.commit(&all[2]).await.unwrap();
         store.close().await;
         fixture.finish().await;
     }

@@ -38,6 +38,8 @@ impl Tam {
             // after this session, would rewrite the record with stale news (found by the
             // simulation). The spec lets a TAM discard outstanding requests (§5).
             retire: view.outstanding_except(&session.token),
+            // The record is rewritten from this view: only if no commit changed it since.
+            device_revision: Some(view.revision),
             ..Changes::default()
         };
         let failed = attested.as_ref().is_some_and(|a| !a.affirming);
@@ -67,6 +69,14 @@ impl Tam {
             .then_some((ErrCode::AttestationRequired, "attestation failed"))
             .or_else(|| missing_item(state.requested, qr, fresh))
             .or_else(|| bad_report_nonce(&self.report_reader(), qr, &session.token));
+        // The record follows what the device says it holds (its verified tc-list), also
+        // when the Update carries err-code (attestation missing, a bad report): else a
+        // record made stale by an Update whose Success was lost stays stale through this
+        // session's end (found by the simulation). Not after a failed attestation: the
+        // device's word is not trusted then.
+        if !failed {
+            device.installed = reconcile(&view, &device.installed, qr.tc_list.as_deref());
+        }
         let (update, sent, unneeded, event) = match problem {
             Some((code, msg)) => {
                 let update = Update {
@@ -86,9 +96,7 @@ impl Tam {
                 )
             }
             None => {
-                // The record follows what the device says it holds (its verified
-                // tc-list), then the plan starts from it.
-                device.installed = reconcile(&view, &device.installed, qr.tc_list.as_deref());
+                // The plan starts from the reconciled record.
                 let view = DeviceView {
                     device: Some(device.clone()),
                     ..view

@@ -14,6 +14,7 @@ impl Tam {
         view: DeviceView,
         now: u64,
     ) -> Result<Handled, Dropped> {
+        let revision = view.revision;
         let Some(mut device) = view.device else {
             return Err(Dropped::UnknownAgent);
         };
@@ -106,6 +107,8 @@ impl Tam {
             changes: Changes {
                 consume: Some(session.token.clone()),
                 device: Some(device),
+                // The record is rewritten from this view: only if no commit changed it since.
+                device_revision: Some(revision),
                 reports: records,
                 audit: vec![audit(
                     now,

@@ -47,6 +47,8 @@ struct Output {
 #[derive(Default)]
 struct Batch<'a> {
     statements: Vec<(Cow<'static, str>, Vec<Value<'a>>)>,
+    /// Indices of a commit's compare-and-set statements: each must change exactly one row.
+    guards: Vec<usize>,
 }
 
 impl<'a> Batch<'a> {
@@ -56,11 +58,11 @@ impl<'a> Batch<'a> {
         self.statements.len() - 1
     }
 
-    /// Runs every statement, one output each. With `guard`, the first statement is a
-    /// commit's compare-and-set: unless it changed exactly one row the run stops with
+    /// Runs every statement, one output each. Unless each of [`Self::guards`] (a commit's
+    /// compare-and-sets) changed exactly one row the run stops with
     /// [`StoreError::Conflict`] (the caller's transaction is then rolled back, so on SQLite,
     /// where the later statements may have run already, they leave nothing either).
-    async fn run(&self, conn: &mut Conn, guard: bool) -> Result<Vec<Output>, StoreError> {
+    async fn run(&self, conn: &mut Conn) -> Result<Vec<Output>, StoreError> {
         let mut outputs = Vec::with_capacity(self.statements.len());
         if is_sqlite() && self.statements.len() > 1 {
             let mut sql = String::new();
@@ -72,11 +74,11 @@ impl<'a> Batch<'a> {
                 renumber(text, values.len(), &mut sql);
                 values.extend(v);
             }
-            run_sql(conn, &sql, &values, guard, &mut outputs).await?;
+            run_sql(conn, &sql, &values, &self.guards, &mut outputs).await?;
         } else {
-            for (i, (text, v)) in self.statements.iter().enumerate() {
+            for (text, v) in &self.statements {
                 let values: Vec<&Value<'a>> = v.iter().collect();
-                run_sql(conn, text, &values, guard && i == 0, &mut outputs).await?;
+                run_sql(conn, text, &values, &self.guards, &mut outputs).await?;
             }
         }
         if outputs.len() != self.statements.len() {
@@ -91,13 +93,14 @@ impl<'a> Batch<'a> {
 }
 
 /// Runs `sql` (one statement, or several on SQLite) with `values`, appending one output
-/// per statement; with `guard`, fails with [`StoreError::Conflict`] as soon as the first
-/// statement turns out to have changed other than exactly one row.
+/// per statement; fails with [`StoreError::Conflict`] as soon as a statement whose index
+/// in the batch (its output's) is in `guards` turns out to have changed other than
+/// exactly one row.
 async fn run_sql(
     conn: &mut Conn,
     sql: &str,
     values: &[&Value<'_>],
-    guard: bool,
+    guards: &[usize],
     outputs: &mut Vec<Output>,
 ) -> Result<(), StoreError> {
     let mut query = sqlx::query(sql);
@@ -109,7 +112,6 @@ async fn run_sql(
             Value::Text(t) => query.bind(*t),
         };
     }
-    let first = outputs.len();
     let mut stream = (&mut *conn).fetch_many(query);
     let mut rows = Vec::new();
     while let Some(step) = std::future::poll_fn(|cx| stream.as_mut().poll_next(cx)).await {
@@ -117,7 +119,7 @@ async fn run_sql(
             Either::Right(row) => rows.push(row),
             Either::Left(done) => {
                 let changed = done.rows_affected();
-                if guard && outputs.len() == first && changed != 1 {
+                if guards.contains(&outputs.len()) && changed != 1 {
                     return Err(StoreError::Conflict);
                 }
                 outputs.push(Output {
@@ -198,7 +200,7 @@ async fn outstanding(conn: &mut Conn, device: Option<&DeviceId>) -> Result<Vec<T
 /// The device row joined with its installed rows (one row per installed manifest, or one
 /// row of NULLs): a device record with its installed list in a single statement.
 const DEVICE_SQL: &str = "SELECT d.cose_key, d.class, d.revoked, d.suite, d.attested_at, \
-     i.manifest_id, i.sequence, i.digest, d.attestation_exempt \
+     i.manifest_id, i.sequence, i.digest, d.attestation_exempt, d.revision \
      FROM devices d LEFT JOIN installed i ON i.device = d.id \
      WHERE d.id = $1 ORDER BY i.position";
 
@@ -210,6 +212,11 @@ async fn device(conn: &mut Conn, id: &DeviceId) -> Result<Option<Device>, StoreE
         .await
         .map_err(db)?;
     device_from_rows(id, &rows)
+}
+
+/// The record's revision in [`DEVICE_SQL`]'s rows (0: no such device).
+fn revision_from_rows(rows: &[DbRow]) -> Result<u64, StoreError> {
+    rows.first().map_or(Ok(0), |r| uint(col(r, 9)?))
 }
 
 /// The record [`DEVICE_SQL`]'s rows describe (`None`: no rows, no such device).
@@ -332,9 +339,10 @@ async fn device_view(
     );
     let revoked = batch.push(REVOKED_SQL, vec![]);
     let outstanding = batch.push(OUTSTANDING_SQL, vec![Value::blob(&id.0)]);
-    let out = batch.run(conn, false).await?;
+    let out = batch.run(conn).await?;
     let rows = |i: usize| out.get(i).map_or(&[][..], |o| o.rows.as_slice());
     let device = device_from_rows(id, rows(record))?;
+    let revision = revision_from_rows(rows(record))?;
     let mut policy = rows(policy)
         .first()
         .map(policy_from_row)
@@ -385,6 +393,7 @@ async fn device_view(
         policy,
         releases,
         outstanding,
+        revision,
     })
 }
 
@@ -394,10 +403,11 @@ async fn device_view(
 pub(super) async fn apply(conn: &mut Conn, c: &Changes) -> Result<(), StoreError> {
     let mut batch = Batch::default();
     if let Some(token) = &c.consume {
-        batch.push(
+        let consume = batch.push(
             "UPDATE sessions SET consumed = TRUE WHERE token = $1 AND consumed = FALSE",
             vec![Value::blob(token)],
         );
+        batch.guards.push(consume);
     }
     if !c.retire.is_empty() || c.purge_expired_before.is_some() {
         // The retired tokens and the expired sessions, in one statement.
@@ -423,6 +433,18 @@ pub(super) async fn apply(conn: &mut Conn, c: &Changes) -> Result<(), StoreError
     }
     if let Some(d) = &c.device {
         push_device(&mut batch, d)?;
+        // After the upsert, so that a new record has its row (at revision 0) to bump; a
+        // revision other than the one read changes no row and rolls the commit back.
+        let mut values = vec![Value::blob(&d.id.0)];
+        let mut sql = String::from("UPDATE devices SET revision = revision + 1 WHERE id = $1");
+        if let Some(read) = c.device_revision {
+            sql.push_str(" AND revision = $2");
+            values.push(Value::Int(Some(int(read)?)));
+        }
+        let bump = batch.push(sql, values);
+        if c.device_revision.is_some() {
+            batch.guards.push(bump);
+        }
     }
     if let Some(a) = &c.attestation {
         batch.push(
@@ -450,7 +472,7 @@ pub(super) async fn apply(conn: &mut Conn, c: &Changes) -> Result<(), StoreError
     for a in &c.audit {
         push_audit(&mut batch, a)?;
     }
-    batch.run(conn, c.consume.is_some()).await?;
+    batch.run(conn).await?;
     Ok(())
 }
 
@@ -458,7 +480,7 @@ pub(super) async fn apply(conn: &mut Conn, c: &Changes) -> Result<(), StoreError
 pub(super) async fn append_audit(conn: &mut Conn, a: &AuditEntry) -> Result<(), StoreError> {
     let mut batch = Batch::default();
     push_audit(&mut batch, a)?;
-    batch.run(conn, false).await?;
+    batch.run(conn).await?;
     Ok(())
 }
 
@@ -513,7 +535,7 @@ fn push_session<'a>(batch: &mut Batch<'a>, s: &'a SessionRecord) -> Result<(), S
 pub(super) async fn put_device(conn: &mut Conn, d: &Device) -> Result<(), StoreError> {
     let mut batch = Batch::default();
     push_device(&mut batch, d)?;
-    batch.run(conn, false).await?;
+    batch.run(conn).await?;
     Ok(())
 }
 
@@ -541,7 +563,7 @@ pub(super) async fn put_devices(
             ],
         );
     }
-    batch.run(conn, false).await?;
+    batch.run(conn).await?;
     Ok(())
 }
 
@@ -687,6 +709,12 @@ pub(super) async fn snapshot(conn: &mut Conn) -> Result<MemoryState, StoreError>
         .map(|s| (s.name.clone(), s))
         .collect();
     state.revoked_tcs = revoked_tcs(conn).await?;
+    let sql = "SELECT id, revision FROM devices WHERE revision > 0";
+    for row in sqlx::query(sql).fetch_all(&mut *conn).await.map_err(db)? {
+        state
+            .device_revisions
+            .insert(DeviceId(array(col(&row, 0)?)?), uint(col(&row, 1)?)?);
+    }
     Ok(state)
 }
 
