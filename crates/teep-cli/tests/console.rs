@@ -92,6 +92,13 @@ async fn wait_for(c: &Client, what: &str, script: &str) -> Value {
     }
 }
 
+/// The element with `id`, once the page has drawn it (a route change draws asynchronously).
+async fn element(c: &Client, id: &str) -> fantoccini::elements::Element {
+    let script = format!("return document.getElementById({}) !== null;", json!(id));
+    wait_for(c, id, &script).await;
+    c.find(Locator::Id(id)).await.unwrap()
+}
+
 /// The text of the first element matching `selector` (waiting for it).
 async fn text_of(c: &Client, selector: &str) -> String {
     let script = format!(
@@ -193,9 +200,8 @@ fn the_console_shows_and_drives_a_real_deployment() {
         c.goto(&console).await.unwrap();
 
         // A wrong token is refused; the right one signs in.
-        c.find(Locator::Id("token"))
+        element(&c, "token")
             .await
-            .unwrap()
             .send_keys("not-the-token")
             .await
             .unwrap();
@@ -205,7 +211,7 @@ fn the_console_shows_and_drives_a_real_deployment() {
                 .await
                 .contains("refused this token")
         );
-        let field = c.find(Locator::Id("token")).await.unwrap();
+        let field = element(&c, "token").await;
         field.clear().await.unwrap();
         field.send_keys(token.trim()).await.unwrap();
         click(&c, "#signin").await;
@@ -283,9 +289,8 @@ fn the_console_shows_and_drives_a_real_deployment() {
         )
         .unwrap();
         let before = tc_list(&d);
-        c.find(Locator::Id("tc-file"))
+        element(&c, "tc-file")
             .await
-            .unwrap()
             .send_keys(d.work().join("garbage.suit").to_str().unwrap())
             .await
             .unwrap();
@@ -306,9 +311,8 @@ fn the_console_shows_and_drives_a_real_deployment() {
             COUNTER_V1,
             "other.suit",
         );
-        c.find(Locator::Id("tc-file"))
+        element(&c, "tc-file")
             .await
-            .unwrap()
             .send_keys(d.work().join("other.suit").to_str().unwrap())
             .await
             .unwrap();
