@@ -1116,7 +1116,7 @@ fn policy_check_returns_each_tam_once_per_round() {
     let mut cfg = w.config();
     cfg.tam_uris.push("https://tam2.example/".into());
     let mut agent = w.agent_with(cfg);
-    let uris: Vec<Answer> = (0..4).map(|_| agent.policy_check()).collect();
+    let uris: Vec<Answer> = (0..4).map(|i| agent.policy_check(i == 0)).collect();
     let contact = |u: &str| Answer::Contact {
         tam_uri: u.into(),
         message: None,
@@ -1130,6 +1130,33 @@ fn policy_check_returns_each_tam_once_per_round() {
             contact(TAM_URI)
         ]
     );
+}
+
+#[test]
+fn a_policy_check_abandoned_midway_does_not_shorten_the_next_one() {
+    let w = World::new();
+    let mut cfg = w.config();
+    cfg.tam_uris.push("https://tam2.example/".into());
+    let mut agent = w.agent_with(cfg);
+    let contact = |u: &str| Answer::Contact {
+        tam_uri: u.into(),
+        message: None,
+    };
+    // A Broker names the first TAM and is killed before asking again.
+    assert_eq!(agent.policy_check(true), contact(TAM_URI));
+    // The next Broker's check visits every TAM again, then ends.
+    let next: Vec<Answer> = (0..3).map(|i| agent.policy_check(i == 0)).collect();
+    assert_eq!(
+        next,
+        vec![
+            contact(TAM_URI),
+            contact("https://tam2.example/"),
+            Answer::Nothing
+        ]
+    );
+    // Within one check, a later call (not a new check) still goes on with the round.
+    assert_eq!(agent.policy_check(true), contact(TAM_URI));
+    assert_eq!(agent.policy_check(false), contact("https://tam2.example/"));
 }
 
 // ------------------------------------------------------------------ older TAMs

@@ -100,8 +100,13 @@ pub trait Agent: Send + Sync {
     ) -> impl Future<Output = Result<Option<Vec<u8>>, AgentError>> + Send;
 
     /// RequestPolicyCheck: may the Agent want to contact a TAM? Called repeatedly until it
-    /// answers [`AgentAnswer::Nothing`], one TAM per answer.
-    fn request_policy_check(&self) -> impl Future<Output = Result<AgentAnswer, AgentError>> + Send;
+    /// answers [`AgentAnswer::Nothing`], one TAM per answer. `new_check` is true on the
+    /// first call of a check: the Agent then starts a fresh round (one an earlier Broker left
+    /// midway is forgotten), and otherwise goes on naming the TAMs not named yet.
+    fn request_policy_check(
+        &self,
+        new_check: bool,
+    ) -> impl Future<Output = Result<AgentAnswer, AgentError>> + Send;
 
     /// ProcessError: the exchange with `tam_uri` failed below TEEP. The Agent may answer
     /// with another TAM to try.

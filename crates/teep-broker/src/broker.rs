@@ -169,10 +169,10 @@ impl<A: Agent> Broker<A> {
     /// An Agent failure, or more than [`BrokerConfig::max_policy_rounds`] answers.
     pub async fn policy_check(&self) -> Result<PolicyReport, BrokerError> {
         let mut report = PolicyReport::default();
-        for _ in 0..self.cfg.max_policy_rounds {
+        for round in 0..self.cfg.max_policy_rounds {
             // Locked per round, so that apps' requests can run between two TAMs.
             let _one_at_a_time = self.exchange.lock().await;
-            let answer = self.agent.request_policy_check().await?;
+            let answer = self.agent.request_policy_check(round == 0).await?;
             if answer == AgentAnswer::Nothing {
                 return Ok(report);
             }

@@ -142,7 +142,7 @@ fn call_name(call: &AgentCall) -> &'static str {
         AgentCall::RequestTa(_) => "request_ta",
         AgentCall::UnrequestTa(_) => "unrequest_ta",
         AgentCall::ProcessTeepMessage { .. } => "process_teep_message",
-        AgentCall::RequestPolicyCheck => "request_policy_check",
+        AgentCall::RequestPolicyCheck { .. } => "request_policy_check",
         AgentCall::ProcessError { .. } => "process_error",
         AgentCall::ListTas => "list_tas",
         AgentCall::InvokeTa { .. } => "invoke_ta",
@@ -336,8 +336,9 @@ impl Agent for IpcAgent {
         }
     }
 
-    async fn request_policy_check(&self) -> Result<AgentAnswer, AgentError> {
-        self.answer(AgentCall::RequestPolicyCheck).await
+    async fn request_policy_check(&self, new_check: bool) -> Result<AgentAnswer, AgentError> {
+        self.answer(AgentCall::RequestPolicyCheck { new_check })
+            .await
     }
 
     async fn process_error(
@@ -398,7 +399,9 @@ async fn dispatch<A: Agent>(agent: &A, call: AgentCall) -> Reply {
             .process_teep_message(&tam_uri, message)
             .await
             .map(|m| Reply::Message(m.map(Bytes))),
-        AgentCall::RequestPolicyCheck => agent.request_policy_check().await.map(Reply::from),
+        AgentCall::RequestPolicyCheck { new_check } => {
+            agent.request_policy_check(new_check).await.map(Reply::from)
+        }
         AgentCall::ProcessError { tam_uri, error } => {
             agent.process_error(&tam_uri, &error).await.map(Reply::from)
         }

@@ -26,7 +26,10 @@ pub enum AgentCall {
         message: Vec<u8>,
     },
     /// RequestPolicyCheck.
-    RequestPolicyCheck,
+    RequestPolicyCheck {
+        /// The first call of a policy check (the Agent starts a fresh round).
+        new_check: bool,
+    },
     /// ProcessError.
     ProcessError {
         /// The TAM that failed.
@@ -188,8 +191,12 @@ impl Agent for ScriptedAgent {
         self.record(call).replies.pop_front().unwrap_or(Ok(None))
     }
 
-    async fn request_policy_check(&self) -> Result<AgentAnswer, AgentError> {
-        next_answer(&mut self.record(AgentCall::RequestPolicyCheck).policy_check)
+    async fn request_policy_check(&self, new_check: bool) -> Result<AgentAnswer, AgentError> {
+        next_answer(
+            &mut self
+                .record(AgentCall::RequestPolicyCheck { new_check })
+                .policy_check,
+        )
     }
 
     async fn process_error(

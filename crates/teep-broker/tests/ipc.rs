@@ -143,7 +143,7 @@ async fn every_call_round_trips() {
         Ok(None)
     );
     assert_eq!(
-        tee.request_policy_check().await,
+        tee.request_policy_check(true).await,
         Ok(AgentAnswer::Contact {
             tam_uri: "https://other.example/tam".into(),
             message: None,
@@ -177,7 +177,7 @@ async fn every_call_round_trips() {
                 tam_uri: "https://tam.example/tam".into(),
                 message: vec![],
             },
-            AgentCall::RequestPolicyCheck,
+            AgentCall::RequestPolicyCheck { new_check: true },
             AgentCall::ProcessError {
                 tam_uri: "https://other.example/tam".into(),
                 error: failure,
@@ -429,7 +429,7 @@ impl Agent for Gate {
     ) -> Result<Option<Vec<u8>>, AgentError> {
         unreachable!()
     }
-    async fn request_policy_check(&self) -> Result<AgentAnswer, AgentError> {
+    async fn request_policy_check(&self, _: bool) -> Result<AgentAnswer, AgentError> {
         unreachable!()
     }
     async fn process_error(&self, _: &str, _: &TransportError) -> Result<AgentAnswer, AgentError> {

@@ -202,8 +202,8 @@ async fn unrequest_and_policy_check_reach_the_agent() {
         broker.agent().calls(),
         [
             AgentCall::UnrequestTa(ta()),
-            AgentCall::RequestPolicyCheck,
-            AgentCall::RequestPolicyCheck
+            AgentCall::RequestPolicyCheck { new_check: true },
+            AgentCall::RequestPolicyCheck { new_check: false }
         ]
     );
     assert_eq!(tam.seen().len(), 2);

@@ -598,7 +598,7 @@ async fn policy_check_asks_until_the_agent_answers_nothing() {
         .agent()
         .calls()
         .iter()
-        .filter(|c| **c == AgentCall::RequestPolicyCheck)
+        .filter(|c| matches!(c, AgentCall::RequestPolicyCheck { .. }))
         .count();
     assert_eq!(checks, 3, "the fourth answer must not be asked for");
     assert_eq!(tam.seen().len(), 2);
@@ -657,7 +657,10 @@ async fn policy_timer_checks_until_nothing_then_waits() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
         broker.agent().calls(),
-        [AgentCall::RequestPolicyCheck, AgentCall::RequestPolicyCheck]
+        [
+            AgentCall::RequestPolicyCheck { new_check: true },
+            AgentCall::RequestPolicyCheck { new_check: false }
+        ]
     );
     assert_eq!(tam.seen().len(), 1);
 

@@ -534,8 +534,9 @@ impl<T: Tee + Send + 'static> teep_broker::Agent for SimAgent<T> {
         .await
     }
 
-    async fn request_policy_check(&self) -> Result<AgentAnswer, AgentError> {
-        self.call(|e| Ok(answer(e.policy_check()))).await
+    async fn request_policy_check(&self, new_check: bool) -> Result<AgentAnswer, AgentError> {
+        self.call(move |e| Ok(answer(e.policy_check(new_check))))
+            .await
     }
 
     async fn process_error(

@@ -71,6 +71,30 @@ pub(crate) struct Trace {
 /// The TAM's message line's marker.
 const MARKER: &str = " teep message ";
 
+/// Longest string from a log field or a captured body kept on an arrow.
+const MAX_TEXT: usize = 80;
+
+/// Keeps printable ASCII that cannot end a label or start markup (in the text view or a
+/// Mermaid label), at most [`MAX_TEXT`] characters: everything else becomes `_`. The one
+/// cleaner of every string a log line or a capture brings in, both untrusted.
+fn clean(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .take(MAX_TEXT)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || " /.-_~+%=()[]@:".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.chars().count() > MAX_TEXT {
+        out.push_str("..");
+    }
+    out
+}
+
 /// Removes ANSI colour sequences (`ESC [ ... letter`), which a terminal log carries.
 fn strip_ansi(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
@@ -164,15 +188,15 @@ fn line(raw: &str) -> Option<Vec<Arrow>> {
     let f = fields(text.get(at + MARKER.len()..)?);
     let get = |k: &str| f.iter().find(|(key, _)| *key == k).map(|(_, v)| v.as_str());
     let kind = get("kind")?;
-    let device = get("device").unwrap_or_default().to_owned();
-    let token = get("token").unwrap_or_default();
+    let device = clean(get("device").unwrap_or_default());
+    let token = clean(get("token").unwrap_or_default());
     let arrow = |from, message: &str, detail: String, dropped| Arrow {
         time: time.clone(),
         device: device.clone(),
         from,
         message: message.to_owned(),
         token: if from == From::Agent || kind == "connect" {
-            token.to_owned()
+            token.clone()
         } else {
             String::new()
         },
@@ -184,21 +208,21 @@ fn line(raw: &str) -> Option<Vec<Arrow>> {
         let message = camel(kind).unwrap_or("unparsed message");
         let mut detail = String::new();
         if let Some(why) = get("dropped") {
-            let _ = write!(detail, "dropped: {why}");
+            let _ = write!(detail, "dropped: {}", clean(why));
             arrows.push(arrow(From::Agent, message, detail, true));
             return Some(arrows);
         }
         if let Some(outcome) = get("outcome")
             && let Some(code) = debug_code(outcome, "code")
         {
-            let _ = write!(detail, "err-code {code}");
+            let _ = write!(detail, "err-code {}", clean(&code));
         }
         arrows.push(arrow(From::Agent, message, detail, false));
     } else if let Some(why) = get("dropped") {
         arrows.push(arrow(
             From::Agent,
             "connect",
-            format!("dropped: {why}"),
+            format!("dropped: {}", clean(why)),
             true,
         ));
         return Some(arrows);
@@ -210,11 +234,11 @@ fn line(raw: &str) -> Option<Vec<Arrow>> {
         "UpdateSent" => {
             let mut detail = format!(
                 "manifests {}, unlinked {}",
-                debug_field(outcome, "manifests").unwrap_or("?"),
-                debug_field(outcome, "unlinked").unwrap_or("?")
+                clean(debug_field(outcome, "manifests").unwrap_or("?")),
+                clean(debug_field(outcome, "unlinked").unwrap_or("?"))
             );
             if let Some(code) = debug_code(outcome, "err_code") {
-                let _ = write!(detail, ", err-code {code}");
+                let _ = write!(detail, ", err-code {}", clean(&code));
             }
             arrows.push(arrow(From::Tam, "Update", detail, false));
         }
@@ -304,19 +328,6 @@ pub(crate) fn text(trace: &Trace) -> String {
     out
 }
 
-/// Mermaid text is markdown-ish: keep a label to characters that cannot end it.
-fn mermaid_safe(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if matches!(c, ';' | '#' | '\n' | '\r') {
-                ' '
-            } else {
-                c
-            }
-        })
-        .collect()
-}
-
 /// The diagram as Mermaid `sequenceDiagram`, one Agent participant per device.
 pub(crate) fn mermaid(trace: &Trace) -> String {
     let mut out = String::from("sequenceDiagram\n    participant TAM\n");
@@ -325,11 +336,7 @@ pub(crate) fn mermaid(trace: &Trace) -> String {
         if !devices.contains(&a.device.as_str()) {
             devices.push(&a.device);
             let n = devices.len();
-            let _ = writeln!(
-                out,
-                "    participant A{n} as Agent {}",
-                mermaid_safe(&a.device)
-            );
+            let _ = writeln!(out, "    participant A{n} as Agent {}", a.device);
         }
     }
     for a in &trace.arrows {
@@ -342,7 +349,7 @@ pub(crate) fn mermaid(trace: &Trace) -> String {
             (From::Agent, true) => (format!("A{n}"), "TAM".to_owned(), "-x"),
             (From::Tam, _) => ("TAM".to_owned(), format!("A{n}"), "->>"),
         };
-        let _ = writeln!(out, "    {from}{arrow}{to}: {}", mermaid_safe(&label(a)));
+        let _ = writeln!(out, "    {from}{arrow}{to}: {}", label(a));
     }
     out
 }
@@ -367,4 +374,16 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     crate::print_line(text(&trace).trim_end())?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_keeps_only_safe_characters() {
+        assert_eq!(clean("a;b#c<d>\"e\n`|&"), "a_b_c_d__e____");
+        assert!(clean(&"x".repeat(1000)).len() <= MAX_TEXT + 2);
+        assert_eq!(clean("/%3Cscript%3E"), "/%3Cscript%3E");
+    }
 }

@@ -135,12 +135,12 @@ async fn run_once_runs_a_whole_exchange_and_exits_0() {
     assert_eq!(
         agent.calls(),
         [
-            AgentCall::RequestPolicyCheck,
+            AgentCall::RequestPolicyCheck { new_check: true },
             AgentCall::ProcessTeepMessage {
                 tam_uri: url,
                 message: b"query-request".to_vec(),
             },
-            AgentCall::RequestPolicyCheck,
+            AgentCall::RequestPolicyCheck { new_check: false },
         ]
     );
     let log = String::from_utf8_lossy(&out.stderr);
@@ -270,7 +270,10 @@ async fn a_running_broker_serves_the_device_commands_and_stops_on_sigterm() {
     }));
     assert!(calls.contains(&AgentCall::UnrequestTa(id("ta.wasm"))));
     // The policy check at start found nothing to do.
-    assert!(calls.contains(&AgentCall::RequestPolicyCheck), "{calls:?}");
+    assert!(
+        calls.contains(&AgentCall::RequestPolicyCheck { new_check: true }),
+        "{calls:?}"
+    );
 
     let status = std::process::Command::new("kill")
         .args(["-TERM", &child.id().unwrap().to_string()])

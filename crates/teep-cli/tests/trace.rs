@@ -85,7 +85,8 @@ fn mermaid_labels_cannot_break_out() {
     let mmd = dir.path().join("t.mmd");
     std::fs::write(
         &log,
-        "T teep message kind=\"error\" device=a;b#c token=00 dropped=x;\nend\n",
+        "T teep message kind=\"error\" device=a;b#c<i>&amp;`q'\" token=0<b>0 \
+         dropped=x; <img src=x onerror=\"alert('1')\"> & `code` 'q' #;\nend\n",
     )
     .unwrap();
     ok(teep()
@@ -98,6 +99,15 @@ fn mermaid_labels_cannot_break_out() {
     let m = std::fs::read_to_string(&mmd).unwrap();
     assert_eq!(m.lines().count(), 4, "{m}");
     assert!(!m.contains(';') && !m.contains('#'), "{m}");
+    // Nor markup or quoting: HTML, entities, code spans, quotes (a `dropped=` reason is the
+    // sender's), while the arrow is still drawn with what is left of the reason.
+    for c in ['<', '>', '&', '`', '"', '\''] {
+        assert!(!m.contains(c), "{c:?} in {m}");
+    }
+    assert!(
+        m.contains("A1-xTAM: Error (token 0_b_0.., dropped: x_ _img src=x"),
+        "{m}"
+    );
 }
 
 /// `(type, token)` of each TEEP message arrow of a text diagram (`TIME SHAFT TYPE (token

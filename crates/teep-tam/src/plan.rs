@@ -12,6 +12,7 @@
 //!   the Agent calls it unneeded and policy does not require it.
 
 use teep_proto::{ComponentId, QueryResponse, SystemPropertyClaims};
+use teep_suit::{Envelope, Manifest};
 
 use crate::store::{DeviceView, Installed, TcRelease};
 
@@ -43,15 +44,25 @@ pub fn plan<'a>(view: &'a DeviceView, response: &QueryResponse) -> Plan<'a> {
     let have = view.device.as_ref().map_or(&none, |d| &d.installed);
     let mut wanted: Vec<&ComponentId> = view.policy.install.iter().collect();
     let mut refused = Vec::new();
+    let permitted = |manifest: &ComponentId| {
+        view.policy.requestable.contains(manifest) || view.policy.install.contains(manifest)
+    };
     for req in response.requested_tc_list.iter().flatten() {
         let id = &req.component_id;
-        let permitted = view.policy.requestable.contains(id) || view.policy.install.contains(id);
         let new_enough = |r: &TcRelease| {
             req.tc_manifest_sequence_number
                 .is_none_or(|min| r.sequence >= min)
         };
-        match release(view, id) {
-            Some(r) if permitted && new_enough(r) => {
+        // `component-id` names the TC, which the Agent knows by the component it runs (the
+        // TA's ID, `.../ta`): a release matches by its manifest ID or by a component its
+        // manifest installs. Permission is always the release's manifest ID's.
+        let found = release(view, id).or_else(|| {
+            view.releases
+                .iter()
+                .find(|r| permitted(&r.manifest_id) && installs(r, id))
+        });
+        match found {
+            Some(r) if permitted(&r.manifest_id) && new_enough(r) => {
                 if !wanted.contains(&&r.manifest_id) {
                     wanted.push(&r.manifest_id);
                 }
@@ -139,6 +150,14 @@ pub fn reconcile(
 
 fn release<'a>(view: &'a DeviceView, id: &ComponentId) -> Option<&'a TcRelease> {
     view.releases.iter().find(|r| &r.manifest_id == id)
+}
+
+/// Whether `release`'s manifest installs component `id`, read from its stored envelope
+/// (authenticated at upload); one that does not decode installs nothing.
+fn installs(release: &TcRelease, id: &ComponentId) -> bool {
+    Envelope::decode(&release.envelope)
+        .and_then(|e| Manifest::decode(e.manifest_bytes))
+        .is_ok_and(|m| m.common.components.contains(id))
 }
 
 /// Depth-first, dependencies first. Returns whether `id` is (or will be) on the device;

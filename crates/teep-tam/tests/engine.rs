@@ -15,8 +15,9 @@ use common::*;
 use teep_attest::{ATTESTATION_RESULT_FORMAT, ResultError, SigningVerifier, Verifier, sign_ear};
 use teep_cose::{Curve, PrivateKey};
 use teep_proto::{
-    CipherSuite, CoseStructure, DataItemRequested, ErrCode, ErrorMessage, FreshnessMechanism,
-    Message, QueryResponse, RequestedTcInfo, SuitCoseProfile, decode_unverified_cose,
+    CipherSuite, ComponentId, CoseStructure, DataItemRequested, ErrCode, ErrorMessage,
+    FreshnessMechanism, Message, QueryResponse, RequestedTcInfo, SuitCoseProfile,
+    decode_unverified_cose,
 };
 use teep_tam::store::{Device, SessionState, TcRelease};
 use teep_tam::{Dropped, Event, TOKEN_LEN, driver};
@@ -280,6 +281,69 @@ fn requested_tc_list_honoured_when_policy_permits() {
         ),
     );
     assert_eq!(u.manifest_list, Some(vec![extra.envelope]));
+}
+
+#[test]
+fn a_requested_tc_named_by_its_ta_component_id_is_sent_when_permitted() {
+    let (mut w, agent) = installed_world();
+    // `lib` is in the device's view only as `extra`'s dependency: not requestable itself.
+    let lib = w.release("lib", 1, &[]);
+    let extra = w.release("extra", 1, &["lib"]);
+    w.release("secret", 1, &[]);
+    let ta = |name: &str| {
+        ComponentId(vec![
+            b"TEEP-Device".to_vec(),
+            name.as_bytes().to_vec(),
+            b"ta".to_vec(),
+        ])
+    };
+    let ask = |name| RequestedTcInfo {
+        component_id: ta(name),
+        tc_manifest_sequence_number: None,
+        have_binary: None,
+    };
+    // First the attacker's asks: TAs whose manifests policy does not let it request (one
+    // the TAM would send only as a dependency), and one no release installs. Nothing is
+    // sent and nothing recorded.
+    let before = w.device(&agent).unwrap();
+    let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
+    let resp = QueryResponse {
+        requested_tc_list: Some(vec![ask("secret"), ask("lib"), ask("nowhere")]),
+        ..agent.response_with(&qr, None)
+    };
+    let done = w.post(&agent.sign(Message::QueryResponse(resp))).unwrap();
+    assert_eq!(done.reply, None, "{:?}", done.event);
+    assert_eq!(w.device(&agent).unwrap().installed, before.installed);
+    // Then the requestable TC by its TA's component ID: its release is sent, and recorded
+    // installed on the device's Success.
+    w.now += 60;
+    let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
+    let resp = QueryResponse {
+        requested_tc_list: Some(vec![ask("extra")]),
+        ..agent.response_with(&qr, None)
+    };
+    let u = update(
+        agent.read(
+            &w.post(&agent.sign(Message::QueryResponse(resp)))
+                .unwrap()
+                .reply
+                .unwrap(),
+        ),
+    );
+    assert_eq!(u.manifest_list, Some(vec![lib.envelope, extra.envelope]));
+    w.post(&agent.success(u.token.as_ref().unwrap(), None))
+        .unwrap();
+    let installed: Vec<ComponentId> = w
+        .device(&agent)
+        .unwrap()
+        .installed
+        .into_iter()
+        .map(|i| i.manifest_id)
+        .collect();
+    assert_eq!(
+        installed,
+        vec![manifest_id("app"), manifest_id("lib"), manifest_id("extra")]
+    );
 }
 
 #[test]

@@ -175,7 +175,14 @@ impl<T: Tee> Agent<T> {
 
     /// RequestPolicyCheck: each configured TAM once per round, then nothing (which ends
     /// the round; the Broker calls until it gets nothing).
-    pub fn policy_check(&mut self) -> Answer {
+    ///
+    /// `new_check` is true on the Broker's first call of a policy check: it starts a fresh
+    /// round, so that a round a Broker left midway (killed, or stopped at an Agent error)
+    /// cannot make the next check skip the TAMs it had already named.
+    pub fn policy_check(&mut self, new_check: bool) -> Answer {
+        if new_check {
+            self.policy_round.clear();
+        }
         let next = self
             .cfg
             .tam_uris

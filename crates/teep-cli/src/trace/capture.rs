@@ -11,36 +11,13 @@ use teep_broker::{CaptureEntry, INDEX_FILE};
 use teep_proto::{ComponentId, ErrCode, Message, Numbering, Unverified};
 use teep_suit::{Envelope, Manifest};
 
-use super::{Arrow, From, Trace};
+use super::{Arrow, From, Trace, clean};
 
 /// Largest body read from a capture (the Broker's own default limit).
 const MAX_BODY: u64 = teep_broker::DEFAULT_MAX_RESPONSE as u64;
 
 /// Most component IDs named on one arrow (the rest are counted).
 const MAX_IDS: usize = 6;
-
-/// Longest string from a body kept on an arrow.
-const MAX_TEXT: usize = 80;
-
-/// Keeps printable ASCII that cannot end a label or start markup, at most [`MAX_TEXT`]
-/// characters: everything else from a body becomes `_`.
-fn clean(s: &str) -> String {
-    let mut out: String = s
-        .chars()
-        .take(MAX_TEXT)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || " /.-_~+%=()[]@:".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if s.chars().count() > MAX_TEXT {
-        out.push_str("..");
-    }
-    out
-}
 
 fn ids<'a>(label: &str, list: impl ExactSizeIterator<Item = &'a ComponentId>) -> Option<String> {
     let n = list.len();
@@ -321,15 +298,3 @@ pub(crate) fn parse(dir: &Path, numbering: Numbering) -> anyhow::Result<Trace> {
 /// The header of a capture's text diagram.
 pub(crate) const HEADER: &str =
     "decoded from a capture WITHOUT verifying signatures: what each message claims";
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn clean_keeps_only_safe_characters() {
-        assert_eq!(clean("a;b#c<d>\"e\n`|&"), "a_b_c_d__e____");
-        assert!(clean(&"x".repeat(1000)).len() <= MAX_TEXT + 2);
-        assert_eq!(clean("/%3Cscript%3E"), "/%3Cscript%3E");
-    }
-}
