@@ -211,7 +211,13 @@ impl Sim {
             } else {
                 Curve::Ed25519
             };
-            let key = PrivateKey::generate(curve).unwrap();
+            // Drawn from the seed: the device's id (its key's thumbprint) orders the
+            // store's records, so a random key would make a seed replay another run.
+            let key = loop {
+                if let Ok(key) = PrivateKey::from_bytes(curve, &sim.rng.bytes32()) {
+                    break key;
+                }
+            };
             let mut d = Device {
                 agent: None,
                 key,
