@@ -447,6 +447,12 @@ impl MemoryState {
         self.device_revisions.get(id).copied().unwrap_or(0)
     }
 
+    /// One more write to `id`'s record (a commit's or the operator's): a decision that read
+    /// the record before it can no longer commit (an admin revocation is not written back).
+    fn bump_revision(&mut self, id: &DeviceId) {
+        *self.device_revisions.entry(*id).or_insert(0) += 1;
+    }
+
     /// Unconsumed tokens of `device`'s sessions, oldest first.
     fn outstanding(&self, device: Option<DeviceId>) -> Vec<Token> {
         let mut outstanding: Vec<&SessionRecord> = self
@@ -488,7 +494,7 @@ impl MemoryState {
         }
         if let Some(d) = &c.device {
             self.devices.insert(d.id, d.clone());
-            *self.device_revisions.entry(d.id).or_insert(0) += 1;
+            self.bump_revision(&d.id);
         }
         self.attestations.extend(c.attestation.iter().cloned());
         self.reports.extend(c.reports.iter().cloned());
@@ -837,6 +843,7 @@ impl AdminStore for MemoryStore {
                 .get_mut(id)
                 .ok_or(AdminError::NotFound("device"))?;
             device.revoked = true;
+            s.bump_revision(id);
             Ok(())
         })
     }
@@ -845,6 +852,7 @@ impl AdminStore for MemoryStore {
         self.admin(|s| match s.devices.get_mut(&registration.id) {
             Some(device) => {
                 registration.update(device);
+                s.bump_revision(&registration.id);
                 Ok(false)
             }
             None => {
@@ -865,6 +873,7 @@ impl AdminStore for MemoryStore {
                 .get_mut(id)
                 .ok_or(AdminError::NotFound("device"))?;
             device.class = class.map(str::to_owned);
+            s.bump_revision(id);
             Ok(())
         })
     }

@@ -19,9 +19,9 @@ use teep_proto::{
 use teep_tam::messages::{Exchange, MemoryMessageLog, MessageLog};
 use teep_tam::sql::{PolicyScope, SqlStore};
 use teep_tam::store::{
-    AttestationRecord, AuditEntry, Changes, Device, DeviceId, ExpectQueryResponse, ExpectSuccess,
-    Installed, LoadRequest, Loaded, MemoryState, Offer, ReportRecord, SentManifest, SessionId,
-    SessionRecord, SessionState, TcPolicy, TcRelease,
+    AdminStore, AttestationRecord, AuditEntry, Changes, Device, DeviceId, ExpectQueryResponse,
+    ExpectSuccess, Installed, LoadRequest, Loaded, MemoryState, Offer, ReportRecord, SentManifest,
+    SessionId, SessionRecord, SessionState, TcPolicy, TcRelease,
 };
 use teep_tam::{MemoryStore, Store, StoreError};
 
@@ -503,6 +503,38 @@ async fn a_conflicting_commit_changes_nothing() {
         );
         assert_eq!(store.state().await, before, "{}", fixture.name());
         store.commit(&all[2]).await.unwrap();
+        store.close().await;
+        fixture.finish().await;
+    }
+}
+
+/// The operator's writes to a device (revoke, class, registration) move its revision too: a
+/// decision that read the record before a revocation cannot write `revoked = false` back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_write_to_a_device_spoils_a_decision_read_before_it() {
+    for fixture in Fixture::all().await {
+        let store = fixture.open().await;
+        store.seed(&seed()).await;
+        let all = changes();
+        for c in &all[..2] {
+            store.commit(c).await.unwrap();
+        }
+        // `all[2]` was decided on revision 1 and writes device 4 with `revoked = false`.
+        assert!(!all[2].device.as_ref().unwrap().revoked);
+        match &store {
+            Under::Memory(m) => m.revoke_device(&dev(4)).await.unwrap(),
+            Under::Sql(s) => s.revoke_device(&dev(4)).await.unwrap(),
+        }
+        let before = store.state().await;
+        assert_eq!(
+            store.commit(&all[2]).await,
+            Err(StoreError::Conflict),
+            "{}",
+            fixture.name()
+        );
+        let after = store.state().await;
+        assert_eq!(after, before, "{}", fixture.name());
+        assert!(after.devices[&dev(4)].revoked, "{}", fixture.name());
         store.close().await;
         fixture.finish().await;
     }

@@ -896,9 +896,9 @@ pub(super) async fn device_summaries(conn: &mut Conn) -> Result<Vec<DeviceSummar
     Ok(out)
 }
 
-/// Revokes a known device.
+/// Revokes a known device (a new revision: a decision read before cannot write it back).
 pub(super) async fn revoke_device(conn: &mut Conn, id: &DeviceId) -> Result<(), AdminError> {
-    let done = sqlx::query("UPDATE devices SET revoked = TRUE WHERE id = $1")
+    let done = sqlx::query("UPDATE devices SET revoked = TRUE, revision = revision + 1 WHERE id = $1")
         .bind(id.0.as_slice())
         .execute(&mut *conn)
         .await
@@ -978,7 +978,8 @@ pub(super) async fn register_device(
         "INSERT INTO devices (id, cose_key, class, revoked, suite, attested_at, \
          attestation_exempt) VALUES ($1, $2, $3, FALSE, NULL, NULL, $4) \
          ON CONFLICT (id) DO UPDATE SET class = COALESCE($3, devices.class), \
-         attestation_exempt = COALESCE($5, devices.attestation_exempt)",
+         attestation_exempt = COALESCE($5, devices.attestation_exempt), \
+         revision = devices.revision + 1",
     )
     .bind(r.id.0.as_slice())
     .bind(r.key.as_slice())
@@ -997,7 +998,7 @@ pub(super) async fn set_device_class(
     id: &DeviceId,
     class: Option<&str>,
 ) -> Result<(), AdminError> {
-    let done = sqlx::query("UPDATE devices SET class = $2 WHERE id = $1")
+    let done = sqlx::query("UPDATE devices SET class = $2, revision = revision + 1 WHERE id = $1")
         .bind(id.0.as_slice())
         .bind(class)
         .execute(&mut *conn)
