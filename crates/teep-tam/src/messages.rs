@@ -183,11 +183,12 @@ fn decode(bytes: &[u8], numbering: Numbering) -> (String, Option<Vec<u8>>, Json)
     }
     match Unverified::parse(bytes, numbering) {
         Ok(m) => {
-            let view = cose_view(
+            let mut view = cose_view(
                 m.cose(),
                 &SignatureCheck::NotChecked,
                 to_json(m.message(), numbering),
             );
+            shorten(&mut view);
             (
                 m.message().message_type().name().into(),
                 m.message().token().map(<[u8]>::to_vec),
@@ -195,6 +196,27 @@ fn decode(bytes: &[u8], numbering: Numbering) -> (String, Option<Vec<u8>>, Json)
             )
         }
         Err(e) => ("malformed".into(), None, Json::String(e.to_string())),
+    }
+}
+
+/// The longest string a stored view keeps whole (a TC's payload is hex in the view: kept
+/// whole, 10 000 Updates carrying 1 MiB TCs would fill gigabytes of log).
+pub const VIEW_STRING_LIMIT: usize = 2048;
+
+/// Cuts every string of `view` longer than [`VIEW_STRING_LIMIT`] to that many characters
+/// and says how long it was, keeping the view's structure (what the console draws).
+fn shorten(view: &mut Json) {
+    match view {
+        Json::String(text) if text.len() > VIEW_STRING_LIMIT => {
+            let mut end = VIEW_STRING_LIMIT;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            *text = format!("{}… ({} characters in all)", &text[..end], text.len());
+        }
+        Json::Array(items) => items.iter_mut().for_each(shorten),
+        Json::Object(members) => members.values_mut().for_each(shorten),
+        _ => {}
     }
 }
 
@@ -325,5 +347,25 @@ impl MessageLog for MemoryMessageLog {
     fn latest_sessions(&self, limit: usize) -> AdminFuture<'_, Vec<SessionRecord>> {
         let sessions = self.sessions_where(limit, |_| true);
         Box::pin(core::future::ready(Ok(sessions)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Json, VIEW_STRING_LIMIT, shorten};
+
+    #[test]
+    fn long_strings_of_a_view_are_cut_and_its_structure_kept() {
+        let payload = "ab".repeat(1 << 19);
+        let mut view = teep_proto::serde_json::json!({
+            "type": "update",
+            "manifest-list": [ { "payload": payload, "id": "short" } ],
+        });
+        shorten(&mut view);
+        let kept = view["manifest-list"][0]["payload"].as_str().unwrap();
+        assert!(kept.len() < VIEW_STRING_LIMIT + 64, "{}", kept.len());
+        assert!(kept.ends_with(&format!("({} characters in all)", 1 << 20)));
+        assert_eq!(view["manifest-list"][0]["id"], Json::from("short"));
+        assert_eq!(view["type"], Json::from("update"));
     }
 }
