@@ -26,7 +26,6 @@ use teep_agent::engine::{
     Agent as RealAgent, AgentConfig, Attestation, Context as AgentCx, Event as AgentEvent, Limits,
 };
 use teep_agent::memory::MemoryTee;
-use teep_attest::{DebugStatus, EatClaims, Manifest, Oemid, Version};
 use teep_cose::{Curve, PrivateKey, TrustStore};
 use teep_proto::{ErrCode, Numbering, SuitCoseProfile};
 use teep_suit::processor::DeviceIdentity;
@@ -155,25 +154,6 @@ struct Sim {
 
 fn mid(name: &str) -> Vec<Vec<u8>> {
     manifest_id(name).0
-}
-
-fn device_claims() -> EatClaims {
-    EatClaims {
-        ueid: Some(UEID.to_vec()),
-        oemid: Some(Oemid::Ieee(OEMID)),
-        hwmodel: Some(HWMODEL.to_vec()),
-        hwversion: Some(Version {
-            version: "1.3.4".into(),
-            scheme: Some(1),
-        }),
-        manifests: Some(vec![Manifest::suit_reference(
-            "https://example.com/agent.suit",
-            AGENT_DIGEST,
-        )]),
-        dbgstat: Some(DebugStatus::DisabledPermanently),
-        secboot: Some(true),
-        ..EatClaims::default()
-    }
 }
 
 impl Sim {

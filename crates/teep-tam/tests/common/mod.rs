@@ -405,26 +405,9 @@ impl Agent {
         EatClaims {
             profile: Some(TEEP_EAT_PROFILE.into()),
             nonce: Some(nonce.to_vec()),
-            ueid: Some(UEID.to_vec()),
-            oemid: Some(Oemid::Ieee(OEMID)),
-            hwmodel: Some(HWMODEL.to_vec()),
-            hwversion: Some(Version {
-                version: "1.3.4".into(),
-                scheme: Some(1),
-            }),
-            manifests: Some(vec![Manifest::suit_reference(
-                "https://example.com/agent.suit",
-                AGENT_DIGEST,
-            )]),
-            measurements: None,
             cnf: Some(Cnf::CoseKey(self.key.public_key().to_cose_key_bytes())),
             iat: Some(NOW as i64),
-            exp: None,
-            nbf: None,
-            dbgstat: Some(DebugStatus::DisabledPermanently),
-            secboot: Some(true),
-            swname: None,
-            swversion: None,
+            ..device_claims()
         }
     }
 
@@ -567,4 +550,25 @@ pub fn signed_envelope(
     deps: &[Vec<u8>],
 ) -> Vec<u8> {
     builder::sign(&unsigned_envelope(name, sequence, deps), signer, provider()).unwrap()
+}
+
+/// The claims the test device makes about itself (those the test Verifier policy checks),
+/// without the per-session ones (profile, nonce, cnf, iat).
+pub fn device_claims() -> EatClaims {
+    EatClaims {
+        ueid: Some(UEID.to_vec()),
+        oemid: Some(Oemid::Ieee(OEMID)),
+        hwmodel: Some(HWMODEL.to_vec()),
+        hwversion: Some(Version {
+            version: "1.3.4".into(),
+            scheme: Some(1),
+        }),
+        manifests: Some(vec![Manifest::suit_reference(
+            "https://example.com/agent.suit",
+            AGENT_DIGEST,
+        )]),
+        dbgstat: Some(DebugStatus::DisabledPermanently),
+        secboot: Some(true),
+        ..EatClaims::default()
+    }
 }
