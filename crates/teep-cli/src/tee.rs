@@ -615,6 +615,57 @@ mod tests {
 
     use super::*;
 
+    /// A loopback HTTP server answering each request by its path: `/ok` 3 bytes, `/big`
+    /// 64 bytes, `/moved` a redirect to `/ok`; its base URL.
+    fn payload_server() -> String {
+        use std::io::{BufRead as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let ok = format!("{base}/ok");
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let mut stream = stream.unwrap();
+                let mut line = String::new();
+                std::io::BufReader::new(&stream)
+                    .read_line(&mut line)
+                    .unwrap();
+                let answer = match line.split(' ').nth(1) {
+                    Some("/ok") => "HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nabc".to_owned(),
+                    Some("/big") => format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: 64\r\n\r\n{}",
+                        "x".repeat(64)
+                    ),
+                    _ => {
+                        format!("HTTP/1.1 302 Found\r\nlocation: {ok}\r\ncontent-length: 0\r\n\r\n")
+                    }
+                };
+                stream.write_all(answer.as_bytes()).unwrap();
+            }
+        });
+        base
+    }
+
+    /// `--fetch` takes only http(s), follows no redirect, stops at its limit.
+    #[test]
+    fn the_fetcher_refuses_other_schemes_redirects_and_oversize_payloads() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let base = payload_server();
+        let fetcher = runtime.block_on(async { HttpFetcher::new(16).unwrap() });
+        let get = |uri: String| runtime.block_on(fetcher.get(&uri));
+        assert_eq!(get(format!("{base}/ok")).unwrap(), b"abc");
+        assert!(
+            get("file:///etc/passwd".into())
+                .unwrap_err()
+                .contains("only http")
+        );
+        assert_eq!(get(format!("{base}/moved")).unwrap_err(), "HTTP 302 Found");
+        assert!(
+            get(format!("{base}/big"))
+                .unwrap_err()
+                .contains("larger than 16")
+        );
+    }
+
     /// Writes the public half of a fresh `curve` key to `dir/name`; returns its path and key.
     fn pub_file(dir: &Path, name: &str, curve: Curve) -> (String, PublicKey) {
         let key = PrivateKey::generate(curve).unwrap().public_key().clone();
