@@ -36,6 +36,8 @@ mod s19_concurrent;
 mod s20_invalid_messages;
 mod s21_trust_anchors;
 mod s22_multiple_tams;
-mod support_a;
-mod support_b;
-mod support_c;
+
+mod fixtures;
+mod messages;
+mod processes;
+mod proxy;

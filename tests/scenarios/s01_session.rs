@@ -26,7 +26,8 @@
 //! dropped there too.
 
 use crate::common::deployment::{Deployment, id_text};
-use crate::support_a::{OtherTam, Proxy, installed_of, message_type, post, tls_files};
+use crate::processes::{Tam, installed_of, message_type, tls_files};
+use crate::proxy::{Proxy, post};
 
 pub const TA: [&str; 3] = ["TEEP-Device", "counter", "ta"];
 
@@ -133,10 +134,9 @@ fn s01_agent_initiated_session_over_https() {
     tls_files(d.work(), "impostor");
     // The same TAM (data directory) again, now serving HTTPS with a private CA's certificate.
     d.stop_tam();
-    let tam = OtherTam::start(
+    let tam = Tam::start(
         &d,
         "tam",
-        true,
         &["--tls-cert", "tam-tls.crt", "--tls-key", "tam-tls.key"],
     );
     assert!(tam.uri.starts_with("https://127.0.0.1:"), "{}", tam.uri);
@@ -175,35 +175,28 @@ fn s01_agent_initiated_session_over_https() {
 /// The PostgreSQL variant (see the module's doc).
 #[test]
 fn s01_session_across_two_postgresql_replicas() {
-    let Some(db) = crate::support_a::PgDatabase::create("s01") else {
+    let Some(db) = crate::processes::PgDatabase::create("s01") else {
         return;
     };
     let mut d = Deployment::new();
     d.stop_tam();
-    let token = "tam-token-0123456789abcdef0123456789abcdef";
-    let (_verifier, verifier_url) = crate::support_a::start_verifier(&d, token);
-    let replica_args = [
-        "--database",
-        &db.url,
-        "--verifier",
-        &verifier_url,
-        "--verifier-token",
-        token,
-        "--verifier-key",
-        "verifier.key.pub",
-    ];
-    let one = OtherTam::start(&d, "tam-pg", false, &replica_args).with_signer(&d);
-    let two = OtherTam::start(&d, "tam-pg", false, &replica_args);
+    let verifier = crate::fixtures::Verifier::start(&d);
+    let mut replica_args = vec!["--database", &db.url];
+    replica_args.extend(verifier.tam_args("verifier.key.pub"));
+    let one = Tam::start(&d, "tam-pg", &replica_args).with_signer(&d);
+    let two = Tam::start(&d, "tam-pg", &replica_args);
     d.tam_data.clone_from(&one.data);
     d.admin_url.clone_from(&one.admin_url);
     d.upload_counter(1);
     d.set_policy(&[&ta_manifest()]);
 
     let replicas = [
-        crate::support_a::host_port(&one.uri),
-        crate::support_a::host_port(&two.uri),
+        crate::proxy::host_port(&one.uri),
+        crate::proxy::host_port(&two.uri),
     ];
-    let proxy = Proxy::start(move |n| crate::support_a::Action::Forward(replicas[n % 2]));
+    let proxy = Proxy::start(None, move |n| {
+        crate::proxy::Action::ForwardTo(replicas[n % 2])
+    });
     d.tam_uri = proxy.uri();
     let _tee = d.start_tee();
     d.policy_check();
@@ -213,7 +206,7 @@ fn s01_session_across_two_postgresql_replicas() {
         .iter()
         .map(|e| (e.action.clone(), e.status))
         .collect();
-    let by = |i: usize| format!("Forward({})", replicas[i]);
+    let by = |i: usize| format!("ForwardTo({})", replicas[i]);
     assert_eq!(
         served,
         [(by(0), Some(200)), (by(1), Some(200)), (by(0), Some(204))],

@@ -1,7 +1,7 @@
 //! Scenario 2. The Agent returns a message at once (an unsolicited QueryResponse, under the
 //! three conditions of draft §11), so the first POST already carries it.
 //!
-//! How: the deployment's TEE contacts "its TAM" through the scripted proxy of `support_a`.
+//! How: the deployment's TEE contacts "its TAM" through the scripted proxy (`proxy.rs`).
 //! The real `teep tam serve` always puts a token (or a challenge) in its QueryRequests, so
 //! the QueryRequest that makes an unsolicited QueryResponse possible, one with neither, is
 //! played by the proxy: made by the test with `teep encode`, signed with the TAM's own ESP256
@@ -26,10 +26,9 @@
 //! anchors are fixed for its process; `teep-agent`'s engine tests cover a key that is not.
 
 use crate::common::deployment::Deployment;
+use crate::processes::{inspect, installed_of, wait_for};
+use crate::proxy::{Action, Exchange, Proxy};
 use crate::s01_session::{TA, deployment_behind, ta_manifest};
-use crate::support_a::{
-    Action, Exchange, Proxy, Script, host_port, inspect, installed_of, wait_for,
-};
 
 /// A QueryRequest with neither token nor challenge (asking only for the TC list), signed
 /// with the TAM's ESP256 key.
@@ -71,14 +70,14 @@ fn since(proxy: &Proxy, from: usize) -> Vec<Exchange> {
 
 #[test]
 fn s02_unsolicited_query_response_only_under_the_three_conditions() {
-    let script = Script::new(Action::Status(503));
-    let (d, proxy, direct) = deployment_behind(|_| script.proxy());
+    let (d, proxy, direct) = deployment_behind(|_| Proxy::scripted(Action::Status(503)));
+    proxy.set_upstream(&direct);
     // Nothing in the device's policy yet: the sessions below install nothing by themselves.
     d.set_policy(&[]);
-    let tam = Action::Forward(host_port(&direct));
+    let tam = Action::Forward;
     let plain = plain_query_request(&d);
     let scripted = vec![Action::Reply(plain), Action::Status(204)];
-    script.set(scripted.clone(), tam.clone());
+    proxy.set(scripted.clone(), tam.clone());
     let _tee = d.start_tee();
     // The Broker's policy check at start meets the scripted TAM.
     let broker = d.start_broker(300);
@@ -127,9 +126,9 @@ fn s02_unsolicited_query_response_only_under_the_three_conditions() {
     );
 
     // 3. Plain QueryRequest again, then a ProcessError: the next RequestTA opens empty.
-    script.set(scripted, tam.clone());
+    proxy.set(scripted, tam.clone());
     d.policy_check();
-    script.set(vec![Action::Status(503)], tam.clone());
+    proxy.set(vec![Action::Status(503)], tam.clone());
     let failed = d.output(&d.once_args());
     assert_eq!(failed.status.code(), Some(1));
     let before = proxy.exchanges().len();

@@ -20,13 +20,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::common::deployment::{COUNTER_V1, Deployment, id_text};
+use crate::processes::{Tam, start_tee_with};
+use crate::proxy::{Action, Proxy};
 use crate::s01_session::{TA, ta_manifest};
-use crate::support_a::{Action, OtherTam, Proxy, host_port, start_tee_with};
 
 const OTHER: [&str; 3] = ["TEEP-Device", "other", "ta"];
 
 /// How many sessions the exchanges hold (each opens with an empty POST).
-fn sessions(exchanges: &[crate::support_a::Exchange]) -> usize {
+fn sessions(exchanges: &[crate::proxy::Exchange]) -> usize {
     exchanges.iter().filter(|e| e.request.is_empty()).count()
 }
 
@@ -35,7 +36,7 @@ fn s03_one_policy_check_visits_every_trusted_tam() {
     let d = Deployment::new();
     d.upload_counter(1);
     d.set_policy(&[&ta_manifest()]);
-    let b = OtherTam::start(&d, "tam-b", true, &[]).with_signer(&d);
+    let b = Tam::start(&d, "tam-b", &[]).with_signer(&d);
     d.create(&OTHER, 1, &[], COUNTER_V1, "other.suit");
     b.admin(&d, &["tc", "add", "other.suit"]);
     let other_manifest = id_text(&["TEEP-Device", "other", "suit"]);
@@ -54,12 +55,11 @@ fn s03_one_policy_check_visits_every_trusted_tam() {
     let proxy_a = Proxy::forward(&d.tam_uri);
     let b_down = Arc::new(AtomicBool::new(true));
     let down = Arc::clone(&b_down);
-    let to_b = host_port(&b.uri);
-    let proxy_b = Proxy::start(move |_| {
+    let proxy_b = Proxy::start(Some(&b.uri), move |_| {
         if down.load(Ordering::SeqCst) {
             Action::Cut
         } else {
-            Action::Forward(to_b)
+            Action::Forward
         }
     });
     let enc = |dir: &str| format!("{dir}/tam-esp256.pub.pem={dir}/tam-encryption.pub.pem");

@@ -1,6 +1,6 @@
 //! Scenario 5. The ProcessError path (network and HTTP failures) and the Agent's retry policy.
 //!
-//! How: the deployment's TEE contacts the TAM through the scripted proxy of `support_a`,
+//! How: the deployment's TEE contacts the TAM through the scripted proxy (`proxy.rs`),
 //! which fails the exchange in each way in turn; each policy check is one `teep device run
 //! --once`, and a long-running Broker serves `teep device list`. Asserted for each failure:
 //! which POSTs the Broker repeated (the proxy's record), the command's exit status and
@@ -26,8 +26,9 @@
 //! policy check is its retry.
 
 use crate::common::deployment::Deployment;
+use crate::processes::{Tam, installed_of, start_tee_with};
+use crate::proxy::{Action, Proxy};
 use crate::s01_session::{TA, deployment_behind, ta_manifest};
-use crate::support_a::{Action, OtherTam, Script, host_port, installed_of, start_tee_with};
 
 /// One `teep device run --once`: its exit code, standard output and standard error.
 fn once(d: &Deployment) -> (Option<i32>, String, String) {
@@ -59,8 +60,7 @@ const DONE: &str = "1 TAM exchange(s) completed, 0 TAM(s) not reached";
 
 #[test]
 fn s05_failures_give_process_error_and_the_session_completes_once_the_tam_is_up() {
-    let script = Script::new(Action::Status(503));
-    let (mut d, proxy, direct) = deployment_behind(|_| script.proxy());
+    let (mut d, proxy, direct) = deployment_behind(|_| Proxy::scripted(Action::Status(503)));
     let _tee = d.start_tee();
 
     // 1. 503: one POST, no repeat; ProcessError; nothing anywhere.
@@ -75,7 +75,8 @@ fn s05_failures_give_process_error_and_the_session_completes_once_the_tam_is_up(
 
     // 2. The TAM down: the opening POST is tried four times in all, then ProcessError.
     d.stop_tam();
-    script.set(vec![], Action::Forward(host_port(&direct)));
+    proxy.set_upstream(&direct);
+    proxy.set(vec![], Action::Forward);
     let (code, out, err) = once(&d);
     assert_eq!((code, out.contains(NOT_REACHED)), (Some(1), true), "{out}");
     let tried = &proxy.exchanges()[1..];
@@ -89,9 +90,10 @@ fn s05_failures_give_process_error_and_the_session_completes_once_the_tam_is_up(
     assert_eq!(process_errors(&d), 2);
 
     // 3. Restarted on its data directory; one more cut, which the Broker's retry absorbs.
-    let tam = OtherTam::start(&d, "tam", true, &[]);
+    let tam = Tam::start(&d, "tam", &[]);
     d.admin_url.clone_from(&tam.admin_url);
-    script.set(vec![Action::Cut], Action::Forward(host_port(&tam.uri)));
+    proxy.set_upstream(&tam.uri);
+    proxy.set(vec![Action::Cut], Action::Forward);
     let before = proxy.exchanges().len();
     let (code, out, err) = once(&d);
     assert_eq!((code, out.contains(DONE)), (Some(0), true), "{out}{err}");
@@ -119,8 +121,7 @@ fn s05_failures_give_process_error_and_the_session_completes_once_the_tam_is_up(
 
     // 4. Version 2; the Update answering the QueryResponse is lost: no repeat of that POST.
     d.upload_counter(2);
-    let up = Action::Forward(host_port(&tam.uri));
-    script.set(vec![up.clone(), Action::Cut], up);
+    proxy.set(vec![Action::Forward, Action::Cut], Action::Forward);
     let before = proxy.exchanges().len();
     let (code, out, _) = once(&d);
     assert_eq!((code, out.contains(NOT_REACHED)), (Some(1), true), "{out}");
@@ -161,7 +162,7 @@ fn s05_a_refused_connection_is_retried_then_the_tam_comes_up() {
     assert!(err.contains("cannot connect"), "{err}");
     assert_eq!(process_errors(&d), 1);
 
-    let tam = OtherTam::start_on(&d, &port.to_string(), "tam", true, &[]);
+    let tam = Tam::start_on(&d, &port.to_string(), "tam", &[]);
     d.admin_url.clone_from(&tam.admin_url);
     let (code, out, err) = once(&d);
     assert_eq!((code, out.contains(DONE)), (Some(0), true), "{out}{err}");

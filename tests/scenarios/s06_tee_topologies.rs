@@ -21,8 +21,8 @@
 use serde_json::{Value, json};
 
 use crate::common::deployment::{COUNTER_V1, Deployment, id_json, id_text, spawn_until};
+use crate::processes::{Tam, installed_of, start_tee_at};
 use crate::s01_session::{TA, ta_manifest};
-use crate::support_a::{OtherTam, installed_of, start_tee_at};
 
 const OTHER: [&str; 3] = ["TEEP-Device", "other", "ta"];
 const GREETING: [&str; 3] = ["TEEP-Device", "counter", "greeting"];
@@ -90,7 +90,7 @@ fn s06_two_tees_on_one_device_each_with_its_broker() {
         .push(json!({ "key": identity2["attestation_key"]["pem"], "ueid": identity2["ueid"] }));
     std::fs::write(work.join("policy.json"), policy.to_string()).unwrap();
     d.stop_tam();
-    let tam = OtherTam::start(&d, "tam", true, &[]);
+    let tam = Tam::start(&d, "tam", &[]);
     d.admin_url.clone_from(&tam.admin_url);
     d.tam_uri.clone_from(&tam.uri);
 

@@ -1,8 +1,8 @@
 //! Scenario 7. First contact with an unknown Agent: a COSE_Sign QueryRequest with ESP256 and
 //! Ed25519 signatures; then COSE_Sign1 with the selected suite.
 //!
-//! How: the TAM (`teep tam serve`, keys for both suites) behind the recording proxy of
-//! `support_a`; a device it has never seen runs one policy check. Decoded with `teep
+//! How: the TAM (`teep tam serve`, keys for both suites) behind the recording proxy
+//! (`proxy.rs`); a device it has never seen runs one policy check. Decoded with `teep
 //! inspect`: the first QueryRequest is a tagged COSE_Sign with two signatures, `alg` -9
 //! (ESP256) and -19 (Ed25519), and lists both suites; the Agent answers with a COSE_Sign1
 //! (ESP256, its only suite) and everything the TAM sends afterwards (the Update) is a
@@ -23,8 +23,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::processes::inspect;
+use crate::proxy::{Action, Proxy, Rewriter};
 use crate::s01_session::{TA, deployment_behind, ta_manifest};
-use crate::support_a::{Action, Proxy, host_port, inspect};
 
 /// The COSE_Sign `body` with only its last signature (the Ed25519 one) kept.
 fn keep_last_signature(body: &[u8]) -> Vec<u8> {
@@ -62,12 +63,12 @@ fn s07_first_contact_cose_sign_then_cose_sign1() {
     let attack = Arc::new(AtomicBool::new(true));
     let on = Arc::clone(&attack);
     let (d, proxy, _) = deployment_behind(|tam| {
-        let to = host_port(tam);
-        Proxy::start(move |_| {
+        let rewrite: Rewriter = Arc::new(keep_last_signature);
+        Proxy::start(Some(tam), move |_| {
             if on.load(Ordering::SeqCst) {
-                Action::Rewrite(to, keep_last_signature)
+                Action::RewriteAnswer(Arc::clone(&rewrite))
             } else {
-                Action::Forward(to)
+                Action::Forward
             }
         })
     });

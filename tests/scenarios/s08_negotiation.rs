@@ -5,7 +5,7 @@
 //! * The Agent's side, cipher suites: `teep tee serve --alg es256` offers only `[[18, -7]]`
 //!   (ES256, what older TAMs use) to a -26 TAM that offers ESP256 and Ed25519. The Agent
 //!   answers the QueryRequest with ERR_UNSUPPORTED_CIPHER_SUITES listing its suite (captured
-//!   by the recording proxy of `support_a`, decoded with `teep inspect`); the TAM, having no
+//!   by the recording proxy (`proxy.rs`), decoded with `teep inspect`); the TAM, having no
 //!   suite in common, ends the exchange (204) instead of retrying; nothing is installed and
 //!   the TAM has no record of the device.
 //! * The TAM's side, each of the four Errors: a negotiation Error from an Agent the TAM does
@@ -28,8 +28,9 @@
 use serde_json::{Value, json};
 
 use crate::common::deployment::Deployment;
+use crate::processes::{inspect, installed_of, start_tee_with};
+use crate::proxy::{Proxy, post};
 use crate::s01_session::deployment_behind;
-use crate::support_a::{Proxy, inspect, installed_of, post, start_tee_with};
 
 #[test]
 fn s08_an_es256_agent_and_a_26_tam_share_no_cipher_suite() {

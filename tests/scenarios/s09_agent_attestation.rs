@@ -23,7 +23,7 @@
 //! another nonce).
 
 use crate::common::deployment::Deployment;
-use crate::support_b::{
+use crate::fixtures::{
     Verifier, assert_counter_installed, assert_nothing_installed_unattested, counter_policy,
 };
 

@@ -14,7 +14,7 @@
 //! the TAM's result, nothing is installed and the TAM records no TC on the device.
 
 use crate::common::deployment::Deployment;
-use crate::support_b::{assert_nothing_installed, counter_policy};
+use crate::fixtures::{assert_nothing_installed, counter_policy};
 use serde_json::json;
 
 /// The TAM's Attestation Result, `tam-ear.cbor`, signed by `tam-verifier.key`, about the
@@ -99,6 +99,6 @@ fn a_tee_demanding_the_tams_attestation_installs_only_after_a_result_it_trusts()
         "tam-verifier.key.pub",
     ]);
     d.policy_check();
-    crate::support_b::assert_counter_installed(&d);
+    crate::fixtures::assert_counter_installed(&d);
     tee.stop();
 }

@@ -14,7 +14,7 @@
 //! such TCs or permission; the spec leaves that policy out of scope).
 
 use crate::common::deployment::Deployment;
-use crate::support_b::{
+use crate::fixtures::{
     assert_counter_installed, assert_nothing_installed_unattested, audit, counter_policy,
 };
 

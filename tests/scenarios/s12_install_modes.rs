@@ -12,7 +12,7 @@
 //! attacker's case, a module encrypted to another key, installs nothing.
 
 use crate::common::deployment::{COUNTER_V1, Deployment};
-use crate::support_b::{
+use crate::fixtures::{
     PayloadServer, assert_counter_installed, assert_nothing_installed, counter_manifest,
     greeting_manifest, tam_device, tam_reports, tee_decryption_key,
 };

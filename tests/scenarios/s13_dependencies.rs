@@ -14,7 +14,7 @@
 //! own policy; no TAM sends another's TC).
 
 use crate::common::deployment::Deployment;
-use crate::support_b::{assert_counter_installed, greeting_manifest};
+use crate::fixtures::{assert_counter_installed, greeting_manifest};
 
 #[test]
 fn a_dependency_named_only_by_its_dependent_is_installed_too() {

@@ -12,7 +12,7 @@
 //! another TAM than its dependent's, which scenario 13 also leaves out.
 
 use crate::common::deployment::Deployment;
-use crate::support_b::{counter_manifest, greeting_manifest, tee_decryption_key};
+use crate::fixtures::{counter_manifest, greeting_manifest, tee_decryption_key};
 
 #[test]
 fn an_encrypted_greeting_personalizes_its_ta() {

@@ -13,15 +13,17 @@
 use teep_proto::{ErrCode, Message};
 
 use crate::common::deployment::{Deployment, id_text};
-use crate::support_c::{Plan, Proxy, Tam, device_record, message, updates};
+use crate::messages::{device_record, message, updates};
+use crate::processes::Tam;
+use crate::proxy::{Action, Proxy};
 
 const TA: [&str; 3] = ["TEEP-Device", "counter", "ta"];
 
 #[test]
 fn a_replayed_or_rolled_back_update_is_refused_and_the_device_keeps_the_new_version() {
     let mut d = Deployment::new();
-    let proxy = Proxy::start(&d.tam_uri);
-    d.tam_uri.clone_from(&proxy.uri);
+    let proxy = Proxy::forward(&d.tam_uri);
+    d.tam_uri.clone_from(&proxy.uri());
     let manifest = id_text(&["TEEP-Device", "counter", "suit"]);
     d.upload_counter(1);
     d.set_policy(&[&manifest]);
@@ -42,7 +44,7 @@ fn a_replayed_or_rolled_back_update_is_refused_and_the_device_keeps_the_new_vers
 
     // Replay: the Broker's first POST of the next check is answered with the old Update.
     proxy.clear();
-    proxy.plan([Plan::Answer(sent[0].clone())]);
+    proxy.plan([Action::Reply(sent[0].clone())]);
     let _ = d.output(&d.once_args());
     let seen = proxy.exchanges();
     let Some(Message::Error(e)) = seen.get(1).and_then(|x| message(&x.request)) else {
@@ -64,7 +66,7 @@ fn a_replayed_or_rolled_back_update_is_refused_and_the_device_keeps_the_new_vers
             std::fs::copy(&path, restored_dir.join(&name)).unwrap();
         }
     }
-    let restored = Tam::start(&d, "tam-restored", &[]);
+    let restored = Tam::start(&d, "tam-restored", &[]).with_signer(&d);
     restored.admin(&d, &["tc", "add", "ta-1.suit"]);
     restored.admin(
         &d,

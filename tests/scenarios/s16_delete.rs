@@ -15,7 +15,9 @@ use std::sync::Arc;
 use teep_proto::Message;
 
 use crate::common::deployment::{COUNTER_V1, Deployment, id_text};
-use crate::support_c::{Plan, Proxy, message, sign_with, stranger, wait_until};
+use crate::messages::{message, sign_with, stranger};
+use crate::processes::wait_for;
+use crate::proxy::{Action, Proxy};
 
 const TA: [&str; 3] = ["TEEP-Device", "counter", "ta"];
 const OTHER: [&str; 3] = ["TEEP-Device", "other", "ta"];
@@ -23,8 +25,8 @@ const OTHER: [&str; 3] = ["TEEP-Device", "other", "ta"];
 #[test]
 fn a_device_requested_delete_and_a_revocation_unlink_the_ta_and_a_forged_one_does_not() {
     let mut d = Deployment::new();
-    let proxy = Proxy::start(&d.tam_uri);
-    d.tam_uri.clone_from(&proxy.uri);
+    let proxy = Proxy::forward(&d.tam_uri);
+    d.tam_uri.clone_from(&proxy.uri());
     let counter = id_text(&["TEEP-Device", "counter", "suit"]);
     let other = id_text(&["TEEP-Device", "other", "suit"]);
     d.upload_counter(1);
@@ -47,13 +49,13 @@ fn a_device_requested_delete_and_a_revocation_unlink_the_ta_and_a_forged_one_doe
     // The TAM matches requested-tc-list entries against manifest IDs (teep-tam `plan`): the
     // app names the manifest.
     d.app(&["device", "request", "/TEEP-Device/counter/suit"]);
-    wait_until("the requested TA is installed", || {
+    wait_for("the requested TA is installed", || {
         d.listed_sequence(&TA) == Some(1)
     });
     assert!(d.tam_installed().contains(&(counter.clone(), 1)));
 
     // The app no longer needs it; the Broker forges the QueryResponse to the TAM.
-    let forge: crate::support_c::Rewriter = Arc::new(|body: &[u8]| match message(body) {
+    let forge: crate::proxy::Rewriter = Arc::new(|body: &[u8]| match message(body) {
         Some(Message::QueryResponse(mut r)) => {
             let id = teep_suit::ComponentId::from_strs(&["TEEP-Device", "counter", "suit"]);
             r.unneeded_manifest_list = Some(vec![id]);
@@ -62,7 +64,7 @@ fn a_device_requested_delete_and_a_revocation_unlink_the_ta_and_a_forged_one_doe
         _ => body.to_vec(),
     });
     proxy.clear();
-    proxy.plan([Plan::Forward, Plan::Rewrite(forge)]);
+    proxy.plan([Action::Forward, Action::RewriteRequest(forge)]);
     let _ = d.output(&d.once_args());
     let seen = proxy.exchanges();
     assert!(seen.len() >= 2, "{seen:?}");
@@ -74,7 +76,7 @@ fn a_device_requested_delete_and_a_revocation_unlink_the_ta_and_a_forged_one_doe
     assert!(d.tam_installed().contains(&(counter.clone(), 1)));
 
     d.app(&["device", "unrequest", "/TEEP-Device/counter/ta"]);
-    wait_until("the unneeded TA is unlinked", || {
+    wait_for("the unneeded TA is unlinked", || {
         d.listed_sequence(&TA).is_none()
     });
     let installed = d.tam_installed();

@@ -21,10 +21,11 @@
 use teep_proto::{ErrCode, Message};
 
 use crate::common::deployment::{COUNTER_V1, Deployment, id_text};
-use crate::support_c::{Proxy, device_record, message, open_reports};
+use crate::messages::{device_record, message, open_reports};
+use crate::proxy::Proxy;
 
 /// The Update of `exchanges` and the Agent's answer to it.
-fn update_and_answer(exchanges: &[crate::support_c::Exchange]) -> (Message, Message) {
+fn update_and_answer(exchanges: &[crate::proxy::Exchange]) -> (Message, Message) {
     let k = exchanges
         .iter()
         .position(|x| matches!(message(&x.response), Some(Message::Update(_))))
@@ -37,8 +38,8 @@ fn update_and_answer(exchanges: &[crate::support_c::Exchange]) -> (Message, Mess
 #[test]
 fn install_reports_carry_the_token_and_the_tam_keeps_them() {
     let mut d = Deployment::new();
-    let proxy = Proxy::start(&d.tam_uri);
-    d.tam_uri.clone_from(&proxy.uri);
+    let proxy = Proxy::forward(&d.tam_uri);
+    d.tam_uri.clone_from(&proxy.uri());
     let manifest = id_text(&["TEEP-Device", "counter", "suit"]);
     d.upload_counter(1);
     d.set_policy(&[&manifest]);

@@ -10,7 +10,9 @@
 //! process and recorded. Wall-clock hours are not waited for.
 
 use crate::common::deployment::{Deployment, id_text};
-use crate::support_c::{Proxy, Tam, deliver, withheld_success};
+use crate::messages::{deliver, withheld_success};
+use crate::processes::Tam;
+use crate::proxy::Proxy;
 
 const TA: [&str; 3] = ["TEEP-Device", "counter", "ta"];
 
@@ -22,9 +24,9 @@ fn an_expired_token_is_refused_and_session_state_survives_a_tam_restart() {
     let mut d = Deployment::new();
     d.stop_tam();
     let short = SHORT.to_string();
-    let tam = Tam::start(&d, "tam-long", &["--token-lifetime", &short]);
-    let proxy = Proxy::start(&tam.uri);
-    d.tam_uri.clone_from(&proxy.uri);
+    let tam = Tam::start(&d, "tam-long", &["--token-lifetime", &short]).with_signer(&d);
+    let proxy = Proxy::forward(&tam.uri);
+    d.tam_uri.clone_from(&proxy.uri());
     d.tam_data.clone_from(&tam.data);
     d.admin_url.clone_from(&tam.admin_url);
     let manifest = id_text(&["TEEP-Device", "counter", "suit"]);
@@ -38,7 +40,7 @@ fn an_expired_token_is_refused_and_session_state_survives_a_tam_restart() {
     let x = deliver(&d, &proxy, late);
     assert!(
         d.tam_installed().is_empty(),
-        "an expired token's Success counted ({})",
+        "an expired token's Success counted ({:?})",
         x.status
     );
     d.policy_check();

@@ -14,15 +14,17 @@
 //! are aged in the order opened).
 
 use crate::common::deployment::{COUNTER_V1, Deployment, id_text};
-use crate::support_c::{Proxy, Tam, deliver, device_record, withheld_success};
+use crate::messages::{deliver, device_record, withheld_success};
+use crate::processes::Tam;
+use crate::proxy::Proxy;
 
 #[test]
 fn outstanding_sessions_per_device_are_capped_and_each_token_counts_once() {
     let mut d = Deployment::new();
     d.stop_tam();
-    let tam = Tam::start(&d, "tam-capped", &["--max-sessions-per-device", "2"]);
-    let proxy = Proxy::start(&tam.uri);
-    d.tam_uri.clone_from(&proxy.uri);
+    let tam = Tam::start(&d, "tam-capped", &["--max-sessions-per-device", "2"]).with_signer(&d);
+    let proxy = Proxy::forward(&tam.uri);
+    d.tam_uri.clone_from(&proxy.uri());
     d.tam_data.clone_from(&tam.data);
     d.admin_url.clone_from(&tam.admin_url);
     let names = ["one", "two", "three"];
@@ -62,7 +64,7 @@ fn outstanding_sessions_per_device_are_capped_and_each_token_counts_once() {
         assert_eq!(
             recorded(&d),
             before,
-            "the retired token of session {}: its Success counted ({})",
+            "the retired token of session {}: its Success counted ({:?})",
             k + 1,
             late.status
         );
@@ -74,7 +76,7 @@ fn outstanding_sessions_per_device_are_capped_and_each_token_counts_once() {
     assert_eq!(
         recorded(&d),
         after,
-        "a replayed Success counted ({})",
+        "a replayed Success counted ({:?})",
         replay.status
     );
     let broker = d.start_broker(3600);

@@ -20,7 +20,8 @@ use teep_proto::{
 };
 
 use crate::common::deployment::{Deployment, id_text};
-use crate::support_c::{Plan, Proxy, message, sign_with, stranger, tam_key};
+use crate::messages::{message, sign_with, stranger, tam_key};
+use crate::proxy::{Action, Proxy};
 
 const TA: [&str; 3] = ["TEEP-Device", "counter", "ta"];
 
@@ -37,7 +38,7 @@ fn query_request() -> Message {
 /// One policy check whose first TAM answer is `bytes`; the Error the Agent answered.
 fn agent_error(d: &Deployment, proxy: &Proxy, bytes: Vec<u8>) -> ErrorMessage {
     proxy.clear();
-    proxy.plan([Plan::Answer(bytes)]);
+    proxy.plan([Action::Reply(bytes)]);
     let _ = d.output(&d.once_args());
     let seen = proxy.exchanges();
     match seen.get(1).and_then(|x| message(&x.request)) {
@@ -49,8 +50,8 @@ fn agent_error(d: &Deployment, proxy: &Proxy, bytes: Vec<u8>) -> ErrorMessage {
 #[test]
 fn invalid_messages_get_an_error_from_the_agent_and_nothing_from_the_tam() {
     let mut d = Deployment::new();
-    let proxy = Proxy::start(&d.tam_uri);
-    d.tam_uri.clone_from(&proxy.uri);
+    let proxy = Proxy::forward(&d.tam_uri);
+    d.tam_uri.clone_from(&proxy.uri());
     let counter = id_text(&["TEEP-Device", "counter", "suit"]);
     d.upload_counter(1);
     let tee = d.start_tee();
@@ -93,7 +94,7 @@ fn invalid_messages_get_an_error_from_the_agent_and_nothing_from_the_tam() {
     }
 
     // To the TAM, in place of the Agent's QueryResponse.
-    let rewrites: [(&str, crate::support_c::Rewriter); 3] = [
+    let rewrites: [(&str, crate::proxy::Rewriter); 3] = [
         ("garbage", Arc::new(|_: &[u8]| b"\x00garbage".to_vec())),
         (
             "unsigned",
@@ -106,7 +107,7 @@ fn invalid_messages_get_an_error_from_the_agent_and_nothing_from_the_tam() {
     ];
     for (what, rewrite) in rewrites {
         proxy.clear();
-        proxy.plan([Plan::Forward, Plan::Rewrite(rewrite)]);
+        proxy.plan([Action::Forward, Action::RewriteRequest(rewrite)]);
         let _ = d.output(&d.once_args());
         let seen = proxy.exchanges();
         assert!(
@@ -115,7 +116,7 @@ fn invalid_messages_get_an_error_from_the_agent_and_nothing_from_the_tam() {
         );
         assert!(
             !matches!(message(&seen[1].response), Some(Message::Update(_))),
-            "{what}: the TAM answered with an Update ({})",
+            "{what}: the TAM answered with an Update ({:?})",
             seen[1].status
         );
         assert!(d.listed().is_empty(), "{what}: {:?}", d.listed());

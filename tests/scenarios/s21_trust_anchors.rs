@@ -16,7 +16,8 @@
 use teep_proto::{ErrCode, Message};
 
 use crate::common::deployment::{Deployment, id_text};
-use crate::support_c::{Proxy, message};
+use crate::messages::message;
+use crate::proxy::Proxy;
 
 const TA: [&str; 3] = ["TEEP-Device", "counter", "ta"];
 
@@ -35,8 +36,8 @@ fn agent_error(proxy: &Proxy) -> teep_proto::ErrorMessage {
 #[test]
 fn tam_and_tc_signer_anchors_are_added_and_removed_by_the_device_administrator() {
     let mut d = Deployment::new();
-    let proxy = Proxy::start(&d.tam_uri);
-    d.tam_uri.clone_from(&proxy.uri);
+    let proxy = Proxy::forward(&d.tam_uri);
+    d.tam_uri.clone_from(&proxy.uri());
     let manifest = id_text(&["TEEP-Device", "counter", "suit"]);
     d.upload_counter(1);
     d.set_policy(&[&manifest]);

@@ -18,7 +18,9 @@ use crate::common::deployment::{COUNTER_V1, Deployment, Spawned, id_text};
 use teep_proto::{Message, Update};
 use teep_suit::ComponentId;
 
-use crate::support_c::{Plan, Proxy, Tam, device_record, sign_with, tam_key};
+use crate::messages::{device_record, sign_with, tam_key};
+use crate::processes::Tam;
+use crate::proxy::{Action, Proxy};
 
 const TA: [&str; 3] = ["TEEP-Device", "counter", "ta"];
 const OTHER: [&str; 3] = ["TEEP-Device", "other", "ta"];
@@ -54,7 +56,7 @@ fn a_tam_cannot_replace_or_unlink_a_tc_another_tam_installed() {
     for name in ["tam-encryption.key", "tam-encryption.pub.pem"] {
         std::fs::copy(format!("{}/{name}", d.tam_data), b_dir.join(name)).unwrap();
     }
-    let b = Tam::start(&d, "tam-b", &[]);
+    let b = Tam::start(&d, "tam-b", &[]).with_signer(&d);
     let counter = id_text(&["TEEP-Device", "counter", "suit"]);
     let other = id_text(&["TEEP-Device", "other", "suit"]);
     d.upload_counter(1);
@@ -70,9 +72,9 @@ fn a_tam_cannot_replace_or_unlink_a_tc_another_tam_installed() {
     };
     policy_b(&[&other]);
     // B is reached through a proxy, which can answer with what B's key signs.
-    let proxy = Proxy::start(&b.uri);
+    let proxy = Proxy::forward(&b.uri);
     let b_key = format!("{}/tam-esp256.pub.pem", b.data);
-    let tee = d.start_tee_with(&["--trust-tam", &b_key, "--tam", &proxy.uri]);
+    let tee = d.start_tee_with(&["--trust-tam", &b_key, "--tam", &proxy.uri()]);
     check_both(&d);
     let broker = d.start_broker(3600);
     assert_eq!(d.listed_sequence(&TA), Some(1), "{:?}", d.listed());
@@ -100,7 +102,7 @@ fn a_tam_cannot_replace_or_unlink_a_tc_another_tam_installed() {
         ])]),
         ..Update::default()
     });
-    proxy.plan([Plan::Answer(sign_with(&tam_key(&b.data), &unlink))]);
+    proxy.plan([Action::Reply(sign_with(&tam_key(&b.data), &unlink))]);
     let _ = d.output(&d.once_args());
     assert_eq!(d.listed_sequence(&TA), Some(1), "B unlinked A's TC");
     assert_eq!(d.listed_sequence(&OTHER), Some(1));

@@ -53,12 +53,7 @@ fn start_tam_with(work: &Path, policy: &str, extra: &[&str], ready: &str) -> (Ch
 /// Publishes one signed TA (`signer.key`, made here) for the TAM's default class, which
 /// every device the TAM has no class for is in.
 fn publish_default_ta(work: &Path, admin_url: &str) {
-    let admin = |args: &[&str]| {
-        let mut all = vec!["tam"];
-        all.extend(args);
-        all.extend(["--admin-url", admin_url, "--data-dir", "tam"]);
-        run(&all, work)
-    };
+    let admin = |args: &[&str]| admin(work, admin_url, args);
     run(&["keys", "generate", "--out", "signer.key"], work);
     std::fs::write(work.join("ta.bin"), b"a TA image").unwrap();
     signed_tc(
@@ -82,10 +77,70 @@ fn publish_default_ta(work: &Path, admin_url: &str) {
     admin(&["policy", "set", "--class", "default", "--tc", &manifest]);
 }
 
-/// Runs `teep loadgen --json` with `args` in `work`; its exit status and figures.
-fn loadgen(work: &Path, args: &[&str]) -> (bool, Value) {
-    let mut all = vec!["loadgen", "--json"];
+/// Two devices, one at a time, for a second.
+const TWO_FOR_A_SECOND: Load<'static> = Load {
+    devices: "2",
+    concurrency: "1",
+    duration: "1",
+};
+
+/// `teep tam ARGS` against the admin API at `admin_url`; its output.
+fn admin(work: &Path, admin_url: &str, args: &[&str]) -> String {
+    let mut all = vec!["tam"];
     all.extend(args);
+    all.extend(["--admin-url", admin_url, "--data-dir", "tam"]);
+    run(&all, work)
+}
+
+/// A work directory holding loadgen fleets named `fleets`, each with the Verifier policy
+/// that endorses its devices (`--write-policy`).
+fn with_fleets(fleets: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for fleet in fleets {
+        ok(teep()
+            .args(["loadgen", "--write-policy", "--fleet", fleet])
+            .current_dir(dir.path())
+            .output()
+            .unwrap());
+    }
+    dir
+}
+
+/// How many devices loadgen runs, how many at once, and for how many seconds.
+struct Load<'a> {
+    devices: &'a str,
+    concurrency: &'a str,
+    duration: &'a str,
+}
+
+/// Runs `teep loadgen --json` in `work` for the devices of `fleet` against `tam_uri`
+/// (trusting the TAM key `trust_tam`), sized by `load`, with `extra` arguments; its exit
+/// status and figures.
+fn loadgen(
+    work: &Path,
+    tam_uri: &str,
+    trust_tam: &str,
+    fleet: &str,
+    load: &Load<'_>,
+    extra: &[&str],
+) -> (bool, Value) {
+    let mut all = vec![
+        "loadgen",
+        "--json",
+        "--tam",
+        tam_uri,
+        "--trust-tam",
+        trust_tam,
+        "--fleet",
+        fleet,
+        "--devices",
+        load.devices,
+        "--concurrency",
+        load.concurrency,
+        "--duration",
+        load.duration,
+    ];
+    all.extend(extra);
     let out = teep().args(&all).current_dir(work).output().unwrap();
     let figures: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!("{e}: {}", String::from_utf8_lossy(&out.stderr));
@@ -121,24 +176,18 @@ fn simulated_devices_attest_install_and_complete_their_sessions() {
     // One TA for the default class, which every newly attested device is put in.
     publish_default_ta(work, &admin_url);
 
+    let six = Load {
+        devices: "6",
+        concurrency: "3",
+        duration: "3",
+    };
     let (success, figures) = loadgen(
         work,
-        &[
-            "--tam",
-            &tam_uri,
-            "--trust-tam",
-            "tam/tam-esp256.pub.pem",
-            "--trust-signer",
-            "signer.key.pub",
-            "--fleet",
-            "fleet",
-            "--devices",
-            "6",
-            "--concurrency",
-            "3",
-            "--duration",
-            "3",
-        ],
+        &tam_uri,
+        "tam/tam-esp256.pub.pem",
+        "fleet",
+        &six,
+        &["--trust-signer", "signer.key.pub"],
     );
     assert!(success, "{figures}");
     assert_eq!(
@@ -174,37 +223,17 @@ fn simulated_devices_attest_install_and_complete_their_sessions() {
 fn the_tam_records_no_device_its_verifier_does_not_endorse() {
     // Two fleets: the TAM's Verifier endorses the first; devices of the second attest with
     // a key it does not know, so the TAM drops their QueryResponses (204) and records none.
-    let dir = tempfile::tempdir().unwrap();
+    let dir = with_fleets(&["endorsed", "stranger"]);
     let work = dir.path();
-    for fleet in ["endorsed", "stranger"] {
-        ok(teep()
-            .args(["loadgen", "--write-policy", "--fleet", fleet])
-            .current_dir(work)
-            .output()
-            .unwrap());
-    }
     let (tam, tam_uri, admin_url) = start_tam(work, "endorsed/policy.json");
-    let out = teep()
-        .args([
-            "loadgen",
-            "--tam",
-            &tam_uri,
-            "--trust-tam",
-            "tam/tam-esp256.key",
-            "--fleet",
-            "stranger",
-            "--devices",
-            "2",
-            "--concurrency",
-            "1",
-            "--duration",
-            "1",
-            "--json",
-        ])
-        .current_dir(work)
-        .output()
-        .unwrap();
-    let figures: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (_, figures) = loadgen(
+        work,
+        &tam_uri,
+        "tam/tam-esp256.key",
+        "stranger",
+        &TWO_FOR_A_SECOND,
+        &[],
+    );
     let devices = tam_devices(work, &admin_url);
     assert_eq!(devices.as_array().unwrap().len(), 0, "{devices}; {figures}");
     stop(tam);
@@ -216,13 +245,8 @@ fn the_tam_records_no_device_its_verifier_does_not_endorse() {
 /// nothing and the TAM records none of them.
 #[test]
 fn older_agents_registered_exempt_are_served_on_the_pre26_path() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = with_fleets(&["fleet"]);
     let work = dir.path();
-    ok(teep()
-        .args(["loadgen", "--write-policy", "--fleet", "fleet"])
-        .current_dir(work)
-        .output()
-        .unwrap());
     let (tam, lines) = start_tam_with(
         work,
         "fleet/policy.json",
@@ -232,30 +256,27 @@ fn older_agents_registered_exempt_are_served_on_the_pre26_path() {
     let pre26_uri = after(&lines, "older Agents (pre-26): ").to_owned();
     let admin_url = after(&lines, "admin API on ").to_owned();
     publish_default_ta(work, &admin_url);
+    let four = Load {
+        devices: "4",
+        concurrency: "2",
+        duration: "2",
+    };
     let older = |database: &str| {
         loadgen(
             work,
+            &pre26_uri,
+            "tam/tam-esp256.key",
+            "fleet",
+            &four,
             &[
-                "--tam",
-                &pre26_uri,
-                "--trust-tam",
-                "tam/tam-esp256.key",
                 "--trust-signer",
                 "signer.key.pub",
-                "--fleet",
-                "fleet",
                 "--numbering",
                 "pre-26",
                 "--alg",
                 "es256",
                 "--database",
                 database,
-                "--devices",
-                "4",
-                "--concurrency",
-                "2",
-                "--duration",
-                "2",
             ],
         )
     };
@@ -318,13 +339,8 @@ fn older_agents_registered_exempt_are_served_on_the_pre26_path() {
 /// the running TAM lists them, and a load run on top still completes.
 #[test]
 fn seeded_devices_are_in_the_tams_store() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = with_fleets(&["fleet"]);
     let work = dir.path();
-    ok(teep()
-        .args(["loadgen", "--write-policy", "--fleet", "fleet"])
-        .current_dir(work)
-        .output()
-        .unwrap());
     let (tam, tam_uri, admin_url) = start_tam(work, "fleet/policy.json");
     // Without a store, --seed is refused before anything is written.
     let out = teep()
@@ -359,20 +375,11 @@ fn seeded_devices_are_in_the_tams_store() {
 
     let (success, figures) = loadgen(
         work,
-        &[
-            "--tam",
-            &tam_uri,
-            "--trust-tam",
-            "tam/tam-esp256.key",
-            "--fleet",
-            "fleet",
-            "--devices",
-            "2",
-            "--concurrency",
-            "1",
-            "--duration",
-            "1",
-        ],
+        &tam_uri,
+        "tam/tam-esp256.key",
+        "fleet",
+        &TWO_FOR_A_SECOND,
+        &[],
     );
     assert!(success, "{figures}");
     assert_eq!(tam_devices(work, &admin_url).as_array().unwrap().len(), 602);
@@ -386,55 +393,17 @@ fn seeded_devices_are_in_the_tams_store() {
 /// changed.
 #[test]
 fn churn_uploads_new_versions_that_sessions_carry_as_updates() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = with_fleets(&["fleet"]);
     let work = dir.path();
-    ok(teep()
-        .args(["loadgen", "--write-policy", "--fleet", "fleet"])
-        .current_dir(work)
-        .output()
-        .unwrap());
     let (tam, tam_uri, admin_url) = start_tam(work, "fleet/policy.json");
     publish_default_ta(work, &admin_url);
     let token = std::fs::read_to_string(work.join("tam/admin.token")).unwrap();
     let state = || {
-        let admin = |args: &[&str]| {
-            let mut all = vec!["tam"];
-            all.extend(args);
-            all.extend(["--admin-url", &admin_url, "--data-dir", "tam"]);
-            run(&all, work)
-        };
-        (admin(&["tc", "list", "--json"]), admin(&["policy", "show"]))
-    };
-    let churn = |signer: &str, duration: &str| {
-        loadgen(
-            work,
-            &[
-                "--tam",
-                &tam_uri,
-                "--trust-tam",
-                "tam/tam-esp256.key",
-                "--trust-signer",
-                "signer.key.pub",
-                "--fleet",
-                "fleet",
-                "--devices",
-                "3",
-                "--concurrency",
-                "2",
-                "--duration",
-                duration,
-                "--churn",
-                "1",
-                "--admin-url",
-                &admin_url,
-                "--admin-token",
-                token.trim(),
-                "--churn-signer",
-                signer,
-            ],
+        (
+            admin(work, &admin_url, &["tc", "list", "--json"]),
+            admin(work, &admin_url, &["policy", "show"]),
         )
     };
-
     run(&["keys", "generate", "--out", "stranger.key"], work);
     let before = state();
     let out = teep()
@@ -465,7 +434,30 @@ fn churn_uploads_new_versions_that_sessions_carry_as_updates() {
     );
     assert_eq!(state(), before);
 
-    let (success, figures) = churn("signer.key", "5");
+    let three = Load {
+        devices: "3",
+        concurrency: "2",
+        duration: "5",
+    };
+    let (success, figures) = loadgen(
+        work,
+        &tam_uri,
+        "tam/tam-esp256.key",
+        "fleet",
+        &three,
+        &[
+            "--trust-signer",
+            "signer.key.pub",
+            "--churn",
+            "1",
+            "--admin-url",
+            &admin_url,
+            "--admin-token",
+            token.trim(),
+            "--churn-signer",
+            "signer.key",
+        ],
+    );
     assert!(success, "{figures}");
     assert_eq!(figures["mode"]["churn_secs"], 1, "{figures}");
     let versions = figures["churn_versions"].as_u64().unwrap();

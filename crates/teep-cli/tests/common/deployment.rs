@@ -240,11 +240,17 @@ impl Deployment {
     /// `extra` options; read until its ready line. Unless `extra` says where appraisals come
     /// from (a `--verifier...` option), its in-process Verifier endorses this device.
     pub fn spawn_tam(&self, data_dir: &str, extra: &[&str]) -> Spawned {
+        self.spawn_tam_on("127.0.0.1:0", data_dir, "tam", extra)
+    }
+
+    /// [`Deployment::spawn_tam`] with its TEEP/HTTP server on `listen` (`listening on
+    /// http://...` or, with `--tls-cert`, `https://...`), logging to a file named after `log`.
+    pub fn spawn_tam_on(&self, listen: &str, data_dir: &str, log: &str, extra: &[&str]) -> Spawned {
         let mut args = vec![
             "tam",
             "serve",
             "--listen",
-            "127.0.0.1:0",
+            listen,
             "--admin-listen",
             "127.0.0.1:0",
             "--data-dir",
@@ -259,7 +265,7 @@ impl Deployment {
             args.extend(["--verifier-policy", "policy.json"]);
         }
         args.extend(extra);
-        spawn_until(&args, self.work(), "listening on http://", &self.log("tam"))
+        spawn_until(&args, self.work(), "listening on http", &self.log(log))
     }
 
     /// Stops the TAM and starts it again (same data directory, keys and records) with

@@ -1,5 +1,5 @@
-//! Helpers of scenarios 9–14: a `teep verifier serve` beside a deployment, the counter TA
-//! installed on one policy check, and the TAM's record and audit of the device.
+//! Helpers of the scenarios: a `teep verifier serve` beside a deployment, the sample TCs
+//! and their policy, and the TAM's records, reports and audit of the device.
 
 use serde_json::Value;
 
@@ -81,13 +81,7 @@ impl Verifier {
 
 /// The TAM's record of the deployment's device (`teep tam devices --json`), if it has one.
 pub fn tam_device(d: &Deployment) -> Option<Value> {
-    let devices: Value = serde_json::from_str(&d.admin(&["devices", "--json"])).unwrap();
-    devices
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == d.device_id.as_str())
-        .cloned()
+    crate::processes::find_device(&d.admin(&["devices", "--json"]), &d.device_id)
 }
 
 /// The TAM's audit log (`teep tam audit --json`, up to 1000 entries).
