@@ -272,6 +272,22 @@ fn the_console_shows_and_drives_a_real_deployment() {
                 "success"
             ]
         );
+        // Its attestation over time: the first contact's appraisal, affirming.
+        let verdicts = wait_for(
+            &c,
+            "the appraisal outcomes",
+            "const v = [...document.querySelectorAll('#attestations tr[data-verdict]')] \
+               .map(r => r.dataset.verdict); return v.length > 0 && v;",
+        )
+        .await;
+        // (one per session that attested: the policy check's and the Broker's first)
+        let verdicts = verdicts.as_array().unwrap();
+        assert!(verdicts.iter().all(|v| v == "affirming"), "{verdicts:?}");
+        assert!(
+            text_of(&c, "#attestations")
+                .await
+                .contains("EAR status affirming")
+        );
         click(&c, "#sessions .diagram .arrow[data-type=update]").await;
         let view = text_of(&c, "#message-json").await;
         let view: Value = serde_json::from_str(&view).unwrap_or_else(|e| panic!("{e}: {view}"));

@@ -221,6 +221,66 @@ pub struct AttestationRecord {
     pub ear: Vec<u8>,
 }
 
+/// How one appraisal of a known device's attestation ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttestationVerdict {
+    /// The EAR checked out and is affirming: the device counts as attested.
+    Affirming,
+    /// The EAR checked out but its status is not affirming (warning, contraindicated):
+    /// answered with ERR_ATTESTATION_REQUIRED, nothing installed.
+    NotAffirming,
+    /// The QueryResponse's attestation was refused: the EAR did not verify (signature,
+    /// nonce, age), binds no key or another device's, or the message is not signed by the
+    /// key it binds (the Evidence's signer is not endorsed, for instance).
+    Rejected,
+    /// The Verifier gave no answer.
+    VerifierUnavailable,
+}
+
+impl AttestationVerdict {
+    /// The name stored and shown (`affirming`, `not-affirming`, `rejected`,
+    /// `verifier-unavailable`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Affirming => "affirming",
+            Self::NotAffirming => "not-affirming",
+            Self::Rejected => "rejected",
+            Self::VerifierUnavailable => "verifier-unavailable",
+        }
+    }
+
+    /// The verdict named `name` ([`Self::name`]).
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            Self::Affirming,
+            Self::NotAffirming,
+            Self::Rejected,
+            Self::VerifierUnavailable,
+        ]
+        .into_iter()
+        .find(|v| v.name() == name)
+    }
+}
+
+/// One appraisal outcome of a device the TAM knows, kept so that the operator sees its
+/// attestation over time, failures included (a failed appraisal changes nothing else).
+/// Only devices with a record get outcomes: a stranger's failed first contact proves no
+/// identity, and recording it would let anyone fill the store (metrics count those).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttestationOutcome {
+    /// The device.
+    pub device: DeviceId,
+    /// When.
+    pub at: u64,
+    /// How it ended.
+    pub verdict: AttestationVerdict,
+    /// Why, in a few words (the EAR's status, the check that failed); never Evidence.
+    pub detail: String,
+}
+
+/// How many [`AttestationOutcome`]s a store keeps per device (the oldest go first).
+pub const OUTCOMES_PER_DEVICE: usize = 100;
+
 /// A SUIT report the TAM accepted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReportRecord {
@@ -317,6 +377,9 @@ pub struct Changes {
     pub device_revision: Option<u64>,
     /// An attestation result accepted.
     pub attestation: Option<AttestationRecord>,
+    /// How an appraisal of a known device ended (also committed alone when the message
+    /// was dropped: see [`crate::engine::Decision::failed_attestation`]).
+    pub outcome: Option<AttestationOutcome>,
     /// SUIT reports accepted.
     pub reports: Vec<ReportRecord>,
     /// Audit log lines.
@@ -385,6 +448,8 @@ pub struct MemoryState {
     pub session_order: BTreeMap<Token, u64>,
     /// Accepted attestation results.
     pub attestations: Vec<AttestationRecord>,
+    /// Appraisal outcomes, oldest first (at most [`OUTCOMES_PER_DEVICE`] per device).
+    pub outcomes: Vec<AttestationOutcome>,
     /// Accepted SUIT reports.
     pub reports: Vec<ReportRecord>,
     /// The audit log.
@@ -497,6 +562,20 @@ impl MemoryState {
             self.bump_revision(&d.id);
         }
         self.attestations.extend(c.attestation.iter().cloned());
+        if let Some(o) = &c.outcome {
+            self.outcomes.push(o.clone());
+            let held = self
+                .outcomes
+                .iter()
+                .filter(|x| x.device == o.device)
+                .count();
+            let mut extra = held.saturating_sub(OUTCOMES_PER_DEVICE);
+            self.outcomes.retain(|x| {
+                let drop = extra > 0 && x.device == o.device;
+                extra -= usize::from(drop);
+                !drop
+            });
+        }
         self.reports.extend(c.reports.iter().cloned());
         self.audit.extend(c.audit.iter().cloned());
         Ok(())
@@ -606,6 +685,8 @@ pub struct DeviceSummary {
     pub device: Device,
     /// The latest attestation result accepted.
     pub last_attestation: Option<AttestationRecord>,
+    /// How its latest appraisal ended (failed ones included).
+    pub last_outcome: Option<AttestationOutcome>,
     /// The latest SUIT reports (at most [`LAST_REPORTS`]), newest first.
     pub last_reports: Vec<ReportRecord>,
     /// The latest audit-log instant naming the device (its last contact that changed
@@ -639,6 +720,13 @@ pub trait AdminStore: Send + Sync {
     fn policies(&self) -> AdminFuture<'_, Policies>;
     /// Every known device, in id order.
     fn devices(&self) -> AdminFuture<'_, Vec<DeviceSummary>>;
+    /// The latest `limit` appraisal outcomes of a known device, newest first (NotFound
+    /// for a device without a record).
+    fn attestation_outcomes<'a>(
+        &'a self,
+        id: &'a DeviceId,
+        limit: u64,
+    ) -> AdminFuture<'a, Vec<AttestationOutcome>>;
     /// Revokes a known device (NotFound otherwise).
     fn revoke_device<'a>(&'a self, id: &'a DeviceId) -> AdminFuture<'a, ()>;
     /// Registers a device's TEEP key in advance ([`Registration`]); `true` when the device
@@ -756,6 +844,7 @@ impl MemoryState {
                 .rev()
                 .find(|a| of(&a.device))
                 .cloned(),
+            last_outcome: self.outcomes.iter().rev().find(|o| of(&o.device)).cloned(),
             last_reports: self
                 .reports
                 .iter()
@@ -834,6 +923,26 @@ impl AdminStore for MemoryStore {
 
     fn devices(&self) -> AdminFuture<'_, Vec<DeviceSummary>> {
         self.admin(|s| Ok(s.devices.values().map(|d| s.device_summary(d)).collect()))
+    }
+
+    fn attestation_outcomes<'a>(
+        &'a self,
+        id: &'a DeviceId,
+        limit: u64,
+    ) -> AdminFuture<'a, Vec<AttestationOutcome>> {
+        self.admin(move |s| {
+            if !s.devices.contains_key(id) {
+                return Err(AdminError::NotFound("device"));
+            }
+            let take = usize::try_from(limit).unwrap_or(usize::MAX);
+            Ok(s.outcomes
+                .iter()
+                .rev()
+                .filter(|o| &o.device == id)
+                .take(take)
+                .cloned()
+                .collect())
+        })
     }
 
     fn revoke_device<'a>(&'a self, id: &'a DeviceId) -> AdminFuture<'a, ()> {

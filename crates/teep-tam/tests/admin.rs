@@ -332,7 +332,7 @@ async fn calls_without_the_token_are_refused_and_audited() {
 }
 
 /// Every route the router serves, with its path parameters filled in.
-const ROUTES: [(&str, &str); 18] = [
+const ROUTES: [(&str, &str); 19] = [
     ("get", "/admin/devices/{id}/sessions"),
     ("get", "/admin/sessions/latest"),
     ("post", "/admin/tcs"),
@@ -343,6 +343,7 @@ const ROUTES: [(&str, &str); 18] = [
     ("put", "/admin/policy/device/{id}"),
     ("get", "/admin/devices"),
     ("post", "/admin/devices/{id}/revoke"),
+    ("get", "/admin/devices/{id}/attestations"),
     ("post", "/admin/devices"),
     ("put", "/admin/devices/{id}/class"),
     ("get", "/admin/signers"),

@@ -19,7 +19,9 @@ use teep_proto::{
     FreshnessMechanism, Message, QueryResponse, RequestedTcInfo, SuitCoseProfile,
     decode_unverified_cose,
 };
-use teep_tam::store::{Device, SessionState, TcRelease};
+use teep_tam::store::{
+    AttestationVerdict, Device, MemoryState, OUTCOMES_PER_DEVICE, SessionState, TcRelease,
+};
 use teep_tam::{Dropped, Event, TOKEN_LEN, driver};
 
 /// A world whose policy installs `app` v1, and a P-256 Agent.
@@ -873,7 +875,100 @@ fn another_device_attesting_in_a_known_devices_session_is_dropped() {
     let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
     let other = w.agent(Curve::P256);
     let resp = other.attested_response(&qr, qr.challenge.as_deref().unwrap());
-    assert!(matches!(w.post_dropped(&resp), Dropped::NotSessionDevice));
+    // The failure is the known device's appraisal: recorded for it, nothing else changes.
+    let (why, outcome) = w.post_dropped_recording(&resp, agent.id());
+    assert!(matches!(why, Dropped::NotSessionDevice));
+    assert_eq!(outcome.verdict, AttestationVerdict::Rejected);
+}
+
+#[test]
+fn appraisals_are_recorded_per_known_device_failures_included() {
+    let (mut w, agent) = installed_world();
+    // The first contact's appraisal.
+    let first = w.snapshot().outcomes;
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(
+        (first[0].device, first[0].verdict, first[0].detail.as_str()),
+        (
+            agent.id(),
+            AttestationVerdict::Affirming,
+            "EAR status affirming"
+        )
+    );
+    // Stale: the next session asks for Evidence, which carries another nonce (an attacker
+    // replaying old Evidence, or a device with a broken clock): dropped, and the known
+    // device's record shows the failure, newest last.
+    w.now += 3601;
+    let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
+    let resp = agent.attested_response(&qr, &[0x55; 32]);
+    let (why, outcome) = w.post_dropped_recording(&resp, agent.id());
+    assert!(matches!(
+        why,
+        Dropped::Attestation(ResultError::NonceMismatch)
+    ));
+    assert_eq!(outcome.verdict, AttestationVerdict::Rejected);
+    assert!(outcome.detail.contains("nonce"), "{}", outcome.detail);
+    // The same device attesting well again: affirming, after the failure.
+    let resp = agent.attested_response(&qr, qr.challenge.as_deref().unwrap());
+    w.post(&resp).unwrap();
+    let verdicts: Vec<_> = w.snapshot().outcomes.iter().map(|o| o.verdict).collect();
+    assert_eq!(
+        verdicts,
+        [
+            AttestationVerdict::Affirming,
+            AttestationVerdict::Rejected,
+            AttestationVerdict::Affirming
+        ]
+    );
+}
+
+#[test]
+fn a_strangers_failed_first_contact_records_no_outcome() {
+    // Anyone can make Evidence that fails: a device the TAM does not know gets nothing
+    // written (`post_dropped` asserts the whole store unchanged), whatever it sends.
+    let mut w = World::new();
+    let agent = w.agent(Curve::P256);
+    let qr = agent.read_query(&w.connect());
+    w.post_dropped(&agent.attested_response(&qr, &[0x55; 32]));
+    let unendorsed = Agent {
+        attestation: signer(&PrivateKey::generate(Curve::P256).unwrap()),
+        ..w.agent(Curve::P256)
+    };
+    let qr = unendorsed.read_query(&w.connect());
+    let resp = unendorsed.attested_response(&qr, qr.challenge.as_deref().unwrap());
+    w.post_dropped(&resp);
+    assert!(w.snapshot().outcomes.is_empty());
+}
+
+#[test]
+fn a_flood_of_failed_appraisals_keeps_only_the_latest_per_device() {
+    let (mut w, agent) = installed_world();
+    w.now += 3601;
+    let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
+    // The same session's token, replayed with bad Evidence again and again (a dropped
+    // message consumes nothing): the device keeps OUTCOMES_PER_DEVICE outcomes.
+    let resp = agent.attested_response(&qr, &[0x55; 32]);
+    let before = w.snapshot();
+    for _ in 0..OUTCOMES_PER_DEVICE + 20 {
+        w.post(&resp).unwrap_err();
+    }
+    let mut after = w.snapshot();
+    let outcomes = std::mem::take(&mut after.outcomes);
+    assert_eq!(
+        after,
+        MemoryState {
+            outcomes: Vec::new(),
+            ..before
+        },
+        "the flood changed more than the outcomes"
+    );
+    assert_eq!(outcomes.len(), OUTCOMES_PER_DEVICE);
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| o.verdict == AttestationVerdict::Rejected),
+        "the oldest (the affirming first contact) went first"
+    );
 }
 
 #[test]

@@ -19,9 +19,10 @@ use teep_proto::{
 use teep_tam::messages::{Exchange, MemoryMessageLog, MessageLog};
 use teep_tam::sql::{PolicyScope, SqlStore};
 use teep_tam::store::{
-    AdminStore, AttestationRecord, AuditEntry, Changes, Device, DeviceId, ExpectQueryResponse,
-    ExpectSuccess, Installed, LoadRequest, Loaded, MemoryState, Offer, ReportRecord, SentManifest,
-    SessionId, SessionRecord, SessionState, TcPolicy, TcRelease,
+    AdminError, AdminStore, AttestationOutcome, AttestationRecord, AttestationVerdict, AuditEntry,
+    Changes, Device, DeviceId, ExpectQueryResponse, ExpectSuccess, Installed, LoadRequest, Loaded,
+    MemoryState, OUTCOMES_PER_DEVICE, Offer, ReportRecord, SentManifest, SessionId, SessionRecord,
+    SessionState, TcPolicy, TcRelease,
 };
 use teep_tam::{MemoryStore, Store, StoreError};
 
@@ -327,6 +328,7 @@ fn changes() -> Vec<Changes> {
                 at: 20,
                 ear: b"ear".to_vec(),
             }),
+            outcome: Some(outcome(4, 20, AttestationVerdict::Affirming)),
             audit: vec![audit(20, Some(dev(4)), "update"), audit(20, None, "x")],
             ..Changes::default()
         },
@@ -378,7 +380,21 @@ fn changes() -> Vec<Changes> {
             device: Some(device(2, None, &[("app", 2), ("lib", 5), ("tool", 3)])),
             ..Changes::default()
         },
+        // A dropped message's failed appraisal: the outcome alone.
+        Changes {
+            outcome: Some(outcome(4, 25, AttestationVerdict::Rejected)),
+            ..Changes::default()
+        },
     ]
+}
+
+fn outcome(n: u8, at: u64, verdict: AttestationVerdict) -> AttestationOutcome {
+    AttestationOutcome {
+        device: dev(n),
+        at,
+        verdict,
+        detail: format!("{} at {at}", verdict.name()),
+    }
 }
 
 /// Asserts that `store` answers every request and holds the state the memory store does.
@@ -409,6 +425,62 @@ async fn every_change_round_trips_as_in_memory() {
             store.commit(c).await.unwrap();
             same_as(&reference, &store, fixture.name(), step + 1).await;
         }
+        store.close().await;
+        fixture.finish().await;
+    }
+}
+
+/// Appraisal outcomes: each device keeps its newest OUTCOMES_PER_DEVICE (another device's
+/// are untouched), the operator reads them newest first and the device listing carries the
+/// latest, alike on every store; an unknown device's outcomes are NotFound.
+#[tokio::test]
+async fn appraisal_outcomes_are_bounded_per_device_and_read_newest_first() {
+    let total = OUTCOMES_PER_DEVICE as u64 + 5;
+    for fixture in Fixture::all().await {
+        let store = fixture.open().await;
+        store.seed(&seed()).await;
+        for at in 0..total {
+            for n in [1, 2] {
+                let verdict = if at % 2 == 0 {
+                    AttestationVerdict::Rejected
+                } else {
+                    AttestationVerdict::VerifierUnavailable
+                };
+                let only = Changes {
+                    outcome: Some(outcome(n, at, verdict)),
+                    ..Changes::default()
+                };
+                store.commit(&only).await.unwrap();
+            }
+        }
+        let name = fixture.name();
+        let state = store.state().await;
+        assert_eq!(state.outcomes.len(), 2 * OUTCOMES_PER_DEVICE, "{name}");
+        let admin: &dyn AdminStore = match &store {
+            Under::Memory(m) => m.as_ref(),
+            Under::Sql(s) => s,
+        };
+        let newest = admin.attestation_outcomes(&dev(1), 3).await.unwrap();
+        let ats: Vec<u64> = newest.iter().map(|o| o.at).collect();
+        assert_eq!(ats, [total - 1, total - 2, total - 3], "{name}");
+        let all = admin.attestation_outcomes(&dev(2), 1000).await.unwrap();
+        assert_eq!(all.len(), OUTCOMES_PER_DEVICE, "{name}");
+        assert_eq!(
+            all.last().unwrap().at,
+            total - OUTCOMES_PER_DEVICE as u64,
+            "{name}"
+        );
+        assert!(matches!(
+            admin.attestation_outcomes(&dev(99), 10).await,
+            Err(AdminError::NotFound(_))
+        ));
+        let listed = admin.devices().await.unwrap();
+        let one = listed.iter().find(|d| d.device.id == dev(1)).unwrap();
+        assert_eq!(
+            one.last_outcome,
+            Some(outcome(1, total - 1, AttestationVerdict::Rejected)),
+            "{name}"
+        );
         store.close().await;
         fixture.finish().await;
     }

@@ -19,8 +19,8 @@ use super::{Admin, ApiError, AuditDetail, TC_MEDIA_TYPES, parse_component_id, un
 use crate::messages::SessionRecord;
 use crate::report::ReportReader;
 use crate::store::{
-    AuditEntry, DeviceId, DeviceSummary, PolicyScope, Registration, ReportRecord, SignerRecord,
-    TcPolicy, TcRelease,
+    AttestationOutcome, AuditEntry, DeviceId, DeviceSummary, PolicyScope, Registration,
+    ReportRecord, SignerRecord, TcPolicy, TcRelease,
 };
 use crate::tc::release_and_ca;
 
@@ -153,6 +153,29 @@ pub struct DeviceInfo {
     pub last_reports: Vec<ReportInfo>,
     /// Its last recorded contact.
     pub last_contact: Option<u64>,
+    /// How its latest appraisal ended (failed ones included).
+    pub last_outcome: Option<OutcomeInfo>,
+}
+
+/// One appraisal of a device's attestation and how it ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OutcomeInfo {
+    /// When (Unix seconds).
+    pub at: u64,
+    /// `affirming`, `not-affirming`, `rejected` or `verifier-unavailable`.
+    pub verdict: String,
+    /// Why, in a few words (the EAR's status, the check that failed).
+    pub detail: String,
+}
+
+impl From<&AttestationOutcome> for OutcomeInfo {
+    fn from(o: &AttestationOutcome) -> Self {
+        Self {
+            at: o.at,
+            verdict: o.verdict.name().to_owned(),
+            detail: o.detail.clone(),
+        }
+    }
 }
 
 impl DeviceInfo {
@@ -176,6 +199,7 @@ impl DeviceInfo {
                 .map(|r| ReportInfo::new(r, provider))
                 .collect(),
             last_contact: s.last_contact,
+            last_outcome: s.last_outcome.as_ref().map(OutcomeInfo::from),
         }
     }
 }
@@ -840,7 +864,8 @@ pub(super) async fn openapi(Extension(doc): Extension<Arc<utoipa::openapi::OpenA
 /// How many sessions to list.
 #[derive(Clone, Copy, Debug, Deserialize)]
 pub struct SessionPage {
-    /// Sessions to return, newest first (at most 100; default 20).
+    /// Entries (sessions, attestation outcomes) to return, newest first (at most 100;
+    /// default 20).
     limit: Option<usize>,
 }
 
@@ -868,6 +893,23 @@ pub(super) async fn device_sessions(
             .device_sessions(&device, page.limit())
             .await?,
     ))
+}
+
+/// A device's attestation over time: how each appraisal ended, newest first (the TAM
+/// keeps the latest 100 per device).
+#[utoipa::path(get, path = "/admin/devices/{id}/attestations", tag = "devices",
+    params(("id" = String, Path, description = "device id (hex)"),
+        ("limit" = Option<usize>, Query, description = "outcomes to return (at most 100; default 20)")),
+    responses((status = 200, body = Vec<OutcomeInfo>), (status = 400), (status = 404)))]
+pub(super) async fn device_attestations(
+    State(admin): State<Arc<Admin>>,
+    Path(id): Path<String>,
+    Query(page): Query<SessionPage>,
+) -> Result<Json<Vec<OutcomeInfo>>, ApiError> {
+    let device = device_id(&id)?;
+    let limit = u64::try_from(page.limit()).unwrap_or(u64::MAX);
+    let outcomes = admin.store.attestation_outcomes(&device, limit).await?;
+    Ok(Json(outcomes.iter().map(OutcomeInfo::from).collect()))
 }
 
 /// The newest sessions of any device (the console's live view), newest first.

@@ -145,6 +145,7 @@ fn documented() -> (Router<Arc<Admin>>, utoipa::openapi::OpenApi) {
         .routes(routes!(handlers::revoke_device))
         .routes(routes!(handlers::set_device_class))
         .routes(routes!(handlers::device_sessions))
+        .routes(routes!(handlers::device_attestations))
         .routes(routes!(handlers::latest_sessions))
         .routes(routes!(handlers::list_signers, handlers::add_signer))
         .routes(routes!(handlers::remove_signer))

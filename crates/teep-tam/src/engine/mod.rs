@@ -23,9 +23,9 @@ use crate::own::{OwnEar, SelfAttestation};
 use crate::plan::{plan, reconcile};
 use crate::report::ReportReader;
 use crate::store::{
-    AttestationRecord, AuditEntry, Changes, Device, DeviceId, DeviceView, ExpectQueryResponse,
-    ExpectSuccess, Installed, LoadRequest, Loaded, Offer, ReportRecord, SentManifest, SessionId,
-    SessionRecord, SessionState, Token,
+    AttestationOutcome, AttestationRecord, AttestationVerdict, AuditEntry, Changes, Device,
+    DeviceId, DeviceView, ExpectQueryResponse, ExpectSuccess, Installed, LoadRequest, Loaded,
+    Offer, ReportRecord, SentManifest, SessionId, SessionRecord, SessionState, Token,
 };
 
 /// Bytes in every token the TAM issues (spec §16.3: always 16 random bytes).
@@ -114,8 +114,13 @@ pub struct MessageMeta {
 pub struct Decision {
     /// What the message was, for the log.
     pub meta: MessageMeta,
-    /// The reply and changes, or why the message was dropped (nothing to commit).
+    /// The reply and changes, or why the message was dropped (nothing to commit but
+    /// `failed_attestation`).
     pub result: Result<Handled, Dropped>,
+    /// A dropped message's failed appraisal of a device the TAM knows (the session was
+    /// opened for it): the one thing committed for a dropped message, so that the
+    /// operator sees the failure (bounded per device by the store).
+    pub failed_attestation: Option<AttestationOutcome>,
 }
 
 /// One step of handling a body.
@@ -191,14 +196,29 @@ struct Attested {
     /// The EAR checked out (signature, nonce, age, `cnf`) but its status is not
     /// affirming: answered with ERR_ATTESTATION_REQUIRED, nothing installed (spec §10).
     affirming: bool,
+    /// The EAR's status (`affirming`, `warning`, `contraindicated`).
+    status: &'static str,
 }
 
 impl Pending {
-    /// Ends handling because the shell could not answer the step.
-    pub fn fail(self, why: Dropped) -> Decision {
+    /// Ends handling at `now` because the shell could not answer the step (a Verifier
+    /// that gave no answer about a known device's Evidence is recorded for that device).
+    pub fn fail(self, why: Dropped, now: u64) -> Decision {
+        let failed_attestation = match (&self.stage, &why) {
+            (Stage::Appraisal { session }, Dropped::Verifier(reason)) => {
+                session.device.map(|device| AttestationOutcome {
+                    device,
+                    at: now,
+                    verdict: AttestationVerdict::VerifierUnavailable,
+                    detail: outcome_detail(reason),
+                })
+            }
+            _ => None,
+        };
         Decision {
             meta: self.meta,
             result: Err(why),
+            failed_attestation,
         }
     }
 }
@@ -386,7 +406,41 @@ impl DeviceView {
 }
 
 pub(super) fn done(meta: MessageMeta, result: Result<Handled, Dropped>) -> Step {
-    Step::Done(Decision { meta, result })
+    Step::Done(Decision {
+        meta,
+        result,
+        failed_attestation: None,
+    })
+}
+
+/// Drops the message, recording the failed attestation for `device` (the known device the
+/// session was opened for; none: nothing recorded).
+pub(super) fn rejected(
+    meta: MessageMeta,
+    why: Dropped,
+    device: Option<DeviceId>,
+    now: u64,
+) -> Step {
+    let failed_attestation = device.map(|device| AttestationOutcome {
+        device,
+        at: now,
+        verdict: AttestationVerdict::Rejected,
+        detail: outcome_detail(&why.to_string()),
+    });
+    Step::Done(Decision {
+        meta,
+        result: Err(why),
+        failed_attestation,
+    })
+}
+
+/// An outcome's detail: one line, at most 200 characters (it may quote the Verifier).
+pub(super) fn outcome_detail(reason: &str) -> String {
+    reason
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(200)
+        .collect()
 }
 
 pub(super) fn audit(at: u64, device: DeviceId, event: &str) -> AuditEntry {

@@ -187,7 +187,7 @@ impl Tam {
         // checks the signature and that `cnf` names exactly this key, and `on_device` then
         // verifies the QueryResponse with it, so nothing rests on the unchecked read.
         let Some(key) = ear_cnf_key(&ear) else {
-            return done(meta, Err(Dropped::NoCnfKey));
+            return rejected(meta, Dropped::NoCnfKey, session.device, cx.now);
         };
         let passport = Unverified::parse(&body, self.cfg.numbering).ok().is_some_and(|p| {
             matches!(p.message(), Message::QueryResponse(qr)
@@ -211,15 +211,18 @@ impl Tam {
         };
         // `NotAffirming` is verify_ear's last check: everything else about the EAR holds,
         // so the QueryResponse is answered (with ERR_ATTESTATION_REQUIRED), not dropped.
-        let affirming = match verify_ear(&ear, &check) {
-            Ok(_) => true,
-            Err(ResultError::NotAffirming(_)) => false,
-            Err(e) => return done(meta, Err(Dropped::Attestation(e))),
+        let (affirming, status) = match verify_ear(&ear, &check) {
+            Ok(_) => (true, "affirming"),
+            Err(ResultError::NotAffirming(status)) => (false, status.name()),
+            Err(e) => {
+                return rejected(meta, Dropped::Attestation(e), session.device, cx.now);
+            }
         };
         let attested = Attested {
             key,
             ear,
             affirming,
+            status,
         };
         self.load_signer(meta, body, session, Some(attested))
     }
@@ -247,13 +250,16 @@ impl Tam {
         meta.device = Some(id);
         // A session opened for a known device is answered by that device only, also when
         // another one attests in it.
+        // With attestation, a failure here is that appraisal's failure for the known
+        // device the session was opened for.
+        let attesting = session.device.filter(|_| attested.is_some());
         if session.device.is_some_and(|expected| expected != id) {
-            return done(meta, Err(Dropped::NotSessionDevice));
+            return rejected(meta, Dropped::NotSessionDevice, attesting, cx.now);
         }
         let verified = match verify_with(&body, self.cfg.numbering, self.cfg.provider, &key) {
             Ok(v) => v,
             Err(e) if session.device.is_some() => {
-                return done(meta, Err(Dropped::WrongDevice(e)));
+                return rejected(meta, Dropped::WrongDevice(e), attesting, cx.now);
             }
             Err(e) => return done(meta, Err(Dropped::BadSignature(e))),
         };

@@ -24,9 +24,9 @@ use teep_proto::ComponentId;
 
 use crate::messages::{Exchange, MessageLog, SessionRecord as LogSession};
 use crate::store::{
-    AdminFuture, AdminStore, AttestationRecord, AuditEntry, Changes, Device, DeviceId,
-    DeviceSummary, LoadRequest, Loaded, MemoryState, Policies, Registration, SignerRecord, Store,
-    StoreError, TcPolicy, TcRelease,
+    AdminFuture, AdminStore, AttestationOutcome, AttestationRecord, AuditEntry, Changes, Device,
+    DeviceId, DeviceSummary, LoadRequest, Loaded, MemoryState, Policies, Registration,
+    SignerRecord, Store, StoreError, TcPolicy, TcRelease,
 };
 
 mod sqlite {
@@ -314,6 +314,17 @@ impl AdminStore for SqlStore {
         Box::pin(
             async move { in_transaction!(self, |ops, conn| ops::device_summaries(conn).await) },
         )
+    }
+
+    fn attestation_outcomes<'a>(
+        &'a self,
+        id: &'a DeviceId,
+        limit: u64,
+    ) -> AdminFuture<'a, Vec<AttestationOutcome>> {
+        Box::pin(async move {
+            in_transaction!(self, |ops, conn| ops::attestation_outcomes(conn, id, limit)
+                .await)
+        })
     }
 
     fn revoke_device<'a>(&'a self, id: &'a DeviceId) -> AdminFuture<'a, ()> {

@@ -9,8 +9,8 @@ use sqlx::{Either, Executor, Row};
 use super::{Value, array, codec, db, int, placeholders, renumber, seq_from_db, seq_to_db, uint};
 use crate::store::StoreError;
 use crate::store::{
-    AdminError, AttestationRecord, AuditEntry, Changes, Device, DeviceId, DeviceSummary,
-    DeviceView, Installed, LAST_REPORTS, LoadRequest, Loaded, MemoryState, Policies, PolicyScope,
+    AdminError, AttestationOutcome, AttestationRecord, AttestationVerdict, AuditEntry, Changes, Device, DeviceId, DeviceSummary,
+    DeviceView, Installed, LAST_REPORTS, LoadRequest, OUTCOMES_PER_DEVICE, Loaded, MemoryState, Policies, PolicyScope,
     Registration, ReportRecord, SessionId, SessionRecord, SessionState, SignerRecord, TcPolicy,
     TcRelease, Token, check_release,
 };
@@ -456,6 +456,28 @@ pub(super) async fn apply(conn: &mut Conn, c: &Changes) -> Result<(), StoreError
             ],
         );
     }
+    if let Some(o) = &c.outcome {
+        batch.push(
+            "INSERT INTO attestation_outcomes (device, at, verdict, detail) VALUES ($1, $2, $3, $4)",
+            vec![
+                Value::blob(&o.device.0),
+                Value::Int(Some(int(o.at)?)),
+                Value::Text(Some(o.verdict.name())),
+                Value::Text(Some(&o.detail)),
+            ],
+        );
+        // The device keeps its latest OUTCOMES_PER_DEVICE: the rest, oldest first, go.
+        batch.push(
+            "DELETE FROM attestation_outcomes WHERE device = $1 AND id <= \
+             (SELECT id FROM attestation_outcomes WHERE device = $2 ORDER BY id DESC \
+              LIMIT 1 OFFSET $3)",
+            vec![
+                Value::blob(&o.device.0),
+                Value::blob(&o.device.0),
+                Value::Int(Some(int(OUTCOMES_PER_DEVICE)?)),
+            ],
+        );
+    }
     for r in &c.reports {
         batch.push(
             "INSERT INTO suit_reports (device, at, manifest_digest, success, report) \
@@ -692,6 +714,10 @@ pub(super) async fn snapshot(conn: &mut Conn) -> Result<MemoryState, StoreError>
             ear: col(&row, 2)?,
         });
     }
+    let sql = format!("SELECT {OUTCOME_COLUMNS} FROM attestation_outcomes o ORDER BY o.id");
+    for row in sqlx::query(&sql).fetch_all(&mut *conn).await.map_err(db)? {
+        state.outcomes.push(outcome_from_row(&row)?);
+    }
     let sql = "SELECT device, at, manifest_digest, success, report FROM suit_reports ORDER BY id";
     for row in sqlx::query(sql).fetch_all(&mut *conn).await.map_err(db)? {
         state.reports.push(ReportRecord {
@@ -838,62 +864,109 @@ pub(super) async fn revoke_tc(conn: &mut Conn, id: &ComponentId) -> Result<(), A
     Ok(())
 }
 
-/// Every device with its latest attestation, reports and contact.
+/// Every device with its latest attestation, appraisal outcome, reports and contact: one
+/// query per table over all devices (a query per device and table made the listing of
+/// 100 000 devices take minutes).
 pub(super) async fn device_summaries(conn: &mut Conn) -> Result<Vec<DeviceSummary>, StoreError> {
-    let mut out = Vec::new();
-    for device in devices(conn).await? {
-        let id = device.id.0.to_vec();
-        let attestation = sqlx::query(
-            "SELECT at, ear FROM attestations WHERE device = $1 ORDER BY id DESC LIMIT 1",
-        )
-        .bind(id.as_slice())
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db)?;
-        let last_attestation = attestation
-            .map(|row| -> Result<_, StoreError> {
-                Ok(AttestationRecord {
-                    device: device.id,
-                    at: uint(col(&row, 0)?)?,
-                    ear: col(&row, 1)?,
-                })
-            })
-            .transpose()?;
-        let reports = sqlx::query(
-            "SELECT at, manifest_digest, success, report FROM suit_reports WHERE device = $1 \
-             ORDER BY id DESC LIMIT $2",
-        )
-        .bind(id.as_slice())
+    use std::collections::HashMap;
+    let key = |row: &DbRow| -> Result<DeviceId, StoreError> { Ok(DeviceId(array(col(row, 0)?)?)) };
+    let mut attestations = HashMap::new();
+    let sql = "SELECT a.device, a.at, a.ear FROM attestations a JOIN \
+               (SELECT MAX(id) AS last FROM attestations GROUP BY device) l ON a.id = l.last";
+    for row in sqlx::query(sql).fetch_all(&mut *conn).await.map_err(db)? {
+        let device = key(&row)?;
+        let record = AttestationRecord {
+            device,
+            at: uint(col(&row, 1)?)?,
+            ear: col(&row, 2)?,
+        };
+        attestations.insert(device, record);
+    }
+    let mut outcomes = HashMap::new();
+    let sql = format!(
+        "SELECT {OUTCOME_COLUMNS} FROM attestation_outcomes o JOIN \
+         (SELECT MAX(id) AS last FROM attestation_outcomes GROUP BY device) l ON o.id = l.last"
+    );
+    for row in sqlx::query(&sql).fetch_all(&mut *conn).await.map_err(db)? {
+        let outcome = outcome_from_row(&row)?;
+        outcomes.insert(outcome.device, outcome);
+    }
+    let mut reports: HashMap<DeviceId, Vec<ReportRecord>> = HashMap::new();
+    let sql = "SELECT device, at, manifest_digest, success, report FROM \
+               (SELECT device, at, manifest_digest, success, report, id, \
+                ROW_NUMBER() OVER (PARTITION BY device ORDER BY id DESC) AS n FROM suit_reports) r \
+               WHERE n <= $1 ORDER BY device, id DESC";
+    let rows = sqlx::query(sql)
         .bind(int(LAST_REPORTS)?)
         .fetch_all(&mut *conn)
         .await
         .map_err(db)?;
-        let last_reports = reports
-            .iter()
-            .map(|row| {
-                Ok(ReportRecord {
-                    device: device.id,
-                    at: uint(col(row, 0)?)?,
-                    manifest_digest: array(col(row, 1)?)?,
-                    success: col(row, 2)?,
-                    report: col(row, 3)?,
-                })
-            })
-            .collect::<Result<_, StoreError>>()?;
-        let contact = sqlx::query("SELECT MAX(at) FROM audit_log WHERE device = $1")
-            .bind(id.as_slice())
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(db)?;
-        let last_contact: Option<i64> = col(&contact, 0)?;
-        out.push(DeviceSummary {
+    for row in rows {
+        let device = key(&row)?;
+        reports.entry(device).or_default().push(ReportRecord {
             device,
-            last_attestation,
-            last_reports,
-            last_contact: last_contact.map(uint).transpose()?,
+            at: uint(col(&row, 1)?)?,
+            manifest_digest: array(col(&row, 2)?)?,
+            success: col(&row, 3)?,
+            report: col(&row, 4)?,
         });
     }
-    Ok(out)
+    let mut contacts = HashMap::new();
+    let sql = "SELECT device, MAX(at) FROM audit_log WHERE device IS NOT NULL GROUP BY device";
+    for row in sqlx::query(sql).fetch_all(&mut *conn).await.map_err(db)? {
+        let at: i64 = col(&row, 1)?;
+        contacts.insert(key(&row)?, uint(at)?);
+    }
+    Ok(devices(conn)
+        .await?
+        .into_iter()
+        .map(|device| DeviceSummary {
+            last_attestation: attestations.remove(&device.id),
+            last_outcome: outcomes.remove(&device.id),
+            last_reports: reports.remove(&device.id).unwrap_or_default(),
+            last_contact: contacts.remove(&device.id),
+            device,
+        })
+        .collect())
+}
+
+/// The columns [`outcome_from_row`] reads.
+const OUTCOME_COLUMNS: &str = "o.device, o.at, o.verdict, o.detail";
+
+fn outcome_from_row(row: &DbRow) -> Result<AttestationOutcome, StoreError> {
+    let verdict: String = col(row, 2)?;
+    Ok(AttestationOutcome {
+        device: DeviceId(array(col(row, 0)?)?),
+        at: uint(col(row, 1)?)?,
+        verdict: AttestationVerdict::from_name(&verdict)
+            .ok_or_else(|| StoreError::Backend(format!("unknown attestation verdict {verdict:?}")))?,
+        detail: col(row, 3)?,
+    })
+}
+
+/// The latest `limit` outcomes of a known device, newest first.
+pub(super) async fn attestation_outcomes(
+    conn: &mut Conn,
+    id: &DeviceId,
+    limit: u64,
+) -> Result<Vec<AttestationOutcome>, AdminError> {
+    if device(conn, id).await?.is_none() {
+        return Err(AdminError::NotFound("device"));
+    }
+    let sql = format!(
+        "SELECT {OUTCOME_COLUMNS} FROM attestation_outcomes o WHERE o.device = $1 \
+         ORDER BY o.id DESC LIMIT $2"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(id.0.as_slice())
+        .bind(int(limit.min(i64::MAX as u64))?)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?;
+    Ok(rows
+        .iter()
+        .map(outcome_from_row)
+        .collect::<Result<_, StoreError>>()?)
 }
 
 /// Revokes a known device (a new revision: a decision read before cannot write it back).

@@ -31,7 +31,9 @@ use teep_proto::{
 use teep_suit::builder::{self, ManifestSpec, PayloadLocation};
 use teep_suit::report::Report;
 use teep_suit::verify::Anchors;
-use teep_tam::store::{Device, DeviceId, MemoryState, SessionRecord, TcPolicy, TcRelease};
+use teep_tam::store::{
+    AttestationOutcome, Device, DeviceId, MemoryState, SessionRecord, TcPolicy, TcRelease,
+};
 use teep_tam::tc::release_from_envelope;
 use teep_tam::{Context, Decision, Dropped, Handled, MemoryStore, Random, Tam, TamConfig, driver};
 
@@ -256,6 +258,28 @@ impl World {
             "a dropped message changed the store"
         );
         err
+    }
+
+    /// Posts and asserts the message was dropped and changed nothing but one failed
+    /// attestation outcome appended for `device`; the reason and that outcome.
+    pub fn post_dropped_recording(
+        &mut self,
+        body: &[u8],
+        device: DeviceId,
+    ) -> (Dropped, AttestationOutcome) {
+        let before = self.store.snapshot();
+        let err = self.post(body).expect_err("message should be dropped");
+        let mut after = self.store.snapshot();
+        let outcome = after
+            .outcomes
+            .pop()
+            .expect("no attestation outcome recorded");
+        assert_eq!(outcome.device, device);
+        assert_eq!(
+            after, before,
+            "a dropped message changed more than its outcome"
+        );
+        (err, outcome)
     }
 
     /// An empty POST; returns the QueryRequest bytes.

@@ -115,6 +115,8 @@ function deviceState(device, policy, tcs, now) {
   if (device.revoked) return 'revoked';
   const report = device.last_reports[0];
   if (report && !report.success) return 'failed';
+  const outcome = device.last_outcome;
+  if (outcome && outcome.verdict !== 'affirming') return 'attestation-failed';
   if (!device.attested_at && !device.attestation_exempt) return 'attestation-failed';
   if (!device.last_contact || now - device.last_contact > STALE_SECONDS) return 'not-seen';
   const want = wanted(device, policy, tcs);
@@ -198,15 +200,16 @@ function drawMetrics(text) {
 }
 
 async function devicePage(id) {
-  const [devices, policy, tcs, sessions, audit] = await Promise.all([
+  const path = `/admin/devices/${encodeURIComponent(id)}`;
+  const [devices, policy, tcs, sessions, outcomes] = await Promise.all([
     api('GET', '/admin/devices'), api('GET', '/admin/policy'), api('GET', '/admin/tcs'),
-    api('GET', `/admin/devices/${encodeURIComponent(id)}/sessions`), api('GET', '/admin/audit?limit=1000'),
+    api('GET', `${path}/sessions`), api('GET', `${path}/attestations?limit=100`).catch(() => []),
   ]);
   const device = devices.find(d => d.id === id);
-  return { key: JSON.stringify([device, policy, tcs, sessions, audit.length, selectedMessage]), draw: () => drawDevice(id, device, policy, tcs, sessions, audit) };
+  return { key: JSON.stringify([device, policy, tcs, sessions, outcomes, selectedMessage]), draw: () => drawDevice(id, device, policy, tcs, sessions, outcomes) };
 }
 
-function drawDevice(id, device, policy, tcs, sessions, audit) {
+function drawDevice(id, device, policy, tcs, sessions, outcomes) {
   if (!device) return [el('h2', {}, 'No such device'), el('p', { class: 'mono' }, id)];
   const now = Math.floor(Date.now() / 1000);
   const want = wanted(device, policy, tcs);
@@ -216,8 +219,9 @@ function drawDevice(id, device, policy, tcs, sessions, audit) {
     el('td', {}, have[m] === want[m] ? 'up to date' : want[m] === undefined ? 'to be removed' : 'to be updated')));
   const reports = device.last_reports.map(r => el('tr', {}, el('td', {}, when(r.at)), el('td', { class: 'mono' }, r.manifest_digest.slice(0, 16) + '…'),
     el('td', {}, r.success ? 'success' : 'failed'), el('td', { class: 'report-failure' }, r.failure || '—')));
-  const attestations = audit.filter(a => a.device === id && /attest/i.test(a.event)).map(a => el('tr', {}, el('td', {}, when(a.at)), el('td', {}, a.event), el('td', {}, a.detail || '')));
-  if (device.last_attestation) attestations.push(el('tr', {}, el('td', {}, when(device.last_attestation[0])), el('td', {}, 'attestation result accepted'), el('td', {}, `${device.last_attestation[1]} bytes`)));
+  // Every appraisal, newest first, failures included (the TAM keeps the last 100).
+  const attestations = outcomes.map(o => el('tr', { 'data-verdict': o.verdict },
+    el('td', {}, when(o.at)), el('td', {}, o.verdict), el('td', {}, o.detail)));
   const head = (...h) => el('tr', {}, ...h.map(x => el('th', {}, x)));
   return [
     el('h2', {}, 'Device'),
@@ -230,7 +234,7 @@ function drawDevice(id, device, policy, tcs, sessions, audit) {
     el('h3', {}, 'Trusted Components'),
     el('table', { id: 'device-tcs' }, head('manifest', 'installed', 'policy wants', ''), ...tcRows),
     el('h3', {}, 'Attestation results'),
-    el('table', { id: 'attestations' }, head('when', 'what', 'detail'), ...attestations),
+    el('table', { id: 'attestations' }, head('when', 'verdict', 'detail'), ...attestations),
     el('h3', {}, 'SUIT reports'),
     el('table', { id: 'reports' }, head('when', 'manifest digest', 'result', 'failed command'), ...reports),
     el('h3', {}, 'Sessions'),
