@@ -678,6 +678,44 @@ fn manifest_processing_error_records_only_what_succeeded() {
     assert_eq!(installed, vec![manifest_id("lib")]);
 }
 
+/// The Agent applied an Update replacing app v1 by v2, its Success was lost, and it
+/// refused a replayed copy: that Error (no report) is what the TAM gets. The record must not
+/// keep claiming v1 (found by the simulation, seed 377): the version is unknown.
+#[test]
+fn an_error_without_reports_leaves_a_sent_manifests_version_unknown() {
+    let (mut w, agent) = installed_world();
+    w.release("app", 2, &[]);
+    w.now += 60;
+    let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
+    let u = update(agent.read(&w.post(&agent.plain_response(&qr)).unwrap().reply.unwrap()));
+    let refused = agent.error(ErrorMessage {
+        token: u.token.clone(),
+        ..ErrorMessage::new(ErrCode::PermanentError)
+    });
+    let done = w.post(&refused).unwrap();
+    assert_eq!(
+        done.event,
+        Event::AgentError {
+            code: ErrCode::PermanentError
+        }
+    );
+    let installed = w.device(&agent).unwrap().installed;
+    assert_eq!(installed.len(), 1);
+    assert_eq!((&installed[0].manifest_id, installed[0].sequence), (&manifest_id("app"), 0));
+    // A replay of that Error changes nothing more.
+    let before = w.snapshot();
+    w.post_dropped(&refused);
+    assert_eq!(w.snapshot(), before);
+    // The next session re-sends v2 (a re-delivery if the device holds it).
+    w.now += 60;
+    let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
+    let u = update(agent.read(&w.post(&agent.plain_response(&qr)).unwrap().reply.unwrap()));
+    let SessionState::ExpectSuccess(state) = w.session(u.token.as_ref().unwrap()).state else {
+        panic!()
+    };
+    assert_eq!(state.sent_manifests[0].sequence, 2);
+}
+
 /// The simulated clock stands still: every session opens in the same second, and each
 /// one past the bound (3) retires exactly the oldest, whatever the random tokens' order.
 #[test]

@@ -83,6 +83,24 @@ impl Tam {
                         .any(|r| r.manifest_digest == m.digest && r.success)
             })
             .collect();
+        // An Error with no report at all is a refusal of the whole message (a replayed copy
+        // of an Update whose first copy the Agent applied, its Success lost; one it judged
+        // superseded): whether an earlier copy replaced a sent manifest is unknown. Its
+        // entry is kept at sequence 0 ("a version the TAM cannot identify", as
+        // `plan::reconcile` records one), so the record claims no version the device may no
+        // longer hold; the plan re-sends the release, which a device holding it takes as a
+        // re-delivery (found by the simulation: the record kept the old version).
+        if code.is_some() && records.is_empty() {
+            for i in device.installed.iter_mut().filter(|i| {
+                state
+                    .sent_manifests
+                    .iter()
+                    .any(|m| m.manifest_id == i.manifest_id)
+            }) {
+                i.sequence = 0;
+                i.digest = [0; 32];
+            }
+        }
         for m in &installed {
             device.installed.retain(|i| i.manifest_id != m.manifest_id);
             device.installed.push(Installed {
