@@ -85,21 +85,18 @@ impl Tam {
             .collect();
         // An Error with no report at all is a refusal of the whole message (a replayed copy
         // of an Update whose first copy the Agent applied, its Success lost; one it judged
-        // superseded): whether an earlier copy replaced a sent manifest is unknown. Its
-        // entry is kept at sequence 0 ("a version the TAM cannot identify", as
-        // `plan::reconcile` records one), so the record claims no version the device may no
-        // longer hold; the plan re-sends the release, which a device holding it takes as a
-        // re-delivery (found by the simulation: the record kept the old version).
+        // superseded): whether the device holds a sent manifest, and which version, is
+        // unknown. Its entry is dropped, so the record claims nothing the device may not
+        // hold; the next QueryResponse's tc-list puts back what is there (found by the
+        // simulation: the record kept a version the device had replaced, or a manifest
+        // recorded from a stale tc-list that the device had unlinked).
         if code.is_some() && records.is_empty() {
-            for i in device.installed.iter_mut().filter(|i| {
-                state
+            device.installed.retain(|i| {
+                !state
                     .sent_manifests
                     .iter()
                     .any(|m| m.manifest_id == i.manifest_id)
-            }) {
-                i.sequence = 0;
-                i.digest = [0; 32];
-            }
+            });
         }
         for m in &installed {
             device.installed.retain(|i| i.manifest_id != m.manifest_id);
