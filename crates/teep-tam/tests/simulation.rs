@@ -88,11 +88,20 @@ impl Random for SimRng {
     }
 }
 
-/// A message in flight: to a TAM (any replica: a load balancer picks), or to a device.
+/// A message in flight: to a TAM (any replica: a load balancer picks), or to a device;
+/// `exchange` is the device's TEEP/HTTP exchange it belongs to (see [`Device::exchange`]).
 #[derive(Clone, Debug)]
 enum Packet {
-    ToTam { device: usize, body: Vec<u8> },
-    ToDevice { device: usize, body: Vec<u8> },
+    ToTam {
+        device: usize,
+        exchange: u64,
+        body: Vec<u8>,
+    },
+    ToDevice {
+        device: usize,
+        exchange: u64,
+        body: Vec<u8>,
+    },
 }
 
 impl Packet {
@@ -107,6 +116,7 @@ impl Packet {
 struct PendingCommit {
     replica: usize,
     device: usize,
+    exchange: u64,
     decision: Decision,
 }
 
@@ -117,6 +127,12 @@ struct Replica {
 
 struct Device {
     agent: Option<RealAgent<MemoryTee>>,
+    /// The Broker's current TEEP/HTTP exchange: each empty POST starts a new one (the
+    /// Broker runs one at a time and gave up on the last). A TAM message is an HTTP
+    /// response, read only on the connection of the exchange it answers: one answering an
+    /// abandoned exchange never reaches the Agent (the real Broker, teep-broker
+    /// `Broker::exchange`, holds the exchange lock and reads each response on its POST).
+    exchange: u64,
     key: PrivateKey,
     /// The highest sequence number ever held per manifest (rollback check).
     highest: BTreeMap<Vec<Vec<u8>>, u64>,
@@ -201,6 +217,7 @@ impl Sim {
             let mut d = Device {
                 agent: None,
                 key,
+                exchange: 0,
                 highest: BTreeMap::new(),
                 answered: 0,
                 unconfirmed: BTreeMap::new(),
@@ -366,7 +383,7 @@ impl Sim {
     }
 
     /// A replica handles `body`; the decision waits for its commit (another step).
-    fn deliver_to_tam(&mut self, device: usize, body: Vec<u8>) {
+    fn deliver_to_tam(&mut self, device: usize, exchange: u64, body: Vec<u8>) {
         let replica = self.rng.below(REPLICAS as u64) as usize;
         let now = self.tam_now(replica);
         let decision = {
@@ -397,6 +414,7 @@ impl Sim {
         self.pending.push(PendingCommit {
             replica,
             device,
+            exchange,
             decision,
         });
     }
@@ -460,6 +478,7 @@ impl Sim {
                 match handled.reply {
                     Some(body) => self.send(Packet::ToDevice {
                         device: p.device,
+                        exchange: p.exchange,
                         body,
                     }),
                     None => self.session_end(p.device),
@@ -472,7 +491,13 @@ impl Sim {
         }
     }
 
-    fn deliver_to_device(&mut self, device: usize, body: &[u8]) {
+    fn deliver_to_device(&mut self, device: usize, exchange: u64, body: &[u8]) {
+        if exchange != self.devices[device].exchange {
+            self.event(format!(
+                "dev{device}: Broker discards a response to abandoned exchange {exchange}"
+            ));
+            return;
+        }
         let cx = AgentCx {
             now: self.w.now,
             random: self.rng.bytes32(),
@@ -503,6 +528,7 @@ impl Sim {
         if let Some(reply) = handled.reply {
             self.send(Packet::ToTam {
                 device,
+                exchange,
                 body: reply,
             });
         }
@@ -601,6 +627,18 @@ impl Sim {
         }
     }
 
+    /// The Broker starts a new exchange (giving up on the last one, if any).
+    fn empty_post(&mut self, device: usize) {
+        self.devices[device].exchange += 1;
+        let exchange = self.devices[device].exchange;
+        self.event(format!("dev{device}: empty POST (exchange {exchange})"));
+        self.send(Packet::ToTam {
+            device,
+            exchange,
+            body: Vec::new(),
+        });
+    }
+
     fn crash_device(&mut self, device: usize) {
         let tee = self.devices[device].agent.take().unwrap().into_tee();
         let agent = self.boot(&self.devices[device].key.clone(), Some(tee));
@@ -652,19 +690,23 @@ impl Sim {
             let i = due[self.rng.below(due.len() as u64) as usize];
             let (_, packet) = self.net.remove(i);
             match packet {
-                Packet::ToTam { device, body } => self.deliver_to_tam(device, body),
-                Packet::ToDevice { device, body } => self.deliver_to_device(device, &body),
+                Packet::ToTam {
+                    device,
+                    exchange,
+                    body,
+                } => self.deliver_to_tam(device, exchange, body),
+                Packet::ToDevice {
+                    device,
+                    exchange,
+                    body,
+                } => self.deliver_to_device(device, exchange, &body),
             }
         } else if roll < 75 && !self.pending.is_empty() {
             let i = self.rng.below(self.pending.len() as u64) as usize;
             self.commit(i);
         } else if roll < 85 {
             let device = self.rng.below(DEVICES as u64) as usize;
-            self.event(format!("dev{device}: empty POST"));
-            self.send(Packet::ToTam {
-                device,
-                body: Vec::new(),
-            });
+            self.empty_post(device);
         } else if roll < 90 && self.faults {
             self.admin();
         } else if roll < 93 && self.faults {
@@ -687,10 +729,7 @@ impl Sim {
         }
         for device in 0..DEVICES {
             for _ in 0..4 {
-                self.send(Packet::ToTam {
-                    device,
-                    body: Vec::new(),
-                });
+                self.empty_post(device);
                 self.drain();
                 if self.held(device) == self.expected() && self.recorded(device) == self.expected()
                 {
@@ -719,8 +758,16 @@ impl Sim {
             } else {
                 let (_, packet) = self.net.remove(0);
                 match packet {
-                    Packet::ToTam { device, body } => self.deliver_to_tam(device, body),
-                    Packet::ToDevice { device, body } => self.deliver_to_device(device, &body),
+                    Packet::ToTam {
+                        device,
+                        exchange,
+                        body,
+                    } => self.deliver_to_tam(device, exchange, body),
+                    Packet::ToDevice {
+                        device,
+                        exchange,
+                        body,
+                    } => self.deliver_to_device(device, exchange, &body),
                 }
             }
             self.check();
@@ -730,8 +777,10 @@ impl Sim {
 
 fn describe(p: &Packet) -> String {
     match p {
-        Packet::ToTam { device, body } => format!("dev{device}->tam ({} bytes)", body.len()),
-        Packet::ToDevice { device, body } => format!("tam->dev{device} ({} bytes)", body.len()),
+        Packet::ToTam { device, body, .. } => format!("dev{device}->tam ({} bytes)", body.len()),
+        Packet::ToDevice { device, body, .. } => {
+            format!("tam->dev{device} ({} bytes)", body.len())
+        }
     }
 }
 
