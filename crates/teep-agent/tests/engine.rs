@@ -813,14 +813,22 @@ fn an_update_after_one_applied_since_the_last_query_response_is_refused() {
     // The TAM's answer to the second QueryResponse installs one v2 ...
     install(&w, &mut agent, 2, "one", 2);
     // ... and its earlier answer, unlinking one, arrives late: refused, nothing changes.
-    let stale = sign1(&w, &w.tam_ed25519, &update(&[1; 16], vec![], vec![manifest_id("one")]));
+    let stale = sign1(
+        &w,
+        &w.tam_ed25519,
+        &update(&[1; 16], vec![], vec![manifest_id("one")]),
+    );
     let e = refused(&w, &mut agent, &stale);
     assert_eq!(e.err_code, ErrCode::PermanentError);
     assert_eq!(e.token.as_deref(), Some(&[1; 16][..]));
     assert_eq!(installed(&agent), vec![(manifest_id("one"), 2)]);
     // An attacker's made-up install under a fresh token fares the same, also after a restart.
     let mut agent = Agent::new(w.config(), agent.into_tee()).unwrap();
-    let forged = sign1(&w, &w.tam_ed25519, &update(&[3; 16], vec![w.envelope("two", 1)], vec![]));
+    let forged = sign1(
+        &w,
+        &w.tam_ed25519,
+        &update(&[3; 16], vec![w.envelope("two", 1)], vec![]),
+    );
     assert_eq!(
         agent.handle(TAM_URI, &forged, cx()).event,
         Event::Refused(Refusal::Superseded)
@@ -834,8 +842,15 @@ fn an_update_after_one_applied_since_the_last_query_response_is_refused() {
     let handled = agent.handle(TAM_URI, &sign1(&w, &w.tam_ed25519, &note), cx());
     assert!(matches!(handled.event, Event::TamReported { .. }));
     // Once the Agent answered the TAM again, its next Update applies.
-    assert!(matches!(agent.handle(TAM_URI, &ask(0xa3), cx()).event, Event::QueryAnswered { .. }));
-    let unlink = sign1(&w, &w.tam_ed25519, &update(&[5; 16], vec![], vec![manifest_id("one")]));
+    assert!(matches!(
+        agent.handle(TAM_URI, &ask(0xa3), cx()).event,
+        Event::QueryAnswered { .. }
+    ));
+    let unlink = sign1(
+        &w,
+        &w.tam_ed25519,
+        &update(&[5; 16], vec![], vec![manifest_id("one")]),
+    );
     assert!(matches!(
         agent.handle(TAM_URI, &unlink, cx()).event,
         Event::UpdateApplied { unlinked: 1, .. }

@@ -446,14 +446,16 @@ impl Sim {
                     d.unconfirmed.remove(token);
                     // A QueryResponse answered normally replaced the record from its
                     // tc-list; one answered for a failed attestation did not (the TAM
-                    // does not believe that device).
-                    let believed = !matches!(
-                        handled.event,
-                        Event::UpdateSent {
-                            err_code: Some(ErrCode::AttestationRequired),
-                            ..
+                    // does not believe that device), nor did an Error consuming the
+                    // QueryRequest's token (the Agent refusing a replayed copy: its
+                    // QueryResponse, if any, never reached the TAM).
+                    let believed = match handled.event {
+                        Event::UpToDate => true,
+                        Event::UpdateSent { err_code, .. } => {
+                            err_code != Some(ErrCode::AttestationRequired)
                         }
-                    );
+                        _ => false,
+                    };
                     if let Some(&sent) = self.answers.get(token).filter(|_| believed) {
                         d.unconfirmed.retain(|_, at| *at >= sent);
                     }
