@@ -36,12 +36,8 @@ use teep_tam::{Context, Decision, Event, Random, Tam, driver};
 
 /// Seeds run by default (`TEEP_SIM_SEEDS` overrides).
 const DEFAULT_SEEDS: u64 = 200;
-/// Seeds of a known, unfixed failure, skipped unless named by `TEEP_SIM_SEED`: a stale
-/// Update delivered late unlinks a TC the device had since updated; that version can never
-/// be installed again (sequence numbers survive deletion) and the TAM re-sends it in every
-/// Update, which the Agent refuses as a whole (docs/development.md). None of the default
-/// seeds fails that way since the device-revision fix changed their runs (65 did before);
-/// seeds of the long run still do.
+/// Seeds of a known, unfixed failure, skipped unless named by `TEEP_SIM_SEED`. None: the
+/// long run (`TEEP_SIM_SEEDS=2000`) passes every seed (docs/development.md).
 const KNOWN_FAILING: [u64; 0] = [];
 const DEVICES: usize = 4;
 const REPLICAS: usize = 3;
@@ -288,7 +284,7 @@ impl Sim {
 
     /// A TC the policy adds back is published anew first: Agents keep sequence numbers
     /// across deletion, so an old version can never be installed again (and the TAM,
-    /// which does not learn that, would re-send it forever: reported, not fixed).
+    /// which does not learn that, would re-send it in every Update: docs/development.md).
     fn set_policy(&mut self, names: Vec<&'static str>) {
         let mut needed = names.clone();
         if names.contains(&"a1") {
