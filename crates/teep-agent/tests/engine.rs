@@ -793,6 +793,71 @@ fn update_installs_then_updates_then_deletes_with_reports() {
     assert!(agent.invoke_ta(&ta_id("one"), b"!").is_err());
 }
 
+/// An Update held back (by the network, or by a hostile REE) and delivered after a newer
+/// one was applied answers a QueryResponse that no longer describes the device: here it
+/// would unlink the version the newer Update installed, which rollback protection keeps
+/// from ever coming back. Refused until the Agent has answered the TAM again, also across a
+/// restart (found by the simulation, seed 333).
+#[test]
+fn an_update_after_one_applied_since_the_last_query_response_is_refused() {
+    let w = World::new();
+    let mut agent = w.agent();
+    let ask = |t: u8| {
+        let q = query(Some(&[t; 16]), None, DataItemRequested::TRUSTED_COMPONENTS);
+        sign_multi(&w, &Message::QueryRequest(q))
+    };
+    for t in [0xa1, 0xa2] {
+        let answered = agent.handle(TAM_URI, &ask(t), cx());
+        assert!(matches!(answered.event, Event::QueryAnswered { .. }));
+    }
+    // The TAM's answer to the second QueryResponse installs one v2 ...
+    install(&w, &mut agent, 2, "one", 2);
+    // ... and its earlier answer, unlinking one, arrives late: refused, nothing changes.
+    let stale = sign1(
+        &w,
+        &w.tam_ed25519,
+        &update(&[1; 16], vec![], vec![manifest_id("one")]),
+    );
+    let e = refused(&w, &mut agent, &stale);
+    assert_eq!(e.err_code, ErrCode::PermanentError);
+    assert_eq!(e.token.as_deref(), Some(&[1; 16][..]));
+    assert_eq!(installed(&agent), vec![(manifest_id("one"), 2)]);
+    // An attacker's made-up install under a fresh token fares the same, also after a restart.
+    let mut agent = Agent::new(w.config(), agent.into_tee()).unwrap();
+    let forged = sign1(
+        &w,
+        &w.tam_ed25519,
+        &update(&[3; 16], vec![w.envelope("two", 1)], vec![]),
+    );
+    assert_eq!(
+        agent.handle(TAM_URI, &forged, cx()).event,
+        Event::Refused(Refusal::Superseded)
+    );
+    // An Update changing nothing (the TAM's err-code only) is still acknowledged.
+    let note = Message::Update(Update {
+        token: Some(vec![4; 16]),
+        err_code: Some(ErrCode::AttestationRequired),
+        ..Update::default()
+    });
+    let handled = agent.handle(TAM_URI, &sign1(&w, &w.tam_ed25519, &note), cx());
+    assert!(matches!(handled.event, Event::TamReported { .. }));
+    // Once the Agent answered the TAM again, its next Update applies.
+    assert!(matches!(
+        agent.handle(TAM_URI, &ask(0xa3), cx()).event,
+        Event::QueryAnswered { .. }
+    ));
+    let unlink = sign1(
+        &w,
+        &w.tam_ed25519,
+        &update(&[5; 16], vec![], vec![manifest_id("one")]),
+    );
+    assert!(matches!(
+        agent.handle(TAM_URI, &unlink, cx()).event,
+        Event::UpdateApplied { unlinked: 1, .. }
+    ));
+    assert!(installed(&agent).is_empty());
+}
+
 #[test]
 fn a_rollback_manifest_is_refused_and_changes_nothing() {
     let w = World::new();

@@ -680,6 +680,44 @@ fn manifest_processing_error_records_only_what_succeeded() {
     assert_eq!(installed, vec![manifest_id("lib")]);
 }
 
+/// The Agent applied an Update replacing app v1 by v2, its Success was lost, and it
+/// refused a replayed copy: that Error (no report) is what the TAM gets. The record must not
+/// keep claiming v1 (found by the simulation, seed 377): whether and which version the
+/// device holds is unknown, so the record claims nothing of app.
+#[test]
+fn an_error_without_reports_drops_the_sent_manifests_from_the_record() {
+    let (mut w, agent) = installed_world();
+    w.release("app", 2, &[]);
+    w.now += 60;
+    let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
+    let u = update(agent.read(&w.post(&agent.plain_response(&qr)).unwrap().reply.unwrap()));
+    let refused = agent.error(ErrorMessage {
+        token: u.token.clone(),
+        ..ErrorMessage::new(ErrCode::PermanentError)
+    });
+    let done = w.post(&refused).unwrap();
+    assert_eq!(
+        done.event,
+        Event::AgentError {
+            code: ErrCode::PermanentError
+        }
+    );
+    assert!(w.device(&agent).unwrap().installed.is_empty());
+    // A replay of that Error changes nothing more.
+    let before = w.snapshot();
+    w.post_dropped(&refused);
+    assert_eq!(w.snapshot(), before);
+    // The next session re-sends v2 (a re-delivery if the device holds it); the device's
+    // tc-list (still app v1 here) is recorded meanwhile.
+    w.now += 60;
+    let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
+    let u = update(agent.read(&w.post(&agent.plain_response(&qr)).unwrap().reply.unwrap()));
+    let SessionState::ExpectSuccess(state) = w.session(u.token.as_ref().unwrap()).state else {
+        panic!()
+    };
+    assert_eq!(state.sent_manifests[0].sequence, 2);
+}
+
 /// The simulated clock stands still: every session opens in the same second, and each
 /// one past the bound (3) retires exactly the oldest, whatever the random tokens' order.
 #[test]

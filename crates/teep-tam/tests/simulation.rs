@@ -36,12 +36,8 @@ use teep_tam::{Context, Decision, Event, Random, Tam, driver};
 
 /// Seeds run by default (`TEEP_SIM_SEEDS` overrides).
 const DEFAULT_SEEDS: u64 = 200;
-/// Seeds of a known, unfixed failure, skipped unless named by `TEEP_SIM_SEED`: a stale
-/// Update delivered late unlinks a TC the device had since updated; that version can never
-/// be installed again (sequence numbers survive deletion) and the TAM re-sends it in every
-/// Update, which the Agent refuses as a whole (docs/development.md). None of the default
-/// seeds fails that way since the device-revision fix changed their runs (65 did before);
-/// seeds of the long run still do.
+/// Seeds of a known, unfixed failure, skipped unless named by `TEEP_SIM_SEED`. None: the
+/// long run (`TEEP_SIM_SEEDS=2000`) passes every seed (docs/development.md).
 const KNOWN_FAILING: [u64; 0] = [];
 const DEVICES: usize = 4;
 const REPLICAS: usize = 3;
@@ -88,11 +84,20 @@ impl Random for SimRng {
     }
 }
 
-/// A message in flight: to a TAM (any replica: a load balancer picks), or to a device.
+/// A message in flight: to a TAM (any replica: a load balancer picks), or to a device;
+/// `exchange` is the device's TEEP/HTTP exchange it belongs to (see [`Device::exchange`]).
 #[derive(Clone, Debug)]
 enum Packet {
-    ToTam { device: usize, body: Vec<u8> },
-    ToDevice { device: usize, body: Vec<u8> },
+    ToTam {
+        device: usize,
+        exchange: u64,
+        body: Vec<u8>,
+    },
+    ToDevice {
+        device: usize,
+        exchange: u64,
+        body: Vec<u8>,
+    },
 }
 
 impl Packet {
@@ -107,6 +112,7 @@ impl Packet {
 struct PendingCommit {
     replica: usize,
     device: usize,
+    exchange: u64,
     decision: Decision,
 }
 
@@ -117,6 +123,12 @@ struct Replica {
 
 struct Device {
     agent: Option<RealAgent<MemoryTee>>,
+    /// The Broker's current TEEP/HTTP exchange: each empty POST starts a new one (the
+    /// Broker runs one at a time and gave up on the last). A TAM message is an HTTP
+    /// response, read only on the connection of the exchange it answers: one answering an
+    /// abandoned exchange never reaches the Agent (the real Broker, teep-broker
+    /// `Broker::exchange`, holds the exchange lock and reads each response on its POST).
+    exchange: u64,
     key: PrivateKey,
     /// The highest sequence number ever held per manifest (rollback check).
     highest: BTreeMap<Vec<Vec<u8>>, u64>,
@@ -201,6 +213,7 @@ impl Sim {
             let mut d = Device {
                 agent: None,
                 key,
+                exchange: 0,
                 highest: BTreeMap::new(),
                 answered: 0,
                 unconfirmed: BTreeMap::new(),
@@ -271,7 +284,7 @@ impl Sim {
 
     /// A TC the policy adds back is published anew first: Agents keep sequence numbers
     /// across deletion, so an old version can never be installed again (and the TAM,
-    /// which does not learn that, would re-send it forever: reported, not fixed).
+    /// which does not learn that, would re-send it in every Update: docs/development.md).
     fn set_policy(&mut self, names: Vec<&'static str>) {
         let mut needed = names.clone();
         if names.contains(&"a1") {
@@ -366,7 +379,7 @@ impl Sim {
     }
 
     /// A replica handles `body`; the decision waits for its commit (another step).
-    fn deliver_to_tam(&mut self, device: usize, body: Vec<u8>) {
+    fn deliver_to_tam(&mut self, device: usize, exchange: u64, body: Vec<u8>) {
         let replica = self.rng.below(REPLICAS as u64) as usize;
         let now = self.tam_now(replica);
         let decision = {
@@ -397,6 +410,7 @@ impl Sim {
         self.pending.push(PendingCommit {
             replica,
             device,
+            exchange,
             decision,
         });
     }
@@ -428,14 +442,16 @@ impl Sim {
                     d.unconfirmed.remove(token);
                     // A QueryResponse answered normally replaced the record from its
                     // tc-list; one answered for a failed attestation did not (the TAM
-                    // does not believe that device).
-                    let believed = !matches!(
-                        handled.event,
-                        Event::UpdateSent {
-                            err_code: Some(ErrCode::AttestationRequired),
-                            ..
+                    // does not believe that device), nor did an Error consuming the
+                    // QueryRequest's token (the Agent refusing a replayed copy: its
+                    // QueryResponse, if any, never reached the TAM).
+                    let believed = match handled.event {
+                        Event::UpToDate => true,
+                        Event::UpdateSent { err_code, .. } => {
+                            err_code != Some(ErrCode::AttestationRequired)
                         }
-                    );
+                        _ => false,
+                    };
                     if let Some(&sent) = self.answers.get(token).filter(|_| believed) {
                         d.unconfirmed.retain(|_, at| *at >= sent);
                     }
@@ -460,6 +476,7 @@ impl Sim {
                 match handled.reply {
                     Some(body) => self.send(Packet::ToDevice {
                         device: p.device,
+                        exchange: p.exchange,
                         body,
                     }),
                     None => self.session_end(p.device),
@@ -472,7 +489,13 @@ impl Sim {
         }
     }
 
-    fn deliver_to_device(&mut self, device: usize, body: &[u8]) {
+    fn deliver_to_device(&mut self, device: usize, exchange: u64, body: &[u8]) {
+        if exchange != self.devices[device].exchange {
+            self.event(format!(
+                "dev{device}: Broker discards a response to abandoned exchange {exchange}"
+            ));
+            return;
+        }
         let cx = AgentCx {
             now: self.w.now,
             random: self.rng.bytes32(),
@@ -503,6 +526,7 @@ impl Sim {
         if let Some(reply) = handled.reply {
             self.send(Packet::ToTam {
                 device,
+                exchange,
                 body: reply,
             });
         }
@@ -601,6 +625,18 @@ impl Sim {
         }
     }
 
+    /// The Broker starts a new exchange (giving up on the last one, if any).
+    fn empty_post(&mut self, device: usize) {
+        self.devices[device].exchange += 1;
+        let exchange = self.devices[device].exchange;
+        self.event(format!("dev{device}: empty POST (exchange {exchange})"));
+        self.send(Packet::ToTam {
+            device,
+            exchange,
+            body: Vec::new(),
+        });
+    }
+
     fn crash_device(&mut self, device: usize) {
         let tee = self.devices[device].agent.take().unwrap().into_tee();
         let agent = self.boot(&self.devices[device].key.clone(), Some(tee));
@@ -652,19 +688,23 @@ impl Sim {
             let i = due[self.rng.below(due.len() as u64) as usize];
             let (_, packet) = self.net.remove(i);
             match packet {
-                Packet::ToTam { device, body } => self.deliver_to_tam(device, body),
-                Packet::ToDevice { device, body } => self.deliver_to_device(device, &body),
+                Packet::ToTam {
+                    device,
+                    exchange,
+                    body,
+                } => self.deliver_to_tam(device, exchange, body),
+                Packet::ToDevice {
+                    device,
+                    exchange,
+                    body,
+                } => self.deliver_to_device(device, exchange, &body),
             }
         } else if roll < 75 && !self.pending.is_empty() {
             let i = self.rng.below(self.pending.len() as u64) as usize;
             self.commit(i);
         } else if roll < 85 {
             let device = self.rng.below(DEVICES as u64) as usize;
-            self.event(format!("dev{device}: empty POST"));
-            self.send(Packet::ToTam {
-                device,
-                body: Vec::new(),
-            });
+            self.empty_post(device);
         } else if roll < 90 && self.faults {
             self.admin();
         } else if roll < 93 && self.faults {
@@ -687,10 +727,7 @@ impl Sim {
         }
         for device in 0..DEVICES {
             for _ in 0..4 {
-                self.send(Packet::ToTam {
-                    device,
-                    body: Vec::new(),
-                });
+                self.empty_post(device);
                 self.drain();
                 if self.held(device) == self.expected() && self.recorded(device) == self.expected()
                 {
@@ -719,8 +756,16 @@ impl Sim {
             } else {
                 let (_, packet) = self.net.remove(0);
                 match packet {
-                    Packet::ToTam { device, body } => self.deliver_to_tam(device, body),
-                    Packet::ToDevice { device, body } => self.deliver_to_device(device, &body),
+                    Packet::ToTam {
+                        device,
+                        exchange,
+                        body,
+                    } => self.deliver_to_tam(device, exchange, body),
+                    Packet::ToDevice {
+                        device,
+                        exchange,
+                        body,
+                    } => self.deliver_to_device(device, exchange, &body),
                 }
             }
             self.check();
@@ -730,8 +775,10 @@ impl Sim {
 
 fn describe(p: &Packet) -> String {
     match p {
-        Packet::ToTam { device, body } => format!("dev{device}->tam ({} bytes)", body.len()),
-        Packet::ToDevice { device, body } => format!("tam->dev{device} ({} bytes)", body.len()),
+        Packet::ToTam { device, body, .. } => format!("dev{device}->tam ({} bytes)", body.len()),
+        Packet::ToDevice { device, body, .. } => {
+            format!("tam->dev{device} ({} bytes)", body.len())
+        }
     }
 }
 

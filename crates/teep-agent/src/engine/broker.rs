@@ -105,8 +105,18 @@ impl<T: Tee> Agent<T> {
             .map_err(AgentError::Message)
     }
 
-    fn contact(&self, tam_uri: String) -> Result<Answer, AgentError> {
+    fn contact(&mut self, tam_uri: String) -> Result<Answer, AgentError> {
         let message = self.unsolicited(&tam_uri)?;
+        // An unsolicited QueryResponse is a QueryResponse: the Update answering it is due.
+        if message.is_some() {
+            let mut next = self.state.clone();
+            if let Some(t) = next.tams.iter_mut().find(|t| t.uri == tam_uri) {
+                t.applied_since_response = false;
+            }
+            if next != self.state {
+                self.commit_state(next)?;
+            }
+        }
         Ok(Answer::Contact { tam_uri, message })
     }
 

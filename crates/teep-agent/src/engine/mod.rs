@@ -193,6 +193,12 @@ pub enum Refusal {
     /// The Update lists the same envelope twice (a repeated install).
     #[error("manifest listed twice")]
     Repeated,
+    /// The Update installs or unlinks, but an Update from the same TAM was committed since
+    /// the Agent's last QueryResponse to it: it answers a QueryResponse that a later
+    /// exchange superseded (a late or held-back copy), planned from a state the device no
+    /// longer has. The TAM plans again from the device's next QueryResponse.
+    #[error("update answers a superseded QueryResponse")]
+    Superseded,
     /// The Update unlinks or replaces a manifest that another TAM installed: a TAM
     /// manages only the TCs it installed (RFC 9397 §4.4; ACLs per TAM key, protocol §10).
     #[error("manifest installed by another TAM")]
@@ -212,7 +218,7 @@ impl Refusal {
             Self::Freshness => ErrCode::UnsupportedFreshnessMechanisms,
             Self::SuitProfile => ErrCode::UnsupportedSuitReport,
             Self::AttestationRequired | Self::TamAttestation => ErrCode::AttestationRequired,
-            Self::Replay | Self::Nonce | Self::NotFromTam | Self::Repeated => {
+            Self::Replay | Self::Nonce | Self::NotFromTam | Self::Repeated | Self::Superseded => {
                 ErrCode::PermanentError
             }
             Self::OverLimits | Self::NotOwner => ErrCode::ManifestProcessingFailed,
@@ -415,7 +421,7 @@ impl<T: Tee> Agent<T> {
             let signer = verified.signer().clone();
             match verified.into_message() {
                 Message::QueryRequest(q) => self.on_query(tam_uri, &signer, q, cx),
-                Message::Update(u) => self.on_update(u, signer.thumbprint()),
+                Message::Update(u) => self.on_update(tam_uri, u, signer.thumbprint()),
                 _ => Err(Rejection::with_token(Refusal::NotFromTam, token.as_deref())),
             }
         });

@@ -98,6 +98,7 @@ impl<T: Tee> Agent<T> {
                 key: tam_key.thumbprint(),
                 plain_query: q.token.is_none() && q.challenge.is_none(),
                 error_since_response: false,
+                applied_since_response: false,
             });
         }
         self.commit_state(next).map_err(|_| reject(Refusal::Tee))?;

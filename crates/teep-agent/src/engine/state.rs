@@ -9,13 +9,14 @@
 //!
 //! ```text
 //! [ 3, [* [component-id, tam-uri / null]], [* component-id],
-//!   [* [tam-uri, key-thumbprint, plain-query, error-since-response]], [* token],
-//!   passport-ear / null, [* [manifest-id, tam-key-thumbprint]] ]
+//!   [* [tam-uri, key-thumbprint, plain-query, error-since-response, applied-since-response]],
+//!   [* token], passport-ear / null, [* [manifest-id, tam-key-thumbprint]] ]
 //! ```
 //!
-//! Versions 1 (without `passport-ear` and the owners) and 2 (without the owners) are still
-//! read, so a device keeps its state across the upgrade; their manifests have no recorded
-//! owner (any trusted TAM may manage them, and the next one that installs one owns it).
+//! Versions 1 (without `passport-ear` and the owners), 2 (without the owners) and 3
+//! (without `applied-since-response`, read as false) are still read, so a device keeps its
+//! state across the upgrade; their manifests have no recorded owner (any trusted TAM may
+//! manage them, and the next one that installs one owns it).
 
 use alloc::collections::VecDeque;
 use alloc::string::String;
@@ -26,7 +27,7 @@ use minicbor::{Decoder, Encoder};
 use teep_suit::ComponentId;
 
 /// Version of the encoding written by [`AgentState::encode`].
-const VERSION: u64 = 3;
+const VERSION: u64 = 4;
 
 /// A TA an app asked for (RequestTA) that is not installed yet.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,6 +46,9 @@ pub(crate) struct KnownTam {
     pub plain_query: bool,
     /// ProcessError was called for this TAM since our last QueryResponse (§11 condition 2).
     pub error_since_response: bool,
+    /// An Update from this TAM was committed since our last QueryResponse to it: a further
+    /// Update answers a QueryResponse that no longer describes the device, and is refused.
+    pub applied_since_response: bool,
 }
 
 /// Everything the engine persists.
@@ -117,11 +121,12 @@ impl AgentState {
         }
         e.array(self.tams.len() as u64)?;
         for t in &self.tams {
-            e.array(4)?
+            e.array(5)?
                 .str(&t.uri)?
                 .bytes(&t.key)?
                 .bool(t.plain_query)?
-                .bool(t.error_since_response)?;
+                .bool(t.error_since_response)?
+                .bool(t.applied_since_response)?;
         }
         e.array(self.tokens.len() as u64)?;
         for t in &self.tokens {
@@ -155,6 +160,7 @@ impl AgentState {
         let version = match (definite(d.array()?)?, d.u64()?) {
             (5, 1) => 1,
             (6, 2) => 2,
+            (7, 3) => 3,
             (7, VERSION) => VERSION,
             _ => return Err(bad("unknown state version")),
         };
@@ -176,7 +182,8 @@ impl AgentState {
             state.unneeded.push(get_cid(d)?);
         }
         for _ in 0..definite(d.array()?)? {
-            if definite(d.array()?)? != 4 {
+            let fields = if version >= 4 { 5 } else { 4 };
+            if definite(d.array()?)? != fields {
                 return Err(bad("tam entry"));
             }
             let uri = String::from(d.str()?);
@@ -186,6 +193,7 @@ impl AgentState {
                 key,
                 plain_query: d.bool()?,
                 error_since_response: d.bool()?,
+                applied_since_response: version >= 4 && d.bool()?,
             });
         }
         for _ in 0..definite(d.array()?)? {
@@ -268,6 +276,7 @@ mod tests {
             key: [7; 32],
             plain_query: true,
             error_since_response: false,
+            applied_since_response: true,
         });
         s.remember_token(&[1; 16], 2);
         s.remember_token(&[2; 16], 2);
@@ -294,8 +303,24 @@ mod tests {
         trailing.push(0);
         assert_eq!(AgentState::decode(&trailing), Err(StateDecodeError));
         let mut other_version = bytes;
-        other_version[1] = 4;
+        other_version[1] = 5;
         assert_eq!(AgentState::decode(&other_version), Err(StateDecodeError));
+    }
+
+    #[test]
+    fn version_3_is_read_with_no_update_applied_since_a_response() {
+        let mut s = sample();
+        s.tams[0].applied_since_response = false;
+        let mut v3 = s.encode();
+        v3[1] = 3;
+        // The TAM entry: [uri, key (34 bytes encoded), bool, bool] without the third bool.
+        let uri = s.tams[0].uri.as_bytes();
+        // The last occurrence: a requested entry names the same URI earlier.
+        let at = v3.windows(uri.len()).rposition(|w| w == uri).unwrap();
+        assert_eq!(v3[at - 2], 0x85);
+        v3[at - 2] = 0x84;
+        v3.remove(at + uri.len() + 34 + 2);
+        assert_eq!(AgentState::decode(&v3), Ok(s));
     }
 
     #[test]
@@ -303,6 +328,8 @@ mod tests {
         let mut s = sample();
         s.passport = None;
         s.owners.clear();
+        // Versions 1 and 2 have 4-element TAM entries (like version 3).
+        s.tams.clear();
         let v3 = s.encode();
         // v3 ends with the passport (null) and the empty owner list.
         assert_eq!(&v3[v3.len() - 2..], &[0xf6, 0x80]);

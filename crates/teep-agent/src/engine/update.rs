@@ -34,8 +34,14 @@ fn envelope_locations(envelopes: &[Vec<u8>]) -> Vec<ComponentId> {
 
 /// teep-suit states its err-codes by their -26 meaning; these are ours.
 impl<T: Tee> Agent<T> {
-    /// `tam` is the thumbprint of the TAM key the Update verified with.
-    pub(super) fn on_update(&mut self, u: Update, tam: [u8; 32]) -> Result<Handled, Rejection> {
+    /// `tam_uri` is the TAM the Broker names; `tam` is the thumbprint of the TAM key the
+    /// Update verified with.
+    pub(super) fn on_update(
+        &mut self,
+        tam_uri: &str,
+        u: Update,
+        tam: [u8; 32],
+    ) -> Result<Handled, Rejection> {
         let token = u.token.as_deref();
         let reject = |refusal| Rejection::with_token(refusal, token);
         if token.is_some_and(|t| self.state.tokens.iter().any(|seen| seen == t)) {
@@ -69,6 +75,17 @@ impl<T: Tee> Agent<T> {
         if envelopes.is_empty() && unneeded.is_empty() {
             return self.acknowledge(u);
         }
+        // One state-changing Update per QueryResponse: after one is committed, the TAM must
+        // hear the device's new state before it plans another (an Update held back and
+        // delivered after a newer one would unlink or replace what that one installed,
+        // found by the simulation). An Update changing nothing is harmless and acknowledged.
+        if self
+            .state
+            .tam(tam_uri)
+            .is_some_and(|t| t.applied_since_response)
+        {
+            return Err(reject(Refusal::Superseded));
+        }
         if unneeded
             .iter()
             .chain(&envelope_locations(envelopes))
@@ -85,7 +102,7 @@ impl<T: Tee> Agent<T> {
             };
             processor.update(parts.storage, &unneeded, envelopes, token)
         };
-        self.answer_update(u.token, tam, &unneeded, &outcome)
+        self.answer_update(u.token, tam_uri, tam, &unneeded, &outcome)
     }
 
     /// An Update with nothing to install or unlink: at most the TAM's err-code, or an
@@ -121,6 +138,7 @@ impl<T: Tee> Agent<T> {
     fn answer_update(
         &mut self,
         token: Option<Vec<u8>>,
+        tam_uri: &str,
         tam: [u8; 32],
         unneeded: &[ComponentId],
         outcome: &UpdateOutcome,
@@ -148,7 +166,7 @@ impl<T: Tee> Agent<T> {
                     ..Success::default()
                 }))
                 .map_err(|_| Rejection::with_token(Refusal::Tee, token.as_deref()))?;
-            let event = self.after_commit(token.as_deref(), tam, unneeded, outcome);
+            let event = self.after_commit(token.as_deref(), tam_uri, tam, unneeded, outcome);
             return Ok(Handled {
                 reply: Some(reply),
                 event,
@@ -178,16 +196,21 @@ impl<T: Tee> Agent<T> {
 
     /// After a committed Update: the token is answered, installed TAs are no longer
     /// requested and unlinked manifests no longer unneeded; the installed manifests are
-    /// `tam`'s, the unlinked ones nobody's.
+    /// `tam`'s, the unlinked ones nobody's; `tam_uri` may send no further Update until it
+    /// has the device's next QueryResponse.
     fn after_commit(
         &mut self,
         token: Option<&[u8]>,
+        tam_uri: &str,
         tam: [u8; 32],
         unneeded: &[ComponentId],
         outcome: &UpdateOutcome,
     ) -> Event {
         let mut next = self.state.clone();
         next.owners.retain(|(m, _)| !unneeded.contains(m));
+        if let Some(t) = next.tams.iter_mut().find(|t| t.uri == tam_uri) {
+            t.applied_since_response = true;
+        }
         for done in outcome
             .outcomes
             .iter()

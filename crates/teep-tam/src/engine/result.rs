@@ -83,6 +83,21 @@ impl Tam {
                         .any(|r| r.manifest_digest == m.digest && r.success)
             })
             .collect();
+        // An Error with no report at all is a refusal of the whole message (a replayed copy
+        // of an Update whose first copy the Agent applied, its Success lost; one it judged
+        // superseded): whether the device holds a sent manifest, and which version, is
+        // unknown. Its entry is dropped, so the record claims nothing the device may not
+        // hold; the next QueryResponse's tc-list puts back what is there (found by the
+        // simulation: the record kept a version the device had replaced, or a manifest
+        // recorded from a stale tc-list that the device had unlinked).
+        if code.is_some() && records.is_empty() {
+            device.installed.retain(|i| {
+                !state
+                    .sent_manifests
+                    .iter()
+                    .any(|m| m.manifest_id == i.manifest_id)
+            });
+        }
         for m in &installed {
             device.installed.retain(|i| i.manifest_id != m.manifest_id);
             device.installed.push(Installed {
