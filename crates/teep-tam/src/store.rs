@@ -562,7 +562,12 @@ impl MemoryState {
             self.bump_revision(&d.id);
         }
         self.attestations.extend(c.attestation.iter().cloned());
-        if let Some(o) = &c.outcome {
+        // Outcomes of devices with a record only (the record may come in this commit).
+        if let Some(o) = c
+            .outcome
+            .as_ref()
+            .filter(|o| self.devices.contains_key(&o.device))
+        {
             self.outcomes.push(o.clone());
             let held = self
                 .outcomes

@@ -961,6 +961,30 @@ fn appraisals_are_recorded_per_known_device_failures_included() {
 }
 
 #[test]
+fn a_known_devices_failed_appraisal_in_an_anonymous_session_is_recorded_for_it() {
+    // Over HTTP a session opens with an empty POST: the engine learns the device from the
+    // key that signed the QueryResponse (the Evidence's `cnf`, checked before appraisal).
+    let (mut w, agent) = installed_world();
+    w.now += 60;
+    // The device's TEE now signs Evidence with a key the Verifier does not endorse (a
+    // replaced TEE, a cloned identity): the EAR binds no key, the message is dropped.
+    let rogue = Agent {
+        attestation: signer(&PrivateKey::generate(Curve::P256).unwrap()),
+        ..agent
+    };
+    let qr = rogue.read_query(&w.connect());
+    let resp = rogue.attested_response(&qr, qr.challenge.as_deref().unwrap());
+    let (why, outcome) = w.post_dropped_recording(&resp, rogue.id());
+    assert!(matches!(why, Dropped::NoCnfKey), "{why:?}");
+    assert_eq!(outcome.verdict, AttestationVerdict::Rejected);
+    // A stranger signing with its own key gets nothing recorded under the known device:
+    // the outcome goes to the key that signed, which the TAM does not know.
+    let stranger = w.agent(Curve::P256);
+    let qr = stranger.read_query(&w.connect());
+    w.post_dropped(&stranger.attested_response(&qr, &[0x55; 32]));
+}
+
+#[test]
 fn a_strangers_failed_first_contact_records_no_outcome() {
     // Anyone can make Evidence that fails: a device the TAM does not know gets nothing
     // written (`post_dropped` asserts the whole store unchanged), whatever it sends.

@@ -117,9 +117,11 @@ pub struct Decision {
     /// The reply and changes, or why the message was dropped (nothing to commit but
     /// `failed_attestation`).
     pub result: Result<Handled, Dropped>,
-    /// A dropped message's failed appraisal of a device the TAM knows (the session was
-    /// opened for it): the one thing committed for a dropped message, so that the
-    /// operator sees the failure (bounded per device by the store).
+    /// A dropped message's failed appraisal, for the device the session was opened for or
+    /// whose key signed the QueryResponse: the one thing committed for a dropped message,
+    /// so that the operator sees the failure. The store keeps it only for a device it
+    /// has a record of (a stranger's proves nothing), at most
+    /// [`crate::store::OUTCOMES_PER_DEVICE`] per device.
     pub failed_attestation: Option<AttestationOutcome>,
 }
 
@@ -159,8 +161,12 @@ enum Stage {
     ConnectChallenge { device: Box<DeviceView> },
     /// Waiting for the session the token names.
     Session,
-    /// Waiting for the EAR about the Evidence.
-    Appraisal { session: SessionRecord },
+    /// Waiting for the EAR about the Evidence, which the device `sender`'s key (the
+    /// Evidence's `cnf`) has been shown to sign the QueryResponse with.
+    Appraisal {
+        session: SessionRecord,
+        sender: DeviceId,
+    },
     /// Waiting for the device whose key verifies (or signed) the message.
     Device {
         session: SessionRecord,
@@ -205,9 +211,9 @@ impl Pending {
     /// that gave no answer about a known device's Evidence is recorded for that device).
     pub fn fail(self, why: Dropped, now: u64) -> Decision {
         let failed_attestation = match (&self.stage, &why) {
-            (Stage::Appraisal { session }, Dropped::Verifier(reason)) => {
-                session.device.map(|device| AttestationOutcome {
-                    device,
+            (Stage::Appraisal { session, sender }, Dropped::Verifier(reason)) => {
+                Some(AttestationOutcome {
+                    device: session.device.unwrap_or(*sender),
                     at: now,
                     verdict: AttestationVerdict::VerifierUnavailable,
                     detail: outcome_detail(reason),
@@ -331,9 +337,10 @@ impl Tam {
             (Stage::Session, Resume::Loaded(Loaded::Session(record))) => {
                 self.on_session(meta, body, record, cx)
             }
-            (Stage::Appraisal { session }, Resume::Appraised(AppraisalResponse::Ear(ear))) => {
-                self.on_ear(meta, body, session, ear, cx)
-            }
+            (
+                Stage::Appraisal { session, sender },
+                Resume::Appraised(AppraisalResponse::Ear(ear)),
+            ) => self.on_ear(meta, body, session, Some(sender), ear, cx),
             (Stage::Device { session, attested }, Resume::Loaded(Loaded::Device(view))) => {
                 self.on_device(meta, body, session, attested, *view, cx)
             }

@@ -42,15 +42,15 @@ impl Tam {
                 ) {
                     (Some(evidence), PayloadKind::Evidence) => {
                         match self.open_evidence(evidence).and_then(|evidence| {
-                            self.signed_by_evidence_key(&body, &evidence, &session)?;
-                            Ok(evidence)
+                            let sender = self.signed_by_evidence_key(&body, &evidence, &session)?;
+                            Ok((evidence, sender))
                         }) {
-                            Ok(evidence) => Step::Appraise(
+                            Ok((evidence, sender)) => Step::Appraise(
                                 AppraisalRequest::Appraise(evidence),
                                 Pending {
                                     meta,
                                     body,
-                                    stage: Stage::Appraisal { session },
+                                    stage: Stage::Appraisal { session, sender },
                                 },
                             ),
                             Err(e) => done(meta, Err(e)),
@@ -58,7 +58,7 @@ impl Tam {
                     }
                     (Some(ear), PayloadKind::AttestationResult) => {
                         let ear = ear.clone();
-                        self.on_ear(meta, body, session, ear, cx)
+                        self.on_ear(meta, body, session, None, ear, cx)
                     }
                     (None, _) => self.load_signer(meta, body, session, None),
                 }
@@ -115,12 +115,14 @@ impl Tam {
     /// the TAM do Verifier work for it and spend the challenge the genuine one needs.
     /// After the appraisal the EAR's `cnf` must name that key again ([`Self::on_ear`]) and
     /// [`Self::on_device`] verifies with it, so nothing rests on this unchecked read.
+    /// Returns the device that key names: the sender holds it, so a failed appraisal can
+    /// be recorded for that device (when the TAM knows it).
     fn signed_by_evidence_key(
         &self,
         body: &[u8],
         evidence: &[u8],
         session: &SessionRecord,
-    ) -> Result<(), Dropped> {
+    ) -> Result<DeviceId, Dropped> {
         let key = teep_proto::decode_unverified_cose(evidence)
             .ok()
             .and_then(|cose| cose.payload)
@@ -128,7 +130,7 @@ impl Tam {
             .and_then(|claims| claims.cnf_key().ok())
             .ok_or(Dropped::NoCnfKey)?;
         match verify_with(body, self.cfg.numbering, self.cfg.provider, &key) {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(DeviceId(key.thumbprint())),
             Err(e) if session.device.is_some() => Err(Dropped::WrongDevice(e)),
             Err(e) => Err(Dropped::BadSignature(e)),
         }
@@ -177,17 +179,21 @@ impl Tam {
         meta: MessageMeta,
         body: Vec<u8>,
         session: SessionRecord,
+        sender: Option<DeviceId>,
         ear: Vec<u8>,
         cx: &mut Context<'_>,
     ) -> Step {
         let SessionState::ExpectQueryResponse(state) = &session.state else {
             return done(meta, Err(Dropped::ShellMismatch));
         };
+        // Whose appraisal failed, if it fails: the device the session was opened for, else
+        // the one whose key signed the QueryResponse (checked before the appraisal).
+        let appraised = session.device.or(sender);
         // The key is read from the EAR before its signature is checked; `verify_ear` below
         // checks the signature and that `cnf` names exactly this key, and `on_device` then
         // verifies the QueryResponse with it, so nothing rests on the unchecked read.
         let Some(key) = ear_cnf_key(&ear) else {
-            return rejected(meta, Dropped::NoCnfKey, session.device, cx.now);
+            return rejected(meta, Dropped::NoCnfKey, appraised, cx.now);
         };
         let passport = Unverified::parse(&body, self.cfg.numbering).ok().is_some_and(|p| {
             matches!(p.message(), Message::QueryResponse(qr)
@@ -215,7 +221,7 @@ impl Tam {
             Ok(_) => (true, "affirming"),
             Err(ResultError::NotAffirming(status)) => (false, status.name()),
             Err(e) => {
-                return rejected(meta, Dropped::Attestation(e), session.device, cx.now);
+                return rejected(meta, Dropped::Attestation(e), appraised, cx.now);
             }
         };
         let attested = Attested {

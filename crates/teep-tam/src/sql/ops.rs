@@ -458,12 +458,15 @@ pub(super) async fn apply(conn: &mut Conn, c: &Changes) -> Result<(), StoreError
     }
     if let Some(o) = &c.outcome {
         batch.push(
-            "INSERT INTO attestation_outcomes (device, at, verdict, detail) VALUES ($1, $2, $3, $4)",
+            // Outcomes of devices with a record only (the record may come in this commit).
+            "INSERT INTO attestation_outcomes (device, at, verdict, detail) \
+             SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM devices WHERE id = $5)",
             vec![
                 Value::blob(&o.device.0),
                 Value::Int(Some(int(o.at)?)),
                 Value::Text(Some(o.verdict.name())),
                 Value::Text(Some(&o.detail)),
+                Value::blob(&o.device.0),
             ],
         );
         // The device keeps its latest OUTCOMES_PER_DEVICE: the rest, oldest first, go.
