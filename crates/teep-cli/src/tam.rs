@@ -10,14 +10,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
+use teep_attest::EatClaims;
 use teep_attest::appraiser::InProcess;
 use teep_attest::policy::{DEFAULT_CLOCK_SKEW, DEFAULT_FRESHNESS_WINDOW};
 use teep_attest::{Policy, ReferenceValues, SigningVerifier, Verifier};
 use teep_cose::{Algorithm, Curve, PrivateKey, TrustStore, default_provider};
 use teep_proto::Numbering;
 use teep_tam::http::{Server, ServerConfig, tls_config};
-use teep_attest::EatClaims;
-use teep_tam::own::{EarCheck, FileAttestation, OwnAttestation, RemoteAttestation, SelfAttestation};
+use teep_tam::own::{
+    EarCheck, FileAttestation, OwnAttestation, RemoteAttestation, SelfAttestation,
+};
 use teep_tam::sql::SqlStore;
 use teep_tam::{Tam, TamConfig};
 
@@ -91,8 +93,7 @@ struct Keys {
 impl Keys {
     /// The keys in `data_dir`, made (with their public halves beside them) where missing.
     fn open(data_dir: &Path) -> Result<Self> {
-        fs::create_dir_all(data_dir)
-            .with_context(|| format!("creating {}", data_dir.display()))?;
+        fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
         let [esp, ed] = KEYS.map(|(name, curve)| key(&data_dir.join(name), curve));
         let (esp, ed) = (esp?, ed?);
         let encryption = key(&data_dir.join(ENCRYPTION_KEY), Curve::P256)?;
@@ -143,8 +144,15 @@ fn identity(args: &IdentityArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     writeln!(out, "ueid: {ueid}")?;
-    for (name, k) in [("teep key (P-256)", &keys.esp), ("teep key (Ed25519)", &keys.ed)] {
-        writeln!(out, "{name} thumbprint: {}", hex::encode(k.public_key().thumbprint()))?;
+    for (name, k) in [
+        ("teep key (P-256)", &keys.esp),
+        ("teep key (Ed25519)", &keys.ed),
+    ] {
+        writeln!(
+            out,
+            "{name} thumbprint: {}",
+            hex::encode(k.public_key().thumbprint())
+        )?;
     }
     writeln!(
         out,
@@ -292,8 +300,9 @@ fn own_attestation(a: &SelfAttestationSetting, keys: &Keys) -> Result<Own> {
             claims,
             timeout,
         } => {
-            let text = String::from_utf8(crate::input::read(claims)?)
-                .with_context(|| format!("attestation claims {} are not UTF-8", claims.display()))?;
+            let text = String::from_utf8(crate::input::read(claims)?).with_context(|| {
+                format!("attestation claims {} are not UTF-8", claims.display())
+            })?;
             let claims = EatClaims::from_json(&text)
                 .with_context(|| format!("attestation claims {}", claims.display()))?;
             let claims = EatClaims {

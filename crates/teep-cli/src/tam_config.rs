@@ -125,7 +125,11 @@ pub(crate) struct ServeArgs {
     pub(crate) attestation_verifier: Option<String>,
     /// The TAM's bearer token at --attestation-verifier (prefer the variable or the file
     /// to the flag: a flag is visible to other users in the process list).
-    #[arg(long, env = "TEEP_TAM_ATTESTATION_VERIFIER_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "TEEP_TAM_ATTESTATION_VERIFIER_TOKEN",
+        hide_env_values = true
+    )]
     pub(crate) attestation_verifier_token: Option<String>,
     /// The TAM platform's claims (JSON, as `teep attest evidence --claims`: oemid,
     /// hwmodel, ... as the Verifier's policy expects them) for its Evidence to
@@ -332,7 +336,8 @@ impl ServeArgs {
             (Some(_), None) => bail!("tls-cert needs tls-key"),
             (None, Some(_)) => bail!("tls-key needs tls-cert"),
         };
-        let timeout = Duration::from_secs(self.verifier_timeout.unwrap_or(DEFAULT_VERIFIER_TIMEOUT));
+        let timeout =
+            Duration::from_secs(self.verifier_timeout.unwrap_or(DEFAULT_VERIFIER_TIMEOUT));
         let verifier = match (self.verifier, self.verifier_token, self.verifier_key) {
             (None, None, None) => VerifierSetting::InProcess {
                 policy: self.verifier_policy,

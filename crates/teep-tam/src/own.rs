@@ -294,7 +294,9 @@ impl<A: Appraiser + Send + Sync> OwnAttestation for RemoteAttestation<A> {
         // The nonce was checked when the result came; here only its age can have changed.
         self.check
             .ear(ear, None, now)
-            .map_err(|why| tracing::warn!(%why, "TAM attestation result from the Verifier not usable"))
+            .map_err(
+                |why| tracing::warn!(%why, "TAM attestation result from the Verifier not usable"),
+            )
             .ok()
     }
 }
@@ -445,7 +447,11 @@ mod tests {
     fn a_fresh_result_is_sent_until_it_expires() {
         let s = Setup::new();
         let source = s.source(s.tam.public_key(), &s.verifier);
-        assert_eq!(source.current(NOW), None, "nothing before the first refresh");
+        assert_eq!(
+            source.current(NOW),
+            None,
+            "nothing before the first refresh"
+        );
         block_on(source.refresh(NOW)).unwrap();
         let got = source.current(NOW + 10).unwrap();
         assert_eq!(&got.key, s.tam.public_key());
