@@ -28,18 +28,26 @@ pub struct Verifier {
 impl Verifier {
     /// Starts it in the deployment's directory.
     pub fn start(d: &Deployment) -> Self {
+        Self::start_with(d, "policy.json")
+    }
+
+    /// [`Verifier::start`] with another policy file (`verifier.key` is made only once, so
+    /// a Verifier started again signs with the same key).
+    pub fn start_with(d: &Deployment, policy: &str) -> Self {
         std::fs::write(
             d.work().join("tokens"),
             format!("tam {TAM_TOKEN}\ndevice {DEVICE_TOKEN}\n"),
         )
         .unwrap();
-        d.run(&["keys", "generate", "--out", "verifier.key"]);
+        if !d.work().join("verifier.key").exists() {
+            d.run(&["keys", "generate", "--out", "verifier.key"]);
+        }
         let process = spawn_until(
             &[
                 "verifier",
                 "serve",
                 "--policy",
-                "policy.json",
+                policy,
                 "--key",
                 "verifier.key",
                 "--tokens",

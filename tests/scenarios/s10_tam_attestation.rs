@@ -12,10 +12,16 @@
 //! The attacker's case first: the TEE trusts another Verifier for the TAM (what a device
 //! sees from a TAM whose result was made by a Verifier it does not trust): the Agent refuses
 //! the TAM's result, nothing is installed and the TAM records no TC on the device.
+//!
+//! The second test has the TAM attest itself to `teep verifier serve` (`teep tam serve
+//! --attestation-verifier`): its attestation key (`teep tam identity`) endorsed at the
+//! Verifier, the install follows; endorsed for nobody, the Verifier does not affirm, the TAM
+//! has no result to send and the device installs nothing.
 
 use crate::common::deployment::Deployment;
-use crate::fixtures::{assert_nothing_installed, counter_policy};
-use serde_json::json;
+use crate::fixtures::{TAM_TOKEN, Verifier, assert_nothing_installed, counter_policy};
+use crate::processes::wait_for;
+use serde_json::{Value, json};
 
 /// The TAM's Attestation Result, `tam-ear.cbor`, signed by `tam-verifier.key`, about the
 /// TAM's TEEP key (`cnf`) as its platform (`tam-attest.key`) attests it.
@@ -98,6 +104,89 @@ fn a_tee_demanding_the_tams_attestation_installs_only_after_a_result_it_trusts()
         "--tam-verifier-key",
         "tam-verifier.key.pub",
     ]);
+    d.policy_check();
+    crate::fixtures::assert_counter_installed(&d);
+    tee.stop();
+}
+
+/// `tam-claims.json` (the TAM platform's claims) and `name`, a Verifier policy endorsing
+/// `attestation_key` (PEM) for the TAM's `ueid` with reference values matching the claims.
+fn tam_verifier_policy(d: &Deployment, name: &str, attestation_key: &Value, ueid: &Value) {
+    let hwmodel = hex::encode("teep tam host");
+    let claims = json!({
+        "oemid": 32473, "hwmodel": hwmodel, "hwversion": ["1", 1],
+        "manifests": [ { "uri": "urn:teep:tam", "sha256": "ab".repeat(32) } ],
+    });
+    std::fs::write(d.work().join("tam-claims.json"), claims.to_string()).unwrap();
+    let policy = json!({
+        "policy_id": "policy:tam",
+        "endorsements": [ { "key": attestation_key, "ueid": ueid } ],
+        "reference_values": {
+            "oemids": [32473], "hwmodels": [hwmodel], "tc_digests": ["ab".repeat(32)],
+        },
+    });
+    std::fs::write(d.work().join(name), policy.to_string()).unwrap();
+}
+
+/// Restarts the TAM attesting itself to `verifier` and waits for the outcome of its first
+/// attempt (`line` in its log).
+fn tam_attested_by(d: &mut Deployment, verifier: &Verifier, line: &str) {
+    d.restart_tam(&[
+        "--attestation-verifier",
+        &verifier.url,
+        "--attestation-verifier-token",
+        TAM_TOKEN,
+        "--attestation-claims",
+        "tam-claims.json",
+        "--attestation-verifier-key",
+        "verifier.key.pub",
+    ]);
+    wait_for(line, || {
+        std::fs::read_to_string(d.tam_log()).is_ok_and(|log| log.contains(line))
+    });
+}
+
+#[test]
+fn a_tam_attested_by_a_remote_verifier_installs_only_when_endorsed_there() {
+    let mut d = Deployment::new();
+    let identity: Value =
+        serde_json::from_str(&d.run(&["tam", "identity", "--json", "--data-dir", &d.tam_data]))
+            .unwrap();
+    let ueid = &identity["ueid"];
+    counter_policy(&d);
+    let demanding = [
+        "--require-tam-attestation",
+        "--tam-verifier-key",
+        "verifier.key.pub",
+    ];
+
+    // The attacker's case: the Verifier endorses another key for the TAM's ueid.
+    d.run(&["keys", "generate", "--out", "stranger-attest.key"]);
+    let stranger = std::fs::read(d.work().join("stranger-attest.key.pub")).unwrap();
+    let stranger = hex::encode(stranger);
+    tam_verifier_policy(&d, "tam-policy-stranger.json", &json!(stranger), ueid);
+    let verifier = Verifier::start_with(&d, "tam-policy-stranger.json");
+    tam_attested_by(&mut d, &verifier, "TAM attestation result not refreshed");
+    let tee = d.start_tee_with(&demanding);
+    d.policy_check();
+    assert_nothing_installed(&d);
+    tee.stop();
+    drop(verifier);
+
+    // Endorsed: the TAM's result comes from the Verifier, the device installs.
+    tam_verifier_policy(
+        &d,
+        "tam-policy.json",
+        &identity["attestation_key"]["pem"],
+        ueid,
+    );
+    let verifier = Verifier::start_with(&d, "tam-policy.json");
+    tam_attested_by(
+        &mut d,
+        &verifier,
+        "TAM attestation result refreshed from the Verifier",
+    );
+    let tee = d.start_tee_with(&demanding);
     d.policy_check();
     crate::fixtures::assert_counter_installed(&d);
     tee.stop();

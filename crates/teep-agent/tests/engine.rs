@@ -540,7 +540,9 @@ fn a_tam_attestation_result_without_nonce_counts_only_under_the_timestamp_mechan
     let e = refused(&w, &mut agent, &sign_multi(&w, &no_nonce));
     assert_eq!(e.err_code, ErrCode::AttestationRequired);
     // Timestamp allowed: the Error offers both mechanisms; a stale or future result and
-    // one for another nonce are refused; a fresh nonce-less one is accepted up front.
+    // one for another key are refused; a fresh nonce-less one is accepted up front, and so
+    // is a fresh one carrying another nonce (the challenge of the Verifier the TAM attested
+    // itself to: it proves nothing to us, the `iat` does).
     let mut cfg = w.config();
     cfg.tam_attestation = Some(policy(true));
     let mut agent = w.agent_with(cfg);
@@ -558,20 +560,22 @@ fn a_tam_attestation_result_without_nonce_counts_only_under_the_timestamp_mechan
     for bad in [
         tam_ear_at(&verifier, tam, None, NOW as i64 - 301),
         tam_ear_at(&verifier, tam, None, NOW as i64 + 301),
-        tam_ear_at(&verifier, tam, Some(&[1; 32]), NOW as i64),
         tam_ear_at(&verifier, w.tam_esp256.public_key(), None, NOW as i64),
     ] {
         let e = refused(&w, &mut agent, &sign_multi(&w, &with(bad)));
         assert_eq!(e.err_code, ErrCode::AttestationRequired);
     }
-    let mut cfg = w.config();
-    cfg.tam_attestation = Some(policy(true));
-    let mut agent = w.agent_with(cfg);
-    let handled = agent.handle(TAM_URI, &sign_multi(&w, &no_nonce), cx());
-    assert!(matches!(
-        handled.event,
-        Event::QueryAnswered { attested: true, .. }
-    ));
+    let verifiers_nonce = with(tam_ear_at(&verifier, tam, Some(&[1; 32]), NOW as i64));
+    for good in [&no_nonce, &verifiers_nonce] {
+        let mut cfg = w.config();
+        cfg.tam_attestation = Some(policy(true));
+        let mut agent = w.agent_with(cfg);
+        let handled = agent.handle(TAM_URI, &sign_multi(&w, good), cx());
+        assert!(matches!(
+            handled.event,
+            Event::QueryAnswered { attested: true, .. }
+        ));
+    }
 }
 
 #[test]

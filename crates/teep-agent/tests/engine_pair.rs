@@ -26,7 +26,7 @@ use teep_cose::{Curve, PrivateKey, TrustStore};
 use teep_proto::Message;
 use teep_suit::storage::Storage;
 use teep_suit::verify::Anchors;
-use teep_tam::own::{FileAttestation, OwnAttestation, OwnEar, SelfAttestation};
+use teep_tam::own::{EarCheck, FileAttestation, OwnAttestation, OwnEar, SelfAttestation};
 use teep_tam::store::{DeviceId, TcPolicy};
 use teep_tam::tc::release_from_envelope;
 use teep_tam::{Context, Dropped, Handled, MemoryStore, Random, Tam, TamConfig, driver};
@@ -393,13 +393,15 @@ impl TamVerifier {
         SelfAttestation {
             source: Box::new(FileAttestation::new(
                 path.to_path_buf(),
-                provider(),
-                self.trust(),
-                vec![
-                    world.tam_esp256.public_key().clone(),
-                    world.tam_ed25519.public_key().clone(),
-                ],
-                3600,
+                EarCheck {
+                    provider: provider(),
+                    verifiers: self.trust(),
+                    tam_keys: vec![
+                        world.tam_esp256.public_key().clone(),
+                        world.tam_ed25519.public_key().clone(),
+                    ],
+                    max_age: 3600,
+                },
             )),
             up_front: false,
         }

@@ -4,32 +4,52 @@
 
 use std::fs;
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context as _, Result};
+use teep_attest::EatClaims;
 use teep_attest::appraiser::InProcess;
 use teep_attest::policy::{DEFAULT_CLOCK_SKEW, DEFAULT_FRESHNESS_WINDOW};
 use teep_attest::{Policy, ReferenceValues, SigningVerifier, Verifier};
 use teep_cose::{Algorithm, Curve, PrivateKey, TrustStore, default_provider};
 use teep_proto::Numbering;
 use teep_tam::http::{Server, ServerConfig, tls_config};
-use teep_tam::own::{FileAttestation, SelfAttestation};
+use teep_tam::own::{
+    EarCheck, FileAttestation, OwnAttestation, RemoteAttestation, SelfAttestation,
+};
 use teep_tam::sql::SqlStore;
 use teep_tam::{Tam, TamConfig};
 
 use crate::attest::{load_policy, verifier_id, write_secret};
 use crate::input::{private_key, public_key};
-use crate::tam_config::{ServeArgs, Settings, VerifierSetting};
+use crate::tam_config::{
+    DEFAULT_DATA_DIR, OwnSource, SelfAttestationSetting, ServeArgs, Settings, VerifierSetting,
+};
 
 #[derive(clap::Subcommand)]
 pub(crate) enum Command {
     /// Serve TEEP over HTTP (POST /tam) until Ctrl-C or SIGTERM. Every option can also be
     /// set by a TEEP_TAM_* variable or in the --config file (docs/operations.md).
     Serve(Box<ServeArgs>),
+    /// Print the TAM's public identity (ueid, TEEP keys, attestation key), making its keys
+    /// in the data directory if they are not there yet: what devices and the Verifier the
+    /// TAM attests itself to need (docs/operations.md).
+    Identity(IdentityArgs),
     #[command(flatten)]
     Admin(crate::tam_admin::Command),
+}
+
+#[derive(clap::Args)]
+pub(crate) struct IdentityArgs {
+    /// The TAM's data directory (as given to `teep tam serve`). [default: teep-tam]
+    #[arg(long, env = "TEEP_TAM_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Print JSON (else a summary, with the attestation key's PEM).
+    #[arg(long)]
+    json: bool,
 }
 
 /// The TAM's keys: one per cipher suite it offers (the first QueryRequest to an unknown
@@ -44,6 +64,10 @@ const ENCRYPTION_KEY: &str = "tam-encryption.key";
 const ENCRYPTION_PUBLIC_KEY: &str = "tam-encryption.pub.pem";
 /// The in-process Verifier's EAR key (not made when the Verifier is remote).
 const VERIFIER_KEY: &str = "verifier.key";
+/// The key the TAM signs Evidence about itself with (`--attestation-verifier`), and its
+/// public half for the Verifier's endorsement.
+const ATTESTATION_KEY: &str = "tam-attestation.key";
+const ATTESTATION_PUBLIC_KEY: &str = "tam-attestation.pub.pem";
 
 /// The public half of each of [`KEYS`] as SubjectPublicKeyInfo PEM, beside it in the data
 /// directory: what an operator hands to devices (`teep tee serve --trust-tam FILE`, which
@@ -53,23 +77,97 @@ const PUBLIC_KEYS: [&str; 2] = ["tam-esp256.pub.pem", "tam-ed25519.pub.pem"];
 pub(crate) fn run(cmd: Command) -> Result<ExitCode> {
     match cmd {
         Command::Serve(args) => serve(*args),
+        Command::Identity(args) => identity(&args),
         Command::Admin(cmd) => crate::tam_admin::run(cmd),
     }
+}
+
+/// The TAM's private keys, from its data directory.
+struct Keys {
+    esp: PrivateKey,
+    ed: PrivateKey,
+    encryption: PrivateKey,
+    attestation: PrivateKey,
+}
+
+impl Keys {
+    /// The keys in `data_dir`, made (with their public halves beside them) where missing.
+    fn open(data_dir: &Path) -> Result<Self> {
+        fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+        let [esp, ed] = KEYS.map(|(name, curve)| key(&data_dir.join(name), curve));
+        let (esp, ed) = (esp?, ed?);
+        let encryption = key(&data_dir.join(ENCRYPTION_KEY), Curve::P256)?;
+        let attestation = key(&data_dir.join(ATTESTATION_KEY), Curve::P256)?;
+        for (name, k) in PUBLIC_KEYS.iter().zip([&esp, &ed]).chain([
+            (&ENCRYPTION_PUBLIC_KEY, &encryption),
+            (&ATTESTATION_PUBLIC_KEY, &attestation),
+        ]) {
+            public_key_file(&data_dir.join(name), k)?;
+        }
+        Ok(Self {
+            esp,
+            ed,
+            encryption,
+            attestation,
+        })
+    }
+
+    /// The `ueid` of the TAM's Evidence about itself: type RAND (0x01) and the thumbprint
+    /// of its P-256 TEEP key, so it is stable for the life of that key and known before
+    /// the TAM first runs.
+    fn ueid(&self) -> Vec<u8> {
+        [&[1u8][..], &self.esp.public_key().thumbprint()].concat()
+    }
+}
+
+fn identity(args: &IdentityArgs) -> Result<ExitCode> {
+    let data_dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    let keys = Keys::open(&data_dir)?;
+    let ueid = hex::encode(keys.ueid());
+    let described = |k: &PrivateKey| {
+        serde_json::json!({
+            "pem": k.public_key().to_pem(),
+            "thumbprint": hex::encode(k.public_key().thumbprint()),
+        })
+    };
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let id = serde_json::json!({
+            "ueid": ueid,
+            "teep_keys": [described(&keys.esp), described(&keys.ed)],
+            "attestation_key": described(&keys.attestation),
+        });
+        writeln!(out, "{}", serde_json::to_string_pretty(&id)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(out, "ueid: {ueid}")?;
+    for (name, k) in [
+        ("teep key (P-256)", &keys.esp),
+        ("teep key (Ed25519)", &keys.ed),
+    ] {
+        writeln!(
+            out,
+            "{name} thumbprint: {}",
+            hex::encode(k.public_key().thumbprint())
+        )?;
+    }
+    writeln!(
+        out,
+        "attestation key ({}):\n{}",
+        data_dir.join(ATTESTATION_PUBLIC_KEY).display(),
+        keys.attestation.public_key().to_pem().trim_end()
+    )?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn serve(args: ServeArgs) -> Result<ExitCode> {
     let settings = args.resolve()?;
     let data_dir = &settings.data_dir;
-    fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
-    let [esp, ed] = KEYS.map(|(name, curve)| key(&data_dir.join(name), curve));
-    let (esp, ed) = (esp?, ed?);
-    let encryption = key(&data_dir.join(ENCRYPTION_KEY), Curve::P256)?;
-    let public = data_dir.join(ENCRYPTION_PUBLIC_KEY);
-    fs::write(&public, encryption.public_key().to_pem())
-        .with_context(|| format!("writing {}", public.display()))?;
-    for (name, k) in PUBLIC_KEYS.iter().zip([&esp, &ed]) {
-        public_key_file(&data_dir.join(name), k)?;
-    }
+    let keys = Keys::open(data_dir)?;
+    let (esp, ed, encryption) = (&keys.esp, &keys.ed, &keys.encryption);
     let provider = default_provider();
     let signer = |k: &PrivateKey| provider.signer(k, k.default_algorithm());
     let mut server_config = settings.server.clone();
@@ -104,39 +202,26 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
             timeout,
         } => {
             verifiers.add_key(public_key(key)?);
-            let http = reqwest::Client::builder()
-                .timeout(*timeout)
-                .connect_timeout(*timeout)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .context("building the Verifier's HTTP client")?;
             Appraisal::Remote(
-                teep_verifier::Client::new(url.as_str(), token, http)
+                teep_verifier::Client::new(url.as_str(), token, verifier_http(*timeout)?)
                     .context("the remote Verifier's client")?,
             )
         }
     };
-    let tam_keys = vec![esp.public_key().clone(), ed.public_key().clone()];
-    let self_attestation = |tam_keys: Vec<teep_cose::PublicKey>| -> Result<_> {
-        let Some(a) = &settings.self_attestation else {
-            return Ok(None);
-        };
-        let mut trust = TrustStore::new();
-        trust.add_key(public_key(&a.verifier_key)?);
-        Ok(Some(SelfAttestation {
-            source: Box::new(FileAttestation::new(
-                a.result.clone(),
-                provider,
-                trust,
-                tam_keys,
-                a.max_age,
-            )),
-            up_front: a.up_front,
-        }))
+    let own = settings
+        .self_attestation
+        .as_ref()
+        .map(|a| own_attestation(a, &keys))
+        .transpose()?;
+    let self_attestation = || {
+        own.as_ref().map(|(source, _)| SelfAttestation {
+            source: Box::new(source.clone()),
+            up_front: settings
+                .self_attestation
+                .as_ref()
+                .is_some_and(|a| a.up_front),
+        })
     };
-    if let Some(a) = &settings.self_attestation {
-        tracing::info!(result = %a.result.display(), up_front = a.up_front, "TAM attests itself with an Attestation Result from a file");
-    }
     // The pre-26 engine takes passport EARs fresh by age (its Agents obtain them ahead of
     // time); the -26 engine wants the session's token as their nonce.
     let engine = |numbering, signers, self_attestation| {
@@ -158,8 +243,8 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
     let tams = Engines {
         current: engine(
             Numbering::Draft26,
-            vec![signer(&esp)?, signer(&ed)?],
-            self_attestation(tam_keys.clone())?,
+            vec![signer(esp)?, signer(ed)?],
+            self_attestation(),
         ),
         // Older Agents offer only COSE_Sign1 with ES256 (`[[18, -7]]`): the same P-256 key
         // under the polymorphic id they know.
@@ -168,19 +253,85 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
                 path.clone(),
                 engine(
                     Numbering::Pre26,
-                    vec![provider.signer(&esp, Algorithm::Es256)?],
-                    self_attestation(tam_keys)?,
+                    vec![provider.signer(esp, Algorithm::Es256)?],
+                    self_attestation(),
                 ),
             )),
             None => None,
         },
     };
     tokio::runtime::Runtime::new()?.block_on(async {
+        // Keeps the TAM's own result current; request handlers only read what it got.
+        if let Some((_, Some(remote))) = own {
+            tokio::spawn(async move { remote.run(teep_verifier::now).await });
+        }
         match appraiser {
             Appraisal::InProcess(a) => serve_with(&settings, tams, *a, server_config).await,
             Appraisal::Remote(a) => serve_with(&settings, tams, a, server_config).await,
         }
     })
+}
+
+/// The TAM's own Attestation Result as configured, and the source to keep current in the
+/// background when it comes from a remote Verifier.
+type Own = (
+    Arc<dyn OwnAttestation>,
+    Option<Arc<RemoteAttestation<teep_verifier::Client>>>,
+);
+
+fn own_attestation(a: &SelfAttestationSetting, keys: &Keys) -> Result<Own> {
+    let provider = default_provider();
+    let mut verifiers = TrustStore::new();
+    verifiers.add_key(public_key(&a.verifier_key)?);
+    let check = EarCheck {
+        provider,
+        verifiers,
+        tam_keys: vec![keys.esp.public_key().clone(), keys.ed.public_key().clone()],
+        max_age: a.max_age,
+    };
+    match &a.source {
+        OwnSource::File(path) => {
+            tracing::info!(result = %path.display(), up_front = a.up_front, "TAM attests itself with an Attestation Result from a file");
+            Ok((Arc::new(FileAttestation::new(path.clone(), check)), None))
+        }
+        OwnSource::Remote {
+            url,
+            token,
+            claims,
+            timeout,
+        } => {
+            let text = String::from_utf8(crate::input::read(claims)?).with_context(|| {
+                format!("attestation claims {} are not UTF-8", claims.display())
+            })?;
+            let claims = EatClaims::from_json(&text)
+                .with_context(|| format!("attestation claims {}", claims.display()))?;
+            let claims = EatClaims {
+                ueid: Some(keys.ueid()),
+                ..claims
+            };
+            let client = teep_verifier::Client::new(url.as_str(), token, verifier_http(*timeout)?)
+                .context("the attestation Verifier's client")?;
+            let remote = Arc::new(RemoteAttestation::new(
+                client,
+                provider.signer(&keys.attestation, keys.attestation.default_algorithm())?,
+                claims,
+                keys.esp.public_key().clone(),
+                check,
+            ));
+            tracing::info!(verifier = %url, up_front = a.up_front, "TAM attests itself to a remote Verifier");
+            Ok((remote.clone(), Some(remote)))
+        }
+    }
+}
+
+/// The HTTP client for a remote Verifier: `timeout` per request, no redirects.
+fn verifier_http(timeout: Duration) -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .context("building the Verifier's HTTP client")
 }
 
 /// The engine for `-26` Agents, and the one for older Agents with its path.
@@ -253,6 +404,11 @@ where
             data_dir.join(name).display()
         )?;
     }
+    writeln!(
+        out,
+        "attestation key (for the Verifier, see teep tam identity): {}",
+        data_dir.join(ATTESTATION_PUBLIC_KEY).display()
+    )?;
     writeln!(out, "default class: {}", settings.default_class)?;
     match &settings.database {
         Some(_) => writeln!(out, "store: the database given by --database")?,

@@ -15,7 +15,7 @@ use crate::input::read;
 /// Default of `--listen`.
 const DEFAULT_LISTEN: &str = "127.0.0.1:8480";
 /// Default of `--data-dir`.
-const DEFAULT_DATA_DIR: &str = "teep-tam";
+pub(crate) const DEFAULT_DATA_DIR: &str = "teep-tam";
 /// Default of `--default-class`.
 pub(crate) const DEFAULT_CLASS: &str = "default";
 /// Default of `--verifier-timeout`, in seconds: a Verifier that has not answered by then
@@ -75,7 +75,8 @@ pub(crate) struct ServeArgs {
     /// only with a valid signature by it.
     #[arg(long, env = "TEEP_TAM_VERIFIER_KEY")]
     pub(crate) verifier_key: Option<PathBuf>,
-    /// Seconds a request to the remote Verifier may take. [default: 10]
+    /// Seconds a request to the remote Verifier (and to --attestation-verifier) may take.
+    /// [default: 10]
     #[arg(long, env = "TEEP_TAM_VERIFIER_TIMEOUT")]
     pub(crate) verifier_timeout: Option<u64>,
     /// TLS certificate chain (PEM, leaf first): serve HTTPS. Needs --tls-key.
@@ -116,15 +117,35 @@ pub(crate) struct ServeArgs {
     /// Re-read when the file changes. Needs --attestation-verifier-key.
     #[arg(long, env = "TEEP_TAM_ATTESTATION_RESULT")]
     pub(crate) attestation_result: Option<PathBuf>,
-    /// The public key (COSE_Key or PEM) of the Verifier that signed --attestation-result:
-    /// a result not signed by it, or bound to another key, is never sent.
+    /// Instead of --attestation-result: a remote Verifier (`teep verifier serve`, e.g.
+    /// `http://127.0.0.1:8400`) the TAM attests itself to with its attestation key
+    /// (`teep tam identity`), keeping the result current in the background. Needs
+    /// --attestation-verifier-token, --attestation-claims and --attestation-verifier-key.
+    #[arg(long, env = "TEEP_TAM_ATTESTATION_VERIFIER")]
+    pub(crate) attestation_verifier: Option<String>,
+    /// The TAM's bearer token at --attestation-verifier (prefer the variable or the file
+    /// to the flag: a flag is visible to other users in the process list).
+    #[arg(
+        long,
+        env = "TEEP_TAM_ATTESTATION_VERIFIER_TOKEN",
+        hide_env_values = true
+    )]
+    pub(crate) attestation_verifier_token: Option<String>,
+    /// The TAM platform's claims (JSON, as `teep attest evidence --claims`: oemid,
+    /// hwmodel, ... as the Verifier's policy expects them) for its Evidence to
+    /// --attestation-verifier; `ueid`, `cnf`, `eat_nonce` and `iat` are the TAM's own.
+    #[arg(long, env = "TEEP_TAM_ATTESTATION_CLAIMS")]
+    pub(crate) attestation_claims: Option<PathBuf>,
+    /// The public key (COSE_Key or PEM) of the Verifier that signs the TAM's results
+    /// (--attestation-result or --attestation-verifier): a result not signed by it, or
+    /// bound to another key, is never sent.
     #[arg(long, env = "TEEP_TAM_ATTESTATION_VERIFIER_KEY")]
     pub(crate) attestation_verifier_key: Option<PathBuf>,
-    /// Seconds after its `iat` the TAM stops sending --attestation-result (replace the
-    /// file before then). [default: 3600]
+    /// Seconds after its `iat` the TAM stops sending its result (replace the file before
+    /// then; from --attestation-verifier it is refreshed at half this age). [default: 3600]
     #[arg(long, env = "TEEP_TAM_ATTESTATION_MAX_AGE")]
     pub(crate) attestation_max_age: Option<u64>,
-    /// Send --attestation-result in every first QueryRequest, not only after an Agent's
+    /// Send the TAM's result in every first QueryRequest, not only after an Agent's
     /// ERR_ATTESTATION_REQUIRED. [default: false]
     #[arg(long, env = "TEEP_TAM_ATTESTATION_UP_FRONT", num_args = 0..=1, default_missing_value = "true")]
     pub(crate) attestation_up_front: Option<bool>,
@@ -142,11 +163,29 @@ const DEFAULT_MAX_SESSIONS_PER_DEVICE: usize = 4;
 /// Default of `--attestation-max-age`, in seconds.
 const DEFAULT_ATTESTATION_MAX_AGE: u64 = 3600;
 
+/// Where the TAM's own Attestation Result comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum OwnSource {
+    /// `--attestation-result`.
+    File(PathBuf),
+    /// `--attestation-verifier`.
+    Remote {
+        /// Base URL.
+        url: String,
+        /// `--attestation-verifier-token`.
+        token: String,
+        /// `--attestation-claims`.
+        claims: PathBuf,
+        /// `--verifier-timeout`, per request.
+        timeout: Duration,
+    },
+}
+
 /// The TAM's own Attestation Result, as configured.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct SelfAttestationSetting {
-    /// `--attestation-result`.
-    pub(crate) result: PathBuf,
+    /// Its source.
+    pub(crate) source: OwnSource,
     /// `--attestation-verifier-key`.
     pub(crate) verifier_key: PathBuf,
     /// `--attestation-max-age`, seconds.
@@ -232,6 +271,11 @@ impl ServeArgs {
                 .max_sessions_per_device
                 .or(file.max_sessions_per_device),
             attestation_result: self.attestation_result.or(file.attestation_result),
+            attestation_verifier: self.attestation_verifier.or(file.attestation_verifier),
+            attestation_verifier_token: self
+                .attestation_verifier_token
+                .or(file.attestation_verifier_token),
+            attestation_claims: self.attestation_claims.or(file.attestation_claims),
             attestation_verifier_key: self
                 .attestation_verifier_key
                 .or(file.attestation_verifier_key),
@@ -292,6 +336,8 @@ impl ServeArgs {
             (Some(_), None) => bail!("tls-cert needs tls-key"),
             (None, Some(_)) => bail!("tls-key needs tls-cert"),
         };
+        let timeout =
+            Duration::from_secs(self.verifier_timeout.unwrap_or(DEFAULT_VERIFIER_TIMEOUT));
         let verifier = match (self.verifier, self.verifier_token, self.verifier_key) {
             (None, None, None) => VerifierSetting::InProcess {
                 policy: self.verifier_policy,
@@ -306,16 +352,35 @@ impl ServeArgs {
                     url,
                     token,
                     key,
-                    timeout: Duration::from_secs(
-                        self.verifier_timeout.unwrap_or(DEFAULT_VERIFIER_TIMEOUT),
-                    ),
+                    timeout,
                 }
             }
             _ => bail!("verifier, verifier-token and verifier-key go together"),
         };
-        let self_attestation = match (self.attestation_result, self.attestation_verifier_key) {
-            (Some(result), Some(verifier_key)) => Some(SelfAttestationSetting {
-                result,
+        let source = match (
+            self.attestation_result,
+            self.attestation_verifier,
+            self.attestation_verifier_token,
+            self.attestation_claims,
+        ) {
+            (Some(_), Some(_), _, _) => {
+                bail!("attestation-result and attestation-verifier exclude each other")
+            }
+            (Some(result), None, None, None) => Some(OwnSource::File(result)),
+            (None, Some(url), Some(token), Some(claims)) => Some(OwnSource::Remote {
+                url,
+                token,
+                claims,
+                timeout,
+            }),
+            (None, None, None, None) => None,
+            _ => bail!(
+                "attestation-verifier, attestation-verifier-token and attestation-claims go together, without attestation-result"
+            ),
+        };
+        let self_attestation = match (source, self.attestation_verifier_key) {
+            (Some(source), Some(verifier_key)) => Some(SelfAttestationSetting {
+                source,
                 verifier_key,
                 max_age: self
                     .attestation_max_age
@@ -324,11 +389,15 @@ impl ServeArgs {
             }),
             (None, None) => {
                 if self.attestation_max_age.is_some() || self.attestation_up_front.is_some() {
-                    bail!("attestation-max-age and attestation-up-front need attestation-result");
+                    bail!(
+                        "attestation-max-age and attestation-up-front need attestation-result or attestation-verifier"
+                    );
                 }
                 None
             }
-            _ => bail!("attestation-result and attestation-verifier-key go together"),
+            _ => bail!(
+                "attestation-verifier-key goes with attestation-result or attestation-verifier"
+            ),
         };
         let token_lifetime = self.token_lifetime.unwrap_or(DEFAULT_TOKEN_LIFETIME);
         let max_sessions_per_device = self
@@ -556,7 +625,7 @@ mod tests {
         assert_eq!(
             s.self_attestation,
             Some(SelfAttestationSetting {
-                result: "ear.cbor".into(),
+                source: OwnSource::File("ear.cbor".into()),
                 verifier_key: "v.pem".into(),
                 max_age: DEFAULT_ATTESTATION_MAX_AGE,
                 up_front: true,
@@ -566,5 +635,73 @@ mod tests {
             ServeArgs::default().resolve().unwrap().self_attestation,
             None
         );
+    }
+
+    #[test]
+    fn the_tams_own_attestation_from_a_remote_verifier() {
+        let (_dir, path) = file(
+            "attestation-verifier = \"http://127.0.0.1:8400\"\nattestation-verifier-token = \"t\"\nattestation-claims = \"tam-claims.json\"\nattestation-verifier-key = \"v.pem\"\nverifier-timeout = 3\n",
+        );
+        let s = ServeArgs {
+            config: Some(path.clone()),
+            attestation_max_age: Some(120),
+            ..ServeArgs::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(
+            s.self_attestation,
+            Some(SelfAttestationSetting {
+                source: OwnSource::Remote {
+                    url: "http://127.0.0.1:8400".into(),
+                    token: "t".into(),
+                    claims: "tam-claims.json".into(),
+                    timeout: Duration::from_secs(3),
+                },
+                verifier_key: "v.pem".into(),
+                max_age: 120,
+                up_front: false,
+            })
+        );
+        // Not with a file result as well (from the flags or the file), nor half-given.
+        let remote = || ServeArgs {
+            attestation_verifier: Some("http://127.0.0.1:8400".into()),
+            attestation_verifier_token: Some("t".into()),
+            attestation_claims: Some("c.json".into()),
+            attestation_verifier_key: Some("v.pem".into()),
+            ..ServeArgs::default()
+        };
+        let both = ServeArgs {
+            attestation_result: Some("ear.cbor".into()),
+            ..remote()
+        };
+        let err = both.resolve().unwrap_err();
+        assert!(format!("{err}").contains("exclude each other"), "{err}");
+        let both_via_file = ServeArgs {
+            config: Some(path),
+            attestation_result: Some("ear.cbor".into()),
+            ..ServeArgs::default()
+        };
+        assert!(both_via_file.resolve().is_err());
+        for half in [
+            ServeArgs {
+                attestation_verifier_token: None,
+                ..remote()
+            },
+            ServeArgs {
+                attestation_claims: None,
+                ..remote()
+            },
+            ServeArgs {
+                attestation_verifier_key: None,
+                ..remote()
+            },
+            ServeArgs {
+                attestation_verifier: None,
+                ..remote()
+            },
+        ] {
+            assert!(half.clone().resolve().is_err(), "{half:?}");
+        }
     }
 }

@@ -141,9 +141,10 @@ impl<T: Tee> Agent<T> {
         // Evidence about the TAM would need a Verifier reachable from the TEE: refused.
         let result =
             payload_kind(q.attestation_payload_format.as_deref()) == PayloadKind::AttestationResult;
-        // Signature, age, cnf and status first; then freshness: a result with a nonce
-        // must carry the challenge we issued, one without counts only under the timestamp
-        // mechanism (its `iat` within `max_age`, checked here already).
+        // Signature, age, cnf and status first; then freshness: a result carrying the
+        // challenge we issued is fresh; any other (no nonce, or the nonce of the Verifier
+        // the TAM attested itself to, which proves freshness to that Verifier only) counts
+        // only under the timestamp mechanism (its `iat` within `max_age`, checked here).
         let check = ResultCheck {
             provider: self.cfg.provider,
             verifiers: &policy.verifiers,
@@ -152,10 +153,8 @@ impl<T: Tee> Agent<T> {
             max_age: policy.max_age,
             teep_key: tam_key,
         };
-        let fresh = |ear: &teep_attest::Ear| match (&ear.nonce, issued) {
-            (Some(n), Some(c)) => n.as_slice() == c,
-            (Some(_), None) => false,
-            (None, _) => policy.timestamp,
+        let fresh = |ear: &teep_attest::Ear| {
+            (ear.nonce.is_some() && ear.nonce.as_deref() == issued) || policy.timestamp
         };
         match result.then(|| verify_ear(payload, &check)) {
             Some(Ok(ear)) if ear.status() == Status::Affirming && fresh(&ear) => Ok(()),
