@@ -1034,7 +1034,11 @@ async fn a_commit_dropped_part_way_lands_all_or_nothing() {
         let after = match landed {
             Some(state) => {
                 // The compare-and-set landed, so everything else must have too.
-                assert_eq!(store.commit(&all[1]).await, Err(StoreError::Conflict), "{name}");
+                assert_eq!(
+                    store.commit(&all[1]).await,
+                    Err(StoreError::Conflict),
+                    "{name}"
+                );
                 state
             }
             None => {

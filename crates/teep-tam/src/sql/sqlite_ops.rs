@@ -36,7 +36,7 @@ impl<'a> Batch<'a> {
             answered: false,
         };
         let mut outputs = Vec::with_capacity(count);
-        let ran = run_sql(&mut **guard.conn, &sql, &values, &[], &raising, &mut outputs).await;
+        let ran = run_sql(guard.conn, &sql, &values, &[], &raising, &mut outputs).await;
         let result = ran.and_then(|()| {
             if outputs.len() == count {
                 Ok(())
