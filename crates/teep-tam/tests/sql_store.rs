@@ -1080,3 +1080,63 @@ async fn hostile_message_views_are_stored_as_data() {
         fixture.finish().await;
     }
 }
+
+/// A commit dropped part way (its client went away: the future is cancelled at some point
+/// of its run) lands all of its changes or none, and leaves no pooled connection inside a
+/// transaction: every later transaction on the store goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_dropped_part_way_lands_all_or_nothing() {
+    for fixture in Fixture::all().await {
+        let store = fixture.open().await;
+        store.seed(&seed()).await;
+        let all = changes();
+        store.commit(&all[0]).await.unwrap();
+        let before = store.state().await;
+        let mut landed = None;
+        for micros in [0, 5, 20, 50, 100, 200, 400, 800, 1600, 3200, 6400] {
+            let cut = std::time::Duration::from_micros(micros);
+            let _ = tokio::time::timeout(cut, store.commit(&all[1])).await;
+            let state = store.state().await;
+            if state != before {
+                landed = Some(state);
+                break;
+            }
+        }
+        let name = fixture.name();
+        let after = match landed {
+            Some(state) => {
+                // The compare-and-set landed, so everything else must have too.
+                assert_eq!(
+                    store.commit(&all[1]).await,
+                    Err(StoreError::Conflict),
+                    "{name}"
+                );
+                state
+            }
+            None => {
+                store.commit(&all[1]).await.unwrap();
+                store.state().await
+            }
+        };
+        let token = all[1].consume.as_ref().unwrap();
+        assert!(after.sessions[token].consumed, "{name}");
+        for s in &all[1].new_sessions {
+            assert_eq!(after.sessions[&s.token].state, s.state, "{name}");
+        }
+        assert_eq!(
+            after.audit.len(),
+            before.audit.len() + all[1].audit.len(),
+            "{name}"
+        );
+        if let Some(d) = &all[1].device {
+            assert_eq!(&after.devices[&d.id], d, "{name}");
+        }
+        // More transactions than the pool has connections: none finds one left open.
+        for _ in 0..12 {
+            assert_eq!(store.state().await, after, "{name}");
+        }
+        store.commit(&all[2]).await.unwrap();
+        store.close().await;
+        fixture.finish().await;
+    }
+}

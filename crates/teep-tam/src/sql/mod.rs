@@ -34,6 +34,7 @@ mod sqlite {
     type Db = sqlx::Sqlite;
     include!("ops.rs");
     include!("message_ops.rs");
+    include!("sqlite_ops.rs");
 }
 
 mod postgres {
@@ -275,7 +276,15 @@ impl Store for SqlStore {
     }
 
     async fn commit(&self, changes: &Changes) -> Result<(), StoreError> {
-        in_transaction!(self, |ops, conn| ops::apply(conn, changes).await)
+        match &self.pool {
+            // One hand-off to the connection's worker thread, not three (`BEGIN`, the
+            // batch, `COMMIT`): see `Batch::run_in_own_transaction`.
+            Pool::Sqlite(pool) => {
+                let mut conn = pool.acquire().await.map_err(db)?;
+                sqlite::apply_alone(&mut conn, changes).await
+            }
+            Pool::Postgres(_) => in_transaction!(self, |ops, conn| ops::apply(conn, changes).await),
+        }
     }
 }
 
