@@ -427,6 +427,13 @@ fn malformed_table() {
             v(5, Violation::HaveBinaryWithoutSequenceNumber),
         ),
         (
+            // Pre-26: requested-tc-list 14, component-id 16, have-binary 18.
+            "have-binary without sequence number, pre-26 labels",
+            Numbering::Pre26,
+            h("82 02 a1 0e 81 a2 10 80 12 f5"),
+            v(5, Violation::HaveBinaryWithoutSequenceNumber),
+        ),
+        (
             "empty requested-tc-list",
             Numbering::Draft26,
             h("82 02 a1 0d 80"),

@@ -729,6 +729,32 @@ impl<'a> Envelope<'a> {
         out
     }
 
+    /// The envelope without its integrated payloads and dependencies: for a device that
+    /// already holds the binary (TEEP have-binary). The authentication wrapper, manifest
+    /// and severed elements are the received slices, so the signature (which covers the
+    /// manifest digest, not the integrated members) still verifies. The CoSWID, never
+    /// used, is not carried.
+    pub fn without_integrated(&self) -> Vec<u8> {
+        let severed: usize = self.severed.iter().map(|s| s.encoded.len() + 1).sum();
+        let mut out = Vec::with_capacity(
+            self.authentication_bstr.len() + self.manifest_bstr.len() + severed + 8,
+        );
+        if self.tagged {
+            out.extend_from_slice(&[0xd8, ENVELOPE_TAG as u8]);
+        }
+        // At most 2 + 5 members and keys below 24: one-byte map header and keys.
+        out.push(0xa0 + 2 + self.severed.len() as u8);
+        out.push(0x02);
+        out.extend_from_slice(self.authentication_bstr);
+        out.push(0x03);
+        out.extend_from_slice(self.manifest_bstr);
+        for s in &self.severed {
+            out.push(s.key as u8);
+            out.extend_from_slice(s.encoded);
+        }
+        out
+    }
+
     /// What a TAM keeps about a TC's manifest: its manifest component ID, sequence
     /// number, digest, URI, the components it writes and its dependencies, read without
     /// any trust anchor.

@@ -25,12 +25,26 @@ pub struct Plan<'a> {
     pub unlink: Vec<ComponentId>,
     /// Requested TCs the policy does not let this device ask for (logged).
     pub refused: Vec<ComponentId>,
+    /// Manifest IDs of releases in `send` the Agent already has the binary of
+    /// (have-binary with exactly their sequence number): sent without integrated payloads.
+    pub have_binary: Vec<ComponentId>,
 }
 
 impl Plan<'_> {
     /// Nothing to send and nothing to unlink.
     pub fn is_empty(&self) -> bool {
         self.send.is_empty() && self.unlink.is_empty()
+    }
+
+    /// The envelope to send for `release`: without integrated payloads when the Agent
+    /// has the binary (the device checks it against the manifest's digest), else as stored.
+    pub fn envelope(&self, release: &TcRelease) -> Vec<u8> {
+        if !self.have_binary.contains(&release.manifest_id) {
+            return release.envelope.clone();
+        }
+        // Stored envelopes were verified at upload; one that no longer decodes goes as is.
+        Envelope::decode(&release.envelope)
+            .map_or_else(|_| release.envelope.clone(), |e| e.without_integrated())
     }
 }
 
@@ -44,6 +58,7 @@ pub fn plan<'a>(view: &'a DeviceView, response: &QueryResponse) -> Plan<'a> {
     let have = view.device.as_ref().map_or(&none, |d| &d.installed);
     let mut wanted: Vec<&ComponentId> = view.policy.install.iter().collect();
     let mut refused = Vec::new();
+    let mut have_binary = Vec::new();
     let permitted = |manifest: &ComponentId| {
         view.policy.requestable.contains(manifest) || view.policy.install.contains(manifest)
     };
@@ -65,6 +80,11 @@ pub fn plan<'a>(view: &'a DeviceView, response: &QueryResponse) -> Plan<'a> {
             Some(r) if permitted(&r.manifest_id) && new_enough(r) => {
                 if !wanted.contains(&&r.manifest_id) {
                     wanted.push(&r.manifest_id);
+                }
+                if req.have_binary == Some(true)
+                    && req.tc_manifest_sequence_number == Some(r.sequence)
+                {
+                    have_binary.push(r.manifest_id.clone());
                 }
             }
             _ => refused.push(id.clone()),
@@ -92,6 +112,7 @@ pub fn plan<'a>(view: &'a DeviceView, response: &QueryResponse) -> Plan<'a> {
         send,
         unlink,
         refused,
+        have_binary,
     }
 }
 

@@ -285,6 +285,50 @@ fn requested_tc_list_honoured_when_policy_permits() {
     assert_eq!(u.manifest_list, Some(vec![extra.envelope]));
 }
 
+/// have-binary with the release's own sequence number: the envelope goes without its
+/// integrated payload and still authenticates with teep-suit's verification; without
+/// have-binary, or with another sequence number, the release goes in full.
+#[test]
+fn have_binary_with_the_releases_sequence_gets_the_envelope_without_payload() {
+    let (mut w, agent) = installed_world();
+    let extra = w.release("extra", 2, &[]);
+    let mut trust = teep_cose::TrustStore::new();
+    trust.add_key(w.tc_signer.public_key().clone());
+    let mut sent = |min, have| {
+        w.now += 60;
+        let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
+        let resp = QueryResponse {
+            requested_tc_list: Some(vec![RequestedTcInfo {
+                component_id: manifest_id("extra"),
+                tc_manifest_sequence_number: min,
+                have_binary: have,
+            }]),
+            ..agent.response_with(&qr, None)
+        };
+        let reply = w.post(&agent.sign(Message::QueryResponse(resp))).unwrap();
+        let mut list = update(agent.read(&reply.reply.unwrap()))
+            .manifest_list
+            .unwrap();
+        assert_eq!(list.len(), 1);
+        list.remove(0)
+    };
+    let bare = sent(Some(2), Some(true));
+    let envelope = teep_suit::Envelope::decode(&bare).unwrap();
+    assert!(envelope.integrated.is_empty(), "{:?}", envelope.integrated);
+    let full = teep_suit::Envelope::decode(&extra.envelope).unwrap();
+    assert_eq!(full.integrated("#tc"), Some(&b"extra v2"[..]));
+    assert_eq!(envelope.manifest_bstr, full.manifest_bstr);
+    let anchors = teep_suit::verify::Anchors {
+        signers: &trust,
+        mac_keys: &[],
+        now: None,
+    };
+    teep_suit::verify::authenticate(&bare, provider(), &anchors).unwrap();
+    assert_eq!(sent(Some(2), None), extra.envelope);
+    assert_eq!(sent(Some(2), Some(false)), extra.envelope);
+    assert_eq!(sent(Some(1), Some(true)), extra.envelope);
+}
+
 #[test]
 fn a_requested_tc_named_by_its_ta_component_id_is_sent_when_permitted() {
     let (mut w, agent) = installed_world();

@@ -139,7 +139,7 @@ impl Tam {
                     .collect();
                 let update = Update {
                     manifest_list: (!p.send.is_empty())
-                        .then(|| p.send.iter().map(|r| r.envelope.clone()).collect()),
+                        .then(|| p.send.iter().map(|r| p.envelope(r)).collect()),
                     unneeded_manifest_list: (!p.unlink.is_empty()).then(|| p.unlink.clone()),
                     ..Update::default()
                 };
