@@ -378,6 +378,22 @@ impl Sim {
         self.w.now.wrapping_add_signed(self.replicas[replica].skew)
     }
 
+    /// Hands a packet off the network to its receiver.
+    fn deliver(&mut self, packet: Packet) {
+        match packet {
+            Packet::ToTam {
+                device,
+                exchange,
+                body,
+            } => self.deliver_to_tam(device, exchange, body),
+            Packet::ToDevice {
+                device,
+                exchange,
+                body,
+            } => self.deliver_to_device(device, exchange, &body),
+        }
+    }
+
     /// A replica handles `body`; the decision waits for its commit (another step).
     fn deliver_to_tam(&mut self, device: usize, exchange: u64, body: Vec<u8>) {
         let replica = self.rng.below(REPLICAS as u64) as usize;
@@ -687,18 +703,7 @@ impl Sim {
             // Any due packet, not the oldest: the network reorders.
             let i = due[self.rng.below(due.len() as u64) as usize];
             let (_, packet) = self.net.remove(i);
-            match packet {
-                Packet::ToTam {
-                    device,
-                    exchange,
-                    body,
-                } => self.deliver_to_tam(device, exchange, body),
-                Packet::ToDevice {
-                    device,
-                    exchange,
-                    body,
-                } => self.deliver_to_device(device, exchange, &body),
-            }
+            self.deliver(packet);
         } else if roll < 75 && !self.pending.is_empty() {
             let i = self.rng.below(self.pending.len() as u64) as usize;
             self.commit(i);
@@ -755,18 +760,7 @@ impl Sim {
                 self.commit(0);
             } else {
                 let (_, packet) = self.net.remove(0);
-                match packet {
-                    Packet::ToTam {
-                        device,
-                        exchange,
-                        body,
-                    } => self.deliver_to_tam(device, exchange, body),
-                    Packet::ToDevice {
-                        device,
-                        exchange,
-                        body,
-                    } => self.deliver_to_device(device, exchange, &body),
-                }
+                self.deliver(packet);
             }
             self.check();
         }
