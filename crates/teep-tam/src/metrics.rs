@@ -18,6 +18,7 @@ use prometheus_client::registry::Registry;
 use teep_proto::{ErrCode, Numbering};
 
 use crate::error::{Dropped, Event, Handled};
+use crate::store::AttestationVerdict;
 
 /// A label naming one kind (an event, a drop reason, an outcome).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -95,7 +96,7 @@ impl Metrics {
         );
         registry.register(
             "attestations",
-            "Attestation outcomes (accepted, rejected)",
+            "Attestation outcomes (accepted, not_affirming, rejected, verifier_unavailable)",
             attestations.clone(),
         );
         registry.register(
@@ -127,8 +128,10 @@ impl Metrics {
                 if let Some(code) = code {
                     self.err_codes.get_or_create(&code).inc();
                 }
-                if handled.changes.attestation.is_some() {
-                    self.attestation("accepted");
+                match handled.changes.outcome.as_ref().map(|o| o.verdict) {
+                    Some(AttestationVerdict::Affirming) => self.attestation("accepted"),
+                    Some(AttestationVerdict::NotAffirming) => self.attestation("not_affirming"),
+                    _ => {}
                 }
             }
             Some(Err(dropped)) => {
@@ -139,6 +142,9 @@ impl Metrics {
                     Dropped::Attestation(_) | Dropped::NoCnfKey | Dropped::NotSessionDevice
                 ) {
                     self.attestation("rejected");
+                }
+                if matches!(dropped, Dropped::Verifier(_)) {
+                    self.attestation("verifier_unavailable");
                 }
             }
             None => {

@@ -44,20 +44,18 @@ impl Tam {
         };
         let failed = attested.as_ref().is_some_and(|a| !a.affirming);
         let known = view.device.is_some();
-        // Outcomes are kept for devices with a record only: a stranger failing its first
-        // appraisal proves no identity (and is not recorded below either).
-        if known || !failed {
-            changes.outcome = attested.as_ref().map(|a| AttestationOutcome {
-                device: id,
-                at: cx.now,
-                verdict: if a.affirming {
-                    AttestationVerdict::Affirming
-                } else {
-                    AttestationVerdict::NotAffirming
-                },
-                detail: format!("EAR status {}", a.status),
-            });
-        }
+        // The store keeps it only for a device with a record: a stranger failing its first
+        // appraisal (not recorded below) proves no identity.
+        changes.outcome = attested.as_ref().map(|a| AttestationOutcome {
+            device: id,
+            at: cx.now,
+            verdict: if a.affirming {
+                AttestationVerdict::Affirming
+            } else {
+                AttestationVerdict::NotAffirming
+            },
+            detail: format!("EAR status {}", a.status),
+        });
         match attested {
             Some(a) if a.affirming => {
                 device.attested_at = Some(cx.now);
