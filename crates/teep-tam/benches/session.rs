@@ -43,8 +43,8 @@ use teep_attest::{SigningVerifier, Verifier};
 use teep_cose::zeroize::Zeroizing;
 use teep_cose::{Algorithm, CoseError, CryptoProvider, Curve, PrivateKey, PublicKey, Signer};
 use teep_tam::sql::{PolicyScope, SqlStore};
-use teep_tam::store::{TcPolicy, TcRelease};
-use teep_tam::{Context, Event, Handled, ProviderRandom, Tam, TamConfig, driver};
+use teep_tam::store::{MemoryState, Store, TcPolicy, TcRelease};
+use teep_tam::{Context, Event, Handled, MemoryStore, ProviderRandom, Tam, TamConfig, driver};
 use tokio::runtime::Runtime;
 
 /// The TC every device gets.
@@ -66,9 +66,10 @@ fn main() {
     let ops = record_one_session(&fleet);
     let signatures = baseline(&ops);
     let statement = sqlite_statement();
-    let one = run(&fleet, 1, sessions);
-    let two = run(&fleet, 2, sessions);
-    summary(sessions, &ops, signatures, statement, &one, &two);
+    let engine = run::<MemoryStore>(&fleet, 1, sessions);
+    let one = run::<SqlStore>(&fleet, 1, sessions);
+    let two = run::<SqlStore>(&fleet, 2, sessions);
+    summary(sessions, &ops, signatures, statement, &engine, &one, &two);
     divan::main();
 }
 
@@ -221,12 +222,63 @@ fn replay(ops: &[Op]) {
 
 // --- the TAM, its store and the devices ---------------------------------------------
 
-/// The TAM process: engine, in-process Verifier, and its SQLite store in a temp dir.
-struct Tams {
+/// The TAM process: engine, in-process Verifier, and its store (SQLite in a temp dir, or
+/// in memory for the engine's share alone).
+struct Tams<S> {
     tam: Tam,
     verifier: InProcess,
-    store: SqlStore,
+    store: S,
     _dir: tempfile::TempDir,
+}
+
+/// A store a run can use: set up with the release and its class policy, read back at the
+/// end, shut.
+trait BenchStore: Store + Send + Sync + Sized + 'static {
+    const NAME: &'static str;
+    async fn open(dir: &std::path::Path, release: &TcRelease, policy: &TcPolicy) -> Self;
+    async fn state(&self) -> MemoryState;
+    async fn shut(&self);
+}
+
+impl BenchStore for SqlStore {
+    const NAME: &'static str = "SQLite";
+
+    async fn open(dir: &std::path::Path, release: &TcRelease, policy: &TcPolicy) -> Self {
+        let store = Self::open_data_dir(dir).await.unwrap();
+        store.put_release(release).await.unwrap();
+        store
+            .put_policy(PolicyScope::Class(CLASS), policy)
+            .await
+            .unwrap();
+        store
+    }
+
+    async fn state(&self) -> MemoryState {
+        self.snapshot().await.unwrap()
+    }
+
+    async fn shut(&self) {
+        self.close().await;
+    }
+}
+
+impl BenchStore for MemoryStore {
+    const NAME: &'static str = "memory";
+
+    async fn open(_: &std::path::Path, release: &TcRelease, policy: &TcPolicy) -> Self {
+        let store = Self::new();
+        store.with(|s| {
+            s.releases.push(release.clone());
+            s.class_policy.insert(CLASS.to_string(), policy.clone());
+        });
+        store
+    }
+
+    async fn state(&self) -> MemoryState {
+        self.snapshot()
+    }
+
+    async fn shut(&self) {}
 }
 
 /// The keys of the TAM side and the world the test Agents come from.
@@ -262,7 +314,7 @@ impl Fleet {
 
     /// A fresh TAM on a fresh store holding the release and the class policy installing
     /// it; room for `devices` first contacts at once.
-    async fn tam(&self, devices: usize) -> Tams {
+    async fn tam<S: BenchStore>(&self, devices: usize) -> Tams<S> {
         let sign = |k: &PrivateKey| CRYPTO.signer(k, k.default_algorithm()).unwrap();
         let config = TamConfig {
             provider: &CRYPTO,
@@ -279,16 +331,11 @@ impl Fleet {
             &CRYPTO,
         ));
         let dir = tempfile::tempdir().unwrap();
-        let store = SqlStore::open_data_dir(dir.path()).await.unwrap();
-        store.put_release(&self.release).await.unwrap();
         let policy = TcPolicy {
             install: vec![self.release.manifest_id.clone()],
             requestable: vec![],
         };
-        store
-            .put_policy(PolicyScope::Class(CLASS), &policy)
-            .await
-            .unwrap();
+        let store = S::open(dir.path(), &self.release, &policy).await;
         Tams {
             tam: Tam::new(config),
             verifier,
@@ -317,7 +364,7 @@ impl Fleet {
 }
 
 /// One message through the TAM: load, decide, commit.
-async fn post(t: &Tams, body: &[u8]) -> Handled {
+async fn post<S: BenchStore>(t: &Tams<S>, body: &[u8]) -> Handled {
     let mut rng = ProviderRandom(&CRYPTO);
     let mut cx = Context {
         now: NOW,
@@ -337,7 +384,7 @@ const INSTALLED: Event = Event::Installed {
 fn record_one_session(fleet: &Fleet) -> Vec<Op> {
     let rt = runtime(1);
     rt.block_on(async {
-        let t = fleet.tam(1).await;
+        let t: Tams<SqlStore> = fleet.tam(1).await;
         let agent = fleet.agent();
         CRYPTO.on.store(true, Ordering::Relaxed);
         let qr = post(&t, &[]).await.reply.unwrap();
@@ -395,6 +442,7 @@ fn sqlite_statement() -> Duration {
 /// CPU and wall time of the TAM over a run's waves.
 #[derive(Default)]
 struct Figures {
+    store: &'static str,
     workers: usize,
     cpu: Duration,
     wall: Duration,
@@ -409,7 +457,11 @@ fn runtime(workers: usize) -> Runtime {
 }
 
 /// Posts every body at once (one task each) and waits for all; adds the time taken.
-async fn wave(t: &Arc<Tams>, bodies: Vec<Vec<u8>>, figures: &mut Figures) -> Vec<Handled> {
+async fn wave<S: BenchStore>(
+    t: &Arc<Tams<S>>,
+    bodies: Vec<Vec<u8>>,
+    figures: &mut Figures,
+) -> Vec<Handled> {
     let cpu = ProcessTime::now();
     let wall = Instant::now();
     let tasks: Vec<_> = bodies
@@ -429,12 +481,13 @@ async fn wave(t: &Arc<Tams>, bodies: Vec<Vec<u8>>, figures: &mut Figures) -> Vec
 }
 
 /// `sessions` devices' first contacts, concurrently, on `workers` worker threads.
-fn run(fleet: &Fleet, workers: usize, sessions: usize) -> Figures {
+fn run<S: BenchStore>(fleet: &Fleet, workers: usize, sessions: usize) -> Figures {
     let rt = runtime(workers);
     rt.block_on(async {
-        let t = Arc::new(fleet.tam(sessions).await);
+        let t = Arc::new(fleet.tam::<S>(sessions).await);
         let agents: Vec<Agent> = (0..sessions).map(|_| fleet.agent()).collect();
         let mut figures = Figures {
+            store: S::NAME,
             workers,
             ..Figures::default()
         };
@@ -455,7 +508,7 @@ fn run(fleet: &Fleet, workers: usize, sessions: usize) -> Figures {
             done.iter()
                 .all(|h| h.event == INSTALLED && h.reply.is_none())
         );
-        let state = t.store.snapshot().await.unwrap();
+        let state = t.store.state().await;
         let installed = agents
             .iter()
             .filter(|a| {
@@ -466,7 +519,7 @@ fn run(fleet: &Fleet, workers: usize, sessions: usize) -> Figures {
             })
             .count();
         assert_eq!(installed, sessions, "every device ends installed");
-        t.store.close().await;
+        t.store.shut().await;
         figures
     })
 }
@@ -476,6 +529,7 @@ fn summary(
     ops: &[Op],
     signatures: Duration,
     statement: Duration,
+    engine: &Figures,
     one: &Figures,
     two: &Figures,
 ) {
@@ -503,19 +557,25 @@ fn summary(
         "| one sqlx SQLite statement (SELECT 1), CPU ns | {:>13} |",
         statement.as_nanos()
     );
-    for f in [one, two] {
+    for f in [engine, one, two] {
         println!(
-            "| TAM, {} worker(s), CPU ns/session          | {:>16.0} |",
+            "| TAM on {:<6}, {} worker(s), CPU ns/session | {:>16.0} |",
+            f.store,
             f.workers,
             per(f)
         );
         println!(
-            "| TAM, {} worker(s), sessions/s (wall)       | {:>16.1} |",
+            "| TAM on {:<6}, {} worker(s), sessions/s     | {:>16.1} |",
+            f.store,
             f.workers,
             rate(f)
         );
     }
-    println!("| ratio TAM (1 worker) / signatures          | {ratio:>16.2} |");
+    println!(
+        "| ratio TAM on memory (engine alone) / sigs  | {:>16.2} |",
+        per(engine) / sig_ns
+    );
+    println!("| ratio TAM on SQLite (1 worker) / sigs      | {ratio:>16.2} |");
     println!();
     let verdict = if ratio <= TARGET_RATIO {
         "meets"
@@ -532,7 +592,7 @@ fn summary(
 struct Shared {
     rt: Runtime,
     fleet: Fleet,
-    tams: Tams,
+    tams: Tams<SqlStore>,
     ops: Vec<Op>,
 }
 

@@ -315,8 +315,13 @@ pub struct AuditEntry {
 pub enum LoadRequest {
     /// The session a token names.
     Session(Token),
-    /// Tokens of the outstanding sessions that belong to no known device, oldest first.
-    AnonymousSessions,
+    /// Tokens of the outstanding sessions that belong to no known device, oldest first,
+    /// except the newest `keep`: the ones to retire before one more is opened. Only those
+    /// are read, so an empty POST costs the same however many are outstanding.
+    AnonymousSessions {
+        /// How many of the newest to leave out.
+        keep: usize,
+    },
     /// A device, its policy and the TC releases that policy names. `class` is the class
     /// to take the policy of when the device has no record (or no class) yet.
     Device {
@@ -622,7 +627,11 @@ impl Store for MemoryStore {
             LoadRequest::Session(token) => {
                 Loaded::Session(s.sessions.get(token).cloned().map(Box::new))
             }
-            LoadRequest::AnonymousSessions => Loaded::Anonymous(s.outstanding(None)),
+            LoadRequest::AnonymousSessions { keep } => {
+                let mut oldest = s.outstanding(None);
+                oldest.truncate(oldest.len().saturating_sub(*keep));
+                Loaded::Anonymous(oldest)
+            }
             LoadRequest::Device { id, class } => {
                 Loaded::Device(Box::new(s.device_view(id, class.as_ref())))
             }

@@ -284,7 +284,7 @@ fn requests() -> Vec<LoadRequest> {
     let mut r: Vec<LoadRequest> = (1..=12)
         .map(|t| LoadRequest::Session(vec![t; 16]))
         .collect();
-    r.push(LoadRequest::AnonymousSessions);
+    r.extend([0, 1, 2, 100].map(|keep| LoadRequest::AnonymousSessions { keep }));
     for n in 1..=5 {
         for class in [None, Some("phone".to_string()), Some("none".to_string())] {
             r.push(LoadRequest::Device { id: dev(n), class });

@@ -284,7 +284,9 @@ impl Tam {
                     },
                 ),
                 None => Step::Load(
-                    LoadRequest::AnonymousSessions,
+                    LoadRequest::AnonymousSessions {
+                        keep: self.cfg.max_anonymous_sessions.saturating_sub(1),
+                    },
                     Pending {
                         meta,
                         body: Vec::new(),
@@ -363,15 +365,15 @@ impl Tam {
                 .is_some_and(|at| now.saturating_sub(at) <= self.cfg.attestation_max_age)
     }
 
-    /// The oldest outstanding tokens to retire so that one more stays within the bound (a
-    /// device's, or the one on sessions of devices not known yet).
+    /// The oldest outstanding tokens to retire so that one more stays within the bound: a
+    /// known device's beyond `max_sessions_per_device`; those of devices not known yet
+    /// come from the store already cut to the ones beyond `max_anonymous_sessions`
+    /// ([`LoadRequest::AnonymousSessions`]).
     fn over_bound(&self, outstanding: &[Token], known: bool) -> Vec<Token> {
-        let bound = if known {
-            self.cfg.max_sessions_per_device
-        } else {
-            self.cfg.max_anonymous_sessions
-        };
-        let keep = bound.saturating_sub(1);
+        if !known {
+            return outstanding.to_vec();
+        }
+        let keep = self.cfg.max_sessions_per_device.saturating_sub(1);
         let excess = outstanding.len().saturating_sub(keep);
         outstanding.iter().take(excess).cloned().collect()
     }

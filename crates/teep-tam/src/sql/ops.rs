@@ -140,7 +140,9 @@ async fn run_sql(
 pub(super) async fn load(conn: &mut Conn, request: &LoadRequest) -> Result<Loaded, StoreError> {
     Ok(match request {
         LoadRequest::Session(token) => Loaded::Session(session(conn, token).await?.map(Box::new)),
-        LoadRequest::AnonymousSessions => Loaded::Anonymous(outstanding(conn, None).await?),
+        LoadRequest::AnonymousSessions { keep } => {
+            Loaded::Anonymous(anonymous_beyond(conn, *keep).await?)
+        }
         LoadRequest::Device { id, class } => {
             Loaded::Device(Box::new(device_view(conn, id, class.as_deref()).await?))
         }
@@ -183,23 +185,26 @@ async fn session(conn: &mut Conn, token: &[u8]) -> Result<Option<SessionRecord>,
     row.as_ref().map(session_from_row).transpose()
 }
 
-/// Unconsumed tokens of the device `$1`'s sessions, as [`outstanding`] orders them.
+/// Unconsumed tokens of the device `$1`'s sessions, oldest first (issue time, then issue
+/// order, as `MemoryState` sorts them); ties, possible only between replicas committing
+/// at once, in token order.
 const OUTSTANDING_SQL: &str = "SELECT token FROM sessions WHERE device = $1 AND consumed = FALSE \
      ORDER BY issued_at, issue_order, token";
 
-/// Unconsumed tokens of `device`'s sessions (`None`: of no known device), oldest first
-/// (issue time, then issue order, as `MemoryState` sorts them); ties, possible only
-/// between replicas committing at once, in token order.
-async fn outstanding(conn: &mut Conn, device: Option<&DeviceId>) -> Result<Vec<Token>, StoreError> {
-    let query = match device {
-        Some(id) => sqlx::query(OUTSTANDING_SQL).bind(id.0.as_slice()),
-        None => sqlx::query(
-            "SELECT token FROM sessions WHERE device IS NULL AND consumed = FALSE \
-             ORDER BY issued_at, issue_order, token",
-        ),
-    };
-    let rows = query.fetch_all(&mut *conn).await.map_err(db)?;
-    rows.iter().map(|r| col(r, 0)).collect()
+/// Unconsumed tokens of sessions of no known device but the newest `keep`, oldest first
+/// (the order of [`OUTSTANDING_SQL`]): the index walks past the newest in the database, so
+/// only the tokens to retire travel.
+async fn anonymous_beyond(conn: &mut Conn, keep: usize) -> Result<Vec<Token>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT token FROM sessions WHERE device IS NULL AND consumed = FALSE \
+         ORDER BY issued_at DESC, issue_order DESC, token DESC LIMIT $1 OFFSET $2",
+    )
+    .bind(i64::MAX)
+    .bind(i64::try_from(keep).unwrap_or(i64::MAX))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?;
+    rows.iter().rev().map(|r| col(r, 0)).collect()
 }
 
 /// The device row joined with its installed rows (one row per installed manifest, or one
