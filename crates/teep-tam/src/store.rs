@@ -14,7 +14,7 @@
 //! Records are plain (bytes, integers, strings) so that SQL implementations map them onto
 //! columns; keys are stored as encoded COSE_Keys.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, btree_map};
 use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
 
@@ -525,13 +525,14 @@ impl MemoryState {
 
     /// Unconsumed tokens of `device`'s sessions, oldest first.
     fn outstanding(&self, device: Option<DeviceId>) -> Vec<Token> {
-        let mut outstanding: Vec<&SessionRecord> = self
+        let mut outstanding: Vec<(u64, Option<&u64>, &Token)> = self
             .sessions
             .values()
             .filter(|s| s.device == device && !s.consumed)
+            .map(|s| (s.issued_at, self.session_order.get(&s.token), &s.token))
             .collect();
-        outstanding.sort_by_key(|s| (s.issued_at, self.session_order.get(&s.token)));
-        outstanding.into_iter().map(|s| s.token.clone()).collect()
+        outstanding.sort_unstable();
+        outstanding.into_iter().map(|(.., t)| t.clone()).collect()
     }
 
     fn apply(&mut self, c: &Changes) -> Result<(), StoreError> {
@@ -549,17 +550,28 @@ impl MemoryState {
                 _ => return Err(StoreError::Conflict),
             }
         }
-        for t in &c.retire {
-            self.sessions.remove(t);
-        }
+        let mut gone: Vec<Token> = c
+            .retire
+            .iter()
+            .filter(|t| self.sessions.remove(*t).is_some())
+            .cloned()
+            .collect();
         if let Some(before) = c.purge_expired_before {
-            self.sessions.retain(|_, s| s.expires_at >= before);
+            gone.extend(
+                self.sessions
+                    .extract_if(.., |_, s| s.expires_at < before)
+                    .map(|(t, _)| t),
+            );
         }
-        let sessions = &self.sessions;
-        self.session_order.retain(|t, _| sessions.contains_key(t));
+        for t in &gone {
+            self.session_order.remove(t);
+        }
+        let mut next = self.session_order.values().max().map_or(1, |m| m + 1);
         for s in &c.new_sessions {
-            let next = self.session_order.values().max().map_or(1, |m| m + 1);
-            self.session_order.entry(s.token.clone()).or_insert(next);
+            if let btree_map::Entry::Vacant(e) = self.session_order.entry(s.token.clone()) {
+                e.insert(next);
+                next += 1;
+            }
             self.sessions.insert(s.token.clone(), s.clone());
         }
         if let Some(d) = &c.device {
