@@ -42,6 +42,13 @@ mod postgres {
     type Db = sqlx::Postgres;
     include!("ops.rs");
     include!("message_ops.rs");
+
+    /// Applies one commit of the engine inside the caller's transaction (SQLite's run
+    /// through `sqlite_ops.rs` instead).
+    pub(super) async fn apply(conn: &mut Conn, c: &Changes) -> Result<(), StoreError> {
+        changes_batch(c)?.run(conn).await?;
+        Ok(())
+    }
 }
 
 /// The SQLite file [`SqlStore::open_data_dir`] keeps in the data directory.
@@ -54,7 +61,8 @@ pub use crate::store::PolicyScope;
 
 #[derive(Clone, Debug)]
 enum Pool {
-    Sqlite(SqlitePool),
+    /// sqlx's pool for loads and the admin side, and the engine's commits.
+    Sqlite(SqlitePool, std::sync::Arc<sqlite::Committer>),
     Postgres(PgPool),
 }
 
@@ -70,7 +78,7 @@ pub struct SqlStore {
 macro_rules! in_transaction {
     ($store:expr, |$ops:ident, $conn:ident| $body:expr) => {
         match &$store.pool {
-            Pool::Sqlite(pool) => {
+            Pool::Sqlite(pool, _) => {
                 use sqlite as $ops;
                 let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
                 let $conn: &mut $ops::Conn = &mut tx;
@@ -130,6 +138,14 @@ impl SqlStore {
             .journal_mode(SqliteJournalMode::Wal)
             .foreign_keys(true)
             .busy_timeout(SQLITE_BUSY_TIMEOUT);
+        let file = options.get_filename().to_path_buf();
+        if file.as_os_str() == ":memory:" {
+            // The engine's commits use a connection of their own, which would see
+            // another database.
+            return Err(StoreError::Backend(
+                "the SQLite store needs a file, not an in-memory database".into(),
+            ));
+        }
         // No ping before each acquire: an SQLite connection is a file handle in this
         // process, and the ping is one more round trip to its worker thread per load and
         // per commit (a broken connection fails the statement that follows anyway).
@@ -138,15 +154,17 @@ impl SqlStore {
             .connect_with(options)
             .await
             .map_err(db)?;
+        // After the pool, which created the file and put it in WAL mode.
+        let committer = sqlite::Committer::open(&file)?;
         Ok(Self {
-            pool: Pool::Sqlite(pool),
+            pool: Pool::Sqlite(pool, std::sync::Arc::new(committer)),
         })
     }
 
     /// Applies the migrations not applied yet (those applied are checked, not rerun).
     pub async fn migrate(&self) -> Result<(), StoreError> {
         let done = match &self.pool {
-            Pool::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await,
+            Pool::Sqlite(pool, _) => sqlx::migrate!("migrations/sqlite").run(pool).await,
             Pool::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await,
         };
         done.map_err(|e| StoreError::Backend(format!("migration: {e}")))
@@ -195,7 +213,7 @@ impl SqlStore {
     /// Closes the pool (waiting for connections in use to be returned).
     pub async fn close(&self) {
         match &self.pool {
-            Pool::Sqlite(pool) => pool.close().await,
+            Pool::Sqlite(pool, _) => pool.close().await,
             Pool::Postgres(pool) => pool.close().await,
         }
     }
@@ -264,7 +282,7 @@ impl MessageLog for SqlMessageLog {
 impl Store for SqlStore {
     async fn load(&self, request: &LoadRequest) -> Result<Loaded, StoreError> {
         match &self.pool {
-            Pool::Sqlite(pool) => {
+            Pool::Sqlite(pool, _) => {
                 let mut conn = pool.acquire().await.map_err(db)?;
                 sqlite::load(&mut conn, request).await
             }
@@ -277,13 +295,13 @@ impl Store for SqlStore {
 
     async fn commit(&self, changes: &Changes) -> Result<(), StoreError> {
         match &self.pool {
-            // One hand-off to the connection's worker thread, not three (`BEGIN`, the
-            // batch, `COMMIT`): see `Batch::run_in_own_transaction`.
-            Pool::Sqlite(pool) => {
-                let mut conn = pool.acquire().await.map_err(db)?;
-                sqlite::apply_alone(&mut conn, changes).await
+            // On the calling thread, grouped with concurrent commits: `sqlite_ops.rs`.
+            Pool::Sqlite(_, committer) => committer.commit(changes).await,
+            Pool::Postgres(pool) => {
+                let mut tx = pool.begin().await.map_err(db)?;
+                postgres::apply(&mut tx, changes).await?;
+                tx.commit().await.map_err(db)
             }
-            Pool::Postgres(_) => in_transaction!(self, |ops, conn| ops::apply(conn, changes).await),
         }
     }
 }

@@ -74,11 +74,11 @@ impl<'a> Batch<'a> {
                 renumber(text, values.len(), &mut sql);
                 values.extend(v);
             }
-            run_sql(conn, &sql, &values, &self.guards, &[], &mut outputs).await?;
+            run_sql(conn, &sql, &values, &self.guards, &mut outputs).await?;
         } else {
             for (text, v) in &self.statements {
                 let values: Vec<&Value<'a>> = v.iter().collect();
-                run_sql(conn, text, &values, &self.guards, &[], &mut outputs).await?;
+                run_sql(conn, text, &values, &self.guards, &mut outputs).await?;
             }
         }
         if outputs.len() != self.statements.len() {
@@ -94,14 +94,12 @@ impl<'a> Batch<'a> {
 
 /// Runs `sql` (one statement, or several on SQLite) with `values`, appending one output
 /// per statement; fails with [`StoreError::Conflict`] as soon as a statement whose index
-/// (its output's) is in `guards` turns out to have changed other than exactly one row, or
-/// one whose index is in `raising` fails (an [`ONE_ROW_CHANGED`] check).
+/// (its output's) is in `guards` turns out to have changed other than exactly one row.
 async fn run_sql(
     conn: &mut Conn,
     sql: &str,
     values: &[&Value<'_>],
     guards: &[usize],
-    raising: &[usize],
     outputs: &mut Vec<Output>,
 ) -> Result<(), StoreError> {
     let mut query = sqlx::query(sql);
@@ -116,11 +114,7 @@ async fn run_sql(
     let mut stream = (&mut *conn).fetch_many(query);
     let mut rows = Vec::new();
     while let Some(step) = std::future::poll_fn(|cx| stream.as_mut().poll_next(cx)).await {
-        let step = match step {
-            Err(_) if raising.contains(&outputs.len()) => return Err(StoreError::Conflict),
-            step => step.map_err(db)?,
-        };
-        match step {
+        match step.map_err(db)? {
             Either::Right(row) => rows.push(row),
             Either::Left(done) => {
                 let changed = done.rows_affected();
@@ -407,15 +401,9 @@ async fn device_view(
     })
 }
 
-/// Applies `c` inside the caller's transaction, in `MemoryState::apply`'s order, as one
+/// The statements of one commit of the engine, in `MemoryState::apply`'s order, as one
 /// [`Batch`]: first the compare-and-set on the consumed token (the row is then locked for
 /// this transaction, so a concurrent commit of the same token finds it consumed).
-pub(super) async fn apply(conn: &mut Conn, c: &Changes) -> Result<(), StoreError> {
-    changes_batch(c)?.run(conn).await?;
-    Ok(())
-}
-
-/// The statements of [`apply`].
 fn changes_batch(c: &Changes) -> Result<Batch<'_>, StoreError> {
     let mut batch = Batch::default();
     if let Some(token) = &c.consume {
