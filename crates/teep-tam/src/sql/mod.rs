@@ -42,6 +42,7 @@ mod postgres {
     type Db = sqlx::Postgres;
     include!("ops.rs");
     include!("message_ops.rs");
+    include!("load_ops.rs");
 
     /// Applies one commit of the engine inside the caller's transaction (SQLite's run
     /// through `sqlite_ops.rs` instead).
@@ -61,8 +62,8 @@ pub use crate::store::PolicyScope;
 
 #[derive(Clone, Debug)]
 enum Pool {
-    /// sqlx's pool for loads and the admin side, and the engine's commits.
-    Sqlite(SqlitePool, std::sync::Arc<sqlite::Committer>),
+    /// sqlx's pool for the admin side, and the engine's loads and commits.
+    Sqlite(SqlitePool, std::sync::Arc<sqlite::Direct>),
     Postgres(PgPool),
 }
 
@@ -155,9 +156,9 @@ impl SqlStore {
             .await
             .map_err(db)?;
         // After the pool, which created the file and put it in WAL mode.
-        let committer = sqlite::Committer::open(&file)?;
+        let direct = sqlite::Direct::open(&file)?;
         Ok(Self {
-            pool: Pool::Sqlite(pool, std::sync::Arc::new(committer)),
+            pool: Pool::Sqlite(pool, std::sync::Arc::new(direct)),
         })
     }
 
@@ -282,10 +283,8 @@ impl MessageLog for SqlMessageLog {
 impl Store for SqlStore {
     async fn load(&self, request: &LoadRequest) -> Result<Loaded, StoreError> {
         match &self.pool {
-            Pool::Sqlite(pool, _) => {
-                let mut conn = pool.acquire().await.map_err(db)?;
-                sqlite::load(&mut conn, request).await
-            }
+            // On the calling thread: `sqlite_ops.rs`.
+            Pool::Sqlite(_, direct) => direct.load(request),
             Pool::Postgres(pool) => {
                 let mut conn = pool.acquire().await.map_err(db)?;
                 postgres::load(&mut conn, request).await
@@ -296,7 +295,7 @@ impl Store for SqlStore {
     async fn commit(&self, changes: &Changes) -> Result<(), StoreError> {
         match &self.pool {
             // On the calling thread, grouped with concurrent commits: `sqlite_ops.rs`.
-            Pool::Sqlite(_, committer) => committer.commit(changes).await,
+            Pool::Sqlite(_, direct) => direct.commit(changes).await,
             Pool::Postgres(pool) => {
                 let mut tx = pool.begin().await.map_err(db)?;
                 postgres::apply(&mut tx, changes).await?;
@@ -438,6 +437,45 @@ fn seq_from_db(v: i64) -> u64 {
 fn array<const N: usize>(v: Vec<u8>) -> Result<[u8; N], StoreError> {
     v.try_into()
         .map_err(|v: Vec<u8>| StoreError::Backend(format!("column of {} bytes, not {N}", v.len())))
+}
+
+/// A type a column is read as, from sqlx's rows of either dialect and from rusqlite's
+/// (`sqlite_ops.rs`), so that one parser per record serves every backend.
+trait Column:
+    Sized
+    + for<'r> sqlx::Decode<'r, sqlx::Sqlite>
+    + sqlx::Type<sqlx::Sqlite>
+    + for<'r> sqlx::Decode<'r, sqlx::Postgres>
+    + sqlx::Type<sqlx::Postgres>
+    + rusqlite::types::FromSql
+{
+}
+
+impl<T> Column for T where
+    T: for<'r> sqlx::Decode<'r, sqlx::Sqlite>
+        + sqlx::Type<sqlx::Sqlite>
+        + for<'r> sqlx::Decode<'r, sqlx::Postgres>
+        + sqlx::Type<sqlx::Postgres>
+        + rusqlite::types::FromSql
+{
+}
+
+/// A result row whose columns the record parsers read.
+trait Cols {
+    /// Column `i` as `T`.
+    fn column<T: Column>(&self, i: usize) -> Result<T, StoreError>;
+}
+
+impl Cols for sqlx::sqlite::SqliteRow {
+    fn column<T: Column>(&self, i: usize) -> Result<T, StoreError> {
+        sqlx::Row::try_get(self, i).map_err(db)
+    }
+}
+
+impl Cols for sqlx::postgres::PgRow {
+    fn column<T: Column>(&self, i: usize) -> Result<T, StoreError> {
+        sqlx::Row::try_get(self, i).map_err(db)
+    }
 }
 
 /// A value bound to one statement of a batch (`ops.rs`'s `Batch`).

@@ -4,9 +4,9 @@
 
 use std::borrow::Cow;
 
-use sqlx::{Either, Executor, Row};
+use sqlx::{Either, Executor};
 
-use super::{Value, array, codec, db, int, placeholders, renumber, seq_from_db, seq_to_db, uint};
+use super::{Cols, Column, Value, array, codec, db, int, placeholders, renumber, seq_from_db, seq_to_db, uint};
 use crate::store::StoreError;
 use crate::store::{
     AdminError, AttestationOutcome, AttestationRecord, AttestationVerdict, AuditEntry, Changes, Device, DeviceId, DeviceSummary,
@@ -21,21 +21,13 @@ pub(super) type Conn = <Db as sqlx::Database>::Connection;
 type DbRow = <Db as sqlx::Database>::Row;
 
 /// Column `i` of `row` as `T`.
-fn col<'r, T>(row: &'r DbRow, i: usize) -> Result<T, StoreError>
-where
-    T: sqlx::Decode<'r, Db> + sqlx::Type<Db>,
-{
-    row.try_get(i).map_err(db)
+fn col<T: Column>(row: &impl Cols, i: usize) -> Result<T, StoreError> {
+    row.column(i)
 }
 
 /// Whether `Db` is SQLite (whose statements can travel together, see [`Batch`]).
 fn is_sqlite() -> bool {
     <Db as sqlx::Database>::NAME == "SQLite"
-}
-
-/// What one statement of a [`Batch`] gave: the rows it returned.
-struct Output {
-    rows: Vec<DbRow>,
 }
 
 /// Statements run in order on one connection. On SQLite they travel as one
@@ -52,18 +44,18 @@ struct Batch<'a> {
 }
 
 impl<'a> Batch<'a> {
-    /// Adds a statement; its outputs come at the same index.
+    /// Adds a statement; its index in the batch.
     fn push(&mut self, sql: impl Into<Cow<'static, str>>, values: Vec<Value<'a>>) -> usize {
         self.statements.push((sql.into(), values));
         self.statements.len() - 1
     }
 
-    /// Runs every statement, one output each. Unless each of [`Self::guards`] (a commit's
+    /// Runs every statement (writes: rows they return are not read). Unless each of [`Self::guards`] (a commit's
     /// compare-and-sets) changed exactly one row the run stops with
     /// [`StoreError::Conflict`] (the caller's transaction is then rolled back, so on SQLite,
     /// where the later statements may have run already, they leave nothing either).
-    async fn run(&self, conn: &mut Conn) -> Result<Vec<Output>, StoreError> {
-        let mut outputs = Vec::with_capacity(self.statements.len());
+    async fn run(&self, conn: &mut Conn) -> Result<(), StoreError> {
+        let mut done = 0;
         if is_sqlite() && self.statements.len() > 1 {
             let mut sql = String::new();
             let mut values: Vec<&Value<'a>> = Vec::new();
@@ -74,79 +66,60 @@ impl<'a> Batch<'a> {
                 renumber(text, values.len(), &mut sql);
                 values.extend(v);
             }
-            run_sql(conn, &sql, &values, &self.guards, &mut outputs).await?;
+            run_sql(conn, &sql, &values, &self.guards, &mut done).await?;
         } else {
             for (text, v) in &self.statements {
                 let values: Vec<&Value<'a>> = v.iter().collect();
-                run_sql(conn, text, &values, &self.guards, &mut outputs).await?;
+                run_sql(conn, text, &values, &self.guards, &mut done).await?;
             }
         }
-        if outputs.len() != self.statements.len() {
+        if done != self.statements.len() {
             return Err(StoreError::Backend(format!(
-                "{} results for a batch of {} statements",
-                outputs.len(),
+                "{done} results for a batch of {} statements",
                 self.statements.len()
             )));
         }
-        Ok(outputs)
+        Ok(())
     }
 }
 
-/// Runs `sql` (one statement, or several on SQLite) with `values`, appending one output
-/// per statement; fails with [`StoreError::Conflict`] as soon as a statement whose index
-/// (its output's) is in `guards` turns out to have changed other than exactly one row.
+/// A query of this dialect.
+type Query<'q> = sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>>;
+
+/// `query` with `v` bound to its next placeholder.
+fn bind_value<'q>(query: Query<'q>, v: &'q Value<'_>) -> Query<'q> {
+    match v {
+        Value::Blob(b) => query.bind(b.as_deref()),
+        Value::Int(i) => query.bind(*i),
+        Value::Bool(b) => query.bind(*b),
+        Value::Text(t) => query.bind(*t),
+    }
+}
+
+/// Runs `sql` (one statement, or several on SQLite) with `values`, counting in `done` the
+/// statements that finished; fails with [`StoreError::Conflict`] as soon as a statement
+/// whose index is in `guards` turns out to have changed other than exactly one row.
 async fn run_sql(
     conn: &mut Conn,
     sql: &str,
     values: &[&Value<'_>],
     guards: &[usize],
-    outputs: &mut Vec<Output>,
+    done: &mut usize,
 ) -> Result<(), StoreError> {
-    let mut query = sqlx::query(sql);
-    for v in values {
-        query = match v {
-            Value::Blob(b) => query.bind(b.as_deref()),
-            Value::Int(i) => query.bind(*i),
-            Value::Bool(b) => query.bind(*b),
-            Value::Text(t) => query.bind(*t),
-        };
-    }
+    let query = values.iter().fold(sqlx::query(sql), |q, v| bind_value(q, v));
     let mut stream = (&mut *conn).fetch_many(query);
-    let mut rows = Vec::new();
     while let Some(step) = std::future::poll_fn(|cx| stream.as_mut().poll_next(cx)).await {
-        match step.map_err(db)? {
-            Either::Right(row) => rows.push(row),
-            Either::Left(done) => {
-                let changed = done.rows_affected();
-                if guards.contains(&outputs.len()) && changed != 1 {
-                    return Err(StoreError::Conflict);
-                }
-                outputs.push(Output {
-                    rows: std::mem::take(&mut rows),
-                });
+        if let Either::Left(result) = step.map_err(db)? {
+            if guards.contains(done) && result.rows_affected() != 1 {
+                return Err(StoreError::Conflict);
             }
+            *done += 1;
         }
     }
     Ok(())
 }
 
-/// Answers one load request.
-pub(super) async fn load(conn: &mut Conn, request: &LoadRequest) -> Result<Loaded, StoreError> {
-    Ok(match request {
-        LoadRequest::Session(token) => Loaded::Session(session(conn, token).await?.map(Box::new)),
-        LoadRequest::AnonymousSessions { keep } => {
-            Loaded::Anonymous(anonymous_beyond(conn, *keep).await?)
-        }
-        LoadRequest::Device { id, class } => {
-            Loaded::Device(Box::new(device_view(conn, id, class.as_deref()).await?))
-        }
-    })
-}
-
-const SESSION_COLUMNS: &str =
-    "token, session_id, device, issued_at, expires_at, consumed, kind, challenge, state";
-
-fn session_from_row(row: &DbRow) -> Result<SessionRecord, StoreError> {
+fn session_from_row(row: &impl Cols) -> Result<SessionRecord, StoreError> {
     let kind: String = col(row, 6)?;
     let challenge: Option<Vec<u8>> = col(row, 7)?;
     let state: Vec<u8> = col(row, 8)?;
@@ -169,37 +142,11 @@ fn session_from_row(row: &DbRow) -> Result<SessionRecord, StoreError> {
     })
 }
 
-async fn session(conn: &mut Conn, token: &[u8]) -> Result<Option<SessionRecord>, StoreError> {
-    let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE token = $1");
-    let row = sqlx::query(&sql)
-        .bind(token)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db)?;
-    row.as_ref().map(session_from_row).transpose()
-}
-
 /// Unconsumed tokens of the device `$1`'s sessions, oldest first (issue time, then issue
 /// order, as `MemoryState` sorts them); ties, possible only between replicas committing
 /// at once, in token order.
 const OUTSTANDING_SQL: &str = "SELECT token FROM sessions WHERE device = $1 AND consumed = FALSE \
      ORDER BY issued_at, issue_order, token";
-
-/// Unconsumed tokens of sessions of no known device but the newest `keep`, oldest first
-/// (the order of [`OUTSTANDING_SQL`]): the index walks past the newest in the database, so
-/// only the tokens to retire travel.
-async fn anonymous_beyond(conn: &mut Conn, keep: usize) -> Result<Vec<Token>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT token FROM sessions WHERE device IS NULL AND consumed = FALSE \
-         ORDER BY issued_at DESC, issue_order DESC, token DESC LIMIT $1 OFFSET $2",
-    )
-    .bind(i64::MAX)
-    .bind(i64::try_from(keep).unwrap_or(i64::MAX))
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db)?;
-    rows.iter().rev().map(|r| col(r, 0)).collect()
-}
 
 /// The device row joined with its installed rows (one row per installed manifest, or one
 /// row of NULLs): a device record with its installed list in a single statement.
@@ -219,12 +166,12 @@ async fn device(conn: &mut Conn, id: &DeviceId) -> Result<Option<Device>, StoreE
 }
 
 /// The record's revision in [`DEVICE_SQL`]'s rows (0: no such device).
-fn revision_from_rows(rows: &[DbRow]) -> Result<u64, StoreError> {
+fn revision_from_rows(rows: &[impl Cols]) -> Result<u64, StoreError> {
     rows.first().map_or(Ok(0), |r| uint(col(r, 9)?))
 }
 
 /// The record [`DEVICE_SQL`]'s rows describe (`None`: no rows, no such device).
-fn device_from_rows(id: &DeviceId, rows: &[DbRow]) -> Result<Option<Device>, StoreError> {
+fn device_from_rows(id: &DeviceId, rows: &[impl Cols]) -> Result<Option<Device>, StoreError> {
     let Some(row) = rows.first() else {
         return Ok(None);
     };
@@ -254,7 +201,7 @@ fn device_from_rows(id: &DeviceId, rows: &[DbRow]) -> Result<Option<Device>, Sto
     }))
 }
 
-fn policy_from_row(row: &DbRow) -> Result<TcPolicy, StoreError> {
+fn policy_from_row(row: &impl Cols) -> Result<TcPolicy, StoreError> {
     Ok(TcPolicy {
         install: codec::to_component_ids(&col::<Vec<u8>>(row, 0)?)?,
         requestable: codec::to_component_ids(&col::<Vec<u8>>(row, 1)?)?,
@@ -272,7 +219,7 @@ const POLICY_SQL: &str = "SELECT install, requestable, 0 AS rank FROM device_pol
 
 const RELEASE_COLUMNS: &str = "manifest_id, sequence, digest, signer, envelope, depends_on";
 
-fn release_from_row(row: &DbRow) -> Result<TcRelease, StoreError> {
+fn release_from_row(row: &impl Cols) -> Result<TcRelease, StoreError> {
     let signer: Option<Vec<u8>> = col(row, 3)?;
     Ok(TcRelease {
         manifest_id: codec::to_component_id(&col::<Vec<u8>>(row, 0)?)?,
@@ -282,37 +229,6 @@ fn release_from_row(row: &DbRow) -> Result<TcRelease, StoreError> {
         envelope: col(row, 4)?,
         depends_on: codec::to_component_ids(&col::<Vec<u8>>(row, 5)?)?,
     })
-}
-
-/// The latest release of each of `ids` (`None`: it has none): the highest sequence number,
-/// the last added on a tie (as `Iterator::max_by_key` picks in `MemoryState`). Sequence
-/// numbers are compared here, not in SQL, since the column holds them bit-cast. Each row
-/// is moved into its slot, not copied (an envelope may be large).
-async fn latest_of(
-    conn: &mut Conn,
-    ids: &[&ComponentId],
-) -> Result<Vec<(ComponentId, Option<TcRelease>)>, StoreError> {
-    let sql = format!(
-        "SELECT {RELEASE_COLUMNS} FROM tc_releases WHERE manifest_id IN ({}) ORDER BY id",
-        placeholders(1, ids.len())
-    );
-    let mut query = sqlx::query(&sql);
-    for id in ids {
-        query = query.bind(codec::component_id(id));
-    }
-    let rows = query.fetch_all(&mut *conn).await.map_err(db)?;
-    let mut latest: Vec<(ComponentId, Option<TcRelease>)> =
-        ids.iter().map(|&id| (id.clone(), None)).collect();
-    for row in &rows {
-        let r = release_from_row(row)?;
-        let slot = latest.iter_mut().find(|(id, _)| *id == r.manifest_id);
-        if let Some((_, slot)) = slot
-            && slot.as_ref().is_none_or(|s| r.sequence >= s.sequence)
-        {
-            *slot = Some(r);
-        }
-    }
-    Ok(latest)
 }
 
 /// Every release of `id`, in the order added.
@@ -327,78 +243,134 @@ async fn releases_of(conn: &mut Conn, id: &ComponentId) -> Result<Vec<TcRelease>
     rows.iter().map(release_from_row).collect()
 }
 
-/// The view `MemoryState::device_view` gives, walked in the same order. The record, the
-/// policy, the revoked TCs and the outstanding tokens come in one [`Batch`]; the releases
-/// then in one statement per dependency level.
-async fn device_view(
-    conn: &mut Conn,
+const SESSION_COLUMNS: &str =
+    "token, session_id, device, issued_at, expires_at, consumed, kind, challenge, state";
+
+/// The session a token names.
+fn session_sql() -> String {
+    format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE token = $1")
+}
+
+/// Unconsumed tokens of sessions of no known device but the newest `$2` (`$1`: no limit,
+/// `i64::MAX`), newest first (the reverse of [`OUTSTANDING_SQL`]'s order): the index walks
+/// past the newest in the database, so only the tokens to retire travel.
+const ANONYMOUS_SQL: &str = "SELECT token FROM sessions WHERE device IS NULL AND consumed = FALSE \
+     ORDER BY issued_at DESC, issue_order DESC, token DESC LIMIT $1 OFFSET $2";
+
+/// The bindings of [`ANONYMOUS_SQL`] for `keep`.
+fn anonymous_values(keep: usize) -> Vec<Value<'static>> {
+    vec![
+        Value::Int(Some(i64::MAX)),
+        Value::Int(Some(i64::try_from(keep).unwrap_or(i64::MAX))),
+    ]
+}
+
+/// The latest-release query of [`ReleaseWalk`] for `n` manifest IDs (`$1..$n`).
+fn latest_sql(n: usize) -> String {
+    format!(
+        "SELECT {RELEASE_COLUMNS} FROM tc_releases WHERE manifest_id IN ({}) ORDER BY id",
+        placeholders(1, n)
+    )
+}
+
+/// What the first statements of a device view give: the record and its revision (from
+/// [`DEVICE_SQL`]), the policy ([`POLICY_SQL`]) without the revoked TCs
+/// ([`REVOKED_SQL`]), the outstanding tokens ([`OUTSTANDING_SQL`]); the releases follow
+/// through a [`ReleaseWalk`].
+fn view_head<R: Cols>(
     id: &DeviceId,
-    default_class: Option<&str>,
+    record: &[R],
+    policy: &[R],
+    revoked: &[R],
+    outstanding: &[R],
 ) -> Result<DeviceView, StoreError> {
-    let mut batch = Batch::default();
-    let record = batch.push(DEVICE_SQL, vec![Value::blob(&id.0)]);
-    let policy = batch.push(
-        POLICY_SQL,
-        vec![Value::blob(&id.0), Value::Text(default_class)],
-    );
-    let revoked = batch.push(REVOKED_SQL, vec![]);
-    let outstanding = batch.push(OUTSTANDING_SQL, vec![Value::blob(&id.0)]);
-    let out = batch.run(conn).await?;
-    let rows = |i: usize| out.get(i).map_or(&[][..], |o| o.rows.as_slice());
-    let device = device_from_rows(id, rows(record))?;
-    let revision = revision_from_rows(rows(record))?;
-    let mut policy = rows(policy)
+    let mut policy = policy
         .first()
         .map(policy_from_row)
         .transpose()?
         .unwrap_or_default();
-    policy.without_revoked(&revoked_from_rows(rows(revoked))?);
-    let outstanding = rows(outstanding)
-        .iter()
-        .map(|r| col(r, 0))
-        .collect::<Result<Vec<Token>, _>>()?;
-    let mut releases: Vec<TcRelease> = Vec::new();
-    let mut todo: Vec<ComponentId> = policy
-        .install
-        .iter()
-        .chain(&policy.requestable)
-        .cloned()
-        .collect();
-    // The latest release of each ID (see `latest_of`), fetched for every ID still to walk
-    // in one statement whenever the walk meets one not fetched yet (once per dependency
-    // level), so the walk itself stays the one `MemoryState` makes. A release taken from
-    // `fetched` is in `releases` from then on, so the walk never looks for it again.
-    let mut fetched: Vec<(ComponentId, Option<TcRelease>)> = Vec::new();
-    while let Some(next) = todo.pop() {
-        if releases.iter().any(|r| r.manifest_id == next) {
-            continue;
-        }
-        if !fetched.iter().any(|(id, _)| *id == next) {
-            let mut wanted: Vec<&ComponentId> = vec![&next];
-            for id in &todo {
-                if !wanted.contains(&id) && !fetched.iter().any(|(f, _)| f == id) {
-                    wanted.push(id);
-                }
-            }
-            let found = latest_of(conn, &wanted).await?;
-            fetched.extend(found);
-        }
-        let latest = fetched
-            .iter_mut()
-            .find(|(id, _)| *id == next)
-            .and_then(|(_, r)| r.take());
-        if let Some(r) = latest {
-            todo.extend(r.depends_on.iter().cloned());
-            releases.push(r);
+    policy.without_revoked(&revoked_from_rows(revoked)?);
+    Ok(DeviceView {
+        device: device_from_rows(id, record)?,
+        revision: revision_from_rows(record)?,
+        policy,
+        releases: Vec::new(),
+        outstanding: outstanding
+            .iter()
+            .map(|r| col(r, 0))
+            .collect::<Result<Vec<Token>, _>>()?,
+    })
+}
+
+/// The walk `MemoryState::device_view` makes over a policy's TCs and their dependencies,
+/// without I/O: it names the latest releases to fetch ([`latest_sql`]) for every ID
+/// still to walk whenever it meets one not fetched yet (once per dependency level), and
+/// takes what was found. A release taken from `fetched` is in `releases` from then on,
+/// so the walk never looks for it again.
+struct ReleaseWalk {
+    releases: Vec<TcRelease>,
+    todo: Vec<ComponentId>,
+    fetched: Vec<(ComponentId, Option<TcRelease>)>,
+}
+
+impl ReleaseWalk {
+    fn new(policy: &TcPolicy) -> Self {
+        Self {
+            releases: Vec::new(),
+            todo: policy.install.iter().chain(&policy.requestable).cloned().collect(),
+            fetched: Vec::new(),
         }
     }
-    Ok(DeviceView {
-        device,
-        policy,
-        releases,
-        outstanding,
-        revision,
-    })
+
+    /// Walks as far as the releases fetched allow: the IDs to fetch next, `None` when
+    /// the walk is done.
+    fn wanted(&mut self) -> Option<Vec<ComponentId>> {
+        while let Some(next) = self.todo.pop() {
+            if self.releases.iter().any(|r| r.manifest_id == next) {
+                continue;
+            }
+            if !self.fetched.iter().any(|(id, _)| *id == next) {
+                let mut wanted = vec![next.clone()];
+                for id in &self.todo {
+                    if !wanted.contains(id) && !self.fetched.iter().any(|(f, _)| f == id) {
+                        wanted.push(id.clone());
+                    }
+                }
+                // Walked again once fetched.
+                self.todo.push(next);
+                return Some(wanted);
+            }
+            let latest = self
+                .fetched
+                .iter_mut()
+                .find(|(id, _)| *id == next)
+                .and_then(|(_, r)| r.take());
+            if let Some(r) = latest {
+                self.todo.extend(r.depends_on.iter().cloned());
+                self.releases.push(r);
+            }
+        }
+        None
+    }
+
+    /// Takes the releases [`latest_sql`] found for `wanted`, in its row order: the latest
+    /// of each ID (`None`: it has none) is the highest sequence number, the last added on
+    /// a tie (as `Iterator::max_by_key` picks in `MemoryState`). Sequence numbers are
+    /// compared here, not in SQL, since the column holds them bit-cast. Each release is
+    /// moved into its slot, not copied (an envelope may be large).
+    fn fetched(&mut self, wanted: Vec<ComponentId>, found: Vec<TcRelease>) {
+        let mut latest: Vec<(ComponentId, Option<TcRelease>)> =
+            wanted.into_iter().map(|id| (id, None)).collect();
+        for r in found {
+            let slot = latest.iter_mut().find(|(id, _)| *id == r.manifest_id);
+            if let Some((_, slot)) = slot
+                && slot.as_ref().is_none_or(|s| r.sequence >= s.sequence)
+            {
+                *slot = Some(r);
+            }
+        }
+        self.fetched.extend(latest);
+    }
 }
 
 /// The statements of one commit of the engine, in `MemoryState::apply`'s order, as one
@@ -826,7 +798,7 @@ pub(super) async fn revoked_tcs(conn: &mut Conn) -> Result<Vec<ComponentId>, Sto
 const REVOKED_SQL: &str = "SELECT manifest_id FROM revoked_tcs ORDER BY id";
 
 /// The IDs [`REVOKED_SQL`]'s rows name.
-fn revoked_from_rows(rows: &[DbRow]) -> Result<Vec<ComponentId>, StoreError> {
+fn revoked_from_rows(rows: &[impl Cols]) -> Result<Vec<ComponentId>, StoreError> {
     rows.iter()
         .map(|r| codec::to_component_id(&col::<Vec<u8>>(r, 0)?))
         .collect()

@@ -1,16 +1,18 @@
-// SQLite's commits: included by `sql/mod.rs` in the SQLite module only, after `ops.rs`
-// (whose `Batch` and `changes_batch` it runs).
+// SQLite's loads and commits for the engine: included by `sql/mod.rs` in the SQLite
+// module only, after `ops.rs` (whose statements, record parsers and `changes_batch` it
+// runs).
 //
 // sqlx runs every SQLite statement on the connection's own worker thread and the async
 // task waits for the answer: two thread switches per hand-off, 120-140 µs of CPU each on
 // the project's VM (`SELECT 1`, see docs/tam.md "Performance"), and one WAL fsync per
-// commit (~130 µs of kernel CPU with `synchronous = FULL`). The engine's commits are
-// therefore run here through rusqlite on the calling thread, and grouped: every commit
+// commit (~130 µs of kernel CPU with `synchronous = FULL`). The engine's loads and
+// commits therefore run here through rusqlite on the calling thread (a load takes a
+// reader connection for the time of its statements), and the commits are grouped: every commit
 // queues itself; whichever caller finds the writer connection free takes every queued
 // commit and runs them in one transaction, each inside its own savepoint (a failed
 // compare-and-set rolls back that commit alone), so that one fsync covers them all.
-// The other callers wait for their answer without holding a thread. Loads and the admin
-// side stay on sqlx.
+// The other callers wait for their answer without holding a thread. The admin side and
+// the migrations stay on sqlx (one SQLite library serves both: the same libsqlite3-sys).
 
 use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 
@@ -19,19 +21,26 @@ use rusqlite::Connection;
 use super::SQLITE_BUSY_TIMEOUT;
 use tokio::sync::oneshot;
 
-/// The engine's commits on one SQLite file, grouped (see the top of this file).
-pub(super) struct Committer {
+/// The engine's loads and commits on one SQLite file (see the top of this file).
+pub(super) struct Direct {
+    path: std::path::PathBuf,
+    /// Idle reader connections (at most [`READERS_KEPT`]).
+    readers: Mutex<Vec<Connection>>,
     /// Commits waiting for a caller to take the writer.
     queue: Mutex<Vec<Queued>>,
     /// The one connection that writes the engine's commits.
     writer: Mutex<Connection>,
 }
 
-impl core::fmt::Debug for Committer {
+impl core::fmt::Debug for Direct {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("Committer")
+        f.debug_struct("Direct").field("path", &self.path).finish_non_exhaustive()
     }
 }
+
+/// Idle reader connections kept for the next loads (more are opened while that many are
+/// busy, and closed after).
+const READERS_KEPT: usize = 8;
 
 /// A queued commit and where its answer goes.
 struct Queued {
@@ -39,7 +48,7 @@ struct Queued {
     done: oneshot::Sender<Result<(), StoreError>>,
 }
 
-/// How many prepared statements the writer keeps (a commit has up to about a dozen
+/// How many prepared statements a connection keeps (a commit has up to about a dozen
 /// shapes of statement, the `IN (...)` of retired tokens varying with their number).
 const STATEMENT_CACHE: usize = 64;
 
@@ -54,20 +63,48 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl Committer {
-    /// Opens the writer connection on the SQLite file `path` (already created, in WAL
-    /// mode, by sqlx): foreign keys on, `synchronous = FULL` (a commit lost on power
-    /// loss could reopen a consumed token), the same busy timeout as the pool.
+/// A connection to the SQLite file `path` (already created, in WAL mode, by sqlx):
+/// foreign keys on, `synchronous = FULL` (a commit lost on power loss could reopen a
+/// consumed token), the same busy timeout as the pool.
+fn connect(path: &std::path::Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(backend)?;
+    conn.busy_timeout(SQLITE_BUSY_TIMEOUT).map_err(backend)?;
+    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL")
+        .map_err(backend)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+impl Direct {
+    /// Opens the writer connection on the SQLite file `path`; readers open on demand.
     pub(super) fn open(path: &std::path::Path) -> Result<Self, StoreError> {
-        let conn = Connection::open(path).map_err(backend)?;
-        conn.busy_timeout(SQLITE_BUSY_TIMEOUT).map_err(backend)?;
-        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL")
-            .map_err(backend)?;
-        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(Self {
+            writer: Mutex::new(connect(path)?),
+            path: path.to_path_buf(),
+            readers: Mutex::new(Vec::new()),
             queue: Mutex::new(Vec::new()),
-            writer: Mutex::new(conn),
         })
+    }
+
+    /// Answers one load request, on the calling thread, in one read transaction (one
+    /// snapshot of the database for all its statements).
+    pub(super) fn load(&self, request: &LoadRequest) -> Result<Loaded, StoreError> {
+        let conn = match lock(&self.readers).pop() {
+            Some(conn) => conn,
+            None => connect(&self.path)?,
+        };
+        let loaded = conn
+            .execute_batch("BEGIN")
+            .map_err(backend)
+            .and_then(|()| load_on(&conn, request));
+        let ended = conn.execute_batch(if loaded.is_ok() { "COMMIT" } else { "ROLLBACK" });
+        if ended.is_ok() && conn.is_autocommit() {
+            let mut readers = lock(&self.readers);
+            if readers.len() < READERS_KEPT {
+                readers.push(conn);
+            }
+        }
+        loaded
     }
 
     /// Commits `changes` in one transaction (possibly shared with other commits, each in
@@ -168,32 +205,118 @@ fn in_savepoint(
     Ok(applied)
 }
 
+/// Binds `values` to the statement's `$1..$n`, every one of them.
+fn bind(statement: &mut rusqlite::Statement<'_>, values: &[Value<'_>]) -> Result<(), StoreError> {
+    if statement.parameter_count() != values.len() {
+        return Err(StoreError::Backend(format!(
+            "{} values for a statement of {} placeholders",
+            values.len(),
+            statement.parameter_count()
+        )));
+    }
+    for (n, value) in values.iter().enumerate() {
+        let name = format!("${}", n + 1);
+        let index = statement
+            .parameter_index(&name)
+            .map_err(backend)?
+            .ok_or_else(|| StoreError::Backend(format!("no placeholder {name}")))?;
+        let bound = match value {
+            Value::Blob(b) => statement.raw_bind_parameter(index, b.as_deref()),
+            Value::Int(v) => statement.raw_bind_parameter(index, v),
+            Value::Bool(v) => statement.raw_bind_parameter(index, v),
+            Value::Text(t) => statement.raw_bind_parameter(index, t),
+        };
+        bound.map_err(backend)?;
+    }
+    Ok(())
+}
+
+/// A result row read out of rusqlite, for the record parsers of `ops.rs`.
+struct OwnedRow(Vec<rusqlite::types::Value>);
+
+impl Cols for OwnedRow {
+    fn column<T: Column>(&self, i: usize) -> Result<T, StoreError> {
+        let value = self
+            .0
+            .get(i)
+            .ok_or_else(|| StoreError::Backend(format!("no column {i}")))?;
+        T::column_result(value.into())
+            .map_err(|e| StoreError::Backend(format!("column {i}: {e}")))
+    }
+}
+
+/// The rows of one query.
+fn rows(conn: &Connection, sql: &str, values: &[Value<'_>]) -> Result<Vec<OwnedRow>, StoreError> {
+    let mut statement = conn.prepare_cached(sql).map_err(backend)?;
+    bind(&mut statement, values)?;
+    let width = statement.column_count();
+    let mut rows = statement.raw_query();
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(backend)? {
+        let columns = (0..width)
+            .map(|i| row.get::<_, rusqlite::types::Value>(i))
+            .collect::<Result<_, _>>()
+            .map_err(backend)?;
+        out.push(OwnedRow(columns));
+    }
+    Ok(out)
+}
+
+/// [`Direct::load`] inside its read transaction.
+fn load_on(conn: &Connection, request: &LoadRequest) -> Result<Loaded, StoreError> {
+    Ok(match request {
+        LoadRequest::Session(token) => {
+            let found = rows(conn, &session_sql(), &[Value::blob(token)])?;
+            Loaded::Session(found.first().map(session_from_row).transpose()?.map(Box::new))
+        }
+        LoadRequest::AnonymousSessions { keep } => {
+            let found = rows(conn, ANONYMOUS_SQL, &anonymous_values(*keep))?;
+            Loaded::Anonymous(found.iter().rev().map(|r| col(r, 0)).collect::<Result<_, _>>()?)
+        }
+        LoadRequest::Device { id, class } => {
+            Loaded::Device(Box::new(device_view(conn, id, class.as_deref())?))
+        }
+    })
+}
+
+/// The view `MemoryState::device_view` gives, walked in the same order: the first
+/// statements of [`view_head`], then the releases of a [`ReleaseWalk`].
+fn device_view(
+    conn: &Connection,
+    id: &DeviceId,
+    default_class: Option<&str>,
+) -> Result<DeviceView, StoreError> {
+    let record = rows(conn, DEVICE_SQL, &[Value::blob(&id.0)])?;
+    let policy = rows(
+        conn,
+        POLICY_SQL,
+        &[Value::blob(&id.0), Value::Text(default_class)],
+    )?;
+    let revoked = rows(conn, REVOKED_SQL, &[])?;
+    let outstanding = rows(conn, OUTSTANDING_SQL, &[Value::blob(&id.0)])?;
+    let mut view = view_head(id, &record, &policy, &revoked, &outstanding)?;
+    let mut walk = ReleaseWalk::new(&view.policy);
+    while let Some(wanted) = walk.wanted() {
+        let values: Vec<Value<'_>> = wanted
+            .iter()
+            .map(|id| Value::owned(codec::component_id(id)))
+            .collect();
+        let found = rows(conn, &latest_sql(wanted.len()), &values)?
+            .iter()
+            .map(release_from_row)
+            .collect::<Result<_, _>>()?;
+        walk.fetched(wanted, found);
+    }
+    view.releases = walk.releases;
+    Ok(view)
+}
+
 /// Runs a commit's statements in order; [`StoreError::Conflict`] as soon as one of its
 /// [`Batch::guards`] changed other than exactly one row.
 fn run_direct(conn: &Connection, batch: &Batch<'_>) -> Result<(), StoreError> {
     for (i, (sql, values)) in batch.statements.iter().enumerate() {
         let mut statement = conn.prepare_cached(sql).map_err(backend)?;
-        if statement.parameter_count() != values.len() {
-            return Err(StoreError::Backend(format!(
-                "{} values for a statement of {} placeholders",
-                values.len(),
-                statement.parameter_count()
-            )));
-        }
-        for (n, value) in values.iter().enumerate() {
-            let name = format!("${}", n + 1);
-            let index = statement
-                .parameter_index(&name)
-                .map_err(backend)?
-                .ok_or_else(|| StoreError::Backend(format!("no placeholder {name}")))?;
-            let bound = match value {
-                Value::Blob(b) => statement.raw_bind_parameter(index, b.as_deref()),
-                Value::Int(v) => statement.raw_bind_parameter(index, v),
-                Value::Bool(v) => statement.raw_bind_parameter(index, v),
-                Value::Text(t) => statement.raw_bind_parameter(index, t),
-            };
-            bound.map_err(backend)?;
-        }
+        bind(&mut statement, values)?;
         let changed = statement.raw_execute().map_err(backend)?;
         if batch.guards.contains(&i) && changed != 1 {
             return Err(StoreError::Conflict);

@@ -1,0 +1,57 @@
+// The engine's loads through sqlx: included by `sql/mod.rs` in the PostgreSQL module
+// only, after `ops.rs` (whose statements and record parsers they run). SQLite's loads
+// run through rusqlite on the calling thread instead (`sqlite_ops.rs`).
+
+/// Answers one load request.
+pub(super) async fn load(conn: &mut Conn, request: &LoadRequest) -> Result<Loaded, StoreError> {
+    Ok(match request {
+        LoadRequest::Session(token) => {
+            let rows = fetch(conn, &session_sql(), &[Value::blob(token)]).await?;
+            Loaded::Session(rows.first().map(session_from_row).transpose()?.map(Box::new))
+        }
+        LoadRequest::AnonymousSessions { keep } => {
+            let rows = fetch(conn, ANONYMOUS_SQL, &anonymous_values(*keep)).await?;
+            Loaded::Anonymous(rows.iter().rev().map(|r| col(r, 0)).collect::<Result<_, _>>()?)
+        }
+        LoadRequest::Device { id, class } => {
+            Loaded::Device(Box::new(device_view(conn, id, class.as_deref()).await?))
+        }
+    })
+}
+
+/// The view `MemoryState::device_view` gives, walked in the same order: the first
+/// statements of [`view_head`], then the releases of a [`ReleaseWalk`].
+async fn device_view(
+    conn: &mut Conn,
+    id: &DeviceId,
+    default_class: Option<&str>,
+) -> Result<DeviceView, StoreError> {
+    let record = fetch(conn, DEVICE_SQL, &[Value::blob(&id.0)]).await?;
+    let policy = fetch(
+        conn,
+        POLICY_SQL,
+        &[Value::blob(&id.0), Value::Text(default_class)],
+    )
+    .await?;
+    let revoked = fetch(conn, REVOKED_SQL, &[]).await?;
+    let outstanding = fetch(conn, OUTSTANDING_SQL, &[Value::blob(&id.0)]).await?;
+    let mut view = view_head(id, &record, &policy, &revoked, &outstanding)?;
+    let mut walk = ReleaseWalk::new(&view.policy);
+    while let Some(wanted) = walk.wanted() {
+        let values: Vec<Value<'_>> = wanted
+            .iter()
+            .map(|id| Value::owned(codec::component_id(id)))
+            .collect();
+        let rows = fetch(conn, &latest_sql(wanted.len()), &values).await?;
+        let found = rows.iter().map(release_from_row).collect::<Result<_, _>>()?;
+        walk.fetched(wanted, found);
+    }
+    view.releases = walk.releases;
+    Ok(view)
+}
+
+/// The rows of one query with `values` bound to its `$1..`.
+async fn fetch(conn: &mut Conn, sql: &str, values: &[Value<'_>]) -> Result<Vec<DbRow>, StoreError> {
+    let query = values.iter().fold(sqlx::query(sql), bind_value);
+    query.fetch_all(&mut *conn).await.map_err(db)
+}
