@@ -680,6 +680,72 @@ async fn two_concurrent_commits_of_one_token_exactly_one_wins() {
     }
 }
 
+/// Many commits at once on one store, four for each token: SQLite runs those that arrive
+/// together in one transaction (a savepoint each, `sql/sqlite_ops.rs`), so a losing
+/// compare-and-set must roll back its own commit and nothing of the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_commits_on_one_store_land_one_per_token_and_nothing_else() {
+    const TOKENS: u8 = 10;
+    const TRIES: u8 = 4;
+    for fixture in Fixture::all().await {
+        let store = fixture.open().await;
+        let opened: Vec<_> = (1..=TOKENS).map(|t| query_session(t, None, 1)).collect();
+        store
+            .commit(&Changes {
+                new_sessions: opened,
+                ..Changes::default()
+            })
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for t in 1..=TOKENS {
+            for k in 0..TRIES {
+                let store = store.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut next = query_session(t, Some(dev(9)), 2);
+                    next.token = vec![t, k];
+                    let c = Changes {
+                        consume: Some(vec![t; 16]),
+                        new_sessions: vec![next],
+                        audit: vec![AuditEntry {
+                            at: 2,
+                            device: None,
+                            event: format!("{t} by {k}"),
+                            detail: None,
+                        }],
+                        ..Changes::default()
+                    };
+                    (t, store.commit(&c).await)
+                }));
+            }
+        }
+        let mut won = vec![0; usize::from(TOKENS) + 1];
+        for task in tasks {
+            let (t, result) = task.await.unwrap();
+            match result {
+                Ok(()) => won[usize::from(t)] += 1,
+                Err(e) => assert_eq!(e, StoreError::Conflict, "{}", fixture.name()),
+            }
+        }
+        assert!(
+            won[1..].iter().all(|&n| n == 1),
+            "{}: {won:?}",
+            fixture.name()
+        );
+        let state = store.state().await;
+        for t in 1..=TOKENS {
+            let replies = (0..TRIES)
+                .filter(|k| state.sessions.contains_key(&vec![t, *k]))
+                .count();
+            assert_eq!(replies, 1, "{}: token {t}", fixture.name());
+            assert!(state.sessions[&vec![t; 16]].consumed, "{}", fixture.name());
+        }
+        assert_eq!(state.audit.len(), usize::from(TOKENS), "{}", fixture.name());
+        store.close().await;
+        fixture.finish().await;
+    }
+}
+
 #[tokio::test]
 async fn migrations_run_twice_and_reopening_keeps_everything() {
     for fixture in Fixture::all().await {
