@@ -140,13 +140,26 @@ impl Direct {
             if group.is_empty() {
                 return;
             }
-            let results = run_group(&writer, &group);
+            let results = blocking(|| run_group(&writer, &group));
             drop(writer);
             for (queued, result) in group.into_iter().zip(results) {
                 // A caller that stopped waiting has no use for the answer.
                 let _ = queued.done.send(result);
             }
         }
+    }
+}
+
+/// Runs `f`, which waits for the disk (the fsync of a commit, or another writer's lock),
+/// telling a multi-thread tokio runtime first, so that it moves this worker's other
+/// tasks to another thread meanwhile (a current-thread runtime has no other to move to).
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    let multi = Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
+    if multi {
+        tokio::task::block_in_place(f)
+    } else {
+        f()
     }
 }
 
