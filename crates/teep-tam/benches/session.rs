@@ -11,8 +11,9 @@
 //! none of the Agent's work falls inside a measured window.
 //!
 //! Measured: CPU time of the whole process (`CLOCK_PROCESS_CPUTIME_ID`: the runtime's
-//! workers and sqlx's SQLite worker threads included) and wall time, summed over the three
-//! waves. The signature baseline replays, with the same provider in the same run, every
+//! workers, the threads that take their place while a commit group waits for the disk,
+//! and sqlx's worker threads included) and wall time, summed over the three waves. The
+//! same sessions also run on `MemoryStore`, for the engine's share alone. The signature baseline replays, with the same provider in the same run, every
 //! sign and verify that the TAM side (engine and in-process Verifier) made in one recorded
 //! session, over the very bytes it signed and checked.
 //!
@@ -417,8 +418,9 @@ fn baseline(ops: &[Op]) -> Duration {
 const STATEMENTS: u32 = 5000;
 
 /// CPU time of one trivial statement (`SELECT 1`) through sqlx on a SQLite file: the fixed
-/// cost each of the store's statements pays (sqlx hands every statement to the
-/// connection's worker thread and waits for the answer), to set beside the session's.
+/// cost of a hand-off to sqlx's connection worker thread, which the engine's loads and
+/// commits on SQLite avoid by running through rusqlite on the calling thread
+/// (`sql/sqlite_ops.rs`); the admin side still pays it.
 fn sqlite_statement() -> Duration {
     runtime(1).block_on(async {
         let dir = tempfile::tempdir().unwrap();
