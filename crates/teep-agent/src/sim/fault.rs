@@ -1,5 +1,6 @@
 //! Fault injection for the sealed state: a [`BlobBackend`] wrapper that fails at the Nth
-//! durable step (write, fsync, rename, the directory fsync after it, remove), to show that a failure or a crash at any
+//! durable step (write, fsync, rename, the directory fsync after it, remove, the hand-over
+//! of a dead object's removal after a commit), to show that a failure or a crash at any
 //! point of an install, update or delete leaves the old state or the new one, never a mix.
 //!
 //! Every wrapper made from one [`Faults`] shares its step count, so "the Nth step" counts
@@ -142,6 +143,12 @@ impl BlobBackend for FaultyBackend {
 
     fn remove(&mut self, object: &str) -> Result<(), SuitError> {
         self.guarded(|b| b.remove(object))
+    }
+
+    /// One step when handed over (a crash after it may still lose the removal: the
+    /// inner backend may not have done it yet; the next open collects the object).
+    fn remove_later(&mut self, object: &str) -> Result<(), SuitError> {
+        self.guarded(|b| b.remove_later(object))
     }
 
     fn discard_next_index(&mut self) -> Result<(), SuitError> {
