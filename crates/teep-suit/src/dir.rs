@@ -7,9 +7,14 @@
 //! then makes them durable in one pass (every file `fdatasync`ed and both directories
 //! fsynced at the same time, so that the kernel can flush them in one journal commit
 //! instead of one each); only then is the index replaced by rename and the root
-//! directory fsynced (at the same time as a TEE's counter update, if it has one). Dead
-//! objects are unlinked in the background after the commit point: the commit does not
-//! wait for them, the backend's next step (or its drop) does.
+//! directory fsynced. With a TEE's counter update (`replace_index_alongside`) the rename
+//! runs at the same time as the counter write, and once the counter has moved the
+//! directory fsync is left to the background: the commit is already durable (a lost
+//! rename is rolled forward from `index.tmp`, durable since the sync pass), and the
+//! backend's next step waits for that fsync before anything else (no new `index.tmp` may
+//! appear while the rename of the last one could still be lost). Dead objects are
+//! unlinked in the background after the commit point too: the commit does not wait for
+//! them, the backend's next step (or its drop) does.
 //!
 //! The overlapping flushes and the removals run on threads the backend keeps (spawned
 //! when a pass needs more than it has, ended with the backend): spawning four or five
@@ -23,6 +28,7 @@ use alloc::vec::Vec;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError, mpsc};
 
 use crate::error::SuitError;
@@ -50,8 +56,12 @@ pub struct DirBackend {
     /// Files written since the last [`BlobBackend::sync`], still open to be synced.
     unsynced: Vec<fs::File>,
     workers: Workers,
-    /// Background removals ([`BlobBackend::remove_later`]) not yet done.
-    removing: Arc<Pending>,
+    /// Background jobs not yet done: removals ([`BlobBackend::remove_later`]) and the
+    /// directory fsync after a counted rename.
+    background: Arc<Pending>,
+    /// Set while the last rename of the index may not be durable (its directory fsync
+    /// was left to the background, see [`BlobBackend::replace_index_alongside`]).
+    rename_unsynced: Arc<AtomicBool>,
 }
 
 impl DirBackend {
@@ -63,7 +73,8 @@ impl DirBackend {
             root,
             unsynced: Vec::new(),
             workers: Workers::new(),
-            removing: Arc::default(),
+            background: Arc::default(),
+            rename_unsynced: Arc::default(),
         })
     }
 
@@ -78,13 +89,29 @@ impl DirBackend {
             Blob::Object(name) => self.objects_dir().join(name),
         }
     }
+
+    /// What every step but a read and a background removal starts with: the background
+    /// jobs done, and the last rename of the index durable. A name can come back after a
+    /// reopen (an abandoned commit's, collected by the open), so its removal must be done
+    /// before it is written again; and a next index must never be created while the
+    /// rename of the previous one may still be lost (a crash could then leave the old
+    /// index beside a next index of another generation than the counter's: neither state
+    /// would open). A directory fsync that failed in the background is retried here.
+    fn settle(&self) -> io::Result<()> {
+        self.background.wait();
+        if self.rename_unsynced.load(Ordering::SeqCst) {
+            sync_dir(&self.root)?;
+            self.rename_unsynced.store(false, Ordering::SeqCst);
+        }
+        Ok(())
+    }
 }
 
 impl Drop for DirBackend {
-    /// Waits for the background removals (a process that exits after a commit leaves
-    /// no garbage); the threads end once the backend is gone.
+    /// Waits for the background jobs (a process that exits after a commit leaves no
+    /// garbage, and its last rename durable); the threads end once the backend is gone.
     fn drop(&mut self) {
-        self.removing.wait();
+        let _ = self.settle();
     }
 }
 
@@ -242,9 +269,7 @@ impl BlobBackend for DirBackend {
     }
 
     fn write(&mut self, blob: Blob<'_>, bytes: &[u8]) -> Result<(), SuitError> {
-        // A name can come back after a reopen (an abandoned commit's, collected by the
-        // open): its removal must be done before the file is written again.
-        self.removing.wait();
+        self.settle().map_err(io)?;
         let mut f = fs::File::create(self.path(blob)).map_err(io)?;
         f.write_all(bytes).map_err(io)?;
         // Not synced here: `sync` flushes all of a commit's files in one pass.
@@ -257,7 +282,7 @@ impl BlobBackend for DirBackend {
     /// so the pass costs about one flush instead of one per file. The order among them
     /// does not matter: nothing refers to these files until the rename after the pass.
     fn sync(&mut self) -> Result<(), SuitError> {
-        self.removing.wait();
+        self.settle().map_err(io)?;
         // The objects directory holds the new objects' names, the root directory the
         // next index's: a commit whose counter moves at the same time as the rename
         // (`IndexedStore::publish_recorded`) may be rolled forward from `index.tmp`, so
@@ -276,7 +301,7 @@ impl BlobBackend for DirBackend {
     }
 
     fn replace_index(&mut self) -> Result<(), SuitError> {
-        self.removing.wait();
+        self.settle().map_err(io)?;
         replace(
             &self.path(Blob::NextIndex),
             &self.path(Blob::Index),
@@ -285,19 +310,39 @@ impl BlobBackend for DirBackend {
         .map_err(io)
     }
 
-    /// The rename and its directory fsync on one of the backend's threads, `alongside`
-    /// on the calling thread.
-    fn replace_index_alongside(&mut self, alongside: &mut dyn FnMut()) -> Result<(), SuitError> {
-        self.removing.wait();
+    /// The rename on one of the backend's threads, `alongside` on the calling thread;
+    /// then the directory fsync that makes the rename durable: at once if `alongside`
+    /// did not record the generation, else in the background (the commit is durable
+    /// through the counter and `index.tmp`, and the next step waits for it).
+    fn replace_index_alongside(
+        &mut self,
+        alongside: &mut dyn FnMut() -> bool,
+    ) -> Result<(), SuitError> {
+        self.settle().map_err(io)?;
         let (next, index) = (self.path(Blob::NextIndex), self.path(Blob::Index));
-        let root = self.root.clone();
-        let task: Task = Box::new(move || replace(&next, &index, &root));
-        let ((), replaced) = self.workers.run_all(vec![task], alongside);
-        replaced.map_err(io)
+        let task: Task = Box::new(move || fs::rename(&next, &index));
+        let (recorded, renamed) = self.workers.run_all(vec![task], alongside);
+        renamed.map_err(io)?;
+        if !recorded {
+            return sync_dir(&self.root).map_err(io);
+        }
+        self.rename_unsynced.store(true, Ordering::SeqCst);
+        let (root, unsynced) = (self.root.clone(), Arc::clone(&self.rename_unsynced));
+        let finished = self.background.start();
+        let job: Job = Box::new(move || {
+            // On failure the flag stays: the next step retries.
+            if sync_dir(&root).is_ok() {
+                unsynced.store(false, Ordering::SeqCst);
+            }
+            drop(finished);
+        });
+        // No thread to take it: the next step does it.
+        let _ = self.workers.hand_off(job);
+        Ok(())
     }
 
     fn remove(&mut self, object: &str) -> Result<(), SuitError> {
-        self.removing.wait();
+        self.settle().map_err(io)?;
         remove_file(&self.path(Blob::Object(object))).map_err(io)
     }
 
@@ -305,7 +350,7 @@ impl BlobBackend for DirBackend {
     /// open's collection.
     fn remove_later(&mut self, object: &str) -> Result<(), SuitError> {
         let path = self.path(Blob::Object(object));
-        let finished = self.removing.start();
+        let finished = self.background.start();
         let job: Job = Box::new(move || {
             let _ = remove_file(&path);
             drop(finished);
@@ -318,12 +363,12 @@ impl BlobBackend for DirBackend {
     }
 
     fn discard_next_index(&mut self) -> Result<(), SuitError> {
-        self.removing.wait();
+        self.settle().map_err(io)?;
         remove_file(&self.path(Blob::NextIndex)).map_err(io)
     }
 
     fn objects(&self) -> Result<Vec<String>, SuitError> {
-        self.removing.wait();
+        self.settle().map_err(io)?;
         let mut names = Vec::new();
         for entry in fs::read_dir(self.objects_dir()).map_err(io)? {
             names.push(

@@ -84,8 +84,16 @@ pub trait BlobBackend {
     fn replace_index(&mut self) -> Result<(), SuitError>;
     /// [`BlobBackend::replace_index`] while `alongside` runs on the calling thread (a TEE's
     /// counter update, see [`IndexedStore::publish_recorded`]): each runs whatever the
-    /// other's outcome, so a backend may overlap them. The default runs one, then the other.
-    fn replace_index_alongside(&mut self, alongside: &mut dyn FnMut()) -> Result<(), SuitError> {
+    /// other's outcome, so a backend may overlap them. `alongside` returns whether it
+    /// recorded the new generation durably: then a lost replacement is rolled forward
+    /// from the next index by the next open, and the backend may return before the
+    /// replacement is durable, provided it is durable before any later step (a next
+    /// index written again while it may still be lost could leave nothing that opens).
+    /// The default runs one, then the other.
+    fn replace_index_alongside(
+        &mut self,
+        alongside: &mut dyn FnMut() -> bool,
+    ) -> Result<(), SuitError> {
         let replaced = self.replace_index();
         alongside();
         replaced
@@ -577,6 +585,7 @@ impl<B: BlobBackend, S: Seal> IndexedStore<B, S> {
                     Err(_) => Recorded::Failed(None),
                 };
             }
+            matches!(recorded, Recorded::Yes)
         });
         self.settle(staged, replaced, Some(recorded))
     }

@@ -911,6 +911,48 @@ fn a_counted_commit_whose_rename_fails_is_rolled_forward_by_the_counter() {
     }
 }
 
+/// Once the counter has moved, the directory backend leaves the rename's directory fsync
+/// to the background (the commit is durable through the counter and `index.tmp`, synced
+/// before the counter moved): the commit is visible at once, the next commit waits for
+/// that fsync before it writes, and the state reopens at the counter's generation. Also
+/// from the disk a crash before that fsync may leave: the rename lost, the dead objects'
+/// removal not (the old index names an object that is gone), the counter moved.
+#[test]
+fn a_counted_commit_leaves_its_directory_fsync_to_the_background_and_is_durable_without_it() {
+    let dir = at_generation_one();
+    let mut store = sealed(dir.path()).unwrap();
+    let counter = std::sync::atomic::AtomicU64::new(1);
+    let raise = |g| {
+        counter.store(g, std::sync::atomic::Ordering::SeqCst);
+        Ok::<(), ()>(())
+    };
+    let staged = store.stage(put("x", b"two")).unwrap();
+    assert_eq!(store.publish_recorded(staged, raise), Ok(None));
+    assert!(!dir.path().join("index.tmp").exists());
+    let index_2 = std::fs::read(dir.path().join("index")).unwrap();
+    let staged = store.stage(put("x", b"three")).unwrap();
+    assert_eq!(store.publish_recorded(staged, raise), Ok(None));
+    assert_eq!(value_of(&store, "x"), b"three");
+    drop(store);
+    let index_3 = std::fs::read(dir.path().join("index")).unwrap();
+    let counter = counter.into_inner();
+    assert_eq!(counter, 3);
+    let reopened = SealedDirStorage::open(dir.path(), seal(), counter).unwrap();
+    assert_eq!(value_of(&reopened, "x"), b"three");
+    drop(reopened);
+    // The rename of generation 3 lost: generation 2's index, generation 3's beside it.
+    std::fs::write(dir.path().join("index"), &index_2).unwrap();
+    std::fs::write(dir.path().join("index.tmp"), &index_3).unwrap();
+    assert_eq!(
+        object_names(dir.path()).len(),
+        1,
+        "generation 2's object is gone"
+    );
+    let rolled = SealedDirStorage::open(dir.path(), seal(), counter).unwrap();
+    assert_eq!(rolled.generation(), 3);
+    assert_eq!(value_of(&rolled, "x"), b"three");
+}
+
 /// The roll-forward takes only a sealed next index of exactly the counter's generation:
 /// an older state put back with anything else beside it as `index.tmp` (a copy of the
 /// old index, an index between, a damaged one, garbage) is still refused as rolled back.

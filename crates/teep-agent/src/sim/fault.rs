@@ -141,6 +141,21 @@ impl BlobBackend for FaultyBackend {
         self.guarded(|_| Ok(()))
     }
 
+    /// The same two steps through the inner backend's own replacement (whose directory
+    /// fsync may be left to the background once the counter moved); `alongside` runs
+    /// whatever the first step does, as it does beside a real rename.
+    fn replace_index_alongside(
+        &mut self,
+        alongside: &mut dyn FnMut() -> bool,
+    ) -> Result<(), SuitError> {
+        if !self.faults.step() {
+            alongside();
+            return Err(injected());
+        }
+        self.inner.replace_index_alongside(alongside)?;
+        self.guarded(|_| Ok(()))
+    }
+
     fn remove(&mut self, object: &str) -> Result<(), SuitError> {
         self.guarded(|b| b.remove(object))
     }

@@ -242,7 +242,10 @@ impl BlobBackend for Backend {
     fn replace_index(&mut self) -> Result<(), SuitError> {
         self.0.replace_index()
     }
-    fn replace_index_alongside(&mut self, alongside: &mut dyn FnMut()) -> Result<(), SuitError> {
+    fn replace_index_alongside(
+        &mut self,
+        alongside: &mut dyn FnMut() -> bool,
+    ) -> Result<(), SuitError> {
         self.0.replace_index_alongside(alongside)
     }
     fn remove(&mut self, object: &str) -> Result<(), SuitError> {
