@@ -551,8 +551,10 @@ impl<B: BlobBackend, S: Seal> IndexedStore<B, S> {
     /// on the calling thread at the same time as the index replacement
     /// ([`BlobBackend::replace_index_alongside`]; the directory backend renames on one of
     /// its threads), once the objects and the next index are durable, so the commit
-    /// waits for one flush after that sync instead of two in a row. Either one is enough to commit: once the counter has the
-    /// new generation an open that finds the old index rolls the next index forward.
+    /// waits for one flush after that sync instead of two in a row. Either one is enough
+    /// to commit: once the counter has the new generation an open that finds the old
+    /// index rolls the next index forward (so, once `record` succeeded, the backend may
+    /// leave the replacement's own flush to the background).
     ///
     /// Returns `record`'s error if it failed after the index was replaced (committed; the
     /// caller raises the counter later, an open accepts an index newer than its counter).
