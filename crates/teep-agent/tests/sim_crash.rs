@@ -174,3 +174,53 @@ fn a_first_start_cut_at_any_step_leaves_a_device_that_starts() {
         }
     }
 }
+
+fn objects_on_disk(fx: &Fixture) -> usize {
+    std::fs::read_dir(fx.state_dir().join("suit").join("objects"))
+        .unwrap()
+        .count()
+}
+
+/// The dead objects of a commit are handed to a background removal after the commit point
+/// (the last two steps of an update: its old image and manifest). Power lost there leaves
+/// them on disk beside the new state: the next start has the new state and collects them.
+#[test]
+fn a_crash_between_the_commit_and_the_background_removal_leaves_the_new_state_and_no_garbage() {
+    let start = installed_v1();
+    let v2 = start.envelope(&ta_id("app"), 2, COUNTER_V2);
+    let update = |fx: &Fixture, tee: &mut SimTee| fx.install(tee, &v2).result.is_ok();
+    let new = {
+        let fx = start.copy();
+        let mut tee = fx.open();
+        assert!(update(&fx, &mut tee));
+        drop(tee);
+        snapshot(&fx)
+    };
+    // The steps of opening and updating, counted on a run that never fails.
+    let total = {
+        let fx = start.copy();
+        let faults = Faults::new(0, FaultMode::Crash);
+        let wrap = |dir| Box::new(faults.wrap(Box::new(dir))) as Box<_>;
+        let mut tee = SimTee::open_with_backend(&fx.config, &wrap).unwrap();
+        let before = faults.steps();
+        assert!(update(&fx, &mut tee));
+        assert!(faults.steps() - before > 2);
+        faults.steps()
+    };
+    let live = new[0].data.len();
+    for removals_done in [0, 1] {
+        let fx = start.copy();
+        let faults = Faults::new(total - 1 + removals_done, FaultMode::Crash);
+        let wrap = |dir| Box::new(faults.wrap(Box::new(dir))) as Box<_>;
+        let mut tee = SimTee::open_with_backend(&fx.config, &wrap).unwrap();
+        // The commit happened: a lost removal is not the update's failure.
+        assert!(update(&fx, &mut tee));
+        assert!(faults.tripped());
+        drop(tee);
+        let what = format!("power lost after {removals_done} removals");
+        assert_eq!(objects_on_disk(&fx), live + 2 - removals_done, "{what}");
+        let after = snapshot(&fx);
+        assert_eq!(after, new, "{what}");
+        assert_clean(&fx, &after, &what);
+    }
+}

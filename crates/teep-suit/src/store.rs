@@ -8,7 +8,8 @@
 //!
 //! Commit: new contents go to fresh objects (sealed and written), then the next index is
 //! written, all of them are synced in one pass, and the next index replaces the index in
-//! one atomic step (the commit point), then objects no index refers to are removed. A
+//! one atomic step (the commit point), then objects no index refers to are removed (the
+//! commit does not wait for that: [`BlobBackend::remove_later`]). A
 //! crash before the commit point leaves the old index, hence the old state; leftovers are
 //! collected on the next open. With a monotonic counter
 //! ([`IndexedStore::publish_recorded`]) the counter is raised at the same time as the
@@ -81,8 +82,31 @@ pub trait BlobBackend {
     /// error the next index must still be there unless the index was replaced (then the
     /// error is about durability only: [`IndexedStore::publish`] keeps the new state).
     fn replace_index(&mut self) -> Result<(), SuitError>;
-    /// Deletes an object (garbage collection).
+    /// [`BlobBackend::replace_index`] while `alongside` runs on the calling thread (a TEE's
+    /// counter update, see [`IndexedStore::publish_recorded`]): each runs whatever the
+    /// other's outcome, so a backend may overlap them. `alongside` returns whether it
+    /// recorded the new generation durably: then a lost replacement is rolled forward
+    /// from the next index by the next open, and the backend may return before the
+    /// replacement is durable, provided it is durable before any later step (a next
+    /// index written again while it may still be lost could leave nothing that opens).
+    /// The default runs one, then the other.
+    fn replace_index_alongside(
+        &mut self,
+        alongside: &mut dyn FnMut() -> bool,
+    ) -> Result<(), SuitError> {
+        let replaced = self.replace_index();
+        alongside();
+        replaced
+    }
+    /// Deletes an object (garbage collection); one already gone is not an error.
     fn remove(&mut self, object: &str) -> Result<(), SuitError>;
+    /// Deletes an object that no index names any more, after a commit: the commit does not
+    /// wait for it. A backend may do it in the background, finished before its next step
+    /// (or its drop); a crash first leaves the object for the next open to collect. The
+    /// default removes it at once.
+    fn remove_later(&mut self, object: &str) -> Result<(), SuitError> {
+        self.remove(object)
+    }
     /// Deletes the next index if one is left (a commit failed, or crashed, before the
     /// commit point): a sealed index of a commit that never happened must not linger for
     /// a host to put in place later. A backend whose next index cannot outlive a failed
@@ -498,9 +522,10 @@ impl<B: BlobBackend, S: Seal> IndexedStore<B, S> {
     }
 
     /// Second half: writes the next index, syncs it with the staged objects, and makes it
-    /// the index (the commit point), then drops dead objects. Removal failures after the
-    /// commit point are not errors (the commit happened); the next open collects what is
-    /// left. On failure before it, the staged objects are dropped.
+    /// the index (the commit point), then hands dead objects to
+    /// [`BlobBackend::remove_later`] without waiting for their removal. Removal failures
+    /// after the commit point are not errors (the commit happened); the next open
+    /// collects what is left. On failure before it, the staged objects are dropped.
     ///
     /// A [`BlobBackend::replace_index`] that fails after the index was replaced (its next
     /// index is gone: the rename happened, the directory fsync after it failed) has passed
@@ -523,10 +548,13 @@ impl<B: BlobBackend, S: Seal> IndexedStore<B, S> {
 
     /// [`IndexedStore::publish`] for a store whose generation is also recorded outside it
     /// (a TEE's monotonic counter, see [`IndexedStore::open_expecting`]): `record` runs
-    /// on its own thread at the same time as the index replacement, once the objects and
-    /// the next index are durable, so the commit waits for one flush after that sync
-    /// instead of two in a row. Either one is enough to commit: once the counter has the
-    /// new generation an open that finds the old index rolls the next index forward.
+    /// on the calling thread at the same time as the index replacement
+    /// ([`BlobBackend::replace_index_alongside`]; the directory backend renames on one of
+    /// its threads), once the objects and the next index are durable, so the commit
+    /// waits for one flush after that sync instead of two in a row. Either one is enough
+    /// to commit: once the counter has the new generation an open that finds the old
+    /// index rolls the next index forward (so, once `record` succeeded, the backend may
+    /// leave the replacement's own flush to the background).
     ///
     /// Returns `record`'s error if it failed after the index was replaced (committed; the
     /// caller raises the counter later, an open accepts an index newer than its counter).
@@ -539,25 +567,28 @@ impl<B: BlobBackend, S: Seal> IndexedStore<B, S> {
     /// As [`IndexedStore::publish`]; the replacement and `record` both failed: the state
     /// is the old one in the process, the next open finds the old or the new one.
     #[cfg(feature = "std")]
-    pub fn publish_recorded<E: Send>(
+    pub fn publish_recorded<E>(
         &mut self,
         staged: Staged,
-        record: impl FnOnce(u64) -> Result<(), E> + Send,
+        record: impl FnOnce(u64) -> Result<(), E>,
     ) -> Result<Option<E>, SuitError> {
         self.prepare(&staged)?;
         let generation = staged.index.generation;
-        let backend = &mut self.backend;
-        let (replaced, recorded) = std::thread::scope(|s| {
-            let counter = s.spawn(move || record(generation));
-            let replaced = backend.replace_index();
-            // A panicking `record` is a counter that may or may not have moved.
-            (replaced, counter.join().map_err(drop))
+        let mut record = Some(record);
+        // A panicking `record` is a counter that may or may not have moved.
+        let mut recorded = Recorded::Failed(None);
+        let replaced = self.backend.replace_index_alongside(&mut || {
+            if let Some(record) = record.take() {
+                let outcome =
+                    std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| record(generation)));
+                recorded = match outcome {
+                    Ok(Ok(())) => Recorded::Yes,
+                    Ok(Err(e)) => Recorded::Failed(Some(e)),
+                    Err(_) => Recorded::Failed(None),
+                };
+            }
+            matches!(recorded, Recorded::Yes)
         });
-        let recorded = match recorded {
-            Ok(Ok(())) => Recorded::Yes,
-            Ok(Err(e)) => Recorded::Failed(Some(e)),
-            Err(()) => Recorded::Failed(None),
-        };
         self.settle(staged, replaced, Some(recorded))
     }
 
@@ -617,7 +648,10 @@ impl<B: BlobBackend, S: Seal> IndexedStore<B, S> {
             (Ok(()), recorded) => {
                 let dead = only_in(&self.index.state.data, &staged.index.state.data);
                 self.index = staged.index;
-                self.discard(dead);
+                // Garbage now: the commit does not wait for its removal.
+                for name in dead {
+                    let _ = self.backend.remove_later(&name);
+                }
                 Ok(match recorded {
                     Some(Recorded::Failed(e)) => e,
                     _ => None,

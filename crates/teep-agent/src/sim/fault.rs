@@ -1,5 +1,6 @@
 //! Fault injection for the sealed state: a [`BlobBackend`] wrapper that fails at the Nth
-//! durable step (write, fsync, rename, the directory fsync after it, remove), to show that a failure or a crash at any
+//! durable step (write, fsync, rename, the directory fsync after it, remove, the hand-over
+//! of a dead object's removal after a commit), to show that a failure or a crash at any
 //! point of an install, update or delete leaves the old state or the new one, never a mix.
 //!
 //! Every wrapper made from one [`Faults`] shares its step count, so "the Nth step" counts
@@ -140,8 +141,29 @@ impl BlobBackend for FaultyBackend {
         self.guarded(|_| Ok(()))
     }
 
+    /// The same two steps through the inner backend's own replacement (whose directory
+    /// fsync may be left to the background once the counter moved); `alongside` runs
+    /// whatever the first step does, as it does beside a real rename.
+    fn replace_index_alongside(
+        &mut self,
+        alongside: &mut dyn FnMut() -> bool,
+    ) -> Result<(), SuitError> {
+        if !self.faults.step() {
+            alongside();
+            return Err(injected());
+        }
+        self.inner.replace_index_alongside(alongside)?;
+        self.guarded(|_| Ok(()))
+    }
+
     fn remove(&mut self, object: &str) -> Result<(), SuitError> {
         self.guarded(|b| b.remove(object))
+    }
+
+    /// One step when handed over (a crash after it may still lose the removal: the
+    /// inner backend may not have done it yet; the next open collects the object).
+    fn remove_later(&mut self, object: &str) -> Result<(), SuitError> {
+        self.guarded(|b| b.remove_later(object))
     }
 
     fn discard_next_index(&mut self) -> Result<(), SuitError> {

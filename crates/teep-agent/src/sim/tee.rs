@@ -242,8 +242,17 @@ impl BlobBackend for Backend {
     fn replace_index(&mut self) -> Result<(), SuitError> {
         self.0.replace_index()
     }
+    fn replace_index_alongside(
+        &mut self,
+        alongside: &mut dyn FnMut() -> bool,
+    ) -> Result<(), SuitError> {
+        self.0.replace_index_alongside(alongside)
+    }
     fn remove(&mut self, object: &str) -> Result<(), SuitError> {
         self.0.remove(object)
+    }
+    fn remove_later(&mut self, object: &str) -> Result<(), SuitError> {
+        self.0.remove_later(object)
     }
     fn discard_next_index(&mut self) -> Result<(), SuitError> {
         self.0.discard_next_index()
