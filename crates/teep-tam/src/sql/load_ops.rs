@@ -26,25 +26,15 @@ async fn device_view(
     id: &DeviceId,
     default_class: Option<&str>,
 ) -> Result<DeviceView, StoreError> {
-    let record = fetch(conn, DEVICE_SQL, &[Value::blob(&id.0)]).await?;
-    let policy = fetch(
-        conn,
-        POLICY_SQL,
-        &[Value::blob(&id.0), Value::Text(default_class)],
-    )
-    .await?;
-    let revoked = fetch(conn, REVOKED_SQL, &[]).await?;
-    let outstanding = fetch(conn, OUTSTANDING_SQL, &[Value::blob(&id.0)]).await?;
-    let mut view = view_head(id, &record, &policy, &revoked, &outstanding)?;
+    let mut head = Vec::with_capacity(4);
+    for (sql, values) in view_queries(id, default_class) {
+        head.push(fetch(conn, sql, &values).await?);
+    }
+    let mut view = view_head(id, &head)?;
     let mut walk = ReleaseWalk::new(&view.policy);
     while let Some(wanted) = walk.wanted() {
-        let values: Vec<Value<'_>> = wanted
-            .iter()
-            .map(|id| Value::owned(codec::component_id(id)))
-            .collect();
-        let rows = fetch(conn, &latest_sql(wanted.len()), &values).await?;
-        let found = rows.iter().map(release_from_row).collect::<Result<_, _>>()?;
-        walk.fetched(wanted, found);
+        let rows = fetch(conn, &latest_sql(wanted.len()), &latest_values(&wanted)).await?;
+        walk.fetched(wanted, rows.iter().map(release_from_row).collect::<Result<_, _>>()?);
     }
     view.releases = walk.releases;
     Ok(view)

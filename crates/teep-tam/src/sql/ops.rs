@@ -273,33 +273,52 @@ fn latest_sql(n: usize) -> String {
     )
 }
 
-/// What the first statements of a device view give: the record and its revision (from
-/// [`DEVICE_SQL`]), the policy ([`POLICY_SQL`]) without the revoked TCs
-/// ([`REVOKED_SQL`]), the outstanding tokens ([`OUTSTANDING_SQL`]); the releases follow
-/// through a [`ReleaseWalk`].
-fn view_head<R: Cols>(
-    id: &DeviceId,
-    record: &[R],
-    policy: &[R],
-    revoked: &[R],
-    outstanding: &[R],
-) -> Result<DeviceView, StoreError> {
-    let mut policy = policy
+/// The first statements of a device view, in [`view_head`]'s order: the record (with its
+/// installed list), the policy, the revoked TCs, the outstanding tokens.
+fn view_queries<'a>(
+    id: &'a DeviceId,
+    default_class: Option<&'a str>,
+) -> [(&'static str, Vec<Value<'a>>); 4] {
+    [
+        (DEVICE_SQL, vec![Value::blob(&id.0)]),
+        (
+            POLICY_SQL,
+            vec![Value::blob(&id.0), Value::Text(default_class)],
+        ),
+        (REVOKED_SQL, vec![]),
+        (OUTSTANDING_SQL, vec![Value::blob(&id.0)]),
+    ]
+}
+
+/// The view the rows of [`view_queries`] give: the record and its revision, the policy
+/// without the revoked TCs, the outstanding tokens; the releases follow through a
+/// [`ReleaseWalk`].
+fn view_head<R: Cols>(id: &DeviceId, head: &[Vec<R>]) -> Result<DeviceView, StoreError> {
+    let rows = |i: usize| head.get(i).map_or(&[][..], Vec::as_slice);
+    let mut policy = rows(1)
         .first()
         .map(policy_from_row)
         .transpose()?
         .unwrap_or_default();
-    policy.without_revoked(&revoked_from_rows(revoked)?);
+    policy.without_revoked(&revoked_from_rows(rows(2))?);
     Ok(DeviceView {
-        device: device_from_rows(id, record)?,
-        revision: revision_from_rows(record)?,
+        device: device_from_rows(id, rows(0))?,
+        revision: revision_from_rows(rows(0))?,
         policy,
         releases: Vec::new(),
-        outstanding: outstanding
+        outstanding: rows(3)
             .iter()
             .map(|r| col(r, 0))
             .collect::<Result<Vec<Token>, _>>()?,
     })
+}
+
+/// The bindings of [`latest_sql`] for `wanted`.
+fn latest_values(wanted: &[ComponentId]) -> Vec<Value<'static>> {
+    wanted
+        .iter()
+        .map(|id| Value::owned(codec::component_id(id)))
+        .collect()
 }
 
 /// The walk `MemoryState::device_view` makes over a policy's TCs and their dependencies,

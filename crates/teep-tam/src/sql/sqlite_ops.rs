@@ -299,26 +299,15 @@ fn device_view(
     id: &DeviceId,
     default_class: Option<&str>,
 ) -> Result<DeviceView, StoreError> {
-    let record = rows(conn, DEVICE_SQL, &[Value::blob(&id.0)])?;
-    let policy = rows(
-        conn,
-        POLICY_SQL,
-        &[Value::blob(&id.0), Value::Text(default_class)],
-    )?;
-    let revoked = rows(conn, REVOKED_SQL, &[])?;
-    let outstanding = rows(conn, OUTSTANDING_SQL, &[Value::blob(&id.0)])?;
-    let mut view = view_head(id, &record, &policy, &revoked, &outstanding)?;
+    let head = view_queries(id, default_class)
+        .iter()
+        .map(|(sql, values)| rows(conn, sql, values))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut view = view_head(id, &head)?;
     let mut walk = ReleaseWalk::new(&view.policy);
     while let Some(wanted) = walk.wanted() {
-        let values: Vec<Value<'_>> = wanted
-            .iter()
-            .map(|id| Value::owned(codec::component_id(id)))
-            .collect();
-        let found = rows(conn, &latest_sql(wanted.len()), &values)?
-            .iter()
-            .map(release_from_row)
-            .collect::<Result<_, _>>()?;
-        walk.fetched(wanted, found);
+        let found = rows(conn, &latest_sql(wanted.len()), &latest_values(&wanted))?;
+        walk.fetched(wanted, found.iter().map(release_from_row).collect::<Result<_, _>>()?);
     }
     view.releases = walk.releases;
     Ok(view)
