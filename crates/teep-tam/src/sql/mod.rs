@@ -79,8 +79,10 @@ pub struct SqlStore {
 macro_rules! in_transaction {
     ($store:expr, |$ops:ident, $conn:ident| $body:expr) => {
         match &$store.pool {
-            Pool::Sqlite(pool, _) => {
+            Pool::Sqlite(pool, direct) => {
                 use sqlite as $ops;
+                // One writer at a time in this process (see `sqlite_ops.rs`).
+                let _writing = direct.writing().await;
                 let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
                 let $conn: &mut $ops::Conn = &mut tx;
                 let value = $body?;

@@ -11,8 +11,11 @@
 // queues itself; whichever caller finds the writer connection free takes every queued
 // commit and runs them in one transaction, each inside its own savepoint (a failed
 // compare-and-set rolls back that commit alone), so that one fsync covers them all.
-// The other callers wait for their answer without holding a thread. The admin side and
-// the migrations stay on sqlx (one SQLite library serves both: the same libsqlite3-sys).
+// The other callers wait for their answer without holding a thread. The admin side, the
+// message log and the migrations stay on sqlx (one SQLite library serves both: the same
+// libsqlite3-sys); their write transactions and the commit groups take turns through one
+// async lock (`writing`), since two SQLite writers in one process would otherwise meet in
+// SQLite's busy handler, which sleeps for milliseconds at a time.
 
 use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 
@@ -30,6 +33,8 @@ pub(super) struct Direct {
     queue: Mutex<Vec<Queued>>,
     /// The one connection that writes the engine's commits.
     writer: Mutex<Connection>,
+    /// Held by whoever writes: a commit group, or a write transaction through sqlx.
+    gate: tokio::sync::Mutex<()>,
 }
 
 impl core::fmt::Debug for Direct {
@@ -83,7 +88,13 @@ impl Direct {
             path: path.to_path_buf(),
             readers: Mutex::new(Vec::new()),
             queue: Mutex::new(Vec::new()),
+            gate: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// Waits for the turn to write (held until the guard goes).
+    pub(super) async fn writing(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.gate.lock().await
     }
 
     /// Answers one load request, on the calling thread, in one read transaction (one
@@ -119,7 +130,15 @@ impl Direct {
         // Let the other tasks ready to run go first: those about to commit queue theirs,
         // and one transaction (one fsync) takes them all.
         tokio::task::yield_now().await;
-        self.lead();
+        let mut answer = answer;
+        if let Ok(done) = answer.try_recv() {
+            // Another caller's group took it meanwhile.
+            return done;
+        }
+        {
+            let _writing = self.writing().await;
+            self.lead();
+        }
         answer
             .await
             .unwrap_or_else(|_| Err(StoreError::Backend("the commit was abandoned".into())))
