@@ -122,7 +122,7 @@ impl Direct {
     /// a savepoint of its own): all of it or, on [`StoreError::Conflict`] or any
     /// failure, none of it.
     pub(super) async fn commit(&self, changes: &Changes) -> Result<(), StoreError> {
-        let (done, answer) = oneshot::channel();
+        let (done, mut answer) = oneshot::channel();
         lock(&self.queue).push(Queued {
             changes: changes.clone(),
             done,
@@ -130,7 +130,6 @@ impl Direct {
         // Let the other tasks ready to run go first: those about to commit queue theirs,
         // and one transaction (one fsync) takes them all.
         tokio::task::yield_now().await;
-        let mut answer = answer;
         if let Ok(done) = answer.try_recv() {
             // Another caller's group took it meanwhile.
             return done;
