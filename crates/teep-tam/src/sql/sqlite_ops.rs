@@ -35,6 +35,21 @@ pub(super) struct Direct {
     writer: Mutex<Connection>,
     /// Held by whoever writes: a commit group, or a write transaction through sqlx.
     gate: tokio::sync::Mutex<()>,
+    /// The next commit's ticket.
+    tickets: std::sync::atomic::AtomicU64,
+}
+
+/// Takes a commit back out of the queue if its caller stops waiting before a group took
+/// it, so that a commit whose future was dropped either ran already or never runs.
+struct Unqueue<'a> {
+    queue: &'a Mutex<Vec<Queued>>,
+    ticket: u64,
+}
+
+impl Drop for Unqueue<'_> {
+    fn drop(&mut self) {
+        lock(self.queue).retain(|q| q.ticket != self.ticket);
+    }
 }
 
 impl core::fmt::Debug for Direct {
@@ -49,6 +64,8 @@ const READERS_KEPT: usize = 8;
 
 /// A queued commit and where its answer goes.
 struct Queued {
+    /// Which caller queued it ([`Direct::commit`]'s ticket).
+    ticket: u64,
     changes: Changes,
     done: oneshot::Sender<Result<(), StoreError>>,
 }
@@ -89,6 +106,7 @@ impl Direct {
             readers: Mutex::new(Vec::new()),
             queue: Mutex::new(Vec::new()),
             gate: tokio::sync::Mutex::new(()),
+            tickets: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -123,10 +141,18 @@ impl Direct {
     /// failure, none of it.
     pub(super) async fn commit(&self, changes: &Changes) -> Result<(), StoreError> {
         let (done, mut answer) = oneshot::channel();
+        let ticket = self
+            .tickets
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         lock(&self.queue).push(Queued {
+            ticket,
             changes: changes.clone(),
             done,
         });
+        let _unqueue = Unqueue {
+            queue: &self.queue,
+            ticket,
+        };
         // Let the other tasks ready to run go first: those about to commit queue theirs,
         // and one transaction (one fsync) takes them all.
         tokio::task::yield_now().await;
