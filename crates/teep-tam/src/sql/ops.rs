@@ -405,18 +405,19 @@ fn changes_batch(c: &Changes) -> Result<Batch<'_>, StoreError> {
         batch.guards.push(consume);
     }
     if !c.retire.is_empty() || c.purge_expired_before.is_some() {
-        // The retired tokens and the expired sessions, in one statement.
+        // The retired tokens and the expired sessions, in one statement, of only the
+        // conditions that apply: SQLite scans the whole table for `FALSE OR token IN (..)`.
         let mut values = Vec::with_capacity(c.retire.len() + 1);
         let mut sql = String::from("DELETE FROM sessions WHERE ");
-        match c.purge_expired_before {
-            Some(before) => {
-                sql.push_str("expires_at < $1");
-                values.push(Value::Int(Some(int(before)?)));
-            }
-            None => sql.push_str("FALSE"),
+        if let Some(before) = c.purge_expired_before {
+            sql.push_str("expires_at < $1");
+            values.push(Value::Int(Some(int(before)?)));
         }
         if !c.retire.is_empty() {
-            sql.push_str(" OR token IN (");
+            if !values.is_empty() {
+                sql.push_str(" OR ");
+            }
+            sql.push_str("token IN (");
             sql.push_str(&placeholders(values.len() + 1, c.retire.len()));
             sql.push(')');
             values.extend(c.retire.iter().map(|t| Value::blob(t)));
