@@ -746,6 +746,45 @@ async fn concurrent_commits_on_one_store_land_one_per_token_and_nothing_else() {
     }
 }
 
+/// Commits dropped at their first wait (on SQLite: the one that would wake the sleeping
+/// writer thread, `sql/sqlite_ops.rs`) each land whole or not at all, and never leave the
+/// store unable to commit: the next commit still lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_dropped_at_their_first_wait_leave_the_store_committing() {
+    let audit = |n: usize| Changes {
+        audit: vec![AuditEntry {
+            at: 1,
+            device: None,
+            event: format!("commit {n}"),
+            detail: None,
+        }],
+        ..Changes::default()
+    };
+    for fixture in Fixture::all().await {
+        let store = fixture.open().await;
+        let name = fixture.name();
+        for n in 0..20 {
+            let _ = tokio::time::timeout(std::time::Duration::ZERO, store.commit(&audit(n))).await;
+        }
+        let last =
+            tokio::time::timeout(std::time::Duration::from_secs(30), store.commit(&audit(20)))
+                .await
+                .unwrap_or_else(|_| panic!("{name}: a dropped commit left the store stuck"));
+        assert_eq!(last, Ok(()), "{name}");
+        let state = store.state().await;
+        let events: Vec<_> = state.audit.iter().map(|a| a.event.as_str()).collect();
+        assert_eq!(events.last(), Some(&"commit 20"), "{name}");
+        assert!(
+            events
+                .iter()
+                .all(|e| (0..=20).any(|n| *e == format!("commit {n}"))),
+            "{name}: {events:?}"
+        );
+        store.close().await;
+        fixture.finish().await;
+    }
+}
+
 #[tokio::test]
 async fn migrations_run_twice_and_reopening_keeps_everything() {
     for fixture in Fixture::all().await {

@@ -5,19 +5,23 @@
 // sqlx runs every SQLite statement on the connection's own worker thread and the async
 // task waits for the answer: two thread switches per hand-off, 120-140 µs of CPU each on
 // the project's VM (`SELECT 1`, see docs/tam.md "Performance"), and one WAL fsync per
-// commit (~130 µs of kernel CPU with `synchronous = FULL`). The engine's loads and
-// commits therefore run here through rusqlite on the calling thread (a load takes a
-// reader connection for the time of its statements), and the commits are grouped: every commit
-// queues itself; whichever caller finds the writer connection free takes every queued
-// commit and runs them in one transaction, each inside its own savepoint (a failed
-// compare-and-set rolls back that commit alone), so that one fsync covers them all.
-// The other callers wait for their answer without holding a thread. The admin side, the
-// message log and the migrations stay on sqlx (one SQLite library serves both: the same
+// commit (~130 µs of kernel CPU with `synchronous = FULL`). The engine's loads therefore
+// run here through rusqlite on the calling thread (a load takes a reader connection for
+// the time of its statements), and its commits are grouped on one writer thread: every
+// commit queues itself and waits for its answer without holding a thread; the writer
+// takes every commit queued while it ran the previous group (or, woken from sleep, every
+// commit the ready tasks queued before the waking one ran again) and runs them in one
+// transaction, each inside its own savepoint (a failed compare-and-set rolls back that
+// commit alone), so that one fsync covers them all. The thread is woken only when it
+// sleeps, and no runtime worker ever waits for the disk (an earlier version led the
+// group from whichever task found the writer free, inside `block_in_place`: each group
+// then moved the runtime's worker to another thread). The admin side, the message log
+// and the migrations stay on sqlx (one SQLite library serves both: the same
 // libsqlite3-sys); their write transactions and the commit groups take turns through one
-// async lock (`writing`), since two SQLite writers in one process would otherwise meet in
+// lock (`writing`), since two SQLite writers in one process would otherwise meet in
 // SQLite's busy handler, which sleeps for milliseconds at a time.
 
-use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use rusqlite::Connection;
 
@@ -29,26 +33,47 @@ pub(super) struct Direct {
     path: std::path::PathBuf,
     /// Idle reader connections (at most [`READERS_KEPT`]).
     readers: Mutex<Vec<Connection>>,
-    /// Commits waiting for a caller to take the writer.
-    queue: Mutex<Vec<Queued>>,
-    /// The one connection that writes the engine's commits.
-    writer: Mutex<Connection>,
-    /// Held by whoever writes: a commit group, or a write transaction through sqlx.
-    gate: tokio::sync::Mutex<()>,
+    /// The commits waiting for the writer thread, and its state.
+    queue: Arc<Queue>,
+    /// Held by whoever writes: the writer thread for a group, or a write transaction
+    /// through sqlx.
+    gate: Arc<tokio::sync::Mutex<()>>,
     /// The next commit's ticket.
     tickets: std::sync::atomic::AtomicU64,
+    /// The writer thread, joined on drop.
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+/// What the committers and the writer thread share.
+#[derive(Default)]
+struct Queue {
+    state: Mutex<Waiting>,
+    /// Signalled when a commit is queued while the writer sleeps, and on shutdown.
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct Waiting {
+    commits: Vec<Queued>,
+    /// The writer thread waits on [`Queue::wake`] (a committer must wake it).
+    asleep: bool,
+    /// A committer is about to wake the writer (after letting the other ready tasks
+    /// queue their commits): the writer waits for it.
+    waking: bool,
+    /// The store is going away: the writer runs what is queued and ends.
+    stop: bool,
 }
 
 /// Takes a commit back out of the queue if its caller stops waiting before a group took
 /// it, so that a commit whose future was dropped either ran already or never runs.
 struct Unqueue<'a> {
-    queue: &'a Mutex<Vec<Queued>>,
+    queue: &'a Queue,
     ticket: u64,
 }
 
 impl Drop for Unqueue<'_> {
     fn drop(&mut self) {
-        lock(self.queue).retain(|q| q.ticket != self.ticket);
+        lock(&self.queue.state).commits.retain(|q| q.ticket != self.ticket);
     }
 }
 
@@ -79,8 +104,7 @@ fn backend(e: rusqlite::Error) -> StoreError {
 }
 
 /// Locks `m`, keeping the data of a poisoned lock: the queue is a list changed by one
-/// push or one take, and a writer connection left inside a transaction is rolled back
-/// before its next use ([`run_group`]).
+/// push, one take or one removal, and the reader list by one push or pop.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -98,15 +122,26 @@ fn connect(path: &std::path::Path) -> Result<Connection, StoreError> {
 }
 
 impl Direct {
-    /// Opens the writer connection on the SQLite file `path`; readers open on demand.
+    /// Opens the writer connection on the SQLite file `path` and starts its thread;
+    /// readers open on demand.
     pub(super) fn open(path: &std::path::Path) -> Result<Self, StoreError> {
+        let conn = connect(path)?;
+        let queue = Arc::new(Queue::default());
+        let gate = Arc::new(tokio::sync::Mutex::new(()));
+        let writer = std::thread::Builder::new()
+            .name("tam-sqlite-writer".into())
+            .spawn({
+                let (queue, gate) = (queue.clone(), gate.clone());
+                move || write_groups(&conn, &queue, &gate)
+            })
+            .map_err(|e| StoreError::Backend(format!("writer thread: {e}")))?;
         Ok(Self {
-            writer: Mutex::new(connect(path)?),
             path: path.to_path_buf(),
             readers: Mutex::new(Vec::new()),
-            queue: Mutex::new(Vec::new()),
-            gate: tokio::sync::Mutex::new(()),
+            queue,
+            gate,
             tickets: std::sync::atomic::AtomicU64::new(0),
+            writer: Some(writer),
         })
     }
 
@@ -140,70 +175,94 @@ impl Direct {
     /// a savepoint of its own): all of it or, on [`StoreError::Conflict`] or any
     /// failure, none of it.
     pub(super) async fn commit(&self, changes: &Changes) -> Result<(), StoreError> {
-        let (done, mut answer) = oneshot::channel();
+        let (done, answer) = oneshot::channel();
         let ticket = self
             .tickets
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        lock(&self.queue).push(Queued {
-            ticket,
-            changes: changes.clone(),
-            done,
-        });
+        let wake = {
+            let mut waiting = lock(&self.queue.state);
+            waiting.commits.push(Queued {
+                ticket,
+                changes: changes.clone(),
+                done,
+            });
+            let wake = waiting.asleep && !waiting.waking;
+            waiting.waking |= wake;
+            wake
+        };
         let _unqueue = Unqueue {
             queue: &self.queue,
             ticket,
         };
-        // Let the other tasks ready to run go first: those about to commit queue theirs,
-        // and one transaction (one fsync) takes them all.
-        tokio::task::yield_now().await;
-        if let Ok(done) = answer.try_recv() {
-            // Another caller's group took it meanwhile.
-            return done;
-        }
-        {
-            let _writing = self.writing().await;
-            self.lead();
+        if wake {
+            // Let the other tasks ready to run go first: those about to commit queue
+            // theirs, and one group (one fsync) takes them all. The writer is woken when
+            // this ends, even if this future is dropped meanwhile.
+            let _wake = WakeWriter(&self.queue);
+            tokio::task::yield_now().await;
         }
         answer
             .await
             .unwrap_or_else(|_| Err(StoreError::Backend("the commit was abandoned".into())))
     }
+}
 
-    /// Runs the queued commits for as long as this caller can take the writer. Whoever
-    /// holds it looks at the queue again after letting it go, so a commit queued while
-    /// the writer was busy is never left behind: its caller found the writer taken, so
-    /// the holder's next look comes after the commit was queued.
-    fn lead(&self) {
-        loop {
-            let writer = match self.writer.try_lock() {
-                Ok(w) => w,
-                Err(TryLockError::Poisoned(p)) => p.into_inner(),
-                Err(TryLockError::WouldBlock) => return,
-            };
-            let group = core::mem::take(&mut *lock(&self.queue));
-            if group.is_empty() {
-                return;
-            }
-            let results = blocking(|| run_group(&writer, &group));
-            drop(writer);
-            for (queued, result) in group.into_iter().zip(results) {
-                // A caller that stopped waiting has no use for the answer.
-                let _ = queued.done.send(result);
-            }
+/// Wakes the writer thread when dropped (see [`Waiting::waking`]).
+struct WakeWriter<'a>(&'a Queue);
+
+impl Drop for WakeWriter<'_> {
+    fn drop(&mut self) {
+        {
+            let mut waiting = lock(&self.0.state);
+            waiting.waking = false;
+            waiting.asleep = false;
+        }
+        self.0.wake.notify_one();
+    }
+}
+
+impl Drop for Direct {
+    fn drop(&mut self) {
+        lock(&self.queue.state).stop = true;
+        self.queue.wake.notify_one();
+        if let Some(writer) = self.writer.take() {
+            // A writer thread that panicked has nothing left to finish.
+            let _ = writer.join();
         }
     }
 }
 
-/// Runs `f`, which waits for the disk (the fsync of a commit, or another writer's lock),
-/// telling a multi-thread tokio runtime first, so that it moves this worker's other
-/// tasks to another thread meanwhile (a current-thread runtime has no other to move to).
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    let multi = Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
-    if multi {
-        tokio::task::block_in_place(f)
-    } else {
-        f()
+/// The writer thread: runs every commit queued since its last group as the next group,
+/// until the store goes. A group that panics gets an error for each of its commits (the
+/// next group rolls back what it left open), and the thread goes on.
+fn write_groups(conn: &Connection, queue: &Queue, gate: &tokio::sync::Mutex<()>) {
+    loop {
+        let group = {
+            let mut waiting = lock(&queue.state);
+            while (waiting.commits.is_empty() || waiting.waking) && !waiting.stop {
+                waiting.asleep = true;
+                waiting = queue
+                    .wake
+                    .wait(waiting)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            if waiting.commits.is_empty() {
+                return;
+            }
+            core::mem::take(&mut waiting.commits)
+        };
+        let results = {
+            let _writing = gate.blocking_lock();
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_group(conn, &group)))
+                .unwrap_or_else(|_| {
+                    let failed = || Err(StoreError::Backend("the commit group failed".into()));
+                    group.iter().map(|_| failed()).collect()
+                })
+        };
+        for (queued, result) in group.into_iter().zip(results) {
+            // A caller that stopped waiting has no use for the answer.
+            let _ = queued.done.send(result);
+        }
     }
 }
 
