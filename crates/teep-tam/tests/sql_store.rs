@@ -746,6 +746,52 @@ async fn concurrent_commits_on_one_store_land_one_per_token_and_nothing_else() {
     }
 }
 
+/// A device view read, then a newer release added (here and through a second store on the
+/// same database), then the view read again: the new view names the newer release with
+/// its own envelope, never the one read before (SQLite holds envelopes it read, by row).
+#[tokio::test]
+async fn a_newer_release_replaces_the_envelope_a_view_read_before() {
+    let view = LoadRequest::Device {
+        id: dev(1),
+        class: None,
+    };
+    let releases = |loaded: Loaded| match loaded {
+        Loaded::Device(v) => v
+            .releases
+            .into_iter()
+            .map(|r| (r.sequence, String::from_utf8(r.envelope).unwrap()))
+            .collect::<Vec<_>>(),
+        other => panic!("{other:?}"),
+    };
+    for fixture in Fixture::all().await {
+        let store = fixture.open().await;
+        let name = fixture.name();
+        store.seed(&seed()).await;
+        let before = releases(store.load(&view).await.unwrap());
+        assert!(before.contains(&(5, "lib v5".into())), "{name}: {before:?}");
+        let other = fixture.open().await;
+        let newer = MemoryState {
+            releases: vec![release("lib", 6, &["extra"])],
+            ..MemoryState::default()
+        };
+        other.seed(&newer).await;
+        let after = releases(store.load(&view).await.unwrap());
+        assert!(after.contains(&(6, "lib v6".into())), "{name}: {after:?}");
+        assert!(!after.iter().any(|(n, _)| *n == 5), "{name}: {after:?}");
+        // The rest of the view is what it was.
+        let rest = |v: &[(u64, String)]| {
+            v.iter()
+                .filter(|(_, e)| !e.starts_with("lib"))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(rest(&after), rest(&before), "{name}");
+        other.close().await;
+        store.close().await;
+        fixture.finish().await;
+    }
+}
+
 /// Commits dropped at their first wait (on SQLite: the one that would wake the sleeping
 /// writer thread, `sql/sqlite_ops.rs`) each land whole or not at all, and never leave the
 /// store unable to commit: the next commit still lands.

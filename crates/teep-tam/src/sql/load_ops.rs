@@ -34,9 +34,16 @@ async fn device_view(
     let mut walk = ReleaseWalk::new(&view.policy);
     while let Some(wanted) = walk.wanted() {
         let rows = fetch(conn, &latest_sql(wanted.len()), &latest_values(&wanted)).await?;
-        walk.fetched(wanted, rows.iter().map(release_from_row).collect::<Result<_, _>>()?);
+        walk.fetched(wanted, rows.iter().map(walked_from_row).collect::<Result<_, _>>()?);
     }
-    view.releases = walk.releases;
+    let ids: Vec<i64> = walk.releases.iter().map(|(id, _)| *id).collect();
+    let mut found = Vec::with_capacity(ids.len());
+    if !ids.is_empty() {
+        for r in fetch(conn, &envelopes_sql(ids.len()), &envelope_values(&ids)).await? {
+            found.push((col(&r, 0)?, col(&r, 1)?));
+        }
+    }
+    view.releases = fill_envelopes(walk.releases, found)?;
     Ok(view)
 }
 

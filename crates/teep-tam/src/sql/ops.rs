@@ -265,12 +265,67 @@ fn anonymous_values(keep: usize) -> Vec<Value<'static>> {
     ]
 }
 
+/// A release's row id and its record, the envelope left empty: what [`ReleaseWalk`]
+/// walks over ([`fill_envelopes`] then adds the envelopes of the releases it kept).
+type Walked = (i64, TcRelease);
+
+/// The columns of [`latest_sql`]: [`RELEASE_COLUMNS`] with the row id in place of the
+/// envelope, since the walk reads every release of each ID it meets and keeps one.
+const WALKED_COLUMNS: &str = "manifest_id, sequence, digest, signer, id, depends_on";
+
+/// A row of [`latest_sql`].
+fn walked_from_row(row: &impl Cols) -> Result<Walked, StoreError> {
+    let signer: Option<Vec<u8>> = col(row, 3)?;
+    let release = TcRelease {
+        manifest_id: codec::to_component_id(&col::<Vec<u8>>(row, 0)?)?,
+        sequence: seq_from_db(col(row, 1)?),
+        digest: array(col(row, 2)?)?,
+        signer: signer.map(array).transpose()?,
+        envelope: Vec::new(),
+        depends_on: codec::to_component_ids(&col::<Vec<u8>>(row, 5)?)?,
+    };
+    Ok((col(row, 4)?, release))
+}
+
 /// The latest-release query of [`ReleaseWalk`] for `n` manifest IDs (`$1..$n`).
 fn latest_sql(n: usize) -> String {
     format!(
-        "SELECT {RELEASE_COLUMNS} FROM tc_releases WHERE manifest_id IN ({}) ORDER BY id",
+        "SELECT {WALKED_COLUMNS} FROM tc_releases WHERE manifest_id IN ({}) ORDER BY id",
         placeholders(1, n)
     )
+}
+
+/// The envelopes of `n` release rows (`$1..$n`: their ids), as `(id, envelope)` rows.
+fn envelopes_sql(n: usize) -> String {
+    format!(
+        "SELECT id, envelope FROM tc_releases WHERE id IN ({})",
+        placeholders(1, n)
+    )
+}
+
+/// The bindings of [`envelopes_sql`] for `rows`.
+fn envelope_values(rows: &[i64]) -> Vec<Value<'static>> {
+    rows.iter().map(|id| Value::Int(Some(*id))).collect()
+}
+
+/// The walked releases with their envelopes from `found` (`(id, envelope)` pairs: rows
+/// of [`envelopes_sql`], or envelopes already held). A release row is never changed or
+/// removed, so a missing envelope is a broken database.
+fn fill_envelopes(
+    walked: Vec<Walked>,
+    mut found: Vec<(i64, Vec<u8>)>,
+) -> Result<Vec<TcRelease>, StoreError> {
+    walked
+        .into_iter()
+        .map(|(row, mut release)| {
+            let at = found
+                .iter()
+                .position(|(id, _)| *id == row)
+                .ok_or_else(|| StoreError::Backend(format!("release row {row} has no envelope")))?;
+            release.envelope = found.swap_remove(at).1;
+            Ok(release)
+        })
+        .collect()
 }
 
 /// The first statements of a device view, in [`view_head`]'s order: the record (with its
@@ -327,9 +382,9 @@ fn latest_values(wanted: &[ComponentId]) -> Vec<Value<'static>> {
 /// takes what was found. A release taken from `fetched` is in `releases` from then on,
 /// so the walk never looks for it again.
 struct ReleaseWalk {
-    releases: Vec<TcRelease>,
+    releases: Vec<Walked>,
     todo: Vec<ComponentId>,
-    fetched: Vec<(ComponentId, Option<TcRelease>)>,
+    fetched: Vec<(ComponentId, Option<Walked>)>,
 }
 
 impl ReleaseWalk {
@@ -345,7 +400,7 @@ impl ReleaseWalk {
     /// the walk is done.
     fn wanted(&mut self) -> Option<Vec<ComponentId>> {
         while let Some(next) = self.todo.pop() {
-            if self.releases.iter().any(|r| r.manifest_id == next) {
+            if self.releases.iter().any(|(_, r)| r.manifest_id == next) {
                 continue;
             }
             if !self.fetched.iter().any(|(id, _)| *id == next) {
@@ -365,7 +420,7 @@ impl ReleaseWalk {
                 .find(|(id, _)| *id == next)
                 .and_then(|(_, r)| r.take());
             if let Some(r) = latest {
-                self.todo.extend(r.depends_on.iter().cloned());
+                self.todo.extend(r.1.depends_on.iter().cloned());
                 self.releases.push(r);
             }
         }
@@ -377,13 +432,13 @@ impl ReleaseWalk {
     /// a tie (as `Iterator::max_by_key` picks in `MemoryState`). Sequence numbers are
     /// compared here, not in SQL, since the column holds them bit-cast. Each release is
     /// moved into its slot, not copied (an envelope may be large).
-    fn fetched(&mut self, wanted: Vec<ComponentId>, found: Vec<TcRelease>) {
-        let mut latest: Vec<(ComponentId, Option<TcRelease>)> =
+    fn fetched(&mut self, wanted: Vec<ComponentId>, found: Vec<Walked>) {
+        let mut latest: Vec<(ComponentId, Option<Walked>)> =
             wanted.into_iter().map(|id| (id, None)).collect();
         for r in found {
-            let slot = latest.iter_mut().find(|(id, _)| *id == r.manifest_id);
+            let slot = latest.iter_mut().find(|(id, _)| *id == r.1.manifest_id);
             if let Some((_, slot)) = slot
-                && slot.as_ref().is_none_or(|s| r.sequence >= s.sequence)
+                && slot.as_ref().is_none_or(|(_, s)| r.1.sequence >= s.sequence)
             {
                 *slot = Some(r);
             }

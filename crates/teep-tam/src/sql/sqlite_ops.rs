@@ -33,6 +33,8 @@ pub(super) struct Direct {
     path: std::path::PathBuf,
     /// Idle reader connections (at most [`READERS_KEPT`]).
     readers: Mutex<Vec<Connection>>,
+    /// Release envelopes read before.
+    envelopes: Mutex<Envelopes>,
     /// The commits waiting for the writer thread, and its state.
     queue: Arc<Queue>,
     /// Held by whoever writes: the writer thread for a group, or a write transaction
@@ -138,6 +140,7 @@ impl Direct {
         Ok(Self {
             path: path.to_path_buf(),
             readers: Mutex::new(Vec::new()),
+            envelopes: Mutex::default(),
             queue,
             gate,
             tickets: std::sync::atomic::AtomicU64::new(0),
@@ -160,7 +163,7 @@ impl Direct {
         let loaded = conn
             .execute_batch("BEGIN")
             .map_err(backend)
-            .and_then(|()| load_on(&conn, request));
+            .and_then(|()| load_on(&conn, &self.envelopes, request));
         let ended = conn.execute_batch(if loaded.is_ok() { "COMMIT" } else { "ROLLBACK" });
         if ended.is_ok() && conn.is_autocommit() {
             let mut readers = lock(&self.readers);
@@ -379,7 +382,11 @@ fn rows(conn: &Connection, sql: &str, values: &[Value<'_>]) -> Result<Vec<OwnedR
 }
 
 /// [`Direct::load`] inside its read transaction.
-fn load_on(conn: &Connection, request: &LoadRequest) -> Result<Loaded, StoreError> {
+fn load_on(
+    conn: &Connection,
+    envelopes: &Mutex<Envelopes>,
+    request: &LoadRequest,
+) -> Result<Loaded, StoreError> {
     Ok(match request {
         LoadRequest::Session(token) => {
             let found = rows(conn, &session_sql(), &[Value::blob(token)])?;
@@ -390,7 +397,7 @@ fn load_on(conn: &Connection, request: &LoadRequest) -> Result<Loaded, StoreErro
             Loaded::Anonymous(found.iter().rev().map(|r| col(r, 0)).collect::<Result<_, _>>()?)
         }
         LoadRequest::Device { id, class } => {
-            Loaded::Device(Box::new(device_view(conn, id, class.as_deref())?))
+            Loaded::Device(Box::new(device_view(conn, envelopes, id, class.as_deref())?))
         }
     })
 }
@@ -399,6 +406,7 @@ fn load_on(conn: &Connection, request: &LoadRequest) -> Result<Loaded, StoreErro
 /// statements of [`view_head`], then the releases of a [`ReleaseWalk`].
 fn device_view(
     conn: &Connection,
+    envelopes: &Mutex<Envelopes>,
     id: &DeviceId,
     default_class: Option<&str>,
 ) -> Result<DeviceView, StoreError> {
@@ -410,10 +418,56 @@ fn device_view(
     let mut walk = ReleaseWalk::new(&view.policy);
     while let Some(wanted) = walk.wanted() {
         let found = rows(conn, &latest_sql(wanted.len()), &latest_values(&wanted))?;
-        walk.fetched(wanted, found.iter().map(release_from_row).collect::<Result<_, _>>()?);
+        walk.fetched(wanted, found.iter().map(walked_from_row).collect::<Result<_, _>>()?);
     }
-    view.releases = walk.releases;
+    let mut found = Vec::with_capacity(walk.releases.len());
+    let mut missing = Vec::new();
+    {
+        let held = lock(envelopes);
+        for (row, _) in &walk.releases {
+            match held.by_row.get(row) {
+                Some(envelope) => found.push((*row, envelope.clone())),
+                None => missing.push(*row),
+            }
+        }
+    }
+    if !missing.is_empty() {
+        for r in rows(conn, &envelopes_sql(missing.len()), &envelope_values(&missing))? {
+            let (row, envelope): (i64, Vec<u8>) = (col(&r, 0)?, col(&r, 1)?);
+            lock(envelopes).keep(row, &envelope);
+            found.push((row, envelope));
+        }
+    }
+    view.releases = fill_envelopes(walk.releases, found)?;
     Ok(view)
+}
+
+/// Envelopes of release rows read before, by row id (a release row is never changed or
+/// removed, and SQLite's `AUTOINCREMENT` never gives a row id twice): a device view
+/// carries the envelopes of the releases it names, and reading them again from SQLite's
+/// overflow pages on every QueryResponse and Success cost a tenth of a session's CPU.
+#[derive(Default)]
+struct Envelopes {
+    by_row: std::collections::HashMap<i64, Vec<u8>>,
+    bytes: usize,
+}
+
+/// At most this many bytes of envelopes are held (all are let go when one more would not
+/// fit; one larger than this is not held).
+const ENVELOPES_HELD: usize = 64 << 20;
+
+impl Envelopes {
+    fn keep(&mut self, row: i64, envelope: &[u8]) {
+        if envelope.len() > ENVELOPES_HELD || self.by_row.contains_key(&row) {
+            return;
+        }
+        if self.bytes + envelope.len() > ENVELOPES_HELD {
+            self.by_row.clear();
+            self.bytes = 0;
+        }
+        self.bytes += envelope.len();
+        self.by_row.insert(row, envelope.to_vec());
+    }
 }
 
 /// Runs a commit's statements in order; [`StoreError::Conflict`] as soon as one of its
