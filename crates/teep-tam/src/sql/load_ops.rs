@@ -1,6 +1,7 @@
-// The engine's loads through sqlx: included by `sql/mod.rs` in the PostgreSQL module
-// only, after `ops.rs` (whose statements and record parsers they run). SQLite's loads
-// run through rusqlite on the calling thread instead (`sqlite_ops.rs`).
+// The engine's loads and the message log's records through sqlx: included by
+// `sql/mod.rs` in the PostgreSQL module only, after `ops.rs` and `message_ops.rs` (whose
+// statements and record parsers they run). On SQLite both run through rusqlite instead
+// (`sqlite_ops.rs`).
 
 /// Answers one load request.
 pub(super) async fn load(conn: &mut Conn, request: &LoadRequest) -> Result<Loaded, StoreError> {
@@ -51,4 +52,37 @@ async fn device_view(
 async fn fetch(conn: &mut Conn, sql: &str, values: &[Value<'_>]) -> Result<Vec<DbRow>, StoreError> {
     let query = values.iter().fold(sqlx::query(sql), bind_value);
     query.fetch_all(&mut *conn).await.map_err(db)
+}
+
+/// Records one decoded exchange at `at` and trims the log to its newest `keep` messages,
+/// in the caller's transaction (SQLite records through `sqlite_ops.rs` instead, in the
+/// writer's groups).
+pub(super) async fn record_messages(
+    conn: &mut Conn,
+    decoded: &Decoded,
+    at: u64,
+    keep: usize,
+) -> Result<(), StoreError> {
+    let known: Option<String> = match &decoded.request_token {
+        Some(token) => sqlx::query_scalar(SESSION_OF_TOKEN_SQL)
+            .bind(token)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db)?,
+        None => None,
+    };
+    let session = decoded.session(known, at);
+    let mut last = 0_i64;
+    for m in &decoded.messages {
+        let json = message_json(m)?;
+        let values = message_values(&session, m, &json)?;
+        let row = values
+            .iter()
+            .fold(sqlx::query(INSERT_MESSAGE_SQL), bind_value)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db)?;
+        last = col(&row, 0)?;
+    }
+    session_rows(&session, decoded, last, keep)?.run(conn).await
 }

@@ -11,86 +11,92 @@ fn direction_text(d: Direction) -> &'static str {
     }
 }
 
-/// Records one decoded exchange at `at` and trims the log to its newest `keep` messages,
-/// in the caller's transaction.
-pub(super) async fn record_messages(
-    conn: &mut Conn,
-    decoded: &Decoded,
-    at: u64,
-    keep: usize,
-) -> Result<(), StoreError> {
-    let known: Option<String> = match &decoded.request_token {
-        Some(token) => sqlx::query_scalar("SELECT session FROM message_tokens WHERE token = $1")
-            .bind(token)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db)?,
-        None => None,
-    };
-    let session = decoded.session(known, at);
-    let mut last = 0_i64;
-    for m in &decoded.messages {
-        // The view as JSON text: whatever the device put in it is data to this column.
-        let json = serde_json::to_string(&m.json)
-            .map_err(|e| StoreError::Backend(format!("message view: {e}")))?;
-        last = sqlx::query_scalar(
-            "INSERT INTO session_messages \
-             (session, direction, message_type, token_prefix, at, size, dropped, json) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq",
-        )
-        .bind(&session)
-        .bind(direction_text(m.direction))
-        .bind(&m.message_type)
-        .bind(&m.token_prefix)
-        .bind(int(m.at)?)
-        .bind(int(m.size)?)
-        .bind(&m.dropped)
-        .bind(json)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db)?;
-    }
-    sqlx::query(
-        "INSERT INTO message_sessions (session, device, last_seq) VALUES ($1, $2, $3) \
-         ON CONFLICT (session) DO UPDATE SET last_seq = excluded.last_seq, \
-         device = COALESCE(excluded.device, message_sessions.device)",
-    )
-    .bind(&session)
-    .bind(&decoded.device)
-    .bind(last)
-    .execute(&mut *conn)
-    .await
-    .map_err(db)?;
-    if let Some(token) = &decoded.reply_token {
-        sqlx::query(
-            "INSERT INTO message_tokens (token, session) VALUES ($1, $2) \
-             ON CONFLICT (token) DO NOTHING",
-        )
-        .bind(token)
-        .bind(&session)
-        .execute(&mut *conn)
-        .await
-        .map_err(db)?;
-    }
-    // Keep the messages numbered within `keep` of this one (exactly the newest `keep`
-    // unless a rolled-back insert left a gap in the numbering: then fewer), and forget
-    // the sessions (and their tokens) none of whose messages is left.
+/// The session a token was seen in.
+const SESSION_OF_TOKEN_SQL: &str = "SELECT session FROM message_tokens WHERE token = $1";
+
+/// One message row; returns its `seq`.
+const INSERT_MESSAGE_SQL: &str = "INSERT INTO session_messages \
+     (session, direction, message_type, token_prefix, at, size, dropped, json) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq";
+
+/// The session's row, its last message `$3`.
+const UPSERT_SESSION_SQL: &str = "INSERT INTO message_sessions (session, device, last_seq) \
+     VALUES ($1, $2, $3) ON CONFLICT (session) DO UPDATE SET last_seq = excluded.last_seq, \
+     device = COALESCE(excluded.device, message_sessions.device)";
+
+/// The reply's token joins the session.
+const INSERT_TOKEN_SQL: &str =
+    "INSERT INTO message_tokens (token, session) VALUES ($1, $2) ON CONFLICT (token) DO NOTHING";
+
+/// Forgets the messages numbered up to `$1`, then the sessions (and their tokens) none of
+/// whose messages is left.
+const TRIM_SQL: [&str; 3] = [
+    "DELETE FROM session_messages WHERE seq <= $1",
+    "DELETE FROM message_tokens WHERE session IN \
+     (SELECT session FROM message_sessions WHERE last_seq <= $1)",
+    "DELETE FROM message_sessions WHERE last_seq <= $1",
+];
+
+/// A message's view as JSON text: whatever the device put in it is data to this column.
+fn message_json(m: &MessageRecord) -> Result<String, StoreError> {
+    serde_json::to_string(&m.json).map_err(|e| StoreError::Backend(format!("message view: {e}")))
+}
+
+/// The bindings of [`INSERT_MESSAGE_SQL`].
+fn message_values<'a>(
+    session: &'a str,
+    m: &'a MessageRecord,
+    json: &'a str,
+) -> Result<Vec<Value<'a>>, StoreError> {
+    Ok(vec![
+        Value::Text(Some(session)),
+        Value::Text(Some(direction_text(m.direction))),
+        Value::Text(Some(&m.message_type)),
+        Value::Text(m.token_prefix.as_deref()),
+        Value::Int(Some(int(m.at)?)),
+        Value::Int(Some(int(m.size)?)),
+        Value::Text(m.dropped.as_deref()),
+        Value::Text(Some(json)),
+    ])
+}
+
+/// The highest `seq` to forget so that the messages numbered within `keep` of `last`
+/// stay (exactly the newest `keep` unless a rolled-back insert left a gap in the
+/// numbering: then fewer); `None`: nothing to forget.
+fn trim_below(last: i64, keep: usize) -> Result<Option<i64>, StoreError> {
     let cut = last.saturating_sub(int(keep)?);
-    if cut > 0 {
-        for sql in [
-            "DELETE FROM session_messages WHERE seq <= $1",
-            "DELETE FROM message_tokens WHERE session IN \
-             (SELECT session FROM message_sessions WHERE last_seq <= $1)",
-            "DELETE FROM message_sessions WHERE last_seq <= $1",
-        ] {
-            sqlx::query(sql)
-                .bind(cut)
-                .execute(&mut *conn)
-                .await
-                .map_err(db)?;
+    Ok((cut > 0).then_some(cut))
+}
+
+/// After an exchange's message rows (the last numbered `last`): the session's row, the
+/// reply's token joining it, and the trim to the newest `keep` messages.
+fn session_rows<'a>(
+    session: &'a str,
+    decoded: &'a Decoded,
+    last: i64,
+    keep: usize,
+) -> Result<Batch<'a>, StoreError> {
+    let mut batch = Batch::default();
+    batch.push(
+        UPSERT_SESSION_SQL,
+        vec![
+            Value::Text(Some(session)),
+            Value::Text(decoded.device.as_deref()),
+            Value::Int(Some(last)),
+        ],
+    );
+    if let Some(token) = &decoded.reply_token {
+        batch.push(
+            INSERT_TOKEN_SQL,
+            vec![Value::Text(Some(token)), Value::Text(Some(session))],
+        );
+    }
+    if let Some(cut) = trim_below(last, keep)? {
+        for sql in TRIM_SQL {
+            batch.push(sql, vec![Value::Int(Some(cut))]);
         }
     }
-    Ok(())
+    Ok(batch)
 }
 
 /// The newest `limit` sessions (of `device`, if given), newest first, with their messages.

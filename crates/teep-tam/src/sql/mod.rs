@@ -224,8 +224,9 @@ impl SqlStore {
 
 /// The [`MessageLog`] in a [`SqlStore`]'s database (tables `session_messages`,
 /// `message_sessions`, `message_tokens`): replicas sharing the database share the log, and
-/// it outlives a restart. Each record is one transaction that also trims the log to its
-/// newest `keep` messages (see `message_ops.rs`).
+/// it outlives a restart. Each record also trims the log to its newest `keep` messages
+/// (see `message_ops.rs`), in one transaction (PostgreSQL) or one savepoint of the writer
+/// thread's group (SQLite, beside the engine's commits).
 #[derive(Clone, Debug)]
 pub struct SqlMessageLog {
     store: SqlStore,
@@ -247,14 +248,17 @@ impl MessageLog for SqlMessageLog {
     fn record<'a>(&'a self, exchange: &'a Exchange<'a>) -> AdminFuture<'a, ()> {
         Box::pin(async move {
             let decoded = exchange.decode();
-            let keep = self.keep;
-            in_transaction!(self.store, |ops, conn| ops::record_messages(
-                conn,
-                &decoded,
-                exchange.at,
-                keep
-            )
-            .await)
+            match &self.store.pool {
+                // In the writer's groups, beside the engine's commits: `sqlite_ops.rs`.
+                Pool::Sqlite(_, direct) => {
+                    Ok(direct.record(decoded, exchange.at, self.keep).await?)
+                }
+                Pool::Postgres(pool) => {
+                    let mut tx = pool.begin().await.map_err(db)?;
+                    postgres::record_messages(&mut tx, &decoded, exchange.at, self.keep).await?;
+                    Ok(tx.commit().await.map_err(db)?)
+                }
+            }
         })
     }
 

@@ -89,12 +89,24 @@ impl core::fmt::Debug for Direct {
 /// busy, and closed after).
 const READERS_KEPT: usize = 8;
 
-/// A queued commit and where its answer goes.
+/// A queued write and where its answer goes.
 struct Queued {
-    /// Which caller queued it ([`Direct::commit`]'s ticket).
+    /// Which caller queued it ([`Direct::write`]'s ticket).
     ticket: u64,
-    changes: Changes,
+    work: Work,
     done: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// What the writer thread writes, each in a savepoint of its group.
+enum Work {
+    /// A commit of the engine.
+    Commit(Box<Changes>),
+    /// One exchange for the message log (`SqlMessageLog`), trimming it to `keep`.
+    Record {
+        decoded: Decoded,
+        at: u64,
+        keep: usize,
+    },
 }
 
 /// How many prepared statements a connection keeps (a commit has up to about a dozen
@@ -178,17 +190,30 @@ impl Direct {
     /// a savepoint of its own): all of it or, on [`StoreError::Conflict`] or any
     /// failure, none of it.
     pub(super) async fn commit(&self, changes: &Changes) -> Result<(), StoreError> {
+        self.write(Work::Commit(Box::new(changes.clone()))).await
+    }
+
+    /// Records one exchange in the message log and trims it to its newest `keep`
+    /// messages, in a group like a commit (it shares the group's fsync, and takes no turn
+    /// of its own at SQLite's write lock).
+    pub(super) async fn record(
+        &self,
+        decoded: Decoded,
+        at: u64,
+        keep: usize,
+    ) -> Result<(), StoreError> {
+        self.write(Work::Record { decoded, at, keep }).await
+    }
+
+    /// Queues `work` for the writer thread and waits for its answer.
+    async fn write(&self, work: Work) -> Result<(), StoreError> {
         let (done, answer) = oneshot::channel();
         let ticket = self
             .tickets
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let wake = {
             let mut waiting = lock(&self.queue.state);
-            waiting.commits.push(Queued {
-                ticket,
-                changes: changes.clone(),
-                done,
-            });
+            waiting.commits.push(Queued { ticket, work, done });
             let wake = waiting.asleep && !waiting.waking;
             waiting.waking |= wake;
             wake
@@ -291,7 +316,7 @@ fn run_group(conn: &Connection, group: &[Queued]) -> Vec<Result<(), StoreError>>
     }
     let mut results = Vec::with_capacity(group.len());
     for queued in group {
-        match in_savepoint(conn, &queued.changes) {
+        match in_savepoint(conn, &queued.work) {
             Ok(result) => results.push(result),
             Err(e) => {
                 let _ = conn.execute_batch("ROLLBACK");
@@ -313,10 +338,13 @@ fn run_group(conn: &Connection, group: &[Queued]) -> Vec<Result<(), StoreError>>
 /// savepoint itself could not survive: the whole transaction must go.
 fn in_savepoint(
     conn: &Connection,
-    changes: &Changes,
+    work: &Work,
 ) -> Result<Result<(), StoreError>, rusqlite::Error> {
     conn.execute_batch("SAVEPOINT change")?;
-    let applied = changes_batch(changes).and_then(|batch| run_direct(conn, &batch));
+    let applied = match work {
+        Work::Commit(changes) => changes_batch(changes).and_then(|batch| run_direct(conn, &batch)),
+        Work::Record { decoded, at, keep } => record_direct(conn, decoded, *at, *keep),
+    };
     match applied {
         Ok(()) => conn.execute_batch("RELEASE change")?,
         Err(_) => conn.execute_batch("ROLLBACK TO change; RELEASE change")?,
@@ -482,4 +510,33 @@ fn run_direct(conn: &Connection, batch: &Batch<'_>) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+/// The message log's record of one exchange (`message_ops.rs`'s statements, the same
+/// steps as PostgreSQL's `record_messages`), inside the writer's savepoint.
+fn record_direct(
+    conn: &Connection,
+    decoded: &Decoded,
+    at: u64,
+    keep: usize,
+) -> Result<(), StoreError> {
+    let known: Option<String> = match &decoded.request_token {
+        Some(token) => rows(conn, SESSION_OF_TOKEN_SQL, &[Value::Text(Some(token))])?
+            .first()
+            .map(|r| col(r, 0))
+            .transpose()?,
+        None => None,
+    };
+    let session = decoded.session(known, at);
+    let mut last = 0_i64;
+    for m in &decoded.messages {
+        let json = message_json(m)?;
+        let inserted = rows(conn, INSERT_MESSAGE_SQL, &message_values(&session, m, &json)?)?;
+        last = inserted
+            .first()
+            .map(|r| col(r, 0))
+            .transpose()?
+            .ok_or_else(|| StoreError::Backend("no seq for a message row".into()))?;
+    }
+    run_direct(conn, &session_rows(&session, decoded, last, keep)?)
 }
