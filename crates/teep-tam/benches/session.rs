@@ -10,6 +10,9 @@
 //! Success. The test Agents verify, build and sign their messages *between* the waves, so
 //! none of the Agent's work falls inside a measured window.
 //!
+//! Also measured: the CPU time the TAM side's signatures and verifications take inside
+//! the sessions (each one's thread CPU time, while the waves run), beside the replay.
+//!
 //! Measured: CPU time of the whole process (`CLOCK_PROCESS_CPUTIME_ID`: the runtime's
 //! workers, the threads that take their place while a commit group waits for the disk,
 //! and sqlx's worker threads included) and wall time, summed over the three waves. The
@@ -30,7 +33,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -98,16 +101,22 @@ enum Op {
     Verify(PublicKey, Algorithm, Vec<u8>, Vec<u8>),
 }
 
-/// The default provider, recording the signatures made and checked while `on`.
+/// The default provider, recording the signatures made and checked while `on`, and
+/// adding up the CPU time they take in place (the calling thread's) while `timing`.
 struct Recording {
     on: AtomicBool,
     ops: Mutex<Vec<Op>>,
+    timing: AtomicBool,
+    /// Nanoseconds of thread CPU time spent signing and verifying while `timing`.
+    spent: AtomicU64,
 }
 
 /// The provider of every TAM and Verifier here (the test Agents use the default one).
 static CRYPTO: Recording = Recording {
     on: AtomicBool::new(false),
     ops: Mutex::new(Vec::new()),
+    timing: AtomicBool::new(false),
+    spent: AtomicU64::new(0),
 };
 
 impl Recording {
@@ -118,6 +127,20 @@ impl Recording {
                 .unwrap_or_else(PoisonError::into_inner)
                 .push(op());
         }
+    }
+
+    /// Runs `f` (one signature or verification), adding its CPU time to `spent` while
+    /// `timing`: what the signatures cost inside the sessions, caches and all, beside
+    /// what they cost replayed in a loop.
+    fn timed<T>(&self, f: impl FnOnce() -> T) -> T {
+        if !self.timing.load(Ordering::Relaxed) {
+            return f();
+        }
+        let start = cpu_time::ThreadTime::now();
+        let out = f();
+        let spent = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.spent.fetch_add(spent, Ordering::Relaxed);
+        out
     }
 }
 
@@ -135,7 +158,7 @@ impl Signer for RecordingSigner {
 
     fn sign(&self, tbs: &[u8]) -> Result<Vec<u8>, CoseError> {
         CRYPTO.record(|| Op::Sign(self.0.clone(), tbs.to_vec()));
-        self.0.sign(tbs)
+        CRYPTO.timed(|| self.0.sign(tbs))
     }
 }
 
@@ -157,7 +180,7 @@ impl CryptoProvider for Recording {
         sig: &[u8],
     ) -> Result<(), CoseError> {
         self.record(|| Op::Verify(key.clone(), alg, tbs.to_vec(), sig.to_vec()));
-        provider().verify(key, alg, tbs, sig)
+        self.timed(|| provider().verify(key, alg, tbs, sig))
     }
 
     fn sha256(&self, data: &[u8]) -> [u8; 32] {
@@ -464,6 +487,8 @@ struct Figures {
     workers: usize,
     cpu: Duration,
     wall: Duration,
+    /// CPU time of the TAM side's signatures and verifications inside the run's sessions.
+    in_place: Duration,
     /// The signature baseline around this run (the mean of the one before and after).
     signatures: Duration,
 }
@@ -482,6 +507,8 @@ async fn wave<S: BenchStore>(
     bodies: Vec<Vec<u8>>,
     figures: &mut Figures,
 ) -> Vec<Handled> {
+    let spent = CRYPTO.spent.load(Ordering::Relaxed);
+    CRYPTO.timing.store(true, Ordering::Relaxed);
     let cpu = ProcessTime::now();
     let wall = Instant::now();
     // Spawned and joined from a task of the runtime, as a server's connection tasks are:
@@ -505,6 +532,8 @@ async fn wave<S: BenchStore>(
     .unwrap();
     figures.wall += wall.elapsed();
     figures.cpu += cpu.elapsed();
+    CRYPTO.timing.store(false, Ordering::Relaxed);
+    figures.in_place += Duration::from_nanos(CRYPTO.spent.load(Ordering::Relaxed) - spent);
     handled
 }
 
@@ -599,6 +628,10 @@ fn summary(
             f.signatures.as_nanos()
         );
         println!("| {run}, ratio to those    | {:>13.2} |", ratio(f));
+        println!(
+            "| {run}, signatures in place, CPU ns/session | {:>6.0} |",
+            f.in_place.as_nanos() as f64 / sessions as f64
+        );
     }
     println!();
     if let Some(one) = runs
