@@ -172,11 +172,10 @@ impl Direct {
             Some(conn) => conn,
             None => connect(&self.path)?,
         };
-        let loaded = conn
-            .execute_batch("BEGIN")
+        let loaded = run(&conn, "BEGIN")
             .map_err(backend)
             .and_then(|()| load_on(&conn, &self.envelopes, request));
-        let ended = conn.execute_batch(if loaded.is_ok() { "COMMIT" } else { "ROLLBACK" });
+        let ended = run(&conn, if loaded.is_ok() { "COMMIT" } else { "ROLLBACK" });
         if ended.is_ok() && conn.is_autocommit() {
             let mut readers = lock(&self.readers);
             if readers.len() < READERS_KEPT {
@@ -311,7 +310,7 @@ fn run_group(conn: &Connection, group: &[Queued]) -> Vec<Result<(), StoreError>>
             return all(e);
         }
     }
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(e) = run(conn, "BEGIN IMMEDIATE") {
         return all(e);
     }
     let mut results = Vec::with_capacity(group.len());
@@ -324,7 +323,7 @@ fn run_group(conn: &Connection, group: &[Queued]) -> Vec<Result<(), StoreError>>
             }
         }
     }
-    match conn.execute_batch("COMMIT") {
+    match run(conn, "COMMIT") {
         Ok(()) => results,
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
@@ -340,16 +339,25 @@ fn in_savepoint(
     conn: &Connection,
     work: &Work,
 ) -> Result<Result<(), StoreError>, rusqlite::Error> {
-    conn.execute_batch("SAVEPOINT change")?;
+    run(conn, "SAVEPOINT change")?;
     let applied = match work {
         Work::Commit(changes) => changes_batch(changes).and_then(|batch| run_direct(conn, &batch)),
         Work::Record { decoded, at, keep } => record_direct(conn, decoded, *at, *keep),
     };
     match applied {
-        Ok(()) => conn.execute_batch("RELEASE change")?,
-        Err(_) => conn.execute_batch("ROLLBACK TO change; RELEASE change")?,
+        Ok(()) => run(conn, "RELEASE change")?,
+        Err(_) => {
+            run(conn, "ROLLBACK TO change")?;
+            run(conn, "RELEASE change")?;
+        }
     }
     Ok(applied)
+}
+
+/// Runs one statement without values or rows (`BEGIN`, `SAVEPOINT`, ...), prepared once
+/// per connection: parsing it again for every load and commit was measurable.
+fn run(conn: &Connection, sql: &str) -> Result<(), rusqlite::Error> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
 }
 
 /// Binds `values` to the statement's `$1..$n`, every one of them.
