@@ -101,9 +101,11 @@ struct Queued {
 enum Work {
     /// A commit of the engine.
     Commit(Box<Changes>),
-    /// One exchange for the message log (`SqlMessageLog`), trimming it to `keep`.
+    /// One exchange for the message log (`SqlMessageLog`), trimming it to `keep`; `views`
+    /// holds each message's JSON text, made by the caller (off the writer thread).
     Record {
         decoded: Decoded,
+        views: Vec<String>,
         at: u64,
         keep: usize,
     },
@@ -201,7 +203,18 @@ impl Direct {
         at: u64,
         keep: usize,
     ) -> Result<(), StoreError> {
-        self.write(Work::Record { decoded, at, keep }).await
+        let views = decoded
+            .messages
+            .iter()
+            .map(message_json)
+            .collect::<Result<_, _>>()?;
+        self.write(Work::Record {
+            decoded,
+            views,
+            at,
+            keep,
+        })
+        .await
     }
 
     /// Queues `work` for the writer thread and waits for its answer.
@@ -342,7 +355,12 @@ fn in_savepoint(
     run(conn, "SAVEPOINT change")?;
     let applied = match work {
         Work::Commit(changes) => changes_batch(changes).and_then(|batch| run_direct(conn, &batch)),
-        Work::Record { decoded, at, keep } => record_direct(conn, decoded, *at, *keep),
+        Work::Record {
+            decoded,
+            views,
+            at,
+            keep,
+        } => record_direct(conn, decoded, views, *at, *keep),
     };
     match applied {
         Ok(()) => run(conn, "RELEASE change")?,
@@ -525,6 +543,7 @@ fn run_direct(conn: &Connection, batch: &Batch<'_>) -> Result<(), StoreError> {
 fn record_direct(
     conn: &Connection,
     decoded: &Decoded,
+    views: &[String],
     at: u64,
     keep: usize,
 ) -> Result<(), StoreError> {
@@ -537,9 +556,8 @@ fn record_direct(
     };
     let session = decoded.session(known, at);
     let mut last = 0_i64;
-    for m in &decoded.messages {
-        let json = message_json(m)?;
-        let inserted = rows(conn, INSERT_MESSAGE_SQL, &message_values(&session, m, &json)?)?;
+    for (m, json) in decoded.messages.iter().zip(views) {
+        let inserted = rows(conn, INSERT_MESSAGE_SQL, &message_values(&session, m, json)?)?;
         last = inserted
             .first()
             .map(|r| col(r, 0))
