@@ -54,6 +54,7 @@ async fn fetch(conn: &mut Conn, sql: &str, values: &[Value<'_>]) -> Result<Vec<D
     query.fetch_all(&mut *conn).await.map_err(db)
 }
 
+#[cfg(feature = "server")]
 /// Records one decoded exchange at `at` and trims the log to its newest `keep` messages,
 /// in the caller's transaction (SQLite records through `sqlite_ops.rs` instead, in the
 /// writer's groups).

@@ -22,6 +22,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 use teep_proto::ComponentId;
 
+#[cfg(feature = "server")]
 use crate::messages::{Exchange, MessageLog, SessionRecord as LogSession};
 use crate::store::{
     AdminFuture, AdminStore, AttestationOutcome, AttestationRecord, AuditEntry, Changes, Device,
@@ -33,6 +34,7 @@ mod sqlite {
     //! The queries for SQLite.
     type Db = sqlx::Sqlite;
     include!("ops.rs");
+    #[cfg(feature = "server")]
     include!("message_ops.rs");
     include!("sqlite_ops.rs");
 }
@@ -41,6 +43,7 @@ mod postgres {
     //! The queries for PostgreSQL.
     type Db = sqlx::Postgres;
     include!("ops.rs");
+    #[cfg(feature = "server")]
     include!("message_ops.rs");
     include!("load_ops.rs");
 
@@ -227,12 +230,14 @@ impl SqlStore {
 /// it outlives a restart. Each record also trims the log to its newest `keep` messages
 /// (see `message_ops.rs`), in one transaction (PostgreSQL) or one savepoint of the writer
 /// thread's group (SQLite, beside the engine's commits).
+#[cfg(feature = "server")]
 #[derive(Clone, Debug)]
 pub struct SqlMessageLog {
     store: SqlStore,
     keep: usize,
 }
 
+#[cfg(feature = "server")]
 impl SqlStore {
     /// The message log in this store's database, keeping the newest `keep` messages (at
     /// least one).
@@ -244,6 +249,7 @@ impl SqlStore {
     }
 }
 
+#[cfg(feature = "server")]
 impl MessageLog for SqlMessageLog {
     fn record<'a>(&'a self, exchange: &'a Exchange<'a>) -> AdminFuture<'a, ()> {
         Box::pin(async move {

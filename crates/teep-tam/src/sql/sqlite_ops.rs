@@ -101,6 +101,7 @@ struct Queued {
 enum Work {
     /// A commit of the engine.
     Commit(Box<Changes>),
+    #[cfg(feature = "server")]
     /// One exchange for the message log (`SqlMessageLog`), trimming it to `keep`; `views`
     /// holds each message's JSON text, made by the caller (off the writer thread).
     Record {
@@ -194,6 +195,7 @@ impl Direct {
         self.write(Work::Commit(Box::new(changes.clone()))).await
     }
 
+    #[cfg(feature = "server")]
     /// Records one exchange in the message log and trims it to its newest `keep`
     /// messages, in a group like a commit (it shares the group's fsync, and takes no turn
     /// of its own at SQLite's write lock).
@@ -355,6 +357,7 @@ fn in_savepoint(
     run(conn, "SAVEPOINT change")?;
     let applied = match work {
         Work::Commit(changes) => changes_batch(changes).and_then(|batch| run_direct(conn, &batch)),
+        #[cfg(feature = "server")]
         Work::Record {
             decoded,
             views,
@@ -538,6 +541,7 @@ fn run_direct(conn: &Connection, batch: &Batch<'_>) -> Result<(), StoreError> {
     Ok(())
 }
 
+#[cfg(feature = "server")]
 /// The message log's record of one exchange (`message_ops.rs`'s statements, the same
 /// steps as PostgreSQL's `record_messages`), inside the writer's savepoint.
 fn record_direct(
