@@ -10,6 +10,10 @@
 //! Success. The test Agents verify, build and sign their messages *between* the waves, so
 //! none of the Agent's work falls inside a measured window.
 //!
+//! A fourth run (SQLite, 1 worker) also records every exchange in the message log, as
+//! `teep tam serve` does by default (the operator console's record): the session
+//! without it, the server's with it.
+//!
 //! Also measured: the CPU time the TAM side's signatures and verifications take inside
 //! the sessions (each one's thread CPU time, while the waves run), beside the replay.
 //!
@@ -46,7 +50,8 @@ use teep_attest::appraiser::InProcess;
 use teep_attest::{SigningVerifier, Verifier};
 use teep_cose::zeroize::Zeroizing;
 use teep_cose::{Algorithm, CoseError, CryptoProvider, Curve, PrivateKey, PublicKey, Signer};
-use teep_tam::sql::{PolicyScope, SqlStore};
+use teep_tam::messages::{Exchange, MESSAGE_LOG_LIMIT, MessageLog};
+use teep_tam::sql::{PolicyScope, SqlMessageLog, SqlStore};
 use teep_tam::store::{MemoryState, Store, TcPolicy, TcRelease};
 use teep_tam::{Context, Event, Handled, MemoryStore, ProviderRandom, Tam, TamConfig, driver};
 use tokio::runtime::Runtime;
@@ -76,11 +81,16 @@ fn main() {
     // beside the mean of the two: this VM's speed drifts by a fifth within minutes.
     let mut signatures = vec![baseline(&ops)];
     let mut runs = Vec::new();
-    for (memory, workers) in [(true, 1), (false, 1), (false, 2)] {
+    for (memory, workers, log) in [
+        (true, 1, false),
+        (false, 1, false),
+        (false, 2, false),
+        (false, 1, true),
+    ] {
         let mut figures = if memory {
             run::<MemoryStore>(&fleet, workers, sessions, skip(MemoryStore::NAME))
         } else {
-            run::<SqlStore>(&fleet, workers, sessions, skip(SqlStore::NAME))
+            run_with::<SqlStore>(&fleet, workers, sessions, skip(SqlStore::NAME), log)
         };
         if figures.workers > 0 {
             signatures.push(baseline(&ops));
@@ -268,6 +278,9 @@ struct Tams<S> {
     tam: Tam,
     verifier: InProcess,
     store: S,
+    /// The operator console's message log, recording every exchange as `teep tam serve`
+    /// does (its default on SQLite), in the runs that have one.
+    log: Option<SqlMessageLog>,
     _dir: tempfile::TempDir,
 }
 
@@ -278,6 +291,8 @@ trait BenchStore: Store + Send + Sync + Sized + 'static {
     async fn open(dir: &std::path::Path, release: &TcRelease, policy: &TcPolicy) -> Self;
     async fn state(&self) -> MemoryState;
     async fn shut(&self);
+    /// The store's message log, if it keeps one.
+    fn message_log(&self) -> Option<SqlMessageLog>;
 }
 
 impl BenchStore for SqlStore {
@@ -300,6 +315,10 @@ impl BenchStore for SqlStore {
     async fn shut(&self) {
         self.close().await;
     }
+
+    fn message_log(&self) -> Option<SqlMessageLog> {
+        Some(Self::message_log(self, MESSAGE_LOG_LIMIT))
+    }
 }
 
 impl BenchStore for MemoryStore {
@@ -319,6 +338,10 @@ impl BenchStore for MemoryStore {
     }
 
     async fn shut(&self) {}
+
+    fn message_log(&self) -> Option<SqlMessageLog> {
+        None
+    }
 }
 
 /// The keys of the TAM side and the world the test Agents come from.
@@ -380,6 +403,7 @@ impl Fleet {
             tam: Tam::new(config),
             verifier,
             store,
+            log: None,
             _dir: dir,
         }
     }
@@ -410,9 +434,21 @@ async fn post<S: BenchStore>(t: &Tams<S>, body: &[u8]) -> Handled {
         now: NOW,
         rng: &mut rng,
     };
-    driver::drive(&t.tam, &t.store, &t.verifier, body, None, &mut cx)
-        .await
-        .unwrap()
+    let decision = driver::decide(&t.tam, &t.store, &t.verifier, body, None, &mut cx).await;
+    let device = decision.meta.device;
+    let handled = driver::commit(&t.store, decision).await.unwrap();
+    if let Some(log) = &t.log {
+        let exchange = Exchange {
+            request: body,
+            reply: handled.reply.as_deref(),
+            device,
+            dropped: None,
+            at: cx.now,
+            numbering: t.tam.config().numbering,
+        };
+        log.record(&exchange).await.unwrap();
+    }
+    handled
 }
 
 const INSTALLED: Event = Event::Installed {
@@ -539,15 +575,31 @@ async fn wave<S: BenchStore>(
 
 /// `sessions` devices' first contacts, concurrently, on `workers` worker threads.
 fn run<S: BenchStore>(fleet: &Fleet, workers: usize, sessions: usize, skip: bool) -> Figures {
+    run_with::<S>(fleet, workers, sessions, skip, false)
+}
+
+/// [`run`], and with `log` the message log of `teep tam serve` (SQLite only) recording
+/// every exchange.
+fn run_with<S: BenchStore>(
+    fleet: &Fleet,
+    workers: usize,
+    sessions: usize,
+    skip: bool,
+    log: bool,
+) -> Figures {
     if skip {
         return Figures::default();
     }
     let rt = runtime(workers);
     rt.block_on(async {
-        let t = Arc::new(fleet.tam::<S>(sessions).await);
+        let mut tams = fleet.tam::<S>(sessions).await;
+        if log {
+            tams.log = tams.store.message_log();
+        }
+        let t = Arc::new(tams);
         let agents: Vec<Agent> = (0..sessions).map(|_| fleet.agent()).collect();
         let mut figures = Figures {
-            store: S::NAME,
+            store: if log { "SQLite+log" } else { S::NAME },
             workers,
             ..Figures::default()
         };
