@@ -65,7 +65,8 @@ pub use crate::store::PolicyScope;
 
 #[derive(Clone, Debug)]
 enum Pool {
-    /// sqlx's pool for the admin side, and the engine's loads and commits.
+    /// sqlx's pool for the admin side and the migrations, and the engine's loads, commits
+    /// and message-log records (`sqlite_ops.rs`).
     Sqlite(SqlitePool, std::sync::Arc<sqlite::Direct>),
     Postgres(PgPool),
 }
@@ -306,7 +307,7 @@ impl Store for SqlStore {
 
     async fn commit(&self, changes: &Changes) -> Result<(), StoreError> {
         match &self.pool {
-            // On the calling thread, grouped with concurrent commits: `sqlite_ops.rs`.
+            // On the writer thread, grouped with concurrent commits: `sqlite_ops.rs`.
             Pool::Sqlite(_, direct) => direct.commit(changes).await,
             Pool::Postgres(pool) => {
                 let mut tx = pool.begin().await.map_err(db)?;

@@ -15,11 +15,12 @@
 // commit alone), so that one fsync covers them all. The thread is woken only when it
 // sleeps, and no runtime worker ever waits for the disk (an earlier version led the
 // group from whichever task found the writer free, inside `block_in_place`: each group
-// then moved the runtime's worker to another thread). The admin side, the message log
-// and the migrations stay on sqlx (one SQLite library serves both: the same
-// libsqlite3-sys); their write transactions and the commit groups take turns through one
-// lock (`writing`), since two SQLite writers in one process would otherwise meet in
-// SQLite's busy handler, which sleeps for milliseconds at a time.
+// then moved the runtime's worker to another thread). The message log's records go to
+// the same writer, each in a savepoint of a group beside the commits. The admin side and
+// the migrations stay on sqlx (one SQLite library serves both: the same libsqlite3-sys);
+// their write transactions and the writer's groups take turns through one lock
+// (`writing`), since two SQLite writers in one process would otherwise meet in SQLite's
+// busy handler, which sleeps for milliseconds at a time.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
@@ -35,7 +36,7 @@ pub(super) struct Direct {
     readers: Mutex<Vec<Connection>>,
     /// Release envelopes read before.
     envelopes: Mutex<Envelopes>,
-    /// The commits waiting for the writer thread, and its state.
+    /// The writes waiting for the writer thread, and its state.
     queue: Arc<Queue>,
     /// Held by whoever writes: the writer thread for a group, or a write transaction
     /// through sqlx.
@@ -56,7 +57,7 @@ struct Queue {
 
 #[derive(Default)]
 struct Waiting {
-    commits: Vec<Queued>,
+    queued: Vec<Queued>,
     /// The writer thread waits on [`Queue::wake`] (a committer must wake it).
     asleep: bool,
     /// A committer is about to wake the writer (after letting the other ready tasks
@@ -75,7 +76,7 @@ struct Unqueue<'a> {
 
 impl Drop for Unqueue<'_> {
     fn drop(&mut self) {
-        lock(&self.queue.state).commits.retain(|q| q.ticket != self.ticket);
+        lock(&self.queue.state).queued.retain(|q| q.ticket != self.ticket);
     }
 }
 
@@ -227,7 +228,7 @@ impl Direct {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let wake = {
             let mut waiting = lock(&self.queue.state);
-            waiting.commits.push(Queued { ticket, work, done });
+            waiting.queued.push(Queued { ticket, work, done });
             let wake = waiting.asleep && !waiting.waking;
             waiting.waking |= wake;
             wake
@@ -281,17 +282,17 @@ fn write_groups(conn: &Connection, queue: &Queue, gate: &tokio::sync::Mutex<()>)
     loop {
         let group = {
             let mut waiting = lock(&queue.state);
-            while (waiting.commits.is_empty() || waiting.waking) && !waiting.stop {
+            while (waiting.queued.is_empty() || waiting.waking) && !waiting.stop {
                 waiting.asleep = true;
                 waiting = queue
                     .wake
                     .wait(waiting)
                     .unwrap_or_else(PoisonError::into_inner);
             }
-            if waiting.commits.is_empty() {
+            if waiting.queued.is_empty() {
                 return;
             }
-            core::mem::take(&mut waiting.commits)
+            core::mem::take(&mut waiting.queued)
         };
         let results = {
             let _writing = gate.blocking_lock();
