@@ -1291,3 +1291,81 @@ async fn a_commit_dropped_part_way_lands_all_or_nothing() {
         fixture.finish().await;
     }
 }
+
+/// Commit `k` of a chain that rewrites one device: its installed `app` becomes version
+/// `k`, its session `k - 1` is consumed and session `k` opened, and one audit entry is
+/// added; so a consistent read sees installed version `k` beside exactly session `k`
+/// outstanding and `k + 1` audit entries.
+fn chained(k: u8) -> Changes {
+    Changes {
+        consume: k.checked_sub(1).map(|t| vec![t; 16]),
+        new_sessions: vec![query_session(k, Some(dev(8)), 1_000 + u64::from(k))],
+        device: Some(device(8, Some("phone"), &[("app", u64::from(k))])),
+        device_revision: Some(u64::from(k)),
+        audit: vec![AuditEntry {
+            at: 1_000 + u64::from(k),
+            device: Some(dev(8)),
+            event: format!("step {k}"),
+            detail: None,
+        }],
+        ..Changes::default()
+    }
+}
+
+/// Reads taken while commits land see each commit whole or not at all: the snapshot (its
+/// tables read one after another) and the engine's device view (the device record, then
+/// its outstanding sessions) are each read at one point in time, even on PostgreSQL,
+/// where every statement of a READ COMMITTED transaction sees the commits done before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_during_commits_see_each_commit_whole() {
+    const STEPS: u8 = 120;
+    for fixture in Fixture::all().await {
+        let name = fixture.name();
+        let store = fixture.open().await;
+        store.commit(&chained(0)).await.unwrap();
+        let writer = store.clone();
+        let commits = tokio::spawn(async move {
+            for k in 1..STEPS {
+                writer.commit(&chained(k)).await.unwrap();
+                tokio::task::yield_now().await;
+            }
+        });
+        let request = LoadRequest::Device {
+            id: dev(8),
+            class: None,
+        };
+        let mut reads = 0;
+        while !commits.is_finished() {
+            let state = store.state().await;
+            let device = &state.devices[&dev(8)];
+            let k = device.installed[0].sequence;
+            assert_eq!(
+                u64::try_from(state.audit.len()).unwrap(),
+                k + 1,
+                "{name}: audit beside v{k}"
+            );
+            let open: Vec<_> = state.sessions.values().filter(|s| !s.consumed).collect();
+            assert_eq!(open.len(), 1, "{name}: sessions beside v{k}");
+            assert_eq!(
+                open[0].token,
+                vec![u8::try_from(k).unwrap(); 16],
+                "{name}: session beside v{k}"
+            );
+            let Loaded::Device(view) = store.load(&request).await.unwrap() else {
+                panic!("{name}: not a device view");
+            };
+            let k = view.device.as_ref().unwrap().installed[0].sequence;
+            assert_eq!(view.revision, k + 1, "{name}: revision beside v{k}");
+            assert_eq!(
+                view.outstanding,
+                vec![vec![u8::try_from(k).unwrap(); 16]],
+                "{name}: view of v{k}"
+            );
+            reads += 1;
+        }
+        commits.await.unwrap();
+        println!("{name}: {reads} pairs of reads during {STEPS} commits");
+        store.close().await;
+        fixture.finish().await;
+    }
+}

@@ -77,17 +77,34 @@ pub struct SqlStore {
     pool: Pool,
 }
 
+/// How PostgreSQL reads begin: one snapshot for the whole transaction.
+const READ_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+
 /// Runs `$body` with `$conn` bound to a fresh transaction of the store's dialect
 /// (`BEGIN IMMEDIATE` on SQLite), committing it if `$body` is `Ok`; on `Err` the
 /// transaction is dropped, which rolls it back. `$ops` names the dialect's query module.
+///
+/// `in_transaction!(read self, ...)` is for bodies that only read: they see the database
+/// at one point in time, however many statements they run. PostgreSQL's default READ
+/// COMMITTED gives each statement the commits done before it, so a read of several tables
+/// could pair one commit's sessions with the rows before it; reads run at REPEATABLE READ
+/// (read only) instead. SQLite's WAL reader already holds one snapshot from its first
+/// statement, so reads take a deferred `BEGIN` and do not wait for this process's writer.
 macro_rules! in_transaction {
     ($store:expr, |$ops:ident, $conn:ident| $body:expr) => {
+        in_transaction!(@ $store, true, "BEGIN IMMEDIATE", "BEGIN", |$ops, $conn| $body)
+    };
+    (read $store:expr, |$ops:ident, $conn:ident| $body:expr) => {
+        in_transaction!(@ $store, false, "BEGIN", READ_SNAPSHOT, |$ops, $conn| $body)
+    };
+    (@ $store:expr, $gate:expr, $sqlite_begin:expr, $pg_begin:expr,
+     |$ops:ident, $conn:ident| $body:expr) => {
         match &$store.pool {
             Pool::Sqlite(pool, direct) => {
                 use sqlite as $ops;
                 // One writer at a time in this process (see `sqlite_ops.rs`).
-                let _writing = direct.writing().await;
-                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+                let _writing = if $gate { Some(direct.writing().await) } else { None };
+                let mut tx = pool.begin_with($sqlite_begin).await.map_err(db)?;
                 let $conn: &mut $ops::Conn = &mut tx;
                 let value = $body?;
                 tx.commit().await.map_err(db)?;
@@ -95,7 +112,7 @@ macro_rules! in_transaction {
             }
             Pool::Postgres(pool) => {
                 use postgres as $ops;
-                let mut tx = pool.begin().await.map_err(db)?;
+                let mut tx = pool.begin_with($pg_begin).await.map_err(db)?;
                 let $conn: &mut $ops::Conn = &mut tx;
                 let value = $body?;
                 tx.commit().await.map_err(db)?;
@@ -214,7 +231,7 @@ impl SqlStore {
 
     /// The whole state, read in one transaction.
     pub async fn snapshot(&self) -> Result<MemoryState, StoreError> {
-        in_transaction!(self, |ops, conn| ops::snapshot(conn).await)
+        in_transaction!(read self, |ops, conn| ops::snapshot(conn).await)
     }
 
     /// Closes the pool (waiting for connections in use to be returned).
@@ -276,7 +293,7 @@ impl MessageLog for SqlMessageLog {
     ) -> AdminFuture<'a, Vec<LogSession>> {
         Box::pin(async move {
             let device = hex::encode(device.0);
-            in_transaction!(self.store, |ops, conn| ops::log_sessions(
+            in_transaction!(read self.store, |ops, conn| ops::log_sessions(
                 conn,
                 Some(&device),
                 limit
@@ -287,7 +304,7 @@ impl MessageLog for SqlMessageLog {
 
     fn latest_sessions(&self, limit: usize) -> AdminFuture<'_, Vec<LogSession>> {
         Box::pin(async move {
-            in_transaction!(self.store, |ops, conn| ops::log_sessions(conn, None, limit)
+            in_transaction!(read self.store, |ops, conn| ops::log_sessions(conn, None, limit)
                 .await)
         })
     }
@@ -298,6 +315,13 @@ impl Store for SqlStore {
         match &self.pool {
             // On the calling thread: `sqlite_ops.rs`.
             Pool::Sqlite(_, direct) => direct.load(request),
+            // A device view is read in several statements: in one snapshot.
+            Pool::Postgres(pool) if matches!(request, LoadRequest::Device { .. }) => {
+                let mut tx = pool.begin_with(READ_SNAPSHOT).await.map_err(db)?;
+                let loaded = postgres::load(&mut tx, request).await?;
+                tx.commit().await.map_err(db)?;
+                Ok(loaded)
+            }
             Pool::Postgres(pool) => {
                 let mut conn = pool.acquire().await.map_err(db)?;
                 postgres::load(&mut conn, request).await
@@ -326,11 +350,13 @@ impl AdminStore for SqlStore {
     }
 
     fn releases(&self) -> AdminFuture<'_, Vec<TcRelease>> {
-        Box::pin(async move { in_transaction!(self, |ops, conn| ops::releases(conn).await) })
+        Box::pin(async move { in_transaction!(read self, |ops, conn| ops::releases(conn).await) })
     }
 
     fn revoked_tcs(&self) -> AdminFuture<'_, Vec<ComponentId>> {
-        Box::pin(async move { in_transaction!(self, |ops, conn| ops::revoked_tcs(conn).await) })
+        Box::pin(
+            async move { in_transaction!(read self, |ops, conn| ops::revoked_tcs(conn).await) },
+        )
     }
 
     fn revoke_tc<'a>(&'a self, id: &'a ComponentId) -> AdminFuture<'a, ()> {
@@ -346,13 +372,13 @@ impl AdminStore for SqlStore {
     }
 
     fn policies(&self) -> AdminFuture<'_, Policies> {
-        Box::pin(async move { in_transaction!(self, |ops, conn| ops::policies(conn).await) })
+        Box::pin(async move { in_transaction!(read self, |ops, conn| ops::policies(conn).await) })
     }
 
     fn devices(&self) -> AdminFuture<'_, Vec<DeviceSummary>> {
-        Box::pin(
-            async move { in_transaction!(self, |ops, conn| ops::device_summaries(conn).await) },
-        )
+        Box::pin(async move {
+            in_transaction!(read self, |ops, conn| ops::device_summaries(conn).await)
+        })
     }
 
     fn attestation_outcomes<'a>(
@@ -361,7 +387,7 @@ impl AdminStore for SqlStore {
         limit: u64,
     ) -> AdminFuture<'a, Vec<AttestationOutcome>> {
         Box::pin(async move {
-            in_transaction!(self, |ops, conn| ops::attestation_outcomes(conn, id, limit)
+            in_transaction!(read self, |ops, conn| ops::attestation_outcomes(conn, id, limit)
                 .await)
         })
     }
@@ -391,7 +417,7 @@ impl AdminStore for SqlStore {
     }
 
     fn signers(&self) -> AdminFuture<'_, Vec<SignerRecord>> {
-        Box::pin(async move { in_transaction!(self, |ops, conn| ops::signers(conn).await) })
+        Box::pin(async move { in_transaction!(read self, |ops, conn| ops::signers(conn).await) })
     }
 
     fn put_signer<'a>(&'a self, signer: &'a SignerRecord) -> AdminFuture<'a, ()> {
@@ -407,9 +433,9 @@ impl AdminStore for SqlStore {
     }
 
     fn audit(&self, offset: u64, limit: u64) -> AdminFuture<'_, Vec<AuditEntry>> {
-        Box::pin(
-            async move { in_transaction!(self, |ops, conn| ops::audit(conn, offset, limit).await) },
-        )
+        Box::pin(async move {
+            in_transaction!(read self, |ops, conn| ops::audit(conn, offset, limit).await)
+        })
     }
 
     fn append_audit<'a>(&'a self, entry: &'a AuditEntry) -> AdminFuture<'a, ()> {
