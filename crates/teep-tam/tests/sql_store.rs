@@ -1369,3 +1369,73 @@ async fn reads_during_commits_see_each_commit_whole() {
         fixture.finish().await;
     }
 }
+
+/// On SQLite the writer runs a group of commits without savepoints (conflicts are found
+/// before a commit writes). A commit that fails after writing part of itself (here a
+/// trigger refuses its audit line, after its token was consumed) must still leave nothing
+/// while the commits grouped with it land: the group is rolled back and run again with
+/// each commit in a savepoint of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_failing_part_way_in_a_group_leaves_nothing_and_the_rest_land() {
+    let fixture = Fixture::Sqlite(tempfile::tempdir().unwrap());
+    let store = fixture.open().await;
+    let mut admin = sqlx::SqliteConnection::connect(&fixture.url().unwrap())
+        .await
+        .unwrap();
+    sqlx::query(
+        "CREATE TRIGGER refuse_boom BEFORE INSERT ON audit_log WHEN NEW.event = 'boom' \
+         BEGIN SELECT RAISE(ABORT, 'boom refused'); END",
+    )
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    admin.close().await.unwrap();
+    let consume = |token: u8, event: &str| Changes {
+        consume: Some(vec![token; 16]),
+        new_sessions: vec![query_session(token + 100, None, 50)],
+        audit: vec![AuditEntry {
+            at: 50,
+            device: None,
+            event: event.into(),
+            detail: None,
+        }],
+        ..Changes::default()
+    };
+    for round in 0..8_u8 {
+        let (bad, good, other) = (3 * round + 1, 3 * round + 2, 3 * round + 3);
+        let open = Changes {
+            new_sessions: [bad, good, other]
+                .iter()
+                .map(|t| query_session(*t, None, 10))
+                .collect(),
+            ..Changes::default()
+        };
+        store.commit(&open).await.unwrap();
+        let before = store.state().await;
+        let (first, refused, last) = (
+            consume(good, "fine"),
+            consume(bad, "boom"),
+            consume(other, "fine"),
+        );
+        let (first, refused, last) = tokio::join!(
+            store.commit(&first),
+            store.commit(&refused),
+            store.commit(&last),
+        );
+        assert_eq!((first, last), (Ok(()), Ok(())), "round {round}");
+        match refused {
+            Err(StoreError::Backend(why)) => assert!(why.contains("boom refused"), "{why}"),
+            other => panic!("round {round}: the refused commit gave {other:?}"),
+        }
+        let after = store.state().await;
+        assert!(!after.sessions[&vec![bad; 16]].consumed, "round {round}");
+        assert!(!after.sessions.contains_key(&vec![bad + 100; 16]));
+        for t in [good, other] {
+            assert!(after.sessions[&vec![t; 16]].consumed, "round {round}");
+            assert!(after.sessions.contains_key(&vec![t + 100; 16]));
+        }
+        assert_eq!(after.audit.len(), before.audit.len() + 2, "round {round}");
+        assert!(after.audit.iter().all(|a| a.event != "boom"));
+    }
+    store.close().await;
+}

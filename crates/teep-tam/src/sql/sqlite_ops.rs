@@ -11,8 +11,9 @@
 // commit queues itself and waits for its answer without holding a thread; the writer
 // takes every commit queued while it ran the previous group (or, woken from sleep, every
 // commit the ready tasks queued before the waking one ran again) and runs them in one
-// transaction, each inside its own savepoint (a failed compare-and-set rolls back that
-// commit alone), so that one fsync covers them all. The thread is woken only when it
+// transaction, so that one fsync covers them all (a commit that conflicts is found before
+// it writes and skipped; one that fails part way sends the group round again with each
+// commit in a savepoint: `run_group`). The thread is woken only when it
 // sleeps, and no runtime worker ever waits for the disk (an earlier version led the
 // group from whichever task found the writer free, inside `block_in_place`: each group
 // then moved the runtime's worker to another thread). The message log's records go to
@@ -309,9 +310,16 @@ fn write_groups(conn: &Connection, queue: &Queue, gate: &tokio::sync::Mutex<()>)
     }
 }
 
-/// Runs `group` in one transaction, one savepoint per commit; one result per commit.
-/// If the transaction cannot be opened or committed, nothing of it stays and every
-/// commit gets the error.
+/// Runs `group` in one transaction; one result per commit. Each commit's conflicts are
+/// found before it writes anything (the token's compare-and-set is its first statement,
+/// the device revision is read first: this thread is the only writer while the
+/// transaction holds SQLite's write lock), so a conflicting commit is skipped and needs no
+/// savepoint: savepoints made SQLite copy every page a commit touched into its statement
+/// journal, a quarter of this thread's time. Any other failure part way through a commit
+/// rolls the whole group back, and the group runs again with each commit in a savepoint
+/// of its own ([`in_savepoint`]), so the failing commit alone leaves nothing. If the
+/// transaction cannot be opened or committed, nothing of it stays and every commit gets
+/// the error.
 fn run_group(conn: &Connection, group: &[Queued]) -> Vec<Result<(), StoreError>> {
     let all = |e: rusqlite::Error| {
         let why = e.to_string();
@@ -326,38 +334,107 @@ fn run_group(conn: &Connection, group: &[Queued]) -> Vec<Result<(), StoreError>>
             return all(e);
         }
     }
-    if let Err(e) = run(conn, "BEGIN IMMEDIATE") {
-        return all(e);
-    }
-    let mut results = Vec::with_capacity(group.len());
-    for queued in group {
-        match in_savepoint(conn, &queued.work) {
-            Ok(result) => results.push(result),
-            Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK");
-                return all(e);
+    for isolated in [false, true] {
+        if let Err(e) = run(conn, "BEGIN IMMEDIATE") {
+            return all(e);
+        }
+        let mut results = Vec::with_capacity(group.len());
+        for queued in group {
+            let applied = if isolated {
+                in_savepoint(conn, &queued.work)
+            } else {
+                match apply_checked(conn, &queued.work) {
+                    Some(result) => Ok(result),
+                    // Part written: the group again, each commit in a savepoint.
+                    None => break,
+                }
+            };
+            match applied {
+                Ok(result) => results.push(result),
+                Err(e) => {
+                    let _ = conn.execute_batch("ROLLBACK");
+                    return all(e);
+                }
             }
         }
-    }
-    match run(conn, "COMMIT") {
-        Ok(()) => results,
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            all(e)
+        if results.len() < group.len() {
+            if let Err(e) = conn.execute_batch("ROLLBACK") {
+                return all(e);
+            }
+            continue;
         }
+        return match run(conn, "COMMIT") {
+            Ok(()) => results,
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                all(e)
+            }
+        };
+    }
+    unreachable!("the isolated run always returns")
+}
+
+/// Applies one write without a savepoint: `Some` when it landed whole or wrote nothing
+/// (a conflict, or an error found before its first statement), `None` when it failed
+/// after writing part of itself, which only rolling back the transaction undoes.
+fn apply_checked(conn: &Connection, work: &Work) -> Option<Result<(), StoreError>> {
+    match work {
+        Work::Commit(changes) => {
+            let batch = match changes_batch(changes) {
+                Ok(batch) => batch,
+                Err(e) => return Some(Err(e)),
+            };
+            match device_revision_holds(conn, changes) {
+                Ok(true) => {}
+                Ok(false) => return Some(Err(StoreError::Conflict)),
+                Err(e) => return Some(Err(e)),
+            }
+            match run_direct(conn, &batch) {
+                Ok(()) => Some(Ok(())),
+                // Its first statement's compare-and-set: nothing was written.
+                Err(Ran {
+                    at: 0,
+                    error: StoreError::Conflict,
+                }) => Some(Err(StoreError::Conflict)),
+                Err(_) => None,
+            }
+        }
+        #[cfg(feature = "server")]
+        Work::Record {
+            decoded,
+            views,
+            at,
+            keep,
+        } => record_direct(conn, decoded, views, *at, *keep).ok().map(Ok),
     }
 }
 
-/// Applies one commit's statements inside a savepoint, rolled back to if any fails or
-/// a compare-and-set did not change exactly one row. The outer error is one the
-/// savepoint itself could not survive: the whole transaction must go.
+/// The revision of a device record, for [`device_revision_holds`].
+const DEVICE_REVISION_SQL: &str = "SELECT revision FROM devices WHERE id = $1";
+
+/// Whether the device record is at the revision `changes` read (absent: 0), read before
+/// the commit writes, so that a stale decision is found before any of its statements.
+fn device_revision_holds(conn: &Connection, changes: &Changes) -> Result<bool, StoreError> {
+    let (Some(device), Some(read)) = (&changes.device, changes.device_revision) else {
+        return Ok(true);
+    };
+    let found = rows(conn, DEVICE_REVISION_SQL, &[Value::blob(&device.id.0)])?;
+    let revision: i64 = found.first().map(|r| col(r, 0)).transpose()?.unwrap_or(0);
+    Ok(revision == int(read)?)
+}
+
+/// Applies one write inside a savepoint, rolled back to if any statement fails or a
+/// compare-and-set did not change exactly one row. The outer error is one the savepoint
+/// itself could not survive: the whole transaction must go.
 fn in_savepoint(
     conn: &Connection,
     work: &Work,
 ) -> Result<Result<(), StoreError>, rusqlite::Error> {
     run(conn, "SAVEPOINT change")?;
     let applied = match work {
-        Work::Commit(changes) => changes_batch(changes).and_then(|batch| run_direct(conn, &batch)),
+        Work::Commit(changes) => {
+            changes_batch(changes).and_then(|batch| Ok(run_direct(conn, &batch)?))
+        }
         #[cfg(feature = "server")]
         Work::Record {
             decoded,
@@ -530,16 +607,29 @@ impl Envelopes {
 
 /// Runs a commit's statements in order; [`StoreError::Conflict`] as soon as one of its
 /// [`Batch::guards`] changed other than exactly one row.
-fn run_direct(conn: &Connection, batch: &Batch<'_>) -> Result<(), StoreError> {
-    for (i, (sql, values)) in batch.statements.iter().enumerate() {
-        let mut statement = conn.prepare_cached(sql).map_err(backend)?;
-        bind(&mut statement, values)?;
-        let changed = statement.raw_execute().map_err(backend)?;
-        if batch.guards.contains(&i) && changed != 1 {
-            return Err(StoreError::Conflict);
+fn run_direct(conn: &Connection, batch: &Batch<'_>) -> Result<(), Ran> {
+    for (at, (sql, values)) in batch.statements.iter().enumerate() {
+        let ran = |error| Ran { at, error };
+        let mut statement = conn.prepare_cached(sql).map_err(|e| ran(backend(e)))?;
+        bind(&mut statement, values).map_err(ran)?;
+        let changed = statement.raw_execute().map_err(|e| ran(backend(e)))?;
+        if batch.guards.contains(&at) && changed != 1 {
+            return Err(ran(StoreError::Conflict));
         }
     }
     Ok(())
+}
+
+/// Why a [`Batch`] stopped, and at which of its statements (those before it ran).
+struct Ran {
+    at: usize,
+    error: StoreError,
+}
+
+impl From<Ran> for StoreError {
+    fn from(ran: Ran) -> Self {
+        ran.error
+    }
 }
 
 #[cfg(feature = "server")]
@@ -569,5 +659,5 @@ fn record_direct(
             .transpose()?
             .ok_or_else(|| StoreError::Backend("no seq for a message row".into()))?;
     }
-    run_direct(conn, &session_rows(&session, decoded, last, keep)?)
+    Ok(run_direct(conn, &session_rows(&session, decoded, last, keep)?)?)
 }
