@@ -79,9 +79,9 @@ pub fn cose_view(cose: &UnverifiedCose, check: &SignatureCheck<'_>, payload: Jso
         let mut o = Map::new();
         o.insert("protected".into(), json!({ "alg": s.alg }));
         if let Some(kid) = &s.kid {
-            o.insert("kid".into(), hex::encode(kid).into());
+            o.insert("kid".into(), to_hex(kid).into());
         }
-        o.insert("signature".into(), hex::encode(&s.signature).into());
+        o.insert("signature".into(), to_hex(&s.signature).into());
         o
     };
     let mut obj = Map::new();
@@ -100,7 +100,7 @@ pub fn cose_view(cose: &UnverifiedCose, check: &SignatureCheck<'_>, payload: Jso
                 "verified-with".into(),
                 json!({
                     "key": key,
-                    "thumbprint-sha256": hex::encode(signer.thumbprint()),
+                    "thumbprint-sha256": to_hex(signer.thumbprint()),
                     "alg": alg,
                 }),
             );
@@ -129,12 +129,19 @@ pub fn cose_view(cose: &UnverifiedCose, check: &SignatureCheck<'_>, payload: Jso
     Json::Object(obj)
 }
 
+/// Lowercase hex of `bytes`, written into a buffer of its final size: `hex::encode`
+/// collects an iterator of chars one push at a time, several times slower on the view of
+/// an Update carrying a TC (the TAM's message log makes one per exchange).
+pub(crate) fn to_hex(bytes: impl AsRef<[u8]>) -> String {
+    let bytes = bytes.as_ref();
+    let mut out = alloc::vec![0; bytes.len() * 2];
+    // Cannot fail: `out` is twice as long as `bytes`, and hex digits are ASCII.
+    let _ = hex::encode_to_slice(bytes, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
 fn hex_list(items: &[Vec<u8>]) -> Json {
-    items
-        .iter()
-        .map(hex::encode)
-        .collect::<Vec<String>>()
-        .into()
+    items.iter().map(to_hex).collect::<Vec<String>>().into()
 }
 
 fn component_id(id: &ComponentId) -> Json {
@@ -143,7 +150,7 @@ fn component_id(id: &ComponentId) -> Json {
 
 fn raw_map(ext: &Extensions) -> Json {
     ext.iter()
-        .map(|(label, raw)| (label.to_string(), Json::from(hex::encode(raw.as_bytes()))))
+        .map(|(label, raw)| (label.to_string(), Json::from(to_hex(raw.as_bytes()))))
         .collect::<Map<String, Json>>()
         .into()
 }
@@ -176,7 +183,7 @@ fn suit_parameter(key: i64, raw: &RawCbor) -> (String, Json) {
     if exact {
         (name, value)
     } else {
-        (name, json!({ "cbor": hex::encode(raw.as_bytes()) }))
+        (name, json!({ "cbor": to_hex(raw.as_bytes()) }))
     }
 }
 
@@ -190,21 +197,18 @@ fn suit_parameter_decoded(key: i64, raw: &RawCbor) -> (String, Json) {
         12 => ("strict-order", read_bool(bytes)),
         13 => ("soft-failure", read_bool(bytes)),
         14 => ("image-size", read_uint(bytes)),
-        18 => ("content", read_bstr(bytes).map(|b| hex::encode(b).into())),
+        18 => ("content", read_bstr(bytes).map(|b| to_hex(b).into())),
         21 => ("uri", Decoder::new(bytes).str().ok().map(Json::from)),
         22 => ("source-component", read_uint(bytes)),
-        23 => (
-            "invoke-args",
-            read_bstr(bytes).map(|b| hex::encode(b).into()),
-        ),
+        23 => ("invoke-args", read_bstr(bytes).map(|b| to_hex(b).into())),
         24 => ("device-identifier", read_bstr(bytes).map(uuid)),
         25 => (
             "fetch-arguments",
-            read_bstr(bytes).map(|b| hex::encode(b).into()),
+            read_bstr(bytes).map(|b| to_hex(b).into()),
         ),
-        _ => return (key.to_string(), hex::encode(bytes).into()),
+        _ => return (key.to_string(), to_hex(bytes).into()),
     };
-    let value = value.unwrap_or_else(|| hex::encode(bytes).into());
+    let value = value.unwrap_or_else(|| to_hex(bytes).into());
     (name.into(), value)
 }
 
@@ -223,7 +227,7 @@ fn read_bool(bytes: &[u8]) -> Option<Json> {
 /// `RFC4122_UUID = bstr .size 16` as `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`; an id of
 /// another length as plain hex.
 fn uuid(b: &[u8]) -> Json {
-    let h = hex::encode(b);
+    let h = to_hex(b);
     if b.len() != 16 {
         return h.into();
     }
@@ -244,7 +248,7 @@ fn vendor_id(bytes: &[u8]) -> Option<Json> {
     let mut d = Decoder::new(bytes);
     if d.datatype().ok()? == Type::Tag {
         (d.tag().ok()? == Tag::new(112)).then_some(())?;
-        return Some(json!({ "cbor-pen": hex::encode(d.bytes().ok()?) }));
+        return Some(json!({ "cbor-pen": to_hex(d.bytes().ok()?) }));
     }
     d.bytes().ok().map(uuid)
 }
@@ -257,12 +261,12 @@ fn digest(bytes: &[u8]) -> Option<Json> {
     let alg = d.i64().ok()?;
     let value = d.bytes().ok()?;
     (d.position() == inner.len()).then_some(())?;
-    Some(json!({ "algorithm-id": alg, "digest-bytes": hex::encode(value) }))
+    Some(json!({ "algorithm-id": alg, "digest-bytes": to_hex(value) }))
 }
 
 fn value_json(value: Value<'_>, numbering: Numbering) -> Json {
     match value {
-        Value::Bytes(b) => hex::encode(b).into(),
+        Value::Bytes(b) => to_hex(b).into(),
         Value::Text(s) => s.into(),
         Value::Uint(n) => n.into(),
         Value::Freshness(list) => list
