@@ -17,7 +17,8 @@ use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 use teep_cose::CryptoProvider;
 use teep_tam::admin::{
-    Admin, AuditLine, DeviceInfo, DeviceRef, DeviceRegistration, PolicyList, SignerBody, TcInfo,
+    Admin, AuditLine, DEVICES_PAGE_MAX, DeviceInfo, DeviceRef, DeviceRegistration, PolicyList,
+    SignerBody, TcInfo,
 };
 use teep_tam::metrics::Metrics;
 use teep_tam::store::AdminStore;
@@ -347,12 +348,39 @@ async fn policy(client: &Client, cmd: PolicyCommand) -> Result<()> {
     }
 }
 
+/// Every device, a page of [`DEVICES_PAGE_MAX`] at a time (each page after the last id of
+/// the one before): printed as each page comes, or with `--json` as one array at the end.
 async fn devices(client: &Client, json: bool) -> Result<()> {
-    let value = client.get("/admin/devices").await?;
-    if json {
-        return print_json(&value);
+    let mut all = Vec::new();
+    let mut after = String::new();
+    loop {
+        let mut path = format!("/admin/devices?limit={DEVICES_PAGE_MAX}");
+        if !after.is_empty() {
+            path.push_str("&after=");
+            path.push_str(&after);
+        }
+        let page = client.get(&path).await?;
+        let devices: Vec<DeviceInfo> = serde_json::from_value(page.clone())?;
+        let full = devices.len() == DEVICES_PAGE_MAX;
+        if let Some(last) = devices.last() {
+            after.clone_from(&last.id);
+        }
+        if json {
+            all.extend(page.as_array().into_iter().flatten().cloned());
+        } else {
+            print_devices(devices)?;
+        }
+        if !full {
+            break;
+        }
     }
-    let devices: Vec<DeviceInfo> = serde_json::from_value(value)?;
+    if json {
+        print_json(&Value::Array(all))?;
+    }
+    Ok(())
+}
+
+fn print_devices(devices: Vec<DeviceInfo>) -> Result<()> {
     for d in devices {
         let installed: Vec<String> = d
             .installed

@@ -720,6 +720,29 @@ pub struct DeviceSummary {
     pub last_contact: Option<u64>,
 }
 
+/// Which devices [`AdminStore::devices`] lists, in id order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DevicePage {
+    /// At most `limit` devices with ids after `after` (from the first without it): the
+    /// next page starts after the last id of this one, however devices come and go.
+    After {
+        /// The last id of the page before.
+        after: Option<DeviceId>,
+        /// The page's size.
+        limit: usize,
+    },
+    /// The one device with this id, if known.
+    One(DeviceId),
+}
+
+impl DevicePage {
+    /// Every device: one page with no limit.
+    pub const ALL: Self = Self::After {
+        after: None,
+        limit: usize::MAX,
+    };
+}
+
 /// The future an [`AdminStore`] call returns (boxed, so the trait is object-safe and the
 /// admin API's handlers are not generic).
 pub type AdminFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, AdminError>> + Send + 'a>>;
@@ -744,8 +767,8 @@ pub trait AdminStore: Send + Sync {
     ) -> AdminFuture<'a, ()>;
     /// Every policy.
     fn policies(&self) -> AdminFuture<'_, Policies>;
-    /// Every known device, in id order.
-    fn devices(&self) -> AdminFuture<'_, Vec<DeviceSummary>>;
+    /// The known devices of `page`, in id order.
+    fn devices(&self, page: DevicePage) -> AdminFuture<'_, Vec<DeviceSummary>>;
     /// The latest `limit` appraisal outcomes of a known device, newest first (NotFound
     /// for a device without a record).
     fn attestation_outcomes<'a>(
@@ -947,8 +970,22 @@ impl AdminStore for MemoryStore {
         })
     }
 
-    fn devices(&self) -> AdminFuture<'_, Vec<DeviceSummary>> {
-        self.admin(|s| Ok(s.devices.values().map(|d| s.device_summary(d)).collect()))
+    fn devices(&self, page: DevicePage) -> AdminFuture<'_, Vec<DeviceSummary>> {
+        use core::ops::Bound::{Excluded, Unbounded};
+        self.admin(move |s| {
+            let (from, limit) = match page {
+                DevicePage::After { after, limit } => (after.map_or(Unbounded, Excluded), limit),
+                DevicePage::One(id) => {
+                    let one = s.devices.get(&id).map(|d| s.device_summary(d));
+                    return Ok(one.into_iter().collect());
+                }
+            };
+            Ok(s.devices
+                .range((from, Unbounded))
+                .take(limit)
+                .map(|(_, d)| s.device_summary(d))
+                .collect())
+        })
     }
 
     fn attestation_outcomes<'a>(

@@ -332,7 +332,7 @@ async fn calls_without_the_token_are_refused_and_audited() {
 }
 
 /// Every route the router serves, with its path parameters filled in.
-const ROUTES: [(&str, &str); 19] = [
+const ROUTES: [(&str, &str); 20] = [
     ("get", "/admin/devices/{id}/sessions"),
     ("get", "/admin/sessions/latest"),
     ("post", "/admin/tcs"),
@@ -342,6 +342,7 @@ const ROUTES: [(&str, &str); 19] = [
     ("put", "/admin/policy/class/{class}"),
     ("put", "/admin/policy/device/{id}"),
     ("get", "/admin/devices"),
+    ("get", "/admin/devices/{id}"),
     ("post", "/admin/devices/{id}/revoke"),
     ("get", "/admin/devices/{id}/attestations"),
     ("post", "/admin/devices"),
@@ -1085,4 +1086,104 @@ async fn a_ca_leaf_is_held_to_the_ca_scope_even_if_its_key_is_a_wider_raw_anchor
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{reply}");
     assert_eq!(reply["error"], "out_of_scope");
     assert_eq!(state(&tam.store), before);
+}
+
+/// `GET /admin/devices` lists a page at a time in id order: a full page links to the next
+/// (after its last id), the last page has no link, and following the links lists every
+/// device once even when one is added behind the cursor meanwhile. `GET /admin/devices/{id}`
+/// shows one; bad cursors and ids are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_are_listed_a_page_at_a_time() {
+    use teep_tam::store::{Device, DeviceId};
+    let tam = start().await;
+    let device = |n: u8| Device {
+        id: DeviceId([n; 32]),
+        key: vec![0xa4, n],
+        class: Some("phone".into()),
+        revoked: false,
+        suite: None,
+        attested_at: None,
+        attestation_exempt: false,
+        installed: vec![],
+    };
+    tam.store.with(|s| {
+        for n in [9, 3, 7, 1, 5] {
+            s.devices.insert(DeviceId([n; 32]), device(n));
+        }
+    });
+    let id = |n: u8| hex::encode([n; 32]);
+    let page = |path: String| {
+        let request = tam.http.get(tam.url(&path)).bearer_auth(TOKEN);
+        async move {
+            let resp = request.send().await.unwrap();
+            let status = resp.status();
+            let link = resp
+                .headers()
+                .get("link")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let body: Value = resp.json().await.unwrap_or(Value::Null);
+            (status, link, body)
+        }
+    };
+    let ids_of = |body: &Value| -> Vec<String> {
+        body.as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let (status, link, body) = page("/admin/devices?limit=2".into()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ids_of(&body), [id(1), id(3)]);
+    let link = link.expect("a full page links to the next");
+    assert_eq!(
+        link,
+        format!("</admin/devices?after={}&limit=2>; rel=\"next\"", id(3))
+    );
+    // A device added behind the cursor is not listed again, nor does it shift the rest.
+    tam.store.with(|s| {
+        s.devices.insert(DeviceId([2; 32]), device(2));
+    });
+    let mut listed = ids_of(&body);
+    let mut next = Some(link);
+    while let Some(link) = next {
+        let path = link
+            .strip_prefix('<')
+            .and_then(|l| l.split_once('>'))
+            .unwrap()
+            .0
+            .to_owned();
+        let (status, link, body) = page(path).await;
+        assert_eq!(status, StatusCode::OK);
+        listed.extend(ids_of(&body));
+        next = link;
+    }
+    assert_eq!(listed, [id(1), id(3), id(5), id(7), id(9)]);
+
+    // Without a limit, one page of up to 1000: every device, and no link.
+    let (_, link, body) = page("/admin/devices".into()).await;
+    assert_eq!(ids_of(&body).len(), 6);
+    assert_eq!(link, None);
+    // A limit of 0 is raised to 1; past the last id the page is empty.
+    let (_, _, body) = page("/admin/devices?limit=0".into()).await;
+    assert_eq!(ids_of(&body), [id(1)]);
+    let (status, link, body) = page(format!("/admin/devices?after={}", id(9))).await;
+    assert_eq!(
+        (status, link, ids_of(&body).len()),
+        (StatusCode::OK, None, 0)
+    );
+    for bad in ["after=zz", "after=0102", "limit=-1", "limit=many"] {
+        let (status, _, _) = page(format!("/admin/devices?{bad}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+
+    let (status, one) = tam.get(&format!("/admin/devices/{}", id(7))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(one["id"], id(7));
+    assert_eq!(one["class"], "phone");
+    let (status, _) = tam.get(&format!("/admin/devices/{}", id(8))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = tam.get("/admin/devices/not-hex").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 }

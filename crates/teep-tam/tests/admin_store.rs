@@ -13,7 +13,7 @@ use sqlx::Connection;
 use teep_proto::ComponentId;
 use teep_tam::sql::SqlStore;
 use teep_tam::store::{
-    AdminError, AdminStore, AuditEntry, Changes, Device, DeviceId, LoadRequest, Loaded,
+    AdminError, AdminStore, AuditEntry, Changes, Device, DeviceId, DevicePage, LoadRequest, Loaded,
     MemoryState, PolicyScope, Registration, SignerRecord, TcPolicy, TcRelease,
 };
 use teep_tam::{MemoryStore, Store};
@@ -214,7 +214,42 @@ async fn script<S: AdminStore + Store>(store: &S) -> (Vec<String>, Loaded) {
             .await
             .map(|()| String::new()),
     );
-    note("devices", store.devices().await.map(|d| format!("{d:?}")));
+    let ids = |page: DevicePage| async move {
+        let listed = store.devices(page).await?;
+        Ok(format!(
+            "{:?}",
+            listed.iter().map(|d| d.device.id).collect::<Vec<_>>()
+        ))
+    };
+    note(
+        "devices",
+        store
+            .devices(DevicePage::ALL)
+            .await
+            .map(|d| format!("{d:?}")),
+    );
+    let first = DevicePage::After {
+        after: None,
+        limit: 2,
+    };
+    note("first page", ids(first).await);
+    let next = DevicePage::After {
+        after: Some(DeviceId([5; 32])),
+        limit: 2,
+    };
+    note("page after 5", ids(next).await);
+    let between = DevicePage::After {
+        after: Some(DeviceId([5; 32])),
+        limit: 1,
+    };
+    note("page between ids", ids(between).await);
+    let past = DevicePage::After {
+        after: Some(DeviceId([0xff; 32])),
+        limit: 10,
+    };
+    note("page past the last", ids(past).await);
+    note("one", ids(DevicePage::One(DeviceId([6; 32]))).await);
+    note("one unknown", ids(DevicePage::One(DeviceId([9; 32]))).await);
     for at in 0..5 {
         let e = AuditEntry {
             at,

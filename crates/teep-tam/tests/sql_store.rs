@@ -20,9 +20,9 @@ use teep_tam::messages::{Exchange, MemoryMessageLog, MessageLog};
 use teep_tam::sql::{PolicyScope, SqlStore};
 use teep_tam::store::{
     AdminError, AdminStore, AttestationOutcome, AttestationRecord, AttestationVerdict, AuditEntry,
-    Changes, Device, DeviceId, ExpectQueryResponse, ExpectSuccess, Installed, LoadRequest, Loaded,
-    MemoryState, OUTCOMES_PER_DEVICE, Offer, ReportRecord, SentManifest, SessionId, SessionRecord,
-    SessionState, TcPolicy, TcRelease,
+    Changes, Device, DeviceId, DevicePage, ExpectQueryResponse, ExpectSuccess, Installed,
+    LoadRequest, Loaded, MemoryState, OUTCOMES_PER_DEVICE, Offer, ReportRecord, SentManifest,
+    SessionId, SessionRecord, SessionState, TcPolicy, TcRelease,
 };
 use teep_tam::{MemoryStore, Store, StoreError};
 
@@ -474,7 +474,7 @@ async fn appraisal_outcomes_are_bounded_per_device_and_read_newest_first() {
             admin.attestation_outcomes(&dev(99), 10).await,
             Err(AdminError::NotFound(_))
         ));
-        let listed = admin.devices().await.unwrap();
+        let listed = admin.devices(DevicePage::ALL).await.unwrap();
         let one = listed.iter().find(|d| d.device.id == dev(1)).unwrap();
         assert_eq!(
             one.last_outcome,

@@ -19,7 +19,7 @@ use super::{Admin, ApiError, AuditDetail, TC_MEDIA_TYPES, parse_component_id, un
 use crate::messages::SessionRecord;
 use crate::report::ReportReader;
 use crate::store::{
-    AttestationOutcome, AuditEntry, DeviceId, DeviceSummary, PolicyScope, Registration,
+    AttestationOutcome, AuditEntry, DeviceId, DevicePage, DeviceSummary, PolicyScope, Registration,
     ReportRecord, SignerRecord, TcPolicy, TcRelease,
 };
 use crate::tc::release_and_ca;
@@ -621,18 +621,75 @@ pub(super) async fn set_device_policy(
     Ok(detailed(policy_detail(&what, &p), StatusCode::NO_CONTENT))
 }
 
-/// Lists every known device.
-#[utoipa::path(get, path = "/admin/devices", tag = "devices", responses((status = 200, body = Vec<DeviceInfo>)))]
+/// Devices per page of `GET /admin/devices` unless `limit` says otherwise.
+pub const DEVICES_PAGE: usize = 1000;
+/// The largest page of `GET /admin/devices`.
+pub const DEVICES_PAGE_MAX: usize = 10_000;
+
+/// Which page of devices to list.
+#[derive(Clone, Debug, Deserialize)]
+pub struct DeviceListing {
+    /// The devices after this id (hex): the last id of the page before.
+    after: Option<String>,
+    /// Devices to return (default 1000, at most 10 000).
+    limit: Option<usize>,
+}
+
+/// Lists the known devices in id order, a page at a time: a full page carries a `Link`
+/// header (`rel="next"`) to the next one, which starts after its last id, so devices
+/// added or removed meanwhile neither repeat nor hide others.
+#[utoipa::path(get, path = "/admin/devices", tag = "devices",
+    params(("after" = Option<String>, Query, description = "list the devices after this id (hex): the last id of the page before"),
+        ("limit" = Option<usize>, Query, description = "devices to return (default 1000, at most 10 000)")),
+    responses((status = 200, body = Vec<DeviceInfo>,
+        headers(("link" = String, description = "the next page, when this one is full"))),
+        (status = 400)))]
 pub(super) async fn list_devices(
     State(admin): State<Arc<Admin>>,
-) -> Result<Json<Vec<DeviceInfo>>, ApiError> {
-    let devices = admin.store.devices().await?;
-    Ok(Json(
-        devices
-            .iter()
-            .map(|d| DeviceInfo::new(d, admin.provider))
-            .collect(),
-    ))
+    Query(listing): Query<DeviceListing>,
+) -> Result<(HeaderMap, Json<Vec<DeviceInfo>>), ApiError> {
+    let after = listing.after.as_deref().map(device_id).transpose()?;
+    let limit = listing
+        .limit
+        .unwrap_or(DEVICES_PAGE)
+        .clamp(1, DEVICES_PAGE_MAX);
+    let devices = admin
+        .store
+        .devices(DevicePage::After { after, limit })
+        .await?;
+    let mut headers = HeaderMap::new();
+    if devices.len() == limit
+        && let Some(last) = devices.last()
+    {
+        let next = format!(
+            "</admin/devices?after={}&limit={limit}>; rel=\"next\"",
+            hex::encode(last.device.id.0)
+        );
+        if let Ok(value) = next.parse() {
+            headers.insert(header::LINK, value);
+        }
+    }
+    let listed = devices
+        .iter()
+        .map(|d| DeviceInfo::new(d, admin.provider))
+        .collect();
+    Ok((headers, Json(listed)))
+}
+
+/// One known device, as listed.
+#[utoipa::path(get, path = "/admin/devices/{id}", tag = "devices",
+    params(("id" = String, Path, description = "device id (hex)")),
+    responses((status = 200, body = DeviceInfo), (status = 400), (status = 404)))]
+pub(super) async fn show_device(
+    State(admin): State<Arc<Admin>>,
+    Path(id): Path<String>,
+) -> Result<Json<DeviceInfo>, ApiError> {
+    let device = device_id(&id)?;
+    let found = admin.store.devices(DevicePage::One(device)).await?;
+    found
+        .first()
+        .map(|d| Json(DeviceInfo::new(d, admin.provider)))
+        .ok_or(ApiError::NotFound("device"))
 }
 
 /// Revokes a device: it gets nothing more, whatever its Evidence says.

@@ -47,8 +47,9 @@ use crate::metrics::Metrics;
 use crate::store::{AdminError, AdminStore, AuditEntry};
 
 pub use handlers::{
-    AuditLine, ClassBody, DeviceInfo, DeviceRef, DeviceRegistration, PolicyBody, PolicyList,
-    ReportInfo, SignerBody, TcInfo, TcVersion, parse_ca_certificate, parse_teep_key,
+    AuditLine, ClassBody, DEVICES_PAGE, DEVICES_PAGE_MAX, DeviceInfo, DeviceRef,
+    DeviceRegistration, PolicyBody, PolicyList, ReportInfo, SignerBody, TcInfo, TcVersion,
+    parse_ca_certificate, parse_teep_key,
 };
 
 /// The admin listener's default address: loopback only.
@@ -142,6 +143,7 @@ fn documented() -> (Router<Arc<Admin>>, utoipa::openapi::OpenApi) {
         .routes(routes!(handlers::set_class_policy))
         .routes(routes!(handlers::set_device_policy))
         .routes(routes!(handlers::list_devices, handlers::register_device))
+        .routes(routes!(handlers::show_device))
         .routes(routes!(handlers::revoke_device))
         .routes(routes!(handlers::set_device_class))
         .routes(routes!(handlers::device_sessions))

@@ -26,7 +26,7 @@ use teep_proto::ComponentId;
 use crate::messages::{Exchange, MessageLog, SessionRecord as LogSession};
 use crate::store::{
     AdminFuture, AdminStore, AttestationOutcome, AttestationRecord, AuditEntry, Changes, Device,
-    DeviceId, DeviceSummary, LoadRequest, Loaded, MemoryState, Policies, Registration,
+    DeviceId, DevicePage, DeviceSummary, LoadRequest, Loaded, MemoryState, Policies, Registration,
     SignerRecord, Store, StoreError, TcPolicy, TcRelease,
 };
 
@@ -375,9 +375,9 @@ impl AdminStore for SqlStore {
         Box::pin(async move { in_transaction!(read self, |ops, conn| ops::policies(conn).await) })
     }
 
-    fn devices(&self) -> AdminFuture<'_, Vec<DeviceSummary>> {
+    fn devices(&self, page: DevicePage) -> AdminFuture<'_, Vec<DeviceSummary>> {
         Box::pin(async move {
-            in_transaction!(read self, |ops, conn| ops::device_summaries(conn).await)
+            in_transaction!(read self, |ops, conn| ops::device_summaries(conn, page).await)
         })
     }
 

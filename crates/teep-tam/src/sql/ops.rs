@@ -9,7 +9,7 @@ use sqlx::{Either, Executor};
 use super::{Cols, Column, Value, array, codec, db, int, placeholders, renumber, seq_from_db, seq_to_db, uint};
 use crate::store::StoreError;
 use crate::store::{
-    AdminError, AttestationOutcome, AttestationRecord, AttestationVerdict, AuditEntry, Changes, Device, DeviceId, DeviceSummary,
+    AdminError, AttestationOutcome, AttestationRecord, AttestationVerdict, AuditEntry, Changes, Device, DeviceId, DevicePage, DeviceSummary,
     DeviceView, Installed, LAST_REPORTS, LoadRequest, OUTCOMES_PER_DEVICE, Loaded, MemoryState, Policies, PolicyScope,
     Registration, ReportRecord, SessionId, SessionRecord, SessionState, SignerRecord, TcPolicy,
     TcRelease, Token, check_release,
@@ -917,16 +917,48 @@ pub(super) async fn revoke_tc(conn: &mut Conn, id: &ComponentId) -> Result<(), A
     Ok(())
 }
 
-/// Every device with its latest attestation, appraisal outcome, reports and contact: one
-/// query per table over all devices (a query per device and table made the listing of
-/// 100 000 devices take minutes).
-pub(super) async fn device_summaries(conn: &mut Conn) -> Result<Vec<DeviceSummary>, StoreError> {
+/// The ids of the devices on `page`, in order.
+async fn page_ids(conn: &mut Conn, page: DevicePage) -> Result<Vec<DeviceId>, StoreError> {
+    let query = match &page {
+        DevicePage::One(id) => {
+            sqlx::query("SELECT id FROM devices WHERE id = $1").bind(id.0.as_slice())
+        }
+        DevicePage::After { after, limit } => {
+            let limit = i64::try_from(*limit).unwrap_or(i64::MAX);
+            match after {
+                None => sqlx::query("SELECT id FROM devices ORDER BY id LIMIT $1").bind(limit),
+                Some(after) => {
+                    sqlx::query("SELECT id FROM devices WHERE id > $1 ORDER BY id LIMIT $2")
+                        .bind(after.0.as_slice())
+                        .bind(limit)
+                }
+            }
+        }
+    };
+    let rows = query.fetch_all(&mut *conn).await.map_err(db)?;
+    rows.iter().map(|r| Ok(DeviceId(array(col(r, 0)?)?))).collect()
+}
+
+/// The devices of `page` with their latest attestation, appraisal outcome, reports and
+/// contact: one query per table over the page's range of ids (a query per device and
+/// table made the listing of 100 000 devices take minutes).
+pub(super) async fn device_summaries(
+    conn: &mut Conn,
+    page: DevicePage,
+) -> Result<Vec<DeviceSummary>, StoreError> {
     use std::collections::HashMap;
+    let ids = page_ids(conn, page).await?;
+    let (Some(first), Some(last)) = (ids.first(), ids.last()) else {
+        return Ok(Vec::new());
+    };
+    let (first, last) = (first.0.as_slice(), last.0.as_slice());
     let key = |row: &DbRow| -> Result<DeviceId, StoreError> { Ok(DeviceId(array(col(row, 0)?)?)) };
     let mut attestations = HashMap::new();
     let sql = "SELECT a.device, a.at, a.ear FROM attestations a JOIN \
-               (SELECT MAX(id) AS last FROM attestations GROUP BY device) l ON a.id = l.last";
-    for row in sqlx::query(sql).fetch_all(&mut *conn).await.map_err(db)? {
+               (SELECT MAX(id) AS last FROM attestations WHERE device BETWEEN $1 AND $2 \
+                GROUP BY device) l ON a.id = l.last";
+    let rows = sqlx::query(sql).bind(first).bind(last).fetch_all(&mut *conn);
+    for row in rows.await.map_err(db)? {
         let device = key(&row)?;
         let record = AttestationRecord {
             device,
@@ -938,18 +970,23 @@ pub(super) async fn device_summaries(conn: &mut Conn) -> Result<Vec<DeviceSummar
     let mut outcomes = HashMap::new();
     let sql = format!(
         "SELECT {OUTCOME_COLUMNS} FROM attestation_outcomes o JOIN \
-         (SELECT MAX(id) AS last FROM attestation_outcomes GROUP BY device) l ON o.id = l.last"
+         (SELECT MAX(id) AS last FROM attestation_outcomes WHERE device BETWEEN $1 AND $2 \
+          GROUP BY device) l ON o.id = l.last"
     );
-    for row in sqlx::query(&sql).fetch_all(&mut *conn).await.map_err(db)? {
+    let rows = sqlx::query(&sql).bind(first).bind(last).fetch_all(&mut *conn);
+    for row in rows.await.map_err(db)? {
         let outcome = outcome_from_row(&row)?;
         outcomes.insert(outcome.device, outcome);
     }
     let mut reports: HashMap<DeviceId, Vec<ReportRecord>> = HashMap::new();
     let sql = "SELECT device, at, manifest_digest, success, report FROM \
                (SELECT device, at, manifest_digest, success, report, id, \
-                ROW_NUMBER() OVER (PARTITION BY device ORDER BY id DESC) AS n FROM suit_reports) r \
-               WHERE n <= $1 ORDER BY device, id DESC";
+                ROW_NUMBER() OVER (PARTITION BY device ORDER BY id DESC) AS n FROM suit_reports \
+                WHERE device BETWEEN $1 AND $2) r \
+               WHERE n <= $3 ORDER BY device, id DESC";
     let rows = sqlx::query(sql)
+        .bind(first)
+        .bind(last)
         .bind(int(LAST_REPORTS)?)
         .fetch_all(&mut *conn)
         .await
@@ -965,13 +1002,18 @@ pub(super) async fn device_summaries(conn: &mut Conn) -> Result<Vec<DeviceSummar
         });
     }
     let mut contacts = HashMap::new();
-    let sql = "SELECT device, MAX(at) FROM audit_log WHERE device IS NOT NULL GROUP BY device";
-    for row in sqlx::query(sql).fetch_all(&mut *conn).await.map_err(db)? {
+    let sql = "SELECT device, MAX(at) FROM audit_log WHERE device BETWEEN $1 AND $2 \
+               GROUP BY device";
+    let rows = sqlx::query(sql).bind(first).bind(last).fetch_all(&mut *conn);
+    for row in rows.await.map_err(db)? {
         let at: i64 = col(&row, 1)?;
         contacts.insert(key(&row)?, uint(at)?);
     }
-    Ok(devices(conn)
-        .await?
+    let mut records = Vec::with_capacity(ids.len());
+    for id in &ids {
+        records.extend(device(conn, id).await?);
+    }
+    Ok(records
         .into_iter()
         .map(|device| DeviceSummary {
             last_attestation: attestations.remove(&device.id),

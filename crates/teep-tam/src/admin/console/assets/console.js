@@ -74,7 +74,7 @@ async function signIn() {
   const t = document.getElementById('token').value.trim();
   sessionStorage.setItem(TOKEN_KEY, t);
   try {
-    await api('GET', '/admin/devices');
+    await api('GET', '/admin/devices?limit=1');
     document.getElementById('signin-error').textContent = '';
     showApp();
   } catch (e) {
@@ -138,9 +138,22 @@ function stateBadge(state) {
 
 // ---- pages ------------------------------------------------------------------------
 
+// Every device: the API lists them a page at a time, each page after the last id of the
+// one before.
+async function allDevices() {
+  const limit = 10000;
+  let all = [];
+  for (let after = ''; ;) {
+    const page = await api('GET', `/admin/devices?limit=${limit}${after && `&after=${after}`}`);
+    all = all.concat(page);
+    if (page.length < limit) return all;
+    after = page[page.length - 1].id;
+  }
+}
+
 async function fleetPage() {
   const [devices, policy, tcs, metrics, latest] = await Promise.all([
-    api('GET', '/admin/devices'), api('GET', '/admin/policy'), api('GET', '/admin/tcs'), api('GET', '/metrics'),
+    allDevices(), api('GET', '/admin/policy'), api('GET', '/admin/tcs'), api('GET', '/metrics'),
     api('GET', '/admin/sessions/latest?limit=5'),
   ]);
   return {
@@ -201,11 +214,11 @@ function drawMetrics(text) {
 
 async function devicePage(id) {
   const path = `/admin/devices/${encodeURIComponent(id)}`;
-  const [devices, policy, tcs, sessions, outcomes] = await Promise.all([
-    api('GET', '/admin/devices'), api('GET', '/admin/policy'), api('GET', '/admin/tcs'),
+  const [device, policy, tcs, sessions, outcomes] = await Promise.all([
+    api('GET', path).catch(e => { if (e.status === 404 || e.status === 400) return null; throw e; }),
+    api('GET', '/admin/policy'), api('GET', '/admin/tcs'),
     api('GET', `${path}/sessions`), api('GET', `${path}/attestations?limit=100`).catch(() => []),
   ]);
-  const device = devices.find(d => d.id === id);
   return { key: JSON.stringify([device, policy, tcs, sessions, outcomes, selectedMessage]), draw: () => drawDevice(id, device, policy, tcs, sessions, outcomes) };
 }
 
