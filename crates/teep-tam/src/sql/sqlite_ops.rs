@@ -170,17 +170,27 @@ impl Direct {
         self.gate.lock().await
     }
 
-    /// Answers one load request, on the calling thread, in one read transaction (one
-    /// snapshot of the database for all its statements).
+    /// Answers one load request, on the calling thread: a device view in one read
+    /// transaction (one snapshot of the database for all its statements); the other
+    /// requests are one statement each, atomic without one.
     pub(super) fn load(&self, request: &LoadRequest) -> Result<Loaded, StoreError> {
         let conn = match lock(&self.readers).pop() {
             Some(conn) => conn,
             None => connect(&self.path)?,
         };
-        let loaded = run(&conn, "BEGIN")
-            .map_err(backend)
-            .and_then(|()| load_on(&conn, &self.envelopes, request));
-        let ended = run(&conn, if loaded.is_ok() { "COMMIT" } else { "ROLLBACK" });
+        let several = matches!(request, LoadRequest::Device { .. });
+        let loaded = if several {
+            run(&conn, "BEGIN")
+                .map_err(backend)
+                .and_then(|()| load_on(&conn, &self.envelopes, request))
+        } else {
+            load_on(&conn, &self.envelopes, request)
+        };
+        let ended = match (several, loaded.is_ok()) {
+            (false, _) => Ok(()),
+            (true, true) => run(&conn, "COMMIT"),
+            (true, false) => run(&conn, "ROLLBACK"),
+        };
         if ended.is_ok() && conn.is_autocommit() {
             let mut readers = lock(&self.readers);
             if readers.len() < READERS_KEPT {
