@@ -1,11 +1,14 @@
 //! A generic driver: runs the engine's steps against any [`Store`] and [`Appraiser`], then
 //! commits. It does no I/O of its own; the HTTP shell calls [`drive`] per request body.
 
-use teep_attest::Appraiser;
+use teep_attest::{AppraisalRequest, AppraisalResponse, Appraiser};
 
-use crate::engine::{Context, Decision, Resume, Step, Tam};
+use crate::engine::{Context, Decision, MessageMeta, Resume, Step, Tam};
 use crate::error::{Dropped, Handled};
 use crate::store::{Changes, DeviceId, Store, StoreError};
+
+/// How many times [`drive`] decides again after its commit lost a compare-and-set.
+pub const CONFLICT_RETRIES: usize = 2;
 
 /// Loads and appraises until the engine decides; commits nothing.
 pub async fn decide<S: Store, A: Appraiser + Sync>(
@@ -16,6 +19,22 @@ pub async fn decide<S: Store, A: Appraiser + Sync>(
     device_hint: Option<DeviceId>,
     cx: &mut Context<'_>,
 ) -> Decision {
+    let mut answers = Vec::new();
+    decide_reusing(tam, store, appraiser, body, device_hint, cx, &mut answers).await
+}
+
+/// [`decide`], answering an appraisal the engine asked for before from `answers` (the
+/// Verifier's answers to this same message in an earlier try, which it would not give
+/// again: the Evidence's challenge is spent), and adding the new ones.
+async fn decide_reusing<S: Store, A: Appraiser + Sync>(
+    tam: &Tam,
+    store: &S,
+    appraiser: &A,
+    body: &[u8],
+    device_hint: Option<DeviceId>,
+    cx: &mut Context<'_>,
+    answers: &mut Vec<(AppraisalRequest, AppraisalResponse)>,
+) -> Decision {
     let mut step = tam.start(body, device_hint);
     loop {
         step = match step {
@@ -24,10 +43,19 @@ pub async fn decide<S: Store, A: Appraiser + Sync>(
                 Ok(loaded) => tam.resume(pending, Resume::Loaded(loaded), cx),
                 Err(e) => return pending.fail(Dropped::Store(e.to_string()), cx.now),
             },
-            Step::Appraise(request, pending) => match appraiser.fulfil(request, cx.now).await {
-                Ok(answer) => tam.resume(pending, Resume::Appraised(answer), cx),
-                Err(e) => return pending.fail(Dropped::Verifier(e.to_string()), cx.now),
-            },
+            Step::Appraise(request, pending) => {
+                if let Some((_, answer)) = answers.iter().find(|(asked, _)| asked == &request) {
+                    tam.resume(pending, Resume::Appraised(answer.clone()), cx)
+                } else {
+                    match appraiser.fulfil(request.clone(), cx.now).await {
+                        Ok(answer) => {
+                            answers.push((request, answer.clone()));
+                            tam.resume(pending, Resume::Appraised(answer), cx)
+                        }
+                        Err(e) => return pending.fail(Dropped::Verifier(e.to_string()), cx.now),
+                    }
+                }
+            }
         };
     }
 }
@@ -36,6 +64,13 @@ pub async fn decide<S: Store, A: Appraiser + Sync>(
 /// line for the message. A lost compare-and-set becomes [`Dropped::Conflict`]: the reply
 /// must not be sent.
 pub async fn commit<S: Store>(store: &S, decision: Decision) -> Result<Handled, Dropped> {
+    let (meta, result) = apply(store, decision).await;
+    log(&meta, &result);
+    result
+}
+
+/// Commits a decision's changes, or a dropped message's failed appraisal; no log line.
+async fn apply<S: Store>(store: &S, decision: Decision) -> (MessageMeta, Result<Handled, Dropped>) {
     let Decision {
         meta,
         result,
@@ -61,8 +96,13 @@ pub async fn commit<S: Store>(store: &S, decision: Decision) -> Result<Handled, 
             Err(e)
         }
     };
+    (meta, result)
+}
+
+/// The one log line for a message.
+fn log(meta: &MessageMeta, result: &Result<Handled, Dropped>) {
     let device = meta.device.map(|d| d.to_string()).unwrap_or_default();
-    match &result {
+    match result {
         Ok(h) => {
             tracing::info!(kind = meta.kind, %device, token = %meta.token_prefix, outcome = ?h.event, "teep message")
         }
@@ -70,10 +110,40 @@ pub async fn commit<S: Store>(store: &S, decision: Decision) -> Result<Handled, 
             tracing::info!(kind = meta.kind, %device, token = %meta.token_prefix, dropped = %e, "teep message")
         }
     }
-    result
 }
 
-/// [`decide`] then [`commit`].
+/// [`decide`] then [`commit`], deciding again (at most [`CONFLICT_RETRIES`] times) when
+/// the commit loses its compare-and-set: nothing of the lost try was written, and the next
+/// one loads afresh, so a token consumed meanwhile is found consumed and the message
+/// dropped, and a device record changed meanwhile (another session of the device, the
+/// operator) is decided on as it now is, instead of the device getting no answer. The
+/// Verifier is not asked again (see [`decide_reusing`]). With the device the message
+/// turned out to be about, for the caller's own record of the exchange.
+pub async fn drive_with_device<S: Store, A: Appraiser + Sync>(
+    tam: &Tam,
+    store: &S,
+    appraiser: &A,
+    body: &[u8],
+    device_hint: Option<DeviceId>,
+    cx: &mut Context<'_>,
+) -> (Option<DeviceId>, Result<Handled, Dropped>) {
+    let mut answers = Vec::new();
+    let mut tries = 0;
+    loop {
+        let decision =
+            decide_reusing(tam, store, appraiser, body, device_hint, cx, &mut answers).await;
+        let (meta, result) = apply(store, decision).await;
+        if matches!(result, Err(Dropped::Conflict)) && tries < CONFLICT_RETRIES {
+            tries += 1;
+            tracing::debug!(kind = meta.kind, token = %meta.token_prefix, tries, "commit lost its compare-and-set: deciding again");
+            continue;
+        }
+        log(&meta, &result);
+        return (meta.device, result);
+    }
+}
+
+/// [`drive_with_device`] without the device.
 pub async fn drive<S: Store, A: Appraiser + Sync>(
     tam: &Tam,
     store: &S,
@@ -82,6 +152,7 @@ pub async fn drive<S: Store, A: Appraiser + Sync>(
     device_hint: Option<DeviceId>,
     cx: &mut Context<'_>,
 ) -> Result<Handled, Dropped> {
-    let decision = decide(tam, store, appraiser, body, device_hint, cx).await;
-    commit(store, decision).await
+    drive_with_device(tam, store, appraiser, body, device_hint, cx)
+        .await
+        .1
 }

@@ -1028,7 +1028,10 @@ impl AdminStore for MemoryStore {
                 Ok(false)
             }
             None => {
+                // Revision 1: a first contact decided on the device as absent (revision
+                // 0) must not commit over the registration.
                 s.devices.insert(registration.id, registration.new_device());
+                s.bump_revision(&registration.id);
                 Ok(true)
             }
         })

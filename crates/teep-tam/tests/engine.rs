@@ -20,7 +20,7 @@ use teep_proto::{
     decode_unverified_cose,
 };
 use teep_tam::store::{
-    AttestationVerdict, Device, MemoryState, OUTCOMES_PER_DEVICE, SessionState, TcRelease,
+    AttestationVerdict, Device, MemoryState, OUTCOMES_PER_DEVICE, SessionState, TcPolicy, TcRelease,
 };
 use teep_tam::{Dropped, Event, TOKEN_LEN, driver};
 
@@ -1417,4 +1417,179 @@ fn not_affirming_evidence_in_a_response_signed_by_another_key_is_dropped() {
     let forged = thief.sign(Message::QueryResponse(resp));
     assert!(matches!(w.post_dropped(&forged), Dropped::BadSignature(_)));
     assert_eq!(attestation_failures(&w, &agent), 0);
+}
+
+/// A store where the operator acts between a decision's loads and its commit: before each
+/// of the first `times` commits, `interfere` runs on the store.
+struct Interfering<'a, F> {
+    inner: &'a teep_tam::MemoryStore,
+    times: std::sync::atomic::AtomicUsize,
+    commits: std::sync::atomic::AtomicUsize,
+    interfere: F,
+}
+
+impl<F: Fn(&teep_tam::MemoryStore) + Send + Sync> teep_tam::Store for Interfering<'_, F> {
+    async fn load(
+        &self,
+        request: &teep_tam::store::LoadRequest,
+    ) -> Result<teep_tam::store::Loaded, teep_tam::StoreError> {
+        self.inner.load(request).await
+    }
+
+    async fn commit(&self, changes: &teep_tam::Changes) -> Result<(), teep_tam::StoreError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.commits.fetch_add(1, SeqCst);
+        if self
+            .times
+            .fetch_update(SeqCst, SeqCst, |t| t.checked_sub(1))
+            .is_ok()
+        {
+            (self.interfere)(self.inner);
+        }
+        self.inner.commit(changes).await
+    }
+}
+
+/// The operator moves a device to a class with an empty policy while the TAM decides on
+/// its QueryResponse (an Update to app v2): the commit loses its compare-and-set on the
+/// device record, and the TAM decides again on the record as it now is: the device is
+/// told to remove app, not to update it.
+#[test]
+fn a_decision_that_loses_to_an_operator_change_is_taken_again_on_the_new_record() {
+    use teep_tam::store::AdminStore;
+    let (mut w, agent) = installed_world();
+    w.release("app", 2, &[]);
+    w.store.with(|s| {
+        s.class_policy.insert("tablet".into(), TcPolicy::default());
+    });
+    w.now += 60;
+    let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
+    let response = agent.plain_response(&qr);
+    let id = agent.id();
+    let tam = w.replica();
+    let World {
+        store,
+        verifier,
+        rng,
+        now,
+        ..
+    } = &mut w;
+    let store = Interfering {
+        inner: store,
+        times: 1.into(),
+        commits: 0.into(),
+        interfere: move |s: &teep_tam::MemoryStore| {
+            block_on(s.set_device_class(&id, Some("tablet"))).unwrap();
+        },
+    };
+    let mut cx = teep_tam::Context { now: *now, rng };
+    let handled = block_on(driver::drive(
+        &tam, &store, &*verifier, &response, None, &mut cx,
+    ))
+    .expect("decided again after the conflict");
+    let u = update(agent.read(&handled.reply.unwrap()));
+    assert_eq!(
+        u.manifest_list, None,
+        "the stale decision's Update was sent"
+    );
+    assert_eq!(u.unneeded_manifest_list, Some(vec![manifest_id("app")]));
+    assert_eq!(store.commits.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+/// A first contact whose device the operator registers while its Evidence is appraised:
+/// the decision is taken again on the new record, and the Verifier is not asked twice (it
+/// would refuse the Evidence: its challenge is spent).
+#[test]
+fn a_decision_taken_again_reuses_the_appraisal() {
+    use teep_tam::store::{AdminStore, Registration};
+    let (mut w, agent, _app) = app_world();
+    let qr = agent.read_query(&w.connect());
+    let response = agent.attested_response(&qr, qr.challenge.as_deref().unwrap());
+    let registration = Registration {
+        id: agent.id(),
+        key: agent.key.public_key().to_cose_key_bytes(),
+        class: Some(CLASS.into()),
+        attestation_exempt: None,
+    };
+    let tam = w.replica();
+    let World {
+        store,
+        verifier,
+        rng,
+        now,
+        ..
+    } = &mut w;
+    let counting = CountingAppraiser {
+        inner: verifier,
+        appraisals: 0.into(),
+    };
+    let store = Interfering {
+        inner: store,
+        times: 1.into(),
+        commits: 0.into(),
+        interfere: move |s: &teep_tam::MemoryStore| {
+            assert!(block_on(s.register_device(&registration)).unwrap());
+        },
+    };
+    let mut cx = teep_tam::Context { now: *now, rng };
+    let handled = block_on(driver::drive(
+        &tam, &store, &counting, &response, None, &mut cx,
+    ))
+    .expect("decided again after the conflict");
+    let u = update(agent.read(&handled.reply.unwrap()));
+    assert_eq!(u.manifest_list.map(|l| l.len()), Some(1));
+    assert_eq!(store.commits.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(
+        counting
+            .appraisals
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+}
+
+/// When every try loses its compare-and-set, the TAM gives up after
+/// `CONFLICT_RETRIES` more tries: the message is dropped with `Conflict` and its token is
+/// not consumed.
+#[test]
+fn decisions_that_keep_losing_are_dropped_after_the_retries() {
+    use teep_tam::store::AdminStore;
+    let (mut w, agent) = installed_world();
+    w.release("app", 2, &[]);
+    w.now += 60;
+    let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
+    let response = agent.plain_response(&qr);
+    let id = agent.id();
+    let tam = w.replica();
+    let World {
+        store,
+        verifier,
+        rng,
+        now,
+        ..
+    } = &mut w;
+    let flip = std::sync::atomic::AtomicBool::new(false);
+    let store = Interfering {
+        inner: store,
+        times: usize::MAX.into(),
+        commits: 0.into(),
+        interfere: move |s: &teep_tam::MemoryStore| {
+            let class = if flip.fetch_xor(true, std::sync::atomic::Ordering::SeqCst) {
+                CLASS
+            } else {
+                "other"
+            };
+            block_on(s.set_device_class(&id, Some(class))).unwrap();
+        },
+    };
+    let mut cx = teep_tam::Context { now: *now, rng };
+    let result = block_on(driver::drive(
+        &tam, &store, &*verifier, &response, None, &mut cx,
+    ));
+    assert!(matches!(result, Err(Dropped::Conflict)), "{result:?}");
+    assert_eq!(
+        store.commits.load(std::sync::atomic::Ordering::SeqCst),
+        1 + driver::CONFLICT_RETRIES
+    );
+    let token = qr.token.unwrap();
+    assert!(!w.session(&token).consumed, "a lost try consumed the token");
 }

@@ -612,6 +612,44 @@ async fn an_admin_write_to_a_device_spoils_a_decision_read_before_it() {
     }
 }
 
+/// A device the operator registers while a first contact of it is being decided (on the
+/// device as absent, revision 0) keeps its registration: the decision's commit loses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registration_spoils_a_first_contact_decided_before_it() {
+    use teep_tam::store::Registration;
+    for fixture in Fixture::all().await {
+        let name = fixture.name();
+        let store = fixture.open().await;
+        store.seed(&seed()).await;
+        let all = changes();
+        store.commit(&all[0]).await.unwrap();
+        // `all[1]` was decided on device 4 as absent and writes its record.
+        assert_eq!(all[1].device_revision, Some(0));
+        let registration = Registration {
+            id: dev(4),
+            key: vec![0xa4, 0x44],
+            class: Some("registered".into()),
+            attestation_exempt: Some(true),
+        };
+        let created = match &store {
+            Under::Memory(m) => m.register_device(&registration).await.unwrap(),
+            Under::Sql(s) => s.register_device(&registration).await.unwrap(),
+        };
+        assert!(created, "{name}");
+        let before = store.state().await;
+        assert_eq!(
+            store.commit(&all[1]).await,
+            Err(StoreError::Conflict),
+            "{name}"
+        );
+        let after = store.state().await;
+        assert_eq!(after, before, "{name}");
+        assert_eq!(after.devices[&dev(4)].class.as_deref(), Some("registered"));
+        store.close().await;
+        fixture.finish().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_concurrent_commits_of_one_token_exactly_one_wins() {
     for fixture in Fixture::all().await {

@@ -362,10 +362,9 @@ where
             now: unix_now(),
             rng: &mut rng,
         };
-        let decision =
-            driver::decide(tam, &server.store, &server.appraiser, &body, None, &mut cx).await;
-        let device = decision.meta.device;
-        let result = driver::commit(&server.store, decision).await;
+        let (device, result) =
+            driver::drive_with_device(tam, &server.store, &server.appraiser, &body, None, &mut cx)
+                .await;
         if let Some(log) = &server.messages {
             let exchange = Exchange {
                 request: &body,

@@ -1143,8 +1143,10 @@ pub(super) async fn register_device(
         .map_err(db)?
         .is_some();
     sqlx::query(
+        // A new record starts at revision 1: a first contact decided on the device as
+        // absent (revision 0) must not commit over the registration.
         "INSERT INTO devices (id, cose_key, class, revoked, suite, attested_at, \
-         attestation_exempt) VALUES ($1, $2, $3, FALSE, NULL, NULL, $4) \
+         attestation_exempt, revision) VALUES ($1, $2, $3, FALSE, NULL, NULL, $4, 1) \
          ON CONFLICT (id) DO UPDATE SET class = COALESCE($3, devices.class), \
          attestation_exempt = COALESCE($5, devices.attestation_exempt), \
          revision = devices.revision + 1",
