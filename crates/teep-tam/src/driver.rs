@@ -1,7 +1,9 @@
 //! A generic driver: runs the engine's steps against any [`Store`] and [`Appraiser`], then
 //! commits. It does no I/O of its own; the HTTP shell calls [`drive`] per request body.
 
-use teep_attest::{AppraisalRequest, AppraisalResponse, Appraiser};
+use std::sync::{Mutex, PoisonError};
+
+use teep_attest::{Appraiser, Challenge};
 
 use crate::engine::{Context, Decision, MessageMeta, Resume, Step, Tam};
 use crate::error::{Dropped, Handled};
@@ -19,22 +21,6 @@ pub async fn decide<S: Store, A: Appraiser + Sync>(
     device_hint: Option<DeviceId>,
     cx: &mut Context<'_>,
 ) -> Decision {
-    let mut answers = Vec::new();
-    decide_reusing(tam, store, appraiser, body, device_hint, cx, &mut answers).await
-}
-
-/// [`decide`], answering an appraisal the engine asked for before from `answers` (the
-/// Verifier's answers to this same message in an earlier try, which it would not give
-/// again: the Evidence's challenge is spent), and adding the new ones.
-async fn decide_reusing<S: Store, A: Appraiser + Sync>(
-    tam: &Tam,
-    store: &S,
-    appraiser: &A,
-    body: &[u8],
-    device_hint: Option<DeviceId>,
-    cx: &mut Context<'_>,
-    answers: &mut Vec<(AppraisalRequest, AppraisalResponse)>,
-) -> Decision {
     let mut step = tam.start(body, device_hint);
     loop {
         step = match step {
@@ -43,19 +29,10 @@ async fn decide_reusing<S: Store, A: Appraiser + Sync>(
                 Ok(loaded) => tam.resume(pending, Resume::Loaded(loaded), cx),
                 Err(e) => return pending.fail(Dropped::Store(e.to_string()), cx.now),
             },
-            Step::Appraise(request, pending) => {
-                if let Some((_, answer)) = answers.iter().find(|(asked, _)| asked == &request) {
-                    tam.resume(pending, Resume::Appraised(answer.clone()), cx)
-                } else {
-                    match appraiser.fulfil(request.clone(), cx.now).await {
-                        Ok(answer) => {
-                            answers.push((request, answer.clone()));
-                            tam.resume(pending, Resume::Appraised(answer), cx)
-                        }
-                        Err(e) => return pending.fail(Dropped::Verifier(e.to_string()), cx.now),
-                    }
-                }
-            }
+            Step::Appraise(request, pending) => match appraiser.fulfil(request, cx.now).await {
+                Ok(answer) => tam.resume(pending, Resume::Appraised(answer), cx),
+                Err(e) => return pending.fail(Dropped::Verifier(e.to_string()), cx.now),
+            },
         };
     }
 }
@@ -117,7 +94,7 @@ fn log(meta: &MessageMeta, result: &Result<Handled, Dropped>) {
 /// one loads afresh, so a token consumed meanwhile is found consumed and the message
 /// dropped, and a device record changed meanwhile (another session of the device, the
 /// operator) is decided on as it now is, instead of the device getting no answer. The
-/// Verifier is not asked again (see [`decide_reusing`]). With the device the message
+/// Verifier is not asked again ([`Remembering`]). With the device the message
 /// turned out to be about, for the caller's own record of the exchange.
 pub async fn drive_with_device<S: Store, A: Appraiser + Sync>(
     tam: &Tam,
@@ -127,11 +104,10 @@ pub async fn drive_with_device<S: Store, A: Appraiser + Sync>(
     device_hint: Option<DeviceId>,
     cx: &mut Context<'_>,
 ) -> (Option<DeviceId>, Result<Handled, Dropped>) {
-    let mut answers = Vec::new();
+    let appraiser = Remembering::new(appraiser);
     let mut tries = 0;
     loop {
-        let decision =
-            decide_reusing(tam, store, appraiser, body, device_hint, cx, &mut answers).await;
+        let decision = decide(tam, store, &appraiser, body, device_hint, cx).await;
         let (meta, result) = apply(store, decision).await;
         if matches!(result, Err(Dropped::Conflict)) && tries < CONFLICT_RETRIES {
             tries += 1;
@@ -155,4 +131,64 @@ pub async fn drive<S: Store, A: Appraiser + Sync>(
     drive_with_device(tam, store, appraiser, body, device_hint, cx)
         .await
         .1
+}
+
+/// The Verifier's answers to one message, kept across [`drive_with_device`]'s tries: asked
+/// again, it answers as before (the Verifier itself would refuse the same Evidence twice,
+/// its challenge spent, and a challenge of a lost try was never sent).
+struct Remembering<'a, A> {
+    appraiser: &'a A,
+    challenge: Mutex<Option<Challenge>>,
+    /// Evidence appraised, with its EAR.
+    ears: Mutex<Vec<(Vec<u8>, Vec<u8>)>>,
+}
+
+impl<'a, A> Remembering<'a, A> {
+    const fn new(appraiser: &'a A) -> Self {
+        Self {
+            appraiser,
+            challenge: Mutex::new(None),
+            ears: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl<A: Appraiser + Sync> Appraiser for Remembering<'_, A> {
+    type Error = A::Error;
+
+    async fn challenge(&self, now: u64) -> Result<Challenge, Self::Error> {
+        let kept = self
+            .challenge
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(challenge) = kept {
+            return Ok(challenge);
+        }
+        let challenge = self.appraiser.challenge(now).await?;
+        *self
+            .challenge
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(challenge.clone());
+        Ok(challenge)
+    }
+
+    async fn appraise(&self, evidence: &[u8], now: u64) -> Result<Vec<u8>, Self::Error> {
+        let kept = self
+            .ears
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .find(|(seen, _)| seen == evidence)
+            .map(|(_, ear)| ear.clone());
+        if let Some(ear) = kept {
+            return Ok(ear);
+        }
+        let ear = self.appraiser.appraise(evidence, now).await?;
+        self.ears
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((evidence.to_vec(), ear.clone()));
+        Ok(ear)
+    }
 }

@@ -228,26 +228,18 @@ async fn script<S: AdminStore + Store>(store: &S) -> (Vec<String>, Loaded) {
             .await
             .map(|d| format!("{d:?}")),
     );
-    let first = DevicePage::After {
-        after: None,
-        limit: 2,
+    let after = |after: Option<u8>, limit| DevicePage::After {
+        after: after.map(|n| DeviceId([n; 32])),
+        limit,
     };
-    note("first page", ids(first).await);
-    let next = DevicePage::After {
-        after: Some(DeviceId([5; 32])),
-        limit: 2,
-    };
-    note("page after 5", ids(next).await);
-    let between = DevicePage::After {
-        after: Some(DeviceId([5; 32])),
-        limit: 1,
-    };
-    note("page between ids", ids(between).await);
-    let past = DevicePage::After {
-        after: Some(DeviceId([0xff; 32])),
-        limit: 10,
-    };
-    note("page past the last", ids(past).await);
+    for (what, page) in [
+        ("first page", after(None, 2)),
+        ("page after 5", after(Some(5), 2)),
+        ("page between ids", after(Some(5), 1)),
+        ("page past the last", after(Some(0xff), 10)),
+    ] {
+        note(what, ids(page).await);
+    }
     note("one", ids(DevicePage::One(DeviceId([6; 32]))).await);
     note("one unknown", ids(DevicePage::One(DeviceId([9; 32]))).await);
     for at in 0..5 {

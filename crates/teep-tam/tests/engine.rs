@@ -1450,22 +1450,15 @@ impl<F: Fn(&teep_tam::MemoryStore) + Send + Sync> teep_tam::Store for Interferin
     }
 }
 
-/// The operator moves a device to a class with an empty policy while the TAM decides on
-/// its QueryResponse (an Update to app v2): the commit loses its compare-and-set on the
-/// device record, and the TAM decides again on the record as it now is: the device is
-/// told to remove app, not to update it.
-#[test]
-fn a_decision_that_loses_to_an_operator_change_is_taken_again_on_the_new_record() {
-    use teep_tam::store::AdminStore;
-    let (mut w, agent) = installed_world();
-    w.release("app", 2, &[]);
-    w.store.with(|s| {
-        s.class_policy.insert("tablet".into(), TcPolicy::default());
-    });
-    w.now += 60;
-    let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
-    let response = agent.plain_response(&qr);
-    let id = agent.id();
+/// Posts `body` on a store where `interfere` runs before each of the first `times`
+/// commits; the result, the commits tried and the appraisals asked for.
+fn drive_interfered(
+    w: &mut World,
+    body: &[u8],
+    times: usize,
+    interfere: impl Fn(&teep_tam::MemoryStore) + Send + Sync,
+) -> (Result<teep_tam::Handled, Dropped>, usize, usize) {
+    use std::sync::atomic::Ordering::SeqCst;
     let tam = w.replica();
     let World {
         store,
@@ -1473,27 +1466,59 @@ fn a_decision_that_loses_to_an_operator_change_is_taken_again_on_the_new_record(
         rng,
         now,
         ..
-    } = &mut w;
+    } = w;
+    let counting = CountingAppraiser {
+        inner: verifier,
+        appraisals: 0.into(),
+    };
     let store = Interfering {
         inner: store,
-        times: 1.into(),
+        times: times.into(),
         commits: 0.into(),
-        interfere: move |s: &teep_tam::MemoryStore| {
-            block_on(s.set_device_class(&id, Some("tablet"))).unwrap();
-        },
+        interfere,
     };
     let mut cx = teep_tam::Context { now: *now, rng };
-    let handled = block_on(driver::drive(
-        &tam, &store, &*verifier, &response, None, &mut cx,
-    ))
-    .expect("decided again after the conflict");
+    let result = block_on(driver::drive(&tam, &store, &counting, body, None, &mut cx));
+    (
+        result,
+        store.commits.load(SeqCst),
+        counting.appraisals.load(SeqCst),
+    )
+}
+
+/// A known device holding app v1 after v2 was released, and its QueryResponse.
+fn update_pending() -> (World, Agent, Vec<u8>, Vec<u8>) {
+    let (mut w, agent) = installed_world();
+    w.release("app", 2, &[]);
+    w.now += 60;
+    let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
+    let response = agent.plain_response(&qr);
+    (w, agent, qr.token.unwrap(), response)
+}
+
+/// The operator moves a device to a class with an empty policy while the TAM decides on
+/// its QueryResponse (an Update to app v2): the commit loses its compare-and-set on the
+/// device record, and the TAM decides again on the record as it now is: the device is
+/// told to remove app, not to update it.
+#[test]
+fn a_decision_that_loses_to_an_operator_change_is_taken_again_on_the_new_record() {
+    use teep_tam::store::AdminStore;
+    let (mut w, agent, _, response) = update_pending();
+    w.store.with(|s| {
+        s.class_policy.insert("tablet".into(), TcPolicy::default());
+    });
+    let id = agent.id();
+    let (result, commits, _) = drive_interfered(&mut w, &response, 1, move |s| {
+        block_on(s.set_device_class(&id, Some("tablet"))).unwrap();
+    });
+    let handled = result.expect("decided again after the conflict");
     let u = update(agent.read(&handled.reply.unwrap()));
     assert_eq!(
         u.manifest_list, None,
         "the stale decision's Update was sent"
     );
     assert_eq!(u.unneeded_manifest_list, Some(vec![manifest_id("app")]));
-    assert_eq!(store.commits.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(commits, 2);
 }
 
 /// A first contact whose device the operator registers while its Evidence is appraised:
@@ -1511,40 +1536,13 @@ fn a_decision_taken_again_reuses_the_appraisal() {
         class: Some(CLASS.into()),
         attestation_exempt: None,
     };
-    let tam = w.replica();
-    let World {
-        store,
-        verifier,
-        rng,
-        now,
-        ..
-    } = &mut w;
-    let counting = CountingAppraiser {
-        inner: verifier,
-        appraisals: 0.into(),
-    };
-    let store = Interfering {
-        inner: store,
-        times: 1.into(),
-        commits: 0.into(),
-        interfere: move |s: &teep_tam::MemoryStore| {
-            assert!(block_on(s.register_device(&registration)).unwrap());
-        },
-    };
-    let mut cx = teep_tam::Context { now: *now, rng };
-    let handled = block_on(driver::drive(
-        &tam, &store, &counting, &response, None, &mut cx,
-    ))
-    .expect("decided again after the conflict");
+    let (result, commits, appraisals) = drive_interfered(&mut w, &response, 1, move |s| {
+        assert!(block_on(s.register_device(&registration)).unwrap());
+    });
+    let handled = result.expect("decided again after the conflict");
     let u = update(agent.read(&handled.reply.unwrap()));
     assert_eq!(u.manifest_list.map(|l| l.len()), Some(1));
-    assert_eq!(store.commits.load(std::sync::atomic::Ordering::SeqCst), 2);
-    assert_eq!(
-        counting
-            .appraisals
-            .load(std::sync::atomic::Ordering::SeqCst),
-        1
-    );
+    assert_eq!((commits, appraisals), (2, 1));
 }
 
 /// When every try loses its compare-and-set, the TAM gives up after
@@ -1553,43 +1551,18 @@ fn a_decision_taken_again_reuses_the_appraisal() {
 #[test]
 fn decisions_that_keep_losing_are_dropped_after_the_retries() {
     use teep_tam::store::AdminStore;
-    let (mut w, agent) = installed_world();
-    w.release("app", 2, &[]);
-    w.now += 60;
-    let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
-    let response = agent.plain_response(&qr);
+    let (mut w, agent, token, response) = update_pending();
     let id = agent.id();
-    let tam = w.replica();
-    let World {
-        store,
-        verifier,
-        rng,
-        now,
-        ..
-    } = &mut w;
     let flip = std::sync::atomic::AtomicBool::new(false);
-    let store = Interfering {
-        inner: store,
-        times: usize::MAX.into(),
-        commits: 0.into(),
-        interfere: move |s: &teep_tam::MemoryStore| {
-            let class = if flip.fetch_xor(true, std::sync::atomic::Ordering::SeqCst) {
-                CLASS
-            } else {
-                "other"
-            };
-            block_on(s.set_device_class(&id, Some(class))).unwrap();
-        },
-    };
-    let mut cx = teep_tam::Context { now: *now, rng };
-    let result = block_on(driver::drive(
-        &tam, &store, &*verifier, &response, None, &mut cx,
-    ));
+    let (result, commits, _) = drive_interfered(&mut w, &response, usize::MAX, move |s| {
+        let class = if flip.fetch_xor(true, std::sync::atomic::Ordering::SeqCst) {
+            CLASS
+        } else {
+            "other"
+        };
+        block_on(s.set_device_class(&id, Some(class))).unwrap();
+    });
     assert!(matches!(result, Err(Dropped::Conflict)), "{result:?}");
-    assert_eq!(
-        store.commits.load(std::sync::atomic::Ordering::SeqCst),
-        1 + driver::CONFLICT_RETRIES
-    );
-    let token = qr.token.unwrap();
+    assert_eq!(commits, 1 + driver::CONFLICT_RETRIES);
     assert!(!w.session(&token).consumed, "a lost try consumed the token");
 }

@@ -409,13 +409,27 @@ fn apply_checked(conn: &Connection, work: &Work) -> Option<Result<(), StoreError
                 Err(_) => None,
             }
         }
+        // No compare-and-set: any failure is after a write.
         #[cfg(feature = "server")]
-        Work::Record {
-            decoded,
-            views,
-            at,
-            keep,
-        } => record_direct(conn, decoded, views, *at, *keep).ok().map(Ok),
+        Work::Record { .. } => work.apply(conn).ok().map(Ok),
+    }
+}
+
+impl Work {
+    /// Runs this write's statements in the caller's transaction.
+    fn apply(&self, conn: &Connection) -> Result<(), StoreError> {
+        match self {
+            Self::Commit(changes) => {
+                changes_batch(changes).and_then(|batch| Ok(run_direct(conn, &batch)?))
+            }
+            #[cfg(feature = "server")]
+            Self::Record {
+                decoded,
+                views,
+                at,
+                keep,
+            } => record_direct(conn, decoded, views, *at, *keep),
+        }
     }
 }
 
@@ -441,18 +455,7 @@ fn in_savepoint(
     work: &Work,
 ) -> Result<Result<(), StoreError>, rusqlite::Error> {
     run(conn, "SAVEPOINT change")?;
-    let applied = match work {
-        Work::Commit(changes) => {
-            changes_batch(changes).and_then(|batch| Ok(run_direct(conn, &batch)?))
-        }
-        #[cfg(feature = "server")]
-        Work::Record {
-            decoded,
-            views,
-            at,
-            keep,
-        } => record_direct(conn, decoded, views, *at, *keep),
-    };
+    let applied = work.apply(conn);
     match applied {
         Ok(()) => run(conn, "RELEASE change")?,
         Err(_) => {
