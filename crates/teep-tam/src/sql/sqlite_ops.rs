@@ -308,10 +308,7 @@ fn write_groups(conn: &Connection, queue: &Queue, gate: &tokio::sync::Mutex<()>)
         let results = {
             let _writing = gate.blocking_lock();
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_group(conn, &group)))
-                .unwrap_or_else(|_| {
-                    let failed = || Err(StoreError::Backend("the commit group failed".into()));
-                    group.iter().map(|_| failed()).collect()
-                })
+                .unwrap_or_else(|_| failed(&group, "the commit group failed"))
         };
         for (queued, result) in group.into_iter().zip(results) {
             // A caller that stopped waiting has no use for the answer.
@@ -331,57 +328,62 @@ fn write_groups(conn: &Connection, queue: &Queue, gate: &tokio::sync::Mutex<()>)
 /// transaction cannot be opened or committed, nothing of it stays and every commit gets
 /// the error.
 fn run_group(conn: &Connection, group: &[Queued]) -> Vec<Result<(), StoreError>> {
-    let all = |e: rusqlite::Error| {
-        let why = e.to_string();
-        group
-            .iter()
-            .map(|_| Err(StoreError::Backend(why.clone())))
-            .collect()
-    };
     if !conn.is_autocommit() {
         // Left inside a transaction by a caller that panicked: what it did goes.
         if let Err(e) = conn.execute_batch("ROLLBACK") {
-            return all(e);
+            return failed(group, &e.to_string());
         }
     }
-    for isolated in [false, true] {
-        if let Err(e) = run(conn, "BEGIN IMMEDIATE") {
-            return all(e);
-        }
-        let mut results = Vec::with_capacity(group.len());
-        for queued in group {
-            let applied = if isolated {
-                in_savepoint(conn, &queued.work)
-            } else {
-                match apply_checked(conn, &queued.work) {
-                    Some(result) => Ok(result),
-                    // Part written: the group again, each commit in a savepoint.
-                    None => break,
-                }
-            };
-            match applied {
-                Ok(result) => results.push(result),
-                Err(e) => {
-                    let _ = conn.execute_batch("ROLLBACK");
-                    return all(e);
-                }
+    let fast = |conn: &Connection, work: &Work| Ok(apply_checked(conn, work));
+    let isolated = |conn: &Connection, work: &Work| in_savepoint(conn, work).map(Some);
+    in_one_transaction(conn, group, fast)
+        .or_else(|| in_one_transaction(conn, group, isolated))
+        .unwrap_or_else(|| failed(group, "the commit group failed"))
+}
+
+/// The same failure for every write of `group`.
+fn failed(group: &[Queued], why: &str) -> Vec<Result<(), StoreError>> {
+    group
+        .iter()
+        .map(|_| Err(StoreError::Backend(why.into())))
+        .collect()
+}
+
+/// Applies every write of `group` with `apply` in one transaction and commits it; `None`
+/// (rolled back) when `apply` answers `None` for a write that failed part way. An error
+/// the transaction cannot survive rolls it back and every write gets it.
+fn in_one_transaction(
+    conn: &Connection,
+    group: &[Queued],
+    apply: impl Fn(&Connection, &Work) -> Result<Option<Result<(), StoreError>>, rusqlite::Error>,
+) -> Option<Vec<Result<(), StoreError>>> {
+    let all = |e: rusqlite::Error| Some(failed(group, &e.to_string()));
+    if let Err(e) = run(conn, "BEGIN IMMEDIATE") {
+        return all(e);
+    }
+    let mut results = Vec::with_capacity(group.len());
+    for queued in group {
+        match apply(conn, &queued.work) {
+            Ok(Some(result)) => results.push(result),
+            Ok(None) => {
+                return match conn.execute_batch("ROLLBACK") {
+                    Ok(()) => None,
+                    Err(e) => all(e),
+                };
             }
-        }
-        if results.len() < group.len() {
-            if let Err(e) = conn.execute_batch("ROLLBACK") {
-                return all(e);
-            }
-            continue;
-        }
-        return match run(conn, "COMMIT") {
-            Ok(()) => results,
             Err(e) => {
                 let _ = conn.execute_batch("ROLLBACK");
-                all(e)
+                return all(e);
             }
-        };
+        }
     }
-    unreachable!("the isolated run always returns")
+    match run(conn, "COMMIT") {
+        Ok(()) => Some(results),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            all(e)
+        }
+    }
 }
 
 /// Applies one write without a savepoint: `Some` when it landed whole or wrote nothing
