@@ -284,7 +284,7 @@ fn requests() -> Vec<LoadRequest> {
     let mut r: Vec<LoadRequest> = (1..=12)
         .map(|t| LoadRequest::Session(vec![t; 16]))
         .collect();
-    r.extend([0, 1, 2, 100].map(|keep| LoadRequest::AnonymousSessions { keep }));
+    r.extend([0, 1, 2, 3, 100].map(|keep| LoadRequest::AnonymousSessions { keep }));
     for n in 1..=5 {
         for class in [None, Some("phone".to_string()), Some("none".to_string())] {
             r.push(LoadRequest::Device { id: dev(n), class });
@@ -383,6 +383,21 @@ fn changes() -> Vec<Changes> {
         // A dropped message's failed appraisal: the outcome alone.
         Changes {
             outcome: Some(outcome(4, 25, AttestationVerdict::Rejected)),
+            ..Changes::default()
+        },
+        // More sessions of unknown devices, for the next step.
+        Changes {
+            new_sessions: vec![query_session(10, None, 500), query_session(11, None, 500)],
+            ..Changes::default()
+        },
+        // Records replaced under the same token: an unknown device's session becomes a
+        // device's and a device's becomes an unknown one's (SQLite counts the unknown
+        // devices' sessions with triggers: the count follows both ways).
+        Changes {
+            new_sessions: vec![
+                query_session(10, Some(dev(3)), 501),
+                query_session(8, None, 502),
+            ],
             ..Changes::default()
         },
     ]

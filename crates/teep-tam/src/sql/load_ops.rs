@@ -3,6 +3,22 @@
 // statements and record parsers they run). On SQLite both run through rusqlite instead
 // (`sqlite_ops.rs`).
 
+/// Unconsumed tokens of sessions of no known device but the newest `$2` (`$1`: no limit,
+/// `i64::MAX`), newest first (the reverse of [`OUTSTANDING_SQL`]'s order): the index walks
+/// past the newest in the database, so only the tokens to retire travel. (SQLite counts
+/// them instead: `SQLITE_ANONYMOUS_SQL`; a counter row here would make every replica's
+/// connects wait on one row lock.)
+const ANONYMOUS_SQL: &str = "SELECT token FROM sessions WHERE device IS NULL AND consumed = FALSE \
+     ORDER BY issued_at DESC, issue_order DESC, token DESC LIMIT $1 OFFSET $2";
+
+/// The bindings of [`ANONYMOUS_SQL`] for `keep`.
+fn anonymous_values(keep: usize) -> Vec<Value<'static>> {
+    vec![
+        Value::Int(Some(i64::MAX)),
+        Value::Int(Some(i64::try_from(keep).unwrap_or(i64::MAX))),
+    ]
+}
+
 /// Answers one load request.
 pub(super) async fn load(conn: &mut Conn, request: &LoadRequest) -> Result<Loaded, StoreError> {
     Ok(match request {

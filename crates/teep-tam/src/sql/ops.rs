@@ -251,20 +251,6 @@ fn session_sql() -> String {
     format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE token = $1")
 }
 
-/// Unconsumed tokens of sessions of no known device but the newest `$2` (`$1`: no limit,
-/// `i64::MAX`), newest first (the reverse of [`OUTSTANDING_SQL`]'s order): the index walks
-/// past the newest in the database, so only the tokens to retire travel.
-const ANONYMOUS_SQL: &str = "SELECT token FROM sessions WHERE device IS NULL AND consumed = FALSE \
-     ORDER BY issued_at DESC, issue_order DESC, token DESC LIMIT $1 OFFSET $2";
-
-/// The bindings of [`ANONYMOUS_SQL`] for `keep`.
-fn anonymous_values(keep: usize) -> Vec<Value<'static>> {
-    vec![
-        Value::Int(Some(i64::MAX)),
-        Value::Int(Some(i64::try_from(keep).unwrap_or(i64::MAX))),
-    ]
-}
-
 /// A release's row id and its record, the envelope left empty: what [`ReleaseWalk`]
 /// walks over ([`fill_envelopes`] then adds the envelopes of the releases it kept).
 type Walked = (i64, TcRelease);

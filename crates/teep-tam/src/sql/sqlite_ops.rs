@@ -543,14 +543,24 @@ fn load_on(
             Loaded::Session(found.first().map(session_from_row).transpose()?.map(Box::new))
         }
         LoadRequest::AnonymousSessions { keep } => {
-            let found = rows(conn, ANONYMOUS_SQL, &anonymous_values(*keep))?;
-            Loaded::Anonymous(found.iter().rev().map(|r| col(r, 0)).collect::<Result<_, _>>()?)
+            let keep = i64::try_from(*keep).unwrap_or(i64::MAX);
+            let found = rows(conn, SQLITE_ANONYMOUS_SQL, &[Value::Int(Some(keep))])?;
+            Loaded::Anonymous(found.iter().map(|r| col(r, 0)).collect::<Result<_, _>>()?)
         }
         LoadRequest::Device { id, class } => {
             Loaded::Device(Box::new(device_view(conn, envelopes, id, class.as_deref())?))
         }
     })
 }
+
+/// The anonymous sessions to retire on SQLite: the oldest outstanding sessions of devices not known yet
+/// beyond the newest `$1`, oldest first, counted from the triggers' `anonymous_sessions`
+/// (migration 0012) so that the walk reads only the sessions it returns; OFFSET walked
+/// past every session it kept, on every connect. `MAX(0, …)`: a negative LIMIT is none.
+const SQLITE_ANONYMOUS_SQL: &str = "SELECT token FROM sessions \
+     WHERE device IS NULL AND consumed = FALSE \
+     ORDER BY issued_at, issue_order, token \
+     LIMIT MAX(0, (SELECT n FROM anonymous_sessions) - $1)";
 
 /// The view `MemoryState::device_view` gives, walked in the same order: the first
 /// statements of [`view_head`], then the releases of a [`ReleaseWalk`].
