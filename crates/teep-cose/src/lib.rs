@@ -51,8 +51,8 @@ pub use pem::{ImportNotice, certificates_from_pem};
 pub use provider::{CryptoProvider, Signer, default_provider};
 pub use rustcrypto::RustCryptoProvider;
 pub use sign::{
-    ParsedSigned, SignOptions, Verified, parse_signed, sign, sign1, verify_sign, verify_sign1,
-    verify_sign1_detached, verify_signed,
+    ParsedSigned, SignOptions, Verified, parse_signed, sign, sign1, sign1_with, verify_sign,
+    verify_sign1, verify_sign1_detached, verify_signed,
 };
 pub use trust::{CaCertificate, TrustStore, VerifyContext};
 pub use usage::{KeyOp, KeyUse};

@@ -255,32 +255,97 @@ pub fn sign1(
     payload: &[u8],
     opts: &SignOptions,
 ) -> Result<Vec<u8>, CoseError> {
+    sign1_with(signer, opts, payload.len(), |out| {
+        out.extend_from_slice(payload);
+        Ok(())
+    })
+}
+
+/// Room for the longest signature bstr (ES512: 132 bytes and a two-byte head).
+const SIGNATURE_ROOM: usize = 2 + 132;
+
+/// [`sign1`] over the payload `write` appends to the buffer it is given (`capacity`: the
+/// payload's expected size). One buffer serves throughout: the payload is written once,
+/// signed in place behind the Sig_structure's head, and the COSE_Sign1's head then takes
+/// that head's place in front of it. Encoding a payload and then calling [`sign1`] takes
+/// three buffers of the payload's size, each fresh memory: for an Update carrying a
+/// 64 KiB TC that was a sixth of the TAM's own work per session, most of it page faults.
+///
+/// # Errors
+/// What `write` returns, or the signer's error.
+pub fn sign1_with<E: From<CoseError>>(
+    signer: &dyn Signer,
+    opts: &SignOptions,
+    capacity: usize,
+    write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+) -> Result<Vec<u8>, E> {
     let protected = Protected::Fresh {
         alg: signer.algorithm(),
         x5chain: &opts.x5chain,
     };
-    let (tbs, protected_range) = sig_structure(None, &protected, &opts.external_aad, payload);
-    let signature = signer.sign(&tbs)?;
-    let protected_bytes = tbs
-        .get(protected_range)
-        .ok_or(CoseError::Crypto("Sig_structure layout"))?;
+    // Sig_structure = ["Signature1", protected, external_aad, payload]: its head up to the
+    // payload's bstr head.
+    let mut tbs_head = Vec::new();
+    encode::write_head(Major::Array, 4, &mut tbs_head);
+    encode::write_text("Signature1", &mut tbs_head);
+    let protected_at = tbs_head.len();
+    protected.write(&mut tbs_head);
+    let protected_bytes = tbs_head
+        .get(protected_at..)
+        .ok_or(CoseError::Crypto("Sig_structure layout"))?
+        .to_vec();
+    encode::write_bytes(&opts.external_aad, &mut tbs_head);
+    // COSE_Sign1 = [protected, unprotected, payload, signature], tagged by default.
     let kid = opts.kid.then(|| signer.public_key().thumbprint());
-    let len = usize::from(opts.tagged)
-        + 1
-        + protected_bytes.len()
-        + unprotected_len(opts.kid)
-        + payload_len(payload, opts.detached)
-        + encode::bytes_len(signature.len());
-    let mut out = Vec::with_capacity(len);
+    let mut cose_head = Vec::with_capacity(2 + protected_bytes.len() + unprotected_len(opts.kid));
     if opts.tagged {
-        encode::write_head(Major::Tag, TAG_SIGN1, &mut out);
+        encode::write_head(Major::Tag, TAG_SIGN1, &mut cose_head);
     }
-    encode::write_head(Major::Array, 4, &mut out);
-    out.extend_from_slice(protected_bytes);
-    write_unprotected(&mut out, kid.as_ref());
-    write_payload(&mut out, payload, opts.detached);
-    encode::write_bytes(&signature, &mut out);
-    Ok(out)
+    encode::write_head(Major::Array, 4, &mut cose_head);
+    cose_head.extend_from_slice(&protected_bytes);
+    write_unprotected(&mut cose_head, kid.as_ref());
+    // The payload goes after room for the longer head and the longest bstr head.
+    let room = tbs_head.len().max(cose_head.len()) + encode::head_len(u64::MAX);
+    let mut buf = Vec::with_capacity(room + capacity + SIGNATURE_ROOM);
+    buf.resize(room, 0);
+    write(&mut buf)?;
+    let payload_len = buf.len() - room;
+    let tbs_at = put_before(&mut buf, room, &tbs_head, payload_len)?;
+    let tbs = buf
+        .get(tbs_at..)
+        .ok_or(CoseError::Crypto("Sig_structure layout"))?;
+    let signature = signer.sign(tbs)?;
+    if opts.detached {
+        let mut out = Vec::with_capacity(cose_head.len() + 1 + SIGNATURE_ROOM);
+        out.extend_from_slice(&cose_head);
+        write_payload(&mut out, &[], true);
+        encode::write_bytes(&signature, &mut out);
+        return Ok(out);
+    }
+    let cose_at = put_before(&mut buf, room, &cose_head, payload_len)?;
+    encode::write_bytes(&signature, &mut buf);
+    buf.drain(..cose_at);
+    Ok(buf)
+}
+
+/// Writes `head` and the bstr head of a `payload_len`-byte payload into `buf` so that they
+/// end at `at`, where the payload starts; returns where they start.
+fn put_before(
+    buf: &mut [u8],
+    at: usize,
+    head: &[u8],
+    payload_len: usize,
+) -> Result<usize, CoseError> {
+    let mut prefix = Vec::with_capacity(head.len() + encode::head_len(u64::MAX));
+    prefix.extend_from_slice(head);
+    encode::write_head(Major::Bytes, payload_len as u64, &mut prefix);
+    let start = at
+        .checked_sub(prefix.len())
+        .ok_or(CoseError::Crypto("COSE_Sign1 layout"))?;
+    buf.get_mut(start..at)
+        .ok_or(CoseError::Crypto("COSE_Sign1 layout"))?
+        .copy_from_slice(&prefix);
+    Ok(start)
 }
 
 /// Produces a COSE_Sign with one COSE_Signature per signer (empty body headers).

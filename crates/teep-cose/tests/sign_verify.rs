@@ -49,6 +49,66 @@ fn sign1_round_trips_for_every_algorithm() {
     });
 }
 
+/// `sign1` writes the payload once into the buffer it signs and returns, with the heads
+/// put in front of it afterwards: at every width of the payload's bstr head (1, 2, 3 and 5
+/// bytes) the bytes equal coset's encoding of the same COSE_Sign1 (Ed25519 signs
+/// deterministically), and ESP256 ones verify.
+#[test]
+fn sign1_equals_cosets_encoding_at_every_bstr_head_width() {
+    for_each_provider(|p| {
+        let (key, ed) = key_and_signer(p, Algorithm::Ed25519);
+        let (ec_key, ec) = key_and_signer(p, Algorithm::Esp256);
+        for len in [0, 23, 24, 255, 256, 65_535, 65_536, 70_001] {
+            let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let ours = sign1(ed.as_ref(), &payload, &SignOptions::default()).unwrap();
+            let kid = HeaderBuilder::new()
+                .key_id(key.public_key().thumbprint().to_vec())
+                .build();
+            let protected = ProtectedHeader {
+                original_data: None,
+                header: alg_header(Algorithm::Ed25519).build(),
+            };
+            let theirs = custom_sign1(ed.as_ref(), protected, kid, &payload);
+            assert_eq!(ours, theirs, "payload of {len} bytes");
+            let trust = trusting(&[ec_key.public_key()]);
+            let cose = sign1(ec.as_ref(), &payload, &SignOptions::default()).unwrap();
+            let v = verify_sign1(&cose, &VerifyContext::new(p, &trust)).unwrap();
+            assert_eq!(v.payload, payload, "payload of {len} bytes");
+        }
+    });
+}
+
+/// `sign1_with` takes what its writer appends as the payload, and a writer's error comes
+/// back as it was, with nothing signed.
+#[test]
+fn sign1_with_signs_what_its_writer_appends_and_passes_its_error_on() {
+    for_each_provider(|p| {
+        let (key, signer) = key_and_signer(p, Algorithm::Ed25519);
+        let opts = SignOptions::default();
+        let written = sign1_with(signer.as_ref(), &opts, 4, |out| {
+            out.extend_from_slice(b"a TEEP ");
+            out.extend_from_slice(b"message");
+            Ok::<_, CoseError>(())
+        })
+        .unwrap();
+        assert_eq!(
+            written,
+            sign1(signer.as_ref(), b"a TEEP message", &opts).unwrap()
+        );
+        let trust = trusting(&[key.public_key()]);
+        let cx = VerifyContext::new(p, &trust);
+        assert_eq!(
+            verify_sign1(&written, &cx).unwrap().payload,
+            b"a TEEP message"
+        );
+        let failed = sign1_with(signer.as_ref(), &opts, 4, |out| {
+            out.push(1);
+            Err(CoseError::Crypto("the writer failed"))
+        });
+        assert_eq!(failed.unwrap_err(), CoseError::Crypto("the writer failed"));
+    });
+}
+
 #[test]
 fn untagged_and_kidless_messages_verify() {
     for_each_provider(|p| {

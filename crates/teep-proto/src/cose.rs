@@ -33,8 +33,11 @@ pub fn sign_message(
     signer: &dyn Signer,
     opts: &SignOptions,
 ) -> Result<Vec<u8>, ProtoError> {
-    let payload = message.encode(numbering)?;
-    Ok(teep_cose::sign1(signer, &payload, opts)?)
+    // Encoded straight into the buffer it is signed and sent in: an Update's TCs are
+    // copied once, not three times.
+    teep_cose::sign1_with(signer, opts, message.size_hint(), |out| {
+        message.encode_into(numbering, out)
+    })
 }
 
 /// Encodes `message` and signs it as one COSE_Sign with a signature per signer: a TAM's

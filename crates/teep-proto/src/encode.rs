@@ -33,17 +33,23 @@ impl Message {
     /// Refuses (with [`ProtoError::Invalid`]) a message that breaks a CDDL rule the
     /// decoder enforces, so that `decode(encode(m)) == m` for every `m` it accepts.
     pub fn encode(&self, numbering: Numbering) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(self.size_hint());
+        self.encode_into(numbering, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Message::encode`] appending to `out` (on an error, `out` may hold part of it).
+    pub fn encode_into(&self, numbering: Numbering, out: &mut Vec<u8>) -> Result<()> {
         let parts = self.parts();
         let options = options(&parts, numbering)?;
         check(&options, &parts.positional, numbering).map_err(ProtoError::Invalid)?;
         let w = Writer { numbering };
-        let mut out = Vec::with_capacity(self.size_hint());
-        w.message(&mut Encoder::new(&mut out), self, &options, &parts)?;
-        Ok(out)
+        w.message(&mut Encoder::new(out), self, &options, &parts)?;
+        Ok(())
     }
 
     /// Rough output size, so that the output vector is allocated once in common cases.
-    fn size_hint(&self) -> usize {
+    pub(crate) fn size_hint(&self) -> usize {
         match self {
             Self::Update(u) => u
                 .manifest_list
