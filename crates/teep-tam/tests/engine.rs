@@ -1283,6 +1283,70 @@ impl teep_attest::Appraiser for CountingAppraiser<'_> {
     }
 }
 
+/// A Verifier whose EARs name `cnf` instead of the key the Evidence bound (re-signed with
+/// the trusted Verifier key): a compromised or confused Verifier.
+struct CnfSwapping<'a> {
+    inner: &'a teep_attest::InProcess,
+    signer: &'a dyn teep_cose::Signer,
+    cnf: teep_cose::PublicKey,
+}
+
+impl teep_attest::Appraiser for CnfSwapping<'_> {
+    type Error = <teep_attest::InProcess as teep_attest::Appraiser>::Error;
+
+    fn challenge(
+        &self,
+        now: u64,
+    ) -> impl Future<Output = Result<teep_attest::Challenge, Self::Error>> + Send {
+        self.inner.challenge(now)
+    }
+
+    async fn appraise(&self, evidence: &[u8], now: u64) -> Result<Vec<u8>, Self::Error> {
+        let real = self.inner.appraise(evidence, now).await?;
+        let payload = decode_unverified_cose(&real).unwrap().payload.unwrap();
+        let mut ear = teep_attest::Ear::from_cbor(&payload).unwrap();
+        ear.cnf = Some(teep_attest::Cnf::CoseKey(self.cnf.to_cose_key_bytes()));
+        Ok(sign_ear(&ear, self.signer).unwrap())
+    }
+}
+
+/// The QueryResponse verified with its Evidence's key before the appraisal is verified
+/// again when the EAR binds another key: an EAR about `other` (signed by the trusted
+/// Verifier) for the Evidence of `agent`, whose key signed the QueryResponse, is dropped
+/// with nothing recorded, as `agent`'s message does not verify with `other`'s key.
+#[test]
+fn an_ear_binding_another_key_than_the_evidence_gets_the_message_verified_with_that_key() {
+    let (mut w, agent, _app) = app_world();
+    let other = w.agent(Curve::P256);
+    let qr = agent.read_query(&w.connect());
+    let response = agent.attested_response(&qr, qr.challenge.as_deref().unwrap());
+    let before = w.snapshot();
+    let World {
+        store,
+        verifier,
+        verifier_signer,
+        rng,
+        now,
+        tam,
+        ..
+    } = &mut w;
+    let swapping = CnfSwapping {
+        inner: verifier,
+        signer: verifier_signer.as_ref(),
+        cnf: other.key.public_key().clone(),
+    };
+    let mut cx = teep_tam::Context { now: *now, rng };
+    let got = block_on(driver::drive(
+        tam, store, &swapping, &response, None, &mut cx,
+    ));
+    assert!(matches!(got, Err(Dropped::BadSignature(_))), "{got:?}");
+    assert_eq!(
+        store.snapshot(),
+        before,
+        "a dropped message changed the store"
+    );
+}
+
 /// The attacker holds a copy of a genuine QueryResponse (good Evidence) and posts it first
 /// with its signature spoiled: it is dropped before the Verifier sees the Evidence (no
 /// appraisal, no challenge spent, store unchanged), and the genuine one then succeeds.

@@ -165,7 +165,7 @@ enum Stage {
     /// Evidence's `cnf`) has been shown to sign the QueryResponse with.
     Appraisal {
         session: SessionRecord,
-        sender: DeviceId,
+        signed: SignedBy,
     },
     /// Waiting for the device whose key verifies (or signed) the message.
     Device {
@@ -204,6 +204,17 @@ struct Attested {
     affirming: bool,
     /// The EAR's status (`affirming`, `warning`, `contraindicated`).
     status: &'static str,
+    /// The QueryResponse as the Evidence's key verified it before the appraisal (a
+    /// background check); used only if that key is `key`.
+    verified: Option<Box<VerifiedMessage>>,
+}
+
+/// A QueryResponse verified with the key its Evidence's `cnf` claims, before the Verifier
+/// saw the Evidence: the device that key names, and the verified message.
+#[derive(Debug)]
+struct SignedBy {
+    device: DeviceId,
+    verified: Box<VerifiedMessage>,
 }
 
 impl Pending {
@@ -211,9 +222,9 @@ impl Pending {
     /// that gave no answer about a known device's Evidence is recorded for that device).
     pub fn fail(self, why: Dropped, now: u64) -> Decision {
         let failed_attestation = match (&self.stage, &why) {
-            (Stage::Appraisal { session, sender }, Dropped::Verifier(reason)) => {
+            (Stage::Appraisal { session, signed }, Dropped::Verifier(reason)) => {
                 Some(AttestationOutcome {
-                    device: session.device.unwrap_or(*sender),
+                    device: session.device.unwrap_or(signed.device),
                     at: now,
                     verdict: AttestationVerdict::VerifierUnavailable,
                     detail: outcome_detail(reason),
@@ -340,9 +351,9 @@ impl Tam {
                 self.on_session(meta, body, record, cx)
             }
             (
-                Stage::Appraisal { session, sender },
+                Stage::Appraisal { session, signed },
                 Resume::Appraised(AppraisalResponse::Ear(ear)),
-            ) => self.on_ear(meta, body, session, Some(sender), ear, cx),
+            ) => self.on_ear(meta, body, session, Some(signed), ear, cx),
             (Stage::Device { session, attested }, Resume::Loaded(Loaded::Device(view))) => {
                 self.on_device(meta, body, session, attested, *view, cx)
             }

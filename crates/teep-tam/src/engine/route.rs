@@ -26,10 +26,11 @@ impl Tam {
         if session.expires_at < cx.now {
             return done(meta, Err(Dropped::TokenExpired));
         }
-        let message = match Unverified::parse(&body, self.cfg.numbering) {
-            Ok(p) => p.message().clone(),
+        let parsed = match Unverified::parse(&body, self.cfg.numbering) {
+            Ok(p) => p,
             Err(e) => return done(meta, Err(Dropped::Malformed(e))),
         };
+        let message = parsed.message().clone();
         let wrong = |s: &SessionRecord, got: MessageType| Dropped::WrongState {
             expected: s.state.name(),
             got: got.name(),
@@ -42,15 +43,16 @@ impl Tam {
                 ) {
                     (Some(evidence), PayloadKind::Evidence) => {
                         match self.open_evidence(evidence).and_then(|evidence| {
-                            let sender = self.signed_by_evidence_key(&body, &evidence, &session)?;
-                            Ok((evidence, sender))
+                            let signed =
+                                self.signed_by_evidence_key(parsed, &evidence, &session)?;
+                            Ok((evidence, signed))
                         }) {
-                            Ok((evidence, sender)) => Step::Appraise(
+                            Ok((evidence, signed)) => Step::Appraise(
                                 AppraisalRequest::Appraise(evidence),
                                 Pending {
                                     meta,
                                     body,
-                                    stage: Stage::Appraisal { session, sender },
+                                    stage: Stage::Appraisal { session, signed },
                                 },
                             ),
                             Err(e) => done(meta, Err(e)),
@@ -115,22 +117,27 @@ impl Tam {
     /// the TAM do Verifier work for it and spend the challenge the genuine one needs.
     /// After the appraisal the EAR's `cnf` must name that key again ([`Self::on_ear`]) and
     /// [`Self::on_device`] verifies with it, so nothing rests on this unchecked read.
-    /// Returns the device that key names: the sender holds it, so a failed appraisal can
-    /// be recorded for that device (when the TAM knows it).
+    /// Returns the device that key names (the sender holds it, so a failed appraisal can
+    /// be recorded for that device when the TAM knows it) and the verified message, which
+    /// [`Self::on_device`] takes when the EAR's `cnf` is that same key instead of
+    /// verifying the same bytes with the same key again.
     fn signed_by_evidence_key(
         &self,
-        body: &[u8],
+        parsed: Unverified<'_>,
         evidence: &[u8],
         session: &SessionRecord,
-    ) -> Result<DeviceId, Dropped> {
+    ) -> Result<SignedBy, Dropped> {
         let key = teep_proto::decode_unverified_cose(evidence)
             .ok()
             .and_then(|cose| cose.payload)
             .and_then(|claims| EatClaims::from_cbor(&claims).ok())
             .and_then(|claims| claims.cnf_key().ok())
             .ok_or(Dropped::NoCnfKey)?;
-        match verify_with(body, self.cfg.numbering, self.cfg.provider, &key) {
-            Ok(_) => Ok(DeviceId(key.thumbprint())),
+        match parsed.verify_with_key(self.cfg.provider, &key) {
+            Ok(verified) => Ok(SignedBy {
+                device: DeviceId(key.thumbprint()),
+                verified: Box::new(verified),
+            }),
             Err(e) if session.device.is_some() => Err(Dropped::WrongDevice(e)),
             Err(e) => Err(Dropped::BadSignature(e)),
         }
@@ -174,12 +181,14 @@ impl Tam {
 
     /// The EAR is in (from the Verifier, or a passport): its `cnf` key must verify the
     /// QueryResponse, and the EAR must check out for that key and this session's nonce.
+    /// `background`: the Evidence's key had verified the QueryResponse before the Verifier
+    /// was asked (a background check); `None` for a passport.
     pub(super) fn on_ear(
         &self,
         meta: MessageMeta,
         body: Vec<u8>,
         session: SessionRecord,
-        sender: Option<DeviceId>,
+        background: Option<SignedBy>,
         ear: Vec<u8>,
         cx: &mut Context<'_>,
     ) -> Step {
@@ -188,17 +197,18 @@ impl Tam {
         };
         // Whose appraisal failed, if it fails: the device the session was opened for, else
         // the one whose key signed the QueryResponse (checked before the appraisal).
-        let appraised = session.device.or(sender);
+        let appraised = session
+            .device
+            .or_else(|| background.as_ref().map(|b| b.device));
         // The key is read from the EAR before its signature is checked; `verify_ear` below
         // checks the signature and that `cnf` names exactly this key, and `on_device` then
         // verifies the QueryResponse with it, so nothing rests on the unchecked read.
         let Some(key) = ear_cnf_key(&ear) else {
             return rejected(meta, Dropped::NoCnfKey, appraised, cx.now);
         };
-        let passport = Unverified::parse(&body, self.cfg.numbering).ok().is_some_and(|p| {
-            matches!(p.message(), Message::QueryResponse(qr)
-                if payload_kind(qr.attestation_payload_format.as_deref()) == PayloadKind::AttestationResult)
-        });
+        // A QueryResponse carrying an Attestation Result (a passport) comes here straight
+        // from `on_session`; one carrying Evidence, after the Verifier's answer.
+        let passport = background.is_none();
         // Passport: the Agent's Verifier saw our token as nonce (or, with
         // `passport_by_age`, its own challenge: fresh by `iat` only); background check: the
         // challenge our Verifier issued for this session.
@@ -229,6 +239,7 @@ impl Tam {
             ear,
             affirming,
             status,
+            verified: background.map(|b| b.verified),
         };
         self.load_signer(meta, body, session, Some(attested))
     }
@@ -240,7 +251,7 @@ impl Tam {
         mut meta: MessageMeta,
         body: Vec<u8>,
         session: SessionRecord,
-        attested: Option<Attested>,
+        mut attested: Option<Attested>,
         view: DeviceView,
         cx: &mut Context<'_>,
     ) -> Step {
@@ -262,7 +273,15 @@ impl Tam {
         if session.device.is_some_and(|expected| expected != id) {
             return rejected(meta, Dropped::NotSessionDevice, attesting, cx.now);
         }
-        let verified = match verify_with(&body, self.cfg.numbering, self.cfg.provider, &key) {
+        // Verified before the appraisal with the Evidence's key, when the EAR's is the same.
+        let checked = attested
+            .as_mut()
+            .and_then(|a| a.verified.take())
+            .filter(|v| v.signer() == &key);
+        let verified = match checked.map_or_else(
+            || verify_with(&body, self.cfg.numbering, self.cfg.provider, &key),
+            |v| Ok(*v),
+        ) {
             Ok(v) => v,
             Err(e) if session.device.is_some() => {
                 return rejected(meta, Dropped::WrongDevice(e), attesting, cx.now);
