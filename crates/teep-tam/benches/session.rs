@@ -421,7 +421,7 @@ impl Fleet {
         let u = update(agent.read(update_bytes));
         assert_eq!(
             u.manifest_list.as_deref(),
-            Some(std::slice::from_ref(&self.release.envelope))
+            Some(&[self.release.envelope.to_vec()][..])
         );
         let token = u.token.unwrap();
         let reports = vec![report(self.release.digest, &token, true)];

@@ -40,11 +40,11 @@ impl Plan<'_> {
     /// has the binary (the device checks it against the manifest's digest), else as stored.
     pub fn envelope(&self, release: &TcRelease) -> Vec<u8> {
         if !self.have_binary.contains(&release.manifest_id) {
-            return release.envelope.clone();
+            return release.envelope.to_vec();
         }
         // Stored envelopes were verified at upload; one that no longer decodes goes as is.
         Envelope::decode(&release.envelope)
-            .map_or_else(|_| release.envelope.clone(), |e| e.without_integrated())
+            .map_or_else(|_| release.envelope.to_vec(), |e| e.without_integrated())
     }
 }
 
@@ -238,7 +238,7 @@ mod tests {
             sequence,
             digest: [sequence as u8; 32],
             signer: None,
-            envelope: Vec::new(),
+            envelope: std::sync::Arc::default(),
             depends_on: deps.iter().map(|d| id(d)).collect(),
         }
     }

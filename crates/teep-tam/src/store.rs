@@ -84,8 +84,9 @@ pub struct TcRelease {
     pub digest: [u8; 32],
     /// Thumbprint of the TC signer key that authenticated the envelope.
     pub signer: Option<[u8; 32]>,
-    /// The SUIT envelope.
-    pub envelope: Vec<u8>,
+    /// The SUIT envelope: shared, not copied, by every device view and store cache that
+    /// holds it (a 64 KiB TC copied into each view was a tenth of a session's own work).
+    pub envelope: std::sync::Arc<[u8]>,
     /// Manifest IDs this TC depends on (installed first).
     pub depends_on: Vec<ComponentId>,
 }

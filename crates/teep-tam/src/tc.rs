@@ -67,7 +67,7 @@ pub fn release_and_ca(
         sequence,
         digest,
         signer,
-        envelope,
+        envelope: envelope.into(),
         depends_on,
     };
     Ok((release, ca))

@@ -28,7 +28,7 @@ fn release(name: &str, sequence: u64, signer: u8) -> TcRelease {
         sequence,
         digest: [sequence as u8; 32],
         signer: Some([signer; 32]),
-        envelope: vec![signer, sequence as u8],
+        envelope: vec![signer, sequence as u8].into(),
         depends_on: vec![],
     }
 }

@@ -51,7 +51,7 @@ fn encrypted_evidence_and_reports_install_a_tc() {
     let qr = agent.read_query(&w.connect());
     let reply = w.post(&encrypted_response(&agent, &qr, &tam_key)).unwrap();
     let u = update(agent.read(&reply.reply.unwrap()));
-    assert_eq!(u.manifest_list, Some(vec![app.envelope.clone()]));
+    assert_eq!(u.manifest_list, Some(vec![app.envelope.to_vec()]));
     assert_eq!(w.device(&agent).unwrap().attested_at, Some(NOW));
     let token = u.token.unwrap();
     let report = encrypted_report(app.digest, &token, &tam_key);

@@ -104,7 +104,7 @@ fn first_contact_attests_records_key_and_sends_policy_dependencies_first() {
     let u = w.first_contact(&agent);
     assert_eq!(
         u.manifest_list,
-        Some(vec![lib.envelope.clone(), app.envelope.clone()])
+        Some(vec![lib.envelope.to_vec(), app.envelope.to_vec()])
     );
     let device = w.device(&agent).unwrap();
     assert_eq!(device.key, agent.key.public_key().to_cose_key_bytes());
@@ -282,7 +282,7 @@ fn requested_tc_list_honoured_when_policy_permits() {
                 .unwrap(),
         ),
     );
-    assert_eq!(u.manifest_list, Some(vec![extra.envelope]));
+    assert_eq!(u.manifest_list, Some(vec![extra.envelope.to_vec()]));
 }
 
 /// have-binary with the release's own sequence number: the envelope goes without its
@@ -324,9 +324,9 @@ fn have_binary_with_the_releases_sequence_gets_the_envelope_without_payload() {
         now: None,
     };
     teep_suit::verify::authenticate(&bare, provider(), &anchors).unwrap();
-    assert_eq!(sent(Some(2), None), extra.envelope);
-    assert_eq!(sent(Some(2), Some(false)), extra.envelope);
-    assert_eq!(sent(Some(1), Some(true)), extra.envelope);
+    assert_eq!(sent(Some(2), None), extra.envelope.to_vec());
+    assert_eq!(sent(Some(2), Some(false)), extra.envelope.to_vec());
+    assert_eq!(sent(Some(1), Some(true)), extra.envelope.to_vec());
 }
 
 #[test]
@@ -376,7 +376,10 @@ fn a_requested_tc_named_by_its_ta_component_id_is_sent_when_permitted() {
                 .unwrap(),
         ),
     );
-    assert_eq!(u.manifest_list, Some(vec![lib.envelope, extra.envelope]));
+    assert_eq!(
+        u.manifest_list,
+        Some(vec![lib.envelope.to_vec(), extra.envelope.to_vec()])
+    );
     w.post(&agent.success(u.token.as_ref().unwrap(), None))
         .unwrap();
     let installed: Vec<ComponentId> = w

@@ -182,7 +182,7 @@ fn release(name: &str, sequence: u64, deps: &[&str]) -> TcRelease {
         sequence,
         digest: [u8::try_from(sequence % 256).unwrap(); 32],
         signer: sequence.is_multiple_of(2).then_some([0x5a; 32]),
-        envelope: format!("{name} v{sequence}").into_bytes(),
+        envelope: format!("{name} v{sequence}").into_bytes().into(),
         depends_on: deps.iter().map(|d| cid(d)).collect(),
     }
 }
@@ -812,7 +812,7 @@ async fn a_newer_release_replaces_the_envelope_a_view_read_before() {
         Loaded::Device(v) => v
             .releases
             .into_iter()
-            .map(|r| (r.sequence, String::from_utf8(r.envelope).unwrap()))
+            .map(|r| (r.sequence, String::from_utf8(r.envelope.to_vec()).unwrap()))
             .collect::<Vec<_>>(),
         other => panic!("{other:?}"),
     };
@@ -966,7 +966,7 @@ async fn the_engine_runs_on_sqlite() {
     let u = update(agent.read(&reply));
     assert_eq!(
         u.manifest_list,
-        Some(vec![lib.envelope.clone(), app.envelope.clone()])
+        Some(vec![lib.envelope.to_vec(), app.envelope.to_vec()])
     );
     let token = u.token.unwrap();
 

@@ -57,7 +57,7 @@ async fn device_view(
     let mut found = Vec::with_capacity(ids.len());
     if !ids.is_empty() {
         for r in fetch(conn, &envelopes_sql(ids.len()), &envelope_values(&ids)).await? {
-            found.push((col(&r, 0)?, col(&r, 1)?));
+            found.push((col(&r, 0)?, col::<Vec<u8>>(&r, 1)?.into()));
         }
     }
     view.releases = fill_envelopes(walk.releases, found)?;

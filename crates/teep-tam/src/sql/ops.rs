@@ -3,6 +3,7 @@
 // take `$n` placeholders and `ON CONFLICT ... DO UPDATE`, so the SQL text is shared too.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use sqlx::{Either, Executor};
 
@@ -226,7 +227,7 @@ fn release_from_row(row: &impl Cols) -> Result<TcRelease, StoreError> {
         sequence: seq_from_db(col(row, 1)?),
         digest: array(col(row, 2)?)?,
         signer: signer.map(array).transpose()?,
-        envelope: col(row, 4)?,
+        envelope: col::<Vec<u8>>(row, 4)?.into(),
         depends_on: codec::to_component_ids(&col::<Vec<u8>>(row, 5)?)?,
     })
 }
@@ -267,7 +268,7 @@ fn walked_from_row(row: &impl Cols) -> Result<Walked, StoreError> {
         sequence: seq_from_db(col(row, 1)?),
         digest: array(col(row, 2)?)?,
         signer: signer.map(array).transpose()?,
-        envelope: Vec::new(),
+        envelope: Arc::default(),
         depends_on: codec::to_component_ids(&col::<Vec<u8>>(row, 5)?)?,
     };
     Ok((col(row, 4)?, release))
@@ -299,7 +300,7 @@ fn envelope_values(rows: &[i64]) -> Vec<Value<'static>> {
 /// removed, so a missing envelope is a broken database.
 fn fill_envelopes(
     walked: Vec<Walked>,
-    mut found: Vec<(i64, Vec<u8>)>,
+    mut found: Vec<(i64, Arc<[u8]>)>,
 ) -> Result<Vec<TcRelease>, StoreError> {
     walked
         .into_iter()
@@ -685,7 +686,7 @@ pub(super) async fn put_release(conn: &mut Conn, r: &TcRelease) -> Result<(), St
         .bind(seq_to_db(r.sequence))
         .bind(r.digest.as_slice())
         .bind(r.signer.as_ref().map(<[u8; 32]>::as_slice))
-        .bind(r.envelope.as_slice())
+        .bind(&r.envelope[..])
         .bind(codec::component_ids(&r.depends_on)?)
         .execute(&mut *conn)
         .await

@@ -23,7 +23,7 @@
 // (`writing`), since two SQLite writers in one process would otherwise meet in SQLite's
 // busy handler, which sleeps for milliseconds at a time.
 
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use rusqlite::Connection;
 
@@ -594,6 +594,7 @@ fn device_view(
     if !missing.is_empty() {
         for r in rows(conn, &envelopes_sql(missing.len()), &envelope_values(&missing))? {
             let (row, envelope): (i64, Vec<u8>) = (col(&r, 0)?, col(&r, 1)?);
+            let envelope = Arc::<[u8]>::from(envelope);
             lock(envelopes).keep(row, &envelope);
             found.push((row, envelope));
         }
@@ -608,7 +609,7 @@ fn device_view(
 /// overflow pages on every QueryResponse and Success cost a tenth of a session's CPU.
 #[derive(Default)]
 struct Envelopes {
-    by_row: std::collections::HashMap<i64, Vec<u8>>,
+    by_row: std::collections::HashMap<i64, Arc<[u8]>>,
     bytes: usize,
 }
 
@@ -617,7 +618,7 @@ struct Envelopes {
 const ENVELOPES_HELD: usize = 64 << 20;
 
 impl Envelopes {
-    fn keep(&mut self, row: i64, envelope: &[u8]) {
+    fn keep(&mut self, row: i64, envelope: &Arc<[u8]>) {
         if envelope.len() > ENVELOPES_HELD || self.by_row.contains_key(&row) {
             return;
         }
@@ -626,7 +627,7 @@ impl Envelopes {
             self.bytes = 0;
         }
         self.bytes += envelope.len();
-        self.by_row.insert(row, envelope.to_vec());
+        self.by_row.insert(row, Arc::clone(envelope));
     }
 }
 
