@@ -182,6 +182,24 @@ fn sig_structure(
     external_aad: &[u8],
     payload: &[u8],
 ) -> (Vec<u8>, Range<usize>) {
+    let (mut out, range) = sig_structure_head(
+        body_protected,
+        sign_protected,
+        external_aad,
+        encode::bytes_len(payload.len()),
+    );
+    encode::write_bytes(payload, &mut out);
+    (out, range)
+}
+
+/// The Sig_structure up to its payload's bstr (with `room` bytes reserved after it), and
+/// the byte range of the signer's protected bstr inside it.
+fn sig_structure_head(
+    body_protected: Option<&[u8]>,
+    sign_protected: &Protected<'_>,
+    external_aad: &[u8],
+    room: usize,
+) -> (Vec<u8>, Range<usize>) {
     let context: &str = if body_protected.is_some() {
         "Signature"
     } else {
@@ -193,7 +211,7 @@ fn sig_structure(
         + body_protected.map_or(0, |b| encode::bytes_len(b.len()))
         + encode::bytes_len(sign_protected.len())
         + encode::bytes_len(external_aad.len())
-        + encode::bytes_len(payload.len());
+        + room;
     let mut out = Vec::with_capacity(len);
     encode::write_head(
         Major::Array,
@@ -208,7 +226,6 @@ fn sig_structure(
     sign_protected.write(&mut out);
     let range = start..out.len();
     encode::write_bytes(external_aad, &mut out);
-    encode::write_bytes(payload, &mut out);
     (out, range)
 }
 
@@ -285,16 +302,10 @@ pub fn sign1_with<E: From<CoseError>>(
     };
     // Sig_structure = ["Signature1", protected, external_aad, payload]: its head up to the
     // payload's bstr head.
-    let mut tbs_head = Vec::new();
-    encode::write_head(Major::Array, 4, &mut tbs_head);
-    encode::write_text("Signature1", &mut tbs_head);
-    let protected_at = tbs_head.len();
-    protected.write(&mut tbs_head);
+    let (tbs_head, protected_range) = sig_structure_head(None, &protected, &opts.external_aad, 0);
     let protected_bytes = tbs_head
-        .get(protected_at..)
-        .ok_or(CoseError::Crypto("Sig_structure layout"))?
-        .to_vec();
-    encode::write_bytes(&opts.external_aad, &mut tbs_head);
+        .get(protected_range)
+        .ok_or(CoseError::Crypto("Sig_structure layout"))?;
     // COSE_Sign1 = [protected, unprotected, payload, signature], tagged by default.
     let kid = opts.kid.then(|| signer.public_key().thumbprint());
     let mut cose_head = Vec::with_capacity(2 + protected_bytes.len() + unprotected_len(opts.kid));
@@ -302,7 +313,7 @@ pub fn sign1_with<E: From<CoseError>>(
         encode::write_head(Major::Tag, TAG_SIGN1, &mut cose_head);
     }
     encode::write_head(Major::Array, 4, &mut cose_head);
-    cose_head.extend_from_slice(&protected_bytes);
+    cose_head.extend_from_slice(protected_bytes);
     write_unprotected(&mut cose_head, kid.as_ref());
     // The payload goes after room for the longer head and the longest bstr head.
     let room = tbs_head.len().max(cose_head.len()) + encode::head_len(u64::MAX);
