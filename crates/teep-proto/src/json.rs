@@ -36,14 +36,60 @@ use crate::types::{ComponentId, Extensions, Message, RawCbor, SystemPropertyClai
 
 /// The JSON view of `message`, with numbers as in `numbering`.
 pub fn to_json(message: &Message, numbering: Numbering) -> Json {
+    view(message, numbering, None)
+}
+
+/// `shorten(to_json(message, numbering), limit)`, made without writing in hex what
+/// [`shorten`] would cut: the view a log keeps. The hex of an Update's 64 KiB TC was
+/// written whole, to be cut to its first 2048 digits, for every Update logged.
+pub fn to_json_within(message: &Message, numbering: Numbering, limit: usize) -> Json {
+    view(message, numbering, Some(limit))
+}
+
+/// Cuts every string of `view` longer than `limit` bytes to its first `limit` (back to a
+/// character boundary) and says how long it was ([`cut`]), keeping the view's structure.
+pub fn shorten(view: &mut Json, limit: usize) {
+    match view {
+        Json::String(text) if text.len() > limit => {
+            let mut end = limit;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            *text = cut(text.get(..end).unwrap_or_default(), text.len());
+        }
+        Json::Array(items) => items.iter_mut().for_each(|v| shorten(v, limit)),
+        Json::Object(members) => members.values_mut().for_each(|v| shorten(v, limit)),
+        _ => {}
+    }
+}
+
+/// How a string cut to its first characters `kept` reads in a view, `total` being the
+/// length of the whole.
+pub fn cut(kept: &str, total: usize) -> String {
+    alloc::format!("{kept}… ({total} characters in all)")
+}
+
+/// The view of [`to_json`]; with `limit`, [`to_json_within`]'s: the byte strings of the
+/// message's own fields are cut as their hex is written ([`value_json`]), everything else
+/// by [`shorten`] once made.
+fn view(message: &Message, numbering: Numbering, limit: Option<usize>) -> Json {
     let parts = message.parts();
     let mut obj = Map::new();
-    obj.insert("type".into(), message.message_type().name().into());
+    let within = |mut json: Json| {
+        if let Some(limit) = limit {
+            shorten(&mut json, limit);
+        }
+        json
+    };
+    obj.insert("type".into(), within(message.message_type().name().into()));
     for (field, value) in parts.options.iter().chain(&parts.positional) {
-        obj.insert(field.name().into(), value_json(*value, numbering));
+        let json = value_json(*value, numbering, limit);
+        let cut_already = matches!(value, Value::Bytes(_) | Value::BstrList(_));
+        let json = if cut_already { json } else { within(json) };
+        obj.insert(field.name().into(), json);
     }
     if !parts.extensions.is_empty() {
-        obj.insert("extensions".into(), raw_map(parts.extensions));
+        obj.insert("extensions".into(), within(raw_map(parts.extensions)));
     }
     Json::Object(obj)
 }
@@ -142,6 +188,20 @@ pub(crate) fn to_hex(bytes: impl AsRef<[u8]>) -> String {
 
 fn hex_list(items: &[Vec<u8>]) -> Json {
     items.iter().map(to_hex).collect::<Vec<String>>().into()
+}
+
+/// The hex of `bytes`, or with `limit` and more than `limit` hex digits, the first
+/// `limit` of them and [`cut`]'s note (only the bytes kept are written in hex).
+fn hex_within(bytes: &[u8], limit: Option<usize>) -> String {
+    let total = bytes.len().saturating_mul(2);
+    match limit {
+        Some(limit) if total > limit => {
+            let mut kept = to_hex(bytes.get(..limit.div_ceil(2)).unwrap_or(bytes));
+            kept.truncate(limit);
+            cut(&kept, total)
+        }
+        _ => to_hex(bytes),
+    }
 }
 
 fn component_id(id: &ComponentId) -> Json {
@@ -264,9 +324,11 @@ fn digest(bytes: &[u8]) -> Option<Json> {
     Some(json!({ "algorithm-id": alg, "digest-bytes": to_hex(value) }))
 }
 
-fn value_json(value: Value<'_>, numbering: Numbering) -> Json {
+/// The view of one field; with `limit`, a byte string (or each of a list) is cut to
+/// `limit` hex digits as [`shorten`] would cut its whole hex.
+fn value_json(value: Value<'_>, numbering: Numbering, limit: Option<usize>) -> Json {
     match value {
-        Value::Bytes(b) => to_hex(b).into(),
+        Value::Bytes(b) => hex_within(b, limit).into(),
         Value::Text(s) => s.into(),
         Value::Uint(n) => n.into(),
         Value::Freshness(list) => list
@@ -274,7 +336,10 @@ fn value_json(value: Value<'_>, numbering: Numbering) -> Json {
             .map(|f| json!({ "value": f.0, "name": f.name() }))
             .collect(),
         Value::Versions(list) => list.iter().copied().collect(),
-        Value::BstrList(list) => hex_list(list),
+        Value::BstrList(list) => list
+            .iter()
+            .map(|b| Json::from(hex_within(b, limit)))
+            .collect(),
         Value::CipherSuites(list) => list
             .iter()
             .map(|suite| {

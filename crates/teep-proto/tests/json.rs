@@ -12,8 +12,8 @@
 mod common;
 
 use serde_json::json;
-use teep_proto::json::{SignatureCheck, cose_view, to_json};
-use teep_proto::{Numbering, Unverified, decode_unsigned};
+use teep_proto::json::{SignatureCheck, cose_view, cut, shorten, to_json, to_json_within};
+use teep_proto::{Message, Numbering, Unverified, Update, decode_unsigned};
 
 const TOKEN: &str = "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf";
 
@@ -162,4 +162,54 @@ fn tc_list_suit_parameters_are_decoded() {
         v["tc-list"][0]["vendor-identifier"],
         json!({"cbor-pen": "0102"})
     );
+}
+
+/// `to_json_within(m, n, limit)` is `shorten(to_json(m, n), limit)`, at every limit
+/// around the lengths of its strings: the byte strings' hex, cut as it is written, reads
+/// exactly as the whole hex cut by `shorten`.
+#[test]
+fn a_view_within_a_limit_is_the_shortened_view() {
+    let update = Message::Update(Update {
+        token: Some(vec![0xa7; 8]),
+        manifest_list: Some(vec![vec![0x5a; 64 << 10], vec![1, 2, 3], Vec::new()]),
+        attestation_payload: Some(vec![0xee; 1000]),
+        err_msg: Some("é".repeat(50)),
+        unneeded_manifest_list: Some(vec![teep_proto::ComponentId(vec![vec![0x11; 40]])]),
+        ..Update::default()
+    });
+    for numbering in [Numbering::Draft26, Numbering::Pre26] {
+        for limit in [
+            0,
+            1,
+            5,
+            6,
+            7,
+            16,
+            99,
+            2000,
+            2048,
+            128 << 10,
+            (128 << 10) + 1,
+            usize::MAX,
+        ] {
+            let mut expected = to_json(&update, numbering);
+            shorten(&mut expected, limit);
+            assert_eq!(
+                to_json_within(&update, numbering, limit),
+                expected,
+                "limit {limit}"
+            );
+        }
+    }
+    let within = to_json_within(&update, Numbering::Draft26, 2048);
+    assert_eq!(
+        within["manifest-list"][0],
+        format!("{}… (131072 characters in all)", "5a".repeat(1024))
+    );
+    assert_eq!(within["manifest-list"][1], "010203");
+    assert_eq!(within["manifest-list"][2], "");
+    let mut cut_text = to_json(&update, Numbering::Draft26);
+    shorten(&mut cut_text, 5);
+    // Cut back to a character boundary: "éé" is 4 bytes.
+    assert_eq!(cut_text["err-msg"], cut("éé", 100));
 }

@@ -19,7 +19,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
 
 use serde::Serialize;
-use teep_proto::json::{SignatureCheck, cose_view, to_json};
+use teep_proto::json::{SignatureCheck, cose_view, shorten, to_json_within};
 use teep_proto::serde_json::Value as Json;
 use teep_proto::{Numbering, Unverified};
 
@@ -183,12 +183,14 @@ fn decode(bytes: &[u8], numbering: Numbering) -> (String, Option<Vec<u8>>, Json)
     }
     match Unverified::parse(bytes, numbering) {
         Ok(m) => {
-            let mut view = cose_view(
-                m.cose(),
-                &SignatureCheck::NotChecked,
-                to_json(m.message(), numbering),
-            );
-            shorten(&mut view);
+            // The COSE part (a kid may be long too) and the message's view, each cut to
+            // the limit once: the message's long byte strings are not even written whole.
+            let mut view = cose_view(m.cose(), &SignatureCheck::NotChecked, Json::Null);
+            shorten(&mut view, VIEW_STRING_LIMIT);
+            if let Json::Object(members) = &mut view {
+                let payload = to_json_within(m.message(), numbering, VIEW_STRING_LIMIT);
+                members.insert("payload".into(), payload);
+            }
             (
                 m.message().message_type().name().into(),
                 m.message().token().map(<[u8]>::to_vec),
@@ -202,23 +204,6 @@ fn decode(bytes: &[u8], numbering: Numbering) -> (String, Option<Vec<u8>>, Json)
 /// The longest string a stored view keeps whole (a TC's payload is hex in the view: kept
 /// whole, 10 000 Updates carrying 1 MiB TCs would fill gigabytes of log).
 pub const VIEW_STRING_LIMIT: usize = 2048;
-
-/// Cuts every string of `view` longer than [`VIEW_STRING_LIMIT`] to that many characters
-/// and says how long it was, keeping the view's structure (what the console draws).
-fn shorten(view: &mut Json) {
-    match view {
-        Json::String(text) if text.len() > VIEW_STRING_LIMIT => {
-            let mut end = VIEW_STRING_LIMIT;
-            while !text.is_char_boundary(end) {
-                end -= 1;
-            }
-            *text = format!("{}… ({} characters in all)", &text[..end], text.len());
-        }
-        Json::Array(items) => items.iter_mut().for_each(shorten),
-        Json::Object(members) => members.values_mut().for_each(shorten),
-        _ => {}
-    }
-}
 
 /// A bounded in-memory [`MessageLog`].
 #[derive(Debug)]
@@ -352,7 +337,46 @@ impl MessageLog for MemoryMessageLog {
 
 #[cfg(test)]
 mod tests {
-    use super::{Json, VIEW_STRING_LIMIT, shorten};
+    use super::{Json, VIEW_STRING_LIMIT, decode};
+    use teep_cose::{Curve, PrivateKey, SignOptions, default_provider};
+    use teep_proto::json::{SignatureCheck, cose_view, shorten, to_json};
+    use teep_proto::{Message, Numbering, Update};
+
+    /// The log's view of an Update carrying a 64 KiB TC, whose hex is cut as it is written,
+    /// is the whole view cut afterwards, as the log made it before.
+    #[test]
+    fn the_view_of_an_update_is_the_whole_view_shortened() {
+        let key = PrivateKey::generate(Curve::P256).unwrap();
+        let signer = default_provider()
+            .signer(&key, key.default_algorithm())
+            .unwrap();
+        let update = Message::Update(Update {
+            token: Some(vec![3; 16]),
+            manifest_list: Some(vec![vec![0x5a; 64 << 10], vec![7; 10]]),
+            ..Update::default()
+        });
+        for numbering in [Numbering::Draft26, Numbering::Pre26] {
+            let bytes = teep_proto::sign_message(
+                &update,
+                numbering,
+                signer.as_ref(),
+                &SignOptions::default(),
+            )
+            .unwrap();
+            let (kind, token, view) = decode(&bytes, numbering);
+            let parsed = teep_proto::Unverified::parse(&bytes, numbering).unwrap();
+            let mut whole = cose_view(
+                parsed.cose(),
+                &SignatureCheck::NotChecked,
+                to_json(parsed.message(), numbering),
+            );
+            shorten(&mut whole, VIEW_STRING_LIMIT);
+            assert_eq!(view, whole);
+            assert_eq!((kind.as_str(), token), ("update", Some(vec![3; 16])));
+            let kept = view["payload"]["manifest-list"][0].as_str().unwrap();
+            assert!(kept.ends_with("… (131072 characters in all)"), "{kept}");
+        }
+    }
 
     #[test]
     fn long_strings_of_a_view_are_cut_and_its_structure_kept() {
@@ -361,7 +385,7 @@ mod tests {
             "type": "update",
             "manifest-list": [ { "payload": payload, "id": "short" } ],
         });
-        shorten(&mut view);
+        shorten(&mut view, VIEW_STRING_LIMIT);
         let kept = view["manifest-list"][0]["payload"].as_str().unwrap();
         assert!(kept.len() < VIEW_STRING_LIMIT + 64, "{}", kept.len());
         assert!(kept.ends_with(&format!("({} characters in all)", 1 << 20)));
