@@ -605,10 +605,21 @@ struct TakenAlg {
     original: Vec<u8>,
 }
 
-/// Decodes exactly one CBOR item (no trailing bytes).
+/// The scratch buffer ciborium reads strings through by default.
+const SCRATCH: usize = 4096;
+
+/// Decodes exactly one CBOR item (no trailing bytes). A longer item gets a scratch buffer
+/// as long as itself, so that each of its strings is read in one piece: through the
+/// default 4 KiB one, an Update's 64 KiB payload was pulled in chunks into a growing
+/// buffer (copied about three times, with a reallocation per doubling).
 fn decode_item(bytes: &[u8]) -> Option<Value> {
     let mut rest = bytes;
-    let value = coset::cbor::de::from_reader(&mut rest).ok()?;
+    let value = if bytes.len() <= SCRATCH {
+        coset::cbor::de::from_reader(&mut rest)
+    } else {
+        coset::cbor::de::from_reader_with_buffer(&mut rest, &mut alloc::vec![0; bytes.len()])
+    }
+    .ok()?;
     rest.is_empty().then_some(value)
 }
 

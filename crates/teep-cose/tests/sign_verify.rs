@@ -58,7 +58,10 @@ fn sign1_equals_cosets_encoding_at_every_bstr_head_width() {
     for_each_provider(|p| {
         let (key, ed) = key_and_signer(p, Algorithm::Ed25519);
         let (ec_key, ec) = key_and_signer(p, Algorithm::Esp256);
-        for len in [0, 23, 24, 255, 256, 65_535, 65_536, 70_001] {
+        // 3 990 and 4 000: the COSE_Sign1 either side of the 4 KiB scratch buffer.
+        for len in [
+            0, 23, 24, 255, 256, 3_990, 4_000, 4_096, 65_535, 65_536, 70_001,
+        ] {
             let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             let ours = sign1(ed.as_ref(), &payload, &SignOptions::default()).unwrap();
             let kid = HeaderBuilder::new()
