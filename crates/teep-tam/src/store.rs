@@ -524,6 +524,23 @@ impl MemoryState {
         *self.device_revisions.entry(*id).or_insert(0) += 1;
     }
 
+    /// The oldest outstanding sessions of devices not known yet beyond the newest `keep`,
+    /// oldest first. Counted first: a connect with fewer than `keep` outstanding (every
+    /// connect, as long as none need retiring) neither sorts nor looks up their order.
+    fn anonymous_beyond(&self, keep: usize) -> Vec<Token> {
+        let held = self
+            .sessions
+            .values()
+            .filter(|s| s.device.is_none() && !s.consumed)
+            .count();
+        if held <= keep {
+            return Vec::new();
+        }
+        let mut oldest = self.outstanding(None);
+        oldest.truncate(held.saturating_sub(keep));
+        oldest
+    }
+
     /// Unconsumed tokens of `device`'s sessions, oldest first.
     fn outstanding(&self, device: Option<DeviceId>) -> Vec<Token> {
         let mut outstanding: Vec<(u64, Option<&u64>, &Token)> = self
@@ -640,11 +657,7 @@ impl Store for MemoryStore {
             LoadRequest::Session(token) => {
                 Loaded::Session(s.sessions.get(token).cloned().map(Box::new))
             }
-            LoadRequest::AnonymousSessions { keep } => {
-                let mut oldest = s.outstanding(None);
-                oldest.truncate(oldest.len().saturating_sub(*keep));
-                Loaded::Anonymous(oldest)
-            }
+            LoadRequest::AnonymousSessions { keep } => Loaded::Anonymous(s.anonymous_beyond(*keep)),
             LoadRequest::Device { id, class } => {
                 Loaded::Device(Box::new(s.device_view(id, class.as_ref())))
             }
