@@ -506,7 +506,12 @@ fn bind(statement: &mut rusqlite::Statement<'_>, values: &[Value<'_>]) -> Result
 /// the `k`-th, which is checked by its name; otherwise it is looked up by name. Formatting
 /// `"$k"` and looking it up for every value bound was a twentieth of the writer thread.
 fn placeholder_index(statement: &rusqlite::Statement<'_>, k: usize) -> Result<usize, StoreError> {
-    let is_k = |name: &str| name.strip_prefix('$').and_then(|n| n.parse().ok()) == Some(k);
+    // Exactly `$` and `k`'s decimal digits: `$01` or `$+1` is another name.
+    let is_k = |name: &str| {
+        name.strip_prefix('$').is_some_and(|n| {
+            !n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit()) && n.parse() == Ok(k)
+        })
+    };
     if statement.parameter_name(k).is_some_and(is_k) {
         return Ok(k);
     }
@@ -729,5 +734,9 @@ mod bind_tests {
         }
         assert!(rows(&conn, "SELECT $1, $2", &values).is_err(), "a value too many");
         assert!(rows(&conn, "SELECT $1, $4, $3", &values).is_err(), "no $2");
+        // `$01` and `$+1` are names of their own, not `$1`.
+        for other in ["SELECT $01, $2", "SELECT $+1, $2"] {
+            assert!(rows(&conn, other, &values[..2]).is_err(), "{other}");
+        }
     }
 }
