@@ -150,3 +150,13 @@ seed_mode json_views 03 "$here"/seed-sources/*.json
 # cose_verify's x5chain seeds (the fixed chain of src/lib.rs): a normal build of the
 # example, not the fuzz build. Needs CARGO_TARGET_DIR or builds under fuzz/target.
 (cd "$here" && cargo +nightly run --quiet --example x509_seeds -- "$here/seeds/cose_verify")
+# tam_exchange: the fixture's first contact (src/tam.rs) writes its own seeds: unsigned
+# QueryResponses and Successes for each stage, the Evidence claims (challenge placeholder),
+# the SUIT reports of the Update and the empty body.
+(cd "$here" && cargo +nightly run --quiet --example tam_seeds -- "$here/seeds/tam_exchange")
+# agent_exchange: the signed vectors as received (00; 08: in state 2) and the draft's
+# QueryRequest and Update as payloads signed by TAM A (01); the hand-made payloads
+# (01..c2-q_*/u_*) and structured Updates (03..4b-t*) in seeds/agent_exchange/ are committed.
+seed_mode agent_exchange 00 "$vectors"/signed/*.cose.hex
+seed_mode agent_exchange 08 "$vectors"/signed/query_request.*.cose.hex
+seed_mode agent_exchange 01 "$vectors"/teep/query_request.hex "$vectors"/teep/update.hex

@@ -1,4 +1,6 @@
-//! Fixtures shared by the fuzz targets and the seed writer (`examples/x509_seeds.rs`).
+//! Fixtures shared by the fuzz targets and the seed writers (`examples/`).
+
+pub mod tam;
 
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,

@@ -108,8 +108,19 @@ pub struct World {
     pub tam_encryption: PrivateKey,
     /// The TAM's private keys and the Verifier key, to start replicas.
     keys: (PrivateKey, PrivateKey, PublicKey),
+    /// The Verifier's signing key, to restart it.
+    verifier_key: PrivateKey,
     pub now: u64,
     pub rng: CountingRng,
+}
+
+/// The in-process Verifier signing with `key`, endorsing `attestation`.
+fn in_process(attestation: &PrivateKey, key: &PrivateKey) -> InProcess {
+    InProcess::new(SigningVerifier::new(
+        Verifier::new(verifier_policy(attestation.public_key()), verifier_id()),
+        signer(key),
+        provider(),
+    ))
 }
 
 pub fn verifier_policy(attestation: &PublicKey) -> Policy {
@@ -159,11 +170,7 @@ impl World {
         let attestation = PrivateKey::generate(Curve::P256).unwrap();
         let tc_key = PrivateKey::generate(Curve::P256).unwrap();
         let tam_encryption = PrivateKey::generate(Curve::P256).unwrap();
-        let verifier = InProcess::new(SigningVerifier::new(
-            Verifier::new(verifier_policy(attestation.public_key()), verifier_id()),
-            signer(&verifier_key),
-            provider(),
-        ));
+        let verifier = in_process(&attestation, &verifier_key);
         Self {
             tam: Tam::new(TamConfig {
                 encryption_key: Some(tam_encryption.clone()),
@@ -178,6 +185,7 @@ impl World {
             tc_signer: signer(&tc_key),
             tam_encryption,
             keys: (esp.clone(), ed.clone(), verifier_key.public_key().clone()),
+            verifier_key,
             now: NOW,
             rng: CountingRng(0),
         }
@@ -193,6 +201,11 @@ impl World {
             held: RefCell::default(),
             updates: RefCell::default(),
         }
+    }
+
+    /// Restarts the in-process Verifier: same key and policy, no challenge outstanding.
+    pub fn restart_verifier(&mut self) {
+        self.verifier = in_process(&self.attestation, &self.verifier_key);
     }
 
     /// Another engine with the same keys: a replica sharing this store.
