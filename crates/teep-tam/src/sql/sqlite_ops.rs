@@ -69,7 +69,8 @@ struct Waiting {
 }
 
 /// Takes a commit back out of the queue if its caller stops waiting before a group took
-/// it, so that a commit whose future was dropped either ran already or never runs.
+/// it, so that a commit whose future was dropped either runs whole (a group took it: it may
+/// still be running, and lands after the drop) or never runs.
 struct Unqueue<'a> {
     queue: &'a Queue,
     ticket: u64,
