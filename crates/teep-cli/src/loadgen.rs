@@ -380,6 +380,7 @@ async fn seed(url: &str, n: usize) -> Result<()> {
             revoked: false,
             suite: None,
             attested_at: Some(now),
+            failed: Vec::new(),
             attestation_exempt: false,
             installed: vec![Installed {
                 manifest_id: manifest_id.clone(),
@@ -423,6 +424,7 @@ async fn load(args: &Args, tam: &str, attestation: &PrivateKey) -> Result<Figure
                 revoked: false,
                 suite: None,
                 attested_at: None,
+                failed: Vec::new(),
                 attestation_exempt: true,
                 installed: Vec::new(),
             });

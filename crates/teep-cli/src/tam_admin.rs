@@ -390,8 +390,19 @@ fn print_devices(devices: Vec<DeviceInfo>) -> Result<()> {
         let contact = d
             .last_contact
             .map_or_else(|| "never".into(), |t| t.to_string());
+        // Releases it failed to install: manifest ID, digest prefix, failures in a row and
+        // the time before which the TAM does not send it again.
+        let failed: String = d
+            .failed
+            .iter()
+            .map(|f| {
+                let digest = f.digest.get(..16).unwrap_or(&f.digest);
+                let (id, n, until) = (&f.manifest_id, f.failures, f.held_until);
+                format!(" failed={id}#{digest}x{n}<{until}")
+            })
+            .collect();
         print_line(&format!(
-            "{} class={} revoked={} installed=[{}] last_contact={contact}",
+            "{} class={} revoked={} installed=[{}]{failed} last_contact={contact}",
             d.id,
             d.class.as_deref().unwrap_or("-"),
             d.revoked,

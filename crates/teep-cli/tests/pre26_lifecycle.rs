@@ -39,6 +39,7 @@ fn register_exempt(tam_data: &Path, identity: &Value) {
         revoked: false,
         suite: None,
         attested_at: None,
+        failed: Vec::new(),
         attestation_exempt: true,
         installed: Vec::new(),
     };

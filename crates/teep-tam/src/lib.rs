@@ -32,8 +32,9 @@
 //!   QueryRequest carrying the TAM's own Attestation Result ([`own`]), signed by the key its
 //!   `cnf` binds; without one, or a second time, the session ends;
 //! * the TAM never sends Error: a wanting QueryResponse gets an Update with err-code;
-//! * installed state is what the device's Successes confirmed (tc-list names components,
-//!   not manifests, and is not mapped yet).
+//! * installed state is what the device's Successes confirmed, replaced by the tc-list of
+//!   each verified QueryResponse that carries one (`plan::reconcile`: an entry of a digest
+//!   the TAM has no release of is recorded at sequence number 0).
 
 #[cfg(feature = "server")]
 pub mod admin;

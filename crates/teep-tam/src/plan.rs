@@ -28,6 +28,9 @@ pub struct Plan<'a> {
     /// Manifest IDs of releases in `send` the Agent already has the binary of
     /// (have-binary with exactly their sequence number): sent without integrated payloads.
     pub have_binary: Vec<ComponentId>,
+    /// Manifest IDs whose latest release the device failed to install more than once
+    /// and that wait ([`crate::store::Failed::held_until`]; logged).
+    pub held: Vec<ComponentId>,
 }
 
 impl Plan<'_> {
@@ -52,13 +55,14 @@ fn installed<'a>(list: &'a [Installed], id: &ComponentId) -> Option<&'a Installe
     list.iter().find(|i| &i.manifest_id == id)
 }
 
-/// Computes the plan for `view` and the Agent's `response`.
-pub fn plan<'a>(view: &'a DeviceView, response: &QueryResponse) -> Plan<'a> {
-    let none = Vec::new();
-    let have = view.device.as_ref().map_or(&none, |d| &d.installed);
+/// Computes the plan for `view` and the Agent's `response`, at `now` (Unix seconds: what
+/// the device failed to install is held back for a while, [`crate::store::Failed::held_until`]).
+pub fn plan<'a>(view: &'a DeviceView, response: &QueryResponse, now: u64) -> Plan<'a> {
+    let have: &[Installed] = view.device.as_ref().map_or(&[], |d| &d.installed);
     let mut wanted: Vec<&ComponentId> = view.policy.install.iter().collect();
     let mut refused = Vec::new();
     let mut have_binary = Vec::new();
+    let mut asked = Vec::new();
     let permitted = |manifest: &ComponentId| {
         view.policy.requestable.contains(manifest) || view.policy.install.contains(manifest)
     };
@@ -78,6 +82,7 @@ pub fn plan<'a>(view: &'a DeviceView, response: &QueryResponse) -> Plan<'a> {
         });
         match found {
             Some(r) if permitted(&r.manifest_id) && new_enough(r) => {
+                asked.push(&r.manifest_id);
                 if !wanted.contains(&&r.manifest_id) {
                     wanted.push(&r.manifest_id);
                 }
@@ -90,12 +95,27 @@ pub fn plan<'a>(view: &'a DeviceView, response: &QueryResponse) -> Plan<'a> {
             _ => refused.push(id.clone()),
         }
     }
-    let mut send = Vec::new();
-    let mut visiting = Vec::new();
-    let mut kept: Vec<&ComponentId> = Vec::new();
+    // What the device failed to install again and again waits, unless it asks for it now.
+    let failed = view.device.as_ref().map_or(&[][..], |d| &d.failed[..]);
+    let mut walk = Walk {
+        view,
+        have,
+        failed: failed
+            .iter()
+            .filter(|f| now < f.held_until() && !asked.contains(&&f.manifest_id))
+            .map(|f| f.digest)
+            .collect(),
+        send: Vec::new(),
+        visiting: Vec::new(),
+        kept: Vec::new(),
+        held: Vec::new(),
+    };
     for id in &wanted {
-        visit(view, have, id, &mut send, &mut visiting, &mut kept);
+        walk.visit(id);
     }
+    let Walk {
+        send, kept, held, ..
+    } = walk;
     let unneeded = response.unneeded_manifest_list.iter().flatten();
     let mut unlink: Vec<ComponentId> = have
         .iter()
@@ -113,6 +133,7 @@ pub fn plan<'a>(view: &'a DeviceView, response: &QueryResponse) -> Plan<'a> {
         unlink,
         refused,
         have_binary,
+        held,
     }
 }
 
@@ -181,51 +202,70 @@ fn installs(release: &TcRelease, id: &ComponentId) -> bool {
         .is_ok_and(|m| m.common.components.contains(id))
 }
 
-/// Depth-first, dependencies first. Returns whether `id` is (or will be) on the device;
-/// `kept` collects every manifest the plan keeps (wanted or depended on).
-fn visit<'a>(
+/// The walk of the wanted manifests and their dependencies ([`Walk::visit`]).
+struct Walk<'a> {
     view: &'a DeviceView,
-    have: &[Installed],
-    id: &'a ComponentId,
-    send: &mut Vec<&'a TcRelease>,
-    visiting: &mut Vec<&'a ComponentId>,
-    kept: &mut Vec<&'a ComponentId>,
-) -> bool {
-    if send.iter().any(|r| &r.manifest_id == id) {
-        return true;
+    have: &'a [Installed],
+    /// Digests of releases held back (failed, waiting, and not asked for again).
+    failed: Vec<[u8; 32]>,
+    /// Releases to send, dependencies first.
+    send: Vec<&'a TcRelease>,
+    /// The manifests being visited (a dependency cycle meets one again).
+    visiting: Vec<&'a ComponentId>,
+    /// Every manifest the plan keeps (wanted or depended on).
+    kept: Vec<&'a ComponentId>,
+    /// Manifests whose release is held back (in `failed`).
+    held: Vec<ComponentId>,
+}
+
+impl<'a> Walk<'a> {
+    /// Depth-first, dependencies first. Returns whether `id` is (or will be) on the
+    /// device.
+    fn visit(&mut self, id: &'a ComponentId) -> bool {
+        if self.send.iter().any(|r| &r.manifest_id == id) {
+            return true;
+        }
+        // A dependency cycle cannot be installed in any order: refuse it.
+        if self.visiting.contains(&id) {
+            return false;
+        }
+        if !self.kept.contains(&id) {
+            self.kept.push(id);
+        }
+        let current = installed(self.have, id);
+        let Some(rel) = release(self.view, id) else {
+            return current.is_some();
+        };
+        // Every dependency is visited, also when `id` itself is up to date: that keeps
+        // them (not unlinked) and sends their own updates.
+        self.visiting.push(id);
+        let mut deps_ok = true;
+        for dep in &rel.depends_on {
+            deps_ok &= self.visit(dep);
+        }
+        self.visiting.pop();
+        if current.is_some_and(|i| i.sequence >= rel.sequence) {
+            return true;
+        }
+        // A release held back after failures; what depends on it then goes only if an
+        // earlier version of it is installed.
+        if self.failed.contains(&rel.digest) {
+            if !self.held.contains(id) {
+                self.held.push(id.clone());
+            }
+            return current.is_some();
+        }
+        if deps_ok {
+            self.send.push(rel);
+        }
+        deps_ok || current.is_some()
     }
-    // A dependency cycle cannot be installed in any order: refuse it.
-    if visiting.contains(&id) {
-        return false;
-    }
-    if !kept.contains(&id) {
-        kept.push(id);
-    }
-    let current = installed(have, id);
-    let Some(rel) = release(view, id) else {
-        return current.is_some();
-    };
-    // Every dependency is visited, also when `id` itself is up to date: that keeps them
-    // (not unlinked) and sends their own updates.
-    visiting.push(id);
-    let mut deps_ok = true;
-    for dep in &rel.depends_on {
-        deps_ok &= visit(view, have, dep, send, visiting, kept);
-    }
-    visiting.pop();
-    if current.is_some_and(|i| i.sequence >= rel.sequence) {
-        return true;
-    }
-    if deps_ok {
-        send.push(rel);
-    }
-    deps_ok || current.is_some()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Device, DeviceId, TcPolicy};
+    use crate::store::{Device, DeviceId, Failed, TcPolicy};
     use teep_proto::RequestedTcInfo;
 
     fn id(name: &str) -> ComponentId {
@@ -261,6 +301,7 @@ mod tests {
                         digest: [0; 32],
                     })
                     .collect(),
+                failed: Vec::new(),
             }),
             policy: TcPolicy {
                 install: install.iter().map(|n| id(n)).collect(),
@@ -290,7 +331,7 @@ mod tests {
             ],
             &[("old", 3), ("gone", 1)],
         );
-        let p = plan(&v, &QueryResponse::default());
+        let p = plan(&v, &QueryResponse::default(), 0);
         assert_eq!(names(&p), vec![(id("lib"), 1), (id("app"), 2)]);
         assert_eq!(p.unlink, vec![id("gone")]);
     }
@@ -302,7 +343,7 @@ mod tests {
             vec![rel("app", 2, &["lib"]), rel("lib", 1, &[])],
             &[("app", 2), ("lib", 1)],
         );
-        let p = plan(&v, &QueryResponse::default());
+        let p = plan(&v, &QueryResponse::default(), 0);
         assert!(p.is_empty(), "{p:?}");
     }
 
@@ -317,7 +358,7 @@ mod tests {
             ],
             &[],
         );
-        assert!(plan(&v, &QueryResponse::default()).send.is_empty());
+        assert!(plan(&v, &QueryResponse::default(), 0).send.is_empty());
     }
 
     #[test]
@@ -332,14 +373,94 @@ mod tests {
             requested_tc_list: Some(vec![ask("opt", Some(4)), ask("secret", None)]),
             ..QueryResponse::default()
         };
-        let p = plan(&v, &qr);
+        let p = plan(&v, &qr, 0);
         assert_eq!(names(&p), vec![(id("opt"), 4)]);
         assert_eq!(p.refused, vec![id("secret")]);
         let too_new = QueryResponse {
             requested_tc_list: Some(vec![ask("opt", Some(5))]),
             ..QueryResponse::default()
         };
-        assert!(plan(&v, &too_new).send.is_empty());
+        assert!(plan(&v, &too_new, 0).send.is_empty());
+    }
+
+    /// `v` with the device having failed to install release `name` v`sequence`.
+    fn failing(mut v: DeviceView, name: &str, sequence: u64) -> DeviceView {
+        if let Some(d) = v.device.as_mut() {
+            d.failed.push(Failed {
+                manifest_id: id(name),
+                digest: [sequence as u8; 32],
+                failures: 2,
+                at: 0,
+            });
+        }
+        v
+    }
+
+    #[test]
+    fn a_release_the_device_failed_is_held_back_with_what_needs_it() {
+        // lib v3 failed twice; app v2 needs lib and lib is not installed: neither goes
+        // until the wait is over.
+        let v = failing(
+            view(
+                &["app", "other"],
+                vec![
+                    rel("app", 2, &["lib"]),
+                    rel("lib", 3, &[]),
+                    rel("other", 1, &[]),
+                ],
+                &[],
+            ),
+            "lib",
+            3,
+        );
+        let p = plan(&v, &QueryResponse::default(), 0);
+        assert_eq!(names(&p), vec![(id("other"), 1)]);
+        assert_eq!(p.held, vec![id("lib")]);
+        assert!(
+            p.unlink.is_empty(),
+            "a held manifest is still wanted: {p:?}"
+        );
+        let until = v.device.as_ref().unwrap().failed[0].held_until();
+        let p = plan(&v, &QueryResponse::default(), until);
+        assert_eq!(
+            names(&p),
+            vec![(id("lib"), 3), (id("app"), 2), (id("other"), 1)]
+        );
+        // With lib v1 installed, app v2 goes on it; lib stays at v1 and is not unlinked.
+        let v = failing(
+            view(
+                &["app"],
+                vec![rel("app", 2, &["lib"]), rel("lib", 3, &[])],
+                &[("lib", 1)],
+            ),
+            "lib",
+            3,
+        );
+        let p = plan(&v, &QueryResponse::default(), 0);
+        assert_eq!(names(&p), vec![(id("app"), 2)]);
+        assert!(p.unlink.is_empty());
+    }
+
+    #[test]
+    fn a_failed_release_goes_again_when_asked_for_or_superseded() {
+        let v = failing(view(&[], vec![rel("opt", 4, &[])], &[]), "opt", 4);
+        let ask = RequestedTcInfo {
+            component_id: id("opt"),
+            tc_manifest_sequence_number: None,
+            have_binary: None,
+        };
+        let qr = QueryResponse {
+            requested_tc_list: Some(vec![ask]),
+            ..QueryResponse::default()
+        };
+        let p = plan(&v, &qr, 0);
+        assert_eq!(names(&p), vec![(id("opt"), 4)]);
+        assert!(p.held.is_empty());
+        // A new release of a failed manifest has another digest: it is sent.
+        let v = failing(view(&["app"], vec![rel("app", 3, &[])], &[]), "app", 2);
+        let p = plan(&v, &QueryResponse::default(), 0);
+        assert_eq!(names(&p), vec![(id("app"), 3)]);
+        assert!(p.held.is_empty());
     }
 
     #[test]
@@ -353,7 +474,7 @@ mod tests {
             unneeded_manifest_list: Some(vec![id("app"), id("opt")]),
             ..QueryResponse::default()
         };
-        let p = plan(&v, &qr);
+        let p = plan(&v, &qr, 0);
         assert!(p.send.is_empty());
         assert_eq!(p.unlink, vec![id("opt")]);
     }
@@ -408,6 +529,6 @@ mod tests {
         // ... so the plan sends the release again (the device re-delivers it idempotently).
         let mut v2 = v.clone();
         v2.device.as_mut().unwrap().installed = got;
-        assert_eq!(plan(&v2, &QueryResponse::default()).send.len(), 1);
+        assert_eq!(plan(&v2, &QueryResponse::default(), 0).send.len(), 1);
     }
 }

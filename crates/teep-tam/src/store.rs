@@ -51,6 +51,47 @@ pub struct Installed {
     pub digest: [u8; 32],
 }
 
+/// A release a device failed to install: its Agent answered the Update with
+/// ERR_MANIFEST_PROCESSING_FAILED and a SUIT report saying this manifest failed (failures
+/// less than [`FAILED_BACKOFF`] after the last one counted count as that one). After a
+/// second failure in a row the TAM waits before sending it to that device again
+/// ([`Failed::held_until`]): an envelope that keeps failing on a device would otherwise
+/// travel with every contact. It goes at once when the Agent asks for it
+/// (`requested-tc-list`), and a new release of the manifest (another digest) goes as usual.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failed {
+    /// The manifest component ID.
+    pub manifest_id: ComponentId,
+    /// SHA-256 of the bstr-wrapped manifest that failed.
+    pub digest: [u8; 32],
+    /// How many times in a row the device failed it.
+    pub failures: u32,
+    /// When it last failed (Unix seconds).
+    pub at: u64,
+}
+
+impl Failed {
+    /// Until when (Unix seconds) the release is not sent again: not at all after a first
+    /// failure, whose cause may be gone at the next contact (a TC-signer anchor the device
+    /// lacked, a payload at its URI being fixed), then [`FAILED_BACKOFF`] seconds doubled
+    /// with each further failure, at most [`FAILED_BACKOFF_MAX`].
+    pub fn held_until(&self) -> u64 {
+        if self.failures < 2 {
+            return self.at;
+        }
+        let doublings = (self.failures - 2).min(16);
+        let wait = (FAILED_BACKOFF << doublings).min(FAILED_BACKOFF_MAX);
+        self.at.saturating_add(wait)
+    }
+}
+
+/// The wait after a release's second failure on a device (seconds).
+pub const FAILED_BACKOFF: u64 = 60;
+/// The longest wait between attempts of a release that keeps failing (one day).
+pub const FAILED_BACKOFF_MAX: u64 = 86_400;
+/// At most this many failed releases are remembered per device (the newest).
+pub const FAILED_PER_DEVICE: usize = 16;
+
 /// A device the TAM knows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Device {
@@ -71,6 +112,9 @@ pub struct Device {
     pub attestation_exempt: bool,
     /// Manifests installed, as the TAM last learnt from a Success.
     pub installed: Vec<Installed>,
+    /// Releases it failed to install, with how often and when (oldest first, at most
+    /// [`FAILED_PER_DEVICE`]).
+    pub failed: Vec<Failed>,
 }
 
 /// One version of a Trusted Component, as the TC signer made it.
@@ -841,6 +885,7 @@ impl Registration {
             attested_at: None,
             attestation_exempt: self.attestation_exempt.unwrap_or(false),
             installed: Vec::new(),
+            failed: Vec::new(),
         }
     }
 

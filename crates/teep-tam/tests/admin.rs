@@ -1103,6 +1103,7 @@ async fn devices_are_listed_a_page_at_a_time() {
         revoked: false,
         suite: None,
         attested_at: None,
+        failed: Vec::new(),
         attestation_exempt: false,
         installed: vec![],
     };

@@ -153,6 +153,7 @@ async fn script<S: AdminStore + Store>(store: &S) -> (Vec<String>, Loaded) {
                 revoked: false,
                 suite: None,
                 attested_at: Some(10),
+                failed: Vec::new(),
                 attestation_exempt: false,
                 installed: vec![],
             }),

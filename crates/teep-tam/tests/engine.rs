@@ -17,12 +17,13 @@ use teep_cose::{Curve, PrivateKey};
 use teep_proto::{
     CipherSuite, ComponentId, CoseStructure, DataItemRequested, ErrCode, ErrorMessage,
     FreshnessMechanism, Message, QueryResponse, RequestedTcInfo, SuitCoseProfile,
-    decode_unverified_cose,
+    SystemPropertyClaims, decode_unverified_cose,
 };
 use teep_tam::store::{
-    AttestationVerdict, Device, MemoryState, OUTCOMES_PER_DEVICE, SessionState, TcPolicy, TcRelease,
+    AttestationVerdict, Device, FAILED_BACKOFF, FAILED_BACKOFF_MAX, FAILED_PER_DEVICE, Failed,
+    MemoryState, OUTCOMES_PER_DEVICE, SessionState, TcPolicy, TcRelease,
 };
-use teep_tam::{Dropped, Event, TOKEN_LEN, driver};
+use teep_tam::{Dropped, Event, Handled, TOKEN_LEN, driver};
 
 /// A world whose policy installs `app` v1, and a P-256 Agent.
 fn app_world() -> (World, Agent, TcRelease) {
@@ -382,15 +383,8 @@ fn a_requested_tc_named_by_its_ta_component_id_is_sent_when_permitted() {
     );
     w.post(&agent.success(u.token.as_ref().unwrap(), None))
         .unwrap();
-    let installed: Vec<ComponentId> = w
-        .device(&agent)
-        .unwrap()
-        .installed
-        .into_iter()
-        .map(|i| i.manifest_id)
-        .collect();
     assert_eq!(
-        installed,
+        installed_ids(&w, &agent),
         vec![manifest_id("app"), manifest_id("lib"), manifest_id("extra")]
     );
 }
@@ -624,6 +618,7 @@ fn revoked_device_stays_out_with_good_evidence() {
                 revoked: true,
                 suite: None,
                 attested_at: None,
+                failed: Vec::new(),
                 attestation_exempt: false,
                 installed: Vec::new(),
             },
@@ -696,6 +691,47 @@ fn suit_report_with_another_nonce_is_dropped() {
 
 #[test]
 fn manifest_processing_error_records_only_what_succeeded() {
+    let (w, agent, _, done) = failing_app(ErrCode::ManifestProcessingFailed);
+    assert_eq!(
+        done.event,
+        Event::AgentError {
+            code: ErrCode::ManifestProcessingFailed
+        }
+    );
+    assert_eq!(installed_ids(&w, &agent), vec![manifest_id("lib")]);
+}
+
+/// The manifest IDs the TAM records as installed on `agent`'s device.
+fn installed_ids(w: &World, agent: &Agent) -> Vec<ComponentId> {
+    let device = w.device(agent).unwrap();
+    device
+        .installed
+        .into_iter()
+        .map(|i| i.manifest_id)
+        .collect()
+}
+
+/// The known device's next exchange: a QueryRequest, and its QueryResponse (tc-list as the
+/// Agent holds, and `asking` for these TCs) answered.
+fn next_contact(w: &mut World, agent: &Agent, asking: &[&str]) -> Handled {
+    w.now += 10;
+    let qr = agent.read_query(&w.post_hint(&[], Some(agent.id())).unwrap().reply.unwrap());
+    let requested = asking.iter().map(|name| RequestedTcInfo {
+        component_id: manifest_id(name),
+        tc_manifest_sequence_number: None,
+        have_binary: None,
+    });
+    let response = QueryResponse {
+        requested_tc_list: (!asking.is_empty()).then(|| requested.collect()),
+        ..agent.response_with(&qr, None)
+    };
+    w.post(&agent.sign(Message::QueryResponse(response)))
+        .unwrap()
+}
+
+/// An Error answering an Update for app v1 (over lib v1): lib installed, app failed with
+/// `code`; the Agent then holds lib. The Error's outcome last.
+fn failing_app(code: ErrCode) -> (World, Agent, TcRelease, Handled) {
     let mut w = World::new();
     let lib = w.release("lib", 1, &[]);
     let app = w.release("app", 1, &["lib"]);
@@ -708,23 +744,121 @@ fn manifest_processing_error_records_only_what_succeeded() {
             report(lib.digest, &token, true),
             report(app.digest, &token, false),
         ]),
-        ..ErrorMessage::new(ErrCode::ManifestProcessingFailed)
+        ..ErrorMessage::new(code)
     };
     let done = w.post(&agent.error(err)).unwrap();
+    let digest = teep_suit::Digest::sha256(lib.digest);
+    agent
+        .held
+        .borrow_mut()
+        .push(SystemPropertyClaims::new(manifest_id("lib"), &digest, None));
+    (w, agent, app, done)
+}
+
+/// The Agent's Error for the Update `sent` (for `app`): its report says `app` failed.
+fn fail(w: &mut World, agent: &Agent, sent: Handled, app: &TcRelease) {
+    let u = update(agent.read(&sent.reply.unwrap()));
+    assert_eq!(u.manifest_list, Some(vec![app.envelope.to_vec()]));
+    let token = u.token.unwrap();
+    let err = ErrorMessage {
+        token: Some(token.clone()),
+        suit_reports: Some(vec![report(app.digest, &token, false)]),
+        ..ErrorMessage::new(ErrCode::ManifestProcessingFailed)
+    };
+    w.post(&agent.error(err)).unwrap();
+}
+
+/// A manifest the Agent failed to process (ERR_MANIFEST_PROCESSING_FAILED, its report
+/// failed) goes again at the next contact (the cause may be gone: an anchor added, a
+/// payload fixed), but after a second failure in a row, a minute or more after the first,
+/// it waits, a minute and then twice as long each time, instead of travelling with every
+/// contact. It goes at once when the
+/// Agent asks for it, and a new release of it (another digest) goes as usual; installed,
+/// its failures are forgotten.
+#[test]
+fn a_manifest_that_keeps_failing_waits_unless_asked_for_or_released_anew() {
+    let (mut w, agent, app, _) = failing_app(ErrCode::ManifestProcessingFailed);
+    let first = Failed {
+        manifest_id: manifest_id("app"),
+        digest: app.digest,
+        failures: 1,
+        at: w.now,
+    };
+    assert_eq!(w.device(&agent).unwrap().failed, vec![first.clone()]);
+    // Failing again within FAILED_BACKOFF (the retries of one policy check) counts once.
+    let sent = next_contact(&mut w, &agent, &[]);
+    fail(&mut w, &agent, sent, &app);
+    assert_eq!(w.device(&agent).unwrap().failed, vec![first]);
+    w.now += FAILED_BACKOFF;
+    let sent = next_contact(&mut w, &agent, &[]);
+    fail(&mut w, &agent, sent, &app);
+    let failed = w.device(&agent).unwrap().failed;
     assert_eq!(
-        done.event,
-        Event::AgentError {
-            code: ErrCode::ManifestProcessingFailed
-        }
+        (failed.len(), failed[0].failures, failed[0].at),
+        (1, 2, w.now)
     );
-    let installed: Vec<_> = w
-        .device(&agent)
-        .unwrap()
-        .installed
-        .into_iter()
-        .map(|i| i.manifest_id)
-        .collect();
-    assert_eq!(installed, vec![manifest_id("lib")]);
+    assert_eq!(failed[0].held_until(), w.now + FAILED_BACKOFF);
+    // Within the wait: nothing to send.
+    assert_eq!(next_contact(&mut w, &agent, &[]).event, Event::UpToDate);
+    // Asked for, it goes (policy lets the device ask for what it must install).
+    let asked = next_contact(&mut w, &agent, &["app"]);
+    let u = update(agent.read(&asked.reply.unwrap()));
+    assert_eq!(u.manifest_list, Some(vec![app.envelope.to_vec()]));
+    // That Update is left unanswered. After the wait it goes again; a third failure
+    // doubles the wait.
+    w.now += FAILED_BACKOFF;
+    let sent = next_contact(&mut w, &agent, &[]);
+    fail(&mut w, &agent, sent, &app);
+    let failed = w.device(&agent).unwrap().failed;
+    assert_eq!(failed[0].held_until(), w.now + 2 * FAILED_BACKOFF);
+    assert_eq!(next_contact(&mut w, &agent, &[]).event, Event::UpToDate);
+    // A new release goes without waiting and, installed, clears the failures.
+    let app2 = w.release("app", 2, &[]);
+    let sent = next_contact(&mut w, &agent, &[]);
+    let u = update(agent.read(&sent.reply.unwrap()));
+    assert_eq!(u.manifest_list, Some(vec![app2.envelope.to_vec()]));
+    let token = u.token.unwrap();
+    let reports = vec![report(app2.digest, &token, true)];
+    w.post(&agent.success(&token, Some(reports))).unwrap();
+    assert!(w.device(&agent).unwrap().failed.is_empty());
+}
+
+/// The wait grows to a day at most, however often the release fails.
+#[test]
+fn the_wait_of_a_failing_release_is_at_most_a_day() {
+    let failed = |failures| Failed {
+        manifest_id: manifest_id("app"),
+        digest: [0; 32],
+        failures,
+        at: 1000,
+    };
+    assert_eq!(failed(1).held_until(), 1000);
+    assert_eq!(failed(3).held_until(), 1000 + 2 * FAILED_BACKOFF);
+    assert_eq!(failed(u32::MAX).held_until(), 1000 + FAILED_BACKOFF_MAX);
+}
+
+/// A temporary error holds nothing back: the next contact sends the manifest again.
+#[test]
+fn a_temporary_error_holds_nothing_back() {
+    let (mut w, agent, app, _) = failing_app(ErrCode::TemporaryError);
+    assert!(w.device(&agent).unwrap().failed.is_empty());
+    let sent = next_contact(&mut w, &agent, &[]);
+    let u = update(agent.read(&sent.reply.unwrap()));
+    assert_eq!(u.manifest_list, Some(vec![app.envelope.to_vec()]));
+}
+
+/// The failures kept per device are bounded: the oldest go first.
+#[test]
+fn failed_releases_are_bounded_per_device() {
+    let (mut w, agent, _, _) = failing_app(ErrCode::ManifestProcessingFailed);
+    for sequence in 2..=(FAILED_PER_DEVICE as u64 + 3) {
+        let app = w.release("app", sequence, &[]);
+        let sent = next_contact(&mut w, &agent, &[]);
+        fail(&mut w, &agent, sent, &app);
+        let failed = w.device(&agent).unwrap().failed;
+        assert!(failed.len() <= FAILED_PER_DEVICE);
+        assert_eq!(failed.last().unwrap().digest, app.digest);
+    }
 }
 
 /// The Agent applied an Update replacing app v1 by v2, its Success was lost, and it
@@ -1524,7 +1658,7 @@ fn drive_interfered(
     body: &[u8],
     times: usize,
     interfere: impl Fn(&teep_tam::MemoryStore) + Send + Sync,
-) -> (Result<teep_tam::Handled, Dropped>, usize, usize) {
+) -> (Result<Handled, Dropped>, usize, usize) {
     use std::sync::atomic::Ordering::SeqCst;
     let tam = w.replica();
     let World {

@@ -149,12 +149,27 @@ pub struct DeviceInfo {
     pub last_attestation: Option<(u64, usize)>,
     /// Installed TCs (manifest ID and sequence number).
     pub installed: Vec<(String, u64)>,
+    /// Releases it failed to install (`store::Failed`).
+    pub failed: Vec<FailedInfo>,
     /// Latest SUIT reports, newest first.
     pub last_reports: Vec<ReportInfo>,
     /// Its last recorded contact.
     pub last_contact: Option<u64>,
     /// How its latest appraisal ended (failed ones included).
     pub last_outcome: Option<OutcomeInfo>,
+}
+
+/// A release a device failed to install, and until when the TAM waits to send it again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FailedInfo {
+    /// Its manifest ID.
+    pub manifest_id: String,
+    /// Its manifest digest (hex).
+    pub digest: String,
+    /// How many times in a row the device failed it.
+    pub failures: u32,
+    /// Not sent again before this time (Unix seconds), unless the device asks for it.
+    pub held_until: u64,
 }
 
 /// One appraisal of a device's attestation and how it ended.
@@ -192,6 +207,16 @@ impl DeviceInfo {
                 .installed
                 .iter()
                 .map(|i| (i.manifest_id.to_string(), i.sequence))
+                .collect(),
+            failed: d
+                .failed
+                .iter()
+                .map(|f| FailedInfo {
+                    manifest_id: f.manifest_id.to_string(),
+                    digest: hex::encode(f.digest),
+                    failures: f.failures,
+                    held_until: f.held_until(),
+                })
                 .collect(),
             last_reports: s
                 .last_reports

@@ -28,6 +28,7 @@ impl Tam {
             attested_at: None,
             attestation_exempt: false,
             installed: Vec::new(),
+            failed: Vec::new(),
         });
         let suite = verified.cipher_suite();
         device.suite = Some(suite.clone());
@@ -113,9 +114,12 @@ impl Tam {
                     device: Some(device.clone()),
                     ..view
                 };
-                let p = plan(&view, qr);
+                let p = plan(&view, qr, cx.now);
                 if !p.refused.is_empty() {
                     tracing::info!(device = %id, refused = p.refused.len(), "requested TCs not permitted by policy");
+                }
+                if !p.held.is_empty() {
+                    tracing::info!(device = %id, held = p.held.len(), "releases the device failed to install again and again wait");
                 }
                 if p.is_empty() {
                     changes.device = Some(device);

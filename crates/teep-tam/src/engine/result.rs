@@ -1,6 +1,8 @@
 //! Success and Error: what the device did with an Update (or a QueryRequest).
 
-use teep_proto::ComponentId;
+use teep_proto::{ComponentId, ErrCode};
+
+use crate::store::{FAILED_BACKOFF, FAILED_PER_DEVICE, Failed};
 
 use super::*;
 
@@ -109,6 +111,43 @@ impl Tam {
         device
             .installed
             .retain(|i| !unlinked.contains(&i.manifest_id));
+        // A manifest the Agent could not process waits before it is sent to this device
+        // again if it fails again (see `Failed`); installing a manifest clears its
+        // failures.
+        if code == Some(ErrCode::ManifestProcessingFailed) {
+            for m in &state.sent_manifests {
+                let failed = records
+                    .iter()
+                    .any(|r| r.manifest_digest == m.digest && !r.success);
+                if !failed {
+                    continue;
+                }
+                match device.failed.iter().position(|f| f.digest == m.digest) {
+                    Some(i) => {
+                        // Moved to the newest end (trimmed last), and counted again unless
+                        // it failed less than FAILED_BACKOFF ago: the retries of one
+                        // policy check, or of a device asking for it, are one failure.
+                        let mut again = device.failed.remove(i);
+                        if now >= again.at.saturating_add(FAILED_BACKOFF) {
+                            again.failures = again.failures.saturating_add(1);
+                            again.at = now;
+                        }
+                        device.failed.push(again);
+                    }
+                    None => device.failed.push(Failed {
+                        manifest_id: m.manifest_id.clone(),
+                        digest: m.digest,
+                        failures: 1,
+                        at: now,
+                    }),
+                }
+            }
+        }
+        device
+            .failed
+            .retain(|f| !installed.iter().any(|m| m.manifest_id == f.manifest_id));
+        let excess = device.failed.len().saturating_sub(FAILED_PER_DEVICE);
+        device.failed.drain(..excess);
         let event = match code {
             None => Event::Installed {
                 manifests: installed.len(),

@@ -8,7 +8,7 @@ use teep_proto::{
     SuitCoseProfile,
 };
 
-use crate::store::{ExpectQueryResponse, ExpectSuccess, Offer, SentManifest, StoreError};
+use crate::store::{ExpectQueryResponse, ExpectSuccess, Failed, Offer, SentManifest, StoreError};
 
 type Enc = Encoder<Vec<u8>>;
 type EncResult = Result<(), minicbor::encode::Error<core::convert::Infallible>>;
@@ -106,6 +106,36 @@ pub(super) fn component_ids(ids: &[ComponentId]) -> Result<Vec<u8>, StoreError> 
 /// A column holding a list of component ids.
 pub(super) fn to_component_ids(bytes: &[u8]) -> Result<Vec<ComponentId>, StoreError> {
     decode(bytes, |d| items(d, get_id))
+}
+
+/// A device's failed releases as a column: `[* [manifest-id, digest, failures, at]]`.
+pub(super) fn failed(failed: &[Failed]) -> Result<Vec<u8>, StoreError> {
+    encode(|e| {
+        list(e, failed, |e, f| {
+            e.array(4)?;
+            put_id(e, &f.manifest_id)?;
+            e.bytes(&f.digest)?.u32(f.failures)?.u64(f.at).map(drop)
+        })
+    })
+}
+
+/// A column holding a device's failed releases.
+pub(super) fn to_failed(bytes: &[u8]) -> Result<Vec<Failed>, StoreError> {
+    decode(bytes, |d| {
+        items(d, |d| {
+            if d.array()? != Some(4) {
+                return Err(minicbor::decode::Error::message(
+                    "a failed release is [manifest-id, digest, failures, at]",
+                ));
+            }
+            Ok(Failed {
+                manifest_id: get_id(d)?,
+                digest: digest(d)?,
+                failures: d.u32()?,
+                at: d.u64()?,
+            })
+        })
+    })
 }
 
 /// A cipher suite as a column.

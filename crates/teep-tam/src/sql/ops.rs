@@ -152,7 +152,7 @@ const OUTSTANDING_SQL: &str = "SELECT token FROM sessions WHERE device = $1 AND 
 /// The device row joined with its installed rows (one row per installed manifest, or one
 /// row of NULLs): a device record with its installed list in a single statement.
 const DEVICE_SQL: &str = "SELECT d.cose_key, d.class, d.revoked, d.suite, d.attested_at, \
-     i.manifest_id, i.sequence, i.digest, d.attestation_exempt, d.revision \
+     i.manifest_id, i.sequence, i.digest, d.attestation_exempt, d.revision, d.failed \
      FROM devices d LEFT JOIN installed i ON i.device = d.id \
      WHERE d.id = $1 ORDER BY i.position";
 
@@ -199,6 +199,7 @@ fn device_from_rows(id: &DeviceId, rows: &[impl Cols]) -> Result<Option<Device>,
         attested_at: attested_at.map(uint).transpose()?,
         attestation_exempt: col(row, 8)?,
         installed,
+        failed: codec::to_failed(&col::<Vec<u8>>(row, 10)?)?,
     }))
 }
 
@@ -633,10 +634,12 @@ fn push_device<'a>(batch: &mut Batch<'a>, d: &'a Device) -> Result<(), StoreErro
     let id = d.id.0.as_slice();
     batch.push(
         "INSERT INTO devices (id, cose_key, class, revoked, suite, attested_at, \
-         attestation_exempt) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE \
+         attestation_exempt, failed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (id) DO UPDATE \
          SET cose_key = excluded.cose_key, class = excluded.class, \
          revoked = excluded.revoked, suite = excluded.suite, \
-         attested_at = excluded.attested_at, attestation_exempt = excluded.attestation_exempt",
+         attested_at = excluded.attested_at, attestation_exempt = excluded.attestation_exempt, \
+         failed = excluded.failed",
         vec![
             Value::blob(id),
             Value::blob(&d.key),
@@ -645,6 +648,7 @@ fn push_device<'a>(batch: &mut Batch<'a>, d: &'a Device) -> Result<(), StoreErro
             Value::Blob(d.suite.as_ref().map(codec::suite).transpose()?.map(Cow::Owned)),
             Value::Int(d.attested_at.map(int).transpose()?),
             Value::Bool(d.attestation_exempt),
+            Value::owned(codec::failed(&d.failed)?),
         ],
     );
     batch.push(

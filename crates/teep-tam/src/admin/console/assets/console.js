@@ -236,6 +236,11 @@ function drawDevice(id, device, policy, tcs, sessions, outcomes) {
   const attestations = outcomes.map(o => el('tr', { 'data-verdict': o.verdict },
     el('td', {}, when(o.at)), el('td', {}, o.verdict), el('td', {}, o.detail)));
   const head = (...h) => el('tr', {}, ...h.map(x => el('th', {}, x)));
+  // Releases the device failed to install, and until when the TAM waits to send them again.
+  const failed = (device.failed || []).map(f => el('tr', {}, el('td', { class: 'mono' }, f.manifest_id), el('td', { class: 'mono' }, f.digest.slice(0, 16) + '…'),
+    el('td', {}, String(f.failures)), el('td', {}, f.held_until > now ? when(f.held_until) : 'at the next contact')));
+  const held = failed.length ? [el('p', {}, 'Failed to install (sent at once if the device asks for it, or for a new release):'),
+    el('table', { id: 'device-failed' }, head('manifest', 'manifest digest', 'failures in a row', 'sent again'), ...failed)] : [];
   return [
     el('h2', {}, 'Device'),
     el('table', { id: 'identity' },
@@ -246,6 +251,7 @@ function drawDevice(id, device, policy, tcs, sessions, outcomes) {
       el('tr', {}, el('th', {}, 'last contact'), el('td', {}, when(device.last_contact)))),
     el('h3', {}, 'Trusted Components'),
     el('table', { id: 'device-tcs' }, head('manifest', 'installed', 'policy wants', ''), ...tcRows),
+    ...held,
     el('h3', {}, 'Attestation results'),
     el('table', { id: 'attestations' }, head('when', 'verdict', 'detail'), ...attestations),
     el('h3', {}, 'SUIT reports'),

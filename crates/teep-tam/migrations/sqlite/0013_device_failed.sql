@@ -1,0 +1,3 @@
+-- The releases a device failed to install (store::Failed), with how often and when:
+-- `[* [manifest-id, digest, failures, at]]` in CBOR; 0x80 is the empty list.
+ALTER TABLE devices ADD COLUMN failed BLOB NOT NULL DEFAULT x'80';
