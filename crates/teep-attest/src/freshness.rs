@@ -3,7 +3,10 @@
 //! Sans-IO like the rest of the crate: the caller passes the time (Unix seconds) and the
 //! crypto provider that supplies randomness.
 
-use alloc::{collections::BTreeMap, vec::Vec};
+use alloc::{
+    collections::{BTreeMap, VecDeque},
+    vec::Vec,
+};
 
 use teep_cose::{CoseError, CryptoProvider};
 
@@ -108,12 +111,23 @@ pub trait Redeem {
 }
 
 /// Challenges issued by this Verifier (background-check model over its challenge/verify API).
+///
+/// At most [`MAX_TRACKED`] are outstanding: when full, issuing one forgets the oldest, so a
+/// client asking for challenges in a loop (every empty POST to a TAM is one) pushes out its
+/// own but never stops anyone else from getting one, and each issue costs the same however
+/// many are held (a full set was pruned by a walk of all of it on every issue, and then
+/// refused every new challenge until the oldest expired).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Challenges {
     /// Challenge -> Unix time it was issued.
     outstanding: BTreeMap<Vec<u8>, u64>,
+    /// The outstanding challenges in the order issued, with that time: the oldest goes first.
+    /// One redeemed since stays here until it reaches the front (or a compaction).
+    order: VecDeque<(u64, Vec<u8>)>,
     /// Redeemed challenge -> Unix time it was issued (kept until it would have expired).
     spent: BTreeMap<Vec<u8>, u64>,
+    /// The redeemed challenges in the order redeemed, to forget them once expired.
+    spent_order: VecDeque<(u64, Vec<u8>)>,
     lifetime: u64,
 }
 
@@ -122,32 +136,71 @@ impl Challenges {
     pub fn new(lifetime: u64) -> Self {
         Self {
             outstanding: BTreeMap::new(),
+            order: VecDeque::new(),
             spent: BTreeMap::new(),
+            spent_order: VecDeque::new(),
             lifetime,
         }
     }
 
-    fn prune(&mut self, now: u64) {
+    /// Forgets the challenges (outstanding and spent) that expired before `now`, oldest
+    /// first, stopping at the first live one.
+    fn forget_expired(&mut self, now: u64) {
         let lifetime = self.lifetime;
-        let live = |issued: &u64| issued.saturating_add(lifetime) >= now;
-        self.outstanding.retain(|_, issued| live(issued));
-        self.spent.retain(|_, issued| live(issued));
+        let expired = |issued: u64| issued.saturating_add(lifetime) < now;
+        while let Some((issued, nonce)) = self.order.front() {
+            if !expired(*issued) {
+                break;
+            }
+            if self.outstanding.get(nonce) == Some(issued) {
+                self.outstanding.remove(nonce);
+            }
+            self.order.pop_front();
+        }
+        while let Some((issued, nonce)) = self.spent_order.front() {
+            if !expired(*issued) {
+                break;
+            }
+            self.spent.remove(nonce);
+            self.spent_order.pop_front();
+        }
     }
 
-    /// Issues a fresh random challenge.
+    /// Forgets the oldest outstanding challenge.
+    fn forget_oldest(&mut self) {
+        while let Some((issued, nonce)) = self.order.pop_front() {
+            if self.outstanding.get(&nonce) == Some(&issued) {
+                self.outstanding.remove(&nonce);
+                return;
+            }
+        }
+    }
+
+    /// Issues a fresh random challenge; when [`MAX_TRACKED`] are outstanding, the oldest is
+    /// forgotten. Refused only when as many are spent and unexpired: each of those took an
+    /// Evidence that verified.
     pub fn issue(
         &mut self,
         provider: &dyn CryptoProvider,
         now: u64,
     ) -> Result<Vec<u8>, ChallengeError> {
-        if self.outstanding.len() + self.spent.len() >= MAX_TRACKED {
-            self.prune(now);
-            if self.outstanding.len() + self.spent.len() >= MAX_TRACKED {
-                return Err(ChallengeError::Busy);
-            }
+        self.forget_expired(now);
+        if self.spent.len() >= MAX_TRACKED {
+            return Err(ChallengeError::Busy);
         }
         let nonce = new_challenge(provider).map_err(ChallengeError::Random)?;
+        if self.outstanding.len() >= MAX_TRACKED {
+            self.forget_oldest();
+        }
+        // Redeemed challenges leave entries behind in `order`: dropped when they outnumber
+        // the outstanding ones, so the queue stays within twice the bound.
+        if self.order.len() >= 2 * MAX_TRACKED {
+            let outstanding = &self.outstanding;
+            self.order
+                .retain(|(issued, n)| outstanding.get(n) == Some(issued));
+        }
         self.outstanding.insert(nonce.clone(), now);
+        self.order.push_back((now, nonce.clone()));
         Ok(nonce)
     }
 }
@@ -168,6 +221,7 @@ impl Redeem for Challenges {
             });
         }
         self.spent.insert(nonce.to_vec(), issued);
+        self.spent_order.push_back((issued, nonce.to_vec()));
         Ok(())
     }
 }

@@ -15,9 +15,10 @@ use common::*;
 use minicbor::{Decoder, Encoder};
 use teep_attest::{
     CHALLENGE_LEN, Challenges, ClaimReason, ClaimsError, Cnf, CnfKeyError, Context, EatClaims,
-    EvidenceError, Finding, Freshness, FreshnessError, Manifest, Outcome, SeenEvidence, Status,
-    SuitDigest, Verifier,
+    EvidenceError, Finding, Freshness, FreshnessError, Manifest, Outcome, Redeem, SeenEvidence,
+    Status, SuitDigest, Verifier,
     claims::{EAT_NONCE_MAX, EAT_NONCE_MIN, key},
+    freshness::MAX_TRACKED,
     new_challenge, sign_evidence,
 };
 use teep_cbor::read::{CborType, ReadErrorKind};
@@ -148,6 +149,43 @@ fn exp_and_nbf_are_enforced_with_the_policy_skew() {
             }
         }
     }
+}
+
+/// A flood of challenge requests (every empty POST to a TAM asks for one) neither stops
+/// the Verifier from issuing challenges nor invalidates one issued after the flood: when
+/// MAX_TRACKED are outstanding the oldest is forgotten. The flood's first challenges go
+/// (UnknownChallenge), its latest and a device's after it redeem; a spent one stays spent.
+#[test]
+fn a_flood_of_challenges_forgets_the_oldest_and_never_refuses() {
+    let mut challenges = Challenges::new(300);
+    let first = challenges.issue(provider(), NOW).unwrap();
+    let redeemed = challenges.issue(provider(), NOW).unwrap();
+    challenges.redeem(&redeemed, NOW).unwrap();
+    let flood: Vec<Vec<u8>> = (0..MAX_TRACKED)
+        .map(|_| challenges.issue(provider(), NOW).unwrap())
+        .collect();
+    let device = challenges.issue(provider(), NOW + 1).unwrap();
+    assert_eq!(
+        challenges.redeem(&first, NOW + 1),
+        Err(FreshnessError::UnknownChallenge)
+    );
+    assert_eq!(
+        challenges.redeem(&flood[0], NOW + 1),
+        Err(FreshnessError::UnknownChallenge)
+    );
+    assert_eq!(challenges.redeem(&device, NOW + 1), Ok(()));
+    assert_eq!(challenges.redeem(&flood[MAX_TRACKED - 1], NOW + 1), Ok(()));
+    assert_eq!(
+        challenges.redeem(&redeemed, NOW + 1),
+        Err(FreshnessError::Replayed)
+    );
+    // Expired ones are forgotten on the next issue, spent ones included.
+    let later = challenges.issue(provider(), NOW + 302).unwrap();
+    assert_eq!(
+        challenges.redeem(&flood[1000], NOW + 302),
+        Err(FreshnessError::UnknownChallenge)
+    );
+    assert_eq!(challenges.redeem(&later, NOW + 302), Ok(()));
 }
 
 /// An expired Evidence carrying a live challenge does not redeem it: the genuine answer
