@@ -48,17 +48,23 @@
 //! `Superseded`.
 #![no_main]
 
+#[allow(
+    dead_code,
+    unreachable_pub,
+    reason = "the Agent engine tests' helpers, shared as they are"
+)]
+#[path = "../../crates/teep-agent/tests/common/mod.rs"]
+mod common;
+
 use std::sync::OnceLock;
 
+use common::{device_claims, manifest_id, signer, spec, ta_id, update};
 use libfuzzer_sys::fuzz_target;
 use teep_agent::engine::{Agent, AgentConfig, Attestation, Context, Event, Limits, Refusal};
 use teep_agent::memory::{MemoryTee, Snapshot};
-use teep_attest::{EatClaims, decrypt_evidence, verify_evidence};
+use teep_attest::{decrypt_evidence, verify_evidence};
 use teep_cose::encrypt::DecryptionKey;
-use teep_cose::{
-    AwsLcProvider, CryptoProvider, Curve, PrivateKey, SignOptions, Signer, TrustStore,
-    VerifyContext,
-};
+use teep_cose::{AwsLcProvider, Curve, PrivateKey, SignOptions, Signer, TrustStore, VerifyContext};
 use teep_proto::{
     CipherSuite, DataItemRequested, ErrCode, FreshnessMechanism, Message, Numbering, QueryRequest,
     SuitCoseProfile, Unverified, Update, decode_unsigned,
@@ -139,50 +145,13 @@ struct Fixture {
     states: Vec<Snapshot>,
 }
 
-fn ta_id(name: &str) -> ComponentId {
-    ComponentId::from_strs(&["TEEP-Device", name, "ta"])
-}
-
-fn manifest_id(name: &str) -> ComponentId {
-    ComponentId::from_strs(&["TEEP-Device", name, "suit"])
-}
-
-fn spec(name: &str, seq: u64) -> ManifestSpec {
-    ManifestSpec {
-        component_id: ta_id(name),
-        manifest_component_id: Some(manifest_id(name)),
-        sequence_number: seq,
-        payload: format!("{name} image v{seq}").into_bytes(),
-        location: PayloadLocation::Integrated("#tc".into()),
-        vendor_id: None,
-        class_id: None,
-        reference_uri: None,
-        encrypt_to: None,
-        dependencies: vec![],
-    }
-}
-
 fn sign_spec(spec: &ManifestSpec, signer: &dyn Signer) -> Vec<u8> {
     let built = builder::build(spec, &PROVIDER).expect("envelope builds");
     builder::sign(&built.envelope, signer, &PROVIDER).expect("envelope signs")
 }
 
-fn signer(key: &PrivateKey) -> Box<dyn Signer> {
-    PROVIDER
-        .signer(key, key.default_algorithm())
-        .expect("signer")
-}
-
 fn fixed(curve: Curve, byte: u8) -> PrivateKey {
     PrivateKey::from_bytes(curve, &[byte; 32]).expect("fixed key")
-}
-
-fn device_claims() -> EatClaims {
-    EatClaims {
-        ueid: Some(vec![0x01; 17]),
-        hwmodel: Some(vec![0x54; 16]),
-        ..EatClaims::default()
-    }
 }
 
 fn config(f: &Fixture) -> AgentConfig {
@@ -236,15 +205,6 @@ fn sign_multi(signers: &[&dyn Signer], payload: &[u8]) -> Vec<u8> {
 
 fn encode(m: &Message) -> Vec<u8> {
     m.encode(NUMBERING).expect("setup message encodes")
-}
-
-fn update(token: &[u8], manifests: Vec<Vec<u8>>, unneeded: Vec<ComponentId>) -> Message {
-    Message::Update(Update {
-        token: Some(token.to_vec()),
-        manifest_list: (!manifests.is_empty()).then_some(manifests),
-        unneeded_manifest_list: (!unneeded.is_empty()).then_some(unneeded),
-        ..Update::default()
-    })
 }
 
 fn query(token: &[u8], challenge: Option<&[u8]>, bits: DataItemRequested) -> Message {
@@ -412,8 +372,14 @@ fn fixture() -> &'static Fixture {
             agent
                 .request_ta(ta_id("two"), None)
                 .expect("request_ta works");
-            agent.unrequest_ta(&ta_id("app")).expect("unrequest_ta works");
-            let q = query(&SETUP_TOKENS[3], None, DataItemRequested::TRUSTED_COMPONENTS);
+            agent
+                .unrequest_ta(&ta_id("app"))
+                .expect("unrequest_ta works");
+            let q = query(
+                &SETUP_TOKENS[3],
+                None,
+                DataItemRequested::TRUSTED_COMPONENTS,
+            );
             run(&mut agent, TAM_URI, f.tam_a.as_ref(), &q);
             let installed = agent.tee().snapshot();
             let u = update(&SETUP_TOKENS[4], vec![f.pool[1].clone()], vec![]);
@@ -467,10 +433,7 @@ fn sign_untrusted(f: &Fixture, variant: u8, payload: &[u8]) -> Vec<u8> {
         0 => sign1(f.stranger_ed.as_ref(), payload, true),
         1 => sign1(f.stranger_p256.as_ref(), payload, true),
         2 => sign1(f.tam_c.as_ref(), payload, true),
-        _ => sign_multi(
-            &[f.stranger_p256.as_ref(), f.stranger_ed.as_ref()],
-            payload,
-        ),
+        _ => sign_multi(&[f.stranger_p256.as_ref(), f.stranger_ed.as_ref()], payload),
     }
 }
 
@@ -553,8 +516,7 @@ fn structured(f: &Fixture, data: &[u8]) -> Option<Vec<u8>> {
                 u.err_msg = (x & 1 != 0).then(|| "bad QueryResponse".into());
             }
             11 => {
-                u.attestation_payload_format =
-                    (x & 1 != 0).then(|| "application/eat+cwt".into());
+                u.attestation_payload_format = (x & 1 != 0).then(|| "application/eat+cwt".into());
                 u.attestation_payload = Some(vec![b as u8; 1 + a % 32]);
             }
             12 => unneeded_present = x & 1 != 0,
@@ -602,7 +564,11 @@ fn sent<'a>(f: &Fixture, uri: &'a str, bytes: &'a [u8]) -> Sent<'a> {
         if v.signer() == f.tam_a.public_key() {
             Tam::A
         } else {
-            assert_eq!(v.signer(), f.tam_b.public_key(), "verified by an unknown key");
+            assert_eq!(
+                v.signer(),
+                f.tam_b.public_key(),
+                "verified by an unknown key"
+            );
             Tam::B
         }
     });
@@ -717,13 +683,26 @@ fn check(
     if s.verified.is_some() {
         assert_eq!(answer.token(), claimed_token, "token not echoed");
     } else if !s.by_c {
-        assert_eq!(answer.token(), None, "token echoed from an unverified message");
+        assert_eq!(
+            answer.token(),
+            None,
+            "token echoed from an unverified message"
+        );
     }
     if !accepted {
-        assert_eq!(after, before, "a refused message or failed Update changed the TEE");
+        assert_eq!(
+            after, before,
+            "a refused message or failed Update changed the TEE"
+        );
     }
-    if matches!(event, Event::QueryAnswered { .. } | Event::TamReported { .. }) {
-        assert_eq!(after.storage, before.storage, "{event:?} changed SUIT storage");
+    if matches!(
+        event,
+        Event::QueryAnswered { .. } | Event::TamReported { .. }
+    ) {
+        assert_eq!(
+            after.storage, before.storage,
+            "{event:?} changed SUIT storage"
+        );
     }
     check_storage(f, &before.storage, &after.storage);
     let (a_owned, b_owned) = owned(state);
@@ -734,8 +713,14 @@ fn check(
     };
     for id in &others {
         assert_eq!(
-            (after.storage.data.get(id), after.storage.sequence_numbers.get(id)),
-            (before.storage.data.get(id), before.storage.sequence_numbers.get(id)),
+            (
+                after.storage.data.get(id),
+                after.storage.sequence_numbers.get(id)
+            ),
+            (
+                before.storage.data.get(id),
+                before.storage.sequence_numbers.get(id)
+            ),
             "{:?} changed {id}, installed by the other TAM",
             s.verified
         );
@@ -762,7 +747,11 @@ fn check(
     for r in reports.unwrap_or_default() {
         let report = ReceivedReport::decode(r, &keys).expect("a SUIT report decodes");
         if let Some(t) = claimed_token {
-            assert_eq!(report.nonce.as_deref(), Some(t), "report nonce is not the token");
+            assert_eq!(
+                report.nonce.as_deref(),
+                Some(t),
+                "report nonce is not the token"
+            );
         }
         assert_eq!(
             report.protection.encrypted,
@@ -774,7 +763,11 @@ fn check(
     {
         let list = u.manifest_list.as_deref().unwrap_or_default();
         assert_eq!(*installed, list.len(), "installed count");
-        assert_eq!(reports.map_or(0, <[_]>::len), list.len(), "one report per envelope");
+        assert_eq!(
+            reports.map_or(0, <[_]>::len),
+            list.len(),
+            "one report per envelope"
+        );
         let mut locations = Vec::new();
         for e in list {
             let (id, seq) = location(e).expect("an installed envelope decodes");
@@ -791,7 +784,10 @@ fn check(
                 continue;
             }
             let links = after.storage.owners_of(id);
-            assert!(!links.contains(id), "Success, but {id} is still linked as a root");
+            assert!(
+                !links.contains(id),
+                "Success, but {id} is still linked as a root"
+            );
             assert!(
                 !links.is_empty() || !after.storage.installed().contains(id),
                 "Success, but {id} is still installed and nothing links it"
@@ -893,7 +889,15 @@ fn handle_checked(
     let before = agent.tee().snapshot();
     let handled = agent.handle(s.uri, s.bytes, CX);
     let after = agent.tee().snapshot();
-    check(f, state, s, &before, &handled.event, handled.reply.as_ref(), &after);
+    check(
+        f,
+        state,
+        s,
+        &before,
+        &handled.event,
+        handled.reply.as_ref(),
+        &after,
+    );
     (handled.event, after)
 }
 
@@ -907,8 +911,16 @@ fuzz_target!(|data: &[u8]| {
     let variant = mode_byte >> 6;
     let bytes = match mode {
         0 => rest.to_vec(),
-        1 => sign_trusted(f, variant, &substitute(f, rest).unwrap_or_else(|| rest.to_vec())),
-        2 => sign_untrusted(f, variant, &substitute(f, rest).unwrap_or_else(|| rest.to_vec())),
+        1 => sign_trusted(
+            f,
+            variant,
+            &substitute(f, rest).unwrap_or_else(|| rest.to_vec()),
+        ),
+        2 => sign_untrusted(
+            f,
+            variant,
+            &substitute(f, rest).unwrap_or_else(|| rest.to_vec()),
+        ),
         _ => match structured(f, rest) {
             Some(payload) => sign_trusted(f, variant, &payload),
             None => return,
@@ -930,12 +942,18 @@ fuzz_target!(|data: &[u8]| {
             "an answered token accepted again"
         );
     } else {
-        assert_eq!(replayed.storage, after.storage, "a replay changed SUIT storage");
+        assert_eq!(
+            replayed.storage, after.storage,
+            "a replay changed SUIT storage"
+        );
     }
 
     // One state-changing Update per QueryResponse, for a TAM URI the Agent answered.
     let known = state >= 1 && uri == TAM_URI;
-    if let Event::UpdateApplied { installed, unlinked } = event
+    if let Event::UpdateApplied {
+        installed,
+        unlinked,
+    } = event
         && installed + unlinked > 0
         && known
     {

@@ -131,7 +131,10 @@ fn exchange(f: &Fixture, selector: u8, rest: &[u8]) {
             continue;
         }
         let signer = signer.unwrap_or_else(|| {
-            panic!("an unsigned body changed device {id:?}: {:?}", handled.event)
+            panic!(
+                "an unsigned body changed device {id:?}: {:?}",
+                handled.event
+            )
         });
         assert_eq!(
             *id,

@@ -87,7 +87,12 @@ impl Fixture {
 
         let qr_bytes = fixture.world.borrow_mut().connect();
         let qr = fixture.device.read_query(&qr_bytes);
-        fixture.keep("query-request-sent", qr.token.clone(), qr.challenge.clone(), Vec::new());
+        fixture.keep(
+            "query-request-sent",
+            qr.token.clone(),
+            qr.challenge.clone(),
+            Vec::new(),
+        );
 
         let response = fixture
             .device
@@ -117,12 +122,20 @@ impl Fixture {
             .reply
             .expect("a QueryRequest");
         let qr = fixture.device.read_query(&known);
-        fixture.keep("known-query-request-sent", qr.token, qr.challenge, Vec::new());
+        fixture.keep(
+            "known-query-request-sent",
+            qr.token,
+            qr.challenge,
+            Vec::new(),
+        );
         fixture
     }
 
     fn post(&self, body: &[u8]) -> teep_tam::Handled {
-        self.world.borrow_mut().post(body).expect("the first contact goes through")
+        self.world
+            .borrow_mut()
+            .post(body)
+            .expect("the first contact goes through")
     }
 
     fn keep(
@@ -215,11 +228,23 @@ impl Fixture {
                 let claims = |a: &Agent| a.claims(&placeholder).to_cbor().expect("claims");
                 let evidence = [
                     ("evidence", Mode::Evidence, claims(&self.device)),
-                    ("device-evidence-by-stranger", Mode::EvidenceByStranger, claims(&self.device)),
-                    ("stranger-evidence", Mode::EvidenceByStranger, claims(&self.stranger)),
+                    (
+                        "device-evidence-by-stranger",
+                        Mode::EvidenceByStranger,
+                        claims(&self.device),
+                    ),
+                    (
+                        "stranger-evidence",
+                        Mode::EvidenceByStranger,
+                        claims(&self.stranger),
+                    ),
                 ];
                 for (name, mode, claims) in evidence {
-                    seed(format!("{}-{name}", stage.name), selector(at, mode, false), claims);
+                    seed(
+                        format!("{}-{name}", stage.name),
+                        selector(at, mode, false),
+                        claims,
+                    );
                 }
             }
             if let Some(token) = &stage.token {
@@ -231,7 +256,11 @@ impl Fixture {
                     );
                 }
             }
-            seed(format!("{}-empty", stage.name), selector(at, Mode::Raw, true), Vec::new());
+            seed(
+                format!("{}-empty", stage.name),
+                selector(at, Mode::Raw, true),
+                Vec::new(),
+            );
         }
         seeds
     }

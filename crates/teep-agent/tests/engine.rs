@@ -100,15 +100,6 @@ fn sign_multi(w: &World, m: &Message) -> Vec<u8> {
     .unwrap()
 }
 
-fn update(token: &[u8], manifests: Vec<Vec<u8>>, unneeded: Vec<ComponentId>) -> Message {
-    Message::Update(Update {
-        token: Some(token.to_vec()),
-        manifest_list: (!manifests.is_empty()).then_some(manifests),
-        unneeded_manifest_list: (!unneeded.is_empty()).then_some(unneeded),
-        ..Update::default()
-    })
-}
-
 /// Installs `name` v`sequence` through an Update signed by the TAM's Ed25519 key.
 fn install(w: &World, agent: &mut Agent<MemoryTee>, token: u8, name: &str, sequence: u64) {
     let msg = update(&[token; 16], vec![w.envelope(name, sequence)], vec![]);

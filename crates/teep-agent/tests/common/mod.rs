@@ -13,7 +13,7 @@ use teep_agent::engine::{Agent, AgentConfig, Attestation, Context, Handled, Limi
 use teep_agent::memory::{MemoryTee, Snapshot};
 use teep_attest::{DebugStatus, EatClaims, Manifest, Oemid, Version};
 use teep_cose::{CryptoProvider, Curve, PrivateKey, PublicKey, Signer, TrustStore};
-use teep_proto::{ErrorMessage, Message, Numbering, SuitCoseProfile, Unverified};
+use teep_proto::{ErrorMessage, Message, Numbering, SuitCoseProfile, Unverified, Update};
 use teep_suit::ComponentId;
 use teep_suit::builder::{self, ManifestSpec, PayloadLocation};
 use teep_suit::processor::DeviceIdentity;
@@ -200,4 +200,14 @@ pub fn refused(world: &World, agent: &mut Agent<MemoryTee>, bytes: &[u8]) -> Err
         Message::Error(e) => e,
         other => panic!("expected Error, got {other:?}"),
     }
+}
+
+/// An unsigned Update with `token`, the envelopes `manifests` and the manifests to unlink.
+pub fn update(token: &[u8], manifests: Vec<Vec<u8>>, unneeded: Vec<ComponentId>) -> Message {
+    Message::Update(Update {
+        token: Some(token.to_vec()),
+        manifest_list: (!manifests.is_empty()).then_some(manifests),
+        unneeded_manifest_list: (!unneeded.is_empty()).then_some(unneeded),
+        ..Update::default()
+    })
 }
